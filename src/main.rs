@@ -1,3 +1,361 @@
-fn main() {
-    println!("wg-failsafe");
+//! wg-failsafe: keeps an EdgeRouter online when its primary WAN dies by moving every
+//! routing table that carries a default route onto a WireGuard tunnel over the backup
+//! WAN, and puts every table back exactly as it was when the primary returns.
+//!
+//! This file is the command line: argument validation, the lock, and the one place that
+//! prints errors and chooses the exit code. The work is in `failsafe` (sequences) and
+//! `decide` (pure decisions).
+
+mod config;
+mod decide;
+mod dns;
+mod edgeos;
+mod error;
+mod failsafe;
+mod lock;
+mod log;
+mod netlink;
+mod probe;
+mod state;
+mod status;
+mod wireguard;
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use config::Config;
+use error::{Context, Error};
+use failsafe::{Ctx, Outcome};
+use lock::{Lock, LockError};
+use log::Logger;
+
+const HELP: &str = "\
+wg-failsafe — moves every routing table onto a WireGuard tunnel while the primary WAN is
+down, and puts every table back exactly as it was when it returns.
+
+Usage: wg-failsafe [-c FILE] [-n|--dry-run] [-v] <command>
+
+Commands:
+  run                      one tick: observe, decide, act (cron, every minute)
+  status [--json]          mode, health, tunnel, and the default routes of every managed table
+  activate                 force the failsafe on (still refuses a dead tunnel)
+  deactivate               force it off (restores the snapshot)
+  check                    validate config and environment, change nothing
+  transition GROUP IFACE STATE
+                           EdgeOS load-balance hook: returns at once, runs a tick detached
+
+Options:
+  -c FILE         configuration file; default: $WG_FAILSAFE_CONF, then
+                  /config/user-data/wg-failsafe.conf, then the seed script's
+                  /config/user-data/wireguard-failsafe.conf
+  -n, --dry-run   print each route/rule change in `ip route`/`ip rule` words; change nothing
+  -v, --verbose   also print log messages and changes to stderr
+  -V, --version   print the version
+  -h, --help      print this help
+
+Exit status: 0 done (including \"nothing to do\"), 1 could not reach the desired state,
+2 usage or configuration error (nothing was changed), 75 another instance holds the lock
+and `run` gave up waiting.
+";
+
+/// The validated command line.
+struct Cli {
+    config: Option<PathBuf>,
+    dry_run: bool,
+    verbose: bool,
+    command: Cmd,
+}
+
+enum Cmd {
+    Help,
+    Version,
+    Run,
+    Status { json: bool },
+    Activate,
+    Deactivate,
+    Check,
+    Transition { group: String, iface: String, state: String },
+}
+
+fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
+    let usage = |m: String| Error::Usage(format!("{m} (see --help)"));
+    let mut args = pico_args::Arguments::from_vec(raw);
+    let help = args.contains(["-h", "--help"]);
+    let version = args.contains(["-V", "--version"]);
+    let dry_run = args.contains(["-n", "--dry-run"]);
+    let verbose = args.contains(["-v", "--verbose"]);
+    let json = args.contains("--json");
+    let config: Option<PathBuf> =
+        args.opt_value_from_os_str("-c", |s| Ok::<_, String>(PathBuf::from(s))).map_err(|e| usage(e.to_string()))?;
+    let free: Vec<String> = args
+        .finish()
+        .into_iter()
+        .map(|a| a.into_string().map_err(|a| usage(format!("argument {a:?} is not UTF-8"))))
+        .collect::<Result<_, _>>()?;
+    if let Some(opt) = free.iter().find(|a| a.starts_with('-')) {
+        return Err(usage(format!("unknown option `{opt}`")));
+    }
+    let no_more = |rest: &[String], cmd: &str| match rest {
+        [] => Ok(()),
+        _ => Err(usage(format!("`{cmd}` takes no arguments, got `{}`", rest.join(" ")))),
+    };
+    let command = match (help, version, free.split_first()) {
+        (true, _, _) => Cmd::Help,
+        (_, true, _) => Cmd::Version,
+        (_, _, None) => return Err(usage("missing command".into())),
+        (_, _, Some((cmd, rest))) => match cmd.as_str() {
+            "run" => no_more(rest, cmd).map(|_| Cmd::Run)?,
+            "status" => no_more(rest, cmd).map(|_| Cmd::Status { json })?,
+            "activate" => no_more(rest, cmd).map(|_| Cmd::Activate)?,
+            "deactivate" => no_more(rest, cmd).map(|_| Cmd::Deactivate)?,
+            "check" => no_more(rest, cmd).map(|_| Cmd::Check)?,
+            "transition" => match rest {
+                [group, iface, state] if matches!(state.as_str(), "active" | "inactive" | "failover") => {
+                    Cmd::Transition { group: group.clone(), iface: iface.clone(), state: state.clone() }
+                }
+                [_, _, state] => {
+                    return Err(usage(format!("transition state `{state}` is not active, inactive or failover")))
+                }
+                _ => return Err(usage("transition takes GROUP IFACE STATE".into())),
+            },
+            other => return Err(usage(format!("unknown command `{other}`"))),
+        },
+    };
+    if json && !matches!(command, Cmd::Status { .. }) {
+        return Err(usage("--json goes with `status` only".into()));
+    }
+    Ok(Cli { config, dry_run, verbose, command })
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_args(std::env::args_os().skip(1).collect()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e, None),
+    };
+    match cli.command {
+        Cmd::Help => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Cmd::Version => {
+            println!("wg-failsafe {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let env_path = std::env::var("WG_FAILSAFE_CONF").ok();
+    let cfg = match config::find(cli.config.as_deref(), env_path.as_deref()).and_then(|p| config::load(&p)) {
+        Ok(c) => c,
+        Err(e) => return fail(&Error::Config(e), None),
+    };
+    // Read-only commands and dry runs leave LOG_FILE and syslog alone.
+    let persist =
+        !cli.dry_run && matches!(cli.command, Cmd::Run | Cmd::Activate | Cmd::Deactivate | Cmd::Transition { .. });
+    let log = Logger::new(cfg.log_file.clone(), cfg.log_max_kb, persist, cli.verbose);
+    match execute(&cli, &cfg, &log) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, Some(&log)),
+    }
+}
+
+/// Reports an error once (to the log when there is one, else stderr) and picks the code.
+fn fail(e: &Error, log: Option<&Logger>) -> ExitCode {
+    match log {
+        Some(l) if !matches!(e, Error::Usage(_) | Error::Config(_)) => {
+            l.error(&e.to_string());
+            eprintln!("wg-failsafe: {e}");
+        }
+        _ => eprintln!("wg-failsafe: {e}"),
+    }
+    ExitCode::from(e.exit_code())
+}
+
+fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<(), Error> {
+    match &cli.command {
+        Cmd::Help | Cmd::Version => Ok(()),
+        Cmd::Transition { group, iface, state } => transition(cli, cfg, log, group, iface, state),
+        Cmd::Status { json } => {
+            let mut ctx = Ctx::new(cfg, log, true)?;
+            let st = status::gather(&mut ctx)?;
+            print!("{}", if *json { st.to_json() + "\n" } else { st.to_text() });
+            Ok(())
+        }
+        Cmd::Check => check(cfg, log),
+        Cmd::Run | Cmd::Activate | Cmd::Deactivate => {
+            // A dry run changes nothing, so it needs no lock.
+            let _lock = if cli.dry_run { None } else { Some(take_lock(cfg)?) };
+            let mut ctx = Ctx::new(cfg, log, cli.dry_run)?;
+            let result = match cli.command {
+                Cmd::Run => ctx.tick(),
+                Cmd::Activate => {
+                    let routes = ctx.routes()?;
+                    if ctx.is_on(&routes)? {
+                        ctx.reassert()
+                    } else {
+                        ctx.activate(None)
+                    }
+                }
+                _ => {
+                    let routes = ctx.routes()?;
+                    if ctx.is_on(&routes)? {
+                        ctx.deactivate(false)
+                    } else {
+                        ctx.cleanup()
+                    }
+                }
+            };
+            if cli.dry_run || cli.verbose {
+                for c in &ctx.changes {
+                    println!("{c}");
+                }
+            }
+            let outcome = result?;
+            if !matches!(cli.command, Cmd::Run) || cli.verbose {
+                println!("{}", describe(&outcome));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn describe(o: &Outcome) -> String {
+    match o {
+        Outcome::Healthy => "primary healthy, failsafe off: nothing to do".into(),
+        Outcome::CleanedUp => "failsafe off".into(),
+        Outcome::Activated { ms } => format!("failsafe ACTIVATED in {ms} ms"),
+        Outcome::Active { changes } => format!("failsafe active ({changes} repair(s))"),
+        Outcome::Deactivated { ms } => format!("failsafe DEACTIVATED in {ms} ms"),
+    }
+}
+
+fn take_lock(cfg: &Config) -> Result<Lock, Error> {
+    match Lock::acquire(&cfg.lock_file, Duration::from_secs(cfg.lock_timeout_s)) {
+        Ok(l) => Ok(l),
+        Err(LockError::Busy) => Err(Error::Busy(format!(
+            "another wg-failsafe holds {} (waited {} s)",
+            cfg.lock_file.display(),
+            cfg.lock_timeout_s
+        ))),
+        Err(LockError::Io(e)) => Err(e).context(cfg.lock_file.display()),
+    }
+}
+
+/// The EdgeOS load-balance hook: log the transition, start a detached `run`, return.
+fn transition(cli: &Cli, cfg: &Config, log: &Logger, group: &str, iface: &str, state: &str) -> Result<(), Error> {
+    log.info(&format!("load-balance group {group}: {iface} is {state}"));
+    let exe = std::env::current_exe().context("finding this program")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("-c").arg(&cfg.path);
+    if cli.dry_run {
+        cmd.arg("--dry-run");
+    }
+    cmd.arg("run").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; the child leaves the load balancer's session
+    // so that nothing waits for it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn().context("starting a detached run")?;
+    Ok(())
+}
+
+/// `check`: every precondition, each on its own line; changes nothing.
+fn check(cfg: &Config, log: &Logger) -> Result<(), Error> {
+    let mut problems = 0;
+    let mut report = |ok: bool, what: String| {
+        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
+        problems += usize::from(!ok);
+    };
+    report(true, format!("configuration {}", cfg.path.display()));
+    // SAFETY: geteuid has no preconditions.
+    report(unsafe { libc::geteuid() } == 0, "running as root".into());
+    match Ctx::new(cfg, log, true) {
+        Err(e) => report(false, e.to_string()),
+        Ok(ctx) => {
+            for (what, dev) in [
+                ("PRIMARY_DEV", &cfg.primary_dev),
+                ("BACKUP_DEV", &cfg.backup_dev),
+                ("WG_IFACE", &cfg.wg_iface),
+                ("LAN_DEV", &cfg.lan_dev),
+            ] {
+                report(ctx.links().by_name(dev).is_some(), format!("{what} {dev} exists"));
+            }
+            match ctx.find_peer_key() {
+                Ok((key, source)) => report(
+                    true,
+                    format!("{} backend, VPS peer {} (from {source})", ctx.backend(), wireguard::key_to_base64(&key)),
+                ),
+                Err(e) => report(false, format!("{} backend: {e}", ctx.backend())),
+            }
+        }
+    }
+    let parent = cfg.state_dir.parent().unwrap_or(Path::new("/"));
+    report(parent.is_dir(), format!("STATE_DIR {} can be created", cfg.state_dir.display()));
+    report(
+        cfg.lock_file.parent().is_some_and(Path::is_dir),
+        format!("LOCK_FILE {} can be created", cfg.lock_file.display()),
+    );
+    if problems > 0 {
+        return Err(Error::Failed(format!("{problems} check(s) failed")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, Error> {
+        parse_args(args.iter().map(OsString::from).collect())
+    }
+
+    fn usage_error(args: &[&str]) -> String {
+        match parse(args) {
+            Err(Error::Usage(m)) => m,
+            Err(e) => panic!("expected a usage error, got {e}"),
+            Ok(_) => panic!("expected a usage error for {args:?}"),
+        }
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let cli = parse(&["-c", "/tmp/x.conf", "-n", "run", "-v"]).expect("valid");
+        assert_eq!(cli.config.as_deref(), Some(Path::new("/tmp/x.conf")));
+        assert!(cli.dry_run && cli.verbose);
+        assert!(matches!(cli.command, Cmd::Run));
+        assert!(matches!(parse(&["status", "--json"]).expect("valid").command, Cmd::Status { json: true }));
+        assert!(matches!(parse(&["--version"]).expect("valid").command, Cmd::Version));
+        assert!(matches!(parse(&["-h", "run"]).expect("valid").command, Cmd::Help));
+    }
+
+    #[test]
+    fn transition_takes_three_arguments_and_a_known_state() {
+        match parse(&["transition", "G", "eth0", "failover"]).expect("valid").command {
+            Cmd::Transition { group, iface, state } => {
+                assert_eq!((group.as_str(), iface.as_str(), state.as_str()), ("G", "eth0", "failover"))
+            }
+            _ => panic!("not a transition"),
+        }
+        assert_eq!(
+            usage_error(&["transition", "G", "eth0", "up"]),
+            "transition state `up` is not active, inactive or failover (see --help)"
+        );
+        assert_eq!(usage_error(&["transition", "G"]), "transition takes GROUP IFACE STATE (see --help)");
+    }
+
+    #[test]
+    fn bad_command_lines_are_usage_errors() {
+        assert_eq!(usage_error(&[]), "missing command (see --help)");
+        assert_eq!(usage_error(&["frobnicate"]), "unknown command `frobnicate` (see --help)");
+        assert_eq!(usage_error(&["run", "--force"]), "unknown option `--force` (see --help)");
+        assert_eq!(usage_error(&["run", "now"]), "`run` takes no arguments, got `now` (see --help)");
+        assert_eq!(usage_error(&["run", "--json"]), "--json goes with `status` only (see --help)");
+        assert_eq!(Error::Usage(String::new()).exit_code(), 2);
+    }
 }

@@ -1,0 +1,631 @@
+//! Configuration: the `KEY=VALUE` file described in DESIGN.md, turned into a typed
+//! [`Config`].
+//!
+//! [`parse`] is pure (text in, config or the first error out) so every error kind is
+//! unit-tested without root. [`load`] adds the file search order and the ownership and
+//! permission check: the file names a command that runs as root, so a file that someone
+//! other than root could have written is refused.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Where the configuration is looked for when `-c` is not given, after `$WG_FAILSAFE_CONF`.
+pub const SEARCH_PATH: [&str; 2] = [
+    "/config/user-data/wg-failsafe.conf",
+    // The seed script's file: an existing installation keeps working unchanged.
+    "/config/user-data/wireguard-failsafe.conf",
+];
+
+/// An IPv4 prefix such as `192.168.10.0/24`, host bits clear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ipv4Net {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+}
+
+impl Ipv4Net {
+    /// Whether `ip` lies inside this prefix.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = prefix_mask(self.len);
+        u32::from(ip) & mask == u32::from(self.addr)
+    }
+}
+
+/// The netmask of a prefix length, as a host-order integer.
+pub fn prefix_mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    }
+}
+
+impl fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl std::str::FromStr for Ipv4Net {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, l),
+            None => (s, "32"),
+        };
+        let addr: Ipv4Addr = addr.parse().map_err(|_| format!("`{s}` is not an IPv4 address or prefix"))?;
+        let len: u8 = match len.parse() {
+            Ok(l) if l <= 32 => l,
+            _ => return Err(format!("`{s}` has an invalid prefix length")),
+        };
+        let network = Ipv4Addr::from(u32::from(addr) & prefix_mask(len));
+        if network != addr {
+            return Err(format!("`{s}` has host bits set (the network is {network}/{len})"));
+        }
+        Ok(Ipv4Net { addr, len })
+    }
+}
+
+/// How the WireGuard interface is driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// The UAPI socket when it exists, else the kernel.
+    Auto,
+    /// In-kernel WireGuard over generic netlink.
+    Kernel,
+    /// A userspace implementation's UAPI socket.
+    Uapi,
+}
+
+/// Every setting of DESIGN.md's table, typed, with units in the names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file this was read from (for messages).
+    pub path: PathBuf,
+    pub wg_iface: String,
+    pub wg_peer_ip: Ipv4Addr,
+    pub wg_endpoint: Ipv4Addr,
+    pub wg_endpoint_port: u16,
+    pub wg_peer_key_file: PathBuf,
+    pub wg_keepalive_s: u16,
+    pub wg_backend: BackendChoice,
+    pub handshake_max_age_s: u64,
+    pub tunnel_wait_s: u64,
+    pub primary_dev: String,
+    pub primary_gw: Ipv4Addr,
+    pub backup_dev: String,
+    pub backup_gw: Ipv4Addr,
+    pub lan_subnets: Vec<Ipv4Net>,
+    pub lan_rule_priority: u32,
+    pub lan_dev: String,
+    pub metric_wg: u32,
+    pub metric_primary: u32,
+    pub metric_backup: u32,
+    /// `None` is `auto`.
+    pub policy_tables: Option<Vec<u32>>,
+    pub probe_count: u32,
+    pub probe_timeout_ms: u64,
+    pub lb_status: bool,
+    pub dns_check: bool,
+    pub dns_test_name: String,
+    /// Program and arguments, split on whitespace; never given to a shell.
+    pub dns_restart_cmd: Vec<String>,
+    pub state_dir: PathBuf,
+    pub lock_file: PathBuf,
+    pub lock_timeout_s: u64,
+    pub log_file: PathBuf,
+    pub log_max_kb: u64,
+}
+
+impl Config {
+    /// Metric of the endpoint host route: just below the backup default.
+    pub fn metric_endpoint(&self) -> u32 {
+        self.metric_backup - 10
+    }
+}
+
+/// A configuration problem, with the file and (when it is about one line) the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based; 0 when the problem is not on one line.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Finds the configuration file: `explicit` (from `-c`), then `$WG_FAILSAFE_CONF`, then
+/// [`SEARCH_PATH`].
+pub fn find(explicit: Option<&Path>, env: Option<&str>) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = env.filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    SEARCH_PATH.iter().map(PathBuf::from).find(|p| p.exists()).ok_or_else(|| ConfigError {
+        path: PathBuf::from(SEARCH_PATH[0]),
+        line: 0,
+        message: format!(
+            "no configuration file: give -c FILE, set WG_FAILSAFE_CONF, or create {} (the seed's {} also works)",
+            SEARCH_PATH[0], SEARCH_PATH[1]
+        ),
+    })
+}
+
+/// Reads, checks ownership and permissions, and parses the file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let err = |message: String| ConfigError { path: path.to_path_buf(), line: 0, message };
+    let meta = fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(err("is not a regular file".into()));
+    }
+    if meta.uid() != 0 {
+        return Err(err(format!(
+            "is owned by uid {}, not root; it names a command that runs as root (chown root {})",
+            meta.uid(),
+            path.display()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(err(format!(
+            "is writable by group or others (mode {:o}); it names a command that runs as root (chmod go-w {})",
+            meta.mode() & 0o777,
+            path.display()
+        )));
+    }
+    let text = fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    parse(path, &text)
+}
+
+/// One key's value and the line it came from.
+struct Entry {
+    value: String,
+    line: usize,
+}
+
+/// Parses the text of a configuration file. `path` is only used in messages.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let err = |line: usize, message: String| ConfigError { path: path.to_path_buf(), line, message };
+    let mut entries: HashMap<&'static str, Entry> = HashMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, rest)) = line.split_once('=') else {
+            return Err(err(line_no, format!("expected KEY=VALUE, found `{line}`")));
+        };
+        let key = key.trim();
+        let Some(&known) = KEYS.iter().find(|k| **k == key) else {
+            return Err(err(line_no, format!("unknown key `{key}`")));
+        };
+        let value = unquote(rest.trim()).map_err(|m| err(line_no, format!("{key}: {m}")))?;
+        if let Some(first) = entries.get(known) {
+            return Err(err(line_no, format!("{key} is set twice (first on line {})", first.line)));
+        }
+        entries.insert(known, Entry { value, line: line_no });
+    }
+    Fields { path, entries }.build()
+}
+
+/// Every key the file may contain.
+const KEYS: [&str; 31] = [
+    "WG_IFACE",
+    "WG_PEER_IP",
+    "WG_ENDPOINT",
+    "WG_ENDPOINT_PORT",
+    "WG_PEER_KEY_FILE",
+    "WG_KEEPALIVE",
+    "WG_BACKEND",
+    "HANDSHAKE_MAX_AGE",
+    "TUNNEL_WAIT",
+    "PRIMARY_DEV",
+    "PRIMARY_GW",
+    "BACKUP_DEV",
+    "BACKUP_GW",
+    "LAN_SUBNET",
+    "LAN_RULE_PRIORITY",
+    "LAN_DEV",
+    "METRIC_WG",
+    "METRIC_PRIMARY",
+    "METRIC_BACKUP",
+    "POLICY_TABLES",
+    "PROBE_COUNT",
+    "PROBE_TIMEOUT_MS",
+    "LB_STATUS",
+    "DNS_CHECK",
+    "DNS_TEST_NAME",
+    "DNS_RESTART_CMD",
+    "STATE_DIR",
+    "LOCK_FILE",
+    "LOCK_TIMEOUT",
+    "LOG_FILE",
+    "LOG_MAX_KB",
+];
+
+/// Removes one level of `"…"` or `'…'` quoting and a trailing `# comment`, as a shell
+/// would for these simple values; nothing is expanded.
+fn unquote(v: &str) -> Result<String, String> {
+    for q in ['"', '\''] {
+        if let Some(inner) = v.strip_prefix(q) {
+            let Some(end) = inner.find(q) else {
+                return Err(format!("unterminated {q}quote"));
+            };
+            let after = inner[end + 1..].trim_start();
+            if !after.is_empty() && !after.starts_with('#') {
+                return Err(format!("unexpected text after the closing quote: `{after}`"));
+            }
+            let value = &inner[..end];
+            if q == '"' && (value.contains('$') || value.contains('`')) {
+                return Err("shell expansion ($ or `) is not supported".into());
+            }
+            return Ok(value.to_string());
+        }
+    }
+    let value = match v.find(" #").or_else(|| v.find("\t#")) {
+        Some(i) => v[..i].trim_end(),
+        None => v,
+    };
+    if value.contains('$') || value.contains('`') {
+        return Err("shell expansion ($ or `) is not supported".into());
+    }
+    Ok(value.to_string())
+}
+
+/// The entries of one file, turned into typed values key by key.
+struct Fields<'a> {
+    path: &'a Path,
+    entries: HashMap<&'static str, Entry>,
+}
+
+impl Fields<'_> {
+    fn error(&self, key: &str, message: String) -> ConfigError {
+        let line = self.entries.get(key).map_or(0, |e| e.line);
+        ConfigError { path: self.path.to_path_buf(), line, message: format!("{key}: {message}") }
+    }
+
+    /// The raw value, or `None` when the key is absent (an empty value counts as absent).
+    fn raw(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(|e| e.value.as_str()).filter(|v| !v.is_empty())
+    }
+
+    fn required<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        match self.raw(key) {
+            Some(v) => parse(v).map_err(|m| self.error(key, m)),
+            None => Err(ConfigError {
+                path: self.path.to_path_buf(),
+                line: 0,
+                message: format!("{key} is required but not set"),
+            }),
+        }
+    }
+
+    fn optional<T>(&self, key: &str, default: T, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        match self.raw(key) {
+            Some(v) => parse(v).map_err(|m| self.error(key, m)),
+            None => Ok(default),
+        }
+    }
+
+    fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+        &self,
+        key: &str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> Result<T, ConfigError> {
+        self.optional(key, default, |v| match v.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            Ok(_) => Err(format!("`{v}` is out of range ({min}..={max})")),
+            Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(format!("`{v}` is out of range ({min}..={max})"))
+            }
+            Err(_) => Err(format!("`{v}` is not a number")),
+        })
+    }
+
+    fn build(self) -> Result<Config, ConfigError> {
+        let c = Config {
+            path: self.path.to_path_buf(),
+            wg_iface: self.optional("WG_IFACE", "wg0".into(), iface)?,
+            wg_peer_ip: self.required("WG_PEER_IP", ipv4)?,
+            wg_endpoint: self.required("WG_ENDPOINT", ipv4)?,
+            wg_endpoint_port: self.number("WG_ENDPOINT_PORT", 51820, 1, u16::MAX)?,
+            wg_peer_key_file: self.optional(
+                "WG_PEER_KEY_FILE",
+                "/config/auth/vps-peer-public.key".into(),
+                absolute_path,
+            )?,
+            wg_keepalive_s: self.number("WG_KEEPALIVE", 25, 1, u16::MAX)?,
+            wg_backend: self.optional("WG_BACKEND", BackendChoice::Auto, |v| match v {
+                "auto" => Ok(BackendChoice::Auto),
+                "kernel" => Ok(BackendChoice::Kernel),
+                "uapi" => Ok(BackendChoice::Uapi),
+                _ => Err(format!("`{v}` is not one of auto, kernel, uapi")),
+            })?,
+            handshake_max_age_s: self.number("HANDSHAKE_MAX_AGE", 180, 1, 86_400)?,
+            tunnel_wait_s: self.number("TUNNEL_WAIT", 20, 0, 600)?,
+            primary_dev: self.required("PRIMARY_DEV", iface)?,
+            primary_gw: self.required("PRIMARY_GW", ipv4)?,
+            backup_dev: self.required("BACKUP_DEV", iface)?,
+            backup_gw: self.required("BACKUP_GW", ipv4)?,
+            lan_subnets: self.required("LAN_SUBNET", subnets)?,
+            lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765)?,
+            lan_dev: self.optional("LAN_DEV", "switch0".into(), iface)?,
+            metric_wg: self.number("METRIC_WG", 40, 0, u32::MAX)?,
+            metric_primary: self.number("METRIC_PRIMARY", 100, 0, u32::MAX)?,
+            metric_backup: self.number("METRIC_BACKUP", 200, 10, u32::MAX)?,
+            policy_tables: self.optional("POLICY_TABLES", None, |v| {
+                if v == "auto" {
+                    return Ok(None);
+                }
+                list(v)
+                    .map(|t| match t.parse::<u32>() {
+                        Ok(n) if (1..=u32::MAX).contains(&n) && !matches!(n, 253 | 255) => Ok(n),
+                        _ => Err(format!("`{t}` is not a routing table number (1-4294967295, not 253 or 255)")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            })?,
+            probe_count: self.number("PROBE_COUNT", 3, 1, 100)?,
+            probe_timeout_ms: self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000)?,
+            lb_status: self.optional("LB_STATUS", true, auto_off)?,
+            dns_check: self.optional("DNS_CHECK", true, auto_off)?,
+            dns_test_name: self.optional("DNS_TEST_NAME", "google.com".into(), dns_name)?,
+            dns_restart_cmd: self.optional(
+                "DNS_RESTART_CMD",
+                vec!["/etc/init.d/dnsmasq".into(), "restart".into()],
+                |v| {
+                    let words: Vec<String> = v.split_whitespace().map(String::from).collect();
+                    match words.first() {
+                        Some(p) if p.starts_with('/') => Ok(words),
+                        _ => Err(format!("`{v}` must start with an absolute program path (it runs without a shell)")),
+                    }
+                },
+            )?,
+            state_dir: self.optional("STATE_DIR", "/var/run/wg-failsafe".into(), absolute_path)?,
+            lock_file: self.optional("LOCK_FILE", "/var/run/wg-failsafe.lock".into(), absolute_path)?,
+            lock_timeout_s: self.number("LOCK_TIMEOUT", 10, 0, 3600)?,
+            log_file: self.optional("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path)?,
+            log_max_kb: self.number("LOG_MAX_KB", 256, 1, 1 << 20)?,
+        };
+        if c.primary_dev == c.backup_dev {
+            return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));
+        }
+        if c.wg_iface == c.primary_dev || c.wg_iface == c.backup_dev {
+            return Err(self.error("WG_IFACE", format!("`{}` is also a WAN interface", c.wg_iface)));
+        }
+        Ok(c)
+    }
+}
+
+fn ipv4(v: &str) -> Result<Ipv4Addr, String> {
+    v.parse().map_err(|_| format!("`{v}` is not an IPv4 address"))
+}
+
+/// A Linux interface name: 1 to 15 bytes, no `/`, `:` or whitespace.
+fn iface(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 15
+        && v != "."
+        && v != ".."
+        && !v.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("`{v}` is not a valid interface name (1-15 characters, no / : or spaces)"))
+    }
+}
+
+fn absolute_path(v: &str) -> Result<PathBuf, String> {
+    if v.starts_with('/') {
+        Ok(PathBuf::from(v))
+    } else {
+        Err(format!("`{v}` is not an absolute path"))
+    }
+}
+
+fn auto_off(v: &str) -> Result<bool, String> {
+    match v {
+        "auto" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{v}` is not auto or off")),
+    }
+}
+
+/// Items of a space- or comma-separated list.
+fn list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty())
+}
+
+fn subnets(v: &str) -> Result<Vec<Ipv4Net>, String> {
+    let mut nets: Vec<Ipv4Net> = Vec::new();
+    for item in list(v) {
+        let net: Ipv4Net = item.parse()?;
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
+    }
+    if nets.is_empty() {
+        return Err("no subnet given".into());
+    }
+    Ok(nets)
+}
+
+fn dns_name(v: &str) -> Result<String, String> {
+    let name = v.strip_suffix('.').unwrap_or(v);
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!("`{v}` is not a valid DNS name"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24\n";
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("/etc/test.conf"), text)
+    }
+
+    fn error_of(text: &str) -> String {
+        parse_str(text).expect_err("config should be rejected").to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_every_default() {
+        let c = parse_str(MINIMAL).expect("minimal config parses");
+        assert_eq!(c.wg_iface, "wg0");
+        assert_eq!(c.wg_peer_ip, Ipv4Addr::new(10, 11, 0, 1));
+        assert_eq!(c.wg_endpoint_port, 51820);
+        assert_eq!(c.wg_peer_key_file, PathBuf::from("/config/auth/vps-peer-public.key"));
+        assert_eq!(c.wg_keepalive_s, 25);
+        assert_eq!(c.wg_backend, BackendChoice::Auto);
+        assert_eq!((c.handshake_max_age_s, c.tunnel_wait_s), (180, 20));
+        assert_eq!(c.lan_rule_priority, 69);
+        assert_eq!(c.lan_dev, "switch0");
+        assert_eq!((c.metric_wg, c.metric_primary, c.metric_backup), (40, 100, 200));
+        assert_eq!(c.metric_endpoint(), 190);
+        assert_eq!(c.policy_tables, None);
+        assert_eq!((c.probe_count, c.probe_timeout_ms), (3, 1000));
+        assert!(c.lb_status && c.dns_check);
+        assert_eq!(c.dns_test_name, "google.com");
+        assert_eq!(c.dns_restart_cmd, vec!["/etc/init.d/dnsmasq", "restart"]);
+        assert_eq!(c.state_dir, PathBuf::from("/var/run/wg-failsafe"));
+        assert_eq!(c.lock_file, PathBuf::from("/var/run/wg-failsafe.lock"));
+        assert_eq!(c.lock_timeout_s, 10);
+        assert_eq!(c.log_file, PathBuf::from("/var/log/wg-failsafe.log"));
+        assert_eq!(c.log_max_kb, 256);
+    }
+
+    #[test]
+    fn seed_style_file_with_quotes_and_comments_parses() {
+        let text = "# WireGuard failsafe configuration\nWG_IFACE=\"wg0\"\nWG_PEER_IP=\"10.11.0.1\"   # VPS tunnel IP\nWG_ENDPOINT='203.0.113.10'\nPRIMARY_DEV=\"eth0\"\nPRIMARY_GW=\"192.168.1.1\"\nBACKUP_DEV=\"eth1\"\nBACKUP_GW=\"192.168.2.1\"\nLAN_SUBNET=\"192.168.10.0/24 192.168.20.0/24\"\n\nMETRIC_WG=40\nMETRIC_PRIMARY=100 # main\nMETRIC_BACKUP=200\n";
+        let c = parse_str(text).expect("seed config parses");
+        assert_eq!(c.wg_endpoint, Ipv4Addr::new(203, 0, 113, 10));
+        assert_eq!(c.metric_primary, 100);
+        assert_eq!(c.lan_subnets.len(), 2);
+        assert_eq!(c.lan_subnets[1].to_string(), "192.168.20.0/24");
+    }
+
+    #[test]
+    fn lists_accept_commas_and_spaces_and_drop_duplicates() {
+        let text = MINIMAL.replace(
+            "LAN_SUBNET=192.168.10.0/24",
+            "LAN_SUBNET=192.168.10.0/24, 10.0.0.0/8,192.168.10.0/24\nPOLICY_TABLES=201 202,10",
+        );
+        let c = parse_str(&text).expect("lists parse");
+        assert_eq!(c.lan_subnets.iter().map(|n| n.to_string()).collect::<Vec<_>>(), ["192.168.10.0/24", "10.0.0.0/8"]);
+        assert_eq!(c.policy_tables, Some(vec![201, 202, 10]));
+    }
+
+    #[test]
+    fn every_error_names_file_line_and_key() {
+        let cases: &[(&str, &str)] = &[
+            ("FOO=1\n", "/etc/test.conf:1: unknown key `FOO`"),
+            ("just words\n", "/etc/test.conf:1: expected KEY=VALUE, found `just words`"),
+            ("METRIC_WG=forty\n", "/etc/test.conf:1: METRIC_WG: `forty` is not a number"),
+            ("METRIC_BACKUP=5\n", "/etc/test.conf:1: METRIC_BACKUP: `5` is out of range (10..=4294967295)"),
+            ("WG_ENDPOINT_PORT=70000\n", "/etc/test.conf:1: WG_ENDPOINT_PORT: `70000` is out of range (1..=65535)"),
+            ("WG_BACKEND=magic\n", "/etc/test.conf:1: WG_BACKEND: `magic` is not one of auto, kernel, uapi"),
+            ("LB_STATUS=on\n", "/etc/test.conf:1: LB_STATUS: `on` is not auto or off"),
+            ("WG_IFACE=\"wg0\n", "/etc/test.conf:1: WG_IFACE: unterminated \"quote"),
+            ("WG_IFACE=\"wg0\" wg1\n", "/etc/test.conf:1: WG_IFACE: unexpected text after the closing quote: `wg1`"),
+            ("WG_IFACE=$IFACE\n", "/etc/test.conf:1: WG_IFACE: shell expansion ($ or `) is not supported"),
+            ("WG_IFACE=a-very-long-interface\n", "/etc/test.conf:1: WG_IFACE: `a-very-long-interface` is not a valid interface name (1-15 characters, no / : or spaces)"),
+            ("STATE_DIR=relative/dir\n", "/etc/test.conf:1: STATE_DIR: `relative/dir` is not an absolute path"),
+            ("DNS_RESTART_CMD=dnsmasq restart\n", "/etc/test.conf:1: DNS_RESTART_CMD: `dnsmasq restart` must start with an absolute program path (it runs without a shell)"),
+            ("DNS_TEST_NAME=bad..name\n", "/etc/test.conf:1: DNS_TEST_NAME: `bad..name` is not a valid DNS name"),
+            ("POLICY_TABLES=201 local\n", "/etc/test.conf:1: POLICY_TABLES: `local` is not a routing table number (1-4294967295, not 253 or 255)"),
+            ("POLICY_TABLES=255\n", "/etc/test.conf:1: POLICY_TABLES: `255` is not a routing table number (1-4294967295, not 253 or 255)"),
+            ("LAN_RULE_PRIORITY=0\n", "/etc/test.conf:1: LAN_RULE_PRIORITY: `0` is out of range (1..=32765)"),
+        ];
+        for (line, expected) in cases {
+            // The bad line comes first so that its number is 1; the rest is the minimal file.
+            let text = format!("{line}{MINIMAL}");
+            assert_eq!(&error_of(&text), expected, "for {line:?}");
+        }
+    }
+
+    #[test]
+    fn bad_addresses_name_the_line() {
+        let text = MINIMAL.replace("PRIMARY_GW=192.168.1.1", "PRIMARY_GW=192.168.1.300");
+        assert_eq!(error_of(&text), "/etc/test.conf:4: PRIMARY_GW: `192.168.1.300` is not an IPv4 address");
+        let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=192.168.10.1/24");
+        assert_eq!(
+            error_of(&text),
+            "/etc/test.conf:7: LAN_SUBNET: `192.168.10.1/24` has host bits set (the network is 192.168.10.0/24)"
+        );
+        let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=192.168.10.0/33");
+        assert_eq!(error_of(&text), "/etc/test.conf:7: LAN_SUBNET: `192.168.10.0/33` has an invalid prefix length");
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        for key in ["WG_PEER_IP", "WG_ENDPOINT", "PRIMARY_DEV", "PRIMARY_GW", "BACKUP_DEV", "BACKUP_GW", "LAN_SUBNET"] {
+            let text: String =
+                MINIMAL.lines().filter(|l| !l.starts_with(&format!("{key}="))).map(|l| format!("{l}\n")).collect();
+            assert_eq!(error_of(&text), format!("/etc/test.conf: {key} is required but not set"));
+        }
+        // An empty value is as good as absent.
+        let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=\"\"");
+        assert_eq!(error_of(&text), "/etc/test.conf: LAN_SUBNET is required but not set");
+    }
+
+    #[test]
+    fn duplicate_key_is_an_error() {
+        let text = format!("{MINIMAL}METRIC_WG=40\nMETRIC_WG=50\n");
+        assert_eq!(error_of(&text), "/etc/test.conf:9: METRIC_WG is set twice (first on line 8)");
+    }
+
+    #[test]
+    fn inconsistent_interfaces_are_refused() {
+        let text = MINIMAL.replace("BACKUP_DEV=eth1", "BACKUP_DEV=eth0");
+        assert_eq!(error_of(&text), "/etc/test.conf:5: BACKUP_DEV: is the same interface as PRIMARY_DEV (eth0)");
+        let text = format!("{MINIMAL}WG_IFACE=eth1\n");
+        assert_eq!(error_of(&text), "/etc/test.conf:8: WG_IFACE: `eth1` is also a WAN interface");
+    }
+
+    #[test]
+    fn prefix_helpers() {
+        let net: Ipv4Net = "192.168.10.0/24".parse().expect("valid prefix");
+        assert!(net.contains(Ipv4Addr::new(192, 168, 10, 77)));
+        assert!(!net.contains(Ipv4Addr::new(192, 168, 11, 1)));
+        let all: Ipv4Net = "0.0.0.0/0".parse().expect("valid prefix");
+        assert!(all.contains(Ipv4Addr::new(8, 8, 8, 8)));
+        let host: Ipv4Net = "10.0.0.1".parse().expect("bare address is a /32");
+        assert_eq!(host.len, 32);
+    }
+
+    #[test]
+    fn search_order() {
+        assert_eq!(find(Some(Path::new("/a.conf")), Some("/b.conf")).ok(), Some(PathBuf::from("/a.conf")));
+        assert_eq!(find(None, Some("/b.conf")).ok(), Some(PathBuf::from("/b.conf")));
+    }
+}

@@ -1,0 +1,154 @@
+//! The DNS check of activation step 7: one A query for DNS_TEST_NAME to the router's
+//! own LAN address (dnsmasq), answered within 5 s or the resolver is restarted.
+//!
+//! The query is hand-built (a 12-byte header and one question); a reply counts only if
+//! it comes from the server (the UDP socket is connected), carries the query's random id,
+//! is a response, and says NOERROR with at least one answer.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Builds a recursive query for the A record of `name`.
+pub fn query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::with_capacity(18 + name.len());
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00]); // RD
+    q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]); // root, type A, class IN
+    q
+}
+
+/// What a reply says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Not a reply to our query.
+    Foreign,
+    /// The resolver answered with this RCODE and this many answers.
+    Answer { rcode: u8, answers: u16 },
+}
+
+pub fn parse_reply(id: u16, packet: &[u8]) -> Reply {
+    if packet.len() < 12 || u16::from_be_bytes([packet[0], packet[1]]) != id || packet[2] & 0x80 == 0 {
+        return Reply::Foreign;
+    }
+    Reply::Answer { rcode: packet[3] & 0x0f, answers: u16::from_be_bytes([packet[6], packet[7]]) }
+}
+
+/// Whether `server` resolves `name` within `timeout` (the query is sent again halfway).
+pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<bool> {
+    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    sock.connect(SocketAddr::from((server, 53)))?;
+    let id = crate::probe::random_u16();
+    let q = query(id, name);
+    let deadline = Instant::now() + timeout;
+    let resend_at = Instant::now() + timeout / 2;
+    let mut resent = false;
+    sock.send(&q)?;
+    let mut buf = [0u8; 1500];
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        let until = if resent { deadline } else { resend_at.min(deadline) };
+        sock.set_read_timeout(Some(until.saturating_duration_since(now).max(Duration::from_millis(1))))?;
+        match sock.recv(&mut buf) {
+            Ok(n) => match parse_reply(id, &buf[..n]) {
+                Reply::Answer { rcode: 0, answers } if answers > 0 => return Ok(true),
+                Reply::Answer { .. } => return Ok(false),
+                Reply::Foreign => {}
+            },
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                if !resent {
+                    resent = true;
+                    sock.send(&q)?;
+                }
+            }
+            // ICMP port unreachable: nothing listens (yet); keep trying until the deadline.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                std::thread::sleep(Duration::from_millis(100));
+                sock.send(&q)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether a process named `dnsmasq` runs (scans `/proc/*/comm`).
+pub fn dnsmasq_running() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    dir.flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .any(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == "dnsmasq"))
+}
+
+/// Runs the restart command without a shell and waits for it (up to 30 s).
+pub fn restart(cmd: &[String]) -> io::Result<()> {
+    let (program, args) = cmd.split_first().ok_or_else(|| io::Error::other("empty command"))?;
+    let mut child =
+        Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(io::Error::other(format!("{program} exited with {status}")))
+            };
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(format!("{program} did not finish within 30 s")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_bytes() {
+        // Header with RD set and one question: google.com, type A, class IN.
+        let q = query(0xabcd, "google.com");
+        assert_eq!(
+            q,
+            [
+                0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 6, b'g', b'o', b'o', b'g', b'l', b'e', 3, b'c', b'o',
+                b'm', 0, 0, 1, 0, 1
+            ]
+        );
+        assert_eq!(query(1, "example.com."), query(1, "example.com"));
+    }
+
+    #[test]
+    fn replies() {
+        let mut r = query(0x1234, "google.com");
+        assert_eq!(parse_reply(0x1234, &r), Reply::Foreign, "a query is not a reply");
+        r[2] |= 0x80; // QR
+        r[7] = 1; // one answer
+        assert_eq!(parse_reply(0x1234, &r), Reply::Answer { rcode: 0, answers: 1 });
+        assert_eq!(parse_reply(0x1235, &r), Reply::Foreign, "other id");
+        r[3] = 0x02; // SERVFAIL
+        r[7] = 0;
+        assert_eq!(parse_reply(0x1234, &r), Reply::Answer { rcode: 2, answers: 0 });
+        assert_eq!(parse_reply(0x1234, &r[..5]), Reply::Foreign);
+    }
+
+    #[test]
+    fn restart_runs_without_a_shell_and_reports_failure() {
+        assert!(restart(&["/bin/true".into()]).is_ok());
+        assert!(restart(&["/bin/false".into()]).is_err());
+        // A shell would expand this; run directly it is one literal argument.
+        assert!(restart(&["/bin/test".into(), "$HOME".into(), "=".into(), "$HOME".into()]).is_ok());
+        assert!(restart(&[]).is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! What EdgeOS adds: the load balancer's view of each WAN interface (`show load-balance
+//! status`), and the WireGuard peer key as its configuration holds it (`cli-shell-api`
+//! and `/config/config.boot`, both in Vyatta's curly-brace syntax).
+//!
+//! Parsers are pure and unit-tested; the two commands run without a shell and with a
+//! deadline, since the load balancer waits for its transition script.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const OP_WRAPPER: &str = "/opt/vyatta/bin/vyatta-op-cmd-wrapper";
+pub const CLI_SHELL_API: &str = "/bin/cli-shell-api";
+pub const CONFIG_BOOT: &str = "/config/config.boot";
+
+/// One interface of one load-balance group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LbInterface {
+    pub group: String,
+    pub interface: String,
+    /// `active`, `inactive` or `failover` (the standby of a failover-only group).
+    pub status: String,
+}
+
+/// Parses `show load-balance status`:
+///
+/// ```text
+/// Group G
+///     interface   : eth0
+///     carrier     : up
+///     status      : active
+///     gateway     : 192.168.1.1
+///     ...
+/// ```
+///
+/// Every `interface : X` line starts an entry of the current group; the `status` line
+/// that follows it completes it. Other lines (flows, counters) are skipped.
+pub fn parse_lb_status(text: &str) -> Vec<LbInterface> {
+    let mut out: Vec<LbInterface> = Vec::new();
+    let mut group = String::new();
+    let mut pending: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(g) = t.strip_prefix("Group ") {
+            group = g.trim().to_string();
+            pending = None;
+            continue;
+        }
+        let Some((key, value)) = t.split_once(':') else { continue };
+        match key.trim() {
+            "interface" => pending = Some(value.trim().to_string()),
+            "status" => {
+                if let Some(interface) = pending.take() {
+                    out.push(LbInterface { group: group.clone(), interface, status: value.trim().to_string() });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The load balancer's verdict on `iface`: `Some("inactive")` when any group reports it
+/// so, `None` when no group declares it down.
+pub fn lb_down(status: &[LbInterface], iface: &str) -> Option<String> {
+    status
+        .iter()
+        .find(|s| s.interface == iface && s.status == "inactive")
+        .map(|s| format!("{} in group {}", s.status, s.group))
+}
+
+/// Runs `program args` without a shell; its stdout if it exits 0 within `timeout`.
+pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdout = child.stdout.take()?;
+    let deadline = Instant::now() + timeout;
+    // The outputs are a few KiB, below the pipe's capacity, so waiting before reading
+    // cannot deadlock.
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break,
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The load balancer's status, when EdgeOS provides it.
+pub fn lb_status() -> Option<Vec<LbInterface>> {
+    if !Path::new(OP_WRAPPER).exists() {
+        return None;
+    }
+    run_capture(OP_WRAPPER, &["show", "load-balance", "status"], Duration::from_secs(10)).map(|t| parse_lb_status(&t))
+}
+
+/// A node of Vyatta's configuration syntax: `name {` … `}` around leaves `key value`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub leaves: Vec<String>,
+    pub children: Vec<Node>,
+}
+
+impl Node {
+    pub fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// The value of leaf `key`, unquoted.
+    pub fn leaf(&self, key: &str) -> Option<&str> {
+        self.leaves.iter().find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == key).then(|| v.trim().trim_matches('"'))
+        })
+    }
+}
+
+/// Parses the curly-brace syntax of `config.boot` and `cli-shell-api showCfg`.
+pub fn parse_config_tree(text: &str) -> Node {
+    let mut stack = vec![Node::default()];
+    let mut in_comment = false;
+    for raw in text.lines() {
+        let mut line = raw.trim();
+        if in_comment {
+            match line.find("*/") {
+                Some(i) => {
+                    in_comment = false;
+                    line = line[i + 2..].trim();
+                }
+                None => continue,
+            }
+        }
+        if let Some(start) = line.find("/*") {
+            match line[start..].find("*/") {
+                Some(end) => line = line[start + end + 2..].trim(),
+                None => {
+                    in_comment = true;
+                    line = line[..start].trim();
+                }
+            }
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if line == "}" {
+            if stack.len() > 1 {
+                if let Some(done) = stack.pop() {
+                    if let Some(parent) = stack.last_mut() {
+                        parent.children.push(done);
+                    }
+                }
+            }
+        } else if let Some(name) = line.strip_suffix('{') {
+            stack.push(Node { name: name.trim().to_string(), ..Node::default() });
+        } else if let Some(top) = stack.last_mut() {
+            top.leaves.push(line.to_string());
+        }
+    }
+    // Close what an unterminated file left open.
+    while stack.len() > 1 {
+        if let Some(done) = stack.pop() {
+            if let Some(parent) = stack.last_mut() {
+                parent.children.push(done);
+            }
+        }
+    }
+    stack.pop().unwrap_or_default()
+}
+
+/// A peer as the configuration declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfiguredPeer {
+    pub key: String,
+    pub endpoint: Option<String>,
+    pub allowed_ips: Vec<String>,
+}
+
+/// The peers under `node`: children named `peer KEY` (config.boot, or showCfg of the
+/// interface) or named just `KEY` (showCfg of the `peer` tag node itself).
+pub fn peers_of(node: &Node) -> Vec<ConfiguredPeer> {
+    node.children
+        .iter()
+        .filter_map(|c| {
+            let key = c.name.strip_prefix("peer ").unwrap_or(&c.name).trim().trim_matches('"');
+            crate::wireguard::key_from_base64(key)?;
+            Some(ConfiguredPeer {
+                key: key.to_string(),
+                endpoint: c.leaf("endpoint").map(str::to_string),
+                allowed_ips: c
+                    .leaves
+                    .iter()
+                    .filter_map(|l| l.strip_prefix("allowed-ips "))
+                    .map(|v| v.trim().to_string())
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The peers of `interfaces { wireguard IFACE { … } }` in a `config.boot`.
+pub fn config_boot_peers(text: &str, iface: &str) -> Vec<ConfiguredPeer> {
+    let root = parse_config_tree(text);
+    root.child("interfaces").and_then(|i| i.child(&format!("wireguard {iface}"))).map(peers_of).unwrap_or_default()
+}
+
+/// The peers `cli-shell-api showCfg interfaces wireguard IFACE peer` prints.
+pub fn cli_peers(iface: &str) -> Option<Vec<ConfiguredPeer>> {
+    if !Path::new(CLI_SHELL_API).exists() {
+        return None;
+    }
+    let text =
+        run_capture(CLI_SHELL_API, &["showCfg", "interfaces", "wireguard", iface, "peer"], Duration::from_secs(10))?;
+    Some(peers_of(&parse_config_tree(&text)))
+}
+
+/// The VPS among configured peers: the one whose endpoint host is `endpoint`, else the
+/// one whose allowed IPs name a prefix containing `peer_ip`, else the only one.
+pub fn pick_configured(
+    peers: &[ConfiguredPeer],
+    endpoint: std::net::Ipv4Addr,
+    peer_ip: std::net::Ipv4Addr,
+) -> Option<&ConfiguredPeer> {
+    let host_is = |p: &&ConfiguredPeer| {
+        p.endpoint
+            .as_deref()
+            .and_then(|e| e.rsplit_once(':'))
+            .is_some_and(|(h, _)| h.trim_matches(['[', ']']) == endpoint.to_string())
+    };
+    let covers = |p: &&ConfiguredPeer| {
+        p.allowed_ips.iter().any(|a| a.parse::<crate::config::Ipv4Net>().is_ok_and(|n| n.contains(peer_ip)))
+    };
+    peers.iter().find(host_is).or_else(|| peers.iter().find(covers)).or_else(|| {
+        if peers.len() == 1 {
+            peers.first()
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const LB: &str = "Group WAN_FAILOVER\n    interface   : eth0\n    carrier     : up\n    status      : inactive\n    gateway     : 192.168.1.1\n    route table : 201\n    weight      : 0%\n    fo_priority : 100\n    flows\n        WAN Out   : 1200\n        WAN In    : 900\n      Local ICMP : 3400\n      Local DNS  : 0\n      Local Data : 0\n\n    interface   : eth1\n    carrier     : up\n    status      : active\n    gateway     : 192.168.2.1\n    route table : 202\n    weight      : 100%\n    fo_priority : 60\n    flows\n        WAN Out   : 500\n\nGroup GUESTS\n    interface   : eth0\n    carrier     : up\n    status      : failover\n    gateway     : 192.168.1.1\n    route table : 203\n    interface   : pppoe2\n    carrier     : down\n    status      : active\n";
+
+    #[test]
+    fn lb_status_with_several_groups_and_interfaces() {
+        let s = parse_lb_status(LB);
+        let got: Vec<(&str, &str, &str)> =
+            s.iter().map(|i| (i.group.as_str(), i.interface.as_str(), i.status.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("WAN_FAILOVER", "eth0", "inactive"),
+                ("WAN_FAILOVER", "eth1", "active"),
+                ("GUESTS", "eth0", "failover"),
+                ("GUESTS", "pppoe2", "active"),
+            ]
+        );
+        assert_eq!(lb_down(&s, "eth0").as_deref(), Some("inactive in group WAN_FAILOVER"));
+        assert_eq!(lb_down(&s, "eth1"), None);
+        assert_eq!(lb_down(&s, "eth9"), None, "not load-balanced: no verdict");
+        assert!(parse_lb_status("").is_empty());
+        assert!(parse_lb_status("load-balance is not configured\n").is_empty());
+    }
+
+    const CONFIG_BOOT: &str = r#"firewall {
+    all-ping enable
+}
+interfaces {
+    ethernet eth0 {
+        address dhcp
+        description "Fiber WAN"
+    }
+    /* the tunnel to the VPS */
+    wireguard wg0 {
+        address 10.11.0.102/24
+        listen-port 51820
+        peer hFS2RQXzR1e7Dz5uCCFq7qfqWvBsqyUR3iZrE1BLDDk= {
+            allowed-ips 10.50.0.0/16
+            description "office"
+        }
+        peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= {
+            allowed-ips 0.0.0.0/0
+            endpoint 203.0.113.10:51820
+            persistent-keepalive 25
+        }
+        private-key /config/auth/wg.key
+        route-allowed-ips false
+    }
+    wireguard wg1 {
+        peer TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0= {
+            allowed-ips 10.60.0.0/16
+        }
+    }
+}
+/* Warning: Do not remove the following line. */
+/* === vyatta-config-version: "config-management@1:system@4" === */
+"#;
+
+    #[test]
+    fn config_boot_peers_of_one_interface() {
+        let peers = config_boot_peers(CONFIG_BOOT, "wg0");
+        assert_eq!(peers.len(), 2);
+        assert_eq!(peers[1].endpoint.as_deref(), Some("203.0.113.10:51820"));
+        assert_eq!(peers[0].allowed_ips, ["10.50.0.0/16"]);
+        let vps = pick_configured(&peers, Ipv4Addr::new(203, 0, 113, 10), Ipv4Addr::new(10, 11, 0, 1)).expect("found");
+        assert_eq!(vps.key, "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=");
+        assert_eq!(config_boot_peers(CONFIG_BOOT, "wg1").len(), 1);
+        assert!(config_boot_peers(CONFIG_BOOT, "wg7").is_empty());
+        let root = parse_config_tree(CONFIG_BOOT);
+        let eth0 = root.child("interfaces").and_then(|i| i.child("ethernet eth0")).expect("eth0");
+        assert_eq!(eth0.leaf("description"), Some("Fiber WAN"));
+    }
+
+    #[test]
+    fn cli_shell_api_output_of_the_tag_node() {
+        // `showCfg interfaces wireguard wg0 peer` prints the tag values at top level.
+        let text = " xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= {\n     allowed-ips 10.11.0.0/24\n }\n";
+        let peers = peers_of(&parse_config_tree(text));
+        assert_eq!(peers.len(), 1);
+        let picked = pick_configured(&peers, Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(10, 11, 0, 1))
+            .expect("allowed-ips covers the peer");
+        assert_eq!(picked.key, "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=");
+        // And the interface node's form.
+        let text = "wireguard wg0 {\n peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= {\n  endpoint 203.0.113.10:51820\n }\n}\n";
+        let root = parse_config_tree(text);
+        assert_eq!(peers_of(root.child("wireguard wg0").expect("node")).len(), 1);
+    }
+
+    #[test]
+    fn ambiguous_configuration_picks_nothing() {
+        let peer = |key: &str, allowed: &str| ConfiguredPeer {
+            key: key.into(),
+            endpoint: None,
+            allowed_ips: vec![allowed.into()],
+        };
+        let peers = [
+            peer("hFS2RQXzR1e7Dz5uCCFq7qfqWvBsqyUR3iZrE1BLDDk=", "10.50.0.0/16"),
+            peer("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", "10.60.0.0/16"),
+        ];
+        assert!(pick_configured(&peers, Ipv4Addr::new(198, 51, 100, 99), Ipv4Addr::new(172, 16, 0, 1)).is_none());
+    }
+
+    #[test]
+    fn commands_run_without_a_shell_and_time_out() {
+        assert_eq!(run_capture("/bin/echo", &["a;", "$HOME"], Duration::from_secs(5)).as_deref(), Some("a; $HOME\n"));
+        assert_eq!(run_capture("/bin/false", &[], Duration::from_secs(5)), None);
+        let started = Instant::now();
+        assert_eq!(run_capture("/bin/sleep", &["5"], Duration::from_millis(200)), None);
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}

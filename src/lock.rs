@@ -1,0 +1,72 @@
+//! The single-instance lock: flock(2) on LOCK_FILE. The kernel drops the lock when the
+//! holder exits or dies, so there is no stale-lock cleanup to get wrong.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Holds the lock until dropped. Owns the descriptor, so not `Clone`.
+pub struct Lock {
+    _file: File,
+}
+
+/// Why the lock could not be taken.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another instance held it for the whole timeout.
+    Busy,
+    Io(io::Error),
+}
+
+impl Lock {
+    /// Takes the lock, waiting up to `timeout` for another instance to finish.
+    pub fn acquire(path: &Path, timeout: Duration) -> Result<Lock, LockError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(LockError::Io)?;
+        // Deadline from the monotonic clock: the wall clock of a router without an RTC
+        // jumps when NTP first syncs.
+        let deadline = Instant::now() + timeout;
+        loop {
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(Lock { _file: file });
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) && err.kind() != io::ErrorKind::Interrupted {
+                return Err(LockError::Io(err));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(LockError::Busy);
+            }
+            sleep(left.min(Duration::from_millis(100)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_waits_then_gives_up() {
+        let path = std::env::temp_dir().join(format!("wgfs-lock-{}", std::process::id()));
+        let first = Lock::acquire(&path, Duration::ZERO).expect("free lock");
+        let started = Instant::now();
+        assert!(matches!(Lock::acquire(&path, Duration::from_millis(250)), Err(LockError::Busy)));
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        drop(first);
+        assert!(Lock::acquire(&path, Duration::ZERO).is_ok(), "released on drop");
+        std::fs::remove_file(&path).ok();
+    }
+}

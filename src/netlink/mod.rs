@@ -1,0 +1,185 @@
+//! Synchronous netlink: one socket type and one request loop for everything the tool asks
+//! the kernel (links, addresses, routes, rules, and the WireGuard generic-netlink family).
+//!
+//! A request is sent with a fresh sequence number; replies are accepted only from the
+//! kernel (port 0) and only with that sequence number. A datagram may carry several
+//! messages, and a dump may span many datagrams until `NLMSG_DONE`. An error message with
+//! no code is the ACK. `EEXIST` and `ENOENT` stay visible to callers as
+//! [`NetlinkError::Kernel`] so that each can decide whether "already done" is fine.
+
+pub mod link;
+pub mod route;
+pub mod rule;
+
+use std::fmt;
+use std::io;
+
+use netlink_packet_core::{
+    NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable, NLM_F_ACK, NLM_F_DUMP,
+    NLM_F_DUMP_INTR, NLM_F_REQUEST,
+};
+use netlink_sys::{Socket, SocketAddr};
+
+/// What can go wrong talking to the kernel.
+#[derive(Debug)]
+pub enum NetlinkError {
+    /// The socket itself failed.
+    Io(io::Error),
+    /// The kernel refused the request with this errno.
+    Kernel(i32),
+    /// A reply could not be decoded.
+    Decode(String),
+}
+
+impl fmt::Display for NetlinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetlinkError::Io(e) => write!(f, "netlink socket: {e}"),
+            NetlinkError::Kernel(errno) => write!(f, "{}", io::Error::from_raw_os_error(*errno)),
+            NetlinkError::Decode(m) => write!(f, "cannot decode netlink reply: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for NetlinkError {}
+
+impl From<io::Error> for NetlinkError {
+    fn from(e: io::Error) -> Self {
+        NetlinkError::Io(e)
+    }
+}
+
+/// Receive buffer size: the kernel sizes dump datagrams by what the reader accepted
+/// before, up to 32 KiB; a bigger message is reported as truncated rather than misread.
+const RECV_BUF_LEN: usize = 32 * 1024;
+
+/// A netlink socket connected to the kernel. Owns the file descriptor, so not `Clone`.
+pub struct Netlink {
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl Netlink {
+    /// Opens a socket of `protocol` (`NETLINK_ROUTE`, `NETLINK_GENERIC`).
+    pub fn open(protocol: isize) -> Result<Self, NetlinkError> {
+        let mut socket = Socket::new(protocol)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        // Start from a value a stale reply of an earlier process cannot carry by accident.
+        let seq = std::process::id().wrapping_mul(2_654_435_761);
+        Ok(Netlink { socket, seq, buf: Vec::with_capacity(RECV_BUF_LEN) })
+    }
+
+    /// Sends `payload` and waits for the kernel's ACK.
+    pub fn request<T>(&mut self, payload: T, flags: u16) -> Result<(), NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
+    {
+        self.exchange(payload, flags | NLM_F_ACK, |_: T| ())
+    }
+
+    /// Sends a request and returns the messages the kernel answers before its ACK.
+    pub fn query<T>(&mut self, payload: T) -> Result<Vec<T>, NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
+    {
+        let mut out = Vec::new();
+        self.exchange(payload, NLM_F_ACK, |m| out.push(m))?;
+        Ok(out)
+    }
+
+    /// Sends a dump request and returns every message of the reply.
+    ///
+    /// A dump the kernel marks as interrupted (the table changed while it was read) is
+    /// repeated, up to three times.
+    pub fn dump<T>(&mut self, payload: T) -> Result<Vec<T>, NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug + Clone,
+    {
+        for _ in 0..3 {
+            let mut out = Vec::new();
+            match self.exchange(payload.clone(), NLM_F_DUMP, |m| out.push(m)) {
+                Err(NetlinkError::Kernel(libc::EINTR)) => continue,
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(out),
+            }
+        }
+        Err(NetlinkError::Kernel(libc::EINTR))
+    }
+
+    /// Sends one request and feeds every reply message to `each` until the ACK (for a
+    /// request) or `NLMSG_DONE` (for a dump).
+    fn exchange<T>(&mut self, payload: T, flags: u16, mut each: impl FnMut(T)) -> Result<(), NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
+    {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = seq;
+        let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(payload));
+        msg.finalize();
+        let mut out = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut out);
+        self.socket.send(&out, 0)?;
+
+        let mut interrupted = false;
+        loop {
+            self.buf.clear();
+            let (len, from) = self.socket.recv_from(&mut self.buf, libc::MSG_TRUNC)?;
+            if len > self.buf.len() {
+                return Err(NetlinkError::Decode(format!(
+                    "reply of {len} bytes exceeds the {RECV_BUF_LEN}-byte buffer"
+                )));
+            }
+            if from.port_number() != 0 {
+                continue; // not from the kernel
+            }
+            let mut offset = 0;
+            while offset < len {
+                let data = &self.buf[offset..len];
+                let reply = NetlinkMessage::<T>::deserialize(data).map_err(|e| NetlinkError::Decode(e.to_string()))?;
+                let msg_len = reply.header.length as usize;
+                if msg_len == 0 {
+                    return Err(NetlinkError::Decode("zero-length message".into()));
+                }
+                offset += (msg_len + 3) & !3;
+                if reply.header.sequence_number != seq {
+                    continue; // a reply to an earlier request
+                }
+                interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
+                match reply.payload {
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(()),
+                            Some(code) => Err(NetlinkError::Kernel(-code.get())),
+                        };
+                    }
+                    NetlinkPayload::Done(_) => {
+                        return if interrupted { Err(NetlinkError::Kernel(libc::EINTR)) } else { Ok(()) };
+                    }
+                    NetlinkPayload::InnerMessage(m) => each(m),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Treats "already exists" as success, for requests that must be idempotent.
+pub fn ok_if_exists(r: Result<(), NetlinkError>) -> Result<(), NetlinkError> {
+    match r {
+        Err(NetlinkError::Kernel(libc::EEXIST)) => Ok(()),
+        other => other,
+    }
+}
+
+/// Treats "no such object" as success, for deletions that must be idempotent.
+pub fn ok_if_missing(r: Result<(), NetlinkError>) -> Result<(), NetlinkError> {
+    match r {
+        Err(NetlinkError::Kernel(libc::ENOENT | libc::ESRCH)) => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,643 @@
+//! IPv4 routes as plain data: read from the kernel, written back to it, and printed and
+//! parsed in `ip route` words (the snapshot file and `--dry-run` use that text).
+//!
+//! A [`Route`] keeps everything the kernel accepts when a route is created (type,
+//! protocol, scope, tos, metric, gateway, device, preferred source, realm, onlink,
+//! metrics such as mtu, multipath next hops, nexthop-object id), so a restored route is
+//! the route that was saved. Status flags the kernel sets on its own (`linkdown`, `dead`,
+//! offload and trap flags) are dropped when a route is read: they describe the moment,
+//! and the kernel refuses or ignores them on creation. Devices are kept by name, not
+//! index, so a route survives its interface being re-created (PPPoE reconnects do that).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use netlink_packet_core::{DefaultNla, Nla, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop, RouteNextHopFlags,
+    RouteRealm,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use super::link::Links;
+use super::{Netlink, NetlinkError};
+use crate::config::Ipv4Net;
+
+pub const RT_TABLE_MAIN: u32 = 254;
+pub const RTN_UNICAST: u8 = 1;
+pub const RTPROT_STATIC: u8 = 4;
+pub const RT_SCOPE_UNIVERSE: u8 = 0;
+/// The only next-hop flags that are settings rather than status.
+const RTNH_F_PERVASIVE: u32 = 2;
+const RTNH_F_ONLINK: u32 = 4;
+const KEPT_FLAGS: u32 = RTNH_F_PERVASIVE | RTNH_F_ONLINK;
+
+/// One next hop of a multipath route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NextHop {
+    pub gateway: Option<Ipv4Addr>,
+    pub dev: Option<String>,
+    /// 1 to 256 (the kernel stores weight - 1).
+    pub weight: u16,
+    pub flags: u32,
+    pub realm: Option<u32>,
+}
+
+/// An IPv4 route with every attribute that matters for re-creating it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub table: u32,
+    pub dst: Ipv4Net,
+    pub tos: u8,
+    /// RTN_* (unicast, blackhole, unreachable, ...).
+    pub kind: u8,
+    /// RTPROT_* (static, zebra, dhcp, ...).
+    pub protocol: u8,
+    /// RT_SCOPE_* (universe, link, host, ...).
+    pub scope: u8,
+    /// onlink / pervasive only.
+    pub flags: u32,
+    pub metric: u32,
+    pub gateway: Option<Ipv4Addr>,
+    pub dev: Option<String>,
+    pub prefsrc: Option<Ipv4Addr>,
+    pub realm: Option<u32>,
+    pub nhid: Option<u32>,
+    /// RTAX_* values (mtu, advmss, ...), in the kernel's order.
+    pub metrics: Vec<(u16, u32)>,
+    pub nexthops: Vec<NextHop>,
+}
+
+pub const DEFAULT: Ipv4Net = Ipv4Net { addr: Ipv4Addr::UNSPECIFIED, len: 0 };
+
+impl Route {
+    /// A unicast route `dst via gateway dev dev proto static metric metric table table`.
+    pub fn via(table: u32, dst: Ipv4Net, gateway: Ipv4Addr, dev: &str, metric: u32) -> Route {
+        Route {
+            table,
+            dst,
+            tos: 0,
+            kind: RTN_UNICAST,
+            protocol: RTPROT_STATIC,
+            scope: RT_SCOPE_UNIVERSE,
+            flags: 0,
+            metric,
+            gateway: Some(gateway),
+            dev: Some(dev.to_string()),
+            prefsrc: None,
+            realm: None,
+            nhid: None,
+            metrics: Vec::new(),
+            nexthops: Vec::new(),
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.dst.len == 0
+    }
+
+    /// The kernel's identity of a route: two routes with the same key cannot both exist
+    /// without NLM_F_APPEND, and the one listed first is the one used.
+    pub fn same_key(&self, other: &Route) -> bool {
+        (self.table, self.dst, self.tos, self.metric) == (other.table, other.dst, other.tos, other.metric)
+    }
+
+    /// Same destination, metric, type and path, whatever the protocol: what `ip route`
+    /// users would call "the same route".
+    pub fn same_path(&self, other: &Route) -> bool {
+        self.same_key(other)
+            && (self.kind, &self.gateway, &self.dev, &self.nexthops, self.nhid)
+                == (other.kind, &other.gateway, &other.dev, &other.nexthops, other.nhid)
+    }
+
+    /// Reads a kernel route message; `None` for anything that is not IPv4.
+    pub fn from_message(m: &RouteMessage, links: &Links) -> Option<Route> {
+        let h = &m.header;
+        if h.address_family != AddressFamily::Inet {
+            return None;
+        }
+        let dev_name = |index: u32| links.name(index).map_or_else(|| format!("if{index}"), str::to_string);
+        let mut r = Route {
+            table: u32::from(h.table),
+            dst: Ipv4Net { addr: Ipv4Addr::UNSPECIFIED, len: h.destination_prefix_length },
+            tos: h.tos,
+            kind: h.kind.into(),
+            protocol: h.protocol.into(),
+            scope: h.scope.into(),
+            flags: h.flags.bits() & KEPT_FLAGS,
+            metric: 0,
+            gateway: None,
+            dev: None,
+            prefsrc: None,
+            realm: None,
+            nhid: None,
+            metrics: Vec::new(),
+            nexthops: Vec::new(),
+        };
+        for a in &m.attributes {
+            match a {
+                RouteAttribute::Table(t) => r.table = *t,
+                RouteAttribute::Destination(RouteAddress::Inet(ip)) => r.dst.addr = *ip,
+                RouteAttribute::Gateway(RouteAddress::Inet(ip)) => r.gateway = Some(*ip),
+                RouteAttribute::PrefSource(RouteAddress::Inet(ip)) => r.prefsrc = Some(*ip),
+                RouteAttribute::Oif(i) => r.dev = Some(dev_name(*i)),
+                RouteAttribute::Priority(p) => r.metric = *p,
+                RouteAttribute::Realm(realm) => r.realm = Some(realm_u32(realm)),
+                RouteAttribute::NhId(id) => r.nhid = Some(*id),
+                RouteAttribute::Metrics(ms) => r.metrics = ms.iter().filter_map(metric_pair).collect(),
+                RouteAttribute::MultiPath(hops) => {
+                    r.nexthops = hops
+                        .iter()
+                        .map(|hop| NextHop {
+                            gateway: hop.attributes.iter().find_map(|a| match a {
+                                RouteAttribute::Gateway(RouteAddress::Inet(ip)) => Some(*ip),
+                                _ => None,
+                            }),
+                            dev: (hop.interface_index != 0).then(|| dev_name(hop.interface_index)),
+                            weight: u16::from(hop.hops) + 1,
+                            flags: u32::from(hop.flags.bits()) & KEPT_FLAGS,
+                            realm: hop.attributes.iter().find_map(|a| match a {
+                                RouteAttribute::Realm(realm) => Some(realm_u32(realm)),
+                                _ => None,
+                            }),
+                        })
+                        .collect()
+                }
+                _ => {}
+            }
+        }
+        Some(r)
+    }
+
+    /// The kernel message that creates (or, sent as RTM_DELROUTE, deletes exactly) this
+    /// route. Attributes are in the order `ip route add` sends them.
+    pub fn to_message(&self, links: &Links) -> Result<RouteMessage, String> {
+        let index = |dev: &str| links.index(dev).ok_or_else(|| format!("device {dev} does not exist"));
+        let mut m = RouteMessage::default();
+        m.header = RouteHeader {
+            address_family: AddressFamily::Inet,
+            destination_prefix_length: self.dst.len,
+            source_prefix_length: 0,
+            tos: self.tos,
+            table: u8::try_from(self.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC),
+            protocol: self.protocol.into(),
+            scope: self.scope.into(),
+            kind: self.kind.into(),
+            flags: RouteFlags::from_bits_retain(self.flags & KEPT_FLAGS),
+        };
+        let a = &mut m.attributes;
+        if self.table > 255 {
+            a.push(RouteAttribute::Table(self.table));
+        }
+        if self.dst.len > 0 {
+            a.push(RouteAttribute::Destination(RouteAddress::Inet(self.dst.addr)));
+        }
+        if self.metric != 0 {
+            a.push(RouteAttribute::Priority(self.metric));
+        }
+        if let Some(ip) = self.prefsrc {
+            a.push(RouteAttribute::PrefSource(RouteAddress::Inet(ip)));
+        }
+        if let Some(ip) = self.gateway {
+            a.push(RouteAttribute::Gateway(RouteAddress::Inet(ip)));
+        }
+        if let Some(realm) = self.realm {
+            a.push(RouteAttribute::Realm(realm_struct(realm)));
+        }
+        if let Some(id) = self.nhid {
+            a.push(RouteAttribute::NhId(id));
+        }
+        if !self.metrics.is_empty() {
+            a.push(RouteAttribute::Metrics(self.metrics.iter().map(|&(k, v)| metric_nla(k, v)).collect()));
+        }
+        if !self.nexthops.is_empty() {
+            let mut hops = Vec::new();
+            for nh in &self.nexthops {
+                let mut hop = RouteNextHop::default();
+                hop.flags = RouteNextHopFlags::from_bits_retain((nh.flags & KEPT_FLAGS) as u8);
+                hop.hops = u8::try_from(nh.weight.saturating_sub(1)).unwrap_or(u8::MAX);
+                hop.interface_index = match &nh.dev {
+                    Some(d) => index(d)?,
+                    None => 0,
+                };
+                if let Some(ip) = nh.gateway {
+                    hop.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(ip)));
+                }
+                if let Some(realm) = nh.realm {
+                    hop.attributes.push(RouteAttribute::Realm(realm_struct(realm)));
+                }
+                hops.push(hop);
+            }
+            a.push(RouteAttribute::MultiPath(hops));
+        }
+        if let Some(d) = &self.dev {
+            a.push(RouteAttribute::Oif(index(d)?));
+        }
+        Ok(m)
+    }
+}
+
+fn realm_u32(r: &RouteRealm) -> u32 {
+    (u32::from(r.source) << 16) | u32::from(r.destination)
+}
+
+fn realm_struct(v: u32) -> RouteRealm {
+    RouteRealm { source: (v >> 16) as u16, destination: (v & 0xffff) as u16 }
+}
+
+/// RTAX_* number and value of a metric; the congestion-control name (a string) is the
+/// one metric not kept.
+fn metric_pair(m: &RouteMetric) -> Option<(u16, u32)> {
+    Some(match m {
+        RouteMetric::Lock(v) => (1, *v),
+        RouteMetric::Mtu(v) => (2, *v),
+        RouteMetric::Window(v) => (3, *v),
+        RouteMetric::Rtt(v) => (4, *v),
+        RouteMetric::RttVar(v) => (5, *v),
+        RouteMetric::SsThresh(v) => (6, *v),
+        RouteMetric::Cwnd(v) => (7, *v),
+        RouteMetric::Advmss(v) => (8, *v),
+        RouteMetric::Reordering(v) => (9, *v),
+        RouteMetric::Hoplimit(v) => (10, *v),
+        RouteMetric::InitCwnd(v) => (11, *v),
+        RouteMetric::Features(v) => (12, *v),
+        RouteMetric::RtoMin(v) => (13, *v),
+        RouteMetric::InitRwnd(v) => (14, *v),
+        RouteMetric::QuickAck(v) => (15, *v),
+        RouteMetric::FastopenNoCookie(v) => (17, *v),
+        RouteMetric::Other(nla) if nla.value_len() == 4 => {
+            let mut b = [0u8; 4];
+            nla.emit_value(&mut b);
+            (nla.kind(), u32::from_ne_bytes(b))
+        }
+        _ => return None,
+    })
+}
+
+fn metric_nla(kind: u16, v: u32) -> RouteMetric {
+    match kind {
+        1 => RouteMetric::Lock(v),
+        2 => RouteMetric::Mtu(v),
+        3 => RouteMetric::Window(v),
+        4 => RouteMetric::Rtt(v),
+        5 => RouteMetric::RttVar(v),
+        6 => RouteMetric::SsThresh(v),
+        7 => RouteMetric::Cwnd(v),
+        8 => RouteMetric::Advmss(v),
+        9 => RouteMetric::Reordering(v),
+        10 => RouteMetric::Hoplimit(v),
+        11 => RouteMetric::InitCwnd(v),
+        12 => RouteMetric::Features(v),
+        13 => RouteMetric::RtoMin(v),
+        14 => RouteMetric::InitRwnd(v),
+        15 => RouteMetric::QuickAck(v),
+        17 => RouteMetric::FastopenNoCookie(v),
+        k => RouteMetric::Other(DefaultNla::new(k, v.to_ne_bytes().to_vec())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Kernel I/O
+
+/// Every IPv4 route of every table.
+pub fn dump(nl: &mut Netlink, links: &Links) -> Result<Vec<Route>, NetlinkError> {
+    let mut req = RouteMessage::default();
+    req.header.address_family = AddressFamily::Inet;
+    let replies = nl.dump(RouteNetlinkMessage::GetRoute(req))?;
+    Ok(replies
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewRoute(r) => Route::from_message(r, links),
+            _ => None,
+        })
+        .collect())
+}
+
+/// How a route is added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddMode {
+    /// Fails with EEXIST if a route with the same key exists.
+    Exclusive,
+    /// Adds after existing routes with the same key (the kernel then prefers the first).
+    Append,
+}
+
+pub fn add(nl: &mut Netlink, links: &Links, route: &Route, mode: AddMode) -> Result<(), NetlinkError> {
+    let m = route.to_message(links).map_err(NetlinkError::Decode)?;
+    let flags = match mode {
+        AddMode::Exclusive => NLM_F_CREATE | NLM_F_EXCL,
+        AddMode::Append => NLM_F_CREATE | NLM_F_APPEND,
+    };
+    nl.request(RouteNetlinkMessage::NewRoute(m), flags)
+}
+
+/// Deletes exactly this route: the kernel matches every attribute given.
+pub fn delete(nl: &mut Netlink, links: &Links, route: &Route) -> Result<(), NetlinkError> {
+    let m = route.to_message(links).map_err(NetlinkError::Decode)?;
+    nl.request(RouteNetlinkMessage::DelRoute(m), 0)
+}
+
+// ---------------------------------------------------------------------------------------
+// Text: `ip route` words
+
+const KINDS: [(u8, &str); 11] = [
+    (1, "unicast"),
+    (2, "local"),
+    (3, "broadcast"),
+    (4, "anycast"),
+    (5, "multicast"),
+    (6, "blackhole"),
+    (7, "unreachable"),
+    (8, "prohibit"),
+    (9, "throw"),
+    (10, "nat"),
+    (11, "xresolve"),
+];
+
+const PROTOCOLS: [(u8, &str); 15] = [
+    (0, "unspec"),
+    (1, "redirect"),
+    (2, "kernel"),
+    (3, "boot"),
+    (4, "static"),
+    (11, "zebra"),
+    (12, "bird"),
+    (16, "dhcp"),
+    (18, "keepalived"),
+    (42, "babel"),
+    (186, "bgp"),
+    (187, "isis"),
+    (188, "ospf"),
+    (189, "rip"),
+    (192, "eigrp"),
+];
+
+const SCOPES: [(u8, &str); 5] = [(0, "global"), (200, "site"), (253, "link"), (254, "host"), (255, "nowhere")];
+
+const TABLES: [(u32, &str); 3] = [(253, "default"), (254, "main"), (255, "local")];
+
+const METRICS: [(u16, &str); 16] = [
+    (1, "lock"),
+    (2, "mtu"),
+    (3, "window"),
+    (4, "rtt"),
+    (5, "rttvar"),
+    (6, "ssthresh"),
+    (7, "cwnd"),
+    (8, "advmss"),
+    (9, "reordering"),
+    (10, "hoplimit"),
+    (11, "initcwnd"),
+    (12, "features"),
+    (13, "rto_min"),
+    (14, "initrwnd"),
+    (15, "quickack"),
+    (17, "fastopen_no_cookie"),
+];
+
+fn name_of<K: PartialEq + Copy + fmt::Display>(table: &[(K, &str)], k: K) -> String {
+    table.iter().find(|(n, _)| *n == k).map_or_else(|| k.to_string(), |(_, s)| s.to_string())
+}
+
+fn value_of<K: std::str::FromStr + Copy>(table: &[(K, &str)], word: &str) -> Option<K> {
+    table.iter().find(|(_, s)| *s == word).map(|(n, _)| *n).or_else(|| word.parse().ok())
+}
+
+/// The name `ip` uses for a table.
+pub fn table_name(t: u32) -> String {
+    name_of(&TABLES, t)
+}
+
+/// Parses a table name or number.
+pub fn parse_table(word: &str) -> Option<u32> {
+    value_of(&TABLES, word)
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind != RTN_UNICAST {
+            write!(f, "{} ", name_of(&KINDS, self.kind))?;
+        }
+        match self.dst.len {
+            0 => f.write_str("default")?,
+            32 => write!(f, "{}", self.dst.addr)?,
+            _ => write!(f, "{}", self.dst)?,
+        }
+        if self.tos != 0 {
+            write!(f, " tos 0x{:02x}", self.tos)?;
+        }
+        if let Some(id) = self.nhid {
+            write!(f, " nhid {id}")?;
+        }
+        if let Some(gw) = self.gateway {
+            write!(f, " via {gw}")?;
+        }
+        if let Some(d) = &self.dev {
+            write!(f, " dev {d}")?;
+        }
+        write!(f, " table {} proto {}", table_name(self.table), name_of(&PROTOCOLS, self.protocol))?;
+        if self.scope != RT_SCOPE_UNIVERSE {
+            write!(f, " scope {}", name_of(&SCOPES, self.scope))?;
+        }
+        if let Some(src) = self.prefsrc {
+            write!(f, " src {src}")?;
+        }
+        if self.metric != 0 {
+            write!(f, " metric {}", self.metric)?;
+        }
+        if let Some(realm) = self.realm {
+            write!(f, " realm {realm}")?;
+        }
+        write_flags(f, self.flags)?;
+        for (k, v) in &self.metrics {
+            write!(f, " {} {v}", name_of(&METRICS, *k))?;
+        }
+        for nh in &self.nexthops {
+            f.write_str(" nexthop")?;
+            if let Some(gw) = nh.gateway {
+                write!(f, " via {gw}")?;
+            }
+            if let Some(d) = &nh.dev {
+                write!(f, " dev {d}")?;
+            }
+            write!(f, " weight {}", nh.weight)?;
+            if let Some(realm) = nh.realm {
+                write!(f, " realm {realm}")?;
+            }
+            write_flags(f, nh.flags)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_flags(f: &mut fmt::Formatter<'_>, flags: u32) -> fmt::Result {
+    if flags & RTNH_F_ONLINK != 0 {
+        f.write_str(" onlink")?;
+    }
+    if flags & RTNH_F_PERVASIVE != 0 {
+        f.write_str(" pervasive")?;
+    }
+    Ok(())
+}
+
+impl std::str::FromStr for Route {
+    type Err = String;
+
+    /// Parses what `Display` prints.
+    fn from_str(s: &str) -> Result<Route, String> {
+        let mut words = s.split_whitespace().peekable();
+        let mut r = Route::via(RT_TABLE_MAIN, DEFAULT, Ipv4Addr::UNSPECIFIED, "", 0);
+        r.gateway = None;
+        r.dev = None;
+        r.protocol = 3; // what `ip route add` uses when no proto is given
+        let first = words.next().ok_or("empty route")?;
+        let dst_word = match value_of(&KINDS, first) {
+            Some(kind) if first.parse::<u8>().is_err() => {
+                r.kind = kind;
+                words.next().ok_or("missing destination")?
+            }
+            _ => first,
+        };
+        r.dst = if dst_word == "default" { DEFAULT } else { dst_word.parse()? };
+        let bad = |what: &str, w: &str| format!("invalid {what} `{w}`");
+        // The next hop being filled in, once `nexthop` has been seen.
+        let mut hop: Option<NextHop> = None;
+        while let Some(w) = words.next() {
+            let mut arg = |what: &str| words.next().ok_or_else(|| format!("missing value after `{what}`"));
+            match (w, hop.as_mut()) {
+                ("nexthop", _) => {
+                    if let Some(h) = hop.take() {
+                        r.nexthops.push(h);
+                    }
+                    hop = Some(NextHop { gateway: None, dev: None, weight: 1, flags: 0, realm: None });
+                }
+                ("via", Some(h)) => h.gateway = Some(arg(w)?.parse().map_err(|_| bad("gateway", w))?),
+                ("dev", Some(h)) => h.dev = Some(arg(w)?.to_string()),
+                ("weight", Some(h)) => {
+                    let v = arg(w)?;
+                    h.weight = v.parse().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| bad("weight", v))?
+                }
+                ("realm", Some(h)) => h.realm = Some(arg(w)?.parse().map_err(|_| bad("realm", w))?),
+                ("onlink", Some(h)) => h.flags |= RTNH_F_ONLINK,
+                ("pervasive", Some(h)) => h.flags |= RTNH_F_PERVASIVE,
+                (_, Some(_)) => return Err(format!("unexpected `{w}` in a nexthop")),
+                ("tos", None) => {
+                    let v = arg(w)?;
+                    r.tos = u8::from_str_radix(v.trim_start_matches("0x"), 16).map_err(|_| bad("tos", v))?
+                }
+                ("nhid", None) => r.nhid = Some(arg(w)?.parse().map_err(|_| bad("nhid", w))?),
+                ("via", None) => {
+                    let v = arg(w)?;
+                    r.gateway = Some(v.parse().map_err(|_| bad("gateway", v))?)
+                }
+                ("dev", None) => r.dev = Some(arg(w)?.to_string()),
+                ("table", None) => {
+                    let v = arg(w)?;
+                    r.table = parse_table(v).ok_or_else(|| bad("table", v))?
+                }
+                ("proto", None) => {
+                    let v = arg(w)?;
+                    r.protocol = value_of(&PROTOCOLS, v).ok_or_else(|| bad("proto", v))?
+                }
+                ("scope", None) => {
+                    let v = arg(w)?;
+                    r.scope = value_of(&SCOPES, v).ok_or_else(|| bad("scope", v))?
+                }
+                ("src", None) => {
+                    let v = arg(w)?;
+                    r.prefsrc = Some(v.parse().map_err(|_| bad("src", v))?)
+                }
+                ("metric", None) => {
+                    let v = arg(w)?;
+                    r.metric = v.parse().map_err(|_| bad("metric", v))?
+                }
+                ("realm", None) => r.realm = Some(arg(w)?.parse().map_err(|_| bad("realm", w))?),
+                ("onlink", None) => r.flags |= RTNH_F_ONLINK,
+                ("pervasive", None) => r.flags |= RTNH_F_PERVASIVE,
+                (name, None) => {
+                    let kind = value_of(&METRICS, name).ok_or_else(|| format!("unknown word `{name}`"))?;
+                    let v = arg(name)?;
+                    r.metrics.push((kind, v.parse().map_err(|_| bad(name, v))?));
+                }
+            }
+        }
+        if let Some(h) = hop {
+            r.nexthops.push(h);
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::link::Link;
+    use netlink_packet_core::{Emitable, Parseable};
+
+    fn links() -> Links {
+        let link = |index, name: &str| Link { index, name: name.into(), admin_up: true, lower_up: true };
+        Links::new(vec![link(1, "lo"), link(2, "eth0"), link(3, "eth1"), link(7, "wg0")])
+    }
+
+    fn round_trip(text: &str) {
+        let r: Route = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(r.to_string(), text, "text round trip");
+        let m = r.to_message(&links()).expect("devices exist");
+        let mut bytes = vec![0u8; m.buffer_len()];
+        m.emit(&mut bytes);
+        let parsed = RouteMessage::parse(&bytes).expect("emitted message parses");
+        assert_eq!(Route::from_message(&parsed, &links()), Some(r), "message round trip of {text}");
+    }
+
+    #[test]
+    fn text_and_message_round_trips() {
+        round_trip("default via 10.11.0.1 dev wg0 table 201 proto static metric 40");
+        round_trip("default via 192.168.1.1 dev eth0 table main proto zebra metric 100");
+        round_trip("default dev eth0 table main proto boot scope link");
+        round_trip("198.51.100.10 via 192.168.2.1 dev eth1 table main proto static metric 190");
+        round_trip("default via 192.168.1.1 dev eth0 table 1000 proto dhcp src 192.168.1.2 metric 5 onlink mtu 1492 advmss 1452");
+        round_trip("unreachable default table 10 proto boot metric 4278198272");
+        round_trip("blackhole 10.0.0.0/8 table main proto 99");
+        round_trip("default tos 0x10 via 192.168.1.1 dev eth0 table main proto static realm 65538");
+        round_trip(
+            "default table 202 proto static metric 7 nexthop via 192.168.1.1 dev eth0 weight 1 nexthop via 192.168.2.1 dev eth1 weight 3 onlink",
+        );
+    }
+
+    #[test]
+    fn status_flags_are_dropped_on_read() {
+        let mut r: Route = "default via 192.168.1.1 dev eth0 table 201 proto static".parse().expect("valid");
+        let mut m = r.to_message(&links()).expect("devices exist");
+        // linkdown | dead | offload, as the kernel reports a route through a dead port.
+        m.header.flags = RouteFlags::from_bits_retain(16 | 1 | 8 | RTNH_F_ONLINK);
+        r.flags = RTNH_F_ONLINK;
+        assert_eq!(Route::from_message(&m, &links()), Some(r));
+    }
+
+    #[test]
+    fn unknown_device_is_reported() {
+        let r: Route = "default via 10.0.0.1 dev ppp0 table main proto static".parse().expect("valid");
+        assert_eq!(r.to_message(&links()).err().as_deref(), Some("device ppp0 does not exist"));
+    }
+
+    #[test]
+    fn parse_errors_name_the_word() {
+        let e = |s: &str| s.parse::<Route>().expect_err("must fail");
+        assert_eq!(e("default via nowhere"), "invalid gateway `nowhere`");
+        assert_eq!(e("default frobnicate 3"), "unknown word `frobnicate`");
+        assert_eq!(e("default metric"), "missing value after `metric`");
+        assert_eq!(e(""), "empty route");
+    }
+
+    #[test]
+    fn keys_and_paths() {
+        let a: Route = "default via 10.11.0.1 dev wg0 table 201 proto static metric 40".parse().expect("valid");
+        let mut b = a.clone();
+        b.protocol = 3;
+        assert!(a.same_path(&b) && a != b);
+        b.gateway = Some(Ipv4Addr::new(10, 11, 0, 9));
+        assert!(a.same_key(&b) && !a.same_path(&b));
+        b.metric = 41;
+        assert!(!a.same_key(&b));
+    }
+}

@@ -1,0 +1,220 @@
+//! IPv4 policy-routing rules: read them to find the load balancer's fwmark tables, and
+//! add or delete the few rules activation adds (`from <lan> lookup main`, `fwmark <m>
+//! lookup main`). Printed and parsed in `ip rule` words for the journal and `--dry-run`.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use super::route::{parse_table, table_name};
+use super::{Netlink, NetlinkError};
+use crate::config::Ipv4Net;
+
+/// FR_ACT_TO_TBL: the rule's action is `lookup <table>`.
+pub const FR_ACT_TO_TBL: u8 = 1;
+
+/// An IPv4 rule as far as this tool cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub priority: u32,
+    pub src: Option<Ipv4Net>,
+    /// Mark and mask (a mark without a mask has the mask 0xffffffff).
+    pub fwmark: Option<(u32, u32)>,
+    pub table: u32,
+    /// FR_ACT_* (1 is lookup).
+    pub action: u8,
+    /// The rule has a selector or flag not modelled here (to, iif, oif, tos, not, ...);
+    /// such a rule is never one of ours.
+    pub other: bool,
+}
+
+impl Rule {
+    /// `priority <p> from <src> lookup <table>`.
+    pub fn from_src(priority: u32, src: Ipv4Net, table: u32) -> Rule {
+        Rule { priority, src: Some(src), fwmark: None, table, action: FR_ACT_TO_TBL, other: false }
+    }
+
+    /// `priority <p> fwmark <mark>/<mask> lookup <table>`.
+    pub fn from_fwmark(priority: u32, mark: u32, mask: u32, table: u32) -> Rule {
+        Rule { priority, src: None, fwmark: Some((mark, mask)), table, action: FR_ACT_TO_TBL, other: false }
+    }
+
+    /// Reads a kernel rule message; `None` for anything that is not IPv4.
+    pub fn from_message(m: &RuleMessage) -> Option<Rule> {
+        let h = &m.header;
+        if h.family != AddressFamily::Inet {
+            return None;
+        }
+        let mut r = Rule {
+            priority: 0,
+            src: None,
+            fwmark: None,
+            table: u32::from(h.table),
+            action: h.action.into(),
+            other: h.dst_len != 0 || h.tos != 0 || h.flags.contains(RuleFlags::Invert),
+        };
+        let (mut mark, mut mask) = (None, None);
+        for a in &m.attributes {
+            match a {
+                RuleAttribute::Priority(p) => r.priority = *p,
+                RuleAttribute::Table(t) => r.table = *t,
+                RuleAttribute::Source(IpAddr::V4(ip)) => r.src = Some(Ipv4Net { addr: *ip, len: h.src_len }),
+                RuleAttribute::FwMark(v) => mark = Some(*v),
+                RuleAttribute::FwMask(v) => mask = Some(*v),
+                // Attributes every dump carries that select nothing.
+                RuleAttribute::Protocol(_)
+                | RuleAttribute::SuppressPrefixLen(_)
+                | RuleAttribute::SuppressIfGroup(_) => {}
+                _ => r.other = true,
+            }
+        }
+        if mark.is_some() || mask.is_some() {
+            r.fwmark = Some((mark.unwrap_or(0), mask.unwrap_or(u32::MAX)));
+        }
+        Some(r)
+    }
+
+    /// The message that adds (or, as RTM_DELRULE, deletes) this rule, in the order
+    /// `ip rule add` sends it.
+    pub fn to_message(&self) -> RuleMessage {
+        let mut m = RuleMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.table = u8::try_from(self.table).unwrap_or(0);
+        m.header.action = RuleAction::from(self.action);
+        let a = &mut m.attributes;
+        if let Some(src) = self.src {
+            m.header.src_len = src.len;
+            a.push(RuleAttribute::Source(IpAddr::V4(src.addr)));
+        }
+        if let Some((mark, mask)) = self.fwmark {
+            a.push(RuleAttribute::FwMark(mark));
+            if mask != u32::MAX {
+                a.push(RuleAttribute::FwMask(mask));
+            }
+        }
+        a.push(RuleAttribute::Priority(self.priority));
+        if self.table > 255 {
+            a.push(RuleAttribute::Table(self.table));
+        }
+        m
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "priority {}", self.priority)?;
+        if let Some(src) = self.src {
+            write!(f, " from {src}")?;
+        }
+        if let Some((mark, mask)) = self.fwmark {
+            write!(f, " fwmark {mark:#x}")?;
+            if mask != u32::MAX {
+                write!(f, "/{mask:#x}")?;
+            }
+        }
+        if self.action == FR_ACT_TO_TBL {
+            write!(f, " lookup {}", table_name(self.table))
+        } else {
+            write!(f, " action {}", self.action)
+        }
+    }
+}
+
+impl std::str::FromStr for Rule {
+    type Err = String;
+
+    /// Parses what `Display` prints for the rules this tool adds.
+    fn from_str(s: &str) -> Result<Rule, String> {
+        let mut r = Rule { priority: 0, src: None, fwmark: None, table: 0, action: FR_ACT_TO_TBL, other: false };
+        let mut words = s.split_whitespace();
+        let hex =
+            |v: &str| u32::from_str_radix(v.trim_start_matches("0x"), 16).map_err(|_| format!("invalid fwmark `{v}`"));
+        while let Some(w) = words.next() {
+            let v = words.next().ok_or_else(|| format!("missing value after `{w}`"))?;
+            match w {
+                "priority" => r.priority = v.parse().map_err(|_| format!("invalid priority `{v}`"))?,
+                "from" => r.src = Some(v.parse()?),
+                "fwmark" => {
+                    r.fwmark = Some(match v.split_once('/') {
+                        Some((m, k)) => (hex(m)?, hex(k)?),
+                        None => (hex(v)?, u32::MAX),
+                    })
+                }
+                "lookup" => r.table = parse_table(v).ok_or_else(|| format!("invalid table `{v}`"))?,
+                _ => return Err(format!("unknown word `{w}`")),
+            }
+        }
+        if r.table == 0 {
+            return Err(format!("rule `{s}` has no table"));
+        }
+        Ok(r)
+    }
+}
+
+/// Every IPv4 rule.
+pub fn dump(nl: &mut Netlink) -> Result<Vec<Rule>, NetlinkError> {
+    let mut req = RuleMessage::default();
+    req.header.family = AddressFamily::Inet;
+    let replies = nl.dump(RouteNetlinkMessage::GetRule(req))?;
+    Ok(replies
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewRule(r) => Rule::from_message(r),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Adds the rule; EEXIST if an identical one exists (kernels since 4.16 check).
+pub fn add(nl: &mut Netlink, rule: &Rule) -> Result<(), NetlinkError> {
+    nl.request(RouteNetlinkMessage::NewRule(rule.to_message()), NLM_F_CREATE | NLM_F_EXCL)
+}
+
+/// Deletes the first rule that matches every selector of `rule`.
+pub fn delete(nl: &mut Netlink, rule: &Rule) -> Result<(), NetlinkError> {
+    nl.request(RouteNetlinkMessage::DelRule(rule.to_message()), 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::{Emitable, Parseable};
+
+    fn round_trip(text: &str) {
+        let r: Rule = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(r.to_string(), text);
+        let m = r.to_message();
+        let mut bytes = vec![0u8; m.buffer_len()];
+        m.emit(&mut bytes);
+        let parsed = RuleMessage::parse(&bytes).expect("emitted rule parses");
+        assert_eq!(Rule::from_message(&parsed), Some(r));
+    }
+
+    #[test]
+    fn rules_round_trip() {
+        round_trip("priority 69 from 192.168.10.0/24 lookup main");
+        round_trip("priority 69 fwmark 0x65 lookup main");
+        round_trip("priority 69 fwmark 0x100/0xf00 lookup main");
+        round_trip("priority 101 fwmark 0x65 lookup 201");
+        round_trip("priority 7 from 10.0.0.0/8 lookup 100000");
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert_eq!("priority x lookup main".parse::<Rule>().err().as_deref(), Some("invalid priority `x`"));
+        assert_eq!("priority 1".parse::<Rule>().err().as_deref(), Some("rule `priority 1` has no table"));
+        assert_eq!("priority 1 iif eth0".parse::<Rule>().err().as_deref(), Some("unknown word `iif`"));
+    }
+
+    #[test]
+    fn other_selectors_are_flagged() {
+        let mut m = Rule::from_fwmark(101, 0x65, u32::MAX, 201).to_message();
+        m.attributes.push(RuleAttribute::Iifname("eth0".into()));
+        let r = Rule::from_message(&m).expect("ipv4");
+        assert!(r.other);
+        assert_eq!(r.fwmark, Some((0x65, u32::MAX)));
+    }
+}

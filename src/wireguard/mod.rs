@@ -1,0 +1,228 @@
+//! WireGuard: read an interface's peers (latest handshake, endpoint, allowed IPs) and
+//! point one peer at its endpoint with a persistent keepalive, through either backend.
+//!
+//! The two backends expose the same free functions, chosen by a plain `match` on
+//! [`Backend`]: the in-kernel module over generic netlink ([`kernel`], what EdgeOS runs)
+//! and a userspace implementation's UAPI socket ([`uapi`], wireguard-go or boringtun).
+//! Both turn their wire format into the same [`Peer`] at the boundary; a handshake time
+//! of zero ("never") becomes `None` there.
+
+pub mod kernel;
+pub mod uapi;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::config::BackendChoice;
+
+/// A Curve25519 public key.
+pub type Key = [u8; 32];
+
+/// A peer's settings and the one counter that matters here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub public_key: Key,
+    pub endpoint: Option<SocketAddr>,
+    pub keepalive_s: u16,
+    pub allowed_ips: Vec<(IpAddr, u8)>,
+    /// Wall-clock time of the latest handshake, as WireGuard reports it; `None` if never.
+    pub last_handshake: Option<SystemTime>,
+}
+
+impl Peer {
+    /// Age of the latest handshake; `None` if there never was one. WireGuard reports wall
+    /// time, so a clock that jumped can make this wrong: the echo check covers that.
+    pub fn handshake_age(&self, now: SystemTime) -> Option<Duration> {
+        self.last_handshake.map(|t| now.duration_since(t).unwrap_or(Duration::ZERO))
+    }
+
+    /// Whether this peer's allowed IPs cover `ip`.
+    pub fn allows(&self, ip: Ipv4Addr) -> bool {
+        self.allowed_ips.iter().any(|(net, len)| match net {
+            IpAddr::V4(n) => {
+                let mask = crate::config::prefix_mask(*len);
+                u32::from(ip) & mask == u32::from(*n) & mask
+            }
+            IpAddr::V6(_) => false,
+        })
+    }
+}
+
+/// Which implementation drives the interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Kernel,
+    Uapi,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Kernel => "kernel",
+            Backend::Uapi => "uapi",
+        })
+    }
+}
+
+/// A WireGuard operation that failed, in words for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WgError(pub String);
+
+impl fmt::Display for WgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WgError {}
+
+/// Where a userspace implementation listens for `iface`.
+pub fn uapi_socket(iface: &str) -> PathBuf {
+    PathBuf::from(format!("/var/run/wireguard/{iface}.sock"))
+}
+
+/// `auto` picks the UAPI socket when it exists, else the kernel.
+pub fn choose(choice: BackendChoice, iface: &str) -> Backend {
+    match choice {
+        BackendChoice::Kernel => Backend::Kernel,
+        BackendChoice::Uapi => Backend::Uapi,
+        BackendChoice::Auto if uapi_socket(iface).exists() => Backend::Uapi,
+        BackendChoice::Auto => Backend::Kernel,
+    }
+}
+
+/// The peers of `iface`.
+pub fn peers(backend: Backend, iface: &str) -> Result<Vec<Peer>, WgError> {
+    match backend {
+        Backend::Kernel => kernel::peers(iface),
+        Backend::Uapi => uapi::peers(iface),
+    }
+}
+
+/// Sets the peer's endpoint and persistent keepalive. Raising the keepalive from 0 sends
+/// a keepalive at once; the caller also sends a packet, which starts a handshake when no
+/// session is valid.
+pub fn set_endpoint(
+    backend: Backend,
+    iface: &str,
+    key: &Key,
+    endpoint: SocketAddr,
+    keepalive_s: u16,
+) -> Result<(), WgError> {
+    match backend {
+        Backend::Kernel => kernel::set_endpoint(iface, key, endpoint, keepalive_s),
+        Backend::Uapi => uapi::set_endpoint(iface, key, endpoint, keepalive_s),
+    }
+}
+
+/// The peer that is the VPS: the one whose allowed IPs cover the tunnel peer address,
+/// else the one whose endpoint is the VPS, else the only one.
+pub fn select_peer(peers: &[Peer], peer_ip: Ipv4Addr, endpoint: Ipv4Addr) -> Option<&Peer> {
+    peers
+        .iter()
+        .find(|p| p.allows(peer_ip))
+        .or_else(|| peers.iter().find(|p| p.endpoint.map(|e| e.ip()) == Some(IpAddr::V4(endpoint))))
+        .or_else(|| if peers.len() == 1 { peers.first() } else { None })
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Decodes a key in WireGuard's text form: 44 characters of standard base64, one `=`.
+pub fn key_from_base64(text: &str) -> Option<Key> {
+    let t = text.trim().as_bytes();
+    if t.len() != 44 || t[43] != b'=' {
+        return None;
+    }
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = Vec::with_capacity(33);
+    for &c in &t[..43] {
+        let v = BASE64.iter().position(|&b| b == c)? as u32;
+        bits = (bits << 6) | v;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+            bits &= (1 << nbits) - 1;
+        }
+    }
+    // 43 characters carry 258 bits: 32 bytes and two bits that must be zero.
+    if bits != 0 {
+        return None;
+    }
+    out.try_into().ok()
+}
+
+/// Encodes a key in WireGuard's text form.
+pub fn key_to_base64(key: &Key) -> String {
+    let mut s = String::with_capacity(44);
+    for chunk in key.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..4 {
+            if i < chars {
+                s.push(BASE64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_keys_round_trip() {
+        // A key printed by `wg pubkey`.
+        let text = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+        let key = key_from_base64(text).expect("valid key");
+        assert_eq!(key[0], 0xc5);
+        assert_eq!(key_to_base64(&key), text);
+        let zero = [0u8; 32];
+        assert_eq!(key_to_base64(&zero), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        assert!(key_from_base64("short=").is_none());
+        assert!(key_from_base64("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dh=").is_none(), "non-zero padding bits");
+        assert!(key_from_base64("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8D!=").is_none());
+    }
+
+    fn peer(key: u8, allowed: &[(&str, u8)], endpoint: Option<&str>) -> Peer {
+        Peer {
+            public_key: [key; 32],
+            endpoint: endpoint.map(|e| e.parse().expect("socket address")),
+            keepalive_s: 0,
+            allowed_ips: allowed.iter().map(|(a, l)| (a.parse().expect("ip"), *l)).collect(),
+            last_handshake: None,
+        }
+    }
+
+    #[test]
+    fn peer_selection_prefers_allowed_ips_then_endpoint_then_the_only_one() {
+        let vps = Ipv4Addr::new(203, 0, 113, 10);
+        let tun = Ipv4Addr::new(10, 11, 0, 1);
+        let a = peer(1, &[("10.99.0.0", 16)], None);
+        let b = peer(2, &[("0.0.0.0", 0)], None);
+        let c = peer(3, &[("10.98.0.0", 16)], Some("203.0.113.10:51820"));
+        assert_eq!(select_peer(&[a.clone(), b.clone()], tun, vps).map(|p| p.public_key[0]), Some(2));
+        assert_eq!(select_peer(&[a.clone(), c.clone()], tun, vps).map(|p| p.public_key[0]), Some(3));
+        assert_eq!(select_peer(std::slice::from_ref(&a), tun, vps).map(|p| p.public_key[0]), Some(1));
+        assert!(select_peer(&[a.clone(), a], tun, vps).is_none());
+        assert!(select_peer(&[], tun, vps).is_none());
+    }
+
+    #[test]
+    fn handshake_age_and_never() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let mut p = peer(1, &[], None);
+        assert_eq!(p.handshake_age(now), None);
+        p.last_handshake = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(970));
+        assert_eq!(p.handshake_age(now), Some(Duration::from_secs(30)));
+        p.last_handshake = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1010));
+        assert_eq!(p.handshake_age(now), Some(Duration::ZERO), "a clock that went back");
+    }
+}

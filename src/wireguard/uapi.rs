@@ -1,0 +1,161 @@
+//! A userspace WireGuard's UAPI socket (`/var/run/wireguard/<iface>.sock`, as
+//! wireguard-go and boringtun create it): `get=1` returns `key=value` lines ending with
+//! `errno=N` and a blank line; `set=1` takes the same keys. Keys are hex there.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, SystemTime};
+
+use super::{uapi_socket, Key, Peer, WgError};
+
+/// How long a userspace implementation may take to answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn hex(key: &Key) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Key> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut k = [0u8; 32];
+    for (i, out) in k.iter_mut().enumerate() {
+        *out = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(k)
+}
+
+/// The text that sets one peer's endpoint and keepalive.
+pub fn set_text(key: &Key, endpoint: SocketAddr, keepalive_s: u16) -> String {
+    format!("set=1\npublic_key={}\nendpoint={endpoint}\npersistent_keepalive_interval={keepalive_s}\n\n", hex(key))
+}
+
+/// Parses the answer to `get=1`.
+pub fn parse_get(text: &str) -> Result<Vec<Peer>, String> {
+    let mut peers: Vec<Peer> = Vec::new();
+    let (mut secs, mut nsecs) = (0u64, 0u32);
+    let mut errno = None;
+    let finish_handshake = |p: Option<&mut Peer>, secs: &mut u64, nsecs: &mut u32| {
+        if let Some(p) = p {
+            if *secs > 0 || *nsecs > 0 {
+                p.last_handshake = Some(SystemTime::UNIX_EPOCH + Duration::new(*secs, *nsecs));
+            }
+        }
+        (*secs, *nsecs) = (0, 0);
+    };
+    for line in text.lines() {
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| format!("malformed line `{line}`"))?;
+        let bad = || format!("invalid {k} `{v}`");
+        match (k, peers.last_mut()) {
+            ("public_key", _) => {
+                finish_handshake(peers.last_mut(), &mut secs, &mut nsecs);
+                let key = unhex(v).ok_or_else(bad)?;
+                peers.push(Peer {
+                    public_key: key,
+                    endpoint: None,
+                    keepalive_s: 0,
+                    allowed_ips: Vec::new(),
+                    last_handshake: None,
+                });
+            }
+            ("errno", _) => errno = Some(v.parse::<i32>().map_err(|_| bad())?),
+            ("endpoint", Some(p)) => p.endpoint = Some(v.parse().map_err(|_| bad())?),
+            ("persistent_keepalive_interval", Some(p)) => p.keepalive_s = v.parse().map_err(|_| bad())?,
+            ("allowed_ip", Some(p)) => {
+                let (a, l) = v.split_once('/').ok_or_else(bad)?;
+                p.allowed_ips.push((a.parse().map_err(|_| bad())?, l.parse().map_err(|_| bad())?));
+            }
+            ("last_handshake_time_sec", Some(_)) => secs = v.parse().map_err(|_| bad())?,
+            ("last_handshake_time_nsec", Some(_)) => nsecs = v.parse().map_err(|_| bad())?,
+            // Device keys (private_key, listen_port, fwmark) and counters.
+            _ => {}
+        }
+    }
+    finish_handshake(peers.last_mut(), &mut secs, &mut nsecs);
+    match errno {
+        Some(0) => Ok(peers),
+        Some(e) => Err(format!("the implementation answered errno={e}")),
+        None => Err("the answer has no errno line".into()),
+    }
+}
+
+/// Sends one request and reads the answer up to its blank line.
+fn exchange(iface: &str, request: &str) -> Result<String, WgError> {
+    let path = uapi_socket(iface);
+    let io = |e: std::io::Error| WgError(format!("{}: {e}", path.display()));
+    let mut s = UnixStream::connect(&path).map_err(io)?;
+    s.set_read_timeout(Some(IO_TIMEOUT)).map_err(io)?;
+    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
+    s.write_all(request.as_bytes()).map_err(io)?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.ends_with(b"\n\n") {
+        let n = s.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(answer).map_err(|_| WgError(format!("{}: answer is not text", path.display())))
+}
+
+pub fn peers(iface: &str) -> Result<Vec<Peer>, WgError> {
+    let text = exchange(iface, "get=1\n\n")?;
+    parse_get(&text).map_err(|e| WgError(format!("{}: {e}", uapi_socket(iface).display())))
+}
+
+pub fn set_endpoint(iface: &str, key: &Key, endpoint: SocketAddr, keepalive_s: u16) -> Result<(), WgError> {
+    let text = exchange(iface, &set_text(key, endpoint, keepalive_s))?;
+    match text.trim() {
+        "errno=0" => Ok(()),
+        other => Err(WgError(format!("{}: set failed: {other}", uapi_socket(iface).display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `get=1` answer in wireguard-go's format for a device with two peers, one of
+    /// which never completed a handshake.
+    const GET: &str = "private_key=e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a\nlisten_port=51820\npublic_key=b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33\npreshared_key=0000000000000000000000000000000000000000000000000000000000000000\nprotocol_version=1\nendpoint=198.51.100.10:51820\nlast_handshake_time_sec=1700000000\nlast_handshake_time_nsec=250000000\ntx_bytes=1540\nrx_bytes=1212\npersistent_keepalive_interval=25\nallowed_ip=0.0.0.0/0\npublic_key=58402e695ba1772b1cc9309755f043251ea77fdcf10fbe63989ceb7e19321376\nprotocol_version=1\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\nallowed_ip=10.200.0.0/16\nallowed_ip=fd00::/64\nerrno=0\n\n";
+
+    #[test]
+    fn parses_peers_handshakes_and_never() {
+        let peers = parse_get(GET).expect("valid answer");
+        assert_eq!(peers.len(), 2);
+        let vps = &peers[0];
+        assert_eq!(vps.public_key[..2], [0xb8, 0x59]);
+        assert_eq!(vps.endpoint, Some("198.51.100.10:51820".parse().expect("addr")));
+        assert_eq!(vps.keepalive_s, 25);
+        assert_eq!(vps.allowed_ips, vec![("0.0.0.0".parse().expect("ip"), 0)]);
+        assert_eq!(vps.last_handshake, Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000)));
+        let other = &peers[1];
+        assert_eq!(other.last_handshake, None, "time 0 means never");
+        assert_eq!(other.endpoint, None);
+        assert_eq!(other.allowed_ips.len(), 2);
+    }
+
+    #[test]
+    fn errors_are_reported() {
+        assert_eq!(parse_get("errno=19\n\n").err().as_deref(), Some("the implementation answered errno=19"));
+        assert_eq!(parse_get("listen_port=1\n\n").err().as_deref(), Some("the answer has no errno line"));
+        assert_eq!(parse_get("public_key=zz\nerrno=0\n\n").err().as_deref(), Some("invalid public_key `zz`"));
+        assert_eq!(parse_get("garbage\n").err().as_deref(), Some("malformed line `garbage`"));
+    }
+
+    #[test]
+    fn set_text_is_what_wg_set_sends() {
+        let key = unhex("b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33").expect("hex key");
+        assert_eq!(
+            set_text(&key, "198.51.100.10:51820".parse().expect("addr"), 25),
+            "set=1\npublic_key=b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33\nendpoint=198.51.100.10:51820\npersistent_keepalive_interval=25\n\n"
+        );
+        assert_eq!(hex(&key), "b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33");
+    }
+}
