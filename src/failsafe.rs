@@ -170,14 +170,21 @@ impl<'a> Ctx<'a> {
     /// "Tunnel up": the peer's latest handshake is at most HANDSHAKE_MAX_AGE old, or
     /// WG_PEER_IP answers one echo within `echo_timeout`.
     pub fn tunnel_up(&self, echo_timeout: Duration) -> Result<bool, Error> {
+        let peer = self.tunnel_peer()?;
+        Ok(peer.is_some_and(|p| self.handshake_fresh(&p)) || self.peer_answers(echo_timeout)?)
+    }
+
+    /// The peer's latest handshake is at most HANDSHAKE_MAX_AGE old.
+    fn handshake_fresh(&self, peer: &wireguard::Peer) -> bool {
+        let max_age = Duration::from_secs(self.cfg.handshake_max_age_s);
+        peer.handshake_age(SystemTime::now()).is_some_and(|age| age <= max_age)
+    }
+
+    /// WG_PEER_IP answers one echo through the tunnel (which also starts a handshake
+    /// when no session is valid).
+    fn peer_answers(&self, timeout: Duration) -> Result<bool, Error> {
         let c = self.cfg;
-        let max_age = Duration::from_secs(c.handshake_max_age_s);
-        let fresh =
-            self.tunnel_peer()?.and_then(|p| p.handshake_age(SystemTime::now())).is_some_and(|age| age <= max_age);
-        if fresh {
-            return Ok(true);
-        }
-        probe::echo(&c.wg_iface, c.wg_peer_ip, 1, echo_timeout)
+        probe::echo(&c.wg_iface, c.wg_peer_ip, 1, timeout)
             .context(format_args!("probing {} through {}", c.wg_peer_ip, c.wg_iface))
     }
 
@@ -324,11 +331,19 @@ impl<'a> Ctx<'a> {
     /// Step 3: the tunnel is up, or is made to come up within TUNNEL_WAIT.
     fn ensure_tunnel(&mut self) -> Result<(), Error> {
         let c = self.cfg;
-        if self.tunnel_up(Duration::from_millis(c.probe_timeout_ms))? {
+        let endpoint = SocketAddr::from((c.wg_endpoint, c.wg_endpoint_port));
+        // An echo through a peer that has no endpoint (or another one) would only spend
+        // the handshake attempt that WireGuard then refuses to repeat for 5 s: such a peer
+        // is set first, below.
+        let peer = self.tunnel_peer()?;
+        if peer.as_ref().is_some_and(|p| self.handshake_fresh(p)) {
+            return Ok(());
+        }
+        let has_endpoint = peer.is_some_and(|p| p.endpoint == Some(endpoint));
+        if has_endpoint && self.peer_answers(Duration::from_millis(c.probe_timeout_ms))? {
             return Ok(());
         }
         let (key, source) = self.find_peer_key()?;
-        let endpoint = SocketAddr::from((c.wg_endpoint, c.wg_endpoint_port));
         let key_text = wireguard::key_to_base64(&key);
         self.log.info(&format!(
             "tunnel {} not responsive: forcing a handshake with {endpoint} (peer key from {source})",
