@@ -218,18 +218,24 @@ impl<'a> Ctx<'a> {
             Some(w) => self.log.warn(&format!("primary {} is down ({w}): activating the failsafe", c.primary_dev)),
             None => self.log.info("activating the failsafe by request"),
         }
+        // Interfaces the sequence needs, before anything is touched.
+        for dev in [&c.wg_iface, &c.backup_dev] {
+            if self.links.by_name(dev).is_none() {
+                return Err(Error::Failed(format!("interface {dev} does not exist; nothing was changed")));
+            }
+        }
 
         // 1. Host route to the VPS through the backup WAN, so the tunnel does not follow
         //    the defaults it is about to replace.
-        let main = self.routes()?;
-        self.ensure_endpoint_route(&main)?;
-
         // 2. The tunnel interface administratively up.
-        self.ensure_tunnel_link_up()?;
-
         // 3. The tunnel up, forcing a handshake if it is not. If it stays down, every
         //    routing table is left as it was: the endpoint route goes if this run added it.
-        if let Err(e) = self.ensure_tunnel() {
+        let main = self.routes()?;
+        let tunnel = self
+            .ensure_endpoint_route(&main)
+            .and_then(|()| self.ensure_tunnel_link_up())
+            .and_then(|()| self.ensure_tunnel());
+        if let Err(e) = tunnel {
             self.cleanup()?;
             return Err(e);
         }

@@ -358,6 +358,12 @@ resolve)
     ;;
 primary)   # carrier loss: the ISP1 end goes down, the router's eth0 loses LOWER_UP
     case ${1:-} in down|up) ip -n "$LAB-isp1" link set lan "$1" ;; *) usage ;; esac
+    # the kernel's linkwatch reports a carrier change up to a second later: wait for it
+    if [ "$1" = up ]; then
+        wait_until 5 "carrier on eth0" sh -c "ip -n '$LAB-rtr' link show eth0 | grep -q LOWER_UP"
+    else
+        wait_until 5 "carrier loss on eth0" sh -c "! ip -n '$LAB-rtr' link show eth0 | grep -q LOWER_UP"
+    fi
     ;;
 silent)    # ISP1 swallows everything from the router (no echo, no forwarding)
     case ${1:-} in on|off) ;; *) usage ;; esac

@@ -1,0 +1,558 @@
+//! End-to-end tests in the namespace lab (`tests/lab/lab.sh`): the real binary, a real
+//! router namespace with load-balancer tables, real WireGuard (wireguard-go) to a VPS
+//! namespace, and LAN clients whose traffic is checked at an HTTP echo server that
+//! reports the source address it sees (ISP 1: 198.51.100.2, ISP 2: .6, the VPS: .10).
+//!
+//! They need root, iproute2, nftables, wireguard-go, wireguard-tools, dnsmasq, socat,
+//! curl, dig and strace, so they are `#[ignore]`d by default and run explicitly with
+//! `cargo test -- --include-ignored` (what `make test` and CI do).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+const ISP1: &str = "198.51.100.2";
+const ISP2: &str = "198.51.100.6";
+const VPS: &str = "198.51.100.10";
+
+fn lab_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
+}
+
+fn sh(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// One lab instance; torn down on drop, also when a test fails.
+struct Lab {
+    id: String,
+    dir: PathBuf,
+}
+
+/// What one run of the tool printed and returned.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Lab {
+    /// `tag` (at most 4 characters) must be unique among the tests of this file.
+    fn up(tag: &str, env: &[(&str, &str)]) -> Lab {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{tag}{}", (std::process::id() * 7 + n) % 10_000);
+        let lab = Lab { dir: PathBuf::from(format!("/tmp/wfs-lab-{id}")), id };
+        // A lab left by a killed earlier run with the same name goes first.
+        sh(Command::new(lab_script()).args(["down", &lab.id]));
+        let out = sh(Command::new(lab_script()).args(["up", &lab.id]).envs(env.iter().copied()));
+        assert!(out.status.success(), "lab up failed: {}{}", text(&out.stdout), text(&out.stderr));
+        lab
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.join("wg-failsafe.conf")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.dir.join("wg-failsafe.log")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// Runs `lab.sh CMD ID ARGS…`.
+    fn script(&self, cmd: &str, args: &[&str]) -> Output {
+        sh(Command::new(lab_script()).arg(cmd).arg(&self.id).args(args))
+    }
+
+    fn ctl(&self, cmd: &str, arg: &str) {
+        let out = self.script(cmd, &[arg]);
+        assert!(out.status.success(), "lab {cmd} {arg}: {}", text(&out.stderr));
+    }
+
+    /// The tool, in the router namespace, with `args` after `-c <lab config>`.
+    fn tool_with(&self, conf: &Path, args: &[&str]) -> Run {
+        let out = sh(Command::new("ip")
+            .args(["netns", "exec", &format!("{}-rtr", self.id), env!("CARGO_BIN_EXE_wg-failsafe"), "-c"])
+            .arg(conf)
+            .args(args));
+        Run { code: out.status.code().unwrap_or(-1), stdout: text(&out.stdout), stderr: text(&out.stderr) }
+    }
+
+    fn tool(&self, args: &[&str]) -> Run {
+        self.tool_with(&self.conf(), args)
+    }
+
+    /// `run`, which must exit 0.
+    fn run_ok(&self) -> Run {
+        let r = self.tool(&["run"]);
+        assert_eq!(r.code, 0, "run failed:\n{}{}", r.stdout, r.stderr);
+        r
+    }
+
+    /// The router's `ip route show table all` and `ip rule show`.
+    fn tables(&self) -> String {
+        text(&self.script("tables", &[]).stdout)
+    }
+
+    /// The source address the echo server saw for `client`'s request to `port`.
+    fn fetch(&self, client: &str, port: u16) -> String {
+        text(&self.script("fetch", &[client, &port.to_string()]).stdout).trim().to_string()
+    }
+
+    fn resolves(&self, client: &str) -> bool {
+        self.script("resolve", &[client]).status.success()
+    }
+
+    /// Every (client, port) pair leaves through `via`; DNS works from both LAN subnets.
+    fn assert_traffic_via(&self, via: &str) {
+        for client in ["c1", "c2"] {
+            for port in [80, 8080, 8081] {
+                let expected = if via == VPS {
+                    VPS
+                } else if port == 8081 {
+                    ISP2
+                } else {
+                    via
+                };
+                assert_eq!(self.fetch(client, port), expected, "{client} to port {port}");
+            }
+            assert!(self.resolves(client), "DNS from {client}");
+        }
+    }
+
+    /// A copy of the lab config with some keys replaced or added.
+    fn conf_variant(&self, name: &str, changes: &[(&str, &str)]) -> PathBuf {
+        let mut lines: Vec<String> =
+            fs::read_to_string(self.conf()).expect("lab config").lines().map(String::from).collect();
+        for (key, value) in changes {
+            lines.retain(|l| !l.starts_with(&format!("{key}=")));
+            lines.push(format!("{key}={value}"));
+        }
+        let path = self.dir.join(name);
+        fs::write(&path, lines.join("\n") + "\n").expect("write config");
+        chmod(&path, 0o600);
+        path
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.log_file()).unwrap_or_default()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        sh(Command::new(lab_script()).args(["down", &self.id]));
+    }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// The default routes of one table, as `ip route show table T` prints them.
+fn table_defaults(tables: &str, table: &str) -> Vec<String> {
+    tables
+        .lines()
+        .filter(|l| l.starts_with("default") || l.starts_with("unreachable default"))
+        .filter(|l| match table {
+            "main" => !l.contains(" table "),
+            t => l.contains(&format!(" table {t} ")),
+        })
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// No line of `ip route show table all` / `ip rule show` appears twice.
+fn assert_no_duplicates(tables: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for line in tables.lines() {
+        assert!(seen.insert(line), "duplicated: {line}\n{tables}");
+    }
+}
+
+/// The state every managed table must be in while the failsafe is active.
+fn assert_failsafe_tables(lab: &Lab) {
+    let t = lab.tables();
+    let wg = format!("{}w", lab.id);
+    for table in ["10", "201", "202"] {
+        assert_eq!(
+            table_defaults(&t, table),
+            [format!("default via 10.11.0.1 dev {wg} table {table} proto static metric 40")],
+            "table {table}\n{t}"
+        );
+    }
+    let main = table_defaults(&t, "main");
+    assert_eq!(main[0], format!("default via 10.11.0.1 dev {wg} proto static metric 40"), "{t}");
+    for rule in [
+        "69:\tfrom 192.168.10.0/24 lookup main",
+        "69:\tfrom all fwmark 0x65 lookup main",
+        "69:\tfrom all fwmark 0x66 lookup main",
+        "69:\tfrom all fwmark 0x100/0xf00 lookup main",
+    ] {
+        assert!(t.contains(rule), "missing rule {rule}\n{t}");
+    }
+    assert!(t.contains(&format!("{VPS} via 192.168.2.1 dev eth1 proto static metric 190")), "{t}");
+    assert_no_duplicates(&t);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn healthy_tick_changes_nothing_and_logs_nothing() {
+    let lab = Lab::up("hl", &[]);
+    let before = lab.tables();
+    let r = lab.run_ok();
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""));
+    assert_eq!(lab.tables(), before);
+    assert!(!lab.log_file().exists(), "a healthy tick wrote the log: {}", lab.log());
+    assert!(!lab.state_dir().exists());
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn carrier_loss_moves_every_table_then_recovery_restores_them_exactly() {
+    let lab = Lab::up("cl", &[]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    let started = Instant::now();
+    lab.run_ok();
+    eprintln!("failover took {:?} wall", started.elapsed());
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert!(lab.log().contains("failsafe ACTIVATED in"), "{}", lab.log());
+
+    // Repeated runs while active change nothing and duplicate nothing.
+    let active = lab.tables();
+    for _ in 0..3 {
+        lab.run_ok();
+    }
+    assert_eq!(lab.tables(), active);
+
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before, "tables after recovery differ from before the outage");
+    assert!(!lab.state_dir().join("snapshot").exists());
+    assert!(!lab.state_dir().join("journal").exists());
+    lab.assert_traffic_via(ISP1);
+    assert!(lab.log().contains("failsafe DEACTIVATED in"), "{}", lab.log());
+    // And healthy again: one more tick is silent.
+    let log_len = lab.log().len();
+    lab.run_ok();
+    assert_eq!(lab.log().len(), log_len);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn silent_gateway_with_link_up_fails_over_and_back() {
+    let lab = Lab::up("sg", &[]);
+    let before = lab.tables();
+    lab.ctl("silent", "on");
+    lab.run_ok();
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert!(lab.log().contains("gateway does not answer"), "{}", lab.log());
+    lab.ctl("silent", "off");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn load_balancer_rewrite_while_active_is_repaired_by_the_next_run() {
+    let lab = Lab::up("lb", &[]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    // The load balancer re-imposes its defaults (metric 0) in the tables it thinks are up.
+    for (table, via) in [("201", "192.168.1.1 dev eth0"), ("202", "192.168.2.1 dev eth1")] {
+        let out =
+            lab.script("exec", &["rtr", "sh", "-c", &format!("ip route replace default via {via} table {table}")]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // The rules at priority 69 keep marked traffic on the tunnel even before the repair.
+    assert_eq!(lab.fetch("c2", 8081), VPS);
+    let r = lab.tool(&["-v", "run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("ip route del default via 192.168.2.1 dev eth1 table 202 proto boot"), "{}", r.stdout);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn dead_tunnel_exits_1_and_changes_no_table() {
+    let lab = Lab::up("dt", &[]);
+    let conf = lab.conf_variant("short-wait.conf", &[("TUNNEL_WAIT", "2")]);
+    let before = lab.tables();
+    lab.ctl("tunnel", "down");
+    lab.ctl("primary", "down");
+    let down = lab.tables();
+    let r = lab.tool_with(&conf, &["run"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("did not come up within 2 s"), "{}", r.stderr);
+    assert_eq!(lab.tables(), down, "a failed activation changed the tables");
+    assert!(!lab.state_dir().join("snapshot").exists());
+    // The next tick tries again and succeeds once the tunnel can come up (WireGuard
+    // retries a handshake only every 5 s, so with the lab's TUNNEL_WAIT of 10 s).
+    lab.ctl("tunnel", "up");
+    let r = lab.tool(&["run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_failsafe_tables(&lab);
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn peer_without_endpoint_gets_a_forced_handshake_from_the_key_file() {
+    let lab = Lab::up("ne", &[("LAB_WG_NO_ENDPOINT", "1"), ("LAB_WG_DOWN", "1")]);
+    let wg = format!("{}w", lab.id);
+    lab.ctl("primary", "down");
+    let r = lab.tool(&["-v", "run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("ip link set {wg} up")), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("endpoint {VPS}:51820 persistent-keepalive 25")), "{}", r.stdout);
+    assert!(r.stderr.contains("vps-peer-public.key"), "key from the key file: {}", r.stderr);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn dry_run_changes_nothing_and_prints_ip_words() {
+    let lab = Lab::up("dr", &[]);
+    lab.ctl("primary", "down");
+    let before = lab.tables();
+    let r = lab.tool(&["--dry-run", "run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let wg = format!("{}w", lab.id);
+    for line in [
+        format!("ip route add {VPS} via 192.168.2.1 dev eth1 table main proto static metric 190"),
+        format!("ip route add default via 10.11.0.1 dev {wg} table 201 proto static metric 40"),
+        "ip route del default via 192.168.1.1 dev eth0 table 201 proto static".to_string(),
+        "ip rule add priority 69 fwmark 0x100/0xf00 lookup main".to_string(),
+    ] {
+        assert!(r.stdout.lines().any(|l| l == line), "missing `{line}` in\n{}", r.stdout);
+    }
+    assert_eq!(lab.tables(), before);
+    assert!(!lab.state_dir().exists() && !lab.log_file().exists());
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn concurrent_runs_end_consistent() {
+    let lab = Lab::up("cc", &[]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    let spawn = || {
+        Command::new("ip")
+            .args(["netns", "exec", &format!("{}-rtr", lab.id), env!("CARGO_BIN_EXE_wg-failsafe"), "-c"])
+            .arg(lab.conf())
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let runs: Vec<_> = (0..4).map(|_| spawn()).collect();
+    for r in runs {
+        let out = r.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert_failsafe_tables(&lab);
+    lab.ctl("primary", "up");
+    let runs: Vec<_> = (0..4).map(|_| spawn()).collect();
+    for r in runs {
+        assert!(r.wait_with_output().expect("wait").status.success());
+    }
+    assert_eq!(lab.tables(), before);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn lock_held_too_long_exits_75() {
+    let lab = Lab::up("lk", &[]);
+    let conf = lab.conf_variant("quick-lock.conf", &[("LOCK_TIMEOUT", "1")]);
+    // flock(1) holds the same lock file for 3 s.
+    let mut holder = Command::new("flock")
+        .arg(lab.dir.join("lock"))
+        .args(["sleep", "3"])
+        .spawn()
+        .expect("flock(1) is part of util-linux");
+    sleep(Duration::from_millis(300));
+    let r = lab.tool_with(&conf, &["run"]);
+    assert_eq!(r.code, 75, "{}", r.stderr);
+    assert!(r.stderr.contains("another wg-failsafe holds"), "{}", r.stderr);
+    holder.wait().expect("flock exits");
+    assert_eq!(lab.tool_with(&conf, &["run"]).code, 0);
+}
+
+/// Kills activation at every netlink request and every fsync of the journal and the
+/// snapshot (strace fault injection: SIGKILL on the Nth call), then checks that the next
+/// run converges to the failsafe state and that recovery still restores the original
+/// tables exactly.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn killed_at_any_point_of_activation_the_next_runs_converge_and_restore() {
+    let lab = Lab::up("kl", &[]);
+    let before = lab.tables();
+    let mut kills = 0;
+    for syscall in ["sendto", "fsync"] {
+        for n in 1.. {
+            lab.ctl("primary", "down");
+            let out = sh(Command::new("ip")
+                .args(["netns", "exec", &format!("{}-rtr", lab.id), "strace", "-f", "-o", "/dev/null", "-e"])
+                .arg(format!("inject={syscall}:signal=SIGKILL:when={n}"))
+                .arg(env!("CARGO_BIN_EXE_wg-failsafe"))
+                .arg("-c")
+                .arg(lab.conf())
+                .arg("run"));
+            let killed = out.status.code() != Some(0);
+            if killed {
+                kills += 1;
+                // The next tick converges…
+                lab.run_ok();
+                assert_failsafe_tables(&lab);
+            } else {
+                assert_failsafe_tables(&lab);
+            }
+            // …and recovery restores every table exactly.
+            lab.ctl("primary", "up");
+            lab.run_ok();
+            assert_eq!(lab.tables(), before, "after a kill at {syscall} #{n}");
+            assert!(!lab.state_dir().join("journal").exists());
+            if !killed {
+                break; // the whole activation ran without reaching call n
+            }
+        }
+    }
+    assert!(kills >= 15, "only {kills} kill points were exercised");
+    eprintln!("{kills} kill points exercised");
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn bad_configurations_exit_2_and_change_nothing() {
+    // No endpoint on the peer: activation must force a handshake, so it needs the key.
+    let lab = Lab::up("bc", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    lab.ctl("primary", "down");
+    let before = lab.tables();
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("unknown.conf", &[("FOO", "1")], "unknown key `FOO`"),
+        ("malformed.conf", &[("METRIC_WG", "forty")], "METRIC_WG: `forty` is not a number"),
+        ("missing.conf", &[("PRIMARY_GW", "")], "PRIMARY_GW is required but not set"),
+        ("badnet.conf", &[("LAN_SUBNET", "192.168.10.1/24")], "has host bits set"),
+    ];
+    for (name, changes, message) in cases {
+        let conf = lab.conf_variant(name, changes);
+        let r = lab.tool_with(&conf, &["run"]);
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(message) && r.stderr.contains(&conf.display().to_string()), "{name}: {}", r.stderr);
+    }
+    let writable = lab.conf_variant("writable.conf", &[]);
+    chmod(&writable, 0o664);
+    let r = lab.tool_with(&writable, &["run"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("writable by group or others"), "{}", r.stderr);
+    let foreign = lab.conf_variant("foreign.conf", &[]);
+    std::os::unix::fs::chown(&foreign, Some(65534), None).expect("chown");
+    let r = lab.tool_with(&foreign, &["run"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("is owned by uid 65534, not root"), "{}", r.stderr);
+    let r = lab.tool(&["frobnicate"]);
+    assert_eq!(r.code, 2);
+    // Nothing was touched by any of them.
+    assert_eq!(lab.tables(), before);
+    assert!(!lab.state_dir().exists() && !lab.log_file().exists());
+
+    // A bad environment is exit 1 and still changes nothing.
+    for (name, changes, message) in [
+        ("nowg.conf", &[("WG_IFACE", "nosuchwg")][..], "interface nosuchwg does not exist"),
+        ("badkey.conf", &[("WG_PEER_KEY_FILE", "/etc/hostname")][..], "not a WireGuard public key"),
+    ] {
+        let conf = lab.conf_variant(name, changes);
+        let r = lab.tool_with(&conf, &["run"]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{name}: {}", r.stderr);
+        assert_eq!(lab.tables(), before, "{name} changed the tables");
+    }
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_seed_scripts_config_file_works_unchanged() {
+    let lab = Lab::up("sd", &[]);
+    let before = lab.tables();
+    let wg = format!("{}w", lab.id);
+    // The seed's file is shell: quoted values, comments, spacing; plus the lab's paths.
+    let seed = format!(
+        "# WireGuard failsafe configuration\n\
+         WG_IFACE=\"{wg}\"\n\
+         WG_PEER_IP=\"10.11.0.1\"          # VPS WireGuard tunnel IP\n\
+         WG_ENDPOINT=\"{VPS}\"\n\
+         PRIMARY_DEV=\"eth0\"\n\
+         PRIMARY_GW=\"192.168.1.1\"\n\
+         BACKUP_DEV=\"eth1\"\n\
+         BACKUP_GW=\"192.168.2.1\"\n\
+         LAN_SUBNET=\"192.168.10.0/24\"\n\
+         \n\
+         METRIC_WG=40\n\
+         METRIC_PRIMARY=100\n\
+         METRIC_BACKUP=200\n\
+         WG_PEER_KEY_FILE='{dir}/vps-peer-public.key'\n\
+         STATE_DIR='{dir}/state'\n\
+         LOCK_FILE='{dir}/lock'\n\
+         LOG_FILE='{dir}/wg-failsafe.log'\n",
+        dir = lab.dir.display()
+    );
+    let path = lab.dir.join("wireguard-failsafe.conf");
+    fs::write(&path, seed).expect("write");
+    chmod(&path, 0o600);
+    lab.ctl("primary", "down");
+    let r = lab.tool_with(&path, &["run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_failsafe_tables(&lab);
+    lab.ctl("primary", "up");
+    assert_eq!(lab.tool_with(&path, &["run"]).code, 0);
+    assert_eq!(lab.tables(), before);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn failing_lan_dns_is_restarted_and_status_reports() {
+    let lab = Lab::up("dn", &[]);
+    let marker = lab.dir.join("restarted");
+    let conf = lab.conf_variant("dns.conf", &[("DNS_RESTART_CMD", &format!("/usr/bin/touch {}", marker.display()))]);
+    // The router's dnsmasq dies; the internet's still runs, so "dnsmasq runs" holds.
+    let pid = fs::read_to_string(lab.dir.join("rtr-dnsmasq.pid")).expect("pid file");
+    sh(Command::new("kill").arg(pid.trim()));
+    lab.ctl("primary", "down");
+    let r = lab.tool_with(&conf, &["run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(marker.exists(), "DNS_RESTART_CMD did not run; log:\n{}", lab.log());
+    assert!(lab.log().contains("does not resolve google.com"), "{}", lab.log());
+
+    let st = lab.tool_with(&conf, &["status", "--json"]);
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    assert!(st.stdout.starts_with("{\"mode\":\"failsafe\""), "{}", st.stdout);
+    assert!(st.stdout.contains("\"healthy\":false") && st.stdout.contains("\"up\":true"), "{}", st.stdout);
+    let st = lab.tool_with(&conf, &["status"]);
+    assert!(st.stdout.contains("table 201:\n  default via 10.11.0.1"), "{}", st.stdout);
+}
