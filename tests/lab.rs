@@ -454,7 +454,9 @@ fn bad_configurations_exit_2_and_change_nothing() {
     let lab = Lab::up("bc", &[("LAB_WG_NO_ENDPOINT", "1")]);
     lab.ctl("primary", "down");
     let before = lab.tables();
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    // (file, keys changed, what the error must say)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         ("unknown.conf", &[("FOO", "1")], "unknown key `FOO`"),
         ("malformed.conf", &[("METRIC_WG", "forty")], "METRIC_WG: `forty` is not a number"),
         ("missing.conf", &[("PRIMARY_GW", "")], "PRIMARY_GW is required but not set"),
