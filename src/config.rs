@@ -624,6 +624,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let c = parse_str(include_str!("../packaging/wg-failsafe.conf.example")).expect("example config is valid");
+        assert_eq!(c.wg_endpoint, Ipv4Addr::new(203, 0, 113, 10));
+        assert_eq!(c, Config { path: c.path.clone(), ..parse_str(MINIMAL).expect("minimal") });
+    }
+
+    #[test]
     fn search_order() {
         assert_eq!(find(Some(Path::new("/a.conf")), Some("/b.conf")).ok(), Some(PathBuf::from("/a.conf")));
         assert_eq!(find(None, Some("/b.conf")).ok(), Some(PathBuf::from("/b.conf")));

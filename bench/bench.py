@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Benchmarks of one wg-failsafe binary in the namespace lab (`make bench`).
+
+Prints, for the binary given:
+  - its size and kind (`file`),
+  - CPU time (user + system) and peak RSS of a healthy `run`, from wait4(2)'s rusage
+    of the process itself: the benchmark enters the router namespace with setns(2) and
+    starts the binary through `rusage` (bench/rusage.c), a small static launcher, since
+    Linux counts what a process held before exec in its peak RSS (a child forked from
+    this Python process would start at 11 MiB),
+  - wall time of activation (tunnel already up) and of deactivation, as a tick sees
+    them: the whole process, from fork to exit, and the time the tool logs.
+Usage: bench.py RUSAGE BINARY [HEALTHY_RUNS] [CYCLES]
+"""
+import ctypes
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAB = os.path.join(HERE, "..", "tests", "lab", "lab.sh")
+CLONE_NEWNET = 0x40000000
+
+
+def lab(*args, check=True):
+    return subprocess.run([LAB, *args], check=check, capture_output=True, text=True)
+
+
+def enter_netns(name):
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+    os.close(fd)
+
+
+def run(argv):
+    """Fork/exec argv; returns (exit code, stdout, wall seconds, rusage)."""
+    r, w = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.dup2(w, 1)
+        os.dup2(w, 2)
+        try:
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    os.close(w)
+    out = b""
+    while chunk := os.read(r, 65536):
+        out += chunk
+    os.close(r)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.monotonic() - start
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace"), wall, usage
+
+
+def summary(values, unit, scale=1.0):
+    v = sorted(x * scale for x in values)
+    return f"median {statistics.median(v):.2f} {unit} (min {v[0]:.2f}, max {v[-1]:.2f}, n={len(v)})"
+
+
+def main():
+    rusage = os.path.abspath(sys.argv[1])
+    binary = os.path.abspath(sys.argv[2])
+    healthy_runs = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+    cycles = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+    lab_id = f"bn{os.getpid() % 10000}"
+    conf = f"/tmp/wfs-lab-{lab_id}/wg-failsafe.conf"
+    kind = subprocess.run(["file", "-b", binary], capture_output=True, text=True).stdout.strip()
+    print(f"binary: {binary}")
+    print(f"  {os.path.getsize(binary)} bytes; {kind}")
+    lab("up", lab_id)
+    try:
+        enter_netns(f"{lab_id}-rtr")
+        tool = [binary, "-c", conf]
+
+        cpu, rss = [], []
+        for _ in range(healthy_runs):
+            code, out, _, _ = run([rusage] + tool + ["run"])
+            m = re.fullmatch(r"rusage: exit=0 user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
+            assert code == 0 and m, f"healthy run failed: {code} {out}"
+            cpu.append((int(m.group(1)) + int(m.group(2))) / 1e6)
+            rss.append(int(m.group(3)))
+        print("healthy tick (primary up, failsafe off: link, gateway echo, route dump):")
+        print(f"  CPU user+sys: {summary(cpu, 'ms', 1000)}")
+        print(f"  peak RSS:     {summary(rss, 'KiB')}")
+
+        act_wall, act_log, deact_wall, deact_log = [], [], [], []
+        wg = f"{lab_id}w"
+        for i in range(cycles + 1):
+            # The tunnel is up: a fresh handshake, as when it carries keepalives.
+            subprocess.run(["ping", "-c", "1", "-W", "2", "-I", wg, "10.11.0.1"], check=True, capture_output=True)
+            lab("primary", lab_id, "down")
+            code, out, wall, _ = run(tool + ["-v", "run"])
+            assert code == 0 and "ACTIVATED" in out, out
+            if i > 0:  # the first cycle also sets up the router's neighbour caches
+                act_wall.append(wall)
+                act_log.append(int(re.search(r"ACTIVATED in (\d+) ms", out).group(1)))
+            lab("primary", lab_id, "up")
+            code, out, wall, _ = run(tool + ["-v", "run"])
+            assert code == 0 and "DEACTIVATED" in out, out
+            if i > 0:
+                deact_wall.append(wall)
+                deact_log.append(int(re.search(r"DEACTIVATED in (\d+) ms", out).group(1)))
+        print("activation (tunnel already up), one `run` from fork to exit:")
+        print(f"  wall:   {summary(act_wall, 'ms', 1000)}")
+        print(f"  logged: {summary(act_log, 'ms')} (the sequence alone, steps 1-8)")
+        print("deactivation, one `run` from fork to exit (includes the primary health check):")
+        print(f"  wall:   {summary(deact_wall, 'ms', 1000)}")
+        print(f"  logged: {summary(deact_log, 'ms')} (the sequence alone, steps 2-4)")
+    finally:
+        lab("down", lab_id, check=False)
+
+
+if __name__ == "__main__":
+    main()
