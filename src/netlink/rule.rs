@@ -202,6 +202,69 @@ mod tests {
         round_trip("priority 7 from 10.0.0.0/8 lookup 100000");
     }
 
+    /// Parses the golden bytes, checks they read back as `text`, and that `text` emits
+    /// exactly those bytes.
+    fn golden(text: &str, bytes: &[u8]) {
+        let rule: Rule = text.parse().expect("valid rule text");
+        let parsed = RuleMessage::parse(bytes).expect("golden bytes parse");
+        assert_eq!(Rule::from_message(&parsed).as_ref(), Some(&rule), "parse of {text}");
+        let m = rule.to_message();
+        let mut emitted = vec![0u8; m.buffer_len()];
+        m.emit(&mut emitted);
+        assert_eq!(emitted, bytes, "emit of {text}");
+    }
+
+    // Golden bytes: the fib_rule_hdr and attributes (after the nlmsghdr) that `ip`
+    // (iproute2 6.1) sent for the command in the comment, captured with strace.
+
+    #[test]
+    fn golden_lan_rule() {
+        // ip rule add from 192.168.10.0/24 priority 70 lookup main
+        golden(
+            "priority 70 from 192.168.10.0/24 lookup main",
+            &[
+                0x02, 0x00, 0x18, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0xc0,
+                0xa8, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
+            ],
+        );
+    }
+
+    #[test]
+    fn golden_fwmark_rules() {
+        // ip rule add fwmark 0x100/0xf00 priority 70 lookup main
+        // (`ip rule del` sends the same attributes with action 0; ours keeps action 1,
+        // lookup, so that only a lookup rule can match the deletion.)
+        golden(
+            "priority 70 fwmark 0x100/0xf00 lookup main",
+            &[
+                0x02, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x00,
+                0x01, 0x00, 0x00, 0x08, 0x00, 0x10, 0x00, 0x00, 0x0f, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00,
+                0x00, 0x00,
+            ],
+        );
+        // ip rule add fwmark 0x65 priority 70 lookup main
+        golden(
+            "priority 70 fwmark 0x65 lookup main",
+            &[
+                0x02, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x65,
+                0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
+            ],
+        );
+    }
+
+    #[test]
+    fn golden_big_table_rule() {
+        // ip rule add from 10.0.0.0/8 priority 7 lookup 100000
+        golden(
+            "priority 7 from 10.0.0.0/8 lookup 100000",
+            &[
+                0x02, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0x0a,
+                0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x07, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0f, 0x00, 0xa0, 0x86,
+                0x01, 0x00,
+            ],
+        );
+    }
+
     #[test]
     fn parse_errors() {
         assert_eq!("priority x lookup main".parse::<Rule>().err().as_deref(), Some("invalid priority `x`"));

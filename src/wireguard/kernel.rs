@@ -143,3 +143,95 @@ pub fn set_endpoint(iface: &str, key: &Key, endpoint: SocketAddr, keepalive_s: u
     nl.request(set_request(iface, key, endpoint, keepalive_s, family), 0)
         .map_err(|e| WgError(format!("cannot set the endpoint of the peer on {iface}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::{NetlinkDeserializable, NetlinkHeader, NetlinkSerializable};
+    use netlink_packet_wireguard::WireguardTimeSpec;
+
+    fn bytes<T: NetlinkSerializable>(m: &T) -> Vec<u8> {
+        let mut b = vec![0u8; m.buffer_len()];
+        m.serialize(&mut b);
+        b
+    }
+
+    #[test]
+    fn golden_family_request() {
+        // What `wg show nosuchwg0` (wireguard-tools 1.0.20210914) sends to resolve the
+        // family, captured with strace: CTRL_CMD_GETFAMILY, CTRL_ATTR_FAMILY_NAME "wireguard".
+        let m = family_request();
+        assert_eq!(m.message_type(), libc::GENL_ID_CTRL as u16);
+        let b = bytes(&m);
+        assert_eq!(b[0], 3, "CTRL_CMD_GETFAMILY");
+        assert_eq!(
+            &b[4..],
+            &[0x0e, 0x00, 0x02, 0x00, 0x77, 0x69, 0x72, 0x65, 0x67, 0x75, 0x61, 0x72, 0x64, 0x00, 0x00, 0x00]
+        );
+    }
+
+    #[test]
+    fn set_request_carries_a_16_byte_sockaddr_in_and_the_keepalive() {
+        let key = [0x11u8; 32];
+        let m = set_request("wg0", &key, "198.51.100.10:51820".parse().expect("addr"), 25, 0x1e);
+        assert_eq!(m.message_type(), 0x1e, "the resolved family id");
+        let b = bytes(&m);
+        assert_eq!(b[0], 1, "WG_CMD_SET_DEVICE");
+        // WGPEER_A_ENDPOINT (4): 4-byte header + struct sockaddr_in (16 bytes), AF_INET,
+        // port in network order, address, zero padding. Any other length is ignored by
+        // the kernel.
+        let endpoint: [u8; 20] =
+            [0x14, 0x00, 0x04, 0x00, 0x02, 0x00, 0xca, 0x6c, 0xc6, 0x33, 0x64, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(b.windows(20).any(|w| w == endpoint), "endpoint attribute in {b:02x?}");
+        // WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL (5): u16 25, padded to 4.
+        assert!(b.windows(8).any(|w| w == [0x06, 0x00, 0x05, 0x00, 0x19, 0x00, 0x00, 0x00]));
+        // WGDEVICE_A_IFNAME (2) "wg0".
+        assert!(b.windows(8).any(|w| w == [0x08, 0x00, 0x02, 0x00, b'w', b'g', b'0', 0x00]));
+        // And it reads back as what was meant.
+        let back = GenlMessage::<WireguardMessage>::deserialize(&NetlinkHeader::default(), &b).expect("parses");
+        assert_eq!(back.payload, m.payload);
+    }
+
+    #[test]
+    fn device_dump_becomes_peers_with_never_as_none_and_split_peers_merged() {
+        use netlink_packet_wireguard::{WireguardAddressFamily, WireguardAllowedIp};
+        let allowed = |ip: &str, cidr| {
+            WireguardAllowedIp(vec![
+                WireguardAllowedIpAttr::Family(WireguardAddressFamily::Ipv4),
+                WireguardAllowedIpAttr::IpAddr(ip.parse().expect("ip")),
+                WireguardAllowedIpAttr::Cidr(cidr),
+            ])
+        };
+        let reply = |peers: Vec<WireguardPeer>| {
+            GenlMessage::from_payload(WireguardMessage {
+                cmd: WireguardCmd::GetDevice,
+                attributes: vec![WireguardAttribute::IfName("wg0".into()), WireguardAttribute::Peers(peers)],
+            })
+        };
+        let first = reply(vec![
+            WireguardPeer(vec![
+                WireguardPeerAttribute::PublicKey([1; 32]),
+                WireguardPeerAttribute::Endpoint("198.51.100.10:51820".parse().expect("addr")),
+                WireguardPeerAttribute::LastHandshake(WireguardTimeSpec { seconds: 1_700_000_000, nano_seconds: 5 }),
+                WireguardPeerAttribute::PersistentKeepalive(25),
+                WireguardPeerAttribute::AllowedIps(vec![allowed("0.0.0.0", 0)]),
+            ]),
+            WireguardPeer(vec![
+                WireguardPeerAttribute::PublicKey([2; 32]),
+                WireguardPeerAttribute::LastHandshake(WireguardTimeSpec { seconds: 0, nano_seconds: 0 }),
+                WireguardPeerAttribute::AllowedIps(vec![allowed("10.50.0.0", 16)]),
+            ]),
+        ]);
+        // The kernel continues a peer with many allowed IPs in the next message.
+        let second = reply(vec![WireguardPeer(vec![
+            WireguardPeerAttribute::PublicKey([2; 32]),
+            WireguardPeerAttribute::AllowedIps(vec![allowed("10.60.0.0", 16)]),
+        ])]);
+        let peers = peers_from_replies(&[first, second]);
+        assert_eq!(peers.len(), 2);
+        assert_eq!(peers[0].last_handshake, Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5)));
+        assert_eq!(peers[0].keepalive_s, 25);
+        assert_eq!(peers[1].last_handshake, None, "time 0 is never");
+        assert_eq!(peers[1].allowed_ips.len(), 2);
+    }
+}
