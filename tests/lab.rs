@@ -558,3 +558,51 @@ fn failing_lan_dns_is_restarted_and_status_reports() {
     let st = lab.tool_with(&conf, &["status"]);
     assert!(st.stdout.contains("table 201:\n  default via 10.11.0.1"), "{}", st.stdout);
 }
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn forced_activate_and_deactivate_and_check() {
+    let lab = Lab::up("fd", &[]);
+    let before = lab.tables();
+    let r = lab.tool(&["check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    assert!(r.stdout.contains("uapi backend, VPS peer"), "{}", r.stdout);
+
+    // Forced on while the primary is healthy; the tunnel is checked all the same.
+    let r = lab.tool(&["activate"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("failsafe ACTIVATED in"), "{}", r.stdout);
+    assert_failsafe_tables(&lab);
+    let r = lab.tool(&["activate"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("failsafe active (0 repair(s))"), "{}", r.stdout);
+    let r = lab.tool(&["deactivate"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lab.tables(), before);
+    // Off already: nothing to do, still exit 0.
+    assert_eq!(lab.tool(&["deactivate"]).code, 0);
+    assert_eq!(lab.tables(), before);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn transition_hook_returns_at_once_and_runs_a_tick_detached() {
+    let lab = Lab::up("tr", &[]);
+    lab.ctl("primary", "down");
+    let started = Instant::now();
+    let r = lab.tool(&["transition", "WAN_FAILOVER", "eth0", "inactive"]);
+    let took = started.elapsed();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(took < Duration::from_millis(500), "the hook took {took:?}");
+    // The detached tick activates the failsafe shortly after.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.log().contains("failsafe ACTIVATED") && Instant::now() < deadline {
+        sleep(Duration::from_millis(100));
+    }
+    assert!(lab.log().contains("load-balance group WAN_FAILOVER: eth0 is inactive"), "{}", lab.log());
+    assert!(lab.log().contains("failsafe ACTIVATED"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    let r = lab.tool(&["transition", "WAN_FAILOVER", "eth0", "sideways"]);
+    assert_eq!(r.code, 2);
+}
