@@ -17,10 +17,10 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop, RouteNextHopFlags,
     RouteRealm,
 };
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::AddressFamily;
 
 use super::link::Links;
-use super::{Netlink, NetlinkError};
+use super::{Body, Netlink, NetlinkError, Rtnl};
 use crate::config::Ipv4Net;
 
 pub const RT_TABLE_MAIN: u32 = 254;
@@ -304,11 +304,11 @@ fn metric_nla(kind: u16, v: u32) -> RouteMetric {
 pub fn dump(nl: &mut Netlink, links: &Links) -> Result<Vec<Route>, NetlinkError> {
     let mut req = RouteMessage::default();
     req.header.address_family = AddressFamily::Inet;
-    let replies = nl.dump(RouteNetlinkMessage::GetRoute(req))?;
+    let replies = nl.dump(Rtnl::new(libc::RTM_GETROUTE, Body::Route(req)))?;
     Ok(replies
         .iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewRoute(r) => Route::from_message(r, links),
+        .filter_map(|m| match &m.body {
+            Body::Route(r) => Route::from_message(r, links),
             _ => None,
         })
         .collect())
@@ -329,13 +329,13 @@ pub fn add(nl: &mut Netlink, links: &Links, route: &Route, mode: AddMode) -> Res
         AddMode::Exclusive => NLM_F_CREATE | NLM_F_EXCL,
         AddMode::Append => NLM_F_CREATE | NLM_F_APPEND,
     };
-    nl.request(RouteNetlinkMessage::NewRoute(m), flags)
+    nl.request(Rtnl::new(libc::RTM_NEWROUTE, Body::Route(m)), flags)
 }
 
 /// Deletes exactly this route: the kernel matches every attribute given.
 pub fn delete(nl: &mut Netlink, links: &Links, route: &Route) -> Result<(), NetlinkError> {
     let m = route.to_message(links).map_err(NetlinkError::Decode)?;
-    nl.request(RouteNetlinkMessage::DelRoute(m), 0)
+    nl.request(Rtnl::new(libc::RTM_DELROUTE, Body::Route(m)), 0)
 }
 
 // ---------------------------------------------------------------------------------------

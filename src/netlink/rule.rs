@@ -7,10 +7,10 @@ use std::net::IpAddr;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::AddressFamily;
 
 use super::route::{parse_table, table_name};
-use super::{Netlink, NetlinkError};
+use super::{Body, Netlink, NetlinkError, Rtnl};
 use crate::config::Ipv4Net;
 
 /// FR_ACT_TO_TBL: the rule's action is `lookup <table>`.
@@ -158,11 +158,11 @@ impl std::str::FromStr for Rule {
 pub fn dump(nl: &mut Netlink) -> Result<Vec<Rule>, NetlinkError> {
     let mut req = RuleMessage::default();
     req.header.family = AddressFamily::Inet;
-    let replies = nl.dump(RouteNetlinkMessage::GetRule(req))?;
+    let replies = nl.dump(Rtnl::new(libc::RTM_GETRULE, Body::Rule(req)))?;
     Ok(replies
         .iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewRule(r) => Rule::from_message(r),
+        .filter_map(|m| match &m.body {
+            Body::Rule(r) => Rule::from_message(r),
             _ => None,
         })
         .collect())
@@ -170,12 +170,12 @@ pub fn dump(nl: &mut Netlink) -> Result<Vec<Rule>, NetlinkError> {
 
 /// Adds the rule; EEXIST if an identical one exists (kernels since 4.16 check).
 pub fn add(nl: &mut Netlink, rule: &Rule) -> Result<(), NetlinkError> {
-    nl.request(RouteNetlinkMessage::NewRule(rule.to_message()), NLM_F_CREATE | NLM_F_EXCL)
+    nl.request(Rtnl::new(libc::RTM_NEWRULE, Body::Rule(rule.to_message())), NLM_F_CREATE | NLM_F_EXCL)
 }
 
 /// Deletes the first rule that matches every selector of `rule`.
 pub fn delete(nl: &mut Netlink, rule: &Rule) -> Result<(), NetlinkError> {
-    nl.request(RouteNetlinkMessage::DelRule(rule.to_message()), 0)
+    nl.request(Rtnl::new(libc::RTM_DELRULE, Body::Rule(rule.to_message())), 0)
 }
 
 #[cfg(test)]
