@@ -218,14 +218,20 @@ pub fn config_boot_peers(text: &str, iface: &str) -> Vec<ConfiguredPeer> {
     root.child("interfaces").and_then(|i| i.child(&format!("wireguard {iface}"))).map(peers_of).unwrap_or_default()
 }
 
-/// The peers `cli-shell-api showCfg interfaces wireguard IFACE peer` prints.
-pub fn cli_peers(iface: &str) -> Option<Vec<ConfiguredPeer>> {
-    if !Path::new(CLI_SHELL_API).exists() {
+/// The peers of IFACE as `source` declares them: [`CLI_SHELL_API`] (the active
+/// configuration, `showCfg interfaces wireguard IFACE peer`) or [`CONFIG_BOOT`] (the
+/// saved one). `None` if the source is absent or cannot be read.
+pub fn configured_peers(source: &str, iface: &str) -> Option<Vec<ConfiguredPeer>> {
+    if !Path::new(source).exists() {
         return None;
     }
-    let text =
-        run_capture(CLI_SHELL_API, &["showCfg", "interfaces", "wireguard", iface, "peer"], Duration::from_secs(10))?;
-    Some(peers_of(&parse_config_tree(&text)))
+    if source == CLI_SHELL_API {
+        let args = ["showCfg", "interfaces", "wireguard", iface, "peer"];
+        let text = run_capture(CLI_SHELL_API, &args, Duration::from_secs(10))?;
+        Some(peers_of(&parse_config_tree(&text)))
+    } else {
+        std::fs::read_to_string(source).ok().map(|t| config_boot_peers(&t, iface))
+    }
 }
 
 /// The VPS among configured peers: the one whose endpoint host is `endpoint`, else the

@@ -438,16 +438,12 @@ impl<'a> Ctx<'a> {
                 break 'find Some((p.public_key, format!("the running {}", c.wg_iface)));
             }
             tried.push(format!("the running {} ({} peers, none identifiable)", c.wg_iface, device.len()));
-            for (source, peers) in [
-                (edgeos::CLI_SHELL_API, edgeos::cli_peers(&c.wg_iface)),
-                (
-                    edgeos::CONFIG_BOOT,
-                    std::fs::read_to_string(edgeos::CONFIG_BOOT)
-                        .ok()
-                        .map(|t| edgeos::config_boot_peers(&t, &c.wg_iface)),
-                ),
-            ] {
-                match peers.as_deref().and_then(|p| edgeos::pick_configured(p, c.wg_endpoint, c.wg_peer_ip)) {
+            // Each source is asked only if the ones before it gave nothing.
+            for source in [edgeos::CLI_SHELL_API, edgeos::CONFIG_BOOT] {
+                match edgeos::configured_peers(source, &c.wg_iface)
+                    .as_deref()
+                    .and_then(|p| edgeos::pick_configured(p, c.wg_endpoint, c.wg_peer_ip))
+                {
                     Some(p) => break 'find wireguard::key_from_base64(&p.key).map(|k| (k, source.to_string())),
                     None if Path::new(source).exists() => tried.push(format!("{source} (no matching peer)")),
                     None => tried.push(format!("{source} (absent)")),
