@@ -606,3 +606,72 @@ fn transition_hook_returns_at_once_and_runs_a_tick_detached() {
     let r = lab.tool(&["transition", "WAN_FAILOVER", "eth0", "sideways"]);
     assert_eq!(r.code, 2);
 }
+
+/// An upstream outage behind a live modem: the link is up and the modem (gateway)
+/// answers, but the EdgeOS load balancer, whose health checks ping beyond it, reports
+/// the interface inactive. A fake `/opt/vyatta/bin/vyatta-op-cmd-wrapper` is mounted in
+/// a private mount namespace, so the host is untouched.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn load_balancer_verdict_catches_an_outage_behind_a_live_modem() {
+    let lab = Lab::up("lv", &[]);
+    let before = lab.tables();
+    let fake = lab.dir.join("vyatta-op-cmd-wrapper");
+    let status = lab.dir.join("lb-status");
+    fs::write(
+        &fake,
+        format!("#!/bin/sh\n[ \"$*\" = \"show load-balance status\" ] || exit 1\ncat {}\n", status.display()),
+    )
+    .expect("write");
+    chmod(&fake, 0o755);
+    let lb = |eth0: &str| {
+        let text = format!(
+            "Group WAN\n    interface   : eth0\n    carrier     : up\n    status      : {eth0}\n    gateway     : 192.168.1.1\n\n    interface   : eth1\n    carrier     : up\n    status      : active\n"
+        );
+        fs::write(&status, text).expect("write");
+    };
+    // The tool with `conf`, where the wrapper exists.
+    let run_with_lb = |conf: &Path| {
+        let script = format!(
+            "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec {} -c {} run",
+            fake.display(),
+            env!("CARGO_BIN_EXE_wg-failsafe"),
+            conf.display()
+        );
+        let netns = format!("{}-rtr", lab.id);
+        let out = sh(Command::new("ip").args(["netns", "exec", &netns, "unshare", "--mount", "sh", "-c", &script]));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    lb("active");
+    run_with_lb(&lab.conf());
+    assert_eq!(lab.tables(), before, "a healthy verdict changes nothing");
+    lb("inactive");
+    run_with_lb(&lab.conf());
+    assert!(lab.log().contains("load balancer reports it inactive in group WAN"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    lb("active");
+    run_with_lb();
+    assert_eq!(lab.tables(), before);
+    // With LB_STATUS=off the verdict is not asked for.
+    lb("inactive");
+    let conf = lab.conf_variant("no-lb.conf", &[("LB_STATUS", "off")]);
+    let script = format!(
+        "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec {} -c {} run",
+        fake.display(),
+        env!("CARGO_BIN_EXE_wg-failsafe"),
+        conf.display()
+    );
+    let out = sh(Command::new("ip").args([
+        "netns",
+        "exec",
+        &format!("{}-rtr", lab.id),
+        "unshare",
+        "--mount",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert!(out.status.success());
+    assert_eq!(lab.tables(), before);
+}
