@@ -651,27 +651,10 @@ fn load_balancer_verdict_catches_an_outage_behind_a_live_modem() {
     assert_failsafe_tables(&lab);
     lab.assert_traffic_via(VPS);
     lb("active");
-    run_with_lb();
+    run_with_lb(&lab.conf());
     assert_eq!(lab.tables(), before);
     // With LB_STATUS=off the verdict is not asked for.
     lb("inactive");
-    let conf = lab.conf_variant("no-lb.conf", &[("LB_STATUS", "off")]);
-    let script = format!(
-        "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec {} -c {} run",
-        fake.display(),
-        env!("CARGO_BIN_EXE_wg-failsafe"),
-        conf.display()
-    );
-    let out = sh(Command::new("ip").args([
-        "netns",
-        "exec",
-        &format!("{}-rtr", lab.id),
-        "unshare",
-        "--mount",
-        "sh",
-        "-c",
-        &script,
-    ]));
-    assert!(out.status.success());
+    run_with_lb(&lab.conf_variant("no-lb.conf", &[("LB_STATUS", "off")]));
     assert_eq!(lab.tables(), before);
 }
