@@ -300,11 +300,16 @@ fn metric_nla(kind: u16, v: u32) -> RouteMetric {
 // ---------------------------------------------------------------------------------------
 // Kernel I/O
 
-/// Every IPv4 route of every table.
-pub fn dump(nl: &mut Netlink, links: &Links) -> Result<Vec<Route>, NetlinkError> {
+/// The request of a dump of every IPv4 route of every table.
+pub fn dump_request() -> Rtnl {
     let mut req = RouteMessage::default();
     req.header.address_family = AddressFamily::Inet;
-    let replies = nl.dump(Rtnl::new(libc::RTM_GETROUTE, Body::Route(req)))?;
+    Rtnl::new(libc::RTM_GETROUTE, Body::Route(req))
+}
+
+/// Every IPv4 route of every table.
+pub fn dump(nl: &mut Netlink, links: &Links) -> Result<Vec<Route>, NetlinkError> {
+    let replies = nl.dump(dump_request())?;
     Ok(replies
         .iter()
         .filter_map(|m| match &m.body {
@@ -681,6 +686,16 @@ mod tests {
                 0x00, 0x00, 0x08, 0x00, 0x05, 0x00, 0x0a, 0x0b, 0x00, 0x01,
             ],
         );
+    }
+
+    #[test]
+    fn golden_dump_request() {
+        // `ip -4 route show table all` asks with an rtmsg of family AF_INET, all else 0.
+        use netlink_packet_core::NetlinkSerializable;
+        let m = dump_request();
+        let mut b = vec![0u8; m.buffer_len()];
+        m.serialize(&mut b);
+        assert_eq!((m.message_type(), b.as_slice()), (libc::RTM_GETROUTE, &[2u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]));
     }
 
     #[test]

@@ -154,11 +154,16 @@ impl std::str::FromStr for Rule {
     }
 }
 
-/// Every IPv4 rule.
-pub fn dump(nl: &mut Netlink) -> Result<Vec<Rule>, NetlinkError> {
+/// The request of a dump of every IPv4 rule.
+pub fn dump_request() -> Rtnl {
     let mut req = RuleMessage::default();
     req.header.family = AddressFamily::Inet;
-    let replies = nl.dump(Rtnl::new(libc::RTM_GETRULE, Body::Rule(req)))?;
+    Rtnl::new(libc::RTM_GETRULE, Body::Rule(req))
+}
+
+/// Every IPv4 rule.
+pub fn dump(nl: &mut Netlink) -> Result<Vec<Rule>, NetlinkError> {
+    let replies = nl.dump(dump_request())?;
     Ok(replies
         .iter()
         .filter_map(|m| match &m.body {
@@ -263,6 +268,16 @@ mod tests {
                 0x01, 0x00,
             ],
         );
+    }
+
+    #[test]
+    fn golden_dump_request() {
+        // `ip -4 rule show` asks with a fib_rule_hdr of family AF_INET, all else 0.
+        use netlink_packet_core::NetlinkSerializable;
+        let m = dump_request();
+        let mut b = vec![0u8; m.buffer_len()];
+        m.serialize(&mut b);
+        assert_eq!((m.message_type(), b.as_slice()), (libc::RTM_GETRULE, &[2u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]));
     }
 
     #[test]
