@@ -1,0 +1,439 @@
+#!/bin/sh
+# The failover scenario with in-kernel WireGuard on both ends, run inside a QEMU guest by
+# vm/test.sh (dash, as root, in /payload). Beside this script vm/test.sh puts:
+#   wg-failsafe  the static binary for the guest's architecture (the one under test),
+#   measure      vm/measure.c built for the guest: wall time, CPU time and peak RSS,
+#   smoke.sh     (optional) vm/example-payload/run.sh, run first as a smoke test,
+#   arch         (optional) the dpkg architecture name, for the figures.
+#
+# The topology is tests/lab/lab.sh's, with kernel WireGuard instead of wireguard-go and
+# ICMP instead of HTTP (the guest has no curl, socat or dnsmasq):
+#
+#                          inet ("internet", lo: 203.0.113.80-83/32)
+#        isp1 198.51.100.1/30   isp2 198.51.100.5/30   vps 198.51.100.9/30
+#              |                       |                     |
+#        wan 198.51.100.2/30     wan 198.51.100.6/30    wan 198.51.100.10/30
+#        isp1 (NAT)              isp2 (NAT)             vps (NAT from wgv)
+#        lan 192.168.1.1/24      lan 192.168.2.1/24     wgv 10.11.0.1/24 :51820
+#              |                       |                     .
+#        eth0 192.168.1.2/24     eth1 192.168.2.2/24         . kernel WireGuard
+#        (primary WAN)           (backup WAN)                .
+#                          rtr (the router)      wg0 10.11.0.102/24
+#        switch0 192.168.10.1/24 (LAN_SUBNET)    lan2 192.168.20.1/24 (not in it)
+#              |                                     |
+#        c1 eth0 192.168.10.50/24                c2 eth0 192.168.20.50/24
+#
+# The router's tables are the EdgeOS load balancer's: main has defaults via eth0
+# (metric 100) and eth1 (metric 200); table 201 via eth0, 202 and 10 via eth1; rules
+# fwmark 0x65 -> 201, 0x66 -> 202, 0x100/0xf00 -> 10. nftables marks LAN packets by
+# destination: 203.0.113.81 gets 0x65, .82 gets 0x66, .83 gets 0x123; .80 stays
+# unmarked. Everything that reaches inet is NATed to a /30 address, so nftables counters
+# per source address in inet tell which way an echo request went.
+#
+# Scenario 1 (WG_BACKEND=auto, which must pick the kernel): a healthy tick changes and
+# logs nothing (and is measured); carrier loss on eth0; `run` fails over; marked and
+# unmarked traffic from both LAN subnets leaves through the VPS; repeated runs change
+# nothing; a load-balancer rewrite is repaired; carrier back; `run` restores every table
+# and rule exactly. Scenario 2 (WG_BACKEND=kernel): the router's peer has no endpoint and
+# wg0 is down; `run` brings wg0 up and forces the handshake through generic netlink.
+#
+# Lines starting "figure:" are collected by vm/test.sh. Exit status 0 = pass.
+set -eu
+
+P=/payload
+TOOL=$P/wg-failsafe
+MEASURE=$P/measure
+D=/tmp/wfs
+CONF=$D/wg-failsafe.conf
+NAMESPACES="inet isp1 isp2 vps rtr c1 c2"
+HEALTHY_RUNS=${HEALTHY_RUNS:-20}
+ARCH=$(cat "$P/arch" 2> /dev/null || uname -m)   # uname says "mips" for mipsel
+
+fail() { echo "FAIL: $*"; exit 1; }
+step() { echo "== $*"; }
+ns() { _ns=$1; shift; ip netns exec "$_ns" "$@"; }
+
+# ---------------------------------------------------------------------------------------
+# The topology
+
+# veth NS1 IF1 NS2 IF2: a veth pair created inside the namespaces, both ends up.
+veth() {
+	ip -n "$1" link add "$2" type veth peer name "$4" netns "$3"
+	ip -n "$1" link set "$2" up
+	ip -n "$3" link set "$4" up
+}
+addr() { ip -n "$1" addr add "$3" dev "$2"; }
+# nat NS RULE: masquerade what RULE matches on its way out of NS.
+nat() {
+	ns "$1" nft -f - <<EOF
+table ip wfs_nat {
+	chain out {
+		type nat hook postrouting priority srcnat; policy accept;
+		$2 masquerade
+	}
+}
+EOF
+}
+
+# up ENDPOINT WG_LINK: builds everything; ENDPOINT yes|no (the router's peer has the
+# VPS endpoint or none), WG_LINK up|down (the router's wg0), BACKEND for the config.
+up() {
+	mkdir -p "$D"
+	for n in $NAMESPACES; do
+		ip netns add "$n"
+		# Before any link exists, so that every interface inherits them; no IPv6, so
+		# that `ip route show table all` holds nothing the kernel adds on its own.
+		ns "$n" sysctl -q -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+			net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+		ip -n "$n" link set lo up
+	done
+	for n in inet isp1 isp2 vps rtr; do ns "$n" sysctl -q -w net.ipv4.ip_forward=1; done
+
+	veth inet isp1 isp1 wan;  addr inet isp1 198.51.100.1/30;  addr isp1 wan 198.51.100.2/30
+	veth inet isp2 isp2 wan;  addr inet isp2 198.51.100.5/30;  addr isp2 wan 198.51.100.6/30
+	veth inet vps vps wan;    addr inet vps 198.51.100.9/30;   addr vps wan 198.51.100.10/30
+	veth isp1 lan rtr eth0;   addr isp1 lan 192.168.1.1/24;    addr rtr eth0 192.168.1.2/24
+	veth isp2 lan rtr eth1;   addr isp2 lan 192.168.2.1/24;    addr rtr eth1 192.168.2.2/24
+	veth rtr switch0 c1 eth0; addr rtr switch0 192.168.10.1/24; addr c1 eth0 192.168.10.50/24
+	veth rtr lan2 c2 eth0;    addr rtr lan2 192.168.20.1/24;   addr c2 eth0 192.168.20.50/24
+	for a in 80 81 82 83; do addr inet lo "203.0.113.$a/32"; done
+
+	ip -n isp1 route add default via 198.51.100.1
+	ip -n isp2 route add default via 198.51.100.5
+	ip -n vps route add default via 198.51.100.9
+	ip -n c1 route add default via 192.168.10.1
+	ip -n c2 route add default via 192.168.20.1
+	nat isp1 'oifname "wan"'
+	nat isp2 'oifname "wan"'
+	ns inet nft -f - <<'EOF'
+table ip obs {
+	chain seen {
+		type filter hook input priority filter; policy accept;
+		icmp type echo-request ip saddr 198.51.100.2 counter comment "isp1"
+		icmp type echo-request ip saddr 198.51.100.6 counter comment "isp2"
+		icmp type echo-request ip saddr 198.51.100.10 counter comment "vps"
+	}
+}
+EOF
+
+	# The router: load-balancer tables, rules and marks.
+	ip -n rtr route add default via 192.168.1.1 dev eth0 proto static metric 100
+	ip -n rtr route add default via 192.168.2.1 dev eth1 proto static metric 200
+	ip -n rtr route add default via 192.168.1.1 dev eth0 proto static table 201
+	ip -n rtr route add default via 192.168.2.1 dev eth1 proto static table 202
+	ip -n rtr route add default via 192.168.2.1 dev eth1 proto static table 10
+	ip -n rtr rule add priority 101 fwmark 0x65 lookup 201
+	ip -n rtr rule add priority 102 fwmark 0x66 lookup 202
+	ip -n rtr rule add priority 103 fwmark 0x100/0xf00 lookup 10
+	ns rtr nft -f - <<'EOF'
+table ip wfs_rtr {
+	chain lb_mark {
+		type filter hook prerouting priority mangle; policy accept;
+		iifname { "switch0", "lan2" } ip daddr 203.0.113.81 meta mark set 0x65
+		iifname { "switch0", "lan2" } ip daddr 203.0.113.82 meta mark set 0x66
+		iifname { "switch0", "lan2" } ip daddr 203.0.113.83 meta mark set 0x123
+	}
+	chain nat_out {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname { "eth0", "eth1" } masquerade
+	}
+}
+EOF
+
+	# Kernel WireGuard. Each interface is created inside its namespace, so its UDP
+	# socket lives there too. The router's is idle as on EdgeOS: no keepalive, so no
+	# handshake until traffic needs one.
+	(umask 077
+	 wg genkey > "$D/rtr.key"; wg pubkey < "$D/rtr.key" > "$D/rtr.pub"
+	 wg genkey > "$D/vps.key"; wg pubkey < "$D/vps.key" > "$D/vps-peer-public.key")
+	ip -n vps link add wgv type wireguard
+	ns vps wg set wgv private-key "$D/vps.key" listen-port 51820 \
+		peer "$(cat "$D/rtr.pub")" allowed-ips 10.11.0.102/32,192.168.10.0/24,192.168.20.0/24
+	addr vps wgv 10.11.0.1/24
+	ip -n vps link set wgv up
+	ip -n vps route add 192.168.10.0/24 dev wgv
+	ip -n vps route add 192.168.20.0/24 dev wgv
+	nat vps 'iifname "wgv" oifname "wan"'
+
+	ip -n rtr link add wg0 type wireguard
+	if [ "$1" = yes ]; then endpoint="endpoint 198.51.100.10:51820"; else endpoint=; fi
+	# shellcheck disable=SC2086  # $endpoint is two words or none
+	ns rtr wg set wg0 private-key "$D/rtr.key" \
+		peer "$(cat "$D/vps-peer-public.key")" $endpoint allowed-ips 0.0.0.0/0
+	addr rtr wg0 10.11.0.102/24
+	if [ "$2" = up ]; then ip -n rtr link set wg0 up; fi
+
+	# The tool's configuration: root's, mode 0600, as it demands.
+	(umask 077
+	 cat > "$CONF" <<EOF
+WG_IFACE=wg0
+WG_PEER_IP=10.11.0.1
+WG_ENDPOINT=198.51.100.10
+WG_PEER_KEY_FILE=$D/vps-peer-public.key
+WG_BACKEND=$BACKEND
+PRIMARY_DEV=eth0
+PRIMARY_GW=192.168.1.1
+BACKUP_DEV=eth1
+BACKUP_GW=192.168.2.1
+LAN_SUBNET=192.168.10.0/24
+LAN_DEV=switch0
+TUNNEL_WAIT=20
+STATE_DIR=$D/state
+LOCK_FILE=$D/lock
+LOG_FILE=$D/wg-failsafe.log
+DNS_CHECK=off
+LB_STATUS=off
+EOF
+	)
+}
+
+down() {
+	for n in $NAMESPACES; do ip netns del "$n" 2> /dev/null || true; done
+	rm -rf "$D"
+}
+
+# ---------------------------------------------------------------------------------------
+# Observations and checks
+
+# The router's `ip route show table all` and `ip rule show`.
+tables() { ip -n rtr route show table all; ip -n rtr rule show; }
+
+# same_tables WHAT EXPECTED_FILE [FILTER]: the router's tables equal the file's
+# (lines matching the grep pattern FILTER left out of both).
+same_tables() {
+	tables > "$D/now"
+	if [ -n "${3:-}" ]; then
+		grep -v -e "$3" "$1" > "$D/want" || true
+		grep -v -e "$3" "$D/now" > "$D/got" || true
+	else
+		cp "$1" "$D/want"; cp "$D/now" "$D/got"
+	fi
+	if ! cmp -s "$D/want" "$D/got"; then
+		diff -u "$D/want" "$D/got" || true
+		fail "$2: the router's tables and rules differ (diff above: - expected, + found)"
+	fi
+}
+
+# carrier down|up: ISP 1's end of the primary link goes down or up, and eth0's LOWER_UP
+# follows (the kernel's linkwatch reports it up to a second later).
+carrier() {
+	ip -n isp1 link set lan "$1"
+	i=0
+	while :; do
+		case $(ip -n rtr link show eth0) in *LOWER_UP*) now=up ;; *) now=down ;; esac
+		[ "$now" != "$1" ] || return 0
+		i=$((i + 1))
+		[ $i -lt 50 ] || fail "eth0's carrier did not go $1 within 5 s"
+		sleep 0.1
+	done
+}
+
+# counts: "NAME PACKETS" for each of inet's counters (anonymous ones: named counters
+# would need the nft_objref module, which the guest does not load).
+counts() {
+	ns inet nft list chain ip obs seen | awk '/comment/ {
+		for (i = 1; i < NF; i++) if ($i == "packets") p = $(i + 1)
+		c = $NF; gsub(/"/, "", c); print c, p }'
+}
+# path CLIENT DEST: where CLIENT's echo request to DEST reached the internet from
+# (isp1, isp2 or vps), or "none" if it got no answer.
+path() {
+	counts > "$D/c0"
+	if ! ns "$1" ping -c 1 -W 5 "$2" > /dev/null 2>&1; then echo none; return 0; fi
+	counts > "$D/c1"
+	awk 'NR == FNR { n[$1] = $2; next } $2 > n[$1] { printf "%s%s", sep, $1; sep = "+" }' "$D/c0" "$D/c1"
+}
+
+# paths normal|tunnel: every client, marked and unmarked, leaves the expected way.
+paths() {
+	for c in c1 c2; do
+		for d in 80 81 82 83; do
+			if [ "$1" = tunnel ]; then want=vps
+			else case $d in 80 | 81) want=isp1 ;; *) want=isp2 ;; esac; fi
+			got=$(path "$c" "203.0.113.$d")
+			echo "   $c -> 203.0.113.$d ($(mark_of "$d")): via $got"
+			[ "$got" = "$want" ] || fail "$c to 203.0.113.$d went via $got, expected $want"
+		done
+	done
+}
+mark_of() { case $1 in 80) echo unmarked ;; 81) echo mark 0x65 ;; 82) echo mark 0x66 ;; 83) echo mark 0x123 ;; esac; }
+
+# The state every managed table must be in while the failsafe is active.
+failsafe_tables() {
+	for t in 10 201 202; do
+		got=$(ip -n rtr route show table "$t" | grep '^default' | sed 's/ *$//')
+		[ "$got" = "default via 10.11.0.1 dev wg0 proto static metric 40" ] ||
+			fail "table $t holds '$got', expected only the tunnel default"
+	done
+	got=$(ip -n rtr route show | grep '^default' | head -n 1 | sed 's/ *$//')
+	[ "$got" = "default via 10.11.0.1 dev wg0 proto static metric 40" ] ||
+		fail "main's first default is '$got', expected the tunnel's"
+	rules=$(ip -n rtr rule show)
+	for r in "from 192.168.10.0/24 lookup main" "from all fwmark 0x65 lookup main" \
+		"from all fwmark 0x66 lookup main" "from all fwmark 0x100/0xf00 lookup main"; do
+		echo "$rules" | grep -qxF "69:	$r" || fail "missing rule '69: $r'"
+	done
+	ip -n rtr route show | grep -q '^198.51.100.10 via 192.168.2.1 dev eth1 proto static metric 190' ||
+		fail "no endpoint route via the backup WAN"
+	dups=$(tables | sort | uniq -d)
+	[ -z "$dups" ] || fail "duplicated lines: $dups"
+}
+
+# tool ARGS...: wg-failsafe -c CONF ARGS in the router namespace, under measure. Sets RC
+# (its exit status), OUT (what it printed on stdout and stderr) and MEASURED (measure's
+# line).
+tool() {
+	if ns rtr "$MEASURE" "$TOOL" -c "$CONF" "$@" > "$D/out" 2>&1; then RC=0; else RC=$?; fi
+	MEASURED=$(grep '^measure: ' "$D/out" | tail -n 1 || true)
+	OUT=$(grep -v '^measure: ' "$D/out" || true)
+}
+# field NAME: NAME's value in MEASURED.
+field() { echo "$MEASURED" | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
+# run_ok WHAT: `run` must exit 0.
+run_ok() {
+	tool run
+	[ "$RC" = 0 ] || { echo "$OUT"; fail "$1: run exited $RC"; }
+}
+log_has() { grep -q "$1" "$D/wg-failsafe.log" 2> /dev/null; }
+handshake_age() {
+	hs=$(ns rtr wg show wg0 latest-handshakes | awk '{ print $2 }')
+	[ "${hs:-0}" -gt 0 ] || fail "wg0 never completed a handshake"
+	echo $(($(date +%s) - hs))
+}
+# stats FILE: "min median max" of the numbers in FILE.
+stats() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[1], v[int((NR + 1) / 2)], v[NR] }'; }
+
+# ---------------------------------------------------------------------------------------
+
+[ -x "$TOOL" ] || fail "no $TOOL: run vm/test.sh, which puts the binary beside this script"
+[ -x "$MEASURE" ] || fail "no $MEASURE: run vm/test.sh"
+step "$(uname -r) $(uname -m); wireguard module $(cat /sys/module/wireguard/version 2> /dev/null || echo '?');" \
+	"$($TOOL --version); $(ip -V)"
+
+if [ -f "$P/smoke.sh" ]; then
+	step "smoke test (vm/example-payload)"
+	sh "$P/smoke.sh" > /tmp/smoke.log 2>&1 || { cat /tmp/smoke.log; fail "the smoke test failed"; }
+	for n in a b; do ip netns del "$n" 2> /dev/null || true; done
+	echo "   passed"
+fi
+
+step "scenario 1: topology, router peer with endpoint, WG_BACKEND=auto"
+BACKEND=auto
+up yes up
+tool check
+echo "$OUT" | sed 's/^/   /'
+[ "$RC" = 0 ] || fail "check exited $RC"
+echo "$OUT" | grep -q 'ok   kernel backend' || fail "auto did not choose the kernel backend"
+step "healthy: marked and unmarked traffic leaves through its load-balancer table"
+paths normal
+tables > "$D/before"
+
+step "healthy run x$HEALTHY_RUNS: changes nothing, prints and logs nothing"
+: > "$D/cpu"; : > "$D/rss"; : > "$D/wall"
+i=0
+while [ $i -lt "$HEALTHY_RUNS" ]; do
+	run_ok "healthy tick"
+	[ -z "$OUT" ] || { echo "$OUT"; fail "a healthy run printed something"; }
+	echo $(($(field user_us) + $(field sys_us))) >> "$D/cpu"
+	field maxrss_kib >> "$D/rss"
+	field wall_us >> "$D/wall"
+	i=$((i + 1))
+done
+same_tables "$D/before" "after healthy runs"
+[ ! -e "$D/wg-failsafe.log" ] || { cat "$D/wg-failsafe.log"; fail "a healthy run wrote the log"; }
+[ ! -e "$D/state" ] || fail "a healthy run created STATE_DIR"
+# CPU time is user + sys as wait4 reports it: the sum is the scheduler's exact runtime,
+# the split between the two is sampled at timer ticks (useless for runs this short).
+echo "figure: $ARCH healthy run x$HEALTHY_RUNS, CPU user+sys us (min median max): $(stats "$D/cpu")"
+echo "figure: $ARCH healthy run, peak RSS KiB (min median max): $(stats "$D/rss")"
+echo "figure: $ARCH healthy run, wall us incl. one echo to the gateway (min median max): $(stats "$D/wall")"
+# For scale: one dynamically linked iproute2 command, as the seed script ran dozens.
+ns rtr "$MEASURE" ip route show table all > /dev/null 2> "$D/out"
+MEASURED=$(cat "$D/out")
+echo "figure: $ARCH reference, one 'ip route show table all' (glibc iproute2): CPU" \
+	"$(($(field user_us) + $(field sys_us))) us, peak RSS $(field maxrss_kib) KiB"
+
+step "carrier loss on eth0, then run: fail over"
+carrier down
+tool run
+[ "$RC" = 0 ] || { echo "$OUT"; cat "$D/wg-failsafe.log" 2> /dev/null; fail "failover run exited $RC"; }
+failover_wall_ms=$(($(field wall_us) / 1000))
+cat "$D/wg-failsafe.log"
+log_has "failsafe ACTIVATED in" || fail "no 'failsafe ACTIVATED' in the log"
+logged_ms=$(sed -n 's/.*failsafe ACTIVATED in \([0-9]*\) ms.*/\1/p' "$D/wg-failsafe.log" | tail -n 1)
+echo "figure: $ARCH failover run (carrier loss, tunnel idle, handshake needed): wall ${failover_wall_ms} ms" \
+	"for the process, ${logged_ms} ms logged by the tool; CPU $(($(field user_us) + $(field sys_us))) us," \
+	"peak RSS $(field maxrss_kib) KiB"
+failsafe_tables
+echo "   handshake $(handshake_age) s ago (kernel WireGuard)"
+tool status
+echo "$OUT" | sed 's/^/   /'
+[ "$RC" = 0 ] || fail "status exited $RC"
+for s in "mode:     FAILSAFE" "primary:  eth0 DOWN" "tunnel:   wg0 up (kernel backend, latest handshake"; do
+	echo "$OUT" | grep -qF "$s" || fail "status lacks '$s'"
+done
+step "active: marked and unmarked traffic from both LAN subnets leaves through the VPS"
+paths tunnel
+
+step "active: repeated runs change nothing"
+tables > "$D/active"
+for i in 1 2; do run_ok "repeated active tick"; done
+same_tables "$D/active" "repeated runs while active"
+
+step "active: the load balancer rewrites tables 201 and 202; the next run repairs them"
+ip -n rtr route replace default via 192.168.1.1 dev eth0 table 201
+ip -n rtr route replace default via 192.168.2.1 dev eth1 table 202
+[ "$(path c2 203.0.113.82)" = vps ] || fail "the priority-69 rules did not keep mark 0x66 on the tunnel"
+tool -v run
+[ "$RC" = 0 ] || { echo "$OUT"; fail "repair run exited $RC"; }
+echo "$OUT" | grep -q 'ip route del default via 192.168.2.1 dev eth1 table 202 proto boot' ||
+	{ echo "$OUT"; fail "the repair did not delete the rewritten default of table 202"; }
+failsafe_tables
+paths tunnel
+
+step "carrier back on eth0, then run: recovery"
+carrier up
+tool run
+[ "$RC" = 0 ] || { echo "$OUT"; cat "$D/wg-failsafe.log"; fail "recovery run exited $RC"; }
+tail -n 1 "$D/wg-failsafe.log"
+log_has "failsafe DEACTIVATED in" || fail "no 'failsafe DEACTIVATED' in the log"
+echo "figure: $ARCH recovery run: wall $(($(field wall_us) / 1000)) ms for the process"
+same_tables "$D/before" "after recovery"
+echo "   every table and rule is as before the outage"
+if [ -e "$D/state/snapshot" ] || [ -e "$D/state/journal" ]; then fail "snapshot or journal left in STATE_DIR"; fi
+paths normal
+size=$(wc -c < "$D/wg-failsafe.log")
+run_ok "healthy tick after recovery"
+[ "$(wc -c < "$D/wg-failsafe.log")" = "$size" ] || fail "the healthy tick after recovery wrote the log"
+
+step "scenario 2: router peer without endpoint, wg0 down, WG_BACKEND=kernel"
+down
+BACKEND=kernel
+up no down
+tables > "$D/before"
+carrier down
+tool -v run
+echo "$OUT" | sed 's/^/   /'
+[ "$RC" = 0 ] || fail "run exited $RC"
+for s in "ip link set wg0 up" "forcing a handshake" "vps-peer-public.key" \
+	"endpoint 198.51.100.10:51820 persistent-keepalive 25" "failsafe ACTIVATED in"; do
+	echo "$OUT" | grep -qF "$s" || fail "the output lacks '$s'"
+done
+# What the kernel now holds: the 16-byte sockaddr_in was accepted (a wrong length is
+# silently ignored), the keepalive is set, and the handshake completed.
+ep=$(ns rtr wg show wg0 endpoints | awk '{ print $2 }')
+[ "$ep" = 198.51.100.10:51820 ] || fail "the kernel holds endpoint '$ep'"
+ka=$(ns rtr wg show wg0 persistent-keepalive | awk '{ print $2 }')
+[ "$ka" = 25 ] || fail "the kernel holds persistent keepalive '$ka'"
+echo "   kernel: endpoint $ep, keepalive $ka s, handshake $(handshake_age) s ago"
+failsafe_tables
+paths tunnel
+carrier up
+run_ok "recovery"
+# wg0 stays up (activation step 2 is not undone): its own connected and local routes
+# are new, everything else is as before.
+same_tables "$D/before" "after recovery (scenario 2)" "dev wg0"
+echo "   every table and rule is as before (apart from wg0's own routes: it is up now)"
+down
+
+step "all checks passed"
