@@ -1,0 +1,129 @@
+#!/bin/bash
+# vm/test.sh [ARCH[=BINARY]]... — the failover scenario of vm/failsafe-payload/run.sh
+# with in-kernel WireGuard, in a QEMU guest per ARCH (default: mipsel amd64), each
+# running the static wg-failsafe built for it. Exits 0 only if every guest passes.
+#
+# BINARY defaults to target/cross/TRIPLE/release/wg-failsafe (what `make dist` writes),
+# built here (scripts/cross.sh, cargo-zigbuild) when it is missing or older than the
+# sources; the cross tools are installed with `scripts/deps.sh cross` if needed. Beside it
+# the payload gets vm/measure.c compiled for the guest with zig cc (figures), and
+# vm/example-payload/run.sh as a smoke test run first.
+#
+# Environment (all optional; vm/run.sh's VM_* settings apply too):
+#   VM_TIMEOUT    seconds each guest may take to boot and run (default 180)
+#   VM_PARALLEL=1 run the guests at the same time (default: one after the other, so
+#                 that the mipsel figures are not taken on a shared CPU)
+#   VM_SMOKE=0    skip the smoke test
+#   RUSTC, CARGO  the toolchain for the cross build (default /usr/bin/rustc, /usr/bin/cargo:
+#                 Debian's rustc-web, whose rust-web-src -Zbuild-std needs)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+export VM_TIMEOUT=${VM_TIMEOUT:-180}
+die() { echo "vm-test: $*" >&2; exit 2; }
+ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# ARCH -> Rust target and zig target.
+triple() {
+	case $1 in
+	mipsel) echo mipsel-unknown-linux-musl ;;
+	amd64) echo x86_64-unknown-linux-musl ;;
+	*) die "unsupported ARCH '$1' (supported: mipsel, amd64)" ;;
+	esac
+}
+zig_target() { case $1 in mipsel) echo mipsel-linux-musleabi ;; amd64) echo x86_64-linux-musl ;; esac; }
+
+zig_cc() {
+	if command -v zig > /dev/null; then zig cc "$@"; else python3 -m ziglang cc "$@"; fi
+}
+have_zig() { command -v zig > /dev/null || python3 -c 'import ziglang' 2> /dev/null; }
+
+# The cross-build tools, installed by scripts/deps.sh when missing (needs root).
+cross_tools() {
+	if [ -x "${RUSTC:-/usr/bin/rustc}" ] && command -v cargo-zigbuild > /dev/null && have_zig &&
+		[ -d /usr/lib/rustlib/src/rust/library ]; then
+		return 0
+	fi
+	[ "$(id -u)" = 0 ] || die "the cross-build tools are missing: run scripts/deps.sh cross as root"
+	"$ROOT/scripts/deps.sh" cross
+}
+
+# build ARCH: prints the default binary's path, (re)built first when it is missing or
+# older than the sources. scripts/cross.sh (what `make dist` runs) when it is there,
+# else the same cargo-zigbuild command.
+build() {
+	local t bin inputs=() p
+	t=$(triple "$1")
+	bin=$ROOT/target/cross/$t/release/wg-failsafe
+	for p in src Cargo.toml Cargo.lock .cargo; do [ ! -e "$ROOT/$p" ] || inputs+=("$ROOT/$p"); done
+	if [ -x "$bin" ] && [ -z "$(find "${inputs[@]}" -newer "$bin" -print -quit)" ]; then
+		echo "$bin"
+		return 0
+	fi
+	cross_tools
+	echo "vm-test: building $bin" >&2
+	if [ -x "$ROOT/scripts/cross.sh" ]; then
+		(cd "$ROOT" && CARGO_TARGET_DIR=$ROOT/target/cross scripts/cross.sh "$t" >&2)
+	else
+		(cd "$ROOT" && RUSTC=${RUSTC:-/usr/bin/rustc} CARGO=${CARGO:-/usr/bin/cargo} RUSTC_BOOTSTRAP=1 \
+			CARGO_TARGET_DIR=$ROOT/target/cross cargo-zigbuild zigbuild --release --locked --target "$t" \
+			-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2)
+	fi
+	[ -x "$bin" ] || die "the build did not produce $bin"
+	echo "$bin"
+}
+
+# stage ARCH BINARY DIR: the payload directory for one guest.
+stage() {
+	local arch=$1 bin=$2 dir=$3
+	mkdir -p "$dir"
+	install -m 755 "$HERE/failsafe-payload/run.sh" "$dir/run.sh"
+	install -m 755 "$bin" "$dir/wg-failsafe"
+	echo "$arch" > "$dir/arch"
+	have_zig || cross_tools
+	zig_cc -target "$(zig_target "$arch")" -Os -static -s -o "$dir/measure" "$HERE/measure.c"
+	if [ "${VM_SMOKE:-1}" != 0 ]; then install -m 755 "$HERE/example-payload/run.sh" "$dir/smoke.sh"; fi
+}
+
+[ $# -gt 0 ] || set -- mipsel amd64
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+archs=()
+for a in "$@"; do
+	arch=${a%%=*}
+	triple "$arch" > /dev/null
+	if [ "$a" != "$arch" ]; then bin=${a#*=}; [ -x "$bin" ] || die "$bin is not an executable"
+	else bin=$(build "$arch"); fi
+	if command -v readelf > /dev/null; then
+		machine=$(readelf -h "$bin" | sed -n 's/^ *Machine: *//p')
+		case $arch:$machine in mipsel:MIPS* | amd64:*X86-64*) ;; *) die "$bin is for '$machine', not $arch" ;; esac
+	fi
+	stage "$arch" "$bin" "$tmp/$arch/payload"
+	archs+=("$arch")
+done
+
+# guest ARCH: boot it, keep its output and the seconds it took.
+guest() {
+	local started rc=0
+	started=$(ms)
+	VM_LOG=$tmp/$1/console.log "$HERE/run.sh" "$1" "$tmp/$1/payload" > "$tmp/$1/out" 2>&1 || rc=$?
+	echo "$rc $(( ($(ms) - started) / 1000 ))" > "$tmp/$1/result"
+}
+if [ "${VM_PARALLEL:-0}" = 1 ]; then
+	for arch in "${archs[@]}"; do guest "$arch" & done
+	wait
+	for arch in "${archs[@]}"; do cat "$tmp/$arch/out"; done
+else
+	for arch in "${archs[@]}"; do guest "$arch"; cat "$tmp/$arch/out"; done
+fi
+
+echo
+echo "===== vm-test summary ====="
+failed=0
+for arch in "${archs[@]}"; do
+	read -r rc secs < "$tmp/$arch/result"
+	if [ "$rc" = 0 ]; then verdict=PASS; else verdict="FAIL (vm/run.sh exit $rc)"; failed=1; fi
+	echo "$arch: $verdict in $secs s ($(grep -m1 '^vm: boot+run' "$tmp/$arch/out" || echo 'no timing'))"
+	tr -d '\r' < "$tmp/$arch/console.log" 2> /dev/null | sed -n 's/^figure: /  /p' || true
+done
+exit $failed
