@@ -26,13 +26,19 @@ need file file
 # A Rust toolchain: rustup's if present, else Debian's (1.96, bookworm-security).
 need cargo "rustc-web cargo-web"
 if [ "${1:-}" = cross ]; then
-    need qemu-mipsel qemu-user-static
+    # bookworm's qemu-user-static names its binaries qemu-*-static.
+    need qemu-mipsel-static qemu-user-static
     need dpkg-deb dpkg
     need lintian lintian
+    need readelf binutils
+    need unshare util-linux
     python3 -m pip --version >/dev/null 2>&1 || want="$want python3-pip"
-    [ -d /usr/lib/rustlib/src/rust/library ] || want="$want rust-web-src"
-    # rustc-web must be there even beside rustup: its std sources match it.
-    [ -x /usr/bin/rustc ] || want="$want rustc-web cargo-web"
+    # Debian's Rust 1.96 with the std sources of exactly that compiler, even beside
+    # rustup (scripts/cross.sh prefers a rustup nightly with rust-src if there is one).
+    installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+    for p in rustc-web cargo-web rust-web-src; do
+        installed "$p" || want="$want $p"
+    done
 fi
 
 if [ -n "$want" ]; then
@@ -47,7 +53,10 @@ if [ "${1:-}" = cross ]; then
     # cargo-zigbuild and the zig it drives come from PyPI.
     if ! command -v cargo-zigbuild >/dev/null 2>&1 || ! python3 -c 'import ziglang' 2>/dev/null; then
         echo "installing: cargo-zigbuild ziglang (PyPI)"
-        python3 -m pip install -q cargo-zigbuild ziglang 2>/dev/null \
-            || python3 -m pip install -q --break-system-packages cargo-zigbuild ziglang
+        # The versions `make dist` was proven with; zig's releases change its CLI.
+        zb="cargo-zigbuild==0.24.1 ziglang==0.17.1"
+        # shellcheck disable=SC2086  # two requirement specifiers
+        python3 -m pip install -q $zb 2>/dev/null \
+            || python3 -m pip install -q --break-system-packages $zb
     fi
 fi

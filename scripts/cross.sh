@@ -1,0 +1,82 @@
+#!/bin/sh
+# Static musl release builds for the router targets (`make dist` runs this).
+#
+#   scripts/cross.sh [TARGET...]      build the named targets (default: all five)
+#   scripts/cross.sh --toolchain      only say which toolchain would be used
+#
+# The MIPS targets are tier 3: there is no prebuilt std, so std is built from
+# source (-Zbuild-std), which needs a compiler together with its own library
+# sources. Two toolchains qualify, tried in this order:
+#   1. rustup's nightly with the rust-src component;
+#   2. Debian's rustc-web + cargo-web + rust-web-src (1.96, bookworm-security),
+#      with RUSTC_BOOTSTRAP=1 to allow the -Z flags on a stable compiler.
+# cargo-zigbuild links with zig (PyPI's ziglang), which brings musl and a C
+# runtime for every target. Per-target rustflags (static, non-PIE, Octeon) are in
+# .cargo/config.toml. Binaries land in $CARGO_TARGET_DIR/<target>/release/.
+set -eu
+
+ALL_TARGETS="mipsel-unknown-linux-musl mips64-unknown-linux-muslabi64 armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl x86_64-unknown-linux-musl"
+# A target dir of its own, so that host builds and tests are never rebuilt.
+: "${CARGO_TARGET_DIR:=target/cross}"
+export CARGO_TARGET_DIR
+
+missing() {
+    cat >&2 <<'EOF'
+make dist: no toolchain that can build std for the router targets. Install, as root, either
+  rustup toolchain install nightly --component rust-src
+or Debian's Rust 1.96 with its library sources (Debian 12):
+  apt-get install -t bookworm-security rustc-web cargo-web rust-web-src
+and in both cases the linker driver:
+  python3 -m pip install cargo-zigbuild ziglang
+(`sudo scripts/deps.sh cross` does the Debian route and the rest.)
+EOF
+    exit 1
+}
+
+# Sets RUSTC and CARGO (and RUSTC_BOOTSTRAP for Debian's stable compiler).
+find_toolchain() {
+    if command -v rustup >/dev/null 2>&1 \
+        && rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+        RUSTC=$(rustup which --toolchain nightly rustc)
+        CARGO=$(rustup which --toolchain nightly cargo)
+        toolchain="rustup nightly with rust-src"
+    elif [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] && [ -d /usr/lib/rustlib/src/rust/library ] \
+        && [ "$(dpkg-query -W -f '${Version}' rustc-web 2>/dev/null)" = \
+            "$(dpkg-query -W -f '${Version}' rust-web-src 2>/dev/null)" ]; then
+        # rustup's proxies may come first on PATH: name Debian's binaries.
+        RUSTC=/usr/bin/rustc
+        CARGO=/usr/bin/cargo
+        RUSTC_BOOTSTRAP=1
+        export RUSTC_BOOTSTRAP
+        toolchain="Debian rustc-web + rust-web-src $(dpkg-query -W -f '${Version}' rustc-web)"
+    else
+        missing
+    fi
+    export RUSTC CARGO
+    command -v cargo-zigbuild >/dev/null 2>&1 || missing
+    # cargo-zigbuild runs `python3 -m ziglang` when no `zig` is on PATH.
+    command -v zig >/dev/null 2>&1 || python3 -c 'import ziglang' 2>/dev/null || missing
+}
+
+find_toolchain
+echo "toolchain: $toolchain ($("$RUSTC" --version)), cargo-zigbuild $(cargo-zigbuild --version | cut -d' ' -f2)"
+if [ "${1:-}" = --toolchain ]; then
+    exit 0
+fi
+
+if [ $# -eq 0 ]; then
+    # shellcheck disable=SC2086  # a list of target names
+    set -- $ALL_TARGETS
+fi
+for target in "$@"; do
+    echo "== $target"
+    started=$(date +%s)
+    # optimize_for_size: std without its default features (backtrace
+    # symbolisation), and its smaller algorithms. trim-paths: no build-machine
+    # paths in panic messages (the binary does not depend on where it was built).
+    cargo-zigbuild zigbuild --release --locked --target "$target" \
+        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
+        -Ztrim-paths --config 'profile.release.trim-paths="all"'
+    bin=$CARGO_TARGET_DIR/$target/release/wg-failsafe
+    echo "$target: $(stat -c %s "$bin") bytes, built in $(($(date +%s) - started)) s"
+done
