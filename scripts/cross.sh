@@ -20,21 +20,10 @@ ALL_TARGETS="mipsel-unknown-linux-musl mips64-unknown-linux-muslabi64 armv7-unkn
 : "${CARGO_TARGET_DIR:=target/cross}"
 export CARGO_TARGET_DIR
 
-missing() {
-    cat >&2 <<'EOF'
-make dist: no toolchain that can build std for the router targets. Install, as root, either
-  rustup toolchain install nightly --component rust-src
-or Debian's Rust 1.96 with its library sources (Debian 12):
-  apt-get install -t bookworm-security rustc-web cargo-web rust-web-src
-and in both cases the linker driver:
-  python3 -m pip install cargo-zigbuild ziglang
-(`sudo scripts/deps.sh cross` does the Debian route and the rest.)
-EOF
-    exit 1
-}
-
-# Sets RUSTC and CARGO (and RUSTC_BOOTSTRAP for Debian's stable compiler).
+# Sets RUSTC and CARGO (and RUSTC_BOOTSTRAP for Debian's stable compiler); if a piece
+# is missing, says exactly what to install and fails.
 find_toolchain() {
+    lacking=""
     if command -v rustup >/dev/null 2>&1 \
         && rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
         RUSTC=$(rustup which --toolchain nightly rustc)
@@ -50,12 +39,30 @@ find_toolchain() {
         export RUSTC_BOOTSTRAP
         toolchain="Debian rustc-web + rust-web-src $(dpkg-query -W -f '${Version}' rustc-web)"
     else
-        missing
+        lacking="a Rust compiler with its own std sources (for -Zbuild-std)"
+        cat >&2 <<'EOF'
+make dist: no Rust toolchain here can build std from source for the MIPS targets.
+Install, as root, either a nightly with its sources:
+  rustup toolchain install nightly --component rust-src
+or Debian's Rust 1.96 with its sources (Debian 12):
+  apt-get install -t bookworm-security rustc-web cargo-web rust-web-src
+EOF
+    fi
+    # cargo-zigbuild runs `python3 -m ziglang` when no `zig` is on PATH.
+    if ! command -v cargo-zigbuild >/dev/null 2>&1 \
+        || ! { command -v zig >/dev/null 2>&1 || python3 -c 'import ziglang' 2>/dev/null; }; then
+        lacking="$lacking${lacking:+, }cargo-zigbuild and zig"
+        cat >&2 <<'EOF'
+make dist: cargo-zigbuild and zig (the linker for every target) are missing. Install:
+  python3 -m pip install cargo-zigbuild==0.24.1 ziglang==0.17.1
+(Debian's own python3 wants --break-system-packages, or a venv whose bin/ is on PATH)
+EOF
+    fi
+    if [ -n "$lacking" ]; then
+        echo "make dist: missing $lacking; \`sudo scripts/deps.sh cross\` installs all of it on Debian 12" >&2
+        exit 1
     fi
     export RUSTC CARGO
-    command -v cargo-zigbuild >/dev/null 2>&1 || missing
-    # cargo-zigbuild runs `python3 -m ziglang` when no `zig` is on PATH.
-    command -v zig >/dev/null 2>&1 || python3 -c 'import ziglang' 2>/dev/null || missing
 }
 
 find_toolchain
