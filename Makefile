@@ -2,7 +2,18 @@
 CARGO ?= cargo
 BIN := target/release/wg-failsafe
 
-.PHONY: all build deps lab test bench clean
+.PHONY: all build deps deps-cross lab test bench dist dist-test clean
+
+# Static musl builds: Rust target triple -> dpkg architecture of its .deb. The
+# Octeon EdgeRouters (ER-Lite, ER-4, ER-6P, ER-8, ER-12) run a 64-bit kernel under a
+# 32-bit big-endian userland, so their n64 binary ships as `mips`.
+DIST_TARGETS := mipsel-unknown-linux-musl:mipsel mips64-unknown-linux-muslabi64:mips \
+	armv7-unknown-linux-musleabihf:armhf aarch64-unknown-linux-musl:arm64 \
+	x86_64-unknown-linux-musl:amd64
+DIST_TRIPLES := $(foreach t,$(DIST_TARGETS),$(firstword $(subst :, ,$(t))))
+CROSS_DIR := target/cross
+DIST_DIR := target/dist
+CROSS_BIN := $(CROSS_DIR)/x86_64-unknown-linux-musl/release/wg-failsafe
 
 all: build
 
@@ -25,9 +36,33 @@ target/rusage: bench/rusage.c
 	mkdir -p target && cc -O2 -static -o $@ bench/rusage.c
 
 # Figures, not pass/fail: CPU and peak RSS of a healthy tick, activation and
-# deactivation times, for the release build of this host.
+# deactivation times, for the release build of this host, and for the static
+# x86_64 musl build when `make dist` has made one.
 bench: deps build target/rusage
 	python3 bench/bench.py target/rusage $(BIN)
+	if [ -x $(CROSS_BIN) ]; then python3 bench/bench.py target/rusage $(CROSS_BIN); fi
+
+# The cross tools as well: Debian's Rust with its std sources, qemu-user-static,
+# lintian, cargo-zigbuild and zig.
+deps-cross:
+	scripts/deps.sh cross
+
+# Static, stripped, non-PIE binaries for every target (scripts/cross.sh finds the
+# toolchain or says what to install), then one .deb per dpkg architecture in
+# $(DIST_DIR). The .debs are made by dpkg-deb from a staging directory, not by
+# cargo-deb: cargo-deb takes Architecture from the target triple and cannot label
+# the Octeon (mips64) binary `mips` (see scripts/mkdeb.sh).
+dist:
+	CARGO_TARGET_DIR=$(CROSS_DIR) scripts/cross.sh $(DIST_TRIPLES)
+	rm -f $(DIST_DIR)/wg-failsafe_*.deb
+	for t in $(DIST_TARGETS); do \
+		scripts/mkdeb.sh $(CROSS_DIR)/$${t%%:*}/release/wg-failsafe $${t#*:} $(DIST_DIR) || exit 1; \
+	done
+
+# The acceptance checks of the binaries and packages (root: qemu-user in an empty
+# network namespace, dpkg --root, the lab, peak RSS). Ends with "N passed, N failed".
+dist-test: deps-cross deps dist target/rusage
+	CARGO_TARGET_DIR=$(CROSS_DIR) DIST_DIR=$(DIST_DIR) scripts/dist-test.sh
 
 clean:
 	$(CARGO) clean
