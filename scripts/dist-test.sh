@@ -187,6 +187,8 @@ for entry in "${TARGETS[@]}"; do
     debs+=("$deb")
     expect "Architecture: $arch" test "$(dpkg-deb -f "$deb" Architecture)" = "$arch"
     expect "Version: $version" test "$(dpkg-deb -f "$deb" Version)" = "$version"
+    expect "members debian-binary, control.tar.gz, data.tar.xz (old dpkg reads them)" \
+        test "$(ar t "$deb" | tr '\n' ' ')" = "debian-binary control.tar.gz data.tar.xz "
     listing=$(dpkg-deb --contents "$deb" | awk '$1 !~ /^d/ { print $6, $1 }' | sort)
     if [ "$listing" = "$expected_files" ]; then
         ok "contents: exactly the expected files, modes and owners"

@@ -62,6 +62,8 @@ chmod 0644 "$stage/DEBIAN/md5sums"
 
 mkdir -p "$out"
 deb=$out/wg-failsafe_${version}_$arch.deb
-# --root-owner-group: every file root:root, whoever builds.
-dpkg-deb --root-owner-group -Zxz -z9 --build "$stage" "$deb" >/dev/null
+# --root-owner-group: every file root:root, whoever builds. --no-uniform-compression:
+# xz for data.tar only and gzip for control.tar, which dpkg before 1.17.6 (EdgeOS 1.x,
+# Debian wheezy) cannot read otherwise.
+dpkg-deb --root-owner-group --no-uniform-compression -Zxz -z9 --build "$stage" "$deb" >/dev/null
 echo "$deb: $(stat -c %s "$deb") bytes"
