@@ -36,6 +36,9 @@
 # nothing; a load-balancer rewrite is repaired; carrier back; `run` restores every table
 # and rule exactly. Scenario 2 (WG_BACKEND=kernel): the router's peer has no endpoint and
 # wg0 is down; `run` brings wg0 up and forces the handshake through generic netlink.
+# Scenario 3 (WG_BACKEND=kernel): the VPS drops WireGuard; `run` exits 1 with the peer's
+# state from the kernel in its diagnostics and no table changed; the next run, once the
+# VPS answers again, activates.
 #
 # Lines starting "figure:" are collected by vm/test.sh. Exit status 0 = pass.
 set -eu
@@ -279,11 +282,11 @@ failsafe_tables() {
 	[ -z "$dups" ] || fail "duplicated lines: $dups"
 }
 
-# tool ARGS...: wg-failsafe -c CONF ARGS in the router namespace, under measure. Sets RC
-# (its exit status), OUT (what it printed on stdout and stderr) and MEASURED (measure's
-# line).
+# tool ARGS...: wg-failsafe -c CONF ARGS (TOOL_CONF instead, if set) in the router
+# namespace, under measure. Sets RC (its exit status), OUT (what it printed on stdout and
+# stderr) and MEASURED (measure's line).
 tool() {
-	if ns rtr "$MEASURE" "$TOOL" -c "$CONF" "$@" > "$D/out" 2>&1; then RC=0; else RC=$?; fi
+	if ns rtr "$MEASURE" "$TOOL" -c "${TOOL_CONF:-$CONF}" "$@" > "$D/out" 2>&1; then RC=0; else RC=$?; fi
 	MEASURED=$(grep '^measure: ' "$D/out" | tail -n 1 || true)
 	OUT=$(grep -v '^measure: ' "$D/out" || true)
 }
@@ -434,6 +437,39 @@ run_ok "recovery"
 # are new, everything else is as before.
 same_tables "$D/before" "after recovery (scenario 2)" "dev wg0"
 echo "   every table and rule is as before (apart from wg0's own routes: it is up now)"
+down
+
+step "scenario 3: the VPS ignores WireGuard; run exits 1 and changes no table"
+BACKEND=kernel
+up yes up
+tables > "$D/before"
+(umask 077; sed 's/^TUNNEL_WAIT=.*/TUNNEL_WAIT=2/' "$CONF" > "$D/short-wait.conf")
+ns vps nft -f - <<'EOF'
+table ip wfs_dead {
+	chain in { type filter hook input priority filter; policy accept; udp dport 51820 drop; }
+}
+EOF
+carrier down
+tables > "$D/down"
+TOOL_CONF=$D/short-wait.conf
+tool run
+TOOL_CONF=
+echo "$OUT" | sed 's/^/   /'
+[ "$RC" = 1 ] || fail "run exited $RC, expected 1"
+for s in "did not come up within 2 s" "latest handshake never, endpoint 198.51.100.10:51820"; do
+	echo "$OUT" | grep -qF "$s" || fail "the output lacks '$s'"
+done
+same_tables "$D/down" "after a failed activation"
+[ ! -e "$D/state/snapshot" ] || fail "a failed activation left a snapshot"
+echo "   tables unchanged, no snapshot"
+ns vps nft delete table ip wfs_dead
+run_ok "activation once the VPS answers"
+failsafe_tables
+echo "   the next run activated: $(tail -n 1 "$D/wg-failsafe.log" | cut -d' ' -f3-)"
+carrier up
+run_ok "recovery"
+same_tables "$D/before" "after recovery (scenario 3)"
+echo "   every table and rule is as before"
 down
 
 step "all checks passed"
