@@ -9,9 +9,10 @@
 #   packages  Architecture, exact file list and modes, size, lintian errors, and
 #             in a scratch root: install, upgrade from an older version keeping
 #             the user's configuration, remove, purge
-#   amd64     in the lab: installing and upgrading change no route or rule;
-#             removing the package while the failsafe is active restores every
-#             table; peak RSS of a healthy `run` of the x86_64 musl binary
+#   amd64     in the lab: installing and upgrading change no route or rule; the
+#             cron command is silent, idle without a configuration and activates
+#             with one; removing the package while the failsafe is active restores
+#             every table; peak RSS of a healthy `run` of the x86_64 musl binary
 #
 # Ends with "N passed, N failed"; exits 1 if anything failed.
 set -uo pipefail
@@ -243,15 +244,30 @@ if [ -f "$deb" ]; then
         root=$work/root-lab
         new_root "$root" amd64
         user_conf=$root/config/user-data/wg-failsafe.conf
-        install -D -m 0600 "/tmp/wfs-lab-$lab_id/wg-failsafe.conf" "$user_conf"
         dpkg_root=("${rtr[@]}" dpkg --root="$root" --force-script-chrootless)
         tables() { "$LAB" tables "$lab_id"; }
+        # The packaged cron command, its absolute paths moved into the scratch root
+        # (and the binary told where the configuration now is).
+        cron_tick() {
+            local cmd
+            cmd=$(sed -n 's/^\* \* \* \* \* root //p' "$root/etc/cron.d/wg-failsafe")
+            cmd=${cmd//\/config\//$root/config/}
+            cmd=${cmd//\/usr\/sbin\//$root/usr/sbin/}
+            "${rtr[@]}" env WG_FAILSAFE_CONF="$user_conf" sh -c "$cmd" 2>&1
+        }
+        is_on() { "${rtr[@]}" "$root/usr/sbin/wg-failsafe" -c "$user_conf" status --json | grep -q '"mode":"failsafe"'; }
         before=$(tables)
         expect "installs (the older version)" in_root -i "$work/older_amd64.deb"
         expect "installing changed no route or rule" test "$(tables)" = "$before"
         "$LAB" primary "$lab_id" down >/dev/null
-        out=$("${rtr[@]}" "$root/usr/sbin/wg-failsafe" -c "$user_conf" -v run 2>&1)
-        expect "primary down: the packaged binary activates the failsafe" grep -q ACTIVATED <<<"$out"
+        down=$(tables)
+        out=$(cron_tick)
+        expect "without a configuration the cron command prints nothing" test -z "$out"
+        expect "without a configuration it changes nothing (primary down)" test "$(tables)" = "$down"
+        install -D -m 0600 "/tmp/wfs-lab-$lab_id/wg-failsafe.conf" "$user_conf"
+        out=$(cron_tick)
+        expect "with a configuration the cron command prints nothing" test -z "$out"
+        expect "and activates the failsafe (primary down)" is_on
         active=$(tables)
         expect "upgrades while the failsafe is active" in_root -i "$deb"
         expect "upgrading changed no route or rule" test "$(tables)" = "$active"
