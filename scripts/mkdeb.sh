@@ -9,9 +9,11 @@
 # the EdgeRouter's 32-bit userland only accepts `mips`. One path for all five.
 #
 # Contents: the binary, the load-balance transition wrapper, the cron entry (a
-# conffile), the example configuration, README, copyright, changelog and a
-# lintian override for the static binary, which is static on purpose.
+# conffile), the example configuration, README, copyright, changelog, and lintian
+# overrides for what is on purpose: a static binary, and on mips a 64-bit one.
 set -eu
+# Directories that install -D creates get 0755 whatever the caller's umask.
+umask 022
 
 bin=$1 arch=$2 out=$3
 here=$(cd "$(dirname "$0")/.." && pwd)
