@@ -35,6 +35,11 @@ impl Logger {
         Logger { file: persist.then_some(file), max_bytes: max_kb * 1024, syslog: persist, echo }
     }
 
+    /// A logger that only sends to syslog (for errors found before LOG_FILE is known).
+    pub fn syslog_only() -> Logger {
+        Logger { file: None, max_bytes: 0, syslog: true, echo: false }
+    }
+
     pub fn info(&self, msg: &str) {
         self.log(Level::Info, msg);
     }
@@ -49,7 +54,8 @@ impl Logger {
 
     /// Logging must never stop the failover, so failures to log are ignored.
     pub fn log(&self, level: Level, msg: &str) {
-        let stamp = timestamp("%Y-%m-%d %H:%M:%S");
+        let now = local_now();
+        let stamp = now.as_ref().map(iso_stamp).unwrap_or_default();
         let tag = match level {
             Level::Info => "",
             Level::Warning => "warning: ",
@@ -69,18 +75,8 @@ impl Logger {
             }
         }
         if self.syslog {
-            // facility daemon (3); severity info 6, warning 4, error 3.
-            let severity = match level {
-                Level::Info => 6,
-                Level::Warning => 4,
-                Level::Error => 3,
-            };
-            let line = format!(
-                "<{}>{} wg-failsafe[{}]: {tag}{msg}",
-                3 * 8 + severity,
-                timestamp("%b %e %H:%M:%S"),
-                std::process::id()
-            );
+            let stamp = now.as_ref().map(syslog_stamp).unwrap_or_default();
+            let line = syslog_line(level, &stamp, std::process::id(), msg);
             if let Ok(sock) = UnixDatagram::unbound() {
                 let _ = sock.send_to(line.as_bytes(), "/dev/log");
             }
@@ -88,21 +84,49 @@ impl Logger {
     }
 }
 
-/// The local time in `strftime` format. Wall-clock time is right here: it is for humans.
-pub fn timestamp(format: &str) -> String {
-    let mut buf = [0u8; 64];
-    let Ok(fmt) = std::ffi::CString::new(format) else { return String::new() };
-    // SAFETY: time/localtime_r/strftime with buffers owned here; localtime_r is the
-    // thread-safe variant and strftime never writes more than buf.len() bytes.
-    let len = unsafe {
+/// The local time, broken down. Wall-clock time is right here: it is for humans.
+///
+/// Formatted in Rust rather than with strftime: musl's number formatting saves
+/// floating-point registers, which traps on FPU-less MIPS (the Octeon model of qemu, and
+/// the kernel's FPU emulation on a real router) for every log line.
+fn local_now() -> Option<libc::tm> {
+    // SAFETY: time and localtime_r (the thread-safe variant) with a tm owned here.
+    unsafe {
         let now = libc::time(std::ptr::null_mut());
         let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            return String::new();
-        }
-        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm)
+        (!libc::localtime_r(&now, &mut tm).is_null()).then_some(tm)
+    }
+}
+
+/// One RFC 3164 datagram: `<PRI>TIMESTAMP wg-failsafe[PID]: MSG`, facility daemon.
+pub fn syslog_line(level: Level, stamp: &str, pid: u32, msg: &str) -> String {
+    // facility daemon (3) times 8, plus severity: info 6, warning 4, error 3.
+    let (severity, tag) = match level {
+        Level::Info => (6, ""),
+        Level::Warning => (4, "warning: "),
+        Level::Error => (3, "error: "),
     };
-    String::from_utf8_lossy(&buf[..len]).into_owned()
+    format!("<{}>{stamp} wg-failsafe[{pid}]: {tag}{msg}", 3 * 8 + severity)
+}
+
+/// `2026-11-25 17:45:09`, for LOG_FILE.
+pub fn iso_stamp(tm: &libc::tm) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// `Nov 25 17:45:09` (day padded with a space), the RFC 3164 timestamp syslog reads.
+pub fn syslog_stamp(tm: &libc::tm) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.get(tm.tm_mon as usize).copied().unwrap_or("Jan");
+    format!("{month} {:>2} {:02}:{:02}:{:02}", tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
 }
 
 #[cfg(test)]
@@ -128,9 +152,23 @@ mod tests {
     }
 
     #[test]
-    fn timestamp_has_the_requested_shape() {
-        let t = timestamp("%Y-%m-%d");
-        assert_eq!(t.len(), 10);
-        assert_eq!(t.as_bytes()[4], b'-');
+    fn timestamps_have_the_usual_shapes() {
+        // SAFETY: tm is plain data; all-zero is a valid value.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        (tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) = (126, 10, 5, 7, 4, 9);
+        assert_eq!(iso_stamp(&tm), "2026-11-05 07:04:09");
+        assert_eq!(syslog_stamp(&tm), "Nov  5 07:04:09");
+        tm.tm_mday = 25;
+        assert_eq!(syslog_stamp(&tm), "Nov 25 07:04:09");
+        assert!(local_now().is_some());
+    }
+
+    #[test]
+    fn syslog_datagrams() {
+        assert_eq!(
+            syslog_line(Level::Error, "Nov 25 07:04:09", 42, "tunnel wg0 is down"),
+            "<27>Nov 25 07:04:09 wg-failsafe[42]: error: tunnel wg0 is down"
+        );
+        assert_eq!(syslog_line(Level::Info, "Nov  5 07:04:09", 1, "x"), "<30>Nov  5 07:04:09 wg-failsafe[1]: x");
     }
 }

@@ -149,7 +149,12 @@ fn main() -> ExitCode {
     let env_path = std::env::var("WG_FAILSAFE_CONF").ok();
     let cfg = match config::find(cli.config.as_deref(), env_path.as_deref()).and_then(|p| config::load(&p)) {
         Ok(c) => c,
-        Err(e) => return fail(&Error::Config(e), None),
+        Err(e) => {
+            // Cron and the load balancer discard stderr: a broken configuration must
+            // still reach syslog (there is no LOG_FILE without a configuration).
+            let unattended = matches!(cli.command, Cmd::Run | Cmd::Transition { .. }) && !cli.dry_run;
+            return fail(&Error::Config(e), unattended.then(Logger::syslog_only).as_ref());
+        }
     };
     // Read-only commands and dry runs leave LOG_FILE and syslog alone.
     let persist =
@@ -163,13 +168,10 @@ fn main() -> ExitCode {
 
 /// Reports an error once (to the log when there is one, else stderr) and picks the code.
 fn fail(e: &Error, log: Option<&Logger>) -> ExitCode {
-    match log {
-        Some(l) if !matches!(e, Error::Usage(_) | Error::Config(_)) => {
-            l.error(&e.to_string());
-            eprintln!("wg-failsafe: {e}");
-        }
-        _ => eprintln!("wg-failsafe: {e}"),
+    if let Some(l) = log {
+        l.error(&e.to_string());
     }
+    eprintln!("wg-failsafe: {e}");
     ExitCode::from(e.exit_code())
 }
 
