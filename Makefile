@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/wg-failsafe
 
-.PHONY: all build deps deps-cross lab test bench dist dist-test clean
+.PHONY: all build deps deps-cross lab test bench dist dist-test vm-test clean
 
 # Static musl builds: Rust target triple -> dpkg architecture of its .deb. The
 # Octeon EdgeRouters (ER-Lite, ER-4, ER-6P, ER-8, ER-12) run a 64-bit kernel under a
@@ -32,15 +32,16 @@ lab: deps build
 test: deps
 	$(CARGO) test --locked -- --include-ignored
 
-target/rusage: bench/rusage.c
-	mkdir -p target && cc -O2 -static -o $@ bench/rusage.c
+# The launcher the benchmarks measure through (the VM payload builds its own copy).
+target/measure: bench/measure.c
+	mkdir -p target && cc -O2 -static -o $@ bench/measure.c
 
 # Figures, not pass/fail: CPU and peak RSS of a healthy tick, activation and
 # deactivation times, for the release build of this host, and for the static
 # x86_64 musl build when `make dist` has made one.
-bench: deps build target/rusage
-	python3 bench/bench.py target/rusage $(BIN)
-	if [ -x $(CROSS_BIN) ]; then python3 bench/bench.py target/rusage $(CROSS_BIN); fi
+bench: deps build target/measure
+	python3 bench/bench.py target/measure $(BIN)
+	if [ -x $(CROSS_BIN) ]; then python3 bench/bench.py target/measure $(CROSS_BIN); fi
 
 # The cross tools as well: Debian's Rust with its std sources, qemu-user-static,
 # lintian, cargo-zigbuild and zig.
@@ -61,8 +62,14 @@ dist:
 
 # The acceptance checks of the binaries and packages (root: qemu-user in an empty
 # network namespace, dpkg --root, the lab, peak RSS). Ends with "N passed, N failed".
-dist-test: deps-cross deps dist target/rusage
+dist-test: deps-cross deps dist target/measure
 	CARGO_TARGET_DIR=$(CROSS_DIR) DIST_DIR=$(DIST_DIR) scripts/dist-test.sh
+
+# The failover with in-kernel WireGuard on Debian bookworm's 6.1 kernels, in QEMU
+# guests (mipsel Malta board, amd64). vm/test.sh builds the static binaries when
+# missing or stale and installs QEMU when missing. Root.
+vm-test: deps-cross
+	vm/test.sh
 
 clean:
 	$(CARGO) clean

@@ -5,12 +5,12 @@ Prints, for the binary given:
   - its size and kind (`file`),
   - CPU time (user + system) and peak RSS of a healthy `run`, from wait4(2)'s rusage
     of the process itself: the benchmark enters the router namespace with setns(2) and
-    starts the binary through `rusage` (bench/rusage.c), a small static launcher, since
+    starts the binary through `measure` (bench/measure.c), a small static launcher, since
     Linux counts what a process held before exec in its peak RSS (a child forked from
     this Python process would start at 11 MiB),
   - wall time of activation (tunnel already up) and of deactivation, as a tick sees
     them: the whole process, from fork to exit, and the time the tool logs.
-Usage: bench.py RUSAGE BINARY [HEALTHY_RUNS] [CYCLES]
+Usage: bench.py MEASURE BINARY [HEALTHY_RUNS] [CYCLES]
 """
 import ctypes
 import os
@@ -66,7 +66,7 @@ def summary(values, unit, scale=1.0):
 
 
 def main():
-    rusage = os.path.abspath(sys.argv[1])
+    measure = os.path.abspath(sys.argv[1])
     binary = os.path.abspath(sys.argv[2])
     healthy_runs = int(sys.argv[3]) if len(sys.argv) > 3 else 200
     cycles = int(sys.argv[4]) if len(sys.argv) > 4 else 10
@@ -82,8 +82,8 @@ def main():
 
         cpu, rss = [], []
         for _ in range(healthy_runs):
-            code, out, _, _ = run([rusage] + tool + ["run"])
-            m = re.fullmatch(r"rusage: exit=0 user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
+            code, out, _, _ = run([measure] + tool + ["run"])
+            m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
             assert code == 0 and m, f"healthy run failed: {code} {out}"
             cpu.append((int(m.group(1)) + int(m.group(2))) / 1e6)
             rss.append(int(m.group(3)))

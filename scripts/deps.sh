@@ -36,7 +36,8 @@ if [ "${1:-}" = cross ]; then
     # Debian's Rust 1.96 with the std sources of exactly that compiler, even beside
     # rustup (scripts/cross.sh prefers a rustup nightly with rust-src if there is one).
     installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
-    for p in rustc-web cargo-web rust-web-src; do
+    # binutils-multiarch: an objcopy that rewrites every target's ELF (scripts/cross.sh).
+    for p in rustc-web cargo-web rust-web-src binutils-multiarch; do
         installed "$p" || want="$want $p"
     done
 fi

@@ -297,8 +297,8 @@ else
 fi
 
 echo "== peak RSS of a healthy run of the x86_64 musl binary (bench/bench.py, in the lab)"
-if [ -x "$x86" ] && [ -x target/rusage ]; then
-    python3 bench/bench.py target/rusage "$x86" 50 1 >"$work/bench" 2>&1
+if [ -x "$x86" ] && [ -x target/measure ]; then
+    python3 bench/bench.py target/measure "$x86" 50 1 >"$work/bench" 2>&1
     rc=$?
     indent "$work/bench"
     max_kib=$(sed -n 's/^ *peak RSS: .*max \([0-9.]*\),.*/\1/p' "$work/bench")
@@ -309,7 +309,7 @@ if [ -x "$x86" ] && [ -x target/rusage ]; then
         bad "bench.py ran and reported a peak RSS"
     fi
 else
-    bad "$x86 and target/rusage exist (make dist, make target/rusage)"
+    bad "$x86 and target/measure exist (make dist, make target/measure)"
 fi
 
 echo "== sizes"

@@ -6,7 +6,7 @@
 # BINARY defaults to target/cross/TRIPLE/release/wg-failsafe (what `make dist` writes),
 # built here (scripts/cross.sh, cargo-zigbuild) when it is missing or older than the
 # sources; the cross tools are installed with `scripts/deps.sh cross` if needed. Beside it
-# the payload gets vm/measure.c compiled for the guest with zig cc (figures), and
+# the payload gets bench/measure.c compiled for the guest with zig cc (figures), and
 # vm/example-payload/run.sh as a smoke test run first.
 #
 # Environment (all optional; vm/run.sh's VM_* settings apply too):
@@ -81,7 +81,7 @@ stage() {
 	install -m 755 "$bin" "$dir/wg-failsafe"
 	echo "$arch" > "$dir/arch"
 	have_zig || cross_tools
-	zig_cc -target "$(zig_target "$arch")" -Os -static -s -o "$dir/measure" "$HERE/measure.c"
+	zig_cc -target "$(zig_target "$arch")" -Os -static -s -o "$dir/measure" "$HERE/../bench/measure.c"
 	if [ "${VM_SMOKE:-1}" != 0 ]; then install -m 755 "$HERE/example-payload/run.sh" "$dir/smoke.sh"; fi
 }
 

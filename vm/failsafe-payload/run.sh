@@ -2,7 +2,7 @@
 # The failover scenario with in-kernel WireGuard on both ends, run inside a QEMU guest by
 # vm/test.sh (dash, as root, in /payload). Beside this script vm/test.sh puts:
 #   wg-failsafe  the static binary for the guest's architecture (the one under test),
-#   measure      vm/measure.c built for the guest: wall time, CPU time and peak RSS,
+#   measure      bench/measure.c built for the guest: wall time, CPU time and peak RSS,
 #   smoke.sh     (optional) vm/example-payload/run.sh, run first as a smoke test,
 #   arch         (optional) the dpkg architecture name, for the figures.
 #
