@@ -199,10 +199,10 @@ impl<'a> Ctx<'a> {
         match decide(on, health.is_ok(), !self.journal.is_empty()) {
             Action::Nothing => Ok(Outcome::Healthy),
             Action::Cleanup => self.cleanup(),
-            Action::Activate => self.activate(health.err()),
-            Action::Reassert => self.reassert(),
+            Action::Activate => self.activate(health.err(), &routes),
+            Action::Reassert => self.reassert(&routes),
             // The gateway answered through PRIMARY_DEV moments ago: that is step 1.
-            Action::Deactivate => self.deactivate(true),
+            Action::Deactivate => self.deactivate(true, &routes),
         }
     }
 
@@ -210,8 +210,8 @@ impl<'a> Ctx<'a> {
     // Activation
 
     /// Activation (DESIGN.md, steps 1 to 8). `why` is what is wrong with the primary
-    /// (`None` when forced by hand).
-    pub fn activate(&mut self, why: Option<Unhealthy>) -> Result<Outcome, Error> {
+    /// (`None` when forced by hand); `routes` were read at the start of this run.
+    pub fn activate(&mut self, why: Option<Unhealthy>, routes: &[Route]) -> Result<Outcome, Error> {
         let started = Instant::now();
         let c = self.cfg;
         match &why {
@@ -230,9 +230,8 @@ impl<'a> Ctx<'a> {
         // 2. The tunnel interface administratively up.
         // 3. The tunnel up, forcing a handshake if it is not. If it stays down, every
         //    routing table is left as it was: the endpoint route goes if this run added it.
-        let main = self.routes()?;
         let tunnel = self
-            .ensure_endpoint_route(&main)
+            .ensure_endpoint_route(routes)
             .and_then(|()| self.ensure_tunnel_link_up())
             .and_then(|()| self.ensure_tunnel());
         if let Err(e) = tunnel {
@@ -241,7 +240,8 @@ impl<'a> Ctx<'a> {
         }
 
         // 4. Snapshot of every managed table's default routes, before touching any; an
-        //    interrupted activation's snapshot is reused, never rewritten.
+        //    interrupted activation's snapshot is reused, never rewritten. Read again:
+        //    waiting for the tunnel may have taken TUNNEL_WAIT.
         let routes = self.routes()?;
         let rules = self.rules()?;
         let snapshot = match self.snapshot()? {
@@ -279,18 +279,17 @@ impl<'a> Ctx<'a> {
     /// While active: steps 1, 2, 5 and 6 again (the load balancer rewrites its tables),
     /// finishing an interrupted activation's record, and a check that the tunnel still
     /// carries traffic.
-    pub fn reassert(&mut self) -> Result<Outcome, Error> {
-        let routes = self.routes()?;
+    pub fn reassert(&mut self, routes: &[Route]) -> Result<Outcome, Error> {
         let rules = self.rules()?;
         let before = self.changes.len();
-        self.ensure_endpoint_route(&routes)?;
+        self.ensure_endpoint_route(routes)?;
         self.ensure_tunnel_link_up()?;
         let snapshot = match self.snapshot()? {
             Some(s) => s,
             // State lost: manage what holds a default now, without writing a snapshot.
-            None => crate::decide::snapshot(&routes, &candidate_tables(&rules, self.cfg.policy_tables.as_deref())),
+            None => crate::decide::snapshot(routes, &candidate_tables(&rules, self.cfg.policy_tables.as_deref())),
         };
-        self.move_tables(&routes, &snapshot)?;
+        self.move_tables(routes, &snapshot)?;
         self.ensure_lan_rules(&rules, &snapshot)?;
         let repaired = self.changes.len() - before;
         if repaired > 0 {
@@ -328,7 +327,6 @@ impl<'a> Ctx<'a> {
             self.changes.push(format!("ip link set {iface} up"));
             if !self.dry_run {
                 link::set_up(&mut self.nl, index).context(format_args!("ip link set {iface} up"))?;
-                self.links = Links::dump(&mut self.nl).context("reading links")?;
             }
         }
         Ok(())
@@ -574,7 +572,7 @@ impl<'a> Ctx<'a> {
     /// Deactivation (DESIGN.md, steps 1 to 4). `primary_checked`: the caller has just
     /// seen the primary gateway answer through PRIMARY_DEV (step 1); otherwise it is
     /// checked here and a silent gateway only earns a warning, since the caller forced it.
-    pub fn deactivate(&mut self, primary_checked: bool) -> Result<Outcome, Error> {
+    pub fn deactivate(&mut self, primary_checked: bool, routes: &[Route]) -> Result<Outcome, Error> {
         let started = Instant::now();
         let c = self.cfg;
 
@@ -588,10 +586,9 @@ impl<'a> Ctx<'a> {
 
         // 2. In main and each managed table, the saved routes go back before the tunnel
         //    default goes, so no table is ever without a default.
-        let routes = self.routes()?;
         let rules = self.rules()?;
         let snapshot = self.snapshot()?;
-        let owned = self.owned(&routes, &rules);
+        let owned = self.owned(routes, &rules);
         let owned_defaults: Vec<Route> = owned
             .iter()
             .filter_map(|o| match o {
@@ -603,7 +600,7 @@ impl<'a> Ctx<'a> {
         tables.extend(owned_defaults.iter().map(|r| r.table));
         let mut failures = Vec::new();
         for table in tables {
-            let current: Vec<Route> = defaults_of(&routes, table).cloned().collect();
+            let current: Vec<Route> = defaults_of(routes, table).cloned().collect();
             let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table).cloned().collect();
             let saved: Vec<Route> = match &snapshot {
                 Some(s) => defaults_of(s, table).cloned().collect(),

@@ -195,15 +195,15 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<(), Error> {
                 Cmd::Activate => {
                     let routes = ctx.routes()?;
                     if ctx.is_on(&routes)? {
-                        ctx.reassert()
+                        ctx.reassert(&routes)
                     } else {
-                        ctx.activate(None)
+                        ctx.activate(None, &routes)
                     }
                 }
                 _ => {
                     let routes = ctx.routes()?;
                     if ctx.is_on(&routes)? {
-                        ctx.deactivate(false)
+                        ctx.deactivate(false, &routes)
                     } else {
                         ctx.cleanup()
                     }
