@@ -301,6 +301,16 @@ up_exit() {
     exit $rc
 }
 
+# blocker NS TABLE on|off CHAINS : put (on) or take away (off) an nftables table
+# of drop rules in ID-NS; idempotent either way
+blocker() {
+    nsrun "$1" nft list tables >/dev/null    # the namespace must exist
+    nsrun "$1" nft delete table ip "$2" 2>/dev/null || true
+    if [ "$3" = on ]; then
+        printf 'table ip %s {%s\n}\n' "$2" "$4" | nsrun "$1" nft -f -
+    fi
+}
+
 # fetch/resolve helpers: the client namespace and its LAN gateway
 client_gw() {
     case $1 in
@@ -367,32 +377,14 @@ primary)   # carrier loss: the ISP1 end goes down, the router's eth0 loses LOWER
     ;;
 silent)    # ISP1 swallows everything from the router (no echo, no forwarding)
     case ${1:-} in on|off) ;; *) usage ;; esac
-    ip -n "$LAB-isp1" link show lan >/dev/null
-    nsrun isp1 nft delete table ip wfslab_silent 2>/dev/null || true
-    case $1 in
-    on) nsrun isp1 nft -f - <<'EOF'
-table ip wfslab_silent {
+    blocker isp1 wfslab_silent "$1" '
     chain drop_in { type filter hook input priority filter; policy accept; iifname "lan" drop; }
-    chain drop_through { type filter hook forward priority filter; policy accept; iifname "lan" drop; }
-}
-EOF
-    ;;
-    off) ;;
-    esac
+    chain drop_through { type filter hook forward priority filter; policy accept; iifname "lan" drop; }'
     ;;
 tunnel)    # the VPS ignores WireGuard: no handshake can complete
-    case ${1:-} in down|up) ;; *) usage ;; esac
-    ip -n "$LAB-vps" link show wan >/dev/null
-    nsrun vps nft delete table ip wfslab_tunnel 2>/dev/null || true
-    case $1 in
-    down) nsrun vps nft -f - <<'EOF'
-table ip wfslab_tunnel {
-    chain drop_wg { type filter hook input priority filter; policy accept; udp dport 51820 drop; }
-}
-EOF
-    ;;
-    up) ;;
-    esac
+    case ${1:-} in down) state=on ;; up) state=off ;; *) usage ;; esac
+    blocker vps wfslab_tunnel "$state" '
+    chain drop_wg { type filter hook input priority filter; policy accept; udp dport 51820 drop; }'
     ;;
 tables)
     ip -n "$LAB-rtr" route show table all
