@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
+use std::io::Read;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -82,6 +83,31 @@ pub enum BackendChoice {
     Uapi,
 }
 
+/// A gateway setting: an address, or `auto` (see [`crate::decide::resolve_gateway`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gateway {
+    Auto,
+    Static(Ipv4Addr),
+}
+
+impl fmt::Display for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gateway::Auto => f.write_str("auto"),
+            Gateway::Static(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// What the tables point at when the tunnel cannot carry traffic (FALLBACK).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// Straight out of BACKUP_DEV via BACKUP_GW.
+    Backup,
+    /// Never route around the tunnel.
+    None,
+}
+
 /// Every setting of DESIGN.md's table, typed, with units in the names.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -97,9 +123,9 @@ pub struct Config {
     pub handshake_max_age_s: u64,
     pub tunnel_wait_s: u64,
     pub primary_dev: String,
-    pub primary_gw: Ipv4Addr,
+    pub primary_gw: Gateway,
     pub backup_dev: String,
-    pub backup_gw: Ipv4Addr,
+    pub backup_gw: Gateway,
     pub lan_subnets: Vec<Ipv4Net>,
     pub lan_rule_priority: u32,
     pub lan_dev: String,
@@ -120,6 +146,20 @@ pub struct Config {
     pub lock_timeout_s: u64,
     pub log_file: PathBuf,
     pub log_max_kb: u64,
+    /// Upstream addresses probed out of PRIMARY_DEV through its gateway; empty: the
+    /// gateway itself is the target.
+    pub track_ips: Vec<Ipv4Addr>,
+    /// How many of `track_ips` must answer for a round to pass.
+    pub track_reliability: usize,
+    /// `daemon`: one echo per target this often.
+    pub probe_interval_ms: u64,
+    /// `daemon`: no passing round for this long means down.
+    pub down_after_ms: u64,
+    /// Fail back only after every round passed for this long (before flap damping).
+    pub up_after_s: u64,
+    pub up_after_max_s: u64,
+    pub flap_window_s: u64,
+    pub fallback: Fallback,
 }
 
 impl Config {
@@ -169,10 +209,18 @@ pub fn find(explicit: Option<&Path>, env: Option<&str>) -> Result<PathBuf, Confi
     })
 }
 
+/// The largest configuration file read (a real one is a few KiB).
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+
 /// Reads, checks ownership and permissions, and parses the file at `path`.
+///
+/// Owner and mode are checked on the opened descriptor (fstat), not on the name, so
+/// the file checked is the file read; the directory holding it must not be writable by
+/// others, who could otherwise swap the file for their own.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let err = |message: String| ConfigError { path: path.to_path_buf(), line: 0, message };
-    let meta = fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let file = fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let meta = file.metadata().map_err(|e| err(format!("cannot read: {e}")))?;
     if !meta.is_file() {
         return Err(err("is not a regular file".into()));
     }
@@ -190,7 +238,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             path.display()
         )));
     }
-    let text = fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Ok(d) = fs::metadata(dir) {
+        if d.mode() & 0o002 != 0 {
+            return Err(err(format!(
+                "its directory {} is writable by others (mode {:o}), who could replace the file",
+                dir.display(),
+                d.mode() & 0o7777
+            )));
+        }
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(err(format!("is {} bytes, more than a configuration can be ({MAX_FILE_BYTES})", meta.len())));
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| err(format!("cannot read: {e}")))?;
     parse(path, &text)
 }
 
@@ -227,7 +289,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 31] = [
+const KEYS: [&str; 39] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -259,6 +321,14 @@ const KEYS: [&str; 31] = [
     "LOCK_TIMEOUT",
     "LOG_FILE",
     "LOG_MAX_KB",
+    "TRACK_IPS",
+    "TRACK_RELIABILITY",
+    "PROBE_INTERVAL_MS",
+    "DOWN_AFTER_MS",
+    "UP_AFTER_S",
+    "UP_AFTER_MAX_S",
+    "FLAP_WINDOW_S",
+    "FALLBACK",
 ];
 
 /// Removes one level of `"…"` or `'…'` quoting and a trailing `# comment`, as a shell
@@ -364,9 +434,9 @@ impl Fields<'_> {
             handshake_max_age_s: self.number("HANDSHAKE_MAX_AGE", 180, 1, 86_400)?,
             tunnel_wait_s: self.number("TUNNEL_WAIT", 20, 0, 600)?,
             primary_dev: self.required("PRIMARY_DEV", iface)?,
-            primary_gw: self.required("PRIMARY_GW", ipv4)?,
+            primary_gw: self.required("PRIMARY_GW", gateway)?,
             backup_dev: self.required("BACKUP_DEV", iface)?,
-            backup_gw: self.required("BACKUP_GW", ipv4)?,
+            backup_gw: self.required("BACKUP_GW", gateway)?,
             lan_subnets: self.required("LAN_SUBNET", subnets)?,
             lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765)?,
             lan_dev: self.optional("LAN_DEV", "switch0".into(), iface)?,
@@ -406,6 +476,35 @@ impl Fields<'_> {
             lock_timeout_s: self.number("LOCK_TIMEOUT", 10, 0, 3600)?,
             log_file: self.optional("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path)?,
             log_max_kb: self.number("LOG_MAX_KB", 256, 1, 1 << 20)?,
+            track_ips: self.optional("TRACK_IPS", Vec::new(), |v| {
+                let mut ips: Vec<Ipv4Addr> = Vec::new();
+                for item in list(v) {
+                    let ip = ipv4(item)?;
+                    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+                        return Err(format!(
+                            "`{item}` cannot be probed (unspecified, loopback, multicast or broadcast)"
+                        ));
+                    }
+                    if !ips.contains(&ip) {
+                        ips.push(ip);
+                    }
+                }
+                if ips.len() > MAX_TRACK_IPS {
+                    return Err(format!("at most {MAX_TRACK_IPS} addresses"));
+                }
+                Ok(ips)
+            })?,
+            track_reliability: self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS)?,
+            probe_interval_ms: self.number("PROBE_INTERVAL_MS", 500, 50, 60_000)?,
+            down_after_ms: self.number("DOWN_AFTER_MS", 2000, 100, 600_000)?,
+            up_after_s: self.number("UP_AFTER_S", 60, 0, 86_400)?,
+            up_after_max_s: self.number("UP_AFTER_MAX_S", 900, 0, 86_400)?,
+            flap_window_s: self.number("FLAP_WINDOW_S", 900, 0, 86_400)?,
+            fallback: self.optional("FALLBACK", Fallback::Backup, |v| match v {
+                "backup" => Ok(Fallback::Backup),
+                "none" => Ok(Fallback::None),
+                _ => Err(format!("`{v}` is not backup or none")),
+            })?,
         };
         if c.primary_dev == c.backup_dev {
             return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));
@@ -413,7 +512,32 @@ impl Fields<'_> {
         if c.wg_iface == c.primary_dev || c.wg_iface == c.backup_dev {
             return Err(self.error("WG_IFACE", format!("`{}` is also a WAN interface", c.wg_iface)));
         }
+        if !c.track_ips.is_empty() && c.track_reliability > c.track_ips.len() {
+            return Err(self.error(
+                "TRACK_RELIABILITY",
+                format!("is {} but TRACK_IPS lists only {}", c.track_reliability, c.track_ips.len()),
+            ));
+        }
+        if c.up_after_max_s < c.up_after_s {
+            return Err(self.error("UP_AFTER_MAX_S", format!("is below UP_AFTER_S ({} s)", c.up_after_s)));
+        }
+        if c.down_after_ms < c.probe_interval_ms {
+            return Err(self.error(
+                "DOWN_AFTER_MS",
+                format!("is shorter than PROBE_INTERVAL_MS ({} ms): no round could pass", c.probe_interval_ms),
+            ));
+        }
         Ok(c)
+    }
+}
+
+/// The most TRACK_IPS a round probes (each one costs PROBE_COUNT echoes at worst).
+pub const MAX_TRACK_IPS: usize = 16;
+
+fn gateway(v: &str) -> Result<Gateway, String> {
+    match v {
+        "auto" => Ok(Gateway::Auto),
+        _ => v.parse().map(Gateway::Static).map_err(|_| format!("`{v}` is not an IPv4 address or auto")),
     }
 }
 
@@ -522,6 +646,62 @@ mod tests {
         assert_eq!(c.lock_timeout_s, 10);
         assert_eq!(c.log_file, PathBuf::from("/var/log/wg-failsafe.log"));
         assert_eq!(c.log_max_kb, 256);
+        assert_eq!(
+            (c.primary_gw, c.backup_gw),
+            (Gateway::Static([192, 168, 1, 1].into()), Gateway::Static([192, 168, 2, 1].into()))
+        );
+        assert!(c.track_ips.is_empty());
+        assert_eq!(c.track_reliability, 1);
+        assert_eq!((c.probe_interval_ms, c.down_after_ms), (500, 2000));
+        assert_eq!((c.up_after_s, c.up_after_max_s, c.flap_window_s), (60, 900, 900));
+        assert_eq!(c.fallback, Fallback::Backup);
+    }
+
+    #[test]
+    fn health_keys_and_auto_gateways() {
+        let text = MINIMAL
+            .replace("PRIMARY_GW=192.168.1.1", "PRIMARY_GW=auto")
+            .replace("BACKUP_GW=192.168.2.1", "BACKUP_GW=auto")
+            + "TRACK_IPS=1.1.1.1, 9.9.9.9 1.1.1.1\nTRACK_RELIABILITY=2\nUP_AFTER_S=0\nFALLBACK=none\n";
+        let c = parse_str(&text).expect("valid");
+        assert_eq!((c.primary_gw, c.backup_gw), (Gateway::Auto, Gateway::Auto));
+        assert_eq!(c.track_ips, [Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(9, 9, 9, 9)]);
+        assert_eq!((c.track_reliability, c.up_after_s, c.fallback), (2, 0, Fallback::None));
+        assert_eq!(c.primary_gw.to_string(), "auto");
+    }
+
+    #[test]
+    fn inconsistent_health_keys_are_refused() {
+        let more = |extra: &str| error_of(&format!("{MINIMAL}{extra}"));
+        assert_eq!(
+            more("TRACK_IPS=1.1.1.1\nTRACK_RELIABILITY=2\n"),
+            "/etc/test.conf:9: TRACK_RELIABILITY: is 2 but TRACK_IPS lists only 1"
+        );
+        assert_eq!(
+            more("UP_AFTER_S=120\nUP_AFTER_MAX_S=60\n"),
+            "/etc/test.conf:9: UP_AFTER_MAX_S: is below UP_AFTER_S (120 s)"
+        );
+        assert_eq!(
+            more("PROBE_INTERVAL_MS=1000\nDOWN_AFTER_MS=500\n"),
+            "/etc/test.conf:9: DOWN_AFTER_MS: is shorter than PROBE_INTERVAL_MS (1000 ms): no round could pass"
+        );
+    }
+
+    #[test]
+    #[ignore = "needs root: the file must be root's (make test runs it)"]
+    fn load_checks_the_opened_file_and_its_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("wgfs-conf-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = dir.join("wg-failsafe.conf");
+        fs::write(&path, MINIMAL).expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(load(&path).is_ok());
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let e = load(&path).expect_err("directory writable by others").to_string();
+        assert!(e.contains("is writable by others (mode 777), who could replace the file"), "{e}");
+        fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -565,6 +745,12 @@ mod tests {
             ("POLICY_TABLES=201 local\n", "/etc/test.conf:1: POLICY_TABLES: `local` is not a routing table number (1-4294967295, not 253 or 255)"),
             ("POLICY_TABLES=255\n", "/etc/test.conf:1: POLICY_TABLES: `255` is not a routing table number (1-4294967295, not 253 or 255)"),
             ("LAN_RULE_PRIORITY=0\n", "/etc/test.conf:1: LAN_RULE_PRIORITY: `0` is out of range (1..=32765)"),
+            ("FALLBACK=tunnel\n", "/etc/test.conf:1: FALLBACK: `tunnel` is not backup or none"),
+            ("TRACK_IPS=8.8.8.8 nowhere\n", "/etc/test.conf:1: TRACK_IPS: `nowhere` is not an IPv4 address"),
+            ("TRACK_IPS=127.0.0.1\n", "/etc/test.conf:1: TRACK_IPS: `127.0.0.1` cannot be probed (unspecified, loopback, multicast or broadcast)"),
+            ("TRACK_RELIABILITY=0\n", "/etc/test.conf:1: TRACK_RELIABILITY: `0` is out of range (1..=16)"),
+            ("UP_AFTER_S=-1\n", "/etc/test.conf:1: UP_AFTER_S: `-1` is not a number"),
+            ("PROBE_INTERVAL_MS=10\n", "/etc/test.conf:1: PROBE_INTERVAL_MS: `10` is out of range (50..=60000)"),
         ];
         for (line, expected) in cases {
             // The bad line comes first so that its number is 1; the rest is the minimal file.
@@ -576,7 +762,7 @@ mod tests {
     #[test]
     fn bad_addresses_name_the_line() {
         let text = MINIMAL.replace("PRIMARY_GW=192.168.1.1", "PRIMARY_GW=192.168.1.300");
-        assert_eq!(error_of(&text), "/etc/test.conf:4: PRIMARY_GW: `192.168.1.300` is not an IPv4 address");
+        assert_eq!(error_of(&text), "/etc/test.conf:4: PRIMARY_GW: `192.168.1.300` is not an IPv4 address or auto");
         let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=192.168.10.1/24");
         assert_eq!(
             error_of(&text),

@@ -1,41 +1,26 @@
-//! The decision, as pure functions: from what a tick observed (mode, health, the routes
-//! and rules the kernel holds) to what should change. Nothing here does I/O, so every
-//! rule of DESIGN.md's "Semantics" is unit-tested here without root.
+//! The decision and every plan, as pure functions: from what a round observed (mode,
+//! health, the routes and rules the kernel holds, the snapshot, the journal) to what
+//! should change. Nothing here does I/O, so every rule of DESIGN.md's "Semantics" —
+//! which tables are ours, what a default that appeared means, what to put back, what
+//! "state lost" implies, which gateway `auto` is — is unit-tested here without root.
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::Ipv4Addr;
 
-use crate::config::Config;
-use crate::netlink::link::Link;
-use crate::netlink::route::{AddMode, Route, DEFAULT, RT_TABLE_MAIN};
+use crate::config::{Config, Gateway, Ipv4Net};
+use crate::health::Unhealthy;
+use crate::netlink::link::{Addr, Link, Links};
+use crate::netlink::route::{AddMode, Route, DEFAULT, RTN_UNICAST, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_TO_TBL};
+use crate::state::{Owned, Snapshot};
+use crate::wireguard::PeerSet;
 
 /// The tables the seed script always looked at.
 pub const SEED_TABLES: [u32; 4] = [10, 201, 202, 210];
 
-/// Why the primary WAN is not healthy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Unhealthy {
-    Missing,
-    AdminDown,
-    NoCarrier,
-    GatewaySilent,
-    LoadBalancer(String),
-}
-
-impl fmt::Display for Unhealthy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unhealthy::Missing => f.write_str("interface does not exist"),
-            Unhealthy::AdminDown => f.write_str("administratively down"),
-            Unhealthy::NoCarrier => f.write_str("no carrier"),
-            Unhealthy::GatewaySilent => f.write_str("gateway does not answer"),
-            Unhealthy::LoadBalancer(s) => write!(f, "load balancer reports it {s}"),
-        }
-    }
-}
-
-/// The link part of "primary healthy": up and with a carrier.
+/// The link part of "primary healthy": it exists, is up and has a carrier. A device
+/// that has vanished (a PPPoE interface while its link is down) is down, not an error.
 pub fn link_health(link: Option<&Link>) -> Result<(), Unhealthy> {
     match link {
         None => Err(Unhealthy::Missing),
@@ -50,14 +35,14 @@ pub fn link_health(link: Option<&Link>) -> Result<(), Unhealthy> {
 pub enum Action {
     /// Primary healthy, failsafe off.
     Nothing,
-    /// Primary healthy, failsafe off, but an interrupted activation left routes or rules
-    /// in the journal: take them back.
+    /// Primary healthy, failsafe off, but an interrupted activation left changes in the
+    /// journal: take them back.
     Cleanup,
     /// Primary unhealthy, failsafe off.
     Activate,
-    /// Primary unhealthy, failsafe on: repair drift (steps 1, 5, 6).
+    /// Failsafe on and the primary not (yet) back: re-assert, judge the tunnel.
     Reassert,
-    /// Primary healthy, failsafe on.
+    /// Failsafe on and the primary back for long enough.
     Deactivate,
 }
 
@@ -67,23 +52,69 @@ pub fn failsafe_on(recorded: bool, snapshot_exists: bool, main_has_tunnel_defaul
     recorded || snapshot_exists || main_has_tunnel_default
 }
 
-pub fn decide(failsafe_on: bool, primary_healthy: bool, journal_leftovers: bool) -> Action {
+/// `back`: the primary passed every round for the failback wait (see
+/// [`crate::health::failback`]); only asked while the failsafe is on.
+pub fn decide(failsafe_on: bool, primary_healthy: bool, journal_leftovers: bool, back: bool) -> Action {
     match (failsafe_on, primary_healthy) {
         (false, true) if journal_leftovers => Action::Cleanup,
         (false, true) => Action::Nothing,
         (false, false) => Action::Activate,
-        (true, false) => Action::Reassert,
-        (true, true) => Action::Deactivate,
+        (true, _) if back => Action::Deactivate,
+        (true, _) => Action::Reassert,
     }
 }
 
-/// One change to the kernel's tables, printed in `ip` words.
+/// What every managed table's winning default points at while the failsafe is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG`.
+    Tunnel,
+    /// FALLBACK=backup with a tunnel that does not work: `default via BACKUP_GW dev
+    /// BACKUP_DEV metric METRIC_WG`.
+    Backup,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Target::Tunnel => "tunnel",
+            Target::Backup => "backup",
+        })
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Target, ()> {
+        match s {
+            "tunnel" => Ok(Target::Tunnel),
+            "backup" => Ok(Target::Backup),
+            _ => Err(()),
+        }
+    }
+}
+
+/// One change to the system, printed in the words of the command that would make it.
+/// Every change goes through the one executor (`System::apply`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     AddRoute(Route, AddMode),
     DelRoute(Route),
     AddRule(Rule),
     DelRule(Rule),
+    /// `ip link set DEV up|down`.
+    SetLink {
+        dev: String,
+        up: bool,
+    },
+    /// `wg set IFACE peer …`.
+    SetPeer {
+        iface: String,
+        peer: PeerSet,
+    },
+    /// DNS_RESTART_CMD, run without a shell.
+    RestartDns(Vec<String>),
 }
 
 impl fmt::Display for Change {
@@ -91,40 +122,63 @@ impl fmt::Display for Change {
         match self {
             Change::AddRoute(r, AddMode::Exclusive) => write!(f, "ip route add {r}"),
             Change::AddRoute(r, AddMode::Append) => write!(f, "ip route append {r}"),
+            Change::AddRoute(r, AddMode::Replace) => write!(f, "ip route replace {r}"),
             Change::DelRoute(r) => write!(f, "ip route del {r}"),
             Change::AddRule(r) => write!(f, "ip rule add {r}"),
             Change::DelRule(r) => write!(f, "ip rule del {r}"),
+            Change::SetLink { dev, up } => write!(f, "ip link set {dev} {}", if *up { "up" } else { "down" }),
+            Change::SetPeer { iface, peer } => write!(f, "wg set {iface} {peer}"),
+            Change::RestartDns(cmd) => f.write_str(&cmd.join(" ")),
         }
     }
 }
 
-/// The routes activation owns, built from the configuration.
-pub struct Ours<'a>(pub &'a Config);
+/// The routes and rules the failsafe adds, from the configuration and this round's
+/// gateways.
+pub struct Ours<'a> {
+    pub cfg: &'a Config,
+    pub backup_gw: Ipv4Addr,
+    /// `None`: PRIMARY_GW=auto found nothing (only the state-lost restore needs it).
+    pub primary_gw: Option<Ipv4Addr>,
+}
 
 impl Ours<'_> {
     /// Step 1: `WG_ENDPOINT/32 via BACKUP_GW dev BACKUP_DEV metric METRIC_BACKUP-10`.
     pub fn endpoint_route(&self) -> Route {
-        let c = self.0;
-        let dst = crate::config::Ipv4Net { addr: c.wg_endpoint, len: 32 };
-        Route::via(RT_TABLE_MAIN, dst, c.backup_gw, &c.backup_dev, c.metric_endpoint())
+        let c = self.cfg;
+        let dst = Ipv4Net { addr: c.wg_endpoint, len: 32 };
+        Route::via(RT_TABLE_MAIN, dst, self.backup_gw, &c.backup_dev, c.metric_endpoint())
     }
 
     /// Step 5: `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG table <table>`.
     pub fn tunnel_default(&self, table: u32) -> Route {
-        let c = self.0;
+        let c = self.cfg;
         Route::via(table, DEFAULT, c.wg_peer_ip, &c.wg_iface, c.metric_wg)
     }
 
-    /// The fallback of deactivation when the snapshot is lost.
-    pub fn primary_default(&self, table: u32) -> Route {
-        let c = self.0;
-        Route::via(table, DEFAULT, c.primary_gw, &c.primary_dev, c.metric_primary)
+    /// Fallback: `default via BACKUP_GW dev BACKUP_DEV metric METRIC_WG table <table>`.
+    pub fn backup_default(&self, table: u32) -> Route {
+        let c = self.cfg;
+        Route::via(table, DEFAULT, self.backup_gw, &c.backup_dev, c.metric_wg)
+    }
+
+    pub fn target_default(&self, target: Target, table: u32) -> Route {
+        match target {
+            Target::Tunnel => self.tunnel_default(table),
+            Target::Backup => self.backup_default(table),
+        }
+    }
+
+    /// What deactivation puts back when the snapshot is lost.
+    pub fn primary_default(&self, table: u32) -> Option<Route> {
+        let c = self.cfg;
+        Some(Route::via(table, DEFAULT, self.primary_gw?, &c.primary_dev, c.metric_primary))
     }
 
     /// Step 6: the rules that send LAN and marked traffic to `main`, given the rules the
     /// kernel holds and the managed tables.
     pub fn lan_rules(&self, rules: &[Rule], managed: &BTreeSet<u32>) -> Vec<Rule> {
-        let c = self.0;
+        let c = self.cfg;
         let mut out: Vec<Rule> =
             c.lan_subnets.iter().map(|net| Rule::from_src(c.lan_rule_priority, *net, RT_TABLE_MAIN)).collect();
         for r in rules {
@@ -141,7 +195,7 @@ impl Ours<'_> {
 }
 
 /// Tables worth looking at for default routes: every table an IPv4 rule looks up (1 to
-/// 252), the seed's tables, and POLICY_TABLES.
+/// 252), the seed's tables, POLICY_TABLES and `main`.
 pub fn candidate_tables(rules: &[Rule], explicit: Option<&[u32]>) -> BTreeSet<u32> {
     let mut t: BTreeSet<u32> = SEED_TABLES.into_iter().collect();
     t.extend(rules.iter().filter(|r| r.action == FR_ACT_TO_TBL && (1..=252).contains(&r.table)).map(|r| r.table));
@@ -150,17 +204,29 @@ pub fn candidate_tables(rules: &[Rule], explicit: Option<&[u32]>) -> BTreeSet<u3
     t
 }
 
-/// The snapshot of step 4: every IPv4 default route of `main` and of each candidate
-/// table that holds one. `main` is managed even without a default.
-pub fn snapshot(routes: &[Route], candidates: &BTreeSet<u32>) -> Vec<Route> {
-    routes.iter().filter(|r| r.is_default() && candidates.contains(&r.table)).cloned().collect()
+/// A unicast default leaving through one of `devs`.
+fn leaves_via(r: &Route, devs: [&str; 2]) -> bool {
+    r.is_default() && r.kind == RTN_UNICAST && r.devices().any(|d| devs.contains(&d))
 }
 
-/// The managed tables of a snapshot: `main` and every table it holds a route of.
-pub fn managed_tables(snapshot: &[Route]) -> BTreeSet<u32> {
-    let mut t: BTreeSet<u32> = snapshot.iter().map(|r| r.table).collect();
-    t.insert(RT_TABLE_MAIN);
-    t
+/// The managed tables (DESIGN.md, "Semantics"): `main`, every table in POLICY_TABLES
+/// whatever it holds, and every other candidate table holding a unicast default through
+/// PRIMARY_DEV or BACKUP_DEV. A kill switch (only `unreachable`/`prohibit`/`blackhole`/
+/// `throw` defaults) or a table routed through another interface (a second VPN) is not
+/// ours to touch.
+pub fn managed_tables(routes: &[Route], rules: &[Rule], cfg: &Config) -> BTreeSet<u32> {
+    let devs = [cfg.primary_dev.as_str(), cfg.backup_dev.as_str()];
+    let explicit = cfg.policy_tables.as_deref().unwrap_or_default();
+    candidate_tables(rules, cfg.policy_tables.as_deref())
+        .into_iter()
+        .filter(|t| *t == RT_TABLE_MAIN || explicit.contains(t) || defaults_of(routes, *t).any(|r| leaves_via(r, devs)))
+        .collect()
+}
+
+/// The snapshot of step 4: the managed tables and every default route they hold.
+pub fn snapshot_of(routes: &[Route], tables: BTreeSet<u32>) -> Snapshot {
+    let routes = routes.iter().filter(|r| r.is_default() && tables.contains(&r.table)).cloned().collect();
+    Snapshot { tables, routes }
 }
 
 /// The default routes of one table.
@@ -168,26 +234,95 @@ pub fn defaults_of(routes: &[Route], table: u32) -> impl Iterator<Item = &Route>
     routes.iter().filter(move |r| r.table == table && r.is_default())
 }
 
-/// Step 5 for one table: make `tunnel` the default the kernel uses. A default with a
-/// TOS wins for its TOS whatever its metric; one with a metric at or below the tunnel's
-/// wins (or, at the same metric, blocks the tunnel route from being added). Those are
-/// removed; the rest (backup defaults with higher metrics) stay. The tunnel route goes
-/// in before the other winners go, so the table never lacks a default.
-pub fn move_to_tunnel(current: &[Route], tunnel: &Route) -> Vec<Change> {
-    let table_defaults: Vec<&Route> = defaults_of(current, tunnel.table).collect();
-    let wins = |r: &&&Route| !r.same_path(tunnel) && (r.tos != 0 || r.metric <= tunnel.metric);
-    let mut plan: Vec<Change> = table_defaults
+/// `r` would be used instead of a default of `metric` in its table (or blocks one being
+/// added): a default with a TOS wins for its TOS whatever its metric, any other wins at
+/// the same or a lower metric.
+pub fn wins(r: &Route, metric: u32) -> bool {
+    r.is_default() && (r.tos != 0 || r.metric <= metric)
+}
+
+/// What changed in the managed tables while the failsafe was on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Absorbed {
+    /// The snapshot with the new defaults in it.
+    pub snapshot: Snapshot,
+    /// Defaults that appeared (a DHCP client or pppd re-adding its route, zebra, the
+    /// admin) and are now in the snapshot.
+    pub appeared: Vec<Route>,
+    /// Winning defaults the snapshot already holds (the load balancer re-imposing its
+    /// own): removed again, without a log line after the first.
+    pub reimposed: Vec<Route>,
+}
+
+/// While active: folds every default that appeared into the snapshot, so deactivation
+/// restores what the system last installed, not a stale copy. A winning default of a
+/// managed table that the snapshot lacks takes the place of the saved route with its
+/// key on its device (the system replaced that one: a new DHCP lease, a new PPPoE
+/// session), or joins it. A candidate table that has gained a default through PRIMARY_DEV
+/// or BACKUP_DEV (a PPPoE interface that came back, its table re-filled) becomes managed,
+/// all its defaults saved. `ours` tells the failsafe's own routes, which never go in.
+pub fn absorb(
+    snapshot: &Snapshot,
+    routes: &[Route],
+    rules: &[Rule],
+    cfg: &Config,
+    ours: impl Fn(&Route) -> bool,
+) -> Absorbed {
+    let mut out = Absorbed { snapshot: snapshot.clone(), ..Absorbed::default() };
+    let devs = [cfg.primary_dev.as_str(), cfg.backup_dev.as_str()];
+    for t in candidate_tables(rules, cfg.policy_tables.as_deref()) {
+        if out.snapshot.tables.contains(&t) {
+            continue;
+        }
+        let theirs: Vec<&Route> = defaults_of(routes, t).filter(|r| !ours(r)).collect();
+        if theirs.iter().any(|r| leaves_via(r, devs)) {
+            out.snapshot.tables.insert(t);
+            for r in theirs {
+                out.snapshot.routes.push(r.clone());
+                out.appeared.push(r.clone());
+            }
+        }
+    }
+    let managed = out.snapshot.tables.clone();
+    for r in routes.iter().filter(|r| managed.contains(&r.table) && wins(r, cfg.metric_wg) && !ours(r)) {
+        if out.appeared.contains(r) {
+            continue;
+        }
+        if out.snapshot.routes.iter().any(|s| s.same_path(r)) {
+            out.reimposed.push(r.clone());
+            continue;
+        }
+        let saved = &mut out.snapshot.routes;
+        match saved.iter().position(|s| s.same_key(r) && s.dev == r.dev) {
+            Some(i) => saved[i] = r.clone(),
+            None => saved.push(r.clone()),
+        }
+        out.appeared.push(r.clone());
+    }
+    out
+}
+
+/// Step 5 for one table: make `target` the default the kernel uses. Winners that are not
+/// ours (they are in the snapshot) are removed; the rest (backup defaults with higher
+/// metrics) stay. One sharing the target's key goes first, since the kernel would refuse
+/// the target beside it; our own previous target (the other [`Target`]) is replaced in
+/// place, atomically; other winners go after the target is in, so the table never lacks
+/// a default.
+pub fn move_table(current: &[Route], target: &Route, owned: &[Route]) -> Vec<Change> {
+    let defaults: Vec<&Route> = defaults_of(current, target.table).collect();
+    let beats = |r: &&&Route| !r.same_path(target) && wins(r, target.metric);
+    let is_owned = |r: &Route| owned.iter().any(|o| o.same_path(r));
+    let mut plan: Vec<Change> = defaults
         .iter()
-        .filter(wins)
-        .filter(|r| r.same_key(tunnel))
+        .filter(beats)
+        .filter(|r| r.same_key(target) && !is_owned(r))
         .map(|r| Change::DelRoute((*r).clone()))
         .collect();
-    if !table_defaults.iter().any(|r| r.same_path(tunnel)) {
-        plan.push(Change::AddRoute(tunnel.clone(), AddMode::Exclusive));
+    if !defaults.iter().any(|r| r.same_path(target)) {
+        let replaces_ours = defaults.iter().filter(beats).any(|r| r.same_key(target) && is_owned(r));
+        plan.push(Change::AddRoute(target.clone(), if replaces_ours { AddMode::Replace } else { AddMode::Exclusive }));
     }
-    plan.extend(
-        table_defaults.iter().filter(wins).filter(|r| !r.same_key(tunnel)).map(|r| Change::DelRoute((*r).clone())),
-    );
+    plan.extend(defaults.iter().filter(beats).filter(|r| !r.same_key(target)).map(|r| Change::DelRoute((*r).clone())));
     plan
 }
 
@@ -220,22 +355,125 @@ pub fn restore_table(current: &[Route], saved: &[Route], owned: &[Route]) -> Vec
     plan
 }
 
+/// What deactivation puts back in `table`: the snapshot's defaults; with the snapshot
+/// lost, the primary default — unless something that is not ours already holds the table
+/// once ours are gone.
+pub fn saved_defaults(
+    table: u32,
+    snapshot: Option<&Snapshot>,
+    current: &[Route],
+    mine: &[Route],
+    ours: &Ours,
+) -> Vec<Route> {
+    match snapshot {
+        Some(s) => defaults_of(&s.routes, table).cloned().collect(),
+        None if defaults_of(current, table).any(|r| !mine.contains(r)) => Vec::new(),
+        None => ours.primary_default(table).into_iter().collect(),
+    }
+}
+
+/// Splits saved routes into those whose devices exist and those whose device is gone:
+/// the kernel flushed such a route when its device vanished, and would refuse it back.
+pub fn restorable(saved: Vec<Route>, links: &Links) -> (Vec<Route>, Vec<Route>) {
+    saved.into_iter().partition(|r| r.devices().all(|d| links.by_name(d).is_some()))
+}
+
+/// What the failsafe added when its state is lost altogether (no journal, no snapshot,
+/// yet the tunnel default in `main`): what has activation's shape.
+pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owned> {
+    let c = ours.cfg;
+    let mut owned: Vec<Owned> = routes
+        .iter()
+        .filter(|r| r.same_path(&ours.tunnel_default(r.table)) || r.same_path(&ours.endpoint_route()))
+        .cloned()
+        .map(Owned::Route)
+        .collect();
+    owned.extend(
+        rules
+            .iter()
+            .filter(|r| r.priority == c.lan_rule_priority && r.table == RT_TABLE_MAIN && !r.other)
+            .filter(|r| r.fwmark.is_some() || r.src.is_some_and(|s| c.lan_subnets.contains(&s)))
+            .cloned()
+            .map(Owned::Rule),
+    );
+    owned
+}
+
+/// Whether deleting `ours` deletes our rule and nobody else's. The kernel deletes the
+/// first rule, in list order, that matches every selector the request names and ignores
+/// the rest (no iif in the request matches any iif), so a user's rule at the same
+/// priority with an extra selector, listed first, would go instead. `rules` is a dump, in
+/// the kernel's order.
+pub fn rule_deletion_safe(rules: &[Rule], ours: &Rule) -> bool {
+    let matches = |r: &Rule| {
+        r.priority == ours.priority
+            && r.table == ours.table
+            && r.action == ours.action
+            && ours.src.filter(|s| s.len > 0).is_none_or(|s| r.src == Some(s))
+            && ours.fwmark.is_none_or(|(mark, mask)| {
+                let (m, k) = r.fwmark.unwrap_or((0, 0));
+                (mark == 0 || m == mark) && (mask == 0 || k == mask)
+            })
+    };
+    rules.iter().find(|r| matches(r)).is_none_or(|first| first == ours)
+}
+
+/// The gateway of `dev` this round. `auto` is the peer address of a point-to-point
+/// device (a PPPoE session), else the gateway of a default route through it in `main`
+/// or one of `tables` (lowest metric first), else the snapshot's; `None` when none is
+/// known. A device that does not exist has no gateway.
+pub fn resolve_gateway(
+    setting: Gateway,
+    dev: &str,
+    links: &Links,
+    addrs: &[Addr],
+    routes: &[Route],
+    tables: &BTreeSet<u32>,
+    snapshot: Option<&Snapshot>,
+) -> Option<Ipv4Addr> {
+    let link = match setting {
+        Gateway::Static(ip) => return Some(ip),
+        Gateway::Auto => links.by_name(dev)?,
+    };
+    if link.point_to_point {
+        if let Some(peer) = addrs.iter().find(|a| a.index == link.index).and_then(|a| a.peer) {
+            return Some(peer);
+        }
+    }
+    let best = |routes: &[Route], in_tables: &dyn Fn(u32) -> bool| {
+        routes
+            .iter()
+            .filter(|r| r.is_default() && r.kind == RTN_UNICAST && in_tables(r.table))
+            .filter_map(|r| r.gateway_via(dev).map(|gw| ((r.table != RT_TABLE_MAIN, r.metric), gw)))
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, gw)| gw)
+    };
+    best(routes, &|t| t == RT_TABLE_MAIN || tables.contains(&t))
+        .or_else(|| snapshot.and_then(|s| best(&s.routes, &|_| true)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::parse;
     use std::path::Path;
 
+    const CONF: &str = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24 192.168.30.0/24\n";
+
     fn cfg() -> Config {
-        parse(
-            Path::new("/t.conf"),
-            "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24 192.168.30.0/24\n",
-        )
-        .expect("valid config")
+        parse(Path::new("/t.conf"), CONF).expect("valid config")
+    }
+
+    fn ours(c: &Config) -> Ours<'_> {
+        Ours { cfg: c, backup_gw: Ipv4Addr::new(192, 168, 2, 1), primary_gw: Some(Ipv4Addr::new(192, 168, 1, 1)) }
     }
 
     fn r(s: &str) -> Route {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn routes(lines: &[&str]) -> Vec<Route> {
+        lines.iter().map(|l| r(l)).collect()
     }
 
     fn rule(s: &str) -> Rule {
@@ -246,21 +484,26 @@ mod tests {
         plan.iter().map(|c| c.to_string()).collect()
     }
 
+    fn link(index: u32, name: &str, point_to_point: bool) -> Link {
+        Link { index, name: name.into(), admin_up: true, lower_up: true, point_to_point }
+    }
+
     #[test]
     fn decision_table() {
-        assert_eq!(decide(false, true, false), Action::Nothing);
-        assert_eq!(decide(false, true, true), Action::Cleanup);
-        assert_eq!(decide(false, false, false), Action::Activate);
-        assert_eq!(decide(false, false, true), Action::Activate);
-        assert_eq!(decide(true, false, false), Action::Reassert);
-        assert_eq!(decide(true, true, true), Action::Deactivate);
+        assert_eq!(decide(false, true, false, false), Action::Nothing);
+        assert_eq!(decide(false, true, true, false), Action::Cleanup);
+        assert_eq!(decide(false, false, false, false), Action::Activate);
+        assert_eq!(decide(false, false, true, false), Action::Activate);
+        assert_eq!(decide(true, false, false, false), Action::Reassert);
+        assert_eq!(decide(true, true, true, false), Action::Reassert, "healthy, but not yet for UP_AFTER_S");
+        assert_eq!(decide(true, true, true, true), Action::Deactivate);
         assert!(!failsafe_on(false, false, false));
         assert!(failsafe_on(false, true, false) && failsafe_on(false, false, true) && failsafe_on(true, false, false));
     }
 
     #[test]
-    fn link_health_checks_admin_state_then_carrier() {
-        let mut l = Link { index: 2, name: "eth0".into(), admin_up: true, lower_up: true };
+    fn link_health_checks_existence_admin_state_then_carrier() {
+        let mut l = link(2, "eth0", false);
         assert_eq!(link_health(Some(&l)), Ok(()));
         l.lower_up = false;
         assert_eq!(link_health(Some(&l)), Err(Unhealthy::NoCarrier));
@@ -270,22 +513,43 @@ mod tests {
     }
 
     #[test]
-    fn our_routes() {
+    fn our_routes_and_changes_in_command_words() {
         let c = cfg();
-        let o = Ours(&c);
+        let o = ours(&c);
         assert_eq!(
             o.endpoint_route().to_string(),
             "203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190"
         );
         assert_eq!(o.tunnel_default(201).to_string(), "default via 10.11.0.1 dev wg0 table 201 proto static metric 40");
         assert_eq!(
-            o.primary_default(254).to_string(),
-            "default via 192.168.1.1 dev eth0 table main proto static metric 100"
+            o.target_default(Target::Backup, 201).to_string(),
+            "default via 192.168.2.1 dev eth1 table 201 proto static metric 40"
         );
+        assert_eq!(
+            o.primary_default(254).map(|r| r.to_string()).as_deref(),
+            Some("default via 192.168.1.1 dev eth0 table main proto static metric 100")
+        );
+        assert_eq!(Ours { primary_gw: None, ..ours(&c) }.primary_default(254), None);
+        let key = [7u8; 32];
+        assert_eq!(Change::SetLink { dev: "wg0".into(), up: false }.to_string(), "ip link set wg0 down");
+        assert_eq!(
+            Change::SetPeer { iface: "wg0".into(), peer: PeerSet { key, endpoint: None, keepalive_s: 0 } }.to_string(),
+            format!("wg set wg0 peer {} persistent-keepalive 0", crate::wireguard::key_to_base64(&key))
+        );
+        assert_eq!(
+            Change::RestartDns(vec!["/etc/init.d/dnsmasq".into(), "restart".into()]).to_string(),
+            "/etc/init.d/dnsmasq restart"
+        );
+        assert_eq!(
+            Change::AddRoute(o.tunnel_default(10), AddMode::Replace).to_string(),
+            "ip route replace default via 10.11.0.1 dev wg0 table 10 proto static metric 40"
+        );
+        assert_eq!("backup".parse(), Ok(Target::Backup));
+        assert_eq!(Target::Tunnel.to_string(), "tunnel");
     }
 
     #[test]
-    fn candidates_and_snapshot() {
+    fn candidates_include_rule_tables_seed_tables_and_explicit_ones() {
         let rules = [
             rule("priority 101 fwmark 0x65 lookup 201"),
             rule("priority 102 fwmark 0x66 lookup 202"),
@@ -296,19 +560,43 @@ mod tests {
         ];
         let cand = candidate_tables(&rules, Some(&[1000]));
         assert_eq!(cand.iter().copied().collect::<Vec<_>>(), [10, 77, 201, 202, 210, 254, 1000]);
-        let routes = [
-            r("default via 192.168.1.1 dev eth0 table main proto static metric 100"),
-            r("default via 192.168.2.1 dev eth1 table main proto static metric 200"),
-            r("192.168.1.0/24 dev eth0 table main proto kernel scope link src 192.168.1.2"),
-            r("default via 192.168.1.1 dev eth0 table 201 proto static"),
-            r("default via 192.168.2.1 dev eth1 table 1000 proto static"),
-            r("default via 192.168.2.1 dev eth1 table 300 proto static"),
-            r("10.0.0.0/8 via 192.168.2.1 dev eth1 table 202 proto static"),
+    }
+
+    #[test]
+    fn managed_tables_leave_kill_switches_and_other_vpns_alone() {
+        let mut c = cfg();
+        let rules = [
+            rule("priority 101 fwmark 0x65 lookup 201"),
+            rule("priority 102 fwmark 0x66 lookup 202"),
+            rule("priority 104 fwmark 0x300 lookup 100"),
+            rule("priority 105 fwmark 0x301 lookup 101"),
+            rule("priority 106 fwmark 0x302 lookup 102"),
         ];
-        let snap = snapshot(&routes, &cand);
-        assert_eq!(snap.len(), 4, "main's two defaults, 201 and 1000; not 300 (no rule), not 202 (no default)");
-        assert_eq!(managed_tables(&snap).into_iter().collect::<Vec<_>>(), [201, 254, 1000]);
-        assert_eq!(managed_tables(&[]).into_iter().collect::<Vec<_>>(), [254], "main is always managed");
+        let rs = routes(&[
+            "default via 192.168.1.1 dev eth0 table main proto static metric 100",
+            "default via 192.168.1.1 dev eth0 table 201 proto static",
+            "default via 192.168.2.1 dev eth1 table 202 proto static",
+            "10.0.0.0/8 via 192.168.2.1 dev eth1 table 10 proto static",
+            "unreachable default table 100 proto static",
+            "default dev vpn1 table 101 proto static scope link",
+            "default table 102 proto static nexthop via 192.168.1.1 dev eth0 weight 1 nexthop via 10.9.0.1 dev vpn1 weight 1",
+            "default via 192.168.1.1 dev eth0 table 300 proto static",
+        ]);
+        let got: Vec<u32> = managed_tables(&rs, &rules, &c).into_iter().collect();
+        // Not 10 (no default), 100 (a kill switch), 101 (another VPN), 300 (no rule); 102
+        // has a next hop through the primary, so its traffic is ours to move.
+        assert_eq!(got, [102, 201, 202, 254]);
+        // POLICY_TABLES manages what it lists whatever it holds.
+        c.policy_tables = Some(vec![100, 10]);
+        let got: Vec<u32> = managed_tables(&rs, &rules, &c).into_iter().collect();
+        assert_eq!(got, [10, 100, 102, 201, 202, 254]);
+        assert_eq!(
+            snapshot_of(&rs, [201, 254].into_iter().collect()).routes,
+            routes(&[
+                "default via 192.168.1.1 dev eth0 table main proto static metric 100",
+                "default via 192.168.1.1 dev eth0 table 201 proto static"
+            ])
+        );
     }
 
     #[test]
@@ -323,7 +611,7 @@ mod tests {
             rule("priority 106 fwmark 0x7 lookup main"),
         ];
         let managed: BTreeSet<u32> = [10, 201, 202, 254].into_iter().collect();
-        let got: Vec<String> = Ours(&c).lan_rules(&rules, &managed).iter().map(|r| r.to_string()).collect();
+        let got: Vec<String> = ours(&c).lan_rules(&rules, &managed).iter().map(|r| r.to_string()).collect();
         assert_eq!(
             got,
             [
@@ -339,13 +627,13 @@ mod tests {
     #[test]
     fn lower_metric_defaults_are_removed_after_the_tunnel_route_is_in() {
         let c = cfg();
-        let current = [
-            r("default via 192.168.1.1 dev eth0 table 201 proto static"),
-            r("default via 192.168.2.1 dev eth1 table 201 proto static metric 300"),
-            r("default via 192.168.1.1 dev eth0 table 202 proto static"),
-        ];
+        let current = routes(&[
+            "default via 192.168.1.1 dev eth0 table 201 proto static",
+            "default via 192.168.2.1 dev eth1 table 201 proto static metric 300",
+            "default via 192.168.1.1 dev eth0 table 202 proto static",
+        ]);
         assert_eq!(
-            words(&move_to_tunnel(&current, &Ours(&c).tunnel_default(201))),
+            words(&move_table(&current, &ours(&c).tunnel_default(201), &[])),
             [
                 "ip route add default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
                 "ip route del default via 192.168.1.1 dev eth0 table 201 proto static",
@@ -356,12 +644,12 @@ mod tests {
     #[test]
     fn main_keeps_its_higher_metric_defaults() {
         let c = cfg();
-        let current = [
-            r("default via 192.168.1.1 dev eth0 table main proto static metric 100"),
-            r("default via 192.168.2.1 dev eth1 table main proto static metric 200"),
-        ];
+        let current = routes(&[
+            "default via 192.168.1.1 dev eth0 table main proto static metric 100",
+            "default via 192.168.2.1 dev eth1 table main proto static metric 200",
+        ]);
         assert_eq!(
-            words(&move_to_tunnel(&current, &Ours(&c).tunnel_default(254))),
+            words(&move_table(&current, &ours(&c).tunnel_default(254), &[])),
             ["ip route add default via 10.11.0.1 dev wg0 table main proto static metric 40"]
         );
     }
@@ -369,13 +657,13 @@ mod tests {
     #[test]
     fn tos_and_same_metric_defaults_win_and_are_removed_same_key_first() {
         let c = cfg();
-        let current = [
-            r("default via 192.168.1.1 dev eth0 table main proto static metric 40"),
-            r("default tos 0x10 via 192.168.1.1 dev eth0 table main proto static metric 500"),
-            r("unreachable default table main proto boot metric 10"),
-        ];
+        let current = routes(&[
+            "default via 192.168.1.1 dev eth0 table main proto static metric 40",
+            "default tos 0x10 via 192.168.1.1 dev eth0 table main proto static metric 500",
+            "unreachable default table main proto boot metric 10",
+        ]);
         assert_eq!(
-            words(&move_to_tunnel(&current, &Ours(&c).tunnel_default(254))),
+            words(&move_table(&current, &ours(&c).tunnel_default(254), &[])),
             [
                 "ip route del default via 192.168.1.1 dev eth0 table main proto static metric 40",
                 "ip route add default via 10.11.0.1 dev wg0 table main proto static metric 40",
@@ -388,21 +676,113 @@ mod tests {
     #[test]
     fn moving_again_changes_nothing() {
         let c = cfg();
-        let current = [
-            r("default via 10.11.0.1 dev wg0 table 201 proto static metric 40"),
-            r("default via 192.168.2.1 dev eth1 table 201 proto static metric 300"),
-        ];
-        assert!(move_to_tunnel(&current, &Ours(&c).tunnel_default(201)).is_empty());
+        let current = routes(&[
+            "default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
+            "default via 192.168.2.1 dev eth1 table 201 proto static metric 300",
+        ]);
+        assert!(move_table(&current, &ours(&c).tunnel_default(201), &[]).is_empty());
         // The tunnel route added by hand with another protocol counts as present.
-        let by_hand = [r("default via 10.11.0.1 dev wg0 table 201 proto boot metric 40")];
-        assert!(move_to_tunnel(&by_hand, &Ours(&c).tunnel_default(201)).is_empty());
+        let by_hand = routes(&["default via 10.11.0.1 dev wg0 table 201 proto boot metric 40"]);
+        assert!(move_table(&by_hand, &ours(&c).tunnel_default(201), &[]).is_empty());
+    }
+
+    #[test]
+    fn switching_target_replaces_ours_in_place() {
+        let c = cfg();
+        let o = ours(&c);
+        let tunnel = o.tunnel_default(201);
+        let backup = o.backup_default(201);
+        // Tunnel dead: our tunnel default is replaced by the backup one, atomically.
+        let plan = move_table(std::slice::from_ref(&tunnel), &backup, std::slice::from_ref(&tunnel));
+        assert_eq!(
+            words(&plan),
+            ["ip route replace default via 192.168.2.1 dev eth1 table 201 proto static metric 40"]
+        );
+        // Tunnel back.
+        let plan = move_table(std::slice::from_ref(&backup), &tunnel, &[tunnel.clone(), backup.clone()]);
+        assert_eq!(words(&plan), ["ip route replace default via 10.11.0.1 dev wg0 table 201 proto static metric 40"]);
+        // A same-key route that is not ours is deleted, never replaced.
+        let user = r("default via 192.168.9.1 dev eth1 table 201 proto static metric 40");
+        let plan = move_table(&[user], &backup, std::slice::from_ref(&tunnel));
+        assert_eq!(
+            words(&plan),
+            [
+                "ip route del default via 192.168.9.1 dev eth1 table 201 proto static metric 40",
+                "ip route add default via 192.168.2.1 dev eth1 table 201 proto static metric 40",
+            ]
+        );
+    }
+
+    fn snap(tables: &[u32], lines: &[&str]) -> Snapshot {
+        Snapshot { tables: tables.iter().copied().collect(), routes: routes(lines) }
+    }
+
+    #[test]
+    fn a_default_that_appears_goes_into_the_snapshot() {
+        let c = cfg();
+        let o = ours(&c);
+        let is_ours = |r: &Route| r.same_path(&o.tunnel_default(r.table)) || r.same_path(&o.endpoint_route());
+        let saved = snap(
+            &[201, 254],
+            &[
+                "default via 192.168.1.1 dev eth0 table main proto dhcp",
+                "default via 192.168.2.1 dev eth1 table main proto static metric 200",
+                "default via 192.168.1.1 dev eth0 table 201 proto static",
+            ],
+        );
+        let now = routes(&[
+            "default via 10.11.0.1 dev wg0 table main proto static metric 40",
+            // A new DHCP lease, another gateway: replaces the saved one of its key and device.
+            "default via 192.168.1.254 dev eth0 table main proto dhcp",
+            "default via 192.168.2.1 dev eth1 table main proto static metric 200",
+            // The admin adds one at metric 5.
+            "default via 192.168.2.1 dev eth1 table main proto static metric 5",
+            // The load balancer re-imposes its own (proto boot, same path): repaired.
+            "default via 192.168.1.1 dev eth0 table 201 proto boot",
+            "default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
+        ]);
+        let a = absorb(&saved, &now, &[rule("priority 101 fwmark 0x65 lookup 201")], &c, is_ours);
+        assert_eq!(
+            a.snapshot.routes,
+            routes(&[
+                "default via 192.168.1.254 dev eth0 table main proto dhcp",
+                "default via 192.168.2.1 dev eth1 table main proto static metric 200",
+                "default via 192.168.1.1 dev eth0 table 201 proto static",
+                "default via 192.168.2.1 dev eth1 table main proto static metric 5",
+            ])
+        );
+        assert_eq!(a.appeared.len(), 2);
+        assert_eq!(a.reimposed, routes(&["default via 192.168.1.1 dev eth0 table 201 proto boot"]));
+        // Nothing new: nothing changes.
+        let again = absorb(&a.snapshot, &now, &[], &c, is_ours);
+        assert_eq!(again.snapshot, a.snapshot);
+        assert!(again.appeared.is_empty());
+    }
+
+    #[test]
+    fn a_table_refilled_during_the_outage_becomes_managed() {
+        let c = cfg();
+        let o = ours(&c);
+        let is_ours = |r: &Route| r.same_path(&o.tunnel_default(r.table));
+        let rules = [rule("priority 101 fwmark 0x65 lookup 201"), rule("priority 104 fwmark 0x300 lookup 100")];
+        // Table 201 was empty at activation (pppoe gone); it is back via eth0. Table 100
+        // is a kill switch and stays alone.
+        let now = routes(&[
+            "default via 192.168.1.1 dev eth0 table 201 proto static",
+            "default via 192.168.2.1 dev eth1 table 201 proto static metric 300",
+            "unreachable default table 100 proto static",
+        ]);
+        let a = absorb(&snap(&[254], &[]), &now, &rules, &c, is_ours);
+        assert_eq!(a.snapshot.tables.iter().copied().collect::<Vec<_>>(), [201, 254]);
+        assert_eq!(a.snapshot.routes, now[..2].to_vec());
+        assert!(a.reimposed.is_empty());
     }
 
     #[test]
     fn restore_puts_saved_routes_back_before_deleting_ours() {
         let c = cfg();
-        let tunnel = Ours(&c).tunnel_default(201);
-        let saved = [r("default via 192.168.1.1 dev eth0 table 201 proto static")];
+        let tunnel = ours(&c).tunnel_default(201);
+        let saved = routes(&["default via 192.168.1.1 dev eth0 table 201 proto static"]);
         let current = [tunnel.clone()];
         assert_eq!(
             words(&restore_table(&current, &saved, std::slice::from_ref(&tunnel))),
@@ -418,11 +798,11 @@ mod tests {
     #[test]
     fn restore_never_deletes_what_it_did_not_add_nor_duplicates() {
         let c = cfg();
-        let tunnel = Ours(&c).tunnel_default(254);
-        let saved = [
-            r("default via 192.168.1.1 dev eth0 table main proto static metric 100"),
-            r("default via 192.168.2.1 dev eth1 table main proto static metric 200"),
-        ];
+        let tunnel = ours(&c).tunnel_default(254);
+        let saved = routes(&[
+            "default via 192.168.1.1 dev eth0 table main proto static metric 100",
+            "default via 192.168.2.1 dev eth1 table main proto static metric 200",
+        ]);
         // The backup default never left; a user route appeared meanwhile.
         let user = r("default via 192.168.3.1 dev eth1 table main proto static metric 300");
         let current = [tunnel.clone(), saved[1].clone(), user];
@@ -437,17 +817,17 @@ mod tests {
 
     #[test]
     fn restore_leaves_a_route_the_load_balancer_put_back_itself() {
-        let saved = [r("default via 192.168.1.1 dev eth0 table 201 proto static")];
+        let saved = routes(&["default via 192.168.1.1 dev eth0 table 201 proto static"]);
         let lb = r("default via 192.168.1.1 dev eth0 table 201 proto boot");
         assert!(restore_table(&[lb], &saved, &[]).is_empty());
     }
 
     #[test]
     fn restore_appends_routes_that_shared_a_key() {
-        let saved = [
-            r("default via 192.168.1.1 dev eth0 table 201 proto static"),
-            r("default via 192.168.2.1 dev eth1 table 201 proto static"),
-        ];
+        let saved = routes(&[
+            "default via 192.168.1.1 dev eth0 table 201 proto static",
+            "default via 192.168.2.1 dev eth1 table 201 proto static",
+        ]);
         assert_eq!(
             words(&restore_table(&[], &saved, &[])),
             [
@@ -460,14 +840,133 @@ mod tests {
     #[test]
     fn a_same_key_owned_route_goes_first() {
         let c = cfg();
-        let tunnel = Ours(&c).tunnel_default(254);
-        let saved = [r("default via 192.168.1.1 dev eth0 table main proto static metric 40")];
+        let tunnel = ours(&c).tunnel_default(254);
+        let saved = routes(&["default via 192.168.1.1 dev eth0 table main proto static metric 40"]);
         assert_eq!(
             words(&restore_table(std::slice::from_ref(&tunnel), &saved, std::slice::from_ref(&tunnel))),
             [
                 "ip route del default via 10.11.0.1 dev wg0 table main proto static metric 40",
                 "ip route add default via 192.168.1.1 dev eth0 table main proto static metric 40",
             ]
+        );
+    }
+
+    #[test]
+    fn with_the_snapshot_lost_the_primary_default_comes_back_only_into_an_empty_table() {
+        let c = cfg();
+        let o = ours(&c);
+        let tunnel = o.tunnel_default(201);
+        let s = snap(&[201], &["default via 192.168.1.1 dev eth0 table 201 proto static"]);
+        assert_eq!(saved_defaults(201, Some(&s), &[], &[], &o), s.routes);
+        assert_eq!(
+            saved_defaults(201, None, std::slice::from_ref(&tunnel), std::slice::from_ref(&tunnel), &o),
+            routes(&["default via 192.168.1.1 dev eth0 table 201 proto static metric 100"])
+        );
+        let lb = r("default via 192.168.1.1 dev eth0 table 201 proto boot");
+        assert!(saved_defaults(201, None, &[tunnel.clone(), lb], std::slice::from_ref(&tunnel), &o).is_empty());
+        let no_gw = Ours { primary_gw: None, ..ours(&c) };
+        assert!(
+            saved_defaults(201, None, std::slice::from_ref(&tunnel), std::slice::from_ref(&tunnel), &no_gw).is_empty()
+        );
+    }
+
+    #[test]
+    fn routes_through_vanished_devices_are_not_restored() {
+        let links = Links::new(vec![link(2, "eth0", false), link(3, "eth1", false)]);
+        let saved = routes(&[
+            "default via 192.168.1.1 dev eth0 table main proto static metric 100",
+            "default dev pppoe1 table main proto static scope link metric 300",
+        ]);
+        let (kept, gone) = restorable(saved.clone(), &links);
+        assert_eq!((kept, gone), (saved[..1].to_vec(), saved[1..].to_vec()));
+    }
+
+    #[test]
+    fn state_lost_inference_takes_only_what_has_our_shape() {
+        let c = cfg();
+        let o = ours(&c);
+        let rs = routes(&[
+            "default via 10.11.0.1 dev wg0 table main proto static metric 40",
+            "default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
+            "default via 10.11.0.1 dev wg0 table 201 proto static metric 41",
+            "203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190",
+        ]);
+        let rules = [
+            rule("priority 69 from 192.168.10.0/24 lookup main"),
+            rule("priority 69 from 10.0.0.0/8 lookup main"),
+            rule("priority 69 fwmark 0x65 lookup main"),
+            rule("priority 70 fwmark 0x66 lookup main"),
+        ];
+        let got: Vec<String> = inferred_owned(&rs, &rules, &o).iter().map(|x| x.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "route default via 10.11.0.1 dev wg0 table main proto static metric 40",
+                "route default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
+                "route 203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190",
+                "rule priority 69 from 192.168.10.0/24 lookup main",
+                "rule priority 69 fwmark 0x65 lookup main",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rule_is_deleted_only_when_the_kernel_would_delete_ours() {
+        let ours_src = rule("priority 69 from 192.168.10.0/24 lookup main");
+        let ours_mark = rule("priority 69 fwmark 0x65 lookup main");
+        let mut users = rule("priority 69 from 192.168.10.0/24 lookup main");
+        users.other = true; // e.g. `iif lan2`: the deletion would match it
+        assert!(rule_deletion_safe(std::slice::from_ref(&ours_src), &ours_src));
+        assert!(rule_deletion_safe(&[], &ours_src), "nothing to delete");
+        assert!(!rule_deletion_safe(&[users.clone(), ours_src.clone()], &ours_src), "the user's is listed first");
+        assert!(rule_deletion_safe(&[ours_src.clone(), users], &ours_src), "ours is first");
+        // A user's fwmark rule that also has a source matches our source-less deletion.
+        let mut marked_from = rule("priority 69 from 10.0.0.0/8 lookup main");
+        marked_from.fwmark = Some((0x65, u32::MAX));
+        assert!(!rule_deletion_safe(&[marked_from, ours_mark.clone()], &ours_mark));
+        // Other masks, priorities and tables do not match.
+        let other_mask = rule("priority 69 fwmark 0x65/0xff lookup main");
+        let other_prio = rule("priority 70 fwmark 0x65 lookup main");
+        assert!(rule_deletion_safe(&[other_mask, other_prio, ours_mark.clone()], &ours_mark));
+    }
+
+    #[test]
+    fn auto_gateways() {
+        let links = Links::new(vec![link(2, "eth0", false), link(3, "eth1", false), link(9, "pppoe0", true)]);
+        let addrs = [Addr {
+            index: 9,
+            local: Ipv4Addr::new(100, 64, 3, 2),
+            peer: Some(Ipv4Addr::new(100, 64, 0, 1)),
+            prefix_len: 32,
+        }];
+        let tables: BTreeSet<u32> = [201, 202].into_iter().collect();
+        let rs = routes(&[
+            "default via 192.168.2.1 dev eth1 table main proto static metric 200",
+            "default via 192.168.2.9 dev eth1 table 202 proto static",
+            "default via 192.168.1.7 dev eth0 table 999 proto static",
+            "default table 201 proto static nexthop via 192.168.1.1 dev eth0 weight 1 nexthop via 192.168.2.1 dev eth1 weight 1",
+        ]);
+        let s = snap(&[254], &["default via 192.168.1.254 dev eth0 table main proto dhcp"]);
+        let auto = |dev, snapshot| resolve_gateway(Gateway::Auto, dev, &links, &addrs, &rs, &tables, snapshot);
+        assert_eq!(auto("pppoe0", None), Some(Ipv4Addr::new(100, 64, 0, 1)), "a PPPoE session's peer");
+        assert_eq!(auto("eth1", None), Some(Ipv4Addr::new(192, 168, 2, 1)), "main first");
+        assert_eq!(
+            auto("eth0", None),
+            Some(Ipv4Addr::new(192, 168, 1, 1)),
+            "a next hop in a managed table; not table 999"
+        );
+        let only_999 = routes(&["default via 192.168.1.7 dev eth0 table 999 proto static"]);
+        assert_eq!(
+            resolve_gateway(Gateway::Auto, "eth0", &links, &addrs, &only_999, &tables, Some(&s)),
+            Some(Ipv4Addr::new(192, 168, 1, 254)),
+            "the snapshot's"
+        );
+        assert_eq!(resolve_gateway(Gateway::Auto, "eth0", &links, &addrs, &only_999, &tables, None), None);
+        assert_eq!(auto("ppp7", Some(&s)), None, "a device that is gone has no gateway");
+        let fixed = Gateway::Static(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(
+            resolve_gateway(fixed, "ppp7", &links, &addrs, &[], &tables, None),
+            Some(Ipv4Addr::new(10, 0, 0, 1))
         );
     }
 }

@@ -11,6 +11,9 @@ pub enum Error {
     Usage(String),
     /// Bad configuration: exit 2, nothing changed.
     Config(ConfigError),
+    /// A file or directory the tool would have to trust is not root's alone: exit 2,
+    /// nothing read from it, nothing changed.
+    Untrusted(String),
     /// Another instance held the lock for LOCK_TIMEOUT: exit 75.
     Busy(String),
     /// The desired state could not be reached: exit 1.
@@ -20,7 +23,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Config(_) => 2,
+            Error::Usage(_) | Error::Config(_) | Error::Untrusted(_) => 2,
             Error::Busy(_) => 75,
             Error::Failed(_) => 1,
         }
@@ -30,7 +33,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(m) | Error::Busy(m) | Error::Failed(m) => f.write_str(m),
+            Error::Usage(m) | Error::Busy(m) | Error::Failed(m) | Error::Untrusted(m) => f.write_str(m),
             Error::Config(e) => write!(f, "{e}"),
         }
     }

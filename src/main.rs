@@ -3,8 +3,8 @@
 //! WAN, and puts every table back exactly as it was when the primary returns.
 //!
 //! This file is the command line: argument validation, the lock, and the one place that
-//! prints errors and chooses the exit code. The work is in `failsafe` (sequences) and
-//! `decide` (pure decisions).
+//! prints errors and chooses the exit code. The work is in `failsafe` (the sequences),
+//! `system` (what they act on), and `decide` and `health` (pure judgement).
 
 mod config;
 mod decide;
@@ -12,12 +12,14 @@ mod dns;
 mod edgeos;
 mod error;
 mod failsafe;
+mod health;
 mod lock;
 mod log;
 mod netlink;
 mod probe;
 mod state;
 mod status;
+mod system;
 mod wireguard;
 
 use std::ffi::OsString;
@@ -27,10 +29,12 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use config::Config;
+use decide::Target as failsafe_target;
 use error::{Context, Error};
-use failsafe::{Ctx, Outcome};
+use failsafe::Outcome;
 use lock::{Lock, LockError};
 use log::Logger;
+use system::System;
 
 const HELP: &str = "\
 wg-failsafe — moves every routing table onto a WireGuard tunnel while the primary WAN is
@@ -161,7 +165,7 @@ fn main() -> ExitCode {
         !cli.dry_run && matches!(cli.command, Cmd::Run | Cmd::Activate | Cmd::Deactivate | Cmd::Transition { .. });
     let log = Logger::new(cfg.log_file.clone(), cfg.log_max_kb, persist, cli.verbose);
     match execute(&cli, &cfg, &log) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => fail(&e, Some(&log)),
     }
 }
@@ -175,50 +179,52 @@ fn fail(e: &Error, log: Option<&Logger>) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
-fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<(), Error> {
+fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
     match &cli.command {
-        Cmd::Help | Cmd::Version => Ok(()),
+        Cmd::Help | Cmd::Version => Ok(ExitCode::SUCCESS),
         Cmd::Transition { group, iface, state } => transition(cli, cfg, log, group, iface, state),
         Cmd::Status { json } => {
-            let mut ctx = Ctx::new(cfg, log, true)?;
-            let st = status::gather(&mut ctx)?;
+            let mut sys = System::open(cfg, log, true)?;
+            let st = status::gather(&mut sys)?;
             print!("{}", if *json { st.to_json() + "\n" } else { st.to_text() });
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Check => check(cfg, log),
         Cmd::Run | Cmd::Activate | Cmd::Deactivate => {
             // A dry run changes nothing, so it needs no lock.
             let _lock = if cli.dry_run { None } else { Some(take_lock(cfg)?) };
-            let mut ctx = Ctx::new(cfg, log, cli.dry_run)?;
+            let mut sys = System::open(cfg, log, cli.dry_run)?;
             let result = match cli.command {
-                Cmd::Run => ctx.tick(),
-                Cmd::Activate => {
-                    let routes = ctx.routes()?;
-                    if ctx.is_on(&routes)? {
-                        ctx.reassert(&routes)
+                Cmd::Run => failsafe::tick(&mut sys),
+                Cmd::Activate => sys.observe().and_then(|obs| {
+                    if obs.on {
+                        failsafe::while_active(&mut sys, &obs, None)
                     } else {
-                        ctx.activate(None, &routes)
+                        failsafe::activate(&mut sys, None, &obs)
                     }
-                }
-                _ => {
-                    let routes = ctx.routes()?;
-                    if ctx.is_on(&routes)? {
-                        ctx.deactivate(false, &routes)
+                }),
+                _ => sys.observe().and_then(|obs| {
+                    if obs.on {
+                        failsafe::deactivate(&mut sys, &obs, true)
                     } else {
-                        ctx.cleanup()
+                        failsafe::cleanup(&mut sys)
                     }
-                }
+                }),
             };
             if cli.dry_run || cli.verbose {
-                for c in &ctx.changes {
+                for c in &sys.changes {
                     println!("{c}");
                 }
             }
             let outcome = result?;
+            let code = outcome.exit_code();
             if !matches!(cli.command, Cmd::Run) || cli.verbose {
                 println!("{}", describe(&outcome));
+            } else if code != 0 {
+                // Logged once, at the transition; cron discards this.
+                eprintln!("wg-failsafe: {}", describe(&outcome));
             }
-            Ok(())
+            Ok(ExitCode::from(code))
         }
     }
 }
@@ -227,8 +233,19 @@ fn describe(o: &Outcome) -> String {
     match o {
         Outcome::Healthy => "primary healthy, failsafe off: nothing to do".into(),
         Outcome::CleanedUp => "failsafe off".into(),
-        Outcome::Activated { ms } => format!("failsafe ACTIVATED in {ms} ms"),
-        Outcome::Active { changes } => format!("failsafe active ({changes} repair(s))"),
+        Outcome::Activated { ms, target: failsafe_target::Tunnel } => format!("failsafe ACTIVATED in {ms} ms"),
+        Outcome::Activated { ms, target: failsafe_target::Backup } => {
+            format!("failsafe ACTIVATED in {ms} ms on the backup WAN: the tunnel does not work (FALLBACK=backup)")
+        }
+        Outcome::Active { repairs, target, tunnel_ok, wait_left_s } => {
+            let path = match (target, tunnel_ok) {
+                (failsafe_target::Tunnel, true) => "via the tunnel",
+                (failsafe_target::Tunnel, false) => "on a tunnel that does not work (FALLBACK=none)",
+                (failsafe_target::Backup, _) => "on the backup WAN: the tunnel does not work (FALLBACK=backup)",
+            };
+            let wait = wait_left_s.map(|s| format!("; primary back, failing back in {s} s")).unwrap_or_default();
+            format!("failsafe active {path} ({repairs} repair(s)){wait}")
+        }
         Outcome::Deactivated { ms } => format!("failsafe DEACTIVATED in {ms} ms"),
     }
 }
@@ -246,7 +263,7 @@ fn take_lock(cfg: &Config) -> Result<Lock, Error> {
 }
 
 /// The EdgeOS load-balance hook: log the transition, start a detached `run`, return.
-fn transition(cli: &Cli, cfg: &Config, log: &Logger, group: &str, iface: &str, state: &str) -> Result<(), Error> {
+fn transition(cli: &Cli, cfg: &Config, log: &Logger, group: &str, iface: &str, state: &str) -> Result<ExitCode, Error> {
     log.info(&format!("load-balance group {group}: {iface} is {state}"));
     let exe = std::env::current_exe().context("finding this program")?;
     let mut cmd = Command::new(exe);
@@ -264,11 +281,11 @@ fn transition(cli: &Cli, cfg: &Config, log: &Logger, group: &str, iface: &str, s
         });
     }
     cmd.spawn().context("starting a detached run")?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `check`: every precondition, each on its own line; changes nothing.
-fn check(cfg: &Config, log: &Logger) -> Result<(), Error> {
+fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
     let mut problems = 0;
     let mut report = |ok: bool, what: String| {
         println!("{} {what}", if ok { "ok  " } else { "FAIL" });
@@ -277,23 +294,56 @@ fn check(cfg: &Config, log: &Logger) -> Result<(), Error> {
     report(true, format!("configuration {}", cfg.path.display()));
     // SAFETY: geteuid has no preconditions.
     report(unsafe { libc::geteuid() } == 0, "running as root".into());
-    match Ctx::new(cfg, log, true) {
+    match System::open(cfg, log, true) {
         Err(e) => report(false, e.to_string()),
-        Ok(ctx) => {
+        Ok(mut sys) => {
+            report(true, format!("STATE_DIR {} is root's alone (or will be created so)", cfg.state_dir.display()));
             for (what, dev) in [
                 ("PRIMARY_DEV", &cfg.primary_dev),
                 ("BACKUP_DEV", &cfg.backup_dev),
                 ("WG_IFACE", &cfg.wg_iface),
                 ("LAN_DEV", &cfg.lan_dev),
             ] {
-                report(ctx.links().by_name(dev).is_some(), format!("{what} {dev} exists"));
+                // A primary that vanished (PPPoE while its link is down) is a down primary.
+                let ok = sys.links.by_name(dev).is_some() || what == "PRIMARY_DEV";
+                let state = if sys.links.by_name(dev).is_some() { "exists" } else { "does not exist (now)" };
+                report(ok, format!("{what} {dev} {state}"));
             }
-            match ctx.find_peer_key() {
+            match sys.observe() {
+                Ok(obs) => {
+                    for (what, setting, found, dev) in [
+                        ("PRIMARY_GW", cfg.primary_gw, obs.primary_gw, &cfg.primary_dev),
+                        ("BACKUP_GW", cfg.backup_gw, obs.backup_gw, &cfg.backup_dev),
+                    ] {
+                        match found {
+                            Some(gw) => report(true, format!("{what} {setting}: {gw} on {dev}")),
+                            None => report(
+                                what == "PRIMARY_GW",
+                                format!("{what} {setting}: no gateway found on {dev} (now)"),
+                            ),
+                        }
+                    }
+                }
+                Err(e) => report(false, e.to_string()),
+            }
+            if !cfg.track_ips.is_empty() {
+                let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
+                report(
+                    true,
+                    format!(
+                        "TRACK_IPS {} ({} needed), probed through the primary's gateway",
+                        ips.join(" "),
+                        cfg.track_reliability
+                    ),
+                );
+            }
+            let backend = sys.backend();
+            match sys.find_peer_key() {
                 Ok((key, source)) => report(
                     true,
-                    format!("{} backend, VPS peer {} (from {source})", ctx.backend(), wireguard::key_to_base64(&key)),
+                    format!("{backend} backend, VPS peer {} (from {source})", wireguard::key_to_base64(&key)),
                 ),
-                Err(e) => report(false, format!("{} backend: {e}", ctx.backend())),
+                Err(e) => report(false, format!("{backend} backend: {e}")),
             }
         }
     }
@@ -306,7 +356,7 @@ fn check(cfg: &Config, log: &Logger) -> Result<(), Error> {
     if problems > 0 {
         return Err(Error::Failed(format!("{problems} check(s) failed")));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

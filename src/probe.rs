@@ -1,10 +1,20 @@
-//! ICMP echo on a raw socket bound to one interface (SO_BINDTODEVICE), so "the primary
-//! gateway answers" means it answers through PRIMARY_DEV, whatever the routing tables say.
+//! ICMP echo probes, hand-written, on one of two paths:
 //!
-//! A reply counts only if it comes from the target, carries this probe's random
-//! identifier and the sequence number of the request it answers, and its checksum is
-//! right. Deadlines come from the monotonic clock and the time left is recomputed on
-//! every pass of the wait loop.
+//! - [`Path::Device`]: a raw ICMP socket bound to one interface (SO_BINDTODEVICE), so "the
+//!   primary gateway answers" means it answers through PRIMARY_DEV, whatever the routing
+//!   tables say (the gateway is on the link), and likewise for the tunnel peer.
+//! - [`Path::Gateway`]: a packet socket (AF_PACKET) on the interface, each echo framed to
+//!   the gateway's link-layer address (none on a point-to-point link), from the interface's
+//!   own address. That reaches an upstream target through the primary's gateway with no
+//!   route at all — also while the failsafe has moved every default via the primary aside
+//!   — and bypasses netfilter, whose OUTPUT marks (EdgeOS's `lb-local`) would otherwise
+//!   re-route the probe. A BPF filter lets only ICMP echo replies reach the socket.
+//!
+//! Several targets share one socket and are probed together; a probe ends as soon as
+//! enough have answered. A reply counts only if it comes from the target, carries this
+//! probe's random identifier and the sequence number of a request sent to it, and its
+//! checksum is right. Deadlines come from the monotonic clock and the time left is
+//! recomputed on every pass of the wait loop.
 
 use std::io;
 use std::mem;
@@ -14,8 +24,18 @@ use std::time::{Duration, Instant};
 
 const ICMP_ECHO_REPLY: u8 = 0;
 const ICMP_ECHO_REQUEST: u8 = 8;
+const ETH_P_IP: u16 = 0x0800;
 /// Payload after the 8-byte ICMP header: enough to look like ping, small enough for any MTU.
 const PAYLOAD: &[u8; 24] = b"wg-failsafe probe \x00\x01\x02\x03\x04\x05";
+
+/// How the echoes leave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Path<'a> {
+    /// Routed by the kernel, restricted to this device.
+    Device(&'a str),
+    /// Framed by hand to the gateway on link `ifindex`, from `src`.
+    Gateway { ifindex: u32, lladdr: Option<Vec<u8>>, src: Ipv4Addr },
+}
 
 /// The RFC 1071 Internet checksum.
 pub fn checksum(data: &[u8]) -> u16 {
@@ -38,22 +58,45 @@ pub fn echo_request(ident: u16, seq: u16) -> Vec<u8> {
     p
 }
 
-/// Whether `packet` (an IPv4 datagram as a raw socket delivers it) is the reply from
-/// `target` to our request `ident`/`seq`.
-pub fn is_reply(packet: &[u8], target: Ipv4Addr, ident: u16, seq: u16) -> bool {
-    let Some(&first) = packet.first() else { return false };
+/// An IPv4 datagram (20-byte header, TTL 64, protocol ICMP) around `icmp`.
+pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, id: u16, icmp: &[u8]) -> Vec<u8> {
+    let total = (20 + icmp.len()) as u16;
+    let mut p = Vec::with_capacity(usize::from(total));
+    p.extend_from_slice(&[0x45, 0]);
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 64, 1, 0, 0]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let sum = checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(icmp);
+    p
+}
+
+/// The source and sequence number of `packet` (an IPv4 datagram as a raw or packet
+/// socket delivers it) if it is an intact echo reply carrying identifier `ident`.
+pub fn reply_of(packet: &[u8], ident: u16) -> Option<(Ipv4Addr, u16)> {
+    let first = *packet.first()?;
     let header_len = usize::from(first & 0x0f) * 4;
-    if first >> 4 != 4 || header_len < 20 || packet.len() < header_len + 8 {
-        return false;
+    if first >> 4 != 4 || header_len < 20 || packet.len() < header_len + 8 || packet[9] != 1 {
+        return None;
     }
     let source = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
-    let icmp = &packet[header_len..];
-    source == target
-        && icmp[0] == ICMP_ECHO_REPLY
+    // Only the ICMP message the IP header says is there (a frame may carry padding).
+    let total = usize::from(u16::from_be_bytes([packet[2], packet[3]])).clamp(header_len + 8, packet.len());
+    let icmp = &packet[header_len..total];
+    let ok = icmp[0] == ICMP_ECHO_REPLY
         && icmp[1] == 0
         && u16::from_be_bytes([icmp[4], icmp[5]]) == ident
-        && u16::from_be_bytes([icmp[6], icmp[7]]) == seq
-        && checksum(icmp) == 0
+        && checksum(icmp) == 0;
+    ok.then(|| (source, u16::from_be_bytes([icmp[6], icmp[7]])))
+}
+
+/// Whether `packet` is the reply from `target` to our request `ident`/`seq`.
+#[cfg(test)]
+pub fn is_reply(packet: &[u8], target: Ipv4Addr, ident: u16, seq: u16) -> bool {
+    reply_of(packet, ident) == Some((target, seq))
 }
 
 /// A random 16-bit value from the kernel (the identifier must not be guessable by a host
@@ -69,43 +112,45 @@ pub fn random_u16() -> u16 {
     }
 }
 
-/// Sends up to `count` echo requests to `target` out of `dev`, one at a time, each
-/// waiting up to `timeout` for its reply. `Ok(true)` on the first reply.
+/// Sends up to `count` rounds of echo requests to each of `targets` still silent, each
+/// round waiting up to `timeout`, and stops once `need` of them have answered (a late
+/// reply to an earlier round counts). Returns each target's round-trip time, `None` for
+/// those that never answered.
 ///
 /// A send that fails because the link or route is down counts as a lost request.
-pub fn echo(dev: &str, target: Ipv4Addr, count: u32, timeout: Duration) -> io::Result<bool> {
-    let sock = raw_icmp_socket(dev)?;
+pub fn echo(
+    path: &Path,
+    targets: &[Ipv4Addr],
+    count: u32,
+    timeout: Duration,
+    need: usize,
+) -> io::Result<Vec<Option<Duration>>> {
+    let sock = match path {
+        Path::Device(dev) => raw_icmp_socket(dev)?,
+        Path::Gateway { ifindex, .. } => packet_socket(*ifindex)?,
+    };
     let ident = random_u16();
-    let dest = sockaddr(target);
+    let mut rtt: Vec<Option<Duration>> = vec![None; targets.len()];
+    let mut sent_at: Vec<Vec<Instant>> = vec![Vec::new(); targets.len()];
+    let enough = |rtt: &[Option<Duration>]| rtt.iter().filter(|r| r.is_some()).count() >= need.min(targets.len());
     let mut buf = [0u8; 1500];
     for n in 0..count {
         let seq = n as u16 + 1;
-        let request = echo_request(ident, seq);
-        // SAFETY: sendto with a buffer and address that outlive the call.
-        let sent = unsafe {
-            libc::sendto(
-                sock.as_raw_fd(),
-                request.as_ptr().cast(),
-                request.len(),
-                0,
-                (&dest as *const libc::sockaddr_in).cast(),
-                mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
         let deadline = Instant::now() + timeout;
-        if sent < 0 {
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::ENETDOWN | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ENOBUFS | libc::EPERM) => {
-                    // The request never left: wait out its interval like a lost one, so
-                    // a flapping link gets the same number of chances as a silent one.
-                    std::thread::sleep(
-                        deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(200)),
-                    );
-                    continue;
-                }
-                _ => return Err(e),
+        let mut any_left = false;
+        for (i, target) in targets.iter().enumerate().filter(|(i, _)| rtt[*i].is_none()) {
+            let request = echo_request(ident, seq);
+            sent_at[i].push(Instant::now());
+            if !send(&sock, path, *target, &request, ident ^ seq)? {
+                continue; // never left: waited out below like a lost one
             }
+            any_left = true;
+        }
+        if !any_left {
+            // Nothing could be sent: wait a little, so a flapping link gets the same
+            // number of chances as a silent one.
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(200)));
+            continue;
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -128,15 +173,66 @@ pub fn echo(dev: &str, target: Ipv4Addr, count: u32, timeout: Duration) -> io::R
             }
             // SAFETY: recv into a buffer owned here, never past its length.
             let len = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-            if len > 0 && is_reply(&buf[..len as usize], target, ident, seq) {
-                return Ok(true);
+            let Ok(len) = usize::try_from(len) else { continue };
+            let Some((source, got_seq)) = reply_of(&buf[..len], ident) else { continue };
+            let Some(i) = targets.iter().position(|t| *t == source) else { continue };
+            if let (None, Some(sent)) = (rtt[i], sent_at[i].get(usize::from(got_seq).wrapping_sub(1))) {
+                rtt[i] = Some(sent.elapsed());
+                if enough(&rtt) {
+                    return Ok(rtt);
+                }
             }
         }
     }
-    Ok(false)
+    Ok(rtt)
 }
 
-fn sockaddr(ip: Ipv4Addr) -> libc::sockaddr_in {
+/// Sends one request; `Ok(false)` when the network says it cannot leave.
+fn send(sock: &OwnedFd, path: &Path, target: Ipv4Addr, request: &[u8], ip_id: u16) -> io::Result<bool> {
+    let sent = match path {
+        Path::Device(_) => {
+            let dest = sockaddr_in(target);
+            // SAFETY: sendto with a buffer and address that outlive the call.
+            unsafe {
+                libc::sendto(
+                    sock.as_raw_fd(),
+                    request.as_ptr().cast(),
+                    request.len(),
+                    0,
+                    (&dest as *const libc::sockaddr_in).cast(),
+                    mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+        }
+        Path::Gateway { ifindex, lladdr, src } => {
+            let packet = ipv4_packet(*src, target, ip_id, request);
+            let dest = sockaddr_ll(*ifindex, lladdr.as_deref());
+            // SAFETY: sendto with a buffer and address that outlive the call.
+            unsafe {
+                libc::sendto(
+                    sock.as_raw_fd(),
+                    packet.as_ptr().cast(),
+                    packet.len(),
+                    0,
+                    (&dest as *const libc::sockaddr_ll).cast(),
+                    mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if sent >= 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENETDOWN | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ENOBUFS | libc::EPERM | libc::ENXIO) => {
+            Ok(false)
+        }
+        _ => Err(e),
+    }
+}
+
+fn sockaddr_in(ip: Ipv4Addr) -> libc::sockaddr_in {
     // SAFETY: sockaddr_in is plain data; all-zero is a valid value.
     let mut a: libc::sockaddr_in = unsafe { mem::zeroed() };
     a.sin_family = libc::AF_INET as libc::sa_family_t;
@@ -144,14 +240,32 @@ fn sockaddr(ip: Ipv4Addr) -> libc::sockaddr_in {
     a
 }
 
-fn raw_icmp_socket(dev: &str) -> io::Result<OwnedFd> {
+fn sockaddr_ll(ifindex: u32, lladdr: Option<&[u8]>) -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut a: libc::sockaddr_ll = unsafe { mem::zeroed() };
+    a.sll_family = libc::AF_PACKET as u16;
+    a.sll_protocol = ETH_P_IP.to_be();
+    a.sll_ifindex = ifindex as i32;
+    if let Some(mac) = lladdr {
+        let n = mac.len().min(a.sll_addr.len());
+        a.sll_addr[..n].copy_from_slice(&mac[..n]);
+        a.sll_halen = n as u8;
+    }
+    a
+}
+
+fn new_socket(domain: libc::c_int, kind: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket() returns a new descriptor or -1.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMP) };
+    let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fd is a fresh descriptor that nothing else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn raw_icmp_socket(dev: &str) -> io::Result<OwnedFd> {
+    let sock = new_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)?;
     // SAFETY: setsockopt with a buffer of the given length.
     let rc = unsafe {
         libc::setsockopt(
@@ -165,6 +279,55 @@ fn raw_icmp_socket(dev: &str) -> io::Result<OwnedFd> {
     if rc < 0 {
         let e = io::Error::last_os_error();
         return Err(io::Error::new(e.kind(), format!("cannot bind an ICMP socket to {dev}: {e}")));
+    }
+    Ok(sock)
+}
+
+/// The classic BPF program of the packet socket: accept an IPv4 datagram only if it is
+/// ICMP of type echo reply. `SOCK_DGRAM` delivers from the network header on.
+pub const ECHO_REPLY_FILTER: [(u16, u8, u8, u32); 7] = [
+    (0x30, 0, 0, 9),      // ldb [9]            ; protocol
+    (0x15, 0, 4, 1),      // jeq #1 (ICMP)      ; else drop
+    (0xb1, 0, 0, 0),      // ldxb 4*([0]&0xf)   ; x = header length
+    (0x50, 0, 0, 0),      // ldb [x+0]          ; ICMP type
+    (0x15, 0, 1, 0),      // jeq #0 (echo reply); else drop
+    (0x06, 0, 0, 0xffff), // ret #65535         ; accept
+    (0x06, 0, 0, 0),      // ret #0             ; drop
+];
+
+/// A packet socket on link `ifindex` that sees only ICMP echo replies. It is created
+/// with protocol 0 (it receives nothing) and bound to IPv4 only once the filter is in
+/// place, so no other packet of a busy WAN is ever queued to it.
+fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+    let sock = new_socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0)?;
+    let mut program: Vec<libc::sock_filter> =
+        ECHO_REPLY_FILTER.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
+    let fprog = libc::sock_fprog { len: program.len() as u16, filter: program.as_mut_ptr() };
+    // SAFETY: setsockopt with a sock_fprog pointing at `program`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let addr = sockaddr_ll(ifindex, None);
+    // SAFETY: bind with a sockaddr_ll that outlives the call.
+    let rc = unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("cannot bind a packet socket to link {ifindex}: {e}")));
     }
     Ok(sock)
 }
@@ -191,17 +354,24 @@ mod tests {
         assert_eq!(p.len(), 32);
     }
 
+    #[test]
+    fn the_ip_header_is_what_ping_would_send() {
+        let icmp = echo_request(1, 1);
+        let p = ipv4_packet(Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::new(203, 0, 113, 80), 0xabcd, &icmp);
+        assert_eq!(p.len(), 52);
+        assert_eq!(&p[..12], &[0x45, 0, 0, 52, 0xab, 0xcd, 0, 0, 64, 1, p[10], p[11]]);
+        assert_eq!(checksum(&p[..20]), 0, "header checksum");
+        assert_eq!(&p[12..20], &[192, 168, 1, 2, 203, 0, 113, 80]);
+        assert_eq!(&p[20..], &icmp[..]);
+    }
+
     fn reply_packet(from: Ipv4Addr, ident: u16, seq: u16) -> Vec<u8> {
         let mut icmp = echo_request(ident, seq);
         icmp[0] = ICMP_ECHO_REPLY;
         icmp[2..4].copy_from_slice(&[0, 0]);
         let sum = checksum(&icmp);
         icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
-        ip.extend_from_slice(&from.octets());
-        ip.extend_from_slice(&[192, 168, 1, 2]);
-        ip.extend_from_slice(&icmp);
-        ip
+        ipv4_packet(from, Ipv4Addr::new(192, 168, 1, 2), 9, &icmp)
     }
 
     #[test]
@@ -209,6 +379,7 @@ mod tests {
         let gw = Ipv4Addr::new(192, 168, 1, 1);
         let good = reply_packet(gw, 0xbeef, 2);
         assert!(is_reply(&good, gw, 0xbeef, 2));
+        assert_eq!(reply_of(&good, 0xbeef), Some((gw, 2)));
         assert!(!is_reply(&good, Ipv4Addr::new(192, 168, 1, 9), 0xbeef, 2), "other source");
         assert!(!is_reply(&good, gw, 0xbeee, 2), "other identifier");
         assert!(!is_reply(&good, gw, 0xbeef, 1), "other sequence");
@@ -219,7 +390,61 @@ mod tests {
         let mut request = good.clone();
         request[20] = ICMP_ECHO_REQUEST;
         assert!(!is_reply(&request, gw, 0xbeef, 2), "our own request looped back");
+        let mut udp = good.clone();
+        udp[9] = 17;
+        assert!(!is_reply(&udp, gw, 0xbeef, 2), "not ICMP");
         assert!(!is_reply(&good[..25], gw, 0xbeef, 2), "truncated");
         assert!(!is_reply(&[], gw, 0xbeef, 2));
+        // Ethernet pads short frames: bytes past the IP total length are ignored.
+        let mut padded = good.clone();
+        padded.extend_from_slice(&[0; 6]);
+        assert!(is_reply(&padded, gw, 0xbeef, 2));
+    }
+
+    #[test]
+    fn the_filter_accepts_echo_replies_only() {
+        // Run the classic BPF program on a few packets (a tiny interpreter of the five
+        // opcodes it uses), as the kernel would; a load past the end drops the packet.
+        fn run(p: &[u8]) -> u32 {
+            let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+            loop {
+                let (code, jt, jf, k) = ECHO_REPLY_FILTER[pc];
+                let at = |i: u32| p.get(i as usize).copied().map(u32::from);
+                match code {
+                    0x30 => {
+                        a = match at(k) {
+                            Some(v) => v,
+                            None => return 0,
+                        }
+                    }
+                    0xb1 => x = 4 * (at(k).unwrap_or(0) & 0xf),
+                    0x50 => {
+                        a = match at(x + k) {
+                            Some(v) => v,
+                            None => return 0,
+                        }
+                    }
+                    0x15 => pc += usize::from(if a == k { jt } else { jf }),
+                    0x06 => return k,
+                    _ => panic!("opcode {code:#x}"),
+                }
+                pc += 1;
+            }
+        }
+        let gw = Ipv4Addr::new(192, 168, 1, 1);
+        assert_eq!(run(&reply_packet(gw, 1, 1)), 0xffff);
+        let request = ipv4_packet(gw, gw, 1, &echo_request(1, 1));
+        assert_eq!(run(&request), 0);
+        let mut tcp = reply_packet(gw, 1, 1);
+        tcp[9] = 6;
+        assert_eq!(run(&tcp), 0);
+    }
+
+    #[test]
+    fn link_layer_addresses() {
+        let a = sockaddr_ll(4, Some(&[0x52, 0x54, 0, 1, 2, 3]));
+        assert_eq!((a.sll_ifindex, a.sll_halen, &a.sll_addr[..6]), (4, 6, &[0x52, 0x54, 0, 1, 2, 3][..]));
+        assert_eq!(u16::from_be(a.sll_protocol), ETH_P_IP);
+        assert_eq!(sockaddr_ll(9, None).sll_halen, 0, "a point-to-point link has none");
     }
 }

@@ -1,31 +1,47 @@
 //! STATE_DIR: what must survive between ticks and across a crash.
 //!
-//! - `state`: the recorded mode and a few counters (`key=value` lines).
-//! - `snapshot`: the default routes of every managed table as they were before
-//!   activation touched anything, one route per line in `ip route` words. Written once,
-//!   atomically (temporary file, fsync, rename, fsync of the directory), and reused, never
-//!   rewritten, by a later run that finds it.
-//! - `journal`: write-ahead list of what activation added (`route …` / `rule …` lines),
-//!   appended and fsynced *before* each addition, so a run killed at any point never
-//!   leaves a route or rule that a later run would mistake for the user's.
+//! - `state`: the recorded mode, what the tables point at, the health counters that
+//!   span ticks (boot-time seconds) and a few totals (`key=value` lines).
+//! - `snapshot`: the managed tables and their default routes as they were before
+//!   activation touched anything, one route per line in `ip route` words. Rewritten only
+//!   atomically (temporary file, fsync, rename, fsync of the directory): at activation,
+//!   and while active when a default appears that must be moved aside into it.
+//! - `journal`: write-ahead list of what activation changed (`route …`, `rule …`, `link
+//!   … up`, `restore-peer …`), appended and fsynced *before* each change, so a run killed
+//!   at any point never leaves a route or rule that a later run would mistake for the
+//!   user's, and every change can be put back.
 //!
-//! All three live on `/var/run`, which is RAM: a reboot clears them together with the
-//! routes they describe.
+//! The directory is trusted only if root owns it and nobody else can write it: a
+//! snapshot is a list of routes that root installs. It is opened once as a descriptor
+//! and every file is reached through it with `O_NOFOLLOW`; temporary files are created
+//! with `O_EXCL`. A reboot starts clean: state written under another boot id is set
+//! aside (it lives on `/var/run`, which is RAM, unless STATE_DIR was moved).
 
+use std::collections::BTreeSet;
+use std::ffi::CString;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use crate::decide::Target;
 use crate::netlink::route::Route;
 use crate::netlink::rule::Rule;
+use crate::wireguard::PeerSet;
 
-/// A state file that cannot be read or understood.
+/// The largest state file read: a snapshot of many tables is a few KiB.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// A state file or directory that cannot be used.
 #[derive(Debug)]
 pub struct StateError {
     pub path: PathBuf,
     pub detail: String,
+    /// STATE_DIR is not root's alone: refused, nothing read or changed (exit 2).
+    pub untrusted: bool,
 }
 
 impl fmt::Display for StateError {
@@ -36,36 +52,101 @@ impl fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
-/// The recorded mode and counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The recorded mode, the health counters that span ticks, and totals.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub failsafe: bool,
+    /// A deactivation has begun: the next run finishes it, whatever the primary does.
+    pub deactivating: bool,
+    /// What the managed tables point at while the failsafe is on.
+    pub target: Target,
     /// Wall-clock time of the last switch, for humans (status); never used for timing.
     pub since_unix_s: u64,
     pub activations: u64,
     pub deactivations: u64,
     /// How long the last activation or deactivation took.
     pub last_switch_ms: u64,
+    /// The boot these boot-time seconds belong to.
+    pub boot_id: Option<String>,
+    /// Boot time since which every round of the primary has passed (while active).
+    pub up_since_s: Option<u64>,
+    /// The failback wait in force for this activation (UP_AFTER_S after flap damping).
+    pub up_after_s: u64,
+    /// Boot time of the last failback (flap damping).
+    pub failback_at_s: Option<u64>,
+    /// The peer's latest handshake when the endpoint route via the backup went in.
+    pub handshake_mark: Option<Duration>,
+    /// The peer has answered an echo through the tunnel (so silence means down).
+    pub peer_echoes: bool,
+    /// FALLBACK=none and the tunnel is down while active (logged once).
+    pub tunnel_down: bool,
+    /// The load balancer's re-impositions were logged once for this activation.
+    pub repairs_logged: bool,
+}
+
+impl Default for Record {
+    fn default() -> Record {
+        Record {
+            failsafe: false,
+            deactivating: false,
+            target: Target::Tunnel,
+            since_unix_s: 0,
+            activations: 0,
+            deactivations: 0,
+            last_switch_ms: 0,
+            boot_id: None,
+            up_since_s: None,
+            up_after_s: 0,
+            failback_at_s: None,
+            handshake_mark: None,
+            peer_echoes: false,
+            tunnel_down: false,
+            repairs_logged: false,
+        }
+    }
+}
+
+fn opt<T: fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "none".to_string(), T::to_string)
 }
 
 impl Record {
     fn to_text(&self) -> String {
+        let mark = self.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         format!(
-            "mode={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\n",
+            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_s={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\n",
             if self.failsafe { "failsafe" } else { "normal" },
+            u8::from(self.deactivating),
+            self.target,
             self.since_unix_s,
             self.activations,
             self.deactivations,
-            self.last_switch_ms
+            self.last_switch_ms,
+            opt(&self.boot_id),
+            opt(&self.up_since_s),
+            self.up_after_s,
+            opt(&self.failback_at_s),
+            opt(&mark),
+            u8::from(self.peer_echoes),
+            u8::from(self.tunnel_down),
+            u8::from(self.repairs_logged),
         )
     }
 
+    /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
+    /// version's file); a value it cannot read is an error.
     fn parse(text: &str) -> Result<Record, String> {
         let mut r = Record::default();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let bad = || format!("line {}: cannot read `{line}`", i + 1);
             let (k, v) = line.split_once('=').ok_or_else(bad)?;
             let num = || v.parse::<u64>().map_err(|_| bad());
+            let opt_num = || if v == "none" { Ok(None) } else { num().map(Some) };
+            let flag = || match v {
+                "0" => Ok(false),
+                "1" => Ok(true),
+                _ => Err(bad()),
+            };
             match k {
                 "mode" => {
                     r.failsafe = match v {
@@ -74,22 +155,93 @@ impl Record {
                         _ => return Err(bad()),
                     }
                 }
+                "deactivating" => r.deactivating = flag()?,
+                "target" => r.target = v.parse().map_err(|_| bad())?,
                 "since" => r.since_unix_s = num()?,
                 "activations" => r.activations = num()?,
                 "deactivations" => r.deactivations = num()?,
                 "last_switch_ms" => r.last_switch_ms = num()?,
-                _ => return Err(bad()),
+                "boot_id" => r.boot_id = (v != "none").then(|| v.to_string()),
+                "up_since_s" => r.up_since_s = opt_num()?,
+                "up_after_s" => r.up_after_s = num()?,
+                "failback_at_s" => r.failback_at_s = opt_num()?,
+                "handshake_mark" => {
+                    r.handshake_mark = if v == "none" { None } else { Some(parse_time(v).ok_or_else(bad)?) }
+                }
+                "peer_echoes" => r.peer_echoes = flag()?,
+                "tunnel_down" => r.tunnel_down = flag()?,
+                "repairs_logged" => r.repairs_logged = flag()?,
+                _ => {}
             }
         }
         Ok(r)
     }
 }
 
-/// Something activation added and deactivation must take back.
+/// `SECONDS.NANOSECONDS` (nine digits).
+fn parse_time(v: &str) -> Option<Duration> {
+    let (s, n) = v.split_once('.')?;
+    let nanos: u32 = n.parse().ok().filter(|n| *n < 1_000_000_000 && v.len() - s.len() == 10)?;
+    Some(Duration::new(s.parse().ok()?, nanos))
+}
+
+/// The managed tables and their default routes before activation changed them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub tables: BTreeSet<u32>,
+    pub routes: Vec<Route>,
+}
+
+impl Snapshot {
+    fn to_text(&self, taken_unix_s: u64) -> String {
+        let tables: Vec<String> = self.tables.iter().map(u32::to_string).collect();
+        let mut text = format!(
+            "# wg-failsafe snapshot, written at unix time {taken_unix_s}: the managed tables and their default routes\ntables {}\n",
+            tables.join(" ")
+        );
+        for r in &self.routes {
+            text.push_str(&format!("{r}\n"));
+        }
+        text
+    }
+
+    /// Parses what `to_text` writes. A file of an earlier version has no `tables` line:
+    /// its tables are those its routes are in.
+    fn parse(text: &str) -> Result<Snapshot, String> {
+        let mut s = Snapshot::default();
+        let mut tables_line = false;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(list) = line.strip_prefix("tables ") {
+                for t in list.split_whitespace() {
+                    s.tables.insert(t.parse().map_err(|_| format!("line {}: invalid table `{t}`", i + 1))?);
+                }
+                tables_line = true;
+                continue;
+            }
+            s.routes.push(line.parse().map_err(|e| format!("line {}: {e}", i + 1))?);
+        }
+        if !tables_line {
+            s.tables = s.routes.iter().map(|r| r.table).collect();
+        }
+        Ok(s)
+    }
+}
+
+/// Something activation changed and deactivation must put back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Owned {
+    /// A route it added.
     Route(Route),
+    /// A rule it added.
     Rule(Rule),
+    /// A link it set administratively up (it goes down again).
+    LinkUp(String),
+    /// A WireGuard peer whose settings it changed: on that interface, these go back.
+    Peer(String, PeerSet),
 }
 
 impl fmt::Display for Owned {
@@ -97,6 +249,8 @@ impl fmt::Display for Owned {
         match self {
             Owned::Route(r) => write!(f, "route {r}"),
             Owned::Rule(r) => write!(f, "rule {r}"),
+            Owned::LinkUp(dev) => write!(f, "link {dev} up"),
+            Owned::Peer(iface, p) => write!(f, "restore-peer {iface} {p}"),
         }
     }
 }
@@ -108,61 +262,145 @@ impl std::str::FromStr for Owned {
         match s.split_once(' ') {
             Some(("route", r)) => Ok(Owned::Route(r.parse()?)),
             Some(("rule", r)) => Ok(Owned::Rule(r.parse()?)),
-            _ => Err(format!("`{s}` is neither a route nor a rule")),
+            Some(("link", rest)) => match rest.split_once(' ') {
+                Some((dev, "up")) if !dev.is_empty() => Ok(Owned::LinkUp(dev.to_string())),
+                _ => Err(format!("`{s}` is not `link DEV up`")),
+            },
+            Some(("restore-peer", rest)) => match rest.split_once(' ') {
+                Some((iface, p)) => Ok(Owned::Peer(iface.to_string(), p.parse()?)),
+                None => Err(format!("`{s}` names no peer")),
+            },
+            _ => Err(format!("`{s}` is not a route, rule, link or peer")),
         }
     }
 }
 
-/// The state directory.
+/// STATE_DIR, opened once.
 pub struct State {
-    dir: PathBuf,
+    path: PathBuf,
+    /// `None` until the directory exists (a healthy router never creates it).
+    dir: Option<OwnedFd>,
 }
 
+const O_DIR: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+
 impl State {
-    pub fn new(dir: &Path) -> State {
-        State { dir: dir.to_path_buf() }
+    /// Opens STATE_DIR if it exists, and refuses it unless root owns it and neither
+    /// group nor others can write it (a symlink is refused too).
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        let mut s = State { path: path.to_path_buf(), dir: None };
+        match open_dir(path) {
+            Ok(fd) => {
+                s.trust(&fd)?;
+                s.dir = Some(fd);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return Err(s.untrusted("is a symbolic link or not a directory; refusing it".into()))
+            }
+            Err(e) => return Err(s.error("", e)),
+        }
+        Ok(s)
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+    fn trust(&self, fd: &OwnedFd) -> Result<(), StateError> {
+        // SAFETY: fstat into a stat owned here, on a descriptor owned by the caller.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(self.error("", io::Error::last_os_error()));
+        }
+        if st.st_uid != 0 {
+            return Err(self.untrusted(format!(
+                "is owned by uid {}, not root; it holds routes that root installs (chown root {})",
+                st.st_uid,
+                self.path.display()
+            )));
+        }
+        if st.st_mode & 0o022 != 0 {
+            return Err(self.untrusted(format!(
+                "is writable by group or others (mode {:o}); it holds routes that root installs (chmod 700 {})",
+                st.st_mode & 0o7777,
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn untrusted(&self, detail: String) -> StateError {
+        StateError { path: self.path.clone(), detail, untrusted: true }
     }
 
     fn error(&self, name: &str, detail: impl fmt::Display) -> StateError {
-        StateError { path: self.path(name), detail: detail.to_string() }
+        let path = if name.is_empty() { self.path.clone() } else { self.path.join(name) };
+        StateError { path, detail: detail.to_string(), untrusted: false }
     }
 
-    /// Reads a file; `None` if it does not exist.
-    fn read(&self, name: &str) -> Result<Option<String>, StateError> {
-        match fs::read_to_string(self.path(name)) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error(name, e)),
+    /// The directory, created (0700) when it does not exist yet.
+    fn ensure(&mut self) -> Result<libc::c_int, StateError> {
+        if let Some(fd) = &self.dir {
+            return Ok(fd.as_raw_fd());
         }
+        let c = cpath(&self.path).map_err(|e| self.error("", e))?;
+        // SAFETY: mkdir with a NUL-terminated path.
+        if unsafe { libc::mkdir(c.as_ptr(), 0o700) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(self.error("", e));
+            }
+        }
+        let fd = open_dir(&self.path).map_err(|e| self.error("", e))?;
+        self.trust(&fd)?;
+        Ok(self.dir.insert(fd).as_raw_fd())
     }
 
-    fn ensure_dir(&self) -> io::Result<()> {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)
+    /// Reads a file; `None` if it (or the directory) does not exist.
+    fn read(&self, name: &str) -> Result<Option<String>, StateError> {
+        let Some(dir) = &self.dir else { return Ok(None) };
+        let f = match open_at(dir.as_raw_fd(), name, libc::O_RDONLY, 0) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.error(name, e)),
+        };
+        let mut text = String::new();
+        f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| self.error(name, e))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(self.error(name, format_args!("larger than {MAX_FILE_BYTES} bytes")));
+        }
+        Ok(Some(text))
     }
 
-    /// Replaces `name` atomically: temporary file, fsync, rename, fsync the directory.
-    fn write_atomic(&self, name: &str, text: &str) -> Result<(), StateError> {
-        let tmp = self.path(&format!(".{name}.tmp"));
+    fn exists(&self, name: &str) -> bool {
+        let Some(dir) = &self.dir else { return false };
+        let Ok(c) = CString::new(name) else { return false };
+        // SAFETY: fstatat into a stat owned here, without following a symlink.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0 }
+    }
+
+    /// Replaces `name` atomically: temporary file (O_EXCL), fsync, rename, fsync the
+    /// directory.
+    fn write_atomic(&mut self, name: &str, text: &str) -> Result<(), StateError> {
+        let dir = self.ensure()?;
+        let tmp = format!(".{name}.tmp");
         let result = (|| -> io::Result<()> {
-            self.ensure_dir()?;
-            let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            unlink_at(dir, &tmp)?; // a crash's leftover; O_EXCL below refuses any other
+            let mut f = open_at(dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
-            fs::rename(&tmp, self.path(name))?;
-            File::open(&self.dir)?.sync_all()
+            let (from, to) = (CString::new(tmp.as_str())?, CString::new(name)?);
+            // SAFETY: renameat within one directory descriptor, NUL-terminated names.
+            if unsafe { libc::renameat(dir, from.as_ptr(), dir, to.as_ptr()) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            sync_fd(dir)
         })();
         result.map_err(|e| self.error(name, e))
     }
 
-    fn remove(&self, name: &str) -> Result<(), StateError> {
-        match fs::remove_file(self.path(name)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.error(name, e)),
-            _ => Ok(()),
-        }
+    fn remove(&mut self, name: &str) -> Result<(), StateError> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let fd = dir.as_raw_fd();
+        unlink_at(fd, name).map_err(|e| self.error(name, e))
     }
 
     /// The recorded mode; a missing file is "normal, never switched".
@@ -173,44 +411,34 @@ impl State {
         }
     }
 
-    pub fn write_record(&self, r: &Record) -> Result<(), StateError> {
+    pub fn record_exists(&self) -> bool {
+        self.exists("state")
+    }
+
+    pub fn write_record(&mut self, r: &Record) -> Result<(), StateError> {
         self.write_atomic("state", &r.to_text())
     }
 
     pub fn snapshot_exists(&self) -> bool {
-        self.path("snapshot").exists()
+        self.exists("snapshot")
     }
 
-    /// The saved default routes, if a snapshot exists.
-    pub fn snapshot(&self) -> Result<Option<Vec<Route>>, StateError> {
+    /// The saved tables and routes, if a snapshot exists.
+    pub fn snapshot(&self) -> Result<Option<Snapshot>, StateError> {
         let Some(text) = self.read("snapshot")? else { return Ok(None) };
-        let mut routes = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            routes.push(line.parse().map_err(|e| self.error("snapshot", format_args!("line {}: {e}", i + 1)))?);
-        }
-        Ok(Some(routes))
+        Snapshot::parse(&text).map(Some).map_err(|e| self.error("snapshot", e))
     }
 
-    pub fn write_snapshot(&self, routes: &[Route], taken_unix_s: u64) -> Result<(), StateError> {
-        let mut text = format!(
-            "# wg-failsafe snapshot taken at unix time {taken_unix_s}: the default routes of every managed table\n"
-        );
-        for r in routes {
-            text.push_str(&format!("{r}\n"));
-        }
-        self.write_atomic("snapshot", &text)
+    pub fn write_snapshot(&mut self, s: &Snapshot, taken_unix_s: u64) -> Result<(), StateError> {
+        self.write_atomic("snapshot", &s.to_text(taken_unix_s))
     }
 
-    pub fn remove_snapshot(&self) -> Result<(), StateError> {
+    pub fn remove_snapshot(&mut self) -> Result<(), StateError> {
         self.remove("snapshot")
     }
 
-    /// What activation added. A last line cut short by a crash is ignored: it was
-    /// written before its addition, so the addition never happened.
+    /// What activation changed. A last line cut short by a crash is ignored: it was
+    /// written before its change, so the change never happened.
     pub fn journal(&self) -> Result<Vec<Owned>, StateError> {
         let Some(text) = self.read("journal")? else { return Ok(Vec::new()) };
         let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
@@ -224,31 +452,113 @@ impl State {
         Ok(owned)
     }
 
-    /// Records `item` as about to be added, durably, before it is added.
-    pub fn journal_append(&self, item: &Owned) -> Result<(), StateError> {
+    /// Records `item` as about to be changed, durably, before it is changed.
+    pub fn journal_append(&mut self, item: &Owned) -> Result<(), StateError> {
+        let dir = self.ensure()?;
+        let created = !self.exists("journal");
         let result = (|| -> io::Result<()> {
-            self.ensure_dir()?;
-            let path = self.path("journal");
-            let created = !path.exists();
-            let mut f = OpenOptions::new().append(true).create(true).mode(0o600).open(&path)?;
+            let mut f = open_at(dir, "journal", libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, 0o600)?;
             f.write_all(format!("{item}\n").as_bytes())?;
             f.sync_all()?;
             if created {
-                File::open(&self.dir)?.sync_all()?;
+                sync_fd(dir)?;
             }
             Ok(())
         })();
         result.map_err(|e| self.error("journal", e))
     }
 
-    pub fn clear_journal(&self) -> Result<(), StateError> {
+    pub fn clear_journal(&mut self) -> Result<(), StateError> {
         self.remove("journal")
     }
+
+    /// Sets aside everything written under another boot: the routes it describes are
+    /// gone with that boot. Returns whether anything was set aside.
+    pub fn forget_other_boot(&mut self, boot_id: Option<&str>) -> Result<bool, StateError> {
+        let (Some(now), Some(then)) = (boot_id, self.record()?.boot_id) else { return Ok(false) };
+        if now == then {
+            return Ok(false);
+        }
+        for name in ["journal", "snapshot", "state"] {
+            self.remove(name)?;
+        }
+        Ok(true)
+    }
+}
+
+fn cpath(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn open_dir(p: &Path) -> io::Result<OwnedFd> {
+    let c = cpath(p)?;
+    // SAFETY: open with a NUL-terminated path; the descriptor is owned at once.
+    let fd = unsafe { libc::open(c.as_ptr(), O_DIR) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens `name` in `dir` without following a symlink.
+fn open_at(dir: libc::c_int, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<File> {
+    let c = CString::new(name)?;
+    // SAFETY: openat with a NUL-terminated name; the descriptor is owned at once.
+    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Removes `name` from `dir`; a name that is not there is fine.
+fn unlink_at(dir: libc::c_int, name: &str) -> io::Result<()> {
+    let c = CString::new(name)?;
+    // SAFETY: unlinkat with a NUL-terminated name.
+    if unsafe { libc::unlinkat(dir, c.as_ptr(), 0) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::NotFound {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn sync_fd(fd: libc::c_int) -> io::Result<()> {
+    // SAFETY: fsync on a descriptor the caller owns.
+    if unsafe { libc::fsync(fd) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Seconds of CLOCK_BOOTTIME: monotonic across processes and suspends, unaffected by
+/// the wall clock, and 0 again at a reboot.
+pub fn boottime_s() -> u64 {
+    // SAFETY: clock_gettime into a timespec owned here.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return 0;
+    }
+    u64::try_from(ts.tv_sec).unwrap_or(0)
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`), to tell one boot's boot-time
+/// seconds from another's.
+pub fn boot_id() -> Option<String> {
+    let mut text = String::new();
+    File::open("/proc/sys/kernel/random/boot_id").ok()?.take(64).read_to_string(&mut text).ok()?;
+    let id = text.trim();
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')).then(|| id.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("wgfs-state-{tag}-{}", std::process::id()));
@@ -257,32 +567,54 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
     fn record_round_trip_and_default() {
         let d = temp_dir("record");
-        let s = State::new(&d);
+        let mut s = State::open(&d).expect("absent is fine");
         assert_eq!(s.record().expect("missing file is fine"), Record::default());
+        assert!(!d.exists(), "reading creates nothing");
         let r = Record {
             failsafe: true,
+            deactivating: true,
+            target: Target::Backup,
             since_unix_s: 1_700_000_000,
             activations: 3,
             deactivations: 2,
             last_switch_ms: 41,
+            boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
+            up_since_s: Some(512),
+            up_after_s: 120,
+            failback_at_s: None,
+            handshake_mark: Some(Duration::new(1_700_000_000, 5)),
+            peer_echoes: true,
+            tunnel_down: false,
+            repairs_logged: true,
         };
         s.write_record(&r).expect("write");
+        assert_eq!(fs::metadata(&d).expect("created").permissions().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(d.join("state")).expect("file").permissions().mode() & 0o777, 0o600);
         assert_eq!(s.record().expect("read back"), r);
         fs::write(d.join("state"), "mode=maybe\n").expect("write");
         assert_eq!(
             s.record().expect_err("bad mode").to_string(),
             format!("{}: line 1: cannot read `mode=maybe`", d.join("state").display())
         );
+        // An earlier version's file reads with defaults for what it lacks.
+        fs::write(d.join("state"), "mode=failsafe\nsince=5\nactivations=1\nfuture_key=x\n").expect("write");
+        let old = s.record().expect("old format");
+        assert!(old.failsafe && old.target == Target::Tunnel && old.up_since_s.is_none());
         fs::remove_dir_all(&d).ok();
     }
 
     #[test]
-    fn snapshot_round_trip() {
-        let d = temp_dir("snap");
-        let s = State::new(&d);
-        assert!(s.snapshot().expect("absent").is_none());
+    fn handshake_marks_need_nine_digits() {
+        assert_eq!(parse_time("1700000000.000000005"), Some(Duration::new(1_700_000_000, 5)));
+        assert_eq!(parse_time("1.5"), None);
+        assert_eq!(parse_time("1.9999999999"), None);
+    }
+
+    #[test]
+    fn snapshot_round_trip_and_the_earlier_format() {
         let routes: Vec<Route> = [
             "default via 192.168.1.1 dev eth0 table main proto static metric 100",
             "default via 192.168.1.1 dev eth0 table 201 proto static onlink mtu 1492",
@@ -290,9 +622,29 @@ mod tests {
         .iter()
         .map(|t| t.parse().expect("valid"))
         .collect();
-        s.write_snapshot(&routes, 5).expect("write");
+        let s = Snapshot { tables: [10, 201, 254].into_iter().collect(), routes: routes.clone() };
+        assert_eq!(Snapshot::parse(&s.to_text(5)), Ok(s));
+        let old = "# wg-failsafe snapshot\ndefault via 192.168.1.1 dev eth0 table main proto static metric 100\ndefault via 192.168.1.1 dev eth0 table 201 proto static onlink mtu 1492\n";
+        assert_eq!(Snapshot::parse(old), Ok(Snapshot { tables: [201, 254].into_iter().collect(), routes }));
+        assert_eq!(Snapshot::parse("tables 1 x\n"), Err("line 1: invalid table `x`".into()));
+    }
+
+    #[test]
+    #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
+    fn snapshot_file_and_atomic_rewrite() {
+        let d = temp_dir("snap");
+        let mut s = State::open(&d).expect("absent");
+        assert!(s.snapshot().expect("absent").is_none());
+        let snap = Snapshot {
+            tables: [254].into_iter().collect(),
+            routes: vec!["default via 192.168.1.1 dev eth0 table main proto static metric 100".parse().expect("ok")],
+        };
+        // A temporary file left by a crash does not block the rewrite.
+        s.write_snapshot(&snap, 1).expect("write");
+        fs::write(d.join(".snapshot.tmp"), "torn").expect("leftover");
+        s.write_snapshot(&snap, 2).expect("rewrite");
         assert!(s.snapshot_exists());
-        assert_eq!(s.snapshot().expect("read"), Some(routes));
+        assert_eq!(s.snapshot().expect("read"), Some(snap));
         assert!(!d.join(".snapshot.tmp").exists());
         s.remove_snapshot().expect("remove");
         s.remove_snapshot().expect("removing twice is fine");
@@ -301,21 +653,71 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
     fn journal_ignores_a_torn_last_line_and_duplicates() {
         let d = temp_dir("journal");
-        let s = State::new(&d);
+        let mut s = State::open(&d).expect("absent");
         assert!(s.journal().expect("absent").is_empty());
-        let a: Owned =
-            "route 203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190".parse().expect("ok");
-        let b: Owned = "rule priority 69 from 192.168.10.0/24 lookup main".parse().expect("ok");
-        s.journal_append(&a).expect("append");
-        s.journal_append(&b).expect("append");
-        s.journal_append(&a).expect("append");
-        let mut f = OpenOptions::new().append(true).open(d.join("journal")).expect("open");
+        let items: Vec<Owned> = [
+            "route 203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190",
+            "rule priority 69 from 192.168.10.0/24 lookup main",
+            "link wg0 up",
+            "restore-peer wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= persistent-keepalive 0",
+        ]
+        .iter()
+        .map(|t| t.parse().unwrap_or_else(|e| panic!("{t}: {e}")))
+        .collect();
+        for i in &items {
+            assert_eq!(i.to_string().parse::<Owned>().as_ref(), Ok(i));
+            s.journal_append(i).expect("append");
+        }
+        s.journal_append(&items[0]).expect("append");
+        let mut f = fs::OpenOptions::new().append(true).open(d.join("journal")).expect("open");
         f.write_all(b"route default via 10.11").expect("torn write");
-        assert_eq!(s.journal().expect("read"), vec![a, b]);
+        assert_eq!(s.journal().expect("read"), items);
         s.clear_journal().expect("clear");
         assert!(s.journal().expect("cleared").is_empty());
+        assert!("link wg0 down".parse::<Owned>().is_err());
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
+    fn a_directory_others_can_write_or_a_symlink_is_refused() {
+        let d = temp_dir("trust");
+        fs::create_dir(&d).expect("mkdir");
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let e = State::open(&d).err().expect("refused");
+        assert!(e.untrusted && e.detail.contains("writable by group or others (mode 777)"), "{e}");
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).expect("chmod");
+        std::os::unix::fs::chown(&d, Some(65534), None).expect("chown");
+        let e = State::open(&d).err().expect("refused");
+        assert!(e.untrusted && e.detail.contains("owned by uid 65534"), "{e}");
+        std::os::unix::fs::chown(&d, Some(0), None).expect("chown");
+        let link = temp_dir("trust-link");
+        std::os::unix::fs::symlink(&d, &link).expect("symlink");
+        assert!(State::open(&link).err().expect("refused").untrusted);
+        // A planted symlink inside a trusted directory is not followed.
+        std::os::unix::fs::symlink("/etc/hostname", d.join("snapshot")).expect("symlink");
+        let s = State::open(&d).expect("trusted");
+        assert!(s.snapshot().is_err(), "O_NOFOLLOW");
+        fs::remove_file(&link).ok();
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
+    fn another_boots_state_is_set_aside() {
+        let d = temp_dir("boot");
+        let mut s = State::open(&d).expect("absent");
+        s.write_record(&Record { failsafe: true, boot_id: Some("aaaa".into()), ..Record::default() }).expect("write");
+        s.write_snapshot(&Snapshot::default(), 1).expect("write");
+        assert!(!s.forget_other_boot(Some("aaaa")).expect("same boot"));
+        assert!(!s.forget_other_boot(None).expect("unknown boot: keep"));
+        assert!(s.forget_other_boot(Some("bbbb")).expect("other boot"));
+        assert!(!s.snapshot_exists() && !s.record().expect("gone").failsafe);
+        assert!(boottime_s() > 0);
+        assert!(boot_id().is_some_and(|id| id.len() == 36));
         fs::remove_dir_all(&d).ok();
     }
 }

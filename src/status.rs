@@ -2,88 +2,102 @@
 //! Reads only; takes no lock.
 
 use std::fmt::Write;
-use std::time::{Duration, SystemTime};
 
-use crate::decide::{candidate_tables, defaults_of, managed_tables};
+use crate::decide::{defaults_of, managed_tables, Target};
 use crate::error::Error;
-use crate::failsafe::Ctx;
 use crate::netlink::route::{table_name, Route};
+use crate::system::{wall_now, System};
 
 /// Everything `status` reports.
 pub struct Status {
     pub failsafe: bool,
+    /// What the tables point at while the failsafe is on.
+    pub target: Target,
     pub activations: u64,
     pub deactivations: u64,
     pub last_switch_ms: u64,
     pub primary_dev: String,
     pub primary_healthy: bool,
     pub primary_detail: String,
+    /// While on: the primary passes again, failback in this many seconds.
+    pub failback_in_s: Option<u64>,
     pub tunnel_iface: String,
     pub backend: String,
     pub handshake_age_s: Option<u64>,
     pub tunnel_error: Option<String>,
     pub tunnel_up: bool,
-    /// Managed (or candidate) tables and their IPv4 default routes now.
+    /// Managed (or would-be managed) tables and their IPv4 default routes now.
     pub tables: Vec<(u32, Vec<Route>)>,
     /// The rules at LAN_RULE_PRIORITY.
     pub rules: Vec<String>,
 }
 
-pub fn gather(ctx: &mut Ctx) -> Result<Status, Error> {
-    let cfg = ctx.cfg;
-    let routes = ctx.routes()?;
-    let rules = ctx.rules()?;
-    let failsafe = ctx.is_on(&routes)?;
-    let record = ctx.record()?;
-    let health = ctx.primary_health()?;
-    let (handshake_age_s, tunnel_error) = match ctx.tunnel_peer() {
-        Ok(Some(p)) => (p.handshake_age(SystemTime::now()).map(|a| a.as_secs()), None),
+pub fn gather(sys: &mut System) -> Result<Status, Error> {
+    let cfg = sys.cfg;
+    let mut obs = sys.observe()?;
+    if obs.rules.is_empty() {
+        obs.rules = sys.rules()?;
+    }
+    let record = sys.record().clone();
+    let health = sys.primary_round(&obs)?;
+    let now = wall_now();
+    let (handshake_age_s, tunnel_error) = match sys.tunnel_peer() {
+        Ok(Some(p)) => (p.last_handshake.filter(|t| *t <= now).map(|t| (now - t).as_secs()), None),
         Ok(None) => (None, Some(format!("no peer for {} on {}", cfg.wg_peer_ip, cfg.wg_iface))),
         Err(e) => (None, Some(e.to_string())),
     };
-    let tunnel_up =
-        tunnel_error.is_none() && ctx.tunnel_up(Duration::from_millis(cfg.probe_timeout_ms)).unwrap_or(false);
-    let tables = match ctx.snapshot()? {
-        Some(s) => managed_tables(&s),
-        None => {
-            managed_tables(&crate::decide::snapshot(&routes, &candidate_tables(&rules, cfg.policy_tables.as_deref())))
+    let tunnel_up = tunnel_error.is_none() && sys.peer_answers(1).unwrap_or(false);
+    let tables = match &obs.snapshot {
+        Some(s) => s.tables.clone(),
+        None => managed_tables(&obs.routes, &obs.rules, cfg),
+    };
+    let failback_in_s = match (obs.on, health.is_ok(), record.up_since_s) {
+        (true, true, Some(since)) => {
+            Some(record.up_after_s.saturating_sub(crate::state::boottime_s().saturating_sub(since)))
         }
+        _ => None,
     };
     Ok(Status {
-        failsafe,
+        failsafe: obs.on,
+        target: record.target,
         activations: record.activations,
         deactivations: record.deactivations,
         last_switch_ms: record.last_switch_ms,
         primary_dev: cfg.primary_dev.clone(),
         primary_healthy: health.is_ok(),
-        primary_detail: match &health {
-            Ok(()) => format!("gateway {} answers", cfg.primary_gw),
-            Err(why) => why.to_string(),
+        primary_detail: match (&health, obs.primary_gw) {
+            (Ok(()), Some(gw)) if cfg.track_ips.is_empty() => format!("gateway {gw} answers"),
+            (Ok(()), _) => format!("{} of {} TRACK_IPS answer", cfg.track_reliability, cfg.track_ips.len()),
+            (Err(why), _) => why.to_string(),
         },
+        failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
-        backend: ctx.backend().to_string(),
+        backend: sys.backend().to_string(),
         handshake_age_s,
         tunnel_error,
         tunnel_up,
-        tables: tables.into_iter().map(|t| (t, defaults_of(&routes, t).cloned().collect())).collect(),
-        rules: rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
+        tables: tables.into_iter().map(|t| (t, defaults_of(&obs.routes, t).cloned().collect())).collect(),
+        rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
     })
 }
 
 impl Status {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
+        let mode = match (self.failsafe, self.target) {
+            (false, _) => "normal",
+            (true, Target::Tunnel) => "FAILSAFE (traffic via the tunnel)",
+            (true, Target::Backup) => "FAILSAFE (traffic straight out of the backup WAN: the tunnel does not work)",
+        };
         let _ = writeln!(
             s,
-            "mode:     {} ({} activations, {} deactivations, last switch {} ms)",
-            if self.failsafe { "FAILSAFE (traffic via the tunnel)" } else { "normal" },
-            self.activations,
-            self.deactivations,
-            self.last_switch_ms
+            "mode:     {mode} ({} activations, {} deactivations, last switch {} ms)",
+            self.activations, self.deactivations, self.last_switch_ms
         );
+        let back = self.failback_in_s.map(|t| format!(", failback in {t} s")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "primary:  {} {} ({})",
+            "primary:  {} {} ({}{back})",
             self.primary_dev,
             if self.primary_healthy { "healthy" } else { "DOWN" },
             self.primary_detail
@@ -126,14 +140,16 @@ impl Status {
             .collect();
         let rules: Vec<String> = self.rules.iter().map(|r| json_str(r)).collect();
         format!(
-            "{{\"mode\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{}}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{}}},\"tables\":[{}],\"rules\":[{}]}}",
+            "{{\"mode\":{},\"target\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{}}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{}}},\"tables\":[{}],\"rules\":[{}]}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
+            json_str(&self.target.to_string()),
             self.activations,
             self.deactivations,
             self.last_switch_ms,
             json_str(&self.primary_dev),
             self.primary_healthy,
             json_str(&self.primary_detail),
+            self.failback_in_s.map_or("null".to_string(), |t| t.to_string()),
             json_str(&self.tunnel_iface),
             json_str(&self.backend),
             self.tunnel_up,
@@ -177,12 +193,14 @@ mod tests {
     fn renders_text_and_json() {
         let st = Status {
             failsafe: true,
+            target: Target::Tunnel,
             activations: 1,
             deactivations: 0,
             last_switch_ms: 42,
             primary_dev: "eth0".into(),
             primary_healthy: false,
             primary_detail: "no carrier".into(),
+            failback_in_s: None,
             tunnel_iface: "wg0".into(),
             backend: "kernel".into(),
             handshake_age_s: Some(12),
@@ -201,7 +219,7 @@ mod tests {
         assert!(text.contains("table 201:\n  (no default route)"));
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\"},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null},\"tables\":[{\"table\":\"main\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"defaults\":[]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"]}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null},\"tables\":[{\"table\":\"main\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"defaults\":[]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"]}"
         );
     }
 }

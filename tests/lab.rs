@@ -297,7 +297,7 @@ fn load_balancer_rewrite_while_active_is_repaired_by_the_next_run() {
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn dead_tunnel_exits_1_and_changes_no_table() {
     let lab = Lab::up("dt", &[]);
-    let conf = lab.conf_variant("short-wait.conf", &[("TUNNEL_WAIT", "2")]);
+    let conf = lab.conf_variant("short-wait.conf", &[("TUNNEL_WAIT", "2"), ("FALLBACK", "none")]);
     let before = lab.tables();
     lab.ctl("tunnel", "down");
     lab.ctl("primary", "down");
@@ -487,7 +487,11 @@ fn bad_configurations_exit_2_and_change_nothing() {
     // A bad environment is exit 1 and still changes nothing.
     for (name, changes, message) in [
         ("nowg.conf", &[("WG_IFACE", "nosuchwg")][..], "interface nosuchwg does not exist"),
-        ("badkey.conf", &[("WG_PEER_KEY_FILE", "/etc/hostname")][..], "not a WireGuard public key"),
+        (
+            "badkey.conf",
+            &[("WG_PEER_KEY_FILE", "/etc/hostname"), ("FALLBACK", "none")][..],
+            "not a WireGuard public key",
+        ),
     ] {
         let conf = lab.conf_variant(name, changes);
         let r = lab.tool_with(&conf, &["run"]);
@@ -521,7 +525,8 @@ fn the_seed_scripts_config_file_works_unchanged() {
          WG_PEER_KEY_FILE='{dir}/vps-peer-public.key'\n\
          STATE_DIR='{dir}/state'\n\
          LOCK_FILE='{dir}/lock'\n\
-         LOG_FILE='{dir}/wg-failsafe.log'\n",
+         LOG_FILE='{dir}/wg-failsafe.log'\n\
+         UP_AFTER_S=0\n",
         dir = lab.dir.display()
     );
     let path = lab.dir.join("wireguard-failsafe.conf");
@@ -576,7 +581,7 @@ fn forced_activate_and_deactivate_and_check() {
     assert_failsafe_tables(&lab);
     let r = lab.tool(&["activate"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("failsafe active (0 repair(s))"), "{}", r.stdout);
+    assert!(r.stdout.contains("failsafe active via the tunnel (0 repair(s))"), "{}", r.stdout);
     let r = lab.tool(&["deactivate"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(lab.tables(), before);

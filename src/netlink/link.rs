@@ -1,8 +1,10 @@
-//! Links: names, indexes and the two flags that matter here (administratively up, and
-//! LOWER_UP, the carrier), plus bringing a link up and reading its IPv4 address.
+//! Links and what hangs off them: names, indexes and the flags that matter here
+//! (administratively up, LOWER_UP — the carrier —, point-to-point), setting a link up or
+//! down, its IPv4 addresses (with the peer of a point-to-point link, which is a PPPoE
+//! session's gateway), and the neighbour table (a gateway's link-layer address).
 //!
-//! Only a few fields of `ifinfomsg` and `ifaddrmsg` are needed, so both are read and
-//! written here by hand (see [`super::Rtnl`] for why).
+//! Only a few fields of `ifinfomsg`, `ifaddrmsg` and `ndmsg` are needed, so all three are
+//! read and written here by hand (see [`super::Rtnl`] for why).
 
 use std::net::Ipv4Addr;
 
@@ -11,12 +13,20 @@ use netlink_packet_core::{DecodeError, NlaBuffer, NlasIterator};
 use super::{Body, Netlink, NetlinkError, Rtnl};
 
 const IFF_UP: u32 = 0x1;
+const IFF_POINTOPOINT: u32 = 0x10;
+const IFF_NOARP: u32 = 0x80;
 const IFF_LOWER_UP: u32 = 0x1_0000;
 const IFLA_IFNAME: u16 = 3;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const NDA_DST: u16 = 1;
+const NDA_LLADDR: u16 = 2;
 const IFINFOMSG_LEN: usize = 16;
 const IFADDRMSG_LEN: usize = 8;
+const NDMSG_LEN: usize = 12;
+/// Neighbour states whose link-layer address can be used (REACHABLE, STALE, DELAY,
+/// PROBE, NOARP, PERMANENT); INCOMPLETE and FAILED have none worth trusting.
+const NUD_USABLE: u16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80;
 
 /// One network interface as the kernel reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +37,8 @@ pub struct Link {
     pub admin_up: bool,
     /// IFF_LOWER_UP: the carrier is present.
     pub lower_up: bool,
+    /// IFF_POINTOPOINT or IFF_NOARP: packets need no link-layer address (PPPoE, tunnels).
+    pub point_to_point: bool,
 }
 
 /// `struct ifinfomsg` and the interface name: what a link message carries for us.
@@ -67,12 +79,20 @@ impl LinkMsg {
     }
 }
 
-/// `struct ifaddrmsg` and the local address: what an address message carries for us.
+/// `struct ifaddrmsg` and its two addresses: what an address message carries for us.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AddrMsg {
     pub family: u8,
+    pub prefix_len: u8,
     pub index: u32,
+    /// IFA_LOCAL: the interface's own address.
     pub local: Option<Ipv4Addr>,
+    /// IFA_ADDRESS: the peer's on a point-to-point link, the same as IFA_LOCAL otherwise.
+    pub address: Option<Ipv4Addr>,
+}
+
+fn ipv4_of(v: &[u8]) -> Option<Ipv4Addr> {
+    <[u8; 4]>::try_from(v).ok().map(Ipv4Addr::from)
 }
 
 impl AddrMsg {
@@ -80,15 +100,18 @@ impl AddrMsg {
         if b.len() < IFADDRMSG_LEN {
             return Err(DecodeError::from("address message shorter than ifaddrmsg"));
         }
-        let mut m = AddrMsg { family: b[0], index: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]), local: None };
+        let mut m = AddrMsg {
+            family: b[0],
+            prefix_len: b[1],
+            index: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            local: None,
+            address: None,
+        };
         for nla in NlasIterator::new(&b[IFADDRMSG_LEN..]) {
             let nla: NlaBuffer<&[u8]> = nla?;
-            let v = nla.value();
-            // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on a
-            // point-to-point link and the same as IFA_LOCAL otherwise.
-            match (nla.kind(), v.len()) {
-                (IFA_LOCAL, 4) => m.local = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3])),
-                (IFA_ADDRESS, 4) if m.local.is_none() => m.local = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3])),
+            match nla.kind() {
+                IFA_LOCAL => m.local = ipv4_of(nla.value()),
+                IFA_ADDRESS => m.address = ipv4_of(nla.value()),
                 _ => {}
             }
         }
@@ -103,6 +126,61 @@ impl AddrMsg {
         b[..IFADDRMSG_LEN].fill(0);
         b[0] = self.family;
         b[4..8].copy_from_slice(&self.index.to_ne_bytes());
+    }
+}
+
+/// One IPv4 address of an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addr {
+    pub index: u32,
+    pub local: Ipv4Addr,
+    /// The other end of a point-to-point link (`inet A peer B/32`).
+    pub peer: Option<Ipv4Addr>,
+    pub prefix_len: u8,
+}
+
+/// `struct ndmsg` and the two attributes read of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NeighMsg {
+    pub family: u8,
+    pub index: u32,
+    pub state: u16,
+    pub dst: Option<Ipv4Addr>,
+    pub lladdr: Option<Vec<u8>>,
+}
+
+impl NeighMsg {
+    pub fn parse(b: &[u8]) -> Result<NeighMsg, DecodeError> {
+        if b.len() < NDMSG_LEN {
+            return Err(DecodeError::from("neighbour message shorter than ndmsg"));
+        }
+        let mut m = NeighMsg {
+            family: b[0],
+            index: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            state: u16::from_ne_bytes([b[8], b[9]]),
+            dst: None,
+            lladdr: None,
+        };
+        for nla in NlasIterator::new(&b[NDMSG_LEN..]) {
+            let nla: NlaBuffer<&[u8]> = nla?;
+            match nla.kind() {
+                NDA_DST => m.dst = ipv4_of(nla.value()),
+                NDA_LLADDR => m.lladdr = Some(nla.value().to_vec()),
+                _ => {}
+            }
+        }
+        Ok(m)
+    }
+
+    pub fn buffer_len(&self) -> usize {
+        NDMSG_LEN
+    }
+
+    /// The dump request: family only (kernels filter by ifindex only with strict
+    /// checking, so the reply is filtered here).
+    pub fn emit(&self, b: &mut [u8]) {
+        b[..NDMSG_LEN].fill(0);
+        b[0] = self.family;
     }
 }
 
@@ -128,6 +206,7 @@ impl Links {
                         name: l.name.unwrap_or_default(),
                         admin_up: l.flags & IFF_UP != 0,
                         lower_up: l.flags & IFF_LOWER_UP != 0,
+                        point_to_point: l.flags & (IFF_POINTOPOINT | IFF_NOARP) != 0,
                     }),
                     _ => None,
                 })
@@ -149,27 +228,54 @@ impl Links {
         self.by_name(name).map(|l| l.index)
     }
 
+    /// Records a change of administrative state made through this run's socket.
+    pub fn set_admin_up(&mut self, name: &str, up: bool) {
+        if let Some(l) = self.0.iter_mut().find(|l| l.name == name) {
+            l.admin_up = up;
+        }
+    }
+
     pub fn name(&self, index: u32) -> Option<&str> {
         self.0.iter().find(|l| l.index == index).map(|l| l.name.as_str())
     }
 }
 
-/// The message of `ip link set dev <index> up`.
-pub fn set_up_message(index: u32) -> Rtnl {
-    Rtnl::new(libc::RTM_NEWLINK, Body::Link(LinkMsg { index, flags: IFF_UP, change: IFF_UP, name: None }))
+/// The message of `ip link set dev <index> up` (or `down`).
+pub fn set_admin_message(index: u32, up: bool) -> Rtnl {
+    let flags = if up { IFF_UP } else { 0 };
+    Rtnl::new(libc::RTM_NEWLINK, Body::Link(LinkMsg { index, flags, change: IFF_UP, name: None }))
 }
 
-/// Sets the link administratively up (a no-op if it already is).
-pub fn set_up(nl: &mut Netlink, index: u32) -> Result<(), NetlinkError> {
-    nl.request(set_up_message(index), 0)
+/// Sets the link administratively up or down (a no-op if it already is).
+pub fn set_admin(nl: &mut Netlink, index: u32, up: bool) -> Result<(), NetlinkError> {
+    nl.request(set_admin_message(index, up), 0)
 }
 
-/// The first IPv4 address of the link (the kernel lists primary addresses first).
-pub fn ipv4_address(nl: &mut Netlink, index: u32) -> Result<Option<Ipv4Addr>, NetlinkError> {
-    let req = AddrMsg { family: libc::AF_INET as u8, index: 0, local: None };
+/// Every IPv4 address of every link.
+pub fn addresses(nl: &mut Netlink) -> Result<Vec<Addr>, NetlinkError> {
+    let req = AddrMsg { family: libc::AF_INET as u8, ..AddrMsg::default() };
     let replies = nl.dump(Rtnl::new(libc::RTM_GETADDR, Body::Addr(req)))?;
+    Ok(replies
+        .into_iter()
+        .filter_map(|m| match m.body {
+            Body::Addr(a) if a.family == libc::AF_INET as u8 => {
+                let local = a.local.or(a.address)?;
+                let peer = a.address.filter(|p| *p != local);
+                Some(Addr { index: a.index, local, peer, prefix_len: a.prefix_len })
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// The usable link-layer address of `ip` on link `index`, from the neighbour table.
+pub fn neighbour(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
+    let req = NeighMsg { family: libc::AF_INET as u8, ..NeighMsg::default() };
+    let replies = nl.dump(Rtnl::new(libc::RTM_GETNEIGH, Body::Neigh(req)))?;
     Ok(replies.into_iter().find_map(|m| match m.body {
-        Body::Addr(a) if a.index == index && a.family == libc::AF_INET as u8 => a.local,
+        Body::Neigh(n) if n.index == index && n.dst == Some(ip) && n.state & NUD_USABLE != 0 => {
+            n.lladdr.filter(|a| !a.is_empty() && a.iter().any(|b| *b != 0))
+        }
         _ => None,
     }))
 }
@@ -186,14 +292,17 @@ mod tests {
     }
 
     #[test]
-    fn golden_set_up() {
+    fn golden_set_up_and_down() {
         // ip link set dev wg0 up (wg0 is index 3): RTM_NEWLINK with an ifinfomsg whose
         // flags and change mask are both IFF_UP; captured with strace from iproute2 6.1.
-        let m = set_up_message(3);
+        let m = set_admin_message(3, true);
         assert_eq!(m.message_type(), libc::RTM_NEWLINK);
         let golden = [0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00];
         assert_eq!(bytes(&m), golden);
         assert_eq!(LinkMsg::parse(&golden).ok(), Some(LinkMsg { index: 3, flags: 1, change: 1, name: None }));
+        // ip link set dev wg0 down: the same change mask, flags 0.
+        let golden = [0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00];
+        assert_eq!(bytes(&set_admin_message(3, false)), golden);
     }
 
     fn header(kind: u16) -> NetlinkHeader {
@@ -226,15 +335,46 @@ mod tests {
         ];
         let m = Rtnl::deserialize(&header(libc::RTM_NEWADDR), &b).expect("parses");
         let Body::Addr(a) = m.body else { panic!("not an address") };
-        assert_eq!((a.family, a.index, a.local), (2, 4, Some(Ipv4Addr::new(192, 168, 10, 1))));
+        assert_eq!((a.family, a.prefix_len, a.index, a.local), (2, 24, 4, Some(Ipv4Addr::new(192, 168, 10, 1))));
+        assert_eq!(a.address, a.local);
         // The dump request: family AF_INET, everything else zero.
-        let req = Rtnl::new(libc::RTM_GETADDR, Body::Addr(AddrMsg { family: 2, index: 0, local: None }));
+        let req = Rtnl::new(libc::RTM_GETADDR, Body::Addr(AddrMsg { family: 2, ..AddrMsg::default() }));
         assert_eq!(bytes(&req), [2, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]
+    fn point_to_point_address_carries_the_peer() {
+        // A PPPoE session: `inet 100.64.3.2 peer 100.64.0.1/32 dev pppoe0` (index 9),
+        // IFA_ADDRESS (the peer) before IFA_LOCAL, as the kernel sends them.
+        let b = [
+            0x02, 0x20, 0x80, 0x00, 0x09, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01, 0x00, 100, 64, 0, 1, 0x08, 0x00, 0x02,
+            0x00, 100, 64, 3, 2,
+        ];
+        let a = AddrMsg::parse(&b).expect("parses");
+        assert_eq!((a.local, a.address), (Some(Ipv4Addr::new(100, 64, 3, 2)), Some(Ipv4Addr::new(100, 64, 0, 1))));
+        assert!(AddrMsg::parse(&b[..6]).is_err());
+    }
+
+    #[test]
+    fn neighbour_from_a_dump_reply() {
+        // RTM_NEWNEIGH: AF_INET, index 2, state REACHABLE, NDA_DST 192.168.1.1,
+        // NDA_LLADDR 52:54:00:12:34:56.
+        let b = [
+            0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x08, 0x00, 0x01, 0x00, 192, 168,
+            1, 1, 0x0a, 0x00, 0x02, 0x00, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x00, 0x00,
+        ];
+        let m = Rtnl::deserialize(&header(libc::RTM_NEWNEIGH), &b).expect("parses");
+        let Body::Neigh(n) = m.body else { panic!("not a neighbour") };
+        assert_eq!((n.index, n.state, n.dst), (2, 2, Some(Ipv4Addr::new(192, 168, 1, 1))));
+        assert_eq!(n.lladdr.as_deref(), Some(&[0x52, 0x54, 0x00, 0x12, 0x34, 0x56][..]));
+        assert!(NeighMsg::parse(&b[..11]).is_err());
+        let req = Rtnl::new(libc::RTM_GETNEIGH, Body::Neigh(NeighMsg { family: 2, ..NeighMsg::default() }));
+        assert_eq!(bytes(&req), [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
     fn other_message_types_are_skipped() {
-        let m = Rtnl::deserialize(&header(libc::RTM_NEWNEIGH), &[0; 12]).expect("skipped, not an error");
+        let m = Rtnl::deserialize(&header(libc::RTM_NEWNDUSEROPT), &[0; 12]).expect("skipped, not an error");
         assert!(matches!(m.body, Body::Other));
     }
 }

@@ -38,6 +38,7 @@ pub struct Rtnl {
 pub enum Body {
     Link(link::LinkMsg),
     Addr(link::AddrMsg),
+    Neigh(link::NeighMsg),
     Route(RouteMessage),
     Rule(RuleMessage),
     /// A message of a type not asked for (skipped).
@@ -59,6 +60,7 @@ impl NetlinkSerializable for Rtnl {
         match &self.body {
             Body::Link(l) => l.buffer_len(),
             Body::Addr(a) => a.buffer_len(),
+            Body::Neigh(n) => n.buffer_len(),
             Body::Route(r) => r.buffer_len(),
             Body::Rule(r) => r.buffer_len(),
             Body::Other => 0,
@@ -69,6 +71,7 @@ impl NetlinkSerializable for Rtnl {
         match &self.body {
             Body::Link(l) => l.emit(buffer),
             Body::Addr(a) => a.emit(buffer),
+            Body::Neigh(n) => n.emit(buffer),
             Body::Route(r) => r.emit(buffer),
             Body::Rule(r) => r.emit(buffer),
             Body::Other => {}
@@ -83,6 +86,7 @@ impl NetlinkDeserializable for Rtnl {
         let body = match header.message_type {
             libc::RTM_NEWLINK => Body::Link(link::LinkMsg::parse(payload)?),
             libc::RTM_NEWADDR => Body::Addr(link::AddrMsg::parse(payload)?),
+            libc::RTM_NEWNEIGH => Body::Neigh(link::NeighMsg::parse(payload)?),
             libc::RTM_NEWROUTE => Body::Route(RouteMessage::parse(payload)?),
             libc::RTM_NEWRULE => Body::Rule(RuleMessage::parse(payload)?),
             _ => Body::Other,

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use netlink_packet_core::{DefaultNla, Nla, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{DefaultNla, Nla, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop, RouteNextHopFlags,
     RouteRealm,
@@ -94,6 +94,20 @@ impl Route {
 
     pub fn is_default(&self) -> bool {
         self.dst.len == 0
+    }
+
+    /// Every device the route leaves through: its own and its next hops'.
+    pub fn devices(&self) -> impl Iterator<Item = &str> {
+        self.dev.as_deref().into_iter().chain(self.nexthops.iter().filter_map(|h| h.dev.as_deref()))
+    }
+
+    /// The gateway of the route, or of its first next hop through `dev`, when it leaves
+    /// through `dev`.
+    pub fn gateway_via(&self, dev: &str) -> Option<Ipv4Addr> {
+        if self.dev.as_deref() == Some(dev) {
+            return self.gateway;
+        }
+        self.nexthops.iter().find(|h| h.dev.as_deref() == Some(dev)).and_then(|h| h.gateway)
     }
 
     /// The kernel's identity of a route: two routes with the same key cannot both exist
@@ -326,6 +340,9 @@ pub enum AddMode {
     Exclusive,
     /// Adds after existing routes with the same key (the kernel then prefers the first).
     Append,
+    /// Takes the place of the first route with the same key, atomically (or adds): how a
+    /// table moves from one of our defaults to another without a moment without one.
+    Replace,
 }
 
 pub fn add(nl: &mut Netlink, links: &Links, route: &Route, mode: AddMode) -> Result<(), NetlinkError> {
@@ -333,6 +350,7 @@ pub fn add(nl: &mut Netlink, links: &Links, route: &Route, mode: AddMode) -> Res
     let flags = match mode {
         AddMode::Exclusive => NLM_F_CREATE | NLM_F_EXCL,
         AddMode::Append => NLM_F_CREATE | NLM_F_APPEND,
+        AddMode::Replace => NLM_F_CREATE | NLM_F_REPLACE,
     };
     nl.request(Rtnl::new(libc::RTM_NEWROUTE, Body::Route(m)), flags)
 }
@@ -581,7 +599,13 @@ mod tests {
     use netlink_packet_core::{Emitable, Parseable};
 
     fn links() -> Links {
-        let link = |index, name: &str| Link { index, name: name.into(), admin_up: true, lower_up: true };
+        let link = |index, name: &str| Link {
+            index,
+            name: name.into(),
+            admin_up: true,
+            lower_up: true,
+            point_to_point: false,
+        };
         Links::new(vec![link(1, "lo"), link(2, "eth0"), link(3, "eth1"), link(7, "wg0")])
     }
 
@@ -612,7 +636,13 @@ mod tests {
 
     /// Indexes as in the namespace the golden bytes were captured in.
     fn golden_links() -> Links {
-        let link = |index, name: &str| Link { index, name: name.into(), admin_up: true, lower_up: true };
+        let link = |index, name: &str| Link {
+            index,
+            name: name.into(),
+            admin_up: true,
+            lower_up: true,
+            point_to_point: false,
+        };
         Links::new(vec![link(1, "lo"), link(2, "eth0"), link(3, "wg0")])
     }
 

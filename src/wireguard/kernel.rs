@@ -3,8 +3,7 @@
 //! (`WG_CMD_SET_DEVICE`). The endpoint goes out as a 16-byte `sockaddr_in` (28 for
 //! IPv6); the kernel silently ignores any other length.
 
-use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
@@ -13,14 +12,22 @@ use netlink_packet_wireguard::{
     WireguardAllowedIpAttr, WireguardAttribute, WireguardCmd, WireguardMessage, WireguardPeer, WireguardPeerAttribute,
 };
 
-use super::{Key, Peer, WgError};
+use super::{Peer, PeerSet, WgError};
 use crate::netlink::{Netlink, NetlinkError};
 
-fn open() -> Result<(Netlink, u16), WgError> {
-    let mut nl =
-        Netlink::open(netlink_sys::protocols::NETLINK_GENERIC).map_err(|e| WgError(format!("generic netlink: {e}")))?;
-    let family = family_id(&mut nl)?;
-    Ok((nl, family))
+/// A generic-netlink socket and the `wireguard` family's id, resolved once per run.
+pub struct Genl {
+    nl: Netlink,
+    family: u16,
+}
+
+impl Genl {
+    pub fn open() -> Result<Genl, WgError> {
+        let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_GENERIC)
+            .map_err(|e| WgError(format!("generic netlink: {e}")))?;
+        let family = family_id(&mut nl)?;
+        Ok(Genl { nl, family })
+    }
 }
 
 /// The message that asks the kernel for the `wireguard` family's id.
@@ -56,19 +63,15 @@ pub fn get_request(iface: &str, family: u16) -> GenlMessage<WireguardMessage> {
     m
 }
 
-/// The WG_CMD_SET_DEVICE request that sets one peer's endpoint and keepalive.
-pub fn set_request(
-    iface: &str,
-    key: &Key,
-    endpoint: SocketAddr,
-    keepalive_s: u16,
-    family: u16,
-) -> GenlMessage<WireguardMessage> {
-    let peer = WireguardPeer(vec![
-        WireguardPeerAttribute::PublicKey(*key),
-        WireguardPeerAttribute::Endpoint(endpoint),
-        WireguardPeerAttribute::PersistentKeepalive(keepalive_s),
-    ]);
+/// The WG_CMD_SET_DEVICE request that sets one peer's endpoint (when given) and
+/// keepalive, leaving everything else of the peer as it is.
+pub fn set_request(iface: &str, p: &PeerSet, family: u16) -> GenlMessage<WireguardMessage> {
+    let mut attrs = vec![WireguardPeerAttribute::PublicKey(p.key)];
+    if let Some(e) = p.endpoint {
+        attrs.push(WireguardPeerAttribute::Endpoint(e));
+    }
+    attrs.push(WireguardPeerAttribute::PersistentKeepalive(p.keepalive_s));
+    let peer = WireguardPeer(attrs);
     let mut m = GenlMessage::from_payload(WireguardMessage {
         cmd: WireguardCmd::SetDevice,
         attributes: vec![WireguardAttribute::IfName(iface.into()), WireguardAttribute::Peers(vec![peer])],
@@ -105,8 +108,9 @@ fn peer_from_attributes(attrs: &[WireguardPeerAttribute]) -> Peer {
             WireguardPeerAttribute::Endpoint(e) => p.endpoint = Some(*e),
             WireguardPeerAttribute::PersistentKeepalive(k) => p.keepalive_s = *k,
             WireguardPeerAttribute::LastHandshake(t) if t.seconds > 0 || t.nano_seconds > 0 => {
-                let since_epoch = Duration::new(t.seconds.max(0) as u64, t.nano_seconds.clamp(0, 999_999_999) as u32);
-                p.last_handshake = Some(SystemTime::UNIX_EPOCH + since_epoch);
+                let secs = u64::try_from(t.seconds).unwrap_or(0);
+                let nanos = u32::try_from(t.nano_seconds.clamp(0, 999_999_999)).unwrap_or(0);
+                p.last_handshake = Some(Duration::new(secs, nanos));
             }
             WireguardPeerAttribute::AllowedIps(ips) => {
                 for ip in ips {
@@ -129,19 +133,17 @@ fn peer_from_attributes(attrs: &[WireguardPeerAttribute]) -> Peer {
     p
 }
 
-pub fn peers(iface: &str) -> Result<Vec<Peer>, WgError> {
-    let (mut nl, family) = open()?;
-    let replies = nl.dump(get_request(iface, family)).map_err(|e| match e {
+pub fn peers(g: &mut Genl, iface: &str) -> Result<Vec<Peer>, WgError> {
+    let replies = g.nl.dump(get_request(iface, g.family)).map_err(|e| match e {
         NetlinkError::Kernel(libc::ENODEV | libc::ENOENT) => WgError(format!("{iface} is not a WireGuard interface")),
         e => WgError(format!("cannot read {iface}: {e}")),
     })?;
     Ok(peers_from_replies(&replies))
 }
 
-pub fn set_endpoint(iface: &str, key: &Key, endpoint: SocketAddr, keepalive_s: u16) -> Result<(), WgError> {
-    let (mut nl, family) = open()?;
-    nl.request(set_request(iface, key, endpoint, keepalive_s, family), 0)
-        .map_err(|e| WgError(format!("cannot set the endpoint of the peer on {iface}: {e}")))
+pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
+    g.nl.request(set_request(iface, p, g.family), 0)
+        .map_err(|e| WgError(format!("cannot set the peer's endpoint and keepalive on {iface}: {e}")))
 }
 
 #[cfg(test)]
@@ -172,8 +174,12 @@ mod tests {
 
     #[test]
     fn set_request_carries_a_16_byte_sockaddr_in_and_the_keepalive() {
-        let key = [0x11u8; 32];
-        let m = set_request("wg0", &key, "198.51.100.10:51820".parse().expect("addr"), 25, 0x1e);
+        let p = PeerSet {
+            key: [0x11u8; 32],
+            endpoint: Some("198.51.100.10:51820".parse().expect("addr")),
+            keepalive_s: 25,
+        };
+        let m = set_request("wg0", &p, 0x1e);
         assert_eq!(m.message_type(), 0x1e, "the resolved family id");
         let b = bytes(&m);
         assert_eq!(b[0], 1, "WG_CMD_SET_DEVICE");
@@ -190,6 +196,11 @@ mod tests {
         // And it reads back as what was meant.
         let back = GenlMessage::<WireguardMessage>::deserialize(&NetlinkHeader::default(), &b).expect("parses");
         assert_eq!(back.payload, m.payload);
+        // Putting a keepalive back names no endpoint: WireGuard keeps the one it has.
+        let restore = set_request("wg0", &PeerSet { endpoint: None, keepalive_s: 0, ..p }, 0x1e);
+        let b = bytes(&restore);
+        assert!(!b.windows(4).any(|w| w == [0x14, 0x00, 0x04, 0x00]), "no endpoint attribute in {b:02x?}");
+        assert!(b.windows(8).any(|w| w == [0x06, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00]));
     }
 
     #[test]
@@ -229,7 +240,7 @@ mod tests {
         ])]);
         let peers = peers_from_replies(&[first, second]);
         assert_eq!(peers.len(), 2);
-        assert_eq!(peers[0].last_handshake, Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5)));
+        assert_eq!(peers[0].last_handshake, Some(Duration::new(1_700_000_000, 5)));
         assert_eq!(peers[0].keepalive_s, 25);
         assert_eq!(peers[1].last_handshake, None, "time 0 is never");
         assert_eq!(peers[1].allowed_ips.len(), 2);

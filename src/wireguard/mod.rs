@@ -5,7 +5,8 @@
 //! [`Backend`]: the in-kernel module over generic netlink ([`kernel`], what EdgeOS runs)
 //! and a userspace implementation's UAPI socket ([`uapi`], wireguard-go or boringtun).
 //! Both turn their wire format into the same [`Peer`] at the boundary; a handshake time
-//! of zero ("never") becomes `None` there.
+//! of zero ("never") becomes `None` there. A [`Device`] is one run's handle on one
+//! interface: the kernel backend resolves the generic-netlink family once, on first use.
 
 pub mod kernel;
 pub mod uapi;
@@ -13,7 +14,7 @@ pub mod uapi;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::config::BackendChoice;
 
@@ -27,15 +28,58 @@ pub struct Peer {
     pub endpoint: Option<SocketAddr>,
     pub keepalive_s: u16,
     pub allowed_ips: Vec<(IpAddr, u8)>,
-    /// Wall-clock time of the latest handshake, as WireGuard reports it; `None` if never.
-    pub last_handshake: Option<SystemTime>,
+    /// Wall-clock time of the latest handshake since the Unix epoch, as WireGuard reports
+    /// it; `None` if never. Judged only by [`crate::health`].
+    pub last_handshake: Option<Duration>,
+}
+
+/// The settings of one peer that the failsafe changes (and puts back).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSet {
+    pub key: Key,
+    /// `None` leaves the endpoint as it is: WireGuard cannot unset one.
+    pub endpoint: Option<SocketAddr>,
+    pub keepalive_s: u16,
+}
+
+impl fmt::Display for PeerSet {
+    /// In `wg set IFACE …` words.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer {}", key_to_base64(&self.key))?;
+        if let Some(e) = self.endpoint {
+            write!(f, " endpoint {e}")?;
+        }
+        write!(f, " persistent-keepalive {}", self.keepalive_s)
+    }
+}
+
+impl std::str::FromStr for PeerSet {
+    type Err = String;
+
+    /// Parses what `Display` prints.
+    fn from_str(s: &str) -> Result<PeerSet, String> {
+        let mut w = s.split_whitespace();
+        let (Some("peer"), Some(key)) = (w.next(), w.next()) else {
+            return Err(format!("`{s}` does not start with `peer KEY`"));
+        };
+        let key = key_from_base64(key).ok_or_else(|| format!("invalid key `{key}`"))?;
+        let mut p = PeerSet { key, endpoint: None, keepalive_s: 0 };
+        while let Some(k) = w.next() {
+            let v = w.next().ok_or_else(|| format!("missing value after `{k}`"))?;
+            match k {
+                "endpoint" => p.endpoint = Some(v.parse().map_err(|_| format!("invalid endpoint `{v}`"))?),
+                "persistent-keepalive" => p.keepalive_s = v.parse().map_err(|_| format!("invalid keepalive `{v}`"))?,
+                _ => return Err(format!("unknown word `{k}`")),
+            }
+        }
+        Ok(p)
+    }
 }
 
 impl Peer {
-    /// Age of the latest handshake; `None` if there never was one. WireGuard reports wall
-    /// time, so a clock that jumped can make this wrong: the echo check covers that.
-    pub fn handshake_age(&self, now: SystemTime) -> Option<Duration> {
-        self.last_handshake.map(|t| now.duration_since(t).unwrap_or(Duration::ZERO))
+    /// This peer's settings as [`PeerSet`] (to put them back later).
+    pub fn settings(&self) -> PeerSet {
+        PeerSet { key: self.public_key, endpoint: self.endpoint, keepalive_s: self.keepalive_s }
     }
 
     /// Whether this peer's allowed IPs cover `ip`.
@@ -93,27 +137,48 @@ pub fn choose(choice: BackendChoice, iface: &str) -> Backend {
     }
 }
 
-/// The peers of `iface`.
-pub fn peers(backend: Backend, iface: &str) -> Result<Vec<Peer>, WgError> {
-    match backend {
-        Backend::Kernel => kernel::peers(iface),
-        Backend::Uapi => uapi::peers(iface),
-    }
+/// One run's handle on one WireGuard interface. Owns a netlink socket once the kernel
+/// backend has been used, so not `Clone`.
+pub struct Device {
+    pub backend: Backend,
+    pub iface: String,
+    genl: Option<kernel::Genl>,
 }
 
-/// Sets the peer's endpoint and persistent keepalive. Raising the keepalive from 0 sends
-/// a keepalive at once; the caller also sends a packet, which starts a handshake when no
-/// session is valid.
-pub fn set_endpoint(
-    backend: Backend,
-    iface: &str,
-    key: &Key,
-    endpoint: SocketAddr,
-    keepalive_s: u16,
-) -> Result<(), WgError> {
-    match backend {
-        Backend::Kernel => kernel::set_endpoint(iface, key, endpoint, keepalive_s),
-        Backend::Uapi => uapi::set_endpoint(iface, key, endpoint, keepalive_s),
+impl Device {
+    pub fn new(backend: Backend, iface: &str) -> Device {
+        Device { backend, iface: iface.to_string(), genl: None }
+    }
+
+    fn genl(&mut self) -> Result<&mut kernel::Genl, WgError> {
+        match &mut self.genl {
+            Some(g) => Ok(g),
+            slot => Ok(slot.insert(kernel::Genl::open()?)),
+        }
+    }
+
+    /// The interface's peers.
+    pub fn peers(&mut self) -> Result<Vec<Peer>, WgError> {
+        match self.backend {
+            Backend::Kernel => {
+                let iface = self.iface.clone();
+                kernel::peers(self.genl()?, &iface)
+            }
+            Backend::Uapi => uapi::peers(&self.iface),
+        }
+    }
+
+    /// Sets one peer's endpoint (when given) and persistent keepalive. Raising the
+    /// keepalive from 0 sends a keepalive at once; any packet sent without a valid
+    /// session starts a handshake.
+    pub fn set_peer(&mut self, p: &PeerSet) -> Result<(), WgError> {
+        match self.backend {
+            Backend::Kernel => {
+                let iface = self.iface.clone();
+                kernel::set_peer(self.genl()?, &iface, p)
+            }
+            Backend::Uapi => uapi::set_peer(&self.iface, p),
+        }
     }
 }
 
@@ -216,13 +281,20 @@ mod tests {
     }
 
     #[test]
-    fn handshake_age_and_never() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
-        let mut p = peer(1, &[], None);
-        assert_eq!(p.handshake_age(now), None);
-        p.last_handshake = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(970));
-        assert_eq!(p.handshake_age(now), Some(Duration::from_secs(30)));
-        p.last_handshake = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1010));
-        assert_eq!(p.handshake_age(now), Some(Duration::ZERO), "a clock that went back");
+    fn peer_settings_round_trip_in_wg_words() {
+        let key = key_from_base64("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=").expect("valid key");
+        for p in [
+            PeerSet { key, endpoint: Some("203.0.113.10:51820".parse().expect("addr")), keepalive_s: 25 },
+            PeerSet { key, endpoint: None, keepalive_s: 0 },
+        ] {
+            let text = p.to_string();
+            assert_eq!(text.parse::<PeerSet>().as_ref(), Ok(&p), "{text}");
+        }
+        assert_eq!(
+            PeerSet { key, endpoint: None, keepalive_s: 0 }.to_string(),
+            "peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= persistent-keepalive 0"
+        );
+        assert!("peer nokey persistent-keepalive 0".parse::<PeerSet>().is_err());
+        assert!("route x".parse::<PeerSet>().is_err());
     }
 }

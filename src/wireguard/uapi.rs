@@ -3,11 +3,10 @@
 //! `errno=N` and a blank line; `set=1` takes the same keys. Keys are hex there.
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use super::{uapi_socket, Key, Peer, WgError};
+use super::{uapi_socket, Key, Peer, PeerSet, WgError};
 
 /// How long a userspace implementation may take to answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
@@ -27,9 +26,10 @@ fn unhex(s: &str) -> Option<Key> {
     Some(k)
 }
 
-/// The text that sets one peer's endpoint and keepalive.
-pub fn set_text(key: &Key, endpoint: SocketAddr, keepalive_s: u16) -> String {
-    format!("set=1\npublic_key={}\nendpoint={endpoint}\npersistent_keepalive_interval={keepalive_s}\n\n", hex(key))
+/// The text that sets one peer's endpoint (when given) and keepalive.
+pub fn set_text(p: &PeerSet) -> String {
+    let endpoint = p.endpoint.map(|e| format!("endpoint={e}\n")).unwrap_or_default();
+    format!("set=1\npublic_key={}\n{endpoint}persistent_keepalive_interval={}\n\n", hex(&p.key), p.keepalive_s)
 }
 
 /// Parses the answer to `get=1`.
@@ -40,7 +40,7 @@ pub fn parse_get(text: &str) -> Result<Vec<Peer>, String> {
     let finish_handshake = |p: Option<&mut Peer>, secs: &mut u64, nsecs: &mut u32| {
         if let Some(p) = p {
             if *secs > 0 || *nsecs > 0 {
-                p.last_handshake = Some(SystemTime::UNIX_EPOCH + Duration::new(*secs, *nsecs));
+                p.last_handshake = Some(Duration::new(*secs, *nsecs));
             }
         }
         (*secs, *nsecs) = (0, 0);
@@ -71,7 +71,11 @@ pub fn parse_get(text: &str) -> Result<Vec<Peer>, String> {
                 p.allowed_ips.push((a.parse().map_err(|_| bad())?, l.parse().map_err(|_| bad())?));
             }
             ("last_handshake_time_sec", Some(_)) => secs = v.parse().map_err(|_| bad())?,
-            ("last_handshake_time_nsec", Some(_)) => nsecs = v.parse().map_err(|_| bad())?,
+            // Duration::new would carry a nanosecond count of a second or more into the
+            // seconds (and overflow): such a value is not a time.
+            ("last_handshake_time_nsec", Some(_)) => {
+                nsecs = v.parse().ok().filter(|n| *n < 1_000_000_000).ok_or_else(bad)?
+            }
             // Device keys (private_key, listen_port, fwmark) and counters.
             _ => {}
         }
@@ -109,8 +113,8 @@ pub fn peers(iface: &str) -> Result<Vec<Peer>, WgError> {
     parse_get(&text).map_err(|e| WgError(format!("{}: {e}", uapi_socket(iface).display())))
 }
 
-pub fn set_endpoint(iface: &str, key: &Key, endpoint: SocketAddr, keepalive_s: u16) -> Result<(), WgError> {
-    let text = exchange(iface, &set_text(key, endpoint, keepalive_s))?;
+pub fn set_peer(iface: &str, p: &PeerSet) -> Result<(), WgError> {
+    let text = exchange(iface, &set_text(p))?;
     match text.trim() {
         "errno=0" => Ok(()),
         other => Err(WgError(format!("{}: set failed: {other}", uapi_socket(iface).display()))),
@@ -134,7 +138,7 @@ mod tests {
         assert_eq!(vps.endpoint, Some("198.51.100.10:51820".parse().expect("addr")));
         assert_eq!(vps.keepalive_s, 25);
         assert_eq!(vps.allowed_ips, vec![("0.0.0.0".parse().expect("ip"), 0)]);
-        assert_eq!(vps.last_handshake, Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000)));
+        assert_eq!(vps.last_handshake, Some(Duration::new(1_700_000_000, 250_000_000)));
         let other = &peers[1];
         assert_eq!(other.last_handshake, None, "time 0 means never");
         assert_eq!(other.endpoint, None);
@@ -153,8 +157,12 @@ mod tests {
     fn set_text_is_what_wg_set_sends() {
         let key = unhex("b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33").expect("hex key");
         assert_eq!(
-            set_text(&key, "198.51.100.10:51820".parse().expect("addr"), 25),
+            set_text(&PeerSet { key, endpoint: Some("198.51.100.10:51820".parse().expect("addr")), keepalive_s: 25 }),
             "set=1\npublic_key=b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33\nendpoint=198.51.100.10:51820\npersistent_keepalive_interval=25\n\n"
+        );
+        assert_eq!(
+            set_text(&PeerSet { key, endpoint: None, keepalive_s: 0 }),
+            "set=1\npublic_key=b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33\npersistent_keepalive_interval=0\n\n"
         );
         assert_eq!(hex(&key), "b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33");
     }

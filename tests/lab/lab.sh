@@ -233,6 +233,7 @@ STATE_DIR=$DIR/state
 LOCK_FILE=$DIR/lock
 LOG_FILE=$DIR/wg-failsafe.log
 DNS_RESTART_CMD=/bin/true
+UP_AFTER_S=0
 EOF
     )
 

@@ -1,0 +1,233 @@
+//! Judgement, as pure functions of what a round observed and when: is the primary
+//! down, is it back for long enough to fail back (hysteresis and flap damping), and does
+//! the tunnel carry traffic over the backup path. Nothing here reads a clock or a socket:
+//! times come in as arguments, so every edge (a clock that went back, a handshake in the
+//! future, a new boot) is unit-tested.
+//!
+//! Times that must survive between cron ticks are CLOCK_BOOTTIME seconds: monotonic
+//! across processes and unaffected by the wall clock, which a router without an RTC steps
+//! at its first NTP sync. WireGuard reports handshakes in wall time, so those are only
+//! ever compared with each other or bounded by "now" (see [`handshake_fresh`]).
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why the primary WAN is not healthy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unhealthy {
+    Missing,
+    AdminDown,
+    NoCarrier,
+    /// PRIMARY_GW=auto found no gateway for the device.
+    NoGateway,
+    GatewaySilent,
+    /// Fewer than TRACK_RELIABILITY of TRACK_IPS answered.
+    Upstream {
+        answered: usize,
+        needed: usize,
+        of: usize,
+    },
+    LoadBalancer(String),
+}
+
+impl fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unhealthy::Missing => f.write_str("interface does not exist"),
+            Unhealthy::AdminDown => f.write_str("administratively down"),
+            Unhealthy::NoCarrier => f.write_str("no carrier"),
+            Unhealthy::NoGateway => f.write_str("no gateway found (PRIMARY_GW=auto)"),
+            Unhealthy::GatewaySilent => f.write_str("gateway does not answer"),
+            Unhealthy::Upstream { answered, needed, of } => {
+                write!(f, "upstream unreachable: {answered} of {of} TRACK_IPS answered, {needed} needed")
+            }
+            Unhealthy::LoadBalancer(s) => write!(f, "load balancer reports it {s}"),
+        }
+    }
+}
+
+/// Where the primary stands after a round, while the failsafe is active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failback {
+    /// The round failed: the count starts again at the next passing round.
+    Down,
+    /// Every round has passed since `since_s`, but not yet for the required time.
+    Waiting { since_s: u64, left_s: u64, first: bool },
+    /// Passing for the required time: fail back now.
+    Back,
+}
+
+/// Failback hysteresis: `up_since_s` is when the primary started passing every round
+/// (None: the last round failed), `now_s` the boot time of this round, `required_s` the
+/// wait in force (UP_AFTER_S after flap damping). A mark later than `now_s` cannot be
+/// from this boot's clock: the count restarts rather than trusting it.
+pub fn failback(up_since_s: Option<u64>, passed: bool, now_s: u64, required_s: u64) -> Failback {
+    if !passed {
+        return Failback::Down;
+    }
+    let since_s = match up_since_s {
+        Some(t) if t <= now_s => t,
+        _ => now_s,
+    };
+    let elapsed_s = now_s - since_s;
+    if elapsed_s >= required_s {
+        Failback::Back
+    } else {
+        Failback::Waiting { since_s, left_s: required_s - elapsed_s, first: up_since_s != Some(since_s) }
+    }
+}
+
+/// Flap damping: the failback wait for an activation at `now_s`. A failover within
+/// `window_s` of the last failback doubles the wait the last activation had (at least
+/// `base_s`), up to `max_s`; a failover after a calm window starts again from `base_s`.
+pub fn damped_wait(
+    last_failback_s: Option<u64>,
+    previous_wait_s: u64,
+    now_s: u64,
+    base_s: u64,
+    max_s: u64,
+    window_s: u64,
+) -> u64 {
+    let flapping = last_failback_s.is_some_and(|t| t <= now_s && now_s - t < window_s);
+    if flapping {
+        previous_wait_s.max(base_s).saturating_mul(2).min(max_s.max(base_s))
+    } else {
+        base_s
+    }
+}
+
+/// Latest handshake times are durations since the Unix epoch (wall time), as WireGuard
+/// reports them; `None` is "never".
+pub type Handshake = Option<Duration>;
+
+/// A handshake completed since `mark`, the latest handshake as read right after the
+/// endpoint route via the backup went in: only such a handshake travelled the backup
+/// path. Compared by value, not by clock, so a stepped wall clock cannot fake one.
+pub fn handshake_since(latest: Handshake, mark: Handshake) -> bool {
+    latest.is_some() && latest != mark
+}
+
+/// The handshake is at most `max_age_s` old. One dated after `now` (the wall clock was
+/// stepped back) proves nothing and is not fresh.
+pub fn handshake_fresh(latest: Handshake, now: Duration, max_age_s: u64) -> bool {
+    match latest {
+        Some(t) if t <= now + Duration::from_secs(1) => now.saturating_sub(t) <= Duration::from_secs(max_age_s),
+        _ => false,
+    }
+}
+
+/// What one round saw of the tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelRound {
+    /// WG_PEER_IP answered an echo through WG_IFACE in this round (the endpoint route
+    /// via the backup was in place when it was sent).
+    pub echo: bool,
+    /// The peer has answered an echo before (remembered in STATE_DIR).
+    pub peer_echoes: bool,
+    pub latest: Handshake,
+    /// The latest handshake when the endpoint route went in.
+    pub mark: Handshake,
+    /// Wall time of the round, since the epoch.
+    pub now: Duration,
+}
+
+/// The tunnel carries traffic over the backup path: an echo answered now, or — only for
+/// a peer that never answers echoes (ICMP filtered on the VPS) — a handshake made since
+/// the mark and no older than `max_age_s`. A peer known to answer echoes is down as soon
+/// as a round's echoes go unanswered; handshake age alone never proves anything.
+pub fn tunnel_works(r: &TunnelRound, max_age_s: u64) -> bool {
+    r.echo || (!r.peer_echoes && handshake_since(r.latest, r.mark) && handshake_fresh(r.latest, r.now, max_age_s))
+}
+
+/// A round of upstream tracking passes when at least `needed` targets answered.
+pub fn track_passes(answered: usize, needed: usize) -> bool {
+    answered >= needed.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failback_waits_out_the_required_time_without_a_break() {
+        // First passing round: the count starts, and this is the first waiting round.
+        assert_eq!(failback(None, true, 1000, 60), Failback::Waiting { since_s: 1000, left_s: 60, first: true });
+        assert_eq!(failback(Some(1000), true, 1030, 60), Failback::Waiting { since_s: 1000, left_s: 30, first: false });
+        assert_eq!(failback(Some(1000), true, 1060, 60), Failback::Back);
+        // A failed round breaks the count; the next pass starts it again.
+        assert_eq!(failback(Some(1000), false, 1059, 60), Failback::Down);
+        assert_eq!(failback(None, true, 1061, 60), Failback::Waiting { since_s: 1061, left_s: 60, first: true });
+        // UP_AFTER_S=0: back at the first passing round.
+        assert_eq!(failback(None, true, 5, 0), Failback::Back);
+    }
+
+    #[test]
+    fn a_mark_from_the_future_restarts_the_count() {
+        // Boot time never goes back within a boot; a mark ahead of it is another boot's.
+        assert_eq!(failback(Some(5000), true, 100, 60), Failback::Waiting { since_s: 100, left_s: 60, first: true });
+    }
+
+    #[test]
+    fn flap_damping_doubles_within_the_window_and_resets_after() {
+        let d = |last, prev, now| damped_wait(last, prev, now, 60, 900, 900);
+        assert_eq!(d(None, 0, 10_000), 60, "first failover ever");
+        assert_eq!(d(Some(9_500), 60, 10_000), 120, "failover 500 s after a failback");
+        assert_eq!(d(Some(9_500), 120, 10_000), 240);
+        assert_eq!(d(Some(9_500), 480, 10_000), 900, "capped at UP_AFTER_MAX_S");
+        assert_eq!(d(Some(9_500), 900, 10_000), 900);
+        assert_eq!(d(Some(9_000), 480, 10_000), 60, "a calm FLAP_WINDOW_S resets it");
+        assert_eq!(d(Some(20_000), 480, 10_000), 60, "a failback 'later' than now is another boot's");
+        // UP_AFTER_S=0 stays 0: damping has nothing to double.
+        assert_eq!(damped_wait(Some(9_990), 0, 10_000, 0, 900, 900), 0);
+        // A smaller base than the previous wait still doubles the previous one.
+        assert_eq!(damped_wait(Some(9_990), 200, 10_000, 60, 900, 900), 400);
+    }
+
+    fn at(s: u64) -> Duration {
+        Duration::from_secs(1_700_000_000 + s)
+    }
+
+    #[test]
+    fn only_a_handshake_made_since_the_mark_counts() {
+        assert!(!handshake_since(None, None), "never");
+        assert!(!handshake_since(Some(at(10)), Some(at(10))), "the one made over the primary");
+        assert!(handshake_since(Some(at(11)), Some(at(10))));
+        assert!(handshake_since(Some(at(11)), None), "the first one ever");
+        // By value, not by clock: one dated "earlier" (clock stepped back) is still new.
+        assert!(handshake_since(Some(at(5)), Some(at(10))));
+    }
+
+    #[test]
+    fn future_handshakes_are_not_fresh() {
+        assert!(handshake_fresh(Some(at(100)), at(150), 180));
+        assert!(!handshake_fresh(Some(at(100)), at(281), 180), "too old");
+        assert!(!handshake_fresh(None, at(0), 180));
+        assert!(!handshake_fresh(Some(at(500)), at(100), 180), "dated 400 s after now: clock stepped back");
+        assert!(handshake_fresh(Some(at(100) + Duration::from_millis(500)), at(100), 180), "sub-second skew");
+    }
+
+    #[test]
+    fn the_tunnel_is_judged_by_echo_first_and_handshakes_only_for_silent_peers() {
+        let r = TunnelRound { echo: false, peer_echoes: false, latest: Some(at(90)), mark: Some(at(10)), now: at(100) };
+        assert!(tunnel_works(&r, 180), "silent peer, handshake since the mark");
+        assert!(!tunnel_works(&TunnelRound { mark: Some(at(90)), ..r }, 180), "handshake only from before the mark");
+        assert!(!tunnel_works(&TunnelRound { peer_echoes: true, ..r }, 180), "an echoing peer that stopped echoing");
+        assert!(tunnel_works(&TunnelRound { echo: true, latest: None, ..r }, 180));
+        assert!(!tunnel_works(&TunnelRound { latest: Some(at(400)), ..r }, 180), "handshake in the future");
+        assert!(!tunnel_works(&TunnelRound { now: at(300), ..r }, 180), "stale");
+    }
+
+    #[test]
+    fn tracking_needs_the_reliability() {
+        assert!(track_passes(1, 1) && track_passes(3, 2));
+        assert!(!track_passes(1, 2) && !track_passes(0, 1));
+    }
+
+    #[test]
+    fn reasons_read_well() {
+        assert_eq!(
+            Unhealthy::Upstream { answered: 0, needed: 1, of: 2 }.to_string(),
+            "upstream unreachable: 0 of 2 TRACK_IPS answered, 1 needed"
+        );
+    }
+}

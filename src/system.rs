@@ -1,0 +1,425 @@
+//! The system the sequences act on: one run's sockets (rtnetlink, the WireGuard device),
+//! STATE_DIR, what a round observes, and the one executor, [`System::apply`], that every
+//! change goes through — routes, rules, link state, WireGuard peer settings and the DNS
+//! restart. A change is recorded in command words (printed by `--dry-run` and `-v`),
+//! written ahead to the journal when it is one the failsafe must put back, and only then
+//! made. `failsafe` holds the sequences; `decide` and `health` the judgement.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Config, Gateway};
+use crate::decide::{candidate_tables, failsafe_on, link_health, resolve_gateway, Change};
+use crate::dns;
+use crate::edgeos;
+use crate::error::{Context, Error};
+use crate::health::{track_passes, Unhealthy};
+use crate::log::Logger;
+use crate::netlink::link::{self, Addr, Links};
+use crate::netlink::route::{self, Route, DEFAULT, RT_TABLE_MAIN};
+use crate::netlink::rule::{self, Rule};
+use crate::netlink::{ok_if_exists, ok_if_missing, Netlink};
+use crate::probe::{self, Path as ProbePath};
+use crate::state::{self, Owned, Record, Snapshot, State};
+use crate::wireguard::{self, Backend, Device, Key, Peer};
+
+/// One run's view of the system and its means to change it.
+pub struct System<'a> {
+    pub cfg: &'a Config,
+    pub log: &'a Logger,
+    pub dry_run: bool,
+    nl: Netlink,
+    wg: Device,
+    pub links: Links,
+    state: State,
+    /// The record as last read or written.
+    record: Record,
+    journal: Vec<Owned>,
+    /// Changes made, or in a dry run that would be made, in command words.
+    pub changes: Vec<String>,
+}
+
+/// What one round observed, read once and passed down.
+pub struct Observed {
+    pub routes: Vec<Route>,
+    /// Dumped when the round needs them (failsafe on, or a gateway is `auto`).
+    pub rules: Vec<Rule>,
+    pub snapshot: Option<Snapshot>,
+    pub addrs: Vec<Addr>,
+    pub primary_gw: Option<Ipv4Addr>,
+    pub backup_gw: Option<Ipv4Addr>,
+    /// The failsafe counts as on (DESIGN.md, "Which mode are we in").
+    pub on: bool,
+}
+
+/// Wall time since the epoch (WireGuard's handshake clock); never used for timing.
+pub fn wall_now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+impl<'a> System<'a> {
+    /// Opens the sockets and STATE_DIR (refused, exit 2, unless it is root's alone), and
+    /// sets aside state written under an earlier boot.
+    pub fn open(cfg: &'a Config, log: &'a Logger, dry_run: bool) -> Result<System<'a>, Error> {
+        let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).context("netlink")?;
+        let links = Links::dump(&mut nl).context("reading links")?;
+        let mut state = State::open(&cfg.state_dir).map_err(state_error)?;
+        let mut record = state.record().map_err(state_error)?;
+        if state.record_exists()
+            && !dry_run
+            && state.forget_other_boot(state::boot_id().as_deref()).map_err(state_error)?
+        {
+            log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
+            record = Record::default();
+        }
+        let journal = state.journal().map_err(state_error)?;
+        let wg = Device::new(wireguard::choose(cfg.wg_backend, &cfg.wg_iface), &cfg.wg_iface);
+        Ok(System { cfg, log, dry_run, nl, wg, links, state, record, journal, changes: Vec::new() })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.wg.backend
+    }
+
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    pub fn journal(&self) -> &[Owned] {
+        &self.journal
+    }
+
+    pub fn snapshot_exists(&self) -> bool {
+        self.state.snapshot_exists()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Observation
+
+    pub fn relink(&mut self) -> Result<(), Error> {
+        self.links = Links::dump(&mut self.nl).context("reading links")?;
+        Ok(())
+    }
+
+    pub fn routes(&mut self) -> Result<Vec<Route>, Error> {
+        route::dump(&mut self.nl, &self.links).context("reading routes")
+    }
+
+    pub fn rules(&mut self) -> Result<Vec<Rule>, Error> {
+        rule::dump(&mut self.nl).context("reading rules")
+    }
+
+    pub fn addrs(&mut self) -> Result<Vec<Addr>, Error> {
+        link::addresses(&mut self.nl).context("reading addresses")
+    }
+
+    pub fn snapshot(&self) -> Result<Option<Snapshot>, Error> {
+        self.state.snapshot().map_err(state_error)
+    }
+
+    /// `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG` in `table`.
+    pub fn tunnel_default(&self, table: u32) -> Route {
+        Route::via(table, DEFAULT, self.cfg.wg_peer_ip, &self.cfg.wg_iface, self.cfg.metric_wg)
+    }
+
+    /// One round's observation: routes, the mode, and what the round needs besides.
+    pub fn observe(&mut self) -> Result<Observed, Error> {
+        let c = self.cfg;
+        let routes = self.routes()?;
+        let main_tunnel = self.tunnel_default(RT_TABLE_MAIN);
+        let on =
+            failsafe_on(self.record.failsafe, self.snapshot_exists(), routes.iter().any(|r| r.same_path(&main_tunnel)));
+        let auto = c.primary_gw == Gateway::Auto || c.backup_gw == Gateway::Auto;
+        let rules = if on || auto { self.rules()? } else { Vec::new() };
+        let snapshot = if on { self.snapshot()? } else { None };
+        let addrs = if auto || !c.track_ips.is_empty() { self.addrs()? } else { Vec::new() };
+        let mut tables: BTreeSet<u32> = candidate_tables(&rules, c.policy_tables.as_deref());
+        tables.extend(snapshot.iter().flat_map(|s| s.tables.iter().copied()));
+        let gw = |setting, dev: &str| {
+            resolve_gateway(setting, dev, &self.links, &addrs, &routes, &tables, snapshot.as_ref())
+        };
+        let primary_gw = gw(c.primary_gw, &c.primary_dev);
+        let backup_gw = gw(c.backup_gw, &c.backup_dev);
+        Ok(Observed { routes, rules, snapshot, addrs, primary_gw, backup_gw, on })
+    }
+
+    /// Which of `targets` answer an echo sent along `path` (see [`probe::echo`]).
+    pub fn echo(
+        &self,
+        path: &ProbePath,
+        targets: &[Ipv4Addr],
+        count: u32,
+        need: usize,
+    ) -> Result<Vec<Option<Duration>>, Error> {
+        let timeout = Duration::from_millis(self.cfg.probe_timeout_ms);
+        probe::echo(path, targets, count, timeout, need).context(format_args!("probing {targets:?} via {path:?}"))
+    }
+
+    /// One round of the primary (DESIGN.md, "Health"), cheapest signal first: carrier,
+    /// then reachability — the gateway's echo through PRIMARY_DEV, or TRACK_IPS through
+    /// the gateway whatever the tables hold — then, with TRACK_IPS empty, the EdgeOS load
+    /// balancer's verdict.
+    pub fn primary_round(&mut self, obs: &Observed) -> Result<Result<(), Unhealthy>, Error> {
+        let c = self.cfg;
+        let link = self.links.by_name(&c.primary_dev).cloned();
+        if let Err(why) = link_health(link.as_ref()) {
+            return Ok(Err(why));
+        }
+        let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok(Err(Unhealthy::NoGateway)) };
+        if c.track_ips.is_empty() {
+            if self.echo(&ProbePath::Device(&c.primary_dev), &[gw], c.probe_count, 1)?[0].is_none() {
+                return Ok(Err(Unhealthy::GatewaySilent));
+            }
+            if c.lb_status {
+                if let Some(verdict) = edgeos::lb_status().and_then(|s| edgeos::lb_down(&s, &c.primary_dev)) {
+                    return Ok(Err(Unhealthy::LoadBalancer(verdict)));
+                }
+            }
+            return Ok(Ok(()));
+        }
+        let Some(src) = obs.addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
+            return Ok(Err(Unhealthy::NoGateway));
+        };
+        let lladdr = if link.point_to_point {
+            None
+        } else {
+            match self.gateway_lladdr(link.index, &c.primary_dev, gw)? {
+                Some(mac) => Some(mac),
+                None => return Ok(Err(Unhealthy::GatewaySilent)),
+            }
+        };
+        let path = ProbePath::Gateway { ifindex: link.index, lladdr, src };
+        let answers = self.echo(&path, &c.track_ips, c.probe_count, c.track_reliability)?;
+        let answered = answers.iter().filter(|a| a.is_some()).count();
+        if !track_passes(answered, c.track_reliability) {
+            return Ok(Err(Unhealthy::Upstream { answered, needed: c.track_reliability, of: c.track_ips.len() }));
+        }
+        Ok(Ok(()))
+    }
+
+    /// The gateway's link-layer address from the neighbour table; when the kernel has
+    /// none yet, one echo to the gateway through the device makes it resolve one.
+    fn gateway_lladdr(&mut self, index: u32, dev: &str, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
+        let read = |nl: &mut Netlink| link::neighbour(nl, index, gw).context("reading the neighbour table");
+        if let Some(mac) = read(&mut self.nl)? {
+            return Ok(Some(mac));
+        }
+        self.echo(&ProbePath::Device(dev), &[gw], 1, 1)?;
+        read(&mut self.nl)
+    }
+
+    /// The VPS peer as the running device reports it.
+    pub fn tunnel_peer(&mut self) -> Result<Option<Peer>, Error> {
+        let c = self.cfg;
+        let peers = self.wg.peers().context("WireGuard")?;
+        Ok(wireguard::select_peer(&peers, c.wg_peer_ip, c.wg_endpoint).cloned())
+    }
+
+    /// WG_PEER_IP answers within `count` echoes through WG_IFACE.
+    pub fn peer_answers(&self, count: u32) -> Result<bool, Error> {
+        let c = self.cfg;
+        Ok(self.echo(&ProbePath::Device(&c.wg_iface), &[c.wg_peer_ip], count, 1)?[0].is_some())
+    }
+
+    /// The VPS peer's public key, from (in order) WG_PEER_KEY_FILE, the running device,
+    /// `cli-shell-api`, `/config/config.boot`; it must be a peer of the running device.
+    pub fn find_peer_key(&mut self) -> Result<(Key, String), Error> {
+        let c = self.cfg;
+        let device = self.wg.peers().context("WireGuard")?;
+        let mut tried = Vec::new();
+        let found: Option<(Key, String)> = 'find: {
+            let file = &c.wg_peer_key_file;
+            match read_small(file) {
+                Ok(text) => match wireguard::key_from_base64(&text) {
+                    Some(k) => break 'find Some((k, file.display().to_string())),
+                    None => {
+                        return Err(Error::Failed(format!(
+                            "{}: not a WireGuard public key (44 characters of base64)",
+                            file.display()
+                        )))
+                    }
+                },
+                Err(e) => tried.push(format!("{} ({e})", file.display())),
+            }
+            if let Some(p) = wireguard::select_peer(&device, c.wg_peer_ip, c.wg_endpoint) {
+                break 'find Some((p.public_key, format!("the running {}", c.wg_iface)));
+            }
+            tried.push(format!("the running {} ({} peers, none identifiable)", c.wg_iface, device.len()));
+            // Each source is asked only if the ones before it gave nothing.
+            for source in [edgeos::CLI_SHELL_API, edgeos::CONFIG_BOOT] {
+                match edgeos::configured_peers(source, &c.wg_iface)
+                    .as_deref()
+                    .and_then(|p| edgeos::pick_configured(p, c.wg_endpoint, c.wg_peer_ip))
+                {
+                    Some(p) => break 'find wireguard::key_from_base64(&p.key).map(|k| (k, source.to_string())),
+                    None if Path::new(source).exists() => tried.push(format!("{source} (no matching peer)")),
+                    None => tried.push(format!("{source} (absent)")),
+                }
+            }
+            None
+        };
+        let Some((key, source)) = found else {
+            return Err(Error::Failed(format!(
+                "no public key for the VPS peer of {}; tried {}",
+                c.wg_iface,
+                tried.join(", ")
+            )));
+        };
+        if !device.iter().any(|p| p.public_key == key) {
+            return Err(Error::Failed(format!(
+                "peer {} (from {source}) is not configured on {}",
+                wireguard::key_to_base64(&key),
+                c.wg_iface
+            )));
+        }
+        Ok((key, source))
+    }
+
+    /// Whether the LAN resolver (dnsmasq at LAN_DEV's address) answers DNS_TEST_NAME
+    /// within 5 s; `None` when there is nothing to check (no dnsmasq, no address, or a
+    /// dry run, which only says what it would do).
+    pub fn lan_dns_answers(&mut self) -> Option<(Ipv4Addr, bool)> {
+        let c = self.cfg;
+        if !c.dns_check || !dns::dnsmasq_running() {
+            return None;
+        }
+        let index = self.links.index(&c.lan_dev)?;
+        let Some(server) = self.addrs().ok()?.into_iter().find(|a| a.index == index).map(|a| a.local) else {
+            self.log.warn(&format!("DNS check skipped: no IPv4 address on {}", c.lan_dev));
+            return None;
+        };
+        if self.dry_run {
+            self.changes.push(format!(
+                "# would query {} at {server}, and run {} if it fails",
+                c.dns_test_name,
+                c.dns_restart_cmd.join(" ")
+            ));
+            return None;
+        }
+        Some((server, matches!(dns::resolves(server, &c.dns_test_name, Duration::from_secs(5)), Ok(true))))
+    }
+
+    /// What an operator needs to see when the tunnel stays down.
+    pub fn tunnel_diagnostics(&mut self, backup_gw: Ipv4Addr) -> String {
+        let c = self.cfg;
+        let peer = match self.tunnel_peer() {
+            Ok(Some(p)) => {
+                let now = wall_now();
+                let age = match p.last_handshake {
+                    None => "never".to_string(),
+                    Some(t) if t > now => format!("{} s in the future (clock stepped back?)", (t - now).as_secs()),
+                    Some(t) => format!("{} s ago", (now - t).as_secs()),
+                };
+                let endpoint = p.endpoint.map_or("none".to_string(), |e| e.to_string());
+                format!("latest handshake {age}, endpoint {endpoint}")
+            }
+            Ok(None) => "no peer for the VPS on the device".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let backup = match self.links.by_name(&c.backup_dev) {
+            Some(l) if l.admin_up && l.lower_up => "up",
+            Some(_) => "down",
+            None => "missing",
+        };
+        format!(
+            "{peer}; backup {} is {backup}; endpoint {}:{} via {backup_gw}",
+            c.backup_dev, c.wg_endpoint, c.wg_endpoint_port
+        )
+    }
+
+    /// The endpoint WG_ENDPOINT:WG_ENDPOINT_PORT.
+    pub fn endpoint(&self) -> SocketAddr {
+        SocketAddr::from((self.cfg.wg_endpoint, self.cfg.wg_endpoint_port))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Changes
+
+    /// Makes one change (or records it, in a dry run).
+    pub fn apply(&mut self, change: &Change) -> Result<(), Error> {
+        self.changes.push(change.to_string());
+        if self.dry_run {
+            return Ok(());
+        }
+        let links = &self.links;
+        let result = match change {
+            Change::AddRoute(r, mode) => ok_if_exists(route::add(&mut self.nl, links, r, *mode)).context(change),
+            Change::DelRoute(r) => ok_if_missing(route::delete(&mut self.nl, links, r)).context(change),
+            Change::AddRule(r) => ok_if_exists(rule::add(&mut self.nl, r)).context(change),
+            Change::DelRule(r) => ok_if_missing(rule::delete(&mut self.nl, r)).context(change),
+            Change::SetLink { dev, up } => match links.index(dev) {
+                Some(index) => link::set_admin(&mut self.nl, index, *up).context(change),
+                // Gone: nothing left to put back.
+                None if !up => Ok(()),
+                None => Err(Error::Failed(format!("{change}: {dev} does not exist"))),
+            },
+            Change::SetPeer { peer, .. } => self.wg.set_peer(peer).context(change),
+            Change::RestartDns(cmd) => dns::restart(cmd).context(change),
+        };
+        if result.is_ok() {
+            if let Change::SetLink { dev, up } = change {
+                self.links.set_admin_up(dev, *up);
+            }
+        }
+        result
+    }
+
+    /// Makes a change that must be put back later: `owned` (what puts it back) goes to
+    /// the journal, durably, before the change is made.
+    pub fn apply_owned(&mut self, change: &Change, owned: Owned) -> Result<(), Error> {
+        if !self.dry_run && !self.journal.contains(&owned) {
+            self.state.journal_append(&owned).map_err(state_error)?;
+            self.journal.push(owned);
+        }
+        self.apply(change)
+    }
+
+    pub fn write_record(&mut self, r: &Record) -> Result<(), Error> {
+        if !self.dry_run && *r != self.record {
+            self.state.write_record(r).map_err(state_error)?;
+        }
+        self.record = r.clone();
+        Ok(())
+    }
+
+    pub fn write_snapshot(&mut self, s: &Snapshot) -> Result<(), Error> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let unix_s = wall_now().as_secs();
+        self.state.write_snapshot(s, unix_s).map_err(state_error)
+    }
+
+    /// After a full deactivation or a cleanup: the journal, then the snapshot, go.
+    pub fn forget_changes(&mut self, snapshot_too: bool) -> Result<(), Error> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.state.clear_journal().map_err(state_error)?;
+        self.journal.clear();
+        if snapshot_too {
+            self.state.remove_snapshot().map_err(state_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// STATE_DIR that is not root's alone is a configuration problem (exit 2); the rest
+/// is a failure to reach the desired state.
+pub fn state_error(e: state::StateError) -> Error {
+    if e.untrusted {
+        Error::Untrusted(e.to_string())
+    } else {
+        Error::Failed(format!("state: {e}"))
+    }
+}
+
+/// A small file (a key), read with a bound.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(4096).read_to_string(&mut text)?;
+    Ok(text)
+}
