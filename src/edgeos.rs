@@ -70,7 +70,13 @@ pub fn lb_down(status: &[LbInterface], iface: &str) -> Option<String> {
         .map(|s| format!("{} in group {}", s.status, s.group))
 }
 
-/// Runs `program args` without a shell; its stdout if it exits 0 within `timeout`.
+/// The most a command's output may be: `show load-balance status` of a router with many
+/// groups is a few KiB, cli-shell-api's answer less.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// Runs `program args` without a shell; its stdout if it exits 0 within `timeout` and
+/// prints at most [`MAX_OUTPUT_BYTES`]. The output is read as it comes (a child that
+/// fills the pipe cannot stall), and a child past the deadline or the bound is killed.
 pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<String> {
     let mut child = Command::new(program)
         .args(args)
@@ -79,25 +85,54 @@ pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<St
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let mut stdout = child.stdout.take()?;
-    let deadline = Instant::now() + timeout;
-    // The outputs are a few KiB, below the pipe's capacity, so waiting before reading
-    // cannot deadlock.
-    loop {
+    let out = child.stdout.take().and_then(|mut stdout| read_bounded(&mut stdout, Instant::now() + timeout));
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(status)) if status.success() => break,
-            Ok(Some(_)) | Err(_) => return None,
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(Some(status)) if out.is_some() => break Some(status),
+            Ok(None) if out.is_some() && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(Some(_)) | Err(_) => break None,
+            Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return None;
+                break None;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    status.filter(|s| s.success())?;
+    String::from_utf8(out?).ok()
+}
+
+/// Reads until end of file; `None` past the deadline or past [`MAX_OUTPUT_BYTES`].
+fn read_bounded(pipe: &mut std::process::ChildStdout, deadline: Instant) -> Option<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let mut pfd = libc::pollfd { fd: pipe.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll on one pollfd owned here.
+        let ready = unsafe { libc::poll(&mut pfd, 1, left.as_millis().clamp(1, i32::MAX as u128) as i32) };
+        if ready == 0 {
+            return None;
+        }
+        if ready < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return None;
+        }
+        match pipe.read(&mut buf) {
+            Ok(0) => return Some(out),
+            Ok(n) if out.len() + n <= MAX_OUTPUT_BYTES => out.extend_from_slice(&buf[..n]),
+            Ok(_) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
         }
     }
-    let mut out = String::new();
-    stdout.read_to_string(&mut out).ok()?;
-    Some(out)
 }
 
 /// The load balancer's status, when EdgeOS provides it.
@@ -372,5 +407,16 @@ interfaces {
         let started = Instant::now();
         assert_eq!(run_capture("/bin/sleep", &["5"], Duration::from_millis(200)), None);
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn endless_output_is_cut_off_not_buffered() {
+        // `yes` never stops: the reader gives up at the bound, kills it, and returns.
+        let started = Instant::now();
+        assert_eq!(run_capture("/usr/bin/yes", &[], Duration::from_secs(10)), None);
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        // Output larger than a pipe's buffer but within the bound is read whole.
+        let big = run_capture("/usr/bin/head", &["-c", "60000", "/dev/zero"], Duration::from_secs(5)).expect("read");
+        assert_eq!(big.len(), 60_000);
     }
 }

@@ -31,6 +31,7 @@ impl Lock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
             .map_err(LockError::Io)?;
         // Deadline from the monotonic clock: the wall clock of a router without an RTC

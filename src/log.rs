@@ -70,7 +70,7 @@ impl Logger {
                 old.push(".1");
                 let _ = fs::rename(path, old);
             }
-            if let Ok(mut f) = OpenOptions::new().append(true).create(true).mode(0o640).open(path) {
+            if let Some(mut f) = open_log(path) {
                 let _ = writeln!(f, "{stamp} {tag}{msg}");
             }
         }
@@ -82,6 +82,27 @@ impl Logger {
             }
         }
     }
+}
+
+/// LOG_FILE opened for appending, without following a symlink, and only if it is a
+/// regular file of root's with one name: a hard link planted in a directory others can
+/// write would otherwise have root append to whatever it points at.
+fn open_log(path: &std::path::Path) -> Option<fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    let f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let m = f.metadata().ok()?;
+    (m.is_file() && m.nlink() == 1 && m.uid() == euid()).then_some(f)
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
 }
 
 /// The local time, broken down. Wall-clock time is right here: it is for humans.
@@ -148,6 +169,23 @@ mod tests {
         let rotated = fs::read_to_string(dir.join("test.log.1")).expect("rotated file");
         assert!(rotated.contains("error: something went wrong"));
         assert!(fs::metadata(&path).expect("current log").len() < 300);
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_symlink_or_hard_link_is_not_written_through() {
+        let dir = std::env::temp_dir().join(format!("wgfs-log-links-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let target = dir.join("precious");
+        fs::write(&target, "keep\n").expect("write");
+        let log = |name: &str| Logger { file: Some(dir.join(name)), max_bytes: 1 << 20, syslog: false, echo: false };
+        std::os::unix::fs::symlink(&target, dir.join("sym.log")).expect("symlink");
+        fs::hard_link(&target, dir.join("hard.log")).expect("hard link");
+        log("sym.log").error("through a symlink");
+        log("hard.log").error("through a hard link");
+        assert_eq!(fs::read_to_string(&target).expect("read"), "keep\n");
+        log("plain.log").info("fine");
+        assert!(fs::read_to_string(dir.join("plain.log")).expect("written").ends_with(" fine\n"));
         fs::remove_dir_all(&dir).ok();
     }
 
