@@ -147,6 +147,30 @@ impl Lab {
     fn log(&self) -> String {
         fs::read_to_string(self.log_file()).unwrap_or_default()
     }
+
+    /// Runs a shell command in the router namespace; it must succeed.
+    fn rtr(&self, cmd: &str) -> String {
+        let out = self.script("exec", &["rtr", "sh", "-c", cmd]);
+        assert!(out.status.success(), "{cmd}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// `run` with `conf`, which must exit `code`.
+    fn run_expect(&self, conf: &Path, code: i32) -> Run {
+        let r = self.tool_with(conf, &["run"]);
+        assert_eq!(r.code, code, "run exited {}:\n{}{}\nlog:\n{}", r.code, r.stdout, r.stderr, self.log());
+        r
+    }
+
+    /// Every (client, port) pair leaves through ISP 2, the backup, directly (FALLBACK).
+    fn assert_traffic_via_backup(&self) {
+        for client in ["c1", "c2"] {
+            for port in [80, 8080, 8081] {
+                assert_eq!(self.fetch(client, port), ISP2, "{client} to port {port}");
+            }
+            assert!(self.resolves(client), "DNS from {client}");
+        }
+    }
 }
 
 impl Drop for Lab {
@@ -183,17 +207,22 @@ fn assert_no_duplicates(tables: &str) {
 
 /// The state every managed table must be in while the failsafe is active.
 fn assert_failsafe_tables(lab: &Lab) {
+    assert_target_tables(lab, &format!("via 10.11.0.1 dev {}w", lab.id));
+}
+
+/// Every managed table's only winning default goes `via` (the tunnel, or the backup
+/// gateway when the failsafe fell back), with the rules and the endpoint route in place.
+fn assert_target_tables(lab: &Lab, via: &str) {
     let t = lab.tables();
-    let wg = format!("{}w", lab.id);
     for table in ["10", "201", "202"] {
         assert_eq!(
             table_defaults(&t, table),
-            [format!("default via 10.11.0.1 dev {wg} table {table} proto static metric 40")],
+            [format!("default {via} table {table} proto static metric 40")],
             "table {table}\n{t}"
         );
     }
     let main = table_defaults(&t, "main");
-    assert_eq!(main[0], format!("default via 10.11.0.1 dev {wg} proto static metric 40"), "{t}");
+    assert_eq!(main[0], format!("default {via} proto static metric 40"), "{t}");
     for rule in [
         "69:\tfrom 192.168.10.0/24 lookup main",
         "69:\tfrom all fwmark 0x65 lookup main",
@@ -323,6 +352,7 @@ fn dead_tunnel_exits_1_and_changes_no_table() {
 fn peer_without_endpoint_gets_a_forced_handshake_from_the_key_file() {
     let lab = Lab::up("ne", &[("LAB_WG_NO_ENDPOINT", "1"), ("LAB_WG_DOWN", "1")]);
     let wg = format!("{}w", lab.id);
+    let before = lab.tables();
     lab.ctl("primary", "down");
     let r = lab.tool(&["-v", "run"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -331,6 +361,15 @@ fn peer_without_endpoint_gets_a_forced_handshake_from_the_key_file() {
     assert!(r.stderr.contains("vps-peer-public.key"), "key from the key file: {}", r.stderr);
     assert_failsafe_tables(&lab);
     lab.assert_traffic_via(VPS);
+    // Recovery puts the interface down again and the keepalive back to 0: every table,
+    // rule and setting is as before (the endpoint stays: WireGuard cannot unset one).
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+    let link = lab.rtr(&format!("ip -o link show {wg}"));
+    assert!(!link.contains(",UP") && !link.contains("<UP"), "{wg} left up: {link}");
+    let keepalive = lab.rtr(&format!("wg show {wg} persistent-keepalive"));
+    assert!(keepalive.trim().ends_with("off"), "keepalive left changed: {keepalive}");
 }
 
 #[test]
@@ -662,4 +701,313 @@ fn load_balancer_verdict_catches_an_outage_behind_a_live_modem() {
     lb("inactive");
     run_with_lb(&lab.conf_variant("no-lb.conf", &[("LB_STATUS", "off")]));
     assert_eq!(lab.tables(), before);
+}
+
+/// With persistent keepalive the handshake is always fresh while the primary works: it
+/// proves nothing about the backup path. Pull the primary while ISP 2 drops WireGuard to
+/// the VPS: the failsafe falls back to the backup directly (the LAN keeps its internet),
+/// exits 1 and logs it once; when the tunnel can work it moves onto it; with
+/// FALLBACK=none nothing changes at all.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_fresh_handshake_over_the_primary_proves_nothing_and_the_backup_carries_the_lan() {
+    let lab = Lab::up("fh", &[("LAB_WG_KEEPALIVE", "25")]);
+    let conf = lab.conf_variant("fh.conf", &[("TUNNEL_WAIT", "3")]);
+    let before = lab.tables();
+    lab.ctl("handshake", "");
+    lab.ctl("backup-vps", "down");
+    lab.ctl("primary", "down");
+    let r = lab.run_expect(&conf, 1);
+    assert!(r.stderr.contains("on the backup WAN"), "{}", r.stderr);
+    assert_target_tables(&lab, "via 192.168.2.1 dev eth1");
+    lab.assert_traffic_via_backup();
+    assert!(lab.log().contains("did not come up within 3 s"), "{}", lab.log());
+    assert!(lab.log().contains("FALLBACK"), "{}", lab.log());
+    // The next round tries the tunnel again, fails again, and says nothing new.
+    let log_len = lab.log().len();
+    lab.run_expect(&conf, 1);
+    assert_eq!(lab.log().len(), log_len, "a second fallback tick logged:\n{}", lab.log());
+    assert_target_tables(&lab, "via 192.168.2.1 dev eth1");
+    // The backup path to the VPS works again: the tables move onto the tunnel.
+    lab.ctl("backup-vps", "up");
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert!(lab.log().contains("works again"), "{}", lab.log());
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+
+    // FALLBACK=none: the tunnel cannot be proven, so every table stays as it was.
+    let none = lab.conf_variant("fh-none.conf", &[("TUNNEL_WAIT", "2"), ("FALLBACK", "none")]);
+    lab.ctl("handshake", "");
+    lab.ctl("backup-vps", "down");
+    lab.ctl("primary", "down");
+    let down = lab.tables();
+    let r = lab.run_expect(&none, 1);
+    assert!(r.stderr.contains("did not come up within 2 s"), "{}", r.stderr);
+    assert_eq!(lab.tables(), down, "FALLBACK=none changed the tables");
+    assert!(!lab.state_dir().join("snapshot").exists());
+}
+
+/// The tunnel dies while the failsafe is on: every table goes straight out of the
+/// backup (the LAN keeps its internet); the tunnel comes back: the tables follow it.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_tunnel_that_dies_while_active_is_routed_around_and_back() {
+    let lab = Lab::up("td", &[]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    assert_failsafe_tables(&lab);
+    lab.ctl("tunnel", "down");
+    let r = lab.run_expect(&lab.conf(), 1);
+    assert!(r.stderr.contains("on the backup WAN"), "{}", r.stderr);
+    assert_target_tables(&lab, "via 192.168.2.1 dev eth1");
+    lab.assert_traffic_via_backup();
+    assert!(lab.log().contains("stopped working"), "{}", lab.log());
+    lab.ctl("tunnel", "up");
+    lab.run_ok();
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+
+    // FALLBACK=none keeps the tables on a dead tunnel (exit 1, logged once).
+    let none = lab.conf_variant("td-none.conf", &[("FALLBACK", "none")]);
+    lab.ctl("primary", "down");
+    lab.run_expect(&none, 0);
+    lab.ctl("tunnel", "down");
+    lab.run_expect(&none, 1);
+    let log_len = lab.log().len();
+    lab.run_expect(&none, 1);
+    assert_eq!(lab.log().len(), log_len);
+    assert_failsafe_tables(&lab);
+    assert!(lab.log().contains("FALLBACK=none keeps the tables on it"), "{}", lab.log());
+}
+
+/// Failback waits until the primary has passed every round for UP_AFTER_S, logging only
+/// the first waiting tick; a failover soon after a failback doubles the wait.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn failback_waits_out_up_after_s_and_a_quick_refailure_doubles_it() {
+    let lab = Lab::up("hy", &[]);
+    let conf = lab.conf_variant("hy.conf", &[("UP_AFTER_S", "3"), ("UP_AFTER_MAX_S", "60"), ("FLAP_WINDOW_S", "120")]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    lab.ctl("primary", "up");
+    let r = lab.tool_with(&conf, &["-v", "run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("failing back in 3 s"), "{}", r.stdout);
+    assert_failsafe_tables(&lab);
+    assert!(lab.log().contains("passes again: failing back after 3 s"), "{}", lab.log());
+    let log_len = lab.log().len();
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.log().len(), log_len, "a second waiting tick logged");
+    assert_failsafe_tables(&lab);
+    sleep(Duration::from_millis(3500));
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before, "not failed back after UP_AFTER_S");
+
+    // A failover within FLAP_WINDOW_S of that failback: the wait doubles to 6 s.
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert!(lab.log().contains("failback after 6 s (flapping)"), "{}", lab.log());
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    sleep(Duration::from_millis(3500));
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    sleep(Duration::from_millis(3000));
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before, "not failed back after the doubled wait");
+}
+
+/// An upstream outage behind a live gateway: TRACK_IPS (probed through the primary's
+/// gateway on a packet socket) notice it; they also notice the recovery while every
+/// default via the primary — here a metric-0 DHCP-style one in main — is moved aside.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn track_ips_see_an_upstream_outage_behind_a_live_gateway_and_its_end() {
+    let lab = Lab::up("up", &[]);
+    lab.rtr("ip route del default via 192.168.1.1 dev eth0 metric 100 && ip route add default via 192.168.1.1 dev eth0 proto dhcp metric 0");
+    let conf = lab.conf_variant("up.conf", &[("TRACK_IPS", "203.0.113.80 203.0.113.53"), ("TRACK_RELIABILITY", "1")]);
+    let before = lab.tables();
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before, "a healthy tick changed something");
+    assert!(!lab.log_file().exists(), "{}", lab.log());
+    // Without TRACK_IPS the live gateway hides the outage.
+    lab.ctl("upstream", "down");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+    lab.run_expect(&conf, 0);
+    assert!(lab.log().contains("upstream unreachable: 0 of 2 TRACK_IPS answered"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    assert!(!lab.tables().contains("proto dhcp"), "the metric-0 default was not moved aside");
+    lab.assert_traffic_via(VPS);
+    // Still down: stays on.
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    lab.ctl("upstream", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before, "not recovered with the metric-0 default moved aside");
+    lab.assert_traffic_via(ISP1);
+}
+
+/// A default that appears during the outage (the admin, a DHCP client) is moved aside
+/// into the snapshot and is there after recovery.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_default_added_during_the_outage_is_there_after_recovery() {
+    let lab = Lab::up("ad", &[]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    lab.rtr("ip route add default via 192.168.2.1 dev eth1 proto static metric 5");
+    lab.run_ok();
+    assert!(lab.log().contains("appeared; moved aside"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert!(fs::read_to_string(lab.state_dir().join("snapshot")).expect("snapshot").contains("metric 5"));
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    let after = lab.tables();
+    let added = "default via 192.168.2.1 dev eth1 proto static metric 5 ";
+    assert!(after.contains(added), "the added default is gone:\n{after}");
+    let without: String =
+        after.lines().filter(|l| *l != added && *l != added.trim_end()).map(|l| format!("{l}\n")).collect();
+    assert_eq!(without, before);
+}
+
+/// PRIMARY_GW=auto and BACKUP_GW=auto: the primary device vanishes (a PPPoE interface
+/// does while its link is down) — that is "down", not an error — and comes back as a new
+/// device; its table, empty at activation, is managed once refilled, and everything is
+/// restored.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn auto_gateways_follow_a_primary_device_that_vanishes_and_comes_back() {
+    let lab = Lab::up("ag", &[]);
+    let conf = lab.conf_variant(
+        "ag.conf",
+        &[("PRIMARY_GW", "auto"), ("BACKUP_GW", "auto"), ("UP_AFTER_S", "2"), ("UP_AFTER_MAX_S", "2")],
+    );
+    let before = lab.tables();
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+    lab.ctl("primary", "delete");
+    lab.run_expect(&conf, 0);
+    assert!(lab.log().contains("interface does not exist"), "{}", lab.log());
+    lab.assert_traffic_via(VPS);
+    let t = lab.tables();
+    assert!(t.contains(&format!("{VPS} via 192.168.2.1 dev eth1 proto static metric 190")), "{t}");
+    // The device comes back with a new index; its owner re-adds the routes.
+    lab.ctl("primary", "create");
+    lab.rtr("ip route add default via 192.168.1.1 dev eth0 proto static metric 100 && ip route add default via 192.168.1.1 dev eth0 proto static table 201");
+    lab.run_expect(&conf, 0);
+    // Waiting out UP_AFTER_S, table 201 is managed now: marked traffic stays on the tunnel.
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    sleep(Duration::from_millis(2500));
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+}
+
+/// A kill-switch table (`unreachable default`) and a table routed through another VPN
+/// are not the failsafe's: they keep their routes, get no rule, and the kill switch
+/// still blocks the traffic it is for during the failover.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn kill_switch_and_other_vpn_tables_are_left_alone() {
+    let lab = Lab::up("ks", &[]);
+    lab.rtr(
+        "ip route add unreachable default table 300 proto static && ip rule add priority 104 fwmark 0x300 lookup 300 \
+         && ip link add vpn1 type veth peer name vpn1p && ip addr add 10.99.0.1/24 dev vpn1 && ip link set vpn1 up \
+         && ip link set vpn1p up && ip route add default via 10.99.0.2 dev vpn1 proto static table 301 \
+         && ip rule add priority 105 fwmark 0x301 lookup 301 \
+         && nft add rule ip wfslab_rtr lb_mark iifname lan2 tcp dport 8082 meta mark set 0x300",
+    );
+    let before = lab.tables();
+    assert_eq!(lab.fetch("c2", 8082), "FAIL", "the kill switch blocks c2's port-8082 traffic");
+    assert_eq!(lab.fetch("c2", 80), ISP1);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    assert_failsafe_tables(&lab);
+    let t = lab.tables();
+    assert_eq!(table_defaults(&t, "300"), ["unreachable default table 300 proto static"], "{t}");
+    assert!(t.contains("default via 10.99.0.2 dev vpn1 table 301 proto static"), "{t}");
+    assert!(!t.contains("fwmark 0x300 lookup main") && !t.contains("fwmark 0x301 lookup main"), "{t}");
+    assert_eq!(lab.fetch("c2", 8082), "FAIL", "the kill switch was defeated during the failover");
+    assert_eq!(lab.fetch("c2", 80), VPS);
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+}
+
+/// STATE_DIR holds routes that root installs: one that others can write, or that is not
+/// root's, is refused (exit 2) and nothing changes.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_state_dir_others_can_write_is_refused() {
+    let lab = Lab::up("sr", &[]);
+    lab.ctl("primary", "down");
+    let before = lab.tables();
+    fs::create_dir(lab.state_dir()).expect("mkdir");
+    chmod(&lab.state_dir(), 0o777);
+    fs::write(
+        lab.state_dir().join("snapshot"),
+        "tables 254\ndefault via 192.168.2.1 dev eth1 table main proto static metric 1\n",
+    )
+    .expect("plant");
+    let r = lab.tool(&["run"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("writable by group or others (mode 777)"), "{}", r.stderr);
+    assert_eq!(lab.tool(&["status"]).code, 2);
+    chmod(&lab.state_dir(), 0o700);
+    std::os::unix::fs::chown(lab.state_dir(), Some(65534), None).expect("chown");
+    let r = lab.tool(&["run"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("owned by uid 65534"), "{}", r.stderr);
+    assert_eq!(lab.tables(), before, "a refused STATE_DIR changed the tables");
+}
+
+/// Kills deactivation at every netlink request and every fsync (strace fault
+/// injection), then checks that the next run finishes it: every table and rule is what
+/// it was before the outage.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn killed_at_any_point_of_deactivation_the_next_run_converges() {
+    let lab = Lab::up("kd", &[("LAB_WG_DOWN", "1")]);
+    let before = lab.tables();
+    let mut kills = 0;
+    for syscall in ["sendto", "fsync"] {
+        for n in 1.. {
+            lab.ctl("primary", "down");
+            lab.run_ok();
+            assert_failsafe_tables(&lab);
+            lab.ctl("primary", "up");
+            let out = sh(Command::new("ip")
+                .args(["netns", "exec", &format!("{}-rtr", lab.id), "strace", "-f", "-o", "/dev/null", "-e"])
+                .arg(format!("inject={syscall}:signal=SIGKILL:when={n}"))
+                .arg(env!("CARGO_BIN_EXE_wg-failsafe"))
+                .arg("-c")
+                .arg(lab.conf())
+                .arg("run"));
+            let killed = out.status.code() != Some(0);
+            if killed {
+                kills += 1;
+                lab.run_ok();
+            }
+            assert_eq!(lab.tables(), before, "after a kill at {syscall} #{n} of a deactivation");
+            assert!(!lab.state_dir().join("journal").exists() && !lab.state_dir().join("snapshot").exists());
+            if !killed {
+                break;
+            }
+        }
+    }
+    assert!(kills >= 15, "only {kills} kill points were exercised");
+    eprintln!("{kills} kill points of deactivation exercised");
 }

@@ -5,7 +5,7 @@
 # wireguard-tools, dnsmasq, socat, curl, dig (bind9-dnsutils).
 #
 #                          ID-inet ("internet")
-#        lo: 203.0.113.80 (HTTP echo :80 :8080 :8081)  203.0.113.53 (DNS)
+#        lo: 203.0.113.80 (HTTP echo :80 :8080-8082)  203.0.113.53 (DNS)
 #        isp1 198.51.100.1/30   isp2 198.51.100.5/30   vps 198.51.100.9/30
 #              |                       |                     |
 #        wan 198.51.100.2/30     wan 198.51.100.6/30    wan 198.51.100.10/30
@@ -30,11 +30,21 @@
 #        lab.sh fetch ID c1|c2 PORT      source address the echo server saw (or FAIL)
 #        lab.sh resolve ID c1|c2         google.com via the client's LAN dnsmasq (or FAIL)
 #        lab.sh primary ID down|up       carrier loss on the router's eth0
+#        lab.sh primary ID delete|create eth0 vanishes (its routes flushed) / comes back
+#                                        as a new device (new ifindex), addressed, no routes
 #        lab.sh silent ID on|off         ISP1 drops everything from the router, link up
+#        lab.sh upstream ID down|up      ISP1 forwards nothing from the router but its
+#                                        gateway still answers: an outage behind a live modem
 #        lab.sh tunnel ID down|up        the VPS drops WireGuard (udp/51820)
+#        lab.sh backup-vps ID down|up    ISP2 drops the router's WireGuard packets to the
+#                                        VPS: the tunnel cannot work over the backup
+#        lab.sh handshake ID             one echo through the tunnel from the router (a
+#                                        handshake over whichever WAN the endpoint takes now)
 #        lab.sh tables ID                router's `ip route show table all` + `ip rule show`
 # Env: LAB_WG_NO_ENDPOINT=1 at `up` creates the router's peer without an endpoint;
-#      LAB_WG_DOWN=1 leaves the router's WireGuard interface administratively down.
+#      LAB_WG_DOWN=1 leaves the router's WireGuard interface administratively down;
+#      LAB_WG_KEEPALIVE=N gives the router's peer a persistent keepalive of N s (EdgeOS
+#      configurations commonly have 25), so a session over the primary is always fresh.
 # ID is [a-z0-9]{1,8}; everything lives in namespaces ID-*, in /tmp/wfs-lab-ID/,
 # in /etc/netns/ID-c1|c2/ (client resolv.conf) and /var/run/wireguard/IDw|IDv.sock.
 set -eu
@@ -177,12 +187,13 @@ EOF
     ip -n "$LAB-vps" route add 192.168.20.0/24 dev "${LAB}v"
     nat vps wfslab_vps "iifname \"${LAB}v\" oifname \"wan\""
 
-    local endpoint="endpoint 198.51.100.10:51820"
+    local endpoint="endpoint 198.51.100.10:51820" keepalive=""
     if [ "${LAB_WG_NO_ENDPOINT:-0}" = 1 ]; then endpoint=""; fi
+    if [ -n "${LAB_WG_KEEPALIVE:-}" ]; then keepalive="persistent-keepalive $LAB_WG_KEEPALIVE"; fi
     wg_dev rtr "${LAB}w"
-    # shellcheck disable=SC2086  # $endpoint is two words or none
+    # shellcheck disable=SC2086  # $endpoint and $keepalive are two words or none
     nsrun rtr wg set "${LAB}w" private-key "$DIR/rtr-private.key" \
-        peer "$(cat "$DIR/vps-peer-public.key")" $endpoint allowed-ips 0.0.0.0/0
+        peer "$(cat "$DIR/vps-peer-public.key")" $endpoint $keepalive allowed-ips 0.0.0.0/0
     addr rtr "${LAB}w" 10.11.0.102/24
     if [ "${LAB_WG_DOWN:-0}" != 1 ]; then ip -n "$LAB-rtr" link set "${LAB}w" up; fi
 
@@ -201,7 +212,7 @@ printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nCon
 EOF
     chmod 0755 "$DIR/http-echo.sh"
     local port
-    for port in 80 8080 8081; do
+    for port in 80 8080 8081 8082; do
         spawn inet "http$port" socat "TCP-LISTEN:$port,bind=203.0.113.80,reuseaddr,fork" \
             "EXEC:$DIR/http-echo.sh"
     done
@@ -237,8 +248,8 @@ UP_AFTER_S=0
 EOF
     )
 
-    # --- ready when the echo server listens on all three ports
-    for port in 80 8080 8081; do
+    # --- ready when the echo server listens on all four ports
+    for port in 80 8080 8081 8082; do
         wait_until 5 "HTTP echo on port $port" \
             sh -c "ip netns exec '$LAB-inet' ss -Hltn 'sport = :$port' | grep -q ."
     done
@@ -368,7 +379,14 @@ resolve)
     echo "$out"
     ;;
 primary)   # carrier loss: the ISP1 end goes down, the router's eth0 loses LOWER_UP
-    case ${1:-} in down|up) ip -n "$LAB-isp1" link set lan "$1" ;; *) usage ;; esac
+    case ${1:-} in
+        down|up) ip -n "$LAB-isp1" link set lan "$1" ;;
+        delete) ip -n "$LAB-rtr" link del eth0; exit 0 ;;   # both ends of the veth go
+        create)
+            veth isp1 lan rtr eth0; addr isp1 lan 192.168.1.1/24; addr rtr eth0 192.168.1.2/24
+            set -- up ;;
+        *) usage ;;
+    esac
     # the kernel's linkwatch reports a carrier change up to a second later: wait for it
     if [ "$1" = up ]; then
         wait_until 5 "carrier on eth0" sh -c "ip -n '$LAB-rtr' link show eth0 | grep -q LOWER_UP"
@@ -381,6 +399,20 @@ silent)    # ISP1 swallows everything from the router (no echo, no forwarding)
     blocker isp1 wfslab_silent "$1" '
     chain drop_in { type filter hook input priority filter; policy accept; iifname "lan" drop; }
     chain drop_through { type filter hook forward priority filter; policy accept; iifname "lan" drop; }'
+    ;;
+upstream)  # ISP1 answers the router but forwards nothing for it
+    case ${1:-} in down) state=on ;; up) state=off ;; *) usage ;; esac
+    blocker isp1 wfslab_upstream "$state" '
+    chain drop_through { type filter hook forward priority filter; policy accept; iifname "lan" drop; }'
+    ;;
+backup-vps) # ISP2 carries everything but the router's WireGuard packets to the VPS
+    case ${1:-} in down) state=on ;; up) state=off ;; *) usage ;; esac
+    blocker isp2 wfslab_bvps "$state" '
+    chain drop_wg { type filter hook forward priority filter; policy accept;
+        iifname "lan" ip daddr 198.51.100.10 udp dport 51820 drop; }'
+    ;;
+handshake)
+    nsrun rtr ping -c 1 -W 3 -I "${LAB}w" 10.11.0.1 >/dev/null
     ;;
 tunnel)    # the VPS ignores WireGuard: no handshake can complete
     case ${1:-} in down) state=on ;; up) state=off ;; *) usage ;; esac
