@@ -118,7 +118,7 @@ for entry in "${TARGETS[@]}"; do
         # big-endian guest, so here `check` cannot list the links; a real kernel can.
         expect "check names what failed" grep -q "^FAIL " <<<"$out"
     else
-        expect "check names the missing interface" grep -q "^FAIL PRIMARY_DEV eth0 exists" <<<"$out"
+        expect "check names the missing interface" grep -q "^FAIL BACKUP_DEV eth1 exists" <<<"$out"
     fi
     size=$(stat -c %s "$bin")
     sizes="$sizes$(printf '  %-32s %9d bytes %8.1f KiB' "$triple" "$size" "$(awk -v b="$size" 'BEGIN { print b / 1024 }')")"$'\n'

@@ -304,10 +304,15 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
                 ("WG_IFACE", &cfg.wg_iface),
                 ("LAN_DEV", &cfg.lan_dev),
             ] {
-                // A primary that vanished (PPPoE while its link is down) is a down primary.
-                let ok = sys.links.by_name(dev).is_some() || what == "PRIMARY_DEV";
-                let state = if sys.links.by_name(dev).is_some() { "exists" } else { "does not exist (now)" };
-                report(ok, format!("{what} {dev} {state}"));
+                match sys.links.by_name(dev) {
+                    Some(_) => report(true, format!("{what} {dev} exists")),
+                    // A primary that vanished (PPPoE while its link is down) is a down
+                    // primary, not a broken configuration: said, not counted.
+                    None if what == "PRIMARY_DEV" => {
+                        println!("note {what} {dev} does not exist now: the primary counts as down until it does")
+                    }
+                    None => report(false, format!("{what} {dev} exists")),
+                }
             }
             match sys.observe() {
                 Ok(obs) => {
@@ -316,11 +321,14 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
                         ("BACKUP_GW", cfg.backup_gw, obs.backup_gw, &cfg.backup_dev),
                     ] {
                         match found {
-                            Some(gw) => report(true, format!("{what} {setting}: {gw} on {dev}")),
-                            None => report(
-                                what == "PRIMARY_GW",
-                                format!("{what} {setting}: no gateway found on {dev} (now)"),
-                            ),
+                            Some(gw) if setting == config::Gateway::Auto => {
+                                report(true, format!("{what} auto: {gw}, found on {dev}"))
+                            }
+                            Some(gw) => report(true, format!("{what} {gw}")),
+                            None if what == "PRIMARY_GW" => {
+                                println!("note {what} {setting}: no gateway on {dev} now: the primary counts as down")
+                            }
+                            None => report(false, format!("{what} {setting}: a gateway on {dev}")),
                         }
                     }
                 }
