@@ -60,6 +60,18 @@ def run(argv):
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace"), wall, usage
 
 
+def forks(argv):
+    """How many processes (fork, vfork, clone, clone3, or a second execve) the command
+    starts, from strace -f; threads count too."""
+    log = f"/tmp/wfs-bench-forks-{os.getpid()}"
+    subprocess.run(["strace", "-f", "-qq", "-e", "trace=fork,vfork,clone,clone3,execve", "-o", log, *argv],
+                   check=True, capture_output=True)
+    with open(log) as f:
+        calls = [line for line in f if re.search(r"\b(fork|vfork|clone3?|execve)\(", line)]
+    os.unlink(log)
+    return len(calls) - 1  # the traced command's own execve
+
+
 def summary(values, unit, scale=1.0):
     v = sorted(x * scale for x in values)
     return f"median {statistics.median(v):.2f} {unit} (min {v[0]:.2f}, max {v[-1]:.2f}, n={len(v)})"
@@ -80,16 +92,28 @@ def main():
         enter_netns(f"{lab_id}-rtr")
         tool = [binary, "-c", conf]
 
-        cpu, rss = [], []
-        for _ in range(healthy_runs):
-            code, out, _, _ = run([measure] + tool + ["run"])
-            m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
-            assert code == 0 and m, f"healthy run failed: {code} {out}"
-            cpu.append((int(m.group(1)) + int(m.group(2))) / 1e6)
-            rss.append(int(m.group(3)))
-        print("healthy tick (primary up, failsafe off: link, gateway echo, route dump):")
-        print(f"  CPU user+sys: {summary(cpu, 'ms', 1000)}")
-        print(f"  peak RSS:     {summary(rss, 'KiB')}")
+        # The same lab with TRACK_IPS: the echoes go through the gateway on a packet socket.
+        track_conf = conf.replace("wg-failsafe.conf", "track.conf")
+        with open(conf) as f:
+            text = f.read()
+        fd = os.open(track_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, (text + "TRACK_IPS=203.0.113.80 203.0.113.53\nTRACK_RELIABILITY=1\n").encode())
+        os.close(fd)
+        for label, config in [
+            ("healthy tick (primary up, failsafe off: link, gateway echo, route dump):", conf),
+            ("healthy tick with TRACK_IPS (2 upstream targets through the gateway, packet socket):", track_conf),
+        ]:
+            cpu, rss = [], []
+            for _ in range(healthy_runs):
+                code, out, _, _ = run([measure, binary, "-c", config, "run"])
+                m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
+                assert code == 0 and m, f"healthy run failed: {code} {out}"
+                cpu.append((int(m.group(1)) + int(m.group(2))) / 1e6)
+                rss.append(int(m.group(3)))
+            print(label)
+            print(f"  CPU user+sys: {summary(cpu, 'ms', 1000)}")
+            print(f"  peak RSS:     {summary(rss, 'KiB')}")
+            print(f"  processes started: {forks([binary, '-c', config, 'run'])}")
 
         act_wall, act_log, deact_wall, deact_log = [], [], [], []
         wg = f"{lab_id}w"

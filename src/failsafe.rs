@@ -208,8 +208,11 @@ fn prove_tunnel(sys: &mut System, mark: health::Handshake, backup_gw: Ipv4Addr) 
         return Ok(true);
     }
     let (key, source) = sys.find_peer_key().map_err(|e| e.to_string())?;
-    let before =
-        peer.filter(|p| p.public_key == key).map_or(PeerSet { key, endpoint: None, keepalive_s: 0 }, |p| p.settings());
+    // What goes back at failback: the settings of the peer that has this key.
+    let before = match peer.filter(|p| p.public_key == key) {
+        Some(p) => p.settings(),
+        None => sys.peer_with_key(&key).map_err(|e| e.to_string())?.settings(),
+    };
     let wanted = PeerSet { key, endpoint: Some(endpoint), keepalive_s: c.wg_keepalive_s };
     if before != wanted {
         sys.log.info(&format!(
@@ -569,6 +572,10 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         }
     }
     if !failures.is_empty() {
+        // Not a crash: the next round judges afresh (re-asserting if the primary is down
+        // again) instead of insisting on this deactivation.
+        record.deactivating = false;
+        sys.write_record(&record)?;
         return Err(Error::Failed(format!("deactivation incomplete, still in failsafe: {}", failures.join("; "))));
     }
 

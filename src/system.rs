@@ -217,6 +217,14 @@ impl<'a> System<'a> {
         Ok(wireguard::select_peer(&peers, c.wg_peer_ip, c.wg_endpoint).cloned())
     }
 
+    /// The device's peer with this public key (find_peer_key made sure there is one).
+    pub fn peer_with_key(&mut self, key: &Key) -> Result<Peer, Error> {
+        let peers = self.wg.peers().context("WireGuard")?;
+        peers.into_iter().find(|p| p.public_key == *key).ok_or_else(|| {
+            Error::Failed(format!("peer {} is not configured on {}", wireguard::key_to_base64(key), self.cfg.wg_iface))
+        })
+    }
+
     /// WG_PEER_IP answers within `count` echoes through WG_IFACE.
     pub fn peer_answers(&self, count: u32) -> Result<bool, Error> {
         let c = self.cfg;

@@ -36,9 +36,15 @@
 # nothing; a load-balancer rewrite is repaired; carrier back; `run` restores every table
 # and rule exactly. Scenario 2 (WG_BACKEND=kernel): the router's peer has no endpoint and
 # wg0 is down; `run` brings wg0 up and forces the handshake through generic netlink.
-# Scenario 3 (WG_BACKEND=kernel): the VPS drops WireGuard; `run` exits 1 with the peer's
-# state from the kernel in its diagnostics and no table changed; the next run, once the
-# VPS answers again, activates.
+# Recovery puts wg0 down and the keepalive back. Scenario 3 (WG_BACKEND=kernel,
+# FALLBACK=none): the VPS drops WireGuard; `run` exits 1 with the peer's state from the
+# kernel in its diagnostics and no table changed; the next run, once the VPS answers
+# again, activates. Scenario 4 (the tunnel proof and FALLBACK=backup): the router's peer
+# has persistent keepalive 25, so its handshake over the primary is always fresh; ISP 2
+# drops WireGuard to the VPS; carrier loss; `run` does not take that handshake for proof,
+# routes every table straight out of eth1 (all traffic leaves via ISP 2) and exits 1, as
+# does the next run, silently; once ISP 2 lets WireGuard through, the next run moves every
+# table onto the tunnel; carrier back; every table and rule as before.
 #
 # Lines starting "figure:" are collected by vm/test.sh. Exit status 0 = pass.
 set -eu
@@ -78,8 +84,9 @@ table ip wfs_nat {
 EOF
 }
 
-# up ENDPOINT WG_LINK: builds everything; ENDPOINT yes|no (the router's peer has the
-# VPS endpoint or none), WG_LINK up|down (the router's wg0), BACKEND for the config.
+# up ENDPOINT WG_LINK [KEEPALIVE]: builds everything; ENDPOINT yes|no (the router's peer
+# has the VPS endpoint or none), WG_LINK up|down (the router's wg0), KEEPALIVE the
+# router peer's persistent keepalive (none by default); BACKEND for the config.
 up() {
 	mkdir -p "$D"
 	for n in $NAMESPACES; do
@@ -160,9 +167,10 @@ EOF
 
 	ip -n rtr link add wg0 type wireguard
 	if [ "$1" = yes ]; then endpoint="endpoint 198.51.100.10:51820"; else endpoint=; fi
-	# shellcheck disable=SC2086  # $endpoint is two words or none
+	if [ -n "${3:-}" ]; then keepalive="persistent-keepalive $3"; else keepalive=; fi
+	# shellcheck disable=SC2086  # $endpoint and $keepalive are two words or none
 	ns rtr wg set wg0 private-key "$D/rtr.key" \
-		peer "$(cat "$D/vps-peer-public.key")" $endpoint allowed-ips 0.0.0.0/0
+		peer "$(cat "$D/vps-peer-public.key")" $endpoint $keepalive allowed-ips 0.0.0.0/0
 	addr rtr wg0 10.11.0.102/24
 	if [ "$2" = up ]; then ip -n rtr link set wg0 up; fi
 
@@ -186,6 +194,7 @@ LOCK_FILE=$D/lock
 LOG_FILE=$D/wg-failsafe.log
 DNS_CHECK=off
 LB_STATUS=off
+UP_AFTER_S=0
 EOF
 	)
 }
@@ -247,11 +256,12 @@ path() {
 	awk 'NR == FNR { n[$1] = $2; next } $2 > n[$1] { printf "%s%s", sep, $1; sep = "+" }' "$D/c0" "$D/c1"
 }
 
-# paths normal|tunnel: every client, marked and unmarked, leaves the expected way.
+# paths normal|tunnel|backup: every client, marked and unmarked, leaves the expected way.
 paths() {
 	for c in c1 c2; do
 		for d in 80 81 82 83; do
 			if [ "$1" = tunnel ]; then want=vps
+			elif [ "$1" = backup ]; then want=isp2
 			else case $d in 80 | 81) want=isp1 ;; *) want=isp2 ;; esac; fi
 			got=$(path "$c" "203.0.113.$d")
 			echo "   $c -> 203.0.113.$d ($(mark_of "$d")): via $got"
@@ -261,16 +271,18 @@ paths() {
 }
 mark_of() { case $1 in 80) echo unmarked ;; 81) echo mark 0x65 ;; 82) echo mark 0x66 ;; 83) echo mark 0x123 ;; esac; }
 
-# The state every managed table must be in while the failsafe is active.
+# The state every managed table must be in while the failsafe is active: the winning
+# default of each goes via VIA (default: the tunnel's gateway and device).
 failsafe_tables() {
+	via=${1:-10.11.0.1 dev wg0}
 	for t in 10 201 202; do
 		got=$(ip -n rtr route show table "$t" | grep '^default' | sed 's/ *$//')
-		[ "$got" = "default via 10.11.0.1 dev wg0 proto static metric 40" ] ||
-			fail "table $t holds '$got', expected only the tunnel default"
+		[ "$got" = "default via $via proto static metric 40" ] ||
+			fail "table $t holds '$got', expected only 'default via $via ... metric 40'"
 	done
 	got=$(ip -n rtr route show | grep '^default' | head -n 1 | sed 's/ *$//')
-	[ "$got" = "default via 10.11.0.1 dev wg0 proto static metric 40" ] ||
-		fail "main's first default is '$got', expected the tunnel's"
+	[ "$got" = "default via $via proto static metric 40" ] ||
+		fail "main's first default is '$got', expected 'default via $via ... metric 40'"
 	rules=$(ip -n rtr rule show)
 	for r in "from 192.168.10.0/24 lookup main" "from all fwmark 0x65 lookup main" \
 		"from all fwmark 0x66 lookup main" "from all fwmark 0x100/0xf00 lookup main"; do
@@ -418,7 +430,7 @@ carrier down
 tool -v run
 echo "$OUT" | sed 's/^/   /'
 [ "$RC" = 0 ] || fail "run exited $RC"
-for s in "ip link set wg0 up" "forcing a handshake" "vps-peer-public.key" \
+for s in "ip link set wg0 up" "setting the peer's endpoint" "vps-peer-public.key" \
 	"endpoint 198.51.100.10:51820 persistent-keepalive 25" "failsafe ACTIVATED in"; do
 	echo "$OUT" | grep -qF "$s" || fail "the output lacks '$s'"
 done
@@ -433,17 +445,19 @@ failsafe_tables
 paths tunnel
 carrier up
 run_ok "recovery"
-# wg0 stays up (activation step 2 is not undone): its own connected and local routes
-# are new, everything else is as before.
-same_tables "$D/before" "after recovery (scenario 2)" "dev wg0"
-echo "   every table and rule is as before (apart from wg0's own routes: it is up now)"
+same_tables "$D/before" "after recovery (scenario 2)"
+case $(ip -n rtr link show wg0) in *"<"*UP*">"*) fail "recovery left wg0 up" ;; esac
+ka=$(ns rtr wg show wg0 persistent-keepalive | awk '{ print $2 }')
+[ "$ka" = off ] || fail "recovery left the keepalive at '$ka'"
+echo "   every table and rule is as before, wg0 is down again and the keepalive off"
 down
 
 step "scenario 3: the VPS ignores WireGuard; run exits 1 and changes no table"
 BACKEND=kernel
 up yes up
 tables > "$D/before"
-(umask 077; sed 's/^TUNNEL_WAIT=.*/TUNNEL_WAIT=2/' "$CONF" > "$D/short-wait.conf")
+(umask 077; sed 's/^TUNNEL_WAIT=.*/TUNNEL_WAIT=2/' "$CONF" > "$D/short-wait.conf"
+ echo FALLBACK=none >> "$D/short-wait.conf")
 ns vps nft -f - <<'EOF'
 table ip wfs_dead {
 	chain in { type filter hook input priority filter; policy accept; udp dport 51820 drop; }
@@ -469,6 +483,46 @@ echo "   the next run activated: $(tail -n 1 "$D/wg-failsafe.log" | cut -d' ' -f
 carrier up
 run_ok "recovery"
 same_tables "$D/before" "after recovery (scenario 3)"
+echo "   every table and rule is as before"
+down
+
+step "scenario 4: keepalive 25 (the handshake over the primary is always fresh), ISP 2 drops WireGuard to the VPS"
+BACKEND=kernel
+up yes up 25
+tables > "$D/before"
+(umask 077; sed 's/^TUNNEL_WAIT=.*/TUNNEL_WAIT=3/' "$CONF" > "$D/fallback.conf")
+ns rtr ping -c 1 -W 3 -I wg0 10.11.0.1 > /dev/null || fail "no handshake over the primary"
+echo "   handshake over the primary $(handshake_age) s ago"
+ns isp2 nft -f - <<'EOF'
+table ip wfs_bvps {
+	chain fwd_wg { type filter hook forward priority filter; policy accept;
+		iifname "lan" ip daddr 198.51.100.10 udp dport 51820 drop; }
+}
+EOF
+carrier down
+TOOL_CONF=$D/fallback.conf
+tool run
+echo "$OUT" | sed 's/^/   /'
+[ "$RC" = 1 ] || { cat "$D/wg-failsafe.log"; fail "run exited $RC, expected 1 (fallback)"; }
+log_has "did not come up within 3 s" || { cat "$D/wg-failsafe.log"; fail "the fresh handshake was taken for proof"; }
+failsafe_tables "192.168.2.1 dev eth1"
+echo "   every table goes straight out of eth1"
+paths backup
+size=$(wc -c < "$D/wg-failsafe.log")
+tool run
+[ "$RC" = 1 ] || fail "the second fallback run exited $RC, expected 1"
+[ "$(wc -c < "$D/wg-failsafe.log")" = "$size" ] || fail "the second fallback run wrote the log"
+ns isp2 nft delete table ip wfs_bvps
+tool run
+[ "$RC" = 0 ] || { echo "$OUT"; cat "$D/wg-failsafe.log"; fail "run exited $RC once the tunnel can work"; }
+failsafe_tables
+echo "   the tunnel works over ISP 2 now: every table uses it"
+paths tunnel
+carrier up
+tool run
+TOOL_CONF=
+[ "$RC" = 0 ] || fail "recovery run exited $RC"
+same_tables "$D/before" "after recovery (scenario 4)"
 echo "   every table and rule is as before"
 down
 
