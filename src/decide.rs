@@ -485,7 +485,7 @@ mod tests {
     }
 
     fn link(index: u32, name: &str, point_to_point: bool) -> Link {
-        Link { index, name: name.into(), admin_up: true, lower_up: true, point_to_point }
+        Link { point_to_point, ..Link::up(index, name) }
     }
 
     #[test]

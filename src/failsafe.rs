@@ -111,11 +111,18 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
     // 1. Host route to the VPS through the backup WAN, so the tunnel does not follow the
     //    defaults it is about to replace. From here on a handshake can only have
     //    travelled the backup path: the one the peer holds now is the mark.
-    ensure_endpoint_route(sys, &obs.routes, &ours)?;
+    //    A step that fails takes back what the steps before it added.
+    if let Err(e) = ensure_endpoint_route(sys, &obs.routes, &ours) {
+        cleanup(sys)?;
+        return Err(e);
+    }
     let mark = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
 
     // 2. The tunnel interface administratively up.
-    ensure_link_up(sys)?;
+    if let Err(e) = ensure_link_up(sys) {
+        cleanup(sys)?;
+        return Err(e);
+    }
 
     // 3. The tunnel proven over the backup path, forcing a handshake if need be. If it
     //    cannot be: FALLBACK=none leaves every table as it was; FALLBACK=backup goes on

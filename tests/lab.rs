@@ -306,9 +306,7 @@ fn load_balancer_rewrite_while_active_is_repaired_by_the_next_run() {
     lab.run_ok();
     // The load balancer re-imposes its defaults (metric 0) in the tables it thinks are up.
     for (table, via) in [("201", "192.168.1.1 dev eth0"), ("202", "192.168.2.1 dev eth1")] {
-        let out =
-            lab.script("exec", &["rtr", "sh", "-c", &format!("ip route replace default via {via} table {table}")]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        lab.rtr(&format!("ip route replace default via {via} table {table}"));
     }
     // The rules at priority 69 keep marked traffic on the tunnel even before the repair.
     assert_eq!(lab.fetch("c2", 8081), VPS);

@@ -41,6 +41,14 @@ pub struct Link {
     pub point_to_point: bool,
 }
 
+impl Link {
+    /// A link that is up with a carrier (tests).
+    #[cfg(test)]
+    pub fn up(index: u32, name: &str) -> Link {
+        Link { index, name: name.into(), admin_up: true, lower_up: true, point_to_point: false }
+    }
+}
+
 /// `struct ifinfomsg` and the interface name: what a link message carries for us.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkMsg {
@@ -218,6 +226,12 @@ impl Links {
     #[cfg(test)]
     pub fn new(links: Vec<Link>) -> Links {
         Links(links)
+    }
+
+    /// A table of links that are up with a carrier, by index and name.
+    #[cfg(test)]
+    pub fn of(links: &[(u32, &str)]) -> Links {
+        Links(links.iter().map(|&(index, name)| Link::up(index, name)).collect())
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Link> {

@@ -595,18 +595,10 @@ impl std::str::FromStr for Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::link::Link;
     use netlink_packet_core::{Emitable, Parseable};
 
     fn links() -> Links {
-        let link = |index, name: &str| Link {
-            index,
-            name: name.into(),
-            admin_up: true,
-            lower_up: true,
-            point_to_point: false,
-        };
-        Links::new(vec![link(1, "lo"), link(2, "eth0"), link(3, "eth1"), link(7, "wg0")])
+        Links::of(&[(1, "lo"), (2, "eth0"), (3, "eth1"), (7, "wg0")])
     }
 
     fn round_trip(text: &str) {
@@ -636,14 +628,7 @@ mod tests {
 
     /// Indexes as in the namespace the golden bytes were captured in.
     fn golden_links() -> Links {
-        let link = |index, name: &str| Link {
-            index,
-            name: name.into(),
-            admin_up: true,
-            lower_up: true,
-            point_to_point: false,
-        };
-        Links::new(vec![link(1, "lo"), link(2, "eth0"), link(3, "wg0")])
+        Links::of(&[(1, "lo"), (2, "eth0"), (3, "wg0")])
     }
 
     /// Parses `bytes` as the kernel would, checks it reads back as `text`, and that
