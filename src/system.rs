@@ -103,8 +103,14 @@ impl<'a> System<'a> {
         Ok(())
     }
 
+    /// The routes the tool looks at: every default, and routes to the VPS endpoint.
     pub fn routes(&mut self) -> Result<Vec<Route>, Error> {
-        route::dump(&mut self.nl, &self.links).context("reading routes")
+        let endpoint = self.cfg.wg_endpoint;
+        route::dump(&mut self.nl, &self.links, |m| {
+            let dst = route::destination(m);
+            dst.len == 0 || (dst.len == 32 && dst.addr == endpoint)
+        })
+        .context("reading routes")
     }
 
     pub fn rules(&mut self) -> Result<Vec<Rule>, Error> {

@@ -1009,3 +1009,51 @@ fn killed_at_any_point_of_deactivation_the_next_run_converges() {
     assert!(kills >= 15, "only {kills} kill points were exercised");
     eprintln!("{kills} kill points of deactivation exercised");
 }
+
+/// A small static launcher (bench/measure.c) that reports the peak RSS of the command it
+/// runs: a child forked from this test process would start with this process's RSS.
+fn measure_launcher() -> PathBuf {
+    let out = std::env::temp_dir().join(format!("wfs-measure-{}", std::process::id()));
+    if !out.exists() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/measure.c");
+        let cc = sh(Command::new("cc").args(["-O2", "-static", "-o"]).arg(&out).arg(src));
+        assert!(cc.status.success(), "cc measure.c: {}", text(&cc.stderr));
+    }
+    out
+}
+
+/// Peak RSS (KiB) of one healthy `run` in the router namespace.
+fn healthy_run_rss_kib(lab: &Lab, measure: &Path) -> u64 {
+    let out = sh(Command::new("ip")
+        .args(["netns", "exec", &format!("{}-rtr", lab.id)])
+        .arg(measure)
+        .arg(env!("CARGO_BIN_EXE_wg-failsafe"))
+        .arg("-c")
+        .arg(lab.conf())
+        .arg("run"));
+    let line = text(&out.stdout) + &text(&out.stderr);
+    assert!(line.contains("measure: exit=0 "), "{line}");
+    let kib = line.split("maxrss_kib=").nth(1).and_then(|v| v.trim().parse().ok());
+    kib.unwrap_or_else(|| panic!("no maxrss in {line}"))
+}
+
+/// A route dump is folded as it streams in, keeping only defaults and the endpoint's
+/// routes: a healthy tick on a router holding a full table costs what it costs on a
+/// small one.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_healthy_run_with_300000_routes_needs_no_more_memory() {
+    let lab = Lab::up("bg", &[]);
+    let measure = measure_launcher();
+    let small = healthy_run_rss_kib(&lab, &measure);
+    let batch = lab.dir.join("routes.batch");
+    let lines: String = (0..300_000u32)
+        .map(|i| format!("route add blackhole 10.{}.{}.{}/32\n", (i >> 16) & 255, (i >> 8) & 255, i & 255))
+        .collect();
+    fs::write(&batch, lines).expect("write batch");
+    let out = sh(Command::new("ip").args(["-n", &format!("{}-rtr", lab.id), "-batch"]).arg(&batch));
+    assert!(out.status.success(), "ip -batch: {}", text(&out.stderr));
+    let large = healthy_run_rss_kib(&lab, &measure);
+    eprintln!("healthy run peak RSS: {small} KiB with the lab's routes, {large} KiB with 300,000 more");
+    assert!(large <= small + 1024, "{large} KiB with 300,000 routes against {small} KiB without");
+}

@@ -147,6 +147,18 @@ pub struct Addr {
     pub prefix_len: u8,
 }
 
+impl Addr {
+    /// The IPv4 address an address message describes; `None` for other families.
+    pub fn from_message(a: &AddrMsg) -> Option<Addr> {
+        if a.family != libc::AF_INET as u8 {
+            return None;
+        }
+        let local = a.local.or(a.address)?;
+        let peer = a.address.filter(|p| *p != local);
+        Some(Addr { index: a.index, local, peer, prefix_len: a.prefix_len })
+    }
+}
+
 /// `struct ndmsg` and the two attributes read of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NeighMsg {
@@ -268,30 +280,26 @@ pub fn set_admin(nl: &mut Netlink, index: u32, up: bool) -> Result<(), NetlinkEr
 /// Every IPv4 address of every link.
 pub fn addresses(nl: &mut Netlink) -> Result<Vec<Addr>, NetlinkError> {
     let req = AddrMsg { family: libc::AF_INET as u8, ..AddrMsg::default() };
-    let replies = nl.dump(Rtnl::new(libc::RTM_GETADDR, Body::Addr(req)))?;
-    Ok(replies
-        .into_iter()
-        .filter_map(|m| match m.body {
-            Body::Addr(a) if a.family == libc::AF_INET as u8 => {
-                let local = a.local.or(a.address)?;
-                let peer = a.address.filter(|p| *p != local);
-                Some(Addr { index: a.index, local, peer, prefix_len: a.prefix_len })
-            }
-            _ => None,
-        })
-        .collect())
+    nl.dump_fold(Rtnl::new(libc::RTM_GETADDR, Body::Addr(req)), Vec::new, |out, m| {
+        if let Body::Addr(a) = m.body {
+            out.extend(Addr::from_message(&a));
+        }
+    })
 }
 
 /// The usable link-layer address of `ip` on link `index`, from the neighbour table.
 pub fn neighbour(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
     let req = NeighMsg { family: libc::AF_INET as u8, ..NeighMsg::default() };
-    let replies = nl.dump(Rtnl::new(libc::RTM_GETNEIGH, Body::Neigh(req)))?;
-    Ok(replies.into_iter().find_map(|m| match m.body {
-        Body::Neigh(n) if n.index == index && n.dst == Some(ip) && n.state & NUD_USABLE != 0 => {
-            n.lladdr.filter(|a| !a.is_empty() && a.iter().any(|b| *b != 0))
-        }
-        _ => None,
-    }))
+    nl.dump_fold(
+        Rtnl::new(libc::RTM_GETNEIGH, Body::Neigh(req)),
+        || None,
+        |found, m| match m.body {
+            Body::Neigh(n) if found.is_none() && n.index == index && n.dst == Some(ip) && n.state & NUD_USABLE != 0 => {
+                *found = n.lladdr.filter(|a| !a.is_empty() && a.iter().any(|b| *b != 0))
+            }
+            _ => {}
+        },
+    )
 }
 
 #[cfg(test)]

@@ -164,20 +164,36 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Sends a dump request and returns every message of the reply.
-    ///
-    /// A dump the kernel marks as interrupted (the table changed while it was read) is
-    /// repeated, up to three times.
+    /// Sends a dump request and returns every message of the reply (for the small
+    /// dumps: links, rules, a WireGuard device).
     pub fn dump<T>(&mut self, payload: T) -> Result<Vec<T>, NetlinkError>
     where
         T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug + Clone,
     {
+        self.dump_fold(payload, Vec::new, |out, m| out.push(m))
+    }
+
+    /// Sends a dump request and folds each message of the reply into an accumulator as
+    /// its datagram arrives, so that only what `each` keeps is ever held: a table of
+    /// 300,000 routes costs one receive buffer, not 300,000 parsed routes.
+    ///
+    /// A dump the kernel marks as interrupted (the table changed while it was read) is
+    /// started again from `init()`, up to three times.
+    pub fn dump_fold<T, A>(
+        &mut self,
+        payload: T,
+        init: impl Fn() -> A,
+        mut each: impl FnMut(&mut A, T),
+    ) -> Result<A, NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug + Clone,
+    {
         for _ in 0..3 {
-            let mut out = Vec::new();
-            match self.exchange(payload.clone(), NLM_F_DUMP, |m| out.push(m)) {
+            let mut acc = init();
+            match self.exchange(payload.clone(), NLM_F_DUMP, |m| each(&mut acc, m)) {
                 Err(NetlinkError::Kernel(libc::EINTR)) => continue,
                 Err(e) => return Err(e),
-                Ok(()) => return Ok(out),
+                Ok(()) => return Ok(acc),
             }
         }
         Err(NetlinkError::Kernel(libc::EINTR))

@@ -321,16 +321,30 @@ pub fn dump_request() -> Rtnl {
     Rtnl::new(libc::RTM_GETROUTE, Body::Route(req))
 }
 
-/// Every IPv4 route of every table.
-pub fn dump(nl: &mut Netlink, links: &Links) -> Result<Vec<Route>, NetlinkError> {
-    let replies = nl.dump(dump_request())?;
-    Ok(replies
+/// The IPv4 routes of every table that `keep` wants, read as the dump streams in: a
+/// router with a full BGP table holds only what the tool looks at.
+pub fn dump(nl: &mut Netlink, links: &Links, keep: impl Fn(&RouteMessage) -> bool) -> Result<Vec<Route>, NetlinkError> {
+    nl.dump_fold(dump_request(), Vec::new, |out, m| {
+        if let Body::Route(r) = &m.body {
+            if keep(r) {
+                out.extend(Route::from_message(r, links));
+            }
+        }
+    })
+}
+
+/// The destination of a route message, from its header and attributes, without
+/// building a [`Route`] (what a streaming dump filters on).
+pub fn destination(m: &RouteMessage) -> Ipv4Net {
+    let addr = m
+        .attributes
         .iter()
-        .filter_map(|m| match &m.body {
-            Body::Route(r) => Route::from_message(r, links),
+        .find_map(|a| match a {
+            RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
             _ => None,
         })
-        .collect())
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    Ipv4Net { addr, len: m.header.destination_prefix_length }
 }
 
 /// How a route is added.
