@@ -77,7 +77,7 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
         Action::Nothing => Ok(Outcome::Healthy),
         Action::Cleanup => cleanup(sys),
         Action::Activate => activate(sys, primary.err(), &obs),
-        Action::Reassert => while_active(sys, &obs, Some((primary, failback))),
+        Action::Reassert => while_active(sys, &obs, Some((primary, failback)), None),
         Action::Deactivate => deactivate(sys, &obs, false),
     }
 }
@@ -273,11 +273,14 @@ fn prove_tunnel(sys: &mut System, mark: health::Handshake, backup_gw: Ipv4Addr) 
 /// rewrites its tables), defaults that appeared moved aside into the snapshot, the tunnel
 /// judged (fallback to the backup and back), the failback wait counted, and an
 /// interrupted activation's record completed. `primary` is this round's health and
-/// failback state; `None` when forced by hand (`activate` while on).
+/// failback state; `None` when forced by hand (`activate` while on). `tunnel_echo` is
+/// whether WG_PEER_IP answered this round; `None` probes it now (cron), the daemon says
+/// what its continuous probing saw.
 pub fn while_active(
     sys: &mut System,
     obs: &Observed,
     primary: Option<(Result<(), Unhealthy>, Failback)>,
+    tunnel_echo: Option<bool>,
 ) -> Result<Outcome, Error> {
     let c = sys.cfg;
     let mut record = sys.record().clone();
@@ -298,7 +301,10 @@ pub fn while_active(
 
     // The tunnel, every round: while the tables are on the backup, each echo is also the
     // packet that retries a handshake.
-    let echo = sys.peer_answers(c.probe_count)?;
+    let echo = match tunnel_echo {
+        Some(e) => e,
+        None => sys.peer_answers(c.probe_count)?,
+    };
     let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
     record.peer_echoes |= echo;
     let round =
@@ -390,7 +396,7 @@ pub fn while_active(
             record.up_since_s = Some(since_s);
             wait_left_s = Some(left_s);
         }
-        Some((Err(_), _)) => record.up_since_s = None,
+        Some((_, Failback::Down)) | Some((Err(_), _)) => record.up_since_s = None,
         _ => {}
     }
 

@@ -139,6 +139,12 @@ pub fn tunnel_works(r: &TunnelRound, max_age_s: u64) -> bool {
     r.echo || (!r.peer_echoes && handshake_since(r.latest, r.mark) && handshake_fresh(r.latest, r.now, max_age_s))
 }
 
+/// The daemon's verdict on a probed path: down when no round has passed for
+/// `down_after_ms` (counted from `since_ms`, when probing began, if none has passed yet).
+pub fn rounds_down(last_pass_ms: Option<u64>, since_ms: u64, now_ms: u64, down_after_ms: u64) -> bool {
+    now_ms.saturating_sub(last_pass_ms.unwrap_or(since_ms).max(since_ms)) >= down_after_ms
+}
+
 /// A round of upstream tracking passes when at least `needed` targets answered.
 pub fn track_passes(answered: usize, needed: usize) -> bool {
     answered >= needed.max(1)
@@ -215,6 +221,15 @@ mod tests {
         assert!(tunnel_works(&TunnelRound { echo: true, latest: None, ..r }, 180));
         assert!(!tunnel_works(&TunnelRound { latest: Some(at(400)), ..r }, 180), "handshake in the future");
         assert!(!tunnel_works(&TunnelRound { now: at(300), ..r }, 180), "stale");
+    }
+
+    #[test]
+    fn the_daemon_is_down_after_down_after_ms_without_a_passing_round() {
+        assert!(!rounds_down(Some(1000), 0, 2999, 2000));
+        assert!(rounds_down(Some(1000), 0, 3000, 2000));
+        assert!(!rounds_down(None, 500, 2000, 2000), "counted from the start of probing");
+        assert!(rounds_down(None, 500, 2500, 2000));
+        assert!(!rounds_down(Some(100), 5000, 6000, 2000), "a pass before probing began counts from then");
     }
 
     #[test]

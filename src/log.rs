@@ -21,7 +21,8 @@ pub enum Level {
     Error,
 }
 
-/// Where messages go.
+/// Where messages go. Holds no descriptor (a file is opened per message).
+#[derive(Clone)]
 pub struct Logger {
     file: Option<PathBuf>,
     max_bytes: u64,

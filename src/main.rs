@@ -7,6 +7,7 @@
 //! `system` (what they act on), and `decide` and `health` (pure judgement).
 
 mod config;
+mod daemon;
 mod decide;
 mod dns;
 mod edgeos;
@@ -50,6 +51,9 @@ Commands:
   check                    validate config and environment, change nothing
   transition GROUP IFACE STATE
                            EdgeOS load-balance hook: returns at once, runs a tick detached
+  daemon                   stay in the foreground: react to the kernel's events at once and
+                           probe every PROBE_INTERVAL_MS; while it runs, `run` does nothing
+                           (SIGHUP reloads the configuration, SIGTERM stops, tables as they are)
 
 Options:
   -c FILE         configuration file; default: $WG_FAILSAFE_CONF, then
@@ -82,6 +86,7 @@ enum Cmd {
     Deactivate,
     Check,
     Transition { group: String, iface: String, state: String },
+    Daemon,
 }
 
 fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
@@ -116,6 +121,7 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
             "activate" => no_more(rest, cmd).map(|_| Cmd::Activate)?,
             "deactivate" => no_more(rest, cmd).map(|_| Cmd::Deactivate)?,
             "check" => no_more(rest, cmd).map(|_| Cmd::Check)?,
+            "daemon" => no_more(rest, cmd).map(|_| Cmd::Daemon)?,
             "transition" => match rest {
                 [group, iface, state] if matches!(state.as_str(), "active" | "inactive" | "failover") => {
                     Cmd::Transition { group: group.clone(), iface: iface.clone(), state: state.clone() }
@@ -130,6 +136,9 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
     };
     if json && !matches!(command, Cmd::Status { .. }) {
         return Err(usage("--json goes with `status` only".into()));
+    }
+    if dry_run && matches!(command, Cmd::Daemon) {
+        return Err(usage("`daemon` changes the tables as it goes; it takes no --dry-run".into()));
     }
     Ok(Cli { config, dry_run, verbose, command })
 }
@@ -156,10 +165,16 @@ fn main() -> ExitCode {
         Err(e) => {
             // Cron and the load balancer discard stderr: a broken configuration must
             // still reach syslog (there is no LOG_FILE without a configuration).
-            let unattended = matches!(cli.command, Cmd::Run | Cmd::Transition { .. }) && !cli.dry_run;
+            let unattended = matches!(cli.command, Cmd::Run | Cmd::Transition { .. } | Cmd::Daemon) && !cli.dry_run;
             return fail(&Error::Config(e), unattended.then(Logger::syslog_only).as_ref());
         }
     };
+    if matches!(cli.command, Cmd::Daemon) {
+        return match daemon::run(&cfg.path.clone(), cfg, cli.verbose) {
+            Ok(code) => code,
+            Err(e) => fail(&e, Some(&Logger::syslog_only())),
+        };
+    }
     // Read-only commands and dry runs leave LOG_FILE and syslog alone.
     let persist =
         !cli.dry_run && matches!(cli.command, Cmd::Run | Cmd::Activate | Cmd::Deactivate | Cmd::Transition { .. });
@@ -181,7 +196,7 @@ fn fail(e: &Error, log: Option<&Logger>) -> ExitCode {
 
 fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
     match &cli.command {
-        Cmd::Help | Cmd::Version => Ok(ExitCode::SUCCESS),
+        Cmd::Help | Cmd::Version | Cmd::Daemon => Ok(ExitCode::SUCCESS),
         Cmd::Transition { group, iface, state } => transition(cli, cfg, log, group, iface, state),
         Cmd::Status { json } => {
             let mut sys = System::open(cfg, log, true)?;
@@ -190,6 +205,13 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check => check(cfg, log),
+        Cmd::Run if daemon_running(cfg) => {
+            // The daemon does what a tick would, sooner; cron is its watchdog.
+            if cli.verbose {
+                println!("a wg-failsafe daemon is running: nothing to do");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Run | Cmd::Activate | Cmd::Deactivate => {
             // A dry run changes nothing, so it needs no lock.
             let _lock = if cli.dry_run { None } else { Some(take_lock(cfg)?) };
@@ -198,7 +220,7 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
                 Cmd::Run => failsafe::tick(&mut sys),
                 Cmd::Activate => sys.observe().and_then(|obs| {
                     if obs.on {
-                        failsafe::while_active(&mut sys, &obs, None)
+                        failsafe::while_active(&mut sys, &obs, None, None)
                     } else {
                         failsafe::activate(&mut sys, None, &obs)
                     }
@@ -227,6 +249,11 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
             Ok(ExitCode::from(code))
         }
     }
+}
+
+/// Whether a daemon holds STATE_DIR/daemon.lock.
+fn daemon_running(cfg: &Config) -> bool {
+    state::State::open(&cfg.state_dir).is_ok_and(|s| s.daemon_running())
 }
 
 fn describe(o: &Outcome) -> String {

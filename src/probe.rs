@@ -30,9 +30,9 @@ const PAYLOAD: &[u8; 24] = b"wg-failsafe probe \x00\x01\x02\x03\x04\x05";
 
 /// How the echoes leave.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Path<'a> {
+pub enum Path {
     /// Routed by the kernel, restricted to this device.
-    Device(&'a str),
+    Device(String),
     /// Framed by hand to the gateway on link `ifindex`, from `src`.
     Gateway { ifindex: u32, lladdr: Option<Vec<u8>>, src: Ipv4Addr },
 }
@@ -112,12 +112,71 @@ pub fn random_u16() -> u16 {
     }
 }
 
+/// An open probe: a socket on one path and this probe's random identifier. Sends and
+/// receives never block; [`Prober::wait`] waits. Owns the descriptor, so not `Clone`.
+pub struct Prober {
+    sock: OwnedFd,
+    path: Path,
+    ident: u16,
+}
+
+impl Prober {
+    pub fn open(path: Path) -> io::Result<Prober> {
+        let sock = match &path {
+            Path::Device(dev) => raw_icmp_socket(dev)?,
+            Path::Gateway { ifindex, .. } => packet_socket(*ifindex)?,
+        };
+        Ok(Prober { sock, path, ident: random_u16() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The descriptor to poll for replies.
+    pub fn fd(&self) -> libc::c_int {
+        self.sock.as_raw_fd()
+    }
+
+    /// Sends echo request `seq` to `target`; `Ok(false)` when the network says it cannot
+    /// leave (link or route down), which counts as a lost request.
+    pub fn send(&self, target: Ipv4Addr, seq: u16) -> io::Result<bool> {
+        send(&self.sock, &self.path, target, &echo_request(self.ident, seq), self.ident ^ seq)
+    }
+
+    /// The next echo reply of this probe waiting on the socket, as (source, sequence);
+    /// `None` once nothing more is waiting. Anything else is read and dropped.
+    pub fn recv(&self) -> Option<(Ipv4Addr, u16)> {
+        let mut buf = [0u8; 1500];
+        loop {
+            // SAFETY: recv into a buffer owned here, never past its length.
+            let len =
+                unsafe { libc::recv(self.sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            let len = usize::try_from(len).ok()?;
+            if let Some(reply) = reply_of(&buf[..len], self.ident) {
+                return Some(reply);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a reply to read; `Ok(false)` when none came.
+    pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
+        let mut pfd = libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let wait_ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: poll on one pollfd owned here.
+        let ready = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted { Ok(true) } else { Err(e) };
+        }
+        Ok(ready > 0)
+    }
+}
+
 /// Sends up to `count` rounds of echo requests to each of `targets` still silent, each
 /// round waiting up to `timeout`, and stops once `need` of them have answered (a late
 /// reply to an earlier round counts). Returns each target's round-trip time, `None` for
 /// those that never answered.
-///
-/// A send that fails because the link or route is down counts as a lost request.
 pub fn echo(
     path: &Path,
     targets: &[Ipv4Addr],
@@ -125,26 +184,17 @@ pub fn echo(
     timeout: Duration,
     need: usize,
 ) -> io::Result<Vec<Option<Duration>>> {
-    let sock = match path {
-        Path::Device(dev) => raw_icmp_socket(dev)?,
-        Path::Gateway { ifindex, .. } => packet_socket(*ifindex)?,
-    };
-    let ident = random_u16();
+    let probe = Prober::open(path.clone())?;
     let mut rtt: Vec<Option<Duration>> = vec![None; targets.len()];
     let mut sent_at: Vec<Vec<Instant>> = vec![Vec::new(); targets.len()];
     let enough = |rtt: &[Option<Duration>]| rtt.iter().filter(|r| r.is_some()).count() >= need.min(targets.len());
-    let mut buf = [0u8; 1500];
     for n in 0..count {
         let seq = n as u16 + 1;
         let deadline = Instant::now() + timeout;
         let mut any_left = false;
         for (i, target) in targets.iter().enumerate().filter(|(i, _)| rtt[*i].is_none()) {
-            let request = echo_request(ident, seq);
             sent_at[i].push(Instant::now());
-            if !send(&sock, path, *target, &request, ident ^ seq)? {
-                continue; // never left: waited out below like a lost one
-            }
-            any_left = true;
+            any_left |= probe.send(*target, seq)?;
         }
         if !any_left {
             // Nothing could be sent: wait a little, so a flapping link gets the same
@@ -154,32 +204,16 @@ pub fn echo(
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || !probe.wait(left)? {
                 break;
             }
-            let mut pfd = libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            let wait_ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-            // SAFETY: poll on one pollfd owned here.
-            let ready = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
-            if ready < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            if ready == 0 {
-                break;
-            }
-            // SAFETY: recv into a buffer owned here, never past its length.
-            let len = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-            let Ok(len) = usize::try_from(len) else { continue };
-            let Some((source, got_seq)) = reply_of(&buf[..len], ident) else { continue };
-            let Some(i) = targets.iter().position(|t| *t == source) else { continue };
-            if let (None, Some(sent)) = (rtt[i], sent_at[i].get(usize::from(got_seq).wrapping_sub(1))) {
-                rtt[i] = Some(sent.elapsed());
-                if enough(&rtt) {
-                    return Ok(rtt);
+            while let Some((source, got_seq)) = probe.recv() {
+                let Some(i) = targets.iter().position(|t| *t == source) else { continue };
+                if let (None, Some(sent)) = (rtt[i], sent_at[i].get(usize::from(got_seq).wrapping_sub(1))) {
+                    rtt[i] = Some(sent.elapsed());
+                    if enough(&rtt) {
+                        return Ok(rtt);
+                    }
                 }
             }
         }
@@ -225,9 +259,15 @@ fn send(sock: &OwnedFd, path: &Path, target: Ipv4Addr, request: &[u8], ip_id: u1
     }
     let e = io::Error::last_os_error();
     match e.raw_os_error() {
-        Some(libc::ENETDOWN | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ENOBUFS | libc::EPERM | libc::ENXIO) => {
-            Ok(false)
-        }
+        Some(
+            libc::ENETDOWN
+            | libc::ENETUNREACH
+            | libc::EHOSTUNREACH
+            | libc::ENOBUFS
+            | libc::EPERM
+            | libc::ENXIO
+            | libc::EAGAIN,
+        ) => Ok(false),
         _ => Err(e),
     }
 }

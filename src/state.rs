@@ -472,6 +472,33 @@ impl State {
         self.remove("journal")
     }
 
+    /// Takes `daemon.lock` for the daemon's life (flock, released by the kernel when the
+    /// daemon dies); `Ok(None)` when another daemon holds it.
+    pub fn lock_daemon(&mut self) -> Result<Option<File>, StateError> {
+        let dir = self.ensure()?;
+        let f = open_at(dir, "daemon.lock", libc::O_RDWR | libc::O_CREAT, 0o600)
+            .map_err(|e| self.error("daemon.lock", e))?;
+        // SAFETY: flock on a descriptor owned here.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(f));
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(None)
+        } else {
+            Err(self.error("daemon.lock", e))
+        }
+    }
+
+    /// Whether a daemon holds `daemon.lock` (no file or no directory: none).
+    pub fn daemon_running(&self) -> bool {
+        let Some(dir) = &self.dir else { return false };
+        let Ok(f) = open_at(dir.as_raw_fd(), "daemon.lock", libc::O_RDONLY, 0) else { return false };
+        // SAFETY: flock on a descriptor owned here; a shared lock is refused while the
+        // daemon holds its exclusive one, and released when `f` closes.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+    }
+
     /// Sets aside everything written under another boot: the routes it describes are
     /// gone with that boot. Returns whether anything was set aside.
     pub fn forget_other_boot(&mut self, boot_id: Option<&str>) -> Result<bool, StateError> {
@@ -702,6 +729,21 @@ mod tests {
         let s = State::open(&d).expect("trusted");
         assert!(s.snapshot().is_err(), "O_NOFOLLOW");
         fs::remove_file(&link).ok();
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
+    fn one_daemon_at_a_time_and_run_can_tell() {
+        let d = temp_dir("daemon");
+        let mut s = State::open(&d).expect("absent");
+        assert!(!s.daemon_running(), "no directory, no daemon");
+        let held = s.lock_daemon().expect("lock").expect("free");
+        assert!(s.daemon_running());
+        let mut other = State::open(&d).expect("trusted");
+        assert!(other.lock_daemon().expect("lock").is_none(), "a second daemon is refused");
+        drop(held);
+        assert!(!s.daemon_running(), "released when the daemon goes");
         fs::remove_dir_all(&d).ok();
     }
 

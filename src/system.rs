@@ -134,13 +134,25 @@ impl<'a> System<'a> {
     pub fn observe(&mut self) -> Result<Observed, Error> {
         let c = self.cfg;
         let routes = self.routes()?;
-        let main_tunnel = self.tunnel_default(RT_TABLE_MAIN);
-        let on =
-            failsafe_on(self.record.failsafe, self.snapshot_exists(), routes.iter().any(|r| r.same_path(&main_tunnel)));
+        let on = self.is_on(&routes);
         let auto = c.primary_gw == Gateway::Auto || c.backup_gw == Gateway::Auto;
         let rules = if on || auto { self.rules()? } else { Vec::new() };
-        let snapshot = if on { self.snapshot()? } else { None };
         let addrs = if auto || !c.track_ips.is_empty() { self.addrs()? } else { Vec::new() };
+        self.observed(routes, rules, addrs)
+    }
+
+    /// The failsafe counts as on (DESIGN.md, "Which mode are we in").
+    pub fn is_on(&self, routes: &[Route]) -> bool {
+        let main_tunnel = self.tunnel_default(RT_TABLE_MAIN);
+        failsafe_on(self.record.failsafe, self.snapshot_exists(), routes.iter().any(|r| r.same_path(&main_tunnel)))
+    }
+
+    /// A round's observation from routes, rules and addresses read elsewhere (the
+    /// daemon keeps them from the kernel's announcements).
+    pub fn observed(&mut self, routes: Vec<Route>, rules: Vec<Rule>, addrs: Vec<Addr>) -> Result<Observed, Error> {
+        let c = self.cfg;
+        let on = self.is_on(&routes);
+        let snapshot = if on { self.snapshot()? } else { None };
         let mut tables: BTreeSet<u32> = candidate_tables(&rules, c.policy_tables.as_deref());
         tables.extend(snapshot.iter().flat_map(|s| s.tables.iter().copied()));
         let gw = |setting, dev: &str| {
@@ -175,7 +187,7 @@ impl<'a> System<'a> {
         }
         let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok(Err(Unhealthy::NoGateway)) };
         if c.track_ips.is_empty() {
-            if self.echo(&ProbePath::Device(&c.primary_dev), &[gw], c.probe_count, 1)?[0].is_none() {
+            if self.echo(&ProbePath::Device(c.primary_dev.clone()), &[gw], c.probe_count, 1)?[0].is_none() {
                 return Ok(Err(Unhealthy::GatewaySilent));
             }
             if c.lb_status {
@@ -212,7 +224,7 @@ impl<'a> System<'a> {
         if let Some(mac) = read(&mut self.nl)? {
             return Ok(Some(mac));
         }
-        self.echo(&ProbePath::Device(dev), &[gw], 1, 1)?;
+        self.echo(&ProbePath::Device(dev.to_string()), &[gw], 1, 1)?;
         read(&mut self.nl)
     }
 
@@ -234,7 +246,7 @@ impl<'a> System<'a> {
     /// WG_PEER_IP answers within `count` echoes through WG_IFACE.
     pub fn peer_answers(&self, count: u32) -> Result<bool, Error> {
         let c = self.cfg;
-        Ok(self.echo(&ProbePath::Device(&c.wg_iface), &[c.wg_peer_ip], count, 1)?[0].is_some())
+        Ok(self.echo(&ProbePath::Device(c.wg_iface.clone()), &[c.wg_peer_ip], count, 1)?[0].is_some())
     }
 
     /// The VPS peer's public key, from (in order) WG_PEER_KEY_FILE, the running device,

@@ -254,6 +254,16 @@ impl Links {
         self.by_name(name).map(|l| l.index)
     }
 
+    pub fn by_index(&self, index: u32) -> Option<&Link> {
+        self.0.iter().find(|l| l.index == index)
+    }
+
+    /// Takes in an announcement: the link as it is now, or `None` once it is gone.
+    pub fn apply(&mut self, index: u32, link: Option<Link>) {
+        self.0.retain(|l| l.index != index);
+        self.0.extend(link);
+    }
+
     /// Records a change of administrative state made through this run's socket.
     pub fn set_admin_up(&mut self, name: &str, up: bool) {
         if let Some(l) = self.0.iter_mut().find(|l| l.name == name) {

@@ -7,6 +7,7 @@
 //! no code is the ACK. `EEXIST` and `ENOENT` stay visible to callers as
 //! [`NetlinkError::Kernel`] so that each can decide whether "already done" is fine.
 
+pub mod events;
 pub mod link;
 pub mod route;
 pub mod rule;
@@ -84,11 +85,12 @@ impl NetlinkDeserializable for Rtnl {
 
     fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, DecodeError> {
         let body = match header.message_type {
-            libc::RTM_NEWLINK => Body::Link(link::LinkMsg::parse(payload)?),
-            libc::RTM_NEWADDR => Body::Addr(link::AddrMsg::parse(payload)?),
+            // Dump replies are RTM_NEW*; announcements are RTM_NEW* and RTM_DEL*.
+            libc::RTM_NEWLINK | libc::RTM_DELLINK => Body::Link(link::LinkMsg::parse(payload)?),
+            libc::RTM_NEWADDR | libc::RTM_DELADDR => Body::Addr(link::AddrMsg::parse(payload)?),
             libc::RTM_NEWNEIGH => Body::Neigh(link::NeighMsg::parse(payload)?),
-            libc::RTM_NEWROUTE => Body::Route(RouteMessage::parse(payload)?),
-            libc::RTM_NEWRULE => Body::Rule(RuleMessage::parse(payload)?),
+            libc::RTM_NEWROUTE | libc::RTM_DELROUTE => Body::Route(RouteMessage::parse(payload)?),
+            libc::RTM_NEWRULE | libc::RTM_DELRULE => Body::Rule(RuleMessage::parse(payload)?),
             _ => Body::Other,
         };
         Ok(Rtnl { kind: header.message_type, body })

@@ -347,6 +347,36 @@ pub fn destination(m: &RouteMessage) -> Ipv4Net {
     Ipv4Net { addr, len: m.header.destination_prefix_length }
 }
 
+/// Keeps `routes` in step with one announcement of the kernel's: RTM_NEWROUTE with
+/// NLM_F_REPLACE takes the place of the first route of its key (the kernel announces no
+/// deletion of the replaced one), with NLM_F_APPEND it goes after the last of its key,
+/// otherwise before the first, as the kernel orders them; RTM_DELROUTE removes it.
+pub fn apply_event(routes: &mut Vec<Route>, kind: u16, flags: u16, r: Route) {
+    let first = routes.iter().position(|x| x.same_key(&r));
+    match kind {
+        libc::RTM_DELROUTE => {
+            if let Some(i) = routes.iter().position(|x| *x == r).or_else(|| routes.iter().position(|x| x.same_path(&r)))
+            {
+                routes.remove(i);
+            }
+        }
+        libc::RTM_NEWROUTE if routes.contains(&r) => {}
+        libc::RTM_NEWROUTE if flags & NLM_F_REPLACE != 0 => match first {
+            Some(i) => routes[i] = r,
+            None => routes.push(r),
+        },
+        libc::RTM_NEWROUTE if flags & NLM_F_APPEND != 0 => match routes.iter().rposition(|x| x.same_key(&r)) {
+            Some(i) => routes.insert(i + 1, r),
+            None => routes.push(r),
+        },
+        libc::RTM_NEWROUTE => match first {
+            Some(i) => routes.insert(i, r),
+            None => routes.push(r),
+        },
+        _ => {}
+    }
+}
+
 /// How a route is added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddMode {
@@ -725,6 +755,30 @@ mod tests {
         let mut b = vec![0u8; m.buffer_len()];
         m.serialize(&mut b);
         assert_eq!((m.message_type(), b.as_slice()), (libc::RTM_GETROUTE, &[2u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]));
+    }
+
+    #[test]
+    fn announcements_keep_a_route_list_in_kernel_order() {
+        let r = |s: &str| -> Route { s.parse().expect("route") };
+        let a = r("default via 192.168.1.1 dev eth0 table 201 proto static");
+        let b = r("default via 192.168.2.1 dev eth1 table 201 proto static");
+        let c = r("default via 10.11.0.1 dev wg0 table 201 proto static metric 40");
+        let mut v = vec![a.clone()];
+        apply_event(&mut v, libc::RTM_NEWROUTE, NLM_F_APPEND, b.clone());
+        assert_eq!(v, [a.clone(), b.clone()]);
+        apply_event(&mut v, libc::RTM_NEWROUTE, 0, c.clone());
+        assert_eq!(v, [a.clone(), b.clone(), c.clone()], "another key goes at the end");
+        let lb = r("default via 192.168.1.1 dev eth0 table 201 proto boot");
+        apply_event(&mut v, libc::RTM_NEWROUTE, NLM_F_REPLACE, lb.clone());
+        assert_eq!(v, [lb.clone(), b.clone(), c.clone()], "replace takes the first of its key");
+        apply_event(&mut v, libc::RTM_NEWROUTE, 0, b.clone());
+        assert_eq!(v, [lb.clone(), b.clone(), c.clone()], "announced twice: once");
+        apply_event(&mut v, libc::RTM_DELROUTE, 0, b);
+        assert_eq!(v, [lb.clone(), c.clone()]);
+        // A deletion announced with another protocol than the one held: the list was
+        // behind, and the route of that path is what the kernel removed.
+        apply_event(&mut v, libc::RTM_DELROUTE, 0, a);
+        assert_eq!(v, [c]);
     }
 
     #[test]

@@ -1,0 +1,712 @@
+//! `daemon`: the core of `run` — same judgement, same sequences, same state files, same
+//! lock — driven by the kernel's announcements and a continuous probe schedule instead of
+//! cron. One thread, one poll(2) over: an rtnetlink socket subscribed to link, address,
+//! route and rule changes; the probe sockets (the primary's targets, and the tunnel peer
+//! while the failsafe is on); a signalfd (SIGHUP reloads, SIGTERM/SIGINT stop); and the
+//! probe schedule as poll's timeout. No async runtime, no threads, no timers of its own.
+//!
+//! What it knows of the kernel (links, the routes the tool looks at, rules, addresses)
+//! is dumped once at start and after the kernel says announcements were lost (ENOBUFS),
+//! and kept from the announcements in between — a round dumps nothing. A healthy round
+//! sends one echo per target and reads the replies; nothing else.
+//!
+//! Judgement:
+//! - carrier lost, PRIMARY_DEV gone, or (PRIMARY_GW=auto) its last default route gone:
+//!   down at the event, acted on at once;
+//! - a silent gateway or upstream: no passing round for DOWN_AFTER_MS;
+//! - back: every round passed for UP_AFTER_S, flap-damped, counted in STATE_DIR exactly
+//!   as cron counts it, so either can take over from the other.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::config::{self, Config};
+use crate::decide::{candidate_tables, decide, link_health, resolve_gateway, Action};
+use crate::edgeos;
+use crate::error::{Context, Error};
+use crate::failsafe::{self, Outcome};
+use crate::health::{self, rounds_down, track_passes, Failback, Unhealthy};
+use crate::lock::{Lock, LockError};
+use crate::log::Logger;
+use crate::netlink::events::{EventError, Events, IPV4_GROUPS};
+use crate::netlink::link::{self, Addr, Link, Links};
+use crate::netlink::route::{self, Route};
+use crate::netlink::rule::{self, Rule};
+use crate::netlink::{Body, Netlink};
+use crate::probe::{Path as ProbePath, Prober};
+use crate::state::{self, Snapshot, State};
+use crate::system::System;
+
+/// How often, at most, the EdgeOS load balancer is asked (a fork of its Perl wrapper):
+/// only with TRACK_IPS empty, which is the way to a daemon that never forks.
+const LB_EVERY: Duration = Duration::from_secs(30);
+/// After a sequence failed, the next attempt waits this long (cron would wait a minute).
+const RETRY_AFTER: Duration = Duration::from_secs(15);
+
+/// What the daemon keeps of the kernel, from one dump and the announcements since.
+struct View {
+    links: Links,
+    /// Defaults and routes to the VPS endpoint only, as `System::routes` reads them.
+    routes: Vec<Route>,
+    rules: Vec<Rule>,
+    addrs: Vec<Addr>,
+}
+
+/// One probed path: the targets, the socket, this round's answers, the last passing round.
+struct Track {
+    prober: Option<Prober>,
+    targets: Vec<Ipv4Addr>,
+    seq: u16,
+    answered: Vec<bool>,
+    /// Milliseconds since the daemon started (monotonic).
+    last_pass_ms: Option<u64>,
+    since_ms: u64,
+    /// The last closed round passed.
+    passed: bool,
+}
+
+impl Track {
+    fn new(now_ms: u64) -> Track {
+        Track {
+            prober: None,
+            targets: Vec::new(),
+            seq: 0,
+            answered: Vec::new(),
+            last_pass_ms: None,
+            since_ms: now_ms,
+            passed: false,
+        }
+    }
+
+    /// Points the track at `path` and `targets`, reopening the socket when they changed.
+    fn aim(&mut self, path: Option<ProbePath>, targets: Vec<Ipv4Addr>, now_ms: u64) -> Result<(), Error> {
+        let same = self.prober.as_ref().map(|p| p.path()) == path.as_ref() && self.targets == targets;
+        if same {
+            return Ok(());
+        }
+        self.prober = match path {
+            Some(p) => Some(Prober::open(p).context("opening a probe socket")?),
+            None => None,
+        };
+        self.answered = vec![false; targets.len()];
+        self.targets = targets;
+        if self.last_pass_ms.is_none() {
+            self.since_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self, now_ms: u64) {
+        *self = Track::new(now_ms);
+    }
+
+    /// Closes the round: it passed if at least `need` targets answered.
+    fn close(&mut self, need: usize, now_ms: u64) {
+        let answered = self.answered.iter().filter(|a| **a).count();
+        self.passed =
+            self.prober.is_some() && !self.targets.is_empty() && track_passes(answered, need.min(self.targets.len()));
+        if self.passed {
+            self.last_pass_ms = Some(now_ms);
+        }
+    }
+
+    fn answered(&self) -> usize {
+        self.answered.iter().filter(|a| **a).count()
+    }
+
+    /// Sends the next round's echoes.
+    fn send(&mut self) {
+        self.seq = self.seq.wrapping_add(1);
+        self.answered.iter_mut().for_each(|a| *a = false);
+        if let Some(p) = &self.prober {
+            for t in &self.targets {
+                // A send the network refuses is a lost echo, like a silent one.
+                let _ = p.send(*t, self.seq);
+            }
+        }
+    }
+
+    /// Reads the replies waiting; only this round's count.
+    fn receive(&mut self) {
+        let Some(p) = &self.prober else { return };
+        while let Some((source, seq)) = p.recv() {
+            if seq != self.seq {
+                continue;
+            }
+            if let Some(i) = self.targets.iter().position(|t| *t == source) {
+                self.answered[i] = true;
+            }
+        }
+    }
+
+    fn down(&self, now_ms: u64, down_after_ms: u64) -> bool {
+        rounds_down(self.last_pass_ms, self.since_ms, now_ms, down_after_ms)
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `path` is the configuration file (reloaded
+/// on SIGHUP).
+pub fn run(path: &Path, cfg: Config, verbose: bool) -> Result<ExitCode, Error> {
+    let log = Logger::new(cfg.log_file.clone(), cfg.log_max_kb, true, verbose);
+    let mut state = State::open(&cfg.state_dir).map_err(crate::system::state_error)?;
+    let Some(_daemon_lock) = state.lock_daemon().map_err(crate::system::state_error)? else {
+        return Err(Error::Busy(format!(
+            "another wg-failsafe daemon holds {}",
+            cfg.state_dir.join("daemon.lock").display()
+        )));
+    };
+    let signals = block_signals().context("signalfd")?;
+    let mut d = Daemon::start(path.to_path_buf(), cfg, log, signals)?;
+    d.log.info(&format!(
+        "daemon started (pid {}): probing {} every {} ms, down after {} ms without a passing round",
+        std::process::id(),
+        d.describe_targets(),
+        d.cfg.probe_interval_ms,
+        d.cfg.down_after_ms
+    ));
+    let reason = d.serve()?;
+    d.log.info(&format!("daemon stopped ({reason}); every table is left as it is"));
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Daemon {
+    path: PathBuf,
+    cfg: Config,
+    log: Logger,
+    signals: OwnedFd,
+    events: Events,
+    nl: Netlink,
+    view: View,
+    /// The snapshot as of the last sequence (for PRIMARY_GW=auto's last resort).
+    snapshot: Option<Snapshot>,
+    /// The failsafe is on, as of the last sequence or the tunnel default in `main`.
+    on: bool,
+    primary: Track,
+    tunnel: Track,
+    /// The primary's gateway's link-layer address for the TRACK_IPS path, and when read.
+    lladdr: Option<(u32, Ipv4Addr, Vec<u8>, Instant)>,
+    lb: Option<(Instant, Option<String>)>,
+    started: Instant,
+    /// An event that must be acted on now, when it came and what it was.
+    urgent: Option<(Instant, String)>,
+    /// Routes or rules changed while on: re-assert now.
+    dirty: bool,
+    /// No sequence before this (a failed one is not retried every round).
+    hold_until: Option<Instant>,
+    last_error: Option<String>,
+}
+
+impl Daemon {
+    fn start(path: PathBuf, cfg: Config, log: Logger, signals: OwnedFd) -> Result<Daemon, Error> {
+        let events = Events::subscribe(&IPV4_GROUPS).context("subscribing to rtnetlink")?;
+        let nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).context("netlink")?;
+        let mut d = Daemon {
+            path,
+            cfg,
+            log,
+            signals,
+            events,
+            nl,
+            view: View { links: Links::default(), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() },
+            snapshot: None,
+            on: false,
+            primary: Track::new(0),
+            tunnel: Track::new(0),
+            lladdr: None,
+            lb: None,
+            started: Instant::now(),
+            urgent: None,
+            dirty: false,
+            hold_until: None,
+            last_error: None,
+        };
+        // Subscribed first, dumped second: nothing that happens in between is missed.
+        d.resync()?;
+        // Whatever the state files say (a crash, a cron tick, an interrupted sequence)
+        // is judged at once.
+        d.dirty = true;
+        Ok(d)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn describe_targets(&self) -> String {
+        if self.cfg.track_ips.is_empty() {
+            format!("the gateway of {}", self.cfg.primary_dev)
+        } else {
+            let ips: Vec<String> = self.cfg.track_ips.iter().map(|i| i.to_string()).collect();
+            format!(
+                "{} through {}'s gateway ({} needed)",
+                ips.join(" "),
+                self.cfg.primary_dev,
+                self.cfg.track_reliability
+            )
+        }
+    }
+
+    /// Everything dumped again: at start, and when announcements were lost.
+    fn resync(&mut self) -> Result<(), Error> {
+        self.view.links = Links::dump(&mut self.nl).context("reading links")?;
+        self.resync_routes()?;
+        self.view.rules = rule::dump(&mut self.nl).context("reading rules")?;
+        self.view.addrs = link::addresses(&mut self.nl).context("reading addresses")?;
+        Ok(())
+    }
+
+    fn resync_routes(&mut self) -> Result<(), Error> {
+        let endpoint = self.cfg.wg_endpoint;
+        self.view.routes =
+            route::dump(&mut self.nl, &self.view.links, |m| wanted(m, endpoint)).context("reading routes")?;
+        Ok(())
+    }
+
+    /// The poll loop; returns why it stopped.
+    fn serve(&mut self) -> Result<String, Error> {
+        let interval = Duration::from_millis(self.cfg.probe_interval_ms);
+        let mut next_round = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= next_round {
+                self.round()?;
+                next_round += interval;
+                if next_round <= now {
+                    next_round = now + interval; // a long sequence: no burst of rounds after it
+                }
+            }
+            if self.urgent.is_some() || self.dirty {
+                self.judge(false)?;
+            }
+            let mut fds = vec![
+                libc::pollfd { fd: self.signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: self.events.fd(), events: libc::POLLIN, revents: 0 },
+            ];
+            for p in [&self.primary.prober, &self.tunnel.prober].into_iter().flatten() {
+                fds.push(libc::pollfd { fd: p.fd(), events: libc::POLLIN, revents: 0 });
+            }
+            let wait = next_round.saturating_duration_since(Instant::now());
+            let ms = wait.as_millis().clamp(0, i32::MAX as u128) as i32;
+            // SAFETY: poll on pollfds owned here, for their number.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if ready < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Error::Failed(format!("poll: {e}")));
+            }
+            if fds[0].revents != 0 {
+                if let Some(stop) = self.signal()? {
+                    return Ok(stop);
+                }
+            }
+            if fds[1].revents != 0 {
+                self.read_events()?;
+            }
+            self.primary.receive();
+            self.tunnel.receive();
+        }
+    }
+
+    /// A signal: `Some(reason)` to stop.
+    fn signal(&mut self) -> Result<Option<String>, Error> {
+        let mut info = [0u8; 128]; // struct signalfd_siginfo
+                                   // SAFETY: read into a buffer owned here, of its length.
+        let n = unsafe { libc::read(self.signals.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
+        if n != info.len() as isize {
+            return Ok(None);
+        }
+        let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
+        match signo {
+            libc::SIGHUP => {
+                match config::load(&self.path) {
+                    Ok(c) => {
+                        self.cfg = c;
+                        self.primary.stop(self.now_ms());
+                        self.lladdr = None;
+                        self.log.info(&format!("configuration {} reloaded", self.path.display()));
+                        self.dirty = true;
+                    }
+                    Err(e) => self.log.error(&format!("SIGHUP: {e}; keeping the configuration in use")),
+                }
+                Ok(None)
+            }
+            libc::SIGTERM => Ok(Some("SIGTERM".into())),
+            libc::SIGINT => Ok(Some("SIGINT".into())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes in every announcement waiting, and notes what must be acted on.
+    fn read_events(&mut self) -> Result<(), Error> {
+        let endpoint = self.cfg.wg_endpoint;
+        let primary = self.cfg.primary_dev.clone();
+        let (mut routes_flushed, mut rules_changed, mut addrs_changed) = (false, false, false);
+        let mut urgent: Option<String> = None;
+        let mut touched = false;
+        let view = &mut self.view;
+        let result = self.events.read(|ev| {
+            let kind = ev.msg.kind;
+            match ev.msg.body {
+                Body::Link(l) => {
+                    let was = view.links.by_index(l.index).cloned();
+                    let gone = kind == libc::RTM_DELLINK;
+                    let now = (!gone).then(|| Link {
+                        index: l.index,
+                        name: l.name.clone().or_else(|| was.as_ref().map(|w| w.name.clone())).unwrap_or_default(),
+                        admin_up: l.flags & 0x1 != 0,
+                        lower_up: l.flags & 0x1_0000 != 0,
+                        point_to_point: l.flags & (0x10 | 0x80) != 0,
+                    });
+                    let name = now.as_ref().map(|n| n.name.clone()).or_else(|| was.as_ref().map(|w| w.name.clone()));
+                    // The kernel drops the routes of a device that goes down or away
+                    // without announcing each: read them again.
+                    routes_flushed |=
+                        gone || (was.as_ref().is_some_and(|w| w.admin_up) && now.as_ref().is_some_and(|n| !n.admin_up));
+                    if name.as_deref() == Some(primary.as_str()) {
+                        let healthy_before = was.as_ref().is_some_and(|w| w.admin_up && w.lower_up);
+                        match &now {
+                            None => urgent = Some(format!("{primary} vanished")),
+                            Some(n) if !n.admin_up && healthy_before => urgent = Some(format!("{primary} went down")),
+                            Some(n) if !n.lower_up && healthy_before => {
+                                urgent = Some(format!("{primary} lost its carrier"))
+                            }
+                            _ => {}
+                        }
+                    }
+                    view.links.apply(l.index, now);
+                    touched = true;
+                }
+                Body::Route(m) if wanted(&m, endpoint) => {
+                    if let Some(r) = Route::from_message(&m, &view.links) {
+                        route::apply_event(&mut view.routes, kind, ev.flags, r);
+                        touched = true;
+                    }
+                }
+                Body::Rule(_) => rules_changed = true,
+                Body::Addr(_) => addrs_changed = true,
+                _ => {}
+            }
+        });
+        match result {
+            Ok(()) => {}
+            Err(EventError::Overrun) => {
+                self.log.warn("the kernel dropped announcements: reading every table again");
+                self.resync()?;
+                self.dirty = true;
+            }
+            Err(EventError::Io(e)) => return Err(Error::Failed(format!("netlink announcements: {e}"))),
+        }
+        if routes_flushed {
+            self.resync_routes()?;
+        }
+        if rules_changed {
+            self.view.rules = rule::dump(&mut self.nl).context("reading rules")?;
+        }
+        if addrs_changed {
+            self.view.addrs = link::addresses(&mut self.nl).context("reading addresses")?;
+        }
+        // PRIMARY_GW=auto and the primary's last default gone: down now.
+        if urgent.is_none()
+            && self.cfg.primary_gw == config::Gateway::Auto
+            && !self.on
+            && self.view.links.by_name(&self.cfg.primary_dev).is_some()
+            && self.primary.last_pass_ms.is_some()
+            && self.primary_gateway().is_none()
+        {
+            urgent = Some(format!("{}'s gateway is gone (its default route was deleted)", self.cfg.primary_dev));
+        }
+        if let Some(what) = urgent {
+            self.urgent = Some((Instant::now(), what));
+        }
+        let main_tunnel = self.tunnel_default_in_main();
+        if touched || rules_changed || addrs_changed {
+            // While on, every change is re-asserted at once (the load balancer rewrites its
+            // tables); an activation or deactivation by hand shows in main.
+            if self.on || main_tunnel != self.on {
+                self.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn tunnel_default_in_main(&self) -> bool {
+        let t = Route::via(
+            route::RT_TABLE_MAIN,
+            route::DEFAULT,
+            self.cfg.wg_peer_ip,
+            &self.cfg.wg_iface,
+            self.cfg.metric_wg,
+        );
+        self.view.routes.iter().any(|r| r.same_path(&t))
+    }
+
+    fn primary_gateway(&self) -> Option<Ipv4Addr> {
+        let c = &self.cfg;
+        let mut tables = candidate_tables(&self.view.rules, c.policy_tables.as_deref());
+        tables.extend(self.snapshot.iter().flat_map(|s| s.tables.iter().copied()));
+        resolve_gateway(
+            c.primary_gw,
+            &c.primary_dev,
+            &self.view.links,
+            &self.view.addrs,
+            &self.view.routes,
+            &tables,
+            self.snapshot.as_ref(),
+        )
+    }
+
+    /// One probe round: close the last (judge it), act when the verdict asks for it, send
+    /// the next.
+    fn round(&mut self) -> Result<(), Error> {
+        let now_ms = self.now_ms();
+        self.primary.receive();
+        self.tunnel.receive();
+        self.primary.close(self.need(), now_ms);
+        self.tunnel.close(1, now_ms);
+        self.judge(true)?;
+        self.aim()?;
+        self.primary.send();
+        self.tunnel.send();
+        Ok(())
+    }
+
+    fn need(&self) -> usize {
+        if self.cfg.track_ips.is_empty() {
+            1
+        } else {
+            self.cfg.track_reliability
+        }
+    }
+
+    /// Points the probes where this round's view says: the primary's gateway (or
+    /// TRACK_IPS through it), and the tunnel peer while the failsafe is on.
+    fn aim(&mut self) -> Result<(), Error> {
+        let now_ms = self.now_ms();
+        let c = self.cfg.clone();
+        let link = self.view.links.by_name(&c.primary_dev).cloned();
+        let gw = self.primary_gateway();
+        let (path, targets) = match (link, gw) {
+            (Some(l), Some(gw)) if l.admin_up && l.lower_up => {
+                if c.track_ips.is_empty() {
+                    (Some(ProbePath::Device(c.primary_dev.clone())), vec![gw])
+                } else {
+                    let src = self.view.addrs.iter().find(|a| a.index == l.index).map(|a| a.local);
+                    let lladdr = if l.point_to_point { Some(None) } else { self.gateway_lladdr(&l, gw)?.map(Some) };
+                    match (src, lladdr) {
+                        (Some(src), Some(lladdr)) => {
+                            (Some(ProbePath::Gateway { ifindex: l.index, lladdr, src }), c.track_ips.clone())
+                        }
+                        _ => (None, c.track_ips.clone()),
+                    }
+                }
+            }
+            _ => (None, Vec::new()),
+        };
+        self.primary.aim(path, targets, now_ms)?;
+        if self.on {
+            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), vec![c.wg_peer_ip], now_ms)?;
+        } else if self.tunnel.prober.is_some() {
+            self.tunnel.stop(now_ms);
+        }
+        Ok(())
+    }
+
+    /// The gateway's MAC, read from the neighbour table at most every 30 s (and at once
+    /// after a failed round, or when the gateway or link changed). When the kernel has
+    /// none, one echo to the gateway makes it resolve one for the next round.
+    fn gateway_lladdr(&mut self, l: &Link, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
+        if let Some((index, ip, mac, at)) = &self.lladdr {
+            if *index == l.index
+                && *ip == gw
+                && (self.primary.passed || at.elapsed() < Duration::from_millis(self.cfg.probe_interval_ms * 2))
+                && at.elapsed() < Duration::from_secs(30)
+            {
+                return Ok(Some(mac.clone()));
+            }
+        }
+        match link::neighbour(&mut self.nl, l.index, gw).context("reading the neighbour table")? {
+            Some(mac) => {
+                self.lladdr = Some((l.index, gw, mac.clone(), Instant::now()));
+                Ok(Some(mac))
+            }
+            None => {
+                if let Ok(p) = Prober::open(ProbePath::Device(l.name.clone())) {
+                    let _ = p.send(gw, 1);
+                }
+                self.lladdr = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The load balancer's verdict, asked at most every LB_EVERY (TRACK_IPS empty only).
+    fn lb_verdict(&mut self) -> Option<String> {
+        if !self.cfg.lb_status || !self.cfg.track_ips.is_empty() || !Path::new(edgeos::OP_WRAPPER).exists() {
+            return None;
+        }
+        match &self.lb {
+            Some((at, verdict)) if at.elapsed() < LB_EVERY => verdict.clone(),
+            _ => {
+                let verdict = edgeos::lb_status().and_then(|s| edgeos::lb_down(&s, &self.cfg.primary_dev));
+                self.lb = Some((Instant::now(), verdict.clone()));
+                verdict
+            }
+        }
+    }
+
+    /// The primary as this moment's view and rounds see it: the verdict (down or not)
+    /// and whether the last round passed.
+    fn primary_health(&mut self) -> (Result<(), Unhealthy>, bool) {
+        let c = &self.cfg;
+        let now_ms = self.now_ms();
+        if let Err(why) = link_health(self.view.links.by_name(&c.primary_dev)) {
+            return (Err(why), false);
+        }
+        if self.primary_gateway().is_none() {
+            return (Err(Unhealthy::NoGateway), false);
+        }
+        let passed = self.primary.passed;
+        if self.primary.down(now_ms, c.down_after_ms) {
+            let why = if c.track_ips.is_empty() {
+                Unhealthy::GatewaySilent
+            } else {
+                Unhealthy::Upstream {
+                    answered: self.primary.answered(),
+                    needed: c.track_reliability,
+                    of: c.track_ips.len(),
+                }
+            };
+            return (Err(why), false);
+        }
+        if let Some(verdict) = self.lb_verdict() {
+            return (Err(Unhealthy::LoadBalancer(verdict)), false);
+        }
+        (Ok(()), passed)
+    }
+
+    /// Decides and acts, with the same decision and sequences as `run`. `round`: a probe
+    /// round just closed (the failback wait counts rounds); otherwise an event asked.
+    fn judge(&mut self, round: bool) -> Result<(), Error> {
+        let urgent = self.urgent.take();
+        let dirty = std::mem::take(&mut self.dirty);
+        if self.hold_until.is_some_and(|t| Instant::now() < t) && urgent.is_none() {
+            return Ok(());
+        }
+        let (health, passed) = self.primary_health();
+        self.on |= self.tunnel_default_in_main();
+        // Healthy and off: nothing to open, nothing to read.
+        if !self.on && health.is_ok() && !dirty {
+            return Ok(());
+        }
+        if self.on && !round && !dirty && urgent.is_none() {
+            return Ok(());
+        }
+        let lock = match Lock::acquire(&self.cfg.lock_file, Duration::from_secs(self.cfg.lock_timeout_s)) {
+            Ok(l) => l,
+            Err(LockError::Busy) => return Ok(()), // a command by hand; the next round
+            Err(LockError::Io(e)) => return Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
+        };
+        let (cfg, log) = (self.cfg.clone(), self.log.clone());
+        let mut sys = System::open(&cfg, &log, false)?;
+        let result = self.act(&mut sys, health, round.then_some(passed));
+        // What the sequence changed is announced by now: take it in before judging again,
+        // or the view would still show what was just undone.
+        self.read_events()?;
+        self.dirty = false;
+        self.on = sys.is_on(&self.view.routes);
+        self.snapshot = sys.snapshot().unwrap_or(None);
+        drop(sys);
+        drop(lock);
+        match result {
+            Ok(outcome) => {
+                self.last_error = None;
+                self.hold_until = None;
+                if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
+                    self.log.info(&format!(
+                        "tables switched {} ms after the kernel's event: {what}",
+                        at.elapsed().as_millis()
+                    ));
+                }
+                if matches!(outcome, Outcome::Activated { .. } | Outcome::Deactivated { .. }) {
+                    // What the sequence changed comes back as announcements; the view
+                    // takes them in. Start the tunnel's rounds (or stop them) afresh.
+                    self.tunnel.stop(self.now_ms());
+                    self.aim()?;
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if self.last_error.as_deref() != Some(text.as_str()) {
+                    self.log.error(&text);
+                    self.last_error = Some(text);
+                }
+                self.hold_until = Some(Instant::now() + RETRY_AFTER);
+            }
+        }
+        Ok(())
+    }
+
+    /// `round_passed`: the probe round that just closed passed (`None`: no round closed,
+    /// an event asked; the failback wait neither starts nor breaks then).
+    fn act(
+        &mut self,
+        sys: &mut System,
+        health: Result<(), Unhealthy>,
+        round_passed: Option<bool>,
+    ) -> Result<Outcome, Error> {
+        let obs = sys.observed(self.view.routes.clone(), self.view.rules.clone(), self.view.addrs.clone())?;
+        let record = sys.record().clone();
+        if obs.on && record.deactivating {
+            return failsafe::deactivate(sys, &obs, false);
+        }
+        let failback = round_passed.map(|passed| {
+            if health.is_ok() && passed {
+                health::failback(record.up_since_s, true, state::boottime_s(), record.up_after_s)
+            } else {
+                Failback::Down // a failed round, even before DOWN_AFTER_MS, breaks the count
+            }
+        });
+        let tunnel_echo = !self.tunnel.down(self.now_ms(), self.cfg.down_after_ms);
+        match decide(obs.on, health.is_ok(), !sys.journal().is_empty(), failback == Some(Failback::Back)) {
+            Action::Nothing => Ok(Outcome::Healthy),
+            Action::Cleanup => failsafe::cleanup(sys),
+            Action::Activate => failsafe::activate(sys, health.err(), &obs),
+            Action::Reassert => failsafe::while_active(sys, &obs, failback.map(|f| (health, f)), Some(tunnel_echo)),
+            Action::Deactivate => failsafe::deactivate(sys, &obs, false),
+        }
+    }
+}
+
+/// The routes the daemon keeps: defaults and routes to the VPS endpoint.
+fn wanted(m: &netlink_packet_route::route::RouteMessage, endpoint: Ipv4Addr) -> bool {
+    let dst = route::destination(m);
+    dst.len == 0 || (dst.len == 32 && dst.addr == endpoint)
+}
+
+/// Blocks SIGHUP, SIGTERM and SIGINT and returns a signalfd that reads them, so that a
+/// signal is taken in by the poll loop between sequences, never in the middle of one.
+/// Children (the DNS restart, the load balancer's status) get a clean mask from std.
+fn block_signals() -> std::io::Result<OwnedFd> {
+    // SAFETY: sigset operations on a set owned here; sigprocmask on this (single) thread;
+    // signalfd returns a new descriptor or -1.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
+            libc::sigaddset(&mut set, s);
+        }
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}

@@ -1,0 +1,148 @@
+//! The kernel's announcements: a non-blocking rtnetlink socket subscribed to the
+//! multicast groups of link, address, route and rule changes, for the daemon's poll loop.
+//!
+//! Announcements come from the kernel (port 0) with sequence number 0. When the reader
+//! falls behind, the kernel drops announcements and the next read fails with ENOBUFS:
+//! [`EventError::Overrun`] tells the caller that what it knows is stale and everything
+//! must be dumped again.
+
+use std::fmt;
+use std::io;
+use std::os::fd::AsRawFd;
+
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_sys::Socket;
+
+use super::{NetlinkError, Rtnl};
+
+/// rtnetlink multicast groups (RTNLGRP_*), for NETLINK_ADD_MEMBERSHIP.
+pub const RTNLGRP_LINK: u32 = 1;
+pub const RTNLGRP_IPV4_IFADDR: u32 = 5;
+pub const RTNLGRP_IPV4_ROUTE: u32 = 7;
+pub const RTNLGRP_IPV4_RULE: u32 = 8;
+// The IPv6 groups, for when IPv6 defaults are managed (not yet subscribed to).
+#[allow(dead_code)]
+pub const RTNLGRP_IPV6_IFADDR: u32 = 9;
+#[allow(dead_code)]
+pub const RTNLGRP_IPV6_ROUTE: u32 = 11;
+#[allow(dead_code)]
+pub const RTNLGRP_IPV6_RULE: u32 = 19;
+
+/// The IPv4 groups the daemon follows (the IPv6 ones are for when IPv6 is managed).
+pub const IPV4_GROUPS: [u32; 4] = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_RULE];
+#[allow(dead_code)]
+pub const IPV6_GROUPS: [u32; 3] = [RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_RULE];
+
+/// Receive buffer asked of the kernel: a burst of a few thousand route changes (a
+/// load balancer rewriting its tables, a BGP session flapping) fits; past that the
+/// kernel says ENOBUFS and the daemon dumps again.
+const RCVBUF_BYTES: usize = 256 * 1024;
+const RECV_BUF_LEN: usize = 32 * 1024;
+
+#[derive(Debug)]
+pub enum EventError {
+    /// The kernel dropped announcements (ENOBUFS): dump everything again.
+    Overrun,
+    Io(io::Error),
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventError::Overrun => f.write_str("the kernel dropped announcements (ENOBUFS)"),
+            EventError::Io(e) => write!(f, "netlink announcements: {e}"),
+        }
+    }
+}
+
+/// One announcement: the message type (RTM_NEW*/RTM_DEL*), its flags (NLM_F_REPLACE,
+/// NLM_F_APPEND for routes) and what it says.
+pub struct Event {
+    pub flags: u16,
+    pub msg: Rtnl,
+}
+
+/// A subscribed socket. Owns the descriptor, so not `Clone`.
+pub struct Events {
+    socket: Socket,
+    buf: Vec<u8>,
+}
+
+impl Events {
+    pub fn subscribe(groups: &[u32]) -> Result<Events, NetlinkError> {
+        let mut socket = Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        for g in groups {
+            socket.add_membership(*g)?;
+        }
+        // A smaller buffer than asked is not an error: the kernel caps it at rmem_max.
+        let _ = socket.set_rx_buf_sz(RCVBUF_BYTES);
+        socket.set_non_blocking(true)?;
+        Ok(Events { socket, buf: Vec::with_capacity(RECV_BUF_LEN) })
+    }
+
+    pub fn fd(&self) -> libc::c_int {
+        self.socket.as_raw_fd()
+    }
+
+    /// Feeds every announcement waiting on the socket to `each`, then returns.
+    pub fn read(&mut self, mut each: impl FnMut(Event)) -> Result<(), EventError> {
+        loop {
+            self.buf.clear();
+            let (len, from) = match self.socket.recv_from(&mut self.buf, libc::MSG_TRUNC) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Err(EventError::Overrun),
+                Err(e) => return Err(EventError::Io(e)),
+            };
+            // A datagram larger than the buffer was cut short: what it said is lost.
+            if len > self.buf.len() {
+                return Err(EventError::Overrun);
+            }
+            if from.port_number() != 0 {
+                continue;
+            }
+            let mut offset = 0;
+            while offset < len {
+                let data = &self.buf[offset..len];
+                let Ok(m) = NetlinkMessage::<Rtnl>::deserialize(data) else { break };
+                let msg_len = m.header.length as usize;
+                if msg_len == 0 {
+                    break;
+                }
+                offset += (msg_len + 3) & !3;
+                if let NetlinkPayload::InnerMessage(msg) = m.payload {
+                    each(Event { flags: m.header.flags, msg });
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Events(fd {})", self.fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_the_kernels_numbers() {
+        // include/uapi/linux/rtnetlink.h: enum rtnetlink_groups.
+        assert_eq!(IPV4_GROUPS, [1, 5, 7, 8]);
+        assert_eq!(IPV6_GROUPS, [9, 11, 19]);
+    }
+
+    #[test]
+    fn a_subscription_reads_nothing_when_nothing_happened() {
+        // Joining rtnetlink groups needs no privilege; an idle read returns at once.
+        let mut ev = Events::subscribe(&IPV4_GROUPS).expect("subscribe");
+        let mut n = 0;
+        ev.read(|_| n += 1).expect("read");
+        assert!(n < 1000);
+    }
+}
