@@ -11,7 +11,7 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where the configuration is looked for when `-c` is not given, after `$WG_FAILSAFE_CONF`.
@@ -219,7 +219,12 @@ const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// others, who could otherwise swap the file for their own.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let err = |message: String| ConfigError { path: path.to_path_buf(), line: 0, message };
-    let file = fs::File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    // O_NONBLOCK: a FIFO in its place must not stall the tool (refused just below).
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| err(format!("cannot read: {e}")))?;
     let meta = file.metadata().map_err(|e| err(format!("cannot read: {e}")))?;
     if !meta.is_file() {
         return Err(err("is not a regular file".into()));
@@ -698,6 +703,11 @@ mod tests {
         fs::write(&path, MINIMAL).expect("write");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
         assert!(load(&path).is_ok());
+        let fifo = std::ffi::CString::new(dir.join("fifo.conf").as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let e = load(&dir.join("fifo.conf")).expect_err("a FIFO is no configuration").to_string();
+        assert!(e.ends_with("is not a regular file"), "{e}");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
         let e = load(&path).expect_err("directory writable by others").to_string();
         assert!(e.contains("is writable by others (mode 777), who could replace the file"), "{e}");

@@ -82,21 +82,18 @@ impl Track {
     }
 
     /// Points the track at `path` and `targets`, reopening the socket when they changed.
-    fn aim(&mut self, path: Option<ProbePath>, targets: Vec<Ipv4Addr>, now_ms: u64) -> Result<(), Error> {
+    /// A socket that cannot be opened (the device just vanished) is a round that fails.
+    fn aim(&mut self, path: Option<ProbePath>, targets: Vec<Ipv4Addr>, now_ms: u64) {
         let same = self.prober.as_ref().map(|p| p.path()) == path.as_ref() && self.targets == targets;
         if same {
-            return Ok(());
+            return;
         }
-        self.prober = match path {
-            Some(p) => Some(Prober::open(p).context("opening a probe socket")?),
-            None => None,
-        };
+        self.prober = path.and_then(|p| Prober::open(p).ok());
         self.answered = vec![false; targets.len()];
         self.targets = targets;
         if self.last_pass_ms.is_none() {
             self.since_ms = now_ms;
         }
-        Ok(())
     }
 
     fn stop(&mut self, now_ms: u64) {
@@ -272,14 +269,16 @@ impl Daemon {
         loop {
             let now = Instant::now();
             if now >= next_round {
-                self.round()?;
+                let r = self.round();
+                self.note(r);
                 next_round += interval;
                 if next_round <= now {
                     next_round = now + interval; // a long sequence: no burst of rounds after it
                 }
             }
             if self.urgent.is_some() || self.dirty {
-                self.judge(false)?;
+                let r = self.judge(false);
+                self.note(r);
             }
             let mut fds = vec![
                 libc::pollfd { fd: self.signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
@@ -305,10 +304,23 @@ impl Daemon {
                 }
             }
             if fds[1].revents != 0 {
-                self.read_events()?;
+                let r = self.read_events();
+                self.note(r);
             }
             self.primary.receive();
             self.tunnel.receive();
+        }
+    }
+
+    /// A round, an event or a sequence that failed is logged (once while it keeps failing
+    /// the same way) and the daemon goes on: the next round tries again.
+    fn note(&mut self, r: Result<(), Error>) {
+        if let Err(e) = r {
+            let text = e.to_string();
+            if self.last_error.as_deref() != Some(text.as_str()) {
+                self.log.error(&text);
+                self.last_error = Some(text);
+            }
         }
     }
 
@@ -449,12 +461,14 @@ impl Daemon {
         let c = &self.cfg;
         let mut tables = candidate_tables(&self.view.rules, c.policy_tables.as_deref());
         tables.extend(self.snapshot.iter().flat_map(|s| s.tables.iter().copied()));
+        // The failsafe's own routes never leave through PRIMARY_DEV: nothing to leave out.
         resolve_gateway(
             c.primary_gw,
             &c.primary_dev,
             &self.view.links,
             &self.view.addrs,
             &self.view.routes,
+            &[],
             &tables,
             self.snapshot.as_ref(),
         )
@@ -468,11 +482,11 @@ impl Daemon {
         self.tunnel.receive();
         self.primary.close(self.need(), now_ms);
         self.tunnel.close(1, now_ms);
-        self.judge(true)?;
+        let judged = self.judge(true);
         self.aim()?;
         self.primary.send();
         self.tunnel.send();
-        Ok(())
+        judged
     }
 
     fn need(&self) -> usize {
@@ -507,9 +521,9 @@ impl Daemon {
             }
             _ => (None, Vec::new()),
         };
-        self.primary.aim(path, targets, now_ms)?;
+        self.primary.aim(path, targets, now_ms);
         if self.on {
-            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), vec![c.wg_peer_ip], now_ms)?;
+            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), vec![c.wg_peer_ip], now_ms);
         } else if self.tunnel.prober.is_some() {
             self.tunnel.stop(now_ms);
         }
@@ -637,6 +651,8 @@ impl Daemon {
                     // takes them in. Start the tunnel's rounds (or stop them) afresh.
                     self.tunnel.stop(self.now_ms());
                     self.aim()?;
+                    self.primary.send();
+                    self.tunnel.send();
                 }
             }
             Err(e) => {

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use crate::config::{Config, Gateway, Ipv4Net};
 use crate::health::Unhealthy;
 use crate::netlink::link::{Addr, Link, Links};
-use crate::netlink::route::{AddMode, Route, DEFAULT, RTN_UNICAST, RT_TABLE_MAIN};
+use crate::netlink::route::{AddMode, Route, DEFAULT, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_TO_TBL};
 use crate::state::{Owned, Snapshot};
 use crate::wireguard::PeerSet;
@@ -148,6 +148,15 @@ impl Ours<'_> {
         let c = self.cfg;
         let dst = Ipv4Net { addr: c.wg_endpoint, len: 32 };
         Route::via(RT_TABLE_MAIN, dst, self.backup_gw, &c.backup_dev, c.metric_endpoint())
+    }
+
+    /// Step 1, with the route: `priority LAN_RULE_PRIORITY to WG_ENDPOINT/32 lookup main`,
+    /// so that the tunnel's own packets take the endpoint route whatever mark they carry:
+    /// with EdgeOS's `lb-local` the load balancer marks the router's traffic in OUTPUT, and
+    /// a WireGuard flow marked for the dead primary's table would never reach the backup.
+    pub fn endpoint_rule(&self) -> Rule {
+        let c = self.cfg;
+        Rule::to_dst(c.lan_rule_priority, Ipv4Net { addr: c.wg_endpoint, len: 32 }, RT_TABLE_MAIN)
     }
 
     /// Step 5: `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG table <table>`.
@@ -355,18 +364,22 @@ pub fn restore_table(current: &[Route], saved: &[Route], owned: &[Route]) -> Vec
     plan
 }
 
-/// What deactivation puts back in `table`: the snapshot's defaults; with the snapshot
-/// lost, the primary default — unless something that is not ours already holds the table
-/// once ours are gone.
+/// What deactivation puts back in `table`: the snapshot's defaults; with the state lost
+/// altogether (`state_lost`: no snapshot, no journal, our default in `main`), the primary
+/// default — unless something that is not ours already holds the table once ours are
+/// gone. Without a snapshot but with the state (the record says on), nothing was saved:
+/// nothing is added.
 pub fn saved_defaults(
     table: u32,
     snapshot: Option<&Snapshot>,
+    state_lost: bool,
     current: &[Route],
     mine: &[Route],
     ours: &Ours,
 ) -> Vec<Route> {
     match snapshot {
         Some(s) => defaults_of(&s.routes, table).cloned().collect(),
+        None if !state_lost => Vec::new(),
         None if defaults_of(current, table).any(|r| !mine.contains(r)) => Vec::new(),
         None => ours.primary_default(table).into_iter().collect(),
     }
@@ -378,13 +391,32 @@ pub fn restorable(saved: Vec<Route>, links: &Links) -> (Vec<Route>, Vec<Route>) 
     saved.into_iter().partition(|r| r.devices().all(|d| links.by_name(d).is_some()))
 }
 
+/// A default of the failsafe's fallback shape, `default via … dev BACKUP_DEV proto static
+/// metric METRIC_WG`, whatever its gateway (BACKUP_GW=auto may have moved since): with
+/// the state lost while on the backup, how the failsafe's own defaults are told apart.
+/// The protocol counts here: a route added by hand or by EdgeOS is `boot` or `zebra`.
+pub fn fallback_shape(r: &Route, cfg: &Config) -> bool {
+    r.is_default()
+        && r.kind == RTN_UNICAST
+        && r.tos == 0
+        && r.protocol == RTPROT_STATIC
+        && r.metric == cfg.metric_wg
+        && r.dev.as_deref() == Some(cfg.backup_dev.as_str())
+        && r.gateway.is_some()
+        && r.nexthops.is_empty()
+        && r.prefsrc.is_none()
+        && r.metrics.is_empty()
+}
+
 /// What the failsafe added when its state is lost altogether (no journal, no snapshot,
-/// yet the tunnel default in `main`): what has activation's shape.
+/// yet its default in `main`): what has activation's shape.
 pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owned> {
     let c = ours.cfg;
     let mut owned: Vec<Owned> = routes
         .iter()
-        .filter(|r| r.same_path(&ours.tunnel_default(r.table)) || r.same_path(&ours.endpoint_route()))
+        .filter(|r| {
+            r.same_path(&ours.tunnel_default(r.table)) || fallback_shape(r, c) || r.same_path(&ours.endpoint_route())
+        })
         .cloned()
         .map(Owned::Route)
         .collect();
@@ -392,7 +424,10 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
         rules
             .iter()
             .filter(|r| r.priority == c.lan_rule_priority && r.table == RT_TABLE_MAIN && !r.other)
-            .filter(|r| r.fwmark.is_some() || r.src.is_some_and(|s| c.lan_subnets.contains(&s)))
+            .filter(|r| {
+                **r == ours.endpoint_rule()
+                    || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(|s| c.lan_subnets.contains(&s))))
+            })
             .cloned()
             .map(Owned::Rule),
     );
@@ -410,6 +445,7 @@ pub fn rule_deletion_safe(rules: &[Rule], ours: &Rule) -> bool {
             && r.table == ours.table
             && r.action == ours.action
             && ours.src.filter(|s| s.len > 0).is_none_or(|s| r.src == Some(s))
+            && ours.dst.filter(|d| d.len > 0).is_none_or(|d| r.dst == Some(d))
             && ours.fwmark.is_none_or(|(mark, mask)| {
                 let (m, k) = r.fwmark.unwrap_or((0, 0));
                 (mark == 0 || m == mark) && (mask == 0 || k == mask)
@@ -421,13 +457,17 @@ pub fn rule_deletion_safe(rules: &[Rule], ours: &Rule) -> bool {
 /// The gateway of `dev` this round. `auto` is the peer address of a point-to-point
 /// device (a PPPoE session), else the gateway of a default route through it in `main`
 /// or one of `tables` (lowest metric first), else the snapshot's; `None` when none is
-/// known. A device that does not exist has no gateway.
+/// known. A device that does not exist has no gateway. The failsafe's own routes
+/// (`ours`) are never followed: its fallback default through an old backup gateway would
+/// outrank the default a new DHCP lease brings.
+#[allow(clippy::too_many_arguments)]
 pub fn resolve_gateway(
     setting: Gateway,
     dev: &str,
     links: &Links,
     addrs: &[Addr],
     routes: &[Route],
+    ours: &[Route],
     tables: &BTreeSet<u32>,
     snapshot: Option<&Snapshot>,
 ) -> Option<Ipv4Addr> {
@@ -444,6 +484,7 @@ pub fn resolve_gateway(
         routes
             .iter()
             .filter(|r| r.is_default() && r.kind == RTN_UNICAST && in_tables(r.table))
+            .filter(|r| !ours.iter().any(|o| o.same_path(r)))
             .filter_map(|r| r.gateway_via(dev).map(|gw| ((r.table != RT_TABLE_MAIN, r.metric), gw)))
             .min_by_key(|(rank, _)| *rank)
             .map(|(_, gw)| gw)
@@ -521,6 +562,7 @@ mod tests {
             "203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190"
         );
         assert_eq!(o.tunnel_default(201).to_string(), "default via 10.11.0.1 dev wg0 table 201 proto static metric 40");
+        assert_eq!(o.endpoint_rule().to_string(), "priority 69 to 203.0.113.10/32 lookup main");
         assert_eq!(
             o.target_default(Target::Backup, 201).to_string(),
             "default via 192.168.2.1 dev eth1 table 201 proto static metric 40"
@@ -857,17 +899,20 @@ mod tests {
         let o = ours(&c);
         let tunnel = o.tunnel_default(201);
         let s = snap(&[201], &["default via 192.168.1.1 dev eth0 table 201 proto static"]);
-        assert_eq!(saved_defaults(201, Some(&s), &[], &[], &o), s.routes);
+        let just_ours = std::slice::from_ref(&tunnel);
+        assert_eq!(saved_defaults(201, Some(&s), false, &[], &[], &o), s.routes);
         assert_eq!(
-            saved_defaults(201, None, std::slice::from_ref(&tunnel), std::slice::from_ref(&tunnel), &o),
+            saved_defaults(201, None, true, just_ours, just_ours, &o),
             routes(&["default via 192.168.1.1 dev eth0 table 201 proto static metric 100"])
         );
-        let lb = r("default via 192.168.1.1 dev eth0 table 201 proto boot");
-        assert!(saved_defaults(201, None, &[tunnel.clone(), lb], std::slice::from_ref(&tunnel), &o).is_empty());
-        let no_gw = Ours { primary_gw: None, ..ours(&c) };
         assert!(
-            saved_defaults(201, None, std::slice::from_ref(&tunnel), std::slice::from_ref(&tunnel), &no_gw).is_empty()
+            saved_defaults(201, None, false, just_ours, just_ours, &o).is_empty(),
+            "no snapshot, but not lost (the record knows): nothing was saved, nothing is invented"
         );
+        let lb = r("default via 192.168.1.1 dev eth0 table 201 proto boot");
+        assert!(saved_defaults(201, None, true, &[tunnel.clone(), lb], just_ours, &o).is_empty());
+        let no_gw = Ours { primary_gw: None, ..ours(&c) };
+        assert!(saved_defaults(201, None, true, just_ours, just_ours, &no_gw).is_empty());
     }
 
     #[test]
@@ -889,9 +934,13 @@ mod tests {
             "default via 10.11.0.1 dev wg0 table main proto static metric 40",
             "default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
             "default via 10.11.0.1 dev wg0 table 201 proto static metric 41",
+            "default via 192.168.2.7 dev eth1 table 202 proto static metric 40",
+            "default via 192.168.2.7 dev eth1 table 10 proto boot metric 40",
             "203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190",
         ]);
         let rules = [
+            rule("priority 69 to 203.0.113.10/32 lookup main"),
+            rule("priority 69 to 203.0.113.99/32 lookup main"),
             rule("priority 69 from 192.168.10.0/24 lookup main"),
             rule("priority 69 from 10.0.0.0/8 lookup main"),
             rule("priority 69 fwmark 0x65 lookup main"),
@@ -903,7 +952,9 @@ mod tests {
             [
                 "route default via 10.11.0.1 dev wg0 table main proto static metric 40",
                 "route default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
+                "route default via 192.168.2.7 dev eth1 table 202 proto static metric 40",
                 "route 203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190",
+                "rule priority 69 to 203.0.113.10/32 lookup main",
                 "rule priority 69 from 192.168.10.0/24 lookup main",
                 "rule priority 69 fwmark 0x65 lookup main",
             ]
@@ -924,6 +975,12 @@ mod tests {
         let mut marked_from = rule("priority 69 from 10.0.0.0/8 lookup main");
         marked_from.fwmark = Some((0x65, u32::MAX));
         assert!(!rule_deletion_safe(&[marked_from, ours_mark.clone()], &ours_mark));
+        // A user's rule with a destination matches a deletion that names none.
+        let mut to_somewhere = ours_src.clone();
+        to_somewhere.dst = Some("10.9.0.0/16".parse().expect("prefix"));
+        assert!(!rule_deletion_safe(&[to_somewhere, ours_src.clone()], &ours_src));
+        let ours_to = rule("priority 69 to 203.0.113.10/32 lookup main");
+        assert!(rule_deletion_safe(&[rule("priority 69 to 203.0.113.11/32 lookup main"), ours_to.clone()], &ours_to));
         // Other masks, priorities and tables do not match.
         let other_mask = rule("priority 69 fwmark 0x65/0xff lookup main");
         let other_prio = rule("priority 70 fwmark 0x65 lookup main");
@@ -947,7 +1004,7 @@ mod tests {
             "default table 201 proto static nexthop via 192.168.1.1 dev eth0 weight 1 nexthop via 192.168.2.1 dev eth1 weight 1",
         ]);
         let s = snap(&[254], &["default via 192.168.1.254 dev eth0 table main proto dhcp"]);
-        let auto = |dev, snapshot| resolve_gateway(Gateway::Auto, dev, &links, &addrs, &rs, &tables, snapshot);
+        let auto = |dev, snapshot| resolve_gateway(Gateway::Auto, dev, &links, &addrs, &rs, &[], &tables, snapshot);
         assert_eq!(auto("pppoe0", None), Some(Ipv4Addr::new(100, 64, 0, 1)), "a PPPoE session's peer");
         assert_eq!(auto("eth1", None), Some(Ipv4Addr::new(192, 168, 2, 1)), "main first");
         assert_eq!(
@@ -957,15 +1014,29 @@ mod tests {
         );
         let only_999 = routes(&["default via 192.168.1.7 dev eth0 table 999 proto static"]);
         assert_eq!(
-            resolve_gateway(Gateway::Auto, "eth0", &links, &addrs, &only_999, &tables, Some(&s)),
+            resolve_gateway(Gateway::Auto, "eth0", &links, &addrs, &only_999, &[], &tables, Some(&s)),
             Some(Ipv4Addr::new(192, 168, 1, 254)),
             "the snapshot's"
         );
-        assert_eq!(resolve_gateway(Gateway::Auto, "eth0", &links, &addrs, &only_999, &tables, None), None);
+        assert_eq!(resolve_gateway(Gateway::Auto, "eth0", &links, &addrs, &only_999, &[], &tables, None), None);
         assert_eq!(auto("ppp7", Some(&s)), None, "a device that is gone has no gateway");
+        // On the fallback, our own default via the old backup gateway (metric 40) is not
+        // followed: the new lease's gateway is.
+        let ours = routes(&["default via 192.168.2.1 dev eth1 table main proto static metric 40"]);
+        let mut after_lease = ours.clone();
+        after_lease.extend(routes(&["default via 192.168.2.254 dev eth1 table main proto dhcp metric 200"]));
+        assert_eq!(
+            resolve_gateway(Gateway::Auto, "eth1", &links, &addrs, &after_lease, &ours, &tables, None),
+            Some(Ipv4Addr::new(192, 168, 2, 254))
+        );
+        assert_eq!(
+            resolve_gateway(Gateway::Auto, "eth1", &links, &addrs, &after_lease, &[], &tables, None),
+            Some(Ipv4Addr::new(192, 168, 2, 1)),
+            "what leaving ours out prevents"
+        );
         let fixed = Gateway::Static(Ipv4Addr::new(10, 0, 0, 1));
         assert_eq!(
-            resolve_gateway(fixed, "ppp7", &links, &addrs, &[], &tables, None),
+            resolve_gateway(fixed, "ppp7", &links, &addrs, &[], &[], &tables, None),
             Some(Ipv4Addr::new(10, 0, 0, 1))
         );
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Fallback;
 use crate::decide::{
-    absorb, decide, defaults_of, inferred_owned, managed_tables, move_table, restorable, restore_table,
+    absorb, decide, defaults_of, fallback_shape, inferred_owned, managed_tables, move_table, restorable, restore_table,
     rule_deletion_safe, saved_defaults, snapshot_of, Action, Change, Ours, Target,
 };
 use crate::error::Error;
@@ -94,9 +94,12 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
         Some(w) => sys.log.warn(&format!("primary {} is down ({w}): activating the failsafe", c.primary_dev)),
         None => sys.log.info("activating the failsafe by request"),
     }
-    // What the sequence needs, before anything is touched.
-    for dev in [&c.wg_iface, &c.backup_dev] {
-        if sys.links.by_name(dev).is_none() {
+    // What the sequence needs, before anything is touched. A missing WireGuard interface
+    // (wireguard-go restarting, a configuration commit re-creating it) is a tunnel that
+    // does not work: FALLBACK=backup still carries the LAN.
+    let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
+    for (dev, needed) in [(&c.wg_iface, c.fallback == Fallback::None), (&c.backup_dev, true)] {
+        if needed && sys.links.by_name(dev).is_none() {
             return Err(Error::Failed(format!("interface {dev} does not exist; nothing was changed")));
         }
     }
@@ -112,23 +115,33 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
     //    defaults it is about to replace. From here on a handshake can only have
     //    travelled the backup path: the one the peer holds now is the mark.
     //    A step that fails takes back what the steps before it added.
-    if let Err(e) = ensure_endpoint_route(sys, &obs.routes, &ours) {
+    let rules_now = sys.rules()?;
+    if let Err(e) = ensure_endpoint_route(sys, &obs.routes, &rules_now, &ours) {
         cleanup(sys)?;
         return Err(e);
     }
-    let mark = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+    // A mark that cannot be read would let any handshake pass for one made since: then
+    // only an echo can prove the tunnel.
+    let mark = sys.tunnel_peer().map(|p| p.and_then(|p| p.last_handshake)).map_err(|e| e.to_string());
 
     // 2. The tunnel interface administratively up.
-    if let Err(e) = ensure_link_up(sys) {
-        cleanup(sys)?;
-        return Err(e);
+    if wg_exists {
+        if let Err(e) = ensure_link_up(sys) {
+            cleanup(sys)?;
+            return Err(e);
+        }
     }
 
     // 3. The tunnel proven over the backup path, forcing a handshake if need be. If it
     //    cannot be: FALLBACK=none leaves every table as it was; FALLBACK=backup goes on
     //    with the backup gateway as the target.
     let mut record = sys.record().clone();
-    let target = match prove_tunnel(sys, mark, backup_gw) {
+    let proof = match (wg_exists, &mark) {
+        (false, _) => Err(format!("interface {} does not exist", c.wg_iface)),
+        (true, Ok(m)) => prove_tunnel(sys, Some(*m), backup_gw),
+        (true, Err(_)) => prove_tunnel(sys, None, backup_gw),
+    };
+    let target = match proof {
         Ok(echoed) => {
             record.peer_echoes |= echoed;
             Target::Tunnel
@@ -145,6 +158,20 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
             Target::Backup
         }
     };
+
+    // What this activation judged goes to disk before any table is touched, so that an
+    // activation killed from here on is completed with its own mark, target and wait.
+    let now_s = state::boottime_s();
+    record.deactivating = false;
+    record.target = target;
+    record.boot_id = state::boot_id();
+    record.up_since_s = None;
+    record.up_after_s =
+        damped_wait(record.failback_at_s, record.up_after_s, now_s, c.up_after_s, c.up_after_max_s, c.flap_window_s);
+    record.handshake_mark = mark.unwrap_or(None);
+    record.tunnel_down = false;
+    record.repairs_logged = false;
+    sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an
     //    interrupted activation's snapshot is reused. Read again: waiting for the tunnel
@@ -170,22 +197,12 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
     // 7. The LAN resolver answers through the new path, or is restarted.
     check_dns(sys)?;
 
-    // 8. Recorded (with the failback wait this activation gets), and one line logged.
+    // 8. Recorded, and one line logged.
     let ms = started.elapsed().as_millis();
-    let now_s = state::boottime_s();
     record.failsafe = true;
-    record.deactivating = false;
-    record.target = target;
     record.since_unix_s = wall_now().as_secs();
     record.activations += 1;
     record.last_switch_ms = ms as u64;
-    record.boot_id = state::boot_id();
-    record.up_since_s = None;
-    record.up_after_s =
-        damped_wait(record.failback_at_s, record.up_after_s, now_s, c.up_after_s, c.up_after_max_s, c.flap_window_s);
-    record.handshake_mark = mark;
-    record.tunnel_down = false;
-    record.repairs_logged = false;
     sys.write_record(&record)?;
     let tables: Vec<String> = snapshot.tables.iter().map(|t| table_name(*t)).collect();
     let via = match target {
@@ -203,8 +220,9 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
 
 /// Step 3: the tunnel carries traffic over the backup path — an echo answered now, or a
 /// handshake made since `mark` — or is made to within TUNNEL_WAIT. `Ok(true)` when the
-/// peer answered an echo; `Err` says why not, for the log.
-fn prove_tunnel(sys: &mut System, mark: health::Handshake, backup_gw: Ipv4Addr) -> Result<bool, String> {
+/// peer answered an echo; `Err` says why not, for the log. `mark` is `None` when it could
+/// not be read: then only an echo proves anything.
+fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ipv4Addr) -> Result<bool, String> {
     let c = sys.cfg;
     let endpoint = sys.endpoint();
     // An echo through a peer that has no endpoint (or another one) would only spend the
@@ -242,7 +260,7 @@ fn prove_tunnel(sys: &mut System, mark: health::Handshake, backup_gw: Ipv4Addr) 
             return Ok(true);
         }
         let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
-        if handshake_since(latest, mark) {
+        if mark.is_some_and(|m| handshake_since(latest, m)) {
             sys.log.info(&format!(
                 "tunnel {} handshook over {} after {} ms",
                 c.wg_iface,
@@ -295,13 +313,17 @@ pub fn while_active(
     };
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
 
-    // 1. and 2.
-    ensure_endpoint_route(sys, &obs.routes, &ours)?;
-    ensure_link_up(sys)?;
+    // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
+    let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
+    ensure_endpoint_route(sys, &obs.routes, &obs.rules, &ours)?;
+    if wg_exists {
+        ensure_link_up(sys)?;
+    }
 
     // The tunnel, every round: while the tables are on the backup, each echo is also the
     // packet that retries a handshake.
     let echo = match tunnel_echo {
+        _ if !wg_exists => false,
         Some(e) => e,
         None => sys.peer_answers(c.probe_count)?,
     };
@@ -309,7 +331,7 @@ pub fn while_active(
     record.peer_echoes |= echo;
     let round =
         TunnelRound { echo, peer_echoes: record.peer_echoes, latest, mark: record.handshake_mark, now: wall_now() };
-    let tunnel_ok = health::tunnel_works(&round, c.handshake_max_age_s);
+    let tunnel_ok = wg_exists && health::tunnel_works(&round, c.handshake_max_age_s);
     let target = match (record.target, tunnel_ok, c.fallback) {
         (Target::Tunnel, false, Fallback::Backup) => Target::Backup,
         (Target::Backup, true, _) => Target::Tunnel,
@@ -338,8 +360,11 @@ pub fn while_active(
         None => (snapshot_of(&obs.routes, managed_tables(&obs.routes, &obs.rules, c)), Vec::new()),
     };
 
-    // 5. and 6.
-    move_tables(sys, &obs.routes, &snapshot, &ours, target)?;
+    // 5. and 6. (With FALLBACK=none and the interface gone there is no tunnel default
+    // to put anywhere: the tables wait for it.)
+    if wg_exists || target == Target::Backup {
+        move_tables(sys, &obs.routes, &snapshot, &ours, target)?;
+    }
     ensure_lan_rules(sys, &obs.rules, &snapshot, &ours)?;
 
     // What was repaired: the load balancer re-imposing its own routes is logged once per
@@ -406,17 +431,22 @@ pub fn while_active(
         record.activations += 1;
         record.since_unix_s = wall_now().as_secs();
         record.boot_id = state::boot_id();
-        record.up_after_s = c.up_after_s;
         sys.log.info("failsafe ACTIVATED (an interrupted activation was completed)");
     }
     sys.write_record(&record)?;
     Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })
 }
 
-fn ensure_endpoint_route(sys: &mut System, routes: &[Route], ours: &Ours) -> Result<(), Error> {
+/// Step 1: the host route to the VPS via the backup, and the rule that sends every packet
+/// to the VPS (marked or not) to `main`, where that route is.
+fn ensure_endpoint_route(sys: &mut System, routes: &[Route], rules: &[Rule], ours: &Ours) -> Result<(), Error> {
     let endpoint = ours.endpoint_route();
     if !routes.iter().any(|r| r.same_path(&endpoint)) {
         sys.apply_owned(&Change::AddRoute(endpoint.clone(), AddMode::Exclusive), Owned::Route(endpoint.clone()))?;
+    }
+    let rule = ours.endpoint_rule();
+    if !rules.contains(&rule) {
+        sys.apply_owned(&Change::AddRule(rule.clone()), Owned::Rule(rule))?;
     }
     // One of ours through an earlier backup gateway goes once the new one is in.
     let stale: Vec<Route> = sys
@@ -522,8 +552,9 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     //    table is ever without a default.
     let ours = Ours { cfg: c, backup_gw: obs.backup_gw.unwrap_or(Ipv4Addr::UNSPECIFIED), primary_gw: obs.primary_gw };
     let main_tunnel = ours.tunnel_default(RT_TABLE_MAIN);
-    let state_lost =
-        sys.journal().is_empty() && obs.snapshot.is_none() && obs.routes.iter().any(|r| r.same_path(&main_tunnel));
+    let ours_in_main =
+        obs.routes.iter().any(|r| r.same_path(&main_tunnel) || (r.table == RT_TABLE_MAIN && fallback_shape(r, c)));
+    let state_lost = sys.journal().is_empty() && obs.snapshot.is_none() && ours_in_main;
     let owned: Vec<Owned> = if state_lost {
         sys.log.warn("state lost: taking back the routes and rules that have the failsafe's shape");
         inferred_owned(&obs.routes, &obs.rules, &ours)
@@ -545,7 +576,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         let current: Vec<Route> = defaults_of(&obs.routes, table).cloned().collect();
         let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table).cloned().collect();
         let (saved, gone) =
-            restorable(saved_defaults(table, obs.snapshot.as_ref(), &current, &mine, &ours), &sys.links);
+            restorable(saved_defaults(table, obs.snapshot.as_ref(), state_lost, &current, &mine, &ours), &sys.links);
         for r in gone {
             sys.log.warn(&format!("not restoring {r}: its device is gone (the kernel dropped it too)"));
         }
@@ -560,6 +591,12 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
                 failures.push(e.to_string());
             }
         }
+    }
+
+    // A table that could not get its routes back keeps our default, and so keeps the
+    // rules, the endpoint route and WG_IFACE up that make it work: step 3 waits.
+    if !failures.is_empty() {
+        return give_up_deactivation(sys, record, &failures);
     }
 
     // 3. The rest of what activation changed, newest first: rules (deleted only when the
@@ -585,18 +622,14 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         }
     }
     if !failures.is_empty() {
-        // Not a crash: the next round judges afresh (re-asserting if the primary is down
-        // again) instead of insisting on this deactivation.
-        record.deactivating = false;
-        sys.write_record(&record)?;
-        return Err(Error::Failed(format!("deactivation incomplete, still in failsafe: {}", failures.join("; "))));
+        return give_up_deactivation(sys, record, &failures);
     }
 
-    // 4. Normal again: the journal and the snapshot go, then the record says so.
-    sys.forget_changes(true)?;
+    // 4. Normal again: recorded first (still marked as deactivating, so that a run
+    //    killed from here on finishes the job rather than judge the tables anew), then the
+    //    journal and the snapshot go, then the mark.
     let ms = started.elapsed().as_millis();
     record.failsafe = false;
-    record.deactivating = false;
     record.since_unix_s = wall_now().as_secs();
     record.deactivations += 1;
     record.last_switch_ms = ms as u64;
@@ -605,8 +638,19 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     record.up_since_s = None;
     record.tunnel_down = false;
     sys.write_record(&record)?;
+    sys.forget_changes(true)?;
+    record.deactivating = false;
+    sys.write_record(&record)?;
     sys.log.info(&format!("failsafe DEACTIVATED in {ms} ms: every table is back on its own routes"));
     Ok(Outcome::Deactivated { ms })
+}
+
+/// A deactivation that could not finish: not a crash, so the next round judges afresh
+/// (re-asserting if the primary is down again) instead of insisting on it.
+fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &[String]) -> Result<Outcome, Error> {
+    record.deactivating = false;
+    sys.write_record(&record)?;
+    Err(Error::Failed(format!("deactivation incomplete, still in failsafe: {}", failures.join("; "))))
 }
 
 /// Takes back everything in the journal (an activation that did not get as far as its

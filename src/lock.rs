@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -31,9 +31,20 @@ impl Lock {
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
             .map_err(LockError::Io)?;
+        // A lock file someone else made (in a directory others can write) could be held
+        // by them forever: only a regular file of this user's is a lock.
+        let meta = file.metadata().map_err(LockError::Io)?;
+        // SAFETY: geteuid has no preconditions.
+        if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } {
+            return Err(LockError::Io(io::Error::other(format!(
+                "is not a regular file of uid {} (owner {}); remove it",
+                unsafe { libc::geteuid() },
+                meta.uid()
+            ))));
+        }
         // Deadline from the monotonic clock: the wall clock of a router without an RTC
         // jumps when NTP first syncs.
         let deadline = Instant::now() + timeout;
@@ -69,5 +80,9 @@ mod tests {
         drop(first);
         assert!(Lock::acquire(&path, Duration::ZERO).is_ok(), "released on drop");
         std::fs::remove_file(&path).ok();
+        // A directory (or anything but a regular file) under the name is no lock.
+        std::fs::create_dir_all(&path).expect("mkdir");
+        assert!(matches!(Lock::acquire(&path, Duration::ZERO), Err(LockError::Io(_))));
+        std::fs::remove_dir(&path).ok();
     }
 }

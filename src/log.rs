@@ -94,7 +94,9 @@ fn open_log(path: &std::path::Path) -> Option<fs::File> {
         .append(true)
         .create(true)
         .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        // O_NONBLOCK: a FIFO planted under the name must not stall the tool (it is
+        // refused below; on a regular file the flag changes nothing).
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .ok()?;
     let m = f.metadata().ok()?;
@@ -185,6 +187,14 @@ mod tests {
         log("sym.log").error("through a symlink");
         log("hard.log").error("through a hard link");
         assert_eq!(fs::read_to_string(&target).expect("read"), "keep\n");
+        // A FIFO in its place is refused at once (without O_NONBLOCK the open would wait
+        // for a reader forever, holding the tool's lock).
+        let fifo = std::ffi::CString::new(dir.join("fifo.log").as_os_str().as_encoded_bytes()).expect("path");
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let started = std::time::Instant::now();
+        log("fifo.log").error("into a FIFO");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
         log("plain.log").info("fine");
         assert!(fs::read_to_string(dir.join("plain.log")).expect("written").ends_with(" fine\n"));
         fs::remove_dir_all(&dir).ok();

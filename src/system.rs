@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, Gateway};
-use crate::decide::{candidate_tables, failsafe_on, link_health, resolve_gateway, Change};
+use crate::decide::{candidate_tables, failsafe_on, fallback_shape, link_health, resolve_gateway, Change};
 use crate::dns;
 use crate::edgeos;
 use crate::error::{Context, Error};
@@ -141,10 +141,14 @@ impl<'a> System<'a> {
         self.observed(routes, rules, addrs)
     }
 
-    /// The failsafe counts as on (DESIGN.md, "Which mode are we in").
+    /// The failsafe counts as on (DESIGN.md, "Which mode are we in"): its default in
+    /// `main` — the tunnel's or, on the fallback, the backup's — counts when the state is lost.
     pub fn is_on(&self, routes: &[Route]) -> bool {
         let main_tunnel = self.tunnel_default(RT_TABLE_MAIN);
-        failsafe_on(self.record.failsafe, self.snapshot_exists(), routes.iter().any(|r| r.same_path(&main_tunnel)))
+        let ours_in_main = routes
+            .iter()
+            .any(|r| r.same_path(&main_tunnel) || (r.table == RT_TABLE_MAIN && fallback_shape(r, self.cfg)));
+        failsafe_on(self.record.failsafe, self.snapshot_exists(), ours_in_main)
     }
 
     /// A round's observation from routes, rules and addresses read elsewhere (the
@@ -155,8 +159,16 @@ impl<'a> System<'a> {
         let snapshot = if on { self.snapshot()? } else { None };
         let mut tables: BTreeSet<u32> = candidate_tables(&rules, c.policy_tables.as_deref());
         tables.extend(snapshot.iter().flat_map(|s| s.tables.iter().copied()));
+        let ours: Vec<Route> = self
+            .journal
+            .iter()
+            .filter_map(|o| match o {
+                Owned::Route(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
         let gw = |setting, dev: &str| {
-            resolve_gateway(setting, dev, &self.links, &addrs, &routes, &tables, snapshot.as_ref())
+            resolve_gateway(setting, dev, &self.links, &addrs, &routes, &ours, &tables, snapshot.as_ref())
         };
         let primary_gw = gw(c.primary_gw, &c.primary_dev);
         let backup_gw = gw(c.backup_gw, &c.backup_dev);

@@ -232,6 +232,7 @@ fn assert_target_tables(lab: &Lab, via: &str) {
         assert!(t.contains(rule), "missing rule {rule}\n{t}");
     }
     assert!(t.contains(&format!("{VPS} via 192.168.2.1 dev eth1 proto static metric 190")), "{t}");
+    assert!(t.contains(&format!("69:\tfrom all to {VPS} lookup main")), "no endpoint rule\n{t}");
     assert_no_duplicates(&t);
 }
 
@@ -523,7 +524,7 @@ fn bad_configurations_exit_2_and_change_nothing() {
 
     // A bad environment is exit 1 and still changes nothing.
     for (name, changes, message) in [
-        ("nowg.conf", &[("WG_IFACE", "nosuchwg")][..], "interface nosuchwg does not exist"),
+        ("nowg.conf", &[("WG_IFACE", "nosuchwg"), ("FALLBACK", "none")][..], "interface nosuchwg does not exist"),
         (
             "badkey.conf",
             &[("WG_PEER_KEY_FILE", "/etc/hostname"), ("FALLBACK", "none")][..],
@@ -536,6 +537,14 @@ fn bad_configurations_exit_2_and_change_nothing() {
         assert!(r.stderr.contains(message), "{name}: {}", r.stderr);
         assert_eq!(lab.tables(), before, "{name} changed the tables");
     }
+    // With FALLBACK=backup a WireGuard interface that does not exist is a tunnel that
+    // does not work: the LAN is carried by the backup, and the run says so (exit 1).
+    let conf = lab.conf_variant("nowg-fallback.conf", &[("WG_IFACE", "nosuchwg")]);
+    let r = lab.tool_with(&conf, &["run"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("on the backup WAN"), "{}", r.stderr);
+    assert!(lab.log().contains("interface nosuchwg does not exist"), "{}", lab.log());
+    assert_target_tables(&lab, "via 192.168.2.1 dev eth1");
 }
 
 #[test]
@@ -1056,4 +1065,80 @@ fn a_healthy_run_with_300000_routes_needs_no_more_memory() {
     let large = healthy_run_rss_kib(&lab, &measure);
     eprintln!("healthy run peak RSS: {small} KiB with the lab's routes, {large} KiB with 300,000 more");
     assert!(large <= small + 1024, "{large} KiB with 300,000 routes against {small} KiB without");
+}
+
+/// EdgeOS's `lb-local` marks the router's own traffic in OUTPUT, the WireGuard flow to the
+/// VPS included, for the primary's table. Step 1's rule sends everything to the VPS to
+/// `main`, where the endpoint route is, so the tunnel is proven over the backup at once
+/// instead of falling back for a round. (An nftables `route` chain re-routes on a mark
+/// change as iptables' mangle OUTPUT does.)
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn marks_on_the_routers_own_tunnel_packets_do_not_keep_it_off_the_backup() {
+    let lab = Lab::up("lo", &[("LAB_WG_KEEPALIVE", "25")]);
+    let before = lab.tables();
+    lab.rtr(&format!(
+        "nft add table ip wfslab_lblocal && nft add chain ip wfslab_lblocal out '{{ type route hook output priority mangle; }}' \
+         && nft add rule ip wfslab_lblocal out ip daddr {VPS} udp dport 51820 meta mark set 0x65"
+    ));
+    lab.ctl("handshake", "");
+    lab.ctl("primary", "down");
+    let r = lab.run_expect(&lab.conf(), 0);
+    assert!(!r.stderr.contains("backup WAN"), "fell back: {}", r.stderr);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+}
+
+/// A table whose saved routes cannot go back keeps the tunnel default, and so keeps what
+/// makes it work: WG_IFACE stays up, the rules and the endpoint route stay. (Here the
+/// primary has lost its address, so its gateway is no longer on a link.)
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_restore_that_fails_leaves_the_tunnel_working() {
+    let lab = Lab::up("rf", &[("LAB_WG_DOWN", "1")]);
+    let wg = format!("{}w", lab.id);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    assert_failsafe_tables(&lab);
+    lab.rtr("ip addr del 192.168.1.2/24 dev eth0");
+    let r = lab.tool(&["deactivate"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("deactivation incomplete"), "{}", r.stderr);
+    let t = lab.tables();
+    assert!(t.contains(&format!("default via 10.11.0.1 dev {wg} table 201 proto static metric 40")), "{t}");
+    let link = lab.rtr(&format!("ip -o link show {wg}"));
+    assert!(link.contains(",UP") || link.contains("<UP"), "{wg} was put down: {link}");
+    assert_eq!(lab.fetch("c1", 8080), VPS, "marked traffic lost the tunnel");
+    // The address back, the deactivation finishes.
+    lab.rtr("ip addr add 192.168.1.2/24 dev eth0");
+    lab.ctl("primary", "up");
+    let r = lab.tool(&["deactivate"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    lab.assert_traffic_via(ISP1);
+}
+
+/// The WireGuard interface vanishes while the failsafe is on (wireguard-go exits, a
+/// configuration commit re-creates it): the kernel drops every tunnel default with it,
+/// and FALLBACK=backup carries every table straight out of the backup.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_vanished_wireguard_interface_falls_back_to_the_backup() {
+    let lab = Lab::up("vw", &[]);
+    let wg = format!("{}w", lab.id);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    lab.rtr(&format!("ip link del {wg}"));
+    let r = lab.run_expect(&lab.conf(), 1);
+    assert!(r.stderr.contains("on the backup WAN"), "{}", r.stderr);
+    assert_target_tables(&lab, "via 192.168.2.1 dev eth1");
+    lab.assert_traffic_via_backup();
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    // Everything as before but the interface's own routes, gone with it.
+    let without = |t: &str| t.lines().filter(|l| !l.contains(&wg)).map(|l| format!("{l}\n")).collect::<String>();
+    assert_eq!(without(&lab.tables()), without(&before));
 }

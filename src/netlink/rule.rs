@@ -1,6 +1,7 @@
 //! IPv4 policy-routing rules: read them to find the load balancer's fwmark tables, and
-//! add or delete the few rules activation adds (`from <lan> lookup main`, `fwmark <m>
-//! lookup main`). Printed and parsed in `ip rule` words for the journal and `--dry-run`.
+//! add or delete the few rules activation adds (`to <vps> lookup main`, `from <lan> lookup
+//! main`, `fwmark <m> lookup main`). Printed and parsed in `ip rule` words for the journal
+//! and `--dry-run`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -21,12 +22,13 @@ pub const FR_ACT_TO_TBL: u8 = 1;
 pub struct Rule {
     pub priority: u32,
     pub src: Option<Ipv4Net>,
+    pub dst: Option<Ipv4Net>,
     /// Mark and mask (a mark without a mask has the mask 0xffffffff).
     pub fwmark: Option<(u32, u32)>,
     pub table: u32,
     /// FR_ACT_* (1 is lookup).
     pub action: u8,
-    /// The rule has a selector or flag not modelled here (to, iif, oif, tos, not, ...);
+    /// The rule has a selector or flag not modelled here (iif, oif, tos, not, ...);
     /// such a rule is never one of ours.
     pub other: bool,
 }
@@ -34,12 +36,22 @@ pub struct Rule {
 impl Rule {
     /// `priority <p> from <src> lookup <table>`.
     pub fn from_src(priority: u32, src: Ipv4Net, table: u32) -> Rule {
-        Rule { priority, src: Some(src), fwmark: None, table, action: FR_ACT_TO_TBL, other: false }
+        Rule { src: Some(src), ..Rule::lookup(priority, table) }
+    }
+
+    /// `priority <p> to <dst> lookup <table>`.
+    pub fn to_dst(priority: u32, dst: Ipv4Net, table: u32) -> Rule {
+        Rule { dst: Some(dst), ..Rule::lookup(priority, table) }
     }
 
     /// `priority <p> fwmark <mark>/<mask> lookup <table>`.
     pub fn from_fwmark(priority: u32, mark: u32, mask: u32, table: u32) -> Rule {
-        Rule { priority, src: None, fwmark: Some((mark, mask)), table, action: FR_ACT_TO_TBL, other: false }
+        Rule { fwmark: Some((mark, mask)), ..Rule::lookup(priority, table) }
+    }
+
+    /// `priority <p> lookup <table>`, selecting everything.
+    fn lookup(priority: u32, table: u32) -> Rule {
+        Rule { priority, src: None, dst: None, fwmark: None, table, action: FR_ACT_TO_TBL, other: false }
     }
 
     /// Reads a kernel rule message; `None` for anything that is not IPv4.
@@ -49,12 +61,10 @@ impl Rule {
             return None;
         }
         let mut r = Rule {
-            priority: 0,
-            src: None,
-            fwmark: None,
             table: u32::from(h.table),
             action: h.action.into(),
-            other: h.dst_len != 0 || h.tos != 0 || h.flags.contains(RuleFlags::Invert),
+            other: h.tos != 0 || h.flags.contains(RuleFlags::Invert),
+            ..Rule::lookup(0, 0)
         };
         let (mut mark, mut mask) = (None, None);
         for a in &m.attributes {
@@ -62,6 +72,7 @@ impl Rule {
                 RuleAttribute::Priority(p) => r.priority = *p,
                 RuleAttribute::Table(t) => r.table = *t,
                 RuleAttribute::Source(IpAddr::V4(ip)) => r.src = Some(Ipv4Net { addr: *ip, len: h.src_len }),
+                RuleAttribute::Destination(IpAddr::V4(ip)) => r.dst = Some(Ipv4Net { addr: *ip, len: h.dst_len }),
                 RuleAttribute::FwMark(v) => mark = Some(*v),
                 RuleAttribute::FwMask(v) => mask = Some(*v),
                 // Attributes every dump carries that select nothing.
@@ -77,9 +88,20 @@ impl Rule {
         Some(r)
     }
 
-    /// The message that adds (or, as RTM_DELRULE, deletes) this rule, in the order
-    /// `ip rule add` sends it.
+    /// The message that adds this rule, in the order `ip rule add` sends it.
     pub fn to_message(&self) -> RuleMessage {
+        self.message(false)
+    }
+
+    /// The message that deletes exactly this rule: as the one that adds it, but naming
+    /// the fwmark mask even when it is all ones. Kernels before 4.16 compare a mask only
+    /// when the deletion names one, so without it a user's `fwmark 0x65/0xff` rule at the
+    /// same priority would match ours.
+    pub fn to_delete_message(&self) -> RuleMessage {
+        self.message(true)
+    }
+
+    fn message(&self, full_mask: bool) -> RuleMessage {
         let mut m = RuleMessage::default();
         m.header.family = AddressFamily::Inet;
         m.header.table = u8::try_from(self.table).unwrap_or(0);
@@ -89,9 +111,13 @@ impl Rule {
             m.header.src_len = src.len;
             a.push(RuleAttribute::Source(IpAddr::V4(src.addr)));
         }
+        if let Some(dst) = self.dst {
+            m.header.dst_len = dst.len;
+            a.push(RuleAttribute::Destination(IpAddr::V4(dst.addr)));
+        }
         if let Some((mark, mask)) = self.fwmark {
             a.push(RuleAttribute::FwMark(mark));
-            if mask != u32::MAX {
+            if mask != u32::MAX || full_mask {
                 a.push(RuleAttribute::FwMask(mask));
             }
         }
@@ -108,6 +134,9 @@ impl fmt::Display for Rule {
         write!(f, "priority {}", self.priority)?;
         if let Some(src) = self.src {
             write!(f, " from {src}")?;
+        }
+        if let Some(dst) = self.dst {
+            write!(f, " to {dst}")?;
         }
         if let Some((mark, mask)) = self.fwmark {
             write!(f, " fwmark {mark:#x}")?;
@@ -128,7 +157,7 @@ impl std::str::FromStr for Rule {
 
     /// Parses what `Display` prints for the rules this tool adds.
     fn from_str(s: &str) -> Result<Rule, String> {
-        let mut r = Rule { priority: 0, src: None, fwmark: None, table: 0, action: FR_ACT_TO_TBL, other: false };
+        let mut r = Rule::lookup(0, 0);
         let mut words = s.split_whitespace();
         let hex =
             |v: &str| u32::from_str_radix(v.trim_start_matches("0x"), 16).map_err(|_| format!("invalid fwmark `{v}`"));
@@ -137,6 +166,7 @@ impl std::str::FromStr for Rule {
             match w {
                 "priority" => r.priority = v.parse().map_err(|_| format!("invalid priority `{v}`"))?,
                 "from" => r.src = Some(v.parse()?),
+                "to" => r.dst = Some(v.parse()?),
                 "fwmark" => {
                     r.fwmark = Some(match v.split_once('/') {
                         Some((m, k)) => (hex(m)?, hex(k)?),
@@ -180,7 +210,7 @@ pub fn add(nl: &mut Netlink, rule: &Rule) -> Result<(), NetlinkError> {
 
 /// Deletes the first rule that matches every selector of `rule`.
 pub fn delete(nl: &mut Netlink, rule: &Rule) -> Result<(), NetlinkError> {
-    nl.request(Rtnl::new(libc::RTM_DELRULE, Body::Rule(rule.to_message())), 0)
+    nl.request(Rtnl::new(libc::RTM_DELRULE, Body::Rule(rule.to_delete_message())), 0)
 }
 
 #[cfg(test)]
@@ -205,6 +235,7 @@ mod tests {
         round_trip("priority 69 fwmark 0x100/0xf00 lookup main");
         round_trip("priority 101 fwmark 0x65 lookup 201");
         round_trip("priority 7 from 10.0.0.0/8 lookup 100000");
+        round_trip("priority 69 to 198.51.100.10/32 lookup main");
     }
 
     /// Parses the golden bytes, checks they read back as `text`, and that `text` emits
@@ -253,6 +284,40 @@ mod tests {
             &[
                 0x02, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x65,
                 0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
+            ],
+        );
+    }
+
+    #[test]
+    fn a_deletion_names_the_full_mask() {
+        // What `ip rule del fwmark 0x65/0xffffffff priority 70 lookup main` sends (with
+        // action 1 kept): FRA_FWMARK, FRA_FWMASK 0xffffffff, FRA_PRIORITY.
+        let r: Rule = "priority 70 fwmark 0x65 lookup main".parse().expect("rule");
+        let m = r.to_delete_message();
+        let mut b = vec![0u8; m.buffer_len()];
+        m.emit(&mut b);
+        assert_eq!(
+            b,
+            [
+                0x02, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x65,
+                0x00, 0x00, 0x00, 0x08, 0x00, 0x10, 0x00, 0xff, 0xff, 0xff, 0xff, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00,
+                0x00, 0x00,
+            ]
+        );
+        // It still reads back as the same rule; a source rule is deleted as it was added.
+        assert_eq!(Rule::from_message(&m), Some(r));
+        let lan: Rule = "priority 70 from 192.168.10.0/24 lookup main".parse().expect("rule");
+        assert_eq!(lan.to_delete_message(), lan.to_message());
+    }
+
+    #[test]
+    fn golden_endpoint_rule() {
+        // ip rule add to 198.51.100.10/32 priority 70 lookup main
+        golden(
+            "priority 70 to 198.51.100.10/32 lookup main",
+            &[
+                0x02, 0x20, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01, 0x00, 0xc6,
+                0x33, 0x64, 0x0a, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
             ],
         );
     }

@@ -10,6 +10,7 @@ use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
 use netlink_packet_wireguard::{
     WireguardAllowedIpAttr, WireguardAttribute, WireguardCmd, WireguardMessage, WireguardPeer, WireguardPeerAttribute,
+    WireguardPeerFlags,
 };
 
 use super::{Peer, PeerSet, WgError};
@@ -64,9 +65,13 @@ pub fn get_request(iface: &str, family: u16) -> GenlMessage<WireguardMessage> {
 }
 
 /// The WG_CMD_SET_DEVICE request that sets one peer's endpoint (when given) and
-/// keepalive, leaving everything else of the peer as it is.
-pub fn set_request(iface: &str, p: &PeerSet, family: u16) -> GenlMessage<WireguardMessage> {
+/// keepalive, leaving everything else of the peer as it is. `update_only`
+/// (WGPEER_F_UPDATE_ONLY): a peer removed meanwhile is not created again.
+pub fn set_request(iface: &str, p: &PeerSet, family: u16, update_only: bool) -> GenlMessage<WireguardMessage> {
     let mut attrs = vec![WireguardPeerAttribute::PublicKey(p.key)];
+    if update_only {
+        attrs.push(WireguardPeerAttribute::Flags(WireguardPeerFlags::UpdateOnly));
+    }
     if let Some(e) = p.endpoint {
         attrs.push(WireguardPeerAttribute::Endpoint(e));
     }
@@ -141,9 +146,14 @@ pub fn peers(g: &mut Genl, iface: &str) -> Result<Vec<Peer>, WgError> {
     Ok(peers_from_replies(&replies))
 }
 
+/// Sets the peer (never creating it); a module too old to know WGPEER_F_UPDATE_ONLY
+/// refuses unknown flags with EOPNOTSUPP, and is asked again without it.
 pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
-    g.nl.request(set_request(iface, p, g.family), 0)
-        .map_err(|e| WgError(format!("cannot set the peer's endpoint and keepalive on {iface}: {e}")))
+    let r = match g.nl.request(set_request(iface, p, g.family, true), 0) {
+        Err(NetlinkError::Kernel(libc::EOPNOTSUPP)) => g.nl.request(set_request(iface, p, g.family, false), 0),
+        r => r,
+    };
+    r.map_err(|e| WgError(format!("cannot set the peer's endpoint and keepalive on {iface}: {e}")))
 }
 
 #[cfg(test)]
@@ -179,7 +189,7 @@ mod tests {
             endpoint: Some("198.51.100.10:51820".parse().expect("addr")),
             keepalive_s: 25,
         };
-        let m = set_request("wg0", &p, 0x1e);
+        let m = set_request("wg0", &p, 0x1e, false);
         assert_eq!(m.message_type(), 0x1e, "the resolved family id");
         let b = bytes(&m);
         assert_eq!(b[0], 1, "WG_CMD_SET_DEVICE");
@@ -197,10 +207,12 @@ mod tests {
         let back = GenlMessage::<WireguardMessage>::deserialize(&NetlinkHeader::default(), &b).expect("parses");
         assert_eq!(back.payload, m.payload);
         // Putting a keepalive back names no endpoint: WireGuard keeps the one it has.
-        let restore = set_request("wg0", &PeerSet { endpoint: None, keepalive_s: 0, ..p }, 0x1e);
+        let restore = set_request("wg0", &PeerSet { endpoint: None, keepalive_s: 0, ..p }, 0x1e, true);
         let b = bytes(&restore);
         assert!(!b.windows(4).any(|w| w == [0x14, 0x00, 0x04, 0x00]), "no endpoint attribute in {b:02x?}");
         assert!(b.windows(8).any(|w| w == [0x06, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00]));
+        // WGPEER_A_FLAGS (3) = WGPEER_F_UPDATE_ONLY (4).
+        assert!(b.windows(8).any(|w| w == [0x08, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x00]), "{b:02x?}");
     }
 
     #[test]

@@ -26,10 +26,12 @@ fn unhex(s: &str) -> Option<Key> {
     Some(k)
 }
 
-/// The text that sets one peer's endpoint (when given) and keepalive.
-pub fn set_text(p: &PeerSet) -> String {
+/// The text that sets one peer's endpoint (when given) and keepalive; `update_only`: a
+/// peer removed meanwhile is not created again.
+pub fn set_text(p: &PeerSet, update_only: bool) -> String {
     let endpoint = p.endpoint.map(|e| format!("endpoint={e}\n")).unwrap_or_default();
-    format!("set=1\npublic_key={}\n{endpoint}persistent_keepalive_interval={}\n\n", hex(&p.key), p.keepalive_s)
+    let only = if update_only { "update_only=true\n" } else { "" };
+    format!("set=1\npublic_key={}\n{only}{endpoint}persistent_keepalive_interval={}\n\n", hex(&p.key), p.keepalive_s)
 }
 
 /// Parses the answer to `get=1`.
@@ -113,8 +115,13 @@ pub fn peers(iface: &str) -> Result<Vec<Peer>, WgError> {
     parse_get(&text).map_err(|e| WgError(format!("{}: {e}", uapi_socket(iface).display())))
 }
 
+/// Sets the peer, never creating it; an implementation that does not know
+/// `update_only` refuses the request, and is asked again without it.
 pub fn set_peer(iface: &str, p: &PeerSet) -> Result<(), WgError> {
-    let text = exchange(iface, &set_text(p))?;
+    let mut text = exchange(iface, &set_text(p, true))?;
+    if text.trim() != "errno=0" {
+        text = exchange(iface, &set_text(p, false))?;
+    }
     match text.trim() {
         "errno=0" => Ok(()),
         other => Err(WgError(format!("{}: set failed: {other}", uapi_socket(iface).display()))),
@@ -157,12 +164,12 @@ mod tests {
     fn set_text_is_what_wg_set_sends() {
         let key = unhex("b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33").expect("hex key");
         assert_eq!(
-            set_text(&PeerSet { key, endpoint: Some("198.51.100.10:51820".parse().expect("addr")), keepalive_s: 25 }),
+            set_text(&PeerSet { key, endpoint: Some("198.51.100.10:51820".parse().expect("addr")), keepalive_s: 25 }, false),
             "set=1\npublic_key=b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33\nendpoint=198.51.100.10:51820\npersistent_keepalive_interval=25\n\n"
         );
         assert_eq!(
-            set_text(&PeerSet { key, endpoint: None, keepalive_s: 0 }),
-            "set=1\npublic_key=b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33\npersistent_keepalive_interval=0\n\n"
+            set_text(&PeerSet { key, endpoint: None, keepalive_s: 0 }, true),
+            "set=1\npublic_key=b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33\nupdate_only=true\npersistent_keepalive_interval=0\n\n"
         );
         assert_eq!(hex(&key), "b85996fecc9c7f1fc6d2572a76eda11d59bcb20be8e543b15ce4bd85a8e75a33");
     }
