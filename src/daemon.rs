@@ -682,7 +682,7 @@ impl Daemon {
         }
         let failback = round_passed.map(|passed| {
             if health.is_ok() && passed {
-                health::failback(record.up_since_s, true, state::boottime_s(), record.up_after_s)
+                health::failback(record.up_since_ms, true, state::boottime_ms(), record.up_after_s)
             } else {
                 Failback::Down // a failed round, even before DOWN_AFTER_MS, breaks the count
             }

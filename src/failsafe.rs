@@ -71,8 +71,7 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
         return deactivate(sys, &obs, false);
     }
     let primary = sys.primary_round(&obs)?;
-    let now_s = state::boottime_s();
-    let failback = health::failback(record.up_since_s, primary.is_ok(), now_s, record.up_after_s);
+    let failback = health::failback(record.up_since_ms, primary.is_ok(), state::boottime_ms(), record.up_after_s);
     match decide(obs.on, primary.is_ok(), !sys.journal().is_empty(), failback == Failback::Back) {
         Action::Nothing => Ok(Outcome::Healthy),
         Action::Cleanup => cleanup(sys),
@@ -165,12 +164,13 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
     record.deactivating = false;
     record.target = target;
     record.boot_id = state::boot_id();
-    record.up_since_s = None;
+    record.up_since_ms = None;
     record.up_after_s =
         damped_wait(record.failback_at_s, record.up_after_s, now_s, c.up_after_s, c.up_after_max_s, c.flap_window_s);
     record.handshake_mark = mark.unwrap_or(None);
     record.tunnel_down = false;
     record.repairs_logged = false;
+    record.back_logged = false;
     sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an
@@ -411,17 +411,18 @@ pub fn while_active(
     // The failback wait.
     let mut wait_left_s = None;
     match primary {
-        Some((_, Failback::Waiting { since_s, left_s, first })) => {
-            if first {
+        Some((_, Failback::Waiting { since_ms, left_ms, first })) => {
+            if first && !record.back_logged {
+                record.back_logged = true;
                 sys.log.info(&format!(
                     "primary {} passes again: failing back after {} s without a failed round",
                     c.primary_dev, record.up_after_s
                 ));
             }
-            record.up_since_s = Some(since_s);
-            wait_left_s = Some(left_s);
+            record.up_since_ms = Some(since_ms);
+            wait_left_s = Some(left_ms.div_ceil(1000));
         }
-        Some((_, Failback::Down)) | Some((Err(_), _)) => record.up_since_s = None,
+        Some((_, Failback::Down)) | Some((Err(_), _)) => record.up_since_ms = None,
         _ => {}
     }
 
@@ -635,7 +636,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     record.last_switch_ms = ms as u64;
     record.failback_at_s = Some(state::boottime_s());
     record.boot_id = state::boot_id();
-    record.up_since_s = None;
+    record.up_since_ms = None;
     record.tunnel_down = false;
     sys.write_record(&record)?;
     sys.forget_changes(true)?;

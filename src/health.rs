@@ -51,29 +51,30 @@ impl fmt::Display for Unhealthy {
 pub enum Failback {
     /// The round failed: the count starts again at the next passing round.
     Down,
-    /// Every round has passed since `since_s`, but not yet for the required time.
-    Waiting { since_s: u64, left_s: u64, first: bool },
+    /// Every round has passed since `since_ms`, but not yet for the required time.
+    Waiting { since_ms: u64, left_ms: u64, first: bool },
     /// Passing for the required time: fail back now.
     Back,
 }
 
-/// Failback hysteresis: `up_since_s` is when the primary started passing every round
-/// (None: the last round failed), `now_s` the boot time of this round, `required_s` the
-/// wait in force (UP_AFTER_S after flap damping). A mark later than `now_s` cannot be
-/// from this boot's clock: the count restarts rather than trusting it.
-pub fn failback(up_since_s: Option<u64>, passed: bool, now_s: u64, required_s: u64) -> Failback {
+/// Failback hysteresis: `up_since_ms` is when the primary started passing every round
+/// (None: the last round failed), `now_ms` the boot time of this round (milliseconds of
+/// CLOCK_BOOTTIME: a daemon's rounds are a fraction of a second), `required_s` the wait
+/// in force (UP_AFTER_S after flap damping). A mark later than `now_ms` cannot be from
+/// this boot's clock: the count restarts rather than trusting it.
+pub fn failback(up_since_ms: Option<u64>, passed: bool, now_ms: u64, required_s: u64) -> Failback {
     if !passed {
         return Failback::Down;
     }
-    let since_s = match up_since_s {
-        Some(t) if t <= now_s => t,
-        _ => now_s,
+    let since_ms = match up_since_ms {
+        Some(t) if t <= now_ms => t,
+        _ => now_ms,
     };
-    let elapsed_s = now_s - since_s;
-    if elapsed_s >= required_s {
+    let (elapsed_ms, required_ms) = (now_ms - since_ms, required_s.saturating_mul(1000));
+    if elapsed_ms >= required_ms {
         Failback::Back
     } else {
-        Failback::Waiting { since_s, left_s: required_s - elapsed_s, first: up_since_s != Some(since_s) }
+        Failback::Waiting { since_ms, left_ms: required_ms - elapsed_ms, first: up_since_ms != Some(since_ms) }
     }
 }
 
@@ -157,12 +158,14 @@ mod tests {
     #[test]
     fn failback_waits_out_the_required_time_without_a_break() {
         // First passing round: the count starts, and this is the first waiting round.
-        assert_eq!(failback(None, true, 1000, 60), Failback::Waiting { since_s: 1000, left_s: 60, first: true });
-        assert_eq!(failback(Some(1000), true, 1030, 60), Failback::Waiting { since_s: 1000, left_s: 30, first: false });
-        assert_eq!(failback(Some(1000), true, 1060, 60), Failback::Back);
+        let w = |since_ms, left_ms, first| Failback::Waiting { since_ms, left_ms, first };
+        assert_eq!(failback(None, true, 1_000_000, 60), w(1_000_000, 60_000, true));
+        assert_eq!(failback(Some(1_000_000), true, 1_030_000, 60), w(1_000_000, 30_000, false));
+        assert_eq!(failback(Some(1_000_000), true, 1_059_999, 60), w(1_000_000, 1, false), "not a millisecond early");
+        assert_eq!(failback(Some(1_000_000), true, 1_060_000, 60), Failback::Back);
         // A failed round breaks the count; the next pass starts it again.
-        assert_eq!(failback(Some(1000), false, 1059, 60), Failback::Down);
-        assert_eq!(failback(None, true, 1061, 60), Failback::Waiting { since_s: 1061, left_s: 60, first: true });
+        assert_eq!(failback(Some(1_000_000), false, 1_059_000, 60), Failback::Down);
+        assert_eq!(failback(None, true, 1_061_000, 60), w(1_061_000, 60_000, true));
         // UP_AFTER_S=0: back at the first passing round.
         assert_eq!(failback(None, true, 5, 0), Failback::Back);
     }
@@ -170,7 +173,10 @@ mod tests {
     #[test]
     fn a_mark_from_the_future_restarts_the_count() {
         // Boot time never goes back within a boot; a mark ahead of it is another boot's.
-        assert_eq!(failback(Some(5000), true, 100, 60), Failback::Waiting { since_s: 100, left_s: 60, first: true });
+        assert_eq!(
+            failback(Some(5_000_000), true, 100, 60),
+            Failback::Waiting { since_ms: 100, left_ms: 60_000, first: true }
+        );
     }
 
     #[test]

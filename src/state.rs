@@ -68,8 +68,8 @@ pub struct Record {
     pub last_switch_ms: u64,
     /// The boot these boot-time seconds belong to.
     pub boot_id: Option<String>,
-    /// Boot time since which every round of the primary has passed (while active).
-    pub up_since_s: Option<u64>,
+    /// Boot time (ms) since which every round of the primary has passed (while active).
+    pub up_since_ms: Option<u64>,
     /// The failback wait in force for this activation (UP_AFTER_S after flap damping).
     pub up_after_s: u64,
     /// Boot time of the last failback (flap damping).
@@ -82,6 +82,9 @@ pub struct Record {
     pub tunnel_down: bool,
     /// The load balancer's re-impositions were logged once for this activation.
     pub repairs_logged: bool,
+    /// The primary passing again was logged once for this activation (a lossy line
+    /// restarts the wait at every lost round; that is not news each time).
+    pub back_logged: bool,
 }
 
 impl Default for Record {
@@ -95,13 +98,14 @@ impl Default for Record {
             deactivations: 0,
             last_switch_ms: 0,
             boot_id: None,
-            up_since_s: None,
+            up_since_ms: None,
             up_after_s: 0,
             failback_at_s: None,
             handshake_mark: None,
             peer_echoes: false,
             tunnel_down: false,
             repairs_logged: false,
+            back_logged: false,
         }
     }
 }
@@ -114,7 +118,7 @@ impl Record {
     fn to_text(&self) -> String {
         let mark = self.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         format!(
-            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_s={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\n",
+            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\n",
             if self.failsafe { "failsafe" } else { "normal" },
             u8::from(self.deactivating),
             self.target,
@@ -123,13 +127,14 @@ impl Record {
             self.deactivations,
             self.last_switch_ms,
             opt(&self.boot_id),
-            opt(&self.up_since_s),
+            opt(&self.up_since_ms),
             self.up_after_s,
             opt(&self.failback_at_s),
             opt(&mark),
             u8::from(self.peer_echoes),
             u8::from(self.tunnel_down),
             u8::from(self.repairs_logged),
+            u8::from(self.back_logged),
         )
     }
 
@@ -162,7 +167,7 @@ impl Record {
                 "deactivations" => r.deactivations = num()?,
                 "last_switch_ms" => r.last_switch_ms = num()?,
                 "boot_id" => r.boot_id = (v != "none").then(|| v.to_string()),
-                "up_since_s" => r.up_since_s = opt_num()?,
+                "up_since_ms" => r.up_since_ms = opt_num()?,
                 "up_after_s" => r.up_after_s = num()?,
                 "failback_at_s" => r.failback_at_s = opt_num()?,
                 "handshake_mark" => {
@@ -171,6 +176,7 @@ impl Record {
                 "peer_echoes" => r.peer_echoes = flag()?,
                 "tunnel_down" => r.tunnel_down = flag()?,
                 "repairs_logged" => r.repairs_logged = flag()?,
+                "back_logged" => r.back_logged = flag()?,
                 _ => {}
             }
         }
@@ -572,6 +578,17 @@ pub fn boottime_s() -> u64 {
     u64::try_from(ts.tv_sec).unwrap_or(0)
 }
 
+/// Milliseconds of CLOCK_BOOTTIME.
+pub fn boottime_ms() -> u64 {
+    // SAFETY: clock_gettime into a timespec owned here.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return 0;
+    }
+    let ms = u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000;
+    u64::try_from(ts.tv_sec).unwrap_or(0).saturating_mul(1000).saturating_add(ms)
+}
+
 /// This boot's id (`/proc/sys/kernel/random/boot_id`), to tell one boot's boot-time
 /// seconds from another's.
 pub fn boot_id() -> Option<String> {
@@ -609,13 +626,14 @@ mod tests {
             deactivations: 2,
             last_switch_ms: 41,
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
-            up_since_s: Some(512),
+            up_since_ms: Some(512_000),
             up_after_s: 120,
             failback_at_s: None,
             handshake_mark: Some(Duration::new(1_700_000_000, 5)),
             peer_echoes: true,
             tunnel_down: false,
             repairs_logged: true,
+            back_logged: true,
         };
         s.write_record(&r).expect("write");
         assert_eq!(fs::metadata(&d).expect("created").permissions().mode() & 0o777, 0o700);
@@ -629,7 +647,7 @@ mod tests {
         // An earlier version's file reads with defaults for what it lacks.
         fs::write(d.join("state"), "mode=failsafe\nsince=5\nactivations=1\nfuture_key=x\n").expect("write");
         let old = s.record().expect("old format");
-        assert!(old.failsafe && old.target == Target::Tunnel && old.up_since_s.is_none());
+        assert!(old.failsafe && old.target == Target::Tunnel && old.up_since_ms.is_none());
         fs::remove_dir_all(&d).ok();
     }
 

@@ -51,9 +51,10 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         Some(s) => s.tables.clone(),
         None => managed_tables(&obs.routes, &obs.rules, cfg),
     };
-    let failback_in_s = match (obs.on, health.is_ok(), record.up_since_s) {
+    let failback_in_s = match (obs.on, health.is_ok(), record.up_since_ms) {
         (true, true, Some(since)) => {
-            Some(record.up_after_s.saturating_sub(crate::state::boottime_s().saturating_sub(since)))
+            let waited_s = crate::state::boottime_ms().saturating_sub(since) / 1000;
+            Some(record.up_after_s.saturating_sub(waited_s))
         }
         _ => None,
     };
