@@ -135,6 +135,8 @@ done
 # ---------------------------------------------------------------- packages
 # The files every package installs, nothing more.
 expected_files="./etc/cron.d/wg-failsafe -rw-r--r--
+./etc/init.d/wg-failsafe -rwxr-xr-x
+./lib/systemd/system/wg-failsafe.service -rw-r--r--
 ./usr/lib/wg-failsafe/transition -rwxr-xr-x
 ./usr/sbin/wg-failsafe -rwxr-xr-x
 ./usr/share/doc/wg-failsafe/README.md -rw-r--r--
@@ -200,6 +202,7 @@ for entry in "${TARGETS[@]}"; do
     expect "every file owned by root:root" \
         not grep -qv '^root/root$' <<<"$(dpkg-deb --contents "$deb" | awk '{ print $2 }')"
     expect "the cron entry is a conffile" grep -qx /etc/cron.d/wg-failsafe <<<"$(dpkg-deb -I "$deb" conffiles)"
+    expect "the init script is a conffile" grep -qx /etc/init.d/wg-failsafe <<<"$(dpkg-deb -I "$deb" conffiles)"
     dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/sbin/wg-failsafe >"$work/payload"
     expect "the packaged binary is the one built" cmp -s "$work/payload" "$CROSS/$triple/release/wg-failsafe"
     size=$(stat -c %s "$deb")
@@ -219,7 +222,8 @@ for entry in "${TARGETS[@]}"; do
     expect "the upgrade kept the user's configuration" cmp -s "$conf" "$root/config/user-data/wg-failsafe.conf"
     expect "every packaged file is installed" all_installed "$root"
     expect "removes" in_root -r wg-failsafe
-    expect "after removal only the conffile is left" test "$(leftovers "$root")" = "./etc/cron.d/wg-failsafe"
+    expect "after removal only the conffiles are left" \
+        test "$(leftovers "$root" | tr '\n' ' ')" = "./etc/cron.d/wg-failsafe ./etc/init.d/wg-failsafe "
     expect "purges" in_root -P wg-failsafe
     expect "after purge nothing is left" test -z "$(leftovers "$root")"
     expect "the user's configuration is still there" cmp -s "$conf" "$root/config/user-data/wg-failsafe.conf"

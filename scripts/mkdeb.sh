@@ -8,9 +8,10 @@
 # Octeon binary (mips64-unknown-linux-muslabi64) would be labelled `mips64`, while
 # the EdgeRouter's 32-bit userland only accepts `mips`. One path for all five.
 #
-# Contents: the binary, the load-balance transition wrapper, the cron entry (a
-# conffile), the example configuration, README, copyright, changelog, and lintian
-# overrides for what is on purpose: a static binary, and on mips a 64-bit one.
+# Contents: the binary, the load-balance transition wrapper, the cron entry and the
+# daemon's init script (conffiles), its systemd unit (neither enabled), the example
+# configuration, README, copyright, changelog, and lintian overrides for what is on
+# purpose: a static binary, a daemon not enabled, and on mips a 64-bit binary.
 set -eu
 # Directories that install -D creates get 0755 whatever the caller's umask.
 umask 022
@@ -37,6 +38,8 @@ doc=$stage/usr/share/doc/wg-failsafe
 install -D -m 0755 "$bin" "$stage/usr/sbin/wg-failsafe"
 install -D -m 0755 "$pkg/transition" "$stage/usr/lib/wg-failsafe/transition"
 install -D -m 0644 "$pkg/wg-failsafe.cron" "$stage/etc/cron.d/wg-failsafe"
+install -D -m 0755 "$pkg/wg-failsafe.init" "$stage/etc/init.d/wg-failsafe"
+install -D -m 0644 "$pkg/wg-failsafe.service" "$stage/lib/systemd/system/wg-failsafe.service"
 install -D -m 0644 "$pkg/wg-failsafe.conf.example" "$doc/wg-failsafe.conf.example"
 install -D -m 0644 "$here/README.md" "$doc/README.md"
 install -D -m 0644 "$pkg/debian/copyright" "$doc/copyright"
