@@ -45,6 +45,8 @@ use crate::system::System;
 const LB_EVERY: Duration = Duration::from_secs(30);
 /// After a sequence failed, the next attempt waits this long (cron would wait a minute).
 const RETRY_AFTER: Duration = Duration::from_secs(15);
+/// How often the daemon looks whether its binary was replaced (a package upgrade).
+const EXE_EVERY: Duration = Duration::from_secs(10);
 
 /// What the daemon keeps of the kernel, from one dump and the announcements since.
 struct View {
@@ -165,8 +167,35 @@ pub fn run(path: &Path, cfg: Config, verbose: bool) -> Result<ExitCode, Error> {
         d.cfg.down_after_ms
     ));
     let reason = d.serve()?;
-    d.log.info(&format!("daemon stopped ({reason}); every table is left as it is"));
+    if reason == UPGRADED {
+        d.log.info("daemon: its binary was replaced (an upgrade): starting the new one");
+        drop(_daemon_lock);
+        return Err(reexec());
+    }
+    d.log.info(&format!("daemon stopped ({reason}) after {} rounds; every table is left as it is", d.rounds));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `serve` returns when the binary on disk is not the one running.
+const UPGRADED: &str = "upgraded";
+
+/// Whether this process's binary was deleted or replaced since it started (dpkg renames
+/// the new file over the old: the link of /proc/self/exe then says "(deleted)").
+fn exe_replaced() -> bool {
+    std::fs::read_link("/proc/self/exe").is_ok_and(|p| p.as_os_str().as_encoded_bytes().ends_with(b" (deleted)"))
+}
+
+/// Executes the binary now at this process's path, with the same arguments; returns
+/// only on failure. The signal mask is put back first (the new process blocks again).
+fn reexec() -> Error {
+    use std::os::unix::process::CommandExt;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(|s| PathBuf::from(s.trim_end_matches(" (deleted)"))))
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/wg-failsafe"));
+    let e = std::process::Command::new(&exe).args(&args[1..]).exec();
+    Error::Failed(format!("re-executing {}: {e}", exe.display()))
 }
 
 struct Daemon {
@@ -194,6 +223,8 @@ struct Daemon {
     /// No sequence before this (a failed one is not retried every round).
     hold_until: Option<Instant>,
     last_error: Option<String>,
+    /// Probe rounds so far.
+    rounds: u64,
 }
 
 impl Daemon {
@@ -219,6 +250,7 @@ impl Daemon {
             dirty: false,
             hold_until: None,
             last_error: None,
+            rounds: 0,
         };
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
@@ -266,8 +298,15 @@ impl Daemon {
     fn serve(&mut self) -> Result<String, Error> {
         let interval = Duration::from_millis(self.cfg.probe_interval_ms);
         let mut next_round = Instant::now();
+        let mut exe_checked = Instant::now();
         loop {
             let now = Instant::now();
+            if now.duration_since(exe_checked) >= EXE_EVERY {
+                exe_checked = now;
+                if exe_replaced() {
+                    return Ok(UPGRADED.into());
+                }
+            }
             if now >= next_round {
                 let r = self.round();
                 self.note(r);
@@ -477,6 +516,7 @@ impl Daemon {
     /// One probe round: close the last (judge it), act when the verdict asks for it, send
     /// the next.
     fn round(&mut self) -> Result<(), Error> {
+        self.rounds += 1;
         let now_ms = self.now_ms();
         self.primary.receive();
         self.tunnel.receive();
