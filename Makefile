@@ -38,10 +38,13 @@ target/measure: bench/measure.c
 
 # Figures, not pass/fail: CPU and peak RSS of a healthy tick, activation and
 # deactivation times, for the release build of this host, and for the static
-# x86_64 musl build when `make dist` has made one.
+# x86_64 musl build when `make dist` has made one; then the daemon's figures.
 bench: deps build target/measure
 	python3 bench/bench.py target/measure $(BIN)
 	if [ -x $(CROSS_BIN) ]; then python3 bench/bench.py target/measure $(CROSS_BIN); fi
+	# The daemon (detection latency, idle cost, a 100,000-round soak) and large tables,
+	# for the static build when there is one (the one routers run), else the host's.
+	python3 bench/daemon.py target/measure $$( [ -x $(CROSS_BIN) ] && echo $(CROSS_BIN) || echo $(BIN) )
 
 # The cross tools as well: Debian's Rust with its std sources, qemu-user-static,
 # lintian, cargo-zigbuild and zig.

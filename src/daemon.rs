@@ -225,6 +225,8 @@ struct Daemon {
     last_error: Option<String>,
     /// Probe rounds so far.
     rounds: u64,
+    /// EdgeOS's op-mode wrapper exists (looked for once, at start and on SIGHUP).
+    edgeos: bool,
 }
 
 impl Daemon {
@@ -251,6 +253,7 @@ impl Daemon {
             hold_until: None,
             last_error: None,
             rounds: 0,
+            edgeos: Path::new(edgeos::OP_WRAPPER).exists(),
         };
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
@@ -319,15 +322,16 @@ impl Daemon {
                 let r = self.judge(false);
                 self.note(r);
             }
-            let mut fds = vec![
+            // The probe sockets are not polled: a round's replies wait in their buffers
+            // until the round closes, so a healthy round wakes the daemon once.
+            let mut fds = [
                 libc::pollfd { fd: self.signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
                 libc::pollfd { fd: self.events.fd(), events: libc::POLLIN, revents: 0 },
             ];
-            for p in [&self.primary.prober, &self.tunnel.prober].into_iter().flatten() {
-                fds.push(libc::pollfd { fd: p.fd(), events: libc::POLLIN, revents: 0 });
-            }
+            // Rounded up: a timeout rounded down would spin through the last fraction of a
+            // millisecond before every round.
             let wait = next_round.saturating_duration_since(Instant::now());
-            let ms = wait.as_millis().clamp(0, i32::MAX as u128) as i32;
+            let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
             // SAFETY: poll on pollfds owned here, for their number.
             let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             if ready < 0 {
@@ -346,8 +350,6 @@ impl Daemon {
                 let r = self.read_events();
                 self.note(r);
             }
-            self.primary.receive();
-            self.tunnel.receive();
         }
     }
 
@@ -379,6 +381,7 @@ impl Daemon {
                         self.cfg = c;
                         self.primary.stop(self.now_ms());
                         self.lladdr = None;
+                        self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();
                         self.log.info(&format!("configuration {} reloaded", self.path.display()));
                         self.dirty = true;
                     }
@@ -600,7 +603,7 @@ impl Daemon {
 
     /// The load balancer's verdict, asked at most every LB_EVERY (TRACK_IPS empty only).
     fn lb_verdict(&mut self) -> Option<String> {
-        if !self.cfg.lb_status || !self.cfg.track_ips.is_empty() || !Path::new(edgeos::OP_WRAPPER).exists() {
+        if !self.cfg.lb_status || !self.cfg.track_ips.is_empty() || !self.edgeos {
             return None;
         }
         match &self.lb {

@@ -133,11 +133,6 @@ impl Prober {
         &self.path
     }
 
-    /// The descriptor to poll for replies.
-    pub fn fd(&self) -> libc::c_int {
-        self.sock.as_raw_fd()
-    }
-
     /// Sends echo request `seq` to `target`; `Ok(false)` when the network says it cannot
     /// leave (link or route down), which counts as a lost request.
     pub fn send(&self, target: Ipv4Addr, seq: u16) -> io::Result<bool> {

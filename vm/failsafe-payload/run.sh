@@ -44,7 +44,9 @@
 # drops WireGuard to the VPS; carrier loss; `run` does not take that handshake for proof,
 # routes every table straight out of eth1 (all traffic leaves via ISP 2) and exits 1, as
 # does the next run, silently; once ISP 2 lets WireGuard through, the next run moves every
-# table onto the tunnel; carrier back; every table and rule as before.
+# table onto the tunnel; carrier back; every table and rule as before. Scenario 5 (the
+# daemon): idle cost over 10 s, carrier loss switched at the kernel's event, `run` does
+# nothing while it runs, failback after UP_AFTER_S, every table as before, SIGTERM.
 #
 # Lines starting "figure:" are collected by vm/test.sh. Exit status 0 = pass.
 set -eu
@@ -524,6 +526,51 @@ TOOL_CONF=
 [ "$RC" = 0 ] || fail "recovery run exited $RC"
 same_tables "$D/before" "after recovery (scenario 4)"
 echo "   every table and rule is as before"
+down
+
+step "scenario 5: the daemon (kernel WireGuard): carrier loss switched at the event, failback, SIGTERM"
+BACKEND=kernel
+up yes up
+tables > "$D/before"
+(umask 077; sed 's/^UP_AFTER_S=.*/UP_AFTER_S=2/' "$CONF" > "$D/daemon.conf")
+ns rtr "$TOOL" -c "$D/daemon.conf" daemon > "$D/daemon.out" 2>&1 &
+DPID=$!
+i=0
+until log_has "daemon started"; do
+	i=$((i + 1)); [ $i -lt 100 ] || { cat "$D/daemon.out"; fail "the daemon did not start"; }
+	sleep 0.1
+done
+# Idle: CPU time over 10 s of healthy rounds (one echo to the gateway every 500 ms).
+cpu0=$(awk '{ print $14 + $15 }' "/proc/$DPID/stat")
+sleep 10
+cpu1=$(awk '{ print $14 + $15 }' "/proc/$DPID/stat")
+hz=$(getconf CLK_TCK 2> /dev/null || echo 100)
+echo "figure: $ARCH daemon idle, PROBE_INTERVAL_MS=500, one target: $(((cpu1 - cpu0) * 1000 / hz)) ms of CPU in 10 s" \
+	"(emulated), peak RSS $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' "/proc/$DPID/status") KiB"
+carrier down
+i=0
+until log_has "tables switched"; do
+	i=$((i + 1)); [ $i -lt 100 ] || { cat "$D/wg-failsafe.log"; fail "the daemon did not switch within 10 s of the carrier loss"; }
+	sleep 0.1
+done
+echo "figure: $ARCH daemon, carrier event to switched tables: $(sed -n 's/.*tables switched \([0-9]*\) ms.*/\1/p' "$D/wg-failsafe.log" | tail -n 1) ms (emulated)"
+failsafe_tables
+paths tunnel
+echo "   run while the daemon runs:"
+tool run
+[ "$RC" = 0 ] && [ -z "$OUT" ] || fail "run printed '$OUT' or exited $RC while the daemon runs"
+carrier up
+i=0
+until log_has "failsafe DEACTIVATED"; do
+	i=$((i + 1)); [ $i -lt 150 ] || { cat "$D/wg-failsafe.log"; fail "the daemon did not fail back within 15 s"; }
+	sleep 0.1
+done
+same_tables "$D/before" "after the daemon's failback"
+echo "   failback done, every table and rule as before"
+echo "figure: $ARCH daemon peak RSS after the cycle: $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' "/proc/$DPID/status") KiB"
+kill -TERM "$DPID"
+wait "$DPID" || fail "the daemon exited $? on SIGTERM"
+log_has "daemon stopped (SIGTERM)" || fail "no stop line in the log"
 down
 
 step "all checks passed"
