@@ -10,7 +10,7 @@
 # vm/example-payload/run.sh as a smoke test run first.
 #
 # Environment (all optional; vm/run.sh's VM_* settings apply too):
-#   VM_TIMEOUT    seconds each guest may take to boot and run (default 180)
+#   VM_TIMEOUT    seconds each guest may take to boot and run (default 300)
 #   VM_PARALLEL=1 run the guests at the same time (default: one after the other, so
 #                 that the mipsel figures are not taken on a shared CPU)
 #   VM_SMOKE=0    skip the smoke test
@@ -19,7 +19,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-export VM_TIMEOUT=${VM_TIMEOUT:-180}
+export VM_TIMEOUT=${VM_TIMEOUT:-300}
 die() { echo "vm-test: $*" >&2; exit 2; }
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
