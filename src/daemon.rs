@@ -63,29 +63,30 @@ struct Track {
     targets: Vec<Ipv4Addr>,
     seq: u16,
     answered: Vec<bool>,
-    /// Milliseconds since the daemon started (monotonic).
+    /// Milliseconds since the daemon started (monotonic) of the last passing round.
     last_pass_ms: Option<u64>,
-    since_ms: u64,
+    /// Rounds failed since the last that passed.
+    failed: u32,
     /// The last closed round passed.
     passed: bool,
 }
 
 impl Track {
-    fn new(now_ms: u64) -> Track {
+    fn new() -> Track {
         Track {
             prober: None,
             targets: Vec::new(),
             seq: 0,
             answered: Vec::new(),
             last_pass_ms: None,
-            since_ms: now_ms,
+            failed: 0,
             passed: false,
         }
     }
 
     /// Points the track at `path` and `targets`, reopening the socket when they changed.
     /// A socket that cannot be opened (the device just vanished) is a round that fails.
-    fn aim(&mut self, path: Option<ProbePath>, targets: Vec<Ipv4Addr>, now_ms: u64) {
+    fn aim(&mut self, path: Option<ProbePath>, targets: Vec<Ipv4Addr>) {
         let same = self.prober.as_ref().map(|p| p.path()) == path.as_ref() && self.targets == targets;
         if same {
             return;
@@ -93,13 +94,10 @@ impl Track {
         self.prober = path.and_then(|p| Prober::open(p).ok());
         self.answered = vec![false; targets.len()];
         self.targets = targets;
-        if self.last_pass_ms.is_none() {
-            self.since_ms = now_ms;
-        }
     }
 
-    fn stop(&mut self, now_ms: u64) {
-        *self = Track::new(now_ms);
+    fn stop(&mut self) {
+        *self = Track::new();
     }
 
     /// Closes the round: it passed if at least `need` targets answered.
@@ -109,6 +107,9 @@ impl Track {
             self.prober.is_some() && !self.targets.is_empty() && track_passes(answered, need.min(self.targets.len()));
         if self.passed {
             self.last_pass_ms = Some(now_ms);
+            self.failed = 0;
+        } else {
+            self.failed = self.failed.saturating_add(1);
         }
     }
 
@@ -141,8 +142,8 @@ impl Track {
         }
     }
 
-    fn down(&self, now_ms: u64, down_after_ms: u64) -> bool {
-        rounds_down(self.last_pass_ms, self.since_ms, now_ms, down_after_ms)
+    fn down(&self, c: &Config) -> bool {
+        rounds_down(self.failed, c.down_after_ms, c.probe_interval_ms)
     }
 }
 
@@ -243,8 +244,8 @@ impl Daemon {
             view: View { links: Links::default(), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() },
             snapshot: None,
             on: false,
-            primary: Track::new(0),
-            tunnel: Track::new(0),
+            primary: Track::new(),
+            tunnel: Track::new(),
             lladdr: None,
             lb: None,
             started: Instant::now(),
@@ -379,7 +380,7 @@ impl Daemon {
                 match config::load(&self.path) {
                     Ok(c) => {
                         self.cfg = c;
-                        self.primary.stop(self.now_ms());
+                        self.primary.stop();
                         self.lladdr = None;
                         self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();
                         self.log.info(&format!("configuration {} reloaded", self.path.display()));
@@ -543,7 +544,6 @@ impl Daemon {
     /// Points the probes where this round's view says: the primary's gateway (or
     /// TRACK_IPS through it), and the tunnel peer while the failsafe is on.
     fn aim(&mut self) -> Result<(), Error> {
-        let now_ms = self.now_ms();
         let c = self.cfg.clone();
         let link = self.view.links.by_name(&c.primary_dev).cloned();
         let gw = self.primary_gateway();
@@ -564,11 +564,11 @@ impl Daemon {
             }
             _ => (None, Vec::new()),
         };
-        self.primary.aim(path, targets, now_ms);
+        self.primary.aim(path, targets);
         if self.on {
-            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), vec![c.wg_peer_ip], now_ms);
+            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), vec![c.wg_peer_ip]);
         } else if self.tunnel.prober.is_some() {
-            self.tunnel.stop(now_ms);
+            self.tunnel.stop();
         }
         Ok(())
     }
@@ -620,7 +620,6 @@ impl Daemon {
     /// and whether the last round passed.
     fn primary_health(&mut self) -> (Result<(), Unhealthy>, bool) {
         let c = &self.cfg;
-        let now_ms = self.now_ms();
         if let Err(why) = link_health(self.view.links.by_name(&c.primary_dev)) {
             return (Err(why), false);
         }
@@ -628,7 +627,7 @@ impl Daemon {
             return (Err(Unhealthy::NoGateway), false);
         }
         let passed = self.primary.passed;
-        if self.primary.down(now_ms, c.down_after_ms) {
+        if self.primary.down(c) {
             let why = if c.track_ips.is_empty() {
                 Unhealthy::GatewaySilent
             } else {
@@ -692,7 +691,7 @@ impl Daemon {
                 if matches!(outcome, Outcome::Activated { .. } | Outcome::Deactivated { .. }) {
                     // What the sequence changed comes back as announcements; the view
                     // takes them in. Start the tunnel's rounds (or stop them) afresh.
-                    self.tunnel.stop(self.now_ms());
+                    self.tunnel.stop();
                     self.aim()?;
                     self.primary.send();
                     self.tunnel.send();
@@ -730,7 +729,7 @@ impl Daemon {
                 Failback::Down // a failed round, even before DOWN_AFTER_MS, breaks the count
             }
         });
-        let tunnel_echo = !self.tunnel.down(self.now_ms(), self.cfg.down_after_ms);
+        let tunnel_echo = !self.tunnel.down(&self.cfg);
         match decide(obs.on, health.is_ok(), !sys.journal().is_empty(), failback == Some(Failback::Back)) {
             Action::Nothing => Ok(Outcome::Healthy),
             Action::Cleanup => failsafe::cleanup(sys),

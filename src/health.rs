@@ -141,9 +141,10 @@ pub fn tunnel_works(r: &TunnelRound, max_age_s: u64) -> bool {
 }
 
 /// The daemon's verdict on a probed path: down when no round has passed for
-/// `down_after_ms` (counted from `since_ms`, when probing began, if none has passed yet).
-pub fn rounds_down(last_pass_ms: Option<u64>, since_ms: u64, now_ms: u64, down_after_ms: u64) -> bool {
-    now_ms.saturating_sub(last_pass_ms.unwrap_or(since_ms).max(since_ms)) >= down_after_ms
+/// `down_after_ms`, counted in rounds — ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ failed in a
+/// row — so that a round timer a millisecond early never costs a whole extra round.
+pub fn rounds_down(failed_in_a_row: u32, down_after_ms: u64, interval_ms: u64) -> bool {
+    u64::from(failed_in_a_row) >= down_after_ms.div_ceil(interval_ms.max(1)).max(1)
 }
 
 /// A round of upstream tracking passes when at least `needed` targets answered.
@@ -230,12 +231,13 @@ mod tests {
     }
 
     #[test]
-    fn the_daemon_is_down_after_down_after_ms_without_a_passing_round() {
-        assert!(!rounds_down(Some(1000), 0, 2999, 2000));
-        assert!(rounds_down(Some(1000), 0, 3000, 2000));
-        assert!(!rounds_down(None, 500, 2000, 2000), "counted from the start of probing");
-        assert!(rounds_down(None, 500, 2500, 2000));
-        assert!(!rounds_down(Some(100), 5000, 6000, 2000), "a pass before probing began counts from then");
+    fn the_daemon_is_down_after_down_after_ms_of_failed_rounds() {
+        assert!(!rounds_down(3, 2000, 500));
+        assert!(rounds_down(4, 2000, 500), "4 rounds of 500 ms: 2000 ms without a pass");
+        assert!(!rounds_down(5, 2000, 300) && rounds_down(7, 2000, 300), "rounded up to whole rounds");
+        assert!(rounds_down(1, 100, 500), "at least one round");
+        assert!(!rounds_down(0, 100, 500));
+        assert!(rounds_down(1, 1, 0), "a zero interval cannot divide by zero");
     }
 
     #[test]
