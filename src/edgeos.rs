@@ -163,6 +163,27 @@ impl Node {
             (k == key).then(|| v.trim().trim_matches('"'))
         })
     }
+
+    /// Every value of leaf `key` (`address` and `allowed-ips` repeat), unquoted.
+    pub fn leaves_of<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.leaves.iter().filter_map(move |l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == key).then(|| v.trim().trim_matches('"'))
+        })
+    }
+
+    /// Whether the valueless leaf `key` is set (`failover-only`, `disable`).
+    pub fn flag(&self, key: &str) -> bool {
+        self.leaves.iter().any(|l| l.trim() == key)
+    }
+
+    /// The children named `KIND NAME`, as (NAME unquoted, node).
+    pub fn named<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
+        self.children.iter().filter_map(move |c| {
+            let (k, name) = c.name.split_once(' ')?;
+            (k == kind).then(|| (name.trim().trim_matches('"'), c))
+        })
+    }
 }
 
 /// Parses the curly-brace syntax of `config.boot` and `cli-shell-api showCfg`.

@@ -147,6 +147,7 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
         }
         Err(why) if c.fallback == Fallback::None => {
             cleanup(sys)?;
+            sys.event("error", &why);
             return Err(Error::Failed(why));
         }
         Err(why) => {
@@ -215,6 +216,17 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
         String::new()
     };
     sys.log.info(&format!("failsafe ACTIVATED in {ms} ms: tables {} now use {via}{damped}", tables.join(", ")));
+    let reason = match &why {
+        Some(w) => format!("primary {}: {w}", c.primary_dev),
+        None => "by request".to_string(),
+    };
+    sys.event("activated", &reason);
+    if target == Target::Backup {
+        sys.event(
+            "fallback",
+            &format!("tunnel {} does not work over {}: tables via {backup_gw}", c.wg_iface, c.backup_dev),
+        );
+    }
     Ok(Outcome::Activated { ms, target })
 }
 
@@ -387,23 +399,33 @@ pub fn while_active(
     // The tunnel's transitions, logged once each.
     if target != record.target {
         match target {
-            Target::Backup => sys.log.error(&format!(
-                "tunnel {} stopped working: every table now goes straight out of {} via {backup_gw} (FALLBACK=backup)",
-                c.wg_iface, c.backup_dev
-            )),
-            Target::Tunnel => sys.log.info(&format!("tunnel {} works again: every table uses it again", c.wg_iface)),
+            Target::Backup => {
+                let why = format!(
+                    "tunnel {} stopped working: every table now goes straight out of {} via {backup_gw} (FALLBACK=backup)",
+                    c.wg_iface, c.backup_dev
+                );
+                sys.log.error(&why);
+                sys.event("fallback", &why);
+            }
+            Target::Tunnel => {
+                sys.log.info(&format!("tunnel {} works again: every table uses it again", c.wg_iface));
+                sys.event("tunnel-restored", &format!("tunnel {} works over {}", c.wg_iface, c.backup_dev));
+            }
         }
         record.target = target;
     }
     let dead_on_tunnel = !tunnel_ok && target == Target::Tunnel;
     if dead_on_tunnel != record.tunnel_down {
         if dead_on_tunnel {
-            sys.log.error(&format!(
+            let why = format!(
                 "failsafe active but tunnel {} is down: no answer from {} and no fresh handshake since it went over {} (FALLBACK=none keeps the tables on it)",
                 c.wg_iface, c.wg_peer_ip, c.backup_dev
-            ));
+            );
+            sys.log.error(&why);
+            sys.event("error", &why);
         } else {
             sys.log.info(&format!("tunnel {} works again", c.wg_iface));
+            sys.event("tunnel-restored", &format!("tunnel {} works again", c.wg_iface));
         }
         record.tunnel_down = dead_on_tunnel;
     }
@@ -643,6 +665,12 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     record.deactivating = false;
     sys.write_record(&record)?;
     sys.log.info(&format!("failsafe DEACTIVATED in {ms} ms: every table is back on its own routes"));
+    let reason = if forced {
+        "by request".to_string()
+    } else {
+        format!("primary {} passed every round for {} s", c.primary_dev, record.up_after_s)
+    };
+    sys.event("deactivated", &reason);
     Ok(Outcome::Deactivated { ms })
 }
 
@@ -651,7 +679,9 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
 fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &[String]) -> Result<Outcome, Error> {
     record.deactivating = false;
     sys.write_record(&record)?;
-    Err(Error::Failed(format!("deactivation incomplete, still in failsafe: {}", failures.join("; "))))
+    let why = format!("deactivation incomplete, still in failsafe: {}", failures.join("; "));
+    sys.event("error", &why);
+    Err(Error::Failed(why))
 }
 
 /// Takes back everything in the journal (an activation that did not get as far as its

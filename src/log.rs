@@ -122,6 +122,17 @@ fn local_now() -> Option<libc::tm> {
     }
 }
 
+/// `2026-11-25 17:45:09`, local time, of a Unix time (for `status`).
+pub fn stamp_of(unix_s: u64) -> String {
+    let t = libc::time_t::try_from(unix_s).unwrap_or(0);
+    // SAFETY: localtime_r (the thread-safe variant) with a tm owned here.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (!libc::localtime_r(&t, &mut tm).is_null()).then_some(tm)
+    };
+    tm.as_ref().map(iso_stamp).unwrap_or_else(|| unix_s.to_string())
+}
+
 /// One RFC 3164 datagram: `<PRI>TIMESTAMP wg-failsafe[PID]: MSG`, facility daemon.
 pub fn syslog_line(level: Level, stamp: &str, pid: u32, msg: &str) -> String {
     // facility daemon (3) times 8, plus severity: info 6, warning 4, error 3.

@@ -14,6 +14,7 @@ mod edgeos;
 mod error;
 mod failsafe;
 mod health;
+mod init;
 mod lock;
 mod log;
 mod netlink;
@@ -54,6 +55,10 @@ Commands:
   daemon                   stay in the foreground: react to the kernel's events at once and
                            probe every PROBE_INTERVAL_MS; while it runs, `run` does nothing
                            (SIGHUP reloads the configuration, SIGTERM stops, tables as they are)
+  init [--config-boot FILE] [--print | -o FILE] [--force] [--peer-ip IP]
+                           write a configuration derived from EdgeOS's own (cli-shell-api, else
+                           /config/config.boot) to /config/user-data/wg-failsafe.conf; exit 2,
+                           writing nothing, when a required value cannot be derived
 
 Options:
   -c FILE         configuration file; default: $WG_FAILSAFE_CONF, then
@@ -87,6 +92,7 @@ enum Cmd {
     Check,
     Transition { group: String, iface: String, state: String },
     Daemon,
+    Init(init::Options),
 }
 
 fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
@@ -97,6 +103,16 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
     let dry_run = args.contains(["-n", "--dry-run"]);
     let verbose = args.contains(["-v", "--verbose"]);
     let json = args.contains("--json");
+    let print = args.contains("--print");
+    let force = args.contains("--force");
+    let path_opt = |args: &mut pico_args::Arguments, key: &'static str| {
+        args.opt_value_from_os_str(key, |s| Ok::<_, String>(PathBuf::from(s))).map_err(|e| usage(e.to_string()))
+    };
+    let config_boot = path_opt(&mut args, "--config-boot")?;
+    let out = path_opt(&mut args, "-o")?;
+    let peer_ip: Option<std::net::Ipv4Addr> =
+        args.opt_value_from_str("--peer-ip").map_err(|e| usage(format!("--peer-ip: {e}")))?;
+    let init_opts = config_boot.is_some() || out.is_some() || print || force || peer_ip.is_some();
     let config: Option<PathBuf> =
         args.opt_value_from_os_str("-c", |s| Ok::<_, String>(PathBuf::from(s))).map_err(|e| usage(e.to_string()))?;
     let free: Vec<String> = args
@@ -122,6 +138,13 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
             "deactivate" => no_more(rest, cmd).map(|_| Cmd::Deactivate)?,
             "check" => no_more(rest, cmd).map(|_| Cmd::Check)?,
             "daemon" => no_more(rest, cmd).map(|_| Cmd::Daemon)?,
+            "init" => {
+                no_more(rest, cmd)?;
+                if print && out.is_some() {
+                    return Err(usage("init takes --print or -o FILE, not both".into()));
+                }
+                Cmd::Init(init::Options { config_boot, print, out, force, peer_ip })
+            }
             "transition" => match rest {
                 [group, iface, state] if matches!(state.as_str(), "active" | "inactive" | "failover") => {
                     Cmd::Transition { group: group.clone(), iface: iface.clone(), state: state.clone() }
@@ -136,6 +159,9 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
     };
     if json && !matches!(command, Cmd::Status { .. }) {
         return Err(usage("--json goes with `status` only".into()));
+    }
+    if init_opts && !matches!(command, Cmd::Init(_)) {
+        return Err(usage("--config-boot, --print, -o, --force and --peer-ip go with `init` only".into()));
     }
     if dry_run && matches!(command, Cmd::Daemon) {
         return Err(usage("`daemon` changes the tables as it goes; it takes no --dry-run".into()));
@@ -156,6 +182,13 @@ fn main() -> ExitCode {
         Cmd::Version => {
             println!("wg-failsafe {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
+        }
+        // Derives a configuration: there is none to read yet.
+        Cmd::Init(o) => {
+            return match init::run(&o) {
+                Ok(code) => code,
+                Err(e) => fail(&e, None),
+            }
         }
         _ => {}
     }
@@ -196,7 +229,7 @@ fn fail(e: &Error, log: Option<&Logger>) -> ExitCode {
 
 fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
     match &cli.command {
-        Cmd::Help | Cmd::Version | Cmd::Daemon => Ok(ExitCode::SUCCESS),
+        Cmd::Help | Cmd::Version | Cmd::Daemon | Cmd::Init(_) => Ok(ExitCode::SUCCESS),
         Cmd::Transition { group, iface, state } => transition(cli, cfg, log, group, iface, state),
         Cmd::Status { json } => {
             let mut sys = System::open(cfg, log, true)?;
@@ -419,6 +452,17 @@ mod tests {
         assert!(matches!(parse(&["status", "--json"]).expect("valid").command, Cmd::Status { json: true }));
         assert!(matches!(parse(&["--version"]).expect("valid").command, Cmd::Version));
         assert!(matches!(parse(&["-h", "run"]).expect("valid").command, Cmd::Help));
+        match parse(&["init", "--config-boot", "/tmp/c.boot", "--peer-ip", "10.11.0.1", "--force"])
+            .expect("valid")
+            .command
+        {
+            Cmd::Init(o) => {
+                assert_eq!(o.config_boot.as_deref(), Some(Path::new("/tmp/c.boot")));
+                assert_eq!(o.peer_ip, Some(std::net::Ipv4Addr::new(10, 11, 0, 1)));
+                assert!(o.force && !o.print && o.out.is_none());
+            }
+            _ => panic!("not init"),
+        }
     }
 
     #[test]
@@ -440,9 +484,18 @@ mod tests {
     fn bad_command_lines_are_usage_errors() {
         assert_eq!(usage_error(&[]), "missing command (see --help)");
         assert_eq!(usage_error(&["frobnicate"]), "unknown command `frobnicate` (see --help)");
-        assert_eq!(usage_error(&["run", "--force"]), "unknown option `--force` (see --help)");
+        assert_eq!(usage_error(&["run", "--frobnicate"]), "unknown option `--frobnicate` (see --help)");
         assert_eq!(usage_error(&["run", "now"]), "`run` takes no arguments, got `now` (see --help)");
         assert_eq!(usage_error(&["run", "--json"]), "--json goes with `status` only (see --help)");
+        assert_eq!(
+            usage_error(&["run", "--force"]),
+            "--config-boot, --print, -o, --force and --peer-ip go with `init` only (see --help)"
+        );
+        assert_eq!(
+            usage_error(&["init", "--print", "-o", "/x"]),
+            "init takes --print or -o FILE, not both (see --help)"
+        );
+        assert!(usage_error(&["init", "--peer-ip", "nope"]).starts_with("--peer-ip: "));
         assert_eq!(Error::Usage(String::new()).exit_code(), 2);
     }
 }

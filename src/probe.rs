@@ -216,6 +216,70 @@ pub fn echo(
     Ok(rtt)
 }
 
+/// What `count` echoes to one target came to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub sent: u32,
+    pub received: u32,
+    /// Sum of the round-trip times of the replies.
+    pub rtt_total: Duration,
+}
+
+impl Stats {
+    pub fn loss_pct(&self) -> u32 {
+        match (self.received.min(self.sent) * 100).checked_div(self.sent) {
+            Some(answered_pct) => 100 - answered_pct,
+            None => 100,
+        }
+    }
+
+    /// Mean round-trip time in milliseconds (three decimals), `None` with no reply.
+    pub fn rtt_ms(&self) -> Option<f64> {
+        (self.received > 0).then(|| (self.rtt_total.as_micros() as f64 / f64::from(self.received)).round() / 1000.0)
+    }
+}
+
+/// Sends `count` rounds of one echo to every target, each round waiting up to `timeout`
+/// (less once every target has answered it), and counts what came back: round-trip time
+/// and loss, for `status`. Unlike [`echo`] it does not stop at the first answer.
+pub fn measure(path: &Path, targets: &[Ipv4Addr], count: u32, timeout: Duration) -> io::Result<Vec<Stats>> {
+    let probe = Prober::open(path.clone())?;
+    let mut stats = vec![Stats::default(); targets.len()];
+    for n in 0..count {
+        let seq = n as u16 + 1;
+        let sent_at = Instant::now();
+        let deadline = sent_at + timeout;
+        let mut waiting = 0;
+        for (i, t) in targets.iter().enumerate() {
+            stats[i].sent += 1;
+            if probe.send(*t, seq)? {
+                waiting += 1;
+            }
+        }
+        let mut answered = vec![false; targets.len()];
+        while waiting > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !probe.wait(left)? {
+                break;
+            }
+            while let Some((source, got)) = probe.recv() {
+                let Some(i) = targets.iter().position(|t| *t == source) else { continue };
+                if got == seq && !answered[i] {
+                    answered[i] = true;
+                    stats[i].received += 1;
+                    stats[i].rtt_total += sent_at.elapsed();
+                    waiting -= 1;
+                }
+            }
+        }
+        if waiting > 0 {
+            // A lost echo waits out its timeout, as ping does, before the next round.
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+    Ok(stats)
+}
+
 /// Sends one request; `Ok(false)` when the network says it cannot leave.
 fn send(sock: &OwnedFd, path: &Path, target: Ipv4Addr, request: &[u8], ip_id: u16) -> io::Result<bool> {
     let sent = match path {
@@ -473,6 +537,15 @@ mod tests {
         let mut tcp = reply_packet(gw, 1, 1);
         tcp[9] = 6;
         assert_eq!(run(&tcp), 0);
+    }
+
+    #[test]
+    fn loss_and_round_trip_times() {
+        let s = Stats { sent: 3, received: 2, rtt_total: Duration::from_micros(2_500) };
+        assert_eq!((s.loss_pct(), s.rtt_ms()), (34, Some(1.25)));
+        assert_eq!(Stats::default().loss_pct(), 100, "nothing sent is nothing known: all lost");
+        assert_eq!(Stats { sent: 3, received: 0, ..Stats::default() }.rtt_ms(), None);
+        assert_eq!(Stats { sent: 4, received: 4, rtt_total: Duration::from_millis(4) }.loss_pct(), 0);
     }
 
     #[test]

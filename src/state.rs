@@ -237,6 +237,34 @@ impl Snapshot {
     }
 }
 
+/// One entry of the event ring (`events`): a state change, when and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub at_unix_s: u64,
+    /// `activated`, `fallback`, `tunnel-restored`, `deactivated`, `error`, …
+    pub event: String,
+    pub reason: String,
+}
+
+/// How many events the ring keeps.
+pub const EVENTS_KEPT: usize = 20;
+
+impl Event {
+    fn to_line(&self) -> String {
+        let reason: String = self.reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        format!("{} {} {}", self.at_unix_s, self.event, reason.trim())
+    }
+
+    /// A line of the ring; `None` for one that is not (a torn or foreign line is skipped,
+    /// never an error: the ring is for humans).
+    fn parse(line: &str) -> Option<Event> {
+        let mut w = line.splitn(3, ' ');
+        let at_unix_s = w.next()?.parse().ok()?;
+        let event = w.next().filter(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))?;
+        Some(Event { at_unix_s, event: event.to_string(), reason: w.next().unwrap_or("").to_string() })
+    }
+}
+
 /// Something activation changed and deactivation must put back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Owned {
@@ -361,18 +389,25 @@ impl State {
 
     /// Reads a file; `None` if it (or the directory) does not exist.
     fn read(&self, name: &str) -> Result<Option<String>, StateError> {
+        match self.read_bytes(name)? {
+            None => Ok(None),
+            Some(b) => String::from_utf8(b).map(Some).map_err(|_| self.error(name, "not text")),
+        }
+    }
+
+    fn read_bytes(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
         let Some(dir) = &self.dir else { return Ok(None) };
         let f = match open_at(dir.as_raw_fd(), name, libc::O_RDONLY, 0) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.error(name, e)),
         };
-        let mut text = String::new();
-        f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| self.error(name, e))?;
-        if text.len() as u64 > MAX_FILE_BYTES {
+        let mut bytes = Vec::new();
+        f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| self.error(name, e))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
             return Err(self.error(name, format_args!("larger than {MAX_FILE_BYTES} bytes")));
         }
-        Ok(Some(text))
+        Ok(Some(bytes))
     }
 
     fn exists(&self, name: &str) -> bool {
@@ -476,6 +511,28 @@ impl State {
 
     pub fn clear_journal(&mut self) -> Result<(), StateError> {
         self.remove("journal")
+    }
+
+    /// The last events, oldest first (none when the ring does not exist or is unreadable).
+    pub fn events(&self) -> Vec<Event> {
+        let bytes = self.read_bytes("events").ok().flatten().unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let all: Vec<Event> = text.lines().filter_map(Event::parse).collect();
+        all[all.len().saturating_sub(EVENTS_KEPT)..].to_vec()
+    }
+
+    /// Adds `e` to the ring, keeping the last [`EVENTS_KEPT`], rewritten atomically. The
+    /// same event for the same reason as the last one is not added again (a failing
+    /// activation retried every minute is one event).
+    pub fn push_event(&mut self, e: &Event) -> Result<(), StateError> {
+        let mut events = self.events();
+        if events.last().is_some_and(|l| l.event == e.event && l.reason == e.reason) {
+            return Ok(());
+        }
+        events.push(e.clone());
+        let keep = &events[events.len().saturating_sub(EVENTS_KEPT)..];
+        let text: String = keep.iter().map(|e| e.to_line() + "\n").collect();
+        self.write_atomic("events", &text)
     }
 
     /// Takes `daemon.lock` for the daemon's life (flock, released by the kernel when the
@@ -747,6 +804,45 @@ mod tests {
         let s = State::open(&d).expect("trusted");
         assert!(s.snapshot().is_err(), "O_NOFOLLOW");
         fs::remove_file(&link).ok();
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn event_lines_round_trip_and_foreign_ones_are_skipped() {
+        let e = Event { at_unix_s: 1_700_000_000, event: "activated".into(), reason: "eth0: no carrier\nx".into() };
+        assert_eq!(
+            Event::parse(&e.to_line()),
+            Some(Event { reason: "eth0: no carrier x".into(), ..e.clone() }),
+            "one line, whatever the reason held"
+        );
+        assert_eq!(Event::parse("garbage"), None);
+        assert_eq!(Event::parse("12 NOT-lower x"), None);
+        assert_eq!(Event::parse("17000"), None, "a line torn after the time");
+    }
+
+    #[test]
+    #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
+    fn the_event_ring_keeps_twenty_and_survives_a_torn_write() {
+        let d = temp_dir("events");
+        let mut s = State::open(&d).expect("absent");
+        assert!(s.events().is_empty());
+        for i in 0..25 {
+            let e = Event { at_unix_s: 1000 + i, event: "activated".into(), reason: format!("round {i}") };
+            s.push_event(&e).expect("push");
+        }
+        let events = s.events();
+        assert_eq!(events.len(), EVENTS_KEPT);
+        assert_eq!((events[0].at_unix_s, events[19].at_unix_s), (1005, 1024));
+        // The same event again is not a new one.
+        s.push_event(&Event { at_unix_s: 2000, ..events[19].clone() }).expect("push");
+        assert_eq!(s.events().len(), EVENTS_KEPT);
+        assert_eq!(s.events()[19].at_unix_s, 1024);
+        // A torn last line (or any garbage) is skipped; the ring goes on.
+        let mut f = fs::OpenOptions::new().append(true).open(d.join("events")).expect("open");
+        f.write_all(b"1700000\x00\xff torn").expect("write");
+        assert_eq!(s.events().len(), EVENTS_KEPT);
+        s.push_event(&Event { at_unix_s: 3000, event: "deactivated".into(), reason: "back".into() }).expect("push");
+        assert_eq!(s.events().last().map(|e| e.event.as_str()), Some("deactivated"));
         fs::remove_dir_all(&d).ok();
     }
 

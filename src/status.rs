@@ -1,11 +1,14 @@
-//! `status`: what the failsafe sees, gathered once and printed as text or JSON.
-//! Reads only; takes no lock.
+//! `status`: what the failsafe sees, gathered once and printed as text or JSON. Reads
+//! only (its probes are echoes); takes no lock. The JSON's fields are listed in README.
 
 use std::fmt::Write;
+use std::net::Ipv4Addr;
 
 use crate::decide::{defaults_of, managed_tables, Target};
 use crate::error::Error;
 use crate::netlink::route::{table_name, Route};
+use crate::probe::Stats;
+use crate::state::Event;
 use crate::system::{wall_now, System};
 
 /// Everything `status` reports.
@@ -13,23 +16,35 @@ pub struct Status {
     pub failsafe: bool,
     /// What the tables point at while the failsafe is on.
     pub target: Target,
+    /// Wall time of the last switch (0: never switched).
+    pub mode_since_unix_s: u64,
     pub activations: u64,
     pub deactivations: u64,
     pub last_switch_ms: u64,
     pub primary_dev: String,
     pub primary_healthy: bool,
     pub primary_detail: String,
+    /// This round, per target (the gateway, or each of TRACK_IPS).
+    pub primary_targets: Vec<(Ipv4Addr, Stats)>,
     /// While on: the primary passes again, failback in this many seconds.
     pub failback_in_s: Option<u64>,
     pub tunnel_iface: String,
     pub backend: String,
     pub handshake_age_s: Option<u64>,
     pub tunnel_error: Option<String>,
-    pub tunnel_up: bool,
+    pub tunnel: Option<Stats>,
     /// Managed (or would-be managed) tables and their IPv4 default routes now.
     pub tables: Vec<(u32, Vec<Route>)>,
     /// The rules at LAN_RULE_PRIORITY.
     pub rules: Vec<String>,
+    /// The last state changes, oldest first.
+    pub events: Vec<Event>,
+}
+
+impl Status {
+    pub fn tunnel_up(&self) -> bool {
+        self.tunnel.is_some_and(|t| t.received > 0)
+    }
 }
 
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
@@ -39,14 +54,17 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         obs.rules = sys.rules()?;
     }
     let record = sys.record().clone();
-    let health = sys.primary_round(&obs)?;
+    let (health, primary_targets) = sys.primary_check(&obs, true)?;
     let now = wall_now();
     let (handshake_age_s, tunnel_error) = match sys.tunnel_peer() {
         Ok(Some(p)) => (p.last_handshake.filter(|t| *t <= now).map(|t| (now - t).as_secs()), None),
         Ok(None) => (None, Some(format!("no peer for {} on {}", cfg.wg_peer_ip, cfg.wg_iface))),
         Err(e) => (None, Some(e.to_string())),
     };
-    let tunnel_up = tunnel_error.is_none() && sys.peer_answers(1).unwrap_or(false);
+    let tunnel = match tunnel_error {
+        None if sys.links.by_name(&cfg.wg_iface).is_some() => sys.tunnel_stats().ok(),
+        _ => None,
+    };
     let tables = match &obs.snapshot {
         Some(s) => s.tables.clone(),
         None => managed_tables(&obs.routes, &obs.rules, cfg),
@@ -61,6 +79,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
     Ok(Status {
         failsafe: obs.on,
         target: record.target,
+        mode_since_unix_s: record.since_unix_s,
         activations: record.activations,
         deactivations: record.deactivations,
         last_switch_ms: record.last_switch_ms,
@@ -68,18 +87,38 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         primary_healthy: health.is_ok(),
         primary_detail: match (&health, obs.primary_gw) {
             (Ok(()), Some(gw)) if cfg.track_ips.is_empty() => format!("gateway {gw} answers"),
-            (Ok(()), _) => format!("{} of {} TRACK_IPS answer", cfg.track_reliability, cfg.track_ips.len()),
+            (Ok(()), _) => format!("{} of {} TRACK_IPS needed answer", cfg.track_reliability, cfg.track_ips.len()),
             (Err(why), _) => why.to_string(),
         },
+        primary_targets,
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
         backend: sys.backend().to_string(),
         handshake_age_s,
         tunnel_error,
-        tunnel_up,
+        tunnel,
         tables: tables.into_iter().map(|t| (t, defaults_of(&obs.routes, t).cloned().collect())).collect(),
         rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
+        events: sys.events(),
     })
+}
+
+/// `12.345 ms, 0% loss`, for the text.
+fn health_text(s: &Stats) -> String {
+    match s.rtt_ms() {
+        Some(ms) => format!("{ms:.1} ms, {}% loss", s.loss_pct()),
+        None => "no answer, 100% loss".to_string(),
+    }
+}
+
+/// The JSON of one target's round: `"rtt_ms":1.234,"loss_pct":0`.
+fn health_json(s: &Stats) -> String {
+    let rtt = s.rtt_ms().map_or("null".to_string(), |ms| format!("{ms:.3}"));
+    format!("\"rtt_ms\":{rtt},\"loss_pct\":{}", s.loss_pct())
+}
+
+fn opt_u64(v: Option<u64>) -> String {
+    v.map_or("null".to_string(), |t| t.to_string())
 }
 
 impl Status {
@@ -90,9 +129,13 @@ impl Status {
             (true, Target::Tunnel) => "FAILSAFE (traffic via the tunnel)",
             (true, Target::Backup) => "FAILSAFE (traffic straight out of the backup WAN: the tunnel does not work)",
         };
+        let since = match self.mode_since_unix_s {
+            0 => String::new(),
+            t => format!(", since {} ({} s ago)", crate::log::stamp_of(t), wall_now().as_secs().saturating_sub(t)),
+        };
         let _ = writeln!(
             s,
-            "mode:     {mode} ({} activations, {} deactivations, last switch {} ms)",
+            "mode:     {mode}{since} ({} activations, {} deactivations, last switch {} ms)",
             self.activations, self.deactivations, self.last_switch_ms
         );
         let back = self.failback_in_s.map(|t| format!(", failback in {t} s")).unwrap_or_default();
@@ -103,16 +146,20 @@ impl Status {
             if self.primary_healthy { "healthy" } else { "DOWN" },
             self.primary_detail
         );
+        for (ip, st) in &self.primary_targets {
+            let _ = writeln!(s, "  {ip}: {}", health_text(st));
+        }
         let handshake = match (self.handshake_age_s, &self.tunnel_error) {
             (_, Some(e)) => e.clone(),
             (Some(a), None) => format!("latest handshake {a} s ago"),
-            (None, None) => "never handshaked".to_string(),
+            (None, None) => "no handshake".to_string(),
         };
+        let echo = self.tunnel.as_ref().map(|t| format!(", {}", health_text(t))).unwrap_or_default();
         let _ = writeln!(
             s,
-            "tunnel:   {} {} ({} backend, {handshake})",
+            "tunnel:   {} {} ({} backend, {handshake}{echo})",
             self.tunnel_iface,
-            if self.tunnel_up { "up" } else { "down" },
+            if self.tunnel_up() { "up" } else { "down" },
             self.backend
         );
         for (t, routes) in &self.tables {
@@ -127,6 +174,12 @@ impl Status {
         for r in &self.rules {
             let _ = writeln!(s, "rule:     {r}");
         }
+        if !self.events.is_empty() {
+            let _ = writeln!(s, "events:");
+        }
+        for e in &self.events {
+            let _ = writeln!(s, "  {} {}: {}", crate::log::stamp_of(e.at_unix_s), e.event, e.reason);
+        }
         s
     }
 
@@ -139,25 +192,47 @@ impl Status {
                 format!("{{\"table\":{},\"defaults\":[{}]}}", json_str(&table_name(*t)), rs.join(","))
             })
             .collect();
+        let targets: Vec<String> = self
+            .primary_targets
+            .iter()
+            .map(|(ip, st)| format!("{{\"ip\":{},{}}}", json_str(&ip.to_string()), health_json(st)))
+            .collect();
+        let tunnel_health = self.tunnel.as_ref().map_or("\"rtt_ms\":null,\"loss_pct\":null".to_string(), health_json);
         let rules: Vec<String> = self.rules.iter().map(|r| json_str(r)).collect();
+        let events: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{{\"at_unix_s\":{},\"event\":{},\"reason\":{}}}",
+                    e.at_unix_s,
+                    json_str(&e.event),
+                    json_str(&e.reason)
+                )
+            })
+            .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{}}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{}}},\"tables\":[{}],\"rules\":[{}]}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}]}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             json_str(&self.target.to_string()),
+            opt_u64((self.mode_since_unix_s > 0).then_some(self.mode_since_unix_s)),
             self.activations,
             self.deactivations,
             self.last_switch_ms,
             json_str(&self.primary_dev),
             self.primary_healthy,
             json_str(&self.primary_detail),
-            self.failback_in_s.map_or("null".to_string(), |t| t.to_string()),
+            opt_u64(self.failback_in_s),
+            targets.join(","),
             json_str(&self.tunnel_iface),
             json_str(&self.backend),
-            self.tunnel_up,
-            self.handshake_age_s.map_or("null".to_string(), |a| a.to_string()),
+            self.tunnel_up(),
+            opt_u64(self.handshake_age_s),
             self.tunnel_error.as_deref().map_or("null".to_string(), json_str),
+            tunnel_health,
             tables.join(","),
-            rules.join(",")
+            rules.join(","),
+            events.join(",")
         )
     }
 }
@@ -184,43 +259,70 @@ pub fn json_str(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn json_strings_are_escaped() {
         assert_eq!(json_str("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
     }
 
-    #[test]
-    fn renders_text_and_json() {
-        let st = Status {
+    fn sample() -> Status {
+        Status {
             failsafe: true,
             target: Target::Tunnel,
+            mode_since_unix_s: 1_700_000_000,
             activations: 1,
             deactivations: 0,
             last_switch_ms: 42,
             primary_dev: "eth0".into(),
             primary_healthy: false,
             primary_detail: "no carrier".into(),
+            primary_targets: vec![(
+                Ipv4Addr::new(1, 1, 1, 1),
+                Stats { sent: 3, received: 2, rtt_total: Duration::from_micros(24_690) },
+            )],
             failback_in_s: None,
             tunnel_iface: "wg0".into(),
             backend: "kernel".into(),
             handshake_age_s: Some(12),
             tunnel_error: None,
-            tunnel_up: true,
+            tunnel: Some(Stats { sent: 3, received: 3, rtt_total: Duration::from_micros(3_300) }),
             tables: vec![
                 (254, vec!["default via 10.11.0.1 dev wg0 table main proto static metric 40".parse().expect("route")]),
                 (201, vec![]),
             ],
             rules: vec!["priority 69 from 192.168.10.0/24 lookup main".into()],
-        };
+            events: vec![Event {
+                at_unix_s: 1_700_000_000,
+                event: "activated".into(),
+                reason: "primary eth0: no carrier".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn renders_text_and_json() {
+        let st = sample();
         let text = st.to_text();
-        assert!(text.contains("mode:     FAILSAFE"));
-        assert!(text.contains("primary:  eth0 DOWN (no carrier)"));
-        assert!(text.contains("tunnel:   wg0 up (kernel backend, latest handshake 12 s ago)"));
+        assert!(text.contains("mode:     FAILSAFE (traffic via the tunnel), since "), "{text}");
+        assert!(text.contains("primary:  eth0 DOWN (no carrier)\n  1.1.1.1: 12.3 ms, 34% loss"), "{text}");
+        assert!(
+            text.contains("tunnel:   wg0 up (kernel backend, latest handshake 12 s ago, 1.1 ms, 0% loss)"),
+            "{text}"
+        );
         assert!(text.contains("table 201:\n  (no default route)"));
+        assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null},\"tables\":[{\"table\":\"main\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"defaults\":[]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"]}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"rtt_ms\":1.100,\"loss_pct\":0},\"tables\":[{\"table\":\"main\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"defaults\":[]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}]}"
         );
+    }
+
+    #[test]
+    fn never_switched_is_null() {
+        let st = Status { mode_since_unix_s: 0, tunnel: None, failsafe: false, ..sample() };
+        let j = st.to_json();
+        assert!(j.contains("\"mode_since_unix_s\":null") && j.contains("\"rtt_ms\":null,\"loss_pct\":null"), "{j}");
+        assert!(!st.to_text().contains("since"));
     }
 }

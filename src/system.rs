@@ -21,7 +21,7 @@ use crate::netlink::link::{self, Addr, Links};
 use crate::netlink::route::{self, Route, DEFAULT, RT_TABLE_MAIN};
 use crate::netlink::rule::{self, Rule};
 use crate::netlink::{ok_if_exists, ok_if_missing, Netlink};
-use crate::probe::{self, Path as ProbePath};
+use crate::probe::{self, Path as ProbePath, Stats};
 use crate::state::{self, Owned, Record, Snapshot, State};
 use crate::wireguard::{self, Backend, Device, Key, Peer};
 
@@ -192,41 +192,97 @@ impl<'a> System<'a> {
     /// the gateway whatever the tables hold — then, with TRACK_IPS empty, the EdgeOS load
     /// balancer's verdict.
     pub fn primary_round(&mut self, obs: &Observed) -> Result<Result<(), Unhealthy>, Error> {
+        Ok(self.primary_check(obs, false)?.0)
+    }
+
+    /// The round of [`System::primary_round`]; with `measure`, every target gets all
+    /// PROBE_COUNT echoes and their round-trip times and loss come back too (`status`).
+    pub fn primary_check(
+        &mut self,
+        obs: &Observed,
+        measure: bool,
+    ) -> Result<(Result<(), Unhealthy>, Vec<(Ipv4Addr, Stats)>), Error> {
         let c = self.cfg;
+        // What a round would probe; without a link or a gateway, not one answers.
+        let unprobed = || -> Vec<(Ipv4Addr, Stats)> {
+            let targets =
+                if c.track_ips.is_empty() { obs.primary_gw.into_iter().collect() } else { c.track_ips.clone() };
+            if measure {
+                targets.into_iter().map(|t| (t, Stats::default())).collect()
+            } else {
+                Vec::new()
+            }
+        };
         let link = self.links.by_name(&c.primary_dev).cloned();
         if let Err(why) = link_health(link.as_ref()) {
-            return Ok(Err(why));
+            return Ok((Err(why), unprobed()));
         }
-        let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok(Err(Unhealthy::NoGateway)) };
-        if c.track_ips.is_empty() {
-            if self.echo(&ProbePath::Device(c.primary_dev.clone()), &[gw], c.probe_count, 1)?[0].is_none() {
-                return Ok(Err(Unhealthy::GatewaySilent));
-            }
-            if c.lb_status {
-                if let Some(verdict) = edgeos::lb_status().and_then(|s| edgeos::lb_down(&s, &c.primary_dev)) {
-                    return Ok(Err(Unhealthy::LoadBalancer(verdict)));
+        let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok((Err(Unhealthy::NoGateway), unprobed())) };
+        let (path, targets, need) = if c.track_ips.is_empty() {
+            (ProbePath::Device(c.primary_dev.clone()), vec![gw], 1)
+        } else {
+            let Some(src) = obs.addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
+                return Ok((Err(Unhealthy::NoGateway), Vec::new()));
+            };
+            let lladdr = if link.point_to_point {
+                None
+            } else {
+                match self.gateway_lladdr(link.index, &c.primary_dev, gw)? {
+                    Some(mac) => Some(mac),
+                    None => return Ok((Err(Unhealthy::GatewaySilent), Vec::new())),
+                }
+            };
+            (ProbePath::Gateway { ifindex: link.index, lladdr, src }, c.track_ips.clone(), c.track_reliability)
+        };
+        let (answered, stats) = if measure {
+            let timeout = Duration::from_millis(c.probe_timeout_ms);
+            let stats = probe::measure(&path, &targets, c.probe_count, timeout).context("probing the primary")?;
+            (stats.iter().filter(|s| s.received > 0).count(), targets.iter().copied().zip(stats).collect())
+        } else {
+            let answers = self.echo(&path, &targets, c.probe_count, need)?;
+            (answers.iter().filter(|a| a.is_some()).count(), Vec::new())
+        };
+        let verdict = if c.track_ips.is_empty() {
+            if answered == 0 {
+                Err(Unhealthy::GatewaySilent)
+            } else {
+                match c.lb_status.then(edgeos::lb_status).flatten().and_then(|s| edgeos::lb_down(&s, &c.primary_dev)) {
+                    Some(verdict) => Err(Unhealthy::LoadBalancer(verdict)),
+                    None => Ok(()),
                 }
             }
-            return Ok(Ok(()));
-        }
-        let Some(src) = obs.addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
-            return Ok(Err(Unhealthy::NoGateway));
-        };
-        let lladdr = if link.point_to_point {
-            None
+        } else if track_passes(answered, need) {
+            Ok(())
         } else {
-            match self.gateway_lladdr(link.index, &c.primary_dev, gw)? {
-                Some(mac) => Some(mac),
-                None => return Ok(Err(Unhealthy::GatewaySilent)),
-            }
+            Err(Unhealthy::Upstream { answered, needed: need, of: targets.len() })
         };
-        let path = ProbePath::Gateway { ifindex: link.index, lladdr, src };
-        let answers = self.echo(&path, &c.track_ips, c.probe_count, c.track_reliability)?;
-        let answered = answers.iter().filter(|a| a.is_some()).count();
-        if !track_passes(answered, c.track_reliability) {
-            return Ok(Err(Unhealthy::Upstream { answered, needed: c.track_reliability, of: c.track_ips.len() }));
+        Ok((verdict, stats))
+    }
+
+    /// What PROBE_COUNT echoes to WG_PEER_IP through WG_IFACE come to (`status`).
+    pub fn tunnel_stats(&self) -> Result<Stats, Error> {
+        let c = self.cfg;
+        let timeout = Duration::from_millis(c.probe_timeout_ms);
+        let stats = probe::measure(&ProbePath::Device(c.wg_iface.clone()), &[c.wg_peer_ip], c.probe_count, timeout)
+            .context("probing the tunnel")?;
+        Ok(stats[0])
+    }
+
+    /// Records a state change in the event ring (a dry run only says so). Never fails
+    /// the sequence that calls it: the tables are what matters.
+    pub fn event(&mut self, event: &str, reason: &str) {
+        if self.dry_run {
+            self.changes.push(format!("# event {event}: {reason}"));
+            return;
         }
-        Ok(Ok(()))
+        let e = state::Event { at_unix_s: wall_now().as_secs(), event: event.to_string(), reason: reason.to_string() };
+        if let Err(err) = self.state.push_event(&e) {
+            self.log.warn(&format!("event {event} not recorded: {err}"));
+        }
+    }
+
+    pub fn events(&self) -> Vec<state::Event> {
+        self.state.events()
     }
 
     /// The gateway's link-layer address from the neighbour table; when the kernel has

@@ -1411,3 +1411,138 @@ fn a_daemon_killed_mid_activation_is_finished_by_cron() {
     lab.run_ok();
     assert_eq!(lab.tables(), before);
 }
+
+// ---------------------------------------------------------------------------------------
+// init and status
+
+/// `init` on a config.boot describing the lab router gives a configuration with which the
+/// failover and the recovery pass; `init` and `check` change nothing on the way.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn init_from_config_boot_gives_a_working_configuration() {
+    let lab = Lab::up("in", &[]);
+    let before = lab.tables();
+    let key = fs::read_to_string(lab.dir.join("vps-peer-public.key")).expect("key");
+    let fixture = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/config.boot"))
+        .expect("fixture")
+        .replace("WG_IFACE", &format!("{}w", lab.id))
+        .replace("VPS_KEY", key.trim());
+    let boot = lab.dir.join("config.boot");
+    fs::write(&boot, fixture).expect("write");
+    let out = lab.dir.join("derived.conf");
+    let init = |args: &[&str]| {
+        let r =
+            sh(Command::new(env!("CARGO_BIN_EXE_wg-failsafe")).arg("init").arg("--config-boot").arg(&boot).args(args));
+        (r.status.code().unwrap_or(-1), text(&r.stderr))
+    };
+    // The lab's tunnel is a /24: its peer address cannot be derived, and nothing is written.
+    let (code, err) = init(&["-o", out.to_str().expect("path")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("WG_PEER_IP could not be derived") && err.contains("--peer-ip"), "{err}");
+    assert!(!out.exists());
+    let (code, err) = init(&["--peer-ip", "10.11.0.1", "-o", out.to_str().expect("path")]);
+    assert_eq!(code, 0, "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(&out).expect("written").permissions().mode() & 0o777, 0o600);
+    let derived = fs::read_to_string(&out).expect("read");
+    for line in [
+        format!("WG_IFACE={}w", lab.id),
+        "WG_ENDPOINT=198.51.100.10".to_string(),
+        "PRIMARY_DEV=eth0".to_string(),
+        "PRIMARY_GW=192.168.1.1".to_string(),
+        "BACKUP_DEV=eth1".to_string(),
+        "BACKUP_GW=192.168.2.1".to_string(),
+        "LAN_SUBNET=192.168.10.0/24".to_string(),
+        "LAN_DEV=switch0".to_string(),
+        "TRACK_IPS=203.0.113.80".to_string(),
+    ] {
+        assert!(derived.lines().any(|l| l == line), "no `{line}` in:\n{derived}");
+    }
+    // Again without --force: refused, the file kept.
+    let (code, err) = init(&["--peer-ip", "10.11.0.1", "-o", out.to_str().expect("path")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    // The derived values, plus where this lab keeps its files: failover and recovery.
+    let mut conf = derived.clone();
+    for extra in [
+        format!("WG_PEER_KEY_FILE={}/vps-peer-public.key", lab.dir.display()),
+        format!("STATE_DIR={}/state", lab.dir.display()),
+        format!("LOCK_FILE={}/lock", lab.dir.display()),
+        format!("LOG_FILE={}/wg-failsafe.log", lab.dir.display()),
+        "DNS_RESTART_CMD=/bin/true".to_string(),
+        "PROBE_TIMEOUT_MS=300".to_string(),
+        "UP_AFTER_S=0".to_string(),
+    ] {
+        conf.push_str(&extra);
+        conf.push('\n');
+    }
+    let conf_path = lab.dir.join("init.conf");
+    fs::write(&conf_path, conf).expect("write");
+    chmod(&conf_path, 0o600);
+    let r = lab.tool_with(&conf_path, &["check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(lab.tables(), before, "init or check changed something");
+    lab.ctl("primary", "down");
+    assert_eq!(lab.tool_with(&conf_path, &["run"]).code, 0, "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    lab.ctl("primary", "up");
+    assert_eq!(lab.tool_with(&conf_path, &["run"]).code, 0, "{}", lab.log());
+    assert_eq!(lab.tables(), before);
+}
+
+/// `status --json` after failovers and recoveries: valid JSON with since when the mode
+/// holds, each target's round trip and loss, and at most 20 events, also after garbage was
+/// written to the ring.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn status_json_says_since_when_how_healthy_and_what_happened() {
+    let lab = Lab::up("st", &[]);
+    for _ in 0..11 {
+        lab.ctl("primary", "down");
+        lab.run_ok();
+        lab.ctl("primary", "up");
+        lab.run_ok();
+    }
+    let ring = lab.state_dir().join("events");
+    let mut f = fs::OpenOptions::new().append(true).open(&ring).expect("ring");
+    use std::io::Write as _;
+    f.write_all(b"17000\xff\x00 torn").expect("garbage");
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    let st = lab.tool(&["status", "--json"]);
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    let check = r#"
+import json, sys
+s = json.loads(sys.stdin.read())
+assert s["mode"] == "failsafe", s["mode"]
+assert isinstance(s["mode_since_unix_s"], int) and s["mode_since_unix_s"] > 1600000000
+t = s["primary"]["targets"]
+assert len(t) == 1 and t[0]["ip"] == "192.168.1.1" and t[0]["loss_pct"] == 100 and t[0]["rtt_ms"] is None, t
+assert s["tunnel"]["up"] is True and s["tunnel"]["loss_pct"] == 0 and s["tunnel"]["rtt_ms"] > 0, s["tunnel"]
+ev = s["events"]
+assert len(ev) == 20, len(ev)
+assert ev[-1]["event"] == "activated" and "no carrier" in ev[-1]["reason"], ev[-1]
+assert all(set(e) == {"at_unix_s", "event", "reason"} for e in ev)
+assert {e["event"] for e in ev} == {"activated", "deactivated"}
+print("ok")
+"#;
+    let mut py = Command::new("python3")
+        .args(["-c", check])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    py.stdin.take().expect("stdin").write_all(st.stdout.as_bytes()).expect("write");
+    let out = py.wait_with_output().expect("python3");
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), st.stdout);
+    // Healthy again: the primary's target answers, and a healthy tick writes nothing.
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    let ring_len = fs::metadata(&ring).expect("ring").len();
+    lab.run_ok();
+    assert_eq!(fs::metadata(&ring).expect("ring").len(), ring_len, "a healthy tick wrote the ring");
+    let st = lab.tool(&["status"]);
+    assert!(st.stdout.contains("192.168.1.1: ") && st.stdout.contains("ms, 0% loss"), "{}", st.stdout);
+}
