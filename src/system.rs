@@ -41,6 +41,9 @@ pub struct System<'a> {
     pub changes: Vec<String>,
 }
 
+/// A round of the primary: the verdict, and (measured for `status`) each target's echoes.
+pub type PrimaryRound = (Result<(), Unhealthy>, Vec<(Ipv4Addr, Stats)>);
+
 /// What one round observed, read once and passed down.
 pub struct Observed {
     pub routes: Vec<Route>,
@@ -197,11 +200,7 @@ impl<'a> System<'a> {
 
     /// The round of [`System::primary_round`]; with `measure`, every target gets all
     /// PROBE_COUNT echoes and their round-trip times and loss come back too (`status`).
-    pub fn primary_check(
-        &mut self,
-        obs: &Observed,
-        measure: bool,
-    ) -> Result<(Result<(), Unhealthy>, Vec<(Ipv4Addr, Stats)>), Error> {
+    pub fn primary_check(&mut self, obs: &Observed, measure: bool) -> Result<PrimaryRound, Error> {
         let c = self.cfg;
         // What a round would probe; without a link or a gateway, not one answers.
         let unprobed = || -> Vec<(Ipv4Addr, Stats)> {
