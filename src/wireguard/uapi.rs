@@ -90,23 +90,50 @@ pub fn parse_get(text: &str) -> Result<Vec<Peer>, String> {
     }
 }
 
-/// Sends one request and reads the answer up to its blank line.
-fn exchange(iface: &str, request: &str) -> Result<String, WgError> {
-    let path = uapi_socket(iface);
-    let io = |e: std::io::Error| WgError(format!("{}: {e}", path.display()));
-    let mut s = UnixStream::connect(&path).map_err(io)?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).map_err(io)?;
-    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
-    s.write_all(request.as_bytes()).map_err(io)?;
+/// The most an answer may hold: a peer is a few hundred bytes plus some thirty per
+/// allowed IP, so this is thousands of peers; beyond it the socket is not WireGuard.
+const MAX_ANSWER: usize = 1 << 20;
+
+/// Reads an answer up to its blank line, refusing more than `limit` bytes and, through
+/// `before_read`, an answer that trickles in for longer than the caller allows.
+fn read_answer<R: Read>(
+    r: &mut R,
+    limit: usize,
+    mut before_read: impl FnMut(&mut R) -> std::io::Result<()>,
+) -> std::io::Result<Vec<u8>> {
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     while !answer.ends_with(b"\n\n") {
-        let n = s.read(&mut buf).map_err(io)?;
+        before_read(r)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
             break;
         }
+        if answer.len() + n > limit {
+            return Err(std::io::Error::other(format!("answer longer than {limit} bytes")));
+        }
         answer.extend_from_slice(&buf[..n]);
     }
+    Ok(answer)
+}
+
+/// Sends one request and reads the answer up to its blank line, all within
+/// `IO_TIMEOUT`.
+fn exchange(iface: &str, request: &str) -> Result<String, WgError> {
+    let path = uapi_socket(iface);
+    let io = |e: std::io::Error| WgError(format!("{}: {e}", path.display()));
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let mut s = UnixStream::connect(&path).map_err(io)?;
+    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
+    s.write_all(request.as_bytes()).map_err(io)?;
+    let answer = read_answer(&mut s, MAX_ANSWER, |s| {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no complete answer in time"));
+        }
+        s.set_read_timeout(Some(left))
+    })
+    .map_err(io)?;
     String::from_utf8(answer).map_err(|_| WgError(format!("{}: answer is not text", path.display())))
 }
 
@@ -131,6 +158,29 @@ pub fn set_peer(iface: &str, p: &PeerSet) -> Result<(), WgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_answer_is_refused_at_the_limit() {
+        let mut endless = std::io::repeat(b'a');
+        let e = read_answer(&mut endless, 10_000, |_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("longer than 10000 bytes"), "{e}");
+    }
+
+    #[test]
+    fn an_answer_ends_at_its_blank_line_and_the_deadline_is_asked_before_each_read() {
+        let mut r = std::io::Cursor::new(b"errno=0\n\n".to_vec());
+        let mut asked = 0;
+        let a = read_answer(&mut r, 100, |_| {
+            asked += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(a, b"errno=0\n\n");
+        assert_eq!(asked, 1);
+        let mut r = std::io::Cursor::new(b"errno=0\n".to_vec());
+        let e = read_answer(&mut r, 100, |_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "late")));
+        assert_eq!(e.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    }
 
     /// A `get=1` answer in wireguard-go's format for a device with two peers, one of
     /// which never completed a handshake.
