@@ -3,26 +3,9 @@
 //! WAN, and puts every table back exactly as it was when the primary returns.
 //!
 //! This file is the command line: argument validation, the lock, and the one place that
-//! prints errors and chooses the exit code. The work is in `failsafe` (the sequences),
-//! `system` (what they act on), and `decide` and `health` (pure judgement).
+//! prints errors and chooses the exit code. The work is in the library (src/lib.rs).
 
-mod config;
-mod daemon;
-mod decide;
-mod dns;
-mod edgeos;
-mod error;
-mod failsafe;
-mod health;
-mod init;
-mod lock;
-mod log;
-mod netlink;
-mod probe;
-mod state;
-mod status;
-mod system;
-mod wireguard;
+use wg_failsafe::{config, daemon, decide, error, failsafe, init, lock, log, state, status, system, wireguard};
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;

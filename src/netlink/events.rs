@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_sys::Socket;
 
-use super::{NetlinkError, Rtnl};
+use super::{walk, NetlinkError, Rtnl};
 
 /// rtnetlink multicast groups (RTNLGRP_*), for NETLINK_ADD_MEMBERSHIP.
 pub const RTNLGRP_LINK: u32 = 1;
@@ -103,21 +103,21 @@ impl Events {
             if from.port_number() != 0 {
                 continue;
             }
-            let mut offset = 0;
-            while offset < len {
-                let data = &self.buf[offset..len];
-                let Ok(m) = NetlinkMessage::<Rtnl>::deserialize(data) else { break };
-                let msg_len = m.header.length as usize;
-                if msg_len == 0 {
-                    break;
-                }
-                offset += (msg_len + 3) & !3;
-                if let NetlinkPayload::InnerMessage(msg) = m.payload {
-                    each(Event { flags: m.header.flags, msg });
-                }
-            }
+            // A message that cannot be read ends its datagram: what follows is not framed.
+            let _ = announcements(&self.buf[..len], &mut each);
         }
     }
+}
+
+/// The announcements of one datagram, fed to `each` in order.
+pub fn announcements(datagram: &[u8], mut each: impl FnMut(Event)) -> Result<(), String> {
+    walk(datagram, |m: NetlinkMessage<Rtnl>| {
+        if let NetlinkPayload::InnerMessage(msg) = m.payload {
+            each(Event { flags: m.header.flags, msg });
+        }
+        None::<()>
+    })
+    .map(|_| ())
 }
 
 impl fmt::Debug for Events {

@@ -42,8 +42,7 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link that is up with a carrier (tests).
-    #[cfg(test)]
+    /// A link that is up with a carrier (tests, fuzzing).
     pub fn up(index: u32, name: &str) -> Link {
         Link { index, name: name.into(), admin_up: true, lower_up: true, point_to_point: false }
     }
@@ -240,8 +239,7 @@ impl Links {
         Links(links)
     }
 
-    /// A table of links that are up with a carrier, by index and name.
-    #[cfg(test)]
+    /// A table of links that are up with a carrier, by index and name (tests, fuzzing).
     pub fn of(links: &[(u32, &str)]) -> Links {
         Links(links.iter().map(|&(index, name)| Link::up(index, name)).collect())
     }

@@ -230,36 +230,60 @@ impl Netlink {
             if from.port_number() != 0 {
                 continue; // not from the kernel
             }
-            let mut offset = 0;
-            while offset < len {
-                let data = &self.buf[offset..len];
-                let reply = NetlinkMessage::<T>::deserialize(data).map_err(|e| NetlinkError::Decode(e.to_string()))?;
-                let msg_len = reply.header.length as usize;
-                if msg_len == 0 {
-                    return Err(NetlinkError::Decode("zero-length message".into()));
-                }
-                offset += (msg_len + 3) & !3;
+            let end = walk(&self.buf[..len], |reply: NetlinkMessage<T>| {
                 if reply.header.sequence_number != seq {
-                    continue; // a reply to an earlier request
+                    return None; // a reply to an earlier request
                 }
                 interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
                 match reply.payload {
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(()),
-                            Some(code) => Err(NetlinkError::Kernel(-code.get())),
-                        };
-                    }
+                    NetlinkPayload::Error(e) => Some(match e.code {
+                        None => Ok(()),
+                        Some(code) => Err(NetlinkError::Kernel(-code.get())),
+                    }),
                     NetlinkPayload::Done(_) => {
-                        return if interrupted { Err(NetlinkError::Kernel(libc::EINTR)) } else { Ok(()) };
+                        Some(if interrupted { Err(NetlinkError::Kernel(libc::EINTR)) } else { Ok(()) })
                     }
-                    NetlinkPayload::InnerMessage(m) => each(m),
-                    _ => {}
+                    NetlinkPayload::InnerMessage(m) => {
+                        each(m);
+                        None
+                    }
+                    _ => None,
                 }
+            });
+            match end {
+                Err(e) => return Err(NetlinkError::Decode(e)),
+                Ok(Some(r)) => return r,
+                Ok(None) => {}
             }
         }
     }
 }
+
+/// Feeds the messages of one datagram, in order, to `each` until it returns `Some`,
+/// which is returned; a message that cannot be read ends the walk with an error that
+/// says where (the rest of that datagram cannot be trusted to be framed).
+pub fn walk<T, R>(datagram: &[u8], mut each: impl FnMut(NetlinkMessage<T>) -> Option<R>) -> Result<Option<R>, String>
+where
+    T: NetlinkDeserializable,
+{
+    let mut offset = 0;
+    while offset < datagram.len() {
+        let m = NetlinkMessage::<T>::deserialize(&datagram[offset..])
+            .map_err(|e| format!("message at byte {offset} of {}: {e}", datagram.len()))?;
+        let len = m.header.length as usize;
+        if len < NETLINK_HEADER_LEN {
+            return Err(format!("message at byte {offset} claims {len} bytes"));
+        }
+        offset = offset.saturating_add((len + 3) & !3);
+        if let Some(r) = each(m) {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
+}
+
+/// struct nlmsghdr.
+const NETLINK_HEADER_LEN: usize = 16;
 
 /// Treats "already exists" as success, for requests that must be idempotent.
 pub fn ok_if_exists(r: Result<(), NetlinkError>) -> Result<(), NetlinkError> {
@@ -274,5 +298,49 @@ pub fn ok_if_missing(r: Result<(), NetlinkError>) -> Result<(), NetlinkError> {
     match r {
         Err(NetlinkError::Kernel(libc::ENOENT | libc::ESRCH)) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for seq in 0..n {
+            let mut header = NetlinkHeader::default();
+            header.sequence_number = seq as u32;
+            let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(route::dump_request()));
+            m.finalize();
+            let mut b = vec![0u8; m.buffer_len()];
+            m.serialize(&mut b);
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+
+    #[test]
+    fn a_datagram_is_walked_message_by_message_and_a_broken_one_ends_it() {
+        let d = datagram(3);
+        let mut seen = Vec::new();
+        let stop = walk(&d, |m: NetlinkMessage<Rtnl>| {
+            seen.push(m.header.sequence_number);
+            (m.header.sequence_number == 1).then_some("second")
+        });
+        assert_eq!((stop, seen), (Ok(Some("second")), vec![0, 1]));
+
+        let mut n = 0;
+        let cut = walk(&d[..d.len() - 3], |_: NetlinkMessage<Rtnl>| {
+            n += 1;
+            None::<()>
+        });
+        assert_eq!(n, 2, "the two whole messages still count");
+        assert!(cut.expect_err("cut short").contains(&format!("at byte {}", 2 * d.len() / 3)));
+
+        // A header claiming fewer bytes than itself would walk in place for ever.
+        let mut tiny = datagram(1);
+        tiny[..4].copy_from_slice(&4u32.to_ne_bytes());
+        assert!(walk(&tiny, |_: NetlinkMessage<Rtnl>| None::<()>).is_err());
+        assert_eq!(walk(&[], |_: NetlinkMessage<Rtnl>| Some(())), Ok(None));
     }
 }

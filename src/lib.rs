@@ -1,0 +1,24 @@
+//! wg-failsafe's library: everything but the command line (src/main.rs), so that the
+//! fuzz targets (fuzz/) reach the parsers of outside input the binary uses.
+//!
+//! The work is in `failsafe` (the sequences), `system` (what they act on), and `decide`
+//! and `health` (pure judgement); `netlink`, `wireguard`, `probe`, `dns` and `edgeos`
+//! speak to the kernel and the router; `config` and `state` are the files.
+
+pub mod config;
+pub mod daemon;
+pub mod decide;
+pub mod dns;
+pub mod edgeos;
+pub mod error;
+pub mod failsafe;
+pub mod health;
+pub mod init;
+pub mod lock;
+pub mod log;
+pub mod netlink;
+pub mod probe;
+pub mod state;
+pub mod status;
+pub mod system;
+pub mod wireguard;
