@@ -364,11 +364,11 @@ pub fn restore_table(current: &[Route], saved: &[Route], owned: &[Route]) -> Vec
     plan
 }
 
-/// What deactivation puts back in `table`: the snapshot's defaults; with the state lost
-/// altogether (`state_lost`: no snapshot, no journal, our default in `main`), the primary
-/// default — unless something that is not ours already holds the table once ours are
-/// gone. Without a snapshot but with the state (the record says on), nothing was saved:
-/// nothing is added.
+/// What deactivation puts back in `table`: the snapshot's defaults; with the snapshot
+/// lost (`state_lost`: none, yet our default in `main`, which activation adds only after
+/// writing it), the primary default — unless something that is not ours already holds
+/// the table once ours are gone. Without a snapshot and without our default in `main`
+/// (an activation stopped before its snapshot), nothing was saved: nothing is added.
 pub fn saved_defaults(
     table: u32,
     snapshot: Option<&Snapshot>,

@@ -577,8 +577,12 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let main_tunnel = ours.tunnel_default(RT_TABLE_MAIN);
     let ours_in_main =
         obs.routes.iter().any(|r| r.same_path(&main_tunnel) || (r.table == RT_TABLE_MAIN && fallback_shape(r, c)));
-    let state_lost = sys.journal().is_empty() && obs.snapshot.is_none() && ours_in_main;
-    let owned: Vec<Owned> = if state_lost {
+    // Our default in main means activation journaled and snapshotted first: without
+    // either file (lost, or set aside as corrupt), the shapes tell what is ours and the
+    // primary what to put back.
+    let journal_lost = sys.journal().is_empty() && ours_in_main;
+    let snapshot_lost = obs.snapshot.is_none() && ours_in_main;
+    let owned: Vec<Owned> = if journal_lost {
         sys.log.warn("state lost: taking back the routes and rules that have the failsafe's shape");
         inferred_owned(&obs.routes, &obs.rules, &ours)
     } else {
@@ -599,7 +603,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         let current: Vec<Route> = defaults_of(&obs.routes, table).cloned().collect();
         let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table).cloned().collect();
         let (saved, gone) =
-            restorable(saved_defaults(table, obs.snapshot.as_ref(), state_lost, &current, &mine, &ours), &sys.links);
+            restorable(saved_defaults(table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, &ours), &sys.links);
         for r in gone {
             sys.log.warn(&format!("not restoring {r}: its device is gone (the kernel dropped it too)"));
         }

@@ -42,6 +42,9 @@ pub struct StateError {
     pub detail: String,
     /// STATE_DIR is not root's alone: refused, nothing read or changed (exit 2).
     pub untrusted: bool,
+    /// The file is there but is not one this tool wrote (cut short, garbage, too
+    /// large): it can be set aside and the state counted as lost.
+    pub corrupt: bool,
 }
 
 impl fmt::Display for StateError {
@@ -115,7 +118,7 @@ fn opt<T: fmt::Display>(v: &Option<T>) -> String {
 }
 
 impl Record {
-    fn to_text(&self) -> String {
+    pub fn to_text(&self) -> String {
         let mark = self.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         format!(
             "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\n",
@@ -139,9 +142,13 @@ impl Record {
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
-    /// version's file); a value it cannot read is an error.
-    fn parse(text: &str) -> Result<Record, String> {
+    /// version's file); a value it cannot read, or a file without its mode (empty, or
+    /// not a record), is an error.
+    pub fn parse(text: &str) -> Result<Record, String> {
         let mut r = Record::default();
+        if !text.lines().any(|l| l.starts_with("mode=")) {
+            return Err("no mode line: not a record".into());
+        }
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let bad = || format!("line {}: cannot read `{line}`", i + 1);
             let (k, v) = line.split_once('=').ok_or_else(bad)?;
@@ -199,7 +206,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn to_text(&self, taken_unix_s: u64) -> String {
+    pub fn to_text(&self, taken_unix_s: u64) -> String {
         let tables: Vec<String> = self.tables.iter().map(u32::to_string).collect();
         let mut text = format!(
             "# wg-failsafe snapshot, written at unix time {taken_unix_s}: the managed tables and their default routes\ntables {}\n",
@@ -213,7 +220,7 @@ impl Snapshot {
 
     /// Parses what `to_text` writes. A file of an earlier version has no `tables` line:
     /// its tables are those its routes are in.
-    fn parse(text: &str) -> Result<Snapshot, String> {
+    pub fn parse(text: &str) -> Result<Snapshot, String> {
         let mut s = Snapshot::default();
         let mut tables_line = false;
         for (i, line) in text.lines().enumerate() {
@@ -229,6 +236,11 @@ impl Snapshot {
                 continue;
             }
             s.routes.push(line.parse().map_err(|e| format!("line {}: {e}", i + 1))?);
+        }
+        // Written whole and atomically: a file cut short or empty is not a snapshot,
+        // and read as one it would restore nothing.
+        if !text.ends_with('\n') || (!tables_line && s.routes.is_empty()) {
+            return Err("cut short: no tables line, or no newline at its end".into());
         }
         if !tables_line {
             s.tables = s.routes.iter().map(|r| r.table).collect();
@@ -250,14 +262,14 @@ pub struct Event {
 pub const EVENTS_KEPT: usize = 20;
 
 impl Event {
-    fn to_line(&self) -> String {
+    pub fn to_line(&self) -> String {
         let reason: String = self.reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         format!("{} {} {}", self.at_unix_s, self.event, reason.trim())
     }
 
     /// A line of the ring; `None` for one that is not (a torn or foreign line is skipped,
     /// never an error: the ring is for humans).
-    fn parse(line: &str) -> Option<Event> {
+    pub fn parse(line: &str) -> Option<Event> {
         let mut w = line.splitn(3, ' ');
         let at_unix_s = w.next()?.parse().ok()?;
         let event = w.next().filter(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))?;
@@ -361,12 +373,16 @@ impl State {
     }
 
     fn untrusted(&self, detail: String) -> StateError {
-        StateError { path: self.path.clone(), detail, untrusted: true }
+        StateError { path: self.path.clone(), detail, untrusted: true, corrupt: false }
     }
 
     fn error(&self, name: &str, detail: impl fmt::Display) -> StateError {
         let path = if name.is_empty() { self.path.clone() } else { self.path.join(name) };
-        StateError { path, detail: detail.to_string(), untrusted: false }
+        StateError { path, detail: detail.to_string(), untrusted: false, corrupt: false }
+    }
+
+    fn corrupt(&self, name: &str, detail: impl fmt::Display) -> StateError {
+        StateError { corrupt: true, ..self.error(name, detail) }
     }
 
     /// The directory, created (0700) when it does not exist yet.
@@ -391,7 +407,7 @@ impl State {
     fn read(&self, name: &str) -> Result<Option<String>, StateError> {
         match self.read_bytes(name)? {
             None => Ok(None),
-            Some(b) => String::from_utf8(b).map(Some).map_err(|_| self.error(name, "not text")),
+            Some(b) => String::from_utf8(b).map(Some).map_err(|_| self.corrupt(name, "not text")),
         }
     }
 
@@ -405,7 +421,7 @@ impl State {
         let mut bytes = Vec::new();
         f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| self.error(name, e))?;
         if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(self.error(name, format_args!("larger than {MAX_FILE_BYTES} bytes")));
+            return Err(self.corrupt(name, format_args!("larger than {MAX_FILE_BYTES} bytes")));
         }
         Ok(Some(bytes))
     }
@@ -448,7 +464,7 @@ impl State {
     pub fn record(&self) -> Result<Record, StateError> {
         match self.read("state")? {
             None => Ok(Record::default()),
-            Some(t) => Record::parse(&t).map_err(|e| self.error("state", e)),
+            Some(t) => Record::parse(&t).map_err(|e| self.corrupt("state", e)),
         }
     }
 
@@ -467,7 +483,7 @@ impl State {
     /// The saved tables and routes, if a snapshot exists.
     pub fn snapshot(&self) -> Result<Option<Snapshot>, StateError> {
         let Some(text) = self.read("snapshot")? else { return Ok(None) };
-        Snapshot::parse(&text).map(Some).map_err(|e| self.error("snapshot", e))
+        Snapshot::parse(&text).map(Some).map_err(|e| self.corrupt("snapshot", e))
     }
 
     pub fn write_snapshot(&mut self, s: &Snapshot, taken_unix_s: u64) -> Result<(), StateError> {
@@ -482,15 +498,26 @@ impl State {
     /// written before its change, so the change never happened.
     pub fn journal(&self) -> Result<Vec<Owned>, StateError> {
         let Some(text) = self.read("journal")? else { return Ok(Vec::new()) };
-        let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
-        let mut owned = Vec::new();
-        for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let item = line.parse().map_err(|e| self.error("journal", format_args!("line {}: {e}", i + 1)))?;
-            if !owned.contains(&item) {
-                owned.push(item);
-            }
+        parse_journal(&text).map_err(|e| self.corrupt("journal", e))
+    }
+
+    /// Moves the file a [`StateError::corrupt`] names to `NAME.corrupt` (replacing an
+    /// older one), for the owner to look at; the tool reads on as if it were lost.
+    pub fn set_aside(&mut self, e: &StateError) -> Result<PathBuf, StateError> {
+        let name = e.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if !e.corrupt || e.path.parent() != Some(self.path.as_path()) {
+            return Err(self.error(&name, "only a corrupt state file is set aside"));
         }
-        Ok(owned)
+        let dir = self.ensure()?;
+        let aside = format!("{name}.corrupt");
+        let (from, to) = (CString::new(name.as_str()), CString::new(aside.as_str()));
+        let (Ok(from), Ok(to)) = (from, to) else { return Err(self.error(&name, "bad name")) };
+        // SAFETY: renameat within one directory descriptor, NUL-terminated names.
+        if unsafe { libc::renameat(dir, from.as_ptr(), dir, to.as_ptr()) } != 0 {
+            return Err(self.error(&name, io::Error::last_os_error()));
+        }
+        sync_fd(dir).map_err(|e| self.error(&name, e))?;
+        Ok(self.path.join(aside))
     }
 
     /// Records `item` as about to be changed, durably, before it is changed.
@@ -624,6 +651,19 @@ fn sync_fd(fd: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
+/// The journal's items in order, each once. A last line cut short by a crash is ignored.
+pub fn parse_journal(text: &str) -> Result<Vec<Owned>, String> {
+    let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
+    let mut owned: Vec<Owned> = Vec::new();
+    for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let item = line.parse().map_err(|e| format!("line {}: {e}", i + 1))?;
+        if !owned.contains(&item) {
+            owned.push(item);
+        }
+    }
+    Ok(owned)
+}
+
 /// Seconds of CLOCK_BOOTTIME: monotonic across processes and suspends, unaffected by
 /// the wall clock, and 0 again at a reboot.
 pub fn boottime_s() -> u64 {
@@ -665,6 +705,43 @@ mod tests {
         let d = std::env::temp_dir().join(format!("wgfs-state-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
+    fn a_corrupt_file_is_told_apart_and_set_aside_and_nothing_else_is() {
+        let d = temp_dir("corrupt");
+        let mut s = State::open(&d).expect("absent is fine");
+        s.write_record(&Record::default()).expect("write");
+        fs::write(d.join("state"), "failsafe=maybe\n").expect("garble");
+        let e = s.record().expect_err("garbage");
+        assert!(e.corrupt && !e.untrusted, "{e}");
+        assert_eq!(s.set_aside(&e).expect("set aside"), d.join("state.corrupt"));
+        assert!(!s.record_exists() && d.join("state.corrupt").exists());
+        assert_eq!(s.record().expect("gone is fine"), Record::default());
+        fs::write(d.join("state"), "").expect("empty");
+        assert!(s.record().expect_err("an empty record").corrupt);
+        fs::write(d.join("snapshot"), "# wg-failsafe snapshot, written at unix time 1: the manag").expect("cut");
+        assert!(s.snapshot().expect_err("a snapshot cut short").corrupt);
+        fs::write(d.join("snapshot"), "").expect("empty");
+        assert!(s.snapshot().expect_err("an empty snapshot").corrupt);
+
+        fs::write(d.join("journal"), b"route \xff\xfe\n").expect("garble");
+        assert!(s.journal().expect_err("not text").corrupt);
+        fs::write(d.join("journal"), "route default via nowhere\n").expect("garble");
+        assert!(s.journal().expect_err("not a route").corrupt);
+        fs::write(d.join("snapshot"), vec![b'#'; MAX_FILE_BYTES as usize + 1]).expect("grow");
+        let e = s.snapshot().expect_err("too large");
+        assert!(e.corrupt, "{e}");
+        s.set_aside(&e).expect("set aside");
+        assert_eq!(s.snapshot().expect("gone is fine"), None);
+
+        // Only what a read of this directory called corrupt is ever moved.
+        assert!(s.set_aside(&s.error("journal", "an I/O error")).is_err());
+        let elsewhere = StateError { path: PathBuf::from("/etc/passwd"), ..s.corrupt("x", "y") };
+        assert!(s.set_aside(&elsewhere).is_err());
+        assert!(d.join("journal").exists());
+        fs::remove_dir_all(&d).ok();
     }
 
     #[test]

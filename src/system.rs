@@ -69,7 +69,8 @@ impl<'a> System<'a> {
         let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).context("netlink")?;
         let links = Links::dump(&mut nl).context("reading links")?;
         let mut state = State::open(&cfg.state_dir).map_err(state_error)?;
-        let mut record = state.record().map_err(state_error)?;
+        let read = state.record();
+        let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
         if state.record_exists()
             && !dry_run
             && state.forget_other_boot(state::boot_id().as_deref()).map_err(state_error)?
@@ -77,7 +78,8 @@ impl<'a> System<'a> {
             log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
             record = Record::default();
         }
-        let journal = state.journal().map_err(state_error)?;
+        let read = state.journal();
+        let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
         let wg = Device::new(wireguard::choose(cfg.wg_backend, &cfg.wg_iface), &cfg.wg_iface);
         Ok(System { cfg, log, dry_run, nl, wg, links, state, record, journal, changes: Vec::new() })
     }
@@ -124,8 +126,9 @@ impl<'a> System<'a> {
         link::addresses(&mut self.nl).context("reading addresses")
     }
 
-    pub fn snapshot(&self) -> Result<Option<Snapshot>, Error> {
-        self.state.snapshot().map_err(state_error)
+    pub fn snapshot(&mut self) -> Result<Option<Snapshot>, Error> {
+        let read = self.state.snapshot();
+        or_set_aside(&mut self.state, self.log, self.dry_run, read, None)
     }
 
     /// `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG` in `table`.
@@ -506,6 +509,30 @@ pub fn state_error(e: state::StateError) -> Error {
         Error::Untrusted(e.to_string())
     } else {
         Error::Failed(format!("state: {e}"))
+    }
+}
+
+/// A state file that is corrupt (cut short, garbage, too large) is reported and set aside
+/// as `NAME.corrupt` (a dry run and `status` only report it); the tool goes on as if it
+/// were lost, which the state-lost rules cover (DESIGN.md, "Which mode are we in").
+fn or_set_aside<T>(
+    state: &mut State,
+    log: &Logger,
+    dry_run: bool,
+    read: Result<T, state::StateError>,
+    lost: T,
+) -> Result<T, Error> {
+    match read {
+        Err(e) if e.corrupt && dry_run => {
+            log.warn(&format!("{e}: read as if it were lost"));
+            Ok(lost)
+        }
+        Err(e) if e.corrupt => {
+            let aside = state.set_aside(&e).map_err(state_error)?;
+            log.error(&format!("{e}: set aside as {}; going on as if it were lost", aside.display()));
+            Ok(lost)
+        }
+        r => r.map_err(state_error),
     }
 }
 

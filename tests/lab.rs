@@ -1019,6 +1019,65 @@ fn killed_at_any_point_of_deactivation_the_next_run_converges() {
     eprintln!("{kills} kill points of deactivation exercised");
 }
 
+/// Each state file, and all three, garbled while active: `status` reports and changes
+/// nothing; the recovery sets them aside and restores by the journal and snapshot that
+/// are left, else by the state-lost rules.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_corrupt_state_file_is_set_aside_and_never_blocks_status_or_recovery() {
+    let rules = |t: &str| t.lines().filter(|l| l.contains(":\t")).map(str::to_string).collect::<Vec<_>>();
+    let garbage: [&[u8]; 3] = [b"\x7fELF\x00\x01garbage\n", b"failsafe=1\nta", b"route default via 10.11.0.1 dev"];
+    let cases: [(&str, &[&str], bool); 4] = [
+        ("csj", &["journal"], true),
+        ("css", &["state"], true),
+        ("csn", &["snapshot"], false),
+        ("csa", &["state", "journal", "snapshot"], false),
+    ];
+    for (tag, files, exact) in cases {
+        let lab = Lab::up(tag, &[]);
+        let before = lab.tables();
+        lab.ctl("primary", "down");
+        lab.run_ok();
+        assert_failsafe_tables(&lab);
+        for (f, g) in files.iter().zip(garbage.iter()) {
+            fs::write(lab.state_dir().join(f), g).expect("garble");
+        }
+        let st = lab.tool(&["status"]);
+        assert_eq!(st.code, 0, "status with a corrupt {files:?}: {}{}", st.stdout, st.stderr);
+        for f in files {
+            assert!(lab.state_dir().join(f).exists(), "status set {f} aside: it must only report");
+        }
+        lab.ctl("primary", "up");
+        lab.run_ok();
+        let after = lab.tables();
+        assert!(!after.contains("via 10.11.0.1"), "a tunnel route is left ({files:?}):\n{after}");
+        assert_eq!(rules(&after), rules(&before), "rules after recovery with a corrupt {files:?}");
+        if exact {
+            assert_eq!(after, before, "tables after recovery with a corrupt {files:?}");
+        } else {
+            // No snapshot: the primary's default (DESIGN.md, "Deactivation", step 2).
+            assert_eq!(
+                table_defaults(&after, "main")[0],
+                "default via 192.168.1.1 dev eth0 proto static metric 100",
+                "{files:?}:\n{after}"
+            );
+        }
+        assert_no_duplicates(&after);
+        if exact {
+            lab.assert_traffic_via(ISP1);
+        } else {
+            // Every table the tunnel held now has the primary's default.
+            for (client, port) in [("c1", 80), ("c1", 8081), ("c2", 8080)] {
+                assert_eq!(lab.fetch(client, port), ISP1, "{client} to port {port} ({files:?})");
+            }
+        }
+        for f in files {
+            assert!(lab.state_dir().join(format!("{f}.corrupt")).exists(), "{f} was not set aside");
+        }
+        assert!(lab.log().contains("set aside as"), "{}", lab.log());
+    }
+}
+
 /// A small static launcher (bench/measure.c) that reports the peak RSS of the command it
 /// runs: a child forked from this test process would start with this process's RSS.
 fn measure_launcher() -> PathBuf {
