@@ -23,7 +23,7 @@ use crate::netlink::rule::{self, Rule};
 use crate::netlink::{ok_if_exists, ok_if_missing, Netlink};
 use crate::probe::{self, Path as ProbePath, Stats};
 use crate::state::{self, Owned, Record, Snapshot, State};
-use crate::wireguard::{self, Backend, Device, Key, Peer};
+use crate::wireguard::{self, Backend, Device, Key, Peer, Peers, Wanted};
 
 /// One run's view of the system and its means to change it.
 pub struct System<'a> {
@@ -298,17 +298,23 @@ impl<'a> System<'a> {
         read(&mut self.nl)
     }
 
+    /// The running device's peers that can be the VPS, and the one with `key`.
+    fn peers(&mut self, key: Option<Key>) -> Result<Peers, Error> {
+        let want = Wanted { peer_ip: self.cfg.wg_peer_ip, endpoint: self.cfg.wg_endpoint, key };
+        self.wg.peers(want).context("WireGuard")
+    }
+
     /// The VPS peer as the running device reports it.
     pub fn tunnel_peer(&mut self) -> Result<Option<Peer>, Error> {
         let c = self.cfg;
-        let peers = self.wg.peers().context("WireGuard")?;
+        let peers = self.peers(None)?;
         Ok(wireguard::select_peer(&peers, c.wg_peer_ip, c.wg_endpoint).cloned())
     }
 
     /// The device's peer with this public key (find_peer_key made sure there is one).
     pub fn peer_with_key(&mut self, key: &Key) -> Result<Peer, Error> {
-        let peers = self.wg.peers().context("WireGuard")?;
-        peers.into_iter().find(|p| p.public_key == *key).ok_or_else(|| {
+        let peers = self.peers(Some(*key))?;
+        peers.with_key(key).cloned().ok_or_else(|| {
             Error::Failed(format!("peer {} is not configured on {}", wireguard::key_to_base64(key), self.cfg.wg_iface))
         })
     }
@@ -323,7 +329,7 @@ impl<'a> System<'a> {
     /// `cli-shell-api`, `/config/config.boot`; it must be a peer of the running device.
     pub fn find_peer_key(&mut self) -> Result<(Key, String), Error> {
         let c = self.cfg;
-        let device = self.wg.peers().context("WireGuard")?;
+        let mut device = self.peers(None)?;
         let mut tried = Vec::new();
         let found: Option<(Key, String)> = 'find: {
             let file = &c.wg_peer_key_file;
@@ -342,7 +348,7 @@ impl<'a> System<'a> {
             if let Some(p) = wireguard::select_peer(&device, c.wg_peer_ip, c.wg_endpoint) {
                 break 'find Some((p.public_key, format!("the running {}", c.wg_iface)));
             }
-            tried.push(format!("the running {} ({} peers, none identifiable)", c.wg_iface, device.len()));
+            tried.push(format!("the running {} ({} peers, none identifiable)", c.wg_iface, device.total));
             // Each source is asked only if the ones before it gave nothing.
             for source in [edgeos::CLI_SHELL_API, edgeos::CONFIG_BOOT] {
                 match edgeos::configured_peers(source, &c.wg_iface)
@@ -363,7 +369,10 @@ impl<'a> System<'a> {
                 tried.join(", ")
             )));
         };
-        if !device.iter().any(|p| p.public_key == key) {
+        if device.with_key(&key).is_none() {
+            device = self.peers(Some(key))?;
+        }
+        if device.with_key(&key).is_none() {
             return Err(Error::Failed(format!(
                 "peer {} (from {source}) is not configured on {}",
                 wireguard::key_to_base64(&key),

@@ -559,12 +559,14 @@ impl std::str::FromStr for Route {
         r.dev = None;
         r.protocol = 3; // what `ip route add` uses when no proto is given
         let first = words.next().ok_or("empty route")?;
+        // A type the table does not name is written as its number (as `ip` does); no
+        // destination is a bare number.
         let dst_word = match value_of(&KINDS, first) {
-            Some(kind) if first.parse::<u8>().is_err() => {
+            Some(kind) => {
                 r.kind = kind;
                 words.next().ok_or("missing destination")?
             }
-            _ => first,
+            None => first,
         };
         r.dst = if dst_word == "default" { DEFAULT } else { dst_word.parse()? };
         let bad = |what: &str, w: &str| format!("invalid {what} `{w}`");
@@ -664,6 +666,8 @@ mod tests {
         round_trip("default via 192.168.1.1 dev eth0 table 1000 proto dhcp src 192.168.1.2 metric 5 onlink mtu 1492 advmss 1452");
         round_trip("unreachable default table 10 proto boot metric 4278198272");
         round_trip("blackhole 10.0.0.0/8 table main proto 99");
+        // A route type no name is known for (found by fuzzing: it did not read back).
+        round_trip("171 default via 192.168.2.1 dev eth1 table main proto static metric 200");
         round_trip("default tos 0x10 via 192.168.1.1 dev eth0 table main proto static realm 65538");
         round_trip(
             "default table 202 proto static metric 7 nexthop via 192.168.1.1 dev eth0 weight 1 nexthop via 192.168.2.1 dev eth1 weight 3 onlink",

@@ -2,18 +2,25 @@
 //! device (`WG_CMD_GET_DEVICE`), and set one peer's endpoint and keepalive
 //! (`WG_CMD_SET_DEVICE`). The endpoint goes out as a 16-byte `sockaddr_in` (28 for
 //! IPv6); the kernel silently ignores any other length.
+//!
+//! Requests are built with the netlink-packet-wireguard crate; replies are read here,
+//! attribute by attribute with every length checked, because that crate's parser
+//! indexes into attribute values it has not measured (a zero-length
+//! WGALLOWEDIP_A_CIDR_MASK panics it: found by fuzzing).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::Duration;
+
+use netlink_packet_core::{DecodeError, NetlinkDeserializable, NetlinkHeader, NetlinkSerializable};
 
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
 use netlink_packet_wireguard::{
-    WireguardAllowedIpAttr, WireguardAttribute, WireguardCmd, WireguardMessage, WireguardPeer, WireguardPeerAttribute,
-    WireguardPeerFlags,
+    WireguardAttribute, WireguardCmd, WireguardMessage, WireguardPeer, WireguardPeerAttribute, WireguardPeerFlags,
 };
 
-use super::{Peer, PeerSet, WgError};
+use super::{Collector, Peer, PeerSet, WgError};
 use crate::netlink::{Netlink, NetlinkError};
 
 /// A generic-netlink socket and the `wireguard` family's id, resolved once per run.
@@ -85,65 +92,180 @@ pub fn set_request(iface: &str, p: &PeerSet, family: u16, update_only: bool) -> 
     m
 }
 
-/// Turns the messages of a device dump into peers. A peer with many allowed IPs is
-/// split over several messages that repeat its key; its parts are merged.
-pub fn peers_from_replies(replies: &[GenlMessage<WireguardMessage>]) -> Vec<Peer> {
-    let mut out: Vec<Peer> = Vec::new();
-    for m in replies {
-        for attr in &m.payload.attributes {
-            let WireguardAttribute::Peers(peers) = attr else { continue };
-            for wp in peers {
-                let p = peer_from_attributes(&wp.0);
-                match out.iter_mut().find(|q| q.public_key == p.public_key) {
-                    Some(q) => q.allowed_ips.extend(p.allowed_ips),
-                    None => out.push(p),
-                }
-            }
+// include/uapi/linux/wireguard.h
+const WGDEVICE_A_PEERS: u16 = 8;
+const WGPEER_A_PUBLIC_KEY: u16 = 1;
+const WGPEER_A_ENDPOINT: u16 = 4;
+const WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: u16 = 5;
+const WGPEER_A_LAST_HANDSHAKE_TIME: u16 = 6;
+const WGPEER_A_ALLOWEDIPS: u16 = 9;
+const WGALLOWEDIP_A_IPADDR: u16 = 2;
+const WGALLOWEDIP_A_CIDR_MASK: u16 = 3;
+const AF_INET: u16 = libc::AF_INET as u16;
+const AF_INET6: u16 = libc::AF_INET6 as u16;
+
+/// The attributes of a netlink attribute stream as (type without its flags, value); the
+/// stream ends at the first attribute that claims more bytes than are left.
+fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let (len, kind) = match b {
+            [l0, l1, k0, k1, ..] => (usize::from(u16::from_ne_bytes([*l0, *l1])), u16::from_ne_bytes([*k0, *k1])),
+            _ => return None,
+        };
+        if len < 4 || len > b.len() {
+            b = &[];
+            return None;
         }
-    }
-    out
+        let value = &b[4..len];
+        b = &b[((len + 3) & !3).min(b.len())..];
+        Some((kind & 0x3fff, value))
+    })
 }
 
-fn peer_from_attributes(attrs: &[WireguardPeerAttribute]) -> Peer {
-    let mut p =
-        Peer { public_key: [0; 32], endpoint: None, keepalive_s: 0, allowed_ips: Vec::new(), last_handshake: None };
-    for a in attrs {
-        match a {
-            WireguardPeerAttribute::PublicKey(k) => p.public_key = *k,
-            WireguardPeerAttribute::Endpoint(e) => p.endpoint = Some(*e),
-            WireguardPeerAttribute::PersistentKeepalive(k) => p.keepalive_s = *k,
-            WireguardPeerAttribute::LastHandshake(t) if t.seconds > 0 || t.nano_seconds > 0 => {
-                let secs = u64::try_from(t.seconds).unwrap_or(0);
-                let nanos = u32::try_from(t.nano_seconds.clamp(0, 999_999_999)).unwrap_or(0);
-                p.last_handshake = Some(Duration::new(secs, nanos));
-            }
-            WireguardPeerAttribute::AllowedIps(ips) => {
-                for ip in ips {
-                    let addr = ip.0.iter().find_map(|x| match x {
-                        WireguardAllowedIpAttr::IpAddr(a) => Some(*a),
-                        _ => None,
-                    });
-                    let cidr = ip.0.iter().find_map(|x| match x {
-                        WireguardAllowedIpAttr::Cidr(c) => Some(*c),
-                        _ => None,
-                    });
-                    if let (Some(a), Some(c)) = (addr, cidr) {
-                        p.allowed_ips.push((a, c));
-                    }
+fn u16_of(v: &[u8]) -> Option<u16> {
+    Some(u16::from_ne_bytes(v.get(..2)?.try_into().ok()?))
+}
+
+fn i64_of(v: &[u8]) -> Option<i64> {
+    Some(i64::from_ne_bytes(v.get(..8)?.try_into().ok()?))
+}
+
+/// `struct sockaddr_in` or `sockaddr_in6`; anything else is no endpoint.
+fn sockaddr(v: &[u8]) -> Option<SocketAddr> {
+    let port = |v: &[u8]| Some(u16::from_be_bytes(v.get(2..4)?.try_into().ok()?));
+    match u16_of(v)? {
+        AF_INET if v.len() >= 8 => {
+            let ip: [u8; 4] = v[4..8].try_into().ok()?;
+            Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port(v)?)))
+        }
+        AF_INET6 if v.len() >= 28 => {
+            let ip: [u8; 16] = v[8..24].try_into().ok()?;
+            let flow = u32::from_be_bytes(v[4..8].try_into().ok()?);
+            let scope = u32::from_ne_bytes(v[24..28].try_into().ok()?);
+            Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port(v)?, flow, scope)))
+        }
+        _ => None,
+    }
+}
+
+/// `struct __kernel_timespec`; zero is "never", and a time before the epoch or with a
+/// nanosecond count of a second or more is not a time: also never (a peer that looks
+/// alive for a garbled clock would keep the tables on a dead tunnel).
+fn handshake_time(v: &[u8]) -> Option<Duration> {
+    let (secs, nanos) = (i64_of(v)?, i64_of(v.get(8..)?)?);
+    let secs = u64::try_from(secs).ok()?;
+    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    (secs > 0 || nanos > 0).then(|| Duration::new(secs, nanos))
+}
+
+fn allowed_ip(v: &[u8]) -> Option<(IpAddr, u8)> {
+    let (mut addr, mut cidr) = (None, None);
+    for (kind, v) in attributes(v) {
+        match kind {
+            WGALLOWEDIP_A_IPADDR => {
+                addr = match v.len() {
+                    4 => Some(IpAddr::from(<[u8; 4]>::try_from(v).ok()?)),
+                    16 => Some(IpAddr::from(<[u8; 16]>::try_from(v).ok()?)),
+                    _ => None,
                 }
             }
+            WGALLOWEDIP_A_CIDR_MASK => cidr = v.first().copied(),
             _ => {}
         }
     }
-    p
+    let (addr, cidr) = (addr?, cidr?);
+    (cidr <= if addr.is_ipv4() { 32 } else { 128 }).then_some((addr, cidr))
 }
 
-pub fn peers(g: &mut Genl, iface: &str) -> Result<Vec<Peer>, WgError> {
-    let replies = g.nl.dump(get_request(iface, g.family)).map_err(|e| match e {
+fn peer(v: &[u8]) -> Result<Peer, String> {
+    let mut key = None;
+    let mut p =
+        Peer { public_key: [0; 32], endpoint: None, keepalive_s: 0, allowed_ips: Vec::new(), last_handshake: None };
+    for (kind, v) in attributes(v) {
+        match kind {
+            WGPEER_A_PUBLIC_KEY => {
+                key = Some(<[u8; 32]>::try_from(v).map_err(|_| format!("a public key of {} bytes", v.len()))?)
+            }
+            WGPEER_A_ENDPOINT => p.endpoint = sockaddr(v),
+            WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL => p.keepalive_s = u16_of(v).unwrap_or(0),
+            WGPEER_A_LAST_HANDSHAKE_TIME => p.last_handshake = handshake_time(v),
+            WGPEER_A_ALLOWEDIPS => p.allowed_ips.extend(attributes(v).filter_map(|(_, a)| allowed_ip(a))),
+            _ => {}
+        }
+    }
+    p.public_key = key.ok_or("a peer without its public key")?;
+    Ok(p)
+}
+
+/// The peers (or parts of peers) in one message of a device dump: its payload after
+/// the netlink header, that is the generic-netlink header and the device's attributes.
+pub fn parse_device(payload: &[u8]) -> Result<Vec<Peer>, String> {
+    let attrs = payload.get(4..).ok_or("shorter than a generic netlink header")?;
+    let mut out = Vec::new();
+    for (kind, v) in attributes(attrs) {
+        if kind == WGDEVICE_A_PEERS {
+            for (_, p) in attributes(v) {
+                out.push(peer(p)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The device dump as the netlink loop sees it: the request out, each reply message's
+/// peers in.
+#[derive(Clone, Debug)]
+pub enum DeviceDump {
+    Request(GenlMessage<WireguardMessage>),
+    Reply(Vec<Peer>),
+}
+
+impl NetlinkSerializable for DeviceDump {
+    fn message_type(&self) -> u16 {
+        match self {
+            DeviceDump::Request(m) => m.message_type(),
+            DeviceDump::Reply(_) => 0,
+        }
+    }
+
+    fn buffer_len(&self) -> usize {
+        match self {
+            DeviceDump::Request(m) => m.buffer_len(),
+            DeviceDump::Reply(_) => 0,
+        }
+    }
+
+    fn serialize(&self, buffer: &mut [u8]) {
+        if let DeviceDump::Request(m) = self {
+            m.serialize(buffer)
+        }
+    }
+}
+
+impl NetlinkDeserializable for DeviceDump {
+    type Error = DecodeError;
+
+    fn deserialize(_: &NetlinkHeader, payload: &[u8]) -> Result<DeviceDump, DecodeError> {
+        parse_device(payload).map(DeviceDump::Reply).map_err(DecodeError::from)
+    }
+}
+
+/// Feeds the device's peers, message by message as the dump streams in, to `c`.
+pub fn peers(g: &mut Genl, iface: &str, c: &mut Collector) -> Result<(), WgError> {
+    let request = DeviceDump::Request(get_request(iface, g.family));
+    g.nl.dump_fold(
+        request,
+        || (),
+        |_, m| {
+            if let DeviceDump::Reply(ps) = m {
+                ps.into_iter().for_each(|p| c.part(p));
+            }
+        },
+    )
+    .map_err(|e| match e {
         NetlinkError::Kernel(libc::ENODEV | libc::ENOENT) => WgError(format!("{iface} is not a WireGuard interface")),
         e => WgError(format!("cannot read {iface}: {e}")),
-    })?;
-    Ok(peers_from_replies(&replies))
+    })
 }
 
 /// Sets the peer (never creating it); a module too old to know WGPEER_F_UPDATE_ONLY
@@ -217,7 +339,7 @@ mod tests {
 
     #[test]
     fn device_dump_becomes_peers_with_never_as_none_and_split_peers_merged() {
-        use netlink_packet_wireguard::{WireguardAddressFamily, WireguardAllowedIp};
+        use netlink_packet_wireguard::{WireguardAddressFamily, WireguardAllowedIp, WireguardAllowedIpAttr};
         let allowed = |ip: &str, cidr| {
             WireguardAllowedIp(vec![
                 WireguardAllowedIpAttr::Family(WireguardAddressFamily::Ipv4),
@@ -250,11 +372,77 @@ mod tests {
             WireguardPeerAttribute::PublicKey([2; 32]),
             WireguardPeerAttribute::AllowedIps(vec![allowed("10.60.0.0", 16)]),
         ])]);
-        let peers = peers_from_replies(&[first, second]);
-        assert_eq!(peers.len(), 2);
-        assert_eq!(peers[0].last_handshake, Some(Duration::new(1_700_000_000, 5)));
-        assert_eq!(peers[0].keepalive_s, 25);
-        assert_eq!(peers[1].last_handshake, None, "time 0 is never");
-        assert_eq!(peers[1].allowed_ips.len(), 2);
+        let mut c = Collector::new(None);
+        for m in [first, second] {
+            parse_device(&bytes(&m)).expect("parses").into_iter().for_each(|p| c.part(p));
+        }
+        let peers = c.finish();
+        assert_eq!(peers.total, 2);
+        let p = &peers.kept;
+        assert_eq!(p[0].public_key, [1; 32]);
+        assert_eq!(p[0].endpoint, Some("198.51.100.10:51820".parse().expect("addr")));
+        assert_eq!(p[0].last_handshake, Some(Duration::new(1_700_000_000, 5)));
+        assert_eq!(p[0].keepalive_s, 25);
+        assert_eq!(p[0].allowed_ips, [("0.0.0.0".parse().expect("ip"), 0)]);
+        assert_eq!(p[1].last_handshake, None, "time 0 is never");
+        assert_eq!(p[1].allowed_ips.len(), 2);
+    }
+
+    /// A peer attribute stream by hand: (type, value) pairs, nested ones already built.
+    fn nla(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut b = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
+        b.extend_from_slice(&kind.to_ne_bytes());
+        b.extend_from_slice(value);
+        b.resize(b.len().next_multiple_of(4), 0);
+        b
+    }
+
+    fn device_with_peer(peer_attrs: &[u8]) -> Vec<u8> {
+        let mut m = vec![0u8, 1, 0, 0]; // WG_CMD_GET_DEVICE, version 1
+        m.extend(nla(WGDEVICE_A_PEERS | 0x8000, &nla(0x8000, peer_attrs)));
+        m
+    }
+
+    fn handshake(secs: i64, nanos: i64) -> Vec<u8> {
+        let mut t = secs.to_ne_bytes().to_vec();
+        t.extend_from_slice(&nanos.to_ne_bytes());
+        nla(WGPEER_A_LAST_HANDSHAKE_TIME, &t)
+    }
+
+    #[test]
+    fn hostile_replies_are_read_without_a_panic_and_nonsense_is_never() {
+        let key = nla(WGPEER_A_PUBLIC_KEY, &[9; 32]);
+        // A zero-length WGALLOWEDIP_A_CIDR_MASK panicked the crate's parser (fuzzing).
+        let ip = [nla(WGALLOWEDIP_A_IPADDR, &[10, 11, 0, 0]), nla(WGALLOWEDIP_A_CIDR_MASK, &[])].concat();
+        let peer = [key.clone(), nla(WGPEER_A_ALLOWEDIPS | 0x8000, &nla(0x8000, &ip))].concat();
+        let got = parse_device(&device_with_peer(&peer)).expect("read");
+        assert_eq!((got.len(), got[0].allowed_ips.len()), (1, 0), "an allowed IP without its length is none");
+        // A prefix longer than the address is none either.
+        let ip = [nla(WGALLOWEDIP_A_IPADDR, &[10, 11, 0, 0]), nla(WGALLOWEDIP_A_CIDR_MASK, &[33])].concat();
+        let peer = [key.clone(), nla(WGPEER_A_ALLOWEDIPS | 0x8000, &nla(0x8000, &ip))].concat();
+        assert!(parse_device(&device_with_peer(&peer)).expect("read")[0].allowed_ips.is_empty());
+        // Handshake times before the epoch, with a second or more of nanoseconds, or cut
+        // short: never. One in the future is a time; health judges it (not fresh).
+        for (t, want) in [
+            (handshake(-5, 0), None),
+            (handshake(1_700_000_000, 1_000_000_000), None),
+            (handshake(1_700_000_000, -1), None),
+            (handshake(i64::MAX, 999_999_999), Some(Duration::new(i64::MAX as u64, 999_999_999))),
+            (nla(WGPEER_A_LAST_HANDSHAKE_TIME, &[1, 2, 3]), None),
+        ] {
+            let peer = [key.clone(), t].concat();
+            assert_eq!(parse_device(&device_with_peer(&peer)).expect("read")[0].last_handshake, want);
+        }
+        // An endpoint of another family or cut short is no endpoint; a key of 31 bytes
+        // or none is an error, as is a payload shorter than the generic header.
+        let peer = [key.clone(), nla(WGPEER_A_ENDPOINT, &[2, 0, 0xca])].concat();
+        assert_eq!(parse_device(&device_with_peer(&peer)).expect("read")[0].endpoint, None);
+        assert!(parse_device(&device_with_peer(&nla(WGPEER_A_PUBLIC_KEY, &[9; 31]))).is_err());
+        assert!(parse_device(&device_with_peer(&nla(WGPEER_A_ENDPOINT, &[0; 16]))).is_err());
+        assert!(parse_device(&[0, 1]).is_err());
+        // An attribute claiming more than is there ends the stream, quietly.
+        let mut cut = device_with_peer(&peer);
+        cut[4] = 0xff;
+        assert_eq!(parse_device(&cut).expect("read"), []);
     }
 }

@@ -7,6 +7,9 @@
 //! Both turn their wire format into the same [`Peer`] at the boundary; a handshake time
 //! of zero ("never") becomes `None` there. A [`Device`] is one run's handle on one
 //! interface: the kernel backend resolves the generic-netlink family once, on first use.
+//!
+//! A device may have thousands of peers (a hub); both readers parse as the answer
+//! arrives and keep, through a [`Collector`], only the peers that can be the VPS.
 
 pub mod kernel;
 pub mod uapi;
@@ -84,13 +87,7 @@ impl Peer {
 
     /// Whether this peer's allowed IPs cover `ip`.
     pub fn allows(&self, ip: Ipv4Addr) -> bool {
-        self.allowed_ips.iter().any(|(net, len)| match net {
-            IpAddr::V4(n) => {
-                let mask = crate::config::prefix_mask(*len);
-                u32::from(ip) & mask == u32::from(*n) & mask
-            }
-            IpAddr::V6(_) => false,
-        })
+        self.allowed_ips.iter().any(|&(net, len)| covers(net, len, ip))
     }
 }
 
@@ -157,15 +154,17 @@ impl Device {
         }
     }
 
-    /// The interface's peers.
-    pub fn peers(&mut self) -> Result<Vec<Peer>, WgError> {
+    /// The interface's peers that `want` asks for.
+    pub fn peers(&mut self, want: Wanted) -> Result<Peers, WgError> {
+        let mut c = Collector::new(Some(want));
         match self.backend {
             Backend::Kernel => {
                 let iface = self.iface.clone();
-                kernel::peers(self.genl()?, &iface)
+                kernel::peers(self.genl()?, &iface, &mut c)?
             }
-            Backend::Uapi => uapi::peers(&self.iface),
+            Backend::Uapi => uapi::peers(&self.iface, &mut c)?,
         }
+        Ok(c.finish())
     }
 
     /// Sets one peer's endpoint (when given) and persistent keepalive. Raising the
@@ -182,14 +181,100 @@ impl Device {
     }
 }
 
+/// The peers a reader keeps: those that can be the VPS (see [`select_peer`]), and the
+/// one with `key`.
+#[derive(Clone, Copy, Debug)]
+pub struct Wanted {
+    pub peer_ip: Ipv4Addr,
+    pub endpoint: Ipv4Addr,
+    pub key: Option<Key>,
+}
+
+/// What a reader kept of a device, and how many peers it has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peers {
+    pub kept: Vec<Peer>,
+    pub total: usize,
+}
+
+impl Peers {
+    pub fn with_key(&self, key: &Key) -> Option<&Peer> {
+        self.kept.iter().find(|p| p.public_key == *key)
+    }
+}
+
+/// Gathers peers as a reader meets them, keeping what [`Wanted`] asks for (everything
+/// without it). A peer may come in parts that repeat its key (the kernel splits one with
+/// many allowed IPs over messages): it is judged once whole. Of a kept peer's allowed
+/// IPs only those covering WG_PEER_IP are kept: the only question asked of them.
+pub struct Collector {
+    want: Option<Wanted>,
+    peers: Peers,
+    current: Option<Peer>,
+}
+
+impl Collector {
+    pub fn new(want: Option<Wanted>) -> Collector {
+        Collector { want, peers: Peers::default(), current: None }
+    }
+
+    pub fn part(&mut self, mut p: Peer) {
+        if let Some(w) = &self.want {
+            p.allowed_ips.retain(|&(net, len)| covers(net, len, w.peer_ip));
+        }
+        match &mut self.current {
+            Some(c) if c.public_key == p.public_key => {
+                c.allowed_ips.extend(p.allowed_ips);
+                c.endpoint = c.endpoint.or(p.endpoint);
+                c.last_handshake = c.last_handshake.or(p.last_handshake);
+                c.keepalive_s = c.keepalive_s.max(p.keepalive_s);
+            }
+            _ => {
+                self.judge();
+                self.current = Some(p);
+            }
+        }
+    }
+
+    fn judge(&mut self) {
+        let Some(p) = self.current.take() else { return };
+        let first = self.peers.total == 0;
+        self.peers.total += 1;
+        let keep = self.want.is_none_or(|w| {
+            first
+                || p.allows(w.peer_ip)
+                || p.endpoint.map(|e| e.ip()) == Some(IpAddr::V4(w.endpoint))
+                || w.key == Some(p.public_key)
+        });
+        if keep {
+            self.peers.kept.push(p);
+        }
+    }
+
+    pub fn finish(mut self) -> Peers {
+        self.judge();
+        self.peers
+    }
+}
+
+fn covers(net: IpAddr, len: u8, ip: Ipv4Addr) -> bool {
+    match net {
+        IpAddr::V4(n) if len <= 32 => {
+            let mask = crate::config::prefix_mask(len);
+            u32::from(ip) & mask == u32::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
 /// The peer that is the VPS: the one whose allowed IPs cover the tunnel peer address,
 /// else the one whose endpoint is the VPS, else the only one.
-pub fn select_peer(peers: &[Peer], peer_ip: Ipv4Addr, endpoint: Ipv4Addr) -> Option<&Peer> {
-    peers
-        .iter()
+pub fn select_peer(peers: &Peers, peer_ip: Ipv4Addr, endpoint: Ipv4Addr) -> Option<&Peer> {
+    let kept = &peers.kept;
+    kept.iter()
         .find(|p| p.allows(peer_ip))
-        .or_else(|| peers.iter().find(|p| p.endpoint.map(|e| e.ip()) == Some(IpAddr::V4(endpoint))))
-        .or_else(|| if peers.len() == 1 { peers.first() } else { None })
+        .or_else(|| kept.iter().find(|p| p.endpoint.map(|e| e.ip()) == Some(IpAddr::V4(endpoint))))
+        .or_else(|| if peers.total == 1 { kept.first() } else { None })
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -273,11 +358,45 @@ mod tests {
         let a = peer(1, &[("10.99.0.0", 16)], None);
         let b = peer(2, &[("0.0.0.0", 0)], None);
         let c = peer(3, &[("10.98.0.0", 16)], Some("203.0.113.10:51820"));
-        assert_eq!(select_peer(&[a.clone(), b.clone()], tun, vps).map(|p| p.public_key[0]), Some(2));
-        assert_eq!(select_peer(&[a.clone(), c.clone()], tun, vps).map(|p| p.public_key[0]), Some(3));
-        assert_eq!(select_peer(std::slice::from_ref(&a), tun, vps).map(|p| p.public_key[0]), Some(1));
-        assert!(select_peer(&[a.clone(), a], tun, vps).is_none());
-        assert!(select_peer(&[], tun, vps).is_none());
+        let all = |ps: &[&Peer]| {
+            let mut c = Collector::new(None);
+            ps.iter().for_each(|p| c.part((*p).clone()));
+            c.finish()
+        };
+        assert_eq!(select_peer(&all(&[&a, &b]), tun, vps).map(|p| p.public_key[0]), Some(2));
+        assert_eq!(select_peer(&all(&[&a, &c]), tun, vps).map(|p| p.public_key[0]), Some(3));
+        assert_eq!(select_peer(&all(&[&a]), tun, vps).map(|p| p.public_key[0]), Some(1));
+        let other = peer(4, &[("10.97.0.0", 16)], None);
+        assert!(select_peer(&all(&[&a, &other]), tun, vps).is_none());
+        assert!(select_peer(&all(&[]), tun, vps).is_none());
+    }
+
+    #[test]
+    fn a_collector_keeps_only_what_can_be_the_vps_and_merges_a_split_peer() {
+        let vps = Ipv4Addr::new(203, 0, 113, 10);
+        let tun = Ipv4Addr::new(10, 11, 0, 1);
+        let want = Wanted { peer_ip: tun, endpoint: vps, key: Some([7; 32]) };
+        let mut c = Collector::new(Some(want));
+        c.part(peer(1, &[("10.99.0.0", 16)], None)); // the first: "the only one" needs it
+        for i in 0..10_000u32 {
+            let mut p = peer(9, &[("10.96.0.0", 16)], None);
+            p.public_key[..4].copy_from_slice(&i.to_be_bytes());
+            c.part(p);
+        }
+        // The VPS in two parts: the covering allowed IP comes in the second.
+        c.part(peer(2, &[("10.98.0.0", 16), ("192.168.0.0", 16)], None));
+        c.part(peer(2, &[("10.11.0.0", 24)], Some("203.0.113.10:51820")));
+        c.part(peer(7, &[], None));
+        c.part(peer(8, &[], Some("203.0.113.10:51820")));
+        let got = c.finish();
+        assert_eq!(got.total, 10_004);
+        let keys: Vec<u8> = got.kept.iter().map(|p| p.public_key[0]).collect();
+        assert_eq!(keys, [1, 2, 7, 8]);
+        let vps_peer = select_peer(&got, tun, vps).expect("the VPS");
+        assert_eq!(vps_peer.public_key[0], 2);
+        assert_eq!(vps_peer.allowed_ips, [("10.11.0.0".parse().expect("ip"), 24)], "only what covers WG_PEER_IP");
+        assert_eq!(vps_peer.endpoint, Some("203.0.113.10:51820".parse().expect("addr")));
+        assert!(got.with_key(&[7; 32]).is_some());
     }
 
     #[test]

@@ -2,11 +2,11 @@
 //! wireguard-go and boringtun create it): `get=1` returns `key=value` lines ending with
 //! `errno=N` and a blank line; `set=1` takes the same keys. Keys are hex there.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{uapi_socket, Key, Peer, PeerSet, WgError};
+use super::{uapi_socket, Collector, Key, Peer, PeerSet, Peers, WgError};
 
 /// How long a userspace implementation may take to answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
@@ -34,30 +34,30 @@ pub fn set_text(p: &PeerSet, update_only: bool) -> String {
     format!("set=1\npublic_key={}\n{only}{endpoint}persistent_keepalive_interval={}\n\n", hex(&p.key), p.keepalive_s)
 }
 
-/// Parses the answer to `get=1`.
-pub fn parse_get(text: &str) -> Result<Vec<Peer>, String> {
-    let mut peers: Vec<Peer> = Vec::new();
-    let (mut secs, mut nsecs) = (0u64, 0u32);
-    let mut errno = None;
-    let finish_handshake = |p: Option<&mut Peer>, secs: &mut u64, nsecs: &mut u32| {
-        if let Some(p) = p {
-            if *secs > 0 || *nsecs > 0 {
-                p.last_handshake = Some(Duration::new(*secs, *nsecs));
-            }
-        }
-        (*secs, *nsecs) = (0, 0);
-    };
-    for line in text.lines() {
-        if line.is_empty() {
-            break;
-        }
+/// Reads the answer to `get=1` line by line, feeding each peer, once whole, to a
+/// [`Collector`].
+pub struct GetParser<'c> {
+    peers: &'c mut Collector,
+    current: Option<Peer>,
+    secs: u64,
+    nsecs: u32,
+    errno: Option<i32>,
+}
+
+impl<'c> GetParser<'c> {
+    pub fn new(peers: &'c mut Collector) -> GetParser<'c> {
+        GetParser { peers, current: None, secs: 0, nsecs: 0, errno: None }
+    }
+
+    /// One line, without its newline.
+    pub fn line(&mut self, line: &str) -> Result<(), String> {
         let (k, v) = line.split_once('=').ok_or_else(|| format!("malformed line `{line}`"))?;
         let bad = || format!("invalid {k} `{v}`");
-        match (k, peers.last_mut()) {
+        match (k, self.current.as_mut()) {
             ("public_key", _) => {
-                finish_handshake(peers.last_mut(), &mut secs, &mut nsecs);
                 let key = unhex(v).ok_or_else(bad)?;
-                peers.push(Peer {
+                self.flush();
+                self.current = Some(Peer {
                     public_key: key,
                     endpoint: None,
                     keepalive_s: 0,
@@ -65,93 +65,156 @@ pub fn parse_get(text: &str) -> Result<Vec<Peer>, String> {
                     last_handshake: None,
                 });
             }
-            ("errno", _) => errno = Some(v.parse::<i32>().map_err(|_| bad())?),
+            ("errno", _) => self.errno = Some(v.parse::<i32>().map_err(|_| bad())?),
             ("endpoint", Some(p)) => p.endpoint = Some(v.parse().map_err(|_| bad())?),
             ("persistent_keepalive_interval", Some(p)) => p.keepalive_s = v.parse().map_err(|_| bad())?,
             ("allowed_ip", Some(p)) => {
                 let (a, l) = v.split_once('/').ok_or_else(bad)?;
                 p.allowed_ips.push((a.parse().map_err(|_| bad())?, l.parse().map_err(|_| bad())?));
             }
-            ("last_handshake_time_sec", Some(_)) => secs = v.parse().map_err(|_| bad())?,
+            ("last_handshake_time_sec", Some(_)) => self.secs = v.parse().map_err(|_| bad())?,
             // Duration::new would carry a nanosecond count of a second or more into the
             // seconds (and overflow): such a value is not a time.
             ("last_handshake_time_nsec", Some(_)) => {
-                nsecs = v.parse().ok().filter(|n| *n < 1_000_000_000).ok_or_else(bad)?
+                self.nsecs = v.parse().ok().filter(|n| *n < 1_000_000_000).ok_or_else(bad)?
             }
             // Device keys (private_key, listen_port, fwmark) and counters.
             _ => {}
         }
+        Ok(())
     }
-    finish_handshake(peers.last_mut(), &mut secs, &mut nsecs);
-    match errno {
-        Some(0) => Ok(peers),
-        Some(e) => Err(format!("the implementation answered errno={e}")),
-        None => Err("the answer has no errno line".into()),
+
+    fn flush(&mut self) {
+        if let Some(mut p) = self.current.take() {
+            if self.secs > 0 || self.nsecs > 0 {
+                p.last_handshake = Some(Duration::new(self.secs, self.nsecs));
+            }
+            self.peers.part(p);
+        }
+        (self.secs, self.nsecs) = (0, 0);
+    }
+
+    /// After the blank line: the implementation's verdict.
+    pub fn finish(mut self) -> Result<(), String> {
+        self.flush();
+        match self.errno {
+            Some(0) => Ok(()),
+            Some(e) => Err(format!("the implementation answered errno={e}")),
+            None => Err("the answer has no errno line".into()),
+        }
     }
 }
 
-/// The most an answer may hold: a peer is a few hundred bytes plus some thirty per
-/// allowed IP, so this is thousands of peers; beyond it the socket is not WireGuard.
-const MAX_ANSWER: usize = 1 << 20;
+/// Parses a whole answer to `get=1` (up to its blank line), keeping every peer.
+pub fn parse_get(text: &str) -> Result<Peers, String> {
+    let mut c = Collector::new(None);
+    let mut p = GetParser::new(&mut c);
+    for line in text.lines().take_while(|l| !l.is_empty()) {
+        p.line(line)?;
+    }
+    p.finish()?;
+    Ok(c.finish())
+}
 
-/// Reads an answer up to its blank line, refusing more than `limit` bytes and, through
-/// `before_read`, an answer that trickles in for longer than the caller allows.
-fn read_answer<R: Read>(
+/// The most an answer may hold: a peer is some 350 bytes, so this is 300,000 peers.
+const MAX_ANSWER: usize = 128 << 20;
+/// The longest line: a key is 64 hex digits, an endpoint or an allowed IP fewer.
+const MAX_LINE: usize = 256;
+
+/// Reads an answer line by line up to its blank line, feeding each line (without its
+/// newline) to `each`; refuses more than `limit` bytes, a line longer than MAX_LINE, an
+/// answer cut short, and, through `before_read`, one that trickles in for longer than
+/// the caller allows. Only the line being read is held.
+fn read_lines<R: Read>(
     r: &mut R,
     limit: usize,
-    mut before_read: impl FnMut(&mut R) -> std::io::Result<()>,
-) -> std::io::Result<Vec<u8>> {
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !answer.ends_with(b"\n\n") {
+    mut before_read: impl FnMut(&mut R) -> io::Result<()>,
+    mut each: impl FnMut(&str) -> Result<(), String>,
+) -> io::Result<()> {
+    let mut buf = [0u8; 8192];
+    let mut line: Vec<u8> = Vec::with_capacity(MAX_LINE);
+    let mut total = 0usize;
+    loop {
         before_read(r)?;
         let n = r.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the answer ended before its blank line"));
         }
-        if answer.len() + n > limit {
-            return Err(std::io::Error::other(format!("answer longer than {limit} bytes")));
+        total += n;
+        if total > limit {
+            return Err(io::Error::other(format!("answer longer than {limit} bytes")));
         }
-        answer.extend_from_slice(&buf[..n]);
+        for chunk in buf[..n].split_inclusive(|b| *b == b'\n') {
+            let whole = chunk.last() == Some(&b'\n');
+            line.extend_from_slice(chunk.strip_suffix(b"\n").unwrap_or(chunk));
+            if line.len() > MAX_LINE {
+                return Err(io::Error::other(format!("a line longer than {MAX_LINE} bytes")));
+            }
+            if !whole {
+                continue;
+            }
+            if line.is_empty() {
+                return Ok(());
+            }
+            let text = std::str::from_utf8(&line).map_err(|_| io::Error::other("the answer is not text"))?;
+            each(text).map_err(io::Error::other)?;
+            line.clear();
+        }
     }
-    Ok(answer)
 }
 
-/// Sends one request and reads the answer up to its blank line, all within
-/// `IO_TIMEOUT`.
-fn exchange(iface: &str, request: &str) -> Result<String, WgError> {
+/// Sends one request and feeds the answer's lines to `each`, all within `IO_TIMEOUT`.
+fn exchange(
+    iface: &str,
+    request: &str,
+    limit: usize,
+    each: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), WgError> {
     let path = uapi_socket(iface);
-    let io = |e: std::io::Error| WgError(format!("{}: {e}", path.display()));
-    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let io = |e: io::Error| WgError(format!("{}: {e}", path.display()));
+    let deadline = Instant::now() + IO_TIMEOUT;
     let mut s = UnixStream::connect(&path).map_err(io)?;
     s.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
     s.write_all(request.as_bytes()).map_err(io)?;
-    let answer = read_answer(&mut s, MAX_ANSWER, |s| {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let before_read = |s: &mut UnixStream| {
+        let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no complete answer in time"));
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no complete answer in time"));
         }
         s.set_read_timeout(Some(left))
-    })
-    .map_err(io)?;
-    String::from_utf8(answer).map_err(|_| WgError(format!("{}: answer is not text", path.display())))
+    };
+    read_lines(&mut s, limit, before_read, each).map_err(io)
 }
 
-pub fn peers(iface: &str) -> Result<Vec<Peer>, WgError> {
-    let text = exchange(iface, "get=1\n\n")?;
-    parse_get(&text).map_err(|e| WgError(format!("{}: {e}", uapi_socket(iface).display())))
+/// Feeds the device's peers to `c` as the answer streams in.
+pub fn peers(iface: &str, c: &mut Collector) -> Result<(), WgError> {
+    let mut p = GetParser::new(c);
+    exchange(iface, "get=1\n\n", MAX_ANSWER, |l| p.line(l))?;
+    p.finish().map_err(|e| WgError(format!("{}: {e}", uapi_socket(iface).display())))
+}
+
+/// The `errno=N` of a set request's answer.
+fn set(iface: &str, text: &str) -> Result<String, WgError> {
+    let mut errno = String::new();
+    exchange(iface, text, 4096, |l| {
+        if let Some(v) = l.strip_prefix("errno=") {
+            errno = v.to_string();
+        }
+        Ok(())
+    })?;
+    Ok(errno)
 }
 
 /// Sets the peer, never creating it; an implementation that does not know
 /// `update_only` refuses the request, and is asked again without it.
 pub fn set_peer(iface: &str, p: &PeerSet) -> Result<(), WgError> {
-    let mut text = exchange(iface, &set_text(p, true))?;
-    if text.trim() != "errno=0" {
-        text = exchange(iface, &set_text(p, false))?;
+    let mut errno = set(iface, &set_text(p, true))?;
+    if errno != "0" {
+        errno = set(iface, &set_text(p, false))?;
     }
-    match text.trim() {
-        "errno=0" => Ok(()),
-        other => Err(WgError(format!("{}: set failed: {other}", uapi_socket(iface).display()))),
+    match errno.as_str() {
+        "0" => Ok(()),
+        other => Err(WgError(format!("{}: set failed: errno={other}", uapi_socket(iface).display()))),
     }
 }
 
@@ -159,27 +222,56 @@ pub fn set_peer(iface: &str, p: &PeerSet) -> Result<(), WgError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_endless_answer_is_refused_at_the_limit() {
-        let mut endless = std::io::repeat(b'a');
-        let e = read_answer(&mut endless, 10_000, |_| Ok(())).unwrap_err();
-        assert!(e.to_string().contains("longer than 10000 bytes"), "{e}");
+    fn lines_of(input: &[u8], limit: usize) -> io::Result<Vec<String>> {
+        let mut got = Vec::new();
+        read_lines(
+            &mut io::Cursor::new(input.to_vec()),
+            limit,
+            |_| Ok(()),
+            |l| {
+                got.push(l.to_string());
+                Ok(())
+            },
+        )
+        .map(|()| got)
     }
 
     #[test]
-    fn an_answer_ends_at_its_blank_line_and_the_deadline_is_asked_before_each_read() {
-        let mut r = std::io::Cursor::new(b"errno=0\n\n".to_vec());
-        let mut asked = 0;
-        let a = read_answer(&mut r, 100, |_| {
-            asked += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(a, b"errno=0\n\n");
-        assert_eq!(asked, 1);
-        let mut r = std::io::Cursor::new(b"errno=0\n".to_vec());
-        let e = read_answer(&mut r, 100, |_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "late")));
-        assert_eq!(e.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    fn an_answer_is_read_line_by_line_up_to_its_blank_line_and_no_further() {
+        assert_eq!(lines_of(b"a=1\nerrno=0\n\nnot=read\n", 100).expect("read"), ["a=1", "errno=0"]);
+        assert_eq!(lines_of(b"errno=0\n", 100).expect_err("cut short").kind(), io::ErrorKind::UnexpectedEof);
+        assert!(lines_of(b"\xff=1\n\n", 100).expect_err("binary").to_string().contains("not text"));
+        let long = [b'a'; 300];
+        assert!(lines_of(&long, 10_000).expect_err("long line").to_string().contains("longer than 256"));
+        // The deadline is asked before each read; a parse error stops the reading.
+        let e = read_lines(
+            &mut io::Cursor::new(b"errno=0\n".to_vec()),
+            100,
+            |_| Err(io::ErrorKind::TimedOut.into()),
+            |_| Ok(()),
+        );
+        assert_eq!(e.expect_err("late").kind(), io::ErrorKind::TimedOut);
+        let e = read_lines(&mut io::Cursor::new(b"x\n\n".to_vec()), 100, |_| Ok(()), |l| Err(format!("bad {l}")));
+        assert_eq!(e.expect_err("bad line").to_string(), "bad x");
+    }
+
+    #[test]
+    fn an_endless_answer_is_refused_at_the_limit() {
+        let many: Vec<u8> = b"k=v\n".repeat(100_000);
+        let mut n = 0usize;
+        let e = read_lines(
+            &mut io::Cursor::new(many),
+            100_000,
+            |_| Ok(()),
+            |_| {
+                n += 1;
+                Ok(())
+            },
+        );
+        assert!(e.expect_err("endless").to_string().contains("longer than 100000 bytes"));
+        assert!(n <= 25_000, "{n} lines read past the limit");
+        let e = read_lines(&mut io::repeat(b'a'), 1 << 20, |_| Ok(()), |_| Ok(()));
+        assert!(e.expect_err("one endless line").to_string().contains("a line longer than"));
     }
 
     /// A `get=1` answer in wireguard-go's format for a device with two peers, one of
@@ -188,7 +280,7 @@ mod tests {
 
     #[test]
     fn parses_peers_handshakes_and_never() {
-        let peers = parse_get(GET).expect("valid answer");
+        let peers = parse_get(GET).expect("valid answer").kept;
         assert_eq!(peers.len(), 2);
         let vps = &peers[0];
         assert_eq!(vps.public_key[..2], [0xb8, 0x59]);
