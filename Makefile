@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/wg-failsafe
 
-.PHONY: all build deps deps-cross lab test bench dist dist-test vm-test clean
+.PHONY: all build deps deps-cross lab test bench fuzz dist dist-test vm-test clean
 
 # Static musl builds: Rust target triple -> dpkg architecture of its .deb. The
 # Octeon EdgeRouters (ER-Lite, ER-4, ER-6P, ER-8, ER-12) run a 64-bit kernel under a
@@ -45,6 +45,13 @@ bench: deps build target/measure
 	# The daemon (detection latency, idle cost, a 100,000-round soak) and large tables,
 	# for the static build when there is one (the one routers run), else the host's.
 	python3 bench/daemon.py target/measure $$( [ -x $(CROSS_BIN) ] && echo $(CROSS_BIN) || echo $(BIN) )
+
+# Every parser of outside data under libFuzzer for FUZZ_S seconds each (default 60):
+# one line per target, "fuzz NAME: N execs, C crashes"; fails on any crash.
+FUZZ_S ?= 60
+fuzz:
+	scripts/deps.sh fuzz
+	FUZZ_S=$(FUZZ_S) scripts/fuzz.sh
 
 # The cross tools as well: Debian's Rust with its std sources, qemu-user-static,
 # lintian, cargo-zigbuild and zig.

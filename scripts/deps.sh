@@ -4,6 +4,8 @@
 #
 #   scripts/deps.sh          lab + tests + bench tools, and a Rust toolchain if none
 #   scripts/deps.sh cross    the cross-build tools as well (see `make dist`)
+#   scripts/deps.sh fuzz     what `make fuzz` needs as well: a C++ compiler (libFuzzer)
+#                            and cargo-fuzz (crates.io)
 set -eu
 
 want=""
@@ -42,6 +44,10 @@ if [ "${1:-}" = cross ]; then
     done
 fi
 
+if [ "${1:-}" = fuzz ]; then
+    need g++ g++
+fi
+
 if [ -n "$want" ]; then
     echo "installing:$want"
     export DEBIAN_FRONTEND=noninteractive
@@ -60,4 +66,9 @@ if [ "${1:-}" = cross ]; then
         python3 -m pip install -q $zb 2>/dev/null \
             || python3 -m pip install -q --break-system-packages $zb
     fi
+fi
+
+if [ "${1:-}" = fuzz ] && ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "installing: cargo-fuzz (crates.io)"
+    cargo install -q --locked cargo-fuzz@0.13.2
 fi
