@@ -180,6 +180,12 @@ impl Route {
                 _ => {}
             }
         }
+        // The kernel stores destinations masked; one that is not, or a prefix longer
+        // than an address, is not a route this tool can save and put back as it was.
+        if r.dst.len > 32 {
+            return None;
+        }
+        r.dst.addr = Ipv4Addr::from(u32::from(r.dst.addr) & crate::config::prefix_mask(r.dst.len));
         Some(r)
     }
 
@@ -668,6 +674,19 @@ mod tests {
         round_trip("blackhole 10.0.0.0/8 table main proto 99");
         // A route type no name is known for (found by fuzzing: it did not read back).
         round_trip("171 default via 192.168.2.1 dev eth1 table main proto static metric 200");
+    }
+
+    #[test]
+    fn a_destination_is_read_masked_and_an_impossible_prefix_not_at_all() {
+        // Found by fuzzing: a message saying /0 with an address read back as another route.
+        let mut m = Route::via(RT_TABLE_MAIN, DEFAULT, Ipv4Addr::new(192, 168, 2, 1), "eth1", 190)
+            .to_message(&links())
+            .expect("message");
+        m.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(Ipv4Addr::new(198, 51, 100, 10))));
+        let r = Route::from_message(&m, &links()).expect("a route");
+        assert_eq!(r.dst, DEFAULT);
+        m.header.destination_prefix_length = 33;
+        assert!(Route::from_message(&m, &links()).is_none());
         round_trip("default tos 0x10 via 192.168.1.1 dev eth0 table main proto static realm 65538");
         round_trip(
             "default table 202 proto static metric 7 nexthop via 192.168.1.1 dev eth0 weight 1 nexthop via 192.168.2.1 dev eth1 weight 3 onlink",

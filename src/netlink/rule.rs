@@ -71,8 +71,13 @@ impl Rule {
             match a {
                 RuleAttribute::Priority(p) => r.priority = *p,
                 RuleAttribute::Table(t) => r.table = *t,
-                RuleAttribute::Source(IpAddr::V4(ip)) => r.src = Some(Ipv4Net { addr: *ip, len: h.src_len }),
-                RuleAttribute::Destination(IpAddr::V4(ip)) => r.dst = Some(Ipv4Net { addr: *ip, len: h.dst_len }),
+                // A prefix longer than an address is a selector this tool does not know.
+                RuleAttribute::Source(IpAddr::V4(ip)) if h.src_len <= 32 => {
+                    r.src = Some(Ipv4Net { addr: *ip, len: h.src_len })
+                }
+                RuleAttribute::Destination(IpAddr::V4(ip)) if h.dst_len <= 32 => {
+                    r.dst = Some(Ipv4Net { addr: *ip, len: h.dst_len })
+                }
                 RuleAttribute::FwMark(v) => mark = Some(*v),
                 RuleAttribute::FwMask(v) => mask = Some(*v),
                 // Attributes every dump carries that select nothing.
