@@ -1105,6 +1105,115 @@ fn healthy_run_rss_kib(lab: &Lab, measure: &Path) -> u64 {
     kib.unwrap_or_else(|| panic!("no maxrss in {line}"))
 }
 
+/// A child process killed when the test lets go of it (also when it fails).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// `wg-failsafe ARGS` with `conf` in the router namespace through the measuring
+/// launcher: exit code, wall milliseconds, peak RSS in KiB, and what it printed.
+fn measured(lab: &Lab, measure: &Path, conf: &Path, args: &[&str]) -> (i32, u64, u64, String) {
+    let out = sh(Command::new("ip")
+        .args(["netns", "exec", &format!("{}-rtr", lab.id)])
+        .arg(measure)
+        .arg(env!("CARGO_BIN_EXE_wg-failsafe"))
+        .arg("-c")
+        .arg(conf)
+        .args(args));
+    let all = text(&out.stdout) + &text(&out.stderr);
+    let field = |name: &str| -> i64 {
+        let line = all.lines().find(|l| l.starts_with("measure: ")).unwrap_or_else(|| panic!("not measured: {all}"));
+        let v = line.split(&format!("{name}=")).nth(1).and_then(|v| v.split_whitespace().next());
+        v.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    (field("exit") as i32, field("wall_us") as u64 / 1000, field("maxrss_kib") as u64, all)
+}
+
+/// A userspace WireGuard that answers with an endless stream, a line that never ends,
+/// one byte at a time, 200,000 peers, a handshake ten years ahead or one no integer
+/// holds, or binary garbage; and a load-balance command that prints without end or
+/// prints binary. Each time `status` and `run` finish within their timeouts in under
+/// 16 MiB, nothing crashes, and a tunnel that cannot be proven moves no table
+/// (FALLBACK=none).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_hostile_wireguard_socket_or_load_balancer_costs_bounded_memory_and_time_and_moves_no_table() {
+    let lab = Lab::up("hw", &[]);
+    let measure = measure_launcher();
+    let conf = lab.conf_variant("hostile.conf", &[("FALLBACK", "none"), ("TUNNEL_WAIT", "2")]);
+    let sock = PathBuf::from(format!("/var/run/wireguard/{}w.sock", lab.id));
+    let real = sock.with_extension("real");
+    fs::rename(&sock, &real).expect("move the real socket aside");
+    lab.ctl("tunnel", "down");
+    lab.ctl("primary", "down");
+    let before = lab.tables();
+    let fake_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/fake-uapi.py");
+    let mut worst = (0u64, 0u64);
+    for mode in ["endless", "longline", "trickle", "many", "future", "overflow", "garbage"] {
+        let mut fake = Killed(
+            Command::new("python3")
+                .arg(&fake_script)
+                .arg(&sock)
+                .arg(mode)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("fake UAPI"),
+        );
+        let mut ready = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(fake.0.stdout.take().expect("stdout")), &mut ready)
+            .expect("ready");
+        assert_eq!(ready.trim(), "ready", "{mode}");
+        for args in [&["status"][..], &["status", "--json"], &["run"]] {
+            let (code, ms, kib, out) = measured(&lab, &measure, &conf, args);
+            eprintln!("{mode} {args:?}: exit {code}, {ms} ms, {kib} KiB");
+            assert!(kib < 16 * 1024, "{mode} {args:?}: {kib} KiB\n{out}");
+            // Every exchange with the socket ends within 3 s; a run makes a handful.
+            assert!(ms < 20_000, "{mode} {args:?}: {ms} ms\n{out}");
+            let want = if args == ["run"] { [1].as_slice() } else { [0, 1].as_slice() };
+            assert!(want.contains(&code), "{mode} {args:?}: exit {code}\n{out}");
+            assert_eq!(lab.tables(), before, "{mode} {args:?} changed a table\n{out}");
+            worst = (worst.0.max(ms), worst.1.max(kib));
+        }
+        drop(fake);
+        fs::remove_file(&sock).expect("fake socket");
+    }
+    eprintln!("worst: {} ms, {} KiB", worst.0, worst.1);
+    fs::rename(&real, &sock).expect("put the real socket back");
+    lab.ctl("tunnel", "up");
+    lab.ctl("primary", "up");
+    let before = lab.tables();
+
+    // The load balancer's command, consulted by a healthy tick without TRACK_IPS.
+    let fake = lab.dir.join("vyatta-op-cmd-wrapper");
+    for (name, body) in [("endless", "yes wan"), ("binary", "head -c 60000 /dev/urandom"), ("silent", "sleep 60")] {
+        fs::write(&fake, format!("#!/bin/sh\n{body}\n")).expect("write");
+        chmod(&fake, 0o755);
+        let script = format!(
+            "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec {} {} -c {} run",
+            fake.display(),
+            measure.display(),
+            env!("CARGO_BIN_EXE_wg-failsafe"),
+            lab.conf().display()
+        );
+        let netns = format!("{}-rtr", lab.id);
+        let out = sh(Command::new("ip").args(["netns", "exec", &netns, "unshare", "--mount", "sh", "-c", &script]));
+        let all = text(&out.stdout) + &text(&out.stderr);
+        let line = all.lines().find(|l| l.starts_with("measure: ")).unwrap_or_else(|| panic!("{all}"));
+        eprintln!("load balancer {name}: {line}");
+        assert!(line.contains("exit=0 "), "{name}: {all}");
+        let num =
+            |k: &str| -> u64 { line.split(k).nth(1).and_then(|v| v.split_whitespace().next()?.parse().ok()).expect(k) };
+        assert!(num("maxrss_kib=") < 16 * 1024 && num("wall_us=") < 12_000_000, "{name}: {line}");
+        assert_eq!(lab.tables(), before, "{name}");
+    }
+}
+
 /// A route dump is folded as it streams in, keeping only defaults and the endpoint's
 /// routes: a healthy tick on a router holding a full table costs what it costs on a
 /// small one.
