@@ -124,7 +124,7 @@ fn local_now() -> Option<libc::tm> {
 
 /// `2026-11-25 17:45:09`, local time, of a Unix time (for `status`).
 pub fn stamp_of(unix_s: u64) -> String {
-    let t = libc::time_t::try_from(unix_s).unwrap_or(0);
+    let t = unix_s.try_into().unwrap_or(0);
     // SAFETY: localtime_r (the thread-safe variant) with a tm owned here.
     let tm = unsafe {
         let mut tm: libc::tm = std::mem::zeroed();

@@ -103,8 +103,11 @@ pub fn is_reply(packet: &[u8], target: Ipv4Addr, ident: u16, seq: u16) -> bool {
 /// that wants to fake a healthy gateway).
 pub fn random_u16() -> u16 {
     let mut b = [0u8; 2];
+    // The system call, not libc's getrandom(): std declares that symbol weak (musl before
+    // 1.1.20 lacks it), and a static link that merges our call into its weak reference
+    // resolves it to address 0 — the x86_64 musl build crashed here.
     // SAFETY: getrandom writes at most b.len() bytes into b.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    let n = unsafe { libc::syscall(libc::SYS_getrandom, b.as_mut_ptr(), b.len(), 0) };
     if n == 2 {
         u16::from_ne_bytes(b)
     } else {
