@@ -1,20 +1,28 @@
-# vm/arch.sh — per-architecture settings, sourced by run.sh and fetch.sh.
+# vm/arch.sh — per-guest settings, sourced by run.sh, fetch.sh and test.sh.
 # shellcheck shell=bash disable=SC2034
-# ARCH is a dpkg architecture name. Adding one = one more case here.
+# ARCH names the guest: a dpkg architecture (DEB_ARCH) booting a Debian SUITE's kernel.
+# Adding one = one more case here (and its Rust target in test.sh).
+SUITE=bookworm
 case "${ARCH:-}" in
 mipsel)
 	# Debian's MIPS Malta kernel: the closest bookworm kernel to an ER-X (MT7621).
+	DEB_ARCH=mipsel
 	KERNEL_META=linux-image-4kc-malta      # depends on linux-image-6.1.0-N-4kc-malta
 	QEMU=qemu-system-mipsel QEMU_PKG=qemu-system-mips
 	QEMU_ARGS="-M malta -accel ${VM_ACCEL:-tcg} -m ${VM_MEM:-256}"   # 256 MB like an ER-X
 	;;
-amd64)
-	KERNEL_META=linux-image-amd64          # depends on linux-image-6.1.0-N-amd64
+amd64 | amd64-5.10)
+	# amd64-5.10: bullseye's 5.10, the oldest kernel reachable here (EdgeOS runs 4.9 and
+	# 4.14); netlink's kernel side does not depend on the architecture.
+	DEB_ARCH=amd64
+	# 5.10 has nftables' counter as a module of its own (6.1 builds it into nf_tables).
+	[ "$ARCH" = amd64 ] || { SUITE=bullseye GUEST_MODULES=nft_counter; }
+	KERNEL_META=linux-image-amd64          # depends on linux-image-6.1.0-N-amd64 (5.10.0-N)
 	QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86
 	QEMU_ARGS="-M pc -accel ${VM_ACCEL:-tcg} -cpu max -m ${VM_MEM:-512} -smp ${VM_SMP:-2}"
 	;;
 *)
-	echo "vm: unsupported ARCH '${ARCH:-}' (supported: mipsel, amd64)" >&2
+	echo "vm: unsupported guest '${ARCH:-}' (supported: mipsel, amd64, amd64-5.10)" >&2
 	exit 2
 	;;
 esac

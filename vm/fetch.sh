@@ -1,5 +1,6 @@
 #!/bin/bash
-# vm/fetch.sh ARCH — download the guest's Debian bookworm packages for ARCH and unpack
+# vm/fetch.sh ARCH — download the guest's Debian packages (arch.sh: its DEB_ARCH and
+# SUITE, bookworm unless said otherwise) and unpack
 # them into $VM_CACHE/ARCH/root (default vm/.cache/ARCH/root):
 #   - the kernel that KERNEL_META (arch.sh) depends on,
 #   - busybox-static, dash, iproute2, wireguard-tools, nftables (+ $VM_EXTRA_PKGS),
@@ -41,8 +42,8 @@ Dir::Etc::SourceList "$A/sources.list";
 Dir::Etc::SourceParts "$A/sources.list.d";
 Dir::Etc::Preferences "$A/preferences";
 Dir::Etc::PreferencesParts "$A/preferences.d";
-APT::Architecture "$ARCH";
-APT::Architectures { "$ARCH"; };
+APT::Architecture "$DEB_ARCH";
+APT::Architectures { "$DEB_ARCH"; };
 APT::Sandbox::User "root";
 Acquire::Languages "none";
 Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";
@@ -53,7 +54,8 @@ EOF
 apt_() { "$1" -c "$A/apt.conf" "${@:2}"; }
 
 # Sources: $VM_APT_SOURCES (a .list or .sources file), else the host's entries for a
-# bookworm suite, without any Architectures restriction.
+# bookworm suite, without any Architectures restriction, renamed to SUITE (the same
+# mirrors carry bullseye, bullseye-updates and bullseye-security).
 if [ -n "${VM_APT_SOURCES:-}" ]; then
 	case $VM_APT_SOURCES in
 	*.sources) put "$A/sources.list.d/host.sources" < "$VM_APT_SOURCES"; put "$A/sources.list" < /dev/null ;;
@@ -61,12 +63,13 @@ if [ -n "${VM_APT_SOURCES:-}" ]; then
 	esac
 else
 	{ cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } |
-		sed -n 's/arch=[^] ]*//; s/\[ *\]//; /^deb[[:space:]].*[[:space:]]bookworm/p' | put "$A/sources.list"
+		sed -n 's/arch=[^] ]*//; s/\[ *\]//; /^deb[[:space:]].*[[:space:]]bookworm/p' |
+		sed "s/bookworm/$SUITE/g" | put "$A/sources.list"
 	for f in /etc/apt/sources.list.d/*.sources; do
 		[ -f "$f" ] || continue
 		awk 'BEGIN { RS = ""; ORS = "\n\n" }
 		     /Suites:[^\n]*bookworm/ && !/Enabled:[ \t]*[Nn]o/' "$f" | grep -v '^Architectures:' || true
-	done | put "$A/sources.list.d/host.sources"
+	done | sed "s/bookworm/$SUITE/g" | put "$A/sources.list.d/host.sources"
 	if ! grep -qs . "$A/sources.list" "$A/sources.list.d/host.sources"; then
 		echo "vm: the host's apt sources name no bookworm suite; set VM_APT_SOURCES" >&2
 		exit 1

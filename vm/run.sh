@@ -61,7 +61,7 @@ exec 9> "$CACHE/lock"
 flock 9
 "$HERE/fetch.sh" "$ARCH"
 t1=$(ms)
-"$HERE/mkinitramfs.sh" "$ARCH" "$PAYLOAD" "$tmp/initrd.img"
+VM_EXTRA_MODULES="${VM_EXTRA_MODULES:-} ${GUEST_MODULES:-}" "$HERE/mkinitramfs.sh" "$ARCH" "$PAYLOAD" "$tmp/initrd.img"
 flock -u 9
 exec 9>&-
 t2=$(ms)

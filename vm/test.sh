@@ -1,7 +1,8 @@
 #!/bin/bash
-# vm/test.sh [ARCH[=BINARY]]... — the failover scenario of vm/failsafe-payload/run.sh
-# with in-kernel WireGuard, in a QEMU guest per ARCH (default: mipsel amd64), each
-# running the static wg-failsafe built for it. Exits 0 only if every guest passes.
+# vm/test.sh [GUEST[=BINARY]]... — the failover scenario of vm/failsafe-payload/run.sh
+# with in-kernel WireGuard, in a QEMU guest per GUEST (default: mipsel amd64 amd64-5.10:
+# bookworm's 6.1 on both, and bullseye's 5.10 on amd64; see vm/arch.sh), each running the
+# static wg-failsafe built for it. Exits 0 only if every guest passes.
 #
 # BINARY defaults to target/cross/TRIPLE/release/wg-failsafe (what `make dist` writes),
 # built here (scripts/cross.sh, cargo-zigbuild) when it is missing or older than the
@@ -27,11 +28,11 @@ ms() { echo $(($(date +%s%N) / 1000000)); }
 triple() {
 	case $1 in
 	mipsel) echo mipsel-unknown-linux-musl ;;
-	amd64) echo x86_64-unknown-linux-musl ;;
-	*) die "unsupported ARCH '$1' (supported: mipsel, amd64)" ;;
+	amd64 | amd64-5.10) echo x86_64-unknown-linux-musl ;;
+	*) die "unsupported guest '$1' (supported: mipsel, amd64, amd64-5.10)" ;;
 	esac
 }
-zig_target() { case $1 in mipsel) echo mipsel-linux-musleabi ;; amd64) echo x86_64-linux-musl ;; esac; }
+zig_target() { case $1 in mipsel) echo mipsel-linux-musleabi ;; amd64*) echo x86_64-linux-musl ;; esac; }
 
 zig_cc() {
 	if command -v zig > /dev/null; then zig cc "$@"; else python3 -m ziglang cc "$@"; fi
@@ -85,7 +86,7 @@ stage() {
 	if [ "${VM_SMOKE:-1}" != 0 ]; then install -m 755 "$HERE/example-payload/run.sh" "$dir/smoke.sh"; fi
 }
 
-[ $# -gt 0 ] || set -- mipsel amd64
+[ $# -gt 0 ] || set -- mipsel amd64 amd64-5.10
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 archs=()
@@ -96,7 +97,7 @@ for a in "$@"; do
 	else bin=$(build "$arch"); fi
 	if command -v readelf > /dev/null; then
 		machine=$(readelf -h "$bin" | sed -n 's/^ *Machine: *//p')
-		case $arch:$machine in mipsel:MIPS* | amd64:*X86-64*) ;; *) die "$bin is for '$machine', not $arch" ;; esac
+		case $arch:$machine in mipsel:MIPS* | amd64*:*X86-64*) ;; *) die "$bin is for '$machine', not $arch" ;; esac
 	fi
 	stage "$arch" "$bin" "$tmp/$arch/payload"
 	archs+=("$arch")
@@ -123,7 +124,8 @@ failed=0
 for arch in "${archs[@]}"; do
 	read -r rc secs < "$tmp/$arch/result"
 	if [ "$rc" = 0 ]; then verdict=PASS; else verdict="FAIL (vm/run.sh exit $rc)"; failed=1; fi
-	echo "$arch: $verdict in $secs s ($(grep -m1 '^vm: boot+run' "$tmp/$arch/out" || echo 'no timing'))"
+	kernel=$(sed -n "s/^vm: $arch kernel \([^:]*\):.*/\1/p" "$tmp/$arch/out" | head -n 1)
+	echo "$arch: $verdict in $secs s, kernel ${kernel:-?} ($(grep -m1 '^vm: boot+run' "$tmp/$arch/out" || echo 'no timing'))"
 	tr -d '\r' < "$tmp/$arch/console.log" 2> /dev/null | sed -n 's/^figure: /  /p' || true
 done
 exit $failed

@@ -78,7 +78,7 @@ addr() { ip -n "$1" addr add "$3" dev "$2"; }
 nat() {
 	ns "$1" nft -f - <<EOF
 table ip wfs_nat {
-	chain out {
+	chain masq_out {
 		type nat hook postrouting priority srcnat; policy accept;
 		$2 masquerade
 	}
@@ -309,7 +309,13 @@ field() { echo "$MEASURED" | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
 # run_ok WHAT: `run` must exit 0.
 run_ok() {
 	tool run
-	[ "$RC" = 0 ] || { echo "$OUT"; fail "$1: run exited $RC"; }
+	[ "$RC" = 0 ] || { echo "$OUT"; retrace run; fail "$1: run exited $RC"; }
+}
+# retrace ARGS...: once more under strace, when the guest has it (VM_EXTRA_PKGS=strace).
+retrace() {
+	command -v strace > /dev/null || return 0
+	ns rtr strace -f -o "$D/strace" "$TOOL" -c "${TOOL_CONF:-$CONF}" "$@" > /dev/null 2>&1 || true
+	tail -n 40 "$D/strace"
 }
 log_has() { grep -q "$1" "$D/wg-failsafe.log" 2> /dev/null; }
 handshake_age() {
@@ -462,7 +468,7 @@ tables > "$D/before"
  echo FALLBACK=none >> "$D/short-wait.conf")
 ns vps nft -f - <<'EOF'
 table ip wfs_dead {
-	chain in { type filter hook input priority filter; policy accept; udp dport 51820 drop; }
+	chain wg_in { type filter hook input priority filter; policy accept; udp dport 51820 drop; }
 }
 EOF
 carrier down
