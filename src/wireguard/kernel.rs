@@ -148,11 +148,17 @@ fn sockaddr(v: &[u8]) -> Option<SocketAddr> {
     }
 }
 
-/// `struct __kernel_timespec`; zero is "never", and a time before the epoch or with a
-/// nanosecond count of a second or more is not a time: also never (a peer that looks
-/// alive for a garbled clock would keep the tables on a dead tunnel).
+/// `struct __kernel_timespec` (16 bytes), or, from a 32-bit kernel's WireGuard module of
+/// before its y2038 change (2018), that kernel's 8-byte `struct timespec`; zero
+/// is "never", and a time before the epoch or with a nanosecond count of a second or
+/// more is not a time: also never (a peer that looks alive for a garbled clock would
+/// keep the tables on a dead tunnel).
 fn handshake_time(v: &[u8]) -> Option<Duration> {
-    let (secs, nanos) = (i64_of(v)?, i64_of(v.get(8..)?)?);
+    let i32_of = |v: &[u8]| Some(i64::from(i32::from_ne_bytes(v.get(..4)?.try_into().ok()?)));
+    let (secs, nanos) = match v.len() {
+        8 => (i32_of(v)?, i32_of(&v[4..])?),
+        _ => (i64_of(v)?, i64_of(v.get(8..)?)?),
+    };
     let secs = u64::try_from(secs).ok()?;
     let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
     (secs > 0 || nanos > 0).then(|| Duration::new(secs, nanos))
@@ -429,6 +435,11 @@ mod tests {
             (handshake(1_700_000_000, -1), None),
             (handshake(i64::MAX, 999_999_999), Some(Duration::new(i64::MAX as u64, 999_999_999))),
             (nla(WGPEER_A_LAST_HANDSHAKE_TIME, &[1, 2, 3]), None),
+            // A 32-bit kernel's struct timespec, from a module of before 2019.
+            (
+                nla(WGPEER_A_LAST_HANDSHAKE_TIME, &[1_700_000_000i32.to_ne_bytes(), 7i32.to_ne_bytes()].concat()),
+                Some(Duration::new(1_700_000_000, 7)),
+            ),
         ] {
             let peer = [key.clone(), t].concat();
             assert_eq!(parse_device(&device_with_peer(&peer)).expect("read")[0].last_handshake, want);
