@@ -259,7 +259,7 @@ if [ -f "$deb" ]; then
             cmd=${cmd//\/usr\/sbin\//$root/usr/sbin/}
             "${rtr[@]}" env WG_FAILSAFE_CONF="$user_conf" sh -c "$cmd" 2>&1
         }
-        is_on() { "${rtr[@]}" "$root/usr/sbin/wg-failsafe" -c "$user_conf" status --json | grep -q '"mode":"failsafe"'; }
+        is_on() { "${rtr[@]}" "$root/usr/sbin/wg-failsafe" -c "$user_conf" status --json | grep '"mode":"failsafe"' > /dev/null; }
         before=$(tables)
         expect "installs (the older version)" in_root -i "$work/older_amd64.deb"
         expect "installing changed no route or rule" test "$(tables)" = "$before"

@@ -26,7 +26,10 @@ case $FUZZ_S in '' | *[!0-9]*) die "FUZZ_S=$FUZZ_S is not a number of seconds" ;
 cd "$ROOT/fuzz"
 mapfile -t all < <(cargo "+$TC" fuzz list --fuzz-dir .)
 [ $# -gt 0 ] || set -- "${all[@]}"
-for t in "$@"; do printf '%s\n' "${all[@]}" | grep -qxF "$t" || die "no fuzz target '$t' (have: ${all[*]})"; done
+# (a case match, not `printf | grep -q`: under pipefail grep's early exit can fail printf)
+for t in "$@"; do
+	case " ${all[*]} " in *" $t "*) ;; *) die "no fuzz target '$t' (have: ${all[*]})" ;; esac
+done
 
 echo "fuzz: building ${#all[@]} targets" >&2
 cargo "+$TC" fuzz build --fuzz-dir . --debug-assertions > "$ROOT/target/fuzz-build.log" 2>&1 ||

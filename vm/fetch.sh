@@ -77,7 +77,7 @@ else
 fi
 
 update() { echo "vm: reading the $ARCH package lists" >&2; apt_ apt-get update -qq >&2; }
-if [ -n "${VM_REFRESH:-}" ] || ! find "$A/lists" -maxdepth 1 -name '*InRelease' -mmin -1440 | grep -q .; then
+if [ -n "${VM_REFRESH:-}" ] || ! find "$A/lists" -maxdepth 1 -name '*InRelease' -mmin -1440 | grep . > /dev/null; then
 	update
 fi
 
