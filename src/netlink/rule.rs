@@ -80,10 +80,12 @@ impl Rule {
                 }
                 RuleAttribute::FwMark(v) => mark = Some(*v),
                 RuleAttribute::FwMask(v) => mask = Some(*v),
-                // Attributes every dump carries that select nothing.
-                RuleAttribute::Protocol(_)
-                | RuleAttribute::SuppressPrefixLen(_)
-                | RuleAttribute::SuppressIfGroup(_) => {}
+                // Attributes every dump carries that select nothing: who added the rule
+                // (4.17+), and the suppressors, which every kernel since 3.12 sends,
+                // as -1 when unset. A set one (wg-quick's `suppress_prefixlength 0`)
+                // changes what the lookup returns: not a rule of ours.
+                RuleAttribute::Protocol(_) => {}
+                RuleAttribute::SuppressPrefixLen(v) | RuleAttribute::SuppressIfGroup(v) => r.other |= *v != u32::MAX,
                 _ => r.other = true,
             }
         }
@@ -364,5 +366,19 @@ mod tests {
         let r = Rule::from_message(&m).expect("ipv4");
         assert!(r.other);
         assert_eq!(r.fwmark, Some((0x65, u32::MAX)));
+    }
+
+    #[test]
+    fn a_set_suppressor_is_a_selector_and_an_unset_one_is_not() {
+        // Every dump carries both suppressors; -1 means unset.
+        let with = |a: RuleAttribute| {
+            let mut m = Rule::from_fwmark(101, 0x65, u32::MAX, 254).to_message();
+            m.attributes.push(a);
+            Rule::from_message(&m).expect("ipv4").other
+        };
+        assert!(!with(RuleAttribute::SuppressPrefixLen(u32::MAX)));
+        assert!(!with(RuleAttribute::SuppressIfGroup(u32::MAX)));
+        assert!(with(RuleAttribute::SuppressPrefixLen(0)));
+        assert!(with(RuleAttribute::SuppressIfGroup(3)));
     }
 }
