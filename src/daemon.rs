@@ -443,7 +443,12 @@ impl Daemon {
                     }
                 }
                 Body::Rule(_) => rules_changed = true,
-                Body::Addr(_) => addrs_changed = true,
+                Body::Addr(_) => {
+                    addrs_changed = true;
+                    // With an address go the routes through its subnet (a DHCP lease
+                    // that ends takes its default), and IPv4 announces none of them.
+                    routes_flushed |= kind == libc::RTM_DELADDR;
+                }
                 _ => {}
             }
         });

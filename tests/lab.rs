@@ -1463,6 +1463,31 @@ fn the_daemon_switches_a_silent_gateway_within_down_after_ms() {
     assert_eq!(lab.tables(), before);
 }
 
+/// A DHCP lease that ends takes the primary's address, and with it, unannounced, every
+/// route through its subnet: with PRIMARY_GW=auto the daemon acts at the address event,
+/// not DOWN_AFTER_MS (20 s here) later; a new lease brings everything back.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_daemon_acts_when_the_primary_loses_its_address() {
+    let lab = Lab::up("da", &[]);
+    let conf = daemon_conf(&lab, "da.conf", &[("PRIMARY_GW", "auto"), ("DOWN_AFTER_MS", "20000")]);
+    let before = lab.tables();
+    let _daemon = Daemon::start(&lab, &conf, &[]);
+    sleep(Duration::from_millis(600)); // a passing round first
+    lab.rtr("ip addr del 192.168.1.2/24 dev eth0");
+    let took = wait_for(&lab, "failsafe ACTIVATED", Duration::from_secs(10));
+    eprintln!("daemon: the primary's address deleted, switched after {took:?}");
+    assert!(took < Duration::from_secs(3), "switched after {took:?}: the address event was missed");
+    lab.assert_traffic_via(VPS);
+    lab.rtr(
+        "ip addr add 192.168.1.2/24 dev eth0 && ip route add default via 192.168.1.1 dev eth0 proto static metric 100 \
+         && ip route add default via 192.168.1.1 dev eth0 proto static table 201",
+    );
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+}
+
 /// A carrier that bounces several times in a few seconds: one failover, one failback.
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
