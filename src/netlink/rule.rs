@@ -210,7 +210,8 @@ pub fn dump(nl: &mut Netlink) -> Result<Vec<Rule>, NetlinkError> {
         .collect())
 }
 
-/// Adds the rule; EEXIST if an identical one exists (kernels since 4.16 check).
+/// Adds the rule; EEXIST if an identical one exists (kernels since 4.12 check; callers
+/// add only what the dump shows missing, so older ones are no different).
 pub fn add(nl: &mut Netlink, rule: &Rule) -> Result<(), NetlinkError> {
     nl.request(Rtnl::new(libc::RTM_NEWRULE, Body::Rule(rule.to_message())), NLM_F_CREATE | NLM_F_EXCL)
 }
