@@ -4,12 +4,8 @@ BIN := target/release/wg-failsafe
 
 .PHONY: all build deps deps-cross lab test bench fuzz dist dist-test vm-test clean
 
-# Static musl builds: Rust target triple -> dpkg architecture of its .deb. The
-# Octeon EdgeRouters (ER-Lite, ER-4, ER-6P, ER-8, ER-12) run a 64-bit kernel under a
-# 32-bit big-endian userland, so their n64 binary ships as `mips`.
-DIST_TARGETS := mipsel-unknown-linux-musl:mipsel mips64-unknown-linux-muslabi64:mips \
-	armv7-unknown-linux-musleabihf:armhf aarch64-unknown-linux-musl:arm64 \
-	x86_64-unknown-linux-musl:amd64
+# Static musl builds, from the one list (packaging/targets): TRIPLE:DPKG_ARCH pairs.
+DIST_TARGETS := $(shell sed -n 's/^\([^\#|][^|]*\)|\([^|]*\)|.*/\1:\2/p' packaging/targets)
 DIST_TRIPLES := $(foreach t,$(DIST_TARGETS),$(firstword $(subst :, ,$(t))))
 CROSS_DIR := target/cross
 DIST_DIR := target/dist
@@ -75,8 +71,8 @@ dist:
 dist-test: deps-cross deps dist target/measure
 	CARGO_TARGET_DIR=$(CROSS_DIR) DIST_DIR=$(DIST_DIR) scripts/dist-test.sh
 
-# The failover with in-kernel WireGuard on Debian bookworm's 6.1 kernels, in QEMU
-# guests (mipsel Malta board, amd64). vm/test.sh builds the static binaries when
+# The failover with in-kernel WireGuard in QEMU guests: bookworm's 6.1 (mipsel Malta
+# board, amd64) and bullseye's 5.10 (amd64). vm/test.sh builds the static binaries when
 # missing or stale and installs QEMU when missing. Root.
 vm-test: deps-cross
 	vm/test.sh

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Static musl release builds for the router targets (`make dist` runs this).
 #
-#   scripts/cross.sh [TARGET...]      build the named targets (default: all five)
+#   scripts/cross.sh [TARGET...]      build the named targets (default: every one in
+#                                     packaging/targets)
 #   scripts/cross.sh --toolchain      only say which toolchain would be used
 #
 # The MIPS targets are tier 3: there is no prebuilt std, so std is built from
@@ -15,7 +16,24 @@
 # .cargo/config.toml. Binaries land in $CARGO_TARGET_DIR/<target>/release/.
 set -eu
 
-ALL_TARGETS="mipsel-unknown-linux-musl mips64-unknown-linux-muslabi64 armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl x86_64-unknown-linux-musl"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ALL_TARGETS=$(sed -n 's/^\([^#|][^|]*\)|.*/\1/p' "$ROOT/packaging/targets")
+
+# The per-target sections of .cargo/config.toml and cross.toml name the same targets as
+# packaging/targets, or a target would build without its flags (or a stale one linger).
+check_sections() {
+    for f in .cargo/config.toml cross.toml; do
+        have=$(sed -n 's/^\[target\.\([^]]*\)\]$/\1/p' "$ROOT/$f" | sort)
+        want=$(printf '%s\n' $ALL_TARGETS | sort)
+        if [ "$have" != "$want" ]; then
+            echo "cross.sh: the [target.*] sections of $f are not the targets of packaging/targets:" >&2
+            echo "  $f: $(echo $have)" >&2
+            echo "  packaging/targets: $(echo $want)" >&2
+            exit 2
+        fi
+    done
+}
+check_sections
 # A target dir of its own, so that host builds and tests are never rebuilt.
 : "${CARGO_TARGET_DIR:=target/cross}"
 export CARGO_TARGET_DIR

@@ -59,13 +59,7 @@ cleanup() {
 trap cleanup EXIT
 
 # triple, dpkg architecture, how to run it, what `file` must say about machine and ABI
-TARGETS=(
-    "mipsel-unknown-linux-musl|mipsel|qemu-mipsel-static|ELF 32-bit LSB executable, MIPS, MIPS32 rel2"
-    "mips64-unknown-linux-muslabi64|mips|qemu-mips64-static -cpu Octeon68XX|ELF 64-bit MSB executable, MIPS, MIPS64 rel2"
-    "armv7-unknown-linux-musleabihf|armhf|qemu-arm-static|ELF 32-bit LSB executable, ARM, EABI5"
-    "aarch64-unknown-linux-musl|arm64|qemu-aarch64-static|ELF 64-bit LSB executable, ARM aarch64"
-    "x86_64-unknown-linux-musl|amd64||ELF 64-bit LSB executable, x86-64"
-)
+mapfile -t TARGETS < <(grep -v -e '^#' -e '^$' packaging/targets)
 
 # The example configuration as a user would install it (root-owned, 0600).
 conf=$work/example.conf

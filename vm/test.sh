@@ -24,13 +24,14 @@ export VM_TIMEOUT=${VM_TIMEOUT:-300}
 die() { echo "vm-test: $*" >&2; exit 2; }
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# ARCH -> Rust target and zig target.
+# ARCH -> Rust target (the packaging/targets line of the guest's dpkg architecture) and
+# zig target (for the launcher the payload measures with).
 triple() {
-	case $1 in
-	mipsel) echo mipsel-unknown-linux-musl ;;
-	amd64 | amd64-5.10) echo x86_64-unknown-linux-musl ;;
-	*) die "unsupported guest '$1' (supported: mipsel, amd64, amd64-5.10)" ;;
-	esac
+	local deb t
+	deb=$(ARCH=$1 && . "$HERE/arch.sh" && echo "$DEB_ARCH") || exit 2
+	t=$(awk -F'|' -v a="$deb" '!/^#/ && $2 == a { print $1 }' "$ROOT/packaging/targets")
+	[ -n "$t" ] || die "packaging/targets has no target for $deb"
+	echo "$t"
 }
 zig_target() { case $1 in mipsel) echo mipsel-linux-musleabi ;; amd64*) echo x86_64-linux-musl ;; esac; }
 
