@@ -80,6 +80,7 @@ stage() {
 	local arch=$1 bin=$2 dir=$3
 	mkdir -p "$dir"
 	install -m 755 "$HERE/failsafe-payload/run.sh" "$dir/run.sh"
+	install -m 644 "$ROOT/tests/lab/topology.sh" "$dir/topology.sh"   # the lab's, shared
 	install -m 755 "$bin" "$dir/wg-failsafe"
 	echo "$arch" > "$dir/arch"
 	have_zig || cross_tools

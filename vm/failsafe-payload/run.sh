@@ -6,29 +6,13 @@
 #   smoke.sh     (optional) vm/example-payload/run.sh, run first as a smoke test,
 #   arch         (optional) the dpkg architecture name, for the figures.
 #
-# The topology is tests/lab/lab.sh's, with kernel WireGuard instead of wireguard-go and
-# ICMP instead of HTTP (the guest has no curl, socat or dnsmasq):
-#
-#                          inet ("internet", lo: 203.0.113.80-83/32)
-#        isp1 198.51.100.1/30   isp2 198.51.100.5/30   vps 198.51.100.9/30
-#              |                       |                     |
-#        wan 198.51.100.2/30     wan 198.51.100.6/30    wan 198.51.100.10/30
-#        isp1 (NAT)              isp2 (NAT)             vps (NAT from wgv)
-#        lan 192.168.1.1/24      lan 192.168.2.1/24     wgv 10.11.0.1/24 :51820
-#              |                       |                     .
-#        eth0 192.168.1.2/24     eth1 192.168.2.2/24         . kernel WireGuard
-#        (primary WAN)           (backup WAN)                .
-#                          rtr (the router)      wg0 10.11.0.102/24
-#        switch0 192.168.10.1/24 (LAN_SUBNET)    lan2 192.168.20.1/24 (not in it)
-#              |                                     |
-#        c1 eth0 192.168.10.50/24                c2 eth0 192.168.20.50/24
-#
-# The router's tables are the EdgeOS load balancer's: main has defaults via eth0
-# (metric 100) and eth1 (metric 200); table 201 via eth0, 202 and 10 via eth1; rules
-# fwmark 0x65 -> 201, 0x66 -> 202, 0x100/0xf00 -> 10. nftables marks LAN packets by
-# destination: 203.0.113.81 gets 0x65, .82 gets 0x66, .83 gets 0x123; .80 stays
-# unmarked. Everything that reaches inet is NATed to a /30 address, so nftables counters
-# per source address in inet tell which way an echo request went.
+# The topology is the lab's, built by the same file (tests/lab/topology.sh, staged beside
+# this script), with kernel WireGuard on both ends (router wg0, VPS wgv) instead of
+# wireguard-go, namespaces without a prefix, and ICMP instead of HTTP (the guest has no
+# curl, socat or dnsmasq): the router's nftables marks LAN packets by destination,
+# 203.0.113.81 with 0x65, .82 with 0x66, .83 with 0x123, and .80 stays unmarked.
+# Everything that reaches inet is NATed to a /30 address, so nftables counters per
+# source address in inet tell which way an echo request went.
 #
 # Scenario 1 (WG_BACKEND=auto, which must pick the kernel): a healthy tick changes and
 # logs nothing (and is measured); carrier loss on eth0; `run` fails over; marked and
@@ -56,67 +40,28 @@ TOOL=$P/wg-failsafe
 MEASURE=$P/measure
 D=/tmp/wfs
 CONF=$D/wg-failsafe.conf
-NAMESPACES="inet isp1 isp2 vps rtr c1 c2"
 HEALTHY_RUNS=${HEALTHY_RUNS:-20}
 ARCH=$(cat "$P/arch" 2> /dev/null || uname -m)   # uname says "mips" for mipsel
 
 fail() { echo "FAIL: $*"; exit 1; }
 step() { echo "== $*"; }
-ns() { _ns=$1; shift; ip netns exec "$_ns" "$@"; }
 
 # ---------------------------------------------------------------------------------------
 # The topology
 
-# veth NS1 IF1 NS2 IF2: a veth pair created inside the namespaces, both ends up.
-veth() {
-	ip -n "$1" link add "$2" type veth peer name "$4" netns "$3"
-	ip -n "$1" link set "$2" up
-	ip -n "$3" link set "$4" up
-}
-addr() { ip -n "$1" addr add "$3" dev "$2"; }
-# nat NS RULE: masquerade what RULE matches on its way out of NS.
-nat() {
-	ns "$1" nft -f - <<EOF
-table ip wfs_nat {
-	chain masq_out {
-		type nat hook postrouting priority srcnat; policy accept;
-		$2 masquerade
-	}
-}
-EOF
-}
+# shellcheck source=tests/lab/topology.sh
+. "$P/topology.sh"
+TOPO_NS= TOPO_DIR=$D TOPO_WG=kernel TOPO_WG_RTR=wg0 TOPO_WG_VPS=wgv
+ns() { nsrun "$@"; }
 
 # up ENDPOINT WG_LINK [KEEPALIVE]: builds everything; ENDPOINT yes|no (the router's peer
 # has the VPS endpoint or none), WG_LINK up|down (the router's wg0), KEEPALIVE the
 # router peer's persistent keepalive (none by default); BACKEND for the config.
 up() {
-	mkdir -p "$D"
-	for n in $NAMESPACES; do
-		ip netns add "$n"
-		# Before any link exists, so that every interface inherits them; no IPv6, so
-		# that `ip route show table all` holds nothing the kernel adds on its own.
-		ns "$n" sysctl -q -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-			net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-		ip -n "$n" link set lo up
-	done
-	for n in inet isp1 isp2 vps rtr; do ns "$n" sysctl -q -w net.ipv4.ip_forward=1; done
-
-	veth inet isp1 isp1 wan;  addr inet isp1 198.51.100.1/30;  addr isp1 wan 198.51.100.2/30
-	veth inet isp2 isp2 wan;  addr inet isp2 198.51.100.5/30;  addr isp2 wan 198.51.100.6/30
-	veth inet vps vps wan;    addr inet vps 198.51.100.9/30;   addr vps wan 198.51.100.10/30
-	veth isp1 lan rtr eth0;   addr isp1 lan 192.168.1.1/24;    addr rtr eth0 192.168.1.2/24
-	veth isp2 lan rtr eth1;   addr isp2 lan 192.168.2.1/24;    addr rtr eth1 192.168.2.2/24
-	veth rtr switch0 c1 eth0; addr rtr switch0 192.168.10.1/24; addr c1 eth0 192.168.10.50/24
-	veth rtr lan2 c2 eth0;    addr rtr lan2 192.168.20.1/24;   addr c2 eth0 192.168.20.50/24
-	for a in 80 81 82 83; do addr inet lo "203.0.113.$a/32"; done
-
-	ip -n isp1 route add default via 198.51.100.1
-	ip -n isp2 route add default via 198.51.100.5
-	ip -n vps route add default via 198.51.100.9
-	ip -n c1 route add default via 192.168.10.1
-	ip -n c2 route add default via 192.168.20.1
-	nat isp1 'oifname "wan"'
-	nat isp2 'oifname "wan"'
+	TOPO_ENDPOINT=$1 TOPO_WG_LINK=$2 TOPO_KEEPALIVE=${3:-}
+	topo_up
+	# What the guest watches: which source address each echo request reached inet from
+	# (anonymous counters: named ones would need the nft_objref module).
 	ns inet nft -f - <<'EOF'
 table ip obs {
 	chain seen {
@@ -127,82 +72,16 @@ table ip obs {
 	}
 }
 EOF
-
-	# The router: load-balancer tables, rules and marks.
-	ip -n rtr route add default via 192.168.1.1 dev eth0 proto static metric 100
-	ip -n rtr route add default via 192.168.2.1 dev eth1 proto static metric 200
-	ip -n rtr route add default via 192.168.1.1 dev eth0 proto static table 201
-	ip -n rtr route add default via 192.168.2.1 dev eth1 proto static table 202
-	ip -n rtr route add default via 192.168.2.1 dev eth1 proto static table 10
-	ip -n rtr rule add priority 101 fwmark 0x65 lookup 201
-	ip -n rtr rule add priority 102 fwmark 0x66 lookup 202
-	ip -n rtr rule add priority 103 fwmark 0x100/0xf00 lookup 10
-	ns rtr nft -f - <<'EOF'
-table ip wfs_rtr {
-	chain lb_mark {
-		type filter hook prerouting priority mangle; policy accept;
-		iifname { "switch0", "lan2" } ip daddr 203.0.113.81 meta mark set 0x65
-		iifname { "switch0", "lan2" } ip daddr 203.0.113.82 meta mark set 0x66
-		iifname { "switch0", "lan2" } ip daddr 203.0.113.83 meta mark set 0x123
-	}
-	chain nat_out {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname { "eth0", "eth1" } masquerade
-	}
-}
-EOF
-
-	# Kernel WireGuard. Each interface is created inside its namespace, so its UDP
-	# socket lives there too. The router's is idle as on EdgeOS: no keepalive, so no
-	# handshake until traffic needs one.
-	(umask 077
-	 wg genkey > "$D/rtr.key"; wg pubkey < "$D/rtr.key" > "$D/rtr.pub"
-	 wg genkey > "$D/vps.key"; wg pubkey < "$D/vps.key" > "$D/vps-peer-public.key")
-	ip -n vps link add wgv type wireguard
-	ns vps wg set wgv private-key "$D/vps.key" listen-port 51820 \
-		peer "$(cat "$D/rtr.pub")" allowed-ips 10.11.0.102/32,192.168.10.0/24,192.168.20.0/24
-	addr vps wgv 10.11.0.1/24
-	ip -n vps link set wgv up
-	ip -n vps route add 192.168.10.0/24 dev wgv
-	ip -n vps route add 192.168.20.0/24 dev wgv
-	nat vps 'iifname "wgv" oifname "wan"'
-
-	ip -n rtr link add wg0 type wireguard
-	if [ "$1" = yes ]; then endpoint="endpoint 198.51.100.10:51820"; else endpoint=; fi
-	if [ -n "${3:-}" ]; then keepalive="persistent-keepalive $3"; else keepalive=; fi
-	# shellcheck disable=SC2086  # $endpoint and $keepalive are two words or none
-	ns rtr wg set wg0 private-key "$D/rtr.key" \
-		peer "$(cat "$D/vps-peer-public.key")" $endpoint $keepalive allowed-ips 0.0.0.0/0
-	addr rtr wg0 10.11.0.102/24
-	if [ "$2" = up ]; then ip -n rtr link set wg0 up; fi
-
-	# The tool's configuration: root's, mode 0600, as it demands.
-	(umask 077
-	 cat > "$CONF" <<EOF
-WG_IFACE=wg0
-WG_PEER_IP=10.11.0.1
-WG_ENDPOINT=198.51.100.10
-WG_PEER_KEY_FILE=$D/vps-peer-public.key
+	cat >> "$CONF" <<EOF
 WG_BACKEND=$BACKEND
-PRIMARY_DEV=eth0
-PRIMARY_GW=192.168.1.1
-BACKUP_DEV=eth1
-BACKUP_GW=192.168.2.1
-LAN_SUBNET=192.168.10.0/24
-LAN_DEV=switch0
 TUNNEL_WAIT=20
-STATE_DIR=$D/state
-LOCK_FILE=$D/lock
-LOG_FILE=$D/wg-failsafe.log
 DNS_CHECK=off
 LB_STATUS=off
-UP_AFTER_S=0
 EOF
-	)
 }
 
 down() {
-	for n in $NAMESPACES; do ip netns del "$n" 2> /dev/null || true; done
+	for n in $TOPO_NAMESPACES; do ip netns del "$n" 2> /dev/null || true; done
 	rm -rf "$D"
 }
 
