@@ -160,6 +160,10 @@ pub struct Config {
     pub up_after_max_s: u64,
     pub flap_window_s: u64,
     pub fallback: Fallback,
+    /// ON_CHANGE: program and arguments run (no shell) after every state change; empty:
+    /// none.
+    pub on_change: Vec<String>,
+    pub hook_timeout_s: u64,
 }
 
 impl Config {
@@ -294,7 +298,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 39] = [
+const KEYS: [&str; 41] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -334,7 +338,19 @@ const KEYS: [&str; 39] = [
     "UP_AFTER_MAX_S",
     "FLAP_WINDOW_S",
     "FALLBACK",
+    "ON_CHANGE",
+    "HOOK_TIMEOUT_S",
 ];
+
+/// A program and its arguments, split at white space: run without a shell, so the
+/// program must be named by its absolute path (cron's PATH is not the owner's).
+fn command(v: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = v.split_whitespace().map(String::from).collect();
+    match words.first() {
+        Some(p) if p.starts_with('/') => Ok(words),
+        _ => Err(format!("`{v}` must start with an absolute program path (it runs without a shell)")),
+    }
+}
 
 /// Removes one level of `"…"` or `'…'` quoting and a trailing `# comment`, as a shell
 /// would for these simple values; nothing is expanded.
@@ -468,13 +484,7 @@ impl Fields<'_> {
             dns_restart_cmd: self.optional(
                 "DNS_RESTART_CMD",
                 vec!["/etc/init.d/dnsmasq".into(), "restart".into()],
-                |v| {
-                    let words: Vec<String> = v.split_whitespace().map(String::from).collect();
-                    match words.first() {
-                        Some(p) if p.starts_with('/') => Ok(words),
-                        _ => Err(format!("`{v}` must start with an absolute program path (it runs without a shell)")),
-                    }
-                },
+                command,
             )?,
             state_dir: self.optional("STATE_DIR", "/var/run/wg-failsafe".into(), absolute_path)?,
             lock_file: self.optional("LOCK_FILE", "/var/run/wg-failsafe.lock".into(), absolute_path)?,
@@ -511,6 +521,14 @@ impl Fields<'_> {
                 "none" => Ok(Fallback::None),
                 _ => Err(format!("`{v}` is not backup or none")),
             })?,
+            on_change: self.optional("ON_CHANGE", Vec::new(), |v| {
+                if v.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    command(v)
+                }
+            })?,
+            hook_timeout_s: self.number("HOOK_TIMEOUT_S", 10, 1, 3600)?,
         };
         if c.primary_dev == c.backup_dev {
             return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));
@@ -640,6 +658,11 @@ mod tests {
         assert_eq!((c.handshake_max_age_s, c.tunnel_wait_s), (180, 20));
         assert_eq!(c.lan_rule_priority, 69);
         assert_eq!(c.lan_dev, "switch0");
+        assert_eq!((c.on_change.is_empty(), c.hook_timeout_s), (true, 10));
+        let c = parse_str(&format!("ON_CHANGE=/usr/local/bin/notify --topic x\nON_CHANGE_UNUSED=\n{MINIMAL}"));
+        assert!(c.is_err(), "an unknown key is still refused");
+        let c = parse_str(&format!("ON_CHANGE=\"/usr/local/bin/notify --topic x\"\n{MINIMAL}")).expect("quoted");
+        assert_eq!(c.on_change, ["/usr/local/bin/notify", "--topic", "x"]);
         assert_eq!((c.metric_wg, c.metric_primary, c.metric_backup), (40, 100, 200));
         assert_eq!(c.metric_endpoint(), 190);
         assert_eq!(c.policy_tables, None);
@@ -762,6 +785,8 @@ mod tests {
             ("TRACK_RELIABILITY=0\n", "/etc/test.conf:1: TRACK_RELIABILITY: `0` is out of range (1..=16)"),
             ("UP_AFTER_S=-1\n", "/etc/test.conf:1: UP_AFTER_S: `-1` is not a number"),
             ("PROBE_INTERVAL_MS=0\n", "/etc/test.conf:1: PROBE_INTERVAL_MS: `0` is out of range (1..=60000)"),
+            ("ON_CHANGE=notify.sh\n", "/etc/test.conf:1: ON_CHANGE: `notify.sh` must start with an absolute program path (it runs without a shell)"),
+            ("HOOK_TIMEOUT_S=0\n", "/etc/test.conf:1: HOOK_TIMEOUT_S: `0` is out of range (1..=3600)"),
         ];
         for (line, expected) in cases {
             // The bad line comes first so that its number is 1; the rest is the minimal file.

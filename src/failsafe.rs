@@ -147,7 +147,7 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
         }
         Err(why) if c.fallback == Fallback::None => {
             cleanup(sys)?;
-            sys.event("error", &why);
+            sys.event("error", &why, None, []);
             return Err(Error::Failed(why));
         }
         Err(why) => {
@@ -220,11 +220,14 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
         Some(w) => format!("primary {}: {w}", c.primary_dev),
         None => "by request".to_string(),
     };
-    sys.event("activated", &reason);
+    let switched = Some(ms as u64);
+    sys.event("activated", &reason, switched, snapshot.tables.iter().copied());
     if target == Target::Backup {
         sys.event(
             "fallback",
             &format!("tunnel {} does not work over {}: tables via {backup_gw}", c.wg_iface, c.backup_dev),
+            switched,
+            snapshot.tables.iter().copied(),
         );
     }
     Ok(Outcome::Activated { ms, target })
@@ -313,6 +316,8 @@ pub fn while_active(
     tunnel_echo: Option<bool>,
 ) -> Result<Outcome, Error> {
     let c = sys.cfg;
+    let started = Instant::now();
+    let took = || started.elapsed().as_millis() as u64;
     let mut record = sys.record().clone();
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
@@ -405,11 +410,12 @@ pub fn while_active(
                     c.wg_iface, c.backup_dev
                 );
                 sys.log.error(&why);
-                sys.event("fallback", &why);
+                sys.event("fallback", &why, Some(took()), snapshot.tables.iter().copied());
             }
             Target::Tunnel => {
                 sys.log.info(&format!("tunnel {} works again: every table uses it again", c.wg_iface));
-                sys.event("tunnel-restored", &format!("tunnel {} works over {}", c.wg_iface, c.backup_dev));
+                let why = format!("tunnel {} works over {}", c.wg_iface, c.backup_dev);
+                sys.event("tunnel-restored", &why, Some(took()), snapshot.tables.iter().copied());
             }
         }
         record.target = target;
@@ -422,10 +428,11 @@ pub fn while_active(
                 c.wg_iface, c.wg_peer_ip, c.backup_dev
             );
             sys.log.error(&why);
-            sys.event("error", &why);
+            sys.event("error", &why, None, snapshot.tables.iter().copied());
         } else {
             sys.log.info(&format!("tunnel {} works again", c.wg_iface));
-            sys.event("tunnel-restored", &format!("tunnel {} works again", c.wg_iface));
+            let why = format!("tunnel {} works again", c.wg_iface);
+            sys.event("tunnel-restored", &why, None, snapshot.tables.iter().copied());
         }
         record.tunnel_down = dead_on_tunnel;
     }
@@ -599,7 +606,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     tables.insert(RT_TABLE_MAIN);
     tables.extend(owned_defaults.iter().map(|r| r.table));
     let mut failures = Vec::new();
-    for table in tables {
+    for &table in &tables {
         let current: Vec<Route> = defaults_of(&obs.routes, table).cloned().collect();
         let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table).cloned().collect();
         let (saved, gone) =
@@ -674,7 +681,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     } else {
         format!("primary {} passed every round for {} s", c.primary_dev, record.up_after_s)
     };
-    sys.event("deactivated", &reason);
+    sys.event("deactivated", &reason, Some(ms as u64), tables.iter().copied());
     Ok(Outcome::Deactivated { ms })
 }
 
@@ -684,7 +691,7 @@ fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &
     record.deactivating = false;
     sys.write_record(&record)?;
     let why = format!("deactivation incomplete, still in failsafe: {}", failures.join("; "));
-    sys.event("error", &why);
+    sys.event("error", &why, None, []);
     Err(Error::Failed(why))
 }
 

@@ -13,6 +13,7 @@ pub mod edgeos;
 pub mod error;
 pub mod failsafe;
 pub mod health;
+pub mod hook;
 pub mod init;
 pub mod lock;
 pub mod log;

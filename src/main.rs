@@ -398,6 +398,12 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
             }
         }
     }
+    if let Some(program) = cfg.on_change.first() {
+        report(
+            hook_program_ok(Path::new(program)),
+            format!("ON_CHANGE {program} is an executable file only root can change"),
+        );
+    }
     let parent = cfg.state_dir.parent().unwrap_or(Path::new("/"));
     report(parent.is_dir(), format!("STATE_DIR {} can be created", cfg.state_dir.display()));
     report(
@@ -408,6 +414,15 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
         return Err(Error::Failed(format!("{problems} check(s) failed")));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// ON_CHANGE runs as root: a regular executable file, root's, that neither group nor
+/// others may write.
+fn hook_program_ok(path: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::metadata(path).is_ok_and(|m| {
+        m.is_file() && m.uid() == 0 && m.permissions().mode() & 0o111 != 0 && m.permissions().mode() & 0o022 == 0
+    })
 }
 
 #[cfg(test)]

@@ -560,16 +560,16 @@ impl State {
 
     /// Adds `e` to the ring, keeping the last [`EVENTS_KEPT`], rewritten atomically. The
     /// same event for the same reason as the last one is not added again (a failing
-    /// activation retried every minute is one event).
-    pub fn push_event(&mut self, e: &Event) -> Result<(), StateError> {
+    /// activation retried every minute is one event). `Ok(true)` when it was added.
+    pub fn push_event(&mut self, e: &Event) -> Result<bool, StateError> {
         let mut events = self.events();
         if events.last().is_some_and(|l| l.event == e.event && l.reason == e.reason) {
-            return Ok(());
+            return Ok(false);
         }
         events.push(e.clone());
         let keep = &events[events.len().saturating_sub(EVENTS_KEPT)..];
         let text: String = keep.iter().map(|e| e.to_line() + "\n").collect();
-        self.write_atomic("events", &text)
+        self.write_atomic("events", &text).map(|()| true)
     }
 
     /// Takes `daemon.lock` for the daemon's life (flock, released by the kernel when the

@@ -16,6 +16,7 @@ use crate::dns;
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
+use crate::hook;
 use crate::log::Logger;
 use crate::netlink::link::{self, Addr, Links};
 use crate::netlink::route::{self, Route, DEFAULT, RT_TABLE_MAIN};
@@ -270,16 +271,23 @@ impl<'a> System<'a> {
         Ok(stats[0])
     }
 
-    /// Records a state change in the event ring (a dry run only says so). Never fails
-    /// the sequence that calls it: the tables are what matters.
-    pub fn event(&mut self, event: &str, reason: &str) {
+    /// Records a state change in the event ring and starts ON_CHANGE for it (a dry run
+    /// only says so). The same event for the same reason as the last one (an activation
+    /// that fails every minute) is neither recorded nor announced again. Never fails the
+    /// sequence that calls it, and is called only once the tables are switched.
+    pub fn event(&mut self, event: &str, reason: &str, ms: Option<u64>, tables: impl IntoIterator<Item = u32>) {
         if self.dry_run {
             self.changes.push(format!("# event {event}: {reason}"));
             return;
         }
         let e = state::Event { at_unix_s: wall_now().as_secs(), event: event.to_string(), reason: reason.to_string() };
-        if let Err(err) = self.state.push_event(&e) {
+        let new = self.state.push_event(&e).unwrap_or_else(|err| {
             self.log.warn(&format!("event {event} not recorded: {err}"));
+            true
+        });
+        if new {
+            let tables: Vec<u32> = tables.into_iter().collect();
+            hook::notify(self.cfg, self.log, &hook::Notice { event, reason, ms, tables: &tables });
         }
     }
 

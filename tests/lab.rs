@@ -1463,6 +1463,106 @@ fn the_daemon_switches_a_silent_gateway_within_down_after_ms() {
     assert_eq!(lab.tables(), before);
 }
 
+/// Writes an executable shell script (root's, 0755) into the lab's directory.
+fn lab_script_file(lab: &Lab, name: &str, body: &str) -> PathBuf {
+    let path = lab.dir.join(name);
+    fs::write(&path, format!("#!/bin/sh\n{body}")).expect("write script");
+    chmod(&path, 0o755);
+    path
+}
+
+fn wait_for_file(path: &Path, what: &str, timeout: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if text.contains(what) {
+            return text;
+        }
+        assert!(started.elapsed() < timeout, "no `{what}` in {} within {timeout:?}:\n{text}", path.display());
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// ON_CHANGE is told of the failover and of the recovery, with the reason, the time the
+/// switch took and the managed tables, in its environment; a repeated tick tells it
+/// nothing.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_hook_is_told_of_the_failover_and_the_recovery() {
+    let lab = Lab::up("hk", &[]);
+    let out = lab.dir.join("hook.out");
+    let hook = lab_script_file(
+        &lab,
+        "hook.sh",
+        &format!("echo \"$1|$WGF_EVENT|$WGF_REASON|$WGF_MS|$WGF_TABLES\" >> {}\n", out.display()),
+    );
+    let conf = lab.conf_variant("hk.conf", &[("ON_CHANGE", &format!("{} an-argument", hook.display()))]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    let text = wait_for_file(&out, "|activated|", Duration::from_secs(5));
+    let line = text.lines().next().expect("a line");
+    let f: Vec<&str> = line.split('|').collect();
+    assert_eq!(f.len(), 5, "{line}");
+    assert_eq!((f[0], f[1]), ("an-argument", "activated"), "{line}");
+    assert!(f[2].starts_with("primary eth0: ") && f[2].contains("carrier"), "reason: {line}");
+    assert!(f[3].parse::<u64>().is_ok_and(|ms| ms < 30_000), "WGF_MS: {line}");
+    assert_eq!(f[4], "10 201 202 main", "WGF_TABLES: {line}");
+    // A tick that changes nothing is no state change.
+    lab.run_expect(&conf, 0);
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    let text = wait_for_file(&out, "|deactivated|", Duration::from_secs(5));
+    assert_eq!(text.lines().count(), 2, "one line per state change:\n{text}");
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains("|deactivated|primary eth0 passed")), "{text}");
+    assert_eq!(lab.tables(), before);
+    assert!(!lab.log().contains("ON_CHANGE"), "a hook that succeeds is not logged:\n{}", lab.log());
+}
+
+/// A hook that hangs (and starts a child of its own) delays neither the failover nor the
+/// next tick, holds no lock, and is gone, child and all, after HOOK_TIMEOUT_S, which is
+/// logged; one that fails is logged with its status.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_hanging_hook_delays_nothing_and_is_killed_after_hook_timeout_s() {
+    let lab = Lab::up("hh", &[]);
+    let pids = lab.dir.join("hook.pids");
+    let hook = lab_script_file(&lab, "hang.sh", &format!("sleep 60 &\necho \"$$ $!\" > {}\nwait\n", pids.display()));
+    let conf = lab.conf_variant("hh.conf", &[("ON_CHANGE", &hook.display().to_string()), ("HOOK_TIMEOUT_S", "2")]);
+    lab.ctl("primary", "down");
+    let started = Instant::now();
+    lab.run_expect(&conf, 0);
+    let took = started.elapsed();
+    eprintln!("run with a hanging hook: {took:?}");
+    assert!(took < Duration::from_secs(5), "the failover waited for the hook: {took:?}");
+    let text = wait_for_file(&pids, " ", Duration::from_secs(5));
+    // A zombie is dead (this machine's init reaps orphans only after a while).
+    let alive = |pid: &str| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|st| st.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+    };
+    let procs: Vec<String> = text.split_whitespace().map(String::from).collect();
+    assert!(procs.iter().all(|p| alive(p)), "the hook and its child run: {procs:?}");
+    // The next tick takes the lock at once while the hook still runs.
+    let started = Instant::now();
+    lab.run_expect(&conf, 0);
+    assert!(started.elapsed() < Duration::from_secs(2), "the hook held the lock: {:?}", started.elapsed());
+    sleep(Duration::from_millis(3000));
+    assert!(procs.iter().all(|p| !alive(p)), "alive after HOOK_TIMEOUT_S: {procs:?}");
+    assert!(lab.log().contains("killed after HOOK_TIMEOUT_S (2 s)"), "{}", lab.log());
+    // A hook that fails: its status in the log.
+    let failing = lab_script_file(&lab, "fail.sh", "exit 3\n");
+    let conf = lab.conf_variant("hf.conf", &[("ON_CHANGE", &failing.display().to_string())]);
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    let started = Instant::now();
+    while !lab.log().contains("exited with status 3") {
+        assert!(started.elapsed() < Duration::from_secs(5), "no failure logged:\n{}", lab.log());
+        sleep(Duration::from_millis(20));
+    }
+    assert!(lab.log().contains(&format!("ON_CHANGE {} for `deactivated`: exited with status 3", failing.display())));
+}
+
 /// A DHCP lease that ends takes the primary's address, and with it, unannounced, every
 /// route through its subnet: with PRIMARY_GW=auto the daemon acts at the address event,
 /// not DOWN_AFTER_MS (20 s here) later; a new lease brings everything back.

@@ -1,0 +1,174 @@
+//! ON_CHANGE: the owner's program, run after every state change (for notifications).
+//!
+//! It must never delay a switch, never hold the lock and never outlive HOOK_TIMEOUT_S,
+//! and a failure must be logged even though `run` exits long before the program does.
+//! So the tool forks a watcher and goes on. The watcher (a session of its own, every
+//! descriptor of the tool closed so that neither the lock nor a netlink socket stays
+//! held, stdio on /dev/null) starts the program without a shell in a process group of
+//! its own, kills that group at HOOK_TIMEOUT_S, logs a failure, and exits. The tool
+//! waits only for the middle process of the double fork, which exits at once: a daemon
+//! is left no zombie. The tool is single-threaded, so the forked copy may allocate.
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::log::Logger;
+use crate::netlink::route::table_name;
+
+/// One state change as the program is told it.
+pub struct Notice<'a> {
+    /// `activated`, `fallback`, `tunnel-restored`, `deactivated`, `backup-down`,
+    /// `backup-up` or `error`.
+    pub event: &'a str,
+    pub reason: &'a str,
+    /// How long the switch took, for the events that switch tables.
+    pub ms: Option<u64>,
+    /// The managed tables (empty when none is known yet).
+    pub tables: &'a [u32],
+}
+
+impl Notice<'_> {
+    /// WGF_EVENT, WGF_REASON, WGF_MS (empty when nothing was switched) and WGF_TABLES
+    /// (table names, space separated).
+    pub fn environment(&self) -> [(&'static str, String); 4] {
+        let tables: Vec<String> = self.tables.iter().map(|t| table_name(*t)).collect();
+        [
+            ("WGF_EVENT", self.event.to_string()),
+            ("WGF_REASON", self.reason.to_string()),
+            ("WGF_MS", self.ms.map(|m| m.to_string()).unwrap_or_default()),
+            ("WGF_TABLES", tables.join(" ")),
+        ]
+    }
+}
+
+/// Starts ON_CHANGE for `n`, detached; returns at once (nothing when ON_CHANGE is empty).
+pub fn notify(cfg: &Config, log: &Logger, n: &Notice) {
+    if cfg.on_change.is_empty() {
+        return;
+    }
+    // SAFETY: the process is single-threaded; each branch below either returns to the
+    // caller (the parent) or ends in _exit.
+    let middle = unsafe { libc::fork() };
+    if middle < 0 {
+        log.warn(&format!("ON_CHANGE not run for {}: fork: {}", n.event, std::io::Error::last_os_error()));
+        return;
+    }
+    if middle > 0 {
+        let mut status = 0;
+        // SAFETY: waits for the child just forked, which exits at once.
+        while unsafe { libc::waitpid(middle, &mut status, 0) } < 0
+            && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {}
+        return;
+    }
+    // The middle process: a session of its own, then the watcher, then gone.
+    // SAFETY: setsid, fork and _exit in a fresh single-threaded child.
+    unsafe {
+        libc::setsid();
+        if libc::fork() != 0 {
+            libc::_exit(0);
+        }
+    }
+    watch(cfg, log, n)
+}
+
+fn watch(cfg: &Config, log: &Logger, n: &Notice) -> ! {
+    detach_descriptors();
+    let program = &cfg.on_change[0];
+    let timeout = Duration::from_secs(cfg.hook_timeout_s);
+    let mut cmd = Command::new(program);
+    cmd.args(&cfg.on_change[1..])
+        .envs(n.environment())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let failure = match cmd.spawn() {
+        Err(e) => Some(format!("cannot be started: {e}")),
+        Ok(mut child) => {
+            let deadline = Instant::now() + timeout;
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break failed(status),
+                    Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(20)),
+                    Ok(None) => {
+                        // The program's group: whatever it started goes with it.
+                        // SAFETY: kill on the group the child leads.
+                        unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+                        let _ = child.wait();
+                        break Some(format!("killed after HOOK_TIMEOUT_S ({} s)", cfg.hook_timeout_s));
+                    }
+                    Err(e) => break Some(format!("cannot be waited for: {e}")),
+                }
+            }
+        }
+    };
+    if let Some(why) = failure {
+        log.warn(&format!("ON_CHANGE {program} for `{}`: {why}", n.event));
+    }
+    // SAFETY: ends the watcher without running the parent's destructors a second time.
+    unsafe { libc::_exit(0) }
+}
+
+/// What a finished program's status says, if it failed.
+fn failed(status: ExitStatus) -> Option<String> {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => None,
+        (Some(code), _) => Some(format!("exited with status {code}")),
+        (None, Some(sig)) => Some(format!("killed by signal {sig}")),
+        (None, None) => Some(format!("ended with {status}")),
+    }
+}
+
+/// Closes every descriptor the tool had open (the lock, netlink and probe sockets, the
+/// terminal or cron's pipe) and puts stdio on /dev/null.
+fn detach_descriptors() {
+    let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_else(|_| (0..1024).collect());
+    for fd in open.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: the watcher owns nothing it will use again; EBADF (the directory's
+        // own descriptor, closed already) is harmless.
+        unsafe { libc::close(fd) };
+    }
+    // SAFETY: open and dup2 onto the standard descriptors.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_names_the_event_its_reason_time_and_tables() {
+        let n = Notice { event: "activated", reason: "primary eth0: no carrier", ms: Some(12), tables: &[201, 254] };
+        let env = n.environment();
+        assert_eq!(env[0], ("WGF_EVENT", "activated".to_string()));
+        assert_eq!(env[1], ("WGF_REASON", "primary eth0: no carrier".to_string()));
+        assert_eq!(env[2], ("WGF_MS", "12".to_string()));
+        assert_eq!(env[3], ("WGF_TABLES", "201 main".to_string()));
+        let n = Notice { event: "error", reason: "x", ms: None, tables: &[] };
+        assert_eq!(n.environment()[2].1, "");
+        assert_eq!(n.environment()[3].1, "");
+    }
+
+    #[test]
+    fn a_failure_is_described() {
+        assert_eq!(failed(ExitStatus::from_raw(0)), None);
+        assert_eq!(failed(ExitStatus::from_raw(3 << 8)).as_deref(), Some("exited with status 3"));
+        assert_eq!(failed(ExitStatus::from_raw(9)).as_deref(), Some("killed by signal 9"));
+    }
+}
