@@ -164,6 +164,8 @@ pub struct Config {
     /// none.
     pub on_change: Vec<String>,
     pub hook_timeout_s: u64,
+    /// BACKUP_CHECK=on: the backup path is probed while the primary is healthy.
+    pub backup_check: bool,
 }
 
 impl Config {
@@ -298,7 +300,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 41] = [
+const KEYS: [&str; 42] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -340,6 +342,7 @@ const KEYS: [&str; 41] = [
     "FALLBACK",
     "ON_CHANGE",
     "HOOK_TIMEOUT_S",
+    "BACKUP_CHECK",
 ];
 
 /// A program and its arguments, split at white space: run without a shell, so the
@@ -529,6 +532,11 @@ impl Fields<'_> {
                 }
             })?,
             hook_timeout_s: self.number("HOOK_TIMEOUT_S", 10, 1, 3600)?,
+            backup_check: self.optional("BACKUP_CHECK", false, |v| match v {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err(format!("`{v}` is not on or off")),
+            })?,
         };
         if c.primary_dev == c.backup_dev {
             return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));
@@ -787,6 +795,7 @@ mod tests {
             ("PROBE_INTERVAL_MS=0\n", "/etc/test.conf:1: PROBE_INTERVAL_MS: `0` is out of range (1..=60000)"),
             ("ON_CHANGE=notify.sh\n", "/etc/test.conf:1: ON_CHANGE: `notify.sh` must start with an absolute program path (it runs without a shell)"),
             ("HOOK_TIMEOUT_S=0\n", "/etc/test.conf:1: HOOK_TIMEOUT_S: `0` is out of range (1..=3600)"),
+            ("BACKUP_CHECK=yes\n", "/etc/test.conf:1: BACKUP_CHECK: `yes` is not on or off"),
         ];
         for (line, expected) in cases {
             // The bad line comes first so that its number is 1; the rest is the minimal file.

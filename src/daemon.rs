@@ -213,6 +213,10 @@ struct Daemon {
     on: bool,
     primary: Track,
     tunnel: Track,
+    /// BACKUP_CHECK's rounds (while the failsafe is off), and the backup's state as last
+    /// recorded (`Some(true)`: down).
+    backup: Track,
+    backup_down: Option<bool>,
     /// The primary's gateway's link-layer address for the TRACK_IPS path, and when read.
     lladdr: Option<(u32, Ipv4Addr, Vec<u8>, Instant)>,
     lb: Option<(Instant, Option<String>)>,
@@ -246,6 +250,8 @@ impl Daemon {
             on: false,
             primary: Track::new(),
             tunnel: Track::new(),
+            backup: Track::new(),
+            backup_down: None,
             lladdr: None,
             lb: None,
             started: Instant::now(),
@@ -529,13 +535,73 @@ impl Daemon {
         let now_ms = self.now_ms();
         self.primary.receive();
         self.tunnel.receive();
+        self.backup.receive();
         self.primary.close(self.need(), now_ms);
         self.tunnel.close(1, now_ms);
+        self.backup.close(1, now_ms);
         let judged = self.judge(true);
+        let backup = self.judge_backup();
         self.aim()?;
         self.primary.send();
         self.tunnel.send();
-        judged
+        self.backup.send();
+        judged.and(backup)
+    }
+
+    /// BACKUP_CHECK, while the failsafe is off: the backup is down as the primary would
+    /// be (its link, its gateway, DOWN_AFTER_MS without a passing round) and up at a
+    /// passing round; a change is recorded and announced as `run` does. `None`: no
+    /// verdict yet.
+    fn backup_verdict(&self) -> Option<Result<(), String>> {
+        let c = &self.cfg;
+        if let Err(why) = link_health(self.view.links.by_name(&c.backup_dev)) {
+            return Some(Err(format!("{} {why}", c.backup_dev)));
+        }
+        let Some(gw) = self.backup_gateway() else {
+            return Some(Err(format!("no gateway found on {} (BACKUP_GW={})", c.backup_dev, c.backup_gw)));
+        };
+        if self.backup.down(c) {
+            return Some(Err(format!("gateway {gw} does not answer out of {}", c.backup_dev)));
+        }
+        self.backup.passed.then_some(Ok(()))
+    }
+
+    fn judge_backup(&mut self) -> Result<(), Error> {
+        if !self.cfg.backup_check || self.on {
+            return Ok(());
+        }
+        let Some(verdict) = self.backup_verdict() else { return Ok(()) };
+        let down = verdict.is_err();
+        if self.backup_down == Some(down) {
+            return Ok(());
+        }
+        let lock = match Lock::acquire(&self.cfg.lock_file, Duration::from_secs(self.cfg.lock_timeout_s)) {
+            Ok(l) => l,
+            Err(LockError::Busy) => return Ok(()), // the next round
+            Err(LockError::Io(e)) => return Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
+        };
+        let (cfg, log) = (self.cfg.clone(), self.log.clone());
+        let mut sys = System::open(&cfg, &log, false)?;
+        failsafe::judge_backup(&mut sys, verdict)?;
+        drop(sys);
+        drop(lock);
+        self.backup_down = Some(down);
+        Ok(())
+    }
+
+    fn backup_gateway(&self) -> Option<Ipv4Addr> {
+        let c = &self.cfg;
+        let tables = candidate_tables(&self.view.rules, c.policy_tables.as_deref());
+        resolve_gateway(
+            c.backup_gw,
+            &c.backup_dev,
+            &self.view.links,
+            &self.view.addrs,
+            &self.view.routes,
+            &[],
+            &tables,
+            self.snapshot.as_ref(),
+        )
     }
 
     fn need(&self) -> usize {
@@ -570,6 +636,13 @@ impl Daemon {
             _ => (None, Vec::new()),
         };
         self.primary.aim(path, targets);
+        match self.backup_gateway() {
+            Some(gw) if c.backup_check && !self.on => {
+                self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), vec![gw])
+            }
+            _ if self.backup.prober.is_some() => self.backup.stop(),
+            _ => {}
+        }
         if self.on {
             self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), vec![c.wg_peer_ip]);
         } else if self.tunnel.prober.is_some() {

@@ -73,12 +73,48 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     let primary = sys.primary_round(&obs)?;
     let failback = health::failback(record.up_since_ms, primary.is_ok(), state::boottime_ms(), record.up_after_s);
     match decide(obs.on, primary.is_ok(), !sys.journal().is_empty(), failback == Failback::Back) {
+        Action::Nothing if sys.cfg.backup_check => {
+            let verdict = sys.backup_round(&obs)?;
+            judge_backup(sys, verdict)?;
+            Ok(Outcome::Healthy)
+        }
         Action::Nothing => Ok(Outcome::Healthy),
         Action::Cleanup => cleanup(sys),
         Action::Activate => activate(sys, primary.err(), &obs),
         Action::Reassert => while_active(sys, &obs, Some((primary, failback)), None),
         Action::Deactivate => deactivate(sys, &obs, false),
     }
+}
+
+/// BACKUP_CHECK: takes in a round of the backup path (made while the primary is healthy
+/// and the failsafe off) and announces a change, `backup-down` at the first failed round
+/// as the primary's is judged, `backup-up` at the first that passes after. Nothing is
+/// written while the backup stays as it was.
+pub fn judge_backup(sys: &mut System, verdict: Result<(), String>) -> Result<(), Error> {
+    let c = sys.cfg;
+    let mut record = sys.record().clone();
+    let down = verdict.is_err();
+    if record.backup_since_unix_s != 0 && record.backup_down == down {
+        return Ok(());
+    }
+    let first = record.backup_since_unix_s == 0;
+    record.backup_down = down;
+    record.backup_since_unix_s = wall_now().as_secs().max(1);
+    sys.write_record(&record)?;
+    match verdict {
+        Err(why) => {
+            let why = format!("backup {}: {why}", c.backup_dev);
+            sys.log.warn(&format!("{why}: a failover now would have no working path"));
+            sys.event("backup-down", &why, None, []);
+        }
+        Ok(()) if !first => {
+            let why = format!("backup {} works again", c.backup_dev);
+            sys.log.info(&why);
+            sys.event("backup-up", &why, None, []);
+        }
+        Ok(()) => {}
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

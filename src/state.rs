@@ -88,6 +88,11 @@ pub struct Record {
     /// The primary passing again was logged once for this activation (a lossy line
     /// restarts the wait at every lost round; that is not news each time).
     pub back_logged: bool,
+    /// BACKUP_CHECK: the backup path failed its last judgement.
+    pub backup_down: bool,
+    /// BACKUP_CHECK: since when (wall clock) the backup is up or down; 0 before the
+    /// first check.
+    pub backup_since_unix_s: u64,
 }
 
 impl Default for Record {
@@ -109,6 +114,8 @@ impl Default for Record {
             tunnel_down: false,
             repairs_logged: false,
             back_logged: false,
+            backup_down: false,
+            backup_since_unix_s: 0,
         }
     }
 }
@@ -121,7 +128,7 @@ impl Record {
     pub fn to_text(&self) -> String {
         let mark = self.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         format!(
-            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\n",
+            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\n",
             if self.failsafe { "failsafe" } else { "normal" },
             u8::from(self.deactivating),
             self.target,
@@ -138,6 +145,8 @@ impl Record {
             u8::from(self.tunnel_down),
             u8::from(self.repairs_logged),
             u8::from(self.back_logged),
+            u8::from(self.backup_down),
+            self.backup_since_unix_s,
         )
     }
 
@@ -188,6 +197,8 @@ impl Record {
                 "tunnel_down" => r.tunnel_down = flag()?,
                 "repairs_logged" => r.repairs_logged = flag()?,
                 "back_logged" => r.back_logged = flag()?,
+                "backup_down" => r.backup_down = flag()?,
+                "backup_since" => r.backup_since_unix_s = num()?,
                 _ => {}
             }
         }
@@ -796,6 +807,8 @@ mod tests {
             tunnel_down: false,
             repairs_logged: true,
             back_logged: true,
+            backup_down: true,
+            backup_since_unix_s: 1_700_000_100,
         };
         s.write_record(&r).expect("write");
         assert_eq!(fs::metadata(&d).expect("created").permissions().mode() & 0o777, 0o700);

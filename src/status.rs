@@ -33,6 +33,11 @@ pub struct Status {
     pub handshake_age_s: Option<u64>,
     pub tunnel_error: Option<String>,
     pub tunnel: Option<Stats>,
+    pub backup_dev: String,
+    /// BACKUP_CHECK=on: the backup's last judgement (down?) and since when; `None` when
+    /// it is not checked, or not yet.
+    pub backup: Option<(bool, u64)>,
+    pub backup_checked: bool,
     /// Managed (or would-be managed) tables and their IPv4 default routes now.
     pub tables: Vec<(u32, Vec<Route>)>,
     /// The rules at LAN_RULE_PRIORITY.
@@ -97,6 +102,10 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         handshake_age_s,
         tunnel_error,
         tunnel,
+        backup_dev: cfg.backup_dev.clone(),
+        backup: (cfg.backup_check && record.backup_since_unix_s > 0)
+            .then_some((record.backup_down, record.backup_since_unix_s)),
+        backup_checked: cfg.backup_check,
         tables: tables.into_iter().map(|t| (t, defaults_of(&obs.routes, t).cloned().collect())).collect(),
         rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
         events: sys.events(),
@@ -162,6 +171,17 @@ impl Status {
             if self.tunnel_up() { "up" } else { "down" },
             self.backend
         );
+        let backup = match (self.backup_checked, self.backup) {
+            (false, _) => "not checked (BACKUP_CHECK=off)".to_string(),
+            (true, None) => "not checked yet".to_string(),
+            (true, Some((down, since))) => format!(
+                "{} since {} ({} s ago)",
+                if down { "DOWN" } else { "up" },
+                crate::log::stamp_of(since),
+                wall_now().as_secs().saturating_sub(since)
+            ),
+        };
+        let _ = writeln!(s, "backup:   {} {backup}", self.backup_dev);
         for (t, routes) in &self.tables {
             let _ = writeln!(s, "table {}:", table_name(*t));
             if routes.is_empty() {
@@ -212,7 +232,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}]}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}]}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             json_str(&self.target.to_string()),
             opt_u64((self.mode_since_unix_s > 0).then_some(self.mode_since_unix_s)),
@@ -230,6 +250,10 @@ impl Status {
             opt_u64(self.handshake_age_s),
             self.tunnel_error.as_deref().map_or("null".to_string(), json_str),
             tunnel_health,
+            json_str(&self.backup_dev),
+            self.backup_checked,
+            self.backup.map_or("null".to_string(), |(down, _)| (!down).to_string()),
+            opt_u64(self.backup.map(|(_, since)| since)),
             tables.join(","),
             rules.join(","),
             events.join(",")
@@ -287,6 +311,9 @@ mod tests {
             handshake_age_s: Some(12),
             tunnel_error: None,
             tunnel: Some(Stats { sent: 3, received: 3, rtt_total: Duration::from_micros(3_300) }),
+            backup_dev: "eth1".into(),
+            backup: Some((false, 1_699_999_000)),
+            backup_checked: true,
             tables: vec![
                 (254, vec!["default via 10.11.0.1 dev wg0 table main proto static metric 40".parse().expect("route")]),
                 (201, vec![]),
@@ -314,15 +341,26 @@ mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"rtt_ms\":1.100,\"loss_pct\":0},\"tables\":[{\"table\":\"main\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"defaults\":[]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}]}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"defaults\":[]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}]}"
         );
     }
 
     #[test]
     fn never_switched_is_null() {
-        let st = Status { mode_since_unix_s: 0, tunnel: None, failsafe: false, ..sample() };
+        let st = Status { mode_since_unix_s: 0, tunnel: None, failsafe: false, backup: None, ..sample() };
         let j = st.to_json();
         assert!(j.contains("\"mode_since_unix_s\":null") && j.contains("\"rtt_ms\":null,\"loss_pct\":null"), "{j}");
-        assert!(!st.to_text().contains("since"));
+        assert!(j.contains("\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":null,\"since_unix_s\":null}"), "{j}");
+        let text = st.to_text();
+        assert!(!text.contains("since") && text.contains("backup:   eth1 not checked yet"), "{text}");
+        let off = Status { backup_checked: false, ..st };
+        assert!(off.to_text().contains("backup:   eth1 not checked (BACKUP_CHECK=off)"));
+    }
+
+    #[test]
+    fn a_backup_that_is_down_says_since_when() {
+        let st = Status { backup: Some((true, 1_700_000_000)), ..sample() };
+        assert!(st.to_text().contains("backup:   eth1 DOWN since "), "{}", st.to_text());
+        assert!(st.to_json().contains("\"up\":false,\"since_unix_s\":1700000000"));
     }
 }

@@ -262,6 +262,24 @@ impl<'a> System<'a> {
         Ok((verdict, stats))
     }
 
+    /// BACKUP_CHECK's round: BACKUP_DEV up with carrier, and its gateway answering one
+    /// of PROBE_COUNT echoes sent out of it. `Err` says what is wrong.
+    pub fn backup_round(&mut self, obs: &Observed) -> Result<Result<(), String>, Error> {
+        let c = self.cfg;
+        if let Err(why) = link_health(self.links.by_name(&c.backup_dev)) {
+            return Ok(Err(format!("{} {why}", c.backup_dev)));
+        }
+        let Some(gw) = obs.backup_gw else {
+            return Ok(Err(format!("no gateway found on {} (BACKUP_GW={})", c.backup_dev, c.backup_gw)));
+        };
+        let answers = self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1)?;
+        Ok(if answers.iter().any(Option::is_some) {
+            Ok(())
+        } else {
+            Err(format!("gateway {gw} does not answer out of {}", c.backup_dev))
+        })
+    }
+
     /// What PROBE_COUNT echoes to WG_PEER_IP through WG_IFACE come to (`status`).
     pub fn tunnel_stats(&self) -> Result<Stats, Error> {
         let c = self.cfg;

@@ -1563,6 +1563,79 @@ fn a_hanging_hook_delays_nothing_and_is_killed_after_hook_timeout_s() {
     assert!(lab.log().contains(&format!("ON_CHANGE {} for `deactivated`: exited with status 3", failing.display())));
 }
 
+/// BACKUP_CHECK=on: a dead backup is noticed while the primary is fine — `backup-down`
+/// through the hook and in `status`, no table changed — and its return is `backup-up`;
+/// a healthy tick with a healthy backup writes nothing.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn backup_check_reports_a_dead_backup_before_it_is_needed() {
+    let lab = Lab::up("bc", &[]);
+    let out = lab.dir.join("hook.out");
+    let hook = lab_script_file(&lab, "hook.sh", &format!("echo \"$WGF_EVENT|$WGF_REASON\" >> {}\n", out.display()));
+    let conf = lab.conf_variant("bc.conf", &[("BACKUP_CHECK", "on"), ("ON_CHANGE", &hook.display().to_string())]);
+    let before = lab.tables();
+    lab.run_expect(&conf, 0);
+    let json = lab.tool_with(&conf, &["status", "--json"]).stdout;
+    assert!(json.contains("\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":"), "{json}");
+    // Healthy and unchanged: nothing written.
+    let state = lab.state_dir().join("state");
+    let written = fs::metadata(&state).and_then(|m| m.modified()).expect("state");
+    sleep(Duration::from_millis(20));
+    lab.run_expect(&conf, 0);
+    assert_eq!(fs::metadata(&state).and_then(|m| m.modified()).expect("state"), written, "a healthy tick wrote");
+    lab.ctl("backup", "down");
+    lab.run_expect(&conf, 0);
+    let text = wait_for_file(&out, "backup-down|", Duration::from_secs(5));
+    assert!(text.contains("backup-down|backup eth1: gateway 192.168.2.1 does not answer out of eth1"), "{text}");
+    assert_eq!(lab.tables(), before, "a dead backup changed a table");
+    let status = lab.tool_with(&conf, &["status"]).stdout;
+    assert!(status.contains("backup:   eth1 DOWN since "), "{status}");
+    let json = lab.tool_with(&conf, &["status", "--json"]).stdout;
+    assert!(json.contains("\"checked\":true,\"up\":false"), "{json}");
+    lab.run_expect(&conf, 0); // still down: told once
+    lab.ctl("backup", "up");
+    lab.run_expect(&conf, 0);
+    let text = wait_for_file(&out, "backup-up|", Duration::from_secs(5));
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "backup-down|backup eth1: gateway 192.168.2.1 does not answer out of eth1",
+            "backup-up|backup eth1 works again"
+        ]
+    );
+    assert_eq!(lab.tables(), before);
+    let log = lab.log();
+    assert!(
+        log.contains("a failover now would have no working path") && log.contains("backup eth1 works again"),
+        "{log}"
+    );
+}
+
+/// The daemon watches the backup too: down after DOWN_AFTER_MS without an answer, up at
+/// the first answer, each announced once.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_daemon_watches_the_backup_with_backup_check() {
+    let lab = Lab::up("dw", &[]);
+    let conf = daemon_conf(&lab, "dbk.conf", &[("BACKUP_CHECK", "on")]);
+    let before = lab.tables();
+    let _daemon = Daemon::start(&lab, &conf, &[]);
+    sleep(Duration::from_millis(600));
+    lab.ctl("backup", "down");
+    let took = wait_for(&lab, "a failover now would have no working path", Duration::from_secs(10));
+    eprintln!("daemon: backup down noticed after {took:?} (DOWN_AFTER_MS 1000)");
+    assert!(took >= Duration::from_millis(800), "{took:?}: before DOWN_AFTER_MS");
+    lab.ctl("backup", "up");
+    wait_for(&lab, "backup eth1 works again", Duration::from_secs(10));
+    sleep(Duration::from_millis(600));
+    let log = lab.log();
+    assert_eq!(log.matches("no working path").count(), 1, "{log}");
+    assert_eq!(log.matches("works again").count(), 1, "{log}");
+    assert_eq!(lab.tables(), before);
+    let json = lab.tool_with(&conf, &["status", "--json"]).stdout;
+    assert!(json.contains("\"event\":\"backup-down\"") && json.contains("\"event\":\"backup-up\""), "{json}");
+}
+
 /// A DHCP lease that ends takes the primary's address, and with it, unannounced, every
 /// route through its subnet: with PRIMARY_GW=auto the daemon acts at the address event,
 /// not DOWN_AFTER_MS (20 s here) later; a new lease brings everything back.

@@ -19,6 +19,8 @@
 #        lab.sh silent ID on|off         ISP1 drops everything from the router, link up
 #        lab.sh upstream ID down|up      ISP1 forwards nothing from the router but its
 #                                        gateway still answers: an outage behind a live modem
+#        lab.sh backup ID down|up        ISP2 swallows everything from the router (its
+#                                        gateway silent, nothing forwarded), link up
 #        lab.sh tunnel ID down|up        the VPS drops WireGuard (udp/51820)
 #        lab.sh backup-vps ID down|up    ISP2 drops the router's WireGuard packets to the
 #                                        VPS: the tunnel cannot work over the backup
@@ -238,6 +240,12 @@ silent)    # ISP1 swallows everything from the router (no echo, no forwarding)
 upstream)  # ISP1 answers the router but forwards nothing for it
     case ${1:-} in down) state=on ;; up) state=off ;; *) usage ;; esac
     blocker isp1 wfslab_upstream "$state" '
+    chain drop_through { type filter hook forward priority filter; policy accept; iifname "lan" drop; }'
+    ;;
+backup)    # ISP2 swallows everything from the router: the backup is dead, its link up
+    case ${1:-} in down) state=on ;; up) state=off ;; *) usage ;; esac
+    blocker isp2 wfslab_bdead "$state" '
+    chain drop_in { type filter hook input priority filter; policy accept; iifname "lan" drop; }
     chain drop_through { type filter hook forward priority filter; policy accept; iifname "lan" drop; }'
     ;;
 backup-vps) # ISP2 carries everything but the router's WireGuard packets to the VPS
