@@ -67,11 +67,11 @@ if command -v nft > /dev/null; then
 	# A marked ping is rerouted (output hook, type route) into table 201, over the tunnel.
 	ip -n b addr add 203.0.113.7/32 dev lo
 	$A nft add table inet t
-	$A nft add chain inet t out '{ type route hook output priority mangle; }'
-	$A nft add rule inet t out ip daddr 203.0.113.0/24 meta mark set 0x65 counter
+	$A nft add chain inet t mark_out '{ type route hook output priority mangle; }'
+	$A nft add rule inet t mark_out ip daddr 203.0.113.0/24 meta mark set 0x65 counter
 	$A ping -c 2 -w 10 -I 198.51.100.1 203.0.113.7 > /dev/null || fail "marked ping did not cross the tunnel"
-	$A nft list chain inet t out
-	$A nft list chain inet t out | grep -q 'counter packets [1-9]' || fail "nft counter stayed 0"
+	$A nft list chain inet t mark_out
+	$A nft list chain inet t mark_out | grep -q 'counter packets [1-9]' || fail "nft counter stayed 0"
 fi
 
 step "all checks passed"
