@@ -69,6 +69,8 @@ struct Track {
     failed: u32,
     /// The last closed round passed.
     passed: bool,
+    /// Rounds passed in a row.
+    passes: u32,
 }
 
 impl Track {
@@ -81,6 +83,7 @@ impl Track {
             last_pass_ms: None,
             failed: 0,
             passed: false,
+            passes: 0,
         }
     }
 
@@ -108,8 +111,10 @@ impl Track {
         if self.passed {
             self.last_pass_ms = Some(now_ms);
             self.failed = 0;
+            self.passes = self.passes.saturating_add(1);
         } else {
             self.failed = self.failed.saturating_add(1);
+            self.passes = 0;
         }
     }
 
@@ -387,6 +392,8 @@ impl Daemon {
                     Ok(c) => {
                         self.cfg = c;
                         self.primary.stop();
+                        self.backup.stop(); // BACKUP_DEV or BACKUP_GW may have changed
+                        self.backup_down = None;
                         self.lladdr = None;
                         self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();
                         self.log.info(&format!("configuration {} reloaded", self.path.display()));
@@ -563,11 +570,16 @@ impl Daemon {
         if self.backup.down(c) {
             return Some(Err(format!("gateway {gw} does not answer out of {}", c.backup_dev)));
         }
-        self.backup.passed.then_some(Ok(()))
+        // Down, it is up again only after passing as long as it took to be down: a lossy
+        // backup is not announced twice a minute.
+        let up_again =
+            self.backup_down != Some(true) || rounds_down(self.backup.passes, c.down_after_ms, c.probe_interval_ms);
+        (self.backup.passed && up_again).then_some(Ok(()))
     }
 
     fn judge_backup(&mut self) -> Result<(), Error> {
-        if !self.cfg.backup_check || self.on {
+        // While the primary is healthy only: a failing primary is judged, not the backup.
+        if !self.cfg.backup_check || self.on || !self.primary.passed {
             return Ok(());
         }
         let Some(verdict) = self.backup_verdict() else { return Ok(()) };
@@ -575,14 +587,15 @@ impl Daemon {
         if self.backup_down == Some(down) {
             return Ok(());
         }
-        let lock = match Lock::acquire(&self.cfg.lock_file, Duration::from_secs(self.cfg.lock_timeout_s)) {
+        // Never waited for: the loop must stay free for the primary's events.
+        let lock = match Lock::acquire(&self.cfg.lock_file, Duration::ZERO) {
             Ok(l) => l,
             Err(LockError::Busy) => return Ok(()), // the next round
             Err(LockError::Io(e)) => return Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
         };
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
-        failsafe::judge_backup(&mut sys, verdict)?;
+        failsafe::judge_backup(&mut sys, verdict, 1)?;
         drop(sys);
         drop(lock);
         self.backup_down = Some(down);
@@ -636,12 +649,10 @@ impl Daemon {
             _ => (None, Vec::new()),
         };
         self.primary.aim(path, targets);
-        match self.backup_gateway() {
-            Some(gw) if c.backup_check && !self.on => {
-                self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), vec![gw])
-            }
-            _ if self.backup.prober.is_some() => self.backup.stop(),
-            _ => {}
+        match (c.backup_check && !self.on).then(|| self.backup_gateway()).flatten() {
+            Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), vec![gw]),
+            None if self.backup.prober.is_some() => self.backup.stop(),
+            None => {}
         }
         if self.on {
             self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), vec![c.wg_peer_ip]);
@@ -773,6 +784,7 @@ impl Daemon {
                     self.aim()?;
                     self.primary.send();
                     self.tunnel.send();
+                    self.backup.send();
                 }
             }
             Err(e) => {

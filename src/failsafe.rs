@@ -75,7 +75,7 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     match decide(obs.on, primary.is_ok(), !sys.journal().is_empty(), failback == Failback::Back) {
         Action::Nothing if sys.cfg.backup_check => {
             let verdict = sys.backup_round(&obs)?;
-            judge_backup(sys, verdict)?;
+            judge_backup(sys, verdict, 2)?;
             Ok(Outcome::Healthy)
         }
         Action::Nothing => Ok(Outcome::Healthy),
@@ -86,17 +86,30 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     }
 }
 
-/// BACKUP_CHECK: takes in a round of the backup path (made while the primary is healthy
-/// and the failsafe off) and announces a change, `backup-down` at the first failed round
-/// as the primary's is judged, `backup-up` at the first that passes after. Nothing is
-/// written while the backup stays as it was.
-pub fn judge_backup(sys: &mut System, verdict: Result<(), String>) -> Result<(), Error> {
+/// BACKUP_CHECK: takes in a verdict on the backup path (made while the primary is
+/// healthy and the failsafe off) and announces a change: `backup-down` once the path
+/// has failed `need_fails` verdicts in a row (a lossy LTE backup loses a whole round now
+/// and then), `backup-up` at the first that passes after. Nothing is written while the
+/// backup stays as it was.
+pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u64) -> Result<(), Error> {
     let c = sys.cfg;
     let mut record = sys.record().clone();
+    if verdict.is_err() && !record.backup_down {
+        record.backup_fails = record.backup_fails.saturating_add(1);
+        if record.backup_fails < need_fails {
+            sys.write_record(&record)?;
+            return Ok(());
+        }
+    }
     let down = verdict.is_err();
     if record.backup_since_unix_s != 0 && record.backup_down == down {
+        if !down && record.backup_fails > 0 {
+            record.backup_fails = 0;
+            sys.write_record(&record)?;
+        }
         return Ok(());
     }
+    record.backup_fails = 0;
     let first = record.backup_since_unix_s == 0;
     record.backup_down = down;
     record.backup_since_unix_s = wall_now().as_secs().max(1);
@@ -183,7 +196,11 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
         }
         Err(why) if c.fallback == Fallback::None => {
             cleanup(sys)?;
-            sys.event("error", &why, None, []);
+            // The announced reason is the same every retry (the diagnostics, with their
+            // handshake ages, change every time): one event per outage, not per minute.
+            let said =
+                format!("tunnel {} does not work over {} (FALLBACK=none: no table changed)", c.wg_iface, c.backup_dev);
+            sys.event("error", &said, None, []);
             return Err(Error::Failed(why));
         }
         Err(why) => {
@@ -498,6 +515,7 @@ pub fn while_active(
         record.since_unix_s = wall_now().as_secs();
         record.boot_id = state::boot_id();
         sys.log.info("failsafe ACTIVATED (an interrupted activation was completed)");
+        sys.event("activated", "an interrupted activation was completed", None, snapshot.tables.iter().copied());
     }
     sys.write_record(&record)?;
     Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })

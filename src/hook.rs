@@ -68,11 +68,16 @@ pub fn notify(cfg: &Config, log: &Logger, n: &Notice) {
     // SAFETY: setsid, fork and _exit in a fresh single-threaded child.
     unsafe {
         libc::setsid();
-        if libc::fork() != 0 {
-            libc::_exit(0);
+        match libc::fork() {
+            0 => {}
+            -1 => {
+                log.warn(&format!("ON_CHANGE not run for {}: fork: {}", n.event, std::io::Error::last_os_error()));
+                libc::_exit(1);
+            }
+            _ => libc::_exit(0),
         }
     }
-    watch(cfg, log, n)
+    watch(cfg, &log.append_only(), n)
 }
 
 fn watch(cfg: &Config, log: &Logger, n: &Notice) -> ! {
@@ -90,19 +95,26 @@ fn watch(cfg: &Config, log: &Logger, n: &Notice) -> ! {
         Err(e) => Some(format!("cannot be started: {e}")),
         Ok(mut child) => {
             let deadline = Instant::now() + timeout;
-            loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break failed(status),
-                    Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(20)),
-                    Ok(None) => {
-                        // The program's group: whatever it started goes with it.
-                        // SAFETY: kill on the group the child leads.
-                        unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-                        let _ = child.wait();
-                        break Some(format!("killed after HOOK_TIMEOUT_S ({} s)", cfg.hook_timeout_s));
-                    }
-                    Err(e) => break Some(format!("cannot be waited for: {e}")),
+            let group = child.id() as libc::pid_t;
+            // The program's group goes when the program ends or at the deadline: what it
+            // left running (a `curl … &`) goes with it. The program is only looked at
+            // (WNOWAIT) until then, so its unreaped zombie keeps the group's id from
+            // being reused by another process before the kill.
+            let timed_out = loop {
+                if exited(group) {
+                    break false;
                 }
+                if Instant::now() >= deadline {
+                    break true;
+                }
+                sleep(Duration::from_millis(20));
+            };
+            // SAFETY: kill on the group the still-unreaped child leads.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            match child.wait() {
+                _ if timed_out => Some(format!("killed after HOOK_TIMEOUT_S ({} s)", cfg.hook_timeout_s)),
+                Ok(status) => failed(status),
+                Err(e) => Some(format!("cannot be waited for: {e}")),
             }
         }
     };
@@ -111,6 +123,16 @@ fn watch(cfg: &Config, log: &Logger, n: &Notice) -> ! {
     }
     // SAFETY: ends the watcher without running the parent's destructors a second time.
     unsafe { libc::_exit(0) }
+}
+
+/// The child `pid` has ended (it stays a zombie, to be reaped by `wait`).
+fn exited(pid: libc::pid_t) -> bool {
+    // SAFETY: waitid on our own child into a zeroed siginfo_t.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+        rc == 0 && info.si_pid() != 0
+    }
 }
 
 /// What a finished program's status says, if it failed.
@@ -123,12 +145,23 @@ fn failed(status: ExitStatus) -> Option<String> {
     }
 }
 
+/// The descriptor limit (for when /proc is not mounted).
+fn max_descriptors() -> i32 {
+    // SAFETY: getrlimit into a zeroed struct.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        i32::try_from(lim.rlim_cur).unwrap_or(65_536).min(65_536)
+    } else {
+        1024
+    }
+}
+
 /// Closes every descriptor the tool had open (the lock, netlink and probe sockets, the
 /// terminal or cron's pipe) and puts stdio on /dev/null.
 fn detach_descriptors() {
     let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_else(|_| (0..1024).collect());
+        .unwrap_or_else(|_| (0..max_descriptors()).collect());
     for fd in open.into_iter().filter(|fd| *fd > 2) {
         // SAFETY: the watcher owns nothing it will use again; EBADF (the directory's
         // own descriptor, closed already) is harmless.

@@ -37,6 +37,12 @@ impl Logger {
     }
 
     /// A logger that only sends to syslog (for errors found before LOG_FILE is known).
+    /// This logger without rotation: for a process that logs without the lock (the
+    /// hook's watcher), which must not rename LOG_FILE under the tool.
+    pub fn append_only(&self) -> Logger {
+        Logger { max_bytes: u64::MAX, ..self.clone() }
+    }
+
     pub fn syslog_only() -> Logger {
         Logger { file: None, max_bytes: 0, syslog: true, echo: false }
     }

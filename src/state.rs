@@ -93,6 +93,8 @@ pub struct Record {
     /// BACKUP_CHECK: since when (wall clock) the backup is up or down; 0 before the
     /// first check.
     pub backup_since_unix_s: u64,
+    /// BACKUP_CHECK (`run`): failed rounds in a row while the backup counts as up.
+    pub backup_fails: u64,
 }
 
 impl Default for Record {
@@ -116,6 +118,7 @@ impl Default for Record {
             back_logged: false,
             backup_down: false,
             backup_since_unix_s: 0,
+            backup_fails: 0,
         }
     }
 }
@@ -128,7 +131,7 @@ impl Record {
     pub fn to_text(&self) -> String {
         let mark = self.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         format!(
-            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\n",
+            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\n",
             if self.failsafe { "failsafe" } else { "normal" },
             u8::from(self.deactivating),
             self.target,
@@ -147,6 +150,7 @@ impl Record {
             u8::from(self.back_logged),
             u8::from(self.backup_down),
             self.backup_since_unix_s,
+            self.backup_fails,
         )
     }
 
@@ -199,6 +203,7 @@ impl Record {
                 "back_logged" => r.back_logged = flag()?,
                 "backup_down" => r.backup_down = flag()?,
                 "backup_since" => r.backup_since_unix_s = num()?,
+                "backup_fails" => r.backup_fails = num()?,
                 _ => {}
             }
         }
@@ -809,6 +814,7 @@ mod tests {
             back_logged: true,
             backup_down: true,
             backup_since_unix_s: 1_700_000_100,
+            backup_fails: 1,
         };
         s.write_record(&r).expect("write");
         assert_eq!(fs::metadata(&d).expect("created").permissions().mode() & 0o777, 0o700);

@@ -272,11 +272,10 @@ impl<'a> System<'a> {
         let Some(gw) = obs.backup_gw else {
             return Ok(Err(format!("no gateway found on {} (BACKUP_GW={})", c.backup_dev, c.backup_gw)));
         };
-        let answers = self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1)?;
-        Ok(if answers.iter().any(Option::is_some) {
-            Ok(())
-        } else {
-            Err(format!("gateway {gw} does not answer out of {}", c.backup_dev))
+        Ok(match self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1) {
+            Ok(answers) if answers.iter().any(Option::is_some) => Ok(()),
+            Ok(_) => Err(format!("gateway {gw} does not answer out of {}", c.backup_dev)),
+            Err(e) => Err(e.to_string()),
         })
     }
 
