@@ -136,6 +136,19 @@ pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u
 /// Activation (DESIGN.md, steps 1 to 8). `why` is what is wrong with the primary
 /// (`None` when forced by hand).
 pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Result<Outcome, Error> {
+    let announced = sys.errors_announced;
+    let result = activate_steps(sys, why, obs);
+    // Whatever stopped it (no backup gateway, a refused route, a vanished device) is an
+    // `error` the owner hears of, unless the sequence said it itself.
+    if let Err(e) = &result {
+        if sys.errors_announced == announced {
+            sys.event("error", &format!("activation failed: {e}"), None, []);
+        }
+    }
+    result
+}
+
+fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Result<Outcome, Error> {
     let started = Instant::now();
     let c = sys.cfg;
     match &why {

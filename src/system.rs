@@ -40,6 +40,8 @@ pub struct System<'a> {
     journal: Vec<Owned>,
     /// Changes made, or in a dry run that would be made, in command words.
     pub changes: Vec<String>,
+    /// `error` events announced so far by this process.
+    pub errors_announced: u32,
 }
 
 /// A round of the primary: the verdict, and (measured for `status`) each target's echoes.
@@ -82,7 +84,19 @@ impl<'a> System<'a> {
         let read = state.journal();
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
         let wg = Device::new(wireguard::choose(cfg.wg_backend, &cfg.wg_iface), &cfg.wg_iface);
-        Ok(System { cfg, log, dry_run, nl, wg, links, state, record, journal, changes: Vec::new() })
+        Ok(System {
+            cfg,
+            log,
+            dry_run,
+            nl,
+            wg,
+            links,
+            state,
+            record,
+            journal,
+            changes: Vec::new(),
+            errors_announced: 0,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -293,6 +307,7 @@ impl<'a> System<'a> {
     /// that fails every minute) is neither recorded nor announced again. Never fails the
     /// sequence that calls it, and is called only once the tables are switched.
     pub fn event(&mut self, event: &str, reason: &str, ms: Option<u64>, tables: impl IntoIterator<Item = u32>) {
+        self.errors_announced += u32::from(event == "error");
         if self.dry_run {
             self.changes.push(format!("# event {event}: {reason}"));
             return;

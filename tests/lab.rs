@@ -1566,6 +1566,29 @@ fn a_hanging_hook_delays_nothing_and_is_killed_after_hook_timeout_s() {
     assert!(!orphan.is_empty() && !alive(&orphan), "the hook's leftover {orphan} still runs");
 }
 
+/// An activation that stops for any other reason (here BACKUP_GW=auto finds no gateway on
+/// eth1) is an `error` the hook hears of, once.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn an_activation_that_cannot_start_is_announced_once() {
+    let lab = Lab::up("hn", &[]);
+    let out = lab.dir.join("hook.out");
+    let hook = lab_script_file(&lab, "hook.sh", &format!("echo \"$WGF_EVENT|$WGF_REASON\" >> {}\n", out.display()));
+    let conf = lab.conf_variant("hn.conf", &[("ON_CHANGE", &hook.display().to_string()), ("BACKUP_GW", "auto")]);
+    lab.rtr(
+        "ip route del default via 192.168.2.1 dev eth1 metric 200 && ip route del default table 202 \
+         && ip route del default table 10",
+    );
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 1);
+    lab.run_expect(&conf, 1);
+    sleep(Duration::from_millis(500));
+    let text = fs::read_to_string(&out).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].starts_with("error|activation failed: ") && lines[0].contains("eth1"), "{text}");
+}
+
 /// A failover that cannot be done (FALLBACK=none, dead tunnel) fails every minute for
 /// the whole outage; the hook hears of it once.
 #[test]
