@@ -8,6 +8,9 @@
 //! its own, kills that group at HOOK_TIMEOUT_S, logs a failure, and exits. The tool
 //! waits only for the middle process of the double fork, which exits at once: a daemon
 //! is left no zombie. The tool is single-threaded, so the forked copy may allocate.
+//!
+//! The changes of one sequence (`activated` then `fallback`) go to one watcher, which
+//! runs the program for each in turn: the owner hears of them in the order they happened.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
@@ -19,33 +22,35 @@ use crate::log::Logger;
 use crate::netlink::route::table_name;
 
 /// One state change as the program is told it.
-pub struct Notice<'a> {
+pub struct Notice {
     /// `activated`, `fallback`, `tunnel-restored`, `deactivated`, `backup-down`,
     /// `backup-up` or `error`.
-    pub event: &'a str,
-    pub reason: &'a str,
+    pub event: String,
+    pub reason: String,
     /// How long the switch took, for the events that switch tables.
     pub ms: Option<u64>,
     /// The managed tables (empty when none is known yet).
-    pub tables: &'a [u32],
+    pub tables: Vec<u32>,
 }
 
-impl Notice<'_> {
+impl Notice {
     /// WGF_EVENT, WGF_REASON, WGF_MS (empty when nothing was switched) and WGF_TABLES
     /// (table names, space separated).
     pub fn environment(&self) -> [(&'static str, String); 4] {
         let tables: Vec<String> = self.tables.iter().map(|t| table_name(*t)).collect();
         [
-            ("WGF_EVENT", self.event.to_string()),
-            ("WGF_REASON", self.reason.to_string()),
+            ("WGF_EVENT", self.event.clone()),
+            ("WGF_REASON", self.reason.clone()),
             ("WGF_MS", self.ms.map(|m| m.to_string()).unwrap_or_default()),
             ("WGF_TABLES", tables.join(" ")),
         ]
     }
 }
 
-/// Starts ON_CHANGE for `n`, detached; returns at once (nothing when ON_CHANGE is empty).
-pub fn notify(cfg: &Config, log: &Logger, n: &Notice) {
+/// Starts ON_CHANGE for each of `notices` in turn, detached; returns at once (nothing
+/// when ON_CHANGE is empty or there is nothing to tell).
+pub fn notify(cfg: &Config, log: &Logger, notices: &[Notice]) {
+    let Some(n) = notices.first() else { return };
     if cfg.on_change.is_empty() {
         return;
     }
@@ -77,11 +82,17 @@ pub fn notify(cfg: &Config, log: &Logger, n: &Notice) {
             _ => libc::_exit(0),
         }
     }
-    watch(cfg, &log.append_only(), n)
+    detach_descriptors();
+    let log = log.append_only();
+    for n in notices {
+        run(cfg, &log, n);
+    }
+    // SAFETY: ends the watcher without running the parent's destructors a second time.
+    unsafe { libc::_exit(0) }
 }
 
-fn watch(cfg: &Config, log: &Logger, n: &Notice) -> ! {
-    detach_descriptors();
+/// Runs the program for one notice until it ends or HOOK_TIMEOUT_S; logs a failure.
+fn run(cfg: &Config, log: &Logger, n: &Notice) {
     let program = &cfg.on_change[0];
     let timeout = Duration::from_secs(cfg.hook_timeout_s);
     let mut cmd = Command::new(program);
@@ -121,8 +132,6 @@ fn watch(cfg: &Config, log: &Logger, n: &Notice) -> ! {
     if let Some(why) = failure {
         log.warn(&format!("ON_CHANGE {program} for `{}`: {why}", n.event));
     }
-    // SAFETY: ends the watcher without running the parent's destructors a second time.
-    unsafe { libc::_exit(0) }
 }
 
 /// The child `pid` has ended (it stays a zombie, to be reaped by `wait`).
@@ -187,13 +196,18 @@ mod tests {
 
     #[test]
     fn the_environment_names_the_event_its_reason_time_and_tables() {
-        let n = Notice { event: "activated", reason: "primary eth0: no carrier", ms: Some(12), tables: &[201, 254] };
+        let n = Notice {
+            event: "activated".into(),
+            reason: "primary eth0: no carrier".into(),
+            ms: Some(12),
+            tables: vec![201, 254],
+        };
         let env = n.environment();
         assert_eq!(env[0], ("WGF_EVENT", "activated".to_string()));
         assert_eq!(env[1], ("WGF_REASON", "primary eth0: no carrier".to_string()));
         assert_eq!(env[2], ("WGF_MS", "12".to_string()));
         assert_eq!(env[3], ("WGF_TABLES", "201 main".to_string()));
-        let n = Notice { event: "error", reason: "x", ms: None, tables: &[] };
+        let n = Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![] };
         assert_eq!(n.environment()[2].1, "");
         assert_eq!(n.environment()[3].1, "");
     }

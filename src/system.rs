@@ -42,6 +42,14 @@ pub struct System<'a> {
     pub changes: Vec<String>,
     /// `error` events announced so far by this process.
     pub errors_announced: u32,
+    /// State changes for ON_CHANGE, told (in order, by one watcher) when this System goes.
+    notices: Vec<hook::Notice>,
+}
+
+impl Drop for System<'_> {
+    fn drop(&mut self) {
+        hook::notify(self.cfg, self.log, &self.notices);
+    }
 }
 
 /// A round of the primary: the verdict, and (measured for `status`) each target's echoes.
@@ -96,6 +104,7 @@ impl<'a> System<'a> {
             journal,
             changes: Vec::new(),
             errors_announced: 0,
+            notices: Vec::new(),
         })
     }
 
@@ -302,10 +311,11 @@ impl<'a> System<'a> {
         Ok(stats[0])
     }
 
-    /// Records a state change in the event ring and starts ON_CHANGE for it (a dry run
+    /// Records a state change in the event ring and queues ON_CHANGE for it (a dry run
     /// only says so). The same event for the same reason as the last one (an activation
     /// that fails every minute) is neither recorded nor announced again. Never fails the
-    /// sequence that calls it, and is called only once the tables are switched.
+    /// sequence that calls it, and is called only once the tables are switched; the queue
+    /// goes to one watcher when this System is dropped (the end of the tick or sequence).
     pub fn event(&mut self, event: &str, reason: &str, ms: Option<u64>, tables: impl IntoIterator<Item = u32>) {
         self.errors_announced += u32::from(event == "error");
         if self.dry_run {
@@ -318,8 +328,8 @@ impl<'a> System<'a> {
             true
         });
         if new {
-            let tables: Vec<u32> = tables.into_iter().collect();
-            hook::notify(self.cfg, self.log, &hook::Notice { event, reason, ms, tables: &tables });
+            let tables = tables.into_iter().collect();
+            self.notices.push(hook::Notice { event: event.to_string(), reason: reason.to_string(), ms, tables });
         }
     }
 

@@ -1566,6 +1566,26 @@ fn a_hanging_hook_delays_nothing_and_is_killed_after_hook_timeout_s() {
     assert!(!orphan.is_empty() && !alive(&orphan), "the hook's leftover {orphan} still runs");
 }
 
+/// The changes of one sequence are told in the order they happened: `activated` before
+/// `fallback`, even when the first program run is the slower.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_hook_hears_one_sequences_changes_in_order() {
+    let lab = Lab::up("ho", &[]);
+    let out = lab.dir.join("hook.out");
+    let hook = lab_script_file(
+        &lab,
+        "hook.sh",
+        &format!("[ \"$WGF_EVENT\" != activated ] || sleep 1\necho \"$WGF_EVENT\" >> {}\n", out.display()),
+    );
+    let conf = lab.conf_variant("ho.conf", &[("ON_CHANGE", &hook.display().to_string()), ("TUNNEL_WAIT", "2")]);
+    lab.ctl("tunnel", "down");
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 1); // FALLBACK=backup: on the backup, the tunnel still down
+    let text = wait_for_file(&out, "fallback", Duration::from_secs(5));
+    assert_eq!(text.lines().collect::<Vec<_>>(), ["activated", "fallback"], "{text}");
+}
+
 /// An activation that stops for any other reason (here BACKUP_GW=auto finds no gateway on
 /// eth1) is an `error` the hook hears of, once.
 #[test]
