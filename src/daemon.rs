@@ -539,6 +539,10 @@ impl Daemon {
     /// the next.
     fn round(&mut self) -> Result<(), Error> {
         self.rounds += 1;
+        // A daemon that is PID 1 or a subreaper (a container) inherits the hook watchers
+        // when they are orphaned: reap them. No other child lives between rounds.
+        // SAFETY: waitpid with WNOHANG and no status pointer.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
         let now_ms = self.now_ms();
         self.primary.receive();
         self.tunnel.receive();

@@ -49,7 +49,7 @@ impl Notice {
 
 /// Starts ON_CHANGE for each of `notices` in turn, detached; returns at once (nothing
 /// when ON_CHANGE is empty or there is nothing to tell).
-pub fn notify(cfg: &Config, log: &Logger, notices: &[Notice]) {
+pub(crate) fn notify(cfg: &Config, log: &Logger, notices: &[Notice]) {
     let Some(n) = notices.first() else { return };
     if cfg.on_change.is_empty() {
         return;
