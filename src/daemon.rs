@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
-use crate::decide::{candidate_tables, decide, link_health, resolve_gateway, Action};
+use crate::decide::{backup_path, backup_silent, candidate_tables, decide, link_health, resolve_gateway, Action};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome};
@@ -519,13 +519,18 @@ impl Daemon {
     }
 
     fn primary_gateway(&self) -> Option<Ipv4Addr> {
+        self.gateway(self.cfg.primary_gw, &self.cfg.primary_dev)
+    }
+
+    /// `setting`'s gateway on `dev` in the daemon's view. The failsafe's own routes are not
+    /// left out: the primary is resolved for, and the backup checked, only while off.
+    fn gateway(&self, setting: config::Gateway, dev: &str) -> Option<Ipv4Addr> {
         let c = &self.cfg;
         let mut tables = candidate_tables(&self.view.rules, c.policy_tables.as_deref());
         tables.extend(self.snapshot.iter().flat_map(|s| s.tables.iter().copied()));
-        // The failsafe's own routes never leave through PRIMARY_DEV: nothing to leave out.
         resolve_gateway(
-            c.primary_gw,
-            &c.primary_dev,
+            setting,
+            dev,
             &self.view.links,
             &self.view.addrs,
             &self.view.routes,
@@ -565,14 +570,13 @@ impl Daemon {
     /// verdict yet.
     fn backup_verdict(&self) -> Option<Result<(), String>> {
         let c = &self.cfg;
-        if let Err(why) = link_health(self.view.links.by_name(&c.backup_dev)) {
-            return Some(Err(format!("{} {why}", c.backup_dev)));
-        }
-        let Some(gw) = self.backup_gateway() else {
-            return Some(Err(format!("no gateway found on {} (BACKUP_GW={})", c.backup_dev, c.backup_gw)));
+        let gw = match backup_path(c, self.view.links.by_name(&c.backup_dev), self.gateway(c.backup_gw, &c.backup_dev))
+        {
+            Ok(gw) => gw,
+            Err(why) => return Some(Err(why)),
         };
         if self.backup.down(c) {
-            return Some(Err(format!("gateway {gw} does not answer out of {}", c.backup_dev)));
+            return Some(Err(backup_silent(c, gw)));
         }
         // Down, it is up again only after passing as long as it took to be down: a lossy
         // backup is not announced twice a minute.
@@ -592,11 +596,7 @@ impl Daemon {
             return Ok(());
         }
         // Never waited for: the loop must stay free for the primary's events.
-        let lock = match Lock::acquire(&self.cfg.lock_file, Duration::ZERO) {
-            Ok(l) => l,
-            Err(LockError::Busy) => return Ok(()), // the next round
-            Err(LockError::Io(e)) => return Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
-        };
+        let Some(lock) = self.lock(Duration::ZERO)? else { return Ok(()) }; // the next round
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
         failsafe::judge_backup(&mut sys, verdict, 1)?;
@@ -606,19 +606,13 @@ impl Daemon {
         Ok(())
     }
 
-    fn backup_gateway(&self) -> Option<Ipv4Addr> {
-        let c = &self.cfg;
-        let tables = candidate_tables(&self.view.rules, c.policy_tables.as_deref());
-        resolve_gateway(
-            c.backup_gw,
-            &c.backup_dev,
-            &self.view.links,
-            &self.view.addrs,
-            &self.view.routes,
-            &[],
-            &tables,
-            self.snapshot.as_ref(),
-        )
+    /// LOCK_FILE, waiting up to `wait`; `None` when another holds it.
+    fn lock(&self, wait: Duration) -> Result<Option<Lock>, Error> {
+        match Lock::acquire(&self.cfg.lock_file, wait) {
+            Ok(l) => Ok(Some(l)),
+            Err(LockError::Busy) => Ok(None),
+            Err(LockError::Io(e)) => Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
+        }
     }
 
     fn need(&self) -> usize {
@@ -653,7 +647,7 @@ impl Daemon {
             _ => (None, Vec::new()),
         };
         self.primary.aim(path, targets);
-        match (c.backup_check && !self.on).then(|| self.backup_gateway()).flatten() {
+        match (c.backup_check && !self.on).then(|| self.gateway(c.backup_gw, &c.backup_dev)).flatten() {
             Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), vec![gw]),
             None if self.backup.prober.is_some() => self.backup.stop(),
             None => {}
@@ -755,11 +749,8 @@ impl Daemon {
         if self.on && !round && !dirty && urgent.is_none() {
             return Ok(());
         }
-        let lock = match Lock::acquire(&self.cfg.lock_file, Duration::from_secs(self.cfg.lock_timeout_s)) {
-            Ok(l) => l,
-            Err(LockError::Busy) => return Ok(()), // a command by hand; the next round
-            Err(LockError::Io(e)) => return Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
-        };
+        // Busy: a command by hand; the next round.
+        let Some(lock) = self.lock(Duration::from_secs(self.cfg.lock_timeout_s))? else { return Ok(()) };
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
         let result = self.act(&mut sys, health, round.then_some(passed));

@@ -30,6 +30,18 @@ pub fn link_health(link: Option<&Link>) -> Result<(), Unhealthy> {
     }
 }
 
+/// BACKUP_CHECK's preconditions, as `run` and the daemon judge them: BACKUP_DEV up
+/// with carrier and a gateway known; `Err` says what is wrong.
+pub fn backup_path(cfg: &Config, link: Option<&Link>, gw: Option<Ipv4Addr>) -> Result<Ipv4Addr, String> {
+    link_health(link).map_err(|why| format!("{} {why}", cfg.backup_dev))?;
+    gw.ok_or_else(|| format!("no gateway found on {} (BACKUP_GW={})", cfg.backup_dev, cfg.backup_gw))
+}
+
+/// BACKUP_CHECK's verdict on a round its gateway did not answer.
+pub fn backup_silent(cfg: &Config, gw: Ipv4Addr) -> String {
+    format!("gateway {gw} does not answer out of {}", cfg.backup_dev)
+}
+
 /// What a tick does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -602,6 +614,22 @@ mod tests {
         ];
         let cand = candidate_tables(&rules, Some(&[1000]));
         assert_eq!(cand.iter().copied().collect::<Vec<_>>(), [10, 77, 201, 202, 210, 254, 1000]);
+    }
+
+    #[test]
+    fn the_backup_path_needs_its_link_and_a_gateway() {
+        let c = cfg();
+        let gw = Ipv4Addr::new(192, 168, 2, 1);
+        let up = Link { index: 3, name: "eth1".into(), admin_up: true, lower_up: true, point_to_point: false };
+        assert_eq!(backup_path(&c, Some(&up), Some(gw)), Ok(gw));
+        assert_eq!(backup_path(&c, None, Some(gw)), Err("eth1 interface does not exist".into()));
+        let dark = Link { lower_up: false, ..up.clone() };
+        assert_eq!(backup_path(&c, Some(&dark), Some(gw)), Err("eth1 no carrier".into()));
+        assert_eq!(
+            backup_path(&c, Some(&up), None),
+            Err(format!("no gateway found on eth1 (BACKUP_GW={})", c.backup_gw))
+        );
+        assert_eq!(backup_silent(&c, gw), "gateway 192.168.2.1 does not answer out of eth1");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, Gateway};
-use crate::decide::{candidate_tables, failsafe_on, fallback_shape, link_health, resolve_gateway, Change};
+use crate::decide::{
+    backup_path, backup_silent, candidate_tables, failsafe_on, fallback_shape, link_health, resolve_gateway, Change,
+};
 use crate::dns;
 use crate::edgeos;
 use crate::error::{Context, Error};
@@ -289,15 +291,13 @@ impl<'a> System<'a> {
     /// of PROBE_COUNT echoes sent out of it. `Err` says what is wrong.
     pub fn backup_round(&mut self, obs: &Observed) -> Result<Result<(), String>, Error> {
         let c = self.cfg;
-        if let Err(why) = link_health(self.links.by_name(&c.backup_dev)) {
-            return Ok(Err(format!("{} {why}", c.backup_dev)));
-        }
-        let Some(gw) = obs.backup_gw else {
-            return Ok(Err(format!("no gateway found on {} (BACKUP_GW={})", c.backup_dev, c.backup_gw)));
+        let gw = match backup_path(c, self.links.by_name(&c.backup_dev), obs.backup_gw) {
+            Ok(gw) => gw,
+            Err(why) => return Ok(Err(why)),
         };
         Ok(match self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1) {
             Ok(answers) if answers.iter().any(Option::is_some) => Ok(()),
-            Ok(_) => Err(format!("gateway {gw} does not answer out of {}", c.backup_dev)),
+            Ok(_) => Err(backup_silent(c, gw)),
             Err(e) => Err(e.to_string()),
         })
     }

@@ -1471,6 +1471,13 @@ fn lab_script_file(lab: &Lab, name: &str, body: &str) -> PathBuf {
     path
 }
 
+/// An ON_CHANGE program that appends `EVENT|REASON` to the file it returns second.
+fn recording_hook(lab: &Lab) -> (PathBuf, PathBuf) {
+    let out = lab.dir.join("hook.out");
+    let hook = lab_script_file(lab, "hook.sh", &format!("echo \"$WGF_EVENT|$WGF_REASON\" >> {}\n", out.display()));
+    (hook, out)
+}
+
 fn wait_for_file(path: &Path, what: &str, timeout: Duration) -> String {
     let started = Instant::now();
     loop {
@@ -1592,8 +1599,7 @@ fn the_hook_hears_one_sequences_changes_in_order() {
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn an_activation_that_cannot_start_is_announced_once() {
     let lab = Lab::up("hn", &[]);
-    let out = lab.dir.join("hook.out");
-    let hook = lab_script_file(&lab, "hook.sh", &format!("echo \"$WGF_EVENT|$WGF_REASON\" >> {}\n", out.display()));
+    let (hook, out) = recording_hook(&lab);
     let conf = lab.conf_variant("hn.conf", &[("ON_CHANGE", &hook.display().to_string()), ("BACKUP_GW", "auto")]);
     lab.rtr(
         "ip route del default via 192.168.2.1 dev eth1 metric 200 && ip route del default table 202 \
@@ -1615,8 +1621,7 @@ fn an_activation_that_cannot_start_is_announced_once() {
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn a_failover_failing_every_minute_is_announced_once() {
     let lab = Lab::up("he", &[]);
-    let out = lab.dir.join("hook.out");
-    let hook = lab_script_file(&lab, "hook.sh", &format!("echo \"$WGF_EVENT|$WGF_REASON\" >> {}\n", out.display()));
+    let (hook, out) = recording_hook(&lab);
     let conf = lab.conf_variant(
         "he.conf",
         &[("ON_CHANGE", &hook.display().to_string()), ("FALLBACK", "none"), ("TUNNEL_WAIT", "2")],
@@ -1647,8 +1652,7 @@ fn a_failover_failing_every_minute_is_announced_once() {
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn backup_check_reports_a_dead_backup_before_it_is_needed() {
     let lab = Lab::up("bc", &[]);
-    let out = lab.dir.join("hook.out");
-    let hook = lab_script_file(&lab, "hook.sh", &format!("echo \"$WGF_EVENT|$WGF_REASON\" >> {}\n", out.display()));
+    let (hook, out) = recording_hook(&lab);
     let conf = lab.conf_variant("bc.conf", &[("BACKUP_CHECK", "on"), ("ON_CHANGE", &hook.display().to_string())]);
     let before = lab.tables();
     lab.run_expect(&conf, 0);
