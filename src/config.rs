@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -72,6 +72,80 @@ impl std::str::FromStr for Ipv4Net {
     }
 }
 
+/// An IPv4 or IPv6 prefix, host bits clear: what routes and rules select on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Prefix {
+    pub addr: IpAddr,
+    pub len: u8,
+}
+
+impl Prefix {
+    pub const DEFAULT4: Prefix = Prefix { addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED), len: 0 };
+    pub const DEFAULT6: Prefix = Prefix { addr: IpAddr::V6(Ipv6Addr::UNSPECIFIED), len: 0 };
+
+    /// The host bits of `addr` cleared; `None` when `len` is longer than the address.
+    pub fn masked(addr: IpAddr, len: u8) -> Option<Prefix> {
+        let addr = match addr {
+            IpAddr::V4(a) if len <= 32 => IpAddr::V4(Ipv4Addr::from(u32::from(a) & prefix_mask(len))),
+            IpAddr::V6(a) if len <= 128 => {
+                let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+                IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+            }
+            _ => return None,
+        };
+        Some(Prefix { addr, len })
+    }
+
+    /// The whole address family's default, `0.0.0.0/0` or `::/0`.
+    pub fn default_of(v6: bool) -> Prefix {
+        if v6 {
+            Prefix::DEFAULT6
+        } else {
+            Prefix::DEFAULT4
+        }
+    }
+
+    pub fn is_v6(&self) -> bool {
+        self.addr.is_ipv6()
+    }
+}
+
+impl From<Ipv4Net> for Prefix {
+    fn from(n: Ipv4Net) -> Prefix {
+        Prefix { addr: IpAddr::V4(n.addr), len: n.len }
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl std::str::FromStr for Prefix {
+    type Err = String;
+
+    /// `ADDR/LEN` or a bare address (a host prefix), of either family, host bits clear.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = s.split_once('/').unwrap_or((s, ""));
+        let addr: IpAddr = a.parse().map_err(|_| format!("`{s}` is not an IP address or prefix"))?;
+        let max = if addr.is_ipv6() { 128 } else { 32 };
+        let len = match l {
+            "" => max,
+            l => l
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("`{s}` has an invalid prefix length"))?,
+        };
+        let p = Prefix::masked(addr, len).ok_or_else(|| format!("`{s}` has an invalid prefix length"))?;
+        if p.addr != addr {
+            return Err(format!("`{s}` has host bits set (the network is {p})"));
+        }
+        Ok(p)
+    }
+}
+
 /// How the WireGuard interface is driven.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChoice {
@@ -127,6 +201,11 @@ pub struct Config {
     pub backup_dev: String,
     pub backup_gw: Gateway,
     pub lan_subnets: Vec<Ipv4Net>,
+    /// WG_PEER_IP6: the VPS's IPv6 address on the tunnel; `None`: IPv6 is refused at once
+    /// (`unreachable default`) while the failsafe is on.
+    pub wg_peer_ip6: Option<Ipv6Addr>,
+    /// LAN_SUBNET6: the LAN's IPv6 prefixes (step 6's rules).
+    pub lan_subnets6: Vec<Prefix>,
     pub lan_rule_priority: u32,
     pub lan_dev: String,
     pub metric_wg: u32,
@@ -172,6 +251,20 @@ impl Config {
     /// Metric of the endpoint host route: just below the backup default.
     pub fn metric_endpoint(&self) -> u32 {
         self.metric_backup - 10
+    }
+
+    /// METRIC_WG for IPv6 routes: the kernel reads an IPv6 metric of 0 as 1024, below
+    /// the defaults of router advertisements, so 0 becomes 1.
+    pub fn metric_wg6(&self) -> u32 {
+        self.metric_wg.max(1)
+    }
+
+    pub fn metric_of(&self, v6: bool) -> u32 {
+        if v6 {
+            self.metric_wg6()
+        } else {
+            self.metric_wg
+        }
     }
 }
 
@@ -300,7 +393,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 42] = [
+const KEYS: [&str; 44] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -315,6 +408,8 @@ const KEYS: [&str; 42] = [
     "BACKUP_DEV",
     "BACKUP_GW",
     "LAN_SUBNET",
+    "LAN_SUBNET6",
+    "WG_PEER_IP6",
     "LAN_RULE_PRIORITY",
     "LAN_DEV",
     "METRIC_WG",
@@ -462,6 +557,17 @@ impl Fields<'_> {
             backup_dev: self.required("BACKUP_DEV", iface)?,
             backup_gw: self.required("BACKUP_GW", gateway)?,
             lan_subnets: self.required("LAN_SUBNET", subnets)?,
+            wg_peer_ip6: self.optional("WG_PEER_IP6", None, |v| match v {
+                "" => Ok(None),
+                v => match v.parse::<Ipv6Addr>() {
+                    Ok(ip) if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() => {
+                        Err(format!("`{v}` cannot be a gateway (unspecified, loopback or multicast)"))
+                    }
+                    Ok(ip) => Ok(Some(ip)),
+                    Err(_) => Err(format!("`{v}` is not an IPv6 address")),
+                },
+            })?,
+            lan_subnets6: self.optional("LAN_SUBNET6", Vec::new(), subnets6)?,
             lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765)?,
             lan_dev: self.optional("LAN_DEV", "switch0".into(), iface)?,
             metric_wg: self.number("METRIC_WG", 40, 0, u32::MAX)?,
@@ -622,6 +728,20 @@ fn subnets(v: &str) -> Result<Vec<Ipv4Net>, String> {
     }
     if nets.is_empty() {
         return Err("no subnet given".into());
+    }
+    Ok(nets)
+}
+
+fn subnets6(v: &str) -> Result<Vec<Prefix>, String> {
+    let mut nets: Vec<Prefix> = Vec::new();
+    for item in list(v) {
+        let net: Prefix = item.parse()?;
+        if !net.is_v6() {
+            return Err(format!("`{item}` is not an IPv6 prefix"));
+        }
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
     }
     Ok(nets)
 }

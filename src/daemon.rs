@@ -31,14 +31,14 @@ use crate::failsafe::{self, Outcome};
 use crate::health::{self, rounds_down, track_passes, Failback, Unhealthy};
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
-use crate::netlink::events::{EventError, Events, IPV4_GROUPS};
+use crate::netlink::events::{EventError, Events, IPV4_GROUPS, IPV6_GROUPS};
 use crate::netlink::link::{self, Addr, Link, Links};
 use crate::netlink::route::{self, Route};
 use crate::netlink::rule::{self, Rule};
 use crate::netlink::{Body, Netlink};
 use crate::probe::{Path as ProbePath, Prober};
 use crate::state::{self, Snapshot, State};
-use crate::system::System;
+use crate::system::{wanted_route, System};
 
 /// How often, at most, the EdgeOS load balancer is asked (a fork of its Perl wrapper):
 /// only with TRACK_IPS empty, which is the way to a daemon that never forks.
@@ -241,7 +241,8 @@ struct Daemon {
 
 impl Daemon {
     fn start(path: PathBuf, cfg: Config, log: Logger, signals: OwnedFd) -> Result<Daemon, Error> {
-        let events = Events::subscribe(&IPV4_GROUPS).context("subscribing to rtnetlink")?;
+        let events =
+            Events::subscribe(&[IPV4_GROUPS.as_slice(), &IPV6_GROUPS].concat()).context("subscribing to rtnetlink")?;
         let nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).context("netlink")?;
         let mut d = Daemon {
             path,
@@ -297,15 +298,29 @@ impl Daemon {
     fn resync(&mut self) -> Result<(), Error> {
         self.view.links = Links::dump(&mut self.nl).context("reading links")?;
         self.resync_routes()?;
-        self.view.rules = rule::dump(&mut self.nl).context("reading rules")?;
+        self.resync_rules()?;
         self.view.addrs = link::addresses(&mut self.nl).context("reading addresses")?;
         Ok(())
     }
 
+    /// Both families' routes, as `System::routes` reads them.
     fn resync_routes(&mut self) -> Result<(), Error> {
         let endpoint = self.cfg.wg_endpoint;
-        self.view.routes =
-            route::dump(&mut self.nl, &self.view.links, |m| wanted(m, endpoint)).context("reading routes")?;
+        let mut routes = Vec::new();
+        for v6 in [false, true] {
+            routes.extend(
+                route::dump(&mut self.nl, &self.view.links, v6, |m| wanted_route(m, endpoint))
+                    .context("reading routes")?,
+            );
+        }
+        self.view.routes = routes;
+        Ok(())
+    }
+
+    fn resync_rules(&mut self) -> Result<(), Error> {
+        let mut rules = rule::dump(&mut self.nl, false).context("reading rules")?;
+        rules.extend(rule::dump(&mut self.nl, true).context("reading IPv6 rules")?);
+        self.view.rules = rules;
         Ok(())
     }
 
@@ -449,7 +464,7 @@ impl Daemon {
                     view.links.apply(l.index, now);
                     touched = true;
                 }
-                Body::Route(m) if wanted(&m, endpoint) => {
+                Body::Route(m) if wanted_route(&m, endpoint) => {
                     if let Some(r) = Route::from_message(&m, &view.links) {
                         route::apply_event(&mut view.routes, kind, ev.flags, r);
                         touched = true;
@@ -478,7 +493,7 @@ impl Daemon {
             self.resync_routes()?;
         }
         if rules_changed {
-            self.view.rules = rule::dump(&mut self.nl).context("reading rules")?;
+            self.resync_rules()?;
         }
         if addrs_changed {
             self.view.addrs = link::addresses(&mut self.nl).context("reading addresses")?;
@@ -526,7 +541,7 @@ impl Daemon {
     /// left out: the primary is resolved for, and the backup checked, only while off.
     fn gateway(&self, setting: config::Gateway, dev: &str) -> Option<Ipv4Addr> {
         let c = &self.cfg;
-        let mut tables = candidate_tables(&self.view.rules, c.policy_tables.as_deref());
+        let mut tables = candidate_tables(false, &self.view.rules, c.policy_tables.as_deref());
         tables.extend(self.snapshot.iter().flat_map(|s| s.tables.iter().copied()));
         resolve_gateway(
             setting,
@@ -823,12 +838,6 @@ impl Daemon {
             Action::Deactivate => failsafe::deactivate(sys, &obs, false),
         }
     }
-}
-
-/// The routes the daemon keeps: defaults and routes to the VPS endpoint.
-fn wanted(m: &netlink_packet_route::route::RouteMessage, endpoint: Ipv4Addr) -> bool {
-    let dst = route::destination(m);
-    dst.len == 0 || (dst.len == 32 && dst.addr == endpoint)
 }
 
 /// Blocks SIGHUP, SIGTERM and SIGINT and returns a signalfd that reads them, so that a

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::{Config, Gateway, Ipv4Net};
+use crate::config::{Config, Gateway, Ipv4Net, Prefix};
 use crate::health::Unhealthy;
 use crate::netlink::link::{Addr, Link, Links};
-use crate::netlink::route::{AddMode, Route, DEFAULT, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
+use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_TO_TBL};
 use crate::state::{Owned, Snapshot};
 use crate::wireguard::PeerSet;
@@ -158,7 +158,7 @@ impl Ours<'_> {
     /// Step 1: `WG_ENDPOINT/32 via BACKUP_GW dev BACKUP_DEV metric METRIC_BACKUP-10`.
     pub fn endpoint_route(&self) -> Route {
         let c = self.cfg;
-        let dst = Ipv4Net { addr: c.wg_endpoint, len: 32 };
+        let dst = Ipv4Net { addr: c.wg_endpoint, len: 32 }.into();
         Route::via(RT_TABLE_MAIN, dst, self.backup_gw, &c.backup_dev, c.metric_endpoint())
     }
 
@@ -168,7 +168,7 @@ impl Ours<'_> {
     /// a WireGuard flow marked for the dead primary's table would never reach the backup.
     pub fn endpoint_rule(&self) -> Rule {
         let c = self.cfg;
-        Rule::to_dst(c.lan_rule_priority, Ipv4Net { addr: c.wg_endpoint, len: 32 }, RT_TABLE_MAIN)
+        Rule::to_dst(c.lan_rule_priority, Ipv4Net { addr: c.wg_endpoint, len: 32 }.into(), RT_TABLE_MAIN)
     }
 
     /// Step 5: `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG table <table>`.
@@ -190,23 +190,56 @@ impl Ours<'_> {
         }
     }
 
+    /// IPv6's step 5: through the tunnel when it works and WG_PEER_IP6 is set,
+    /// `default via WG_PEER_IP6 dev WG_IFACE`; otherwise `unreachable ::/0`, so that LAN
+    /// hosts are refused at once and fall back to IPv4 (the backup's own IPv6 would not
+    /// carry the primary's addresses).
+    pub fn target_default6(&self, target: Target, table: u32) -> Route {
+        let c = self.cfg;
+        match (target, c.wg_peer_ip6) {
+            (Target::Tunnel, Some(ip)) => Route::via(table, DEFAULT6, ip, &c.wg_iface, c.metric_wg6()),
+            _ => Route::unreachable(table, DEFAULT6, c.metric_wg6()),
+        }
+    }
+
+    /// Whether `r` is one of the defaults the failsafe points tables at, of either family
+    /// and either [`Target`].
+    pub fn is_target(&self, r: &Route) -> bool {
+        [Target::Tunnel, Target::Backup].into_iter().any(|t| r.same_path(&self.target_of(r.is_v6(), t, r.table)))
+    }
+
+    /// The target of one family.
+    pub fn target_of(&self, v6: bool, target: Target, table: u32) -> Route {
+        if v6 {
+            self.target_default6(target, table)
+        } else {
+            self.target_default(target, table)
+        }
+    }
+
     /// What deactivation puts back when the snapshot is lost.
     pub fn primary_default(&self, table: u32) -> Option<Route> {
         let c = self.cfg;
         Some(Route::via(table, DEFAULT, self.primary_gw?, &c.primary_dev, c.metric_primary))
     }
 
-    /// Step 6: the rules that send LAN and marked traffic to `main`, given the rules the
-    /// kernel holds and the managed tables.
-    pub fn lan_rules(&self, rules: &[Rule], managed: &BTreeSet<u32>) -> Vec<Rule> {
+    /// Step 6 for one family: the rules that send LAN and marked traffic to `main`, given
+    /// the rules the kernel holds and that family's managed tables. IPv6 gets them only
+    /// while it has managed tables.
+    pub fn lan_rules(&self, v6: bool, rules: &[Rule], managed: &BTreeSet<u32>) -> Vec<Rule> {
         let c = self.cfg;
+        if v6 && managed.is_empty() {
+            return Vec::new();
+        }
+        let subnets: Vec<Prefix> =
+            if v6 { c.lan_subnets6.clone() } else { c.lan_subnets.iter().map(|n| Prefix::from(*n)).collect() };
         let mut out: Vec<Rule> =
-            c.lan_subnets.iter().map(|net| Rule::from_src(c.lan_rule_priority, *net, RT_TABLE_MAIN)).collect();
-        for r in rules {
+            subnets.into_iter().map(|net| Rule::from_src(c.lan_rule_priority, net, RT_TABLE_MAIN)).collect();
+        for r in rules.iter().filter(|r| r.v6 == v6) {
             let Some((mark, mask)) = r.fwmark else { continue };
             let leads_to_policy_table =
                 r.action == FR_ACT_TO_TBL && r.table != RT_TABLE_MAIN && managed.contains(&r.table);
-            let rule = Rule::from_fwmark(c.lan_rule_priority, mark, mask, RT_TABLE_MAIN);
+            let rule = Rule::from_fwmark(v6, c.lan_rule_priority, mark, mask, RT_TABLE_MAIN);
             if leads_to_policy_table && !out.contains(&rule) {
                 out.push(rule);
             }
@@ -215,11 +248,12 @@ impl Ours<'_> {
     }
 }
 
-/// Tables worth looking at for default routes: every table an IPv4 rule looks up (1 to
-/// 252), the seed's tables, POLICY_TABLES and `main`.
-pub fn candidate_tables(rules: &[Rule], explicit: Option<&[u32]>) -> BTreeSet<u32> {
+/// Tables worth looking at for default routes of one family: every table a rule of that
+/// family looks up (1 to 252), the seed's tables, POLICY_TABLES and `main`.
+pub fn candidate_tables(v6: bool, rules: &[Rule], explicit: Option<&[u32]>) -> BTreeSet<u32> {
     let mut t: BTreeSet<u32> = SEED_TABLES.into_iter().collect();
-    t.extend(rules.iter().filter(|r| r.action == FR_ACT_TO_TBL && (1..=252).contains(&r.table)).map(|r| r.table));
+    let looked_up = rules.iter().filter(|r| r.v6 == v6 && r.action == FR_ACT_TO_TBL && (1..=252).contains(&r.table));
+    t.extend(looked_up.map(|r| r.table));
     t.extend(explicit.unwrap_or_default());
     t.insert(RT_TABLE_MAIN);
     t
@@ -230,29 +264,44 @@ fn leaves_via(r: &Route, devs: [&str; 2]) -> bool {
     r.is_default() && r.kind == RTN_UNICAST && r.devices().any(|d| devs.contains(&d))
 }
 
-/// The managed tables (DESIGN.md, "Semantics"): `main`, every table in POLICY_TABLES
-/// whatever it holds, and every other candidate table holding a unicast default through
-/// PRIMARY_DEV or BACKUP_DEV. A kill switch (only `unreachable`/`prohibit`/`blackhole`/
-/// `throw` defaults) or a table routed through another interface (a second VPN) is not
-/// ours to touch.
-pub fn managed_tables(routes: &[Route], rules: &[Rule], cfg: &Config) -> BTreeSet<u32> {
+/// The managed tables of one family (DESIGN.md, "Semantics"): for IPv4 `main` and every
+/// table in POLICY_TABLES whatever they hold; then every other candidate table holding a
+/// unicast default through PRIMARY_DEV or BACKUP_DEV (for IPv6, `main` and POLICY_TABLES
+/// too: a router without IPv6 upstream gets no IPv6 route). A kill switch (only
+/// `unreachable`/`prohibit`/`blackhole`/`throw` defaults) or a table routed through
+/// another interface (a second VPN) is not ours to touch.
+pub fn managed_tables(v6: bool, routes: &[Route], rules: &[Rule], cfg: &Config) -> BTreeSet<u32> {
     let devs = [cfg.primary_dev.as_str(), cfg.backup_dev.as_str()];
     let explicit = cfg.policy_tables.as_deref().unwrap_or_default();
-    candidate_tables(rules, cfg.policy_tables.as_deref())
+    candidate_tables(v6, rules, cfg.policy_tables.as_deref())
         .into_iter()
-        .filter(|t| *t == RT_TABLE_MAIN || explicit.contains(t) || defaults_of(routes, *t).any(|r| leaves_via(r, devs)))
+        .filter(|t| {
+            (!v6 && (*t == RT_TABLE_MAIN || explicit.contains(t)))
+                || defaults_of(routes, v6, *t).any(|r| leaves_via(r, devs))
+        })
         .collect()
 }
 
-/// The snapshot of step 4: the managed tables and every default route they hold.
-pub fn snapshot_of(routes: &[Route], tables: BTreeSet<u32>) -> Snapshot {
-    let routes = routes.iter().filter(|r| r.is_default() && tables.contains(&r.table)).cloned().collect();
-    Snapshot { tables, routes }
+/// The snapshot of step 4 as the tables are now.
+pub fn snapshot_now(routes: &[Route], rules: &[Rule], cfg: &Config) -> Snapshot {
+    snapshot_of(routes, managed_tables(false, routes, rules, cfg), managed_tables(true, routes, rules, cfg))
 }
 
-/// The default routes of one table.
-pub fn defaults_of(routes: &[Route], table: u32) -> impl Iterator<Item = &Route> {
-    routes.iter().filter(move |r| r.table == table && r.is_default())
+/// The snapshot of step 4: the managed tables of both families and every default route
+/// they hold, except the kernel's own (router advertisements), which are never restored.
+pub fn snapshot_of(routes: &[Route], tables: BTreeSet<u32>, tables6: BTreeSet<u32>) -> Snapshot {
+    let routes = routes
+        .iter()
+        .filter(|r| r.is_default() && !r.kernel_managed())
+        .filter(|r| if r.is_v6() { &tables6 } else { &tables }.contains(&r.table))
+        .cloned()
+        .collect();
+    Snapshot { tables, tables6, routes }
+}
+
+/// The default routes of one table of one family.
+pub fn defaults_of(routes: &[Route], v6: bool, table: u32) -> impl Iterator<Item = &Route> {
+    routes.iter().filter(move |r| r.table == table && r.is_default() && r.is_v6() == v6)
 }
 
 /// `r` would be used instead of a default of `metric` in its table (or blocks one being
@@ -260,6 +309,16 @@ pub fn defaults_of(routes: &[Route], table: u32) -> impl Iterator<Item = &Route>
 /// the same or a lower metric.
 pub fn wins(r: &Route, metric: u32) -> bool {
     r.is_default() && (r.tos != 0 || r.metric <= metric)
+}
+
+/// A default of the kernel's own (router advertisement) that would win over our target:
+/// never deleted (see [`Route::kernel_managed`]), so the owner must be told.
+pub fn kernel_winners<'r>(routes: &'r [Route], snapshot: &Snapshot, cfg: &Config) -> Vec<&'r Route> {
+    routes
+        .iter()
+        .filter(|r| r.kernel_managed() && snapshot.tables_of(r.is_v6()).contains(&r.table))
+        .filter(|r| wins(r, cfg.metric_of(r.is_v6())))
+        .collect()
 }
 
 /// What changed in the managed tables while the failsafe was on.
@@ -291,21 +350,27 @@ pub fn absorb(
 ) -> Absorbed {
     let mut out = Absorbed { snapshot: snapshot.clone(), ..Absorbed::default() };
     let devs = [cfg.primary_dev.as_str(), cfg.backup_dev.as_str()];
-    for t in candidate_tables(rules, cfg.policy_tables.as_deref()) {
-        if out.snapshot.tables.contains(&t) {
-            continue;
-        }
-        let theirs: Vec<&Route> = defaults_of(routes, t).filter(|r| !ours(r)).collect();
-        if theirs.iter().any(|r| leaves_via(r, devs)) {
-            out.snapshot.tables.insert(t);
-            for r in theirs {
-                out.snapshot.routes.push(r.clone());
-                out.appeared.push(r.clone());
+    for v6 in [false, true] {
+        for t in candidate_tables(v6, rules, cfg.policy_tables.as_deref()) {
+            if out.snapshot.tables_of(v6).contains(&t) {
+                continue;
+            }
+            let theirs: Vec<&Route> = defaults_of(routes, v6, t).filter(|r| !ours(r)).collect();
+            if theirs.iter().any(|r| leaves_via(r, devs)) {
+                out.snapshot.tables_mut(v6).insert(t);
+                for r in theirs.into_iter().filter(|r| !r.kernel_managed()) {
+                    out.snapshot.routes.push(r.clone());
+                    out.appeared.push(r.clone());
+                }
             }
         }
     }
-    let managed = out.snapshot.tables.clone();
-    for r in routes.iter().filter(|r| managed.contains(&r.table) && wins(r, cfg.metric_wg) && !ours(r)) {
+    let managed = |r: &Route| out.snapshot.tables_of(r.is_v6()).contains(&r.table);
+    let winners: Vec<&Route> = routes
+        .iter()
+        .filter(|r| managed(r) && wins(r, cfg.metric_of(r.is_v6())) && !r.kernel_managed() && !ours(r))
+        .collect();
+    for r in winners {
         if out.appeared.contains(r) {
             continue;
         }
@@ -330,8 +395,8 @@ pub fn absorb(
 /// place, atomically; other winners go after the target is in, so the table never lacks
 /// a default.
 pub fn move_table(current: &[Route], target: &Route, owned: &[Route]) -> Vec<Change> {
-    let defaults: Vec<&Route> = defaults_of(current, target.table).collect();
-    let beats = |r: &&&Route| !r.same_path(target) && wins(r, target.metric);
+    let defaults: Vec<&Route> = defaults_of(current, target.is_v6(), target.table).collect();
+    let beats = |r: &&&Route| !r.same_path(target) && wins(r, target.metric) && !r.kernel_managed();
     let is_owned = |r: &Route| owned.iter().any(|o| o.same_path(r));
     let mut plan: Vec<Change> = defaults
         .iter()
@@ -376,12 +441,14 @@ pub fn restore_table(current: &[Route], saved: &[Route], owned: &[Route]) -> Vec
     plan
 }
 
-/// What deactivation puts back in `table`: the snapshot's defaults; with the snapshot
-/// lost (`state_lost`: none, yet our default in `main`, which activation adds only after
-/// writing it), the primary default — unless something that is not ours already holds
-/// the table once ours are gone. Without a snapshot and without our default in `main`
-/// (an activation stopped before its snapshot), nothing was saved: nothing is added.
+/// What deactivation puts back in `table` of one family: the snapshot's defaults; with
+/// the snapshot lost (`state_lost`: none, yet our default in `main`, which activation
+/// adds only after writing it), the IPv4 primary default — unless something that is not
+/// ours already holds the table once ours are gone (IPv6's gateway is not known: its
+/// router advertisements bring it back). Without a snapshot and without our default in
+/// `main` (an activation stopped before its snapshot), nothing was saved: nothing is added.
 pub fn saved_defaults(
+    v6: bool,
     table: u32,
     snapshot: Option<&Snapshot>,
     state_lost: bool,
@@ -390,9 +457,9 @@ pub fn saved_defaults(
     ours: &Ours,
 ) -> Vec<Route> {
     match snapshot {
-        Some(s) => defaults_of(&s.routes, table).cloned().collect(),
-        None if !state_lost => Vec::new(),
-        None if defaults_of(current, table).any(|r| !mine.contains(r)) => Vec::new(),
+        Some(s) => defaults_of(&s.routes, v6, table).cloned().collect(),
+        None if !state_lost || v6 => Vec::new(),
+        None if defaults_of(current, v6, table).any(|r| !mine.contains(r)) => Vec::new(),
         None => ours.primary_default(table).into_iter().collect(),
     }
 }
@@ -427,7 +494,10 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
     let mut owned: Vec<Owned> = routes
         .iter()
         .filter(|r| {
-            r.same_path(&ours.tunnel_default(r.table)) || fallback_shape(r, c) || r.same_path(&ours.endpoint_route())
+            r.same_path(&ours.tunnel_default(r.table))
+                || fallback_shape(r, c)
+                || r.same_path(&ours.endpoint_route())
+                || (r.is_v6() && ours.is_target(r))
         })
         .cloned()
         .map(Owned::Route)
@@ -437,8 +507,9 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
             .iter()
             .filter(|r| r.priority == c.lan_rule_priority && r.table == RT_TABLE_MAIN && !r.other)
             .filter(|r| {
-                **r == ours.endpoint_rule()
-                    || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(|s| c.lan_subnets.contains(&s))))
+                let lan =
+                    |s: Prefix| c.lan_subnets6.contains(&s) || c.lan_subnets.iter().any(|n| Prefix::from(*n) == s);
+                **r == ours.endpoint_rule() || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(lan)))
             })
             .cloned()
             .map(Owned::Rule),
@@ -453,7 +524,8 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
 /// the kernel's order.
 pub fn rule_deletion_safe(rules: &[Rule], ours: &Rule) -> bool {
     let matches = |r: &Rule| {
-        r.priority == ours.priority
+        r.v6 == ours.v6
+            && r.priority == ours.priority
             && r.table == ours.table
             && r.action == ours.action
             && ours.src.filter(|s| s.len > 0).is_none_or(|s| r.src == Some(s))
@@ -495,9 +567,12 @@ pub fn resolve_gateway(
     let best = |routes: &[Route], in_tables: &dyn Fn(u32) -> bool| {
         routes
             .iter()
-            .filter(|r| r.is_default() && r.kind == RTN_UNICAST && in_tables(r.table))
+            .filter(|r| r.is_default() && !r.is_v6() && r.kind == RTN_UNICAST && in_tables(r.table))
             .filter(|r| !ours.iter().any(|o| o.same_path(r)))
-            .filter_map(|r| r.gateway_via(dev).map(|gw| ((r.table != RT_TABLE_MAIN, r.metric), gw)))
+            .filter_map(|r| match r.gateway_via(dev) {
+                Some(IpAddr::V4(gw)) => Some(((r.table != RT_TABLE_MAIN, r.metric), gw)),
+                _ => None,
+            })
             .min_by_key(|(rank, _)| *rank)
             .map(|(_, gw)| gw)
     };
@@ -539,6 +614,133 @@ mod tests {
 
     fn link(index: u32, name: &str, point_to_point: bool) -> Link {
         Link { point_to_point, ..Link::up(index, name) }
+    }
+
+    fn cfg6(peer6: bool) -> Config {
+        let extra = if peer6 { "WG_PEER_IP6=fd00:11::1\n" } else { "" };
+        parse(Path::new("/t.conf"), &format!("{CONF}LAN_SUBNET6=2001:db8:10::/64\n{extra}")).expect("valid config")
+    }
+
+    #[test]
+    fn ipv6_tables_are_managed_only_where_ipv6_leaves_through_a_wan() {
+        let c = cfg6(true);
+        let rules =
+            vec![rule("priority 101 from ::/0 fwmark 0x65 lookup 201"), rule("priority 101 fwmark 0x66 lookup 205")];
+        let rs = routes(&[
+            "default via 192.168.1.1 dev eth0 table main proto zebra metric 100",
+            "::/0 via fe80::1 dev eth0 table main proto ra metric 1024 expires",
+            "::/0 via fe80::1 dev eth0 table 201 proto boot",
+            // IPv4's table 205 has no IPv6 rule: its IPv6 default is not looked at.
+            "::/0 via fe80::1 dev eth0 table 205 proto boot",
+            "unreachable ::/0 table 10 proto boot metric 4278198272",
+        ]);
+        assert_eq!(managed_tables(true, &rs, &rules, &c).into_iter().collect::<Vec<_>>(), [201, 254]);
+        // Without any IPv6 default through a WAN, IPv6 is left alone entirely.
+        assert!(managed_tables(true, &rs[..1], &rules, &c).is_empty());
+        // The kernel's router-advertisement default makes main managed but is never saved.
+        let s = snapshot_now(&rs, &rules, &c);
+        assert_eq!(s.tables6.iter().copied().collect::<Vec<_>>(), [201, 254]);
+        assert_eq!(
+            s.routes.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            [
+                "default via 192.168.1.1 dev eth0 table main proto zebra metric 100",
+                "::/0 via fe80::1 dev eth0 table 201 proto boot"
+            ]
+        );
+        let text = s.to_text(1);
+        assert!(text.contains("\ntables6 201 254\n"), "{text}");
+        assert_eq!(Snapshot::parse(&text), Ok(s));
+    }
+
+    #[test]
+    fn ipv6_plans_move_to_the_tunnel_or_refuse_and_leave_the_kernels_routes() {
+        let c = cfg6(true);
+        let o = ours(&c);
+        let rs = routes(&[
+            "::/0 via fe80::1 dev eth0 table main proto ra metric 1024 expires",
+            "::/0 via fe80::1 dev eth0 table main proto ra metric 20 expires",
+            "::/0 via 2001:db8:1::1 dev eth0 table main proto static metric 1",
+            "default via 192.168.1.1 dev eth0 table main proto zebra metric 1",
+        ]);
+        let plan = move_table(&rs, &o.target_of(true, Target::Tunnel, 254), &[]);
+        assert_eq!(
+            words(&plan),
+            [
+                "ip route add ::/0 via fd00:11::1 dev wg0 table main proto static metric 40",
+                "ip route del ::/0 via 2001:db8:1::1 dev eth0 table main proto static metric 1",
+            ],
+            "the IPv4 default and the kernel's defaults are not this plan's"
+        );
+        // The kernel's winner is reported instead.
+        let s = snapshot_now(&rs, &[], &c);
+        assert_eq!(kernel_winners(&rs, &s, &c).len(), 1);
+        // Without WG_PEER_IP6, and on the fallback with it: refused at once.
+        let none = cfg6(false);
+        for (cfg, target) in [(&none, Target::Tunnel), (&c, Target::Backup)] {
+            let want = ours(cfg).target_of(true, target, 201);
+            assert_eq!(want.to_string(), "unreachable ::/0 table 201 proto static metric 40");
+        }
+        // Tunnel to fallback: our own target replaced in place.
+        let on_tunnel = routes(&["::/0 via fd00:11::1 dev wg0 table main proto static metric 40"]);
+        assert_eq!(
+            words(&move_table(&on_tunnel, &o.target_of(true, Target::Backup, 254), &on_tunnel)),
+            ["ip route replace unreachable ::/0 table main proto static metric 40"]
+        );
+        // METRIC_WG=0 is 1 for IPv6 (the kernel reads 0 as 1024).
+        let zero = parse(Path::new("/t.conf"), &format!("{CONF}METRIC_WG=0\n")).expect("valid");
+        assert_eq!(ours(&zero).target_of(true, Target::Tunnel, 254).metric, 1);
+    }
+
+    #[test]
+    fn ipv6_lan_rules_cover_its_prefixes_and_marks() {
+        let c = cfg6(false);
+        let rules = vec![
+            rule("priority 101 fwmark 0x65 lookup 201"),
+            rule("priority 101 from ::/0 fwmark 0x65 lookup 201"),
+            rule("priority 102 from ::/0 fwmark 0x66 lookup 202"),
+        ];
+        let managed: BTreeSet<u32> = [201, 254].into_iter().collect();
+        let got: Vec<String> = ours(&c).lan_rules(true, &rules, &managed).iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            got,
+            ["priority 69 from 2001:db8:10::/64 lookup main", "priority 69 from ::/0 fwmark 0x65 lookup main"]
+        );
+        assert!(ours(&c).lan_rules(true, &rules, &BTreeSet::new()).is_empty(), "no IPv6 tables, no IPv6 rules");
+        // The rule of one family is never taken for the other's at deletion.
+        let v4 = rule("priority 69 fwmark 0x65 lookup main");
+        let v6 = rule("priority 69 from ::/0 fwmark 0x65 lookup main");
+        assert!(rule_deletion_safe(&[v4.clone(), v6.clone()], &v6) && rule_deletion_safe(&[v6, v4.clone()], &v4));
+    }
+
+    #[test]
+    fn ipv6_restore_and_state_lost() {
+        let c = cfg6(true);
+        let o = ours(&c);
+        let tunnel = o.target_of(true, Target::Tunnel, 201);
+        let saved = routes(&["::/0 via fe80::1 dev eth0 table 201 proto boot"]);
+        let now = vec![tunnel.clone()];
+        assert_eq!(
+            words(&restore_table(&now, &saved, &now)),
+            [
+                "ip route add ::/0 via fe80::1 dev eth0 table 201 proto boot",
+                "ip route del ::/0 via fd00:11::1 dev wg0 table 201 proto static metric 40"
+            ]
+        );
+        // State lost: ours are known by shape; IPv6 gets nothing invented back.
+        let unreach = o.target_of(true, Target::Backup, 254);
+        let got: Vec<String> =
+            inferred_owned(&[tunnel.clone(), unreach.clone()], &[], &o).iter().map(|x| x.to_string()).collect();
+        assert_eq!(got, [format!("route {tunnel}"), format!("route {unreach}")]);
+        assert!(saved_defaults(
+            true,
+            254,
+            None,
+            true,
+            std::slice::from_ref(&unreach),
+            std::slice::from_ref(&unreach),
+            &o
+        )
+        .is_empty());
     }
 
     #[test]
@@ -612,7 +814,7 @@ mod tests {
             rule("priority 32767 lookup default"),
             rule("priority 0 lookup local"),
         ];
-        let cand = candidate_tables(&rules, Some(&[1000]));
+        let cand = candidate_tables(false, &rules, Some(&[1000]));
         assert_eq!(cand.iter().copied().collect::<Vec<_>>(), [10, 77, 201, 202, 210, 254, 1000]);
     }
 
@@ -652,16 +854,16 @@ mod tests {
             "default table 102 proto static nexthop via 192.168.1.1 dev eth0 weight 1 nexthop via 10.9.0.1 dev vpn1 weight 1",
             "default via 192.168.1.1 dev eth0 table 300 proto static",
         ]);
-        let got: Vec<u32> = managed_tables(&rs, &rules, &c).into_iter().collect();
+        let got: Vec<u32> = managed_tables(false, &rs, &rules, &c).into_iter().collect();
         // Not 10 (no default), 100 (a kill switch), 101 (another VPN), 300 (no rule); 102
         // has a next hop through the primary, so its traffic is ours to move.
         assert_eq!(got, [102, 201, 202, 254]);
         // POLICY_TABLES manages what it lists whatever it holds.
         c.policy_tables = Some(vec![100, 10]);
-        let got: Vec<u32> = managed_tables(&rs, &rules, &c).into_iter().collect();
+        let got: Vec<u32> = managed_tables(false, &rs, &rules, &c).into_iter().collect();
         assert_eq!(got, [10, 100, 102, 201, 202, 254]);
         assert_eq!(
-            snapshot_of(&rs, [201, 254].into_iter().collect()).routes,
+            snapshot_of(&rs, [201, 254].into_iter().collect(), BTreeSet::new()).routes,
             routes(&[
                 "default via 192.168.1.1 dev eth0 table main proto static metric 100",
                 "default via 192.168.1.1 dev eth0 table 201 proto static"
@@ -681,7 +883,7 @@ mod tests {
             rule("priority 106 fwmark 0x7 lookup main"),
         ];
         let managed: BTreeSet<u32> = [10, 201, 202, 254].into_iter().collect();
-        let got: Vec<String> = ours(&c).lan_rules(&rules, &managed).iter().map(|r| r.to_string()).collect();
+        let got: Vec<String> = ours(&c).lan_rules(false, &rules, &managed).iter().map(|r| r.to_string()).collect();
         assert_eq!(
             got,
             [
@@ -784,7 +986,7 @@ mod tests {
     }
 
     fn snap(tables: &[u32], lines: &[&str]) -> Snapshot {
-        Snapshot { tables: tables.iter().copied().collect(), routes: routes(lines) }
+        Snapshot { tables: tables.iter().copied().collect(), tables6: BTreeSet::new(), routes: routes(lines) }
     }
 
     #[test]
@@ -928,19 +1130,19 @@ mod tests {
         let tunnel = o.tunnel_default(201);
         let s = snap(&[201], &["default via 192.168.1.1 dev eth0 table 201 proto static"]);
         let just_ours = std::slice::from_ref(&tunnel);
-        assert_eq!(saved_defaults(201, Some(&s), false, &[], &[], &o), s.routes);
+        assert_eq!(saved_defaults(false, 201, Some(&s), false, &[], &[], &o), s.routes);
         assert_eq!(
-            saved_defaults(201, None, true, just_ours, just_ours, &o),
+            saved_defaults(false, 201, None, true, just_ours, just_ours, &o),
             routes(&["default via 192.168.1.1 dev eth0 table 201 proto static metric 100"])
         );
         assert!(
-            saved_defaults(201, None, false, just_ours, just_ours, &o).is_empty(),
+            saved_defaults(false, 201, None, false, just_ours, just_ours, &o).is_empty(),
             "no snapshot, but not lost (the record knows): nothing was saved, nothing is invented"
         );
         let lb = r("default via 192.168.1.1 dev eth0 table 201 proto boot");
-        assert!(saved_defaults(201, None, true, &[tunnel.clone(), lb], just_ours, &o).is_empty());
+        assert!(saved_defaults(false, 201, None, true, &[tunnel.clone(), lb], just_ours, &o).is_empty());
         let no_gw = Ours { primary_gw: None, ..ours(&c) };
-        assert!(saved_defaults(201, None, true, just_ours, just_ours, &no_gw).is_empty());
+        assert!(saved_defaults(false, 201, None, true, just_ours, just_ours, &no_gw).is_empty());
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! finished. The judgement is in `decide` and `health`, the means in `system`.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use crate::config::Fallback;
 use crate::decide::{
-    absorb, decide, defaults_of, fallback_shape, inferred_owned, managed_tables, move_table, restorable, restore_table,
-    rule_deletion_safe, saved_defaults, snapshot_of, Action, Change, Ours, Target,
+    absorb, decide, defaults_of, fallback_shape, inferred_owned, kernel_winners, move_table, restorable, restore_table,
+    rule_deletion_safe, saved_defaults, snapshot_now, Action, Change, Ours, Target,
 };
 use crate::error::Error;
 use crate::health::{self, damped_wait, handshake_since, Failback, TunnelRound, Unhealthy};
@@ -249,7 +249,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let snapshot = match sys.snapshot()? {
         Some(s) => s,
         None => {
-            let s = snapshot_of(&routes, managed_tables(&routes, &rules, c));
+            let s = snapshot_now(&routes, &rules, c);
             sys.write_snapshot(&s)?;
             s
         }
@@ -271,29 +271,38 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     record.activations += 1;
     record.last_switch_ms = ms as u64;
     sys.write_record(&record)?;
-    let tables: Vec<String> = snapshot.tables.iter().map(|t| table_name(*t)).collect();
+    let names = |t: &BTreeSet<u32>| t.iter().map(|t| table_name(*t)).collect::<Vec<_>>().join(", ");
     let via = match target {
         Target::Tunnel => format!("{} via {}", c.wg_iface, c.wg_peer_ip),
         Target::Backup => format!("{} via {backup_gw} (FALLBACK: the tunnel does not work)", c.backup_dev),
+    };
+    let via6 = match (target, c.wg_peer_ip6) {
+        _ if snapshot.tables6.is_empty() => String::new(),
+        (Target::Tunnel, Some(ip)) => format!("; IPv6 tables {} use {} via {ip}", names(&snapshot.tables6), c.wg_iface),
+        _ => format!("; IPv6 tables {} refuse at once (unreachable)", names(&snapshot.tables6)),
     };
     let damped = if record.up_after_s > c.up_after_s {
         format!(", failback after {} s (flapping)", record.up_after_s)
     } else {
         String::new()
     };
-    sys.log.info(&format!("failsafe ACTIVATED in {ms} ms: tables {} now use {via}{damped}", tables.join(", ")));
+    sys.log.info(&format!(
+        "failsafe ACTIVATED in {ms} ms: tables {} now use {via}{via6}{damped}",
+        names(&snapshot.tables)
+    ));
+    warn_kernel_winners(sys, &routes, &snapshot);
     let reason = match &why {
         Some(w) => format!("primary {}: {w}", c.primary_dev),
         None => "by request".to_string(),
     };
     let switched = Some(ms as u64);
-    sys.event("activated", &reason, switched, snapshot.tables.iter().copied());
+    sys.event("activated", &reason, switched, snapshot.all_tables());
     if target == Target::Backup {
         sys.event(
             "fallback",
             &format!("tunnel {} does not work over {}: tables via {backup_gw}", c.wg_iface, c.backup_dev),
             switched,
-            snapshot.tables.iter().copied(),
+            snapshot.all_tables(),
         );
     }
     Ok(Outcome::Activated { ms, target })
@@ -388,7 +397,10 @@ pub fn while_active(
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
     let journal_gw = sys.journal().iter().find_map(|o| match o {
-        Owned::Route(r) if !r.is_default() && r.dst.addr == c.wg_endpoint => r.gateway,
+        Owned::Route(r) if !r.is_default() && r.dst.addr == IpAddr::V4(c.wg_endpoint) => match r.gateway {
+            Some(IpAddr::V4(gw)) => Some(gw),
+            _ => None,
+        },
         _ => None,
     });
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else {
@@ -424,11 +436,8 @@ pub fn while_active(
     // Defaults that appeared during the outage go into the snapshot (rewritten first, so
     // a crash cannot lose them), then come out of the tables. State lost: manage what
     // holds a default now, without writing a snapshot.
-    let is_ours = |r: &Route| {
-        r.same_path(&ours.tunnel_default(r.table))
-            || r.same_path(&ours.backup_default(r.table))
-            || sys.journal().iter().any(|o| matches!(o, Owned::Route(j) if j.same_path(r)))
-    };
+    let is_ours =
+        |r: &Route| ours.is_target(r) || sys.journal().iter().any(|o| matches!(o, Owned::Route(j) if j.same_path(r)));
     let (snapshot, reimposed) = match &obs.snapshot {
         Some(saved) => {
             let a = absorb(saved, &obs.routes, &obs.rules, c, is_ours);
@@ -440,7 +449,7 @@ pub fn while_active(
             }
             (a.snapshot, a.reimposed)
         }
-        None => (snapshot_of(&obs.routes, managed_tables(&obs.routes, &obs.rules, c)), Vec::new()),
+        None => (snapshot_now(&obs.routes, &obs.rules, c), Vec::new()),
     };
 
     // 5. and 6. (With FALLBACK=none and the interface gone there is no tunnel default
@@ -476,12 +485,12 @@ pub fn while_active(
                     c.wg_iface, c.backup_dev
                 );
                 sys.log.error(&why);
-                sys.event("fallback", &why, Some(took()), snapshot.tables.iter().copied());
+                sys.event("fallback", &why, Some(took()), snapshot.all_tables());
             }
             Target::Tunnel => {
                 sys.log.info(&format!("tunnel {} works again: every table uses it again", c.wg_iface));
                 let why = format!("tunnel {} works over {}", c.wg_iface, c.backup_dev);
-                sys.event("tunnel-restored", &why, Some(took()), snapshot.tables.iter().copied());
+                sys.event("tunnel-restored", &why, Some(took()), snapshot.all_tables());
             }
         }
         record.target = target;
@@ -494,11 +503,11 @@ pub fn while_active(
                 c.wg_iface, c.wg_peer_ip, c.backup_dev
             );
             sys.log.error(&why);
-            sys.event("error", &why, None, snapshot.tables.iter().copied());
+            sys.event("error", &why, None, snapshot.all_tables());
         } else {
             sys.log.info(&format!("tunnel {} works again", c.wg_iface));
             let why = format!("tunnel {} works again", c.wg_iface);
-            sys.event("tunnel-restored", &why, None, snapshot.tables.iter().copied());
+            sys.event("tunnel-restored", &why, None, snapshot.all_tables());
         }
         record.tunnel_down = dead_on_tunnel;
     }
@@ -528,7 +537,7 @@ pub fn while_active(
         record.since_unix_s = wall_now().as_secs();
         record.boot_id = state::boot_id();
         sys.log.info("failsafe ACTIVATED (an interrupted activation was completed)");
-        sys.event("activated", "an interrupted activation was completed", None, snapshot.tables.iter().copied());
+        sys.event("activated", "an interrupted activation was completed", None, snapshot.all_tables());
     }
     sys.write_record(&record)?;
     Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })
@@ -586,8 +595,10 @@ fn move_tables(
             _ => None,
         })
         .collect();
-    for table in snapshot.tables.iter().copied().chain([RT_TABLE_MAIN]).collect::<BTreeSet<u32>>() {
-        let wanted = ours.target_default(target, table);
+    let main = [RT_TABLE_MAIN].into_iter();
+    let tables = snapshot.tables.iter().copied().chain(main).collect::<BTreeSet<u32>>().into_iter().map(|t| (false, t));
+    for (v6, table) in tables.chain(snapshot.tables6.iter().map(|t| (true, *t))) {
+        let wanted = ours.target_of(v6, target, table);
         for change in move_table(routes, &wanted, &owned) {
             match &change {
                 Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone()))?,
@@ -600,12 +611,28 @@ fn move_tables(
 
 /// Step 6: each rule that is missing is added; none is ever duplicated.
 fn ensure_lan_rules(sys: &mut System, rules: &[Rule], snapshot: &Snapshot, ours: &Ours) -> Result<(), Error> {
-    for wanted in ours.lan_rules(rules, &snapshot.tables) {
-        if !rules.contains(&wanted) {
-            sys.apply_owned(&Change::AddRule(wanted.clone()), Owned::Rule(wanted))?;
+    for v6 in [false, true] {
+        for wanted in ours.lan_rules(v6, rules, snapshot.tables_of(v6)) {
+            if !rules.contains(&wanted) {
+                sys.apply_owned(&Change::AddRule(wanted.clone()), Owned::Rule(wanted))?;
+            }
         }
     }
     Ok(())
+}
+
+/// A default the kernel keeps for itself (router advertisement) that would win over the
+/// failsafe's: never deleted, so that family keeps leaving through it; the owner is told
+/// once, at activation, how to make the failsafe's win.
+fn warn_kernel_winners(sys: &mut System, routes: &[Route], snapshot: &Snapshot) {
+    for r in kernel_winners(routes, snapshot, sys.cfg) {
+        sys.log.warn(&format!(
+            "`{r}` is the kernel's (router advertisement) and wins over METRIC_WG={}: it stays, and traffic it matches keeps using it; set METRIC_WG below {} (or raise net.ipv6.conf.{}.ra_defrtr_metric)",
+            sys.cfg.metric_of(r.is_v6()),
+            r.metric,
+            r.dev.as_deref().unwrap_or("all")
+        ));
+    }
 }
 
 /// Step 7: if dnsmasq runs, it must resolve DNS_TEST_NAME at the router's LAN address
@@ -669,15 +696,18 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
             _ => None,
         })
         .collect();
-    let mut tables: BTreeSet<u32> = obs.snapshot.as_ref().map(|s| s.tables.clone()).unwrap_or_default();
-    tables.insert(RT_TABLE_MAIN);
-    tables.extend(owned_defaults.iter().map(|r| r.table));
+    // Both families' tables: the snapshot's, main, and any where a default of ours is.
+    let mut tables: BTreeSet<(bool, u32)> = obs.snapshot.as_ref().map_or_else(BTreeSet::new, |s| {
+        s.tables.iter().map(|t| (false, *t)).chain(s.tables6.iter().map(|t| (true, *t))).collect()
+    });
+    tables.insert((false, RT_TABLE_MAIN));
+    tables.extend(owned_defaults.iter().map(|r| (r.is_v6(), r.table)));
     let mut failures = Vec::new();
-    for &table in &tables {
-        let current: Vec<Route> = defaults_of(&obs.routes, table).cloned().collect();
-        let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table).cloned().collect();
-        let (saved, gone) =
-            restorable(saved_defaults(table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, &ours), &sys.links);
+    for &(v6, table) in &tables {
+        let current: Vec<Route> = defaults_of(&obs.routes, v6, table).cloned().collect();
+        let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
+        let saved = saved_defaults(v6, table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, &ours);
+        let (saved, gone) = restorable(saved, &sys.links);
         for r in gone {
             sys.log.warn(&format!("not restoring {r}: its device is gone (the kernel dropped it too)"));
         }
@@ -748,7 +778,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     } else {
         format!("primary {} passed every round for {} s", c.primary_dev, record.up_after_s)
     };
-    sys.event("deactivated", &reason, Some(ms as u64), tables.iter().copied());
+    let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
+    sys.event("deactivated", &reason, Some(ms as u64), numbers);
     Ok(Outcome::Deactivated { ms })
 }
 

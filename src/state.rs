@@ -221,17 +221,45 @@ fn parse_time(v: &str) -> Option<Duration> {
 /// The managed tables and their default routes before activation changed them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    /// IPv4's managed tables.
     pub tables: BTreeSet<u32>,
+    /// IPv6's (none when IPv6 had no default through a WAN).
+    pub tables6: BTreeSet<u32>,
+    /// Both families' defaults.
     pub routes: Vec<Route>,
 }
 
 impl Snapshot {
+    pub fn tables_of(&self, v6: bool) -> &BTreeSet<u32> {
+        if v6 {
+            &self.tables6
+        } else {
+            &self.tables
+        }
+    }
+
+    pub fn tables_mut(&mut self, v6: bool) -> &mut BTreeSet<u32> {
+        if v6 {
+            &mut self.tables6
+        } else {
+            &mut self.tables
+        }
+    }
+
+    /// Every managed table's number, of either family (what the hook is told).
+    pub fn all_tables(&self) -> BTreeSet<u32> {
+        self.tables.union(&self.tables6).copied().collect()
+    }
+
     pub fn to_text(&self, taken_unix_s: u64) -> String {
-        let tables: Vec<String> = self.tables.iter().map(u32::to_string).collect();
+        let list = |t: &BTreeSet<u32>| t.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
         let mut text = format!(
             "# wg-failsafe snapshot, written at unix time {taken_unix_s}: the managed tables and their default routes\ntables {}\n",
-            tables.join(" ")
+            list(&self.tables)
         );
+        if !self.tables6.is_empty() {
+            text.push_str(&format!("tables6 {}\n", list(&self.tables6)));
+        }
         for r in &self.routes {
             text.push_str(&format!("{r}\n"));
         }
@@ -248,11 +276,18 @@ impl Snapshot {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            if let Some(list) = line.strip_prefix("tables ") {
-                for t in list.split_whitespace() {
-                    s.tables.insert(t.parse().map_err(|_| format!("line {}: invalid table `{t}`", i + 1))?);
+            let mut words = line.split_whitespace();
+            let v6 = match words.next() {
+                Some("tables") => Some(false),
+                Some("tables6") => Some(true),
+                _ => None,
+            };
+            if let Some(v6) = v6 {
+                for t in words {
+                    let t = t.parse().map_err(|_| format!("line {}: invalid table `{t}`", i + 1))?;
+                    s.tables_mut(v6).insert(t);
                 }
-                tables_line = true;
+                tables_line |= !v6;
                 continue;
             }
             s.routes.push(line.parse().map_err(|e| format!("line {}: {e}", i + 1))?);
@@ -263,7 +298,7 @@ impl Snapshot {
             return Err("cut short: no tables line, or no newline at its end".into());
         }
         if !tables_line {
-            s.tables = s.routes.iter().map(|r| r.table).collect();
+            s.tables = s.routes.iter().filter(|r| !r.is_v6()).map(|r| r.table).collect();
         }
         Ok(s)
     }
@@ -848,10 +883,14 @@ mod tests {
         .iter()
         .map(|t| t.parse().expect("valid"))
         .collect();
-        let s = Snapshot { tables: [10, 201, 254].into_iter().collect(), routes: routes.clone() };
+        let s =
+            Snapshot { tables: [10, 201, 254].into_iter().collect(), tables6: BTreeSet::new(), routes: routes.clone() };
         assert_eq!(Snapshot::parse(&s.to_text(5)), Ok(s));
         let old = "# wg-failsafe snapshot\ndefault via 192.168.1.1 dev eth0 table main proto static metric 100\ndefault via 192.168.1.1 dev eth0 table 201 proto static onlink mtu 1492\n";
-        assert_eq!(Snapshot::parse(old), Ok(Snapshot { tables: [201, 254].into_iter().collect(), routes }));
+        assert_eq!(
+            Snapshot::parse(old),
+            Ok(Snapshot { tables: [201, 254].into_iter().collect(), tables6: BTreeSet::new(), routes })
+        );
         assert_eq!(Snapshot::parse("tables 1 x\n"), Err("line 1: invalid table `x`".into()));
     }
 
@@ -863,6 +902,7 @@ mod tests {
         assert!(s.snapshot().expect("absent").is_none());
         let snap = Snapshot {
             tables: [254].into_iter().collect(),
+            tables6: BTreeSet::new(),
             routes: vec!["default via 192.168.1.1 dev eth0 table main proto static metric 100".parse().expect("ok")],
         };
         // A temporary file left by a crash does not block the rewrite.

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
+use crate::state::Snapshot;
 use crate::system::{wall_now, System};
 
 /// Everything `status` reports.
@@ -38,8 +39,11 @@ pub struct Status {
     /// it is not checked, or not yet.
     pub backup: Option<(bool, u64)>,
     pub backup_checked: bool,
-    /// Managed (or would-be managed) tables and their IPv4 default routes now.
-    pub tables: Vec<(u32, Vec<Route>)>,
+    /// Managed (or would-be managed) tables, IPv4's then IPv6's (`true`), and their
+    /// default routes now.
+    pub tables: Vec<(bool, u32, Vec<Route>)>,
+    /// WG_PEER_IP6, when IPv6 goes through the tunnel.
+    pub peer_ip6: Option<std::net::Ipv6Addr>,
     /// The rules at LAN_RULE_PRIORITY.
     pub rules: Vec<String>,
     /// The last state changes, oldest first.
@@ -55,6 +59,9 @@ impl Status {
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
     let cfg = sys.cfg;
     let mut obs = sys.observe()?;
+    if !obs.on {
+        obs.routes.extend(sys.routes_of(true)?);
+    }
     if obs.rules.is_empty() {
         obs.rules = sys.rules()?;
     }
@@ -71,8 +78,12 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         _ => None,
     };
     let tables = match &obs.snapshot {
-        Some(s) => s.tables.clone(),
-        None => managed_tables(&obs.routes, &obs.rules, cfg),
+        Some(s) => s.clone(),
+        None => Snapshot {
+            tables: managed_tables(false, &obs.routes, &obs.rules, cfg),
+            tables6: managed_tables(true, &obs.routes, &obs.rules, cfg),
+            routes: Vec::new(),
+        },
     };
     let failback_in_s = match (obs.on, health.is_ok(), record.up_since_ms) {
         (true, true, Some(since)) => {
@@ -106,7 +117,12 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         backup: (cfg.backup_check && record.backup_since_unix_s > 0)
             .then_some((record.backup_down, record.backup_since_unix_s)),
         backup_checked: cfg.backup_check,
-        tables: tables.into_iter().map(|t| (t, defaults_of(&obs.routes, t).cloned().collect())).collect(),
+        tables: [false, true]
+            .into_iter()
+            .flat_map(|v6| tables.tables_of(v6).iter().map(move |t| (v6, *t)))
+            .map(|(v6, t)| (v6, t, defaults_of(&obs.routes, v6, t).cloned().collect()))
+            .collect(),
+        peer_ip6: cfg.wg_peer_ip6,
         rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
         events: sys.events(),
     })
@@ -182,8 +198,8 @@ impl Status {
             ),
         };
         let _ = writeln!(s, "backup:   {} {backup}", self.backup_dev);
-        for (t, routes) in &self.tables {
-            let _ = writeln!(s, "table {}:", table_name(*t));
+        for (v6, t, routes) in &self.tables {
+            let _ = writeln!(s, "table {}{}:", table_name(*t), if *v6 { " (IPv6)" } else { "" });
             if routes.is_empty() {
                 let _ = writeln!(s, "  (no default route)");
             }
@@ -207,9 +223,14 @@ impl Status {
         let tables: Vec<String> = self
             .tables
             .iter()
-            .map(|(t, routes)| {
+            .map(|(v6, t, routes)| {
                 let rs: Vec<String> = routes.iter().map(|r| json_str(&r.to_string())).collect();
-                format!("{{\"table\":{},\"defaults\":[{}]}}", json_str(&table_name(*t)), rs.join(","))
+                let family = json_str(if *v6 { "inet6" } else { "inet" });
+                format!(
+                    "{{\"table\":{},\"family\":{family},\"defaults\":[{}]}}",
+                    json_str(&table_name(*t)),
+                    rs.join(",")
+                )
             })
             .collect();
         let targets: Vec<String> = self
@@ -232,7 +253,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}]}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}]}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             json_str(&self.target.to_string()),
             opt_u64((self.mode_since_unix_s > 0).then_some(self.mode_since_unix_s)),
@@ -249,6 +270,7 @@ impl Status {
             self.tunnel_up(),
             opt_u64(self.handshake_age_s),
             self.tunnel_error.as_deref().map_or("null".to_string(), json_str),
+            self.peer_ip6.map_or("null".to_string(), |ip| json_str(&ip.to_string())),
             tunnel_health,
             json_str(&self.backup_dev),
             self.backup_checked,
@@ -315,9 +337,19 @@ mod tests {
             backup: Some((false, 1_699_999_000)),
             backup_checked: true,
             tables: vec![
-                (254, vec!["default via 10.11.0.1 dev wg0 table main proto static metric 40".parse().expect("route")]),
-                (201, vec![]),
+                (
+                    false,
+                    254,
+                    vec!["default via 10.11.0.1 dev wg0 table main proto static metric 40".parse().expect("route")],
+                ),
+                (false, 201, vec![]),
+                (
+                    true,
+                    254,
+                    vec!["::/0 via fd00:11::1 dev wg0 table main proto static metric 40".parse().expect("route")],
+                ),
             ],
+            peer_ip6: Some("fd00:11::1".parse().expect("ipv6")),
             rules: vec!["priority 69 from 192.168.10.0/24 lookup main".into()],
             events: vec![Event {
                 at_unix_s: 1_700_000_000,
@@ -341,7 +373,7 @@ mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"defaults\":[]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}]}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}]}"
         );
     }
 

@@ -134,18 +134,30 @@ impl<'a> System<'a> {
         Ok(())
     }
 
-    /// The routes the tool looks at: every default, and routes to the VPS endpoint.
+    /// The routes the tool looks at, of both families: every default, and routes to the
+    /// VPS endpoint.
     pub fn routes(&mut self) -> Result<Vec<Route>, Error> {
-        let endpoint = self.cfg.wg_endpoint;
-        route::dump(&mut self.nl, &self.links, |m| {
-            let dst = route::destination(m);
-            dst.len == 0 || (dst.len == 32 && dst.addr == endpoint)
-        })
-        .context("reading routes")
+        let mut routes = self.routes_of(false)?;
+        routes.extend(self.routes_of(true)?);
+        Ok(routes)
     }
 
+    /// The routes the tool looks at, of one family (a healthy tick reads IPv4's only:
+    /// the mode is told by `main`'s IPv4 default).
+    pub fn routes_of(&mut self, v6: bool) -> Result<Vec<Route>, Error> {
+        let endpoint = self.cfg.wg_endpoint;
+        route::dump(&mut self.nl, &self.links, v6, |m| wanted_route(m, endpoint)).context(if v6 {
+            "reading IPv6 routes"
+        } else {
+            "reading routes"
+        })
+    }
+
+    /// Both families' rules.
     pub fn rules(&mut self) -> Result<Vec<Rule>, Error> {
-        rule::dump(&mut self.nl).context("reading rules")
+        let mut rules = rule::dump(&mut self.nl, false).context("reading rules")?;
+        rules.extend(rule::dump(&mut self.nl, true).context("reading IPv6 rules")?);
+        Ok(rules)
     }
 
     pub fn addrs(&mut self) -> Result<Vec<Addr>, Error> {
@@ -165,8 +177,11 @@ impl<'a> System<'a> {
     /// One round's observation: routes, the mode, and what the round needs besides.
     pub fn observe(&mut self) -> Result<Observed, Error> {
         let c = self.cfg;
-        let routes = self.routes()?;
+        let mut routes = self.routes_of(false)?;
         let on = self.is_on(&routes);
+        if on {
+            routes.extend(self.routes_of(true)?);
+        }
         let auto = c.primary_gw == Gateway::Auto || c.backup_gw == Gateway::Auto;
         let rules = if on || auto { self.rules()? } else { Vec::new() };
         let addrs = if auto || !c.track_ips.is_empty() { self.addrs()? } else { Vec::new() };
@@ -189,7 +204,7 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let on = self.is_on(&routes);
         let snapshot = if on { self.snapshot()? } else { None };
-        let mut tables: BTreeSet<u32> = candidate_tables(&rules, c.policy_tables.as_deref());
+        let mut tables: BTreeSet<u32> = candidate_tables(false, &rules, c.policy_tables.as_deref());
         tables.extend(snapshot.iter().flat_map(|s| s.tables.iter().copied()));
         let ours: Vec<Route> = self
             .journal
@@ -601,4 +616,11 @@ fn read_small(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
     std::fs::File::open(path)?.take(4096).read_to_string(&mut text)?;
     Ok(text)
+}
+
+/// The routes the tool keeps from a dump or an announcement: defaults of both families,
+/// and the host route to the VPS endpoint.
+pub fn wanted_route(m: &netlink_packet_route::route::RouteMessage, endpoint: Ipv4Addr) -> bool {
+    let dst = route::destination(m);
+    dst.len == 0 || (dst.len == 32 && dst.addr == std::net::IpAddr::V4(endpoint))
 }

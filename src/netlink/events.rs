@@ -20,17 +20,13 @@ pub const RTNLGRP_LINK: u32 = 1;
 pub const RTNLGRP_IPV4_IFADDR: u32 = 5;
 pub const RTNLGRP_IPV4_ROUTE: u32 = 7;
 pub const RTNLGRP_IPV4_RULE: u32 = 8;
-// The IPv6 groups, for when IPv6 defaults are managed (not yet subscribed to).
-#[allow(dead_code)]
+// The IPv6 groups.
 pub const RTNLGRP_IPV6_IFADDR: u32 = 9;
-#[allow(dead_code)]
 pub const RTNLGRP_IPV6_ROUTE: u32 = 11;
-#[allow(dead_code)]
 pub const RTNLGRP_IPV6_RULE: u32 = 19;
 
-/// The IPv4 groups the daemon follows (the IPv6 ones are for when IPv6 is managed).
+/// The groups the daemon follows, IPv4 and IPv6.
 pub const IPV4_GROUPS: [u32; 4] = [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_RULE];
-#[allow(dead_code)]
 pub const IPV6_GROUPS: [u32; 3] = [RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_RULE];
 
 /// Receive buffer asked of the kernel: a burst of a few thousand route changes (a

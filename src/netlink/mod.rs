@@ -310,7 +310,7 @@ mod tests {
         for seq in 0..n {
             let mut header = NetlinkHeader::default();
             header.sequence_number = seq as u32;
-            let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(route::dump_request()));
+            let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(route::dump_request(false)));
             m.finalize();
             let mut b = vec![0u8; m.buffer_len()];
             m.serialize(&mut b);

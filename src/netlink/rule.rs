@@ -1,7 +1,8 @@
-//! IPv4 policy-routing rules: read them to find the load balancer's fwmark tables, and
+//! IPv4 and IPv6 policy-routing rules: read them to find the load balancer's fwmark tables, and
 //! add or delete the few rules activation adds (`to <vps> lookup main`, `from <lan> lookup
 //! main`, `fwmark <m> lookup main`). Printed and parsed in `ip rule` words for the journal
-//! and `--dry-run`.
+//! and `--dry-run`; an IPv6 rule that names no address is written `from ::/0`, so the text
+//! says its family (as `ip rule add from ::/0 …` does).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -12,17 +13,19 @@ use netlink_packet_route::AddressFamily;
 
 use super::route::{parse_table, table_name};
 use super::{Body, Netlink, NetlinkError, Rtnl};
-use crate::config::Ipv4Net;
+use crate::config::Prefix;
 
 /// FR_ACT_TO_TBL: the rule's action is `lookup <table>`.
 pub const FR_ACT_TO_TBL: u8 = 1;
 
-/// An IPv4 rule as far as this tool cares.
+/// A rule as far as this tool cares. A `/0` source or destination selects nothing and
+/// is held as none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
+    pub v6: bool,
     pub priority: u32,
-    pub src: Option<Ipv4Net>,
-    pub dst: Option<Ipv4Net>,
+    pub src: Option<Prefix>,
+    pub dst: Option<Prefix>,
     /// Mark and mask (a mark without a mask has the mask 0xffffffff).
     pub fwmark: Option<(u32, u32)>,
     pub table: u32,
@@ -35,49 +38,55 @@ pub struct Rule {
 
 impl Rule {
     /// `priority <p> from <src> lookup <table>`.
-    pub fn from_src(priority: u32, src: Ipv4Net, table: u32) -> Rule {
-        Rule { src: Some(src), ..Rule::lookup(priority, table) }
+    pub fn from_src(priority: u32, src: Prefix, table: u32) -> Rule {
+        Rule { src: Some(src), ..Rule::lookup(src.is_v6(), priority, table) }
     }
 
     /// `priority <p> to <dst> lookup <table>`.
-    pub fn to_dst(priority: u32, dst: Ipv4Net, table: u32) -> Rule {
-        Rule { dst: Some(dst), ..Rule::lookup(priority, table) }
+    pub fn to_dst(priority: u32, dst: Prefix, table: u32) -> Rule {
+        Rule { dst: Some(dst), ..Rule::lookup(dst.is_v6(), priority, table) }
     }
 
-    /// `priority <p> fwmark <mark>/<mask> lookup <table>`.
-    pub fn from_fwmark(priority: u32, mark: u32, mask: u32, table: u32) -> Rule {
-        Rule { fwmark: Some((mark, mask)), ..Rule::lookup(priority, table) }
+    /// `priority <p> fwmark <mark>/<mask> lookup <table>`, of one family.
+    pub fn from_fwmark(v6: bool, priority: u32, mark: u32, mask: u32, table: u32) -> Rule {
+        Rule { fwmark: Some((mark, mask)), ..Rule::lookup(v6, priority, table) }
     }
 
     /// `priority <p> lookup <table>`, selecting everything.
-    fn lookup(priority: u32, table: u32) -> Rule {
-        Rule { priority, src: None, dst: None, fwmark: None, table, action: FR_ACT_TO_TBL, other: false }
+    fn lookup(v6: bool, priority: u32, table: u32) -> Rule {
+        Rule { v6, priority, src: None, dst: None, fwmark: None, table, action: FR_ACT_TO_TBL, other: false }
     }
 
-    /// Reads a kernel rule message; `None` for anything that is not IPv4.
+    /// Reads a kernel rule message; `None` for anything that is not IPv4 or IPv6.
     pub fn from_message(m: &RuleMessage) -> Option<Rule> {
         let h = &m.header;
-        if h.family != AddressFamily::Inet {
-            return None;
-        }
+        let v6 = match h.family {
+            AddressFamily::Inet => false,
+            AddressFamily::Inet6 => true,
+            _ => return None,
+        };
         let mut r = Rule {
             table: u32::from(h.table),
             action: h.action.into(),
             other: h.tos != 0 || h.flags.contains(RuleFlags::Invert),
-            ..Rule::lookup(0, 0)
+            ..Rule::lookup(v6, 0, 0)
         };
+        // A prefix of the rule's family, no longer than its addresses; anything else is a
+        // selector this tool does not know.
+        let prefix = |ip: &IpAddr, len: u8| Prefix::masked(*ip, len).filter(|p| p.addr == *ip && ip.is_ipv6() == v6);
         let (mut mark, mut mask) = (None, None);
         for a in &m.attributes {
             match a {
                 RuleAttribute::Priority(p) => r.priority = *p,
                 RuleAttribute::Table(t) => r.table = *t,
-                // A prefix longer than an address is a selector this tool does not know.
-                RuleAttribute::Source(IpAddr::V4(ip)) if h.src_len <= 32 => {
-                    r.src = Some(Ipv4Net { addr: *ip, len: h.src_len })
-                }
-                RuleAttribute::Destination(IpAddr::V4(ip)) if h.dst_len <= 32 => {
-                    r.dst = Some(Ipv4Net { addr: *ip, len: h.dst_len })
-                }
+                RuleAttribute::Source(ip) => match prefix(ip, h.src_len) {
+                    Some(p) => r.src = Some(p).filter(|p| p.len > 0),
+                    None => r.other = true,
+                },
+                RuleAttribute::Destination(ip) => match prefix(ip, h.dst_len) {
+                    Some(p) => r.dst = Some(p).filter(|p| p.len > 0),
+                    None => r.other = true,
+                },
                 RuleAttribute::FwMark(v) => mark = Some(*v),
                 RuleAttribute::FwMask(v) => mask = Some(*v),
                 // Attributes every dump carries that select nothing: who added the rule
@@ -110,17 +119,17 @@ impl Rule {
 
     fn message(&self, full_mask: bool) -> RuleMessage {
         let mut m = RuleMessage::default();
-        m.header.family = AddressFamily::Inet;
+        m.header.family = family(self.v6);
         m.header.table = u8::try_from(self.table).unwrap_or(0);
         m.header.action = RuleAction::from(self.action);
         let a = &mut m.attributes;
         if let Some(src) = self.src {
             m.header.src_len = src.len;
-            a.push(RuleAttribute::Source(IpAddr::V4(src.addr)));
+            a.push(RuleAttribute::Source(src.addr));
         }
         if let Some(dst) = self.dst {
             m.header.dst_len = dst.len;
-            a.push(RuleAttribute::Destination(IpAddr::V4(dst.addr)));
+            a.push(RuleAttribute::Destination(dst.addr));
         }
         if let Some((mark, mask)) = self.fwmark {
             a.push(RuleAttribute::FwMark(mark));
@@ -145,6 +154,9 @@ impl fmt::Display for Rule {
         if let Some(dst) = self.dst {
             write!(f, " to {dst}")?;
         }
+        if self.v6 && self.src.is_none() && self.dst.is_none() {
+            f.write_str(" from ::/0")?;
+        }
         if let Some((mark, mask)) = self.fwmark {
             write!(f, " fwmark {mark:#x}")?;
             if mask != u32::MAX {
@@ -164,16 +176,25 @@ impl std::str::FromStr for Rule {
 
     /// Parses what `Display` prints for the rules this tool adds.
     fn from_str(s: &str) -> Result<Rule, String> {
-        let mut r = Rule::lookup(0, 0);
+        let mut r = Rule::lookup(false, 0, 0);
         let mut words = s.split_whitespace();
+        // The family is the addresses'; a `/0` selects nothing.
+        let mut family: Option<bool> = None;
+        let mut prefix = |v: &str| -> Result<Option<Prefix>, String> {
+            let p: Prefix = v.parse()?;
+            if family.replace(p.is_v6()).is_some_and(|f| f != p.is_v6()) {
+                return Err(format!("`{v}` is not of the rule's address family"));
+            }
+            Ok(Some(p).filter(|p| p.len > 0))
+        };
         let hex =
             |v: &str| u32::from_str_radix(v.trim_start_matches("0x"), 16).map_err(|_| format!("invalid fwmark `{v}`"));
         while let Some(w) = words.next() {
             let v = words.next().ok_or_else(|| format!("missing value after `{w}`"))?;
             match w {
                 "priority" => r.priority = v.parse().map_err(|_| format!("invalid priority `{v}`"))?,
-                "from" => r.src = Some(v.parse()?),
-                "to" => r.dst = Some(v.parse()?),
+                "from" => r.src = prefix(v)?,
+                "to" => r.dst = prefix(v)?,
                 "fwmark" => {
                     r.fwmark = Some(match v.split_once('/') {
                         Some((m, k)) => (hex(m)?, hex(k)?),
@@ -187,24 +208,34 @@ impl std::str::FromStr for Rule {
         if r.table == 0 {
             return Err(format!("rule `{s}` has no table"));
         }
+        r.v6 = family.unwrap_or(false);
         Ok(r)
     }
 }
 
-/// The request of a dump of every IPv4 rule.
-pub fn dump_request() -> Rtnl {
+fn family(v6: bool) -> AddressFamily {
+    if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    }
+}
+
+/// The request of a dump of every rule of one family.
+pub fn dump_request(v6: bool) -> Rtnl {
     let mut req = RuleMessage::default();
-    req.header.family = AddressFamily::Inet;
+    req.header.family = family(v6);
     Rtnl::new(libc::RTM_GETRULE, Body::Rule(req))
 }
 
-/// Every IPv4 rule.
-pub fn dump(nl: &mut Netlink) -> Result<Vec<Rule>, NetlinkError> {
-    let replies = nl.dump(dump_request())?;
+/// Every rule of one family (a kernel without IPv6 answers with every family's: only the
+/// one asked for is kept).
+pub fn dump(nl: &mut Netlink, v6: bool) -> Result<Vec<Rule>, NetlinkError> {
+    let replies = nl.dump(dump_request(v6))?;
     Ok(replies
         .iter()
         .filter_map(|m| match &m.body {
-            Body::Rule(r) => Rule::from_message(r),
+            Body::Rule(r) if r.header.family == family(v6) => Rule::from_message(r),
             _ => None,
         })
         .collect())
@@ -347,10 +378,54 @@ mod tests {
     fn golden_dump_request() {
         // `ip -4 rule show` asks with a fib_rule_hdr of family AF_INET, all else 0.
         use netlink_packet_core::NetlinkSerializable;
-        let m = dump_request();
+        let m = dump_request(false);
         let mut b = vec![0u8; m.buffer_len()];
         m.serialize(&mut b);
         assert_eq!((m.message_type(), b.as_slice()), (libc::RTM_GETRULE, &[2u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]));
+    }
+
+    #[test]
+    fn golden_ipv6_rules() {
+        // ip -6 rule add from 2001:db8:10::/64 priority 70 lookup main
+        golden(
+            "priority 70 from 2001:db8:10::/64 lookup main",
+            &[
+                0x0a, 0x00, 0x40, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x02, 0x00, 0x20,
+                0x01, 0x0d, 0xb8, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00,
+                0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
+            ],
+        );
+        // ip -6 rule add fwmark 0x65 priority 70 lookup main (no address: written `from ::/0`)
+        golden(
+            "priority 70 from ::/0 fwmark 0x65 lookup main",
+            &[
+                0x0a, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x65,
+                0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
+            ],
+        );
+        let r: Rule = "priority 70 from ::/0 fwmark 0x65 lookup main".parse().expect("rule");
+        assert_eq!(r, Rule::from_fwmark(true, 70, 0x65, u32::MAX, 254));
+        // `ip -6 rule show` asks with a fib_rule_hdr of family AF_INET6, all else 0.
+        use netlink_packet_core::NetlinkSerializable;
+        let m = dump_request(true);
+        let mut b = vec![0u8; m.buffer_len()];
+        m.serialize(&mut b);
+        assert_eq!(b, [10u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_rule_is_of_one_family() {
+        let e = |s: &str| s.parse::<Rule>().expect_err("must fail");
+        assert_eq!(
+            e("priority 70 from 2001:db8::/32 to 10.0.0.0/8 lookup main"),
+            "`10.0.0.0/8` is not of the rule's address family"
+        );
+        // The same selectors in the two families are two rules.
+        let v4: Rule = "priority 70 fwmark 0x65 lookup main".parse().expect("rule");
+        let v6: Rule = "priority 70 from ::/0 fwmark 0x65 lookup main".parse().expect("rule");
+        assert!(!v4.v6 && v6.v6 && v4 != v6);
+        round_trip("priority 69 from 2001:db8:10::/64 lookup main");
+        round_trip("priority 69 from ::/0 fwmark 0x100/0xf00 lookup main");
     }
 
     #[test]
@@ -362,7 +437,7 @@ mod tests {
 
     #[test]
     fn other_selectors_are_flagged() {
-        let mut m = Rule::from_fwmark(101, 0x65, u32::MAX, 201).to_message();
+        let mut m = Rule::from_fwmark(false, 101, 0x65, u32::MAX, 201).to_message();
         m.attributes.push(RuleAttribute::Iifname("eth0".into()));
         let r = Rule::from_message(&m).expect("ipv4");
         assert!(r.other);
@@ -373,7 +448,7 @@ mod tests {
     fn a_set_suppressor_is_a_selector_and_an_unset_one_is_not() {
         // Every dump carries both suppressors; -1 means unset.
         let with = |a: RuleAttribute| {
-            let mut m = Rule::from_fwmark(101, 0x65, u32::MAX, 254).to_message();
+            let mut m = Rule::from_fwmark(false, 101, 0x65, u32::MAX, 254).to_message();
             m.attributes.push(a);
             Rule::from_message(&m).expect("ipv4").other
         };
