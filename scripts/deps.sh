@@ -17,6 +17,7 @@ need wireguard-go wireguard-go
 need wg wireguard-tools
 need dnsmasq dnsmasq-base
 need socat socat
+need radvd radvd
 need curl curl
 need dig bind9-dnsutils
 need ping iputils-ping

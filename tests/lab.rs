@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 const ISP1: &str = "198.51.100.2";
 const ISP2: &str = "198.51.100.6";
 const VPS: &str = "198.51.100.10";
+// What the echo server reports for the same three paths over IPv6 (a dual-stack lab).
+const ISP1_6: &str = "[2001:0db8:0000:0001:0000:0000:0000:0002]";
+const ISP2_6: &str = "[2001:0db8:0000:0002:0000:0000:0000:0002]";
+const VPS_6: &str = "[2001:0db8:0000:0003:0000:0000:0000:0002]";
 
 fn lab_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
@@ -99,9 +103,42 @@ impl Lab {
         r
     }
 
-    /// The router's `ip route show table all` and `ip rule show`.
+    /// The router's `ip -4/-6 route show table all` and `ip -4/-6 rule show`, with the
+    /// seconds left of a router advertisement's lifetime taken out (they tick).
     fn tables(&self) -> String {
-        text(&self.script("tables", &[]).stdout)
+        let t = text(&self.script("tables", &[]).stdout);
+        t.lines()
+            .map(|l| match l.find(" expires ") {
+                Some(i) => {
+                    let rest = &l[i + 9..];
+                    let end = rest.find(' ').unwrap_or(rest.len());
+                    format!("{} expires{}", &l[..i], &rest[end..])
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    }
+
+    /// The source address the echo server saw for `client`'s IPv6 request to `port`.
+    fn fetch6(&self, client: &str, port: u16) -> String {
+        let out = self.script("fetch6", &[client, &port.to_string()]);
+        if !out.status.success() {
+            eprintln!("IPv6 {client}:{port}: {}", text(&out.stderr).trim());
+        }
+        text(&out.stdout).trim().to_string()
+    }
+
+    /// Every (client, port) pair's IPv6 leaves through `via` (the load balancer sends
+    /// 8081 to ISP 2 unless the failsafe is on).
+    fn assert_traffic6_via(&self, via: &str) {
+        for client in ["c1", "c2"] {
+            for port in [80, 8080, 8081] {
+                let expected = if via == ISP1_6 && port == 8081 { ISP2_6 } else { via };
+                assert_eq!(self.fetch6(client, port), expected, "IPv6 {client} to port {port}");
+            }
+        }
     }
 
     /// The source address the echo server saw for `client`'s request to `port`.
@@ -184,11 +221,13 @@ fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// The default routes of one table, as `ip route show table T` prints them.
+/// The IPv4 default routes of one table, as `ip route show table T` prints them (`ip -6`
+/// ends every route with its router preference: those are IPv6's).
 fn table_defaults(tables: &str, table: &str) -> Vec<String> {
     tables
         .lines()
         .filter(|l| l.starts_with("default") || l.starts_with("unreachable default"))
+        .filter(|l| !l.contains(" pref "))
         .filter(|l| match table {
             "main" => !l.contains(" table "),
             t => l.contains(&format!(" table {t} ")),
@@ -197,10 +236,14 @@ fn table_defaults(tables: &str, table: &str) -> Vec<String> {
         .collect()
 }
 
-/// No line of `ip route show table all` / `ip rule show` appears twice.
+/// No line of `ip -4/-6 route show table all` / `ip -4/-6 rule show` appears twice in
+/// its section.
 fn assert_no_duplicates(tables: &str) {
     let mut seen = std::collections::HashSet::new();
     for line in tables.lines() {
+        if line.starts_with("== ") {
+            seen.clear();
+        }
         assert!(seen.insert(line), "duplicated: {line}\n{tables}");
     }
 }
@@ -280,6 +323,97 @@ fn carrier_loss_moves_every_table_then_recovery_restores_them_exactly() {
     let log_len = lab.log().len();
     lab.run_ok();
     assert_eq!(lab.log().len(), log_len);
+}
+
+/// IPv6's state while the failsafe is on: in main, 201 and 202 `target` wins (the tunnel
+/// through WG_PEER_IP6, or `unreachable`); the router advertisement's default stays in
+/// main, below it; 201's winning zebra default is gone (into the snapshot); the rules.
+fn assert_failsafe_tables6(lab: &Lab, target: &str) {
+    for table in ["main", "201", "202"] {
+        let t = lab.rtr(&format!("ip -6 route show default table {table}"));
+        let first = t.lines().next().unwrap_or_default();
+        assert!(first.starts_with(target) && first.contains(" proto static metric 40 "), "table {table}:\n{t}");
+        assert_eq!(t.matches(" metric 40 ").count(), 1, "table {table}:\n{t}");
+    }
+    let main = lab.rtr("ip -6 route show default table main");
+    assert!(main.contains("dev eth0 proto ra metric 1024"), "the advertisement's default stays:\n{main}");
+    assert!(!lab.rtr("ip -6 route show table 201").contains("proto zebra"), "201's winner moved aside");
+    let rules = lab.rtr("ip -6 rule show");
+    for rule in [
+        "69:\tfrom 2001:db8:10::/64 lookup main",
+        "69:\tfrom all fwmark 0x65 lookup main",
+        "69:\tfrom all fwmark 0x66 lookup main",
+    ] {
+        assert!(rules.contains(rule), "missing IPv6 rule {rule}\n{rules}");
+    }
+    assert_no_duplicates(&lab.tables());
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn dual_stack_failover_carries_both_families_through_the_vps_and_recovery_restores_them_exactly() {
+    let lab = Lab::up("ds", &[("LAB_IPV6", "yes")]);
+    let before = lab.tables();
+    lab.assert_traffic6_via(ISP1_6);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    assert_failsafe_tables(&lab);
+    assert_failsafe_tables6(&lab, &format!("default via 2001:db8:ff::1 dev {}w", lab.id));
+    lab.assert_traffic_via(VPS);
+    lab.assert_traffic6_via(VPS_6);
+    assert!(lab.log().contains("IPv6 tables 201, 202, main use"), "{}", lab.log());
+
+    let active = lab.tables();
+    for _ in 0..3 {
+        lab.run_ok();
+    }
+    assert_eq!(lab.tables(), active, "repeated runs changed something");
+
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before, "tables after recovery differ from before the outage");
+    lab.assert_traffic_via(ISP1);
+    lab.assert_traffic6_via(ISP1_6);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn without_wg_peer_ip6_lan_ipv6_is_refused_at_once_and_works_again_after() {
+    let lab = Lab::up("dn", &[("LAB_IPV6", "notunnel")]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    // Doing nothing, a LAN host's IPv6 connection hangs on the dead primary until curl's
+    // own connect timeout (3 s).
+    let started = Instant::now();
+    assert_eq!(lab.fetch6("c1", 80), "FAIL");
+    let hung = started.elapsed();
+    lab.run_ok();
+    assert_failsafe_tables(&lab);
+    assert_failsafe_tables6(&lab, "unreachable default");
+    lab.assert_traffic_via(VPS);
+    assert!(hung >= Duration::from_secs(2), "the dead primary failed fast on its own ({hung:?})");
+    // Every kind of LAN flow is refused at its first packet: unmarked and marked, from
+    // both LAN subnets (curl's exit 7: could not connect). Ten tries each: the lab's
+    // receive steering leaves a rare one to the kernel's lock race (see lab.sh).
+    for (client, port) in [("c1", 80), ("c1", 8080), ("c2", 8081)] {
+        let mut times = Vec::new();
+        for _ in 0..10 {
+            let out = text(&lab.script("connect6", &[client, &port.to_string()]).stdout);
+            let (took, rc) = out.trim().split_once(' ').expect("time and exit code");
+            assert_eq!(rc, "7", "{client}:{port} was not refused: {out}");
+            times.push(took.parse::<f64>().expect("seconds"));
+        }
+        times.sort_by(f64::total_cmp);
+        eprintln!("IPv6 {client}:{port} refused in {times:?} s (without the failsafe: {hung:?})");
+        assert!(times[5] < 0.1, "{client}:{port}: median {} s to be refused", times[5]);
+        assert!(times[9] < 1.5, "{client}:{port}: worst {} s", times[9]);
+    }
+    let ping = lab.script("exec", &["c1", "ping", "-6", "-c", "1", "-W", "3", "2001:db8:80::80"]);
+    assert!(text(&ping.stdout).contains("Destination unreachable: No route"), "{}", text(&ping.stdout));
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before, "tables after recovery differ from before the outage");
+    lab.assert_traffic6_via(ISP1_6);
 }
 
 #[test]

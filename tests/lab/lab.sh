@@ -12,6 +12,9 @@
 # Usage: lab.sh up ID | down ID
 #        lab.sh exec ID NS cmd...        run cmd in namespace ID-NS
 #        lab.sh fetch ID c1|c2 PORT      source address the echo server saw (or FAIL)
+#        lab.sh fetch6 ID c1|c2 PORT     the same over IPv6 (a dual-stack lab)
+#        lab.sh connect6 ID c1|c2 PORT   how long an IPv6 HTTP request took, in seconds,
+#                                        and how it ended (curl's exit code)
 #        lab.sh resolve ID c1|c2         google.com via the client's LAN dnsmasq (or FAIL)
 #        lab.sh primary ID down|up       carrier loss on the router's eth0
 #        lab.sh primary ID delete|create eth0 vanishes (its routes flushed) / comes back
@@ -26,11 +29,14 @@
 #                                        VPS: the tunnel cannot work over the backup
 #        lab.sh handshake ID             one echo through the tunnel from the router (a
 #                                        handshake over whichever WAN the endpoint takes now)
-#        lab.sh tables ID                router's `ip route show table all` + `ip rule show`
+#        lab.sh tables ID                router's `ip -4/-6 route show table all` + `ip -4/-6 rule show`
 # Env: LAB_WG_NO_ENDPOINT=1 at `up` creates the router's peer without an endpoint;
 #      LAB_WG_DOWN=1 leaves the router's WireGuard interface administratively down;
 #      LAB_WG_KEEPALIVE=N gives the router's peer a persistent keepalive of N s (EdgeOS
-#      configurations commonly have 25), so a session over the primary is always fresh.
+#      configurations commonly have 25), so a session over the primary is always fresh;
+#      LAB_IPV6=yes makes the lab dual-stack with IPv6 through the tunnel (WG_PEER_IP6),
+#      LAB_IPV6=notunnel dual-stack with an IPv4-only tunnel; ISP1 then sends router
+#      advertisements (radvd), and the echo server listens on 2001:db8:80::80 too.
 # ID is [a-z0-9]{1,8}; everything lives in namespaces ID-*, in /tmp/wfs-lab-ID/,
 # in /etc/netns/ID-c1|c2/ (client resolv.conf) and /var/run/wireguard/IDw|IDv.sock.
 set -eu
@@ -46,6 +52,7 @@ do_up() {
     local port
     TOPO_WG=go TOPO_WG_RTR=${LAB}w TOPO_WG_VPS=${LAB}v
     TOPO_ENDPOINT=yes TOPO_WG_LINK=up TOPO_KEEPALIVE=${LAB_WG_KEEPALIVE:-}
+    TOPO_IPV6=${LAB_IPV6:-no} TOPO_RA=radvd
     if [ "${LAB_WG_NO_ENDPOINT:-0}" = 1 ]; then TOPO_ENDPOINT=no; fi
     if [ "${LAB_WG_DOWN:-0}" = 1 ]; then TOPO_WG_LINK=down; fi
     topo_up
@@ -67,6 +74,10 @@ EOF
     for port in 80 8080 8081 8082; do
         spawn inet "http$port" socat "TCP-LISTEN:$port,bind=203.0.113.80,reuseaddr,fork" \
             "EXEC:$DIR/http-echo.sh"
+        if [ "$TOPO_IPV6" != no ]; then
+            spawn inet "http6-$port" socat "TCP6-LISTEN:$port,bind=[2001:db8:80::80],reuseaddr,fork" \
+                "EXEC:$DIR/http-echo.sh"
+        fi
     done
 
     # --- the router's LAN resolver and the clients' resolv.conf
@@ -76,6 +87,16 @@ EOF
     mkdir -p "/etc/netns/$LAB-c1" "/etc/netns/$LAB-c2"
     echo "nameserver 192.168.10.1" >"/etc/netns/$LAB-c1/resolv.conf"
     echo "nameserver 192.168.20.1" >"/etc/netns/$LAB-c2/resolv.conf"
+
+    # --- on a wire, an answer to a client's first SYN (an ICMPv6 refusal) arrives after
+    #     its connect() has returned. In one kernel it is delivered inline, while the
+    #     socket is still locked, and dropped (TcpExtLockDroppedIcmps): the LAN's receive
+    #     processing goes to CPU 1 (RPS) and `connect6` runs the client on CPU 0.
+    if [ "$TOPO_IPV6" != no ] && [ "$(nproc)" -ge 2 ]; then
+        for pair in c1:eth0 c2:eth0 rtr:switch0 rtr:lan2; do
+            nsrun "${pair%%:*}" sh -c "echo 2 > /sys/class/net/${pair#*:}/queues/rx-0/rps_cpus"
+        done
+    fi
 
     # --- what the lab adds to the tool's configuration
     cat >>"$DIR/wg-failsafe.conf" <<EOF
@@ -87,7 +108,11 @@ EOF
     # --- ready when the echo server listens on all four ports
     for port in 80 8080 8081 8082; do
         wait_until 5 "HTTP echo on port $port" \
-            sh -c "ip netns exec '$LAB-inet' ss -Hltn 'sport = :$port' | grep -q ."
+            sh -c "ip netns exec '$LAB-inet' ss -Hltn 'sport = :$port' | grep -q 203.0.113.80"
+        if [ "$TOPO_IPV6" != no ]; then
+            wait_until 5 "HTTP echo on [2001:db8:80::80]:$port" \
+                sh -c "ip netns exec '$LAB-inet' ss -Hltn 'sport = :$port' | grep -q 2001:db8:80::80"
+        fi
     done
 }
 
@@ -150,12 +175,12 @@ up_exit() {
 }
 
 # blocker NS TABLE on|off CHAINS : put (on) or take away (off) an nftables table
-# of drop rules in ID-NS; idempotent either way
+# of drop rules (both families) in ID-NS; idempotent either way
 blocker() {
     nsrun "$1" nft list tables >/dev/null    # the namespace must exist
-    nsrun "$1" nft delete table ip "$2" 2>/dev/null || true
+    nsrun "$1" nft delete table inet "$2" 2>/dev/null || true
     if [ "$3" = on ]; then
-        printf 'table ip %s {%s\n}\n' "$2" "$4" | nsrun "$1" nft -f -
+        printf 'table inet %s {%s\n}\n' "$2" "$4" | nsrun "$1" nft -f -
     fi
 }
 
@@ -208,6 +233,23 @@ fetch)
         echo FAIL; exit 1
     fi
     ;;
+fetch6)
+    [ $# -eq 2 ] || usage
+    client_gw "$1" >/dev/null
+    if out=$(nsrun "$1" curl -6 -sS --connect-timeout 3 -m 5 "http://[2001:db8:80::80]:$2/") && [ -n "$out" ]; then
+        echo "$out"
+    else
+        echo FAIL; exit 1
+    fi
+    ;;
+connect6)
+    [ $# -eq 2 ] || usage
+    client_gw "$1" >/dev/null
+    rc=0
+    took=$(nsrun "$1" taskset -c 0 curl -6 -s -o /dev/null -w '%{time_total}' --connect-timeout 3 -m 5 \
+        "http://[2001:db8:80::80]:$2/") || rc=$?
+    echo "$took $rc"
+    ;;
 resolve)
     [ $# -eq 1 ] || usage
     gw=$(client_gw "$1")
@@ -221,6 +263,9 @@ primary)   # carrier loss: the ISP1 end goes down, the router's eth0 loses LOWER
         delete) ip -n "$LAB-rtr" link del eth0; exit 0 ;;   # both ends of the veth go
         create)
             veth isp1 lan rtr eth0; addr isp1 lan 192.168.1.1/24; addr rtr eth0 192.168.1.2/24
+            if [ -n "$(ip -n "$LAB-isp1" -6 addr show dev wan)" ]; then
+                addr isp1 lan 2001:db8:1::1/64; addr rtr eth0 2001:db8:1::2/64
+            fi
             set -- up ;;
         *) usage ;;
     esac
@@ -263,8 +308,11 @@ tunnel)    # the VPS ignores WireGuard: no handshake can complete
     chain drop_wg { type filter hook input priority filter; policy accept; udp dport 51820 drop; }'
     ;;
 tables)
-    ip -n "$LAB-rtr" route show table all
-    ip -n "$LAB-rtr" rule show
+    for what in "-4 route show table all" "-6 route show table all" "-4 rule show" "-6 rule show"; do
+        echo "== ip $what"
+        # shellcheck disable=SC2086  # $what is the words of the command
+        ip -n "$LAB-rtr" $what
+    done
     ;;
 *)
     usage

@@ -18,6 +18,19 @@
 #              |                                     |
 #        c1 eth0 192.168.10.50/24                c2 eth0 192.168.20.50/24
 #
+# IPv6 (TOPO_IPV6=yes or notunnel), in 2001:db8::/32 on every link: inet 2001:db8:0:N::1,
+# the ISPs' and the VPS's wan 2001:db8:0:N::2 (N = 1, 2, 3), the echo on 2001:db8:80::80;
+# ISP1's lan 2001:db8:1::1 (it sends router advertisements when TOPO_RA=radvd), ISP2's
+# 2001:db8:2::1, the router 2001:db8:1::2, 2001:db8:2::2, switch0 2001:db8:10::1/64
+# (LAN_SUBNET6), lan2 2001:db8:20::1/64, the clients ::50. With `yes` the tunnel carries
+# IPv6 too: the VPS 2001:db8:ff::1 (WG_PEER_IP6), the router 2001:db8:ff::102. Everything
+# that leaves a WAN or the VPS is NAT66ed, as IPv4 is NATed, so the echo's peer address
+# says the path.
+#   main: the router advertisement's default via eth0 (proto ra, metric 1024, a lifetime;
+#         with TOPO_RA=static a route of that shape), via 2001:db8:2::1 dev eth1 metric 2048
+#   201: via 2001:db8:1::1 dev eth0 proto zebra metric 1 (wins over the tunnel's: moved)
+#   202: via 2001:db8:2::1 dev eth1 (metric 1024)   rules 101/102 as IPv4's, marks by port
+#
 # The router's routing is the EdgeOS load balancer's:
 #   main: default via 192.168.1.1 dev eth0 metric 100, via 192.168.2.1 dev eth1 metric 200
 #   201: default via 192.168.1.1 dev eth0   202 and 10: default via 192.168.2.1 dev eth1
@@ -38,6 +51,10 @@
 #   TOPO_WG_LINK   up (default, as on EdgeOS) or down: the router's WireGuard interface
 #   TOPO_KEEPALIVE the router peer's persistent keepalive in seconds (default none: idle,
 #                  no handshake until traffic needs one)
+#   TOPO_IPV6      no (default), yes (dual-stack, the tunnel too) or notunnel (dual-stack,
+#                  the tunnel IPv4 only: no WG_PEER_IP6)
+#   TOPO_RA        radvd (ISP1 advertises; needs radvd) or static (default: main gets a
+#                  route of the advertisement's shape)
 # topo_up builds everything and writes $TOPO_DIR/wg-failsafe.conf (root's, 0600) with the
 # keys every user of the topology shares; callers append their own.
 
@@ -75,13 +92,19 @@ veth() {
 	ip -n "$TOPO_NS$3" link set "$4" up
 }
 
-# addr NS IFACE PREFIX
-addr() { ip -n "$TOPO_NS$1" addr add "$3" dev "$2"; }
+# addr NS IFACE PREFIX (IPv6 ones without duplicate address detection: usable at once)
+addr() {
+	case $3 in
+	*:*) ip -n "$TOPO_NS$1" addr add "$3" dev "$2" nodad ;;
+	*) ip -n "$TOPO_NS$1" addr add "$3" dev "$2" ;;
+	esac
+}
 
-# nat NS TABLE RULE: an nftables table that masquerades what RULE matches on its way out.
+# nat NS TABLE RULE [FAMILY]: an nftables table (ip, or ip6) that masquerades what RULE
+# matches on its way out.
 nat() {
 	nsrun "$1" nft -f - << EOF
-table ip $2 {
+table ${4:-ip} $2 {
 	chain masq_out {
 		type nat hook postrouting priority srcnat; policy accept;
 		$3 masquerade
@@ -108,15 +131,32 @@ wg_create() {
 
 topo_up() {
 	mkdir -p "$TOPO_DIR"
-	# Sysctls before any link exists, so that every interface inherits them; no IPv6,
-	# so that `ip route show table all` holds nothing the kernel adds on its own.
+	# Sysctls before any link exists, so that every interface inherits them. Without
+	# IPv6 none at all, so that `ip route show table all` holds nothing the kernel adds
+	# on its own; with it, no duplicate address detection and no address autoconfiguration
+	# (the addresses are static, and stay on a link that goes down, as an ISP's would), and the
+# router takes advertisements while forwarding.
+	_v6=${TOPO_IPV6:-no}
+	_vps6=
+	case $_v6 in
+	no) _off=1 ;;
+	yes | notunnel) _off=0 ;;
+	*) echo "topology: TOPO_IPV6 must be no, yes or notunnel, not '$_v6'" >&2; return 2 ;;
+	esac
 	for _n in $TOPO_NAMESPACES; do
 		ip netns add "$TOPO_NS$_n"
 		nsrun "$_n" sysctl -q -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-			net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 > /dev/null
+			net.ipv6.conf.all.disable_ipv6=$_off net.ipv6.conf.default.disable_ipv6=$_off > /dev/null
+		[ "$_off" = 1 ] || nsrun "$_n" sysctl -q -w net.ipv6.conf.all.accept_dad=0 \
+			net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.autoconf=0 \
+			net.ipv6.conf.all.keep_addr_on_down=1 net.ipv6.conf.default.keep_addr_on_down=1 > /dev/null
 		ip -n "$TOPO_NS$_n" link set lo up
 	done
-	for _n in inet isp1 isp2 vps rtr; do nsrun "$_n" sysctl -q -w net.ipv4.ip_forward=1 > /dev/null; done
+	for _n in inet isp1 isp2 vps rtr; do
+		nsrun "$_n" sysctl -q -w net.ipv4.ip_forward=1 > /dev/null
+		[ "$_off" = 1 ] || nsrun "$_n" sysctl -q -w net.ipv6.conf.all.forwarding=1 > /dev/null
+	done
+	[ "$_off" = 1 ] || nsrun rtr sysctl -q -w net.ipv6.conf.default.accept_ra=2 > /dev/null
 
 	veth inet isp1 isp1 wan;  addr inet isp1 198.51.100.1/30;  addr isp1 wan 198.51.100.2/30
 	veth inet isp2 isp2 wan;  addr inet isp2 198.51.100.5/30;  addr isp2 wan 198.51.100.6/30
@@ -136,6 +176,7 @@ topo_up() {
 	ip -n "${TOPO_NS}c2" route add default via 192.168.20.1
 	nat isp1 wfslab_isp 'oifname "wan"'
 	nat isp2 wfslab_isp 'oifname "wan"'
+	[ "$_off" = 1 ] || topo_ipv6_outside
 
 	# The router: load-balancer tables, rules and marks.
 	_r="${TOPO_NS}rtr"
@@ -164,6 +205,8 @@ table ip wfslab_rtr {
 }
 EOF
 
+	[ "$_off" = 1 ] || topo_ipv6_router
+
 	# WireGuard: keys, the VPS (up, listening) and the router.
 	(umask 077
 	 wg genkey > "$TOPO_DIR/rtr-private.key"; wg pubkey < "$TOPO_DIR/rtr-private.key" > "$TOPO_DIR/rtr-public.key"
@@ -171,12 +214,18 @@ EOF
 	chmod 0644 "$TOPO_DIR/rtr-public.key" "$TOPO_DIR/vps-peer-public.key"
 	wg_create vps "$TOPO_WG_VPS"
 	nsrun vps wg set "$TOPO_WG_VPS" private-key "$TOPO_DIR/vps-private.key" listen-port 51820 \
-		peer "$(cat "$TOPO_DIR/rtr-public.key")" allowed-ips 10.11.0.102/32,192.168.10.0/24,192.168.20.0/24
+		peer "$(cat "$TOPO_DIR/rtr-public.key")" allowed-ips 10.11.0.102/32,192.168.10.0/24,192.168.20.0/24$_vps6
 	addr vps "$TOPO_WG_VPS" 10.11.0.1/24
 	ip -n "${TOPO_NS}vps" link set "$TOPO_WG_VPS" up
 	ip -n "${TOPO_NS}vps" route add 192.168.10.0/24 dev "$TOPO_WG_VPS"
 	ip -n "${TOPO_NS}vps" route add 192.168.20.0/24 dev "$TOPO_WG_VPS"
 	nat vps wfslab_vps "iifname \"$TOPO_WG_VPS\" oifname \"wan\""
+	if [ "$_v6" = yes ]; then
+		addr vps "$TOPO_WG_VPS" 2001:db8:ff::1/64
+		ip -n "${TOPO_NS}vps" -6 route add 2001:db8:10::/64 dev "$TOPO_WG_VPS"
+		ip -n "${TOPO_NS}vps" -6 route add 2001:db8:20::/64 dev "$TOPO_WG_VPS"
+		nat vps wfslab_vps6 "iifname \"$TOPO_WG_VPS\" oifname \"wan\"" ip6
+	fi
 
 	_endpoint="endpoint 198.51.100.10:51820" _keepalive=
 	[ "${TOPO_ENDPOINT:-yes}" = yes ] || _endpoint=
@@ -184,8 +233,9 @@ EOF
 	wg_create rtr "$TOPO_WG_RTR"
 	# shellcheck disable=SC2086  # $_endpoint and $_keepalive are two words or none
 	nsrun rtr wg set "$TOPO_WG_RTR" private-key "$TOPO_DIR/rtr-private.key" \
-		peer "$(cat "$TOPO_DIR/vps-peer-public.key")" $_endpoint $_keepalive allowed-ips 0.0.0.0/0
+		peer "$(cat "$TOPO_DIR/vps-peer-public.key")" $_endpoint $_keepalive allowed-ips 0.0.0.0/0,::/0
 	addr rtr "$TOPO_WG_RTR" 10.11.0.102/24
+	[ "$_v6" != yes ] || addr rtr "$TOPO_WG_RTR" 2001:db8:ff::102/64
 	[ "${TOPO_WG_LINK:-up}" != up ] || ip -n "$_r" link set "$TOPO_WG_RTR" up
 
 	# The tool's configuration: root's, mode 0600, as it demands.
@@ -206,5 +256,71 @@ LOCK_FILE=$TOPO_DIR/lock
 LOG_FILE=$TOPO_DIR/wg-failsafe.log
 UP_AFTER_S=0
 EOF
+	 [ "$_off" = 1 ] || echo "LAN_SUBNET6=2001:db8:10::/64" >> "$TOPO_DIR/wg-failsafe.conf"
+	 [ "$_v6" != yes ] || echo "WG_PEER_IP6=2001:db8:ff::1" >> "$TOPO_DIR/wg-failsafe.conf"
 	)
+}
+
+# IPv6 outside the router: every link addressed, the ISPs and the VPS routed to inet and
+# NAT66ing what leaves, ISP1's advertisements.
+topo_ipv6_outside() {
+	addr inet isp1 2001:db8:0:1::1/64; addr isp1 wan 2001:db8:0:1::2/64
+	addr inet isp2 2001:db8:0:2::1/64; addr isp2 wan 2001:db8:0:2::2/64
+	addr inet vps 2001:db8:0:3::1/64;  addr vps wan 2001:db8:0:3::2/64
+	addr isp1 lan 2001:db8:1::1/64;    addr rtr eth0 2001:db8:1::2/64
+	addr isp2 lan 2001:db8:2::1/64;    addr rtr eth1 2001:db8:2::2/64
+	addr rtr switch0 2001:db8:10::1/64; addr c1 eth0 2001:db8:10::50/64
+	addr rtr lan2 2001:db8:20::1/64;   addr c2 eth0 2001:db8:20::50/64
+	addr inet lo 2001:db8:80::80/128
+	ip -n "${TOPO_NS}isp1" -6 route add default via 2001:db8:0:1::1
+	ip -n "${TOPO_NS}isp2" -6 route add default via 2001:db8:0:2::1
+	ip -n "${TOPO_NS}vps" -6 route add default via 2001:db8:0:3::1
+	ip -n "${TOPO_NS}c1" -6 route add default via 2001:db8:10::1
+	ip -n "${TOPO_NS}c2" -6 route add default via 2001:db8:20::1
+	nat isp1 wfslab_isp6 'oifname "wan"' ip6
+	nat isp2 wfslab_isp6 'oifname "wan"' ip6
+	_vps6=
+	[ "$_v6" != yes ] || _vps6=,2001:db8:ff::102/128,2001:db8:10::/64,2001:db8:20::/64
+}
+
+# The router's IPv6: the defaults of main (the advertisement's, and the backup's), of the
+# load balancer's tables, its rules, marks and NAT66.
+topo_ipv6_router() {
+	_ll=$(ip -n "${TOPO_NS}isp1" -6 -o addr show dev lan scope link | sed -n 's/.* inet6 \([^/]*\).*/\1/p')
+	case ${TOPO_RA:-static} in
+	radvd)
+		cat > "$TOPO_DIR/isp1-radvd.conf" << 'EOF'
+interface lan {
+	AdvSendAdvert on;
+	MinRtrAdvInterval 3;
+	MaxRtrAdvInterval 10;
+	AdvDefaultLifetime 1800;
+	prefix 2001:db8:1::/64 { AdvOnLink on; AdvAutonomous off; };
+};
+EOF
+		spawn isp1 radvd radvd -n -C "$TOPO_DIR/isp1-radvd.conf" -p "$TOPO_DIR/isp1-radvd.run" -m stderr
+		wait_until 10 "ISP1's router advertisement" sh -c \
+			"ip -n '${TOPO_NS}rtr' -6 route show default | grep -q 'proto ra'"
+		;;
+	static) ip -n "$_r" -6 route add default via "$_ll" dev eth0 proto ra metric 1024 expires 1800 ;;
+	*) echo "topology: TOPO_RA must be radvd or static" >&2; return 2 ;;
+	esac
+	ip -n "$_r" -6 route add default via 2001:db8:2::1 dev eth1 proto static metric 2048
+	ip -n "$_r" -6 route add default via 2001:db8:1::1 dev eth0 proto zebra metric 1 table 201
+	ip -n "$_r" -6 route add default via 2001:db8:2::1 dev eth1 proto static table 202
+	ip -n "$_r" -6 rule add priority 101 fwmark 0x65 lookup 201
+	ip -n "$_r" -6 rule add priority 102 fwmark 0x66 lookup 202
+	nsrun rtr nft -f - << 'EOF'
+table ip6 wfslab_rtr6 {
+	chain lb_mark {
+		type filter hook prerouting priority mangle; policy accept;
+		iifname { "switch0", "lan2" } tcp dport 8080 meta mark set 0x65
+		iifname { "switch0", "lan2" } tcp dport 8081 meta mark set 0x66
+	}
+	chain nat_out {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname { "eth0", "eth1" } masquerade
+	}
+}
+EOF
 }
