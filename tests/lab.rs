@@ -583,7 +583,9 @@ fn lock_held_too_long_exits_75() {
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn killed_at_any_point_of_activation_the_next_runs_converge_and_restore() {
-    let lab = Lab::up("kl", &[]);
+    // Dual-stack: every request of both families' plans is a kill point.
+    let lab = Lab::up("kl", &[("LAB_IPV6", "yes")]);
+    let tunnel6 = format!("default via 2001:db8:ff::1 dev {}w", lab.id);
     let before = lab.tables();
     let mut kills = 0;
     for syscall in ["sendto", "fsync"] {
@@ -601,10 +603,9 @@ fn killed_at_any_point_of_activation_the_next_runs_converge_and_restore() {
                 kills += 1;
                 // The next tick converges…
                 lab.run_ok();
-                assert_failsafe_tables(&lab);
-            } else {
-                assert_failsafe_tables(&lab);
             }
+            assert_failsafe_tables(&lab);
+            assert_failsafe_tables6(&lab, &tunnel6);
             // …and recovery restores every table exactly.
             lab.ctl("primary", "up");
             lab.run_ok();
@@ -615,7 +616,7 @@ fn killed_at_any_point_of_activation_the_next_runs_converge_and_restore() {
             }
         }
     }
-    assert!(kills >= 15, "only {kills} kill points were exercised");
+    assert!(kills >= 25, "only {kills} kill points were exercised");
     eprintln!("{kills} kill points exercised");
 }
 
@@ -1121,7 +1122,8 @@ fn a_state_dir_others_can_write_is_refused() {
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn killed_at_any_point_of_deactivation_the_next_run_converges() {
-    let lab = Lab::up("kd", &[("LAB_WG_DOWN", "1")]);
+    let lab = Lab::up("kd", &[("LAB_WG_DOWN", "1"), ("LAB_IPV6", "yes")]);
+    let tunnel6 = format!("default via 2001:db8:ff::1 dev {}w", lab.id);
     let before = lab.tables();
     let mut kills = 0;
     for syscall in ["sendto", "fsync"] {
@@ -1129,6 +1131,7 @@ fn killed_at_any_point_of_deactivation_the_next_run_converges() {
             lab.ctl("primary", "down");
             lab.run_ok();
             assert_failsafe_tables(&lab);
+            assert_failsafe_tables6(&lab, &tunnel6);
             lab.ctl("primary", "up");
             let out = sh(Command::new("ip")
                 .args(["netns", "exec", &format!("{}-rtr", lab.id), "strace", "-f", "-o", "/dev/null", "-e"])
@@ -1149,7 +1152,7 @@ fn killed_at_any_point_of_deactivation_the_next_run_converges() {
             }
         }
     }
-    assert!(kills >= 15, "only {kills} kill points were exercised");
+    assert!(kills >= 25, "only {kills} kill points were exercised");
     eprintln!("{kills} kill points of deactivation exercised");
 }
 

@@ -30,6 +30,7 @@
 #         with TOPO_RA=static a route of that shape), via 2001:db8:2::1 dev eth1 metric 2048
 #   201: via 2001:db8:1::1 dev eth0 proto zebra metric 1 (wins over the tunnel's: moved)
 #   202: via 2001:db8:2::1 dev eth1 (metric 1024)   rules 101/102 as IPv4's, marks by port
+#   as IPv4's and by destination (2001:db8:80::81 0x65, ::82 0x66; ::80 unmarked)
 #
 # The router's routing is the EdgeOS load balancer's:
 #   main: default via 192.168.1.1 dev eth0 metric 100, via 192.168.2.1 dev eth1 metric 200
@@ -236,7 +237,11 @@ EOF
 		peer "$(cat "$TOPO_DIR/vps-peer-public.key")" $_endpoint $_keepalive allowed-ips 0.0.0.0/0,::/0
 	addr rtr "$TOPO_WG_RTR" 10.11.0.102/24
 	[ "$_v6" != yes ] || addr rtr "$TOPO_WG_RTR" 2001:db8:ff::102/64
-	[ "${TOPO_WG_LINK:-up}" != up ] || ip -n "$_r" link set "$TOPO_WG_RTR" up
+	# Down means set down after being up, as on a router that has run for a while: IPv6
+	# keeps the local routes of an address added to a link that was never up until the
+	# link's first down.
+	ip -n "$_r" link set "$TOPO_WG_RTR" up
+	[ "${TOPO_WG_LINK:-up}" = up ] || ip -n "$_r" link set "$TOPO_WG_RTR" down
 
 	# The tool's configuration: root's, mode 0600, as it demands.
 	(umask 077
@@ -271,7 +276,7 @@ topo_ipv6_outside() {
 	addr isp2 lan 2001:db8:2::1/64;    addr rtr eth1 2001:db8:2::2/64
 	addr rtr switch0 2001:db8:10::1/64; addr c1 eth0 2001:db8:10::50/64
 	addr rtr lan2 2001:db8:20::1/64;   addr c2 eth0 2001:db8:20::50/64
-	addr inet lo 2001:db8:80::80/128
+	for _a in 80 81 82; do addr inet lo "2001:db8:80::$_a/128"; done
 	ip -n "${TOPO_NS}isp1" -6 route add default via 2001:db8:0:1::1
 	ip -n "${TOPO_NS}isp2" -6 route add default via 2001:db8:0:2::1
 	ip -n "${TOPO_NS}vps" -6 route add default via 2001:db8:0:3::1
@@ -316,6 +321,8 @@ table ip6 wfslab_rtr6 {
 		type filter hook prerouting priority mangle; policy accept;
 		iifname { "switch0", "lan2" } tcp dport 8080 meta mark set 0x65
 		iifname { "switch0", "lan2" } tcp dport 8081 meta mark set 0x66
+		iifname { "switch0", "lan2" } ip6 daddr 2001:db8:80::81 meta mark set 0x65
+		iifname { "switch0", "lan2" } ip6 daddr 2001:db8:80::82 meta mark set 0x66
 	}
 	chain nat_out {
 		type nat hook postrouting priority srcnat; policy accept;

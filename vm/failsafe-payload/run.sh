@@ -14,11 +14,11 @@
 # Everything that reaches inet is NATed to a /30 address, so nftables counters per
 # source address in inet tell which way an echo request went.
 #
-# Scenario 1 (WG_BACKEND=auto, which must pick the kernel): a healthy tick changes and
-# logs nothing (and is measured); carrier loss on eth0; `run` fails over; marked and
-# unmarked traffic from both LAN subnets leaves through the VPS; repeated runs change
-# nothing; a load-balancer rewrite is repaired; carrier back; `run` restores every table
-# and rule exactly. Scenario 2 (WG_BACKEND=kernel): the router's peer has no endpoint and
+# Scenario 1 (WG_BACKEND=auto, which must pick the kernel; dual-stack, the tunnel carrying
+# IPv6 too): a healthy tick changes and logs nothing (and is measured); carrier loss on
+# eth0; `run` fails over; marked and unmarked traffic of both families from both LAN
+# subnets leaves through the VPS; repeated runs change nothing; a load-balancer rewrite is
+# repaired; carrier back; `run` restores every table and rule of both families exactly. Scenario 2 (WG_BACKEND=kernel): the router's peer has no endpoint and
 # wg0 is down; `run` brings wg0 up and forces the handshake through generic netlink.
 # Recovery puts wg0 down and the keepalive back. Scenario 3 (WG_BACKEND=kernel,
 # FALLBACK=none): the VPS drops WireGuard; `run` exits 1 with the peer's state from the
@@ -56,9 +56,10 @@ ns() { nsrun "$@"; }
 
 # up ENDPOINT WG_LINK [KEEPALIVE]: builds everything; ENDPOINT yes|no (the router's peer
 # has the VPS endpoint or none), WG_LINK up|down (the router's wg0), KEEPALIVE the
-# router peer's persistent keepalive (none by default); BACKEND for the config.
+# router peer's persistent keepalive (none by default); BACKEND for the config, IPV6
+# (yes or no, default no) for TOPO_IPV6.
 up() {
-	TOPO_ENDPOINT=$1 TOPO_WG_LINK=$2 TOPO_KEEPALIVE=${3:-}
+	TOPO_ENDPOINT=$1 TOPO_WG_LINK=$2 TOPO_KEEPALIVE=${3:-} TOPO_IPV6=${IPV6:-no} TOPO_RA=static
 	topo_up
 	# What the guest watches: which source address each echo request reached inet from
 	# (anonymous counters: named ones would need the nft_objref module).
@@ -69,6 +70,14 @@ table ip obs {
 		icmp type echo-request ip saddr 198.51.100.2 counter comment "isp1"
 		icmp type echo-request ip saddr 198.51.100.6 counter comment "isp2"
 		icmp type echo-request ip saddr 198.51.100.10 counter comment "vps"
+	}
+}
+table ip6 obs {
+	chain seen {
+		type filter hook input priority filter; policy accept;
+		icmpv6 type echo-request ip6 saddr 2001:db8:0:1::2 counter comment "isp1"
+		icmpv6 type echo-request ip6 saddr 2001:db8:0:2::2 counter comment "isp2"
+		icmpv6 type echo-request ip6 saddr 2001:db8:0:3::2 counter comment "vps"
 	}
 }
 EOF
@@ -88,8 +97,12 @@ down() {
 # ---------------------------------------------------------------------------------------
 # Observations and checks
 
-# The router's `ip route show table all` and `ip rule show`.
-tables() { ip -n rtr route show table all; ip -n rtr rule show; }
+# The router's `ip -4/-6 route show table all` and `ip -4/-6 rule show`, the seconds left
+# of a route's lifetime taken out (they tick).
+tables() {
+	for f in -4 -6; do ip -n rtr $f route show table all; ip -n rtr $f rule show; done |
+		sed 's/ expires [0-9]*sec//'
+}
 
 # same_tables WHAT EXPECTED_FILE [FILTER]: the router's tables equal the file's
 # (lines matching the grep pattern FILTER left out of both).
@@ -124,15 +137,16 @@ carrier() {
 # counts: "NAME PACKETS" for each of inet's counters (anonymous ones: named counters
 # would need the nft_objref module, which the guest does not load).
 counts() {
-	ns inet nft list chain ip obs seen | awk '/comment/ {
+	ns inet nft list chain "${FAMILY:-ip}" obs seen | awk '/comment/ {
 		for (i = 1; i < NF; i++) if ($i == "packets") p = $(i + 1)
 		c = $NF; gsub(/"/, "", c); print c, p }'
 }
 # path CLIENT DEST: where CLIENT's echo request to DEST reached the internet from
 # (isp1, isp2 or vps), or "none" if it got no answer.
 path() {
+	case $2 in *:*) v=-6 FAMILY=ip6 ;; *) v=-4 FAMILY=ip ;; esac
 	counts > "$D/c0"
-	if ! ns "$1" ping -c 1 -W 5 "$2" > /dev/null 2>&1; then echo none; return 0; fi
+	if ! ns "$1" ping $v -c 1 -W 5 "$2" > /dev/null 2>&1; then echo none; return 0; fi
 	counts > "$D/c1"
 	awk 'NR == FNR { n[$1] = $2; next } $2 > n[$1] { printf "%s%s", sep, $1; sep = "+" }' "$D/c0" "$D/c1"
 }
@@ -151,6 +165,38 @@ paths() {
 	done
 }
 mark_of() { case $1 in 80) echo unmarked ;; 81) echo mark 0x65 ;; 82) echo mark 0x66 ;; 83) echo mark 0x123 ;; esac; }
+
+# paths6 normal|tunnel: the same for IPv6 (2001:db8:80::80 unmarked, ::81 0x65, ::82 0x66).
+paths6() {
+	for c in c1 c2; do
+		for d in 80 81 82; do
+			if [ "$1" = tunnel ]; then want=vps
+			else case $d in 80 | 81) want=isp1 ;; *) want=isp2 ;; esac; fi
+			got=$(path "$c" "2001:db8:80::$d")
+			echo "   $c -> 2001:db8:80::$d ($(mark_of "$d")): via $got"
+			[ "$got" = "$want" ] || fail "$c to 2001:db8:80::$d went via $got, expected $want"
+		done
+	done
+}
+
+# IPv6 while the failsafe is active: in main, 201 and 202 the tunnel's default through
+# WG_PEER_IP6 wins; the advertisement-shaped default stays in main; the IPv6 rules.
+failsafe_tables6() {
+	for t in main 201 202; do
+		got=$(ip -n rtr -6 route show default table "$t" | head -n 1)
+		case $got in "default via 2001:db8:ff::1 dev wg0 proto static metric 40 "*) ;;
+		*) fail "IPv6 table $t's first default is '$got', expected the tunnel's" ;; esac
+	done
+	ip -n rtr -6 route show default | grep -q 'dev eth0 proto ra metric 1024' ||
+		fail "the advertisement's default left main"
+	rules=$(ip -n rtr -6 rule show)
+	for r in "from 2001:db8:10::/64 lookup main" "from all fwmark 0x65 lookup main" \
+		"from all fwmark 0x66 lookup main"; do
+		echo "$rules" | grep -qxF "69:	$r" || fail "missing IPv6 rule '69: $r'"
+	done
+	dups=$({ ip -n rtr -6 route show table all; ip -n rtr -6 rule show; } | sort | uniq -d)
+	[ -z "$dups" ] || fail "duplicated IPv6 lines: $dups"
+}
 
 # The state every managed table must be in while the failsafe is active: the winning
 # default of each goes via VIA (default: the tunnel's gateway and device).
@@ -171,7 +217,7 @@ failsafe_tables() {
 	done
 	ip -n rtr route show | grep -q '^198.51.100.10 via 192.168.2.1 dev eth1 proto static metric 190' ||
 		fail "no endpoint route via the backup WAN"
-	dups=$(tables | sort | uniq -d)
+	dups=$({ ip -n rtr -4 route show table all; ip -n rtr -4 rule show; } | sort | uniq -d)
 	[ -z "$dups" ] || fail "duplicated lines: $dups"
 }
 
@@ -219,15 +265,16 @@ if [ -f "$P/smoke.sh" ]; then
 	echo "   passed"
 fi
 
-step "scenario 1: topology, router peer with endpoint, WG_BACKEND=auto"
+step "scenario 1: dual-stack topology, router peer with endpoint, WG_BACKEND=auto"
 BACKEND=auto
-up yes up
+IPV6=yes up yes up
 tool check
 echo "$OUT" | sed 's/^/   /'
 [ "$RC" = 0 ] || fail "check exited $RC"
 echo "$OUT" | grep -q 'ok   kernel backend' || fail "auto did not choose the kernel backend"
 step "healthy: marked and unmarked traffic leaves through its load-balancer table"
 paths normal
+paths6 normal
 tables > "$D/before"
 
 step "healthy run x$HEALTHY_RUNS: changes nothing, prints and logs nothing"
@@ -274,8 +321,10 @@ echo "$OUT" | sed 's/^/   /'
 for s in "mode:     FAILSAFE" "primary:  eth0 DOWN" "tunnel:   wg0 up (kernel backend, latest handshake"; do
 	echo "$OUT" | grep -qF "$s" || fail "status lacks '$s'"
 done
-step "active: marked and unmarked traffic from both LAN subnets leaves through the VPS"
+step "active: marked and unmarked traffic of both families from both LAN subnets leaves through the VPS"
 paths tunnel
+failsafe_tables6
+paths6 tunnel
 
 step "active: repeated runs change nothing"
 tables > "$D/active"
@@ -304,6 +353,7 @@ same_tables "$D/before" "after recovery"
 echo "   every table and rule is as before the outage"
 if [ -e "$D/state/snapshot" ] || [ -e "$D/state/journal" ]; then fail "snapshot or journal left in STATE_DIR"; fi
 paths normal
+paths6 normal
 size=$(wc -c < "$D/wg-failsafe.log")
 run_ok "healthy tick after recovery"
 [ "$(wc -c < "$D/wg-failsafe.log")" = "$size" ] || fail "the healthy tick after recovery wrote the log"
