@@ -352,7 +352,7 @@ fn assert_failsafe_tables6(lab: &Lab, target: &str) {
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn dual_stack_failover_carries_both_families_through_the_vps_and_recovery_restores_them_exactly() {
-    let lab = Lab::up("ds", &[("LAB_IPV6", "yes")]);
+    let lab = Lab::up("sx", &[("LAB_IPV6", "yes")]);
     let before = lab.tables();
     lab.assert_traffic6_via(ISP1_6);
     lab.ctl("primary", "down");
@@ -379,7 +379,7 @@ fn dual_stack_failover_carries_both_families_through_the_vps_and_recovery_restor
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn without_wg_peer_ip6_lan_ipv6_is_refused_at_once_and_works_again_after() {
-    let lab = Lab::up("dn", &[("LAB_IPV6", "notunnel")]);
+    let lab = Lab::up("sn", &[("LAB_IPV6", "notunnel")]);
     let before = lab.tables();
     lab.ctl("primary", "down");
     // Doing nothing, a LAN host's IPv6 connection hangs on the dead primary until curl's
@@ -1578,6 +1578,35 @@ fn the_daemon_switches_at_the_carrier_event_and_fails_back_after_up_after_s() {
     assert!(took >= Duration::from_secs(2), "failed back after {took:?}, before UP_AFTER_S");
     assert_eq!(lab.tables(), before);
     lab.assert_traffic_via(ISP1);
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+/// The daemon, dual-stack: the carrier event switches both families; the router
+/// advertisements that keep arriving during the outage (every 3 to 10 s) change nothing;
+/// failback restores both exactly.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_daemon_switches_both_families_and_router_advertisements_change_nothing() {
+    let lab = Lab::up("dq", &[("LAB_IPV6", "yes")]);
+    let conf = daemon_conf(&lab, "dq.conf", &[("UP_AFTER_S", "12")]);
+    let before = lab.tables();
+    let daemon = Daemon::start(&lab, &conf, &[]);
+    lab.ctl("primary", "down");
+    wait_for(&lab, "tables switched", Duration::from_secs(5));
+    assert_failsafe_tables(&lab);
+    assert_failsafe_tables6(&lab, &format!("default via 2001:db8:ff::1 dev {}w", lab.id));
+    lab.assert_traffic6_via(VPS_6);
+    // Carrier back: ISP 1 advertises again (its default refreshed in main) while the
+    // failback waits; nothing is repaired, nothing logged but the wait.
+    lab.ctl("primary", "up");
+    sleep(Duration::from_millis(500));
+    let active = lab.tables();
+    sleep(Duration::from_secs(8));
+    assert_eq!(lab.tables(), active, "the daemon changed something while waiting");
+    assert!(!lab.log().contains("repaired"), "{}", lab.log());
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic6_via(ISP1_6);
     assert_eq!(daemon.stop(), Some(0));
 }
 
