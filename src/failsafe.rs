@@ -238,6 +238,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     record.tunnel_down = false;
     record.repairs_logged = false;
     record.back_logged = false;
+    record.ipv6_refused = false;
     sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an
@@ -256,10 +257,12 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     };
 
     // 5. In main and every managed table, the target is the default the kernel uses.
-    move_tables(sys, &routes, &snapshot, &ours, target)?;
+    let moved = move_tables(sys, &routes, &snapshot, &ours, target)?;
 
     // 6. LAN and marked traffic to main, before the load balancer's rules.
-    ensure_lan_rules(sys, &rules, &snapshot, &ours)?;
+    let ruled = ensure_lan_rules(sys, &rules, &snapshot, &ours)?;
+    let refused6 = moved.or(ruled);
+    note_ipv6(sys, &mut record, refused6.clone());
 
     // 7. The LAN resolver answers through the new path, or is restarted.
     check_dns(sys)?;
@@ -278,6 +281,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     };
     let via6 = match (target, c.wg_peer_ip6) {
         _ if snapshot.tables6.is_empty() => String::new(),
+        _ if refused6.is_some() => "; IPv6 not moved (refused, see above)".to_string(),
         (Target::Tunnel, Some(ip)) => format!("; IPv6 tables {} use {} via {ip}", names(&snapshot.tables6), c.wg_iface),
         _ => format!("; IPv6 tables {} refuse at once (unreachable)", names(&snapshot.tables6)),
     };
@@ -454,10 +458,12 @@ pub fn while_active(
 
     // 5. and 6. (With FALLBACK=none and the interface gone there is no tunnel default
     // to put anywhere: the tables wait for it.)
-    if wg_exists || target == Target::Backup {
-        move_tables(sys, &obs.routes, &snapshot, &ours, target)?;
-    }
-    ensure_lan_rules(sys, &obs.rules, &snapshot, &ours)?;
+    let moved = match wg_exists || target == Target::Backup {
+        true => move_tables(sys, &obs.routes, &snapshot, &ours, target)?,
+        false => None,
+    };
+    let ruled = ensure_lan_rules(sys, &obs.rules, &snapshot, &ours)?;
+    note_ipv6(sys, &mut record, moved.or(ruled));
 
     // What was repaired: the load balancer re-imposing its own routes is logged once per
     // activation, anything else every time.
@@ -579,14 +585,15 @@ fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
     }
 }
 
-/// Step 5 for every managed table.
+/// Step 5 for every managed table of both families; `Some` says why IPv6 was refused
+/// (see [`ipv6_may_fail`]).
 fn move_tables(
     sys: &mut System,
     routes: &[Route],
     snapshot: &Snapshot,
     ours: &Ours,
     target: Target,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let owned: Vec<Route> = sys
         .journal()
         .iter()
@@ -597,28 +604,74 @@ fn move_tables(
         .collect();
     let main = [RT_TABLE_MAIN].into_iter();
     let tables = snapshot.tables.iter().copied().chain(main).collect::<BTreeSet<u32>>().into_iter().map(|t| (false, t));
+    // IPv6 stops at its first refusal: the rest would be refused alike.
+    let mut refused6 = None;
     for (v6, table) in tables.chain(snapshot.tables6.iter().map(|t| (true, *t))) {
+        if v6 && refused6.is_some() {
+            break;
+        }
         let wanted = ours.target_of(v6, target, table);
         for change in move_table(routes, &wanted, &owned) {
-            match &change {
-                Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone()))?,
-                _ => sys.apply(&change)?,
+            let done = match &change {
+                Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone())),
+                _ => sys.apply(&change),
+            };
+            // A table whose target is refused keeps what it has.
+            refused6 = ipv6_may_fail(v6, done)?;
+            if refused6.is_some() {
+                break;
             }
         }
     }
-    Ok(())
+    Ok(refused6)
 }
 
-/// Step 6: each rule that is missing is added; none is ever duplicated.
-fn ensure_lan_rules(sys: &mut System, rules: &[Rule], snapshot: &Snapshot, ours: &Ours) -> Result<(), Error> {
+/// Step 6: each rule that is missing is added; none is ever duplicated. `Some` says why
+/// an IPv6 rule was refused.
+fn ensure_lan_rules(
+    sys: &mut System,
+    rules: &[Rule],
+    snapshot: &Snapshot,
+    ours: &Ours,
+) -> Result<Option<String>, Error> {
     for v6 in [false, true] {
         for wanted in ours.lan_rules(v6, rules, snapshot.tables_of(v6)) {
             if !rules.contains(&wanted) {
-                sys.apply_owned(&Change::AddRule(wanted.clone()), Owned::Rule(wanted))?;
+                let done = sys.apply_owned(&Change::AddRule(wanted.clone()), Owned::Rule(wanted));
+                if let Some(why) = ipv6_may_fail(v6, done)? {
+                    return Ok(Some(why));
+                }
             }
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// An IPv6 change the kernel refuses (WG_PEER_IP6 not on the tunnel's subnet, a kernel
+/// without IPv6 policy routing) must not stop IPv4's failover: `Ok(Some(why))`, and the
+/// next round tries again. An IPv4 one stops the sequence.
+fn ipv6_may_fail(v6: bool, done: Result<(), Error>) -> Result<Option<String>, Error> {
+    match done {
+        Err(e) if v6 => Ok(Some(e.to_string())),
+        other => other.map(|()| None),
+    }
+}
+
+/// IPv6's refusals, told once an outage: at the first, and when IPv6 moves after all.
+fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: Option<String>) {
+    match (refused, record.ipv6_refused) {
+        (Some(why), false) => {
+            let why = format!("IPv6 not moved, IPv4 is: {why}");
+            sys.log.error(&why);
+            sys.event("error", &why, None, []);
+            record.ipv6_refused = true;
+        }
+        (None, true) => {
+            sys.log.info("IPv6 moved too now");
+            record.ipv6_refused = false;
+        }
+        _ => {}
+    }
 }
 
 /// A default the kernel keeps for itself (router advertisement) that would win over the

@@ -95,6 +95,8 @@ pub struct Record {
     pub backup_since_unix_s: u64,
     /// BACKUP_CHECK (`run`): failed rounds in a row while the backup counts as up.
     pub backup_fails: u64,
+    /// The kernel refused to move IPv6 in this activation (logged once).
+    pub ipv6_refused: bool,
 }
 
 impl Default for Record {
@@ -119,6 +121,7 @@ impl Default for Record {
             backup_down: false,
             backup_since_unix_s: 0,
             backup_fails: 0,
+            ipv6_refused: false,
         }
     }
 }
@@ -131,7 +134,7 @@ impl Record {
     pub fn to_text(&self) -> String {
         let mark = self.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         format!(
-            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\n",
+            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\nipv6_refused={}\n",
             if self.failsafe { "failsafe" } else { "normal" },
             u8::from(self.deactivating),
             self.target,
@@ -151,6 +154,7 @@ impl Record {
             u8::from(self.backup_down),
             self.backup_since_unix_s,
             self.backup_fails,
+            u8::from(self.ipv6_refused),
         )
     }
 
@@ -204,6 +208,7 @@ impl Record {
                 "backup_down" => r.backup_down = flag()?,
                 "backup_since" => r.backup_since_unix_s = num()?,
                 "backup_fails" => r.backup_fails = num()?,
+                "ipv6_refused" => r.ipv6_refused = flag()?,
                 _ => {}
             }
         }
@@ -850,6 +855,7 @@ mod tests {
             backup_down: true,
             backup_since_unix_s: 1_700_000_100,
             backup_fails: 1,
+            ipv6_refused: true,
         };
         s.write_record(&r).expect("write");
         assert_eq!(fs::metadata(&d).expect("created").permissions().mode() & 0o777, 0o700);

@@ -331,11 +331,13 @@ impl<'a> System<'a> {
     /// that fails every minute) is neither recorded nor announced again. Never fails the
     /// sequence that calls it, and is called only once the tables are switched; the queue
     /// goes to one watcher when this System is dropped (the end of the tick or sequence).
-    pub fn event(&mut self, event: &str, reason: &str, ms: Option<u64>, tables: impl IntoIterator<Item = u32>) {
+    /// Records a state change and queues it for ON_CHANGE; `false` when it repeats the
+    /// last one recorded (nothing is announced).
+    pub fn event(&mut self, event: &str, reason: &str, ms: Option<u64>, tables: impl IntoIterator<Item = u32>) -> bool {
         self.errors_announced += u32::from(event == "error");
         if self.dry_run {
             self.changes.push(format!("# event {event}: {reason}"));
-            return;
+            return true;
         }
         let e = state::Event { at_unix_s: wall_now().as_secs(), event: event.to_string(), reason: reason.to_string() };
         let new = self.state.push_event(&e).unwrap_or_else(|err| {
@@ -346,6 +348,7 @@ impl<'a> System<'a> {
             let tables = tables.into_iter().collect();
             self.notices.push(hook::Notice { event: event.to_string(), reason: reason.to_string(), ms, tables });
         }
+        new
     }
 
     pub fn events(&self) -> Vec<state::Event> {

@@ -1581,6 +1581,27 @@ fn the_daemon_switches_at_the_carrier_event_and_fails_back_after_up_after_s() {
     assert_eq!(daemon.stop(), Some(0));
 }
 
+/// An IPv6 route the kernel refuses (here WG_PEER_IP6 off the tunnel's subnet) does not
+/// stop IPv4's failover: logged and announced once, and recovery restores everything.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_refused_ipv6_route_does_not_stop_the_ipv4_failover() {
+    let lab = Lab::up("sr6", &[("LAB_IPV6", "yes")]);
+    let conf = lab.conf_variant("off-subnet.conf", &[("WG_PEER_IP6", "2001:db8:ee::1")]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert_eq!(lab.log().matches("error: IPv6 not moved").count(), 1, "{}", lab.log());
+    assert!(lab.log().contains("IPv6 not moved (refused"), "{}", lab.log());
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.log().matches("error: IPv6 not moved").count(), 1, "logged again:\n{}", lab.log());
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+}
+
 /// The daemon, dual-stack: the carrier event switches both families; the router
 /// advertisements that keep arriving during the outage (every 3 to 10 s) change nothing;
 /// failback restores both exactly.

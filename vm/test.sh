@@ -47,7 +47,7 @@ cross_tools() {
 		return 0
 	fi
 	[ "$(id -u)" = 0 ] || die "the cross-build tools are missing: run scripts/deps.sh cross as root"
-	"$ROOT/scripts/deps.sh" cross
+	"$ROOT/scripts/deps.sh" cross >&2   # its output must not mix with the path build prints
 }
 
 # build ARCH: prints the default binary's path, (re)built first when it is missing or
