@@ -975,6 +975,35 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_keys() {
+        let c =
+            parse_str(&format!("{MINIMAL}WG_PEER_IP6=fd00:11::1\nLAN_SUBNET6=2001:db8:10::/64, 2001:db8:20::/64\n"))
+                .expect("valid");
+        assert_eq!(c.wg_peer_ip6, Some("fd00:11::1".parse().expect("ipv6")));
+        assert_eq!(
+            c.lan_subnets6.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            ["2001:db8:10::/64", "2001:db8:20::/64"]
+        );
+        let none = parse_str(&format!("{MINIMAL}WG_PEER_IP6=\n")).expect("empty is none");
+        assert_eq!((none.wg_peer_ip6, none.lan_subnets6.len()), (None, 0));
+        for (line, message) in [
+            ("WG_PEER_IP6=10.11.0.1", "`10.11.0.1` is not an IPv6 address"),
+            ("WG_PEER_IP6=ff02::1", "`ff02::1` cannot be a gateway (unspecified, loopback or multicast)"),
+            ("LAN_SUBNET6=192.168.10.0/24", "`192.168.10.0/24` is not an IPv6 prefix"),
+            (
+                "LAN_SUBNET6=2001:db8:10::1/64",
+                "`2001:db8:10::1/64` has host bits set (the network is 2001:db8:10::/64)",
+            ),
+            ("LAN_SUBNET6=2001:db8::/129", "`2001:db8::/129` has an invalid prefix length"),
+        ] {
+            assert_eq!(
+                error_of(&format!("{MINIMAL}{line}\n")),
+                format!("/etc/test.conf:8: {}: {message}", line.split('=').next().unwrap_or_default())
+            );
+        }
+    }
+
+    #[test]
     fn the_shipped_example_parses() {
         let c = parse_str(include_str!("../packaging/wg-failsafe.conf.example")).expect("example config is valid");
         assert_eq!(c.wg_endpoint, Ipv4Addr::new(203, 0, 113, 10));

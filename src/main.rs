@@ -377,6 +377,27 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
                 }
                 Err(e) => report(false, e.to_string()),
             }
+            match (sys.routes_of(true), sys.rules()) {
+                (Ok(routes6), Ok(rules)) => {
+                    let tables = decide::managed_tables(true, &routes6, &rules, cfg);
+                    let names: Vec<String> =
+                        tables.iter().map(|t| wg_failsafe::netlink::route::table_name(*t)).collect();
+                    match cfg.wg_peer_ip6 {
+                        _ if tables.is_empty() => {
+                            println!("note IPv6: no IPv6 default leaves through a WAN: IPv6 is left alone")
+                        }
+                        Some(ip) => report(
+                            true,
+                            format!("IPv6 tables {} move to {} via {ip} in a failover", names.join(", "), cfg.wg_iface),
+                        ),
+                        None => println!(
+                            "note IPv6 tables {} refuse IPv6 at once in a failover (WG_PEER_IP6 is not set)",
+                            names.join(", ")
+                        ),
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => report(false, e.to_string()),
+            }
             if !cfg.track_ips.is_empty() {
                 let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
                 report(
