@@ -228,7 +228,9 @@ impl Ours<'_> {
     /// while it has managed tables.
     pub fn lan_rules(&self, v6: bool, rules: &[Rule], managed: &BTreeSet<u32>) -> Vec<Rule> {
         let c = self.cfg;
-        if v6 && managed.is_empty() {
+        // They send traffic to main: for IPv6 only when main is moved too (IPv4's always
+        // is); an IPv6 main through another path, or a kill switch, is not ours to feed.
+        if v6 && !managed.contains(&RT_TABLE_MAIN) {
             return Vec::new();
         }
         let subnets: Vec<Prefix> =
@@ -405,8 +407,17 @@ pub fn move_table(current: &[Route], target: &Route, owned: &[Route]) -> Vec<Cha
         .map(|r| Change::DelRoute((*r).clone()))
         .collect();
     if !defaults.iter().any(|r| r.same_path(target)) {
-        let replaces_ours = defaults.iter().filter(beats).any(|r| r.same_key(target) && is_owned(r));
-        plan.push(Change::AddRoute(target.clone(), if replaces_ours { AddMode::Replace } else { AddMode::Exclusive }));
+        match defaults.iter().filter(beats).find(|r| r.same_key(target) && is_owned(r)) {
+            // IPv6 replaces only a route of the same kind (with a gateway or without:
+            // `fib6_add_rt2node` matches ECMP-ability), and kernels before 4.17 add the
+            // other kind beside it: the new one goes in first, then ours goes.
+            Some(old) if target.is_v6() && old.gateway.is_some() != target.gateway.is_some() => {
+                plan.push(Change::AddRoute(target.clone(), AddMode::Append));
+                plan.push(Change::DelRoute((*old).clone()));
+            }
+            Some(_) => plan.push(Change::AddRoute(target.clone(), AddMode::Replace)),
+            None => plan.push(Change::AddRoute(target.clone(), AddMode::Exclusive)),
+        }
     }
     plan.extend(defaults.iter().filter(beats).filter(|r| !r.same_key(target)).map(|r| Change::DelRoute((*r).clone())));
     plan
@@ -476,6 +487,7 @@ pub fn restorable(saved: Vec<Route>, links: &Links) -> (Vec<Route>, Vec<Route>) 
 /// The protocol counts here: a route added by hand or by EdgeOS is `boot` or `zebra`.
 pub fn fallback_shape(r: &Route, cfg: &Config) -> bool {
     r.is_default()
+        && !r.is_v6()
         && r.kind == RTN_UNICAST
         && r.tos == 0
         && r.protocol == RTPROT_STATIC
@@ -671,6 +683,10 @@ mod tests {
             ],
             "the IPv4 default and the kernel's defaults are not this plan's"
         );
+        // Main not managed for IPv6: no IPv6 rule sends anything there.
+        assert!(o.lan_rules(true, &[], &[201].into_iter().collect()).is_empty());
+        // An IPv6 default of the fallback's shape is not the IPv4 fallback (state lost).
+        assert!(!fallback_shape(&r("::/0 via fe80::2 dev eth1 table main proto static metric 40"), &c));
         // The kernel's winner is reported instead.
         let s = snapshot_now(&rs, &[], &c);
         assert_eq!(kernel_winners(&rs, &s, &c).len(), 1);
@@ -680,11 +696,23 @@ mod tests {
             let want = ours(cfg).target_of(true, target, 201);
             assert_eq!(want.to_string(), "unreachable ::/0 table 201 proto static metric 40");
         }
-        // Tunnel to fallback: our own target replaced in place.
+        // Tunnel to fallback and back: IPv6 replaces only a route of the same kind, so the
+        // new target goes in beside ours, then ours goes.
         let on_tunnel = routes(&["::/0 via fd00:11::1 dev wg0 table main proto static metric 40"]);
         assert_eq!(
             words(&move_table(&on_tunnel, &o.target_of(true, Target::Backup, 254), &on_tunnel)),
-            ["ip route replace unreachable ::/0 table main proto static metric 40"]
+            [
+                "ip route append unreachable ::/0 table main proto static metric 40",
+                "ip route del ::/0 via fd00:11::1 dev wg0 table main proto static metric 40"
+            ]
+        );
+        let refusing = vec![o.target_of(true, Target::Backup, 254)];
+        assert_eq!(
+            words(&move_table(&refusing, &o.target_of(true, Target::Tunnel, 254), &refusing)),
+            [
+                "ip route append ::/0 via fd00:11::1 dev wg0 table main proto static metric 40",
+                "ip route del unreachable ::/0 table main proto static metric 40"
+            ]
         );
         // METRIC_WG=0 is 1 for IPv6 (the kernel reads 0 as 1024).
         let zero = parse(Path::new("/t.conf"), &format!("{CONF}METRIC_WG=0\n")).expect("valid");

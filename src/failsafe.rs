@@ -281,7 +281,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     };
     let via6 = match (target, c.wg_peer_ip6) {
         _ if snapshot.tables6.is_empty() => String::new(),
-        _ if refused6.is_some() => "; IPv6 not moved (refused, see above)".to_string(),
+        _ if refused6.is_some() => "; IPv6: see the error above".to_string(),
         (Target::Tunnel, Some(ip)) => format!("; IPv6 tables {} use {} via {ip}", names(&snapshot.tables6), c.wg_iface),
         _ => format!("; IPv6 tables {} refuse at once (unreachable)", names(&snapshot.tables6)),
     };
@@ -604,26 +604,38 @@ fn move_tables(
         .collect();
     let main = [RT_TABLE_MAIN].into_iter();
     let tables = snapshot.tables.iter().copied().chain(main).collect::<BTreeSet<u32>>().into_iter().map(|t| (false, t));
-    // IPv6 stops at its first refusal: the rest would be refused alike.
+    // IPv6's route through the tunnel refused (WG_IFACE without its IPv6 address: a link
+    // that was down loses it unless keep_addr_on_down), IPv6 is refused at once instead,
+    // for the rest of the round; refused even so, IPv6 is left as it is.
+    let mut target6 = target;
     let mut refused6 = None;
     for (v6, table) in tables.chain(snapshot.tables6.iter().map(|t| (true, *t))) {
-        if v6 && refused6.is_some() {
-            break;
-        }
-        let wanted = ours.target_of(v6, target, table);
-        for change in move_table(routes, &wanted, &owned) {
-            let done = match &change {
-                Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone())),
-                _ => sys.apply(&change),
-            };
-            // A table whose target is refused keeps what it has.
-            refused6 = ipv6_may_fail(v6, done)?;
-            if refused6.is_some() {
-                break;
+        loop {
+            let wanted = ours.target_of(v6, if v6 { target6 } else { target }, table);
+            let Some(why) = apply_plan(sys, move_table(routes, &wanted, &owned), v6)? else { break };
+            refused6.get_or_insert(why);
+            if target6 == Target::Backup || sys.cfg.wg_peer_ip6.is_none() {
+                return Ok(refused6);
             }
+            target6 = Target::Backup;
         }
     }
     Ok(refused6)
+}
+
+/// One table's plan, in order; an IPv6 change the kernel refuses ends it there (the table
+/// keeps what it has) with the reason (see [`ipv6_may_fail`]).
+fn apply_plan(sys: &mut System, plan: Vec<Change>, v6: bool) -> Result<Option<String>, Error> {
+    for change in plan {
+        let done = match &change {
+            Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone())),
+            _ => sys.apply(&change),
+        };
+        if let Some(why) = ipv6_may_fail(v6, done)? {
+            return Ok(Some(why));
+        }
+    }
+    Ok(None)
 }
 
 /// Step 6: each rule that is missing is added; none is ever duplicated. `Some` says why
@@ -661,7 +673,11 @@ fn ipv6_may_fail(v6: bool, done: Result<(), Error>) -> Result<Option<String>, Er
 fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: Option<String>) {
     match (refused, record.ipv6_refused) {
         (Some(why), false) => {
-            let why = format!("IPv6 not moved, IPv4 is: {why}");
+            let instead = match sys.cfg.wg_peer_ip6 {
+                Some(_) => "IPv6 is refused at once instead",
+                None => "IPv6 is left as it is",
+            };
+            let why = format!("IPv6 not moved to its target ({instead}; IPv4 is moved): {why}");
             sys.log.error(&why);
             sys.event("error", &why, None, []);
             record.ipv6_refused = true;

@@ -40,7 +40,8 @@ pub struct System<'a> {
     /// The record as last read or written.
     record: Record,
     journal: Vec<Owned>,
-    /// Changes made, or in a dry run that would be made, in command words.
+    /// Changes made (accepted by the kernel), or in a dry run that would be made, in
+    /// command words.
     pub changes: Vec<String>,
     /// `error` events announced so far by this process.
     pub errors_announced: u32,
@@ -512,8 +513,8 @@ impl<'a> System<'a> {
 
     /// Makes one change (or records it, in a dry run).
     pub fn apply(&mut self, change: &Change) -> Result<(), Error> {
-        self.changes.push(change.to_string());
         if self.dry_run {
+            self.changes.push(change.to_string());
             return Ok(());
         }
         let links = &self.links;
@@ -531,7 +532,10 @@ impl<'a> System<'a> {
             Change::SetPeer { peer, .. } => self.wg.set_peer(peer).context(change),
             Change::RestartDns(cmd) => dns::restart(cmd).context(change),
         };
+        // What was made (`-v` prints it; a round counts its repairs by it): a refused
+        // change is not, its error says it.
         if result.is_ok() {
+            self.changes.push(change.to_string());
             if let Change::SetLink { dev, up } = change {
                 self.links.set_admin_up(dev, *up);
             }

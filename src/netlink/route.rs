@@ -332,6 +332,20 @@ impl Route {
     }
 }
 
+impl Route {
+    /// The message that deletes exactly this route. IPv6 matches neither the type nor,
+    /// before 4.16, the protocol of a deletion: a reject route (on lo) is deleted naming
+    /// lo, so that no gateway route of its metric can be taken for it.
+    pub fn delete_message(&self, links: &Links) -> Result<RouteMessage, NetlinkError> {
+        let mut m = self.to_message(links).map_err(NetlinkError::Decode)?;
+        if self.is_v6() && self.kind != RTN_UNICAST && self.dev.is_none() && self.nexthops.is_empty() {
+            let lo = links.index("lo").ok_or_else(|| NetlinkError::Decode("device lo does not exist".into()))?;
+            m.attributes.push(RouteAttribute::Oif(lo));
+        }
+        Ok(m)
+    }
+}
+
 fn realm_u32(r: &RouteRealm) -> u32 {
     (u32::from(r.source) << 16) | u32::from(r.destination)
 }
@@ -495,8 +509,7 @@ pub fn add(nl: &mut Netlink, links: &Links, route: &Route, mode: AddMode) -> Res
 
 /// Deletes exactly this route: the kernel matches every attribute given.
 pub fn delete(nl: &mut Netlink, links: &Links, route: &Route) -> Result<(), NetlinkError> {
-    let m = route.to_message(links).map_err(NetlinkError::Decode)?;
-    nl.request(Rtnl::new(libc::RTM_DELROUTE, Body::Route(m)), 0)
+    nl.request(Rtnl::new(libc::RTM_DELROUTE, Body::Route(route.delete_message(links)?)), 0)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -935,9 +948,15 @@ mod tests {
                 &[0x08, 0x00, 0x06, 0x00, 0x28, 0x00, 0x00, 0x00],
             ),
         );
+        let unreachable = Route::unreachable(201, DEFAULT6, 40);
+        assert_eq!(unreachable.to_string(), "unreachable ::/0 table 201 proto static metric 40");
+        // Its deletion names lo (1), where IPv6 puts every reject route; IPv4's does not.
+        let del = unreachable.delete_message(&golden_links6()).expect("lo exists");
+        assert_eq!(del.attributes.last(), Some(&RouteAttribute::Oif(1)));
+        let v4 = Route::unreachable(201, DEFAULT, 40);
         assert_eq!(
-            Route::unreachable(201, DEFAULT6, 40).to_string(),
-            "unreachable ::/0 table 201 proto static metric 40"
+            v4.delete_message(&golden_links6()).expect("message"),
+            v4.to_message(&golden_links6()).expect("message")
         );
     }
 
