@@ -97,6 +97,15 @@ impl NetlinkDeserializable for Rtnl {
     }
 }
 
+/// The address family of rtnetlink messages about IPv6 (`true`) or IPv4.
+pub fn family(v6: bool) -> netlink_packet_route::AddressFamily {
+    if v6 {
+        netlink_packet_route::AddressFamily::Inet6
+    } else {
+        netlink_packet_route::AddressFamily::Inet
+    }
+}
+
 /// What can go wrong talking to the kernel.
 #[derive(Debug)]
 pub enum NetlinkError {

@@ -20,7 +20,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::AddressFamily;
 
 use super::link::Links;
-use super::{Body, Netlink, NetlinkError, Rtnl};
+use super::{family, Body, Netlink, NetlinkError, Rtnl};
 use crate::config::Prefix;
 
 pub const RT_TABLE_MAIN: u32 = 254;
@@ -407,14 +407,6 @@ fn metric_nla(kind: u16, v: u32) -> RouteMetric {
 
 // ---------------------------------------------------------------------------------------
 // Kernel I/O
-
-fn family(v6: bool) -> AddressFamily {
-    if v6 {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
-    }
-}
 
 /// The request of a dump of every route of one family, in every table.
 pub fn dump_request(v6: bool) -> Rtnl {

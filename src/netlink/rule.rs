@@ -12,7 +12,7 @@ use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessa
 use netlink_packet_route::AddressFamily;
 
 use super::route::{parse_table, table_name};
-use super::{Body, Netlink, NetlinkError, Rtnl};
+use super::{family, Body, Netlink, NetlinkError, Rtnl};
 use crate::config::Prefix;
 
 /// FR_ACT_TO_TBL: the rule's action is `lookup <table>`.
@@ -210,14 +210,6 @@ impl std::str::FromStr for Rule {
         }
         r.v6 = family.unwrap_or(false);
         Ok(r)
-    }
-}
-
-fn family(v6: bool) -> AddressFamily {
-    if v6 {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
     }
 }
 

@@ -224,19 +224,12 @@ exec)
     ns=$1; shift
     exec ip netns exec "$LAB-$ns" "$@"
     ;;
-fetch)
+fetch | fetch6)
     [ $# -eq 2 ] || usage
     client_gw "$1" >/dev/null
-    if out=$(nsrun "$1" curl -sS --connect-timeout 3 -m 5 "http://203.0.113.80:$2/") && [ -n "$out" ]; then
-        echo "$out"
-    else
-        echo FAIL; exit 1
-    fi
-    ;;
-fetch6)
-    [ $# -eq 2 ] || usage
-    client_gw "$1" >/dev/null
-    if out=$(nsrun "$1" curl -6 -sS --connect-timeout 3 -m 5 "http://[2001:db8:80::80]:$2/") && [ -n "$out" ]; then
+    url=http://203.0.113.80:$2/
+    [ "$cmd" = fetch ] || url=http://[2001:db8:80::80]:$2/
+    if out=$(nsrun "$1" curl -sS --connect-timeout 3 -m 5 "$url") && [ -n "$out" ]; then
         echo "$out"
     else
         echo FAIL; exit 1

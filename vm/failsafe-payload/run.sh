@@ -151,33 +151,26 @@ path() {
 	awk 'NR == FNR { n[$1] = $2; next } $2 > n[$1] { printf "%s%s", sep, $1; sep = "+" }' "$D/c0" "$D/c1"
 }
 
-# paths normal|tunnel|backup: every client, marked and unmarked, leaves the expected way.
+# paths normal|tunnel|backup [6]: every client, marked and unmarked, leaves the expected
+# way; with 6, over IPv6 (2001:db8:80::80 unmarked, ::81 0x65, ::82 0x66).
 paths() {
 	for c in c1 c2; do
 		for d in 80 81 82 83; do
+			dst=203.0.113.$d
+			if [ "${2:-}" = 6 ]; then
+				[ "$d" != 83 ] || continue
+				dst=2001:db8:80::$d
+			fi
 			if [ "$1" = tunnel ]; then want=vps
 			elif [ "$1" = backup ]; then want=isp2
 			else case $d in 80 | 81) want=isp1 ;; *) want=isp2 ;; esac; fi
-			got=$(path "$c" "203.0.113.$d")
-			echo "   $c -> 203.0.113.$d ($(mark_of "$d")): via $got"
-			[ "$got" = "$want" ] || fail "$c to 203.0.113.$d went via $got, expected $want"
+			got=$(path "$c" "$dst")
+			echo "   $c -> $dst ($(mark_of "$d")): via $got"
+			[ "$got" = "$want" ] || fail "$c to $dst went via $got, expected $want"
 		done
 	done
 }
 mark_of() { case $1 in 80) echo unmarked ;; 81) echo mark 0x65 ;; 82) echo mark 0x66 ;; 83) echo mark 0x123 ;; esac; }
-
-# paths6 normal|tunnel: the same for IPv6 (2001:db8:80::80 unmarked, ::81 0x65, ::82 0x66).
-paths6() {
-	for c in c1 c2; do
-		for d in 80 81 82; do
-			if [ "$1" = tunnel ]; then want=vps
-			else case $d in 80 | 81) want=isp1 ;; *) want=isp2 ;; esac; fi
-			got=$(path "$c" "2001:db8:80::$d")
-			echo "   $c -> 2001:db8:80::$d ($(mark_of "$d")): via $got"
-			[ "$got" = "$want" ] || fail "$c to 2001:db8:80::$d went via $got, expected $want"
-		done
-	done
-}
 
 # IPv6 while the failsafe is active: in main, 201 and 202 the tunnel's default through
 # WG_PEER_IP6 wins; the advertisement-shaped default stays in main; the IPv6 rules.
@@ -274,7 +267,7 @@ echo "$OUT" | sed 's/^/   /'
 echo "$OUT" | grep -q 'ok   kernel backend' || fail "auto did not choose the kernel backend"
 step "healthy: marked and unmarked traffic leaves through its load-balancer table"
 paths normal
-paths6 normal
+paths normal 6
 tables > "$D/before"
 
 step "healthy run x$HEALTHY_RUNS: changes nothing, prints and logs nothing"
@@ -324,7 +317,7 @@ done
 step "active: marked and unmarked traffic of both families from both LAN subnets leaves through the VPS"
 paths tunnel
 failsafe_tables6
-paths6 tunnel
+paths tunnel 6
 
 step "active: repeated runs change nothing"
 tables > "$D/active"
@@ -353,7 +346,7 @@ same_tables "$D/before" "after recovery"
 echo "   every table and rule is as before the outage"
 if [ -e "$D/state/snapshot" ] || [ -e "$D/state/journal" ]; then fail "snapshot or journal left in STATE_DIR"; fi
 paths normal
-paths6 normal
+paths normal 6
 size=$(wc -c < "$D/wg-failsafe.log")
 run_ok "healthy tick after recovery"
 [ "$(wc -c < "$D/wg-failsafe.log")" = "$size" ] || fail "the healthy tick after recovery wrote the log"
