@@ -1771,7 +1771,14 @@ fn a_hanging_hook_delays_nothing_and_is_killed_after_hook_timeout_s() {
     }
     assert!(lab.log().contains(&format!("ON_CHANGE {} for `deactivated`: exited with status 3", failing.display())));
     let orphan = wait_for_file(&left, "", Duration::from_secs(1)).trim().to_string();
-    assert!(!orphan.is_empty() && !alive(&orphan), "the hook's leftover {orphan} still runs");
+    assert!(!orphan.is_empty(), "no pid in {}", left.display());
+    // SIGKILL is sent before the line is logged, but a loaded machine may take a moment
+    // to run the process it kills.
+    let started = Instant::now();
+    while alive(&orphan) {
+        assert!(started.elapsed() < Duration::from_secs(2), "the hook's leftover {orphan} still runs");
+        sleep(Duration::from_millis(20));
+    }
 }
 
 /// The changes of one sequence are told in the order they happened: `activated` before
