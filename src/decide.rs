@@ -398,6 +398,12 @@ pub fn absorb(
 /// a default.
 pub fn move_table(current: &[Route], target: &Route, owned: &[Route]) -> Vec<Change> {
     let defaults: Vec<&Route> = defaults_of(current, target.is_v6(), target.table).collect();
+    // A default of the kernel's own holds the target's key (METRIC_WG equal to a router
+    // advertisement's metric): ours cannot go in beside it and it is never deleted, so
+    // the table is left as it is (activation logs it).
+    if defaults.iter().any(|r| r.kernel_managed() && r.same_key(target)) {
+        return Vec::new();
+    }
     let beats = |r: &&&Route| !r.same_path(target) && wins(r, target.metric) && !r.kernel_managed();
     let is_owned = |r: &Route| owned.iter().any(|o| o.same_path(r));
     let mut plan: Vec<Change> = defaults
@@ -406,7 +412,17 @@ pub fn move_table(current: &[Route], target: &Route, owned: &[Route]) -> Vec<Cha
         .filter(|r| r.same_key(target) && !is_owned(r))
         .map(|r| Change::DelRoute((*r).clone()))
         .collect();
-    if !defaults.iter().any(|r| r.same_path(target)) {
+    if defaults.iter().any(|r| r.same_path(target)) {
+        // In place: our other target of its key (an IPv6 switch of kind cut short between
+        // its add and its delete) goes.
+        plan.extend(
+            defaults
+                .iter()
+                .filter(beats)
+                .filter(|r| r.same_key(target) && is_owned(r))
+                .map(|r| Change::DelRoute((*r).clone())),
+        );
+    } else {
         match defaults.iter().filter(beats).find(|r| r.same_key(target) && is_owned(r)) {
             // IPv6 replaces only a route of the same kind (with a gateway or without:
             // `fib6_add_rt2node` matches ECMP-ability), and kernels before 4.17 add the
@@ -706,6 +722,16 @@ mod tests {
                 "ip route del ::/0 via fd00:11::1 dev wg0 table main proto static metric 40"
             ]
         );
+        // Cut short between the two (killed, or the delete refused): the next round
+        // finishes it.
+        let both = vec![o.target_of(true, Target::Backup, 254), on_tunnel[0].clone()];
+        assert_eq!(
+            words(&move_table(&both, &o.target_of(true, Target::Backup, 254), &both)),
+            ["ip route del ::/0 via fd00:11::1 dev wg0 table main proto static metric 40"]
+        );
+        // A router advertisement's default at the target's metric: nothing can be done.
+        let ra = routes(&["::/0 via fe80::1 dev eth0 table main proto ra metric 40 expires"]);
+        assert!(move_table(&ra, &o.target_of(true, Target::Tunnel, 254), &[]).is_empty());
         let refusing = vec![o.target_of(true, Target::Backup, 254)];
         assert_eq!(
             words(&move_table(&refusing, &o.target_of(true, Target::Tunnel, 254), &refusing)),

@@ -804,6 +804,9 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     //    route, the peer's settings, WG_IFACE's administrative state.
     for item in owned.iter().rev() {
         let change = match item {
+            // Not there (never added: an IPv6 rule a kernel without IPv6 policy routing
+            // refused, and would refuse to delete too): nothing to take back.
+            Owned::Rule(r) if !obs.rules.contains(r) => continue,
             Owned::Rule(r) if rule_deletion_safe(&obs.rules, r) => Change::DelRule(r.clone()),
             Owned::Rule(r) => {
                 sys.log.warn(&format!(
@@ -870,6 +873,7 @@ pub fn cleanup(sys: &mut System) -> Result<Outcome, Error> {
     for item in items.iter().rev() {
         let change = match item {
             Owned::Route(r) => Change::DelRoute(r.clone()),
+            Owned::Rule(r) if !rules.contains(r) => continue,
             Owned::Rule(r) if rule_deletion_safe(&rules, r) => Change::DelRule(r.clone()),
             Owned::Rule(_) => continue,
             Owned::LinkUp(dev) => Change::SetLink { dev: dev.clone(), up: false },
