@@ -54,21 +54,16 @@ impl fmt::Display for Ipv4Net {
 impl std::str::FromStr for Ipv4Net {
     type Err = String;
 
+    /// A [`Prefix`] that is IPv4's.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, len) = match s.split_once('/') {
-            Some((a, l)) => (a, l),
-            None => (s, "32"),
-        };
-        let addr: Ipv4Addr = addr.parse().map_err(|_| format!("`{s}` is not an IPv4 address or prefix"))?;
-        let len: u8 = match len.parse() {
-            Ok(l) if l <= 32 => l,
-            _ => return Err(format!("`{s}` has an invalid prefix length")),
-        };
-        let network = Ipv4Addr::from(u32::from(addr) & prefix_mask(len));
-        if network != addr {
-            return Err(format!("`{s}` has host bits set (the network is {network}/{len})"));
+        let not_v4 = || format!("`{s}` is not an IPv4 address or prefix");
+        if s.split('/').next().is_none_or(|a| a.parse::<Ipv4Addr>().is_err()) {
+            return Err(not_v4());
         }
-        Ok(Ipv4Net { addr, len })
+        match s.parse::<Prefix>()? {
+            Prefix { addr: IpAddr::V4(addr), len } => Ok(Ipv4Net { addr, len }),
+            Prefix { .. } => Err(not_v4()),
+        }
     }
 }
 
@@ -127,12 +122,15 @@ impl std::str::FromStr for Prefix {
 
     /// `ADDR/LEN` or a bare address (a host prefix), of either family, host bits clear.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s.split_once('/').unwrap_or((s, ""));
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
         let addr: IpAddr = a.parse().map_err(|_| format!("`{s}` is not an IP address or prefix"))?;
         let max = if addr.is_ipv6() { 128 } else { 32 };
         let len = match l {
-            "" => max,
-            l => l
+            None => max,
+            Some(l) => l
                 .parse::<u8>()
                 .ok()
                 .filter(|n| *n <= max)
@@ -995,6 +993,7 @@ mod tests {
                 "`2001:db8:10::1/64` has host bits set (the network is 2001:db8:10::/64)",
             ),
             ("LAN_SUBNET6=2001:db8::/129", "`2001:db8::/129` has an invalid prefix length"),
+            ("LAN_SUBNET6=2001:db8::/", "`2001:db8::/` has an invalid prefix length"),
         ] {
             assert_eq!(
                 error_of(&format!("{MINIMAL}{line}\n")),

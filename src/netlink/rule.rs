@@ -367,13 +367,19 @@ mod tests {
     }
 
     #[test]
-    fn golden_dump_request() {
-        // `ip -4 rule show` asks with a fib_rule_hdr of family AF_INET, all else 0.
+    fn golden_dump_requests() {
+        // `ip -4 rule show` and `ip -6 rule show` ask with a fib_rule_hdr of family AF_INET
+        // (2) or AF_INET6 (10), all else 0.
         use netlink_packet_core::NetlinkSerializable;
-        let m = dump_request(false);
-        let mut b = vec![0u8; m.buffer_len()];
-        m.serialize(&mut b);
-        assert_eq!((m.message_type(), b.as_slice()), (libc::RTM_GETRULE, &[2u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]));
+        for (v6, family) in [(false, 2u8), (true, 10)] {
+            let m = dump_request(v6);
+            let mut b = vec![0u8; m.buffer_len()];
+            m.serialize(&mut b);
+            assert_eq!(
+                (m.message_type(), b.as_slice()),
+                (libc::RTM_GETRULE, &[family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..])
+            );
+        }
     }
 
     #[test]
@@ -397,12 +403,6 @@ mod tests {
         );
         let r: Rule = "priority 70 from ::/0 fwmark 0x65 lookup main".parse().expect("rule");
         assert_eq!(r, Rule::from_fwmark(true, 70, 0x65, u32::MAX, 254));
-        // `ip -6 rule show` asks with a fib_rule_hdr of family AF_INET6, all else 0.
-        use netlink_packet_core::NetlinkSerializable;
-        let m = dump_request(true);
-        let mut b = vec![0u8; m.buffer_len()];
-        m.serialize(&mut b);
-        assert_eq!(b, [10u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]
