@@ -34,11 +34,11 @@ use crate::log::Logger;
 use crate::netlink::events::{EventError, Events, IPV4_GROUPS, IPV6_GROUPS};
 use crate::netlink::link::{self, Addr, Link, Links};
 use crate::netlink::route::{self, Route};
-use crate::netlink::rule::{self, Rule};
+use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
 use crate::probe::{Path as ProbePath, Prober};
 use crate::state::{self, Snapshot, State};
-use crate::system::{wanted_route, System};
+use crate::system::{dump_routes, dump_rules, wanted_route, System};
 
 /// How often, at most, the EdgeOS load balancer is asked (a fork of its Perl wrapper):
 /// only with TRACK_IPS empty, which is the way to a daemon that never forks.
@@ -306,21 +306,14 @@ impl Daemon {
     /// Both families' routes, as `System::routes` reads them.
     fn resync_routes(&mut self) -> Result<(), Error> {
         let endpoint = self.cfg.wg_endpoint;
-        let mut routes = Vec::new();
-        for v6 in [false, true] {
-            routes.extend(
-                route::dump(&mut self.nl, &self.view.links, v6, |m| wanted_route(m, endpoint))
-                    .context("reading routes")?,
-            );
-        }
+        let mut routes = dump_routes(&mut self.nl, &self.view.links, endpoint, false)?;
+        routes.extend(dump_routes(&mut self.nl, &self.view.links, endpoint, true)?);
         self.view.routes = routes;
         Ok(())
     }
 
     fn resync_rules(&mut self) -> Result<(), Error> {
-        let mut rules = rule::dump(&mut self.nl, false).context("reading rules")?;
-        rules.extend(rule::dump(&mut self.nl, true).context("reading IPv6 rules")?);
-        self.view.rules = rules;
+        self.view.rules = dump_rules(&mut self.nl)?;
         Ok(())
     }
 

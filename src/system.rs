@@ -146,19 +146,12 @@ impl<'a> System<'a> {
     /// The routes the tool looks at, of one family (a healthy tick reads IPv4's only:
     /// the mode is told by `main`'s IPv4 default).
     pub fn routes_of(&mut self, v6: bool) -> Result<Vec<Route>, Error> {
-        let endpoint = self.cfg.wg_endpoint;
-        route::dump(&mut self.nl, &self.links, v6, |m| wanted_route(m, endpoint)).context(if v6 {
-            "reading IPv6 routes"
-        } else {
-            "reading routes"
-        })
+        dump_routes(&mut self.nl, &self.links, self.cfg.wg_endpoint, v6)
     }
 
     /// Both families' rules.
     pub fn rules(&mut self) -> Result<Vec<Rule>, Error> {
-        let mut rules = rule::dump(&mut self.nl, false).context("reading rules")?;
-        rules.extend(rule::dump(&mut self.nl, true).context("reading IPv6 rules")?);
-        Ok(rules)
+        dump_rules(&mut self.nl)
     }
 
     pub fn addrs(&mut self) -> Result<Vec<Addr>, Error> {
@@ -623,6 +616,22 @@ fn read_small(path: &Path) -> std::io::Result<String> {
     let mut text = String::new();
     std::fs::File::open(path)?.take(4096).read_to_string(&mut text)?;
     Ok(text)
+}
+
+/// The routes of one family the tool looks at (`run` and the daemon): see [`wanted_route`].
+pub fn dump_routes(nl: &mut Netlink, links: &Links, endpoint: Ipv4Addr, v6: bool) -> Result<Vec<Route>, Error> {
+    route::dump(nl, links, v6, |m| wanted_route(m, endpoint)).context(if v6 {
+        "reading IPv6 routes"
+    } else {
+        "reading routes"
+    })
+}
+
+/// Both families' rules (`run` and the daemon).
+pub fn dump_rules(nl: &mut Netlink) -> Result<Vec<Rule>, Error> {
+    let mut rules = rule::dump(nl, false).context("reading rules")?;
+    rules.extend(rule::dump(nl, true).context("reading IPv6 rules")?);
+    Ok(rules)
 }
 
 /// The routes the tool keeps from a dump or an announcement: defaults of both families,
