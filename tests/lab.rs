@@ -1226,13 +1226,20 @@ fn a_corrupt_state_file_is_set_aside_and_never_blocks_status_or_recovery() {
 /// A small static launcher (bench/measure.c) that reports the peak RSS of the command it
 /// runs: a child forked from this test process would start with this process's RSS.
 fn measure_launcher() -> PathBuf {
-    let out = std::env::temp_dir().join(format!("wfs-measure-{}", std::process::id()));
-    if !out.exists() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/measure.c");
-        let cc = sh(Command::new("cc").args(["-O2", "-static", "-o"]).arg(&out).arg(src));
-        assert!(cc.status.success(), "cc measure.c: {}", text(&cc.stderr));
-    }
-    out
+    // Built once per test process: two tests asking at once must not exec a file the
+    // compiler is still writing (ETXTBSY, seen in CI). Written aside, renamed into place.
+    static LAUNCHER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LAUNCHER
+        .get_or_init(|| {
+            let out = std::env::temp_dir().join(format!("wfs-measure-{}", std::process::id()));
+            let tmp = out.with_extension("tmp");
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/measure.c");
+            let cc = sh(Command::new("cc").args(["-O2", "-static", "-o"]).arg(&tmp).arg(src));
+            assert!(cc.status.success(), "cc measure.c: {}", text(&cc.stderr));
+            fs::rename(&tmp, &out).expect("rename the launcher into place");
+            out
+        })
+        .clone()
 }
 
 /// Peak RSS (KiB) of one healthy `run` in the router namespace.
