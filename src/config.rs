@@ -243,6 +243,9 @@ pub struct Config {
     pub hook_timeout_s: u64,
     /// BACKUP_CHECK=on: the backup path is probed while the primary is healthy.
     pub backup_check: bool,
+    /// No switch before this many seconds of CLOCK_BOOTTIME: the router configures its
+    /// interfaces first (EdgeOS loads its configuration minutes after the kernel starts).
+    pub boot_wait_s: u64,
 }
 
 impl Config {
@@ -391,7 +394,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 44] = [
+const KEYS: [&str; 45] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -436,6 +439,7 @@ const KEYS: [&str; 44] = [
     "ON_CHANGE",
     "HOOK_TIMEOUT_S",
     "BACKUP_CHECK",
+    "BOOT_WAIT_S",
 ];
 
 /// A program and its arguments, split at white space: run without a shell, so the
@@ -641,6 +645,7 @@ impl Fields<'_> {
                 "off" => Ok(false),
                 _ => Err(format!("`{v}` is not on or off")),
             })?,
+            boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
         };
         if c.primary_dev == c.backup_dev {
             return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));

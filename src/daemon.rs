@@ -24,7 +24,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
-use crate::decide::{backup_path, backup_silent, candidate_tables, decide, link_health, resolve_gateway, Action};
+use crate::decide::{
+    backup_path, backup_silent, candidate_tables, decide, fail_back_now, link_health, resolve_gateway, target_dead,
+    Action,
+};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome};
@@ -36,6 +39,7 @@ use crate::netlink::link::{self, Addr, Link, Links};
 use crate::netlink::route::{self, Route};
 use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
+use crate::ownership::last_seen_healthy;
 use crate::probe::{Path as ProbePath, Prober};
 use crate::state::{self, Snapshot, State};
 use crate::system::{dump_routes, dump_rules, wanted_route, System};
@@ -214,6 +218,8 @@ struct Daemon {
     view: View,
     /// The snapshot as of the last sequence (for PRIMARY_GW=auto's last resort).
     snapshot: Option<Snapshot>,
+    /// The tables as last remembered healthy (written only when they change).
+    healthy: Option<Snapshot>,
     /// The failsafe is on, as of the last sequence or the tunnel default in `main`.
     on: bool,
     primary: Track,
@@ -253,6 +259,7 @@ impl Daemon {
             nl,
             view: View { links: Links::default(), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() },
             snapshot: None,
+            healthy: None,
             on: false,
             primary: Track::new(),
             tunnel: Track::new(),
@@ -614,6 +621,19 @@ impl Daemon {
         Ok(())
     }
 
+    /// The managed tables as this healthy round sees them, written when they changed
+    /// (as `run` does: see `ownership::last_seen_healthy`).
+    fn remember_healthy(&mut self) -> Result<(), Error> {
+        let seen = last_seen_healthy(&self.view.routes, &self.view.rules, &self.cfg);
+        if self.healthy.as_ref() == Some(&seen) {
+            return Ok(());
+        }
+        let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
+        state.remember_healthy(&seen, crate::system::wall_now().as_secs()).map_err(crate::system::state_error)?;
+        self.healthy = Some(seen);
+        Ok(())
+    }
+
     /// LOCK_FILE, waiting up to `wait`; `None` when another holds it.
     fn lock(&self, wait: Duration) -> Result<Option<Lock>, Error> {
         match Lock::acquire(&self.cfg.lock_file, wait) {
@@ -743,6 +763,12 @@ impl Daemon {
     /// Decides and acts, with the same decision and sequences as `run`. `round`: a probe
     /// round just closed (the failback wait counts rounds); otherwise an event asked.
     fn judge(&mut self, round: bool) -> Result<(), Error> {
+        // Before the router has configured its interfaces, nothing is judged (the events
+        // and rounds of that time are not kept for later either).
+        if state::boottime_s() < self.cfg.boot_wait_s {
+            self.urgent = None;
+            return Ok(());
+        }
         let urgent = self.urgent.take();
         let dirty = std::mem::take(&mut self.dirty);
         if self.hold_until.is_some_and(|t| Instant::now() < t) && urgent.is_none() {
@@ -750,8 +776,12 @@ impl Daemon {
         }
         let (health, passed) = self.primary_health();
         self.on |= self.tunnel_default_in_main();
-        // Healthy and off: nothing to open, nothing to read.
+        // Healthy and off: nothing to open, nothing to read; the tables are remembered
+        // as healthy when they changed.
         if !self.on && health.is_ok() && !dirty {
+            if passed {
+                self.remember_healthy()?;
+            }
             return Ok(());
         }
         if self.on && !round && !dirty && urgent.is_none() {
@@ -823,7 +853,10 @@ impl Daemon {
             }
         });
         let tunnel_echo = !self.tunnel.down(&self.cfg);
-        match decide(obs.on, health.is_ok(), !sys.journal().is_empty(), failback == Some(Failback::Back)) {
+        let dead = target_dead(&self.cfg, sys.links.by_name(&self.cfg.backup_dev), record.tunnel_down);
+        let passed = health.is_ok() && round_passed == Some(true);
+        let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
+        match decide(obs.on, health.is_ok(), !sys.journal().is_empty(), back) {
             Action::Nothing => Ok(Outcome::Healthy),
             Action::Cleanup => failsafe::cleanup(sys),
             Action::Activate => failsafe::activate(sys, health.err(), &obs),

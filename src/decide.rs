@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::{Config, Gateway, Ipv4Net, Prefix};
-use crate::health::Unhealthy;
+use crate::config::{Config, Fallback, Gateway, Ipv4Net, Prefix};
+use crate::health::{Failback, Unhealthy};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_TO_TBL};
@@ -28,6 +28,20 @@ pub fn link_health(link: Option<&Link>) -> Result<(), Unhealthy> {
         Some(l) if !l.lower_up => Err(Unhealthy::NoCarrier),
         Some(_) => Ok(()),
     }
+}
+
+/// Whether the failsafe's current target carries nothing: the backup path under both
+/// targets has no carrier (or has vanished), or the tunnel is down with nowhere to fall
+/// back to (FALLBACK=none). Then the failback wait does not apply: a primary that passes
+/// is better than nothing (DESIGN.md, "A dead path is no target").
+pub fn target_dead(cfg: &Config, backup: Option<&Link>, tunnel_down: bool) -> bool {
+    link_health(backup).is_err() || (cfg.fallback == Fallback::None && tunnel_down)
+}
+
+/// Fail back now: the primary passed for the failback wait, or it passes this round and
+/// the current target is dead. `run` and the daemon both ask this.
+pub fn fail_back_now(failback: Failback, passed: bool, target_dead: bool) -> bool {
+    failback == Failback::Back || (passed && target_dead)
 }
 
 /// BACKUP_CHECK's preconditions, as `run` and the daemon judge them: BACKUP_DEV up
@@ -250,6 +264,35 @@ impl Ours<'_> {
     }
 }
 
+/// Step 1's host route to the VPS, given the routes the kernel holds and ours: added
+/// when its key (table, destination, metric) is free; put in place of ours of that key
+/// in one request when the backup gateway moved (a new DHCP lease) — two routes to the
+/// VPS share that key, and deleting the old one after an "already there" would leave
+/// none; left alone when a route that is not ours already sends the VPS's packets out of
+/// BACKUP_DEV. Ours to the VPS with another key (METRIC_BACKUP changed) go after.
+/// `Err` names a route that is not ours holding the key through another device.
+pub fn endpoint_plan(
+    routes: &[Route],
+    wanted: &Route,
+    owned: &[Route],
+    backup_dev: &str,
+) -> Result<Vec<Change>, String> {
+    let is_ours = |r: &Route| owned.iter().any(|o| o.same_path(r));
+    let mut plan = match routes.iter().find(|r| r.same_key(wanted)) {
+        Some(r) if r.same_path(wanted) => Vec::new(),
+        Some(r) if is_ours(r) => vec![Change::AddRoute(wanted.clone(), AddMode::Replace)],
+        Some(r) if r.devices().eq([backup_dev]) => Vec::new(),
+        Some(r) => {
+            return Err(format!("`{r}` holds the place of the route to the VPS (`{wanted}`) and is not the failsafe's"))
+        }
+        None => vec![Change::AddRoute(wanted.clone(), AddMode::Exclusive)],
+    };
+    let stale =
+        routes.iter().filter(|r| r.dst == wanted.dst && r.table == wanted.table && !r.same_key(wanted) && is_ours(r));
+    plan.extend(stale.map(|r| Change::DelRoute(r.clone())));
+    Ok(plan)
+}
+
 /// Tables worth looking at for default routes of one family: every table a rule of that
 /// family looks up (1 to 252), the seed's tables, POLICY_TABLES and `main`.
 pub fn candidate_tables(v6: bool, rules: &[Rule], explicit: Option<&[u32]>) -> BTreeSet<u32> {
@@ -262,7 +305,7 @@ pub fn candidate_tables(v6: bool, rules: &[Rule], explicit: Option<&[u32]>) -> B
 }
 
 /// A unicast default leaving through one of `devs`.
-fn leaves_via(r: &Route, devs: [&str; 2]) -> bool {
+pub fn leaves_via(r: &Route, devs: [&str; 2]) -> bool {
     r.is_default() && r.kind == RTN_UNICAST && r.devices().any(|d| devs.contains(&d))
 }
 
@@ -298,7 +341,7 @@ pub fn snapshot_of(routes: &[Route], tables: BTreeSet<u32>, tables6: BTreeSet<u3
         .filter(|r| if r.is_v6() { &tables6 } else { &tables }.contains(&r.table))
         .cloned()
         .collect();
-    Snapshot { tables, tables6, routes }
+    Snapshot { tables, tables6, routes, aside: Vec::new() }
 }
 
 /// The default routes of one table of one family.
@@ -321,73 +364,6 @@ pub fn kernel_winners<'r>(routes: &'r [Route], snapshot: &Snapshot, cfg: &Config
         .filter(|r| r.kernel_managed() && snapshot.tables_of(r.is_v6()).contains(&r.table))
         .filter(|r| wins(r, cfg.metric_of(r.is_v6())))
         .collect()
-}
-
-/// What changed in the managed tables while the failsafe was on.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Absorbed {
-    /// The snapshot with the new defaults in it.
-    pub snapshot: Snapshot,
-    /// Defaults that appeared (a DHCP client or pppd re-adding its route, zebra, the
-    /// admin) and are now in the snapshot.
-    pub appeared: Vec<Route>,
-    /// Winning defaults the snapshot already holds (the load balancer re-imposing its
-    /// own): removed again, without a log line after the first.
-    pub reimposed: Vec<Route>,
-}
-
-/// While active: folds every default that appeared into the snapshot, so deactivation
-/// restores what the system last installed, not a stale copy. A winning default of a
-/// managed table that the snapshot lacks takes the place of the saved route with its
-/// key on its device (the system replaced that one: a new DHCP lease, a new PPPoE
-/// session), or joins it. A candidate table that has gained a default through PRIMARY_DEV
-/// or BACKUP_DEV (a PPPoE interface that came back, its table re-filled) becomes managed,
-/// all its defaults saved. `ours` tells the failsafe's own routes, which never go in.
-pub fn absorb(
-    snapshot: &Snapshot,
-    routes: &[Route],
-    rules: &[Rule],
-    cfg: &Config,
-    ours: impl Fn(&Route) -> bool,
-) -> Absorbed {
-    let mut out = Absorbed { snapshot: snapshot.clone(), ..Absorbed::default() };
-    let devs = [cfg.primary_dev.as_str(), cfg.backup_dev.as_str()];
-    for v6 in [false, true] {
-        for t in candidate_tables(v6, rules, cfg.policy_tables.as_deref()) {
-            if out.snapshot.tables_of(v6).contains(&t) {
-                continue;
-            }
-            let theirs: Vec<&Route> = defaults_of(routes, v6, t).filter(|r| !ours(r)).collect();
-            if theirs.iter().any(|r| leaves_via(r, devs)) {
-                out.snapshot.tables_mut(v6).insert(t);
-                for r in theirs.into_iter().filter(|r| !r.kernel_managed()) {
-                    out.snapshot.routes.push(r.clone());
-                    out.appeared.push(r.clone());
-                }
-            }
-        }
-    }
-    let managed = |r: &Route| out.snapshot.tables_of(r.is_v6()).contains(&r.table);
-    let winners: Vec<&Route> = routes
-        .iter()
-        .filter(|r| managed(r) && wins(r, cfg.metric_of(r.is_v6())) && !r.kernel_managed() && !ours(r))
-        .collect();
-    for r in winners {
-        if out.appeared.contains(r) {
-            continue;
-        }
-        if out.snapshot.routes.iter().any(|s| s.same_path(r)) {
-            out.reimposed.push(r.clone());
-            continue;
-        }
-        let saved = &mut out.snapshot.routes;
-        match saved.iter().position(|s| s.same_key(r) && s.dev == r.dev) {
-            Some(i) => saved[i] = r.clone(),
-            None => saved.push(r.clone()),
-        }
-        out.appeared.push(r.clone());
-    }
-    out
 }
 
 /// Step 5 for one table: make `target` the default the kernel uses. Winners that are not
@@ -436,35 +412,6 @@ pub fn move_table(current: &[Route], target: &Route, owned: &[Route]) -> Vec<Cha
         }
     }
     plan.extend(defaults.iter().filter(beats).filter(|r| !r.same_key(target)).map(|r| Change::DelRoute((*r).clone())));
-    plan
-}
-
-/// Step 2 of deactivation for one table: put back each saved route the table lacks
-/// (before anything is deleted), then delete the routes activation added there.
-///
-/// Only an owned route that shares its key with a saved one (activation replaced a
-/// default of the tunnel's metric) goes first, since the kernel would refuse the saved
-/// route beside it. A saved route whose key is taken by a route that is not ours (the
-/// load balancer re-added its own) is left to that route: it is not ours to replace.
-/// Routes that shared a key in the snapshot are appended in their saved order.
-pub fn restore_table(current: &[Route], saved: &[Route], owned: &[Route]) -> Vec<Change> {
-    let (blocking, rest): (Vec<&Route>, Vec<&Route>) =
-        owned.iter().filter(|o| current.contains(o)).partition(|o| saved.iter().any(|s| s.same_key(o) && s != *o));
-    let mut plan: Vec<Change> = blocking.into_iter().map(|o| Change::DelRoute(o.clone())).collect();
-    for (i, s) in saved.iter().enumerate() {
-        if current.contains(s) {
-            continue;
-        }
-        let mode = if saved[..i].iter().any(|earlier| earlier.same_key(s)) {
-            AddMode::Append
-        } else if current.iter().any(|c| c.same_key(s) && !owned.contains(c)) {
-            continue;
-        } else {
-            AddMode::Exclusive
-        };
-        plan.push(Change::AddRoute(s.clone(), mode));
-    }
-    plan.extend(rest.into_iter().map(|o| Change::DelRoute(o.clone())));
     plan
 }
 
@@ -774,7 +721,7 @@ mod tests {
         let saved = routes(&["::/0 via fe80::1 dev eth0 table 201 proto boot"]);
         let now = vec![tunnel.clone()];
         assert_eq!(
-            words(&restore_table(&now, &saved, &now)),
+            words(&crate::ownership::restore_table(&now, &saved, &now)),
             [
                 "ip route add ::/0 via fe80::1 dev eth0 table 201 proto boot",
                 "ip route del ::/0 via fd00:11::1 dev wg0 table 201 proto static metric 40"
@@ -808,6 +755,22 @@ mod tests {
         assert_eq!(decide(true, true, true, true), Action::Deactivate);
         assert!(!failsafe_on(false, false, false));
         assert!(failsafe_on(false, true, false) && failsafe_on(false, false, true) && failsafe_on(true, false, false));
+    }
+
+    #[test]
+    fn a_dead_target_does_not_wait_for_failback() {
+        let c = cfg();
+        let none = parse(Path::new("/t.conf"), &format!("{CONF}FALLBACK=none\n")).expect("valid");
+        let up = Link::up(3, "eth1");
+        let no_carrier = Link { lower_up: false, ..up.clone() };
+        assert!(!target_dead(&c, Some(&up), false) && !target_dead(&c, Some(&up), true), "the backup carries it");
+        assert!(target_dead(&c, Some(&no_carrier), false) && target_dead(&c, None, false));
+        assert!(target_dead(&none, Some(&up), true) && !target_dead(&none, Some(&up), false));
+        let waiting = Failback::Waiting { since_ms: 0, left_ms: 59_000, first: true };
+        assert!(!fail_back_now(waiting, true, false), "a live target: the wait applies");
+        assert!(fail_back_now(waiting, true, true), "a dead target: the first passing round");
+        assert!(!fail_back_now(Failback::Down, false, true), "never onto a primary that fails");
+        assert!(fail_back_now(Failback::Back, true, false));
     }
 
     #[test]
@@ -856,6 +819,33 @@ mod tests {
         );
         assert_eq!("backup".parse(), Ok(Target::Backup));
         assert_eq!(Target::Tunnel.to_string(), "tunnel");
+    }
+
+    #[test]
+    fn the_endpoint_route_moves_to_a_new_backup_gateway_in_one_request() {
+        let c = cfg();
+        let o = ours(&c);
+        let wanted = o.endpoint_route();
+        let old = r("203.0.113.10 via 192.168.2.9 dev eth1 table main proto static metric 190");
+        let plan = |now: &[Route], owned: &[Route]| endpoint_plan(now, &wanted, owned, "eth1").map(|p| words(&p));
+        assert_eq!(plan(&[], &[]), Ok(vec![format!("ip route add {wanted}")]));
+        assert_eq!(plan(std::slice::from_ref(&wanted), &[]), Ok(vec![]));
+        // A new lease's gateway: ours is replaced in place, never deleted after an add.
+        assert_eq!(
+            plan(std::slice::from_ref(&old), std::slice::from_ref(&old)),
+            Ok(vec![format!("ip route replace {wanted}")])
+        );
+        // Someone else's route to the VPS out of the backup does the job; through another
+        // device it is not ours to replace.
+        assert_eq!(plan(std::slice::from_ref(&old), &[]), Ok(vec![]));
+        let elsewhere = r("203.0.113.10 via 10.9.0.1 dev tun9 table main proto static metric 190");
+        assert!(plan(&[elsewhere], &[]).is_err());
+        // Ours with another metric (METRIC_BACKUP changed): goes once the new one is in.
+        let other = Route { metric: 90, ..old.clone() };
+        assert_eq!(
+            plan(std::slice::from_ref(&other), std::slice::from_ref(&other)),
+            Ok(vec![format!("ip route add {wanted}"), format!("ip route del {other}")])
+        );
     }
 
     #[test]
@@ -1040,141 +1030,7 @@ mod tests {
     }
 
     fn snap(tables: &[u32], lines: &[&str]) -> Snapshot {
-        Snapshot { tables: tables.iter().copied().collect(), tables6: BTreeSet::new(), routes: routes(lines) }
-    }
-
-    #[test]
-    fn a_default_that_appears_goes_into_the_snapshot() {
-        let c = cfg();
-        let o = ours(&c);
-        let is_ours = |r: &Route| r.same_path(&o.tunnel_default(r.table)) || r.same_path(&o.endpoint_route());
-        let saved = snap(
-            &[201, 254],
-            &[
-                "default via 192.168.1.1 dev eth0 table main proto dhcp",
-                "default via 192.168.2.1 dev eth1 table main proto static metric 200",
-                "default via 192.168.1.1 dev eth0 table 201 proto static",
-            ],
-        );
-        let now = routes(&[
-            "default via 10.11.0.1 dev wg0 table main proto static metric 40",
-            // A new DHCP lease, another gateway: replaces the saved one of its key and device.
-            "default via 192.168.1.254 dev eth0 table main proto dhcp",
-            "default via 192.168.2.1 dev eth1 table main proto static metric 200",
-            // The admin adds one at metric 5.
-            "default via 192.168.2.1 dev eth1 table main proto static metric 5",
-            // The load balancer re-imposes its own (proto boot, same path): repaired.
-            "default via 192.168.1.1 dev eth0 table 201 proto boot",
-            "default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
-        ]);
-        let a = absorb(&saved, &now, &[rule("priority 101 fwmark 0x65 lookup 201")], &c, is_ours);
-        assert_eq!(
-            a.snapshot.routes,
-            routes(&[
-                "default via 192.168.1.254 dev eth0 table main proto dhcp",
-                "default via 192.168.2.1 dev eth1 table main proto static metric 200",
-                "default via 192.168.1.1 dev eth0 table 201 proto static",
-                "default via 192.168.2.1 dev eth1 table main proto static metric 5",
-            ])
-        );
-        assert_eq!(a.appeared.len(), 2);
-        assert_eq!(a.reimposed, routes(&["default via 192.168.1.1 dev eth0 table 201 proto boot"]));
-        // Nothing new: nothing changes.
-        let again = absorb(&a.snapshot, &now, &[], &c, is_ours);
-        assert_eq!(again.snapshot, a.snapshot);
-        assert!(again.appeared.is_empty());
-    }
-
-    #[test]
-    fn a_table_refilled_during_the_outage_becomes_managed() {
-        let c = cfg();
-        let o = ours(&c);
-        let is_ours = |r: &Route| r.same_path(&o.tunnel_default(r.table));
-        let rules = [rule("priority 101 fwmark 0x65 lookup 201"), rule("priority 104 fwmark 0x300 lookup 100")];
-        // Table 201 was empty at activation (pppoe gone); it is back via eth0. Table 100
-        // is a kill switch and stays alone.
-        let now = routes(&[
-            "default via 192.168.1.1 dev eth0 table 201 proto static",
-            "default via 192.168.2.1 dev eth1 table 201 proto static metric 300",
-            "unreachable default table 100 proto static",
-        ]);
-        let a = absorb(&snap(&[254], &[]), &now, &rules, &c, is_ours);
-        assert_eq!(a.snapshot.tables.iter().copied().collect::<Vec<_>>(), [201, 254]);
-        assert_eq!(a.snapshot.routes, now[..2].to_vec());
-        assert!(a.reimposed.is_empty());
-    }
-
-    #[test]
-    fn restore_puts_saved_routes_back_before_deleting_ours() {
-        let c = cfg();
-        let tunnel = ours(&c).tunnel_default(201);
-        let saved = routes(&["default via 192.168.1.1 dev eth0 table 201 proto static"]);
-        let current = [tunnel.clone()];
-        assert_eq!(
-            words(&restore_table(&current, &saved, std::slice::from_ref(&tunnel))),
-            [
-                "ip route add default via 192.168.1.1 dev eth0 table 201 proto static",
-                "ip route del default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
-            ]
-        );
-        // Done already: nothing to do.
-        assert!(restore_table(&saved, &saved, &[tunnel]).is_empty());
-    }
-
-    #[test]
-    fn restore_never_deletes_what_it_did_not_add_nor_duplicates() {
-        let c = cfg();
-        let tunnel = ours(&c).tunnel_default(254);
-        let saved = routes(&[
-            "default via 192.168.1.1 dev eth0 table main proto static metric 100",
-            "default via 192.168.2.1 dev eth1 table main proto static metric 200",
-        ]);
-        // The backup default never left; a user route appeared meanwhile.
-        let user = r("default via 192.168.3.1 dev eth1 table main proto static metric 300");
-        let current = [tunnel.clone(), saved[1].clone(), user];
-        assert_eq!(
-            words(&restore_table(&current, &saved, &[tunnel])),
-            [
-                "ip route add default via 192.168.1.1 dev eth0 table main proto static metric 100",
-                "ip route del default via 10.11.0.1 dev wg0 table main proto static metric 40",
-            ]
-        );
-    }
-
-    #[test]
-    fn restore_leaves_a_route_the_load_balancer_put_back_itself() {
-        let saved = routes(&["default via 192.168.1.1 dev eth0 table 201 proto static"]);
-        let lb = r("default via 192.168.1.1 dev eth0 table 201 proto boot");
-        assert!(restore_table(&[lb], &saved, &[]).is_empty());
-    }
-
-    #[test]
-    fn restore_appends_routes_that_shared_a_key() {
-        let saved = routes(&[
-            "default via 192.168.1.1 dev eth0 table 201 proto static",
-            "default via 192.168.2.1 dev eth1 table 201 proto static",
-        ]);
-        assert_eq!(
-            words(&restore_table(&[], &saved, &[])),
-            [
-                "ip route add default via 192.168.1.1 dev eth0 table 201 proto static",
-                "ip route append default via 192.168.2.1 dev eth1 table 201 proto static",
-            ]
-        );
-    }
-
-    #[test]
-    fn a_same_key_owned_route_goes_first() {
-        let c = cfg();
-        let tunnel = ours(&c).tunnel_default(254);
-        let saved = routes(&["default via 192.168.1.1 dev eth0 table main proto static metric 40"]);
-        assert_eq!(
-            words(&restore_table(std::slice::from_ref(&tunnel), &saved, std::slice::from_ref(&tunnel))),
-            [
-                "ip route del default via 10.11.0.1 dev wg0 table main proto static metric 40",
-                "ip route add default via 192.168.1.1 dev eth0 table main proto static metric 40",
-            ]
-        );
+        Snapshot { tables: tables.iter().copied().collect(), routes: routes(lines), ..Snapshot::default() }
     }
 
     #[test]

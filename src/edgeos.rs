@@ -78,11 +78,15 @@ pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// prints at most [`MAX_OUTPUT_BYTES`]. The output is read as it comes (a child that
 /// fills the pipe cannot stall), and a child past the deadline or the bound is killed.
 pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<String> {
+    use std::os::unix::process::CommandExt;
+    // In a group of its own, so that a timeout kills what it started too (the op-mode
+    // wrapper runs Perl, which runs more): no orphan per hung call on a 256 MB router.
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .ok()?;
     let out = child.stdout.take().and_then(|mut stdout| read_bounded(&mut stdout, Instant::now() + timeout));
@@ -93,7 +97,9 @@ pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<St
             Ok(None) if out.is_some() && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Ok(Some(_)) | Err(_) => break None,
             Ok(None) => {
-                let _ = child.kill();
+                // SAFETY: kill with the negative id of the group the child leads (it is
+                // not reaped yet, so the id cannot have been reused).
+                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
                 let _ = child.wait();
                 break None;
             }
@@ -439,5 +445,21 @@ interfaces {
         // Output larger than a pipe's buffer but within the bound is read whole.
         let big = run_capture("/usr/bin/head", &["-c", "60000", "/dev/zero"], Duration::from_secs(5)).expect("read");
         assert_eq!(big.len(), 60_000);
+    }
+
+    #[test]
+    fn a_timeout_kills_what_the_command_started_too() {
+        let pidfile = std::env::temp_dir().join(format!("wgf-capture-{}", std::process::id()));
+        let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        assert_eq!(run_capture("/bin/sh", &["-c", &script], Duration::from_millis(300)), None);
+        let pid = std::fs::read_to_string(&pidfile).expect("the grandchild's pid");
+        std::fs::remove_file(&pidfile).ok();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        // Gone, or a zombie waiting for init: either way it no longer runs.
+        while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(Instant::now() < deadline, "the grandchild {} outlived the timeout", pid.trim());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

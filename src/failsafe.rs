@@ -10,13 +10,15 @@ use std::time::{Duration, Instant};
 
 use crate::config::Fallback;
 use crate::decide::{
-    absorb, decide, defaults_of, fallback_shape, inferred_owned, kernel_winners, move_table, restorable, restore_table,
-    rule_deletion_safe, saved_defaults, snapshot_now, Action, Change, Ours, Target,
+    decide, defaults_of, endpoint_plan, fail_back_now, fallback_shape, inferred_owned, kernel_winners, link_health,
+    move_table, restorable, rule_deletion_safe, saved_defaults, snapshot_now, target_dead, Action, Change, Ours,
+    Target,
 };
 use crate::error::Error;
 use crate::health::{self, damped_wait, handshake_since, Failback, TunnelRound, Unhealthy};
-use crate::netlink::route::{table_name, AddMode, Route, RT_TABLE_MAIN};
+use crate::netlink::route::{table_name, Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
+use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table};
 use crate::state::{self, Owned, Snapshot};
 use crate::system::{wall_now, Observed, System};
 use crate::wireguard::PeerSet;
@@ -24,6 +26,8 @@ use crate::wireguard::PeerSet;
 /// What a tick or command did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Within BOOT_WAIT_S of boot: nothing observed, nothing changed, nothing logged.
+    Booting,
     /// Primary healthy, failsafe off: nothing to do.
     Healthy,
     /// An interrupted activation's leftovers were taken back.
@@ -64,6 +68,10 @@ impl Outcome {
 
 /// One tick of `run`: observe, decide, act.
 pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
+    // Before the router has configured its interfaces, a missing WAN is no outage.
+    if state::boottime_s() < sys.cfg.boot_wait_s {
+        return Ok(Outcome::Booting);
+    }
     let obs = sys.observe()?;
     let record = sys.record().clone();
     // An interrupted deactivation is finished first, whatever the primary does now.
@@ -72,13 +80,16 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     }
     let primary = sys.primary_round(&obs)?;
     let failback = health::failback(record.up_since_ms, primary.is_ok(), state::boottime_ms(), record.up_after_s);
-    match decide(obs.on, primary.is_ok(), !sys.journal().is_empty(), failback == Failback::Back) {
-        Action::Nothing if sys.cfg.backup_check => {
-            let verdict = sys.backup_round(&obs)?;
-            judge_backup(sys, verdict, 2)?;
+    let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel_down);
+    match decide(obs.on, primary.is_ok(), !sys.journal().is_empty(), fail_back_now(failback, primary.is_ok(), dead)) {
+        Action::Nothing => {
+            sys.remember_healthy(&last_seen_healthy(&obs.routes, &obs.rules, sys.cfg))?;
+            if sys.cfg.backup_check {
+                let verdict = sys.backup_round(&obs)?;
+                judge_backup(sys, verdict, 2)?;
+            }
             Ok(Outcome::Healthy)
         }
-        Action::Nothing => Ok(Outcome::Healthy),
         Action::Cleanup => cleanup(sys),
         Action::Activate => activate(sys, primary.err(), &obs),
         Action::Reassert => while_active(sys, &obs, Some((primary, failback)), None),
@@ -164,6 +175,14 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
             return Err(Error::Failed(format!("interface {dev} does not exist; nothing was changed")));
         }
     }
+    // A backup without carrier carries neither the tunnel nor a fallback: failing over
+    // onto it would only take the LAN off a primary that may still pass now and then.
+    if let Err(why) = link_health(sys.links.by_name(&c.backup_dev)) {
+        return Err(Error::Failed(format!(
+            "backup {} {why}: no path to fail over to; every table is left as it is",
+            c.backup_dev
+        )));
+    }
     let Some(backup_gw) = obs.backup_gw else {
         return Err(Error::Failed(format!(
             "BACKUP_GW={}: no gateway found for {}; nothing was changed",
@@ -247,11 +266,20 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     sys.relink()?;
     let routes = sys.routes()?;
     let rules = sys.rules()?;
+    //    Taken after an owner's failover or after the primary's device vanished with its
+    //    defaults, it is made good from the tables as last seen healthy.
     let snapshot = match sys.snapshot()? {
         Some(s) => s,
         None => {
-            let s = snapshot_now(&routes, &rules, c);
+            let primary_present = sys.links.by_name(&c.primary_dev).is_some();
+            let s =
+                made_good(snapshot_now(&routes, &rules, c), sys.healthy().as_ref(), primary_present, &c.primary_dev);
             sys.write_snapshot(&s)?;
+            for r in &s.aside {
+                sys.log.info(&format!(
+                    "`{r}` is an owner's failover made before the snapshot: the table's default as last seen healthy comes back at failback instead"
+                ));
+            }
             s
         }
     };
@@ -332,15 +360,15 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
         Some(p) => p.settings(),
         None => sys.peer_with_key(&key).map_err(|e| e.to_string())?.settings(),
     };
+    // Set even when unchanged: a userspace implementation keeps the source address of a
+    // device that has vanished (wireguard-go's sticky source) until its endpoint is set.
     let wanted = PeerSet { key, endpoint: Some(endpoint), keepalive_s: c.wg_keepalive_s };
-    if before != wanted {
-        sys.log.info(&format!(
-            "tunnel {} not proven over {}: setting the peer's endpoint {endpoint} and keepalive (key from {source})",
-            c.wg_iface, c.backup_dev
-        ));
-        let change = Change::SetPeer { iface: c.wg_iface.clone(), peer: wanted };
-        sys.apply_owned(&change, Owned::Peer(c.wg_iface.clone(), before)).map_err(|e| e.to_string())?;
-    }
+    sys.log.info(&format!(
+        "tunnel {} not proven over {}: setting the peer's endpoint {endpoint} and keepalive (key from {source})",
+        c.wg_iface, c.backup_dev
+    ));
+    let change = Change::SetPeer { iface: c.wg_iface.clone(), peer: wanted };
+    sys.apply_owned(&change, Owned::Peer(c.wg_iface.clone(), before)).map_err(|e| e.to_string())?;
     if sys.dry_run {
         return Ok(false);
     }
@@ -400,7 +428,7 @@ pub fn while_active(
     let mut record = sys.record().clone();
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
-    let journal_gw = sys.journal().iter().find_map(|o| match o {
+    let journal_gw = sys.journal().iter().rev().find_map(|o| match o {
         Owned::Route(r) if !r.is_default() && r.dst.addr == IpAddr::V4(c.wg_endpoint) => match r.gateway {
             Some(IpAddr::V4(gw)) => Some(gw),
             _ => None,
@@ -431,8 +459,9 @@ pub fn while_active(
     let round =
         TunnelRound { echo, peer_echoes: record.peer_echoes, latest, mark: record.handshake_mark, now: wall_now() };
     let tunnel_ok = wg_exists && health::tunnel_works(&round, c.handshake_max_age_s);
+    let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
     let target = match (record.target, tunnel_ok, c.fallback) {
-        (Target::Tunnel, false, Fallback::Backup) => Target::Backup,
+        (Target::Tunnel, false, Fallback::Backup) if backup_alive => Target::Backup,
         (Target::Backup, true, _) => Target::Tunnel,
         (t, _, _) => t,
     };
@@ -450,6 +479,11 @@ pub fn while_active(
             }
             for r in &a.appeared {
                 sys.log.info(&format!("failsafe active: {r} appeared; moved aside, it comes back at failback"));
+            }
+            for r in &a.aside {
+                sys.log.warn(&format!(
+                    "failsafe active: {r} appeared (an owner's failover, or the outage's own); moved aside, it does not come back at failback"
+                ));
             }
             (a.snapshot, a.reimposed)
         }
@@ -504,8 +538,15 @@ pub fn while_active(
     let dead_on_tunnel = !tunnel_ok && target == Target::Tunnel;
     if dead_on_tunnel != record.tunnel_down {
         if dead_on_tunnel {
+            let keeps = match c.fallback {
+                Fallback::None => "FALLBACK=none keeps the tables on it".to_string(),
+                Fallback::Backup => format!(
+                    "{} has no carrier either: the primary is used again at its first passing round",
+                    c.backup_dev
+                ),
+            };
             let why = format!(
-                "failsafe active but tunnel {} is down: no answer from {} and no fresh handshake since it went over {} (FALLBACK=none keeps the tables on it)",
+                "failsafe active but tunnel {} is down: no answer from {} and no fresh handshake since it went over {} ({keeps})",
                 c.wg_iface, c.wg_peer_ip, c.backup_dev
             );
             sys.log.error(&why);
@@ -553,27 +594,30 @@ pub fn while_active(
 /// to the VPS (marked or not) to `main`, where that route is.
 fn ensure_endpoint_route(sys: &mut System, routes: &[Route], rules: &[Rule], ours: &Ours) -> Result<(), Error> {
     let endpoint = ours.endpoint_route();
-    if !routes.iter().any(|r| r.same_path(&endpoint)) {
-        sys.apply_owned(&Change::AddRoute(endpoint.clone(), AddMode::Exclusive), Owned::Route(endpoint.clone()))?;
+    let owned = owned_routes(sys.journal());
+    let plan = endpoint_plan(routes, &endpoint, &owned, &sys.cfg.backup_dev).map_err(Error::Failed)?;
+    for change in plan {
+        match &change {
+            Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone()))?,
+            _ => sys.apply(&change)?,
+        }
     }
     let rule = ours.endpoint_rule();
     if !rules.contains(&rule) {
         sys.apply_owned(&Change::AddRule(rule.clone()), Owned::Rule(rule))?;
     }
-    // One of ours through an earlier backup gateway goes once the new one is in.
-    let stale: Vec<Route> = sys
-        .journal()
+    Ok(())
+}
+
+/// The routes the journal says the failsafe added.
+fn owned_routes(journal: &[Owned]) -> Vec<Route> {
+    journal
         .iter()
         .filter_map(|o| match o {
-            Owned::Route(r) if !r.is_default() && r.dst == endpoint.dst && !r.same_path(&endpoint) => Some(r.clone()),
+            Owned::Route(r) => Some(r.clone()),
             _ => None,
         })
-        .filter(|r| routes.contains(r))
-        .collect();
-    for r in stale {
-        sys.apply(&Change::DelRoute(r))?;
-    }
-    Ok(())
+        .collect()
 }
 
 fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
@@ -594,14 +638,7 @@ fn move_tables(
     ours: &Ours,
     target: Target,
 ) -> Result<Option<String>, Error> {
-    let owned: Vec<Route> = sys
-        .journal()
-        .iter()
-        .filter_map(|o| match o {
-            Owned::Route(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect();
+    let owned = owned_routes(sys.journal());
     let main = [RT_TABLE_MAIN].into_iter();
     let tables = snapshot.tables.iter().copied().chain(main).collect::<BTreeSet<u32>>().into_iter().map(|t| (false, t));
     // IPv6's route through the tunnel refused (WG_IFACE without its IPv6 address: a link

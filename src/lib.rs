@@ -18,6 +18,7 @@ pub mod init;
 pub mod lock;
 pub mod log;
 pub mod netlink;
+pub mod ownership;
 pub mod probe;
 pub mod state;
 pub mod status;

@@ -274,6 +274,7 @@ fn daemon_running(cfg: &Config) -> bool {
 
 fn describe(o: &Outcome) -> String {
     match o {
+        Outcome::Booting => "within BOOT_WAIT_S of boot: nothing to do yet".into(),
         Outcome::Healthy => "primary healthy, failsafe off: nothing to do".into(),
         Outcome::CleanedUp => "failsafe off".into(),
         Outcome::Activated { ms, target: failsafe_target::Tunnel } => format!("failsafe ACTIVATED in {ms} ms"),

@@ -230,8 +230,11 @@ pub struct Snapshot {
     pub tables: BTreeSet<u32>,
     /// IPv6's (none when IPv6 had no default through a WAN).
     pub tables6: BTreeSet<u32>,
-    /// Both families' defaults.
+    /// Both families' defaults: what comes back at failback.
     pub routes: Vec<Route>,
+    /// Defaults moved aside for good while active (an owner's failover, the outage's
+    /// own: see `ownership`): never restored; listed so each is told once.
+    pub aside: Vec<Route>,
 }
 
 impl Snapshot {
@@ -268,6 +271,9 @@ impl Snapshot {
         for r in &self.routes {
             text.push_str(&format!("{r}\n"));
         }
+        for r in &self.aside {
+            text.push_str(&format!("aside {r}\n"));
+        }
         text
     }
 
@@ -295,7 +301,11 @@ impl Snapshot {
                 tables_line |= !v6;
                 continue;
             }
-            s.routes.push(line.parse().map_err(|e| format!("line {}: {e}", i + 1))?);
+            let (list, route) = match line.strip_prefix("aside ") {
+                Some(r) => (&mut s.aside, r),
+                None => (&mut s.routes, line),
+            };
+            list.push(route.parse().map_err(|e| format!("line {}: {e}", i + 1))?);
         }
         // Written whole and atomically: a file cut short or empty is not a snapshot,
         // and read as one it would restore nothing.
@@ -560,6 +570,22 @@ impl State {
         self.remove("snapshot")
     }
 
+    /// The managed tables' defaults as last seen healthy (`ownership::made_good` reads
+    /// them at activation); `None` when never written, or unreadable (they are only a
+    /// help: a bad file is as good as none, and the next healthy round rewrites it).
+    pub fn healthy(&self) -> Option<Snapshot> {
+        Snapshot::parse(&self.read("healthy").ok()??).ok()
+    }
+
+    /// Remembers `s` as the last healthy tables, only when it differs from what the file
+    /// holds: an unchanged healthy round writes nothing. `Ok(true)` when written.
+    pub fn remember_healthy(&mut self, s: &Snapshot, taken_unix_s: u64) -> Result<bool, StateError> {
+        if self.healthy().as_ref() == Some(s) {
+            return Ok(false);
+        }
+        self.write_atomic("healthy", &s.to_text(taken_unix_s)).map(|()| true)
+    }
+
     /// What activation changed. A last line cut short by a crash is ignored: it was
     /// written before its change, so the change never happened.
     pub fn journal(&self) -> Result<Vec<Owned>, StateError> {
@@ -590,9 +616,15 @@ impl State {
     pub fn journal_append(&mut self, item: &Owned) -> Result<(), StateError> {
         let dir = self.ensure()?;
         let created = !self.exists("journal");
+        // A new journal says which boot it belongs to: on a STATE_DIR that survives a
+        // reboot, the next boot must not take back what this one's changes were.
+        let boot = match boot_id().filter(|_| created) {
+            Some(id) => format!("boot {id}\n"),
+            None => String::new(),
+        };
         let result = (|| -> io::Result<()> {
             let mut f = open_at(dir, "journal", libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, 0o600)?;
-            f.write_all(format!("{item}\n").as_bytes())?;
+            f.write_all(format!("{boot}{item}\n").as_bytes())?;
             f.sync_all()?;
             if created {
                 sync_fd(dir)?;
@@ -658,8 +690,11 @@ impl State {
     /// Sets aside everything written under another boot: the routes it describes are
     /// gone with that boot. Returns whether anything was set aside.
     pub fn forget_other_boot(&mut self, boot_id: Option<&str>) -> Result<bool, StateError> {
-        let (Some(now), Some(then)) = (boot_id, self.record()?.boot_id) else { return Ok(false) };
-        if now == then {
+        let Some(now) = boot_id else { return Ok(false) };
+        let journal = self.read("journal").ok().flatten().unwrap_or_default();
+        let journal_boot = journal.lines().next().and_then(|l| l.strip_prefix("boot "));
+        let record_boot = self.record()?.boot_id;
+        if [record_boot.as_deref(), journal_boot].into_iter().flatten().all(|then| then == now) {
             return Ok(false);
         }
         for name in ["journal", "snapshot", "state"] {
@@ -722,6 +757,10 @@ pub fn parse_journal(text: &str) -> Result<Vec<Owned>, String> {
     let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
     let mut owned: Vec<Owned> = Vec::new();
     for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        // Its first line names its boot (see State::forget_other_boot).
+        if i == 0 && line.strip_prefix("boot ").is_some_and(is_boot_id) {
+            continue;
+        }
         let item = line.parse().map_err(|e| format!("line {}: {e}", i + 1))?;
         if !owned.contains(&item) {
             owned.push(item);
@@ -889,13 +928,22 @@ mod tests {
         .iter()
         .map(|t| t.parse().expect("valid"))
         .collect();
-        let s =
-            Snapshot { tables: [10, 201, 254].into_iter().collect(), tables6: BTreeSet::new(), routes: routes.clone() };
+        let s = Snapshot {
+            tables: [10, 201, 254].into_iter().collect(),
+            tables6: BTreeSet::new(),
+            routes: routes.clone(),
+            aside: Vec::new(),
+        };
         assert_eq!(Snapshot::parse(&s.to_text(5)), Ok(s));
         let old = "# wg-failsafe snapshot\ndefault via 192.168.1.1 dev eth0 table main proto static metric 100\ndefault via 192.168.1.1 dev eth0 table 201 proto static onlink mtu 1492\n";
         assert_eq!(
             Snapshot::parse(old),
-            Ok(Snapshot { tables: [201, 254].into_iter().collect(), tables6: BTreeSet::new(), routes })
+            Ok(Snapshot {
+                tables: [201, 254].into_iter().collect(),
+                tables6: BTreeSet::new(),
+                routes,
+                aside: Vec::new()
+            })
         );
         assert_eq!(Snapshot::parse("tables 1 x\n"), Err("line 1: invalid table `x`".into()));
     }
@@ -910,6 +958,7 @@ mod tests {
             tables: [254].into_iter().collect(),
             tables6: BTreeSet::new(),
             routes: vec!["default via 192.168.1.1 dev eth0 table main proto static metric 100".parse().expect("ok")],
+            aside: vec!["default via 192.168.2.1 dev eth1 table main proto static metric 100".parse().expect("ok")],
         };
         // A temporary file left by a crash does not block the rewrite.
         s.write_snapshot(&snap, 1).expect("write");
@@ -1047,6 +1096,13 @@ mod tests {
         assert!(!s.forget_other_boot(None).expect("unknown boot: keep"));
         assert!(s.forget_other_boot(Some("bbbb")).expect("other boot"));
         assert!(!s.snapshot_exists() && !s.record().expect("gone").failsafe);
+        // A journal alone (an activation killed before its record) names its boot too.
+        let this = boot_id().expect("this boot's id");
+        s.journal_append(&"link wg0 up".parse().expect("item")).expect("append");
+        assert_eq!(s.journal().expect("read").len(), 1, "the boot line is no item");
+        assert!(!s.forget_other_boot(Some(&this)).expect("same boot"));
+        assert!(s.forget_other_boot(Some("bbbb")).expect("other boot"));
+        assert!(s.journal().expect("gone").is_empty());
         assert!(boottime_s() > 0);
         assert!(boot_id().is_some_and(|id| id.len() == 36));
         fs::remove_dir_all(&d).ok();

@@ -82,7 +82,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         None => Snapshot {
             tables: managed_tables(false, &obs.routes, &obs.rules, cfg),
             tables6: managed_tables(true, &obs.routes, &obs.rules, cfg),
-            routes: Vec::new(),
+            ..Snapshot::default()
         },
     };
     let failback_in_s = match (obs.on, health.is_ok(), record.up_since_ms) {

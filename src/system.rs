@@ -23,7 +23,7 @@ use crate::log::Logger;
 use crate::netlink::link::{self, Addr, Links};
 use crate::netlink::route::{self, Route, DEFAULT, RT_TABLE_MAIN};
 use crate::netlink::rule::{self, Rule};
-use crate::netlink::{ok_if_exists, ok_if_missing, Netlink};
+use crate::netlink::{ok_if_exists, ok_if_missing, Netlink, NetlinkError};
 use crate::probe::{self, Path as ProbePath, Stats};
 use crate::state::{self, Owned, Record, Snapshot, State};
 use crate::wireguard::{self, Backend, Device, Key, Peer, Peers, Wanted};
@@ -85,10 +85,7 @@ impl<'a> System<'a> {
         let mut state = State::open(&cfg.state_dir).map_err(state_error)?;
         let read = state.record();
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
-        if state.record_exists()
-            && !dry_run
-            && state.forget_other_boot(state::boot_id().as_deref()).map_err(state_error)?
-        {
+        if !dry_run && state.forget_other_boot(state::boot_id().as_deref()).map_err(state_error)? {
             log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
             record = Record::default();
         }
@@ -176,8 +173,9 @@ impl<'a> System<'a> {
         if on {
             routes.extend(self.routes_of(true)?);
         }
+        // Rules always: which tables are managed is what a healthy round remembers.
+        let rules = self.rules()?;
         let auto = c.primary_gw == Gateway::Auto || c.backup_gw == Gateway::Auto;
-        let rules = if on || auto { self.rules()? } else { Vec::new() };
         let addrs = if auto || !c.track_ips.is_empty() { self.addrs()? } else { Vec::new() };
         self.observed(routes, rules, addrs)
     }
@@ -512,7 +510,18 @@ impl<'a> System<'a> {
         }
         let links = &self.links;
         let result = match change {
-            Change::AddRoute(r, mode) => ok_if_exists(route::add(&mut self.nl, links, r, *mode)).context(change),
+            // EEXIST is "done" only when this very route is there: a route with its key but
+            // another path (an old gateway's) is not ours to take for it.
+            Change::AddRoute(r, mode) => match route::add(&mut self.nl, links, r, *mode) {
+                Err(NetlinkError::Kernel(libc::EEXIST)) => {
+                    match dump_routes(&mut self.nl, links, self.cfg.wg_endpoint, r.is_v6()) {
+                        Ok(now) if now.iter().any(|x| x.same_path(r)) => Ok(()),
+                        Ok(_) => Err(Error::Failed(format!("{change}: another route holds its place"))),
+                        Err(e) => Err(e),
+                    }
+                }
+                done => done.context(change),
+            },
             Change::DelRoute(r) => ok_if_missing(route::delete(&mut self.nl, links, r)).context(change),
             Change::AddRule(r) => ok_if_exists(rule::add(&mut self.nl, r)).context(change),
             Change::DelRule(r) => ok_if_missing(rule::delete(&mut self.nl, r)).context(change),
@@ -560,6 +569,20 @@ impl<'a> System<'a> {
         }
         let unix_s = wall_now().as_secs();
         self.state.write_snapshot(s, unix_s).map_err(state_error)
+    }
+
+    /// The managed tables' defaults as last seen healthy (see `ownership::made_good`).
+    pub fn healthy(&self) -> Option<Snapshot> {
+        self.state.healthy()
+    }
+
+    /// Remembers the tables of a healthy round, written only when they changed (a dry run
+    /// writes nothing).
+    pub fn remember_healthy(&mut self, s: &Snapshot) -> Result<(), Error> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.state.remember_healthy(s, wall_now().as_secs()).map(|_| ()).map_err(state_error)
     }
 
     /// After a full deactivation or a cleanup: the journal, then the snapshot, go.
