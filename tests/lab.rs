@@ -1047,8 +1047,9 @@ fn a_tick_before_the_router_has_configured_its_interfaces_changes_nothing() {
     assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""));
     assert_eq!(lab.tables().replace(" linkdown", ""), before, "the kernel marks routes of dead links");
     assert!(!lab.log_file().exists() && !lab.state_dir().exists(), "{}", lab.log());
-    // Once the wait is over (the lab's configuration keeps BOOT_WAIT_S's 180 s, long
-    // gone on this machine), the same outage is acted on.
+    // Once the wait is over (the lab's configuration says BOOT_WAIT_S=0: the topology has
+    // configured every interface before the first tick, as in a QEMU guest seconds after
+    // its boot), the same outage is acted on.
     lab.run_ok();
     assert_failsafe_tables(&lab);
 }

@@ -260,6 +260,7 @@ STATE_DIR=$TOPO_DIR/state
 LOCK_FILE=$TOPO_DIR/lock
 LOG_FILE=$TOPO_DIR/wg-failsafe.log
 UP_AFTER_S=0
+BOOT_WAIT_S=0
 EOF
 	 [ "$_off" = 1 ] || echo "LAN_SUBNET6=2001:db8:10::/64" >> "$TOPO_DIR/wg-failsafe.conf"
 	 [ "$_v6" != yes ] || echo "WG_PEER_IP6=2001:db8:ff::1" >> "$TOPO_DIR/wg-failsafe.conf"
