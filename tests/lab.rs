@@ -2225,6 +2225,7 @@ fn init_from_config_boot_gives_a_working_configuration() {
         "DNS_RESTART_CMD=/bin/true".to_string(),
         "PROBE_TIMEOUT_MS=300".to_string(),
         "UP_AFTER_S=0".to_string(),
+        "BOOT_WAIT_S=0".to_string(),
     ] {
         conf.push_str(&extra);
         conf.push('\n');
