@@ -103,6 +103,22 @@ impl Prefix {
     pub fn is_v6(&self) -> bool {
         self.addr.is_ipv6()
     }
+
+    /// Every address of `other` is one of this prefix's.
+    pub fn contains(&self, other: &Prefix) -> bool {
+        self.len <= other.len && Prefix::masked(other.addr, self.len) == Some(*self)
+    }
+
+    /// The addresses both select, when they overlap: the narrower of the two.
+    pub fn overlap(&self, other: &Prefix) -> Option<Prefix> {
+        if self.contains(other) {
+            Some(*other)
+        } else if other.contains(self) {
+            Some(*self)
+        } else {
+            None
+        }
+    }
 }
 
 impl From<Ipv4Net> for Prefix {

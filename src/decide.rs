@@ -12,7 +12,7 @@ use crate::config::{Config, Fallback, Gateway, Ipv4Net, Prefix};
 use crate::health::{Failback, Unhealthy};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
-use crate::netlink::rule::{Rule, FR_ACT_TO_TBL};
+use crate::netlink::rule::{Rule, FR_ACT_GOTO, FR_ACT_REFUSE, FR_ACT_TO_TBL};
 use crate::state::{Owned, Snapshot};
 use crate::wireguard::PeerSet;
 
@@ -237,9 +237,26 @@ impl Ours<'_> {
         Some(Route::via(table, DEFAULT, self.primary_gw?, &c.primary_dev, c.metric_primary))
     }
 
+    /// LAN_SUBNET or LAN_SUBNET6.
+    fn lan_of(&self, v6: bool) -> Vec<Prefix> {
+        let c = self.cfg;
+        if v6 {
+            c.lan_subnets6.clone()
+        } else {
+            c.lan_subnets.iter().map(|n| Prefix::from(*n)).collect()
+        }
+    }
+
     /// Step 6 for one family: the rules that send LAN and marked traffic to `main`, given
-    /// the rules the kernel holds and that family's managed tables. IPv6 gets them only
-    /// while it has managed tables.
+    /// the rules the kernel holds and that family's managed tables, in the order they must
+    /// be added. IPv6 gets them only while it has managed tables.
+    ///
+    /// First come the exemptions: a rule after LAN_RULE_PRIORITY that claims LAN traffic
+    /// for a table the failsafe does not manage, or refuses it (a kill switch, another
+    /// VPN), keeps it: `priority LAN_RULE_PRIORITY from <its LAN hosts> … goto <its
+    /// priority>` jumps that traffic past ours to it, its selectors copied (a rule with
+    /// selectors this tool does not model is jumped to by source alone: evaluation goes on
+    /// at its priority, as if ours were not there).
     pub fn lan_rules(&self, v6: bool, rules: &[Rule], managed: &BTreeSet<u32>) -> Vec<Rule> {
         let c = self.cfg;
         // They send traffic to main: for IPv6 only when main is moved too (IPv4's always
@@ -247,10 +264,25 @@ impl Ours<'_> {
         if v6 && !managed.contains(&RT_TABLE_MAIN) {
             return Vec::new();
         }
-        let subnets: Vec<Prefix> =
-            if v6 { c.lan_subnets6.clone() } else { c.lan_subnets.iter().map(|n| Prefix::from(*n)).collect() };
-        let mut out: Vec<Rule> =
-            subnets.into_iter().map(|net| Rule::from_src(c.lan_rule_priority, net, RT_TABLE_MAIN)).collect();
+        let subnets = self.lan_of(v6);
+        let claims = |r: &Rule| {
+            let unmanaged = r.action == FR_ACT_TO_TBL
+                && ![RT_TABLE_MAIN, 253, 255].contains(&r.table) // main, default, local
+                && !managed.contains(&r.table);
+            r.v6 == v6 && r.priority > c.lan_rule_priority && (unmanaged || FR_ACT_REFUSE.contains(&r.action))
+        };
+        let mut out: Vec<Rule> = Vec::new();
+        for r in rules.iter().filter(|r| claims(r)) {
+            for net in &subnets {
+                let Some(hosts) = r.src.map_or(Some(*net), |src| src.overlap(net)) else { continue };
+                let like = Rule { src: Some(hosts), ..r.clone() };
+                let exempt = Rule::goto(&like, c.lan_rule_priority, r.priority);
+                if !out.contains(&exempt) {
+                    out.push(exempt);
+                }
+            }
+        }
+        out.extend(subnets.into_iter().map(|net| Rule::from_src(c.lan_rule_priority, net, RT_TABLE_MAIN)));
         for r in rules.iter().filter(|r| r.v6 == v6) {
             let Some((mark, mask)) = r.fwmark else { continue };
             let leads_to_policy_table =
@@ -262,6 +294,20 @@ impl Ours<'_> {
         }
         out
     }
+}
+
+/// Step 6's changes: the `wanted` rules of one priority (see [`Ours::lan_rules`]) in
+/// their order, given the rules the kernel holds (a dump, in its order). Rules of one
+/// priority are consulted in the order they were added, so when one is missing, those
+/// of ours after it go and come back after it (an exemption added while active must come
+/// before the LAN's rule); none is ever duplicated.
+pub fn rules_plan(wanted: &[Rule], present: &[Rule]) -> Vec<Change> {
+    let Some(first_missing) = wanted.iter().position(|w| !present.contains(w)) else { return Vec::new() };
+    let after = &wanted[first_missing..];
+    let mut plan: Vec<Change> =
+        after.iter().filter(|w| present.contains(w)).map(|w| Change::DelRule(w.clone())).collect();
+    plan.extend(after.iter().map(|w| Change::AddRule(w.clone())));
+    plan
 }
 
 /// Step 1's host route to the VPS, given the routes the kernel holds and ours: added
@@ -480,11 +526,16 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
     owned.extend(
         rules
             .iter()
-            .filter(|r| r.priority == c.lan_rule_priority && r.table == RT_TABLE_MAIN && !r.other)
+            .filter(|r| r.priority == c.lan_rule_priority && !r.other)
             .filter(|r| {
                 let lan =
                     |s: Prefix| c.lan_subnets6.contains(&s) || c.lan_subnets.iter().any(|n| Prefix::from(*n) == s);
-                **r == ours.endpoint_rule() || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(lan)))
+                let within_lan = |s: Prefix| ours.lan_of(s.is_v6()).iter().any(|n| n.contains(&s));
+                let to_main = r.table == RT_TABLE_MAIN
+                    && (**r == ours.endpoint_rule()
+                        || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(lan))));
+                // An exemption (see `lan_rules`): a jump from LAN hosts.
+                to_main || (r.action == FR_ACT_GOTO && r.src.is_some_and(within_lan))
             })
             .cloned()
             .map(Owned::Rule),
@@ -704,7 +755,12 @@ mod tests {
         let got: Vec<String> = ours(&c).lan_rules(true, &rules, &managed).iter().map(|r| r.to_string()).collect();
         assert_eq!(
             got,
-            ["priority 69 from 2001:db8:10::/64 lookup main", "priority 69 from ::/0 fwmark 0x65 lookup main"]
+            [
+                // IPv6's 202 is not managed here: its marked LAN traffic keeps going there.
+                "priority 69 from 2001:db8:10::/64 fwmark 0x66 goto 102",
+                "priority 69 from 2001:db8:10::/64 lookup main",
+                "priority 69 from ::/0 fwmark 0x65 lookup main"
+            ]
         );
         assert!(ours(&c).lan_rules(true, &rules, &BTreeSet::new()).is_empty(), "no IPv6 tables, no IPv6 rules");
         // The rule of one family is never taken for the other's at deletion.
@@ -916,6 +972,71 @@ mod tests {
     }
 
     #[test]
+    fn rules_that_keep_lan_hosts_elsewhere_keep_them_during_the_outage() {
+        let c = cfg();
+        let o = ours(&c);
+        let managed: BTreeSet<u32> = [201, 202, 254].into_iter().collect();
+        let rules = vec![
+            rule("priority 101 fwmark 0x65 lookup 201"),
+            // A kill switch for one LAN host, another VPN for a LAN's marked traffic, a
+            // host outside the LAN, and a rule before ours: the first two are exempted.
+            rule("priority 90 from 192.168.10.50/32 lookup 50"),
+            rule("priority 30 from 192.168.10.60/32 lookup 60"),
+            rule("priority 95 from 10.0.0.0/8 lookup 70"),
+            rule("priority 110 fwmark 0x200 lookup 300"),
+        ];
+        let mut kill = rule("priority 80 from 192.168.30.7/32 lookup 50");
+        kill.action = 8; // prohibit
+        kill.table = 0;
+        let mut all = rules.clone();
+        all.push(kill);
+        let got: Vec<String> = o.lan_rules(false, &all, &managed).iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "priority 69 from 192.168.10.50/32 goto 90",
+                "priority 69 from 192.168.10.0/24 fwmark 0x200 goto 110",
+                "priority 69 from 192.168.30.0/24 fwmark 0x200 goto 110",
+                "priority 69 from 192.168.30.7/32 goto 80",
+                "priority 69 from 192.168.10.0/24 lookup main",
+                "priority 69 from 192.168.30.0/24 lookup main",
+                "priority 69 fwmark 0x65 lookup main",
+            ]
+        );
+        // With the state lost they are known by their shape.
+        let lost = inferred_owned(&[], &o.lan_rules(false, &all, &managed), &o);
+        assert_eq!(lost.len(), 7);
+    }
+
+    #[test]
+    fn a_rule_missing_before_others_of_ours_puts_them_back_after_it() {
+        let [a, b, c] = [
+            "priority 69 from 10.0.0.5/32 goto 90",
+            "priority 69 from 10.0.0.0/24 lookup main",
+            "priority 69 fwmark 0x65 lookup main",
+        ]
+        .map(rule);
+        assert!(rules_plan(&[a.clone(), b.clone(), c.clone()], &[a.clone(), b.clone(), c.clone()]).is_empty());
+        assert_eq!(
+            words(&rules_plan(&[a.clone(), b.clone()], &[])),
+            [format!("ip rule add {a}"), format!("ip rule add {b}")]
+        );
+        // An exemption appears while active: the LAN's rules go and come back after it.
+        assert_eq!(
+            words(&rules_plan(&[a.clone(), b.clone(), c.clone()], &[b.clone(), c.clone()])),
+            [
+                format!("ip rule del {b}"),
+                format!("ip rule del {c}"),
+                format!("ip rule add {a}"),
+                format!("ip rule add {b}"),
+                format!("ip rule add {c}")
+            ]
+        );
+        // Only the last one missing: just that one.
+        assert_eq!(words(&rules_plan(&[a.clone(), b.clone(), c.clone()], &[a, b])), [format!("ip rule add {c}")]);
+    }
+
+    #[test]
     fn lan_rules_cover_subnets_and_marks_of_managed_tables_once() {
         let c = cfg();
         let rules = [
@@ -931,6 +1052,9 @@ mod tests {
         assert_eq!(
             got,
             [
+                // Table 77 is not managed: what its rule claims keeps going there.
+                "priority 69 from 192.168.10.0/24 fwmark 0x99 goto 105",
+                "priority 69 from 192.168.30.0/24 fwmark 0x99 goto 105",
                 "priority 69 from 192.168.10.0/24 lookup main",
                 "priority 69 from 192.168.30.0/24 lookup main",
                 "priority 69 fwmark 0x65 lookup main",

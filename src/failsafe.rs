@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use crate::config::Fallback;
 use crate::decide::{
     decide, defaults_of, endpoint_plan, fail_back_now, fallback_shape, inferred_owned, kernel_winners, link_health,
-    move_table, restorable, rule_deletion_safe, saved_defaults, snapshot_now, target_dead, Action, Change, Ours,
-    Target,
+    move_table, restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change,
+    Ours, Target,
 };
 use crate::error::Error;
 use crate::health::{self, damped_wait, handshake_since, Failback, TunnelRound, Unhealthy};
@@ -684,12 +684,15 @@ fn ensure_lan_rules(
     ours: &Ours,
 ) -> Result<Option<String>, Error> {
     for v6 in [false, true] {
-        for wanted in ours.lan_rules(v6, rules, snapshot.tables_of(v6)) {
-            if !rules.contains(&wanted) {
-                let done = sys.apply_owned(&Change::AddRule(wanted.clone()), Owned::Rule(wanted));
-                if let Some(why) = ipv6_may_fail(v6, done)? {
-                    return Ok(Some(why));
-                }
+        for change in rules_plan(&ours.lan_rules(v6, rules, snapshot.tables_of(v6)), rules) {
+            let done = match &change {
+                Change::AddRule(r) => sys.apply_owned(&change, Owned::Rule(r.clone())),
+                // Put back in order only when the kernel would delete ours, not a user's.
+                Change::DelRule(r) if !rule_deletion_safe(rules, r) => continue,
+                _ => sys.apply(&change),
+            };
+            if let Some(why) = ipv6_may_fail(v6, done)? {
+                return Ok(Some(why));
             }
         }
     }

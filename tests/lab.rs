@@ -1165,11 +1165,14 @@ fn kill_switch_and_other_vpn_tables_are_left_alone() {
          && ip link add vpn1 type veth peer name vpn1p && ip addr add 10.99.0.1/24 dev vpn1 && ip link set vpn1 up \
          && ip link set vpn1p up && ip route add default via 10.99.0.2 dev vpn1 proto static table 301 \
          && ip rule add priority 105 fwmark 0x301 lookup 301 \
-         && nft add rule ip wfslab_rtr lb_mark iifname lan2 tcp dport 8082 meta mark set 0x300",
+         && nft add rule ip wfslab_rtr lb_mark iifname '{ lan2, switch0 }' tcp dport 8082 meta mark set 0x300",
     );
     let before = lab.tables();
-    assert_eq!(lab.fetch("c2", 8082), "FAIL", "the kill switch blocks c2's port-8082 traffic");
-    assert_eq!(lab.fetch("c2", 80), ISP1);
+    // c1 is inside LAN_SUBNET, c2 is not: the kill switch holds for both, before and during.
+    for client in ["c1", "c2"] {
+        assert_eq!(lab.fetch(client, 8082), "FAIL", "the kill switch blocks {client}'s port-8082 traffic");
+        assert_eq!(lab.fetch(client, 80), ISP1);
+    }
     lab.ctl("primary", "down");
     lab.run_ok();
     assert_failsafe_tables(&lab);
@@ -1177,8 +1180,13 @@ fn kill_switch_and_other_vpn_tables_are_left_alone() {
     assert_eq!(table_defaults(&t, "300"), ["unreachable default table 300 proto static"], "{t}");
     assert!(t.contains("default via 10.99.0.2 dev vpn1 table 301 proto static"), "{t}");
     assert!(!t.contains("fwmark 0x300 lookup main") && !t.contains("fwmark 0x301 lookup main"), "{t}");
-    assert_eq!(lab.fetch("c2", 8082), "FAIL", "the kill switch was defeated during the failover");
-    assert_eq!(lab.fetch("c2", 80), VPS);
+    // The LAN's rule would catch c1's marked traffic first: its exemptions come before it.
+    let exempt = "69:\tfrom 192.168.10.0/24 fwmark 0x300 goto 104\n69:\tfrom 192.168.10.0/24 fwmark 0x301 goto 105\n69:\tfrom 192.168.10.0/24 lookup main";
+    assert!(t.contains(exempt), "{t}");
+    for client in ["c1", "c2"] {
+        assert_eq!(lab.fetch(client, 8082), "FAIL", "the kill switch was defeated for {client} during the failover");
+        assert_eq!(lab.fetch(client, 80), VPS);
+    }
     lab.ctl("primary", "up");
     lab.run_ok();
     assert_eq!(lab.tables(), before);

@@ -17,6 +17,10 @@ use crate::config::Prefix;
 
 /// FR_ACT_TO_TBL: the rule's action is `lookup <table>`.
 pub const FR_ACT_TO_TBL: u8 = 1;
+/// FR_ACT_GOTO: `goto <priority>`, evaluation goes on at the first rule of that priority.
+pub const FR_ACT_GOTO: u8 = 2;
+/// FR_ACT_BLACKHOLE, FR_ACT_UNREACHABLE, FR_ACT_PROHIBIT: the packet is refused.
+pub const FR_ACT_REFUSE: [u8; 3] = [6, 7, 8];
 
 /// A rule as far as this tool cares. A `/0` source or destination selects nothing and
 /// is held as none.
@@ -31,6 +35,8 @@ pub struct Rule {
     pub table: u32,
     /// FR_ACT_* (1 is lookup).
     pub action: u8,
+    /// With FR_ACT_GOTO: the priority jumped to.
+    pub goto: u32,
     /// The rule has a selector or flag not modelled here (iif, oif, tos, not, ...);
     /// such a rule is never one of ours.
     pub other: bool,
@@ -54,7 +60,12 @@ impl Rule {
 
     /// `priority <p> lookup <table>`, selecting everything.
     fn lookup(v6: bool, priority: u32, table: u32) -> Rule {
-        Rule { v6, priority, src: None, dst: None, fwmark: None, table, action: FR_ACT_TO_TBL, other: false }
+        Rule { v6, priority, src: None, dst: None, fwmark: None, table, action: FR_ACT_TO_TBL, goto: 0, other: false }
+    }
+
+    /// `priority <p> … goto <target>` with the selectors of `like`.
+    pub fn goto(like: &Rule, priority: u32, target: u32) -> Rule {
+        Rule { priority, table: 0, action: FR_ACT_GOTO, goto: target, other: false, ..like.clone() }
     }
 
     /// Reads a kernel rule message; `None` for anything that is not IPv4 or IPv6.
@@ -89,6 +100,7 @@ impl Rule {
                 },
                 RuleAttribute::FwMark(v) => mark = Some(*v),
                 RuleAttribute::FwMask(v) => mask = Some(*v),
+                RuleAttribute::Goto(v) => r.goto = *v,
                 // Attributes every dump carries that select nothing: who added the rule
                 // (4.17+), and the suppressors, which every kernel since 3.12 sends,
                 // as -1 when unset. A set one (wg-quick's `suppress_prefixlength 0`)
@@ -138,6 +150,9 @@ impl Rule {
             }
         }
         a.push(RuleAttribute::Priority(self.priority));
+        if self.action == FR_ACT_GOTO {
+            a.push(RuleAttribute::Goto(self.goto));
+        }
         if self.table > 255 {
             a.push(RuleAttribute::Table(self.table));
         }
@@ -165,6 +180,8 @@ impl fmt::Display for Rule {
         }
         if self.action == FR_ACT_TO_TBL {
             write!(f, " lookup {}", table_name(self.table))
+        } else if self.action == FR_ACT_GOTO {
+            write!(f, " goto {}", self.goto)
         } else {
             write!(f, " action {}", self.action)
         }
@@ -202,10 +219,14 @@ impl std::str::FromStr for Rule {
                     })
                 }
                 "lookup" => r.table = parse_table(v).ok_or_else(|| format!("invalid table `{v}`"))?,
+                "goto" => {
+                    r.goto = v.parse().map_err(|_| format!("invalid priority `{v}`"))?;
+                    r.action = FR_ACT_GOTO;
+                }
                 _ => return Err(format!("unknown word `{w}`")),
             }
         }
-        if r.table == 0 {
+        if r.table == 0 && r.action != FR_ACT_GOTO {
             return Err(format!("rule `{s}` has no table"));
         }
         r.v6 = family.unwrap_or(false);
@@ -267,6 +288,8 @@ mod tests {
         round_trip("priority 101 fwmark 0x65 lookup 201");
         round_trip("priority 7 from 10.0.0.0/8 lookup 100000");
         round_trip("priority 69 to 198.51.100.10/32 lookup main");
+        round_trip("priority 69 from 192.168.10.50/32 goto 100");
+        round_trip("priority 69 from 2001:db8:10::/64 fwmark 0x200 goto 32000");
     }
 
     /// Parses the golden bytes, checks they read back as `text`, and that `text` emits
@@ -292,6 +315,19 @@ mod tests {
             &[
                 0x02, 0x00, 0x18, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0xc0,
                 0xa8, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
+            ],
+        );
+    }
+
+    #[test]
+    fn golden_goto_rule() {
+        // ip rule add from 192.168.10.50 priority 70 goto 100
+        golden(
+            "priority 70 from 192.168.10.50/32 goto 100",
+            &[
+                0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0xc0,
+                0xa8, 0x0a, 0x32, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00, 0x08, 0x00, 0x04, 0x00, 0x64, 0x00,
+                0x00, 0x00,
             ],
         );
     }
