@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::decide::{
-    backup_path, backup_silent, candidate_tables, decide, fail_back_now, link_health, resolve_gateway, target_dead,
-    Action,
+    backup_path, backup_silent, candidate_tables, decide, fail_back_now, footprint_in_main, link_health,
+    resolve_gateway, target_dead, Action,
 };
 use crate::edgeos;
 use crate::error::{Context, Error};
@@ -523,14 +523,7 @@ impl Daemon {
     }
 
     fn tunnel_default_in_main(&self) -> bool {
-        let t = Route::via(
-            route::RT_TABLE_MAIN,
-            route::DEFAULT,
-            self.cfg.wg_peer_ip,
-            &self.cfg.wg_iface,
-            self.cfg.metric_wg,
-        );
-        self.view.routes.iter().any(|r| r.same_path(&t))
+        footprint_in_main(&self.view.routes, &self.cfg)
     }
 
     fn primary_gateway(&self) -> Option<Ipv4Addr> {

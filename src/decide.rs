@@ -72,6 +72,22 @@ pub enum Action {
     Deactivate,
 }
 
+/// The failsafe's own default in `main` of either family — IPv4's tunnel default or its
+/// fallback's shape, IPv6's tunnel or `unreachable` target — what tells that it is on when
+/// every state file is lost. `run`, the daemon and deactivation all ask this.
+pub fn footprint_in_main(routes: &[Route], cfg: &Config) -> bool {
+    let ours = Ours { cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None };
+    let tunnel4 = ours.tunnel_default(RT_TABLE_MAIN);
+    routes.iter().filter(|r| r.table == RT_TABLE_MAIN).any(|r| {
+        r.same_path(&tunnel4)
+            || fallback_shape(r, cfg)
+            || (r.is_v6()
+                && [Target::Tunnel, Target::Backup]
+                    .iter()
+                    .any(|t| r.same_path(&ours.target_default6(*t, RT_TABLE_MAIN))))
+    })
+}
+
 /// The failsafe counts as on when the state file says so, or a snapshot exists (an
 /// interrupted activation), or `main` holds the tunnel default (state lost).
 pub fn failsafe_on(recorded: bool, snapshot_exists: bool, main_has_tunnel_default: bool) -> bool {
@@ -1034,6 +1050,25 @@ mod tests {
         );
         // Only the last one missing: just that one.
         assert_eq!(words(&rules_plan(&[a.clone(), b.clone(), c.clone()], &[a, b])), [format!("ip rule add {c}")]);
+    }
+
+    #[test]
+    fn either_familys_footprint_in_main_tells_the_failsafe_is_on() {
+        let c = cfg6(true);
+        let o = ours(&c);
+        for (route, on) in [
+            ("default via 10.11.0.1 dev wg0 table main proto static metric 40", true),
+            ("default via 192.168.2.77 dev eth1 table main proto static metric 40", true),
+            ("unreachable ::/0 table main proto static metric 40", true),
+            ("::/0 via fd00:11::1 dev wg0 table main proto static metric 40", true),
+            ("default via 10.11.0.1 dev wg0 table 201 proto static metric 40", false),
+            ("unreachable ::/0 table main proto boot metric 40", true),
+            ("default via 192.168.1.1 dev eth0 table main proto static metric 100", false),
+            ("unreachable ::/0 table main proto static metric 1024", false),
+        ] {
+            assert_eq!(footprint_in_main(&[r(route)], &c), on, "{route}");
+        }
+        let _ = o;
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Fallback;
 use crate::decide::{
-    decide, defaults_of, endpoint_plan, fail_back_now, fallback_shape, inferred_owned, kernel_winners, link_health,
+    decide, defaults_of, endpoint_plan, fail_back_now, footprint_in_main, inferred_owned, kernel_winners, link_health,
     move_table, restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change,
     Ours, Target,
 };
@@ -784,9 +784,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // 2. In main and each managed table, the saved routes go back before ours go, so no
     //    table is ever without a default.
     let ours = Ours { cfg: c, backup_gw: obs.backup_gw.unwrap_or(Ipv4Addr::UNSPECIFIED), primary_gw: obs.primary_gw };
-    let main_tunnel = ours.tunnel_default(RT_TABLE_MAIN);
-    let ours_in_main =
-        obs.routes.iter().any(|r| r.same_path(&main_tunnel) || (r.table == RT_TABLE_MAIN && fallback_shape(r, c)));
+    let ours_in_main = footprint_in_main(&obs.routes, c);
     // Our default in main means activation journaled and snapshotted first: without
     // either file (lost, or set aside as corrupt), the shapes tell what is ours and the
     // primary what to put back.
@@ -811,7 +809,9 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     });
     tables.insert((false, RT_TABLE_MAIN));
     tables.extend(owned_defaults.iter().map(|r| (r.is_v6(), r.table)));
-    let mut failures = Vec::new();
+    // IPv6's failures are told, but never hold up IPv4's failback: its tables keep the
+    // kernel's router-advertisement defaults, which were never taken away.
+    let (mut failures, mut failures6) = (Vec::new(), Vec::new());
     for &(v6, table) in &tables {
         let current: Vec<Route> = defaults_of(&obs.routes, v6, table).cloned().collect();
         let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
@@ -820,15 +820,15 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         for r in gone {
             sys.log.warn(&format!("not restoring {r}: its device is gone (the kernel dropped it too)"));
         }
-        // A table whose saved routes cannot be put back keeps our default.
+        // An IPv4 table whose saved routes cannot be put back keeps our default.
         let mut restored = true;
         for change in restore_table(&current, &saved, &mine) {
             if matches!(change, Change::DelRoute(_)) && !restored {
                 continue;
             }
             if let Err(e) = sys.apply(&change) {
-                restored &= !matches!(change, Change::AddRoute(..));
-                failures.push(e.to_string());
+                restored &= v6 || !matches!(change, Change::AddRoute(..));
+                if v6 { &mut failures6 } else { &mut failures }.push(e.to_string());
             }
         }
     }
@@ -860,12 +860,18 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
             Owned::LinkUp(dev) => Change::SetLink { dev: dev.clone(), up: false },
             Owned::Peer(iface, p) => Change::SetPeer { iface: iface.clone(), peer: p.clone() },
         };
+        let v6 = matches!(item, Owned::Rule(r) if r.v6) || matches!(item, Owned::Route(r) if r.is_v6());
         if let Err(e) = sys.apply(&change) {
-            failures.push(e.to_string());
+            if v6 { &mut failures6 } else { &mut failures }.push(e.to_string());
         }
     }
     if !failures.is_empty() {
         return give_up_deactivation(sys, record, &failures);
+    }
+    if !failures6.is_empty() {
+        let why = format!("IPv6 not fully restored (IPv4 is): {}", failures6.join("; "));
+        sys.log.error(&why);
+        sys.event("error", &why, None, []);
     }
 
     // 4. Normal again: recorded first (still marked as deactivating, so that a run

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, Gateway};
 use crate::decide::{
-    backup_path, backup_silent, candidate_tables, failsafe_on, fallback_shape, link_health, resolve_gateway, Change,
+    backup_path, backup_silent, candidate_tables, failsafe_on, footprint_in_main, link_health, resolve_gateway, Change,
 };
 use crate::dns;
 use crate::edgeos;
@@ -21,7 +21,7 @@ use crate::health::{track_passes, Unhealthy};
 use crate::hook;
 use crate::log::Logger;
 use crate::netlink::link::{self, Addr, Links};
-use crate::netlink::route::{self, Route, DEFAULT, RT_TABLE_MAIN};
+use crate::netlink::route::{self, Route, DEFAULT};
 use crate::netlink::rule::{self, Rule};
 use crate::netlink::{ok_if_exists, ok_if_missing, Netlink, NetlinkError};
 use crate::probe::{self, Path as ProbePath, Stats};
@@ -168,11 +168,8 @@ impl<'a> System<'a> {
     /// One round's observation: routes, the mode, and what the round needs besides.
     pub fn observe(&mut self) -> Result<Observed, Error> {
         let c = self.cfg;
-        let mut routes = self.routes_of(false)?;
-        let on = self.is_on(&routes);
-        if on {
-            routes.extend(self.routes_of(true)?);
-        }
+        // Both families: IPv6's footprint tells the failsafe is on as well as IPv4's.
+        let routes = self.routes()?;
         // Rules always: which tables are managed is what a healthy round remembers.
         let rules = self.rules()?;
         let auto = c.primary_gw == Gateway::Auto || c.backup_gw == Gateway::Auto;
@@ -183,11 +180,7 @@ impl<'a> System<'a> {
     /// The failsafe counts as on (DESIGN.md, "Which mode are we in"): its default in
     /// `main` — the tunnel's or, on the fallback, the backup's — counts when the state is lost.
     pub fn is_on(&self, routes: &[Route]) -> bool {
-        let main_tunnel = self.tunnel_default(RT_TABLE_MAIN);
-        let ours_in_main = routes
-            .iter()
-            .any(|r| r.same_path(&main_tunnel) || (r.table == RT_TABLE_MAIN && fallback_shape(r, self.cfg)));
-        failsafe_on(self.record.failsafe, self.snapshot_exists(), ours_in_main)
+        failsafe_on(self.record.failsafe, self.snapshot_exists(), footprint_in_main(routes, self.cfg))
     }
 
     /// A round's observation from routes, rules and addresses read elsewhere (the

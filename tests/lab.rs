@@ -1125,6 +1125,33 @@ fn defaults_added_during_the_outage_come_back_only_when_the_primarys_owner_added
 /// restored.
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_primary_that_vanishes_neither_strands_the_tunnel_nor_loses_its_defaults() {
+    // A session over the primary (persistent keepalive, as EdgeOS configurations have):
+    // wireguard-go then sends from eth0's address, and keeps doing so after eth0 is gone
+    // until its endpoint is set again.
+    let lab = Lab::up("vp", &[("LAB_WG_KEEPALIVE", "25")]);
+    let before = lab.tables();
+    lab.run_ok(); // healthy: the tables are remembered as last seen healthy
+    lab.ctl("handshake", "");
+    lab.ctl("primary", "delete");
+    let r = lab.run_ok();
+    assert!(!r.stderr.contains("FALLBACK"), "{}", r.stderr);
+    assert!(lab.log().contains("setting the peer's endpoint"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    // The kernel flushed eth0's defaults with it: the snapshot has them from the tables
+    // as last seen healthy, and the device's return without them (as pppd's, which adds
+    // none while ours is in main) gets them back.
+    let snapshot = fs::read_to_string(lab.state_dir().join("snapshot")).expect("snapshot");
+    assert!(snapshot.contains("default via 192.168.1.1 dev eth0 table 201"), "{snapshot}");
+    lab.ctl("primary", "create");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn auto_gateways_follow_a_primary_device_that_vanishes_and_comes_back() {
     let lab = Lab::up("ag", &[]);
     let conf = lab.conf_variant(
