@@ -2486,3 +2486,35 @@ fn a_connection_snated_to_the_primarys_static_address_fails_fast_after_failover(
         "the SNAT flow at failover, the reconnected one at failback:\n{log}"
     );
 }
+
+/// The tunnel dying while active moves the tables straight out of the backup (FALLBACK):
+/// a connection opened through the tunnel is reset within 2 s instead of hanging with the
+/// LAN's private address out of the backup; when the tunnel works again, the connection
+/// the client opened meanwhile through the backup (masqueraded there) resets as well.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_connection_through_the_tunnel_is_reset_when_the_tables_fall_back_to_the_backup_and_back() {
+    let lab = Lab::up("ctbk", &[]);
+    let _inet = echo_server(&lab, "inet", "203.0.113.80", 7007);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    let (_client, talk) = talker(&lab, "c1", "203.0.113.80", 7007);
+    let report = || fs::read_to_string(&talk).unwrap_or_default();
+    for (ctl, code, said) in [("down", 1, "(FALLBACK=backup); 1 flow reset"), ("up", 0, "uses it again; 1 flow reset")]
+    {
+        lab.ctl("tunnel", ctl);
+        let switched = unix_now_s();
+        lab.run_expect(&lab.conf(), code);
+        assert!(lab.log().contains(said), "{}", lab.log());
+        let reset = talk_after(&talk, switched, &["error", "reconnected"], Duration::from_secs(5));
+        let (at, line) = reset.unwrap_or_else(|| panic!("tunnel {ctl}: no reset:\n{}", report()));
+        eprintln!("tunnel {ctl}: reset {:.0} ms after the switch began: {line}", (at - switched) * 1000.0);
+        assert!(at - switched < 2.0, "tunnel {ctl}: reset only after {:.1} s", at - switched);
+        let reconnected = talk_after(&talk, switched, &["reconnected"], Duration::from_secs(5));
+        let (at, _) = reconnected.unwrap_or_else(|| panic!("tunnel {ctl}: no reconnection:\n{}", report()));
+        let answered = talk_after(&talk, at, &["ok"], Duration::from_secs(5));
+        assert!(answered.is_some(), "tunnel {ctl}: the new connection is not answered:\n{}", report());
+    }
+    lab.ctl("primary", "up");
+    lab.run_ok();
+}
