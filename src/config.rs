@@ -799,6 +799,7 @@ mod tests {
         assert_eq!(c.policy_tables, None);
         assert_eq!((c.probe_count, c.probe_timeout_ms), (3, 1000));
         assert!(c.lb_status && c.dns_check && c.conntrack_flush);
+        assert!(!parse_str(&format!("CONNTRACK_FLUSH=off\n{MINIMAL}")).expect("off").conntrack_flush);
         assert_eq!(c.dns_test_name, "google.com");
         assert_eq!(c.dns_restart_cmd, vec!["/etc/init.d/dnsmasq", "restart"]);
         assert_eq!(c.state_dir, PathBuf::from("/var/run/wg-failsafe"));

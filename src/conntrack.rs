@@ -112,10 +112,17 @@ impl fmt::Display for Flow {
     /// In `conntrack -D` words.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.orig;
-        write!(f, "conntrack -D -p {} -s {} -d {}", o.proto, o.src, o.dst)?;
+        let (name, icmp) = match o.proto {
+            6 => ("tcp".to_string(), "icmp"),
+            17 => ("udp".to_string(), "icmp"),
+            IPPROTO_ICMP => ("icmp".to_string(), "icmp"),
+            IPPROTO_ICMPV6 => ("icmpv6".to_string(), "icmpv6"),
+            n => (n.to_string(), "icmp"),
+        };
+        write!(f, "conntrack -D -p {name} -s {} -d {}", o.src, o.dst)?;
         match o.l4 {
             L4::Ports { src, dst } => write!(f, " --sport {src} --dport {dst}")?,
-            L4::Icmp { id, kind, code } => write!(f, " --icmp-type {kind} --icmp-code {code} --icmp-id {id}")?,
+            L4::Icmp { id, kind, code } => write!(f, " --{icmp}-type {kind} --{icmp}-code {code} --{icmp}-id {id}")?,
             L4::None => {}
         }
         if let Some(z) = self.zone {
@@ -665,6 +672,10 @@ mod tests {
         let m = NetlinkMessage::<CtMsg>::deserialize(&bytes).expect("parses");
         assert_eq!(m.payload, NetlinkPayload::InnerMessage(CtMsg::Flow(captured_flow())));
         assert_ne!(captured_flow().status & IPS_SRC_NAT, 0, "the status says SNAT");
+        assert_eq!(
+            captured_flow().to_string(),
+            "conntrack -D -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 40000 --dport 5353 # NATed to 10.0.0.3"
+        );
         // Cut anywhere, it is an error or an unreadable entry, never a panic.
         for n in 0..bytes.len() {
             let _ = NetlinkMessage::<CtMsg>::deserialize(&bytes[..n]);
@@ -790,6 +801,14 @@ mod tests {
         let snat2 = flow(out, udp("203.0.113.80", "192.168.2.2", 7, 40000), CONFIRMED | IPS_SRC_NAT);
         assert!(breaks(&snat2, Path::Backup, Path::Tunnel, &b));
         assert!(!breaks(&snat2, Path::Backup, Path::Tunnel, &s));
+    }
+
+    #[test]
+    fn the_log_line_says_how_many_flows_were_reset_when_a_flush_ran() {
+        assert_eq!(
+            (said(None), said(Some(0)), said(Some(1))),
+            (String::new(), "; 0 flows reset".into(), "; 1 flow reset".into())
+        );
     }
 
     #[test]
