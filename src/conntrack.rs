@@ -28,7 +28,7 @@ use netlink_packet_core::{
 };
 
 use crate::config::Prefix;
-use crate::netlink::{Netlink, NetlinkError};
+use crate::netlink::{link, Netlink, NetlinkError};
 use crate::system::System;
 
 /// nfnetlink subsystem of connection tracking; the message type is `subsys << 8 | msg`.
@@ -543,14 +543,25 @@ pub fn after_switch(sys: &mut System, from: Path, to: Path) -> Option<usize> {
         Path::Tunnel => None,
     };
     let left_index = left_dev.and_then(|d| sys.links.by_name(d)).map(|l| l.index);
+    // IPv6 is judged only when the router's own IPv6 addresses are known (else a flow from
+    // its LAN address could not be told from a LAN host's) and, leaving the tunnel, when
+    // the tunnel carried IPv6 (WG_PEER_IP6; otherwise IPv6 was refused during the outage
+    // and no IPv6 flow went through it).
+    let addrs6 = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE)
+        .and_then(|mut nl| link::addresses6(&mut nl))
+        .ok()
+        .filter(|_| from != Path::Tunnel || c.wg_peer_ip6.is_some());
+    let v6 = addrs6.is_some();
+    let addrs6 = addrs6.unwrap_or_default();
+    let router4 = addrs.iter().map(|a| (a.index, IpAddr::V4(a.local), a.prefix_len));
+    let router6 = addrs6.iter().map(|a| (a.index, IpAddr::V6(a.local), a.prefix_len));
+    let router: Vec<(u32, IpAddr, u8)> = router4.chain(router6).collect();
     let scope = Scope {
         lan: c.lan_subnets.iter().map(|n| Prefix::from(*n)).chain(c.lan_subnets6.iter().copied()).collect(),
-        router: addrs.iter().map(|a| Local { addr: IpAddr::V4(a.local), prefix_len: a.prefix_len }).collect(),
-        left: addrs.iter().filter(|a| Some(a.index) == left_index).map(|a| IpAddr::V4(a.local)).collect(),
+        router: router.iter().map(|(_, addr, prefix_len)| Local { addr: *addr, prefix_len: *prefix_len }).collect(),
+        left: router.iter().filter(|(index, ..)| Some(*index) == left_index).map(|(_, addr, _)| *addr).collect(),
     };
-    // IPv4 only: the router's own IPv6 addresses are not read, so an IPv6 flow from the
-    // router's LAN address could not be told from a LAN host's.
-    let chosen = |f: &Flow| f.orig.src.is_ipv4() && breaks(f, from, to, &scope);
+    let chosen = |f: &Flow| (v6 || f.orig.src.is_ipv4()) && breaks(f, from, to, &scope);
     let dry_run = sys.dry_run;
     let mut listed = Vec::new();
     let result = flush(dry_run, chosen, |f| {
