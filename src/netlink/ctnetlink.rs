@@ -553,6 +553,18 @@ mod tests {
     }
 
     #[test]
+    fn a_kernel_without_ctnetlink_is_told_apart_from_a_failure() {
+        let io = |errno| NetlinkError::Io(std::io::Error::from_raw_os_error(errno));
+        for e in [io(libc::EPROTONOSUPPORT), NetlinkError::Kernel(libc::EINVAL), NetlinkError::Kernel(libc::EOPNOTSUPP)]
+        {
+            assert!(matches!(unsupported(e), ConntrackError::Unsupported(_)));
+        }
+        for e in [io(libc::EMFILE), NetlinkError::Kernel(libc::EPERM), NetlinkError::Decode("x".into())] {
+            assert!(matches!(unsupported(e), ConntrackError::Netlink(_)));
+        }
+    }
+
+    #[test]
     fn other_messages_and_unreadable_entries_are_skipped() {
         let mut h = NetlinkHeader::default();
         h.message_type = 0x0102;
