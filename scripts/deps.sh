@@ -22,6 +22,8 @@ need curl curl
 need dig bind9-dnsutils
 need ping iputils-ping
 need strace strace
+# The lab tests observe the connection-tracking table with it; the tool never runs it.
+need conntrack conntrack
 need flock util-linux
 need python3 python3
 need cc "gcc libc6-dev"

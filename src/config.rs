@@ -262,6 +262,9 @@ pub struct Config {
     /// No switch before this many seconds of CLOCK_BOOTTIME: the router configures its
     /// interfaces first (EdgeOS loads its configuration minutes after the kernel starts).
     pub boot_wait_s: u64,
+    /// CONNTRACK_FLUSH=auto: after a switch, the flows it breaks are deleted (see
+    /// `conntrack`).
+    pub conntrack_flush: bool,
 }
 
 impl Config {
@@ -410,7 +413,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 45] = [
+const KEYS: [&str; 46] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -456,6 +459,7 @@ const KEYS: [&str; 45] = [
     "HOOK_TIMEOUT_S",
     "BACKUP_CHECK",
     "BOOT_WAIT_S",
+    "CONNTRACK_FLUSH",
 ];
 
 /// A program and its arguments, split at white space: run without a shell, so the
@@ -662,6 +666,7 @@ impl Fields<'_> {
                 _ => Err(format!("`{v}` is not on or off")),
             })?,
             boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
+            conntrack_flush: self.optional("CONNTRACK_FLUSH", true, auto_off)?,
         };
         if c.primary_dev == c.backup_dev {
             return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));
@@ -814,7 +819,8 @@ mod tests {
         assert_eq!(c.metric_endpoint(), 190);
         assert_eq!(c.policy_tables, None);
         assert_eq!((c.probe_count, c.probe_timeout_ms), (3, 1000));
-        assert!(c.lb_status && c.dns_check);
+        assert!(c.lb_status && c.dns_check && c.conntrack_flush);
+        assert!(!parse_str(&format!("CONNTRACK_FLUSH=off\n{MINIMAL}")).expect("off").conntrack_flush);
         assert_eq!(c.dns_test_name, "google.com");
         assert_eq!(c.dns_restart_cmd, vec!["/etc/init.d/dnsmasq", "restart"]);
         assert_eq!(c.state_dir, PathBuf::from("/var/run/wg-failsafe"));
@@ -935,6 +941,7 @@ mod tests {
             ("ON_CHANGE=notify.sh\n", "/etc/test.conf:1: ON_CHANGE: `notify.sh` must start with an absolute program path (it runs without a shell)"),
             ("HOOK_TIMEOUT_S=0\n", "/etc/test.conf:1: HOOK_TIMEOUT_S: `0` is out of range (1..=3600)"),
             ("BACKUP_CHECK=yes\n", "/etc/test.conf:1: BACKUP_CHECK: `yes` is not on or off"),
+            ("CONNTRACK_FLUSH=on\n", "/etc/test.conf:1: CONNTRACK_FLUSH: `on` is not auto or off"),
         ];
         for (line, expected) in cases {
             // The bad line comes first so that its number is 1; the rest is the minimal file.

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use crate::config::Fallback;
+use crate::conntrack::{self, Path};
 use crate::decide::{
     decide, defaults_of, endpoint_plan, fail_back_now, footprint_in_main, inferred_owned, kernel_winners, link_health,
     move_table, restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change,
@@ -292,6 +293,9 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let refused6 = moved.or(ruled);
     note_ipv6(sys, &mut record, refused6.clone());
 
+    // The flows the switch breaks (CONNTRACK_FLUSH), now that the tables are switched.
+    let flows = conntrack::after_switch(sys, Path::Primary, target.into());
+
     // 7. The LAN resolver answers through the new path, or is restarted.
     check_dns(sys)?;
 
@@ -319,8 +323,9 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         String::new()
     };
     sys.log.info(&format!(
-        "failsafe ACTIVATED in {ms} ms: tables {} now use {via}{via6}{damped}",
-        names(&snapshot.tables)
+        "failsafe ACTIVATED in {ms} ms: tables {} now use {via}{via6}{damped}{}",
+        names(&snapshot.tables),
+        conntrack::said(flows)
     ));
     warn_kernel_winners(sys, &routes, &snapshot);
     let reason = match &why {
@@ -516,19 +521,20 @@ pub fn while_active(
         sys.log.warn(&format!("failsafe active: repaired {loud} drifted route(s), rule(s) or link(s)"));
     }
 
-    // The tunnel's transitions, logged once each.
+    // The tunnel's transitions, logged once each, after the flows they break are reset.
     if target != record.target {
+        let flows = conntrack::said(conntrack::after_switch(sys, record.target.into(), target.into()));
         match target {
             Target::Backup => {
                 let why = format!(
                     "tunnel {} stopped working: every table now goes straight out of {} via {backup_gw} (FALLBACK=backup)",
                     c.wg_iface, c.backup_dev
                 );
-                sys.log.error(&why);
+                sys.log.error(&format!("{why}{flows}"));
                 sys.event("fallback", &why, Some(took()), snapshot.all_tables());
             }
             Target::Tunnel => {
-                sys.log.info(&format!("tunnel {} works again: every table uses it again", c.wg_iface));
+                sys.log.info(&format!("tunnel {} works again: every table uses it again{flows}", c.wg_iface));
                 let why = format!("tunnel {} works over {}", c.wg_iface, c.backup_dev);
                 sys.event("tunnel-restored", &why, Some(took()), snapshot.all_tables());
             }
@@ -873,6 +879,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         sys.log.error(&why);
         sys.event("error", &why, None, []);
     }
+    // The flows the switch breaks (CONNTRACK_FLUSH): those opened on the path left.
+    let flows = conntrack::after_switch(sys, record.target.into(), Path::Primary);
 
     // 4. Normal again: recorded first (still marked as deactivating, so that a run
     //    killed from here on finishes the job rather than judge the tables anew), then the
@@ -890,7 +898,10 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     sys.forget_changes(true)?;
     record.deactivating = false;
     sys.write_record(&record)?;
-    sys.log.info(&format!("failsafe DEACTIVATED in {ms} ms: every table is back on its own routes"));
+    sys.log.info(&format!(
+        "failsafe DEACTIVATED in {ms} ms: every table is back on its own routes{}",
+        conntrack::said(flows)
+    ));
     let reason = if forced {
         "by request".to_string()
     } else {

@@ -31,18 +31,22 @@ pub struct Notice {
     pub ms: Option<u64>,
     /// The managed tables (empty when none is known yet).
     pub tables: Vec<u32>,
+    /// Flows CONNTRACK_FLUSH reset after the switch (`None`: no switch, or not flushed).
+    pub flows: Option<usize>,
 }
 
 impl Notice {
-    /// WGF_EVENT, WGF_REASON, WGF_MS (empty when nothing was switched) and WGF_TABLES
-    /// (table names, space separated).
-    pub fn environment(&self) -> [(&'static str, String); 4] {
+    /// WGF_EVENT, WGF_REASON, WGF_MS (empty when nothing was switched), WGF_TABLES
+    /// (table names, space separated) and WGF_FLOWS (flows reset after the switch; empty
+    /// when nothing was switched or CONNTRACK_FLUSH could not run).
+    pub fn environment(&self) -> [(&'static str, String); 5] {
         let tables: Vec<String> = self.tables.iter().map(|t| table_name(*t)).collect();
         [
             ("WGF_EVENT", self.event.clone()),
             ("WGF_REASON", self.reason.clone()),
             ("WGF_MS", self.ms.map(|m| m.to_string()).unwrap_or_default()),
             ("WGF_TABLES", tables.join(" ")),
+            ("WGF_FLOWS", self.flows.map(|n| n.to_string()).unwrap_or_default()),
         ]
     }
 }
@@ -201,15 +205,18 @@ mod tests {
             reason: "primary eth0: no carrier".into(),
             ms: Some(12),
             tables: vec![201, 254],
+            flows: Some(3),
         };
         let env = n.environment();
         assert_eq!(env[0], ("WGF_EVENT", "activated".to_string()));
         assert_eq!(env[1], ("WGF_REASON", "primary eth0: no carrier".to_string()));
         assert_eq!(env[2], ("WGF_MS", "12".to_string()));
         assert_eq!(env[3], ("WGF_TABLES", "201 main".to_string()));
-        let n = Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![] };
+        assert_eq!(env[4], ("WGF_FLOWS", "3".to_string()));
+        let n = Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows: None };
         assert_eq!(n.environment()[2].1, "");
         assert_eq!(n.environment()[3].1, "");
+        assert_eq!(n.environment()[4].1, "");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! speak to the kernel and the router; `config` and `state` are the files.
 
 pub mod config;
+pub mod conntrack;
 pub mod daemon;
 pub mod decide;
 pub mod dns;

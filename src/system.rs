@@ -47,6 +47,9 @@ pub struct System<'a> {
     pub errors_announced: u32,
     /// State changes for ON_CHANGE, told (in order, by one watcher) when this System goes.
     notices: Vec<hook::Notice>,
+    /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
+    /// of a switch (WGF_FLOWS).
+    pub flows_reset: Option<usize>,
 }
 
 impl Drop for System<'_> {
@@ -105,6 +108,7 @@ impl<'a> System<'a> {
             changes: Vec::new(),
             errors_announced: 0,
             notices: Vec::new(),
+            flows_reset: None,
         })
     }
 
@@ -331,7 +335,8 @@ impl<'a> System<'a> {
         });
         if new {
             let tables = tables.into_iter().collect();
-            self.notices.push(hook::Notice { event: event.to_string(), reason: reason.to_string(), ms, tables });
+            let flows = ms.and(self.flows_reset);
+            self.notices.push(hook::Notice { event: event.to_string(), reason: reason.to_string(), ms, tables, flows });
         }
         new
     }

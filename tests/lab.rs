@@ -2335,3 +2335,343 @@ print("ok")
     let st = lab.tool(&["status"]);
     assert!(st.stdout.contains("192.168.1.1: ") && st.stdout.contains("ms, 0% loss"), "{}", st.stdout);
 }
+
+// ---------------------------------------------------------------------------------------
+// CONNTRACK_FLUSH (DESIGN.md, "Connections"). These need python3 (a line echo server and
+// a client that talks to it) and conntrack (to look at the router's table; the tool never
+// runs it) besides the lab's tools.
+
+/// A threaded line echo server: ADDR PORT READY_FILE.
+const ECHO_PY: &str = r#"
+import socket, socketserver, sys
+class Echo(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    address_family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = Server((sys.argv[1], int(sys.argv[2])), Echo)
+open(sys.argv[3], "w").write("listening\n")
+s.serve_forever()
+"#;
+
+/// A client: ADDR PORT EVERY_MS SECONDS. Connects, writes a line every EVERY_MS and
+/// prints `<unix time> ok|silent N` for each (answered before the next write or not);
+/// on an error prints `error`, reconnects once (`reconnected` or `reconnect-failed`)
+/// and goes on. Ends after SECONDS.
+const TALKER_PY: &str = r#"
+import socket, sys, time
+host, port, every, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) / 1000, float(sys.argv[4])
+end = time.monotonic() + total
+def say(*a):
+    print("%.3f" % time.time(), *a, flush=True)
+def connect():
+    s = socket.create_connection((host, port), timeout=2)
+    say("connected", s.getsockname()[1])
+    return s
+s = connect()
+n = 0
+while time.monotonic() < end:
+    n += 1
+    started = time.monotonic()
+    try:
+        s.sendall(b"%d\n" % n)
+        s.settimeout(every)
+        try:
+            data = s.recv(4096)
+            if not data:
+                raise ConnectionError("closed by the peer")
+            say("ok", n)
+        except socket.timeout:
+            say("silent", n)
+    except OSError as e:
+        say("error", repr(e))
+        try:
+            s = connect()
+            say("reconnected")
+        except OSError as e:
+            say("reconnect-failed", repr(e))
+            s = socket.socket()
+    time.sleep(max(0.0, every - (time.monotonic() - started)))
+"#;
+
+fn unix_now_s() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// `python3 -c CODE ARGS` in the lab's namespace `ns`, stdout to `out`; killed on drop.
+fn python_in(lab: &Lab, ns: &str, code: &str, args: &[&str], out: &Path) -> Killed {
+    let file = fs::File::create(out).expect("output file");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &format!("{}-{ns}", lab.id), "python3", "-c", code])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    Killed(child)
+}
+
+/// The line echo server on ADDR:PORT in `ns`, listening when this returns.
+fn echo_server(lab: &Lab, ns: &str, addr: &str, port: u16) -> Killed {
+    let ready = lab.dir.join(format!("echo-{ns}-{port}.ready"));
+    let server = python_in(
+        lab,
+        ns,
+        ECHO_PY,
+        &[addr, &port.to_string(), &ready.display().to_string()],
+        &lab.dir.join("echo.out"),
+    );
+    wait_for_file(&ready, "listening", Duration::from_secs(10));
+    server
+}
+
+/// A client in `ns` talking to ADDR:PORT every 200 ms for up to 60 s, connected and
+/// answered once when this returns; its report is the returned file.
+fn talker(lab: &Lab, ns: &str, addr: &str, port: u16) -> (Killed, PathBuf) {
+    let out = lab.dir.join(format!("talk-{ns}-{addr}-{port}.out"));
+    let client = python_in(lab, ns, TALKER_PY, &[addr, &port.to_string(), "200", "60"], &out);
+    wait_for_file(&out, " ok ", Duration::from_secs(10));
+    (client, out)
+}
+
+/// The first report line after `since` (unix seconds) whose word is one of `words`, and
+/// when it came; waits at most `timeout`.
+fn talk_after(out: &Path, since: f64, words: &[&str], timeout: Duration) -> Option<(f64, String)> {
+    let started = Instant::now();
+    loop {
+        let text = fs::read_to_string(out).unwrap_or_default();
+        let hit = text.lines().find_map(|l| {
+            let mut w = l.split_whitespace();
+            let at: f64 = w.next()?.parse().ok()?;
+            let word = w.next()?;
+            (at > since && words.contains(&word)).then(|| (at, l.to_string()))
+        });
+        if hit.is_some() || started.elapsed() >= timeout {
+            return hit;
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// The router's tracked flows, as `conntrack -L` prints them, with the counters that
+/// change on their own (timeout, use) taken out and the lines sorted.
+fn flows(lab: &Lab) -> Vec<String> {
+    let out = lab.rtr("conntrack -L 2>/dev/null");
+    let mut lines: Vec<String> = out
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .enumerate()
+                .filter(|(i, w)| *i != 2 && !w.starts_with("use=") && !w.starts_with('['))
+                .map(|(_, w)| w)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The entry of the talker's connection (`talk` is its report) from SRC to DST, if
+/// tracked: the one of the source port it last connected from.
+fn flow_of(flows: &[String], talk: &Path, src: &str, dst: &str) -> Option<String> {
+    let report = fs::read_to_string(talk).unwrap_or_default();
+    let port = report.lines().rev().find_map(|l| l.split_once(" connected ").map(|(_, p)| p.trim().to_string()))?;
+    let want = format!("src={src} dst={dst} sport={port} ");
+    flows.iter().find(|l| l.contains(&want)).cloned()
+}
+
+/// A TCP connection a LAN client opens through the tunnel during the outage is reset
+/// within 2 s of the failback (CONNTRACK_FLUSH=auto) instead of hanging, and the client's
+/// reconnection works; a LAN-to-LAN connection opened before the outage survives both
+/// switches; no other flow is deleted, and the log line and the hook count exactly one.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_connection_opened_during_the_outage_is_reset_at_failback_and_nothing_else() {
+    let lab = Lab::up("ctfb", &[]);
+    let _inet = echo_server(&lab, "inet", "203.0.113.80", 7007);
+    let _lan2 = echo_server(&lab, "c2", "192.168.20.50", 7008);
+    let hook_out = lab.dir.join("hook.out");
+    let hook = lab_script_file(&lab, "hook.sh", &format!("echo \"$WGF_EVENT|$WGF_FLOWS\" >> {}\n", hook_out.display()));
+    let conf = lab.conf_variant("ct.conf", &[("ON_CHANGE", &hook.display().to_string())]);
+    let (_lan_client, lan_talk) = talker(&lab, "c1", "192.168.20.50", 7008);
+
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert!(lab.log().contains("failsafe ACTIVATED in") && lab.log().contains("; 0 flows reset"), "{}", lab.log());
+    let (_client, talk) = talker(&lab, "c1", "203.0.113.80", 7007);
+    let before = flows(&lab);
+    let tunnel_flow = flow_of(&before, &talk, "192.168.10.50", "203.0.113.80").expect("the tunnel flow is tracked");
+    assert!(!tunnel_flow.contains("SNAT") && tunnel_flow.contains("dst=192.168.10.50"), "not NATed: {tunnel_flow}");
+
+    lab.ctl("primary", "up");
+    let switched = unix_now_s();
+    lab.run_expect(&conf, 0);
+    let log = lab.log();
+    assert!(log.contains("failsafe DEACTIVATED in") && log.contains("routes; 1 flow reset"), "{log}");
+    let reset = talk_after(&talk, switched, &["error", "reconnected"], Duration::from_secs(5));
+    let (at, line) = reset
+        .unwrap_or_else(|| panic!("no reset after the failback:\n{}", fs::read_to_string(&talk).unwrap_or_default()));
+    eprintln!("reset {:.0} ms after the failback began: {line}", (at - switched) * 1000.0);
+    assert!(at - switched < 2.0, "reset only after {:.1} s: {line}", at - switched);
+    let reconnected = talk_after(&talk, switched, &["reconnected"], Duration::from_secs(5));
+    let (at, _) =
+        reconnected.unwrap_or_else(|| panic!("no reconnection:\n{}", fs::read_to_string(&talk).unwrap_or_default()));
+    assert!(talk_after(&talk, at, &["ok"], Duration::from_secs(5)).is_some(), "the new connection is not answered");
+
+    // Nothing else went: every flow tracked before is still there but the reset one.
+    let after = flows(&lab);
+    let gone: Vec<&String> = before.iter().filter(|f| **f != tunnel_flow && !after.contains(f)).collect();
+    let lan_flow = flow_of(&before, &lan_talk, "192.168.10.50", "192.168.20.50").expect("the LAN flow is tracked");
+    assert!(after.contains(&lan_flow), "the LAN-to-LAN flow was deleted: {lan_flow}\n{after:#?}");
+    // Short-lived entries (the probes' ICMP, DNS) may time out meanwhile; TCP ones do not.
+    assert!(gone.iter().all(|f| !f.starts_with("tcp")), "other TCP flows went: {gone:#?}");
+    // The LAN-to-LAN connection never broke.
+    let lan_text = fs::read_to_string(&lan_talk).unwrap_or_default();
+    assert!(!lan_text.contains(" error ") && !lan_text.contains(" silent "), "LAN to LAN broke:\n{lan_text}");
+    assert!(talk_after(&lan_talk, unix_now_s() - 0.5, &["ok"], Duration::from_secs(2)).is_some(), "{lan_text}");
+    let told = wait_for_file(&hook_out, "deactivated|", Duration::from_secs(5));
+    assert!(told.contains("activated|0\n") && told.contains("deactivated|1\n"), "WGF_FLOWS: {told}");
+}
+
+/// The same connection with CONNTRACK_FLUSH=off hangs after the failback (the test above
+/// can fail): its packets leave the primary with the LAN's private address, and nothing
+/// answers for 3 s — no reply, no reset.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn without_conntrack_flush_a_connection_opened_during_the_outage_hangs_after_failback() {
+    let lab = Lab::up("ctof", &[]);
+    let _inet = echo_server(&lab, "inet", "203.0.113.80", 7007);
+    let conf = lab.conf_variant("off.conf", &[("CONNTRACK_FLUSH", "off")]);
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    let (_client, talk) = talker(&lab, "c1", "203.0.113.80", 7007);
+    lab.ctl("primary", "up");
+    let switched = unix_now_s();
+    lab.run_expect(&conf, 0);
+    assert!(!lab.log().contains("flows reset"), "{}", lab.log());
+    let after = switched + 0.5; // what was in flight during the switch may still be answered
+    let hit = talk_after(&talk, after, &["ok", "error", "reconnected"], Duration::from_secs(3));
+    assert_eq!(hit, None, "expected a hang:\n{}", fs::read_to_string(&talk).unwrap_or_default());
+    assert!(talk_after(&talk, after, &["silent"], Duration::from_secs(1)).is_some(), "the client stopped writing");
+}
+
+/// A connection opened before the outage through a primary that NATs with `snat to` its
+/// static address (not masquerade) fails fast after the failover with CONNTRACK_FLUSH=auto:
+/// its entry is deleted, the next packet goes through the tunnel unNATed and the far end
+/// resets it; with CONNTRACK_FLUSH=off it hangs (the VPS refuses a source it does not
+/// route). A masqueraded one resets on its own even with CONNTRACK_FLUSH=off: the kernel
+/// drops a masqueraded entry whose output interface changes (DESIGN.md's platform fact).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_connection_snated_to_the_primarys_static_address_fails_fast_after_failover() {
+    let lab = Lab::up("ctsn", &[]);
+    let _inet = echo_server(&lab, "inet", "203.0.113.80", 7007);
+    let nat = |eth0: &str| {
+        lab.rtr(&format!(
+            "nft flush chain ip wfslab_rtr nat_out && \
+             nft add rule ip wfslab_rtr nat_out oifname eth0 {eth0} && \
+             nft add rule ip wfslab_rtr nat_out oifname eth1 masquerade"
+        ));
+    };
+    let off = lab.conf_variant("off.conf", &[("CONNTRACK_FLUSH", "off")]);
+    let cases = [
+        ("snat to 192.168.1.2", lab.conf(), true),
+        ("snat to 192.168.1.2", off.clone(), false),
+        ("masquerade", off, true),
+    ];
+    for (eth0, conf, resets) in cases {
+        nat(eth0);
+        let (_client, talk) = talker(&lab, "c1", "203.0.113.80", 7007);
+        let all = flows(&lab);
+        let f = flow_of(&all, &talk, "192.168.10.50", "203.0.113.80").expect("tracked");
+        assert!(f.contains("dst=192.168.1.2"), "{eth0}: NATed to the primary: {f}\n{all:#?}");
+        lab.ctl("primary", "down");
+        let switched = unix_now_s();
+        lab.run_expect(&conf, 0);
+        let reset = talk_after(&talk, switched, &["error", "reconnected"], Duration::from_secs(3));
+        let report = || fs::read_to_string(&talk).unwrap_or_default();
+        if resets {
+            let (at, line) = reset.unwrap_or_else(|| panic!("{eth0}: no reset:\n{}", report()));
+            eprintln!("{eth0}: reset {:.0} ms after the failover began: {line}", (at - switched) * 1000.0);
+            assert!(at - switched < 2.0, "{eth0}: reset only after {:.1} s", at - switched);
+        } else {
+            let answered = talk_after(&talk, switched + 0.5, &["ok"], Duration::from_secs(1));
+            assert_eq!((reset, answered), (None, None), "{eth0}: expected a hang without the flush:\n{}", report());
+        }
+        lab.ctl("primary", "up");
+        lab.run_expect(&conf, 0);
+        if conf == lab.conf() {
+            // The connection the client reopened through the tunnel went with the failback
+            // (with CONNTRACK_FLUSH=off one may outlive it: a closing socket's FIN sent
+            // during the next outage is tracked through the tunnel, unNATed, and stays).
+            let all = flows(&lab);
+            let unnated =
+                |l: &&String| l.contains("ESTABLISHED") && l.contains("dport=7007 src=203.0.113.80 dst=192.168.10.50");
+            assert_eq!(all.iter().filter(unnated).count(), 0, "{eth0}: a tunnel flow outlived the failback:\n{all:#?}");
+        }
+    }
+    let log = lab.log();
+    assert_eq!(log.matches("failsafe ACTIVATED in").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("; 1 flow reset").count(),
+        2,
+        "the SNAT flow at failover, the reconnected one at failback:\n{log}"
+    );
+}
+
+/// The tunnel dying while active moves the tables straight out of the backup (FALLBACK):
+/// a connection opened through the tunnel is reset within 2 s instead of hanging with the
+/// LAN's private address out of the backup; when the tunnel works again, the connection
+/// the client opened meanwhile through the backup (masqueraded there) resets as well.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_connection_through_the_tunnel_is_reset_when_the_tables_fall_back_to_the_backup_and_back() {
+    let lab = Lab::up("ctbk", &[]);
+    let _inet = echo_server(&lab, "inet", "203.0.113.80", 7007);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    let (_client, talk) = talker(&lab, "c1", "203.0.113.80", 7007);
+    let report = || fs::read_to_string(&talk).unwrap_or_default();
+    for (ctl, code, said) in [("down", 1, "(FALLBACK=backup); 1 flow reset"), ("up", 0, "uses it again; 1 flow reset")]
+    {
+        lab.ctl("tunnel", ctl);
+        let switched = unix_now_s();
+        lab.run_expect(&lab.conf(), code);
+        assert!(lab.log().contains(said), "{}", lab.log());
+        let reset = talk_after(&talk, switched, &["error", "reconnected"], Duration::from_secs(5));
+        let (at, line) = reset.unwrap_or_else(|| panic!("tunnel {ctl}: no reset:\n{}", report()));
+        eprintln!("tunnel {ctl}: reset {:.0} ms after the switch began: {line}", (at - switched) * 1000.0);
+        assert!(at - switched < 2.0, "tunnel {ctl}: reset only after {:.1} s", at - switched);
+        let reconnected = talk_after(&talk, switched, &["reconnected"], Duration::from_secs(5));
+        let (at, _) = reconnected.unwrap_or_else(|| panic!("tunnel {ctl}: no reconnection:\n{}", report()));
+        let answered = talk_after(&talk, at, &["ok"], Duration::from_secs(5));
+        assert!(answered.is_some(), "tunnel {ctl}: the new connection is not answered:\n{}", report());
+    }
+    lab.ctl("primary", "up");
+    lab.run_ok();
+}
+
+/// IPv6 through the tunnel (WG_PEER_IP6; the lab NATs IPv6 as it does IPv4): a connection
+/// opened during the outage is reset within 2 s of the failback, as IPv4's is.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn an_ipv6_connection_opened_through_the_tunnel_is_reset_at_failback() {
+    let lab = Lab::up("ct6", &[("LAB_IPV6", "yes")]);
+    let _inet = echo_server(&lab, "inet", "2001:db8:80::80", 7007);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    let (_client, talk) = talker(&lab, "c1", "2001:db8:80::80", 7007);
+    lab.ctl("primary", "up");
+    let switched = unix_now_s();
+    lab.run_ok();
+    assert!(lab.log().contains("routes; 1 flow reset"), "{}", lab.log());
+    let reset = talk_after(&talk, switched, &["error", "reconnected"], Duration::from_secs(5));
+    let (at, line) = reset.unwrap_or_else(|| panic!("no reset:\n{}", fs::read_to_string(&talk).unwrap_or_default()));
+    eprintln!("IPv6: reset {:.0} ms after the failback began: {line}", (at - switched) * 1000.0);
+    assert!(at - switched < 2.0, "reset only after {:.1} s", at - switched);
+}

@@ -6,7 +6,7 @@
 //! Only a few fields of `ifinfomsg`, `ifaddrmsg` and `ndmsg` are needed, so all three are
 //! read and written here by hand (see [`super::Rtnl`] for why).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{DecodeError, NlaBuffer, NlasIterator};
 
@@ -96,10 +96,17 @@ pub struct AddrMsg {
     pub local: Option<Ipv4Addr>,
     /// IFA_ADDRESS: the peer's on a point-to-point link, the same as IFA_LOCAL otherwise.
     pub address: Option<Ipv4Addr>,
+    /// An IPv6 address's own: IFA_LOCAL when there is one (point-to-point), else
+    /// IFA_ADDRESS.
+    pub local6: Option<Ipv6Addr>,
 }
 
 fn ipv4_of(v: &[u8]) -> Option<Ipv4Addr> {
     <[u8; 4]>::try_from(v).ok().map(Ipv4Addr::from)
+}
+
+fn ipv6_of(v: &[u8]) -> Option<Ipv6Addr> {
+    <[u8; 16]>::try_from(v).ok().map(Ipv6Addr::from)
 }
 
 impl AddrMsg {
@@ -113,12 +120,19 @@ impl AddrMsg {
             index: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
             local: None,
             address: None,
+            local6: None,
         };
         for nla in NlasIterator::new(&b[IFADDRMSG_LEN..]) {
             let nla: NlaBuffer<&[u8]> = nla?;
             match nla.kind() {
-                IFA_LOCAL => m.local = ipv4_of(nla.value()),
-                IFA_ADDRESS => m.address = ipv4_of(nla.value()),
+                IFA_LOCAL => {
+                    m.local = ipv4_of(nla.value());
+                    m.local6 = ipv6_of(nla.value()).or(m.local6);
+                }
+                IFA_ADDRESS => {
+                    m.address = ipv4_of(nla.value());
+                    m.local6 = m.local6.or(ipv6_of(nla.value()));
+                }
                 _ => {}
             }
         }
@@ -295,6 +309,25 @@ pub fn addresses(nl: &mut Netlink) -> Result<Vec<Addr>, NetlinkError> {
     })
 }
 
+/// One IPv6 address of an interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addr6 {
+    pub index: u32,
+    pub local: Ipv6Addr,
+    pub prefix_len: u8,
+}
+
+/// Every IPv6 address of every interface (none on a kernel without IPv6).
+pub fn addresses6(nl: &mut Netlink) -> Result<Vec<Addr6>, NetlinkError> {
+    let req = AddrMsg { family: libc::AF_INET6 as u8, ..AddrMsg::default() };
+    nl.dump_fold(Rtnl::new(libc::RTM_GETADDR, Body::Addr(req)), Vec::new, |out, m| match m.body {
+        Body::Addr(a) if a.family == libc::AF_INET6 as u8 => {
+            out.extend(a.local6.map(|local| Addr6 { index: a.index, local, prefix_len: a.prefix_len }))
+        }
+        _ => {}
+    })
+}
+
 /// The usable link-layer address of `ip` on link `index`, from the neighbour table.
 pub fn neighbour(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
     let req = NeighMsg { family: libc::AF_INET as u8, ..NeighMsg::default() };
@@ -383,6 +416,19 @@ mod tests {
         let a = AddrMsg::parse(&b).expect("parses");
         assert_eq!((a.local, a.address), (Some(Ipv4Addr::new(100, 64, 3, 2)), Some(Ipv4Addr::new(100, 64, 0, 1))));
         assert!(AddrMsg::parse(&b[..6]).is_err());
+    }
+
+    #[test]
+    fn ipv6_address_from_a_dump_reply() {
+        // RTM_NEWADDR: AF_INET6, /64, index 5, IFA_ADDRESS 2001:db8:10::1 (no IFA_LOCAL).
+        let mut b = vec![0x0a, 0x40, 0x80, 0x00, 0x05, 0x00, 0x00, 0x00, 0x14, 0x00, 0x01, 0x00];
+        b.extend_from_slice(&"2001:db8:10::1".parse::<Ipv6Addr>().expect("address").octets());
+        let a = AddrMsg::parse(&b).expect("parses");
+        assert_eq!(
+            (a.family, a.prefix_len, a.index, a.local, a.local6),
+            (10, 64, 5, None, "2001:db8:10::1".parse().ok())
+        );
+        assert_eq!(Addr::from_message(&a), None, "not an IPv4 address");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! no code is the ACK. `EEXIST` and `ENOENT` stay visible to callers as
 //! [`NetlinkError::Kernel`] so that each can decide whether "already done" is fine.
 
+pub mod ctnetlink;
 pub mod events;
 pub mod link;
 pub mod route;
