@@ -22,6 +22,10 @@ need curl curl
 need dig bind9-dnsutils
 need ping iputils-ping
 need strace strace
+# The lab's other actors (lab.sh: LAB_FRR, LAB_DHCP): FRR's zebra and staticd (not on PATH),
+# busybox's udhcpc.
+[ -x /usr/lib/frr/zebra ] && [ -x /usr/lib/frr/staticd ] || want="$want frr"
+need busybox busybox
 need flock util-linux
 need python3 python3
 need cc "gcc libc6-dev"
