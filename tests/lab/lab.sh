@@ -46,7 +46,9 @@
 #   The router's other actors, each opt-in (without them the lab is as it always was):
 #      LAB_LB_EMU=1 runs tests/lab/lb-emu.sh, an emulation of EdgeOS's load balancer, in the
 #      router (it reads LB_EMU_INTERVAL_S, LB_EMU_SCRIPT, LB_EMU_GROUP, LB_EMU_TARGETS and
-#      LB_EMU_FAILOVER_TABLES=1 from this environment: see its top);
+#      LB_EMU_FAILOVER_TABLES=1 from this environment: see its top; its transition script
+#      is ID's directory's lb-transition.sh unless LB_EMU_SCRIPT says otherwise, called when
+#      it exists); it logs to rtr-lbemu.log and counts its cycles in rtr-lbemu.cycles;
 #      LAB_FRR=1 runs FRR's zebra and staticd in the router (config, pid, vty and zserv
 #      sockets in ID's directory, never the system's) owning main's defaults: static routes
 #      0.0.0.0/0 via 192.168.1.1 distance 1 and via 192.168.2.1 distance 10 — zebra installs
@@ -78,7 +80,8 @@ do_up() {
     topo_up
     if [ "${LAB_FRR:-0}" = 1 ]; then start_frr; fi
     if [ "${LAB_LB_EMU:-0}" = 1 ]; then
-        spawn rtr lbemu sh "$HERE/lb-emu.sh"
+        LB_EMU_CYCLES=$DIR/rtr-lbemu.cycles LB_EMU_SCRIPT=${LB_EMU_SCRIPT:-$DIR/lb-transition.sh} \
+            spawn rtr lbemu sh "$HERE/lb-emu.sh"
         wait_until 5 "the load balancer emulation" grep -q 'lb-emu: started' "$DIR/rtr-lbemu.log"
     fi
 

@@ -14,7 +14,8 @@
 #   - it re-imposes each live WAN's table default when that table has drifted, as wan_lb
 #     does: `ip route replace default via GW dev IF table T` (metric 0, proto static);
 #   - on each change of a WAN's state it calls the transition script, synchronously, as
-#     EdgeOS does: LB_EMU_SCRIPT GROUP IFACE STATE (LB_EMU_GROUP, default WAN_FAILOVER;
+#     EdgeOS does: LB_EMU_SCRIPT GROUP IFACE STATE, if that file is executable at the time
+#     (so a test can write it after `lab.sh up`) (LB_EMU_GROUP, default WAN_FAILOVER;
 #     state active or inactive — `failover`, a failover-only interface on standby, does not
 #     occur: both WANs carry traffic here);
 #   - it never touches main. It never points a dead WAN's table elsewhere (the real one
@@ -25,7 +26,8 @@
 # The WANs (table, device, gateway, mark) are the topology's TOPO_LB_WANS. It runs inside
 # the router's namespace, in the foreground (lab.sh starts it with LAB_LB_EMU=1 at `up`),
 # and writes one line per action on stdout, which the lab logs and the tests wait on.
-# Every WAN is taken as active at start, as the tables are built.
+# Every WAN is taken as active at start, as the tables are built. With LB_EMU_CYCLES set it
+# writes the number of cycles done into that file after each one (tests wait on it).
 # shellcheck shell=sh
 set -u
 
@@ -93,6 +95,7 @@ reimpose() {
 }
 
 trap 'exit 0' TERM INT HUP
+cycles=0
 steer
 say "started: $TOPO_LB_WANS"
 while :; do
@@ -130,11 +133,13 @@ while :; do
 		_dev=$(field "$_w" 2)
 		[ "$(state "$_dev")" = active ] && reimpose "$(field "$_w" 1)" "$_dev" "$(field "$_w" 3)"
 	done
-	if [ -n "$_changed" ] && [ -n "${LB_EMU_SCRIPT:-}" ]; then
+	if [ -n "$_changed" ] && [ -x "${LB_EMU_SCRIPT:-}" ]; then
 		for _dev in $_changed; do
 			"$LB_EMU_SCRIPT" "$group" "$_dev" "$(state "$_dev")"
 			say "transition script $group $_dev $(state "$_dev"): exit $?"
 		done
 	fi
+	cycles=$((cycles + 1))
+	[ -z "${LB_EMU_CYCLES:-}" ] || echo "$cycles" > "$LB_EMU_CYCLES"
 	sleep "$interval_s"
 done
