@@ -359,7 +359,13 @@ dhcp-gw)   # the next lease of that WAN names a new router, and the client renew
     gw=192.168.$n.254
     [ -n "$(ip -n "$LAB-$isp" -4 addr show dev lan to "$gw/32")" ] || addr "$isp" lan "$gw/24"
     echo "option:router,$gw" >"$DIR/$isp-dhcp.opts"
-    kill -HUP "$(cat "$DIR/$isp-dhcp.pid")"   # dnsmasq re-reads its --dhcp-optsfile
+    # dnsmasq re-reads its --dhcp-optsfile at SIGHUP, and logs it: the renewal must come
+    # after that, or it may be answered with the old router
+    opts="read $DIR/$isp-dhcp.opts"
+    reads=$(grep -c "$opts" "$DIR/$isp-dhcp.log" || true)
+    kill -HUP "$(cat "$DIR/$isp-dhcp.pid")"
+    wait_until 5 "dnsmasq re-reading $DIR/$isp-dhcp.opts" \
+        sh -c "[ \"\$(grep -c '$opts' '$DIR/$isp-dhcp.log')\" -gt $reads ]"
     log=$DIR/rtr-udhcpc-$1.log
     seen=$(grep -c "router=$gw\$" "$log" || true)
     kill -USR1 "$(cat "$DIR/rtr-udhcpc-$1.pid")"
