@@ -105,6 +105,8 @@ fn assert_tables_are(lab: &Lab, expected: &str) {
     assert!(after == expected, "tables differ after recovery\n{}\nlog:\n{}", diff(expected, &after), lab.log());
 }
 
+/// `lab.sh up`'s environment for a lab whose load balancer emulation runs every second,
+/// with `extra`.
 fn lb_env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
     let mut env = vec![("LAB_LB_EMU", "1"), ("LB_EMU_INTERVAL_S", "1")];
     env.extend_from_slice(extra);
@@ -115,7 +117,7 @@ fn lb_env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static
 // Each actor on a healthy router, the tool not running
 
 /// The emulation re-imposes a table default someone deleted, steers new flows of a dead
-/// WAN to the live one and back, calls its transition script synchronously on each change,
+/// WAN to the live one and back, calls its transition script on each change (once each),
 /// never touches main and (without the variant) leaves a dead WAN's table alone.
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored"]
