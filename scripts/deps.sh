@@ -24,6 +24,10 @@ need ping iputils-ping
 need strace strace
 # The lab tests observe the connection-tracking table with it; the tool never runs it.
 need conntrack conntrack
+# The lab's other actors (lab.sh: LAB_FRR, LAB_DHCP): FRR's zebra and staticd (not on PATH),
+# busybox's udhcpc.
+[ -x /usr/lib/frr/zebra ] && [ -x /usr/lib/frr/staticd ] || want="$want frr"
+need busybox busybox
 need flock util-linux
 need python3 python3
 need cc "gcc libc6-dev"

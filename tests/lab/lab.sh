@@ -2,7 +2,8 @@
 # wg-failsafe network-namespace lab: a dual-WAN EdgeRouter with load-balancer
 # policy routing, two ISPs, a WireGuard VPS and an "internet" with an HTTP echo
 # server and a DNS server. Needs root, iproute2, nftables, wireguard-go,
-# wireguard-tools, dnsmasq, socat, curl, dig (bind9-dnsutils).
+# wireguard-tools, dnsmasq, socat, curl, dig (bind9-dnsutils); the opt-in actors below
+# need frr (LAB_FRR) and busybox (LAB_DHCP). scripts/deps.sh installs them all.
 #
 # The topology (drawn and described in tests/lab/topology.sh, which the QEMU guests'
 # payload shares) is built in namespaces ID-*, with wireguard-go on both ends; on top of
@@ -30,6 +31,11 @@
 #        lab.sh handshake ID             one echo through the tunnel from the router (a
 #                                        handshake over whichever WAN the endpoint takes now)
 #        lab.sh tables ID                router's `ip -4/-6 route show table all` + `ip -4/-6 rule show`
+#        lab.sh dhcp-gw ID eth0|eth1     (LAB_DHCP) the ISP behind that WAN gets a second lan
+#                                        address, 192.168.N.254, hands it out as the router
+#                                        from now on, and the router's DHCP client renews at
+#                                        once: main's default of the lease moves to it
+#        lab.sh vtysh ID CMD             (LAB_FRR) a vtysh command to the router's FRR
 # Env: LAB_WG_NO_ENDPOINT=1 at `up` creates the router's peer without an endpoint;
 #      LAB_WG_DOWN=1 leaves the router's WireGuard interface administratively down;
 #      LAB_WG_KEEPALIVE=N gives the router's peer a persistent keepalive of N s (EdgeOS
@@ -37,6 +43,20 @@
 #      LAB_IPV6=yes makes the lab dual-stack with IPv6 through the tunnel (WG_PEER_IP6),
 #      LAB_IPV6=notunnel dual-stack with an IPv4-only tunnel; ISP1 then sends router
 #      advertisements (radvd), and the echo server listens on 2001:db8:80::80 too.
+#   The router's other actors, each opt-in (without them the lab is as it always was):
+#      LAB_LB_EMU=1 runs tests/lab/lb-emu.sh, an emulation of EdgeOS's load balancer, in the
+#      router (it reads LB_EMU_INTERVAL_S, LB_EMU_SCRIPT, LB_EMU_GROUP, LB_EMU_TARGETS and
+#      LB_EMU_FAILOVER_TABLES=1 from this environment: see its top; its transition script
+#      is ID's directory's lb-transition.sh unless LB_EMU_SCRIPT says otherwise, called when
+#      it exists); it logs to rtr-lbemu.log and counts its cycles in rtr-lbemu.cycles;
+#      LAB_FRR=1 runs FRR's zebra and staticd in the router (config, pid, vty and zserv
+#      sockets in ID's directory, never the system's) owning main's defaults: static routes
+#      0.0.0.0/0 via 192.168.1.1 distance 1 and via 192.168.2.1 distance 10 — zebra installs
+#      the best as `proto static metric 20` and fails over by distance on carrier loss; the
+#      topology adds neither default by hand;
+#      LAB_DHCP=eth0|eth1 addresses that WAN by DHCP (dnsmasq in the ISP, busybox udhcpc in
+#      the router, tests/lab/udhcpc.sh): the lease's address and main's default `proto
+#      dhcp`, metric 100 (eth0) or 200 (eth1); see `dhcp-gw`.
 # ID is [a-z0-9]{1,8}; everything lives in namespaces ID-*, in /tmp/wfs-lab-ID/,
 # in /etc/netns/ID-c1|c2/ (client resolv.conf) and /var/run/wireguard/IDw|IDv.sock.
 set -eu
@@ -55,7 +75,15 @@ do_up() {
     TOPO_IPV6=${LAB_IPV6:-no} TOPO_RA=radvd
     if [ "${LAB_WG_NO_ENDPOINT:-0}" = 1 ]; then TOPO_ENDPOINT=no; fi
     if [ "${LAB_WG_DOWN:-0}" = 1 ]; then TOPO_WG_LINK=down; fi
+    TOPO_LAB=$HERE TOPO_DHCP=${LAB_DHCP:-} TOPO_MAIN=static
+    if [ "${LAB_FRR:-0}" = 1 ]; then TOPO_MAIN=frr; fi
     topo_up
+    if [ "${LAB_FRR:-0}" = 1 ]; then start_frr; fi
+    if [ "${LAB_LB_EMU:-0}" = 1 ]; then
+        LB_EMU_CYCLES=$DIR/rtr-lbemu.cycles LB_EMU_SCRIPT=${LB_EMU_SCRIPT:-$DIR/lb-transition.sh} \
+            spawn rtr lbemu sh "$HERE/lb-emu.sh"
+        wait_until 5 "the load balancer emulation" grep -q 'lb-emu: started' "$DIR/rtr-lbemu.log"
+    fi
 
     # --- internet services: DNS (dnsmasq daemonizes and writes its pid file
     #     only once it listens) and the HTTP echo (socat, one handler per request)
@@ -114,6 +142,32 @@ EOF
                 sh -c "ip netns exec '$LAB-inet' ss -Hltn 'sport = :$port' | grep -q 2001:db8:80::80"
         fi
     done
+}
+
+# FRR's zebra and staticd in the router, in the foreground, everything of theirs under
+# $DIR/frr (FRR's defaults, /etc/frr and /var/run/frr, are the host's), as the user frr
+# (FRR insists that the user be in its vty group, frrvty). zebra runs without
+# -a (allow_delete), as FRR's packages start it: it re-installs a route of its own that
+# someone else deletes.
+start_frr() {
+    local f=$DIR/frr
+    mkdir -m 0755 "$f"
+    chown frr:frr "$f"
+    # No kernel nexthop objects (`nhid N` on every route): EdgeOS's kernels (4.9, 4.14)
+    # predate them, and its zebra installs plain routes.
+    printf 'hostname %s\nno zebra nexthop kernel enable\n' "$LAB-rtr" >"$f/zebra.conf"
+    cat >"$f/staticd.conf" <<'EOF'
+! main's defaults as a Vyatta/EdgeOS router has them: the primary's distance lower
+ip route 0.0.0.0/0 192.168.1.1 1
+ip route 0.0.0.0/0 192.168.2.1 10
+EOF
+    spawn rtr zebra /usr/lib/frr/zebra -f "$f/zebra.conf" -i "$f/zebra.pid" -z "$f/zserv.api" \
+        --vty_socket "$f" -P 0 -u frr -g frr --log "file:$f/zebra.log"
+    wait_until 10 "zebra's zserv socket" test -S "$f/zserv.api"
+    spawn rtr staticd /usr/lib/frr/staticd -f "$f/staticd.conf" -i "$f/staticd.pid" -z "$f/zserv.api" \
+        --vty_socket "$f" -P 0 -u frr -g frr --log "file:$f/staticd.log"
+    wait_until 10 "zebra's default in main" sh -c \
+        "ip -n '$LAB-rtr' -4 route show table main default | grep -q 'via 192.168.1.1 dev eth0 proto static'"
 }
 
 # ours PID : true if PID is a live process (not a zombie) inside one of this
@@ -299,6 +353,28 @@ tunnel)    # the VPS ignores WireGuard: no handshake can complete
     case ${1:-} in down) state=on ;; up) state=off ;; *) usage ;; esac
     blocker vps wfslab_tunnel "$state" '
     chain drop_wg { type filter hook input priority filter; policy accept; udp dport 51820 drop; }'
+    ;;
+dhcp-gw)   # the next lease of that WAN names a new router, and the client renews now
+    case ${1:-} in eth0) isp=isp1 n=1 ;; eth1) isp=isp2 n=2 ;; *) usage ;; esac
+    gw=192.168.$n.254
+    [ -n "$(ip -n "$LAB-$isp" -4 addr show dev lan to "$gw/32")" ] || addr "$isp" lan "$gw/24"
+    echo "option:router,$gw" >"$DIR/$isp-dhcp.opts"
+    # dnsmasq re-reads its --dhcp-optsfile at SIGHUP, and logs it: the renewal must come
+    # after that, or it may be answered with the old router
+    opts="read $DIR/$isp-dhcp.opts"
+    reads=$(grep -c "$opts" "$DIR/$isp-dhcp.log" || true)
+    kill -HUP "$(cat "$DIR/$isp-dhcp.pid")"
+    wait_until 5 "dnsmasq re-reading $DIR/$isp-dhcp.opts" \
+        sh -c "[ \"\$(grep -c '$opts' '$DIR/$isp-dhcp.log')\" -gt $reads ]"
+    log=$DIR/rtr-udhcpc-$1.log
+    seen=$(grep -c "router=$gw\$" "$log" || true)
+    kill -USR1 "$(cat "$DIR/rtr-udhcpc-$1.pid")"
+    wait_until 10 "a renewal of $1 with router $gw" \
+        sh -c "[ \"\$(grep -c 'router=$gw\$' '$log')\" -gt $seen ]"
+    ;;
+vtysh)
+    [ $# -eq 1 ] || usage
+    nsrun rtr vtysh --vty_socket "$DIR/frr" -c "$1"
     ;;
 tables)
     for what in "-4 route show table all" "-6 route show table all" "-4 rule show" "-6 rule show"; do

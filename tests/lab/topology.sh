@@ -32,8 +32,11 @@
 #   202: via 2001:db8:2::1 dev eth1 (metric 1024)   rules 101/102 as IPv4's, marks by port
 #   as IPv4's and by destination (2001:db8:80::81 0x65, ::82 0x66; ::80 unmarked)
 #
-# The router's routing is the EdgeOS load balancer's:
+# The router's routing is the EdgeOS load balancer's (its WANs, tables, gateways and marks
+# are TOPO_LB_WANS below, which tests/lab/lb-emu.sh reads too):
 #   main: default via 192.168.1.1 dev eth0 metric 100, via 192.168.2.1 dev eth1 metric 200
+#         (proto static; with TOPO_MAIN=frr FRR's zebra installs main's defaults instead,
+#         with TOPO_DHCP=ethN the DHCP client that WAN's address and default, proto dhcp)
 #   201: default via 192.168.1.1 dev eth0   202 and 10: default via 192.168.2.1 dev eth1
 #   rules: 101 fwmark 0x65 -> 201, 102 fwmark 0x66 -> 202, 103 fwmark 0x100/0xf00 -> 10
 # nftables marks the LAN's packets (table wfslab_rtr, chain lb_mark) both by destination
@@ -45,6 +48,7 @@
 # Set before topo_up:
 #   TOPO_NS        prefix of every namespace's name: "ID-" in the lab, "" in a guest
 #   TOPO_DIR       where keys, the tool's configuration and daemons' pid and log files go
+#   TOPO_LAB       the directory of this file (with TOPO_DHCP: udhcpc.sh is found there)
 #   TOPO_WG        go (wireguard-go, driven over its UAPI socket) or kernel
 #   TOPO_WG_RTR, TOPO_WG_VPS  the two WireGuard interfaces (wireguard-go's sockets are
 #                  global, in /var/run/wireguard, so the lab puts its ID in these names)
@@ -56,10 +60,20 @@
 #                  the tunnel IPv4 only: no WG_PEER_IP6)
 #   TOPO_RA        radvd (ISP1 advertises; needs radvd) or static (default: main gets a
 #                  route of the advertisement's shape)
+#   TOPO_MAIN      static (default): main's two defaults are added by hand; frr: none are
+#                  (the caller runs FRR, which installs them)
+#   TOPO_DHCP      empty (default), eth0 or eth1: that WAN is addressed by DHCP. ISP1 or
+#                  ISP2 serves it (dnsmasq on its lan: the router's usual address, the ISP's
+#                  lan address as the router option, read from $TOPO_DIR/ispN-dhcp.opts so that
+#                  a SIGHUP changes it), and busybox udhcpc on the router installs the lease
+#                  with tests/lab/udhcpc.sh: the address, and main's default `proto dhcp` at
+#                  the WAN's usual metric. The load balancer's tables keep their static routes.
 # topo_up builds everything and writes $TOPO_DIR/wg-failsafe.conf (root's, 0600) with the
 # keys every user of the topology shares; callers append their own.
 
 TOPO_NAMESPACES="inet isp1 isp2 vps rtr c1 c2"
+# The load balancer's WANs, TABLE:DEVICE:GATEWAY:MARK each (rule priority TABLE - 100).
+TOPO_LB_WANS="201:eth0:192.168.1.1:0x65 202:eth1:192.168.2.1:0x66"
 TOPO_WG_RUN=/var/run/wireguard
 
 # nsrun NS cmd...: runs cmd inside the topology's namespace NS.
@@ -162,8 +176,10 @@ topo_up() {
 	veth inet isp1 isp1 wan;  addr inet isp1 198.51.100.1/30;  addr isp1 wan 198.51.100.2/30
 	veth inet isp2 isp2 wan;  addr inet isp2 198.51.100.5/30;  addr isp2 wan 198.51.100.6/30
 	veth inet vps vps wan;    addr inet vps 198.51.100.9/30;   addr vps wan 198.51.100.10/30
-	veth isp1 lan rtr eth0;   addr isp1 lan 192.168.1.1/24;    addr rtr eth0 192.168.1.2/24
-	veth isp2 lan rtr eth1;   addr isp2 lan 192.168.2.1/24;    addr rtr eth1 192.168.2.2/24
+	veth isp1 lan rtr eth0;   addr isp1 lan 192.168.1.1/24
+	veth isp2 lan rtr eth1;   addr isp2 lan 192.168.2.1/24
+	[ "${TOPO_DHCP:-}" = eth0 ] || addr rtr eth0 192.168.1.2/24
+	[ "${TOPO_DHCP:-}" = eth1 ] || addr rtr eth1 192.168.2.2/24
 	veth rtr switch0 c1 eth0; addr rtr switch0 192.168.10.1/24; addr c1 eth0 192.168.10.50/24
 	veth rtr lan2 c2 eth0;    addr rtr lan2 192.168.20.1/24;   addr c2 eth0 192.168.20.50/24
 	for _a in 80 81 82 83 53; do addr inet lo "203.0.113.$_a/32"; done
@@ -179,15 +195,30 @@ topo_up() {
 	nat isp2 wfslab_isp 'oifname "wan"'
 	[ "$_off" = 1 ] || topo_ipv6_outside
 
-	# The router: load-balancer tables, rules and marks.
+	# The router: main's defaults (unless FRR or a DHCP client owns them), the load
+	# balancer's tables, rules and marks. A DHCP WAN has its lease first: the tables' routes
+	# need its address.
 	_r="${TOPO_NS}rtr"
-	ip -n "$_r" route add default via 192.168.1.1 dev eth0 proto static metric 100
-	ip -n "$_r" route add default via 192.168.2.1 dev eth1 proto static metric 200
-	ip -n "$_r" route add default via 192.168.1.1 dev eth0 proto static table 201
-	ip -n "$_r" route add default via 192.168.2.1 dev eth1 proto static table 202
+	case ${TOPO_DHCP:-} in
+	'') ;;
+	eth0 | eth1) topo_dhcp "$TOPO_DHCP" ;;
+	*) echo "topology: TOPO_DHCP must be empty, eth0 or eth1, not '$TOPO_DHCP'" >&2; return 2 ;;
+	esac
+	case ${TOPO_MAIN:-static} in
+	static)
+		[ "${TOPO_DHCP:-}" = eth0 ] || ip -n "$_r" route add default via 192.168.1.1 dev eth0 proto static metric 100
+		[ "${TOPO_DHCP:-}" = eth1 ] || ip -n "$_r" route add default via 192.168.2.1 dev eth1 proto static metric 200
+		;;
+	frr) ;;
+	*) echo "topology: TOPO_MAIN must be static or frr, not '$TOPO_MAIN'" >&2; return 2 ;;
+	esac
+	for _w in $TOPO_LB_WANS; do
+		_t=${_w%%:*} _rest=${_w#*:}
+		_dev=${_rest%%:*} _rest=${_rest#*:}
+		ip -n "$_r" route add default via "${_rest%%:*}" dev "$_dev" proto static table "$_t"
+		ip -n "$_r" rule add priority $((_t - 100)) fwmark "${_rest#*:}" lookup "$_t"
+	done
 	ip -n "$_r" route add default via 192.168.2.1 dev eth1 proto static table 10
-	ip -n "$_r" rule add priority 101 fwmark 0x65 lookup 201
-	ip -n "$_r" rule add priority 102 fwmark 0x66 lookup 202
 	ip -n "$_r" rule add priority 103 fwmark 0x100/0xf00 lookup 10
 	nsrun rtr nft -f - << 'EOF'
 table ip wfslab_rtr {
@@ -265,6 +296,25 @@ EOF
 	 [ "$_off" = 1 ] || echo "LAN_SUBNET6=2001:db8:10::/64" >> "$TOPO_DIR/wg-failsafe.conf"
 	 [ "$_v6" != yes ] || echo "WG_PEER_IP6=2001:db8:ff::1" >> "$TOPO_DIR/wg-failsafe.conf"
 	)
+}
+
+# topo_dhcp eth0|eth1: the ISP behind that WAN serves DHCP on its lan, the router's
+# udhcpc takes the lease (its address, main's default); returns once both are in place.
+topo_dhcp() {
+	case $1 in eth0) _isp=isp1 _n=1 _metric=100 ;; *) _isp=isp2 _n=2 _metric=200 ;; esac
+	echo "option:router,192.168.$_n.1" > "$TOPO_DIR/$_isp-dhcp.opts"
+	# One address to give, the router's usual one; no DNS (port 0, no DNS option).
+	nsrun "$_isp" dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --port=0 \
+		--bind-interfaces --interface=lan --except-interface=lo --dhcp-authoritative --no-ping \
+		--dhcp-range="192.168.$_n.2,192.168.$_n.2,255.255.255.0,1h" --dhcp-option=option:dns-server \
+		--dhcp-optsfile="$TOPO_DIR/$_isp-dhcp.opts" --dhcp-leasefile="$TOPO_DIR/$_isp-dhcp.leases" \
+		--pid-file="$TOPO_DIR/$_isp-dhcp.pid" --log-facility="$TOPO_DIR/$_isp-dhcp.log" --log-dhcp
+	# udhcpc in the foreground (its pid is ours to signal: SIGUSR1 renews), retrying
+	# every second until the lease comes.
+	spawn rtr "udhcpc-$1" env METRIC=$_metric busybox udhcpc -f -i "$1" -t 3 -T 1 -A 1 \
+		-s "$TOPO_LAB/udhcpc.sh"
+	wait_until 10 "a DHCP lease on $1" sh -c \
+		"ip -n '${TOPO_NS}rtr' route show default dev '$1' | grep -q 'proto dhcp'"
 }
 
 # IPv6 outside the router: every link addressed, the ISPs and the VPS routed to inet and
