@@ -128,6 +128,58 @@ fn dual_stack_failover_carries_both_families_through_the_vps_and_recovery_restor
     lab.assert_traffic6_via(ISP1_6);
 }
 
+/// `ip -4 route show table all` and `ip -4 rule show` of `tables()`.
+fn ipv4_part(tables: &str) -> String {
+    tables.split("== ").filter(|part| part.starts_with("ip -4")).collect::<Vec<_>>().join("== ")
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn an_ipv6_route_refused_at_failback_does_not_hold_up_ipv4s() {
+    let lab = Lab::up("r6", &[("LAB_IPV6", "yes")]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    assert_failsafe_tables6(&lab, &format!("default via 2001:db8:ff::1 dev {}w", lab.id));
+    // 201's IPv6 default (via 2001:db8:1::1) cannot come back: eth0 has lost its IPv6
+    // address, so the kernel refuses the gateway.
+    lab.rtr("ip -6 addr del 2001:db8:1::2/64 dev eth0");
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert!(lab.log().contains("IPv6 not fully restored (IPv4 is)"), "{}", lab.log());
+    assert!(lab.log().contains("DEACTIVATED"), "{}", lab.log());
+    assert_eq!(ipv4_part(&lab.tables()), ipv4_part(&before), "IPv4 must be back whole");
+    let t6 = lab.rtr("ip -6 route show table all");
+    assert!(!t6.contains(" metric 40 "), "no IPv6 target of ours stays:\n{t6}");
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn an_ipv6_footprint_alone_tells_the_failsafe_is_on_when_every_state_file_is_lost() {
+    let lab = Lab::up("f6", &[("LAB_IPV6", "notunnel")]);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    assert_failsafe_tables6(&lab, "unreachable default");
+    // Every state file gone, and IPv4's defaults of ours too (WG_IFACE re-created takes
+    // them): only IPv6's `unreachable` and the rules say the failsafe was on.
+    fs::remove_dir_all(lab.state_dir()).expect("state");
+    let wg = format!("{}w", lab.id);
+    for line in lab
+        .rtr("ip -4 route show table all")
+        .lines()
+        .filter(|l| l.contains(&format!("dev {wg} ")) && l.starts_with("default"))
+    {
+        lab.rtr(&format!("ip route del {line}"));
+    }
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert!(lab.log().contains("state lost"), "{}", lab.log());
+    let t = lab.tables();
+    assert!(!t.contains(" metric 40 "), "a target of ours stays:\n{t}");
+    assert!(!t.contains("69:"), "a rule of ours stays:\n{t}");
+}
+
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn without_wg_peer_ip6_lan_ipv6_is_refused_at_once_and_works_again_after() {
