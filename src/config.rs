@@ -784,6 +784,25 @@ fn dns_name(v: &str) -> Result<String, String> {
     }
 }
 
+/// A configuration re-read under a running daemon (SIGHUP): taken whole, except
+/// STATE_DIR and LOCK_FILE, which stay: the daemon holds `daemon.lock` in its STATE_DIR
+/// (moved, cron's `run` would act beside it) and its snapshot lives there. `Some` says
+/// what was kept, for the log.
+pub fn reloaded(old: &Config, mut new: Config) -> (Config, Option<String>) {
+    let mut kept = Vec::new();
+    if new.state_dir != old.state_dir {
+        kept.push(format!("STATE_DIR {}", old.state_dir.display()));
+        new.state_dir = old.state_dir.clone();
+    }
+    if new.lock_file != old.lock_file {
+        kept.push(format!("LOCK_FILE {}", old.lock_file.display()));
+        new.lock_file = old.lock_file.clone();
+    }
+    let note = (!kept.is_empty())
+        .then(|| format!("{} kept until the daemon restarts: a running daemon never moves them", kept.join(" and ")));
+    (new, note)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -796,6 +815,21 @@ mod tests {
 
     fn error_of(text: &str) -> String {
         parse_str(text).expect_err("config should be rejected").to_string()
+    }
+
+    #[test]
+    fn a_reload_never_moves_state_dir_or_lock_file_under_a_running_daemon() {
+        let old = parse(Path::new("/t.conf"), &format!("{MINIMAL}STATE_DIR=/var/run/a\n")).expect("valid");
+        let new =
+            parse(Path::new("/t.conf"), &format!("{MINIMAL}STATE_DIR=/var/run/b\nLOCK_FILE=/tmp/l\nUP_AFTER_S=5\n"))
+                .expect("valid");
+        let (c, note) = reloaded(&old, new);
+        assert_eq!(
+            (c.state_dir.as_path(), c.lock_file.as_path(), c.up_after_s),
+            (Path::new("/var/run/a"), old.lock_file.as_path(), 5)
+        );
+        assert!(note.is_some_and(|n| n.contains("STATE_DIR /var/run/a and LOCK_FILE")));
+        assert_eq!(reloaded(&old, old.clone()).1, None);
     }
 
     #[test]

@@ -30,8 +30,8 @@ use crate::decide::{
 };
 use crate::edgeos;
 use crate::error::{Context, Error};
-use crate::failsafe::{self, Outcome};
-use crate::health::{self, rounds_down, track_passes, Failback, Unhealthy};
+use crate::failsafe::{self, Outcome, TunnelSeen};
+use crate::health::{self, rounds_down, rounds_needed, Unhealthy};
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
 use crate::netlink::events::{EventError, Events, IPV4_GROUPS, IPV6_GROUPS};
@@ -41,6 +41,7 @@ use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
 use crate::ownership::last_seen_healthy;
 use crate::probe::{Path as ProbePath, Prober};
+use crate::rounds::{Rounds, Verdict};
 use crate::state::{self, Snapshot, State};
 use crate::system::{dump_routes, dump_rules, wanted_route, System};
 
@@ -61,20 +62,16 @@ struct View {
     addrs: Vec<Addr>,
 }
 
-/// One probed path: the targets, the socket, this round's answers, the last passing round.
+/// One probed path: the socket, its targets, the device it was aimed through (its index:
+/// a device re-created under the same name is aimed at afresh) and its rounds.
 struct Track {
     prober: Option<Prober>,
     targets: Vec<Ipv4Addr>,
+    ifindex: Option<u32>,
     seq: u16,
-    answered: Vec<bool>,
-    /// Milliseconds since the daemon started (monotonic) of the last passing round.
-    last_pass_ms: Option<u64>,
-    /// Rounds failed since the last that passed.
-    failed: u32,
-    /// The last closed round passed.
-    passed: bool,
-    /// Rounds passed in a row.
-    passes: u32,
+    rounds: Rounds,
+    /// The tunnel's verdict, with its hysteresis (only the tunnel track keeps one).
+    verdict: Verdict,
 }
 
 impl Track {
@@ -82,54 +79,55 @@ impl Track {
         Track {
             prober: None,
             targets: Vec::new(),
+            ifindex: None,
             seq: 0,
-            answered: Vec::new(),
-            last_pass_ms: None,
-            failed: 0,
-            passed: false,
-            passes: 0,
+            rounds: Rounds::default(),
+            verdict: Verdict::Unknown,
         }
     }
 
-    /// Points the track at `path` and `targets`, reopening the socket when they changed.
-    /// A socket that cannot be opened (the device just vanished) is a round that fails.
-    fn aim(&mut self, path: Option<ProbePath>, targets: Vec<Ipv4Addr>) {
-        let same = self.prober.as_ref().map(|p| p.path()) == path.as_ref() && self.targets == targets;
+    /// Points the track at `path` (through the device of index `ifindex`) and `targets`,
+    /// reopening the socket when any of them changed: a new track, whose verdict is
+    /// unknown. A socket that cannot be opened (the device just vanished) is a round that
+    /// fails.
+    fn aim(&mut self, path: Option<ProbePath>, ifindex: Option<u32>, targets: Vec<Ipv4Addr>) {
+        let same = self.prober.as_ref().map(|p| p.path()) == path.as_ref()
+            && self.targets == targets
+            && self.ifindex == ifindex;
         if same {
             return;
         }
+        let seq = self.seq;
+        *self = Track::new();
+        self.seq = seq;
         self.prober = path.and_then(|p| Prober::open(p).ok());
-        self.answered = vec![false; targets.len()];
         self.targets = targets;
+        self.ifindex = ifindex;
     }
 
     fn stop(&mut self) {
         *self = Track::new();
     }
 
-    /// Closes the round: it passed if at least `need` targets answered.
-    fn close(&mut self, need: usize, now_ms: u64) {
-        let answered = self.answered.iter().filter(|a| **a).count();
-        self.passed =
-            self.prober.is_some() && !self.targets.is_empty() && track_passes(answered, need.min(self.targets.len()));
-        if self.passed {
-            self.last_pass_ms = Some(now_ms);
-            self.failed = 0;
-            self.passes = self.passes.saturating_add(1);
-        } else {
-            self.failed = self.failed.saturating_add(1);
-            self.passes = 0;
-        }
+    /// Closes the rounds that are due (see [`Rounds::close`]); a track without a socket or
+    /// targets fails each round it would have sent.
+    fn close(&mut self, need: usize, now_ms: u64, timeout_ms: u64) {
+        self.rounds.close(now_ms, timeout_ms, need);
+    }
+
+    /// The last closed round passed.
+    fn passed(&self) -> bool {
+        self.rounds.last == Some(true)
     }
 
     fn answered(&self) -> usize {
-        self.answered.iter().filter(|a| **a).count()
+        self.rounds.answered_last
     }
 
     /// Sends the next round's echoes.
-    fn send(&mut self) {
+    fn send(&mut self, now_ms: u64) {
         self.seq = self.seq.wrapping_add(1);
-        self.answered.iter_mut().for_each(|a| *a = false);
+        self.rounds.sent(self.seq, now_ms, if self.prober.is_some() { self.targets.len() } else { 0 });
         if let Some(p) = &self.prober {
             for t in &self.targets {
                 // A send the network refuses is a lost echo, like a silent one.
@@ -138,21 +136,19 @@ impl Track {
         }
     }
 
-    /// Reads the replies waiting; only this round's count.
+    /// Reads the replies waiting; each counts for the round it answers while that round
+    /// is open (up to PROBE_TIMEOUT_MS), not only the current one.
     fn receive(&mut self) {
         let Some(p) = &self.prober else { return };
         while let Some((source, seq)) = p.recv() {
-            if seq != self.seq {
-                continue;
-            }
             if let Some(i) = self.targets.iter().position(|t| *t == source) {
-                self.answered[i] = true;
+                self.rounds.answer(seq, i);
             }
         }
     }
 
     fn down(&self, c: &Config) -> bool {
-        rounds_down(self.failed, c.down_after_ms, c.probe_interval_ms)
+        self.rounds.down(rounds_needed(c.down_after_ms, c.probe_interval_ms))
     }
 }
 
@@ -405,6 +401,10 @@ impl Daemon {
             libc::SIGHUP => {
                 match config::load(&self.path) {
                     Ok(c) => {
+                        let (c, kept) = config::reloaded(&self.cfg, c);
+                        if let Some(kept) = kept {
+                            self.log.warn(&format!("SIGHUP: {kept}"));
+                        }
                         self.cfg = c;
                         self.primary.stop();
                         self.backup.stop(); // BACKUP_DEV or BACKUP_GW may have changed
@@ -503,7 +503,7 @@ impl Daemon {
             && self.cfg.primary_gw == config::Gateway::Auto
             && !self.on
             && self.view.links.by_name(&self.cfg.primary_dev).is_some()
-            && self.primary.last_pass_ms.is_some()
+            && self.primary.rounds.last_pass_ms.is_some()
             && self.primary_gateway().is_none()
         {
             urgent = Some(format!("{}'s gateway is gone (its default route was deleted)", self.cfg.primary_dev));
@@ -560,16 +560,25 @@ impl Daemon {
         self.primary.receive();
         self.tunnel.receive();
         self.backup.receive();
-        self.primary.close(self.need(), now_ms);
-        self.tunnel.close(1, now_ms);
-        self.backup.close(1, now_ms);
+        let (timeout_ms, n) =
+            (self.cfg.probe_timeout_ms, rounds_needed(self.cfg.down_after_ms, self.cfg.probe_interval_ms));
+        self.primary.close(self.need(), now_ms, timeout_ms);
+        self.tunnel.close(1, now_ms, timeout_ms);
+        self.backup.close(1, now_ms, timeout_ms);
+        self.tunnel.verdict = self.tunnel.rounds.verdict(self.tunnel.verdict, n);
         let judged = self.judge(true);
         let backup = self.judge_backup();
         self.aim()?;
-        self.primary.send();
-        self.tunnel.send();
-        self.backup.send();
+        self.send_all();
         judged.and(backup)
+    }
+
+    /// Every track's next round.
+    fn send_all(&mut self) {
+        let now_ms = self.now_ms();
+        self.primary.send(now_ms);
+        self.tunnel.send(now_ms);
+        self.backup.send(now_ms);
     }
 
     /// BACKUP_CHECK, while the failsafe is off: the backup is down as the primary would
@@ -588,14 +597,14 @@ impl Daemon {
         }
         // Down, it is up again only after passing as long as it took to be down: a lossy
         // backup is not announced twice a minute.
-        let up_again =
-            self.backup_down != Some(true) || rounds_down(self.backup.passes, c.down_after_ms, c.probe_interval_ms);
-        (self.backup.passed && up_again).then_some(Ok(()))
+        let up_again = self.backup_down != Some(true)
+            || rounds_down(self.backup.rounds.passes, c.down_after_ms, c.probe_interval_ms);
+        (self.backup.passed() && up_again).then_some(Ok(()))
     }
 
     fn judge_backup(&mut self) -> Result<(), Error> {
         // While the primary is healthy only: a failing primary is judged, not the backup.
-        if !self.cfg.backup_check || self.on || !self.primary.passed {
+        if !self.cfg.backup_check || self.on || !self.primary.passed() {
             return Ok(());
         }
         let Some(verdict) = self.backup_verdict() else { return Ok(()) };
@@ -667,14 +676,18 @@ impl Daemon {
             }
             _ => (None, Vec::new()),
         };
-        self.primary.aim(path, targets);
+        let index = |dev: &str| self.view.links.index(dev);
+        let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&c.wg_iface));
+        self.primary.aim(path, primary_index, targets);
         match (c.backup_check && !self.on).then(|| self.gateway(c.backup_gw, &c.backup_dev)).flatten() {
-            Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), vec![gw]),
+            Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
             None if self.backup.prober.is_some() => self.backup.stop(),
             None => {}
         }
+        // A WireGuard interface re-created during the outage (a commit) has a new index:
+        // the socket bound to the old one would judge the tunnel dead for the rest of it.
         if self.on {
-            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), vec![c.wg_peer_ip]);
+            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), wg_index, vec![c.wg_peer_ip]);
         } else if self.tunnel.prober.is_some() {
             self.tunnel.stop();
         }
@@ -688,7 +701,7 @@ impl Daemon {
         if let Some((index, ip, mac, at)) = &self.lladdr {
             if *index == l.index
                 && *ip == gw
-                && (self.primary.passed || at.elapsed() < Duration::from_millis(self.cfg.probe_interval_ms * 2))
+                && (self.primary.passed() || at.elapsed() < Duration::from_millis(self.cfg.probe_interval_ms * 2))
                 && at.elapsed() < Duration::from_secs(30)
             {
                 return Ok(Some(mac.clone()));
@@ -734,7 +747,7 @@ impl Daemon {
         if self.primary_gateway().is_none() {
             return (Err(Unhealthy::NoGateway), false);
         }
-        let passed = self.primary.passed;
+        let passed = self.primary.passed();
         if self.primary.down(c) {
             let why = if c.track_ips.is_empty() {
                 Unhealthy::GatewaySilent
@@ -808,9 +821,7 @@ impl Daemon {
                     // takes them in. Start the tunnel's rounds (or stop them) afresh.
                     self.tunnel.stop();
                     self.aim()?;
-                    self.primary.send();
-                    self.tunnel.send();
-                    self.backup.send();
+                    self.send_all();
                 }
             }
             Err(e) => {
@@ -838,14 +849,18 @@ impl Daemon {
         if obs.on && record.deactivating {
             return failsafe::deactivate(sys, &obs, false);
         }
-        let failback = round_passed.map(|passed| {
-            if health.is_ok() && passed {
-                health::failback(record.up_since_ms, true, state::boottime_ms(), record.up_after_s)
-            } else {
-                Failback::Down // a failed round, even before DOWN_AFTER_MS, breaks the count
-            }
-        });
-        let tunnel_echo = !self.tunnel.down(&self.cfg);
+        let failback = health::daemon_failback(
+            health.is_ok(),
+            round_passed,
+            record.up_since_ms,
+            state::boottime_ms(),
+            record.up_after_s,
+        );
+        let tunnel_seen = match self.tunnel.verdict {
+            Verdict::Unknown => TunnelSeen::Unknown,
+            Verdict::Up => TunnelSeen::Echo(true),
+            Verdict::Down => TunnelSeen::Echo(false),
+        };
         let dead = target_dead(&self.cfg, sys.links.by_name(&self.cfg.backup_dev), record.tunnel_down);
         let passed = health.is_ok() && round_passed == Some(true);
         let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
@@ -853,7 +868,7 @@ impl Daemon {
             Action::Nothing => Ok(Outcome::Healthy),
             Action::Cleanup => failsafe::cleanup(sys),
             Action::Activate => failsafe::activate(sys, health.err(), &obs),
-            Action::Reassert => failsafe::while_active(sys, &obs, failback.map(|f| (health, f)), Some(tunnel_echo)),
+            Action::Reassert => failsafe::while_active(sys, &obs, failback.map(|f| (health, f)), tunnel_seen),
             Action::Deactivate => failsafe::deactivate(sys, &obs, false),
         }
     }

@@ -93,7 +93,7 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
         }
         Action::Cleanup => cleanup(sys),
         Action::Activate => activate(sys, primary.err(), &obs),
-        Action::Reassert => while_active(sys, &obs, Some((primary, failback)), None),
+        Action::Reassert => while_active(sys, &obs, Some((primary, failback)), TunnelSeen::ProbeNow),
         Action::Deactivate => deactivate(sys, &obs, false),
     }
 }
@@ -414,6 +414,17 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
 // ---------------------------------------------------------------------------------------
 // While active
 
+/// What a round saw of the tunnel's echoes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelSeen {
+    /// Nothing yet: probe it now (`run`: PROBE_COUNT echoes).
+    ProbeNow,
+    /// The daemon's track has closed too few rounds to say: no verdict, no switch.
+    Unknown,
+    /// The daemon's track says it answers (up) or not (down), with its hysteresis.
+    Echo(bool),
+}
+
 /// One round while the failsafe is on: steps 1, 2, 5 and 6 again (the load balancer
 /// rewrites its tables), defaults that appeared moved aside into the snapshot, the tunnel
 /// judged (fallback to the backup and back), the failback wait counted, and an
@@ -425,7 +436,7 @@ pub fn while_active(
     sys: &mut System,
     obs: &Observed,
     primary: Option<(Result<(), Unhealthy>, Failback)>,
-    tunnel_echo: Option<bool>,
+    tunnel_seen: TunnelSeen,
 ) -> Result<Outcome, Error> {
     let c = sys.cfg;
     let started = Instant::now();
@@ -454,18 +465,29 @@ pub fn while_active(
 
     // The tunnel, every round: while the tables are on the backup, each echo is also the
     // packet that retries a handshake.
-    let echo = match tunnel_echo {
-        _ if !wg_exists => false,
-        Some(e) => e,
-        None => sys.peer_answers(c.probe_count)?,
+    let echo = match tunnel_seen {
+        _ if !wg_exists => Some(false),
+        TunnelSeen::ProbeNow => Some(sys.peer_answers(c.probe_count)?),
+        TunnelSeen::Unknown => None,
+        TunnelSeen::Echo(e) => Some(e),
     };
     let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
-    record.peer_echoes |= echo;
-    let round =
-        TunnelRound { echo, peer_echoes: record.peer_echoes, latest, mark: record.handshake_mark, now: wall_now() };
-    let tunnel_ok = wg_exists && health::tunnel_works(&round, c.handshake_max_age_s);
+    // Only a real answer makes a peer "one that echoes", never a guess.
+    record.peer_echoes |= echo == Some(true);
+    let round = TunnelRound {
+        echo: false,
+        peer_echoes: record.peer_echoes,
+        latest,
+        mark: record.handshake_mark,
+        now: wall_now(),
+    };
+    // `None`: not judged this round (the daemon's tunnel track has just started): the
+    // target stays what it is.
+    let verdict = if wg_exists { health::tunnel_verdict(echo, &round, c.handshake_max_age_s) } else { Some(false) };
+    let tunnel_ok = verdict.unwrap_or(record.target == Target::Tunnel && !record.tunnel_down);
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
     let target = match (record.target, tunnel_ok, c.fallback) {
+        _ if verdict.is_none() => record.target,
         (Target::Tunnel, false, Fallback::Backup) if backup_alive => Target::Backup,
         (Target::Backup, true, _) => Target::Tunnel,
         (t, _, _) => t,

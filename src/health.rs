@@ -78,6 +78,25 @@ pub fn failback(up_since_ms: Option<u64>, passed: bool, now_ms: u64, required_s:
     }
 }
 
+/// The daemon's failback state when it judges: at a closed probe round as `run` judges a
+/// tick (a failed round, even before DOWN_AFTER_MS, breaks the count); between rounds a
+/// primary that is unhealthy (a carrier lost, the device gone) is a failed round too — a
+/// link that drops for less than a round must not fail back on schedule — and an event
+/// with a healthy primary neither starts nor breaks the count (`None`).
+pub fn daemon_failback(
+    healthy: bool,
+    round_passed: Option<bool>,
+    up_since_ms: Option<u64>,
+    now_ms: u64,
+    required_s: u64,
+) -> Option<Failback> {
+    match (healthy, round_passed) {
+        (false, _) => Some(Failback::Down),
+        (true, Some(passed)) => Some(failback(up_since_ms, passed, now_ms, required_s)),
+        (true, None) => None,
+    }
+}
+
 /// Flap damping: the failback wait for an activation at `now_s`. A failover within
 /// `window_s` of the last failback doubles the wait the last activation had (at least
 /// `base_s`), up to `max_s`; a failover after a calm window starts again from `base_s`.
@@ -140,11 +159,29 @@ pub fn tunnel_works(r: &TunnelRound, max_age_s: u64) -> bool {
     r.echo || (!r.peer_echoes && handshake_since(r.latest, r.mark) && handshake_fresh(r.latest, r.now, max_age_s))
 }
 
+/// The tunnel's verdict for a round whose echoes may be *unknown* (`None`: the daemon's
+/// track has just started and closed no round): a peer that answers echoes is then not
+/// judged at all (`None`: nothing switches on a guess); one that never answers echoes is
+/// judged by its handshake as always.
+pub fn tunnel_verdict(echo: Option<bool>, round: &TunnelRound, max_age_s: u64) -> Option<bool> {
+    match echo {
+        Some(echo) => Some(tunnel_works(&TunnelRound { echo, ..*round }, max_age_s)),
+        None if round.peer_echoes => None,
+        None => Some(tunnel_works(&TunnelRound { echo: false, ..*round }, max_age_s)),
+    }
+}
+
 /// The daemon's verdict on a probed path: down when no round has passed for
 /// `down_after_ms`, counted in rounds — ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ failed in a
 /// row — so that a round timer a millisecond early never costs a whole extra round.
 pub fn rounds_down(failed_in_a_row: u32, down_after_ms: u64, interval_ms: u64) -> bool {
-    u64::from(failed_in_a_row) >= down_after_ms.div_ceil(interval_ms.max(1)).max(1)
+    failed_in_a_row >= rounds_needed(down_after_ms, interval_ms)
+}
+
+/// ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ rounds, at least one: what the daemon's tracks
+/// count to call a path down (and, for the tunnel, up again).
+pub fn rounds_needed(down_after_ms: u64, interval_ms: u64) -> u32 {
+    down_after_ms.div_ceil(interval_ms.max(1)).clamp(1, u64::from(u32::MAX)) as u32
 }
 
 /// A round of upstream tracking passes when at least `needed` targets answered.
@@ -169,6 +206,17 @@ mod tests {
         assert_eq!(failback(None, true, 1_061_000, 60), w(1_061_000, 60_000, true));
         // UP_AFTER_S=0: back at the first passing round.
         assert_eq!(failback(None, true, 5, 0), Failback::Back);
+    }
+
+    #[test]
+    fn the_daemon_counts_a_carrier_loss_between_rounds_as_a_failed_round() {
+        let waiting = |since_ms, left_ms| Some(Failback::Waiting { since_ms, left_ms, first: false });
+        assert_eq!(daemon_failback(true, Some(true), Some(1_000), 31_000, 60), waiting(1_000, 30_000));
+        assert_eq!(daemon_failback(true, Some(false), Some(1_000), 31_000, 60), Some(Failback::Down));
+        // The carrier goes between two rounds: the count breaks (it did not before).
+        assert_eq!(daemon_failback(false, None, Some(1_000), 31_200, 60), Some(Failback::Down));
+        // Any other event with the primary healthy leaves the count as it is.
+        assert_eq!(daemon_failback(true, None, Some(1_000), 31_200, 60), None);
     }
 
     #[test]
@@ -228,6 +276,18 @@ mod tests {
         assert!(tunnel_works(&TunnelRound { echo: true, latest: None, ..r }, 180));
         assert!(!tunnel_works(&TunnelRound { latest: Some(at(400)), ..r }, 180), "handshake in the future");
         assert!(!tunnel_works(&TunnelRound { now: at(300), ..r }, 180), "stale");
+    }
+
+    #[test]
+    fn an_unknown_round_switches_nothing_for_a_peer_that_echoes() {
+        let r = TunnelRound { echo: false, peer_echoes: true, latest: Some(at(90)), mark: Some(at(10)), now: at(100) };
+        assert_eq!(tunnel_verdict(None, &r, 180), None, "a fresh track is no verdict");
+        assert_eq!(tunnel_verdict(Some(false), &r, 180), Some(false));
+        assert_eq!(tunnel_verdict(Some(true), &r, 180), Some(true));
+        // A peer that never echoes is judged by its handshake, known echoes or not.
+        let silent = TunnelRound { peer_echoes: false, ..r };
+        assert_eq!(tunnel_verdict(None, &silent, 180), Some(true));
+        assert_eq!(tunnel_verdict(None, &TunnelRound { mark: Some(at(90)), ..silent }, 180), Some(false));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod log;
 pub mod netlink;
 pub mod ownership;
 pub mod probe;
+pub mod rounds;
 pub mod state;
 pub mod status;
 pub mod system;

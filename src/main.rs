@@ -236,7 +236,7 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
                 Cmd::Run => failsafe::tick(&mut sys),
                 Cmd::Activate => sys.observe().and_then(|obs| {
                     if obs.on {
-                        failsafe::while_active(&mut sys, &obs, None, None)
+                        failsafe::while_active(&mut sys, &obs, None, failsafe::TunnelSeen::ProbeNow)
                     } else {
                         failsafe::activate(&mut sys, None, &obs)
                     }

@@ -1,0 +1,192 @@
+//! The rounds of one continuously probed path (the daemon's probe tracks), as pure
+//! bookkeeping: which echo round was sent when, which targets answered it, and what the
+//! closed rounds say. dpinger's model: a round counts as lost only once its timeout has
+//! passed, so a reply slower than the probe interval (a bufferbloated DSL or LTE line
+//! answering at 600 ms with rounds every 500) still counts for the round it answers; a
+//! round closes early as soon as enough targets have answered it. Rounds close in the
+//! order they were sent.
+//!
+//! A track that has just started (after an activation, at start, after a re-exec) has
+//! closed no round: its verdict is *unknown*, never up.
+
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+
+/// Rounds kept open at most (a timeout of many intervals): older ones close as lost.
+const MAX_OPEN: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Open {
+    seq: u16,
+    sent_ms: u64,
+    answered: Vec<bool>,
+}
+
+/// The rounds of one path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rounds {
+    open: VecDeque<Open>,
+    /// Closed rounds failed since the last that passed.
+    pub failed: u32,
+    /// Closed rounds passed in a row.
+    pub passes: u32,
+    /// The last closed round passed; `None` before the first closes.
+    pub last: Option<bool>,
+    /// When (ms of the caller's monotonic clock) the last passing round closed.
+    pub last_pass_ms: Option<u64>,
+    /// How many targets answered the last closed round.
+    pub answered_last: usize,
+}
+
+/// What the closed rounds say of a path, with hysteresis: down after `n` failed rounds in
+/// a row, up again only after `n` passing ones (as many as losing it took).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not enough rounds closed to say (a fresh track).
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Rounds {
+    /// A round of echoes to `targets` targets went out at `now_ms` with sequence `seq`.
+    pub fn sent(&mut self, seq: u16, now_ms: u64, targets: usize) {
+        self.open.push_back(Open { seq, sent_ms: now_ms, answered: vec![false; targets] });
+    }
+
+    /// Target `target` answered the round with sequence `seq`; a reply to a round that
+    /// has closed (or was never sent) counts for nothing.
+    pub fn answer(&mut self, seq: u16, target: usize) {
+        if let Some(slot) = self.open.iter_mut().find(|o| o.seq == seq).and_then(|o| o.answered.get_mut(target)) {
+            *slot = true;
+        }
+    }
+
+    /// Closes, in the order they were sent, every round that `need` targets answered and
+    /// every round older than `timeout_ms`.
+    pub fn close(&mut self, now_ms: u64, timeout_ms: u64, need: usize) {
+        while let Some(front) = self.open.front() {
+            let answered = front.answered.iter().filter(|a| **a).count();
+            let passed = !front.answered.is_empty() && answered >= need.clamp(1, front.answered.len());
+            let due = now_ms.saturating_sub(front.sent_ms) >= timeout_ms || self.open.len() > MAX_OPEN;
+            if !passed && !due {
+                break;
+            }
+            self.open.pop_front();
+            self.answered_last = answered;
+            self.last = Some(passed);
+            if passed {
+                self.last_pass_ms = Some(now_ms);
+                self.failed = 0;
+                self.passes = self.passes.saturating_add(1);
+            } else {
+                self.failed = self.failed.saturating_add(1);
+                self.passes = 0;
+            }
+        }
+    }
+
+    /// Down: `n` closed rounds failed in a row.
+    pub fn down(&self, n: u32) -> bool {
+        self.failed >= n.max(1)
+    }
+
+    /// The verdict after the verdict `was`, with hysteresis (see [`Verdict`]).
+    pub fn verdict(&self, was: Verdict, n: u32) -> Verdict {
+        let n = n.max(1);
+        match was {
+            Verdict::Up if self.failed >= n => Verdict::Down,
+            Verdict::Down | Verdict::Unknown if self.passes >= n => Verdict::Up,
+            Verdict::Unknown if self.failed >= n => Verdict::Down,
+            v => v,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_track_is_unknown_never_up() {
+        let r = Rounds::default();
+        assert_eq!(r.last, None);
+        assert_eq!(r.verdict(Verdict::Unknown, 4), Verdict::Unknown);
+        assert!(!r.down(4));
+    }
+
+    #[test]
+    fn a_reply_slower_than_the_interval_counts_for_its_round() {
+        // Rounds every 500 ms, every reply 700 ms late, PROBE_TIMEOUT_MS 1000: at each
+        // round the reply to the one sent two rounds ago has arrived (300 ms ago).
+        let mut r = Rounds::default();
+        let mut verdict = Verdict::Unknown;
+        for k in 0..20u64 {
+            let now = k * 500;
+            if k >= 2 {
+                r.answer((k - 2) as u16, 0);
+            }
+            r.close(now, 1000, 1);
+            verdict = r.verdict(verdict, 4);
+            assert_ne!(verdict, Verdict::Down, "round {k}");
+            r.sent(k as u16, now, 1);
+        }
+        assert_eq!(verdict, Verdict::Up);
+        assert_eq!(r.failed, 0);
+    }
+
+    #[test]
+    fn a_round_is_lost_only_once_its_timeout_has_passed_and_rounds_close_in_order() {
+        let mut r = Rounds::default();
+        r.sent(1, 0, 1);
+        r.sent(2, 500, 1);
+        r.answer(2, 0);
+        r.close(600, 1000, 1);
+        assert_eq!(r.last, None, "round 1 is still open, and round 2 waits behind it");
+        r.close(1000, 1000, 1);
+        assert_eq!((r.failed, r.passes, r.last), (0, 1, Some(true)), "1 lost, then 2 passed");
+        r.answer(1, 0);
+        assert_eq!(r.passes, 1, "a reply to a closed round counts for nothing");
+    }
+
+    #[test]
+    fn the_tunnel_comes_back_only_after_as_many_passing_rounds_as_it_took_to_lose_it() {
+        let mut r = Rounds::default();
+        let mut v = Verdict::Up;
+        for k in 0..4u16 {
+            r.sent(k, u64::from(k) * 500, 1);
+            r.close(u64::from(k) * 500 + 500, 500, 1);
+            v = r.verdict(v, 4);
+        }
+        assert_eq!(v, Verdict::Down);
+        // One passing round is not enough.
+        r.sent(9, 3000, 1);
+        r.answer(9, 0);
+        r.close(3010, 500, 1);
+        assert_eq!(r.verdict(v, 4), Verdict::Down);
+        for k in 10..13u16 {
+            r.sent(k, 3500, 1);
+            r.answer(k, 0);
+            r.close(3510, 500, 1);
+        }
+        assert_eq!(r.verdict(v, 4), Verdict::Up);
+    }
+
+    #[test]
+    fn reliability_counts_targets_and_open_rounds_are_bounded() {
+        let mut r = Rounds::default();
+        r.sent(1, 0, 3);
+        r.answer(1, 0);
+        r.close(10, 1000, 2);
+        assert_eq!(r.last, None, "1 of the 2 needed so far");
+        r.answer(1, 2);
+        r.close(20, 1000, 2);
+        assert_eq!((r.last, r.answered_last), (Some(true), 2));
+        for k in 0..100u16 {
+            r.sent(k, 30, 1);
+        }
+        r.close(31, u64::MAX, 1);
+        assert!(r.open.len() <= MAX_OPEN);
+    }
+}
