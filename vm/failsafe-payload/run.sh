@@ -30,7 +30,10 @@
 # does the next run, silently; once ISP 2 lets WireGuard through, the next run moves every
 # table onto the tunnel; carrier back; every table and rule as before. Scenario 5 (the
 # daemon): idle cost over 10 s, carrier loss switched at the kernel's event, `run` does
-# nothing while it runs, failback after UP_AFTER_S, every table as before, SIGTERM.
+# nothing while it runs, failback after UP_AFTER_S, every table as before, SIGTERM. Scenario 6
+# (the PPPoE primary, amd64 guests only: see scenario_pppoe): the real pppd and pppoe-server,
+# the session ended by the ISP, failover, the session back with new addresses and no default
+# from pppd, failback; main and table 201 must hold a default through ppp0 again.
 #
 # Lines starting "figure:" are collected by vm/test.sh. Exit status 0 = pass.
 set -eu
@@ -349,7 +352,8 @@ scenario_pppoe() {
 		{ tail -n 20 "$D/rtr-pppd.log"; fail "ppp0 is still there 20 s after the server stopped"; }
 	left=$(ip -n rtr -4 route show table all | grep 'ppp0' || true)
 	[ -z "$left" ] || fail "routes through ppp0 outlived it: $left"
-	echo "   ppp0 gone; the kernel flushed main's '$ppp_default' and table 201's default with it"
+	why=$(grep -E 'rcvd \[LCP TermReq|PADT|No response to|terminated by peer' "$D/rtr-pppd.log" | head -n 2 | tr '\n' ' ' || true)
+	echo "   ppp0 gone (pppd: ${why:-?}); the kernel flushed main's '$ppp_default' and table 201's default with it"
 
 	step "run: fail over (ppp0 is missing, PRIMARY_GW=auto)"
 	tool run
