@@ -282,6 +282,8 @@ ppp_up() {
 }
 # defaults_via DEV [TABLE]: the defaults of TABLE (default main) through DEV, one per line.
 defaults_via() { ip -n rtr -4 route show default table "${2:-main}" | grep " dev $1\( \|\$\)" | sed 's/ *$//' || true; }
+# as_before BEFORE NOW: "(as before)", or what BEFORE was.
+as_before() { if [ "$1" = "$2" ]; then echo "(as before)"; else echo "(before: '$1')"; fi; }
 # stop_pid FILE: SIGTERM to the daemon whose pid FILE holds (spawned by this shell), up to
 # 5 s for it to exit (a zombie has: this shell reaps it only at `wait`), then SIGKILL.
 stop_pid() {
@@ -331,10 +333,11 @@ scenario_pppoe() {
 	logfile $D/isp1-pppd.log
 	EOF2
 	pppoe_server 10.64.0.1 10.64.0.10
-	# The router's pppd as an EdgeOS PPPoE WAN runs it: persist (reconnect for ever, 1 s apart),
-	# defaultroute, no usepeerdns, unit 0, IPv4 only (IPv6 is off in the topology's
-	# namespaces: IPV6CP would fail and be torn down each session). LCP echoes every second find a dead peer in 3 s;
-	# PADIs 1 s apart (the plugin's default, 5 s doubling, would make a reconnect wait 15 s).
+	# The router's pppd as an EdgeOS PPPoE WAN runs it: persist (reconnect for ever, 1 s
+	# apart), defaultroute, no usepeerdns, unit 0; IPv4 only (IPv6 is off in the topology's
+	# namespaces: IPV6CP would fail and be torn down each session). LCP echoes every second
+	# find a dead peer in 3 s; PADIs 1 s apart (the plugin's default, 5 s doubling, would
+	# make a reconnect wait up to 15 s).
 	spawn rtr pppd pppd plugin "$plugin" nic-eth0 unit 0 user "$PPP_USER" noauth persist holdoff 1 \
 		maxfail 0 defaultroute noipdefault lcp-echo-interval 1 lcp-echo-failure 3 \
 		pppoe-padi-timeout 1 pppoe-padi-attempts 2 noccp novj noipv6 nodetach debug
@@ -391,6 +394,7 @@ scenario_pppoe() {
 	# behaviour the failsafe must cope with.
 	now=$(defaults_via ppp0)
 	[ -z "$now" ] || fail "pppd added '$now' to main during the outage (the scenario expects none)"
+	same_tables "$D/active" "after pppd's reconnect (lines through ppp0 left out)" 'ppp0'
 	refused=$(grep -m 1 'not replacing' "$D/rtr-pppd.log" || true)
 	echo "   ppp0 10.64.1.10 peer 10.64.1.1, no default through it; pppd: ${refused:-(said nothing)}"
 	[ -z "$(defaults_via ppp0 201)" ] || fail "table 201 has a default through ppp0 again during the outage"
@@ -408,9 +412,8 @@ scenario_pppoe() {
 	t201_after=$(defaults_via ppp0 201)
 	# Either shape will do (pppd's `default dev ppp0`, or one via the peer: the new session's,
 	# 10.64.1.1, not the old 10.64.0.1); what differs from before is shown.
-	same() { if [ "$1" = "$2" ]; then echo "(as before)"; else echo "(before: '$1')"; fi; }
-	echo "   main's default through ppp0: '${main_after:-none}' $(same "$ppp_default" "$main_after")"
-	echo "   table 201's: '${t201_after:-none}' $(same "$t201_default" "$t201_after")"
+	echo "   main's default through ppp0: '${main_after:-none}' $(as_before "$ppp_default" "$main_after")"
+	echo "   table 201's: '${t201_after:-none}' $(as_before "$t201_default" "$t201_after")"
 	[ -n "$main_after" ] || fail "after recovery main has no default through ppp0: pppd installed" \
 		"'$ppp_default' before the outage, the session came back (peer 10.64.1.1) without one, and" \
 		"the failsafe did not put one back"
