@@ -15,8 +15,17 @@ amd64 | amd64-5.10)
 	# amd64-5.10: bullseye's 5.10, the oldest kernel reachable here (EdgeOS runs 4.9 and
 	# 4.14); netlink's kernel side does not depend on the architecture.
 	DEB_ARCH=amd64
+	# PPPoE, for the payload's PPPoE scenario: pppd with its rp-pppoe plugin (the router's
+	# kernel-mode client), pppoe-server and its pppoe (the ISP's side, a pty through
+	# ppp_async), the PPP modules. amd64 only: pppd's libraries (OpenSSL, libpcap, systemd,
+	# PAM) add 3 MB to a 5 MB initramfs (compressed), unpacked in the mipsel guest's 256 MB
+	# (the ER-X's whole RAM); its Malta kernel has the modules, should it need them.
+	GUEST_PKGS="ppp pppoe"
+	GUEST_TOOLS="pppd pppoe-server pppoe"
+	GUEST_FILES="usr/lib/pppd/*/pppoe.so usr/lib/pppd/*/rp-pppoe.so"
+	GUEST_MODULES="ppp_generic ppp_async pppox pppoe"
 	# 5.10 has nftables' counter as a module of its own (6.1 builds it into nf_tables).
-	[ "$ARCH" = amd64 ] || { SUITE=bullseye GUEST_MODULES=nft_counter; }
+	[ "$ARCH" = amd64 ] || { SUITE=bullseye GUEST_MODULES="$GUEST_MODULES nft_counter"; }
 	KERNEL_META=linux-image-amd64          # depends on linux-image-6.1.0-N-amd64 (5.10.0-N)
 	QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86
 	QEMU_ARGS="-M pc -accel ${VM_ACCEL:-tcg} -cpu max -m ${VM_MEM:-512} -smp ${VM_SMP:-2}"

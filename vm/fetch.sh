@@ -3,7 +3,8 @@
 # SUITE, bookworm unless said otherwise) and unpack
 # them into $VM_CACHE/ARCH/root (default vm/.cache/ARCH/root):
 #   - the kernel that KERNEL_META (arch.sh) depends on,
-#   - busybox-static, dash, iproute2, wireguard-tools, nftables (+ $VM_EXTRA_PKGS),
+#   - busybox-static, dash, iproute2, wireguard-tools, nftables (+ the guest's own
+#     GUEST_PKGS from arch.sh, + $VM_EXTRA_PKGS),
 #   - every package of section "libs" in their Depends closure; mkinitramfs.sh later
 #     copies only the shared objects the binaries really need (ELF NEEDED).
 # The host's apt/dpkg state is never touched: package lists, archives and an empty dpkg
@@ -85,7 +86,7 @@ fi
 kpkg=${VM_KERNEL_PKG:-$(apt_ apt-cache depends "$KERNEL_META" |
 	awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')}
 [ -n "$kpkg" ] || { echo "vm: $KERNEL_META names no kernel image" >&2; exit 1; }
-roots="busybox-static dash iproute2 wireguard-tools ${VM_NFT-nftables} ${VM_EXTRA_PKGS:-}"
+roots="busybox-static dash iproute2 wireguard-tools ${VM_NFT-nftables} ${GUEST_PKGS:-} ${VM_EXTRA_PKGS:-}"
 # shellcheck disable=SC2086
 closure=$(apt_ apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
 	--no-breaks --no-replaces --no-enhances $roots | grep -v '^[ <]' | sort -u)

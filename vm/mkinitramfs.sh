@@ -6,7 +6,8 @@
 #           interpreter and the shared objects named by their NEEDED entries
 #           (recursively), and the kernel modules $VM_MODULES + $VM_EXTRA_MODULES with
 #           their dependencies (modules.dep, modules.softdep), to be insmod'ed in the
-#           order written to /etc/vm-modules;
+#           order written to /etc/vm-modules; the files $VM_EXTRA_FILES names (paths
+#           or globs inside the packages, e.g. pppd's plugins) with their libraries too;
 #   payload (built every run): PAYLOAD_DIR copied to /payload.
 # Needs fetch.sh to have filled $VM_CACHE/ARCH/root.
 set -euo pipefail
@@ -21,6 +22,7 @@ kver=$(cat "$R/.kver")
 MODULES=${VM_MODULES:-wireguard veth dummy tun nf_tables nft_ct nft_chain_nat nft_masq nft_nat nft_fib_inet nft_reject_inet}
 MODULES="$MODULES ${VM_EXTRA_MODULES:-}"
 TOOLS="dash ip ss bridge wg nft ${VM_EXTRA_TOOLS:-}"
+FILES=${VM_EXTRA_FILES:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -28,7 +30,7 @@ cpio_gz() { # directory -> gzip'd newc cpio on stdout, every file owned by root
 	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -6
 }
 
-key=$( { cat "$CACHE/root.manifest" "$HERE/init" "$0"; echo "$MODULES|$TOOLS"; } | sha256sum | cut -c1-16)
+key=$( { cat "$CACHE/root.manifest" "$HERE/init" "$0"; echo "$MODULES|$TOOLS|$FILES"; } | sha256sum | cut -c1-16)
 if [ "$(cat "$CACHE/base.key" 2>/dev/null)" != "$key" ] || [ ! -f "$CACHE/base.cpio.gz" ]; then
 	S=$tmp/base
 	mkdir -p "$S"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,var,payload}
@@ -98,6 +100,14 @@ if [ "$(cat "$CACHE/base.key" 2>/dev/null)" != "$key" ] || [ ! -f "$CACHE/base.c
 			found=1
 		done
 		[ -n "$found" ] || echo "vm: warning: tool $t is not in the $ARCH packages" >&2
+	done
+	# Files that are no tool on PATH (pppd's plugins): globs, matched inside the packages.
+	read -ra files <<< "$FILES"   # split, not globbed: the globs are matched in $R below
+	for f in "${files[@]}"; do
+		for p in "$R"/$f; do
+			[ -e "$p" ] || [ -L "$p" ] || { echo "vm: warning: $f is not in the $ARCH packages" >&2; continue; }
+			add_elf "${p#"$R"/}"
+		done
 	done
 	# /bin/sh is dash, as on Debian: Debian's static busybox is a "standalone"
 	# shell that runs its own applets (ip, …) before anything on PATH.

@@ -16,7 +16,7 @@
 #   VM_TAIL           console lines shown on failure (default 100)
 #   VM_REFRESH=1      re-read the Debian package lists now (else at most once a day)
 #   VM_APT_SOURCES, VM_KERNEL_PKG, VM_EXTRA_PKGS, VM_NFT=   see fetch.sh
-#   VM_MODULES, VM_EXTRA_MODULES, VM_EXTRA_TOOLS             see mkinitramfs.sh
+#   VM_MODULES, VM_EXTRA_MODULES, VM_EXTRA_TOOLS, VM_EXTRA_FILES   see mkinitramfs.sh
 # The guest has no network card: nothing it does leaves the VM.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -61,7 +61,8 @@ exec 9> "$CACHE/lock"
 flock 9
 "$HERE/fetch.sh" "$ARCH"
 t1=$(ms)
-VM_EXTRA_MODULES="${VM_EXTRA_MODULES:-} ${GUEST_MODULES:-}" "$HERE/mkinitramfs.sh" "$ARCH" "$PAYLOAD" "$tmp/initrd.img"
+VM_EXTRA_MODULES="${VM_EXTRA_MODULES:-} ${GUEST_MODULES:-}" VM_EXTRA_TOOLS="${VM_EXTRA_TOOLS:-} ${GUEST_TOOLS:-}" \
+	VM_EXTRA_FILES="${VM_EXTRA_FILES:-} ${GUEST_FILES:-}" "$HERE/mkinitramfs.sh" "$ARCH" "$PAYLOAD" "$tmp/initrd.img"
 flock -u 9
 exec 9>&-
 t2=$(ms)

@@ -15,6 +15,7 @@
 #   VM_PARALLEL=1 run the guests at the same time (default: one after the other, so
 #                 that the mipsel figures are not taken on a shared CPU)
 #   VM_SMOKE=0    skip the smoke test
+#   VM_ONLY=pppoe run only the PPPoE scenario (scenario 6) in the guests, for work on it
 #   RUSTC, CARGO  the toolchain for the cross build (default /usr/bin/rustc, /usr/bin/cargo:
 #                 Debian's rustc-web, whose rust-web-src -Zbuild-std needs)
 set -euo pipefail
@@ -86,6 +87,7 @@ stage() {
 	have_zig || cross_tools
 	zig_cc -target "$(zig_target "$arch")" -Os -static -s -o "$dir/measure" "$HERE/../bench/measure.c"
 	if [ "${VM_SMOKE:-1}" != 0 ]; then install -m 755 "$HERE/example-payload/run.sh" "$dir/smoke.sh"; fi
+	if [ -n "${VM_ONLY:-}" ]; then echo "$VM_ONLY" > "$dir/only"; fi
 }
 
 [ $# -gt 0 ] || set -- mipsel amd64 amd64-5.10

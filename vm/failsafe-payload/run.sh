@@ -30,7 +30,10 @@
 # does the next run, silently; once ISP 2 lets WireGuard through, the next run moves every
 # table onto the tunnel; carrier back; every table and rule as before. Scenario 5 (the
 # daemon): idle cost over 10 s, carrier loss switched at the kernel's event, `run` does
-# nothing while it runs, failback after UP_AFTER_S, every table as before, SIGTERM.
+# nothing while it runs, failback after UP_AFTER_S, every table as before, SIGTERM. Scenario 6
+# (the PPPoE primary, amd64 guests only: see scenario_pppoe): the real pppd and pppoe-server,
+# the session ended by the ISP, failover, the session back with new addresses and no default
+# from pppd, failback; main and table 201 must hold a default through ppp0 again.
 #
 # Lines starting "figure:" are collected by vm/test.sh. Exit status 0 = pass.
 set -eu
@@ -236,6 +239,15 @@ retrace() {
 	tail -n 40 "$D/strace"
 }
 log_has() { grep -q "$1" "$D/wg-failsafe.log" 2> /dev/null; }
+# state_files: STATE_DIR's files with inode, size and checksum (a file replaced by rename,
+# as the tool writes, has a new inode even when its content is the same); nothing if absent.
+state_files() {
+	[ -d "$D/state" ] || return 0
+	(cd "$D/state" && for f in * .[!.]*; do
+		[ -e "$f" ] || continue
+		echo "$(ls -di "$f" | cut -d' ' -f1) $(cksum < "$f") $f"
+	done)
+}
 handshake_age() {
 	hs=$(ns rtr wg show wg0 latest-handshakes | awk '{ print $2 }')
 	[ "${hs:-0}" -gt 0 ] || fail "wg0 never completed a handshake"
@@ -243,6 +255,185 @@ handshake_age() {
 }
 # stats FILE: "min median max" of the numbers in FILE.
 stats() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[1], v[int((NR + 1) / 2)], v[NR] }'; }
+
+# ---------------------------------------------------------------------------------------
+# Scenario 6: a PPPoE primary, with the router's and the ISP's real daemons (issue 15).
+# When the session drops, ppp0 vanishes and the kernel flushes every route through it, the
+# defaults of main and table 201 included, before the failsafe's snapshot can see them; when
+# the session comes back, pppd's `defaultroute` adds no default while main holds one (the
+# tunnel's). Recovery must still leave main and 201 with a default through ppp0.
+
+PPP_USER=wfs PPP_SECRET=wfs-secret
+# pppoe_server LOCAL REMOTE: ISP 1's access concentrator on its lan side, one session slot,
+# LOCAL its own address (the router's peer), REMOTE the router's. Debian's pppoe-server is
+# built without kernel mode (no -k): its session pppd talks through a pty to pppoe, which
+# needs ppp_async; the router's side is kernel-mode PPPoE (pppd's rp-pppoe plugin), as on
+# EdgeOS.
+pppoe_server() {
+	spawn isp1 pppoe-server pppoe-server -F -I lan -C wfs-isp1 -N 1 -L "$1" -R "$2" -O "$D/isp1-pppd.options"
+}
+# ppp_up LOCAL PEER: waits until the router's pppd has finished IPCP with these addresses (it
+# logs "remote IP address" after it has set the address and decided about the default).
+ppp_up() {
+	wait_until 40 "the PPPoE session ($1 peer $2)" sh -c \
+		"ip -n rtr -4 addr show dev ppp0 | grep -q 'inet $1 peer $2/32' &&
+		 grep -q 'remote IP address $2' '$D/rtr-pppd.log'" ||
+		{ tail -n 30 "$D/rtr-pppd.log"; tail -n 30 "$D/isp1-pppd.log" 2> /dev/null; fail "no PPPoE session $1 peer $2"; }
+}
+# defaults_via DEV [TABLE]: the defaults of TABLE (default main) through DEV, one per line.
+defaults_via() { ip -n rtr -4 route show default table "${2:-main}" | grep " dev $1\( \|\$\)" | sed 's/ *$//' || true; }
+# as_before BEFORE NOW: "(as before)", or what BEFORE was.
+as_before() { if [ "$1" = "$2" ]; then echo "(as before)"; else echo "(before: '$1')"; fi; }
+# stop_pid FILE: SIGTERM to the daemon whose pid FILE holds (spawned by this shell), up to
+# 5 s for it to exit (a zombie has: this shell reaps it only at `wait`), then SIGKILL.
+stop_pid() {
+	_pid=$(cat "$1")
+	kill -TERM "$_pid" 2> /dev/null || return 0
+	wait_until 5 "pid $_pid ($1) to exit" sh -c "case \$(cut -d' ' -f3 /proc/$_pid/stat 2> /dev/null) in '' | Z) ;; *) exit 1 ;; esac" ||
+		kill -KILL "$_pid" 2> /dev/null || true
+	wait "$_pid" 2> /dev/null || true
+}
+
+scenario_pppoe() {
+	step "scenario 6: PPPoE primary (pppd + pppoe-server): the session dropped and back with a new peer"
+	if ! command -v pppd > /dev/null || ! command -v pppoe-server > /dev/null; then
+		echo "skip: scenario 6 (PPPoE): this guest has no pppd/pppoe-server (vm/arch.sh gives PPPoE to the amd64 guests only)"
+		return 0
+	fi
+	for m in ppp_generic pppox pppoe ppp_async; do
+		[ -d "/sys/module/$m" ] || { echo "skip: scenario 6 (PPPoE): the kernel module $m is not loaded"; return 0; }
+	done
+	# The plugin is pppoe.so since ppp 2.4.9 (rp-pppoe.so, its old name, a link to it).
+	plugin=
+	for f in /usr/lib/pppd/*/rp-pppoe.so /usr/lib/pppd/*/pppoe.so; do [ ! -e "$f" ] || plugin=$f; done
+	[ -n "$plugin" ] || fail "pppd has no rp-pppoe plugin under /usr/lib/pppd"
+	BACKEND=kernel
+	up yes up
+	# The primary is ppp0 now: main's and 201's routes through eth0 go (eth0 only carries the
+	# PPPoE frames); the router masquerades on ppp0 as EdgeOS does on pppoe0. main's backup
+	# default goes too, for a moment: pppd (defaultroute, no defaultroute-metric) adds its
+	# default only when main holds none at all, so the backup's comes after the session, as
+	# when the backup's lease is taken after the PPPoE session at boot.
+	ip -n rtr route del default via 192.168.1.1 dev eth0 metric 100
+	ip -n rtr route del default via 192.168.2.1 dev eth1 metric 200
+	ip -n rtr route del default via 192.168.1.1 dev eth0 table 201
+	ns rtr nft add rule ip wfslab_rtr nat_out oifname "ppp0" masquerade
+	# pppd reads its secrets from /etc/ppp only: the guest's root is RAM, built fresh per boot.
+	mkdir -p /etc/ppp
+	(umask 077; printf '"%s" * "%s" *\n' "$PPP_USER" "$PPP_SECRET" > /etc/ppp/pap-secrets)
+	cat > "$D/isp1-pppd.options" <<-EOF2
+	require-pap
+	lcp-echo-interval 1
+	lcp-echo-failure 3
+	noccp
+	novj
+	noipv6
+	nodefaultroute
+	debug
+	logfile $D/isp1-pppd.log
+	EOF2
+	pppoe_server 10.64.0.1 10.64.0.10
+	# The router's pppd as an EdgeOS PPPoE WAN runs it: persist (reconnect for ever, 1 s
+	# apart), defaultroute, no usepeerdns, unit 0; IPv4 only (IPv6 is off in the topology's
+	# namespaces: IPV6CP would fail and be torn down each session). LCP echoes every second
+	# find a dead peer in 3 s; PADIs 1 s apart (the plugin's default, 5 s doubling, would
+	# make a reconnect wait up to 15 s).
+	spawn rtr pppd pppd plugin "$plugin" nic-eth0 unit 0 user "$PPP_USER" noauth persist holdoff 1 \
+		maxfail 0 defaultroute noipdefault lcp-echo-interval 1 lcp-echo-failure 3 \
+		pppoe-padi-timeout 1 pppoe-padi-attempts 2 noccp novj noipv6 nodetach debug
+	ppp_up 10.64.0.10 10.64.0.1
+	ppp_default=$(defaults_via ppp0)
+	[ -n "$ppp_default" ] || { tail -n 20 "$D/rtr-pppd.log"; fail "pppd added no default to main"; }
+	echo "   pppd ($(basename "$(dirname "$plugin")"), plugin $(basename "$plugin")): ppp0 10.64.0.10 peer 10.64.0.1," \
+		"main '$ppp_default'"
+	# Then the backup's default, and the load balancer's table 201 as EdgeOS's points it at
+	# a PPPoE WAN (`default dev pppoe0`, no gateway).
+	ip -n rtr route add default via 192.168.2.1 dev eth1 proto static metric 200
+	ip -n rtr route add default dev ppp0 proto static table 201
+	t201_default=$(defaults_via ppp0 201)
+	(umask 077; sed -e 's/^PRIMARY_DEV=.*/PRIMARY_DEV=ppp0/' -e 's/^PRIMARY_GW=.*/PRIMARY_GW=auto/' \
+		"$CONF" > "$D/pppoe.conf")
+	TOOL_CONF=$D/pppoe.conf
+	paths normal
+	tables > "$D/before"
+
+	step "PPPoE healthy: runs change nothing and print nothing"
+	for i in 1 2 3; do
+		run_ok "healthy PPPoE tick"
+		[ -z "$OUT" ] || { echo "$OUT"; fail "a healthy PPPoE run printed something"; }
+	done
+	same_tables "$D/before" "after healthy PPPoE runs"
+
+	step "the ISP ends the session (pppoe-server stops, a PADT to the router): ppp0 vanishes"
+	stop_pid "$D/isp1-pppoe-server.pid"
+	wait_until 20 "ppp0 to vanish" sh -c '! ip -n rtr link show ppp0' ||
+		{ tail -n 20 "$D/rtr-pppd.log"; fail "ppp0 is still there 20 s after the server stopped"; }
+	left=$(ip -n rtr -4 route show table all | grep 'ppp0' || true)
+	[ -z "$left" ] || fail "routes through ppp0 outlived it: $left"
+	# How it ended for the router: the server's pppoe is killed before its pppd's LCP
+	# terminate can leave, so the router sees the PADT (the kernel closes the channel:
+	# "Modem hangup"); LCP echoes would find a silent one within 3 s.
+	why=$(grep -m 1 -E 'Modem hangup|rcvd \[LCP TermReq|No response to' "$D/rtr-pppd.log" || true)
+	echo "   ppp0 gone (pppd: ${why:-?}); the kernel flushed main's '$ppp_default' and table 201's default with it"
+
+	step "run: fail over (ppp0 is missing, PRIMARY_GW=auto)"
+	tool run
+	[ "$RC" = 0 ] || { echo "$OUT"; cat "$D/wg-failsafe.log" 2> /dev/null; fail "PPPoE failover run exited $RC"; }
+	tail -n 1 "$D/wg-failsafe.log"
+	log_has "failsafe ACTIVATED in" || fail "no 'failsafe ACTIVATED' in the log"
+	got=$(ip -n rtr route show | grep '^default' | head -n 1 | sed 's/ *$//')
+	[ "$got" = "default via 10.11.0.1 dev wg0 proto static metric 40" ] ||
+		fail "main's first default is '$got', expected the tunnel's"
+	paths tunnel
+	tables > "$D/active"
+
+	step "the ISP is back with other addresses: pppd reconnects (persist), ppp0 comes back"
+	pppoe_server 10.64.1.1 10.64.1.10
+	ppp_up 10.64.1.10 10.64.1.1
+	# pppd finds a default in main (the tunnel's, and the backup's) and adds none: the real
+	# behaviour the failsafe must cope with.
+	now=$(defaults_via ppp0)
+	[ -z "$now" ] || fail "pppd added '$now' to main during the outage (the scenario expects none)"
+	same_tables "$D/active" "after pppd's reconnect (lines through ppp0 left out)" 'ppp0'
+	refused=$(grep -m 1 'not replacing' "$D/rtr-pppd.log" || true)
+	echo "   ppp0 10.64.1.10 peer 10.64.1.1, no default through it; pppd: ${refused:-(said nothing)}"
+	[ -z "$(defaults_via ppp0 201)" ] || fail "table 201 has a default through ppp0 again during the outage"
+
+	step "run: fail back (UP_AFTER_S=0)"
+	tool run
+	[ "$RC" = 0 ] || { echo "$OUT"; cat "$D/wg-failsafe.log"; fail "PPPoE recovery run exited $RC"; }
+	tail -n 1 "$D/wg-failsafe.log"
+	log_has "failsafe DEACTIVATED in" || fail "no 'failsafe DEACTIVATED' in the log"
+	# Nothing of the failsafe's is left: every line that does not name ppp0 is as before.
+	same_tables "$D/before" "after the PPPoE recovery (lines through ppp0 left out)" 'ppp0'
+	echo "   every route and rule not through ppp0 is as before the outage"
+	# main and 201 hold a default through ppp0 again, whatever its shape.
+	main_after=$(defaults_via ppp0)
+	t201_after=$(defaults_via ppp0 201)
+	# Either shape will do (pppd's `default dev ppp0`, or one via the peer: the new session's,
+	# 10.64.1.1, not the old 10.64.0.1); what differs from before is shown.
+	echo "   main's default through ppp0: '${main_after:-none}' $(as_before "$ppp_default" "$main_after")"
+	echo "   table 201's: '${t201_after:-none}' $(as_before "$t201_default" "$t201_after")"
+	[ -n "$main_after" ] || fail "after recovery main has no default through ppp0: pppd installed" \
+		"'$ppp_default' before the outage, the session came back (peer 10.64.1.1) without one, and" \
+		"the failsafe did not put one back"
+	[ -n "$t201_after" ] || fail "after recovery table 201 has no default through ppp0 (before the outage:" \
+		"'$t201_default')"
+	case $main_after$t201_after in *10.64.0.*) fail "a default through ppp0 names the old session's peer" ;; esac
+	# The other routes through ppp0 are the new session's: the old ones with the new addresses.
+	grep 'ppp0' "$D/before" | grep -v '^default' | sed 's/10\.64\.0\./10.64.1./g' > "$D/ppp-want"
+	tables | grep 'ppp0' | grep -v '^default' > "$D/ppp-got" || true
+	cmp -s "$D/ppp-want" "$D/ppp-got" || { diff -u "$D/ppp-want" "$D/ppp-got" || true
+		fail "the routes through ppp0 are not the new session's (diff above: - expected, + found)"; }
+	[ ! -e "$D/state/snapshot" ] || fail "snapshot left in STATE_DIR"
+	paths normal
+
+	stop_pid "$D/rtr-pppd.pid"
+	stop_pid "$D/isp1-pppoe-server.pid"
+	TOOL_CONF=
+	rm -f /etc/ppp/pap-secrets
+	down
+}
 
 # ---------------------------------------------------------------------------------------
 
@@ -257,6 +448,12 @@ if [ -f "$P/smoke.sh" ]; then
 	for n in a b; do ip netns del "$n" 2> /dev/null || true; done
 	echo "   passed"
 fi
+
+# A file "only" beside this script (vm/test.sh writes VM_ONLY there) names the one scenario
+# to run, for work on it: pppoe (scenario 6) is the only one that can run alone.
+case $(cat "$P/only" 2> /dev/null) in
+pppoe) scenario_pppoe; step "scenario 6 passed (the only one asked for)"; exit 0 ;;
+esac
 
 step "scenario 1: dual-stack topology, router peer with endpoint, WG_BACKEND=auto"
 BACKEND=auto
@@ -280,10 +477,16 @@ while [ $i -lt "$HEALTHY_RUNS" ]; do
 	field maxrss_kib >> "$D/rss"
 	field wall_us >> "$D/wall"
 	i=$((i + 1))
+	[ $i != 1 ] || state_files > "$D/state-after-1"
 done
 same_tables "$D/before" "after healthy runs"
 [ ! -e "$D/wg-failsafe.log" ] || { cat "$D/wg-failsafe.log"; fail "a healthy run wrote the log"; }
-[ ! -e "$D/state" ] || fail "a healthy run created STATE_DIR"
+# The tool may remember the tables as last seen healthy (DESIGN.md, "While active"), written
+# only when they change: the first healthy run may write STATE_DIR, the others must not.
+state_files > "$D/state-after-all"
+cmp -s "$D/state-after-1" "$D/state-after-all" || { diff -u "$D/state-after-1" "$D/state-after-all" || true
+	fail "healthy runs after the first wrote STATE_DIR (diff above: after the first run, after the last)"; }
+if [ -e "$D/state/snapshot" ] || [ -e "$D/state/journal" ]; then fail "a healthy run wrote a snapshot or journal"; fi
 # CPU time is user + sys as wait4 reports it: the sum is the scheduler's exact runtime,
 # the split between the two is sampled at timer ticks (useless for runs this short).
 echo "figure: $ARCH healthy run x$HEALTHY_RUNS, CPU user+sys us (min median max): $(stats "$D/cpu")"
@@ -502,5 +705,7 @@ kill -TERM "$DPID"
 wait "$DPID" || fail "the daemon exited $? on SIGTERM"
 log_has "daemon stopped (SIGTERM)" || fail "no stop line in the log"
 down
+
+scenario_pppoe
 
 step "all checks passed"
