@@ -82,9 +82,13 @@ pub fn breaks(flow: &Flow, from: Path, to: Path, scope: &Scope) -> bool {
     if flow.status & IPS_DST_NAT != 0 || r.src != o.dst {
         return false;
     }
-    match from {
-        Path::Tunnel => flow.status & IPS_SRC_NAT == 0 && r.dst == o.src,
-        Path::Primary | Path::Backup => flow.status & IPS_SRC_NAT != 0 && scope.left.contains(&r.dst),
+    match (from, to) {
+        (Path::Tunnel, _) => flow.status & IPS_SRC_NAT == 0 && r.dst == o.src,
+        // Failing back from the fallback: what the backup NATed either keeps its path
+        // (the load balancer's own flows on the backup's table) or is NATed afresh by
+        // the kernel (masquerade); deleting it would break the first kind for nothing.
+        (Path::Backup, Path::Primary) => false,
+        (Path::Primary | Path::Backup, _) => flow.status & IPS_SRC_NAT != 0 && scope.left.contains(&r.dst),
     }
 }
 
@@ -278,6 +282,9 @@ mod tests {
         let snat2 = flow(out, udp("203.0.113.80", "192.168.2.2", 7, 40000), CONFIRMED | IPS_SRC_NAT);
         assert!(breaks(&snat2, Path::Backup, Path::Tunnel, &b));
         assert!(!breaks(&snat2, Path::Backup, Path::Tunnel, &s));
+        // Failing back straight from the fallback: the backup's flows are left alone
+        // (the load balancer keeps some of them on the backup).
+        assert!(!breaks(&snat2, Path::Backup, Path::Primary, &b));
     }
 
     #[test]

@@ -786,7 +786,10 @@ impl Daemon {
         // as healthy when they changed.
         if !self.on && health.is_ok() && !dirty {
             if passed {
-                self.remember_healthy()?;
+                // Only a help at the next activation (see `run`): told, never fatal.
+                if let Err(e) = self.remember_healthy() {
+                    self.note(Err(e));
+                }
             }
             return Ok(());
         }

@@ -12,7 +12,7 @@ use crate::config::{Config, Fallback, Gateway, Ipv4Net, Prefix};
 use crate::health::{Failback, Unhealthy};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
-use crate::netlink::rule::{Rule, FR_ACT_GOTO, FR_ACT_REFUSE, FR_ACT_TO_TBL};
+use crate::netlink::rule::{Rule, FR_ACT_REFUSE, FR_ACT_TO_TBL};
 use crate::state::{Owned, Snapshot};
 use crate::wireguard::PeerSet;
 
@@ -253,6 +253,26 @@ impl Ours<'_> {
         Some(Route::via(table, DEFAULT, self.primary_gw?, &c.primary_dev, c.metric_primary))
     }
 
+    /// A rule after LAN_RULE_PRIORITY that sends traffic of one family to a table the
+    /// failsafe does not manage (not main, default or local), or refuses it.
+    fn claims(&self, r: &Rule, v6: bool, managed: &BTreeSet<u32>) -> bool {
+        let unmanaged = r.action == FR_ACT_TO_TBL && ![RT_TABLE_MAIN, 253, 255].contains(&r.table) // main, default, local
+            && !managed.contains(&r.table);
+        r.v6 == v6 && r.priority > self.cfg.lan_rule_priority && (unmanaged || FR_ACT_REFUSE.contains(&r.action))
+    }
+
+    /// The rules that claim LAN traffic but cannot be copied (selectors this tool does not
+    /// model): during the outage the LAN's rule takes what they would have (told once, at
+    /// activation).
+    pub fn unmodelled_claims<'r>(&self, v6: bool, rules: &'r [Rule], managed: &BTreeSet<u32>) -> Vec<&'r Rule> {
+        let lan = self.lan_of(v6);
+        rules
+            .iter()
+            .filter(|r| self.claims(r, v6, managed) && r.other)
+            .filter(|r| r.src.is_none_or(|src| lan.iter().any(|n| src.overlap(n).is_some())))
+            .collect()
+    }
+
     /// LAN_SUBNET or LAN_SUBNET6.
     fn lan_of(&self, v6: bool) -> Vec<Prefix> {
         let c = self.cfg;
@@ -267,12 +287,13 @@ impl Ours<'_> {
     /// the rules the kernel holds and that family's managed tables, in the order they must
     /// be added. IPv6 gets them only while it has managed tables.
     ///
-    /// First come the exemptions: a rule after LAN_RULE_PRIORITY that claims LAN traffic
-    /// for a table the failsafe does not manage, or refuses it (a kill switch, another
-    /// VPN), keeps it: `priority LAN_RULE_PRIORITY from <its LAN hosts> … goto <its
-    /// priority>` jumps that traffic past ours to it, its selectors copied (a rule with
-    /// selectors this tool does not model is jumped to by source alone: evaluation goes on
-    /// at its priority, as if ours were not there).
+    /// First come the copies: a rule after LAN_RULE_PRIORITY that sends LAN traffic to a
+    /// table the failsafe does not manage, or refuses it (a kill switch, another VPN),
+    /// keeps it — a copy at LAN_RULE_PRIORITY, its selectors narrowed to the LAN hosts it
+    /// covers, comes before the LAN's own rule, and what the copy's table does not route
+    /// falls through to ours as it would have fallen through to the rules after it. A rule
+    /// with selectors this tool does not model (iif, oif, not, tos, …) is not copied (a
+    /// wider copy could take traffic it never took): see [`Ours::unmodelled_claims`].
     pub fn lan_rules(&self, v6: bool, rules: &[Rule], managed: &BTreeSet<u32>) -> Vec<Rule> {
         let c = self.cfg;
         // They send traffic to main: for IPv6 only when main is moved too (IPv4's always
@@ -281,20 +302,13 @@ impl Ours<'_> {
             return Vec::new();
         }
         let subnets = self.lan_of(v6);
-        let claims = |r: &Rule| {
-            let unmanaged = r.action == FR_ACT_TO_TBL
-                && ![RT_TABLE_MAIN, 253, 255].contains(&r.table) // main, default, local
-                && !managed.contains(&r.table);
-            r.v6 == v6 && r.priority > c.lan_rule_priority && (unmanaged || FR_ACT_REFUSE.contains(&r.action))
-        };
         let mut out: Vec<Rule> = Vec::new();
-        for r in rules.iter().filter(|r| claims(r)) {
+        for r in rules.iter().filter(|r| self.claims(r, v6, managed) && !r.other) {
             for net in &subnets {
                 let Some(hosts) = r.src.map_or(Some(*net), |src| src.overlap(net)) else { continue };
-                let like = Rule { src: Some(hosts), ..r.clone() };
-                let exempt = Rule::goto(&like, c.lan_rule_priority, r.priority);
-                if !out.contains(&exempt) {
-                    out.push(exempt);
+                let copy = Rule { priority: c.lan_rule_priority, src: Some(hosts), ..r.clone() };
+                if !out.contains(&copy) {
+                    out.push(copy);
                 }
             }
         }
@@ -313,16 +327,21 @@ impl Ours<'_> {
 }
 
 /// Step 6's changes: the `wanted` rules of one priority (see [`Ours::lan_rules`]) in
-/// their order, given the rules the kernel holds (a dump, in its order). Rules of one
-/// priority are consulted in the order they were added, so when one is missing, those
-/// of ours after it go and come back after it (an exemption added while active must come
-/// before the LAN's rule); none is ever duplicated.
-pub fn rules_plan(wanted: &[Rule], present: &[Rule]) -> Vec<Change> {
-    let Some(first_missing) = wanted.iter().position(|w| !present.contains(w)) else { return Vec::new() };
+/// their order, given the rules the kernel holds (a dump, in its order) and those the
+/// journal says are ours. Rules of one priority are consulted in the order they were
+/// added, so when one is missing, those of ours after it go and come back after it (a
+/// copy added while active must come before the LAN's rule); a rule that is not ours is
+/// never deleted nor taken for ours; a copy of ours no longer wanted (its original gone,
+/// or its table managed now) goes. None is ever duplicated.
+pub fn rules_plan(wanted: &[Rule], present: &[Rule], owned: &[Rule]) -> Vec<Change> {
+    let is_ours = |r: &Rule| owned.contains(r);
+    let stale = owned.iter().filter(|o| present.contains(o) && !wanted.contains(o) && o.table != RT_TABLE_MAIN);
+    let mut plan: Vec<Change> = stale.map(|o| Change::DelRule(o.clone())).collect();
+    let Some(first_missing) = wanted.iter().position(|w| !present.contains(w)) else { return plan };
     let after = &wanted[first_missing..];
-    let mut plan: Vec<Change> =
-        after.iter().filter(|w| present.contains(w)).map(|w| Change::DelRule(w.clone())).collect();
-    plan.extend(after.iter().map(|w| Change::AddRule(w.clone())));
+    let again: Vec<&Rule> = after.iter().filter(|w| !present.contains(w) || is_ours(w)).collect();
+    plan.extend(again.iter().filter(|w| present.contains(w)).map(|w| Change::DelRule((*w).clone())));
+    plan.extend(again.into_iter().map(|w| Change::AddRule(w.clone())));
     plan
 }
 
@@ -550,8 +569,9 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
                 let to_main = r.table == RT_TABLE_MAIN
                     && (**r == ours.endpoint_rule()
                         || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(lan))));
-                // An exemption (see `lan_rules`): a jump from LAN hosts.
-                to_main || (r.action == FR_ACT_GOTO && r.src.is_some_and(within_lan))
+                // A copy of a rule that keeps LAN hosts elsewhere (see `lan_rules`).
+                let copy = r.table != RT_TABLE_MAIN || FR_ACT_REFUSE.contains(&r.action);
+                to_main || (copy && r.src.is_some_and(within_lan))
             })
             .cloned()
             .map(Owned::Rule),
@@ -773,7 +793,7 @@ mod tests {
             got,
             [
                 // IPv6's 202 is not managed here: its marked LAN traffic keeps going there.
-                "priority 69 from 2001:db8:10::/64 fwmark 0x66 goto 102",
+                "priority 69 from 2001:db8:10::/64 fwmark 0x66 lookup 202",
                 "priority 69 from 2001:db8:10::/64 lookup main",
                 "priority 69 from ::/0 fwmark 0x65 lookup main"
             ]
@@ -992,10 +1012,10 @@ mod tests {
         let c = cfg();
         let o = ours(&c);
         let managed: BTreeSet<u32> = [201, 202, 254].into_iter().collect();
-        let rules = vec![
+        let mut rules = vec![
             rule("priority 101 fwmark 0x65 lookup 201"),
             // A kill switch for one LAN host, another VPN for a LAN's marked traffic, a
-            // host outside the LAN, and a rule before ours: the first two are exempted.
+            // host outside the LAN, and a rule before ours: the first two are copied.
             rule("priority 90 from 192.168.10.50/32 lookup 50"),
             rule("priority 30 from 192.168.10.60/32 lookup 60"),
             rule("priority 95 from 10.0.0.0/8 lookup 70"),
@@ -1004,42 +1024,51 @@ mod tests {
         let mut kill = rule("priority 80 from 192.168.30.7/32 lookup 50");
         kill.action = 8; // prohibit
         kill.table = 0;
-        let mut all = rules.clone();
-        all.push(kill);
-        let got: Vec<String> = o.lan_rules(false, &all, &managed).iter().map(|r| r.to_string()).collect();
+        rules.push(kill);
+        // A rule with a selector this tool does not model (iif): never widened into a copy.
+        let mut iif = rule("priority 85 lookup 60");
+        iif.other = true;
+        rules.push(iif.clone());
+        let wanted = o.lan_rules(false, &rules, &managed);
+        let got: Vec<String> = wanted.iter().map(|r| r.to_string()).collect();
         assert_eq!(
             got,
             [
-                "priority 69 from 192.168.10.50/32 goto 90",
-                "priority 69 from 192.168.10.0/24 fwmark 0x200 goto 110",
-                "priority 69 from 192.168.30.0/24 fwmark 0x200 goto 110",
-                "priority 69 from 192.168.30.7/32 goto 80",
+                "priority 69 from 192.168.10.50/32 lookup 50",
+                "priority 69 from 192.168.10.0/24 fwmark 0x200 lookup 300",
+                "priority 69 from 192.168.30.0/24 fwmark 0x200 lookup 300",
+                "priority 69 from 192.168.30.7/32 prohibit",
                 "priority 69 from 192.168.10.0/24 lookup main",
                 "priority 69 from 192.168.30.0/24 lookup main",
                 "priority 69 fwmark 0x65 lookup main",
             ]
         );
+        assert_eq!(o.unmodelled_claims(false, &rules, &managed), [&iif]);
         // With the state lost they are known by their shape.
-        let lost = inferred_owned(&[], &o.lan_rules(false, &all, &managed), &o);
-        assert_eq!(lost.len(), 7);
+        assert_eq!(inferred_owned(&[], &wanted, &o).len(), 7);
+        // Its table managed now (it gained a default through a WAN): the copy goes.
+        let managed_50: BTreeSet<u32> = [50, 201, 202, 254].into_iter().collect();
+        let now = o.lan_rules(false, &rules, &managed_50);
+        assert_eq!(
+            words(&rules_plan(&now, &wanted, &wanted)),
+            ["ip rule del priority 69 from 192.168.10.50/32 lookup 50"]
+        );
     }
 
     #[test]
     fn a_rule_missing_before_others_of_ours_puts_them_back_after_it() {
         let [a, b, c] = [
-            "priority 69 from 10.0.0.5/32 goto 90",
+            "priority 69 from 10.0.0.5/32 lookup 90",
             "priority 69 from 10.0.0.0/24 lookup main",
             "priority 69 fwmark 0x65 lookup main",
         ]
         .map(rule);
-        assert!(rules_plan(&[a.clone(), b.clone(), c.clone()], &[a.clone(), b.clone(), c.clone()]).is_empty());
+        let all = [a.clone(), b.clone(), c.clone()];
+        assert!(rules_plan(&all, &all, &all).is_empty());
+        assert_eq!(words(&rules_plan(&all[..2], &[], &[])), [format!("ip rule add {a}"), format!("ip rule add {b}")]);
+        // A copy appears while active: the LAN's rules go and come back after it.
         assert_eq!(
-            words(&rules_plan(&[a.clone(), b.clone()], &[])),
-            [format!("ip rule add {a}"), format!("ip rule add {b}")]
-        );
-        // An exemption appears while active: the LAN's rules go and come back after it.
-        assert_eq!(
-            words(&rules_plan(&[a.clone(), b.clone(), c.clone()], &[b.clone(), c.clone()])),
+            words(&rules_plan(&all, &all[1..], &all[1..])),
             [
                 format!("ip rule del {b}"),
                 format!("ip rule del {c}"),
@@ -1048,8 +1077,14 @@ mod tests {
                 format!("ip rule add {c}")
             ]
         );
+        // A rule of the same words that is not ours (not in the journal) is left alone:
+        // never deleted, never added again and so never taken for ours.
+        assert_eq!(
+            words(&rules_plan(&all, &all[1..], &all[1..2])),
+            [format!("ip rule del {b}"), format!("ip rule add {a}"), format!("ip rule add {b}")]
+        );
         // Only the last one missing: just that one.
-        assert_eq!(words(&rules_plan(&[a.clone(), b.clone(), c.clone()], &[a, b])), [format!("ip rule add {c}")]);
+        assert_eq!(words(&rules_plan(&all, &all[..2], &all[..2])), [format!("ip rule add {c}")]);
     }
 
     #[test]
@@ -1088,8 +1123,8 @@ mod tests {
             got,
             [
                 // Table 77 is not managed: what its rule claims keeps going there.
-                "priority 69 from 192.168.10.0/24 fwmark 0x99 goto 105",
-                "priority 69 from 192.168.30.0/24 fwmark 0x99 goto 105",
+                "priority 69 from 192.168.10.0/24 fwmark 0x99 lookup 77",
+                "priority 69 from 192.168.30.0/24 fwmark 0x99 lookup 77",
                 "priority 69 from 192.168.10.0/24 lookup main",
                 "priority 69 from 192.168.30.0/24 lookup main",
                 "priority 69 fwmark 0x65 lookup main",

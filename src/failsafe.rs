@@ -84,7 +84,11 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel_down);
     match decide(obs.on, primary.is_ok(), !sys.journal().is_empty(), fail_back_now(failback, primary.is_ok(), dead)) {
         Action::Nothing => {
-            sys.remember_healthy(&last_seen_healthy(&obs.routes, &obs.rules, sys.cfg))?;
+            // Only a help at the next activation: a write that fails (a full tmpfs) is
+            // told, never a failed tick.
+            if let Err(e) = sys.remember_healthy(&last_seen_healthy(&obs.routes, &obs.rules, sys.cfg)) {
+                sys.log.warn(&format!("the tables as last seen healthy are not remembered: {e}"));
+            }
             if sys.cfg.backup_check {
                 let verdict = sys.backup_round(&obs)?;
                 judge_backup(sys, verdict, 2)?;
@@ -328,6 +332,13 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         conntrack::said(flows)
     ));
     warn_kernel_winners(sys, &routes, &snapshot);
+    for v6 in [false, true] {
+        for r in ours.unmodelled_claims(v6, &rules, snapshot.tables_of(v6)) {
+            sys.log.warn(&format!(
+                "`ip rule {r}` sends LAN traffic elsewhere with selectors wg-failsafe does not model: it is not copied before the LAN's rule, which takes that traffic to the tunnel during the outage"
+            ));
+        }
+    }
     let reason = match &why {
         Some(w) => format!("primary {}: {w}", c.primary_dev),
         None => "by request".to_string(),
@@ -711,8 +722,18 @@ fn ensure_lan_rules(
     snapshot: &Snapshot,
     ours: &Ours,
 ) -> Result<Option<String>, Error> {
+    let owned: Vec<Rule> = sys
+        .journal()
+        .iter()
+        .filter_map(|o| match o {
+            Owned::Rule(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
     for v6 in [false, true] {
-        for change in rules_plan(&ours.lan_rules(v6, rules, snapshot.tables_of(v6)), rules) {
+        let present: Vec<Rule> =
+            rules.iter().filter(|r| r.v6 == v6 && r.priority == ours.cfg.lan_rule_priority).cloned().collect();
+        for change in rules_plan(&ours.lan_rules(v6, rules, snapshot.tables_of(v6)), &present, &owned) {
             let done = match &change {
                 Change::AddRule(r) => sys.apply_owned(&change, Owned::Rule(r.clone())),
                 // Put back in order only when the kernel would delete ours, not a user's.
@@ -855,8 +876,12 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
                 continue;
             }
             if let Err(e) = sys.apply(&change) {
-                restored &= v6 || !matches!(change, Change::AddRoute(..));
-                if v6 { &mut failures6 } else { &mut failures }.push(e.to_string());
+                // An IPv6 saved route the kernel refuses is told, not waited for; one of
+                // ours that cannot be deleted holds the failback up whatever its family
+                // (left behind, it would read as the failsafe still on).
+                let refused_saved = matches!(change, Change::AddRoute(..));
+                restored &= v6 || !refused_saved;
+                if v6 && refused_saved { &mut failures6 } else { &mut failures }.push(e.to_string());
             }
         }
     }
@@ -888,16 +913,18 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
             Owned::LinkUp(dev) => Change::SetLink { dev: dev.clone(), up: false },
             Owned::Peer(iface, p) => Change::SetPeer { iface: iface.clone(), peer: p.clone() },
         };
-        let v6 = matches!(item, Owned::Rule(r) if r.v6) || matches!(item, Owned::Route(r) if r.is_v6());
         if let Err(e) = sys.apply(&change) {
-            if v6 { &mut failures6 } else { &mut failures }.push(e.to_string());
+            failures.push(e.to_string());
         }
     }
     if !failures.is_empty() {
         return give_up_deactivation(sys, record, &failures);
     }
     if !failures6.is_empty() {
-        let why = format!("IPv6 not fully restored (IPv4 is): {}", failures6.join("; "));
+        let why = format!(
+            "IPv6 not fully restored (IPv4 is): the kernel refused a saved route, which its owner must add again: {}",
+            failures6.join("; ")
+        );
         sys.log.error(&why);
         sys.event("error", &why, None, []);
     }

@@ -169,9 +169,17 @@ pub fn made_good(
     primary_dev: &str,
 ) -> Snapshot {
     let Some(healthy) = healthy else { return snapshot };
+    let saved = snapshot.routes.clone();
     for s in snapshot.routes.iter_mut().filter(|s| !s.is_v6()) {
-        let before = healthy.routes.iter().find(|h| h.same_key(s) && !h.devices().eq(s.devices()));
-        if let Some(h) = before {
+        // A failover only when healthy days knew neither this route nor any other at its
+        // key through its devices (routes that share a key, appended, stay as they are),
+        // and held one there through other devices that the snapshot lacks.
+        let known = healthy.routes.iter().any(|h| h.same_key(s) && h.devices().eq(s.devices()));
+        let before = healthy
+            .routes
+            .iter()
+            .find(|h| h.same_key(s) && !h.devices().eq(s.devices()) && !saved.iter().any(|x| x.same_path(h)));
+        if let (false, Some(h)) = (known, before) {
             snapshot.aside.push(std::mem::replace(s, h.clone()));
         }
     }
@@ -404,6 +412,15 @@ mod tests {
         // Nothing known of healthy days: the snapshot as it is.
         let same = snap(&[254], &HEALTHY[1..2]);
         assert_eq!(made_good(same.clone(), None, false, "eth0"), same);
+        // Two defaults that share a key (appended), as they were when healthy: untouched.
+        let shared = snap(
+            &[201],
+            &[
+                "default via 192.168.1.1 dev eth0 table 201 proto static",
+                "default via 192.168.2.1 dev eth1 table 201 proto static",
+            ],
+        );
+        assert_eq!(made_good(shared.clone(), Some(&shared), true, "eth0"), shared);
     }
 
     #[test]

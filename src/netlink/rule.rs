@@ -182,6 +182,8 @@ impl fmt::Display for Rule {
             write!(f, " lookup {}", table_name(self.table))
         } else if self.action == FR_ACT_GOTO {
             write!(f, " goto {}", self.goto)
+        } else if let Some(word) = refusal_word(self.action) {
+            write!(f, " {word}")
         } else {
             write!(f, " action {}", self.action)
         }
@@ -207,6 +209,10 @@ impl std::str::FromStr for Rule {
         let hex =
             |v: &str| u32::from_str_radix(v.trim_start_matches("0x"), 16).map_err(|_| format!("invalid fwmark `{v}`"));
         while let Some(w) = words.next() {
+            if let Some(action) = FR_ACT_REFUSE.into_iter().find(|a| refusal_word(*a) == Some(w)) {
+                r.action = action;
+                continue;
+            }
             let v = words.next().ok_or_else(|| format!("missing value after `{w}`"))?;
             match w {
                 "priority" => r.priority = v.parse().map_err(|_| format!("invalid priority `{v}`"))?,
@@ -226,11 +232,21 @@ impl std::str::FromStr for Rule {
                 _ => return Err(format!("unknown word `{w}`")),
             }
         }
-        if r.table == 0 && r.action != FR_ACT_GOTO {
+        if r.table == 0 && r.action == FR_ACT_TO_TBL {
             return Err(format!("rule `{s}` has no table"));
         }
         r.v6 = family.unwrap_or(false);
         Ok(r)
+    }
+}
+
+/// `ip rule`'s word for a refusing action (FR_ACT_BLACKHOLE, _UNREACHABLE, _PROHIBIT).
+fn refusal_word(action: u8) -> Option<&'static str> {
+    match action {
+        6 => Some("blackhole"),
+        7 => Some("unreachable"),
+        8 => Some("prohibit"),
+        _ => None,
     }
 }
 
@@ -289,6 +305,8 @@ mod tests {
         round_trip("priority 7 from 10.0.0.0/8 lookup 100000");
         round_trip("priority 69 to 198.51.100.10/32 lookup main");
         round_trip("priority 69 from 192.168.10.50/32 goto 100");
+        round_trip("priority 69 from 192.168.10.50/32 prohibit");
+        round_trip("priority 69 from 2001:db8:10::/64 fwmark 0x200 unreachable");
         round_trip("priority 69 from 2001:db8:10::/64 fwmark 0x200 goto 32000");
     }
 

@@ -1,0 +1,119 @@
+//! The daemon's judgement in the namespace lab (issue 16): what its continuous probe
+//! tracks conclude, and when. A fallback activation stays on the backup while the tunnel
+//! is dead (a fresh track is no verdict); a primary answering every echo later than the
+//! probe interval is not failed over (a reply counts up to PROBE_TIMEOUT_MS); a WireGuard
+//! interface re-created during an outage is probed again (tracks follow a device's index).
+//!
+//! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
+//! `cargo test --test lab_daemon -- --include-ignored`.
+
+mod harness;
+
+use harness::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_fallback_activation_under_the_daemon_stays_on_the_backup_while_the_tunnel_is_dead() {
+    let lab = Lab::up("df", &[]);
+    let conf = daemon_conf(&lab, "df.conf", &[("TUNNEL_WAIT", "2")]);
+    let before = lab.tables();
+    lab.ctl("backup-vps", "down");
+    let d = Daemon::start(&lab, &conf, &[]);
+    lab.ctl("primary", "down");
+    wait_for(&lab, "routing every table straight out of eth1", Duration::from_secs(15));
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(5));
+    // Ten seconds of rounds through a dead tunnel: no switch onto it, no announcement.
+    sleep(Duration::from_secs(10));
+    let log = lab.log();
+    assert!(!log.contains("works again"), "the daemon switched onto the dead tunnel:\n{log}");
+    assert_target_tables(&lab, "via 192.168.2.1 dev eth1");
+    lab.assert_traffic_via_backup();
+    // The tunnel works over the backup again: the tables move onto it.
+    lab.ctl("backup-vps", "up");
+    wait_for(&lab, "works again", Duration::from_secs(15));
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    lab.ctl("primary", "up");
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(lab.tables(), before);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_primary_answering_every_echo_700_ms_late_is_not_failed_over() {
+    let lab = Lab::up("dl", &[]);
+    // Rounds every 500 ms, replies counted up to 1000 ms, down after 2 s without a pass.
+    let conf = daemon_conf(
+        &lab,
+        "dl.conf",
+        &[("PROBE_INTERVAL_MS", "500"), ("PROBE_TIMEOUT_MS", "1000"), ("DOWN_AFTER_MS", "2000")],
+    );
+    let before = lab.tables();
+    // ISP 1's gateway answers every echo 700 ms late: its kernel's replies off, a
+    // userspace responder in their place (for 30 s at most).
+    let isp1 = format!("{}-isp1", lab.id);
+    let off = sh(Command::new("ip").args(["netns", "exec", &isp1, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1"]));
+    assert!(off.status.success(), "{}", text(&off.stderr));
+    let responder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/late-echo.py");
+    let mut late = Command::new("ip")
+        .args(["netns", "exec", &isp1, "python3"])
+        .arg(&responder)
+        .args(["700", "30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("the late responder");
+    // It answers, 700 ms late (once it has started: a few tries).
+    let rtt = lab.rtr(
+        "for i in 1 2 3 4 5; do ping -n -c 1 -W 2 -I eth0 192.168.1.1 | sed -n 's/.*time=\\([0-9.]*\\) ms.*/\\1/p' | grep . && break; done",
+    );
+    let rtt_ms: f64 = rtt.trim().parse().unwrap_or_else(|_| panic!("no late answer: `{rtt}`"));
+    assert!((650.0..1000.0).contains(&rtt_ms), "{rtt_ms} ms");
+    let d = Daemon::start(&lab, &conf, &[]);
+    sleep(Duration::from_secs(8));
+    let log = lab.log();
+    assert!(!log.contains("ACTIVATED"), "a slow but working primary was failed over:\n{log}");
+    assert_eq!(lab.tables(), before);
+    // A primary that stops answering at all is still failed over.
+    let _ = late.kill();
+    let _ = late.wait();
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(10));
+    assert_failsafe_tables(&lab);
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_wireguard_interface_re_created_during_an_outage_carries_the_lan_again() {
+    let lab = Lab::up("dw", &[]);
+    let conf = daemon_conf(&lab, "dw.conf", &[("TUNNEL_WAIT", "2")]);
+    let wg = format!("{}w", lab.id);
+    let d = Daemon::start(&lab, &conf, &[]);
+    lab.ctl("primary", "down");
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(15));
+    assert_failsafe_tables(&lab);
+    // A configuration commit re-creates the interface: gone (its routes with it), then
+    // back with the same settings and a new index.
+    lab.rtr(&format!("ip link del {wg}"));
+    wait_for(&lab, "stopped working", Duration::from_secs(10));
+    lab.assert_traffic_via_backup();
+    let dir = lab.dir.display();
+    lab.rtr(&format!(
+        "rm -f /var/run/wireguard/{wg}.sock && LOG_LEVEL=error wireguard-go {wg} </dev/null >/dev/null 2>&1 \
+         && for i in $(seq 50); do [ -S /var/run/wireguard/{wg}.sock ] && break; sleep 0.1; done \
+         && wg set {wg} private-key {dir}/rtr-private.key peer $(cat {dir}/vps-peer-public.key) \
+            endpoint 198.51.100.10:51820 allowed-ips 0.0.0.0/0,::/0 \
+         && ip addr add 10.11.0.102/24 dev {wg} && ip link set {wg} up"
+    ));
+    let back = Instant::now();
+    wait_for(&lab, "works again", Duration::from_secs(10));
+    // Within DOWN_AFTER_MS of its return (1 s here), with room for the handshake.
+    assert!(back.elapsed() < Duration::from_secs(4), "back on the tunnel after {:?}", back.elapsed());
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert_eq!(d.stop(), Some(0));
+}
