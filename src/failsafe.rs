@@ -367,7 +367,9 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     // handshake attempt that WireGuard then refuses to repeat for 5 s: such a peer is set
     // first, below.
     let peer = sys.tunnel_peer().map_err(|e| e.to_string())?;
-    if peer.as_ref().is_some_and(|p| p.endpoint == Some(endpoint)) && sys.peer_answers(1).map_err(|e| e.to_string())? {
+    if peer.as_ref().is_some_and(|p| p.endpoint == Some(endpoint))
+        && sys.peer_answers_soon().map_err(|e| e.to_string())?
+    {
         return Ok(true);
     }
     let (key, source) = sys.find_peer_key().map_err(|e| e.to_string())?;
@@ -393,7 +395,7 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     loop {
         let pass = Instant::now();
         // Each echo is also a packet that starts a handshake when no session is valid.
-        if sys.peer_answers(1).map_err(|e| e.to_string())? {
+        if sys.peer_answers_soon().map_err(|e| e.to_string())? {
             sys.log.info(&format!("tunnel {} up after {} ms", c.wg_iface, started.elapsed().as_millis()));
             return Ok(true);
         }

@@ -28,6 +28,9 @@ use crate::probe::{self, Path as ProbePath, Stats};
 use crate::state::{self, Owned, Record, Snapshot, State};
 use crate::wireguard::{self, Backend, Device, Key, Peer, Peers, Wanted};
 
+/// How often the tunnel's proof asks again while it waits for an answer.
+const PROOF_CADENCE_MS: u64 = 50;
+
 /// One run's view of the system and its means to change it.
 pub struct System<'a> {
     pub cfg: &'a Config,
@@ -381,6 +384,19 @@ impl<'a> System<'a> {
     pub fn peer_answers(&self, count: u32) -> Result<bool, Error> {
         let c = self.cfg;
         Ok(self.echo(&ProbePath::Device(c.wg_iface.clone()), &[c.wg_peer_ip], count, 1)?[0].is_some())
+    }
+
+    /// WG_PEER_IP answers within PROBE_TIMEOUT_MS, asked again every 50 ms meanwhile (a
+    /// reply to any of them counts): the tunnel's proof, where the first echo after the
+    /// endpoint route moved is often lost and one lost packet must cost 50 ms, not the
+    /// whole timeout.
+    pub fn peer_answers_soon(&self) -> Result<bool, Error> {
+        let c = self.cfg;
+        let cadence = Duration::from_millis(PROOF_CADENCE_MS.min(c.probe_timeout_ms));
+        let count = (c.probe_timeout_ms / PROOF_CADENCE_MS).max(1) as u32;
+        let path = ProbePath::Device(c.wg_iface.clone());
+        let answers = probe::echo(&path, &[c.wg_peer_ip], count, cadence, 1).context("probing the tunnel")?;
+        Ok(answers[0].is_some())
     }
 
     /// The VPS peer's public key, from (in order) WG_PEER_KEY_FILE, the running device,
