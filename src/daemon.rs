@@ -147,8 +147,8 @@ impl Track {
         }
     }
 
-    fn down(&self, c: &Config) -> bool {
-        self.rounds.down(rounds_needed(c.down_after_ms, c.probe_interval_ms))
+    fn down(&self, c: &Config, now_ms: u64) -> bool {
+        self.rounds.down(now_ms, c.down_after_ms)
     }
 }
 
@@ -565,7 +565,7 @@ impl Daemon {
         self.primary.close(self.need(), now_ms, timeout_ms);
         self.tunnel.close(1, now_ms, timeout_ms);
         self.backup.close(1, now_ms, timeout_ms);
-        self.tunnel.verdict = self.tunnel.rounds.verdict(self.tunnel.verdict, n);
+        self.tunnel.verdict = self.tunnel.rounds.verdict(self.tunnel.verdict, n, now_ms, self.cfg.down_after_ms);
         let judged = self.judge(true);
         let backup = self.judge_backup();
         self.aim()?;
@@ -592,7 +592,7 @@ impl Daemon {
             Ok(gw) => gw,
             Err(why) => return Some(Err(why)),
         };
-        if self.backup.down(c) {
+        if self.backup.down(c, self.now_ms()) {
             return Some(Err(backup_silent(c, gw)));
         }
         // Down, it is up again only after passing as long as it took to be down: a lossy
@@ -748,7 +748,7 @@ impl Daemon {
             return (Err(Unhealthy::NoGateway), false);
         }
         let passed = self.primary.passed();
-        if self.primary.down(c) {
+        if self.primary.down(c, self.now_ms()) {
             let why = if c.track_ips.is_empty() {
                 Unhealthy::GatewaySilent
             } else {

@@ -37,10 +37,13 @@ pub struct Rounds {
     pub last_pass_ms: Option<u64>,
     /// How many targets answered the last closed round.
     pub answered_last: usize,
+    /// When the first round went out (a track that never passed counts from there).
+    first_sent_ms: Option<u64>,
 }
 
-/// What the closed rounds say of a path, with hysteresis: down after `n` failed rounds in
-/// a row, up again only after `n` passing ones (as many as losing it took).
+/// What the closed rounds say of a path, with hysteresis: down once no round has passed
+/// for DOWN_AFTER_MS (and the last closed one failed), up again only after `n` passing
+/// rounds in a row, ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉: as many as losing it took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Not enough rounds closed to say (a fresh track).
@@ -52,6 +55,7 @@ pub enum Verdict {
 impl Rounds {
     /// A round of echoes to `targets` targets went out at `now_ms` with sequence `seq`.
     pub fn sent(&mut self, seq: u16, now_ms: u64, targets: usize) {
+        self.first_sent_ms.get_or_insert(now_ms);
         self.open.push_back(Open { seq, sent_ms: now_ms, answered: vec![false; targets] });
     }
 
@@ -87,18 +91,21 @@ impl Rounds {
         }
     }
 
-    /// Down: `n` closed rounds failed in a row.
-    pub fn down(&self, n: u32) -> bool {
-        self.failed >= n.max(1)
+    /// Down: the last closed round failed, and none has passed for `down_after_ms` (since
+    /// the first round went out, for a track that never passed). Counted in time, not in
+    /// rounds: a round is known lost only PROBE_TIMEOUT_MS after it went out, so counting
+    /// lost rounds would add that timeout to every detection.
+    pub fn down(&self, now_ms: u64, down_after_ms: u64) -> bool {
+        let Some(since) = self.last_pass_ms.or(self.first_sent_ms) else { return false };
+        self.last == Some(false) && now_ms.saturating_sub(since) >= down_after_ms
     }
 
     /// The verdict after the verdict `was`, with hysteresis (see [`Verdict`]).
-    pub fn verdict(&self, was: Verdict, n: u32) -> Verdict {
-        let n = n.max(1);
+    pub fn verdict(&self, was: Verdict, n: u32, now_ms: u64, down_after_ms: u64) -> Verdict {
+        let down = self.down(now_ms, down_after_ms);
         match was {
-            Verdict::Up if self.failed >= n => Verdict::Down,
-            Verdict::Down | Verdict::Unknown if self.passes >= n => Verdict::Up,
-            Verdict::Unknown if self.failed >= n => Verdict::Down,
+            Verdict::Up | Verdict::Unknown if down => Verdict::Down,
+            Verdict::Down | Verdict::Unknown if self.passes >= n.max(1) => Verdict::Up,
             v => v,
         }
     }
@@ -112,8 +119,8 @@ mod tests {
     fn a_fresh_track_is_unknown_never_up() {
         let r = Rounds::default();
         assert_eq!(r.last, None);
-        assert_eq!(r.verdict(Verdict::Unknown, 4), Verdict::Unknown);
-        assert!(!r.down(4));
+        assert_eq!(r.verdict(Verdict::Unknown, 4, 10_000, 2000), Verdict::Unknown);
+        assert!(!r.down(10_000, 2000));
     }
 
     #[test]
@@ -128,7 +135,7 @@ mod tests {
                 r.answer((k - 2) as u16, 0);
             }
             r.close(now, 1000, 1);
-            verdict = r.verdict(verdict, 4);
+            verdict = r.verdict(verdict, 4, now, 2000);
             assert_ne!(verdict, Verdict::Down, "round {k}");
             r.sent(k as u16, now, 1);
         }
@@ -152,25 +159,30 @@ mod tests {
 
     #[test]
     fn the_tunnel_comes_back_only_after_as_many_passing_rounds_as_it_took_to_lose_it() {
+        // Rounds every 500 ms, a timeout of 500, down after 2000 ms without a pass.
         let mut r = Rounds::default();
-        let mut v = Verdict::Up;
-        for k in 0..4u16 {
-            r.sent(k, u64::from(k) * 500, 1);
-            r.close(u64::from(k) * 500 + 500, 500, 1);
-            v = r.verdict(v, 4);
+        r.sent(0, 0, 1);
+        r.answer(0, 0);
+        r.close(500, 500, 1);
+        let mut v = r.verdict(Verdict::Up, 4, 500, 2000);
+        for k in 1..5u16 {
+            let now = u64::from(k) * 500;
+            r.sent(k, now, 1);
+            r.close(now + 500, 500, 1);
+            v = r.verdict(v, 4, now + 500, 2000);
+            assert_eq!(v == Verdict::Down, now + 500 >= 2500, "at {} ms", now + 500);
         }
-        assert_eq!(v, Verdict::Down);
-        // One passing round is not enough.
+        // One passing round is not enough to come back.
         r.sent(9, 3000, 1);
         r.answer(9, 0);
         r.close(3010, 500, 1);
-        assert_eq!(r.verdict(v, 4), Verdict::Down);
+        assert_eq!(r.verdict(v, 4, 3010, 2000), Verdict::Down);
         for k in 10..13u16 {
             r.sent(k, 3500, 1);
             r.answer(k, 0);
             r.close(3510, 500, 1);
         }
-        assert_eq!(r.verdict(v, 4), Verdict::Up);
+        assert_eq!(r.verdict(v, 4, 3510, 2000), Verdict::Up);
     }
 
     #[test]
