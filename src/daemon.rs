@@ -98,7 +98,7 @@ impl Track {
         if same {
             return;
         }
-        self.prober = path.and_then(|p| Prober::open(p).ok());
+        self.prober = path.and_then(|p| Prober::open_to(p, &targets).ok());
         self.answered = vec![false; targets.len()];
         self.targets = targets;
     }

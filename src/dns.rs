@@ -44,7 +44,7 @@ pub fn parse_reply(id: u16, packet: &[u8]) -> Reply {
 pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<bool> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     sock.connect(SocketAddr::from((server, 53)))?;
-    let id = crate::probe::random_u16();
+    let id = crate::probe::random_u16()?;
     let q = query(id, name);
     let deadline = Instant::now() + timeout;
     let resend_at = Instant::now() + timeout / 2;

@@ -2331,3 +2331,75 @@ fn an_ipv6_connection_opened_through_the_tunnel_is_reset_at_failback() {
     eprintln!("IPv6: reset {:.0} ms after the failback began: {line}", (at - switched) * 1000.0);
     assert!(at - switched < 2.0, "reset only after {:.1} s", at - switched);
 }
+
+/// An on-path forger in ISP 1's namespace answers every echo request the router sends out
+/// of eth0 with the right identifier and sequence — and no nonce (an empty payload, or
+/// bytes of its own) — for `seconds`, then stops by itself; it writes how many replies it
+/// forged to the file returned second.
+fn nonce_less_forger(lab: &Lab, seconds: u32) -> (Killed, PathBuf) {
+    let count = lab.dir.join("forged.count");
+    let script = r#"
+import socket, struct, sys, time
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+tap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+tap.bind(("lan", 0))
+tap.settimeout(0.2)
+out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+end, n = time.monotonic() + float(sys.argv[1]), 0
+while time.monotonic() < end:
+    try: p = tap.recv(2048)
+    except socket.timeout: continue
+    hl = (p[0] & 15) * 4
+    if len(p) < hl + 8 or p[9] != 1 or p[hl] != 8: continue
+    for payload in (b"", b"no nonce here!!!"):
+        icmp = bytearray(b"\0\0\0\0" + p[hl + 4:hl + 8] + payload)
+        icmp[2:4] = struct.pack("!H", csum(bytes(icmp)))
+        ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), n & 0xffff, 0, 64, 1, 0, p[16:20], p[12:16]))
+        ip[10:12] = struct.pack("!H", csum(bytes(ip)))
+        out.sendto(bytes(ip + icmp), (socket.inet_ntoa(p[12:16]), 0))
+        n += 1
+    open(sys.argv[2], "w").write(str(n))
+"#;
+    let child = Command::new(lab_script())
+        .args(["exec", &lab.id, "isp1", "python3", "-c", script, &seconds.to_string()])
+        .arg(&count)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the forger");
+    (Killed(child), count)
+}
+
+/// Off-path forgery needs the 64-bit nonce: replies with our identifier and sequence but
+/// without it are not counted, on the gateway's path (raw socket) and on TRACK_IPS's
+/// (packet socket) — a failing primary still fails over, and comes back when it answers.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_forged_reply_without_the_nonce_is_not_counted_and_a_failing_primary_fails_over() {
+    let lab = Lab::up("fg", &[]);
+    let before = lab.tables();
+    let (_forger, count) = nonce_less_forger(&lab, 60);
+    let forged = || fs::read_to_string(&count).ok().and_then(|n| n.trim().parse::<u32>().ok()).unwrap_or(0);
+    lab.ctl("silent", "on");
+    lab.run_ok();
+    assert!(forged() > 0, "the forger answered nothing");
+    assert!(lab.log().contains("gateway does not answer"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    lab.ctl("silent", "off");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before, "the real gateway's answers bring the primary back");
+    // TRACK_IPS: the forger answers for the upstream targets through the packet socket.
+    let conf = lab.conf_variant("fg.conf", &[("TRACK_IPS", "203.0.113.80"), ("TRACK_RELIABILITY", "1")]);
+    lab.ctl("upstream", "down");
+    let seen = forged();
+    lab.run_expect(&conf, 0);
+    assert!(forged() > seen, "the forger answered no TRACK_IPS echo");
+    assert!(lab.log().contains("upstream unreachable: 0 of 1 TRACK_IPS answered"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    lab.ctl("upstream", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+}
