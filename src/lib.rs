@@ -24,4 +24,5 @@ pub mod probe;
 pub mod state;
 pub mod status;
 pub mod system;
+pub mod trust;
 pub mod wireguard;

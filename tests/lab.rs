@@ -434,8 +434,9 @@ fn bad_configurations_exit_2_and_change_nothing() {
     // (file, keys changed, what the error must say)
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case] = &[
-        ("unknown.conf", &[("FOO", "1")], "unknown key `FOO`"),
-        ("malformed.conf", &[("METRIC_WG", "forty")], "METRIC_WG: `forty` is not a number"),
+        ("unknown.conf", &[("FOO", "1")], "unknown key FOO"),
+        // A value is never shown (the file may be a root-only one given through sudo).
+        ("malformed.conf", &[("METRIC_WG", "forty")], "METRIC_WG: the value is not a number"),
         ("missing.conf", &[("PRIMARY_GW", "")], "PRIMARY_GW is required but not set"),
         ("badnet.conf", &[("LAN_SUBNET", "192.168.10.1/24")], "has host bits set"),
     ];
