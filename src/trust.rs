@@ -203,6 +203,22 @@ mod tests {
     }
 
     #[test]
+    fn a_sockets_owner_and_its_peers_uid_are_read() {
+        let d = scratch("sock");
+        let path = d.join("wg0.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let client = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        assert_eq!(peer_uid(&client).expect("SO_PEERCRED"), me);
+        let expected = (me != 0).then(|| format!("{} is owned by uid {me}, not root", path.display()));
+        assert_eq!(socket_problem(&path), expected);
+        assert!(socket_problem(&d).is_some_and(|m| m.contains("is not a socket")));
+        drop((listener, client));
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
     fn system_programs_are_trusted() {
         assert_eq!(program_problem(Path::new("/bin/true")), None, "merged /usr: /bin is a symlink of root's");
         assert!(program_problem(Path::new("true")).is_some_and(|m| m.contains("not an absolute path")));

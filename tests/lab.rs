@@ -366,7 +366,11 @@ fn concurrent_runs_end_consistent() {
 fn lock_held_too_long_exits_75() {
     let lab = Lab::up("lk", &[]);
     let conf = lab.conf_variant("quick-lock.conf", &[("LOCK_TIMEOUT", "1")]);
-    // flock(1) holds the same lock file for 3 s.
+    // flock(1) holds the same lock file for 3 s — made 0600 first, as wg-failsafe makes
+    // it: one that others can open is replaced (see the LOCK_FILE test at the end).
+    let lock = lab.dir.join("lock");
+    fs::write(&lock, "").expect("create the lock file");
+    chmod(&lock, 0o600);
     let mut holder = Command::new("flock")
         .arg(lab.dir.join("lock"))
         .args(["sleep", "3"])
@@ -2403,4 +2407,159 @@ fn a_forged_reply_without_the_nonce_is_not_counted_and_a_failing_primary_fails_o
     lab.ctl("upstream", "up");
     lab.run_expect(&conf, 0);
     assert_eq!(lab.tables(), before);
+}
+
+/// `setpriv` arguments that run what follows as the unprivileged user nobody.
+const AS_NOBODY: [&str; 4] = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+
+/// ON_CHANGE in a directory another user can write: that user could replace the program
+/// root runs. `check` fails naming the directory; a state change still switches the
+/// tables but does not run the program, and says so in one log line.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn on_change_in_a_directory_others_can_write_is_never_run() {
+    let lab = Lab::up("ow", &[]);
+    let open = lab.dir.join("open");
+    fs::create_dir(&open).expect("mkdir");
+    chmod(&open, 0o777);
+    let out = lab.dir.join("hook.out");
+    let hook = open.join("hook.sh");
+    fs::write(&hook, format!("#!/bin/sh\necho \"$WGF_EVENT\" >> {}\n", out.display())).expect("write");
+    chmod(&hook, 0o755);
+    let conf = lab.conf_variant("ow.conf", &[("ON_CHANGE", &hook.display().to_string())]);
+    let r = lab.tool_with(&conf, &["check"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    let named = format!("directory {} is writable by group or others (mode 777)", open.display());
+    assert!(r.stdout.contains("FAIL ON_CHANGE") && r.stdout.contains(&named), "{}", r.stdout);
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    sleep(Duration::from_millis(500));
+    assert!(!out.exists(), "the hook ran");
+    assert_eq!(lab.log().matches("not run for `activated`").count(), 1, "{}", lab.log());
+    assert!(lab.log().contains(&named), "{}", lab.log());
+    // Made safe again (the directory root's alone): it runs at the next state change.
+    chmod(&open, 0o755);
+    assert_eq!(lab.tool_with(&conf, &["check"]).stdout.matches("FAIL").count(), 0);
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    wait_for_file(&out, "deactivated", Duration::from_secs(5));
+}
+
+/// A 0644 LOCK_FILE that another user holds with flock(1): replaced by a private one, so
+/// `run` is not held up (never exit 75 for another user's lock).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_lock_file_others_can_open_is_replaced_not_waited_for() {
+    let lab = Lab::up("lo", &[]);
+    let lock = lab.dir.join("lock");
+    fs::write(&lock, "").expect("create");
+    chmod(&lock, 0o644);
+    let conf = lab.conf_variant("lo.conf", &[("LOCK_TIMEOUT", "1")]);
+    let holder = Command::new(AS_NOBODY[0])
+        .args(&AS_NOBODY[1..])
+        .args(["flock", "-s"])
+        .arg(&lock)
+        .args(["sleep", "10"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("flock as nobody");
+    let _holder = Killed(holder);
+    // The holder has it once a lock on the file is listed.
+    let started = Instant::now();
+    let ino = {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(&lock).expect("stat").ino()
+    };
+    while !fs::read_to_string("/proc/locks").unwrap_or_default().contains(&format!(":{ino} ")) {
+        assert!(started.elapsed() < Duration::from_secs(5), "nobody's flock never held the lock file");
+        sleep(Duration::from_millis(20));
+    }
+    let r = lab.tool_with(&conf, &["run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(&lock).expect("stat").permissions().mode() & 0o777, 0o600);
+}
+
+/// A FIFO in place of WG_PEER_KEY_FILE (no writer will ever come) is skipped with a
+/// message, and activation goes on with the key of the running device's peer.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_fifo_as_the_key_file_is_skipped_and_activation_goes_on() {
+    let lab = Lab::up("ff", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    let key = lab.dir.join("vps-peer-public.key");
+    fs::remove_file(&key).expect("remove the key file");
+    let made = sh(Command::new("mkfifo").arg(&key));
+    assert!(made.status.success(), "mkfifo: {}", text(&made.stderr));
+    lab.ctl("primary", "down");
+    // Bounded: a run that waited on the FIFO would be killed and fail here.
+    let out = lab.script(
+        "exec",
+        &["rtr", "timeout", "60", env!("CARGO_BIN_EXE_wg-failsafe"), "-c", lab.conf().to_str().expect("path"), "run"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}\nlog:\n{}", text(&out.stderr), lab.log());
+    assert_failsafe_tables(&lab);
+    assert!(lab.log().contains("vps-peer-public.key (is a FIFO, skipped)"), "{}", lab.log());
+    lab.assert_traffic_via(VPS);
+}
+
+/// A config.boot nested 200,000 deep: `init` refuses it (exit 2, naming the line), and
+/// does not crash (it overflowed the stack, exit 134).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn init_refuses_a_config_boot_nested_too_deep() {
+    let dir = std::env::temp_dir().join(format!("wfs-deep-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("mkdir");
+    let boot = dir.join("config.boot");
+    let init = || {
+        sh(Command::new(env!("CARGO_BIN_EXE_wg-failsafe")).arg("init").arg("--config-boot").arg(&boot).arg("--print"))
+    };
+    fs::write(&boot, "a {\n".repeat(200_000)).expect("write");
+    let r = init();
+    assert_eq!(r.status.code(), Some(2), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("line 65: nested more than 64 deep"), "{}", text(&r.stderr));
+    // Deeper still, past the size bound: refused unread.
+    fs::write(&boot, "interfaces {\n".repeat(200_000)).expect("write");
+    let r = init();
+    fs::remove_dir_all(&dir).ok();
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("is 2600000 bytes, more than the 1048576 read"), "{}", text(&r.stderr));
+}
+
+/// A process called dnsmasq that another user runs is not the router's resolver: with
+/// the real one stopped, no DNS check is made and DNS_RESTART_CMD is not run.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_process_named_dnsmasq_run_by_another_user_does_not_count() {
+    let lab = Lab::up("dq", &[]);
+    let marker = lab.dir.join("restarted");
+    let conf = lab.conf_variant("dq.conf", &[("DNS_RESTART_CMD", &format!("/usr/bin/touch {}", marker.display()))]);
+    let pid = fs::read_to_string(lab.dir.join("rtr-dnsmasq.pid")).expect("pid file");
+    sh(Command::new("kill").arg(pid.trim()));
+    // nobody's own copy of a program, named dnsmasq (its comm says dnsmasq).
+    let fake = lab.dir.join("bin");
+    fs::create_dir(&fake).expect("mkdir");
+    chmod(&fake, 0o777);
+    fs::copy("/bin/sleep", fake.join("dnsmasq")).expect("copy");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &format!("{}-rtr", lab.id)])
+        .args(AS_NOBODY)
+        .arg(fake.join("dnsmasq"))
+        .arg("30")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("the fake dnsmasq");
+    let fake_pid = child.id();
+    let _fake = Killed(child);
+    let started = Instant::now();
+    while !fs::read_to_string(format!("/proc/{fake_pid}/comm")).is_ok_and(|c| c.trim() == "dnsmasq") {
+        assert!(started.elapsed() < Duration::from_secs(5), "the fake dnsmasq did not start");
+        sleep(Duration::from_millis(20));
+    }
+    lab.ctl("primary", "down");
+    let r = lab.tool_with(&conf, &["run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_failsafe_tables(&lab);
+    assert!(!lab.log().contains("does not resolve"), "checked a resolver that is not root's:\n{}", lab.log());
+    assert!(!marker.exists(), "DNS_RESTART_CMD ran for nobody's dnsmasq");
 }
