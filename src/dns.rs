@@ -82,26 +82,26 @@ pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<b
     }
 }
 
-/// Whether the router's dnsmasq runs here: a process whose executable is a file named
-/// `dnsmasq` that only root can change, run by root or holding a DNS socket (UDP port 53,
-/// in this network namespace) that root opened — dnsmasq opens its sockets as root and
-/// then drops to an unprivileged user. A name (`/proc/*/comm`) proves nothing: any user
-/// can call a process dnsmasq, and a user's own copy cannot open port 53.
+/// Whether root's dnsmasq runs in this network namespace (the router's resolver): a
+/// process whose executable is a file named `dnsmasq` that only root can change, run by
+/// root or holding a DNS socket (UDP port 53) that root opened — dnsmasq opens its
+/// sockets as root and then drops to an unprivileged user. A name (`/proc/*/comm`) proves
+/// nothing: any user can call a process dnsmasq, and a user's own copy of it cannot open
+/// port 53.
 pub fn dnsmasq_running() -> bool {
-    let mut sockets: Vec<u64> = Vec::new();
-    for table in ["/proc/net/udp", "/proc/net/udp6"] {
-        if let Ok(text) = read_proc(Path::new(table), 1 << 20) {
-            sockets.extend(root_dns_sockets(&text));
-        }
-    }
     let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    let our_netns = std::fs::read_link("/proc/self/ns/net").ok();
     dir.flatten()
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
-        .any(|e| is_roots_dnsmasq(&e.path(), &sockets))
+        .any(|e| is_roots_dnsmasq(&e.path(), our_netns.as_deref()))
 }
 
-/// Whether the process at `/proc/PID` is root's dnsmasq (see [`dnsmasq_running`]).
-fn is_roots_dnsmasq(proc_dir: &Path, root_dns_sockets: &[u64]) -> bool {
+/// Whether the process at `/proc/PID` is root's dnsmasq in the network namespace
+/// `netns` (when known; see [`dnsmasq_running`]).
+fn is_roots_dnsmasq(proc_dir: &Path, netns: Option<&Path>) -> bool {
+    if netns.is_some_and(|ours| std::fs::read_link(proc_dir.join("ns/net")).ok().as_deref() != Some(ours)) {
+        return false;
+    }
     let Ok(exe) = std::fs::read_link(proc_dir.join("exe")) else { return false };
     if exe.file_name().is_none_or(|n| n != "dnsmasq") || crate::trust::program_problem(&exe).is_some() {
         return false;
@@ -109,12 +109,21 @@ fn is_roots_dnsmasq(proc_dir: &Path, root_dns_sockets: &[u64]) -> bool {
     if std::fs::metadata(proc_dir).is_ok_and(|m| m.uid() == 0) {
         return true;
     }
+    let mut sockets = Vec::new();
+    for table in ["net/udp", "net/udp6"] {
+        if let Ok(text) = read_proc(&proc_dir.join(table), 1 << 20) {
+            sockets.extend(root_dns_sockets(&text));
+        }
+    }
+    if sockets.is_empty() {
+        return false;
+    }
     let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else { return false };
     fds.flatten().take(4096).any(|fd| {
         std::fs::read_link(fd.path())
             .ok()
             .and_then(|l| socket_inode(&l.to_string_lossy()))
-            .is_some_and(|i| root_dns_sockets.contains(&i))
+            .is_some_and(|i| sockets.contains(&i))
     })
 }
 
