@@ -2565,3 +2565,51 @@ fn a_process_named_dnsmasq_run_by_another_user_does_not_count() {
     assert!(!lab.log().contains("does not resolve"), "checked a resolver that is not root's:\n{}", lab.log());
     assert!(!marker.exists(), "DNS_RESTART_CMD ran for nobody's dnsmasq");
 }
+
+/// The WireGuard UAPI socket is trusted only when it is root's and a root process answers
+/// it: a socket file of another user's, or one of root's that another user's process
+/// serves (SO_PEERCRED), is refused and `check` says why.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_uapi_socket_another_user_serves_or_owns_is_not_trusted() {
+    let lab = Lab::up("us", &[]);
+    let sock = PathBuf::from(format!("/var/run/wireguard/{}w.sock", lab.id));
+    let real = sock.with_extension("real");
+    fs::rename(&sock, &real).expect("move the real socket aside");
+    // nobody's server, in a directory of nobody's own on the same filesystem.
+    let dir = PathBuf::from(format!("/run/wfs-uapi-{}", lab.id));
+    fs::create_dir_all(&dir).expect("mkdir");
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+    let theirs = dir.join("wg.sock");
+    let fake_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/fake-uapi.py");
+    let mut fake = Killed(
+        Command::new(AS_NOBODY[0])
+            .args(&AS_NOBODY[1..])
+            .arg("/usr/bin/python3") // not a shim under root's home
+            .arg(&fake_script)
+            .arg(&theirs)
+            .arg("many")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("fake UAPI as nobody"),
+    );
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(fake.0.stdout.take().expect("stdout")), &mut ready)
+        .expect("ready");
+    assert_eq!(ready.trim(), "ready");
+    fs::rename(&theirs, &sock).expect("put nobody's socket in place");
+    let r = lab.tool(&["check"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("is owned by uid 65534, not root"), "{}", r.stdout);
+    std::os::unix::fs::chown(&sock, Some(0), Some(0)).expect("chown");
+    let r = lab.tool(&["check"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("served by uid 65534, not root"), "{}", r.stdout);
+    drop(fake);
+    fs::remove_file(&sock).ok();
+    fs::remove_dir_all(&dir).ok();
+    fs::rename(&real, &sock).expect("put the real socket back");
+    let r = lab.tool(&["check"]);
+    assert!(r.stdout.contains("uapi backend, VPS peer"), "{}", r.stdout);
+}
