@@ -2433,6 +2433,12 @@ fn on_change_in_a_directory_others_can_write_is_never_run() {
     assert_ne!(r.code, 0, "{}", r.stdout);
     let named = format!("directory {} is writable by group or others (mode 777)", open.display());
     assert!(r.stdout.contains("FAIL ON_CHANGE") && r.stdout.contains(&named), "{}", r.stdout);
+    assert!(!r.stdout.contains("readable by others"), "a 0600 configuration: {}", r.stdout);
+    // A configuration others can read (it may name a secret topic) is a warning.
+    chmod(&conf, 0o644);
+    let r = lab.tool_with(&conf, &["check"]);
+    assert!(r.stdout.contains(&format!("warn configuration {} is readable by others", conf.display())), "{}", r.stdout);
+    chmod(&conf, 0o600);
     lab.ctl("primary", "down");
     lab.run_expect(&conf, 0);
     assert_failsafe_tables(&lab);
