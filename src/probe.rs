@@ -218,6 +218,20 @@ impl Drops {
 ///
 /// The sequence numbers the caller gives and gets back are its own (1, 2, …); on the
 /// wire each is offset by a random start, so they cannot be guessed either.
+///
+/// A poll loop (the daemon) keeps the socket in its poll set and drains it as replies
+/// arrive, so that a reply is read when it comes, not once per interval:
+///
+/// ```text
+/// let p = Prober::open_to(path, &targets)?;            // reopened when path or targets change
+/// poll set += pollfd { fd: p.as_raw_fd(), events: POLLIN }
+/// every PROBE_INTERVAL_MS: for t in &targets { p.send(*t, seq)?; }   // seq = the round's number
+/// on POLLIN: while let Some((source, seq)) = p.recv() { count it if seq is a live round's }
+/// when a round closes: if p.overflowed() { the round is unknown } else { passed or failed }
+/// ```
+///
+/// `recv` returns `None` when the queue is empty, or after 256 packets that were not
+/// ours (the socket then stays readable: the next poll returns at once).
 pub struct Prober {
     sock: OwnedFd,
     path: Path,

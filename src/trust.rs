@@ -8,8 +8,8 @@
 //! - Other files read (the peer key, config.boot): [`read_regular`] — opened
 //!   O_NONBLOCK|O_NOFOLLOW (a FIFO cannot stall the tool, a symlink cannot redirect it),
 //!   required to be a regular file, read with a bound.
-//! - Sockets the tool talks to (the WireGuard UAPI socket): [`socket_owned_by_root`] and
-//!   [`peer_is_root`] (SO_PEERCRED).
+//! - Sockets the tool talks to (the WireGuard UAPI socket): [`socket_problem`] (the file
+//!   and its directory root's) and [`peer_uid`] (SO_PEERCRED: who answers).
 
 use std::fs;
 use std::io::{self, Read};
