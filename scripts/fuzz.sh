@@ -41,8 +41,12 @@ for t in "$@"; do
 	mkdir -p "$work" "$artifacts"
 	before=$(find "$artifacts" -type f | wc -l)
 	rc=0
+	# config_tree: inputs large enough to nest past edgeos::MAX_DEPTH (libFuzzer's default
+	# of 4 KiB never reached a 200,000-deep file's stack overflow).
+	max_len=()
+	[ "$t" != config_tree ] || max_len=(-max_len=1048576)
 	cargo "+$TC" fuzz run --fuzz-dir . --debug-assertions "$t" "$work" "corpus/$t" -- \
-		-max_total_time="$FUZZ_S" -timeout=10 -rss_limit_mb=512 -print_final_stats=1 \
+		"${max_len[@]}" -max_total_time="$FUZZ_S" -timeout=10 -rss_limit_mb=512 -print_final_stats=1 \
 		-artifact_prefix="$artifacts/" > "$log" 2>&1 || rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{ n += $1 } END { print n + 0 }')
 	crashes=$(( $(find "$artifacts" -type f | wc -l) - before ))

@@ -269,6 +269,19 @@ pub struct Config {
 
 impl Config {
     /// Metric of the endpoint host route: just below the backup default.
+    /// The programs root runs, with their keys (ON_CHANGE when set, DNS_RESTART_CMD when
+    /// DNS_CHECK is on): each is run only while only root can change it (`trust`).
+    pub fn programs(&self) -> Vec<(&'static str, &str)> {
+        let mut programs = Vec::new();
+        if let Some(p) = self.on_change.first() {
+            programs.push(("ON_CHANGE", p.as_str()));
+        }
+        if let (true, Some(p)) = (self.dns_check, self.dns_restart_cmd.first()) {
+            programs.push(("DNS_RESTART_CMD", p.as_str()));
+        }
+        programs
+    }
+
     pub fn metric_endpoint(&self) -> u32 {
         self.metric_backup - 10
     }
@@ -377,7 +390,32 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     }
     let mut text = String::new();
     file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| err(format!("cannot read: {e}")))?;
-    parse(path, &text)
+    // The messages name file, line and key, never the text read: `check` or `status` run
+    // through sudo must not print a root-only file given as -c.
+    parse(path, &text).map_err(|e| ConfigError { message: redact(&e.message), ..e })
+}
+
+/// `message` with every `…`-quoted value replaced by "the value".
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split('`');
+    out.push_str(parts.next().unwrap_or_default());
+    while let Some(quoted) = parts.next() {
+        match parts.next() {
+            Some(after) => {
+                // A key name (unknown key `FOO`) is no secret of the file's.
+                let key = !quoted.is_empty()
+                    && quoted.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                out.push_str(if key { quoted } else { "the value" });
+                out.push_str(after);
+            }
+            None => {
+                out.push('`');
+                out.push_str(quoted);
+            }
+        }
+    }
+    out
 }
 
 /// One key's value and the line it came from.
@@ -397,11 +435,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             continue;
         }
         let Some((key, rest)) = line.split_once('=') else {
-            return Err(err(line_no, format!("expected KEY=VALUE, found `{line}`")));
+            return Err(err(line_no, "expected KEY=VALUE (the line itself is not shown)".into()));
         };
         let key = key.trim();
         let Some(&known) = KEYS.iter().find(|k| **k == key) else {
-            return Err(err(line_no, format!("unknown key `{key}`")));
+            // A key is named only if it looks like one: the file may be anyone's.
+            let plausible = !key.is_empty()
+                && key.len() <= 32
+                && key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            return Err(err(
+                line_no,
+                if plausible { format!("unknown key `{key}`") } else { "unknown key (not shown)".into() },
+            ));
         };
         let value = unquote(rest.trim()).map_err(|m| err(line_no, format!("{key}: {m}")))?;
         if let Some(first) = entries.get(known) {
@@ -950,7 +995,9 @@ mod tests {
     fn every_error_names_file_line_and_key() {
         let cases: &[(&str, &str)] = &[
             ("FOO=1\n", "/etc/test.conf:1: unknown key `FOO`"),
-            ("just words\n", "/etc/test.conf:1: expected KEY=VALUE, found `just words`"),
+            ("just words\n", "/etc/test.conf:1: expected KEY=VALUE (the line itself is not shown)"),
+            ("root:$6$salt$hash:19000:0:99999:7:::\n", "/etc/test.conf:1: expected KEY=VALUE (the line itself is not shown)"),
+            ("root:x=1\n", "/etc/test.conf:1: unknown key (not shown)"),
             ("METRIC_WG=forty\n", "/etc/test.conf:1: METRIC_WG: `forty` is not a number"),
             ("METRIC_BACKUP=5\n", "/etc/test.conf:1: METRIC_BACKUP: `5` is out of range (10..=4294967295)"),
             ("WG_ENDPOINT_PORT=70000\n", "/etc/test.conf:1: WG_ENDPOINT_PORT: `70000` is out of range (1..=65535)"),
@@ -1007,6 +1054,17 @@ mod tests {
         // An empty value is as good as absent.
         let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=\"\"");
         assert_eq!(error_of(&text), "/etc/test.conf: LAN_SUBNET is required but not set");
+    }
+
+    #[test]
+    fn loaded_errors_never_show_a_value() {
+        assert_eq!(
+            redact("DNS_RESTART_CMD: `dnsmasq restart` must start with a path"),
+            "DNS_RESTART_CMD: the value must start with a path"
+        );
+        assert_eq!(redact("unknown key `FOO`"), "unknown key FOO");
+        assert_eq!(redact("x `a` and `b` c"), "x the value and the value c");
+        assert_eq!(redact("unbalanced `quote"), "unbalanced `quote");
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl Track {
         let seq = self.seq;
         *self = Track::new();
         self.seq = seq;
-        self.prober = path.and_then(|p| Prober::open(p).ok());
+        self.prober = path.and_then(|p| Prober::open_to(p, &targets).ok());
         self.targets = targets;
         self.ifindex = ifindex;
     }
@@ -110,9 +110,12 @@ impl Track {
     }
 
     /// Closes the rounds that are due (see [`Rounds::close`]); a track without a socket or
-    /// targets fails each round it would have sent.
+    /// targets fails each round it would have sent. When the socket's queue overflowed
+    /// since the last close (a flood), the rounds that went unanswered are unknown, never
+    /// failed: their answer may be among what the kernel dropped.
     fn close(&mut self, need: usize, now_ms: u64, timeout_ms: u64) {
-        self.rounds.close(now_ms, timeout_ms, need);
+        let overflowed = self.prober.as_ref().is_some_and(|p| p.overflowed());
+        self.rounds.close(now_ms, timeout_ms, need, overflowed);
     }
 
     /// The last closed round passed.
@@ -345,17 +348,22 @@ impl Daemon {
                 let r = self.judge(false);
                 self.note(r);
             }
-            // The probe sockets are not polled: a round's replies wait in their buffers
-            // until the round closes, so a healthy round wakes the daemon once.
+            // The probe sockets are polled too and drained as replies arrive: a flood of
+            // forged replies (filtered in the kernel, but counted against the buffer) never
+            // fills a buffer that a round's real answer then cannot enter.
+            let probe_fd = |t: &Track| t.prober.as_ref().map_or(-1, |p| p.as_raw_fd());
             let mut fds = [
                 libc::pollfd { fd: self.signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
                 libc::pollfd { fd: self.events.fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: probe_fd(&self.primary), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: probe_fd(&self.tunnel), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: probe_fd(&self.backup), events: libc::POLLIN, revents: 0 },
             ];
             // Rounded up: a timeout rounded down would spin through the last fraction of a
             // millisecond before every round.
             let wait = next_round.saturating_duration_since(Instant::now());
             let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            // SAFETY: poll on pollfds owned here, for their number.
+            // SAFETY: poll on pollfds owned here, for their number (a negative fd is skipped).
             let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             if ready < 0 {
                 let e = std::io::Error::last_os_error();
@@ -363,6 +371,11 @@ impl Daemon {
                     continue;
                 }
                 return Err(Error::Failed(format!("poll: {e}")));
+            }
+            for (i, track) in [&mut self.primary, &mut self.tunnel, &mut self.backup].into_iter().enumerate() {
+                if fds[2 + i].revents != 0 {
+                    track.receive();
+                }
             }
             if fds[0].revents != 0 {
                 if let Some(stop) = self.signal()? {

@@ -5,8 +5,10 @@
 //! it comes from the server (the UDP socket is connected), carries the query's random id,
 //! is a response, and says NOERROR with at least one answer.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,7 +46,7 @@ pub fn parse_reply(id: u16, packet: &[u8]) -> Reply {
 pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<bool> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     sock.connect(SocketAddr::from((server, 53)))?;
-    let id = crate::probe::random_u16();
+    let id = crate::probe::random_u16()?;
     let q = query(id, name);
     let deadline = Instant::now() + timeout;
     let resend_at = Instant::now() + timeout / 2;
@@ -80,17 +82,83 @@ pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<b
     }
 }
 
-/// Whether a process named `dnsmasq` runs (scans `/proc/*/comm`).
+/// Whether root's dnsmasq runs in this network namespace (the router's resolver): a
+/// process whose executable is a file named `dnsmasq` that only root can change, run by
+/// root or holding a DNS socket (UDP port 53) that root opened — dnsmasq opens its
+/// sockets as root and then drops to an unprivileged user. A name (`/proc/*/comm`) proves
+/// nothing: any user can call a process dnsmasq, and a user's own copy of it cannot open
+/// port 53.
 pub fn dnsmasq_running() -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    let our_netns = std::fs::read_link("/proc/self/ns/net").ok();
     dir.flatten()
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
-        .any(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == "dnsmasq"))
+        .any(|e| is_roots_dnsmasq(&e.path(), our_netns.as_deref()))
+}
+
+/// Whether the process at `/proc/PID` is root's dnsmasq in the network namespace
+/// `netns` (when known; see [`dnsmasq_running`]).
+fn is_roots_dnsmasq(proc_dir: &Path, netns: Option<&Path>) -> bool {
+    if netns.is_some_and(|ours| std::fs::read_link(proc_dir.join("ns/net")).ok().as_deref() != Some(ours)) {
+        return false;
+    }
+    let Ok(exe) = std::fs::read_link(proc_dir.join("exe")) else { return false };
+    if exe.file_name().is_none_or(|n| n != "dnsmasq") || crate::trust::program_problem(&exe).is_some() {
+        return false;
+    }
+    if std::fs::metadata(proc_dir).is_ok_and(|m| m.uid() == 0) {
+        return true;
+    }
+    let mut sockets = Vec::new();
+    for table in ["net/udp", "net/udp6"] {
+        if let Ok(text) = read_proc(&proc_dir.join(table), 1 << 20) {
+            sockets.extend(root_dns_sockets(&text));
+        }
+    }
+    if sockets.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else { return false };
+    fds.flatten().take(4096).any(|fd| {
+        std::fs::read_link(fd.path())
+            .ok()
+            .and_then(|l| socket_inode(&l.to_string_lossy()))
+            .is_some_and(|i| sockets.contains(&i))
+    })
+}
+
+/// The inode of a descriptor link `socket:[INODE]`.
+fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The inodes of the UDP sockets bound to port 53 that root opened, from the text of
+/// `/proc/net/udp` or `/proc/net/udp6`.
+pub fn root_dns_sockets(text: &str) -> Vec<u64> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let port = f.get(1)?.rsplit_once(':')?.1;
+            (port == "0035" && *f.get(7)? == "0").then(|| f.get(9)?.parse().ok())?
+        })
+        .collect()
+}
+
+/// A /proc file, read with a bound.
+fn read_proc(path: &Path, max_bytes: u64) -> io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(max_bytes).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Runs the restart command without a shell and waits for it (up to 30 s).
 pub fn restart(cmd: &[String]) -> io::Result<()> {
     let (program, args) = cmd.split_first().ok_or_else(|| io::Error::other("empty command"))?;
+    // It runs as root: only while only root can change it (checked right before the run).
+    if let Some(why) = crate::trust::program_problem(std::path::Path::new(program)) {
+        return Err(io::Error::other(format!("not run: {why}")));
+    }
     let mut child =
         Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -141,6 +209,18 @@ mod tests {
         r[7] = 0;
         assert_eq!(parse_reply(0x1234, &r), Reply::Answer { rcode: 2, answers: 0 });
         assert_eq!(parse_reply(0x1234, &r[..5]), Reply::Foreign);
+    }
+
+    #[test]
+    fn only_roots_sockets_on_port_53_count() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+   1: 010AA8C0:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 0\n\
+   2: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4343 2 0000000000000000 0\n\
+   3: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4444 2 0000000000000000 0\n\
+   4: short\n";
+        assert_eq!(root_dns_sockets(text), [4242]);
+        assert_eq!(socket_inode("socket:[4242]"), Some(4242));
+        assert_eq!(socket_inode("/dev/null"), None);
     }
 
     #[test]

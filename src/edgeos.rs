@@ -192,11 +192,25 @@ impl Node {
     }
 }
 
-/// Parses the curly-brace syntax of `config.boot` and `cli-shell-api showCfg`.
+/// How deep `config.boot` may nest. EdgeOS's own trees go about 8 deep; the bound keeps
+/// a hostile file from building a tree whose (recursive) drop overflows the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// The largest `config.boot` read (a real one is tens of KiB).
+pub const MAX_CONFIG_BOOT_BYTES: u64 = 1 << 20;
+
+/// Parses the curly-brace syntax of `config.boot` and `cli-shell-api showCfg`; a tree
+/// nested deeper than [`MAX_DEPTH`] is empty (see [`parse_config_tree_checked`]).
 pub fn parse_config_tree(text: &str) -> Node {
+    parse_config_tree_checked(text).unwrap_or_default()
+}
+
+/// Parses the curly-brace syntax; an error (naming the line, not showing it) when the
+/// nesting goes deeper than [`MAX_DEPTH`].
+pub fn parse_config_tree_checked(text: &str) -> Result<Node, String> {
     let mut stack = vec![Node::default()];
     let mut in_comment = false;
-    for raw in text.lines() {
+    for (i, raw) in text.lines().enumerate() {
         let mut line = raw.trim();
         if in_comment {
             match line.find("*/") {
@@ -228,6 +242,9 @@ pub fn parse_config_tree(text: &str) -> Node {
                 }
             }
         } else if let Some(name) = line.strip_suffix('{') {
+            if stack.len() > MAX_DEPTH {
+                return Err(format!("line {}: nested more than {MAX_DEPTH} deep", i + 1));
+            }
             stack.push(Node { name: name.trim().to_string(), ..Node::default() });
         } else if let Some(top) = stack.last_mut() {
             top.leaves.push(line.to_string());
@@ -241,7 +258,7 @@ pub fn parse_config_tree(text: &str) -> Node {
             }
         }
     }
-    stack.pop().unwrap_or_default()
+    Ok(stack.pop().unwrap_or_default())
 }
 
 /// A peer as the configuration declares it.
@@ -292,7 +309,7 @@ pub fn configured_peers(source: &str, iface: &str) -> Option<Vec<ConfiguredPeer>
         let text = run_capture(CLI_SHELL_API, &args, Duration::from_secs(10))?;
         Some(peers_of(&parse_config_tree(&text)))
     } else {
-        std::fs::read_to_string(source).ok().map(|t| config_boot_peers(&t, iface))
+        crate::trust::read_regular(Path::new(source), MAX_CONFIG_BOOT_BYTES).ok().map(|t| config_boot_peers(&t, iface))
     }
 }
 
@@ -382,6 +399,18 @@ interfaces {
 /* Warning: Do not remove the following line. */
 /* === vyatta-config-version: "config-management@1:system@4" === */
 "#;
+
+    #[test]
+    fn a_tree_nested_too_deep_is_refused_without_a_crash() {
+        let deep = "a {\n".repeat(200_000);
+        let e = parse_config_tree_checked(&deep).expect_err("refused");
+        assert_eq!(e, format!("line {}: nested more than {MAX_DEPTH} deep", MAX_DEPTH + 1));
+        assert_eq!(parse_config_tree(&deep), Node::default());
+        let ok = "a {\n".repeat(MAX_DEPTH) + &"}\n".repeat(MAX_DEPTH);
+        assert!(parse_config_tree_checked(&ok).is_ok());
+        // Closing braces do not open anything: as many as one likes.
+        assert!(parse_config_tree_checked(&"}\n".repeat(200_000)).is_ok());
+    }
 
     #[test]
     fn config_boot_peers_of_one_interface() {

@@ -9,11 +9,18 @@
 //! waits only for the middle process of the double fork, which exits at once: a daemon
 //! is left no zombie. The tool is single-threaded, so the forked copy may allocate.
 //!
+//! ON_CHANGE runs as root, so it is run only while only root can change it: the file
+//! and every directory above it root's and not writable by group or others
+//! ([`crate::trust::program_problem`]), checked before the fork and again right before
+//! the exec. A program that fails the check is not run, and that is logged once (not
+//! again while the same reason holds).
+//!
 //! The changes of one sequence (`activated` then `fallback`) go to one watcher, which
 //! runs the program for each in turn: the owner hears of them in the order they happened.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -55,7 +62,12 @@ impl Notice {
 /// when ON_CHANGE is empty or there is nothing to tell).
 pub(crate) fn notify(cfg: &Config, log: &Logger, notices: &[Notice]) {
     let Some(n) = notices.first() else { return };
-    if cfg.on_change.is_empty() {
+    let Some(program) = cfg.on_change.first() else { return };
+    if let Some(why) = crate::trust::program_problem(std::path::Path::new(program)) {
+        refused_once(
+            log,
+            &format!("ON_CHANGE {program} not run for `{}`: {why}; only root may be able to change it", n.event),
+        );
         return;
     }
     // SAFETY: the process is single-threaded; each branch below either returns to the
@@ -95,9 +107,27 @@ pub(crate) fn notify(cfg: &Config, log: &Logger, notices: &[Notice]) {
     unsafe { libc::_exit(0) }
 }
 
+/// The last refusal logged, so that the same one is logged once (a daemon's state
+/// changes, the notices of one sequence), and a new reason at once.
+static REFUSED: Mutex<String> = Mutex::new(String::new());
+
+fn refused_once(log: &Logger, message: &str) {
+    let why = message.split_once(": ").map_or(message, |(_, why)| why);
+    let mut last = REFUSED.lock().unwrap_or_else(|e| e.into_inner());
+    if *last != why {
+        log.warn(message);
+        *last = why.to_string();
+    }
+}
+
 /// Runs the program for one notice until it ends or HOOK_TIMEOUT_S; logs a failure.
 fn run(cfg: &Config, log: &Logger, n: &Notice) {
     let program = &cfg.on_change[0];
+    // Again right before the exec: whoever could change it since is root.
+    if let Some(why) = crate::trust::program_problem(std::path::Path::new(program)) {
+        refused_once(log, &format!("ON_CHANGE {program} not run for `{}`: {why}", n.event));
+        return;
+    }
     let timeout = Duration::from_secs(cfg.hook_timeout_s);
     let mut cmd = Command::new(program);
     cmd.args(&cfg.on_change[1..])

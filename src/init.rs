@@ -373,7 +373,8 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
             edgeos::CONFIG_BOOT.to_string(),
         ),
     };
-    let d = derive(&edgeos::parse_config_tree(&text), o.peer_ip);
+    let tree = edgeos::parse_config_tree_checked(&text).map_err(|e| Error::Usage(format!("{source}: {e}")))?;
+    let d = derive(&tree, o.peer_ip);
     for (k, v, from) in &d.values {
         eprintln!("derived  {k}={v}   ({from})");
     }
@@ -398,11 +399,9 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `config.boot`: regular, not followed through a symlink, never waited on, bounded.
 fn read_bounded(p: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut t = String::new();
-    std::fs::File::open(p)?.take(1 << 20).read_to_string(&mut t)?;
-    Ok(t)
+    crate::trust::read_regular(p, edgeos::MAX_CONFIG_BOOT_BYTES)
 }
 
 /// Writes `text` to `path`, mode 0600, never following a symlink; an existing file is

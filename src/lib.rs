@@ -25,4 +25,5 @@ pub mod rounds;
 pub mod state;
 pub mod status;
 pub mod system;
+pub mod trust;
 pub mod wireguard;

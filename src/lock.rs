@@ -1,5 +1,10 @@
 //! The single-instance lock: flock(2) on LOCK_FILE. The kernel drops the lock when the
 //! holder exits or dies, so there is no stale-lock cleanup to get wrong.
+//!
+//! flock needs only a descriptor, and any user who can open the file for reading can
+//! take it and keep it: a lock file others can open (any group or other permission bit)
+//! or that has another name (more than one link) is replaced by a fresh 0600 one before
+//! it is locked, so another user's lock on the old one holds up nothing.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -22,29 +27,51 @@ pub enum LockError {
     Io(io::Error),
 }
 
+/// Opens (creating it 0600) the lock file, replacing one that others can open or that
+/// has another name.
+fn open_private(path: &Path) -> Result<File, LockError> {
+    for _ in 0..3 {
+        let file = open(path)?;
+        let meta = file.metadata().map_err(LockError::Io)?;
+        if meta.mode() & 0o077 == 0 && meta.nlink() == 1 {
+            return Ok(file);
+        }
+        // Remove the name only while it still names this very file, then start again.
+        if std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino())) {
+            std::fs::remove_file(path).map_err(LockError::Io)?;
+        }
+    }
+    Err(LockError::Io(io::Error::other("others can open it, and it could not be replaced by a private one")))
+}
+
+fn open(path: &Path) -> Result<File, LockError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(LockError::Io)?;
+    // A lock file someone else made (in a directory others can write) could be held
+    // by them forever: only a regular file of this user's is a lock.
+    let meta = file.metadata().map_err(LockError::Io)?;
+    // SAFETY: geteuid has no preconditions.
+    if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } {
+        return Err(LockError::Io(io::Error::other(format!(
+            "is not a regular file of uid {} (owner {}); remove it",
+            unsafe { libc::geteuid() },
+            meta.uid()
+        ))));
+    }
+    Ok(file)
+}
+
 impl Lock {
     /// Takes the lock, waiting up to `timeout` for another instance to finish.
     pub fn acquire(path: &Path, timeout: Duration) -> Result<Lock, LockError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-            .open(path)
-            .map_err(LockError::Io)?;
-        // A lock file someone else made (in a directory others can write) could be held
-        // by them forever: only a regular file of this user's is a lock.
-        let meta = file.metadata().map_err(LockError::Io)?;
-        // SAFETY: geteuid has no preconditions.
-        if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } {
-            return Err(LockError::Io(io::Error::other(format!(
-                "is not a regular file of uid {} (owner {}); remove it",
-                unsafe { libc::geteuid() },
-                meta.uid()
-            ))));
-        }
+        let file = open_private(path)?;
         // Deadline from the monotonic clock: the wall clock of a router without an RTC
         // jumps when NTP first syncs.
         let deadline = Instant::now() + timeout;
@@ -84,5 +111,29 @@ mod tests {
         std::fs::create_dir_all(&path).expect("mkdir");
         assert!(matches!(Lock::acquire(&path, Duration::ZERO), Err(LockError::Io(_))));
         std::fs::remove_dir(&path).ok();
+    }
+
+    #[test]
+    fn a_lock_file_others_can_open_is_replaced_and_their_lock_holds_up_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("wgfs-lock-open-{}", std::process::id()));
+        std::fs::write(&path, "").expect("create");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        // Another user's reader holding a flock on it (a separate open file description).
+        let theirs = File::open(&path).expect("open");
+        // SAFETY: flock on a descriptor this test owns.
+        assert_eq!(unsafe { libc::flock(theirs.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) }, 0);
+        let ours = Lock::acquire(&path, Duration::ZERO).expect("not held up by their lock");
+        let meta = std::fs::metadata(&path).expect("stat");
+        assert_eq!((meta.mode() & 0o777, meta.nlink()), (0o600, 1));
+        drop(ours);
+        // A second name for the file: replaced too.
+        let other = path.with_extension("other");
+        std::fs::hard_link(&path, &other).expect("link");
+        let lock = Lock::acquire(&path, Duration::ZERO).expect("replaced");
+        assert_eq!(std::fs::metadata(&path).expect("stat").nlink(), 1);
+        drop(lock);
+        std::fs::remove_file(&other).ok();
+        std::fs::remove_file(&path).ok();
     }
 }

@@ -336,6 +336,12 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
         problems += usize::from(!ok);
     };
     report(true, format!("configuration {}", cfg.path.display()));
+    if std::fs::metadata(&cfg.path).is_ok_and(|m| wg_failsafe::trust::readable_by_others(&m)) {
+        println!(
+            "warn configuration {} is readable by others: it may name secrets (a notification topic); chmod 600 it",
+            cfg.path.display()
+        );
+    }
     // SAFETY: geteuid has no preconditions.
     report(unsafe { libc::geteuid() } == 0, "running as root".into());
     match System::open(cfg, log, true) {
@@ -420,11 +426,11 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
             }
         }
     }
-    if let Some(program) = cfg.on_change.first() {
-        report(
-            hook_program_ok(Path::new(program)),
-            format!("ON_CHANGE {program} is an executable file only root can change"),
-        );
+    for (key, program) in cfg.programs() {
+        match wg_failsafe::trust::program_problem(Path::new(program)) {
+            None => report(true, format!("{key} {program} is an executable file only root can change")),
+            Some(why) => report(false, format!("{key} {program}: {why}; root will not run it")),
+        }
     }
     let parent = cfg.state_dir.parent().unwrap_or(Path::new("/"));
     report(parent.is_dir(), format!("STATE_DIR {} can be created", cfg.state_dir.display()));
@@ -436,15 +442,6 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
         return Err(Error::Failed(format!("{problems} check(s) failed")));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// ON_CHANGE runs as root: a regular executable file, root's, that neither group nor
-/// others may write.
-fn hook_program_ok(path: &Path) -> bool {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    std::fs::metadata(path).is_ok_and(|m| {
-        m.is_file() && m.uid() == 0 && m.permissions().mode() & 0o111 != 0 && m.permissions().mode() & 0o022 == 0
-    })
 }
 
 #[cfg(test)]

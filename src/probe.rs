@@ -16,17 +16,31 @@
 //! checksum is right. Deadlines come from the monotonic clock and the time left is
 //! recomputed on every pass of the wait loop.
 
-use std::io;
+use std::cell::Cell;
+use std::io::{self, Read};
 use std::mem;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::time::{Duration, Instant};
+
+mod filter;
+mod sock;
+
+pub use filter::{reply_filter, Insn};
+use sock::{packet_socket, raw_icmp_socket, send};
 
 const ICMP_ECHO_REPLY: u8 = 0;
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ETH_P_IP: u16 = 0x0800;
-/// Payload after the 8-byte ICMP header: enough to look like ping, small enough for any MTU.
-const PAYLOAD: &[u8; 24] = b"wg-failsafe probe \x00\x01\x02\x03\x04\x05";
+/// Payload after the nonce: enough to look like ping, small enough for any MTU (the
+/// whole ICMP message is 32 bytes).
+const PAYLOAD_TAIL: &[u8; 16] = b"wg-failsafe\x00\x01\x02\x03\x04";
+/// The receive buffer asked for each probe socket (SO_RCVBUFFORCE as root, else as much
+/// of it as rmem_max allows): room for about 300 replies queued between two reads.
+const RCVBUF_BYTES: libc::c_int = 256 * 1024;
+/// Packets one [`Prober::recv`] reads and drops before it lets its caller run again.
+const DISCARD_MAX: usize = 256;
 
 /// How the echoes leave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,13 +60,26 @@ pub fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// An echo request with this identifier and sequence number.
-pub fn echo_request(ident: u16, seq: u16) -> Vec<u8> {
-    let mut p = Vec::with_capacity(8 + PAYLOAD.len());
+/// What a reply must carry to be ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Match {
+    /// The identifier of our requests.
+    pub ident: u16,
+    /// The first 8 payload bytes of our requests, which a reply returns.
+    pub nonce: u64,
+    /// The address our requests came from, which the reply must be addressed to (the
+    /// packet path, which sees every packet on the link; `None` on the routed path).
+    pub dst: Option<Ipv4Addr>,
+}
+
+/// An echo request with this identifier, sequence number and nonce.
+pub fn echo_request(ident: u16, seq: u16, nonce: u64) -> Vec<u8> {
+    let mut p = Vec::with_capacity(16 + PAYLOAD_TAIL.len());
     p.extend_from_slice(&[ICMP_ECHO_REQUEST, 0, 0, 0]);
     p.extend_from_slice(&ident.to_be_bytes());
     p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(PAYLOAD);
+    p.extend_from_slice(&nonce.to_be_bytes());
+    p.extend_from_slice(PAYLOAD_TAIL);
     let sum = checksum(&p);
     p[2..4].copy_from_slice(&sum.to_be_bytes());
     p
@@ -75,61 +102,166 @@ pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, id: u16, icmp: &[u8]) -> Vec<u8
 }
 
 /// The source and sequence number of `packet` (an IPv4 datagram as a raw or packet
-/// socket delivers it) if it is an intact echo reply carrying identifier `ident`.
-pub fn reply_of(packet: &[u8], ident: u16) -> Option<(Ipv4Addr, u16)> {
+/// socket delivers it) if it is an intact echo reply that carries `m`'s identifier and
+/// nonce and is addressed to `m.dst` (when set). A reply without the nonce (an empty or
+/// short payload) or with another is not ours.
+pub fn reply_of(packet: &[u8], m: &Match) -> Option<(Ipv4Addr, u16)> {
     let first = *packet.first()?;
     let header_len = usize::from(first & 0x0f) * 4;
     if first >> 4 != 4 || header_len < 20 || packet.len() < header_len + 8 || packet[9] != 1 {
         return None;
     }
     let source = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
+    let dest = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
+    if m.dst.is_some_and(|d| d != dest) {
+        return None;
+    }
     // Only the ICMP message the IP header says is there (a frame may carry padding).
     let total = usize::from(u16::from_be_bytes([packet[2], packet[3]])).clamp(header_len + 8, packet.len());
     let icmp = &packet[header_len..total];
     let ok = icmp[0] == ICMP_ECHO_REPLY
         && icmp[1] == 0
-        && u16::from_be_bytes([icmp[4], icmp[5]]) == ident
+        && u16::from_be_bytes([icmp[4], icmp[5]]) == m.ident
+        && icmp.get(8..16) == Some(&m.nonce.to_be_bytes()[..])
         && checksum(icmp) == 0;
     ok.then(|| (source, u16::from_be_bytes([icmp[6], icmp[7]])))
 }
 
-/// Whether `packet` is the reply from `target` to our request `ident`/`seq`.
+/// Whether `packet` is the reply from `target` to our request `seq`.
 #[cfg(test)]
-pub fn is_reply(packet: &[u8], target: Ipv4Addr, ident: u16, seq: u16) -> bool {
-    reply_of(packet, ident) == Some((target, seq))
+pub fn is_reply(packet: &[u8], target: Ipv4Addr, m: &Match, seq: u16) -> bool {
+    reply_of(packet, m) == Some((target, seq))
 }
 
-/// A random 16-bit value from the kernel (the identifier must not be guessable by a host
-/// that wants to fake a healthy gateway).
-pub fn random_u16() -> u16 {
+/// Fills `buf` with random bytes: getrandom(2) without blocking, else /dev/urandom (which
+/// never blocks). At early boot on a router without a hardware RNG the kernel's pool may
+/// not be initialised yet; getrandom would then block while the lock is held. Never the
+/// pid or the clock: an error when neither source answers.
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // The system call, not libc's getrandom(): std declares that symbol weak (musl
+        // before 1.1.20 lacks it), and a static link that merges our call into its weak
+        // reference resolves it to address 0 — the x86_64 musl build crashed there.
+        // SAFETY: getrandom writes at most rest.len() bytes into rest.
+        let n = unsafe { libc::syscall(libc::SYS_getrandom, rest.as_mut_ptr(), rest.len(), libc::GRND_NONBLOCK) };
+        match usize::try_from(n) {
+            Ok(n) if n > 0 => filled += n,
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // EAGAIN (pool not ready), ENOSYS (kernel before 3.17), or anything else.
+                return urandom(rest);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads /dev/urandom, which must be a character device (not a file put in its place).
+fn urandom(buf: &mut [u8]) -> io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open("/dev/urandom")
+        .map_err(|e| io::Error::new(e.kind(), format!("no randomness (getrandom and /dev/urandom): {e}")))?;
+    if !f.metadata()?.file_type().is_char_device() {
+        return Err(io::Error::other("no randomness: /dev/urandom is not a character device"));
+    }
+    f.read_exact(buf)
+}
+
+/// A random 16-bit value (an identifier a host that wants to fake an answer cannot guess).
+pub fn random_u16() -> io::Result<u16> {
     let mut b = [0u8; 2];
-    // The system call, not libc's getrandom(): std declares that symbol weak (musl before
-    // 1.1.20 lacks it), and a static link that merges our call into its weak reference
-    // resolves it to address 0 — the x86_64 musl build crashed here.
-    // SAFETY: getrandom writes at most b.len() bytes into b.
-    let n = unsafe { libc::syscall(libc::SYS_getrandom, b.as_mut_ptr(), b.len(), 0) };
-    if n == 2 {
-        u16::from_ne_bytes(b)
-    } else {
-        (std::process::id() as u16) ^ (Instant::now().elapsed().subsec_nanos() as u16)
+    random_bytes(&mut b)?;
+    Ok(u16::from_ne_bytes(b))
+}
+
+/// A random 64-bit value.
+pub fn random_u64() -> io::Result<u64> {
+    let mut b = [0u8; 8];
+    random_bytes(&mut b)?;
+    Ok(u64::from_ne_bytes(b))
+}
+
+/// The kernel's count of packets dropped for a socket (its queue was full), as the
+/// socket reported it, and whether it rose since last asked.
+#[derive(Debug, Default)]
+struct Drops {
+    seen: Cell<u32>,
+    rose: Cell<bool>,
+}
+
+impl Drops {
+    /// The counter now reads `total` (it only grows, modulo 2^32).
+    fn note(&self, total: u32) {
+        if total != self.seen.get() {
+            self.rose.set(true);
+            self.seen.set(total);
+        }
+    }
+
+    /// Some drop was noted since the last call.
+    fn take(&self) -> bool {
+        self.rose.replace(false)
     }
 }
 
-/// An open probe: a socket on one path and this probe's random identifier. Sends and
-/// receives never block; [`Prober::wait`] waits. Owns the descriptor, so not `Clone`.
+/// An open probe: a socket on one path, filtered to this probe's replies, with this
+/// probe's random identifier, nonce and first sequence number. Sends and receives never
+/// block; [`Prober::wait`] waits, or a caller's own poll(2) on [`Prober::as_fd`]. Owns
+/// the descriptor, so not `Clone`.
+///
+/// The sequence numbers the caller gives and gets back are its own (1, 2, …); on the
+/// wire each is offset by a random start, so they cannot be guessed either.
+///
+/// A poll loop (the daemon) keeps the socket in its poll set and drains it as replies
+/// arrive, so that a reply is read when it comes, not once per interval:
+///
+/// ```text
+/// let p = Prober::open_to(path, &targets)?;            // reopened when path or targets change
+/// poll set += pollfd { fd: p.as_raw_fd(), events: POLLIN }
+/// every PROBE_INTERVAL_MS: for t in &targets { p.send(*t, seq)?; }   // seq = the round's number
+/// on POLLIN: while let Some((source, seq)) = p.recv() { count it if seq is a live round's }
+/// when a round closes: if p.overflowed() { the round is unknown } else { passed or failed }
+/// ```
+///
+/// `recv` returns `None` when the queue is empty, or after 256 packets that were not
+/// ours (the socket then stays readable: the next poll returns at once).
 pub struct Prober {
     sock: OwnedFd,
     path: Path,
-    ident: u16,
+    key: Match,
+    seq_base: u16,
+    drops: Drops,
 }
 
 impl Prober {
+    /// Opens a probe that accepts replies from any source (each caller still matches the
+    /// source against its targets). Prefer [`Prober::open_to`].
     pub fn open(path: Path) -> io::Result<Prober> {
-        let sock = match &path {
-            Path::Device(dev) => raw_icmp_socket(dev)?,
-            Path::Gateway { ifindex, .. } => packet_socket(*ifindex)?,
+        Prober::open_to(path, &[])
+    }
+
+    /// Opens a probe whose socket lets through only replies from `targets` (any source
+    /// when empty), with our identifier and nonce and, on the packet path, addressed to
+    /// the path's source address.
+    pub fn open_to(path: Path, targets: &[Ipv4Addr]) -> io::Result<Prober> {
+        let dst = match &path {
+            Path::Device(_) => None,
+            Path::Gateway { src, .. } => Some(*src),
         };
-        Ok(Prober { sock, path, ident: random_u16() })
+        let key = Match { ident: random_u16()?, nonce: random_u64()?, dst };
+        let program = reply_filter(&key, targets);
+        let sock = match &path {
+            Path::Device(dev) => raw_icmp_socket(dev, &program)?,
+            Path::Gateway { ifindex, .. } => packet_socket(*ifindex, &program)?,
+        };
+        Ok(Prober { sock, path, key, seq_base: random_u16()?, drops: Drops::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -139,22 +271,97 @@ impl Prober {
     /// Sends echo request `seq` to `target`; `Ok(false)` when the network says it cannot
     /// leave (link or route down), which counts as a lost request.
     pub fn send(&self, target: Ipv4Addr, seq: u16) -> io::Result<bool> {
-        send(&self.sock, &self.path, target, &echo_request(self.ident, seq), self.ident ^ seq)
+        let wire_seq = self.seq_base.wrapping_add(seq);
+        let request = echo_request(self.key.ident, wire_seq, self.key.nonce);
+        send(&self.sock, &self.path, target, &request, self.key.ident ^ wire_seq)
     }
 
     /// The next echo reply of this probe waiting on the socket, as (source, sequence);
-    /// `None` once nothing more is waiting. Anything else is read and dropped.
+    /// `None` once nothing more is waiting — or after DISCARD_MAX packets that were not
+    /// ours, so that a flood cannot hold the caller here (poll again: the socket stays
+    /// readable). Anything else is read and dropped.
     pub fn recv(&self) -> Option<(Ipv4Addr, u16)> {
         let mut buf = [0u8; 1500];
-        loop {
-            // SAFETY: recv into a buffer owned here, never past its length.
-            let len =
-                unsafe { libc::recv(self.sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-            let len = usize::try_from(len).ok()?;
-            if let Some(reply) = reply_of(&buf[..len], self.ident) {
-                return Some(reply);
+        for _ in 0..DISCARD_MAX {
+            let len = self.recv_one(&mut buf)?;
+            if let Some((source, wire_seq)) = reply_of(&buf[..len], &self.key) {
+                return Some((source, wire_seq.wrapping_sub(self.seq_base)));
             }
         }
+        None
+    }
+
+    /// Reads one packet into `buf` without waiting; notes the drop counter the kernel
+    /// attaches (SO_RXQ_OVFL). `None` when nothing is waiting.
+    fn recv_one(&self, buf: &mut [u8]) -> Option<usize> {
+        // u64s, for the alignment a cmsghdr needs.
+        let mut control = [0u64; 8];
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // SAFETY: msghdr is plain data; all-zero is a valid value.
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = mem::size_of_val(&control) as _;
+        // SAFETY: recvmsg into a buffer and control area owned here, never past their lengths.
+        let len = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        let len = usize::try_from(len).ok()?;
+        // SAFETY: the CMSG_* walk stays inside msg_control/msg_controllen, which recvmsg set.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET
+                    && (*c).cmsg_type == libc::SO_RXQ_OVFL
+                    && (*c).cmsg_len as usize >= libc::CMSG_LEN(4) as usize
+                {
+                    self.drops.note(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Some(len)
+    }
+
+    /// Whether the kernel dropped packets for this socket since the last call (its queue
+    /// was full): replies may have been lost, so the round is unknown, not failed. Only a
+    /// full queue counts; what the filter refuses is not a drop.
+    pub fn overflowed(&self) -> bool {
+        let fd = self.sock.as_raw_fd();
+        match self.path {
+            Path::Gateway { .. } => {
+                // SAFETY: tpacket_stats is plain data; all-zero is a valid value.
+                let mut st: libc::tpacket_stats = unsafe { mem::zeroed() };
+                let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+                // SAFETY: getsockopt into a struct of the length given; reading resets the counts.
+                let rc = unsafe {
+                    libc::getsockopt(
+                        fd,
+                        libc::SOL_PACKET,
+                        libc::PACKET_STATISTICS,
+                        (&mut st as *mut libc::tpacket_stats).cast(),
+                        &mut len,
+                    )
+                };
+                if rc == 0 && st.tp_drops > 0 {
+                    self.drops.rose.set(true);
+                }
+            }
+            Path::Device(_) => {
+                // SO_MEMINFO (Linux 4.6+) reads the drop counter at once; on older kernels
+                // the counter comes with the next packet (SO_RXQ_OVFL).
+                let mut info = [0u32; 16];
+                let mut len = mem::size_of_val(&info) as libc::socklen_t;
+                // SAFETY: getsockopt into an array of the length given.
+                let rc = unsafe {
+                    libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_MEMINFO, info.as_mut_ptr().cast(), &mut len)
+                };
+                let at = libc::SK_MEMINFO_DROPS as usize;
+                if rc == 0 && (len as usize) > at * 4 {
+                    self.drops.note(info[at]);
+                }
+            }
+        }
+        self.drops.take()
     }
 
     /// Waits up to `timeout` for a reply to read; `Ok(false)` when none came.
@@ -171,6 +378,19 @@ impl Prober {
     }
 }
 
+/// The socket, for a caller's poll set (POLLIN: call [`Prober::recv`] until `None`).
+impl AsFd for Prober {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl AsRawFd for Prober {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
 /// Sends up to `count` rounds of echo requests to each of `targets` still silent, each
 /// round waiting up to `timeout`, and stops once `need` of them have answered (a late
 /// reply to an earlier round counts). Returns each target's round-trip time, `None` for
@@ -182,7 +402,7 @@ pub fn echo(
     timeout: Duration,
     need: usize,
 ) -> io::Result<Vec<Option<Duration>>> {
-    let probe = Prober::open(path.clone())?;
+    let probe = Prober::open_to(path.clone(), targets)?;
     let mut rtt: Vec<Option<Duration>> = vec![None; targets.len()];
     let mut sent_at: Vec<Vec<Instant>> = vec![Vec::new(); targets.len()];
     let enough = |rtt: &[Option<Duration>]| rtt.iter().filter(|r| r.is_some()).count() >= need.min(targets.len());
@@ -246,7 +466,7 @@ impl Stats {
 /// (less once every target has answered it), and counts what came back: round-trip time
 /// and loss, for `status`. Unlike [`echo`] it does not stop at the first answer.
 pub fn measure(path: &Path, targets: &[Ipv4Addr], count: u32, timeout: Duration) -> io::Result<Vec<Stats>> {
-    let probe = Prober::open(path.clone())?;
+    let probe = Prober::open_to(path.clone(), targets)?;
     let mut stats = vec![Stats::default(); targets.len()];
     for n in 0..count {
         let seq = n as u16 + 1;
@@ -283,159 +503,9 @@ pub fn measure(path: &Path, targets: &[Ipv4Addr], count: u32, timeout: Duration)
     Ok(stats)
 }
 
-/// Sends one request; `Ok(false)` when the network says it cannot leave.
-fn send(sock: &OwnedFd, path: &Path, target: Ipv4Addr, request: &[u8], ip_id: u16) -> io::Result<bool> {
-    let sent = match path {
-        Path::Device(_) => {
-            let dest = sockaddr_in(target);
-            // SAFETY: sendto with a buffer and address that outlive the call.
-            unsafe {
-                libc::sendto(
-                    sock.as_raw_fd(),
-                    request.as_ptr().cast(),
-                    request.len(),
-                    0,
-                    (&dest as *const libc::sockaddr_in).cast(),
-                    mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
-        }
-        Path::Gateway { ifindex, lladdr, src } => {
-            let packet = ipv4_packet(*src, target, ip_id, request);
-            let dest = sockaddr_ll(*ifindex, lladdr.as_deref());
-            // SAFETY: sendto with a buffer and address that outlive the call.
-            unsafe {
-                libc::sendto(
-                    sock.as_raw_fd(),
-                    packet.as_ptr().cast(),
-                    packet.len(),
-                    0,
-                    (&dest as *const libc::sockaddr_ll).cast(),
-                    mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-                )
-            }
-        }
-    };
-    if sent >= 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(
-            libc::ENETDOWN
-            | libc::ENETUNREACH
-            | libc::EHOSTUNREACH
-            | libc::ENOBUFS
-            | libc::EPERM
-            | libc::ENXIO
-            | libc::EAGAIN,
-        ) => Ok(false),
-        _ => Err(e),
-    }
-}
-
-fn sockaddr_in(ip: Ipv4Addr) -> libc::sockaddr_in {
-    // SAFETY: sockaddr_in is plain data; all-zero is a valid value.
-    let mut a: libc::sockaddr_in = unsafe { mem::zeroed() };
-    a.sin_family = libc::AF_INET as libc::sa_family_t;
-    a.sin_addr.s_addr = u32::from(ip).to_be();
-    a
-}
-
-fn sockaddr_ll(ifindex: u32, lladdr: Option<&[u8]>) -> libc::sockaddr_ll {
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut a: libc::sockaddr_ll = unsafe { mem::zeroed() };
-    a.sll_family = libc::AF_PACKET as u16;
-    a.sll_protocol = ETH_P_IP.to_be();
-    a.sll_ifindex = ifindex as i32;
-    if let Some(mac) = lladdr {
-        let n = mac.len().min(a.sll_addr.len());
-        a.sll_addr[..n].copy_from_slice(&mac[..n]);
-        a.sll_halen = n as u8;
-    }
-    a
-}
-
-fn new_socket(domain: libc::c_int, kind: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
-    // SAFETY: socket() returns a new descriptor or -1.
-    let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn raw_icmp_socket(dev: &str) -> io::Result<OwnedFd> {
-    let sock = new_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)?;
-    // SAFETY: setsockopt with a buffer of the given length.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            dev.as_ptr().cast(),
-            dev.len() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("cannot bind an ICMP socket to {dev}: {e}")));
-    }
-    Ok(sock)
-}
-
-/// The classic BPF program of the packet socket: accept an IPv4 datagram only if it is
-/// ICMP of type echo reply. `SOCK_DGRAM` delivers from the network header on.
-pub const ECHO_REPLY_FILTER: [(u16, u8, u8, u32); 7] = [
-    (0x30, 0, 0, 9),      // ldb [9]            ; protocol
-    (0x15, 0, 4, 1),      // jeq #1 (ICMP)      ; else drop
-    (0xb1, 0, 0, 0),      // ldxb 4*([0]&0xf)   ; x = header length
-    (0x50, 0, 0, 0),      // ldb [x+0]          ; ICMP type
-    (0x15, 0, 1, 0),      // jeq #0 (echo reply); else drop
-    (0x06, 0, 0, 0xffff), // ret #65535         ; accept
-    (0x06, 0, 0, 0),      // ret #0             ; drop
-];
-
-/// A packet socket on link `ifindex` that sees only ICMP echo replies. It is created
-/// with protocol 0 (it receives nothing) and bound to IPv4 only once the filter is in
-/// place, so no other packet of a busy WAN is ever queued to it.
-fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
-    let sock = new_socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0)?;
-    let mut program: Vec<libc::sock_filter> =
-        ECHO_REPLY_FILTER.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
-    let fprog = libc::sock_fprog { len: program.len() as u16, filter: program.as_mut_ptr() };
-    // SAFETY: setsockopt with a sock_fprog pointing at `program`, which outlives the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&fprog as *const libc::sock_fprog).cast(),
-            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let addr = sockaddr_ll(ifindex, None);
-    // SAFETY: bind with a sockaddr_ll that outlives the call.
-    let rc = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&addr as *const libc::sockaddr_ll).cast(),
-            mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("cannot bind a packet socket to link {ifindex}: {e}")));
-    }
-    Ok(sock)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::sock::{new_socket, set_option, sockaddr_ll};
     use super::*;
 
     /// The worked example of RFC 1071, section 3.
@@ -447,18 +517,21 @@ mod tests {
         assert_eq!(checksum(&[0xab]), !0xab00);
     }
 
+    pub(super) const KEY: Match = Match { ident: 0xbeef, nonce: 0x0123_4567_89ab_cdef, dst: None };
+
     #[test]
     fn request_is_well_formed() {
-        let p = echo_request(0x1234, 7);
+        let p = echo_request(0x1234, 7, KEY.nonce);
         assert_eq!(&p[..2], &[8, 0]);
         assert_eq!(&p[4..8], &[0x12, 0x34, 0, 7]);
+        assert_eq!(&p[8..16], &[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef], "the nonce opens the payload");
         assert_eq!(checksum(&p), 0, "a packet with its checksum sums to zero");
         assert_eq!(p.len(), 32);
     }
 
     #[test]
     fn the_ip_header_is_what_ping_would_send() {
-        let icmp = echo_request(1, 1);
+        let icmp = echo_request(1, 1, 2);
         let p = ipv4_packet(Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::new(203, 0, 113, 80), 0xabcd, &icmp);
         assert_eq!(p.len(), 52);
         assert_eq!(&p[..12], &[0x45, 0, 0, 52, 0xab, 0xcd, 0, 0, 64, 1, p[10], p[11]]);
@@ -467,79 +540,102 @@ mod tests {
         assert_eq!(&p[20..], &icmp[..]);
     }
 
-    fn reply_packet(from: Ipv4Addr, ident: u16, seq: u16) -> Vec<u8> {
-        let mut icmp = echo_request(ident, seq);
-        icmp[0] = ICMP_ECHO_REPLY;
-        icmp[2..4].copy_from_slice(&[0, 0]);
+    pub(super) const US: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
+
+    /// An echo reply with this ICMP payload (after the 8-byte header), to US.
+    pub(super) fn reply_with_payload(from: Ipv4Addr, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+        let mut icmp = vec![ICMP_ECHO_REPLY, 0, 0, 0];
+        icmp.extend_from_slice(&ident.to_be_bytes());
+        icmp.extend_from_slice(&seq.to_be_bytes());
+        icmp.extend_from_slice(payload);
         let sum = checksum(&icmp);
         icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-        ipv4_packet(from, Ipv4Addr::new(192, 168, 1, 2), 9, &icmp)
+        ipv4_packet(from, US, 9, &icmp)
+    }
+
+    /// What an honest host sends back to our request.
+    pub(super) fn reply_packet(from: Ipv4Addr, m: &Match, seq: u16) -> Vec<u8> {
+        let request = echo_request(m.ident, seq, m.nonce);
+        reply_with_payload(from, m.ident, seq, &request[8..])
     }
 
     #[test]
     fn reply_matching() {
         let gw = Ipv4Addr::new(192, 168, 1, 1);
-        let good = reply_packet(gw, 0xbeef, 2);
-        assert!(is_reply(&good, gw, 0xbeef, 2));
-        assert_eq!(reply_of(&good, 0xbeef), Some((gw, 2)));
-        assert!(!is_reply(&good, Ipv4Addr::new(192, 168, 1, 9), 0xbeef, 2), "other source");
-        assert!(!is_reply(&good, gw, 0xbeee, 2), "other identifier");
-        assert!(!is_reply(&good, gw, 0xbeef, 1), "other sequence");
+        let good = reply_packet(gw, &KEY, 2);
+        assert!(is_reply(&good, gw, &KEY, 2));
+        assert_eq!(reply_of(&good, &KEY), Some((gw, 2)));
+        assert!(!is_reply(&good, Ipv4Addr::new(192, 168, 1, 9), &KEY, 2), "other source");
+        assert!(!is_reply(&good, gw, &Match { ident: 0xbeee, ..KEY }, 2), "other identifier");
+        assert!(!is_reply(&good, gw, &KEY, 1), "other sequence");
         let mut corrupt = good.clone();
         let last = corrupt.len() - 1;
         corrupt[last] ^= 0xff;
-        assert!(!is_reply(&corrupt, gw, 0xbeef, 2), "bad checksum");
+        assert!(!is_reply(&corrupt, gw, &KEY, 2), "bad checksum");
         let mut request = good.clone();
         request[20] = ICMP_ECHO_REQUEST;
-        assert!(!is_reply(&request, gw, 0xbeef, 2), "our own request looped back");
+        assert!(!is_reply(&request, gw, &KEY, 2), "our own request looped back");
         let mut udp = good.clone();
         udp[9] = 17;
-        assert!(!is_reply(&udp, gw, 0xbeef, 2), "not ICMP");
-        assert!(!is_reply(&good[..25], gw, 0xbeef, 2), "truncated");
-        assert!(!is_reply(&[], gw, 0xbeef, 2));
+        assert!(!is_reply(&udp, gw, &KEY, 2), "not ICMP");
+        assert!(!is_reply(&good[..25], gw, &KEY, 2), "truncated");
+        assert!(!is_reply(&[], gw, &KEY, 2));
         // Ethernet pads short frames: bytes past the IP total length are ignored.
         let mut padded = good.clone();
         padded.extend_from_slice(&[0; 6]);
-        assert!(is_reply(&padded, gw, 0xbeef, 2));
+        assert!(is_reply(&padded, gw, &KEY, 2));
     }
 
     #[test]
-    fn the_filter_accepts_echo_replies_only() {
-        // Run the classic BPF program on a few packets (a tiny interpreter of the five
-        // opcodes it uses), as the kernel would; a load past the end drops the packet.
-        fn run(p: &[u8]) -> u32 {
-            let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
-            loop {
-                let (code, jt, jf, k) = ECHO_REPLY_FILTER[pc];
-                let at = |i: u32| p.get(i as usize).copied().map(u32::from);
-                match code {
-                    0x30 => {
-                        a = match at(k) {
-                            Some(v) => v,
-                            None => return 0,
-                        }
-                    }
-                    0xb1 => x = 4 * (at(k).unwrap_or(0) & 0xf),
-                    0x50 => {
-                        a = match at(x + k) {
-                            Some(v) => v,
-                            None => return 0,
-                        }
-                    }
-                    0x15 => pc += usize::from(if a == k { jt } else { jf }),
-                    0x06 => return k,
-                    _ => panic!("opcode {code:#x}"),
-                }
-                pc += 1;
-            }
-        }
+    fn a_reply_without_our_nonce_is_not_counted() {
         let gw = Ipv4Addr::new(192, 168, 1, 1);
-        assert_eq!(run(&reply_packet(gw, 1, 1)), 0xffff);
-        let request = ipv4_packet(gw, gw, 1, &echo_request(1, 1));
-        assert_eq!(run(&request), 0);
-        let mut tcp = reply_packet(gw, 1, 1);
-        tcp[9] = 6;
-        assert_eq!(run(&tcp), 0);
+        // Right identifier, sequence, source and checksum each time; only the payload differs.
+        assert_eq!(reply_of(&reply_with_payload(gw, KEY.ident, 2, &[]), &KEY), None, "empty");
+        assert_eq!(reply_of(&reply_with_payload(gw, KEY.ident, 2, b"wg-failsafe probe "), &KEY), None, "no nonce");
+        let mut wrong = echo_request(KEY.ident, 2, KEY.nonce ^ 1)[8..].to_vec();
+        assert_eq!(reply_of(&reply_with_payload(gw, KEY.ident, 2, &wrong), &KEY), None, "another nonce");
+        wrong.truncate(7);
+        assert_eq!(reply_of(&reply_with_payload(gw, KEY.ident, 2, &wrong), &KEY), None, "a nonce cut short");
+        // The nonce alone (a minimal echo of it) is enough.
+        let bare = KEY.nonce.to_be_bytes();
+        assert_eq!(reply_of(&reply_with_payload(gw, KEY.ident, 2, &bare), &KEY), Some((gw, 2)));
+    }
+
+    #[test]
+    fn on_the_packet_path_the_reply_must_be_addressed_to_us() {
+        let gw = Ipv4Addr::new(192, 168, 1, 1);
+        let to_us = Match { dst: Some(US), ..KEY };
+        let good = reply_packet(gw, &KEY, 3);
+        assert_eq!(reply_of(&good, &to_us), Some((gw, 3)));
+        let elsewhere = Match { dst: Some(Ipv4Addr::new(192, 168, 1, 3)), ..KEY };
+        assert_eq!(reply_of(&good, &elsewhere), None, "a reply to another host on the link");
+    }
+
+    #[test]
+    fn randomness_is_random_and_never_fails_here() {
+        let draws: Vec<u64> = (0..4).map(|_| random_u64().expect("getrandom or /dev/urandom")).collect();
+        assert!(draws.windows(2).all(|w| w[0] != w[1]), "{draws:?}");
+        let mut big = [0u8; 300];
+        random_bytes(&mut big).expect("random");
+        assert!(big.iter().any(|b| *b != 0));
+        let mut fallback = [0u8; 16];
+        urandom(&mut fallback).expect("/dev/urandom");
+        assert_ne!(fallback, [0u8; 16]);
+    }
+
+    #[test]
+    fn drops_are_reported_once_each() {
+        let d = Drops::default();
+        assert!(!d.take(), "a fresh socket dropped nothing");
+        d.note(0);
+        assert!(!d.take());
+        d.note(5);
+        assert!(d.take(), "the counter rose");
+        assert!(!d.take(), "told once");
+        d.note(5);
+        assert!(!d.take(), "the same count again is no new drop");
+        d.note(6);
+        assert!(d.take());
     }
 
     #[test]
@@ -549,6 +645,66 @@ mod tests {
         assert_eq!(Stats::default().loss_pct(), 100, "nothing sent is nothing known: all lost");
         assert_eq!(Stats { sent: 3, received: 0, ..Stats::default() }.rtt_ms(), None);
         assert_eq!(Stats { sent: 4, received: 4, rtt_total: Duration::from_millis(4) }.loss_pct(), 0);
+    }
+
+    /// Brings `lo` up in the calling thread's network namespace.
+    fn loopback_up() {
+        let sock = new_socket(libc::AF_INET, libc::SOCK_DGRAM, 0).expect("socket");
+        // SAFETY: ifreq is plain data; the ioctls read and write one ifreq owned here.
+        unsafe {
+            let mut req: libc::ifreq = mem::zeroed();
+            req.ifr_name[..2].copy_from_slice(&[b'l' as libc::c_char, b'o' as libc::c_char]);
+            assert_eq!(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req), 0);
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            assert_eq!(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req), 0);
+        }
+    }
+
+    /// The kernel side of the filters, in a network namespace of this test's own (a
+    /// thread that unshares it, so nothing leaves it): forged replies never reach the
+    /// socket, the real reply does, and a full queue is reported.
+    #[test]
+    #[ignore = "needs root: a private network namespace (make test runs it)"]
+    fn forged_replies_never_reach_the_socket_and_overflow_is_reported() {
+        std::thread::spawn(|| {
+            // SAFETY: unshare affects only this thread, which ends with the test.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare: {}", io::Error::last_os_error());
+            loopback_up();
+            let lo = Ipv4Addr::LOCALHOST;
+            let p = Prober::open_to(Path::Device("lo".into()), &[lo]).expect("probe socket");
+            let forger = new_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).expect("raw socket");
+            let wire_seq = p.seq_base.wrapping_add(1);
+            let forge = |payload: &[u8]| {
+                let packet = reply_with_payload(lo, p.key.ident, wire_seq, payload);
+                assert!(send(&forger, &Path::Device("lo".into()), lo, &packet[20..], 0).expect("send"));
+            };
+            forge(&[]);
+            forge(b"wg-failsafe probe ");
+            forge(&echo_request(p.key.ident, wire_seq, p.key.nonce ^ 1)[8..]);
+            assert!(!p.wait(Duration::from_millis(200)).expect("poll"), "a forged reply was queued");
+            assert_eq!(p.recv(), None);
+            assert!(p.send(lo, 1).expect("send"));
+            assert!(p.wait(Duration::from_secs(1)).expect("poll"));
+            assert_eq!(p.recv(), Some((lo, 1)), "the real reply, in the caller's numbering");
+            assert_eq!(p.recv(), None, "and nothing else");
+            assert!(!p.overflowed());
+            // A queue that fills up: the smallest buffer, 300 echoes, nothing read.
+            set_option(&p.sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &(0 as libc::c_int)).expect("rcvbuf");
+            for seq in 2..302 {
+                p.send(lo, seq).expect("send");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(p.overflowed(), "the kernel dropped replies");
+            assert!(!p.overflowed(), "told once");
+            let mut read = 0;
+            while p.recv().is_some() {
+                read += 1;
+                assert!(read < 300, "a bounded drain");
+            }
+            assert!(read > 0 && read < 300, "some replies were queued, not all: {read}");
+        })
+        .join()
+        .expect("the namespace thread");
     }
 
     #[test]

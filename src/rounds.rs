@@ -68,8 +68,10 @@ impl Rounds {
     }
 
     /// Closes, in the order they were sent, every round that `need` targets answered and
-    /// every round older than `timeout_ms`.
-    pub fn close(&mut self, now_ms: u64, timeout_ms: u64, need: usize) {
+    /// every round older than `timeout_ms`. With `overflowed` (replies were dropped by the
+    /// kernel since the last close) a round that went unanswered closes as unknown: neither
+    /// failed nor passed.
+    pub fn close(&mut self, now_ms: u64, timeout_ms: u64, need: usize, overflowed: bool) {
         while let Some(front) = self.open.front() {
             let answered = front.answered.iter().filter(|a| **a).count();
             let passed = !front.answered.is_empty() && answered >= need.clamp(1, front.answered.len());
@@ -78,6 +80,9 @@ impl Rounds {
                 break;
             }
             self.open.pop_front();
+            if !passed && overflowed {
+                continue;
+            }
             self.answered_last = answered;
             self.last = Some(passed);
             if passed {
@@ -134,7 +139,7 @@ mod tests {
             if k >= 2 {
                 r.answer((k - 2) as u16, 0);
             }
-            r.close(now, 1000, 1);
+            r.close(now, 1000, 1, false);
             verdict = r.verdict(verdict, 4, now, 2000);
             assert_ne!(verdict, Verdict::Down, "round {k}");
             r.sent(k as u16, now, 1);
@@ -149,9 +154,9 @@ mod tests {
         r.sent(1, 0, 1);
         r.sent(2, 500, 1);
         r.answer(2, 0);
-        r.close(600, 1000, 1);
+        r.close(600, 1000, 1, false);
         assert_eq!(r.last, None, "round 1 is still open, and round 2 waits behind it");
-        r.close(1000, 1000, 1);
+        r.close(1000, 1000, 1, false);
         assert_eq!((r.failed, r.passes, r.last), (0, 1, Some(true)), "1 lost, then 2 passed");
         r.answer(1, 0);
         assert_eq!(r.passes, 1, "a reply to a closed round counts for nothing");
@@ -163,26 +168,38 @@ mod tests {
         let mut r = Rounds::default();
         r.sent(0, 0, 1);
         r.answer(0, 0);
-        r.close(500, 500, 1);
+        r.close(500, 500, 1, false);
         let mut v = r.verdict(Verdict::Up, 4, 500, 2000);
         for k in 1..5u16 {
             let now = u64::from(k) * 500;
             r.sent(k, now, 1);
-            r.close(now + 500, 500, 1);
+            r.close(now + 500, 500, 1, false);
             v = r.verdict(v, 4, now + 500, 2000);
             assert_eq!(v == Verdict::Down, now + 500 >= 2500, "at {} ms", now + 500);
         }
         // One passing round is not enough to come back.
         r.sent(9, 3000, 1);
         r.answer(9, 0);
-        r.close(3010, 500, 1);
+        r.close(3010, 500, 1, false);
         assert_eq!(r.verdict(v, 4, 3010, 2000), Verdict::Down);
         for k in 10..13u16 {
             r.sent(k, 3500, 1);
             r.answer(k, 0);
-            r.close(3510, 500, 1);
+            r.close(3510, 500, 1, false);
         }
         assert_eq!(r.verdict(v, 4, 3510, 2000), Verdict::Up);
+    }
+
+    #[test]
+    fn a_round_lost_while_the_socket_overflowed_is_unknown_not_failed() {
+        let mut r = Rounds::default();
+        r.sent(1, 0, 1);
+        r.close(1000, 500, 1, true);
+        assert_eq!((r.last, r.failed), (None, 0), "a flood cannot fail a round");
+        r.sent(2, 1000, 1);
+        r.answer(2, 0);
+        r.close(1100, 500, 1, true);
+        assert_eq!(r.last, Some(true), "an answered round still passes");
     }
 
     #[test]
@@ -190,15 +207,15 @@ mod tests {
         let mut r = Rounds::default();
         r.sent(1, 0, 3);
         r.answer(1, 0);
-        r.close(10, 1000, 2);
+        r.close(10, 1000, 2, false);
         assert_eq!(r.last, None, "1 of the 2 needed so far");
         r.answer(1, 2);
-        r.close(20, 1000, 2);
+        r.close(20, 1000, 2, false);
         assert_eq!((r.last, r.answered_last), (Some(true), 2));
         for k in 0..100u16 {
             r.sent(k, 30, 1);
         }
-        r.close(31, u64::MAX, 1);
+        r.close(31, u64::MAX, 1, false);
         assert!(r.open.len() <= MAX_OPEN);
     }
 }

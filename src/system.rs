@@ -405,6 +405,7 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let mut device = self.peers(None)?;
         let mut tried = Vec::new();
+        let mut key_file_skipped = None;
         let found: Option<(Key, String)> = 'find: {
             let file = &c.wg_peer_key_file;
             match read_small(file) {
@@ -417,7 +418,12 @@ impl<'a> System<'a> {
                         )))
                     }
                 },
-                Err(e) => tried.push(format!("{} ({e})", file.display())),
+                Err(e) => {
+                    tried.push(format!("{} ({e})", file.display()));
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        key_file_skipped = Some(format!("{} ({e})", file.display()));
+                    }
+                }
             }
             if let Some(p) = wireguard::select_peer(&device, c.wg_peer_ip, c.wg_endpoint) {
                 break 'find Some((p.public_key, format!("the running {}", c.wg_iface)));
@@ -436,13 +442,17 @@ impl<'a> System<'a> {
             }
             None
         };
-        let Some((key, source)) = found else {
+        let Some((key, mut source)) = found else {
             return Err(Error::Failed(format!(
                 "no public key for the VPS peer of {}; tried {}",
                 c.wg_iface,
                 tried.join(", ")
             )));
         };
+        if let Some(skipped) = key_file_skipped {
+            // Said where the key came from, so the log tells why the key file was not used.
+            source = format!("{source}; skipped {skipped}");
+        }
         if device.with_key(&key).is_none() {
             device = self.peers(Some(key))?;
         }
@@ -647,12 +657,10 @@ fn or_set_aside<T>(
     }
 }
 
-/// A small file (a key), read with a bound.
+/// A small file (a key): regular, not followed through a symlink, never waited on (a
+/// FIFO), read with a bound (`trust::read_regular`).
 fn read_small(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?.take(4096).read_to_string(&mut text)?;
-    Ok(text)
+    crate::trust::read_regular(path, 4096)
 }
 
 /// The routes of one family the tool looks at (`run` and the daemon): see [`wanted_route`].

@@ -173,7 +173,17 @@ fn exchange(
     let path = uapi_socket(iface);
     let io = |e: io::Error| WgError(format!("{}: {e}", path.display()));
     let deadline = Instant::now() + IO_TIMEOUT;
+    // The socket sets and reads the tunnel's peers: it must be root's, in a directory
+    // only root can change, and served by a process of root's.
+    if let Some(why) = crate::trust::socket_problem(&path) {
+        return Err(WgError(format!("{}: not trusted: {why}", path.display())));
+    }
     let mut s = UnixStream::connect(&path).map_err(io)?;
+    match crate::trust::peer_uid(&s) {
+        Ok(0) => {}
+        Ok(uid) => return Err(WgError(format!("{}: served by uid {uid}, not root: not trusted", path.display()))),
+        Err(e) => return Err(io(e)),
+    }
     s.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
     s.write_all(request.as_bytes()).map_err(io)?;
     let before_read = |s: &mut UnixStream| {
