@@ -24,14 +24,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
-use crate::decide::{
-    backup_path, backup_silent, candidate_tables, decide, fail_back_now, footprint_in_main, link_health,
-    resolve_gateway, target_dead, Action,
-};
+use crate::decide::{backup_path, backup_silent, candidate_tables, footprint_in_main, link_health, resolve_gateway};
 use crate::edgeos;
 use crate::error::{Context, Error};
-use crate::failsafe::{self, Outcome, TunnelSeen};
-use crate::health::{self, rounds_down, rounds_needed, Unhealthy};
+use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
+use crate::health::{rounds_down, rounds_needed, Unhealthy};
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
 use crate::netlink::events::{EventError, Events, IPV4_GROUPS, IPV6_GROUPS};
@@ -861,32 +858,12 @@ impl Daemon {
         round_passed: Option<bool>,
     ) -> Result<Outcome, Error> {
         let obs = sys.observed(self.view.routes.clone(), self.view.rules.clone(), self.view.addrs.clone())?;
-        let record = sys.record().clone();
-        if obs.on && record.deactivating {
-            return failsafe::deactivate(sys, &obs, false);
-        }
-        let failback = health::daemon_failback(
-            health.is_ok(),
-            round_passed,
-            record.up_since_ms,
-            state::boottime_ms(),
-            record.up_after_s,
-        );
-        let tunnel_seen = match self.tunnel.verdict {
+        let tunnel = match self.tunnel.verdict {
             Verdict::Unknown => TunnelSeen::Unknown,
             Verdict::Up => TunnelSeen::Echo(true),
             Verdict::Down => TunnelSeen::Echo(false),
         };
-        let dead = target_dead(&self.cfg, sys.links.by_name(&self.cfg.backup_dev), record.tunnel_down);
-        let passed = health.is_ok() && round_passed == Some(true);
-        let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
-        match decide(obs.on, health.is_ok(), !sys.journal().is_empty(), back) {
-            Action::Nothing => Ok(Outcome::Healthy),
-            Action::Cleanup => failsafe::cleanup(sys),
-            Action::Activate => failsafe::activate(sys, health.err(), &obs),
-            Action::Reassert => failsafe::while_active(sys, &obs, failback.map(|f| (health, f)), tunnel_seen),
-            Action::Deactivate => failsafe::deactivate(sys, &obs, false),
-        }
+        failsafe::round(sys, &obs, Seen { primary: health, round_passed, tunnel })
     }
 }
 

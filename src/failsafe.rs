@@ -67,38 +67,60 @@ impl Outcome {
 // ---------------------------------------------------------------------------------------
 // The tick
 
-/// One tick of `run`: observe, decide, act.
+/// One tick of `run`: observe, probe the primary (PROBE_COUNT echoes per target), then the
+/// round every driver shares.
 pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     // Before the router has configured its interfaces, a missing WAN is no outage.
     if state::boottime_s() < sys.cfg.boot_wait_s {
         return Ok(Outcome::Booting);
     }
     let obs = sys.observe()?;
+    let primary = sys.primary_round(&obs)?;
+    let passed = primary.is_ok();
+    let outcome = round(sys, &obs, Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow })?;
+    if outcome == Outcome::Healthy && sys.cfg.backup_check {
+        let verdict = sys.backup_round(&obs)?;
+        judge_backup(sys, verdict, 2)?;
+    }
+    Ok(outcome)
+}
+
+/// What a round saw of the primary and the tunnel, wherever it came from: `run`'s echoes
+/// of this tick, or the daemon's event-fed view and continuous probe tracks.
+pub struct Seen {
+    pub primary: Result<(), Unhealthy>,
+    /// A probe round of the primary closed now and passed (`None`: the daemon judges at
+    /// an event, between rounds).
+    pub round_passed: Option<bool>,
+    pub tunnel: TunnelSeen,
+}
+
+/// The round `run` and the daemon share: decide from what was seen, and act.
+pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error> {
     let record = sys.record().clone();
     // An interrupted deactivation is finished first, whatever the primary does now.
     if obs.on && record.deactivating {
-        return deactivate(sys, &obs, false);
+        return deactivate(sys, obs, false);
     }
-    let primary = sys.primary_round(&obs)?;
-    let failback = health::failback(record.up_since_ms, primary.is_ok(), state::boottime_ms(), record.up_after_s);
+    let healthy = seen.primary.is_ok();
+    let failback =
+        health::round_failback(healthy, seen.round_passed, record.up_since_ms, state::boottime_ms(), record.up_after_s);
     let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel_down);
-    match decide(obs.on, primary.is_ok(), !sys.journal().is_empty(), fail_back_now(failback, primary.is_ok(), dead)) {
+    let passed = healthy && seen.round_passed == Some(true);
+    let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
+    match decide(obs.on, healthy, !sys.journal().is_empty(), back) {
         Action::Nothing => {
             // Only a help at the next activation: a write that fails (a full tmpfs) is
-            // told, never a failed tick.
+            // told, never a failed round.
             if let Err(e) = sys.remember_healthy(&last_seen_healthy(&obs.routes, &obs.rules, sys.cfg)) {
                 sys.log.warn(&format!("the tables as last seen healthy are not remembered: {e}"));
-            }
-            if sys.cfg.backup_check {
-                let verdict = sys.backup_round(&obs)?;
-                judge_backup(sys, verdict, 2)?;
             }
             Ok(Outcome::Healthy)
         }
         Action::Cleanup => cleanup(sys),
-        Action::Activate => activate(sys, primary.err(), &obs),
-        Action::Reassert => while_active(sys, &obs, Some((primary, failback)), TunnelSeen::ProbeNow),
-        Action::Deactivate => deactivate(sys, &obs, false),
+        Action::Activate => activate(sys, seen.primary.err(), obs),
+        Action::Reassert => while_active(sys, obs, failback.map(|f| (seen.primary, f)), seen.tunnel),
+        Action::Deactivate => deactivate(sys, obs, false),
     }
 }
 

@@ -78,12 +78,13 @@ pub fn failback(up_since_ms: Option<u64>, passed: bool, now_ms: u64, required_s:
     }
 }
 
-/// The daemon's failback state when it judges: at a closed probe round as `run` judges a
-/// tick (a failed round, even before DOWN_AFTER_MS, breaks the count); between rounds a
+/// The failback state when a round judges (`run` and the daemon): at a closed probe round
+/// (a tick is one) a failed round, even before DOWN_AFTER_MS, breaks the count; between
+/// rounds (the daemon, at an event) a
 /// primary that is unhealthy (a carrier lost, the device gone) is a failed round too — a
 /// link that drops for less than a round must not fail back on schedule — and an event
 /// with a healthy primary neither starts nor breaks the count (`None`).
-pub fn daemon_failback(
+pub fn round_failback(
     healthy: bool,
     round_passed: Option<bool>,
     up_since_ms: Option<u64>,
@@ -211,12 +212,12 @@ mod tests {
     #[test]
     fn the_daemon_counts_a_carrier_loss_between_rounds_as_a_failed_round() {
         let waiting = |since_ms, left_ms| Some(Failback::Waiting { since_ms, left_ms, first: false });
-        assert_eq!(daemon_failback(true, Some(true), Some(1_000), 31_000, 60), waiting(1_000, 30_000));
-        assert_eq!(daemon_failback(true, Some(false), Some(1_000), 31_000, 60), Some(Failback::Down));
+        assert_eq!(round_failback(true, Some(true), Some(1_000), 31_000, 60), waiting(1_000, 30_000));
+        assert_eq!(round_failback(true, Some(false), Some(1_000), 31_000, 60), Some(Failback::Down));
         // The carrier goes between two rounds: the count breaks (it did not before).
-        assert_eq!(daemon_failback(false, None, Some(1_000), 31_200, 60), Some(Failback::Down));
+        assert_eq!(round_failback(false, None, Some(1_000), 31_200, 60), Some(Failback::Down));
         // Any other event with the primary healthy leaves the count as it is.
-        assert_eq!(daemon_failback(true, None, Some(1_000), 31_200, 60), None);
+        assert_eq!(round_failback(true, None, Some(1_000), 31_200, 60), None);
     }
 
     #[test]
