@@ -59,6 +59,17 @@ struct View {
     addrs: Vec<Addr>,
 }
 
+/// The EdgeOS load balancer's verdict, asked at most every LB_EVERY.
+#[derive(Default)]
+struct LbAsk {
+    /// When it was last asked.
+    asked: Option<Instant>,
+    /// The command of the question in progress.
+    pending: Option<edgeos::Capture>,
+    /// Its last answer: `Some` says the primary is down, and why.
+    verdict: Option<String>,
+}
+
 /// One probed path: the socket, its targets, the device it was aimed through (its index:
 /// a device re-created under the same name is aimed at afresh) and its rounds.
 struct Track {
@@ -226,7 +237,7 @@ struct Daemon {
     backup_down: Option<bool>,
     /// The primary's gateway's link-layer address for the TRACK_IPS path, and when read.
     lladdr: Option<(u32, Ipv4Addr, Vec<u8>, Instant)>,
-    lb: Option<(Instant, Option<String>)>,
+    lb: LbAsk,
     started: Instant,
     /// An event that must be acted on now, when it came and what it was.
     urgent: Option<(Instant, String)>,
@@ -262,7 +273,7 @@ impl Daemon {
             backup: Track::new(),
             backup_down: None,
             lladdr: None,
-            lb: None,
+            lb: LbAsk::default(),
             started: Instant::now(),
             urgent: None,
             dirty: false,
@@ -737,14 +748,23 @@ impl Daemon {
         if !self.cfg.lb_status || !self.cfg.track_ips.is_empty() || !self.edgeos {
             return None;
         }
-        match &self.lb {
-            Some((at, verdict)) if at.elapsed() < LB_EVERY => verdict.clone(),
-            _ => {
-                let verdict = edgeos::lb_status().and_then(|s| edgeos::lb_down(&s, &self.cfg.primary_dev));
-                self.lb = Some((Instant::now(), verdict.clone()));
-                verdict
+        // Asked without waiting: the command (up to 10 s) runs beside the loop, and its
+        // answer is taken in at a later round; meanwhile the last one stands.
+        match &mut self.lb.pending {
+            Some(capture) => {
+                if let Some(done) = capture.poll() {
+                    self.lb.pending = None;
+                    let status = done.map(|t| edgeos::parse_lb_status(&t));
+                    self.lb.verdict = status.and_then(|s| edgeos::lb_down(&s, &self.cfg.primary_dev));
+                }
             }
+            None if self.lb.asked.is_none_or(|at| at.elapsed() >= LB_EVERY) => {
+                self.lb.asked = Some(Instant::now());
+                self.lb.pending = edgeos::lb_status_start();
+            }
+            None => {}
         }
+        self.lb.verdict.clone()
     }
 
     /// The primary as this moment's view and rounds see it: the verdict (down or not)

@@ -74,79 +74,138 @@ pub fn lb_down(status: &[LbInterface], iface: &str) -> Option<String> {
 /// groups is a few KiB, cli-shell-api's answer less.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
-/// Runs `program args` without a shell; its stdout if it exits 0 within `timeout` and
-/// prints at most [`MAX_OUTPUT_BYTES`]. The output is read as it comes (a child that
-/// fills the pipe cannot stall), and a child past the deadline or the bound is killed.
-pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<String> {
-    use std::os::unix::process::CommandExt;
-    // In a group of its own, so that a timeout kills what it started too (the op-mode
-    // wrapper runs Perl, which runs more): no orphan per hung call on a 256 MB router.
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .ok()?;
-    let out = child.stdout.take().and_then(|mut stdout| read_bounded(&mut stdout, Instant::now() + timeout));
-    let deadline = Instant::now() + Duration::from_millis(500);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) if out.is_some() => break Some(status),
-            Ok(None) if out.is_some() && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Ok(Some(_)) | Err(_) => break None,
-            Ok(None) => {
-                // SAFETY: kill with the negative id of the group the child leads (it is
-                // not reaped yet, so the id cannot have been reused).
-                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    status.filter(|s| s.success())?;
-    String::from_utf8(out?).ok()
+/// A command running without a shell, in a process group of its own (a timeout kills
+/// what it started too: the op-mode wrapper runs Perl, which runs more — no orphan per hung
+/// call on a 256 MB router), its stdout read as it comes without ever blocking, so that the
+/// daemon can ask the load balancer without stopping its loop.
+pub struct Capture {
+    child: std::process::Child,
+    stdout: Option<std::process::ChildStdout>,
+    out: Vec<u8>,
+    deadline: Instant,
+    /// The output went past [`MAX_OUTPUT_BYTES`].
+    too_long: bool,
 }
 
-/// Reads until end of file; `None` past the deadline or past [`MAX_OUTPUT_BYTES`].
-fn read_bounded(pipe: &mut std::process::ChildStdout, deadline: Instant) -> Option<Vec<u8>> {
-    use std::os::fd::AsRawFd;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let mut pfd = libc::pollfd { fd: pipe.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: poll on one pollfd owned here.
-        let ready = unsafe { libc::poll(&mut pfd, 1, left.as_millis().clamp(1, i32::MAX as u128) as i32) };
-        if ready == 0 {
-            return None;
-        }
-        if ready < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
+impl Capture {
+    /// Starts `program args`; `None` when it cannot be started.
+    pub fn start(program: &str, args: &[&str], timeout: Duration) -> Option<Capture> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .ok()?;
+        let stdout = child.stdout.take();
+        if let Some(pipe) = &stdout {
+            // SAFETY: fcntl on a descriptor owned by `pipe`, adding O_NONBLOCK.
+            unsafe {
+                let fd = pipe.as_raw_fd();
+                libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK);
             }
-            return None;
         }
-        match pipe.read(&mut buf) {
-            Ok(0) => return Some(out),
-            Ok(n) if out.len() + n <= MAX_OUTPUT_BYTES => out.extend_from_slice(&buf[..n]),
-            Ok(_) => return None,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
+        Some(Capture { child, stdout, out: Vec::new(), deadline: Instant::now() + timeout, too_long: false })
+    }
+
+    /// The pipe to poll for more output (`None` once it is closed).
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.stdout.as_ref().map(|p| p.as_raw_fd())
+    }
+
+    /// Takes in what the pipe holds, never waiting. `None` while the command runs;
+    /// `Some(output)` once it has ended: its stdout if it exited 0 within the timeout and
+    /// printed at most [`MAX_OUTPUT_BYTES`], else `Some(None)`. Past the deadline or the
+    /// bound, the whole group is killed.
+    pub fn poll(&mut self) -> Option<Option<String>> {
+        let mut buf = [0u8; 4096];
+        while let Some(pipe) = &mut self.stdout {
+            match pipe.read(&mut buf) {
+                Ok(0) => self.stdout = None,
+                Ok(n) if self.out.len() + n <= MAX_OUTPUT_BYTES => self.out.extend_from_slice(&buf[..n]),
+                Ok(_) => {
+                    self.too_long = true;
+                    self.stdout = None;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => self.stdout = None,
+            }
+        }
+        let late = Instant::now() >= self.deadline;
+        match self.child.try_wait() {
+            Ok(Some(status)) if self.stdout.is_none() && !late => {
+                let ok = status.success() && !self.too_long;
+                Some(ok.then(|| String::from_utf8(std::mem::take(&mut self.out)).ok()).flatten())
+            }
+            Ok(None) | Ok(Some(_)) if !late && !self.too_long => None,
+            _ => {
+                self.kill();
+                Some(None)
+            }
+        }
+    }
+
+    /// Kills the command's whole group and reaps it.
+    fn kill(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: kill with the negative id of the group the child leads (it is not
+            // reaped yet, so the id cannot have been reused).
+            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+        self.stdout = None;
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `program args` to its end (see [`Capture`]): its stdout if it exits 0 within
+/// `timeout` and prints at most [`MAX_OUTPUT_BYTES`].
+pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<String> {
+    let mut capture = Capture::start(program, args, timeout)?;
+    loop {
+        if let Some(done) = capture.poll() {
+            return done;
+        }
+        let left = capture.deadline.saturating_duration_since(Instant::now());
+        match capture.fd() {
+            Some(fd) => {
+                let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: poll on one pollfd owned here (an interruption just loops).
+                unsafe { libc::poll(&mut pfd, 1, left.as_millis().clamp(1, 100) as i32) };
+            }
+            None => std::thread::sleep(Duration::from_millis(5).min(left)),
         }
     }
 }
+
+/// The load balancer's status command, started (the daemon polls it: [`Capture::poll`],
+/// then [`parse_lb_status`]); `None` off EdgeOS.
+pub fn lb_status_start() -> Option<Capture> {
+    if !Path::new(OP_WRAPPER).exists() {
+        return None;
+    }
+    Capture::start(OP_WRAPPER, &["show", "load-balance", "status"], LB_STATUS_TIMEOUT)
+}
+
+/// How long the load balancer's status command may take.
+const LB_STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The load balancer's status, when EdgeOS provides it.
 pub fn lb_status() -> Option<Vec<LbInterface>> {
     if !Path::new(OP_WRAPPER).exists() {
         return None;
     }
-    run_capture(OP_WRAPPER, &["show", "load-balance", "status"], Duration::from_secs(10)).map(|t| parse_lb_status(&t))
+    run_capture(OP_WRAPPER, &["show", "load-balance", "status"], LB_STATUS_TIMEOUT).map(|t| parse_lb_status(&t))
 }
 
 /// A node of Vyatta's configuration syntax: `name {` … `}` around leaves `key value`.
@@ -474,6 +533,23 @@ interfaces {
         // Output larger than a pipe's buffer but within the bound is read whole.
         let big = run_capture("/usr/bin/head", &["-c", "60000", "/dev/zero"], Duration::from_secs(5)).expect("read");
         assert_eq!(big.len(), 60_000);
+    }
+
+    #[test]
+    fn a_capture_is_asked_without_waiting() {
+        let started = Instant::now();
+        let mut c = Capture::start("/bin/sh", &["-c", "sleep 0.3; echo done"], Duration::from_secs(5)).expect("start");
+        assert_eq!(c.poll(), None, "still running: no answer, and no wait");
+        assert!(started.elapsed() < Duration::from_millis(250));
+        let answer = loop {
+            if let Some(done) = c.poll() {
+                break done;
+            }
+            assert!(started.elapsed() < Duration::from_secs(3));
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(answer.as_deref(), Some("done\n"));
+        assert!(started.elapsed() >= Duration::from_millis(300));
     }
 
     #[test]

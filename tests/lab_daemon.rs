@@ -117,3 +117,43 @@ fn a_wireguard_interface_re_created_during_an_outage_carries_the_lan_again() {
     lab.assert_traffic_via(VPS);
     assert_eq!(d.stop(), Some(0));
 }
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_load_balancer_status_that_hangs_never_holds_up_a_carrier_event() {
+    let lab = Lab::up("dh", &[]);
+    // EdgeOS's op-mode wrapper, answering `show load-balance status` only after 9 s (a
+    // busy Perl on a loaded router), mounted in a private mount namespace of the daemon.
+    let fake = lab.dir.join("vyatta-op-cmd-wrapper");
+    let asked = lab.dir.join("lb-asked");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ntouch {}\nsleep 9\nprintf 'Group WAN\\n    interface   : eth0\\n    status      : active\\n'\n",
+            asked.display()
+        ),
+    )
+    .expect("write");
+    chmod(&fake, 0o755);
+    let mount = format!(
+        "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec \"$0\" \"$@\"",
+        fake.display()
+    );
+    let conf = daemon_conf(&lab, "dh.conf", &[]);
+    let d = Daemon::start(&lab, &conf, &["unshare", "--mount", "sh", "-c", &mount]);
+    // The first rounds have asked it; a carrier event a second later is acted on at once.
+    sleep(Duration::from_secs(1));
+    lab.ctl("primary", "down");
+    wait_for(&lab, "tables switched", Duration::from_secs(5));
+    let log = lab.log();
+    let ms: u64 = log
+        .split("tables switched ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no switch time in:\n{log}"));
+    assert!(asked.exists(), "the daemon never asked the load balancer");
+    assert!(ms < 1000, "the carrier event waited {ms} ms for the load balancer's status:\n{log}");
+    assert_failsafe_tables(&lab);
+    assert_eq!(d.stop(), Some(0));
+}
