@@ -493,7 +493,14 @@ pub fn while_active(
 
     // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
-    ensure_endpoint_route(sys, &obs.routes, &obs.rules, &ours)?;
+    // A route that is not ours holding the VPS route's place (through another device)
+    // cannot be mended here, but the tables still are: told once, never a stop.
+    if let Err(e) = ensure_endpoint_route(sys, &obs.routes, &obs.rules, &ours) {
+        let why = format!("the route to the VPS cannot be put in: {e}");
+        if sys.event("error", &why, None, []) {
+            sys.log.error(&why);
+        }
+    }
     if wg_exists {
         ensure_link_up(sys)?;
     }
