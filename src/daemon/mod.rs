@@ -42,6 +42,13 @@ use crate::rounds::{Rounds, Verdict};
 use crate::state::{self, Snapshot, State};
 use crate::system::{dump_routes, dump_rules, wanted_route, System};
 
+mod aim;
+mod track;
+mod view;
+
+use track::{LbAsk, Track};
+use view::View;
+
 /// How often, at most, the EdgeOS load balancer is asked (a fork of its Perl wrapper):
 /// only with TRACK_IPS empty, which is the way to a daemon that never forks.
 const LB_EVERY: Duration = Duration::from_secs(30);
@@ -49,119 +56,6 @@ const LB_EVERY: Duration = Duration::from_secs(30);
 const RETRY_AFTER: Duration = Duration::from_secs(15);
 /// How often the daemon looks whether its binary was replaced (a package upgrade).
 const EXE_EVERY: Duration = Duration::from_secs(10);
-
-/// What the daemon keeps of the kernel, from one dump and the announcements since.
-struct View {
-    links: Links,
-    /// Defaults and routes to the VPS endpoint only, as `System::routes` reads them.
-    routes: Vec<Route>,
-    rules: Vec<Rule>,
-    addrs: Vec<Addr>,
-}
-
-/// The EdgeOS load balancer's verdict, asked at most every LB_EVERY.
-#[derive(Default)]
-struct LbAsk {
-    /// When it was last asked.
-    asked: Option<Instant>,
-    /// The command of the question in progress.
-    pending: Option<edgeos::Capture>,
-    /// Its last answer: `Some` says the primary is down, and why.
-    verdict: Option<String>,
-}
-
-/// One probed path: the socket, its targets, the device it was aimed through (its index:
-/// a device re-created under the same name is aimed at afresh) and its rounds.
-struct Track {
-    prober: Option<Prober>,
-    targets: Vec<Ipv4Addr>,
-    ifindex: Option<u32>,
-    seq: u16,
-    rounds: Rounds,
-    /// The tunnel's verdict, with its hysteresis (only the tunnel track keeps one).
-    verdict: Verdict,
-}
-
-impl Track {
-    fn new() -> Track {
-        Track {
-            prober: None,
-            targets: Vec::new(),
-            ifindex: None,
-            seq: 0,
-            rounds: Rounds::default(),
-            verdict: Verdict::Unknown,
-        }
-    }
-
-    /// Points the track at `path` (through the device of index `ifindex`) and `targets`,
-    /// reopening the socket when any of them changed: a new track, whose verdict is
-    /// unknown. A socket that cannot be opened (the device just vanished) is a round that
-    /// fails.
-    fn aim(&mut self, path: Option<ProbePath>, ifindex: Option<u32>, targets: Vec<Ipv4Addr>) {
-        let same = self.prober.as_ref().map(|p| p.path()) == path.as_ref()
-            && self.targets == targets
-            && self.ifindex == ifindex;
-        if same {
-            return;
-        }
-        let seq = self.seq;
-        *self = Track::new();
-        self.seq = seq;
-        self.prober = path.and_then(|p| Prober::open_to(p, &targets).ok());
-        self.targets = targets;
-        self.ifindex = ifindex;
-    }
-
-    fn stop(&mut self) {
-        *self = Track::new();
-    }
-
-    /// Closes the rounds that are due (see [`Rounds::close`]); a track without a socket or
-    /// targets fails each round it would have sent. When the socket's queue overflowed
-    /// since the last close (a flood), the rounds that went unanswered are unknown, never
-    /// failed: their answer may be among what the kernel dropped.
-    fn close(&mut self, need: usize, now_ms: u64, timeout_ms: u64) {
-        let overflowed = self.prober.as_ref().is_some_and(|p| p.overflowed());
-        self.rounds.close(now_ms, timeout_ms, need, overflowed);
-    }
-
-    /// The last closed round passed.
-    fn passed(&self) -> bool {
-        self.rounds.last == Some(true)
-    }
-
-    fn answered(&self) -> usize {
-        self.rounds.answered_last
-    }
-
-    /// Sends the next round's echoes.
-    fn send(&mut self, now_ms: u64) {
-        self.seq = self.seq.wrapping_add(1);
-        self.rounds.sent(self.seq, now_ms, if self.prober.is_some() { self.targets.len() } else { 0 });
-        if let Some(p) = &self.prober {
-            for t in &self.targets {
-                // A send the network refuses is a lost echo, like a silent one.
-                let _ = p.send(*t, self.seq);
-            }
-        }
-    }
-
-    /// Reads the replies waiting; each counts for the round it answers while that round
-    /// is open (up to PROBE_TIMEOUT_MS), not only the current one.
-    fn receive(&mut self) {
-        let Some(p) = &self.prober else { return };
-        while let Some((source, seq)) = p.recv() {
-            if let Some(i) = self.targets.iter().position(|t| *t == source) {
-                self.rounds.answer(seq, i);
-            }
-        }
-    }
-
-    fn down(&self, c: &Config, now_ms: u64) -> bool {
-        self.rounds.down(now_ms, c.down_after_ms)
-    }
-}
 
 /// Runs the daemon until SIGTERM or SIGINT. `path` is the configuration file (reloaded
 /// on SIGHUP).
@@ -308,29 +202,6 @@ impl Daemon {
         }
     }
 
-    /// Everything dumped again: at start, and when announcements were lost.
-    fn resync(&mut self) -> Result<(), Error> {
-        self.view.links = Links::dump(&mut self.nl).context("reading links")?;
-        self.resync_routes()?;
-        self.resync_rules()?;
-        self.view.addrs = link::addresses(&mut self.nl).context("reading addresses")?;
-        Ok(())
-    }
-
-    /// Both families' routes, as `System::routes` reads them.
-    fn resync_routes(&mut self) -> Result<(), Error> {
-        let endpoint = self.cfg.wg_endpoint;
-        let mut routes = dump_routes(&mut self.nl, &self.view.links, endpoint, false)?;
-        routes.extend(dump_routes(&mut self.nl, &self.view.links, endpoint, true)?);
-        self.view.routes = routes;
-        Ok(())
-    }
-
-    fn resync_rules(&mut self) -> Result<(), Error> {
-        self.view.rules = dump_rules(&mut self.nl)?;
-        Ok(())
-    }
-
     /// The poll loop; returns why it stopped.
     fn serve(&mut self) -> Result<String, Error> {
         let interval = Duration::from_millis(self.cfg.probe_interval_ms);
@@ -445,130 +316,6 @@ impl Daemon {
         }
     }
 
-    /// Takes in every announcement waiting, and notes what must be acted on.
-    fn read_events(&mut self) -> Result<(), Error> {
-        let endpoint = self.cfg.wg_endpoint;
-        let primary = self.cfg.primary_dev.clone();
-        let (mut routes_flushed, mut rules_changed, mut addrs_changed) = (false, false, false);
-        let mut urgent: Option<String> = None;
-        let mut touched = false;
-        let view = &mut self.view;
-        let result = self.events.read(|ev| {
-            let kind = ev.msg.kind;
-            match ev.msg.body {
-                Body::Link(l) => {
-                    let was = view.links.by_index(l.index).cloned();
-                    let gone = kind == libc::RTM_DELLINK;
-                    let now = (!gone).then(|| Link {
-                        index: l.index,
-                        name: l.name.clone().or_else(|| was.as_ref().map(|w| w.name.clone())).unwrap_or_default(),
-                        admin_up: l.flags & 0x1 != 0,
-                        lower_up: l.flags & 0x1_0000 != 0,
-                        point_to_point: l.flags & (0x10 | 0x80) != 0,
-                    });
-                    let name = now.as_ref().map(|n| n.name.clone()).or_else(|| was.as_ref().map(|w| w.name.clone()));
-                    // The kernel drops the routes of a device that goes down or away
-                    // without announcing each: read them again.
-                    routes_flushed |=
-                        gone || (was.as_ref().is_some_and(|w| w.admin_up) && now.as_ref().is_some_and(|n| !n.admin_up));
-                    if name.as_deref() == Some(primary.as_str()) {
-                        let healthy_before = was.as_ref().is_some_and(|w| w.admin_up && w.lower_up);
-                        match &now {
-                            None => urgent = Some(format!("{primary} vanished")),
-                            Some(n) if !n.admin_up && healthy_before => urgent = Some(format!("{primary} went down")),
-                            Some(n) if !n.lower_up && healthy_before => {
-                                urgent = Some(format!("{primary} lost its carrier"))
-                            }
-                            _ => {}
-                        }
-                    }
-                    view.links.apply(l.index, now);
-                    touched = true;
-                }
-                Body::Route(m) if wanted_route(&m, endpoint) => {
-                    if let Some(r) = Route::from_message(&m, &view.links) {
-                        route::apply_event(&mut view.routes, kind, ev.flags, r);
-                        touched = true;
-                    }
-                }
-                Body::Rule(_) => rules_changed = true,
-                Body::Addr(_) => {
-                    addrs_changed = true;
-                    // With an address go the routes through its subnet (a DHCP lease
-                    // that ends takes its default), and IPv4 announces none of them.
-                    routes_flushed |= kind == libc::RTM_DELADDR;
-                }
-                _ => {}
-            }
-        });
-        match result {
-            Ok(()) => {}
-            Err(EventError::Overrun) => {
-                self.log.warn("the kernel dropped announcements: reading every table again");
-                self.resync()?;
-                self.dirty = true;
-            }
-            Err(EventError::Io(e)) => return Err(Error::Failed(format!("netlink announcements: {e}"))),
-        }
-        if routes_flushed {
-            self.resync_routes()?;
-        }
-        if rules_changed {
-            self.resync_rules()?;
-        }
-        if addrs_changed {
-            self.view.addrs = link::addresses(&mut self.nl).context("reading addresses")?;
-        }
-        // PRIMARY_GW=auto and the primary's last default gone: down now.
-        if urgent.is_none()
-            && self.cfg.primary_gw == config::Gateway::Auto
-            && !self.on
-            && self.view.links.by_name(&self.cfg.primary_dev).is_some()
-            && self.primary.rounds.last_pass_ms.is_some()
-            && self.primary_gateway().is_none()
-        {
-            urgent = Some(format!("{}'s gateway is gone (its default route was deleted)", self.cfg.primary_dev));
-        }
-        if let Some(what) = urgent {
-            self.urgent = Some((Instant::now(), what));
-        }
-        let main_tunnel = self.tunnel_default_in_main();
-        if touched || rules_changed || addrs_changed {
-            // While on, every change is re-asserted at once (the load balancer rewrites its
-            // tables); an activation or deactivation by hand shows in main.
-            if self.on || main_tunnel != self.on {
-                self.dirty = true;
-            }
-        }
-        Ok(())
-    }
-
-    fn tunnel_default_in_main(&self) -> bool {
-        footprint_in_main(&self.view.routes, &self.cfg)
-    }
-
-    fn primary_gateway(&self) -> Option<Ipv4Addr> {
-        self.gateway(self.cfg.primary_gw, &self.cfg.primary_dev)
-    }
-
-    /// `setting`'s gateway on `dev` in the daemon's view. The failsafe's own routes are not
-    /// left out: the primary is resolved for, and the backup checked, only while off.
-    fn gateway(&self, setting: config::Gateway, dev: &str) -> Option<Ipv4Addr> {
-        let c = &self.cfg;
-        let mut tables = candidate_tables(false, &self.view.rules, c.policy_tables.as_deref());
-        tables.extend(self.snapshot.iter().flat_map(|s| s.tables.iter().copied()));
-        resolve_gateway(
-            setting,
-            dev,
-            &self.view.links,
-            &self.view.addrs,
-            &self.view.routes,
-            &[],
-            &tables,
-            self.snapshot.as_ref(),
-        )
-    }
-
     /// One probe round: close the last (judge it), act when the verdict asks for it, send
     /// the next.
     fn round(&mut self) -> Result<(), Error> {
@@ -602,48 +349,6 @@ impl Daemon {
         self.backup.send(now_ms);
     }
 
-    /// BACKUP_CHECK, while the failsafe is off: the backup is down as the primary would
-    /// be (its link, its gateway, DOWN_AFTER_MS without a passing round) and up at a
-    /// passing round; a change is recorded and announced as `run` does. `None`: no
-    /// verdict yet.
-    fn backup_verdict(&self) -> Option<Result<(), String>> {
-        let c = &self.cfg;
-        let gw = match backup_path(c, self.view.links.by_name(&c.backup_dev), self.gateway(c.backup_gw, &c.backup_dev))
-        {
-            Ok(gw) => gw,
-            Err(why) => return Some(Err(why)),
-        };
-        if self.backup.down(c, self.now_ms()) {
-            return Some(Err(backup_silent(c, gw)));
-        }
-        // Down, it is up again only after passing as long as it took to be down: a lossy
-        // backup is not announced twice a minute.
-        let up_again = self.backup_down != Some(true)
-            || rounds_down(self.backup.rounds.passes, c.down_after_ms, c.probe_interval_ms);
-        (self.backup.passed() && up_again).then_some(Ok(()))
-    }
-
-    fn judge_backup(&mut self) -> Result<(), Error> {
-        // While the primary is healthy only: a failing primary is judged, not the backup.
-        if !self.cfg.backup_check || self.on || !self.primary.passed() {
-            return Ok(());
-        }
-        let Some(verdict) = self.backup_verdict() else { return Ok(()) };
-        let down = verdict.is_err();
-        if self.backup_down == Some(down) {
-            return Ok(());
-        }
-        // Never waited for: the loop must stay free for the primary's events.
-        let Some(lock) = self.lock(Duration::ZERO)? else { return Ok(()) }; // the next round
-        let (cfg, log) = (self.cfg.clone(), self.log.clone());
-        let mut sys = System::open(&cfg, &log, false)?;
-        failsafe::judge_backup(&mut sys, verdict, 1)?;
-        drop(sys);
-        drop(lock);
-        self.backup_down = Some(down);
-        Ok(())
-    }
-
     /// The managed tables as this healthy round sees them, written when they changed
     /// (as `run` does: see `ownership::last_seen_healthy`).
     fn remember_healthy(&mut self) -> Result<(), Error> {
@@ -672,128 +377,6 @@ impl Daemon {
         } else {
             self.cfg.track_reliability
         }
-    }
-
-    /// Points the probes where this round's view says: the primary's gateway (or
-    /// TRACK_IPS through it), and the tunnel peer while the failsafe is on.
-    fn aim(&mut self) -> Result<(), Error> {
-        let c = self.cfg.clone();
-        let link = self.view.links.by_name(&c.primary_dev).cloned();
-        let gw = self.primary_gateway();
-        let (path, targets) = match (link, gw) {
-            (Some(l), Some(gw)) if l.admin_up && l.lower_up => {
-                if c.track_ips.is_empty() {
-                    (Some(ProbePath::Device(c.primary_dev.clone())), vec![gw])
-                } else {
-                    let src = self.view.addrs.iter().find(|a| a.index == l.index).map(|a| a.local);
-                    let lladdr = if l.point_to_point { Some(None) } else { self.gateway_lladdr(&l, gw)?.map(Some) };
-                    match (src, lladdr) {
-                        (Some(src), Some(lladdr)) => {
-                            (Some(ProbePath::Gateway { ifindex: l.index, lladdr, src }), c.track_ips.clone())
-                        }
-                        _ => (None, c.track_ips.clone()),
-                    }
-                }
-            }
-            _ => (None, Vec::new()),
-        };
-        let index = |dev: &str| self.view.links.index(dev);
-        let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&c.wg_iface));
-        self.primary.aim(path, primary_index, targets);
-        match (c.backup_check && !self.on).then(|| self.gateway(c.backup_gw, &c.backup_dev)).flatten() {
-            Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
-            None if self.backup.prober.is_some() => self.backup.stop(),
-            None => {}
-        }
-        // A WireGuard interface re-created during the outage (a commit) has a new index:
-        // the socket bound to the old one would judge the tunnel dead for the rest of it.
-        if self.on {
-            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), wg_index, vec![c.wg_peer_ip]);
-        } else if self.tunnel.prober.is_some() {
-            self.tunnel.stop();
-        }
-        Ok(())
-    }
-
-    /// The gateway's MAC, read from the neighbour table at most every 30 s (and at once
-    /// after a failed round, or when the gateway or link changed). When the kernel has
-    /// none, one echo to the gateway makes it resolve one for the next round.
-    fn gateway_lladdr(&mut self, l: &Link, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
-        if let Some((index, ip, mac, at)) = &self.lladdr {
-            if *index == l.index
-                && *ip == gw
-                && (self.primary.passed() || at.elapsed() < Duration::from_millis(self.cfg.probe_interval_ms * 2))
-                && at.elapsed() < Duration::from_secs(30)
-            {
-                return Ok(Some(mac.clone()));
-            }
-        }
-        match link::neighbour(&mut self.nl, l.index, gw).context("reading the neighbour table")? {
-            Some(mac) => {
-                self.lladdr = Some((l.index, gw, mac.clone(), Instant::now()));
-                Ok(Some(mac))
-            }
-            None => {
-                if let Ok(p) = Prober::open(ProbePath::Device(l.name.clone())) {
-                    let _ = p.send(gw, 1);
-                }
-                self.lladdr = None;
-                Ok(None)
-            }
-        }
-    }
-
-    /// The load balancer's verdict, asked at most every LB_EVERY (TRACK_IPS empty only).
-    fn lb_verdict(&mut self) -> Option<String> {
-        if !self.cfg.lb_status || !self.cfg.track_ips.is_empty() || !self.edgeos {
-            return None;
-        }
-        // Asked without waiting: the command (up to 10 s) runs beside the loop, and its
-        // answer is taken in at a later round; meanwhile the last one stands.
-        match &mut self.lb.pending {
-            Some(capture) => {
-                if let Some(done) = capture.poll() {
-                    self.lb.pending = None;
-                    let status = done.map(|t| edgeos::parse_lb_status(&t));
-                    self.lb.verdict = status.and_then(|s| edgeos::lb_down(&s, &self.cfg.primary_dev));
-                }
-            }
-            None if self.lb.asked.is_none_or(|at| at.elapsed() >= LB_EVERY) => {
-                self.lb.asked = Some(Instant::now());
-                self.lb.pending = edgeos::lb_status_start();
-            }
-            None => {}
-        }
-        self.lb.verdict.clone()
-    }
-
-    /// The primary as this moment's view and rounds see it: the verdict (down or not)
-    /// and whether the last round passed.
-    fn primary_health(&mut self) -> (Result<(), Unhealthy>, bool) {
-        let c = &self.cfg;
-        if let Err(why) = link_health(self.view.links.by_name(&c.primary_dev)) {
-            return (Err(why), false);
-        }
-        if self.primary_gateway().is_none() {
-            return (Err(Unhealthy::NoGateway), false);
-        }
-        let passed = self.primary.passed();
-        if self.primary.down(c, self.now_ms()) {
-            let why = if c.track_ips.is_empty() {
-                Unhealthy::GatewaySilent
-            } else {
-                Unhealthy::Upstream {
-                    answered: self.primary.answered(),
-                    needed: c.track_reliability,
-                    of: c.track_ips.len(),
-                }
-            };
-            return (Err(why), false);
-        }
-        if let Some(verdict) = self.lb_verdict() {
-            return (Err(Unhealthy::LoadBalancer(verdict)), false);
-        }
-        (Ok(()), passed)
     }
 
     /// Decides and acts, with the same decision and sequences as `run`. `round`: a probe

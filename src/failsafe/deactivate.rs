@@ -1,0 +1,186 @@
+//! Deactivation (DESIGN.md, steps 1 to 4) and the cleanup of an activation that stopped before
+//! its snapshot: only what the journal says was added is taken back.
+
+use super::*;
+
+/// Deactivation (DESIGN.md, steps 1 to 4). `forced`: by hand, so step 1 (the primary is
+/// back) only earns a warning when it does not hold.
+pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outcome, Error> {
+    let started = Instant::now();
+    let c = sys.cfg;
+
+    // 1. The primary is back (the tick has just seen it pass for the failback wait).
+    if forced {
+        if let Ok(Err(why)) = sys.primary_round(obs) {
+            sys.log.warn(&format!("deactivating by request although the primary {} is down ({why})", c.primary_dev));
+        }
+    }
+    // From here on, a run killed part-way is finished by the next one, whatever the
+    // primary does meanwhile.
+    let mut record = sys.record().clone();
+    record.deactivating = true;
+    sys.write_record(&record)?;
+
+    // 2. In main and each managed table, the saved routes go back before ours go, so no
+    //    table is ever without a default.
+    let ours = Ours { cfg: c, backup_gw: obs.backup_gw.unwrap_or(Ipv4Addr::UNSPECIFIED), primary_gw: obs.primary_gw };
+    let ours_in_main = footprint_in_main(&obs.routes, c);
+    // Our default in main means activation journaled and snapshotted first: without
+    // either file (lost, or set aside as corrupt), the shapes tell what is ours and the
+    // primary what to put back.
+    let journal_lost = sys.journal().is_empty() && ours_in_main;
+    let snapshot_lost = obs.snapshot.is_none() && ours_in_main;
+    let owned: Vec<Owned> = if journal_lost {
+        sys.log.warn("state lost: taking back the routes and rules that have the failsafe's shape");
+        inferred_owned(&obs.routes, &obs.rules, &ours)
+    } else {
+        sys.journal().to_vec()
+    };
+    let owned_defaults: Vec<Route> = owned
+        .iter()
+        .filter_map(|o| match o {
+            Owned::Route(r) if r.is_default() => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    // Both families' tables: the snapshot's, main, and any where a default of ours is.
+    let mut tables: BTreeSet<(bool, u32)> = obs.snapshot.as_ref().map_or_else(BTreeSet::new, |s| {
+        s.tables.iter().map(|t| (false, *t)).chain(s.tables6.iter().map(|t| (true, *t))).collect()
+    });
+    tables.insert((false, RT_TABLE_MAIN));
+    tables.extend(owned_defaults.iter().map(|r| (r.is_v6(), r.table)));
+    // IPv6's failures are told, but never hold up IPv4's failback: its tables keep the
+    // kernel's router-advertisement defaults, which were never taken away.
+    let (mut failures, mut failures6) = (Vec::new(), Vec::new());
+    for &(v6, table) in &tables {
+        let current: Vec<Route> = defaults_of(&obs.routes, v6, table).cloned().collect();
+        let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
+        let saved = saved_defaults(v6, table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, &ours);
+        let (saved, gone) = restorable(saved, &sys.links);
+        for r in gone {
+            sys.log.warn(&format!("not restoring {r}: its device is gone (the kernel dropped it too)"));
+        }
+        // An IPv4 table whose saved routes cannot be put back keeps our default.
+        let mut restored = true;
+        for change in restore_table(&current, &saved, &mine) {
+            if matches!(change, Change::DelRoute(_)) && !restored {
+                continue;
+            }
+            if let Err(e) = sys.apply(&change) {
+                // An IPv6 saved route the kernel refuses is told, not waited for; one of
+                // ours that cannot be deleted holds the failback up whatever its family
+                // (left behind, it would read as the failsafe still on).
+                let refused_saved = matches!(change, Change::AddRoute(..));
+                restored &= v6 || !refused_saved;
+                if v6 && refused_saved { &mut failures6 } else { &mut failures }.push(e.to_string());
+            }
+        }
+    }
+
+    // A table that could not get its routes back keeps our default, and so keeps the
+    // rules, the endpoint route and WG_IFACE up that make it work: step 3 waits.
+    if !failures.is_empty() {
+        return give_up_deactivation(sys, record, &failures);
+    }
+
+    // 3. The rest of what activation changed, newest first: rules (deleted only when the
+    //    kernel would delete ours, not a user's at the same priority), the endpoint
+    //    route, the peer's settings, WG_IFACE's administrative state.
+    for item in owned.iter().rev() {
+        let change = match item {
+            // Not there (never added: an IPv6 rule a kernel without IPv6 policy routing
+            // refused, and would refuse to delete too): nothing to take back.
+            Owned::Rule(r) if !obs.rules.contains(r) => continue,
+            Owned::Rule(r) if rule_deletion_safe(&obs.rules, r) => Change::DelRule(r.clone()),
+            Owned::Rule(r) => {
+                sys.log.warn(&format!(
+                    "left `ip rule {r}` in place: deleting it would delete another rule at priority {} first; remove both by hand",
+                    r.priority
+                ));
+                continue;
+            }
+            Owned::Route(r) if !r.is_default() => Change::DelRoute(r.clone()),
+            Owned::Route(_) => continue,
+            Owned::LinkUp(dev) => Change::SetLink { dev: dev.clone(), up: false },
+            Owned::Peer(iface, p) => Change::SetPeer { iface: iface.clone(), peer: p.clone() },
+        };
+        if let Err(e) = sys.apply(&change) {
+            failures.push(e.to_string());
+        }
+    }
+    if !failures.is_empty() {
+        return give_up_deactivation(sys, record, &failures);
+    }
+    if !failures6.is_empty() {
+        let why = format!(
+            "IPv6 not fully restored (IPv4 is): the kernel refused a saved route, which its owner must add again: {}",
+            failures6.join("; ")
+        );
+        sys.log.error(&why);
+        sys.event("error", &why, None, []);
+    }
+    // The flows the switch breaks (CONNTRACK_FLUSH): those opened on the path left.
+    let flows = conntrack::after_switch(sys, record.target.into(), Path::Primary);
+
+    // 4. Normal again: recorded first (still marked as deactivating, so that a run
+    //    killed from here on finishes the job rather than judge the tables anew), then the
+    //    journal and the snapshot go, then the mark.
+    let ms = started.elapsed().as_millis();
+    record.failsafe = false;
+    record.since_unix_s = wall_now().as_secs();
+    record.deactivations += 1;
+    record.last_switch_ms = ms as u64;
+    record.failback_at_s = Some(state::boottime_s());
+    record.boot_id = state::boot_id();
+    record.up_since_ms = None;
+    record.tunnel_down = false;
+    sys.write_record(&record)?;
+    sys.forget_changes(true)?;
+    record.deactivating = false;
+    sys.write_record(&record)?;
+    sys.log.info(&format!(
+        "failsafe DEACTIVATED in {ms} ms: every table is back on its own routes{}",
+        conntrack::said(flows)
+    ));
+    let reason = if forced {
+        "by request".to_string()
+    } else {
+        format!("primary {} passed every round for {} s", c.primary_dev, record.up_after_s)
+    };
+    let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
+    sys.event("deactivated", &reason, Some(ms as u64), numbers);
+    Ok(Outcome::Deactivated { ms })
+}
+
+/// A deactivation that could not finish: not a crash, so the next round judges afresh
+/// (re-asserting if the primary is down again) instead of insisting on it.
+fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &[String]) -> Result<Outcome, Error> {
+    record.deactivating = false;
+    sys.write_record(&record)?;
+    let why = format!("deactivation incomplete, still in failsafe: {}", failures.join("; "));
+    sys.event("error", &why, None, []);
+    Err(Error::Failed(why))
+}
+
+/// Takes back everything in the journal (an activation that did not get as far as its
+/// snapshot) while the failsafe is off.
+pub fn cleanup(sys: &mut System) -> Result<Outcome, Error> {
+    let items = sys.journal().to_vec();
+    let rules = if items.iter().any(|o| matches!(o, Owned::Rule(_))) { sys.rules()? } else { Vec::new() };
+    for item in items.iter().rev() {
+        let change = match item {
+            Owned::Route(r) => Change::DelRoute(r.clone()),
+            Owned::Rule(r) if !rules.contains(r) => continue,
+            Owned::Rule(r) if rule_deletion_safe(&rules, r) => Change::DelRule(r.clone()),
+            Owned::Rule(_) => continue,
+            Owned::LinkUp(dev) => Change::SetLink { dev: dev.clone(), up: false },
+            Owned::Peer(iface, p) => Change::SetPeer { iface: iface.clone(), peer: p.clone() },
+        };
+        sys.apply(&change)?;
+    }
+    sys.forget_changes(false)?;
+    if !items.is_empty() {
+        sys.log.info(&format!("took back {} change(s) of an unfinished activation", items.len()));
+    }
+    Ok(Outcome::CleanedUp)
+}

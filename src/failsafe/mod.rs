@@ -1,0 +1,191 @@
+//! The sequences of DESIGN.md's "Semantics": one round (observe, decide, act), shared by
+//! `run` and the daemon, and the sequences it dispatches to — activation (`activate`),
+//! the round while active (`active`), deactivation and cleanup (`deactivate`), with the
+//! steps activation and the round while active both take (`steps`). Each is straight-line
+//! code that reads top to bottom like the seed's timeline; every step is idempotent, so
+//! running a sequence again is also how drift is repaired and how an interrupted run is
+//! finished. The judgement is in `decide`, `ownership` and `health`, the means in `system`.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use crate::config::Fallback;
+use crate::conntrack::{self, Path};
+use crate::decide::{
+    decide, defaults_of, endpoint_plan, fail_back_now, footprint_in_main, inferred_owned, kernel_winners, link_health,
+    move_table, restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change,
+    Ours, Target,
+};
+use crate::error::Error;
+use crate::health::{self, damped_wait, handshake_since, Failback, TunnelRound, Unhealthy};
+use crate::netlink::route::{table_name, Route, RT_TABLE_MAIN};
+use crate::netlink::rule::Rule;
+use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table};
+use crate::state::{self, Owned, Snapshot};
+use crate::system::{wall_now, Observed, System};
+use crate::wireguard::PeerSet;
+
+mod activate;
+mod active;
+mod deactivate;
+mod steps;
+
+pub use activate::activate;
+pub use active::while_active;
+pub use deactivate::{cleanup, deactivate};
+
+/// What a tick or command did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Within BOOT_WAIT_S of boot: nothing observed, nothing changed, nothing logged.
+    Booting,
+    /// Primary healthy, failsafe off: nothing to do.
+    Healthy,
+    /// An interrupted activation's leftovers were taken back.
+    CleanedUp,
+    Activated {
+        ms: u128,
+        target: Target,
+    },
+    /// Failsafe on and kept on.
+    Active {
+        /// Repairs made (drift, defaults moved aside).
+        repairs: usize,
+        target: Target,
+        /// The tunnel carried traffic in this round.
+        tunnel_ok: bool,
+        /// The primary passes again; this long until failback.
+        wait_left_s: Option<u64>,
+    },
+    Deactivated {
+        ms: u128,
+    },
+}
+
+impl Outcome {
+    /// 0, or 1 when the desired state is not reached: the tables are on the backup
+    /// because the tunnel does not work, or on a dead tunnel (FALLBACK=none).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Activated { target: Target::Backup, .. } => 1,
+            Outcome::Active { tunnel_ok: false, .. } => 1,
+            _ => 0,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The tick
+
+/// One tick of `run`: observe, probe the primary (PROBE_COUNT echoes per target), then the
+/// round every driver shares.
+pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
+    // Before the router has configured its interfaces, a missing WAN is no outage.
+    if state::boottime_s() < sys.cfg.boot_wait_s {
+        return Ok(Outcome::Booting);
+    }
+    let obs = sys.observe()?;
+    let primary = sys.primary_round(&obs)?;
+    let passed = primary.is_ok();
+    let outcome = round(sys, &obs, Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow })?;
+    if outcome == Outcome::Healthy && sys.cfg.backup_check {
+        let verdict = sys.backup_round(&obs)?;
+        judge_backup(sys, verdict, 2)?;
+    }
+    Ok(outcome)
+}
+
+/// What a round saw of the primary and the tunnel, wherever it came from: `run`'s echoes
+/// of this tick, or the daemon's event-fed view and continuous probe tracks.
+pub struct Seen {
+    pub primary: Result<(), Unhealthy>,
+    /// A probe round of the primary closed now and passed (`None`: the daemon judges at
+    /// an event, between rounds).
+    pub round_passed: Option<bool>,
+    pub tunnel: TunnelSeen,
+}
+
+/// The round `run` and the daemon share: decide from what was seen, and act.
+pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error> {
+    let record = sys.record().clone();
+    // An interrupted deactivation is finished first, whatever the primary does now.
+    if obs.on && record.deactivating {
+        return deactivate(sys, obs, false);
+    }
+    let healthy = seen.primary.is_ok();
+    let failback =
+        health::round_failback(healthy, seen.round_passed, record.up_since_ms, state::boottime_ms(), record.up_after_s);
+    let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel_down);
+    let passed = healthy && seen.round_passed == Some(true);
+    let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
+    match decide(obs.on, healthy, !sys.journal().is_empty(), back) {
+        Action::Nothing => {
+            // Only a help at the next activation: a write that fails (a full tmpfs) is
+            // told, never a failed round.
+            if let Err(e) = sys.remember_healthy(&last_seen_healthy(&obs.routes, &obs.rules, sys.cfg)) {
+                sys.log.warn(&format!("the tables as last seen healthy are not remembered: {e}"));
+            }
+            Ok(Outcome::Healthy)
+        }
+        Action::Cleanup => cleanup(sys),
+        Action::Activate => activate(sys, seen.primary.err(), obs),
+        Action::Reassert => while_active(sys, obs, failback.map(|f| (seen.primary, f)), seen.tunnel),
+        Action::Deactivate => deactivate(sys, obs, false),
+    }
+}
+
+/// BACKUP_CHECK: takes in a verdict on the backup path (made while the primary is
+/// healthy and the failsafe off) and announces a change: `backup-down` once the path
+/// has failed `need_fails` verdicts in a row (a lossy LTE backup loses a whole round now
+/// and then), `backup-up` at the first that passes after. Nothing is written while the
+/// backup stays as it was.
+pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u64) -> Result<(), Error> {
+    let c = sys.cfg;
+    let mut record = sys.record().clone();
+    if verdict.is_err() && !record.backup_down {
+        record.backup_fails = record.backup_fails.saturating_add(1);
+        if record.backup_fails < need_fails {
+            sys.write_record(&record)?;
+            return Ok(());
+        }
+    }
+    let down = verdict.is_err();
+    if record.backup_since_unix_s != 0 && record.backup_down == down {
+        if !down && record.backup_fails > 0 {
+            record.backup_fails = 0;
+            sys.write_record(&record)?;
+        }
+        return Ok(());
+    }
+    record.backup_fails = 0;
+    let first = record.backup_since_unix_s == 0;
+    record.backup_down = down;
+    record.backup_since_unix_s = wall_now().as_secs().max(1);
+    sys.write_record(&record)?;
+    match verdict {
+        Err(why) => {
+            let why = format!("backup {}: {why}", c.backup_dev);
+            sys.log.warn(&format!("{why}: a failover now would have no working path"));
+            sys.event("backup-down", &why, None, []);
+        }
+        Ok(()) if !first => {
+            let why = format!("backup {} works again", c.backup_dev);
+            sys.log.info(&why);
+            sys.event("backup-up", &why, None, []);
+        }
+        Ok(()) => {}
+    }
+    Ok(())
+}
+
+/// What a round saw of the tunnel's echoes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelSeen {
+    /// Nothing yet: probe it now (`run`: PROBE_COUNT echoes).
+    ProbeNow,
+    /// The daemon's track has closed too few rounds to say: no verdict, no switch.
+    Unknown,
+    /// The daemon's track says it answers (up) or not (down), with its hysteresis.
+    Echo(bool),
+}

@@ -1,0 +1,160 @@
+//! The steps activation and the round while active both take: the route to the VPS, the
+//! tunnel interface up, every managed table moved to the target, the LAN's rules, IPv6's
+//! refusals told once.
+
+use super::*;
+
+/// Step 1: the host route to the VPS via the backup, and the rule that sends every packet
+/// to the VPS (marked or not) to `main`, where that route is.
+pub(super) fn ensure_endpoint_route(
+    sys: &mut System,
+    routes: &[Route],
+    rules: &[Rule],
+    ours: &Ours,
+) -> Result<(), Error> {
+    let endpoint = ours.endpoint_route();
+    let owned = owned_routes(sys.journal());
+    let plan = endpoint_plan(routes, &endpoint, &owned, &sys.cfg.backup_dev).map_err(Error::Failed)?;
+    for change in plan {
+        match &change {
+            Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone()))?,
+            _ => sys.apply(&change)?,
+        }
+    }
+    let rule = ours.endpoint_rule();
+    if !rules.contains(&rule) {
+        sys.apply_owned(&Change::AddRule(rule.clone()), Owned::Rule(rule))?;
+    }
+    Ok(())
+}
+
+/// The routes the journal says the failsafe added.
+pub(super) fn owned_routes(journal: &[Owned]) -> Vec<Route> {
+    journal
+        .iter()
+        .filter_map(|o| match o {
+            Owned::Route(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
+    let iface = sys.cfg.wg_iface.clone();
+    match sys.links.by_name(&iface) {
+        None => Err(Error::Failed(format!("WireGuard interface {iface} does not exist"))),
+        Some(l) if l.admin_up => Ok(()),
+        Some(_) => sys.apply_owned(&Change::SetLink { dev: iface.clone(), up: true }, Owned::LinkUp(iface)),
+    }
+}
+
+/// Step 5 for every managed table of both families; `Some` says why IPv6 was refused
+/// (see [`ipv6_may_fail`]).
+pub(super) fn move_tables(
+    sys: &mut System,
+    routes: &[Route],
+    snapshot: &Snapshot,
+    ours: &Ours,
+    target: Target,
+) -> Result<Option<String>, Error> {
+    let owned = owned_routes(sys.journal());
+    let main = [RT_TABLE_MAIN].into_iter();
+    let tables = snapshot.tables.iter().copied().chain(main).collect::<BTreeSet<u32>>().into_iter().map(|t| (false, t));
+    // IPv6's route through the tunnel refused (WG_IFACE without its IPv6 address: a link
+    // that was down loses it unless keep_addr_on_down), IPv6 is refused at once instead,
+    // for the rest of the round; refused even so, IPv6 is left as it is.
+    let mut target6 = target;
+    let mut refused6 = None;
+    for (v6, table) in tables.chain(snapshot.tables6.iter().map(|t| (true, *t))) {
+        loop {
+            let wanted = ours.target_of(v6, if v6 { target6 } else { target }, table);
+            let Some(why) = apply_plan(sys, move_table(routes, &wanted, &owned), v6)? else { break };
+            refused6.get_or_insert(why);
+            if target6 == Target::Backup || sys.cfg.wg_peer_ip6.is_none() {
+                return Ok(refused6);
+            }
+            target6 = Target::Backup;
+        }
+    }
+    Ok(refused6)
+}
+
+/// One table's plan, in order; an IPv6 change the kernel refuses ends it there (the table
+/// keeps what it has) with the reason (see [`ipv6_may_fail`]).
+pub(super) fn apply_plan(sys: &mut System, plan: Vec<Change>, v6: bool) -> Result<Option<String>, Error> {
+    for change in plan {
+        let done = match &change {
+            Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone())),
+            _ => sys.apply(&change),
+        };
+        if let Some(why) = ipv6_may_fail(v6, done)? {
+            return Ok(Some(why));
+        }
+    }
+    Ok(None)
+}
+
+/// Step 6: each rule that is missing is added; none is ever duplicated. `Some` says why
+/// an IPv6 rule was refused.
+pub(super) fn ensure_lan_rules(
+    sys: &mut System,
+    rules: &[Rule],
+    snapshot: &Snapshot,
+    ours: &Ours,
+) -> Result<Option<String>, Error> {
+    let owned: Vec<Rule> = sys
+        .journal()
+        .iter()
+        .filter_map(|o| match o {
+            Owned::Rule(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    for v6 in [false, true] {
+        let present: Vec<Rule> =
+            rules.iter().filter(|r| r.v6 == v6 && r.priority == ours.cfg.lan_rule_priority).cloned().collect();
+        for change in rules_plan(&ours.lan_rules(v6, rules, snapshot.tables_of(v6)), &present, &owned) {
+            let done = match &change {
+                Change::AddRule(r) => sys.apply_owned(&change, Owned::Rule(r.clone())),
+                // Put back in order only when the kernel would delete ours, not a user's.
+                Change::DelRule(r) if !rule_deletion_safe(rules, r) => continue,
+                _ => sys.apply(&change),
+            };
+            if let Some(why) = ipv6_may_fail(v6, done)? {
+                return Ok(Some(why));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// An IPv6 change the kernel refuses (WG_PEER_IP6 not on the tunnel's subnet, a kernel
+/// without IPv6 policy routing) must not stop IPv4's failover: `Ok(Some(why))`, and the
+/// next round tries again. An IPv4 one stops the sequence.
+pub(super) fn ipv6_may_fail(v6: bool, done: Result<(), Error>) -> Result<Option<String>, Error> {
+    match done {
+        Err(e) if v6 => Ok(Some(e.to_string())),
+        other => other.map(|()| None),
+    }
+}
+
+/// IPv6's refusals, told once an outage: at the first, and when IPv6 moves after all.
+pub(super) fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: Option<String>) {
+    match (refused, record.ipv6_refused) {
+        (Some(why), false) => {
+            let instead = match sys.cfg.wg_peer_ip6 {
+                Some(_) => "IPv6 is refused at once instead",
+                None => "IPv6 is left as it is",
+            };
+            let why = format!("IPv6 not moved to its target ({instead}; IPv4 is moved): {why}");
+            sys.log.error(&why);
+            sys.event("error", &why, None, []);
+            record.ipv6_refused = true;
+        }
+        (None, true) => {
+            sys.log.info("IPv6 moved too now");
+            record.ipv6_refused = false;
+        }
+        _ => {}
+    }
+}
