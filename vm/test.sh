@@ -88,9 +88,14 @@ stage() {
 	zig_cc -target "$(zig_target "$arch")" -Os -static -s -o "$dir/measure" "$HERE/../bench/measure.c"
 	if [ "${VM_SMOKE:-1}" != 0 ]; then install -m 755 "$HERE/example-payload/run.sh" "$dir/smoke.sh"; fi
 	if [ -n "${VM_ONLY:-}" ]; then echo "$VM_ONLY" > "$dir/only"; fi
+	# The systemd guest runs scenario 7 only (the others are amd64's), with the unit.
+	if [ "$arch" = amd64-systemd ]; then
+		install -m 644 "$ROOT/packaging/wg-failsafe.service" "$dir/wg-failsafe.service"
+		echo systemd > "$dir/only"
+	fi
 }
 
-[ $# -gt 0 ] || set -- mipsel amd64 amd64-5.10
+[ $# -gt 0 ] || set -- mipsel amd64 amd64-5.10 amd64-systemd
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 archs=()
