@@ -1,8 +1,10 @@
 #!/bin/bash
 # vm/test.sh [GUEST[=BINARY]]... — the failover scenario of vm/failsafe-payload/run.sh
-# with in-kernel WireGuard, in a QEMU guest per GUEST (default: mipsel amd64 amd64-5.10:
-# bookworm's 6.1 on both, and bullseye's 5.10 on amd64; see vm/arch.sh), each running the
-# static wg-failsafe built for it. Exits 0 only if every guest passes.
+# with in-kernel WireGuard, in a QEMU guest per GUEST (default: mipsel amd64 amd64-5.10
+# amd64-systemd: bookworm's 6.1 on both, bullseye's 5.10 on amd64, and amd64 with systemd
+# as PID 1, which runs only scenario 7, the daemon under packaging/wg-failsafe.service; see
+# vm/arch.sh), each running the static wg-failsafe built for it. Exits 0 only if every
+# guest passes.
 #
 # BINARY defaults to target/cross/TRIPLE/release/wg-failsafe (what `make dist` writes),
 # built here (scripts/cross.sh, cargo-zigbuild) when it is missing or older than the
