@@ -29,9 +29,10 @@ amd64 | amd64-5.10 | amd64-systemd)
 	# amd64-systemd: bookworm's systemd as PID 1 (vm/init execs it when the kernel command
 	# line says vm.init=systemd), to run the daemon under packaging/wg-failsafe.service with
 	# its sandbox; no PPPoE. The unit set is the package's targets and slices; vm/init writes
-	# the rest (the payload's service).
+	# the rest (the payload's service). nf_conntrack_netlink: the daemon's conntrack flush
+	# (CONNTRACK_FLUSH=auto), done from inside the sandbox, as on a router that has it.
 	if [ "$ARCH" = amd64-systemd ]; then
-		GUEST_PKGS=systemd GUEST_TOOLS="systemctl" GUEST_MODULES="" GUEST_APPEND=vm.init=systemd
+		GUEST_PKGS=systemd GUEST_TOOLS="systemctl" GUEST_MODULES=nf_conntrack_netlink GUEST_APPEND=vm.init=systemd
 		GUEST_FILES="lib/systemd/systemd lib/systemd/system/*.target lib/systemd/system/*.slice"
 	fi
 	KERNEL_META=linux-image-amd64          # depends on linux-image-6.1.0-N-amd64 (5.10.0-N)
