@@ -11,7 +11,7 @@ mipsel)
 	QEMU=qemu-system-mipsel QEMU_PKG=qemu-system-mips
 	QEMU_ARGS="-M malta -accel ${VM_ACCEL:-tcg} -m ${VM_MEM:-256}"   # 256 MB like an ER-X
 	;;
-amd64 | amd64-5.10)
+amd64 | amd64-5.10 | amd64-systemd)
 	# amd64-5.10: bullseye's 5.10, the oldest kernel reachable here (EdgeOS runs 4.9 and
 	# 4.14); netlink's kernel side does not depend on the architecture.
 	DEB_ARCH=amd64
@@ -25,13 +25,22 @@ amd64 | amd64-5.10)
 	GUEST_FILES="usr/lib/pppd/*/pppoe.so usr/lib/pppd/*/rp-pppoe.so"
 	GUEST_MODULES="ppp_generic ppp_async pppox pppoe"
 	# 5.10 has nftables' counter as a module of its own (6.1 builds it into nf_tables).
-	[ "$ARCH" = amd64 ] || { SUITE=bullseye GUEST_MODULES="$GUEST_MODULES nft_counter"; }
+	[ "$ARCH" != amd64-5.10 ] || { SUITE=bullseye GUEST_MODULES="$GUEST_MODULES nft_counter"; }
+	# amd64-systemd: bookworm's systemd as PID 1 (vm/init execs it when the kernel command
+	# line says vm.init=systemd), to run the daemon under packaging/wg-failsafe.service with
+	# its sandbox; no PPPoE. The unit set is the package's targets and slices; vm/init writes
+	# the rest (the payload's service). nf_conntrack_netlink: the daemon's conntrack flush
+	# (CONNTRACK_FLUSH=auto), done from inside the sandbox, as on a router that has it.
+	if [ "$ARCH" = amd64-systemd ]; then
+		GUEST_PKGS=systemd GUEST_TOOLS="systemctl" GUEST_MODULES=nf_conntrack_netlink GUEST_APPEND=vm.init=systemd
+		GUEST_FILES="lib/systemd/systemd lib/systemd/system/*.target lib/systemd/system/*.slice"
+	fi
 	KERNEL_META=linux-image-amd64          # depends on linux-image-6.1.0-N-amd64 (5.10.0-N)
 	QEMU=qemu-system-x86_64 QEMU_PKG=qemu-system-x86
 	QEMU_ARGS="-M pc -accel ${VM_ACCEL:-tcg} -cpu max -m ${VM_MEM:-512} -smp ${VM_SMP:-2}"
 	;;
 *)
-	echo "vm: unsupported guest '${ARCH:-}' (supported: mipsel, amd64, amd64-5.10)" >&2
+	echo "vm: unsupported guest '${ARCH:-}' (supported: mipsel, amd64, amd64-5.10, amd64-systemd)" >&2
 	exit 2
 	;;
 esac

@@ -66,28 +66,33 @@ if [ "$(cat "$CACHE/base.key" 2>/dev/null)" != "$key" ] || [ ! -f "$CACHE/base.c
 			cp -p "$R/$p" "$S/$p"
 		fi
 	}
-	# find_lib SONAME: its root-relative path, multiarch directories first.
+	# find_lib SONAME [RUNPATH]: its root-relative path, RUNPATH's directories (colon-
+	# separated, e.g. systemd's private libraries) first, then the multiarch ones.
 	find_lib() {
-		local d
-		for d in "$R"/lib/*-linux-gnu* "$R"/usr/lib/*-linux-gnu* "$R"/lib "$R"/usr/lib "$R"/lib64; do
+		local d rp
+		IFS=: read -ra rp <<< "${2:-}"
+		for d in "${rp[@]/#/$R}" "$R"/lib/*-linux-gnu* "$R"/usr/lib/*-linux-gnu* "$R"/lib "$R"/usr/lib "$R"/lib64; do
 			if [ -e "$d/$1" ] || [ -L "$d/$1" ]; then echo "${d#"$R"/}/$1"; return 0; fi
 		done
 		return 1
 	}
 	declare -A seen=()
-	# add_elf PATH: copy an executable or library with its interpreter and NEEDED libs.
+	# add_elf PATH [RUNPATH]: copy an executable or library with its interpreter and NEEDED
+	# libs, found in its RUNPATH and the one of what needs it (systemd's RUNPATH directory
+	# holds libsystemd-shared, which its libsystemd-core needs too), then the usual places.
 	add_elf() {
-		local f=$1 interp lib p
+		local f=$1 interp lib p runpath
 		copy "$f"
 		f=$(resolve "$f")
 		readelf -h "$R/$f" > /dev/null 2>&1 || return 0   # not ELF: a script or data
 		interp=$(readelf -lW "$R/$f" | sed -n 's/.*Requesting program interpreter: \(.*\)\]$/\1/p')
 		if [ -n "$interp" ]; then copy "${interp#/}"; fi
+		runpath=$(readelf -dW "$R/$f" | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]$/\1/p')${2:+:$2}
 		for lib in $(readelf -dW "$R/$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
 			[ -z "${seen[$lib]:-}" ] || continue
 			seen[$lib]=1
-			p=$(find_lib "$lib") || { echo "vm: $lib (needed by $f) not found" >&2; return 1; }
-			add_elf "$p"
+			p=$(find_lib "$lib" "$runpath") || { echo "vm: $lib (needed by $f) not found" >&2; return 1; }
+			add_elf "$p" "$runpath"
 		done
 	}
 

@@ -74,7 +74,7 @@ log=$tmp/console.log
 # shellcheck disable=SC2086
 "$QEMU" $QEMU_ARGS -nodefaults -no-reboot -display none -monitor none \
 	-serial "file:$log" -kernel "$CACHE/root/boot/vmlinuz-$kver" -initrd "$tmp/initrd.img" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=3 vm.timeout=$GUEST_TIMEOUT" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=3 vm.timeout=$GUEST_TIMEOUT${GUEST_APPEND:+ $GUEST_APPEND}" \
 	< /dev/null 2> "$tmp/qemu.err" &
 qpid=$!
 if [ -n "${VM_LIVE:-}" ]; then tail -n +1 -f --pid="$qpid" "$log" & fi

@@ -1,8 +1,10 @@
 #!/bin/bash
 # vm/test.sh [GUEST[=BINARY]]... — the failover scenario of vm/failsafe-payload/run.sh
-# with in-kernel WireGuard, in a QEMU guest per GUEST (default: mipsel amd64 amd64-5.10:
-# bookworm's 6.1 on both, and bullseye's 5.10 on amd64; see vm/arch.sh), each running the
-# static wg-failsafe built for it. Exits 0 only if every guest passes.
+# with in-kernel WireGuard, in a QEMU guest per GUEST (default: mipsel amd64 amd64-5.10
+# amd64-systemd: bookworm's 6.1 on both, bullseye's 5.10 on amd64, and amd64 with systemd
+# as PID 1, which runs only scenario 7, the daemon under packaging/wg-failsafe.service; see
+# vm/arch.sh), each running the static wg-failsafe built for it. Exits 0 only if every
+# guest passes.
 #
 # BINARY defaults to target/cross/TRIPLE/release/wg-failsafe (what `make dist` writes),
 # built here (scripts/cross.sh, cargo-zigbuild) when it is missing or older than the
@@ -88,9 +90,14 @@ stage() {
 	zig_cc -target "$(zig_target "$arch")" -Os -static -s -o "$dir/measure" "$HERE/../bench/measure.c"
 	if [ "${VM_SMOKE:-1}" != 0 ]; then install -m 755 "$HERE/example-payload/run.sh" "$dir/smoke.sh"; fi
 	if [ -n "${VM_ONLY:-}" ]; then echo "$VM_ONLY" > "$dir/only"; fi
+	# The systemd guest runs scenario 7 only (the others are amd64's), with the unit.
+	if [ "$arch" = amd64-systemd ]; then
+		install -m 644 "$ROOT/packaging/wg-failsafe.service" "$dir/wg-failsafe.service"
+		echo systemd > "$dir/only"
+	fi
 }
 
-[ $# -gt 0 ] || set -- mipsel amd64 amd64-5.10
+[ $# -gt 0 ] || set -- mipsel amd64 amd64-5.10 amd64-systemd
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 archs=()

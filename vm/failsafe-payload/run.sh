@@ -436,6 +436,113 @@ scenario_pppoe() {
 }
 
 # ---------------------------------------------------------------------------------------
+# Scenario 7 (the amd64-systemd guest, where systemd is PID 1; issues 17 and 20): the
+# daemon under packaging/wg-failsafe.service (staged beside this script) with its sandbox
+# intact. A drop-in changes only what the guest must: ExecStart (the staged binary, the
+# topology's configuration) and NetworkNamespacePath (the router is the rtr namespace).
+# The topology's directory is under /run: the unit's PrivateTmp gives the daemon a /tmp
+# of its own. A simulated EdgeOS configuration service (vyatta-router.service, a oneshot
+# of 3 s) is started first; the daemon must start after it ends. Carrier loss → failover,
+# carrier back → failback (tables identical); SIGKILL → systemd restarts the daemon
+# (Restart=on-failure), which fails over and back again; `systemctl stop` → SIGTERM.
+
+# wait_log COUNT SECONDS PATTERN WHAT: the log holds COUNT lines matching PATTERN.
+wait_log() {
+	i=0
+	while :; do
+		n=$(grep -c "$3" "$D/wg-failsafe.log" 2> /dev/null) || n=0   # none yet: no file
+		[ "$n" -lt "$1" ] || return 0
+		i=$((i + 1))
+		[ $i -lt $(($2 * 10)) ] || { cat "$D/wg-failsafe.log" 2> /dev/null; systemctl status wg-failsafe || true
+			fail "$4 within $2 s"; }
+		sleep 0.1
+	done
+}
+prop() { systemctl show --value -p "$1" "${2:-wg-failsafe.service}"; }
+
+scenario_systemd() {
+	step "scenario 7: the daemon under systemd (packaging/wg-failsafe.service, sandboxed), after a configuration service"
+	[ -d /run/systemd/system ] || fail "systemd is not PID 1 here (boot the amd64-systemd guest)"
+	[ -f "$P/wg-failsafe.service" ] || fail "no $P/wg-failsafe.service: run vm/test.sh amd64-systemd"
+	echo "   $(systemctl --version | head -n 1)"
+	BACKEND=kernel
+	D=/run/wfs CONF=/run/wfs/wg-failsafe.conf
+	TOPO_DIR=$D   # read by topo_up (sourced)
+	export TOPO_DIR
+	up yes up
+	tables > "$D/before"
+	(umask 077; sed 's/^UP_AFTER_S=.*/UP_AFTER_S=2/' "$CONF" > "$D/daemon.conf")
+	mkdir -p /config/user-data
+	ln -sf "$D/daemon.conf" /config/user-data/wg-failsafe.conf   # the unit's condition
+	mkdir -p /lib/systemd/system
+	cp "$P/wg-failsafe.service" /lib/systemd/system/wg-failsafe.service
+	mkdir -p /etc/systemd/system/wg-failsafe.service.d
+	cat > /etc/systemd/system/wg-failsafe.service.d/vm.conf <<-EOF
+	[Service]
+	ExecStart=
+	ExecStart=$TOOL -c $D/daemon.conf daemon
+	NetworkNamespacePath=/run/netns/rtr
+	EOF
+	cat > /etc/systemd/system/vyatta-router.service <<-EOF
+	[Unit]
+	Description=EdgeOS configuration (simulated: a oneshot of 3 s)
+	[Service]
+	Type=oneshot
+	ExecStart=/bin/sleep 3
+	RemainAfterExit=yes
+	EOF
+	systemctl daemon-reload
+	systemctl start --no-block vyatta-router.service
+	systemctl start wg-failsafe.service   # queued behind vyatta-router (the unit's After=)
+	wait_log 1 15 "daemon started" "the daemon did not start"
+	[ "$(prop ActiveState)" = active ] || fail "wg-failsafe.service is $(prop ActiveState)"
+	v_end=$(prop ExecMainExitTimestampMonotonic vyatta-router.service)
+	d_start=$(prop ExecMainStartTimestampMonotonic)
+	if [ "${v_end:-0}" = 0 ] || [ "${d_start:-0}" -lt "$v_end" ]; then
+		fail "the daemon started at ${d_start} us, before vyatta-router.service ended (${v_end} us)"
+	fi
+	echo "   started $(((d_start - v_end) / 1000)) ms after vyatta-router.service ended"
+	pid=$(prop MainPID)
+	# The sandbox is in place: its own mount namespace, /usr and /etc read-only, seccomp.
+	[ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/1/ns/mnt)" ] || fail "the daemon shares PID 1's mount namespace"
+	[ "$(readlink "/proc/$pid/ns/net")" != "$(readlink /proc/1/ns/net)" ] || fail "the daemon is not in the rtr namespace"
+	for m in /usr /etc; do
+		awk -v m="$m" '$5 == m && $6 ~ /^ro/ { ok = 1 } END { exit !ok }' "/proc/$pid/mountinfo" ||
+			fail "$m is not read-only for the daemon"
+	done
+	grep -q '^Seccomp:[[:space:]]*2' "/proc/$pid/status" || fail "the daemon runs without a seccomp filter"
+	echo "   sandboxed: own mount namespace, /usr and /etc read-only, seccomp filter; in the rtr namespace"
+
+	for round in 1 2; do
+		carrier down
+		wait_log "$round" 10 "tables switched" "the daemon (round $round) did not switch at the carrier loss"
+		echo "   round $round: $(grep 'tables switched' "$D/wg-failsafe.log" | tail -n 1)"
+		failsafe_tables
+		paths tunnel
+		carrier up
+		wait_log "$round" 15 "failsafe DEACTIVATED" "the daemon (round $round) did not fail back"
+		same_tables "$D/before" "after the daemon's failback (round $round)"
+		echo "   round $round: failback, every table and rule as before"
+		[ "$round" = 1 ] || break
+		kill -KILL "$pid"
+		i=0
+		while [ "$(prop NRestarts)" != 1 ] || [ "$(prop ActiveState)" != active ] || [ "$(prop MainPID)" = "$pid" ]; do
+			i=$((i + 1)); [ $i -lt 150 ] || { systemctl status wg-failsafe || true; fail "systemd did not restart the daemon within 15 s of SIGKILL"; }
+			sleep 0.1
+		done
+		wait_log 2 10 "daemon started" "the restarted daemon did not start"
+		echo "   SIGKILL to $pid: restarted as $(prop MainPID) (NRestarts=$(prop NRestarts), RestartSec 5 s)"
+		pid=$(prop MainPID)
+	done
+	systemctl stop wg-failsafe.service
+	[ "$(prop ActiveState)" = inactive ] || fail "wg-failsafe.service is $(prop ActiveState) after stop, expected inactive"
+	grep -q "daemon stopped (SIGTERM)" "$D/wg-failsafe.log" || fail "no stop line in the log"
+	same_tables "$D/before" "after systemctl stop"
+	sed 's/^/   log: /' "$D/wg-failsafe.log"
+	# The guest loads nf_conntrack_netlink: the flush at each switch works in the sandbox.
+	if grep -q "CONNTRACK_FLUSH" "$D/wg-failsafe.log"; then fail "the daemon could not flush conntrack (log above)"; fi
+	down
+}
 
 [ -x "$TOOL" ] || fail "no $TOOL: run vm/test.sh, which puts the binary beside this script"
 [ -x "$MEASURE" ] || fail "no $MEASURE: run vm/test.sh"
@@ -453,6 +560,7 @@ fi
 # to run, for work on it: pppoe (scenario 6) is the only one that can run alone.
 case $(cat "$P/only" 2> /dev/null) in
 pppoe) scenario_pppoe; step "scenario 6 passed (the only one asked for)"; exit 0 ;;
+systemd) scenario_systemd; step "scenario 7 passed (the only one asked for)"; exit 0 ;;
 esac
 
 step "scenario 1: dual-stack topology, router peer with endpoint, WG_BACKEND=auto"
