@@ -20,7 +20,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::Prefix;
+use crate::net::Prefix;
 use crate::netlink::ctnetlink::{flush, ConntrackError, Flow, IPS_DST_NAT, IPS_SRC_NAT};
 use crate::netlink::{link, Netlink};
 use crate::system::System;

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::{Config, Fallback, Gateway, Ipv4Net, Prefix};
+use crate::config::{Config, Fallback, Gateway};
 use crate::health::{Failback, Unhealthy};
+use crate::net::{Ipv4Net, Prefix};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_REFUSE, FR_ACT_TO_TBL};

@@ -386,7 +386,7 @@ pub fn pick_configured(
             .is_some_and(|(h, _)| h.trim_matches(['[', ']']) == endpoint.to_string())
     };
     let covers = |p: &&ConfiguredPeer| {
-        p.allowed_ips.iter().any(|a| a.parse::<crate::config::Ipv4Net>().is_ok_and(|n| n.contains(peer_ip)))
+        p.allowed_ips.iter().any(|a| a.parse::<crate::net::Ipv4Net>().is_ok_and(|n| n.contains(peer_ip)))
     };
     peers.iter().find(host_is).or_else(|| peers.iter().find(covers)).or_else(|| {
         if peers.len() == 1 {

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::config::{self, Ipv4Net};
+use crate::config;
 use crate::edgeos::{self, Node};
 use crate::error::{Context, Error};
+use crate::net::Ipv4Net;
 
 /// The keys a configuration cannot do without.
 const REQUIRED: [&str; 7] =
@@ -94,7 +95,7 @@ fn host_prefix(v: &str) -> Option<(Ipv4Addr, u8)> {
 }
 
 fn network(addr: Ipv4Addr, len: u8) -> Ipv4Net {
-    Ipv4Net { addr: Ipv4Addr::from(u32::from(addr) & config::prefix_mask(len)), len }
+    Ipv4Net { addr: Ipv4Addr::from(u32::from(addr) & crate::net::prefix_mask(len)), len }
 }
 
 /// Every interface the configuration declares, with vifs and PPPoE sessions named as the
@@ -142,7 +143,7 @@ fn interfaces(root: &Node) -> Vec<Iface> {
 /// The address of a /30's or /31's other host, when `ours` leaves exactly one.
 pub fn other_host(ours: Ipv4Addr, len: u8) -> Option<Ipv4Addr> {
     let a = u32::from(ours);
-    let net = a & config::prefix_mask(len);
+    let net = a & crate::net::prefix_mask(len);
     match len {
         31 => Some(Ipv4Addr::from(net + u32::from(a == net))),
         30 => match a - net {

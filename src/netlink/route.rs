@@ -21,7 +21,7 @@ use netlink_packet_route::AddressFamily;
 
 use super::link::Links;
 use super::{family, Body, Netlink, NetlinkError, Rtnl};
-use crate::config::Prefix;
+use crate::net::Prefix;
 
 pub const RT_TABLE_MAIN: u32 = 254;
 pub const RTN_UNICAST: u8 = 1;

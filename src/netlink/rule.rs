@@ -13,7 +13,7 @@ use netlink_packet_route::AddressFamily;
 
 use super::route::{parse_table, table_name};
 use super::{family, Body, Netlink, NetlinkError, Rtnl};
-use crate::config::Prefix;
+use crate::net::Prefix;
 
 /// FR_ACT_TO_TBL: the rule's action is `lookup <table>`.
 pub const FR_ACT_TO_TBL: u8 = 1;

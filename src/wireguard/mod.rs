@@ -260,7 +260,7 @@ impl Collector {
 fn covers(net: IpAddr, len: u8, ip: Ipv4Addr) -> bool {
     match net {
         IpAddr::V4(n) if len <= 32 => {
-            let mask = crate::config::prefix_mask(len);
+            let mask = crate::net::prefix_mask(len);
             u32::from(ip) & mask == u32::from(n) & mask
         }
         _ => false,
