@@ -644,34 +644,34 @@ pub fn resolve_gateway(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::parse;
     use std::path::Path;
 
     const CONF: &str = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24 192.168.30.0/24\n";
 
-    fn cfg() -> Config {
+    pub(crate) fn cfg() -> Config {
         parse(Path::new("/t.conf"), CONF).expect("valid config")
     }
 
-    fn ours(c: &Config) -> Ours<'_> {
+    pub(crate) fn ours(c: &Config) -> Ours<'_> {
         Ours { cfg: c, backup_gw: Ipv4Addr::new(192, 168, 2, 1), primary_gw: Some(Ipv4Addr::new(192, 168, 1, 1)) }
     }
 
-    fn r(s: &str) -> Route {
+    pub(crate) fn r(s: &str) -> Route {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
-    fn routes(lines: &[&str]) -> Vec<Route> {
+    pub(crate) fn routes(lines: &[&str]) -> Vec<Route> {
         lines.iter().map(|l| r(l)).collect()
     }
 
-    fn rule(s: &str) -> Rule {
+    pub(crate) fn rule(s: &str) -> Rule {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
-    fn words(plan: &[Change]) -> Vec<String> {
+    pub(crate) fn words(plan: &[Change]) -> Vec<String> {
         plan.iter().map(|c| c.to_string()).collect()
     }
 

@@ -230,36 +230,8 @@ pub fn restore_table(current: &[Route], saved: &[Route], owned: &[Route]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse;
-    use crate::decide::Ours;
-    use std::net::Ipv4Addr;
-    use std::path::Path;
-
-    const CONF: &str = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24\n";
-
-    fn cfg() -> Config {
-        parse(Path::new("/t.conf"), CONF).expect("valid config")
-    }
-
-    fn ours(c: &Config) -> Ours<'_> {
-        Ours { cfg: c, backup_gw: Ipv4Addr::new(192, 168, 2, 1), primary_gw: Some(Ipv4Addr::new(192, 168, 1, 1)) }
-    }
-
-    fn r(s: &str) -> Route {
-        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
-    fn routes(lines: &[&str]) -> Vec<Route> {
-        lines.iter().map(|l| r(l)).collect()
-    }
-
-    fn rule(s: &str) -> Rule {
-        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
-    fn words(plan: &[Change]) -> Vec<String> {
-        plan.iter().map(|c| c.to_string()).collect()
-    }
+    // The plans' own test vocabulary: the seed's configuration, routes and rules in `ip` words.
+    use crate::decide::tests::{cfg, ours, r, routes, rule, words};
 
     fn snap(tables: &[u32], lines: &[&str]) -> Snapshot {
         Snapshot { tables: tables.iter().copied().collect(), routes: routes(lines), ..Snapshot::default() }
