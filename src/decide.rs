@@ -644,7 +644,7 @@ pub fn resolve_gateway(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
     use crate::config::parse;
     use std::path::Path;
