@@ -5,17 +5,17 @@
 //! "state lost" implies, which gateway `auto` is — is unit-tested here without root.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::config::{Config, Fallback, Gateway};
 use crate::health::{Failback, Unhealthy};
+use crate::model::Owned;
+pub use crate::model::{Change, Target};
 use crate::net::{Ipv4Net, Prefix};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_REFUSE, FR_ACT_TO_TBL};
-use crate::state::{Owned, Snapshot};
-use crate::wireguard::PeerSet;
+use crate::state::Snapshot;
 
 /// The tables the seed script always looked at.
 pub const SEED_TABLES: [u32; 4] = [10, 201, 202, 210];
@@ -104,75 +104,6 @@ pub fn decide(failsafe_on: bool, primary_healthy: bool, journal_leftovers: bool,
         (false, false) => Action::Activate,
         (true, _) if back => Action::Deactivate,
         (true, _) => Action::Reassert,
-    }
-}
-
-/// What every managed table's winning default points at while the failsafe is on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG`.
-    Tunnel,
-    /// FALLBACK=backup with a tunnel that does not work: `default via BACKUP_GW dev
-    /// BACKUP_DEV metric METRIC_WG`.
-    Backup,
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Target::Tunnel => "tunnel",
-            Target::Backup => "backup",
-        })
-    }
-}
-
-impl std::str::FromStr for Target {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Target, ()> {
-        match s {
-            "tunnel" => Ok(Target::Tunnel),
-            "backup" => Ok(Target::Backup),
-            _ => Err(()),
-        }
-    }
-}
-
-/// One change to the system, printed in the words of the command that would make it.
-/// Every change goes through the one executor (`System::apply`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
-    AddRoute(Route, AddMode),
-    DelRoute(Route),
-    AddRule(Rule),
-    DelRule(Rule),
-    /// `ip link set DEV up|down`.
-    SetLink {
-        dev: String,
-        up: bool,
-    },
-    /// `wg set IFACE peer …`.
-    SetPeer {
-        iface: String,
-        peer: PeerSet,
-    },
-    /// DNS_RESTART_CMD, run without a shell.
-    RestartDns(Vec<String>),
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Change::AddRoute(r, AddMode::Exclusive) => write!(f, "ip route add {r}"),
-            Change::AddRoute(r, AddMode::Append) => write!(f, "ip route append {r}"),
-            Change::AddRoute(r, AddMode::Replace) => write!(f, "ip route replace {r}"),
-            Change::DelRoute(r) => write!(f, "ip route del {r}"),
-            Change::AddRule(r) => write!(f, "ip rule add {r}"),
-            Change::DelRule(r) => write!(f, "ip rule del {r}"),
-            Change::SetLink { dev, up } => write!(f, "ip link set {dev} {}", if *up { "up" } else { "down" }),
-            Change::SetPeer { iface, peer } => write!(f, "wg set {iface} {peer}"),
-            Change::RestartDns(cmd) => f.write_str(&cmd.join(" ")),
-        }
     }
 }
 
@@ -647,6 +578,7 @@ pub fn resolve_gateway(
 pub mod tests {
     use super::*;
     use crate::config::parse;
+    use crate::wireguard::PeerSet;
     use std::path::Path;
 
     const CONF: &str = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24 192.168.30.0/24\n";

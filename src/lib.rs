@@ -18,6 +18,7 @@ pub mod hook;
 pub mod init;
 pub mod lock;
 pub mod log;
+pub mod model;
 pub mod net;
 pub mod netlink;
 pub mod ownership;

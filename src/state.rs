@@ -27,10 +27,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::decide::Target;
+use crate::model::Target;
+pub use crate::model::{parse_journal, Owned};
 use crate::netlink::route::Route;
-use crate::netlink::rule::Rule;
-use crate::wireguard::PeerSet;
 
 /// The largest state file read: a snapshot of many tables is a few KiB.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -351,50 +350,6 @@ impl Event {
 fn printable(reason: &str) -> String {
     let r: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     r.trim().to_string()
-}
-
-/// Something activation changed and deactivation must put back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Owned {
-    /// A route it added.
-    Route(Route),
-    /// A rule it added.
-    Rule(Rule),
-    /// A link it set administratively up (it goes down again).
-    LinkUp(String),
-    /// A WireGuard peer whose settings it changed: on that interface, these go back.
-    Peer(String, PeerSet),
-}
-
-impl fmt::Display for Owned {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Owned::Route(r) => write!(f, "route {r}"),
-            Owned::Rule(r) => write!(f, "rule {r}"),
-            Owned::LinkUp(dev) => write!(f, "link {dev} up"),
-            Owned::Peer(iface, p) => write!(f, "restore-peer {iface} {p}"),
-        }
-    }
-}
-
-impl std::str::FromStr for Owned {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Owned, String> {
-        match s.split_once(' ') {
-            Some(("route", r)) => Ok(Owned::Route(r.parse()?)),
-            Some(("rule", r)) => Ok(Owned::Rule(r.parse()?)),
-            Some(("link", rest)) => match rest.split_once(' ') {
-                Some((dev, "up")) if !dev.is_empty() => Ok(Owned::LinkUp(dev.to_string())),
-                _ => Err(format!("`{s}` is not `link DEV up`")),
-            },
-            Some(("restore-peer", rest)) => match rest.split_once(' ') {
-                Some((iface, p)) => Ok(Owned::Peer(iface.to_string(), p.parse()?)),
-                None => Err(format!("`{s}` names no peer")),
-            },
-            _ => Err(format!("`{s}` is not a route, rule, link or peer")),
-        }
-    }
 }
 
 /// STATE_DIR, opened once.
@@ -752,23 +707,6 @@ fn sync_fd(fd: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
-/// The journal's items in order, each once. A last line cut short by a crash is ignored.
-pub fn parse_journal(text: &str) -> Result<Vec<Owned>, String> {
-    let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
-    let mut owned: Vec<Owned> = Vec::new();
-    for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        // Its first line names its boot (see State::forget_other_boot).
-        if i == 0 && line.strip_prefix("boot ").is_some_and(is_boot_id) {
-            continue;
-        }
-        let item = line.parse().map_err(|e| format!("line {}: {e}", i + 1))?;
-        if !owned.contains(&item) {
-            owned.push(item);
-        }
-    }
-    Ok(owned)
-}
-
 /// Seconds of CLOCK_BOOTTIME: monotonic across processes and suspends, unaffected by
 /// the wall clock, and 0 again at a reboot.
 pub fn boottime_s() -> u64 {
@@ -800,7 +738,7 @@ pub fn boot_id() -> Option<String> {
     is_boot_id(id).then(|| id.to_string())
 }
 
-fn is_boot_id(id: &str) -> bool {
+pub(crate) fn is_boot_id(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 

@@ -1,0 +1,143 @@
+//! The vocabulary the judgement and the state files share: what a managed table's winning
+//! default points at ([`Target`]), one change to the system in the words of the command that
+//! makes it ([`Change`]), and what activation changed and deactivation puts back ([`Owned`],
+//! the journal's items). Kept apart so that the plans (`decide`, `ownership`) and the files
+//! (`state`) both depend on it and not on each other.
+
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use crate::netlink::route::{AddMode, Route};
+use crate::netlink::rule::Rule;
+use crate::wireguard::PeerSet;
+
+/// What every managed table's winning default points at while the failsafe is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG`.
+    Tunnel,
+    /// FALLBACK=backup with a tunnel that does not work: `default via BACKUP_GW dev
+    /// BACKUP_DEV metric METRIC_WG`.
+    Backup,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Target::Tunnel => "tunnel",
+            Target::Backup => "backup",
+        })
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Target, ()> {
+        match s {
+            "tunnel" => Ok(Target::Tunnel),
+            "backup" => Ok(Target::Backup),
+            _ => Err(()),
+        }
+    }
+}
+
+/// One change to the system, printed in the words of the command that would make it.
+/// Every change goes through the one executor (`System::apply`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    AddRoute(Route, AddMode),
+    DelRoute(Route),
+    AddRule(Rule),
+    DelRule(Rule),
+    /// `ip link set DEV up|down`.
+    SetLink {
+        dev: String,
+        up: bool,
+    },
+    /// `wg set IFACE peer …`.
+    SetPeer {
+        iface: String,
+        peer: PeerSet,
+    },
+    /// DNS_RESTART_CMD, run without a shell.
+    RestartDns(Vec<String>),
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::AddRoute(r, AddMode::Exclusive) => write!(f, "ip route add {r}"),
+            Change::AddRoute(r, AddMode::Append) => write!(f, "ip route append {r}"),
+            Change::AddRoute(r, AddMode::Replace) => write!(f, "ip route replace {r}"),
+            Change::DelRoute(r) => write!(f, "ip route del {r}"),
+            Change::AddRule(r) => write!(f, "ip rule add {r}"),
+            Change::DelRule(r) => write!(f, "ip rule del {r}"),
+            Change::SetLink { dev, up } => write!(f, "ip link set {dev} {}", if *up { "up" } else { "down" }),
+            Change::SetPeer { iface, peer } => write!(f, "wg set {iface} {peer}"),
+            Change::RestartDns(cmd) => f.write_str(&cmd.join(" ")),
+        }
+    }
+}
+
+/// Something activation changed and deactivation must put back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owned {
+    /// A route it added.
+    Route(Route),
+    /// A rule it added.
+    Rule(Rule),
+    /// A link it set administratively up (it goes down again).
+    LinkUp(String),
+    /// A WireGuard peer whose settings it changed: on that interface, these go back.
+    Peer(String, PeerSet),
+}
+
+impl fmt::Display for Owned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owned::Route(r) => write!(f, "route {r}"),
+            Owned::Rule(r) => write!(f, "rule {r}"),
+            Owned::LinkUp(dev) => write!(f, "link {dev} up"),
+            Owned::Peer(iface, p) => write!(f, "restore-peer {iface} {p}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Owned {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Owned, String> {
+        match s.split_once(' ') {
+            Some(("route", r)) => Ok(Owned::Route(r.parse()?)),
+            Some(("rule", r)) => Ok(Owned::Rule(r.parse()?)),
+            Some(("link", rest)) => match rest.split_once(' ') {
+                Some((dev, "up")) if !dev.is_empty() => Ok(Owned::LinkUp(dev.to_string())),
+                _ => Err(format!("`{s}` is not `link DEV up`")),
+            },
+            Some(("restore-peer", rest)) => match rest.split_once(' ') {
+                Some((iface, p)) => Ok(Owned::Peer(iface.to_string(), p.parse()?)),
+                None => Err(format!("`{s}` names no peer")),
+            },
+            _ => Err(format!("`{s}` is not a route, rule, link or peer")),
+        }
+    }
+}
+
+/// The journal's items in order, each once. A last line cut short by a crash is ignored.
+pub fn parse_journal(text: &str) -> Result<Vec<Owned>, String> {
+    let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
+    let mut owned: Vec<Owned> = Vec::new();
+    for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        // Its first line names its boot (see State::forget_other_boot).
+        if i == 0 && line.strip_prefix("boot ").is_some_and(crate::state::is_boot_id) {
+            continue;
+        }
+        let item = line.parse().map_err(|e| format!("line {}: {e}", i + 1))?;
+        if !owned.contains(&item) {
+            owned.push(item);
+        }
+    }
+    Ok(owned)
+}
