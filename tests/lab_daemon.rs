@@ -144,16 +144,9 @@ fn a_load_balancer_status_that_hangs_never_holds_up_a_carrier_event() {
     // The first rounds have asked it; a carrier event a second later is acted on at once.
     sleep(Duration::from_secs(1));
     lab.ctl("primary", "down");
-    wait_for(&lab, "tables switched", Duration::from_secs(5));
-    let log = lab.log();
-    let ms: u64 = log
-        .split("tables switched ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no switch time in:\n{log}"));
+    let ms = switched_ms(&lab);
     assert!(asked.exists(), "the daemon never asked the load balancer");
-    assert!(ms < 1000, "the carrier event waited {ms} ms for the load balancer's status:\n{log}");
+    assert!(ms < 1000, "the carrier event waited {ms} ms for the load balancer's status:\n{}", lab.log());
     assert_failsafe_tables(&lab);
     assert_eq!(d.stop(), Some(0));
 }

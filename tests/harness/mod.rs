@@ -372,6 +372,18 @@ pub fn wait_for_n(lab: &Lab, what: &str, n: usize, timeout: Duration) -> Duratio
     started.elapsed()
 }
 
+/// The daemon's own figure of its last switch: "tables switched N ms after the kernel's
+/// event", waited for (up to 5 s).
+pub fn switched_ms(lab: &Lab) -> u64 {
+    wait_for(lab, "tables switched", Duration::from_secs(5));
+    let log = lab.log();
+    log.rsplit("tables switched ")
+        .next()
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no switch time in:\n{log}"))
+}
+
 pub fn wait_for(lab: &Lab, what: &str, timeout: Duration) -> Duration {
     wait_for_n(lab, what, 1, timeout)
 }
