@@ -23,6 +23,7 @@ pub mod net;
 pub mod netlink;
 pub mod ownership;
 pub mod probe;
+pub mod record;
 pub mod rounds;
 pub mod state;
 pub mod status;

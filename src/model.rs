@@ -131,7 +131,7 @@ pub fn parse_journal(text: &str) -> Result<Vec<Owned>, String> {
     let mut owned: Vec<Owned> = Vec::new();
     for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         // Its first line names its boot (see State::forget_other_boot).
-        if i == 0 && line.strip_prefix("boot ").is_some_and(crate::state::is_boot_id) {
+        if i == 0 && line.strip_prefix("boot ").is_some_and(crate::record::is_boot_id) {
             continue;
         }
         let item = line.parse().map_err(|e| format!("line {}: {e}", i + 1))?;

@@ -1,7 +1,7 @@
 //! STATE_DIR: what must survive between ticks and across a crash.
 //!
-//! - `state`: the recorded mode, what the tables point at, the health counters that
-//!   span ticks (boot-time seconds) and a few totals (`key=value` lines).
+//! - `state`: the record (see `record`): the recorded mode, what the tables point at,
+//!   the health counters that span ticks (boot-time seconds) and a few totals.
 //! - `snapshot`: the managed tables and their default routes as they were before
 //!   activation touched anything, one route per line in `ip route` words. Rewritten only
 //!   atomically (temporary file, fsync, rename, fsync of the directory): at activation,
@@ -25,11 +25,11 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::model::Target;
 pub use crate::model::{parse_journal, Owned};
 use crate::netlink::route::Route;
+use crate::record::is_boot_id;
+pub use crate::record::Record;
 
 /// The largest state file read: a snapshot of many tables is a few KiB.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -53,174 +53,6 @@ impl fmt::Display for StateError {
 }
 
 impl std::error::Error for StateError {}
-
-/// The recorded mode, the health counters that span ticks, and totals.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub failsafe: bool,
-    /// A deactivation has begun: the next run finishes it, whatever the primary does.
-    pub deactivating: bool,
-    /// What the managed tables point at while the failsafe is on.
-    pub target: Target,
-    /// Wall-clock time of the last switch, for humans (status); never used for timing.
-    pub since_unix_s: u64,
-    pub activations: u64,
-    pub deactivations: u64,
-    /// How long the last activation or deactivation took.
-    pub last_switch_ms: u64,
-    /// The boot these boot-time seconds belong to.
-    pub boot_id: Option<String>,
-    /// Boot time (ms) since which every round of the primary has passed (while active).
-    pub up_since_ms: Option<u64>,
-    /// The failback wait in force for this activation (UP_AFTER_S after flap damping).
-    pub up_after_s: u64,
-    /// Boot time of the last failback (flap damping).
-    pub failback_at_s: Option<u64>,
-    /// The peer's latest handshake when the endpoint route via the backup went in.
-    pub handshake_mark: Option<Duration>,
-    /// The peer has answered an echo through the tunnel (so silence means down).
-    pub peer_echoes: bool,
-    /// FALLBACK=none and the tunnel is down while active (logged once).
-    pub tunnel_down: bool,
-    /// The load balancer's re-impositions were logged once for this activation.
-    pub repairs_logged: bool,
-    /// The primary passing again was logged once for this activation (a lossy line
-    /// restarts the wait at every lost round; that is not news each time).
-    pub back_logged: bool,
-    /// BACKUP_CHECK: the backup path failed its last judgement.
-    pub backup_down: bool,
-    /// BACKUP_CHECK: since when (wall clock) the backup is up or down; 0 before the
-    /// first check.
-    pub backup_since_unix_s: u64,
-    /// BACKUP_CHECK (`run`): failed rounds in a row while the backup counts as up.
-    pub backup_fails: u64,
-    /// The kernel refused to move IPv6 in this activation (logged once).
-    pub ipv6_refused: bool,
-}
-
-impl Default for Record {
-    fn default() -> Record {
-        Record {
-            failsafe: false,
-            deactivating: false,
-            target: Target::Tunnel,
-            since_unix_s: 0,
-            activations: 0,
-            deactivations: 0,
-            last_switch_ms: 0,
-            boot_id: None,
-            up_since_ms: None,
-            up_after_s: 0,
-            failback_at_s: None,
-            handshake_mark: None,
-            peer_echoes: false,
-            tunnel_down: false,
-            repairs_logged: false,
-            back_logged: false,
-            backup_down: false,
-            backup_since_unix_s: 0,
-            backup_fails: 0,
-            ipv6_refused: false,
-        }
-    }
-}
-
-fn opt<T: fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "none".to_string(), T::to_string)
-}
-
-impl Record {
-    pub fn to_text(&self) -> String {
-        let mark = self.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
-        format!(
-            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\nipv6_refused={}\n",
-            if self.failsafe { "failsafe" } else { "normal" },
-            u8::from(self.deactivating),
-            self.target,
-            self.since_unix_s,
-            self.activations,
-            self.deactivations,
-            self.last_switch_ms,
-            opt(&self.boot_id),
-            opt(&self.up_since_ms),
-            self.up_after_s,
-            opt(&self.failback_at_s),
-            opt(&mark),
-            u8::from(self.peer_echoes),
-            u8::from(self.tunnel_down),
-            u8::from(self.repairs_logged),
-            u8::from(self.back_logged),
-            u8::from(self.backup_down),
-            self.backup_since_unix_s,
-            self.backup_fails,
-            u8::from(self.ipv6_refused),
-        )
-    }
-
-    /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
-    /// version's file); a value it cannot read, or a file without its mode (empty, or
-    /// not a record), is an error.
-    pub fn parse(text: &str) -> Result<Record, String> {
-        let mut r = Record::default();
-        if !text.lines().any(|l| l.starts_with("mode=")) {
-            return Err("no mode line: not a record".into());
-        }
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let bad = || format!("line {}: cannot read `{line}`", i + 1);
-            let (k, v) = line.split_once('=').ok_or_else(bad)?;
-            let num = || v.parse::<u64>().map_err(|_| bad());
-            let opt_num = || if v == "none" { Ok(None) } else { num().map(Some) };
-            let flag = || match v {
-                "0" => Ok(false),
-                "1" => Ok(true),
-                _ => Err(bad()),
-            };
-            match k {
-                "mode" => {
-                    r.failsafe = match v {
-                        "failsafe" => true,
-                        "normal" => false,
-                        _ => return Err(bad()),
-                    }
-                }
-                "deactivating" => r.deactivating = flag()?,
-                "target" => r.target = v.parse().map_err(|_| bad())?,
-                "since" => r.since_unix_s = num()?,
-                "activations" => r.activations = num()?,
-                "deactivations" => r.deactivations = num()?,
-                "last_switch_ms" => r.last_switch_ms = num()?,
-                // As boot_id() reads it: hex digits and dashes (a `\r` would not
-                // survive the next write and read).
-                "boot_id" if v == "none" => r.boot_id = None,
-                "boot_id" if is_boot_id(v) => r.boot_id = Some(v.to_string()),
-                "boot_id" => return Err(bad()),
-                "up_since_ms" => r.up_since_ms = opt_num()?,
-                "up_after_s" => r.up_after_s = num()?,
-                "failback_at_s" => r.failback_at_s = opt_num()?,
-                "handshake_mark" => {
-                    r.handshake_mark = if v == "none" { None } else { Some(parse_time(v).ok_or_else(bad)?) }
-                }
-                "peer_echoes" => r.peer_echoes = flag()?,
-                "tunnel_down" => r.tunnel_down = flag()?,
-                "repairs_logged" => r.repairs_logged = flag()?,
-                "back_logged" => r.back_logged = flag()?,
-                "backup_down" => r.backup_down = flag()?,
-                "backup_since" => r.backup_since_unix_s = num()?,
-                "backup_fails" => r.backup_fails = num()?,
-                "ipv6_refused" => r.ipv6_refused = flag()?,
-                _ => {}
-            }
-        }
-        Ok(r)
-    }
-}
-
-/// `SECONDS.NANOSECONDS` (nine digits).
-fn parse_time(v: &str) -> Option<Duration> {
-    let (s, n) = v.split_once('.')?;
-    let nanos: u32 = n.parse().ok().filter(|n| *n < 1_000_000_000 && v.len() - s.len() == 10)?;
-    Some(Duration::new(s.parse().ok()?, nanos))
-}
 
 /// The managed tables and their default routes before activation changed them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -738,13 +570,10 @@ pub fn boot_id() -> Option<String> {
     is_boot_id(id).then(|| id.to_string())
 }
 
-pub(crate) fn is_boot_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Target;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
@@ -792,48 +621,13 @@ mod tests {
     }
 
     #[test]
-    fn a_boot_id_is_what_the_kernel_writes_or_the_record_is_refused() {
-        // Found by the state fuzzer: `\r` at the end of the file was kept in the id,
-        // and lost when the record was written and read again.
-        let r = Record::parse("mode=failsafe\nboot_id=0f1e2d3c-aaaa\n").expect("an id");
-        assert_eq!(r.boot_id.as_deref(), Some("0f1e2d3c-aaaa"));
-        assert_eq!(Record::parse(&r.to_text()), Ok(r));
-        assert_eq!(Record::parse("mode=failsafe\nboot_id=none\n").map(|r| r.boot_id), Ok(None));
-        for bad in ["7c7c3\r", "a b", "x", ""] {
-            let text = format!("mode=failsafe\nboot_id={bad}");
-            assert!(Record::parse(&text).is_err(), "{text:?}");
-        }
-    }
-
-    #[test]
     #[ignore = "needs root: STATE_DIR must be root's (make test runs it)"]
     fn record_round_trip_and_default() {
         let d = temp_dir("record");
         let mut s = State::open(&d).expect("absent is fine");
         assert_eq!(s.record().expect("missing file is fine"), Record::default());
         assert!(!d.exists(), "reading creates nothing");
-        let r = Record {
-            failsafe: true,
-            deactivating: true,
-            target: Target::Backup,
-            since_unix_s: 1_700_000_000,
-            activations: 3,
-            deactivations: 2,
-            last_switch_ms: 41,
-            boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
-            up_since_ms: Some(512_000),
-            up_after_s: 120,
-            failback_at_s: None,
-            handshake_mark: Some(Duration::new(1_700_000_000, 5)),
-            peer_echoes: true,
-            tunnel_down: false,
-            repairs_logged: true,
-            back_logged: true,
-            backup_down: true,
-            backup_since_unix_s: 1_700_000_100,
-            backup_fails: 1,
-            ipv6_refused: true,
-        };
+        let r = crate::record::tests::sample();
         s.write_record(&r).expect("write");
         assert_eq!(fs::metadata(&d).expect("created").permissions().mode() & 0o777, 0o700);
         assert_eq!(fs::metadata(d.join("state")).expect("file").permissions().mode() & 0o777, 0o600);
@@ -846,15 +640,8 @@ mod tests {
         // An earlier version's file reads with defaults for what it lacks.
         fs::write(d.join("state"), "mode=failsafe\nsince=5\nactivations=1\nfuture_key=x\n").expect("write");
         let old = s.record().expect("old format");
-        assert!(old.failsafe && old.target == Target::Tunnel && old.up_since_ms.is_none());
+        assert!(old.mode.failsafe && old.mode.target == Target::Tunnel && old.failback.up_since_ms.is_none());
         fs::remove_dir_all(&d).ok();
-    }
-
-    #[test]
-    fn handshake_marks_need_nine_digits() {
-        assert_eq!(parse_time("1700000000.000000005"), Some(Duration::new(1_700_000_000, 5)));
-        assert_eq!(parse_time("1.5"), None);
-        assert_eq!(parse_time("1.9999999999"), None);
     }
 
     #[test]
@@ -1028,12 +815,14 @@ mod tests {
     fn another_boots_state_is_set_aside() {
         let d = temp_dir("boot");
         let mut s = State::open(&d).expect("absent");
-        s.write_record(&Record { failsafe: true, boot_id: Some("aaaa".into()), ..Record::default() }).expect("write");
+        let mut r = Record { boot_id: Some("aaaa".into()), ..Record::default() };
+        r.activated(1, 1);
+        s.write_record(&r).expect("write");
         s.write_snapshot(&Snapshot::default(), 1).expect("write");
         assert!(!s.forget_other_boot(Some("aaaa")).expect("same boot"));
         assert!(!s.forget_other_boot(None).expect("unknown boot: keep"));
         assert!(s.forget_other_boot(Some("bbbb")).expect("other boot"));
-        assert!(!s.snapshot_exists() && !s.record().expect("gone").failsafe);
+        assert!(!s.snapshot_exists() && !s.record().expect("gone").mode.failsafe);
         // A journal alone (an activation killed before its record) names its boot too.
         let this = boot_id().expect("this boot's id");
         s.journal_append(&"link wg0 up".parse().expect("item")).expect("append");

@@ -85,20 +85,20 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             ..Snapshot::default()
         },
     };
-    let failback_in_s = match (obs.on, health.is_ok(), record.up_since_ms) {
+    let failback_in_s = match (obs.on, health.is_ok(), record.failback.up_since_ms) {
         (true, true, Some(since)) => {
             let waited_s = crate::state::boottime_ms().saturating_sub(since) / 1000;
-            Some(record.up_after_s.saturating_sub(waited_s))
+            Some(record.failback.up_after_s.saturating_sub(waited_s))
         }
         _ => None,
     };
     Ok(Status {
         failsafe: obs.on,
-        target: record.target,
-        mode_since_unix_s: record.since_unix_s,
-        activations: record.activations,
-        deactivations: record.deactivations,
-        last_switch_ms: record.last_switch_ms,
+        target: record.mode.target,
+        mode_since_unix_s: record.mode.since_unix_s,
+        activations: record.totals.activations,
+        deactivations: record.totals.deactivations,
+        last_switch_ms: record.totals.last_switch_ms,
         primary_dev: cfg.primary_dev.clone(),
         primary_healthy: health.is_ok(),
         primary_detail: match (&health, obs.primary_gw) {
@@ -114,8 +114,8 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         tunnel_error,
         tunnel,
         backup_dev: cfg.backup_dev.clone(),
-        backup: (cfg.backup_check && record.backup_since_unix_s > 0)
-            .then_some((record.backup_down, record.backup_since_unix_s)),
+        backup: (cfg.backup_check && record.backup.since_unix_s > 0)
+            .then_some((record.backup.down, record.backup.since_unix_s)),
         backup_checked: cfg.backup_check,
         tables: [false, true]
             .into_iter()

@@ -187,7 +187,7 @@ impl<'a> System<'a> {
     /// The failsafe counts as on (DESIGN.md, "Which mode are we in"): its default in
     /// `main` — the tunnel's or, on the fallback, the backup's — counts when the state is lost.
     pub fn is_on(&self, routes: &[Route]) -> bool {
-        failsafe_on(self.record.failsafe, self.snapshot_exists(), footprint_in_main(routes, self.cfg))
+        failsafe_on(self.record.mode.failsafe, self.snapshot_exists(), footprint_in_main(routes, self.cfg))
     }
 
     /// A round's observation from routes, rules and addresses read elsewhere (the

@@ -83,7 +83,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     };
     let target = match proof {
         Ok(echoed) => {
-            record.peer_echoes |= echoed;
+            record.echo_seen(echoed);
             Target::Tunnel
         }
         Err(why) if c.fallback == Fallback::None => {
@@ -106,18 +106,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
 
     // What this activation judged goes to disk before any table is touched, so that an
     // activation killed from here on is completed with its own mark, target and wait.
-    let now_s = state::boottime_s();
-    record.deactivating = false;
-    record.target = target;
-    record.boot_id = state::boot_id();
-    record.up_since_ms = None;
-    record.up_after_s =
-        damped_wait(record.failback_at_s, record.up_after_s, now_s, c.up_after_s, c.up_after_max_s, c.flap_window_s);
-    record.handshake_mark = mark.unwrap_or(None);
-    record.tunnel_down = false;
-    record.repairs_logged = false;
-    record.back_logged = false;
-    record.ipv6_refused = false;
+    record.activation_judged(c, target, mark.unwrap_or(None), state::boot_id(), state::boottime_s());
     sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an
@@ -160,10 +149,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
 
     // 8. Recorded, and one line logged.
     let ms = started.elapsed().as_millis();
-    record.failsafe = true;
-    record.since_unix_s = wall_now().as_secs();
-    record.activations += 1;
-    record.last_switch_ms = ms as u64;
+    record.activated(wall_now().as_secs(), ms as u64);
     sys.write_record(&record)?;
     let names = |t: &BTreeSet<u32>| t.iter().map(|t| table_name(*t)).collect::<Vec<_>>().join(", ");
     let via = match target {
@@ -176,10 +162,9 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         (Target::Tunnel, Some(ip)) => format!("; IPv6 tables {} use {} via {ip}", names(&snapshot.tables6), c.wg_iface),
         _ => format!("; IPv6 tables {} refuse at once (unreachable)", names(&snapshot.tables6)),
     };
-    let damped = if record.up_after_s > c.up_after_s {
-        format!(", failback after {} s (flapping)", record.up_after_s)
-    } else {
-        String::new()
+    let damped = match record.damped_wait_s(c) {
+        Some(s) => format!(", failback after {s} s (flapping)"),
+        None => String::new(),
     };
     sys.log.info(&format!(
         "failsafe ACTIVATED in {ms} ms: tables {} now use {via}{via6}{damped}{}",

@@ -59,21 +59,21 @@ pub fn while_active(
     };
     let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
     // Only a real answer makes a peer "one that echoes", never a guess.
-    record.peer_echoes |= echo == Some(true);
+    record.echo_seen(echo == Some(true));
     let round = TunnelRound {
         echo: false,
-        peer_echoes: record.peer_echoes,
+        peer_echoes: record.tunnel.peer_echoes,
         latest,
-        mark: record.handshake_mark,
+        mark: record.tunnel.handshake_mark,
         now: wall_now(),
     };
     // `None`: not judged this round (the daemon's tunnel track has just started): the
     // target stays what it is.
     let verdict = if wg_exists { health::tunnel_verdict(echo, &round, c.handshake_max_age_s) } else { Some(false) };
-    let tunnel_ok = verdict.unwrap_or(record.target == Target::Tunnel && !record.tunnel_down);
+    let tunnel_ok = verdict.unwrap_or(record.mode.target == Target::Tunnel && !record.tunnel.down);
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
-    let target = match (record.target, tunnel_ok, c.fallback) {
-        _ if verdict.is_none() => record.target,
+    let target = match (record.mode.target, tunnel_ok, c.fallback) {
+        _ if verdict.is_none() => record.mode.target,
         (Target::Tunnel, false, Fallback::Backup) if backup_alive => Target::Backup,
         (Target::Backup, true, _) => Target::Tunnel,
         (t, _, _) => t,
@@ -118,20 +118,20 @@ pub fn while_active(
     let silent: Vec<String> = reimposed.iter().map(|r| Change::DelRoute(r.clone()).to_string()).collect();
     let repairs = made.len();
     let loud = made.iter().filter(|m| !silent.contains(m)).count();
-    if !reimposed.is_empty() && !record.repairs_logged {
+    if !reimposed.is_empty() && record.reimposed() {
         sys.log.warn(&format!(
             "failsafe active: the load balancer re-imposes {}; repairing it without a log line from now on",
             reimposed.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
         ));
-        record.repairs_logged = true;
     }
     if loud > 0 {
         sys.log.warn(&format!("failsafe active: repaired {loud} drifted route(s), rule(s) or link(s)"));
     }
 
     // The tunnel's transitions, logged once each, after the flows they break are reset.
-    if target != record.target {
-        let flows = conntrack::said(conntrack::after_switch(sys, record.target.into(), target.into()));
+    let news = record.tunnel_judged(target, tunnel_ok);
+    if let Some(from) = news.switched_from {
+        let flows = conntrack::said(conntrack::after_switch(sys, from.into(), target.into()));
         match target {
             Target::Backup => {
                 let why = format!(
@@ -147,11 +147,9 @@ pub fn while_active(
                 sys.event("tunnel-restored", &why, Some(took()), snapshot.all_tables());
             }
         }
-        record.target = target;
     }
-    let dead_on_tunnel = !tunnel_ok && target == Target::Tunnel;
-    if dead_on_tunnel != record.tunnel_down {
-        if dead_on_tunnel {
+    if let Some(down) = news.down {
+        if down {
             let keeps = match c.fallback {
                 Fallback::None => "FALLBACK=none keeps the tables on it".to_string(),
                 Fallback::Backup => format!(
@@ -170,33 +168,26 @@ pub fn while_active(
             let why = format!("tunnel {} works again", c.wg_iface);
             sys.event("tunnel-restored", &why, None, snapshot.all_tables());
         }
-        record.tunnel_down = dead_on_tunnel;
     }
 
     // The failback wait.
     let mut wait_left_s = None;
     match primary {
         Some((_, Failback::Waiting { since_ms, left_ms, first })) => {
-            if first && !record.back_logged {
-                record.back_logged = true;
+            if record.primary_passing(since_ms, first) {
                 sys.log.info(&format!(
                     "primary {} passes again: failing back after {} s without a failed round",
-                    c.primary_dev, record.up_after_s
+                    c.primary_dev, record.failback.up_after_s
                 ));
             }
-            record.up_since_ms = Some(since_ms);
             wait_left_s = Some(left_ms.div_ceil(1000));
         }
-        Some((_, Failback::Down)) | Some((Err(_), _)) => record.up_since_ms = None,
+        Some((_, Failback::Down)) | Some((Err(_), _)) => record.primary_failed(),
         _ => {}
     }
 
     // An interrupted activation's record is completed.
-    if !record.failsafe {
-        record.failsafe = true;
-        record.activations += 1;
-        record.since_unix_s = wall_now().as_secs();
-        record.boot_id = state::boot_id();
+    if record.activation_completed(wall_now().as_secs(), state::boot_id()) {
         sys.log.info("failsafe ACTIVATED (an interrupted activation was completed)");
         sys.event("activated", "an interrupted activation was completed", None, snapshot.all_tables());
     }

@@ -18,7 +18,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // From here on, a run killed part-way is finished by the next one, whatever the
     // primary does meanwhile.
     let mut record = sys.record().clone();
-    record.deactivating = true;
+    record.deactivation_begun();
     sys.write_record(&record)?;
 
     // 2. In main and each managed table, the saved routes go back before ours go, so no
@@ -120,23 +120,16 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         sys.event("error", &why, None, []);
     }
     // The flows the switch breaks (CONNTRACK_FLUSH): those opened on the path left.
-    let flows = conntrack::after_switch(sys, record.target.into(), Path::Primary);
+    let flows = conntrack::after_switch(sys, record.mode.target.into(), Path::Primary);
 
     // 4. Normal again: recorded first (still marked as deactivating, so that a run
     //    killed from here on finishes the job rather than judge the tables anew), then the
     //    journal and the snapshot go, then the mark.
     let ms = started.elapsed().as_millis();
-    record.failsafe = false;
-    record.since_unix_s = wall_now().as_secs();
-    record.deactivations += 1;
-    record.last_switch_ms = ms as u64;
-    record.failback_at_s = Some(state::boottime_s());
-    record.boot_id = state::boot_id();
-    record.up_since_ms = None;
-    record.tunnel_down = false;
+    record.deactivated(wall_now().as_secs(), ms as u64, state::boottime_s(), state::boot_id());
     sys.write_record(&record)?;
     sys.forget_changes(true)?;
-    record.deactivating = false;
+    record.deactivation_finished();
     sys.write_record(&record)?;
     sys.log.info(&format!(
         "failsafe DEACTIVATED in {ms} ms: every table is back on its own routes{}",
@@ -145,7 +138,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let reason = if forced {
         "by request".to_string()
     } else {
-        format!("primary {} passed every round for {} s", c.primary_dev, record.up_after_s)
+        format!("primary {} passed every round for {} s", c.primary_dev, record.failback.up_after_s)
     };
     let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
     sys.event("deactivated", &reason, Some(ms as u64), numbers);
@@ -155,7 +148,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
 /// A deactivation that could not finish: not a crash, so the next round judges afresh
 /// (re-asserting if the primary is down again) instead of insisting on it.
 fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &[String]) -> Result<Outcome, Error> {
-    record.deactivating = false;
+    record.deactivation_given_up();
     sys.write_record(&record)?;
     let why = format!("deactivation incomplete, still in failsafe: {}", failures.join("; "));
     sys.event("error", &why, None, []);

@@ -18,10 +18,11 @@ use crate::decide::{
     Ours, Target,
 };
 use crate::error::Error;
-use crate::health::{self, damped_wait, handshake_since, Failback, TunnelRound, Unhealthy};
+use crate::health::{self, handshake_since, Failback, TunnelRound, Unhealthy};
 use crate::netlink::route::{table_name, Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table};
+use crate::record::BackupNews;
 use crate::state::{self, Owned, Snapshot};
 use crate::system::{wall_now, Observed, System};
 use crate::wireguard::PeerSet;
@@ -110,13 +111,18 @@ pub struct Seen {
 pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error> {
     let record = sys.record().clone();
     // An interrupted deactivation is finished first, whatever the primary does now.
-    if obs.on && record.deactivating {
+    if obs.on && record.mode.deactivating {
         return deactivate(sys, obs, false);
     }
     let healthy = seen.primary.is_ok();
-    let failback =
-        health::round_failback(healthy, seen.round_passed, record.up_since_ms, state::boottime_ms(), record.up_after_s);
-    let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel_down);
+    let failback = health::round_failback(
+        healthy,
+        seen.round_passed,
+        record.failback.up_since_ms,
+        state::boottime_ms(),
+        record.failback.up_after_s,
+    );
+    let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel.down);
     let passed = healthy && seen.round_passed == Some(true);
     let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
     match decide(obs.on, healthy, !sys.journal().is_empty(), back) {
@@ -143,38 +149,20 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
 pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u64) -> Result<(), Error> {
     let c = sys.cfg;
     let mut record = sys.record().clone();
-    if verdict.is_err() && !record.backup_down {
-        record.backup_fails = record.backup_fails.saturating_add(1);
-        if record.backup_fails < need_fails {
-            sys.write_record(&record)?;
-            return Ok(());
-        }
-    }
-    let down = verdict.is_err();
-    if record.backup_since_unix_s != 0 && record.backup_down == down {
-        if !down && record.backup_fails > 0 {
-            record.backup_fails = 0;
-            sys.write_record(&record)?;
-        }
-        return Ok(());
-    }
-    record.backup_fails = 0;
-    let first = record.backup_since_unix_s == 0;
-    record.backup_down = down;
-    record.backup_since_unix_s = wall_now().as_secs().max(1);
+    let news = record.backup_judged(verdict.is_err(), need_fails, wall_now().as_secs());
     sys.write_record(&record)?;
-    match verdict {
-        Err(why) => {
+    match (verdict, news) {
+        (Err(why), BackupNews::Down) => {
             let why = format!("backup {}: {why}", c.backup_dev);
             sys.log.warn(&format!("{why}: a failover now would have no working path"));
             sys.event("backup-down", &why, None, []);
         }
-        Ok(()) if !first => {
+        (Ok(()), BackupNews::Up) => {
             let why = format!("backup {} works again", c.backup_dev);
             sys.log.info(&why);
             sys.event("backup-up", &why, None, []);
         }
-        Ok(()) => {}
+        _ => {}
     }
     Ok(())
 }

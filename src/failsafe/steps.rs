@@ -140,8 +140,9 @@ pub(super) fn ipv6_may_fail(v6: bool, done: Result<(), Error>) -> Result<Option<
 
 /// IPv6's refusals, told once an outage: at the first, and when IPv6 moves after all.
 pub(super) fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: Option<String>) {
-    match (refused, record.ipv6_refused) {
-        (Some(why), false) => {
+    let changed = record.ipv6_judged(refused.is_some());
+    match (refused, changed) {
+        (Some(why), Some(true)) => {
             let instead = match sys.cfg.wg_peer_ip6 {
                 Some(_) => "IPv6 is refused at once instead",
                 None => "IPv6 is left as it is",
@@ -149,12 +150,8 @@ pub(super) fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: O
             let why = format!("IPv6 not moved to its target ({instead}; IPv4 is moved): {why}");
             sys.log.error(&why);
             sys.event("error", &why, None, []);
-            record.ipv6_refused = true;
         }
-        (None, true) => {
-            sys.log.info("IPv6 moved too now");
-            record.ipv6_refused = false;
-        }
+        (None, Some(false)) => sys.log.info("IPv6 moved too now"),
         _ => {}
     }
 }
