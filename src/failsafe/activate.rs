@@ -13,7 +13,7 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
     // `error` the owner hears of, unless the sequence said it itself.
     if let Err(e) = &result {
         if sys.errors_announced == announced {
-            sys.event("error", &format!("activation failed: {e}"), None, []);
+            tell(sys, News::ActivationFailed(e), None, NO_TABLES);
         }
     }
     result
@@ -22,33 +22,22 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
 fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Result<Outcome, Error> {
     let started = Instant::now();
     let c = sys.cfg;
-    match &why {
-        Some(w) => sys.log.warn(&format!("primary {} is down ({w}): activating the failsafe", c.primary_dev)),
-        None => sys.log.info("activating the failsafe by request"),
-    }
+    tell(sys, News::Activating(why.as_ref()), None, NO_TABLES);
     // What the sequence needs, before anything is touched. A missing WireGuard interface
     // (wireguard-go restarting, a configuration commit re-creating it) is a tunnel that
     // does not work: FALLBACK=backup still carries the LAN.
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
     for (dev, needed) in [(&c.wg_iface, c.fallback == Fallback::None), (&c.backup_dev, true)] {
         if needed && sys.links.by_name(dev).is_none() {
-            return Err(Error::Failed(format!("interface {dev} does not exist; nothing was changed")));
+            return Err(say::no_interface(dev));
         }
     }
     // A backup without carrier carries neither the tunnel nor a fallback: failing over
     // onto it would only take the LAN off a primary that may still pass now and then.
     if let Err(why) = link_health(sys.links.by_name(&c.backup_dev)) {
-        return Err(Error::Failed(format!(
-            "backup {} {why}: no path to fail over to; every table is left as it is",
-            c.backup_dev
-        )));
+        return Err(say::no_backup_path(c, &why));
     }
-    let Some(backup_gw) = obs.backup_gw else {
-        return Err(Error::Failed(format!(
-            "BACKUP_GW={}: no gateway found for {}; nothing was changed",
-            c.backup_gw, c.backup_dev
-        )));
-    };
+    let Some(backup_gw) = obs.backup_gw else { return Err(say::no_backup_gateway(c, true)) };
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
 
     // 1. Host route to the VPS through the backup WAN, so the tunnel does not follow the
@@ -88,18 +77,11 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         }
         Err(why) if c.fallback == Fallback::None => {
             cleanup(sys)?;
-            // The announced reason is the same every retry (the diagnostics, with their
-            // handshake ages, change every time): one event per outage, not per minute.
-            let said =
-                format!("tunnel {} does not work over {} (FALLBACK=none: no table changed)", c.wg_iface, c.backup_dev);
-            sys.event("error", &said, None, []);
+            tell(sys, News::TunnelUnproven, None, NO_TABLES);
             return Err(Error::Failed(why));
         }
         Err(why) => {
-            sys.log.error(&format!(
-                "{why}: routing every table straight out of {} instead (FALLBACK=backup)",
-                c.backup_dev
-            ));
+            tell(sys, News::FallingBackAtActivation(&why), None, NO_TABLES);
             Target::Backup
         }
     };
@@ -125,9 +107,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
                 made_good(snapshot_now(&routes, &rules, c), sys.healthy().as_ref(), primary_present, &c.primary_dev);
             sys.write_snapshot(&s)?;
             for r in &s.aside {
-                sys.log.info(&format!(
-                    "`{r}` is an owner's failover made before the snapshot: the table's default as last seen healthy comes back at failback instead"
-                ));
+                tell(sys, News::AsideBeforeSnapshot(r), None, NO_TABLES);
             }
             s
         }
@@ -151,47 +131,18 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let ms = started.elapsed().as_millis();
     record.activated(wall_now().as_secs(), ms as u64);
     sys.write_record(&record)?;
-    let names = |t: &BTreeSet<u32>| t.iter().map(|t| table_name(*t)).collect::<Vec<_>>().join(", ");
-    let via = match target {
-        Target::Tunnel => format!("{} via {}", c.wg_iface, c.wg_peer_ip),
-        Target::Backup => format!("{} via {backup_gw} (FALLBACK: the tunnel does not work)", c.backup_dev),
-    };
-    let via6 = match (target, c.wg_peer_ip6) {
-        _ if snapshot.tables6.is_empty() => String::new(),
-        _ if refused6.is_some() => "; IPv6: see the error above".to_string(),
-        (Target::Tunnel, Some(ip)) => format!("; IPv6 tables {} use {} via {ip}", names(&snapshot.tables6), c.wg_iface),
-        _ => format!("; IPv6 tables {} refuse at once (unreachable)", names(&snapshot.tables6)),
-    };
-    let damped = match record.damped_wait_s(c) {
-        Some(s) => format!(", failback after {s} s (flapping)"),
-        None => String::new(),
-    };
-    sys.log.info(&format!(
-        "failsafe ACTIVATED in {ms} ms: tables {} now use {via}{via6}{damped}{}",
-        names(&snapshot.tables),
-        conntrack::said(flows)
-    ));
-    warn_kernel_winners(sys, &routes, &snapshot);
+    let refused6 = refused6.is_some();
+    let damped_s = record.damped_wait_s(c);
+    let done =
+        say::Activated { ms, why: why.as_ref(), target, backup_gw, snapshot: &snapshot, refused6, damped_s, flows };
+    tell(sys, News::Activated(&done), Some(ms as u64), &snapshot.all_tables());
+    for r in kernel_winners(&routes, &snapshot, c) {
+        tell(sys, News::KernelWinner(r), None, NO_TABLES);
+    }
     for v6 in [false, true] {
         for r in ours.unmodelled_claims(v6, &rules, snapshot.tables_of(v6)) {
-            sys.log.warn(&format!(
-                "`ip rule {r}` sends LAN traffic elsewhere with selectors wg-failsafe does not model: it is not copied before the LAN's rule, which takes that traffic to the tunnel during the outage"
-            ));
+            tell(sys, News::UnmodelledRule(r), None, NO_TABLES);
         }
-    }
-    let reason = match &why {
-        Some(w) => format!("primary {}: {w}", c.primary_dev),
-        None => "by request".to_string(),
-    };
-    let switched = Some(ms as u64);
-    sys.event("activated", &reason, switched, snapshot.all_tables());
-    if target == Target::Backup {
-        sys.event(
-            "fallback",
-            &format!("tunnel {} does not work over {}: tables via {backup_gw}", c.wg_iface, c.backup_dev),
-            switched,
-            snapshot.all_tables(),
-        );
     }
     Ok(Outcome::Activated { ms, target })
 }
@@ -264,30 +215,12 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     ))
 }
 
-/// A default the kernel keeps for itself (router advertisement) that would win over the
-/// failsafe's: never deleted, so that family keeps leaving through it; the owner is told
-/// once, at activation, how to make the failsafe's win.
-fn warn_kernel_winners(sys: &mut System, routes: &[Route], snapshot: &Snapshot) {
-    for r in kernel_winners(routes, snapshot, sys.cfg) {
-        sys.log.warn(&format!(
-            "`{r}` is the kernel's (router advertisement) and wins over METRIC_WG={}: it stays, and traffic it matches keeps using it; set METRIC_WG below {} (or raise net.ipv6.conf.{}.ra_defrtr_metric)",
-            sys.cfg.metric_of(r.is_v6()),
-            r.metric,
-            r.dev.as_deref().unwrap_or("all")
-        ));
-    }
-}
-
 /// Step 7: if dnsmasq runs, it must resolve DNS_TEST_NAME at the router's LAN address
 /// within 5 s; if not, it is restarted. Never fatal: the routes are already right.
 fn check_dns(sys: &mut System) -> Result<(), Error> {
     let c = sys.cfg;
     let Some((server, false)) = sys.lan_dns_answers() else { return Ok(()) };
-    sys.log.warn(&format!(
-        "dnsmasq at {server} does not resolve {}: running {}",
-        c.dns_test_name,
-        c.dns_restart_cmd.join(" ")
-    ));
+    tell(sys, News::DnsRestart(server), None, NO_TABLES);
     if let Err(e) = sys.apply(&Change::RestartDns(c.dns_restart_cmd.clone())) {
         sys.log.error(&e.to_string());
     }

@@ -30,9 +30,7 @@ pub fn while_active(
         },
         _ => None,
     });
-    let Some(backup_gw) = obs.backup_gw.or(journal_gw) else {
-        return Err(Error::Failed(format!("BACKUP_GW={}: no gateway found for {}", c.backup_gw, c.backup_dev)));
-    };
+    let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
 
     // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
@@ -40,10 +38,7 @@ pub fn while_active(
     // A route that is not ours holding the VPS route's place (through another device)
     // cannot be mended here, but the tables still are: told once, never a stop.
     if let Err(e) = ensure_endpoint_route(sys, &obs.routes, &obs.rules, &ours) {
-        let why = format!("the route to the VPS cannot be put in: {e}");
-        if sys.event("error", &why, None, []) {
-            sys.log.error(&why);
-        }
+        tell(sys, News::EndpointRouteRefused(&e), None, NO_TABLES);
     }
     if wg_exists {
         ensure_link_up(sys)?;
@@ -91,12 +86,10 @@ pub fn while_active(
                 sys.write_snapshot(&a.snapshot)?;
             }
             for r in &a.appeared {
-                sys.log.info(&format!("failsafe active: {r} appeared; moved aside, it comes back at failback"));
+                tell(sys, News::Appeared(r), None, NO_TABLES);
             }
             for r in &a.aside {
-                sys.log.warn(&format!(
-                    "failsafe active: {r} appeared (an owner's failover, or the outage's own); moved aside, it does not come back at failback"
-                ));
+                tell(sys, News::AppearedAside(r), None, NO_TABLES);
             }
             (a.snapshot, a.reimposed)
         }
@@ -119,55 +112,27 @@ pub fn while_active(
     let repairs = made.len();
     let loud = made.iter().filter(|m| !silent.contains(m)).count();
     if !reimposed.is_empty() && record.reimposed() {
-        sys.log.warn(&format!(
-            "failsafe active: the load balancer re-imposes {}; repairing it without a log line from now on",
-            reimposed.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
-        ));
+        tell(sys, News::Reimposed(&reimposed), None, NO_TABLES);
     }
     if loud > 0 {
-        sys.log.warn(&format!("failsafe active: repaired {loud} drifted route(s), rule(s) or link(s)"));
+        tell(sys, News::Repaired(loud), None, NO_TABLES);
     }
 
     // The tunnel's transitions, logged once each, after the flows they break are reset.
+    let tables = snapshot.all_tables();
     let news = record.tunnel_judged(target, tunnel_ok);
     if let Some(from) = news.switched_from {
-        let flows = conntrack::said(conntrack::after_switch(sys, from.into(), target.into()));
-        match target {
-            Target::Backup => {
-                let why = format!(
-                    "tunnel {} stopped working: every table now goes straight out of {} via {backup_gw} (FALLBACK=backup)",
-                    c.wg_iface, c.backup_dev
-                );
-                sys.log.error(&format!("{why}{flows}"));
-                sys.event("fallback", &why, Some(took()), snapshot.all_tables());
-            }
-            Target::Tunnel => {
-                sys.log.info(&format!("tunnel {} works again: every table uses it again{flows}", c.wg_iface));
-                let why = format!("tunnel {} works over {}", c.wg_iface, c.backup_dev);
-                sys.event("tunnel-restored", &why, Some(took()), snapshot.all_tables());
-            }
-        }
+        let flows = conntrack::after_switch(sys, from.into(), target.into());
+        let switched = match target {
+            Target::Backup => News::Fallback { backup_gw, flows },
+            Target::Tunnel => News::TunnelRestored { flows },
+        };
+        tell(sys, switched, Some(took()), &tables);
     }
-    if let Some(down) = news.down {
-        if down {
-            let keeps = match c.fallback {
-                Fallback::None => "FALLBACK=none keeps the tables on it".to_string(),
-                Fallback::Backup => format!(
-                    "{} has no carrier either: the primary is used again at its first passing round",
-                    c.backup_dev
-                ),
-            };
-            let why = format!(
-                "failsafe active but tunnel {} is down: no answer from {} and no fresh handshake since it went over {} ({keeps})",
-                c.wg_iface, c.wg_peer_ip, c.backup_dev
-            );
-            sys.log.error(&why);
-            sys.event("error", &why, None, snapshot.all_tables());
-        } else {
-            sys.log.info(&format!("tunnel {} works again", c.wg_iface));
-            let why = format!("tunnel {} works again", c.wg_iface);
-            sys.event("tunnel-restored", &why, None, snapshot.all_tables());
-        }
+    match news.down {
+        Some(true) => tell(sys, News::TunnelDown, None, &tables),
+        Some(false) => tell(sys, News::TunnelUp, None, &tables),
+        None => {}
     }
 
     // The failback wait.
@@ -175,10 +140,7 @@ pub fn while_active(
     match primary {
         Some((_, Failback::Waiting { since_ms, left_ms, first })) => {
             if record.primary_passing(since_ms, first) {
-                sys.log.info(&format!(
-                    "primary {} passes again: failing back after {} s without a failed round",
-                    c.primary_dev, record.failback.up_after_s
-                ));
+                tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s }, None, NO_TABLES);
             }
             wait_left_s = Some(left_ms.div_ceil(1000));
         }
@@ -188,8 +150,7 @@ pub fn while_active(
 
     // An interrupted activation's record is completed.
     if record.activation_completed(wall_now().as_secs(), state::boot_id()) {
-        sys.log.info("failsafe ACTIVATED (an interrupted activation was completed)");
-        sys.event("activated", "an interrupted activation was completed", None, snapshot.all_tables());
+        tell(sys, News::ActivationCompleted, None, &tables);
     }
     sys.write_record(&record)?;
     Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })

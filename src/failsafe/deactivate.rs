@@ -12,7 +12,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // 1. The primary is back (the tick has just seen it pass for the failback wait).
     if forced {
         if let Ok(Err(why)) = sys.primary_round(obs) {
-            sys.log.warn(&format!("deactivating by request although the primary {} is down ({why})", c.primary_dev));
+            tell(sys, News::DeactivatingAnyway(&why), None, NO_TABLES);
         }
     }
     // From here on, a run killed part-way is finished by the next one, whatever the
@@ -31,7 +31,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let journal_lost = sys.journal().is_empty() && ours_in_main;
     let snapshot_lost = obs.snapshot.is_none() && ours_in_main;
     let owned: Vec<Owned> = if journal_lost {
-        sys.log.warn("state lost: taking back the routes and rules that have the failsafe's shape");
+        tell(sys, News::StateLost, None, NO_TABLES);
         inferred_owned(&obs.routes, &obs.rules, &ours)
     } else {
         sys.journal().to_vec()
@@ -57,8 +57,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
         let saved = saved_defaults(v6, table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, &ours);
         let (saved, gone) = restorable(saved, &sys.links);
-        for r in gone {
-            sys.log.warn(&format!("not restoring {r}: its device is gone (the kernel dropped it too)"));
+        for r in &gone {
+            tell(sys, News::NotRestoring(r), None, NO_TABLES);
         }
         // An IPv4 table whose saved routes cannot be put back keeps our default.
         let mut restored = true;
@@ -93,10 +93,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
             Owned::Rule(r) if !obs.rules.contains(r) => continue,
             Owned::Rule(r) if rule_deletion_safe(&obs.rules, r) => Change::DelRule(r.clone()),
             Owned::Rule(r) => {
-                sys.log.warn(&format!(
-                    "left `ip rule {r}` in place: deleting it would delete another rule at priority {} first; remove both by hand",
-                    r.priority
-                ));
+                tell(sys, News::RuleLeft(r), None, NO_TABLES);
                 continue;
             }
             Owned::Route(r) if !r.is_default() => Change::DelRoute(r.clone()),
@@ -112,12 +109,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         return give_up_deactivation(sys, record, &failures);
     }
     if !failures6.is_empty() {
-        let why = format!(
-            "IPv6 not fully restored (IPv4 is): the kernel refused a saved route, which its owner must add again: {}",
-            failures6.join("; ")
-        );
-        sys.log.error(&why);
-        sys.event("error", &why, None, []);
+        tell(sys, News::Ipv6NotRestored(&failures6), None, NO_TABLES);
     }
     // The flows the switch breaks (CONNTRACK_FLUSH): those opened on the path left.
     let flows = conntrack::after_switch(sys, record.mode.target.into(), Path::Primary);
@@ -131,17 +123,9 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     sys.forget_changes(true)?;
     record.deactivation_finished();
     sys.write_record(&record)?;
-    sys.log.info(&format!(
-        "failsafe DEACTIVATED in {ms} ms: every table is back on its own routes{}",
-        conntrack::said(flows)
-    ));
-    let reason = if forced {
-        "by request".to_string()
-    } else {
-        format!("primary {} passed every round for {} s", c.primary_dev, record.failback.up_after_s)
-    };
     let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
-    sys.event("deactivated", &reason, Some(ms as u64), numbers);
+    let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s };
+    tell(sys, done, Some(ms as u64), &numbers);
     Ok(Outcome::Deactivated { ms })
 }
 
@@ -150,9 +134,9 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
 fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &[String]) -> Result<Outcome, Error> {
     record.deactivation_given_up();
     sys.write_record(&record)?;
-    let why = format!("deactivation incomplete, still in failsafe: {}", failures.join("; "));
-    sys.event("error", &why, None, []);
-    Err(Error::Failed(why))
+    let news = News::DeactivationIncomplete(failures);
+    tell(sys, news, None, NO_TABLES);
+    Err(Error::Failed(news.reason(sys.cfg)))
 }
 
 /// Takes back everything in the journal (an activation that did not get as far as its
@@ -173,7 +157,7 @@ pub fn cleanup(sys: &mut System) -> Result<Outcome, Error> {
     }
     sys.forget_changes(false)?;
     if !items.is_empty() {
-        sys.log.info(&format!("took back {} change(s) of an unfinished activation", items.len()));
+        tell(sys, News::TookBack(items.len()), None, NO_TABLES);
     }
     Ok(Outcome::CleanedUp)
 }

@@ -19,17 +19,19 @@ use crate::decide::{
 };
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, TunnelRound, Unhealthy};
-use crate::netlink::route::{table_name, Route, RT_TABLE_MAIN};
+use crate::netlink::route::{Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table};
 use crate::record::BackupNews;
 use crate::state::{self, Owned, Snapshot};
 use crate::system::{wall_now, Observed, System};
 use crate::wireguard::PeerSet;
+use say::{tell, News, NO_TABLES};
 
 mod activate;
 mod active;
 mod deactivate;
+pub mod say;
 mod steps;
 
 pub use activate::activate;
@@ -130,7 +132,7 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
             // Only a help at the next activation: a write that fails (a full tmpfs) is
             // told, never a failed round.
             if let Err(e) = sys.remember_healthy(&last_seen_healthy(&obs.routes, &obs.rules, sys.cfg)) {
-                sys.log.warn(&format!("the tables as last seen healthy are not remembered: {e}"));
+                tell(sys, News::HealthyNotRemembered(&e), None, NO_TABLES);
             }
             Ok(Outcome::Healthy)
         }
@@ -147,21 +149,12 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
 /// and then), `backup-up` at the first that passes after. Nothing is written while the
 /// backup stays as it was.
 pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u64) -> Result<(), Error> {
-    let c = sys.cfg;
     let mut record = sys.record().clone();
     let news = record.backup_judged(verdict.is_err(), need_fails, wall_now().as_secs());
     sys.write_record(&record)?;
     match (verdict, news) {
-        (Err(why), BackupNews::Down) => {
-            let why = format!("backup {}: {why}", c.backup_dev);
-            sys.log.warn(&format!("{why}: a failover now would have no working path"));
-            sys.event("backup-down", &why, None, []);
-        }
-        (Ok(()), BackupNews::Up) => {
-            let why = format!("backup {} works again", c.backup_dev);
-            sys.log.info(&why);
-            sys.event("backup-up", &why, None, []);
-        }
+        (Err(why), BackupNews::Down) => tell(sys, News::BackupDown(&why), None, NO_TABLES),
+        (Ok(()), BackupNews::Up) => tell(sys, News::BackupUp, None, NO_TABLES),
         _ => {}
     }
     Ok(())

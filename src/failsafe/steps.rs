@@ -142,16 +142,8 @@ pub(super) fn ipv6_may_fail(v6: bool, done: Result<(), Error>) -> Result<Option<
 pub(super) fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: Option<String>) {
     let changed = record.ipv6_judged(refused.is_some());
     match (refused, changed) {
-        (Some(why), Some(true)) => {
-            let instead = match sys.cfg.wg_peer_ip6 {
-                Some(_) => "IPv6 is refused at once instead",
-                None => "IPv6 is left as it is",
-            };
-            let why = format!("IPv6 not moved to its target ({instead}; IPv4 is moved): {why}");
-            sys.log.error(&why);
-            sys.event("error", &why, None, []);
-        }
-        (None, Some(false)) => sys.log.info("IPv6 moved too now"),
+        (Some(why), Some(true)) => tell(sys, News::Ipv6Refused(&why), None, NO_TABLES),
+        (None, Some(false)) => tell(sys, News::Ipv6Moved, None, NO_TABLES),
         _ => {}
     }
 }

@@ -1,0 +1,560 @@
+//! What the sequences tell: every log line and every event (the ring in STATE_DIR and
+//! ON_CHANGE) that activation, the round while active and deactivation compose, in one
+//! place, so that the sequences read as what they do. A sequence names what happened
+//! ([`News`]); [`News::said`] composes the words from it and the configuration (pure, so
+//! every text is unit-tested), and [`tell`] logs them and announces the events.
+//!
+//! The texts are the owner's interface as much as the command line: the lab tests and
+//! owners' scripts grep the log for them, so a change to one is a change to README.md.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use crate::config::{Config, Fallback};
+use crate::conntrack;
+use crate::error::Error;
+use crate::health::Unhealthy;
+use crate::log::Level;
+use crate::model::Target;
+use crate::netlink::route::{table_name, Route};
+use crate::netlink::rule::Rule;
+use crate::state::Snapshot;
+use crate::system::System;
+
+/// Something a sequence did or found that is told.
+#[derive(Clone, Copy, Debug)]
+pub enum News<'a> {
+    /// A healthy round could not remember the tables as last seen healthy.
+    HealthyNotRemembered(&'a Error),
+    /// BACKUP_CHECK: the backup path fails (why), or works again.
+    BackupDown(&'a str),
+    BackupUp,
+    /// Activation begins, because the primary is down (`Some`) or by request.
+    Activating(Option<&'a Unhealthy>),
+    /// Activation stopped, and did not say why itself.
+    ActivationFailed(&'a Error),
+    /// FALLBACK=none and the tunnel unproven: nothing changed.
+    TunnelUnproven,
+    /// FALLBACK=backup and the tunnel unproven (why): the tables go to the backup.
+    FallingBackAtActivation(&'a str),
+    /// A default in the snapshot was an owner's failover: the table's healthy one
+    /// comes back instead.
+    AsideBeforeSnapshot(&'a Route),
+    /// Activation done: the line, `activated`, and `fallback` when on the backup.
+    Activated(&'a Activated<'a>),
+    /// A default the kernel keeps for itself (router advertisement) that would win over
+    /// the failsafe's: never deleted, so that family keeps leaving through it; the owner
+    /// is told once, at activation, how to make the failsafe's win.
+    KernelWinner(&'a Route),
+    /// A LAN rule whose selectors the failsafe does not model.
+    UnmodelledRule(&'a Rule),
+    /// The LAN resolver (its address) does not answer: restarted.
+    DnsRestart(Ipv4Addr),
+    /// The route to the VPS cannot be put in while active (told once).
+    EndpointRouteRefused(&'a Error),
+    /// While active, a default appeared: moved aside, back at failback.
+    Appeared(&'a Route),
+    /// While active, an owner's failover (or the outage's own) appeared: moved aside
+    /// for good.
+    AppearedAside(&'a Route),
+    /// The load balancer re-imposes these (told once an activation).
+    Reimposed(&'a [Route]),
+    /// Drift repaired: this many changes.
+    Repaired(usize),
+    /// The tunnel stopped working: the tables go to the backup (its gateway), with the
+    /// flows reset.
+    Fallback {
+        backup_gw: Ipv4Addr,
+        flows: Option<usize>,
+    },
+    /// The tunnel works again after a fallback: the tables use it again.
+    TunnelRestored {
+        flows: Option<usize>,
+    },
+    /// The tables are on the tunnel and it is down.
+    TunnelDown,
+    /// ... and it works again.
+    TunnelUp,
+    /// The primary passes again: failing back after this wait.
+    PrimaryPasses {
+        wait_s: u64,
+    },
+    /// A round while active completed an activation killed after its switch.
+    ActivationCompleted,
+    /// IPv6 refused by the kernel (why), or moved after all.
+    Ipv6Refused(&'a str),
+    Ipv6Moved,
+    /// Deactivation by request although the primary is down (why).
+    DeactivatingAnyway(&'a Unhealthy),
+    /// Journal or snapshot lost: the failsafe's routes and rules are told by their shape.
+    StateLost,
+    /// A saved route whose device is gone.
+    NotRestoring(&'a Route),
+    /// A rule of ours whose deletion would delete another first.
+    RuleLeft(&'a Rule),
+    /// IPv6 saved routes the kernel refused at failback.
+    Ipv6NotRestored(&'a [String]),
+    /// A deactivation that could not finish (what failed).
+    DeactivationIncomplete(&'a [String]),
+    /// Deactivation done, in `ms`: by request (`forced`) or after the wait.
+    Deactivated {
+        ms: u128,
+        flows: Option<usize>,
+        forced: bool,
+        wait_s: u64,
+    },
+    /// An unfinished activation's changes taken back: this many.
+    TookBack(usize),
+}
+
+/// What an activation did, for its line and events.
+#[derive(Clone, Copy, Debug)]
+pub struct Activated<'a> {
+    pub ms: u128,
+    pub why: Option<&'a Unhealthy>,
+    pub target: Target,
+    pub backup_gw: Ipv4Addr,
+    pub snapshot: &'a Snapshot,
+    /// IPv6 was refused (told in its own line).
+    pub refused6: bool,
+    /// The failback wait when flap damping lengthened it.
+    pub damped_s: Option<u64>,
+    pub flows: Option<usize>,
+}
+
+/// One thing said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Said {
+    Log(Level, String),
+    /// An event: its name and reason.
+    Event(&'static str, String),
+    /// Logged only when the event said just before is new (not a repeat of the last).
+    LogIfNew(Level, String),
+}
+
+/// The tables of an event that names none.
+pub const NO_TABLES: &BTreeSet<u32> = &BTreeSet::new();
+
+/// Tells `news`: its lines logged and its events recorded and queued for ON_CHANGE with
+/// the switch's time (`ms`) and the tables (see [`System::event`]).
+pub fn tell(sys: &mut System, news: News, ms: Option<u64>, tables: &BTreeSet<u32>) {
+    let mut new = true;
+    for said in news.said(sys.cfg) {
+        match said {
+            Said::Log(level, line) => sys.log.log(level, &line),
+            Said::LogIfNew(level, line) if new => sys.log.log(level, &line),
+            Said::LogIfNew(..) => {}
+            Said::Event(event, why) => new = sys.event(event, &why, ms, tables.iter().copied()),
+        }
+    }
+}
+
+fn info(line: String) -> Vec<Said> {
+    vec![Said::Log(Level::Info, line)]
+}
+
+fn warn(line: String) -> Vec<Said> {
+    vec![Said::Log(Level::Warning, line)]
+}
+
+fn error(line: String) -> Vec<Said> {
+    vec![Said::Log(Level::Error, line)]
+}
+
+/// The same words logged and as an event's reason.
+fn both(level: Level, event: &'static str, why: String) -> Vec<Said> {
+    vec![Said::Log(level, why.clone()), Said::Event(event, why)]
+}
+
+/// The tables are on the tunnel and it is down: what keeps them there.
+fn tunnel_down(c: &Config) -> String {
+    let keeps = match c.fallback {
+        Fallback::None => "FALLBACK=none keeps the tables on it".to_string(),
+        Fallback::Backup => {
+            format!("{} has no carrier either: the primary is used again at its first passing round", c.backup_dev)
+        }
+    };
+    format!(
+        "failsafe active but tunnel {} is down: no answer from {} and no fresh handshake since it went over {} ({keeps})",
+        c.wg_iface, c.wg_peer_ip, c.backup_dev
+    )
+}
+
+/// `main, 201`: tables by name.
+fn names(tables: &BTreeSet<u32>) -> String {
+    tables.iter().map(|t| table_name(*t)).collect::<Vec<_>>().join(", ")
+}
+
+impl News<'_> {
+    /// The reason of its (last) event, for an error returned in the same words.
+    pub fn reason(&self, c: &Config) -> String {
+        let mut events = self.said(c).into_iter().rev().filter_map(|s| match s {
+            Said::Event(_, why) => Some(why),
+            _ => None,
+        });
+        events.next().unwrap_or_default()
+    }
+
+    /// The words, in the order they are told.
+    pub fn said(&self, c: &Config) -> Vec<Said> {
+        let (wg, backup) = (&c.wg_iface, &c.backup_dev);
+        match *self {
+            News::HealthyNotRemembered(e) => warn(format!("the tables as last seen healthy are not remembered: {e}")),
+            News::BackupDown(why) => {
+                let why = format!("backup {backup}: {why}");
+                let line = format!("{why}: a failover now would have no working path");
+                vec![Said::Log(Level::Warning, line), Said::Event("backup-down", why)]
+            }
+            News::BackupUp => both(Level::Info, "backup-up", format!("backup {backup} works again")),
+            News::Activating(Some(w)) => {
+                warn(format!("primary {} is down ({w}): activating the failsafe", c.primary_dev))
+            }
+            News::Activating(None) => info("activating the failsafe by request".into()),
+            News::ActivationFailed(e) => vec![Said::Event("error", format!("activation failed: {e}"))],
+            // The same reason every retry (the diagnostics, with their handshake ages,
+            // change every time): one event per outage, not per minute.
+            News::TunnelUnproven => vec![Said::Event(
+                "error",
+                format!("tunnel {wg} does not work over {backup} (FALLBACK=none: no table changed)"),
+            )],
+            News::FallingBackAtActivation(why) => {
+                error(format!("{why}: routing every table straight out of {backup} instead (FALLBACK=backup)"))
+            }
+            News::AsideBeforeSnapshot(r) => info(format!(
+                "`{r}` is an owner's failover made before the snapshot: the table's default as last seen healthy comes back at failback instead"
+            )),
+            News::Activated(a) => activated(c, a),
+            News::KernelWinner(r) => warn(format!(
+                "`{r}` is the kernel's (router advertisement) and wins over METRIC_WG={}: it stays, and traffic it matches keeps using it; set METRIC_WG below {} (or raise net.ipv6.conf.{}.ra_defrtr_metric)",
+                c.metric_of(r.is_v6()),
+                r.metric,
+                r.dev.as_deref().unwrap_or("all")
+            )),
+            News::UnmodelledRule(r) => warn(format!(
+                "`ip rule {r}` sends LAN traffic elsewhere with selectors wg-failsafe does not model: it is not copied before the LAN's rule, which takes that traffic to the tunnel during the outage"
+            )),
+            News::DnsRestart(server) => warn(format!(
+                "dnsmasq at {server} does not resolve {}: running {}",
+                c.dns_test_name,
+                c.dns_restart_cmd.join(" ")
+            )),
+            News::EndpointRouteRefused(e) => {
+                let why = format!("the route to the VPS cannot be put in: {e}");
+                vec![Said::Event("error", why.clone()), Said::LogIfNew(Level::Error, why)]
+            }
+            News::Appeared(r) => {
+                info(format!("failsafe active: {r} appeared; moved aside, it comes back at failback"))
+            }
+            News::AppearedAside(r) => warn(format!(
+                "failsafe active: {r} appeared (an owner's failover, or the outage's own); moved aside, it does not come back at failback"
+            )),
+            News::Reimposed(routes) => warn(format!(
+                "failsafe active: the load balancer re-imposes {}; repairing it without a log line from now on",
+                routes.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+            )),
+            News::Repaired(n) => warn(format!("failsafe active: repaired {n} drifted route(s), rule(s) or link(s)")),
+            News::Fallback { backup_gw, flows } => {
+                let why = format!(
+                    "tunnel {wg} stopped working: every table now goes straight out of {backup} via {backup_gw} (FALLBACK=backup)"
+                );
+                let line = format!("{why}{}", conntrack::said(flows));
+                vec![Said::Log(Level::Error, line), Said::Event("fallback", why)]
+            }
+            News::TunnelRestored { flows } => {
+                let line = format!("tunnel {wg} works again: every table uses it again{}", conntrack::said(flows));
+                let why = format!("tunnel {wg} works over {backup}");
+                vec![Said::Log(Level::Info, line), Said::Event("tunnel-restored", why)]
+            }
+            News::TunnelDown => both(Level::Error, "error", tunnel_down(c)),
+            News::TunnelUp => both(Level::Info, "tunnel-restored", format!("tunnel {wg} works again")),
+            News::PrimaryPasses { wait_s } => info(format!(
+                "primary {} passes again: failing back after {wait_s} s without a failed round",
+                c.primary_dev
+            )),
+            News::ActivationCompleted => vec![
+                Said::Log(Level::Info, "failsafe ACTIVATED (an interrupted activation was completed)".into()),
+                Said::Event("activated", "an interrupted activation was completed".into()),
+            ],
+            News::Ipv6Refused(why) => {
+                let instead = match c.wg_peer_ip6 {
+                    Some(_) => "IPv6 is refused at once instead",
+                    None => "IPv6 is left as it is",
+                };
+                both(Level::Error, "error", format!("IPv6 not moved to its target ({instead}; IPv4 is moved): {why}"))
+            }
+            News::Ipv6Moved => info("IPv6 moved too now".into()),
+            News::DeactivatingAnyway(why) => warn(format!(
+                "deactivating by request although the primary {} is down ({why})",
+                c.primary_dev
+            )),
+            News::StateLost => {
+                warn("state lost: taking back the routes and rules that have the failsafe's shape".into())
+            }
+            News::NotRestoring(r) => warn(format!("not restoring {r}: its device is gone (the kernel dropped it too)")),
+            News::RuleLeft(r) => warn(format!(
+                "left `ip rule {r}` in place: deleting it would delete another rule at priority {} first; remove both by hand",
+                r.priority
+            )),
+            News::Ipv6NotRestored(failures) => both(Level::Error, "error", format!(
+                "IPv6 not fully restored (IPv4 is): the kernel refused a saved route, which its owner must add again: {}",
+                failures.join("; ")
+            )),
+            News::DeactivationIncomplete(failures) => vec![Said::Event(
+                "error",
+                format!("deactivation incomplete, still in failsafe: {}", failures.join("; ")),
+            )],
+            News::Deactivated { ms, flows, forced, wait_s } => vec![
+                Said::Log(Level::Info, format!(
+                    "failsafe DEACTIVATED in {ms} ms: every table is back on its own routes{}",
+                    conntrack::said(flows)
+                )),
+                Said::Event("deactivated", match forced {
+                    true => "by request".to_string(),
+                    false => format!("primary {} passed every round for {wait_s} s", c.primary_dev),
+                }),
+            ],
+            News::TookBack(n) => info(format!("took back {n} change(s) of an unfinished activation")),
+        }
+    }
+}
+
+/// Activation's one line, its `activated` event and, on the backup, `fallback`.
+fn activated(c: &Config, a: &Activated) -> Vec<Said> {
+    let s = a.snapshot;
+    let via = match a.target {
+        Target::Tunnel => format!("{} via {}", c.wg_iface, c.wg_peer_ip),
+        Target::Backup => format!("{} via {} (FALLBACK: the tunnel does not work)", c.backup_dev, a.backup_gw),
+    };
+    let via6 = match (a.target, c.wg_peer_ip6) {
+        _ if s.tables6.is_empty() => String::new(),
+        _ if a.refused6 => "; IPv6: see the error above".to_string(),
+        (Target::Tunnel, Some(ip)) => format!("; IPv6 tables {} use {} via {ip}", names(&s.tables6), c.wg_iface),
+        _ => format!("; IPv6 tables {} refuse at once (unreachable)", names(&s.tables6)),
+    };
+    let damped = a.damped_s.map(|s| format!(", failback after {s} s (flapping)")).unwrap_or_default();
+    let reason = match a.why {
+        Some(w) => format!("primary {}: {w}", c.primary_dev),
+        None => "by request".to_string(),
+    };
+    let mut said = vec![
+        Said::Log(
+            Level::Info,
+            format!(
+                "failsafe ACTIVATED in {} ms: tables {} now use {via}{via6}{damped}{}",
+                a.ms,
+                names(&s.tables),
+                conntrack::said(a.flows)
+            ),
+        ),
+        Said::Event("activated", reason),
+    ];
+    if a.target == Target::Backup {
+        let why = format!("tunnel {} does not work over {}: tables via {}", c.wg_iface, c.backup_dev, a.backup_gw);
+        said.push(Said::Event("fallback", why));
+    }
+    said
+}
+
+/// Activation refused before it changed anything: `dev` does not exist.
+pub fn no_interface(dev: &str) -> Error {
+    Error::Failed(format!("interface {dev} does not exist; nothing was changed"))
+}
+
+/// Activation refused: the backup has no usable link (why).
+pub fn no_backup_path(c: &Config, why: &Unhealthy) -> Error {
+    Error::Failed(format!("backup {} {why}: no path to fail over to; every table is left as it is", c.backup_dev))
+}
+
+/// Activation (`at_activation`: nothing was changed) or the round while active refused:
+/// no backup gateway.
+pub fn no_backup_gateway(c: &Config, at_activation: bool) -> Error {
+    let nothing = if at_activation { "; nothing was changed" } else { "" };
+    Error::Failed(format!("BACKUP_GW={}: no gateway found for {}{nothing}", c.backup_gw, c.backup_dev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::tests::{cfg, r, rule};
+    use crate::health::Unhealthy;
+
+    fn lines(news: News, c: &Config) -> Vec<String> {
+        news.said(c)
+            .into_iter()
+            .map(|s| match s {
+                Said::Log(l, line) => format!("{l:?}: {line}"),
+                Said::LogIfNew(l, line) => format!("{l:?} if new: {line}"),
+                Said::Event(e, why) => format!("event {e}: {why}"),
+            })
+            .collect()
+    }
+
+    const GW: Ipv4Addr = Ipv4Addr::new(192, 168, 2, 1);
+
+    fn to_tunnel(snapshot: &Snapshot) -> Activated<'_> {
+        Activated {
+            ms: 1,
+            why: None,
+            target: Target::Tunnel,
+            backup_gw: GW,
+            snapshot,
+            refused6: false,
+            damped_s: None,
+            flows: None,
+        }
+    }
+
+    #[test]
+    fn activation_says_one_line_where_the_tables_went_and_its_events() {
+        let c = cfg();
+        let snapshot = Snapshot { tables: [201, 254].into_iter().collect(), ..Snapshot::default() };
+        let why = Unhealthy::NoCarrier;
+        let a = Activated { ms: 35, why: Some(&why), ..to_tunnel(&snapshot) };
+        assert_eq!(
+            lines(News::Activated(&a), &c),
+            [
+                "Info: failsafe ACTIVATED in 35 ms: tables 201, main now use wg0 via 10.11.0.1",
+                "event activated: primary eth0: no carrier"
+            ]
+        );
+        let b = Activated { target: Target::Backup, why: None, damped_s: Some(120), flows: Some(3), ..a };
+        assert_eq!(
+            lines(News::Activated(&b), &c),
+            [
+                "Info: failsafe ACTIVATED in 35 ms: tables 201, main now use eth1 via 192.168.2.1 (FALLBACK: the tunnel does not work), failback after 120 s (flapping); 3 flows reset",
+                "event activated: by request",
+                "event fallback: tunnel wg0 does not work over eth1: tables via 192.168.2.1",
+            ]
+        );
+        let six = Snapshot { tables6: [254].into_iter().collect(), ..snapshot.clone() };
+        let v6 = Activated { snapshot: &six, ..a };
+        assert!(lines(News::Activated(&v6), &c)[0].ends_with("; IPv6 tables main refuse at once (unreachable)"));
+        let refused = Activated { refused6: true, ..v6 };
+        assert!(lines(News::Activated(&refused), &c)[0].ends_with("; IPv6: see the error above"));
+    }
+
+    #[test]
+    fn the_tunnels_transitions_are_one_line_and_one_event_each() {
+        let c = cfg();
+        assert_eq!(
+            lines(News::Fallback { backup_gw: GW, flows: Some(1) }, &c),
+            [
+                "Error: tunnel wg0 stopped working: every table now goes straight out of eth1 via 192.168.2.1 (FALLBACK=backup); 1 flow reset",
+                "event fallback: tunnel wg0 stopped working: every table now goes straight out of eth1 via 192.168.2.1 (FALLBACK=backup)",
+            ]
+        );
+        assert_eq!(
+            lines(News::TunnelRestored { flows: None }, &c),
+            [
+                "Info: tunnel wg0 works again: every table uses it again",
+                "event tunnel-restored: tunnel wg0 works over eth1"
+            ]
+        );
+        assert_eq!(
+            lines(News::TunnelUp, &c),
+            ["Info: tunnel wg0 works again", "event tunnel-restored: tunnel wg0 works again"]
+        );
+        let down = lines(News::TunnelDown, &c);
+        assert!(
+            down[0].starts_with("Error: failsafe active but tunnel wg0 is down: no answer from 10.11.0.1"),
+            "{down:?}"
+        );
+        assert!(down[0].ends_with("(eth1 has no carrier either: the primary is used again at its first passing round)"));
+        let none = crate::config::Config { fallback: Fallback::None, ..cfg() };
+        assert!(lines(News::TunnelDown, &none)[1].ends_with("(FALLBACK=none keeps the tables on it)"));
+    }
+
+    #[test]
+    fn deactivation_says_why_it_failed_back_and_an_incomplete_one_is_an_error_in_the_same_words() {
+        let c = cfg();
+        let done = News::Deactivated { ms: 12, flows: None, forced: false, wait_s: 60 };
+        assert_eq!(
+            lines(done, &c),
+            [
+                "Info: failsafe DEACTIVATED in 12 ms: every table is back on its own routes",
+                "event deactivated: primary eth0 passed every round for 60 s"
+            ]
+        );
+        let forced = News::Deactivated { ms: 12, flows: None, forced: true, wait_s: 60 };
+        assert_eq!(lines(forced, &c)[1], "event deactivated: by request");
+        let failures = ["a".to_string(), "b".to_string()];
+        let news = News::DeactivationIncomplete(&failures);
+        assert_eq!(news.reason(&c), "deactivation incomplete, still in failsafe: a; b");
+        assert_eq!(lines(news, &c), ["event error: deactivation incomplete, still in failsafe: a; b"]);
+        assert_eq!(News::Ipv6Moved.reason(&c), "", "no event");
+    }
+
+    #[test]
+    fn a_refused_endpoint_route_is_logged_only_when_its_event_is_new() {
+        let e = Error::Failed("RTNETLINK: File exists".into());
+        assert_eq!(
+            lines(News::EndpointRouteRefused(&e), &cfg()),
+            [
+                "event error: the route to the VPS cannot be put in: RTNETLINK: File exists",
+                "Error if new: the route to the VPS cannot be put in: RTNETLINK: File exists"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_news_says_something() {
+        let c = cfg();
+        let (e, why) = (Error::Failed("x".into()), Unhealthy::NoCarrier);
+        let (route, rule) =
+            (r("default via 192.168.1.1 dev eth0 table 201"), rule("priority 69 from 192.168.10.0/24 lookup main"));
+        let snapshot = Snapshot::default();
+        let a = to_tunnel(&snapshot);
+        let list = [String::from("x")];
+        let all = [
+            News::HealthyNotRemembered(&e),
+            News::BackupDown("gateway does not answer"),
+            News::BackupUp,
+            News::Activating(Some(&why)),
+            News::Activating(None),
+            News::ActivationFailed(&e),
+            News::TunnelUnproven,
+            News::FallingBackAtActivation("x"),
+            News::AsideBeforeSnapshot(&route),
+            News::Activated(&a),
+            News::KernelWinner(&route),
+            News::UnmodelledRule(&rule),
+            News::DnsRestart(GW),
+            News::EndpointRouteRefused(&e),
+            News::Appeared(&route),
+            News::AppearedAside(&route),
+            News::Reimposed(std::slice::from_ref(&route)),
+            News::Repaired(2),
+            News::Fallback { backup_gw: GW, flows: None },
+            News::TunnelRestored { flows: None },
+            News::TunnelDown,
+            News::TunnelUp,
+            News::PrimaryPasses { wait_s: 3 },
+            News::ActivationCompleted,
+            News::Ipv6Refused("x"),
+            News::Ipv6Moved,
+            News::DeactivatingAnyway(&why),
+            News::StateLost,
+            News::NotRestoring(&route),
+            News::RuleLeft(&rule),
+            News::Ipv6NotRestored(&list),
+            News::DeactivationIncomplete(&list),
+            News::Deactivated { ms: 1, flows: None, forced: true, wait_s: 0 },
+            News::TookBack(2),
+        ];
+        for news in all {
+            let said = lines(news, &c);
+            assert!(!said.is_empty() && said.iter().all(|l| !l.ends_with(": ")), "{news:?}: {said:?}");
+        }
+        assert_eq!(
+            lines(News::BackupDown("gateway does not answer"), &c),
+            [
+                "Warning: backup eth1: gateway does not answer: a failover now would have no working path",
+                "event backup-down: backup eth1: gateway does not answer"
+            ]
+        );
+        assert_eq!(
+            lines(News::PrimaryPasses { wait_s: 3 }, &c),
+            ["Info: primary eth0 passes again: failing back after 3 s without a failed round"]
+        );
+    }
+}
