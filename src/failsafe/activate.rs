@@ -97,21 +97,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     sys.relink()?;
     let routes = sys.routes()?;
     let rules = sys.rules()?;
-    //    Taken after an owner's failover or after the primary's device vanished with its
-    //    defaults, it is made good from the tables as last seen healthy.
-    let snapshot = match sys.snapshot()? {
-        Some(s) => s,
-        None => {
-            let primary_present = sys.links.by_name(&c.primary_dev).is_some();
-            let s =
-                made_good(snapshot_now(&routes, &rules, c), sys.healthy().as_ref(), primary_present, &c.primary_dev);
-            sys.write_snapshot(&s)?;
-            for r in &s.aside {
-                tell(sys, News::AsideBeforeSnapshot(r), None, NO_TABLES);
-            }
-            s
-        }
-    };
+    let snapshot = take_snapshot(sys, &routes, &rules)?;
 
     // 5. In main and every managed table, the target is the default the kernel uses.
     let moved = move_tables(sys, &routes, &snapshot, &ours, target)?;
@@ -136,15 +122,39 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let done =
         say::Activated { ms, why: why.as_ref(), target, backup_gw, snapshot: &snapshot, refused6, damped_s, flows };
     tell(sys, News::Activated(&done), Some(ms as u64), &snapshot.all_tables());
-    for r in kernel_winners(&routes, &snapshot, c) {
+    tell_what_is_left_alone(sys, &ours, &routes, &rules, &snapshot);
+    Ok(Outcome::Activated { ms, target })
+}
+
+/// Step 4 when there is no snapshot yet: the managed tables' defaults now. Taken after an
+/// owner's failover or after the primary's device vanished with its defaults, it is made
+/// good from the tables as last seen healthy.
+fn take_snapshot(sys: &mut System, routes: &[Route], rules: &[Rule]) -> Result<Snapshot, Error> {
+    if let Some(s) = sys.snapshot()? {
+        return Ok(s);
+    }
+    let c = sys.cfg;
+    let primary_present = sys.links.by_name(&c.primary_dev).is_some();
+    let s = made_good(snapshot_now(routes, rules, c), sys.healthy().as_ref(), primary_present, &c.primary_dev);
+    sys.write_snapshot(&s)?;
+    for r in &s.aside {
+        tell(sys, News::AsideBeforeSnapshot(r), None, NO_TABLES);
+    }
+    Ok(s)
+}
+
+/// What wins over the failsafe's routes and rules and is left alone, told once, at
+/// activation: the kernel's own defaults (router advertisements) and LAN rules with
+/// selectors it does not model.
+fn tell_what_is_left_alone(sys: &mut System, ours: &Ours, routes: &[Route], rules: &[Rule], snapshot: &Snapshot) {
+    for r in kernel_winners(routes, snapshot, sys.cfg) {
         tell(sys, News::KernelWinner(r), None, NO_TABLES);
     }
     for v6 in [false, true] {
-        for r in ours.unmodelled_claims(v6, &rules, snapshot.tables_of(v6)) {
+        for r in ours.unmodelled_claims(v6, rules, snapshot.tables_of(v6)) {
             tell(sys, News::UnmodelledRule(r), None, NO_TABLES);
         }
     }
-    Ok(Outcome::Activated { ms, target })
 }
 
 /// Step 3: the tunnel carries traffic over the backup path — an echo answered now, or a

@@ -23,13 +23,7 @@ pub fn while_active(
     let mut record = sys.record().clone();
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
-    let journal_gw = sys.journal().iter().rev().find_map(|o| match o {
-        Owned::Route(r) if !r.is_default() && r.dst.addr == IpAddr::V4(c.wg_endpoint) => match r.gateway {
-            Some(IpAddr::V4(gw)) => Some(gw),
-            _ => None,
-        },
-        _ => None,
-    });
+    let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint);
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
 
@@ -74,27 +68,9 @@ pub fn while_active(
         (t, _, _) => t,
     };
 
-    // Defaults that appeared during the outage go into the snapshot (rewritten first, so
-    // a crash cannot lose them), then come out of the tables. State lost: manage what
-    // holds a default now, without writing a snapshot.
-    let is_ours =
-        |r: &Route| ours.is_target(r) || sys.journal().iter().any(|o| matches!(o, Owned::Route(j) if j.same_path(r)));
-    let (snapshot, reimposed) = match &obs.snapshot {
-        Some(saved) => {
-            let a = absorb(saved, &obs.routes, &obs.rules, c, is_ours);
-            if a.snapshot != *saved {
-                sys.write_snapshot(&a.snapshot)?;
-            }
-            for r in &a.appeared {
-                tell(sys, News::Appeared(r), None, NO_TABLES);
-            }
-            for r in &a.aside {
-                tell(sys, News::AppearedAside(r), None, NO_TABLES);
-            }
-            (a.snapshot, a.reimposed)
-        }
-        None => (snapshot_now(&obs.routes, &obs.rules, c), Vec::new()),
-    };
+    // Defaults that appeared during the outage go into the snapshot, then come out of
+    // the tables.
+    let Absorbed { snapshot, reimposed, .. } = absorb_appeared(sys, obs, &ours)?;
 
     // 5. and 6. (With FALLBACK=none and the interface gone there is no tunnel default
     // to put anywhere: the tables wait for it.)
@@ -105,18 +81,7 @@ pub fn while_active(
     let ruled = ensure_lan_rules(sys, &obs.rules, &snapshot, &ours)?;
     note_ipv6(sys, &mut record, moved.or(ruled));
 
-    // What was repaired: the load balancer re-imposing its own routes is logged once per
-    // activation, anything else every time.
-    let made = &sys.changes[before..];
-    let silent: Vec<String> = reimposed.iter().map(|r| Change::DelRoute(r.clone()).to_string()).collect();
-    let repairs = made.len();
-    let loud = made.iter().filter(|m| !silent.contains(m)).count();
-    if !reimposed.is_empty() && record.reimposed() {
-        tell(sys, News::Reimposed(&reimposed), None, NO_TABLES);
-    }
-    if loud > 0 {
-        tell(sys, News::Repaired(loud), None, NO_TABLES);
-    }
+    let repairs = tell_repairs(sys, &mut record, before, &reimposed);
 
     // The tunnel's transitions, logged once each, after the flows they break are reset.
     let tables = snapshot.all_tables();
@@ -136,17 +101,19 @@ pub fn while_active(
     }
 
     // The failback wait.
-    let mut wait_left_s = None;
-    match primary {
+    let wait_left_s = match primary {
         Some((_, Failback::Waiting { since_ms, left_ms, first })) => {
             if record.primary_passing(since_ms, first) {
                 tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s }, None, NO_TABLES);
             }
-            wait_left_s = Some(left_ms.div_ceil(1000));
+            Some(left_ms.div_ceil(1000))
         }
-        Some((_, Failback::Down)) | Some((Err(_), _)) => record.primary_failed(),
-        _ => {}
-    }
+        Some((_, Failback::Down)) | Some((Err(_), _)) => {
+            record.primary_failed();
+            None
+        }
+        _ => None,
+    };
 
     // An interrupted activation's record is completed.
     if record.activation_completed(wall_now().as_secs(), state::boot_id()) {
@@ -154,4 +121,21 @@ pub fn while_active(
     }
     sys.write_record(&record)?;
     Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })
+}
+
+/// What was repaired since `before` (the changes made this round): the load balancer
+/// re-imposing its own routes (`reimposed`) is told once per activation, anything else
+/// every time. Returns how many changes were made.
+fn tell_repairs(sys: &mut System, record: &mut Record, before: usize, reimposed: &[Route]) -> usize {
+    let made = &sys.changes[before..];
+    let silent: Vec<String> = reimposed.iter().map(|r| Change::DelRoute(r.clone()).to_string()).collect();
+    let repairs = made.len();
+    let loud = made.iter().filter(|m| !silent.contains(m)).count();
+    if !reimposed.is_empty() && record.reimposed() {
+        tell(sys, News::Reimposed(reimposed), None, NO_TABLES);
+    }
+    if loud > 0 {
+        tell(sys, News::Repaired(loud), None, NO_TABLES);
+    }
+    repairs
 }

@@ -49,33 +49,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     });
     tables.insert((false, RT_TABLE_MAIN));
     tables.extend(owned_defaults.iter().map(|r| (r.is_v6(), r.table)));
-    // IPv6's failures are told, but never hold up IPv4's failback: its tables keep the
-    // kernel's router-advertisement defaults, which were never taken away.
-    let (mut failures, mut failures6) = (Vec::new(), Vec::new());
-    for &(v6, table) in &tables {
-        let current: Vec<Route> = defaults_of(&obs.routes, v6, table).cloned().collect();
-        let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
-        let saved = saved_defaults(v6, table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, &ours);
-        let (saved, gone) = restorable(saved, &sys.links);
-        for r in &gone {
-            tell(sys, News::NotRestoring(r), None, NO_TABLES);
-        }
-        // An IPv4 table whose saved routes cannot be put back keeps our default.
-        let mut restored = true;
-        for change in restore_table(&current, &saved, &mine) {
-            if matches!(change, Change::DelRoute(_)) && !restored {
-                continue;
-            }
-            if let Err(e) = sys.apply(&change) {
-                // An IPv6 saved route the kernel refuses is told, not waited for; one of
-                // ours that cannot be deleted holds the failback up whatever its family
-                // (left behind, it would read as the failsafe still on).
-                let refused_saved = matches!(change, Change::AddRoute(..));
-                restored &= v6 || !refused_saved;
-                if v6 && refused_saved { &mut failures6 } else { &mut failures }.push(e.to_string());
-            }
-        }
-    }
+    let (mut failures, failures6) = restore_tables(sys, obs, &ours, &tables, &owned_defaults, snapshot_lost);
 
     // A table that could not get its routes back keeps our default, and so keeps the
     // rules, the endpoint route and WG_IFACE up that make it work: step 3 waits.
@@ -127,6 +101,47 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s };
     tell(sys, done, Some(ms as u64), &numbers);
     Ok(Outcome::Deactivated { ms })
+}
+
+/// Step 2 for each table of `tables` (family, number): the saved routes go back before
+/// ours (`owned_defaults`) go, so no table is ever without a default. Returns what
+/// failed: what holds the failback up, and IPv6's saved routes the kernel refused, which
+/// are told but never hold up IPv4's failback (its tables keep the kernel's
+/// router-advertisement defaults, which were never taken away).
+fn restore_tables(
+    sys: &mut System,
+    obs: &Observed,
+    ours: &Ours,
+    tables: &BTreeSet<(bool, u32)>,
+    owned_defaults: &[Route],
+    snapshot_lost: bool,
+) -> (Vec<String>, Vec<String>) {
+    let (mut failures, mut failures6) = (Vec::new(), Vec::new());
+    for &(v6, table) in tables {
+        let current: Vec<Route> = defaults_of(&obs.routes, v6, table).cloned().collect();
+        let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
+        let saved = saved_defaults(v6, table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, ours);
+        let (saved, gone) = restorable(saved, &sys.links);
+        for r in &gone {
+            tell(sys, News::NotRestoring(r), None, NO_TABLES);
+        }
+        // An IPv4 table whose saved routes cannot be put back keeps our default.
+        let mut restored = true;
+        for change in restore_table(&current, &saved, &mine) {
+            if matches!(change, Change::DelRoute(_)) && !restored {
+                continue;
+            }
+            if let Err(e) = sys.apply(&change) {
+                // An IPv6 saved route the kernel refuses is told, not waited for; one of
+                // ours that cannot be deleted holds the failback up whatever its family
+                // (left behind, it would read as the failsafe still on).
+                let refused_saved = matches!(change, Change::AddRoute(..));
+                restored &= v6 || !refused_saved;
+                if v6 && refused_saved { &mut failures6 } else { &mut failures }.push(e.to_string());
+            }
+        }
+    }
+    (failures, failures6)
 }
 
 /// A deactivation that could not finish: not a crash, so the next round judges afresh

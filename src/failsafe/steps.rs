@@ -39,6 +39,43 @@ pub(super) fn owned_routes(journal: &[Owned]) -> Vec<Route> {
         .collect()
 }
 
+/// The backup gateway of the route to the VPS the journal says the failsafe added
+/// (`endpoint`): the round's own when it finds none.
+pub(super) fn endpoint_gateway(journal: &[Owned], endpoint: Ipv4Addr) -> Option<Ipv4Addr> {
+    journal.iter().rev().find_map(|o| match o {
+        Owned::Route(r) if !r.is_default() && r.dst.addr == IpAddr::V4(endpoint) => match r.gateway {
+            Some(IpAddr::V4(gw)) => Some(gw),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Defaults that appeared while active, judged by whose they are (see
+/// `ownership::absorb`): the snapshot takes them in, rewritten first so that a crash
+/// cannot lose them, and each is told once. State lost: what holds a default now is
+/// managed, without writing a snapshot.
+pub(super) fn absorb_appeared(sys: &mut System, obs: &Observed, ours: &Ours) -> Result<Absorbed, Error> {
+    let c = sys.cfg;
+    let Some(saved) = &obs.snapshot else {
+        let snapshot = snapshot_now(&obs.routes, &obs.rules, c);
+        return Ok(Absorbed { snapshot, appeared: Vec::new(), aside: Vec::new(), reimposed: Vec::new() });
+    };
+    let is_ours =
+        |r: &Route| ours.is_target(r) || sys.journal().iter().any(|o| matches!(o, Owned::Route(j) if j.same_path(r)));
+    let a = absorb(saved, &obs.routes, &obs.rules, c, is_ours);
+    if a.snapshot != *saved {
+        sys.write_snapshot(&a.snapshot)?;
+    }
+    for r in &a.appeared {
+        tell(sys, News::Appeared(r), None, NO_TABLES);
+    }
+    for r in &a.aside {
+        tell(sys, News::AppearedAside(r), None, NO_TABLES);
+    }
+    Ok(a)
+}
+
 pub(super) fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
     let iface = sys.cfg.wg_iface.clone();
     match sys.links.by_name(&iface) {
