@@ -85,12 +85,9 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             ..Snapshot::default()
         },
     };
-    let failback_in_s = match (obs.on, health.is_ok(), record.failback.up_since_ms) {
-        (true, true, Some(since)) => {
-            let waited_s = crate::state::boottime_ms().saturating_sub(since) / 1000;
-            Some(record.failback.up_after_s.saturating_sub(waited_s))
-        }
-        _ => None,
+    let failback_in_s = match obs.on && health.is_ok() {
+        true => record.failback_left_s(crate::state::boottime_ms()),
+        false => None,
     };
     Ok(Status {
         failsafe: obs.on,

@@ -13,7 +13,7 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
     // `error` the owner hears of, unless the sequence said it itself.
     if let Err(e) = &result {
         if sys.errors_announced == announced {
-            tell(sys, News::ActivationFailed(e), None, NO_TABLES);
+            tell(sys, News::ActivationFailed(e));
         }
     }
     result
@@ -22,7 +22,7 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
 fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Result<Outcome, Error> {
     let started = Instant::now();
     let c = sys.cfg;
-    tell(sys, News::Activating(why.as_ref()), None, NO_TABLES);
+    tell(sys, News::Activating(why.as_ref()));
     // What the sequence needs, before anything is touched. A missing WireGuard interface
     // (wireguard-go restarting, a configuration commit re-creating it) is a tunnel that
     // does not work: FALLBACK=backup still carries the LAN.
@@ -77,11 +77,11 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         }
         Err(why) if c.fallback == Fallback::None => {
             cleanup(sys)?;
-            tell(sys, News::TunnelUnproven, None, NO_TABLES);
+            tell(sys, News::TunnelUnproven);
             return Err(Error::Failed(why));
         }
         Err(why) => {
-            tell(sys, News::FallingBackAtActivation(&why), None, NO_TABLES);
+            tell(sys, News::FallingBackAtActivation(&why));
             Target::Backup
         }
     };
@@ -121,7 +121,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let damped_s = record.damped_wait_s(c);
     let done =
         say::Activated { ms, why: why.as_ref(), target, backup_gw, snapshot: &snapshot, refused6, damped_s, flows };
-    tell(sys, News::Activated(&done), Some(ms as u64), &snapshot.all_tables());
+    tell_tables(sys, News::Activated(&done), Some(ms as u64), &snapshot.all_tables());
     tell_what_is_left_alone(sys, &ours, &routes, &rules, &snapshot);
     Ok(Outcome::Activated { ms, target })
 }
@@ -138,7 +138,7 @@ fn take_snapshot(sys: &mut System, routes: &[Route], rules: &[Rule]) -> Result<S
     let s = made_good(snapshot_now(routes, rules, c), sys.healthy().as_ref(), primary_present, &c.primary_dev);
     sys.write_snapshot(&s)?;
     for r in &s.aside {
-        tell(sys, News::AsideBeforeSnapshot(r), None, NO_TABLES);
+        tell(sys, News::AsideBeforeSnapshot(r));
     }
     Ok(s)
 }
@@ -148,11 +148,11 @@ fn take_snapshot(sys: &mut System, routes: &[Route], rules: &[Rule]) -> Result<S
 /// selectors it does not model.
 fn tell_what_is_left_alone(sys: &mut System, ours: &Ours, routes: &[Route], rules: &[Rule], snapshot: &Snapshot) {
     for r in kernel_winners(routes, snapshot, sys.cfg) {
-        tell(sys, News::KernelWinner(r), None, NO_TABLES);
+        tell(sys, News::KernelWinner(r));
     }
     for v6 in [false, true] {
         for r in ours.unmodelled_claims(v6, rules, snapshot.tables_of(v6)) {
-            tell(sys, News::UnmodelledRule(r), None, NO_TABLES);
+            tell(sys, News::UnmodelledRule(r));
         }
     }
 }
@@ -230,7 +230,7 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
 fn check_dns(sys: &mut System) -> Result<(), Error> {
     let c = sys.cfg;
     let Some((server, false)) = sys.lan_dns_answers() else { return Ok(()) };
-    tell(sys, News::DnsRestart(server), None, NO_TABLES);
+    tell(sys, News::DnsRestart(server));
     if let Err(e) = sys.apply(&Change::RestartDns(c.dns_restart_cmd.clone())) {
         sys.log.error(&e.to_string());
     }

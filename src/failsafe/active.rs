@@ -32,7 +32,7 @@ pub fn while_active(
     // A route that is not ours holding the VPS route's place (through another device)
     // cannot be mended here, but the tables still are: told once, never a stop.
     if let Err(e) = ensure_endpoint_route(sys, &obs.routes, &obs.rules, &ours) {
-        tell(sys, News::EndpointRouteRefused(&e), None, NO_TABLES);
+        tell(sys, News::EndpointRouteRefused(&e));
     }
     if wg_exists {
         ensure_link_up(sys)?;
@@ -92,11 +92,11 @@ pub fn while_active(
             Target::Backup => News::Fallback { backup_gw, flows },
             Target::Tunnel => News::TunnelRestored { flows },
         };
-        tell(sys, switched, Some(took()), &tables);
+        tell_tables(sys, switched, Some(took()), &tables);
     }
     match news.down {
-        Some(true) => tell(sys, News::TunnelDown, None, &tables),
-        Some(false) => tell(sys, News::TunnelUp, None, &tables),
+        Some(true) => tell_tables(sys, News::TunnelDown, None, &tables),
+        Some(false) => tell_tables(sys, News::TunnelUp, None, &tables),
         None => {}
     }
 
@@ -104,7 +104,7 @@ pub fn while_active(
     let wait_left_s = match primary {
         Some((_, Failback::Waiting { since_ms, left_ms, first })) => {
             if record.primary_passing(since_ms, first) {
-                tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s }, None, NO_TABLES);
+                tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s });
             }
             Some(left_ms.div_ceil(1000))
         }
@@ -117,7 +117,7 @@ pub fn while_active(
 
     // An interrupted activation's record is completed.
     if record.activation_completed(wall_now().as_secs(), state::boot_id()) {
-        tell(sys, News::ActivationCompleted, None, &tables);
+        tell_tables(sys, News::ActivationCompleted, None, &tables);
     }
     sys.write_record(&record)?;
     Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })
@@ -132,10 +132,10 @@ fn tell_repairs(sys: &mut System, record: &mut Record, before: usize, reimposed:
     let repairs = made.len();
     let loud = made.iter().filter(|m| !silent.contains(m)).count();
     if !reimposed.is_empty() && record.reimposed() {
-        tell(sys, News::Reimposed(reimposed), None, NO_TABLES);
+        tell(sys, News::Reimposed(reimposed));
     }
     if loud > 0 {
-        tell(sys, News::Repaired(loud), None, NO_TABLES);
+        tell(sys, News::Repaired(loud));
     }
     repairs
 }

@@ -12,7 +12,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // 1. The primary is back (the tick has just seen it pass for the failback wait).
     if forced {
         if let Ok(Err(why)) = sys.primary_round(obs) {
-            tell(sys, News::DeactivatingAnyway(&why), None, NO_TABLES);
+            tell(sys, News::DeactivatingAnyway(&why));
         }
     }
     // From here on, a run killed part-way is finished by the next one, whatever the
@@ -31,7 +31,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let journal_lost = sys.journal().is_empty() && ours_in_main;
     let snapshot_lost = obs.snapshot.is_none() && ours_in_main;
     let owned: Vec<Owned> = if journal_lost {
-        tell(sys, News::StateLost, None, NO_TABLES);
+        tell(sys, News::StateLost);
         inferred_owned(&obs.routes, &obs.rules, &ours)
     } else {
         sys.journal().to_vec()
@@ -67,7 +67,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
             Owned::Rule(r) if !obs.rules.contains(r) => continue,
             Owned::Rule(r) if rule_deletion_safe(&obs.rules, r) => Change::DelRule(r.clone()),
             Owned::Rule(r) => {
-                tell(sys, News::RuleLeft(r), None, NO_TABLES);
+                tell(sys, News::RuleLeft(r));
                 continue;
             }
             Owned::Route(r) if !r.is_default() => Change::DelRoute(r.clone()),
@@ -83,7 +83,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         return give_up_deactivation(sys, record, &failures);
     }
     if !failures6.is_empty() {
-        tell(sys, News::Ipv6NotRestored(&failures6), None, NO_TABLES);
+        tell(sys, News::Ipv6NotRestored(&failures6));
     }
     // The flows the switch breaks (CONNTRACK_FLUSH): those opened on the path left.
     let flows = conntrack::after_switch(sys, record.mode.target.into(), Path::Primary);
@@ -99,7 +99,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     sys.write_record(&record)?;
     let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
     let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s };
-    tell(sys, done, Some(ms as u64), &numbers);
+    tell_tables(sys, done, Some(ms as u64), &numbers);
     Ok(Outcome::Deactivated { ms })
 }
 
@@ -123,7 +123,7 @@ fn restore_tables(
         let saved = saved_defaults(v6, table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, ours);
         let (saved, gone) = restorable(saved, &sys.links);
         for r in &gone {
-            tell(sys, News::NotRestoring(r), None, NO_TABLES);
+            tell(sys, News::NotRestoring(r));
         }
         // An IPv4 table whose saved routes cannot be put back keeps our default.
         let mut restored = true;
@@ -150,7 +150,7 @@ fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &
     record.deactivation_given_up();
     sys.write_record(&record)?;
     let news = News::DeactivationIncomplete(failures);
-    tell(sys, news, None, NO_TABLES);
+    tell(sys, news);
     Err(Error::Failed(news.reason(sys.cfg)))
 }
 
@@ -172,7 +172,7 @@ pub fn cleanup(sys: &mut System) -> Result<Outcome, Error> {
     }
     sys.forget_changes(false)?;
     if !items.is_empty() {
-        tell(sys, News::TookBack(items.len()), None, NO_TABLES);
+        tell(sys, News::TookBack(items.len()));
     }
     Ok(Outcome::CleanedUp)
 }

@@ -26,7 +26,7 @@ use crate::record::BackupNews;
 use crate::state::{self, Owned, Record, Snapshot};
 use crate::system::{wall_now, Observed, System};
 use crate::wireguard::PeerSet;
-use say::{tell, News, NO_TABLES};
+use say::{tell, tell_tables, News};
 
 mod activate;
 mod active;
@@ -132,7 +132,7 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
             // Only a help at the next activation: a write that fails (a full tmpfs) is
             // told, never a failed round.
             if let Err(e) = sys.remember_healthy(&last_seen_healthy(&obs.routes, &obs.rules, sys.cfg)) {
-                tell(sys, News::HealthyNotRemembered(&e), None, NO_TABLES);
+                tell(sys, News::HealthyNotRemembered(&e));
             }
             Ok(Outcome::Healthy)
         }
@@ -145,16 +145,16 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
 
 /// BACKUP_CHECK: takes in a verdict on the backup path (made while the primary is
 /// healthy and the failsafe off) and announces a change: `backup-down` once the path
-/// has failed `need_fails` verdicts in a row (a lossy LTE backup loses a whole round now
-/// and then), `backup-up` at the first that passes after. Nothing is written while the
-/// backup stays as it was.
+/// has failed `need_fails` verdicts in a row, `backup-up` at the first that passes after
+/// (the hysteresis is `Record::backup_judged`). Nothing is written while the backup
+/// stays as it was.
 pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u64) -> Result<(), Error> {
     let mut record = sys.record().clone();
     let news = record.backup_judged(verdict.is_err(), need_fails, wall_now().as_secs());
     sys.write_record(&record)?;
     match (verdict, news) {
-        (Err(why), BackupNews::Down) => tell(sys, News::BackupDown(&why), None, NO_TABLES),
-        (Ok(()), BackupNews::Up) => tell(sys, News::BackupUp, None, NO_TABLES),
+        (Err(why), BackupNews::Down) => tell(sys, News::BackupDown(&why)),
+        (Ok(()), BackupNews::Up) => tell(sys, News::BackupUp),
         _ => {}
     }
     Ok(())

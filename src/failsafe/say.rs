@@ -132,12 +132,14 @@ pub enum Said {
     LogIfNew(Level, String),
 }
 
-/// The tables of an event that names none.
-pub const NO_TABLES: &BTreeSet<u32> = &BTreeSet::new();
+/// Tells `news`: its lines logged and its events recorded and queued for ON_CHANGE.
+pub fn tell(sys: &mut System, news: News) {
+    tell_tables(sys, news, None, &BTreeSet::new());
+}
 
-/// Tells `news`: its lines logged and its events recorded and queued for ON_CHANGE with
-/// the switch's time (`ms`) and the tables (see [`System::event`]).
-pub fn tell(sys: &mut System, news: News, ms: Option<u64>, tables: &BTreeSet<u32>) {
+/// Tells news about the tables: its events go to ON_CHANGE with the tables they concern
+/// and, for a switch, the time it took (`ms`; see [`System::event`]).
+pub fn tell_tables(sys: &mut System, news: News, ms: Option<u64>, tables: &BTreeSet<u32>) {
     let mut new = true;
     for said in news.said(sys.cfg) {
         match said {

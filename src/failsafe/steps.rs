@@ -68,10 +68,10 @@ pub(super) fn absorb_appeared(sys: &mut System, obs: &Observed, ours: &Ours) -> 
         sys.write_snapshot(&a.snapshot)?;
     }
     for r in &a.appeared {
-        tell(sys, News::Appeared(r), None, NO_TABLES);
+        tell(sys, News::Appeared(r));
     }
     for r in &a.aside {
-        tell(sys, News::AppearedAside(r), None, NO_TABLES);
+        tell(sys, News::AppearedAside(r));
     }
     Ok(a)
 }
@@ -179,8 +179,8 @@ pub(super) fn ipv6_may_fail(v6: bool, done: Result<(), Error>) -> Result<Option<
 pub(super) fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: Option<String>) {
     let changed = record.ipv6_judged(refused.is_some());
     match (refused, changed) {
-        (Some(why), Some(true)) => tell(sys, News::Ipv6Refused(&why), None, NO_TABLES),
-        (None, Some(false)) => tell(sys, News::Ipv6Moved, None, NO_TABLES),
+        (Some(why), Some(true)) => tell(sys, News::Ipv6Refused(&why)),
+        (None, Some(false)) => tell(sys, News::Ipv6Moved),
         _ => {}
     }
 }
