@@ -182,6 +182,36 @@ fn tunnel_down(c: &Config) -> String {
     )
 }
 
+/// The tunnel stopped working while active: the tables go straight out of the backup.
+fn fallback(c: &Config, backup_gw: Ipv4Addr, flows: Option<usize>) -> Vec<Said> {
+    let why = format!(
+        "tunnel {} stopped working: every table now goes straight out of {} via {backup_gw} (FALLBACK=backup)",
+        c.wg_iface, c.backup_dev
+    );
+    let line = format!("{why}{}", conntrack::said(flows));
+    vec![Said::Log(Level::Error, line), Said::Event("fallback", why)]
+}
+
+/// The kernel refused to move IPv6 (why), and what is done with it instead.
+fn ipv6_refused(c: &Config, why: &str) -> String {
+    let instead = match c.wg_peer_ip6 {
+        Some(_) => "IPv6 is refused at once instead",
+        None => "IPv6 is left as it is",
+    };
+    format!("IPv6 not moved to its target ({instead}; IPv4 is moved): {why}")
+}
+
+/// Deactivation's one line and its `deactivated` event.
+fn deactivated(c: &Config, ms: u128, flows: Option<usize>, forced: bool, wait_s: u64) -> Vec<Said> {
+    let line =
+        format!("failsafe DEACTIVATED in {ms} ms: every table is back on its own routes{}", conntrack::said(flows));
+    let reason = match forced {
+        true => "by request".to_string(),
+        false => format!("primary {} passed every round for {wait_s} s", c.primary_dev),
+    };
+    vec![Said::Log(Level::Info, line), Said::Event("deactivated", reason)]
+}
+
 /// `main, 201`: tables by name.
 fn names(tables: &BTreeSet<u32>) -> String {
     tables.iter().map(|t| table_name(*t)).collect::<Vec<_>>().join(", ")
@@ -255,13 +285,7 @@ impl News<'_> {
                 routes.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
             )),
             News::Repaired(n) => warn(format!("failsafe active: repaired {n} drifted route(s), rule(s) or link(s)")),
-            News::Fallback { backup_gw, flows } => {
-                let why = format!(
-                    "tunnel {wg} stopped working: every table now goes straight out of {backup} via {backup_gw} (FALLBACK=backup)"
-                );
-                let line = format!("{why}{}", conntrack::said(flows));
-                vec![Said::Log(Level::Error, line), Said::Event("fallback", why)]
-            }
+            News::Fallback { backup_gw, flows } => fallback(c, backup_gw, flows),
             News::TunnelRestored { flows } => {
                 let line = format!("tunnel {wg} works again: every table uses it again{}", conntrack::said(flows));
                 let why = format!("tunnel {wg} works over {backup}");
@@ -277,13 +301,7 @@ impl News<'_> {
                 Said::Log(Level::Info, "failsafe ACTIVATED (an interrupted activation was completed)".into()),
                 Said::Event("activated", "an interrupted activation was completed".into()),
             ],
-            News::Ipv6Refused(why) => {
-                let instead = match c.wg_peer_ip6 {
-                    Some(_) => "IPv6 is refused at once instead",
-                    None => "IPv6 is left as it is",
-                };
-                both(Level::Error, "error", format!("IPv6 not moved to its target ({instead}; IPv4 is moved): {why}"))
-            }
+            News::Ipv6Refused(why) => both(Level::Error, "error", ipv6_refused(c, why)),
             News::Ipv6Moved => info("IPv6 moved too now".into()),
             News::DeactivatingAnyway(why) => warn(format!(
                 "deactivating by request although the primary {} is down ({why})",
@@ -305,16 +323,7 @@ impl News<'_> {
                 "error",
                 format!("deactivation incomplete, still in failsafe: {}", failures.join("; ")),
             )],
-            News::Deactivated { ms, flows, forced, wait_s } => vec![
-                Said::Log(Level::Info, format!(
-                    "failsafe DEACTIVATED in {ms} ms: every table is back on its own routes{}",
-                    conntrack::said(flows)
-                )),
-                Said::Event("deactivated", match forced {
-                    true => "by request".to_string(),
-                    false => format!("primary {} passed every round for {wait_s} s", c.primary_dev),
-                }),
-            ],
+            News::Deactivated { ms, flows, forced, wait_s } => deactivated(c, ms, flows, forced, wait_s),
             News::TookBack(n) => info(format!("took back {n} change(s) of an unfinished activation")),
         }
     }
@@ -552,6 +561,13 @@ mod tests {
             [
                 "Warning: backup eth1: gateway does not answer: a failover now would have no working path",
                 "event backup-down: backup eth1: gateway does not answer"
+            ]
+        );
+        assert_eq!(
+            lines(News::Ipv6Refused("RTNETLINK: Network is unreachable"), &c),
+            [
+                "Error: IPv6 not moved to its target (IPv6 is left as it is; IPv4 is moved): RTNETLINK: Network is unreachable",
+                "event error: IPv6 not moved to its target (IPv6 is left as it is; IPv4 is moved): RTNETLINK: Network is unreachable"
             ]
         );
         assert_eq!(
