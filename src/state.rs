@@ -637,6 +637,12 @@ mod tests {
             s.record().expect_err("bad mode").to_string(),
             format!("{}: line 1: cannot read `mode=maybe`", d.join("state").display())
         );
+        // A file the previous version wrote (an upgrade mid-outage) reads to the same
+        // record and is written back byte for byte.
+        fs::write(d.join("state"), crate::record::tests::WRITTEN_BEFORE).expect("write");
+        let before = s.record().expect("the previous version's record");
+        s.write_record(&before).expect("write back");
+        assert_eq!(fs::read_to_string(d.join("state")).expect("read"), crate::record::tests::WRITTEN_BEFORE);
         // An earlier version's file reads with defaults for what it lacks.
         fs::write(d.join("state"), "mode=failsafe\nsince=5\nactivations=1\nfuture_key=x\n").expect("write");
         let old = s.record().expect("old format");
