@@ -749,6 +749,58 @@ fn a_tunnel_that_dies_while_active_is_routed_around_and_back() {
     assert!(lab.log().contains("FALLBACK=none keeps the tables on it"), "{}", lab.log());
 }
 
+/// A VPS that answers no echo on its tunnel address (ICMP filtered) but handshakes: its
+/// tunnel is proven by a handshake made over the backup. The router's peer holds a session
+/// made over the primary (a persistent keepalive keeps it fresh), in which WireGuard would
+/// start no handshake: activation renews the peer, with every setting it has, so that the
+/// next echo starts one. Twice, under cron's ticks, and the peer ends as it began.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_vps_that_answers_no_echo_but_handshakes_keeps_its_tunnel_through_two_outages() {
+    let lab = Lab::up("ne", &[("LAB_WG_KEEPALIVE", "25")]);
+    let before = lab.tables();
+    let peer_before = peer_settings(&lab);
+    lab.ctl("vps-echo", "off");
+    // The session over the primary: the keepalive made it at `up`.
+    wait_for_handshake(&lab);
+    for outage in 1..=2 {
+        lab.ctl("primary", "down");
+        let r = lab.tool(&["run"]);
+        assert_eq!(r.code, 0, "outage {outage}: {}{}\nlog:\n{}", r.stdout, r.stderr, lab.log());
+        assert_failsafe_tables(&lab);
+        lab.assert_traffic_via(VPS);
+        // A round while active judges it by its handshake, and keeps it.
+        lab.run_ok();
+        assert_failsafe_tables(&lab);
+        lab.ctl("primary", "up");
+        lab.run_ok();
+        assert_eq!(lab.tables(), before, "outage {outage}");
+        lab.assert_traffic_via(ISP1);
+    }
+    let log = lab.log();
+    assert_eq!(log.matches("renewing the peer").count(), 2, "{log}");
+    assert!(!log.contains("FALLBACK") && !log.contains("stopped working"), "{log}");
+    assert_eq!(peer_settings(&lab), peer_before, "the peer's settings changed");
+}
+
+/// The router's VPS peer as `wg show IFACE dump` gives its settings: public key, preshared
+/// key, endpoint, allowed IPs and keepalive (not its handshake or counters).
+fn peer_settings(lab: &Lab) -> Vec<String> {
+    let dump = lab.rtr(&format!("wg show {}w dump", lab.id));
+    let peer = dump.lines().nth(1).unwrap_or_else(|| panic!("no peer in:\n{dump}"));
+    let f: Vec<&str> = peer.split('\t').collect();
+    [0, 1, 2, 3, 7].iter().map(|i| f.get(*i).copied().unwrap_or("?").to_string()).collect()
+}
+
+/// Waits (up to 10 s) until the router's peer has completed a handshake.
+fn wait_for_handshake(lab: &Lab) {
+    let started = Instant::now();
+    while lab.rtr(&format!("wg show {}w latest-handshakes", lab.id)).split_whitespace().nth(1) == Some("0") {
+        assert!(started.elapsed() < Duration::from_secs(10), "no handshake over the primary");
+        sleep(Duration::from_millis(100));
+    }
+}
+
 /// Failback waits until the primary has passed every round for UP_AFTER_S, logging only
 /// the first waiting tick; a failover soon after a failback doubles the wait.
 #[test]
