@@ -82,8 +82,11 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         (true, Err(_)) => prove_tunnel(sys, None, backup_gw),
     };
     let target = match proof {
+        // What this proof saw is what the peer is during this outage: one that answered
+        // is judged by its echoes from now on, one proven by a handshake alone (its echoes
+        // filtered now, whatever it did before) by its handshakes.
         Ok(echoed) => {
-            record.peer_echoes |= echoed;
+            record.peer_echoes = echoed;
             Target::Tunnel
         }
         Err(why) if c.fallback == Fallback::None => {
@@ -247,6 +250,7 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(c.tunnel_wait_s);
+    let mut renewed = false;
     loop {
         let pass = Instant::now();
         // Each echo is also a packet that starts a handshake when no session is valid.
@@ -263,6 +267,18 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
                 started.elapsed().as_millis()
             ));
             return Ok(false);
+        }
+        // A session made before the mark (over the primary) carries the echoes and starts
+        // no handshake, and only a handshake proves a VPS that answers no echo: the peer
+        // is renewed, once, and the next echo starts one over the backup path.
+        let round = |m| TunnelRound { echo: false, peer_echoes: false, latest, mark: m, now: wall_now() };
+        if !renewed && mark.is_some_and(|m| health::handshake_wanted(Some(false), &round(m), c.handshake_max_age_s)) {
+            renewed = true;
+            let why = format!("{} does not answer, and the session WireGuard holds predates the route", c.wg_peer_ip);
+            match renew_peer(sys, &key, &why) {
+                Ok(_) => continue,
+                Err(e) => sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface)),
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -51,22 +51,39 @@ pub fn while_active(
 
     // The tunnel, every round: while the tables are on the backup, each echo is also the
     // packet that retries a handshake.
-    let echo = match tunnel_seen {
+    let mut echo = match tunnel_seen {
         _ if !wg_exists => Some(false),
         TunnelSeen::ProbeNow => Some(sys.peer_answers(c.probe_count)?),
         TunnelSeen::Unknown => None,
         TunnelSeen::Echo(e) => Some(e),
     };
-    let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
-    // Only a real answer makes a peer "one that echoes", never a guess.
-    record.peer_echoes |= echo == Some(true);
-    let round = TunnelRound {
+    let peer = if wg_exists { sys.tunnel_peer().ok().flatten() } else { None };
+    let mut round = TunnelRound {
         echo: false,
         peer_echoes: record.peer_echoes,
-        latest,
+        latest: peer.as_ref().and_then(|p| p.last_handshake),
         mark: record.handshake_mark,
         now: wall_now(),
     };
+    // A session WireGuard holds from before the mark, or gone stale, starts no handshake:
+    // the peer is renewed, and echoes for up to PROBE_TIMEOUT_MS start one over the backup.
+    let mut renewed = None;
+    if let Some(p) = peer.filter(|_| health::handshake_wanted(echo, &round, c.handshake_max_age_s)) {
+        let why = format!("no echo answered and no fresh handshake since the route via {}", c.backup_dev);
+        match renew_peer(sys, &p.public_key, &why) {
+            Ok(change) => {
+                renewed = Some(change.to_string());
+                if !sys.dry_run && sys.peer_answers_soon()? {
+                    echo = Some(true);
+                }
+                round.latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+            }
+            Err(e) => sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface)),
+        }
+    }
+    // Only a real answer makes a peer "one that echoes", never a guess.
+    record.peer_echoes |= echo == Some(true);
+    round.peer_echoes = record.peer_echoes;
     // `None`: not judged this round (the daemon's tunnel track has just started): the
     // target stays what it is.
     let verdict = if wg_exists { health::tunnel_verdict(echo, &round, c.handshake_max_age_s) } else { Some(false) };
@@ -115,8 +132,9 @@ pub fn while_active(
     // What was repaired: the load balancer re-imposing its own routes is logged once per
     // activation, anything else every time.
     let made = &sys.changes[before..];
-    let silent: Vec<String> = reimposed.iter().map(|r| Change::DelRoute(r.clone()).to_string()).collect();
-    let repairs = made.len();
+    let silent: Vec<String> =
+        reimposed.iter().map(|r| Change::DelRoute(r.clone()).to_string()).chain(renewed.clone()).collect();
+    let repairs = made.iter().filter(|m| renewed.as_ref() != Some(*m)).count();
     let loud = made.iter().filter(|m| !silent.contains(m)).count();
     if !reimposed.is_empty() && !record.repairs_logged {
         sys.log.warn(&format!(

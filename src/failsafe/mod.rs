@@ -24,7 +24,7 @@ use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table};
 use crate::state::{self, Owned, Snapshot};
 use crate::system::{wall_now, Observed, System};
-use crate::wireguard::PeerSet;
+use crate::wireguard::{Key, PeerSet};
 
 mod activate;
 mod active;

@@ -1,6 +1,6 @@
 //! The steps activation and the round while active both take: the route to the VPS, the
-//! tunnel interface up, every managed table moved to the target, the LAN's rules, IPv6's
-//! refusals told once.
+//! tunnel interface up, the VPS peer renewed when the tunnel's proof needs a handshake,
+//! every managed table moved to the target, the LAN's rules, IPv6's refusals told once.
 
 use super::*;
 
@@ -46,6 +46,23 @@ pub(super) fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
         Some(l) if l.admin_up => Ok(()),
         Some(_) => sys.apply_owned(&Change::SetLink { dev: iface.clone(), up: true }, Owned::LinkUp(iface)),
     }
+}
+
+/// The tunnel's proof needs a handshake that WireGuard will not start (see
+/// [`health::handshake_wanted`]): the VPS peer `key` is renewed — removed and added back
+/// with every setting it has, read just before — which drops its session, so that the next
+/// echo sent to it starts a handshake over the backup path. `why` says what the proof
+/// lacks, for the log. The change made (a round does not count it as a repair).
+pub(super) fn renew_peer(sys: &mut System, key: &Key, why: &str) -> Result<Change, Error> {
+    let c = sys.cfg;
+    let peer = sys.peer_with_key(key)?;
+    let change = Change::RenewPeer { iface: c.wg_iface.clone(), peer: peer.config() };
+    sys.log.info(&format!(
+        "tunnel {}: {why}: renewing the peer (same settings) so that a handshake is made over {}",
+        c.wg_iface, c.backup_dev
+    ));
+    sys.apply(&change)?;
+    Ok(change)
 }
 
 /// Step 5 for every managed table of both families; `Some` says why IPv6 was refused

@@ -1,5 +1,5 @@
 //! In-kernel WireGuard over generic netlink: resolve the `wireguard` family, dump the
-//! device (`WG_CMD_GET_DEVICE`), and set one peer's endpoint and keepalive
+//! device (`WG_CMD_GET_DEVICE`), set one peer's endpoint and keepalive and renew a peer
 //! (`WG_CMD_SET_DEVICE`). The endpoint goes out as a 16-byte `sockaddr_in` (28 for
 //! IPv6); the kernel silently ignores any other length.
 //!
@@ -17,10 +17,11 @@ use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
 use netlink_packet_wireguard::{
-    WireguardAttribute, WireguardCmd, WireguardMessage, WireguardPeer, WireguardPeerAttribute, WireguardPeerFlags,
+    WireguardAddressFamily, WireguardAllowedIp, WireguardAllowedIpAttr, WireguardAttribute, WireguardCmd,
+    WireguardMessage, WireguardPeer, WireguardPeerAttribute, WireguardPeerFlags,
 };
 
-use super::{Collector, Peer, PeerSet, WgError};
+use super::{Collector, Peer, PeerConfig, PeerSet, Psk, WgError};
 use crate::netlink::{Netlink, NetlinkError};
 
 /// A generic-netlink socket and the `wireguard` family's id, resolved once per run.
@@ -92,9 +93,47 @@ pub fn set_request(iface: &str, p: &PeerSet, family: u16, update_only: bool) -> 
     m
 }
 
+/// The WG_CMD_SET_DEVICE request that renews a peer: one message naming it twice, first
+/// with WGPEER_F_REMOVE_ME, then with every setting of `p` — the kernel takes a device's
+/// peers in order under one lock, so the second creates the peer the first removed, and
+/// no other request sees it missing.
+pub fn renew_request(iface: &str, p: &PeerConfig, family: u16) -> GenlMessage<WireguardMessage> {
+    let remove = WireguardPeer(vec![
+        WireguardPeerAttribute::PublicKey(p.key),
+        WireguardPeerAttribute::Flags(WireguardPeerFlags::RemoveMe),
+    ]);
+    let mut attrs = vec![WireguardPeerAttribute::PublicKey(p.key)];
+    if let Some(Psk(k)) = p.preshared_key {
+        attrs.push(WireguardPeerAttribute::PresharedKey(k));
+    }
+    if let Some(e) = p.endpoint {
+        attrs.push(WireguardPeerAttribute::Endpoint(e));
+    }
+    attrs.push(WireguardPeerAttribute::PersistentKeepalive(p.keepalive_s));
+    let ips = p.allowed_ips.iter().map(|&(ip, len)| {
+        let family = if ip.is_ipv4() { WireguardAddressFamily::Ipv4 } else { WireguardAddressFamily::Ipv6 };
+        WireguardAllowedIp(vec![
+            WireguardAllowedIpAttr::Family(family),
+            WireguardAllowedIpAttr::IpAddr(ip),
+            WireguardAllowedIpAttr::Cidr(len),
+        ])
+    });
+    attrs.push(WireguardPeerAttribute::AllowedIps(ips.collect()));
+    let mut m = GenlMessage::from_payload(WireguardMessage {
+        cmd: WireguardCmd::SetDevice,
+        attributes: vec![
+            WireguardAttribute::IfName(iface.into()),
+            WireguardAttribute::Peers(vec![remove, WireguardPeer(attrs)]),
+        ],
+    });
+    m.set_resolved_family_id(family);
+    m
+}
+
 // include/uapi/linux/wireguard.h
 const WGDEVICE_A_PEERS: u16 = 8;
 const WGPEER_A_PUBLIC_KEY: u16 = 1;
+const WGPEER_A_PRESHARED_KEY: u16 = 2;
 const WGPEER_A_ENDPOINT: u16 = 4;
 const WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: u16 = 5;
 const WGPEER_A_LAST_HANDSHAKE_TIME: u16 = 6;
@@ -185,13 +224,21 @@ fn allowed_ip(v: &[u8]) -> Option<(IpAddr, u8)> {
 
 fn peer(v: &[u8]) -> Result<Peer, String> {
     let mut key = None;
-    let mut p =
-        Peer { public_key: [0; 32], endpoint: None, keepalive_s: 0, allowed_ips: Vec::new(), last_handshake: None };
+    let mut p = Peer {
+        public_key: [0; 32],
+        preshared_key: None,
+        endpoint: None,
+        keepalive_s: 0,
+        allowed_ips: Vec::new(),
+        last_handshake: None,
+    };
     for (kind, v) in attributes(v) {
         match kind {
             WGPEER_A_PUBLIC_KEY => {
                 key = Some(<[u8; 32]>::try_from(v).map_err(|_| format!("a public key of {} bytes", v.len()))?)
             }
+            // All zeros is none; a key of another length is none either (never a guess).
+            WGPEER_A_PRESHARED_KEY => p.preshared_key = <[u8; 32]>::try_from(v).ok().filter(|k| *k != [0; 32]).map(Psk),
             WGPEER_A_ENDPOINT => p.endpoint = sockaddr(v),
             WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL => p.keepalive_s = u16_of(v).unwrap_or(0),
             WGPEER_A_LAST_HANDSHAKE_TIME => p.last_handshake = handshake_time(v),
@@ -282,6 +329,12 @@ pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
         r => r,
     };
     r.map_err(|e| WgError(format!("cannot set the peer's endpoint and keepalive on {iface}: {e}")))
+}
+
+/// Renews the peer (see [`renew_request`]).
+pub fn renew_peer(g: &mut Genl, iface: &str, p: &PeerConfig) -> Result<(), WgError> {
+    g.nl.request(renew_request(iface, p, g.family), 0)
+        .map_err(|e| WgError(format!("cannot renew the peer on {iface}: {e}")))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use super::{uapi_socket, Collector, Key, Peer, PeerSet, Peers, WgError};
+use super::{uapi_socket, Collector, Key, Peer, PeerConfig, PeerSet, Peers, Psk, WgError};
 
 /// How long a userspace implementation may take to answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
@@ -34,6 +34,26 @@ pub fn set_text(p: &PeerSet, update_only: bool) -> String {
     format!("set=1\npublic_key={}\n{only}{endpoint}persistent_keepalive_interval={}\n\n", hex(&p.key), p.keepalive_s)
 }
 
+/// The text that renews a peer: `remove=true`, then the same public key again with every
+/// setting of `p` — one `set=1` transaction, which a userspace implementation applies
+/// line by line under its configuration lock, so no other request sees the peer missing.
+pub fn renew_text(p: &PeerConfig) -> String {
+    let key = hex(&p.key);
+    let mut t = format!("set=1\npublic_key={key}\nremove=true\npublic_key={key}\n");
+    if let Some(Psk(k)) = &p.preshared_key {
+        t.push_str(&format!("preshared_key={}\n", hex(k)));
+    }
+    if let Some(e) = p.endpoint {
+        t.push_str(&format!("endpoint={e}\n"));
+    }
+    t.push_str(&format!("persistent_keepalive_interval={}\n", p.keepalive_s));
+    for (ip, len) in &p.allowed_ips {
+        t.push_str(&format!("allowed_ip={ip}/{len}\n"));
+    }
+    t.push('\n');
+    t
+}
+
 /// Reads the answer to `get=1` line by line, feeding each peer, once whole, to a
 /// [`Collector`].
 pub struct GetParser<'c> {
@@ -59,6 +79,7 @@ impl<'c> GetParser<'c> {
                 self.flush();
                 self.current = Some(Peer {
                     public_key: key,
+                    preshared_key: None,
                     endpoint: None,
                     keepalive_s: 0,
                     allowed_ips: Vec::new(),
@@ -66,6 +87,10 @@ impl<'c> GetParser<'c> {
                 });
             }
             ("errno", _) => self.errno = Some(v.parse::<i32>().map_err(|_| bad())?),
+            // All zeros is none.
+            ("preshared_key", Some(p)) => {
+                p.preshared_key = Some(unhex(v).ok_or_else(bad)?).filter(|k| *k != [0; 32]).map(Psk)
+            }
             ("endpoint", Some(p)) => p.endpoint = Some(v.parse().map_err(|_| bad())?),
             ("persistent_keepalive_interval", Some(p)) => p.keepalive_s = v.parse().map_err(|_| bad())?,
             ("allowed_ip", Some(p)) => {
@@ -225,6 +250,14 @@ pub fn set_peer(iface: &str, p: &PeerSet) -> Result<(), WgError> {
     match errno.as_str() {
         "0" => Ok(()),
         other => Err(WgError(format!("{}: set failed: errno={other}", uapi_socket(iface).display()))),
+    }
+}
+
+/// Renews the peer (see [`renew_text`]).
+pub fn renew_peer(iface: &str, p: &PeerConfig) -> Result<(), WgError> {
+    match set(iface, &renew_text(p))?.as_str() {
+        "0" => Ok(()),
+        other => Err(WgError(format!("{}: renewing the peer failed: errno={other}", uapi_socket(iface).display()))),
     }
 }
 
