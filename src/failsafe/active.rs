@@ -51,36 +51,13 @@ pub fn while_active(
 
     // The tunnel, every round: while the tables are on the backup, each echo is also the
     // packet that retries a handshake.
-    let mut echo = match tunnel_seen {
+    let echo = match tunnel_seen {
         _ if !wg_exists => Some(false),
         TunnelSeen::ProbeNow => Some(sys.peer_answers(c.probe_count)?),
         TunnelSeen::Unknown => None,
         TunnelSeen::Echo(e) => Some(e),
     };
-    let peer = if wg_exists { sys.tunnel_peer().ok().flatten() } else { None };
-    let mut round = TunnelRound {
-        echo: false,
-        peer_echoes: record.peer_echoes,
-        latest: peer.as_ref().and_then(|p| p.last_handshake),
-        mark: record.handshake_mark,
-        now: wall_now(),
-    };
-    // A session WireGuard holds from before the mark, or gone stale, starts no handshake:
-    // the peer is renewed, and echoes for up to PROBE_TIMEOUT_MS start one over the backup.
-    let mut renewed = None;
-    if let Some(p) = peer.filter(|_| health::handshake_wanted(echo, &round, c.handshake_max_age_s)) {
-        let why = format!("no echo answered and no fresh handshake since the route via {}", c.backup_dev);
-        match renew_peer(sys, &p.public_key, &why) {
-            Ok(change) => {
-                renewed = Some(change.to_string());
-                if !sys.dry_run && sys.peer_answers_soon()? {
-                    echo = Some(true);
-                }
-                round.latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
-            }
-            Err(e) => sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface)),
-        }
-    }
+    let (echo, mut round, renewed) = tunnel_round(sys, wg_exists, echo, record.peer_echoes, record.handshake_mark)?;
     // Only a real answer makes a peer "one that echoes", never a guess.
     record.peer_echoes |= echo == Some(true);
     round.peer_echoes = record.peer_echoes;

@@ -18,7 +18,7 @@ use crate::decide::{
     Ours, Target,
 };
 use crate::error::Error;
-use crate::health::{self, damped_wait, handshake_since, Failback, TunnelRound, Unhealthy};
+use crate::health::{self, damped_wait, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
 use crate::netlink::route::{table_name, Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table};

@@ -65,6 +65,41 @@ pub(super) fn renew_peer(sys: &mut System, key: &Key, why: &str) -> Result<Chang
     Ok(change)
 }
 
+/// What a round while active sees of the tunnel: `echo` as probed (or as the daemon's
+/// track says) and the VPS peer's latest handshake — and, when the proof needs a handshake
+/// that WireGuard would not start (a session from before the mark, or gone stale), the peer
+/// renewed first, and echoed for up to PROBE_TIMEOUT_MS: the first echo starts the
+/// handshake over the backup. Returns the echo, the round (its `echo` left false: the
+/// verdict takes the echo apart) and the renewal made, in its change's words (no repair).
+pub(super) fn tunnel_round(
+    sys: &mut System,
+    wg_exists: bool,
+    mut echo: Option<bool>,
+    peer_echoes: bool,
+    mark: Handshake,
+) -> Result<(Option<bool>, TunnelRound, Option<String>), Error> {
+    let c = sys.cfg;
+    let peer = if wg_exists { sys.tunnel_peer().ok().flatten() } else { None };
+    let latest = peer.as_ref().and_then(|p| p.last_handshake);
+    let mut round = TunnelRound { echo: false, peer_echoes, latest, mark, now: wall_now() };
+    let Some(peer) = peer.filter(|_| health::handshake_wanted(echo, &round, c.handshake_max_age_s)) else {
+        return Ok((echo, round, None));
+    };
+    let why = format!("no echo answered and no fresh handshake since the route via {}", c.backup_dev);
+    let change = match renew_peer(sys, &peer.public_key, &why) {
+        Ok(change) => change,
+        Err(e) => {
+            sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface));
+            return Ok((echo, round, None));
+        }
+    };
+    if !sys.dry_run && sys.peer_answers_soon()? {
+        echo = Some(true);
+    }
+    round.latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+    Ok((echo, round, Some(change.to_string())))
+}
+
 /// Step 5 for every managed table of both families; `Some` says why IPv6 was refused
 /// (see [`ipv6_may_fail`]).
 pub(super) fn move_tables(

@@ -397,6 +397,47 @@ mod tests {
     }
 
     #[test]
+    fn golden_renew_request_removes_the_peer_and_adds_it_back_with_every_setting() {
+        // What `wg set wg0 peer K remove` and `wg set wg0 peer K preshared-key F endpoint
+        // 198.51.100.10:51820 persistent-keepalive 25 allowed-ips 0.0.0.0/0` mean in
+        // include/uapi/linux/wireguard.h, in one WG_CMD_SET_DEVICE, built by hand here.
+        let p = PeerConfig {
+            key: [0x11; 32],
+            preshared_key: Some(Psk([0x22; 32])),
+            endpoint: Some("198.51.100.10:51820".parse().expect("addr")),
+            keepalive_s: 25,
+            allowed_ips: vec![("0.0.0.0".parse().expect("ip"), 0)],
+        };
+        let m = renew_request("wg0", &p, 0x1e);
+        assert_eq!(m.message_type(), 0x1e);
+        let remove = [nla(WGPEER_A_PUBLIC_KEY, &[0x11; 32]), nla(3, &1u32.to_ne_bytes())].concat();
+        let sockaddr = [&2u16.to_ne_bytes()[..], &51820u16.to_be_bytes(), &[198, 51, 100, 10], &[0; 8]].concat();
+        let allowed =
+            [nla(1, &2u16.to_ne_bytes()), nla(WGALLOWEDIP_A_IPADDR, &[0; 4]), nla(WGALLOWEDIP_A_CIDR_MASK, &[0])];
+        let add = [
+            nla(WGPEER_A_PUBLIC_KEY, &[0x11; 32]),
+            nla(WGPEER_A_PRESHARED_KEY, &[0x22; 32]),
+            nla(WGPEER_A_ENDPOINT, &sockaddr),
+            nla(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, &25u16.to_ne_bytes()),
+            nla(WGPEER_A_ALLOWEDIPS | 0x8000, &nla(0x8000, &allowed.concat())),
+        ]
+        .concat();
+        let peers = [nla(0x8000, &remove), nla(0x8000, &add)].concat();
+        // WG_CMD_SET_DEVICE (1), version 1; WGDEVICE_A_IFNAME (2) "wg0"; the peers.
+        let want = [vec![1, 1, 0, 0], nla(2, b"wg0\0"), nla(WGDEVICE_A_PEERS | 0x8000, &peers)].concat();
+        assert_eq!(bytes(&m), want);
+        // Read back as a dump reads peers: the removal names only the key; the peer added
+        // back has every setting.
+        let read = parse_device(&want).expect("parses");
+        assert_eq!(read.len(), 2);
+        assert_eq!((read[0].public_key, read[0].preshared_key, read[0].endpoint), ([0x11; 32], None, None));
+        assert!(read[1].config().same_as(&p), "{:?}", read[1]);
+        // All zeros is no preshared key.
+        let zeros = [nla(WGPEER_A_PUBLIC_KEY, &[9; 32]), nla(WGPEER_A_PRESHARED_KEY, &[0; 32])].concat();
+        assert_eq!(parse_device(&device_with_peer(&zeros)).expect("read")[0].preshared_key, None);
+    }
+
+    #[test]
     fn device_dump_becomes_peers_with_never_as_none_and_split_peers_merged() {
         use netlink_packet_wireguard::{WireguardAddressFamily, WireguardAllowedIp, WireguardAllowedIpAttr};
         let allowed = |ip: &str, cidr| {

@@ -498,6 +498,47 @@ mod tests {
     }
 
     #[test]
+    fn a_renewal_reads_in_wg_words_and_allowed_ips_in_another_order_are_the_same_settings() {
+        let key = key_from_base64("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=").expect("valid key");
+        let ip = |s: &str, l| (s.parse::<IpAddr>().expect("ip"), l);
+        let p = PeerConfig {
+            key,
+            preshared_key: Some(Psk([5; 32])),
+            endpoint: Some("198.51.100.10:51820".parse().expect("addr")),
+            keepalive_s: 25,
+            allowed_ips: vec![ip("0.0.0.0", 0), ip("::", 0)],
+        };
+        let change = crate::model::Change::RenewPeer { iface: "wg0".into(), peer: p.clone() };
+        assert_eq!(
+            change.to_string(),
+            "wg set wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= remove; wg set wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= preshared-key (kept) endpoint 198.51.100.10:51820 persistent-keepalive 25 allowed-ips 0.0.0.0/0,::/0"
+        );
+        let reordered = PeerConfig { allowed_ips: vec![ip("::", 0), ip("0.0.0.0", 0)], ..p.clone() };
+        assert!(p.same_as(&reordered));
+        for other in [
+            PeerConfig { preshared_key: None, ..p.clone() },
+            PeerConfig { keepalive_s: 0, ..p.clone() },
+            PeerConfig { endpoint: None, ..p.clone() },
+            PeerConfig { allowed_ips: vec![ip("0.0.0.0", 0)], ..p.clone() },
+        ] {
+            assert!(!p.same_as(&other), "{other}");
+        }
+        // A peer read with its key wanted keeps every allowed IP; other peers only those
+        // covering WG_PEER_IP.
+        let want = Wanted {
+            peer_ip: Ipv4Addr::new(10, 11, 0, 1),
+            endpoint: Ipv4Addr::new(203, 0, 113, 10),
+            key: Some([2; 32]),
+        };
+        let mut c = Collector::new(Some(want));
+        c.part(peer(1, &[("0.0.0.0", 0), ("10.99.0.0", 16)], None));
+        c.part(peer(2, &[("0.0.0.0", 0), ("10.99.0.0", 16)], None));
+        let got = c.finish();
+        assert_eq!(got.kept[0].allowed_ips.len(), 1);
+        assert_eq!(got.with_key(&[2; 32]).map(|p| p.allowed_ips.len()), Some(2));
+    }
+
+    #[test]
     fn peer_settings_round_trip_in_wg_words() {
         let key = key_from_base64("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=").expect("valid key");
         for p in [

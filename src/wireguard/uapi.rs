@@ -35,8 +35,9 @@ pub fn set_text(p: &PeerSet, update_only: bool) -> String {
 }
 
 /// The text that renews a peer: `remove=true`, then the same public key again with every
-/// setting of `p` — one `set=1` transaction, which a userspace implementation applies
-/// line by line under its configuration lock, so no other request sees the peer missing.
+/// setting of `p` — what `wg set IFACE peer KEY remove` and `wg set IFACE peer KEY …` send,
+/// in one `set=1` transaction, which a userspace implementation applies line by line under
+/// its configuration lock, so no other request sees the peer missing.
 pub fn renew_text(p: &PeerConfig) -> String {
     let key = hex(&p.key);
     let mut t = format!("set=1\npublic_key={key}\nremove=true\npublic_key={key}\n");
@@ -46,7 +47,7 @@ pub fn renew_text(p: &PeerConfig) -> String {
     if let Some(e) = p.endpoint {
         t.push_str(&format!("endpoint={e}\n"));
     }
-    t.push_str(&format!("persistent_keepalive_interval={}\n", p.keepalive_s));
+    t.push_str(&format!("persistent_keepalive_interval={}\nreplace_allowed_ips=true\n", p.keepalive_s));
     for (ip, len) in &p.allowed_ips {
         t.push_str(&format!("allowed_ip={ip}/{len}\n"));
     }
@@ -343,6 +344,49 @@ mod tests {
         assert_eq!(parse_get("listen_port=1\n\n").err().as_deref(), Some("the answer has no errno line"));
         assert_eq!(parse_get("public_key=zz\nerrno=0\n\n").err().as_deref(), Some("invalid public_key `zz`"));
         assert_eq!(parse_get("garbage\n").err().as_deref(), Some("malformed line `garbage`"));
+    }
+
+    #[test]
+    fn a_renewal_puts_back_every_setting_the_device_reported() {
+        // The VPS peer with a preshared key and three allowed IPs, one of which does not
+        // cover WG_PEER_IP, and a handshake and counters (which are not settings).
+        let key = "c53201039adba14be71f886da1d8dbe9eebded08cb111b75340078999aa9f038";
+        let psk = "18c7bd5c2b375a96758c665c021755fb76c6527fd63f906e45c996dfff9b291b";
+        let get = format!(
+            "private_key={}\nlisten_port=51820\npublic_key={key}\npreshared_key={psk}\nprotocol_version=1\nendpoint=198.51.100.10:51820\nlast_handshake_time_sec=1700000000\nlast_handshake_time_nsec=0\ntx_bytes=92\nrx_bytes=92\npersistent_keepalive_interval=25\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\nallowed_ip=10.99.0.0/16\nerrno=0\n\n",
+            "11".repeat(32)
+        );
+        let wanted = unhex(key).expect("hex key");
+        let mut c = Collector::new(Some(crate::wireguard::Wanted {
+            peer_ip: "10.11.0.1".parse().expect("ip"),
+            endpoint: "198.51.100.10".parse().expect("ip"),
+            key: Some(wanted),
+        }));
+        let mut p = GetParser::new(&mut c);
+        get.lines().take_while(|l| !l.is_empty()).try_for_each(|l| p.line(l)).expect("parses");
+        p.finish().expect("errno=0");
+        let config = c.finish().with_key(&wanted).expect("the VPS peer").config();
+        // What wireguard-tools v1.0.20210914 sends (captured at a UAPI socket) for
+        //   wg set wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= remove
+        //   wg set wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= preshared-key PSK \
+        //     endpoint 198.51.100.10:51820 persistent-keepalive 25 allowed-ips 0.0.0.0/0,::/0,10.99.0.0/16
+        // in one `set=1`.
+        assert_eq!(
+            renew_text(&config),
+            format!(
+                "set=1\npublic_key={key}\nremove=true\npublic_key={key}\npreshared_key={psk}\nendpoint=198.51.100.10:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\nallowed_ip=10.99.0.0/16\n\n"
+            )
+        );
+        // No preshared key (all zeros), no endpoint, no keepalive: none is named.
+        let bare = PeerConfig { preshared_key: None, endpoint: None, keepalive_s: 0, ..config.clone() };
+        assert_eq!(
+            renew_text(&bare),
+            format!("set=1\npublic_key={key}\nremove=true\npublic_key={key}\npersistent_keepalive_interval=0\nreplace_allowed_ips=true\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\nallowed_ip=10.99.0.0/16\n\n")
+        );
+        let zeros = parse_get(&format!("public_key={key}\npreshared_key={}\nerrno=0\n\n", "0".repeat(64)));
+        assert_eq!(zeros.expect("parses").kept[0].preshared_key, None);
+        // The secret is never printed.
+        assert!(!format!("{config:?} {config}").contains("18c7bd5c") && format!("{config}").contains("preshared-key"));
     }
 
     #[test]
