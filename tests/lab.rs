@@ -783,24 +783,6 @@ fn a_vps_that_answers_no_echo_but_handshakes_keeps_its_tunnel_through_two_outage
     assert_eq!(peer_settings(&lab), peer_before, "the peer's settings changed");
 }
 
-/// The router's VPS peer as `wg show IFACE dump` gives its settings: public key, preshared
-/// key, endpoint, allowed IPs and keepalive (not its handshake or counters).
-fn peer_settings(lab: &Lab) -> Vec<String> {
-    let dump = lab.rtr(&format!("wg show {}w dump", lab.id));
-    let peer = dump.lines().nth(1).unwrap_or_else(|| panic!("no peer in:\n{dump}"));
-    let f: Vec<&str> = peer.split('\t').collect();
-    [0, 1, 2, 3, 7].iter().map(|i| f.get(*i).copied().unwrap_or("?").to_string()).collect()
-}
-
-/// Waits (up to 10 s) until the router's peer has completed a handshake.
-fn wait_for_handshake(lab: &Lab) {
-    let started = Instant::now();
-    while lab.rtr(&format!("wg show {}w latest-handshakes", lab.id)).split_whitespace().nth(1) == Some("0") {
-        assert!(started.elapsed() < Duration::from_secs(10), "no handshake over the primary");
-        sleep(Duration::from_millis(100));
-    }
-}
-
 /// Failback waits until the primary has passed every round for UP_AFTER_S, logging only
 /// the first waiting tick; a failover soon after a failback doubles the wait.
 #[test]
