@@ -783,6 +783,37 @@ fn a_vps_that_answers_no_echo_but_handshakes_keeps_its_tunnel_through_two_outage
     assert_eq!(peer_settings(&lab), peer_before, "the peer's settings changed");
 }
 
+/// A round while active that finds the handshake of a VPS that answers no echo gone stale
+/// (HANDSHAKE_MAX_AGE short here) while WireGuard still holds its session renews the peer
+/// for a fresh one, instead of taking a working tunnel for a dead one.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_stale_handshake_of_a_vps_that_answers_no_echo_is_renewed_by_the_round_while_active() {
+    let lab = Lab::up("ns", &[("LAB_WG_KEEPALIVE", "25")]);
+    let conf = lab.conf_variant("ns.conf", &[("HANDSHAKE_MAX_AGE", "3")]);
+    let before = lab.tables();
+    lab.ctl("vps-echo", "off");
+    wait_for_handshake(&lab);
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    // Older than HANDSHAKE_MAX_AGE, younger than the session's 180 s: WireGuard would
+    // start no handshake before its rekey at 120 s.
+    sleep(Duration::from_secs(4));
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    let log = lab.log();
+    assert!(
+        log.contains("no echo answered and no fresh handshake since the route via eth1: renewing the peer"),
+        "{log}"
+    );
+    assert!(!log.contains("stopped working"), "{log}");
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+}
+
 /// Failback waits until the primary has passed every round for UP_AFTER_S, logging only
 /// the first waiting tick; a failover soon after a failback doubles the wait.
 #[test]
