@@ -257,8 +257,26 @@ impl Device {
     /// Renews the peer `p.key`: removes it and adds it back with the settings `p`, in
     /// one request, so that no other configuration sees it missing. Its session goes with
     /// it; the next packet sent to it starts a handshake (at once when it has a persistent
-    /// keepalive: WireGuard sends one as the keepalive is set on the new peer).
+    /// keepalive: WireGuard sends one as the keepalive is set on the new peer). Read back
+    /// after: a peer that did not come back as it was is an error, said at once.
     pub fn renew_peer(&mut self, p: &PeerConfig) -> Result<(), WgError> {
+        self.renew(p)?;
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let want = Wanted { peer_ip: unspecified, endpoint: unspecified, key: Some(p.key) };
+        let Some(now) = self.peers(want)?.with_key(&p.key).cloned() else {
+            return Err(WgError(format!("{} did not come back after its renewal", key_to_base64(&p.key))));
+        };
+        // A handshake made already may have moved the endpoint to where the VPS answered
+        // from (roaming): WireGuard's doing, not a setting lost.
+        let got = now.config();
+        let roamed = now.last_handshake.is_some() && got.same_as(&PeerConfig { endpoint: got.endpoint, ..p.clone() });
+        match got.same_as(p) || roamed {
+            true => Ok(()),
+            false => Err(WgError(format!("the peer came back from its renewal as `{got}`"))),
+        }
+    }
+
+    fn renew(&mut self, p: &PeerConfig) -> Result<(), WgError> {
         if p.allowed_ips.len() > RENEW_MAX_ALLOWED_IPS {
             return Err(WgError(format!(
                 "{} has {} allowed IPs, more than the {RENEW_MAX_ALLOWED_IPS} a renewal puts back",
