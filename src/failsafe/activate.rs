@@ -250,11 +250,12 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(c.tunnel_wait_s);
-    let mut renewed = false;
+    let (mut renewed, mut handshook) = (false, false);
     loop {
         let pass = Instant::now();
-        // Each echo is also a packet that starts a handshake when no session is valid.
-        if sys.peer_answers_soon().map_err(|e| e.to_string())? {
+        // Each echo is also a packet that starts a handshake when no session is valid (no
+        // need of one when a renewal's handshake is made already).
+        if !handshook && sys.peer_answers_soon().map_err(|e| e.to_string())? {
             sys.log.info(&format!("tunnel {} up after {} ms", c.wg_iface, started.elapsed().as_millis()));
             return Ok(true);
         }
@@ -270,13 +271,18 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
         }
         // A session made before the mark (over the primary) carries the echoes and starts
         // no handshake, and only a handshake proves a VPS that answers no echo: the peer
-        // is renewed, once, and the next echo starts one over the backup path.
+        // is renewed, once, and its keepalive (or the next echo) starts one over the backup.
         let round = |m| TunnelRound { echo: false, peer_echoes: false, latest, mark: m, now: wall_now() };
-        if !renewed && mark.is_some_and(|m| health::handshake_wanted(Some(false), &round(m), c.handshake_max_age_s)) {
+        if let Some(m) =
+            mark.filter(|m| !renewed && health::handshake_wanted(Some(false), &round(*m), c.handshake_max_age_s))
+        {
             renewed = true;
             let why = format!("{} does not answer, and the session WireGuard holds predates the route", c.wg_peer_ip);
             match renew_peer(sys, &key, &why) {
-                Ok(_) => continue,
+                Ok(_) => {
+                    handshook = handshake_since(await_handshake(sys, m), m);
+                    continue;
+                }
                 Err(e) => sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface)),
             }
         }

@@ -93,11 +93,35 @@ pub(super) fn tunnel_round(
             return Ok((echo, round, None));
         }
     };
-    if !sys.dry_run && sys.peer_answers_soon()? {
-        echo = Some(true);
+    if !sys.dry_run {
+        round.latest = await_handshake(sys, mark);
+        // No keepalive started one (WG_KEEPALIVE=0): an echo does.
+        if !handshake_since(round.latest, mark) {
+            echo = Some(sys.peer_answers_soon()?);
+            round.latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+        }
     }
-    round.latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
     Ok((echo, round, Some(change.to_string())))
+}
+
+/// How often the handshake a renewal starts is looked for.
+const HANDSHAKE_POLL_MS: u64 = 50;
+
+/// After a renewal: the handshake the renewed peer's first packet starts — the keepalive
+/// WireGuard sends as the new peer's keepalive is set — looked for every HANDSHAKE_POLL_MS
+/// until one is made since `mark` or PROBE_TIMEOUT_MS has passed: a handshake takes one
+/// round trip, where an echo the VPS filters would wait out the whole timeout. The latest
+/// handshake then.
+pub(super) fn await_handshake(sys: &mut System, mark: Handshake) -> Handshake {
+    let deadline = Instant::now() + Duration::from_millis(sys.cfg.probe_timeout_ms);
+    loop {
+        let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if handshake_since(latest, mark) || left.is_zero() {
+            return latest;
+        }
+        std::thread::sleep(Duration::from_millis(HANDSHAKE_POLL_MS).min(left));
+    }
 }
 
 /// Step 5 for every managed table of both families; `Some` says why IPv6 was refused
