@@ -39,17 +39,19 @@ pub fn set_text(p: &PeerSet, update_only: bool) -> String {
 /// in one `set=1` transaction, which a userspace implementation applies line by line under
 /// its configuration lock, so no other request sees the peer missing.
 pub fn renew_text(p: &PeerConfig) -> String {
+    use std::fmt::Write;
     let key = hex(&p.key);
     let mut t = format!("set=1\npublic_key={key}\nremove=true\npublic_key={key}\n");
+    // Writing into a String cannot fail.
     if let Some(Psk(k)) = &p.preshared_key {
-        t.push_str(&format!("preshared_key={}\n", hex(k)));
+        let _ = writeln!(t, "preshared_key={}", hex(k));
     }
     if let Some(e) = p.endpoint {
-        t.push_str(&format!("endpoint={e}\n"));
+        let _ = writeln!(t, "endpoint={e}");
     }
-    t.push_str(&format!("persistent_keepalive_interval={}\nreplace_allowed_ips=true\n", p.keepalive_s));
+    let _ = writeln!(t, "persistent_keepalive_interval={}\nreplace_allowed_ips=true", p.keepalive_s);
     for (ip, len) in &p.allowed_ips {
-        t.push_str(&format!("allowed_ip={ip}/{len}\n"));
+        let _ = writeln!(t, "allowed_ip={ip}/{len}");
     }
     t.push('\n');
     t
