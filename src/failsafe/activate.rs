@@ -225,9 +225,8 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     // handshake attempt that WireGuard then refuses to repeat for 5 s: such a peer is set
     // first, below.
     let peer = sys.tunnel_peer().map_err(|e| e.to_string())?;
-    if peer.as_ref().is_some_and(|p| p.endpoint == Some(endpoint))
-        && sys.peer_answers_soon().map_err(|e| e.to_string())?
-    {
+    let echoed_once = peer.as_ref().is_some_and(|p| p.endpoint == Some(endpoint));
+    if echoed_once && sys.peer_answers_soon().map_err(|e| e.to_string())? {
         return Ok(true);
     }
     let (key, source) = sys.find_peer_key().map_err(|e| e.to_string())?;
@@ -250,12 +249,13 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(c.tunnel_wait_s);
-    let (mut renewed, mut handshook) = (false, false);
+    // The first pass sends no echo when one has just gone unanswered, the next none when
+    // a renewal's handshake is made already: it looks at the handshake at once.
+    let (mut renewed, mut no_echo) = (false, echoed_once);
     loop {
         let pass = Instant::now();
-        // Each echo is also a packet that starts a handshake when no session is valid (no
-        // need of one when a renewal's handshake is made already).
-        if !handshook && sys.peer_answers_soon().map_err(|e| e.to_string())? {
+        // Each echo is also a packet that starts a handshake when no session is valid.
+        if !std::mem::take(&mut no_echo) && sys.peer_answers_soon().map_err(|e| e.to_string())? {
             sys.log.info(&format!("tunnel {} up after {} ms", c.wg_iface, started.elapsed().as_millis()));
             return Ok(true);
         }
@@ -280,7 +280,7 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
             let why = format!("{} does not answer, and the session WireGuard holds predates the route", c.wg_peer_ip);
             match renew_peer(sys, &key, &why) {
                 Ok(_) => {
-                    handshook = handshake_since(await_handshake(sys, m), m);
+                    no_echo = handshake_since(await_handshake(sys, m), m);
                     continue;
                 }
                 Err(e) => sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface)),
