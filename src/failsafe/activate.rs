@@ -225,8 +225,8 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     // handshake attempt that WireGuard then refuses to repeat for 5 s: such a peer is set
     // first, below.
     let peer = sys.tunnel_peer().map_err(|e| e.to_string())?;
-    let echoed_once = peer.as_ref().is_some_and(|p| p.endpoint == Some(endpoint));
-    if echoed_once && sys.peer_answers_soon().map_err(|e| e.to_string())? {
+    let echo_tried = peer.as_ref().is_some_and(|p| p.endpoint == Some(endpoint));
+    if echo_tried && sys.peer_answers_soon().map_err(|e| e.to_string())? {
         return Ok(true);
     }
     let (key, source) = sys.find_peer_key().map_err(|e| e.to_string())?;
@@ -251,7 +251,7 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     let deadline = started + Duration::from_secs(c.tunnel_wait_s);
     // The first pass sends no echo when one has just gone unanswered, the next none when
     // a renewal's handshake is made already: it looks at the handshake at once.
-    let (mut renewed, mut no_echo) = (false, echoed_once);
+    let (mut renewed, mut no_echo) = (false, echo_tried);
     loop {
         let pass = Instant::now();
         // Each echo is also a packet that starts a handshake when no session is valid.

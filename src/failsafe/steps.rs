@@ -68,9 +68,10 @@ pub(super) fn renew_peer(sys: &mut System, key: &Key, why: &str) -> Result<Chang
 /// What a round while active sees of the tunnel: `echo` as probed (or as the daemon's
 /// track says) and the VPS peer's latest handshake — and, when the proof needs a handshake
 /// that WireGuard would not start (a session from before the mark, or gone stale), the peer
-/// renewed first, and echoed for up to PROBE_TIMEOUT_MS: the first echo starts the
-/// handshake over the backup. Returns the echo, the round (its `echo` left false: the
-/// verdict takes the echo apart) and the renewal made, in its change's words (no repair).
+/// renewed first and the handshake its keepalive starts waited for (see
+/// [`await_handshake`]; without a keepalive, an echo starts it). Returns the echo, the round
+/// (its `echo` left false: the verdict takes the echo apart) and the renewal made, in its
+/// change's words (not a repair).
 pub(super) fn tunnel_round(
     sys: &mut System,
     wg_exists: bool,
