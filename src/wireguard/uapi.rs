@@ -389,6 +389,12 @@ mod tests {
         assert_eq!(zeros.expect("parses").kept[0].preshared_key, None);
         // The secret is never printed.
         assert!(!format!("{config:?} {config}").contains("18c7bd5c") && format!("{config}").contains("preshared-key"));
+        // Read as a device would report it (the removal, naming the key alone, reads as the
+        // first part of a split peer), the peer added back is the one read.
+        let back = renew_text(&config).replace("set=1\n", "").replace("\n\n", "\nerrno=0\n\n");
+        let peers = parse_get(&back).expect("parses").kept;
+        assert_eq!(peers.len(), 1);
+        assert!(peers[0].config().same_as(&config), "{:?}", peers[0]);
     }
 
     #[test]
