@@ -814,6 +814,38 @@ fn a_stale_handshake_of_a_vps_that_answers_no_echo_is_renewed_by_the_round_while
     assert_eq!(lab.tables(), before);
 }
 
+/// A VPS that answered echoes in one outage and filters them in the next is judged by what
+/// the next activation's proof saw (a handshake), not by the last outage: its working
+/// tunnel is kept, not taken for a dead one at every later outage.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_vps_that_stops_answering_echoes_between_outages_keeps_its_tunnel() {
+    let lab = Lab::up("nf", &[("LAB_WG_KEEPALIVE", "25")]);
+    let before = lab.tables();
+    wait_for_handshake(&lab);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    let state = || fs::read_to_string(lab.state_dir().join("state")).unwrap_or_default();
+    assert!(state().contains("\npeer_echoes=1\n"), "proven by an echo:\n{}", state());
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+    // Its owner filters echoes from now on.
+    lab.ctl("vps-echo", "off");
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    for _ in 0..2 {
+        lab.run_ok();
+        assert_failsafe_tables(&lab);
+    }
+    lab.assert_traffic_via(VPS);
+    assert!(!lab.log().contains("stopped working"), "{}", lab.log());
+    assert!(state().contains("\npeer_echoes=0\n"), "{}", state());
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+}
+
 /// Failback waits until the primary has passed every round for UP_AFTER_S, logging only
 /// the first waiting tick; a failover soon after a failback doubles the wait.
 #[test]

@@ -81,14 +81,13 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         (true, Ok(m)) => prove_tunnel(sys, Some(*m), backup_gw),
         (true, Err(_)) => prove_tunnel(sys, None, backup_gw),
     };
+    // What this proof saw is what the peer is during this outage: one that answered is
+    // judged by its echoes from now on; one proven by a handshake alone (its echoes
+    // filtered now, whatever it did before), or not proven at all, by its handshakes until
+    // it answers one.
+    record.peer_echoes = proof == Ok(true);
     let target = match proof {
-        // What this proof saw is what the peer is during this outage: one that answered
-        // is judged by its echoes from now on, one proven by a handshake alone (its echoes
-        // filtered now, whatever it did before) by its handshakes.
-        Ok(echoed) => {
-            record.peer_echoes = echoed;
-            Target::Tunnel
-        }
+        Ok(_) => Target::Tunnel,
         Err(why) if c.fallback == Fallback::None => {
             cleanup(sys)?;
             // The announced reason is the same every retry (the diagnostics, with their
