@@ -172,6 +172,27 @@ pub fn tunnel_verdict(echo: Option<bool>, round: &TunnelRound, max_age_s: u64) -
     }
 }
 
+/// REJECT_AFTER_TIME: WireGuard uses a session for at most this long after the handshake
+/// that made it. Until then a packet sent to the peer goes in that session and starts no
+/// handshake of its own (a rekey waits for REKEY_AFTER_TIME, 120 s, and only the side
+/// that initiated rekeys then).
+pub const SESSION_MAX_AGE_S: u64 = 180;
+
+/// The tunnel's proof needs a handshake that WireGuard will not start by itself: the
+/// round's echoes went unanswered (or are unknown), the peer is judged by handshakes (it
+/// answers no echo — at activation every peer is), none proves the tunnel, and the peer
+/// may still hold a session: its latest handshake is younger than [`SESSION_MAX_AGE_S`]
+/// (or dated after now: a stepped clock says nothing of its age). Then renewing the peer
+/// drops that session, and the next echo starts a handshake over the backup path. Without
+/// a session (never, or too old) the next echo starts one anyway: nothing to renew; after a
+/// renewal the latest handshake is "never" until one completes, so a round renews a peer
+/// at most once for each session made before the mark or gone stale.
+pub fn handshake_wanted(echo: Option<bool>, r: &TunnelRound, max_age_s: u64) -> bool {
+    let unproven = echo != Some(true) && !r.peer_echoes && !tunnel_works(&TunnelRound { echo: false, ..*r }, max_age_s);
+    let session_may_hold = r.latest.is_some_and(|t| r.now.saturating_sub(t) < Duration::from_secs(SESSION_MAX_AGE_S));
+    unproven && session_may_hold
+}
+
 /// The daemon's verdict on a probed path: down when no round has passed for
 /// `down_after_ms`, counted in rounds — ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ failed in a
 /// row — so that a round timer a millisecond early never costs a whole extra round.
@@ -289,6 +310,30 @@ mod tests {
         let silent = TunnelRound { peer_echoes: false, ..r };
         assert_eq!(tunnel_verdict(None, &silent, 180), Some(true));
         assert_eq!(tunnel_verdict(None, &TunnelRound { mark: Some(at(90)), ..silent }, 180), Some(false));
+    }
+
+    #[test]
+    fn a_handshake_is_provoked_only_when_a_session_wireguard_holds_stands_in_the_proofs_way() {
+        // Activation: the session made over the primary 30 s ago is the mark's.
+        let r = TunnelRound { echo: false, peer_echoes: false, latest: Some(at(70)), mark: Some(at(70)), now: at(100) };
+        assert!(handshake_wanted(Some(false), &r, 180), "a session that starts no handshake");
+        assert!(handshake_wanted(None, &r, 180), "the daemon's track knows nothing yet");
+        assert!(!handshake_wanted(Some(true), &r, 180), "an echo answered proves it");
+        assert!(!handshake_wanted(Some(false), &TunnelRound { peer_echoes: true, ..r }, 180), "only echoes count");
+        // No session to drop: the next echo handshakes by itself.
+        assert!(!handshake_wanted(Some(false), &TunnelRound { latest: None, mark: None, ..r }, 180), "never");
+        assert!(!handshake_wanted(Some(false), &TunnelRound { now: at(251), ..r }, 180), "older than 180 s");
+        assert!(handshake_wanted(Some(false), &TunnelRound { now: at(249), ..r }, 180));
+        // Renewed: "never" until the new one completes, which then proves the tunnel.
+        assert!(!handshake_wanted(Some(false), &TunnelRound { latest: None, ..r }, 180), "renewed, none yet");
+        assert!(!handshake_wanted(Some(false), &TunnelRound { latest: Some(at(99)), ..r }, 180), "proven");
+        // A handshake since the mark gone stale while its session still holds (a short
+        // HANDSHAKE_MAX_AGE): renewed for a fresh one.
+        let stale = TunnelRound { latest: Some(at(30)), mark: Some(at(10)), ..r };
+        assert!(handshake_wanted(Some(false), &stale, 60));
+        assert!(!handshake_wanted(Some(false), &stale, 180), "fresh enough");
+        // Dated after now (the clock went back): its age is unknown, the session may hold.
+        assert!(handshake_wanted(Some(false), &TunnelRound { latest: Some(at(500)), mark: Some(at(500)), ..r }, 180));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::netlink::route::{AddMode, Route};
 use crate::netlink::rule::Rule;
-use crate::wireguard::PeerSet;
+use crate::wireguard::{PeerConfig, PeerSet};
 
 /// What every managed table's winning default points at while the failsafe is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +61,13 @@ pub enum Change {
         iface: String,
         peer: PeerSet,
     },
+    /// `wg set IFACE peer KEY remove`, then the same peer added back with exactly the
+    /// settings it had (read just before), in one request: its session goes, so the next
+    /// packet sent to it starts a handshake. Nothing to put back.
+    RenewPeer {
+        iface: String,
+        peer: PeerConfig,
+    },
     /// DNS_RESTART_CMD, run without a shell.
     RestartDns(Vec<String>),
 }
@@ -76,6 +83,10 @@ impl fmt::Display for Change {
             Change::DelRule(r) => write!(f, "ip rule del {r}"),
             Change::SetLink { dev, up } => write!(f, "ip link set {dev} {}", if *up { "up" } else { "down" }),
             Change::SetPeer { iface, peer } => write!(f, "wg set {iface} {peer}"),
+            Change::RenewPeer { iface, peer } => {
+                let key = crate::wireguard::key_to_base64(&peer.key);
+                write!(f, "wg set {iface} peer {key} remove; wg set {iface} {peer}")
+            }
             Change::RestartDns(cmd) => f.write_str(&cmd.join(" ")),
         }
     }

@@ -132,6 +132,14 @@ impl Record {
         self.tunnel.peer_echoes |= answered;
     }
 
+    /// What an activation's proof saw is what the peer is during this outage: one that
+    /// answered is judged by its echoes from now on; one proven by a handshake alone (its
+    /// echoes filtered now, whatever it did before), or not proven at all, by its
+    /// handshakes until it answers one.
+    pub fn proof_seen(&mut self, answered: bool) {
+        self.tunnel.peer_echoes = answered;
+    }
+
     /// What an activation judged, recorded before any table is touched so that an
     /// activation killed from here on is completed with its own mark, target and wait:
     /// the failback wait damped if it comes soon after the last failback (`now_boot_s`),

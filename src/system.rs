@@ -556,6 +556,7 @@ impl<'a> System<'a> {
                 None => Err(Error::Failed(format!("{change}: {dev} does not exist"))),
             },
             Change::SetPeer { peer, .. } => self.wg.set_peer(peer).context(change),
+            Change::RenewPeer { peer, .. } => self.wg.renew_peer(peer).context(change),
             Change::RestartDns(cmd) => dns::restart(cmd).context(change),
         };
         // What was made (`-v` prints it; a round counts its repairs by it): a refused

@@ -749,6 +749,103 @@ fn a_tunnel_that_dies_while_active_is_routed_around_and_back() {
     assert!(lab.log().contains("FALLBACK=none keeps the tables on it"), "{}", lab.log());
 }
 
+/// A VPS that answers no echo on its tunnel address (ICMP filtered) but handshakes: its
+/// tunnel is proven by a handshake made over the backup. The router's peer holds a session
+/// made over the primary (a persistent keepalive keeps it fresh), in which WireGuard would
+/// start no handshake: activation renews the peer, with every setting it has, so that the
+/// next echo starts one. Twice, under cron's ticks, and the peer ends as it began.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_vps_that_answers_no_echo_but_handshakes_keeps_its_tunnel_through_two_outages() {
+    let lab = Lab::up("ne", &[("LAB_WG_KEEPALIVE", "25")]);
+    let before = lab.tables();
+    let peer_before = peer_settings(&lab);
+    lab.ctl("vps-echo", "off");
+    // The session over the primary: the keepalive made it at `up`.
+    wait_for_handshake(&lab);
+    for outage in 1..=2 {
+        lab.ctl("primary", "down");
+        let r = lab.tool(&["run"]);
+        assert_eq!(r.code, 0, "outage {outage}: {}{}\nlog:\n{}", r.stdout, r.stderr, lab.log());
+        assert_failsafe_tables(&lab);
+        lab.assert_traffic_via(VPS);
+        // A round while active judges it by its handshake, and keeps it.
+        lab.run_ok();
+        assert_failsafe_tables(&lab);
+        lab.ctl("primary", "up");
+        lab.run_ok();
+        assert_eq!(lab.tables(), before, "outage {outage}");
+        lab.assert_traffic_via(ISP1);
+    }
+    let log = lab.log();
+    assert_eq!(log.matches("renewing the peer").count(), 2, "{log}");
+    assert!(!log.contains("FALLBACK") && !log.contains("stopped working"), "{log}");
+    assert_eq!(peer_settings(&lab), peer_before, "the peer's settings changed");
+}
+
+/// A round while active that finds the handshake of a VPS that answers no echo gone stale
+/// (HANDSHAKE_MAX_AGE short here) while WireGuard still holds its session renews the peer
+/// for a fresh one, instead of taking a working tunnel for a dead one.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_stale_handshake_of_a_vps_that_answers_no_echo_is_renewed_by_the_round_while_active() {
+    let lab = Lab::up("ns", &[("LAB_WG_KEEPALIVE", "25")]);
+    let conf = lab.conf_variant("ns.conf", &[("HANDSHAKE_MAX_AGE", "3")]);
+    let before = lab.tables();
+    lab.ctl("vps-echo", "off");
+    wait_for_handshake(&lab);
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    // Older than HANDSHAKE_MAX_AGE, younger than the session's 180 s: WireGuard would
+    // start no handshake before its rekey at 120 s.
+    sleep(Duration::from_secs(4));
+    lab.run_expect(&conf, 0);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    let log = lab.log();
+    assert!(
+        log.contains("no echo answered and no fresh handshake since the route via eth1: renewing the peer"),
+        "{log}"
+    );
+    assert!(!log.contains("stopped working"), "{log}");
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+}
+
+/// A VPS that answered echoes in one outage and filters them in the next is judged by what
+/// the next activation's proof saw (a handshake), not by the last outage: its working
+/// tunnel is kept, not taken for a dead one at every later outage.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_vps_that_stops_answering_echoes_between_outages_keeps_its_tunnel() {
+    let lab = Lab::up("nf", &[("LAB_WG_KEEPALIVE", "25")]);
+    let before = lab.tables();
+    wait_for_handshake(&lab);
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    let state = || fs::read_to_string(lab.state_dir().join("state")).unwrap_or_default();
+    assert!(state().contains("\npeer_echoes=1\n"), "proven by an echo:\n{}", state());
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+    // Its owner filters echoes from now on.
+    lab.ctl("vps-echo", "off");
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    for _ in 0..2 {
+        lab.run_ok();
+        assert_failsafe_tables(&lab);
+    }
+    lab.assert_traffic_via(VPS);
+    assert!(!lab.log().contains("stopped working"), "{}", lab.log());
+    assert!(state().contains("\npeer_echoes=0\n"), "{}", state());
+    lab.ctl("primary", "up");
+    lab.run_ok();
+    assert_eq!(lab.tables(), before);
+}
+
 /// Failback waits until the primary has passed every round for UP_AFTER_S, logging only
 /// the first waiting tick; a failover soon after a failback doubles the wait.
 #[test]

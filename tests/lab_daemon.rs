@@ -2,7 +2,8 @@
 //! tracks conclude, and when. A fallback activation stays on the backup while the tunnel
 //! is dead (a fresh track is no verdict); a primary answering every echo later than the
 //! probe interval is not failed over (a reply counts up to PROBE_TIMEOUT_MS); a WireGuard
-//! interface re-created during an outage is probed again (tracks follow a device's index).
+//! interface re-created during an outage is probed again (tracks follow a device's index);
+//! a VPS that answers no echo but handshakes keeps its tunnel through two outages.
 //!
 //! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
 //! `cargo test --test lab_daemon -- --include-ignored`.
@@ -41,6 +42,39 @@ fn a_fallback_activation_under_the_daemon_stays_on_the_backup_while_the_tunnel_i
     wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
     assert_eq!(d.stop(), Some(0));
     assert_eq!(lab.tables(), before);
+}
+
+/// A VPS that answers no echo on its tunnel address (ICMP filtered) but handshakes, under
+/// the daemon: each activation renews the peer (its session was made over the primary) for
+/// a handshake over the backup, and the rounds while active, every echo unanswered, judge
+/// the tunnel by that handshake: the LAN stays on it through two outages, never falls back.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_vps_that_answers_no_echo_keeps_its_tunnel_through_two_outages_under_the_daemon() {
+    let lab = Lab::up("dn", &[("LAB_WG_KEEPALIVE", "25")]);
+    let conf = daemon_conf(&lab, "dn.conf", &[]);
+    let before = lab.tables();
+    let peer_before = peer_settings(&lab);
+    lab.ctl("vps-echo", "off");
+    wait_for_handshake(&lab);
+    let d = Daemon::start(&lab, &conf, &[]);
+    for outage in 1..=2 {
+        lab.ctl("primary", "down");
+        wait_for_n(&lab, "failsafe ACTIVATED", outage, Duration::from_secs(15));
+        assert_failsafe_tables(&lab);
+        lab.assert_traffic_via(VPS);
+        // Rounds past DOWN_AFTER_MS with every echo unanswered: the handshake keeps it.
+        sleep(Duration::from_secs(3));
+        assert_failsafe_tables(&lab);
+        lab.ctl("primary", "up");
+        wait_for_n(&lab, "failsafe DEACTIVATED", outage, Duration::from_secs(20));
+        assert_eq!(lab.tables(), before, "outage {outage}");
+    }
+    assert_eq!(d.stop(), Some(0));
+    let log = lab.log();
+    assert!(!log.contains("FALLBACK") && !log.contains("stopped working"), "{log}");
+    assert_eq!(log.matches("renewing the peer").count(), 2, "{log}");
+    assert_eq!(peer_settings(&lab), peer_before, "the peer's settings changed");
 }
 
 #[test]

@@ -70,11 +70,9 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         (true, Ok(m)) => prove_tunnel(sys, Some(*m), backup_gw),
         (true, Err(_)) => prove_tunnel(sys, None, backup_gw),
     };
+    record.proof_seen(proof == Ok(true));
     let target = match proof {
-        Ok(echoed) => {
-            record.echo_seen(echoed);
-            Target::Tunnel
-        }
+        Ok(_) => Target::Tunnel,
         Err(why) if c.fallback == Fallback::None => {
             cleanup(sys)?;
             tell(sys, News::TunnelUnproven);
@@ -168,9 +166,8 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     // handshake attempt that WireGuard then refuses to repeat for 5 s: such a peer is set
     // first, below.
     let peer = sys.tunnel_peer().map_err(|e| e.to_string())?;
-    if peer.as_ref().is_some_and(|p| p.endpoint == Some(endpoint))
-        && sys.peer_answers_soon().map_err(|e| e.to_string())?
-    {
+    let echo_tried = peer.as_ref().is_some_and(|p| p.endpoint == Some(endpoint));
+    if echo_tried && sys.peer_answers_soon().map_err(|e| e.to_string())? {
         return Ok(true);
     }
     let (key, source) = sys.find_peer_key().map_err(|e| e.to_string())?;
@@ -193,10 +190,13 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(c.tunnel_wait_s);
+    // The first pass sends no echo when one has just gone unanswered, the next none when
+    // a renewal's handshake is made already: it looks at the handshake at once.
+    let (mut renewed, mut no_echo) = (false, echo_tried);
     loop {
         let pass = Instant::now();
         // Each echo is also a packet that starts a handshake when no session is valid.
-        if sys.peer_answers_soon().map_err(|e| e.to_string())? {
+        if !std::mem::take(&mut no_echo) && sys.peer_answers_soon().map_err(|e| e.to_string())? {
             sys.log.info(&format!("tunnel {} up after {} ms", c.wg_iface, started.elapsed().as_millis()));
             return Ok(true);
         }
@@ -209,6 +209,23 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
                 started.elapsed().as_millis()
             ));
             return Ok(false);
+        }
+        // A session made before the mark (over the primary) carries the echoes and starts
+        // no handshake, and only a handshake proves a VPS that answers no echo: the peer
+        // is renewed, once, and its keepalive (or the next echo) starts one over the backup.
+        let round = |m| TunnelRound { echo: false, peer_echoes: false, latest, mark: m, now: wall_now() };
+        if let Some(m) =
+            mark.filter(|m| !renewed && health::handshake_wanted(Some(false), &round(*m), c.handshake_max_age_s))
+        {
+            renewed = true;
+            let why = format!("{} does not answer, and the session WireGuard holds predates the route", c.wg_peer_ip);
+            match renew_peer(sys, &key, &why) {
+                Ok(_) => {
+                    no_echo = handshake_since(await_handshake(sys, m), m);
+                    continue;
+                }
+                Err(e) => sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface)),
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -46,16 +46,11 @@ pub fn while_active(
         TunnelSeen::Unknown => None,
         TunnelSeen::Echo(e) => Some(e),
     };
-    let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+    let (echo, mut round, renewed) =
+        tunnel_round(sys, wg_exists, echo, record.tunnel.peer_echoes, record.tunnel.handshake_mark)?;
     // Only a real answer makes a peer "one that echoes", never a guess.
     record.echo_seen(echo == Some(true));
-    let round = TunnelRound {
-        echo: false,
-        peer_echoes: record.tunnel.peer_echoes,
-        latest,
-        mark: record.tunnel.handshake_mark,
-        now: wall_now(),
-    };
+    round.peer_echoes = record.tunnel.peer_echoes;
     // `None`: not judged this round (the daemon's tunnel track has just started): the
     // target stays what it is.
     let verdict = if wg_exists { health::tunnel_verdict(echo, &round, c.handshake_max_age_s) } else { Some(false) };
@@ -81,7 +76,7 @@ pub fn while_active(
     let ruled = ensure_lan_rules(sys, &obs.rules, &snapshot, &ours)?;
     note_ipv6(sys, &mut record, moved.or(ruled));
 
-    let repairs = tell_repairs(sys, &mut record, before, &reimposed);
+    let repairs = tell_repairs(sys, &mut record, before, &reimposed, renewed.as_ref());
 
     // The tunnel's transitions, logged once each, after the flows they break are reset.
     let tables = snapshot.all_tables();
@@ -126,10 +121,18 @@ pub fn while_active(
 /// What was repaired since `before` (the changes made this round): the load balancer
 /// re-imposing its own routes (`reimposed`) is told once per activation, anything else
 /// every time. Returns how many changes were made.
-fn tell_repairs(sys: &mut System, record: &mut Record, before: usize, reimposed: &[Route]) -> usize {
+fn tell_repairs(
+    sys: &mut System,
+    record: &mut Record,
+    before: usize,
+    reimposed: &[Route],
+    renewed: Option<&String>,
+) -> usize {
     let made = &sys.changes[before..];
-    let silent: Vec<String> = reimposed.iter().map(|r| Change::DelRoute(r.clone()).to_string()).collect();
-    let repairs = made.len();
+    let silent: Vec<String> =
+        reimposed.iter().map(|r| Change::DelRoute(r.clone()).to_string()).chain(renewed.cloned()).collect();
+    // The peer's renewal is the proof's, not a repair.
+    let repairs = made.iter().filter(|m| renewed != Some(*m)).count();
     let loud = made.iter().filter(|m| !silent.contains(m)).count();
     if !reimposed.is_empty() && record.reimposed() {
         tell(sys, News::Reimposed(reimposed));

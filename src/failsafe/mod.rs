@@ -18,14 +18,14 @@ use crate::decide::{
     Ours, Target,
 };
 use crate::error::Error;
-use crate::health::{self, handshake_since, Failback, TunnelRound, Unhealthy};
+use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
 use crate::netlink::route::{Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table, Absorbed};
 use crate::record::BackupNews;
 use crate::state::{self, Owned, Record, Snapshot};
 use crate::system::{wall_now, Observed, System};
-use crate::wireguard::PeerSet;
+use crate::wireguard::{Key, PeerSet};
 use say::{tell, tell_tables, News};
 
 mod activate;

@@ -1,6 +1,6 @@
 //! The steps activation and the round while active both take: the route to the VPS, the
-//! tunnel interface up, every managed table moved to the target, the LAN's rules, IPv6's
-//! refusals told once.
+//! tunnel interface up, the VPS peer renewed when the tunnel's proof needs a handshake,
+//! every managed table moved to the target, the LAN's rules, IPv6's refusals told once.
 
 use super::*;
 
@@ -82,6 +82,83 @@ pub(super) fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
         None => Err(Error::Failed(format!("WireGuard interface {iface} does not exist"))),
         Some(l) if l.admin_up => Ok(()),
         Some(_) => sys.apply_owned(&Change::SetLink { dev: iface.clone(), up: true }, Owned::LinkUp(iface)),
+    }
+}
+
+/// The tunnel's proof needs a handshake that WireGuard will not start (see
+/// [`health::handshake_wanted`]): the VPS peer `key` is renewed — removed and added back
+/// with every setting it has, read just before — which drops its session, so that the next
+/// echo sent to it starts a handshake over the backup path. `why` says what the proof
+/// lacks, for the log. The change made (a round does not count it as a repair).
+pub(super) fn renew_peer(sys: &mut System, key: &Key, why: &str) -> Result<Change, Error> {
+    let c = sys.cfg;
+    let peer = sys.peer_with_key(key)?;
+    let change = Change::RenewPeer { iface: c.wg_iface.clone(), peer: peer.config() };
+    sys.log.info(&format!(
+        "tunnel {}: {why}: renewing the peer (same settings) so that a handshake is made over {}",
+        c.wg_iface, c.backup_dev
+    ));
+    sys.apply(&change)?;
+    Ok(change)
+}
+
+/// What a round while active sees of the tunnel: `echo` as probed (or as the daemon's
+/// track says) and the VPS peer's latest handshake — and, when the proof needs a handshake
+/// that WireGuard would not start (a session from before the mark, or gone stale), the peer
+/// renewed first and the handshake its keepalive starts waited for (see
+/// [`await_handshake`]; without a keepalive, an echo starts it). Returns the echo, the round
+/// (its `echo` left false: the verdict takes the echo apart) and the renewal made, in its
+/// change's words (not a repair).
+pub(super) fn tunnel_round(
+    sys: &mut System,
+    wg_exists: bool,
+    mut echo: Option<bool>,
+    peer_echoes: bool,
+    mark: Handshake,
+) -> Result<(Option<bool>, TunnelRound, Option<String>), Error> {
+    let c = sys.cfg;
+    let peer = if wg_exists { sys.tunnel_peer().ok().flatten() } else { None };
+    let latest = peer.as_ref().and_then(|p| p.last_handshake);
+    let mut round = TunnelRound { echo: false, peer_echoes, latest, mark, now: wall_now() };
+    let Some(peer) = peer.filter(|_| health::handshake_wanted(echo, &round, c.handshake_max_age_s)) else {
+        return Ok((echo, round, None));
+    };
+    let why = format!("no echo answered and no fresh handshake since the route via {}", c.backup_dev);
+    let change = match renew_peer(sys, &peer.public_key, &why) {
+        Ok(change) => change,
+        Err(e) => {
+            sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface));
+            return Ok((echo, round, None));
+        }
+    };
+    if !sys.dry_run {
+        round.latest = await_handshake(sys, mark);
+        // No keepalive started one (WG_KEEPALIVE=0): an echo does.
+        if !handshake_since(round.latest, mark) {
+            echo = Some(sys.peer_answers_soon()?);
+            round.latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+        }
+    }
+    Ok((echo, round, Some(change.to_string())))
+}
+
+/// How often the handshake a renewal starts is looked for.
+const HANDSHAKE_POLL_MS: u64 = 50;
+
+/// After a renewal: the handshake the renewed peer's first packet starts — the keepalive
+/// WireGuard sends as the new peer's keepalive is set — looked for every HANDSHAKE_POLL_MS
+/// until one is made since `mark` or PROBE_TIMEOUT_MS has passed: a handshake takes one
+/// round trip, where an echo the VPS filters would wait out the whole timeout. The latest
+/// handshake then.
+pub(super) fn await_handshake(sys: &mut System, mark: Handshake) -> Handshake {
+    let deadline = Instant::now() + Duration::from_millis(sys.cfg.probe_timeout_ms);
+    loop {
+        let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if handshake_since(latest, mark) || left.is_zero() {
+            return latest;
+        }
+        std::thread::sleep(Duration::from_millis(HANDSHAKE_POLL_MS).min(left));
     }
 }
 

@@ -1,5 +1,5 @@
 //! In-kernel WireGuard over generic netlink: resolve the `wireguard` family, dump the
-//! device (`WG_CMD_GET_DEVICE`), and set one peer's endpoint and keepalive
+//! device (`WG_CMD_GET_DEVICE`), set one peer's endpoint and keepalive and renew a peer
 //! (`WG_CMD_SET_DEVICE`). The endpoint goes out as a 16-byte `sockaddr_in` (28 for
 //! IPv6); the kernel silently ignores any other length.
 //!
@@ -17,10 +17,11 @@ use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
 use netlink_packet_wireguard::{
-    WireguardAttribute, WireguardCmd, WireguardMessage, WireguardPeer, WireguardPeerAttribute, WireguardPeerFlags,
+    WireguardAddressFamily, WireguardAllowedIp, WireguardAllowedIpAttr, WireguardAttribute, WireguardCmd,
+    WireguardMessage, WireguardPeer, WireguardPeerAttribute, WireguardPeerFlags,
 };
 
-use super::{Collector, Peer, PeerSet, WgError};
+use super::{Collector, Peer, PeerConfig, PeerSet, Psk, WgError};
 use crate::netlink::{Netlink, NetlinkError};
 
 /// A generic-netlink socket and the `wireguard` family's id, resolved once per run.
@@ -92,9 +93,47 @@ pub fn set_request(iface: &str, p: &PeerSet, family: u16, update_only: bool) -> 
     m
 }
 
+/// The WG_CMD_SET_DEVICE request that renews a peer: one message naming it twice, first
+/// with WGPEER_F_REMOVE_ME, then with every setting of `p` — the kernel takes a device's
+/// peers in order under one lock, so the second creates the peer the first removed, and
+/// no other request sees it missing.
+pub fn renew_request(iface: &str, p: &PeerConfig, family: u16) -> GenlMessage<WireguardMessage> {
+    let remove = WireguardPeer(vec![
+        WireguardPeerAttribute::PublicKey(p.key),
+        WireguardPeerAttribute::Flags(WireguardPeerFlags::RemoveMe),
+    ]);
+    let mut attrs = vec![WireguardPeerAttribute::PublicKey(p.key)];
+    if let Some(Psk(k)) = p.preshared_key {
+        attrs.push(WireguardPeerAttribute::PresharedKey(k));
+    }
+    if let Some(e) = p.endpoint {
+        attrs.push(WireguardPeerAttribute::Endpoint(e));
+    }
+    attrs.push(WireguardPeerAttribute::PersistentKeepalive(p.keepalive_s));
+    let ips = p.allowed_ips.iter().map(|&(ip, len)| {
+        let family = if ip.is_ipv4() { WireguardAddressFamily::Ipv4 } else { WireguardAddressFamily::Ipv6 };
+        WireguardAllowedIp(vec![
+            WireguardAllowedIpAttr::Family(family),
+            WireguardAllowedIpAttr::IpAddr(ip),
+            WireguardAllowedIpAttr::Cidr(len),
+        ])
+    });
+    attrs.push(WireguardPeerAttribute::AllowedIps(ips.collect()));
+    let mut m = GenlMessage::from_payload(WireguardMessage {
+        cmd: WireguardCmd::SetDevice,
+        attributes: vec![
+            WireguardAttribute::IfName(iface.into()),
+            WireguardAttribute::Peers(vec![remove, WireguardPeer(attrs)]),
+        ],
+    });
+    m.set_resolved_family_id(family);
+    m
+}
+
 // include/uapi/linux/wireguard.h
 const WGDEVICE_A_PEERS: u16 = 8;
 const WGPEER_A_PUBLIC_KEY: u16 = 1;
+const WGPEER_A_PRESHARED_KEY: u16 = 2;
 const WGPEER_A_ENDPOINT: u16 = 4;
 const WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: u16 = 5;
 const WGPEER_A_LAST_HANDSHAKE_TIME: u16 = 6;
@@ -185,13 +224,21 @@ fn allowed_ip(v: &[u8]) -> Option<(IpAddr, u8)> {
 
 fn peer(v: &[u8]) -> Result<Peer, String> {
     let mut key = None;
-    let mut p =
-        Peer { public_key: [0; 32], endpoint: None, keepalive_s: 0, allowed_ips: Vec::new(), last_handshake: None };
+    let mut p = Peer {
+        public_key: [0; 32],
+        preshared_key: None,
+        endpoint: None,
+        keepalive_s: 0,
+        allowed_ips: Vec::new(),
+        last_handshake: None,
+    };
     for (kind, v) in attributes(v) {
         match kind {
             WGPEER_A_PUBLIC_KEY => {
                 key = Some(<[u8; 32]>::try_from(v).map_err(|_| format!("a public key of {} bytes", v.len()))?)
             }
+            // All zeros is none; a key of another length is none either (never a guess).
+            WGPEER_A_PRESHARED_KEY => p.preshared_key = <[u8; 32]>::try_from(v).ok().filter(|k| *k != [0; 32]).map(Psk),
             WGPEER_A_ENDPOINT => p.endpoint = sockaddr(v),
             WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL => p.keepalive_s = u16_of(v).unwrap_or(0),
             WGPEER_A_LAST_HANDSHAKE_TIME => p.last_handshake = handshake_time(v),
@@ -284,6 +331,12 @@ pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
     r.map_err(|e| WgError(format!("cannot set the peer's endpoint and keepalive on {iface}: {e}")))
 }
 
+/// Renews the peer (see [`renew_request`]).
+pub fn renew_peer(g: &mut Genl, iface: &str, p: &PeerConfig) -> Result<(), WgError> {
+    g.nl.request(renew_request(iface, p, g.family), 0)
+        .map_err(|e| WgError(format!("cannot renew the peer on {iface}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +394,47 @@ mod tests {
         assert!(b.windows(8).any(|w| w == [0x06, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00]));
         // WGPEER_A_FLAGS (3) = WGPEER_F_UPDATE_ONLY (4).
         assert!(b.windows(8).any(|w| w == [0x08, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x00]), "{b:02x?}");
+    }
+
+    #[test]
+    fn golden_renew_request_removes_the_peer_and_adds_it_back_with_every_setting() {
+        // What `wg set wg0 peer K remove` and `wg set wg0 peer K preshared-key F endpoint
+        // 198.51.100.10:51820 persistent-keepalive 25 allowed-ips 0.0.0.0/0` mean in
+        // include/uapi/linux/wireguard.h, in one WG_CMD_SET_DEVICE, built by hand here.
+        let p = PeerConfig {
+            key: [0x11; 32],
+            preshared_key: Some(Psk([0x22; 32])),
+            endpoint: Some("198.51.100.10:51820".parse().expect("addr")),
+            keepalive_s: 25,
+            allowed_ips: vec![("0.0.0.0".parse().expect("ip"), 0)],
+        };
+        let m = renew_request("wg0", &p, 0x1e);
+        assert_eq!(m.message_type(), 0x1e);
+        let remove = [nla(WGPEER_A_PUBLIC_KEY, &[0x11; 32]), nla(3, &1u32.to_ne_bytes())].concat();
+        let sockaddr = [&2u16.to_ne_bytes()[..], &51820u16.to_be_bytes(), &[198, 51, 100, 10], &[0; 8]].concat();
+        let allowed =
+            [nla(1, &2u16.to_ne_bytes()), nla(WGALLOWEDIP_A_IPADDR, &[0; 4]), nla(WGALLOWEDIP_A_CIDR_MASK, &[0])];
+        let add = [
+            nla(WGPEER_A_PUBLIC_KEY, &[0x11; 32]),
+            nla(WGPEER_A_PRESHARED_KEY, &[0x22; 32]),
+            nla(WGPEER_A_ENDPOINT, &sockaddr),
+            nla(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, &25u16.to_ne_bytes()),
+            nla(WGPEER_A_ALLOWEDIPS | 0x8000, &nla(0x8000, &allowed.concat())),
+        ]
+        .concat();
+        let peers = [nla(0x8000, &remove), nla(0x8000, &add)].concat();
+        // WG_CMD_SET_DEVICE (1), version 1; WGDEVICE_A_IFNAME (2) "wg0"; the peers.
+        let want = [vec![1, 1, 0, 0], nla(2, b"wg0\0"), nla(WGDEVICE_A_PEERS | 0x8000, &peers)].concat();
+        assert_eq!(bytes(&m), want);
+        // Read back as a dump reads peers: the removal names only the key; the peer added
+        // back has every setting.
+        let read = parse_device(&want).expect("parses");
+        assert_eq!(read.len(), 2);
+        assert_eq!((read[0].public_key, read[0].preshared_key, read[0].endpoint), ([0x11; 32], None, None));
+        assert!(read[1].config().same_as(&p), "{:?}", read[1]);
+        // All zeros is no preshared key.
+        let zeros = [nla(WGPEER_A_PUBLIC_KEY, &[9; 32]), nla(WGPEER_A_PRESHARED_KEY, &[0; 32])].concat();
+        assert_eq!(parse_device(&device_with_peer(&zeros)).expect("read")[0].preshared_key, None);
     }
 
     #[test]

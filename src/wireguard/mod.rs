@@ -1,5 +1,7 @@
-//! WireGuard: read an interface's peers (latest handshake, endpoint, allowed IPs) and
-//! point one peer at its endpoint with a persistent keepalive, through either backend.
+//! WireGuard: read an interface's peers (latest handshake, endpoint, allowed IPs), point
+//! one peer at its endpoint with a persistent keepalive, and renew a peer — remove it and
+//! add it back with every setting it had, which drops its session so that the next packet
+//! starts a handshake — through either backend.
 //!
 //! The two backends expose the same free functions, chosen by a plain `match` on
 //! [`Backend`]: the in-kernel module over generic netlink ([`kernel`], what EdgeOS runs)
@@ -24,10 +26,22 @@ use crate::config::BackendChoice;
 /// A Curve25519 public key.
 pub type Key = [u8; 32];
 
+/// A preshared key: a secret, so its `Debug` never shows it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Psk(pub Key);
+
+impl fmt::Debug for Psk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Psk(..)")
+    }
+}
+
 /// A peer's settings and the one counter that matters here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
     pub public_key: Key,
+    /// `None`: no preshared key (WireGuard reports all zeros).
+    pub preshared_key: Option<Psk>,
     pub endpoint: Option<SocketAddr>,
     pub keepalive_s: u16,
     pub allowed_ips: Vec<(IpAddr, u8)>,
@@ -79,10 +93,69 @@ impl std::str::FromStr for PeerSet {
     }
 }
 
+/// Everything of a peer that removing it loses and adding it back must restore: its
+/// settings, none of its counters (innernet keeps `PeerConfig` apart from `PeerStats`).
+/// The protocol version is not kept: there is one, and a peer added without it gets it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub key: Key,
+    pub preshared_key: Option<Psk>,
+    pub endpoint: Option<SocketAddr>,
+    pub keepalive_s: u16,
+    /// In the order the device reported them.
+    pub allowed_ips: Vec<(IpAddr, u8)>,
+}
+
+impl PeerConfig {
+    /// The same settings whatever the order of the allowed IPs (a device may report them
+    /// in another order than they were added in).
+    pub fn same_as(&self, other: &PeerConfig) -> bool {
+        // A device holds each allowed IP once: the same count, each in the other, is the
+        // same set (no sort: its code would cost the binary more than this loop).
+        let (a, b) = (&self.allowed_ips, &other.allowed_ips);
+        (self.key, self.preshared_key, self.endpoint, self.keepalive_s)
+            == (other.key, other.preshared_key, other.endpoint, other.keepalive_s)
+            && a.len() == b.len()
+            && a.iter().all(|ip| b.contains(ip))
+    }
+}
+
+impl fmt::Display for PeerConfig {
+    /// In `wg set IFACE …` words; a preshared key is said to be there, never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer {}", key_to_base64(&self.key))?;
+        if self.preshared_key.is_some() {
+            f.write_str(" preshared-key (kept)")?;
+        }
+        if let Some(e) = self.endpoint {
+            write!(f, " endpoint {e}")?;
+        }
+        write!(f, " persistent-keepalive {} allowed-ips ", self.keepalive_s)?;
+        let ips: Vec<String> = self.allowed_ips.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+        f.write_str(&ips.join(","))
+    }
+}
+
+/// The most allowed IPs a peer may have to be renewed: its settings go back in one
+/// request (one netlink message, one UAPI exchange) of some 40 bytes each.
+pub const RENEW_MAX_ALLOWED_IPS: usize = 1000;
+
 impl Peer {
     /// This peer's settings as [`PeerSet`] (to put them back later).
     pub fn settings(&self) -> PeerSet {
         PeerSet { key: self.public_key, endpoint: self.endpoint, keepalive_s: self.keepalive_s }
+    }
+
+    /// Every setting of this peer (complete only when read as the [`Wanted`] key: a
+    /// reader keeps of the other peers only the allowed IPs that cover WG_PEER_IP).
+    pub fn config(&self) -> PeerConfig {
+        PeerConfig {
+            key: self.public_key,
+            preshared_key: self.preshared_key,
+            endpoint: self.endpoint,
+            keepalive_s: self.keepalive_s,
+            allowed_ips: self.allowed_ips.clone(),
+        }
     }
 
     /// Whether this peer's allowed IPs cover `ip`.
@@ -179,6 +252,45 @@ impl Device {
             Backend::Uapi => uapi::set_peer(&self.iface, p),
         }
     }
+
+    /// Renews the peer `p.key`: removes it and adds it back with the settings `p`, in
+    /// one request, so that no other configuration sees it missing. Its session goes with
+    /// it; the next packet sent to it starts a handshake (at once when it has a persistent
+    /// keepalive: WireGuard sends one as the keepalive is set on the new peer). Read back
+    /// after: a peer that did not come back as it was is an error, said at once.
+    pub fn renew_peer(&mut self, p: &PeerConfig) -> Result<(), WgError> {
+        self.renew(p)?;
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let want = Wanted { peer_ip: unspecified, endpoint: unspecified, key: Some(p.key) };
+        let Some(now) = self.peers(want)?.with_key(&p.key).cloned() else {
+            return Err(WgError(format!("{} did not come back after its renewal", key_to_base64(&p.key))));
+        };
+        // A handshake made already may have moved the endpoint to where the VPS answered
+        // from (roaming): WireGuard's doing, not a setting lost.
+        let got = now.config();
+        let roamed = now.last_handshake.is_some() && got.same_as(&PeerConfig { endpoint: got.endpoint, ..p.clone() });
+        match got.same_as(p) || roamed {
+            true => Ok(()),
+            false => Err(WgError(format!("the peer came back from its renewal as `{got}`"))),
+        }
+    }
+
+    fn renew(&mut self, p: &PeerConfig) -> Result<(), WgError> {
+        if p.allowed_ips.len() > RENEW_MAX_ALLOWED_IPS {
+            return Err(WgError(format!(
+                "{} has {} allowed IPs, more than the {RENEW_MAX_ALLOWED_IPS} a renewal puts back",
+                key_to_base64(&p.key),
+                p.allowed_ips.len()
+            )));
+        }
+        match self.backend {
+            Backend::Kernel => {
+                let iface = self.iface.clone();
+                kernel::renew_peer(self.genl()?, &iface, p)
+            }
+            Backend::Uapi => uapi::renew_peer(&self.iface, p),
+        }
+    }
 }
 
 /// The peers a reader keeps: those that can be the VPS (see [`select_peer`]), and the
@@ -206,7 +318,8 @@ impl Peers {
 /// Gathers peers as a reader meets them, keeping what [`Wanted`] asks for (everything
 /// without it). A peer may come in parts that repeat its key (the kernel splits one with
 /// many allowed IPs over messages): it is judged once whole. Of a kept peer's allowed
-/// IPs only those covering WG_PEER_IP are kept: the only question asked of them.
+/// IPs only those covering WG_PEER_IP are kept, the only question asked of them — all of
+/// them of the peer with the wanted key, whose settings a renewal puts back.
 pub struct Collector {
     want: Option<Wanted>,
     peers: Peers,
@@ -219,13 +332,14 @@ impl Collector {
     }
 
     pub fn part(&mut self, mut p: Peer) {
-        if let Some(w) = &self.want {
+        if let Some(w) = self.want.filter(|w| w.key != Some(p.public_key)) {
             p.allowed_ips.retain(|&(net, len)| covers(net, len, w.peer_ip));
         }
         match &mut self.current {
             Some(c) if c.public_key == p.public_key => {
                 c.allowed_ips.extend(p.allowed_ips);
                 c.endpoint = c.endpoint.or(p.endpoint);
+                c.preshared_key = c.preshared_key.or(p.preshared_key);
                 c.last_handshake = c.last_handshake.or(p.last_handshake);
                 c.keepalive_s = c.keepalive_s.max(p.keepalive_s);
             }
@@ -344,6 +458,7 @@ mod tests {
     fn peer(key: u8, allowed: &[(&str, u8)], endpoint: Option<&str>) -> Peer {
         Peer {
             public_key: [key; 32],
+            preshared_key: None,
             endpoint: endpoint.map(|e| e.parse().expect("socket address")),
             keepalive_s: 0,
             allowed_ips: allowed.iter().map(|(a, l)| (a.parse().expect("ip"), *l)).collect(),
@@ -397,6 +512,47 @@ mod tests {
         assert_eq!(vps_peer.allowed_ips, [("10.11.0.0".parse().expect("ip"), 24)], "only what covers WG_PEER_IP");
         assert_eq!(vps_peer.endpoint, Some("203.0.113.10:51820".parse().expect("addr")));
         assert!(got.with_key(&[7; 32]).is_some());
+    }
+
+    #[test]
+    fn a_renewal_reads_in_wg_words_and_allowed_ips_in_another_order_are_the_same_settings() {
+        let key = key_from_base64("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=").expect("valid key");
+        let ip = |s: &str, l| (s.parse::<IpAddr>().expect("ip"), l);
+        let p = PeerConfig {
+            key,
+            preshared_key: Some(Psk([5; 32])),
+            endpoint: Some("198.51.100.10:51820".parse().expect("addr")),
+            keepalive_s: 25,
+            allowed_ips: vec![ip("0.0.0.0", 0), ip("::", 0)],
+        };
+        let change = crate::model::Change::RenewPeer { iface: "wg0".into(), peer: p.clone() };
+        assert_eq!(
+            change.to_string(),
+            "wg set wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= remove; wg set wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= preshared-key (kept) endpoint 198.51.100.10:51820 persistent-keepalive 25 allowed-ips 0.0.0.0/0,::/0"
+        );
+        let reordered = PeerConfig { allowed_ips: vec![ip("::", 0), ip("0.0.0.0", 0)], ..p.clone() };
+        assert!(p.same_as(&reordered));
+        for other in [
+            PeerConfig { preshared_key: None, ..p.clone() },
+            PeerConfig { keepalive_s: 0, ..p.clone() },
+            PeerConfig { endpoint: None, ..p.clone() },
+            PeerConfig { allowed_ips: vec![ip("0.0.0.0", 0)], ..p.clone() },
+        ] {
+            assert!(!p.same_as(&other), "{other}");
+        }
+        // A peer read with its key wanted keeps every allowed IP; other peers only those
+        // covering WG_PEER_IP.
+        let want = Wanted {
+            peer_ip: Ipv4Addr::new(10, 11, 0, 1),
+            endpoint: Ipv4Addr::new(203, 0, 113, 10),
+            key: Some([2; 32]),
+        };
+        let mut c = Collector::new(Some(want));
+        c.part(peer(1, &[("0.0.0.0", 0), ("10.99.0.0", 16)], None));
+        c.part(peer(2, &[("0.0.0.0", 0), ("10.99.0.0", 16)], None));
+        let got = c.finish();
+        assert_eq!(got.kept[0].allowed_ips.len(), 1);
+        assert_eq!(got.with_key(&[2; 32]).map(|p| p.allowed_ips.len()), Some(2));
     }
 
     #[test]

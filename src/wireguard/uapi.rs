@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use super::{uapi_socket, Collector, Key, Peer, PeerSet, Peers, WgError};
+use super::{uapi_socket, Collector, Key, Peer, PeerConfig, PeerSet, Peers, Psk, WgError};
 
 /// How long a userspace implementation may take to answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
@@ -34,6 +34,29 @@ pub fn set_text(p: &PeerSet, update_only: bool) -> String {
     format!("set=1\npublic_key={}\n{only}{endpoint}persistent_keepalive_interval={}\n\n", hex(&p.key), p.keepalive_s)
 }
 
+/// The text that renews a peer: `remove=true`, then the same public key again with every
+/// setting of `p` — what `wg set IFACE peer KEY remove` and `wg set IFACE peer KEY …` send,
+/// in one `set=1` transaction, which a userspace implementation applies line by line under
+/// its configuration lock, so no other request sees the peer missing.
+pub fn renew_text(p: &PeerConfig) -> String {
+    use std::fmt::Write;
+    let key = hex(&p.key);
+    let mut t = format!("set=1\npublic_key={key}\nremove=true\npublic_key={key}\n");
+    // Writing into a String cannot fail.
+    if let Some(Psk(k)) = &p.preshared_key {
+        let _ = writeln!(t, "preshared_key={}", hex(k));
+    }
+    if let Some(e) = p.endpoint {
+        let _ = writeln!(t, "endpoint={e}");
+    }
+    let _ = writeln!(t, "persistent_keepalive_interval={}\nreplace_allowed_ips=true", p.keepalive_s);
+    for (ip, len) in &p.allowed_ips {
+        let _ = writeln!(t, "allowed_ip={ip}/{len}");
+    }
+    t.push('\n');
+    t
+}
+
 /// Reads the answer to `get=1` line by line, feeding each peer, once whole, to a
 /// [`Collector`].
 pub struct GetParser<'c> {
@@ -59,6 +82,7 @@ impl<'c> GetParser<'c> {
                 self.flush();
                 self.current = Some(Peer {
                     public_key: key,
+                    preshared_key: None,
                     endpoint: None,
                     keepalive_s: 0,
                     allowed_ips: Vec::new(),
@@ -66,6 +90,10 @@ impl<'c> GetParser<'c> {
                 });
             }
             ("errno", _) => self.errno = Some(v.parse::<i32>().map_err(|_| bad())?),
+            // All zeros is none.
+            ("preshared_key", Some(p)) => {
+                p.preshared_key = Some(unhex(v).ok_or_else(bad)?).filter(|k| *k != [0; 32]).map(Psk)
+            }
             ("endpoint", Some(p)) => p.endpoint = Some(v.parse().map_err(|_| bad())?),
             ("persistent_keepalive_interval", Some(p)) => p.keepalive_s = v.parse().map_err(|_| bad())?,
             ("allowed_ip", Some(p)) => {
@@ -228,6 +256,14 @@ pub fn set_peer(iface: &str, p: &PeerSet) -> Result<(), WgError> {
     }
 }
 
+/// Renews the peer (see [`renew_text`]).
+pub fn renew_peer(iface: &str, p: &PeerConfig) -> Result<(), WgError> {
+    match set(iface, &renew_text(p))?.as_str() {
+        "0" => Ok(()),
+        other => Err(WgError(format!("{}: renewing the peer failed: errno={other}", uapi_socket(iface).display()))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +346,55 @@ mod tests {
         assert_eq!(parse_get("listen_port=1\n\n").err().as_deref(), Some("the answer has no errno line"));
         assert_eq!(parse_get("public_key=zz\nerrno=0\n\n").err().as_deref(), Some("invalid public_key `zz`"));
         assert_eq!(parse_get("garbage\n").err().as_deref(), Some("malformed line `garbage`"));
+    }
+
+    #[test]
+    fn a_renewal_puts_back_every_setting_the_device_reported() {
+        // The VPS peer with a preshared key and three allowed IPs, one of which does not
+        // cover WG_PEER_IP, and a handshake and counters (which are not settings).
+        let key = "c53201039adba14be71f886da1d8dbe9eebded08cb111b75340078999aa9f038";
+        let psk = "18c7bd5c2b375a96758c665c021755fb76c6527fd63f906e45c996dfff9b291b";
+        let get = format!(
+            "private_key={}\nlisten_port=51820\npublic_key={key}\npreshared_key={psk}\nprotocol_version=1\nendpoint=198.51.100.10:51820\nlast_handshake_time_sec=1700000000\nlast_handshake_time_nsec=0\ntx_bytes=92\nrx_bytes=92\npersistent_keepalive_interval=25\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\nallowed_ip=10.99.0.0/16\nerrno=0\n\n",
+            "11".repeat(32)
+        );
+        let wanted = unhex(key).expect("hex key");
+        let mut c = Collector::new(Some(crate::wireguard::Wanted {
+            peer_ip: "10.11.0.1".parse().expect("ip"),
+            endpoint: "198.51.100.10".parse().expect("ip"),
+            key: Some(wanted),
+        }));
+        let mut p = GetParser::new(&mut c);
+        get.lines().take_while(|l| !l.is_empty()).try_for_each(|l| p.line(l)).expect("parses");
+        p.finish().expect("errno=0");
+        let config = c.finish().with_key(&wanted).expect("the VPS peer").config();
+        // What wireguard-tools v1.0.20210914 sends (captured at a UAPI socket) for
+        //   wg set wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= remove
+        //   wg set wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= preshared-key PSK \
+        //     endpoint 198.51.100.10:51820 persistent-keepalive 25 allowed-ips 0.0.0.0/0,::/0,10.99.0.0/16
+        // in one `set=1`.
+        assert_eq!(
+            renew_text(&config),
+            format!(
+                "set=1\npublic_key={key}\nremove=true\npublic_key={key}\npreshared_key={psk}\nendpoint=198.51.100.10:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\nallowed_ip=10.99.0.0/16\n\n"
+            )
+        );
+        // No preshared key (all zeros), no endpoint, no keepalive: none is named.
+        let bare = PeerConfig { preshared_key: None, endpoint: None, keepalive_s: 0, ..config.clone() };
+        assert_eq!(
+            renew_text(&bare),
+            format!("set=1\npublic_key={key}\nremove=true\npublic_key={key}\npersistent_keepalive_interval=0\nreplace_allowed_ips=true\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\nallowed_ip=10.99.0.0/16\n\n")
+        );
+        let zeros = parse_get(&format!("public_key={key}\npreshared_key={}\nerrno=0\n\n", "0".repeat(64)));
+        assert_eq!(zeros.expect("parses").kept[0].preshared_key, None);
+        // The secret is never printed.
+        assert!(!format!("{config:?} {config}").contains("18c7bd5c") && format!("{config}").contains("preshared-key"));
+        // Read as a device would report it (the removal, naming the key alone, reads as the
+        // first part of a split peer), the peer added back is the one read.
+        let back = renew_text(&config).replace("set=1\n", "").replace("\n\n", "\nerrno=0\n\n");
+        let peers = parse_get(&back).expect("parses").kept;
+        assert_eq!(peers.len(), 1);
+        assert!(peers[0].config().same_as(&config), "{:?}", peers[0]);
     }
 
     #[test]

@@ -278,6 +278,24 @@ pub fn assert_target_tables(lab: &Lab, via: &str) {
     assert_no_duplicates(&t);
 }
 
+/// The router's VPS peer as `wg show IFACE dump` gives its settings: public key, preshared
+/// key, endpoint, allowed IPs and keepalive (not its handshake or counters).
+pub fn peer_settings(lab: &Lab) -> Vec<String> {
+    let dump = lab.rtr(&format!("wg show {}w dump", lab.id));
+    let peer = dump.lines().nth(1).unwrap_or_else(|| panic!("no peer in:\n{dump}"));
+    let f: Vec<&str> = peer.split('\t').collect();
+    [0, 1, 2, 3, 7].iter().map(|i| f.get(*i).copied().unwrap_or("?").to_string()).collect()
+}
+
+/// Waits (up to 10 s) until the router's peer has completed a handshake.
+pub fn wait_for_handshake(lab: &Lab) {
+    let started = Instant::now();
+    while lab.rtr(&format!("wg show {}w latest-handshakes", lab.id)).split_whitespace().nth(1) == Some("0") {
+        assert!(started.elapsed() < Duration::from_secs(10), "no handshake over the primary");
+        sleep(Duration::from_millis(100));
+    }
+}
+
 /// A child process killed when the test lets go of it (also when it fails).
 pub struct Killed(pub std::process::Child);
 

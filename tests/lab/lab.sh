@@ -28,6 +28,8 @@
 #        lab.sh tunnel ID down|up        the VPS drops WireGuard (udp/51820)
 #        lab.sh backup-vps ID down|up    ISP2 drops the router's WireGuard packets to the
 #                                        VPS: the tunnel cannot work over the backup
+#        lab.sh vps-echo ID off|on       the VPS answers no echo on its tunnel addresses
+#                                        (ICMP filtered), WireGuard works as ever
 #        lab.sh handshake ID             one echo through the tunnel from the router (a
 #                                        handshake over whichever WAN the endpoint takes now)
 #        lab.sh tables ID                router's `ip -4/-6 route show table all` + `ip -4/-6 rule show`
@@ -345,6 +347,13 @@ backup-vps) # ISP2 carries everything but the router's WireGuard packets to the 
     blocker isp2 wfslab_bvps "$state" '
     chain drop_wg { type filter hook forward priority filter; policy accept;
         iifname "lan" ip daddr 198.51.100.10 udp dport 51820 drop; }'
+    ;;
+vps-echo)  # the VPS filters echo requests to its tunnel addresses, as many a VPS does
+    case ${1:-} in off) state=on ;; on) state=off ;; *) usage ;; esac
+    blocker vps wfslab_noecho "$state" '
+    chain drop_echo { type filter hook input priority filter; policy accept;
+        ip daddr 10.11.0.1 icmp type echo-request drop;
+        ip6 daddr 2001:db8:ff::1 icmpv6 type echo-request drop; }'
     ;;
 handshake)
     nsrun rtr ping -c 1 -W 3 -I "${LAB}w" 10.11.0.1 >/dev/null

@@ -33,7 +33,8 @@
 # nothing while it runs, failback after UP_AFTER_S, every table as before, SIGTERM. Scenario 6
 # (the PPPoE primary, amd64 guests only: see scenario_pppoe): the real pppd and pppoe-server,
 # the session ended by the ISP, failover, the session back with new addresses and no default
-# from pppd, failback; main and table 201 must hold a default through ppp0 again.
+# from pppd, failback; main and table 201 must hold a default through ppp0 again. Scenario 8
+# (see scenario_silent): a VPS that answers no echo keeps its tunnel through two outages.
 #
 # Lines starting "figure:" are collected by vm/test.sh. Exit status 0 = pass.
 set -eu
@@ -556,11 +557,54 @@ if [ -f "$P/smoke.sh" ]; then
 	echo "   passed"
 fi
 
+# Scenario 8: a VPS that answers no echo on its tunnel address (ICMP filtered) but
+# handshakes. The router's peer has keepalive 25, so its session over the primary is always
+# valid and WireGuard starts no handshake in it: activation renews the peer — removed and
+# added back with every setting in one WG_CMD_SET_DEVICE — and the next echo handshakes
+# over the backup. Two outages under `run`, each on the tunnel (a round while active keeps
+# it), every table as before after each; the peer's settings the same at the end.
+scenario_silent() {
+	step "scenario 8: a VPS that answers no echo (ICMP filtered on its tunnel address), keepalive 25, two outages"
+	BACKEND=kernel
+	up yes up 25
+	tables > "$D/before"
+	peer_settings > "$D/peer-before"
+	printf '%s\n' 'table ip wfs_noecho {' '	chain drop_echo {' \
+		'		type filter hook input priority filter; policy accept;' \
+		'		ip daddr 10.11.0.1 icmp type echo-request drop' '	}' '}' | ns vps nft -f -
+	i=0
+	until [ "$(ns rtr wg show wg0 latest-handshakes | awk '{ print $2 }')" -gt 0 ]; do
+		i=$((i + 1)); [ $i -lt 100 ] || fail "no handshake over the primary within 10 s"
+		sleep 0.1
+	done
+	for outage in 1 2; do
+		carrier down
+		run_ok "outage $outage"
+		failsafe_tables
+		paths tunnel
+		run_ok "outage $outage, a round while active"
+		failsafe_tables
+		carrier up
+		run_ok "recovery $outage"
+		same_tables "$D/before" "after recovery $outage (scenario 8)"
+		echo "   outage $outage: on the tunnel, every table and rule as before after it"
+	done
+	[ "$(grep -c 'renewing the peer' "$D/wg-failsafe.log")" = 2 ] || { cat "$D/wg-failsafe.log"; fail "not one renewal per outage"; }
+	peer_settings > "$D/peer-after"
+	cmp -s "$D/peer-before" "$D/peer-after" || { diff -u "$D/peer-before" "$D/peer-after"; fail "the peer's settings changed"; }
+	echo "   the peer was renewed once per outage, its settings as before"
+	down
+}
+# peer_settings: the router's peer as `wg show wg0 dump` gives its settings (key, preshared
+# key, endpoint, allowed IPs, keepalive; not its handshake or counters).
+peer_settings() { ns rtr wg show wg0 dump | awk -F'\t' 'NR > 1 { print $1, $2, $3, $4, $8 }'; }
+
 # A file "only" beside this script (vm/test.sh writes VM_ONLY there) names the one scenario
 # to run, for work on it: pppoe (scenario 6) is the only one that can run alone.
 case $(cat "$P/only" 2> /dev/null) in
 pppoe) scenario_pppoe; step "scenario 6 passed (the only one asked for)"; exit 0 ;;
 systemd) scenario_systemd; step "scenario 7 passed (the only one asked for)"; exit 0 ;;
+silent) scenario_silent; step "scenario 8 passed (the only one asked for)"; exit 0 ;;
 esac
 
 step "scenario 1: dual-stack topology, router peer with endpoint, WG_BACKEND=auto"
@@ -814,6 +858,7 @@ wait "$DPID" || fail "the daemon exited $? on SIGTERM"
 log_has "daemon stopped (SIGTERM)" || fail "no stop line in the log"
 down
 
+scenario_silent
 scenario_pppoe
 
 step "all checks passed"
