@@ -8,25 +8,32 @@
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::config::{Config, Gateway};
 use crate::decide::{
     backup_path, backup_silent, candidate_tables, failsafe_on, footprint_in_main, link_health, resolve_gateway, Change,
 };
-use crate::dns;
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
 use crate::hook;
 use crate::log::Logger;
-use crate::netlink::link::{self, Addr, Links};
+use crate::netlink::link::{Addr, Links};
 use crate::netlink::route::{self, Route, DEFAULT};
 use crate::netlink::rule::{self, Rule};
 use crate::netlink::{ok_if_exists, ok_if_missing, Netlink, NetlinkError};
-use crate::probe::{self, Path as ProbePath, Stats};
+use crate::probe::{Path as ProbePath, Stats};
 use crate::state::{self, Owned, Record, Snapshot, State};
 use crate::wireguard::{self, Backend, Device, Key, Peer, Peers, Wanted};
+
+mod door;
+#[cfg(test)]
+pub mod fake;
+#[cfg(test)]
+mod tests;
+
+pub use door::{wall_now, Kernel};
 
 /// How often the tunnel's proof asks again while it waits for an answer.
 const PROOF_CADENCE_MS: u64 = 50;
@@ -36,8 +43,8 @@ pub struct System<'a> {
     pub cfg: &'a Config,
     pub log: &'a Logger,
     pub dry_run: bool,
-    nl: Netlink,
-    wg: Device,
+    /// Everything the sequences ask of the kernel and the world outside, or do to them.
+    pub kernel: Kernel,
     pub links: Links,
     state: State,
     /// The record as last read or written.
@@ -48,17 +55,11 @@ pub struct System<'a> {
     pub changes: Vec<String>,
     /// `error` events announced so far by this process.
     pub errors_announced: u32,
-    /// State changes for ON_CHANGE, told (in order, by one watcher) when this System goes.
+    /// State changes for ON_CHANGE, handed to the driver by [`System::take_notices`].
     notices: Vec<hook::Notice>,
     /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
     /// of a switch (WGF_FLOWS).
     pub flows_reset: Option<usize>,
-}
-
-impl Drop for System<'_> {
-    fn drop(&mut self) {
-        hook::notify(self.cfg, self.log, &self.notices);
-    }
 }
 
 /// A round of the primary: the verdict, and (measured for `status`) each target's echoes.
@@ -77,18 +78,26 @@ pub struct Observed {
     pub on: bool,
 }
 
-/// Wall time since the epoch (WireGuard's handshake clock); never used for timing.
-pub fn wall_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
-}
-
 impl<'a> System<'a> {
     /// Opens the sockets and STATE_DIR (refused, exit 2, unless it is root's alone), and
     /// sets aside state written under an earlier boot.
     pub fn open(cfg: &'a Config, log: &'a Logger, dry_run: bool) -> Result<System<'a>, Error> {
-        let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).context("netlink")?;
-        let links = Links::dump(&mut nl).context("reading links")?;
-        let mut state = State::open(&cfg.state_dir).map_err(state_error)?;
+        let nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).context("netlink")?;
+        let wg = Device::new(wireguard::choose(cfg.wg_backend, &cfg.wg_iface), &cfg.wg_iface);
+        let state = State::open(&cfg.state_dir).map_err(state_error)?;
+        System::over(cfg, log, dry_run, Kernel::Netlink(door::Real { nl, wg }), state)
+    }
+
+    /// A System over `kernel` and an opened STATE_DIR: what [`System::open`] does once
+    /// its sockets are open (unit tests give it the fake kernel).
+    pub fn over(
+        cfg: &'a Config,
+        log: &'a Logger,
+        dry_run: bool,
+        mut kernel: Kernel,
+        mut state: State,
+    ) -> Result<System<'a>, Error> {
+        let links = kernel.links().context("reading links")?;
         let read = state.record();
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
         if !dry_run && state.forget_other_boot(state::boot_id().as_deref()).map_err(state_error)? {
@@ -97,13 +106,11 @@ impl<'a> System<'a> {
         }
         let read = state.journal();
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
-        let wg = Device::new(wireguard::choose(cfg.wg_backend, &cfg.wg_iface), &cfg.wg_iface);
         Ok(System {
             cfg,
             log,
             dry_run,
-            nl,
-            wg,
+            kernel,
             links,
             state,
             record,
@@ -116,7 +123,27 @@ impl<'a> System<'a> {
     }
 
     pub fn backend(&self) -> Backend {
-        self.wg.backend
+        self.kernel.backend()
+    }
+
+    /// The ON_CHANGE notices this System's sequences queued, for the driver to hand to
+    /// `hook::notify` (in order, by one watcher) once the tick or command is over.
+    pub fn take_notices(&mut self) -> Vec<hook::Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Seconds of CLOCK_BOOTTIME, through the door (a test moves it).
+    pub fn boottime_s(&self) -> u64 {
+        self.kernel.boottime_s()
+    }
+
+    pub fn boottime_ms(&self) -> u64 {
+        self.kernel.boottime_ms()
+    }
+
+    /// Wall time since the epoch (WireGuard's handshake clock); never used for timing.
+    pub fn wall_now(&self) -> Duration {
+        self.kernel.wall_now()
     }
 
     pub fn record(&self) -> &Record {
@@ -135,7 +162,7 @@ impl<'a> System<'a> {
     // Observation
 
     pub fn relink(&mut self) -> Result<(), Error> {
-        self.links = Links::dump(&mut self.nl).context("reading links")?;
+        self.links = self.kernel.links().context("reading links")?;
         Ok(())
     }
 
@@ -150,16 +177,19 @@ impl<'a> System<'a> {
     /// The routes the tool looks at, of one family (a healthy tick reads IPv4's only:
     /// the mode is told by `main`'s IPv4 default).
     pub fn routes_of(&mut self, v6: bool) -> Result<Vec<Route>, Error> {
-        dump_routes(&mut self.nl, &self.links, self.cfg.wg_endpoint, v6)
+        let context = if v6 { "reading IPv6 routes" } else { "reading routes" };
+        self.kernel.routes(&self.links, self.cfg.wg_endpoint, v6).context(context)
     }
 
     /// Both families' rules.
     pub fn rules(&mut self) -> Result<Vec<Rule>, Error> {
-        dump_rules(&mut self.nl)
+        let mut rules = self.kernel.rules(false).context("reading rules")?;
+        rules.extend(self.kernel.rules(true).context("reading IPv6 rules")?);
+        Ok(rules)
     }
 
     pub fn addrs(&mut self) -> Result<Vec<Addr>, Error> {
-        link::addresses(&mut self.nl).context("reading addresses")
+        self.kernel.addrs().context("reading addresses")
     }
 
     pub fn snapshot(&mut self) -> Result<Option<Snapshot>, Error> {
@@ -223,7 +253,7 @@ impl<'a> System<'a> {
         need: usize,
     ) -> Result<Vec<Option<Duration>>, Error> {
         let timeout = Duration::from_millis(self.cfg.probe_timeout_ms);
-        probe::echo(path, targets, count, timeout, need).context(format_args!("probing {targets:?} via {path:?}"))
+        self.kernel.echo(path, targets, count, timeout, need).context(format_args!("probing {targets:?} via {path:?}"))
     }
 
     /// One round of the primary (DESIGN.md, "Health"), cheapest signal first: carrier,
@@ -271,7 +301,7 @@ impl<'a> System<'a> {
         };
         let (answered, stats) = if measure {
             let timeout = Duration::from_millis(c.probe_timeout_ms);
-            let stats = probe::measure(&path, &targets, c.probe_count, timeout).context("probing the primary")?;
+            let stats = self.kernel.measure(&path, &targets, c.probe_count, timeout).context("probing the primary")?;
             (stats.iter().filter(|s| s.received > 0).count(), targets.iter().copied().zip(stats).collect())
         } else {
             let answers = self.echo(&path, &targets, c.probe_count, need)?;
@@ -281,7 +311,12 @@ impl<'a> System<'a> {
             if answered == 0 {
                 Err(Unhealthy::GatewaySilent)
             } else {
-                match c.lb_status.then(edgeos::lb_status).flatten().and_then(|s| edgeos::lb_down(&s, &c.primary_dev)) {
+                match c
+                    .lb_status
+                    .then(|| self.kernel.lb_status())
+                    .flatten()
+                    .and_then(|s| edgeos::lb_down(&s, &c.primary_dev))
+                {
                     Some(verdict) => Err(Unhealthy::LoadBalancer(verdict)),
                     None => Ok(()),
                 }
@@ -313,8 +348,9 @@ impl<'a> System<'a> {
     pub fn tunnel_stats(&self) -> Result<Stats, Error> {
         let c = self.cfg;
         let timeout = Duration::from_millis(c.probe_timeout_ms);
-        let stats = probe::measure(&ProbePath::Device(c.wg_iface.clone()), &[c.wg_peer_ip], c.probe_count, timeout)
-            .context("probing the tunnel")?;
+        let path = ProbePath::Device(c.wg_iface.clone());
+        let stats =
+            self.kernel.measure(&path, &[c.wg_peer_ip], c.probe_count, timeout).context("probing the tunnel")?;
         Ok(stats[0])
     }
 
@@ -331,11 +367,16 @@ impl<'a> System<'a> {
             self.changes.push(format!("# event {event}: {reason}"));
             return true;
         }
-        let e = state::Event { at_unix_s: wall_now().as_secs(), event: event.to_string(), reason: reason.to_string() };
-        let new = self.state.push_event(&e).unwrap_or_else(|err| {
-            self.log.warn(&format!("event {event} not recorded: {err}"));
-            true
-        });
+        let e =
+            state::Event { at_unix_s: self.wall_now().as_secs(), event: event.to_string(), reason: reason.to_string() };
+        let new = match self.kernel.state_write("event") {
+            Ok(()) => self.state.push_event(&e).unwrap_or_else(|err| {
+                self.log.warn(&format!("event {event} not recorded: {err}"));
+                true
+            }),
+            // Stopped (a test's kill): nothing more is written or announced.
+            Err(_) => false,
+        };
         if new {
             let tables = tables.into_iter().collect();
             let flows = ms.and(self.flows_reset);
@@ -351,18 +392,18 @@ impl<'a> System<'a> {
     /// The gateway's link-layer address from the neighbour table; when the kernel has
     /// none yet, one echo to the gateway through the device makes it resolve one.
     fn gateway_lladdr(&mut self, index: u32, dev: &str, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
-        let read = |nl: &mut Netlink| link::neighbour(nl, index, gw).context("reading the neighbour table");
-        if let Some(mac) = read(&mut self.nl)? {
+        let read = |k: &mut Kernel| k.neighbour(index, gw).context("reading the neighbour table");
+        if let Some(mac) = read(&mut self.kernel)? {
             return Ok(Some(mac));
         }
         self.echo(&ProbePath::Device(dev.to_string()), &[gw], 1, 1)?;
-        read(&mut self.nl)
+        read(&mut self.kernel)
     }
 
     /// The running device's peers that can be the VPS, and the one with `key`.
     fn peers(&mut self, key: Option<Key>) -> Result<Peers, Error> {
         let want = Wanted { peer_ip: self.cfg.wg_peer_ip, endpoint: self.cfg.wg_endpoint, key };
-        self.wg.peers(want).context("WireGuard")
+        self.kernel.peers(want).context("WireGuard")
     }
 
     /// The VPS peer as the running device reports it.
@@ -395,7 +436,7 @@ impl<'a> System<'a> {
         let cadence = Duration::from_millis(PROOF_CADENCE_MS.min(c.probe_timeout_ms));
         let count = (c.probe_timeout_ms / PROOF_CADENCE_MS).max(1) as u32;
         let path = ProbePath::Device(c.wg_iface.clone());
-        let answers = probe::echo(&path, &[c.wg_peer_ip], count, cadence, 1).context("probing the tunnel")?;
+        let answers = self.kernel.echo(&path, &[c.wg_peer_ip], count, cadence, 1).context("probing the tunnel")?;
         Ok(answers[0].is_some())
     }
 
@@ -471,7 +512,7 @@ impl<'a> System<'a> {
     /// dry run, which only says what it would do).
     pub fn lan_dns_answers(&mut self) -> Option<(Ipv4Addr, bool)> {
         let c = self.cfg;
-        if !c.dns_check || !dns::dnsmasq_running() {
+        if !c.dns_check || !self.kernel.dnsmasq_running() {
             return None;
         }
         let index = self.links.index(&c.lan_dev)?;
@@ -487,7 +528,7 @@ impl<'a> System<'a> {
             ));
             return None;
         }
-        Some((server, matches!(dns::resolves(server, &c.dns_test_name, Duration::from_secs(5)), Ok(true))))
+        Some((server, matches!(self.kernel.resolves(server, &c.dns_test_name, Duration::from_secs(5)), Ok(true))))
     }
 
     /// What an operator needs to see when the tunnel stays down.
@@ -495,7 +536,7 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let peer = match self.tunnel_peer() {
             Ok(Some(p)) => {
-                let now = wall_now();
+                let now = self.wall_now();
                 let age = match p.last_handshake {
                     None => "never".to_string(),
                     Some(t) if t > now => format!("{} s in the future (clock stepped back?)", (t - now).as_secs()),
@@ -536,9 +577,9 @@ impl<'a> System<'a> {
         let result = match change {
             // EEXIST is "done" only when this very route is there: a route with its key but
             // another path (an old gateway's) is not ours to take for it.
-            Change::AddRoute(r, mode) => match route::add(&mut self.nl, links, r, *mode) {
+            Change::AddRoute(r, mode) => match self.kernel.add_route(links, r, *mode) {
                 Err(NetlinkError::Kernel(libc::EEXIST)) => {
-                    match dump_routes(&mut self.nl, links, self.cfg.wg_endpoint, r.is_v6()) {
+                    match self.kernel.routes(links, self.cfg.wg_endpoint, r.is_v6()).context("reading routes") {
                         Ok(now) if now.iter().any(|x| x.same_path(r)) => Ok(()),
                         Ok(_) => Err(Error::Failed(format!("{change}: another route holds its place"))),
                         Err(e) => Err(e),
@@ -546,17 +587,17 @@ impl<'a> System<'a> {
                 }
                 done => done.context(change),
             },
-            Change::DelRoute(r) => ok_if_missing(route::delete(&mut self.nl, links, r)).context(change),
-            Change::AddRule(r) => ok_if_exists(rule::add(&mut self.nl, r)).context(change),
-            Change::DelRule(r) => ok_if_missing(rule::delete(&mut self.nl, r)).context(change),
+            Change::DelRoute(r) => ok_if_missing(self.kernel.delete_route(links, r)).context(change),
+            Change::AddRule(r) => ok_if_exists(self.kernel.add_rule(r)).context(change),
+            Change::DelRule(r) => ok_if_missing(self.kernel.delete_rule(r)).context(change),
             Change::SetLink { dev, up } => match links.index(dev) {
-                Some(index) => link::set_admin(&mut self.nl, index, *up).context(change),
+                Some(index) => self.kernel.set_admin(index, *up).context(change),
                 // Gone: nothing left to put back.
                 None if !up => Ok(()),
                 None => Err(Error::Failed(format!("{change}: {dev} does not exist"))),
             },
-            Change::SetPeer { peer, .. } => self.wg.set_peer(peer).context(change),
-            Change::RestartDns(cmd) => dns::restart(cmd).context(change),
+            Change::SetPeer { peer, .. } => self.kernel.set_peer(peer).context(change),
+            Change::RestartDns(cmd) => self.kernel.restart_dns(cmd).context(change),
         };
         // What was made (`-v` prints it; a round counts its repairs by it): a refused
         // change is not, its error says it.
@@ -573,6 +614,7 @@ impl<'a> System<'a> {
     /// the journal, durably, before the change is made.
     pub fn apply_owned(&mut self, change: &Change, owned: Owned) -> Result<(), Error> {
         if !self.dry_run && !self.journal.contains(&owned) {
+            self.state_write("journal")?;
             self.state.journal_append(&owned).map_err(state_error)?;
             self.journal.push(owned);
         }
@@ -581,6 +623,7 @@ impl<'a> System<'a> {
 
     pub fn write_record(&mut self, r: &Record) -> Result<(), Error> {
         if !self.dry_run && *r != self.record {
+            self.state_write("record")?;
             self.state.write_record(r).map_err(state_error)?;
         }
         self.record = r.clone();
@@ -591,7 +634,8 @@ impl<'a> System<'a> {
         if self.dry_run {
             return Ok(());
         }
-        let unix_s = wall_now().as_secs();
+        let unix_s = self.wall_now().as_secs();
+        self.state_write("snapshot")?;
         self.state.write_snapshot(s, unix_s).map_err(state_error)
     }
 
@@ -606,7 +650,8 @@ impl<'a> System<'a> {
         if self.dry_run {
             return Ok(());
         }
-        self.state.remember_healthy(s, wall_now().as_secs()).map(|_| ()).map_err(state_error)
+        let unix_s = self.wall_now().as_secs();
+        self.state.remember_healthy(s, unix_s).map(|_| ()).map_err(state_error)
     }
 
     /// After a full deactivation or a cleanup: the journal, then the snapshot, go.
@@ -614,12 +659,22 @@ impl<'a> System<'a> {
         if self.dry_run {
             return Ok(());
         }
+        self.state_write("clear journal")?;
         self.state.clear_journal().map_err(state_error)?;
         self.journal.clear();
         if snapshot_too {
+            self.state_write("remove snapshot")?;
             self.state.remove_snapshot().map_err(state_error)?;
         }
         Ok(())
+    }
+}
+
+impl System<'_> {
+    /// A write to STATE_DIR goes through the door too, so a test can stop the process
+    /// before any write as well as before any change.
+    fn state_write(&mut self, what: &str) -> Result<(), Error> {
+        self.kernel.state_write(what).map_err(|e| Error::Failed(format!("state: {e}")))
     }
 }
 

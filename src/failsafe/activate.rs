@@ -106,7 +106,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
 
     // What this activation judged goes to disk before any table is touched, so that an
     // activation killed from here on is completed with its own mark, target and wait.
-    let now_s = state::boottime_s();
+    let now_s = sys.boottime_s();
     record.deactivating = false;
     record.target = target;
     record.boot_id = state::boot_id();
@@ -161,7 +161,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     // 8. Recorded, and one line logged.
     let ms = started.elapsed().as_millis();
     record.failsafe = true;
-    record.since_unix_s = wall_now().as_secs();
+    record.since_unix_s = sys.wall_now().as_secs();
     record.activations += 1;
     record.last_switch_ms = ms as u64;
     sys.write_record(&record)?;

@@ -65,7 +65,7 @@ pub fn while_active(
         peer_echoes: record.peer_echoes,
         latest,
         mark: record.handshake_mark,
-        now: wall_now(),
+        now: sys.wall_now(),
     };
     // `None`: not judged this round (the daemon's tunnel track has just started): the
     // target stays what it is.
@@ -195,7 +195,7 @@ pub fn while_active(
     if !record.failsafe {
         record.failsafe = true;
         record.activations += 1;
-        record.since_unix_s = wall_now().as_secs();
+        record.since_unix_s = sys.wall_now().as_secs();
         record.boot_id = state::boot_id();
         sys.log.info("failsafe ACTIVATED (an interrupted activation was completed)");
         sys.event("activated", "an interrupted activation was completed", None, snapshot.all_tables());

@@ -127,10 +127,10 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     //    journal and the snapshot go, then the mark.
     let ms = started.elapsed().as_millis();
     record.failsafe = false;
-    record.since_unix_s = wall_now().as_secs();
+    record.since_unix_s = sys.wall_now().as_secs();
     record.deactivations += 1;
     record.last_switch_ms = ms as u64;
-    record.failback_at_s = Some(state::boottime_s());
+    record.failback_at_s = Some(sys.boottime_s());
     record.boot_id = state::boot_id();
     record.up_since_ms = None;
     record.tunnel_down = false;

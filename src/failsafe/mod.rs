@@ -23,7 +23,7 @@ use crate::netlink::route::{table_name, Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table};
 use crate::state::{self, Owned, Snapshot};
-use crate::system::{wall_now, Observed, System};
+use crate::system::{Observed, System};
 use crate::wireguard::PeerSet;
 
 mod activate;
@@ -82,7 +82,7 @@ impl Outcome {
 /// round every driver shares.
 pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     // Before the router has configured its interfaces, a missing WAN is no outage.
-    if state::boottime_s() < sys.cfg.boot_wait_s {
+    if sys.boottime_s() < sys.cfg.boot_wait_s {
         return Ok(Outcome::Booting);
     }
     let obs = sys.observe()?;
@@ -115,7 +115,7 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
     }
     let healthy = seen.primary.is_ok();
     let failback =
-        health::round_failback(healthy, seen.round_passed, record.up_since_ms, state::boottime_ms(), record.up_after_s);
+        health::round_failback(healthy, seen.round_passed, record.up_since_ms, sys.boottime_ms(), record.up_after_s);
     let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel_down);
     let passed = healthy && seen.round_passed == Some(true);
     let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
@@ -161,7 +161,7 @@ pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u
     record.backup_fails = 0;
     let first = record.backup_since_unix_s == 0;
     record.backup_down = down;
-    record.backup_since_unix_s = wall_now().as_secs().max(1);
+    record.backup_since_unix_s = sys.wall_now().as_secs().max(1);
     sys.write_record(&record)?;
     match verdict {
         Err(why) => {
