@@ -31,6 +31,8 @@ mod door;
 #[cfg(test)]
 pub mod fake;
 #[cfg(test)]
+mod model;
+#[cfg(test)]
 mod tests;
 
 pub use door::{wall_now, Kernel};

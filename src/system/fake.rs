@@ -61,6 +61,13 @@ pub struct World {
     /// Stop the process after this many steps.
     pub kill_after: Option<usize>,
     pub killed: bool,
+    /// Broken invariants, each said once by the request that broke it: a table left
+    /// without a default, or a route or rule the tool did not add deleted by it.
+    pub violations: Vec<String>,
+    /// What the tool added (a route or rule it deletes must be one of these, defaults
+    /// aside: moving an owner's default aside is the design).
+    pub added_routes: Vec<Route>,
+    pub added_rules: Vec<Rule>,
 }
 
 /// A handle on a shared [`World`].
@@ -89,6 +96,20 @@ impl World {
         }
         self.requests.push(what.to_string());
         Ok(())
+    }
+
+    /// The tables (family, number) that hold a default.
+    pub fn with_default(&self) -> BTreeSet<(bool, u32)> {
+        self.routes.iter().filter(|r| r.is_default()).map(|r| (r.is_v6(), r.table)).collect()
+    }
+
+    /// After a request of the tool: no table that had a default has lost it.
+    fn guard(&mut self, before: &BTreeSet<(bool, u32)>) {
+        let after = self.with_default();
+        for (v6, t) in before.difference(&after) {
+            let what = self.requests.last().cloned().unwrap_or_default();
+            self.violations.push(format!("`{what}` left table {t} (v6: {v6}) without a default"));
+        }
     }
 
     fn link(&self, name: &str) -> Option<&Link> {
@@ -195,6 +216,8 @@ impl Fake {
             return Err(NetlinkError::Kernel(errno));
         }
         let first = w.routes.iter().position(|x| x.same_key(r));
+        let before = w.with_default();
+        w.added_routes.push(r.clone());
         match (mode, first) {
             (AddMode::Exclusive, Some(_)) => return Err(NetlinkError::Kernel(libc::EEXIST)),
             (AddMode::Append, Some(_)) if w.has_route(r) => return Err(NetlinkError::Kernel(libc::EEXIST)),
@@ -205,6 +228,7 @@ impl Fake {
             }
             (_, None) => w.routes.push(r.clone()),
         }
+        w.guard(&before);
         Ok(())
     }
 
@@ -213,7 +237,12 @@ impl Fake {
         w.step(format!("route del {r}"))?;
         match w.routes.iter().position(|x| x.same_path(r)) {
             Some(i) => {
-                w.routes.remove(i);
+                let before = w.with_default();
+                let gone = w.routes.remove(i);
+                if !gone.is_default() && !w.added_routes.iter().any(|a| a.same_path(&gone)) {
+                    w.violations.push(format!("deleted `{gone}`, which the tool did not add"));
+                }
+                w.guard(&before);
                 Ok(())
             }
             None => Err(NetlinkError::Kernel(libc::ENOENT)),
@@ -228,6 +257,7 @@ impl Fake {
         }
         let at = w.rules.iter().position(|x| x.priority > r.priority).unwrap_or(w.rules.len());
         w.rules.insert(at, r.clone());
+        w.added_rules.push(r.clone());
         Ok(())
     }
 
@@ -246,7 +276,10 @@ impl Fake {
         };
         match w.rules.iter().position(matches) {
             Some(i) => {
-                w.rules.remove(i);
+                let gone = w.rules.remove(i);
+                if !w.added_rules.contains(&gone) {
+                    w.violations.push(format!("deleted `{gone}`, which the tool did not add"));
+                }
                 Ok(())
             }
             None => Err(NetlinkError::Kernel(libc::ENOENT)),
@@ -259,7 +292,9 @@ impl Fake {
         let Some(l) = w.links.iter().find(|l| l.index == index).cloned() else {
             return Err(NetlinkError::Kernel(libc::ENODEV));
         };
+        let before = w.with_default();
         w.set_link(&l.name, up, l.lower_up);
+        w.guard(&before);
         Ok(())
     }
 

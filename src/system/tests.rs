@@ -62,7 +62,8 @@ impl Lab {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).expect("temporary STATE_DIR");
         let text = format!(
-            "WG_PEER_IP={PEER_IP}\nWG_ENDPOINT={ENDPOINT}\nPRIMARY_DEV=eth0\nPRIMARY_GW={PRIMARY_GW}\nBACKUP_DEV=eth1\nBACKUP_GW={BACKUP_GW}\nLAN_SUBNET=192.168.10.0/24\nTUNNEL_WAIT=0\nWG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            "WG_PEER_IP={PEER_IP}\nWG_ENDPOINT={ENDPOINT}\nPRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\nBACKUP_GW={BACKUP_GW}\nLAN_SUBNET=192.168.10.0/24\nTUNNEL_WAIT=0\nWG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            if extra.contains("PRIMARY_GW=") { String::new() } else { format!("PRIMARY_GW={PRIMARY_GW}\n") },
             dir.display(),
             dir.display(),
             dir.display()
@@ -194,6 +195,7 @@ fn on_target(lab: &Lab, via: &str) {
         ]))
     );
     assert_eq!(lab.rules().iter().filter(|x| x.priority == 69).count(), 4, "{:?}", lab.rules());
+    assert_eq!(lab.w().violations, Vec::<String>::new());
 }
 
 fn original(lab: &Lab) {
@@ -203,6 +205,7 @@ fn original(lab: &Lab) {
     was.sort();
     assert_eq!(now, was, "the tables are back as they were");
     assert_eq!(lab.rules(), RULES.iter().map(|l| rule(l)).collect::<Vec<_>>(), "the rules are back as they were");
+    assert_eq!(lab.w().violations, Vec::<String>::new());
 }
 
 #[test]
@@ -320,6 +323,7 @@ fn back_after_up_after_s(lab: &Lab, n: usize) {
     was.sort();
     assert_eq!(sorted, was, "stop at {n}: the tables after failback");
     assert_eq!(lab.rules(), RULES.iter().map(|l| rule(l)).collect::<Vec<_>>(), "stop at {n}: the rules");
+    assert_eq!(lab.w().violations, Vec::<String>::new(), "stop at {n}");
 }
 
 #[test]
