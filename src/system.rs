@@ -179,15 +179,12 @@ impl<'a> System<'a> {
     /// The routes the tool looks at, of one family (a healthy tick reads IPv4's only:
     /// the mode is told by `main`'s IPv4 default).
     pub fn routes_of(&mut self, v6: bool) -> Result<Vec<Route>, Error> {
-        let context = if v6 { "reading IPv6 routes" } else { "reading routes" };
-        self.kernel.routes(&self.links, self.cfg.wg_endpoint, v6).context(context)
+        self.kernel.routes(&self.links, self.cfg.wg_endpoint, v6)
     }
 
     /// Both families' rules.
     pub fn rules(&mut self) -> Result<Vec<Rule>, Error> {
-        let mut rules = self.kernel.rules(false).context("reading rules")?;
-        rules.extend(self.kernel.rules(true).context("reading IPv6 rules")?);
-        Ok(rules)
+        self.kernel.rules()
     }
 
     pub fn addrs(&mut self) -> Result<Vec<Addr>, Error> {
@@ -581,7 +578,7 @@ impl<'a> System<'a> {
             // another path (an old gateway's) is not ours to take for it.
             Change::AddRoute(r, mode) => match self.kernel.add_route(links, r, *mode) {
                 Err(NetlinkError::Kernel(libc::EEXIST)) => {
-                    match self.kernel.routes(links, self.cfg.wg_endpoint, r.is_v6()).context("reading routes") {
+                    match self.kernel.routes(links, self.cfg.wg_endpoint, r.is_v6()) {
                         Ok(now) if now.iter().any(|x| x.same_path(r)) => Ok(()),
                         Ok(_) => Err(Error::Failed(format!("{change}: another route holds its place"))),
                         Err(e) => Err(e),

@@ -11,6 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::dns;
 use crate::edgeos::{self, LbInterface};
+#[cfg(test)]
+use crate::error::Context;
+use crate::error::Error;
 use crate::netlink::ctnetlink::{self, ConntrackError, Flow, Flushed};
 use crate::netlink::link::{self, Addr, Addr6, Links};
 use crate::netlink::route::{self, AddMode, Route};
@@ -47,20 +50,26 @@ impl Kernel {
         }
     }
 
-    /// The routes of one family the tool looks at (see `wanted_route`).
-    pub fn routes(&mut self, links: &Links, endpoint: Ipv4Addr, v6: bool) -> Result<Vec<Route>, NetlinkError> {
+    /// The routes of one family the tool looks at (see `wanted_route`): the daemon's
+    /// dump too, so the generic dump is made once.
+    pub fn routes(&mut self, links: &Links, endpoint: Ipv4Addr, v6: bool) -> Result<Vec<Route>, Error> {
         match self {
-            Kernel::Netlink(k) => route::dump(&mut k.nl, links, v6, |m| super::wanted_route(m, endpoint)),
+            Kernel::Netlink(k) => super::dump_routes(&mut k.nl, links, endpoint, v6),
             #[cfg(test)]
-            Kernel::Fake(f) => f.routes(endpoint, v6),
+            Kernel::Fake(f) => f.routes(endpoint, v6).context("reading routes"),
         }
     }
 
-    pub fn rules(&mut self, v6: bool) -> Result<Vec<Rule>, NetlinkError> {
+    /// Both families' rules (the daemon's dump too).
+    pub fn rules(&mut self) -> Result<Vec<Rule>, Error> {
         match self {
-            Kernel::Netlink(k) => rule::dump(&mut k.nl, v6),
+            Kernel::Netlink(k) => super::dump_rules(&mut k.nl),
             #[cfg(test)]
-            Kernel::Fake(f) => f.rules(v6),
+            Kernel::Fake(f) => {
+                let mut rules = f.rules(false).context("reading rules")?;
+                rules.extend(f.rules(true).context("reading IPv6 rules")?);
+                Ok(rules)
+            }
         }
     }
 
