@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::tests::{Lab, BACKUP_GW, PEER_IP, RULES};
 use crate::decide::tests::{r, rule};
+use crate::edgeos::LbInterface;
 use crate::lock::Lock;
 use crate::netlink::link::Link;
 use crate::netlink::route::Route;
@@ -24,6 +25,9 @@ use crate::state::State;
 
 /// The user's own route through the primary: gone with its device, re-added with it.
 const USER_ROUTE: &str = "203.0.113.0/24 via 192.168.1.1 dev eth0 table main proto static";
+
+/// The user's own rule at the LAN rules' priority (69).
+const USER_RULE: &str = "priority 69 from 192.168.50.0/24 lookup 202";
 
 /// xorshift64*: small, seeded, good enough to pick events.
 struct Rng(u64);
@@ -122,9 +126,12 @@ fn sequence(seed: u64, steps: usize) -> usize {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut owners = Owners { gw: Ipv4Addr::new(192, 168, 1, 1), carrier: true, device_up: true };
     let mut trail: Vec<String> = Vec::new();
+    // A rule of the user's at the LAN rules' priority, listed before them: never taken
+    // for one of ours.
+    lab.w().rules.insert(1, rule(USER_RULE));
     lab.tick().expect("a healthy first tick");
     for _ in 0..steps {
-        let event = rng.below(12);
+        let event = rng.below(15);
         let what = match event {
             0..=2 => {
                 let out = lab.tick();
@@ -212,6 +219,30 @@ fn sequence(seed: u64, steps: usize) -> usize {
                 w.vps_handshakes = now;
                 format!("tunnel works: {now}")
             }
+            12 => {
+                // The load balancer's own verdict on the primary (its status command).
+                let mut w = lab.w();
+                let inactive = w.lb.is_none();
+                w.lb = inactive.then(|| {
+                    let status = "inactive".to_string();
+                    vec![LbInterface { group: "G".to_string(), interface: "eth0".to_string(), status }]
+                });
+                format!("load balancer says eth0 inactive: {inactive}")
+            }
+            13 if owners.device_up => {
+                // Set down by hand and up again: its routes go with the first, the owners
+                // re-add theirs at the second.
+                let mut w = lab.w();
+                let up = !w.links.iter().any(|l| l.name == "eth0" && l.admin_up);
+                w.set_link("eth0", up, up && owners.carrier);
+                if up {
+                    for d in owners.primary_defaults() {
+                        w.owner_replace(d);
+                    }
+                    w.owner_replace(r(USER_ROUTE));
+                }
+                format!("primary set {} by hand", if up { "up" } else { "down" })
+            }
             _ => {
                 let first = Lock::acquire(&lab.cfg.lock_file, Duration::ZERO).expect("the first instance's lock");
                 let second = Lock::acquire(&lab.cfg.lock_file, Duration::ZERO);
@@ -235,6 +266,7 @@ fn sequence(seed: u64, steps: usize) -> usize {
             w.links.push(Link::up(index, "eth0"));
         }
         w.set_link("eth0", true, true);
+        w.lb = None;
         for d in owners.primary_defaults() {
             w.owner_replace(d);
         }
@@ -252,7 +284,8 @@ fn sequence(seed: u64, steps: usize) -> usize {
     check(&lab, &trail, true);
     assert_eq!(sorted_routes(&lab), owners.intended(), "seed {seed}: the tables after failback\nafter {trail:#?}");
     let rules: Vec<String> = lab.rules().iter().map(|x| x.to_string()).collect();
-    let was: Vec<String> = RULES.iter().map(|l| rule(l).to_string()).collect();
+    let mut was: Vec<String> = RULES.iter().map(|l| rule(l).to_string()).collect();
+    was.insert(1, rule(USER_RULE).to_string());
     assert_eq!(rules, was, "seed {seed}: the rules after failback\nafter {trail:#?}");
     steps + 4
 }
