@@ -5,6 +5,8 @@
 //! written ahead to the journal when it is one the failsafe must put back, and only then
 //! made. `failsafe` holds the sequences; `decide` and `health` the judgement.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;

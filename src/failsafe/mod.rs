@@ -6,6 +6,8 @@
 //! running a sequence again is also how drift is repaired and how an interrupted run is
 //! finished. The judgement is in `decide`, `ownership` and `health`, the means in `system`.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};

@@ -108,6 +108,17 @@ impl Lab {
         failsafe::tick(&mut self.sys()?)
     }
 
+    /// One `run`, and the ON_CHANGE notices it hands its driver: `event tables`.
+    pub fn tick_told(&self) -> (Result<Outcome, Error>, Vec<String>) {
+        let mut sys = match self.sys() {
+            Ok(sys) => sys,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        let out = failsafe::tick(&mut sys);
+        let told = sys.take_notices().iter().map(|n| format!("{} {:?}", n.event, n.tables)).collect();
+        (out, told)
+    }
+
     pub fn advance_s(&self, s: u64) {
         self.w().boottime_ms += s * 1000;
     }
@@ -231,6 +242,23 @@ fn activation_to_the_tunnel_then_deactivation_after_up_after_s() {
     lab.advance_s(61);
     assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
     original(&lab);
+}
+
+#[test]
+fn the_notices_for_on_change_are_handed_to_the_driver_in_order() {
+    let lab = Lab::new("notices", "");
+    assert_eq!(lab.tick_told().1, Vec::<String>::new());
+    lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
+    lab.w().vps_handshakes = false;
+    lab.primary_carrier(false);
+    let (_, told) = lab.tick_told();
+    assert_eq!(told, ["activated [201, 202, 254]", "fallback [201, 202, 254]"]);
+    lab.w().answers.insert(("wg0".to_string(), PEER_IP));
+    assert_eq!(lab.tick_told().1, ["tunnel-restored [201, 202, 254]"]);
+    lab.primary_carrier(true);
+    assert_eq!(lab.tick_told().1, Vec::<String>::new());
+    lab.advance_s(61);
+    assert_eq!(lab.tick_told().1, ["deactivated [201, 202, 254]"]);
 }
 
 #[test]
