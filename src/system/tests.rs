@@ -205,7 +205,7 @@ fn on_target(lab: &Lab, via: &str) {
             "198.51.100.0/24 via 192.168.2.1 dev eth1 table 202 proto static",
         ]))
     );
-    assert_eq!(lab.rules().iter().filter(|x| x.priority == 69).count(), 4, "{:?}", lab.rules());
+    assert_eq!(lab.rules().iter().filter(|x| x.priority == 69 && !x.v6).count(), 4, "{:?}", lab.rules());
     assert_eq!(lab.w().violations, Vec::<String>::new());
 }
 
@@ -428,4 +428,113 @@ fn a_fallback_activation_stopped_at_any_step_converges() {
         },
     );
     assert!(tried > 10, "{tried} steps");
+}
+
+#[test]
+fn a_cleanup_stopped_at_any_step_converges() {
+    let tried = every_stop(
+        "kill-cleanup",
+        |lab| {
+            healthy_then_down(lab);
+            // An activation stopped once its endpoint route, rule and peer are in.
+            lab.kill_after(5);
+            let _ = lab.tick();
+            lab.revive();
+            lab.primary_carrier(true);
+        },
+        |lab| {
+            let _ = lab.tick();
+        },
+        |lab, n| {
+            original(lab);
+            assert!(lab.w().violations.is_empty(), "stop at {n}");
+        },
+    );
+    assert!(tried >= 3, "{tried} steps");
+}
+
+#[test]
+fn a_deactivation_from_the_backup_stopped_at_any_step_converges() {
+    let tried = every_stop(
+        "kill-deactivate-backup",
+        |lab| {
+            lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
+            lab.w().vps_handshakes = false;
+            healthy_then_down(lab);
+            lab.tick().expect("activation");
+            lab.primary_carrier(true);
+            lab.tick().expect("waiting");
+            lab.advance_s(61);
+        },
+        |lab| {
+            let _ = lab.tick();
+        },
+        back_after_up_after_s,
+    );
+    assert!(tried > 5, "{tried} steps");
+}
+
+/// Dual stack: IPv6's main and 201 leave through the primary too, and follow IPv4 onto
+/// the tunnel (WG_PEER_IP6) and back.
+fn dual_stack(lab: &Lab) {
+    let mut w = lab.w();
+    w.routes.push(r("::/0 via fe80::1 dev eth0 table main proto static metric 1024"));
+    w.routes.push(r("::/0 via fe80::1 dev eth0 table 201 proto static metric 1024"));
+    w.rules.insert(2, rule("priority 101 from ::/0 fwmark 0x65 lookup 201"));
+}
+
+fn dual_original() -> (Vec<String>, Vec<String>) {
+    let mut routes = words(&ROUTES);
+    routes.extend(words(&[
+        "::/0 via fe80::1 dev eth0 table main proto static metric 1024",
+        "::/0 via fe80::1 dev eth0 table 201 proto static metric 1024",
+    ]));
+    routes.sort();
+    let mut rules: Vec<String> = RULES.iter().map(|l| rule(l).to_string()).collect();
+    rules.insert(2, rule("priority 101 from ::/0 fwmark 0x65 lookup 201").to_string());
+    (routes, rules)
+}
+
+#[test]
+fn a_dual_stack_activation_and_deactivation_stopped_at_any_step_converge() {
+    const SIX: &str = "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n";
+    for deactivation in [false, true] {
+        for n in 0.. {
+            let lab = Lab::new(&format!("kill-dual-{deactivation}-{n}"), SIX);
+            dual_stack(&lab);
+            healthy_then_down(&lab);
+            if deactivation {
+                lab.tick().expect("activation");
+                lab.primary_carrier(true);
+                lab.tick().expect("waiting");
+                lab.advance_s(61);
+            }
+            lab.kill_after(n);
+            let _ = lab.tick();
+            if !lab.revive() {
+                eprintln!("dual stack, deactivation {deactivation}: stopped after each of {n} steps, each converged");
+                assert!(n > 5);
+                break;
+            }
+            lab.settle(4);
+            if !deactivation {
+                let six: Vec<String> = lab.routes().iter().filter(|x| x.is_v6()).map(|x| x.to_string()).collect();
+                for t in ["main", "201"] {
+                    let ours = format!("::/0 via fd00:11::1 dev wg0 table {t}");
+                    assert!(six.iter().any(|x| x.starts_with(&ours)), "stop at {n}: {six:#?}");
+                }
+                on_tunnel(&lab);
+            }
+            lab.primary_carrier(true);
+            lab.settle(2);
+            lab.advance_s(61);
+            lab.settle(3);
+            let (routes, rules) = dual_original();
+            let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
+            now.sort();
+            assert_eq!(now, routes, "stop at {n}");
+            assert_eq!(lab.rules().iter().map(|x| x.to_string()).collect::<Vec<_>>(), rules, "stop at {n}");
+            assert_eq!(lab.w().violations, Vec::<String>::new(), "stop at {n}");
+        }
+    }
 }
