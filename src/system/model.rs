@@ -155,7 +155,7 @@ fn sequence(seed: u64, steps: usize) -> usize {
     lab.tick().expect("a healthy first tick");
     let mut traced = 0;
     for _ in 0..steps {
-        let event = rng.below(15);
+        let event = rng.below(16);
         let what = match event {
             0..=2 => {
                 let out = lab.tick();
@@ -267,6 +267,20 @@ fn sequence(seed: u64, steps: usize) -> usize {
                 }
                 format!("primary set {} by hand", if up { "up" } else { "down" })
             }
+            14 => {
+                // A configuration commit re-creates the WireGuard interface: it goes with
+                // every route through it, and comes back up under a new index.
+                let mut w = lab.w();
+                let gone = w.links.iter().any(|l| l.name == "wg0");
+                if gone {
+                    w.set_link("wg0", false, false);
+                    w.links.retain(|l| l.name != "wg0");
+                } else {
+                    let index = w.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+                    w.links.push(Link::up(index, "wg0"));
+                }
+                format!("wg0 {}", if gone { "deleted" } else { "re-created" })
+            }
             _ => {
                 let first = Lock::acquire(&lab.cfg.lock_file, Duration::ZERO).expect("the first instance's lock");
                 let second = Lock::acquire(&lab.cfg.lock_file, Duration::ZERO);
@@ -299,6 +313,10 @@ fn sequence(seed: u64, steps: usize) -> usize {
         }
         w.set_link("eth0", true, true);
         w.lb = None;
+        if !w.links.iter().any(|l| l.name == "wg0") {
+            let index = w.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+            w.links.push(Link::up(index, "wg0"));
+        }
         for d in owners.primary_defaults() {
             w.owner_replace(d);
         }
