@@ -12,7 +12,7 @@
 //! The random source is a seeded xorshift, so a failure prints the seed and the events
 //! that led to it; no dependency is needed.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use super::tests::{Lab, BACKUP_GW, PEER_IP, RULES};
@@ -54,6 +54,7 @@ struct Owners {
     /// IPv6 too: main and 201 leave through the primary, and follow onto the tunnel.
     dual: bool,
     gw: Ipv4Addr,
+    backup_gw: Ipv4Addr,
     carrier: bool,
     device_up: bool,
 }
@@ -72,27 +73,32 @@ impl Owners {
         v
     }
 
+    /// The defaults the backup's owners install: the user's in main, the load balancer's
+    /// in 202.
+    fn backup_defaults(&self) -> Vec<Route> {
+        vec![
+            r(&format!("default via {} dev eth1 table main proto static metric 300", self.backup_gw)),
+            r(&format!("default via {} dev eth1 table 202 proto static", self.backup_gw)),
+        ]
+    }
+
     /// What the load balancer writes into 201: the primary while it has carrier, the
     /// backup while it has none.
     fn balanced_201(&self) -> Route {
         match self.carrier && self.device_up {
             true => self.primary_defaults()[1].clone(),
-            false => r(&format!("default via {BACKUP_GW} dev eth1 table 201 proto static")),
+            false => r(&format!("default via {} dev eth1 table 201 proto static", self.backup_gw)),
         }
     }
 
     /// Every route the owners want, with the primary up: what failback must leave.
     fn intended(&self) -> Vec<String> {
         let mut v: Vec<String> = self.primary_defaults().iter().map(|x| x.to_string()).collect();
+        v.extend(self.backup_defaults().iter().map(|x| x.to_string()));
         v.extend(
-            [
-                "default via 192.168.2.1 dev eth1 table main proto static metric 300",
-                "default via 192.168.2.1 dev eth1 table 202 proto static",
-                USER_ROUTE,
-                "198.51.100.0/24 via 192.168.2.1 dev eth1 table 202 proto static",
-            ]
-            .iter()
-            .map(|l| r(l).to_string()),
+            [USER_ROUTE, "198.51.100.0/24 via 192.168.2.1 dev eth1 table 202 proto static"]
+                .iter()
+                .map(|l| r(l).to_string()),
         );
         v.sort();
         v
@@ -108,7 +114,9 @@ fn sorted_routes(lab: &Lab) -> Vec<String> {
 /// The invariants checked after every step.
 /// `ticked`: a tick ran to its end (the world or a stop may take a default that the tool
 /// puts back at its next tick; the tool's own requests never do, checked by the fake).
-fn check(lab: &Lab, trail: &[String], ticked: bool) {
+/// `backup_gw`: the backup's gateway of the moment, once a tick ended well: then every
+/// managed table's winning default is the tunnel's or goes through it.
+fn check(lab: &Lab, trail: &[String], ticked: bool, backup_gw: Option<Ipv4Addr>) {
     let w = lab.w();
     assert!(w.violations.is_empty(), "{:#?}\nafter {trail:#?}", w.violations);
     for (i, a) in w.routes.iter().enumerate() {
@@ -130,8 +138,14 @@ fn check(lab: &Lab, trail: &[String], ticked: bool) {
     let snapshot = State::open_as_owner(&lab.cfg.state_dir).and_then(|s| s.snapshot());
     if let Ok(Some(snapshot)) = snapshot {
         for t in snapshot.tables.iter().chain([&254]) {
-            let has = w.routes.iter().any(|x| x.is_default() && !x.is_v6() && x.table == *t);
-            assert!(has, "table {t} without a default\nafter {trail:#?}");
+            let winner =
+                w.routes.iter().filter(|x| x.is_default() && !x.is_v6() && x.table == *t).min_by_key(|x| x.metric);
+            let Some(winner) = winner else { panic!("table {t} without a default\nafter {trail:#?}") };
+            if let Some(gw) = backup_gw.filter(|_| winner.metric == 40) {
+                let via = winner.gateway_via("eth1");
+                let ok = winner.dev.as_deref() == Some("wg0") || via == Some(IpAddr::V4(gw));
+                assert!(ok, "table {t} leaves by `{winner}`, the backup's gateway is {gw}\nafter {trail:#?}");
+            }
         }
     }
 }
@@ -139,10 +153,11 @@ fn check(lab: &Lab, trail: &[String], ticked: bool) {
 /// One random sequence of `steps` events; returns the steps run.
 fn sequence(seed: u64, steps: usize) -> usize {
     let six = if seed % 2 == 1 { "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n" } else { "" };
-    let lab = Lab::new(&format!("model-{seed}"), &format!("PRIMARY_GW=auto\nPROBE_COUNT=1\n{six}"));
+    let lab = Lab::new(&format!("model-{seed}"), &format!("PRIMARY_GW=auto\nBACKUP_GW=auto\nPROBE_COUNT=1\n{six}"));
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let dual = seed % 2 == 1;
-    let mut owners = Owners { dual, gw: Ipv4Addr::new(192, 168, 1, 1), carrier: true, device_up: true };
+    let mut owners =
+        Owners { dual, gw: Ipv4Addr::new(192, 168, 1, 1), backup_gw: BACKUP_GW, carrier: true, device_up: true };
     if dual {
         let mut w = lab.w();
         w.routes.extend(SIX_ROUTES.iter().map(|l| r(l)));
@@ -155,7 +170,7 @@ fn sequence(seed: u64, steps: usize) -> usize {
     lab.tick().expect("a healthy first tick");
     let mut traced = 0;
     for _ in 0..steps {
-        let event = rng.below(16);
+        let event = rng.below(17);
         let what = match event {
             0..=2 => {
                 let out = lab.tick();
@@ -281,6 +296,19 @@ fn sequence(seed: u64, steps: usize) -> usize {
                 }
                 format!("wg0 {}", if gone { "deleted" } else { "re-created" })
             }
+            15 => {
+                // The backup's DHCP lease renewed with a new gateway: its owners follow.
+                let old = owners.backup_gw;
+                let last = if old.octets()[3] == 1 { 254 } else { 1 };
+                owners.backup_gw = Ipv4Addr::new(192, 168, 2, last);
+                let mut w = lab.w();
+                w.answers.remove(&("eth1".to_string(), old));
+                w.answers.insert(("eth1".to_string(), owners.backup_gw));
+                for d in owners.backup_defaults() {
+                    w.owner_replace(d);
+                }
+                format!("backup DHCP renewal: gateway {old} -> {}", owners.backup_gw)
+            }
             _ => {
                 let first = Lock::acquire(&lab.cfg.lock_file, Duration::ZERO).expect("the first instance's lock");
                 let second = Lock::acquire(&lab.cfg.lock_file, Duration::ZERO);
@@ -298,8 +326,9 @@ fn sequence(seed: u64, steps: usize) -> usize {
             traced = w.requests.len();
         }
         let ticked = what.starts_with("tick:");
+        let well = what.starts_with("tick: Ok");
         trail.push(what);
-        check(&lab, &trail, ticked);
+        check(&lab, &trail, ticked, well.then_some(owners.backup_gw));
     }
     // The primary comes back for good and its owners re-impose what they want; after
     // UP_AFTER_S (however damped) every table is theirs.
@@ -326,12 +355,12 @@ fn sequence(seed: u64, steps: usize) -> usize {
     for _ in 0..2 {
         let out = lab.tick();
         trail.push(format!("tick: {out:?}"));
-        check(&lab, &trail, true);
+        check(&lab, &trail, true, Some(owners.backup_gw));
         lab.advance_s(1000);
     }
     let out = lab.tick();
     trail.push(format!("tick: {out:?}"));
-    check(&lab, &trail, true);
+    check(&lab, &trail, true, Some(owners.backup_gw));
     assert_eq!(sorted_routes(&lab), owners.intended(), "seed {seed}: the tables after failback\nafter {trail:#?}");
     let rules: Vec<String> = lab.rules().iter().map(|x| x.to_string()).collect();
     let mut was: Vec<String> = RULES.iter().map(|l| rule(l).to_string()).collect();

@@ -62,8 +62,9 @@ impl Lab {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).expect("temporary STATE_DIR");
         let text = format!(
-            "WG_PEER_IP={PEER_IP}\nWG_ENDPOINT={ENDPOINT}\nPRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\nBACKUP_GW={BACKUP_GW}\nLAN_SUBNET=192.168.10.0/24\nTUNNEL_WAIT=0\nWG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            "WG_PEER_IP={PEER_IP}\nWG_ENDPOINT={ENDPOINT}\nPRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\n{}LAN_SUBNET=192.168.10.0/24\nTUNNEL_WAIT=0\nWG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
             if extra.contains("PRIMARY_GW=") { String::new() } else { format!("PRIMARY_GW={PRIMARY_GW}\n") },
+            if extra.contains("BACKUP_GW=") { String::new() } else { format!("BACKUP_GW={BACKUP_GW}\n") },
             dir.display(),
             dir.display(),
             dir.display()
