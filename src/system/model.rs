@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::tests::{Lab, BACKUP_GW, PEER_IP, RULES};
 use crate::decide::tests::{r, rule};
 use crate::edgeos::LbInterface;
+use crate::failsafe::{self, Seen, TunnelSeen};
 use crate::lock::Lock;
 use crate::netlink::link::Link;
 use crate::netlink::route::Route;
@@ -170,7 +171,7 @@ fn sequence(seed: u64, steps: usize) -> usize {
     lab.tick().expect("a healthy first tick");
     let mut traced = 0;
     for _ in 0..steps {
-        let event = rng.below(17);
+        let event = rng.below(19);
         let what = match event {
             0..=2 => {
                 let out = lab.tick();
@@ -308,6 +309,23 @@ fn sequence(seed: u64, steps: usize) -> usize {
                     w.owner_replace(d);
                 }
                 format!("backup DHCP renewal: gateway {old} -> {}", owners.backup_gw)
+            }
+            16 | 17 => {
+                // The daemon's round: the primary judged now, the tunnel by its track
+                // (unknown while fresh, else what it truly does), a probe round closed or
+                // an event between rounds.
+                let tunnel = match rng.below(2) {
+                    0 => TunnelSeen::Unknown,
+                    _ => TunnelSeen::Echo(lab.w().answers.contains(&("wg0".to_string(), PEER_IP))),
+                };
+                let closed = rng.below(2) == 0;
+                let out = lab.sys().and_then(|mut sys| {
+                    let obs = sys.observe()?;
+                    let primary = sys.primary_round(&obs)?;
+                    let round_passed = closed.then_some(primary.is_ok());
+                    failsafe::round(&mut sys, &obs, Seen { primary, round_passed, tunnel })
+                });
+                format!("tick: {out:?} (the daemon's round, tunnel {tunnel:?}, round closed: {closed})")
             }
             _ => {
                 let first = Lock::acquire(&lab.cfg.lock_file, Duration::ZERO).expect("the first instance's lock");
