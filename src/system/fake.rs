@@ -40,6 +40,7 @@ const WALL_AT_BOOT_S: u64 = 1_796_083_200;
 pub struct World {
     pub links: Vec<Link>,
     pub addrs: Vec<Addr>,
+    /// Besides these, a gateway that answers echoes has a link-layer address.
     pub neighbours: Vec<(u32, Ipv4Addr, Vec<u8>)>,
     /// In the kernel's order (the first of a key is the one used).
     pub routes: Vec<Route>,
@@ -206,7 +207,12 @@ impl Fake {
     pub fn neighbour(&self, index: u32, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
         let mut w = self.0.borrow_mut();
         w.read("dump neighbours")?;
-        Ok(w.neighbours.iter().find(|(i, ip, _)| *i == index && *ip == gw).map(|(_, _, mac)| mac.clone()))
+        if let Some((_, _, mac)) = w.neighbours.iter().find(|(i, ip, _)| *i == index && *ip == gw) {
+            return Ok(Some(mac.clone()));
+        }
+        // A gateway that answers echoes has answered ARP too.
+        let name = w.links.iter().find(|l| l.index == index).map(|l| l.name.clone()).unwrap_or_default();
+        Ok(w.answers(&name, gw).then(|| vec![2, 0, 0, 0, 0, index as u8]))
     }
 
     pub fn add_route(&self, r: &Route, mode: AddMode) -> Result<(), NetlinkError> {
