@@ -539,3 +539,34 @@ fn a_dual_stack_activation_and_deactivation_stopped_at_any_step_converge() {
         }
     }
 }
+
+#[test]
+fn a_switch_between_tunnel_and_backup_while_active_stopped_at_any_step_converges() {
+    for dies in [true, false] {
+        let tried = every_stop(
+            &format!("kill-switch-{dies}"),
+            |lab| {
+                if !dies {
+                    lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
+                    lab.w().vps_handshakes = false;
+                }
+                healthy_then_down(lab);
+                lab.tick().expect("activation");
+                let mut w = lab.w();
+                match dies {
+                    true => w.answers.remove(&("wg0".to_string(), PEER_IP)),
+                    false => w.answers.insert(("wg0".to_string(), PEER_IP)),
+                };
+                w.vps_handshakes = !dies;
+            },
+            |lab| {
+                let _ = lab.tick();
+            },
+            |lab, n| {
+                on_target(lab, if dies { "via 192.168.2.1 dev eth1" } else { "via 10.11.0.1 dev wg0" });
+                back_after_up_after_s(lab, n);
+            },
+        );
+        assert!(tried > 5, "{tried} steps");
+    }
+}
