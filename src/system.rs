@@ -1,7 +1,8 @@
-//! The system the sequences act on: one run's sockets (rtnetlink, the WireGuard device),
-//! STATE_DIR, what a round observes, and the one executor, [`System::apply`], that every
-//! change goes through — routes, rules, link state, WireGuard peer settings and the DNS
-//! restart. A change is recorded in command words (printed by `--dry-run` and `-v`),
+//! The system the sequences act on: one run's door to the kernel and the world
+//! ([`Kernel`]: the real sockets, or in unit tests the recording fake), STATE_DIR, what a
+//! round observes (its probes in `probes`), and the one executor, [`System::apply`], that
+//! every change goes through — routes, rules, link state, WireGuard peer settings and the
+//! DNS restart. A change is recorded in command words (printed by `--dry-run` and `-v`),
 //! written ahead to the journal when it is one the failsafe must put back, and only then
 //! made. `failsafe` holds the sequences; `decide` and `health` the judgement.
 
@@ -43,7 +44,7 @@ pub struct System<'a> {
     pub log: &'a Logger,
     pub dry_run: bool,
     /// Everything the sequences ask of the kernel and the world outside, or do to them.
-    pub kernel: Kernel,
+    pub(crate) kernel: Kernel,
     pub links: Links,
     state: State,
     /// The record as last read or written.
