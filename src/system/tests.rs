@@ -249,12 +249,11 @@ fn activation_to_the_tunnel_then_deactivation_after_up_after_s() {
 fn the_notices_for_on_change_are_handed_to_the_driver_in_order() {
     let lab = Lab::new("notices", "");
     assert_eq!(lab.tick_told().1, Vec::<String>::new());
-    lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
-    lab.w().vps_handshakes = false;
+    tunnel_works(&lab, false);
     lab.primary_carrier(false);
     let (_, told) = lab.tick_told();
     assert_eq!(told, ["activated [201, 202, 254]", "fallback [201, 202, 254]"]);
-    lab.w().answers.insert(("wg0".to_string(), PEER_IP));
+    tunnel_works(&lab, true);
     assert_eq!(lab.tick_told().1, ["tunnel-restored [201, 202, 254]"]);
     lab.primary_carrier(true);
     assert_eq!(lab.tick_told().1, Vec::<String>::new());
@@ -266,17 +265,13 @@ fn the_notices_for_on_change_are_handed_to_the_driver_in_order() {
 fn a_dead_tunnel_activates_to_the_backup() {
     let lab = Lab::new("fallback", "");
     lab.tick().expect("healthy");
-    {
-        let mut w = lab.w();
-        w.answers.remove(&("wg0".to_string(), PEER_IP));
-        w.vps_handshakes = false;
-    }
+    tunnel_works(&lab, false);
     lab.primary_carrier(false);
     let out = lab.tick().expect("activation");
     assert!(matches!(out, Outcome::Activated { target: crate::decide::Target::Backup, .. }), "{out:?}");
     on_target(&lab, "via 192.168.2.1 dev eth1");
     // The tunnel answers again: every table goes back onto it.
-    lab.w().answers.insert(("wg0".to_string(), PEER_IP));
+    tunnel_works(&lab, true);
     assert!(matches!(lab.tick().expect("restored"), Outcome::Active { tunnel_ok: true, .. }));
     on_tunnel(&lab);
 }
@@ -315,15 +310,15 @@ fn cleanup_takes_back_an_activation_stopped_before_its_snapshot() {
     original(&lab);
 }
 
-/// Runs `prepare`, then for every N the sequence `act` stopped after its N-th step, a
-/// new process ticking until settled, and `check`; until a sequence needs fewer than N
-/// steps. Returns how many stops were tried.
-fn every_stop(tag: &str, prepare: impl Fn(&Lab), act: impl Fn(&Lab), check: impl Fn(&Lab, usize)) -> usize {
+/// Runs `prepare`, then for every N the next tick stopped after its N-th step, a new
+/// process ticking until settled, and `check`; until a tick needs fewer than N steps.
+/// Returns how many stops were tried.
+fn every_stop(tag: &str, prepare: impl Fn(&Lab), check: impl Fn(&Lab, usize)) -> usize {
     for n in 0.. {
         let lab = Lab::new(&format!("{tag}-{n}"), "");
         prepare(&lab);
         lab.kill_after(n);
-        act(&lab);
+        let _ = lab.tick();
         if !lab.revive() {
             eprintln!("{tag}: stopped after each of {n} steps, each converged");
             return n;
@@ -332,6 +327,18 @@ fn every_stop(tag: &str, prepare: impl Fn(&Lab), act: impl Fn(&Lab), check: impl
         check(&lab, n);
     }
     unreachable!()
+}
+
+/// The VPS answers through the tunnel and handshakes, or neither.
+fn tunnel_works(lab: &Lab, works: bool) {
+    let mut w = lab.w();
+    let key = ("wg0".to_string(), PEER_IP);
+    if works {
+        w.answers.insert(key);
+    } else {
+        w.answers.remove(&key);
+    }
+    w.vps_handshakes = works;
 }
 
 fn healthy_then_down(lab: &Lab) {
@@ -357,17 +364,10 @@ fn back_after_up_after_s(lab: &Lab, n: usize) {
 
 #[test]
 fn an_activation_stopped_at_any_step_converges() {
-    let tried = every_stop(
-        "kill-activate",
-        healthy_then_down,
-        |lab| {
-            let _ = lab.tick();
-        },
-        |lab, n| {
-            on_tunnel(lab);
-            back_after_up_after_s(lab, n);
-        },
-    );
+    let tried = every_stop("kill-activate", healthy_then_down, |lab, n| {
+        on_tunnel(lab);
+        back_after_up_after_s(lab, n);
+    });
     assert!(tried > 10, "{tried} steps");
 }
 
@@ -381,9 +381,6 @@ fn a_repair_stopped_at_any_step_converges() {
             lab.w().owner_replace(r("default via 192.168.2.1 dev eth1 table 201 proto static"));
             lab.w().owner_replace(r("default via 192.168.1.1 dev eth0 table main proto zebra metric 100"));
         },
-        |lab| {
-            let _ = lab.tick();
-        },
         |lab, n| {
             on_tunnel(lab);
             back_after_up_after_s(lab, n);
@@ -393,22 +390,19 @@ fn a_repair_stopped_at_any_step_converges() {
 }
 
 #[test]
-fn a_deactivation_stopped_at_any_step_converges() {
-    let tried = every_stop(
-        "kill-deactivate",
-        |lab| {
+fn a_deactivation_from_the_tunnel_or_the_backup_stopped_at_any_step_converges() {
+    for works in [true, false] {
+        let prepare = |lab: &Lab| {
+            tunnel_works(lab, works);
             healthy_then_down(lab);
             lab.tick().expect("activation");
             lab.primary_carrier(true);
             lab.tick().expect("waiting");
             lab.advance_s(61);
-        },
-        |lab| {
-            let _ = lab.tick();
-        },
-        back_after_up_after_s,
-    );
-    assert!(tried > 5, "{tried} steps");
+        };
+        let tried = every_stop(&format!("kill-deactivate-{works}"), prepare, back_after_up_after_s);
+        assert!(tried > 5, "{tried} steps");
+    }
 }
 
 #[test]
@@ -416,12 +410,8 @@ fn a_fallback_activation_stopped_at_any_step_converges() {
     let tried = every_stop(
         "kill-fallback",
         |lab| {
-            lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
-            lab.w().vps_handshakes = false;
+            tunnel_works(lab, false);
             healthy_then_down(lab);
-        },
-        |lab| {
-            let _ = lab.tick();
         },
         |lab, n| {
             on_target(lab, "via 192.168.2.1 dev eth1");
@@ -443,36 +433,12 @@ fn a_cleanup_stopped_at_any_step_converges() {
             lab.revive();
             lab.primary_carrier(true);
         },
-        |lab| {
-            let _ = lab.tick();
-        },
         |lab, n| {
             original(lab);
             assert!(lab.w().violations.is_empty(), "stop at {n}");
         },
     );
     assert!(tried >= 3, "{tried} steps");
-}
-
-#[test]
-fn a_deactivation_from_the_backup_stopped_at_any_step_converges() {
-    let tried = every_stop(
-        "kill-deactivate-backup",
-        |lab| {
-            lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
-            lab.w().vps_handshakes = false;
-            healthy_then_down(lab);
-            lab.tick().expect("activation");
-            lab.primary_carrier(true);
-            lab.tick().expect("waiting");
-            lab.advance_s(61);
-        },
-        |lab| {
-            let _ = lab.tick();
-        },
-        back_after_up_after_s,
-    );
-    assert!(tried > 5, "{tried} steps");
 }
 
 /// Dual stack: IPv6's main and 201 leave through the primary too, and follow IPv4 onto
@@ -546,21 +512,10 @@ fn a_switch_between_tunnel_and_backup_while_active_stopped_at_any_step_converges
         let tried = every_stop(
             &format!("kill-switch-{dies}"),
             |lab| {
-                if !dies {
-                    lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
-                    lab.w().vps_handshakes = false;
-                }
+                tunnel_works(lab, dies);
                 healthy_then_down(lab);
                 lab.tick().expect("activation");
-                let mut w = lab.w();
-                match dies {
-                    true => w.answers.remove(&("wg0".to_string(), PEER_IP)),
-                    false => w.answers.insert(("wg0".to_string(), PEER_IP)),
-                };
-                w.vps_handshakes = !dies;
-            },
-            |lab| {
-                let _ = lab.tick();
+                tunnel_works(lab, !dies);
             },
             |lab, n| {
                 on_target(lab, if dies { "via 192.168.2.1 dev eth1" } else { "via 10.11.0.1 dev wg0" });
