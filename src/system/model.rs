@@ -126,9 +126,21 @@ fn sorted_routes(lab: &Lab) -> Vec<String> {
 /// puts back at its next tick; the tool's own requests never do, checked by the fake).
 /// `backup_gw`: the backup's gateway of the moment, once a tick ended well: then every
 /// managed table's winning default is the tunnel's or goes through it.
-fn check(lab: &Lab, trail: &[String], ticked: bool, backup_gw: Option<Ipv4Addr>) {
+fn check(lab: &Lab, saved: &mut Saved, trail: &[String], ticked: bool, backup_gw: Option<Ipv4Addr>) {
     let w = lab.w();
     assert!(w.violations.is_empty(), "{:#?}\nafter {trail:#?}", w.violations);
+    // An owner's default the tool deleted is one a snapshot holds (to come back at
+    // failback, or listed as moved aside for good): never lost unaccounted.
+    let snapshot = State::open_as_owner(&lab.cfg.state_dir).and_then(|s| s.snapshot());
+    if let Ok(Some(s)) = &snapshot {
+        saved.known.extend(s.routes.iter().chain(&s.aside).map(|x| x.to_string()));
+    }
+    for q in &w.requests[saved.checked..] {
+        let Some(gone) = q.strip_prefix("route del ") else { continue };
+        let ours = w.added_routes.iter().any(|a| a.to_string() == gone);
+        assert!(ours || saved.known.iter().any(|k| k == gone), "`{q}`: in no snapshot\nafter {trail:#?}");
+    }
+    saved.checked = w.requests.len();
     for (i, a) in w.routes.iter().enumerate() {
         for b in &w.routes[i + 1..] {
             assert!(!a.same_path(b), "`{a}` twice\nafter {trail:#?}");
@@ -148,7 +160,6 @@ fn check(lab: &Lab, trail: &[String], ticked: bool, backup_gw: Option<Ipv4Addr>)
     if !ticked || waits {
         return;
     }
-    let snapshot = State::open_as_owner(&lab.cfg.state_dir).and_then(|s| s.snapshot());
     if let Ok(Some(snapshot)) = snapshot {
         for t in snapshot.tables.iter().chain([&254]) {
             let winner =
@@ -161,6 +172,13 @@ fn check(lab: &Lab, trail: &[String], ticked: bool, backup_gw: Option<Ipv4Addr>)
             }
         }
     }
+}
+
+/// The defaults any snapshot held so far, and how many requests were checked.
+#[derive(Default)]
+struct Saved {
+    known: Vec<String>,
+    checked: usize,
 }
 
 /// One random sequence of `steps` events; returns the steps run.
@@ -191,6 +209,7 @@ fn sequence(seed: u64, steps: usize) -> usize {
     lab.w().rules.insert(1, rule(USER_RULE));
     lab.tick().expect("a healthy first tick");
     let mut traced = 0;
+    let mut saved = Saved::default();
     for _ in 0..steps {
         let event = rng.below(19);
         let what = match event {
@@ -370,7 +389,7 @@ fn sequence(seed: u64, steps: usize) -> usize {
         let ticked = what.starts_with("tick:");
         let well = what.starts_with("tick: Ok");
         trail.push(what);
-        check(&lab, &trail, ticked, well.then_some(owners.backup_gw));
+        check(&lab, &mut saved, &trail, ticked, well.then_some(owners.backup_gw));
     }
     // The primary comes back for good and its owners re-impose what they want; after
     // UP_AFTER_S (however damped) every table is theirs.
@@ -398,12 +417,12 @@ fn sequence(seed: u64, steps: usize) -> usize {
     for _ in 0..2 {
         let out = lab.tick();
         trail.push(format!("tick: {out:?}"));
-        check(&lab, &trail, true, Some(owners.backup_gw));
+        check(&lab, &mut saved, &trail, true, Some(owners.backup_gw));
         lab.advance_s(1000);
     }
     let out = lab.tick();
     trail.push(format!("tick: {out:?}"));
-    check(&lab, &trail, true, Some(owners.backup_gw));
+    check(&lab, &mut saved, &trail, true, Some(owners.backup_gw));
     assert_eq!(sorted_routes(&lab), owners.intended(), "seed {seed}: the tables after failback\nafter {trail:#?}");
     let rules: Vec<String> = lab.rules().iter().map(|x| x.to_string()).collect();
     let mut was: Vec<String> = RULES.iter().map(|l| rule(l).to_string()).collect();
