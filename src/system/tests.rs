@@ -525,3 +525,38 @@ fn a_switch_between_tunnel_and_backup_while_active_stopped_at_any_step_converges
         assert!(tried > 5, "{tried} steps");
     }
 }
+
+/// A deactivation stopped part-way, then the primary set down before the next run (its
+/// routes go with it, the ones just put back among them): the run that would finish the
+/// deactivation cannot put them back and gives up, or finds it done and a new outage
+/// (a table emptied meanwhile falls through to `main` and the backup's own default for a
+/// round), and the round after has every managed table on a default again.
+#[test]
+fn an_interrupted_deactivation_that_cannot_be_finished_is_judged_afresh_the_round_after() {
+    for n in 0.. {
+        let lab = Lab::new(&format!("kill-deact-down-{n}"), "");
+        healthy_then_down(&lab);
+        lab.tick().expect("activation");
+        lab.primary_carrier(true);
+        lab.tick().expect("waiting");
+        lab.advance_s(61);
+        lab.kill_after(n);
+        let _ = lab.tick();
+        if !lab.revive() {
+            assert!(n > 5);
+            break;
+        }
+        lab.w().set_link("eth0", false, false);
+        let _ = lab.tick();
+        lab.tick().expect("the round after");
+        // The tables the failsafe manages now (a table the primary's device emptied when
+        // it was set down is not one: see made_good).
+        let snapshot = State::open_as_owner(&lab.cfg.state_dir).and_then(|s| s.snapshot());
+        let tables = snapshot.ok().flatten().expect("on again").tables;
+        let w = lab.w();
+        for t in tables.into_iter().chain([254]) {
+            let has = w.routes.iter().any(|x| x.is_default() && x.table == t);
+            assert!(has, "stop at {n}: table {t} without a default: {:#?}", w.routes);
+        }
+    }
+}
