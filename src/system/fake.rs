@@ -69,6 +69,8 @@ pub struct World {
     /// aside: moving an owner's default aside is the design).
     pub added_routes: Vec<Route>,
     pub added_rules: Vec<Rule>,
+    /// Every route a request of the tool deleted, in order.
+    pub deleted_routes: Vec<Route>,
 }
 
 /// A handle on a shared [`World`].
@@ -245,6 +247,7 @@ impl Fake {
             Some(i) => {
                 let before = w.with_default();
                 let gone = w.routes.remove(i);
+                w.deleted_routes.push(gone.clone());
                 if !gone.is_default() && !w.added_routes.iter().any(|a| a.same_path(&gone)) {
                     w.violations.push(format!("deleted `{gone}`, which the tool did not add"));
                 }

@@ -136,12 +136,12 @@ fn check(lab: &Lab, saved: &mut Saved, trail: &[String], ticked: bool, backup_gw
     if let Ok(Some(s)) = &snapshot {
         saved.known.extend(s.routes.iter().chain(&s.aside).map(|x| x.to_string()));
     }
-    for q in &w.requests[saved.checked..] {
-        let Some(gone) = q.strip_prefix("route del ") else { continue };
-        let ours = w.added_routes.iter().any(|a| a.to_string() == gone);
-        assert!(ours || saved.known.iter().any(|k| k == gone), "`{q}`: in no snapshot\nafter {trail:#?}");
+    for gone in &w.deleted_routes[saved.checked..] {
+        let ours = w.added_routes.iter().any(|a| a.same_path(gone));
+        let known = saved.known.iter().any(|k| *k == gone.to_string());
+        assert!(ours || known, "deleted `{gone}`: in no snapshot\nafter {trail:#?}");
     }
-    saved.checked = w.requests.len();
+    saved.checked = w.deleted_routes.len();
     for (i, a) in w.routes.iter().enumerate() {
         for b in &w.routes[i + 1..] {
             assert!(!a.same_path(b), "`{a}` twice\nafter {trail:#?}");
@@ -175,7 +175,7 @@ fn check(lab: &Lab, saved: &mut Saved, trail: &[String], ticked: bool, backup_gw
     }
 }
 
-/// The defaults any snapshot held so far, and how many requests were checked.
+/// The defaults any snapshot held so far, and how many of the tool's deletions were checked.
 #[derive(Default)]
 struct Saved {
     known: Vec<String>,
