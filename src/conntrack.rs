@@ -21,8 +21,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::net::Prefix;
-use crate::netlink::ctnetlink::{flush, ConntrackError, Flow, IPS_DST_NAT, IPS_SRC_NAT};
-use crate::netlink::{link, Netlink};
+use crate::netlink::ctnetlink::{ConntrackError, Flow, IPS_DST_NAT, IPS_SRC_NAT};
 use crate::system::System;
 
 /// Where the tables send the LAN: the primary WAN, the tunnel, or the backup WAN.
@@ -127,10 +126,7 @@ pub fn after_switch(sys: &mut System, from: Path, to: Path) -> Option<usize> {
     // its LAN address could not be told from a LAN host's) and, leaving the tunnel, when
     // the tunnel carried IPv6 (WG_PEER_IP6; otherwise IPv6 was refused during the outage
     // and no IPv6 flow went through it).
-    let addrs6 = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE)
-        .and_then(|mut nl| link::addresses6(&mut nl))
-        .ok()
-        .filter(|_| from != Path::Tunnel || c.wg_peer_ip6.is_some());
+    let addrs6 = sys.kernel.addrs6().ok().filter(|_| from != Path::Tunnel || c.wg_peer_ip6.is_some());
     let v6 = addrs6.is_some();
     let addrs6 = addrs6.unwrap_or_default();
     let router4 = addrs.iter().map(|a| (a.index, IpAddr::V4(a.local), a.prefix_len));
@@ -144,7 +140,7 @@ pub fn after_switch(sys: &mut System, from: Path, to: Path) -> Option<usize> {
     let chosen = |f: &Flow| (v6 || f.orig.src.is_ipv4()) && breaks(f, from, to, &scope);
     let dry_run = sys.dry_run;
     let mut listed = Vec::new();
-    let result = flush(dry_run, chosen, |f| {
+    let result = sys.kernel.flush_flows(dry_run, chosen, |f| {
         if dry_run {
             listed.push(f.to_string());
         }

@@ -60,7 +60,7 @@ impl Notice {
 
 /// Starts ON_CHANGE for each of `notices` in turn, detached; returns at once (nothing
 /// when ON_CHANGE is empty or there is nothing to tell).
-pub(crate) fn notify(cfg: &Config, log: &Logger, notices: &[Notice]) {
+pub fn notify(cfg: &Config, log: &Logger, notices: &[Notice]) {
     let Some(n) = notices.first() else { return };
     let Some(program) = cfg.on_change.first() else { return };
     if let Some(why) = crate::trust::program_problem(std::path::Path::new(program)) {

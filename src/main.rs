@@ -5,7 +5,7 @@
 //! This file is the command line: argument validation, the lock, and the one place that
 //! prints errors and chooses the exit code. The work is in the library (src/lib.rs).
 
-use wg_failsafe::{config, daemon, decide, error, failsafe, init, lock, log, state, status, system, wireguard};
+use wg_failsafe::{config, daemon, decide, error, failsafe, hook, init, lock, log, state, status, system, wireguard};
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -249,6 +249,8 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
                     }
                 }),
             };
+            // ON_CHANGE hears of what the sequence announced, once it is over.
+            hook::notify(cfg, log, &sys.take_notices());
             if cli.dry_run || cli.verbose {
                 for c in &sys.changes {
                     println!("{c}");

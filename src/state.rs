@@ -189,6 +189,8 @@ pub struct State {
     path: PathBuf,
     /// `None` until the directory exists (a healthy router never creates it).
     dir: Option<OwnedFd>,
+    /// The uid that must own it: root, but the unit tests' own in [`State::open_as_owner`].
+    owner_uid: libc::uid_t,
 }
 
 const O_DIR: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
@@ -197,7 +199,19 @@ impl State {
     /// Opens STATE_DIR if it exists, and refuses it unless root owns it and neither
     /// group nor others can write it (a symlink is refused too).
     pub fn open(path: &Path) -> Result<State, StateError> {
-        let mut s = State { path: path.to_path_buf(), dir: None };
+        State::open_owned_by(path, 0)
+    }
+
+    /// STATE_DIR as [`State::open`] does, owned by the effective uid instead of root:
+    /// unit tests that run without root over a temporary directory.
+    #[cfg(test)]
+    pub fn open_as_owner(path: &Path) -> Result<State, StateError> {
+        // SAFETY: geteuid has no arguments and cannot fail.
+        State::open_owned_by(path, unsafe { libc::geteuid() })
+    }
+
+    fn open_owned_by(path: &Path, owner_uid: libc::uid_t) -> Result<State, StateError> {
+        let mut s = State { path: path.to_path_buf(), dir: None, owner_uid };
         match open_dir(path) {
             Ok(fd) => {
                 s.trust(&fd)?;
@@ -218,7 +232,7 @@ impl State {
         if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
             return Err(self.error("", io::Error::last_os_error()));
         }
-        if st.st_uid != 0 {
+        if st.st_uid != self.owner_uid {
             return Err(self.untrusted(format!(
                 "is owned by uid {}, not root; it holds routes that root installs (chown root {})",
                 st.st_uid,

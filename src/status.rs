@@ -67,7 +67,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
     }
     let record = sys.record().clone();
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
-    let now = wall_now();
+    let now = sys.wall_now();
     let (handshake_age_s, tunnel_error) = match sys.tunnel_peer() {
         Ok(Some(p)) => (p.last_handshake.filter(|t| *t <= now).map(|t| (now - t).as_secs()), None),
         Ok(None) => (None, Some(format!("no peer for {} on {}", cfg.wg_peer_ip, cfg.wg_iface))),
@@ -86,7 +86,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         },
     };
     let failback_in_s = match obs.on && health.is_ok() {
-        true => record.failback_left_s(crate::state::boottime_ms()),
+        true => record.failback_left_s(sys.boottime_ms()),
         false => None,
     };
     Ok(Status {

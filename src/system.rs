@@ -1,43 +1,50 @@
-//! The system the sequences act on: one run's sockets (rtnetlink, the WireGuard device),
-//! STATE_DIR, what a round observes, and the one executor, [`System::apply`], that every
-//! change goes through — routes, rules, link state, WireGuard peer settings and the DNS
-//! restart. A change is recorded in command words (printed by `--dry-run` and `-v`),
+//! The system the sequences act on: one run's door to the kernel and the world
+//! ([`Kernel`]: the real sockets, or in unit tests the recording fake), STATE_DIR, what a
+//! round observes (its probes in `probes`), and the one executor, [`System::apply`], that
+//! every change goes through — routes, rules, link state, WireGuard peer settings and the
+//! DNS restart. A change is recorded in command words (printed by `--dry-run` and `-v`),
 //! written ahead to the journal when it is one the failsafe must put back, and only then
 //! made. `failsafe` holds the sequences; `decide` and `health` the judgement.
+
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::config::{Config, Gateway};
-use crate::decide::{
-    backup_path, backup_silent, candidate_tables, failsafe_on, footprint_in_main, link_health, resolve_gateway, Change,
-};
-use crate::dns;
+use crate::decide::{candidate_tables, failsafe_on, footprint_in_main, resolve_gateway, Change};
 use crate::edgeos;
 use crate::error::{Context, Error};
-use crate::health::{track_passes, Unhealthy};
 use crate::hook;
 use crate::log::Logger;
-use crate::netlink::link::{self, Addr, Links};
+use crate::netlink::link::{Addr, Links};
 use crate::netlink::route::{self, Route, DEFAULT};
 use crate::netlink::rule::{self, Rule};
 use crate::netlink::{ok_if_exists, ok_if_missing, Netlink, NetlinkError};
-use crate::probe::{self, Path as ProbePath, Stats};
 use crate::state::{self, Owned, Record, Snapshot, State};
 use crate::wireguard::{self, Backend, Device, Key, Peer, Peers, Wanted};
 
-/// How often the tunnel's proof asks again while it waits for an answer.
-const PROOF_CADENCE_MS: u64 = 50;
+mod door;
+#[cfg(test)]
+pub mod fake;
+#[cfg(test)]
+mod model;
+mod probes;
+#[cfg(test)]
+mod tests;
+
+pub use door::{wall_now, Kernel};
+pub use probes::PrimaryRound;
 
 /// One run's view of the system and its means to change it.
 pub struct System<'a> {
     pub cfg: &'a Config,
     pub log: &'a Logger,
     pub dry_run: bool,
-    nl: Netlink,
-    wg: Device,
+    /// Everything the sequences ask of the kernel and the world outside, or do to them.
+    pub(crate) kernel: Kernel,
     pub links: Links,
     state: State,
     /// The record as last read or written.
@@ -48,21 +55,12 @@ pub struct System<'a> {
     pub changes: Vec<String>,
     /// `error` events announced so far by this process.
     pub errors_announced: u32,
-    /// State changes for ON_CHANGE, told (in order, by one watcher) when this System goes.
+    /// State changes for ON_CHANGE, handed to the driver by [`System::take_notices`].
     notices: Vec<hook::Notice>,
     /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
     /// of a switch (WGF_FLOWS).
     pub flows_reset: Option<usize>,
 }
-
-impl Drop for System<'_> {
-    fn drop(&mut self) {
-        hook::notify(self.cfg, self.log, &self.notices);
-    }
-}
-
-/// A round of the primary: the verdict, and (measured for `status`) each target's echoes.
-pub type PrimaryRound = (Result<(), Unhealthy>, Vec<(Ipv4Addr, Stats)>);
 
 /// What one round observed, read once and passed down.
 pub struct Observed {
@@ -77,18 +75,26 @@ pub struct Observed {
     pub on: bool,
 }
 
-/// Wall time since the epoch (WireGuard's handshake clock); never used for timing.
-pub fn wall_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
-}
-
 impl<'a> System<'a> {
     /// Opens the sockets and STATE_DIR (refused, exit 2, unless it is root's alone), and
     /// sets aside state written under an earlier boot.
     pub fn open(cfg: &'a Config, log: &'a Logger, dry_run: bool) -> Result<System<'a>, Error> {
-        let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).context("netlink")?;
-        let links = Links::dump(&mut nl).context("reading links")?;
-        let mut state = State::open(&cfg.state_dir).map_err(state_error)?;
+        let nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).context("netlink")?;
+        let wg = Device::new(wireguard::choose(cfg.wg_backend, &cfg.wg_iface), &cfg.wg_iface);
+        let state = State::open(&cfg.state_dir).map_err(state_error)?;
+        System::over(cfg, log, dry_run, Kernel::Netlink(door::Real { nl, wg }), state)
+    }
+
+    /// A System over `kernel` and an opened STATE_DIR: what [`System::open`] does once
+    /// its sockets are open (unit tests give it the fake kernel).
+    pub fn over(
+        cfg: &'a Config,
+        log: &'a Logger,
+        dry_run: bool,
+        mut kernel: Kernel,
+        mut state: State,
+    ) -> Result<System<'a>, Error> {
+        let links = kernel.links().context("reading links")?;
         let read = state.record();
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
         if !dry_run && state.forget_other_boot(state::boot_id().as_deref()).map_err(state_error)? {
@@ -97,13 +103,11 @@ impl<'a> System<'a> {
         }
         let read = state.journal();
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
-        let wg = Device::new(wireguard::choose(cfg.wg_backend, &cfg.wg_iface), &cfg.wg_iface);
         Ok(System {
             cfg,
             log,
             dry_run,
-            nl,
-            wg,
+            kernel,
             links,
             state,
             record,
@@ -116,7 +120,27 @@ impl<'a> System<'a> {
     }
 
     pub fn backend(&self) -> Backend {
-        self.wg.backend
+        self.kernel.backend()
+    }
+
+    /// The ON_CHANGE notices this System's sequences queued, for the driver to hand to
+    /// `hook::notify` (in order, by one watcher) once the tick or command is over.
+    pub fn take_notices(&mut self) -> Vec<hook::Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Seconds of CLOCK_BOOTTIME, through the door (a test moves it).
+    pub fn boottime_s(&self) -> u64 {
+        self.kernel.boottime_s()
+    }
+
+    pub fn boottime_ms(&self) -> u64 {
+        self.kernel.boottime_ms()
+    }
+
+    /// Wall time since the epoch (WireGuard's handshake clock); never used for timing.
+    pub fn wall_now(&self) -> Duration {
+        self.kernel.wall_now()
     }
 
     pub fn record(&self) -> &Record {
@@ -135,7 +159,7 @@ impl<'a> System<'a> {
     // Observation
 
     pub fn relink(&mut self) -> Result<(), Error> {
-        self.links = Links::dump(&mut self.nl).context("reading links")?;
+        self.links = self.kernel.links().context("reading links")?;
         Ok(())
     }
 
@@ -150,16 +174,16 @@ impl<'a> System<'a> {
     /// The routes the tool looks at, of one family (a healthy tick reads IPv4's only:
     /// the mode is told by `main`'s IPv4 default).
     pub fn routes_of(&mut self, v6: bool) -> Result<Vec<Route>, Error> {
-        dump_routes(&mut self.nl, &self.links, self.cfg.wg_endpoint, v6)
+        self.kernel.routes(&self.links, self.cfg.wg_endpoint, v6)
     }
 
     /// Both families' rules.
     pub fn rules(&mut self) -> Result<Vec<Rule>, Error> {
-        dump_rules(&mut self.nl)
+        self.kernel.rules()
     }
 
     pub fn addrs(&mut self) -> Result<Vec<Addr>, Error> {
-        link::addresses(&mut self.nl).context("reading addresses")
+        self.kernel.addrs().context("reading addresses")
     }
 
     pub fn snapshot(&mut self) -> Result<Option<Snapshot>, Error> {
@@ -214,128 +238,28 @@ impl<'a> System<'a> {
         Ok(Observed { routes, rules, snapshot, addrs, primary_gw, backup_gw, on })
     }
 
-    /// Which of `targets` answer an echo sent along `path` (see [`probe::echo`]).
-    pub fn echo(
-        &self,
-        path: &ProbePath,
-        targets: &[Ipv4Addr],
-        count: u32,
-        need: usize,
-    ) -> Result<Vec<Option<Duration>>, Error> {
-        let timeout = Duration::from_millis(self.cfg.probe_timeout_ms);
-        probe::echo(path, targets, count, timeout, need).context(format_args!("probing {targets:?} via {path:?}"))
-    }
-
-    /// One round of the primary (DESIGN.md, "Health"), cheapest signal first: carrier,
-    /// then reachability — the gateway's echo through PRIMARY_DEV, or TRACK_IPS through
-    /// the gateway whatever the tables hold — then, with TRACK_IPS empty, the EdgeOS load
-    /// balancer's verdict.
-    pub fn primary_round(&mut self, obs: &Observed) -> Result<Result<(), Unhealthy>, Error> {
-        Ok(self.primary_check(obs, false)?.0)
-    }
-
-    /// The round of [`System::primary_round`]; with `measure`, every target gets all
-    /// PROBE_COUNT echoes and their round-trip times and loss come back too (`status`).
-    pub fn primary_check(&mut self, obs: &Observed, measure: bool) -> Result<PrimaryRound, Error> {
-        let c = self.cfg;
-        // What a round would probe; without a link or a gateway, not one answers.
-        let unprobed = || -> Vec<(Ipv4Addr, Stats)> {
-            let targets =
-                if c.track_ips.is_empty() { obs.primary_gw.into_iter().collect() } else { c.track_ips.clone() };
-            if measure {
-                targets.into_iter().map(|t| (t, Stats::default())).collect()
-            } else {
-                Vec::new()
-            }
-        };
-        let link = self.links.by_name(&c.primary_dev).cloned();
-        if let Err(why) = link_health(link.as_ref()) {
-            return Ok((Err(why), unprobed()));
-        }
-        let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok((Err(Unhealthy::NoGateway), unprobed())) };
-        let (path, targets, need) = if c.track_ips.is_empty() {
-            (ProbePath::Device(c.primary_dev.clone()), vec![gw], 1)
-        } else {
-            let Some(src) = obs.addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
-                return Ok((Err(Unhealthy::NoGateway), Vec::new()));
-            };
-            let lladdr = if link.point_to_point {
-                None
-            } else {
-                match self.gateway_lladdr(link.index, &c.primary_dev, gw)? {
-                    Some(mac) => Some(mac),
-                    None => return Ok((Err(Unhealthy::GatewaySilent), Vec::new())),
-                }
-            };
-            (ProbePath::Gateway { ifindex: link.index, lladdr, src }, c.track_ips.clone(), c.track_reliability)
-        };
-        let (answered, stats) = if measure {
-            let timeout = Duration::from_millis(c.probe_timeout_ms);
-            let stats = probe::measure(&path, &targets, c.probe_count, timeout).context("probing the primary")?;
-            (stats.iter().filter(|s| s.received > 0).count(), targets.iter().copied().zip(stats).collect())
-        } else {
-            let answers = self.echo(&path, &targets, c.probe_count, need)?;
-            (answers.iter().filter(|a| a.is_some()).count(), Vec::new())
-        };
-        let verdict = if c.track_ips.is_empty() {
-            if answered == 0 {
-                Err(Unhealthy::GatewaySilent)
-            } else {
-                match c.lb_status.then(edgeos::lb_status).flatten().and_then(|s| edgeos::lb_down(&s, &c.primary_dev)) {
-                    Some(verdict) => Err(Unhealthy::LoadBalancer(verdict)),
-                    None => Ok(()),
-                }
-            }
-        } else if track_passes(answered, need) {
-            Ok(())
-        } else {
-            Err(Unhealthy::Upstream { answered, needed: need, of: targets.len() })
-        };
-        Ok((verdict, stats))
-    }
-
-    /// BACKUP_CHECK's round: BACKUP_DEV up with carrier, and its gateway answering one
-    /// of PROBE_COUNT echoes sent out of it. `Err` says what is wrong.
-    pub fn backup_round(&mut self, obs: &Observed) -> Result<Result<(), String>, Error> {
-        let c = self.cfg;
-        let gw = match backup_path(c, self.links.by_name(&c.backup_dev), obs.backup_gw) {
-            Ok(gw) => gw,
-            Err(why) => return Ok(Err(why)),
-        };
-        Ok(match self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1) {
-            Ok(answers) if answers.iter().any(Option::is_some) => Ok(()),
-            Ok(_) => Err(backup_silent(c, gw)),
-            Err(e) => Err(e.to_string()),
-        })
-    }
-
-    /// What PROBE_COUNT echoes to WG_PEER_IP through WG_IFACE come to (`status`).
-    pub fn tunnel_stats(&self) -> Result<Stats, Error> {
-        let c = self.cfg;
-        let timeout = Duration::from_millis(c.probe_timeout_ms);
-        let stats = probe::measure(&ProbePath::Device(c.wg_iface.clone()), &[c.wg_peer_ip], c.probe_count, timeout)
-            .context("probing the tunnel")?;
-        Ok(stats[0])
-    }
-
     /// Records a state change in the event ring and queues ON_CHANGE for it (a dry run
     /// only says so). The same event for the same reason as the last one (an activation
-    /// that fails every minute) is neither recorded nor announced again. Never fails the
-    /// sequence that calls it, and is called only once the tables are switched; the queue
-    /// goes to one watcher when this System is dropped (the end of the tick or sequence).
-    /// Records a state change and queues it for ON_CHANGE; `false` when it repeats the
-    /// last one recorded (nothing is announced).
+    /// that fails every minute) is neither recorded nor announced again: then `false`.
+    /// Never fails the sequence that calls it, and is called only once the tables are
+    /// switched; the driver takes the queue ([`System::take_notices`]) when the tick or
+    /// sequence is over and hands it to one watcher.
     pub fn event(&mut self, event: &str, reason: &str, ms: Option<u64>, tables: impl IntoIterator<Item = u32>) -> bool {
         self.errors_announced += u32::from(event == "error");
         if self.dry_run {
             self.changes.push(format!("# event {event}: {reason}"));
             return true;
         }
-        let e = state::Event { at_unix_s: wall_now().as_secs(), event: event.to_string(), reason: reason.to_string() };
-        let new = self.state.push_event(&e).unwrap_or_else(|err| {
-            self.log.warn(&format!("event {event} not recorded: {err}"));
-            true
-        });
+        let e =
+            state::Event { at_unix_s: self.wall_now().as_secs(), event: event.to_string(), reason: reason.to_string() };
+        let new = match self.kernel.state_write("event") {
+            Ok(()) => self.state.push_event(&e).unwrap_or_else(|err| {
+                self.log.warn(&format!("event {event} not recorded: {err}"));
+                true
+            }),
+            // Stopped (a test's kill): nothing more is written or announced.
+            Err(_) => false,
+        };
         if new {
             let tables = tables.into_iter().collect();
             let flows = ms.and(self.flows_reset);
@@ -348,21 +272,10 @@ impl<'a> System<'a> {
         self.state.events()
     }
 
-    /// The gateway's link-layer address from the neighbour table; when the kernel has
-    /// none yet, one echo to the gateway through the device makes it resolve one.
-    fn gateway_lladdr(&mut self, index: u32, dev: &str, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
-        let read = |nl: &mut Netlink| link::neighbour(nl, index, gw).context("reading the neighbour table");
-        if let Some(mac) = read(&mut self.nl)? {
-            return Ok(Some(mac));
-        }
-        self.echo(&ProbePath::Device(dev.to_string()), &[gw], 1, 1)?;
-        read(&mut self.nl)
-    }
-
     /// The running device's peers that can be the VPS, and the one with `key`.
     fn peers(&mut self, key: Option<Key>) -> Result<Peers, Error> {
         let want = Wanted { peer_ip: self.cfg.wg_peer_ip, endpoint: self.cfg.wg_endpoint, key };
-        self.wg.peers(want).context("WireGuard")
+        self.kernel.peers(want).context("WireGuard")
     }
 
     /// The VPS peer as the running device reports it.
@@ -378,25 +291,6 @@ impl<'a> System<'a> {
         peers.with_key(key).cloned().ok_or_else(|| {
             Error::Failed(format!("peer {} is not configured on {}", wireguard::key_to_base64(key), self.cfg.wg_iface))
         })
-    }
-
-    /// WG_PEER_IP answers within `count` echoes through WG_IFACE.
-    pub fn peer_answers(&self, count: u32) -> Result<bool, Error> {
-        let c = self.cfg;
-        Ok(self.echo(&ProbePath::Device(c.wg_iface.clone()), &[c.wg_peer_ip], count, 1)?[0].is_some())
-    }
-
-    /// WG_PEER_IP answers within PROBE_TIMEOUT_MS, asked again every 50 ms meanwhile (a
-    /// reply to any of them counts): the tunnel's proof, where the first echo after the
-    /// endpoint route moved is often lost and one lost packet must cost 50 ms, not the
-    /// whole timeout.
-    pub fn peer_answers_soon(&self) -> Result<bool, Error> {
-        let c = self.cfg;
-        let cadence = Duration::from_millis(PROOF_CADENCE_MS.min(c.probe_timeout_ms));
-        let count = (c.probe_timeout_ms / PROOF_CADENCE_MS).max(1) as u32;
-        let path = ProbePath::Device(c.wg_iface.clone());
-        let answers = probe::echo(&path, &[c.wg_peer_ip], count, cadence, 1).context("probing the tunnel")?;
-        Ok(answers[0].is_some())
     }
 
     /// The VPS peer's public key, from (in order) WG_PEER_KEY_FILE, the running device,
@@ -471,7 +365,7 @@ impl<'a> System<'a> {
     /// dry run, which only says what it would do).
     pub fn lan_dns_answers(&mut self) -> Option<(Ipv4Addr, bool)> {
         let c = self.cfg;
-        if !c.dns_check || !dns::dnsmasq_running() {
+        if !c.dns_check || !self.kernel.dnsmasq_running() {
             return None;
         }
         let index = self.links.index(&c.lan_dev)?;
@@ -487,7 +381,7 @@ impl<'a> System<'a> {
             ));
             return None;
         }
-        Some((server, matches!(dns::resolves(server, &c.dns_test_name, Duration::from_secs(5)), Ok(true))))
+        Some((server, matches!(self.kernel.resolves(server, &c.dns_test_name, Duration::from_secs(5)), Ok(true))))
     }
 
     /// What an operator needs to see when the tunnel stays down.
@@ -495,7 +389,7 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let peer = match self.tunnel_peer() {
             Ok(Some(p)) => {
-                let now = wall_now();
+                let now = self.wall_now();
                 let age = match p.last_handshake {
                     None => "never".to_string(),
                     Some(t) if t > now => format!("{} s in the future (clock stepped back?)", (t - now).as_secs()),
@@ -536,9 +430,9 @@ impl<'a> System<'a> {
         let result = match change {
             // EEXIST is "done" only when this very route is there: a route with its key but
             // another path (an old gateway's) is not ours to take for it.
-            Change::AddRoute(r, mode) => match route::add(&mut self.nl, links, r, *mode) {
+            Change::AddRoute(r, mode) => match self.kernel.add_route(links, r, *mode) {
                 Err(NetlinkError::Kernel(libc::EEXIST)) => {
-                    match dump_routes(&mut self.nl, links, self.cfg.wg_endpoint, r.is_v6()) {
+                    match self.kernel.routes(links, self.cfg.wg_endpoint, r.is_v6()) {
                         Ok(now) if now.iter().any(|x| x.same_path(r)) => Ok(()),
                         Ok(_) => Err(Error::Failed(format!("{change}: another route holds its place"))),
                         Err(e) => Err(e),
@@ -546,18 +440,18 @@ impl<'a> System<'a> {
                 }
                 done => done.context(change),
             },
-            Change::DelRoute(r) => ok_if_missing(route::delete(&mut self.nl, links, r)).context(change),
-            Change::AddRule(r) => ok_if_exists(rule::add(&mut self.nl, r)).context(change),
-            Change::DelRule(r) => ok_if_missing(rule::delete(&mut self.nl, r)).context(change),
+            Change::DelRoute(r) => ok_if_missing(self.kernel.delete_route(links, r)).context(change),
+            Change::AddRule(r) => ok_if_exists(self.kernel.add_rule(r)).context(change),
+            Change::DelRule(r) => ok_if_missing(self.kernel.delete_rule(r)).context(change),
             Change::SetLink { dev, up } => match links.index(dev) {
-                Some(index) => link::set_admin(&mut self.nl, index, *up).context(change),
+                Some(index) => self.kernel.set_admin(index, *up).context(change),
                 // Gone: nothing left to put back.
                 None if !up => Ok(()),
                 None => Err(Error::Failed(format!("{change}: {dev} does not exist"))),
             },
-            Change::SetPeer { peer, .. } => self.wg.set_peer(peer).context(change),
-            Change::RenewPeer { peer, .. } => self.wg.renew_peer(peer).context(change),
-            Change::RestartDns(cmd) => dns::restart(cmd).context(change),
+            Change::SetPeer { peer, .. } => self.kernel.set_peer(peer).context(change),
+            Change::RenewPeer { peer, .. } => self.kernel.renew_peer(peer).context(change),
+            Change::RestartDns(cmd) => self.kernel.restart_dns(cmd).context(change),
         };
         // What was made (`-v` prints it; a round counts its repairs by it): a refused
         // change is not, its error says it.
@@ -574,6 +468,7 @@ impl<'a> System<'a> {
     /// the journal, durably, before the change is made.
     pub fn apply_owned(&mut self, change: &Change, owned: Owned) -> Result<(), Error> {
         if !self.dry_run && !self.journal.contains(&owned) {
+            self.state_write("journal")?;
             self.state.journal_append(&owned).map_err(state_error)?;
             self.journal.push(owned);
         }
@@ -582,6 +477,7 @@ impl<'a> System<'a> {
 
     pub fn write_record(&mut self, r: &Record) -> Result<(), Error> {
         if !self.dry_run && *r != self.record {
+            self.state_write("record")?;
             self.state.write_record(r).map_err(state_error)?;
         }
         self.record = r.clone();
@@ -592,7 +488,8 @@ impl<'a> System<'a> {
         if self.dry_run {
             return Ok(());
         }
-        let unix_s = wall_now().as_secs();
+        let unix_s = self.wall_now().as_secs();
+        self.state_write("snapshot")?;
         self.state.write_snapshot(s, unix_s).map_err(state_error)
     }
 
@@ -607,7 +504,8 @@ impl<'a> System<'a> {
         if self.dry_run {
             return Ok(());
         }
-        self.state.remember_healthy(s, wall_now().as_secs()).map(|_| ()).map_err(state_error)
+        let unix_s = self.wall_now().as_secs();
+        self.state.remember_healthy(s, unix_s).map(|_| ()).map_err(state_error)
     }
 
     /// After a full deactivation or a cleanup: the journal, then the snapshot, go.
@@ -615,12 +513,22 @@ impl<'a> System<'a> {
         if self.dry_run {
             return Ok(());
         }
+        self.state_write("clear journal")?;
         self.state.clear_journal().map_err(state_error)?;
         self.journal.clear();
         if snapshot_too {
+            self.state_write("remove snapshot")?;
             self.state.remove_snapshot().map_err(state_error)?;
         }
         Ok(())
+    }
+}
+
+impl System<'_> {
+    /// A write to STATE_DIR goes through the door too, so a test can stop the process
+    /// before any write as well as before any change.
+    fn state_write(&mut self, what: &str) -> Result<(), Error> {
+        self.kernel.state_write(what).map_err(|e| Error::Failed(format!("state: {e}")))
     }
 }
 

@@ -161,7 +161,9 @@ impl Daemon {
         let Some(lock) = self.lock(Duration::ZERO)? else { return Ok(()) }; // the next round
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
-        failsafe::judge_backup(&mut sys, verdict, 1)?;
+        let judged = failsafe::judge_backup(&mut sys, verdict, 1);
+        hook::notify(&cfg, &log, &sys.take_notices());
+        judged?;
         drop(sys);
         drop(lock);
         self.backup_down = Some(down);

@@ -29,6 +29,7 @@ use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
 use crate::health::{rounds_down, rounds_needed, Unhealthy};
+use crate::hook;
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
 use crate::netlink::events::{EventError, Events, IPV4_GROUPS, IPV6_GROUPS};
@@ -414,6 +415,8 @@ impl Daemon {
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
         let result = self.act(&mut sys, health, round.then_some(passed));
+        // ON_CHANGE hears of what the sequence announced, whatever comes next.
+        hook::notify(&cfg, &log, &sys.take_notices());
         // What the sequence changed is announced by now: take it in before judging again,
         // or the view would still show what was just undone.
         self.read_events()?;

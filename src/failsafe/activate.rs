@@ -86,7 +86,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
 
     // What this activation judged goes to disk before any table is touched, so that an
     // activation killed from here on is completed with its own mark, target and wait.
-    record.activation_judged(c, target, mark.unwrap_or(None), state::boot_id(), state::boottime_s());
+    record.activation_judged(c, target, mark.unwrap_or(None), state::boot_id(), sys.boottime_s());
     sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an
@@ -113,7 +113,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
 
     // 8. Recorded, and one line logged.
     let ms = started.elapsed().as_millis();
-    record.activated(wall_now().as_secs(), ms as u64);
+    record.activated(sys.wall_now().as_secs(), ms as u64);
     sys.write_record(&record)?;
     let refused6 = refused6.is_some();
     let damped_s = record.damped_wait_s(c);
@@ -213,7 +213,8 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
         // A session made before the mark (over the primary) carries the echoes and starts
         // no handshake, and only a handshake proves a VPS that answers no echo: the peer
         // is renewed, once, and its keepalive (or the next echo) starts one over the backup.
-        let round = |m| TunnelRound { echo: false, peer_echoes: false, latest, mark: m, now: wall_now() };
+        let now = sys.wall_now();
+        let round = |m| TunnelRound { echo: false, peer_echoes: false, latest, mark: m, now };
         if let Some(m) =
             mark.filter(|m| !renewed && health::handshake_wanted(Some(false), &round(*m), c.handshake_max_age_s))
         {

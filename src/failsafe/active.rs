@@ -111,7 +111,7 @@ pub fn while_active(
     };
 
     // An interrupted activation's record is completed.
-    if record.activation_completed(wall_now().as_secs(), state::boot_id()) {
+    if record.activation_completed(sys.wall_now().as_secs(), state::boot_id()) {
         tell_tables(sys, News::ActivationCompleted, None, &tables);
     }
     sys.write_record(&record)?;

@@ -92,7 +92,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     //    killed from here on finishes the job rather than judge the tables anew), then the
     //    journal and the snapshot go, then the mark.
     let ms = started.elapsed().as_millis();
-    record.deactivated(wall_now().as_secs(), ms as u64, state::boottime_s(), state::boot_id());
+    record.deactivated(sys.wall_now().as_secs(), ms as u64, sys.boottime_s(), state::boot_id());
     sys.write_record(&record)?;
     sys.forget_changes(true)?;
     record.deactivation_finished();

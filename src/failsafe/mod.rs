@@ -6,6 +6,8 @@
 //! running a sequence again is also how drift is repaired and how an interrupted run is
 //! finished. The judgement is in `decide`, `ownership` and `health`, the means in `system`.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -24,7 +26,7 @@ use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table, Absorbed};
 use crate::record::BackupNews;
 use crate::state::{self, Owned, Record, Snapshot};
-use crate::system::{wall_now, Observed, System};
+use crate::system::{Observed, System};
 use crate::wireguard::{Key, PeerSet};
 use say::{tell, tell_tables, News};
 
@@ -85,7 +87,7 @@ impl Outcome {
 /// round every driver shares.
 pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     // Before the router has configured its interfaces, a missing WAN is no outage.
-    if state::boottime_s() < sys.cfg.boot_wait_s {
+    if sys.boottime_s() < sys.cfg.boot_wait_s {
         return Ok(Outcome::Booting);
     }
     let obs = sys.observe()?;
@@ -121,7 +123,7 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
         healthy,
         seen.round_passed,
         record.failback.up_since_ms,
-        state::boottime_ms(),
+        sys.boottime_ms(),
         record.failback.up_after_s,
     );
     let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel.down);
@@ -150,7 +152,7 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
 /// stays as it was.
 pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u64) -> Result<(), Error> {
     let mut record = sys.record().clone();
-    let news = record.backup_judged(verdict.is_err(), need_fails, wall_now().as_secs());
+    let news = record.backup_judged(verdict.is_err(), need_fails, sys.wall_now().as_secs());
     sys.write_record(&record)?;
     match (verdict, news) {
         (Err(why), BackupNews::Down) => tell(sys, News::BackupDown(&why)),

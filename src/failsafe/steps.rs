@@ -119,7 +119,7 @@ pub(super) fn tunnel_round(
     let c = sys.cfg;
     let peer = if wg_exists { sys.tunnel_peer().ok().flatten() } else { None };
     let latest = peer.as_ref().and_then(|p| p.last_handshake);
-    let mut round = TunnelRound { echo: false, peer_echoes, latest, mark, now: wall_now() };
+    let mut round = TunnelRound { echo: false, peer_echoes, latest, mark, now: sys.wall_now() };
     let Some(peer) = peer.filter(|_| health::handshake_wanted(echo, &round, c.handshake_max_age_s)) else {
         return Ok((echo, round, None));
     };

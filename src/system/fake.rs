@@ -1,0 +1,427 @@
+//! An in-memory kernel for unit tests (never in the release binary): links, addresses,
+//! neighbours, routes and rules of both families, the WireGuard device's peers, scripted
+//! echoes, the load balancer's status and the clocks, with the kernel's semantics the
+//! sequences rely on, and a record of every request in order.
+//!
+//! Modelled: a route's key is (table, dst, tos, metric) — an exclusive add of a taken key
+//! is EEXIST, a replace takes the first route of the key, an append adds after it (EEXIST
+//! for the very same path), a delete needs a route of the same path (ENOENT); a route
+//! through a device that does not exist is ENODEV, through one that is down ENETDOWN; a
+//! link set down (or deleted) takes every route through it with it, as the kernel does;
+//! a carrier loss does not. A rule deletion takes the first rule that matches what the
+//! request specifies (the kernel's wildcard match, which is why `rule_deletion_safe`
+//! exists). Not modelled: multipath routes, onlink checks, a gateway's reachability.
+//!
+//! A test can stop the "process" after its N-th step (a change, or a write to STATE_DIR):
+//! from then on every request fails, as after SIGKILL, and what was done stays done; a
+//! new `System` over the same world is the next process.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::edgeos::LbInterface;
+use crate::netlink::ctnetlink::{ConntrackError, Flushed};
+use crate::netlink::link::{Addr, Link, Links};
+use crate::netlink::route::{AddMode, Route};
+use crate::netlink::rule::Rule;
+use crate::netlink::NetlinkError;
+use crate::probe::{Path as ProbePath, Stats};
+use crate::wireguard::{Collector, Peer, PeerConfig, PeerSet, Peers, Wanted, WgError};
+
+/// Wall time at the fake's boot (2026-12-01), so wall and boot clocks move together.
+const WALL_AT_BOOT_S: u64 = 1_796_083_200;
+
+/// The kernel and the world around it, shared by every `System` a test opens on it.
+#[derive(Default)]
+pub struct World {
+    pub links: Vec<Link>,
+    pub addrs: Vec<Addr>,
+    /// Besides these, a gateway that answers echoes has a link-layer address.
+    pub neighbours: Vec<(u32, Ipv4Addr, Vec<u8>)>,
+    /// In the kernel's order (the first of a key is the one used).
+    pub routes: Vec<Route>,
+    /// In priority order, a new rule after the others of its priority.
+    pub rules: Vec<Rule>,
+    pub peers: Vec<Peer>,
+    /// (device, target) pairs that answer an echo while the device is up with carrier.
+    pub answers: BTreeSet<(String, Ipv4Addr)>,
+    /// The VPS handshakes when its peer is given an endpoint.
+    pub vps_handshakes: bool,
+    pub lb: Option<Vec<LbInterface>>,
+    pub dnsmasq: bool,
+    pub dns_answers: bool,
+    pub boottime_ms: u64,
+    /// Every request, in order, in `ip` words where there are some.
+    pub requests: Vec<String>,
+    /// Changes and state writes made so far (the steps a kill counts).
+    pub steps: usize,
+    /// Stop the process after this many steps.
+    pub kill_after: Option<usize>,
+    pub killed: bool,
+    /// Broken invariants, each said once by the request that broke it: a table left
+    /// without a default, or a route or rule the tool did not add deleted by it.
+    pub violations: Vec<String>,
+    /// What the tool added (a route or rule it deletes must be one of these, defaults
+    /// aside: moving an owner's default aside is the design).
+    pub added_routes: Vec<Route>,
+    pub added_rules: Vec<Rule>,
+    /// Every route a request of the tool deleted, in order.
+    pub deleted_routes: Vec<Route>,
+}
+
+/// A handle on a shared [`World`].
+#[derive(Clone, Default)]
+pub struct Fake(pub Rc<RefCell<World>>);
+
+fn killed() -> NetlinkError {
+    NetlinkError::Io(io::Error::other("killed (fake SIGKILL)"))
+}
+
+impl World {
+    /// A mutating request: recorded, counted, and refused once the process is stopped.
+    fn step(&mut self, what: String) -> Result<(), NetlinkError> {
+        if self.killed || self.kill_after.is_some_and(|n| self.steps >= n) {
+            self.killed = true;
+            return Err(killed());
+        }
+        self.steps += 1;
+        self.requests.push(what);
+        Ok(())
+    }
+
+    fn read(&mut self, what: &str) -> Result<(), NetlinkError> {
+        if self.killed {
+            return Err(killed());
+        }
+        self.requests.push(what.to_string());
+        Ok(())
+    }
+
+    /// The tables (family, number) that hold a default.
+    pub fn with_default(&self) -> BTreeSet<(bool, u32)> {
+        self.routes.iter().filter(|r| r.is_default()).map(|r| (r.is_v6(), r.table)).collect()
+    }
+
+    /// After a request of the tool: no table that had a default has lost it.
+    fn guard(&mut self, before: &BTreeSet<(bool, u32)>) {
+        let after = self.with_default();
+        for (v6, t) in before.difference(&after) {
+            let what = self.requests.last().cloned().unwrap_or_default();
+            self.violations.push(format!("`{what}` left table {t} (v6: {v6}) without a default"));
+        }
+    }
+
+    fn link(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    /// A device the route needs that is missing or down.
+    fn route_refused(&self, r: &Route) -> Option<i32> {
+        for dev in r.devices() {
+            match self.link(dev) {
+                None => return Some(libc::ENODEV),
+                Some(l) if !l.admin_up => return Some(libc::ENETDOWN),
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
+    /// A link going down or away: the kernel flushes every route through it.
+    fn flush_dev(&mut self, name: &str) {
+        self.routes.retain(|r| !r.devices().any(|d| d == name));
+    }
+
+    /// Sets a link's state as its owner would (carrier, or admin state by hand); a link
+    /// set down loses its routes.
+    pub fn set_link(&mut self, name: &str, admin_up: bool, lower_up: bool) {
+        if let Some(l) = self.links.iter_mut().find(|l| l.name == name) {
+            l.admin_up = admin_up;
+            l.lower_up = lower_up;
+        }
+        if !admin_up {
+            self.flush_dev(name);
+        }
+    }
+
+    /// Whether `r` is in the kernel now.
+    pub fn has_route(&self, r: &Route) -> bool {
+        self.routes.iter().any(|x| x.same_path(r))
+    }
+
+    /// Kernel-side replace by an owner (the load balancer, a DHCP client): no step.
+    pub fn owner_replace(&mut self, r: Route) {
+        match self.routes.iter().position(|x| x.same_key(&r)) {
+            Some(i) => self.routes[i] = r,
+            None => self.routes.push(r),
+        }
+    }
+
+    fn answers(&self, dev: &str, target: Ipv4Addr) -> bool {
+        self.link(dev).is_some_and(|l| l.admin_up && l.lower_up) && self.answers.contains(&(dev.to_string(), target))
+    }
+
+    fn path_dev(&self, path: &ProbePath) -> Option<String> {
+        match path {
+            ProbePath::Device(d) => Some(d.clone()),
+            ProbePath::Gateway { ifindex, .. } => {
+                self.links.iter().find(|l| l.index == *ifindex).map(|l| l.name.clone())
+            }
+        }
+    }
+}
+
+impl Fake {
+    pub fn new(world: World) -> Fake {
+        Fake(Rc::new(RefCell::new(world)))
+    }
+
+    pub fn links(&self) -> Result<Links, NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.read("dump links")?;
+        Ok(Links::new(w.links.clone()))
+    }
+
+    pub fn routes(&self, endpoint: Ipv4Addr, v6: bool) -> Result<Vec<Route>, NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.read(if v6 { "dump routes6" } else { "dump routes" })?;
+        let wanted =
+            |r: &&Route| r.is_v6() == v6 && (r.is_default() || (r.dst.len == 32 && r.dst.addr == IpAddr::V4(endpoint)));
+        Ok(w.routes.iter().filter(wanted).cloned().collect())
+    }
+
+    pub fn rules(&self, v6: bool) -> Result<Vec<Rule>, NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.read(if v6 { "dump rules6" } else { "dump rules" })?;
+        Ok(w.rules.iter().filter(|r| r.v6 == v6).cloned().collect())
+    }
+
+    pub fn addrs(&self) -> Result<Vec<Addr>, NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.read("dump addresses")?;
+        Ok(w.addrs.clone())
+    }
+
+    pub fn neighbour(&self, index: u32, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.read("dump neighbours")?;
+        if let Some((_, _, mac)) = w.neighbours.iter().find(|(i, ip, _)| *i == index && *ip == gw) {
+            return Ok(Some(mac.clone()));
+        }
+        // A gateway that answers echoes has answered ARP too.
+        let name = w.links.iter().find(|l| l.index == index).map(|l| l.name.clone()).unwrap_or_default();
+        Ok(w.answers(&name, gw).then(|| vec![2, 0, 0, 0, 0, index as u8]))
+    }
+
+    pub fn add_route(&self, r: &Route, mode: AddMode) -> Result<(), NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.step(format!("route {} {r}", format!("{mode:?}").to_lowercase()))?;
+        if let Some(errno) = w.route_refused(r) {
+            return Err(NetlinkError::Kernel(errno));
+        }
+        let first = w.routes.iter().position(|x| x.same_key(r));
+        let before = w.with_default();
+        w.added_routes.push(r.clone());
+        match (mode, first) {
+            (AddMode::Exclusive, Some(_)) => return Err(NetlinkError::Kernel(libc::EEXIST)),
+            (AddMode::Append, Some(_)) if w.has_route(r) => return Err(NetlinkError::Kernel(libc::EEXIST)),
+            (AddMode::Replace, Some(i)) => w.routes[i] = r.clone(),
+            (AddMode::Append, Some(i)) => {
+                let last = w.routes.iter().rposition(|x| x.same_key(r)).unwrap_or(i);
+                w.routes.insert(last + 1, r.clone());
+            }
+            (_, None) => w.routes.push(r.clone()),
+        }
+        w.guard(&before);
+        Ok(())
+    }
+
+    pub fn delete_route(&self, r: &Route) -> Result<(), NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.step(format!("route del {r}"))?;
+        match w.routes.iter().position(|x| x.same_path(r)) {
+            Some(i) => {
+                let before = w.with_default();
+                let gone = w.routes.remove(i);
+                w.deleted_routes.push(gone.clone());
+                if !gone.is_default() && !w.added_routes.iter().any(|a| a.same_path(&gone)) {
+                    w.violations.push(format!("deleted `{gone}`, which the tool did not add"));
+                }
+                w.guard(&before);
+                Ok(())
+            }
+            None => Err(NetlinkError::Kernel(libc::ENOENT)),
+        }
+    }
+
+    pub fn add_rule(&self, r: &Rule) -> Result<(), NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.step(format!("rule add {r}"))?;
+        if w.rules.contains(r) {
+            return Err(NetlinkError::Kernel(libc::EEXIST));
+        }
+        let at = w.rules.iter().position(|x| x.priority > r.priority).unwrap_or(w.rules.len());
+        w.rules.insert(at, r.clone());
+        w.added_rules.push(r.clone());
+        Ok(())
+    }
+
+    /// The kernel deletes the first rule that matches every selector the request gives.
+    pub fn delete_rule(&self, r: &Rule) -> Result<(), NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.step(format!("rule del {r}"))?;
+        let matches = |x: &Rule| {
+            x.v6 == r.v6
+                && x.priority == r.priority
+                && (r.src.is_none() || x.src == r.src)
+                && (r.dst.is_none() || x.dst == r.dst)
+                && (r.fwmark.is_none() || x.fwmark == r.fwmark)
+                && (r.table == 0 || x.table == r.table)
+                && x.action == r.action
+        };
+        match w.rules.iter().position(matches) {
+            Some(i) => {
+                let gone = w.rules.remove(i);
+                if !w.added_rules.contains(&gone) {
+                    w.violations.push(format!("deleted `{gone}`, which the tool did not add"));
+                }
+                Ok(())
+            }
+            None => Err(NetlinkError::Kernel(libc::ENOENT)),
+        }
+    }
+
+    pub fn set_admin(&self, index: u32, up: bool) -> Result<(), NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.step(format!("link set {index} {}", if up { "up" } else { "down" }))?;
+        let Some(l) = w.links.iter().find(|l| l.index == index).cloned() else {
+            return Err(NetlinkError::Kernel(libc::ENODEV));
+        };
+        let before = w.with_default();
+        w.set_link(&l.name, up, l.lower_up);
+        w.guard(&before);
+        Ok(())
+    }
+
+    pub fn peers(&self, want: Wanted) -> Result<Peers, WgError> {
+        let mut w = self.0.borrow_mut();
+        w.read("wg show").map_err(|e| WgError(e.to_string()))?;
+        let mut c = Collector::new(Some(want));
+        for p in &w.peers {
+            c.part(p.clone());
+        }
+        Ok(c.finish())
+    }
+
+    /// A renewal drops the session: the next handshake comes at once when the VPS is
+    /// reachable, never otherwise.
+    pub fn renew_peer(&self, set: &PeerConfig) -> Result<(), WgError> {
+        let mut w = self.0.borrow_mut();
+        w.step(format!("wg renew {}", crate::wireguard::key_to_base64(&set.key)))
+            .map_err(|e| WgError(e.to_string()))?;
+        let now = w.wall_now();
+        let handshakes = w.vps_handshakes;
+        let Some(p) = w.peers.iter_mut().find(|p| p.public_key == set.key) else {
+            return Err(WgError("no such peer".to_string()));
+        };
+        p.last_handshake = handshakes.then_some(now);
+        Ok(())
+    }
+
+    pub fn set_peer(&self, set: &PeerSet) -> Result<(), WgError> {
+        let mut w = self.0.borrow_mut();
+        w.step(format!("wg set {set}")).map_err(|e| WgError(e.to_string()))?;
+        let now = w.wall_now();
+        let handshakes = w.vps_handshakes;
+        let Some(p) = w.peers.iter_mut().find(|p| p.public_key == set.key) else {
+            return Err(WgError("no such peer".to_string()));
+        };
+        p.endpoint = set.endpoint;
+        p.keepalive_s = set.keepalive_s;
+        if handshakes && set.endpoint.is_some() {
+            p.last_handshake = Some(now);
+        }
+        Ok(())
+    }
+
+    pub fn echo(&self, path: &ProbePath, targets: &[Ipv4Addr]) -> io::Result<Vec<Option<Duration>>> {
+        let mut w = self.0.borrow_mut();
+        w.read(&format!("echo {targets:?} via {path:?}")).map_err(|_| io::Error::other("killed"))?;
+        let dev = w.path_dev(path).unwrap_or_default();
+        Ok(targets.iter().map(|t| w.answers(&dev, *t).then_some(Duration::from_millis(1))).collect())
+    }
+
+    pub fn measure(&self, path: &ProbePath, targets: &[Ipv4Addr], count: u32) -> io::Result<Vec<Stats>> {
+        let answers = self.echo(path, targets)?;
+        let stats = |a: &Option<Duration>| Stats {
+            sent: count,
+            received: if a.is_some() { count } else { 0 },
+            rtt_total: a.unwrap_or_default() * count,
+        };
+        Ok(answers.iter().map(stats).collect())
+    }
+
+    pub fn lb_status(&self) -> Option<Vec<LbInterface>> {
+        let mut w = self.0.borrow_mut();
+        w.read("load-balance status").ok()?;
+        w.lb.clone()
+    }
+
+    pub fn dnsmasq_running(&self) -> bool {
+        self.0.borrow().dnsmasq
+    }
+
+    pub fn resolves(&self, server: Ipv4Addr, name: &str) -> io::Result<bool> {
+        let mut w = self.0.borrow_mut();
+        w.read(&format!("dns {name} at {server}")).map_err(|_| io::Error::other("killed"))?;
+        Ok(w.dns_answers)
+    }
+
+    pub fn restart_dns(&self, cmd: &[String]) -> io::Result<()> {
+        let mut w = self.0.borrow_mut();
+        w.step(format!("run {}", cmd.join(" "))).map_err(|_| io::Error::other("killed"))?;
+        w.dns_answers = true;
+        Ok(())
+    }
+
+    pub fn flush_flows(&self) -> Result<(Flushed, Option<NetlinkError>), ConntrackError> {
+        let mut w = self.0.borrow_mut();
+        // A flush that is never made is no harm done: told as unsupported.
+        w.step("conntrack flush".to_string()).map_err(|_| ConntrackError::Unsupported(libc::EPERM))?;
+        Ok((Flushed { seen: 0, deleted: 0, failed: 0 }, None))
+    }
+
+    pub fn boottime_ms(&self) -> u64 {
+        self.0.borrow().boottime_ms
+    }
+
+    pub fn wall_now(&self) -> Duration {
+        self.0.borrow().wall_now()
+    }
+
+    pub fn state_write(&self, what: &str) -> io::Result<()> {
+        self.0.borrow_mut().step(format!("state: {what}")).map_err(|_| io::Error::other("killed"))
+    }
+}
+
+impl World {
+    pub fn wall_now(&self) -> Duration {
+        Duration::from_secs(WALL_AT_BOOT_S) + Duration::from_millis(self.boottime_ms)
+    }
+
+    /// The VPS peer with this endpoint, never handshaked.
+    pub fn vps_peer(key: [u8; 32], endpoint: Option<SocketAddr>, allowed: IpAddr) -> Peer {
+        Peer {
+            public_key: key,
+            endpoint,
+            keepalive_s: 0,
+            preshared_key: None,
+            allowed_ips: vec![(allowed, 32)],
+            last_handshake: None,
+        }
+    }
+}

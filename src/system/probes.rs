@@ -1,0 +1,161 @@
+//! The probes a round takes through the door: the primary's round (carrier, then the
+//! gateway's or TRACK_IPS' echoes, then the load balancer's verdict), BACKUP_CHECK's, and
+//! the tunnel's echoes (a round's, and activation's proof at a short cadence).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::{Kernel, Observed, System};
+use crate::decide::{backup_path, backup_silent, link_health};
+use crate::edgeos;
+use crate::error::{Context, Error};
+use crate::health::{track_passes, Unhealthy};
+use crate::probe::{Path as ProbePath, Stats};
+
+/// How often the tunnel's proof asks again while it waits for an answer.
+const PROOF_CADENCE_MS: u64 = 50;
+
+/// A round of the primary: the verdict, and (measured for `status`) each target's echoes.
+pub type PrimaryRound = (Result<(), Unhealthy>, Vec<(Ipv4Addr, Stats)>);
+
+impl System<'_> {
+    /// Which of `targets` answer an echo sent along `path` (see [`probe::echo`]).
+    pub fn echo(
+        &self,
+        path: &ProbePath,
+        targets: &[Ipv4Addr],
+        count: u32,
+        need: usize,
+    ) -> Result<Vec<Option<Duration>>, Error> {
+        let timeout = Duration::from_millis(self.cfg.probe_timeout_ms);
+        self.kernel.echo(path, targets, count, timeout, need).context(format_args!("probing {targets:?} via {path:?}"))
+    }
+
+    /// One round of the primary (DESIGN.md, "Health"), cheapest signal first: carrier,
+    /// then reachability — the gateway's echo through PRIMARY_DEV, or TRACK_IPS through
+    /// the gateway whatever the tables hold — then, with TRACK_IPS empty, the EdgeOS load
+    /// balancer's verdict.
+    pub fn primary_round(&mut self, obs: &Observed) -> Result<Result<(), Unhealthy>, Error> {
+        Ok(self.primary_check(obs, false)?.0)
+    }
+
+    /// The round of [`System::primary_round`]; with `measure`, every target gets all
+    /// PROBE_COUNT echoes and their round-trip times and loss come back too (`status`).
+    pub fn primary_check(&mut self, obs: &Observed, measure: bool) -> Result<PrimaryRound, Error> {
+        let c = self.cfg;
+        // What a round would probe; without a link or a gateway, not one answers.
+        let unprobed = || -> Vec<(Ipv4Addr, Stats)> {
+            let targets =
+                if c.track_ips.is_empty() { obs.primary_gw.into_iter().collect() } else { c.track_ips.clone() };
+            if measure {
+                targets.into_iter().map(|t| (t, Stats::default())).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let link = self.links.by_name(&c.primary_dev).cloned();
+        if let Err(why) = link_health(link.as_ref()) {
+            return Ok((Err(why), unprobed()));
+        }
+        let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok((Err(Unhealthy::NoGateway), unprobed())) };
+        let (path, targets, need) = if c.track_ips.is_empty() {
+            (ProbePath::Device(c.primary_dev.clone()), vec![gw], 1)
+        } else {
+            let Some(src) = obs.addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
+                return Ok((Err(Unhealthy::NoGateway), Vec::new()));
+            };
+            let lladdr = if link.point_to_point {
+                None
+            } else {
+                match self.gateway_lladdr(link.index, &c.primary_dev, gw)? {
+                    Some(mac) => Some(mac),
+                    None => return Ok((Err(Unhealthy::GatewaySilent), Vec::new())),
+                }
+            };
+            (ProbePath::Gateway { ifindex: link.index, lladdr, src }, c.track_ips.clone(), c.track_reliability)
+        };
+        let (answered, stats) = if measure {
+            let timeout = Duration::from_millis(c.probe_timeout_ms);
+            let stats = self.kernel.measure(&path, &targets, c.probe_count, timeout).context("probing the primary")?;
+            (stats.iter().filter(|s| s.received > 0).count(), targets.iter().copied().zip(stats).collect())
+        } else {
+            let answers = self.echo(&path, &targets, c.probe_count, need)?;
+            (answers.iter().filter(|a| a.is_some()).count(), Vec::new())
+        };
+        let verdict = if c.track_ips.is_empty() {
+            if answered == 0 {
+                Err(Unhealthy::GatewaySilent)
+            } else {
+                match c
+                    .lb_status
+                    .then(|| self.kernel.lb_status())
+                    .flatten()
+                    .and_then(|s| edgeos::lb_down(&s, &c.primary_dev))
+                {
+                    Some(verdict) => Err(Unhealthy::LoadBalancer(verdict)),
+                    None => Ok(()),
+                }
+            }
+        } else if track_passes(answered, need) {
+            Ok(())
+        } else {
+            Err(Unhealthy::Upstream { answered, needed: need, of: targets.len() })
+        };
+        Ok((verdict, stats))
+    }
+
+    /// BACKUP_CHECK's round: BACKUP_DEV up with carrier, and its gateway answering one
+    /// of PROBE_COUNT echoes sent out of it. `Err` says what is wrong.
+    pub fn backup_round(&mut self, obs: &Observed) -> Result<Result<(), String>, Error> {
+        let c = self.cfg;
+        let gw = match backup_path(c, self.links.by_name(&c.backup_dev), obs.backup_gw) {
+            Ok(gw) => gw,
+            Err(why) => return Ok(Err(why)),
+        };
+        Ok(match self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1) {
+            Ok(answers) if answers.iter().any(Option::is_some) => Ok(()),
+            Ok(_) => Err(backup_silent(c, gw)),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
+    /// What PROBE_COUNT echoes to WG_PEER_IP through WG_IFACE come to (`status`).
+    pub fn tunnel_stats(&self) -> Result<Stats, Error> {
+        let c = self.cfg;
+        let timeout = Duration::from_millis(c.probe_timeout_ms);
+        let path = ProbePath::Device(c.wg_iface.clone());
+        let stats =
+            self.kernel.measure(&path, &[c.wg_peer_ip], c.probe_count, timeout).context("probing the tunnel")?;
+        Ok(stats[0])
+    }
+
+    /// The gateway's link-layer address from the neighbour table; when the kernel has
+    /// none yet, one echo to the gateway through the device makes it resolve one.
+    pub(super) fn gateway_lladdr(&mut self, index: u32, dev: &str, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
+        let read = |k: &mut Kernel| k.neighbour(index, gw).context("reading the neighbour table");
+        if let Some(mac) = read(&mut self.kernel)? {
+            return Ok(Some(mac));
+        }
+        self.echo(&ProbePath::Device(dev.to_string()), &[gw], 1, 1)?;
+        read(&mut self.kernel)
+    }
+
+    /// WG_PEER_IP answers within `count` echoes through WG_IFACE.
+    pub fn peer_answers(&self, count: u32) -> Result<bool, Error> {
+        let c = self.cfg;
+        Ok(self.echo(&ProbePath::Device(c.wg_iface.clone()), &[c.wg_peer_ip], count, 1)?[0].is_some())
+    }
+
+    /// WG_PEER_IP answers within PROBE_TIMEOUT_MS, asked again every 50 ms meanwhile (a
+    /// reply to any of them counts): the tunnel's proof, where the first echo after the
+    /// endpoint route moved is often lost and one lost packet must cost 50 ms, not the
+    /// whole timeout.
+    pub fn peer_answers_soon(&self) -> Result<bool, Error> {
+        let c = self.cfg;
+        let cadence = Duration::from_millis(PROOF_CADENCE_MS.min(c.probe_timeout_ms));
+        let count = (c.probe_timeout_ms / PROOF_CADENCE_MS).max(1) as u32;
+        let path = ProbePath::Device(c.wg_iface.clone());
+        let answers = self.kernel.echo(&path, &[c.wg_peer_ip], count, cadence, 1).context("probing the tunnel")?;
+        Ok(answers[0].is_some())
+    }
+}

@@ -1,0 +1,562 @@
+//! The sequences over the recording fake kernel (no root): activation to the tunnel and
+//! to the backup, a repair while active, deactivation, cleanup, and a stop after every
+//! step N of each followed by a new process that must converge.
+
+use std::cell::RefMut;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use super::fake::{Fake, World};
+use super::{Kernel, System};
+use crate::config::{parse, Config};
+use crate::decide::tests::{r, rule};
+use crate::error::Error;
+use crate::failsafe::{self, Outcome};
+use crate::log::Logger;
+use crate::netlink::link::{Addr, Link};
+use crate::netlink::route::Route;
+use crate::netlink::rule::Rule;
+use crate::state::State;
+
+pub(super) const KEY: [u8; 32] = [7; 32];
+pub(super) const PRIMARY_GW: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
+pub(super) const BACKUP_GW: Ipv4Addr = Ipv4Addr::new(192, 168, 2, 1);
+pub(super) const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 11, 0, 1);
+pub(super) const ENDPOINT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+
+/// An EdgeRouter with the load balancer: main and table 201 leave through the primary,
+/// table 202 through the backup, marked traffic sent to each by its rule; the user's own
+/// backup default in main and a route and a rule of its own beside them.
+pub(super) const ROUTES: [&str; 6] = [
+    "default via 192.168.1.1 dev eth0 table main proto zebra metric 100",
+    "default via 192.168.2.1 dev eth1 table main proto static metric 300",
+    "default via 192.168.1.1 dev eth0 table 201 proto static",
+    "default via 192.168.2.1 dev eth1 table 202 proto static",
+    "203.0.113.0/24 via 192.168.1.1 dev eth0 table main proto static",
+    "198.51.100.0/24 via 192.168.2.1 dev eth1 table 202 proto static",
+];
+pub(super) const RULES: [&str; 4] = [
+    "priority 0 lookup local",
+    "priority 101 fwmark 0x65 lookup 201",
+    "priority 102 fwmark 0x66 lookup 202",
+    "priority 32766 lookup main",
+];
+
+/// A temporary STATE_DIR, the configuration, and the fake kernel every "process" shares.
+pub(super) struct Lab {
+    pub dir: PathBuf,
+    pub cfg: Config,
+    pub log: Logger,
+    pub fake: Fake,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Lab {
+    pub fn new(tag: &str, extra: &str) -> Lab {
+        let dir = std::env::temp_dir().join(format!("wgfs-door-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("temporary STATE_DIR");
+        let text = format!(
+            "WG_PEER_IP={PEER_IP}\nWG_ENDPOINT={ENDPOINT}\nPRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\n{}LAN_SUBNET=192.168.10.0/24\nTUNNEL_WAIT=0\nWG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            if extra.contains("PRIMARY_GW=") { String::new() } else { format!("PRIMARY_GW={PRIMARY_GW}\n") },
+            if extra.contains("BACKUP_GW=") { String::new() } else { format!("BACKUP_GW={BACKUP_GW}\n") },
+            dir.display(),
+            dir.display(),
+            dir.display()
+        );
+        let cfg = parse(&dir.join("t.conf"), &text).expect("valid config");
+        let log = Logger::new(dir.join("log"), 64, false, false);
+        let link = |index, name: &str| Link { point_to_point: false, ..Link::up(index, name) };
+        let addr = |index, local, prefix_len| Addr { index, local, peer: None, prefix_len };
+        let mut world = World {
+            links: vec![link(2, "eth0"), link(3, "eth1"), link(4, "wg0"), link(5, "switch0")],
+            addrs: vec![
+                addr(2, Ipv4Addr::new(192, 168, 1, 2), 24),
+                addr(3, Ipv4Addr::new(192, 168, 2, 2), 24),
+                addr(4, Ipv4Addr::new(10, 11, 0, 2), 24),
+                addr(5, Ipv4Addr::new(192, 168, 10, 1), 24),
+            ],
+            routes: ROUTES.iter().map(|l| r(l)).collect(),
+            rules: RULES.iter().map(|l| rule(l)).collect(),
+            peers: vec![World::vps_peer(KEY, Some(SocketAddr::from((ENDPOINT, 51820))), IpAddr::V4(PEER_IP))],
+            vps_handshakes: true,
+            boottime_ms: 1_000_000,
+            ..World::default()
+        };
+        for (dev, ip) in [("eth0", PRIMARY_GW), ("eth1", BACKUP_GW), ("wg0", PEER_IP)] {
+            world.answers.insert((dev.to_string(), ip));
+        }
+        Lab { dir, cfg, log, fake: Fake::new(world) }
+    }
+
+    pub fn w(&self) -> RefMut<'_, World> {
+        self.fake.0.borrow_mut()
+    }
+
+    /// A new process: its own System over the same kernel and STATE_DIR.
+    pub fn sys(&self) -> Result<System<'_>, Error> {
+        let state = State::open_as_owner(&self.cfg.state_dir).map_err(super::state_error)?;
+        System::over(&self.cfg, &self.log, false, Kernel::Fake(self.fake.clone()), state)
+    }
+
+    /// One `run`: a new process, one tick.
+    pub fn tick(&self) -> Result<Outcome, Error> {
+        failsafe::tick(&mut self.sys()?)
+    }
+
+    /// One `run`, and the ON_CHANGE notices it hands its driver: `event tables`.
+    pub fn tick_told(&self) -> (Result<Outcome, Error>, Vec<String>) {
+        let mut sys = match self.sys() {
+            Ok(sys) => sys,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        let out = failsafe::tick(&mut sys);
+        let told = sys.take_notices().iter().map(|n| format!("{} {:?}", n.event, n.tables)).collect();
+        (out, told)
+    }
+
+    pub fn advance_s(&self, s: u64) {
+        self.w().boottime_ms += s * 1000;
+    }
+
+    /// The primary's carrier lost or back.
+    pub fn primary_carrier(&self, up: bool) {
+        self.w().set_link("eth0", true, up);
+    }
+
+    /// The routes of `table` (IPv4), in `ip route` words.
+    pub fn table(&self, table: u32) -> Vec<String> {
+        self.w().routes.iter().filter(|x| x.table == table && !x.is_v6()).map(|x| x.to_string()).collect()
+    }
+
+    pub fn routes(&self) -> Vec<Route> {
+        self.w().routes.clone()
+    }
+
+    pub fn rules(&self) -> Vec<Rule> {
+        self.w().rules.clone()
+    }
+
+    /// The process stops after `n` more steps.
+    pub fn kill_after(&self, n: usize) {
+        let mut w = self.w();
+        w.kill_after = Some(w.steps + n);
+    }
+
+    /// Whether the last stop came, and a new process may start.
+    pub fn revive(&self) -> bool {
+        let mut w = self.w();
+        let was = w.killed;
+        w.killed = false;
+        w.kill_after = None;
+        was
+    }
+
+    /// Ticks until a tick changes nothing in the kernel (at most `max`).
+    pub fn settle(&self, max: usize) {
+        for _ in 0..max {
+            let before = self.w().steps;
+            let _ = self.tick();
+            let after = self.w().steps;
+            // A tick that only writes its record is settled.
+            let changed = self.w().requests[before..after].iter().any(|q| !q.starts_with("state:"));
+            if !changed {
+                return;
+            }
+        }
+    }
+}
+
+/// `ip route` words of each line.
+pub(super) fn words(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|l| r(l).to_string()).collect()
+}
+
+fn on_tunnel(lab: &Lab) {
+    on_target(lab, "via 10.11.0.1 dev wg0");
+}
+
+/// Every table's default is ours through `via` (main keeps its own below ours, by
+/// metric); the route to the VPS goes through the backup.
+fn on_target(lab: &Lab, via: &str) {
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(lab.table(254)),
+        sorted(words(&[
+            "default via 192.168.1.1 dev eth0 table main proto zebra metric 100",
+            "default via 192.168.2.1 dev eth1 table main proto static metric 300",
+            &format!("default {via} table main proto static metric 40"),
+            "203.0.113.0/24 via 192.168.1.1 dev eth0 table main proto static",
+            "203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190",
+        ]))
+    );
+    assert_eq!(lab.table(201), words(&[&format!("default {via} table 201 proto static metric 40")]));
+    assert_eq!(
+        sorted(lab.table(202)),
+        sorted(words(&[
+            &format!("default {via} table 202 proto static metric 40"),
+            "198.51.100.0/24 via 192.168.2.1 dev eth1 table 202 proto static",
+        ]))
+    );
+    assert_eq!(lab.rules().iter().filter(|x| x.priority == 69 && !x.v6).count(), 4, "{:?}", lab.rules());
+    assert_eq!(lab.w().violations, Vec::<String>::new());
+}
+
+fn original(lab: &Lab) {
+    let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
+    let mut was = words(&ROUTES);
+    now.sort();
+    was.sort();
+    assert_eq!(now, was, "the tables are back as they were");
+    assert_eq!(lab.rules(), RULES.iter().map(|l| rule(l)).collect::<Vec<_>>(), "the rules are back as they were");
+    assert_eq!(lab.w().violations, Vec::<String>::new());
+}
+
+#[test]
+fn a_healthy_tick_changes_nothing_in_the_kernel() {
+    let lab = Lab::new("healthy", "");
+    assert_eq!(lab.tick().expect("tick"), Outcome::Healthy);
+    let w = lab.w();
+    assert!(w.requests.iter().all(|q| !q.starts_with("route") && !q.starts_with("rule")), "{:#?}", w.requests);
+}
+
+#[test]
+fn activation_to_the_tunnel_then_deactivation_after_up_after_s() {
+    let lab = Lab::new("tunnel", "");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    let out = lab.tick().expect("activation");
+    assert!(matches!(out, Outcome::Activated { target: crate::decide::Target::Tunnel, .. }), "{out:?}");
+    on_tunnel(&lab);
+    // A second tick repairs nothing.
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }));
+    lab.primary_carrier(true);
+    assert!(matches!(lab.tick().expect("waiting"), Outcome::Active { wait_left_s: Some(60), .. }));
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    original(&lab);
+}
+
+#[test]
+fn the_notices_for_on_change_are_handed_to_the_driver_in_order() {
+    let lab = Lab::new("notices", "");
+    assert_eq!(lab.tick_told().1, Vec::<String>::new());
+    tunnel_works(&lab, false);
+    lab.primary_carrier(false);
+    let (_, told) = lab.tick_told();
+    assert_eq!(told, ["activated [201, 202, 254]", "fallback [201, 202, 254]"]);
+    tunnel_works(&lab, true);
+    assert_eq!(lab.tick_told().1, ["tunnel-restored [201, 202, 254]"]);
+    lab.primary_carrier(true);
+    assert_eq!(lab.tick_told().1, Vec::<String>::new());
+    lab.advance_s(61);
+    assert_eq!(lab.tick_told().1, ["deactivated [201, 202, 254]"]);
+}
+
+#[test]
+fn a_dead_tunnel_activates_to_the_backup() {
+    let lab = Lab::new("fallback", "");
+    lab.tick().expect("healthy");
+    tunnel_works(&lab, false);
+    lab.primary_carrier(false);
+    let out = lab.tick().expect("activation");
+    assert!(matches!(out, Outcome::Activated { target: crate::decide::Target::Backup, .. }), "{out:?}");
+    on_target(&lab, "via 192.168.2.1 dev eth1");
+    // The tunnel answers again: every table goes back onto it.
+    tunnel_works(&lab, true);
+    assert!(matches!(lab.tick().expect("restored"), Outcome::Active { tunnel_ok: true, .. }));
+    on_tunnel(&lab);
+}
+
+#[test]
+fn a_table_the_load_balancer_rewrote_is_repaired_while_active() {
+    let lab = Lab::new("repair", "");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    lab.tick().expect("activation");
+    lab.w().owner_replace(r("default via 192.168.2.1 dev eth1 table 201 proto static"));
+    let out = lab.tick().expect("repair");
+    assert!(matches!(out, Outcome::Active { repairs: 1.., .. }), "{out:?}");
+    on_tunnel(&lab);
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    lab.tick().expect("failback");
+    // The load balancer's failover of 201 was moved aside: its own default comes back.
+    original(&lab);
+}
+
+#[test]
+fn cleanup_takes_back_an_activation_stopped_before_its_snapshot() {
+    let lab = Lab::new("cleanup", "");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    // Stopped right after the endpoint route went in (journal, route).
+    lab.kill_after(2);
+    assert!(lab.tick().is_err());
+    assert!(lab.revive());
+    assert!(lab.table(254).iter().any(|x| x.starts_with("203.0.113.10 ")), "{:?}", lab.table(254));
+    lab.primary_carrier(true);
+    let out = lab.tick().expect("cleanup");
+    assert_eq!(out, Outcome::CleanedUp);
+    original(&lab);
+}
+
+/// Runs `prepare`, then for every N the next tick stopped after its N-th step, a new
+/// process ticking until settled, and `check`; until a tick needs fewer than N steps.
+/// Returns how many stops were tried.
+fn every_stop(tag: &str, prepare: impl Fn(&Lab), check: impl Fn(&Lab, usize)) -> usize {
+    for n in 0.. {
+        let lab = Lab::new(&format!("{tag}-{n}"), "");
+        prepare(&lab);
+        lab.kill_after(n);
+        let _ = lab.tick();
+        if !lab.revive() {
+            eprintln!("{tag}: stopped after each of {n} steps, each converged");
+            return n;
+        }
+        lab.settle(4);
+        check(&lab, n);
+    }
+    unreachable!()
+}
+
+/// The VPS answers through the tunnel and handshakes, or neither.
+fn tunnel_works(lab: &Lab, works: bool) {
+    let mut w = lab.w();
+    let key = ("wg0".to_string(), PEER_IP);
+    if works {
+        w.answers.insert(key);
+    } else {
+        w.answers.remove(&key);
+    }
+    w.vps_handshakes = works;
+}
+
+fn healthy_then_down(lab: &Lab) {
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+}
+
+fn back_after_up_after_s(lab: &Lab, n: usize) {
+    lab.primary_carrier(true);
+    lab.settle(2);
+    lab.advance_s(61);
+    lab.settle(3);
+    let now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
+    assert!(lab.w().requests.len() > n);
+    let mut sorted = now.clone();
+    sorted.sort();
+    let mut was = words(&ROUTES);
+    was.sort();
+    assert_eq!(sorted, was, "stop at {n}: the tables after failback");
+    assert_eq!(lab.rules(), RULES.iter().map(|l| rule(l)).collect::<Vec<_>>(), "stop at {n}: the rules");
+    assert_eq!(lab.w().violations, Vec::<String>::new(), "stop at {n}");
+}
+
+#[test]
+fn an_activation_stopped_at_any_step_converges() {
+    let tried = every_stop("kill-activate", healthy_then_down, |lab, n| {
+        on_tunnel(lab);
+        back_after_up_after_s(lab, n);
+    });
+    assert!(tried > 10, "{tried} steps");
+}
+
+#[test]
+fn a_repair_stopped_at_any_step_converges() {
+    let tried = every_stop(
+        "kill-repair",
+        |lab| {
+            healthy_then_down(lab);
+            lab.tick().expect("activation");
+            lab.w().owner_replace(r("default via 192.168.2.1 dev eth1 table 201 proto static"));
+            lab.w().owner_replace(r("default via 192.168.1.1 dev eth0 table main proto zebra metric 100"));
+        },
+        |lab, n| {
+            on_tunnel(lab);
+            back_after_up_after_s(lab, n);
+        },
+    );
+    assert!(tried > 1, "{tried} steps");
+}
+
+#[test]
+fn a_deactivation_from_the_tunnel_or_the_backup_stopped_at_any_step_converges() {
+    for works in [true, false] {
+        let prepare = |lab: &Lab| {
+            tunnel_works(lab, works);
+            healthy_then_down(lab);
+            lab.tick().expect("activation");
+            lab.primary_carrier(true);
+            lab.tick().expect("waiting");
+            lab.advance_s(61);
+        };
+        let tried = every_stop(&format!("kill-deactivate-{works}"), prepare, back_after_up_after_s);
+        assert!(tried > 5, "{tried} steps");
+    }
+}
+
+#[test]
+fn a_fallback_activation_stopped_at_any_step_converges() {
+    let tried = every_stop(
+        "kill-fallback",
+        |lab| {
+            tunnel_works(lab, false);
+            healthy_then_down(lab);
+        },
+        |lab, n| {
+            on_target(lab, "via 192.168.2.1 dev eth1");
+            back_after_up_after_s(lab, n);
+        },
+    );
+    assert!(tried > 10, "{tried} steps");
+}
+
+#[test]
+fn a_cleanup_stopped_at_any_step_converges() {
+    let tried = every_stop(
+        "kill-cleanup",
+        |lab| {
+            healthy_then_down(lab);
+            // An activation stopped once its endpoint route, rule and peer are in.
+            lab.kill_after(5);
+            let _ = lab.tick();
+            lab.revive();
+            lab.primary_carrier(true);
+        },
+        |lab, n| {
+            original(lab);
+            assert!(lab.w().violations.is_empty(), "stop at {n}");
+        },
+    );
+    assert!(tried >= 3, "{tried} steps");
+}
+
+/// Dual stack: IPv6's main and 201 leave through the primary too, and follow IPv4 onto
+/// the tunnel (WG_PEER_IP6) and back.
+fn dual_stack(lab: &Lab) {
+    let mut w = lab.w();
+    w.routes.push(r("::/0 via fe80::1 dev eth0 table main proto static metric 1024"));
+    w.routes.push(r("::/0 via fe80::1 dev eth0 table 201 proto static metric 1024"));
+    w.rules.insert(2, rule("priority 101 from ::/0 fwmark 0x65 lookup 201"));
+}
+
+fn dual_original() -> (Vec<String>, Vec<String>) {
+    let mut routes = words(&ROUTES);
+    routes.extend(words(&[
+        "::/0 via fe80::1 dev eth0 table main proto static metric 1024",
+        "::/0 via fe80::1 dev eth0 table 201 proto static metric 1024",
+    ]));
+    routes.sort();
+    let mut rules: Vec<String> = RULES.iter().map(|l| rule(l).to_string()).collect();
+    rules.insert(2, rule("priority 101 from ::/0 fwmark 0x65 lookup 201").to_string());
+    (routes, rules)
+}
+
+#[test]
+fn a_dual_stack_activation_and_deactivation_stopped_at_any_step_converge() {
+    const SIX: &str = "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n";
+    for deactivation in [false, true] {
+        for n in 0.. {
+            let lab = Lab::new(&format!("kill-dual-{deactivation}-{n}"), SIX);
+            dual_stack(&lab);
+            healthy_then_down(&lab);
+            if deactivation {
+                lab.tick().expect("activation");
+                lab.primary_carrier(true);
+                lab.tick().expect("waiting");
+                lab.advance_s(61);
+            }
+            lab.kill_after(n);
+            let _ = lab.tick();
+            if !lab.revive() {
+                eprintln!("dual stack, deactivation {deactivation}: stopped after each of {n} steps, each converged");
+                assert!(n > 5);
+                break;
+            }
+            lab.settle(4);
+            if !deactivation {
+                let six: Vec<String> = lab.routes().iter().filter(|x| x.is_v6()).map(|x| x.to_string()).collect();
+                for t in ["main", "201"] {
+                    let ours = format!("::/0 via fd00:11::1 dev wg0 table {t}");
+                    assert!(six.iter().any(|x| x.starts_with(&ours)), "stop at {n}: {six:#?}");
+                }
+                on_tunnel(&lab);
+            }
+            lab.primary_carrier(true);
+            lab.settle(2);
+            lab.advance_s(61);
+            lab.settle(3);
+            let (routes, rules) = dual_original();
+            let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
+            now.sort();
+            assert_eq!(now, routes, "stop at {n}");
+            assert_eq!(lab.rules().iter().map(|x| x.to_string()).collect::<Vec<_>>(), rules, "stop at {n}");
+            assert_eq!(lab.w().violations, Vec::<String>::new(), "stop at {n}");
+        }
+    }
+}
+
+#[test]
+fn a_switch_between_tunnel_and_backup_while_active_stopped_at_any_step_converges() {
+    for dies in [true, false] {
+        let tried = every_stop(
+            &format!("kill-switch-{dies}"),
+            |lab| {
+                tunnel_works(lab, dies);
+                healthy_then_down(lab);
+                lab.tick().expect("activation");
+                tunnel_works(lab, !dies);
+            },
+            |lab, n| {
+                on_target(lab, if dies { "via 192.168.2.1 dev eth1" } else { "via 10.11.0.1 dev wg0" });
+                back_after_up_after_s(lab, n);
+            },
+        );
+        assert!(tried > 5, "{tried} steps");
+    }
+}
+
+/// A deactivation stopped part-way, then the primary set down before the next run (its
+/// routes go with it, the ones just put back among them): the run that would finish the
+/// deactivation cannot put them back and gives up, or finds it done and a new outage
+/// (a table emptied meanwhile falls through to `main` and the backup's own default for a
+/// round), and the round after has every managed table on a default again.
+#[test]
+fn an_interrupted_deactivation_that_cannot_be_finished_is_judged_afresh_the_round_after() {
+    for n in 0.. {
+        let lab = Lab::new(&format!("kill-deact-down-{n}"), "");
+        healthy_then_down(&lab);
+        lab.tick().expect("activation");
+        lab.primary_carrier(true);
+        lab.tick().expect("waiting");
+        lab.advance_s(61);
+        lab.kill_after(n);
+        let _ = lab.tick();
+        if !lab.revive() {
+            assert!(n > 5);
+            break;
+        }
+        lab.w().set_link("eth0", false, false);
+        let _ = lab.tick();
+        lab.tick().expect("the round after");
+        // The tables the failsafe manages now (a table the primary's device emptied when
+        // it was set down is not one: see made_good).
+        let snapshot = State::open_as_owner(&lab.cfg.state_dir).and_then(|s| s.snapshot());
+        let tables = snapshot.ok().flatten().expect("on again").tables;
+        let w = lab.w();
+        for t in tables.into_iter().chain([254]) {
+            let has = w.routes.iter().any(|x| x.is_default() && x.table == t);
+            assert!(has, "stop at {n}: table {t} without a default: {:#?}", w.routes);
+        }
+    }
+}
