@@ -60,6 +60,15 @@ def run(argv):
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace"), wall, usage
 
 
+def healthy_tick(measure, binary, config):
+    """One healthy `run` through MEASURE, from inside the router's namespace (see
+    enter_netns): its CPU time, user + system, in seconds, and its peak RSS in KiB."""
+    code, out, _, _ = run([measure, binary, "-c", config, "run"])
+    m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
+    assert code == 0 and m, f"healthy run failed: {code} {out}"
+    return (int(m.group(1)) + int(m.group(2))) / 1e6, int(m.group(3))
+
+
 def forks(argv):
     """How many processes (fork, vfork, clone, clone3, or a second execve) the command
     starts, from strace -f; threads count too."""
@@ -105,11 +114,9 @@ def main():
         ]:
             cpu, rss = [], []
             for _ in range(healthy_runs):
-                code, out, _, _ = run([measure, binary, "-c", config, "run"])
-                m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
-                assert code == 0 and m, f"healthy run failed: {code} {out}"
-                cpu.append((int(m.group(1)) + int(m.group(2))) / 1e6)
-                rss.append(int(m.group(3)))
+                c, r = healthy_tick(measure, binary, config)
+                cpu.append(c)
+                rss.append(r)
             print(label)
             print(f"  CPU user+sys: {summary(cpu, 'ms', 1000)}")
             print(f"  peak RSS:     {summary(rss, 'KiB')}")
