@@ -122,7 +122,7 @@ def main():
             print(f"  peak RSS:     {summary(rss, 'KiB')}")
             print(f"  processes started: {forks([binary, '-c', config, 'run'])}")
 
-        act_wall, act_log, deact_wall, deact_log = [], [], [], []
+        act_wall, act_log, deact_wall, deact_log, late = [], [], [], [], []
         wg = f"{lab_id}w"
         for i in range(cycles + 1):
             # The tunnel is up: a fresh handshake, as when it carries keepalives.
@@ -134,8 +134,15 @@ def main():
                 act_wall.append(wall)
                 act_log.append(int(re.search(r"ACTIVATED in (\d+) ms", out).group(1)))
             lab("primary", lab_id, "up")
-            code, out, wall, _ = run(tool + ["-v", "run"])
-            assert code == 0 and "DEACTIVATED" in out, out
+            # A tick right after the carrier returns may still judge the primary down
+            # (seen in about 1 cycle of 30): counted and told, the next tick measured.
+            for tick in range(3):
+                code, out, wall, _ = run(tool + ["-v", "run"])
+                assert code == 0, out
+                if "DEACTIVATED" in out:
+                    break
+                late.append(out.strip())
+            assert "DEACTIVATED" in out, out
             if i > 0:
                 deact_wall.append(wall)
                 deact_log.append(int(re.search(r"DEACTIVATED in (\d+) ms", out).group(1)))
@@ -145,6 +152,8 @@ def main():
         print("deactivation, one `run` from fork to exit (includes the primary health check):")
         print(f"  wall:   {summary(deact_wall, 'ms', 1000)}")
         print(f"  logged: {summary(deact_log, 'ms')} (the sequence alone, steps 2-4)")
+        if late:
+            print(f"  {len(late)} tick(s) right after the carrier's return did not deactivate yet: {late[0]}")
     finally:
         lab("down", lab_id, check=False)
 
