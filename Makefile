@@ -32,14 +32,28 @@ test: deps
 target/measure: bench/measure.c
 	mkdir -p target && cc -O2 -static -o $@ bench/measure.c
 
-# Figures, not pass/fail: CPU and peak RSS of a healthy tick, activation and
-# deactivation times, for the release build of this host, and for the static
-# x86_64 musl build when `make dist` has made one; then the daemon's figures.
+# The build `make bench` compares this one with: a git revision, by default the commit
+# before issue 16's work (one judge, two drivers).
+BASE ?= before-one-judge
+# Carrier trials, idle seconds and healthy ticks of the comparison.
+BENCH_TRIALS ?= 20
+BENCH_IDLE_S ?= 60
+BENCH_RUNS ?= 200
+
+# Figures, not pass/fail. First this build beside BASE's, both built here (BASE in a
+# temporary worktree under target/base; the static x86_64 and mipsel builds too when the
+# cross toolchain is present) and measured in the same run, in one table: a healthy
+# tick's CPU and peak RSS (the lab's routes, 100,000 and 300,000 more), the daemon's
+# carrier event to switch, its idle CPU and RSS, the mipsel binary and .deb sizes.
+# Then this build's own figures: a healthy tick, activation and deactivation times for
+# the release build of this host and for the static x86_64 musl build; the daemon's
+# (detection latency, idle cost, a 100,000-round soak) and large tables, for the static
+# build when there is one (the one routers run), else the host's.
 bench: deps build target/measure
+	bench/builds.sh $(BASE) target/bench
+	python3 bench/compare.py target/measure target/bench $(BENCH_TRIALS) $(BENCH_IDLE_S) $(BENCH_RUNS)
 	python3 bench/bench.py target/measure $(BIN)
 	if [ -x $(CROSS_BIN) ]; then python3 bench/bench.py target/measure $(CROSS_BIN); fi
-	# The daemon (detection latency, idle cost, a 100,000-round soak) and large tables,
-	# for the static build when there is one (the one routers run), else the host's.
 	python3 bench/daemon.py target/measure $$( [ -x $(CROSS_BIN) ] && echo $(CROSS_BIN) || echo $(BIN) )
 
 # Every parser of outside data under libFuzzer for FUZZ_S seconds each (default 60):

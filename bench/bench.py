@@ -60,6 +60,15 @@ def run(argv):
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace"), wall, usage
 
 
+def healthy_tick(measure, binary, config):
+    """One healthy `run` through MEASURE, from inside the router's namespace (see
+    enter_netns): its CPU time, user + system, in seconds, and its peak RSS in KiB."""
+    code, out, _, _ = run([measure, binary, "-c", config, "run"])
+    m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
+    assert code == 0 and m, f"healthy run failed: {code} {out}"
+    return (int(m.group(1)) + int(m.group(2))) / 1e6, int(m.group(3))
+
+
 def forks(argv):
     """How many processes (fork, vfork, clone, clone3, or a second execve) the command
     starts, from strace -f; threads count too."""
@@ -105,17 +114,15 @@ def main():
         ]:
             cpu, rss = [], []
             for _ in range(healthy_runs):
-                code, out, _, _ = run([measure, binary, "-c", config, "run"])
-                m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
-                assert code == 0 and m, f"healthy run failed: {code} {out}"
-                cpu.append((int(m.group(1)) + int(m.group(2))) / 1e6)
-                rss.append(int(m.group(3)))
+                c, r = healthy_tick(measure, binary, config)
+                cpu.append(c)
+                rss.append(r)
             print(label)
             print(f"  CPU user+sys: {summary(cpu, 'ms', 1000)}")
             print(f"  peak RSS:     {summary(rss, 'KiB')}")
             print(f"  processes started: {forks([binary, '-c', config, 'run'])}")
 
-        act_wall, act_log, deact_wall, deact_log = [], [], [], []
+        act_wall, act_log, deact_wall, deact_log, late = [], [], [], [], []
         wg = f"{lab_id}w"
         for i in range(cycles + 1):
             # The tunnel is up: a fresh handshake, as when it carries keepalives.
@@ -127,8 +134,15 @@ def main():
                 act_wall.append(wall)
                 act_log.append(int(re.search(r"ACTIVATED in (\d+) ms", out).group(1)))
             lab("primary", lab_id, "up")
-            code, out, wall, _ = run(tool + ["-v", "run"])
-            assert code == 0 and "DEACTIVATED" in out, out
+            # A tick right after the carrier returns may still judge the primary down
+            # (seen in about 1 cycle of 30): counted and told, the next tick measured.
+            for tick in range(3):
+                code, out, wall, _ = run(tool + ["-v", "run"])
+                assert code == 0, out
+                if "DEACTIVATED" in out:
+                    break
+                late.append(out.strip())
+            assert "DEACTIVATED" in out, out
             if i > 0:
                 deact_wall.append(wall)
                 deact_log.append(int(re.search(r"DEACTIVATED in (\d+) ms", out).group(1)))
@@ -138,6 +152,8 @@ def main():
         print("deactivation, one `run` from fork to exit (includes the primary health check):")
         print(f"  wall:   {summary(deact_wall, 'ms', 1000)}")
         print(f"  logged: {summary(deact_log, 'ms')} (the sequence alone, steps 2-4)")
+        if late:
+            print(f"  {len(late)} tick(s) right after the carrier's return did not deactivate yet: {late[0]}")
     finally:
         lab("down", lab_id, check=False)
 

@@ -98,6 +98,35 @@ def cpu_ns(pid):
     return int(proc(pid, "schedstat").split()[0])
 
 
+def switch_trials(lb, binary, conf, fail, mend, trials, carrier):
+    """A daemon started in lab LB with CONF, then TRIALS failures (lab.sh's FAIL, mended by
+    MEND) each until the daemon activates and, once mended, deactivates; stopped after.
+    Returns the milliseconds to each switch: from the kernel's carrier event as the daemon
+    logs it (CARRIER), or from the failure's injection."""
+    p = daemon(lb, binary, conf)
+    time.sleep(1.5)
+    got = []
+    try:
+        # The carrier's line comes after the activation's: waited for itself, or it may
+        # not be written yet.
+        what = "ms after the kernel's event" if carrier else "failsafe ACTIVATED"
+        for _ in range(trials):
+            n = lb.log().count(what)
+            lb.ctl(*fail)
+            took = lb.wait(what, n + 1)
+            if carrier:
+                m = re.findall(r"tables switched (\d+) ms after the kernel's event", lb.log())
+                got.append(float(m[-1]))
+            else:
+                got.append(took * 1000)
+            lb.ctl(*mend)
+            lb.wait("failsafe DEACTIVATED", lb.log().count("failsafe DEACTIVATED") + 1)
+            time.sleep(1.0)
+    finally:
+        stop(p)
+    return got
+
+
 def latencies(binary, trials):
     print("detection to switched tables (lab, wireguard-go; defaults PROBE_INTERVAL_MS=500, "
           "DOWN_AFTER_MS=2000 for the daemon, PROBE_COUNT=3 x PROBE_TIMEOUT_MS=1000 for a tick):")
@@ -112,22 +141,7 @@ def latencies(binary, trials):
             ("silent gateway", gw, ("silent", "on"), ("silent", "off")),
             ("dead upstream (TRACK_IPS)", track, ("upstream", "down"), ("upstream", "up")),
         ]:
-            p = daemon(lb, binary, conf)
-            time.sleep(1.5)
-            got = []
-            for _ in range(trials):
-                n = lb.log().count("failsafe ACTIVATED")
-                lb.ctl(*fail)
-                took = lb.wait("failsafe ACTIVATED", n + 1)
-                if kind == "carrier loss":
-                    m = re.findall(r"tables switched (\d+) ms after the kernel's event", lb.log())
-                    got.append(float(m[-1]))
-                else:
-                    got.append(took * 1000)
-                lb.ctl(*mend)
-                lb.wait("failsafe DEACTIVATED", lb.log().count("failsafe DEACTIVATED") + 1)
-                time.sleep(1.0)
-            stop(p)
+            got = switch_trials(lb, binary, conf, fail, mend, trials, carrier=kind == "carrier loss")
             results[kind] = got
             since = "from the kernel's carrier event" if kind == "carrier loss" else "from the failure"
             print(f"  daemon, {kind} ({since}): {spread(got)}")
@@ -153,19 +167,28 @@ def latencies(binary, trials):
         lb.down()
 
 
-def idle_and_soak(binary, idle_s, soak_s):
-    lb = Lab(f"bi{os.getpid() % 10000}")
+def idle(lb, binary, idle_s):
+    """A healthy daemon in lab LB (PROBE_INTERVAL_MS=500, one target) for IDLE_S seconds,
+    after 2 s of start: its CPU time scaled to seconds per hour, its peak RSS (KiB) at
+    the end, and the seconds actually measured."""
+    conf = lb.conf("idle.conf", PROBE_INTERVAL_MS=500)
+    p = daemon(lb, binary, conf)
     try:
-        conf = lb.conf("idle.conf", PROBE_INTERVAL_MS=500)
-        p = daemon(lb, binary, conf)
         time.sleep(2)
         c0, t0 = cpu_ns(p.pid), time.monotonic()
         time.sleep(idle_s)
         c1, t1 = cpu_ns(p.pid), time.monotonic()
         hwm = vmhwm_kib(p.pid)
+    finally:
         stop(p)
-        per_hour_s = (c1 - c0) / 1e9 * 3600 / (t1 - t0)
-        print(f"daemon idle, healthy, PROBE_INTERVAL_MS=500, one target (over {t1 - t0:.0f} s):")
+    return (c1 - c0) / 1e9 * 3600 / (t1 - t0), hwm, t1 - t0
+
+
+def idle_and_soak(binary, idle_s, soak_s):
+    lb = Lab(f"bi{os.getpid() % 10000}")
+    try:
+        per_hour_s, hwm, idle_s = idle(lb, binary, idle_s)
+        print(f"daemon idle, healthy, PROBE_INTERVAL_MS=500, one target (over {idle_s:.0f} s):")
         print(f"  CPU {per_hour_s:.2f} s per hour ({per_hour_s / 36:.4f} % of a core); peak RSS {hwm} KiB")
 
         soak = lb.conf("soak.conf", PROBE_INTERVAL_MS=1, DOWN_AFTER_MS=1000)
@@ -183,18 +206,20 @@ def idle_and_soak(binary, idle_s, soak_s):
         lb.down()
 
 
-def routes(measure, binary):
+def routes(measure, binaries):
+    """A healthy `run` of each of BINARIES with the lab's routes and with 100,000 and
+    300,000 more in main, the binaries taking turns: {binary: {added: (CPU ms, median of
+    5; peak RSS KiB, the largest of 5)}}."""
     lb = Lab(f"br{os.getpid() % 10000}")
     try:
-        print("healthy run with many routes in main (through measure; `ip -batch` blackhole /32s):")
-
-        def tick():
+        def tick(binary):
             out = subprocess.run(["ip", "netns", "exec", lb.netns, measure, binary, "-c",
                                   f"{lb.dir}/wg-failsafe.conf", "run"], capture_output=True, text=True)
             m = re.search(r"exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)", out.stdout + out.stderr)
             assert m, out
             return (int(m.group(1)) + int(m.group(2))) / 1000, int(m.group(3))
 
+        figures = {b: {} for b in binaries}
         added = 0
         for total in [0, 100_000, 300_000]:
             if total > added:
@@ -204,10 +229,13 @@ def routes(measure, binary):
                         f.write(f"route add blackhole 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}/32\n")
                 subprocess.run(["ip", "-n", lb.netns, "-batch", batch], check=True)
                 added = total
-            samples = [tick() for _ in range(5)]
-            cpu = statistics.median(s[0] for s in samples)
-            rss = max(s[1] for s in samples)
-            print(f"  lab's routes + {total:>7}: CPU {cpu:7.1f} ms (median of 5), peak RSS {rss} KiB")
+            samples = {b: [] for b in binaries}
+            for _ in range(5):
+                for b in binaries:
+                    samples[b].append(tick(b))
+            for b in binaries:
+                figures[b][total] = (statistics.median(s[0] for s in samples[b]), max(s[1] for s in samples[b]))
+        return figures
     finally:
         lb.down()
 
@@ -221,7 +249,9 @@ def main():
     print(f"daemon benchmarks of {binary}")
     latencies(binary, trials)
     idle_and_soak(binary, idle_s, soak_s)
-    routes(measure, binary)
+    print("healthy run with many routes in main (through measure; `ip -batch` blackhole /32s):")
+    for total, (cpu, rss) in routes(measure, [binary])[binary].items():
+        print(f"  lab's routes + {total:>7}: CPU {cpu:7.1f} ms (median of 5), peak RSS {rss} KiB")
 
 
 if __name__ == "__main__":

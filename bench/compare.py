@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""The old build beside the new one, measured in the same run, in one table (`make bench`).
+
+DIR holds what bench/builds.sh made: DIR/new/ and DIR/old/, each with `host` (the
+release build), and when the cross toolchain is there `x86_64` (static musl), `mipsel`
+(static, stripped) and `mipsel.deb`; `rev` names the revision. The lab figures are of
+`x86_64` when both builds have one (the build routers run), else of `host`. Each figure
+is taken as bench.py and daemon.py take it (their docstrings say how), old and new in
+the same lab, one after the other or taking turns:
+  - a healthy tick's CPU time (user + system) and peak RSS, through bench/measure.c
+    from inside the router's namespace: median of HEALTHY_RUNS ticks each, old and new
+    alternating; then with 100,000 and 300,000 more routes in main (median of 5, peak
+    the largest);
+  - the daemon's carrier event to switched tables, as it logs it: TRIALS carrier losses
+    each (min, median, max, and how many under 100 ms);
+  - the daemon idle: CPU per hour and peak RSS over IDLE_S seconds;
+  - the mipsel binary's size and its .deb's.
+Peak RSS counts the binary's own pages that the kernel maps around each page fault, as
+many as the page cache holds and in the folios it holds them in: the same bytes peaked
+at 564 KiB as the linker wrote them, 680 KiB as a fresh copy, 616 KiB once the copy was
+dropped from the cache and read back. So both builds are dropped from the page cache
+(POSIX_FADV_DONTNEED) before each figure, and start from the same state.
+Usage: compare.py MEASURE DIR [TRIALS] [IDLE_S] [HEALTHY_RUNS]
+"""
+import ctypes
+import os
+import statistics
+import subprocess
+import sys
+
+import bench
+import daemon
+
+UNDER_MS = 100
+
+
+def healthy(measure, binaries, runs):
+    """{binary: (CPU ms list, peak RSS KiB list)} of RUNS healthy ticks each, in turns."""
+    lb = daemon.Lab(f"bc{os.getpid() % 10000}")
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        bench.enter_netns(lb.netns)
+        conf = f"{lb.dir}/wg-failsafe.conf"
+        got = {b: ([], []) for b in binaries}
+        for _ in range(runs):
+            for b in binaries:
+                cpu_s, rss = bench.healthy_tick(measure, b, conf)
+                got[b][0].append(cpu_s * 1000)
+                got[b][1].append(rss)
+        return got
+    finally:
+        # Back home before the lab goes: lab.sh runs from the host's namespace.
+        setns(home)
+        os.close(home)
+        lb.down()
+
+
+def setns(fd):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, bench.CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+
+
+def carrier(binary, trials):
+    lb = daemon.Lab(f"bk{os.getpid() % 10000}")
+    try:
+        conf = lb.conf("gw.conf", PROBE_TIMEOUT_MS=1000, UP_AFTER_S=0, FLAP_WINDOW_S=0)
+        return daemon.switch_trials(lb, binary, conf, ("primary", "down"), ("primary", "up"), trials, carrier=True)
+    finally:
+        lb.down()
+
+
+def idle(binary, idle_s):
+    lb = daemon.Lab(f"bj{os.getpid() % 10000}")
+    try:
+        per_hour_s, hwm, _ = daemon.idle(lb, binary, idle_s)
+        return per_hour_s, hwm
+    finally:
+        lb.down()
+
+
+def uncache(paths):
+    """Drops the files' clean pages from the page cache (see the RSS note above)."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def size(path):
+    return os.path.getsize(path) if os.path.exists(path) else None
+
+
+def main():
+    measure = os.path.abspath(sys.argv[1])
+    top = os.path.abspath(sys.argv[2])
+    trials = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+    idle_s = int(sys.argv[4]) if len(sys.argv) > 4 else 60
+    runs = int(sys.argv[5]) if len(sys.argv) > 5 else 200
+    builds = ["old", "new"]
+    rev = {b: open(f"{top}/{b}/rev").read().strip() for b in builds}
+    kind = "x86_64" if all(os.path.exists(f"{top}/{b}/x86_64") for b in builds) else "host"
+    binary = {b: f"{top}/{b}/{kind}" for b in builds}
+    for b in builds:
+        print(f"{b}: {rev[b]}  ({binary[b]})", flush=True)
+
+    rows = []  # (figure, old, new)
+
+    print(f"healthy ticks: {runs} each, taking turns ...", flush=True)
+    uncache(binary.values())
+    h = healthy(measure, [binary[b] for b in builds], runs)
+    med = {b: statistics.median(h[binary[b]][0]) for b in builds}
+    rss = {b: statistics.median(h[binary[b]][1]) for b in builds}
+    rows.append((f"healthy tick CPU, lab's routes (median of {runs})",) + tuple(f"{med[b]:.2f} ms" for b in builds))
+    rows.append((f"healthy tick peak RSS, lab's routes (median of {runs})",) + tuple(f"{rss[b]:.0f} KiB" for b in builds))
+
+    print("healthy ticks with 100,000 and 300,000 more routes ...", flush=True)
+    uncache(binary.values())
+    r = daemon.routes(measure, [binary[b] for b in builds])
+    for total in [100_000, 300_000]:
+        rows.append((f"healthy tick CPU, +{total:,} routes (median of 5)",)
+                    + tuple(f"{r[binary[b]][total][0]:.1f} ms" for b in builds))
+        rows.append((f"healthy tick peak RSS, +{total:,} routes",)
+                    + tuple(f"{r[binary[b]][total][1]} KiB" for b in builds))
+
+    sw = {}
+    for b in builds:
+        print(f"daemon carrier event -> switch, {b}: {trials} trials ...", flush=True)
+        uncache([binary[b]])
+        sw[b] = carrier(binary[b], trials)
+    rows.append((f"daemon carrier event -> switch, {trials} trials",)
+                + tuple(f"{min(sw[b]):.0f} / {statistics.median(sw[b]):.0f} / {max(sw[b]):.0f} ms" for b in builds))
+    rows.append((f"  ... of which under {UNDER_MS} ms",)
+                + tuple(f"{sum(v < UNDER_MS for v in sw[b])} of {len(sw[b])}" for b in builds))
+
+    idl = {}
+    for b in builds:
+        print(f"daemon idle, {b}: {idle_s} s ...", flush=True)
+        uncache([binary[b]])
+        idl[b] = idle(binary[b], idle_s)
+    rows.append((f"daemon idle CPU per hour ({idle_s} s, PROBE_INTERVAL_MS=500)",)
+                + tuple(f"{idl[b][0]:.2f} s" for b in builds))
+    rows.append(("daemon idle peak RSS",) + tuple(f"{idl[b][1]} KiB" for b in builds))
+
+    for label, name in [("mipsel binary, static, stripped", "mipsel"), ("mipsel .deb", "mipsel.deb")]:
+        sizes = [size(f"{top}/{b}/{name}") for b in builds]
+        if None not in sizes:
+            rows.append((label,) + tuple(f"{s:,} B" for s in sizes))
+
+    head = ("figure", f"old ({rev['old'].split()[0]})", f"new ({rev['new'].split()[0]})")
+    width = [max(len(row[i]) for row in rows + [head]) for i in range(3)]
+    print()
+    print(f"old beside new, lab figures of the {kind} builds; min / median / max where three")
+    for row in [head, tuple("-" * w for w in width)] + rows:
+        print(f"{row[0]:<{width[0]}}  {row[1]:>{width[1]}}  {row[2]:>{width[2]}}")
+    for b in builds:
+        print(f"carrier -> switch, {b}, each trial (ms): {' '.join(f'{v:.0f}' for v in sw[b])}")
+
+
+if __name__ == "__main__":
+    main()
