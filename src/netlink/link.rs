@@ -346,13 +346,8 @@ pub fn neighbour(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::golden::serialized;
     use netlink_packet_core::{NetlinkDeserializable, NetlinkHeader, NetlinkSerializable};
-
-    fn bytes(m: &Rtnl) -> Vec<u8> {
-        let mut b = vec![0u8; m.buffer_len()];
-        m.serialize(&mut b);
-        b
-    }
 
     #[test]
     fn golden_set_up_and_down() {
@@ -361,11 +356,11 @@ mod tests {
         let m = set_admin_message(3, true);
         assert_eq!(m.message_type(), libc::RTM_NEWLINK);
         let golden = [0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00];
-        assert_eq!(bytes(&m), golden);
+        assert_eq!(serialized(&m), golden);
         assert_eq!(LinkMsg::parse(&golden).ok(), Some(LinkMsg { index: 3, flags: 1, change: 1, name: None }));
         // ip link set dev wg0 down: the same change mask, flags 0.
         let golden = [0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00];
-        assert_eq!(bytes(&set_admin_message(3, false)), golden);
+        assert_eq!(serialized(&set_admin_message(3, false)), golden);
     }
 
     fn header(kind: u16) -> NetlinkHeader {
@@ -402,7 +397,7 @@ mod tests {
         assert_eq!(a.address, a.local);
         // The dump request: family AF_INET, everything else zero.
         let req = Rtnl::new(libc::RTM_GETADDR, Body::Addr(AddrMsg { family: 2, ..AddrMsg::default() }));
-        assert_eq!(bytes(&req), [2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(serialized(&req), [2, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]
@@ -445,7 +440,7 @@ mod tests {
         assert_eq!(n.lladdr.as_deref(), Some(&[0x52, 0x54, 0x00, 0x12, 0x34, 0x56][..]));
         assert!(NeighMsg::parse(&b[..11]).is_err());
         let req = Rtnl::new(libc::RTM_GETNEIGH, Body::Neigh(NeighMsg { family: 2, ..NeighMsg::default() }));
-        assert_eq!(bytes(&req), [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(serialized(&req), [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]
