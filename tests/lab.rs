@@ -421,6 +421,37 @@ fn killed_at_any_point_of_activation_the_next_runs_converge_and_restore() {
     eprintln!("{kills} kill points exercised");
 }
 
+/// Traffic to the gateway during a carrier loss leaves its ARP entry INCOMPLETE, its
+/// solicitations spent on a link without carrier (here one ping, with 4 s between
+/// solicitations so that the timing is wide: they go at 0, 4 and 8 s, and the entry
+/// fails at 12 s). The carrier returns after the last one and `run` comes at once, as the
+/// load balancer's transition hook calls it: its echoes wait behind that entry, and the
+/// kernel drops them when it fails. The primary is back all the same, and the run must
+/// restore every table (before the probe retried behind a failed entry, it held the
+/// failsafe on for one more tick: the kill tests' 1-in-25 flake).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_primarys_return_is_seen_behind_an_arp_entry_the_outage_left_incomplete() {
+    let lab = Lab::up("ai", &[]);
+    let before = lab.tables();
+    lab.ctl("primary", "down");
+    lab.run_ok();
+    assert_failsafe_tables(&lab);
+    lab.rtr("sysctl -qw net.ipv4.neigh.eth0.retrans_time_ms=4000 && ip neigh flush dev eth0");
+    // The ping starts a moment after this (the time to start it), and the carrier must
+    // return after its last solicitation: 9 s, with a second to start the ping in.
+    let pinged = Instant::now();
+    lab.rtr("ping -n -q -c 1 -W 1 -I eth0 192.168.1.1 >/dev/null || true");
+    sleep(Duration::from_millis(9000).saturating_sub(pinged.elapsed()));
+    lab.ctl("primary", "up");
+    let entry = lab.rtr("ip neigh show dev eth0 192.168.1.1");
+    assert!(entry.contains("INCOMPLETE"), "the gateway's entry is not left unresolved: {entry}");
+    let started = Instant::now();
+    lab.run_ok();
+    eprintln!("the run took {} ms", started.elapsed().as_millis());
+    assert_eq!(lab.tables(), before, "{}", lab.log());
+}
+
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn bad_configurations_exit_2_and_change_nothing() {

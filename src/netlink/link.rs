@@ -27,6 +27,10 @@ const NDMSG_LEN: usize = 12;
 /// Neighbour states whose link-layer address can be used (REACHABLE, STALE, DELAY,
 /// PROBE, NOARP, PERMANENT); INCOMPLETE and FAILED have none worth trusting.
 const NUD_USABLE: u16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80;
+/// Resolving: solicitations sent, none answered yet; packets to it wait in its queue.
+pub const NUD_INCOMPLETE: u16 = 0x01;
+/// Resolution gave up: what waited in the queue was dropped.
+pub const NUD_FAILED: u16 = 0x20;
 
 /// One network interface as the kernel reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -330,14 +334,23 @@ pub fn addresses6(nl: &mut Netlink) -> Result<Vec<Addr6>, NetlinkError> {
 
 /// The usable link-layer address of `ip` on link `index`, from the neighbour table.
 pub fn neighbour(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
+    let entry = neighbour_entry(nl, index, ip)?.filter(|n| n.state & NUD_USABLE != 0);
+    Ok(entry.and_then(|n| n.lladdr).filter(|a| !a.is_empty() && a.iter().any(|b| *b != 0)))
+}
+
+/// The NUD_* state of `ip`'s entry on link `index`; `None` when it has none.
+pub fn neighbour_state(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<u16>, NetlinkError> {
+    Ok(neighbour_entry(nl, index, ip)?.map(|n| n.state))
+}
+
+/// `ip`'s entry on link `index` in the IPv4 neighbour table.
+fn neighbour_entry(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<NeighMsg>, NetlinkError> {
     let req = NeighMsg { family: libc::AF_INET as u8, ..NeighMsg::default() };
     nl.dump_fold(
         Rtnl::new(libc::RTM_GETNEIGH, Body::Neigh(req)),
         || None,
         |found, m| match m.body {
-            Body::Neigh(n) if found.is_none() && n.index == index && n.dst == Some(ip) && n.state & NUD_USABLE != 0 => {
-                *found = n.lladdr.filter(|a| !a.is_empty() && a.iter().any(|b| *b != 0))
-            }
+            Body::Neigh(n) if found.is_none() && n.index == index && n.dst == Some(ip) => *found = Some(n),
             _ => {}
         },
     )
