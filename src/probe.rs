@@ -398,8 +398,8 @@ impl AsRawFd for Prober {
 /// those that never answered.
 ///
 /// Through a device, a silent target whose link-layer address was unresolved gets one
-/// more round once its neighbour entry has settled: the requests may have died in the
-/// entry's queue without ever leaving (see `neigh`).
+/// more round once its neighbour entry has settled: the requests waited in the entry's
+/// queue, and left late (their replies are read in that round) or died there (see `neigh`).
 pub fn echo(
     path: &Path,
     targets: &[Ipv4Addr],
@@ -418,7 +418,7 @@ pub fn echo(
     if let Path::Device(dev) = path {
         let silent: Vec<Ipv4Addr> =
             targets.iter().zip(&rounds.rtt).filter(|(_, rtt)| rtt.is_none()).map(|(t, _)| *t).collect();
-        if !silent.is_empty() && neigh::unresolved_after_settling(dev, &silent) {
+        if !silent.is_empty() && neigh::settle_unresolved(dev, &silent) {
             rounds.one(&probe, targets, count as u16 + 1, timeout, need)?;
         }
     }

@@ -24,24 +24,26 @@ const POLL: Duration = Duration::from_millis(20);
 const RETRANS_DEFAULT: Duration = Duration::from_millis(1000);
 
 /// Whether any of `silent` (targets that did not answer on `dev`) has a neighbour entry on
-/// `dev` that is unresolved, so that the requests to it may never have left. Waits first,
-/// at most one retransmission time of `dev`, for an INCOMPLETE entry to settle (resolved,
-/// which sends what waited, or failed). Anything unreadable counts as resolved: the
-/// silence then stands, as it did before this check.
-pub(super) fn unresolved_after_settling(dev: &str, silent: &[Ipv4Addr]) -> bool {
+/// `dev` that is unresolved, so that the requests to it may never have left; if so, waits
+/// (at most one retransmission time of `dev`) for the INCOMPLETE ones to settle: resolved,
+/// which sends what waited in the queue, or failed, which lets a new request start a new
+/// resolution. Anything unreadable counts as resolved: the silence then stands, as it did
+/// before this check.
+pub(super) fn settle_unresolved(dev: &str, silent: &[Ipv4Addr]) -> bool {
     let Ok(mut nl) = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE) else { return false };
     let Some(index) = Links::dump(&mut nl).ok().and_then(|l| l.by_name(dev).map(|l| l.index)) else { return false };
     let deadline = Instant::now() + retrans_time(dev) + POLL * 5;
+    let mut unresolved = false;
     loop {
-        let mut states = Vec::with_capacity(silent.len());
+        let mut incomplete = false;
         for ip in silent {
-            match link::neighbour_state(&mut nl, index, *ip) {
-                Ok(state) => states.push(state.unwrap_or(0)),
-                Err(_) => return false,
-            }
+            let Ok(state) = link::neighbour_state(&mut nl, index, *ip) else { return unresolved };
+            let state = state.unwrap_or(0);
+            unresolved |= state & (NUD_INCOMPLETE | NUD_FAILED) != 0;
+            incomplete |= state & NUD_INCOMPLETE != 0;
         }
-        if !states.iter().any(|s| s & NUD_INCOMPLETE != 0) || Instant::now() >= deadline {
-            return states.iter().any(|s| s & (NUD_INCOMPLETE | NUD_FAILED) != 0);
+        if !incomplete || Instant::now() >= deadline {
+            return unresolved;
         }
         sleep(POLL);
     }
