@@ -233,18 +233,7 @@ impl Fields<'_> {
             metric_wg: self.number("METRIC_WG", 40, 0, u32::MAX)?,
             metric_primary: self.number("METRIC_PRIMARY", 100, 0, u32::MAX)?,
             metric_backup: self.number("METRIC_BACKUP", 200, 10, u32::MAX)?,
-            policy_tables: self.optional("POLICY_TABLES", None, |v| {
-                if v == "auto" {
-                    return Ok(None);
-                }
-                list(v)
-                    .map(|t| match t.parse::<u32>() {
-                        Ok(n) if (1..=u32::MAX).contains(&n) && !matches!(n, 253 | 255) => Ok(n),
-                        _ => Err(format!("`{t}` is not a routing table number (1-4294967295, not 253 or 255)")),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some)
-            })?,
+            policy_tables: self.optional("POLICY_TABLES", None, policy_tables)?,
             probe_count: self.number("PROBE_COUNT", 3, 1, 100)?,
             probe_timeout_ms: self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000)?,
             lb_status: self.optional("LB_STATUS", true, auto_off)?,
@@ -260,24 +249,7 @@ impl Fields<'_> {
             lock_timeout_s: self.number("LOCK_TIMEOUT", 10, 0, 3600)?,
             log_file: self.optional("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path)?,
             log_max_kb: self.number("LOG_MAX_KB", 256, 1, 1 << 20)?,
-            track_ips: self.optional("TRACK_IPS", Vec::new(), |v| {
-                let mut ips: Vec<Ipv4Addr> = Vec::new();
-                for item in list(v) {
-                    let ip = ipv4(item)?;
-                    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
-                        return Err(format!(
-                            "`{item}` cannot be probed (unspecified, loopback, multicast or broadcast)"
-                        ));
-                    }
-                    if !ips.contains(&ip) {
-                        ips.push(ip);
-                    }
-                }
-                if ips.len() > MAX_TRACK_IPS {
-                    return Err(format!("at most {MAX_TRACK_IPS} addresses"));
-                }
-                Ok(ips)
-            })?,
+            track_ips: self.optional("TRACK_IPS", Vec::new(), track_ips)?,
             track_reliability: self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS)?,
             // Down to 1 ms for soak tests; a router wants 200 to 1000.
             probe_interval_ms: self.number("PROBE_INTERVAL_MS", 500, 1, 60_000)?,
@@ -306,6 +278,12 @@ impl Fields<'_> {
             boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
             conntrack_flush: self.optional("CONNTRACK_FLUSH", true, auto_off)?,
         };
+        self.check_across(&c)?;
+        Ok(c)
+    }
+
+    /// The checks that involve more than one key, each error on the line of the key named.
+    fn check_across(&self, c: &Config) -> Result<(), ConfigError> {
         if c.primary_dev == c.backup_dev {
             return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));
         }
@@ -327,12 +305,44 @@ impl Fields<'_> {
                 format!("is shorter than PROBE_INTERVAL_MS ({} ms): no round could pass", c.probe_interval_ms),
             ));
         }
-        Ok(c)
+        Ok(())
     }
 }
 
 /// The most TRACK_IPS a round probes (each one costs PROBE_COUNT echoes at worst).
 pub const MAX_TRACK_IPS: usize = 16;
+
+/// POLICY_TABLES: `auto` (`None`), or table numbers; never `local` or `default`.
+fn policy_tables(v: &str) -> Result<Option<Vec<u32>>, String> {
+    if v == "auto" {
+        return Ok(None);
+    }
+    list(v)
+        .map(|t| match t.parse::<u32>() {
+            Ok(n) if (1..=u32::MAX).contains(&n) && !matches!(n, 253 | 255) => Ok(n),
+            _ => Err(format!("`{t}` is not a routing table number (1-4294967295, not 253 or 255)")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// TRACK_IPS: addresses a probe can reach, each once, at most [`MAX_TRACK_IPS`].
+fn track_ips(v: &str) -> Result<Vec<Ipv4Addr>, String> {
+    let mut ips: Vec<Ipv4Addr> = Vec::new();
+    for item in list(v) {
+        let ip = ipv4(item)?;
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            return Err(format!("`{item}` cannot be probed (unspecified, loopback, multicast or broadcast)"));
+        }
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    if ips.len() > MAX_TRACK_IPS {
+        return Err(format!("at most {MAX_TRACK_IPS} addresses"));
+    }
+    Ok(ips)
+}
 
 fn gateway(v: &str) -> Result<Gateway, String> {
     match v {
