@@ -457,9 +457,9 @@ impl Rounds {
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !probe.wait(left)? {
-                return Ok(false);
-            }
+            let more = !left.is_zero() && probe.wait(left)?;
+            // What is queued is read also once the time is up: a reply that came in time
+            // counts when this process got to it late (a loaded router).
             while let Some((source, got_seq)) = probe.recv() {
                 let Some(i) = targets.iter().position(|t| *t == source) else { continue };
                 if let (None, Some(sent)) = (self.rtt[i], self.sent_at[i].get(usize::from(got_seq).wrapping_sub(1))) {
@@ -468,6 +468,9 @@ impl Rounds {
                         return Ok(true);
                     }
                 }
+            }
+            if !more {
+                return Ok(false);
             }
         }
     }
