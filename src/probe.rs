@@ -25,6 +25,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::time::{Duration, Instant};
 
 mod filter;
+mod neigh;
 mod sock;
 
 pub use filter::{reply_filter, Insn};
@@ -395,6 +396,10 @@ impl AsRawFd for Prober {
 /// round waiting up to `timeout`, and stops once `need` of them have answered (a late
 /// reply to an earlier round counts). Returns each target's round-trip time, `None` for
 /// those that never answered.
+///
+/// Through a device, a silent target whose link-layer address was unresolved gets one
+/// more round once its neighbour entry has settled: the requests waited in the entry's
+/// queue, and left late (their replies are read in that round) or died there (see `neigh`).
 pub fn echo(
     path: &Path,
     targets: &[Ipv4Addr],
@@ -403,40 +408,72 @@ pub fn echo(
     need: usize,
 ) -> io::Result<Vec<Option<Duration>>> {
     let probe = Prober::open_to(path.clone(), targets)?;
-    let mut rtt: Vec<Option<Duration>> = vec![None; targets.len()];
-    let mut sent_at: Vec<Vec<Instant>> = vec![Vec::new(); targets.len()];
-    let enough = |rtt: &[Option<Duration>]| rtt.iter().filter(|r| r.is_some()).count() >= need.min(targets.len());
+    let mut rounds = Rounds { rtt: vec![None; targets.len()], sent_at: vec![Vec::new(); targets.len()] };
+    let need = need.min(targets.len());
     for n in 0..count {
-        let seq = n as u16 + 1;
+        if rounds.one(&probe, targets, n as u16 + 1, timeout, need)? {
+            return Ok(rounds.rtt);
+        }
+    }
+    if let Path::Device(dev) = path {
+        let silent: Vec<Ipv4Addr> =
+            targets.iter().zip(&rounds.rtt).filter(|(_, rtt)| rtt.is_none()).map(|(t, _)| *t).collect();
+        if !silent.is_empty() && neigh::settle_unresolved(dev, &silent) {
+            rounds.one(&probe, targets, count as u16 + 1, timeout, need)?;
+        }
+    }
+    Ok(rounds.rtt)
+}
+
+/// What [`echo`]'s rounds have seen so far, per target.
+struct Rounds {
+    rtt: Vec<Option<Duration>>,
+    /// When each request went to the target, by sequence number - 1.
+    sent_at: Vec<Vec<Instant>>,
+}
+
+impl Rounds {
+    /// One round: request `seq` to every target still silent, then replies (to this round
+    /// or an earlier one) until `timeout`; `Ok(true)` as soon as `need` have answered.
+    fn one(
+        &mut self,
+        probe: &Prober,
+        targets: &[Ipv4Addr],
+        seq: u16,
+        timeout: Duration,
+        need: usize,
+    ) -> io::Result<bool> {
         let deadline = Instant::now() + timeout;
         let mut any_left = false;
-        for (i, target) in targets.iter().enumerate().filter(|(i, _)| rtt[*i].is_none()) {
-            sent_at[i].push(Instant::now());
+        for (i, target) in targets.iter().enumerate().filter(|(i, _)| self.rtt[*i].is_none()) {
+            self.sent_at[i].push(Instant::now());
             any_left |= probe.send(*target, seq)?;
         }
         if !any_left {
             // Nothing could be sent: wait a little, so a flapping link gets the same
             // number of chances as a silent one.
             std::thread::sleep(deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(200)));
-            continue;
+            return Ok(false);
         }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !probe.wait(left)? {
-                break;
-            }
+            let more = !left.is_zero() && probe.wait(left)?;
+            // What is queued is read also once the time is up: a reply that came in time
+            // counts when this process got to it late (a loaded router).
             while let Some((source, got_seq)) = probe.recv() {
                 let Some(i) = targets.iter().position(|t| *t == source) else { continue };
-                if let (None, Some(sent)) = (rtt[i], sent_at[i].get(usize::from(got_seq).wrapping_sub(1))) {
-                    rtt[i] = Some(sent.elapsed());
-                    if enough(&rtt) {
-                        return Ok(rtt);
+                if let (None, Some(sent)) = (self.rtt[i], self.sent_at[i].get(usize::from(got_seq).wrapping_sub(1))) {
+                    self.rtt[i] = Some(sent.elapsed());
+                    if self.rtt.iter().filter(|r| r.is_some()).count() >= need {
+                        return Ok(true);
                     }
                 }
             }
+            if !more {
+                return Ok(false);
+            }
         }
     }
-    Ok(rtt)
 }
 
 /// What `count` echoes to one target came to.

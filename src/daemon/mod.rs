@@ -45,7 +45,7 @@ use crate::system::{dump_routes, dump_rules, wanted_route, System};
 
 mod aim;
 mod track;
-mod view;
+pub mod view;
 
 use track::{LbAsk, Track};
 use view::View;

@@ -1,16 +1,69 @@
 //! What the daemon keeps of the kernel (links, the routes the tool looks at, rules,
 //! addresses): dumped at start and after lost announcements, kept from the announcements in
 //! between, and read for the gateways.
+//!
+//! [`View::take`] is the update by one announcement, pure (no socket, no clock), so that
+//! the daemon and the `daemon_events` fuzz target run the same code.
 
 use super::*;
+use crate::netlink::events::Event;
 
 /// What the daemon keeps of the kernel, from one dump and the announcements since.
-pub(super) struct View {
-    pub(super) links: Links,
+pub struct View {
+    pub links: Links,
     /// Defaults and routes to the VPS endpoint only, as `System::routes` reads them.
-    pub(super) routes: Vec<Route>,
-    pub(super) rules: Vec<Rule>,
-    pub(super) addrs: Vec<Addr>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+    pub addrs: Vec<Addr>,
+}
+
+/// What one announcement changed in a [`View`], for the daemon to act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// A link, as it was before the announcement and as it is now (`None`: unknown
+    /// before, gone now).
+    Link { was: Option<Link>, now: Option<Link> },
+    /// A route the tool looks at, as announced: added, replaced or removed in the view.
+    Route(Route),
+    /// A rule changed: the view's rules are to be dumped again.
+    Rule,
+    /// An address added or (`deleted`) removed: the addresses are to be dumped again.
+    Addr { deleted: bool },
+    /// Nothing the view keeps.
+    Nothing,
+}
+
+impl View {
+    /// Takes in one announcement: a link as announced (a name kept from before when the
+    /// announcement has none), a route the tool looks at (`wanted_route` for `endpoint`)
+    /// read against the links of this moment and placed as the kernel orders it.
+    pub fn take(&mut self, ev: &Event, endpoint: Ipv4Addr) -> Taken {
+        let kind = ev.msg.kind;
+        match &ev.msg.body {
+            Body::Link(l) => {
+                let was = self.links.by_index(l.index).cloned();
+                let now = (kind != libc::RTM_DELLINK).then(|| Link {
+                    index: l.index,
+                    name: l.name.clone().or_else(|| was.as_ref().map(|w| w.name.clone())).unwrap_or_default(),
+                    admin_up: l.flags & 0x1 != 0,
+                    lower_up: l.flags & 0x1_0000 != 0,
+                    point_to_point: l.flags & (0x10 | 0x80) != 0,
+                });
+                self.links.apply(l.index, now.clone());
+                Taken::Link { was, now }
+            }
+            Body::Route(m) if wanted_route(m, endpoint) => match Route::from_message(m, &self.links) {
+                Some(r) => {
+                    route::apply_event(&mut self.routes, kind, ev.flags, r.clone());
+                    Taken::Route(r)
+                }
+                None => Taken::Nothing,
+            },
+            Body::Rule(_) => Taken::Rule,
+            Body::Addr(_) => Taken::Addr { deleted: kind == libc::RTM_DELADDR },
+            _ => Taken::Nothing,
+        }
+    }
 }
 
 impl Daemon {
@@ -45,53 +98,35 @@ impl Daemon {
         let mut urgent: Option<String> = None;
         let mut touched = false;
         let view = &mut self.view;
-        let result = self.events.read(|ev| {
-            let kind = ev.msg.kind;
-            match ev.msg.body {
-                Body::Link(l) => {
-                    let was = view.links.by_index(l.index).cloned();
-                    let gone = kind == libc::RTM_DELLINK;
-                    let now = (!gone).then(|| Link {
-                        index: l.index,
-                        name: l.name.clone().or_else(|| was.as_ref().map(|w| w.name.clone())).unwrap_or_default(),
-                        admin_up: l.flags & 0x1 != 0,
-                        lower_up: l.flags & 0x1_0000 != 0,
-                        point_to_point: l.flags & (0x10 | 0x80) != 0,
-                    });
-                    let name = now.as_ref().map(|n| n.name.clone()).or_else(|| was.as_ref().map(|w| w.name.clone()));
-                    // The kernel drops the routes of a device that goes down or away
-                    // without announcing each: read them again.
-                    routes_flushed |=
-                        gone || (was.as_ref().is_some_and(|w| w.admin_up) && now.as_ref().is_some_and(|n| !n.admin_up));
-                    if name.as_deref() == Some(primary.as_str()) {
-                        let healthy_before = was.as_ref().is_some_and(|w| w.admin_up && w.lower_up);
-                        match &now {
-                            None => urgent = Some(format!("{primary} vanished")),
-                            Some(n) if !n.admin_up && healthy_before => urgent = Some(format!("{primary} went down")),
-                            Some(n) if !n.lower_up && healthy_before => {
-                                urgent = Some(format!("{primary} lost its carrier"))
-                            }
-                            _ => {}
+        let result = self.events.read(|ev| match view.take(&ev, endpoint) {
+            Taken::Link { was, now } => {
+                let name = now.as_ref().or(was.as_ref()).map(|l| l.name.as_str());
+                // The kernel drops the routes of a device that goes down or away without
+                // announcing each: read them again.
+                routes_flushed |= now.is_none()
+                    || (was.as_ref().is_some_and(|w| w.admin_up) && now.as_ref().is_some_and(|n| !n.admin_up));
+                if name == Some(primary.as_str()) {
+                    let healthy_before = was.as_ref().is_some_and(|w| w.admin_up && w.lower_up);
+                    match &now {
+                        None => urgent = Some(format!("{primary} vanished")),
+                        Some(n) if !n.admin_up && healthy_before => urgent = Some(format!("{primary} went down")),
+                        Some(n) if !n.lower_up && healthy_before => {
+                            urgent = Some(format!("{primary} lost its carrier"))
                         }
-                    }
-                    view.links.apply(l.index, now);
-                    touched = true;
-                }
-                Body::Route(m) if wanted_route(&m, endpoint) => {
-                    if let Some(r) = Route::from_message(&m, &view.links) {
-                        route::apply_event(&mut view.routes, kind, ev.flags, r);
-                        touched = true;
+                        _ => {}
                     }
                 }
-                Body::Rule(_) => rules_changed = true,
-                Body::Addr(_) => {
-                    addrs_changed = true;
-                    // With an address go the routes through its subnet (a DHCP lease
-                    // that ends takes its default), and IPv4 announces none of them.
-                    routes_flushed |= kind == libc::RTM_DELADDR;
-                }
-                _ => {}
+                touched = true;
             }
+            Taken::Route(_) => touched = true,
+            Taken::Rule => rules_changed = true,
+            // With an address go the routes through its subnet (a DHCP lease that ends
+            // takes its default), and IPv4 announces none of them.
+            Taken::Addr { deleted } => {
+                addrs_changed = true;
+                routes_flushed |= deleted;
+            }
+            Taken::Nothing => {}
         });
         match result {
             Ok(()) => {}
@@ -159,5 +194,39 @@ impl Daemon {
             &tables,
             self.snapshot.as_ref(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::link::LinkMsg;
+    use crate::netlink::Rtnl;
+
+    fn event(kind: u16, flags: u16, body: Body) -> Event {
+        Event { flags, msg: Rtnl::new(kind, body) }
+    }
+
+    #[test]
+    fn one_announcement_at_a_time() {
+        let endpoint = Ipv4Addr::new(198, 51, 100, 10);
+        let mut view =
+            View { links: Links::of(&[(2, "eth0")]), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() };
+        let was = view.links.by_index(2).cloned();
+        // Carrier lost (IFF_UP without IFF_LOWER_UP), announced without a name: the name stays.
+        let carrier_lost = LinkMsg { index: 2, flags: 0x1, change: 0, name: None };
+        let now = Link { index: 2, name: "eth0".into(), admin_up: true, lower_up: false, point_to_point: false };
+        assert_eq!(
+            view.take(&event(libc::RTM_NEWLINK, 0, Body::Link(carrier_lost.clone())), endpoint),
+            Taken::Link { was, now: Some(now.clone()) }
+        );
+        let r: Route = "default via 192.168.1.1 dev eth0 table main proto static metric 100".parse().expect("route");
+        let m = r.to_message(&view.links).expect("eth0 exists");
+        assert_eq!(view.take(&event(libc::RTM_NEWROUTE, 0, Body::Route(m.clone())), endpoint), Taken::Route(r.clone()));
+        assert_eq!(view.routes, std::slice::from_ref(&r));
+        assert_eq!(view.take(&event(libc::RTM_DELROUTE, 0, Body::Route(m)), endpoint), Taken::Route(r));
+        assert!(view.routes.is_empty());
+        let gone = view.take(&event(libc::RTM_DELLINK, 0, Body::Link(carrier_lost)), endpoint);
+        assert_eq!((gone, view.links.by_index(2)), (Taken::Link { was: Some(now), now: None }, None));
     }
 }

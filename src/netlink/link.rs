@@ -27,6 +27,10 @@ const NDMSG_LEN: usize = 12;
 /// Neighbour states whose link-layer address can be used (REACHABLE, STALE, DELAY,
 /// PROBE, NOARP, PERMANENT); INCOMPLETE and FAILED have none worth trusting.
 const NUD_USABLE: u16 = 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80;
+/// Resolving: solicitations sent, none answered yet; packets to it wait in its queue.
+pub const NUD_INCOMPLETE: u16 = 0x01;
+/// Resolution gave up: what waited in the queue was dropped.
+pub const NUD_FAILED: u16 = 0x20;
 
 /// One network interface as the kernel reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -330,14 +334,23 @@ pub fn addresses6(nl: &mut Netlink) -> Result<Vec<Addr6>, NetlinkError> {
 
 /// The usable link-layer address of `ip` on link `index`, from the neighbour table.
 pub fn neighbour(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
+    let entry = neighbour_entry(nl, index, ip)?.filter(|n| n.state & NUD_USABLE != 0);
+    Ok(entry.and_then(|n| n.lladdr).filter(|a| !a.is_empty() && a.iter().any(|b| *b != 0)))
+}
+
+/// The NUD_* state of `ip`'s entry on link `index`; `None` when it has none.
+pub fn neighbour_state(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<u16>, NetlinkError> {
+    Ok(neighbour_entry(nl, index, ip)?.map(|n| n.state))
+}
+
+/// `ip`'s entry on link `index` in the IPv4 neighbour table.
+fn neighbour_entry(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<NeighMsg>, NetlinkError> {
     let req = NeighMsg { family: libc::AF_INET as u8, ..NeighMsg::default() };
     nl.dump_fold(
         Rtnl::new(libc::RTM_GETNEIGH, Body::Neigh(req)),
         || None,
         |found, m| match m.body {
-            Body::Neigh(n) if found.is_none() && n.index == index && n.dst == Some(ip) && n.state & NUD_USABLE != 0 => {
-                *found = n.lladdr.filter(|a| !a.is_empty() && a.iter().any(|b| *b != 0))
-            }
+            Body::Neigh(n) if found.is_none() && n.index == index && n.dst == Some(ip) => *found = Some(n),
             _ => {}
         },
     )
@@ -346,13 +359,8 @@ pub fn neighbour(nl: &mut Netlink, index: u32, ip: Ipv4Addr) -> Result<Option<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::golden::serialized;
     use netlink_packet_core::{NetlinkDeserializable, NetlinkHeader, NetlinkSerializable};
-
-    fn bytes(m: &Rtnl) -> Vec<u8> {
-        let mut b = vec![0u8; m.buffer_len()];
-        m.serialize(&mut b);
-        b
-    }
 
     #[test]
     fn golden_set_up_and_down() {
@@ -361,11 +369,11 @@ mod tests {
         let m = set_admin_message(3, true);
         assert_eq!(m.message_type(), libc::RTM_NEWLINK);
         let golden = [0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00];
-        assert_eq!(bytes(&m), golden);
+        assert_eq!(serialized(&m), golden);
         assert_eq!(LinkMsg::parse(&golden).ok(), Some(LinkMsg { index: 3, flags: 1, change: 1, name: None }));
         // ip link set dev wg0 down: the same change mask, flags 0.
         let golden = [0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00];
-        assert_eq!(bytes(&set_admin_message(3, false)), golden);
+        assert_eq!(serialized(&set_admin_message(3, false)), golden);
     }
 
     fn header(kind: u16) -> NetlinkHeader {
@@ -402,7 +410,7 @@ mod tests {
         assert_eq!(a.address, a.local);
         // The dump request: family AF_INET, everything else zero.
         let req = Rtnl::new(libc::RTM_GETADDR, Body::Addr(AddrMsg { family: 2, ..AddrMsg::default() }));
-        assert_eq!(bytes(&req), [2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(serialized(&req), [2, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]
@@ -445,7 +453,7 @@ mod tests {
         assert_eq!(n.lladdr.as_deref(), Some(&[0x52, 0x54, 0x00, 0x12, 0x34, 0x56][..]));
         assert!(NeighMsg::parse(&b[..11]).is_err());
         let req = Rtnl::new(libc::RTM_GETNEIGH, Body::Neigh(NeighMsg { family: 2, ..NeighMsg::default() }));
-        assert_eq!(bytes(&req), [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(serialized(&req), [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -312,6 +312,9 @@ pub fn ok_if_missing(r: Result<(), NetlinkError>) -> Result<(), NetlinkError> {
 }
 
 #[cfg(test)]
+pub(crate) mod golden;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -327,6 +330,23 @@ mod tests {
             out.extend_from_slice(&b);
         }
         out
+    }
+
+    #[test]
+    fn golden_dump_requests() {
+        // `ip -4 route show table all`, `ip -4 rule show` and their `ip -6` forms ask with
+        // an rtmsg or a fib_rule_hdr (both 12 bytes) of family AF_INET (2) or AF_INET6
+        // (10), all else 0.
+        for (v6, family) in [(false, 2u8), (true, 10)] {
+            for (m, kind) in
+                [(route::dump_request(v6), libc::RTM_GETROUTE), (rule::dump_request(v6), libc::RTM_GETRULE)]
+            {
+                assert_eq!(
+                    (m.message_type(), golden::serialized(&m).as_slice()),
+                    (kind, &[family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..])
+                );
+            }
+        }
     }
 
     #[test]

@@ -284,14 +284,13 @@ pub fn delete(nl: &mut Netlink, rule: &Rule) -> Result<(), NetlinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_core::{Emitable, Parseable};
+    use crate::netlink::golden::{emitted, hex};
+    use netlink_packet_core::Parseable;
 
     fn round_trip(text: &str) {
         let r: Rule = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(r.to_string(), text);
-        let m = r.to_message();
-        let mut bytes = vec![0u8; m.buffer_len()];
-        m.emit(&mut bytes);
+        let bytes = emitted(&r.to_message());
         let parsed = RuleMessage::parse(&bytes).expect("emitted rule parses");
         assert_eq!(Rule::from_message(&parsed), Some(r));
     }
@@ -312,14 +311,12 @@ mod tests {
 
     /// Parses the golden bytes, checks they read back as `text`, and that `text` emits
     /// exactly those bytes.
-    fn golden(text: &str, bytes: &[u8]) {
+    fn golden(text: &str, golden_hex: &str) {
+        let bytes = hex(golden_hex);
         let rule: Rule = text.parse().expect("valid rule text");
-        let parsed = RuleMessage::parse(bytes).expect("golden bytes parse");
+        let parsed = RuleMessage::parse(&bytes).expect("golden bytes parse");
         assert_eq!(Rule::from_message(&parsed).as_ref(), Some(&rule), "parse of {text}");
-        let m = rule.to_message();
-        let mut emitted = vec![0u8; m.buffer_len()];
-        m.emit(&mut emitted);
-        assert_eq!(emitted, bytes, "emit of {text}");
+        assert_eq!(emitted(&rule.to_message()), bytes, "emit of {text}");
     }
 
     // Golden bytes: the fib_rule_hdr and attributes (after the nlmsghdr) that `ip`
@@ -330,10 +327,9 @@ mod tests {
         // ip rule add from 192.168.10.0/24 priority 70 lookup main
         golden(
             "priority 70 from 192.168.10.0/24 lookup main",
-            &[
-                0x02, 0x00, 0x18, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0xc0,
-                0xa8, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
-            ],
+            "02001800 fe000001 00000000 \
+             08000200 c0a80a00 \
+             08000600 46000000",
         );
     }
 
@@ -342,11 +338,10 @@ mod tests {
         // ip rule add from 192.168.10.50 priority 70 goto 100
         golden(
             "priority 70 from 192.168.10.50/32 goto 100",
-            &[
-                0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0xc0,
-                0xa8, 0x0a, 0x32, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00, 0x08, 0x00, 0x04, 0x00, 0x64, 0x00,
-                0x00, 0x00,
-            ],
+            "02002000 00000002 00000000 \
+             08000200 c0a80a32 \
+             08000600 46000000 \
+             08000400 64000000",
         );
     }
 
@@ -357,19 +352,17 @@ mod tests {
         // lookup, so that only a lookup rule can match the deletion.)
         golden(
             "priority 70 fwmark 0x100/0xf00 lookup main",
-            &[
-                0x02, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x00,
-                0x01, 0x00, 0x00, 0x08, 0x00, 0x10, 0x00, 0x00, 0x0f, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00,
-                0x00, 0x00,
-            ],
+            "02000000 fe000001 00000000 \
+             08000a00 00010000 \
+             08001000 000f0000 \
+             08000600 46000000",
         );
         // ip rule add fwmark 0x65 priority 70 lookup main
         golden(
             "priority 70 fwmark 0x65 lookup main",
-            &[
-                0x02, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x65,
-                0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
-            ],
+            "02000000 fe000001 00000000 \
+             08000a00 65000000 \
+             08000600 46000000",
         );
     }
 
@@ -379,15 +372,12 @@ mod tests {
         // action 1 kept): FRA_FWMARK, FRA_FWMASK 0xffffffff, FRA_PRIORITY.
         let r: Rule = "priority 70 fwmark 0x65 lookup main".parse().expect("rule");
         let m = r.to_delete_message();
-        let mut b = vec![0u8; m.buffer_len()];
-        m.emit(&mut b);
         assert_eq!(
-            b,
-            [
-                0x02, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x65,
-                0x00, 0x00, 0x00, 0x08, 0x00, 0x10, 0x00, 0xff, 0xff, 0xff, 0xff, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00,
-                0x00, 0x00,
-            ]
+            emitted(&m),
+            hex("02000000 fe000001 00000000 \
+                 08000a00 65000000 \
+                 08001000 ffffffff \
+                 08000600 46000000")
         );
         // It still reads back as the same rule; a source rule is deleted as it was added.
         assert_eq!(Rule::from_message(&m), Some(r));
@@ -400,10 +390,9 @@ mod tests {
         // ip rule add to 198.51.100.10/32 priority 70 lookup main
         golden(
             "priority 70 to 198.51.100.10/32 lookup main",
-            &[
-                0x02, 0x20, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01, 0x00, 0xc6,
-                0x33, 0x64, 0x0a, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
-            ],
+            "02200000 fe000001 00000000 \
+             08000100 c633640a \
+             08000600 46000000",
         );
     }
 
@@ -412,28 +401,11 @@ mod tests {
         // ip rule add from 10.0.0.0/8 priority 7 lookup 100000
         golden(
             "priority 7 from 10.0.0.0/8 lookup 100000",
-            &[
-                0x02, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0x0a,
-                0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x07, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0f, 0x00, 0xa0, 0x86,
-                0x01, 0x00,
-            ],
+            "02000800 00000001 00000000 \
+             08000200 0a000000 \
+             08000600 07000000 \
+             08000f00 a0860100",
         );
-    }
-
-    #[test]
-    fn golden_dump_requests() {
-        // `ip -4 rule show` and `ip -6 rule show` ask with a fib_rule_hdr of family AF_INET
-        // (2) or AF_INET6 (10), all else 0.
-        use netlink_packet_core::NetlinkSerializable;
-        for (v6, family) in [(false, 2u8), (true, 10)] {
-            let m = dump_request(v6);
-            let mut b = vec![0u8; m.buffer_len()];
-            m.serialize(&mut b);
-            assert_eq!(
-                (m.message_type(), b.as_slice()),
-                (libc::RTM_GETRULE, &[family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..])
-            );
-        }
     }
 
     #[test]
@@ -441,19 +413,16 @@ mod tests {
         // ip -6 rule add from 2001:db8:10::/64 priority 70 lookup main
         golden(
             "priority 70 from 2001:db8:10::/64 lookup main",
-            &[
-                0x0a, 0x00, 0x40, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x02, 0x00, 0x20,
-                0x01, 0x0d, 0xb8, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00,
-                0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
-            ],
+            "0a004000 fe000001 00000000 \
+             14000200 20010db8 00100000 00000000 00000000 \
+             08000600 46000000",
         );
         // ip -6 rule add fwmark 0x65 priority 70 lookup main (no address: written `from ::/0`)
         golden(
             "priority 70 from ::/0 fwmark 0x65 lookup main",
-            &[
-                0x0a, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a, 0x00, 0x65,
-                0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x00, 0x46, 0x00, 0x00, 0x00,
-            ],
+            "0a000000 fe000001 00000000 \
+             08000a00 65000000 \
+             08000600 46000000",
         );
         let r: Rule = "priority 70 from ::/0 fwmark 0x65 lookup main".parse().expect("rule");
         assert_eq!(r, Rule::from_fwmark(true, 70, 0x65, u32::MAX, 254));

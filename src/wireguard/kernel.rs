@@ -340,14 +340,9 @@ pub fn renew_peer(g: &mut Genl, iface: &str, p: &PeerConfig) -> Result<(), WgErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::golden::serialized;
     use netlink_packet_core::{NetlinkDeserializable, NetlinkHeader, NetlinkSerializable};
     use netlink_packet_wireguard::WireguardTimeSpec;
-
-    fn bytes<T: NetlinkSerializable>(m: &T) -> Vec<u8> {
-        let mut b = vec![0u8; m.buffer_len()];
-        m.serialize(&mut b);
-        b
-    }
 
     #[test]
     fn golden_family_request() {
@@ -355,7 +350,7 @@ mod tests {
         // family, captured with strace: CTRL_CMD_GETFAMILY, CTRL_ATTR_FAMILY_NAME "wireguard".
         let m = family_request();
         assert_eq!(m.message_type(), libc::GENL_ID_CTRL as u16);
-        let b = bytes(&m);
+        let b = serialized(&m);
         assert_eq!(b[0], 3, "CTRL_CMD_GETFAMILY");
         assert_eq!(
             &b[4..],
@@ -372,7 +367,7 @@ mod tests {
         };
         let m = set_request("wg0", &p, 0x1e, false);
         assert_eq!(m.message_type(), 0x1e, "the resolved family id");
-        let b = bytes(&m);
+        let b = serialized(&m);
         assert_eq!(b[0], 1, "WG_CMD_SET_DEVICE");
         // WGPEER_A_ENDPOINT (4): 4-byte header + struct sockaddr_in (16 bytes), AF_INET,
         // port in network order, address, zero padding. Any other length is ignored by
@@ -389,7 +384,7 @@ mod tests {
         assert_eq!(back.payload, m.payload);
         // Putting a keepalive back names no endpoint: WireGuard keeps the one it has.
         let restore = set_request("wg0", &PeerSet { endpoint: None, keepalive_s: 0, ..p }, 0x1e, true);
-        let b = bytes(&restore);
+        let b = serialized(&restore);
         assert!(!b.windows(4).any(|w| w == [0x14, 0x00, 0x04, 0x00]), "no endpoint attribute in {b:02x?}");
         assert!(b.windows(8).any(|w| w == [0x06, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00]));
         // WGPEER_A_FLAGS (3) = WGPEER_F_UPDATE_ONLY (4).
@@ -474,7 +469,7 @@ mod tests {
         ])]);
         let mut c = Collector::new(None);
         for m in [first, second] {
-            parse_device(&bytes(&m)).expect("parses").into_iter().for_each(|p| c.part(p));
+            parse_device(&serialized(&m)).expect("parses").into_iter().for_each(|p| c.part(p));
         }
         let peers = c.finish();
         assert_eq!(peers.total, 2);

@@ -95,6 +95,19 @@ impl Lab {
         self.tool_with(&self.conf(), args)
     }
 
+    /// `run` under strace, sent SIGKILL at its `n`th call of `syscall`; whether it was
+    /// killed (a run that makes fewer such calls ends as usual).
+    pub fn run_killed_at(&self, syscall: &str, n: u32) -> bool {
+        let out = sh(Command::new("ip")
+            .args(["netns", "exec", &format!("{}-rtr", self.id), "strace", "-f", "-o", "/dev/null", "-e"])
+            .arg(format!("inject={syscall}:signal=SIGKILL:when={n}"))
+            .arg(env!("CARGO_BIN_EXE_wg-failsafe"))
+            .arg("-c")
+            .arg(self.conf())
+            .arg("run"));
+        out.status.code() != Some(0)
+    }
+
     /// `run`, which must exit 0.
     pub fn run_ok(&self) -> Run {
         let r = self.tool(&["run"]);

@@ -1,0 +1,668 @@
+//! The `KEY=VALUE` reader: the lines of a configuration file, every key it may hold with
+//! its default and the check of its value, and the checks across keys, turned into a
+//! [`Config`] or the first error (naming file, line and key).
+//!
+//! Pure: text in, config out, so every error kind is unit-tested without root.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use super::{BackendChoice, Config, ConfigError, Fallback, Gateway, Ipv4Net, Prefix};
+
+/// One key's value and the line it came from.
+struct Entry {
+    value: String,
+    line: usize,
+}
+
+/// Parses the text of a configuration file. `path` is only used in messages.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let err = |line: usize, message: String| ConfigError { path: path.to_path_buf(), line, message };
+    let mut entries: HashMap<&'static str, Entry> = HashMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, rest)) = line.split_once('=') else {
+            return Err(err(line_no, "expected KEY=VALUE (the line itself is not shown)".into()));
+        };
+        let key = key.trim();
+        let Some(&known) = KEYS.iter().find(|k| **k == key) else {
+            // A key is named only if it looks like one: the file may be anyone's.
+            let plausible = !key.is_empty()
+                && key.len() <= 32
+                && key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            return Err(err(
+                line_no,
+                if plausible { format!("unknown key `{key}`") } else { "unknown key (not shown)".into() },
+            ));
+        };
+        let value = unquote(rest.trim()).map_err(|m| err(line_no, format!("{key}: {m}")))?;
+        if let Some(first) = entries.get(known) {
+            return Err(err(line_no, format!("{key} is set twice (first on line {})", first.line)));
+        }
+        entries.insert(known, Entry { value, line: line_no });
+    }
+    Fields { path, entries }.build()
+}
+
+/// Every key the file may contain.
+const KEYS: [&str; 46] = [
+    "WG_IFACE",
+    "WG_PEER_IP",
+    "WG_ENDPOINT",
+    "WG_ENDPOINT_PORT",
+    "WG_PEER_KEY_FILE",
+    "WG_KEEPALIVE",
+    "WG_BACKEND",
+    "HANDSHAKE_MAX_AGE",
+    "TUNNEL_WAIT",
+    "PRIMARY_DEV",
+    "PRIMARY_GW",
+    "BACKUP_DEV",
+    "BACKUP_GW",
+    "LAN_SUBNET",
+    "LAN_SUBNET6",
+    "WG_PEER_IP6",
+    "LAN_RULE_PRIORITY",
+    "LAN_DEV",
+    "METRIC_WG",
+    "METRIC_PRIMARY",
+    "METRIC_BACKUP",
+    "POLICY_TABLES",
+    "PROBE_COUNT",
+    "PROBE_TIMEOUT_MS",
+    "LB_STATUS",
+    "DNS_CHECK",
+    "DNS_TEST_NAME",
+    "DNS_RESTART_CMD",
+    "STATE_DIR",
+    "LOCK_FILE",
+    "LOCK_TIMEOUT",
+    "LOG_FILE",
+    "LOG_MAX_KB",
+    "TRACK_IPS",
+    "TRACK_RELIABILITY",
+    "PROBE_INTERVAL_MS",
+    "DOWN_AFTER_MS",
+    "UP_AFTER_S",
+    "UP_AFTER_MAX_S",
+    "FLAP_WINDOW_S",
+    "FALLBACK",
+    "ON_CHANGE",
+    "HOOK_TIMEOUT_S",
+    "BACKUP_CHECK",
+    "BOOT_WAIT_S",
+    "CONNTRACK_FLUSH",
+];
+
+/// A program and its arguments, split at white space: run without a shell, so the
+/// program must be named by its absolute path (cron's PATH is not the owner's).
+fn command(v: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = v.split_whitespace().map(String::from).collect();
+    match words.first() {
+        Some(p) if p.starts_with('/') => Ok(words),
+        _ => Err(format!("`{v}` must start with an absolute program path (it runs without a shell)")),
+    }
+}
+
+/// Removes one level of `"…"` or `'…'` quoting and a trailing `# comment`, as a shell
+/// would for these simple values; nothing is expanded.
+fn unquote(v: &str) -> Result<String, String> {
+    for q in ['"', '\''] {
+        if let Some(inner) = v.strip_prefix(q) {
+            let Some(end) = inner.find(q) else {
+                return Err(format!("unterminated {q}quote"));
+            };
+            let after = inner[end + 1..].trim_start();
+            if !after.is_empty() && !after.starts_with('#') {
+                return Err(format!("unexpected text after the closing quote: `{after}`"));
+            }
+            let value = &inner[..end];
+            if q == '"' && (value.contains('$') || value.contains('`')) {
+                return Err("shell expansion ($ or `) is not supported".into());
+            }
+            return Ok(value.to_string());
+        }
+    }
+    let value = match v.find(" #").or_else(|| v.find("\t#")) {
+        Some(i) => v[..i].trim_end(),
+        None => v,
+    };
+    if value.contains('$') || value.contains('`') {
+        return Err("shell expansion ($ or `) is not supported".into());
+    }
+    Ok(value.to_string())
+}
+
+/// The entries of one file, turned into typed values key by key.
+struct Fields<'a> {
+    path: &'a Path,
+    entries: HashMap<&'static str, Entry>,
+}
+
+impl Fields<'_> {
+    fn error(&self, key: &str, message: String) -> ConfigError {
+        let line = self.entries.get(key).map_or(0, |e| e.line);
+        ConfigError { path: self.path.to_path_buf(), line, message: format!("{key}: {message}") }
+    }
+
+    /// The raw value, or `None` when the key is absent (an empty value counts as absent).
+    fn raw(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(|e| e.value.as_str()).filter(|v| !v.is_empty())
+    }
+
+    fn required<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        match self.raw(key) {
+            Some(v) => parse(v).map_err(|m| self.error(key, m)),
+            None => Err(ConfigError {
+                path: self.path.to_path_buf(),
+                line: 0,
+                message: format!("{key} is required but not set"),
+            }),
+        }
+    }
+
+    fn optional<T>(&self, key: &str, default: T, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        match self.raw(key) {
+            Some(v) => parse(v).map_err(|m| self.error(key, m)),
+            None => Ok(default),
+        }
+    }
+
+    fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+        &self,
+        key: &str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> Result<T, ConfigError> {
+        self.optional(key, default, |v| match v.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            Ok(_) => Err(format!("`{v}` is out of range ({min}..={max})")),
+            Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(format!("`{v}` is out of range ({min}..={max})"))
+            }
+            Err(_) => Err(format!("`{v}` is not a number")),
+        })
+    }
+
+    fn build(self) -> Result<Config, ConfigError> {
+        let c = Config {
+            path: self.path.to_path_buf(),
+            wg_iface: self.optional("WG_IFACE", "wg0".into(), iface)?,
+            wg_peer_ip: self.required("WG_PEER_IP", ipv4)?,
+            wg_endpoint: self.required("WG_ENDPOINT", ipv4)?,
+            wg_endpoint_port: self.number("WG_ENDPOINT_PORT", 51820, 1, u16::MAX)?,
+            wg_peer_key_file: self.optional(
+                "WG_PEER_KEY_FILE",
+                "/config/auth/vps-peer-public.key".into(),
+                absolute_path,
+            )?,
+            wg_keepalive_s: self.number("WG_KEEPALIVE", 25, 1, u16::MAX)?,
+            wg_backend: self.optional("WG_BACKEND", BackendChoice::Auto, |v| match v {
+                "auto" => Ok(BackendChoice::Auto),
+                "kernel" => Ok(BackendChoice::Kernel),
+                "uapi" => Ok(BackendChoice::Uapi),
+                _ => Err(format!("`{v}` is not one of auto, kernel, uapi")),
+            })?,
+            handshake_max_age_s: self.number("HANDSHAKE_MAX_AGE", 180, 1, 86_400)?,
+            tunnel_wait_s: self.number("TUNNEL_WAIT", 20, 0, 600)?,
+            primary_dev: self.required("PRIMARY_DEV", iface)?,
+            primary_gw: self.required("PRIMARY_GW", gateway)?,
+            backup_dev: self.required("BACKUP_DEV", iface)?,
+            backup_gw: self.required("BACKUP_GW", gateway)?,
+            lan_subnets: self.required("LAN_SUBNET", subnets)?,
+            wg_peer_ip6: self.optional("WG_PEER_IP6", None, |v| match v {
+                "" => Ok(None),
+                v => match v.parse::<Ipv6Addr>() {
+                    Ok(ip) if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() => {
+                        Err(format!("`{v}` cannot be a gateway (unspecified, loopback or multicast)"))
+                    }
+                    Ok(ip) => Ok(Some(ip)),
+                    Err(_) => Err(format!("`{v}` is not an IPv6 address")),
+                },
+            })?,
+            lan_subnets6: self.optional("LAN_SUBNET6", Vec::new(), subnets6)?,
+            lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765)?,
+            lan_dev: self.optional("LAN_DEV", "switch0".into(), iface)?,
+            metric_wg: self.number("METRIC_WG", 40, 0, u32::MAX)?,
+            metric_primary: self.number("METRIC_PRIMARY", 100, 0, u32::MAX)?,
+            metric_backup: self.number("METRIC_BACKUP", 200, 10, u32::MAX)?,
+            policy_tables: self.optional("POLICY_TABLES", None, policy_tables)?,
+            probe_count: self.number("PROBE_COUNT", 3, 1, 100)?,
+            probe_timeout_ms: self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000)?,
+            lb_status: self.optional("LB_STATUS", true, auto_off)?,
+            dns_check: self.optional("DNS_CHECK", true, auto_off)?,
+            dns_test_name: self.optional("DNS_TEST_NAME", "google.com".into(), dns_name)?,
+            dns_restart_cmd: self.optional(
+                "DNS_RESTART_CMD",
+                vec!["/etc/init.d/dnsmasq".into(), "restart".into()],
+                command,
+            )?,
+            state_dir: self.optional("STATE_DIR", "/var/run/wg-failsafe".into(), absolute_path)?,
+            lock_file: self.optional("LOCK_FILE", "/var/run/wg-failsafe.lock".into(), absolute_path)?,
+            lock_timeout_s: self.number("LOCK_TIMEOUT", 10, 0, 3600)?,
+            log_file: self.optional("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path)?,
+            log_max_kb: self.number("LOG_MAX_KB", 256, 1, 1 << 20)?,
+            track_ips: self.optional("TRACK_IPS", Vec::new(), track_ips)?,
+            track_reliability: self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS)?,
+            // Down to 1 ms for soak tests; a router wants 200 to 1000.
+            probe_interval_ms: self.number("PROBE_INTERVAL_MS", 500, 1, 60_000)?,
+            down_after_ms: self.number("DOWN_AFTER_MS", 2000, 100, 600_000)?,
+            up_after_s: self.number("UP_AFTER_S", 60, 0, 86_400)?,
+            up_after_max_s: self.number("UP_AFTER_MAX_S", 900, 0, 86_400)?,
+            flap_window_s: self.number("FLAP_WINDOW_S", 900, 0, 86_400)?,
+            fallback: self.optional("FALLBACK", Fallback::Backup, |v| match v {
+                "backup" => Ok(Fallback::Backup),
+                "none" => Ok(Fallback::None),
+                _ => Err(format!("`{v}` is not backup or none")),
+            })?,
+            on_change: self.optional("ON_CHANGE", Vec::new(), |v| {
+                if v.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    command(v)
+                }
+            })?,
+            hook_timeout_s: self.number("HOOK_TIMEOUT_S", 10, 1, 3600)?,
+            backup_check: self.optional("BACKUP_CHECK", false, |v| match v {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err(format!("`{v}` is not on or off")),
+            })?,
+            boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
+            conntrack_flush: self.optional("CONNTRACK_FLUSH", true, auto_off)?,
+        };
+        self.check_across(&c)?;
+        Ok(c)
+    }
+
+    /// The checks that involve more than one key, each error on the line of the key named.
+    fn check_across(&self, c: &Config) -> Result<(), ConfigError> {
+        if c.primary_dev == c.backup_dev {
+            return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));
+        }
+        if c.wg_iface == c.primary_dev || c.wg_iface == c.backup_dev {
+            return Err(self.error("WG_IFACE", format!("`{}` is also a WAN interface", c.wg_iface)));
+        }
+        if !c.track_ips.is_empty() && c.track_reliability > c.track_ips.len() {
+            return Err(self.error(
+                "TRACK_RELIABILITY",
+                format!("is {} but TRACK_IPS lists only {}", c.track_reliability, c.track_ips.len()),
+            ));
+        }
+        if c.up_after_max_s < c.up_after_s {
+            return Err(self.error("UP_AFTER_MAX_S", format!("is below UP_AFTER_S ({} s)", c.up_after_s)));
+        }
+        if c.down_after_ms < c.probe_interval_ms {
+            return Err(self.error(
+                "DOWN_AFTER_MS",
+                format!("is shorter than PROBE_INTERVAL_MS ({} ms): no round could pass", c.probe_interval_ms),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The most TRACK_IPS a round probes (each one costs PROBE_COUNT echoes at worst).
+pub const MAX_TRACK_IPS: usize = 16;
+
+/// POLICY_TABLES: `auto` (`None`), or table numbers; never `local` or `default`.
+fn policy_tables(v: &str) -> Result<Option<Vec<u32>>, String> {
+    if v == "auto" {
+        return Ok(None);
+    }
+    list(v)
+        .map(|t| match t.parse::<u32>() {
+            Ok(n) if (1..=u32::MAX).contains(&n) && !matches!(n, 253 | 255) => Ok(n),
+            _ => Err(format!("`{t}` is not a routing table number (1-4294967295, not 253 or 255)")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// TRACK_IPS: addresses a probe can reach, each once, at most [`MAX_TRACK_IPS`].
+fn track_ips(v: &str) -> Result<Vec<Ipv4Addr>, String> {
+    let mut ips: Vec<Ipv4Addr> = Vec::new();
+    for item in list(v) {
+        let ip = ipv4(item)?;
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            return Err(format!("`{item}` cannot be probed (unspecified, loopback, multicast or broadcast)"));
+        }
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    if ips.len() > MAX_TRACK_IPS {
+        return Err(format!("at most {MAX_TRACK_IPS} addresses"));
+    }
+    Ok(ips)
+}
+
+fn gateway(v: &str) -> Result<Gateway, String> {
+    match v {
+        "auto" => Ok(Gateway::Auto),
+        _ => v.parse().map(Gateway::Static).map_err(|_| format!("`{v}` is not an IPv4 address or auto")),
+    }
+}
+
+fn ipv4(v: &str) -> Result<Ipv4Addr, String> {
+    v.parse().map_err(|_| format!("`{v}` is not an IPv4 address"))
+}
+
+/// A Linux interface name: 1 to 15 bytes, no `/`, `:` or whitespace.
+fn iface(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 15
+        && v != "."
+        && v != ".."
+        && !v.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("`{v}` is not a valid interface name (1-15 characters, no / : or spaces)"))
+    }
+}
+
+fn absolute_path(v: &str) -> Result<PathBuf, String> {
+    if v.starts_with('/') {
+        Ok(PathBuf::from(v))
+    } else {
+        Err(format!("`{v}` is not an absolute path"))
+    }
+}
+
+fn auto_off(v: &str) -> Result<bool, String> {
+    match v {
+        "auto" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{v}` is not auto or off")),
+    }
+}
+
+/// Items of a space- or comma-separated list.
+fn list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty())
+}
+
+fn subnets(v: &str) -> Result<Vec<Ipv4Net>, String> {
+    let mut nets: Vec<Ipv4Net> = Vec::new();
+    for item in list(v) {
+        let net: Ipv4Net = item.parse()?;
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
+    }
+    if nets.is_empty() {
+        return Err("no subnet given".into());
+    }
+    Ok(nets)
+}
+
+fn subnets6(v: &str) -> Result<Vec<Prefix>, String> {
+    let mut nets: Vec<Prefix> = Vec::new();
+    for item in list(v) {
+        let net: Prefix = item.parse()?;
+        if !net.is_v6() {
+            return Err(format!("`{item}` is not an IPv6 prefix"));
+        }
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
+    }
+    Ok(nets)
+}
+
+fn dns_name(v: &str) -> Result<String, String> {
+    let name = v.strip_suffix('.').unwrap_or(v);
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!("`{v}` is not a valid DNS name"))
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// The smallest valid file: every required key, nothing else.
+    pub const MINIMAL: &str = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24\n";
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("/etc/test.conf"), text)
+    }
+
+    fn error_of(text: &str) -> String {
+        parse_str(text).expect_err("config should be rejected").to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_every_default() {
+        let c = parse_str(MINIMAL).expect("minimal config parses");
+        assert_eq!(c.wg_iface, "wg0");
+        assert_eq!(c.wg_peer_ip, Ipv4Addr::new(10, 11, 0, 1));
+        assert_eq!(c.wg_endpoint_port, 51820);
+        assert_eq!(c.wg_peer_key_file, PathBuf::from("/config/auth/vps-peer-public.key"));
+        assert_eq!(c.wg_keepalive_s, 25);
+        assert_eq!(c.wg_backend, BackendChoice::Auto);
+        assert_eq!((c.handshake_max_age_s, c.tunnel_wait_s), (180, 20));
+        assert_eq!(c.lan_rule_priority, 69);
+        assert_eq!(c.lan_dev, "switch0");
+        assert_eq!((c.on_change.is_empty(), c.hook_timeout_s), (true, 10));
+        let c = parse_str(&format!("ON_CHANGE=/usr/local/bin/notify --topic x\nON_CHANGE_UNUSED=\n{MINIMAL}"));
+        assert!(c.is_err(), "an unknown key is still refused");
+        let c = parse_str(&format!("ON_CHANGE=\"/usr/local/bin/notify --topic x\"\n{MINIMAL}")).expect("quoted");
+        assert_eq!(c.on_change, ["/usr/local/bin/notify", "--topic", "x"]);
+        assert_eq!((c.metric_wg, c.metric_primary, c.metric_backup), (40, 100, 200));
+        assert_eq!(c.metric_endpoint(), 190);
+        assert_eq!(c.policy_tables, None);
+        assert_eq!((c.probe_count, c.probe_timeout_ms), (3, 1000));
+        assert!(c.lb_status && c.dns_check && c.conntrack_flush);
+        assert!(!parse_str(&format!("CONNTRACK_FLUSH=off\n{MINIMAL}")).expect("off").conntrack_flush);
+        assert_eq!(c.dns_test_name, "google.com");
+        assert_eq!(c.dns_restart_cmd, vec!["/etc/init.d/dnsmasq", "restart"]);
+        assert_eq!(c.state_dir, PathBuf::from("/var/run/wg-failsafe"));
+        assert_eq!(c.lock_file, PathBuf::from("/var/run/wg-failsafe.lock"));
+        assert_eq!(c.lock_timeout_s, 10);
+        assert_eq!(c.log_file, PathBuf::from("/var/log/wg-failsafe.log"));
+        assert_eq!(c.log_max_kb, 256);
+        assert_eq!(
+            (c.primary_gw, c.backup_gw),
+            (Gateway::Static([192, 168, 1, 1].into()), Gateway::Static([192, 168, 2, 1].into()))
+        );
+        assert!(c.track_ips.is_empty());
+        assert_eq!(c.track_reliability, 1);
+        assert_eq!((c.probe_interval_ms, c.down_after_ms), (500, 2000));
+        assert_eq!((c.up_after_s, c.up_after_max_s, c.flap_window_s), (60, 900, 900));
+        assert_eq!(c.fallback, Fallback::Backup);
+    }
+
+    #[test]
+    fn health_keys_and_auto_gateways() {
+        let text = MINIMAL
+            .replace("PRIMARY_GW=192.168.1.1", "PRIMARY_GW=auto")
+            .replace("BACKUP_GW=192.168.2.1", "BACKUP_GW=auto")
+            + "TRACK_IPS=1.1.1.1, 9.9.9.9 1.1.1.1\nTRACK_RELIABILITY=2\nUP_AFTER_S=0\nFALLBACK=none\n";
+        let c = parse_str(&text).expect("valid");
+        assert_eq!((c.primary_gw, c.backup_gw), (Gateway::Auto, Gateway::Auto));
+        assert_eq!(c.track_ips, [Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(9, 9, 9, 9)]);
+        assert_eq!((c.track_reliability, c.up_after_s, c.fallback), (2, 0, Fallback::None));
+        assert_eq!(c.primary_gw.to_string(), "auto");
+    }
+
+    #[test]
+    fn inconsistent_health_keys_are_refused() {
+        let more = |extra: &str| error_of(&format!("{MINIMAL}{extra}"));
+        assert_eq!(
+            more("TRACK_IPS=1.1.1.1\nTRACK_RELIABILITY=2\n"),
+            "/etc/test.conf:9: TRACK_RELIABILITY: is 2 but TRACK_IPS lists only 1"
+        );
+        assert_eq!(
+            more("UP_AFTER_S=120\nUP_AFTER_MAX_S=60\n"),
+            "/etc/test.conf:9: UP_AFTER_MAX_S: is below UP_AFTER_S (120 s)"
+        );
+        assert_eq!(
+            more("PROBE_INTERVAL_MS=1000\nDOWN_AFTER_MS=500\n"),
+            "/etc/test.conf:9: DOWN_AFTER_MS: is shorter than PROBE_INTERVAL_MS (1000 ms): no round could pass"
+        );
+    }
+
+    #[test]
+    fn seed_style_file_with_quotes_and_comments_parses() {
+        let text = "# WireGuard failsafe configuration\nWG_IFACE=\"wg0\"\nWG_PEER_IP=\"10.11.0.1\"   # VPS tunnel IP\nWG_ENDPOINT='203.0.113.10'\nPRIMARY_DEV=\"eth0\"\nPRIMARY_GW=\"192.168.1.1\"\nBACKUP_DEV=\"eth1\"\nBACKUP_GW=\"192.168.2.1\"\nLAN_SUBNET=\"192.168.10.0/24 192.168.20.0/24\"\n\nMETRIC_WG=40\nMETRIC_PRIMARY=100 # main\nMETRIC_BACKUP=200\n";
+        let c = parse_str(text).expect("seed config parses");
+        assert_eq!(c.wg_endpoint, Ipv4Addr::new(203, 0, 113, 10));
+        assert_eq!(c.metric_primary, 100);
+        assert_eq!(c.lan_subnets.len(), 2);
+        assert_eq!(c.lan_subnets[1].to_string(), "192.168.20.0/24");
+    }
+
+    #[test]
+    fn lists_accept_commas_and_spaces_and_drop_duplicates() {
+        let text = MINIMAL.replace(
+            "LAN_SUBNET=192.168.10.0/24",
+            "LAN_SUBNET=192.168.10.0/24, 10.0.0.0/8,192.168.10.0/24\nPOLICY_TABLES=201 202,10",
+        );
+        let c = parse_str(&text).expect("lists parse");
+        assert_eq!(c.lan_subnets.iter().map(|n| n.to_string()).collect::<Vec<_>>(), ["192.168.10.0/24", "10.0.0.0/8"]);
+        assert_eq!(c.policy_tables, Some(vec![201, 202, 10]));
+    }
+
+    #[test]
+    fn every_error_names_file_line_and_key() {
+        let cases: &[(&str, &str)] = &[
+            ("FOO=1\n", "/etc/test.conf:1: unknown key `FOO`"),
+            ("just words\n", "/etc/test.conf:1: expected KEY=VALUE (the line itself is not shown)"),
+            ("root:$6$salt$hash:19000:0:99999:7:::\n", "/etc/test.conf:1: expected KEY=VALUE (the line itself is not shown)"),
+            ("root:x=1\n", "/etc/test.conf:1: unknown key (not shown)"),
+            ("METRIC_WG=forty\n", "/etc/test.conf:1: METRIC_WG: `forty` is not a number"),
+            ("METRIC_BACKUP=5\n", "/etc/test.conf:1: METRIC_BACKUP: `5` is out of range (10..=4294967295)"),
+            ("WG_ENDPOINT_PORT=70000\n", "/etc/test.conf:1: WG_ENDPOINT_PORT: `70000` is out of range (1..=65535)"),
+            ("WG_BACKEND=magic\n", "/etc/test.conf:1: WG_BACKEND: `magic` is not one of auto, kernel, uapi"),
+            ("LB_STATUS=on\n", "/etc/test.conf:1: LB_STATUS: `on` is not auto or off"),
+            ("WG_IFACE=\"wg0\n", "/etc/test.conf:1: WG_IFACE: unterminated \"quote"),
+            ("WG_IFACE=\"wg0\" wg1\n", "/etc/test.conf:1: WG_IFACE: unexpected text after the closing quote: `wg1`"),
+            ("WG_IFACE=$IFACE\n", "/etc/test.conf:1: WG_IFACE: shell expansion ($ or `) is not supported"),
+            ("WG_IFACE=a-very-long-interface\n", "/etc/test.conf:1: WG_IFACE: `a-very-long-interface` is not a valid interface name (1-15 characters, no / : or spaces)"),
+            ("STATE_DIR=relative/dir\n", "/etc/test.conf:1: STATE_DIR: `relative/dir` is not an absolute path"),
+            ("DNS_RESTART_CMD=dnsmasq restart\n", "/etc/test.conf:1: DNS_RESTART_CMD: `dnsmasq restart` must start with an absolute program path (it runs without a shell)"),
+            ("DNS_TEST_NAME=bad..name\n", "/etc/test.conf:1: DNS_TEST_NAME: `bad..name` is not a valid DNS name"),
+            ("POLICY_TABLES=201 local\n", "/etc/test.conf:1: POLICY_TABLES: `local` is not a routing table number (1-4294967295, not 253 or 255)"),
+            ("POLICY_TABLES=255\n", "/etc/test.conf:1: POLICY_TABLES: `255` is not a routing table number (1-4294967295, not 253 or 255)"),
+            ("LAN_RULE_PRIORITY=0\n", "/etc/test.conf:1: LAN_RULE_PRIORITY: `0` is out of range (1..=32765)"),
+            ("FALLBACK=tunnel\n", "/etc/test.conf:1: FALLBACK: `tunnel` is not backup or none"),
+            ("TRACK_IPS=8.8.8.8 nowhere\n", "/etc/test.conf:1: TRACK_IPS: `nowhere` is not an IPv4 address"),
+            ("TRACK_IPS=127.0.0.1\n", "/etc/test.conf:1: TRACK_IPS: `127.0.0.1` cannot be probed (unspecified, loopback, multicast or broadcast)"),
+            ("TRACK_RELIABILITY=0\n", "/etc/test.conf:1: TRACK_RELIABILITY: `0` is out of range (1..=16)"),
+            ("UP_AFTER_S=-1\n", "/etc/test.conf:1: UP_AFTER_S: `-1` is not a number"),
+            ("PROBE_INTERVAL_MS=0\n", "/etc/test.conf:1: PROBE_INTERVAL_MS: `0` is out of range (1..=60000)"),
+            ("ON_CHANGE=notify.sh\n", "/etc/test.conf:1: ON_CHANGE: `notify.sh` must start with an absolute program path (it runs without a shell)"),
+            ("HOOK_TIMEOUT_S=0\n", "/etc/test.conf:1: HOOK_TIMEOUT_S: `0` is out of range (1..=3600)"),
+            ("BACKUP_CHECK=yes\n", "/etc/test.conf:1: BACKUP_CHECK: `yes` is not on or off"),
+            ("CONNTRACK_FLUSH=on\n", "/etc/test.conf:1: CONNTRACK_FLUSH: `on` is not auto or off"),
+        ];
+        for (line, expected) in cases {
+            // The bad line comes first so that its number is 1; the rest is the minimal file.
+            let text = format!("{line}{MINIMAL}");
+            assert_eq!(&error_of(&text), expected, "for {line:?}");
+        }
+    }
+
+    #[test]
+    fn bad_addresses_name_the_line() {
+        let text = MINIMAL.replace("PRIMARY_GW=192.168.1.1", "PRIMARY_GW=192.168.1.300");
+        assert_eq!(error_of(&text), "/etc/test.conf:4: PRIMARY_GW: `192.168.1.300` is not an IPv4 address or auto");
+        let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=192.168.10.1/24");
+        assert_eq!(
+            error_of(&text),
+            "/etc/test.conf:7: LAN_SUBNET: `192.168.10.1/24` has host bits set (the network is 192.168.10.0/24)"
+        );
+        let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=192.168.10.0/33");
+        assert_eq!(error_of(&text), "/etc/test.conf:7: LAN_SUBNET: `192.168.10.0/33` has an invalid prefix length");
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        for key in ["WG_PEER_IP", "WG_ENDPOINT", "PRIMARY_DEV", "PRIMARY_GW", "BACKUP_DEV", "BACKUP_GW", "LAN_SUBNET"] {
+            let text: String =
+                MINIMAL.lines().filter(|l| !l.starts_with(&format!("{key}="))).map(|l| format!("{l}\n")).collect();
+            assert_eq!(error_of(&text), format!("/etc/test.conf: {key} is required but not set"));
+        }
+        // An empty value is as good as absent.
+        let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=\"\"");
+        assert_eq!(error_of(&text), "/etc/test.conf: LAN_SUBNET is required but not set");
+    }
+
+    #[test]
+    fn duplicate_key_is_an_error() {
+        let text = format!("{MINIMAL}METRIC_WG=40\nMETRIC_WG=50\n");
+        assert_eq!(error_of(&text), "/etc/test.conf:9: METRIC_WG is set twice (first on line 8)");
+    }
+
+    #[test]
+    fn inconsistent_interfaces_are_refused() {
+        let text = MINIMAL.replace("BACKUP_DEV=eth1", "BACKUP_DEV=eth0");
+        assert_eq!(error_of(&text), "/etc/test.conf:5: BACKUP_DEV: is the same interface as PRIMARY_DEV (eth0)");
+        let text = format!("{MINIMAL}WG_IFACE=eth1\n");
+        assert_eq!(error_of(&text), "/etc/test.conf:8: WG_IFACE: `eth1` is also a WAN interface");
+    }
+
+    #[test]
+    fn prefix_helpers() {
+        let net: Ipv4Net = "192.168.10.0/24".parse().expect("valid prefix");
+        assert!(net.contains(Ipv4Addr::new(192, 168, 10, 77)));
+        assert!(!net.contains(Ipv4Addr::new(192, 168, 11, 1)));
+        let all: Ipv4Net = "0.0.0.0/0".parse().expect("valid prefix");
+        assert!(all.contains(Ipv4Addr::new(8, 8, 8, 8)));
+        let host: Ipv4Net = "10.0.0.1".parse().expect("bare address is a /32");
+        assert_eq!(host.len, 32);
+    }
+
+    #[test]
+    fn ipv6_keys() {
+        let c =
+            parse_str(&format!("{MINIMAL}WG_PEER_IP6=fd00:11::1\nLAN_SUBNET6=2001:db8:10::/64, 2001:db8:20::/64\n"))
+                .expect("valid");
+        assert_eq!(c.wg_peer_ip6, Some("fd00:11::1".parse().expect("ipv6")));
+        assert_eq!(
+            c.lan_subnets6.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            ["2001:db8:10::/64", "2001:db8:20::/64"]
+        );
+        let none = parse_str(&format!("{MINIMAL}WG_PEER_IP6=\n")).expect("empty is none");
+        assert_eq!((none.wg_peer_ip6, none.lan_subnets6.len()), (None, 0));
+        for (line, message) in [
+            ("WG_PEER_IP6=10.11.0.1", "`10.11.0.1` is not an IPv6 address"),
+            ("WG_PEER_IP6=ff02::1", "`ff02::1` cannot be a gateway (unspecified, loopback or multicast)"),
+            ("LAN_SUBNET6=192.168.10.0/24", "`192.168.10.0/24` is not an IPv6 prefix"),
+            (
+                "LAN_SUBNET6=2001:db8:10::1/64",
+                "`2001:db8:10::1/64` has host bits set (the network is 2001:db8:10::/64)",
+            ),
+            ("LAN_SUBNET6=2001:db8::/129", "`2001:db8::/129` has an invalid prefix length"),
+            ("LAN_SUBNET6=2001:db8::/", "`2001:db8::/` has an invalid prefix length"),
+        ] {
+            assert_eq!(
+                error_of(&format!("{MINIMAL}{line}\n")),
+                format!("/etc/test.conf:8: {}: {message}", line.split('=').next().unwrap_or_default())
+            );
+        }
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let c = parse_str(include_str!("../../packaging/wg-failsafe.conf.example")).expect("example config is valid");
+        assert_eq!(c.wg_endpoint, Ipv4Addr::new(203, 0, 113, 10));
+        assert_eq!(c, Config { path: c.path.clone(), ..parse_str(MINIMAL).expect("minimal") });
+    }
+}
