@@ -27,6 +27,7 @@ use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table, Abso
 use crate::record::BackupNews;
 use crate::state::{self, Owned, Record, Snapshot};
 use crate::system::{Observed, System};
+use crate::undo::{undo_plan, Undo, Undoer};
 use crate::wireguard::{Key, PeerSet};
 use say::{tell, tell_tables, News};
 

@@ -310,6 +310,33 @@ fn cleanup_takes_back_an_activation_stopped_before_its_snapshot() {
     original(&lab);
 }
 
+/// One mapping takes the journal back (`undo::undo_plan`): a cleanup that finds a default
+/// of ours journaled — an activation stopped after it moved table 201 but before `main`,
+/// its snapshot lost since — deletes it only where its table has another default. The
+/// old cleanup deleted every journaled route and left 201 without any.
+#[test]
+fn a_cleanup_never_leaves_a_table_without_a_default() {
+    let lab = Lab::new("cleanup-default", "");
+    healthy_then_down(&lab);
+    let ours_201 = "default via 10.11.0.1 dev wg0 table 201 proto static metric 40";
+    for n in 1.. {
+        lab.kill_after(n);
+        let _ = lab.tick();
+        assert!(lab.revive(), "no stop found with 201 moved and main not");
+        let main_moved = lab.table(254).iter().any(|x| x.contains("dev wg0"));
+        if lab.table(201).iter().any(|x| x == ours_201) && !main_moved && lab.table(201).len() == 1 {
+            break;
+        }
+        assert!(!main_moved, "main moved before 201 was left with ours alone");
+    }
+    std::fs::remove_file(lab.dir.join("snapshot")).expect("the snapshot, lost");
+    lab.primary_carrier(true);
+    assert_eq!(lab.tick().expect("cleanup"), Outcome::CleanedUp);
+    assert!(lab.w().violations.is_empty(), "{:?}", lab.w().violations);
+    assert_eq!(lab.table(201), [ours_201], "left, and told");
+    assert_eq!(lab.tick().expect("healthy again"), Outcome::Healthy, "the journal is taken back once");
+}
+
 /// Runs `prepare`, then for every N the next tick stopped after its N-th step, a new
 /// process ticking until settled, and `check`; until a tick needs fewer than N steps.
 /// Returns how many stops were tried.
