@@ -193,15 +193,9 @@ pub fn handshake_wanted(echo: Option<bool>, r: &TunnelRound, max_age_s: u64) -> 
     unproven && session_may_hold
 }
 
-/// The daemon's verdict on a probed path: down when no round has passed for
-/// `down_after_ms`, counted in rounds — ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ failed in a
-/// row — so that a round timer a millisecond early never costs a whole extra round.
-pub fn rounds_down(failed_in_a_row: u32, down_after_ms: u64, interval_ms: u64) -> bool {
-    failed_in_a_row >= rounds_needed(down_after_ms, interval_ms)
-}
-
-/// ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ rounds, at least one: what the daemon's tracks
-/// count to call a path down (and, for the tunnel, up again).
+/// ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ rounds, at least one: DOWN_AFTER_MS counted in
+/// rounds, so that a round timer a millisecond early never costs a whole extra round —
+/// what the tunnel's track needs to come back, and BACKUP_CHECK in the daemon to turn.
 pub fn rounds_needed(down_after_ms: u64, interval_ms: u64) -> u32 {
     down_after_ms.div_ceil(interval_ms.max(1)).clamp(1, u64::from(u32::MAX)) as u32
 }
@@ -337,13 +331,11 @@ mod tests {
     }
 
     #[test]
-    fn the_daemon_is_down_after_down_after_ms_of_failed_rounds() {
-        assert!(!rounds_down(3, 2000, 500));
-        assert!(rounds_down(4, 2000, 500), "4 rounds of 500 ms: 2000 ms without a pass");
-        assert!(!rounds_down(5, 2000, 300) && rounds_down(7, 2000, 300), "rounded up to whole rounds");
-        assert!(rounds_down(1, 100, 500), "at least one round");
-        assert!(!rounds_down(0, 100, 500));
-        assert!(rounds_down(1, 1, 0), "a zero interval cannot divide by zero");
+    fn down_after_ms_is_counted_in_whole_rounds() {
+        assert_eq!(rounds_needed(2000, 500), 4, "4 rounds of 500 ms: 2000 ms without a pass");
+        assert_eq!(rounds_needed(2000, 300), 7, "rounded up to whole rounds");
+        assert_eq!(rounds_needed(100, 500), 1, "at least one round");
+        assert_eq!(rounds_needed(1, 0), 1, "a zero interval cannot divide by zero");
     }
 
     #[test]
