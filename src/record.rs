@@ -333,14 +333,6 @@ impl Record {
         tell
     }
 
-    /// How long until failback at boot time `now_ms`, while the primary passes every
-    /// round (`None`: it does not): the wait in force less the whole seconds waited, as
-    /// the round counts it (`health::failback`, rounded up).
-    pub fn failback_left_s(&self, now_ms: u64) -> Option<u64> {
-        let since_ms = self.failback.up_since_ms?;
-        Some(self.failback.up_after_s.saturating_sub(now_ms.saturating_sub(since_ms) / 1000))
-    }
-
     /// The primary failed a round: the failback wait starts again at its next pass.
     pub fn primary_failed(&mut self) {
         self.failback.up_since_ms = None;
@@ -613,22 +605,6 @@ pub(crate) mod tests {
         assert_eq!(r.failback.up_since_ms, Some(5_000));
         r.activation_judged(&cfg(), Target::Tunnel, None, None, 10);
         assert!(r.primary_passing(9_000, true), "a new activation tells it again");
-    }
-
-    #[test]
-    fn the_failback_left_is_what_the_round_counts() {
-        let mut r = Record::default();
-        r.failback.up_after_s = 60;
-        assert_eq!(r.failback_left_s(5_000), None, "not passing");
-        r.primary_passing(5_000, true);
-        for now_ms in [5_000, 5_001, 6_999, 7_000, 64_999, 65_000, 70_000] {
-            let left_ms = match crate::health::failback(Some(5_000), true, now_ms, 60) {
-                crate::health::Failback::Waiting { left_ms, .. } => left_ms.div_ceil(1000),
-                _ => 0,
-            };
-            assert_eq!(r.failback_left_s(now_ms), Some(left_ms), "at {now_ms} ms");
-        }
-        assert_eq!(r.failback_left_s(1_000), Some(60), "a mark later than now: the whole wait");
     }
 
     #[test]

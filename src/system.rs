@@ -389,12 +389,7 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let peer = match self.tunnel_peer() {
             Ok(Some(p)) => {
-                let now = self.wall_now();
-                let age = match p.last_handshake {
-                    None => "never".to_string(),
-                    Some(t) if t > now => format!("{} s in the future (clock stepped back?)", (t - now).as_secs()),
-                    Some(t) => format!("{} s ago", (now - t).as_secs()),
-                };
+                let age = crate::health::handshake_age(p.last_handshake, self.wall_now());
                 let endpoint = p.endpoint.map_or("none".to_string(), |e| e.to_string());
                 format!("latest handshake {age}, endpoint {endpoint}")
             }

@@ -97,11 +97,11 @@ pub fn while_active(
 
     // The failback wait.
     let wait_left_s = match primary {
-        Some((_, Failback::Waiting { since_ms, left_ms, first })) => {
+        Some((_, f @ Failback::Waiting { since_ms, first, .. })) => {
             if record.primary_passing(since_ms, first) {
                 tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s });
             }
-            Some(left_ms.div_ceil(1000))
+            f.left_s()
         }
         Some((_, Failback::Down)) | Some((Err(_), _)) => {
             record.primary_failed();

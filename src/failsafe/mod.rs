@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use crate::config::Fallback;
 use crate::conntrack::{self, Path};
 use crate::decide::{
-    decide, defaults_of, endpoint_plan, fail_back_now, footprint_in_main, inferred_owned, kernel_winners, link_health,
-    move_table, restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change,
-    Ours, Target,
+    decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, link_health, move_table,
+    restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change, Ours,
+    Target,
 };
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
@@ -120,17 +120,11 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
         return deactivate(sys, obs, false);
     }
     let healthy = seen.primary.is_ok();
-    let failback = health::round_failback(
-        healthy,
-        seen.round_passed,
-        record.failback.up_since_ms,
-        sys.boottime_ms(),
-        record.failback.up_after_s,
-    );
     let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel.down);
-    let passed = healthy && seen.round_passed == Some(true);
-    let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
-    match decide(obs.on, healthy, !sys.journal().is_empty(), back) {
+    let f = &record.failback;
+    let failback =
+        health::failback_judged(healthy, seen.round_passed, f.up_since_ms, sys.boottime_ms(), f.up_after_s, dead);
+    match decide(obs.on, healthy, !sys.journal().is_empty(), failback.back) {
         Action::Nothing => {
             // Only a help at the next activation: a write that fails (a full tmpfs) is
             // told, never a failed round.
@@ -141,7 +135,7 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
         }
         Action::Cleanup => cleanup(sys),
         Action::Activate => activate(sys, seen.primary.err(), obs),
-        Action::Reassert => while_active(sys, obs, failback.map(|f| (seen.primary, f)), seen.tunnel),
+        Action::Reassert => while_active(sys, obs, failback.state.map(|f| (seen.primary, f)), seen.tunnel),
         Action::Deactivate => deactivate(sys, obs, false),
     }
 }

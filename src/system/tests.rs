@@ -337,6 +337,23 @@ fn a_cleanup_never_leaves_a_table_without_a_default() {
     assert_eq!(lab.tick().expect("healthy again"), Outcome::Healthy, "the journal is taken back once");
 }
 
+/// `status` tells the failback the round would judge: with the primary passing again and
+/// then the backup's carrier gone (the target carries nothing), the next round fails back
+/// at once — the old status, counting the wait itself, still said a minute.
+#[test]
+fn status_tells_the_failback_the_round_judges() {
+    let lab = Lab::new("status-failback", "");
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { .. })));
+    lab.primary_carrier(true);
+    let Ok(Outcome::Active { wait_left_s: Some(wait_s), .. }) = lab.tick() else { panic!("waiting") };
+    let status = || crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert_eq!(status().failback_in_s, Some(wait_s), "the same wait as the round's");
+    lab.w().set_link("eth1", true, false);
+    assert_eq!(status().failback_in_s, Some(0), "a dead target: at the next round");
+    assert!(matches!(lab.tick(), Ok(Outcome::Deactivated { .. })));
+}
+
 /// Runs `prepare`, then for every N the next tick stopped after its N-th step, a new
 /// process ticking until settled, and `check`; until a tick needs fewer than N steps.
 /// Returns how many stops were tried.
