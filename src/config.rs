@@ -487,34 +487,14 @@ impl Fields<'_> {
             backup_dev: self.required("BACKUP_DEV", iface)?,
             backup_gw: self.required("BACKUP_GW", gateway)?,
             lan_subnets: self.required("LAN_SUBNET", subnets)?,
-            wg_peer_ip6: self.optional("WG_PEER_IP6", None, |v| match v {
-                "" => Ok(None),
-                v => match v.parse::<Ipv6Addr>() {
-                    Ok(ip) if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() => {
-                        Err(format!("`{v}` cannot be a gateway (unspecified, loopback or multicast)"))
-                    }
-                    Ok(ip) => Ok(Some(ip)),
-                    Err(_) => Err(format!("`{v}` is not an IPv6 address")),
-                },
-            })?,
+            wg_peer_ip6: self.optional("WG_PEER_IP6", None, gateway6)?,
             lan_subnets6: self.optional("LAN_SUBNET6", Vec::new(), subnets6)?,
             lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765)?,
             lan_dev: self.optional("LAN_DEV", "switch0".into(), iface)?,
             metric_wg: self.number("METRIC_WG", 40, 0, u32::MAX)?,
             metric_primary: self.number("METRIC_PRIMARY", 100, 0, u32::MAX)?,
             metric_backup: self.number("METRIC_BACKUP", 200, 10, u32::MAX)?,
-            policy_tables: self.optional("POLICY_TABLES", None, |v| {
-                if v == "auto" {
-                    return Ok(None);
-                }
-                list(v)
-                    .map(|t| match t.parse::<u32>() {
-                        Ok(n) if (1..=u32::MAX).contains(&n) && !matches!(n, 253 | 255) => Ok(n),
-                        _ => Err(format!("`{t}` is not a routing table number (1-4294967295, not 253 or 255)")),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some)
-            })?,
+            policy_tables: self.optional("POLICY_TABLES", None, tables)?,
             probe_count: self.number("PROBE_COUNT", 3, 1, 100)?,
             probe_timeout_ms: self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000)?,
             lb_status: self.optional("LB_STATUS", true, auto_off)?,
@@ -530,24 +510,7 @@ impl Fields<'_> {
             lock_timeout_s: self.number("LOCK_TIMEOUT", 10, 0, 3600)?,
             log_file: self.optional("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path)?,
             log_max_kb: self.number("LOG_MAX_KB", 256, 1, 1 << 20)?,
-            track_ips: self.optional("TRACK_IPS", Vec::new(), |v| {
-                let mut ips: Vec<Ipv4Addr> = Vec::new();
-                for item in list(v) {
-                    let ip = ipv4(item)?;
-                    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
-                        return Err(format!(
-                            "`{item}` cannot be probed (unspecified, loopback, multicast or broadcast)"
-                        ));
-                    }
-                    if !ips.contains(&ip) {
-                        ips.push(ip);
-                    }
-                }
-                if ips.len() > MAX_TRACK_IPS {
-                    return Err(format!("at most {MAX_TRACK_IPS} addresses"));
-                }
-                Ok(ips)
-            })?,
+            track_ips: self.optional("TRACK_IPS", Vec::new(), track_ips)?,
             track_reliability: self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS)?,
             // Down to 1 ms for soak tests; a router wants 200 to 1000.
             probe_interval_ms: self.number("PROBE_INTERVAL_MS", 500, 1, 60_000)?,
@@ -648,6 +611,51 @@ fn auto_off(v: &str) -> Result<bool, String> {
 /// Items of a space- or comma-separated list.
 fn list(v: &str) -> impl Iterator<Item = &str> {
     v.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty())
+}
+/// WG_PEER_IP6: empty (IPv6 is refused during a failover) or a unicast IPv6 gateway.
+fn gateway6(v: &str) -> Result<Option<Ipv6Addr>, String> {
+    match v {
+        "" => Ok(None),
+        v => match v.parse::<Ipv6Addr>() {
+            Ok(ip) if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() => {
+                Err(format!("`{v}` cannot be a gateway (unspecified, loopback or multicast)"))
+            }
+            Ok(ip) => Ok(Some(ip)),
+            Err(_) => Err(format!("`{v}` is not an IPv6 address")),
+        },
+    }
+}
+
+/// POLICY_TABLES: `auto` (`None`) or routing table numbers, neither `default` nor `local`.
+fn tables(v: &str) -> Result<Option<Vec<u32>>, String> {
+    if v == "auto" {
+        return Ok(None);
+    }
+    list(v)
+        .map(|t| match t.parse::<u32>() {
+            Ok(n) if (1..=u32::MAX).contains(&n) && !matches!(n, 253 | 255) => Ok(n),
+            _ => Err(format!("`{t}` is not a routing table number (1-4294967295, not 253 or 255)")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// TRACK_IPS: addresses an echo can probe, each once, at most [`MAX_TRACK_IPS`].
+fn track_ips(v: &str) -> Result<Vec<Ipv4Addr>, String> {
+    let mut ips: Vec<Ipv4Addr> = Vec::new();
+    for item in list(v) {
+        let ip = ipv4(item)?;
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            return Err(format!("`{item}` cannot be probed (unspecified, loopback, multicast or broadcast)"));
+        }
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    if ips.len() > MAX_TRACK_IPS {
+        return Err(format!("at most {MAX_TRACK_IPS} addresses"));
+    }
+    Ok(ips)
 }
 
 fn subnets(v: &str) -> Result<Vec<Ipv4Net>, String> {

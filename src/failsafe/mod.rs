@@ -24,7 +24,7 @@ use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unh
 use crate::netlink::route::{Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table, Absorbed};
-use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
+use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen, TunnelNews};
 use crate::state::{self, Owned, Record, Snapshot};
 use crate::system::{Observed, System};
 use crate::undo::{undo_plan, Undo, Undoer};
