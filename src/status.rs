@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use crate::decide::{defaults_of, managed_tables, target_dead, Target};
 use crate::error::Error;
-use crate::health::{failback_judged, handshake_age, HandshakeAge};
+use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
 use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
@@ -37,6 +37,10 @@ pub struct Status {
     pub handshake: HandshakeAge,
     pub tunnel_error: Option<String>,
     pub tunnel: Option<Stats>,
+    /// The tunnel carries traffic: while on, as the round judges it (an echo, or for a
+    /// VPS that answers none a fresh handshake since the activation's mark); while off,
+    /// nothing is judged by it, and an echo answered says it.
+    pub tunnel_up: bool,
     pub backup_dev: String,
     /// BACKUP_CHECK=on: the backup's last judgement (down?) and since when; `None` when
     /// it is not checked, or not yet.
@@ -53,12 +57,6 @@ pub struct Status {
     pub events: Vec<Event>,
 }
 
-impl Status {
-    pub fn tunnel_up(&self) -> bool {
-        self.tunnel.is_some_and(|t| t.received > 0)
-    }
-}
-
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
     let cfg = sys.cfg;
     let mut obs = sys.observe()?;
@@ -71,15 +69,19 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
     let record = sys.record().clone();
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
     let now = sys.wall_now();
-    let (handshake, tunnel_error) = match sys.tunnel_peer() {
-        Ok(Some(p)) => (handshake_age(p.last_handshake, now), None),
-        Ok(None) => (HandshakeAge::Never, Some(format!("no peer for {} on {}", cfg.wg_peer_ip, cfg.wg_iface))),
-        Err(e) => (HandshakeAge::Never, Some(e.to_string())),
+    let (latest, tunnel_error) = match sys.tunnel_peer() {
+        Ok(Some(p)) => (p.last_handshake, None),
+        Ok(None) => (None, Some(format!("no peer for {} on {}", cfg.wg_peer_ip, cfg.wg_iface))),
+        Err(e) => (None, Some(e.to_string())),
     };
     let tunnel = match tunnel_error {
         None if sys.links.by_name(&cfg.wg_iface).is_some() => sys.tunnel_stats().ok(),
         _ => None,
     };
+    let echo = tunnel.is_some_and(|t| t.received > 0);
+    let t = &record.tunnel;
+    let round = TunnelRound { echo, peer_echoes: t.peer_echoes, latest, mark: t.handshake_mark, now };
+    let tunnel_up = if obs.on { tunnel_works(&round, cfg.handshake_max_age_s) } else { echo };
     let tables = match &obs.snapshot {
         Some(s) => s.clone(),
         None => Snapshot {
@@ -114,9 +116,10 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
         backend: sys.backend().to_string(),
-        handshake,
+        handshake: handshake_age(latest, now),
         tunnel_error,
         tunnel,
+        tunnel_up,
         backup_dev: cfg.backup_dev.clone(),
         backup: (cfg.backup_check && record.backup.since_unix_s > 0)
             .then_some((record.backup.down, record.backup.since_unix_s)),
@@ -188,7 +191,7 @@ impl Status {
             s,
             "tunnel:   {} {} ({} backend, {handshake}{echo})",
             self.tunnel_iface,
-            if self.tunnel_up() { "up" } else { "down" },
+            if self.tunnel_up { "up" } else { "down" },
             self.backend
         );
         let backup = match (self.backup_checked, self.backup) {
@@ -271,7 +274,7 @@ impl Status {
             targets.join(","),
             json_str(&self.tunnel_iface),
             json_str(&self.backend),
-            self.tunnel_up(),
+            self.tunnel_up,
             opt_u64(self.handshake.secs()),
             self.tunnel_error.as_deref().map_or("null".to_string(), json_str),
             self.peer_ip6.map_or("null".to_string(), |ip| json_str(&ip.to_string())),
@@ -337,6 +340,7 @@ mod tests {
             handshake: HandshakeAge::Ago(Duration::from_secs(12)),
             tunnel_error: None,
             tunnel: Some(Stats { sent: 3, received: 3, rtt_total: Duration::from_micros(3_300) }),
+            tunnel_up: true,
             backup_dev: "eth1".into(),
             backup: Some((false, 1_699_999_000)),
             backup_checked: true,

@@ -354,6 +354,25 @@ fn status_tells_the_failback_the_round_judges() {
     assert!(matches!(lab.tick(), Ok(Outcome::Deactivated { .. })));
 }
 
+/// `status` says the tunnel works as the round judges it: a VPS that answers no echo but
+/// handshakes carries the LAN on its tunnel, and the old status, going by echoes alone,
+/// called it down.
+#[test]
+fn status_judges_a_silent_vps_as_the_round_does() {
+    let lab = Lab::new("status-silent", "");
+    lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: crate::decide::Target::Tunnel, .. })));
+    let Ok(Outcome::Active { tunnel_ok: true, .. }) = lab.tick() else { panic!("the round: it works") };
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert!(st.tunnel.is_some_and(|t| t.received == 0), "no echo answered");
+    assert!(st.tunnel_up, "{}", st.to_text());
+    tunnel_works(&lab, false);
+    lab.advance_s(200);
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert!(!st.tunnel_up, "its handshake too old: down, as the round says");
+}
+
 /// Runs `prepare`, then for every N the next tick stopped after its N-th step, a new
 /// process ticking until settled, and `check`; until a tick needs fewer than N steps.
 /// Returns how many stops were tried.
