@@ -351,11 +351,6 @@ impl Record {
         changed.then_some(refused)
     }
 
-    /// BACKUP_CHECK: a verdict on the backup path, by [`BackupCheck::judged`].
-    pub fn backup_judged(&mut self, seen: &BackupSeen, need: BackupNeed, now_unix_s: u64) -> BackupNews {
-        self.backup.judged(seen, need, now_unix_s)
-    }
-
     pub fn to_text(&self) -> String {
         let mark = self.tunnel.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         let (m, f, t, l, b, n) = (&self.mode, &self.failback, &self.tunnel, &self.logged, &self.backup, &self.totals);
@@ -668,11 +663,11 @@ pub(crate) mod tests {
         }
         // What is written: the standing verdict, since when, and the count against it.
         let mut r = Record::default();
-        assert_eq!(r.backup_judged(&seen('+'), ticks, 100), BackupNews::Unchanged);
+        assert_eq!(r.backup.judged(&seen('+'), ticks, 100), BackupNews::Unchanged);
         assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 0 });
-        assert_eq!(r.backup_judged(&seen('-'), ticks, 110), BackupNews::Unchanged);
+        assert_eq!(r.backup.judged(&seen('-'), ticks, 110), BackupNews::Unchanged);
         assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 1 });
-        assert_eq!(r.backup_judged(&seen('-'), ticks, 120), BackupNews::Down);
+        assert_eq!(r.backup.judged(&seen('-'), ticks, 120), BackupNews::Down);
         assert_eq!(r.backup, BackupCheck { down: true, since_unix_s: 120, against: 0 });
         // A wall clock at 0 still reads as "checked".
         let mut d = BackupCheck::default();
