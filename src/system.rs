@@ -222,14 +222,7 @@ impl<'a> System<'a> {
         let snapshot = if on { self.snapshot()? } else { None };
         let mut tables: BTreeSet<u32> = candidate_tables(false, &rules, c.policy_tables.as_deref());
         tables.extend(snapshot.iter().flat_map(|s| s.tables.iter().copied()));
-        let ours: Vec<Route> = self
-            .journal
-            .iter()
-            .filter_map(|o| match o {
-                Owned::Route(r) => Some(r.clone()),
-                _ => None,
-            })
-            .collect();
+        let ours = crate::model::owned_routes(&self.journal);
         let gw = |setting, dev: &str| {
             resolve_gateway(setting, dev, &self.links, &addrs, &routes, &ours, &tables, snapshot.as_ref())
         };

@@ -36,13 +36,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     } else {
         sys.journal().to_vec()
     };
-    let owned_defaults: Vec<Route> = owned
-        .iter()
-        .filter_map(|o| match o {
-            Owned::Route(r) if r.is_default() => Some(r.clone()),
-            _ => None,
-        })
-        .collect();
+    let owned_defaults: Vec<Route> = owned_routes(&owned).into_iter().filter(Route::is_default).collect();
     // Both families' tables: the snapshot's, main, and any where a default of ours is.
     let mut tables: BTreeSet<(bool, u32)> = obs.snapshot.as_ref().map_or_else(BTreeSet::new, |s| {
         s.tables.iter().map(|t| (false, *t)).chain(s.tables6.iter().map(|t| (true, *t))).collect()

@@ -21,6 +21,7 @@ use crate::decide::{
 };
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
+use crate::model::owned_routes;
 use crate::netlink::route::{Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table, Absorbed};
