@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::config::{Config, Fallback, Gateway};
-use crate::health::{Failback, Unhealthy};
+use crate::health::Unhealthy;
 use crate::model::Owned;
 pub use crate::model::{Change, Target};
 use crate::net::{Ipv4Net, Prefix};
@@ -37,12 +37,6 @@ pub fn link_health(link: Option<&Link>) -> Result<(), Unhealthy> {
 /// is better than nothing (DESIGN.md, "A dead path is no target").
 pub fn target_dead(cfg: &Config, backup: Option<&Link>, tunnel_down: bool) -> bool {
     link_health(backup).is_err() || (cfg.fallback == Fallback::None && tunnel_down)
-}
-
-/// Fail back now: the primary passed for the failback wait, or it passes this round and
-/// the current target is dead. `run` and the daemon both ask this.
-pub fn fail_back_now(failback: Failback, passed: bool, target_dead: bool) -> bool {
-    failback == Failback::Back || (passed && target_dead)
 }
 
 /// BACKUP_CHECK's preconditions, as `run` and the daemon judge them: BACKUP_DEV up
@@ -791,11 +785,11 @@ pub mod tests {
         assert!(!target_dead(&c, Some(&up), false) && !target_dead(&c, Some(&up), true), "the backup carries it");
         assert!(target_dead(&c, Some(&no_carrier), false) && target_dead(&c, None, false));
         assert!(target_dead(&none, Some(&up), true) && !target_dead(&none, Some(&up), false));
-        let waiting = Failback::Waiting { since_ms: 0, left_ms: 59_000, first: true };
-        assert!(!fail_back_now(waiting, true, false), "a live target: the wait applies");
-        assert!(fail_back_now(waiting, true, true), "a dead target: the first passing round");
-        assert!(!fail_back_now(Failback::Down, false, true), "never onto a primary that fails");
-        assert!(fail_back_now(Failback::Back, true, false));
+        let waiting = |dead| crate::health::failback_judged(true, Some(true), Some(0), 1_000, 60, dead).back;
+        assert!(!waiting(false), "a live target: the wait applies");
+        assert!(waiting(true), "a dead target: the first passing round");
+        let failing = crate::health::failback_judged(true, Some(false), Some(0), 1_000, 60, true);
+        assert!(!failing.back, "never onto a primary that fails");
     }
 
     #[test]

@@ -98,6 +98,56 @@ pub fn round_failback(
     }
 }
 
+impl Failback {
+    /// Seconds until failback if the primary keeps passing, rounded up as the round tells
+    /// them: 0 when it is now, `None` while it fails.
+    pub fn left_s(&self) -> Option<u64> {
+        match self {
+            Failback::Down => None,
+            Failback::Waiting { left_ms, .. } => Some(left_ms.div_ceil(1000)),
+            Failback::Back => Some(0),
+        }
+    }
+}
+
+/// The failback as a round judges it, and as `status` reports it from the same facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailbackJudged {
+    /// Where the primary stands (see [`round_failback`]; `None`: an event between rounds
+    /// with the primary healthy).
+    pub state: Option<Failback>,
+    /// Fail back now: the primary passed for the wait, or passes this round and the
+    /// current target carries nothing (DESIGN.md, "A dead path is no target").
+    pub back: bool,
+}
+
+impl FailbackJudged {
+    /// Seconds until failback if the primary keeps passing: 0 when it is now.
+    pub fn left_s(&self) -> Option<u64> {
+        if self.back {
+            return Some(0);
+        }
+        self.state.and_then(|f| f.left_s())
+    }
+}
+
+/// The failback judgement `run`, the daemon and `status` share: the primary's state after
+/// this round ([`round_failback`] over the failback clock: passing since `up_since_ms`,
+/// `required_s` to wait) and whether to fail back now, when the target is dead too.
+pub fn failback_judged(
+    healthy: bool,
+    round_passed: Option<bool>,
+    up_since_ms: Option<u64>,
+    now_ms: u64,
+    required_s: u64,
+    target_dead: bool,
+) -> FailbackJudged {
+    let state = round_failback(healthy, round_passed, up_since_ms, now_ms, required_s);
+    let passed = healthy && round_passed == Some(true);
+    let back = state.is_some_and(|f| f == Failback::Back || (passed && target_dead));
+    FailbackJudged { state, back }
+}
+
 /// Flap damping: the failback wait for an activation at `now_s`. A failover within
 /// `window_s` of the last failback doubles the wait the last activation had (at least
 /// `base_s`), up to `max_s`; a failover after a calm window starts again from `base_s`.
@@ -128,13 +178,52 @@ pub fn handshake_since(latest: Handshake, mark: Handshake) -> bool {
     latest.is_some() && latest != mark
 }
 
+/// How old the latest handshake is at `now`: the one reading of it for the tunnel's
+/// verdict, `status` and the diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeAge {
+    Never,
+    /// Made this long ago. One dated up to a second after `now` was made between the
+    /// reading of the clock and the reading of the peer: age 0, not a stepped clock.
+    Ago(Duration),
+    /// Dated more than a second after `now`: the wall clock was stepped back. Proves
+    /// nothing.
+    Ahead(Duration),
+}
+
+impl HandshakeAge {
+    /// Whole seconds since the handshake (`None`: never, or dated ahead).
+    pub fn secs(&self) -> Option<u64> {
+        match self {
+            HandshakeAge::Ago(d) => Some(d.as_secs()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for HandshakeAge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeAge::Never => f.write_str("never"),
+            HandshakeAge::Ago(d) => write!(f, "{} s ago", d.as_secs()),
+            HandshakeAge::Ahead(d) => write!(f, "{} s in the future (clock stepped back?)", d.as_secs()),
+        }
+    }
+}
+
+/// The age of `latest` at `now` (see [`HandshakeAge`]).
+pub fn handshake_age(latest: Handshake, now: Duration) -> HandshakeAge {
+    match latest {
+        None => HandshakeAge::Never,
+        Some(t) if t <= now + Duration::from_secs(1) => HandshakeAge::Ago(now.saturating_sub(t)),
+        Some(t) => HandshakeAge::Ahead(t - now),
+    }
+}
+
 /// The handshake is at most `max_age_s` old. One dated after `now` (the wall clock was
 /// stepped back) proves nothing and is not fresh.
 pub fn handshake_fresh(latest: Handshake, now: Duration, max_age_s: u64) -> bool {
-    match latest {
-        Some(t) if t <= now + Duration::from_secs(1) => now.saturating_sub(t) <= Duration::from_secs(max_age_s),
-        _ => false,
-    }
+    matches!(handshake_age(latest, now), HandshakeAge::Ago(age) if age <= Duration::from_secs(max_age_s))
 }
 
 /// What one round saw of the tunnel.
@@ -193,15 +282,9 @@ pub fn handshake_wanted(echo: Option<bool>, r: &TunnelRound, max_age_s: u64) -> 
     unproven && session_may_hold
 }
 
-/// The daemon's verdict on a probed path: down when no round has passed for
-/// `down_after_ms`, counted in rounds — ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ failed in a
-/// row — so that a round timer a millisecond early never costs a whole extra round.
-pub fn rounds_down(failed_in_a_row: u32, down_after_ms: u64, interval_ms: u64) -> bool {
-    failed_in_a_row >= rounds_needed(down_after_ms, interval_ms)
-}
-
-/// ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ rounds, at least one: what the daemon's tracks
-/// count to call a path down (and, for the tunnel, up again).
+/// ⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉ rounds, at least one: DOWN_AFTER_MS counted in
+/// rounds, so that a round timer a millisecond early never costs a whole extra round —
+/// what the tunnel's track needs to come back, and BACKUP_CHECK in the daemon to turn.
 pub fn rounds_needed(down_after_ms: u64, interval_ms: u64) -> u32 {
     down_after_ms.div_ceil(interval_ms.max(1)).clamp(1, u64::from(u32::MAX)) as u32
 }
@@ -242,6 +325,29 @@ mod tests {
     }
 
     #[test]
+    fn the_failback_judged_is_the_rounds_and_status_reads_its_wait_from_it() {
+        // (healthy, round passed, up since, target dead) at 31 s, a wait of 60 s → (back, left)
+        type Row = (bool, Option<bool>, Option<u64>, bool, bool, Option<u64>);
+        let table: [Row; 8] = [
+            (true, Some(true), Some(1_000), false, false, Some(30)),
+            (true, Some(true), None, false, false, Some(60)),
+            (true, Some(true), Some(1_000), true, true, Some(0)),
+            (true, Some(true), Some(500), false, false, Some(30)),
+            (true, Some(false), Some(1_000), true, false, None),
+            (false, Some(false), Some(1_000), true, false, None),
+            (true, None, Some(1_000), true, false, None),
+            (true, Some(true), Some(0), false, false, Some(29)),
+        ];
+        for (healthy, passed, since, dead, back, left) in table {
+            let j = failback_judged(healthy, passed, since, 31_000, 60, dead);
+            assert_eq!((j.back, j.left_s()), (back, left), "{healthy} {passed:?} {since:?} dead {dead}");
+        }
+        let j = failback_judged(true, Some(true), Some(1_000), 61_000, 60, false);
+        assert_eq!((j.state, j.back, j.left_s()), (Some(Failback::Back), true, Some(0)));
+        assert_eq!(Failback::Waiting { since_ms: 0, left_ms: 59_001, first: false }.left_s(), Some(60), "rounded up");
+    }
+
+    #[test]
     fn a_mark_from_the_future_restarts_the_count() {
         // Boot time never goes back within a boot; a mark ahead of it is another boot's.
         assert_eq!(
@@ -278,6 +384,21 @@ mod tests {
         assert!(handshake_since(Some(at(11)), None), "the first one ever");
         // By value, not by clock: one dated "earlier" (clock stepped back) is still new.
         assert!(handshake_since(Some(at(5)), Some(at(10))));
+    }
+
+    #[test]
+    fn one_reading_of_a_handshakes_age() {
+        let now = at(1000);
+        assert_eq!(handshake_age(None, now), HandshakeAge::Never);
+        assert_eq!(handshake_age(Some(at(988)), now).secs(), Some(12));
+        // Made between the reading of the clock and the peer's: age 0, fresh — `status`
+        // said "no handshake" for it, the round "fresh".
+        let just = Some(now + Duration::from_millis(300));
+        assert_eq!(handshake_age(just, now), HandshakeAge::Ago(Duration::ZERO));
+        assert!(handshake_fresh(just, now, 180));
+        assert_eq!(handshake_age(Some(at(1005)), now).to_string(), "5 s in the future (clock stepped back?)");
+        assert_eq!(handshake_age(Some(at(1005)), now).secs(), None);
+        assert_eq!(handshake_age(Some(at(988)), now).to_string(), "12 s ago");
     }
 
     #[test]
@@ -337,13 +458,11 @@ mod tests {
     }
 
     #[test]
-    fn the_daemon_is_down_after_down_after_ms_of_failed_rounds() {
-        assert!(!rounds_down(3, 2000, 500));
-        assert!(rounds_down(4, 2000, 500), "4 rounds of 500 ms: 2000 ms without a pass");
-        assert!(!rounds_down(5, 2000, 300) && rounds_down(7, 2000, 300), "rounded up to whole rounds");
-        assert!(rounds_down(1, 100, 500), "at least one round");
-        assert!(!rounds_down(0, 100, 500));
-        assert!(rounds_down(1, 1, 0), "a zero interval cannot divide by zero");
+    fn down_after_ms_is_counted_in_whole_rounds() {
+        assert_eq!(rounds_needed(2000, 500), 4, "4 rounds of 500 ms: 2000 ms without a pass");
+        assert_eq!(rounds_needed(2000, 300), 7, "rounded up to whole rounds");
+        assert_eq!(rounds_needed(100, 500), 1, "at least one round");
+        assert_eq!(rounds_needed(1, 0), 1, "a zero interval cannot divide by zero");
     }
 
     #[test]

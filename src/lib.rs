@@ -29,4 +29,5 @@ pub mod state;
 pub mod status;
 pub mod system;
 pub mod trust;
+pub mod undo;
 pub mod wireguard;

@@ -348,85 +348,7 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
     report(unsafe { libc::geteuid() } == 0, "running as root".into());
     match System::open(cfg, log, true) {
         Err(e) => report(false, e.to_string()),
-        Ok(mut sys) => {
-            report(true, format!("STATE_DIR {} is root's alone (or will be created so)", cfg.state_dir.display()));
-            for (what, dev) in [
-                ("PRIMARY_DEV", &cfg.primary_dev),
-                ("BACKUP_DEV", &cfg.backup_dev),
-                ("WG_IFACE", &cfg.wg_iface),
-                ("LAN_DEV", &cfg.lan_dev),
-            ] {
-                match sys.links.by_name(dev) {
-                    Some(_) => report(true, format!("{what} {dev} exists")),
-                    // A primary that vanished (PPPoE while its link is down) is a down
-                    // primary, not a broken configuration: said, not counted.
-                    None if what == "PRIMARY_DEV" => {
-                        println!("note {what} {dev} does not exist now: the primary counts as down until it does")
-                    }
-                    None => report(false, format!("{what} {dev} exists")),
-                }
-            }
-            match sys.observe() {
-                Ok(obs) => {
-                    for (what, setting, found, dev) in [
-                        ("PRIMARY_GW", cfg.primary_gw, obs.primary_gw, &cfg.primary_dev),
-                        ("BACKUP_GW", cfg.backup_gw, obs.backup_gw, &cfg.backup_dev),
-                    ] {
-                        match found {
-                            Some(gw) if setting == config::Gateway::Auto => {
-                                report(true, format!("{what} auto: {gw}, found on {dev}"))
-                            }
-                            Some(gw) => report(true, format!("{what} {gw}")),
-                            None if what == "PRIMARY_GW" => {
-                                println!("note {what} {setting}: no gateway on {dev} now: the primary counts as down")
-                            }
-                            None => report(false, format!("{what} {setting}: a gateway on {dev}")),
-                        }
-                    }
-                }
-                Err(e) => report(false, e.to_string()),
-            }
-            match (sys.routes_of(true), sys.rules()) {
-                (Ok(routes6), Ok(rules)) => {
-                    let tables = decide::managed_tables(true, &routes6, &rules, cfg);
-                    let names: Vec<String> =
-                        tables.iter().map(|t| wg_failsafe::netlink::route::table_name(*t)).collect();
-                    match cfg.wg_peer_ip6 {
-                        _ if tables.is_empty() => {
-                            println!("note IPv6: no IPv6 default leaves through a WAN: IPv6 is left alone")
-                        }
-                        Some(ip) => report(
-                            true,
-                            format!("IPv6 tables {} move to {} via {ip} in a failover", names.join(", "), cfg.wg_iface),
-                        ),
-                        None => println!(
-                            "note IPv6 tables {} refuse IPv6 at once in a failover (WG_PEER_IP6 is not set)",
-                            names.join(", ")
-                        ),
-                    }
-                }
-                (Err(e), _) | (_, Err(e)) => report(false, e.to_string()),
-            }
-            if !cfg.track_ips.is_empty() {
-                let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
-                report(
-                    true,
-                    format!(
-                        "TRACK_IPS {} ({} needed), probed through the primary's gateway",
-                        ips.join(" "),
-                        cfg.track_reliability
-                    ),
-                );
-            }
-            let backend = sys.backend();
-            match sys.find_peer_key() {
-                Ok((key, source)) => report(
-                    true,
-                    format!("{backend} backend, VPS peer {} (from {source})", wireguard::key_to_base64(&key)),
-                ),
-                Err(e) => report(false, format!("{backend} backend: {e}")),
-            }
-        }
+        Ok(mut sys) => check_system(cfg, &mut sys, &mut report),
     }
     for (key, program) in cfg.programs() {
         match wg_failsafe::trust::program_problem(Path::new(program)) {
@@ -444,6 +366,86 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
         return Err(Error::Failed(format!("{problems} check(s) failed")));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `check`'s part that asks the system: STATE_DIR, the devices, the gateways found, what
+/// IPv6 does in a failover, TRACK_IPS and the VPS peer's key.
+fn check_system(cfg: &Config, sys: &mut System, report: &mut impl FnMut(bool, String)) {
+    report(true, format!("STATE_DIR {} is root's alone (or will be created so)", cfg.state_dir.display()));
+    for (what, dev) in [
+        ("PRIMARY_DEV", &cfg.primary_dev),
+        ("BACKUP_DEV", &cfg.backup_dev),
+        ("WG_IFACE", &cfg.wg_iface),
+        ("LAN_DEV", &cfg.lan_dev),
+    ] {
+        match sys.links.by_name(dev) {
+            Some(_) => report(true, format!("{what} {dev} exists")),
+            // A primary that vanished (PPPoE while its link is down) is a down
+            // primary, not a broken configuration: said, not counted.
+            None if what == "PRIMARY_DEV" => {
+                println!("note {what} {dev} does not exist now: the primary counts as down until it does")
+            }
+            None => report(false, format!("{what} {dev} exists")),
+        }
+    }
+    match sys.observe() {
+        Ok(obs) => {
+            for (what, setting, found, dev) in [
+                ("PRIMARY_GW", cfg.primary_gw, obs.primary_gw, &cfg.primary_dev),
+                ("BACKUP_GW", cfg.backup_gw, obs.backup_gw, &cfg.backup_dev),
+            ] {
+                match found {
+                    Some(gw) if setting == config::Gateway::Auto => {
+                        report(true, format!("{what} auto: {gw}, found on {dev}"))
+                    }
+                    Some(gw) => report(true, format!("{what} {gw}")),
+                    None if what == "PRIMARY_GW" => {
+                        println!("note {what} {setting}: no gateway on {dev} now: the primary counts as down")
+                    }
+                    None => report(false, format!("{what} {setting}: a gateway on {dev}")),
+                }
+            }
+        }
+        Err(e) => report(false, e.to_string()),
+    }
+    match (sys.routes_of(true), sys.rules()) {
+        (Ok(routes6), Ok(rules)) => {
+            let tables = decide::managed_tables(true, &routes6, &rules, cfg);
+            let names: Vec<String> = tables.iter().map(|t| wg_failsafe::netlink::route::table_name(*t)).collect();
+            match cfg.wg_peer_ip6 {
+                _ if tables.is_empty() => {
+                    println!("note IPv6: no IPv6 default leaves through a WAN: IPv6 is left alone")
+                }
+                Some(ip) => report(
+                    true,
+                    format!("IPv6 tables {} move to {} via {ip} in a failover", names.join(", "), cfg.wg_iface),
+                ),
+                None => println!(
+                    "note IPv6 tables {} refuse IPv6 at once in a failover (WG_PEER_IP6 is not set)",
+                    names.join(", ")
+                ),
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => report(false, e.to_string()),
+    }
+    if !cfg.track_ips.is_empty() {
+        let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
+        report(
+            true,
+            format!(
+                "TRACK_IPS {} ({} needed), probed through the primary's gateway",
+                ips.join(" "),
+                cfg.track_reliability
+            ),
+        );
+    }
+    let backend = sys.backend();
+    match sys.find_peer_key() {
+        Ok((key, source)) => {
+            report(true, format!("{backend} backend, VPS peer {} (from {source})", wireguard::key_to_base64(&key)))
+        }
+        Err(e) => report(false, format!("{backend} backend: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,17 @@ impl std::str::FromStr for Owned {
     }
 }
 
+/// The routes the journal says the failsafe added, in its order.
+pub fn owned_routes(journal: &[Owned]) -> Vec<Route> {
+    journal
+        .iter()
+        .filter_map(|o| match o {
+            Owned::Route(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The journal's items in order, each once. A last line cut short by a crash is ignored.
 pub fn parse_journal(text: &str) -> Result<Vec<Owned>, String> {
     let complete = text.rfind('\n').map_or("", |i| &text[..=i]);

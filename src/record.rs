@@ -16,7 +16,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::health::damped_wait;
+use crate::health::{damped_wait, rounds_needed};
 use crate::model::Target;
 
 /// The recorded mode, the health counters that span ticks, and totals.
@@ -86,15 +86,104 @@ pub struct LoggedOnce {
     pub ipv6_refused: bool,
 }
 
-/// BACKUP_CHECK's standing verdict on the backup path, with its hysteresis.
+/// BACKUP_CHECK's standing verdict on the backup path, with its hysteresis (the one rule,
+/// [`BackupCheck::judged`], for `run` and the daemon).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BackupCheck {
     /// The backup path failed its last judgement.
     pub down: bool,
     /// Since when (wall clock) the backup is up or down; 0 before the first check.
     pub since_unix_s: u64,
-    /// Failed rounds in a row while the backup counts as up (`run`).
-    pub fails: u64,
+    /// Verdicts in a row against the standing one: failed ones while it is up (or not
+    /// judged yet), passing ones while it is down. In the unit of the driver that counted
+    /// them (see [`BackupNeed`]). Written as `backup_fails`, its first meaning: a record of
+    /// an earlier version (always 0 while down) reads the same.
+    pub against: u64,
+}
+
+/// What one BACKUP_CHECK verdict saw of the backup path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackupSeen {
+    /// Its gateway answered out of BACKUP_DEV.
+    Answered,
+    /// Its gateway did not answer (why, for the log).
+    Silent(String),
+    /// Nothing to probe: BACKUP_DEV missing, down or without carrier, or no gateway
+    /// known. Down at once, as a primary without carrier is: no lossy line explains it.
+    NoPath(String),
+}
+
+impl BackupSeen {
+    /// What is wrong, for `backup-down`'s reason (`None`: it answered).
+    pub fn why(&self) -> Option<&str> {
+        match self {
+            BackupSeen::Answered => None,
+            BackupSeen::Silent(why) | BackupSeen::NoPath(why) => Some(why),
+        }
+    }
+}
+
+/// How many verdicts in a row against the standing one turn it, in the unit of the driver
+/// that gives them. The two drivers' verdicts are not the same size, and this is how they
+/// map: a tick of `run` is PROBE_COUNT echoes a cron interval apart from the next, a
+/// daemon's round one echo PROBE_INTERVAL_MS apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupNeed {
+    pub fails_to_down: u64,
+    pub passes_to_up: u64,
+}
+
+impl BackupNeed {
+    /// `run`, one verdict a tick: two failed ticks in a row are a dead backup (a lossy LTE
+    /// line loses a whole tick now and then); one passing tick is a live one — a second
+    /// would leave `status` and the hook wrong for another cron interval.
+    pub fn ticks() -> BackupNeed {
+        BackupNeed { fails_to_down: 2, passes_to_up: 1 }
+    }
+
+    /// The daemon, one verdict a closed probe round: DOWN_AFTER_MS of failed rounds,
+    /// counted in rounds (⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉, as the tunnel's track
+    /// counts them), to go down, and as many passing in a row to come back: a backup that
+    /// answers one echo in five is not announced up and down every few seconds.
+    pub fn rounds(cfg: &Config) -> BackupNeed {
+        let n = u64::from(rounds_needed(cfg.down_after_ms, cfg.probe_interval_ms));
+        BackupNeed { fails_to_down: n, passes_to_up: n }
+    }
+}
+
+impl BackupCheck {
+    /// BACKUP_CHECK's rule, for `run` and the daemon: a verdict (`seen`, made while the
+    /// primary is healthy and the failsafe off) at `now_unix_s`. The standing verdict turns
+    /// after `need` verdicts in a row against it — at once when there is no path to probe —
+    /// and a verdict that agrees with it starts the count again. The very first verdict,
+    /// passing, is the standing one and no news; failing, it is counted as against "up".
+    pub fn judged(&mut self, seen: &BackupSeen, need: BackupNeed, now_unix_s: u64) -> BackupNews {
+        let failed = *seen != BackupSeen::Answered;
+        let first = self.since_unix_s == 0;
+        if first && !failed {
+            *self = BackupCheck { down: false, since_unix_s: now_unix_s.max(1), against: 0 };
+            return BackupNews::Unchanged;
+        }
+        if !first && failed == self.down {
+            self.against = 0;
+            return BackupNews::Unchanged;
+        }
+        self.against = self.against.saturating_add(1);
+        let needed = match seen {
+            BackupSeen::NoPath(_) => 1,
+            BackupSeen::Silent(_) => need.fails_to_down,
+            BackupSeen::Answered => need.passes_to_up,
+        };
+        if self.against < needed.max(1) {
+            return BackupNews::Unchanged;
+        }
+        *self = BackupCheck { down: failed, since_unix_s: now_unix_s.max(1), against: 0 };
+        if failed {
+            BackupNews::Down
+        } else {
+            BackupNews::Up
+        }
+    }
 }
 
 /// Counts for humans (status).
@@ -244,14 +333,6 @@ impl Record {
         tell
     }
 
-    /// How long until failback at boot time `now_ms`, while the primary passes every
-    /// round (`None`: it does not): the wait in force less the whole seconds waited, as
-    /// the round counts it (`health::failback`, rounded up).
-    pub fn failback_left_s(&self, now_ms: u64) -> Option<u64> {
-        let since_ms = self.failback.up_since_ms?;
-        Some(self.failback.up_after_s.saturating_sub(now_ms.saturating_sub(since_ms) / 1000))
-    }
-
     /// The primary failed a round: the failback wait starts again at its next pass.
     pub fn primary_failed(&mut self) {
         self.failback.up_since_ms = None;
@@ -268,34 +349,6 @@ impl Record {
         let changed = refused != self.logged.ipv6_refused;
         self.logged.ipv6_refused = refused;
         changed.then_some(refused)
-    }
-
-    /// BACKUP_CHECK: a verdict on the backup path (`failed`), made while the primary is
-    /// healthy and the failsafe off, at `now_unix_s`. The backup is down once it has failed
-    /// `need_fails` verdicts in a row (a lossy LTE backup loses a whole round now and
-    /// then), up at the first that passes after; the very first verdict, passing, is not
-    /// news.
-    pub fn backup_judged(&mut self, failed: bool, need_fails: u64, now_unix_s: u64) -> BackupNews {
-        let b = &mut self.backup;
-        if failed && !b.down {
-            b.fails = b.fails.saturating_add(1);
-            if b.fails < need_fails {
-                return BackupNews::Unchanged;
-            }
-        }
-        if b.since_unix_s != 0 && b.down == failed {
-            if !failed {
-                b.fails = 0;
-            }
-            return BackupNews::Unchanged;
-        }
-        let first = b.since_unix_s == 0;
-        *b = BackupCheck { down: failed, since_unix_s: now_unix_s.max(1), fails: 0 };
-        match (failed, first) {
-            (true, _) => BackupNews::Down,
-            (false, false) => BackupNews::Up,
-            (false, true) => BackupNews::Unchanged,
-        }
     }
 
     pub fn to_text(&self) -> String {
@@ -321,7 +374,7 @@ impl Record {
             u8::from(l.back),
             u8::from(b.down),
             b.since_unix_s,
-            b.fails,
+            b.against,
             u8::from(l.ipv6_refused),
         )
     }
@@ -375,7 +428,7 @@ impl Record {
                 "back_logged" => r.logged.back = flag()?,
                 "backup_down" => r.backup.down = flag()?,
                 "backup_since" => r.backup.since_unix_s = num()?,
-                "backup_fails" => r.backup.fails = num()?,
+                "backup_fails" => r.backup.against = num()?,
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
                 _ => {}
             }
@@ -419,7 +472,7 @@ pub(crate) mod tests {
                 down: true,
             },
             logged: LoggedOnce { repairs: true, back: false, ipv6_refused: true },
-            backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, fails: 1 },
+            backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1 },
             totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41 },
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
         }
@@ -550,22 +603,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_failback_left_is_what_the_round_counts() {
-        let mut r = Record::default();
-        r.failback.up_after_s = 60;
-        assert_eq!(r.failback_left_s(5_000), None, "not passing");
-        r.primary_passing(5_000, true);
-        for now_ms in [5_000, 5_001, 6_999, 7_000, 64_999, 65_000, 70_000] {
-            let left_ms = match crate::health::failback(Some(5_000), true, now_ms, 60) {
-                crate::health::Failback::Waiting { left_ms, .. } => left_ms.div_ceil(1000),
-                _ => 0,
-            };
-            assert_eq!(r.failback_left_s(now_ms), Some(left_ms), "at {now_ms} ms");
-        }
-        assert_eq!(r.failback_left_s(1_000), Some(60), "a mark later than now: the whole wait");
-    }
-
-    #[test]
     fn reimpositions_and_ipv6_refusals_are_told_once() {
         let mut r = Record::default();
         assert!(r.reimposed());
@@ -579,29 +616,65 @@ pub(crate) mod tests {
         assert!(r.reimposed(), "a new activation tells it again");
     }
 
+    /// BACKUP_CHECK's one rule, as a table: verdicts in order (`+` answered, `-` silent,
+    /// `x` no path), with the news each gives ('.' none, 'D' down, 'U' up), for both
+    /// drivers' needs.
     #[test]
-    fn the_backup_is_down_after_enough_failed_verdicts_and_up_at_the_first_pass() {
+    fn the_backup_turns_after_need_verdicts_in_a_row_against_it() {
+        let seen = |c: char| match c {
+            '+' => BackupSeen::Answered,
+            '-' => BackupSeen::Silent("gateway does not answer".into()),
+            _ => BackupSeen::NoPath("eth1 no carrier".into()),
+        };
+        let mut c = cfg();
+        (c.down_after_ms, c.probe_interval_ms) = (2000, 500);
+        let (ticks, rounds) = (BackupNeed::ticks(), BackupNeed::rounds(&c));
+        assert_eq!(rounds, BackupNeed { fails_to_down: 4, passes_to_up: 4 });
+        let table: [(BackupNeed, &str, &str); 9] = [
+            // run: the first verdict, passing, is no news; two failed ticks are down, one
+            // passing tick up; a pass in between starts the count again.
+            (ticks, "+-+--+", "....DU"),
+            (ticks, "---+-", ".D.U."),
+            // A first verdict that fails counts against "up".
+            (ticks, "--", ".D"),
+            // No path: down at once, whatever the need; back as an answer is.
+            (ticks, "+x+", ".DU"),
+            (rounds, "+x+++", ".D..."),
+            // The daemon: four failed rounds down, four passing up; one lucky round in a
+            // dead backup's silence is no news (the old daemon rule after a restart told
+            // `backup-up` at the first passing round).
+            (rounds, "+----", "....D"),
+            (rounds, "+----+-+", "....D..."),
+            (rounds, "+----++++", "....D...U"),
+            (rounds, "+---+----", "........D"),
+        ];
+        for (need, verdicts, want) in table {
+            let mut b = BackupCheck::default();
+            let news: String = verdicts
+                .chars()
+                .enumerate()
+                .map(|(i, v)| match b.judged(&seen(v), need, 100 + i as u64) {
+                    BackupNews::Unchanged => '.',
+                    BackupNews::Down => 'D',
+                    BackupNews::Up => 'U',
+                })
+                .collect();
+            assert_eq!(news, want, "{verdicts} with {need:?}");
+        }
+        // What is written: the standing verdict, since when, and the count against it.
         let mut r = Record::default();
-        // The first verdict, passing, is recorded but not news.
-        assert_eq!(r.backup_judged(false, 2, 100), BackupNews::Unchanged);
-        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, fails: 0 });
-        // One failed verdict of two needed: counted only.
-        assert_eq!(r.backup_judged(true, 2, 110), BackupNews::Unchanged);
-        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, fails: 1 });
-        // A pass in between starts the count again.
-        assert_eq!(r.backup_judged(false, 2, 115), BackupNews::Unchanged);
-        assert_eq!(r.backup.fails, 0);
-        assert_eq!(r.backup_judged(true, 2, 120), BackupNews::Unchanged);
-        assert_eq!(r.backup_judged(true, 2, 130), BackupNews::Down);
-        assert_eq!(r.backup, BackupCheck { down: true, since_unix_s: 130, fails: 0 });
-        assert_eq!(r.backup_judged(true, 2, 140), BackupNews::Unchanged, "still down: no news");
-        assert_eq!(r.backup_judged(false, 2, 150), BackupNews::Up);
-        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 150, fails: 0 });
-        // The daemon's verdicts carry their own hysteresis: one is enough. A first
-        // verdict that fails is news, and a wall clock at 0 still reads as "checked".
-        let mut d = Record::default();
-        assert_eq!(d.backup_judged(true, 1, 0), BackupNews::Down);
-        assert_eq!(d.backup.since_unix_s, 1);
+        assert_eq!(r.backup.judged(&seen('+'), ticks, 100), BackupNews::Unchanged);
+        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 0 });
+        assert_eq!(r.backup.judged(&seen('-'), ticks, 110), BackupNews::Unchanged);
+        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 1 });
+        assert_eq!(r.backup.judged(&seen('-'), ticks, 120), BackupNews::Down);
+        assert_eq!(r.backup, BackupCheck { down: true, since_unix_s: 120, against: 0 });
+        // A wall clock at 0 still reads as "checked".
+        let mut d = BackupCheck::default();
+        assert_eq!(d.judged(&seen('x'), ticks, 0), BackupNews::Down);
+        assert_eq!(d.since_unix_s, 1);
+        assert_eq!(seen('-').why(), Some("gateway does not answer"));
+        assert_eq!(seen('+').why(), None);
     }
 
     #[test]

@@ -70,8 +70,10 @@ impl Rounds {
     /// Closes, in the order they were sent, every round that `need` targets answered and
     /// every round older than `timeout_ms`. With `overflowed` (replies were dropped by the
     /// kernel since the last close) a round that went unanswered closes as unknown: neither
-    /// failed nor passed.
-    pub fn close(&mut self, now_ms: u64, timeout_ms: u64, need: usize, overflowed: bool) {
+    /// failed nor passed. Returns the rounds closed now, in order: passed or not (the
+    /// unknown ones left out), each a verdict for BACKUP_CHECK.
+    pub fn close(&mut self, now_ms: u64, timeout_ms: u64, need: usize, overflowed: bool) -> Vec<bool> {
+        let mut closed = Vec::new();
         while let Some(front) = self.open.front() {
             let answered = front.answered.iter().filter(|a| **a).count();
             let passed = !front.answered.is_empty() && answered >= need.clamp(1, front.answered.len());
@@ -85,6 +87,7 @@ impl Rounds {
             }
             self.answered_last = answered;
             self.last = Some(passed);
+            closed.push(passed);
             if passed {
                 self.last_pass_ms = Some(now_ms);
                 self.failed = 0;
@@ -94,6 +97,7 @@ impl Rounds {
                 self.passes = 0;
             }
         }
+        closed
     }
 
     /// Down: the last closed round failed, and none has passed for `down_after_ms` (since
@@ -156,7 +160,7 @@ mod tests {
         r.answer(2, 0);
         r.close(600, 1000, 1, false);
         assert_eq!(r.last, None, "round 1 is still open, and round 2 waits behind it");
-        r.close(1000, 1000, 1, false);
+        assert_eq!(r.close(1000, 1000, 1, false), [false, true], "closed now, in order");
         assert_eq!((r.failed, r.passes, r.last), (0, 1, Some(true)), "1 lost, then 2 passed");
         r.answer(1, 0);
         assert_eq!(r.passes, 1, "a reply to a closed round counts for nothing");

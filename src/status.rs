@@ -4,8 +4,9 @@
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
-use crate::decide::{defaults_of, managed_tables, Target};
+use crate::decide::{defaults_of, managed_tables, target_dead, Target};
 use crate::error::Error;
+use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
 use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
@@ -27,13 +28,19 @@ pub struct Status {
     pub primary_detail: String,
     /// This round, per target (the gateway, or each of TRACK_IPS).
     pub primary_targets: Vec<(Ipv4Addr, Stats)>,
-    /// While on: the primary passes again, failback in this many seconds.
+    /// While on: the primary passes again, failback in this many seconds (0: at the next
+    /// round), as the round judges it.
     pub failback_in_s: Option<u64>,
     pub tunnel_iface: String,
     pub backend: String,
-    pub handshake_age_s: Option<u64>,
+    /// The peer's latest handshake, read as the tunnel's verdict reads it.
+    pub handshake: HandshakeAge,
     pub tunnel_error: Option<String>,
     pub tunnel: Option<Stats>,
+    /// The tunnel carries traffic: while on, as the round judges it (an echo, or for a
+    /// VPS that answers none a fresh handshake since the activation's mark); while off,
+    /// nothing is judged by it, and an echo answered says it.
+    pub tunnel_up: bool,
     pub backup_dev: String,
     /// BACKUP_CHECK=on: the backup's last judgement (down?) and since when; `None` when
     /// it is not checked, or not yet.
@@ -50,12 +57,6 @@ pub struct Status {
     pub events: Vec<Event>,
 }
 
-impl Status {
-    pub fn tunnel_up(&self) -> bool {
-        self.tunnel.is_some_and(|t| t.received > 0)
-    }
-}
-
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
     let cfg = sys.cfg;
     let mut obs = sys.observe()?;
@@ -68,8 +69,8 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
     let record = sys.record().clone();
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
     let now = sys.wall_now();
-    let (handshake_age_s, tunnel_error) = match sys.tunnel_peer() {
-        Ok(Some(p)) => (p.last_handshake.filter(|t| *t <= now).map(|t| (now - t).as_secs()), None),
+    let (latest, tunnel_error) = match sys.tunnel_peer() {
+        Ok(Some(p)) => (p.last_handshake, None),
         Ok(None) => (None, Some(format!("no peer for {} on {}", cfg.wg_peer_ip, cfg.wg_iface))),
         Err(e) => (None, Some(e.to_string())),
     };
@@ -77,6 +78,10 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         None if sys.links.by_name(&cfg.wg_iface).is_some() => sys.tunnel_stats().ok(),
         _ => None,
     };
+    let echo = tunnel.is_some_and(|t| t.received > 0);
+    let t = &record.tunnel;
+    let round = TunnelRound { echo, peer_echoes: t.peer_echoes, latest, mark: t.handshake_mark, now };
+    let tunnel_up = if obs.on { tunnel_works(&round, cfg.handshake_max_age_s) } else { echo };
     let tables = match &obs.snapshot {
         Some(s) => s.clone(),
         None => Snapshot {
@@ -85,8 +90,12 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             ..Snapshot::default()
         },
     };
-    let failback_in_s = match obs.on && health.is_ok() {
-        true => record.failback_left_s(sys.boottime_ms()),
+    // This status is a round of its own (PROBE_COUNT echoes per target, as a tick's): the
+    // wait left is what the round would judge now, a dead target's "at once" included.
+    let dead = target_dead(cfg, sys.links.by_name(&cfg.backup_dev), record.tunnel.down);
+    let (f, healthy) = (&record.failback, health.is_ok());
+    let failback_in_s = match obs.on {
+        true => failback_judged(healthy, Some(healthy), f.up_since_ms, sys.boottime_ms(), f.up_after_s, dead).left_s(),
         false => None,
     };
     Ok(Status {
@@ -107,9 +116,10 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
         backend: sys.backend().to_string(),
-        handshake_age_s,
+        handshake: handshake_age(latest, now),
         tunnel_error,
         tunnel,
+        tunnel_up,
         backup_dev: cfg.backup_dev.clone(),
         backup: (cfg.backup_check && record.backup.since_unix_s > 0)
             .then_some((record.backup.down, record.backup.since_unix_s)),
@@ -171,17 +181,17 @@ impl Status {
         for (ip, st) in &self.primary_targets {
             let _ = writeln!(s, "  {ip}: {}", health_text(st));
         }
-        let handshake = match (self.handshake_age_s, &self.tunnel_error) {
+        let handshake = match (self.handshake, &self.tunnel_error) {
             (_, Some(e)) => e.clone(),
-            (Some(a), None) => format!("latest handshake {a} s ago"),
-            (None, None) => "no handshake".to_string(),
+            (HandshakeAge::Never, None) => "no handshake".to_string(),
+            (age, None) => format!("latest handshake {age}"),
         };
         let echo = self.tunnel.as_ref().map(|t| format!(", {}", health_text(t))).unwrap_or_default();
         let _ = writeln!(
             s,
             "tunnel:   {} {} ({} backend, {handshake}{echo})",
             self.tunnel_iface,
-            if self.tunnel_up() { "up" } else { "down" },
+            if self.tunnel_up { "up" } else { "down" },
             self.backend
         );
         let backup = match (self.backup_checked, self.backup) {
@@ -264,8 +274,8 @@ impl Status {
             targets.join(","),
             json_str(&self.tunnel_iface),
             json_str(&self.backend),
-            self.tunnel_up(),
-            opt_u64(self.handshake_age_s),
+            self.tunnel_up,
+            opt_u64(self.handshake.secs()),
             self.tunnel_error.as_deref().map_or("null".to_string(), json_str),
             self.peer_ip6.map_or("null".to_string(), |ip| json_str(&ip.to_string())),
             tunnel_health,
@@ -327,9 +337,10 @@ mod tests {
             failback_in_s: None,
             tunnel_iface: "wg0".into(),
             backend: "kernel".into(),
-            handshake_age_s: Some(12),
+            handshake: HandshakeAge::Ago(Duration::from_secs(12)),
             tunnel_error: None,
             tunnel: Some(Stats { sent: 3, received: 3, rtt_total: Duration::from_micros(3_300) }),
+            tunnel_up: true,
             backup_dev: "eth1".into(),
             backup: Some((false, 1_699_999_000)),
             backup_checked: true,
@@ -384,6 +395,15 @@ mod tests {
         assert!(!text.contains("since") && text.contains("backup:   eth1 not checked yet"), "{text}");
         let off = Status { backup_checked: false, ..st };
         assert!(off.to_text().contains("backup:   eth1 not checked (BACKUP_CHECK=off)"));
+    }
+
+    #[test]
+    fn a_handshake_dated_ahead_is_told_as_such() {
+        let st = Status { handshake: HandshakeAge::Ahead(Duration::from_secs(5)), ..sample() };
+        assert!(st.to_text().contains("latest handshake 5 s in the future (clock stepped back?)"), "{}", st.to_text());
+        assert!(st.to_json().contains("\"handshake_age_s\":null"));
+        let never = Status { handshake: HandshakeAge::Never, ..sample() };
+        assert!(never.to_text().contains("(kernel backend, no handshake, "), "{}", never.to_text());
     }
 
     #[test]

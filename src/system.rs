@@ -222,14 +222,7 @@ impl<'a> System<'a> {
         let snapshot = if on { self.snapshot()? } else { None };
         let mut tables: BTreeSet<u32> = candidate_tables(false, &rules, c.policy_tables.as_deref());
         tables.extend(snapshot.iter().flat_map(|s| s.tables.iter().copied()));
-        let ours: Vec<Route> = self
-            .journal
-            .iter()
-            .filter_map(|o| match o {
-                Owned::Route(r) => Some(r.clone()),
-                _ => None,
-            })
-            .collect();
+        let ours = crate::model::owned_routes(&self.journal);
         let gw = |setting, dev: &str| {
             resolve_gateway(setting, dev, &self.links, &addrs, &routes, &ours, &tables, snapshot.as_ref())
         };
@@ -389,12 +382,7 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let peer = match self.tunnel_peer() {
             Ok(Some(p)) => {
-                let now = self.wall_now();
-                let age = match p.last_handshake {
-                    None => "never".to_string(),
-                    Some(t) if t > now => format!("{} s in the future (clock stepped back?)", (t - now).as_secs()),
-                    Some(t) => format!("{} s ago", (now - t).as_secs()),
-                };
+                let age = crate::health::handshake_age(p.last_handshake, self.wall_now());
                 let endpoint = p.endpoint.map_or("none".to_string(), |e| e.to_string());
                 format!("latest handshake {age}, endpoint {endpoint}")
             }

@@ -126,47 +126,60 @@ impl Daemon {
         (Ok(()), passed)
     }
 
-    /// BACKUP_CHECK, while the failsafe is off: the backup is down as the primary would
-    /// be (its link, its gateway, DOWN_AFTER_MS without a passing round) and up at a
-    /// passing round; a change is recorded and announced as `run` does. `None`: no
-    /// verdict yet.
-    pub(super) fn backup_verdict(&self) -> Option<Result<(), String>> {
-        let c = &self.cfg;
-        let gw = match backup_path(c, self.view.links.by_name(&c.backup_dev), self.gateway(c.backup_gw, &c.backup_dev))
-        {
-            Ok(gw) => gw,
-            Err(why) => return Some(Err(why)),
-        };
-        if self.backup.down(c, self.now_ms()) {
-            return Some(Err(backup_silent(c, gw)));
-        }
-        // Down, it is up again only after passing as long as it took to be down: a lossy
-        // backup is not announced twice a minute.
-        let up_again = self.backup_down != Some(true)
-            || rounds_down(self.backup.rounds.passes, c.down_after_ms, c.probe_interval_ms);
-        (self.backup.passed() && up_again).then_some(Ok(()))
-    }
-
-    pub(super) fn judge_backup(&mut self) -> Result<(), Error> {
+    /// BACKUP_CHECK, while the failsafe is off and the primary passes: each backup round
+    /// closed now (`closed`, in order) is a verdict — or, BACKUP_DEV without carrier or
+    /// without a gateway, this round is one that it has no path — judged by `run`'s rule
+    /// (`BackupCheck::judged`) in rounds (`BackupNeed::rounds`), the count kept here
+    /// between the record's writes, which come only with news.
+    pub(super) fn judge_backup(&mut self, closed: &[bool]) -> Result<(), Error> {
         // While the primary is healthy only: a failing primary is judged, not the backup.
         if !self.cfg.backup_check || self.on || !self.primary.passed() {
             return Ok(());
         }
-        let Some(verdict) = self.backup_verdict() else { return Ok(()) };
-        let down = verdict.is_err();
-        if self.backup_down == Some(down) {
-            return Ok(());
+        let c = &self.cfg;
+        let path = backup_path(c, self.view.links.by_name(&c.backup_dev), self.gateway(c.backup_gw, &c.backup_dev));
+        let seen: Vec<BackupSeen> = match path {
+            Err(why) => vec![BackupSeen::NoPath(why)],
+            Ok(gw) => closed
+                .iter()
+                .map(|passed| if *passed { BackupSeen::Answered } else { BackupSeen::Silent(backup_silent(c, gw)) })
+                .collect(),
+        };
+        let mut check = match &self.backup_check {
+            Some(b) => b.clone(),
+            None => self.recorded_backup()?,
+        };
+        let (need, now_unix_s) = (BackupNeed::rounds(c), crate::system::wall_now().as_secs());
+        let mut turned = None;
+        for s in seen {
+            let news = check.judged(&s, need, now_unix_s);
+            if news != BackupNews::Unchanged {
+                turned = Some((news, s));
+            }
         }
-        // Never waited for: the loop must stay free for the primary's events.
-        let Some(lock) = self.lock(Duration::ZERO)? else { return Ok(()) }; // the next round
+        let Some((news, seen)) = turned else {
+            self.backup_check = Some(check);
+            return Ok(());
+        };
+        // Never waited for: the loop must stay free for the primary's events. Busy, the
+        // count is not kept: the next round's verdicts turn it again.
+        let Some(lock) = self.lock(Duration::ZERO)? else { return Ok(()) };
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
-        let judged = failsafe::judge_backup(&mut sys, verdict, 1);
+        let recorded = failsafe::record_backup(&mut sys, &check, news, &seen);
         hook::notify(&cfg, &log, &sys.take_notices());
-        judged?;
+        recorded?;
         drop(sys);
         drop(lock);
-        self.backup_down = Some(down);
+        self.backup_check = Some(check);
         Ok(())
+    }
+
+    /// The record's verdict on the backup, as the daemon starts counting: a count of
+    /// `run`'s ticks is not one of rounds, so its own starts from nothing. A record that
+    /// cannot be read is one never checked (the next sequence sets it aside).
+    fn recorded_backup(&self) -> Result<BackupCheck, Error> {
+        let state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
+        Ok(BackupCheck { against: 0, ..state.record().unwrap_or_default().backup })
     }
 }

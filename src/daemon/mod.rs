@@ -28,7 +28,7 @@ use crate::decide::{backup_path, backup_silent, candidate_tables, footprint_in_m
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
-use crate::health::{rounds_down, rounds_needed, Unhealthy};
+use crate::health::{rounds_needed, Unhealthy};
 use crate::hook;
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
@@ -39,6 +39,7 @@ use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
 use crate::ownership::last_seen_healthy;
 use crate::probe::{Path as ProbePath, Prober};
+use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
 use crate::rounds::{Rounds, Verdict};
 use crate::state::{self, Snapshot, State};
 use crate::system::{dump_routes, dump_rules, wanted_route, System};
@@ -126,10 +127,10 @@ struct Daemon {
     on: bool,
     primary: Track,
     tunnel: Track,
-    /// BACKUP_CHECK's rounds (while the failsafe is off), and the backup's state as last
-    /// recorded (`Some(true)`: down).
+    /// BACKUP_CHECK's rounds (while the failsafe is off), and the record's verdict on the
+    /// backup as judged since (`None`: not read yet), its count running between writes.
     backup: Track,
-    backup_down: Option<bool>,
+    backup_check: Option<BackupCheck>,
     /// The primary's gateway's link-layer address for the TRACK_IPS path, and when read.
     lladdr: Option<(u32, Ipv4Addr, Vec<u8>, Instant)>,
     lb: LbAsk,
@@ -166,7 +167,7 @@ impl Daemon {
             primary: Track::new(),
             tunnel: Track::new(),
             backup: Track::new(),
-            backup_down: None,
+            backup_check: None,
             lladdr: None,
             lb: LbAsk::default(),
             started: Instant::now(),
@@ -301,7 +302,7 @@ impl Daemon {
                         self.cfg = c;
                         self.primary.stop();
                         self.backup.stop(); // BACKUP_DEV or BACKUP_GW may have changed
-                        self.backup_down = None;
+                        self.backup_check = None;
                         self.lladdr = None;
                         self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();
                         self.log.info(&format!("configuration {} reloaded", self.path.display()));
@@ -333,10 +334,10 @@ impl Daemon {
             (self.cfg.probe_timeout_ms, rounds_needed(self.cfg.down_after_ms, self.cfg.probe_interval_ms));
         self.primary.close(self.need(), now_ms, timeout_ms);
         self.tunnel.close(1, now_ms, timeout_ms);
-        self.backup.close(1, now_ms, timeout_ms);
+        let backup_closed = self.backup.close(1, now_ms, timeout_ms);
         self.tunnel.verdict = self.tunnel.rounds.verdict(self.tunnel.verdict, n, now_ms, self.cfg.down_after_ms);
         let judged = self.judge(true);
-        let backup = self.judge_backup();
+        let backup = self.judge_backup(&backup_closed);
         self.aim()?;
         self.send_all();
         judged.and(backup)

@@ -64,10 +64,11 @@ impl Track {
     /// Closes the rounds that are due (see [`Rounds::close`]); a track without a socket or
     /// targets fails each round it would have sent. When the socket's queue overflowed
     /// since the last close (a flood), the rounds that went unanswered are unknown, never
-    /// failed: their answer may be among what the kernel dropped.
-    pub(super) fn close(&mut self, need: usize, now_ms: u64, timeout_ms: u64) {
+    /// failed: their answer may be among what the kernel dropped. Returns the rounds
+    /// closed now, in order (passed or not).
+    pub(super) fn close(&mut self, need: usize, now_ms: u64, timeout_ms: u64) -> Vec<bool> {
         let overflowed = self.prober.as_ref().is_some_and(|p| p.overflowed());
-        self.rounds.close(now_ms, timeout_ms, need, overflowed);
+        self.rounds.close(now_ms, timeout_ms, need, overflowed)
     }
 
     /// The last closed round passed.

@@ -81,27 +81,15 @@ pub fn while_active(
     // The tunnel's transitions, logged once each, after the flows they break are reset.
     let tables = snapshot.all_tables();
     let news = record.tunnel_judged(target, tunnel_ok);
-    if let Some(from) = news.switched_from {
-        let flows = conntrack::after_switch(sys, from.into(), target.into());
-        let switched = match target {
-            Target::Backup => News::Fallback { backup_gw, flows },
-            Target::Tunnel => News::TunnelRestored { flows },
-        };
-        tell_tables(sys, switched, Some(took()), &tables);
-    }
-    match news.down {
-        Some(true) => tell_tables(sys, News::TunnelDown, None, &tables),
-        Some(false) => tell_tables(sys, News::TunnelUp, None, &tables),
-        None => {}
-    }
+    tell_tunnel_news(sys, news, target, backup_gw, took(), &tables);
 
     // The failback wait.
     let wait_left_s = match primary {
-        Some((_, Failback::Waiting { since_ms, left_ms, first })) => {
+        Some((_, f @ Failback::Waiting { since_ms, first, .. })) => {
             if record.primary_passing(since_ms, first) {
                 tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s });
             }
-            Some(left_ms.div_ceil(1000))
+            f.left_s()
         }
         Some((_, Failback::Down)) | Some((Err(_), _)) => {
             record.primary_failed();
@@ -116,6 +104,32 @@ pub fn while_active(
     }
     sys.write_record(&record)?;
     Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })
+}
+
+/// The tunnel's transitions of this round (`news`), told once each: a switch of target
+/// after the flows it breaks are reset (`took_ms` into the round), then the tunnel the
+/// tables are on going down or working again.
+fn tell_tunnel_news(
+    sys: &mut System,
+    news: TunnelNews,
+    target: Target,
+    backup_gw: Ipv4Addr,
+    took_ms: u64,
+    tables: &BTreeSet<u32>,
+) {
+    if let Some(from) = news.switched_from {
+        let flows = conntrack::after_switch(sys, from.into(), target.into());
+        let switched = match target {
+            Target::Backup => News::Fallback { backup_gw, flows },
+            Target::Tunnel => News::TunnelRestored { flows },
+        };
+        tell_tables(sys, switched, Some(took_ms), tables);
+    }
+    match news.down {
+        Some(true) => tell_tables(sys, News::TunnelDown, None, tables),
+        Some(false) => tell_tables(sys, News::TunnelUp, None, tables),
+        None => {}
+    }
 }
 
 /// What was repaired since `before` (the changes made this round): the load balancer

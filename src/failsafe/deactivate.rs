@@ -36,13 +36,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     } else {
         sys.journal().to_vec()
     };
-    let owned_defaults: Vec<Route> = owned
-        .iter()
-        .filter_map(|o| match o {
-            Owned::Route(r) if r.is_default() => Some(r.clone()),
-            _ => None,
-        })
-        .collect();
+    let owned_defaults: Vec<Route> = owned_routes(&owned).into_iter().filter(Route::is_default).collect();
     // Both families' tables: the snapshot's, main, and any where a default of ours is.
     let mut tables: BTreeSet<(bool, u32)> = obs.snapshot.as_ref().map_or_else(BTreeSet::new, |s| {
         s.tables.iter().map(|t| (false, *t)).chain(s.tables6.iter().map(|t| (true, *t))).collect()
@@ -60,22 +54,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // 3. The rest of what activation changed, newest first: rules (deleted only when the
     //    kernel would delete ours, not a user's at the same priority), the endpoint
     //    route, the peer's settings, WG_IFACE's administrative state.
-    for item in owned.iter().rev() {
-        let change = match item {
-            // Not there (never added: an IPv6 rule a kernel without IPv6 policy routing
-            // refused, and would refuse to delete too): nothing to take back.
-            Owned::Rule(r) if !obs.rules.contains(r) => continue,
-            Owned::Rule(r) if rule_deletion_safe(&obs.rules, r) => Change::DelRule(r.clone()),
-            Owned::Rule(r) => {
-                tell(sys, News::RuleLeft(r));
-                continue;
-            }
-            Owned::Route(r) if !r.is_default() => Change::DelRoute(r.clone()),
-            Owned::Route(_) => continue,
-            Owned::LinkUp(dev) => Change::SetLink { dev: dev.clone(), up: false },
-            Owned::Peer(iface, p) => Change::SetPeer { iface: iface.clone(), peer: p.clone() },
-        };
-        if let Err(e) = sys.apply(&change) {
+    for step in undo_plan(&owned, &obs.routes, &obs.rules, Undoer::Deactivation) {
+        if let Err(e) = take_back(sys, &step) {
             failures.push(e.to_string());
         }
     }
@@ -159,20 +139,29 @@ fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &
 pub fn cleanup(sys: &mut System) -> Result<Outcome, Error> {
     let items = sys.journal().to_vec();
     let rules = if items.iter().any(|o| matches!(o, Owned::Rule(_))) { sys.rules()? } else { Vec::new() };
-    for item in items.iter().rev() {
-        let change = match item {
-            Owned::Route(r) => Change::DelRoute(r.clone()),
-            Owned::Rule(r) if !rules.contains(r) => continue,
-            Owned::Rule(r) if rule_deletion_safe(&rules, r) => Change::DelRule(r.clone()),
-            Owned::Rule(_) => continue,
-            Owned::LinkUp(dev) => Change::SetLink { dev: dev.clone(), up: false },
-            Owned::Peer(iface, p) => Change::SetPeer { iface: iface.clone(), peer: p.clone() },
-        };
-        sys.apply(&change)?;
+    let default = |o: &Owned| matches!(o, Owned::Route(r) if r.is_default());
+    let routes = if items.iter().any(default) { sys.routes()? } else { Vec::new() };
+    for step in undo_plan(&items, &routes, &rules, Undoer::Cleanup) {
+        take_back(sys, &step)?;
     }
     sys.forget_changes(false)?;
     if !items.is_empty() {
         tell(sys, News::TookBack(items.len()));
     }
     Ok(Outcome::CleanedUp)
+}
+
+/// One step of taking the journal back: made, or what is left in place told.
+fn take_back(sys: &mut System, step: &Undo) -> Result<(), Error> {
+    match step {
+        Undo::Apply(change) => sys.apply(change),
+        Undo::RuleLeft(r) => {
+            tell(sys, News::RuleLeft(r));
+            Ok(())
+        }
+        Undo::DefaultLeft(r) => {
+            tell(sys, News::DefaultLeft(r));
+            Ok(())
+        }
+    }
 }

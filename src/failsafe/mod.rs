@@ -15,18 +15,20 @@ use std::time::{Duration, Instant};
 use crate::config::Fallback;
 use crate::conntrack::{self, Path};
 use crate::decide::{
-    decide, defaults_of, endpoint_plan, fail_back_now, footprint_in_main, inferred_owned, kernel_winners, link_health,
-    move_table, restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change,
-    Ours, Target,
+    decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, link_health, move_table,
+    restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change, Ours,
+    Target,
 };
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
+use crate::model::owned_routes;
 use crate::netlink::route::{Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table, Absorbed};
-use crate::record::BackupNews;
+use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen, TunnelNews};
 use crate::state::{self, Owned, Record, Snapshot};
 use crate::system::{Observed, System};
+use crate::undo::{undo_plan, Undo, Undoer};
 use crate::wireguard::{Key, PeerSet};
 use say::{tell, tell_tables, News};
 
@@ -95,8 +97,8 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     let passed = primary.is_ok();
     let outcome = round(sys, &obs, Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow })?;
     if outcome == Outcome::Healthy && sys.cfg.backup_check {
-        let verdict = sys.backup_round(&obs)?;
-        judge_backup(sys, verdict, 2)?;
+        let seen = sys.backup_round(&obs)?;
+        judge_backup(sys, &seen)?;
     }
     Ok(outcome)
 }
@@ -119,17 +121,11 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
         return deactivate(sys, obs, false);
     }
     let healthy = seen.primary.is_ok();
-    let failback = health::round_failback(
-        healthy,
-        seen.round_passed,
-        record.failback.up_since_ms,
-        sys.boottime_ms(),
-        record.failback.up_after_s,
-    );
     let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel.down);
-    let passed = healthy && seen.round_passed == Some(true);
-    let back = failback.is_some_and(|f| fail_back_now(f, passed, dead));
-    match decide(obs.on, healthy, !sys.journal().is_empty(), back) {
+    let f = &record.failback;
+    let failback =
+        health::failback_judged(healthy, seen.round_passed, f.up_since_ms, sys.boottime_ms(), f.up_after_s, dead);
+    match decide(obs.on, healthy, !sys.journal().is_empty(), failback.back) {
         Action::Nothing => {
             // Only a help at the next activation: a write that fails (a full tmpfs) is
             // told, never a failed round.
@@ -140,23 +136,30 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
         }
         Action::Cleanup => cleanup(sys),
         Action::Activate => activate(sys, seen.primary.err(), obs),
-        Action::Reassert => while_active(sys, obs, failback.map(|f| (seen.primary, f)), seen.tunnel),
+        Action::Reassert => while_active(sys, obs, failback.state.map(|f| (seen.primary, f)), seen.tunnel),
         Action::Deactivate => deactivate(sys, obs, false),
     }
 }
 
-/// BACKUP_CHECK: takes in a verdict on the backup path (made while the primary is
-/// healthy and the failsafe off) and announces a change: `backup-down` once the path
-/// has failed `need_fails` verdicts in a row, `backup-up` at the first that passes after
-/// (the hysteresis is `Record::backup_judged`). Nothing is written while the backup
-/// stays as it was.
-pub fn judge_backup(sys: &mut System, verdict: Result<(), String>, need_fails: u64) -> Result<(), Error> {
+/// BACKUP_CHECK in `run`: a tick's verdict on the backup path (made while the primary is
+/// healthy and the failsafe off), judged by the one rule (`BackupCheck::judged`) with a
+/// tick's need, and recorded. Nothing is written while the backup stays as it was.
+pub fn judge_backup(sys: &mut System, seen: &BackupSeen) -> Result<(), Error> {
+    let mut check = sys.record().backup.clone();
+    let news = check.judged(seen, BackupNeed::ticks(), sys.wall_now().as_secs());
+    record_backup(sys, &check, news, seen)
+}
+
+/// BACKUP_CHECK's verdict as judged (by `run` just now, or by the daemon over the rounds
+/// it counted since its last write): recorded, and a change announced — `backup-down`
+/// with what `seen`, the verdict that turned it, found wrong, or `backup-up`.
+pub fn record_backup(sys: &mut System, check: &BackupCheck, news: BackupNews, seen: &BackupSeen) -> Result<(), Error> {
     let mut record = sys.record().clone();
-    let news = record.backup_judged(verdict.is_err(), need_fails, sys.wall_now().as_secs());
+    record.backup = check.clone();
     sys.write_record(&record)?;
-    match (verdict, news) {
-        (Err(why), BackupNews::Down) => tell(sys, News::BackupDown(&why)),
-        (Ok(()), BackupNews::Up) => tell(sys, News::BackupUp),
+    match (news, seen.why()) {
+        (BackupNews::Down, Some(why)) => tell(sys, News::BackupDown(why)),
+        (BackupNews::Up, None) => tell(sys, News::BackupUp),
         _ => {}
     }
     Ok(())

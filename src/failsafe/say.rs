@@ -92,6 +92,9 @@ pub enum News<'a> {
     NotRestoring(&'a Route),
     /// A rule of ours whose deletion would delete another first.
     RuleLeft(&'a Rule),
+    /// A cleanup left a default of ours: its table has no other, and no snapshot says
+    /// what it had.
+    DefaultLeft(&'a Route),
     /// IPv6 saved routes the kernel refused at failback.
     Ipv6NotRestored(&'a [String]),
     /// A deactivation that could not finish (what failed).
@@ -314,6 +317,9 @@ impl News<'_> {
             News::RuleLeft(r) => warn(format!(
                 "left `ip rule {r}` in place: deleting it would delete another rule at priority {} first; remove both by hand",
                 r.priority
+            )),
+            News::DefaultLeft(r) => warn(format!(
+                "left `ip route {r}` in place: its table has no other default and the snapshot that said what it had is lost; put the table's own default back, then delete it by hand"
             )),
             News::Ipv6NotRestored(failures) => both(Level::Error, "error", format!(
                 "IPv6 not fully restored (IPv4 is): the kernel refused a saved route, which its owner must add again: {}",
@@ -547,6 +553,7 @@ mod tests {
             News::StateLost,
             News::NotRestoring(&route),
             News::RuleLeft(&rule),
+            News::DefaultLeft(&route),
             News::Ipv6NotRestored(&list),
             News::DeactivationIncomplete(&list),
             News::Deactivated { ms: 1, flows: None, forced: true, wait_s: 0 },

@@ -28,17 +28,6 @@ pub(super) fn ensure_endpoint_route(
     Ok(())
 }
 
-/// The routes the journal says the failsafe added.
-pub(super) fn owned_routes(journal: &[Owned]) -> Vec<Route> {
-    journal
-        .iter()
-        .filter_map(|o| match o {
-            Owned::Route(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The backup gateway of the route to the VPS the journal says the failsafe added
 /// (`endpoint`): the round's own when it finds none.
 pub(super) fn endpoint_gateway(journal: &[Owned], endpoint: Ipv4Addr) -> Option<Ipv4Addr> {

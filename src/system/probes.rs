@@ -11,6 +11,7 @@ use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
 use crate::probe::{Path as ProbePath, Stats};
+use crate::record::BackupSeen;
 
 /// How often the tunnel's proof asks again while it waits for an answer.
 const PROOF_CADENCE_MS: u64 = 50;
@@ -105,17 +106,17 @@ impl System<'_> {
     }
 
     /// BACKUP_CHECK's round: BACKUP_DEV up with carrier, and its gateway answering one
-    /// of PROBE_COUNT echoes sent out of it. `Err` says what is wrong.
-    pub fn backup_round(&mut self, obs: &Observed) -> Result<Result<(), String>, Error> {
+    /// of PROBE_COUNT echoes sent out of it.
+    pub fn backup_round(&mut self, obs: &Observed) -> Result<BackupSeen, Error> {
         let c = self.cfg;
         let gw = match backup_path(c, self.links.by_name(&c.backup_dev), obs.backup_gw) {
             Ok(gw) => gw,
-            Err(why) => return Ok(Err(why)),
+            Err(why) => return Ok(BackupSeen::NoPath(why)),
         };
         Ok(match self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1) {
-            Ok(answers) if answers.iter().any(Option::is_some) => Ok(()),
-            Ok(_) => Err(backup_silent(c, gw)),
-            Err(e) => Err(e.to_string()),
+            Ok(answers) if answers.iter().any(Option::is_some) => BackupSeen::Answered,
+            Ok(_) => BackupSeen::Silent(backup_silent(c, gw)),
+            Err(e) => BackupSeen::Silent(e.to_string()),
         })
     }
 

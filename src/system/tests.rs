@@ -310,6 +310,69 @@ fn cleanup_takes_back_an_activation_stopped_before_its_snapshot() {
     original(&lab);
 }
 
+/// One mapping takes the journal back (`undo::undo_plan`): a cleanup that finds a default
+/// of ours journaled — an activation stopped after it moved table 201 but before `main`,
+/// its snapshot lost since — deletes it only where its table has another default. The
+/// old cleanup deleted every journaled route and left 201 without any.
+#[test]
+fn a_cleanup_never_leaves_a_table_without_a_default() {
+    let lab = Lab::new("cleanup-default", "");
+    healthy_then_down(&lab);
+    let ours_201 = "default via 10.11.0.1 dev wg0 table 201 proto static metric 40";
+    for n in 1.. {
+        lab.kill_after(n);
+        let _ = lab.tick();
+        assert!(lab.revive(), "no stop found with 201 moved and main not");
+        let main_moved = lab.table(254).iter().any(|x| x.contains("dev wg0"));
+        if lab.table(201).iter().any(|x| x == ours_201) && !main_moved && lab.table(201).len() == 1 {
+            break;
+        }
+        assert!(!main_moved, "main moved before 201 was left with ours alone");
+    }
+    std::fs::remove_file(lab.dir.join("snapshot")).expect("the snapshot, lost");
+    lab.primary_carrier(true);
+    assert_eq!(lab.tick().expect("cleanup"), Outcome::CleanedUp);
+    assert!(lab.w().violations.is_empty(), "{:?}", lab.w().violations);
+    assert_eq!(lab.table(201), [ours_201], "left, and told");
+    assert_eq!(lab.tick().expect("healthy again"), Outcome::Healthy, "the journal is taken back once");
+}
+
+/// `status` tells the failback the round would judge: with the primary passing again and
+/// then the backup's carrier gone (the target carries nothing), the next round fails back
+/// at once — the old status, counting the wait itself, still said a minute.
+#[test]
+fn status_tells_the_failback_the_round_judges() {
+    let lab = Lab::new("status-failback", "");
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { .. })));
+    lab.primary_carrier(true);
+    let Ok(Outcome::Active { wait_left_s: Some(wait_s), .. }) = lab.tick() else { panic!("waiting") };
+    let status = || crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert_eq!(status().failback_in_s, Some(wait_s), "the same wait as the round's");
+    lab.w().set_link("eth1", true, false);
+    assert_eq!(status().failback_in_s, Some(0), "a dead target: at the next round");
+    assert!(matches!(lab.tick(), Ok(Outcome::Deactivated { .. })));
+}
+
+/// `status` says the tunnel works as the round judges it: a VPS that answers no echo but
+/// handshakes carries the LAN on its tunnel, and the old status, going by echoes alone,
+/// called it down.
+#[test]
+fn status_judges_a_silent_vps_as_the_round_does() {
+    let lab = Lab::new("status-silent", "");
+    lab.w().answers.remove(&("wg0".to_string(), PEER_IP));
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: crate::decide::Target::Tunnel, .. })));
+    let Ok(Outcome::Active { tunnel_ok: true, .. }) = lab.tick() else { panic!("the round: it works") };
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert!(st.tunnel.is_some_and(|t| t.received == 0), "no echo answered");
+    assert!(st.tunnel_up, "{}", st.to_text());
+    tunnel_works(&lab, false);
+    lab.advance_s(200);
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert!(!st.tunnel_up, "its handshake too old: down, as the round says");
+}
+
 /// Runs `prepare`, then for every N the next tick stopped after its N-th step, a new
 /// process ticking until settled, and `check`; until a tick needs fewer than N steps.
 /// Returns how many stops were tried.
