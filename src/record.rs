@@ -454,7 +454,7 @@ pub fn is_boot_id(id: &str) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
 
     /// A record as wg-failsafe wrote it before the record was nested (every key, no
