@@ -83,10 +83,22 @@ pub fn footprint_in_main(routes: &[Route], cfg: &Config) -> bool {
     })
 }
 
-/// The failsafe counts as on when the state file says so, or a snapshot exists (an
-/// interrupted activation), or `main` holds the tunnel default (state lost).
-pub fn failsafe_on(recorded: bool, snapshot_exists: bool, main_has_tunnel_default: bool) -> bool {
-    recorded || snapshot_exists || main_has_tunnel_default
+/// What STATE_DIR says of the mode: the facts of [`failsafe_on`] that are not in the routes.
+/// The daemon keeps them between its sequences (they change only with a write of the
+/// state), and asks `failsafe_on` over them and its view of the routes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModeFiles {
+    /// The record says the failsafe is on.
+    pub recorded: bool,
+    /// A snapshot exists (an interrupted activation).
+    pub snapshot_exists: bool,
+}
+
+/// The failsafe counts as on (DESIGN.md, "Which mode are we in") when the record says so,
+/// or a snapshot exists, or `main` holds its footprint (state lost): the one answer that
+/// `run`, the daemon, status and deactivation read.
+pub fn failsafe_on(files: ModeFiles, routes: &[Route], cfg: &Config) -> bool {
+    files.recorded || files.snapshot_exists || footprint_in_main(routes, cfg)
 }
 
 /// `back`: the primary passed every round for the failback wait (see
@@ -772,8 +784,12 @@ pub mod tests {
         assert_eq!(decide(true, false, false, false), Action::Reassert);
         assert_eq!(decide(true, true, true, false), Action::Reassert, "healthy, but not yet for UP_AFTER_S");
         assert_eq!(decide(true, true, true, true), Action::Deactivate);
-        assert!(!failsafe_on(false, false, false));
-        assert!(failsafe_on(false, true, false) && failsafe_on(false, false, true) && failsafe_on(true, false, false));
+        let (c, off) = (cfg(), ModeFiles::default());
+        let tunnel = [r("default via 10.11.0.1 dev wg0 table main proto static metric 40")];
+        assert!(!failsafe_on(off, &[], &c));
+        assert!(failsafe_on(ModeFiles { recorded: true, ..off }, &[], &c));
+        assert!(failsafe_on(ModeFiles { snapshot_exists: true, ..off }, &[], &c));
+        assert!(failsafe_on(off, &tunnel, &c), "state lost: the footprint in main says it");
     }
 
     #[test]

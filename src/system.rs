@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{Config, Gateway};
-use crate::decide::{candidate_tables, failsafe_on, footprint_in_main, resolve_gateway, Change};
+use crate::decide::{candidate_tables, failsafe_on, resolve_gateway, Change, ModeFiles};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::hook;
@@ -211,7 +211,12 @@ impl<'a> System<'a> {
     /// The failsafe counts as on (DESIGN.md, "Which mode are we in"): its default in
     /// `main` — the tunnel's or, on the fallback, the backup's — counts when the state is lost.
     pub fn is_on(&self, routes: &[Route]) -> bool {
-        failsafe_on(self.record.mode.failsafe, self.snapshot_exists(), footprint_in_main(routes, self.cfg))
+        failsafe_on(self.mode_files(), routes, self.cfg)
+    }
+
+    /// What STATE_DIR says of the mode as of this System's last read or write.
+    pub fn mode_files(&self) -> ModeFiles {
+        ModeFiles { recorded: self.record.mode.failsafe, snapshot_exists: self.snapshot_exists() }
     }
 
     /// A round's observation from routes, rules and addresses read elsewhere (the

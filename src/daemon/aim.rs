@@ -30,14 +30,14 @@ impl Daemon {
         let index = |dev: &str| self.view.links.index(dev);
         let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&c.wg_iface));
         self.primary.aim(path, primary_index, targets);
-        match (c.backup_check && !self.on).then(|| self.gateway(c.backup_gw, &c.backup_dev)).flatten() {
+        match (c.backup_check && !self.on()).then(|| self.gateway(c.backup_gw, &c.backup_dev)).flatten() {
             Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
             None if self.backup.prober.is_some() => self.backup.stop(),
             None => {}
         }
         // A WireGuard interface re-created during the outage (a commit) has a new index:
         // the socket bound to the old one would judge the tunnel dead for the rest of it.
-        if self.on {
+        if self.on() {
             self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), wg_index, vec![c.wg_peer_ip]);
         } else if self.tunnel.prober.is_some() {
             self.tunnel.stop();
@@ -133,7 +133,7 @@ impl Daemon {
     /// between the record's writes, which come only with news.
     pub(super) fn judge_backup(&mut self, closed: &[bool]) -> Result<(), Error> {
         // While the primary is healthy only: a failing primary is judged, not the backup.
-        if !self.cfg.backup_check || self.on || !self.primary.passed() {
+        if !self.cfg.backup_check || self.on() || !self.primary.passed() {
             return Ok(());
         }
         let c = &self.cfg;

@@ -24,7 +24,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
-use crate::decide::{backup_path, backup_silent, candidate_tables, footprint_in_main, link_health, resolve_gateway};
+use crate::decide::{
+    backup_path, backup_silent, candidate_tables, failsafe_on, link_health, resolve_gateway, ModeFiles,
+};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
@@ -123,8 +125,9 @@ struct Daemon {
     snapshot: Option<Snapshot>,
     /// The tables as last remembered healthy (written only when they change).
     healthy: Option<Snapshot>,
-    /// The failsafe is on, as of the last sequence or the tunnel default in `main`.
-    on: bool,
+    /// What STATE_DIR says of the mode, as of the last sequence: with the view's routes,
+    /// the facts of `failsafe_on` (see [`View::on`]).
+    files: ModeFiles,
     primary: Track,
     tunnel: Track,
     /// BACKUP_CHECK's rounds (while the failsafe is off), and the record's verdict on the
@@ -163,7 +166,7 @@ impl Daemon {
             view: View { links: Links::default(), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() },
             snapshot: None,
             healthy: None,
-            on: false,
+            files: ModeFiles::default(),
             primary: Track::new(),
             tunnel: Track::new(),
             backup: Track::new(),
@@ -180,6 +183,11 @@ impl Daemon {
         };
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
+        let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
+        d.files = ModeFiles {
+            recorded: state.record().is_ok_and(|r| r.mode.failsafe),
+            snapshot_exists: state.snapshot_exists(),
+        };
         // Whatever the state files say (a crash, a cron tick, an interrupted sequence)
         // is judged at once.
         d.dirty = true;
@@ -396,10 +404,10 @@ impl Daemon {
             return Ok(());
         }
         let (health, passed) = self.primary_health();
-        self.on |= self.tunnel_default_in_main();
+        let on = self.on();
         // Healthy and off: nothing to open, nothing to read; the tables are remembered
         // as healthy when they changed.
-        if !self.on && health.is_ok() && !dirty {
+        if !on && health.is_ok() && !dirty {
             if passed {
                 // Only a help at the next activation (see `run`): told, never fatal.
                 if let Err(e) = self.remember_healthy() {
@@ -408,7 +416,7 @@ impl Daemon {
             }
             return Ok(());
         }
-        if self.on && !round && !dirty && urgent.is_none() {
+        if on && !round && !dirty && urgent.is_none() {
             return Ok(());
         }
         // Busy: a command by hand; the next round.
@@ -422,7 +430,7 @@ impl Daemon {
         // or the view would still show what was just undone.
         self.read_events()?;
         self.dirty = false;
-        self.on = sys.is_on(&self.view.routes);
+        self.files = sys.mode_files();
         self.snapshot = sys.snapshot().unwrap_or(None);
         drop(sys);
         drop(lock);

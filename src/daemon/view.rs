@@ -34,6 +34,13 @@ pub enum Taken {
 }
 
 impl View {
+    /// The failsafe is on: the one answer (`decide::failsafe_on`) over what STATE_DIR
+    /// said at the last sequence and the routes of this moment, so that a footprint in
+    /// `main` that comes or goes by hand is read at once, both ways.
+    pub fn on(&self, files: ModeFiles, cfg: &Config) -> bool {
+        failsafe_on(files, &self.routes, cfg)
+    }
+
     /// Takes in one announcement: a link as announced (a name kept from before when the
     /// announcement has none), a route the tool looks at (`wanted_route` for `endpoint`)
     /// read against the links of this moment and placed as the kernel orders it.
@@ -97,6 +104,7 @@ impl Daemon {
         let (mut routes_flushed, mut rules_changed, mut addrs_changed) = (false, false, false);
         let mut urgent: Option<String> = None;
         let mut touched = false;
+        let was_on = self.on();
         let view = &mut self.view;
         let result = self.events.read(|ev| match view.take(&ev, endpoint) {
             Taken::Link { was, now } => {
@@ -149,7 +157,7 @@ impl Daemon {
         // PRIMARY_GW=auto and the primary's last default gone: down now.
         if urgent.is_none()
             && self.cfg.primary_gw == config::Gateway::Auto
-            && !self.on
+            && !self.on()
             && self.view.links.by_name(&self.cfg.primary_dev).is_some()
             && self.primary.rounds.last_pass_ms.is_some()
             && self.primary_gateway().is_none()
@@ -159,19 +167,19 @@ impl Daemon {
         if let Some(what) = urgent {
             self.urgent = Some((Instant::now(), what));
         }
-        let main_tunnel = self.tunnel_default_in_main();
         if touched || rules_changed || addrs_changed {
             // While on, every change is re-asserted at once (the load balancer rewrites its
             // tables); an activation or deactivation by hand shows in main.
-            if self.on || main_tunnel != self.on {
+            if was_on || self.on() {
                 self.dirty = true;
             }
         }
         Ok(())
     }
 
-    pub(super) fn tunnel_default_in_main(&self) -> bool {
-        footprint_in_main(&self.view.routes, &self.cfg)
+    /// The failsafe is on, as [`View::on`] answers it now.
+    pub(super) fn on(&self) -> bool {
+        self.view.on(self.files, &self.cfg)
     }
 
     pub(super) fn primary_gateway(&self) -> Option<Ipv4Addr> {
@@ -200,6 +208,7 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::footprint_in_main;
     use crate::netlink::link::LinkMsg;
     use crate::netlink::Rtnl;
 
@@ -228,5 +237,36 @@ mod tests {
         assert!(view.routes.is_empty());
         let gone = view.take(&event(libc::RTM_DELLINK, 0, Body::Link(carrier_lost)), endpoint);
         assert_eq!((gone, view.links.by_index(2)), (Taken::Link { was: Some(now), now: None }, None));
+    }
+
+    /// The daemon kept a copy of "is the failsafe on": the answer of its last sequence, to
+    /// which every judgement ORed the footprint in `main` (`on |= footprint`). With the
+    /// state lost (no record, no snapshot) the footprint alone says on; deleted by hand,
+    /// the one rule says off at once, while the copy stayed on until a sequence ran again
+    /// (not while a failed one waits RETRY_AFTER, the lock is busy or the boot wait
+    /// lasts): the tunnel was probed, BACKUP_CHECK stopped, and PRIMARY_GW=auto's lost
+    /// default not taken as urgent. Now the view answers, through `failsafe_on`.
+    #[test]
+    fn the_failsafe_is_on_as_the_one_rule_says_over_the_view() {
+        let c = crate::decide::tests::cfg();
+        let endpoint = c.wg_endpoint;
+        let mut view = View {
+            links: Links::of(&[(2, "eth0"), (4, "wg0")]),
+            routes: Vec::new(),
+            rules: Vec::new(),
+            addrs: Vec::new(),
+        };
+        let lost = ModeFiles::default();
+        let tunnel: Route = "default via 10.11.0.1 dev wg0 table main proto static metric 40".parse().expect("route");
+        let m = tunnel.to_message(&view.links).expect("wg0 exists");
+        view.take(&event(libc::RTM_NEWROUTE, 0, Body::Route(m.clone())), endpoint);
+        let (rule, mut copy) = (view.on(lost, &c), false);
+        copy |= footprint_in_main(&view.routes, &c);
+        assert!(rule && copy, "state lost: the footprint says on");
+        view.take(&event(libc::RTM_DELROUTE, 0, Body::Route(m)), endpoint);
+        copy |= footprint_in_main(&view.routes, &c);
+        assert!(copy, "the old copy stayed on");
+        assert!(!view.on(lost, &c), "the one rule: off as soon as the footprint is gone");
+        assert!(view.on(ModeFiles { recorded: true, ..lost }, &c), "the record still counts");
     }
 }
