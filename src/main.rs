@@ -5,7 +5,7 @@
 //! This file is the command line: argument validation, the lock, and the one place that
 //! prints errors and chooses the exit code. The work is in the library (src/lib.rs).
 
-use wg_failsafe::{config, daemon, decide, error, failsafe, hook, init, lock, log, state, status, system, wireguard};
+use wg_failsafe::{config, daemon, decide, error, failsafe, init, lock, log, state, status, system, wireguard};
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -232,25 +232,13 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
             // A dry run changes nothing, so it needs no lock.
             let _lock = if cli.dry_run { None } else { Some(take_lock(cfg)?) };
             let mut sys = System::open(cfg, log, cli.dry_run)?;
-            let result = match cli.command {
+            let told = match cli.command {
                 Cmd::Run => failsafe::tick(&mut sys),
-                Cmd::Activate => sys.observe().and_then(|obs| {
-                    if obs.on {
-                        failsafe::while_active(&mut sys, &obs, None, failsafe::TunnelSeen::ProbeNow)
-                    } else {
-                        failsafe::activate(&mut sys, None, &obs)
-                    }
-                }),
-                _ => sys.observe().and_then(|obs| {
-                    if obs.on {
-                        failsafe::deactivate(&mut sys, &obs, true)
-                    } else {
-                        failsafe::cleanup(&mut sys)
-                    }
-                }),
+                Cmd::Activate => failsafe::by_hand(&mut sys, failsafe::ByHand::Activate),
+                _ => failsafe::by_hand(&mut sys, failsafe::ByHand::Deactivate),
             };
             // ON_CHANGE hears of what the sequence announced, once it is over.
-            hook::notify(cfg, log, &sys.take_notices());
+            let result = told.announce(cfg, log);
             if cli.dry_run || cli.verbose {
                 for c in &sys.changes {
                     println!("{c}");

@@ -55,7 +55,7 @@ pub struct System<'a> {
     pub changes: Vec<String>,
     /// `error` events announced so far by this process.
     pub errors_announced: u32,
-    /// State changes for ON_CHANGE, handed to the driver by [`System::take_notices`].
+    /// State changes for ON_CHANGE, handed to the driver in a `failsafe::Told`.
     notices: Vec<hook::Notice>,
     /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
     /// of a switch (WGF_FLOWS).
@@ -123,9 +123,10 @@ impl<'a> System<'a> {
         self.kernel.backend()
     }
 
-    /// The ON_CHANGE notices this System's sequences queued, for the driver to hand to
-    /// `hook::notify` (in order, by one watcher) once the tick or command is over.
-    pub fn take_notices(&mut self) -> Vec<hook::Notice> {
+    /// The ON_CHANGE notices this System's sequences queued, taken by `failsafe::Told`
+    /// (its only caller) once the tick, round or command is over, for the driver to hand
+    /// to the hook through `Told::announce`.
+    pub(crate) fn take_notices(&mut self) -> Vec<hook::Notice> {
         std::mem::take(&mut self.notices)
     }
 
@@ -240,8 +241,8 @@ impl<'a> System<'a> {
     /// only says so). The same event for the same reason as the last one (an activation
     /// that fails every minute) is neither recorded nor announced again: then `false`.
     /// Never fails the sequence that calls it, and is called only once the tables are
-    /// switched; the driver takes the queue ([`System::take_notices`]) when the tick or
-    /// sequence is over and hands it to one watcher.
+    /// switched; the queue leaves with the tick's or sequence's `failsafe::Told`, whose
+    /// `announce` hands it to one watcher.
     pub fn event(&mut self, event: &str, reason: &str, ms: Option<u64>, tables: impl IntoIterator<Item = u32>) -> bool {
         self.errors_announced += u32::from(event == "error");
         if self.dry_run {

@@ -166,9 +166,7 @@ impl Daemon {
         let Some(lock) = self.lock(Duration::ZERO)? else { return Ok(()) };
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
-        let recorded = failsafe::record_backup(&mut sys, &check, news, &seen);
-        hook::notify(&cfg, &log, &sys.take_notices());
-        recorded?;
+        failsafe::record_backup(&mut sys, &check, news, &seen).announce(&cfg, &log)?;
         drop(sys);
         drop(lock);
         self.backup_check = Some(check);

@@ -31,7 +31,6 @@ use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
 use crate::health::{rounds_needed, Unhealthy};
-use crate::hook;
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
 use crate::netlink::events::{EventError, Events, IPV4_GROUPS, IPV6_GROUPS};
@@ -423,9 +422,8 @@ impl Daemon {
         let Some(lock) = self.lock(Duration::from_secs(self.cfg.lock_timeout_s))? else { return Ok(()) };
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
-        let result = self.act(&mut sys, health, round.then_some(passed));
         // ON_CHANGE hears of what the sequence announced, whatever comes next.
-        hook::notify(&cfg, &log, &sys.take_notices());
+        let result = self.act(&mut sys, health, round.then_some(passed)).and_then(|told| told.announce(&cfg, &log));
         // What the sequence changed is announced by now: take it in before judging again,
         // or the view would still show what was just undone.
         self.read_events()?;
@@ -471,14 +469,14 @@ impl Daemon {
         sys: &mut System,
         health: Result<(), Unhealthy>,
         round_passed: Option<bool>,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<failsafe::Told<Outcome>, Error> {
         let obs = sys.observed(self.view.routes.clone(), self.view.rules.clone(), self.view.addrs.clone())?;
         let tunnel = match self.tunnel.verdict {
             Verdict::Unknown => TunnelSeen::Unknown,
             Verdict::Up => TunnelSeen::Echo(true),
             Verdict::Down => TunnelSeen::Echo(false),
         };
-        failsafe::round(sys, &obs, Seen { primary: health, round_passed, tunnel })
+        Ok(failsafe::round(sys, &obs, Seen { primary: health, round_passed, tunnel }))
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use crate::config::Fallback;
+use crate::config::{Config, Fallback};
 use crate::conntrack::{self, Path};
 use crate::decide::{
     decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, link_health, move_table,
@@ -21,6 +21,8 @@ use crate::decide::{
 };
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
+use crate::hook::{self, Notice};
+use crate::log::Logger;
 use crate::model::owned_routes;
 use crate::netlink::route::{Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
@@ -38,9 +40,9 @@ mod deactivate;
 pub mod say;
 mod steps;
 
-pub use activate::activate;
-pub use active::while_active;
-pub use deactivate::{cleanup, deactivate};
+use activate::activate;
+use active::while_active;
+use deactivate::{cleanup, deactivate};
 
 /// What a tick or command did.
 #[derive(Debug, PartialEq, Eq)]
@@ -82,12 +84,47 @@ impl Outcome {
     }
 }
 
+/// What a tick, a round, a command by hand or BACKUP_CHECK's record came to, with the
+/// ON_CHANGE notices its sequences queued on the way, in order. The result is reached
+/// only through [`Told::announce`], which hands the notices to the hook first, whatever
+/// the result: no driver can forget them, nor hand them over twice.
+#[must_use = "the hook hears of a switch only through Told::announce"]
+pub struct Told<T> {
+    result: Result<T, Error>,
+    notices: Vec<Notice>,
+}
+
+impl<T> Told<T> {
+    /// Runs `sequence` and takes what it queued for ON_CHANGE.
+    fn after(sys: &mut System, sequence: impl FnOnce(&mut System) -> Result<T, Error>) -> Told<T> {
+        let result = sequence(sys);
+        Told { result, notices: sys.take_notices() }
+    }
+
+    /// Hands the notices to ON_CHANGE (one detached watcher, in order) and returns the
+    /// result.
+    pub fn announce(self, cfg: &Config, log: &Logger) -> Result<T, Error> {
+        hook::notify(cfg, log, &self.notices);
+        self.result
+    }
+
+    /// The result and the notices, for a test to look at.
+    #[cfg(test)]
+    pub fn parts(self) -> (Result<T, Error>, Vec<Notice>) {
+        (self.result, self.notices)
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The tick
 
 /// One tick of `run`: observe, probe the primary (PROBE_COUNT echoes per target), then the
 /// round every driver shares.
-pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
+pub fn tick(sys: &mut System) -> Told<Outcome> {
+    Told::after(sys, ticked)
+}
+
+fn ticked(sys: &mut System) -> Result<Outcome, Error> {
     // Before the router has configured its interfaces, a missing WAN is no outage.
     if sys.boottime_s() < sys.cfg.boot_wait_s {
         return Ok(Outcome::Booting);
@@ -95,7 +132,7 @@ pub fn tick(sys: &mut System) -> Result<Outcome, Error> {
     let obs = sys.observe()?;
     let primary = sys.primary_round(&obs)?;
     let passed = primary.is_ok();
-    let outcome = round(sys, &obs, Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow })?;
+    let outcome = judged(sys, &obs, Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow })?;
     if outcome == Outcome::Healthy && sys.cfg.backup_check {
         let seen = sys.backup_round(&obs)?;
         judge_backup(sys, &seen)?;
@@ -114,7 +151,34 @@ pub struct Seen {
 }
 
 /// The round `run` and the daemon share: decide from what was seen, and act.
-pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error> {
+pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Told<Outcome> {
+    Told::after(sys, |sys| judged(sys, obs, seen))
+}
+
+/// A command by hand (`activate`, `deactivate`): the sequence the mode calls for, whatever
+/// the primary does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByHand {
+    /// On: activation, or the round while active when it is on already.
+    Activate,
+    /// Off: deactivation, or the cleanup of an interrupted activation when it is off.
+    Deactivate,
+}
+
+/// Observes and runs the sequence `hand` asks for in the mode observed.
+pub fn by_hand(sys: &mut System, hand: ByHand) -> Told<Outcome> {
+    Told::after(sys, |sys| {
+        let obs = sys.observe()?;
+        match (hand, obs.on) {
+            (ByHand::Activate, true) => while_active(sys, &obs, None, TunnelSeen::ProbeNow),
+            (ByHand::Activate, false) => activate(sys, None, &obs),
+            (ByHand::Deactivate, true) => deactivate(sys, &obs, true),
+            (ByHand::Deactivate, false) => cleanup(sys),
+        }
+    })
+}
+
+fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error> {
     let record = sys.record().clone();
     // An interrupted deactivation is finished first, whatever the primary does now.
     if obs.on && record.mode.deactivating {
@@ -144,16 +208,20 @@ pub fn round(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Er
 /// BACKUP_CHECK in `run`: a tick's verdict on the backup path (made while the primary is
 /// healthy and the failsafe off), judged by the one rule (`BackupCheck::judged`) with a
 /// tick's need, and recorded. Nothing is written while the backup stays as it was.
-pub fn judge_backup(sys: &mut System, seen: &BackupSeen) -> Result<(), Error> {
+fn judge_backup(sys: &mut System, seen: &BackupSeen) -> Result<(), Error> {
     let mut check = sys.record().backup.clone();
     let news = check.judged(seen, BackupNeed::ticks(), sys.wall_now().as_secs());
-    record_backup(sys, &check, news, seen)
+    recorded(sys, &check, news, seen)
 }
 
 /// BACKUP_CHECK's verdict as judged (by `run` just now, or by the daemon over the rounds
 /// it counted since its last write): recorded, and a change announced — `backup-down`
 /// with what `seen`, the verdict that turned it, found wrong, or `backup-up`.
-pub fn record_backup(sys: &mut System, check: &BackupCheck, news: BackupNews, seen: &BackupSeen) -> Result<(), Error> {
+pub fn record_backup(sys: &mut System, check: &BackupCheck, news: BackupNews, seen: &BackupSeen) -> Told<()> {
+    Told::after(sys, |sys| recorded(sys, check, news, seen))
+}
+
+fn recorded(sys: &mut System, check: &BackupCheck, news: BackupNews, seen: &BackupSeen) -> Result<(), Error> {
     let mut record = sys.record().clone();
     record.backup = check.clone();
     sys.write_record(&record)?;

@@ -367,7 +367,7 @@ fn sequence(seed: u64, steps: usize) -> usize {
                     let obs = sys.observe()?;
                     let primary = sys.primary_round(&obs)?;
                     let round_passed = closed.then_some(primary.is_ok());
-                    failsafe::round(&mut sys, &obs, Seen { primary, round_passed, tunnel })
+                    failsafe::round(&mut sys, &obs, Seen { primary, round_passed, tunnel }).parts().0
                 });
                 format!("tick: {out:?} (the daemon's round, tunnel {tunnel:?}, round closed: {closed})")
             }

@@ -106,7 +106,7 @@ impl Lab {
 
     /// One `run`: a new process, one tick.
     pub fn tick(&self) -> Result<Outcome, Error> {
-        failsafe::tick(&mut self.sys()?)
+        failsafe::tick(&mut self.sys()?).parts().0
     }
 
     /// One `run`, and the ON_CHANGE notices it hands its driver: `event tables`.
@@ -115,8 +115,8 @@ impl Lab {
             Ok(sys) => sys,
             Err(e) => return (Err(e), Vec::new()),
         };
-        let out = failsafe::tick(&mut sys);
-        let told = sys.take_notices().iter().map(|n| format!("{} {:?}", n.event, n.tables)).collect();
+        let (out, notices) = failsafe::tick(&mut sys).parts();
+        let told = notices.iter().map(|n| format!("{} {:?}", n.event, n.tables)).collect();
         (out, told)
     }
 
