@@ -15,6 +15,7 @@ use crate::net::{Ipv4Net, Prefix};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_REFUSE, FR_ACT_TO_TBL};
+use crate::probe::Path as ProbePath;
 use crate::state::Snapshot;
 
 /// The tables the seed script always looked at.
@@ -44,6 +45,75 @@ pub fn target_dead(cfg: &Config, backup: Option<&Link>, tunnel_down: bool) -> bo
 pub fn backup_path(cfg: &Config, link: Option<&Link>, gw: Option<Ipv4Addr>) -> Result<Ipv4Addr, String> {
     link_health(link).map_err(|why| format!("{} {why}", cfg.backup_dev))?;
     gw.ok_or_else(|| format!("no gateway found on {} (BACKUP_GW={})", cfg.backup_dev, cfg.backup_gw))
+}
+
+/// How many of the primary's targets must answer for a round to pass: its gateway's one
+/// echo, or TRACK_RELIABILITY of TRACK_IPS.
+pub fn primary_need(cfg: &Config) -> usize {
+    if cfg.track_ips.is_empty() {
+        1
+    } else {
+        cfg.track_reliability
+    }
+}
+
+/// Whether the EdgeOS load balancer is asked about the primary: LB_STATUS on and
+/// TRACK_IPS empty (tracked targets say more than its own ping).
+pub fn lb_asked(cfg: &Config) -> bool {
+    cfg.lb_status && cfg.track_ips.is_empty()
+}
+
+/// How a round probes the primary, as `run` and the daemon aim it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrimaryProbe {
+    pub path: ProbePath,
+    pub targets: Vec<Ipv4Addr>,
+    /// How many targets must answer (see [`primary_need`]).
+    pub need: usize,
+}
+
+/// The primary's probe through `link` (up, with carrier) to its gateway `gw`: the
+/// gateway's echo through PRIMARY_DEV, or TRACK_IPS framed by hand to the gateway from
+/// the link's first address, whatever the tables hold. `lladdr` looks up the gateway's
+/// link-layer address, asked only when the frames need one (TRACK_IPS on a link that is
+/// not point-to-point); `Ok(Err(why))`: no path to probe (no address, or the gateway's
+/// address unresolved), so no target answers, for that reason.
+pub fn primary_probe<E>(
+    cfg: &Config,
+    link: &Link,
+    gw: Ipv4Addr,
+    addrs: &[Addr],
+    lladdr: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
+) -> Result<Result<PrimaryProbe, Unhealthy>, E> {
+    let need = primary_need(cfg);
+    if cfg.track_ips.is_empty() {
+        return Ok(Ok(PrimaryProbe { path: ProbePath::Device(cfg.primary_dev.clone()), targets: vec![gw], need }));
+    }
+    let Some(src) = addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
+        return Ok(Err(Unhealthy::NoGateway));
+    };
+    let lladdr = match link.point_to_point {
+        true => None,
+        false => match lladdr()? {
+            Some(mac) => Some(mac),
+            None => return Ok(Err(Unhealthy::GatewaySilent)),
+        },
+    };
+    let path = ProbePath::Gateway { ifindex: link.index, lladdr, src };
+    Ok(Ok(PrimaryProbe { path, targets: cfg.track_ips.clone(), need }))
+}
+
+/// The primary's verdict once its link and gateway are known: `reached` says its echoes
+/// did (a tick's: [`crate::health::track_passes`]; the daemon's: its rounds are not
+/// down), `answered` how many targets answered the last round, `lb_down` the load
+/// balancer's verdict when it was asked ([`lb_asked`], and only once the echoes reached).
+pub fn primary_verdict(cfg: &Config, reached: bool, answered: usize, lb_down: Option<String>) -> Result<(), Unhealthy> {
+    match (reached, lb_down) {
+        (false, _) if cfg.track_ips.is_empty() => Err(Unhealthy::GatewaySilent),
+        (false, _) => Err(Unhealthy::Upstream { answered, needed: primary_need(cfg), of: cfg.track_ips.len() }),
+        (true, Some(verdict)) => Err(Unhealthy::LoadBalancer(verdict)),
+        (true, None) => Ok(()),
+    }
 }
 
 /// BACKUP_CHECK's verdict on a round its gateway did not answer.
@@ -790,6 +860,51 @@ pub mod tests {
         assert!(failsafe_on(ModeFiles { recorded: true, ..off }, &[], &c));
         assert!(failsafe_on(ModeFiles { snapshot_exists: true, ..off }, &[], &c));
         assert!(failsafe_on(off, &tunnel, &c), "state lost: the footprint in main says it");
+    }
+
+    #[test]
+    fn the_primary_is_probed_and_judged_alike_by_run_and_the_daemon() {
+        let gw = Ipv4Addr::new(192, 168, 1, 1);
+        let plain = cfg();
+        let tracked =
+            parse(Path::new("/t.conf"), &format!("{CONF}TRACK_IPS=1.1.1.1 8.8.8.8 9.9.9.9\nTRACK_RELIABILITY=2\n"))
+                .expect("valid");
+        assert_eq!((primary_need(&plain), primary_need(&tracked)), (1, 2));
+        assert!(lb_asked(&plain) && !lb_asked(&tracked), "TRACK_IPS say more than the load balancer's ping");
+        let eth0 = Link::up(2, "eth0");
+        let addrs = [Addr { index: 2, local: Ipv4Addr::new(192, 168, 1, 2), peer: None, prefix_len: 24 }];
+        let mac = vec![2, 0, 0, 0, 0, 1];
+        let probe = |c: &Config, link: &Link, addrs: &[Addr], lladdr: Option<Vec<u8>>| {
+            let mut asked = false;
+            let p = primary_probe::<()>(c, link, gw, addrs, || {
+                asked = true;
+                Ok(lladdr)
+            });
+            (p.expect("the lookup does not fail"), asked)
+        };
+        // The gateway's echo through PRIMARY_DEV: no address, no lookup.
+        let device = PrimaryProbe { path: ProbePath::Device("eth0".into()), targets: vec![gw], need: 1 };
+        assert_eq!(probe(&plain, &eth0, &[], None), (Ok(device), false));
+        // TRACK_IPS framed to the gateway from eth0's address.
+        let (framed, asked) = probe(&tracked, &eth0, &addrs, Some(mac.clone()));
+        let path = ProbePath::Gateway { ifindex: 2, lladdr: Some(mac.clone()), src: addrs[0].local };
+        assert_eq!(framed, Ok(PrimaryProbe { path, targets: tracked.track_ips.clone(), need: 2 }));
+        assert!(asked);
+        // Point-to-point: no link-layer address is asked.
+        let ppp = Link { point_to_point: true, ..eth0.clone() };
+        let (framed, asked) = probe(&tracked, &ppp, &addrs, None);
+        assert!(matches!(framed, Ok(PrimaryProbe { path: ProbePath::Gateway { lladdr: None, .. }, .. })) && !asked);
+        // No path: the reason the rounds fail (the daemon said `upstream unreachable`).
+        assert_eq!(probe(&tracked, &eth0, &[], Some(mac)), (Err(Unhealthy::NoGateway), false));
+        assert_eq!(probe(&tracked, &eth0, &addrs, None), (Err(Unhealthy::GatewaySilent), true));
+        // The verdict.
+        let lb = || Some("down".to_string());
+        assert_eq!(primary_verdict(&plain, false, 0, None), Err(Unhealthy::GatewaySilent));
+        assert_eq!(primary_verdict(&plain, true, 1, lb()), Err(Unhealthy::LoadBalancer("down".into())));
+        assert_eq!(primary_verdict(&plain, true, 1, None), Ok(()));
+        let upstream = Unhealthy::Upstream { answered: 1, needed: 2, of: 3 };
+        assert_eq!(primary_verdict(&tracked, false, 1, None), Err(upstream));
+        assert_eq!(primary_verdict(&tracked, true, 2, None), Ok(()));
     }
 
     #[test]

@@ -10,23 +10,17 @@ impl Daemon {
         let c = self.cfg.clone();
         let link = self.view.links.by_name(&c.primary_dev).cloned();
         let gw = self.primary_gateway();
-        let (path, targets) = match (link, gw) {
-            (Some(l), Some(gw)) if l.admin_up && l.lower_up => {
-                if c.track_ips.is_empty() {
-                    (Some(ProbePath::Device(c.primary_dev.clone())), vec![gw])
-                } else {
-                    let src = self.view.addrs.iter().find(|a| a.index == l.index).map(|a| a.local);
-                    let lladdr = if l.point_to_point { Some(None) } else { self.gateway_lladdr(&l, gw)?.map(Some) };
-                    match (src, lladdr) {
-                        (Some(src), Some(lladdr)) => {
-                            (Some(ProbePath::Gateway { ifindex: l.index, lladdr, src }), c.track_ips.clone())
-                        }
-                        _ => (None, c.track_ips.clone()),
-                    }
+        let addrs = self.view.addrs.clone();
+        let (path, targets, unprobed) = match (link, gw) {
+            (Some(l), Some(gw)) if link_health(Some(&l)).is_ok() => {
+                match primary_probe(&c, &l, gw, &addrs, || self.gateway_lladdr(&l, gw))? {
+                    Ok(probe) => (Some(probe.path), probe.targets, None),
+                    Err(why) => (None, c.track_ips.clone(), Some(why)),
                 }
             }
-            _ => (None, Vec::new()),
+            _ => (None, Vec::new(), None),
         };
+        self.unprobed = unprobed;
         let index = |dev: &str| self.view.links.index(dev);
         let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&c.wg_iface));
         self.primary.aim(path, primary_index, targets);
@@ -75,7 +69,7 @@ impl Daemon {
 
     /// The load balancer's verdict, asked at most every LB_EVERY (TRACK_IPS empty only).
     pub(super) fn lb_verdict(&mut self) -> Option<String> {
-        if !self.cfg.lb_status || !self.cfg.track_ips.is_empty() || !self.edgeos {
+        if !lb_asked(&self.cfg) || !self.edgeos {
             return None;
         }
         // Asked without waiting: the command (up to 10 s) runs beside the loop, and its
@@ -107,23 +101,16 @@ impl Daemon {
         if self.primary_gateway().is_none() {
             return (Err(Unhealthy::NoGateway), false);
         }
-        let passed = self.primary.passed();
-        if self.primary.down(c, self.now_ms()) {
-            let why = if c.track_ips.is_empty() {
-                Unhealthy::GatewaySilent
-            } else {
-                Unhealthy::Upstream {
-                    answered: self.primary.answered(),
-                    needed: c.track_reliability,
-                    of: c.track_ips.len(),
-                }
-            };
-            return (Err(why), false);
-        }
-        if let Some(verdict) = self.lb_verdict() {
-            return (Err(Unhealthy::LoadBalancer(verdict)), false);
-        }
-        (Ok(()), passed)
+        let reached = !self.primary.down(c, self.now_ms());
+        let lb_down = if reached { self.lb_verdict() } else { None };
+        // A track that could not be aimed (no address, the gateway's address unresolved)
+        // fails its rounds for that reason, as `run`'s round does.
+        let verdict = match (&self.unprobed, reached) {
+            (Some(why), false) => Err(why.clone()),
+            _ => primary_verdict(&self.cfg, reached, self.primary.answered(), lb_down),
+        };
+        let passed = verdict.is_ok() && self.primary.passed();
+        (verdict, passed)
     }
 
     /// BACKUP_CHECK, while the failsafe is off and the primary passes: each backup round

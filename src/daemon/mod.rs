@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::decide::{
-    backup_path, backup_silent, candidate_tables, failsafe_on, link_health, resolve_gateway, ModeFiles,
+    backup_path, backup_silent, candidate_tables, failsafe_on, lb_asked, link_health, primary_need, primary_probe,
+    primary_verdict, resolve_gateway, ModeFiles,
 };
 use crate::edgeos;
 use crate::error::{Context, Error};
@@ -135,6 +136,9 @@ struct Daemon {
     backup_check: Option<BackupCheck>,
     /// The primary's gateway's link-layer address for the TRACK_IPS path, and when read.
     lladdr: Option<(u32, Ipv4Addr, Vec<u8>, Instant)>,
+    /// Why the primary's track could not be aimed (no address, the gateway's address
+    /// unresolved): the reason its rounds fail.
+    unprobed: Option<Unhealthy>,
     lb: LbAsk,
     started: Instant,
     /// An event that must be acted on now, when it came and what it was.
@@ -171,6 +175,7 @@ impl Daemon {
             backup: Track::new(),
             backup_check: None,
             lladdr: None,
+            unprobed: None,
             lb: LbAsk::default(),
             started: Instant::now(),
             urgent: None,
@@ -339,7 +344,7 @@ impl Daemon {
         self.backup.receive();
         let (timeout_ms, n) =
             (self.cfg.probe_timeout_ms, rounds_needed(self.cfg.down_after_ms, self.cfg.probe_interval_ms));
-        self.primary.close(self.need(), now_ms, timeout_ms);
+        self.primary.close(primary_need(&self.cfg), now_ms, timeout_ms);
         self.tunnel.close(1, now_ms, timeout_ms);
         let backup_closed = self.backup.close(1, now_ms, timeout_ms);
         self.tunnel.verdict = self.tunnel.rounds.verdict(self.tunnel.verdict, n, now_ms, self.cfg.down_after_ms);
@@ -377,14 +382,6 @@ impl Daemon {
             Ok(l) => Ok(Some(l)),
             Err(LockError::Busy) => Ok(None),
             Err(LockError::Io(e)) => Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
-        }
-    }
-
-    fn need(&self) -> usize {
-        if self.cfg.track_ips.is_empty() {
-            1
-        } else {
-            self.cfg.track_reliability
         }
     }
 

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::{Kernel, Observed, System};
-use crate::decide::{backup_path, backup_silent, link_health};
+use crate::decide::{backup_path, backup_silent, lb_asked, link_health, primary_probe, primary_verdict, PrimaryProbe};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
@@ -59,21 +59,10 @@ impl System<'_> {
             return Ok((Err(why), unprobed()));
         }
         let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok((Err(Unhealthy::NoGateway), unprobed())) };
-        let (path, targets, need) = if c.track_ips.is_empty() {
-            (ProbePath::Device(c.primary_dev.clone()), vec![gw], 1)
-        } else {
-            let Some(src) = obs.addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
-                return Ok((Err(Unhealthy::NoGateway), Vec::new()));
-            };
-            let lladdr = if link.point_to_point {
-                None
-            } else {
-                match self.gateway_lladdr(link.index, &c.primary_dev, gw)? {
-                    Some(mac) => Some(mac),
-                    None => return Ok((Err(Unhealthy::GatewaySilent), Vec::new())),
-                }
-            };
-            (ProbePath::Gateway { ifindex: link.index, lladdr, src }, c.track_ips.clone(), c.track_reliability)
+        let lladdr = || self.gateway_lladdr(link.index, &c.primary_dev, gw);
+        let PrimaryProbe { path, targets, need } = match primary_probe(c, &link, gw, &obs.addrs, lladdr)? {
+            Ok(probe) => probe,
+            Err(why) => return Ok((Err(why), Vec::new())),
         };
         let (answered, stats) = if measure {
             let timeout = Duration::from_millis(c.probe_timeout_ms);
@@ -83,25 +72,12 @@ impl System<'_> {
             let answers = self.echo(&path, &targets, c.probe_count, need)?;
             (answers.iter().filter(|a| a.is_some()).count(), Vec::new())
         };
-        let verdict = if c.track_ips.is_empty() {
-            if answered == 0 {
-                Err(Unhealthy::GatewaySilent)
-            } else {
-                match c
-                    .lb_status
-                    .then(|| self.kernel.lb_status())
-                    .flatten()
-                    .and_then(|s| edgeos::lb_down(&s, &c.primary_dev))
-                {
-                    Some(verdict) => Err(Unhealthy::LoadBalancer(verdict)),
-                    None => Ok(()),
-                }
-            }
-        } else if track_passes(answered, need) {
-            Ok(())
-        } else {
-            Err(Unhealthy::Upstream { answered, needed: need, of: targets.len() })
-        };
+        let reached = track_passes(answered, need);
+        let lb_down = (reached && lb_asked(c))
+            .then(|| self.kernel.lb_status())
+            .flatten()
+            .and_then(|s| edgeos::lb_down(&s, &c.primary_dev));
+        let verdict = primary_verdict(c, reached, answered, lb_down);
         Ok((verdict, stats))
     }
 
