@@ -183,6 +183,20 @@ pub fn decide(failsafe_on: bool, primary_healthy: bool, journal_leftovers: bool,
     }
 }
 
+/// Whether the daemon runs the shared round (`failsafe::round`, under the lock) now, given
+/// what [`decide`] says over its view (the failback wait left to the round): an
+/// activation or a cleanup at once; while on, at each probe round (the failback wait and
+/// the tunnel are judged there) or when something changed (`dirty`) or cannot wait
+/// (`urgent`); healthy and off, only when something changed — cron's tick would run it
+/// each minute, and the daemon's fast path must not skip what it would do.
+pub fn daemon_round_due(action: Action, probe_round: bool, dirty: bool, urgent: bool) -> bool {
+    match action {
+        Action::Activate | Action::Cleanup => true,
+        Action::Reassert | Action::Deactivate => probe_round || dirty || urgent,
+        Action::Nothing => dirty,
+    }
+}
+
 /// The routes and rules the failsafe adds, from the configuration and this round's
 /// gateways.
 pub struct Ours<'a> {
@@ -905,6 +919,23 @@ pub mod tests {
         let upstream = Unhealthy::Upstream { answered: 1, needed: 2, of: 3 };
         assert_eq!(primary_verdict(&tracked, false, 1, None), Err(upstream));
         assert_eq!(primary_verdict(&tracked, true, 2, None), Ok(()));
+    }
+
+    /// The daemon skipped the round whenever the failsafe was off and the primary healthy,
+    /// the journal unread: an activation that failed half-way (or a failed cleanup) while
+    /// the primary came back left its endpoint route and rules in place, where `run`
+    /// cleans them up at its next tick. Now the daemon asks `decide` with the journal's
+    /// leftovers, as of its last sequence.
+    #[test]
+    fn the_daemon_cleans_up_leftovers_as_run_does() {
+        let (healthy_off, leftovers) = (decide(false, true, false, false), decide(false, true, true, false));
+        assert!(!daemon_round_due(healthy_off, true, false, false), "a healthy round: nothing opened");
+        assert!(daemon_round_due(healthy_off, false, true, false), "a change: the round looks");
+        assert!(daemon_round_due(leftovers, true, false, false), "leftovers: cleaned up at the next round");
+        let on = decide(true, false, false, false);
+        assert!(!daemon_round_due(on, false, false, false), "on, between rounds, nothing new");
+        assert!(daemon_round_due(on, true, false, false) && daemon_round_due(on, false, false, true));
+        assert!(daemon_round_due(decide(false, false, false, false), false, false, false), "activate at once");
     }
 
     #[test]

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::decide::{
-    backup_path, backup_silent, candidate_tables, failsafe_on, lb_asked, link_health, primary_need, primary_probe,
-    primary_verdict, resolve_gateway, ModeFiles,
+    backup_path, backup_silent, candidate_tables, daemon_round_due, decide, failsafe_on, lb_asked, link_health,
+    primary_need, primary_probe, primary_verdict, resolve_gateway, Action, ModeFiles,
 };
 use crate::edgeos;
 use crate::error::{Context, Error};
@@ -128,6 +128,9 @@ struct Daemon {
     /// What STATE_DIR says of the mode, as of the last sequence: with the view's routes,
     /// the facts of `failsafe_on` (see [`View::on`]).
     files: ModeFiles,
+    /// The journal holds changes to take back (an activation or cleanup that failed), as
+    /// of the last sequence: healthy and off, the round cleans them up (`decide`).
+    leftovers: bool,
     primary: Track,
     tunnel: Track,
     /// BACKUP_CHECK's rounds (while the failsafe is off), and the record's verdict on the
@@ -170,6 +173,7 @@ impl Daemon {
             snapshot: None,
             healthy: None,
             files: ModeFiles::default(),
+            leftovers: false,
             primary: Track::new(),
             tunnel: Track::new(),
             backup: Track::new(),
@@ -192,6 +196,8 @@ impl Daemon {
             recorded: state.record().is_ok_and(|r| r.mode.failsafe),
             snapshot_exists: state.snapshot_exists(),
         };
+        // A journal that cannot be read is set aside by the first sequence.
+        d.leftovers = state.journal().map_or(true, |j| !j.is_empty());
         // Whatever the state files say (a crash, a cron tick, an interrupted sequence)
         // is judged at once.
         d.dirty = true;
@@ -400,19 +406,16 @@ impl Daemon {
             return Ok(());
         }
         let (health, passed) = self.primary_health();
-        let on = self.on();
-        // Healthy and off: nothing to open, nothing to read; the tables are remembered
-        // as healthy when they changed.
-        if !on && health.is_ok() && !dirty {
-            if passed {
-                // Only a help at the next activation (see `run`): told, never fatal.
+        let action = decide(self.on(), health.is_ok(), self.leftovers, false);
+        if !daemon_round_due(action, round, dirty, urgent.is_some()) {
+            // Healthy and off: nothing to open, nothing to read; the tables are
+            // remembered as healthy when they changed. Only a help at the next
+            // activation (see `run`): told, never fatal.
+            if action == Action::Nothing && passed {
                 if let Err(e) = self.remember_healthy() {
                     self.note(Err(e));
                 }
             }
-            return Ok(());
-        }
-        if on && !round && !dirty && urgent.is_none() {
             return Ok(());
         }
         // Busy: a command by hand; the next round.
@@ -426,6 +429,7 @@ impl Daemon {
         self.read_events()?;
         self.dirty = false;
         self.files = sys.mode_files();
+        self.leftovers = !sys.journal().is_empty();
         self.snapshot = sys.snapshot().unwrap_or(None);
         drop(sys);
         drop(lock);
