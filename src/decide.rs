@@ -16,6 +16,7 @@ use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_REFUSE, FR_ACT_TO_TBL};
 use crate::probe::Path as ProbePath;
+use crate::record::BackupSeen;
 use crate::state::Snapshot;
 
 /// The tables the seed script always looked at.
@@ -119,6 +120,16 @@ pub fn primary_verdict(cfg: &Config, reached: bool, answered: usize, lb_down: Op
 /// BACKUP_CHECK's verdict on a round its gateway did not answer.
 pub fn backup_silent(cfg: &Config, gw: Ipv4Addr) -> String {
     format!("gateway {gw} does not answer out of {}", cfg.backup_dev)
+}
+
+/// BACKUP_CHECK's verdict on one round through its path: the gateway answered, or not
+/// (`Silent`), or there is no path ([`backup_path`]'s `Err`).
+pub fn backup_seen(cfg: &Config, path: &Result<Ipv4Addr, String>, answered: bool) -> BackupSeen {
+    match path {
+        Err(why) => BackupSeen::NoPath(why.clone()),
+        Ok(_) if answered => BackupSeen::Answered,
+        Ok(gw) => BackupSeen::Silent(backup_silent(cfg, *gw)),
+    }
 }
 
 /// What a tick does.
@@ -1057,6 +1068,9 @@ pub mod tests {
             Err(format!("no gateway found on eth1 (BACKUP_GW={})", c.backup_gw))
         );
         assert_eq!(backup_silent(&c, gw), "gateway 192.168.2.1 does not answer out of eth1");
+        assert_eq!(backup_seen(&c, &Ok(gw), true), BackupSeen::Answered);
+        assert_eq!(backup_seen(&c, &Ok(gw), false), BackupSeen::Silent(backup_silent(&c, gw)));
+        assert_eq!(backup_seen(&c, &Err("eth1 no carrier".into()), true), BackupSeen::NoPath("eth1 no carrier".into()));
     }
 
     #[test]

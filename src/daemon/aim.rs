@@ -119,18 +119,17 @@ impl Daemon {
     /// (`BackupCheck::judged`) in rounds (`BackupNeed::rounds`), the count kept here
     /// between the record's writes, which come only with news.
     pub(super) fn judge_backup(&mut self, closed: &[bool]) -> Result<(), Error> {
-        // While the primary is healthy only: a failing primary is judged, not the backup.
-        if !self.cfg.backup_check || self.on() || !self.primary.passed() {
+        // As `run` checks it, in a round with nothing to do (off, the primary's round
+        // passed, no leftovers): a failing primary is judged, not the backup.
+        let idle = decide(self.on(), self.primary.passed(), self.leftovers, false) == Action::Nothing;
+        if !self.cfg.backup_check || !idle {
             return Ok(());
         }
         let c = &self.cfg;
         let path = backup_path(c, self.view.links.by_name(&c.backup_dev), self.gateway(c.backup_gw, &c.backup_dev));
         let seen: Vec<BackupSeen> = match path {
-            Err(why) => vec![BackupSeen::NoPath(why)],
-            Ok(gw) => closed
-                .iter()
-                .map(|passed| if *passed { BackupSeen::Answered } else { BackupSeen::Silent(backup_silent(c, gw)) })
-                .collect(),
+            Err(_) => vec![backup_seen(c, &path, false)],
+            Ok(_) => closed.iter().map(|passed| backup_seen(c, &path, *passed)).collect(),
         };
         let mut check = match &self.backup_check {
             Some(b) => b.clone(),

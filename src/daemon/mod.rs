@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::decide::{
-    backup_path, backup_silent, candidate_tables, daemon_round_due, decide, failsafe_on, lb_asked, link_health,
+    backup_path, backup_seen, candidate_tables, daemon_round_due, decide, failsafe_on, lb_asked, link_health,
     primary_need, primary_probe, primary_verdict, resolve_gateway, Action, ModeFiles,
 };
 use crate::edgeos;

@@ -133,6 +133,8 @@ fn ticked(sys: &mut System) -> Result<Outcome, Error> {
     let primary = sys.primary_round(&obs)?;
     let passed = primary.is_ok();
     let outcome = judged(sys, &obs, Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow })?;
+    // Healthy comes only from decide's Action::Nothing: the daemon checks the backup in such
+    // rounds too (see its judge_backup).
     if outcome == Outcome::Healthy && sys.cfg.backup_check {
         let seen = sys.backup_round(&obs)?;
         judge_backup(sys, &seen)?;

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::{Kernel, Observed, System};
-use crate::decide::{backup_path, backup_silent, lb_asked, link_health, primary_probe, primary_verdict, PrimaryProbe};
+use crate::decide::{backup_path, backup_seen, lb_asked, link_health, primary_probe, primary_verdict, PrimaryProbe};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
@@ -85,13 +85,10 @@ impl System<'_> {
     /// of PROBE_COUNT echoes sent out of it.
     pub fn backup_round(&mut self, obs: &Observed) -> Result<BackupSeen, Error> {
         let c = self.cfg;
-        let gw = match backup_path(c, self.links.by_name(&c.backup_dev), obs.backup_gw) {
-            Ok(gw) => gw,
-            Err(why) => return Ok(BackupSeen::NoPath(why)),
-        };
+        let path = backup_path(c, self.links.by_name(&c.backup_dev), obs.backup_gw);
+        let Ok(gw) = path else { return Ok(backup_seen(c, &path, false)) };
         Ok(match self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1) {
-            Ok(answers) if answers.iter().any(Option::is_some) => BackupSeen::Answered,
-            Ok(_) => BackupSeen::Silent(backup_silent(c, gw)),
+            Ok(answers) => backup_seen(c, &path, answers.iter().any(Option::is_some)),
             Err(e) => BackupSeen::Silent(e.to_string()),
         })
     }
