@@ -1,5 +1,6 @@
-//! Where the daemon's probes point and what they, the link and the load balancer say of the
-//! primary and the backup.
+//! Where the daemon's probes point (`decide::primary_probe`, as `run` aims its echoes), and
+//! what they, the link and the load balancer say of the primary (`decide::primary_verdict`,
+//! as `run` judges its round).
 
 use super::*;
 
@@ -111,59 +112,5 @@ impl Daemon {
         };
         let passed = verdict.is_ok() && self.primary.passed();
         (verdict, passed)
-    }
-
-    /// BACKUP_CHECK, while the failsafe is off and the primary passes: each backup round
-    /// closed now (`closed`, in order) is a verdict — or, BACKUP_DEV without carrier or
-    /// without a gateway, this round is one that it has no path — judged by `run`'s rule
-    /// (`BackupCheck::judged`) in rounds (`BackupNeed::rounds`), the count kept here
-    /// between the record's writes, which come only with news.
-    pub(super) fn judge_backup(&mut self, closed: &[bool]) -> Result<(), Error> {
-        // As `run` checks it, in a round with nothing to do (off, the primary's round
-        // passed, no leftovers): a failing primary is judged, not the backup.
-        let idle = decide(self.on(), self.primary.passed(), self.leftovers, false) == Action::Nothing;
-        if !self.cfg.backup_check || !idle {
-            return Ok(());
-        }
-        let c = &self.cfg;
-        let path = backup_path(c, self.view.links.by_name(&c.backup_dev), self.gateway(c.backup_gw, &c.backup_dev));
-        let seen: Vec<BackupSeen> = match path {
-            Err(_) => vec![backup_seen(c, &path, false)],
-            Ok(_) => closed.iter().map(|passed| backup_seen(c, &path, *passed)).collect(),
-        };
-        let mut check = match &self.backup_check {
-            Some(b) => b.clone(),
-            None => self.recorded_backup()?,
-        };
-        let (need, now_unix_s) = (BackupNeed::rounds(c), crate::system::wall_now().as_secs());
-        let mut turned = None;
-        for s in seen {
-            let news = check.judged(&s, need, now_unix_s);
-            if news != BackupNews::Unchanged {
-                turned = Some((news, s));
-            }
-        }
-        let Some((news, seen)) = turned else {
-            self.backup_check = Some(check);
-            return Ok(());
-        };
-        // Never waited for: the loop must stay free for the primary's events. Busy, the
-        // count is not kept: the next round's verdicts turn it again.
-        let Some(lock) = self.lock(Duration::ZERO)? else { return Ok(()) };
-        let (cfg, log) = (self.cfg.clone(), self.log.clone());
-        let mut sys = System::open(&cfg, &log, false)?;
-        failsafe::record_backup(&mut sys, &check, news, &seen).announce(&cfg, &log)?;
-        drop(sys);
-        drop(lock);
-        self.backup_check = Some(check);
-        Ok(())
-    }
-
-    /// The record's verdict on the backup, as the daemon starts counting: a count of
-    /// `run`'s ticks is not one of rounds, so its own starts from nothing. A record that
-    /// cannot be read is one never checked (the next sequence sets it aside).
-    fn recorded_backup(&self) -> Result<BackupCheck, Error> {
-        let state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
-        Ok(BackupCheck { against: 0, ..state.record().unwrap_or_default().backup })
     }
 }

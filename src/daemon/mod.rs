@@ -47,6 +47,7 @@ use crate::state::{self, Snapshot, State};
 use crate::system::{dump_routes, dump_rules, wanted_route, System};
 
 mod aim;
+mod drive;
 mod track;
 pub mod view;
 
@@ -367,117 +368,6 @@ impl Daemon {
         self.primary.send(now_ms);
         self.tunnel.send(now_ms);
         self.backup.send(now_ms);
-    }
-
-    /// The managed tables as this healthy round sees them, written when they changed
-    /// (as `run` does: see `ownership::last_seen_healthy`).
-    fn remember_healthy(&mut self) -> Result<(), Error> {
-        let seen = last_seen_healthy(&self.view.routes, &self.view.rules, &self.cfg);
-        if self.healthy.as_ref() == Some(&seen) {
-            return Ok(());
-        }
-        let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
-        state.remember_healthy(&seen, crate::system::wall_now().as_secs()).map_err(crate::system::state_error)?;
-        self.healthy = Some(seen);
-        Ok(())
-    }
-
-    /// LOCK_FILE, waiting up to `wait`; `None` when another holds it.
-    fn lock(&self, wait: Duration) -> Result<Option<Lock>, Error> {
-        match Lock::acquire(&self.cfg.lock_file, wait) {
-            Ok(l) => Ok(Some(l)),
-            Err(LockError::Busy) => Ok(None),
-            Err(LockError::Io(e)) => Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
-        }
-    }
-
-    /// Decides and acts, with the same decision and sequences as `run`. `round`: a probe
-    /// round just closed (the failback wait counts rounds); otherwise an event asked.
-    fn judge(&mut self, round: bool) -> Result<(), Error> {
-        // Before the router has configured its interfaces, nothing is judged (the events
-        // and rounds of that time are not kept for later either).
-        if state::boottime_s() < self.cfg.boot_wait_s {
-            self.urgent = None;
-            return Ok(());
-        }
-        let urgent = self.urgent.take();
-        let dirty = std::mem::take(&mut self.dirty);
-        if self.hold_until.is_some_and(|t| Instant::now() < t) && urgent.is_none() {
-            return Ok(());
-        }
-        let (health, passed) = self.primary_health();
-        let action = decide(self.on(), health.is_ok(), self.leftovers, false);
-        if !daemon_round_due(action, round, dirty, urgent.is_some()) {
-            // Healthy and off: nothing to open, nothing to read; the tables are
-            // remembered as healthy when they changed. Only a help at the next
-            // activation (see `run`): told, never fatal.
-            if action == Action::Nothing && passed {
-                if let Err(e) = self.remember_healthy() {
-                    self.note(Err(e));
-                }
-            }
-            return Ok(());
-        }
-        // Busy: a command by hand; the next round.
-        let Some(lock) = self.lock(Duration::from_secs(self.cfg.lock_timeout_s))? else { return Ok(()) };
-        let (cfg, log) = (self.cfg.clone(), self.log.clone());
-        let mut sys = System::open(&cfg, &log, false)?;
-        // ON_CHANGE hears of what the sequence announced, whatever comes next.
-        let result = self.act(&mut sys, health, round.then_some(passed)).and_then(|told| told.announce(&cfg, &log));
-        // What the sequence changed is announced by now: take it in before judging again,
-        // or the view would still show what was just undone.
-        self.read_events()?;
-        self.dirty = false;
-        self.files = sys.mode_files();
-        self.leftovers = !sys.journal().is_empty();
-        self.snapshot = sys.snapshot().unwrap_or(None);
-        drop(sys);
-        drop(lock);
-        match result {
-            Ok(outcome) => {
-                self.last_error = None;
-                self.hold_until = None;
-                if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
-                    self.log.info(&format!(
-                        "tables switched {} ms after the kernel's event: {what}",
-                        at.elapsed().as_millis()
-                    ));
-                }
-                if matches!(outcome, Outcome::Activated { .. } | Outcome::Deactivated { .. }) {
-                    // What the sequence changed comes back as announcements; the view
-                    // takes them in. Start the tunnel's rounds (or stop them) afresh.
-                    self.tunnel.stop();
-                    self.aim()?;
-                    self.send_all();
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                if self.last_error.as_deref() != Some(text.as_str()) {
-                    self.log.error(&text);
-                    self.last_error = Some(text);
-                }
-                self.hold_until = Some(Instant::now() + RETRY_AFTER);
-            }
-        }
-        Ok(())
-    }
-
-    /// `round_passed`: the probe round that just closed passed (`None`: no round closed,
-    /// an event asked; the failback wait neither starts nor breaks then).
-    fn act(
-        &mut self,
-        sys: &mut System,
-        health: Result<(), Unhealthy>,
-        round_passed: Option<bool>,
-    ) -> Result<failsafe::Told<Outcome>, Error> {
-        let obs = sys.observed(self.view.routes.clone(), self.view.rules.clone(), self.view.addrs.clone())?;
-        let tunnel = match self.tunnel.verdict {
-            Verdict::Unknown => TunnelSeen::Unknown,
-            Verdict::Up => TunnelSeen::Echo(true),
-            Verdict::Down => TunnelSeen::Echo(false),
-        };
-        Ok(failsafe::round(sys, &obs, Seen { primary: health, round_passed, tunnel }))
     }
 }
 

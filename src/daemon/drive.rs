@@ -1,0 +1,174 @@
+//! How the daemon hands what its view and tracks saw to the judgement `run` uses: whether
+//! the shared round is due now (`decide::daemon_round_due`), the round itself under
+//! LOCK_FILE (`failsafe::round`, its notices handed to ON_CHANGE by `Told::announce`),
+//! what it keeps of the state files between sequences, and BACKUP_CHECK's rounds judged
+//! by the record's rule and recorded through `failsafe::record_backup`.
+
+use super::*;
+
+impl Daemon {
+    /// The managed tables as this healthy round sees them, written when they changed
+    /// (as `run` does: see `ownership::last_seen_healthy`).
+    fn remember_healthy(&mut self) -> Result<(), Error> {
+        let seen = last_seen_healthy(&self.view.routes, &self.view.rules, &self.cfg);
+        if self.healthy.as_ref() == Some(&seen) {
+            return Ok(());
+        }
+        let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
+        state.remember_healthy(&seen, crate::system::wall_now().as_secs()).map_err(crate::system::state_error)?;
+        self.healthy = Some(seen);
+        Ok(())
+    }
+
+    /// LOCK_FILE, waiting up to `wait`; `None` when another holds it.
+    fn lock(&self, wait: Duration) -> Result<Option<Lock>, Error> {
+        match Lock::acquire(&self.cfg.lock_file, wait) {
+            Ok(l) => Ok(Some(l)),
+            Err(LockError::Busy) => Ok(None),
+            Err(LockError::Io(e)) => Err(Error::Failed(format!("{}: {e}", self.cfg.lock_file.display()))),
+        }
+    }
+
+    /// Decides and acts, with the same decision and sequences as `run`. `round`: a probe
+    /// round just closed (the failback wait counts rounds); otherwise an event asked.
+    pub(super) fn judge(&mut self, round: bool) -> Result<(), Error> {
+        // Before the router has configured its interfaces, nothing is judged (the events
+        // and rounds of that time are not kept for later either).
+        if state::boottime_s() < self.cfg.boot_wait_s {
+            self.urgent = None;
+            return Ok(());
+        }
+        let urgent = self.urgent.take();
+        let dirty = std::mem::take(&mut self.dirty);
+        if self.hold_until.is_some_and(|t| Instant::now() < t) && urgent.is_none() {
+            return Ok(());
+        }
+        let (health, passed) = self.primary_health();
+        let action = decide(self.on(), health.is_ok(), self.leftovers, false);
+        if !daemon_round_due(action, round, dirty, urgent.is_some()) {
+            // Healthy and off: nothing to open, nothing to read; the tables are
+            // remembered as healthy when they changed. Only a help at the next
+            // activation (see `run`): told, never fatal.
+            if action == Action::Nothing && passed {
+                if let Err(e) = self.remember_healthy() {
+                    self.note(Err(e));
+                }
+            }
+            return Ok(());
+        }
+        // Busy: a command by hand; the next round.
+        let Some(lock) = self.lock(Duration::from_secs(self.cfg.lock_timeout_s))? else { return Ok(()) };
+        let (cfg, log) = (self.cfg.clone(), self.log.clone());
+        let mut sys = System::open(&cfg, &log, false)?;
+        // ON_CHANGE hears of what the sequence announced, whatever comes next.
+        let result = self.act(&mut sys, health, round.then_some(passed)).and_then(|told| told.announce(&cfg, &log));
+        // What the sequence changed is announced by now: take it in before judging again,
+        // or the view would still show what was just undone.
+        self.read_events()?;
+        self.dirty = false;
+        self.files = sys.mode_files();
+        self.leftovers = !sys.journal().is_empty();
+        self.snapshot = sys.snapshot().unwrap_or(None);
+        drop(sys);
+        drop(lock);
+        match result {
+            Ok(outcome) => {
+                self.last_error = None;
+                self.hold_until = None;
+                if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
+                    self.log.info(&format!(
+                        "tables switched {} ms after the kernel's event: {what}",
+                        at.elapsed().as_millis()
+                    ));
+                }
+                if matches!(outcome, Outcome::Activated { .. } | Outcome::Deactivated { .. }) {
+                    // What the sequence changed comes back as announcements; the view
+                    // takes them in. Start the tunnel's rounds (or stop them) afresh.
+                    self.tunnel.stop();
+                    self.aim()?;
+                    self.send_all();
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if self.last_error.as_deref() != Some(text.as_str()) {
+                    self.log.error(&text);
+                    self.last_error = Some(text);
+                }
+                self.hold_until = Some(Instant::now() + RETRY_AFTER);
+            }
+        }
+        Ok(())
+    }
+
+    /// `round_passed`: the probe round that just closed passed (`None`: no round closed,
+    /// an event asked; the failback wait neither starts nor breaks then).
+    fn act(
+        &mut self,
+        sys: &mut System,
+        health: Result<(), Unhealthy>,
+        round_passed: Option<bool>,
+    ) -> Result<failsafe::Told<Outcome>, Error> {
+        let obs = sys.observed(self.view.routes.clone(), self.view.rules.clone(), self.view.addrs.clone())?;
+        let tunnel = match self.tunnel.verdict {
+            Verdict::Unknown => TunnelSeen::Unknown,
+            Verdict::Up => TunnelSeen::Echo(true),
+            Verdict::Down => TunnelSeen::Echo(false),
+        };
+        Ok(failsafe::round(sys, &obs, Seen { primary: health, round_passed, tunnel }))
+    }
+
+    /// BACKUP_CHECK, while the failsafe is off and the primary passes: each backup round
+    /// closed now (`closed`, in order) is a verdict — or, BACKUP_DEV without carrier or
+    /// without a gateway, this round is one that it has no path — judged by `run`'s rule
+    /// (`BackupCheck::judged`) in rounds (`BackupNeed::rounds`), the count kept here
+    /// between the record's writes, which come only with news.
+    pub(super) fn judge_backup(&mut self, closed: &[bool]) -> Result<(), Error> {
+        // As `run` checks it, in a round with nothing to do (off, the primary's round
+        // passed, no leftovers): a failing primary is judged, not the backup.
+        let idle = decide(self.on(), self.primary.passed(), self.leftovers, false) == Action::Nothing;
+        if !self.cfg.backup_check || !idle {
+            return Ok(());
+        }
+        let c = &self.cfg;
+        let path = backup_path(c, self.view.links.by_name(&c.backup_dev), self.gateway(c.backup_gw, &c.backup_dev));
+        let seen: Vec<BackupSeen> = match path {
+            Err(_) => vec![backup_seen(c, &path, false)],
+            Ok(_) => closed.iter().map(|passed| backup_seen(c, &path, *passed)).collect(),
+        };
+        let mut check = match &self.backup_check {
+            Some(b) => b.clone(),
+            None => self.recorded_backup()?,
+        };
+        let (need, now_unix_s) = (BackupNeed::rounds(c), crate::system::wall_now().as_secs());
+        let mut turned = None;
+        for s in seen {
+            let news = check.judged(&s, need, now_unix_s);
+            if news != BackupNews::Unchanged {
+                turned = Some((news, s));
+            }
+        }
+        let Some((news, seen)) = turned else {
+            self.backup_check = Some(check);
+            return Ok(());
+        };
+        // Never waited for: the loop must stay free for the primary's events. Busy, the
+        // count is not kept: the next round's verdicts turn it again.
+        let Some(lock) = self.lock(Duration::ZERO)? else { return Ok(()) };
+        let (cfg, log) = (self.cfg.clone(), self.log.clone());
+        let mut sys = System::open(&cfg, &log, false)?;
+        failsafe::record_backup(&mut sys, &check, news, &seen).announce(&cfg, &log)?;
+        drop(sys);
+        drop(lock);
+        self.backup_check = Some(check);
+        Ok(())
+    }
+
+    /// The record's verdict on the backup, as the daemon starts counting: a count of
+    /// `run`'s ticks is not one of rounds, so its own starts from nothing. A record that
+    /// cannot be read is one never checked (the next sequence sets it aside).
+    fn recorded_backup(&self) -> Result<BackupCheck, Error> {
+        let state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
+        Ok(BackupCheck { against: 0, ..state.record().unwrap_or_default().backup })
+    }
+}
