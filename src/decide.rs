@@ -633,6 +633,25 @@ pub fn rule_deletion_safe(rules: &[Rule], ours: &Rule) -> bool {
     rules.iter().find(|r| matches(r)).is_none_or(|first| first == ours)
 }
 
+/// The primary's and the backup's gateways as a round resolves them, `run`'s from what it
+/// observed and the daemon's from its view: [`resolve_gateway`] over `main`, the managed
+/// tables (the rules' and the snapshot's) and the snapshot, the failsafe's own routes
+/// (`ours`: the journal's) never followed.
+pub fn round_gateways(
+    cfg: &Config,
+    links: &Links,
+    addrs: &[Addr],
+    routes: &[Route],
+    rules: &[Rule],
+    ours: &[Route],
+    snapshot: Option<&Snapshot>,
+) -> (Option<Ipv4Addr>, Option<Ipv4Addr>) {
+    let mut tables = candidate_tables(false, rules, cfg.policy_tables.as_deref());
+    tables.extend(snapshot.iter().flat_map(|s| s.tables.iter().copied()));
+    let gw = |setting, dev: &str| resolve_gateway(setting, dev, links, addrs, routes, ours, &tables, snapshot);
+    (gw(cfg.primary_gw, &cfg.primary_dev), gw(cfg.backup_gw, &cfg.backup_dev))
+}
+
 /// The gateway of `dev` this round. `auto` is the peer address of a point-to-point
 /// device (a PPPoE session), else the gateway of a default route through it in `main`
 /// or one of `tables` (lowest metric first), else the snapshot's; `None` when none is
@@ -947,6 +966,24 @@ pub mod tests {
         assert!(!daemon_round_due(on, false, false, false), "on, between rounds, nothing new");
         assert!(daemon_round_due(on, true, false, false) && daemon_round_due(on, false, false, true));
         assert!(daemon_round_due(decide(false, false, false, false), false, false, false), "activate at once");
+    }
+
+    /// The daemon resolved its gateways with the journal's routes left out (`&[]`): with
+    /// an activation's leftovers in place, BACKUP_GW=auto followed the failsafe's own
+    /// fallback default through the old backup gateway where `run` takes the new lease's.
+    #[test]
+    fn the_round_gateways_never_follow_the_failsafes_own_routes() {
+        let c = parse(Path::new("/t.conf"), &CONF.replace("BACKUP_GW=192.168.2.1", "BACKUP_GW=auto")).expect("valid");
+        let links = Links::of(&[(2, "eth0"), (3, "eth1"), (4, "wg0")]);
+        let ours = [r("default via 192.168.2.1 dev eth1 table main proto static metric 40")];
+        let all = routes(&[
+            "default via 192.168.2.1 dev eth1 table main proto static metric 40",
+            "default via 192.168.2.77 dev eth1 table main proto dhcp metric 210",
+            "default via 192.168.1.1 dev eth0 table 201 proto static metric 100",
+        ]);
+        let gw = |ours: &[Route]| round_gateways(&c, &links, &[], &all, &[], ours, None);
+        assert_eq!(gw(&ours), (Some(Ipv4Addr::new(192, 168, 1, 1)), Some(Ipv4Addr::new(192, 168, 2, 77))));
+        assert_eq!(gw(&[]).1, Some(Ipv4Addr::new(192, 168, 2, 1)), "the old copy's answer");
     }
 
     #[test]

@@ -8,13 +8,12 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{Config, Gateway};
-use crate::decide::{candidate_tables, failsafe_on, resolve_gateway, Change, ModeFiles};
+use crate::decide::{failsafe_on, round_gateways, Change, ModeFiles};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::hook;
@@ -226,14 +225,8 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let on = self.is_on(&routes);
         let snapshot = if on { self.snapshot()? } else { None };
-        let mut tables: BTreeSet<u32> = candidate_tables(false, &rules, c.policy_tables.as_deref());
-        tables.extend(snapshot.iter().flat_map(|s| s.tables.iter().copied()));
         let ours = crate::model::owned_routes(&self.journal);
-        let gw = |setting, dev: &str| {
-            resolve_gateway(setting, dev, &self.links, &addrs, &routes, &ours, &tables, snapshot.as_ref())
-        };
-        let primary_gw = gw(c.primary_gw, &c.primary_dev);
-        let backup_gw = gw(c.backup_gw, &c.backup_dev);
+        let (primary_gw, backup_gw) = round_gateways(c, &self.links, &addrs, &routes, &rules, &ours, snapshot.as_ref());
         Ok(Observed { routes, rules, snapshot, addrs, primary_gw, backup_gw, on })
     }
 

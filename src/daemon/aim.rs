@@ -25,7 +25,7 @@ impl Daemon {
         let index = |dev: &str| self.view.links.index(dev);
         let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&c.wg_iface));
         self.primary.aim(path, primary_index, targets);
-        match (c.backup_check && !self.on()).then(|| self.gateway(c.backup_gw, &c.backup_dev)).flatten() {
+        match (c.backup_check && !self.on()).then(|| self.backup_gateway()).flatten() {
             Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
             None if self.backup.prober.is_some() => self.backup.stop(),
             None => {}

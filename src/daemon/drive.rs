@@ -68,6 +68,7 @@ impl Daemon {
         self.dirty = false;
         self.files = sys.mode_files();
         self.leftovers = !sys.journal().is_empty();
+        self.ours = owned_routes(sys.journal());
         self.snapshot = sys.snapshot().unwrap_or(None);
         drop(sys);
         drop(lock);
@@ -131,7 +132,7 @@ impl Daemon {
             return Ok(());
         }
         let c = &self.cfg;
-        let path = backup_path(c, self.view.links.by_name(&c.backup_dev), self.gateway(c.backup_gw, &c.backup_dev));
+        let path = backup_path(c, self.view.links.by_name(&c.backup_dev), self.backup_gateway());
         let seen: Vec<BackupSeen> = match path {
             Err(_) => vec![backup_seen(c, &path, false)],
             Ok(_) => closed.iter().map(|passed| backup_seen(c, &path, *passed)).collect(),

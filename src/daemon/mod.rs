@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::decide::{
-    backup_path, backup_seen, candidate_tables, daemon_round_due, decide, failsafe_on, lb_asked, link_health,
-    primary_need, primary_probe, primary_verdict, resolve_gateway, Action, ModeFiles,
+    backup_path, backup_seen, daemon_round_due, decide, failsafe_on, lb_asked, link_health, primary_need,
+    primary_probe, primary_verdict, round_gateways, Action, ModeFiles,
 };
 use crate::edgeos;
 use crate::error::{Context, Error};
@@ -34,6 +34,7 @@ use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
 use crate::health::{rounds_needed, Unhealthy};
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
+use crate::model::owned_routes;
 use crate::netlink::events::{EventError, Events, IPV4_GROUPS, IPV6_GROUPS};
 use crate::netlink::link::{self, Addr, Link, Links};
 use crate::netlink::route::{self, Route};
@@ -132,6 +133,8 @@ struct Daemon {
     /// The journal holds changes to take back (an activation or cleanup that failed), as
     /// of the last sequence: healthy and off, the round cleans them up (`decide`).
     leftovers: bool,
+    /// The journal's routes as of the last sequence: never followed to a gateway.
+    ours: Vec<Route>,
     primary: Track,
     tunnel: Track,
     /// BACKUP_CHECK's rounds (while the failsafe is off), and the record's verdict on the
@@ -175,6 +178,7 @@ impl Daemon {
             healthy: None,
             files: ModeFiles::default(),
             leftovers: false,
+            ours: Vec::new(),
             primary: Track::new(),
             tunnel: Track::new(),
             backup: Track::new(),
@@ -198,7 +202,9 @@ impl Daemon {
             snapshot_exists: state.snapshot_exists(),
         };
         // A journal that cannot be read is set aside by the first sequence.
-        d.leftovers = state.journal().map_or(true, |j| !j.is_empty());
+        let journal = state.journal();
+        d.leftovers = journal.as_ref().map_or(true, |j| !j.is_empty());
+        d.ours = journal.map(|j| owned_routes(&j)).unwrap_or_default();
         // Whatever the state files say (a crash, a cron tick, an interrupted sequence)
         // is judged at once.
         d.dirty = true;

@@ -183,25 +183,18 @@ impl Daemon {
     }
 
     pub(super) fn primary_gateway(&self) -> Option<Ipv4Addr> {
-        self.gateway(self.cfg.primary_gw, &self.cfg.primary_dev)
+        self.gateways().0
     }
 
-    /// `setting`'s gateway on `dev` in the daemon's view. The failsafe's own routes are not
-    /// left out: the primary is resolved for, and the backup checked, only while off.
-    pub(super) fn gateway(&self, setting: config::Gateway, dev: &str) -> Option<Ipv4Addr> {
-        let c = &self.cfg;
-        let mut tables = candidate_tables(false, &self.view.rules, c.policy_tables.as_deref());
-        tables.extend(self.snapshot.iter().flat_map(|s| s.tables.iter().copied()));
-        resolve_gateway(
-            setting,
-            dev,
-            &self.view.links,
-            &self.view.addrs,
-            &self.view.routes,
-            &[],
-            &tables,
-            self.snapshot.as_ref(),
-        )
+    pub(super) fn backup_gateway(&self) -> Option<Ipv4Addr> {
+        self.gateways().1
+    }
+
+    /// The primary's and the backup's gateways in the daemon's view, as `run` resolves
+    /// them (`decide::round_gateways`), with the journal and snapshot of the last sequence.
+    fn gateways(&self) -> (Option<Ipv4Addr>, Option<Ipv4Addr>) {
+        let v = &self.view;
+        round_gateways(&self.cfg, &v.links, &v.addrs, &v.routes, &v.rules, &self.ours, self.snapshot.as_ref())
     }
 }
 
