@@ -120,9 +120,28 @@ impl Rounds {
     }
 }
 
+/// How long the daemon serves the primary's gateway's link-layer address from its copy
+/// between reads of the neighbour table, while the primary's rounds pass.
+pub const LLADDR_KEPT_MS: u64 = 30_000;
+
+/// Whether the daemon's copy of the gateway's link-layer address, read `age_ms` ago for
+/// the same link and gateway, still serves: up to [`LLADDR_KEPT_MS`] while the last round
+/// passed, and for two probe intervals only once one failed (a gateway replaced behind
+/// the same address is then read again at once). `run` reads the table at every tick.
+pub fn lladdr_kept(age_ms: u64, last_passed: bool, probe_interval_ms: u64) -> bool {
+    age_ms < LLADDR_KEPT_MS && (last_passed || age_ms < probe_interval_ms.saturating_mul(2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gateways_link_layer_address_is_read_again_after_a_failed_round_or_30_s() {
+        assert!(lladdr_kept(29_999, true, 500));
+        assert!(!lladdr_kept(30_000, true, 500), "read again every 30 s");
+        assert!(lladdr_kept(999, false, 500) && !lladdr_kept(1000, false, 500), "a failed round: read again");
+    }
 
     #[test]
     fn a_fresh_track_is_unknown_never_up() {

@@ -40,22 +40,22 @@ impl Daemon {
         Ok(())
     }
 
-    /// The gateway's MAC, read from the neighbour table at most every 30 s (and at once
-    /// after a failed round, or when the gateway or link changed). When the kernel has
-    /// none, one echo to the gateway makes it resolve one for the next round.
+    /// The gateway's MAC, read from the neighbour table when the copy no longer serves
+    /// (`rounds::lladdr_kept`), or the gateway or link changed. When the kernel has none,
+    /// one echo to the gateway makes it resolve one for the next round (never waited
+    /// for: `run`'s round waits for it and reads again).
     pub(super) fn gateway_lladdr(&mut self, l: &Link, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
-        if let Some((index, ip, mac, at)) = &self.lladdr {
-            if *index == l.index
-                && *ip == gw
-                && (self.primary.passed() || at.elapsed() < Duration::from_millis(self.cfg.probe_interval_ms * 2))
-                && at.elapsed() < Duration::from_secs(30)
+        if let Some(kept) = &self.lladdr {
+            let age_ms = kept.read_at.elapsed().as_millis() as u64;
+            if (kept.ifindex, kept.gw) == (l.index, gw)
+                && lladdr_kept(age_ms, self.primary.passed(), self.cfg.probe_interval_ms)
             {
-                return Ok(Some(mac.clone()));
+                return Ok(Some(kept.mac.clone()));
             }
         }
         match link::neighbour(&mut self.nl, l.index, gw).context("reading the neighbour table")? {
             Some(mac) => {
-                self.lladdr = Some((l.index, gw, mac.clone(), Instant::now()));
+                self.lladdr = Some(Lladdr { ifindex: l.index, gw, mac: mac.clone(), read_at: Instant::now() });
                 Ok(Some(mac))
             }
             None => {

@@ -43,7 +43,7 @@ use crate::netlink::{Body, Netlink};
 use crate::ownership::last_seen_healthy;
 use crate::probe::{Path as ProbePath, Prober};
 use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
-use crate::rounds::{Rounds, Verdict};
+use crate::rounds::{lladdr_kept, Rounds, Verdict};
 use crate::state::{self, Snapshot, State};
 use crate::system::{dump_routes, dump_rules, wanted_route, System};
 
@@ -52,7 +52,7 @@ mod drive;
 mod track;
 pub mod view;
 
-use track::{LbAsk, Track};
+use track::{LbAsk, Lladdr, Track};
 use view::View;
 
 /// How often, at most, the EdgeOS load balancer is asked (a fork of its Perl wrapper):
@@ -142,7 +142,7 @@ struct Daemon {
     backup: Track,
     backup_check: Option<BackupCheck>,
     /// The primary's gateway's link-layer address for the TRACK_IPS path, and when read.
-    lladdr: Option<(u32, Ipv4Addr, Vec<u8>, Instant)>,
+    lladdr: Option<Lladdr>,
     /// Why the primary's track could not be aimed (no address, the gateway's address
     /// unresolved): the reason its rounds fail.
     unprobed: Option<Unhealthy>,

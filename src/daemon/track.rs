@@ -14,6 +14,15 @@ pub(super) struct LbAsk {
     pub(super) verdict: Option<String>,
 }
 
+/// The primary's gateway's link-layer address for the TRACK_IPS path: of which gateway on
+/// which link, and when it was read from the neighbour table.
+pub(super) struct Lladdr {
+    pub(super) ifindex: u32,
+    pub(super) gw: Ipv4Addr,
+    pub(super) mac: Vec<u8>,
+    pub(super) read_at: Instant,
+}
+
 /// One probed path: the socket, its targets, the device it was aimed through (its index:
 /// a device re-created under the same name is aimed at afresh) and its rounds.
 pub(super) struct Track {
