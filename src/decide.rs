@@ -91,7 +91,7 @@ pub fn primary_probe<E>(
         return Ok(Ok(PrimaryProbe { path: ProbePath::Device(cfg.primary_dev.clone()), targets: vec![gw], need }));
     }
     let Some(src) = addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
-        return Ok(Err(Unhealthy::NoGateway));
+        return Ok(Err(Unhealthy::NoAddress));
     };
     let lladdr = match link.point_to_point {
         true => None,
@@ -939,7 +939,7 @@ pub mod tests {
         let (framed, asked) = probe(&tracked, &ppp, &addrs, None);
         assert!(matches!(framed, Ok(PrimaryProbe { path: ProbePath::Gateway { lladdr: None, .. }, .. })) && !asked);
         // No path: the reason the rounds fail (the daemon said `upstream unreachable`).
-        assert_eq!(probe(&tracked, &eth0, &[], Some(mac)), (Err(Unhealthy::NoGateway), false));
+        assert_eq!(probe(&tracked, &eth0, &[], Some(mac)), (Err(Unhealthy::NoAddress), false));
         assert_eq!(probe(&tracked, &eth0, &addrs, None), (Err(Unhealthy::GatewaySilent), true));
         // The verdict.
         let lb = || Some("down".to_string());

@@ -20,6 +20,8 @@ pub enum Unhealthy {
     NoCarrier,
     /// PRIMARY_GW=auto found no gateway for the device.
     NoGateway,
+    /// TRACK_IPS, and PRIMARY_DEV has no IPv4 address to send their echoes from.
+    NoAddress,
     GatewaySilent,
     /// Fewer than TRACK_RELIABILITY of TRACK_IPS answered.
     Upstream {
@@ -37,6 +39,7 @@ impl fmt::Display for Unhealthy {
             Unhealthy::AdminDown => f.write_str("administratively down"),
             Unhealthy::NoCarrier => f.write_str("no carrier"),
             Unhealthy::NoGateway => f.write_str("no gateway found (PRIMARY_GW=auto)"),
+            Unhealthy::NoAddress => f.write_str("no IPv4 address to send TRACK_IPS' echoes from"),
             Unhealthy::GatewaySilent => f.write_str("gateway does not answer"),
             Unhealthy::Upstream { answered, needed, of } => {
                 write!(f, "upstream unreachable: {answered} of {of} TRACK_IPS answered, {needed} needed")
