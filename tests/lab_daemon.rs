@@ -3,7 +3,8 @@
 //! is dead (a fresh track is no verdict); a primary answering every echo later than the
 //! probe interval is not failed over (a reply counts up to PROBE_TIMEOUT_MS); a WireGuard
 //! interface re-created during an outage is probed again (tracks follow a device's index);
-//! a VPS that answers no echo but handshakes keeps its tunnel through two outages.
+//! a VPS that answers no echo but handshakes keeps its tunnel through two outages; TRACK_IPS
+//! are judged in `run`'s words.
 //!
 //! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
 //! `cargo test --test lab_daemon -- --include-ignored`.
@@ -182,5 +183,30 @@ fn a_load_balancer_status_that_hangs_never_holds_up_a_carrier_event() {
     assert!(asked.exists(), "the daemon never asked the load balancer");
     assert!(ms < 1000, "the carrier event waited {ms} ms for the load balancer's status:\n{}", lab.log());
     assert_failsafe_tables(&lab);
+    assert_eq!(d.stop(), Some(0));
+}
+
+/// TRACK_IPS under the daemon, judged by the functions `run`'s round uses: an upstream
+/// outage behind a live gateway is told in `run`'s words and its end fails back; a primary
+/// left without an address to send the echoes from is down for that reason (the daemon
+/// said "upstream unreachable: 0 of 2", `run` "no gateway found (PRIMARY_GW=auto)").
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_daemon_judges_track_ips_as_run_does() {
+    let lab = Lab::up("dj", &[]);
+    let conf = daemon_conf(&lab, "dj.conf", &[("TRACK_IPS", "203.0.113.80 203.0.113.53"), ("TRACK_RELIABILITY", "1")]);
+    let before = lab.tables();
+    let d = Daemon::start(&lab, &conf, &[]);
+    sleep(Duration::from_millis(600)); // passing rounds first
+    lab.ctl("upstream", "down");
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(10));
+    assert!(lab.log().contains("upstream unreachable: 0 of 2 TRACK_IPS answered, 1 needed"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    lab.ctl("upstream", "up");
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(lab.tables(), before);
+    lab.rtr("ip addr del 192.168.1.2/24 dev eth0");
+    wait_for(&lab, "no IPv4 address to send TRACK_IPS' echoes from", Duration::from_secs(10));
+    wait_for_n(&lab, "ACTIVATED", 2, Duration::from_secs(5));
     assert_eq!(d.stop(), Some(0));
 }
