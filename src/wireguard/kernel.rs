@@ -420,7 +420,7 @@ mod tests {
         let peers = [nla(0x8000, &remove), nla(0x8000, &add)].concat();
         // WG_CMD_SET_DEVICE (1), version 1; WGDEVICE_A_IFNAME (2) "wg0"; the peers.
         let want = [vec![1, 1, 0, 0], nla(2, b"wg0\0"), nla(WGDEVICE_A_PEERS | 0x8000, &peers)].concat();
-        assert_eq!(bytes(&m), want);
+        assert_eq!(serialized(&m), want);
         // Read back as a dump reads peers: the removal names only the key; the peer added
         // back has every setting.
         let read = parse_device(&want).expect("parses");
