@@ -21,6 +21,7 @@ pub mod log;
 pub mod model;
 pub mod net;
 pub mod netlink;
+pub mod os;
 pub mod ownership;
 pub mod probe;
 pub mod record;
