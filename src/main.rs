@@ -8,7 +8,6 @@
 use wg_failsafe::{config, daemon, decide, error, failsafe, hook, init, lock, log, state, status, system, wireguard};
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -318,14 +317,8 @@ fn transition(cli: &Cli, cfg: &Config, log: &Logger, group: &str, iface: &str, s
         cmd.arg("--dry-run");
     }
     cmd.arg("run").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; the child leaves the load balancer's session
-    // so that nothing waits for it.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // The child leaves the load balancer's session so that nothing waits for it.
+    wg_failsafe::os::new_session_on_exec(&mut cmd);
     cmd.spawn().context("starting a detached run")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -344,8 +337,7 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
             cfg.path.display()
         );
     }
-    // SAFETY: geteuid has no preconditions.
-    report(unsafe { libc::geteuid() } == 0, "running as root".into());
+    report(wg_failsafe::os::geteuid() == 0, "running as root".into());
     match System::open(cfg, log, true) {
         Err(e) => report(false, e.to_string()),
         Ok(mut sys) => {
