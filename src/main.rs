@@ -3,7 +3,9 @@
 //! WAN, and puts every table back exactly as it was when the primary returns.
 //!
 //! This file is the command line: argument validation, the lock, and the one place that
-//! prints errors and chooses the exit code. The work is in the library (src/lib.rs).
+//! prints errors and chooses the exit code. The work is in the library (src/lib.rs),
+//! and its system calls in `wg_failsafe::os`.
+#![deny(unsafe_code)]
 
 use wg_failsafe::{config, daemon, decide, error, failsafe, hook, init, lock, log, state, status, system, wireguard};
 
