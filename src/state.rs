@@ -24,10 +24,10 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use crate::model::is_boot_id;
 pub use crate::model::{parse_journal, Owned};
 use crate::netlink::route::Route;
 use crate::os::{self, LockKind};
-use crate::record::is_boot_id;
 pub use crate::record::Record;
 
 /// The largest state file read: a snapshot of many tables is a few KiB.
