@@ -7,6 +7,8 @@
 //! Flags are the callers' own where they choose them, and added here where every caller
 //! needs them (`O_NOFOLLOW | O_CLOEXEC` on STATE_DIR's files, `SOCK_CLOEXEC` on sockets).
 //! Pointers never leave this module: arguments are slices, descriptors and plain numbers.
+//! The thinnest wrappers are `#[inline(always)]`: at opt-level "z" each would otherwise
+//! stay out of line, about 100 bytes apiece on mipsel, where the call used to be inline.
 //!
 //! Not here: the netlink sockets (netlink-sys owns them) and what std already does
 //! safely (`OpenOptions::custom_flags`, `Command::process_group`).
@@ -24,6 +26,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// The errno of a call that returned -1 (or any negative value), else the value.
+#[inline(always)]
 fn check<T: Copy + Default + PartialOrd>(rc: T) -> io::Result<T> {
     if rc < T::default() {
         Err(io::Error::last_os_error())
@@ -40,27 +43,31 @@ fn cpath(p: &Path) -> io::Result<CString> {
 // ---- Identity and clocks -------------------------------------------------------------
 
 /// The effective uid.
+#[inline(always)]
 pub fn geteuid() -> u32 {
     // SAFETY: geteuid has no arguments and cannot fail.
     unsafe { libc::geteuid() }
 }
 
-/// CLOCK_BOOTTIME as (seconds, nanoseconds).
-pub fn boottime() -> io::Result<(i64, i64)> {
+/// CLOCK_BOOTTIME as (seconds, nanoseconds); `None` if the kernel has no such clock.
+#[inline(always)]
+pub fn boottime() -> Option<(i64, i64)> {
     // SAFETY: timespec is plain data; all-zero is a valid value.
     let mut ts: libc::timespec = unsafe { mem::zeroed() };
     // SAFETY: clock_gettime writes one timespec owned here.
-    check(unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) })?;
-    Ok((ts.tv_sec as i64, ts.tv_nsec as i64))
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    (rc == 0).then_some((ts.tv_sec as i64, ts.tv_nsec as i64))
 }
 
 /// The wall clock's Unix time, as time(2) reads it.
+#[inline(always)]
 pub fn time_now() -> libc::time_t {
     // SAFETY: time with a null pointer only returns the time.
     unsafe { libc::time(std::ptr::null_mut()) }
 }
 
 /// The local time of `t`, broken down (localtime_r, the thread-safe variant).
+#[inline(always)]
 pub fn localtime(t: libc::time_t) -> Option<libc::tm> {
     // SAFETY: tm is plain data; all-zero is a valid value.
     let mut tm: libc::tm = unsafe { mem::zeroed() };
@@ -74,10 +81,11 @@ pub fn localtime(t: libc::time_t) -> Option<libc::tm> {
 /// The system call, not libc's getrandom(): std declares that symbol weak (musl before
 /// 1.1.20 lacks it), and a static link that merges our call into its weak reference
 /// resolves it to address 0 — the x86_64 musl build crashed there.
+#[inline(always)]
 pub fn getrandom_nonblock(buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: getrandom writes at most buf.len() bytes into buf.
     let n = unsafe { libc::syscall(libc::SYS_getrandom, buf.as_mut_ptr(), buf.len(), libc::GRND_NONBLOCK) };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    check(n).map(|n| n as usize)
 }
 
 // ---- Files and directories ------------------------------------------------------------
@@ -111,6 +119,7 @@ pub fn open_at(dir: BorrowedFd, name: &str, flags: libc::c_int, mode: libc::mode
 }
 
 /// Whether `name` exists in `dir` (fstatat, without following a symlink).
+#[inline(always)]
 pub fn exists_at(dir: BorrowedFd, name: &str) -> bool {
     let Ok(c) = CString::new(name) else { return false };
     // SAFETY: stat is plain data; all-zero is a valid value.
@@ -120,6 +129,7 @@ pub fn exists_at(dir: BorrowedFd, name: &str) -> bool {
 }
 
 /// Owner and mode of the open file `fd`.
+#[inline(always)]
 pub fn fstat_owner(fd: BorrowedFd) -> io::Result<Owner> {
     // SAFETY: stat is plain data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { mem::zeroed() };
@@ -150,6 +160,7 @@ pub fn unlink_at(dir: BorrowedFd, name: &str) -> io::Result<()> {
 }
 
 /// fsync(2): what `File::sync_all` does, for a directory's descriptor.
+#[inline(always)]
 pub fn fsync(fd: BorrowedFd) -> io::Result<()> {
     // SAFETY: fsync on a descriptor the caller keeps open.
     check(unsafe { libc::fsync(fd.as_raw_fd()) }).map(drop)
@@ -163,6 +174,7 @@ pub enum LockKind {
 }
 
 /// flock(2) without waiting (LOCK_NB): EWOULDBLOCK when another open file holds it.
+#[inline(always)]
 pub fn try_flock(fd: BorrowedFd, kind: LockKind) -> io::Result<()> {
     let op = match kind {
         LockKind::Shared => libc::LOCK_SH,
@@ -174,6 +186,7 @@ pub fn try_flock(fd: BorrowedFd, kind: LockKind) -> io::Result<()> {
 
 /// Makes reads of `fd` return EAGAIN instead of waiting (O_NONBLOCK added to its flags;
 /// a failure leaves it as it was, to be waited on).
+#[inline(always)]
 pub fn set_nonblocking(fd: BorrowedFd) {
     let fd = fd.as_raw_fd();
     // SAFETY: fcntl F_GETFL/F_SETFL on a descriptor the caller keeps open.
@@ -181,20 +194,23 @@ pub fn set_nonblocking(fd: BorrowedFd) {
 }
 
 /// read(2) into `buf`: what `Read::read` does, for a descriptor no `File` owns.
+#[inline(always)]
 pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: read writes at most buf.len() bytes into buf.
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    check(n).map(|n| n as usize)
 }
 
 /// Waits up to `timeout_ms` for one of `fds` (poll(2)); the number ready.
+#[inline(always)]
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     // SAFETY: poll on pollfds owned by the caller, for their number (a negative fd is skipped).
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    check(n).map(|n| n as usize)
 }
 
 /// One pollfd asking for input on `fd` (-1: none, skipped by poll).
+#[inline(always)]
 pub fn pollin(fd: RawFd) -> libc::pollfd {
     libc::pollfd { fd, events: libc::POLLIN, revents: 0 }
 }
@@ -211,6 +227,7 @@ pub fn mkfifo(p: &Path) -> io::Result<()> {
 
 /// Kills the process group `pgid` (SIGKILL to its negative id). The caller holds the
 /// unreaped leader, so the id cannot have been reused.
+#[inline(always)]
 pub fn kill_group(pgid: u32) {
     // SAFETY: kill has no memory effects; a failure (the group is gone) is fine.
     unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
@@ -228,6 +245,7 @@ pub fn has_exited(pid: u32) -> bool {
 }
 
 /// Reaps every child that has ended (waitpid -1, WNOHANG), without looking at them.
+#[inline(always)]
 pub fn reap_children() {
     // SAFETY: waitpid with WNOHANG and no status pointer.
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
@@ -346,6 +364,7 @@ pub fn block_into_signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
 // ---- Sockets --------------------------------------------------------------------------
 
 /// A new socket, close-on-exec.
+#[inline(always)]
 pub fn socket(domain: libc::c_int, kind: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket() returns a new descriptor or -1.
     let fd = check(unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) })?;
@@ -354,6 +373,7 @@ pub fn socket(domain: libc::c_int, kind: libc::c_int, protocol: libc::c_int) -> 
 }
 
 /// setsockopt with `value`'s bytes as the option (an int, a device name).
+#[inline(always)]
 pub fn set_option_bytes(sock: BorrowedFd, level: libc::c_int, name: libc::c_int, value: &[u8]) -> io::Result<()> {
     // SAFETY: setsockopt reads value.len() bytes from a slice that outlives the call.
     let rc = unsafe {
@@ -363,6 +383,7 @@ pub fn set_option_bytes(sock: BorrowedFd, level: libc::c_int, name: libc::c_int,
 }
 
 /// setsockopt with one int (u32 bit sets travel as their bytes, the same).
+#[inline(always)]
 pub fn set_int_option(sock: BorrowedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     set_option_bytes(sock, level, name, &value.to_ne_bytes())
 }
@@ -430,7 +451,7 @@ pub fn send_to_ipv4(sock: BorrowedFd, buf: &[u8], ip: Ipv4Addr) -> io::Result<us
             mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
         )
     };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    check(n).map(|n| n as usize)
 }
 
 /// Sends `buf` on a packet socket to `dest`.
@@ -446,7 +467,7 @@ pub fn send_to_link(sock: BorrowedFd, buf: &[u8], dest: &libc::sockaddr_ll) -> i
             mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
         )
     };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    check(n).map(|n| n as usize)
 }
 
 /// Reads one packet into `buf` without waiting (recvmsg, MSG_DONTWAIT) and hands
@@ -482,6 +503,7 @@ pub fn recv_noting_drops(sock: BorrowedFd, buf: &mut [u8], mut note_drops: impl 
 }
 
 /// A packet socket's drops since the last call (PACKET_STATISTICS, which resets them).
+#[inline(always)]
 pub fn packet_drops(sock: BorrowedFd) -> Option<u32> {
     // SAFETY: tpacket_stats is plain data; all-zero is a valid value.
     let mut st: libc::tpacket_stats = unsafe { mem::zeroed() };
@@ -500,6 +522,7 @@ pub fn packet_drops(sock: BorrowedFd) -> Option<u32> {
 }
 
 /// A socket's drop counter as SO_MEMINFO reads it (Linux 4.6+); `None` on older kernels.
+#[inline(always)]
 pub fn socket_drops(sock: BorrowedFd) -> Option<u32> {
     let mut info = [0u32; 16];
     let mut len = mem::size_of_val(&info) as libc::socklen_t;
@@ -512,6 +535,7 @@ pub fn socket_drops(sock: BorrowedFd) -> Option<u32> {
 }
 
 /// The uid of the process at the other end of a connected unix socket (SO_PEERCRED).
+#[inline(always)]
 pub fn peer_uid(sock: BorrowedFd) -> io::Result<u32> {
     // SAFETY: ucred is plain data; all-zero is a valid value.
     let mut cred: libc::ucred = unsafe { mem::zeroed() };

@@ -145,13 +145,9 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
         let rest = &mut buf[filled..];
         match os::getrandom_nonblock(rest) {
             Ok(n) if n > 0 => filled += n,
-            r => {
-                if r.is_err_and(|e| e.kind() == io::ErrorKind::Interrupted) {
-                    continue;
-                }
-                // EAGAIN (pool not ready), ENOSYS (kernel before 3.17), or anything else.
-                return urandom(rest);
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // EAGAIN (pool not ready), ENOSYS (kernel before 3.17), or anything else.
+            _ => return urandom(rest),
         }
     }
     Ok(())

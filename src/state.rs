@@ -502,7 +502,7 @@ pub fn boottime_s() -> u64 {
 
 /// Milliseconds of CLOCK_BOOTTIME.
 pub fn boottime_ms() -> u64 {
-    let Ok((s, ns)) = os::boottime() else { return 0 };
+    let Some((s, ns)) = os::boottime() else { return 0 };
     let ms = u64::try_from(ns).unwrap_or(0) / 1_000_000;
     u64::try_from(s).unwrap_or(0).saturating_mul(1000).saturating_add(ms)
 }
