@@ -25,14 +25,18 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-/// The errno of a call that returned -1 (or any negative value), else the value.
-#[inline(always)]
-fn check<T: Copy + Default + PartialOrd>(rc: T) -> io::Result<T> {
-    if rc < T::default() {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
+/// The value of a call, or a return with the `io::Error` of its errno when it is
+/// negative. A macro rather than a function returning `io::Result`: the caller then
+/// knows the value is not negative (a descriptor is not -1), and opt-level "z" drops the
+/// checks that knowledge makes dead, as it did when each call site tested it itself.
+macro_rules! or_errno {
+    ($rc:expr) => {{
+        let rc = $rc;
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        rc
+    }};
 }
 
 /// A NUL-terminated copy of `p`; a path with a NUL inside is `InvalidInput`.
@@ -85,7 +89,7 @@ pub fn localtime(t: libc::time_t) -> Option<libc::tm> {
 pub fn getrandom_nonblock(buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: getrandom writes at most buf.len() bytes into buf.
     let n = unsafe { libc::syscall(libc::SYS_getrandom, buf.as_mut_ptr(), buf.len(), libc::GRND_NONBLOCK) };
-    check(n).map(|n| n as usize)
+    Ok(or_errno!(n) as usize)
 }
 
 // ---- Files and directories ------------------------------------------------------------
@@ -103,7 +107,7 @@ pub fn open_dir(p: &Path) -> io::Result<OwnedFd> {
     let c = cpath(p)?;
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: open with a NUL-terminated path.
-    let fd = check(unsafe { libc::open(c.as_ptr(), flags) })?;
+    let fd = or_errno!(unsafe { libc::open(c.as_ptr(), flags) });
     // SAFETY: fd is a fresh descriptor nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -113,7 +117,7 @@ pub fn open_at(dir: BorrowedFd, name: &str, flags: libc::c_int, mode: libc::mode
     let c = CString::new(name)?;
     let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: openat with a NUL-terminated name on a descriptor the caller keeps open.
-    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, mode as libc::c_uint) })?;
+    let fd = or_errno!(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, mode as libc::c_uint) });
     // SAFETY: fd is a fresh descriptor nothing else owns.
     Ok(unsafe { File::from_raw_fd(fd) })
 }
@@ -134,7 +138,7 @@ pub fn fstat_owner(fd: BorrowedFd) -> io::Result<Owner> {
     // SAFETY: stat is plain data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { mem::zeroed() };
     // SAFETY: fstat into a stat owned here.
-    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    or_errno!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) });
     Ok(Owner { uid: st.st_uid, mode: st.st_mode })
 }
 
@@ -142,28 +146,32 @@ pub fn fstat_owner(fd: BorrowedFd) -> io::Result<Owner> {
 pub fn mkdir(p: &Path, mode: libc::mode_t) -> io::Result<()> {
     let c = cpath(p)?;
     // SAFETY: mkdir with a NUL-terminated path.
-    check(unsafe { libc::mkdir(c.as_ptr(), mode) }).map(drop)
+    or_errno!(unsafe { libc::mkdir(c.as_ptr(), mode) });
+    Ok(())
 }
 
 /// Renames `from` to `to`, both in `dir`.
 pub fn rename_at(dir: BorrowedFd, from: &str, to: &str) -> io::Result<()> {
     let (from, to) = (CString::new(from)?, CString::new(to)?);
     // SAFETY: renameat within one directory descriptor, NUL-terminated names.
-    check(unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) }).map(drop)
+    or_errno!(unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) });
+    Ok(())
 }
 
 /// Removes the file `name` from `dir` (ENOENT is the caller's to judge).
 pub fn unlink_at(dir: BorrowedFd, name: &str) -> io::Result<()> {
     let c = CString::new(name)?;
     // SAFETY: unlinkat with a NUL-terminated name.
-    check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) }).map(drop)
+    or_errno!(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) });
+    Ok(())
 }
 
 /// fsync(2): what `File::sync_all` does, for a directory's descriptor.
 #[inline(always)]
 pub fn fsync(fd: BorrowedFd) -> io::Result<()> {
     // SAFETY: fsync on a descriptor the caller keeps open.
-    check(unsafe { libc::fsync(fd.as_raw_fd()) }).map(drop)
+    or_errno!(unsafe { libc::fsync(fd.as_raw_fd()) });
+    Ok(())
 }
 
 /// Which `flock` to take.
@@ -181,7 +189,8 @@ pub fn try_flock(fd: BorrowedFd, kind: LockKind) -> io::Result<()> {
         LockKind::Exclusive => libc::LOCK_EX,
     };
     // SAFETY: flock on a descriptor the caller keeps open.
-    check(unsafe { libc::flock(fd.as_raw_fd(), op | libc::LOCK_NB) }).map(drop)
+    or_errno!(unsafe { libc::flock(fd.as_raw_fd(), op | libc::LOCK_NB) });
+    Ok(())
 }
 
 /// Makes reads of `fd` return EAGAIN instead of waiting (O_NONBLOCK added to its flags;
@@ -198,7 +207,7 @@ pub fn set_nonblocking(fd: BorrowedFd) {
 pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: read writes at most buf.len() bytes into buf.
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    check(n).map(|n| n as usize)
+    Ok(or_errno!(n) as usize)
 }
 
 /// Waits up to `timeout_ms` for one of `fds` (poll(2)); the number ready.
@@ -206,7 +215,7 @@ pub fn read(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     // SAFETY: poll on pollfds owned by the caller, for their number (a negative fd is skipped).
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    check(n).map(|n| n as usize)
+    Ok(or_errno!(n) as usize)
 }
 
 /// One pollfd asking for input on `fd` (-1: none, skipped by poll).
@@ -220,7 +229,8 @@ pub fn pollin(fd: RawFd) -> libc::pollfd {
 pub fn mkfifo(p: &Path) -> io::Result<()> {
     let c = cpath(p)?;
     // SAFETY: mkfifo with a NUL-terminated path.
-    check(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }).map(drop)
+    or_errno!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) });
+    Ok(())
 }
 
 // ---- Processes and signals ------------------------------------------------------------
@@ -275,7 +285,7 @@ pub fn new_session_on_exec(cmd: &mut Command) {
 pub fn run_detached(body: impl FnOnce(), middle_failed: impl FnOnce(io::Error)) -> io::Result<()> {
     // SAFETY: the process is single-threaded; each branch below either returns to the
     // caller (the parent) or ends in _exit.
-    let middle = check(unsafe { libc::fork() })?;
+    let middle = or_errno!(unsafe { libc::fork() });
     if middle > 0 {
         let mut status = 0;
         // SAFETY: waits for the child just forked, which exits at once.
@@ -355,8 +365,8 @@ pub fn block_into_signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
         for &s in signals {
             libc::sigaddset(&mut set, s);
         }
-        check(libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()))?;
-        let fd = check(libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC))?;
+        or_errno!(libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()));
+        let fd = or_errno!(libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC));
         Ok(OwnedFd::from_raw_fd(fd))
     }
 }
@@ -367,7 +377,7 @@ pub fn block_into_signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
 #[inline(always)]
 pub fn socket(domain: libc::c_int, kind: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: socket() returns a new descriptor or -1.
-    let fd = check(unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) })?;
+    let fd = or_errno!(unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) });
     // SAFETY: fd is a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -379,7 +389,8 @@ pub fn set_option_bytes(sock: BorrowedFd, level: libc::c_int, name: libc::c_int,
     let rc = unsafe {
         libc::setsockopt(sock.as_raw_fd(), level, name, value.as_ptr().cast(), value.len() as libc::socklen_t)
     };
-    check(rc).map(drop)
+    or_errno!(rc);
+    Ok(())
 }
 
 /// setsockopt with one int (u32 bit sets travel as their bytes, the same).
@@ -402,7 +413,8 @@ pub fn attach_filter(sock: BorrowedFd, program: &[libc::sock_filter]) -> io::Res
             mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
         )
     };
-    check(rc).map(drop)
+    or_errno!(rc);
+    Ok(())
 }
 
 /// A packet socket's address: link `ifindex`, `protocol` (host order), the link-layer
@@ -431,7 +443,8 @@ pub fn bind_packet(sock: BorrowedFd, addr: &libc::sockaddr_ll) -> io::Result<()>
             mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
         )
     };
-    check(rc).map(drop)
+    or_errno!(rc);
+    Ok(())
 }
 
 /// Sends `buf` to `ip` (a raw IPv4 socket: port 0).
@@ -451,7 +464,7 @@ pub fn send_to_ipv4(sock: BorrowedFd, buf: &[u8], ip: Ipv4Addr) -> io::Result<us
             mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
         )
     };
-    check(n).map(|n| n as usize)
+    Ok(or_errno!(n) as usize)
 }
 
 /// Sends `buf` on a packet socket to `dest`.
@@ -467,7 +480,7 @@ pub fn send_to_link(sock: BorrowedFd, buf: &[u8], dest: &libc::sockaddr_ll) -> i
             mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
         )
     };
-    check(n).map(|n| n as usize)
+    Ok(or_errno!(n) as usize)
 }
 
 /// Reads one packet into `buf` without waiting (recvmsg, MSG_DONTWAIT) and hands
@@ -550,7 +563,7 @@ pub fn peer_uid(sock: BorrowedFd) -> io::Result<u32> {
             &mut len,
         )
     };
-    check(rc)?;
+    or_errno!(rc);
     Ok(cred.uid)
 }
 
@@ -558,15 +571,15 @@ pub fn peer_uid(sock: BorrowedFd) -> io::Result<u32> {
 #[cfg(test)]
 pub fn unshare_net_with_loopback() -> io::Result<()> {
     // SAFETY: unshare affects only the calling thread (a test's own, which ends with it).
-    check(unsafe { libc::unshare(libc::CLONE_NEWNET) })?;
+    or_errno!(unsafe { libc::unshare(libc::CLONE_NEWNET) });
     let sock = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
     // SAFETY: ifreq is plain data; the ioctls read and write one ifreq owned here.
     unsafe {
         let mut req: libc::ifreq = mem::zeroed();
         req.ifr_name[..2].copy_from_slice(&[b'l' as libc::c_char, b'o' as libc::c_char]);
-        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+        or_errno!(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req));
         req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        check(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req))?;
+        or_errno!(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req));
     }
     Ok(())
 }
