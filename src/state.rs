@@ -255,23 +255,22 @@ impl State {
     }
 
     /// The directory, created (0700) when it does not exist yet.
-    fn ensure(&mut self) -> Result<(), StateError> {
-        if self.dir.is_none() {
-            if let Err(e) = os::mkdir(&self.path, 0o700) {
-                if e.raw_os_error() != Some(libc::EEXIST) {
-                    return Err(self.error("", e));
+    fn ensure(&mut self) -> Result<BorrowedFd<'_>, StateError> {
+        let fd = match self.dir.take() {
+            Some(fd) => fd,
+            None => {
+                if let Err(e) = os::mkdir(&self.path, 0o700) {
+                    if e.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(self.error("", e));
+                    }
                 }
+                let fd = os::open_dir(&self.path).map_err(|e| self.error("", e))?;
+                self.trust(&fd)?;
+                fd
             }
-            let fd = os::open_dir(&self.path).map_err(|e| self.error("", e))?;
-            self.trust(&fd)?;
-            self.dir = Some(fd);
-        }
-        Ok(())
-    }
-
-    /// The directory [`State::ensure`] opened.
-    fn opened(&self) -> Result<BorrowedFd<'_>, StateError> {
-        self.dir.as_ref().map(|fd| fd.as_fd()).ok_or_else(|| self.error("", "not open"))
+        };
+        let fd: &OwnedFd = self.dir.insert(fd);
+        Ok(fd.as_fd())
     }
 
     /// Reads a file; `None` if it (or the directory) does not exist.
@@ -305,8 +304,7 @@ impl State {
     /// Replaces `name` atomically: temporary file (O_EXCL), fsync, rename, fsync the
     /// directory.
     fn write_atomic(&mut self, name: &str, text: &str) -> Result<(), StateError> {
-        self.ensure()?;
-        let dir = self.opened()?;
+        let dir = self.ensure()?;
         let tmp = format!(".{name}.tmp");
         let result = (|| -> io::Result<()> {
             unlink_at(dir, &tmp)?; // a crash's leftover; O_EXCL below refuses any other
@@ -388,19 +386,17 @@ impl State {
         if !e.corrupt || e.path.parent() != Some(self.path.as_path()) {
             return Err(self.error(&name, "only a corrupt state file is set aside"));
         }
-        self.ensure()?;
-        let dir = self.opened()?;
+        let dir = self.ensure()?;
         let aside = format!("{name}.corrupt");
-        os::rename_at(dir, &name, &aside).map_err(|e| self.error(&name, e))?;
-        os::fsync(dir).map_err(|e| self.error(&name, e))?;
+        let moved = os::rename_at(dir, &name, &aside).and_then(|()| os::fsync(dir));
+        moved.map_err(|e| self.error(&name, e))?;
         Ok(self.path.join(aside))
     }
 
     /// Records `item` as about to be changed, durably, before it is changed.
     pub fn journal_append(&mut self, item: &Owned) -> Result<(), StateError> {
-        self.ensure()?;
-        let dir = self.opened()?;
-        let created = !self.exists("journal");
+        let dir = self.ensure()?;
+        let created = !os::exists_at(dir, "journal");
         // A new journal says which boot it belongs to: on a STATE_DIR that survives a
         // reboot, the next boot must not take back what this one's changes were.
         let boot = match boot_id().filter(|_| created) {
@@ -448,8 +444,7 @@ impl State {
     /// Takes `daemon.lock` for the daemon's life (flock, released by the kernel when the
     /// daemon dies); `Ok(None)` when another daemon holds it.
     pub fn lock_daemon(&mut self) -> Result<Option<File>, StateError> {
-        self.ensure()?;
-        let dir = self.opened()?;
+        let dir = self.ensure()?;
         let f = os::open_at(dir, "daemon.lock", libc::O_RDWR | libc::O_CREAT, 0o600)
             .map_err(|e| self.error("daemon.lock", e))?;
         let Err(e) = os::try_flock(f.as_fd(), LockKind::Exclusive) else { return Ok(Some(f)) };
