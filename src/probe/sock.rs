@@ -1,6 +1,6 @@
-//! The probe sockets and every system call on them: a raw ICMP socket bound to a device,
-//! a packet socket on a link, each with the filter, buffer and drop counter of
-//! [`prepare`]; and sending one request on either.
+//! The probe sockets: a raw ICMP socket bound to a device, a packet socket on a link,
+//! each with the filter, buffer and drop counter of [`prepare`]; and sending one request
+//! on either. The system calls themselves are `crate::os`'s.
 
 use std::io;
 use std::net::Ipv4Addr;
