@@ -236,9 +236,13 @@ pub fn mkfifo(p: &Path) -> io::Result<()> {
 // ---- Processes and signals ------------------------------------------------------------
 
 /// Kills the process group `pgid` (SIGKILL to its negative id). The caller holds the
-/// unreaped leader, so the id cannot have been reused.
+/// unreaped leader, so the id cannot have been reused. 0 (which would be this process's
+/// own group) is refused.
 #[inline(always)]
 pub fn kill_group(pgid: u32) {
+    if pgid == 0 {
+        return;
+    }
     // SAFETY: kill has no memory effects; a failure (the group is gone) is fine.
     unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
 }
@@ -280,9 +284,10 @@ pub fn new_session_on_exec(cmd: &mut Command) {
 /// `Err` when the first fork fails; `middle_failed` runs in the middle child when the
 /// second does (then it exits 1).
 ///
-/// Only for a single-threaded process (the tool is one): the children run `body` and
-/// `middle_failed`, which may allocate.
-pub fn run_detached(body: impl FnOnce(), middle_failed: impl FnOnce(io::Error)) -> io::Result<()> {
+/// Only for a single-threaded process (the tool is one; hence crate-private): the
+/// children run `body` and `middle_failed`, which may allocate, and an allocator lock
+/// held by another thread at the fork would never be released in them.
+pub(crate) fn run_detached(body: impl FnOnce(), middle_failed: impl FnOnce(io::Error)) -> io::Result<()> {
     // SAFETY: the process is single-threaded; each branch below either returns to the
     // caller (the parent) or ends in _exit.
     let middle = or_errno!(unsafe { libc::fork() });
@@ -582,4 +587,75 @@ pub fn unshare_net_with_loopback() -> io::Result<()> {
         or_errno!(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("wgfs-os-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&d).ok();
+        std::fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    #[test]
+    fn files_are_reached_through_the_directory_and_never_through_a_symlink() {
+        let d = scratch("files");
+        std::os::unix::fs::symlink(&d, d.join("link")).expect("symlink");
+        // O_DIRECTORY with O_NOFOLLOW: Linux says ENOTDIR of a symlink, before ELOOP.
+        let link = open_dir(&d.join("link")).expect_err("a symlink").raw_os_error();
+        assert!(matches!(link, Some(libc::ENOTDIR | libc::ELOOP)), "{link:?}");
+        std::fs::write(d.join("file"), "x").expect("write");
+        assert_eq!(open_dir(&d.join("file")).expect_err("a file").raw_os_error(), Some(libc::ENOTDIR));
+        let dir = open_dir(&d).expect("the directory");
+        let new = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
+        drop(open_at(dir.as_fd(), "a", new, 0o600).expect("created"));
+        assert_eq!(open_at(dir.as_fd(), "a", new, 0o600).expect_err("O_EXCL").kind(), io::ErrorKind::AlreadyExists);
+        std::os::unix::fs::symlink(d.join("a"), d.join("to-a")).expect("symlink");
+        let followed = open_at(dir.as_fd(), "to-a", libc::O_RDONLY, 0).expect_err("O_NOFOLLOW");
+        assert_eq!(followed.raw_os_error(), Some(libc::ELOOP));
+        assert!(exists_at(dir.as_fd(), "to-a") && !exists_at(dir.as_fd(), "b"), "fstatat sees the link itself");
+        rename_at(dir.as_fd(), "a", "b").expect("renamed");
+        fsync(dir.as_fd()).expect("fsync");
+        assert!(exists_at(dir.as_fd(), "b") && !exists_at(dir.as_fd(), "a"));
+        unlink_at(dir.as_fd(), "b").expect("removed");
+        assert_eq!(unlink_at(dir.as_fd(), "b").expect_err("gone").kind(), io::ErrorKind::NotFound);
+        let owner = fstat_owner(dir.as_fd()).expect("fstat");
+        assert_eq!(owner.uid, geteuid());
+        assert_eq!(owner.mode & libc::S_IFMT, libc::S_IFDIR);
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn a_second_open_file_cannot_take_a_held_flock() {
+        let d = scratch("flock");
+        let dir = open_dir(&d).expect("the directory");
+        let first = open_at(dir.as_fd(), "lock", libc::O_RDWR | libc::O_CREAT, 0o600).expect("open");
+        let second = open_at(dir.as_fd(), "lock", libc::O_RDONLY, 0).expect("open");
+        try_flock(first.as_fd(), LockKind::Exclusive).expect("free");
+        let held = try_flock(second.as_fd(), LockKind::Shared).expect_err("held");
+        assert_eq!(held.raw_os_error(), Some(libc::EWOULDBLOCK));
+        drop(first);
+        try_flock(second.as_fd(), LockKind::Shared).expect("released with its file");
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn clocks_and_a_child_looked_at_without_reaping_it() {
+        assert!(boottime().is_some_and(|(s, ns)| s > 0 && (0..1_000_000_000).contains(&ns)));
+        let epoch = localtime(0).expect("the epoch, broken down");
+        assert!(epoch.tm_year == 70 || epoch.tm_year == 69, "1970 (or 1969 west of UTC)");
+        let mut child = Command::new("true").spawn().expect("true");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !has_exited(child.id()) {
+            assert!(std::time::Instant::now() < deadline, "true never ended");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(child.wait().expect("still reapable: WNOWAIT").success());
+        let mut fds = [pollin(-1)];
+        assert_eq!(poll(&mut fds, 1).expect("poll"), 0, "a negative descriptor is skipped");
+    }
 }
