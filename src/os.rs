@@ -452,39 +452,29 @@ pub fn bind_packet(sock: BorrowedFd, addr: &libc::sockaddr_ll) -> io::Result<()>
     Ok(())
 }
 
-/// Sends `buf` to `ip` (a raw IPv4 socket: port 0).
-pub fn send_to_ipv4(sock: BorrowedFd, buf: &[u8], ip: Ipv4Addr) -> io::Result<usize> {
-    // SAFETY: sockaddr_in is plain data; all-zero is a valid value.
-    let mut dest: libc::sockaddr_in = unsafe { mem::zeroed() };
-    dest.sin_family = libc::AF_INET as libc::sa_family_t;
-    dest.sin_addr.s_addr = u32::from(ip).to_be();
-    // SAFETY: sendto with a buffer and address that outlive the call.
-    let n = unsafe {
-        libc::sendto(
-            sock.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            0,
-            (&dest as *const libc::sockaddr_in).cast(),
-            mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    Ok(or_errno!(n) as usize)
+/// Where a datagram goes: an IPv4 address (a raw socket: port 0), or a link's address
+/// (a packet socket, see [`sockaddr_ll`]).
+pub enum Dest {
+    Ipv4(Ipv4Addr),
+    Link(libc::sockaddr_ll),
 }
 
-/// Sends `buf` on a packet socket to `dest`.
-pub fn send_to_link(sock: BorrowedFd, buf: &[u8], dest: &libc::sockaddr_ll) -> io::Result<usize> {
-    // SAFETY: sendto with a buffer and address that outlive the call.
-    let n = unsafe {
-        libc::sendto(
-            sock.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            0,
-            (dest as *const libc::sockaddr_ll).cast(),
-            mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
+/// Sends `buf` to `dest` (sendto, no flags).
+#[inline(always)]
+pub fn send_to(sock: BorrowedFd, buf: &[u8], dest: &Dest) -> io::Result<usize> {
+    // SAFETY: sockaddr_in is plain data; all-zero is a valid value.
+    let mut v4: libc::sockaddr_in = unsafe { mem::zeroed() };
+    let (addr, len) = match dest {
+        Dest::Ipv4(ip) => {
+            v4.sin_family = libc::AF_INET as libc::sa_family_t;
+            v4.sin_addr.s_addr = u32::from(*ip).to_be();
+            ((&v4 as *const libc::sockaddr_in).cast::<libc::sockaddr>(), mem::size_of::<libc::sockaddr_in>())
+        }
+        Dest::Link(ll) => ((ll as *const libc::sockaddr_ll).cast(), mem::size_of::<libc::sockaddr_ll>()),
     };
+    // SAFETY: sendto with a buffer and an address of the length given, both outliving
+    // the call.
+    let n = unsafe { libc::sendto(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0, addr, len as libc::socklen_t) };
     Ok(or_errno!(n) as usize)
 }
 

@@ -6,7 +6,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::os;
+use crate::os::{self, Dest};
 
 use super::filter::sock_filters;
 use super::{ipv4_packet, Insn, Path, ETH_P_IP, ICMP_ECHO_REPLY, RCVBUF_BYTES};
@@ -14,10 +14,11 @@ use super::{ipv4_packet, Insn, Path, ETH_P_IP, ICMP_ECHO_REPLY, RCVBUF_BYTES};
 /// Sends one request; `Ok(false)` when the network says it cannot leave.
 pub(super) fn send(sock: &OwnedFd, path: &Path, target: Ipv4Addr, request: &[u8], ip_id: u16) -> io::Result<bool> {
     let sent = match path {
-        Path::Device(_) => os::send_to_ipv4(sock.as_fd(), request, target),
+        Path::Device(_) => os::send_to(sock.as_fd(), request, &Dest::Ipv4(target)),
         Path::Gateway { ifindex, lladdr, src } => {
             let packet = ipv4_packet(*src, target, ip_id, request);
-            os::send_to_link(sock.as_fd(), &packet, &os::sockaddr_ll(*ifindex, ETH_P_IP, lladdr.as_deref()))
+            let link = Dest::Link(os::sockaddr_ll(*ifindex, ETH_P_IP, lladdr.as_deref()));
+            os::send_to(sock.as_fd(), &packet, &link)
         }
     };
     let Err(e) = sent else { return Ok(true) };
