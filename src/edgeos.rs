@@ -90,7 +90,6 @@ pub struct Capture {
 impl Capture {
     /// Starts `program args`; `None` when it cannot be started.
     pub fn start(program: &str, args: &[&str], timeout: Duration) -> Option<Capture> {
-        use std::os::fd::AsFd;
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(program)
             .args(args)
@@ -102,7 +101,7 @@ impl Capture {
             .ok()?;
         let stdout = child.stdout.take();
         if let Some(pipe) = &stdout {
-            crate::os::set_nonblocking(pipe.as_fd());
+            crate::os::set_nonblocking(pipe);
         }
         Some(Capture { child, stdout, out: Vec::new(), deadline: Instant::now() + timeout, too_long: false })
     }

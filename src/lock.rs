@@ -8,7 +8,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::thread::sleep;
@@ -77,7 +76,7 @@ impl Lock {
         // jumps when NTP first syncs.
         let deadline = Instant::now() + timeout;
         loop {
-            let Err(err) = os::try_flock(file.as_fd(), LockKind::Exclusive) else { return Ok(Lock { _file: file }) };
+            let Err(err) = os::try_flock(&file, LockKind::Exclusive) else { return Ok(Lock { _file: file }) };
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) && err.kind() != io::ErrorKind::Interrupted {
                 return Err(LockError::Io(err));
             }
@@ -118,7 +117,7 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         // Another user's reader holding a flock on it (a separate open file description).
         let theirs = File::open(&path).expect("open");
-        os::try_flock(theirs.as_fd(), LockKind::Shared).expect("their shared lock");
+        os::try_flock(&theirs, LockKind::Shared).expect("their shared lock");
         let ours = Lock::acquire(&path, Duration::ZERO).expect("not held up by their lock");
         let meta = std::fs::metadata(&path).expect("stat");
         assert_eq!((meta.mode() & 0o777, meta.nlink()), (0o600, 1));

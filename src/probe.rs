@@ -286,14 +286,14 @@ impl Prober {
     /// Reads one packet into `buf` without waiting; notes the drop counter the kernel
     /// attaches (SO_RXQ_OVFL). `None` when nothing is waiting.
     fn recv_one(&self, buf: &mut [u8]) -> Option<usize> {
-        os::recv_noting_drops(self.sock.as_fd(), buf, |n| self.drops.note(n))
+        os::recv_noting_drops(&self.sock, buf, |n| self.drops.note(n))
     }
 
     /// Whether the kernel dropped packets for this socket since the last call (its queue
     /// was full): replies may have been lost, so the round is unknown, not failed. Only a
     /// full queue counts; what the filter refuses is not a drop.
     pub fn overflowed(&self) -> bool {
-        let fd = self.sock.as_fd();
+        let fd = &self.sock;
         match self.path {
             Path::Gateway { .. } => {
                 if os::packet_drops(fd).is_some_and(|n| n > 0) {
@@ -654,7 +654,7 @@ mod tests {
             assert_eq!(p.recv(), None, "and nothing else");
             assert!(!p.overflowed());
             // A queue that fills up: the smallest buffer, 300 echoes, nothing read.
-            os::set_int_option(p.sock.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 0).expect("rcvbuf");
+            os::set_int_option(&p.sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 0).expect("rcvbuf");
             for seq in 2..302 {
                 p.send(lo, seq).expect("send");
             }

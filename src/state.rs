@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::model::is_boot_id;
@@ -223,7 +223,7 @@ impl State {
     }
 
     fn trust(&self, fd: &OwnedFd) -> Result<(), StateError> {
-        let st = os::fstat_owner(fd.as_fd()).map_err(|e| self.error("", e))?;
+        let st = os::fstat_owner(fd).map_err(|e| self.error("", e))?;
         if st.uid != self.owner_uid {
             return Err(self.untrusted(format!(
                 "is owned by uid {}, not root; it holds routes that root installs (chown root {})",
@@ -255,7 +255,7 @@ impl State {
     }
 
     /// The directory, created (0700) when it does not exist yet.
-    fn ensure(&mut self) -> Result<BorrowedFd<'_>, StateError> {
+    fn ensure(&mut self) -> Result<&OwnedFd, StateError> {
         let fd = match self.dir.take() {
             Some(fd) => fd,
             None => {
@@ -269,8 +269,7 @@ impl State {
                 fd
             }
         };
-        let fd: &OwnedFd = self.dir.insert(fd);
-        Ok(fd.as_fd())
+        Ok(self.dir.insert(fd))
     }
 
     /// Reads a file; `None` if it (or the directory) does not exist.
@@ -283,7 +282,7 @@ impl State {
 
     fn read_bytes(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
         let Some(dir) = &self.dir else { return Ok(None) };
-        let f = match os::open_at(dir.as_fd(), name, libc::O_RDONLY, 0) {
+        let f = match os::open_at(dir, name, libc::O_RDONLY, 0) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.error(name, e)),
@@ -298,7 +297,7 @@ impl State {
 
     fn exists(&self, name: &str) -> bool {
         let Some(dir) = &self.dir else { return false };
-        os::exists_at(dir.as_fd(), name)
+        os::exists_at(dir, name)
     }
 
     /// Replaces `name` atomically: temporary file (O_EXCL), fsync, rename, fsync the
@@ -319,7 +318,7 @@ impl State {
 
     fn remove(&mut self, name: &str) -> Result<(), StateError> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        unlink_at(dir.as_fd(), name).map_err(|e| self.error(name, e))
+        unlink_at(dir, name).map_err(|e| self.error(name, e))
     }
 
     /// The recorded mode; a missing file is "normal, never switched".
@@ -447,7 +446,7 @@ impl State {
         let dir = self.ensure()?;
         let f = os::open_at(dir, "daemon.lock", libc::O_RDWR | libc::O_CREAT, 0o600)
             .map_err(|e| self.error("daemon.lock", e))?;
-        let Err(e) = os::try_flock(f.as_fd(), LockKind::Exclusive) else { return Ok(Some(f)) };
+        let Err(e) = os::try_flock(&f, LockKind::Exclusive) else { return Ok(Some(f)) };
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
             Ok(None)
         } else {
@@ -458,10 +457,10 @@ impl State {
     /// Whether a daemon holds `daemon.lock` (no file or no directory: none).
     pub fn daemon_running(&self) -> bool {
         let Some(dir) = &self.dir else { return false };
-        let Ok(f) = os::open_at(dir.as_fd(), "daemon.lock", libc::O_RDONLY, 0) else { return false };
+        let Ok(f) = os::open_at(dir, "daemon.lock", libc::O_RDONLY, 0) else { return false };
         // A shared lock is refused while the daemon holds its exclusive one, and released
         // when `f` closes.
-        os::try_flock(f.as_fd(), LockKind::Shared).is_err()
+        os::try_flock(&f, LockKind::Shared).is_err()
     }
 
     /// Sets aside everything written under another boot: the routes it describes are
@@ -482,7 +481,7 @@ impl State {
 }
 
 /// Removes `name` from `dir`; a name that is not there is fine.
-fn unlink_at(dir: BorrowedFd, name: &str) -> io::Result<()> {
+fn unlink_at(dir: &OwnedFd, name: &str) -> io::Result<()> {
     match os::unlink_at(dir, name) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),

@@ -13,8 +13,8 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 /// Why `dir`, a directory above a file root trusts, would let another user swap what is
@@ -142,8 +142,8 @@ pub fn socket_problem(path: &Path) -> Option<String> {
 }
 
 /// The uid of the process at the other end of a connected unix socket (SO_PEERCRED).
-pub fn peer_uid(sock: &impl AsFd) -> io::Result<u32> {
-    crate::os::peer_uid(sock.as_fd())
+pub fn peer_uid(sock: &UnixStream) -> io::Result<u32> {
+    crate::os::peer_uid(sock)
 }
 
 /// Whether others may read the file `meta` describes (a configuration naming secrets).

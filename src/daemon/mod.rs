@@ -18,7 +18,7 @@
 //!   as cron counts it, so either can take over from the other.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -282,7 +282,7 @@ impl Daemon {
     /// A signal: `Some(reason)` to stop.
     fn signal(&mut self) -> Result<Option<String>, Error> {
         let mut info = [0u8; 128]; // struct signalfd_siginfo
-        if !matches!(os::read(self.signals.as_fd(), &mut info), Ok(n) if n == info.len()) {
+        if !matches!(os::read(&self.signals, &mut info), Ok(n) if n == info.len()) {
             return Ok(None);
         }
         let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;

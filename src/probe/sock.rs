@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use crate::os::{self, Dest};
 
@@ -14,11 +14,11 @@ use super::{ipv4_packet, Insn, Path, ETH_P_IP, ICMP_ECHO_REPLY, RCVBUF_BYTES};
 /// Sends one request; `Ok(false)` when the network says it cannot leave.
 pub(super) fn send(sock: &OwnedFd, path: &Path, target: Ipv4Addr, request: &[u8], ip_id: u16) -> io::Result<bool> {
     let sent = match path {
-        Path::Device(_) => os::send_to(sock.as_fd(), request, &Dest::Ipv4(target)),
+        Path::Device(_) => os::send_to(sock, request, &Dest::Ipv4(target)),
         Path::Gateway { ifindex, lladdr, src } => {
             let packet = ipv4_packet(*src, target, ip_id, request);
             let link = Dest::Link(os::sockaddr_ll(*ifindex, ETH_P_IP, lladdr.as_deref()));
-            os::send_to(sock.as_fd(), &packet, &link)
+            os::send_to(sock, &packet, &link)
         }
     };
     let Err(e) = sent else { return Ok(true) };
@@ -39,7 +39,6 @@ pub(super) fn send(sock: &OwnedFd, path: &Path, target: Ipv4Addr, request: &[u8]
 /// Attaches `program`, enlarges the receive buffer and asks for the drop counter with
 /// every packet: what both kinds of probe socket need before they receive anything.
 fn prepare(sock: &OwnedFd, program: &[libc::sock_filter]) -> io::Result<()> {
-    let sock = sock.as_fd();
     os::attach_filter(sock, program)?;
     // Root may go past rmem_max; otherwise the kernel caps the size it is asked for.
     if os::set_int_option(sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF_BYTES).is_err() {
@@ -53,9 +52,9 @@ pub(super) fn raw_icmp_socket(dev: &str, program: &[Insn]) -> io::Result<OwnedFd
     // ICMP_FILTER (1) on SOL_RAW: a set bit drops that ICMP type; keep echo replies only.
     const ICMP_FILTER: libc::c_int = 1;
     let drop_all_but_reply: u32 = !(1u32 << ICMP_ECHO_REPLY);
-    os::set_option_bytes(sock.as_fd(), libc::SOL_RAW, ICMP_FILTER, &drop_all_but_reply.to_ne_bytes())?;
+    os::set_option_bytes(&sock, libc::SOL_RAW, ICMP_FILTER, &drop_all_but_reply.to_ne_bytes())?;
     prepare(&sock, &sock_filters(program))?;
-    if let Err(e) = os::set_option_bytes(sock.as_fd(), libc::SOL_SOCKET, libc::SO_BINDTODEVICE, dev.as_bytes()) {
+    if let Err(e) = os::set_option_bytes(&sock, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, dev.as_bytes()) {
         return Err(io::Error::new(e.kind(), format!("cannot bind an ICMP socket to {dev}: {e}")));
     }
     Ok(sock)
@@ -67,7 +66,7 @@ pub(super) fn raw_icmp_socket(dev: &str, program: &[Insn]) -> io::Result<OwnedFd
 pub(super) fn packet_socket(ifindex: u32, program: &[Insn]) -> io::Result<OwnedFd> {
     let sock = os::socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0)?;
     prepare(&sock, &sock_filters(program))?;
-    if let Err(e) = os::bind_packet(sock.as_fd(), &os::sockaddr_ll(ifindex, ETH_P_IP, None)) {
+    if let Err(e) = os::bind_packet(&sock, &os::sockaddr_ll(ifindex, ETH_P_IP, None)) {
         return Err(io::Error::new(e.kind(), format!("cannot bind a packet socket to link {ifindex}: {e}")));
     }
     Ok(sock)
