@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/import-circles.py [SRC] — the crate's import circles: the graph of its top-level
 modules (src/NAME.rs and src/NAME/), an edge for every `crate::NAME` path in a module's
-code (test modules left out: what follows a `#[cfg(test)]` module at the end of a file),
+code (test modules left out: what follows a `#[cfg(test)]` module at the end of a file,
+and the files of a `#[cfg(test)] mod NAME;`),
 and each strongly connected component of more than one module, with the places that make
 its edges. Exits 1 when there is a circle, 0 when there is none.
 """
@@ -13,11 +14,39 @@ import sys
 root = sys.argv[1] if len(sys.argv) > 1 else "src"
 edges = collections.defaultdict(list)  # (from, to) -> ["file:line", ...]
 modules = set()
+
+
+def test_only(root):
+    """The files and folders of modules declared `#[cfg(test)] mod NAME;`."""
+    found = set()
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if not name.endswith(".rs"):
+                continue
+            path = os.path.join(folder, name)
+            # A module's children live in the folder named after it (or in its own
+            # folder for mod.rs, lib.rs and main.rs).
+            stem = name.removesuffix(".rs")
+            home = folder if stem in ("mod", "lib", "main") else os.path.join(folder, stem)
+            lines = open(path, encoding="utf-8").read().split("\n")
+            for line, nxt in zip(lines, lines[1:]):
+                m = re.match(r"(?:pub(?:\(crate\))? )?mod (\w+);", nxt)
+                if line.strip() == "#[cfg(test)]" and m:
+                    found.add(os.path.join(home, m.group(1) + ".rs"))
+                    found.add(os.path.join(home, m.group(1)))
+    return found
+
+
+skipped = test_only(root)
 for folder, _, files in os.walk(root):
+    if any(folder == s or folder.startswith(s + os.sep) for s in skipped):
+        continue
     for name in sorted(files):
         if not name.endswith(".rs"):
             continue
         path = os.path.join(folder, name)
+        if path in skipped:
+            continue
         rel = os.path.relpath(path, root)
         top = rel.split("/")[0].removesuffix(".rs")
         if top in ("main", "lib"):

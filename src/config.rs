@@ -334,9 +334,7 @@ mod tests {
         fs::write(&path, MINIMAL).expect("write");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
         assert!(load(&path).is_ok());
-        let fifo = std::ffi::CString::new(dir.join("fifo.conf").as_os_str().as_encoded_bytes()).expect("path");
-        // SAFETY: mkfifo with a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::os::mkfifo(&dir.join("fifo.conf")).expect("mkfifo");
         let e = load(&dir.join("fifo.conf")).expect_err("a FIFO is no configuration").to_string();
         assert!(e.ends_with("is not a regular file"), "{e}");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");

@@ -90,7 +90,6 @@ pub struct Capture {
 impl Capture {
     /// Starts `program args`; `None` when it cannot be started.
     pub fn start(program: &str, args: &[&str], timeout: Duration) -> Option<Capture> {
-        use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(program)
             .args(args)
@@ -102,11 +101,7 @@ impl Capture {
             .ok()?;
         let stdout = child.stdout.take();
         if let Some(pipe) = &stdout {
-            // SAFETY: fcntl on a descriptor owned by `pipe`, adding O_NONBLOCK.
-            unsafe {
-                let fd = pipe.as_raw_fd();
-                libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK);
-            }
+            crate::os::set_nonblocking(pipe);
         }
         Some(Capture { child, stdout, out: Vec::new(), deadline: Instant::now() + timeout, too_long: false })
     }
@@ -153,9 +148,9 @@ impl Capture {
     /// Kills the command's whole group and reaps it.
     fn kill(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            // SAFETY: kill with the negative id of the group the child leads (it is not
-            // reaped yet, so the id cannot have been reused).
-            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+            // The group the child leads (it is not reaped yet, so the id cannot have been
+            // reused).
+            crate::os::kill_group(self.child.id());
         }
         let _ = self.child.wait();
         self.stdout = None;
@@ -179,9 +174,8 @@ pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<St
         let left = capture.deadline.saturating_duration_since(Instant::now());
         match capture.fd() {
             Some(fd) => {
-                let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-                // SAFETY: poll on one pollfd owned here (an interruption just loops).
-                unsafe { libc::poll(&mut pfd, 1, left.as_millis().clamp(1, 100) as i32) };
+                // An interruption or a failure just loops.
+                let _ = crate::os::poll(&mut [crate::os::pollin(fd)], left.as_millis().clamp(1, 100) as i32);
             }
             None => std::thread::sleep(Duration::from_millis(5).min(left)),
         }

@@ -70,41 +70,19 @@ pub fn notify(cfg: &Config, log: &Logger, notices: &[Notice]) {
         );
         return;
     }
-    // SAFETY: the process is single-threaded; each branch below either returns to the
-    // caller (the parent) or ends in _exit.
-    let middle = unsafe { libc::fork() };
-    if middle < 0 {
-        log.warn(&format!("ON_CHANGE not run for {}: fork: {}", n.event, std::io::Error::last_os_error()));
-        return;
-    }
-    if middle > 0 {
-        let mut status = 0;
-        // SAFETY: waits for the child just forked, which exits at once.
-        while unsafe { libc::waitpid(middle, &mut status, 0) } < 0
-            && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-        {}
-        return;
-    }
-    // The middle process: a session of its own, then the watcher, then gone.
-    // SAFETY: setsid, fork and _exit in a fresh single-threaded child.
-    unsafe {
-        libc::setsid();
-        match libc::fork() {
-            0 => {}
-            -1 => {
-                log.warn(&format!("ON_CHANGE not run for {}: fork: {}", n.event, std::io::Error::last_os_error()));
-                libc::_exit(1);
+    // The watcher: a grandchild in a session of its own, detached from every descriptor.
+    let started = crate::os::run_detached(
+        || {
+            let log = log.append_only();
+            for n in notices {
+                run(cfg, &log, n);
             }
-            _ => libc::_exit(0),
-        }
+        },
+        |e| log.warn(&format!("ON_CHANGE not run for {}: fork: {e}", n.event)),
+    );
+    if let Err(e) = started {
+        log.warn(&format!("ON_CHANGE not run for {}: fork: {e}", n.event));
     }
-    detach_descriptors();
-    let log = log.append_only();
-    for n in notices {
-        run(cfg, &log, n);
-    }
-    // SAFETY: ends the watcher without running the parent's destructors a second time.
-    unsafe { libc::_exit(0) }
 }
 
 /// The last refusal logged, so that the same one is logged once (a daemon's state
@@ -140,13 +118,13 @@ fn run(cfg: &Config, log: &Logger, n: &Notice) {
         Err(e) => Some(format!("cannot be started: {e}")),
         Ok(mut child) => {
             let deadline = Instant::now() + timeout;
-            let group = child.id() as libc::pid_t;
+            let group = child.id();
             // The program's group goes when the program ends or at the deadline: what it
             // left running (a `curl … &`) goes with it. The program is only looked at
             // (WNOWAIT) until then, so its unreaped zombie keeps the group's id from
             // being reused by another process before the kill.
             let timed_out = loop {
-                if exited(group) {
+                if crate::os::has_exited(group) {
                     break false;
                 }
                 if Instant::now() >= deadline {
@@ -154,8 +132,8 @@ fn run(cfg: &Config, log: &Logger, n: &Notice) {
                 }
                 sleep(Duration::from_millis(20));
             };
-            // SAFETY: kill on the group the still-unreaped child leads.
-            unsafe { libc::kill(-group, libc::SIGKILL) };
+            // The group the still-unreaped child leads.
+            crate::os::kill_group(group);
             match child.wait() {
                 _ if timed_out => Some(format!("killed after HOOK_TIMEOUT_S ({} s)", cfg.hook_timeout_s)),
                 Ok(status) => failed(status),
@@ -168,16 +146,6 @@ fn run(cfg: &Config, log: &Logger, n: &Notice) {
     }
 }
 
-/// The child `pid` has ended (it stays a zombie, to be reaped by `wait`).
-fn exited(pid: libc::pid_t) -> bool {
-    // SAFETY: waitid on our own child into a zeroed siginfo_t.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let rc = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
-        rc == 0 && info.si_pid() != 0
-    }
-}
-
 /// What a finished program's status says, if it failed.
 fn failed(status: ExitStatus) -> Option<String> {
     match (status.code(), status.signal()) {
@@ -185,42 +153,6 @@ fn failed(status: ExitStatus) -> Option<String> {
         (Some(code), _) => Some(format!("exited with status {code}")),
         (None, Some(sig)) => Some(format!("killed by signal {sig}")),
         (None, None) => Some(format!("ended with {status}")),
-    }
-}
-
-/// The descriptor limit (for when /proc is not mounted).
-fn max_descriptors() -> i32 {
-    // SAFETY: getrlimit into a zeroed struct.
-    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        i32::try_from(lim.rlim_cur).unwrap_or(65_536).min(65_536)
-    } else {
-        1024
-    }
-}
-
-/// Closes every descriptor the tool had open (the lock, netlink and probe sockets, the
-/// terminal or cron's pipe) and puts stdio on /dev/null.
-fn detach_descriptors() {
-    let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-        .unwrap_or_else(|_| (0..max_descriptors()).collect());
-    for fd in open.into_iter().filter(|fd| *fd > 2) {
-        // SAFETY: the watcher owns nothing it will use again; EBADF (the directory's
-        // own descriptor, closed already) is harmless.
-        unsafe { libc::close(fd) };
-    }
-    // SAFETY: open and dup2 onto the standard descriptors.
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        if null >= 0 {
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-            if null > 2 {
-                libc::close(null);
-            }
-        }
     }
 }
 

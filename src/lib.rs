@@ -3,7 +3,9 @@
 //!
 //! The work is in `failsafe` (the sequences), `system` (what they act on), and `decide`
 //! and `health` (pure judgement); `netlink`, `wireguard`, `probe`, `dns` and `edgeos`
-//! speak to the kernel and the router; `config` and `state` are the files.
+//! speak to the kernel and the router; `config` and `state` are the files. Every call
+//! into libc is in `os`, the one module allowed `unsafe`.
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod conntrack;
@@ -21,6 +23,7 @@ pub mod log;
 pub mod model;
 pub mod net;
 pub mod netlink;
+pub mod os;
 pub mod ownership;
 pub mod probe;
 pub mod record;

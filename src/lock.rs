@@ -8,11 +8,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+use crate::os::{self, LockKind};
 
 /// Holds the lock until dropped. Owns the descriptor, so not `Clone`.
 pub struct Lock {
@@ -57,11 +58,10 @@ fn open(path: &Path) -> Result<File, LockError> {
     // A lock file someone else made (in a directory others can write) could be held
     // by them forever: only a regular file of this user's is a lock.
     let meta = file.metadata().map_err(LockError::Io)?;
-    // SAFETY: geteuid has no preconditions.
-    if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } {
+    if !meta.is_file() || meta.uid() != os::geteuid() {
         return Err(LockError::Io(io::Error::other(format!(
             "is not a regular file of uid {} (owner {}); remove it",
-            unsafe { libc::geteuid() },
+            os::geteuid(),
             meta.uid()
         ))));
     }
@@ -76,11 +76,7 @@ impl Lock {
         // jumps when NTP first syncs.
         let deadline = Instant::now() + timeout;
         loop {
-            // SAFETY: flock on a descriptor this function owns.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                return Ok(Lock { _file: file });
-            }
-            let err = io::Error::last_os_error();
+            let Err(err) = os::try_flock(&file, LockKind::Exclusive) else { return Ok(Lock { _file: file }) };
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) && err.kind() != io::ErrorKind::Interrupted {
                 return Err(LockError::Io(err));
             }
@@ -121,8 +117,7 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         // Another user's reader holding a flock on it (a separate open file description).
         let theirs = File::open(&path).expect("open");
-        // SAFETY: flock on a descriptor this test owns.
-        assert_eq!(unsafe { libc::flock(theirs.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) }, 0);
+        os::try_flock(&theirs, LockKind::Shared).expect("their shared lock");
         let ours = Lock::acquire(&path, Duration::ZERO).expect("not held up by their lock");
         let meta = std::fs::metadata(&path).expect("stat");
         assert_eq!((meta.mode() & 0o777, meta.nlink()), (0o600, 1));

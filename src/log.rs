@@ -110,8 +110,7 @@ fn open_log(path: &std::path::Path) -> Option<fs::File> {
 }
 
 fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
+    crate::os::geteuid()
 }
 
 /// The local time, broken down. Wall-clock time is right here: it is for humans.
@@ -120,23 +119,13 @@ fn euid() -> u32 {
 /// floating-point registers, which traps on FPU-less MIPS (the Octeon model of qemu, and
 /// the kernel's FPU emulation on a real router) for every log line.
 fn local_now() -> Option<libc::tm> {
-    // SAFETY: time and localtime_r (the thread-safe variant) with a tm owned here.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        (!libc::localtime_r(&now, &mut tm).is_null()).then_some(tm)
-    }
+    crate::os::localtime(crate::os::time_now())
 }
 
 /// `2026-11-25 17:45:09`, local time, of a Unix time (for `status`).
 pub fn stamp_of(unix_s: u64) -> String {
     let t = unix_s.try_into().unwrap_or(0);
-    // SAFETY: localtime_r (the thread-safe variant) with a tm owned here.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        (!libc::localtime_r(&t, &mut tm).is_null()).then_some(tm)
-    };
-    tm.as_ref().map(iso_stamp).unwrap_or_else(|| unix_s.to_string())
+    crate::os::localtime(t).as_ref().map(iso_stamp).unwrap_or_else(|| unix_s.to_string())
 }
 
 /// One RFC 3164 datagram: `<PRI>TIMESTAMP wg-failsafe[PID]: MSG`, facility daemon.
@@ -206,9 +195,7 @@ mod tests {
         assert_eq!(fs::read_to_string(&target).expect("read"), "keep\n");
         // A FIFO in its place is refused at once (without O_NONBLOCK the open would wait
         // for a reader forever, holding the tool's lock).
-        let fifo = std::ffi::CString::new(dir.join("fifo.log").as_os_str().as_encoded_bytes()).expect("path");
-        // SAFETY: mkfifo with a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::os::mkfifo(&dir.join("fifo.log")).expect("mkfifo");
         let started = std::time::Instant::now();
         log("fifo.log").error("into a FIFO");
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
@@ -219,8 +206,7 @@ mod tests {
 
     #[test]
     fn timestamps_have_the_usual_shapes() {
-        // SAFETY: tm is plain data; all-zero is a valid value.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        let mut tm = crate::os::localtime(0).expect("the epoch, broken down");
         (tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec) = (126, 10, 5, 7, 4, 9);
         assert_eq!(iso_stamp(&tm), "2026-11-05 07:04:09");
         assert_eq!(syslog_stamp(&tm), "Nov  5 07:04:09");

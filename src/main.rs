@@ -3,12 +3,13 @@
 //! WAN, and puts every table back exactly as it was when the primary returns.
 //!
 //! This file is the command line: argument validation, the lock, and the one place that
-//! prints errors and chooses the exit code. The work is in the library (src/lib.rs).
+//! prints errors and chooses the exit code. The work is in the library (src/lib.rs),
+//! and its system calls in `wg_failsafe::os`.
+#![deny(unsafe_code)]
 
 use wg_failsafe::{config, daemon, decide, error, failsafe, init, lock, log, state, status, system, wireguard};
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -306,14 +307,8 @@ fn transition(cli: &Cli, cfg: &Config, log: &Logger, group: &str, iface: &str, s
         cmd.arg("--dry-run");
     }
     cmd.arg("run").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; the child leaves the load balancer's session
-    // so that nothing waits for it.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // The child leaves the load balancer's session so that nothing waits for it.
+    wg_failsafe::os::new_session_on_exec(&mut cmd);
     cmd.spawn().context("starting a detached run")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -332,8 +327,7 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
             cfg.path.display()
         );
     }
-    // SAFETY: geteuid has no preconditions.
-    report(unsafe { libc::geteuid() } == 0, "running as root".into());
+    report(wg_failsafe::os::geteuid() == 0, "running as root".into());
     match System::open(cfg, log, true) {
         Err(e) => report(false, e.to_string()),
         Ok(mut sys) => check_system(cfg, &mut sys, &mut report),

@@ -147,13 +147,19 @@ pub fn owned_routes(journal: &[Owned]) -> Vec<Route> {
         .collect()
 }
 
+/// A boot id as the kernel writes it (`/proc/sys/kernel/random/boot_id`): hex digits
+/// and dashes. The journal's first line names one (`boot ID`), and so does the record.
+pub fn is_boot_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
 /// The journal's items in order, each once. A last line cut short by a crash is ignored.
 pub fn parse_journal(text: &str) -> Result<Vec<Owned>, String> {
     let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
     let mut owned: Vec<Owned> = Vec::new();
     for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         // Its first line names its boot (see State::forget_other_boot).
-        if i == 0 && line.strip_prefix("boot ").is_some_and(crate::record::is_boot_id) {
+        if i == 0 && line.strip_prefix("boot ").is_some_and(is_boot_id) {
             continue;
         }
         let item = line.parse().map_err(|e| format!("line {}: {e}", i + 1))?;

@@ -18,7 +18,6 @@
 
 use std::cell::Cell;
 use std::io::{self, Read};
-use std::mem;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -30,6 +29,8 @@ mod sock;
 
 pub use filter::{reply_filter, Insn};
 use sock::{packet_socket, raw_icmp_socket, send};
+
+use crate::os;
 
 const ICMP_ECHO_REPLY: u8 = 0;
 const ICMP_ECHO_REQUEST: u8 = 8;
@@ -142,21 +143,11 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;
     while filled < buf.len() {
         let rest = &mut buf[filled..];
-        // The system call, not libc's getrandom(): std declares that symbol weak (musl
-        // before 1.1.20 lacks it), and a static link that merges our call into its weak
-        // reference resolves it to address 0 — the x86_64 musl build crashed there.
-        // SAFETY: getrandom writes at most rest.len() bytes into rest.
-        let n = unsafe { libc::syscall(libc::SYS_getrandom, rest.as_mut_ptr(), rest.len(), libc::GRND_NONBLOCK) };
-        match usize::try_from(n) {
+        match os::getrandom_nonblock(rest) {
             Ok(n) if n > 0 => filled += n,
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                // EAGAIN (pool not ready), ENOSYS (kernel before 3.17), or anything else.
-                return urandom(rest);
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // EAGAIN (pool not ready), ENOSYS (kernel before 3.17), or anything else.
+            _ => return urandom(rest),
         }
     }
     Ok(())
@@ -295,70 +286,25 @@ impl Prober {
     /// Reads one packet into `buf` without waiting; notes the drop counter the kernel
     /// attaches (SO_RXQ_OVFL). `None` when nothing is waiting.
     fn recv_one(&self, buf: &mut [u8]) -> Option<usize> {
-        // u64s, for the alignment a cmsghdr needs.
-        let mut control = [0u64; 8];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        // SAFETY: msghdr is plain data; all-zero is a valid value.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = mem::size_of_val(&control) as _;
-        // SAFETY: recvmsg into a buffer and control area owned here, never past their lengths.
-        let len = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
-        let len = usize::try_from(len).ok()?;
-        // SAFETY: the CMSG_* walk stays inside msg_control/msg_controllen, which recvmsg set.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET
-                    && (*c).cmsg_type == libc::SO_RXQ_OVFL
-                    && (*c).cmsg_len as usize >= libc::CMSG_LEN(4) as usize
-                {
-                    self.drops.note(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
-        }
-        Some(len)
+        os::recv_noting_drops(&self.sock, buf, |n| self.drops.note(n))
     }
 
     /// Whether the kernel dropped packets for this socket since the last call (its queue
     /// was full): replies may have been lost, so the round is unknown, not failed. Only a
     /// full queue counts; what the filter refuses is not a drop.
     pub fn overflowed(&self) -> bool {
-        let fd = self.sock.as_raw_fd();
+        let fd = &self.sock;
         match self.path {
             Path::Gateway { .. } => {
-                // SAFETY: tpacket_stats is plain data; all-zero is a valid value.
-                let mut st: libc::tpacket_stats = unsafe { mem::zeroed() };
-                let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
-                // SAFETY: getsockopt into a struct of the length given; reading resets the counts.
-                let rc = unsafe {
-                    libc::getsockopt(
-                        fd,
-                        libc::SOL_PACKET,
-                        libc::PACKET_STATISTICS,
-                        (&mut st as *mut libc::tpacket_stats).cast(),
-                        &mut len,
-                    )
-                };
-                if rc == 0 && st.tp_drops > 0 {
+                if os::packet_drops(fd).is_some_and(|n| n > 0) {
                     self.drops.rose.set(true);
                 }
             }
             Path::Device(_) => {
                 // SO_MEMINFO (Linux 4.6+) reads the drop counter at once; on older kernels
                 // the counter comes with the next packet (SO_RXQ_OVFL).
-                let mut info = [0u32; 16];
-                let mut len = mem::size_of_val(&info) as libc::socklen_t;
-                // SAFETY: getsockopt into an array of the length given.
-                let rc = unsafe {
-                    libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_MEMINFO, info.as_mut_ptr().cast(), &mut len)
-                };
-                let at = libc::SK_MEMINFO_DROPS as usize;
-                if rc == 0 && (len as usize) > at * 4 {
-                    self.drops.note(info[at]);
+                if let Some(n) = os::socket_drops(fd) {
+                    self.drops.note(n);
                 }
             }
         }
@@ -367,15 +313,12 @@ impl Prober {
 
     /// Waits up to `timeout` for a reply to read; `Ok(false)` when none came.
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
-        let mut pfd = libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         let wait_ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: poll on one pollfd owned here.
-        let ready = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
-        if ready < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted { Ok(true) } else { Err(e) };
+        match os::poll(&mut [os::pollin(self.sock.as_raw_fd())], wait_ms) {
+            Ok(ready) => Ok(ready > 0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(e),
         }
-        Ok(ready > 0)
     }
 }
 
@@ -542,8 +485,8 @@ pub fn measure(path: &Path, targets: &[Ipv4Addr], count: u32, timeout: Duration)
 
 #[cfg(test)]
 mod tests {
-    use super::sock::{new_socket, set_option, sockaddr_ll};
     use super::*;
+    use crate::os::sockaddr_ll;
 
     /// The worked example of RFC 1071, section 3.
     #[test]
@@ -684,19 +627,6 @@ mod tests {
         assert_eq!(Stats { sent: 4, received: 4, rtt_total: Duration::from_millis(4) }.loss_pct(), 0);
     }
 
-    /// Brings `lo` up in the calling thread's network namespace.
-    fn loopback_up() {
-        let sock = new_socket(libc::AF_INET, libc::SOCK_DGRAM, 0).expect("socket");
-        // SAFETY: ifreq is plain data; the ioctls read and write one ifreq owned here.
-        unsafe {
-            let mut req: libc::ifreq = mem::zeroed();
-            req.ifr_name[..2].copy_from_slice(&[b'l' as libc::c_char, b'o' as libc::c_char]);
-            assert_eq!(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req), 0);
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            assert_eq!(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req), 0);
-        }
-    }
-
     /// The kernel side of the filters, in a network namespace of this test's own (a
     /// thread that unshares it, so nothing leaves it): forged replies never reach the
     /// socket, the real reply does, and a full queue is reported.
@@ -704,12 +634,10 @@ mod tests {
     #[ignore = "needs root: a private network namespace (make test runs it)"]
     fn forged_replies_never_reach_the_socket_and_overflow_is_reported() {
         std::thread::spawn(|| {
-            // SAFETY: unshare affects only this thread, which ends with the test.
-            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare: {}", io::Error::last_os_error());
-            loopback_up();
+            os::unshare_net_with_loopback().expect("a network namespace with lo up");
             let lo = Ipv4Addr::LOCALHOST;
             let p = Prober::open_to(Path::Device("lo".into()), &[lo]).expect("probe socket");
-            let forger = new_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).expect("raw socket");
+            let forger = os::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).expect("raw socket");
             let wire_seq = p.seq_base.wrapping_add(1);
             let forge = |payload: &[u8]| {
                 let packet = reply_with_payload(lo, p.key.ident, wire_seq, payload);
@@ -726,7 +654,7 @@ mod tests {
             assert_eq!(p.recv(), None, "and nothing else");
             assert!(!p.overflowed());
             // A queue that fills up: the smallest buffer, 300 echoes, nothing read.
-            set_option(&p.sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &(0 as libc::c_int)).expect("rcvbuf");
+            os::set_int_option(&p.sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 0).expect("rcvbuf");
             for seq in 2..302 {
                 p.send(lo, seq).expect("send");
             }
@@ -746,9 +674,9 @@ mod tests {
 
     #[test]
     fn link_layer_addresses() {
-        let a = sockaddr_ll(4, Some(&[0x52, 0x54, 0, 1, 2, 3]));
+        let a = sockaddr_ll(4, ETH_P_IP, Some(&[0x52, 0x54, 0, 1, 2, 3]));
         assert_eq!((a.sll_ifindex, a.sll_halen, &a.sll_addr[..6]), (4, 6, &[0x52, 0x54, 0, 1, 2, 3][..]));
         assert_eq!(u16::from_be(a.sll_protocol), ETH_P_IP);
-        assert_eq!(sockaddr_ll(9, None).sll_halen, 0, "a point-to-point link has none");
+        assert_eq!(sockaddr_ll(9, ETH_P_IP, None).sll_halen, 0, "a point-to-point link has none");
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::health::{damped_wait, rounds_needed};
-use crate::model::Target;
+use crate::model::{is_boot_id, Target};
 
 /// The recorded mode, the health counters that span ticks, and totals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -446,11 +446,6 @@ fn parse_time(v: &str) -> Option<Duration> {
     let (s, n) = v.split_once('.')?;
     let nanos: u32 = n.parse().ok().filter(|n| *n < 1_000_000_000 && v.len() - s.len() == 10)?;
     Some(Duration::new(s.parse().ok()?, nanos))
-}
-
-/// A boot id as the kernel writes it: hex digits and dashes.
-pub fn is_boot_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 #[cfg(test)]

@@ -18,17 +18,16 @@
 //! aside (it lives on `/var/run`, which is RAM, unless STATE_DIR was moved).
 
 use std::collections::BTreeSet;
-use std::ffi::CString;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use crate::model::is_boot_id;
 pub use crate::model::{parse_journal, Owned};
 use crate::netlink::route::Route;
-use crate::record::is_boot_id;
+use crate::os::{self, LockKind};
 pub use crate::record::Record;
 
 /// The largest state file read: a snapshot of many tables is a few KiB.
@@ -190,10 +189,8 @@ pub struct State {
     /// `None` until the directory exists (a healthy router never creates it).
     dir: Option<OwnedFd>,
     /// The uid that must own it: root, but the unit tests' own in [`State::open_as_owner`].
-    owner_uid: libc::uid_t,
+    owner_uid: u32,
 }
-
-const O_DIR: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
 
 impl State {
     /// Opens STATE_DIR if it exists, and refuses it unless root owns it and neither
@@ -206,13 +203,12 @@ impl State {
     /// unit tests that run without root over a temporary directory.
     #[cfg(test)]
     pub fn open_as_owner(path: &Path) -> Result<State, StateError> {
-        // SAFETY: geteuid has no arguments and cannot fail.
-        State::open_owned_by(path, unsafe { libc::geteuid() })
+        State::open_owned_by(path, os::geteuid())
     }
 
-    fn open_owned_by(path: &Path, owner_uid: libc::uid_t) -> Result<State, StateError> {
+    fn open_owned_by(path: &Path, owner_uid: u32) -> Result<State, StateError> {
         let mut s = State { path: path.to_path_buf(), dir: None, owner_uid };
-        match open_dir(path) {
+        match os::open_dir(path) {
             Ok(fd) => {
                 s.trust(&fd)?;
                 s.dir = Some(fd);
@@ -227,22 +223,18 @@ impl State {
     }
 
     fn trust(&self, fd: &OwnedFd) -> Result<(), StateError> {
-        // SAFETY: fstat into a stat owned here, on a descriptor owned by the caller.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-            return Err(self.error("", io::Error::last_os_error()));
-        }
-        if st.st_uid != self.owner_uid {
+        let st = os::fstat_owner(fd).map_err(|e| self.error("", e))?;
+        if st.uid != self.owner_uid {
             return Err(self.untrusted(format!(
                 "is owned by uid {}, not root; it holds routes that root installs (chown root {})",
-                st.st_uid,
+                st.uid,
                 self.path.display()
             )));
         }
-        if st.st_mode & 0o022 != 0 {
+        if st.mode & 0o022 != 0 {
             return Err(self.untrusted(format!(
                 "is writable by group or others (mode {:o}); it holds routes that root installs (chmod 700 {})",
-                st.st_mode & 0o7777,
+                st.mode & 0o7777,
                 self.path.display()
             )));
         }
@@ -263,21 +255,21 @@ impl State {
     }
 
     /// The directory, created (0700) when it does not exist yet.
-    fn ensure(&mut self) -> Result<libc::c_int, StateError> {
-        if let Some(fd) = &self.dir {
-            return Ok(fd.as_raw_fd());
-        }
-        let c = cpath(&self.path).map_err(|e| self.error("", e))?;
-        // SAFETY: mkdir with a NUL-terminated path.
-        if unsafe { libc::mkdir(c.as_ptr(), 0o700) } != 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EEXIST) {
-                return Err(self.error("", e));
+    fn ensure(&mut self) -> Result<&OwnedFd, StateError> {
+        let fd = match self.dir.take() {
+            Some(fd) => fd,
+            None => {
+                if let Err(e) = os::mkdir(&self.path, 0o700) {
+                    if e.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(self.error("", e));
+                    }
+                }
+                let fd = os::open_dir(&self.path).map_err(|e| self.error("", e))?;
+                self.trust(&fd)?;
+                fd
             }
-        }
-        let fd = open_dir(&self.path).map_err(|e| self.error("", e))?;
-        self.trust(&fd)?;
-        Ok(self.dir.insert(fd).as_raw_fd())
+        };
+        Ok(self.dir.insert(fd))
     }
 
     /// Reads a file; `None` if it (or the directory) does not exist.
@@ -290,7 +282,7 @@ impl State {
 
     fn read_bytes(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
         let Some(dir) = &self.dir else { return Ok(None) };
-        let f = match open_at(dir.as_raw_fd(), name, libc::O_RDONLY, 0) {
+        let f = match os::open_at(dir, name, libc::O_RDONLY, 0) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.error(name, e)),
@@ -305,10 +297,7 @@ impl State {
 
     fn exists(&self, name: &str) -> bool {
         let Some(dir) = &self.dir else { return false };
-        let Ok(c) = CString::new(name) else { return false };
-        // SAFETY: fstatat into a stat owned here, without following a symlink.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0 }
+        os::exists_at(dir, name)
     }
 
     /// Replaces `name` atomically: temporary file (O_EXCL), fsync, rename, fsync the
@@ -318,23 +307,18 @@ impl State {
         let tmp = format!(".{name}.tmp");
         let result = (|| -> io::Result<()> {
             unlink_at(dir, &tmp)?; // a crash's leftover; O_EXCL below refuses any other
-            let mut f = open_at(dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
+            let mut f = os::open_at(dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
-            let (from, to) = (CString::new(tmp.as_str())?, CString::new(name)?);
-            // SAFETY: renameat within one directory descriptor, NUL-terminated names.
-            if unsafe { libc::renameat(dir, from.as_ptr(), dir, to.as_ptr()) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            sync_fd(dir)
+            os::rename_at(dir, &tmp, name)?;
+            os::fsync(dir)
         })();
         result.map_err(|e| self.error(name, e))
     }
 
     fn remove(&mut self, name: &str) -> Result<(), StateError> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        let fd = dir.as_raw_fd();
-        unlink_at(fd, name).map_err(|e| self.error(name, e))
+        unlink_at(dir, name).map_err(|e| self.error(name, e))
     }
 
     /// The recorded mode; a missing file is "normal, never switched".
@@ -403,20 +387,15 @@ impl State {
         }
         let dir = self.ensure()?;
         let aside = format!("{name}.corrupt");
-        let (from, to) = (CString::new(name.as_str()), CString::new(aside.as_str()));
-        let (Ok(from), Ok(to)) = (from, to) else { return Err(self.error(&name, "bad name")) };
-        // SAFETY: renameat within one directory descriptor, NUL-terminated names.
-        if unsafe { libc::renameat(dir, from.as_ptr(), dir, to.as_ptr()) } != 0 {
-            return Err(self.error(&name, io::Error::last_os_error()));
-        }
-        sync_fd(dir).map_err(|e| self.error(&name, e))?;
+        let moved = os::rename_at(dir, &name, &aside).and_then(|()| os::fsync(dir));
+        moved.map_err(|e| self.error(&name, e))?;
         Ok(self.path.join(aside))
     }
 
     /// Records `item` as about to be changed, durably, before it is changed.
     pub fn journal_append(&mut self, item: &Owned) -> Result<(), StateError> {
         let dir = self.ensure()?;
-        let created = !self.exists("journal");
+        let created = !os::exists_at(dir, "journal");
         // A new journal says which boot it belongs to: on a STATE_DIR that survives a
         // reboot, the next boot must not take back what this one's changes were.
         let boot = match boot_id().filter(|_| created) {
@@ -424,11 +403,11 @@ impl State {
             None => String::new(),
         };
         let result = (|| -> io::Result<()> {
-            let mut f = open_at(dir, "journal", libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, 0o600)?;
+            let mut f = os::open_at(dir, "journal", libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT, 0o600)?;
             f.write_all(format!("{boot}{item}\n").as_bytes())?;
             f.sync_all()?;
             if created {
-                sync_fd(dir)?;
+                os::fsync(dir)?;
             }
             Ok(())
         })();
@@ -465,13 +444,9 @@ impl State {
     /// daemon dies); `Ok(None)` when another daemon holds it.
     pub fn lock_daemon(&mut self) -> Result<Option<File>, StateError> {
         let dir = self.ensure()?;
-        let f = open_at(dir, "daemon.lock", libc::O_RDWR | libc::O_CREAT, 0o600)
+        let f = os::open_at(dir, "daemon.lock", libc::O_RDWR | libc::O_CREAT, 0o600)
             .map_err(|e| self.error("daemon.lock", e))?;
-        // SAFETY: flock on a descriptor owned here.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(Some(f));
-        }
-        let e = io::Error::last_os_error();
+        let Err(e) = os::try_flock(&f, LockKind::Exclusive) else { return Ok(Some(f)) };
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
             Ok(None)
         } else {
@@ -482,10 +457,10 @@ impl State {
     /// Whether a daemon holds `daemon.lock` (no file or no directory: none).
     pub fn daemon_running(&self) -> bool {
         let Some(dir) = &self.dir else { return false };
-        let Ok(f) = open_at(dir.as_raw_fd(), "daemon.lock", libc::O_RDONLY, 0) else { return false };
-        // SAFETY: flock on a descriptor owned here; a shared lock is refused while the
-        // daemon holds its exclusive one, and released when `f` closes.
-        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+        let Ok(f) = os::open_at(dir, "daemon.lock", libc::O_RDONLY, 0) else { return false };
+        // A shared lock is refused while the daemon holds its exclusive one, and released
+        // when `f` closes.
+        os::try_flock(&f, LockKind::Shared).is_err()
     }
 
     /// Sets aside everything written under another boot: the routes it describes are
@@ -505,74 +480,25 @@ impl State {
     }
 }
 
-fn cpath(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
-fn open_dir(p: &Path) -> io::Result<OwnedFd> {
-    let c = cpath(p)?;
-    // SAFETY: open with a NUL-terminated path; the descriptor is owned at once.
-    let fd = unsafe { libc::open(c.as_ptr(), O_DIR) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Opens `name` in `dir` without following a symlink.
-fn open_at(dir: libc::c_int, name: &str, flags: libc::c_int, mode: libc::mode_t) -> io::Result<File> {
-    let c = CString::new(name)?;
-    // SAFETY: openat with a NUL-terminated name; the descriptor is owned at once.
-    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, mode as libc::c_uint) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nothing else owns.
-    Ok(unsafe { File::from_raw_fd(fd) })
-}
-
 /// Removes `name` from `dir`; a name that is not there is fine.
-fn unlink_at(dir: libc::c_int, name: &str) -> io::Result<()> {
-    let c = CString::new(name)?;
-    // SAFETY: unlinkat with a NUL-terminated name.
-    if unsafe { libc::unlinkat(dir, c.as_ptr(), 0) } != 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::NotFound {
-            return Err(e);
-        }
+fn unlink_at(dir: &OwnedFd, name: &str) -> io::Result<()> {
+    match os::unlink_at(dir, name) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
-    Ok(())
-}
-
-fn sync_fd(fd: libc::c_int) -> io::Result<()> {
-    // SAFETY: fsync on a descriptor the caller owns.
-    if unsafe { libc::fsync(fd) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Seconds of CLOCK_BOOTTIME: monotonic across processes and suspends, unaffected by
 /// the wall clock, and 0 again at a reboot.
 pub fn boottime_s() -> u64 {
-    // SAFETY: clock_gettime into a timespec owned here.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
-        return 0;
-    }
-    u64::try_from(ts.tv_sec).unwrap_or(0)
+    os::boottime().map_or(0, |(s, _)| u64::try_from(s).unwrap_or(0))
 }
 
 /// Milliseconds of CLOCK_BOOTTIME.
 pub fn boottime_ms() -> u64 {
-    // SAFETY: clock_gettime into a timespec owned here.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
-        return 0;
-    }
-    let ms = u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000;
-    u64::try_from(ts.tv_sec).unwrap_or(0).saturating_mul(1000).saturating_add(ms)
+    let Some((s, ns)) = os::boottime() else { return 0 };
+    let ms = u64::try_from(ns).unwrap_or(0) / 1_000_000;
+    u64::try_from(s).unwrap_or(0).saturating_mul(1000).saturating_add(ms)
 }
 
 /// This boot's id (`/proc/sys/kernel/random/boot_id`), to tell one boot's boot-time

@@ -13,8 +13,8 @@
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 /// Why `dir`, a directory above a file root trusts, would let another user swap what is
@@ -142,24 +142,8 @@ pub fn socket_problem(path: &Path) -> Option<String> {
 }
 
 /// The uid of the process at the other end of a connected unix socket (SO_PEERCRED).
-pub fn peer_uid(sock: &impl AsRawFd) -> io::Result<u32> {
-    // SAFETY: ucred is plain data; all-zero is a valid value.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt into a ucred of the length given.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(cred.uid)
+pub fn peer_uid(sock: &UnixStream) -> io::Result<u32> {
+    crate::os::peer_uid(sock)
 }
 
 /// Whether others may read the file `meta` describes (a configuration naming secrets).
@@ -184,9 +168,7 @@ mod tests {
     fn a_fifo_a_symlink_and_a_big_file_are_refused_at_once() {
         let d = scratch("read");
         let fifo = d.join("fifo");
-        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
-        // SAFETY: mkfifo with a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::os::mkfifo(&fifo).expect("mkfifo");
         let started = std::time::Instant::now();
         let e = read_regular(&fifo, 4096).expect_err("a FIFO");
         assert!(e.to_string().contains("FIFO"), "{e}");
@@ -208,8 +190,7 @@ mod tests {
         let path = d.join("wg0.sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
         let client = std::os::unix::net::UnixStream::connect(&path).expect("connect");
-        // SAFETY: geteuid has no preconditions.
-        let me = unsafe { libc::geteuid() };
+        let me = crate::os::geteuid();
         assert_eq!(peer_uid(&client).expect("SO_PEERCRED"), me);
         let expected = (me != 0).then(|| format!("{} is owned by uid {me}, not root", path.display()));
         assert_eq!(socket_problem(&path), expected);

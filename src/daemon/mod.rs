@@ -18,7 +18,7 @@
 //!   as cron counts it, so either can take over from the other.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -40,6 +40,7 @@ use crate::netlink::link::{self, Addr, Link, Links};
 use crate::netlink::route::{self, Route};
 use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
+use crate::os;
 use crate::ownership::last_seen_healthy;
 use crate::probe::{Path as ProbePath, Prober};
 use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
@@ -259,20 +260,17 @@ impl Daemon {
             // fills a buffer that a round's real answer then cannot enter.
             let probe_fd = |t: &Track| t.prober.as_ref().map_or(-1, |p| p.as_raw_fd());
             let mut fds = [
-                libc::pollfd { fd: self.signals.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: self.events.fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: probe_fd(&self.primary), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: probe_fd(&self.tunnel), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: probe_fd(&self.backup), events: libc::POLLIN, revents: 0 },
+                os::pollin(self.signals.as_raw_fd()),
+                os::pollin(self.events.fd()),
+                os::pollin(probe_fd(&self.primary)),
+                os::pollin(probe_fd(&self.tunnel)),
+                os::pollin(probe_fd(&self.backup)),
             ];
             // Rounded up: a timeout rounded down would spin through the last fraction of a
             // millisecond before every round.
             let wait = next_round.saturating_duration_since(Instant::now());
             let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            // SAFETY: poll on pollfds owned here, for their number (a negative fd is skipped).
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-            if ready < 0 {
-                let e = std::io::Error::last_os_error();
+            if let Err(e) = os::poll(&mut fds, ms) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -310,9 +308,7 @@ impl Daemon {
     /// A signal: `Some(reason)` to stop.
     fn signal(&mut self) -> Result<Option<String>, Error> {
         let mut info = [0u8; 128]; // struct signalfd_siginfo
-                                   // SAFETY: read into a buffer owned here, of its length.
-        let n = unsafe { libc::read(self.signals.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) };
-        if n != info.len() as isize {
+        if !matches!(os::read(&self.signals, &mut info), Ok(n) if n == info.len()) {
             return Ok(None);
         }
         let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
@@ -349,8 +345,7 @@ impl Daemon {
         self.rounds += 1;
         // A daemon that is PID 1 or a subreaper (a container) inherits the hook watchers
         // when they are orphaned: reap them. No other child lives between rounds.
-        // SAFETY: waitpid with WNOHANG and no status pointer.
-        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+        os::reap_children();
         let now_ms = self.now_ms();
         self.primary.receive();
         self.tunnel.receive();
@@ -381,21 +376,5 @@ impl Daemon {
 /// signal is taken in by the poll loop between sequences, never in the middle of one.
 /// Children (the DNS restart, the load balancer's status) get a clean mask from std.
 fn block_signals() -> std::io::Result<OwnedFd> {
-    // SAFETY: sigset operations on a set owned here; sigprocmask on this (single) thread;
-    // signalfd returns a new descriptor or -1.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
-            libc::sigaddset(&mut set, s);
-        }
-        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
+    os::block_into_signalfd(&[libc::SIGHUP, libc::SIGTERM, libc::SIGINT])
 }
