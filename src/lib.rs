@@ -18,6 +18,7 @@ pub mod failsafe;
 pub mod health;
 pub mod hook;
 pub mod init;
+pub mod judge;
 pub mod lock;
 pub mod log;
 pub mod model;

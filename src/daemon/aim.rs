@@ -1,5 +1,5 @@
-//! Where the daemon's probes point (`decide::primary_probe`, as `run` aims its echoes), and
-//! what they, the link and the load balancer say of the primary (`decide::primary_verdict`,
+//! Where the daemon's probes point (`judge::primary_probe`, as `run` aims its echoes), and
+//! what they, the link and the load balancer say of the primary (`judge::primary_verdict`,
 //! as `run` judges its round).
 
 use super::*;

@@ -24,14 +24,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
-use crate::decide::{
-    backup_path, backup_seen, daemon_round_due, decide, failsafe_on, lb_asked, link_health, primary_need,
-    primary_probe, primary_verdict, round_gateways, Action, ModeFiles,
-};
+use crate::decide::{daemon_round_due, decide, failsafe_on, round_gateways, Action, ModeFiles};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
 use crate::health::{rounds_needed, Unhealthy};
+use crate::judge::{backup_path, backup_seen, lb_asked, link_health, primary_need, primary_probe, primary_verdict};
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
 use crate::model::owned_routes;

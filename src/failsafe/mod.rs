@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, Fallback};
 use crate::conntrack::{self, Path};
 use crate::decide::{
-    decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, link_health, move_table,
-    restorable, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change, Ours,
-    Target,
+    decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, move_table, restorable,
+    rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change, Ours, Target,
 };
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
 use crate::hook::{self, Notice};
+use crate::judge::link_health;
 use crate::log::Logger;
 use crate::model::owned_routes;
 use crate::netlink::route::{Route, RT_TABLE_MAIN};

@@ -6,10 +6,10 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::{Kernel, Observed, System};
-use crate::decide::{backup_path, backup_seen, lb_asked, link_health, primary_probe, primary_verdict, PrimaryProbe};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
+use crate::judge::{backup_path, backup_seen, lb_asked, link_health, primary_probe, primary_verdict, PrimaryProbe};
 use crate::probe::{Path as ProbePath, Stats};
 use crate::record::BackupSeen;
 
