@@ -32,6 +32,8 @@ pub mod fake;
 mod model;
 mod probes;
 #[cfg(test)]
+mod stops;
+#[cfg(test)]
 mod tests;
 
 pub use door::{wall_now, Kernel};

@@ -1,6 +1,6 @@
 //! The sequences over the recording fake kernel (no root): activation to the tunnel and
-//! to the backup, a repair while active, deactivation, cleanup, and a stop after every
-//! step N of each followed by a new process that must converge.
+//! to the backup, a repair while active, deactivation, cleanup, `status` beside them; the
+//! world they run in (`Lab`), which `stops` and `model` share.
 
 use std::cell::RefMut;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -177,13 +177,13 @@ pub(super) fn words(lines: &[&str]) -> Vec<String> {
     lines.iter().map(|l| r(l).to_string()).collect()
 }
 
-fn on_tunnel(lab: &Lab) {
+pub(super) fn on_tunnel(lab: &Lab) {
     on_target(lab, "via 10.11.0.1 dev wg0");
 }
 
 /// Every table's default is ours through `via` (main keeps its own below ours, by
 /// metric); the route to the VPS goes through the backup.
-fn on_target(lab: &Lab, via: &str) {
+pub(super) fn on_target(lab: &Lab, via: &str) {
     let sorted = |mut v: Vec<String>| {
         v.sort();
         v
@@ -210,7 +210,7 @@ fn on_target(lab: &Lab, via: &str) {
     assert_eq!(lab.w().violations, Vec::<String>::new());
 }
 
-fn original(lab: &Lab) {
+pub(super) fn original(lab: &Lab) {
     let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
     let mut was = words(&ROUTES);
     now.sort();
@@ -373,27 +373,8 @@ fn status_judges_a_silent_vps_as_the_round_does() {
     assert!(!st.tunnel_up, "its handshake too old: down, as the round says");
 }
 
-/// Runs `prepare`, then for every N the next tick stopped after its N-th step, a new
-/// process ticking until settled, and `check`; until a tick needs fewer than N steps.
-/// Returns how many stops were tried.
-fn every_stop(tag: &str, prepare: impl Fn(&Lab), check: impl Fn(&Lab, usize)) -> usize {
-    for n in 0.. {
-        let lab = Lab::new(&format!("{tag}-{n}"), "");
-        prepare(&lab);
-        lab.kill_after(n);
-        let _ = lab.tick();
-        if !lab.revive() {
-            eprintln!("{tag}: stopped after each of {n} steps, each converged");
-            return n;
-        }
-        lab.settle(4);
-        check(&lab, n);
-    }
-    unreachable!()
-}
-
 /// The VPS answers through the tunnel and handshakes, or neither.
-fn tunnel_works(lab: &Lab, works: bool) {
+pub(super) fn tunnel_works(lab: &Lab, works: bool) {
     let mut w = lab.w();
     let key = ("wg0".to_string(), PEER_IP);
     if works {
@@ -404,222 +385,7 @@ fn tunnel_works(lab: &Lab, works: bool) {
     w.vps_handshakes = works;
 }
 
-fn healthy_then_down(lab: &Lab) {
+pub(super) fn healthy_then_down(lab: &Lab) {
     lab.tick().expect("healthy");
     lab.primary_carrier(false);
-}
-
-fn back_after_up_after_s(lab: &Lab, n: usize) {
-    lab.primary_carrier(true);
-    lab.settle(2);
-    lab.advance_s(61);
-    lab.settle(3);
-    let now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
-    assert!(lab.w().requests.len() > n);
-    let mut sorted = now.clone();
-    sorted.sort();
-    let mut was = words(&ROUTES);
-    was.sort();
-    assert_eq!(sorted, was, "stop at {n}: the tables after failback");
-    assert_eq!(lab.rules(), RULES.iter().map(|l| rule(l)).collect::<Vec<_>>(), "stop at {n}: the rules");
-    assert_eq!(lab.w().violations, Vec::<String>::new(), "stop at {n}");
-}
-
-#[test]
-fn an_activation_stopped_at_any_step_converges() {
-    let tried = every_stop("kill-activate", healthy_then_down, |lab, n| {
-        on_tunnel(lab);
-        back_after_up_after_s(lab, n);
-    });
-    assert!(tried > 10, "{tried} steps");
-}
-
-#[test]
-fn a_repair_stopped_at_any_step_converges() {
-    let tried = every_stop(
-        "kill-repair",
-        |lab| {
-            healthy_then_down(lab);
-            lab.tick().expect("activation");
-            lab.w().owner_replace(r("default via 192.168.2.1 dev eth1 table 201 proto static"));
-            lab.w().owner_replace(r("default via 192.168.1.1 dev eth0 table main proto zebra metric 100"));
-        },
-        |lab, n| {
-            on_tunnel(lab);
-            back_after_up_after_s(lab, n);
-        },
-    );
-    assert!(tried > 1, "{tried} steps");
-}
-
-#[test]
-fn a_deactivation_from_the_tunnel_or_the_backup_stopped_at_any_step_converges() {
-    for works in [true, false] {
-        let prepare = |lab: &Lab| {
-            tunnel_works(lab, works);
-            healthy_then_down(lab);
-            lab.tick().expect("activation");
-            lab.primary_carrier(true);
-            lab.tick().expect("waiting");
-            lab.advance_s(61);
-        };
-        let tried = every_stop(&format!("kill-deactivate-{works}"), prepare, back_after_up_after_s);
-        assert!(tried > 5, "{tried} steps");
-    }
-}
-
-#[test]
-fn a_fallback_activation_stopped_at_any_step_converges() {
-    let tried = every_stop(
-        "kill-fallback",
-        |lab| {
-            tunnel_works(lab, false);
-            healthy_then_down(lab);
-        },
-        |lab, n| {
-            on_target(lab, "via 192.168.2.1 dev eth1");
-            back_after_up_after_s(lab, n);
-        },
-    );
-    assert!(tried > 10, "{tried} steps");
-}
-
-#[test]
-fn a_cleanup_stopped_at_any_step_converges() {
-    let tried = every_stop(
-        "kill-cleanup",
-        |lab| {
-            healthy_then_down(lab);
-            // An activation stopped once its endpoint route, rule and peer are in.
-            lab.kill_after(5);
-            let _ = lab.tick();
-            lab.revive();
-            lab.primary_carrier(true);
-        },
-        |lab, n| {
-            original(lab);
-            assert!(lab.w().violations.is_empty(), "stop at {n}");
-        },
-    );
-    assert!(tried >= 3, "{tried} steps");
-}
-
-/// Dual stack: IPv6's main and 201 leave through the primary too, and follow IPv4 onto
-/// the tunnel (WG_PEER_IP6) and back.
-fn dual_stack(lab: &Lab) {
-    let mut w = lab.w();
-    w.routes.push(r("::/0 via fe80::1 dev eth0 table main proto static metric 1024"));
-    w.routes.push(r("::/0 via fe80::1 dev eth0 table 201 proto static metric 1024"));
-    w.rules.insert(2, rule("priority 101 from ::/0 fwmark 0x65 lookup 201"));
-}
-
-fn dual_original() -> (Vec<String>, Vec<String>) {
-    let mut routes = words(&ROUTES);
-    routes.extend(words(&[
-        "::/0 via fe80::1 dev eth0 table main proto static metric 1024",
-        "::/0 via fe80::1 dev eth0 table 201 proto static metric 1024",
-    ]));
-    routes.sort();
-    let mut rules: Vec<String> = RULES.iter().map(|l| rule(l).to_string()).collect();
-    rules.insert(2, rule("priority 101 from ::/0 fwmark 0x65 lookup 201").to_string());
-    (routes, rules)
-}
-
-#[test]
-fn a_dual_stack_activation_and_deactivation_stopped_at_any_step_converge() {
-    const SIX: &str = "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n";
-    for deactivation in [false, true] {
-        for n in 0.. {
-            let lab = Lab::new(&format!("kill-dual-{deactivation}-{n}"), SIX);
-            dual_stack(&lab);
-            healthy_then_down(&lab);
-            if deactivation {
-                lab.tick().expect("activation");
-                lab.primary_carrier(true);
-                lab.tick().expect("waiting");
-                lab.advance_s(61);
-            }
-            lab.kill_after(n);
-            let _ = lab.tick();
-            if !lab.revive() {
-                eprintln!("dual stack, deactivation {deactivation}: stopped after each of {n} steps, each converged");
-                assert!(n > 5);
-                break;
-            }
-            lab.settle(4);
-            if !deactivation {
-                let six: Vec<String> = lab.routes().iter().filter(|x| x.is_v6()).map(|x| x.to_string()).collect();
-                for t in ["main", "201"] {
-                    let ours = format!("::/0 via fd00:11::1 dev wg0 table {t}");
-                    assert!(six.iter().any(|x| x.starts_with(&ours)), "stop at {n}: {six:#?}");
-                }
-                on_tunnel(&lab);
-            }
-            lab.primary_carrier(true);
-            lab.settle(2);
-            lab.advance_s(61);
-            lab.settle(3);
-            let (routes, rules) = dual_original();
-            let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
-            now.sort();
-            assert_eq!(now, routes, "stop at {n}");
-            assert_eq!(lab.rules().iter().map(|x| x.to_string()).collect::<Vec<_>>(), rules, "stop at {n}");
-            assert_eq!(lab.w().violations, Vec::<String>::new(), "stop at {n}");
-        }
-    }
-}
-
-#[test]
-fn a_switch_between_tunnel_and_backup_while_active_stopped_at_any_step_converges() {
-    for dies in [true, false] {
-        let tried = every_stop(
-            &format!("kill-switch-{dies}"),
-            |lab| {
-                tunnel_works(lab, dies);
-                healthy_then_down(lab);
-                lab.tick().expect("activation");
-                tunnel_works(lab, !dies);
-            },
-            |lab, n| {
-                on_target(lab, if dies { "via 192.168.2.1 dev eth1" } else { "via 10.11.0.1 dev wg0" });
-                back_after_up_after_s(lab, n);
-            },
-        );
-        assert!(tried > 5, "{tried} steps");
-    }
-}
-
-/// A deactivation stopped part-way, then the primary set down before the next run (its
-/// routes go with it, the ones just put back among them): the run that would finish the
-/// deactivation cannot put them back and gives up, or finds it done and a new outage
-/// (a table emptied meanwhile falls through to `main` and the backup's own default for a
-/// round), and the round after has every managed table on a default again.
-#[test]
-fn an_interrupted_deactivation_that_cannot_be_finished_is_judged_afresh_the_round_after() {
-    for n in 0.. {
-        let lab = Lab::new(&format!("kill-deact-down-{n}"), "");
-        healthy_then_down(&lab);
-        lab.tick().expect("activation");
-        lab.primary_carrier(true);
-        lab.tick().expect("waiting");
-        lab.advance_s(61);
-        lab.kill_after(n);
-        let _ = lab.tick();
-        if !lab.revive() {
-            assert!(n > 5);
-            break;
-        }
-        lab.w().set_link("eth0", false, false);
-        let _ = lab.tick();
-        lab.tick().expect("the round after");
-        // The tables the failsafe manages now (a table the primary's device emptied when
-        // it was set down is not one: see made_good).
-        let snapshot = State::open_as_owner(&lab.cfg.state_dir).and_then(|s| s.snapshot());
-        let tables = snapshot.ok().flatten().expect("on again").tables;
-        let w = lab.w();
-        for t in tables.into_iter().chain([254]) {
-            let has = w.routes.iter().any(|x| x.is_default() && x.table == t);
-            assert!(has, "stop at {n}: table {t} without a default: {:#?}", w.routes);
-        }
-    }
 }
