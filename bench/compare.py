@@ -19,7 +19,16 @@ Peak RSS counts the binary's own pages that the kernel maps around each page fau
 many as the page cache holds and in the folios it holds them in: the same bytes peaked
 at 564 KiB as the linker wrote them, 680 KiB as a fresh copy, 616 KiB once the copy was
 dropped from the cache and read back. So both builds are dropped from the page cache
-(POSIX_FADV_DONTNEED) before each figure, and start from the same state.
+(POSIX_FADV_DONTNEED) before each figure, and start from the same state; written back
+first, since the drop skips dirty pages (a binary copied seconds ago, as builds.sh does
+just before, kept its fresh-copy 680 KiB instead of 616).
+Peak RSS is also read through the kernel's per-CPU RSS counters (wait4's ru_maxrss,
+since Linux 6.2): each CPU's count of file and of anonymous pages reaches the total only
+in batches of 32 pages on a 2-CPU machine, so up to 31 pages of each per CPU are missing
+from a figure, which can move by tens of KiB for a few pages more or less mapped
+(616 -> 692 KiB at wt-vps's 1942b4b, which maps one or two pages more).
+9be3ade's 616 KiB and e4a5fe0's 704 KiB are 756 and 768 KiB counted exactly (VmHWM of
+/proc/PID/status at exit, kernel 6.18): a difference under ~128 KiB needs an exact count.
 Usage: compare.py MEASURE DIR [TRIALS] [IDLE_S] [HEALTHY_RUNS]
 """
 import ctypes
@@ -84,6 +93,7 @@ def uncache(paths):
     for path in paths:
         fd = os.open(path, os.O_RDONLY)
         try:
+            os.fsync(fd)  # DONTNEED leaves dirty pages: a fresh copy would keep its folios
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
