@@ -85,7 +85,12 @@ pub fn boottime() -> Option<(i64, i64)> {
 }
 
 /// The wall clock's Unix time, as time(2) reads it.
+///
+/// `time_t` is named as libc declares it for the target (its alias is deprecated on musl
+/// targets only because it becomes 64-bit with musl 1.2, which changes nothing here: the
+/// value goes straight back to localtime_r).
 #[inline(always)]
+#[allow(deprecated)]
 pub fn time_now() -> libc::time_t {
     // SAFETY: time with a null pointer only returns the time.
     unsafe { libc::time(std::ptr::null_mut()) }
@@ -93,6 +98,7 @@ pub fn time_now() -> libc::time_t {
 
 /// The local time of `t`, broken down (localtime_r, the thread-safe variant).
 #[inline(always)]
+#[allow(deprecated)]
 pub fn localtime(t: libc::time_t) -> Option<libc::tm> {
     // SAFETY: tm is plain data; all-zero is a valid value.
     let mut tm: libc::tm = unsafe { mem::zeroed() };
