@@ -3,6 +3,7 @@
 //! should change. Nothing here does I/O, so every rule of DESIGN.md's "Semantics" —
 //! which tables are ours, what a default that appeared means, what to put back, what
 //! "state lost" implies, which gateway `auto` is — is unit-tested here without root.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};

@@ -8,6 +8,7 @@
 //! across processes and unaffected by the wall clock, which a router without an RTC steps
 //! at its first NTP sync. WireGuard reports handshakes in wall time, so those are only
 //! ever compared with each other or bounded by "now" (see [`handshake_fresh`]).
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::time::Duration;

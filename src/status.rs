@@ -11,10 +11,12 @@ use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
 use crate::state::Snapshot;
-use crate::system::{wall_now, System};
+use crate::system::System;
 
 /// Everything `status` reports.
 pub struct Status {
+    /// When it was taken (wall time, through the door): the "s ago" of its times.
+    pub now_unix_s: u64,
     pub failsafe: bool,
     /// What the tables point at while the failsafe is on.
     pub target: Target,
@@ -99,6 +101,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         false => None,
     };
     Ok(Status {
+        now_unix_s: now.as_secs(),
         failsafe: obs.on,
         target: record.mode.target,
         mode_since_unix_s: record.mode.since_unix_s,
@@ -163,7 +166,7 @@ impl Status {
         };
         let since = match self.mode_since_unix_s {
             0 => String::new(),
-            t => format!(", since {} ({} s ago)", crate::log::stamp_of(t), wall_now().as_secs().saturating_sub(t)),
+            t => format!(", since {} ({} s ago)", crate::log::stamp_of(t), self.now_unix_s.saturating_sub(t)),
         };
         let _ = writeln!(
             s,
@@ -201,7 +204,7 @@ impl Status {
                 "{} since {} ({} s ago)",
                 if down { "DOWN" } else { "up" },
                 crate::log::stamp_of(since),
-                wall_now().as_secs().saturating_sub(since)
+                self.now_unix_s.saturating_sub(since)
             ),
         };
         let _ = writeln!(s, "backup:   {} {backup}", self.backup_dev);
@@ -321,6 +324,7 @@ mod tests {
 
     fn sample() -> Status {
         Status {
+            now_unix_s: 1_700_000_100,
             failsafe: true,
             target: Target::Tunnel,
             mode_since_unix_s: 1_700_000_000,
