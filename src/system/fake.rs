@@ -24,6 +24,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::edgeos::LbInterface;
+use crate::health::SESSION_MAX_AGE_S;
 use crate::netlink::ctnetlink::{ConntrackError, Flushed};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route};
@@ -49,7 +50,10 @@ pub struct World {
     pub peers: Vec<Peer>,
     /// (device, target) pairs that answer an echo while the device is up with carrier.
     pub answers: BTreeSet<(String, Ipv4Addr)>,
-    /// The VPS handshakes when its peer is given an endpoint.
+    /// The VPS answers handshakes. A packet to its peer (an endpoint set, an echo to one
+    /// of its allowed addresses) starts one only when the peer holds no valid session —
+    /// none, or its latest handshake [`SESSION_MAX_AGE_S`] old or more — as WireGuard
+    /// does; a renewal drops the session, so its keepalive handshakes at once.
     pub vps_handshakes: bool,
     pub lb: Option<Vec<LbInterface>>,
     pub dnsmasq: bool,
@@ -342,8 +346,8 @@ impl Fake {
         };
         p.endpoint = set.endpoint;
         p.keepalive_s = set.keepalive_s;
-        if handshakes && set.endpoint.is_some() {
-            p.last_handshake = Some(now);
+        if set.endpoint.is_some() {
+            packet_to_peer(p, handshakes, now);
         }
         Ok(())
     }
@@ -352,6 +356,13 @@ impl Fake {
         let mut w = self.0.borrow_mut();
         w.read(&format!("echo {targets:?} via {path:?}")).map_err(|_| io::Error::other("killed"))?;
         let dev = w.path_dev(path).unwrap_or_default();
+        let (now, handshakes) = (w.wall_now(), w.vps_handshakes);
+        for t in targets {
+            let to_peer = |p: &&mut Peer| p.allowed_ips.iter().any(|(ip, _)| *ip == IpAddr::V4(*t));
+            if let Some(p) = w.peers.iter_mut().find(to_peer) {
+                packet_to_peer(p, handshakes, now);
+            }
+        }
         Ok(targets.iter().map(|t| w.answers(&dev, *t).then_some(Duration::from_millis(1))).collect())
     }
 
@@ -405,6 +416,17 @@ impl Fake {
 
     pub fn state_write(&self, what: &str) -> io::Result<()> {
         self.0.borrow_mut().step(format!("state: {what}")).map_err(|_| io::Error::other("killed"))
+    }
+}
+
+/// A packet WireGuard sends to `p` at `now`: it goes in the session the peer holds while
+/// one is valid, and starts a handshake (completed at once when the VPS answers them)
+/// only when none is.
+fn packet_to_peer(p: &mut Peer, vps_handshakes: bool, now: Duration) {
+    let session_valid =
+        p.last_handshake.is_some_and(|t| now.saturating_sub(t) < Duration::from_secs(SESSION_MAX_AGE_S));
+    if vps_handshakes && !session_valid {
+        p.last_handshake = Some(now);
     }
 }
 
