@@ -389,3 +389,26 @@ pub(super) fn healthy_then_down(lab: &Lab) {
     lab.tick().expect("healthy");
     lab.primary_carrier(false);
 }
+
+/// The fake's bookkeeping of what the tool added: only an add that succeeded, and only
+/// while it stands as the tool left it. The owner's defaults the failback restored are
+/// the tool's adds until their owner writes over them; then deleting one is a violation
+/// again (before, every restored default counted as the tool's for good).
+#[test]
+fn the_fake_counts_a_route_as_the_tools_only_while_it_stands_as_the_tool_added_it() {
+    let lab = Lab::new("bookkeeping", "");
+    healthy_then_down(&lab);
+    lab.tick().expect("activation");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick(), Ok(Outcome::Deactivated { .. })));
+    let lb_201 = r("default via 192.168.1.1 dev eth0 table 201 proto static");
+    assert!(lab.w().added_routes.iter().any(|a| a.same_path(&lb_201)), "restored by the tool");
+    lab.w().owner_replace(lb_201.clone());
+    assert!(!lab.w().added_routes.iter().any(|a| a.same_path(&lb_201)), "the load balancer's again");
+    let main = r("default via 192.168.1.1 dev eth0 table main proto zebra metric 100");
+    let refused = lab.fake.add_route(&main, crate::netlink::route::AddMode::Exclusive);
+    assert!(refused.is_err(), "EEXIST");
+    assert!(!lab.w().added_routes.iter().any(|a| a.same_path(&main)), "a refused add is not the tool's");
+}
