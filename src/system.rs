@@ -32,6 +32,8 @@ pub mod fake;
 mod model;
 mod probes;
 #[cfg(test)]
+mod sessions;
+#[cfg(test)]
 mod stops;
 #[cfg(test)]
 mod tests;

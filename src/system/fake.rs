@@ -24,6 +24,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::edgeos::LbInterface;
+use crate::health::SESSION_MAX_AGE_S;
 use crate::netlink::ctnetlink::{ConntrackError, Flushed};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route};
@@ -49,7 +50,10 @@ pub struct World {
     pub peers: Vec<Peer>,
     /// (device, target) pairs that answer an echo while the device is up with carrier.
     pub answers: BTreeSet<(String, Ipv4Addr)>,
-    /// The VPS handshakes when its peer is given an endpoint.
+    /// The VPS answers handshakes. A packet to its peer (an endpoint set, an echo to one
+    /// of its allowed addresses) starts one only when the peer holds no valid session —
+    /// none, or its latest handshake [`SESSION_MAX_AGE_S`] old or more — as WireGuard
+    /// does; a renewal drops the session, so its keepalive handshakes at once.
     pub vps_handshakes: bool,
     pub lb: Option<Vec<LbInterface>>,
     pub dnsmasq: bool,
@@ -65,12 +69,15 @@ pub struct World {
     /// Broken invariants, each said once by the request that broke it: a table left
     /// without a default, or a route or rule the tool did not add deleted by it.
     pub violations: Vec<String>,
-    /// What the tool added (a route or rule it deletes must be one of these, defaults
-    /// aside: moving an owner's default aside is the design).
+    /// What the tool added and is still there as it added it (a route or rule it deletes
+    /// must be one of these, defaults aside: moving an owner's default aside is the
+    /// design). Only a successful add counts; an entry is forgotten when the route or rule
+    /// goes (deleted, flushed with its device) or its owner writes the key over it.
     pub added_routes: Vec<Route>,
     pub added_rules: Vec<Rule>,
-    /// Every route a request of the tool deleted, in order.
-    pub deleted_routes: Vec<Route>,
+    /// Every route a request of the tool deleted, in order, and whether it was the tool's
+    /// own then.
+    pub deleted_routes: Vec<(Route, bool)>,
 }
 
 /// A handle on a shared [`World`].
@@ -134,6 +141,13 @@ impl World {
     /// A link going down or away: the kernel flushes every route through it.
     fn flush_dev(&mut self, name: &str) {
         self.routes.retain(|r| !r.devices().any(|d| d == name));
+        self.forget_gone();
+    }
+
+    /// The tool's routes no longer in the kernel are no longer the tool's.
+    fn forget_gone(&mut self) {
+        let routes = &self.routes;
+        self.added_routes.retain(|a| routes.iter().any(|x| x.same_path(a)));
     }
 
     /// Sets a link's state as its owner would (carrier, or admin state by hand); a link
@@ -154,11 +168,14 @@ impl World {
     }
 
     /// Kernel-side replace by an owner (the load balancer, a DHCP client): no step.
+    /// What it writes is its own, even where the tool had added the very same route.
     pub fn owner_replace(&mut self, r: Route) {
+        self.added_routes.retain(|a| !a.same_path(&r));
         match self.routes.iter().position(|x| x.same_key(&r)) {
             Some(i) => self.routes[i] = r,
             None => self.routes.push(r),
         }
+        self.forget_gone();
     }
 
     fn answers(&self, dev: &str, target: Ipv4Addr) -> bool {
@@ -225,7 +242,6 @@ impl Fake {
         }
         let first = w.routes.iter().position(|x| x.same_key(r));
         let before = w.with_default();
-        w.added_routes.push(r.clone());
         match (mode, first) {
             (AddMode::Exclusive, Some(_)) => return Err(NetlinkError::Kernel(libc::EEXIST)),
             (AddMode::Append, Some(_)) if w.has_route(r) => return Err(NetlinkError::Kernel(libc::EEXIST)),
@@ -236,6 +252,10 @@ impl Fake {
             }
             (_, None) => w.routes.push(r.clone()),
         }
+        // A replace may have taken one of the tool's own routes.
+        w.forget_gone();
+        w.added_routes.retain(|a| !a.same_path(r));
+        w.added_routes.push(r.clone());
         w.guard(&before);
         Ok(())
     }
@@ -247,10 +267,12 @@ impl Fake {
             Some(i) => {
                 let before = w.with_default();
                 let gone = w.routes.remove(i);
-                w.deleted_routes.push(gone.clone());
-                if !gone.is_default() && !w.added_routes.iter().any(|a| a.same_path(&gone)) {
+                let ours = w.added_routes.iter().any(|a| a.same_path(&gone));
+                w.deleted_routes.push((gone.clone(), ours));
+                if !gone.is_default() && !ours {
                     w.violations.push(format!("deleted `{gone}`, which the tool did not add"));
                 }
+                w.forget_gone();
                 w.guard(&before);
                 Ok(())
             }
@@ -286,8 +308,9 @@ impl Fake {
         match w.rules.iter().position(matches) {
             Some(i) => {
                 let gone = w.rules.remove(i);
-                if !w.added_rules.contains(&gone) {
-                    w.violations.push(format!("deleted `{gone}`, which the tool did not add"));
+                match w.added_rules.iter().position(|a| *a == gone) {
+                    Some(k) => drop(w.added_rules.remove(k)),
+                    None => w.violations.push(format!("deleted `{gone}`, which the tool did not add")),
                 }
                 Ok(())
             }
@@ -342,8 +365,8 @@ impl Fake {
         };
         p.endpoint = set.endpoint;
         p.keepalive_s = set.keepalive_s;
-        if handshakes && set.endpoint.is_some() {
-            p.last_handshake = Some(now);
+        if set.endpoint.is_some() {
+            packet_to_peer(p, handshakes, now);
         }
         Ok(())
     }
@@ -352,6 +375,13 @@ impl Fake {
         let mut w = self.0.borrow_mut();
         w.read(&format!("echo {targets:?} via {path:?}")).map_err(|_| io::Error::other("killed"))?;
         let dev = w.path_dev(path).unwrap_or_default();
+        let (now, handshakes) = (w.wall_now(), w.vps_handshakes);
+        for t in targets {
+            let to_peer = |p: &&mut Peer| p.allowed_ips.iter().any(|(ip, _)| *ip == IpAddr::V4(*t));
+            if let Some(p) = w.peers.iter_mut().find(to_peer) {
+                packet_to_peer(p, handshakes, now);
+            }
+        }
         Ok(targets.iter().map(|t| w.answers(&dev, *t).then_some(Duration::from_millis(1))).collect())
     }
 
@@ -405,6 +435,17 @@ impl Fake {
 
     pub fn state_write(&self, what: &str) -> io::Result<()> {
         self.0.borrow_mut().step(format!("state: {what}")).map_err(|_| io::Error::other("killed"))
+    }
+}
+
+/// A packet WireGuard sends to `p` at `now`: it goes in the session the peer holds while
+/// one is valid, and starts a handshake (completed at once when the VPS answers them)
+/// only when none is.
+fn packet_to_peer(p: &mut Peer, vps_handshakes: bool, now: Duration) {
+    let session_valid =
+        p.last_handshake.is_some_and(|t| now.saturating_sub(t) < Duration::from_secs(SESSION_MAX_AGE_S));
+    if vps_handshakes && !session_valid {
+        p.last_handshake = Some(now);
     }
 }
 

@@ -21,6 +21,7 @@ use crate::decide::tests::{r, rule};
 use crate::edgeos::LbInterface;
 use crate::failsafe::{self, Seen, TunnelSeen};
 use crate::lock::Lock;
+use crate::model::Owned;
 use crate::netlink::link::{Addr, Link};
 use crate::netlink::route::Route;
 use crate::state::State;
@@ -130,18 +131,29 @@ fn sorted_routes(lab: &Lab) -> Vec<String> {
 fn check(lab: &Lab, saved: &mut Saved, trail: &[String], ticked: bool, backup_gw: Option<Ipv4Addr>) {
     let w = lab.w();
     assert!(w.violations.is_empty(), "{:#?}\nafter {trail:#?}", w.violations);
-    // An owner's default the tool deleted is one a snapshot holds (to come back at
-    // failback, or listed as moved aside for good): never lost unaccounted.
-    let snapshot = State::open_as_owner(&lab.cfg.state_dir).and_then(|s| s.snapshot());
+    // A route the tool deleted was its own then, or is one the snapshot holds (to come
+    // back at failback, or listed as moved aside for good) or the journal lists, as they
+    // stood before the step or stand after it: never lost unaccounted.
+    let state = State::open_as_owner(&lab.cfg.state_dir);
+    let snapshot = state.as_ref().map_err(|e| e.to_string()).and_then(|s| s.snapshot().map_err(|e| e.to_string()));
+    let mut known: Vec<String> = Vec::new();
     if let Ok(Some(s)) = &snapshot {
-        saved.known.extend(s.routes.iter().chain(&s.aside).map(|x| x.to_string()));
+        known.extend(s.routes.iter().chain(&s.aside).map(|x| x.to_string()));
     }
-    for gone in &w.deleted_routes[saved.checked..] {
-        let ours = w.added_routes.iter().any(|a| a.same_path(gone));
-        let known = saved.known.iter().any(|k| *k == gone.to_string());
-        assert!(ours || known, "deleted `{gone}`: in no snapshot\nafter {trail:#?}");
+    if let Ok(journal) = state.as_ref().map_err(|e| e.to_string()).and_then(|s| s.journal().map_err(|e| e.to_string()))
+    {
+        known.extend(journal.iter().filter_map(|o| match o {
+            Owned::Route(x) => Some(x.to_string()),
+            _ => None,
+        }));
+    }
+    for (gone, ours) in &w.deleted_routes[saved.checked..] {
+        let text = gone.to_string();
+        let accounted = saved.known.iter().chain(&known).any(|k| *k == text);
+        assert!(*ours || accounted, "deleted `{gone}`: not the tool's, in no snapshot or journal\nafter {trail:#?}");
     }
     saved.checked = w.deleted_routes.len();
+    saved.known = known;
     for (i, a) in w.routes.iter().enumerate() {
         for b in &w.routes[i + 1..] {
             assert!(!a.same_path(b), "`{a}` twice\nafter {trail:#?}");
@@ -175,7 +187,8 @@ fn check(lab: &Lab, saved: &mut Saved, trail: &[String], ticked: bool, backup_gw
     }
 }
 
-/// The defaults any snapshot held so far, and how many of the tool's deletions were checked.
+/// What the snapshot and the journal held at the last check, and how many of the tool's
+/// deletions were checked.
 #[derive(Default)]
 struct Saved {
     known: Vec<String>,
