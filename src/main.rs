@@ -42,7 +42,9 @@ Commands:
   init [--config-boot FILE] [--print | -o FILE] [--force] [--peer-ip IP]
                            write a configuration derived from EdgeOS's own (cli-shell-api, else
                            /config/config.boot) to /config/user-data/wg-failsafe.conf; exit 2,
-                           writing nothing, when a required value cannot be derived
+                           writing nothing, when a required value cannot be derived;
+                           --peer-ip: the VPS's tunnel address, which also chooses among
+                           several WireGuard interfaces (the one whose prefix holds it)
 
 Options:
   -c FILE         configuration file; default: $WG_FAILSAFE_CONF, then
