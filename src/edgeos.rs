@@ -83,13 +83,20 @@ pub struct Capture {
     stdout: Option<std::process::ChildStdout>,
     out: Vec<u8>,
     deadline: Instant,
-    /// The output went past [`MAX_OUTPUT_BYTES`].
+    /// The most output taken ([`MAX_OUTPUT_BYTES`] unless started with another bound).
+    max_bytes: usize,
+    /// The output went past `max_bytes`.
     too_long: bool,
 }
 
 impl Capture {
     /// Starts `program args`; `None` when it cannot be started.
     pub fn start(program: &str, args: &[&str], timeout: Duration) -> Option<Capture> {
+        Capture::start_up_to(program, args, timeout, MAX_OUTPUT_BYTES)
+    }
+
+    /// [`Capture::start`] taking up to `max_bytes` of output.
+    pub fn start_up_to(program: &str, args: &[&str], timeout: Duration, max_bytes: usize) -> Option<Capture> {
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(program)
             .args(args)
@@ -103,7 +110,7 @@ impl Capture {
         if let Some(pipe) = &stdout {
             crate::os::set_nonblocking(pipe);
         }
-        Some(Capture { child, stdout, out: Vec::new(), deadline: Instant::now() + timeout, too_long: false })
+        Some(Capture { child, stdout, out: Vec::new(), deadline: Instant::now() + timeout, max_bytes, too_long: false })
     }
 
     /// The pipe to poll for more output (`None` once it is closed).
@@ -114,14 +121,14 @@ impl Capture {
 
     /// Takes in what the pipe holds, never waiting. `None` while the command runs;
     /// `Some(output)` once it has ended: its stdout if it exited 0 within the timeout and
-    /// printed at most [`MAX_OUTPUT_BYTES`], else `Some(None)`. Past the deadline or the
+    /// printed at most its bound, else `Some(None)`. Past the deadline or the
     /// bound, the whole group is killed.
     pub fn poll(&mut self) -> Option<Option<String>> {
         let mut buf = [0u8; 4096];
         while let Some(pipe) = &mut self.stdout {
             match pipe.read(&mut buf) {
                 Ok(0) => self.stdout = None,
-                Ok(n) if self.out.len() + n <= MAX_OUTPUT_BYTES => self.out.extend_from_slice(&buf[..n]),
+                Ok(n) if self.out.len() + n <= self.max_bytes => self.out.extend_from_slice(&buf[..n]),
                 Ok(_) => {
                     self.too_long = true;
                     self.stdout = None;
@@ -166,7 +173,12 @@ impl Drop for Capture {
 /// Runs `program args` to its end (see [`Capture`]): its stdout if it exits 0 within
 /// `timeout` and prints at most [`MAX_OUTPUT_BYTES`].
 pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<String> {
-    let mut capture = Capture::start(program, args, timeout)?;
+    run_capture_up_to(program, args, timeout, MAX_OUTPUT_BYTES)
+}
+
+/// [`run_capture`] taking up to `max_bytes` of output (a whole configuration).
+pub fn run_capture_up_to(program: &str, args: &[&str], timeout: Duration, max_bytes: usize) -> Option<String> {
+    let mut capture = Capture::start_up_to(program, args, timeout, max_bytes)?;
     loop {
         if let Some(done) = capture.poll() {
             return done;
@@ -595,6 +607,12 @@ interfaces {
         // Output larger than a pipe's buffer but within the bound is read whole.
         let big = run_capture("/usr/bin/head", &["-c", "60000", "/dev/zero"], Duration::from_secs(5)).expect("read");
         assert_eq!(big.len(), 60_000);
+        // A whole configuration past the status command's bound: refused by that bound,
+        // read whole by a larger one (init's, for cli-shell-api showConfig).
+        let args = ["-c", "200000", "/dev/zero"];
+        assert_eq!(run_capture("/usr/bin/head", &args, Duration::from_secs(5)), None);
+        let whole = run_capture_up_to("/usr/bin/head", &args, Duration::from_secs(5), 1 << 20).expect("read");
+        assert_eq!(whole.len(), 200_000);
     }
 
     #[test]

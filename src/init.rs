@@ -87,11 +87,21 @@ pub struct Options {
 pub fn run(o: &Options) -> Result<ExitCode, Error> {
     let (text, source) = match &o.config_boot {
         Some(p) => (read_bounded(p).context(p.display())?, p.display().to_string()),
-        None if Path::new(edgeos::CLI_SHELL_API).exists() => {
-            let t = edgeos::run_capture(edgeos::CLI_SHELL_API, &["showConfig"], Duration::from_secs(10))
-                .ok_or_else(|| Error::Failed(format!("{} showConfig failed", edgeos::CLI_SHELL_API)))?;
-            (t, "the running configuration (cli-shell-api showConfig)".to_string())
-        }
+        None if Path::new(edgeos::CLI_SHELL_API).exists() => match running_config() {
+            Some(t) => (t, "the running configuration (cli-shell-api showConfig)".to_string()),
+            None => {
+                eprintln!(
+                    "{} showConfig failed, or printed more than {} bytes: reading {} (the saved configuration)",
+                    edgeos::CLI_SHELL_API,
+                    edgeos::MAX_CONFIG_BOOT_BYTES,
+                    edgeos::CONFIG_BOOT
+                );
+                (
+                    read_bounded(Path::new(edgeos::CONFIG_BOOT)).context(edgeos::CONFIG_BOOT)?,
+                    edgeos::CONFIG_BOOT.to_string(),
+                )
+            }
+        },
         None => (
             read_bounded(Path::new(edgeos::CONFIG_BOOT)).context(edgeos::CONFIG_BOOT)?,
             edgeos::CONFIG_BOOT.to_string(),
@@ -121,6 +131,13 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
     write_new(&out, &text, o.force)?;
     eprintln!("wrote {} (mode 0600); now: wg-failsafe check", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The running configuration, as large as a saved one may be (an ER-12's is well past the
+/// 64 KiB of the load balancer's status).
+fn running_config() -> Option<String> {
+    let max = usize::try_from(edgeos::MAX_CONFIG_BOOT_BYTES).unwrap_or(usize::MAX);
+    edgeos::run_capture_up_to(edgeos::CLI_SHELL_API, &["showConfig"], Duration::from_secs(10), max)
 }
 
 /// `config.boot`: regular, not followed through a symlink, never waited on, bounded.

@@ -232,12 +232,16 @@ fn derive_wireguard(root: &Node, ifaces: &[Iface], peer_ip: Option<Ipv4Addr>, d:
     match vps.endpoint.as_deref() {
         Some(e) => {
             let (host, port) = e.rsplit_once(':').unwrap_or((e, ""));
+            let port_ok = port.is_empty() || port.parse::<u16>().is_ok_and(|p| p > 0);
             match host.trim_matches(['[', ']']).parse::<Ipv4Addr>() {
+                Ok(_) if !port_ok => {
+                    d.lack("WG_ENDPOINT", format!("the VPS peer's endpoint `{e}` has no valid port (1-65535)"))
+                }
                 Ok(ip) => {
                     let from = format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key));
                     d.set("WG_ENDPOINT", ip.to_string(), from.clone());
-                    if let Ok(port) = port.parse::<u16>() {
-                        d.set("WG_ENDPOINT_PORT", port.to_string(), from);
+                    if !port.is_empty() {
+                        d.set("WG_ENDPOINT_PORT", port, from);
                     }
                 }
                 Err(_) => d.lack(
