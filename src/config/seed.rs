@@ -56,6 +56,13 @@ pub(super) fn alert_note(entries: &HashMap<&'static str, Entry>) -> Option<Strin
     let mut lines: Vec<usize> = ONLY_KEYS[1..].iter().filter_map(|k| entries.get(k)).map(|e| e.line).collect();
     lines.sort_unstable();
     let first = *lines.first()?;
+    let off = entries.get("ALERT_ENABLED").is_some_and(|e| matches!(e.value.as_str(), "false" | "0" | "no" | "off"));
+    if off {
+        return Some(format!(
+            "line {first}: ALERT_ENABLED, ALERT_URL and ALERT_METHOD (the seed script's alert, switched off) \
+             do nothing here: delete the ALERT_ lines (ON_CHANGE sends alerts: README, Notifications)"
+        ));
+    }
     Some(format!(
         "line {first}: ALERT_ENABLED, ALERT_URL and ALERT_METHOD (the seed script's alert) are accepted but \
          nothing is sent: set ON_CHANGE to a program that sends it (README, Notifications: \
@@ -116,6 +123,7 @@ mod tests {
         let c = parse_at("/t.conf", &format!("{MINIMAL}ALERT_ENABLED=false\nCHECK_INTERVAL=60\n")).expect("seed");
         assert_eq!(c.notes.len(), 2, "{:?}", c.notes);
         assert!(c.notes[0].starts_with("line 9: unknown key `CHECK_INTERVAL` ignored (the seed script's file"));
+        assert!(c.notes[1].contains("(the seed script's alert, switched off) do nothing here"), "{}", c.notes[1]);
         let c = parse_at("/config/user-data/wireguard-failsafe.conf", &format!("{MINIMAL}CHECK_INTERVAL=60\n"))
             .expect("the seed's file name");
         assert_eq!(
