@@ -53,9 +53,7 @@ pub(super) fn port_alias(entries: &mut HashMap<&'static str, Entry>) -> Result<(
 
 /// The one note about the seed's ALERT_* keys: accepted, nothing sent; ON_CHANGE does it.
 pub(super) fn alert_note(entries: &HashMap<&'static str, Entry>) -> Option<String> {
-    let mut lines: Vec<usize> = ONLY_KEYS[1..].iter().filter_map(|k| entries.get(k)).map(|e| e.line).collect();
-    lines.sort_unstable();
-    let first = *lines.first()?;
+    let first = ONLY_KEYS[1..].iter().filter_map(|k| entries.get(k)).map(|e| e.line).min()?;
     let off = entries.get("ALERT_ENABLED").is_some_and(|e| matches!(e.value.as_str(), "false" | "0" | "no" | "off"));
     if off {
         return Some(format!(

@@ -321,13 +321,14 @@ fn lan_groups<'a>(root: &'a Node, ifaces: &[Iface]) -> Vec<(&'a str, String)> {
         if users.is_empty() {
             continue;
         }
-        let mut numbered: Vec<(u32, &Node)> =
-            rules.named("rule").filter_map(|(n, r)| Some((n.parse().ok()?, r))).collect();
-        numbered.sort_by_key(|(n, _)| *n);
-        let first = numbered.iter().find_map(|(n, r)| {
-            let group = r.child("modify").and_then(|m| m.leaf("lb-group")).filter(|_| catch_all(r))?;
-            Some((*n, group))
-        });
+        // The rules run in their numbers' order, whatever the file's.
+        let first = rules
+            .named("rule")
+            .filter_map(|(n, r)| {
+                let group = r.child("modify").and_then(|m| m.leaf("lb-group")).filter(|_| catch_all(r))?;
+                Some((n.parse::<u32>().ok()?, group))
+            })
+            .min_by_key(|(n, _)| *n);
         if let Some((n, group)) = first {
             let from = format!("firewall modify {set} rule {n}, the catch-all of {}", users.join(", "));
             if !out.iter().any(|(g, _)| *g == group) {
