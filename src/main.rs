@@ -211,7 +211,9 @@ fn main() -> ExitCode {
 fn tell_notes(cfg: &Config, log: &Logger) {
     for note in &cfg.notes {
         log.warn(note);
-        eprintln!("wg-failsafe: warning: {note}");
+        if !log.echoes() {
+            eprintln!("wg-failsafe: warning: {note}");
+        }
     }
 }
 
