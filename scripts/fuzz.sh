@@ -43,9 +43,10 @@ for t in "$@"; do
 	rc=0
 	# config_tree: inputs large enough to nest past edgeos::MAX_DEPTH (libFuzzer's default
 	# of 4 KiB never reached a 200,000-deep file's stack overflow).
-	max_len=()
-	[ "$t" != config_tree ] || max_len=(-max_len=1048576)
-	cargo "+$TC" fuzz run --fuzz-dir . --debug-assertions "$t" "$work" "corpus/$t" -- \
+	# and init's fixture corpus (tests/init, read only) as more seeds.
+	max_len=() seeds=("corpus/$t")
+	[ "$t" != config_tree ] || { max_len=(-max_len=1048576); seeds+=(../tests/init); }
+	cargo "+$TC" fuzz run --fuzz-dir . --debug-assertions "$t" "$work" "${seeds[@]}" -- \
 		"${max_len[@]}" -max_total_time="$FUZZ_S" -timeout=10 -rss_limit_mb=512 -print_final_stats=1 \
 		-artifact_prefix="$artifacts/" > "$log" 2>&1 || rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{ n += $1 } END { print n + 0 }')

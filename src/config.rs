@@ -15,6 +15,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 mod keys;
+mod seed;
 pub use keys::{parse, MAX_TRACK_IPS};
 
 /// Where the configuration is looked for when `-c` is not given, after `$WG_FAILSAFE_CONF`.
@@ -131,6 +132,9 @@ pub struct Config {
     /// CONNTRACK_FLUSH=auto: after a switch, the flows it breaks are deleted (see
     /// `conntrack`).
     pub conntrack_flush: bool,
+    /// What the file holds that is accepted but does nothing (the seed script's keys),
+    /// one line each, to be told once per run: never a reason to stop the failsafe.
+    pub notes: Vec<String>,
 }
 
 impl Config {
@@ -258,7 +262,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| err(format!("cannot read: {e}")))?;
     // The messages name file, line and key, never the text read: `check` or `status` run
     // through sudo must not print a root-only file given as -c.
-    parse(path, &text).map_err(|e| ConfigError { message: redact(&e.message), ..e })
+    let mut c = parse(path, &text).map_err(|e| ConfigError { message: redact(&e.message), ..e })?;
+    c.notes = c.notes.iter().map(|n| format!("{}: {}", path.display(), redact(n))).collect();
+    Ok(c)
 }
 
 /// `message` with every `…`-quoted value replaced by "the value".

@@ -83,13 +83,20 @@ pub struct Capture {
     stdout: Option<std::process::ChildStdout>,
     out: Vec<u8>,
     deadline: Instant,
-    /// The output went past [`MAX_OUTPUT_BYTES`].
+    /// The most output taken ([`MAX_OUTPUT_BYTES`] unless started with another bound).
+    max_bytes: usize,
+    /// The output went past `max_bytes`.
     too_long: bool,
 }
 
 impl Capture {
     /// Starts `program args`; `None` when it cannot be started.
     pub fn start(program: &str, args: &[&str], timeout: Duration) -> Option<Capture> {
+        Capture::start_up_to(program, args, timeout, MAX_OUTPUT_BYTES)
+    }
+
+    /// [`Capture::start`] taking up to `max_bytes` of output.
+    pub fn start_up_to(program: &str, args: &[&str], timeout: Duration, max_bytes: usize) -> Option<Capture> {
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(program)
             .args(args)
@@ -103,7 +110,7 @@ impl Capture {
         if let Some(pipe) = &stdout {
             crate::os::set_nonblocking(pipe);
         }
-        Some(Capture { child, stdout, out: Vec::new(), deadline: Instant::now() + timeout, too_long: false })
+        Some(Capture { child, stdout, out: Vec::new(), deadline: Instant::now() + timeout, max_bytes, too_long: false })
     }
 
     /// The pipe to poll for more output (`None` once it is closed).
@@ -114,14 +121,14 @@ impl Capture {
 
     /// Takes in what the pipe holds, never waiting. `None` while the command runs;
     /// `Some(output)` once it has ended: its stdout if it exited 0 within the timeout and
-    /// printed at most [`MAX_OUTPUT_BYTES`], else `Some(None)`. Past the deadline or the
+    /// printed at most its bound, else `Some(None)`. Past the deadline or the
     /// bound, the whole group is killed.
     pub fn poll(&mut self) -> Option<Option<String>> {
         let mut buf = [0u8; 4096];
         while let Some(pipe) = &mut self.stdout {
             match pipe.read(&mut buf) {
                 Ok(0) => self.stdout = None,
-                Ok(n) if self.out.len() + n <= MAX_OUTPUT_BYTES => self.out.extend_from_slice(&buf[..n]),
+                Ok(n) if self.out.len() + n <= self.max_bytes => self.out.extend_from_slice(&buf[..n]),
                 Ok(_) => {
                     self.too_long = true;
                     self.stdout = None;
@@ -166,7 +173,12 @@ impl Drop for Capture {
 /// Runs `program args` to its end (see [`Capture`]): its stdout if it exits 0 within
 /// `timeout` and prints at most [`MAX_OUTPUT_BYTES`].
 pub fn run_capture(program: &str, args: &[&str], timeout: Duration) -> Option<String> {
-    let mut capture = Capture::start(program, args, timeout)?;
+    run_capture_up_to(program, args, timeout, MAX_OUTPUT_BYTES)
+}
+
+/// [`run_capture`] taking up to `max_bytes` of output (a whole configuration).
+pub fn run_capture_up_to(program: &str, args: &[&str], timeout: Duration, max_bytes: usize) -> Option<String> {
+    let mut capture = Capture::start_up_to(program, args, timeout, max_bytes)?;
     loop {
         if let Some(done) = capture.poll() {
             return done;
@@ -252,66 +264,88 @@ pub const MAX_DEPTH: usize = 64;
 /// The largest `config.boot` read (a real one is tens of KiB).
 pub const MAX_CONFIG_BOOT_BYTES: u64 = 1 << 20;
 
-/// Parses the curly-brace syntax of `config.boot` and `cli-shell-api showCfg`; a tree
-/// nested deeper than [`MAX_DEPTH`] is empty (see [`parse_config_tree_checked`]).
+/// Parses the curly-brace syntax of `config.boot` and `cli-shell-api showCfg`; a file
+/// [`parse_config_tree_checked`] refuses is empty.
 pub fn parse_config_tree(text: &str) -> Node {
     parse_config_tree_checked(text).unwrap_or_default()
 }
 
-/// Parses the curly-brace syntax; an error (naming the line, not showing it) when the
-/// nesting goes deeper than [`MAX_DEPTH`].
+/// Parses the curly-brace syntax; an error naming the line (never showing it) when the
+/// nesting goes deeper than [`MAX_DEPTH`], a `}` closes nothing, or a `{` is never
+/// closed: a file cut short is refused rather than read as a smaller configuration.
 pub fn parse_config_tree_checked(text: &str) -> Result<Node, String> {
-    let mut stack = vec![Node::default()];
+    // The open nodes, each with the line of its `{`.
+    let mut stack = vec![(Node::default(), 0)];
     let mut in_comment = false;
     for (i, raw) in text.lines().enumerate() {
-        let mut line = raw.trim();
-        if in_comment {
-            match line.find("*/") {
-                Some(i) => {
-                    in_comment = false;
-                    line = line[i + 2..].trim();
-                }
-                None => continue,
-            }
-        }
-        if let Some(start) = line.find("/*") {
-            match line[start..].find("*/") {
-                Some(end) => line = line[start + end + 2..].trim(),
-                None => {
-                    in_comment = true;
-                    line = line[..start].trim();
-                }
-            }
-        }
+        let kept = strip_comments(raw, &mut in_comment);
+        let line = kept.trim();
         if line.is_empty() {
             continue;
         }
         if line == "}" {
-            if stack.len() > 1 {
-                if let Some(done) = stack.pop() {
-                    if let Some(parent) = stack.last_mut() {
-                        parent.children.push(done);
-                    }
-                }
+            let (done, _) = match stack.len() {
+                1 => return Err(format!("line {}: `}}` closes nothing", i + 1)),
+                _ => stack.pop().unwrap_or_default(),
+            };
+            if let Some((parent, _)) = stack.last_mut() {
+                parent.children.push(done);
             }
         } else if let Some(name) = line.strip_suffix('{') {
             if stack.len() > MAX_DEPTH {
                 return Err(format!("line {}: nested more than {MAX_DEPTH} deep", i + 1));
             }
-            stack.push(Node { name: name.trim().to_string(), ..Node::default() });
-        } else if let Some(top) = stack.last_mut() {
+            stack.push((Node { name: name.trim().to_string(), ..Node::default() }, i + 1));
+        } else if let Some((top, _)) = stack.last_mut() {
             top.leaves.push(line.to_string());
         }
     }
-    // Close what an unterminated file left open.
-    while stack.len() > 1 {
-        if let Some(done) = stack.pop() {
-            if let Some(parent) = stack.last_mut() {
-                parent.children.push(done);
+    match stack.pop() {
+        Some((root, _)) if stack.is_empty() => Ok(root),
+        Some((_, open)) => Err(format!("line {open}: this `{{` is never closed (the file may be cut short)")),
+        None => Ok(Node::default()),
+    }
+}
+
+/// `line` without its `/* … */` comments (the text before and after one is kept); a
+/// comment that does not end on this line sets `in_comment`. A `/*` inside a quoted value
+/// (`description "a /* b"`) is text.
+fn strip_comments(line: &str, in_comment: &mut bool) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    let mut quoted = false;
+    loop {
+        if *in_comment {
+            match rest.find("*/") {
+                Some(end) => {
+                    *in_comment = false;
+                    rest = &rest[end + 2..];
+                    out.push(' ');
+                }
+                None => return out,
+            }
+        }
+        let mut start = None;
+        for (at, c) in rest.char_indices() {
+            if c == '"' {
+                quoted = !quoted;
+            } else if !quoted && rest[at..].starts_with("/*") {
+                start = Some(at);
+                break;
+            }
+        }
+        match start {
+            Some(at) => {
+                out.push_str(&rest[..at]);
+                rest = &rest[at + 2..];
+                *in_comment = true;
+            }
+            None => {
+                out.push_str(rest);
+                return out;
             }
         }
     }
-    Ok(stack.pop().unwrap_or_default())
 }
 
 /// A peer as the configuration declares it.
@@ -319,7 +353,10 @@ pub fn parse_config_tree_checked(text: &str) -> Result<Node, String> {
 pub struct ConfiguredPeer {
     pub key: String,
     pub endpoint: Option<String>,
+    /// One prefix each: `allowed-ips 0.0.0.0/0,::/0` (the WireGuard package's form) is two.
     pub allowed_ips: Vec<String>,
+    /// `disable`: the peer is in the configuration but not on the interface.
+    pub disabled: bool,
 }
 
 /// The peers under `node`: children named `peer KEY` (config.boot, or showCfg of the
@@ -334,11 +371,13 @@ pub fn peers_of(node: &Node) -> Vec<ConfiguredPeer> {
                 key: key.to_string(),
                 endpoint: c.leaf("endpoint").map(str::to_string),
                 allowed_ips: c
-                    .leaves
-                    .iter()
-                    .filter_map(|l| l.strip_prefix("allowed-ips "))
-                    .map(|v| v.trim().to_string())
+                    .leaves_of("allowed-ips")
+                    .flat_map(|v| v.split(','))
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
                     .collect(),
+                disabled: c.flag("disable"),
             })
         })
         .collect()
@@ -366,13 +405,15 @@ pub fn configured_peers(source: &str, iface: &str) -> Option<Vec<ConfiguredPeer>
     }
 }
 
-/// The VPS among configured peers: the one whose endpoint host is `endpoint`, else the
-/// one whose allowed IPs name a prefix containing `peer_ip`, else the only one.
+/// The VPS among configured peers (a disabled one is none): the one whose endpoint host
+/// is `endpoint`, else the one whose allowed IPs name a prefix containing `peer_ip`, else
+/// the only one.
 pub fn pick_configured(
     peers: &[ConfiguredPeer],
     endpoint: std::net::Ipv4Addr,
     peer_ip: std::net::Ipv4Addr,
 ) -> Option<&ConfiguredPeer> {
+    let peers: Vec<&ConfiguredPeer> = peers.iter().filter(|p| !p.disabled).collect();
     let host_is = |p: &&ConfiguredPeer| {
         p.endpoint
             .as_deref()
@@ -382,9 +423,9 @@ pub fn pick_configured(
     let covers = |p: &&ConfiguredPeer| {
         p.allowed_ips.iter().any(|a| a.parse::<crate::net::Ipv4Net>().is_ok_and(|n| n.contains(peer_ip)))
     };
-    peers.iter().find(host_is).or_else(|| peers.iter().find(covers)).or_else(|| {
+    peers.iter().copied().find(host_is).or_else(|| peers.iter().copied().find(covers)).or_else(|| {
         if peers.len() == 1 {
-            peers.first()
+            peers.first().copied()
         } else {
             None
         }
@@ -461,8 +502,46 @@ interfaces {
         assert_eq!(parse_config_tree(&deep), Node::default());
         let ok = "a {\n".repeat(MAX_DEPTH) + &"}\n".repeat(MAX_DEPTH);
         assert!(parse_config_tree_checked(&ok).is_ok());
-        // Closing braces do not open anything: as many as one likes.
-        assert!(parse_config_tree_checked(&"}\n".repeat(200_000)).is_ok());
+        // Closing braces open nothing: the first one is refused, whatever follows.
+        assert_eq!(parse_config_tree_checked(&"}\n".repeat(200_000)), Err("line 1: `}` closes nothing".into()));
+    }
+
+    #[test]
+    fn unbalanced_braces_are_refused_with_the_line() {
+        let cut = "interfaces {\n    wireguard wg0 {\n        address 10.11.0.2/30\n    }\n";
+        assert_eq!(
+            parse_config_tree_checked(cut),
+            Err("line 1: this `{` is never closed (the file may be cut short)".into())
+        );
+        assert_eq!(parse_config_tree(cut), Node::default(), "nothing of a cut file is read");
+        let extra = "interfaces {\n}\n}\nservice {\n}\n";
+        assert_eq!(parse_config_tree_checked(extra), Err("line 3: `}` closes nothing".into()));
+        // Braces inside comments do not count.
+        assert!(parse_config_tree_checked("/* { */\na {\n/* } */\n}\n").is_ok());
+    }
+
+    #[test]
+    fn text_around_an_inline_comment_is_kept() {
+        let text = "interfaces {\n\tethernet eth1 { /* 4G */\n\t\taddress 192.168.2.2/24 /* modem */\n\t\tdescription \"a /* b\"\n\t\t/* spans\n\t\t lines */ mtu 1400\n\t}\n}\n";
+        let root = parse_config_tree_checked(text).expect("parses");
+        let eth1 = root.child("interfaces").and_then(|i| i.child("ethernet eth1")).expect("eth1");
+        assert_eq!(eth1.leaves, ["address 192.168.2.2/24", "description \"a /* b\"", "mtu 1400"]);
+        assert_eq!(eth1.leaf("description"), Some("a /* b"));
+        // CRLF and tabs.
+        let crlf = text.replace('\n', "\r\n");
+        assert_eq!(parse_config_tree_checked(&crlf), Ok(root));
+    }
+
+    #[test]
+    fn comma_lists_of_allowed_ips_and_disabled_peers() {
+        let text = "wireguard wg0 {\n peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= {\n  allowed-ips 0.0.0.0/0,::/0\n  allowed-ips \"10.0.0.0/8, 10.1.0.0/16\"\n  endpoint 203.0.113.10:51820\n }\n peer hFS2RQXzR1e7Dz5uCCFq7qfqWvBsqyUR3iZrE1BLDDk= {\n  allowed-ips 10.11.0.0/24\n  disable\n }\n}\n";
+        let root = parse_config_tree(text);
+        let peers = peers_of(root.child("wireguard wg0").expect("node"));
+        assert_eq!(peers[0].allowed_ips, ["0.0.0.0/0", "::/0", "10.0.0.0/8", "10.1.0.0/16"]);
+        assert_eq!((peers[0].disabled, peers[1].disabled), (false, true));
+        // The disabled peer's allowed-ips cover WG_PEER_IP, but it is not on the interface.
+        let vps = pick_configured(&peers, Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(10, 11, 0, 1));
+        assert_eq!(vps.map(|p| p.key.as_str()), Some("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="));
     }
 
     #[test]
@@ -501,6 +580,7 @@ interfaces {
             key: key.into(),
             endpoint: None,
             allowed_ips: vec![allowed.into()],
+            disabled: false,
         };
         let peers = [
             peer("hFS2RQXzR1e7Dz5uCCFq7qfqWvBsqyUR3iZrE1BLDDk=", "10.50.0.0/16"),
@@ -527,6 +607,12 @@ interfaces {
         // Output larger than a pipe's buffer but within the bound is read whole.
         let big = run_capture("/usr/bin/head", &["-c", "60000", "/dev/zero"], Duration::from_secs(5)).expect("read");
         assert_eq!(big.len(), 60_000);
+        // A whole configuration past the status command's bound: refused by that bound,
+        // read whole by a larger one (init's, for cli-shell-api showConfig).
+        let args = ["-c", "200000", "/dev/zero"];
+        assert_eq!(run_capture("/usr/bin/head", &args, Duration::from_secs(5)), None);
+        let whole = run_capture_up_to("/usr/bin/head", &args, Duration::from_secs(5), 1 << 20).expect("read");
+        assert_eq!(whole.len(), 200_000);
     }
 
     #[test]

@@ -47,6 +47,11 @@ impl Logger {
         Logger { file: None, max_bytes: 0, syslog: true, echo: false }
     }
 
+    /// Whether messages are also echoed to stderr (`-v`).
+    pub fn echoes(&self) -> bool {
+        self.echo
+    }
+
     pub fn info(&self, msg: &str) {
         self.log(Level::Info, msg);
     }

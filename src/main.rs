@@ -42,7 +42,9 @@ Commands:
   init [--config-boot FILE] [--print | -o FILE] [--force] [--peer-ip IP]
                            write a configuration derived from EdgeOS's own (cli-shell-api, else
                            /config/config.boot) to /config/user-data/wg-failsafe.conf; exit 2,
-                           writing nothing, when a required value cannot be derived
+                           writing nothing, when a required value cannot be derived;
+                           --peer-ip: the VPS's tunnel address, which also chooses among
+                           several WireGuard interfaces (the one whose prefix holds it)
 
 Options:
   -c FILE         configuration file; default: $WG_FAILSAFE_CONF, then
@@ -187,6 +189,7 @@ fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, Cmd::Daemon) {
+        tell_notes(&cfg, &Logger::syslog_only());
         return match daemon::run(&cfg.path.clone(), cfg, cli.verbose) {
             Ok(code) => code,
             Err(e) => fail(&e, Some(&Logger::syslog_only())),
@@ -196,9 +199,21 @@ fn main() -> ExitCode {
     let persist =
         !cli.dry_run && matches!(cli.command, Cmd::Run | Cmd::Activate | Cmd::Deactivate | Cmd::Transition { .. });
     let log = Logger::new(cfg.log_file.clone(), cfg.log_max_kb, persist, cli.verbose);
+    tell_notes(&cfg, &log);
     match execute(&cli, &cfg, &log) {
         Ok(code) => code,
         Err(e) => fail(&e, Some(&log)),
+    }
+}
+
+/// The configuration's notes (the seed script's keys accepted but unused), once per
+/// run: to the log when this run keeps one, and to stderr for whoever ran it.
+fn tell_notes(cfg: &Config, log: &Logger) {
+    for note in &cfg.notes {
+        log.warn(note);
+        if !log.echoes() {
+            eprintln!("wg-failsafe: warning: {note}");
+        }
     }
 }
 

@@ -265,7 +265,8 @@ impl Status {
         format!(
             "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}]}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
-            json_str(&self.target.to_string()),
+            // Where traffic goes only means something while the failsafe is on.
+            if self.failsafe { json_str(&self.target.to_string()) } else { "null".to_string() },
             opt_u64((self.mode_since_unix_s > 0).then_some(self.mode_since_unix_s)),
             self.activations,
             self.deactivations,
@@ -394,6 +395,8 @@ mod tests {
         let st = Status { mode_since_unix_s: 0, tunnel: None, failsafe: false, backup: None, ..sample() };
         let j = st.to_json();
         assert!(j.contains("\"mode_since_unix_s\":null") && j.contains("\"rtt_ms\":null,\"loss_pct\":null"), "{j}");
+        // Normal mode has no target: the record's last one is not where traffic goes.
+        assert!(j.starts_with("{\"mode\":\"normal\",\"target\":null,"), "{j}");
         assert!(j.contains("\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":null,\"since_unix_s\":null}"), "{j}");
         let text = st.to_text();
         assert!(!text.contains("since") && text.contains("backup:   eth1 not checked yet"), "{text}");

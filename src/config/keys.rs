@@ -9,18 +9,20 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use super::{BackendChoice, Config, ConfigError, Fallback, Gateway, Ipv4Net, Prefix};
+use super::{seed, BackendChoice, Config, ConfigError, Fallback, Gateway, Ipv4Net, Prefix};
 
 /// One key's value and the line it came from.
-struct Entry {
-    value: String,
-    line: usize,
+pub(super) struct Entry {
+    pub(super) value: String,
+    pub(super) line: usize,
 }
 
 /// Parses the text of a configuration file. `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let err = |line: usize, message: String| ConfigError { path: path.to_path_buf(), line, message };
     let mut entries: HashMap<&'static str, Entry> = HashMap::new();
+    // Unknown keys wait until the whole file is read: in the seed's file they are notes.
+    let mut unknown: Vec<(usize, String)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.trim();
@@ -31,15 +33,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return Err(err(line_no, "expected KEY=VALUE (the line itself is not shown)".into()));
         };
         let key = key.trim();
-        let Some(&known) = KEYS.iter().find(|k| **k == key) else {
+        let Some(&known) = KEYS.iter().chain(&seed::ONLY_KEYS).find(|k| **k == key) else {
             // A key is named only if it looks like one: the file may be anyone's.
             let plausible = !key.is_empty()
                 && key.len() <= 32
                 && key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-            return Err(err(
+            unknown.push((
                 line_no,
                 if plausible { format!("unknown key `{key}`") } else { "unknown key (not shown)".into() },
             ));
+            continue;
         };
         let value = unquote(rest.trim()).map_err(|m| err(line_no, format!("{key}: {m}")))?;
         if let Some(first) = entries.get(known) {
@@ -47,7 +50,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         entries.insert(known, Entry { value, line: line_no });
     }
-    Fields { path, entries }.build()
+    let mut notes = Vec::new();
+    let seed_file = seed::is_seed_file(path, &entries);
+    for (line, message) in unknown {
+        if !seed_file {
+            return Err(err(line, message));
+        }
+        notes.push(format!("line {line}: {message} ignored (the seed script's file: its keys are not all known here)"));
+    }
+    seed::port_alias(&mut entries).map_err(|(line, m)| err(line, m))?;
+    notes.extend(seed::alert_note(&entries));
+    let mut c = Fields { path, entries }.build()?;
+    c.notes = notes;
+    Ok(c)
 }
 
 /// Every key the file may contain.
@@ -277,6 +292,7 @@ impl Fields<'_> {
             })?,
             boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
             conntrack_flush: self.optional("CONNTRACK_FLUSH", true, auto_off)?,
+            notes: Vec::new(),
         };
         self.check_across(&c)?;
         Ok(c)

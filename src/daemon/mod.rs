@@ -314,6 +314,9 @@ impl Daemon {
             libc::SIGHUP => {
                 match config::load(&self.path) {
                     Ok(c) => {
+                        for note in &c.notes {
+                            self.log.warn(&format!("SIGHUP: {note}"));
+                        }
                         let (c, kept) = config::reloaded(&self.cfg, c);
                         if let Some(kept) = kept {
                             self.log.warn(&format!("SIGHUP: {kept}"));
