@@ -543,9 +543,7 @@ fn the_seed_scripts_config_file_works_unchanged() {
          UP_AFTER_S=0\n",
         dir = lab.dir.display()
     );
-    let path = lab.dir.join("wireguard-failsafe.conf");
-    fs::write(&path, seed).expect("write");
-    chmod(&path, 0o600);
+    let path = lab.conf_file("wireguard-failsafe.conf", &seed);
     lab.ctl("primary", "down");
     let r = lab.tool_with(&path, &["run"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -9,7 +9,6 @@
 mod harness;
 
 use harness::*;
-use std::fs;
 
 /// How many lines of `text` carry the note about the seed's alert.
 fn alert_notes(text: &str) -> usize {
@@ -53,9 +52,7 @@ fn the_seeds_newer_file_with_wg_port_and_alert_keys_fails_over_and_back_unchange
          UP_AFTER_S=0\n",
         dir = lab.dir.display()
     );
-    let path = lab.dir.join("wireguard-failsafe.conf");
-    fs::write(&path, seed).expect("write");
-    chmod(&path, 0o600);
+    let path = lab.conf_file("wireguard-failsafe.conf", &seed);
 
     lab.ctl("primary", "down");
     let r = lab.tool_with(&path, &["run"]);

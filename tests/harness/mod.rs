@@ -187,8 +187,13 @@ impl Lab {
             lines.retain(|l| !l.starts_with(&format!("{key}=")));
             lines.push(format!("{key}={value}"));
         }
+        self.conf_file(name, &(lines.join("\n") + "\n"))
+    }
+
+    /// A configuration file of the lab with this text, root's and 0600 as the tool wants.
+    pub fn conf_file(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.join(name);
-        fs::write(&path, lines.join("\n") + "\n").expect("write config");
+        fs::write(&path, text).expect("write config");
         chmod(&path, 0o600);
         path
     }
