@@ -87,25 +87,18 @@ pub struct Options {
 pub fn run(o: &Options) -> Result<ExitCode, Error> {
     let (text, source) = match &o.config_boot {
         Some(p) => (read_bounded(p).context(p.display())?, p.display().to_string()),
-        None if Path::new(edgeos::CLI_SHELL_API).exists() => match running_config() {
-            Some(t) => (t, "the running configuration (cli-shell-api showConfig)".to_string()),
-            None => {
+        None => {
+            let found = edgeos_configuration(&test_root())?;
+            if found.fell_back {
                 eprintln!(
                     "{} showConfig failed, or printed more than {} bytes: reading {} (the saved configuration)",
                     edgeos::CLI_SHELL_API,
                     edgeos::MAX_CONFIG_BOOT_BYTES,
                     edgeos::CONFIG_BOOT
                 );
-                (
-                    read_bounded(Path::new(edgeos::CONFIG_BOOT)).context(edgeos::CONFIG_BOOT)?,
-                    edgeos::CONFIG_BOOT.to_string(),
-                )
             }
-        },
-        None => (
-            read_bounded(Path::new(edgeos::CONFIG_BOOT)).context(edgeos::CONFIG_BOOT)?,
-            edgeos::CONFIG_BOOT.to_string(),
-        ),
+            (found.text, found.source)
+        }
     };
     let tree = edgeos::parse_config_tree_checked(&text).map_err(|e| Error::Usage(format!("{source}: {e}")))?;
     let d = derive(&tree, o.peer_ip);
@@ -133,11 +126,54 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// For tests only: `WG_FAILSAFE_TEST_ROOT`, a directory that stands for `/` wherever
+/// `init` and `check` read EdgeOS's own files (cli-shell-api, config.boot, the firstboot
+/// directory, transition scripts, crontabs), so that a lab can give a router namespace an
+/// EdgeOS configuration without writing the host's /config. Unset: `/`.
+pub fn test_root() -> PathBuf {
+    std::env::var_os("WG_FAILSAFE_TEST_ROOT")
+        .filter(|r| !r.is_empty())
+        .map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+/// `path` (absolute, as EdgeOS names it) under `root`.
+pub fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+/// EdgeOS's configuration as `init` and `check` read it.
+pub struct EdgeosConfig {
+    pub text: String,
+    /// Where it came from, for messages.
+    pub source: String,
+    /// cli-shell-api is there but failed (or printed too much): the saved file was read.
+    pub fell_back: bool,
+}
+
+/// The running configuration (`cli-shell-api showConfig`), else the saved one
+/// (`/config/config.boot`), both under `root` (see [`test_root`]).
+pub fn edgeos_configuration(root: &Path) -> Result<EdgeosConfig, Error> {
+    let api = under(root, edgeos::CLI_SHELL_API);
+    let mut fell_back = false;
+    if api.exists() {
+        match running_config(&api) {
+            Some(text) => {
+                let source = "the running configuration (cli-shell-api showConfig)".to_string();
+                return Ok(EdgeosConfig { text, source, fell_back });
+            }
+            None => fell_back = true,
+        }
+    }
+    let boot = under(root, edgeos::CONFIG_BOOT);
+    let text = read_bounded(&boot).context(boot.display())?;
+    Ok(EdgeosConfig { text, source: boot.display().to_string(), fell_back })
+}
+
 /// The running configuration, as large as a saved one may be (an ER-12's is well past the
 /// 64 KiB of the load balancer's status).
-fn running_config() -> Option<String> {
+fn running_config(api: &Path) -> Option<String> {
     let max = usize::try_from(edgeos::MAX_CONFIG_BOOT_BYTES).unwrap_or(usize::MAX);
-    edgeos::run_capture_up_to(edgeos::CLI_SHELL_API, &["showConfig"], Duration::from_secs(10), max)
+    edgeos::run_capture_up_to(&api.to_string_lossy(), &["showConfig"], Duration::from_secs(10), max)
 }
 
 /// `config.boot`: regular, not followed through a symlink, never waited on, bounded.

@@ -7,10 +7,10 @@
 //! and its system calls in `wg_failsafe::os`.
 #![deny(unsafe_code)]
 
-use wg_failsafe::{config, daemon, decide, error, failsafe, init, lock, log, state, status, system, wireguard};
+use wg_failsafe::{check, config, daemon, decide, error, failsafe, init, lock, log, state, status, system};
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
@@ -328,126 +328,24 @@ fn transition(cli: &Cli, cfg: &Config, log: &Logger, group: &str, iface: &str, s
     Ok(ExitCode::SUCCESS)
 }
 
-/// `check`: every precondition, each on its own line; changes nothing.
+/// `check`: every precondition, each on its own line; changes nothing. Exit 1 when one
+/// breaks the failover (FAIL); WARN and note lines do not count.
 fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
-    let mut problems = 0;
-    let mut report = |ok: bool, what: String| {
-        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
-        problems += usize::from(!ok);
-    };
-    report(true, format!("configuration {}", cfg.path.display()));
-    if std::fs::metadata(&cfg.path).is_ok_and(|m| wg_failsafe::trust::readable_by_others(&m)) {
-        println!(
-            "warn configuration {} is readable by others: it may name secrets (a notification topic); chmod 600 it",
-            cfg.path.display()
-        );
+    let findings = check::all(cfg, log, &init::test_root(), daemon_running(cfg));
+    for f in &findings {
+        println!("{f}");
     }
-    report(wg_failsafe::os::geteuid() == 0, "running as root".into());
-    match System::open(cfg, log, true) {
-        Err(e) => report(false, e.to_string()),
-        Ok(mut sys) => check_system(cfg, &mut sys, &mut report),
-    }
-    for (key, program) in cfg.programs() {
-        match wg_failsafe::trust::program_problem(Path::new(program)) {
-            None => report(true, format!("{key} {program} is an executable file only root can change")),
-            Some(why) => report(false, format!("{key} {program}: {why}; root will not run it")),
-        }
-    }
-    let parent = cfg.state_dir.parent().unwrap_or(Path::new("/"));
-    report(parent.is_dir(), format!("STATE_DIR {} can be created", cfg.state_dir.display()));
-    report(
-        cfg.lock_file.parent().is_some_and(Path::is_dir),
-        format!("LOCK_FILE {} can be created", cfg.lock_file.display()),
-    );
+    let problems = findings.iter().filter(|f| f.level == check::Level::Fail).count();
     if problems > 0 {
         return Err(Error::Failed(format!("{problems} check(s) failed")));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `check`'s part that asks the system: STATE_DIR, the devices, the gateways found, what
-/// IPv6 does in a failover, TRACK_IPS and the VPS peer's key.
-fn check_system(cfg: &Config, sys: &mut System, report: &mut impl FnMut(bool, String)) {
-    report(true, format!("STATE_DIR {} is root's alone (or will be created so)", cfg.state_dir.display()));
-    for (what, dev) in [
-        ("PRIMARY_DEV", &cfg.primary_dev),
-        ("BACKUP_DEV", &cfg.backup_dev),
-        ("WG_IFACE", &cfg.wg_iface),
-        ("LAN_DEV", &cfg.lan_dev),
-    ] {
-        match sys.links.by_name(dev) {
-            Some(_) => report(true, format!("{what} {dev} exists")),
-            // A primary that vanished (PPPoE while its link is down) is a down
-            // primary, not a broken configuration: said, not counted.
-            None if what == "PRIMARY_DEV" => {
-                println!("note {what} {dev} does not exist now: the primary counts as down until it does")
-            }
-            None => report(false, format!("{what} {dev} exists")),
-        }
-    }
-    match sys.observe() {
-        Ok(obs) => {
-            for (what, setting, found, dev) in [
-                ("PRIMARY_GW", cfg.primary_gw, obs.primary_gw, &cfg.primary_dev),
-                ("BACKUP_GW", cfg.backup_gw, obs.backup_gw, &cfg.backup_dev),
-            ] {
-                match found {
-                    Some(gw) if setting == config::Gateway::Auto => {
-                        report(true, format!("{what} auto: {gw}, found on {dev}"))
-                    }
-                    Some(gw) => report(true, format!("{what} {gw}")),
-                    None if what == "PRIMARY_GW" => {
-                        println!("note {what} {setting}: no gateway on {dev} now: the primary counts as down")
-                    }
-                    None => report(false, format!("{what} {setting}: a gateway on {dev}")),
-                }
-            }
-        }
-        Err(e) => report(false, e.to_string()),
-    }
-    match (sys.routes_of(true), sys.rules()) {
-        (Ok(routes6), Ok(rules)) => {
-            let tables = decide::managed_tables(true, &routes6, &rules, cfg);
-            let names: Vec<String> = tables.iter().map(|t| wg_failsafe::netlink::route::table_name(*t)).collect();
-            match cfg.wg_peer_ip6 {
-                _ if tables.is_empty() => {
-                    println!("note IPv6: no IPv6 default leaves through a WAN: IPv6 is left alone")
-                }
-                Some(ip) => report(
-                    true,
-                    format!("IPv6 tables {} move to {} via {ip} in a failover", names.join(", "), cfg.wg_iface),
-                ),
-                None => println!(
-                    "note IPv6 tables {} refuse IPv6 at once in a failover (WG_PEER_IP6 is not set)",
-                    names.join(", ")
-                ),
-            }
-        }
-        (Err(e), _) | (_, Err(e)) => report(false, e.to_string()),
-    }
-    if !cfg.track_ips.is_empty() {
-        let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
-        report(
-            true,
-            format!(
-                "TRACK_IPS {} ({} needed), probed through the primary's gateway",
-                ips.join(" "),
-                cfg.track_reliability
-            ),
-        );
-    }
-    let backend = sys.backend();
-    match sys.find_peer_key() {
-        Ok((key, source)) => {
-            report(true, format!("{backend} backend, VPS peer {} (from {source})", wireguard::key_to_base64(&key)))
-        }
-        Err(e) => report(false, format!("{backend} backend: {e}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Cli, Error> {
         parse_args(args.iter().map(OsString::from).collect())

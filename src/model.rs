@@ -1,7 +1,8 @@
 //! The vocabulary the judgement and the state files share: what a managed table's winning
 //! default points at ([`Target`]), one change to the system in the words of the command that
 //! makes it ([`Change`]), and what activation changed and deactivation puts back ([`Owned`],
-//! the journal's items). Kept apart so that the plans (`decide`, `ownership`) and the files
+//! the journal's items), and how the last activation proved the tunnel ([`LastProof`], kept
+//! in the record for `check`). Kept apart so that the plans (`decide`, `ownership`) and the files
 //! (`state`) both depend on it and not on each other.
 
 #![forbid(unsafe_code)]
@@ -39,6 +40,35 @@ impl std::str::FromStr for Target {
             "tunnel" => Ok(Target::Tunnel),
             "backup" => Ok(Target::Backup),
             _ => Err(()),
+        }
+    }
+}
+
+/// The last activation's proof of the tunnel over the backup path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastProof {
+    /// Wall-clock time of the activation, for humans.
+    pub at_unix_s: u64,
+    pub by: ProvenBy,
+}
+
+/// What proved the tunnel at an activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProvenBy {
+    /// The VPS peer answered an echo through it.
+    Echo,
+    /// A handshake made over the backup path (the peer answers no echo).
+    Handshake,
+    /// Nothing: the tables went to the backup WAN (FALLBACK=backup).
+    Nothing,
+}
+
+impl ProvenBy {
+    pub fn word(self) -> &'static str {
+        match self {
+            ProvenBy::Echo => "echo",
+            ProvenBy::Handshake => "handshake",
+            ProvenBy::Nothing => "none",
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::health::{damped_wait, rounds_needed};
-use crate::model::{is_boot_id, Target};
+use crate::model::{is_boot_id, LastProof, ProvenBy, Target};
 
 /// The recorded mode, the health counters that span ticks, and totals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -72,6 +72,9 @@ pub struct TunnelFacts {
     /// The tables are on the tunnel and it is down (FALLBACK=none, or a backup without
     /// carrier): told once, and the failback need not wait for the primary's whole wait.
     pub down: bool,
+    /// How the last activation found the tunnel, and when: `check` shows it, since it
+    /// never probes the VPS itself (a probe over the backup needs a route it will not add).
+    pub last_proof: Option<LastProof>,
 }
 
 /// What is told once per activation, not at every round.
@@ -261,6 +264,7 @@ impl Record {
 
     /// Activation done, at `now_unix_s` (wall, for humans), in `took_ms`.
     pub fn activated(&mut self, now_unix_s: u64, took_ms: u64) {
+        self.proof_recorded(now_unix_s);
         self.mode.failsafe = true;
         self.mode.since_unix_s = now_unix_s;
         self.totals.activations += 1;
@@ -273,11 +277,23 @@ impl Record {
         if self.mode.failsafe {
             return false;
         }
+        self.proof_recorded(now_unix_s);
         self.mode.failsafe = true;
         self.mode.since_unix_s = now_unix_s;
         self.totals.activations += 1;
         self.boot_id = boot_id;
         true
+    }
+
+    /// The proof an activation judged (its target and [`Record::proof_seen`]), kept past
+    /// the deactivation for `check`.
+    fn proof_recorded(&mut self, now_unix_s: u64) {
+        let by = match (self.mode.target, self.tunnel.peer_echoes) {
+            (Target::Backup, _) => ProvenBy::Nothing,
+            (Target::Tunnel, true) => ProvenBy::Echo,
+            (Target::Tunnel, false) => ProvenBy::Handshake,
+        };
+        self.tunnel.last_proof = Some(LastProof { at_unix_s: now_unix_s, by });
     }
 
     /// From here on a run killed part-way is finished by the next one, whatever the
@@ -351,7 +367,17 @@ impl Record {
         changed.then_some(refused)
     }
 
+    /// The record's text; `proof_at`/`proof` only once an activation recorded them, so a
+    /// record of an earlier version is written back as it was.
     pub fn to_text(&self) -> String {
+        let proof = match self.tunnel.last_proof {
+            Some(p) => format!("proof_at={}\nproof={}\n", p.at_unix_s, p.by.word()),
+            None => String::new(),
+        };
+        self.fields_text() + &proof
+    }
+
+    fn fields_text(&self) -> String {
         let mark = self.tunnel.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         let (m, f, t, l, b, n) = (&self.mode, &self.failback, &self.tunnel, &self.logged, &self.backup, &self.totals);
         format!(
@@ -384,6 +410,7 @@ impl Record {
     /// not a record), is an error.
     pub fn parse(text: &str) -> Result<Record, String> {
         let mut r = Record::default();
+        let (mut proof_at, mut proof_by) = (None, None);
         if !text.lines().any(|l| l.starts_with("mode=")) {
             return Err("no mode line: not a record".into());
         }
@@ -430,9 +457,19 @@ impl Record {
                 "backup_since" => r.backup.since_unix_s = num()?,
                 "backup_fails" => r.backup.against = num()?,
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
+                "proof_at" => proof_at = Some(num()?),
+                "proof" => {
+                    let by =
+                        [ProvenBy::Echo, ProvenBy::Handshake, ProvenBy::Nothing].into_iter().find(|b| b.word() == v);
+                    proof_by = Some(by.ok_or_else(bad)?);
+                }
                 _ => {}
             }
         }
+        r.tunnel.last_proof = match (proof_at, proof_by) {
+            (Some(at_unix_s), Some(by)) => Some(LastProof { at_unix_s, by }),
+            _ => None,
+        };
         Ok(r)
     }
 }
@@ -465,6 +502,7 @@ pub mod tests {
                 handshake_mark: Some(Duration::new(1_700_000_000, 5)),
                 peer_echoes: true,
                 down: true,
+                last_proof: None,
             },
             logged: LoggedOnce { repairs: true, back: false, ipv6_refused: true },
             backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1 },
@@ -547,6 +585,37 @@ pub mod tests {
         assert!(killed.mode.failsafe);
         assert_eq!((killed.totals.activations, killed.boot_id.as_deref()), (1, Some("cc")));
         assert_eq!(killed.totals.last_switch_ms, 0, "how long it took is unknown");
+    }
+
+    #[test]
+    fn the_last_activations_proof_outlives_the_deactivation_and_round_trips() {
+        let c = cfg();
+        let mut r = Record::default();
+        r.proof_seen(false);
+        r.activation_judged(&c, Target::Tunnel, None, None, 10);
+        r.activated(1_700_000_000, 35);
+        let handshake = Some(LastProof { at_unix_s: 1_700_000_000, by: ProvenBy::Handshake });
+        assert_eq!(r.tunnel.last_proof, handshake);
+        // An echo seen later in the outage is not the activation's proof.
+        r.echo_seen(true);
+        r.deactivated(1_700_000_500, 12, 900, None);
+        r.deactivation_finished();
+        assert_eq!(r.tunnel.last_proof, handshake);
+        assert!(r.to_text().ends_with("\nproof_at=1700000000\nproof=handshake\n"), "{}", r.to_text());
+        assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
+        // Proven by an echo; and falling back to the backup proves nothing.
+        for (target, echoes, by, word) in
+            [(Target::Tunnel, true, ProvenBy::Echo, "echo"), (Target::Backup, false, ProvenBy::Nothing, "none")]
+        {
+            let mut r = Record::default();
+            r.proof_seen(echoes);
+            r.activation_judged(&c, target, None, None, 10);
+            assert!(r.activation_completed(5, None));
+            assert_eq!(r.tunnel.last_proof, Some(LastProof { at_unix_s: 5, by }));
+            assert!(r.to_text().contains(&format!("proof={word}\n")));
+            assert_eq!(Record::parse(&r.to_text()), Ok(r));
+        }
+        assert!(Record::parse("mode=normal\nproof_at=5\nproof=maybe\n").is_err());
     }
 
     #[test]

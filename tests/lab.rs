@@ -2543,7 +2543,7 @@ fn on_change_in_a_directory_others_can_write_is_never_run() {
     // A configuration others can read (it may name a secret topic) is a warning.
     chmod(&conf, 0o644);
     let r = lab.tool_with(&conf, &["check"]);
-    assert!(r.stdout.contains(&format!("warn configuration {} is readable by others", conf.display())), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("WARN configuration {} is readable by others", conf.display())), "{}", r.stdout);
     chmod(&conf, 0o600);
     lab.ctl("primary", "down");
     lab.run_expect(&conf, 0);

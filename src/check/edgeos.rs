@@ -1,0 +1,318 @@
+//! `check`'s findings from EdgeOS's own configuration and files: the WireGuard interface
+//! routing its peers' allowed IPs itself, the firstboot package, the seed script still
+//! wired in, and the load-balance group's transition script. Pure over the parsed tree
+//! and the files under `root` (`init::test_root`), so unit tests give both.
+
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use super::{Finding, Level};
+use crate::config::Config;
+use crate::edgeos::Node;
+use crate::init::under;
+
+/// Where the package installs the load-balance transition hook.
+pub const TRANSITION_HOOK: &str = "/usr/lib/wg-failsafe/transition";
+/// Where EdgeOS installs packages again after a firmware upgrade.
+pub const FIRSTBOOT_DIR: &str = "/config/data/firstboot/install-packages";
+/// The seed script's file names (its task-scheduler task runs the first; its
+/// load-balance transition script is the second).
+const SEED_SCRIPT: &str = "wireguard-failsafe.sh";
+const SEED_TRANSITION: &str = "main-wan-down";
+/// Where a cron line for the seed may be (a directory's files are read).
+const CRONTABS: [&str; 3] = ["/etc/crontab", "/etc/cron.d", "/var/spool/cron/crontabs/root"];
+/// The most read of a transition script or a crontab.
+const MAX_SCRIPT_BYTES: u64 = 64 * 1024;
+
+/// `route-allowed-ips true` on WG_IFACE: EdgeOS routes the VPS peer's 0.0.0.0/0 via the
+/// tunnel itself, beside the failsafe.
+pub(super) fn route_allowed_ips(cfg: &Config, tree: &Node) -> Finding {
+    let wg = &cfg.wg_iface;
+    let iface = tree.child("interfaces").and_then(|i| i.child(&format!("wireguard {wg}")));
+    match iface.and_then(|i| i.leaf("route-allowed-ips")) {
+        _ if iface.is_none() => {
+            Finding::new(Level::Note, format!("interfaces wireguard {wg} is not in EdgeOS's configuration"))
+        }
+        Some("true") => Finding::new(
+            Level::Warn,
+            format!(
+                "interfaces wireguard {wg} route-allowed-ips true: EdgeOS routes the peers' allowed-ips \
+                 (0.0.0.0/0) via {wg} itself, outside the failsafe; `set interfaces wireguard {wg} \
+                 route-allowed-ips false` (the failsafe adds the tunnel's default when it is needed)"
+            ),
+        ),
+        _ => Finding::new(Level::Ok, format!("interfaces wireguard {wg} does not route its peers' allowed-ips")),
+    }
+}
+
+/// The package in the firstboot directory, so that it is installed again after a
+/// firmware upgrade (which keeps /config and nothing else).
+pub(super) fn firstboot(root: &Path) -> Finding {
+    let dir = under(root, FIRSTBOOT_DIR);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    let ours: Vec<&str> =
+        names.iter().map(String::as_str).filter(|n| n.starts_with("wg-failsafe_") && n.ends_with(".deb")).collect();
+    let version = env!("CARGO_PKG_VERSION");
+    match ours.as_slice() {
+        [] => Finding::new(
+            Level::Warn,
+            format!(
+                "no wg-failsafe .deb in {FIRSTBOOT_DIR}/: after the next firmware upgrade the package is gone \
+                 and nothing runs; copy the .deb there (README, Installing on EdgeOS)"
+            ),
+        ),
+        [one] if one.starts_with(&format!("wg-failsafe_{version}_")) => {
+            Finding::new(Level::Ok, format!("{FIRSTBOOT_DIR}/{one} is installed again after a firmware upgrade"))
+        }
+        _ => Finding::new(
+            Level::Warn,
+            format!(
+                "{FIRSTBOOT_DIR}/ holds {} but this is version {version}: a firmware upgrade installs that; \
+                 leave only this version's .deb there",
+                ours.join(", ")
+            ),
+        ),
+    }
+}
+
+/// A file's name without its directory.
+fn base(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// A small file under `root`, if it can be read.
+fn read_small(root: &Path, path: &str) -> Option<String> {
+    crate::trust::read_regular(&under(root, path), MAX_SCRIPT_BYTES).ok()
+}
+
+/// The seed script still wired in: its task-scheduler task, a cron line, or a transition
+/// script that is or calls it. Two tools would move the same tables: FAIL.
+pub(super) fn seed_leftovers(tree: &Node, root: &Path) -> Vec<Finding> {
+    let fix = "two tools would move the same tables";
+    let mut out = Vec::new();
+    let tasks = tree.child("system").and_then(|s| s.child("task-scheduler"));
+    for (name, task) in tasks.into_iter().flat_map(|t| t.named("task")) {
+        let path = task.child("executable").and_then(|e| e.leaf("path")).unwrap_or("");
+        if base(path) == SEED_SCRIPT {
+            out.push(Finding::new(
+                Level::Fail,
+                format!(
+                    "system task-scheduler task {name} runs the seed script {path}: {fix}; \
+                     `delete system task-scheduler task {name}` (README, Migrating from the seed script)"
+                ),
+            ));
+        }
+    }
+    for (group, g) in tree.child("load-balance").into_iter().flat_map(|l| l.named("group")) {
+        let Some(script) = g.leaf("transition-script") else { continue };
+        if seeds_transition(root, script) {
+            out.push(Finding::new(
+                Level::Fail,
+                format!(
+                    "load-balance group {group} transition-script {script} is the seed's: {fix}; \
+                     `set load-balance group {group} transition-script {TRANSITION_HOOK}`"
+                ),
+            ));
+        }
+    }
+    for tab in crontab_files(root) {
+        let text = read_small(root, &tab).unwrap_or_default();
+        if text.lines().any(|l| !l.trim_start().starts_with('#') && l.contains(SEED_SCRIPT)) {
+            out.push(Finding::new(
+                Level::Fail,
+                format!("{tab} runs the seed script {SEED_SCRIPT}: {fix}; delete that line"),
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::new(Level::Ok, "the seed script is not wired in (task-scheduler, cron, transition-script)"));
+    }
+    out
+}
+
+/// A transition script that is the seed's `main-wan-down`, or runs the seed script.
+fn seeds_transition(root: &Path, script: &str) -> bool {
+    base(script) == SEED_TRANSITION || read_small(root, script).is_some_and(|t| t.contains(SEED_SCRIPT))
+}
+
+/// The crontabs a seed cron line may be in.
+fn crontab_files(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for tab in CRONTABS {
+        match std::fs::read_dir(under(root, tab)) {
+            Ok(d) => {
+                files.extend(d.filter_map(|e| e.ok()?.file_name().into_string().ok()).map(|n| format!("{tab}/{n}")))
+            }
+            Err(_) => files.push(tab.to_string()),
+        }
+    }
+    files
+}
+
+/// The transition script of each load-balance group PRIMARY_DEV is in: the packaged hook,
+/// or a script that calls it (EdgeOS takes one per group). The seed's is a FAIL above.
+pub(super) fn transition_scripts(cfg: &Config, tree: &Node, root: &Path, daemon_running: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut primary_in_a_group = false;
+    for (group, g) in tree.child("load-balance").into_iter().flat_map(|l| l.named("group")) {
+        if !g.named("interface").any(|(i, _)| i == cfg.primary_dev) {
+            continue;
+        }
+        primary_in_a_group = true;
+        let script = g.leaf("transition-script");
+        let text = script.and_then(|s| read_small(root, s)).unwrap_or_default();
+        let f = match script {
+            Some(s) if seeds_transition(root, s) => continue,
+            Some(TRANSITION_HOOK) => {
+                Finding::new(Level::Ok, format!("load-balance group {group} calls {TRANSITION_HOOK}"))
+            }
+            Some(s) if text.contains(TRANSITION_HOOK) || text.contains("wg-failsafe transition") => {
+                Finding::new(Level::Ok, format!("load-balance group {group} transition-script {s} calls wg-failsafe"))
+            }
+            None if daemon_running => Finding::new(
+                Level::Ok,
+                format!("load-balance group {group} has no transition-script: the daemon watches the WANs itself"),
+            ),
+            None => Finding::new(
+                Level::Warn,
+                format!(
+                    "load-balance group {group} has no transition-script: a dead WAN is acted on at cron's next \
+                     minute; `set load-balance group {group} transition-script {TRANSITION_HOOK}`"
+                ),
+            ),
+            Some(s) => Finding::new(
+                Level::Warn,
+                format!(
+                    "load-balance group {group} transition-script {s} does not call wg-failsafe: a dead WAN is \
+                     acted on at cron's next minute; EdgeOS takes one script per group: call {TRANSITION_HOOK} \
+                     \"$@\" from it (README, Chaining a transition script)"
+                ),
+            ),
+        };
+        out.push(f);
+    }
+    if !primary_in_a_group && tree.child("load-balance").is_some() {
+        out.push(Finding::new(Level::Note, format!("no load-balance group has {} as an interface", cfg.primary_dev)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::tests::cfg;
+    use crate::edgeos::parse_config_tree;
+    use std::path::PathBuf;
+
+    /// A router's EdgeOS configuration with every finding's construct, as public ones have
+    /// them: the WireGuard package's README (route-allowed-ips true), the seed's task and
+    /// transition script, and a second group of its own.
+    const SEEDED: &str = "interfaces {\n    wireguard wg0 {\n        address 10.11.0.2/24\n        route-allowed-ips true\n    }\n}\nload-balance {\n    group G {\n        interface eth0 {\n        }\n        interface eth1 {\n            failover-only\n        }\n        transition-script /config/scripts/main-wan-down\n    }\n    group VOIP {\n        interface eth1 {\n        }\n        transition-script /config/scripts/voip\n    }\n}\nsystem {\n    task-scheduler {\n        task wgfs {\n            executable {\n                path /config/scripts/wireguard-failsafe.sh\n            }\n            interval 1m\n        }\n    }\n}\n";
+
+    /// A fresh directory standing for `/`.
+    fn root(name: &str) -> PathBuf {
+        let r = std::env::temp_dir().join(format!("wgfs-check-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&r);
+        std::fs::create_dir_all(&r).expect("root");
+        r
+    }
+
+    fn put(root: &Path, path: &str, text: &str) {
+        let p = under(root, path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("dirs");
+        std::fs::write(p, text).expect("write");
+    }
+
+    /// Each finding's level and its text up to the first colon.
+    fn levels(f: &[Finding]) -> Vec<(Level, &str)> {
+        f.iter().map(|f| (f.level, f.text.split(':').next().unwrap_or(""))).collect()
+    }
+
+    #[test]
+    fn the_seed_wired_in_fails_and_route_allowed_ips_warns() {
+        let (c, r) = (cfg(), root("seed"));
+        let tree = parse_config_tree(SEEDED);
+        let f = route_allowed_ips(&c, &tree);
+        assert_eq!(f.level, Level::Warn);
+        assert!(f.text.contains("`set interfaces wireguard wg0 route-allowed-ips false`"), "{f}");
+        put(&r, "/etc/cron.d/seed", "# */1 * * * * root /config/scripts/wireguard-failsafe.sh\n");
+        put(&r, "/var/spool/cron/crontabs/root", "* * * * * /config/scripts/wireguard-failsafe.sh\n");
+        assert_eq!(
+            levels(&seed_leftovers(&tree, &r)),
+            [
+                (
+                    Level::Fail,
+                    "system task-scheduler task wgfs runs the seed script /config/scripts/wireguard-failsafe.sh"
+                ),
+                (Level::Fail, "load-balance group G transition-script /config/scripts/main-wan-down is the seed's"),
+                (Level::Fail, "/var/spool/cron/crontabs/root runs the seed script wireguard-failsafe.sh"),
+            ],
+            "a commented cron line is no leftover"
+        );
+        // The seed's transition script is told once, as the seed's; VOIP lacks eth0.
+        assert!(transition_scripts(&c, &tree, &r, false).is_empty());
+        // A script of another name that runs the seed is the seed's too.
+        put(&r, "/config/scripts/wan-event", "#!/bin/sh\n/config/scripts/wireguard-failsafe.sh\n");
+        let other = SEEDED.replace("/config/scripts/main-wan-down", "/config/scripts/wan-event");
+        assert_eq!(seed_leftovers(&parse_config_tree(&other), &r)[1].level, Level::Fail);
+        let clean = parse_config_tree("interfaces {\n wireguard wg0 {\n  route-allowed-ips false\n }\n}\n");
+        assert_eq!(route_allowed_ips(&c, &clean).level, Level::Ok);
+        assert_eq!(
+            levels(&seed_leftovers(&clean, &root("clean"))),
+            [(Level::Ok, "the seed script is not wired in (task-scheduler, cron, transition-script)")]
+        );
+        assert_eq!(route_allowed_ips(&c, &parse_config_tree("")).level, Level::Note);
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn a_transition_script_is_ours_or_calls_ours_or_is_warned_about() {
+        let (c, r) = (cfg(), root("transition"));
+        let group = |script: &str| {
+            parse_config_tree(&format!(
+                "load-balance {{\n group G {{\n  interface eth0 {{\n  }}\n  {script}\n }}\n}}\n"
+            ))
+        };
+        let one = |tree: &Node, daemon: bool| {
+            let f = transition_scripts(&c, tree, &r, daemon);
+            assert_eq!(f.len(), 1, "{f:?}");
+            f[0].clone()
+        };
+        assert_eq!(one(&group("transition-script /usr/lib/wg-failsafe/transition"), false).level, Level::Ok);
+        put(
+            &r,
+            "/config/scripts/chain",
+            "#!/bin/sh\n/usr/lib/wg-failsafe/transition \"$@\"\nexec /config/scripts/old \"$@\"\n",
+        );
+        assert_eq!(one(&group("transition-script /config/scripts/chain"), false).level, Level::Ok);
+        put(&r, "/config/scripts/old", "#!/bin/sh\nlogger \"$@\"\n");
+        let f = one(&group("transition-script /config/scripts/old"), false);
+        assert_eq!(f.level, Level::Warn);
+        assert!(f.text.contains("call /usr/lib/wg-failsafe/transition \"$@\" from it"), "{f}");
+        let f = one(&group(""), false);
+        assert!(f.level == Level::Warn && f.text.contains("`set load-balance group G transition-script "), "{f}");
+        assert_eq!(one(&group(""), true).level, Level::Ok, "the daemon needs no hook");
+        let elsewhere = parse_config_tree("load-balance {\n group G {\n  interface eth5 {\n  }\n }\n}\n");
+        assert_eq!(
+            levels(&transition_scripts(&c, &elsewhere, &r, false)),
+            [(Level::Note, "no load-balance group has eth0 as an interface")]
+        );
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn firstboot_wants_this_versions_deb() {
+        let r = root("firstboot");
+        assert_eq!(firstboot(&r).level, Level::Warn);
+        put(&r, &format!("{FIRSTBOOT_DIR}/wg-failsafe_0.0.1_mipsel.deb"), "");
+        let f = firstboot(&r);
+        assert!(f.level == Level::Warn && f.text.contains("wg-failsafe_0.0.1_mipsel.deb but this is version"), "{f}");
+        std::fs::remove_dir_all(under(&r, FIRSTBOOT_DIR)).expect("rm");
+        put(&r, &format!("{FIRSTBOOT_DIR}/wg-failsafe_{}_mipsel.deb", env!("CARGO_PKG_VERSION")), "");
+        assert_eq!(firstboot(&r).level, Level::Ok);
+        std::fs::remove_dir_all(&r).ok();
+    }
+}
