@@ -133,11 +133,24 @@ pub struct Config {
     /// `conntrack`).
     pub conntrack_flush: bool,
     /// What the file holds that is accepted but does nothing (the seed script's keys),
-    /// one line each, to be told once per run: never a reason to stop the failsafe.
+    /// one line each, never a reason to stop the failsafe: to the log once per change of
+    /// the file ([`Config::notes_fingerprint`]), to stderr at every run.
     pub notes: Vec<String>,
 }
 
 impl Config {
+    /// What tells one version of the file and its notes from another, remembered in
+    /// STATE_DIR so that cron's minute does not log the same notes again: the file's
+    /// identity, size and modification time, and the notes themselves (an edit within
+    /// the clock's resolution that changes what they say still counts).
+    pub fn notes_fingerprint(&self) -> String {
+        let file = match fs::metadata(&self.path) {
+            Ok(m) => format!("{} {} {} {}.{:09}", m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()),
+            Err(_) => "unreadable".to_string(),
+        };
+        format!("{file}\n{}\n", self.notes.join("\n"))
+    }
+
     /// The programs root runs, with their keys (ON_CHANGE when set, DNS_RESTART_CMD when
     /// DNS_CHECK is on): each is run only while only root can change it (`trust`).
     pub fn programs(&self) -> Vec<(&'static str, &str)> {

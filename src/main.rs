@@ -189,7 +189,7 @@ fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, Cmd::Daemon) {
-        tell_notes(&cfg, &Logger::syslog_only());
+        tell_notes(&cfg, &Logger::syslog_only(), true);
         return match daemon::run(&cfg.path.clone(), cfg, cli.verbose) {
             Ok(code) => code,
             Err(e) => fail(&e, Some(&Logger::syslog_only())),
@@ -199,19 +199,29 @@ fn main() -> ExitCode {
     let persist =
         !cli.dry_run && matches!(cli.command, Cmd::Run | Cmd::Activate | Cmd::Deactivate | Cmd::Transition { .. });
     let log = Logger::new(cfg.log_file.clone(), cfg.log_max_kb, persist, cli.verbose);
-    tell_notes(&cfg, &log);
+    tell_notes(&cfg, &log, persist);
     match execute(&cli, &cfg, &log) {
         Ok(code) => code,
         Err(e) => fail(&e, Some(&log)),
     }
 }
 
-/// The configuration's notes (the seed script's keys accepted but unused), once per
-/// run: to the log when this run keeps one, and to stderr for whoever ran it.
-fn tell_notes(cfg: &Config, log: &Logger) {
+/// The configuration's notes (the seed script's keys accepted but unused): to stderr for
+/// whoever ran it, and to the log — when this run keeps one — once per change of the file
+/// (cron would repeat them every minute), remembered in STATE_DIR.
+fn tell_notes(cfg: &Config, log: &Logger, persist: bool) {
+    if cfg.notes.is_empty() {
+        return;
+    }
+    let to_log = persist
+        && state::State::open(&cfg.state_dir)
+            .and_then(|mut s| s.notes_changed(&cfg.notes_fingerprint()))
+            .unwrap_or(true);
     for note in &cfg.notes {
-        log.warn(note);
-        if !log.echoes() {
+        if to_log {
+            log.warn(note);
+        }
+        if !(to_log && log.echoes()) {
             eprintln!("wg-failsafe: warning: {note}");
         }
     }

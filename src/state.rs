@@ -371,6 +371,16 @@ impl State {
         self.write_atomic("healthy", &s.to_text(taken_unix_s)).map(|()| true)
     }
 
+    /// Remembers `fingerprint` (`Config::notes_fingerprint`) as the configuration whose
+    /// notes were logged last: `Ok(true)` when it is another than the one remembered, so
+    /// that the notes are logged once per change of the file, not at every tick.
+    pub fn notes_changed(&mut self, fingerprint: &str) -> Result<bool, StateError> {
+        if self.read("notes").ok().flatten().as_deref() == Some(fingerprint) {
+            return Ok(false);
+        }
+        self.write_atomic("notes", fingerprint).map(|()| true)
+    }
+
     /// What activation changed. A last line cut short by a crash is ignored: it was
     /// written before its change, so the change never happened.
     pub fn journal(&self) -> Result<Vec<Owned>, StateError> {
@@ -694,6 +704,30 @@ mod tests {
         let s = State::open(&d).expect("trusted");
         assert!(s.snapshot().is_err(), "O_NOFOLLOW");
         fs::remove_file(&link).ok();
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn a_configurations_notes_are_logged_once_per_change_of_the_file() {
+        let d = temp_dir("notes");
+        let conf = std::env::temp_dir().join(format!("wgfs-notes-{}.conf", std::process::id()));
+        let text = format!("{}METRIC_WG=60\n", crate::decide::tests::CONF);
+        fs::write(&conf, &text).expect("write");
+        let mut c = crate::config::parse(&conf, &text).expect("valid");
+        c.notes = vec!["unknown key ignored".into()];
+        let mut s = State::open_as_owner(&d).expect("absent is fine");
+        assert!(s.notes_changed(&c.notes_fingerprint()).expect("first"), "never told: told");
+        let mut s = State::open_as_owner(&d).expect("the next tick");
+        assert!(!s.notes_changed(&c.notes_fingerprint()).expect("same"), "the same file: not again");
+        // The file edited (same size, so only its time or identity tells): told again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&conf, text.replace("60", "61")).expect("edit");
+        assert!(s.notes_changed(&c.notes_fingerprint()).expect("edited"));
+        assert!(!s.notes_changed(&c.notes_fingerprint()).expect("same again"));
+        // What the notes say changed: told again.
+        c.notes.push("another".into());
+        assert!(s.notes_changed(&c.notes_fingerprint()).expect("new note"));
+        fs::remove_file(&conf).ok();
         fs::remove_dir_all(&d).ok();
     }
 
