@@ -33,7 +33,8 @@ Commands:
   status [--json]          mode, health, tunnel, and the default routes of every managed table
   activate                 force the failsafe on (still refuses a dead tunnel)
   deactivate               force it off (restores the snapshot)
-  check                    validate config and environment, change nothing
+  check                    every precondition of a failover, one line each (ok, note, WARN,
+                           FAIL), change nothing; exit 1 on a FAIL
   transition GROUP IFACE STATE
                            EdgeOS load-balance hook: returns at once, runs a tick detached
   daemon                   stay in the foreground: react to the kernel's events at once and
