@@ -30,10 +30,10 @@ use crate::system::System;
 mod edgeos;
 pub use edgeos::{FIRSTBOOT_DIR, TRANSITION_HOOK};
 
-/// WireGuard's overhead on each packet: outer IPv4 (20) or IPv6 (40) header, UDP (8),
-/// WireGuard's data header (16) and tag (16).
+/// WireGuard's overhead on each packet over IPv4 (WG_ENDPOINT is an IPv4 address): outer
+/// IPv4 header (20), UDP (8), WireGuard's data header (16) and tag (16). Over IPv6 it
+/// would be 80.
 pub const WG_OVERHEAD_V4: u32 = 60;
-pub const WG_OVERHEAD_V6: u32 = 80;
 
 /// How much a finding matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -186,7 +186,8 @@ fn printable(reason: &str) -> String {
 /// STATE_DIR, opened once.
 pub struct State {
     path: PathBuf,
-    /// `None` until the directory exists (a healthy router never creates it).
+    /// `None` until the directory exists (a healthy router never creates it, but to remember
+    /// that a seed file's notes were logged: [`State::notes_changed`]).
     dir: Option<OwnedFd>,
     /// The uid that must own it: root, but the unit tests' own in [`State::open_as_owner`].
     owner_uid: u32,
