@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let root = edgeos::parse_config_tree(&text);
     let _ = edgeos::peers_of(&root);
     let _ = edgeos::config_boot_peers(&text, "wg0");
-    let derived = init::derive(&root, None);
+    let derived = init::derive(&root, &init::Given::default());
     let _ = derived.missing_required();
     let _ = derived.to_text("fuzz");
 });
