@@ -18,10 +18,12 @@ use crate::config;
 use crate::edgeos;
 
 mod derive;
+mod ipv6;
 mod tunnel;
 use crate::error::{Context, Error};
 use crate::net::Ipv4Net;
 pub use derive::derive;
+pub use ipv6::{derive_v6, LiveAddr6};
 pub use tunnel::other_host;
 
 /// The keys a configuration cannot do without.
@@ -40,6 +42,10 @@ pub struct Derived {
     pub missing: Vec<(&'static str, String)>,
     /// What the owner should confirm (a static LAN taken in, a LAN left out by `--lan`).
     pub confirm: Vec<String>,
+    /// For [`derive_v6`]: the interfaces whose prefixes LAN_SUBNET holds,
+    pub lan_devs: Vec<String>,
+    /// and whether the VPS peer routes ::/0 (`None`: the interface is not in the configuration).
+    pub vps_routes_v6: Option<bool>,
 }
 
 /// What the owner gave on the command line; each takes the place of what [`derive`]
@@ -114,7 +120,7 @@ impl Derived {
         self.missing.push((key, why.into()));
     }
 
-    #[cfg(test)]
+    /// The value derived for `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values.iter().find(|(k, _, _)| *k == key).map(|(_, v, _)| v.as_str())
     }
@@ -183,7 +189,16 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
         ),
     };
     let tree = edgeos::parse_config_tree_checked(&text).map_err(|e| Error::Usage(format!("{source}: {e}")))?;
-    let d = derive(&tree, &o.given);
+    let mut d = derive(&tree, &o.given);
+    // The LAN's IPv6 prefix is delegated, not configured: this router's live addresses,
+    // when the configuration read is this router's own.
+    let live = match &o.config_boot {
+        Some(p) if p != Path::new(edgeos::CONFIG_BOOT) => {
+            Err(format!("this machine's addresses not read: --config-boot {} may be another router's", p.display()))
+        }
+        _ => live_addresses6(),
+    };
+    derive_v6(&mut d, live.as_deref().map_err(Clone::clone));
     for (k, v, from) in &d.values {
         eprintln!("derived  {k}={v}   ({from})");
     }
@@ -209,6 +224,23 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
     write_new(&out, &text, o.force)?;
     eprintln!("wrote {} (mode 0600); now: wg-failsafe check", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every IPv6 address of this machine with its device's name, through the netlink
+/// address dump; why not when netlink cannot be read.
+fn live_addresses6() -> Result<Vec<LiveAddr6>, String> {
+    use crate::netlink::{link, Netlink};
+    let why = |e: crate::netlink::NetlinkError| format!("the router's addresses could not be read (netlink: {e})");
+    let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).map_err(why)?;
+    let links = link::Links::dump(&mut nl).map_err(why)?;
+    let addrs = link::addresses6(&mut nl).map_err(why)?;
+    Ok(addrs
+        .into_iter()
+        .filter_map(|a| {
+            let dev = links.name(a.index)?.to_string();
+            Some(LiveAddr6 { dev, addr: a.local, prefix_len: a.prefix_len })
+        })
+        .collect())
 }
 
 /// The running configuration, as large as a saved one may be (an ER-12's is well past the

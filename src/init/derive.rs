@@ -328,6 +328,7 @@ fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], given: &Given, d:
         );
         return;
     }
+    d.lan_devs = lans.iter().map(|(i, _)| i.name.clone()).collect();
     let subnets: Vec<String> = lans.iter().flat_map(|(i, _)| i.addrs.iter().map(|a| a.to_string())).collect();
     let from: Vec<&str> = lans.iter().map(|(_, w)| w.as_str()).collect();
     d.set("LAN_SUBNET", subnets.join(" "), from.join("; "));
@@ -382,6 +383,7 @@ fn given_lan(
         .iter()
         .filter(|i| !i.disabled && !not_lan.contains(&i.name.as_str()) && i.addrs.iter().any(inside))
         .collect();
+    d.lan_devs = candidates.iter().map(|i| i.name.clone()).collect();
     let served = candidates.iter().find(|i| !statics.contains(i));
     match candidates.iter().find(|i| dns_listen.contains(&i.name.as_str())).or(served).or(candidates.first()) {
         Some(i) => d.set("LAN_DEV", i.name.clone(), format!("{} (its address is in --lan)", i.path)),

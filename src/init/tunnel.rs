@@ -187,6 +187,7 @@ pub(super) fn derive_wireguard(root: &Node, ifaces: &[Iface], given: &Given, d: 
             }
         }
     };
+    d.vps_routes_v6 = vps.map(|p| p.allowed_ips.iter().any(|a| a == "::/0"));
     d.set("WG_IFACE", name, if t.is_some() { format!("interfaces wireguard {name} ({why})") } else { why });
     endpoint(name, vps, given, d);
     peer_ip(name, hosts, t.is_some(), given, d);
