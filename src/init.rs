@@ -23,7 +23,7 @@ mod tunnel;
 use crate::error::{Context, Error};
 use crate::net::Ipv4Net;
 pub use derive::derive;
-pub use ipv6::{derive_v6, LiveAddr6};
+pub use ipv6::{derive_v6, LiveAddr};
 pub use tunnel::other_host;
 
 /// The keys a configuration cannot do without.
@@ -44,6 +44,8 @@ pub struct Derived {
     pub confirm: Vec<String>,
     /// For [`derive_v6`]: the interfaces whose prefixes LAN_SUBNET holds,
     pub lan_devs: Vec<String>,
+    /// every IPv4 address the configuration gives an interface (by its name),
+    pub configured4: Vec<(String, Ipv4Addr)>,
     /// and whether the VPS peer routes ::/0 (`None`: the interface is not in the configuration).
     pub vps_routes_v6: Option<bool>,
 }
@@ -190,14 +192,9 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
     };
     let tree = edgeos::parse_config_tree_checked(&text).map_err(|e| Error::Usage(format!("{source}: {e}")))?;
     let mut d = derive(&tree, &o.given);
-    // The LAN's IPv6 prefix is delegated, not configured: this router's live addresses,
-    // when the configuration read is this router's own.
-    let live = match &o.config_boot {
-        Some(p) if p != Path::new(edgeos::CONFIG_BOOT) => {
-            Err(format!("this machine's addresses not read: --config-boot {} may be another router's", p.display()))
-        }
-        _ => live_addresses6(),
-    };
+    // The LAN's IPv6 prefix is delegated, not configured: this machine's live addresses
+    // (used only where they show it is the router the configuration describes).
+    let live = live_addresses();
     derive_v6(&mut d, live.as_deref().map_err(Clone::clone));
     for (k, v, from) in &d.values {
         eprintln!("derived  {k}={v}   ({from})");
@@ -226,21 +223,26 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every IPv6 address of this machine with its device's name, through the netlink
-/// address dump; why not when netlink cannot be read.
-fn live_addresses6() -> Result<Vec<LiveAddr6>, String> {
+/// Every address of this machine with its device's name, through the netlink address
+/// dumps; why not when netlink cannot be read.
+fn live_addresses() -> Result<Vec<LiveAddr>, String> {
     use crate::netlink::{link, Netlink};
     let why = |e: crate::netlink::NetlinkError| format!("the router's addresses could not be read (netlink: {e})");
     let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).map_err(why)?;
     let links = link::Links::dump(&mut nl).map_err(why)?;
-    let addrs = link::addresses6(&mut nl).map_err(why)?;
-    Ok(addrs
+    let name = |index: u32| links.name(index).map(str::to_string);
+    let mut out: Vec<LiveAddr> = link::addresses(&mut nl)
+        .map_err(why)?
         .into_iter()
-        .filter_map(|a| {
-            let dev = links.name(a.index)?.to_string();
-            Some(LiveAddr6 { dev, addr: a.local, prefix_len: a.prefix_len })
-        })
-        .collect())
+        .filter_map(|a| Some(LiveAddr { dev: name(a.index)?, addr: a.local.into(), prefix_len: a.prefix_len }))
+        .collect();
+    out.extend(
+        link::addresses6(&mut nl)
+            .map_err(why)?
+            .into_iter()
+            .filter_map(|a| Some(LiveAddr { dev: name(a.index)?, addr: a.local.into(), prefix_len: a.prefix_len })),
+    );
+    Ok(out)
 }
 
 /// The running configuration, as large as a saved one may be (an ER-12's is well past the

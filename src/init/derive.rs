@@ -90,6 +90,7 @@ fn interfaces(root: &Node) -> Vec<Iface> {
 pub fn derive(root: &Node, given: &Given) -> Derived {
     let mut d = Derived::default();
     let ifaces = interfaces(root);
+    d.configured4 = ifaces.iter().flat_map(|i| i.hosts.iter().map(|(a, _)| (i.name.clone(), *a))).collect();
     super::tunnel::derive_wireguard(root, &ifaces, given, &mut d);
     derive_wans(root, &ifaces, &mut d);
     // Never a LAN: a tunnel, a member of any load-balance group (a WAN), an interface
