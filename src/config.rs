@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 mod keys;
 mod seed;
-pub use keys::{parse, MAX_TRACK_IPS};
+pub use keys::{check_value, parse, MAX_TRACK_IPS};
 
 /// Where the configuration is looked for when `-c` is not given, after `$WG_FAILSAFE_CONF`.
 pub const SEARCH_PATH: [&str; 2] = [

@@ -18,8 +18,13 @@ use crate::config;
 use crate::edgeos;
 
 mod derive;
+mod ipv6;
+mod tunnel;
 use crate::error::{Context, Error};
-pub use derive::{derive, other_host};
+use crate::net::Ipv4Net;
+pub use derive::derive;
+pub use ipv6::{derive_v6, LiveAddr};
+pub use tunnel::other_host;
 
 /// The keys a configuration cannot do without.
 const REQUIRED: [&str; 7] =
@@ -35,6 +40,77 @@ pub struct Derived {
     pub values: Vec<(&'static str, String, String)>,
     /// (key, why not).
     pub missing: Vec<(&'static str, String)>,
+    /// What the owner should confirm (a static LAN taken in, a LAN left out by `--lan`).
+    pub confirm: Vec<String>,
+    /// For [`derive_v6`]: the interfaces whose prefixes LAN_SUBNET holds,
+    pub lan_devs: Vec<String>,
+    /// every IPv4 address the configuration gives an interface (by its name),
+    pub configured4: Vec<(String, Ipv4Addr)>,
+    /// and whether the VPS peer routes ::/0 (`None`: the interface is not in the configuration).
+    pub vps_routes_v6: Option<bool>,
+}
+
+/// What the owner gave on the command line; each takes the place of what [`derive`]
+/// would find (`--peer-ip` also chooses the tunnel).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Given {
+    pub peer_ip: Option<Ipv4Addr>,
+    /// `--endpoint HOST[:PORT]`.
+    pub endpoint: Option<(String, Option<u16>)>,
+    /// `--lan`, each prefix once.
+    pub lan: Vec<Ipv4Net>,
+    pub wg_iface: Option<String>,
+}
+
+impl Given {
+    /// `init`'s options, each checked by the check the configuration's parser applies to
+    /// the key it gives ([`config::check_value`]); an error names the option.
+    pub fn new(
+        peer_ip: Option<&str>,
+        endpoint: Option<&str>,
+        lan: &[String],
+        wg_iface: Option<&str>,
+    ) -> Result<Given, String> {
+        let check = |opt: &str, key: &str, v: &str| config::check_value(key, v).map_err(|m| format!("{opt}: {m}"));
+        let mut g = Given::default();
+        if let Some(ip) = peer_ip {
+            check("--peer-ip", "WG_PEER_IP", ip)?;
+            g.peer_ip = ip.parse().ok();
+        }
+        if let Some(e) = endpoint {
+            let (host, port) = match e.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (e, None),
+            };
+            check("--endpoint", "WG_ENDPOINT", host)?;
+            let port = match port {
+                Some(p) => {
+                    check("--endpoint", "WG_ENDPOINT_PORT", p)?;
+                    p.parse().ok()
+                }
+                None => None,
+            };
+            g.endpoint = Some((host.to_string(), port));
+        }
+        for item in lan.iter().flat_map(|l| l.split(|c: char| c == ',' || c.is_whitespace())) {
+            if item.is_empty() {
+                continue;
+            }
+            check("--lan", "LAN_SUBNET", item)?;
+            let net: Ipv4Net = item.parse().map_err(|m| format!("--lan: {m}"))?;
+            if !g.lan.contains(&net) {
+                g.lan.push(net);
+            }
+        }
+        if !lan.is_empty() && g.lan.is_empty() {
+            check("--lan", "LAN_SUBNET", "")?;
+        }
+        if let Some(w) = wg_iface {
+            check("--wg-iface", "WG_IFACE", w)?;
+            g.wg_iface = Some(w.to_string());
+        }
+        Ok(g)
+    }
 }
 
 impl Derived {
@@ -46,7 +122,7 @@ impl Derived {
         self.missing.push((key, why.into()));
     }
 
-    #[cfg(test)]
+    /// The value derived for `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values.iter().find(|(k, _, _)| *k == key).map(|(_, v, _)| v.as_str())
     }
@@ -69,6 +145,12 @@ impl Derived {
         for (k, why) in &self.missing {
             let _ = write!(t, "\n# not derived: {why}\n#{k}=\n");
         }
+        for c in &self.confirm {
+            let _ = write!(t, "\n# to confirm: {c}");
+        }
+        if !self.confirm.is_empty() {
+            t.push('\n');
+        }
         t
     }
 }
@@ -79,7 +161,8 @@ pub struct Options {
     pub print: bool,
     pub out: Option<PathBuf>,
     pub force: bool,
-    pub peer_ip: Option<Ipv4Addr>,
+    /// `--peer-ip`, `--endpoint`, `--lan`, `--wg-iface`.
+    pub given: Given,
 }
 
 /// Reads the configuration, derives, reports, writes (or prints). Exit 0 when the result
@@ -101,12 +184,19 @@ pub fn run(o: &Options) -> Result<ExitCode, Error> {
         }
     };
     let tree = edgeos::parse_config_tree_checked(&text).map_err(|e| Error::Usage(format!("{source}: {e}")))?;
-    let d = derive(&tree, o.peer_ip);
+    let mut d = derive(&tree, &o.given);
+    // The LAN's IPv6 prefix is delegated, not configured: this machine's live addresses
+    // (used only where they show it is the router the configuration describes).
+    let live = live_addresses();
+    derive_v6(&mut d, live.as_deref().map_err(Clone::clone));
     for (k, v, from) in &d.values {
         eprintln!("derived  {k}={v}   ({from})");
     }
     for (k, why) in &d.missing {
         eprintln!("missing  {k}: {why}");
+    }
+    for c in &d.confirm {
+        eprintln!("confirm  {c}");
     }
     let missing = d.missing_required();
     if !missing.is_empty() {
@@ -169,6 +259,28 @@ pub fn edgeos_configuration(root: &Path) -> Result<EdgeosConfig, Error> {
     Ok(EdgeosConfig { text, source: boot.display().to_string(), fell_back })
 }
 
+/// Every address of this machine with its device's name, through the netlink address
+/// dumps; why not when netlink cannot be read.
+fn live_addresses() -> Result<Vec<LiveAddr>, String> {
+    use crate::netlink::{link, Netlink};
+    let why = |e: crate::netlink::NetlinkError| format!("the router's addresses could not be read (netlink: {e})");
+    let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).map_err(why)?;
+    let links = link::Links::dump(&mut nl).map_err(why)?;
+    let name = |index: u32| links.name(index).map(str::to_string);
+    let mut out: Vec<LiveAddr> = link::addresses(&mut nl)
+        .map_err(why)?
+        .into_iter()
+        .filter_map(|a| Some(LiveAddr { dev: name(a.index)?, addr: a.local.into(), prefix_len: a.prefix_len }))
+        .collect();
+    out.extend(
+        link::addresses6(&mut nl)
+            .map_err(why)?
+            .into_iter()
+            .filter_map(|a| Some(LiveAddr { dev: name(a.index)?, addr: a.local.into(), prefix_len: a.prefix_len })),
+    );
+    Ok(out)
+}
+
 /// The running configuration, as large as a saved one may be (an ER-12's is well past the
 /// 64 KiB of the load balancer's status).
 fn running_config(api: &Path) -> Option<String> {
@@ -220,7 +332,7 @@ mod tests {
 
     #[test]
     fn the_written_text_says_where_each_value_came_from_and_the_tool_accepts_it() {
-        let d = derive(&parse_config_tree(ERX), None);
+        let d = derive(&parse_config_tree(ERX), &Given::default());
         assert!(d.missing.is_empty(), "{:?}", d.missing);
         let text = d.to_text("config.boot");
         assert!(text.contains("# load-balance group G interface eth1 (failover-only)\nBACKUP_DEV=eth1\n"), "{text}");
@@ -228,9 +340,13 @@ mod tests {
         let c = config::parse(Path::new("/t.conf"), &text).expect("the tool's parser accepts it");
         assert_eq!(c.lan_subnets.len(), 2);
         // What is missing is written commented out, with the reason.
-        let d = derive(&parse_config_tree("interfaces {\n ethernet eth0 {\n  address dhcp\n }\n}\n"), None);
+        let d =
+            derive(&parse_config_tree("interfaces {\n ethernet eth0 {\n  address dhcp\n }\n}\n"), &Given::default());
         let text = d.to_text("x");
-        assert!(text.contains("# not derived: no WireGuard interface in the configuration\n#WG_IFACE=\n"), "{text}");
+        assert!(
+            text.contains("# not derived: no WireGuard interface in the configuration: give --wg-iface NAME, --endpoint ADDR[:PORT] and --peer-ip IP\n#WG_IFACE=\n"),
+            "{text}"
+        );
         let missing: Vec<&str> = d.missing_required().iter().map(|(k, _)| *k).collect();
         for k in REQUIRED {
             assert!(missing.contains(&k), "{k} should be missing: {missing:?}");

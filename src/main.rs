@@ -41,11 +41,14 @@ Commands:
                            probe every PROBE_INTERVAL_MS; while it runs, `run` does nothing
                            (SIGHUP reloads the configuration, SIGTERM stops, tables as they are)
   init [--config-boot FILE] [--print | -o FILE] [--force] [--peer-ip IP]
+       [--endpoint ADDR[:PORT]] [--lan PREFIX[,PREFIX...]]... [--wg-iface NAME]
                            write a configuration derived from EdgeOS's own (cli-shell-api, else
                            /config/config.boot) to /config/user-data/wg-failsafe.conf; exit 2,
                            writing nothing, when a required value cannot be derived;
-                           --peer-ip: the VPS's tunnel address, which also chooses among
-                           several WireGuard interfaces (the one whose prefix holds it)
+                           each option gives a value it cannot derive (checked as the key
+                           it sets: WG_PEER_IP, WG_ENDPOINT[_PORT], LAN_SUBNET, WG_IFACE);
+                           --peer-ip (the VPS's tunnel address, inside the interface's
+                           prefix) or --wg-iface also choose among WireGuard interfaces
 
 Options:
   -c FILE         configuration file; default: $WG_FAILSAFE_CONF, then
@@ -97,9 +100,15 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
     };
     let config_boot = path_opt(&mut args, "--config-boot")?;
     let out = path_opt(&mut args, "-o")?;
-    let peer_ip: Option<std::net::Ipv4Addr> =
-        args.opt_value_from_str("--peer-ip").map_err(|e| usage(format!("--peer-ip: {e}")))?;
-    let init_opts = config_boot.is_some() || out.is_some() || print || force || peer_ip.is_some();
+    let text_opt = |args: &mut pico_args::Arguments, key: &'static str| {
+        args.opt_value_from_str::<_, String>(key).map_err(|e| usage(format!("{key}: {e}")))
+    };
+    let peer_ip = text_opt(&mut args, "--peer-ip")?;
+    let endpoint = text_opt(&mut args, "--endpoint")?;
+    let wg_iface = text_opt(&mut args, "--wg-iface")?;
+    let lan: Vec<String> = args.values_from_str("--lan").map_err(|e| usage(format!("--lan: {e}")))?;
+    let given = init::Given::new(peer_ip.as_deref(), endpoint.as_deref(), &lan, wg_iface.as_deref()).map_err(usage)?;
+    let init_opts = config_boot.is_some() || out.is_some() || print || force || given != init::Given::default();
     let config: Option<PathBuf> =
         args.opt_value_from_os_str("-c", |s| Ok::<_, String>(PathBuf::from(s))).map_err(|e| usage(e.to_string()))?;
     let free: Vec<String> = args
@@ -130,7 +139,7 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
                 if print && out.is_some() {
                     return Err(usage("init takes --print or -o FILE, not both".into()));
                 }
-                Cmd::Init(init::Options { config_boot, print, out, force, peer_ip })
+                Cmd::Init(init::Options { config_boot, print, out, force, given })
             }
             "transition" => match rest {
                 [group, iface, state] if matches!(state.as_str(), "active" | "inactive" | "failover") => {
@@ -148,7 +157,10 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
         return Err(usage("--json goes with `status` only".into()));
     }
     if init_opts && !matches!(command, Cmd::Init(_)) {
-        return Err(usage("--config-boot, --print, -o, --force and --peer-ip go with `init` only".into()));
+        return Err(usage(
+            "--config-boot, --print, -o, --force, --peer-ip, --endpoint, --lan and --wg-iface go with `init` only"
+                .into(),
+        ));
     }
     if dry_run && matches!(command, Cmd::Daemon) {
         return Err(usage("`daemon` changes the tables as it goes; it takes no --dry-run".into()));
@@ -385,10 +397,69 @@ mod tests {
         {
             Cmd::Init(o) => {
                 assert_eq!(o.config_boot.as_deref(), Some(Path::new("/tmp/c.boot")));
-                assert_eq!(o.peer_ip, Some(std::net::Ipv4Addr::new(10, 11, 0, 1)));
+                assert_eq!(o.given.peer_ip, Some(std::net::Ipv4Addr::new(10, 11, 0, 1)));
                 assert!(o.force && !o.print && o.out.is_none());
             }
             _ => panic!("not init"),
+        }
+    }
+
+    #[test]
+    fn init_options_give_what_a_refusal_asks_for() {
+        let args = [
+            "init",
+            "--endpoint",
+            "198.51.100.7:51821",
+            "--lan",
+            "192.168.1.0/24,192.168.30.0/24",
+            "--lan",
+            "10.20.0.0/16",
+            "--lan",
+            "192.168.1.0/24",
+            "--wg-iface",
+            "wg1",
+            "--print",
+        ];
+        match parse(&args).expect("valid").command {
+            Cmd::Init(o) => {
+                assert_eq!(o.given.endpoint, Some(("198.51.100.7".to_string(), Some(51821))));
+                let lan: Vec<String> = o.given.lan.iter().map(|n| n.to_string()).collect();
+                assert_eq!(
+                    lan,
+                    ["192.168.1.0/24", "192.168.30.0/24", "10.20.0.0/16"],
+                    "repeated and comma lists, once each"
+                );
+                assert_eq!(o.given.wg_iface.as_deref(), Some("wg1"));
+                assert_eq!(o.given.peer_ip, None);
+            }
+            _ => panic!("not init"),
+        }
+        match parse(&["init", "--endpoint", "198.51.100.7"]).expect("valid").command {
+            Cmd::Init(o) => assert_eq!(o.given.endpoint, Some(("198.51.100.7".to_string(), None))),
+            _ => panic!("not init"),
+        }
+        // Each refused as the configuration's parser refuses the key it gives, naming the option.
+        for (args, message) in [
+            (&["init", "--endpoint", "198.51.100.7:99999"][..], "--endpoint: `99999` is out of range (1..=65535)"),
+            (&["init", "--endpoint", "198.51.100.7:0"], "--endpoint: `0` is out of range (1..=65535)"),
+            (&["init", "--endpoint", "198.51.100.300"], "--endpoint: `198.51.100.300` is not an IPv4 address"),
+            (
+                &["init", "--lan", "192.168.1.1/24"],
+                "--lan: `192.168.1.1/24` has host bits set (the network is 192.168.1.0/24)",
+            ),
+            (&["init", "--lan", "192.168.1.0/33"], "--lan: `192.168.1.0/33` has an invalid prefix length"),
+            (&["init", "--lan", ","], "--lan: no subnet given"),
+            (
+                &["init", "--wg-iface", "a-very-long-interface"],
+                "--wg-iface: `a-very-long-interface` is not a valid interface name (1-15 characters, no / : or spaces)",
+            ),
+            (&["init", "--peer-ip", "10.11.0"], "--peer-ip: `10.11.0` is not an IPv4 address"),
+            (
+                &["run", "--lan", "192.168.1.0/24"],
+                "--config-boot, --print, -o, --force, --peer-ip, --endpoint, --lan and --wg-iface go with `init` only",
+            ),
+        ] {
+            assert_eq!(usage_error(args), format!("{message} (see --help)"), "{args:?}");
         }
     }
 
@@ -416,7 +487,7 @@ mod tests {
         assert_eq!(usage_error(&["run", "--json"]), "--json goes with `status` only (see --help)");
         assert_eq!(
             usage_error(&["run", "--force"]),
-            "--config-boot, --print, -o, --force and --peer-ip go with `init` only (see --help)"
+            "--config-boot, --print, -o, --force, --peer-ip, --endpoint, --lan and --wg-iface go with `init` only (see --help)"
         );
         assert_eq!(
             usage_error(&["init", "--print", "-o", "/x"]),

@@ -1996,9 +1996,13 @@ fn init_from_config_boot_gives_a_working_configuration() {
     let (code, err) = init(&["-o", out.to_str().expect("path")]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("WG_PEER_IP could not be derived") && err.contains("--peer-ip"), "{err}");
+    // lan2 (static, no DHCP) would be a LAN, shown to be confirmed; the lab leaves it out.
+    assert!(err.contains("confirm  lan2 192.168.20.0/24 is in LAN_SUBNET"), "{err}");
     assert!(!out.exists());
-    let (code, err) = init(&["--peer-ip", "10.11.0.1", "-o", out.to_str().expect("path")]);
+    let given = ["--peer-ip", "10.11.0.1", "--lan", "192.168.10.0/24", "-o", out.to_str().expect("path")];
+    let (code, err) = init(&given);
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("confirm  lan2 192.168.20.0/24 (interfaces ethernet lan2) is not in --lan"), "{err}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(fs::metadata(&out).expect("written").permissions().mode() & 0o777, 0o600);
     let derived = fs::read_to_string(&out).expect("read");
@@ -2016,7 +2020,7 @@ fn init_from_config_boot_gives_a_working_configuration() {
         assert!(derived.lines().any(|l| l == line), "no `{line}` in:\n{derived}");
     }
     // Again without --force: refused, the file kept.
-    let (code, err) = init(&["--peer-ip", "10.11.0.1", "-o", out.to_str().expect("path")]);
+    let (code, err) = init(&given);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--force"), "{err}");
     // The derived values, plus where this lab keeps its files: failover and recovery.
@@ -2615,6 +2619,42 @@ fn a_fifo_as_the_key_file_is_skipped_and_activation_goes_on() {
     assert_failsafe_tables(&lab);
     assert!(lab.log().contains("vps-peer-public.key (is a FIFO, skipped)"), "{}", lab.log());
     lab.assert_traffic_via(VPS);
+}
+
+/// `init` on the lab router with IPv6: LAN_SUBNET6 from the LAN interfaces' live global
+/// addresses (the lab's stand in for a delegated prefix) and WG_PEER_IP6 from the tunnel's
+/// /127; run outside the router (another machine), neither is taken.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn init_takes_ipv6_from_the_router_s_live_addresses() {
+    let lab = Lab::up("i6", &[("LAB_IPV6", "yes")]);
+    let fixture = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/config.boot"))
+        .expect("fixture")
+        .replace("WG_IFACE", &format!("{}w", lab.id))
+        .replace("VPS_KEY", "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=")
+        .replace("allowed-ips 0.0.0.0/0", "allowed-ips 0.0.0.0/0,::/0");
+    let boot = lab.dir.join("config.boot");
+    fs::write(&boot, fixture).expect("write");
+    lab.rtr(&format!("ip -6 addr add 2001:db8:fe::2/127 dev {}w", lab.id));
+    let args = ["init", "--peer-ip", "10.11.0.1", "--lan", "192.168.10.0/24,192.168.20.0/24", "--print"];
+    let inside = sh(Command::new("ip")
+        .args(["netns", "exec", &format!("{}-rtr", lab.id), env!("CARGO_BIN_EXE_wg-failsafe")])
+        .args(args)
+        .arg("--config-boot")
+        .arg(&boot));
+    let (out, err) = (text(&inside.stdout), text(&inside.stderr));
+    assert_eq!(inside.status.code(), Some(0), "{err}");
+    let line = |key: &str| out.lines().find(|l| l.starts_with(key)).unwrap_or_default().to_string();
+    let lan6 = line("LAN_SUBNET6=");
+    assert!(lan6.contains("2001:db8:10::/64") && lan6.contains("2001:db8:20::/64"), "{out}");
+    assert!(!lan6.contains("fe80"), "{lan6}");
+    assert_eq!(line("WG_PEER_IP6="), "WG_PEER_IP6=2001:db8:fe::3", "{out}");
+    // This machine, outside the router's namespace, has no switch0 holding 192.168.10.1.
+    let outside = sh(Command::new(env!("CARGO_BIN_EXE_wg-failsafe")).args(args).arg("--config-boot").arg(&boot));
+    let (out, err) = (text(&outside.stdout), text(&outside.stderr));
+    assert_eq!(outside.status.code(), Some(0), "{err}");
+    assert!(out.contains("\n#LAN_SUBNET6=\n") && out.contains("\n#WG_PEER_IP6=\n"), "{out}");
+    assert!(err.contains("of this machine does not hold 192.168."), "{err}");
 }
 
 /// A config.boot nested 200,000 deep: `init` refuses it (exit 2, naming the line), and

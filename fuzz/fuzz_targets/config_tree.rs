@@ -17,7 +17,14 @@ fuzz_target!(|data: &[u8]| {
     let root = edgeos::parse_config_tree(&text);
     let _ = edgeos::peers_of(&root);
     let _ = edgeos::config_boot_peers(&text, "wg0");
-    let derived = init::derive(&root, None);
+    let mut derived = init::derive(&root, &init::Given::default());
     let _ = derived.missing_required();
     let _ = derived.to_text("fuzz");
+    init::derive_v6(&mut derived, Err("fuzz".into()));
+    // And with every option given (the owner's answers to the refusals).
+    let lan = ["192.168.0.0/16".to_string()];
+    let given = init::Given::new(Some("10.11.0.1"), Some("198.51.100.7:51821"), &lan, Some("wg1"));
+    if let Ok(given) = given {
+        let _ = init::derive(&root, &given).to_text("fuzz");
+    }
 });

@@ -196,14 +196,7 @@ impl Fields<'_> {
         min: T,
         max: T,
     ) -> Result<T, ConfigError> {
-        self.optional(key, default, |v| match v.parse::<T>() {
-            Ok(n) if n >= min && n <= max => Ok(n),
-            Ok(_) => Err(format!("`{v}` is out of range ({min}..={max})")),
-            Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
-                Err(format!("`{v}` is out of range ({min}..={max})"))
-            }
-            Err(_) => Err(format!("`{v}` is not a number")),
-        })
+        self.optional(key, default, |v| in_range(v, min, max))
     }
 
     fn build(self) -> Result<Config, ConfigError> {
@@ -212,7 +205,7 @@ impl Fields<'_> {
             wg_iface: self.optional("WG_IFACE", "wg0".into(), iface)?,
             wg_peer_ip: self.required("WG_PEER_IP", ipv4)?,
             wg_endpoint: self.required("WG_ENDPOINT", ipv4)?,
-            wg_endpoint_port: self.number("WG_ENDPOINT_PORT", 51820, 1, u16::MAX)?,
+            wg_endpoint_port: self.optional("WG_ENDPOINT_PORT", 51820, port)?,
             wg_peer_key_file: self.optional(
                 "WG_PEER_KEY_FILE",
                 "/config/auth/vps-peer-public.key".into(),
@@ -323,6 +316,37 @@ impl Fields<'_> {
         }
         Ok(())
     }
+}
+
+/// The check [`parse`] applies to the value of `key`, for `init`'s options that give a
+/// key's value on the command line (`--endpoint`, `--lan`, `--wg-iface`, `--peer-ip`): one
+/// check, here, whichever way the value comes.
+pub fn check_value(key: &str, v: &str) -> Result<(), String> {
+    match key {
+        "WG_IFACE" | "LAN_DEV" => iface(v).map(drop),
+        "WG_PEER_IP" => ipv4(v).map(drop),
+        "WG_ENDPOINT" => ipv4(v).map(drop),
+        "WG_ENDPOINT_PORT" => port(v).map(drop),
+        "LAN_SUBNET" => subnets(v).map(drop),
+        _ => Err(format!("{key}: no check for it here")),
+    }
+}
+
+/// A number within `min..=max`.
+fn in_range<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(v: &str, min: T, max: T) -> Result<T, String> {
+    match v.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        Ok(_) => Err(format!("`{v}` is out of range ({min}..={max})")),
+        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("`{v}` is out of range ({min}..={max})"))
+        }
+        Err(_) => Err(format!("`{v}` is not a number")),
+    }
+}
+
+/// WG_ENDPOINT_PORT: a UDP port.
+fn port(v: &str) -> Result<u16, String> {
+    in_range(v, 1, u16::MAX)
 }
 
 /// The most TRACK_IPS a round probes (each one costs PROBE_COUNT echoes at worst).
@@ -672,6 +696,34 @@ pub mod tests {
                 error_of(&format!("{MINIMAL}{line}\n")),
                 format!("/etc/test.conf:8: {}: {message}", line.split('=').next().unwrap_or_default())
             );
+        }
+    }
+
+    /// `init`'s options are checked by [`check_value`]: it must say what the parser says.
+    #[test]
+    fn check_value_agrees_with_the_parser() {
+        let cases = [
+            ("WG_ENDPOINT", "203.0.113.10"),
+            ("WG_ENDPOINT", "vps.example.net"),
+            ("WG_ENDPOINT", "203.0.113.300"),
+            ("WG_ENDPOINT_PORT", "51820"),
+            ("WG_ENDPOINT_PORT", "0"),
+            ("WG_ENDPOINT_PORT", "99999"),
+            ("WG_ENDPOINT_PORT", "x"),
+            ("WG_IFACE", "wg1"),
+            ("WG_IFACE", "a-very-long-interface"),
+            ("WG_IFACE", "wg/0"),
+            ("WG_PEER_IP", "10.11.0.1"),
+            ("WG_PEER_IP", "10.11.0"),
+            ("LAN_SUBNET", "192.168.1.0/24,10.0.0.0/8"),
+            ("LAN_SUBNET", "192.168.1.1/24"),
+            ("LAN_SUBNET", "192.168.1.0/33"),
+        ];
+        for (key, v) in cases {
+            let text: String =
+                MINIMAL.lines().filter(|l| !l.starts_with(&format!("{key}="))).map(|l| format!("{l}\n")).collect();
+            let by_parser = parse_str(&format!("{key}={v}\n{text}")).map(drop).map_err(|e| e.message);
+            assert_eq!(check_value(key, v).map_err(|m| format!("{key}: {m}")), by_parser, "{key}={v}");
         }
     }
 

@@ -1,30 +1,32 @@
 //! [`derive`]: EdgeOS's configuration tree turned into the tool's keys, each with where it
 //! came from, or the reason it could not be (a refusal names what it saw, so the owner can
-//! choose). Pure: the fixtures under `tests/init/` are checked by one unit test.
+//! choose, and the option that gives what is missing). Pure: the fixtures under
+//! `tests/init/` are checked by one unit test.
 //!
-//! The tunnel is the WireGuard interface with the one enabled peer routing 0.0.0.0/0 (or,
-//! given `--peer-ip`, the one whose prefix holds it); the WANs are the load-balance group
-//! the LAN's catch-all `modify` rule uses (not the first in the file), its one primary and
-//! its one failover-only interface; the LANs are the interfaces the load balancer's modify
-//! firewall, a DHCP server or DNS forwarding serves, never a WAN, a group member or a
-//! tunnel. Whatever is `disable`d (a peer, a next-hop, an interface) is not used.
+//! The tunnel's keys are init/tunnel.rs's; the WANs are the load-balance group the LAN's
+//! catch-all `modify` rule uses (not the first in the file), its one primary and its one
+//! failover-only interface; the LANs are `--lan`, else every enabled interface with an
+//! address that is not a WAN (a group member, or where a default route's next-hop is), a
+//! tunnel or loopback: those the load balancer's modify firewall, a DHCP server or DNS
+//! forwarding serves, and the static ones, which are listed for the owner to confirm.
+//! Whatever is `disable`d (a peer, a next-hop, an interface) is not used.
 
 use std::net::Ipv4Addr;
 
-use super::Derived;
-use crate::edgeos::{self, ConfiguredPeer, Node};
+use super::{Derived, Given};
+use crate::edgeos::Node;
 use crate::net::Ipv4Net;
 
 /// An interface of the configuration, by the name the kernel gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Iface {
+pub(super) struct Iface {
     /// `eth0`, `eth0.10` (a vif), `pppoe0`, `switch0`, `br0`, `wg0`.
-    name: String,
+    pub(super) name: String,
     /// Where it is in the configuration, for the comments.
-    path: String,
+    pub(super) path: String,
     addrs: Vec<Ipv4Net>,
     /// Host addresses (`address 192.168.1.2/24`), as written.
-    hosts: Vec<(Ipv4Addr, u8)>,
+    pub(super) hosts: Vec<(Ipv4Addr, u8)>,
     dhcp: bool,
     pppoe: bool,
     /// `firewall in modify NAME`.
@@ -40,7 +42,7 @@ fn host_prefix(v: &str) -> Option<(Ipv4Addr, u8)> {
     Some((a.parse().ok()?, len))
 }
 
-fn network(addr: Ipv4Addr, len: u8) -> Ipv4Net {
+pub(super) fn network(addr: Ipv4Addr, len: u8) -> Ipv4Net {
     Ipv4Net { addr: Ipv4Addr::from(u32::from(addr) & crate::net::prefix_mask(len)), len }
 }
 
@@ -84,204 +86,29 @@ fn interfaces(root: &Node) -> Vec<Iface> {
     out
 }
 
-/// The address of a /30's or /31's other host, when `ours` leaves exactly one.
-pub fn other_host(ours: Ipv4Addr, len: u8) -> Option<Ipv4Addr> {
-    let a = u32::from(ours);
-    let net = a & crate::net::prefix_mask(len);
-    match len {
-        31 => Some(Ipv4Addr::from(net + u32::from(a == net))),
-        30 => match a - net {
-            1 => Some(Ipv4Addr::from(net + 2)),
-            2 => Some(Ipv4Addr::from(net + 1)),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// The values of `init`, from EdgeOS's configuration tree. `peer_ip` is `--peer-ip`.
-pub fn derive(root: &Node, peer_ip: Option<Ipv4Addr>) -> Derived {
+/// The values of `init`, from EdgeOS's configuration tree and the options `given`.
+pub fn derive(root: &Node, given: &Given) -> Derived {
     let mut d = Derived::default();
     let ifaces = interfaces(root);
-    derive_wireguard(root, &ifaces, peer_ip, &mut d);
+    d.configured4 = ifaces.iter().flat_map(|i| i.hosts.iter().map(|(a, _)| (i.name.clone(), *a))).collect();
+    super::tunnel::derive_wireguard(root, &ifaces, given, &mut d);
     derive_wans(root, &ifaces, &mut d);
-    // Never a LAN: a tunnel, a member of any load-balance group (a WAN), loopback.
+    // Never a LAN: a tunnel, a member of any load-balance group (a WAN), an interface
+    // a default route's next-hop is on (a WAN outside the groups), loopback.
     let mut not_lan: Vec<&str> = groups(root).iter().flat_map(|(_, g)| g.named("interface").map(|(i, _)| i)).collect();
-    not_lan.extend(root.child("interfaces").into_iter().flat_map(|i| i.named("wireguard").map(|(w, _)| w)));
-    not_lan.push("lo");
-    derive_lan(root, &ifaces, &not_lan, &mut d);
-    d
-}
-
-/// A WireGuard interface and its peers.
-struct Tunnel<'a> {
-    name: &'a str,
-    iface: Option<&'a Iface>,
-    peers: Vec<ConfiguredPeer>,
-}
-
-impl Tunnel<'_> {
-    /// Its enabled peers routing 0.0.0.0/0.
-    fn full(&self) -> Vec<&ConfiguredPeer> {
-        self.peers.iter().filter(|p| !p.disabled && p.allowed_ips.iter().any(|a| a == "0.0.0.0/0")).collect()
+    for kind in ["wireguard", "openvpn"] {
+        not_lan.extend(root.child("interfaces").into_iter().flat_map(|i| i.named(kind).map(|(w, _)| w)));
     }
-
-    fn hosts(&self) -> &[(Ipv4Addr, u8)] {
-        self.iface.map_or(&[], |i| i.hosts.as_slice())
-    }
-
-    /// `wg0 (address 10.11.0.2/30, endpoints 203.0.113.10:51820)`, for a refusal.
-    fn summary(&self) -> String {
-        let addrs: Vec<String> = self.hosts().iter().map(|(a, l)| format!("{a}/{l}")).collect();
-        let ends: Vec<&str> = self.peers.iter().filter(|p| !p.disabled).filter_map(|p| p.endpoint.as_deref()).collect();
-        format!(
-            "{} (address {}, endpoint {})",
-            self.name,
-            if addrs.is_empty() { "none".to_string() } else { addrs.join(" ") },
-            if ends.is_empty() { "none".to_string() } else { ends.join(" ") }
-        )
-    }
-
-    /// What each peer routes: `wg0 peer xTIBA5rb… 10.50.0.0/16 (endpoint …)`.
-    fn routes(&self) -> Vec<String> {
-        if self.peers.is_empty() {
-            return vec![format!("{} has no peer", self.name)];
-        }
-        self.peers
+    let hops = static_next_hops(root);
+    not_lan.extend(
+        ifaces
             .iter()
-            .map(|p| {
-                let ips = if p.allowed_ips.is_empty() { "nothing".to_string() } else { p.allowed_ips.join(",") };
-                let end = p.endpoint.as_deref().map(|e| format!(", endpoint {e}")).unwrap_or_default();
-                let off = if p.disabled { ", disabled" } else { "" };
-                format!("{} peer {} routes {ips}{end}{off}", self.name, short_key(&p.key))
-            })
-            .collect()
-    }
-}
-
-fn short_key(key: &str) -> String {
-    format!("{}…", key.get(..8).unwrap_or(key))
-}
-
-fn derive_wireguard(root: &Node, ifaces: &[Iface], peer_ip: Option<Ipv4Addr>, d: &mut Derived) {
-    let tunnels: Vec<Tunnel> = root
-        .child("interfaces")
-        .map(|i| {
-            i.named("wireguard")
-                .map(|(name, n)| Tunnel {
-                    name,
-                    iface: ifaces.iter().find(|i| i.name == name),
-                    peers: edgeos::peers_of(n),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let refuse = |d: &mut Derived, why: String| {
-        for k in ["WG_IFACE", "WG_ENDPOINT", "WG_PEER_IP"] {
-            d.lack(k, why.clone());
-        }
-    };
-    let list = |ts: &[&Tunnel]| ts.iter().map(|t| t.summary()).collect::<Vec<_>>().join("; ");
-    let all: Vec<&Tunnel> = tunnels.iter().collect();
-    if all.is_empty() {
-        return refuse(d, "no WireGuard interface in the configuration".into());
-    }
-    let (t, why) = match peer_ip {
-        Some(ip) => {
-            let inside: Vec<&Tunnel> =
-                all.iter().copied().filter(|t| t.hosts().iter().any(|(a, l)| network(*a, *l).contains(ip))).collect();
-            match inside.as_slice() {
-                [t] => (*t, format!("its prefix holds --peer-ip {ip}")),
-                [] => {
-                    return refuse(d, format!("--peer-ip {ip} is in no WireGuard interface's prefix: {}", list(&all)))
-                }
-                several => {
-                    return refuse(d, format!("--peer-ip {ip} is in several interfaces' prefixes: {}", list(several)))
-                }
-            }
-        }
-        None => {
-            let full: Vec<&Tunnel> = all.iter().copied().filter(|t| !t.full().is_empty()).collect();
-            match full.as_slice() {
-                [t] => (*t, "its peer routes 0.0.0.0/0".to_string()),
-                [] => {
-                    let routes: Vec<String> = all.iter().flat_map(|t| t.routes()).collect();
-                    return refuse(d, format!("no enabled WireGuard peer routes 0.0.0.0/0: {}", routes.join("; ")));
-                }
-                several => {
-                    return refuse(
-                        d,
-                        format!(
-                            "several WireGuard interfaces route 0.0.0.0/0: {}; give --peer-ip (the VPS's tunnel address) to choose",
-                            list(several)
-                        ),
-                    )
-                }
-            }
-        }
-    };
-    let name = t.name;
-    let vps = match t.full().as_slice() {
-        [p] => (*p).clone(),
-        [] => {
-            return refuse(d, format!("no enabled peer of {name} routes 0.0.0.0/0: {}", t.routes().join("; ")));
-        }
-        _ => return refuse(d, format!("several peers of {name} route 0.0.0.0/0: {}", t.routes().join("; "))),
-    };
-    d.set("WG_IFACE", name, format!("interfaces wireguard {name} ({why})"));
-    match vps.endpoint.as_deref() {
-        Some(e) => {
-            let (host, port) = e.rsplit_once(':').unwrap_or((e, ""));
-            let port_ok = port.is_empty() || port.parse::<u16>().is_ok_and(|p| p > 0);
-            match host.trim_matches(['[', ']']).parse::<Ipv4Addr>() {
-                Ok(_) if !port_ok => {
-                    d.lack("WG_ENDPOINT", format!("the VPS peer's endpoint `{e}` has no valid port (1-65535)"))
-                }
-                Ok(ip) => {
-                    let from = format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key));
-                    d.set("WG_ENDPOINT", ip.to_string(), from.clone());
-                    if !port.is_empty() {
-                        d.set("WG_ENDPOINT_PORT", port, from);
-                    }
-                }
-                Err(_) => d.lack(
-                    "WG_ENDPOINT",
-                    format!("the VPS peer's endpoint `{e}` is not an IPv4 address: give the VPS's address"),
-                ),
-            }
-        }
-        None => d.lack("WG_ENDPOINT", format!("the VPS peer of {name} has no endpoint")),
-    }
-    match peer_ip {
-        Some(ip) => match peer_ip_refused(ip, t.hosts()) {
-            Some(why) => d.lack("WG_PEER_IP", format!("--peer-ip {ip} {why}")),
-            None => d.set("WG_PEER_IP", ip.to_string(), "--peer-ip"),
-        },
-        None => match t.hosts().first().and_then(|(a, l)| other_host(*a, *l).map(|o| (o, *a, *l))) {
-            Some((other, a, l)) => d.set(
-                "WG_PEER_IP",
-                other.to_string(),
-                format!("interfaces wireguard {name} address {a}/{l}: the other host of the /{l}"),
-            ),
-            None => {
-                let addr = t.hosts().first().map_or("no address".to_string(), |(a, l)| format!("address {a}/{l}"));
-                d.lack("WG_PEER_IP", format!("{name} has {addr}, which does not name one other host: give the VPS's tunnel address with --peer-ip"))
-            }
-        },
-    }
-}
-
-/// Why `ip` cannot be the VPS's tunnel address on an interface with `hosts`, if it cannot.
-fn peer_ip_refused(ip: Ipv4Addr, hosts: &[(Ipv4Addr, u8)]) -> Option<&'static str> {
-    if hosts.iter().any(|(a, _)| *a == ip) {
-        return Some("is the router's own tunnel address");
-    }
-    let edge = hosts.iter().any(|(a, l)| {
-        let net = network(*a, *l);
-        let last = u32::from(net.addr) | !crate::net::prefix_mask(*l);
-        *l < 31 && (ip == net.addr || u32::from(ip) == last)
-    });
-    edge.then_some("is its prefix's network or broadcast address")
+            .filter(|i| hops.iter().any(|(h, _)| i.addrs.iter().any(|n| n.len > 0 && n.contains(*h))))
+            .map(|i| i.name.as_str()),
+    );
+    not_lan.push("lo");
+    derive_lan(root, &ifaces, &not_lan, given, &mut d);
+    d
 }
 
 /// The load-balance groups, in file order.
@@ -432,7 +259,10 @@ fn derive_wans(root: &Node, ifaces: &[Iface], d: &mut Derived) {
     }
 }
 
-fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], d: &mut Derived) {
+/// LAN_SUBNET and LAN_DEV: `--lan`, else the enabled interfaces with an address that are
+/// not WANs, tunnels or loopback — those the load balancer's modify firewall, a DHCP
+/// server or DNS forwarding serves, and the static ones (listed to be confirmed).
+fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], given: &Given, d: &mut Derived) {
     // Modify rulesets that send traffic to a load-balance group.
     let lb_rulesets: Vec<&str> = root
         .child("firewall")
@@ -462,6 +292,7 @@ fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], d: &mut Derived) 
         })
         .unwrap_or_default();
     let mut lans: Vec<(&Iface, String)> = Vec::new();
+    let mut statics: Vec<&Iface> = Vec::new();
     for i in ifaces.iter().filter(|i| !i.addrs.is_empty() && !i.pppoe && !i.disabled && !not_lan.contains(&&*i.name)) {
         let why = if i.modify.as_deref().is_some_and(|m| lb_rulesets.contains(&m)) {
             format!("{}: firewall in modify {}", i.path, i.modify.as_deref().unwrap_or_default())
@@ -469,55 +300,123 @@ fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], d: &mut Derived) 
             format!("{}: serves DHCP", i.path)
         } else if dns_listen.contains(&i.name.as_str()) {
             format!("{}: DNS forwarding listens on it", i.path)
+        } else if i.addrs.iter().any(|a| a.len < 31) {
+            // Hosts with static addresses and no DHCP or DNS of the router's: still a
+            // LAN whose traffic needs the failover (a /31 or /32 is a link, not a LAN).
+            statics.push(i);
+            format!("{}: a static LAN (no DHCP or DNS forwarding): confirm", i.path)
         } else {
             continue;
         };
         lans.push((i, why));
     }
+    let lan_of =
+        |i: &Iface| i.addrs.iter().filter(|a| a.len < 31).map(|a| format!("{} {a}", i.name)).collect::<Vec<_>>();
+    if !given.lan.is_empty() {
+        return given_lan(ifaces, not_lan, (&lans, &statics), &dns_listen, given, d);
+    }
+    for i in &statics {
+        d.confirm.push(format!(
+            "{} is in LAN_SUBNET: {} has a static address, no DHCP and no DNS forwarding; if it is no LAN, give --lan",
+            lan_of(i).join(", "),
+            i.path
+        ));
+    }
     if lans.is_empty() {
-        d.lack("LAN_SUBNET", "no interface with the load balancer's modify firewall, a DHCP server or DNS forwarding");
+        d.lack(
+            "LAN_SUBNET",
+            "no enabled interface with an address other than the WANs, tunnels and loopback: give --lan PREFIX[,PREFIX...]",
+        );
         return;
     }
+    d.lan_devs = lans.iter().map(|(i, _)| i.name.clone()).collect();
     let subnets: Vec<String> = lans.iter().flat_map(|(i, _)| i.addrs.iter().map(|a| a.to_string())).collect();
     let from: Vec<&str> = lans.iter().map(|(_, w)| w.as_str()).collect();
     d.set("LAN_SUBNET", subnets.join(" "), from.join("; "));
-    // LAN_DEV: where the resolver listens, else the first LAN interface.
-    let dev = lans.iter().find(|(i, _)| dns_listen.contains(&i.name.as_str())).unwrap_or(&lans[0]);
+    // LAN_DEV: where the resolver listens, else the first LAN interface that is not static.
+    let dev = lans
+        .iter()
+        .find(|(i, _)| dns_listen.contains(&i.name.as_str()))
+        .or_else(|| lans.iter().find(|(i, _)| !statics.contains(i)))
+        .unwrap_or(&lans[0]);
     d.set("LAN_DEV", dev.0.name.clone(), format!("{} (the router's LAN address, for the DNS check)", dev.0.path));
+}
+
+/// LAN_SUBNET from `--lan`; what the configuration's LANs have outside it is listed to be
+/// confirmed; LAN_DEV, the interface with an address inside it (where DNS forwarding
+/// listens, else one a DHCP server or the load balancer serves, else a static one).
+fn given_lan(
+    ifaces: &[Iface],
+    not_lan: &[&str],
+    (lans, statics): (&[(&Iface, String)], &[&Iface]),
+    dns_listen: &[&str],
+    given: &Given,
+    d: &mut Derived,
+) {
+    let inside = |a: &Ipv4Net| given.lan.iter().any(|g| g.len <= a.len && g.contains(a.addr));
+    // A WAN's or a tunnel's own address inside LAN_SUBNET would send the router's own
+    // traffic there (the tunnel's packets too) into the tunnel.
+    let clash: Vec<String> = ifaces
+        .iter()
+        .filter(|i| not_lan.contains(&i.name.as_str()))
+        .flat_map(|i| i.hosts.iter().map(move |(a, _)| (i, *a)))
+        .filter_map(|(i, a)| given.lan.iter().find(|g| g.contains(a)).map(|g| format!("{g} holds {a} of {}", i.path)))
+        .collect();
+    if !clash.is_empty() {
+        let why = format!("--lan: {} (a WAN, a tunnel or loopback, never a LAN)", clash.join("; "));
+        return d.lack("LAN_SUBNET", why);
+    }
+    let found: Vec<String> =
+        lans.iter().flat_map(|(i, _)| i.addrs.iter().map(move |a| format!("{} {a}", i.name))).collect();
+    let set: Vec<String> = given.lan.iter().map(|n| n.to_string()).collect();
+    let from = if found.is_empty() {
+        "--lan".to_string()
+    } else {
+        format!("--lan (the configuration's LANs: {})", found.join(", "))
+    };
+    d.set("LAN_SUBNET", set.join(" "), from);
+    for (i, _) in lans {
+        for a in i.addrs.iter().filter(|a| !inside(a)) {
+            d.confirm.push(format!("{} {a} ({}) is not in --lan: its traffic will not fail over", i.name, i.path));
+        }
+    }
+    let candidates: Vec<&Iface> = ifaces
+        .iter()
+        .filter(|i| !i.disabled && !not_lan.contains(&i.name.as_str()) && i.addrs.iter().any(inside))
+        .collect();
+    d.lan_devs = candidates.iter().map(|i| i.name.clone()).collect();
+    let served = candidates.iter().find(|i| !statics.contains(i));
+    match candidates.iter().find(|i| dns_listen.contains(&i.name.as_str())).or(served).or(candidates.first()) {
+        Some(i) => d.set("LAN_DEV", i.name.clone(), format!("{} (its address is in --lan)", i.path)),
+        None => d.lack("LAN_DEV", "no interface of the configuration has an address in --lan (the default is switch0)"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edgeos;
     use std::fmt::Write as _;
     use std::path::Path;
-
-    #[test]
-    fn the_other_host_of_small_prefixes() {
-        let ip = |s: &str| s.parse::<Ipv4Addr>().expect("ip");
-        assert_eq!(other_host(ip("10.11.0.1"), 30), Some(ip("10.11.0.2")));
-        assert_eq!(other_host(ip("10.11.0.2"), 30), Some(ip("10.11.0.1")));
-        assert_eq!(other_host(ip("10.11.0.3"), 30), None, "the broadcast address is no host");
-        assert_eq!(other_host(ip("10.11.0.4"), 31), Some(ip("10.11.0.5")));
-        assert_eq!(other_host(ip("10.11.0.5"), 31), Some(ip("10.11.0.4")));
-        assert_eq!(other_host(ip("10.11.0.5"), 24), None);
-    }
 
     /// What `init` makes of `text`: each value with where it came from, each missing key
     /// with why, and the verdict (`written`, after the tool's own parser accepted the
     /// file, or `refused:` and the keys or the parser's reason).
-    fn outcome(text: &str, peer_ip: Option<Ipv4Addr>) -> String {
+    fn outcome(text: &str, given: &Given) -> String {
         let root = match edgeos::parse_config_tree_checked(text) {
             Ok(root) => root,
             Err(e) => return format!("refused: {e}\n"),
         };
-        let d = derive(&root, peer_ip);
+        let d = derive(&root, given);
         let mut out = String::new();
         for (k, v, from) in &d.values {
             let _ = writeln!(out, "{k}={v}   ({from})");
         }
         for (k, why) in &d.missing {
             let _ = writeln!(out, "missing {k}: {why}");
+        }
+        for c in &d.confirm {
+            let _ = writeln!(out, "confirm {c}");
         }
         let missing: Vec<&str> = d.missing_required().iter().map(|(k, _)| *k).collect();
         if missing.is_empty() {
@@ -533,8 +432,31 @@ mod tests {
         out
     }
 
+    /// The options of a case's `== ...` line, read as `init` reads its own.
+    fn given_of(head: &str) -> Given {
+        let words: Vec<&str> = head.split_whitespace().collect();
+        if words == ["no", "options"] {
+            return Given::default();
+        }
+        let (mut peer_ip, mut endpoint, mut lan, mut wg_iface) = (None, None, Vec::new(), None);
+        for pair in words.chunks(2) {
+            match pair {
+                ["--peer-ip", v] => peer_ip = Some(*v),
+                ["--endpoint", v] => endpoint = Some(*v),
+                ["--lan", v] => lan.push(v.to_string()),
+                ["--wg-iface", v] => wg_iface = Some(*v),
+                _ => panic!("`== {head}`: not `no options` nor --peer-ip/--endpoint/--lan/--wg-iface VALUE pairs"),
+            }
+        }
+        Given::new(peer_ip, endpoint, &lan, wg_iface).unwrap_or_else(|e| panic!("`== {head}`: {e}"))
+    }
+
     /// Every `tests/init/NAME.boot` beside its `NAME.expected`: one or more cases, each
-    /// opened by `== no options` or `== --peer-ip ADDRESS`, then [`outcome`]'s lines.
+    /// opened by `== no options` or `== ` and init's options (`--peer-ip`, `--endpoint`,
+    /// `--lan`, `--wg-iface`, each with its value), then [`outcome`]'s lines. The large
+    /// files are built here from a small one (see [`generated`]).
+    /// `WGFS_BLESS=1` rewrites the .expected files with what the code says now (review
+    /// the diff: that is the test).
     #[test]
     fn the_fixture_corpus() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/init");
@@ -544,28 +466,73 @@ mod tests {
             .filter(|p| p.extension().is_some_and(|x| x == "boot"))
             .collect();
         boots.sort();
+        let bless = std::env::var_os("WGFS_BLESS").is_some();
         let (mut cases, mut failures) = (0, Vec::new());
+        let mut fixtures = 0;
+        let tmp = std::env::temp_dir().join(format!("wgfs-init-corpus-{}.boot", std::process::id()));
         for boot in &boots {
-            let text = std::fs::read_to_string(boot).expect("fixture");
-            let expected_path = boot.with_extension("expected");
-            let expected = std::fs::read_to_string(&expected_path)
-                .unwrap_or_else(|_| panic!("{} has no {}", boot.display(), expected_path.display()));
-            for case in expected.split("== ").filter(|c| !c.is_empty()) {
-                let (head, want) = case.split_once('\n').unwrap_or((case, ""));
-                let peer_ip = match head.trim() {
-                    "no options" => None,
-                    h => Some(
-                        h.strip_prefix("--peer-ip ").and_then(|ip| ip.parse().ok()).expect("`== --peer-ip ADDRESS`"),
-                    ),
-                };
-                let got = outcome(&text, peer_ip);
-                cases += 1;
-                if got != want {
-                    failures.push(format!("{} == {head}\n--- expected\n{want}--- got\n{got}", boot.display()));
+            let base = std::fs::read_to_string(boot).expect("fixture");
+            for (text, expected_path) in generated(boot, &base) {
+                fixtures += 1;
+                // Read as `init` reads a file: its size bound included.
+                std::fs::write(&tmp, &text).expect("temp file");
+                let text = crate::init::read_bounded(&tmp).map_err(|e| format!("refused: the file {e}\n"));
+                let expected = std::fs::read_to_string(&expected_path)
+                    .unwrap_or_else(|_| panic!("{} has no {}", boot.display(), expected_path.display()));
+                let mut blessed = String::new();
+                for case in expected.split("== ").filter(|c| !c.is_empty()) {
+                    let (head, want) = case.split_once('\n').unwrap_or((case, ""));
+                    let got = match &text {
+                        Ok(text) => outcome(text, &given_of(head)),
+                        Err(refused) => refused.clone(),
+                    };
+                    cases += 1;
+                    let _ = write!(blessed, "== {head}\n{got}");
+                    if got != want {
+                        failures
+                            .push(format!("{} == {head}\n--- expected\n{want}--- got\n{got}", expected_path.display()));
+                    }
+                }
+                if bless {
+                    std::fs::write(&expected_path, blessed).expect("bless");
                 }
             }
         }
+        std::fs::remove_file(&tmp).ok();
         assert!(failures.is_empty(), "{}", failures.join("\n"));
-        assert!(boots.len() >= 12 && cases >= 15, "{} fixtures, {cases} cases", boots.len());
+        assert!(fixtures >= 25 && cases >= 35, "{fixtures} fixtures, {cases} cases");
+    }
+
+    /// The marker line of a base fixture from which the large ones are built.
+    const MARKER: &str = "/* init-corpus: generated rules */";
+
+    /// `boot` itself, and when it holds [`MARKER`], the same file grown past 64 KiB (the
+    /// output bound of a status command) and past 1 MiB (init's read bound) by a
+    /// blocklist's rules in place of the marker, as a large ER-8 or ER-12 configuration
+    /// grows; each with its own `.expected` (`NAME.over-64k.expected`, `NAME.over-1m.expected`).
+    fn generated(boot: &Path, base: &str) -> Vec<(String, std::path::PathBuf)> {
+        let mut out = vec![(base.to_string(), boot.with_extension("expected"))];
+        if !base.contains(MARKER) {
+            return out;
+        }
+        let rule = |n: u32| {
+            format!(
+                "        rule {n} {{\n            action drop\n            description \"blocklist entry {n}\"\n            source {{\n                address 198.{}.{}.0/24\n            }}\n        }}\n",
+                18 + n / 65536 % 2,
+                n / 256 % 256
+            )
+        };
+        for (suffix, at_least) in [("over-64k", 64 * 1024), ("over-1m", (1 << 20) + 1)] {
+            let mut rules = String::new();
+            let mut n = 1;
+            while base.len() + rules.len() <= at_least {
+                rules.push_str(&rule(n));
+                n += 1;
+            }
+            let text = base.replace(MARKER, &rules);
+            assert!(text.len() > at_least, "{suffix}: {} bytes", text.len());
+            out.push((text, boot.with_extension(format!("{suffix}.expected"))));
+        }
+        out
     }
 }
