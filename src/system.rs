@@ -100,7 +100,7 @@ impl<'a> System<'a> {
         let links = kernel.links().context("reading links")?;
         let read = state.record();
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
-        if !dry_run && state.forget_other_boot(state::boot_id().as_deref()).map_err(state_error)? {
+        if !dry_run && state.forget_other_boot(kernel.boot_id().as_deref()).map_err(state_error)? {
             log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
             record = Record::default();
         }
@@ -145,6 +145,22 @@ impl<'a> System<'a> {
     /// Wall time since the epoch (WireGuard's handshake clock); never used for timing.
     pub fn wall_now(&self) -> Duration {
         self.kernel.wall_now()
+    }
+
+    /// Milliseconds since `started_ms` (a [`System::boottime_ms`]): the sequences' one
+    /// monotonic clock, through the door, so that a test's time is the fake's.
+    pub fn elapsed_ms(&self, started_ms: u64) -> u64 {
+        self.kernel.boottime_ms().saturating_sub(started_ms)
+    }
+
+    /// Waits `d` (a test's fake only moves its clocks on).
+    pub fn sleep(&self, d: Duration) {
+        self.kernel.sleep(d)
+    }
+
+    /// This boot's id, through the door (see [`state::boot_id`]).
+    pub fn boot_id(&self) -> Option<String> {
+        self.kernel.boot_id()
     }
 
     pub fn record(&self) -> &Record {
@@ -460,7 +476,8 @@ impl<'a> System<'a> {
     pub fn apply_owned(&mut self, change: &Change, owned: Owned) -> Result<(), Error> {
         if !self.dry_run && !self.journal.contains(&owned) {
             self.state_write("journal")?;
-            self.state.journal_append(&owned).map_err(state_error)?;
+            let boot = self.kernel.boot_id();
+            self.state.journal_append(&owned, boot.as_deref()).map_err(state_error)?;
             self.journal.push(owned);
         }
         self.apply(change)

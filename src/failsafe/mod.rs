@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{Config, Fallback};
 use crate::conntrack::{self, Path};
