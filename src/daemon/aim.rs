@@ -27,14 +27,14 @@ impl Daemon {
         self.primary.aim(path, primary_index, targets);
         match (c.backup_check && !self.on()).then(|| self.backup_gateway()).flatten() {
             Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
-            None if self.backup.prober.is_some() => self.backup.stop(),
+            None if self.backup.path.is_some() => self.backup.stop(),
             None => {}
         }
         // A WireGuard interface re-created during the outage (a commit) has a new index:
         // the socket bound to the old one would judge the tunnel dead for the rest of it.
         if self.on() {
             self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), wg_index, vec![c.wg_peer_ip]);
-        } else if self.tunnel.prober.is_some() {
+        } else if self.tunnel.path.is_some() {
             self.tunnel.stop();
         }
         Ok(())
