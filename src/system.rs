@@ -236,7 +236,7 @@ impl<'a> System<'a> {
 
     /// What STATE_DIR says of the mode as of this System's last read or write.
     pub fn mode_files(&self) -> ModeFiles {
-        ModeFiles { recorded: self.record.mode.failsafe, snapshot_exists: self.snapshot_exists() }
+        ModeFiles::of(&self.record, self.snapshot_exists())
     }
 
     /// A round's observation from routes, rules and addresses read elsewhere (the

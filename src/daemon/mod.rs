@@ -40,7 +40,7 @@ use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
 use crate::os;
 use crate::ownership::last_seen_healthy;
-use crate::probe::{Path as ProbePath, Prober};
+use crate::probe::{self, Path as ProbePath, Prober};
 use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
 use crate::rounds::{lladdr_kept, Rounds, Verdict};
 use crate::state::{self, Snapshot, State};
@@ -196,10 +196,7 @@ impl Daemon {
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
         let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
-        d.files = ModeFiles {
-            recorded: state.record().is_ok_and(|r| r.mode.failsafe),
-            snapshot_exists: state.snapshot_exists(),
-        };
+        d.files = ModeFiles::of(&state.record().unwrap_or_default(), state.snapshot_exists());
         // A journal that cannot be read is set aside by the first sequence.
         let journal = state.journal();
         d.leftovers = journal.as_ref().map_or(true, |j| !j.is_empty());

@@ -91,12 +91,19 @@ impl Kernel {
         }
     }
 
-    /// The link-layer address of `gw` on link `index`, if the neighbour table has one.
-    pub fn neighbour(&mut self, index: u32, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
+    /// The link-layer address of the gateway `gw` on `dev` (link `index`), resolved when
+    /// the neighbour table has none, waiting up to `wait` (see [`probe::gateway_lladdr`]).
+    pub fn gateway_lladdr(
+        &mut self,
+        index: u32,
+        dev: &str,
+        gw: Ipv4Addr,
+        wait: Duration,
+    ) -> Result<Option<Vec<u8>>, NetlinkError> {
         match self {
-            Kernel::Netlink(k) => link::neighbour(&mut k.nl, index, gw),
+            Kernel::Netlink(k) => probe::gateway_lladdr(&mut k.nl, index, dev, gw, Some(wait)),
             #[cfg(test)]
-            Kernel::Fake(f) => f.neighbour(index, gw),
+            Kernel::Fake(f) => f.gateway_lladdr(index, dev, gw, wait),
         }
     }
 

@@ -264,6 +264,21 @@ impl Fake {
         Ok(w.answers(&name, gw).then(|| vec![2, 0, 0, 0, 0, index as u8]))
     }
 
+    /// As the real kernel resolves it: the neighbour table, else one echo and the table again.
+    pub fn gateway_lladdr(
+        &self,
+        index: u32,
+        dev: &str,
+        gw: Ipv4Addr,
+        wait: Duration,
+    ) -> Result<Option<Vec<u8>>, NetlinkError> {
+        if let Some(mac) = self.neighbour(index, gw)? {
+            return Ok(Some(mac));
+        }
+        self.echo(&ProbePath::Device(dev.to_string()), &[gw], 1, wait, 1)?;
+        self.neighbour(index, gw)
+    }
+
     pub fn add_route(&self, r: &Route, mode: AddMode) -> Result<(), NetlinkError> {
         let mut w = self.0.borrow_mut();
         w.step(format!("route {} {r}", format!("{mode:?}").to_lowercase()))?;

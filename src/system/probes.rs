@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::{Kernel, Observed, System};
+use super::{Observed, System};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
@@ -59,7 +59,11 @@ impl System<'_> {
             return Ok((Err(why), unprobed()));
         }
         let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok((Err(Unhealthy::NoGateway), unprobed())) };
-        let lladdr = || self.gateway_lladdr(link.index, &c.primary_dev, gw);
+        let wait = Duration::from_millis(c.probe_timeout_ms);
+        let lladdr = || {
+            let mac = self.kernel.gateway_lladdr(link.index, &c.primary_dev, gw, wait);
+            mac.context("reading the neighbour table")
+        };
         let PrimaryProbe { path, targets, need } = match primary_probe(c, &link, gw, &obs.addrs, lladdr)? {
             Ok(probe) => probe,
             Err(why) => return Ok((Err(why), Vec::new())),
@@ -101,17 +105,6 @@ impl System<'_> {
         let stats =
             self.kernel.measure(&path, &[c.wg_peer_ip], c.probe_count, timeout).context("probing the tunnel")?;
         Ok(stats[0])
-    }
-
-    /// The gateway's link-layer address from the neighbour table; when the kernel has
-    /// none yet, one echo to the gateway through the device makes it resolve one.
-    pub(super) fn gateway_lladdr(&mut self, index: u32, dev: &str, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
-        let read = |k: &mut Kernel| k.neighbour(index, gw).context("reading the neighbour table");
-        if let Some(mac) = read(&mut self.kernel)? {
-            return Ok(Some(mac));
-        }
-        self.echo(&ProbePath::Device(dev.to_string()), &[gw], 1, 1)?;
-        read(&mut self.kernel)
     }
 
     /// WG_PEER_IP answers within `count` echoes through WG_IFACE.
