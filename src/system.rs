@@ -63,7 +63,15 @@ pub struct System<'a> {
     /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
     /// of a switch (WGF_FLOWS).
     pub flows_reset: Option<usize>,
+    /// Step 7's DNS check is not made by the sequence but handed to the driver
+    /// ([`System::take_dns_due`]): the daemon makes it beside its loop (up to 5 s of query,
+    /// then the restart), where a carrier event must never wait for it.
+    pub dns_beside: bool,
+    pub(crate) dns_due: Option<Ipv4Addr>,
 }
+
+/// How long the LAN resolver has to answer step 7's query.
+pub const DNS_WAIT: Duration = Duration::from_secs(5);
 
 /// What one round observed, read once and passed down.
 pub struct Observed {
@@ -119,6 +127,8 @@ impl<'a> System<'a> {
             errors_announced: 0,
             notices: Vec::new(),
             flows_reset: None,
+            dns_beside: false,
+            dns_due: None,
         })
     }
 
@@ -372,10 +382,10 @@ impl<'a> System<'a> {
         Ok((key, source))
     }
 
-    /// Whether the LAN resolver (dnsmasq at LAN_DEV's address) answers DNS_TEST_NAME
-    /// within 5 s; `None` when there is nothing to check (no dnsmasq, no address, or a
-    /// dry run, which only says what it would do).
-    pub fn lan_dns_answers(&mut self) -> Option<(Ipv4Addr, bool)> {
+    /// The LAN resolver step 7 checks: dnsmasq's address on LAN_DEV; `None` when there is
+    /// nothing to check (no dnsmasq, no address, or a dry run, which only says what it
+    /// would do).
+    pub fn lan_dns_server(&mut self) -> Option<Ipv4Addr> {
         let c = self.cfg;
         if !c.dns_check || !self.kernel.dnsmasq_running() {
             return None;
@@ -393,7 +403,18 @@ impl<'a> System<'a> {
             ));
             return None;
         }
-        Some((server, matches!(self.kernel.resolves(server, &c.dns_test_name, Duration::from_secs(5)), Ok(true))))
+        Some(server)
+    }
+
+    /// Whether the resolver at `server` answers DNS_TEST_NAME within [`DNS_WAIT`].
+    pub fn resolves(&self, server: Ipv4Addr) -> bool {
+        matches!(self.kernel.resolves(server, &self.cfg.dns_test_name, DNS_WAIT), Ok(true))
+    }
+
+    /// Step 7's check, left to the driver by a sequence of a System whose `dns_beside`
+    /// is set (the daemon, which makes it beside its loop): the resolver to check.
+    pub fn take_dns_due(&mut self) -> Option<Ipv4Addr> {
+        self.dns_due.take()
     }
 
     /// What an operator needs to see when the tunnel stays down.

@@ -210,3 +210,44 @@ fn the_daemon_judges_track_ips_as_run_does() {
     wait_for_n(&lab, "ACTIVATED", 2, Duration::from_secs(5));
     assert_eq!(d.stop(), Some(0));
 }
+
+/// The activation's DNS check under the daemon is made beside its loop: the router's
+/// dnsmasq hangs (stopped), so the check waits out its 5 s and then runs DNS_RESTART_CMD —
+/// meanwhile the primary's return is failed back (UP_AFTER_S=0) and its next carrier loss
+/// switched within a second, both before the restart. Made inside the sequence, the check
+/// held the loop for those 5 s: no event was acted on until it ended (this test then fails
+/// at once: even the activation's own line waits for the check).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_dns_check_that_waits_never_holds_up_a_carrier_event() {
+    let lab = Lab::up("dv", &[]);
+    let marker = lab.dir.join("dns-restarted");
+    let restart = format!("/usr/bin/touch {}", marker.display());
+    let conf = daemon_conf(&lab, "dv.conf", &[("UP_AFTER_S", "0"), ("DNS_RESTART_CMD", &restart)]);
+    let before = lab.tables();
+    let pid = std::fs::read_to_string(lab.dir.join("rtr-dnsmasq.pid")).expect("pid file");
+    sh(Command::new("kill").args(["-STOP", pid.trim()]));
+    let d = Daemon::start(&lab, &conf, &[]);
+    sleep(Duration::from_millis(600)); // passing rounds first
+    lab.ctl("primary", "down");
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(5));
+    let activated = Instant::now();
+    lab.ctl("primary", "up");
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(3));
+    assert_eq!(lab.tables(), before);
+    lab.ctl("primary", "down");
+    wait_for_n(&lab, "ACTIVATED", 2, Duration::from_secs(3));
+    let ms = switched_ms(&lab);
+    let during = activated.elapsed();
+    assert!(ms < 1000, "the second carrier loss waited {ms} ms:\n{}", lab.log());
+    assert!(!marker.exists() && during < Duration::from_secs(5), "the DNS check ended first ({during:?})");
+    // Onto the tunnel or, its handshake refused so soon after the last, the backup.
+    assert_ne!(lab.tables(), before, "not switched:\n{}", lab.log());
+    while !marker.exists() {
+        assert!(activated.elapsed() < Duration::from_secs(12), "DNS_RESTART_CMD never ran:\n{}", lab.log());
+        sleep(Duration::from_millis(20));
+    }
+    wait_for(&lab, "does not resolve", Duration::from_secs(2));
+    sh(Command::new("kill").args(["-CONT", pid.trim()]));
+    assert_eq!(d.stop(), Some(0));
+}

@@ -1,5 +1,5 @@
-//! The daemon's probe tracks (one socket, its targets and rounds per probed path) and its
-//! question to the EdgeOS load balancer, asked beside the loop.
+//! The daemon's probe tracks (one socket, its targets and rounds per probed path), and
+//! what it asks beside the loop: the EdgeOS load balancer's status, an activation's DNS check.
 
 use super::*;
 
@@ -12,6 +12,13 @@ pub(super) struct LbAsk {
     pub(super) pending: Option<edgeos::Capture>,
     /// Its last answer: `Some` says the primary is down, and why.
     pub(super) verdict: Option<String>,
+}
+
+/// An activation's DNS check (step 7), made beside the loop: the query in flight, then,
+/// unanswered, DNS_RESTART_CMD running.
+pub(super) enum DnsCheck {
+    Query(dns::Query),
+    Restart(dns::Restarting),
 }
 
 /// The primary's gateway's link-layer address for the TRACK_IPS path: of which gateway on

@@ -244,13 +244,32 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
 }
 
 /// Step 7: if dnsmasq runs, it must resolve DNS_TEST_NAME at the router's LAN address
-/// within 5 s; if not, it is restarted. Never fatal: the routes are already right.
+/// within 5 s; if not, it is restarted. Never fatal: the routes are already right. Under
+/// the daemon (`dns_beside`), only the resolver to check is handed back: the daemon makes
+/// the check beside its loop (see [`tell_dns_restart`]).
 fn check_dns(sys: &mut System) -> Result<(), Error> {
     let c = sys.cfg;
-    let Some((server, false)) = sys.lan_dns_answers() else { return Ok(()) };
+    let Some(server) = sys.lan_dns_server() else { return Ok(()) };
+    if sys.dns_beside {
+        sys.dns_due = Some(server);
+        return Ok(());
+    }
+    if sys.resolves(server) {
+        return Ok(());
+    }
     tell(sys, News::DnsRestart(server));
     if let Err(e) = sys.apply(&Change::RestartDns(c.dns_restart_cmd.clone())) {
         sys.log.error(&e.to_string());
     }
     Ok(())
+}
+
+/// Step 7's check made beside the daemon's loop found the resolver at `server` silent:
+/// told in step 7's words, before the restart.
+pub fn tell_dns_restart(c: &Config, log: &Logger, server: Ipv4Addr) {
+    for said in News::DnsRestart(server).said(c) {
+        if let say::Said::Log(level, line) = said {
+            log.log(level, &line);
+        }
+    }
 }

@@ -41,6 +41,7 @@ pub mod say;
 mod steps;
 
 use activate::activate;
+pub use activate::tell_dns_restart;
 use active::while_active;
 use deactivate::{cleanup, deactivate};
 
