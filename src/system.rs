@@ -382,41 +382,6 @@ impl<'a> System<'a> {
         Ok((key, source))
     }
 
-    /// The LAN resolver step 7 checks: dnsmasq's address on LAN_DEV; `None` when there is
-    /// nothing to check (no dnsmasq, no address, or a dry run, which only says what it
-    /// would do).
-    pub fn lan_dns_server(&mut self) -> Option<Ipv4Addr> {
-        let c = self.cfg;
-        if !c.dns_check || !self.kernel.dnsmasq_running() {
-            return None;
-        }
-        let index = self.links.index(&c.lan_dev)?;
-        let Some(server) = self.addrs().ok()?.into_iter().find(|a| a.index == index).map(|a| a.local) else {
-            self.log.warn(&format!("DNS check skipped: no IPv4 address on {}", c.lan_dev));
-            return None;
-        };
-        if self.dry_run {
-            self.changes.push(format!(
-                "# would query {} at {server}, and run {} if it fails",
-                c.dns_test_name,
-                c.dns_restart_cmd.join(" ")
-            ));
-            return None;
-        }
-        Some(server)
-    }
-
-    /// Whether the resolver at `server` answers DNS_TEST_NAME within [`DNS_WAIT`].
-    pub fn resolves(&self, server: Ipv4Addr) -> bool {
-        matches!(self.kernel.resolves(server, &self.cfg.dns_test_name, DNS_WAIT), Ok(true))
-    }
-
-    /// Step 7's check, left to the driver by a sequence of a System whose `dns_beside`
-    /// is set (the daemon, which makes it beside its loop): the resolver to check.
-    pub fn take_dns_due(&mut self) -> Option<Ipv4Addr> {
-        self.dns_due.take()
-    }
-
     /// What an operator needs to see when the tunnel stays down.
     pub fn tunnel_diagnostics(&mut self, backup_gw: Ipv4Addr) -> String {
         let c = self.cfg;
