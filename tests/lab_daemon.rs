@@ -251,3 +251,31 @@ fn a_dns_check_that_waits_never_holds_up_a_carrier_event() {
     sh(Command::new("kill").args(["-CONT", pid.trim()]));
     assert_eq!(d.stop(), Some(0));
 }
+
+/// The load balancer's verdict under the daemon: its status command, asked beside the loop,
+/// reports eth0 inactive behind a live gateway (an upstream outage), and the daemon fails
+/// over on it. Its answer is read when the command has ended — which a round's reaping of
+/// ended children (for the hook watchers) must leave to it: reaped first, the command's
+/// status was lost, and with it every verdict the load balancer gave.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_daemon_fails_over_on_the_load_balancers_verdict() {
+    let lab = Lab::up("du", &[]);
+    let fake = lab.dir.join("vyatta-op-cmd-wrapper");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nprintf 'Group WAN\\n    interface   : eth0\\n    carrier     : up\\n    status      : inactive\\n'\n",
+    )
+    .expect("write");
+    chmod(&fake, 0o755);
+    let mount = format!(
+        "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec \"$0\" \"$@\"",
+        fake.display()
+    );
+    let conf = daemon_conf(&lab, "du.conf", &[]);
+    let d = Daemon::start(&lab, &conf, &["unshare", "--mount", "sh", "-c", &mount]);
+    wait_for(&lab, "load balancer reports it inactive in group WAN", Duration::from_secs(5));
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(5));
+    assert_failsafe_tables(&lab);
+    assert_eq!(d.stop(), Some(0));
+}

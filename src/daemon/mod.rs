@@ -361,9 +361,9 @@ impl Daemon {
     fn round(&mut self) -> Result<(), Error> {
         self.rounds += 1;
         // A daemon that is PID 1 or a subreaper (a container) inherits the hook watchers
-        // when they are orphaned: reap them — not while the DNS check's restart command
-        // runs, whose status it must read itself.
-        if !matches!(self.dns, Some(DnsCheck::Restart(_))) {
+        // when they are orphaned: reap them — not while the load balancer's status command
+        // or the DNS check's restart runs, whose status each must read itself.
+        if self.lb.pending.is_none() && !matches!(self.dns, Some(DnsCheck::Restart(_))) {
             os::reap_children();
         }
         let now_ms = self.now_ms();
