@@ -4,7 +4,8 @@
 //! probe interval is not failed over (a reply counts up to PROBE_TIMEOUT_MS); a WireGuard
 //! interface re-created during an outage is probed again (tracks follow a device's index);
 //! a VPS that answers no echo but handshakes keeps its tunnel through two outages; TRACK_IPS
-//! are judged in `run`'s words.
+//! are judged in `run`'s words; the load balancer's verdict is taken in, and neither its
+//! status command nor an activation's DNS check holds up a carrier event.
 //!
 //! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
 //! `cargo test --test lab_daemon -- --include-ignored`.
@@ -158,21 +159,14 @@ fn a_wireguard_interface_re_created_during_an_outage_carries_the_lan_again() {
 fn a_load_balancer_status_that_hangs_never_holds_up_a_carrier_event() {
     let lab = Lab::up("dh", &[]);
     // EdgeOS's op-mode wrapper, answering `show load-balance status` only after 9 s (a
-    // busy Perl on a loaded router), mounted in a private mount namespace of the daemon.
-    let fake = lab.dir.join("vyatta-op-cmd-wrapper");
+    // busy Perl on a loaded router).
     let asked = lab.dir.join("lb-asked");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\ntouch {}\nsleep 9\nprintf 'Group WAN\\n    interface   : eth0\\n    status      : active\\n'\n",
+    let mount = op_wrapper_mounted(
+        &lab,
+        &format!(
+            "touch {}\nsleep 9\nprintf 'Group WAN\\n    interface   : eth0\\n    status      : active\\n'\n",
             asked.display()
         ),
-    )
-    .expect("write");
-    chmod(&fake, 0o755);
-    let mount = format!(
-        "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec \"$0\" \"$@\"",
-        fake.display()
     );
     let conf = daemon_conf(&lab, "dh.conf", &[]);
     let d = Daemon::start(&lab, &conf, &["unshare", "--mount", "sh", "-c", &mount]);
@@ -261,16 +255,9 @@ fn a_dns_check_that_waits_never_holds_up_a_carrier_event() {
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn the_daemon_fails_over_on_the_load_balancers_verdict() {
     let lab = Lab::up("du", &[]);
-    let fake = lab.dir.join("vyatta-op-cmd-wrapper");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\nprintf 'Group WAN\\n    interface   : eth0\\n    carrier     : up\\n    status      : inactive\\n'\n",
-    )
-    .expect("write");
-    chmod(&fake, 0o755);
-    let mount = format!(
-        "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec \"$0\" \"$@\"",
-        fake.display()
+    let mount = op_wrapper_mounted(
+        &lab,
+        "printf 'Group WAN\\n    interface   : eth0\\n    carrier     : up\\n    status      : inactive\\n'\n",
     );
     let conf = daemon_conf(&lab, "du.conf", &[]);
     let d = Daemon::start(&lab, &conf, &["unshare", "--mount", "sh", "-c", &mount]);
@@ -278,4 +265,15 @@ fn the_daemon_fails_over_on_the_load_balancers_verdict() {
     wait_for(&lab, "ACTIVATED", Duration::from_secs(5));
     assert_failsafe_tables(&lab);
     assert_eq!(d.stop(), Some(0));
+}
+
+/// EdgeOS's op-mode wrapper, a script of `body`, and the shell command that mounts it at
+/// /opt/vyatta/bin in a private mount namespace and runs the daemon there (its arguments
+/// after `unshare --mount sh -c`): the host's /opt is untouched.
+fn op_wrapper_mounted(lab: &Lab, body: &str) -> String {
+    let fake = lab_script_file(lab, "vyatta-op-cmd-wrapper", body);
+    format!(
+        "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec \"$0\" \"$@\"",
+        fake.display()
+    )
 }
