@@ -66,20 +66,31 @@ pub struct Query {
     packet: Vec<u8>,
     pub server: Ipv4Addr,
     deadline: Instant,
-    /// When it is sent again: halfway, or 100 ms after nothing listened (yet).
+    /// Halfway to the deadline: the query is sent again once then.
+    half: Instant,
+    /// When it is sent again: at `half`, or 100 ms after nothing listened (yet).
     resend_at: Option<Instant>,
 }
 
 impl Query {
     pub fn start(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<Query> {
+        Query::start_at(SocketAddr::from((server, 53)), name, timeout)
+    }
+
+    fn start_at(to: SocketAddr, name: &str, timeout: Duration) -> io::Result<Query> {
         let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-        sock.connect(SocketAddr::from((server, 53)))?;
+        sock.connect(to)?;
         sock.set_nonblocking(true)?;
         let id = crate::probe::random_u16()?;
         let packet = query(id, name);
         sock.send(&packet)?;
         let now = Instant::now();
-        Ok(Query { sock, id, packet, server, deadline: now + timeout, resend_at: Some(now + timeout / 2) })
+        let server = match to.ip() {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        };
+        let (deadline, half) = (now + timeout, now + timeout / 2);
+        Ok(Query { sock, id, packet, server, deadline, half, resend_at: Some(half) })
     }
 
     pub fn fd(&self) -> std::os::fd::RawFd {
@@ -92,8 +103,9 @@ impl Query {
         next.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
     }
 
-    /// Reads what has come: `Some(true)` answered (NOERROR, an answer), `Some(false)`
-    /// refused or not answered by the deadline, `None` still waiting. Sends it again when due.
+    /// Reads what has come, never waiting: `Some(true)` answered (NOERROR, an answer),
+    /// `Some(false)` refused or not answered by the deadline, `None` still waiting. Sends
+    /// the query again when due.
     pub fn poll(&mut self) -> io::Result<Option<bool>> {
         let mut buf = [0u8; 1500];
         loop {
@@ -117,7 +129,7 @@ impl Query {
             return Ok(Some(false));
         }
         if self.resend_at.is_some_and(|t| now >= t) {
-            self.resend_at = None;
+            self.resend_at = (now < self.half).then_some(self.half);
             // A send refused is what the deadline then says.
             let _ = self.sock.send(&self.packet);
         }
@@ -298,5 +310,59 @@ mod tests {
         // A shell would expand this; run directly it is one literal argument.
         assert!(restart(&["/bin/test".into(), "$HOME".into(), "=".into(), "$HOME".into()]).is_ok());
         assert!(restart(&[]).is_err());
+    }
+
+    /// A resolver that loses the first query and answers the second: the query sent again
+    /// halfway is answered, and `poll` never waits meanwhile (the daemon's loop calls it).
+    #[test]
+    fn a_query_is_sent_again_halfway_and_poll_never_waits() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let mut q = Query::start_at(server.local_addr().expect("addr"), "example.org", Duration::from_millis(1000))
+            .expect("start");
+        let mut buf = [0u8; 512];
+        let (n, from) = server.recv_from(&mut buf).expect("the first query");
+        let first = buf[..n].to_vec();
+        let started = Instant::now();
+        assert_eq!(q.poll().expect("poll"), None);
+        assert!(started.elapsed() < Duration::from_millis(50), "poll waited");
+        assert!(q.wait_ms() <= 500, "the resend is due halfway: {} ms", q.wait_ms());
+        server.set_nonblocking(true).expect("non-blocking");
+        let n = loop {
+            assert_eq!(q.poll().expect("poll"), None, "nothing answered yet");
+            if let Ok((n, _)) = server.recv_from(&mut buf) {
+                break n;
+            }
+            assert!(started.elapsed() < Duration::from_millis(1000), "not sent again");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(started.elapsed() >= Duration::from_millis(400), "sent again before halfway");
+        assert_eq!(buf[..n], first[..], "the same query");
+        // NOERROR, one answer.
+        let mut reply = first.clone();
+        reply[2] |= 0x80;
+        reply[7] = 1;
+        server.send_to(&reply, from).expect("reply");
+        let mut answered = None;
+        while answered.is_none() {
+            answered = q.poll().expect("poll");
+        }
+        assert_eq!(answered, Some(true));
+    }
+
+    /// A resolver that never answers: `resolves` says no at the deadline, not before.
+    #[test]
+    fn a_silent_resolver_is_given_up_at_the_deadline() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let started = Instant::now();
+        let mut q = Query::start_at(server.local_addr().expect("addr"), "example.org", Duration::from_millis(300))
+            .expect("start");
+        let answered = loop {
+            if let Some(a) = q.poll().expect("poll") {
+                break a;
+            }
+            std::thread::sleep(Duration::from_millis(q.wait_ms().max(1) as u64));
+        };
+        assert!(!answered);
+        assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
     }
 }
