@@ -16,6 +16,7 @@ use crate::net::{Ipv4Net, Prefix};
 use crate::netlink::link::{Addr, Link, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_REFUSE, FR_ACT_TO_TBL};
+use crate::record::Record;
 use crate::state::Snapshot;
 
 /// The tables the seed script always looked at.
@@ -70,6 +71,14 @@ pub struct ModeFiles {
     pub recorded: bool,
     /// A snapshot exists (an interrupted activation).
     pub snapshot_exists: bool,
+}
+
+impl ModeFiles {
+    /// What the record (as read; a default one when it cannot be) and the snapshot's
+    /// presence say: the one place these facts are taken from STATE_DIR's files.
+    pub fn of(record: &Record, snapshot_exists: bool) -> ModeFiles {
+        ModeFiles { recorded: record.mode.failsafe, snapshot_exists }
+    }
 }
 
 /// The failsafe counts as on (DESIGN.md, "Which mode are we in") when the record says so,

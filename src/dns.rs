@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Builds a recursive query for the A record of `name`.
@@ -44,41 +44,96 @@ pub fn parse_reply(id: u16, packet: &[u8]) -> Reply {
 
 /// Whether `server` resolves `name` within `timeout` (the query is sent again halfway).
 pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<bool> {
-    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-    sock.connect(SocketAddr::from((server, 53)))?;
-    let id = crate::probe::random_u16()?;
-    let q = query(id, name);
-    let deadline = Instant::now() + timeout;
-    let resend_at = Instant::now() + timeout / 2;
-    let mut resent = false;
-    sock.send(&q)?;
-    let mut buf = [0u8; 1500];
+    let mut q = Query::start(server, name, timeout)?;
     loop {
+        if let Some(answered) = q.poll()? {
+            return Ok(answered);
+        }
+        let mut fds = [crate::os::pollin(q.fd())];
+        match crate::os::poll(&mut fds, q.wait_ms()) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+            _ => {}
+        }
+    }
+}
+
+/// One query in flight, read without blocking: [`resolves`] waits on its socket, the
+/// daemon polls it beside its other descriptors, so that a resolver that does not answer
+/// never holds its loop.
+pub struct Query {
+    sock: UdpSocket,
+    id: u16,
+    packet: Vec<u8>,
+    pub server: Ipv4Addr,
+    deadline: Instant,
+    /// Halfway to the deadline: the query is sent again once then.
+    half: Instant,
+    /// When it is sent again: at `half`, or 100 ms after nothing listened (yet).
+    resend_at: Option<Instant>,
+}
+
+impl Query {
+    pub fn start(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<Query> {
+        Query::start_at(SocketAddr::from((server, 53)), name, timeout)
+    }
+
+    fn start_at(to: SocketAddr, name: &str, timeout: Duration) -> io::Result<Query> {
+        let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        sock.connect(to)?;
+        sock.set_nonblocking(true)?;
+        let id = crate::probe::random_u16()?;
+        let packet = query(id, name);
+        sock.send(&packet)?;
         let now = Instant::now();
-        if now >= deadline {
-            return Ok(false);
-        }
-        let until = if resent { deadline } else { resend_at.min(deadline) };
-        sock.set_read_timeout(Some(until.saturating_duration_since(now).max(Duration::from_millis(1))))?;
-        match sock.recv(&mut buf) {
-            Ok(n) => match parse_reply(id, &buf[..n]) {
-                Reply::Answer { rcode: 0, answers } if answers > 0 => return Ok(true),
-                Reply::Answer { .. } => return Ok(false),
-                Reply::Foreign => {}
-            },
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                if !resent {
-                    resent = true;
-                    sock.send(&q)?;
+        let server = match to.ip() {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        };
+        let (deadline, half) = (now + timeout, now + timeout / 2);
+        Ok(Query { sock, id, packet, server, deadline, half, resend_at: Some(half) })
+    }
+
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.sock)
+    }
+
+    /// Milliseconds (rounded up) until [`Query::poll`] has more to do than read a reply.
+    pub fn wait_ms(&self) -> i32 {
+        let next = self.resend_at.map_or(self.deadline, |t| t.min(self.deadline));
+        next.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+    }
+
+    /// Reads what has come, never waiting: `Some(true)` answered (NOERROR, an answer),
+    /// `Some(false)` refused or not answered by the deadline, `None` still waiting. Sends
+    /// the query again when due.
+    pub fn poll(&mut self) -> io::Result<Option<bool>> {
+        let mut buf = [0u8; 1500];
+        loop {
+            match self.sock.recv(&mut buf) {
+                Ok(n) => match parse_reply(self.id, &buf[..n]) {
+                    Reply::Answer { rcode: 0, answers } if answers > 0 => return Ok(Some(true)),
+                    Reply::Answer { .. } => return Ok(Some(false)),
+                    Reply::Foreign => {}
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // ICMP port unreachable: nothing listens (yet); asked again until the deadline.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    self.resend_at = Some(Instant::now() + Duration::from_millis(100));
+                    break;
                 }
+                Err(e) => return Err(e),
             }
-            // ICMP port unreachable: nothing listens (yet); keep trying until the deadline.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                std::thread::sleep(Duration::from_millis(100));
-                sock.send(&q)?;
-            }
-            Err(e) => return Err(e),
         }
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Ok(Some(false));
+        }
+        if self.resend_at.is_some_and(|t| now >= t) {
+            self.resend_at = (now < self.half).then_some(self.half);
+            // A send refused is what the deadline then says.
+            let _ = self.sock.send(&self.packet);
+        }
+        Ok(None)
     }
 }
 
@@ -154,28 +209,53 @@ fn read_proc(path: &Path, max_bytes: u64) -> io::Result<String> {
 
 /// Runs the restart command without a shell and waits for it (up to 30 s).
 pub fn restart(cmd: &[String]) -> io::Result<()> {
-    let (program, args) = cmd.split_first().ok_or_else(|| io::Error::other("empty command"))?;
-    // It runs as root: only while only root can change it (checked right before the run).
-    if let Some(why) = crate::trust::program_problem(std::path::Path::new(program)) {
-        return Err(io::Error::other(format!("not run: {why}")));
-    }
-    let mut child =
-        Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut r = Restarting::start(cmd)?;
     loop {
-        if let Some(status) = child.try_wait()? {
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(io::Error::other(format!("{program} exited with {status}")))
-            };
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(io::Error::other(format!("{program} did not finish within 30 s")));
+        if let Some(done) = r.done() {
+            return done;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The restart command, running: [`Restarting::done`] says how it ended once it has (the
+/// daemon asks at each pass of its loop, `restart` every 50 ms), and kills it at 30 s.
+pub struct Restarting {
+    child: Child,
+    program: String,
+    deadline: Instant,
+}
+
+impl Restarting {
+    pub fn start(cmd: &[String]) -> io::Result<Restarting> {
+        let (program, args) = cmd.split_first().ok_or_else(|| io::Error::other("empty command"))?;
+        // It runs as root: only while only root can change it (checked right before the run).
+        if let Some(why) = crate::trust::program_problem(std::path::Path::new(program)) {
+            return Err(io::Error::other(format!("not run: {why}")));
+        }
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        Ok(Restarting { child, program: program.clone(), deadline: Instant::now() + Duration::from_secs(30) })
+    }
+
+    /// `None` while it runs.
+    pub fn done(&mut self) -> Option<io::Result<()>> {
+        let program = &self.program;
+        match self.child.try_wait() {
+            Err(e) => Some(Err(e)),
+            Ok(Some(status)) if status.success() => Some(Ok(())),
+            Ok(Some(status)) => Some(Err(io::Error::other(format!("{program} exited with {status}")))),
+            Ok(None) if Instant::now() >= self.deadline => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                Some(Err(io::Error::other(format!("{program} did not finish within 30 s"))))
+            }
+            Ok(None) => None,
+        }
     }
 }
 
@@ -230,5 +310,59 @@ mod tests {
         // A shell would expand this; run directly it is one literal argument.
         assert!(restart(&["/bin/test".into(), "$HOME".into(), "=".into(), "$HOME".into()]).is_ok());
         assert!(restart(&[]).is_err());
+    }
+
+    /// A resolver that loses the first query and answers the second: the query sent again
+    /// halfway is answered, and `poll` never waits meanwhile (the daemon's loop calls it).
+    #[test]
+    fn a_query_is_sent_again_halfway_and_poll_never_waits() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let mut q = Query::start_at(server.local_addr().expect("addr"), "example.org", Duration::from_millis(1000))
+            .expect("start");
+        let mut buf = [0u8; 512];
+        let (n, from) = server.recv_from(&mut buf).expect("the first query");
+        let first = buf[..n].to_vec();
+        let started = Instant::now();
+        assert_eq!(q.poll().expect("poll"), None);
+        assert!(started.elapsed() < Duration::from_millis(50), "poll waited");
+        assert!(q.wait_ms() <= 500, "the resend is due halfway: {} ms", q.wait_ms());
+        server.set_nonblocking(true).expect("non-blocking");
+        let n = loop {
+            assert_eq!(q.poll().expect("poll"), None, "nothing answered yet");
+            if let Ok((n, _)) = server.recv_from(&mut buf) {
+                break n;
+            }
+            assert!(started.elapsed() < Duration::from_millis(1000), "not sent again");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(started.elapsed() >= Duration::from_millis(400), "sent again before halfway");
+        assert_eq!(buf[..n], first[..], "the same query");
+        // NOERROR, one answer.
+        let mut reply = first.clone();
+        reply[2] |= 0x80;
+        reply[7] = 1;
+        server.send_to(&reply, from).expect("reply");
+        let mut answered = None;
+        while answered.is_none() {
+            answered = q.poll().expect("poll");
+        }
+        assert_eq!(answered, Some(true));
+    }
+
+    /// A resolver that never answers: `resolves` says no at the deadline, not before.
+    #[test]
+    fn a_silent_resolver_is_given_up_at_the_deadline() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let started = Instant::now();
+        let mut q = Query::start_at(server.local_addr().expect("addr"), "example.org", Duration::from_millis(300))
+            .expect("start");
+        let answered = loop {
+            if let Some(a) = q.poll().expect("poll") {
+                break a;
+            }
+            std::thread::sleep(Duration::from_millis(q.wait_ms().max(1) as u64));
+        };
+        assert!(!answered);
+        assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
     }
 }

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 mod filter;
 mod neigh;
+
+pub use neigh::gateway_lladdr;
 mod sock;
 
 pub use filter::{reply_filter, Insn};

@@ -403,13 +403,14 @@ impl State {
         Ok(self.path.join(aside))
     }
 
-    /// Records `item` as about to be changed, durably, before it is changed.
-    pub fn journal_append(&mut self, item: &Owned) -> Result<(), StateError> {
+    /// Records `item` as about to be changed, durably, before it is changed; a new
+    /// journal starts with the id of the boot (`boot_id`, see [`boot_id`]).
+    pub fn journal_append(&mut self, item: &Owned, boot_id: Option<&str>) -> Result<(), StateError> {
         let dir = self.ensure()?;
         let created = !os::exists_at(dir, "journal");
         // A new journal says which boot it belongs to: on a STATE_DIR that survives a
         // reboot, the next boot must not take back what this one's changes were.
-        let boot = match boot_id().filter(|_| created) {
+        let boot = match boot_id.filter(|_| created) {
             Some(id) => format!("boot {id}\n"),
             None => String::new(),
         };
@@ -672,9 +673,9 @@ mod tests {
         .collect();
         for i in &items {
             assert_eq!(i.to_string().parse::<Owned>().as_ref(), Ok(i));
-            s.journal_append(i).expect("append");
+            s.journal_append(i, None).expect("append");
         }
-        s.journal_append(&items[0]).expect("append");
+        s.journal_append(&items[0], None).expect("append");
         let mut f = fs::OpenOptions::new().append(true).open(d.join("journal")).expect("open");
         f.write_all(b"route default via 10.11").expect("torn write");
         assert_eq!(s.journal().expect("read"), items);
@@ -806,7 +807,7 @@ mod tests {
         assert!(!s.snapshot_exists() && !s.record().expect("gone").mode.failsafe);
         // A journal alone (an activation killed before its record) names its boot too.
         let this = boot_id().expect("this boot's id");
-        s.journal_append(&"link wg0 up".parse().expect("item")).expect("append");
+        s.journal_append(&"link wg0 up".parse().expect("item"), Some(&this)).expect("append");
         assert_eq!(s.journal().expect("read").len(), 1, "the boot line is no item");
         assert!(!s.forget_other_boot(Some(&this)).expect("same boot"));
         assert!(s.forget_other_boot(Some("bbbb")).expect("other boot"));

@@ -63,7 +63,15 @@ pub struct System<'a> {
     /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
     /// of a switch (WGF_FLOWS).
     pub flows_reset: Option<usize>,
+    /// Step 7's DNS check is not made by the sequence but handed to the driver
+    /// ([`System::take_dns_due`]): the daemon makes it beside its loop (up to 5 s of query,
+    /// then the restart), where a carrier event must never wait for it.
+    pub dns_beside: bool,
+    pub(crate) dns_due: Option<Ipv4Addr>,
 }
+
+/// How long the LAN resolver has to answer step 7's query.
+pub const DNS_WAIT: Duration = Duration::from_secs(5);
 
 /// What one round observed, read once and passed down.
 pub struct Observed {
@@ -100,7 +108,7 @@ impl<'a> System<'a> {
         let links = kernel.links().context("reading links")?;
         let read = state.record();
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
-        if !dry_run && state.forget_other_boot(state::boot_id().as_deref()).map_err(state_error)? {
+        if !dry_run && state.forget_other_boot(kernel.boot_id().as_deref()).map_err(state_error)? {
             log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
             record = Record::default();
         }
@@ -119,6 +127,8 @@ impl<'a> System<'a> {
             errors_announced: 0,
             notices: Vec::new(),
             flows_reset: None,
+            dns_beside: false,
+            dns_due: None,
         })
     }
 
@@ -145,6 +155,22 @@ impl<'a> System<'a> {
     /// Wall time since the epoch (WireGuard's handshake clock); never used for timing.
     pub fn wall_now(&self) -> Duration {
         self.kernel.wall_now()
+    }
+
+    /// Milliseconds since `started_ms` (a [`System::boottime_ms`]): the sequences' one
+    /// monotonic clock, through the door, so that a test's time is the fake's.
+    pub fn elapsed_ms(&self, started_ms: u64) -> u64 {
+        self.kernel.boottime_ms().saturating_sub(started_ms)
+    }
+
+    /// Waits `d` (a test's fake only moves its clocks on).
+    pub fn sleep(&self, d: Duration) {
+        self.kernel.sleep(d)
+    }
+
+    /// This boot's id, through the door (see [`state::boot_id`]).
+    pub fn boot_id(&self) -> Option<String> {
+        self.kernel.boot_id()
     }
 
     pub fn record(&self) -> &Record {
@@ -220,7 +246,7 @@ impl<'a> System<'a> {
 
     /// What STATE_DIR says of the mode as of this System's last read or write.
     pub fn mode_files(&self) -> ModeFiles {
-        ModeFiles { recorded: self.record.mode.failsafe, snapshot_exists: self.snapshot_exists() }
+        ModeFiles::of(&self.record, self.snapshot_exists())
     }
 
     /// A round's observation from routes, rules and addresses read elsewhere (the
@@ -356,30 +382,6 @@ impl<'a> System<'a> {
         Ok((key, source))
     }
 
-    /// Whether the LAN resolver (dnsmasq at LAN_DEV's address) answers DNS_TEST_NAME
-    /// within 5 s; `None` when there is nothing to check (no dnsmasq, no address, or a
-    /// dry run, which only says what it would do).
-    pub fn lan_dns_answers(&mut self) -> Option<(Ipv4Addr, bool)> {
-        let c = self.cfg;
-        if !c.dns_check || !self.kernel.dnsmasq_running() {
-            return None;
-        }
-        let index = self.links.index(&c.lan_dev)?;
-        let Some(server) = self.addrs().ok()?.into_iter().find(|a| a.index == index).map(|a| a.local) else {
-            self.log.warn(&format!("DNS check skipped: no IPv4 address on {}", c.lan_dev));
-            return None;
-        };
-        if self.dry_run {
-            self.changes.push(format!(
-                "# would query {} at {server}, and run {} if it fails",
-                c.dns_test_name,
-                c.dns_restart_cmd.join(" ")
-            ));
-            return None;
-        }
-        Some((server, matches!(self.kernel.resolves(server, &c.dns_test_name, Duration::from_secs(5)), Ok(true))))
-    }
-
     /// What an operator needs to see when the tunnel stays down.
     pub fn tunnel_diagnostics(&mut self, backup_gw: Ipv4Addr) -> String {
         let c = self.cfg;
@@ -460,7 +462,8 @@ impl<'a> System<'a> {
     pub fn apply_owned(&mut self, change: &Change, owned: Owned) -> Result<(), Error> {
         if !self.dry_run && !self.journal.contains(&owned) {
             self.state_write("journal")?;
-            self.state.journal_append(&owned).map_err(state_error)?;
+            let boot = self.kernel.boot_id();
+            self.state.journal_append(&owned, boot.as_deref()).map_err(state_error)?;
             self.journal.push(owned);
         }
         self.apply(change)

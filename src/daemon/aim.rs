@@ -27,23 +27,22 @@ impl Daemon {
         self.primary.aim(path, primary_index, targets);
         match (c.backup_check && !self.on()).then(|| self.backup_gateway()).flatten() {
             Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
-            None if self.backup.prober.is_some() => self.backup.stop(),
+            None if self.backup.path.is_some() => self.backup.stop(),
             None => {}
         }
         // A WireGuard interface re-created during the outage (a commit) has a new index:
         // the socket bound to the old one would judge the tunnel dead for the rest of it.
         if self.on() {
             self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), wg_index, vec![c.wg_peer_ip]);
-        } else if self.tunnel.prober.is_some() {
+        } else if self.tunnel.path.is_some() {
             self.tunnel.stop();
         }
         Ok(())
     }
 
-    /// The gateway's MAC, read from the neighbour table when the copy no longer serves
-    /// (`rounds::lladdr_kept`), or the gateway or link changed. When the kernel has none,
-    /// one echo to the gateway makes it resolve one for the next round (never waited
-    /// for: `run`'s round waits for it and reads again).
+    /// The gateway's MAC, looked up as `run` looks it up (`probe::gateway_lladdr`, never
+    /// waiting) when the copy no longer serves (`rounds::lladdr_kept`), or the gateway or
+    /// link changed.
     pub(super) fn gateway_lladdr(&mut self, l: &Link, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
         if let Some(kept) = &self.lladdr {
             let age_ms = kept.read_at.elapsed().as_millis() as u64;
@@ -53,19 +52,10 @@ impl Daemon {
                 return Ok(Some(kept.mac.clone()));
             }
         }
-        match link::neighbour(&mut self.nl, l.index, gw).context("reading the neighbour table")? {
-            Some(mac) => {
-                self.lladdr = Some(Lladdr { ifindex: l.index, gw, mac: mac.clone(), read_at: Instant::now() });
-                Ok(Some(mac))
-            }
-            None => {
-                if let Ok(p) = Prober::open(ProbePath::Device(l.name.clone())) {
-                    let _ = p.send(gw, 1);
-                }
-                self.lladdr = None;
-                Ok(None)
-            }
-        }
+        let mac =
+            probe::gateway_lladdr(&mut self.nl, l.index, &l.name, gw, None).context("reading the neighbour table")?;
+        self.lladdr = mac.clone().map(|mac| Lladdr { ifindex: l.index, gw, mac, read_at: Instant::now() });
+        Ok(mac)
     }
 
     /// The load balancer's verdict, asked at most every LB_EVERY (TRACK_IPS empty only).

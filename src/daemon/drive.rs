@@ -60,8 +60,12 @@ impl Daemon {
         let Some(lock) = self.lock(Duration::from_secs(self.cfg.lock_timeout_s))? else { return Ok(()) };
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
+        sys.dns_beside = true;
         // ON_CHANGE hears of what the sequence announced, whatever comes next.
         let result = self.act(&mut sys, health, round.then_some(passed)).and_then(|told| told.announce(&cfg, &log));
+        if let Some(server) = sys.take_dns_due() {
+            self.start_dns(server);
+        }
         // What the sequence changed is announced by now: take it in before judging again,
         // or the view would still show what was just undone.
         self.read_events()?;

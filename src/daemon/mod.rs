@@ -2,8 +2,10 @@
 //! lock — driven by the kernel's announcements and a continuous probe schedule instead of
 //! cron. One thread, one poll(2) over: an rtnetlink socket subscribed to link, address,
 //! route and rule changes; the probe sockets (the primary's targets, and the tunnel peer
-//! while the failsafe is on); a signalfd (SIGHUP reloads, SIGTERM/SIGINT stop); and the
-//! probe schedule as poll's timeout. No async runtime, no threads, no timers of its own.
+//! while the failsafe is on); a signalfd (SIGHUP reloads, SIGTERM/SIGINT stop); an
+//! activation's DNS query (step 7, made beside the loop: neither the 5 s it may wait nor
+//! the resolver's restart holds a carrier event); and the probe schedule as poll's
+//! timeout. No async runtime, no threads, no timers of its own.
 //!
 //! What it knows of the kernel (links, the routes the tool looks at, rules, addresses)
 //! is dumped once at start and after the kernel says announcements were lost (ENOBUFS),
@@ -24,7 +26,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
-use crate::decide::{daemon_round_due, decide, failsafe_on, round_gateways, Action, ModeFiles};
+use crate::decide::{daemon_round_due, decide, failsafe_on, round_gateways, Action, Change, ModeFiles};
+use crate::dns;
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
@@ -40,18 +43,18 @@ use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
 use crate::os;
 use crate::ownership::last_seen_healthy;
-use crate::probe::{Path as ProbePath, Prober};
+use crate::probe::{self, Path as ProbePath, Prober};
 use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
 use crate::rounds::{lladdr_kept, Rounds, Verdict};
 use crate::state::{self, Snapshot, State};
-use crate::system::{dump_routes, dump_rules, wanted_route, System};
+use crate::system::{dump_routes, dump_rules, wanted_route, System, DNS_WAIT};
 
 mod aim;
 mod drive;
 mod track;
 pub mod view;
 
-use track::{LbAsk, Lladdr, Track};
+use track::{DnsCheck, LbAsk, Lladdr, Track};
 use view::View;
 
 /// How often, at most, the EdgeOS load balancer is asked (a fork of its Perl wrapper):
@@ -59,6 +62,8 @@ use view::View;
 const LB_EVERY: Duration = Duration::from_secs(30);
 /// After a sequence failed, the next attempt waits this long (cron would wait a minute).
 const RETRY_AFTER: Duration = Duration::from_secs(15);
+/// How often the loop looks whether the DNS check's restart command has ended.
+const RESTART_POLL_MS: i32 = 50;
 /// How often the daemon looks whether its binary was replaced (a package upgrade).
 const EXE_EVERY: Duration = Duration::from_secs(10);
 
@@ -158,6 +163,8 @@ struct Daemon {
     rounds: u64,
     /// EdgeOS's op-mode wrapper exists (looked for once, at start and on SIGHUP).
     edgeos: bool,
+    /// An activation's DNS check (step 7), made beside the loop.
+    dns: Option<DnsCheck>,
 }
 
 impl Daemon {
@@ -192,14 +199,12 @@ impl Daemon {
             last_error: None,
             rounds: 0,
             edgeos: Path::new(edgeos::OP_WRAPPER).exists(),
+            dns: None,
         };
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
         let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
-        d.files = ModeFiles {
-            recorded: state.record().is_ok_and(|r| r.mode.failsafe),
-            snapshot_exists: state.snapshot_exists(),
-        };
+        d.files = ModeFiles::of(&state.record().unwrap_or_default(), state.snapshot_exists());
         // A journal that cannot be read is set aside by the first sequence.
         let journal = state.journal();
         d.leftovers = journal.as_ref().map_or(true, |j| !j.is_empty());
@@ -234,6 +239,7 @@ impl Daemon {
         let mut next_round = Instant::now();
         let mut exe_checked = Instant::now();
         loop {
+            self.dns_step();
             let now = Instant::now();
             if now.duration_since(exe_checked) >= EXE_EVERY {
                 exe_checked = now;
@@ -263,11 +269,21 @@ impl Daemon {
                 os::pollin(probe_fd(&self.primary)),
                 os::pollin(probe_fd(&self.tunnel)),
                 os::pollin(probe_fd(&self.backup)),
+                os::pollin(match &self.dns {
+                    Some(DnsCheck::Query(q)) => q.fd(),
+                    _ => -1,
+                }),
             ];
             // Rounded up: a timeout rounded down would spin through the last fraction of a
             // millisecond before every round.
             let wait = next_round.saturating_duration_since(Instant::now());
-            let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            let mut ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            // The DNS check's resend or deadline, or how its restart ended, looked at in time.
+            match &self.dns {
+                Some(DnsCheck::Query(q)) => ms = ms.min(q.wait_ms()),
+                Some(DnsCheck::Restart(_)) => ms = ms.min(RESTART_POLL_MS),
+                None => {}
+            }
             if let Err(e) = os::poll(&mut fds, ms) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -345,8 +361,11 @@ impl Daemon {
     fn round(&mut self) -> Result<(), Error> {
         self.rounds += 1;
         // A daemon that is PID 1 or a subreaper (a container) inherits the hook watchers
-        // when they are orphaned: reap them. No other child lives between rounds.
-        os::reap_children();
+        // when they are orphaned: reap them — not while the load balancer's status command
+        // or the DNS check's restart runs, whose status each must read itself.
+        if self.lb.pending.is_none() && !matches!(self.dns, Some(DnsCheck::Restart(_))) {
+            os::reap_children();
+        }
         let now_ms = self.now_ms();
         self.primary.receive();
         self.tunnel.receive();
@@ -362,6 +381,60 @@ impl Daemon {
         self.aim()?;
         self.send_all();
         judged.and(backup)
+    }
+
+    /// Starts the DNS check an activation handed over (see `System::dns_beside`), unless
+    /// one is under way already: it checks the same resolver.
+    fn start_dns(&mut self, server: Ipv4Addr) {
+        if self.dns.is_some() {
+            return;
+        }
+        match dns::Query::start(server, &self.cfg.dns_test_name, DNS_WAIT) {
+            Ok(q) => self.dns = Some(DnsCheck::Query(q)),
+            Err(e) => self.restart_dns(server, Err(e)),
+        }
+    }
+
+    /// The DNS check one step on, never waiting: a reply or the deadline read, a restart
+    /// started or its end taken in; each told in step 7's words.
+    fn dns_step(&mut self) {
+        self.dns = match self.dns.take() {
+            Some(DnsCheck::Query(mut q)) => match q.poll() {
+                Ok(None) => Some(DnsCheck::Query(q)),
+                Ok(Some(true)) => None,
+                unanswered => {
+                    self.restart_dns(q.server, unanswered.map(|_| ()));
+                    return;
+                }
+            },
+            Some(DnsCheck::Restart(mut r)) => match r.done() {
+                None => Some(DnsCheck::Restart(r)),
+                Some(how) => {
+                    self.restart_failed(how);
+                    None
+                }
+            },
+            None => None,
+        };
+    }
+
+    /// The resolver at `server` did not answer (`asked`: or could not be asked): told,
+    /// and the restart started.
+    fn restart_dns(&mut self, server: Ipv4Addr, asked: std::io::Result<()>) {
+        if let Err(e) = asked {
+            self.log.warn(&format!("DNS check of {server}: {e}"));
+        }
+        failsafe::tell_dns_restart(&self.cfg, &self.log, server);
+        match dns::Restarting::start(&self.cfg.dns_restart_cmd) {
+            Ok(r) => self.dns = Some(DnsCheck::Restart(r)),
+            Err(e) => self.restart_failed(Err(e)),
+        }
+    }
+
+    fn restart_failed(&self, how: std::io::Result<()>) {
+        if let Err(e) = how {
+            self.log.error(&format!("{}: {e}", Change::RestartDns(self.cfg.dns_restart_cmd.clone())));
+        }
     }
 
     /// Every track's next round.

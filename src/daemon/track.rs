@@ -1,5 +1,5 @@
-//! The daemon's probe tracks (one socket, its targets and rounds per probed path) and its
-//! question to the EdgeOS load balancer, asked beside the loop.
+//! The daemon's probe tracks (one socket, its targets and rounds per probed path), and
+//! what it asks beside the loop: the EdgeOS load balancer's status, an activation's DNS check.
 
 use super::*;
 
@@ -14,6 +14,13 @@ pub(super) struct LbAsk {
     pub(super) verdict: Option<String>,
 }
 
+/// An activation's DNS check (step 7), made beside the loop: the query in flight, then,
+/// unanswered, DNS_RESTART_CMD running.
+pub(super) enum DnsCheck {
+    Query(dns::Query),
+    Restart(dns::Restarting),
+}
+
 /// The primary's gateway's link-layer address for the TRACK_IPS path: of which gateway on
 /// which link, and when it was read from the neighbour table.
 pub(super) struct Lladdr {
@@ -23,10 +30,12 @@ pub(super) struct Lladdr {
     pub(super) read_at: Instant,
 }
 
-/// One probed path: the socket, its targets, the device it was aimed through (its index:
-/// a device re-created under the same name is aimed at afresh) and its rounds.
+/// One probed path: the socket, the path and targets it was aimed at, the device it was
+/// aimed through (its index: a device re-created under the same name is aimed at afresh)
+/// and its rounds.
 pub(super) struct Track {
     pub(super) prober: Option<Prober>,
+    pub(super) path: Option<ProbePath>,
     pub(super) targets: Vec<Ipv4Addr>,
     pub(super) ifindex: Option<u32>,
     pub(super) seq: u16,
@@ -39,6 +48,7 @@ impl Track {
     pub(super) fn new() -> Track {
         Track {
             prober: None,
+            path: None,
             targets: Vec::new(),
             ifindex: None,
             seq: 0,
@@ -47,23 +57,23 @@ impl Track {
         }
     }
 
-    /// Points the track at `path` (through the device of index `ifindex`) and `targets`,
-    /// reopening the socket when any of them changed: a new track, whose verdict is
-    /// unknown. A socket that cannot be opened (the device just vanished) is a round that
-    /// fails.
+    /// Points the track at `path` (through the device of index `ifindex`) and `targets`:
+    /// when any of them changed, a new track, whose verdict is unknown. A socket that
+    /// cannot be opened (the device just vanished) is tried again at the next aim, and
+    /// meanwhile each round fails — in the same track, so that its failures add up to
+    /// DOWN_AFTER_MS.
     pub(super) fn aim(&mut self, path: Option<ProbePath>, ifindex: Option<u32>, targets: Vec<Ipv4Addr>) {
-        let same = self.prober.as_ref().map(|p| p.path()) == path.as_ref()
-            && self.targets == targets
-            && self.ifindex == ifindex;
-        if same {
-            return;
+        if self.path != path || self.targets != targets || self.ifindex != ifindex {
+            let seq = self.seq;
+            *self = Track::new();
+            self.seq = seq;
+            self.path = path;
+            self.targets = targets;
+            self.ifindex = ifindex;
         }
-        let seq = self.seq;
-        *self = Track::new();
-        self.seq = seq;
-        self.prober = path.and_then(|p| Prober::open_to(p, &targets).ok());
-        self.targets = targets;
-        self.ifindex = ifindex;
+        if self.prober.is_none() {
+            self.prober = self.path.clone().and_then(|p| Prober::open_to(p, &self.targets).ok());
+        }
     }
 
     pub(super) fn stop(&mut self) {
@@ -114,5 +124,69 @@ impl Track {
 
     pub(super) fn down(&self, c: &Config, now_ms: u64) -> bool {
         self.rounds.down(now_ms, c.down_after_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device no test host has: its socket cannot be opened, root or not.
+    const WG: &str = "wgfs-nodev0";
+    const PEER: Ipv4Addr = Ipv4Addr::new(10, 11, 0, 1);
+
+    /// The daemon's round on the tunnel track as `Daemon::round` takes it: the last round
+    /// closed and judged, the track aimed through the device's index now, the next sent.
+    fn round(t: &mut Track, c: &Config, now_ms: u64, ifindex: Option<u32>) {
+        t.close(1, now_ms, c.probe_timeout_ms);
+        let n = rounds_needed(c.down_after_ms, c.probe_interval_ms);
+        t.verdict = t.rounds.verdict(t.verdict, n, now_ms, c.down_after_ms);
+        t.aim(Some(ProbePath::Device(WG.to_string())), ifindex, vec![PEER]);
+        t.send(now_ms);
+    }
+
+    fn cfg() -> Config {
+        let text = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24\n";
+        config::parse(Path::new("/etc/wg-failsafe.conf"), text).expect("valid")
+    }
+
+    /// Rounds until the track's verdict is down, at most DOWN_AFTER_MS and two rounds
+    /// from `now`; the time then.
+    fn until_down(t: &mut Track, c: &Config, mut now: u64, ifindex: Option<u32>) -> u64 {
+        let from = now;
+        while t.verdict != Verdict::Down && now < from + c.down_after_ms + 2 * c.probe_interval_ms {
+            now += c.probe_interval_ms;
+            round(t, c, now, ifindex);
+        }
+        now
+    }
+
+    /// A track is kept round after round while its device's index holds (its failures
+    /// add up), and aimed afresh when the index changes: wg0 deleted, and re-created with
+    /// a new index. The sockets of this test cannot be opened (no such device), so every
+    /// round fails: a track whose socket could not be opened is judged down after
+    /// DOWN_AFTER_MS — before, each round's aim started such a track afresh, and it never
+    /// was.
+    #[test]
+    fn the_tunnel_track_re_aims_when_its_device_is_re_created() {
+        let c = cfg();
+        let mut t = Track::new();
+        round(&mut t, &c, 0, Some(4));
+        let now = until_down(&mut t, &c, 0, Some(4));
+        assert_eq!((t.verdict, t.ifindex), (Verdict::Down, Some(4)), "kept while the index holds");
+        assert!(now <= c.down_after_ms + c.probe_interval_ms, "down within DOWN_AFTER_MS: {now} ms");
+        assert!(t.rounds.failed >= 2, "the failed rounds add up: {}", t.rounds.failed);
+        // wg0 deleted: aimed afresh (no index), failing again until DOWN_AFTER_MS.
+        let mut now = now + c.probe_interval_ms;
+        round(&mut t, &c, now, None);
+        assert_eq!((t.verdict, t.ifindex, t.rounds.failed), (Verdict::Unknown, None, 0), "re-aimed");
+        now = until_down(&mut t, &c, now, None);
+        assert_eq!(t.verdict, Verdict::Down, "a missing device is a dead tunnel after DOWN_AFTER_MS");
+        // wg0 re-created (index 9): a new track through it, sequence numbers going on.
+        let seq = t.seq;
+        round(&mut t, &c, now + c.probe_interval_ms, Some(9));
+        assert_eq!((t.verdict, t.ifindex, t.rounds.failed), (Verdict::Unknown, Some(9), 0));
+        assert_eq!(t.seq, seq + 1);
+        assert_eq!(t.path, Some(ProbePath::Device(WG.to_string())));
     }
 }

@@ -20,7 +20,7 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
 }
 
 fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Result<Outcome, Error> {
-    let started = Instant::now();
+    let started_ms = sys.boottime_ms();
     let c = sys.cfg;
     tell(sys, News::Activating(why.as_ref()));
     // What the sequence needs, before anything is touched. A missing WireGuard interface
@@ -86,7 +86,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
 
     // What this activation judged goes to disk before any table is touched, so that an
     // activation killed from here on is completed with its own mark, target and wait.
-    record.activation_judged(c, target, mark.unwrap_or(None), state::boot_id(), sys.boottime_s());
+    record.activation_judged(c, target, mark.unwrap_or(None), sys.boot_id(), sys.boottime_s());
     sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an
@@ -112,7 +112,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     check_dns(sys)?;
 
     // 8. Recorded, and one line logged.
-    let ms = started.elapsed().as_millis();
+    let ms = u128::from(sys.elapsed_ms(started_ms));
     record.activated(sys.wall_now().as_secs(), ms as u64);
     sys.write_record(&record)?;
     let refused6 = refused6.is_some();
@@ -188,16 +188,16 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     if sys.dry_run {
         return Ok(false);
     }
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(c.tunnel_wait_s);
+    let started_ms = sys.boottime_ms();
+    let wait_ms = c.tunnel_wait_s * 1000;
     // The first pass sends no echo when one has just gone unanswered, the next none when
     // a renewal's handshake is made already: it looks at the handshake at once.
     let (mut renewed, mut no_echo) = (false, echo_tried);
     loop {
-        let pass = Instant::now();
+        let pass_ms = sys.boottime_ms();
         // Each echo is also a packet that starts a handshake when no session is valid.
         if !std::mem::take(&mut no_echo) && sys.peer_answers_soon().map_err(|e| e.to_string())? {
-            sys.log.info(&format!("tunnel {} up after {} ms", c.wg_iface, started.elapsed().as_millis()));
+            sys.log.info(&format!("tunnel {} up after {} ms", c.wg_iface, sys.elapsed_ms(started_ms)));
             return Ok(true);
         }
         let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
@@ -206,7 +206,7 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
                 "tunnel {} handshook over {} after {} ms",
                 c.wg_iface,
                 c.backup_dev,
-                started.elapsed().as_millis()
+                sys.elapsed_ms(started_ms)
             ));
             return Ok(false);
         }
@@ -228,12 +228,12 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
                 Err(e) => sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface)),
             }
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left_ms = wait_ms.saturating_sub(sys.elapsed_ms(started_ms));
+        if left_ms == 0 {
             break;
         }
         // Poll once a second, whatever the echo took.
-        std::thread::sleep(Duration::from_secs(1).saturating_sub(pass.elapsed()).min(left));
+        sys.sleep(Duration::from_millis(1000u64.saturating_sub(sys.elapsed_ms(pass_ms)).min(left_ms)));
     }
     Err(format!(
         "tunnel {} did not come up within {} s: {}",
@@ -244,13 +244,32 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
 }
 
 /// Step 7: if dnsmasq runs, it must resolve DNS_TEST_NAME at the router's LAN address
-/// within 5 s; if not, it is restarted. Never fatal: the routes are already right.
+/// within 5 s; if not, it is restarted. Never fatal: the routes are already right. Under
+/// the daemon (`dns_beside`), only the resolver to check is handed back: the daemon makes
+/// the check beside its loop (see [`tell_dns_restart`]).
 fn check_dns(sys: &mut System) -> Result<(), Error> {
     let c = sys.cfg;
-    let Some((server, false)) = sys.lan_dns_answers() else { return Ok(()) };
+    let Some(server) = sys.lan_dns_server() else { return Ok(()) };
+    if sys.dns_beside {
+        sys.dns_due = Some(server);
+        return Ok(());
+    }
+    if sys.resolves(server) {
+        return Ok(());
+    }
     tell(sys, News::DnsRestart(server));
     if let Err(e) = sys.apply(&Change::RestartDns(c.dns_restart_cmd.clone())) {
         sys.log.error(&e.to_string());
     }
     Ok(())
+}
+
+/// Step 7's check made beside the daemon's loop found the resolver at `server` silent:
+/// told in step 7's words, before the restart.
+pub fn tell_dns_restart(c: &Config, log: &Logger, server: Ipv4Addr) {
+    for said in News::DnsRestart(server).said(c) {
+        if let say::Said::Log(level, line) = said {
+            log.log(level, &line);
+        }
+    }
 }

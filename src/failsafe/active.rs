@@ -18,8 +18,7 @@ pub fn while_active(
     tunnel_seen: TunnelSeen,
 ) -> Result<Outcome, Error> {
     let c = sys.cfg;
-    let started = Instant::now();
-    let took = || started.elapsed().as_millis() as u64;
+    let started_ms = sys.boottime_ms();
     let mut record = sys.record().clone();
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
@@ -81,7 +80,7 @@ pub fn while_active(
     // The tunnel's transitions, logged once each, after the flows they break are reset.
     let tables = snapshot.all_tables();
     let news = record.tunnel_judged(target, tunnel_ok);
-    tell_tunnel_news(sys, news, target, backup_gw, took(), &tables);
+    tell_tunnel_news(sys, news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
 
     // The failback wait.
     let wait_left_s = match primary {
@@ -99,7 +98,7 @@ pub fn while_active(
     };
 
     // An interrupted activation's record is completed.
-    if record.activation_completed(sys.wall_now().as_secs(), state::boot_id()) {
+    if record.activation_completed(sys.wall_now().as_secs(), sys.boot_id()) {
         tell_tables(sys, News::ActivationCompleted, None, &tables);
     }
     sys.write_record(&record)?;

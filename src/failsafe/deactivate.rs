@@ -6,7 +6,7 @@ use super::*;
 /// Deactivation (DESIGN.md, steps 1 to 4). `forced`: by hand, so step 1 (the primary is
 /// back) only earns a warning when it does not hold.
 pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outcome, Error> {
-    let started = Instant::now();
+    let started_ms = sys.boottime_ms();
     let c = sys.cfg;
 
     // 1. The primary is back (the tick has just seen it pass for the failback wait).
@@ -71,8 +71,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // 4. Normal again: recorded first (still marked as deactivating, so that a run
     //    killed from here on finishes the job rather than judge the tables anew), then the
     //    journal and the snapshot go, then the mark.
-    let ms = started.elapsed().as_millis();
-    record.deactivated(sys.wall_now().as_secs(), ms as u64, sys.boottime_s(), state::boot_id());
+    let ms = u128::from(sys.elapsed_ms(started_ms));
+    record.deactivated(sys.wall_now().as_secs(), ms as u64, sys.boottime_s(), sys.boot_id());
     sys.write_record(&record)?;
     sys.forget_changes(true)?;
     record.deactivation_finished();

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{Config, Fallback};
 use crate::conntrack::{self, Path};
@@ -41,6 +41,7 @@ pub mod say;
 mod steps;
 
 use activate::activate;
+pub use activate::tell_dns_restart;
 use active::while_active;
 use deactivate::{cleanup, deactivate};
 

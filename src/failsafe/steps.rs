@@ -140,14 +140,14 @@ const HANDSHAKE_POLL_MS: u64 = 50;
 /// round trip, where an echo the VPS filters would wait out the whole timeout. The latest
 /// handshake then.
 pub(super) fn await_handshake(sys: &mut System, mark: Handshake) -> Handshake {
-    let deadline = Instant::now() + Duration::from_millis(sys.cfg.probe_timeout_ms);
+    let started_ms = sys.boottime_ms();
     loop {
         let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
-        let left = deadline.saturating_duration_since(Instant::now());
-        if handshake_since(latest, mark) || left.is_zero() {
+        let left_ms = sys.cfg.probe_timeout_ms.saturating_sub(sys.elapsed_ms(started_ms));
+        if handshake_since(latest, mark) || left_ms == 0 {
             return latest;
         }
-        std::thread::sleep(Duration::from_millis(HANDSHAKE_POLL_MS).min(left));
+        sys.sleep(Duration::from_millis(HANDSHAKE_POLL_MS.min(left_ms)));
     }
 }
 

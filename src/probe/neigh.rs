@@ -14,8 +14,9 @@ use std::net::Ipv4Addr;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use super::{echo, Path, Prober};
 use crate::netlink::link::{self, Links, NUD_FAILED, NUD_INCOMPLETE};
-use crate::netlink::Netlink;
+use crate::netlink::{Netlink, NetlinkError};
 
 /// How often the neighbour table is read while an entry settles.
 const POLL: Duration = Duration::from_millis(20);
@@ -46,6 +47,38 @@ pub(super) fn settle_unresolved(dev: &str, silent: &[Ipv4Addr]) -> bool {
             return unresolved;
         }
         sleep(POLL);
+    }
+}
+
+/// The link-layer address of the gateway `gw` on `dev` (link `index`) — the packet path's
+/// next hop, `run`'s and the daemon's alike — from the neighbour table. When the kernel
+/// has none yet, one echo to the gateway through the device makes it resolve one: with
+/// `wait` (`run`'s round) its answer is waited for, up to `wait`, and the table read
+/// again; without (the daemon's loop, which nothing may block) it is only sent, and the
+/// next call finds the address.
+pub fn gateway_lladdr(
+    nl: &mut Netlink,
+    index: u32,
+    dev: &str,
+    gw: Ipv4Addr,
+    wait: Option<Duration>,
+) -> Result<Option<Vec<u8>>, NetlinkError> {
+    if let Some(mac) = link::neighbour(nl, index, gw)? {
+        return Ok(Some(mac));
+    }
+    let path = Path::Device(dev.to_string());
+    match wait {
+        Some(timeout) => {
+            echo(&path, &[gw], 1, timeout, 1)?;
+            link::neighbour(nl, index, gw)
+        }
+        None => {
+            // Never waited for: a send the network refuses is tried again next time.
+            if let Ok(p) = Prober::open(path) {
+                let _ = p.send(gw, 1);
+            }
+            Ok(None)
+        }
     }
 }
 

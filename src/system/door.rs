@@ -1,6 +1,7 @@
 //! The door: every request the sequences make of the kernel and of the world outside —
 //! rtnetlink (links, addresses, neighbours, routes, rules), the WireGuard device, echoes,
-//! the load balancer's status, the LAN resolver, conntrack's flush, and the clocks —
+//! the load balancer's status, the LAN resolver, conntrack's flush, the clocks, waits and
+//! the boot's id —
 //! goes through one [`Kernel`], chosen by a plain `match` (innernet's habit, no trait
 //! objects): the real sockets, or in unit tests an in-memory kernel that records every
 //! request in order (`fake`). `System` owns one and never reaches past it.
@@ -90,12 +91,19 @@ impl Kernel {
         }
     }
 
-    /// The link-layer address of `gw` on link `index`, if the neighbour table has one.
-    pub fn neighbour(&mut self, index: u32, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, NetlinkError> {
+    /// The link-layer address of the gateway `gw` on `dev` (link `index`), resolved when
+    /// the neighbour table has none, waiting up to `wait` (see [`probe::gateway_lladdr`]).
+    pub fn gateway_lladdr(
+        &mut self,
+        index: u32,
+        dev: &str,
+        gw: Ipv4Addr,
+        wait: Duration,
+    ) -> Result<Option<Vec<u8>>, NetlinkError> {
         match self {
-            Kernel::Netlink(k) => link::neighbour(&mut k.nl, index, gw),
+            Kernel::Netlink(k) => probe::gateway_lladdr(&mut k.nl, index, dev, gw, Some(wait)),
             #[cfg(test)]
-            Kernel::Fake(f) => f.neighbour(index, gw),
+            Kernel::Fake(f) => f.gateway_lladdr(index, dev, gw, wait),
         }
     }
 
@@ -184,7 +192,7 @@ impl Kernel {
         match self {
             Kernel::Netlink(_) => probe::echo(path, targets, count, timeout, need),
             #[cfg(test)]
-            Kernel::Fake(f) => f.echo(path, targets),
+            Kernel::Fake(f) => f.echo(path, targets, count, timeout, need),
         }
     }
 
@@ -199,7 +207,7 @@ impl Kernel {
         match self {
             Kernel::Netlink(_) => probe::measure(path, targets, count, timeout),
             #[cfg(test)]
-            Kernel::Fake(f) => f.measure(path, targets, count),
+            Kernel::Fake(f) => f.measure(path, targets, count, timeout),
         }
     }
 
@@ -274,6 +282,24 @@ impl Kernel {
             Kernel::Netlink(_) => wall_now(),
             #[cfg(test)]
             Kernel::Fake(f) => f.wall_now(),
+        }
+    }
+
+    /// Waits `d`: the fake's clocks move on by `d` at once.
+    pub fn sleep(&self, d: Duration) {
+        match self {
+            Kernel::Netlink(_) => std::thread::sleep(d),
+            #[cfg(test)]
+            Kernel::Fake(f) => f.sleep(d),
+        }
+    }
+
+    /// This boot's id (see [`state::boot_id`]).
+    pub fn boot_id(&self) -> Option<String> {
+        match self {
+            Kernel::Netlink(_) => state::boot_id(),
+            #[cfg(test)]
+            Kernel::Fake(f) => Some(f.boot_id()),
         }
     }
 

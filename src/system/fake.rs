@@ -33,6 +33,9 @@ use crate::netlink::NetlinkError;
 use crate::probe::{Path as ProbePath, Stats};
 use crate::wireguard::{Collector, Peer, PeerConfig, PeerSet, Peers, Wanted, WgError};
 
+/// The round trip of every echo the fake answers.
+pub const ECHO_RTT: Duration = Duration::from_millis(1);
+
 /// Wall time at the fake's boot (2026-12-01), so wall and boot clocks move together.
 const WALL_AT_BOOT_S: u64 = 1_796_083_200;
 
@@ -59,6 +62,12 @@ pub struct World {
     pub dnsmasq: bool,
     pub dns_answers: bool,
     pub boottime_ms: u64,
+    /// Reboots so far (the boot's id says it).
+    pub reboots: u32,
+    /// Echo requests sent so far (each of a request's rounds, to each target).
+    pub echoes_sent: usize,
+    /// The next this many echoes that would be answered are lost on the way.
+    pub lost_echoes: u32,
     /// Every request, in order, in `ip` words where there are some.
     pub requests: Vec<String>,
     /// Changes and state writes made so far (the steps a kill counts).
@@ -182,6 +191,27 @@ impl World {
         self.link(dev).is_some_and(|l| l.admin_up && l.lower_up) && self.answers.contains(&(dev.to_string(), target))
     }
 
+    /// One echo request to `target` along `path`: a packet to the VPS peer when the
+    /// target is one of its addresses (see [`packet_to_peer`]); answered when the device
+    /// is up with carrier and the target answers, unless it is one of `lost_echoes`.
+    fn echo_answered(&mut self, path: &ProbePath, target: Ipv4Addr) -> bool {
+        self.echoes_sent += 1;
+        let (now, handshakes) = (self.wall_now(), self.vps_handshakes);
+        let to_peer = |p: &&mut Peer| p.allowed_ips.iter().any(|(ip, _)| *ip == IpAddr::V4(target));
+        if let Some(p) = self.peers.iter_mut().find(to_peer) {
+            packet_to_peer(p, handshakes, now);
+        }
+        let dev = self.path_dev(path).unwrap_or_default();
+        if !self.answers(&dev, target) {
+            return false;
+        }
+        if self.lost_echoes > 0 {
+            self.lost_echoes -= 1;
+            return false;
+        }
+        true
+    }
+
     fn path_dev(&self, path: &ProbePath) -> Option<String> {
         match path {
             ProbePath::Device(d) => Some(d.clone()),
@@ -232,6 +262,21 @@ impl Fake {
         // A gateway that answers echoes has answered ARP too.
         let name = w.links.iter().find(|l| l.index == index).map(|l| l.name.clone()).unwrap_or_default();
         Ok(w.answers(&name, gw).then(|| vec![2, 0, 0, 0, 0, index as u8]))
+    }
+
+    /// As the real kernel resolves it: the neighbour table, else one echo and the table again.
+    pub fn gateway_lladdr(
+        &self,
+        index: u32,
+        dev: &str,
+        gw: Ipv4Addr,
+        wait: Duration,
+    ) -> Result<Option<Vec<u8>>, NetlinkError> {
+        if let Some(mac) = self.neighbour(index, gw)? {
+            return Ok(Some(mac));
+        }
+        self.echo(&ProbePath::Device(dev.to_string()), &[gw], 1, wait, 1)?;
+        self.neighbour(index, gw)
     }
 
     pub fn add_route(&self, r: &Route, mode: AddMode) -> Result<(), NetlinkError> {
@@ -371,28 +416,62 @@ impl Fake {
         Ok(())
     }
 
-    pub fn echo(&self, path: &ProbePath, targets: &[Ipv4Addr]) -> io::Result<Vec<Option<Duration>>> {
+    /// `count` rounds of one echo to each target still silent, as `probe::echo` sends
+    /// them: a round answered by `need` targets ends after the reply's round trip
+    /// ([`ECHO_RTT`]), any other waits out `timeout`; the clocks move on by as much.
+    pub fn echo(
+        &self,
+        path: &ProbePath,
+        targets: &[Ipv4Addr],
+        count: u32,
+        timeout: Duration,
+        need: usize,
+    ) -> io::Result<Vec<Option<Duration>>> {
         let mut w = self.0.borrow_mut();
         w.read(&format!("echo {targets:?} via {path:?}")).map_err(|_| io::Error::other("killed"))?;
-        let dev = w.path_dev(path).unwrap_or_default();
-        let (now, handshakes) = (w.wall_now(), w.vps_handshakes);
-        for t in targets {
-            let to_peer = |p: &&mut Peer| p.allowed_ips.iter().any(|(ip, _)| *ip == IpAddr::V4(*t));
-            if let Some(p) = w.peers.iter_mut().find(to_peer) {
-                packet_to_peer(p, handshakes, now);
+        let mut rtt = vec![None; targets.len()];
+        let need = need.clamp(1, targets.len().max(1));
+        for _ in 0..count {
+            for (i, t) in targets.iter().enumerate() {
+                if rtt[i].is_none() && w.echo_answered(path, *t) {
+                    rtt[i] = Some(ECHO_RTT);
+                }
             }
+            if rtt.iter().flatten().count() >= need {
+                w.boottime_ms += ECHO_RTT.as_millis() as u64;
+                break;
+            }
+            w.boottime_ms += timeout.as_millis() as u64;
         }
-        Ok(targets.iter().map(|t| w.answers(&dev, *t).then_some(Duration::from_millis(1))).collect())
+        Ok(rtt)
     }
 
-    pub fn measure(&self, path: &ProbePath, targets: &[Ipv4Addr], count: u32) -> io::Result<Vec<Stats>> {
-        let answers = self.echo(path, targets)?;
-        let stats = |a: &Option<Duration>| Stats {
-            sent: count,
-            received: if a.is_some() { count } else { 0 },
-            rtt_total: a.unwrap_or_default() * count,
-        };
-        Ok(answers.iter().map(stats).collect())
+    /// `count` rounds of one echo to every target, each waiting until all answered (one
+    /// round trip) or `timeout`, as `probe::measure` sends them.
+    pub fn measure(
+        &self,
+        path: &ProbePath,
+        targets: &[Ipv4Addr],
+        count: u32,
+        timeout: Duration,
+    ) -> io::Result<Vec<Stats>> {
+        let mut w = self.0.borrow_mut();
+        w.read(&format!("echo {targets:?} via {path:?}")).map_err(|_| io::Error::other("killed"))?;
+        let mut stats = vec![Stats::default(); targets.len()];
+        for _ in 0..count {
+            let mut all = true;
+            for (i, t) in targets.iter().enumerate() {
+                stats[i].sent += 1;
+                if w.echo_answered(path, *t) {
+                    stats[i].received += 1;
+                    stats[i].rtt_total += ECHO_RTT;
+                } else {
+                    all = false;
+                }
+            }
+            w.boottime_ms += if all { ECHO_RTT } else { timeout }.as_millis() as u64;
+        }
+        Ok(stats)
     }
 
     pub fn lb_status(&self) -> Option<Vec<LbInterface>> {
@@ -427,6 +506,16 @@ impl Fake {
 
     pub fn boottime_ms(&self) -> u64 {
         self.0.borrow().boottime_ms
+    }
+
+    /// A wait: the clocks move on at once.
+    pub fn sleep(&self, d: Duration) {
+        self.0.borrow_mut().boottime_ms += d.as_millis() as u64;
+    }
+
+    /// The boot's id; a test reboots by counting `reboots` up.
+    pub fn boot_id(&self) -> String {
+        format!("0f1e2d3c-0000-4000-8000-{:012}", self.0.borrow().reboots)
     }
 
     pub fn wall_now(&self) -> Duration {

@@ -1,11 +1,12 @@
 //! The probes a round takes through the door: the primary's round (carrier, then the
 //! gateway's or TRACK_IPS' echoes, then the load balancer's verdict), BACKUP_CHECK's, and
-//! the tunnel's echoes (a round's, and activation's proof at a short cadence).
+//! the tunnel's echoes (a round's, and activation's proof at a short cadence), and step
+//! 7's question to the LAN resolver.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::{Kernel, Observed, System};
+use super::{Observed, System, DNS_WAIT};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
@@ -59,7 +60,11 @@ impl System<'_> {
             return Ok((Err(why), unprobed()));
         }
         let (Some(link), Some(gw)) = (link, obs.primary_gw) else { return Ok((Err(Unhealthy::NoGateway), unprobed())) };
-        let lladdr = || self.gateway_lladdr(link.index, &c.primary_dev, gw);
+        let wait = Duration::from_millis(c.probe_timeout_ms);
+        let lladdr = || {
+            let mac = self.kernel.gateway_lladdr(link.index, &c.primary_dev, gw, wait);
+            mac.context("reading the neighbour table")
+        };
         let PrimaryProbe { path, targets, need } = match primary_probe(c, &link, gw, &obs.addrs, lladdr)? {
             Ok(probe) => probe,
             Err(why) => return Ok((Err(why), Vec::new())),
@@ -103,17 +108,6 @@ impl System<'_> {
         Ok(stats[0])
     }
 
-    /// The gateway's link-layer address from the neighbour table; when the kernel has
-    /// none yet, one echo to the gateway through the device makes it resolve one.
-    pub(super) fn gateway_lladdr(&mut self, index: u32, dev: &str, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
-        let read = |k: &mut Kernel| k.neighbour(index, gw).context("reading the neighbour table");
-        if let Some(mac) = read(&mut self.kernel)? {
-            return Ok(Some(mac));
-        }
-        self.echo(&ProbePath::Device(dev.to_string()), &[gw], 1, 1)?;
-        read(&mut self.kernel)
-    }
-
     /// WG_PEER_IP answers within `count` echoes through WG_IFACE.
     pub fn peer_answers(&self, count: u32) -> Result<bool, Error> {
         let c = self.cfg;
@@ -131,5 +125,40 @@ impl System<'_> {
         let path = ProbePath::Device(c.wg_iface.clone());
         let answers = self.kernel.echo(&path, &[c.wg_peer_ip], count, cadence, 1).context("probing the tunnel")?;
         Ok(answers[0].is_some())
+    }
+
+    /// The LAN resolver step 7 checks: dnsmasq's address on LAN_DEV; `None` when there is
+    /// nothing to check (no dnsmasq, no address, or a dry run, which only says what it
+    /// would do).
+    pub fn lan_dns_server(&mut self) -> Option<Ipv4Addr> {
+        let c = self.cfg;
+        if !c.dns_check || !self.kernel.dnsmasq_running() {
+            return None;
+        }
+        let index = self.links.index(&c.lan_dev)?;
+        let Some(server) = self.addrs().ok()?.into_iter().find(|a| a.index == index).map(|a| a.local) else {
+            self.log.warn(&format!("DNS check skipped: no IPv4 address on {}", c.lan_dev));
+            return None;
+        };
+        if self.dry_run {
+            self.changes.push(format!(
+                "# would query {} at {server}, and run {} if it fails",
+                c.dns_test_name,
+                c.dns_restart_cmd.join(" ")
+            ));
+            return None;
+        }
+        Some(server)
+    }
+
+    /// Whether the resolver at `server` answers DNS_TEST_NAME within [`DNS_WAIT`].
+    pub fn resolves(&self, server: Ipv4Addr) -> bool {
+        matches!(self.kernel.resolves(server, &self.cfg.dns_test_name, DNS_WAIT), Ok(true))
+    }
+
+    /// Step 7's check, left to the driver by a sequence of a System whose `dns_beside`
+    /// is set (the daemon, which makes it beside its loop): the resolver to check.
+    pub fn take_dns_due(&mut self) -> Option<Ipv4Addr> {
+        self.dns_due.take()
     }
 }

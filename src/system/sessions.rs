@@ -87,3 +87,49 @@ fn a_vps_that_stops_echoing_between_outages_keeps_its_tunnel() {
     assert!(matches!(out, Outcome::Active { tunnel_ok: true, .. }), "{out:?}");
     on_tunnel(&lab);
 }
+
+/// The tunnel's proof asks again every 50 ms until PROBE_TIMEOUT_MS (1000 ms): the first
+/// echo lost (the first packet after the endpoint route moved), the second answers, and
+/// the proof took one cadence and one round trip of the fake's clock, not the timeout.
+#[test]
+fn one_lost_echo_costs_the_tunnel_proof_one_cadence_not_the_timeout() {
+    let lab = Lab::new("proof-cadence", "");
+    let sys = lab.sys().expect("system");
+    lab.w().lost_echoes = 1;
+    let started = lab.w().boottime_ms;
+    let sent = lab.w().echoes_sent;
+    assert!(sys.peer_answers_soon().expect("probed"), "the second echo answers");
+    assert_eq!(lab.w().echoes_sent - sent, 2, "asked again once");
+    assert_eq!(lab.w().boottime_ms - started, 51, "one 50 ms cadence and a 1 ms round trip");
+}
+
+/// A VPS that never answers: the proof goes on asking every 50 ms, and says no only once
+/// PROBE_TIMEOUT_MS has passed (20 echoes in 1000 ms).
+#[test]
+fn the_tunnel_proof_fails_only_after_probe_timeout_ms() {
+    let lab = Lab::new("proof-timeout", "");
+    let sys = lab.sys().expect("system");
+    vps_echoes(&lab, false);
+    let started = lab.w().boottime_ms;
+    let sent = lab.w().echoes_sent;
+    assert!(!sys.peer_answers_soon().expect("probed"));
+    assert_eq!(lab.w().boottime_ms - started, 1000, "the whole PROBE_TIMEOUT_MS");
+    assert_eq!(lab.w().echoes_sent - sent, 20, "one echo per 50 ms");
+}
+
+/// At activation, over a session that holds, the first echo lost: the proof's next echo
+/// (50 ms later) proves the tunnel — no renewal, and the switch is made within 100 ms of
+/// the fake's clock. A proof that waited out PROBE_TIMEOUT_MS for its one echo would have
+/// called the tunnel unproven and renewed the peer.
+#[test]
+fn an_activation_whose_first_echo_is_lost_is_proven_by_the_next() {
+    let lab = Lab::new("proof-activation", "");
+    session_of_age(&lab, 10);
+    healthy_then_down(&lab);
+    lab.w().lost_echoes = 1;
+    let out = lab.tick().expect("activation");
+    let Outcome::Activated { ms, target: Target::Tunnel } = out else { panic!("{out:?}") };
+    assert!(ms < 100, "switched {ms} ms after the activation began");
+    assert_eq!(renewals(&lab), 0, "{:#?}", lab.w().requests);
+    on_tunnel(&lab);
+}

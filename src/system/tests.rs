@@ -424,3 +424,34 @@ fn the_fake_counts_a_route_as_the_tools_only_while_it_stands_as_the_tool_added_i
     assert!(refused.is_err(), "EEXIST");
     assert!(!lab.w().added_routes.iter().any(|a| a.same_path(&main)), "a refused add is not the tool's");
 }
+
+/// Step 7 under `run` queries the LAN resolver and restarts a silent one itself (up to
+/// 5 s, then the restart, inside the sequence); under the daemon (`dns_beside`) the
+/// activation makes neither and hands the resolver to check to its driver, which makes
+/// the check beside its loop so that no carrier event waits for it.
+#[test]
+fn the_daemons_activation_hands_its_dns_check_to_the_loop() {
+    for beside in [false, true] {
+        let lab = Lab::new(if beside { "dns-beside" } else { "dns-run" }, "");
+        lab.w().dnsmasq = true;
+        lab.w().dns_answers = false;
+        healthy_then_down(&lab);
+        let mut sys = lab.sys().expect("system");
+        sys.dns_beside = beside;
+        let (out, _) = failsafe::tick(&mut sys).parts();
+        assert!(matches!(out, Ok(Outcome::Activated { .. })), "{out:?}");
+        let due = sys.take_dns_due();
+        let w = lab.w();
+        let asked: Vec<&String> =
+            w.requests.iter().filter(|q| q.starts_with("dns ") || q.starts_with("run ")).collect();
+        if beside {
+            assert_eq!(due, Some(Ipv4Addr::new(192, 168, 10, 1)));
+            assert!(asked.is_empty(), "{asked:?}");
+        } else {
+            assert_eq!(due, None);
+            assert_eq!(asked.len(), 2, "{asked:?}");
+            assert!(asked[0].starts_with("dns ") && asked[0].ends_with(" at 192.168.10.1"), "{asked:?}");
+            assert!(asked[1].starts_with("run ") && asked[1].contains("restart"), "{asked:?}");
+        }
+    }
+}
