@@ -1,5 +1,7 @@
 //! The DNS check of activation step 7: one A query for DNS_TEST_NAME to the router's
-//! own LAN address (dnsmasq), answered within 5 s or the resolver is restarted.
+//! own LAN address (dnsmasq), answered within 5 s or the resolver is restarted; and the
+//! lookup of a name endpoint (`endpoint`), with the same query and `answer`'s reader,
+//! routed or framed to the backup's gateway.
 //!
 //! The query is hand-built (a 12-byte header and one question); a reply counts only if
 //! it comes from the server (the UDP socket is connected), carries the query's random id,
@@ -11,6 +13,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::probe::Path as ProbePath;
+
+mod answer;
+pub use answer::{lookup_of, Lookup};
 
 /// Builds a recursive query for the A record of `name`.
 pub fn query(id: u16, name: &str) -> Vec<u8> {
@@ -44,38 +51,103 @@ pub fn parse_reply(id: u16, packet: &[u8]) -> Reply {
 
 /// Whether `server` resolves `name` within `timeout` (the query is sent again halfway).
 pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<bool> {
+    let id = crate::probe::random_u16()?;
+    let reply = routed(server, &query(id, name), timeout, |p| parse_reply(id, p) != Reply::Foreign)?;
+    Ok(matches!(reply.map(|p| parse_reply(id, &p)), Some(Reply::Answer { rcode: 0, answers }) if answers > 0))
+}
+
+/// A name's address, as a resolver gave it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub addr: Ipv4Addr,
+    pub ttl_s: u32,
+    pub server: Ipv4Addr,
+}
+
+/// Asks `servers` in turn for the address of `name`, each within its share of `timeout`:
+/// routed by the kernel (`via` `None`), or framed to a gateway along `via` (see
+/// `probe::exchange`). The first address found wins; `Err` says what each server did.
+pub fn lookup(
+    servers: &[Ipv4Addr],
+    name: &str,
+    timeout: Duration,
+    via: Option<&ProbePath>,
+) -> Result<Resolved, String> {
+    let share = timeout / u32::try_from(servers.len()).unwrap_or(1).max(1);
+    let mut why = Vec::new();
+    for &server in servers {
+        let id = match crate::probe::random_u16() {
+            Ok(id) => id,
+            Err(e) => return Err(format!("no random query id: {e}")),
+        };
+        let q = query(id, name);
+        let accept = |p: &[u8]| lookup_of(id, name, p) != Lookup::Foreign;
+        let reply = match via {
+            None => routed(server, &q, share, accept),
+            Some(path) => crate::probe::exchange(path, server, 53, &q, share, accept),
+        };
+        match reply.map(|r| r.map(|p| lookup_of(id, name, &p))) {
+            Ok(Some(Lookup::Found { addrs, ttl_s })) => return Ok(Resolved { addr: addrs[0], ttl_s, server }),
+            Ok(Some(Lookup::Failed(m))) => why.push(format!("{server}: {m}")),
+            Ok(_) => why.push(format!("{server}: no answer within {} ms", share.as_millis())),
+            Err(e) => why.push(format!("{server}: {e}")),
+        }
+    }
+    Err(if why.is_empty() { "no resolver to ask".into() } else { why.join("; ") })
+}
+
+/// The IPv4 name servers of resolv.conf's `text`, in order, at most three (as the C
+/// library reads it).
+pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some("nameserver")).then(|| words.next()?.parse().ok())?
+        })
+        .take(3)
+        .collect()
+}
+
+/// The system's name servers, from /etc/resolv.conf (read with a bound).
+pub fn system_nameservers() -> Vec<Ipv4Addr> {
+    read_proc(Path::new("/etc/resolv.conf"), 64 * 1024).map(|t| nameservers(&t)).unwrap_or_default()
+}
+
+/// One query to `server` port 53 through a connected UDP socket, routed by the kernel:
+/// the first reply that `answers` accepts within `timeout` (the query is sent again
+/// halfway). An ICMP port unreachable (nothing listens yet) is tried again until then.
+fn routed(
+    server: Ipv4Addr,
+    q: &[u8],
+    timeout: Duration,
+    mut answers: impl FnMut(&[u8]) -> bool,
+) -> io::Result<Option<Vec<u8>>> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     sock.connect(SocketAddr::from((server, 53)))?;
-    let id = crate::probe::random_u16()?;
-    let q = query(id, name);
     let deadline = Instant::now() + timeout;
     let resend_at = Instant::now() + timeout / 2;
     let mut resent = false;
-    sock.send(&q)?;
+    sock.send(q)?;
     let mut buf = [0u8; 1500];
     loop {
         let now = Instant::now();
         if now >= deadline {
-            return Ok(false);
+            return Ok(None);
         }
         let until = if resent { deadline } else { resend_at.min(deadline) };
         sock.set_read_timeout(Some(until.saturating_duration_since(now).max(Duration::from_millis(1))))?;
         match sock.recv(&mut buf) {
-            Ok(n) => match parse_reply(id, &buf[..n]) {
-                Reply::Answer { rcode: 0, answers } if answers > 0 => return Ok(true),
-                Reply::Answer { .. } => return Ok(false),
-                Reply::Foreign => {}
-            },
+            Ok(n) if answers(&buf[..n]) => return Ok(Some(buf[..n].to_vec())),
+            Ok(_) => {}
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 if !resent {
                     resent = true;
-                    sock.send(&q)?;
+                    sock.send(q)?;
                 }
             }
-            // ICMP port unreachable: nothing listens (yet); keep trying until the deadline.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                std::thread::sleep(Duration::from_millis(100));
-                sock.send(&q)?;
+                std::thread::sleep(Duration::from_millis(100).min(deadline.saturating_duration_since(now)));
+                sock.send(q)?;
             }
             Err(e) => return Err(e),
         }
@@ -209,6 +281,15 @@ mod tests {
         r[7] = 0;
         assert_eq!(parse_reply(0x1234, &r), Reply::Answer { rcode: 2, answers: 0 });
         assert_eq!(parse_reply(0x1234, &r[..5]), Reply::Foreign);
+    }
+
+    #[test]
+    fn resolv_conf_gives_its_ipv4_name_servers_in_order() {
+        let text = "# by dhcp\nsearch lan\nnameserver 127.0.0.1\nnameserver ::1\nnameserver\n nameserver 192.0.2.53 # isp\nnameserver 198.51.100.53\nnameserver 203.0.113.53\nnameserver 203.0.113.54\n";
+        let want: Vec<Ipv4Addr> =
+            ["127.0.0.1", "192.0.2.53", "198.51.100.53"].iter().map(|a| a.parse().expect("ip")).collect();
+        assert_eq!(nameservers(text), want);
+        assert!(nameservers("").is_empty());
     }
 
     #[test]

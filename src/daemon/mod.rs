@@ -193,9 +193,11 @@ impl Daemon {
             rounds: 0,
             edgeos: Path::new(edgeos::OP_WRAPPER).exists(),
         };
+        let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
+        // A name endpoint's address as last found, before the routes to it are read.
+        crate::endpoint::recall(&d.cfg, &state);
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
-        let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
         d.files = ModeFiles {
             recorded: state.record().is_ok_and(|r| r.mode.failsafe),
             snapshot_exists: state.snapshot_exists(),

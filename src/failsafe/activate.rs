@@ -8,7 +8,13 @@ use super::*;
 /// (`None` when forced by hand).
 pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Result<Outcome, Error> {
     let announced = sys.errors_announced;
-    let result = activate_steps(sys, why, obs);
+    // A name endpoint needs its address before step 1 (looked up through the backup when
+    // the one kept has expired).
+    let result = match endpoint_found(sys, obs) {
+        Ok(Some(seen)) => activate_steps(sys, why, &seen),
+        Ok(None) => activate_steps(sys, why, obs),
+        Err(e) => Err(e),
+    };
     // Whatever stopped it (no backup gateway, a refused route, a vanished device) is an
     // `error` the owner hears of, unless the sequence said it itself.
     if let Err(e) = &result {

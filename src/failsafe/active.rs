@@ -23,7 +23,7 @@ pub fn while_active(
     let mut record = sys.record().clone();
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
-    let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint);
+    let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint.addr());
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
 

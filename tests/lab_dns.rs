@@ -1,0 +1,140 @@
+//! The namespace lab with WG_ENDPOINT given by name (issue 17): a name server of the lab's
+//! "internet" (dnsmasq on 203.0.113.54, logging every query with its source) knows the VPS
+//! as `vps.wfslab.test`. The router's peer has no endpoint of its own (`LAB_WG_NO_ENDPOINT`),
+//! so the tunnel works only if the tool sets the address it resolved; the name server's
+//! log says how often it was asked and from which WAN (ISP 1 NATs to 198.51.100.2, ISP 2
+//! to .6).
+//!
+//! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
+//! `cargo test --test lab_dns -- --include-ignored`.
+
+mod harness;
+
+use harness::*;
+use std::fs;
+
+const NAME: &str = "vps.wfslab.test";
+const NAME_SERVER: &str = "203.0.113.54";
+
+/// Starts the name server in `inet` (its pid file in the lab's directory: `lab.sh down`
+/// stops it), answering NAME with the VPS's address and a TTL of 300 s.
+fn name_server(lab: &Lab) {
+    let out = lab.script("exec", &["inet", "ip", "addr", "add", &format!("{NAME_SERVER}/32"), "dev", "lo"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = lab.dir.display().to_string();
+    let out = lab.script(
+        "exec",
+        &[
+            "inet",
+            "dnsmasq",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            &format!("--listen-address={NAME_SERVER}"),
+            &format!("--address=/{NAME}/{VPS}"),
+            "--local-ttl=300",
+            &format!("--pid-file={dir}/name-dnsmasq.pid"),
+            &format!("--log-facility={dir}/name-dnsmasq.log"),
+            "--log-queries",
+        ],
+    );
+    assert!(out.status.success(), "dnsmasq: {}", text(&out.stderr));
+}
+
+/// The sources of the queries for NAME the name server has seen, in order.
+fn askers(lab: &Lab) -> Vec<String> {
+    let log = fs::read_to_string(lab.dir.join("name-dnsmasq.log")).unwrap_or_default();
+    let prefix = format!("query[A] {NAME} from ");
+    log.lines().filter_map(|l| l.split_once(&prefix).map(|(_, from)| from.trim().to_string())).collect()
+}
+
+/// The name endpoint's entry in STATE_DIR.
+fn entry(lab: &Lab) -> String {
+    fs::read_to_string(lab.state_dir().join("endpoint")).unwrap_or_default()
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_name_endpoint_looked_up_while_healthy_carries_a_failover_onto_the_tunnel_and_back() {
+    let lab = Lab::up("dn", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    name_server(&lab);
+    let conf = lab.conf_variant("name.conf", &[("WG_ENDPOINT", NAME), ("WG_ENDPOINT_DNS", NAME_SERVER)]);
+    let before = lab.tables();
+
+    // Healthy: looked up once, over the primary, and kept with its TTL; nothing else changes.
+    lab.run_expect(&conf, 0);
+    assert_eq!(askers(&lab), [ISP1], "one lookup over the primary");
+    assert!(entry(&lab).starts_with(&format!("{NAME} {VPS} ")), "{}", entry(&lab));
+    assert!(lab.log().contains(&format!("WG_ENDPOINT {NAME} is {VPS} (from {NAME_SERVER})")), "{}", lab.log());
+    lab.run_expect(&conf, 0);
+    assert_eq!(askers(&lab).len(), 1, "looked up again within its TTL");
+    assert_eq!(lab.tables(), before);
+
+    // The outage: the address kept is the endpoint route's and the peer's, with no new lookup.
+    lab.ctl("primary", "down");
+    let r = lab.tool_with(&conf, &["-v", "run"]);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, lab.log());
+    assert!(r.stdout.contains(&format!("endpoint {VPS}:51820")), "{}", r.stdout);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert_eq!(peer_settings(&lab)[2], format!("{VPS}:51820"));
+    lab.run_expect(&conf, 0);
+    assert_eq!(askers(&lab).len(), 1, "looked up while active");
+
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before, "tables after recovery differ from before the outage");
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn with_nothing_kept_activation_looks_the_name_up_through_the_backup() {
+    let lab = Lab::up("db", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    name_server(&lab);
+    // ISP 1 answers the router but forwards nothing: routed, the lookup would leave through
+    // eth0 (main's default) and die there; TRACK_IPS sees the outage.
+    let conf = lab.conf_variant(
+        "name.conf",
+        &[("WG_ENDPOINT", NAME), ("WG_ENDPOINT_DNS", NAME_SERVER), ("TRACK_IPS", "203.0.113.80")],
+    );
+    let before = lab.tables();
+    lab.ctl("upstream", "down");
+    let routed = lab.script("exec", &["rtr", "dig", "+time=1", "+tries=1", &format!("@{NAME_SERVER}"), NAME]);
+    assert!(!routed.status.success(), "the routed path still reaches the name server");
+    assert_eq!(entry(&lab), "", "nothing kept");
+
+    let r = lab.tool_with(&conf, &["-v", "run"]);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, lab.log());
+    assert_eq!(askers(&lab), [ISP2], "asked through the backup only");
+    assert!(entry(&lab).starts_with(&format!("{NAME} {VPS} ")), "{}", entry(&lab));
+    assert!(r.stdout.contains(&format!("endpoint {VPS}:51820")), "{}", r.stdout);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    // Kept while active: the next round asks nobody.
+    lab.run_expect(&conf, 0);
+    assert_eq!(askers(&lab).len(), 1);
+
+    lab.ctl("upstream", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_name_nobody_can_look_up_stops_activation_with_exit_1_and_changes_nothing() {
+    let lab = Lab::up("dx", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    name_server(&lab);
+    let conf = lab.conf_variant("name.conf", &[("WG_ENDPOINT", "gone.wfslab.test"), ("WG_ENDPOINT_DNS", NAME_SERVER)]);
+    lab.ctl("primary", "down");
+    let before = lab.tables();
+    lab.run_expect(&conf, 1);
+    assert_eq!(lab.tables(), before);
+    assert!(
+        lab.log().contains("WG_ENDPOINT gone.wfslab.test could not be looked up through eth1: 203.0.113.54: "),
+        "{}",
+        lab.log()
+    );
+}
