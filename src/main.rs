@@ -425,6 +425,21 @@ fn check_system(cfg: &Config, sys: &mut System, report: &mut impl FnMut(bool, St
         }
         (Err(e), _) | (_, Err(e)) => report(false, e.to_string()),
     }
+    if let Some(name) = &cfg.wg_endpoint.name {
+        // Looked up by `run`, not here: `check` asks nothing of the network.
+        match cfg.wg_endpoint.known() {
+            true => println!("note WG_ENDPOINT {name}: {} as last looked up", cfg.wg_endpoint.addr()),
+            false => println!("note WG_ENDPOINT {name}: not looked up yet (the next healthy tick does)"),
+        }
+        let system = wg_failsafe::dns::system_nameservers();
+        if wg_failsafe::endpoint::resolvers(cfg, &system, true).is_empty() {
+            println!(
+                "note WG_ENDPOINT {name}: an activation with no address kept cannot look it up: no resolver but \
+                 loopback ones through {} (set WG_ENDPOINT_DNS)",
+                cfg.backup_dev
+            );
+        }
+    }
     if !cfg.track_ips.is_empty() {
         let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
         report(

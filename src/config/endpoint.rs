@@ -27,6 +27,12 @@ impl Endpoint {
         Endpoint { name: Some(name.to_string()), addr: Cell::new(Ipv4Addr::UNSPECIFIED) }
     }
 
+    /// WG_ENDPOINT's value checked (see [`endpoint`]): `init` checks an endpoint of
+    /// config.boot as the configuration's parser will.
+    pub fn parse(v: &str) -> Result<Endpoint, String> {
+        endpoint(v)
+    }
+
     /// The address the routes and the peer use.
     pub fn addr(&self) -> Ipv4Addr {
         self.addr.get()

@@ -282,4 +282,13 @@ mod tests {
         short[7] = 2;
         assert_eq!(lookup_of(2, "vps.example.net", &short), Lookup::Failed("the reply is malformed".into()));
     }
+
+    #[test]
+    fn the_fuzz_seed_of_a_compressed_cname_chain_reads_as_its_address() {
+        let seed = include_bytes!("../../fuzz/corpus/dns/cname-chain");
+        assert_eq!(
+            lookup_of(0x1234, "vps.example.net", seed),
+            Lookup::Found { addrs: vec![[203, 0, 113, 7].into()], ttl_s: 60 }
+        );
+    }
 }

@@ -233,20 +233,21 @@ fn derive_wireguard(root: &Node, ifaces: &[Iface], peer_ip: Option<Ipv4Addr>, d:
         Some(e) => {
             let (host, port) = e.rsplit_once(':').unwrap_or((e, ""));
             let port_ok = port.is_empty() || port.parse::<u16>().is_ok_and(|p| p > 0);
-            match host.trim_matches(['[', ']']).parse::<Ipv4Addr>() {
+            // An address or a host name, checked as the configuration's parser checks it.
+            match crate::config::Endpoint::parse(host.trim_matches(['[', ']'])) {
                 Ok(_) if !port_ok => {
                     d.lack("WG_ENDPOINT", format!("the VPS peer's endpoint `{e}` has no valid port (1-65535)"))
                 }
-                Ok(ip) => {
+                Ok(end) => {
                     let from = format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key));
-                    d.set("WG_ENDPOINT", ip.to_string(), from.clone());
+                    d.set("WG_ENDPOINT", end.name.clone().unwrap_or_else(|| end.addr().to_string()), from.clone());
                     if !port.is_empty() {
                         d.set("WG_ENDPOINT_PORT", port, from);
                     }
                 }
                 Err(_) => d.lack(
                     "WG_ENDPOINT",
-                    format!("the VPS peer's endpoint `{e}` is not an IPv4 address: give the VPS's address"),
+                    format!("the VPS peer's endpoint `{e}` is neither an IPv4 address nor a host name"),
                 ),
             }
         }
