@@ -12,6 +12,8 @@ mod harness;
 
 use harness::*;
 use std::fs;
+use std::thread::sleep;
+use std::time::Duration;
 
 const NAME: &str = "vps.wfslab.test";
 const NAME_SERVER: &str = "203.0.113.54";
@@ -137,4 +139,29 @@ fn a_name_nobody_can_look_up_stops_activation_with_exit_1_and_changes_nothing() 
         "{}",
         lab.log()
     );
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn under_the_daemon_a_name_looked_up_once_while_healthy_carries_the_failover_and_back() {
+    let lab = Lab::up("dd", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    name_server(&lab);
+    let conf = daemon_conf(&lab, "name.conf", &[("WG_ENDPOINT", NAME), ("WG_ENDPOINT_DNS", NAME_SERVER)]);
+    let before = lab.tables();
+    let d = Daemon::start(&lab, &conf, &[]);
+    wait_for(&lab, &format!("WG_ENDPOINT {NAME} is {VPS} (from {NAME_SERVER})"), Duration::from_secs(10));
+    // Ten healthy rounds (200 ms each) within the TTL: no second lookup.
+    sleep(Duration::from_secs(2));
+    assert_eq!(askers(&lab), [ISP1]);
+    lab.ctl("primary", "down");
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(15));
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert_eq!(peer_settings(&lab)[2], format!("{VPS}:51820"));
+    lab.ctl("primary", "up");
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+    assert_eq!(askers(&lab).len(), 1, "looked up again within its TTL");
+    assert_eq!(d.stop(), Some(0));
 }
