@@ -52,7 +52,7 @@ pub fn parse_reply(id: u16, packet: &[u8]) -> Reply {
 /// Whether `server` resolves `name` within `timeout` (the query is sent again halfway).
 pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<bool> {
     let id = crate::probe::random_u16()?;
-    let reply = routed(server, &query(id, name), timeout, |p| parse_reply(id, p) != Reply::Foreign)?;
+    let reply = routed(server, &query(id, name), timeout, &|p| parse_reply(id, p) != Reply::Foreign)?;
     Ok(matches!(reply.map(|p| parse_reply(id, &p)), Some(Reply::Answer { rcode: 0, answers }) if answers > 0))
 }
 
@@ -83,8 +83,8 @@ pub fn lookup(
         let q = query(id, name);
         let accept = |p: &[u8]| lookup_of(id, name, p) != Lookup::Foreign;
         let reply = match via {
-            None => routed(server, &q, share, accept),
-            Some(path) => crate::probe::exchange(path, server, 53, &q, share, accept),
+            None => routed(server, &q, share, &accept),
+            Some(path) => crate::probe::exchange(path, server, 53, &q, share, &accept),
         };
         match reply.map(|r| r.map(|p| lookup_of(id, name, &p))) {
             Ok(Some(Lookup::Found { addrs, ttl_s })) => return Ok(Resolved { addr: addrs[0], ttl_s, server }),
@@ -120,7 +120,7 @@ fn routed(
     server: Ipv4Addr,
     q: &[u8],
     timeout: Duration,
-    mut answers: impl FnMut(&[u8]) -> bool,
+    answers: &dyn Fn(&[u8]) -> bool,
 ) -> io::Result<Option<Vec<u8>>> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
     sock.connect(SocketAddr::from((server, 53)))?;

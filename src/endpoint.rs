@@ -17,13 +17,14 @@
 //! Times are CLOCK_BOOTTIME seconds, passed in, and an entry names the boot it was
 //! written in: an entry of another boot is none.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::config::Config;
 use crate::dns::{self, Resolved};
 use crate::log::Level;
+use crate::netlink::route::RT_TABLE_MAIN;
 use crate::probe::Path;
-use crate::state::{State, StateError};
+use crate::state::{Owned, State, StateError};
 
 /// The shortest time an address is kept, whatever its TTL says (a TTL of 0 would
 /// otherwise send a daemon to the resolver every round).
@@ -151,6 +152,32 @@ pub fn recall(cfg: &Config, state: &State) {
     let entry = state.endpoint().as_deref().and_then(Cached::parse);
     if let Some(addr) = entry.filter(|c| c.valid_for(name, &boot())).and_then(|c| c.addr) {
         cfg.wg_endpoint.resolved_to(addr);
+    }
+}
+
+/// When the entry is lost (or names another name) while the failsafe is on: the address
+/// of the endpoint route activation journaled (`table main`, a /32 via BACKUP_DEV at the
+/// endpoint's metric) — the one the failsafe must keep until failback.
+pub fn recall_from_journal(cfg: &Config, journal: &[Owned]) {
+    if cfg.wg_endpoint.name.is_none() || cfg.wg_endpoint.known() {
+        return;
+    }
+    let found = journal.iter().find_map(|o| match o {
+        Owned::Route(r)
+            if r.table == RT_TABLE_MAIN
+                && r.dst.len == 32
+                && r.metric == cfg.metric_endpoint()
+                && r.dev.as_deref() == Some(cfg.backup_dev.as_str()) =>
+        {
+            match r.dst.addr {
+                IpAddr::V4(ip) => Some(ip),
+                IpAddr::V6(_) => None,
+            }
+        }
+        _ => None,
+    });
+    if let Some(ip) = found {
+        cfg.wg_endpoint.resolved_to(ip);
     }
 }
 
@@ -314,5 +341,28 @@ mod tests {
         let c = crate::config::parse(std::path::Path::new("/t.conf"), &text).expect("valid");
         assert_eq!(resolvers(&c, &system, true), [Ipv4Addr::new(203, 0, 113, 53)]);
         assert_eq!(resolvers(&c, &system, false), [Ipv4Addr::new(203, 0, 113, 53)]);
+    }
+
+    #[test]
+    fn with_the_entry_lost_while_on_the_journaled_endpoint_route_gives_the_address_activation_used() {
+        let parse = |t: &str| crate::config::parse(std::path::Path::new("/t.conf"), t).expect("valid");
+        let named = parse(&MINIMAL.replace("WG_ENDPOINT=203.0.113.10", "WG_ENDPOINT=vps.example.net"));
+        let by_address = parse(MINIMAL);
+        let ours = crate::decide::Ours { cfg: &by_address, backup_gw: [192, 168, 2, 1].into(), primary_gw: None };
+        let tunnel_default = Owned::Route(crate::netlink::route::Route::via(
+            RT_TABLE_MAIN,
+            crate::net::Ipv4Net { addr: Ipv4Addr::UNSPECIFIED, len: 0 }.into(),
+            Ipv4Addr::new(10, 11, 0, 1),
+            "wg0",
+            40,
+        ));
+        recall_from_journal(&named, std::slice::from_ref(&tunnel_default));
+        assert!(!named.wg_endpoint.known(), "a default is no endpoint route");
+        recall_from_journal(&named, &[tunnel_default, Owned::Route(ours.endpoint_route())]);
+        assert_eq!(named.wg_endpoint.addr(), Ipv4Addr::new(203, 0, 113, 10));
+        // An address kept in STATE_DIR wins: the journal is read only when none is known.
+        named.wg_endpoint.resolved_to([198, 51, 100, 10].into());
+        recall_from_journal(&named, &[Owned::Route(ours.endpoint_route())]);
+        assert_eq!(named.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
     }
 }

@@ -109,6 +109,7 @@ impl<'a> System<'a> {
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
         // A name endpoint takes the address it had (activation's, while the failsafe is on).
         crate::endpoint::recall(cfg, &state);
+        crate::endpoint::recall_from_journal(cfg, &journal);
         Ok(System {
             cfg,
             log,

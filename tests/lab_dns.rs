@@ -81,8 +81,13 @@ fn a_name_endpoint_looked_up_while_healthy_carries_a_failover_onto_the_tunnel_an
     assert_failsafe_tables(&lab);
     lab.assert_traffic_via(VPS);
     assert_eq!(peer_settings(&lab)[2], format!("{VPS}:51820"));
+    let active = lab.tables();
     lab.run_expect(&conf, 0);
     assert_eq!(askers(&lab).len(), 1, "looked up while active");
+    // The entry lost while active: the address activation journaled with its route stays.
+    fs::remove_file(lab.state_dir().join("endpoint")).expect("the entry");
+    lab.run_expect(&conf, 0);
+    assert_eq!((lab.tables(), askers(&lab).len()), (active, 1));
 
     lab.ctl("primary", "up");
     lab.run_expect(&conf, 0);

@@ -17,6 +17,13 @@ pub fn while_active(
     primary: Option<(Result<(), Unhealthy>, Failback)>,
     tunnel_seen: TunnelSeen,
 ) -> Result<Outcome, Error> {
+    // A name endpoint with no address kept at all (STATE_DIR lost, the name changed):
+    // found as activation finds it, never a route to 0.0.0.0.
+    if !sys.cfg.wg_endpoint.known() {
+        if let Some(seen) = endpoint_found(sys, obs)? {
+            return while_active(sys, &seen, primary, tunnel_seen);
+        }
+    }
     let c = sys.cfg;
     let started = Instant::now();
     let took = || started.elapsed().as_millis() as u64;

@@ -22,7 +22,7 @@ pub fn exchange(
     port: u16,
     payload: &[u8],
     timeout: Duration,
-    mut answers: impl FnMut(&[u8]) -> bool,
+    answers: &dyn Fn(&[u8]) -> bool,
 ) -> io::Result<Option<Vec<u8>>> {
     let Path::Gateway { ifindex, lladdr, src } = path else {
         return Err(io::Error::other("a UDP exchange is framed to a gateway only"));
