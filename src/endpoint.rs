@@ -9,10 +9,12 @@
 //!   still within its TTL is used as it is; else the name is looked up through BACKUP_DEV
 //!   (framed to BACKUP_GW, see `probe::exchange`), asking WG_ENDPOINT_DNS or resolv.conf's
 //!   resolvers that are not loopback (a router's own dnsmasq forwards over the dead
-//!   default route); when that fails too, an expired address is better than none.
+//!   default route); when that fails too, an expired address is better than none. With
+//!   none at all the tunnel cannot be proven, and FALLBACK decides.
 //! - While the failsafe is on, the address activation used stays — the endpoint route
 //!   and the peer keep it until failback, whatever the name says meanwhile: nothing looks
-//!   the name up while the failsafe is on (unless nothing is known at all).
+//!   the name up while the failsafe is on (unless nothing is known at all: neither the
+//!   entry nor the endpoint route activation journaled).
 //!
 //! Times are CLOCK_BOOTTIME seconds, passed in, and an entry names the boot it was
 //! written in: an entry of another boot is none.

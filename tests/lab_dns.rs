@@ -46,8 +46,13 @@ fn name_server(lab: &Lab) {
 
 /// The sources of the queries for NAME the name server has seen, in order.
 fn askers(lab: &Lab) -> Vec<String> {
+    askers_of(lab, NAME)
+}
+
+/// The sources of the queries for `name`.
+fn askers_of(lab: &Lab, name: &str) -> Vec<String> {
     let log = fs::read_to_string(lab.dir.join("name-dnsmasq.log")).unwrap_or_default();
-    let prefix = format!("query[A] {NAME} from ");
+    let prefix = format!("query[A] {name} from ");
     log.lines().filter_map(|l| l.split_once(&prefix).map(|(_, from)| from.trim().to_string())).collect()
 }
 
@@ -131,19 +136,45 @@ fn with_nothing_kept_activation_looks_the_name_up_through_the_backup() {
 
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
-fn a_name_nobody_can_look_up_stops_activation_with_exit_1_and_changes_nothing() {
+fn a_name_nobody_can_look_up_falls_back_to_the_backup_or_with_fallback_none_changes_nothing() {
     let lab = Lab::up("dx", &[("LAB_WG_NO_ENDPOINT", "1")]);
     name_server(&lab);
-    let conf = lab.conf_variant("name.conf", &[("WG_ENDPOINT", "gone.wfslab.test"), ("WG_ENDPOINT_DNS", NAME_SERVER)]);
+    let gone = [("WG_ENDPOINT", "gone.wfslab.test"), ("WG_ENDPOINT_DNS", NAME_SERVER)];
+    let conf = lab.conf_variant("gone.conf", &gone);
+    let strict = lab.conf_variant("strict.conf", &[gone[0], gone[1], ("FALLBACK", "none")]);
+    let healthy = lab.tables();
     lab.ctl("primary", "down");
     let before = lab.tables();
-    lab.run_expect(&conf, 1);
+
+    // FALLBACK=none: the tunnel cannot be proven without an address, nothing changes.
+    lab.run_expect(&strict, 1);
     assert_eq!(lab.tables(), before);
-    assert!(
-        lab.log().contains("WG_ENDPOINT gone.wfslab.test could not be looked up through eth1: 203.0.113.54: "),
-        "{}",
-        lab.log()
-    );
+    let failed = "WG_ENDPOINT gone.wfslab.test could not be looked up through eth1: 203.0.113.54: ";
+    assert!(lab.log().contains(failed), "{}", lab.log());
+    assert!(lab.log().contains("WG_ENDPOINT gone.wfslab.test (unresolved): no address known"), "{}", lab.log());
+
+    // FALLBACK=backup: every table straight out of the backup, no endpoint route; asked
+    // again (once) at the next round, still nothing: the tables stay.
+    lab.run_expect(&conf, 1);
+    let t = lab.tables();
+    for table in ["10", "201", "202"] {
+        assert_eq!(
+            table_defaults(&t, table),
+            [format!("default via 192.168.2.1 dev eth1 table {table} proto static metric 40")],
+            "{t}"
+        );
+    }
+    assert!(!t.contains("0.0.0.0 via") && !t.contains(&format!("{VPS} via")), "an endpoint route:\n{t}");
+    lab.assert_traffic_via_backup();
+    let asked = askers_of(&lab, "gone.wfslab.test");
+    assert!(!asked.is_empty() && asked.iter().all(|a| a == ISP2), "{asked:?}");
+    lab.run_expect(&conf, 1);
+    assert_eq!((askers_of(&lab, "gone.wfslab.test").len(), lab.tables()), (asked.len() + 1, t));
+
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), healthy);
+    lab.assert_traffic_via(ISP1);
 }
 
 #[test]

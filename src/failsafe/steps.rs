@@ -261,18 +261,13 @@ pub(super) fn tell_lookup(sys: &System, looked: &Looked, healthy: bool) {
 
 /// Activation's name endpoint: its address found (see `System::endpoint_for_activation`)
 /// and, when it is not the one the round was observed with, the round observed again (the
-/// routes to the VPS are read for its address). `None`: the observation stands.
+/// routes to the VPS are read for its address). `None`: the observation stands — also when
+/// no address could be found (told): the tunnel then cannot be proven, and FALLBACK says
+/// what the tables do.
 pub(super) fn endpoint_found(sys: &mut System, obs: &Observed) -> Result<Option<Observed>, Error> {
     let before = sys.cfg.wg_endpoint.addr();
     let looked = sys.endpoint_for_activation(obs)?;
     tell_lookup(sys, &looked, false);
-    if !sys.cfg.wg_endpoint.known() {
-        let why = match looked {
-            Looked::Failed { why, .. } => why,
-            _ => "no address".into(),
-        };
-        return Err(Error::Failed(format!("cannot activate: {why}; no address of it is known")));
-    }
     if sys.cfg.wg_endpoint.addr() == before {
         return Ok(None);
     }
