@@ -183,6 +183,14 @@ pub fn recall_from_journal(cfg: &Config, journal: &[Owned]) {
     }
 }
 
+/// Whether [`look_up`] would ask a resolver now for `need` (a name whose entry does not
+/// answer it): activation then finds the backup's path first.
+pub fn asks(cfg: &Config, state: &State, now_s: u64, need: Need) -> bool {
+    let Some(name) = &cfg.wg_endpoint.name else { return false };
+    let cached = state.endpoint().as_deref().and_then(Cached::parse);
+    matches!(plan(cached.as_ref(), name, &boot(), now_s, need), Plan::Ask { .. })
+}
+
 /// What looking a name endpoint up came to, for the log.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Looked {
@@ -230,7 +238,13 @@ pub fn look_up(
     let boot = boot();
     let cached = state.endpoint().as_deref().and_then(Cached::parse);
     let via_backup = match plan(cached.as_ref(), name, &boot, now_s, need) {
-        Plan::Keep => return Ok(Looked::Nothing),
+        Plan::Keep => {
+            // The address kept is the one in use (a daemon's configuration reloaded has none).
+            if let Some(addr) = cached.as_ref().filter(|c| c.valid_for(name, &boot)).and_then(|c| c.addr) {
+                cfg.wg_endpoint.resolved_to(addr);
+            }
+            return Ok(Looked::Nothing);
+        }
         Plan::Use(addr) => {
             cfg.wg_endpoint.resolved_to(addr);
             return Ok(Looked::Same);
@@ -366,5 +380,34 @@ mod tests {
         named.wg_endpoint.resolved_to([198, 51, 100, 10].into());
         recall_from_journal(&named, &[Owned::Route(ours.endpoint_route())]);
         assert_eq!(named.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+    }
+
+    #[test]
+    fn an_entry_within_its_ttl_gives_the_address_without_asking_anyone() {
+        let dir = std::env::temp_dir().join(format!("wgfs-endpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+        let text = MINIMAL.replace("WG_ENDPOINT=203.0.113.10", &format!("WG_ENDPOINT={NAME}"));
+        let c = crate::config::parse(std::path::Path::new("/t.conf"), &text).expect("valid");
+        let mut state = State::open_as_owner(&dir).expect("state dir");
+        let kept = Cached { boot: boot(), ..entry(Some([198, 51, 100, 10]), 1300, 0) };
+        state.write_endpoint(&kept.to_text()).expect("write");
+        // No resolver is configured or reachable here: an answer can only be the entry's.
+        assert_eq!(look_up(&c, &mut state, 1000, Need::Refresh, None, false).ok(), Some(Looked::Nothing));
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+        c.wg_endpoint.resolved_to(Ipv4Addr::UNSPECIFIED);
+        assert!(!asks(&c, &state, 1000, Need::Activation));
+        assert_eq!(look_up(&c, &mut state, 1000, Need::Activation, None, false).ok(), Some(Looked::Same));
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+        // Expired, at activation, with no path through the backup: the lookup fails and
+        // the expired address stays in use.
+        assert!(asks(&c, &state, 1300, Need::Activation));
+        let looked = look_up(&c, &mut state, 1300, Need::Activation, None, false);
+        assert!(
+            matches!(&looked, Ok(Looked::Failed { why, first: true }) if why.ends_with("eth1 has no path to its gateway")),
+            "{looked:?}"
+        );
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -18,24 +18,11 @@ impl System<'_> {
     /// Activation: the name endpoint's address — its entry's within the TTL, else looked
     /// up through BACKUP_DEV, else the expired one. `Looked::Nothing` for an address.
     pub fn endpoint_for_activation(&mut self, obs: &Observed) -> Result<Looked, Error> {
-        if self.cfg.wg_endpoint.name.is_none() {
-            return Ok(Looked::Nothing);
-        }
         let now_s = self.boottime_s();
-        let cached = self.state.endpoint();
-        let boot = crate::state::boot_id().unwrap_or_else(|| "-".into());
-        let name = self.cfg.wg_endpoint.name.as_deref().unwrap_or_default();
-        let needs_path = matches!(
-            endpoint::plan(
-                cached.as_deref().and_then(endpoint::Cached::parse).as_ref(),
-                name,
-                &boot,
-                now_s,
-                Need::Activation
-            ),
-            endpoint::Plan::Ask { .. }
-        );
-        let path = if needs_path { self.backup_gateway_path(obs)? } else { None };
+        let path = match endpoint::asks(self.cfg, &self.state, now_s, Need::Activation) {
+            true => self.backup_gateway_path(obs)?,
+            false => None,
+        };
         endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Activation, path.as_ref(), self.dry_run)
             .map_err(super::state_error)
     }
