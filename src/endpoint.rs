@@ -35,8 +35,11 @@ pub const TTL_MIN_S: u64 = 30;
 pub const TTL_MAX_S: u64 = 86_400;
 /// After a failed lookup while healthy, the next one waits this long.
 pub const RETRY_S: u64 = 60;
-/// The time a lookup may take, all its resolvers together.
-const LOOKUP_TIMEOUT_MS: u64 = 3000;
+/// The time a lookup may take, all its resolvers together: while healthy, short (the
+/// daemon's rounds and events wait meanwhile, and the primary's resolvers answer fast);
+/// at activation, longer (the address is needed now).
+const REFRESH_TIMEOUT_MS: u64 = 1000;
+const ACTIVATION_TIMEOUT_MS: u64 = 3000;
 
 /// The state file's entry for a name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,7 +255,8 @@ pub fn look_up(
         Plan::Ask { via_backup } => via_backup,
     };
     let servers = resolvers(cfg, &dns::system_nameservers(), via_backup);
-    let timeout = std::time::Duration::from_millis(LOOKUP_TIMEOUT_MS);
+    let timeout_ms = if via_backup { ACTIVATION_TIMEOUT_MS } else { REFRESH_TIMEOUT_MS };
+    let timeout = std::time::Duration::from_millis(timeout_ms);
     let result = match (via_backup, backup) {
         (true, None) => Err(format!("{} has no path to its gateway", cfg.backup_dev)),
         (true, Some(path)) => dns::lookup(&servers, name, timeout, Some(path)),
