@@ -77,6 +77,8 @@ fn a_name_endpoint_looked_up_while_healthy_carries_a_failover_onto_the_tunnel_an
     lab.run_expect(&conf, 0);
     assert_eq!(askers(&lab).len(), 1, "looked up again within its TTL");
     assert_eq!(lab.tables(), before);
+    let check = lab.tool_with(&conf, &["check"]);
+    assert!(check.stdout.contains(&format!("note WG_ENDPOINT {NAME}: {VPS} as last looked up")), "{}", check.stdout);
 
     // The outage: the address kept is the endpoint route's and the peer's, with no new lookup.
     lab.ctl("primary", "down");
