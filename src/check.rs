@@ -197,6 +197,27 @@ fn system(cfg: &Config, sys: &mut System, out: &mut Vec<Finding>) {
         }
         (Err(e), _) | (_, Err(e)) => out.push(said(false, e.to_string())),
     }
+    if let Some(name) = &cfg.wg_endpoint.name {
+        // Looked up by `run`, not here: `check` asks nothing of the network.
+        out.push(Finding::new(
+            Level::Note,
+            match cfg.wg_endpoint.known() {
+                true => format!("WG_ENDPOINT {name}: {} as last looked up", cfg.wg_endpoint.addr()),
+                false => format!("WG_ENDPOINT {name}: not looked up yet (the next healthy tick does)"),
+            },
+        ));
+        let system = crate::dns::system_nameservers();
+        if crate::endpoint::resolvers(cfg, &system, true).is_empty() {
+            out.push(Finding::new(
+                Level::Note,
+                format!(
+                    "WG_ENDPOINT {name}: an activation with no address kept cannot look it up: no resolver but \
+                     loopback ones through {} (set WG_ENDPOINT_DNS)",
+                    cfg.backup_dev
+                ),
+            ));
+        }
+    }
     if !cfg.track_ips.is_empty() {
         let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
         out.push(said(

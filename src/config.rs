@@ -14,8 +14,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+mod endpoint;
 mod keys;
 mod seed;
+pub use endpoint::Endpoint;
+#[cfg(test)]
+pub(crate) use keys::tests as keys_tests;
 pub use keys::{check_value, parse, MAX_TRACK_IPS};
 
 /// Where the configuration is looked for when `-c` is not given, after `$WG_FAILSAFE_CONF`.
@@ -70,7 +74,10 @@ pub struct Config {
     pub path: PathBuf,
     pub wg_iface: String,
     pub wg_peer_ip: Ipv4Addr,
-    pub wg_endpoint: Ipv4Addr,
+    pub wg_endpoint: Endpoint,
+    /// WG_ENDPOINT_DNS: the resolvers asked for a name endpoint; empty: /etc/resolv.conf's
+    /// (its loopback ones skipped through the backup).
+    pub wg_endpoint_dns: Vec<Ipv4Addr>,
     pub wg_endpoint_port: u16,
     pub wg_peer_key_file: PathBuf,
     pub wg_keepalive_s: u16,

@@ -127,7 +127,7 @@ impl Ours<'_> {
     /// Step 1: `WG_ENDPOINT/32 via BACKUP_GW dev BACKUP_DEV metric METRIC_BACKUP-10`.
     pub fn endpoint_route(&self) -> Route {
         let c = self.cfg;
-        let dst = Ipv4Net { addr: c.wg_endpoint, len: 32 }.into();
+        let dst = Ipv4Net { addr: c.wg_endpoint.addr(), len: 32 }.into();
         Route::via(RT_TABLE_MAIN, dst, self.backup_gw, &c.backup_dev, c.metric_endpoint())
     }
 
@@ -137,7 +137,7 @@ impl Ours<'_> {
     /// a WireGuard flow marked for the dead primary's table would never reach the backup.
     pub fn endpoint_rule(&self) -> Rule {
         let c = self.cfg;
-        Rule::to_dst(c.lan_rule_priority, Ipv4Net { addr: c.wg_endpoint, len: 32 }.into(), RT_TABLE_MAIN)
+        Rule::to_dst(c.lan_rule_priority, Ipv4Net { addr: c.wg_endpoint.addr(), len: 32 }.into(), RT_TABLE_MAIN)
     }
 
     /// Step 5: `default via WG_PEER_IP dev WG_IFACE metric METRIC_WG table <table>`.

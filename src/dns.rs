@@ -1,5 +1,7 @@
 //! The DNS check of activation step 7: one A query for DNS_TEST_NAME to the router's
-//! own LAN address (dnsmasq), answered within 5 s or the resolver is restarted.
+//! own LAN address (dnsmasq), answered within 5 s or the resolver is restarted; and the
+//! lookup of a name endpoint (`endpoint`), with the same query and `answer`'s reader,
+//! routed or framed to the backup's gateway.
 //!
 //! The query is hand-built (a 12-byte header and one question); a reply counts only if
 //! it comes from the server (the UDP socket is connected), carries the query's random id,
@@ -11,6 +13,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::probe::Path as ProbePath;
+
+mod answer;
+pub use answer::{lookup_of, Lookup};
 
 /// Builds a recursive query for the A record of `name`.
 pub fn query(id: u16, name: &str) -> Vec<u8> {
@@ -49,17 +56,87 @@ pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<b
         if let Some(answered) = q.poll()? {
             return Ok(answered);
         }
-        let mut fds = [crate::os::pollin(q.fd())];
-        match crate::os::poll(&mut fds, q.wait_ms()) {
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
-            _ => {}
-        }
+        q.wait()?;
     }
 }
 
-/// One query in flight, read without blocking: [`resolves`] waits on its socket, the
-/// daemon polls it beside its other descriptors, so that a resolver that does not answer
-/// never holds its loop.
+/// A name's address, as a resolver gave it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub addr: Ipv4Addr,
+    pub ttl_s: u32,
+    pub server: Ipv4Addr,
+}
+
+/// Asks `servers` in turn for the address of `name`, each within its share of `timeout`:
+/// routed by the kernel (`via` `None`), or framed to a gateway along `via` (see
+/// `probe::exchange`). The first address found wins; `Err` says what each server did.
+pub fn lookup(
+    servers: &[Ipv4Addr],
+    name: &str,
+    timeout: Duration,
+    via: Option<&ProbePath>,
+) -> Result<Resolved, String> {
+    let share = timeout / u32::try_from(servers.len()).unwrap_or(1).max(1);
+    let mut why = Vec::new();
+    for &server in servers {
+        let id = match crate::probe::random_u16() {
+            Ok(id) => id,
+            Err(e) => return Err(format!("no random query id: {e}")),
+        };
+        let q = query(id, name);
+        let accept = |p: &[u8]| lookup_of(id, name, p) != Lookup::Foreign;
+        let reply = match via {
+            None => routed(server, &q, share, &accept),
+            Some(path) => crate::probe::exchange(path, server, 53, &q, share, &accept),
+        };
+        match reply.map(|r| r.map(|p| lookup_of(id, name, &p))) {
+            Ok(Some(Lookup::Found { addrs, ttl_s })) => return Ok(Resolved { addr: addrs[0], ttl_s, server }),
+            Ok(Some(Lookup::Failed(m))) => why.push(format!("{server}: {m}")),
+            Ok(_) => why.push(format!("{server}: no answer within {} ms", share.as_millis())),
+            Err(e) => why.push(format!("{server}: {e}")),
+        }
+    }
+    Err(if why.is_empty() { "no resolver to ask".into() } else { why.join("; ") })
+}
+
+/// The IPv4 name servers of resolv.conf's `text`, in order, at most three (as the C
+/// library reads it).
+pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some("nameserver")).then(|| words.next()?.parse().ok())?
+        })
+        .take(3)
+        .collect()
+}
+
+/// The system's name servers, from /etc/resolv.conf (read with a bound).
+pub fn system_nameservers() -> Vec<Ipv4Addr> {
+    read_proc(Path::new("/etc/resolv.conf"), 64 * 1024).map(|t| nameservers(&t)).unwrap_or_default()
+}
+
+/// One query to `server` port 53, routed by the kernel: the first reply that `answers`
+/// accepts within `timeout` (see [`Query`]).
+fn routed(
+    server: Ipv4Addr,
+    packet: &[u8],
+    timeout: Duration,
+    answers: &dyn Fn(&[u8]) -> bool,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut q = Query::send(SocketAddr::from((server, 53)), packet.to_vec(), timeout)?;
+    loop {
+        if let Some(reply) = q.poll_with(answers)? {
+            return Ok(reply);
+        }
+        q.wait()?;
+    }
+}
+
+/// One query in flight, read without blocking: [`resolves`] and [`lookup`] wait on its
+/// socket, the daemon polls it beside its other descriptors, so that a resolver that does
+/// not answer never holds its loop.
 pub struct Query {
     sock: UdpSocket,
     id: u16,
@@ -73,16 +150,22 @@ pub struct Query {
 }
 
 impl Query {
+    /// The LAN check's query: the A record of `name`.
     pub fn start(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<Query> {
         Query::start_at(SocketAddr::from((server, 53)), name, timeout)
     }
 
     fn start_at(to: SocketAddr, name: &str, timeout: Duration) -> io::Result<Query> {
+        Query::send(to, query(crate::probe::random_u16()?, name), timeout)
+    }
+
+    /// Sends `packet` (a query: its first two bytes are its id) to `to` over a connected,
+    /// non-blocking socket.
+    fn send(to: SocketAddr, packet: Vec<u8>, timeout: Duration) -> io::Result<Query> {
+        let id = u16::from_be_bytes([packet[0], packet[1]]);
         let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
         sock.connect(to)?;
         sock.set_nonblocking(true)?;
-        let id = crate::probe::random_u16()?;
-        let packet = query(id, name);
         sock.send(&packet)?;
         let now = Instant::now();
         let server = match to.ip() {
@@ -103,18 +186,35 @@ impl Query {
         next.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
     }
 
-    /// Reads what has come, never waiting: `Some(true)` answered (NOERROR, an answer),
-    /// `Some(false)` refused or not answered by the deadline, `None` still waiting. Sends
-    /// the query again when due.
+    /// Waits until a reply may have come or [`Query::poll`] is due.
+    fn wait(&self) -> io::Result<()> {
+        let mut fds = [crate::os::pollin(self.fd())];
+        match crate::os::poll(&mut fds, self.wait_ms()) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The LAN check's reading of [`Query::poll_with`]: `Some(true)` answered (NOERROR,
+    /// an answer), `Some(false)` refused or not answered by the deadline, `None` still
+    /// waiting.
     pub fn poll(&mut self) -> io::Result<Option<bool>> {
+        let id = self.id;
+        let reply = self.poll_with(&|p| parse_reply(id, p) != Reply::Foreign)?;
+        Ok(reply.map(
+            |r| matches!(r.map(|p| parse_reply(id, &p)), Some(Reply::Answer { rcode: 0, answers }) if answers > 0),
+        ))
+    }
+
+    /// Reads what has come, never waiting: `Some(Some(reply))` the first reply `accept`
+    /// takes, `Some(None)` none by the deadline, `None` still waiting. Sends the query
+    /// again when due.
+    fn poll_with(&mut self, accept: &dyn Fn(&[u8]) -> bool) -> io::Result<Option<Option<Vec<u8>>>> {
         let mut buf = [0u8; 1500];
         loop {
             match self.sock.recv(&mut buf) {
-                Ok(n) => match parse_reply(self.id, &buf[..n]) {
-                    Reply::Answer { rcode: 0, answers } if answers > 0 => return Ok(Some(true)),
-                    Reply::Answer { .. } => return Ok(Some(false)),
-                    Reply::Foreign => {}
-                },
+                Ok(n) if accept(&buf[..n]) => return Ok(Some(Some(buf[..n].to_vec()))),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 // ICMP port unreachable: nothing listens (yet); asked again until the deadline.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
@@ -126,7 +226,7 @@ impl Query {
         }
         let now = Instant::now();
         if now >= self.deadline {
-            return Ok(Some(false));
+            return Ok(Some(None));
         }
         if self.resend_at.is_some_and(|t| now >= t) {
             self.resend_at = (now < self.half).then_some(self.half);
@@ -289,6 +389,15 @@ mod tests {
         r[7] = 0;
         assert_eq!(parse_reply(0x1234, &r), Reply::Answer { rcode: 2, answers: 0 });
         assert_eq!(parse_reply(0x1234, &r[..5]), Reply::Foreign);
+    }
+
+    #[test]
+    fn resolv_conf_gives_its_ipv4_name_servers_in_order() {
+        let text = "# by dhcp\nsearch lan\nnameserver 127.0.0.1\nnameserver ::1\nnameserver\n nameserver 192.0.2.53 # isp\nnameserver 198.51.100.53\nnameserver 203.0.113.53\nnameserver 203.0.113.54\n";
+        let want: Vec<Ipv4Addr> =
+            ["127.0.0.1", "192.0.2.53", "198.51.100.53"].iter().map(|a| a.parse().expect("ip")).collect();
+        assert_eq!(nameservers(text), want);
+        assert!(nameservers("").is_empty());
     }
 
     #[test]

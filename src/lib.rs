@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod decide;
 pub mod dns;
 pub mod edgeos;
+pub mod endpoint;
 pub mod error;
 pub mod failsafe;
 pub mod health;

@@ -442,7 +442,10 @@ mod tests {
         for (args, message) in [
             (&["init", "--endpoint", "198.51.100.7:99999"][..], "--endpoint: `99999` is out of range (1..=65535)"),
             (&["init", "--endpoint", "198.51.100.7:0"], "--endpoint: `0` is out of range (1..=65535)"),
-            (&["init", "--endpoint", "198.51.100.300"], "--endpoint: `198.51.100.300` is not an IPv4 address"),
+            (
+                &["init", "--endpoint", "198.51.100.300"],
+                "--endpoint: `198.51.100.300` is neither an IPv4 address nor a host name (RFC 1123: letters, digits and inner hyphens, labels of 1 to 63, 253 in all)",
+            ),
             (
                 &["init", "--lan", "192.168.1.1/24"],
                 "--lan: `192.168.1.1/24` has host bits set (the network is 192.168.1.0/24)",

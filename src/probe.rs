@@ -28,9 +28,11 @@ mod neigh;
 
 pub use neigh::gateway_lladdr;
 mod sock;
+mod udp;
 
-pub use filter::{reply_filter, Insn};
+pub use filter::{reply_filter, udp_reply_filter, Insn};
 use sock::{packet_socket, raw_icmp_socket, send};
+pub use udp::exchange;
 
 use crate::os;
 
@@ -91,18 +93,67 @@ pub fn echo_request(ident: u16, seq: u16, nonce: u64) -> Vec<u8> {
 
 /// An IPv4 datagram (20-byte header, TTL 64, protocol ICMP) around `icmp`.
 pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, id: u16, icmp: &[u8]) -> Vec<u8> {
-    let total = (20 + icmp.len()) as u16;
+    ipv4_datagram(src, dst, id, 1, icmp)
+}
+
+/// An IPv4 datagram (20-byte header, TTL 64) of `protocol` around `payload`.
+fn ipv4_datagram(src: Ipv4Addr, dst: Ipv4Addr, id: u16, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + payload.len()) as u16;
     let mut p = Vec::with_capacity(usize::from(total));
     p.extend_from_slice(&[0x45, 0]);
     p.extend_from_slice(&total.to_be_bytes());
     p.extend_from_slice(&id.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 64, 1, 0, 0]);
+    p.extend_from_slice(&[0, 0, 64, protocol, 0, 0]);
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
     let sum = checksum(&p);
     p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(icmp);
+    p.extend_from_slice(payload);
     p
+}
+
+/// An IPv4 datagram carrying one UDP datagram of `payload`, its checksum computed over
+/// the pseudo-header (RFC 768).
+pub fn udp_datagram(src: Ipv4Addr, dst: Ipv4Addr, id: u16, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let len = (8 + payload.len()) as u16;
+    let mut udp = Vec::with_capacity(usize::from(len));
+    for word in [sport, dport, len, 0] {
+        udp.extend_from_slice(&word.to_be_bytes());
+    }
+    udp.extend_from_slice(payload);
+    let mut pseudo = Vec::with_capacity(12 + udp.len());
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&len.to_be_bytes());
+    pseudo.extend_from_slice(&udp);
+    // 0 says "no checksum": a computed 0 is sent as all ones.
+    let sum = match checksum(&pseudo) {
+        0 => 0xffff,
+        s => s,
+    };
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
+    ipv4_datagram(src, dst, id, 17, &udp)
+}
+
+/// The payload of `packet` (an IPv4 datagram as a packet socket delivers it) if it is a
+/// whole UDP datagram: the lengths agree with the packet. The checksum is not checked: a
+/// packet socket can see a datagram before its checksum is filled in (offload: a veth
+/// pair, a NIC that finishes it later), so the caller matches what it reads (a DNS
+/// reply: its random id and its question).
+pub fn udp_payload(packet: &[u8]) -> Option<&[u8]> {
+    let first = *packet.first()?;
+    let header_len = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || header_len < 20 || packet.len() < header_len + 8 || packet[9] != 17 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
+    let udp = packet.get(header_len..total).filter(|u| u.len() >= 8)?;
+    let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    if len < 8 || len > udp.len() {
+        return None;
+    }
+    Some(&udp[8..len])
 }
 
 /// The source and sequence number of `packet` (an IPv4 datagram as a raw or packet
@@ -491,6 +542,30 @@ mod tests {
     use crate::os::sockaddr_ll;
 
     /// The worked example of RFC 1071, section 3.
+    #[test]
+    fn a_udp_datagram_reads_back_and_a_damaged_one_does_not() {
+        let (a, b) = (Ipv4Addr::new(192, 168, 2, 2), Ipv4Addr::new(203, 0, 113, 53));
+        for payload in [&b"odd"[..], b"even", b""] {
+            let p = udp_datagram(a, b, 1, 40000, 53, payload);
+            assert_eq!(udp_payload(&p), Some(payload));
+            let mut padded = p.clone();
+            padded.extend_from_slice(&[0; 6]); // an Ethernet frame's padding
+            assert_eq!(udp_payload(&padded), Some(payload));
+            // The checksum is the one RFC 768 gives: over the pseudo-header it sums to 0.
+            let mut pseudo = p[12..20].to_vec();
+            pseudo.extend_from_slice(&[0, 17, 0, (8 + payload.len()) as u8]);
+            pseudo.extend_from_slice(&p[20..]);
+            assert_eq!(checksum(&pseudo), 0);
+            for end in 0..p.len() {
+                assert_eq!(udp_payload(&p[..end]), None, "cut at {end}");
+            }
+        }
+        let mut long = udp_datagram(a, b, 1, 40000, 53, b"x");
+        long[25] = 10; // a UDP length past the datagram's end
+        assert_eq!(udp_payload(&long), None);
+        assert_eq!(udp_payload(&ipv4_packet(a, b, 1, &echo_request(1, 1, 1))), None, "ICMP");
+    }
+
     #[test]
     fn checksum_matches_rfc1071_example() {
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];

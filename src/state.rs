@@ -382,6 +382,16 @@ impl State {
         self.write_atomic("notes", fingerprint).map(|()| true)
     }
 
+    /// A name endpoint's entry (`endpoint::Cached`), as text; `None` when never written
+    /// or unreadable (only a help: the name is looked up again).
+    pub fn endpoint(&self) -> Option<String> {
+        self.read("endpoint").ok()?
+    }
+
+    pub fn write_endpoint(&mut self, text: &str) -> Result<(), StateError> {
+        self.write_atomic("endpoint", text)
+    }
+
     /// What activation changed. A last line cut short by a crash is ignored: it was
     /// written before its change, so the change never happened.
     pub fn journal(&self) -> Result<Vec<Owned>, StateError> {

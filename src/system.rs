@@ -30,6 +30,7 @@ mod door;
 pub mod fake;
 #[cfg(test)]
 mod model;
+mod named;
 mod probes;
 #[cfg(test)]
 mod sessions;
@@ -114,6 +115,9 @@ impl<'a> System<'a> {
         }
         let read = state.journal();
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
+        // A name endpoint takes the address it had (activation's, while the failsafe is on).
+        crate::endpoint::recall(cfg, &state);
+        crate::endpoint::recall_from_journal(cfg, &journal);
         Ok(System {
             cfg,
             log,
@@ -204,7 +208,7 @@ impl<'a> System<'a> {
     /// The routes the tool looks at, of one family (a healthy tick reads IPv4's only:
     /// the mode is told by `main`'s IPv4 default).
     pub fn routes_of(&mut self, v6: bool) -> Result<Vec<Route>, Error> {
-        self.kernel.routes(&self.links, self.cfg.wg_endpoint, v6)
+        self.kernel.routes(&self.links, self.cfg.wg_endpoint.addr(), v6)
     }
 
     /// Both families' rules.
@@ -296,7 +300,7 @@ impl<'a> System<'a> {
 
     /// The running device's peers that can be the VPS, and the one with `key`.
     fn peers(&mut self, key: Option<Key>) -> Result<Peers, Error> {
-        let want = Wanted { peer_ip: self.cfg.wg_peer_ip, endpoint: self.cfg.wg_endpoint, key };
+        let want = Wanted { peer_ip: self.cfg.wg_peer_ip, endpoint: self.cfg.wg_endpoint.addr(), key };
         self.kernel.peers(want).context("WireGuard")
     }
 
@@ -304,7 +308,7 @@ impl<'a> System<'a> {
     pub fn tunnel_peer(&mut self) -> Result<Option<Peer>, Error> {
         let c = self.cfg;
         let peers = self.peers(None)?;
-        Ok(wireguard::select_peer(&peers, c.wg_peer_ip, c.wg_endpoint).cloned())
+        Ok(wireguard::select_peer(&peers, c.wg_peer_ip, c.wg_endpoint.addr()).cloned())
     }
 
     /// The device's peer with this public key (find_peer_key made sure there is one).
@@ -341,7 +345,7 @@ impl<'a> System<'a> {
                     }
                 }
             }
-            if let Some(p) = wireguard::select_peer(&device, c.wg_peer_ip, c.wg_endpoint) {
+            if let Some(p) = wireguard::select_peer(&device, c.wg_peer_ip, c.wg_endpoint.addr()) {
                 break 'find Some((p.public_key, format!("the running {}", c.wg_iface)));
             }
             tried.push(format!("the running {} ({} peers, none identifiable)", c.wg_iface, device.total));
@@ -349,7 +353,7 @@ impl<'a> System<'a> {
             for source in [edgeos::CLI_SHELL_API, edgeos::CONFIG_BOOT] {
                 match edgeos::configured_peers(source, &c.wg_iface)
                     .as_deref()
-                    .and_then(|p| edgeos::pick_configured(p, c.wg_endpoint, c.wg_peer_ip))
+                    .and_then(|p| edgeos::pick_configured(p, c.wg_endpoint.addr(), c.wg_peer_ip))
                 {
                     Some(p) => break 'find wireguard::key_from_base64(&p.key).map(|k| (k, source.to_string())),
                     None if Path::new(source).exists() => tried.push(format!("{source} (no matching peer)")),
@@ -401,13 +405,15 @@ impl<'a> System<'a> {
         };
         format!(
             "{peer}; backup {} is {backup}; endpoint {}:{} via {backup_gw}",
-            c.backup_dev, c.wg_endpoint, c.wg_endpoint_port
+            c.backup_dev,
+            c.wg_endpoint.addr(),
+            c.wg_endpoint_port
         )
     }
 
     /// The endpoint WG_ENDPOINT:WG_ENDPOINT_PORT.
     pub fn endpoint(&self) -> SocketAddr {
-        SocketAddr::from((self.cfg.wg_endpoint, self.cfg.wg_endpoint_port))
+        SocketAddr::from((self.cfg.wg_endpoint.addr(), self.cfg.wg_endpoint_port))
     }
 
     // -----------------------------------------------------------------------------------
@@ -425,7 +431,7 @@ impl<'a> System<'a> {
             // another path (an old gateway's) is not ours to take for it.
             Change::AddRoute(r, mode) => match self.kernel.add_route(links, r, *mode) {
                 Err(NetlinkError::Kernel(libc::EEXIST)) => {
-                    match self.kernel.routes(links, self.cfg.wg_endpoint, r.is_v6()) {
+                    match self.kernel.routes(links, self.cfg.wg_endpoint.addr(), r.is_v6()) {
                         Ok(now) if now.iter().any(|x| x.same_path(r)) => Ok(()),
                         Ok(_) => Err(Error::Failed(format!("{change}: another route holds its place"))),
                         Err(e) => Err(e),

@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
+use super::endpoint::{endpoint, resolvers};
 use super::{seed, BackendChoice, Config, ConfigError, Fallback, Gateway, Ipv4Net, Prefix};
 
 /// One key's value and the line it came from.
@@ -66,10 +67,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 46] = [
+const KEYS: [&str; 47] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
+    "WG_ENDPOINT_DNS",
     "WG_ENDPOINT_PORT",
     "WG_PEER_KEY_FILE",
     "WG_KEEPALIVE",
@@ -204,7 +206,8 @@ impl Fields<'_> {
             path: self.path.to_path_buf(),
             wg_iface: self.optional("WG_IFACE", "wg0".into(), iface)?,
             wg_peer_ip: self.required("WG_PEER_IP", ipv4)?,
-            wg_endpoint: self.required("WG_ENDPOINT", ipv4)?,
+            wg_endpoint: self.required("WG_ENDPOINT", endpoint)?,
+            wg_endpoint_dns: self.optional("WG_ENDPOINT_DNS", Vec::new(), resolvers)?,
             wg_endpoint_port: self.optional("WG_ENDPOINT_PORT", 51820, port)?,
             wg_peer_key_file: self.optional(
                 "WG_PEER_KEY_FILE",
@@ -325,7 +328,7 @@ pub fn check_value(key: &str, v: &str) -> Result<(), String> {
     match key {
         "WG_IFACE" | "LAN_DEV" => iface(v).map(drop),
         "WG_PEER_IP" => ipv4(v).map(drop),
-        "WG_ENDPOINT" => ipv4(v).map(drop),
+        "WG_ENDPOINT" => endpoint(v).map(drop),
         "WG_ENDPOINT_PORT" => port(v).map(drop),
         "LAN_SUBNET" => subnets(v).map(drop),
         _ => Err(format!("{key}: no check for it here")),
@@ -391,7 +394,7 @@ fn gateway(v: &str) -> Result<Gateway, String> {
     }
 }
 
-fn ipv4(v: &str) -> Result<Ipv4Addr, String> {
+pub(super) fn ipv4(v: &str) -> Result<Ipv4Addr, String> {
     v.parse().map_err(|_| format!("`{v}` is not an IPv4 address"))
 }
 
@@ -426,7 +429,7 @@ fn auto_off(v: &str) -> Result<bool, String> {
 }
 
 /// Items of a space- or comma-separated list.
-fn list(v: &str) -> impl Iterator<Item = &str> {
+pub(super) fn list(v: &str) -> impl Iterator<Item = &str> {
     v.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty())
 }
 
@@ -562,10 +565,52 @@ pub mod tests {
     fn seed_style_file_with_quotes_and_comments_parses() {
         let text = "# WireGuard failsafe configuration\nWG_IFACE=\"wg0\"\nWG_PEER_IP=\"10.11.0.1\"   # VPS tunnel IP\nWG_ENDPOINT='203.0.113.10'\nPRIMARY_DEV=\"eth0\"\nPRIMARY_GW=\"192.168.1.1\"\nBACKUP_DEV=\"eth1\"\nBACKUP_GW=\"192.168.2.1\"\nLAN_SUBNET=\"192.168.10.0/24 192.168.20.0/24\"\n\nMETRIC_WG=40\nMETRIC_PRIMARY=100 # main\nMETRIC_BACKUP=200\n";
         let c = parse_str(text).expect("seed config parses");
-        assert_eq!(c.wg_endpoint, Ipv4Addr::new(203, 0, 113, 10));
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(203, 0, 113, 10));
         assert_eq!(c.metric_primary, 100);
         assert_eq!(c.lan_subnets.len(), 2);
         assert_eq!(c.lan_subnets[1].to_string(), "192.168.20.0/24");
+    }
+
+    #[test]
+    fn the_endpoint_is_an_address_or_a_host_name_and_a_bad_one_names_its_key_and_line() {
+        let with = |v: &str| parse_str(&MINIMAL.replace("WG_ENDPOINT=203.0.113.10", &format!("WG_ENDPOINT={v}")));
+        let c = with("VPS.Example-1.NET.").expect("a name");
+        assert_eq!((c.wg_endpoint.name.as_deref(), c.wg_endpoint.known()), (Some("vps.example-1.net"), false));
+        assert_eq!(c.wg_endpoint.to_string(), "vps.example-1.net (unresolved)");
+        c.wg_endpoint.resolved_to(Ipv4Addr::new(198, 51, 100, 10));
+        assert_eq!(c.wg_endpoint.to_string(), "vps.example-1.net (198.51.100.10)");
+        let c = with("203.0.113.10").expect("an address");
+        assert_eq!((c.wg_endpoint.name.as_deref(), c.wg_endpoint.addr()), (None, Ipv4Addr::new(203, 0, 113, 10)));
+        // An address endpoint never changes, whatever is resolved.
+        c.wg_endpoint.resolved_to(Ipv4Addr::new(1, 2, 3, 4));
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(203, 0, 113, 10));
+        let longest = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61)].join(".");
+        assert_eq!(longest.len(), 253);
+        assert!(with(&longest).is_ok());
+        let too_long = format!("{longest}e");
+        let label_64 = format!("{}.example.net", "a".repeat(64));
+        for bad in [
+            "-vps.example.net",
+            "vps-.example.net",
+            "vps..example.net",
+            "vps_1.example.net",
+            "203.0.113",
+            "203.0.113.999",
+            "vps.example.net:51820",
+            "0.0.0.0",
+            too_long.as_str(),
+            label_64.as_str(),
+        ] {
+            let e = with(bad).expect_err(bad);
+            assert_eq!(e.line, 2, "{bad}");
+            assert!(e.message.starts_with("WG_ENDPOINT: "), "{bad}: {}", e.message);
+        }
+        let e = with("vps_1.example.net").expect_err("underscore");
+        assert!(e.message.contains("neither an IPv4 address nor a host name (RFC 1123"), "{}", e.message);
+        let e = parse_str(&format!("{MINIMAL}WG_ENDPOINT_DNS=203.0.113.53 vps\n")).expect_err("a name as resolver");
+        assert_eq!((e.line, e.message.as_str()), (8, "WG_ENDPOINT_DNS: `vps` is not an IPv4 address"));
+        let c = parse_str(&format!("{MINIMAL}WG_ENDPOINT_DNS=203.0.113.53, 192.0.2.53\n")).expect("two resolvers");
+        assert_eq!(c.wg_endpoint_dns, [Ipv4Addr::new(203, 0, 113, 53), Ipv4Addr::new(192, 0, 2, 53)]);
     }
 
     #[test]
@@ -706,6 +751,7 @@ pub mod tests {
             ("WG_ENDPOINT", "203.0.113.10"),
             ("WG_ENDPOINT", "vps.example.net"),
             ("WG_ENDPOINT", "203.0.113.300"),
+            ("WG_ENDPOINT", "vps..example.net"),
             ("WG_ENDPOINT_PORT", "51820"),
             ("WG_ENDPOINT_PORT", "0"),
             ("WG_ENDPOINT_PORT", "99999"),
@@ -730,7 +776,7 @@ pub mod tests {
     #[test]
     fn the_shipped_example_parses() {
         let c = parse_str(include_str!("../../packaging/wg-failsafe.conf.example")).expect("example config is valid");
-        assert_eq!(c.wg_endpoint, Ipv4Addr::new(203, 0, 113, 10));
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(203, 0, 113, 10));
         assert_eq!(c, Config { path: c.path.clone(), ..parse_str(MINIMAL).expect("minimal") });
     }
 }

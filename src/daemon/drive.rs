@@ -20,6 +20,25 @@ impl Daemon {
         Ok(())
     }
 
+    /// A healthy round with the failsafe off: a name endpoint's entry looked up again
+    /// once expired (as `run`'s healthy tick does); a new address is told and followed.
+    fn refresh_endpoint(&mut self) -> Result<(), Error> {
+        let Some(name) = self.cfg.wg_endpoint.name.clone() else { return Ok(()) };
+        let before = self.cfg.wg_endpoint.addr();
+        let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
+        let now_s = state::boottime_s();
+        let looked =
+            crate::endpoint::look_up(&self.cfg, &mut state, now_s, crate::endpoint::Need::Refresh, None, false)
+                .map_err(crate::system::state_error)?;
+        if let Some((level, line)) = looked.said(&name, true) {
+            self.log.log(level, &line);
+        }
+        if self.cfg.wg_endpoint.addr() != before {
+            self.resync_routes()?;
+        }
+        Ok(())
+    }
+
     /// LOCK_FILE, waiting up to `wait`; `None` when another holds it.
     fn lock(&self, wait: Duration) -> Result<Option<Lock>, Error> {
         match Lock::acquire(&self.cfg.lock_file, wait) {
@@ -53,6 +72,7 @@ impl Daemon {
                 if let Err(e) = self.remember_healthy() {
                     self.note(Err(e));
                 }
+                self.refresh_endpoint()?;
             }
             return Ok(());
         }
@@ -76,6 +96,12 @@ impl Daemon {
         self.snapshot = sys.snapshot().unwrap_or(None);
         drop(sys);
         drop(lock);
+        // A name endpoint's address as the sequence found it: the view follows the routes
+        // to it from now on.
+        if cfg.wg_endpoint.addr() != self.cfg.wg_endpoint.addr() {
+            self.cfg.wg_endpoint.resolved_to(cfg.wg_endpoint.addr());
+            self.resync_routes()?;
+        }
         match result {
             Ok(outcome) => {
                 self.last_error = None;

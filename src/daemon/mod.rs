@@ -201,9 +201,11 @@ impl Daemon {
             edgeos: Path::new(edgeos::OP_WRAPPER).exists(),
             dns: None,
         };
+        let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
+        // A name endpoint's address as last found, before the routes to it are read.
+        crate::endpoint::recall(&d.cfg, &state);
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
-        let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
         d.files = ModeFiles::of(&state.record().unwrap_or_default(), state.snapshot_exists());
         // A journal that cannot be read is set aside by the first sequence.
         let journal = state.journal();

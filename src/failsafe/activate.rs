@@ -8,7 +8,13 @@ use super::*;
 /// (`None` when forced by hand).
 pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Result<Outcome, Error> {
     let announced = sys.errors_announced;
-    let result = activate_steps(sys, why, obs);
+    // A name endpoint needs its address before step 1 (looked up through the backup when
+    // the one kept has expired).
+    let result = match endpoint_found(sys, obs) {
+        Ok(Some(seen)) => activate_steps(sys, why, &seen),
+        Ok(None) => activate_steps(sys, why, obs),
+        Err(e) => Err(e),
+    };
     // Whatever stopped it (no backup gateway, a refused route, a vanished device) is an
     // `error` the owner hears of, unless the sequence said it itself.
     if let Err(e) = &result {
@@ -44,8 +50,15 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     //    defaults it is about to replace. From here on a handshake can only have
     //    travelled the backup path: the one the peer holds now is the mark.
     //    A step that fails takes back what the steps before it added.
+    //    A name endpoint whose address could not be found has no route: its tunnel
+    //    cannot be proven (step 3).
+    let known = c.wg_endpoint.known();
     let rules_now = sys.rules()?;
-    if let Err(e) = ensure_endpoint_route(sys, &obs.routes, &rules_now, &ours) {
+    let endpoint_route = match known {
+        true => ensure_endpoint_route(sys, &obs.routes, &rules_now, &ours),
+        false => Ok(()),
+    };
+    if let Err(e) = endpoint_route {
         cleanup(sys)?;
         return Err(e);
     }
@@ -66,6 +79,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     //    with the backup gateway as the target.
     let mut record = sys.record().clone();
     let proof = match (wg_exists, &mark) {
+        _ if !known => Err(format!("WG_ENDPOINT {}: no address known", c.wg_endpoint)),
         (false, _) => Err(format!("interface {} does not exist", c.wg_iface)),
         (true, Ok(m)) => prove_tunnel(sys, Some(*m), backup_gw),
         (true, Err(_)) => prove_tunnel(sys, None, backup_gw),

@@ -17,20 +17,29 @@ pub fn while_active(
     primary: Option<(Result<(), Unhealthy>, Failback)>,
     tunnel_seen: TunnelSeen,
 ) -> Result<Outcome, Error> {
+    // A name endpoint with no address kept at all (STATE_DIR lost, the name changed, or
+    // never found): looked for as activation looks (once a round); still none, the tunnel
+    // counts as down, and no route to 0.0.0.0 is made.
+    if !sys.cfg.wg_endpoint.known() {
+        if let Some(seen) = endpoint_found(sys, obs)? {
+            return while_active(sys, &seen, primary, tunnel_seen);
+        }
+    }
     let c = sys.cfg;
     let started_ms = sys.boottime_ms();
     let mut record = sys.record().clone();
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
-    let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint);
+    let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint.addr());
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
 
     // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
+    let known = c.wg_endpoint.known();
     // A route that is not ours holding the VPS route's place (through another device)
     // cannot be mended here, but the tables still are: told once, never a stop.
-    if let Err(e) = ensure_endpoint_route(sys, &obs.routes, &obs.rules, &ours) {
+    if let Err(e) = if known { ensure_endpoint_route(sys, &obs.routes, &obs.rules, &ours) } else { Ok(()) } {
         tell(sys, News::EndpointRouteRefused(&e));
     }
     if wg_exists {
@@ -40,19 +49,22 @@ pub fn while_active(
     // The tunnel, every round: while the tables are on the backup, each echo is also the
     // packet that retries a handshake.
     let echo = match tunnel_seen {
-        _ if !wg_exists => Some(false),
+        _ if !wg_exists || !known => Some(false),
         TunnelSeen::ProbeNow => Some(sys.peer_answers(c.probe_count)?),
         TunnelSeen::Unknown => None,
         TunnelSeen::Echo(e) => Some(e),
     };
     let (echo, mut round, renewed) =
-        tunnel_round(sys, wg_exists, echo, record.tunnel.peer_echoes, record.tunnel.handshake_mark)?;
+        tunnel_round(sys, wg_exists && known, echo, record.tunnel.peer_echoes, record.tunnel.handshake_mark)?;
     // Only a real answer makes a peer "one that echoes", never a guess.
     record.echo_seen(echo == Some(true));
     round.peer_echoes = record.tunnel.peer_echoes;
     // `None`: not judged this round (the daemon's tunnel track has just started): the
     // target stays what it is.
-    let verdict = if wg_exists { health::tunnel_verdict(echo, &round, c.handshake_max_age_s) } else { Some(false) };
+    let verdict = match wg_exists && known {
+        true => health::tunnel_verdict(echo, &round, c.handshake_max_age_s),
+        false => Some(false),
+    };
     let tunnel_ok = verdict.unwrap_or(record.mode.target == Target::Tunnel && !record.tunnel.down);
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
     let target = match (record.mode.target, tunnel_ok, c.fallback) {

@@ -18,6 +18,7 @@ use crate::decide::{
     decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, move_table, restorable,
     rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change, Ours, Target,
 };
+use crate::endpoint::Looked;
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
 use crate::hook::{self, Notice};
@@ -198,6 +199,12 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
             // told, never a failed round.
             if let Err(e) = sys.remember_healthy(&last_seen_healthy(&obs.routes, &obs.rules, sys.cfg)) {
                 tell(sys, News::HealthyNotRemembered(&e));
+            }
+            // A name endpoint's address kept fresh while the primary can look it up: also
+            // only a help, never a failed round.
+            match sys.refresh_endpoint() {
+                Ok(looked) => steps::tell_lookup(sys, &looked, true),
+                Err(e) => sys.log.warn(&e.to_string()),
             }
             Ok(Outcome::Healthy)
         }

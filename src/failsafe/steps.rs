@@ -250,3 +250,26 @@ pub(super) fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: O
         _ => {}
     }
 }
+
+/// A name endpoint's lookup, told (see `Looked::said`).
+pub(super) fn tell_lookup(sys: &System, looked: &Looked, healthy: bool) {
+    let name = sys.cfg.wg_endpoint.name.as_deref().unwrap_or_default();
+    if let Some((level, line)) = looked.said(name, healthy) {
+        sys.log.log(level, &line);
+    }
+}
+
+/// Activation's name endpoint: its address found (see `System::endpoint_for_activation`)
+/// and, when it is not the one the round was observed with, the round observed again (the
+/// routes to the VPS are read for its address). `None`: the observation stands — also when
+/// no address could be found (told): the tunnel then cannot be proven, and FALLBACK says
+/// what the tables do.
+pub(super) fn endpoint_found(sys: &mut System, obs: &Observed) -> Result<Option<Observed>, Error> {
+    let before = sys.cfg.wg_endpoint.addr();
+    let looked = sys.endpoint_for_activation(obs)?;
+    tell_lookup(sys, &looked, false);
+    if sys.cfg.wg_endpoint.addr() == before {
+        return Ok(None);
+    }
+    sys.observe().map(Some)
+}

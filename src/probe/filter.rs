@@ -30,18 +30,6 @@ const RET_K: u16 = 0x06;
 pub fn reply_filter(m: &Match, sources: &[Ipv4Addr]) -> Vec<Insn> {
     let sources = if sources.len() > FILTER_SOURCES_MAX { &[][..] } else { sources };
     let nonce = m.nonce.to_be_bytes();
-    // Each check is (instruction, true when the packet must go on); assembled below with
-    // every failing branch jumping to the final `ret #0`.
-    enum Step {
-        /// Load (no jump).
-        Load(u16, u32),
-        /// Go on when A == k, else drop.
-        Require(u32),
-        /// Drop when A & k, else go on.
-        Refuse(u32),
-        /// Go on (skipping `rest` more of the same) when A == k, else the next; the last drops.
-        AnyOf(u32, usize),
-    }
     let mut steps = vec![Step::Load(LD_B_ABS, 9), Step::Require(1)];
     steps.extend([Step::Load(LD_H_ABS, 6), Step::Refuse(0x3fff)]); // MF or an offset
     if !sources.is_empty() {
@@ -62,6 +50,43 @@ pub fn reply_filter(m: &Match, sources: &[Ipv4Addr]) -> Vec<Insn> {
         Step::Load(LD_W_IND, 12),
         Step::Require(u32::from_be_bytes([nonce[4], nonce[5], nonce[6], nonce[7]])),
     ]);
+    assemble(&steps)
+}
+
+/// The program of the packet socket that waits for a UDP reply (`udp::exchange`): an
+/// unfragmented UDP datagram from `server`'s port `server_port` to `us`, port `our_port`.
+pub fn udp_reply_filter(server: Ipv4Addr, server_port: u16, us: Ipv4Addr, our_port: u16) -> Vec<Insn> {
+    assemble(&[
+        Step::Load(LD_B_ABS, 9),
+        Step::Require(17),
+        Step::Load(LD_H_ABS, 6),
+        Step::Refuse(0x3fff), // MF or an offset
+        Step::Load(LD_W_ABS, 12),
+        Step::Require(u32::from(server)),
+        Step::Load(LD_W_ABS, 16),
+        Step::Require(u32::from(us)),
+        Step::Load(LDX_B_MSH, 0),
+        Step::Load(LD_H_IND, 0),
+        Step::Require(u32::from(server_port)),
+        Step::Load(LD_H_IND, 2),
+        Step::Require(u32::from(our_port)),
+    ])
+}
+
+/// One check of a filter: an instruction, and whether the packet goes on.
+enum Step {
+    /// Load (no jump).
+    Load(u16, u32),
+    /// Go on when A == k, else drop.
+    Require(u32),
+    /// Drop when A & k, else go on.
+    Refuse(u32),
+    /// Go on (skipping `rest` more of the same) when A == k, else the next; the last drops.
+    AnyOf(u32, usize),
+}
+
+/// The program of `steps`, every failing branch jumping to the final `ret #0`.
+fn assemble(steps: &[Step]) -> Vec<Insn> {
     let drop_at = steps.len() + 1;
     let to_drop = |pc: usize| (drop_at - pc - 1) as u8;
     let mut program: Vec<Insn> = steps
@@ -129,6 +154,27 @@ mod tests {
             }
             pc += 1;
         }
+    }
+
+    #[test]
+    fn the_udp_filter_accepts_the_servers_reply_to_our_port_only() {
+        let (server, us) = (Ipv4Addr::new(203, 0, 113, 53), Ipv4Addr::new(192, 168, 2, 2));
+        let program = udp_reply_filter(server, 53, us, 40000);
+        let reply = |from: Ipv4Addr, to: Ipv4Addr, sport: u16, dport: u16| {
+            crate::probe::udp_datagram(from, to, 9, sport, dport, b"answer")
+        };
+        assert_eq!(run_filter(&program, &reply(server, us, 53, 40000)), 0xffff);
+        assert_eq!(run_filter(&program, &reply(us, server, 40000, 53)), 0, "our own query");
+        assert_eq!(run_filter(&program, &reply(Ipv4Addr::new(203, 0, 113, 54), us, 53, 40000)), 0, "another server");
+        assert_eq!(run_filter(&program, &reply(server, us, 5353, 40000)), 0, "another source port");
+        assert_eq!(run_filter(&program, &reply(server, us, 53, 40001)), 0, "another of our ports");
+        assert_eq!(run_filter(&program, &reply(server, Ipv4Addr::new(192, 168, 2, 3), 53, 40000)), 0, "to another");
+        let mut fragment = reply(server, us, 53, 40000);
+        fragment[7] = 0x08; // an offset
+        assert_eq!(run_filter(&program, &fragment), 0, "a fragment");
+        let mut tcp = reply(server, us, 53, 40000);
+        tcp[9] = 6;
+        assert_eq!(run_filter(&program, &tcp), 0, "not UDP");
     }
 
     #[test]

@@ -1,0 +1,417 @@
+//! A WG_ENDPOINT given by name: when it is looked up, through which path, and the
+//! address kept for it in STATE_DIR (`endpoint`) with its TTL.
+//!
+//! - While the primary is healthy and the failsafe off, an entry that has expired is
+//!   looked up again through the system's resolvers (WG_ENDPOINT_DNS, else resolv.conf's),
+//!   routed as usual: at most once per tick or round, and after a failed lookup not again
+//!   before [`RETRY_S`].
+//! - At activation the primary is dead, and so is any lookup routed through it: an entry
+//!   still within its TTL is used as it is; else the name is looked up through BACKUP_DEV
+//!   (framed to BACKUP_GW, see `probe::exchange`), asking WG_ENDPOINT_DNS or resolv.conf's
+//!   resolvers that are not loopback (a router's own dnsmasq forwards over the dead
+//!   default route); when that fails too, an expired address is better than none. With
+//!   none at all the tunnel cannot be proven, and FALLBACK decides.
+//! - While the failsafe is on, the address activation used stays — the endpoint route
+//!   and the peer keep it until failback, whatever the name says meanwhile: nothing looks
+//!   the name up while the failsafe is on (unless nothing is known at all: neither the
+//!   entry nor the endpoint route activation journaled).
+//!
+//! Times are CLOCK_BOOTTIME seconds, passed in, and an entry names the boot it was
+//! written in: an entry of another boot is none.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::config::Config;
+use crate::dns::{self, Resolved};
+use crate::log::Level;
+use crate::netlink::route::RT_TABLE_MAIN;
+use crate::probe::Path;
+use crate::state::{Owned, State, StateError};
+
+/// The shortest time an address is kept, whatever its TTL says (a TTL of 0 would
+/// otherwise send a daemon to the resolver every round).
+pub const TTL_MIN_S: u64 = 30;
+/// The longest.
+pub const TTL_MAX_S: u64 = 86_400;
+/// After a failed lookup while healthy, the next one waits this long.
+pub const RETRY_S: u64 = 60;
+/// The time a lookup may take, all its resolvers together: while healthy, short (the
+/// daemon's rounds and events wait meanwhile, and the primary's resolvers answer fast);
+/// at activation, longer (the address is needed now).
+const REFRESH_TIMEOUT_MS: u64 = 1000;
+const ACTIVATION_TIMEOUT_MS: u64 = 3000;
+
+/// The state file's entry for a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cached {
+    pub name: String,
+    /// The last address found; `None` when no lookup has found one.
+    pub addr: Option<Ipv4Addr>,
+    /// Until then (boot time, s) the address is within its TTL.
+    pub expires_s: u64,
+    /// No lookup while healthy before then (a failed one was made).
+    pub retry_s: u64,
+    /// The boot it was written in (`/proc/sys/kernel/random/boot_id`).
+    pub boot: String,
+}
+
+impl Cached {
+    pub fn to_text(&self) -> String {
+        let addr = self.addr.map_or("-".to_string(), |a| a.to_string());
+        format!("{} {addr} {} {} {}\n", self.name, self.expires_s, self.retry_s, self.boot)
+    }
+
+    /// The entry of `text`; `None` when it is not one (a bad file is as good as none).
+    pub fn parse(text: &str) -> Option<Cached> {
+        let f: Vec<&str> = text.split_whitespace().collect();
+        let [name, addr, expires_s, retry_s, boot] = f[..] else { return None };
+        let addr = if addr == "-" { None } else { Some(addr.parse().ok()?) };
+        Some(Cached {
+            name: name.to_string(),
+            addr,
+            expires_s: expires_s.parse().ok()?,
+            retry_s: retry_s.parse().ok()?,
+            boot: boot.to_string(),
+        })
+    }
+
+    /// This entry, when it is for `name` and was written in this boot.
+    fn valid_for(&self, name: &str, boot: &str) -> bool {
+        self.name == name && self.boot == boot
+    }
+}
+
+/// Why an address is wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// The primary is healthy and the failsafe off: keep the entry fresh.
+    Refresh,
+    /// Activation: the address is needed now, and the primary is dead.
+    Activation,
+}
+
+/// What to do for an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing: the entry is fresh (or a failed lookup is too recent to try again).
+    Keep,
+    /// Use this address, within its TTL.
+    Use(Ipv4Addr),
+    /// Look the name up: through the backup at activation, routed otherwise.
+    Ask { via_backup: bool },
+}
+
+/// The plan for `name` at boot time `now_s`, given the state file's entry.
+pub fn plan(cached: Option<&Cached>, name: &str, boot: &str, now_s: u64, need: Need) -> Plan {
+    let valid = cached.filter(|c| c.valid_for(name, boot));
+    match need {
+        Need::Refresh if valid.is_some_and(|c| now_s < c.expires_s.max(c.retry_s)) => Plan::Keep,
+        Need::Refresh => Plan::Ask { via_backup: false },
+        Need::Activation => match valid.and_then(|c| c.addr.filter(|_| now_s < c.expires_s)) {
+            Some(addr) => Plan::Use(addr),
+            None => Plan::Ask { via_backup: true },
+        },
+    }
+}
+
+/// The entry after a lookup at `now_s`: the address found with its TTL (clamped to
+/// [`TTL_MIN_S`]..=[`TTL_MAX_S`]), or after a failure the last address kept (expired or
+/// not, as it was) and no retry before [`RETRY_S`].
+pub fn after(cached: Option<&Cached>, name: &str, boot: &str, now_s: u64, found: Option<&Resolved>) -> Cached {
+    match found {
+        Some(r) => Cached {
+            name: name.to_string(),
+            addr: Some(r.addr),
+            expires_s: now_s + u64::from(r.ttl_s).clamp(TTL_MIN_S, TTL_MAX_S),
+            retry_s: 0,
+            boot: boot.to_string(),
+        },
+        None => {
+            let kept = cached.filter(|c| c.valid_for(name, boot));
+            Cached {
+                name: name.to_string(),
+                addr: kept.and_then(|c| c.addr),
+                expires_s: kept.map_or(0, |c| c.expires_s),
+                retry_s: now_s + RETRY_S,
+                boot: boot.to_string(),
+            }
+        }
+    }
+}
+
+/// The resolvers to ask: WG_ENDPOINT_DNS, else the system's; through the backup, not the
+/// loopback ones (the router's own resolver forwards over the dead primary).
+pub fn resolvers(cfg: &Config, system: &[Ipv4Addr], via_backup: bool) -> Vec<Ipv4Addr> {
+    let list = if cfg.wg_endpoint_dns.is_empty() { system } else { &cfg.wg_endpoint_dns[..] };
+    list.iter().copied().filter(|ip| !(via_backup && ip.is_loopback())).collect()
+}
+
+fn boot() -> String {
+    crate::state::boot_id().unwrap_or_else(|| "-".into())
+}
+
+/// At the start of a round: a name endpoint takes the address its entry holds, whatever
+/// its age (while the failsafe is on: the one activation used).
+pub fn recall(cfg: &Config, state: &State) {
+    let Some(name) = &cfg.wg_endpoint.name else { return };
+    let entry = state.endpoint().as_deref().and_then(Cached::parse);
+    if let Some(addr) = entry.filter(|c| c.valid_for(name, &boot())).and_then(|c| c.addr) {
+        cfg.wg_endpoint.resolved_to(addr);
+    }
+}
+
+/// When the entry is lost (or names another name) while the failsafe is on: the address
+/// of the endpoint route activation journaled (`table main`, a /32 via BACKUP_DEV at the
+/// endpoint's metric) — the one the failsafe must keep until failback.
+pub fn recall_from_journal(cfg: &Config, journal: &[Owned]) {
+    if cfg.wg_endpoint.name.is_none() || cfg.wg_endpoint.known() {
+        return;
+    }
+    let found = journal.iter().find_map(|o| match o {
+        Owned::Route(r)
+            if r.table == RT_TABLE_MAIN
+                && r.dst.len == 32
+                && r.metric == cfg.metric_endpoint()
+                && r.dev.as_deref() == Some(cfg.backup_dev.as_str()) =>
+        {
+            match r.dst.addr {
+                IpAddr::V4(ip) => Some(ip),
+                IpAddr::V6(_) => None,
+            }
+        }
+        _ => None,
+    });
+    if let Some(ip) = found {
+        cfg.wg_endpoint.resolved_to(ip);
+    }
+}
+
+/// Whether [`look_up`] would ask a resolver now for `need` (a name whose entry does not
+/// answer it): activation then finds the backup's path first.
+pub fn asks(cfg: &Config, state: &State, now_s: u64, need: Need) -> bool {
+    let Some(name) = &cfg.wg_endpoint.name else { return false };
+    let cached = state.endpoint().as_deref().and_then(Cached::parse);
+    matches!(plan(cached.as_ref(), name, &boot(), now_s, need), Plan::Ask { .. })
+}
+
+/// What looking a name endpoint up came to, for the log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Looked {
+    /// No lookup was due (or the endpoint is an address).
+    Nothing,
+    /// The address in use is the one the entry held.
+    Same,
+    /// The name has this address now (it had `was`, or none).
+    Changed { was: Option<Ipv4Addr>, now: Ipv4Addr, server: Ipv4Addr },
+    /// The lookup failed; the address kept, if any, is still in use. `first`: the last
+    /// lookup had not failed (a healthy round tells only the first failure).
+    Failed { why: String, first: bool },
+}
+
+impl Looked {
+    /// The log line for `name`, if any: a new address (info), a failure (a warning; a
+    /// healthy round's only when it is the first since a lookup found one, so that a
+    /// healthy tick stays silent).
+    pub fn said(&self, name: &str, healthy: bool) -> Option<(Level, String)> {
+        match self {
+            Looked::Changed { was: Some(was), now, server } => {
+                Some((Level::Info, format!("WG_ENDPOINT {name} is {now} now (was {was}; from {server})")))
+            }
+            Looked::Changed { was: None, now, server } => {
+                Some((Level::Info, format!("WG_ENDPOINT {name} is {now} (from {server})")))
+            }
+            Looked::Failed { why, first } if *first || !healthy => Some((Level::Warning, why.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// Looks the name up when `need` calls for it (see [`plan`]), along `backup` at activation
+/// (`None`: the backup has no path now), writes the entry (not in a dry run) and sets the
+/// address in use.
+pub fn look_up(
+    cfg: &Config,
+    state: &mut State,
+    now_s: u64,
+    need: Need,
+    backup: Option<&Path>,
+    dry_run: bool,
+) -> Result<Looked, StateError> {
+    let Some(name) = &cfg.wg_endpoint.name else { return Ok(Looked::Nothing) };
+    let boot = boot();
+    let cached = state.endpoint().as_deref().and_then(Cached::parse);
+    let via_backup = match plan(cached.as_ref(), name, &boot, now_s, need) {
+        Plan::Keep => {
+            // The address kept is the one in use (a daemon's configuration reloaded has none).
+            if let Some(addr) = cached.as_ref().filter(|c| c.valid_for(name, &boot)).and_then(|c| c.addr) {
+                cfg.wg_endpoint.resolved_to(addr);
+            }
+            return Ok(Looked::Nothing);
+        }
+        Plan::Use(addr) => {
+            cfg.wg_endpoint.resolved_to(addr);
+            return Ok(Looked::Same);
+        }
+        Plan::Ask { via_backup } => via_backup,
+    };
+    let servers = resolvers(cfg, &dns::system_nameservers(), via_backup);
+    let timeout_ms = if via_backup { ACTIVATION_TIMEOUT_MS } else { REFRESH_TIMEOUT_MS };
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    let result = match (via_backup, backup) {
+        (true, None) => Err(format!("{} has no path to its gateway", cfg.backup_dev)),
+        (true, Some(path)) => dns::lookup(&servers, name, timeout, Some(path)),
+        (false, _) => dns::lookup(&servers, name, timeout, None),
+    };
+    let entry = after(cached.as_ref(), name, &boot, now_s, result.as_ref().ok());
+    if !dry_run && cached.as_ref() != Some(&entry) {
+        state.write_endpoint(&entry.to_text())?;
+    }
+    let valid = cached.filter(|c| c.valid_for(name, &boot));
+    let first = valid.as_ref().is_none_or(|c| c.retry_s == 0);
+    let was = valid.and_then(|c| c.addr);
+    Ok(match (result, entry.addr) {
+        (Ok(r), _) if was == Some(r.addr) => {
+            cfg.wg_endpoint.resolved_to(r.addr);
+            Looked::Same
+        }
+        (Ok(r), _) => {
+            cfg.wg_endpoint.resolved_to(r.addr);
+            Looked::Changed { was, now: r.addr, server: r.server }
+        }
+        (Err(why), kept) => {
+            if let Some(addr) = kept {
+                cfg.wg_endpoint.resolved_to(addr);
+            }
+            let path = if via_backup { format!(" through {}", cfg.backup_dev) } else { String::new() };
+            Looked::Failed { why: format!("WG_ENDPOINT {name} could not be looked up{path}: {why}"), first }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::keys_tests::MINIMAL;
+
+    const NAME: &str = "vps.example.net";
+    const BOOT: &str = "b1";
+
+    fn entry(addr: Option<[u8; 4]>, expires_s: u64, retry_s: u64) -> Cached {
+        Cached { name: NAME.into(), addr: addr.map(Ipv4Addr::from), expires_s, retry_s, boot: BOOT.into() }
+    }
+
+    #[test]
+    fn the_entry_reads_back_what_was_written_and_a_bad_one_is_none() {
+        for e in [entry(Some([198, 51, 100, 10]), 1300, 0), entry(None, 0, 160)] {
+            assert_eq!(Cached::parse(&e.to_text()), Some(e));
+        }
+        assert_eq!(Cached::parse("vps.example.net 1.2.3 100 0 b1\n"), None);
+        assert_eq!(Cached::parse("vps.example.net 1.2.3.4 100 0\n"), None);
+        assert_eq!(Cached::parse(""), None);
+    }
+
+    #[test]
+    fn healthy_rounds_look_up_only_an_expired_entry_and_not_again_soon_after_a_failure() {
+        let fresh = entry(Some([198, 51, 100, 10]), 1300, 0);
+        assert_eq!(plan(Some(&fresh), NAME, BOOT, 1299, Need::Refresh), Plan::Keep);
+        assert_eq!(plan(Some(&fresh), NAME, BOOT, 1300, Need::Refresh), Plan::Ask { via_backup: false });
+        assert_eq!(plan(None, NAME, BOOT, 5, Need::Refresh), Plan::Ask { via_backup: false });
+        // Another name (the file changed) or another boot: no entry.
+        assert_eq!(plan(Some(&fresh), "other.example.net", BOOT, 10, Need::Refresh), Plan::Ask { via_backup: false });
+        assert_eq!(plan(Some(&fresh), NAME, "b2", 10, Need::Refresh), Plan::Ask { via_backup: false });
+        let failed = after(Some(&fresh), NAME, BOOT, 1400, None);
+        assert_eq!(failed, entry(Some([198, 51, 100, 10]), 1300, 1400 + RETRY_S));
+        assert_eq!(plan(Some(&failed), NAME, BOOT, 1400 + RETRY_S - 1, Need::Refresh), Plan::Keep);
+        assert_eq!(plan(Some(&failed), NAME, BOOT, 1400 + RETRY_S, Need::Refresh), Plan::Ask { via_backup: false });
+    }
+
+    #[test]
+    fn activation_uses_an_address_within_its_ttl_else_asks_through_the_backup() {
+        let fresh = entry(Some([198, 51, 100, 10]), 1300, 0);
+        assert_eq!(plan(Some(&fresh), NAME, BOOT, 1000, Need::Activation), Plan::Use([198, 51, 100, 10].into()));
+        assert_eq!(plan(Some(&fresh), NAME, BOOT, 1300, Need::Activation), Plan::Ask { via_backup: true });
+        assert_eq!(plan(None, NAME, BOOT, 1000, Need::Activation), Plan::Ask { via_backup: true });
+        // A failed refresh holds off the next refresh, never an activation's lookup.
+        let failed = after(Some(&fresh), NAME, BOOT, 1400, None);
+        assert_eq!(plan(Some(&failed), NAME, BOOT, 1401, Need::Activation), Plan::Ask { via_backup: true });
+        assert_eq!(
+            plan(Some(&entry(None, 0, 2000)), NAME, BOOT, 1000, Need::Activation),
+            Plan::Ask { via_backup: true }
+        );
+    }
+
+    #[test]
+    fn a_found_address_is_kept_for_its_ttl_within_bounds() {
+        let found = |ttl_s| Resolved { addr: [203, 0, 113, 7].into(), ttl_s, server: [192, 0, 2, 53].into() };
+        assert_eq!(after(None, NAME, BOOT, 100, Some(&found(300))), entry(Some([203, 0, 113, 7]), 400, 0));
+        assert_eq!(after(None, NAME, BOOT, 100, Some(&found(0))).expires_s, 100 + TTL_MIN_S);
+        assert_eq!(after(None, NAME, BOOT, 100, Some(&found(u32::MAX))).expires_s, 100 + TTL_MAX_S);
+        // A failure with no entry of this boot keeps no address.
+        let other_boot = Cached { boot: "b0".into(), ..entry(Some([1, 2, 3, 4]), 9999, 0) };
+        assert_eq!(after(Some(&other_boot), NAME, BOOT, 100, None), entry(None, 0, 100 + RETRY_S));
+    }
+
+    #[test]
+    fn through_the_backup_the_loopback_resolvers_are_skipped() {
+        let c = crate::config::parse(std::path::Path::new("/t.conf"), MINIMAL).expect("valid");
+        let system: Vec<Ipv4Addr> = vec![[127, 0, 0, 1].into(), [192, 0, 2, 53].into()];
+        assert_eq!(resolvers(&c, &system, false), system);
+        assert_eq!(resolvers(&c, &system, true), [Ipv4Addr::new(192, 0, 2, 53)]);
+        let text = format!("{MINIMAL}WG_ENDPOINT_DNS=203.0.113.53\n");
+        let c = crate::config::parse(std::path::Path::new("/t.conf"), &text).expect("valid");
+        assert_eq!(resolvers(&c, &system, true), [Ipv4Addr::new(203, 0, 113, 53)]);
+        assert_eq!(resolvers(&c, &system, false), [Ipv4Addr::new(203, 0, 113, 53)]);
+    }
+
+    #[test]
+    fn with_the_entry_lost_while_on_the_journaled_endpoint_route_gives_the_address_activation_used() {
+        let parse = |t: &str| crate::config::parse(std::path::Path::new("/t.conf"), t).expect("valid");
+        let named = parse(&MINIMAL.replace("WG_ENDPOINT=203.0.113.10", "WG_ENDPOINT=vps.example.net"));
+        let by_address = parse(MINIMAL);
+        let ours = crate::decide::Ours { cfg: &by_address, backup_gw: [192, 168, 2, 1].into(), primary_gw: None };
+        let tunnel_default = Owned::Route(crate::netlink::route::Route::via(
+            RT_TABLE_MAIN,
+            crate::net::Ipv4Net { addr: Ipv4Addr::UNSPECIFIED, len: 0 }.into(),
+            Ipv4Addr::new(10, 11, 0, 1),
+            "wg0",
+            40,
+        ));
+        recall_from_journal(&named, std::slice::from_ref(&tunnel_default));
+        assert!(!named.wg_endpoint.known(), "a default is no endpoint route");
+        recall_from_journal(&named, &[tunnel_default, Owned::Route(ours.endpoint_route())]);
+        assert_eq!(named.wg_endpoint.addr(), Ipv4Addr::new(203, 0, 113, 10));
+        // An address kept in STATE_DIR wins: the journal is read only when none is known.
+        named.wg_endpoint.resolved_to([198, 51, 100, 10].into());
+        recall_from_journal(&named, &[Owned::Route(ours.endpoint_route())]);
+        assert_eq!(named.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+    }
+
+    #[test]
+    fn an_entry_within_its_ttl_gives_the_address_without_asking_anyone() {
+        let dir = std::env::temp_dir().join(format!("wgfs-endpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+        let text = MINIMAL.replace("WG_ENDPOINT=203.0.113.10", &format!("WG_ENDPOINT={NAME}"));
+        let c = crate::config::parse(std::path::Path::new("/t.conf"), &text).expect("valid");
+        let mut state = State::open_as_owner(&dir).expect("state dir");
+        let kept = Cached { boot: boot(), ..entry(Some([198, 51, 100, 10]), 1300, 0) };
+        state.write_endpoint(&kept.to_text()).expect("write");
+        // No resolver is configured or reachable here: an answer can only be the entry's.
+        assert_eq!(look_up(&c, &mut state, 1000, Need::Refresh, None, false).ok(), Some(Looked::Nothing));
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+        c.wg_endpoint.resolved_to(Ipv4Addr::UNSPECIFIED);
+        assert!(!asks(&c, &state, 1000, Need::Activation));
+        assert_eq!(look_up(&c, &mut state, 1000, Need::Activation, None, false).ok(), Some(Looked::Same));
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+        // Expired, at activation, with no path through the backup: the lookup fails and
+        // the expired address stays in use.
+        assert!(asks(&c, &state, 1300, Need::Activation));
+        let looked = look_up(&c, &mut state, 1300, Need::Activation, None, false);
+        assert!(
+            matches!(&looked, Ok(Looked::Failed { why, first: true }) if why.ends_with("eth1 has no path to its gateway")),
+            "{looked:?}"
+        );
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,53 @@
+//! A name endpoint's address for the round (see `endpoint`): kept fresh while healthy,
+//! and found at activation through BACKUP_DEV, framed to BACKUP_GW.
+
+use super::{Observed, System};
+use crate::endpoint::{self, Looked, Need};
+use crate::error::{Context, Error};
+use crate::probe::Path as ProbePath;
+use std::time::Duration;
+
+impl System<'_> {
+    /// A healthy round with the failsafe off: the name endpoint's entry looked up again
+    /// once it has expired (see [`endpoint::plan`]).
+    pub fn refresh_endpoint(&mut self) -> Result<Looked, Error> {
+        let now_s = self.boottime_s();
+        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Refresh, None, self.dry_run)
+            .map_err(super::state_error)
+    }
+
+    /// Activation: the name endpoint's address — its entry's within the TTL, else looked
+    /// up through BACKUP_DEV, else the expired one. `Looked::Nothing` for an address.
+    pub fn endpoint_for_activation(&mut self, obs: &Observed) -> Result<Looked, Error> {
+        let now_s = self.boottime_s();
+        let path = match endpoint::asks(self.cfg, &self.state, now_s, Need::Activation) {
+            true => self.backup_gateway_path(obs)?,
+            false => None,
+        };
+        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Activation, path.as_ref(), self.dry_run)
+            .map_err(super::state_error)
+    }
+
+    /// The packet path to BACKUP_GW out of BACKUP_DEV, from the device's own address;
+    /// `None` when the backup is down, has no address or its gateway does not resolve.
+    fn backup_gateway_path(&mut self, obs: &Observed) -> Result<Option<ProbePath>, Error> {
+        let c = self.cfg;
+        let Some(link) = self.links.by_name(&c.backup_dev).filter(|l| l.admin_up && l.lower_up).cloned() else {
+            return Ok(None);
+        };
+        let Some(gw) = obs.backup_gw else { return Ok(None) };
+        let addrs = if obs.addrs.is_empty() { self.addrs()? } else { obs.addrs.clone() };
+        let Some(src) = addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else { return Ok(None) };
+        let lladdr = if link.point_to_point {
+            None
+        } else {
+            let wait = Duration::from_millis(c.probe_timeout_ms);
+            let mac = self.kernel.gateway_lladdr(link.index, &c.backup_dev, gw, wait);
+            match mac.context("reading the neighbour table")? {
+                Some(mac) => Some(mac),
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(ProbePath::Gateway { ifindex: link.index, lladdr, src }))
+    }
+}

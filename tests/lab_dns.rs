@@ -1,0 +1,205 @@
+//! The namespace lab with WG_ENDPOINT given by name (issue 17): a name server of the lab's
+//! "internet" (dnsmasq on 203.0.113.54, logging every query with its source) knows the VPS
+//! as `vps.wfslab.test`. The router's peer has no endpoint of its own (`LAB_WG_NO_ENDPOINT`),
+//! so the tunnel works only if the tool sets the address it resolved; the name server's
+//! log says how often it was asked and from which WAN (ISP 1 NATs to 198.51.100.2, ISP 2
+//! to .6).
+//!
+//! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
+//! `cargo test --test lab_dns -- --include-ignored`.
+
+mod harness;
+
+use harness::*;
+use std::fs;
+use std::thread::sleep;
+use std::time::Duration;
+
+const NAME: &str = "vps.wfslab.test";
+const NAME_SERVER: &str = "203.0.113.54";
+
+/// Starts the name server in `inet` (its pid file in the lab's directory: `lab.sh down`
+/// stops it), answering NAME with the VPS's address and a TTL of 300 s.
+fn name_server(lab: &Lab) {
+    let out = lab.script("exec", &["inet", "ip", "addr", "add", &format!("{NAME_SERVER}/32"), "dev", "lo"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dir = lab.dir.display().to_string();
+    let out = lab.script(
+        "exec",
+        &[
+            "inet",
+            "dnsmasq",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            &format!("--listen-address={NAME_SERVER}"),
+            &format!("--address=/{NAME}/{VPS}"),
+            "--local-ttl=300",
+            &format!("--pid-file={dir}/name-dnsmasq.pid"),
+            &format!("--log-facility={dir}/name-dnsmasq.log"),
+            "--log-queries",
+        ],
+    );
+    assert!(out.status.success(), "dnsmasq: {}", text(&out.stderr));
+}
+
+/// The sources of the queries for NAME the name server has seen, in order.
+fn askers(lab: &Lab) -> Vec<String> {
+    askers_of(lab, NAME)
+}
+
+/// The sources of the queries for `name`.
+fn askers_of(lab: &Lab, name: &str) -> Vec<String> {
+    let log = fs::read_to_string(lab.dir.join("name-dnsmasq.log")).unwrap_or_default();
+    let prefix = format!("query[A] {name} from ");
+    log.lines().filter_map(|l| l.split_once(&prefix).map(|(_, from)| from.trim().to_string())).collect()
+}
+
+/// The name endpoint's entry in STATE_DIR.
+fn entry(lab: &Lab) -> String {
+    fs::read_to_string(lab.state_dir().join("endpoint")).unwrap_or_default()
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_name_endpoint_looked_up_while_healthy_carries_a_failover_onto_the_tunnel_and_back() {
+    let lab = Lab::up("dn", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    name_server(&lab);
+    let conf = lab.conf_variant("name.conf", &[("WG_ENDPOINT", NAME), ("WG_ENDPOINT_DNS", NAME_SERVER)]);
+    let before = lab.tables();
+
+    // Healthy: looked up once, over the primary, and kept with its TTL; nothing else changes.
+    lab.run_expect(&conf, 0);
+    assert_eq!(askers(&lab), [ISP1], "one lookup over the primary");
+    assert!(entry(&lab).starts_with(&format!("{NAME} {VPS} ")), "{}", entry(&lab));
+    assert!(lab.log().contains(&format!("WG_ENDPOINT {NAME} is {VPS} (from {NAME_SERVER})")), "{}", lab.log());
+    lab.run_expect(&conf, 0);
+    assert_eq!(askers(&lab).len(), 1, "looked up again within its TTL");
+    assert_eq!(lab.tables(), before);
+    let check = lab.tool_with(&conf, &["check"]);
+    assert!(check.stdout.contains(&format!("note WG_ENDPOINT {NAME}: {VPS} as last looked up")), "{}", check.stdout);
+
+    // The outage: the address kept is the endpoint route's and the peer's, with no new lookup.
+    lab.ctl("primary", "down");
+    let r = lab.tool_with(&conf, &["-v", "run"]);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, lab.log());
+    assert!(r.stdout.contains(&format!("endpoint {VPS}:51820")), "{}", r.stdout);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert_eq!(peer_settings(&lab)[2], format!("{VPS}:51820"));
+    let active = lab.tables();
+    lab.run_expect(&conf, 0);
+    assert_eq!(askers(&lab).len(), 1, "looked up while active");
+    // The entry lost while active: the address activation journaled with its route stays.
+    fs::remove_file(lab.state_dir().join("endpoint")).expect("the entry");
+    lab.run_expect(&conf, 0);
+    assert_eq!((lab.tables(), askers(&lab).len()), (active, 1));
+
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before, "tables after recovery differ from before the outage");
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn with_nothing_kept_activation_looks_the_name_up_through_the_backup() {
+    let lab = Lab::up("db", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    name_server(&lab);
+    // ISP 1 answers the router but forwards nothing: routed, the lookup would leave through
+    // eth0 (main's default) and die there; TRACK_IPS sees the outage.
+    let conf = lab.conf_variant(
+        "name.conf",
+        &[("WG_ENDPOINT", NAME), ("WG_ENDPOINT_DNS", NAME_SERVER), ("TRACK_IPS", "203.0.113.80")],
+    );
+    let before = lab.tables();
+    lab.ctl("upstream", "down");
+    let routed = lab.script("exec", &["rtr", "dig", "+time=1", "+tries=1", &format!("@{NAME_SERVER}"), NAME]);
+    assert!(!routed.status.success(), "the routed path still reaches the name server");
+    assert_eq!(entry(&lab), "", "nothing kept");
+
+    let r = lab.tool_with(&conf, &["-v", "run"]);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, lab.log());
+    assert_eq!(askers(&lab), [ISP2], "asked through the backup only");
+    assert!(entry(&lab).starts_with(&format!("{NAME} {VPS} ")), "{}", entry(&lab));
+    assert!(r.stdout.contains(&format!("endpoint {VPS}:51820")), "{}", r.stdout);
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    // Kept while active: the next round asks nobody.
+    lab.run_expect(&conf, 0);
+    assert_eq!(askers(&lab).len(), 1);
+
+    lab.ctl("upstream", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_name_nobody_can_look_up_falls_back_to_the_backup_or_with_fallback_none_changes_nothing() {
+    let lab = Lab::up("dx", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    name_server(&lab);
+    let gone = [("WG_ENDPOINT", "gone.wfslab.test"), ("WG_ENDPOINT_DNS", NAME_SERVER)];
+    let conf = lab.conf_variant("gone.conf", &gone);
+    let strict = lab.conf_variant("strict.conf", &[gone[0], gone[1], ("FALLBACK", "none")]);
+    let healthy = lab.tables();
+    lab.ctl("primary", "down");
+    let before = lab.tables();
+
+    // FALLBACK=none: the tunnel cannot be proven without an address, nothing changes.
+    lab.run_expect(&strict, 1);
+    assert_eq!(lab.tables(), before);
+    let failed = "WG_ENDPOINT gone.wfslab.test could not be looked up through eth1: 203.0.113.54: ";
+    assert!(lab.log().contains(failed), "{}", lab.log());
+    assert!(lab.log().contains("WG_ENDPOINT gone.wfslab.test (unresolved): no address known"), "{}", lab.log());
+
+    // FALLBACK=backup: every table straight out of the backup, no endpoint route; asked
+    // again (once) at the next round, still nothing: the tables stay.
+    lab.run_expect(&conf, 1);
+    let t = lab.tables();
+    for table in ["10", "201", "202"] {
+        assert_eq!(
+            table_defaults(&t, table),
+            [format!("default via 192.168.2.1 dev eth1 table {table} proto static metric 40")],
+            "{t}"
+        );
+    }
+    assert!(!t.contains("0.0.0.0 via") && !t.contains(&format!("{VPS} via")), "an endpoint route:\n{t}");
+    lab.assert_traffic_via_backup();
+    let asked = askers_of(&lab, "gone.wfslab.test");
+    assert!(!asked.is_empty() && asked.iter().all(|a| a == ISP2), "{asked:?}");
+    lab.run_expect(&conf, 1);
+    assert_eq!((askers_of(&lab, "gone.wfslab.test").len(), lab.tables()), (asked.len() + 1, t));
+
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), healthy);
+    lab.assert_traffic_via(ISP1);
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn under_the_daemon_a_name_looked_up_once_while_healthy_carries_the_failover_and_back() {
+    let lab = Lab::up("dd", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    name_server(&lab);
+    let conf = daemon_conf(&lab, "name.conf", &[("WG_ENDPOINT", NAME), ("WG_ENDPOINT_DNS", NAME_SERVER)]);
+    let before = lab.tables();
+    let d = Daemon::start(&lab, &conf, &[]);
+    wait_for(&lab, &format!("WG_ENDPOINT {NAME} is {VPS} (from {NAME_SERVER})"), Duration::from_secs(10));
+    // Ten healthy rounds (200 ms each) within the TTL: no second lookup.
+    sleep(Duration::from_secs(2));
+    assert_eq!(askers(&lab), [ISP1]);
+    lab.ctl("primary", "down");
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(15));
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert_eq!(peer_settings(&lab)[2], format!("{VPS}:51820"));
+    lab.ctl("primary", "up");
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(lab.tables(), before);
+    lab.assert_traffic_via(ISP1);
+    assert_eq!(askers(&lab).len(), 1, "looked up again within its TTL");
+    assert_eq!(d.stop(), Some(0));
+}
