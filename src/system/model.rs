@@ -6,7 +6,8 @@
 //! in between — some killed at step N of the sequence they run (activation, the round
 //! while active, deactivation, cleanup), some beside a second instance — checked after
 //! every step against the invariants of `check`. Some sequences are dual-stack (IPv6
-//! through the tunnel, or refused at once with no WG_PEER_IP6).
+//! through the tunnel, or refused at once with no WG_PEER_IP6); some keep WG_IFACE
+//! `disable`d until the failsafe needs it; some run with FALLBACK=none or TRACK_IPS.
 //!
 //! A second instance is what `run` does (src/main.rs) with LOCK_FILE or the daemon's
 //! STATE_DIR/daemon.lock held by another process: nothing at all — no table, no state
@@ -70,10 +71,11 @@ enum Event {
     /// The holder of either lock dies.
     HolderDies,
     /// The daemon's round: the tunnel as its track says (unknown while fresh), a probe
-    /// round closed or an event between rounds.
+    /// round closed or an event between rounds; the daemon killed in it now and then.
     DaemonRound {
         tunnel_known: bool,
         closed: bool,
+        killed: bool,
     },
     // The world (see `world`).
     Carrier {
@@ -145,7 +147,7 @@ impl Model<'_> {
         match r.below(28) {
             0..=3 => vec![Tick],
             4..=6 => vec![Killed { early: false }],
-            7..=8 => vec![DaemonRound { tunnel_known: r.coin(), closed: r.coin() }],
+            7..=8 => vec![DaemonRound { tunnel_known: r.coin(), closed: r.coin(), killed: r.below(4) == 0 }],
             9..=11 => {
                 let last = if r.coin() { Killed { early: false } } else { Tick };
                 vec![PrimaryBack, Tick, WaitOut, last, Tick]
@@ -224,7 +226,7 @@ impl Model<'_> {
     fn run(&mut self, event: Event) -> (String, Option<Outcome>) {
         let lab = self.lab;
         let daemon = match event {
-            Event::DaemonRound { tunnel_known: true, closed } => {
+            Event::DaemonRound { tunnel_known: true, closed, .. } => {
                 Some((TunnelSeen::Echo(lab.w().answers.contains(&("wg0".to_string(), PEER_IP))), closed))
             }
             Event::DaemonRound { closed, .. } => Some((TunnelSeen::Unknown, closed)),
@@ -240,8 +242,8 @@ impl Model<'_> {
             Event::Killed { early: true } => 6,
             _ => self.stats.runs[plan].longest.max(4) + 2,
         };
-        let stop =
-            matches!(event, Event::Killed { .. } | Event::Stalled).then(|| self.rng.below(longest as u64) as usize);
+        let stops = matches!(event, Event::Killed { .. } | Event::Stalled | Event::DaemonRound { killed: true, .. });
+        let stop = stops.then(|| self.rng.below(longest as u64) as usize);
         if let Some(n) = stop {
             lab.kill_after(n);
         }
@@ -271,7 +273,8 @@ impl Model<'_> {
             _ => drop(lock),
         }
         let how = match (event, stop) {
-            (Event::DaemonRound { .. }, _) => format!("the daemon's round ({daemon:?})"),
+            (Event::DaemonRound { .. }, None) => format!("the daemon's round ({daemon:?})"),
+            (Event::DaemonRound { .. }, Some(n)) => format!("the daemon's round ({daemon:?}) killed after {n} steps"),
             (Event::Stalled, Some(n)) => format!("tick stalled after {n} steps, holding the lock"),
             (_, Some(n)) => format!("tick killed after {n} steps"),
             _ => "tick".to_string(),
@@ -361,8 +364,11 @@ fn sequence(seed: u64, steps: usize, stats: &mut Stats) {
     );
     let lab = Lab::new(&format!("model-{seed}"), &conf);
     let dual = seed % 3 != 0;
-    let owners = Owners::new(&mut lab.w(), dual);
-    let trail = vec![format!("seed {seed}: {conf:?}")];
+    // Half of them (by twelves, across the variants above) with WG_IFACE `disable`d until
+    // the failsafe needs it.
+    let wg_disabled = seed / 12 % 2 == 1;
+    let owners = Owners::new(&mut lab.w(), dual, wg_disabled);
+    let trail = vec![format!("seed {seed}: {conf:?}, wg0 disabled: {wg_disabled}")];
     let rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     stats.sequences += 1;
     stats.dual += u64::from(dual);

@@ -42,13 +42,23 @@ pub struct Owners {
     pub device_up: bool,
     /// It is administratively up (not set down by hand).
     pub admin_up: bool,
+    /// WG_IFACE is configured `disable`d (administratively down until the failsafe needs
+    /// it; a configuration commit re-creates it so).
+    pub wg_disabled: bool,
+    /// The VPS peer's endpoint and persistent keepalive as configured, in `wg` words.
+    pub peer: Option<String>,
 }
 
 impl Owners {
     /// The world of a new sequence: the lab's tables, the user's rule, IPv6's defaults and
-    /// rule when `dual`, and TRACK_IPS' target answering behind the primary.
-    pub fn new(w: &mut World, dual: bool) -> Owners {
+    /// rule when `dual`, WG_IFACE down when `wg_disabled`, and TRACK_IPS' target answering
+    /// behind the primary.
+    pub fn new(w: &mut World, dual: bool, wg_disabled: bool) -> Owners {
         w.answers.insert(("eth0".to_string(), TRACK_IP));
+        if wg_disabled {
+            // A WireGuard device has no carrier of its own: LOWER_UP once it is up.
+            w.set_link("wg0", false, true);
+        }
         w.rules.insert(1, rule(USER_RULE));
         if dual {
             w.routes.extend(SIX_ROUTES.iter().map(|l| r(l)));
@@ -61,6 +71,8 @@ impl Owners {
             carrier: true,
             device_up: true,
             admin_up: true,
+            wg_disabled,
+            peer: peer_settings(w),
         }
     }
 
@@ -195,7 +207,7 @@ impl Owners {
                 }
                 format!("primary set {} by hand", if self.admin_up { "up" } else { "down" })
             }
-            Event::WgToggle => wg_toggle(w),
+            Event::WgToggle => self.wg_toggle(w),
             Event::TunnelToggle => {
                 let key = ("wg0".to_string(), PEER_IP);
                 let now = !w.answers.contains(&key);
@@ -259,16 +271,23 @@ impl Owners {
     }
 }
 
-/// A configuration commit deletes the WireGuard interface (every route through it goes
-/// with it) or re-creates it, up, under a new index.
-fn wg_toggle(w: &mut World) -> String {
-    let gone = w.links.iter().any(|l| l.name == "wg0");
-    if gone {
-        w.set_link("wg0", false, false);
-        w.links.retain(|l| l.name != "wg0");
-    } else {
-        let index = w.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
-        w.links.push(Link::up(index, "wg0"));
+/// The VPS peer's endpoint and persistent keepalive, in `wg` words.
+pub fn peer_settings(w: &World) -> Option<String> {
+    w.peers.first().map(|p| format!("endpoint {:?} persistent-keepalive {}", p.endpoint, p.keepalive_s))
+}
+
+impl Owners {
+    /// A configuration commit deletes the WireGuard interface (every route through it goes
+    /// with it) or re-creates it under a new index, as configured (up, or `disable`d).
+    fn wg_toggle(&self, w: &mut World) -> String {
+        let gone = w.links.iter().any(|l| l.name == "wg0");
+        if gone {
+            w.set_link("wg0", false, false);
+            w.links.retain(|l| l.name != "wg0");
+        } else {
+            let index = w.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+            w.links.push(Link { admin_up: !self.wg_disabled, ..Link::up(index, "wg0") });
+        }
+        format!("wg0 {}", if gone { "deleted" } else { "re-created" })
     }
-    format!("wg0 {}", if gone { "deleted" } else { "re-created" })
 }
