@@ -1,8 +1,10 @@
 //! A model-based test over the recording fake: thousands of random sequences of what the
 //! world does to a router (the primary's carrier lost and back, the load balancer
 //! rewriting or failing over a table, a DHCP renewal with a new gateway, the primary's
-//! device going with its defaults and coming back, the tunnel dying and coming back, time
-//! passing, the primary back for UP_AFTER_S), with `run`'s ticks and the daemon's rounds
+//! device going with its defaults and coming back, the tunnel dying and coming back, a
+//! second default of the primary's DHCP client, a default added by hand during the outage
+//! or before it, time passing, the primary back for UP_AFTER_S), with `run`'s ticks and
+//! the daemon's rounds
 //! in between — some killed at step N of the sequence they run (activation, the round
 //! while active, deactivation, cleanup), some beside a second instance — checked after
 //! every step against the invariants of `check`. Some sequences are dual-stack (IPv6
@@ -91,6 +93,11 @@ enum Event {
     TunnelToggle,
     Pass(u64),
     PrimaryBack,
+    SecondDefault,
+    /// A default added by hand; `on`: while the failsafe is on (a snapshot exists).
+    Workaround {
+        on: bool,
+    },
     /// The failback wait in force (UP_AFTER_S, as damped) passes.
     WaitOut,
 }
@@ -122,6 +129,8 @@ struct Stats {
     refused: [usize; 2],
     /// Ticks after which the tables were checked against the ownership rule.
     off_checked: usize,
+    /// Defaults added by hand while on, and of those, moved aside by the tool.
+    workarounds: [usize; 2],
 }
 
 /// One sequence in progress.
@@ -144,7 +153,7 @@ impl Model<'_> {
     fn pick(&mut self) -> Vec<Event> {
         use Event::*;
         let r = &mut self.rng;
-        match r.below(28) {
+        match r.below(30) {
             0..=3 => vec![Tick],
             4..=6 => vec![Killed { early: false }],
             7..=8 => vec![DaemonRound { tunnel_known: r.coin(), closed: r.coin(), killed: r.below(4) == 0 }],
@@ -169,6 +178,8 @@ impl Model<'_> {
             22 => vec![LbVerdict],
             23 => vec![AdminToggle],
             24 => vec![WgToggle],
+            28 => vec![SecondDefault],
+            29 => vec![Workaround { on: false }, Tick],
             _ => vec![BackupRenewal],
         }
     }
@@ -178,6 +189,10 @@ impl Model<'_> {
         let (what, ended) = match event {
             Event::Tick | Event::Killed { .. } | Event::Stalled | Event::DaemonRound { .. } => self.run(event),
             Event::DaemonHolds | Event::Second | Event::HolderDies => (self.instances(event), None),
+            Event::Workaround { .. } => {
+                let on = State::open_as_owner(&self.lab.cfg.state_dir).is_ok_and(|s| s.snapshot_exists());
+                (self.owners.apply(&mut self.lab.w(), &Event::Workaround { on }), None)
+            }
             Event::WaitOut => {
                 let record = State::open_as_owner(&self.lab.cfg.state_dir).and_then(|s| s.record());
                 let s = record.map_or(0, |r| r.failback.up_after_s).max(self.lab.cfg.up_after_s) + 1;
@@ -194,6 +209,8 @@ impl Model<'_> {
             }
             self.traced = w.requests.len();
         }
+        let on = State::open_as_owner(&self.lab.cfg.state_dir).is_ok_and(|s| s.snapshot_exists());
+        self.owners.after_step(&self.lab.w(), on);
         self.trail.push(what);
         self.stats.steps += 1;
         check::after_step(self.lab, &self.owners, &mut self.saved, &self.trail, ended.as_ref());
@@ -385,6 +402,10 @@ fn sequence(seed: u64, steps: usize, stats: &mut Stats) {
     for event in [Event::PrimaryBack, Event::Tick, Event::WaitOut, Event::Tick, Event::Tick] {
         m.step(event);
     }
+    if m.trail.iter().any(|t| t.ends_with("added by hand (the failsafe on: true)")) {
+        m.stats.workarounds[0] += 1;
+        m.stats.workarounds[1] += usize::from(m.owners.workaround_aside);
+    }
     let last = m.trail.last().cloned().unwrap_or_default();
     let off = ["Ok(Healthy)", "Ok(CleanedUp)", "Ok(Deactivated"].iter().any(|o| last.contains(o));
     assert!(off, "seed {seed}: not off after the primary's return\nafter {:#?}", m.trail);
@@ -421,6 +442,7 @@ fn random_sequences_of_events_keep_every_invariant() {
         "  second instances refused: {} by LOCK_FILE, {} by a daemon's lock; tables checked off: {}",
         s.refused[0], s.refused[1], s.off_checked
     );
+    eprintln!("  defaults added by hand while on: {}, moved aside: {}", s.workarounds[0], s.workarounds[1]);
     // The sequences the acceptance names, each run and killed part-way.
     if only.is_none() {
         for (plan, runs) in PLANS.iter().zip(&s.runs).skip(1) {

@@ -47,6 +47,14 @@ pub struct Owners {
     pub wg_disabled: bool,
     /// The VPS peer's endpoint and persistent keepalive as configured, in `wg` words.
     pub peer: Option<String>,
+    /// The primary's DHCP client has added a second default in main (another metric).
+    pub second_default: bool,
+    /// A default someone added by hand in 201 through the backup, and whether it was
+    /// added while the failsafe was on (the outage's own: never restored once moved
+    /// aside) or off (the table's as any other: kept, snapshotted, restored).
+    pub workaround: Option<(Route, bool)>,
+    /// The outage's own workaround was moved aside (only the tool deletes it).
+    pub workaround_aside: bool,
 }
 
 impl Owners {
@@ -73,6 +81,9 @@ impl Owners {
             admin_up: true,
             wg_disabled,
             peer: peer_settings(w),
+            second_default: false,
+            workaround: None,
+            workaround_aside: false,
         }
     }
 
@@ -90,6 +101,9 @@ impl Owners {
         ];
         if self.dual {
             v.extend(SIX_ROUTES.iter().map(|l| r(l)));
+        }
+        if self.second_default {
+            v.push(r(&format!("default via {} dev eth0 table main proto dhcp metric 200", self.gw)));
         }
         v
     }
@@ -117,6 +131,11 @@ impl Owners {
     pub fn intended(&self) -> Vec<String> {
         let mut v: Vec<String> = self.primary_defaults().iter().map(|x| x.to_string()).collect();
         v.extend(self.backup_defaults().iter().map(|x| x.to_string()));
+        if let Some((x, outage)) = &self.workaround {
+            if !(*outage && self.workaround_aside) {
+                v.push(x.to_string());
+            }
+        }
         v.extend(
             [USER_ROUTE, "198.51.100.0/24 via 192.168.2.1 dev eth1 table 202 proto static"]
                 .iter()
@@ -134,6 +153,20 @@ impl Owners {
             was.insert(3, rule(SIX_RULE).to_string());
         }
         was
+    }
+
+    /// Takes note of what the tool did since the last step (`on`: a snapshot exists now):
+    /// the outage's own workaround moved aside (it must never come back). One the tool
+    /// never moved (the tables waiting with FALLBACK=none while WG_IFACE is gone, or the
+    /// failback coming first) is not the tool's to delete: once the failsafe is off with it
+    /// still there, it is the table's like any other.
+    pub fn after_step(&mut self, w: &World, on: bool) {
+        let Some((x, outage)) = &mut self.workaround else { return };
+        let there = w.has_route(x);
+        self.workaround_aside |= *outage && !there;
+        if !on && there && !self.workaround_aside {
+            *outage = false;
+        }
     }
 
     /// The primary's owners re-add what they want (its device being up).
@@ -208,6 +241,22 @@ impl Owners {
                 format!("primary set {} by hand", if self.admin_up { "up" } else { "down" })
             }
             Event::WgToggle => self.wg_toggle(w),
+            Event::SecondDefault => {
+                // A new key through the primary: its owner's, restored beside the saved.
+                self.second_default = true;
+                if self.present() {
+                    self.re_add(w);
+                }
+                "the primary's DHCP client adds a second default (metric 200)".to_string()
+            }
+            Event::Workaround { on } if self.workaround.is_none() => {
+                // A new key through another device: while on, the outage's own.
+                let route = r(&format!("default via {} dev eth1 table 201 proto static metric 5", self.backup_gw));
+                let said = format!("`{route}` added by hand (the failsafe on: {on})");
+                w.owner_replace(route.clone());
+                self.workaround = Some((route, on));
+                said
+            }
             Event::TunnelToggle => {
                 let key = ("wg0".to_string(), PEER_IP);
                 let now = !w.answers.contains(&key);
