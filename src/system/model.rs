@@ -4,10 +4,9 @@
 //! device going with its defaults and coming back, the tunnel dying and coming back, a
 //! second default of the primary's DHCP client, a default added by hand during the outage
 //! or before it, time passing, the primary back for UP_AFTER_S), with `run`'s ticks and
-//! the daemon's rounds
-//! in between — some killed at step N of the sequence they run (activation, the round
-//! while active, deactivation, cleanup), some beside a second instance — checked after
-//! every step against the invariants of `check`. Some sequences are dual-stack (IPv6
+//! the daemon's rounds in between — some killed at step N of the sequence they run
+//! (activation, the round while active, deactivation, cleanup), some beside a second
+//! instance — checked after every step against the invariants of `check`. Some sequences are dual-stack (IPv6
 //! through the tunnel, or refused at once with no WG_PEER_IP6); some keep WG_IFACE
 //! `disable`d until the failsafe needs it; some run with FALLBACK=none or TRACK_IPS.
 //!
