@@ -92,6 +92,12 @@ impl Owners {
         self.device_up && self.admin_up
     }
 
+    /// The primary is up: its owners' routes are all in (an interrupted deactivation is
+    /// finished whatever the primary does meanwhile, so the failsafe can be off without).
+    pub fn primary_up(&self) -> bool {
+        self.carrier && self.present()
+    }
+
     /// The defaults the primary's owners (zebra for main, the load balancer for 201, the
     /// router advertisements' for IPv6) install while the primary is up.
     fn primary_defaults(&self) -> Vec<Route> {
