@@ -87,8 +87,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
 /// ours (`owned_defaults`) go, so no table is ever without a default. Returns what
 /// failed: what holds the failback up, and IPv6's saved routes the kernel refused, which
 /// are told but never hold up IPv4's failback (its tables keep the kernel's
-/// router-advertisement defaults, which were never taken away) — unless the table would
-/// be left without any default, which holds it up like IPv4's.
+/// router-advertisement defaults, which were never taken away).
 fn restore_tables(
     sys: &mut System,
     obs: &Observed,
@@ -106,15 +105,15 @@ fn restore_tables(
         for r in &gone {
             tell(sys, News::NotRestoring(r));
         }
-        // An IPv4 table whose saved routes cannot be put back keeps our default; so does
-        // any table that would be left without a default once ours go (its saved routes
-        // gone with their device or refused: a new outage, judged afresh the next round).
+        // An IPv4 table whose saved routes cannot be put back keeps our default, whether
+        // the kernel refuses them or they went with their device (one that vanished since
+        // the primary was judged back: a new outage, judged afresh the next round).
         // `carried`: another default is there, or one is put back, or the table had none
-        // (or none of ours is there to keep).
+        // (or none of ours is there to keep). IPv6 never holds IPv4 up (see above).
         let mut restored = true;
         let ours_there = current.iter().any(|r| mine.contains(r));
         let others = current.iter().any(|r| !mine.contains(r));
-        let mut carried = !ours_there || others || (saved.is_empty() && gone.is_empty());
+        let mut carried = v6 || !ours_there || others || (saved.is_empty() && gone.is_empty());
         let plan = restore_table(&current, &saved, &mine);
         // Deletions before the first addition make room for it (a saved route of our key).
         let first_add = plan.iter().position(|c| matches!(c, Change::AddRoute(..))).unwrap_or(0);
@@ -135,9 +134,7 @@ fn restore_tables(
             }
         }
         if restored && !carried {
-            let family = if v6 { "IPv6 " } else { "" };
-            failures
-                .push(format!("{family}table {table} keeps the failsafe's default: none of its own could be put back"));
+            failures.push(format!("table {table} keeps the failsafe's default: none of its own could be put back"));
         }
     }
     (failures, failures6)

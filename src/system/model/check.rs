@@ -22,6 +22,9 @@ use crate::state::{Snapshot, State};
 pub struct Saved {
     known: Vec<String>,
     checked: usize,
+    /// IPv6 tables a deactivation left without a default, the primary being down (see
+    /// `after_step`).
+    pub ipv6_emptied: usize,
 }
 
 /// STATE_DIR's snapshot and journal as they stand (a file that cannot be read: none).
@@ -36,7 +39,16 @@ fn state_files(lab: &Lab) -> (Option<Snapshot>, Vec<Owned>) {
 /// request by request, both families).
 pub fn after_step(lab: &Lab, owners: &Owners, saved: &mut Saved, trail: &[String], ended: Option<&Outcome>) {
     let (snapshot, journal) = state_files(lab);
-    let w = lab.w();
+    let mut w = lab.w();
+    // DESIGN.md: IPv6's saved routes that cannot be put back never hold up IPv4's
+    // failback; with the primary down again before an interrupted deactivation is
+    // finished, its IPv6 tables are left without a default (counted, not a failure).
+    let before = w.violations.len();
+    let accepted = |v: &String| v.starts_with("`route del") && v.ends_with("(v6: true) without a default");
+    if !owners.primary_up() {
+        w.violations.retain(|v| !accepted(v));
+    }
+    saved.ipv6_emptied += before - w.violations.len();
     assert!(w.violations.is_empty(), "{:#?}\nafter {trail:#?}", w.violations);
     deletions_accounted(&w, saved, snapshot.as_ref(), &journal, trail);
     nothing_duplicated(&w, ended.is_some(), trail);
