@@ -105,13 +105,26 @@ fn restore_tables(
         for r in &gone {
             tell(sys, News::NotRestoring(r));
         }
-        // An IPv4 table whose saved routes cannot be put back keeps our default.
+        // An IPv4 table whose saved routes cannot be put back keeps our default, whether
+        // the kernel refuses them or they went with their device (one that vanished since
+        // the primary was judged back: a new outage, judged afresh the next round).
+        // `carried`: another default is there, or one is put back, or the table had none
+        // (or none of ours is there to keep). IPv6 never holds IPv4 up (see above).
         let mut restored = true;
-        for change in restore_table(&current, &saved, &mine) {
-            if matches!(change, Change::DelRoute(_)) && !restored {
+        let ours_there = current.iter().any(|r| mine.contains(r));
+        let others = current.iter().any(|r| !mine.contains(r));
+        let mut carried = v6 || !ours_there || others || (saved.is_empty() && gone.is_empty());
+        let plan = restore_table(&current, &saved, &mine);
+        // Deletions before the first addition make room for it (a saved route of our key).
+        let first_add = plan.iter().position(|c| matches!(c, Change::AddRoute(..))).unwrap_or(0);
+        for (i, change) in plan.into_iter().enumerate() {
+            let last_defaults = i >= first_add && !carried;
+            if matches!(change, Change::DelRoute(_)) && (!restored || last_defaults) {
                 continue;
             }
-            if let Err(e) = sys.apply(&change) {
+            let done = sys.apply(&change);
+            carried |= done.is_ok() && matches!(change, Change::AddRoute(..));
+            if let Err(e) = done {
                 // An IPv6 saved route the kernel refuses is told, not waited for; one of
                 // ours that cannot be deleted holds the failback up whatever its family
                 // (left behind, it would read as the failsafe still on).
@@ -119,6 +132,9 @@ fn restore_tables(
                 restored &= v6 || !refused_saved;
                 if v6 && refused_saved { &mut failures6 } else { &mut failures }.push(e.to_string());
             }
+        }
+        if restored && !carried {
+            failures.push(format!("table {table} keeps the failsafe's default: none of its own could be put back"));
         }
     }
     (failures, failures6)

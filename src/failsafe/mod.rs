@@ -20,7 +20,7 @@ use crate::decide::{
 };
 use crate::endpoint::Looked;
 use crate::error::Error;
-use crate::health::{self, handshake_since, Failback, Handshake, TunnelRound, Unhealthy};
+use crate::health::{self, handshake_since, Failback, FailbackJudged, Handshake, TunnelRound, Unhealthy};
 use crate::hook::{self, Notice};
 use crate::judge::link_health;
 use crate::log::Logger;
@@ -182,18 +182,26 @@ pub fn by_hand(sys: &mut System, hand: ByHand) -> Told<Outcome> {
     })
 }
 
-fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error> {
-    let record = sys.record().clone();
-    // An interrupted deactivation is finished first, whatever the primary does now.
-    if obs.on && record.mode.deactivating {
-        return deactivate(sys, obs, false);
-    }
+/// What a round is to do with what it saw, and the failback wait as judged: an interrupted
+/// deactivation is finished first, whatever the primary does now; otherwise `decide` over
+/// the mode, the primary's verdict, the journal and the wait. Reads nothing new (the model
+/// test asks it which sequence a tick is about to run).
+pub fn planned(sys: &System, obs: &Observed, seen: &Seen) -> (Action, FailbackJudged) {
+    let record = sys.record();
     let healthy = seen.primary.is_ok();
     let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel.down);
     let f = &record.failback;
     let failback =
         health::failback_judged(healthy, seen.round_passed, f.up_since_ms, sys.boottime_ms(), f.up_after_s, dead);
-    match decide(obs.on, healthy, !sys.journal().is_empty(), failback.back) {
+    if obs.on && record.mode.deactivating {
+        return (Action::Deactivate, failback);
+    }
+    (decide(obs.on, healthy, !sys.journal().is_empty(), failback.back), failback)
+}
+
+fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error> {
+    let (action, failback) = planned(sys, obs, &seen);
+    match action {
         Action::Nothing => {
             // Only a help at the next activation: a write that fails (a full tmpfs) is
             // told, never a failed round.
