@@ -94,6 +94,7 @@ stage() {
 	# The systemd guest runs scenario 7 only (the others are amd64's), with the unit.
 	if [ "$arch" = amd64-systemd ]; then
 		install -m 644 "$ROOT/packaging/wg-failsafe.service" "$dir/wg-failsafe.service"
+		install -m 755 "$ROOT/packaging/wg-failsafe.init" "$dir/wg-failsafe.init"
 		echo systemd > "$dir/only"
 	fi
 }

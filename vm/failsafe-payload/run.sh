@@ -494,7 +494,11 @@ scenario_systemd() {
 	EOF
 	systemctl daemon-reload
 	systemctl start --no-block vyatta-router.service
-	systemctl start wg-failsafe.service   # queued behind vyatta-router (the unit's After=)
+	# Started as EdgeOS's post-config.d line does, through the packaged init script, which
+	# under systemd must hand it to the unit (queued behind vyatta-router: its After=).
+	[ -f "$P/wg-failsafe.init" ] || fail "no $P/wg-failsafe.init: run vm/test.sh amd64-systemd"
+	mkdir -p /usr/sbin && ln -sf "$TOOL" /usr/sbin/wg-failsafe   # the init script's DAEMON
+	sh "$P/wg-failsafe.init" start | sed 's/^/   init script: /'
 	wait_log 1 15 "daemon started" "the daemon did not start"
 	[ "$(prop ActiveState)" = active ] || fail "wg-failsafe.service is $(prop ActiveState)"
 	v_end=$(prop ExecMainExitTimestampMonotonic vyatta-router.service)
@@ -535,8 +539,10 @@ scenario_systemd() {
 		echo "   SIGKILL to $pid: restarted as $(prop MainPID) (NRestarts=$(prop NRestarts), RestartSec 5 s)"
 		pid=$(prop MainPID)
 	done
-	systemctl stop wg-failsafe.service
-	[ "$(prop ActiveState)" = inactive ] || fail "wg-failsafe.service is $(prop ActiveState) after stop, expected inactive"
+	sh "$P/wg-failsafe.init" status > /dev/null || fail "the init script's status says the daemon is not running"
+	sh "$P/wg-failsafe.init" stop | sed 's/^/   init script: /'
+	[ "$(prop ActiveState)" = inactive ] || fail "wg-failsafe.service is $(prop ActiveState) after the init script's stop, expected inactive"
+	if sh "$P/wg-failsafe.init" status > /dev/null; then fail "the init script's status says running after stop"; fi
 	grep -q "daemon stopped (SIGTERM)" "$D/wg-failsafe.log" || fail "no stop line in the log"
 	same_tables "$D/before" "after systemctl stop"
 	sed 's/^/   log: /' "$D/wg-failsafe.log"
