@@ -32,6 +32,7 @@ pub mod rounds;
 pub mod state;
 pub mod status;
 pub mod system;
+pub mod traffic;
 pub mod trust;
 pub mod undo;
 pub mod wireguard;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::health::{damped_wait, rounds_needed};
 use crate::model::{is_boot_id, Target};
+use crate::traffic::{Reading, Traffic};
 
 /// The recorded mode, the health counters that span ticks, and totals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct Record {
     pub logged: LoggedOnce,
     pub backup: BackupCheck,
     pub totals: Totals,
+    /// The bytes of this outage (or of the last one), and the counters' last reading.
+    pub traffic: Traffic,
     /// The boot these boot-time times belong to.
     pub boot_id: Option<String>,
 }
@@ -252,6 +255,7 @@ impl Record {
         self.tunnel.handshake_mark = mark;
         self.tunnel.down = false;
         self.logged = LoggedOnce::default();
+        self.traffic = Traffic::default();
     }
 
     /// The failback wait is longer than UP_AFTER_S (flap damping): `Some` of it.
@@ -303,6 +307,13 @@ impl Record {
         self.failback.up_since_ms = None;
         self.boot_id = boot_id;
         self.tunnel.down = false;
+        // The outage's bytes stay (status shows the last one); nothing is counted on.
+        self.traffic.base = None;
+    }
+
+    /// The counters that carry the outage's traffic read `now` (see [`Traffic::counted`]).
+    pub fn counters_read(&mut self, now: Option<Reading>) {
+        self.traffic.counted(now);
     }
 
     /// The journal and the snapshot are gone: the deactivation is over.
@@ -354,7 +365,7 @@ impl Record {
     pub fn to_text(&self) -> String {
         let mark = self.tunnel.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         let (m, f, t, l, b, n) = (&self.mode, &self.failback, &self.tunnel, &self.logged, &self.backup, &self.totals);
-        format!(
+        let text = format!(
             "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\nipv6_refused={}\n",
             if m.failsafe { "failsafe" } else { "normal" },
             u8::from(m.deactivating),
@@ -376,7 +387,8 @@ impl Record {
             b.since_unix_s,
             b.against,
             u8::from(l.ipv6_refused),
-        )
+        );
+        text + &self.traffic.to_text()
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
@@ -430,7 +442,9 @@ impl Record {
                 "backup_since" => r.backup.since_unix_s = num()?,
                 "backup_fails" => r.backup.against = num()?,
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
-                _ => {}
+                _ => {
+                    r.traffic.read(k, v).map_err(|_| bad())?;
+                }
             }
         }
         Ok(r)
@@ -451,6 +465,7 @@ fn parse_time(v: &str) -> Option<Duration> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::traffic::Bytes;
 
     /// A record as wg-failsafe wrote it before the record was nested (every key, no
     /// default value): an upgrade mid-outage reads it and writes it back unchanged.
@@ -469,6 +484,7 @@ pub mod tests {
             logged: LoggedOnce { repairs: true, back: false, ipv6_refused: true },
             backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1 },
             totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41 },
+            traffic: Traffic::default(),
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
         }
     }
@@ -490,6 +506,29 @@ pub mod tests {
         assert_eq!(old.failback, FailbackClock::default());
         assert_eq!(Record::parse("mode=maybe\n"), Err("line 1: cannot read `mode=maybe`".into()));
         assert!(Record::parse("").is_err() && Record::parse("target=backup\n").is_err());
+    }
+
+    #[test]
+    fn an_outages_bytes_are_lines_the_earlier_reader_skips() {
+        let mut r = sample();
+        r.counters_read(Some(Reading { of: Target::Backup, counters: Bytes { rx: 100, tx: 50 } }));
+        r.counters_read(Some(Reading { of: Target::Backup, counters: Bytes { rx: 5_100, tx: 350 } }));
+        assert_eq!(r.traffic.backup, Bytes { rx: 5_000, tx: 300 });
+        let text = r.to_text();
+        // What the earlier version wrote comes first, unchanged; the rest is keys it does
+        // not know, which its reader skips (`_ => {}`).
+        let added = text.strip_prefix(WRITTEN_BEFORE).expect("the earlier lines first");
+        assert_eq!(added, "tunnel_bytes=0 0\nbackup_bytes=5000 300\ncounter_base=backup 5100 350\n");
+        let known = WRITTEN_BEFORE.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect::<Vec<_>>();
+        assert!(added.lines().all(|l| !known.contains(&l.split_once('=').expect("key=value").0)));
+        assert_eq!(Record::parse(&text), Ok(r.clone()));
+        // A failback keeps the bytes for status and counts on no more; an activation
+        // starts from nothing.
+        r.deactivated(1, 2, 3, None);
+        assert_eq!((r.traffic.backup, r.traffic.base), (Bytes { rx: 5_000, tx: 300 }, None));
+        r.activation_judged(&cfg(), Target::Tunnel, None, None, 10);
+        assert_eq!(r.traffic, Traffic::default());
+        assert!(Record::parse("mode=normal\ntunnel_bytes=x\n").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::probe::Stats;
 use crate::state::Event;
 use crate::state::Snapshot;
 use crate::system::System;
+use crate::traffic::{Bytes, Traffic};
 
 /// Everything `status` reports.
 pub struct Status {
@@ -57,6 +58,8 @@ pub struct Status {
     pub rules: Vec<String>,
     /// The last state changes, oldest first.
     pub events: Vec<Event>,
+    /// The bytes of this outage so far (counted up to now) or of the last one.
+    pub traffic: Traffic,
 }
 
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
@@ -69,6 +72,11 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         obs.rules = sys.rules()?;
     }
     let record = sys.record().clone();
+    // This outage's bytes up to now: the counters read again, nothing written.
+    let mut traffic = record.traffic;
+    if obs.on {
+        traffic.counted(sys.counters(record.mode.target));
+    }
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
     let now = sys.wall_now();
     let (latest, tunnel_error) = match sys.tunnel_peer() {
@@ -135,6 +143,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         peer_ip6: cfg.wg_peer_ip6,
         rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
         events: sys.events(),
+        traffic,
     })
 }
 
@@ -156,7 +165,36 @@ fn opt_u64(v: Option<u64>) -> String {
     v.map_or("null".to_string(), |t| t.to_string())
 }
 
+/// `{"rx":1,"tx":2}`.
+fn bytes_json(b: Bytes) -> String {
+    format!("{{\"rx\":{},\"tx\":{}}}", b.rx, b.tx)
+}
+
 impl Status {
+    /// The outage whose bytes there are to show: this one (while on), else the last one
+    /// (if any was counted).
+    fn outage_traffic(&self) -> Option<(&'static str, &Traffic)> {
+        match (self.failsafe, self.traffic == Traffic::default()) {
+            (true, _) => Some(("this outage so far", &self.traffic)),
+            (false, false) => Some(("the last outage", &self.traffic)),
+            (false, true) => None,
+        }
+    }
+
+    /// `{"current":true,"rx":…,"tx":…,"tunnel":{…},"backup":{…}}`, or `null`.
+    fn traffic_json(&self) -> String {
+        self.outage_traffic().map_or("null".to_string(), |(_, t)| {
+            format!(
+                "{{\"current\":{},\"rx\":{},\"tx\":{},\"tunnel\":{},\"backup\":{}}}",
+                self.failsafe,
+                t.total().rx,
+                t.total().tx,
+                bytes_json(t.tunnel),
+                bytes_json(t.backup)
+            )
+        })
+    }
+
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let mode = match (self.failsafe, self.target) {
@@ -208,6 +246,17 @@ impl Status {
             ),
         };
         let _ = writeln!(s, "backup:   {} {backup}", self.backup_dev);
+        if let Some((which, t)) = self.outage_traffic() {
+            let _ = writeln!(
+                s,
+                "bytes:    {} {which} ({} via {}, {} straight out of {})",
+                t.total(),
+                t.tunnel,
+                self.tunnel_iface,
+                t.backup,
+                self.backup_dev
+            );
+        }
         for (v6, t, routes) in &self.tables {
             let _ = writeln!(s, "table {}{}:", table_name(*t), if *v6 { " (IPv6)" } else { "" });
             if routes.is_empty() {
@@ -263,7 +312,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}]}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{}}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             // Where traffic goes only means something while the failsafe is on.
             if self.failsafe { json_str(&self.target.to_string()) } else { "null".to_string() },
@@ -289,7 +338,8 @@ impl Status {
             opt_u64(self.backup.map(|(_, since)| since)),
             tables.join(","),
             rules.join(","),
-            events.join(",")
+            events.join(","),
+            self.traffic_json()
         )
     }
 }
@@ -369,6 +419,11 @@ mod tests {
                 event: "activated".into(),
                 reason: "primary eth0: no carrier".into(),
             }],
+            traffic: Traffic {
+                tunnel: Bytes { rx: 5_000_000, tx: 80_000 },
+                backup: Bytes { rx: 242_880, tx: 1_920 },
+                base: None,
+            },
         }
     }
 
@@ -386,7 +441,11 @@ mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}]}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}}}"
+        );
+        assert!(
+            text.contains("bytes:    5242880 B in, 81920 B out this outage so far (5000000 B in, 80000 B out via wg0, 242880 B in, 1920 B out straight out of eth1)"),
+            "{text}"
         );
     }
 
@@ -400,8 +459,13 @@ mod tests {
         assert!(j.contains("\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":null,\"since_unix_s\":null}"), "{j}");
         let text = st.to_text();
         assert!(!text.contains("since") && text.contains("backup:   eth1 not checked yet"), "{text}");
+        assert!(text.contains("bytes:    5242880 B in, 81920 B out the last outage ("), "{text}");
+        assert!(j.contains("\"outage_bytes\":{\"current\":false,\"rx\":5242880,"), "{j}");
         let off = Status { backup_checked: false, ..st };
         assert!(off.to_text().contains("backup:   eth1 not checked (BACKUP_CHECK=off)"));
+        // Never an outage: nothing to show.
+        let never = Status { traffic: Traffic::default(), ..off };
+        assert!(!never.to_text().contains("bytes:") && never.to_json().ends_with(",\"outage_bytes\":null}"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{Config, Gateway};
-use crate::decide::{failsafe_on, round_gateways, Change, ModeFiles};
+use crate::decide::{failsafe_on, round_gateways, Change, ModeFiles, Target};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::hook;
@@ -23,6 +23,7 @@ use crate::netlink::route::{self, Route, DEFAULT};
 use crate::netlink::rule::{self, Rule};
 use crate::netlink::{ok_if_exists, ok_if_missing, Netlink, NetlinkError};
 use crate::state::{self, Owned, Record, Snapshot, State};
+use crate::traffic::{Bytes, Reading};
 use crate::wireguard::{self, Backend, Device, Key, Peer, Peers, Wanted};
 
 mod door;
@@ -63,6 +64,9 @@ pub struct System<'a> {
     /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
     /// of a switch (WGF_FLOWS).
     pub flows_reset: Option<usize>,
+    /// The bytes of the outage a failback ended: told with its `deactivated` event
+    /// (WGF_BYTES_RX, WGF_BYTES_TX).
+    pub outage_bytes: Option<Bytes>,
 }
 
 /// What one round observed, read once and passed down.
@@ -119,6 +123,7 @@ impl<'a> System<'a> {
             errors_announced: 0,
             notices: Vec::new(),
             flows_reset: None,
+            outage_bytes: None,
         })
     }
 
@@ -259,7 +264,9 @@ impl<'a> System<'a> {
         if new {
             let tables = tables.into_iter().collect();
             let flows = ms.and(self.flows_reset);
-            self.notices.push(hook::Notice { event: event.to_string(), reason: reason.to_string(), ms, tables, flows });
+            let bytes = if event == "deactivated" { self.outage_bytes } else { None };
+            let (event, reason) = (event.to_string(), reason.to_string());
+            self.notices.push(hook::Notice { event, reason, ms, tables, flows, bytes });
         }
         new
     }
@@ -279,6 +286,20 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let peers = self.peers(None)?;
         Ok(wireguard::select_peer(&peers, c.wg_peer_ip, c.wg_endpoint).cloned())
+    }
+
+    /// The counters that carry the LAN's traffic while the tables point at `target`: the
+    /// VPS peer's, or BACKUP_DEV's link counters (`None`: none to read now — the interface
+    /// or the peer is gone, or the read failed: the next reading counts from itself).
+    pub fn counters(&mut self, target: Target) -> Option<Reading> {
+        let counters = match target {
+            Target::Tunnel => self.tunnel_peer().ok().flatten().map(|p| Bytes { rx: p.rx_bytes, tx: p.tx_bytes }),
+            Target::Backup => {
+                let index = self.links.index(&self.cfg.backup_dev)?;
+                self.kernel.link_bytes(index).ok().flatten()
+            }
+        }?;
+        Some(Reading { of: target, counters })
     }
 
     /// The device's peer with this public key (find_peer_key made sure there is one).

@@ -18,6 +18,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // From here on, a run killed part-way is finished by the next one, whatever the
     // primary does meanwhile.
     let mut record = sys.record().clone();
+    // The outage's last bytes, before its path is left.
+    record.counters_read(sys.counters(record.mode.target));
     record.deactivation_begun();
     sys.write_record(&record)?;
 
@@ -78,7 +80,9 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     record.deactivation_finished();
     sys.write_record(&record)?;
     let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
-    let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s };
+    let traffic = record.traffic;
+    sys.outage_bytes = Some(traffic.total());
+    let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s, traffic };
     tell_tables(sys, done, Some(ms as u64), &numbers);
     Ok(Outcome::Deactivated { ms })
 }

@@ -238,6 +238,58 @@ fn a_healthy_tick_changes_nothing_in_the_kernel() {
     assert_eq!(lab.tick().expect("tick"), Outcome::Healthy);
     let w = lab.w();
     assert!(w.requests.iter().all(|q| !q.starts_with("route") && !q.starts_with("rule")), "{:#?}", w.requests);
+    // No counter is read while healthy, nor the WireGuard device.
+    assert!(w.requests.iter().all(|q| q != "link stats 3" && q != "wg show"), "{:#?}", w.requests);
+}
+
+/// The bytes of an outage: straight out of the backup while FALLBACK has the tables there,
+/// then over the tunnel, in the record, status, the failback's event and ON_CHANGE.
+#[test]
+fn an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel() {
+    use crate::traffic::Bytes;
+    let lab = Lab::new("bytes", "");
+    let set_backup = |rx, tx| lab.w().link_bytes = vec![(3, Bytes { rx, tx })];
+    let set_peer = |rx, tx| {
+        let mut w = lab.w();
+        (w.peers[0].rx_bytes, w.peers[0].tx_bytes) = (rx, tx);
+    };
+    set_backup(7_000_000, 900_000);
+    lab.tick().expect("healthy");
+    tunnel_works(&lab, false);
+    lab.primary_carrier(false);
+    lab.tick().expect("activation to the backup");
+    // 2 MB in, 100 kB out straight over eth1; then the tunnel works again.
+    set_backup(9_000_000, 1_000_000);
+    tunnel_works(&lab, true);
+    assert!(matches!(lab.tick().expect("restored"), Outcome::Active { tunnel_ok: true, .. }));
+    let base = { lab.w().peers[0].rx_bytes };
+    // 3 MB in and 50 kB out through the peer, its counters re-created on the way (2.5 MB
+    // and 45 kB, then from 0 again 0.5 MB and 5 kB).
+    set_peer(base + 2_500_000, 45_000);
+    lab.tick().expect("active");
+    set_peer(500_000, 5_000);
+    // Status counts up to now, and writes nothing.
+    let status = crate::status::gather(&mut lab.sys().expect("sys")).expect("status");
+    assert_eq!(status.traffic.total(), Bytes { rx: 5_000_000, tx: 150_000 });
+    assert!(status.to_text().contains("bytes:    5000000 B in, 150000 B out this outage so far"));
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    let mut sys = lab.sys().expect("sys");
+    let (out, notices) = failsafe::tick(&mut sys).parts();
+    assert!(matches!(out, Ok(Outcome::Deactivated { .. })), "{out:?}");
+    let done = notices.iter().find(|n| n.event == "deactivated").expect("deactivated");
+    assert_eq!(done.bytes, Some(Bytes { rx: 5_000_000, tx: 150_000 }));
+    assert!(done.reason.contains("; the outage: 5000000 B in, 150000 B out (3000000 B in, 50000 B out via wg0, 2000000 B in, 100000 B out straight out of eth1)"), "{}", done.reason);
+    let t = lab.sys().expect("sys").record().traffic;
+    assert_eq!(
+        (t.tunnel, t.backup, t.base),
+        (Bytes { rx: 3_000_000, tx: 50_000 }, Bytes { rx: 2_000_000, tx: 100_000 }, None)
+    );
+    // Healthy again: nothing is read, the last outage's bytes stay for status.
+    lab.w().requests.clear();
+    lab.tick().expect("healthy");
+    assert!(lab.w().requests.iter().all(|q| q != "link stats 3" && q != "wg show"));
 }
 
 #[test]
