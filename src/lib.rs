@@ -21,6 +21,7 @@ pub mod init;
 pub mod judge;
 pub mod lock;
 pub mod log;
+pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod netlink;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::health::{damped_wait, rounds_needed};
 use crate::model::{is_boot_id, Target};
-use crate::traffic::{Reading, Traffic};
+use crate::traffic::{Bytes, Reading, Traffic};
 
 /// The recorded mode, the health counters that span ticks, and totals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -196,6 +196,21 @@ pub struct Totals {
     pub deactivations: u64,
     /// How long the last activation or deactivation took.
     pub last_switch_ms: u64,
+    /// The outages that ended (failed back): their seconds (wall clock, for humans and
+    /// metrics) and their bytes, tunnel and backup together.
+    pub outage_s: u64,
+    pub bytes: Bytes,
+}
+
+impl Totals {
+    /// The record's lines of the outages' totals, written only once there are some (as
+    /// [`Traffic::to_text`]'s).
+    fn to_text(&self) -> String {
+        if self.outage_s == 0 && self.bytes == Bytes::default() {
+            return String::new();
+        }
+        format!("outage_s_total={}\nbytes_total={} {}\n", self.outage_s, self.bytes.rx, self.bytes.tx)
+    }
 }
 
 /// What a tunnel verdict changed, for the round to tell.
@@ -300,6 +315,10 @@ impl Record {
     /// failback's boot time (`now_boot_s`) is what flap damping counts from.
     pub fn deactivated(&mut self, now_unix_s: u64, took_ms: u64, now_boot_s: u64, boot_id: Option<String>) {
         self.mode.failsafe = false;
+        if self.mode.since_unix_s > 0 {
+            self.totals.outage_s += now_unix_s.saturating_sub(self.mode.since_unix_s);
+        }
+        self.totals.bytes = self.totals.bytes.plus(self.traffic.total());
         self.mode.since_unix_s = now_unix_s;
         self.totals.deactivations += 1;
         self.totals.last_switch_ms = took_ms;
@@ -388,7 +407,7 @@ impl Record {
             b.against,
             u8::from(l.ipv6_refused),
         );
-        text + &self.traffic.to_text()
+        text + &self.traffic.to_text() + &self.totals.to_text()
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
@@ -442,6 +461,12 @@ impl Record {
                 "backup_since" => r.backup.since_unix_s = num()?,
                 "backup_fails" => r.backup.against = num()?,
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
+                "outage_s_total" => r.totals.outage_s = num()?,
+                "bytes_total" => {
+                    let (rx, tx) = v.split_once(' ').ok_or_else(bad)?;
+                    let n = |x: &str| x.parse::<u64>().map_err(|_| bad());
+                    r.totals.bytes = Bytes { rx: n(rx)?, tx: n(tx)? };
+                }
                 _ => {
                     r.traffic.read(k, v).map_err(|_| bad())?;
                 }
@@ -465,7 +490,6 @@ fn parse_time(v: &str) -> Option<Duration> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::traffic::Bytes;
 
     /// A record as wg-failsafe wrote it before the record was nested (every key, no
     /// default value): an upgrade mid-outage reads it and writes it back unchanged.
@@ -483,7 +507,7 @@ pub mod tests {
             },
             logged: LoggedOnce { repairs: true, back: false, ipv6_refused: true },
             backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1 },
-            totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41 },
+            totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41, ..Totals::default() },
             traffic: Traffic::default(),
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
         }
@@ -524,8 +548,12 @@ pub mod tests {
         assert_eq!(Record::parse(&text), Ok(r.clone()));
         // A failback keeps the bytes for status and counts on no more; an activation
         // starts from nothing.
-        r.deactivated(1, 2, 3, None);
+        r.deactivated(1_700_000_600, 2, 3, None);
         assert_eq!((r.traffic.backup, r.traffic.base), (Bytes { rx: 5_000, tx: 300 }, None));
+        // Into the totals: the outage's 600 s (since 1_700_000_000) and its bytes.
+        assert_eq!((r.totals.outage_s, r.totals.bytes), (600, Bytes { rx: 5_000, tx: 300 }));
+        assert!(r.to_text().ends_with("\noutage_s_total=600\nbytes_total=5000 300\n"), "{}", r.to_text());
+        assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         r.activation_judged(&cfg(), Target::Tunnel, None, None, 10);
         assert_eq!(r.traffic, Traffic::default());
         assert!(Record::parse("mode=normal\ntunnel_bytes=x\n").is_err());

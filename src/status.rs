@@ -14,6 +14,15 @@ use crate::state::Snapshot;
 use crate::system::System;
 use crate::traffic::{Bytes, Traffic};
 
+/// How `status` prints what it gathered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    /// The Prometheus text format (see [`crate::metrics`]).
+    Prometheus,
+}
+
 /// Everything `status` reports.
 pub struct Status {
     /// When it was taken (wall time, through the door): the "s ago" of its times.
@@ -60,6 +69,9 @@ pub struct Status {
     pub events: Vec<Event>,
     /// The bytes of this outage so far (counted up to now) or of the last one.
     pub traffic: Traffic,
+    /// Every outage's seconds and bytes, this one's so far included.
+    pub outage_s_total: u64,
+    pub bytes_total: Bytes,
 }
 
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
@@ -144,6 +156,15 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
         events: sys.events(),
         traffic,
+        outage_s_total: record.totals.outage_s
+            + match obs.on && record.mode.since_unix_s > 0 {
+                true => now.as_secs().saturating_sub(record.mode.since_unix_s),
+                false => 0,
+            },
+        bytes_total: match obs.on {
+            true => record.totals.bytes.plus(traffic.total()),
+            false => record.totals.bytes,
+        },
     })
 }
 
@@ -312,7 +333,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{}}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{}}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             // Where traffic goes only means something while the failsafe is on.
             if self.failsafe { json_str(&self.target.to_string()) } else { "null".to_string() },
@@ -339,7 +360,9 @@ impl Status {
             tables.join(","),
             rules.join(","),
             events.join(","),
-            self.traffic_json()
+            self.traffic_json(),
+            self.outage_s_total,
+            bytes_json(self.bytes_total)
         )
     }
 }
@@ -364,7 +387,7 @@ pub fn json_str(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
 
@@ -373,7 +396,7 @@ mod tests {
         assert_eq!(json_str("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
     }
 
-    fn sample() -> Status {
+    pub(crate) fn sample() -> Status {
         Status {
             now_unix_s: 1_700_000_100,
             failsafe: true,
@@ -424,6 +447,8 @@ mod tests {
                 backup: Bytes { rx: 242_880, tx: 1_920 },
                 base: None,
             },
+            outage_s_total: 700,
+            bytes_total: Bytes { rx: 6_242_880, tx: 91_920 },
         }
     }
 
@@ -441,7 +466,7 @@ mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}}}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920}}"
         );
         assert!(
             text.contains("bytes:    5242880 B in, 81920 B out this outage so far (5000000 B in, 80000 B out via wg0, 242880 B in, 1920 B out straight out of eth1)"),
@@ -465,7 +490,7 @@ mod tests {
         assert!(off.to_text().contains("backup:   eth1 not checked (BACKUP_CHECK=off)"));
         // Never an outage: nothing to show.
         let never = Status { traffic: Traffic::default(), ..off };
-        assert!(!never.to_text().contains("bytes:") && never.to_json().ends_with(",\"outage_bytes\":null}"));
+        assert!(!never.to_text().contains("bytes:") && never.to_json().contains(",\"outage_bytes\":null,"));
     }
 
     #[test]

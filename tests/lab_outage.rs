@@ -153,3 +153,42 @@ fn an_outages_bytes_are_reported_by_status_the_event_and_the_hook() {
     }
     drop(server);
 }
+
+/// `status --prometheus` parses with prometheus_client's parser (tests/lab/prom-check.py,
+/// which checks HELP and TYPE too) and says what `status --json` says: while healthy,
+/// during an outage over the tunnel after a download, and after its failback.
+#[test]
+#[ignore = "needs root, the lab tools and prometheus_client (scripts/deps.sh): run with --include-ignored"]
+fn status_prometheus_parses_and_matches_status_json() {
+    let lab = Lab::up("pm", &[]);
+    let conf = lab.conf_variant("pm.conf", &[("UP_AFTER_S", "0")]);
+    let server = Download::serve(&lab);
+    let check = |when: &str| {
+        let prom = lab.tool_with(&conf, &["status", "--prometheus"]);
+        let json = lab.tool_with(&conf, &["status", "--json"]);
+        assert_eq!((prom.code, json.code), (0, 0), "{when}: {}{}", prom.stderr, json.stderr);
+        let (prom_file, json_file) = (lab.dir.join("status.prom"), lab.dir.join("status.json"));
+        fs::write(&prom_file, &prom.stdout).expect("write");
+        fs::write(&json_file, &json.stdout).expect("write");
+        let out = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/prom-check.py"))
+            .args([&prom_file, &json_file])
+            .output()
+            .expect("python3");
+        assert!(out.status.success(), "{when}: {}{}\n{}", text(&out.stdout), text(&out.stderr), prom.stdout);
+        json.stdout
+    };
+    let json = check("healthy, never switched");
+    assert!(json.contains("\"outage_s_total\":0,\"bytes_total\":{\"rx\":0,\"tx\":0}"), "{json}");
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert_eq!(Download::fetch(&lab, "c1"), SIZE);
+    let json = check("during the outage");
+    let moved = number_after(json.split("\"bytes_total\":").nth(1).expect("bytes_total"), "\"rx\":");
+    assert!(moved >= SIZE, "{json}");
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    let json = check("after the failback");
+    assert!(json.starts_with("{\"mode\":\"normal\""), "{json}");
+    drop(server);
+}
