@@ -132,6 +132,10 @@ pub struct Config {
     /// CONNTRACK_FLUSH=auto: after a switch, the flows it breaks are deleted (see
     /// `conntrack`).
     pub conntrack_flush: bool,
+    /// One line per outage, appended at failback (`None`: no history kept).
+    pub history_file: Option<PathBuf>,
+    /// HISTORY_FILE's bound: past it, the oldest lines are dropped.
+    pub history_max_kb: u64,
     /// What the file holds that is accepted but does nothing (the seed script's keys),
     /// one line each, to be told once per run: never a reason to stop the failsafe.
     pub notes: Vec<String>,

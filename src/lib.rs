@@ -16,6 +16,7 @@ pub mod edgeos;
 pub mod error;
 pub mod failsafe;
 pub mod health;
+pub mod history;
 pub mod hook;
 pub mod init;
 pub mod judge;

@@ -31,6 +31,8 @@ pub struct Record {
     pub totals: Totals,
     /// The bytes of this outage (or of the last one), and the counters' last reading.
     pub traffic: Traffic,
+    /// Why this outage began and which paths it used (HISTORY_FILE's line).
+    pub outage: OutageFacts,
     /// The boot these boot-time times belong to.
     pub boot_id: Option<String>,
 }
@@ -213,6 +215,42 @@ impl Totals {
     }
 }
 
+/// What HISTORY_FILE's line of an outage needs besides its times and bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutageFacts {
+    /// Why it began: the activation's reason, on one line.
+    pub reason: String,
+    /// The tables were on the tunnel, on the backup (FALLBACK), during the outage.
+    pub tunnel: bool,
+    pub backup: bool,
+}
+
+impl OutageFacts {
+    /// `tunnel`, `backup` or `tunnel+backup`.
+    pub fn target(&self) -> &'static str {
+        match (self.tunnel, self.backup) {
+            (true, true) => "tunnel+backup",
+            (false, true) => "backup",
+            _ => "tunnel",
+        }
+    }
+
+    fn saw(&mut self, t: Target) {
+        match t {
+            Target::Tunnel => self.tunnel = true,
+            Target::Backup => self.backup = true,
+        }
+    }
+
+    /// The record's lines, written only during and after an outage (as the traffic's).
+    fn to_text(&self) -> String {
+        if *self == OutageFacts::default() {
+            return String::new();
+        }
+        format!("outage_reason={}\noutage_paths={}\n", self.reason, self.target())
+    }
+}
+
 /// What a tunnel verdict changed, for the round to tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TunnelNews {
@@ -271,6 +309,13 @@ impl Record {
         self.tunnel.down = false;
         self.logged = LoggedOnce::default();
         self.traffic = Traffic::default();
+        self.outage = OutageFacts::default();
+        self.outage.saw(target);
+    }
+
+    /// Why this outage began (for HISTORY_FILE), on one line.
+    pub fn outage_reason(&mut self, reason: &str) {
+        self.outage.reason = reason.replace(['\n', '\r'], " ");
     }
 
     /// The failback wait is longer than UP_AFTER_S (flap damping): `Some` of it.
@@ -296,6 +341,9 @@ impl Record {
         self.mode.since_unix_s = now_unix_s;
         self.totals.activations += 1;
         self.boot_id = boot_id;
+        if self.outage.reason.is_empty() {
+            self.outage_reason("an interrupted activation was completed");
+        }
         true
     }
 
@@ -351,6 +399,7 @@ impl Record {
         };
         self.mode.target = target;
         self.tunnel.down = down;
+        self.outage.saw(target);
         news
     }
 
@@ -407,7 +456,7 @@ impl Record {
             b.against,
             u8::from(l.ipv6_refused),
         );
-        text + &self.traffic.to_text() + &self.totals.to_text()
+        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text()
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
@@ -462,6 +511,15 @@ impl Record {
                 "backup_fails" => r.backup.against = num()?,
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
                 "outage_s_total" => r.totals.outage_s = num()?,
+                "outage_reason" => r.outage.reason = v.to_string(),
+                "outage_paths" => {
+                    (r.outage.tunnel, r.outage.backup) = match v {
+                        "tunnel" => (true, false),
+                        "backup" => (false, true),
+                        "tunnel+backup" => (true, true),
+                        _ => return Err(bad()),
+                    }
+                }
                 "bytes_total" => {
                     let (rx, tx) = v.split_once(' ').ok_or_else(bad)?;
                     let n = |x: &str| x.parse::<u64>().map_err(|_| bad());
@@ -509,6 +567,7 @@ pub mod tests {
             backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1 },
             totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41, ..Totals::default() },
             traffic: Traffic::default(),
+            outage: OutageFacts::default(),
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
         }
     }
@@ -556,6 +615,14 @@ pub mod tests {
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         r.activation_judged(&cfg(), Target::Tunnel, None, None, 10);
         assert_eq!(r.traffic, Traffic::default());
+        // The history's facts: why, and the paths used.
+        r.outage_reason("primary eth0: no carrier\nreally");
+        r.tunnel_judged(Target::Backup, false);
+        assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("primary eth0: no carrier really", "tunnel+backup"));
+        assert!(r.to_text().ends_with("outage_reason=primary eth0: no carrier really\noutage_paths=tunnel+backup\n"));
+        assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
+        r.activation_judged(&cfg(), Target::Backup, None, None, 20);
+        assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("", "backup"));
         assert!(Record::parse("mode=normal\ntunnel_bytes=x\n").is_err());
     }
 

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use crate::decide::{defaults_of, managed_tables, target_dead, Target};
 use crate::error::Error;
 use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
+use crate::history::{Outage, Shown};
 use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
@@ -69,6 +70,8 @@ pub struct Status {
     pub events: Vec<Event>,
     /// The bytes of this outage so far (counted up to now) or of the last one.
     pub traffic: Traffic,
+    /// HISTORY_FILE's last outages and the last 30 days (`None`: no HISTORY_FILE).
+    pub history: Option<Shown>,
     /// Every outage's seconds and bytes, this one's so far included.
     pub outage_s_total: u64,
     pub bytes_total: Bytes,
@@ -156,6 +159,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
         events: sys.events(),
         traffic,
+        history: cfg.history_file.as_ref().map(|p| Shown::read(p, cfg.history_max_kb, now.as_secs())),
         outage_s_total: record.totals.outage_s
             + match obs.on && record.mode.since_unix_s > 0 {
                 true => now.as_secs().saturating_sub(record.mode.since_unix_s),
@@ -278,6 +282,9 @@ impl Status {
                 self.backup_dev
             );
         }
+        if let Some(h) = &self.history {
+            s.push_str(&h.text());
+        }
         for (v6, t, routes) in &self.tables {
             let _ = writeln!(s, "table {}{}:", table_name(*t), if *v6 { " (IPv6)" } else { "" });
             if routes.is_empty() {
@@ -333,7 +340,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{}}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{},\"history\":{}}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             // Where traffic goes only means something while the failsafe is on.
             if self.failsafe { json_str(&self.target.to_string()) } else { "null".to_string() },
@@ -362,9 +369,35 @@ impl Status {
             events.join(","),
             self.traffic_json(),
             self.outage_s_total,
-            bytes_json(self.bytes_total)
+            bytes_json(self.bytes_total),
+            self.history.as_ref().map_or("null".to_string(), history_json)
         )
     }
+}
+
+/// `{"start_unix_s":…,"end_unix_s":…,"duration_s":…,"target":…,"rx":…,"tx":…,"reason":…}`.
+fn outage_json(o: &Outage) -> String {
+    format!(
+        "{{\"start_unix_s\":{},\"end_unix_s\":{},\"duration_s\":{},\"target\":{},\"rx\":{},\"tx\":{},\"reason\":{}}}",
+        o.start_unix_s,
+        o.end_unix_s,
+        o.duration_s(),
+        json_str(&o.target),
+        o.bytes.rx,
+        o.bytes.tx,
+        json_str(&o.reason)
+    )
+}
+
+/// HISTORY_FILE as `status --json` carries it: `{"last":[…],"last_30_days":{…},"error":…}`.
+fn history_json(h: &Shown) -> String {
+    let last: Vec<String> = h.last.iter().map(outage_json).collect();
+    format!(
+        "{{\"last\":[{}],\"last_30_days\":{},\"error\":{}}}",
+        last.join(","),
+        h.days30.to_json(),
+        h.error.as_deref().map_or("null".to_string(), json_str)
+    )
 }
 
 /// A JSON string literal.
@@ -449,6 +482,7 @@ pub(crate) mod tests {
             },
             outage_s_total: 700,
             bytes_total: Bytes { rx: 6_242_880, tx: 91_920 },
+            history: None,
         }
     }
 
@@ -466,7 +500,7 @@ pub(crate) mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920}}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920},\"history\":null}"
         );
         assert!(
             text.contains("bytes:    5242880 B in, 81920 B out this outage so far (5000000 B in, 80000 B out via wg0, 242880 B in, 1920 B out straight out of eth1)"),
@@ -500,6 +534,30 @@ pub(crate) mod tests {
         assert!(st.to_json().contains("\"handshake_age_s\":null"));
         let never = Status { handshake: HandshakeAge::Never, ..sample() };
         assert!(never.to_text().contains("(kernel backend, no handshake, "), "{}", never.to_text());
+    }
+
+    #[test]
+    fn the_history_is_shown_when_there_is_a_history_file() {
+        let o = Outage {
+            start_unix_s: 1_699_990_000,
+            end_unix_s: 1_699_990_600,
+            target: "tunnel".into(),
+            bytes: Bytes { rx: 5, tx: 6 },
+            reason: "primary eth0: \"no\" carrier".into(),
+        };
+        let days30 =
+            crate::history::Summary { outages: 1, seconds: 600, longest_s: 600, bytes: Bytes { rx: 5, tx: 6 } };
+        let st = Status { history: Some(Shown { last: vec![o], days30, error: None }), ..sample() };
+        let j = st.to_json();
+        assert!(j.ends_with(",\"history\":{\"last\":[{\"start_unix_s\":1699990000,\"end_unix_s\":1699990600,\"duration_s\":600,\"target\":\"tunnel\",\"rx\":5,\"tx\":6,\"reason\":\"primary eth0: \\\"no\\\" carrier\"}],\"last_30_days\":{\"outages\":1,\"seconds\":600,\"longest_s\":600,\"rx\":5,\"tx\":6},\"error\":null}}"), "{j}");
+        let text = st.to_text();
+        assert!(
+            text.contains(
+                "history:  1 outage(s) in the last 30 days, 600 s in all (longest 600 s), 5 B in, 6 B out\n  "
+            ),
+            "{text}"
+        );
+        assert!(text.contains(" for 600 s (tunnel, 5 B in, 6 B out): primary eth0: \"no\" carrier\n"), "{text}");
     }
 
     #[test]

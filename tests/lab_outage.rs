@@ -192,3 +192,51 @@ fn status_prometheus_parses_and_matches_status_json() {
     assert!(json.starts_with("{\"mode\":\"normal\""), "{json}");
     drop(server);
 }
+
+/// HISTORY_FILE: after three outages, one line each (start, end, duration, target, bytes,
+/// reason), shown by `status` and carried by `status --json`; ten healthy ticks and a
+/// status leave it untouched (same mtime, same text).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_history_file_has_one_line_per_outage_and_healthy_ticks_never_write_it() {
+    let lab = Lab::up("hi", &[]);
+    let history = lab.dir.join("history");
+    let path = history.display().to_string();
+    let conf = lab.conf_variant("hi.conf", &[("HISTORY_FILE", &path), ("HISTORY_MAX_KB", "4"), ("UP_AFTER_S", "0")]);
+    let server = Download::serve(&lab);
+    for n in 1..=3 {
+        lab.ctl("primary", "down");
+        lab.run_expect(&conf, 0);
+        if n == 2 {
+            assert_eq!(Download::fetch(&lab, "c1"), SIZE);
+        }
+        assert!(!history.exists() || fs::read_to_string(&history).expect("read").lines().count() == n - 1);
+        sleep(Duration::from_secs(1));
+        lab.ctl("primary", "up");
+        lab.run_expect(&conf, 0);
+        let text = fs::read_to_string(&history).expect("history");
+        assert_eq!(text.lines().count(), n, "after outage {n}:\n{text}");
+    }
+    let text = fs::read_to_string(&history).expect("history");
+    for (i, line) in text.lines().enumerate() {
+        assert!(line.starts_with("start=") && line.contains(" target=tunnel rx="), "{line}");
+        assert!(line.contains(" reason=primary eth0: ") && line.contains("carrier"), "{line}");
+        let secs = number_after(line, "duration_s=");
+        assert!((1..30).contains(&secs), "{line}");
+        let rx = number_after(line, " rx=");
+        assert!(if i == 1 { rx >= SIZE } else { rx < SIZE / 10 }, "outage {}: {line}", i + 1);
+    }
+    let written = fs::metadata(&history).and_then(|m| m.modified()).expect("mtime");
+    for _ in 0..10 {
+        lab.run_expect(&conf, 0);
+    }
+    let st = lab.tool_with(&conf, &["status"]).stdout;
+    assert!(st.contains("history:  3 outage(s) in the last 30 days, "), "{st}");
+    assert_eq!(st.matches(" (tunnel, ").count(), 3, "{st}");
+    let json = lab.tool_with(&conf, &["status", "--json"]).stdout;
+    let h = json.split("\"history\":").nth(1).expect("history in JSON");
+    assert!(h.starts_with("{\"last\":[{\"start_unix_s\":") && h.contains("\"last_30_days\":{\"outages\":3,"), "{h}");
+    assert_eq!(fs::metadata(&history).and_then(|m| m.modified()).expect("mtime"), written, "written while healthy");
+    assert_eq!(fs::read_to_string(&history).expect("history"), text);
+    drop(server);
+}

@@ -66,7 +66,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 46] = [
+const KEYS: [&str; 48] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -113,6 +113,8 @@ const KEYS: [&str; 46] = [
     "BACKUP_CHECK",
     "BOOT_WAIT_S",
     "CONNTRACK_FLUSH",
+    "HISTORY_FILE",
+    "HISTORY_MAX_KB",
 ];
 
 /// A program and its arguments, split at white space: run without a shell, so the
@@ -292,6 +294,12 @@ impl Fields<'_> {
             })?,
             boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
             conntrack_flush: self.optional("CONNTRACK_FLUSH", true, auto_off)?,
+            history_file: self.optional("HISTORY_FILE", None, |v| match v {
+                "" => Ok(None),
+                v if v.ends_with('/') => Err(format!("`{v}` names a directory, not a file")),
+                v => absolute_path(v).map(Some),
+            })?,
+            history_max_kb: self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)?,
             notes: Vec::new(),
         };
         self.check_across(&c)?;
@@ -493,6 +501,7 @@ pub mod tests {
         assert_eq!(c.lock_timeout_s, 10);
         assert_eq!(c.log_file, PathBuf::from("/var/log/wg-failsafe.log"));
         assert_eq!(c.log_max_kb, 256);
+        assert_eq!((c.history_file.as_deref(), c.history_max_kb), (None, 64));
         assert_eq!(
             (c.primary_gw, c.backup_gw),
             (Gateway::Static([192, 168, 1, 1].into()), Gateway::Static([192, 168, 2, 1].into()))
@@ -578,6 +587,9 @@ pub mod tests {
             ("POLICY_TABLES=255\n", "/etc/test.conf:1: POLICY_TABLES: `255` is not a routing table number (1-4294967295, not 253 or 255)"),
             ("LAN_RULE_PRIORITY=0\n", "/etc/test.conf:1: LAN_RULE_PRIORITY: `0` is out of range (1..=32765)"),
             ("FALLBACK=tunnel\n", "/etc/test.conf:1: FALLBACK: `tunnel` is not backup or none"),
+            ("HISTORY_FILE=history\n", "/etc/test.conf:1: HISTORY_FILE: `history` is not an absolute path"),
+            ("HISTORY_FILE=/config/\n", "/etc/test.conf:1: HISTORY_FILE: `/config/` names a directory, not a file"),
+            ("HISTORY_MAX_KB=0\n", "/etc/test.conf:1: HISTORY_MAX_KB: `0` is out of range (1..=1048576)"),
             ("TRACK_IPS=8.8.8.8 nowhere\n", "/etc/test.conf:1: TRACK_IPS: `nowhere` is not an IPv4 address"),
             ("TRACK_IPS=127.0.0.1\n", "/etc/test.conf:1: TRACK_IPS: `127.0.0.1` cannot be probed (unspecified, loopback, multicast or broadcast)"),
             ("TRACK_RELIABILITY=0\n", "/etc/test.conf:1: TRACK_RELIABILITY: `0` is out of range (1..=16)"),

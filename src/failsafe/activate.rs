@@ -87,6 +87,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     // What this activation judged goes to disk before any table is touched, so that an
     // activation killed from here on is completed with its own mark, target and wait.
     record.activation_judged(c, target, mark.unwrap_or(None), state::boot_id(), sys.boottime_s());
+    record.outage_reason(&say::activation_reason(c, why.as_ref()));
     sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an

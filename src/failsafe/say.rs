@@ -350,6 +350,14 @@ impl News<'_> {
     }
 }
 
+/// Why an activation began: `activated`'s reason, and HISTORY_FILE's.
+pub fn activation_reason(c: &Config, why: Option<&Unhealthy>) -> String {
+    match why {
+        Some(w) => format!("primary {}: {w}", c.primary_dev),
+        None => "by request".to_string(),
+    }
+}
+
 /// Activation's one line, its `activated` event and, on the backup, `fallback`.
 fn activated(c: &Config, a: &Activated) -> Vec<Said> {
     let s = a.snapshot;
@@ -364,10 +372,7 @@ fn activated(c: &Config, a: &Activated) -> Vec<Said> {
         _ => format!("; IPv6 tables {} refuse at once (unreachable)", names(&s.tables6)),
     };
     let damped = a.damped_s.map(|s| format!(", failback after {s} s (flapping)")).unwrap_or_default();
-    let reason = match a.why {
-        Some(w) => format!("primary {}: {w}", c.primary_dev),
-        None => "by request".to_string(),
-    };
+    let reason = activation_reason(c, a.why);
     let mut said = vec![
         Said::Log(
             Level::Info,

@@ -247,7 +247,10 @@ fn a_healthy_tick_changes_nothing_in_the_kernel() {
 #[test]
 fn an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel() {
     use crate::traffic::Bytes;
-    let lab = Lab::new("bytes", "");
+    let mut lab = Lab::new("bytes", "");
+    let history = lab.dir.join("history");
+    lab.cfg.history_file = Some(history.clone());
+    let lab = lab;
     let set_backup = |rx, tx| lab.w().link_bytes = vec![(3, Bytes { rx, tx })];
     let set_peer = |rx, tx| {
         let mut w = lab.w();
@@ -286,10 +289,19 @@ fn an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel() {
         (t.tunnel, t.backup, t.base),
         (Bytes { rx: 3_000_000, tx: 50_000 }, Bytes { rx: 2_000_000, tx: 100_000 }, None)
     );
-    // Healthy again: nothing is read, the last outage's bytes stay for status.
+    // HISTORY_FILE: one line, written at the failback.
+    let text = std::fs::read_to_string(&history).expect("history");
+    let outages = crate::history::parse_all(&text);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!((outages[0].target.as_str(), outages[0].bytes), ("tunnel+backup", Bytes { rx: 5_000_000, tx: 150_000 }));
+    assert!(outages[0].reason.starts_with("primary eth0: "), "{text}");
+    assert_eq!(outages[0].duration_s(), 61, "{text}");
+    // Healthy again: nothing is read, the last outage's bytes stay for status, and the
+    // history is not written.
     lab.w().requests.clear();
     lab.tick().expect("healthy");
     assert!(lab.w().requests.iter().all(|q| q != "link stats 3" && q != "wg show"));
+    assert_eq!(std::fs::read_to_string(&history).expect("history"), text);
 }
 
 #[test]
