@@ -299,7 +299,7 @@ impl<'a> System<'a> {
                 self.kernel.link_bytes(index).ok().flatten()
             }
         }?;
-        Some(Reading { of: target, counters })
+        Some(Reading { of: target, counters, at_s: self.boottime_s() })
     }
 
     /// The device's peer with this public key (find_peer_key made sure there is one).

@@ -44,7 +44,14 @@ impl fmt::Display for Bytes {
 pub struct Reading {
     pub of: Target,
     pub counters: Bytes,
+    /// When (CLOCK_BOOTTIME seconds): a round reads again only [`READ_EVERY_S`] later.
+    pub at_s: u64,
 }
+
+/// How often a round while active reads the counters again (a switch of path and the
+/// failback read them at once, `status` whenever it runs): every tick of `run`, every
+/// 30 s of the daemon's rounds — not a record write per probe interval.
+pub const READ_EVERY_S: u64 = 30;
 
 /// The bytes of an outage so far (or of the last one, after its failback), and the
 /// reading they were last counted up to.
@@ -55,6 +62,15 @@ pub struct Traffic {
     pub backup: Bytes,
     /// The last reading (`None`: none yet this outage, or no counter to read then).
     pub base: Option<Reading>,
+}
+
+impl Traffic {
+    /// A round while active (at `now_s`, boot time, with the tables on `target`) reads
+    /// the counters: none read yet, other ones read last, or the last reading
+    /// [`READ_EVERY_S`] old.
+    pub fn read_due(&self, target: Target, now_s: u64) -> bool {
+        self.base.is_none_or(|b| b.of != target || now_s.saturating_sub(b.at_s) >= READ_EVERY_S)
+    }
 }
 
 /// A record line of the traffic whose value cannot be read (the record names the line).
@@ -104,7 +120,7 @@ impl Traffic {
             return String::new();
         }
         let base = match self.base {
-            Some(r) => format!("{} {} {}", r.of, r.counters.rx, r.counters.tx),
+            Some(r) => format!("{} {} {} {}", r.of, r.counters.rx, r.counters.tx, r.at_s),
             None => "none".to_string(),
         };
         format!(
@@ -125,8 +141,11 @@ impl Traffic {
             "backup_bytes" => self.backup = pair(value)?,
             "counter_base" if value == "none" => self.base = None,
             "counter_base" => {
-                let (of, counters) = value.split_once(' ').ok_or(Unreadable)?;
-                self.base = Some(Reading { of: of.parse().map_err(|_| Unreadable)?, counters: pair(counters)? });
+                let (of, rest) = value.split_once(' ').ok_or(Unreadable)?;
+                let (counters, at) = rest.rsplit_once(' ').ok_or(Unreadable)?;
+                let of = of.parse().map_err(|_| Unreadable)?;
+                let at_s = at.parse().map_err(|_| Unreadable)?;
+                self.base = Some(Reading { of, counters: pair(counters)?, at_s });
             }
             _ => return Ok(false),
         }
@@ -139,7 +158,7 @@ mod tests {
     use super::*;
 
     fn at(of: Target, rx: u64, tx: u64) -> Option<Reading> {
-        Some(Reading { of, counters: Bytes { rx, tx } })
+        Some(Reading { of, counters: Bytes { rx, tx }, at_s: 7 })
     }
 
     #[test]
@@ -179,12 +198,23 @@ mod tests {
     }
 
     #[test]
+    fn a_round_reads_again_after_a_while_or_at_a_switch() {
+        let mut t = Traffic::default();
+        assert!(t.read_due(Target::Tunnel, 100), "nothing read yet");
+        t.counted(Some(Reading { of: Target::Tunnel, counters: Bytes::default(), at_s: 100 }));
+        assert!(!t.read_due(Target::Tunnel, 100 + READ_EVERY_S - 1));
+        assert!(t.read_due(Target::Tunnel, 100 + READ_EVERY_S));
+        assert!(t.read_due(Target::Backup, 101), "another path");
+        assert!(!t.read_due(Target::Tunnel, 50), "a clock behind the reading: not yet");
+    }
+
+    #[test]
     fn the_record_lines_are_written_only_when_there_is_traffic_and_read_back() {
         assert_eq!(Traffic::default().to_text(), "");
         let t =
             Traffic { tunnel: Bytes { rx: 5, tx: 6 }, backup: Bytes { rx: 7, tx: 8 }, base: at(Target::Backup, 9, 10) };
         let text = t.to_text();
-        assert_eq!(text, "tunnel_bytes=5 6\nbackup_bytes=7 8\ncounter_base=backup 9 10\n");
+        assert_eq!(text, "tunnel_bytes=5 6\nbackup_bytes=7 8\ncounter_base=backup 9 10 7\n");
         let mut back = Traffic::default();
         for (k, v) in text.lines().filter_map(|l| l.split_once('=')) {
             assert_eq!(back.read(k, v), Ok(true));
@@ -193,7 +223,12 @@ mod tests {
         assert_eq!(back.read("counter_base", "none"), Ok(true));
         assert_eq!(back.base, None);
         assert_eq!(back.read("mode", "failsafe"), Ok(false));
-        for (k, v) in [("tunnel_bytes", "5"), ("backup_bytes", "a b"), ("counter_base", "nowhere 1 2")] {
+        for (k, v) in [
+            ("tunnel_bytes", "5"),
+            ("backup_bytes", "a b"),
+            ("counter_base", "nowhere 1 2 3"),
+            ("counter_base", "tunnel 1 2"),
+        ] {
             assert_eq!(back.read(k, v), Err(Unreadable), "{k}={v}");
         }
     }

@@ -22,8 +22,10 @@ pub fn while_active(
     let took = || started.elapsed().as_millis() as u64;
     let mut record = sys.record().clone();
     // The outage's bytes up to now, on the path the tables have pointed at since the
-    // last reading.
-    record.counters_read(sys.counters(record.mode.target));
+    // last reading (not at every one of the daemon's rounds: see READ_EVERY_S).
+    if record.traffic.read_due(record.mode.target, sys.boottime_s()) {
+        record.counters_read(sys.counters(record.mode.target));
+    }
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
     let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint);
@@ -84,8 +86,9 @@ pub fn while_active(
     // The tunnel's transitions, logged once each, after the flows they break are reset.
     let tables = snapshot.all_tables();
     let news = record.tunnel_judged(target, tunnel_ok);
-    if news.switched_from.is_some() {
-        // Counted on from the new path's own counters.
+    if let Some(from) = news.switched_from {
+        // The last bytes of the path left, then counted on from the new path's counters.
+        record.counters_read(sys.counters(from));
         record.counters_read(sys.counters(target));
     }
     tell_tunnel_news(sys, news, target, backup_gw, took(), &tables);

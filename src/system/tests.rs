@@ -261,6 +261,11 @@ fn an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel() {
     tunnel_works(&lab, false);
     lab.primary_carrier(false);
     lab.tick().expect("activation to the backup");
+    // The next round, within READ_EVERY_S: the counters are not read again (the daemon's
+    // rounds would write the record at every probe interval).
+    lab.w().requests.clear();
+    lab.tick().expect("still on the backup: the tunnel does not work");
+    assert!(lab.w().requests.iter().all(|q| q != "link stats 3"), "{:#?}", lab.w().requests);
     // 2 MB in, 100 kB out straight over eth1; then the tunnel works again.
     set_backup(9_000_000, 1_000_000);
     tunnel_works(&lab, true);
@@ -269,6 +274,8 @@ fn an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel() {
     // 3 MB in and 50 kB out through the peer, its counters re-created on the way (2.5 MB
     // and 45 kB, then from 0 again 0.5 MB and 5 kB).
     set_peer(base + 2_500_000, 45_000);
+    // A round reads the counters again once the last reading is READ_EVERY_S old.
+    lab.advance_s(crate::traffic::READ_EVERY_S);
     lab.tick().expect("active");
     set_peer(500_000, 5_000);
     // Status counts up to now, and writes nothing.
@@ -295,7 +302,7 @@ fn an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert_eq!((outages[0].target.as_str(), outages[0].bytes), ("tunnel+backup", Bytes { rx: 5_000_000, tx: 150_000 }));
     assert!(outages[0].reason.starts_with("primary eth0: "), "{text}");
-    assert_eq!(outages[0].duration_s(), 61, "{text}");
+    assert_eq!(outages[0].duration_s(), crate::traffic::READ_EVERY_S + 61, "{text}");
     // Healthy again: nothing is read, the last outage's bytes stay for status, and the
     // history is not written.
     lab.w().requests.clear();
