@@ -240,3 +240,38 @@ fn the_history_file_has_one_line_per_outage_and_healthy_ticks_never_write_it() {
     assert_eq!(fs::read_to_string(&history).expect("history"), text);
     drop(server);
 }
+
+/// The daemon counts an outage's bytes as `run` does (its rounds read the counters every
+/// READ_EVERY_S, the failback reads them last): 5 MiB over the tunnel in the hook, the
+/// event and HISTORY_FILE's line.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_daemon_reports_an_outages_bytes_too() {
+    let lab = Lab::up("od", &[]);
+    let hook_out = lab.dir.join("hook-bytes.out");
+    let hook = lab_script_file(
+        &lab,
+        "hook-bytes.sh",
+        &format!("echo \"$WGF_EVENT WGF_BYTES_RX=$WGF_BYTES_RX\" >> {}\n", hook_out.display()),
+    );
+    let history = lab.dir.join("history");
+    let conf = daemon_conf(
+        &lab,
+        "od.conf",
+        &[("ON_CHANGE", &hook.display().to_string()), ("HISTORY_FILE", &history.display().to_string())],
+    );
+    let server = Download::serve(&lab);
+    let daemon = Daemon::start(&lab, &conf, &[]);
+    lab.ctl("primary", "down");
+    wait_for(&lab, "failsafe ACTIVATED", Duration::from_secs(10));
+    assert_eq!(Download::fetch(&lab, "c1"), SIZE);
+    lab.ctl("primary", "up");
+    wait_for(&lab, "failsafe DEACTIVATED", Duration::from_secs(20));
+    let failback = hook_line(&hook_out, "deactivated", 0);
+    assert_outage(number_after(&failback, "WGF_BYTES_RX="), true, "the daemon's hook");
+    let line = fs::read_to_string(&history).expect("history");
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert_outage(number_after(&line, " rx="), true, "the daemon's history line");
+    assert_eq!(daemon.stop(), Some(0));
+    drop(server);
+}
