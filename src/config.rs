@@ -132,6 +132,9 @@ pub struct Config {
     /// CONNTRACK_FLUSH=auto: after a switch, the flows it breaks are deleted (see
     /// `conntrack`).
     pub conntrack_flush: bool,
+    /// BACKUP_EXCLUDE: LAN hosts or prefixes refused at once during an outage (their
+    /// traffic never goes over the metered backup, tunnel or not).
+    pub backup_exclude: Vec<Ipv4Net>,
     /// One line per outage, appended at failback (`None`: no history kept).
     pub history_file: Option<PathBuf>,
     /// HISTORY_FILE's bound: past it, the oldest lines are dropped.

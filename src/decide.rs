@@ -233,6 +233,14 @@ impl Ours<'_> {
         }
         let subnets = self.lan_of(v6);
         let mut out: Vec<Rule> = Vec::new();
+        // BACKUP_EXCLUDE first: the LAN still reaches them (to main), anything else from
+        // them is refused at once, over the tunnel as over the backup.
+        for x in c.backup_exclude.iter().filter(|_| !v6).map(|x| Prefix::from(*x)) {
+            out.extend(
+                subnets.iter().map(|n| Rule { dst: Some(*n), ..Rule::from_src(c.lan_rule_priority, x, RT_TABLE_MAIN) }),
+            );
+            out.push(Rule::unreachable_from(c.lan_rule_priority, x));
+        }
         for r in rules.iter().filter(|r| self.claims(r, v6, managed) && !r.other) {
             for net in &subnets {
                 let Some(hosts) = r.src.map_or(Some(*net), |src| src.overlap(net)) else { continue };
@@ -496,9 +504,11 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
                 let lan =
                     |s: Prefix| c.lan_subnets6.contains(&s) || c.lan_subnets.iter().any(|n| Prefix::from(*n) == s);
                 let within_lan = |s: Prefix| ours.lan_of(s.is_v6()).iter().any(|n| n.contains(&s));
+                let excluded = |s: Prefix| c.backup_exclude.iter().any(|x| Prefix::from(*x) == s);
                 let to_main = r.table == RT_TABLE_MAIN
                     && (**r == ours.endpoint_rule()
-                        || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(lan))));
+                        || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(lan)))
+                        || (r.dst.is_some_and(lan) && r.src.is_some_and(excluded)));
                 // A copy of a rule that keeps LAN hosts elsewhere (see `lan_rules`).
                 let copy = r.table != RT_TABLE_MAIN || FR_ACT_REFUSE.contains(&r.action);
                 to_main || (copy && r.src.is_some_and(within_lan))
@@ -1253,6 +1263,24 @@ pub mod tests {
                 "rule priority 69 to 203.0.113.10/32 lookup main",
                 "rule priority 69 from 192.168.10.0/24 lookup main",
                 "rule priority 69 fwmark 0x65 lookup main",
+            ]
+        );
+        // BACKUP_EXCLUDE's rules have the failsafe's shape too; a user's rule to the LAN
+        // from a host that is not excluded does not.
+        let mut c = cfg();
+        c.backup_exclude = vec!["192.168.10.50/32".parse().expect("net")];
+        let o = ours(&c);
+        let rules = [
+            rule("priority 69 from 192.168.10.50/32 to 192.168.10.0/24 lookup main"),
+            rule("priority 69 from 192.168.10.50/32 unreachable"),
+            rule("priority 69 from 192.168.10.60/32 to 192.168.10.0/24 lookup main"),
+        ];
+        let got: Vec<String> = inferred_owned(&[], &rules, &o).iter().map(|x| x.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "rule priority 69 from 192.168.10.50/32 to 192.168.10.0/24 lookup main",
+                "rule priority 69 from 192.168.10.50/32 unreachable"
             ]
         );
     }

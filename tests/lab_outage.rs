@@ -275,3 +275,47 @@ fn the_daemon_reports_an_outages_bytes_too() {
     assert_eq!(daemon.stop(), Some(0));
     drop(server);
 }
+
+/// BACKUP_EXCLUDE: during an outage the excluded LAN host (c1) is refused at once — its
+/// connect fails in under 1.5 s (the first SYN's retransmission), not at a 3 s timeout —
+/// while c2 goes through the tunnel; its resolver (the router) still answers; after the
+/// failback it is back to normal and every table and rule is as before.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn an_excluded_host_is_refused_at_once_during_the_outage_and_normal_after() {
+    let lab = Lab::up("bx", &[]);
+    let conf = lab.conf_variant("bx.conf", &[("BACKUP_EXCLUDE", "192.168.10.50"), ("UP_AFTER_S", "0")]);
+    let before = lab.tables();
+    let connect = |client: &str| -> (bool, f64) {
+        let out = lab.script(
+            "exec",
+            &[
+                client,
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{time_total}",
+                "--connect-timeout",
+                "3",
+                "http://203.0.113.80:80/",
+            ],
+        );
+        (out.status.success(), text(&out.stdout).trim().parse().unwrap_or(99.0))
+    };
+    assert!(connect("c1").0, "c1 before the outage");
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    let (ok, took_s) = connect("c1");
+    assert!(!ok && took_s < 1.5, "the excluded host: connected {ok} after {took_s} s");
+    eprintln!("the excluded host was refused after {took_s} s");
+    assert_eq!(lab.fetch("c2", 80), VPS, "another host uses the tunnel");
+    assert!(lab.resolves("c1"), "the router's resolver still answers the excluded host");
+    let second = lab.run_expect(&conf, 0);
+    assert!(!lab.log().contains("repaired"), "the exclusion is made once:\n{}{}", second.stdout, lab.log());
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.fetch("c1", 80), ISP1, "c1 back to normal");
+    assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
+}

@@ -66,7 +66,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 48] = [
+const KEYS: [&str; 49] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -115,6 +115,7 @@ const KEYS: [&str; 48] = [
     "CONNTRACK_FLUSH",
     "HISTORY_FILE",
     "HISTORY_MAX_KB",
+    "BACKUP_EXCLUDE",
 ];
 
 /// A program and its arguments, split at white space: run without a shell, so the
@@ -300,6 +301,15 @@ impl Fields<'_> {
                 v => absolute_path(v).map(Some),
             })?,
             history_max_kb: self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)?,
+            backup_exclude: self.optional("BACKUP_EXCLUDE", Vec::new(), |v| match v {
+                "" => Ok(Vec::new()),
+                v => match subnets(v)? {
+                    nets if nets.iter().any(|n| n.len == 0) => {
+                        Err("a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup".into())
+                    }
+                    nets => Ok(nets),
+                },
+            })?,
             notes: Vec::new(),
         };
         self.check_across(&c)?;
@@ -502,6 +512,7 @@ pub mod tests {
         assert_eq!(c.log_file, PathBuf::from("/var/log/wg-failsafe.log"));
         assert_eq!(c.log_max_kb, 256);
         assert_eq!((c.history_file.as_deref(), c.history_max_kb), (None, 64));
+        assert!(c.backup_exclude.is_empty());
         assert_eq!(
             (c.primary_gw, c.backup_gw),
             (Gateway::Static([192, 168, 1, 1].into()), Gateway::Static([192, 168, 2, 1].into()))
@@ -590,6 +601,9 @@ pub mod tests {
             ("HISTORY_FILE=history\n", "/etc/test.conf:1: HISTORY_FILE: `history` is not an absolute path"),
             ("HISTORY_FILE=/config/\n", "/etc/test.conf:1: HISTORY_FILE: `/config/` names a directory, not a file"),
             ("HISTORY_MAX_KB=0\n", "/etc/test.conf:1: HISTORY_MAX_KB: `0` is out of range (1..=1048576)"),
+            ("BACKUP_EXCLUDE=192.168.10.0/33\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `192.168.10.0/33` has an invalid prefix length"),
+            ("BACKUP_EXCLUDE=nas\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `nas` is not an IPv4 address or prefix"),
+            ("BACKUP_EXCLUDE=0.0.0.0/0\n", "/etc/test.conf:1: BACKUP_EXCLUDE: a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup"),
             ("TRACK_IPS=8.8.8.8 nowhere\n", "/etc/test.conf:1: TRACK_IPS: `nowhere` is not an IPv4 address"),
             ("TRACK_IPS=127.0.0.1\n", "/etc/test.conf:1: TRACK_IPS: `127.0.0.1` cannot be probed (unspecified, loopback, multicast or broadcast)"),
             ("TRACK_RELIABILITY=0\n", "/etc/test.conf:1: TRACK_RELIABILITY: `0` is out of range (1..=16)"),

@@ -328,6 +328,35 @@ fn activation_to_the_tunnel_then_deactivation_after_up_after_s() {
     original(&lab);
 }
 
+/// BACKUP_EXCLUDE: during the outage the excluded host's rules come first at
+/// LAN_RULE_PRIORITY (the LAN still reached through main, anything else refused), made
+/// once and kept; at failback they go with the LAN's rules, and the rules are as before.
+#[test]
+fn excluded_hosts_are_refused_during_the_outage_and_their_rules_go_at_failback() {
+    let lab = Lab::new("exclude", "BACKUP_EXCLUDE=192.168.10.50\n");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    assert!(matches!(lab.tick().expect("activation"), Outcome::Activated { .. }));
+    let at_69: Vec<String> = lab.rules().iter().filter(|r| r.priority == 69).map(|r| r.to_string()).collect();
+    assert_eq!(
+        at_69,
+        [
+            "priority 69 to 203.0.113.10/32 lookup main",
+            "priority 69 from 192.168.10.50/32 to 192.168.10.0/24 lookup main",
+            "priority 69 from 192.168.10.50/32 unreachable",
+            "priority 69 from 192.168.10.0/24 lookup main",
+            "priority 69 fwmark 0x65 lookup main",
+            "priority 69 fwmark 0x66 lookup main",
+        ]
+    );
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }), "made once");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    original(&lab);
+}
+
 #[test]
 fn the_notices_for_on_change_are_handed_to_the_driver_in_order() {
     let lab = Lab::new("notices", "");
