@@ -135,6 +135,12 @@ pub struct Config {
     /// BACKUP_EXCLUDE: LAN hosts or prefixes refused at once during an outage (their
     /// traffic never goes over the metered backup, tunnel or not).
     pub backup_exclude: Vec<Ipv4Net>,
+    /// BACKUP_BUDGET_MB (10^6 bytes) per period (`None`: no budget kept).
+    pub backup_budget_mb: Option<u64>,
+    /// BACKUP_BUDGET_PERIOD `month:DAY`: the day of the month a period starts (1-31).
+    pub budget_day: u32,
+    /// BACKUP_BUDGET_ACTION: `warn` (the only one: nothing is cut).
+    pub backup_budget_warn: bool,
     /// One line per outage, appended at failback (`None`: no history kept).
     pub history_file: Option<PathBuf>,
     /// HISTORY_FILE's bound: past it, the oldest lines are dropped.

@@ -32,7 +32,7 @@ use crate::traffic::Bytes;
 /// One state change as the program is told it.
 pub struct Notice {
     /// `activated`, `fallback`, `tunnel-restored`, `deactivated`, `backup-down`,
-    /// `backup-up` or `error`.
+    /// `backup-up`, `budget` or `error`.
     pub event: String,
     pub reason: String,
     /// How long the switch took, for the events that switch tables.

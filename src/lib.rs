@@ -7,6 +7,7 @@
 //! into libc is in `os`, the one module allowed `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod budget;
 pub mod config;
 pub mod conntrack;
 pub mod daemon;

@@ -123,6 +123,16 @@ pub fn prometheus(st: &Status) -> String {
             samples: vec![bytes("in", st.bytes_total.rx), bytes("out", st.bytes_total.tx)],
         },
         Family {
+            name: "wg_failsafe_backup_budget_used_ratio",
+            kind: "gauge",
+            help: "Share of BACKUP_BUDGET_MB the outages used over the backup this period (absent without a budget).",
+            samples: st
+                .budget
+                .map(|(mb, b)| (String::new(), format!("{}", b.used_bytes as f64 / (mb as f64 * 1e6))))
+                .into_iter()
+                .collect(),
+        },
+        Family {
             name: "wg_failsafe_last_change_timestamp_seconds",
             kind: "gauge",
             help: "Unix time of the last switch, on or off (absent: never switched).",
@@ -151,7 +161,7 @@ mod tests {
         let st = crate::status::tests::sample();
         let text = prometheus(&st);
         let families: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).collect();
-        assert_eq!(families.len(), 12, "{text}");
+        assert_eq!(families.len(), 13, "{text}");
         for f in &families {
             let name = f.split(' ').next().expect("name");
             assert!(text.contains(&format!("# HELP {name} ")), "{name}: {text}");
@@ -171,6 +181,7 @@ mod tests {
             "wg_failsafe_backup_bytes_total{direction=\"in\"} 6242880",
             "wg_failsafe_backup_bytes_total{direction=\"out\"} 91920",
             "wg_failsafe_last_change_timestamp_seconds 1700000000",
+            "wg_failsafe_backup_budget_used_ratio 0.76",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }
@@ -181,12 +192,18 @@ mod tests {
             mode_since_unix_s: 0,
             primary_targets: vec![("1.1.1.1".parse().expect("ip"), silent)],
             tunnel: None,
+            budget: None,
             ..st
         };
         let text = prometheus(&quiet);
         assert!(text.contains("wg_failsafe_target{target=\"tunnel\"} 0\n"), "{text}");
         assert!(text.contains("wg_failsafe_primary_loss_ratio{ip=\"1.1.1.1\"} 1\n"), "{text}");
-        for gone in ["wg_failsafe_primary_rtt_seconds", "wg_failsafe_tunnel_rtt_seconds", "wg_failsafe_last_change"] {
+        for gone in [
+            "wg_failsafe_primary_rtt_seconds",
+            "wg_failsafe_tunnel_rtt_seconds",
+            "wg_failsafe_last_change",
+            "wg_failsafe_backup_budget",
+        ] {
             assert!(!text.lines().any(|l| l.starts_with(gone)), "a sample of {gone}: {text}");
             assert!(text.contains(&format!("# TYPE {gone}")), "{gone}'s family is still declared: {text}");
         }

@@ -15,6 +15,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::health::{damped_wait, rounds_needed};
 use crate::model::{is_boot_id, Target};
@@ -33,6 +34,8 @@ pub struct Record {
     pub traffic: Traffic,
     /// Why this outage began and which paths it used (HISTORY_FILE's line).
     pub outage: OutageFacts,
+    /// BACKUP_BUDGET_MB's period: the bytes over the backup in it, the thresholds told.
+    pub budget: Budget,
     /// The boot these boot-time times belong to.
     pub boot_id: Option<String>,
 }
@@ -378,9 +381,11 @@ impl Record {
         self.traffic.base = None;
     }
 
-    /// The counters that carry the outage's traffic read `now` (see [`Traffic::counted`]).
-    pub fn counters_read(&mut self, now: Option<Reading>) {
-        self.traffic.counted(now);
+    /// The counters that carry the outage's traffic read `now` (see [`Traffic::counted`]):
+    /// the bytes they moved since the last reading, in and out together.
+    pub fn counters_read(&mut self, now: Option<Reading>) -> u64 {
+        let step = self.traffic.counted(now);
+        step.rx.saturating_add(step.tx)
     }
 
     /// The journal and the snapshot are gone: the deactivation is over.
@@ -456,7 +461,12 @@ impl Record {
             b.against,
             u8::from(l.ipv6_refused),
         );
-        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text()
+        let b = &self.budget;
+        let budget = match *b == Budget::default() {
+            true => String::new(),
+            false => format!("budget={} {} {}\n", b.period_start_unix_s, b.used_bytes, b.told_pct),
+        };
+        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
@@ -512,6 +522,13 @@ impl Record {
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
                 "outage_s_total" => r.totals.outage_s = num()?,
                 "outage_reason" => r.outage.reason = v.to_string(),
+                "budget" => {
+                    let n: Vec<u64> =
+                        v.split(' ').map(|x| x.parse::<u64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+                    let [start, used, told] = n[..] else { return Err(bad()) };
+                    let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100).ok_or_else(bad)?;
+                    r.budget = Budget { period_start_unix_s: start, used_bytes: used, told_pct };
+                }
                 "outage_paths" => {
                     (r.outage.tunnel, r.outage.backup) = match v {
                         "tunnel" => (true, false),
@@ -568,6 +585,7 @@ pub mod tests {
             totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41, ..Totals::default() },
             traffic: Traffic::default(),
             outage: OutageFacts::default(),
+            budget: Budget::default(),
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
         }
     }
@@ -621,7 +639,16 @@ pub mod tests {
         assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("primary eth0: no carrier really", "tunnel+backup"));
         assert!(r.to_text().ends_with("outage_reason=primary eth0: no carrier really\noutage_paths=tunnel+backup\n"));
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
+        // The budget's period survives outages (and is written only once there is one).
+        r.budget = Budget { period_start_unix_s: 1_796_083_200, used_bytes: 7, told_pct: 75 };
+        assert!(r.to_text().ends_with("\nbudget=1796083200 7 75\n"));
+        assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
+        assert!(
+            Record::parse("mode=normal\nbudget=1 2\n").is_err()
+                && Record::parse("mode=normal\nbudget=1 2 300\n").is_err()
+        );
         r.activation_judged(&cfg(), Target::Backup, None, None, 20);
+        assert_eq!(r.budget.used_bytes, 7);
         assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("", "backup"));
         assert!(Record::parse("mode=normal\ntunnel_bytes=x\n").is_err());
     }

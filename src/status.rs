@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
+use crate::budget::Budget;
 use crate::decide::{defaults_of, managed_tables, target_dead, Target};
 use crate::error::Error;
 use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
@@ -70,6 +71,9 @@ pub struct Status {
     pub events: Vec<Event>,
     /// The bytes of this outage so far (counted up to now) or of the last one.
     pub traffic: Traffic,
+    /// BACKUP_BUDGET_MB and its period now: the budget, the period's start and the bytes
+    /// over the backup in it, this outage's so far included (`None`: no budget).
+    pub budget: Option<(u64, Budget)>,
     /// HISTORY_FILE's last outages and the last 30 days (`None`: no HISTORY_FILE).
     pub history: Option<Shown>,
     /// Every outage's seconds and bytes, this one's so far included.
@@ -89,9 +93,17 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
     let record = sys.record().clone();
     // This outage's bytes up to now: the counters read again, nothing written.
     let mut traffic = record.traffic;
-    if obs.on {
-        traffic.counted(sys.counters(record.mode.target));
-    }
+    let unseen = match obs.on {
+        true => traffic.counted(sys.counters(record.mode.target)),
+        false => Bytes::default(),
+    };
+    let budget = cfg.backup_budget_mb.map(|mb| {
+        let now_s = sys.wall_now().as_secs();
+        let mut b = record.budget;
+        let since = crate::budget::period_start(now_s, cfg.budget_day, crate::log::utc_offset_s(now_s));
+        b.counted(unseen.rx.saturating_add(unseen.tx), since, mb.saturating_mul(1_000_000));
+        (mb, b)
+    });
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
     let now = sys.wall_now();
     let (latest, tunnel_error) = match sys.tunnel_peer() {
@@ -159,6 +171,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
         events: sys.events(),
         traffic,
+        budget,
         history: cfg.history_file.as_ref().map(|p| Shown::read(p, cfg.history_max_kb, now.as_secs())),
         outage_s_total: record.totals.outage_s
             + match obs.on && record.mode.since_unix_s > 0 {
@@ -282,6 +295,15 @@ impl Status {
                 self.backup_dev
             );
         }
+        if let Some((mb, b)) = &self.budget {
+            let _ = writeln!(
+                s,
+                "budget:   {} % of {mb} MB over the backup since {} ({} B)",
+                b.used_pct(mb * 1_000_000),
+                crate::log::stamp_of(b.period_start_unix_s),
+                b.used_bytes
+            );
+        }
         if let Some(h) = &self.history {
             s.push_str(&h.text());
         }
@@ -340,7 +362,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{},\"history\":{}}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{},\"history\":{},\"budget\":{}}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             // Where traffic goes only means something while the failsafe is on.
             if self.failsafe { json_str(&self.target.to_string()) } else { "null".to_string() },
@@ -370,7 +392,13 @@ impl Status {
             self.traffic_json(),
             self.outage_s_total,
             bytes_json(self.bytes_total),
-            self.history.as_ref().map_or("null".to_string(), history_json)
+            self.history.as_ref().map_or("null".to_string(), history_json),
+            self.budget.map_or("null".to_string(), |(mb, b)| format!(
+                "{{\"mb\":{mb},\"period_start_unix_s\":{},\"used_bytes\":{},\"used_pct\":{}}}",
+                b.period_start_unix_s,
+                b.used_bytes,
+                b.used_pct(mb * 1_000_000)
+            ))
         )
     }
 }
@@ -483,6 +511,7 @@ pub(crate) mod tests {
             outage_s_total: 700,
             bytes_total: Bytes { rx: 6_242_880, tx: 91_920 },
             history: None,
+            budget: Some((100, Budget { period_start_unix_s: 1_796_083_200, used_bytes: 76_000_000, told_pct: 75 })),
         }
     }
 
@@ -500,8 +529,9 @@ pub(crate) mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920},\"history\":null}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920},\"history\":null,\"budget\":{\"mb\":100,\"period_start_unix_s\":1796083200,\"used_bytes\":76000000,\"used_pct\":76}}"
         );
+        assert!(text.contains("\nbudget:   76 % of 100 MB over the backup since "), "{text}");
         assert!(
             text.contains("bytes:    5242880 B in, 81920 B out this outage so far (5000000 B in, 80000 B out via wg0, 242880 B in, 1920 B out straight out of eth1)"),
             "{text}"
@@ -510,7 +540,7 @@ pub(crate) mod tests {
 
     #[test]
     fn never_switched_is_null() {
-        let st = Status { mode_since_unix_s: 0, tunnel: None, failsafe: false, backup: None, ..sample() };
+        let st = Status { mode_since_unix_s: 0, tunnel: None, failsafe: false, backup: None, budget: None, ..sample() };
         let j = st.to_json();
         assert!(j.contains("\"mode_since_unix_s\":null") && j.contains("\"rtt_ms\":null,\"loss_pct\":null"), "{j}");
         // Normal mode has no target: the record's last one is not where traffic goes.
@@ -525,6 +555,7 @@ pub(crate) mod tests {
         // Never an outage: nothing to show.
         let never = Status { traffic: Traffic::default(), ..off };
         assert!(!never.to_text().contains("bytes:") && never.to_json().contains(",\"outage_bytes\":null,"));
+        assert!(never.to_json().ends_with(",\"budget\":null}") && !never.to_text().contains("budget:"));
     }
 
     #[test]
@@ -549,7 +580,7 @@ pub(crate) mod tests {
             crate::history::Summary { outages: 1, seconds: 600, longest_s: 600, bytes: Bytes { rx: 5, tx: 6 } };
         let st = Status { history: Some(Shown { last: vec![o], days30, error: None }), ..sample() };
         let j = st.to_json();
-        assert!(j.ends_with(",\"history\":{\"last\":[{\"start_unix_s\":1699990000,\"end_unix_s\":1699990600,\"duration_s\":600,\"target\":\"tunnel\",\"rx\":5,\"tx\":6,\"reason\":\"primary eth0: \\\"no\\\" carrier\"}],\"last_30_days\":{\"outages\":1,\"seconds\":600,\"longest_s\":600,\"rx\":5,\"tx\":6},\"error\":null}}"), "{j}");
+        assert!(j.contains(",\"history\":{\"last\":[{\"start_unix_s\":1699990000,\"end_unix_s\":1699990600,\"duration_s\":600,\"target\":\"tunnel\",\"rx\":5,\"tx\":6,\"reason\":\"primary eth0: \\\"no\\\" carrier\"}],\"last_30_days\":{\"outages\":1,\"seconds\":600,\"longest_s\":600,\"rx\":5,\"tx\":6},\"error\":null},"), "{j}");
         let text = st.to_text();
         assert!(
             text.contains(

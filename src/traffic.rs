@@ -48,9 +48,9 @@ pub struct Reading {
     pub at_s: u64,
 }
 
-/// How often a round while active reads the counters again (a switch of path and the
-/// failback read them at once, `status` whenever it runs): every tick of `run`, every
-/// 30 s of the daemon's rounds — not a record write per probe interval.
+/// How often the daemon's rounds while active read the counters again (every tick of
+/// `run` does; a switch of path and the failback read them at once, `status` whenever it
+/// runs): not a record write per probe interval.
 pub const READ_EVERY_S: u64 = 30;
 
 /// The bytes of an outage so far (or of the last one, after its failback), and the
@@ -100,10 +100,12 @@ impl Traffic {
     /// same counters is added to its path; a reading of other counters (the target has
     /// just switched) only becomes the base. `None` (nothing to read: the interface or
     /// the peer is gone) leaves no base, so the next reading counts from itself.
-    pub fn counted(&mut self, now: Option<Reading>) {
+    /// Returns what was added.
+    pub fn counted(&mut self, now: Option<Reading>) -> Bytes {
+        let mut step = Bytes::default();
         if let (Some(b), Some(n)) = (self.base, now) {
             if b.of == n.of {
-                let step = Bytes { rx: moved(b.counters.rx, n.counters.rx), tx: moved(b.counters.tx, n.counters.tx) };
+                step = Bytes { rx: moved(b.counters.rx, n.counters.rx), tx: moved(b.counters.tx, n.counters.tx) };
                 match n.of {
                     Target::Tunnel => self.tunnel = self.tunnel.plus(step),
                     Target::Backup => self.backup = self.backup.plus(step),
@@ -111,6 +113,7 @@ impl Traffic {
             }
         }
         self.base = now;
+        step
     }
 
     /// The record's lines (`key=value`), written only when there is something to say: a

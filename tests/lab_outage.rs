@@ -319,3 +319,36 @@ fn an_excluded_host_is_refused_at_once_during_the_outage_and_normal_after() {
     assert_eq!(lab.fetch("c1", 80), ISP1, "c1 back to normal");
     assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
 }
+
+/// BACKUP_BUDGET_MB of a few MB: two downloads of 5 MiB during an outage raise `budget`
+/// at 75, 90 and 100 %, in order and once each (a later tick tells nothing new), through
+/// the hook; status shows the share used; nothing is cut (the LAN still goes through).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_budget_of_a_few_mb_raises_75_90_and_100_percent_once_each() {
+    let lab = Lab::up("bu", &[]);
+    let (hook, out) = recording_hook(&lab);
+    let conf = lab.conf_variant("bu.conf", &[("ON_CHANGE", &hook.display().to_string()), ("BACKUP_BUDGET_MB", "6")]);
+    let server = Download::serve(&lab);
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert_eq!(Download::fetch(&lab, "c1"), SIZE);
+    lab.run_expect(&conf, 0);
+    hook_line(&out, "budget|backup budget: 90 %", 0);
+    assert_eq!(Download::fetch(&lab, "c1"), SIZE, "nothing is cut at 90 %");
+    lab.run_expect(&conf, 0);
+    hook_line(&out, "budget|backup budget: 100 %", 0);
+    assert_eq!(Download::fetch(&lab, "c1"), SIZE, "nothing is cut at 100 %");
+    lab.run_expect(&conf, 0);
+    let st = lab.tool_with(&conf, &["status"]).stdout;
+    assert!(st.contains("budget:   ") && st.contains(" % of 6 MB over the backup since "), "{st}");
+    sleep(Duration::from_millis(500));
+    let told: Vec<String> = fs::read_to_string(&out)
+        .expect("hook")
+        .lines()
+        .filter(|l| l.starts_with("budget|"))
+        .map(|l| l.split(" % ").next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(told, ["budget|backup budget: 75", "budget|backup budget: 90", "budget|backup budget: 100"]);
+    drop(server);
+}

@@ -101,7 +101,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     // 5. In main and every managed table, the target is the default the kernel uses.
     let moved = move_tables(sys, &routes, &snapshot, &ours, target)?;
     // The outage's bytes are counted from here (recorded at step 8).
-    record.counters_read(sys.counters(target));
+    count_traffic(sys, &mut record, target);
 
     // 6. LAN and marked traffic to main, before the load balancer's rules.
     let ruled = ensure_lan_rules(sys, &rules, &snapshot, &ours)?;

@@ -22,9 +22,12 @@ pub fn while_active(
     let took = || started.elapsed().as_millis() as u64;
     let mut record = sys.record().clone();
     // The outage's bytes up to now, on the path the tables have pointed at since the
-    // last reading (not at every one of the daemon's rounds: see READ_EVERY_S).
-    if record.traffic.read_due(record.mode.target, sys.boottime_s()) {
-        record.counters_read(sys.counters(record.mode.target));
+    // last reading: at every tick of `run`, not at every one of the daemon's rounds
+    // (see READ_EVERY_S).
+    let ticked = tunnel_seen == TunnelSeen::ProbeNow;
+    if ticked || record.traffic.read_due(record.mode.target, sys.boottime_s()) {
+        let target = record.mode.target;
+        count_traffic(sys, &mut record, target);
     }
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
@@ -88,8 +91,8 @@ pub fn while_active(
     let news = record.tunnel_judged(target, tunnel_ok);
     if let Some(from) = news.switched_from {
         // The last bytes of the path left, then counted on from the new path's counters.
-        record.counters_read(sys.counters(from));
-        record.counters_read(sys.counters(target));
+        count_traffic(sys, &mut record, from);
+        count_traffic(sys, &mut record, target);
     }
     tell_tunnel_news(sys, news, target, backup_gw, took(), &tables);
 

@@ -20,7 +20,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // primary does meanwhile.
     let mut record = sys.record().clone();
     // The outage's last bytes, before its path is left.
-    record.counters_read(sys.counters(record.mode.target));
+    let target = record.mode.target;
+    steps::count_traffic(sys, &mut record, target);
     record.deactivation_begun();
     sys.write_record(&record)?;
 

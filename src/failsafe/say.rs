@@ -111,6 +111,13 @@ pub enum News<'a> {
     },
     /// An unfinished activation's changes taken back: this many.
     TookBack(usize),
+    /// BACKUP_BUDGET_MB: `pct` of it reached for the first time in the period `since`.
+    Budget {
+        pct: u8,
+        used_bytes: u64,
+        budget_mb: u64,
+        since: u64,
+    },
 }
 
 /// What an activation did, for its line and events.
@@ -346,6 +353,14 @@ impl News<'_> {
                 deactivated(c, ms, flows, forced, wait_s, &traffic)
             }
             News::TookBack(n) => info(format!("took back {n} change(s) of an unfinished activation")),
+            News::Budget { pct, used_bytes, budget_mb, since } => both(
+                Level::Warning,
+                "budget",
+                format!(
+                    "backup budget: {pct} % of BACKUP_BUDGET_MB={budget_mb} used in the period since {} ({used_bytes} B over {backup}); nothing is cut",
+                    crate::log::stamp_of(since)
+                ),
+            ),
         }
     }
 }
@@ -585,6 +600,7 @@ mod tests {
             News::DeactivationIncomplete(&list),
             News::Deactivated { ms: 1, flows: None, forced: true, wait_s: 0, traffic: Traffic::default() },
             News::TookBack(2),
+            News::Budget { pct: 75, used_bytes: 75_000_000, budget_mb: 100, since: 1_796_083_200 },
         ];
         for news in all {
             let said = lines(news, &c);

@@ -261,11 +261,10 @@ fn an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel() {
     tunnel_works(&lab, false);
     lab.primary_carrier(false);
     lab.tick().expect("activation to the backup");
-    // The next round, within READ_EVERY_S: the counters are not read again (the daemon's
-    // rounds would write the record at every probe interval).
+    // Every tick of `run` reads them (the daemon's rounds only every READ_EVERY_S).
     lab.w().requests.clear();
     lab.tick().expect("still on the backup: the tunnel does not work");
-    assert!(lab.w().requests.iter().all(|q| q != "link stats 3"), "{:#?}", lab.w().requests);
+    assert!(lab.w().requests.iter().any(|q| q == "link stats 3"), "{:#?}", lab.w().requests);
     // 2 MB in, 100 kB out straight over eth1; then the tunnel works again.
     set_backup(9_000_000, 1_000_000);
     tunnel_works(&lab, true);
@@ -355,6 +354,51 @@ fn excluded_hosts_are_refused_during_the_outage_and_their_rules_go_at_failback()
     lab.advance_s(61);
     assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
     original(&lab);
+}
+
+/// BACKUP_BUDGET_MB: the bytes of the outages counted in the period, `budget` at 75, 90
+/// and 100 %, in order and once each, across two outages.
+#[test]
+fn a_budget_is_told_at_75_90_and_100_percent_once_each() {
+    let lab = Lab::new("budget", "BACKUP_BUDGET_MB=10\n");
+    let peer = |rx: u64| {
+        let mut w = lab.w();
+        (w.peers[0].rx_bytes, w.peers[0].tx_bytes) = (rx, 0);
+    };
+    let mut told = Vec::new();
+    let mut tick = |lab: &Lab| {
+        let (out, notices) = failsafe::tick(&mut lab.sys().expect("sys")).parts();
+        out.expect("tick");
+        told.extend(notices.into_iter().filter(|n| n.event == "budget").map(|n| n.reason));
+        told.len()
+    };
+    tick(&lab);
+    lab.primary_carrier(false);
+    tick(&lab);
+    let base = { lab.w().peers[0].rx_bytes };
+    for (mb, n) in [(7, 0), (8, 1), (9, 2), (9, 2)] {
+        peer(base + mb * 1_000_000);
+        lab.advance_s(crate::traffic::READ_EVERY_S);
+        assert_eq!(tick(&lab), n, "at {mb} MB");
+    }
+    // Failback, a second outage in the same period: the sum goes on.
+    lab.primary_carrier(true);
+    tick(&lab);
+    lab.advance_s(61);
+    tick(&lab);
+    assert!(!lab.sys().expect("sys").record().mode.failsafe);
+    lab.primary_carrier(false);
+    tick(&lab);
+    let base = { lab.w().peers[0].rx_bytes };
+    peer(base + 2_000_000);
+    lab.advance_s(crate::traffic::READ_EVERY_S);
+    assert_eq!(tick(&lab), 3);
+    peer(base + 9_000_000);
+    lab.advance_s(crate::traffic::READ_EVERY_S);
+    assert_eq!(tick(&lab), 3, "told once a period");
+    let pcts: Vec<&str> = told.iter().map(|r| r.split(" % ").next().unwrap_or_default()).collect();
+    assert_eq!(pcts, ["backup budget: 75", "backup budget: 90", "backup budget: 100"], "{told:?}");
+    assert_eq!(lab.sys().expect("sys").record().budget.used_bytes, 9_000_000 + 9_000_000);
 }
 
 #[test]

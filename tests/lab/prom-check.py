@@ -25,6 +25,7 @@ TYPES = {
     "wg_failsafe_outage_seconds": "counter",
     "wg_failsafe_backup_bytes": "counter",
     "wg_failsafe_last_change_timestamp_seconds": "gauge",
+    "wg_failsafe_backup_budget_used_ratio": "gauge",
 }
 
 prom = open(sys.argv[1]).read()
@@ -89,6 +90,10 @@ for direction, key in (("in", "rx"), ("out", "tx")):
     want = st["bytes_total"][key]
     # While on, the second status's own echoes through the tunnel are counted too.
     check(f"bytes {direction}", moved.get((("direction", direction),)), want, 20_000 if on else 0)
+budget = st["budget"]
+used = one("wg_failsafe_backup_budget_used_ratio")
+want = None if budget is None else budget["used_bytes"] / (budget["mb"] * 1e6)
+check("budget used", used, want, 0.02 if on else 0)
 check("last change", one("wg_failsafe_last_change_timestamp_seconds"), st["mode_since_unix_s"])
 
 if problems:
