@@ -139,8 +139,11 @@ pub struct Config {
     pub backup_budget_mb: Option<u64>,
     /// BACKUP_BUDGET_PERIOD `month:DAY`: the day of the month a period starts (1-31).
     pub budget_day: u32,
-    /// BACKUP_BUDGET_ACTION: `warn` (the only one: nothing is cut).
-    pub backup_budget_warn: bool,
+    /// BACKUP_BUDGET_ACTION=exclude: at 100 % of the budget, every LAN host but LAN_KEEP's
+    /// is refused as BACKUP_EXCLUDE's are, until the period ends (`warn`: nothing is cut).
+    pub budget_exclude: bool,
+    /// LAN_KEEP: never refused, by BACKUP_EXCLUDE or the budget.
+    pub lan_keep: Vec<Ipv4Net>,
     /// One line per outage, appended at failback (`None`: no history kept).
     pub history_file: Option<PathBuf>,
     /// HISTORY_FILE's bound: past it, the oldest lines are dropped.

@@ -352,3 +352,45 @@ fn a_budget_of_a_few_mb_raises_75_90_and_100_percent_once_each() {
     assert_eq!(told, ["budget|backup budget: 75", "budget|backup budget: 90", "budget|backup budget: 100"]);
     drop(server);
 }
+
+/// BACKUP_BUDGET_ACTION=exclude: once the budget is used up, the LAN (LAN_SUBNET, c1) is
+/// refused at once as BACKUP_EXCLUDE's hosts are, from the round that reached 100 %;
+/// c2 (outside LAN_SUBNET) still goes through the tunnel; at failback every table and
+/// rule is as before.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn over_the_budget_with_exclude_the_lan_is_refused_until_failback() {
+    let lab = Lab::up("be", &[]);
+    let keys = [("BACKUP_BUDGET_MB", "3"), ("BACKUP_BUDGET_ACTION", "exclude"), ("UP_AFTER_S", "0")];
+    let conf = lab.conf_variant("be.conf", &keys);
+    let before = lab.tables();
+    let server = Download::serve(&lab);
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert_eq!(Download::fetch(&lab, "c1"), SIZE, "under the budget, nothing is refused");
+    lab.run_expect(&conf, 0);
+    assert!(lab.log().contains("backup budget: 100 %"), "{}", lab.log());
+    let out = lab.script(
+        "exec",
+        &[
+            "c1",
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_total}",
+            "--connect-timeout",
+            "3",
+            "http://203.0.113.80:80/",
+        ],
+    );
+    let took_s: f64 = text(&out.stdout).trim().parse().unwrap_or(99.0);
+    assert!(!out.status.success() && took_s < 1.5, "c1 over the budget: {:?} after {took_s} s", out.status);
+    assert_eq!(lab.fetch("c2", 80), VPS, "c2 is not in LAN_SUBNET");
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.fetch("c1", 80), ISP1, "c1 back to normal");
+    assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
+    drop(server);
+}

@@ -66,7 +66,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 52] = [
+const KEYS: [&str; 53] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -119,6 +119,7 @@ const KEYS: [&str; 52] = [
     "BACKUP_BUDGET_MB",
     "BACKUP_BUDGET_PERIOD",
     "BACKUP_BUDGET_ACTION",
+    "LAN_KEEP",
 ];
 
 /// A program and its arguments, split at white space: run without a shell, so the
@@ -304,13 +305,16 @@ impl Fields<'_> {
                 v => absolute_path(v).map(Some),
             })?,
             history_max_kb: self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)?,
-            // `warn` is all there is: at 100 % nothing is cut (the owner decides, through
-            // ON_CHANGE). The issue's `exclude` is not built yet, and said so.
-            backup_budget_warn: self.optional("BACKUP_BUDGET_ACTION", true, |v| match v {
-                "warn" => Ok(true),
-                "exclude" => Err("`exclude` is not supported by this version (only warn)".into()),
-                _ => Err(format!("`{v}` is not warn")),
+            budget_exclude: self.optional("BACKUP_BUDGET_ACTION", false, |v| match v {
+                "warn" => Ok(false),
+                "exclude" => Ok(true),
+                _ => Err(format!("`{v}` is not warn or exclude")),
             })?,
+            lan_keep: self.optional(
+                "LAN_KEEP",
+                Vec::new(),
+                |v| if v.is_empty() { Ok(Vec::new()) } else { subnets(v) },
+            )?,
             backup_budget_mb: self.optional("BACKUP_BUDGET_MB", None, |v| match v {
                 "" => Ok(None),
                 v => match v.parse::<u64>() {
@@ -536,7 +540,8 @@ pub mod tests {
         assert_eq!(c.log_max_kb, 256);
         assert_eq!((c.history_file.as_deref(), c.history_max_kb), (None, 64));
         assert!(c.backup_exclude.is_empty());
-        assert_eq!((c.backup_budget_mb, c.budget_day, c.backup_budget_warn), (None, 1, true));
+        assert_eq!((c.backup_budget_mb, c.budget_day, c.budget_exclude), (None, 1, false));
+        assert!(c.lan_keep.is_empty());
         assert_eq!(
             (c.primary_gw, c.backup_gw),
             (Gateway::Static([192, 168, 1, 1].into()), Gateway::Static([192, 168, 2, 1].into()))
@@ -629,7 +634,8 @@ pub mod tests {
             ("BACKUP_BUDGET_MB=0\n", "/etc/test.conf:1: BACKUP_BUDGET_MB: `0` is not a number of megabytes (1..=1000000000)"),
             ("BACKUP_BUDGET_PERIOD=month:32\n", "/etc/test.conf:1: BACKUP_BUDGET_PERIOD: `month:32` is not month:DAY (the day of the month a period starts, 1-31)"),
             ("BACKUP_BUDGET_PERIOD=week\n", "/etc/test.conf:1: BACKUP_BUDGET_PERIOD: `week` is not month:DAY (the day of the month a period starts, 1-31)"),
-            ("BACKUP_BUDGET_ACTION=exclude\n", "/etc/test.conf:1: BACKUP_BUDGET_ACTION: `exclude` is not supported by this version (only warn)"),
+            ("BACKUP_BUDGET_ACTION=cut\n", "/etc/test.conf:1: BACKUP_BUDGET_ACTION: `cut` is not warn or exclude"),
+            ("LAN_KEEP=nas\n", "/etc/test.conf:1: LAN_KEEP: `nas` is not an IPv4 address or prefix"),
             ("BACKUP_EXCLUDE=nas\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `nas` is not an IPv4 address or prefix"),
             ("BACKUP_EXCLUDE=0.0.0.0/0\n", "/etc/test.conf:1: BACKUP_EXCLUDE: a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup"),
             ("TRACK_IPS=8.8.8.8 nowhere\n", "/etc/test.conf:1: TRACK_IPS: `nowhere` is not an IPv4 address"),

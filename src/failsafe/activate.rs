@@ -38,7 +38,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         return Err(say::no_backup_path(c, &why));
     }
     let Some(backup_gw) = obs.backup_gw else { return Err(say::no_backup_gateway(c, true)) };
-    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
+    let mut ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: false };
 
     // 1. Host route to the VPS through the backup WAN, so the tunnel does not follow the
     //    defaults it is about to replace. From here on a handshake can only have
@@ -102,6 +102,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let moved = move_tables(sys, &routes, &snapshot, &ours, target)?;
     // The outage's bytes are counted from here (recorded at step 8).
     count_traffic(sys, &mut record, target);
+    ours.over_budget = over_budget(c, &record);
 
     // 6. LAN and marked traffic to main, before the load balancer's rules.
     let ruled = ensure_lan_rules(sys, &rules, &snapshot, &ours)?;

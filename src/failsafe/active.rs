@@ -33,7 +33,7 @@ pub fn while_active(
     // The backup gateway of this round, else the one our endpoint route has.
     let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint);
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
-    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
+    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: over_budget(c, &record) };
 
     // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();

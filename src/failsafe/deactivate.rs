@@ -27,7 +27,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
 
     // 2. In main and each managed table, the saved routes go back before ours go, so no
     //    table is ever without a default.
-    let ours = Ours { cfg: c, backup_gw: obs.backup_gw.unwrap_or(Ipv4Addr::UNSPECIFIED), primary_gw: obs.primary_gw };
+    let backup_gw = obs.backup_gw.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: false };
     let ours_in_main = footprint_in_main(&obs.routes, c);
     // Our default in main means activation journaled and snapshotted first: without
     // either file (lost, or set aside as corrupt), the shapes tell what is ours and the

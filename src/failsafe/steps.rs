@@ -244,6 +244,12 @@ pub(super) fn count_traffic(sys: &mut System, record: &mut Record, target: Targe
     }
 }
 
+/// BACKUP_BUDGET_ACTION=exclude and the budget's period (as the last reading rolled it)
+/// has reached 100 %: the LAN but LAN_KEEP is refused until the period ends.
+pub(super) fn over_budget(c: &Config, record: &Record) -> bool {
+    c.budget_exclude && c.backup_budget_mb.is_some() && record.budget.told_pct >= 100
+}
+
 /// An IPv6 change the kernel refuses (WG_PEER_IP6 not on the tunnel's subnet, a kernel
 /// without IPv6 policy routing) must not stop IPv4's failover: `Ok(Some(why))`, and the
 /// next round tries again. An IPv4 one stops the sequence.

@@ -341,7 +341,7 @@ fn excluded_hosts_are_refused_during_the_outage_and_their_rules_go_at_failback()
         at_69,
         [
             "priority 69 to 203.0.113.10/32 lookup main",
-            "priority 69 from 192.168.10.50/32 to 192.168.10.0/24 lookup main",
+            "priority 69 to 192.168.10.0/24 lookup main",
             "priority 69 from 192.168.10.50/32 unreachable",
             "priority 69 from 192.168.10.0/24 lookup main",
             "priority 69 fwmark 0x65 lookup main",
@@ -399,6 +399,39 @@ fn a_budget_is_told_at_75_90_and_100_percent_once_each() {
     let pcts: Vec<&str> = told.iter().map(|r| r.split(" % ").next().unwrap_or_default()).collect();
     assert_eq!(pcts, ["backup budget: 75", "backup budget: 90", "backup budget: 100"], "{told:?}");
     assert_eq!(lab.sys().expect("sys").record().budget.used_bytes, 9_000_000 + 9_000_000);
+}
+
+/// BACKUP_BUDGET_ACTION=exclude: at 100 % the whole LAN but LAN_KEEP is refused, in the
+/// round that reached it; at failback every rule goes.
+#[test]
+fn over_the_budget_the_lan_but_lan_keep_is_refused() {
+    let lab = Lab::new("overbudget", "BACKUP_BUDGET_MB=1\nBACKUP_BUDGET_ACTION=exclude\nLAN_KEEP=192.168.10.7\n");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    lab.tick().expect("activation");
+    let at_69 = || -> Vec<String> { lab.rules().iter().filter(|r| r.priority == 69).map(|r| r.to_string()).collect() };
+    assert!(!at_69().iter().any(|r| r.contains("unreachable")), "{:?}", at_69());
+    let rx = { lab.w().peers[0].rx_bytes };
+    lab.w().peers[0].rx_bytes = rx + 1_000_000;
+    lab.tick().expect("active");
+    assert_eq!(
+        at_69(),
+        [
+            "priority 69 to 203.0.113.10/32 lookup main",
+            "priority 69 to 192.168.10.0/24 lookup main",
+            "priority 69 from 192.168.10.7/32 lookup main",
+            "priority 69 from 192.168.10.0/24 unreachable",
+            "priority 69 from 192.168.10.0/24 lookup main",
+            "priority 69 fwmark 0x65 lookup main",
+            "priority 69 fwmark 0x66 lookup main",
+        ]
+    );
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }), "made once");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    original(&lab);
 }
 
 #[test]
