@@ -380,6 +380,9 @@ fn check(cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
         cfg.lock_file.parent().is_some_and(Path::is_dir),
         format!("LOCK_FILE {} can be created", cfg.lock_file.display()),
     );
+    if let Some(h) = &cfg.history_file {
+        report(h.parent().is_some_and(Path::is_dir), format!("HISTORY_FILE {} can be created", h.display()));
+    }
     if problems > 0 {
         return Err(Error::Failed(format!("{problems} check(s) failed")));
     }

@@ -203,6 +203,15 @@ fn the_history_file_has_one_line_per_outage_and_healthy_ticks_never_write_it() {
     let history = lab.dir.join("history");
     let path = history.display().to_string();
     let conf = lab.conf_variant("hi.conf", &[("HISTORY_FILE", &path), ("HISTORY_MAX_KB", "4"), ("UP_AFTER_S", "0")]);
+    let r = lab.tool_with(&conf, &["check"]);
+    assert!(r.stdout.contains(&format!("ok   HISTORY_FILE {path} can be created")), "{}", r.stdout);
+    let nowhere = lab.conf_variant("hi-nowhere.conf", &[("HISTORY_FILE", "/nonexistent-wgfs/history")]);
+    let r = lab.tool_with(&nowhere, &["check"]);
+    assert!(
+        r.code != 0 && r.stdout.contains("FAIL HISTORY_FILE /nonexistent-wgfs/history can be created"),
+        "{}",
+        r.stdout
+    );
     let server = Download::serve(&lab);
     for n in 1..=3 {
         lab.ctl("primary", "down");
