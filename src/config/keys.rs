@@ -299,44 +299,17 @@ impl Fields<'_> {
             })?,
             boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
             conntrack_flush: self.optional("CONNTRACK_FLUSH", true, auto_off)?,
-            history_file: self.optional("HISTORY_FILE", None, |v| match v {
-                "" => Ok(None),
-                v if v.ends_with('/') => Err(format!("`{v}` names a directory, not a file")),
-                v => absolute_path(v).map(Some),
-            })?,
+            history_file: self.optional("HISTORY_FILE", None, history_file)?,
             history_max_kb: self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)?,
-            budget_exclude: self.optional("BACKUP_BUDGET_ACTION", false, |v| match v {
-                "warn" => Ok(false),
-                "exclude" => Ok(true),
-                _ => Err(format!("`{v}` is not warn or exclude")),
-            })?,
+            budget_exclude: self.optional("BACKUP_BUDGET_ACTION", false, budget_action)?,
             lan_keep: self.optional(
                 "LAN_KEEP",
                 Vec::new(),
                 |v| if v.is_empty() { Ok(Vec::new()) } else { subnets(v) },
             )?,
-            backup_budget_mb: self.optional("BACKUP_BUDGET_MB", None, |v| match v {
-                "" => Ok(None),
-                v => match v.parse::<u64>() {
-                    Ok(n) if (1..=1_000_000_000).contains(&n) => Ok(Some(n)),
-                    _ => Err(format!("`{v}` is not a number of megabytes (1..=1000000000)")),
-                },
-            })?,
-            budget_day: self.optional("BACKUP_BUDGET_PERIOD", 1, |v| {
-                match v.strip_prefix("month:").map(str::parse::<u32>) {
-                    Some(Ok(d)) if (1..=31).contains(&d) => Ok(d),
-                    _ => Err(format!("`{v}` is not month:DAY (the day of the month a period starts, 1-31)")),
-                }
-            })?,
-            backup_exclude: self.optional("BACKUP_EXCLUDE", Vec::new(), |v| match v {
-                "" => Ok(Vec::new()),
-                v => match subnets(v)? {
-                    nets if nets.iter().any(|n| n.len == 0) => {
-                        Err("a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup".into())
-                    }
-                    nets => Ok(nets),
-                },
-            })?,
+            backup_budget_mb: self.optional("BACKUP_BUDGET_MB", None, budget_mb)?,
+            budget_day: self.optional("BACKUP_BUDGET_PERIOD", 1, budget_period)?,
+            backup_exclude: self.optional("BACKUP_EXCLUDE", Vec::new(), backup_exclude)?,
             notes: Vec::new(),
         };
         self.check_across(&c)?;
@@ -427,6 +400,54 @@ fn iface(v: &str) -> Result<String, String> {
         Ok(v.to_string())
     } else {
         Err(format!("`{v}` is not a valid interface name (1-15 characters, no / : or spaces)"))
+    }
+}
+
+/// HISTORY_FILE: empty (none), or an absolute path to a file.
+fn history_file(v: &str) -> Result<Option<PathBuf>, String> {
+    match v {
+        "" => Ok(None),
+        v if v.ends_with('/') => Err(format!("`{v}` names a directory, not a file")),
+        v => absolute_path(v).map(Some),
+    }
+}
+
+/// BACKUP_BUDGET_ACTION: `exclude` (true) or `warn`.
+fn budget_action(v: &str) -> Result<bool, String> {
+    match v {
+        "warn" => Ok(false),
+        "exclude" => Ok(true),
+        _ => Err(format!("`{v}` is not warn or exclude")),
+    }
+}
+
+/// BACKUP_BUDGET_MB: empty (none), or megabytes.
+fn budget_mb(v: &str) -> Result<Option<u64>, String> {
+    match v.parse::<u64>() {
+        _ if v.is_empty() => Ok(None),
+        Ok(n) if (1..=1_000_000_000).contains(&n) => Ok(Some(n)),
+        _ => Err(format!("`{v}` is not a number of megabytes (1..=1000000000)")),
+    }
+}
+
+/// BACKUP_BUDGET_PERIOD: `month:DAY`, the day of the month a period starts.
+fn budget_period(v: &str) -> Result<u32, String> {
+    match v.strip_prefix("month:").map(str::parse::<u32>) {
+        Some(Ok(d)) if (1..=31).contains(&d) => Ok(d),
+        _ => Err(format!("`{v}` is not month:DAY (the day of the month a period starts, 1-31)")),
+    }
+}
+
+/// BACKUP_EXCLUDE: IPv4 addresses or prefixes of the LAN, never `/0`.
+fn backup_exclude(v: &str) -> Result<Vec<Ipv4Net>, String> {
+    match v {
+        "" => Ok(Vec::new()),
+        v => match subnets(v)? {
+            nets if nets.iter().any(|n| n.len == 0) => {
+                Err("a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup".into())
+            }
+            nets => Ok(nets),
+        },
     }
 }
 
