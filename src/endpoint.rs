@@ -368,7 +368,12 @@ mod tests {
         let parse = |t: &str| crate::config::parse(std::path::Path::new("/t.conf"), t).expect("valid");
         let named = parse(&MINIMAL.replace("WG_ENDPOINT=203.0.113.10", "WG_ENDPOINT=vps.example.net"));
         let by_address = parse(MINIMAL);
-        let ours = crate::decide::Ours { cfg: &by_address, backup_gw: [192, 168, 2, 1].into(), primary_gw: None };
+        let ours = crate::decide::Ours {
+            cfg: &by_address,
+            backup_gw: [192, 168, 2, 1].into(),
+            primary_gw: None,
+            over_budget: false,
+        };
         let tunnel_default = Owned::Route(crate::netlink::route::Route::via(
             RT_TABLE_MAIN,
             crate::net::Ipv4Net { addr: Ipv4Addr::UNSPECIFIED, len: 0 }.into(),

@@ -27,11 +27,12 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::log::Logger;
 use crate::netlink::route::table_name;
+use crate::traffic::Bytes;
 
 /// One state change as the program is told it.
 pub struct Notice {
     /// `activated`, `fallback`, `tunnel-restored`, `deactivated`, `backup-down`,
-    /// `backup-up` or `error`.
+    /// `backup-up`, `budget` or `error`.
     pub event: String,
     pub reason: String,
     /// How long the switch took, for the events that switch tables.
@@ -40,13 +41,16 @@ pub struct Notice {
     pub tables: Vec<u32>,
     /// Flows CONNTRACK_FLUSH reset after the switch (`None`: no switch, or not flushed).
     pub flows: Option<usize>,
+    /// `deactivated`: the bytes of the outage it ended, tunnel and backup together.
+    pub bytes: Option<Bytes>,
 }
 
 impl Notice {
     /// WGF_EVENT, WGF_REASON, WGF_MS (empty when nothing was switched), WGF_TABLES
-    /// (table names, space separated) and WGF_FLOWS (flows reset after the switch; empty
-    /// when nothing was switched or CONNTRACK_FLUSH could not run).
-    pub fn environment(&self) -> [(&'static str, String); 5] {
+    /// (table names, space separated), WGF_FLOWS (flows reset after the switch; empty
+    /// when nothing was switched or CONNTRACK_FLUSH could not run), and WGF_BYTES_RX and
+    /// WGF_BYTES_TX (the outage's bytes in and out, at `deactivated`; empty otherwise).
+    pub fn environment(&self) -> [(&'static str, String); 7] {
         let tables: Vec<String> = self.tables.iter().map(|t| table_name(*t)).collect();
         [
             ("WGF_EVENT", self.event.clone()),
@@ -54,6 +58,8 @@ impl Notice {
             ("WGF_MS", self.ms.map(|m| m.to_string()).unwrap_or_default()),
             ("WGF_TABLES", tables.join(" ")),
             ("WGF_FLOWS", self.flows.map(|n| n.to_string()).unwrap_or_default()),
+            ("WGF_BYTES_RX", self.bytes.map(|b| b.rx.to_string()).unwrap_or_default()),
+            ("WGF_BYTES_TX", self.bytes.map(|b| b.tx.to_string()).unwrap_or_default()),
         ]
     }
 }
@@ -168,6 +174,7 @@ mod tests {
             ms: Some(12),
             tables: vec![201, 254],
             flows: Some(3),
+            bytes: None,
         };
         let env = n.environment();
         assert_eq!(env[0], ("WGF_EVENT", "activated".to_string()));
@@ -175,10 +182,16 @@ mod tests {
         assert_eq!(env[2], ("WGF_MS", "12".to_string()));
         assert_eq!(env[3], ("WGF_TABLES", "201 main".to_string()));
         assert_eq!(env[4], ("WGF_FLOWS", "3".to_string()));
-        let n = Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows: None };
+        assert_eq!((&env[5].1, &env[6].1), (&String::new(), &String::new()), "no bytes but at failback");
+        let n =
+            Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows: None, bytes: None };
         assert_eq!(n.environment()[2].1, "");
         assert_eq!(n.environment()[3].1, "");
         assert_eq!(n.environment()[4].1, "");
+        let bytes = Some(Bytes { rx: 5_242_880, tx: 81_920 });
+        let n = Notice { event: "deactivated".into(), ms: Some(9), bytes, ..n };
+        assert_eq!(n.environment()[5], ("WGF_BYTES_RX", "5242880".to_string()));
+        assert_eq!(n.environment()[6], ("WGF_BYTES_TX", "81920".to_string()));
     }
 
     #[test]

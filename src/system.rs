@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{Config, Gateway};
-use crate::decide::{failsafe_on, round_gateways, Change, ModeFiles};
+use crate::decide::{failsafe_on, round_gateways, Change, ModeFiles, Target};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::hook;
@@ -23,6 +23,7 @@ use crate::netlink::route::{self, Route, DEFAULT};
 use crate::netlink::rule::{self, Rule};
 use crate::netlink::{ok_if_exists, ok_if_missing, Netlink, NetlinkError};
 use crate::state::{self, Owned, Record, Snapshot, State};
+use crate::traffic::{Bytes, Reading};
 use crate::wireguard::{self, Backend, Device, Key, Peer, Peers, Wanted};
 
 mod door;
@@ -69,6 +70,9 @@ pub struct System<'a> {
     /// then the restart), where a carrier event must never wait for it.
     pub dns_beside: bool,
     pub(crate) dns_due: Option<Ipv4Addr>,
+    /// The bytes of the outage a failback ended: told with its `deactivated` event
+    /// (WGF_BYTES_RX, WGF_BYTES_TX).
+    pub outage_bytes: Option<Bytes>,
 }
 
 /// How long the LAN resolver has to answer step 7's query.
@@ -133,6 +137,7 @@ impl<'a> System<'a> {
             flows_reset: None,
             dns_beside: false,
             dns_due: None,
+            outage_bytes: None,
         })
     }
 
@@ -289,7 +294,9 @@ impl<'a> System<'a> {
         if new {
             let tables = tables.into_iter().collect();
             let flows = ms.and(self.flows_reset);
-            self.notices.push(hook::Notice { event: event.to_string(), reason: reason.to_string(), ms, tables, flows });
+            let bytes = if event == "deactivated" { self.outage_bytes } else { None };
+            let (event, reason) = (event.to_string(), reason.to_string());
+            self.notices.push(hook::Notice { event, reason, ms, tables, flows, bytes });
         }
         new
     }
@@ -309,6 +316,20 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let peers = self.peers(None)?;
         Ok(wireguard::select_peer(&peers, c.wg_peer_ip, c.wg_endpoint.addr()).cloned())
+    }
+
+    /// The counters that carry the LAN's traffic while the tables point at `target`: the
+    /// VPS peer's, or BACKUP_DEV's link counters (`None`: none to read now — the interface
+    /// or the peer is gone, or the read failed: the next reading counts from itself).
+    pub fn counters(&mut self, target: Target) -> Option<Reading> {
+        let counters = match target {
+            Target::Tunnel => self.tunnel_peer().ok().flatten().map(|p| Bytes { rx: p.rx_bytes, tx: p.tx_bytes }),
+            Target::Backup => {
+                let index = self.links.index(&self.cfg.backup_dev)?;
+                self.kernel.link_bytes(index).ok().flatten()
+            }
+        }?;
+        Some(Reading { of: target, counters, at_s: self.boottime_s() })
     }
 
     /// The device's peer with this public key (find_peer_key made sure there is one).

@@ -44,7 +44,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         return Err(say::no_backup_path(c, &why));
     }
     let Some(backup_gw) = obs.backup_gw else { return Err(say::no_backup_gateway(c, true)) };
-    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
+    let mut ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: false };
 
     // 1. Host route to the VPS through the backup WAN, so the tunnel does not follow the
     //    defaults it is about to replace. From here on a handshake can only have
@@ -101,6 +101,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     // What this activation judged goes to disk before any table is touched, so that an
     // activation killed from here on is completed with its own mark, target and wait.
     record.activation_judged(c, target, mark.unwrap_or(None), sys.boot_id(), sys.boottime_s());
+    record.outage_reason(&say::activation_reason(c, why.as_ref()));
     sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an
@@ -113,6 +114,9 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
 
     // 5. In main and every managed table, the target is the default the kernel uses.
     let moved = move_tables(sys, &routes, &snapshot, &ours, target)?;
+    // The outage's bytes are counted from here (recorded at step 8).
+    count_traffic(sys, &mut record, target);
+    ours.over_budget = over_budget(c, &record);
 
     // 6. LAN and marked traffic to main, before the load balancer's rules.
     let ruled = ensure_lan_rules(sys, &rules, &snapshot, &ours)?;

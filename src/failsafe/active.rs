@@ -28,11 +28,19 @@ pub fn while_active(
     let c = sys.cfg;
     let started_ms = sys.boottime_ms();
     let mut record = sys.record().clone();
+    // The outage's bytes up to now, on the path the tables have pointed at since the
+    // last reading: at every tick of `run`, not at every one of the daemon's rounds
+    // (see READ_EVERY_S).
+    let ticked = tunnel_seen == TunnelSeen::ProbeNow;
+    if ticked || record.traffic.read_due(record.mode.target, sys.boottime_s()) {
+        let target = record.mode.target;
+        count_traffic(sys, &mut record, target);
+    }
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
     let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint.addr());
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
-    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
+    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: over_budget(c, &record) };
 
     // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
@@ -92,6 +100,11 @@ pub fn while_active(
     // The tunnel's transitions, logged once each, after the flows they break are reset.
     let tables = snapshot.all_tables();
     let news = record.tunnel_judged(target, tunnel_ok);
+    if let Some(from) = news.switched_from {
+        // The last bytes of the path left, then counted on from the new path's counters.
+        count_traffic(sys, &mut record, from);
+        count_traffic(sys, &mut record, target);
+    }
     tell_tunnel_news(sys, news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
 
     // The failback wait.

@@ -231,6 +231,25 @@ pub(super) fn ensure_lan_rules(
     Ok(None)
 }
 
+/// The outage's counters on `target` read now (see `Traffic::counted`), and what they
+/// moved counted against BACKUP_BUDGET_MB's period: each of its thresholds reached for
+/// the first time in the period is told (`budget`). Never fails the round.
+pub(super) fn count_traffic(sys: &mut System, record: &mut Record, target: Target) {
+    let moved = record.counters_read(sys.counters(target));
+    let Some(budget_mb) = sys.cfg.backup_budget_mb else { return };
+    let now_unix_s = sys.wall_now().as_secs();
+    let since = budget::period_start(now_unix_s, sys.cfg.budget_day, crate::log::utc_offset_s(now_unix_s));
+    for pct in record.budget.counted(moved, since, budget_mb.saturating_mul(1_000_000)) {
+        tell(sys, News::Budget { pct, used_bytes: record.budget.used_bytes, budget_mb, since });
+    }
+}
+
+/// BACKUP_BUDGET_ACTION=exclude and the budget's period (as the last reading rolled it)
+/// has reached 100 %: the LAN but LAN_KEEP is refused until the period ends.
+pub(super) fn over_budget(c: &Config, record: &Record) -> bool {
+    c.budget_exclude && c.backup_budget_mb.is_some() && record.budget.told_pct >= 100
+}
+
 /// An IPv6 change the kernel refuses (WG_PEER_IP6 not on the tunnel's subnet, a kernel
 /// without IPv6 policy routing) must not stop IPv4's failover: `Ok(Some(why))`, and the
 /// next round tries again. An IPv4 one stops the sequence.

@@ -22,6 +22,7 @@ use crate::netlink::rule::{self, Rule};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::probe::{self, Path as ProbePath, Stats};
 use crate::state;
+use crate::traffic::Bytes;
 use crate::wireguard::{Backend, Device, PeerConfig, PeerSet, Peers, Wanted, WgError};
 
 /// What a sequence acts on: the running kernel, or (unit tests) a recording fake.
@@ -71,6 +72,15 @@ impl Kernel {
                 rules.extend(f.rules(true).context("reading IPv6 rules")?);
                 Ok(rules)
             }
+        }
+    }
+
+    /// The byte counters of link `index` (see [`link::link_bytes`]).
+    pub fn link_bytes(&mut self, index: u32) -> Result<Option<Bytes>, NetlinkError> {
+        match self {
+            Kernel::Netlink(k) => Ok(link::link_bytes(&mut k.nl, index)?.map(|b| Bytes { rx: b.rx, tx: b.tx })),
+            #[cfg(test)]
+            Kernel::Fake(f) => f.link_bytes(index),
         }
     }
 

@@ -31,6 +31,7 @@ use crate::netlink::route::{AddMode, Route};
 use crate::netlink::rule::Rule;
 use crate::netlink::NetlinkError;
 use crate::probe::{Path as ProbePath, Stats};
+use crate::traffic::Bytes;
 use crate::wireguard::{Collector, Peer, PeerConfig, PeerSet, Peers, Wanted, WgError};
 
 /// The round trip of every echo the fake answers.
@@ -51,6 +52,8 @@ pub struct World {
     /// In priority order, a new rule after the others of its priority.
     pub rules: Vec<Rule>,
     pub peers: Vec<Peer>,
+    /// Byte counters (rx, tx) of the links that have them, by index.
+    pub link_bytes: Vec<(u32, Bytes)>,
     /// (device, target) pairs that answer an echo while the device is up with carrier.
     pub answers: BTreeSet<(String, Ipv4Addr)>,
     /// The VPS answers handshakes. A packet to its peer (an endpoint set, an echo to one
@@ -375,6 +378,12 @@ impl Fake {
         Ok(())
     }
 
+    pub fn link_bytes(&self, index: u32) -> Result<Option<Bytes>, NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.read(&format!("link stats {index}"))?;
+        Ok(w.link_bytes.iter().find(|(i, _)| *i == index).map(|(_, b)| *b))
+    }
+
     pub fn peers(&self, want: Wanted) -> Result<Peers, WgError> {
         let mut w = self.0.borrow_mut();
         w.read("wg show").map_err(|e| WgError(e.to_string()))?;
@@ -397,6 +406,8 @@ impl Fake {
             return Err(WgError("no such peer".to_string()));
         };
         p.last_handshake = handshakes.then_some(now);
+        // A peer added again starts its counters at 0.
+        (p.rx_bytes, p.tx_bytes) = (0, 0);
         Ok(())
     }
 
@@ -552,6 +563,8 @@ impl World {
             preshared_key: None,
             allowed_ips: vec![(allowed, 32)],
             last_handshake: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
         }
     }
 }
