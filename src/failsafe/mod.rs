@@ -209,10 +209,12 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
                 tell(sys, News::HealthyNotRemembered(&e));
             }
             // A name endpoint's address kept fresh while the primary can look it up: also
-            // only a help, never a failed round.
-            match sys.refresh_endpoint() {
-                Ok(looked) => steps::tell_lookup(sys, &looked, true),
-                Err(e) => sys.log.warn(&e.to_string()),
+            // only a help, never a failed round. Under the daemon, asked beside its loop.
+            if !sys.dns_beside {
+                match sys.refresh_endpoint() {
+                    Ok(looked) => steps::tell_lookup(sys, &looked, true),
+                    Err(e) => sys.log.warn(&e.to_string()),
+                }
             }
             Ok(Outcome::Healthy)
         }
