@@ -270,3 +270,48 @@ fn under_the_daemon_a_silent_resolver_never_holds_up_a_carrier_event() {
     assert_eq!(lab.tables(), before);
     assert_eq!(d.stop(), Some(0));
 }
+
+/// The name found only while the failsafe is already on: at activation nobody answers for
+/// it (no name server yet), and FALLBACK=backup puts the LAN on the backup with the peer
+/// untouched; the next round finds it through the backup, adds the endpoint route, sets the
+/// peer's endpoint (which the router's peer lacks) and moves every table onto the proven
+/// tunnel; failback puts the peer's settings back as it puts activation's. Before, the round added the route but
+/// never set the peer, and the LAN stayed on the backup until failback.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_name_found_only_while_active_sets_the_peer_and_the_lan_moves_onto_the_tunnel() {
+    let lab = Lab::up("qy", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    let conf = lab.conf_variant("name.conf", &[("WG_ENDPOINT", NAME), ("WG_ENDPOINT_DNS", NAME_SERVER)]);
+    let healthy = lab.tables();
+    let peer = peer_settings(&lab);
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 1);
+    let t = lab.tables();
+    assert_eq!(
+        table_defaults(&t, "201"),
+        ["default via 192.168.2.1 dev eth1 table 201 proto static metric 40"],
+        "{t}\n{}",
+        lab.log()
+    );
+    lab.assert_traffic_via_backup();
+    assert_eq!(peer_settings(&lab), peer);
+
+    name_server(&lab);
+    let r = lab.tool_with(&conf, &["-v", "run"]);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, lab.log());
+    assert_eq!(askers(&lab), [ISP2], "found through the backup");
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert_eq!(peer_settings(&lab)[2], format!("{VPS}:51820"));
+    assert!(lab.log().contains(&format!("known now: setting the peer's endpoint {VPS}:51820")), "{}", lab.log());
+
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), healthy);
+    // The keepalive it had; the endpoint stays (a set cannot take one away), as after an
+    // activation that set it.
+    let mut restored = peer.clone();
+    restored[2] = format!("{VPS}:51820");
+    assert_eq!(peer_settings(&lab), restored, "the peer as activation's settings are put back");
+    lab.assert_traffic_via(ISP1);
+}

@@ -32,7 +32,7 @@ use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen, TunnelNews}
 use crate::state::{self, Owned, Record, Snapshot};
 use crate::system::{Observed, System};
 use crate::undo::{undo_plan, Undo, Undoer};
-use crate::wireguard::{Key, PeerSet};
+use crate::wireguard::{Key, Peer, PeerSet};
 use say::{tell, tell_tables, News};
 
 mod activate;

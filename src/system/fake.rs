@@ -415,7 +415,10 @@ impl Fake {
         let Some(p) = w.peers.iter_mut().find(|p| p.public_key == set.key) else {
             return Err(WgError("no such peer".to_string()));
         };
-        p.endpoint = set.endpoint;
+        // As the kernel: a set that names no endpoint keeps the one the peer has.
+        if set.endpoint.is_some() {
+            p.endpoint = set.endpoint;
+        }
         p.keepalive_s = set.keepalive_s;
         if set.endpoint.is_some() {
             packet_to_peer(p, handshakes, now);
