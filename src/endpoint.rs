@@ -152,6 +152,11 @@ fn boot() -> String {
     crate::state::boot_id().unwrap_or_else(|| "-".into())
 }
 
+/// The state file's entry for `name`, when it is one of this boot (`status` shows it).
+pub fn kept(state: &State, name: &str) -> Option<Cached> {
+    state.endpoint().as_deref().and_then(Cached::parse).filter(|c| c.valid_for(name, &boot()))
+}
+
 /// At the start of a round: a name endpoint takes the address its entry holds, whatever
 /// its age (while the failsafe is on: the one activation used).
 pub fn recall(cfg: &Config, state: &State) {

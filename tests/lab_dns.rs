@@ -304,6 +304,12 @@ fn a_name_found_only_while_active_sets_the_peer_and_the_lan_moves_onto_the_tunne
     lab.assert_traffic_via(VPS);
     assert_eq!(peer_settings(&lab)[2], format!("{VPS}:51820"));
     assert!(lab.log().contains(&format!("known now: setting the peer's endpoint {VPS}:51820")), "{}", lab.log());
+    // `status` names it, with its address and the TTL left (the name server's: 300 s).
+    let st = lab.tool_with(&conf, &["status", "--json"]);
+    let shown = format!("\"endpoint\":{{\"name\":\"{NAME}\",\"address\":\"{VPS}\",\"expires_in_s\":29");
+    assert!(st.stdout.contains(&shown), "{}", st.stdout);
+    let st = lab.tool_with(&conf, &["status"]);
+    assert!(st.stdout.contains(&format!("endpoint: {NAME} {VPS}, kept 29")), "{}", st.stdout);
 
     lab.ctl("primary", "up");
     lab.run_expect(&conf, 0);

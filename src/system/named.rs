@@ -17,6 +17,11 @@ impl System<'_> {
             .map_err(super::state_error)
     }
 
+    /// A name endpoint's entry in STATE_DIR, when it is of this boot (`None` for an address).
+    pub fn endpoint_kept(&self) -> Option<endpoint::Cached> {
+        endpoint::kept(&self.state, self.cfg.wg_endpoint.name.as_deref()?)
+    }
+
     /// Activation: the name endpoint's address — its entry's within the TTL, else looked
     /// up through BACKUP_DEV, else the expired one. `Looked::Nothing` for an address.
     pub fn endpoint_for_activation(&mut self, obs: &Observed) -> Result<Looked, Error> {

@@ -480,6 +480,11 @@ fn a_name_endpoint_found_only_while_active_sets_the_peer_and_the_tunnel_takes_th
     assert!(matches!(out, Outcome::Active { target: crate::decide::Target::Tunnel, tunnel_ok: true, .. }), "{out:?}");
     on_tunnel(&lab);
     assert_eq!(lab.w().peers[0].endpoint, Some(SocketAddr::from((ENDPOINT, 51820))));
+    // `status` names it, with the address and what is left of its TTL.
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    let seen = st.endpoint.expect("a name endpoint");
+    assert_eq!((seen.name.as_str(), seen.addr), ("vps.example.net", Some(ENDPOINT)));
+    assert!(seen.expires_in_s.is_some_and(|s| (290..=300).contains(&s)), "{seen:?}");
     let lookups: Vec<String> = lab.w().requests.iter().filter(|q| q.starts_with("lookup ")).cloned().collect();
     assert!(lookups.iter().skip(1).all(|q| q == "lookup vps.example.net via eth1"), "{lookups:?}");
     // The next round sets nothing again.
