@@ -321,3 +321,20 @@ fn a_name_found_only_while_active_sets_the_peer_and_the_lan_moves_onto_the_tunne
     assert_eq!(peer_settings(&lab), restored, "the peer as activation's settings are put back");
     lab.assert_traffic_via(ISP1);
 }
+
+/// The LAN DNS check reads the router's dnsmasq's real reply with the name endpoint's
+/// reader: an address for DNS_TEST_NAME counts, and the resolver is not restarted (the
+/// reader is stricter than the old header check, which counted any answer at all).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_lan_dns_check_takes_a_real_answer_and_restarts_nothing() {
+    let lab = Lab::up("qx", &[]);
+    let marker = lab.dir.join("restarted");
+    let conf = lab.conf_variant("dns.conf", &[("DNS_RESTART_CMD", &format!("/usr/bin/touch {}", marker.display()))]);
+    lab.ctl("primary", "down");
+    let r = lab.tool_with(&conf, &["run"]);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, lab.log());
+    assert_failsafe_tables(&lab);
+    assert!(!lab.log().contains("does not resolve"), "{}", lab.log());
+    assert!(!marker.exists(), "DNS_RESTART_CMD ran for a resolver that answers:\n{}", lab.log());
+}
