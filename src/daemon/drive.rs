@@ -107,8 +107,6 @@ impl Daemon {
             }
             return Ok(());
         }
-        // A sequence runs: a healthy lookup under way is no longer wanted (see `endpoint`).
-        self.lookup = None;
         // Busy: a command by hand; the next round.
         let Some(lock) = self.lock(Duration::from_secs(self.cfg.lock_timeout_s))? else { return Ok(()) };
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
@@ -139,8 +137,14 @@ impl Daemon {
             Ok(outcome) => {
                 self.last_error = None;
                 self.hold_until = None;
-                if outcome == Outcome::Healthy {
-                    self.refresh_endpoint()?;
+                // A healthy round's lookup goes on (or starts); after any other, one under
+                // way is no longer wanted: the address activation used stays while on.
+                match outcome {
+                    Outcome::Healthy => {
+                        let r = self.refresh_endpoint();
+                        self.note(r);
+                    }
+                    _ => self.lookup = None,
                 }
                 if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
                     self.log.info(&format!(
