@@ -25,6 +25,38 @@ pub enum Format {
     Prometheus,
 }
 
+/// A WG_ENDPOINT given by name, as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameSeen {
+    pub name: String,
+    /// The address in use (the entry's, or while on the one activation used); `None`: none known.
+    pub addr: Option<Ipv4Addr>,
+    /// Seconds left of the entry's TTL (negative: expired that long ago); `None` without
+    /// an address kept in STATE_DIR.
+    pub expires_in_s: Option<i64>,
+}
+
+impl NameSeen {
+    fn text(&self) -> String {
+        let addr = self.addr.map_or("no address known".to_string(), |a| a.to_string());
+        let ttl = match self.expires_in_s {
+            Some(s) if s > 0 => format!(", kept {s} s more (its TTL)"),
+            Some(s) => format!(", expired {} s ago: looked up again at the next healthy round", -s),
+            None => String::new(),
+        };
+        format!("{} {addr}{ttl}", self.name)
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "{{\"name\":{},\"address\":{},\"expires_in_s\":{}}}",
+            json_str(&self.name),
+            self.addr.map_or("null".to_string(), |a| json_str(&a.to_string())),
+            self.expires_in_s.map_or("null".to_string(), |s| s.to_string())
+        )
+    }
+}
+
 /// Everything `status` reports.
 pub struct Status {
     /// When it was taken (wall time, through the door): the "s ago" of its times.
@@ -46,6 +78,8 @@ pub struct Status {
     /// round), as the round judges it.
     pub failback_in_s: Option<u64>,
     pub tunnel_iface: String,
+    /// WG_ENDPOINT when it is a name (`None`: an address).
+    pub endpoint: Option<NameSeen>,
     pub backend: String,
     /// The peer's latest handshake, read as the tunnel's verdict reads it.
     pub handshake: HandshakeAge,
@@ -153,6 +187,14 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         primary_targets,
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
+        endpoint: cfg.wg_endpoint.name.as_ref().map(|name| NameSeen {
+            name: name.clone(),
+            addr: cfg.wg_endpoint.known().then(|| cfg.wg_endpoint.addr()),
+            expires_in_s: sys
+                .endpoint_kept()
+                .filter(|c| c.addr.is_some())
+                .map(|c| c.expires_s as i64 - sys.boottime_s() as i64),
+        }),
         backend: sys.backend().to_string(),
         handshake: handshake_age(latest, now),
         tunnel_error,
@@ -273,6 +315,9 @@ impl Status {
             if self.tunnel_up { "up" } else { "down" },
             self.backend
         );
+        if let Some(e) = &self.endpoint {
+            let _ = writeln!(s, "endpoint: {}", e.text());
+        }
         let backup = match (self.backup_checked, self.backup) {
             (false, _) => "not checked (BACKUP_CHECK=off)".to_string(),
             (true, None) => "not checked yet".to_string(),
@@ -362,7 +407,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{},\"history\":{},\"budget\":{}}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},\"endpoint\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{},\"history\":{},\"budget\":{}}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             // Where traffic goes only means something while the failsafe is on.
             if self.failsafe { json_str(&self.target.to_string()) } else { "null".to_string() },
@@ -381,6 +426,7 @@ impl Status {
             opt_u64(self.handshake.secs()),
             self.tunnel_error.as_deref().map_or("null".to_string(), json_str),
             self.peer_ip6.map_or("null".to_string(), |ip| json_str(&ip.to_string())),
+            self.endpoint.as_ref().map_or("null".to_string(), NameSeen::json),
             tunnel_health,
             json_str(&self.backup_dev),
             self.backup_checked,
@@ -475,6 +521,7 @@ pub(crate) mod tests {
             )],
             failback_in_s: None,
             tunnel_iface: "wg0".into(),
+            endpoint: None,
             backend: "kernel".into(),
             handshake: HandshakeAge::Ago(Duration::from_secs(12)),
             tunnel_error: None,
@@ -529,7 +576,7 @@ pub(crate) mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920},\"history\":null,\"budget\":{\"mb\":100,\"period_start_unix_s\":1796083200,\"used_bytes\":76000000,\"used_pct\":76}}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"endpoint\":null,\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920},\"history\":null,\"budget\":{\"mb\":100,\"period_start_unix_s\":1796083200,\"used_bytes\":76000000,\"used_pct\":76}}"
         );
         assert!(text.contains("\nbudget:   76 % of 100 MB over the backup since "), "{text}");
         assert!(
@@ -596,5 +643,30 @@ pub(crate) mod tests {
         let st = Status { backup: Some((true, 1_700_000_000)), ..sample() };
         assert!(st.to_text().contains("backup:   eth1 DOWN since "), "{}", st.to_text());
         assert!(st.to_json().contains("\"up\":false,\"since_unix_s\":1700000000"));
+    }
+
+    #[test]
+    fn a_name_endpoint_shows_its_address_and_how_long_it_is_kept() {
+        let named = |addr: Option<[u8; 4]>, expires_in_s| NameSeen {
+            name: "vps.example.net".into(),
+            addr: addr.map(Ipv4Addr::from),
+            expires_in_s,
+        };
+        let st = Status { endpoint: Some(named(Some([198, 51, 100, 10]), Some(250))), ..sample() };
+        assert!(st.to_text().contains("\nendpoint: vps.example.net 198.51.100.10, kept 250 s more (its TTL)\n"));
+        assert!(st.to_json().contains(
+            "\"endpoint\":{\"name\":\"vps.example.net\",\"address\":\"198.51.100.10\",\"expires_in_s\":250},"
+        ));
+        let expired = Status { endpoint: Some(named(Some([198, 51, 100, 10]), Some(-30))), ..sample() };
+        assert!(
+            expired.to_text().contains("198.51.100.10, expired 30 s ago: looked up again"),
+            "{}",
+            expired.to_text()
+        );
+        assert!(expired.to_json().contains("\"expires_in_s\":-30}"));
+        let unknown = Status { endpoint: Some(named(None, None)), ..sample() };
+        assert!(unknown.to_text().contains("endpoint: vps.example.net no address known\n"), "{}", unknown.to_text());
+        assert!(unknown.to_json().contains("\"address\":null,\"expires_in_s\":null}"));
+        assert!(!sample().to_text().contains("endpoint:"), "an address endpoint is in the configuration");
     }
 }

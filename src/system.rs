@@ -65,9 +65,11 @@ pub struct System<'a> {
     /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
     /// of a switch (WGF_FLOWS).
     pub flows_reset: Option<usize>,
-    /// Step 7's DNS check is not made by the sequence but handed to the driver
-    /// ([`System::take_dns_due`]): the daemon makes it beside its loop (up to 5 s of query,
-    /// then the restart), where a carrier event must never wait for it.
+    /// The DNS questions that may wait are not asked by the sequence but left to the
+    /// driver, which asks them beside its loop, where a carrier event must never wait for
+    /// them (the daemon): step 7's check, handed over ([`System::take_dns_due`]; up to 5 s
+    /// of query, then the restart), and a healthy round's lookup of a name endpoint (up to
+    /// 1 s), which the driver makes after a healthy round.
     pub dns_beside: bool,
     pub(crate) dns_due: Option<Ipv4Addr>,
     /// The bytes of the outage a failback ended: told with its `deactivated` event

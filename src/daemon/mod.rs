@@ -29,6 +29,7 @@ use crate::config::{self, Config};
 use crate::decide::{daemon_round_due, decide, failsafe_on, round_gateways, Action, Change, ModeFiles};
 use crate::dns;
 use crate::edgeos;
+use crate::endpoint;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
 use crate::health::{rounds_needed, Unhealthy};
@@ -165,6 +166,8 @@ struct Daemon {
     edgeos: bool,
     /// An activation's DNS check (step 7), made beside the loop.
     dns: Option<DnsCheck>,
+    /// A name endpoint's healthy lookup, asked beside the loop.
+    lookup: Option<(endpoint::Asking, dns::Resolving)>,
 }
 
 impl Daemon {
@@ -200,6 +203,7 @@ impl Daemon {
             rounds: 0,
             edgeos: Path::new(edgeos::OP_WRAPPER).exists(),
             dns: None,
+            lookup: None,
         };
         let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
         // A name endpoint's address as last found, before the routes to it are read.
@@ -242,6 +246,7 @@ impl Daemon {
         let mut exe_checked = Instant::now();
         loop {
             self.dns_step();
+            self.lookup_step();
             let now = Instant::now();
             if now.duration_since(exe_checked) >= EXE_EVERY {
                 exe_checked = now;
@@ -275,6 +280,7 @@ impl Daemon {
                     Some(DnsCheck::Query(q)) => q.fd(),
                     _ => -1,
                 }),
+                os::pollin(self.lookup.as_ref().map_or(-1, |(_, r)| r.fd())),
             ];
             // Rounded up: a timeout rounded down would spin through the last fraction of a
             // millisecond before every round.
@@ -285,6 +291,9 @@ impl Daemon {
                 Some(DnsCheck::Query(q)) => ms = ms.min(q.wait_ms()),
                 Some(DnsCheck::Restart(_)) => ms = ms.min(RESTART_POLL_MS),
                 None => {}
+            }
+            if let Some((_, r)) = &self.lookup {
+                ms = ms.min(r.wait_ms());
             }
             if let Err(e) = os::poll(&mut fds, ms) {
                 if e.kind() == std::io::ErrorKind::Interrupted {

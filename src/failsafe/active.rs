@@ -52,6 +52,10 @@ pub fn while_active(
     }
     if wg_exists {
         ensure_link_up(sys)?;
+        // Told, never a stop: the tables are kept all the same.
+        if let Err(e) = peer_for_late_endpoint(sys) {
+            sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface));
+        }
     }
 
     // The tunnel, every round: while the tables are on the backup, each echo is also the

@@ -74,6 +74,45 @@ pub(super) fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
     }
 }
 
+/// The VPS peer's endpoint set to the address in use, with WG_KEEPALIVE, the settings the
+/// peer had journaled first (deactivation puts them back). `peer`: WG_IFACE's peer as just
+/// read; `why` says, after the interface's name, why it is set. Returns the peer's key.
+pub(super) fn set_peer_endpoint(sys: &mut System, peer: Option<Peer>, why: &str) -> Result<Key, Error> {
+    let c = sys.cfg;
+    let endpoint = sys.endpoint();
+    let (key, source) = sys.find_peer_key()?;
+    // What goes back at failback: the settings of the peer that has this key.
+    let before = match peer.filter(|p| p.public_key == key) {
+        Some(p) => p.settings(),
+        None => sys.peer_with_key(&key)?.settings(),
+    };
+    let wanted = PeerSet { key, endpoint: Some(endpoint), keepalive_s: c.wg_keepalive_s };
+    sys.log.info(&format!(
+        "tunnel {} {why}: setting the peer's endpoint {endpoint} and keepalive (key from {source})",
+        c.wg_iface
+    ));
+    let change = Change::SetPeer { iface: c.wg_iface.clone(), peer: wanted };
+    sys.apply_owned(&change, Owned::Peer(c.wg_iface.clone(), before))?;
+    Ok(key)
+}
+
+/// A name endpoint whose address became known only while active (activation found none
+/// and set no peer: FALLBACK put the tables on the backup): the peer's endpoint set now,
+/// as activation sets it, so that the tunnel can be proven. Once an activation: a peer
+/// journaled already was set by the failsafe, and is left to WireGuard (which roams it).
+pub(super) fn peer_for_late_endpoint(sys: &mut System) -> Result<(), Error> {
+    let c = sys.cfg;
+    let journaled = sys.journal().iter().any(|o| matches!(o, Owned::Peer(iface, _) if *iface == c.wg_iface));
+    if c.wg_endpoint.name.is_none() || !c.wg_endpoint.known() || journaled {
+        return Ok(());
+    }
+    let peer = sys.tunnel_peer()?;
+    if peer.as_ref().is_some_and(|p| p.endpoint == Some(sys.endpoint())) {
+        return Ok(());
+    }
+    set_peer_endpoint(sys, peer, &format!("with WG_ENDPOINT {} known now", c.wg_endpoint)).map(|_| ())
+}
+
 /// The tunnel's proof needs a handshake that WireGuard will not start (see
 /// [`health::handshake_wanted`]): the VPS peer `key` is renewed — removed and added back
 /// with every setting it has, read just before — which drops its session, so that the next

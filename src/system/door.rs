@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::dns;
 use crate::edgeos::{self, LbInterface};
+use crate::endpoint::Asking;
 #[cfg(test)]
 use crate::error::Context;
 use crate::error::Error;
@@ -244,6 +245,16 @@ impl Kernel {
             Kernel::Netlink(_) => dns::resolves(server, name, timeout),
             #[cfg(test)]
             Kernel::Fake(f) => f.resolves(server, name),
+        }
+    }
+
+    /// A name endpoint's lookup (see `endpoint::begin`): routed, or along `via` (the path
+    /// to BACKUP_GW) when it is to go through the backup.
+    pub fn lookup(&self, asking: &Asking, via: Option<&ProbePath>) -> Result<dns::Resolved, String> {
+        match self {
+            Kernel::Netlink(_) => dns::lookup(&asking.servers, &asking.name, asking.timeout, via),
+            #[cfg(test)]
+            Kernel::Fake(f) => f.lookup(asking, via),
         }
     }
 

@@ -24,6 +24,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::edgeos::LbInterface;
+use crate::endpoint::Asking;
 use crate::health::SESSION_MAX_AGE_S;
 use crate::netlink::ctnetlink::{ConntrackError, Flushed};
 use crate::netlink::link::{Addr, Link, Links};
@@ -64,6 +65,8 @@ pub struct World {
     pub lb: Option<Vec<LbInterface>>,
     pub dnsmasq: bool,
     pub dns_answers: bool,
+    /// The names a name endpoint's lookup finds (with a TTL of 300 s), by either path.
+    pub names: Vec<(String, Ipv4Addr)>,
     pub boottime_ms: u64,
     /// Reboots so far (the boot's id says it).
     pub reboots: u32,
@@ -202,6 +205,10 @@ impl World {
         let (now, handshakes) = (self.wall_now(), self.vps_handshakes);
         let to_peer = |p: &&mut Peer| p.allowed_ips.iter().any(|(ip, _)| *ip == IpAddr::V4(target));
         if let Some(p) = self.peers.iter_mut().find(to_peer) {
+            // A peer with no endpoint has nowhere to send the packet: no handshake, no echo.
+            if p.endpoint.is_none() {
+                return false;
+            }
             packet_to_peer(p, handshakes, now);
         }
         let dev = self.path_dev(path).unwrap_or_default();
@@ -419,7 +426,10 @@ impl Fake {
         let Some(p) = w.peers.iter_mut().find(|p| p.public_key == set.key) else {
             return Err(WgError("no such peer".to_string()));
         };
-        p.endpoint = set.endpoint;
+        // As the kernel: a set that names no endpoint keeps the one the peer has.
+        if set.endpoint.is_some() {
+            p.endpoint = set.endpoint;
+        }
         p.keepalive_s = set.keepalive_s;
         if set.endpoint.is_some() {
             packet_to_peer(p, handshakes, now);
@@ -499,6 +509,18 @@ impl Fake {
         let mut w = self.0.borrow_mut();
         w.read(&format!("dns {name} at {server}")).map_err(|_| io::Error::other("killed"))?;
         Ok(w.dns_answers)
+    }
+
+    /// A name endpoint's lookup: recorded with its path, answered from `names`.
+    pub fn lookup(&self, asking: &Asking, via: Option<&ProbePath>) -> Result<crate::dns::Resolved, String> {
+        let mut w = self.0.borrow_mut();
+        let path = via.and_then(|p| w.path_dev(p)).unwrap_or_else(|| "routed".into());
+        w.read(&format!("lookup {} via {path}", asking.name)).map_err(|e| e.to_string())?;
+        let server = asking.servers.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED);
+        match w.names.iter().find(|(n, _)| *n == asking.name) {
+            Some((_, addr)) => Ok(crate::dns::Resolved { addr: *addr, ttl_s: 300, server }),
+            None => Err(format!("{server}: {} does not exist (NXDOMAIN)", asking.name)),
+        }
     }
 
     pub fn restart_dns(&self, cmd: &[String]) -> io::Result<()> {

@@ -60,7 +60,8 @@ impl Lab {
     pub fn new(tag: &str, extra: &str) -> Lab {
         let dir = scratch_dir(&format!("wgfs-door-{tag}-{}", std::process::id()));
         let text = format!(
-            "WG_PEER_IP={PEER_IP}\nWG_ENDPOINT={ENDPOINT}\nPRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\n{}LAN_SUBNET=192.168.10.0/24\nTUNNEL_WAIT=0\nWG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            "WG_PEER_IP={PEER_IP}\n{}PRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\n{}LAN_SUBNET=192.168.10.0/24\nTUNNEL_WAIT=0\nWG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            if extra.contains("WG_ENDPOINT=") { String::new() } else { format!("WG_ENDPOINT={ENDPOINT}\n") },
             if extra.contains("PRIMARY_GW=") { String::new() } else { format!("PRIMARY_GW={PRIMARY_GW}\n") },
             if extra.contains("BACKUP_GW=") { String::new() } else { format!("BACKUP_GW={BACKUP_GW}\n") },
             dir.display(),
@@ -633,4 +634,53 @@ fn the_daemons_activation_hands_its_dns_check_to_the_loop() {
             assert!(asked[1].starts_with("run ") && asked[1].contains("restart"), "{asked:?}");
         }
     }
+}
+
+/// A name endpoint that no lookup finds at activation: FALLBACK=backup puts every table on
+/// the backup, with no endpoint route and the peer untouched. Found by a later round: the
+/// endpoint route goes in and the peer's endpoint is set, journaled as activation journals
+/// it — so the tunnel is proven and takes the tables — and failback restores the peer's
+/// settings as it restores activation's. Before, the round added the route but never set the
+/// peer: the tunnel stayed unproven until failback.
+#[test]
+fn a_name_endpoint_found_only_while_active_sets_the_peer_and_the_tunnel_takes_the_tables() {
+    let lab = Lab::new("named-late", "WG_ENDPOINT=vps.example.net\nWG_ENDPOINT_DNS=192.0.2.53\n");
+    lab.w().peers[0].endpoint = None;
+    let peer_before = lab.w().peers[0].settings();
+    healthy_then_down(&lab);
+    let out = lab.tick().expect("activation");
+    assert!(matches!(out, Outcome::Activated { target: crate::decide::Target::Backup, .. }), "{out:?}");
+    assert_eq!(lab.table(201), words(&["default via 192.168.2.1 dev eth1 table 201 proto static metric 40"]));
+    assert!(!lab.table(254).iter().any(|x| x.starts_with("203.0.113.10 ")), "{:?}", lab.table(254));
+    assert_eq!(lab.w().peers[0].settings(), peer_before);
+
+    lab.w().names.push(("vps.example.net".into(), ENDPOINT));
+    let out = lab.tick().expect("the address found");
+    assert!(matches!(out, Outcome::Active { target: crate::decide::Target::Tunnel, tunnel_ok: true, .. }), "{out:?}");
+    on_tunnel(&lab);
+    assert_eq!(lab.w().peers[0].endpoint, Some(SocketAddr::from((ENDPOINT, 51820))));
+    // `status` names it, with the address and what is left of its TTL.
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    let seen = st.endpoint.expect("a name endpoint");
+    assert_eq!((seen.name.as_str(), seen.addr), ("vps.example.net", Some(ENDPOINT)));
+    assert!(seen.expires_in_s.is_some_and(|s| (290..=300).contains(&s)), "{seen:?}");
+    let lookups: Vec<String> = lab.w().requests.iter().filter(|q| q.starts_with("lookup ")).cloned().collect();
+    assert!(lookups.iter().skip(1).all(|q| q == "lookup vps.example.net via eth1"), "{lookups:?}");
+    // The next round sets nothing again.
+    let sets = |lab: &Lab| lab.w().requests.iter().filter(|q| q.starts_with("wg set ")).count();
+    let set_once = sets(&lab);
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }));
+    assert_eq!(sets(&lab), set_once);
+
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    original(&lab);
+    // Its settings put back as activation's are: the keepalive it had; an endpoint it did
+    // not have cannot be taken away by a set (WireGuard keeps the one it has).
+    let endpoint = Some(SocketAddr::from((ENDPOINT, 51820)));
+    assert_eq!(lab.w().peers[0].settings(), crate::wireguard::PeerSet { endpoint, ..peer_before });
+    let journal = State::open_as_owner(&lab.cfg.state_dir).expect("state").journal().expect("journal");
+    assert!(journal.is_empty(), "{journal:?}");
 }
