@@ -61,7 +61,7 @@ impl Track {
         let seq = self.seq;
         *self = Track::new();
         self.seq = seq;
-        self.prober = path.and_then(|p| Prober::open_to(p, &targets).ok());
+        self.prober = path.and_then(|p| Prober::open_track(p, &targets).ok());
         self.targets = targets;
         self.ifindex = ifindex;
     }
