@@ -4,7 +4,8 @@
 //! probe interval is not failed over (a reply counts up to PROBE_TIMEOUT_MS); a WireGuard
 //! interface re-created during an outage is probed again (tracks follow a device's index);
 //! a VPS that answers no echo but handshakes keeps its tunnel through two outages; TRACK_IPS
-//! are judged in `run`'s words.
+//! are judged in `run`'s words; the tables as last seen healthy are written again when, and
+//! only when, they change.
 //!
 //! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
 //! `cargo test --test lab_daemon -- --include-ignored`.
@@ -209,4 +210,35 @@ fn the_daemon_judges_track_ips_as_run_does() {
     wait_for(&lab, "no IPv4 address to send TRACK_IPS' echoes from", Duration::from_secs(10));
     wait_for_n(&lab, "ACTIVATED", 2, Duration::from_secs(5));
     assert_eq!(d.stop(), Some(0));
+}
+
+/// The tables as last seen healthy, under the daemon: written at its first healthy round,
+/// not again while nothing changes (a round whose view is the one they were found from does
+/// not make them again), and again as soon as a managed table changes — a default added,
+/// then removed.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_daemon_writes_the_healthy_tables_again_when_and_only_when_they_change() {
+    let lab = Lab::up("drh", &[]);
+    let conf = daemon_conf(&lab, "drh.conf", &[]);
+    let before = lab.tables();
+    let healthy = lab.state_dir().join("healthy");
+    let d = Daemon::start(&lab, &conf, &[]);
+    let first = wait_for_file(&healthy, "default via 192.168.1.1 dev eth0 table 201", Duration::from_secs(5));
+    assert!(!first.contains("metric 77"), "{first}");
+    let written = std::fs::metadata(&healthy).and_then(|m| m.modified()).expect("mtime");
+    sleep(Duration::from_millis(1500)); // seven rounds, the tables unchanged
+    let mtime = std::fs::metadata(&healthy).and_then(|m| m.modified()).expect("mtime");
+    assert_eq!(mtime, written, "rewritten unchanged");
+    lab.rtr("ip route add default via 192.168.2.1 dev eth1 table 201 metric 77");
+    let added = wait_for_file(&healthy, "metric 77", Duration::from_secs(3));
+    assert!(added.contains("default via 192.168.1.1 dev eth0 table 201"), "{added}");
+    lab.rtr("ip route del default via 192.168.2.1 dev eth1 table 201 metric 77");
+    let started = Instant::now();
+    while std::fs::read_to_string(&healthy).expect("healthy").contains("metric 77") {
+        assert!(started.elapsed() < Duration::from_secs(3), "the removed default is still remembered");
+        sleep(Duration::from_millis(20));
+    }
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(lab.tables(), before);
 }

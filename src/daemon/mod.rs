@@ -126,6 +126,9 @@ struct Daemon {
     snapshot: Option<Snapshot>,
     /// The tables as last remembered healthy (written only when they change).
     healthy: Option<Snapshot>,
+    /// The view's routes and rules `healthy` was last found from (and written, when it
+    /// changed), under this configuration: `None` after a SIGHUP.
+    healthy_from: Option<(Vec<Route>, Vec<Rule>)>,
     /// What STATE_DIR says of the mode, as of the last sequence: with the view's routes,
     /// the facts of `failsafe_on` (see [`View::on`]).
     files: ModeFiles,
@@ -175,6 +178,7 @@ impl Daemon {
             view: View { links: Links::default(), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() },
             snapshot: None,
             healthy: None,
+            healthy_from: None,
             files: ModeFiles::default(),
             leftovers: false,
             ours: Vec::new(),
@@ -326,6 +330,7 @@ impl Daemon {
                         self.backup.stop(); // BACKUP_DEV or BACKUP_GW may have changed
                         self.backup_check = None;
                         self.lladdr = None;
+                        self.healthy_from = None; // the managed tables may differ
                         self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();
                         self.log.info(&format!("configuration {} reloaded", self.path.display()));
                         self.dirty = true;
