@@ -217,7 +217,8 @@ impl Drops {
 /// let p = Prober::open_track(path, &targets)?;         // reopened when path or targets change
 /// poll set += pollfd { fd: p.as_raw_fd(), events: POLLIN }
 /// every PROBE_INTERVAL_MS: for t in &targets { p.send(*t, seq)?; }   // seq = the round's number
-/// on POLLIN: while let Some((source, seq)) = p.recv() { count it if seq is a live round's }
+/// on POLLIN: if let Some((source, seq)) = p.recv() { count it if seq is a live round's }
+/// before a round closes: while let Some((source, seq)) = p.recv() { the same }
 /// when a round closes: if p.overflowed() { the round is unknown } else { passed or failed }
 /// ```
 ///
@@ -345,7 +346,8 @@ impl Prober {
     }
 }
 
-/// The socket, for a caller's poll set (POLLIN: call [`Prober::recv`] until `None`).
+/// The socket, for a caller's poll set (POLLIN: call [`Prober::recv`], once per wakeup or
+/// until `None`).
 impl AsFd for Prober {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()

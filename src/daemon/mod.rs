@@ -257,7 +257,7 @@ impl Daemon {
                 let r = self.judge(false);
                 self.note(r);
             }
-            // The probe sockets are polled too and drained as replies arrive: a flood of
+            // The probe sockets are polled too and read as replies arrive: a flood of
             // forged replies (filtered in the kernel, but counted against the buffer) never
             // fills a buffer that a round's real answer then cannot enter.
             let probe_fd = |t: &Track| t.prober.as_ref().map_or(-1, |p| p.as_raw_fd());
@@ -280,7 +280,7 @@ impl Daemon {
             }
             for (i, track) in [&mut self.primary, &mut self.tunnel, &mut self.backup].into_iter().enumerate() {
                 if fds[2 + i].revents != 0 {
-                    track.receive();
+                    track.receive_one();
                 }
             }
             if fds[0].revents != 0 {
