@@ -210,16 +210,16 @@ impl Drops {
 /// The sequence numbers the caller gives and gets back are its own (1, 2, …); on the
 /// wire each is offset by a random start, so they cannot be guessed either.
 ///
-/// A poll loop (the daemon) keeps the socket in its poll set and drains it as replies
-/// arrive, so that a reply is read when it comes, not once per interval:
+/// A daemon's track keeps the socket open across rounds and reads what waits in it when
+/// its rounds are closed, once per interval (the kernel filter keeps forged replies out of
+/// the buffer, so the round's answers wait there until then):
 ///
 /// ```text
 /// let p = Prober::open_track(path, &targets)?;         // reopened when path or targets change
-/// poll set += pollfd { fd: p.as_raw_fd(), events: POLLIN }
-/// every PROBE_INTERVAL_MS: for t in &targets { p.send(*t, seq)?; }   // seq = the round's number
-/// on POLLIN: if let Some((source, seq)) = p.recv() { count it if seq is a live round's }
-/// before a round closes: while let Some((source, seq)) = p.recv() { the same }
-/// when a round closes: if p.overflowed() { the round is unknown } else { passed or failed }
+/// every PROBE_INTERVAL_MS:
+///     while let Some((source, seq)) = p.recv() { count it if seq is a live round's }
+///     close the rounds due: if p.overflowed() { unanswered ones are unknown } else { passed or failed }
+///     for t in &targets { p.send(*t, seq)?; }   // seq = the next round's number
 /// ```
 ///
 /// `recv` returns `None` when the queue is empty, or after 256 packets that were not
@@ -346,8 +346,7 @@ impl Prober {
     }
 }
 
-/// The socket, for a caller's poll set (POLLIN: call [`Prober::recv`], once per wakeup or
-/// until `None`).
+/// The socket, for a caller's poll set (POLLIN: call [`Prober::recv`] until `None`).
 impl AsFd for Prober {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()

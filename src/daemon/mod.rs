@@ -257,17 +257,13 @@ impl Daemon {
                 let r = self.judge(false);
                 self.note(r);
             }
-            // The probe sockets are polled too and read as replies arrive: a flood of
-            // forged replies (filtered in the kernel, but counted against the buffer) never
-            // fills a buffer that a round's real answer then cannot enter.
-            let probe_fd = |t: &Track| t.prober.as_ref().map_or(-1, |p| p.as_raw_fd());
-            let mut fds = [
-                os::pollin(self.signals.as_raw_fd()),
-                os::pollin(self.events.fd()),
-                os::pollin(probe_fd(&self.primary)),
-                os::pollin(probe_fd(&self.tunnel)),
-                os::pollin(probe_fd(&self.backup)),
-            ];
+            // The probe sockets are not polled: a round's replies wait in their buffers
+            // until the round closes (read first thing in `round`), so a healthy round wakes
+            // the daemon once. Nothing reads an answer sooner: rounds close, and verdicts
+            // change, only there. Forged replies never take room in those buffers (the
+            // kernel filter drops them before they are queued), and a queue that overflowed
+            // all the same makes its unanswered rounds unknown, not failed.
+            let mut fds = [os::pollin(self.signals.as_raw_fd()), os::pollin(self.events.fd())];
             // Rounded up: a timeout rounded down would spin through the last fraction of a
             // millisecond before every round.
             let wait = next_round.saturating_duration_since(Instant::now());
@@ -277,11 +273,6 @@ impl Daemon {
                     continue;
                 }
                 return Err(Error::Failed(format!("poll: {e}")));
-            }
-            for (i, track) in [&mut self.primary, &mut self.tunnel, &mut self.backup].into_iter().enumerate() {
-                if fds[2 + i].revents != 0 {
-                    track.receive_one();
-                }
             }
             if fds[0].revents != 0 {
                 if let Some(stop) = self.signal()? {

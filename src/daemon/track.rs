@@ -104,18 +104,12 @@ impl Track {
     /// Reads the replies waiting; each counts for the round it answers while that round
     /// is open (up to PROBE_TIMEOUT_MS), not only the current one.
     pub(super) fn receive(&mut self) {
-        while self.receive_one() {}
-    }
-
-    /// Reads the next reply waiting, if any (`false`: none). The poll loop reads one per
-    /// wakeup, as each arrives: poll says at once when more wait, and a round's only
-    /// reply then costs one read, not a second that finds the queue empty.
-    pub(super) fn receive_one(&mut self) -> bool {
-        let Some((source, seq)) = self.prober.as_ref().and_then(|p| p.recv()) else { return false };
-        if let Some(i) = self.targets.iter().position(|t| *t == source) {
-            self.rounds.answer(seq, i);
+        let Some(p) = &self.prober else { return };
+        while let Some((source, seq)) = p.recv() {
+            if let Some(i) = self.targets.iter().position(|t| *t == source) {
+                self.rounds.answer(seq, i);
+            }
         }
-        true
     }
 
     pub(super) fn down(&self, c: &Config, now_ms: u64) -> bool {
