@@ -4,7 +4,6 @@
 //!
 //! Pure: text in, config out, so every error kind is unit-tested without root.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -18,10 +17,39 @@ pub(super) struct Entry {
     pub(super) line: usize,
 }
 
+/// The entries of one file by key, in the order read. A file holds a few dozen keys at
+/// most: a list searched in order costs less than hashing every key asked for (a third of
+/// a healthy tick's instructions went to reading the file), and links no hash table.
+#[derive(Default)]
+pub(super) struct Entries(Vec<(&'static str, Entry)>);
+
+impl Entries {
+    pub(super) fn get(&self, key: &str) -> Option<&Entry> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, e)| e)
+    }
+
+    pub(super) fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Sets `key` to `entry`, in place of the entry it had.
+    pub(super) fn insert(&mut self, key: &'static str, entry: Entry) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = entry,
+            None => self.0.push((key, entry)),
+        }
+    }
+
+    pub(super) fn remove(&mut self, key: &str) -> Option<Entry> {
+        let at = self.0.iter().position(|(k, _)| *k == key)?;
+        Some(self.0.remove(at).1)
+    }
+}
+
 /// Parses the text of a configuration file. `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let err = |line: usize, message: String| ConfigError { path: path.to_path_buf(), line, message };
-    let mut entries: HashMap<&'static str, Entry> = HashMap::new();
+    let mut entries = Entries::default();
     // Unknown keys wait until the whole file is read: in the seed's file they are notes.
     let mut unknown: Vec<(usize, String)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -166,7 +194,7 @@ fn unquote(v: &str) -> Result<String, String> {
 /// The entries of one file, turned into typed values key by key.
 struct Fields<'a> {
     path: &'a Path,
-    entries: HashMap<&'static str, Entry>,
+    entries: Entries,
 }
 
 impl Fields<'_> {

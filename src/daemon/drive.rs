@@ -9,14 +9,20 @@ use super::*;
 impl Daemon {
     /// The managed tables as this healthy round sees them, written when they changed
     /// (as `run` does: see `ownership::last_seen_healthy`).
+    /// A view whose routes and rules are those `healthy` was found from gives the same
+    /// snapshot: it is not made again (most rounds; making it was two thirds of one).
     fn remember_healthy(&mut self) -> Result<(), Error> {
-        let seen = last_seen_healthy(&self.view.routes, &self.view.rules, &self.cfg);
-        if self.healthy.as_ref() == Some(&seen) {
+        let v = &self.view;
+        if self.healthy_from.as_ref().is_some_and(|(routes, rules)| *routes == v.routes && *rules == v.rules) {
             return Ok(());
         }
-        let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
-        state.remember_healthy(&seen, crate::system::wall_now().as_secs()).map_err(crate::system::state_error)?;
-        self.healthy = Some(seen);
+        let seen = last_seen_healthy(&v.routes, &v.rules, &self.cfg);
+        if self.healthy.as_ref() != Some(&seen) {
+            let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
+            state.remember_healthy(&seen, crate::system::wall_now().as_secs()).map_err(crate::system::state_error)?;
+            self.healthy = Some(seen);
+        }
+        self.healthy_from = Some((self.view.routes.clone(), self.view.rules.clone()));
         Ok(())
     }
 

@@ -44,7 +44,7 @@ use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
 use crate::os;
 use crate::ownership::last_seen_healthy;
-use crate::probe::{self, Path as ProbePath, Prober};
+use crate::probe::{Path as ProbePath, Prober};
 use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
 use crate::rounds::{lladdr_kept, Rounds, Verdict};
 use crate::state::{self, Snapshot, State};
@@ -132,6 +132,9 @@ struct Daemon {
     snapshot: Option<Snapshot>,
     /// The tables as last remembered healthy (written only when they change).
     healthy: Option<Snapshot>,
+    /// The view's routes and rules `healthy` was last found from (and written, when it
+    /// changed), under this configuration: `None` after a SIGHUP.
+    healthy_from: Option<(Vec<Route>, Vec<Rule>)>,
     /// What STATE_DIR says of the mode, as of the last sequence: with the view's routes,
     /// the facts of `failsafe_on` (see [`View::on`]).
     files: ModeFiles,
@@ -185,6 +188,7 @@ impl Daemon {
             view: View { links: Links::default(), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() },
             snapshot: None,
             healthy: None,
+            healthy_from: None,
             files: ModeFiles::default(),
             leftovers: false,
             ours: Vec::new(),
@@ -266,16 +270,16 @@ impl Daemon {
                 let r = self.judge(false);
                 self.note(r);
             }
-            // The probe sockets are polled too and drained as replies arrive: a flood of
-            // forged replies (filtered in the kernel, but counted against the buffer) never
-            // fills a buffer that a round's real answer then cannot enter.
-            let probe_fd = |t: &Track| t.prober.as_ref().map_or(-1, |p| p.as_raw_fd());
+            // The probe sockets are not polled: a round's replies wait in their buffers
+            // until the round closes (read first thing in `round`), so a healthy round wakes
+            // the daemon once. Nothing reads an answer sooner: rounds close, and verdicts
+            // change, only there. Forged replies never take room in those buffers (the
+            // kernel filter drops them before they are queued), and a queue that overflowed
+            // all the same makes its unanswered rounds unknown, not failed.
+            // Beside them: the DNS check's query and a name endpoint's lookup, when asked.
             let mut fds = [
                 os::pollin(self.signals.as_raw_fd()),
                 os::pollin(self.events.fd()),
-                os::pollin(probe_fd(&self.primary)),
-                os::pollin(probe_fd(&self.tunnel)),
-                os::pollin(probe_fd(&self.backup)),
                 os::pollin(match &self.dns {
                     Some(DnsCheck::Query(q)) => q.fd(),
                     _ => -1,
@@ -300,11 +304,6 @@ impl Daemon {
                     continue;
                 }
                 return Err(Error::Failed(format!("poll: {e}")));
-            }
-            for (i, track) in [&mut self.primary, &mut self.tunnel, &mut self.backup].into_iter().enumerate() {
-                if fds[2 + i].revents != 0 {
-                    track.receive();
-                }
             }
             if fds[0].revents != 0 {
                 if let Some(stop) = self.signal()? {
@@ -353,6 +352,7 @@ impl Daemon {
                         self.backup.stop(); // BACKUP_DEV or BACKUP_GW may have changed
                         self.backup_check = None;
                         self.lladdr = None;
+                        self.healthy_from = None; // the managed tables may differ
                         self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();
                         self.log.info(&format!("configuration {} reloaded", self.path.display()));
                         self.dirty = true;
