@@ -102,6 +102,10 @@ pub struct BackupCheck {
     /// them (see [`BackupNeed`]). Written as `backup_fails`, its first meaning: a record of
     /// an earlier version (always 0 while down) reads the same.
     pub against: u64,
+    /// Boot time (s) of `run`'s last BACKUP_TRACK_IPS check (issue 18: they are probed
+    /// every BACKUP_CHECK_INTERVAL_S, not every tick). Written only once set, so a record
+    /// without it is written back as it was.
+    pub checked_s: Option<u64>,
 }
 
 /// What one BACKUP_CHECK verdict saw of the backup path.
@@ -164,7 +168,7 @@ impl BackupCheck {
         let failed = *seen != BackupSeen::Answered;
         let first = self.since_unix_s == 0;
         if first && !failed {
-            *self = BackupCheck { down: false, since_unix_s: now_unix_s.max(1), against: 0 };
+            *self = BackupCheck { down: false, since_unix_s: now_unix_s.max(1), against: 0, ..*self };
             return BackupNews::Unchanged;
         }
         if !first && failed == self.down {
@@ -180,7 +184,7 @@ impl BackupCheck {
         if self.against < needed.max(1) {
             return BackupNews::Unchanged;
         }
-        *self = BackupCheck { down: failed, since_unix_s: now_unix_s.max(1), against: 0 };
+        *self = BackupCheck { down: failed, since_unix_s: now_unix_s.max(1), against: 0, ..*self };
         if failed {
             BackupNews::Down
         } else {
@@ -374,7 +378,8 @@ impl Record {
             Some(p) => format!("proof_at={}\nproof={}\n", p.at_unix_s, p.by.word()),
             None => String::new(),
         };
-        self.fields_text() + &proof
+        let checked = self.backup.checked_s.map_or_else(String::new, |s| format!("backup_checked_s={s}\n"));
+        self.fields_text() + &proof + &checked
     }
 
     fn fields_text(&self) -> String {
@@ -456,6 +461,7 @@ impl Record {
                 "backup_down" => r.backup.down = flag()?,
                 "backup_since" => r.backup.since_unix_s = num()?,
                 "backup_fails" => r.backup.against = num()?,
+                "backup_checked_s" => r.backup.checked_s = Some(num()?),
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
                 "proof_at" => proof_at = Some(num()?),
                 "proof" => {
@@ -505,7 +511,7 @@ pub mod tests {
                 last_proof: None,
             },
             logged: LoggedOnce { repairs: true, back: false, ipv6_refused: true },
-            backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1 },
+            backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1, checked_s: None },
             totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41 },
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
         }
@@ -728,11 +734,11 @@ pub mod tests {
         // What is written: the standing verdict, since when, and the count against it.
         let mut r = Record::default();
         assert_eq!(r.backup.judged(&seen('+'), ticks, 100), BackupNews::Unchanged);
-        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 0 });
+        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 0, checked_s: None });
         assert_eq!(r.backup.judged(&seen('-'), ticks, 110), BackupNews::Unchanged);
-        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 1 });
+        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 1, checked_s: None });
         assert_eq!(r.backup.judged(&seen('-'), ticks, 120), BackupNews::Down);
-        assert_eq!(r.backup, BackupCheck { down: true, since_unix_s: 120, against: 0 });
+        assert_eq!(r.backup, BackupCheck { down: true, since_unix_s: 120, against: 0, checked_s: None });
         // A wall clock at 0 still reads as "checked".
         let mut d = BackupCheck::default();
         assert_eq!(d.judged(&seen('x'), ticks, 0), BackupNews::Down);
