@@ -126,11 +126,14 @@ impl System<'_> {
             return Ok(backup_seen(c, &Err(format!("{} interface does not exist", c.backup_dev)), false));
         };
         let wait = Duration::from_millis(c.probe_timeout_ms);
+        // The addresses are read for this check (every BACKUP_CHECK_INTERVAL_S) when the
+        // round did not need them.
+        let addrs = if obs.addrs.is_empty() { self.addrs()? } else { obs.addrs.clone() };
         let lladdr = || {
             let mac = self.kernel.gateway_lladdr(link.index, &c.backup_dev, gw, wait);
             mac.context("reading the neighbour table")
         };
-        let path = match backup_track_probe(c, &link, gw, &obs.addrs, lladdr)? {
+        let path = match backup_track_probe(c, &link, gw, &addrs, lladdr)? {
             Ok(path) => path,
             Err(seen) => return Ok(seen),
         };
