@@ -323,6 +323,17 @@ impl Fields<'_> {
         if c.up_after_max_s < c.up_after_s {
             return Err(self.error("UP_AFTER_MAX_S", format!("is below UP_AFTER_S ({} s)", c.up_after_s)));
         }
+        // Issue 18: a reply later than PROBE_TIMEOUT_MS is a lost echo, so a latency
+        // limit at or above it could never be exceeded.
+        if let Some(limit) = c.quality.latency_down_ms.filter(|l| *l >= c.probe_timeout_ms) {
+            return Err(self.error(
+                "LATENCY_DOWN_MS",
+                format!(
+                    "is {limit} but PROBE_TIMEOUT_MS is {} ms: a later reply is a lost echo, so the limit must be below it",
+                    c.probe_timeout_ms
+                ),
+            ));
+        }
         // Issue 18: BACKUP_TRACK_IPS are BACKUP_CHECK's.
         if !c.backup_track_ips.is_empty() && !c.backup_check {
             return Err(self.error("BACKUP_TRACK_IPS", "is set but BACKUP_CHECK is not on".into()));
@@ -617,12 +628,12 @@ pub mod tests {
         assert!(!off.quality.on() && off.backup_track_ips.is_empty());
         assert_eq!(off.backup_check_interval_s, 300);
         let q = |extra: &str| parse_str(&format!("{MINIMAL}{extra}")).map(|c| c.quality);
-        let set = q("LOSS_DOWN_PCT=20\nLOSS_UP_PCT=5\nLATENCY_DOWN_MS=1000\nQUALITY_WINDOW_S=30\n").expect("valid");
+        let set = q("LOSS_DOWN_PCT=20\nLOSS_UP_PCT=5\nLATENCY_DOWN_MS=900\nQUALITY_WINDOW_S=30\n").expect("valid");
         let want = Quality {
             loss_down_pct: Some(20),
             loss_up_pct: Some(5),
-            latency_down_ms: Some(1000),
-            latency_up_ms: Some(1000),
+            latency_down_ms: Some(900),
+            latency_up_ms: Some(900),
             window_s: 30,
         };
         assert_eq!(set, want);
@@ -636,6 +647,10 @@ pub mod tests {
         assert_eq!(
             more("LATENCY_UP_MS=500\n"),
             "/etc/test.conf:8: LATENCY_UP_MS: is set but LATENCY_DOWN_MS is not (the UP limit is the stricter one)"
+        );
+        assert_eq!(
+            more("LATENCY_DOWN_MS=1000\n"),
+            "/etc/test.conf:8: LATENCY_DOWN_MS: is 1000 but PROBE_TIMEOUT_MS is 1000 ms: a later reply is a lost echo, so the limit must be below it"
         );
         assert_eq!(more("LOSS_DOWN_PCT=100\n"), "/etc/test.conf:8: LOSS_DOWN_PCT: `100` is out of range (0..=99)");
         assert_eq!(
