@@ -6,7 +6,8 @@
 //! loss is failed over with LOSS_DOWN_PCT set and kept without; the failback waits for the
 //! stricter UP limit; a primary 1500 ms late is failed over on LATENCY_DOWN_MS; under the
 //! daemon a primary oscillating between 30 % and 0 % loss is failed over once and failed
-//! back once; BACKUP_TRACK_IPS notice the backup's dead upstream behind a live gateway.
+//! back once, and a tunnel that answers but loses half its echoes is routed around and back;
+//! BACKUP_TRACK_IPS notice the backup's dead upstream behind a live gateway.
 //!
 //! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
 //! `cargo test --test lab_quality -- --include-ignored`.
@@ -304,4 +305,45 @@ fn backup_track_ips_report_the_backups_dead_upstream_behind_a_live_gateway_under
     let d = Daemon::start(&lab, &conf, &[]);
     backup_track_ips_scenario(&lab, &conf, &out, &|| {});
     assert_eq!(d.stop(), Some(0));
+}
+
+/// The tunnel while it carries the LAN, under the daemon: the VPS drops exactly every
+/// other echo to its tunnel address — every round still finds it alive (no DOWN_AFTER_MS
+/// without an answer), but its window (QUALITY_WINDOW_S=3 here) is at 50 %, above
+/// LOSS_DOWN_PCT=20: it is treated as a dead tunnel, the tables go straight out of the
+/// backup (FALLBACK=backup); clean again, within LOSS_UP_PCT, it carries the LAN again.
+/// (Without the limits the same loss routes nothing around: the test then times out.)
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_tunnel_that_answers_but_loses_half_its_echoes_is_routed_around_under_the_daemon() {
+    let lab = Lab::up("qt", &[]);
+    let conf = daemon_conf(
+        &lab,
+        "qt.conf",
+        &[("LOSS_DOWN_PCT", "20"), ("LOSS_UP_PCT", "5"), ("QUALITY_WINDOW_S", "3"), ("PROBE_TIMEOUT_MS", "500")],
+    );
+    let before = lab.tables();
+    let d = Daemon::start(&lab, &conf, &[]);
+    lab.ctl("primary", "down");
+    wait_for(&lab, "failsafe ACTIVATED", Duration::from_secs(15));
+    assert_failsafe_tables(&lab);
+    sleep(Duration::from_secs(4));
+    assert!(!lab.log().contains("stopped working"), "a clean tunnel was routed around:\n{}", lab.log());
+    nft(
+        &lab,
+        "vps",
+        "table ip wfsq_tloss {\n chain in {\n type filter hook input priority filter; policy accept;
+         ip daddr 10.11.0.1 icmp type echo-request numgen inc mod 2 < 1 drop\n }\n}\n",
+    );
+    wait_for(&lab, "stopped working", Duration::from_secs(15));
+    assert_target_tables(&lab, "via 192.168.2.1 dev eth1");
+    lab.assert_traffic_via_backup();
+    nft(&lab, "vps", "table ip wfsq_tloss\ndelete table ip wfsq_tloss\n");
+    wait_for(&lab, "works again", Duration::from_secs(15));
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    lab.ctl("primary", "up");
+    wait_for(&lab, "failsafe DEACTIVATED", Duration::from_secs(20));
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(lab.tables(), before);
 }
