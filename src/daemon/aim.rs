@@ -34,8 +34,14 @@ impl Daemon {
                 None => {}
             },
             Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
-            None if self.backup.path.is_some() => self.backup.stop(),
-            None => {}
+            None => {
+                // A BACKUP_TRACK_IPS check under way is given up (the failsafe went on, or
+                // the backup has no gateway): its rounds would fail for nothing.
+                self.backup_ips.path = None;
+                if self.backup.path.is_some() {
+                    self.backup.stop();
+                }
+            }
         }
         // A WireGuard interface re-created during the outage (a commit) has a new index:
         // the socket bound to the old one would judge the tunnel dead for the rest of it.
