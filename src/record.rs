@@ -521,6 +521,20 @@ pub mod tests {
         crate::decide::tests::cfg()
     }
 
+    /// Issue 18: the time of `run`'s last BACKUP_TRACK_IPS check is written once set (a
+    /// record without it stays byte for byte as it was), read back, and kept by a verdict.
+    #[test]
+    fn the_last_backup_track_ips_check_is_written_only_once_set_and_kept_by_the_verdicts() {
+        let mut r = sample();
+        r.backup.checked_s = Some(1234);
+        let text = r.to_text();
+        assert_eq!(text, format!("{WRITTEN_BEFORE}backup_checked_s=1234\n"));
+        assert_eq!(Record::parse(&text), Ok(r.clone()));
+        let mut check = r.backup.clone();
+        check.judged(&BackupSeen::Answered, BackupNeed::ticks(), 1_700_000_500);
+        assert_eq!((check.down, check.checked_s), (false, Some(1234)), "turned up, the time kept");
+    }
+
     #[test]
     fn a_record_of_the_earlier_version_reads_the_same_and_is_written_back_the_same() {
         assert_eq!(Record::parse(WRITTEN_BEFORE), Ok(sample()));
