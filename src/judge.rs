@@ -1,7 +1,9 @@
 //! How a round probes each path and what the answers mean, as pure functions `run`
 //! (system/probes.rs) and the daemon (daemon/aim.rs) both call: a link's health, the
 //! primary's probe (the gateway's echo or TRACK_IPS framed to the gateway) and verdict,
-//! BACKUP_CHECK's path and verdict. The I/O (the echoes, the neighbour table, the load
+//! the quality limits' verdict (issue 18: one round's echoes for `run`, the daemon's window;
+//! the primary's, and the tunnel's while active), BACKUP_CHECK's path and verdict, and
+//! BACKUP_TRACK_IPS' (when due, their path through the backup's gateway, their verdict). The I/O (the echoes, the neighbour table, the load
 //! balancer's status) stays with the callers; what it is asked for and what its answers
 //! mean is decided here, once.
 #![forbid(unsafe_code)]
