@@ -484,21 +484,25 @@ scenario_systemd() {
 	ExecStart=$TOOL -c $D/daemon.conf daemon
 	NetworkNamespacePath=/run/netns/rtr
 	EOF
+	# EdgeOS 2.x runs /config/scripts/post-config.d/ inside its configuration service: the
+	# daemon is started there, through the packaged init script, which under systemd hands
+	# it to the unit without waiting for it (the unit is ordered after this very service:
+	# waiting would hang the router's boot).
+	[ -f "$P/wg-failsafe.init" ] || fail "no $P/wg-failsafe.init: run vm/test.sh amd64-systemd"
+	mkdir -p /usr/sbin && ln -sf "$TOOL" /usr/sbin/wg-failsafe   # the init script's DAEMON
 	cat > /etc/systemd/system/vyatta-router.service <<-EOF
 	[Unit]
-	Description=EdgeOS configuration (simulated: a oneshot of 3 s)
+	Description=EdgeOS configuration (simulated: 3 s, then post-config.d's line)
 	[Service]
 	Type=oneshot
 	ExecStart=/bin/sleep 3
+	ExecStart=/bin/sh $P/wg-failsafe.init start
 	RemainAfterExit=yes
+	TimeoutStartSec=30
 	EOF
 	systemctl daemon-reload
-	systemctl start --no-block vyatta-router.service
-	# Started as EdgeOS's post-config.d line does, through the packaged init script, which
-	# under systemd must hand it to the unit (queued behind vyatta-router: its After=).
-	[ -f "$P/wg-failsafe.init" ] || fail "no $P/wg-failsafe.init: run vm/test.sh amd64-systemd"
-	mkdir -p /usr/sbin && ln -sf "$TOOL" /usr/sbin/wg-failsafe   # the init script's DAEMON
-	sh "$P/wg-failsafe.init" start | sed 's/^/   init script: /'
+	systemctl start vyatta-router.service || fail "vyatta-router.service (the simulated configuration, running the init script) did not finish"
+	journalctl -u vyatta-router.service -o cat 2> /dev/null | grep -i 'wg-failsafe' | sed 's/^/   init script: /' || true
 	wait_log 1 15 "daemon started" "the daemon did not start"
 	[ "$(prop ActiveState)" = active ] || fail "wg-failsafe.service is $(prop ActiveState)"
 	v_end=$(prop ExecMainExitTimestampMonotonic vyatta-router.service)
