@@ -100,21 +100,46 @@ pub fn derive(root: &Node, given: &Given) -> Derived {
     d.configured4 = ifaces.iter().flat_map(|i| i.hosts.iter().map(|(a, _)| (i.name.clone(), *a))).collect();
     super::tunnel::derive_wireguard(root, &ifaces, given, &mut d);
     derive_wans(root, &ifaces, &mut d);
-    // Never a LAN: a tunnel, a member of any load-balance group (a WAN), an interface
-    // a default route's next-hop is on (a WAN outside the groups), loopback.
+    // Never a LAN: a tunnel, a member of any load-balance group (a WAN), loopback, and a
+    // WAN outside the groups (below).
     let mut not_lan: Vec<&str> = groups(root).iter().flat_map(|(_, g)| g.named("interface").map(|(i, _)| i)).collect();
     for kind in ["wireguard", "openvpn"] {
         not_lan.extend(root.child("interfaces").into_iter().flat_map(|i| i.named(kind).map(|(w, _)| w)));
     }
-    // Where a default's gateway is: a static route's next-hop or `system gateway-address`
-    // (the wizard's static WAN). A DHCP client is a WAN too (an uplink takes a lease; a
-    // LAN hands them out), whatever static address it also has.
-    let mut hops: Vec<Ipv4Addr> = static_next_hops(root).into_iter().map(|(h, _)| h).collect();
-    hops.extend(system_gateway(root));
-    not_lan.extend(ifaces.iter().filter(|i| i.dhcp || hops.iter().any(|h| i.holds(*h))).map(|i| i.name.as_str()));
     not_lan.push("lo");
+    // A WAN outside the groups: said, since a LAN of it would lose its failover.
+    let outside: Vec<(&Iface, String)> = ifaces
+        .iter()
+        .filter(|i| !not_lan.contains(&i.name.as_str()))
+        .filter_map(|i| Some((i, outside_wan(root, i)?)))
+        .collect();
+    for (i, why) in outside {
+        not_lan.push(&i.name);
+        let lan: Vec<String> = i.addrs.iter().filter(|a| a.len < 31).map(|a| format!("{} {a}", i.name)).collect();
+        if given.lan.is_empty() && !lan.is_empty() && !i.disabled {
+            d.confirm.push(format!(
+                "{} is not in LAN_SUBNET: {} is a WAN outside the load-balance groups ({why})",
+                lan.join(", "),
+                i.path
+            ));
+        }
+    }
     derive_lan(root, &ifaces, &not_lan, given, &mut d);
     d
+}
+
+/// Why `i` is a WAN though no load-balance group has it: a default route's gateway is on
+/// its subnet (a static route's next-hop, or `system gateway-address`, where EdgeOS's
+/// setup wizard puts a static WAN's), or it is a DHCP client — an uplink takes a lease, a
+/// LAN hands them out — whatever static address it also has.
+fn outside_wan(root: &Node, i: &Iface) -> Option<String> {
+    if i.dhcp {
+        return Some("address dhcp: it takes a lease".into());
+    }
+    if let Some((h, _)) = static_next_hops(root).into_iter().find(|(h, _)| i.holds(*h)) {
+        return Some(format!("protocols static route 0.0.0.0/0 next-hop {h} is on it"));
+    }
+    system_gateway(root).filter(|g| i.holds(*g)).map(|g| format!("system gateway-address {g} is on it"))
 }
 
 /// The load-balance groups, in file order.
