@@ -262,7 +262,8 @@ pub fn router(cfg: &Config, root: &Path, live: &Live) -> Vec<Finding> {
             Err(e) => out.push(Finding::new(Level::Warn, format!("{}: {e}: EdgeOS's checks skipped", found.source))),
             Ok(tree) => {
                 out.push(edgeos::route_allowed_ips(cfg, &tree));
-                out.push(edgeos::firstboot(root));
+                out.push(edgeos::firstboot(root, edgeos::deb_arch()));
+                out.push(edgeos::firstboot_wireguard(root));
                 out.extend(edgeos::seed_leftovers(&tree, root));
                 out.extend(edgeos::transition_scripts(cfg, &tree, root, live.daemon_running));
             }

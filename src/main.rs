@@ -401,6 +401,21 @@ mod tests {
         }
     }
 
+    /// README's command-line block says what `--help` says, in the same words: its
+    /// commands, between the usage line and `-V/--version, -h/--help`.
+    #[test]
+    fn readme_command_line_block_is_the_help() {
+        let readme = include_str!("../README.md");
+        let block = readme.split_once("## Command line\n\n```\n").map(|(_, b)| b).expect("README's block");
+        let block = block.split_once("```").map(|(b, _)| b).expect("its end");
+        let (usage, rest) = block.split_once('\n').expect("a usage line");
+        let commands = rest.strip_suffix("  -V/--version, -h/--help\n").expect("the last line");
+        let help_usage = HELP.lines().find_map(|l| l.strip_prefix("Usage: ")).expect("usage");
+        let help = HELP.split_once("Commands:\n").and_then(|(_, c)| c.split_once("\nOptions:")).expect("commands").0;
+        assert_eq!(usage, help_usage);
+        assert_eq!(commands.trim_end(), help.trim_end(), "README's Command line block differs from --help");
+    }
+
     #[test]
     fn global_options_go_anywhere() {
         let cli = parse(&["-c", "/tmp/x.conf", "-n", "run", "-v"]).expect("valid");

@@ -42,6 +42,15 @@ fn config_boot(wg: &str, wg_extra: &str, groups: &str, system: &str) -> String {
     )
 }
 
+/// The dpkg architecture of the binary under test, as `check` names it (packaging/targets).
+fn deb_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => panic!("the lab runs on amd64 or arm64, not {other}"),
+    }
+}
+
 /// The lines of `stdout` that start with `level`.
 fn lines<'a>(stdout: &'a str, level: &str) -> Vec<&'a str> {
     stdout.lines().filter(|l| l.starts_with(level)).collect()
@@ -59,7 +68,12 @@ fn check_reports_each_edgeos_finding_and_none_on_a_clean_router() {
     let group = "    group G {\n        interface eth0 {\n        }\n        interface eth1 {\n            \
                  failover-only\n        }\n        transition-script /usr/lib/wg-failsafe/transition\n    }\n";
     put(&root, "/config/config.boot", &config_boot(&wg, "        route-allowed-ips false\n", group, ""));
-    put(&root, &format!("/config/data/firstboot/install-packages/wg-failsafe_{version}_mipsel.deb"), "");
+    // EdgeOS 2.x keeps the WireGuard package there too; the ER-X's .deb beside this one's.
+    let (firstboot, arch) = ("/config/data/firstboot/install-packages", deb_arch());
+    put(&root, "/opt/vyatta/etc/version", "Version:      v2.0.9-hotfix.7\n");
+    put(&root, &format!("{firstboot}/wg-failsafe_{version}_mipsel.deb"), "");
+    put(&root, &format!("{firstboot}/wg-failsafe_{version}_{arch}.deb"), "");
+    put(&root, &format!("{firstboot}/e50-v2-v1.0.20220627-v1.0.20210914.deb"), "");
     assert_eq!(lab.tool(&["activate"]).code, 0);
     assert_eq!(lab.tool(&["deactivate"]).code, 0);
     let before = lab.tables();
@@ -71,7 +85,8 @@ fn check_reports_each_edgeos_finding_and_none_on_a_clean_router() {
         format!("ok   {wg} MTU 1420 fits in eth1's 1500 less WireGuard's 60 bytes over IPv4 = 1440"),
         "the VPS peer answered an echo over eth1".to_string(),
         format!("ok   interfaces wireguard {wg} does not route its peers' allowed-ips"),
-        format!("ok   /config/data/firstboot/install-packages/wg-failsafe_{version}_mipsel.deb is installed again"),
+        format!("ok   {firstboot}/wg-failsafe_{version}_{arch}.deb is installed again"),
+        format!("ok   {firstboot}/e50-v2-v1.0.20220627-v1.0.20210914.deb reinstalls WireGuard"),
         "ok   the seed script is not wired in".to_string(),
         "ok   load-balance group G calls /usr/lib/wg-failsafe/transition".to_string(),
     ] {
@@ -79,9 +94,10 @@ fn check_reports_each_edgeos_finding_and_none_on_a_clean_router() {
     }
     assert_eq!(lab.tables(), before, "check changed something");
 
-    // --- Every finding: the WireGuard package's README default, the seed's task and
-    // transition script, another group's own script, no .deb, a backup with a small MTU,
-    // a default into the tunnel, and an activation that could not prove the tunnel.
+    // --- Every finding: a configuration others can read, the WireGuard package's README
+    // default, the seed's task and transition script, another group's own script, only the
+    // ER-X's .deb and no WireGuard package's, a backup with a small MTU, a default into
+    // the tunnel, and an activation that could not prove the tunnel.
     let groups = format!(
         "{}    group VOIP {{\n        interface eth0 {{\n        }}\n        transition-script \
          /config/scripts/voip-alert\n    }}\n",
@@ -91,7 +107,8 @@ fn check_reports_each_edgeos_finding_and_none_on_a_clean_router() {
                 /config/scripts/wireguard-failsafe.sh\n            }\n            interval 1m\n        }\n    }\n";
     put(&root, "/config/config.boot", &config_boot(&wg, "        route-allowed-ips true\n", &groups, task));
     put(&root, "/config/scripts/voip-alert", "#!/bin/sh\nlogger -t voip \"$@\"\n");
-    fs::remove_dir_all(root.join("config/data")).expect("rm the .deb");
+    fs::remove_dir_all(root.join("config/data")).expect("rm the .debs");
+    put(&root, &format!("{firstboot}/wg-failsafe_{version}_mipsel.deb"), "");
     lab.rtr("ip link set eth1 mtu 1400");
     lab.rtr(&format!("ip route add default dev {wg} table 250"));
     lab.ctl("tunnel", "down");
@@ -99,6 +116,7 @@ fn check_reports_each_edgeos_finding_and_none_on_a_clean_router() {
     let a = lab.tool_with(&fallback, &["activate"]);
     assert!(a.stdout.contains("on the backup WAN"), "{}{}", a.stdout, a.stderr);
     assert_eq!(lab.tool_with(&fallback, &["deactivate"]).code, 0);
+    chmod(&fallback, 0o644);
     let before = lab.tables();
     let r = check(&lab, &fallback, &root);
     assert_eq!(r.code, 1, "the seed wired in breaks the failover:\n{}{}", r.stdout, r.stderr);
@@ -111,11 +129,13 @@ fn check_reports_each_edgeos_finding_and_none_on_a_clean_router() {
     );
     let warns = lines(&r.stdout, "WARN");
     for (i, start) in [
+        format!("WARN configuration {} is readable by others", fallback.display()),
         format!("WARN default route(s) through {wg} that are not the failsafe's (table 250: default dev {wg}"),
         format!("WARN {wg} MTU 1420 is more than eth1's 1400 less WireGuard's 60 bytes over IPv4 = 1340"),
         "WARN last activation ".to_string(),
         format!("WARN interfaces wireguard {wg} route-allowed-ips true"),
-        "WARN no wg-failsafe .deb in /config/data/firstboot/install-packages/".to_string(),
+        format!("WARN {firstboot}/ holds wg-failsafe_{version}_mipsel.deb but not the {arch} .deb"),
+        format!("WARN no WireGuard .deb in {firstboot}/ (on EdgeOS 2.x)"),
         "WARN load-balance group VOIP transition-script /config/scripts/voip-alert does not call wg-failsafe"
             .to_string(),
     ]
@@ -124,8 +144,9 @@ fn check_reports_each_edgeos_finding_and_none_on_a_clean_router() {
     {
         assert!(warns.get(i).is_some_and(|w| w.starts_with(start.as_str())), "WARN {i}: `{start}` in:\n{}", r.stdout);
     }
-    assert_eq!(warns.len(), 6, "{}", r.stdout);
-    assert!(warns[2].contains("the tunnel could not be proven over eth1"), "{}", warns[2]);
-    assert!(warns[3].contains(&format!("`set interfaces wireguard {wg} route-allowed-ips false`")), "{}", warns[3]);
+    assert_eq!(warns.len(), 8, "{}", r.stdout);
+    assert!(warns[0].ends_with("chmod 600 it"), "{}", warns[0]);
+    assert!(warns[3].contains("the tunnel could not be proven over eth1"), "{}", warns[3]);
+    assert!(warns[4].contains(&format!("`set interfaces wireguard {wg} route-allowed-ips false`")), "{}", warns[4]);
     assert_eq!(lab.tables(), before, "check changed something");
 }

@@ -1,7 +1,8 @@
 //! `check`'s findings from EdgeOS's own configuration and files: the WireGuard interface
-//! routing its peers' allowed IPs itself, the firstboot package, the seed script still
-//! wired in, and the load-balance group's transition script. Pure over the parsed tree
-//! and the files under `root` (`init::test_root`), so unit tests give both.
+//! routing its peers' allowed IPs itself, the firstboot packages (ours and WireGuard's),
+//! the seed script still wired in, and the load-balance group's transition script. Pure
+//! over the parsed tree and the files under `root` (`init::test_root`), so unit tests
+//! give both.
 
 #![forbid(unsafe_code)]
 
@@ -46,35 +47,118 @@ pub(super) fn route_allowed_ips(cfg: &Config, tree: &Node) -> Finding {
     }
 }
 
-/// The package in the firstboot directory, so that it is installed again after a
-/// firmware upgrade (which keeps /config and nothing else).
-pub(super) fn firstboot(root: &Path) -> Finding {
-    let dir = under(root, FIRSTBOOT_DIR);
-    let names: Vec<String> = std::fs::read_dir(&dir)
+/// The dpkg architecture this binary's .deb carries (packaging/targets): the Octeon
+/// routers' n64 binary ships as `mips`, their userland's.
+pub(super) fn deb_arch() -> Option<&'static str> {
+    match (std::env::consts::ARCH, cfg!(target_endian = "little")) {
+        ("mips", true) => Some("mipsel"),
+        ("mips" | "mips64", false) => Some("mips"),
+        ("arm", _) => Some("armhf"),
+        ("aarch64", _) => Some("arm64"),
+        ("x86_64", _) => Some("amd64"),
+        _ => None,
+    }
+}
+
+/// The `.deb` files in the firstboot directory under `root`.
+fn firstboot_debs(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(under(root, FIRSTBOOT_DIR))
         .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();
-    let ours: Vec<&str> =
-        names.iter().map(String::as_str).filter(|n| n.starts_with("wg-failsafe_") && n.ends_with(".deb")).collect();
+    names.retain(|n| n.ends_with(".deb"));
+    names.sort();
+    names
+}
+
+/// The package in the firstboot directory, so that it is installed again after a
+/// firmware upgrade (which keeps /config and nothing else): this version for `arch` (the
+/// router's; any when unknown). Other architectures' files beside it do no harm (dpkg
+/// refuses them); another version of this architecture may be installed after this one.
+pub(super) fn firstboot(root: &Path, arch: Option<&str>) -> Finding {
+    let names = firstboot_debs(root);
+    // wg-failsafe_VERSION_ARCH.deb, as (name, version, arch).
+    let ours: Vec<(&str, &str, &str)> = names
+        .iter()
+        .filter_map(|n| {
+            let (version, arch) = n.strip_prefix("wg-failsafe_")?.strip_suffix(".deb")?.split_once('_')?;
+            Some((n.as_str(), version, arch))
+        })
+        .collect();
     let version = env!("CARGO_PKG_VERSION");
-    match ours.as_slice() {
-        [] => Finding::new(
+    let this_arch = |a: &str| arch.is_none_or(|want| a == want);
+    let here = arch.unwrap_or("this router");
+    let ok = ours.iter().find(|(_, v, a)| *v == version && this_arch(a));
+    let older: Vec<&str> = ours.iter().filter(|(_, v, a)| *v != version && this_arch(a)).map(|o| o.0).collect();
+    let list = |v: &[&str]| v.join(", ");
+    match ok {
+        Some((one, ..)) if older.is_empty() => {
+            Finding::new(Level::Ok, format!("{FIRSTBOOT_DIR}/{one} is installed again after a firmware upgrade"))
+        }
+        Some((one, ..)) => Finding::new(
+            Level::Warn,
+            format!(
+                "{FIRSTBOOT_DIR}/ holds {} beside {one}: a firmware upgrade may install that after this version; \
+                 remove it",
+                list(&older)
+            ),
+        ),
+        None if ours.is_empty() => Finding::new(
             Level::Warn,
             format!(
                 "no wg-failsafe .deb in {FIRSTBOOT_DIR}/: after the next firmware upgrade the package is gone \
                  and nothing runs; copy the .deb there (README, Installing on EdgeOS)"
             ),
         ),
-        [one] if one.starts_with(&format!("wg-failsafe_{version}_")) => {
-            Finding::new(Level::Ok, format!("{FIRSTBOOT_DIR}/{one} is installed again after a firmware upgrade"))
-        }
-        _ => Finding::new(
+        None if older.is_empty() => Finding::new(
+            Level::Warn,
+            format!(
+                "{FIRSTBOOT_DIR}/ holds {} but not the {here} .deb (wg-failsafe_{version}_{here}.deb): a firmware \
+                 upgrade installs nothing that runs here; copy that one there",
+                list(&ours.iter().map(|o| o.0).collect::<Vec<_>>())
+            ),
+        ),
+        None => Finding::new(
             Level::Warn,
             format!(
                 "{FIRSTBOOT_DIR}/ holds {} but this is version {version}: a firmware upgrade installs that; \
                  leave only this version's .deb there",
-                ours.join(", ")
+                list(&older)
             ),
         ),
+    }
+}
+
+/// Release file names of the community WireGuard package (wireguard-vyatta-ubnt): the
+/// router family first (`e50-v2-v1.0.20220627-v1.0.20210914.deb`).
+const WIREGUARD_DEB_PREFIXES: [&str; 8] = ["e50-", "e100-", "e200-", "e300-", "e1000-", "ugw3-", "ugw4-", "ugwxg-"];
+/// EdgeOS's release, `Version:      v2.0.9-hotfix.7`.
+const EDGEOS_VERSION: &str = "/opt/vyatta/etc/version";
+
+/// The WireGuard package's .deb in the firstboot directory: without it, the tunnel is
+/// gone after a firmware upgrade on EdgeOS 1.x and 2.x (3.x has WireGuard built in).
+pub(super) fn firstboot_wireguard(root: &Path) -> Finding {
+    let release = read_small(root, EDGEOS_VERSION).and_then(|t| {
+        let v = t.lines().find_map(|l| l.strip_prefix("Version:"))?.trim().trim_start_matches('v');
+        v.split('.').next()?.parse::<u32>().ok()
+    });
+    if release.is_some_and(|major| major >= 3) {
+        return Finding::new(Level::Ok, "WireGuard is built into EdgeOS 3.x: no package to keep");
+    }
+    let wireguard = |n: &&String| {
+        n.to_ascii_lowercase().contains("wireguard") || WIREGUARD_DEB_PREFIXES.iter().any(|p| n.starts_with(p))
+    };
+    match firstboot_debs(root).iter().find(wireguard) {
+        Some(deb) => Finding::new(Level::Ok, format!("{FIRSTBOOT_DIR}/{deb} reinstalls WireGuard after an upgrade")),
+        None => {
+            let on = release.map_or("if this is EdgeOS 1.x or 2.x".to_string(), |m| format!("on EdgeOS {m}.x"));
+            Finding::new(
+                Level::Warn,
+                format!(
+                    "no WireGuard .deb in {FIRSTBOOT_DIR}/ ({on}): after the next firmware upgrade the tunnel \
+                     is gone; copy the WireGuard package's .deb there (README, Prerequisites)"
+                ),
+            )
+        }
     }
 }
 
@@ -133,9 +217,31 @@ pub(super) fn seed_leftovers(tree: &Node, root: &Path) -> Vec<Finding> {
     out
 }
 
+/// A shell script's text without its comments: from a `#` that begins a word to the end
+/// of its line (a `#` inside a word, as in `$#`, stays).
+fn without_comments(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut prev = ' ';
+        let cut = line.char_indices().find(|(_, c)| {
+            let starts = *c == '#' && prev.is_whitespace();
+            prev = *c;
+            starts
+        });
+        out.push_str(cut.map_or(line, |(i, _)| &line[..i]));
+        out.push('\n');
+    }
+    out
+}
+
+/// A small script under `root` without its comments, if it can be read.
+fn read_script(root: &Path, path: &str) -> Option<String> {
+    read_small(root, path).map(|t| without_comments(&t))
+}
+
 /// A transition script that is the seed's `main-wan-down`, or runs the seed script.
 fn seeds_transition(root: &Path, script: &str) -> bool {
-    base(script) == SEED_TRANSITION || read_small(root, script).is_some_and(|t| t.contains(SEED_SCRIPT))
+    base(script) == SEED_TRANSITION || read_script(root, script).is_some_and(|t| t.contains(SEED_SCRIPT))
 }
 
 /// The crontabs a seed cron line may be in.
@@ -163,7 +269,7 @@ pub(super) fn transition_scripts(cfg: &Config, tree: &Node, root: &Path, daemon_
         }
         primary_in_a_group = true;
         let script = g.leaf("transition-script");
-        let text = script.and_then(|s| read_small(root, s)).unwrap_or_default();
+        let text = script.and_then(|s| read_script(root, s)).unwrap_or_default();
         let f = match script {
             Some(s) if seeds_transition(root, s) => continue,
             Some(TRANSITION_HOOK) => {
@@ -304,15 +410,79 @@ mod tests {
     }
 
     #[test]
-    fn firstboot_wants_this_versions_deb() {
-        let r = root("firstboot");
-        assert_eq!(firstboot(&r).level, Level::Warn);
-        put(&r, &format!("{FIRSTBOOT_DIR}/wg-failsafe_0.0.1_mipsel.deb"), "");
-        let f = firstboot(&r);
+    fn firstboot_wants_this_versions_deb_for_this_architecture() {
+        let (r, v) = (root("firstboot"), env!("CARGO_PKG_VERSION"));
+        let deb = |name: &str| put(&r, &format!("{FIRSTBOOT_DIR}/{name}"), "");
+        let clear = || std::fs::remove_dir_all(under(&r, FIRSTBOOT_DIR)).expect("rm");
+        assert_eq!(firstboot(&r, Some("mipsel")).level, Level::Warn);
+        deb("wg-failsafe_0.0.1_mipsel.deb");
+        let f = firstboot(&r, Some("mipsel"));
         assert!(f.level == Level::Warn && f.text.contains("wg-failsafe_0.0.1_mipsel.deb but this is version"), "{f}");
-        std::fs::remove_dir_all(under(&r, FIRSTBOOT_DIR)).expect("rm");
+        clear();
+        // The Octeon and the ER-X packages side by side: the one of this router is there.
+        deb(&format!("wg-failsafe_{v}_mips.deb"));
+        deb(&format!("wg-failsafe_{v}_mipsel.deb"));
+        for arch in ["mips", "mipsel"] {
+            let f = firstboot(&r, Some(arch));
+            assert_eq!(f.level, Level::Ok, "{f}");
+            assert!(f.text.contains(&format!("wg-failsafe_{v}_{arch}.deb is installed again")), "{f}");
+        }
+        assert_eq!(firstboot(&r, None).level, Level::Ok, "an unknown architecture takes this version's");
+        // Only the other architecture's: says which one this router needs.
+        let f = firstboot(&r, Some("arm64"));
+        assert_eq!(f.level, Level::Warn);
+        assert!(f.text.contains(&format!("but not the arm64 .deb (wg-failsafe_{v}_arm64.deb)")), "{f}");
+        // An older one of this architecture beside this version's may be installed last.
+        deb("wg-failsafe_0.0.1_mips.deb");
+        let f = firstboot(&r, Some("mips"));
+        assert!(f.level == Level::Warn && f.text.contains("holds wg-failsafe_0.0.1_mips.deb beside"), "{f}");
+        assert_eq!(firstboot(&r, Some("mipsel")).level, Level::Ok, "the other architecture's old one is inert");
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn the_wireguard_package_is_kept_on_edgeos_1_and_2_only() {
+        let r = root("firstboot-wg");
+        let f = firstboot_wireguard(&r);
+        assert!(f.level == Level::Warn && f.text.contains("(if this is EdgeOS 1.x or 2.x)"), "{f}");
+        put(&r, EDGEOS_VERSION, "Version:      v2.0.9-hotfix.7\nBuild ID:     5622762\n");
+        let f = firstboot_wireguard(&r);
+        assert!(f.level == Level::Warn && f.text.contains("(on EdgeOS 2.x)"), "{f}");
         put(&r, &format!("{FIRSTBOOT_DIR}/wg-failsafe_{}_mipsel.deb", env!("CARGO_PKG_VERSION")), "");
-        assert_eq!(firstboot(&r).level, Level::Ok);
+        assert_eq!(firstboot_wireguard(&r).level, Level::Warn, "our own .deb is not WireGuard's");
+        put(&r, &format!("{FIRSTBOOT_DIR}/e50-v2-v1.0.20220627-v1.0.20210914.deb"), "");
+        assert_eq!(firstboot_wireguard(&r).level, Level::Ok);
+        std::fs::remove_dir_all(under(&r, FIRSTBOOT_DIR)).expect("rm");
+        put(&r, &format!("{FIRSTBOOT_DIR}/wireguard-v2.0-e300-1.0.20220627.deb"), "");
+        assert_eq!(firstboot_wireguard(&r).level, Level::Ok);
+        std::fs::remove_dir_all(under(&r, FIRSTBOOT_DIR)).expect("rm");
+        put(&r, EDGEOS_VERSION, "Version:      v3.0.0\n");
+        let f = firstboot_wireguard(&r);
+        assert!(f.level == Level::Ok && f.text.contains("built into EdgeOS 3.x"), "{f}");
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn a_call_in_a_comment_is_no_call() {
+        let (c, r) = (cfg(), root("comment"));
+        let tree = parse_config_tree(
+            "load-balance {\n group G {\n  interface eth0 {\n  }\n  transition-script /config/scripts/t\n }\n}\n",
+        );
+        let script = |text: &str| {
+            put(&r, "/config/scripts/t", text);
+            transition_scripts(&c, &tree, &r, false)[0].level
+        };
+        assert_eq!(
+            script("#!/bin/sh\n# TODO call /usr/lib/wg-failsafe/transition \"$@\"\nlogger \"$@\"\n"),
+            Level::Warn
+        );
+        assert_eq!(script("#!/bin/sh\nlogger \"$@\" # then /usr/lib/wg-failsafe/transition\n"), Level::Warn);
+        assert_eq!(script("#!/bin/sh\n[ $# -gt 0 ] && /usr/lib/wg-failsafe/transition \"$@\"\n"), Level::Ok);
+        // A commented-out seed call is not the seed wired in either.
+        put(&r, "/config/scripts/t", "#!/bin/sh\n#/config/scripts/wireguard-failsafe.sh\n");
+        assert!(!seeds_transition(&r, "/config/scripts/t"));
+        put(&r, "/config/scripts/t", "#!/bin/sh\n/config/scripts/wireguard-failsafe.sh # old\n");
+        assert!(seeds_transition(&r, "/config/scripts/t"));
         std::fs::remove_dir_all(&r).ok();
     }
 }

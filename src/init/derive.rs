@@ -6,8 +6,8 @@
 //! The tunnel's keys are init/tunnel.rs's; the WANs are the load-balance group the LAN's
 //! catch-all `modify` rule uses (not the first in the file), its one primary and its one
 //! failover-only interface; the LANs are `--lan`, else every enabled interface with an
-//! address that is not a WAN (a group member, or where a default route's next-hop is), a
-//! tunnel or loopback: those the load balancer's modify firewall, a DHCP server or DNS
+//! address that is not a WAN (a group member, where a default route's next-hop or
+//! `system gateway-address` is, or a DHCP client), a tunnel or loopback: those the load balancer's modify firewall, a DHCP server or DNS
 //! forwarding serves, and the static ones, which are listed for the owner to confirm.
 //! Whatever is `disable`d (a peer, a next-hop, an interface) is not used.
 
@@ -33,6 +33,13 @@ pub(super) struct Iface {
     modify: Option<String>,
     /// `disable` on it or on the interface it is a vif or a PPPoE session of.
     disabled: bool,
+}
+
+impl Iface {
+    /// Whether `a` is on one of its subnets (a gateway it reaches directly).
+    fn holds(&self, a: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|n| n.len > 0 && n.contains(a))
+    }
 }
 
 /// `A.B.C.D/len` of a host address; the network of it.
@@ -93,22 +100,46 @@ pub fn derive(root: &Node, given: &Given) -> Derived {
     d.configured4 = ifaces.iter().flat_map(|i| i.hosts.iter().map(|(a, _)| (i.name.clone(), *a))).collect();
     super::tunnel::derive_wireguard(root, &ifaces, given, &mut d);
     derive_wans(root, &ifaces, &mut d);
-    // Never a LAN: a tunnel, a member of any load-balance group (a WAN), an interface
-    // a default route's next-hop is on (a WAN outside the groups), loopback.
+    // Never a LAN: a tunnel, a member of any load-balance group (a WAN), loopback, and a
+    // WAN outside the groups (below).
     let mut not_lan: Vec<&str> = groups(root).iter().flat_map(|(_, g)| g.named("interface").map(|(i, _)| i)).collect();
     for kind in ["wireguard", "openvpn"] {
         not_lan.extend(root.child("interfaces").into_iter().flat_map(|i| i.named(kind).map(|(w, _)| w)));
     }
-    let hops = static_next_hops(root);
-    not_lan.extend(
-        ifaces
-            .iter()
-            .filter(|i| hops.iter().any(|(h, _)| i.addrs.iter().any(|n| n.len > 0 && n.contains(*h))))
-            .map(|i| i.name.as_str()),
-    );
     not_lan.push("lo");
+    // A WAN outside the groups: said, since a LAN of it would lose its failover.
+    let outside: Vec<(&Iface, String)> = ifaces
+        .iter()
+        .filter(|i| !not_lan.contains(&i.name.as_str()))
+        .filter_map(|i| Some((i, outside_wan(root, i)?)))
+        .collect();
+    for (i, why) in outside {
+        not_lan.push(&i.name);
+        let lan: Vec<String> = i.addrs.iter().filter(|a| a.len < 31).map(|a| format!("{} {a}", i.name)).collect();
+        if given.lan.is_empty() && !lan.is_empty() && !i.disabled {
+            d.confirm.push(format!(
+                "{} is not in LAN_SUBNET: {} is a WAN outside the load-balance groups ({why})",
+                lan.join(", "),
+                i.path
+            ));
+        }
+    }
     derive_lan(root, &ifaces, &not_lan, given, &mut d);
     d
+}
+
+/// Why `i` is a WAN though no load-balance group has it: a default route's gateway is on
+/// its subnet (a static route's next-hop, or `system gateway-address`, where EdgeOS's
+/// setup wizard puts a static WAN's), or it is a DHCP client — an uplink takes a lease, a
+/// LAN hands them out — whatever static address it also has.
+fn outside_wan(root: &Node, i: &Iface) -> Option<String> {
+    if i.dhcp {
+        return Some("address dhcp: it takes a lease".into());
+    }
+    if let Some((h, _)) = static_next_hops(root).into_iter().find(|(h, _)| i.holds(*h)) {
+        return Some(format!("protocols static route 0.0.0.0/0 next-hop {h} is on it"));
+    }
+    system_gateway(root).filter(|g| i.holds(*g)).map(|g| format!("system gateway-address {g} is on it"))
 }
 
 /// The load-balance groups, in file order.
@@ -177,6 +208,11 @@ fn static_next_hops(root: &Node) -> Vec<(Ipv4Addr, u32)> {
         .collect()
 }
 
+/// `system gateway-address`: the default route EdgeOS's setup wizard writes for a static WAN.
+fn system_gateway(root: &Node) -> Option<Ipv4Addr> {
+    root.child("system")?.leaf("gateway-address")?.parse().ok()
+}
+
 fn derive_wans(root: &Node, ifaces: &[Iface], d: &mut Derived) {
     let refuse = |d: &mut Derived, why: String| {
         for k in ["PRIMARY_DEV", "PRIMARY_GW", "BACKUP_DEV", "BACKUP_GW"] {
@@ -228,19 +264,20 @@ fn derive_wans(root: &Node, ifaces: &[Iface], d: &mut Derived) {
     d.set("PRIMARY_DEV", primary, format!("load-balance group {group} interface {primary} ({chosen_by})"));
     d.set("BACKUP_DEV", backup, format!("load-balance group {group} interface {backup} (failover-only)"));
     let hops = static_next_hops(root);
+    let gateway = system_gateway(root);
     for (key, dev) in [("PRIMARY_GW", primary), ("BACKUP_GW", backup)] {
         let iface = ifaces.iter().find(|i| i.name == dev);
-        let hop = iface.and_then(|i| {
-            hops.iter()
-                .filter(|(h, _)| i.addrs.iter().any(|n| n.len > 0 && n.contains(*h)))
-                .min_by_key(|(_, dist)| *dist)
-        });
-        match (iface, hop) {
-            (_, Some((h, _))) => {
+        let hop = iface.and_then(|i| hops.iter().filter(|(h, _)| i.holds(*h)).min_by_key(|(_, dist)| *dist));
+        let on_gateway = gateway.filter(|g| iface.is_some_and(|i| i.holds(*g)));
+        match (iface, hop, on_gateway) {
+            (_, Some((h, _)), _) => {
                 d.set(key, h.to_string(), format!("protocols static route 0.0.0.0/0 next-hop {h} (on {dev}'s subnet)"))
             }
-            (Some(i), None) if i.pppoe => d.set(key, "auto", format!("{}: PPPoE, the session's peer", i.path)),
-            (Some(i), None) if i.dhcp => d.set(key, "auto", format!("{}: address dhcp, the lease's gateway", i.path)),
+            (_, None, Some(g)) => d.set(key, g.to_string(), format!("system gateway-address {g} (on {dev}'s subnet)")),
+            (Some(i), None, _) if i.pppoe => d.set(key, "auto", format!("{}: PPPoE, the session's peer", i.path)),
+            (Some(i), None, _) if i.dhcp => {
+                d.set(key, "auto", format!("{}: address dhcp, the lease's gateway", i.path))
+            }
             _ => d.set(key, "auto", format!("no static next-hop on {dev}'s subnet: the gateway of its default route")),
         }
     }
