@@ -6,6 +6,9 @@
 //! mean is decided here, once.
 #![forbid(unsafe_code)]
 
+mod tunnels;
+pub use tunnels::{first_proven, tunnel_choice, TunnelHealth};
+
 use std::net::Ipv4Addr;
 
 use crate::config::Config;

@@ -42,11 +42,14 @@ pub struct Mode {
     pub target: Target,
     /// Wall-clock time of the last switch, for humans (status); never used for timing.
     pub since_unix_s: u64,
+    /// The tunnel in use (or, on the backup, last proven) when several are configured: its
+    /// interface; `None` is the first (and the record of a single tunnel, unchanged).
+    pub tunnel: Option<String>,
 }
 
 impl Default for Mode {
     fn default() -> Mode {
-        Mode { failsafe: false, deactivating: false, target: Target::Tunnel, since_unix_s: 0 }
+        Mode { failsafe: false, deactivating: false, target: Target::Tunnel, since_unix_s: 0, tunnel: None }
     }
 }
 
@@ -312,6 +315,7 @@ impl Record {
     /// failback's boot time (`now_boot_s`) is what flap damping counts from.
     pub fn deactivated(&mut self, now_unix_s: u64, took_ms: u64, now_boot_s: u64, boot_id: Option<String>) {
         self.mode.failsafe = false;
+        self.mode.tunnel = None;
         self.mode.since_unix_s = now_unix_s;
         self.totals.deactivations += 1;
         self.totals.last_switch_ms = took_ms;
@@ -374,7 +378,8 @@ impl Record {
             Some(p) => format!("proof_at={}\nproof={}\n", p.at_unix_s, p.by.word()),
             None => String::new(),
         };
-        self.fields_text() + &proof
+        let tunnel = self.mode.tunnel.as_ref().map_or_else(String::new, |t| format!("tunnel={t}\n"));
+        self.fields_text() + &proof + &tunnel
     }
 
     fn fields_text(&self) -> String {
@@ -457,6 +462,10 @@ impl Record {
                 "backup_since" => r.backup.since_unix_s = num()?,
                 "backup_fails" => r.backup.against = num()?,
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
+                "tunnel" if !v.is_empty() && v.len() <= 15 && !v.contains(['/', ' ']) => {
+                    r.mode.tunnel = Some(v.to_string())
+                }
+                "tunnel" => return Err(bad()),
                 "proof_at" => proof_at = Some(num()?),
                 "proof" => {
                     let by =
@@ -496,7 +505,13 @@ pub mod tests {
     /// What [`WRITTEN_BEFORE`] holds.
     pub(crate) fn sample() -> Record {
         Record {
-            mode: Mode { failsafe: true, deactivating: true, target: Target::Backup, since_unix_s: 1_700_000_000 },
+            mode: Mode {
+                failsafe: true,
+                deactivating: true,
+                target: Target::Backup,
+                since_unix_s: 1_700_000_000,
+                tunnel: None,
+            },
             failback: FailbackClock { up_since_ms: Some(512_000), up_after_s: 120, last_at_s: Some(4_000) },
             tunnel: TunnelFacts {
                 handshake_mark: Some(Duration::new(1_700_000_000, 5)),
@@ -528,6 +543,17 @@ pub mod tests {
         assert_eq!(old.failback, FailbackClock::default());
         assert_eq!(Record::parse("mode=maybe\n"), Err("line 1: cannot read `mode=maybe`".into()));
         assert!(Record::parse("").is_err() && Record::parse("target=backup\n").is_err());
+    }
+
+    #[test]
+    fn a_further_tunnel_in_use_is_one_more_line_and_the_first_none() {
+        let mut r = sample();
+        r.mode.tunnel = Some("wg1".into());
+        let text = r.to_text();
+        assert_eq!(text, format!("{WRITTEN_BEFORE}tunnel=wg1\n"));
+        assert_eq!(Record::parse(&text), Ok(r));
+        assert_eq!(Record::parse(&format!("{WRITTEN_BEFORE}tunnel=\n")), Err("line 21: cannot read `tunnel=`".into()));
+        assert!(Record::parse(&format!("{WRITTEN_BEFORE}tunnel=../x\n")).is_err());
     }
 
     #[test]

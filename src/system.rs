@@ -38,13 +38,18 @@ mod sessions;
 mod stops;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tunnels;
 
 pub use door::{wall_now, Kernel};
 pub use probes::PrimaryRound;
 
 /// One run's view of the system and its means to change it.
 pub struct System<'a> {
+    /// The configuration of the tunnel in use (see [`System::use_tunnel`]).
     pub cfg: &'a Config,
+    /// The configuration as loaded: every tunnel (`Config::tunnel`).
+    pub root: &'a Config,
     pub log: &'a Logger,
     pub dry_run: bool,
     /// Everything the sequences ask of the kernel and the world outside, or do to them.
@@ -118,8 +123,9 @@ impl<'a> System<'a> {
         // A name endpoint takes the address it had (activation's, while the failsafe is on).
         crate::endpoint::recall(cfg, &state);
         crate::endpoint::recall_from_journal(cfg, &journal);
-        Ok(System {
+        let mut sys = System {
             cfg,
+            root: cfg,
             log,
             dry_run,
             kernel,
@@ -133,7 +139,20 @@ impl<'a> System<'a> {
             flows_reset: None,
             dns_beside: false,
             dns_due: None,
-        })
+        };
+        sys.use_tunnel(cfg.tunnel_of(sys.record.mode.tunnel.as_deref()));
+        Ok(sys)
+    }
+
+    /// The sequences work on tunnel `i` of the configuration (0: the first) from now on.
+    pub fn use_tunnel(&mut self, i: usize) {
+        self.cfg = self.root.tunnel(i);
+        self.kernel.aim_wg(self.cfg.wg_backend, &self.cfg.wg_iface);
+    }
+
+    /// Which tunnel the sequences work on (0: the first).
+    pub fn tunnel_in_use(&self) -> usize {
+        self.root.tunnel_of(Some(&self.cfg.wg_iface))
     }
 
     pub fn backend(&self) -> Backend {
@@ -328,6 +347,8 @@ impl<'a> System<'a> {
         let mut key_file_skipped = None;
         let found: Option<(Key, String)> = 'find: {
             let file = &c.wg_peer_key_file;
+            // A further tunnel without a key file of its own: its running device's peer.
+            let none = file.as_os_str().is_empty();
             match read_small(file) {
                 Ok(text) => match wireguard::key_from_base64(&text) {
                     Some(k) => break 'find Some((k, file.display().to_string())),
@@ -338,6 +359,7 @@ impl<'a> System<'a> {
                         )))
                     }
                 },
+                Err(_) if none => {}
                 Err(e) => {
                     tried.push(format!("{} ({e})", file.display()));
                     if e.kind() != std::io::ErrorKind::NotFound {
@@ -448,7 +470,12 @@ impl<'a> System<'a> {
                 None if !up => Ok(()),
                 None => Err(Error::Failed(format!("{change}: {dev} does not exist"))),
             },
-            Change::SetPeer { peer, .. } => self.kernel.set_peer(peer).context(change),
+            Change::SetPeer { peer, iface } => {
+                self.kernel.aim_wg(self.cfg.wg_backend, iface);
+                let done = self.kernel.set_peer(peer).context(change);
+                self.kernel.aim_wg(self.cfg.wg_backend, &self.cfg.wg_iface);
+                done
+            }
             Change::RenewPeer { peer, .. } => self.kernel.renew_peer(peer).context(change),
             Change::RestartDns(cmd) => self.kernel.restart_dns(cmd).context(change),
         };
@@ -481,6 +508,11 @@ impl<'a> System<'a> {
             self.state.write_record(r).map_err(state_error)?;
         }
         self.record = r.clone();
+        // The sequences work on the tunnel the record says is in use.
+        let recorded = self.root.tunnel_of(r.mode.tunnel.as_deref());
+        if recorded != self.tunnel_in_use() {
+            self.use_tunnel(recorded);
+        }
         Ok(())
     }
 

@@ -250,7 +250,7 @@ impl News<'_> {
             // change every time): one event per outage, not per minute.
             News::TunnelUnproven => vec![Said::Event(
                 "error",
-                format!("tunnel {wg} does not work over {backup} (FALLBACK=none: no table changed)"),
+                format!("{} over {backup} (FALLBACK=none: no table changed)", no_tunnel_works(c)),
             )],
             News::FallingBackAtActivation(why) => {
                 error(format!("{why}: routing every table straight out of {backup} instead (FALLBACK=backup)"))
@@ -335,6 +335,18 @@ impl News<'_> {
     }
 }
 
+/// "tunnel wg0 does not work", or with several tunnels (`c` the first's configuration,
+/// which lists them all) "no tunnel works (wg0, wg1)".
+fn no_tunnel_works(c: &Config) -> String {
+    match c.tunnel_count() {
+        1 => format!("tunnel {} does not work", c.wg_iface),
+        n => {
+            let each: Vec<&str> = (0..n).map(|i| c.tunnel(i).wg_iface.as_str()).collect();
+            format!("no tunnel works ({})", each.join(", "))
+        }
+    }
+}
+
 /// Activation's one line, its `activated` event and, on the backup, `fallback`.
 fn activated(c: &Config, a: &Activated) -> Vec<Said> {
     let s = a.snapshot;
@@ -366,7 +378,7 @@ fn activated(c: &Config, a: &Activated) -> Vec<Said> {
         Said::Event("activated", reason),
     ];
     if a.target == Target::Backup {
-        let why = format!("tunnel {} does not work over {}: tables via {}", c.wg_iface, c.backup_dev, a.backup_gw);
+        let why = format!("{} over {}: tables via {}", no_tunnel_works(c), c.backup_dev, a.backup_gw);
         said.push(Said::Event("fallback", why));
     }
     said
