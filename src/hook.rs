@@ -40,14 +40,19 @@ pub struct Notice {
     pub tables: Vec<u32>,
     /// Flows CONNTRACK_FLUSH reset after the switch (`None`: no switch, or not flushed).
     pub flows: Option<usize>,
+    /// With several tunnels: the one that carries the LAN (empty: none, the tables are
+    /// on the backup or the failsafe is off). `None` with one tunnel: no WGF_TUNNEL.
+    pub tunnel: Option<String>,
 }
 
 impl Notice {
     /// WGF_EVENT, WGF_REASON, WGF_MS (empty when nothing was switched), WGF_TABLES
     /// (table names, space separated) and WGF_FLOWS (flows reset after the switch; empty
-    /// when nothing was switched or CONNTRACK_FLUSH could not run).
-    pub fn environment(&self) -> [(&'static str, String); 5] {
+    /// when nothing was switched or CONNTRACK_FLUSH could not run); with several tunnels,
+    /// WGF_TUNNEL (the interface that carries the LAN, empty when none does).
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
         let tables: Vec<String> = self.tables.iter().map(|t| table_name(*t)).collect();
+        let tunnel = self.tunnel.iter().map(|t| ("WGF_TUNNEL", t.clone()));
         [
             ("WGF_EVENT", self.event.clone()),
             ("WGF_REASON", self.reason.clone()),
@@ -55,6 +60,9 @@ impl Notice {
             ("WGF_TABLES", tables.join(" ")),
             ("WGF_FLOWS", self.flows.map(|n| n.to_string()).unwrap_or_default()),
         ]
+        .into_iter()
+        .chain(tunnel)
+        .collect()
     }
 }
 
@@ -168,6 +176,7 @@ mod tests {
             ms: Some(12),
             tables: vec![201, 254],
             flows: Some(3),
+            tunnel: None,
         };
         let env = n.environment();
         assert_eq!(env[0], ("WGF_EVENT", "activated".to_string()));
@@ -175,7 +184,11 @@ mod tests {
         assert_eq!(env[2], ("WGF_MS", "12".to_string()));
         assert_eq!(env[3], ("WGF_TABLES", "201 main".to_string()));
         assert_eq!(env[4], ("WGF_FLOWS", "3".to_string()));
-        let n = Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows: None };
+        assert_eq!(env.len(), 5, "one tunnel: no WGF_TUNNEL");
+        let several = Notice { tunnel: Some("wg1".into()), ..n };
+        assert_eq!(several.environment()[5], ("WGF_TUNNEL", "wg1".to_string()));
+        let n =
+            Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows: None, tunnel: None };
         assert_eq!(n.environment()[2].1, "");
         assert_eq!(n.environment()[3].1, "");
         assert_eq!(n.environment()[4].1, "");

@@ -34,6 +34,9 @@ pub struct Status {
     /// round), as the round judges it.
     pub failback_in_s: Option<u64>,
     pub tunnel_iface: String,
+    /// Every tunnel's interface, in order, when several are configured (empty with one):
+    /// `tunnel_iface` is the one in use.
+    pub tunnels: Vec<String>,
     pub backend: String,
     /// The peer's latest handshake, read as the tunnel's verdict reads it.
     pub handshake: HandshakeAge,
@@ -118,6 +121,10 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         primary_targets,
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
+        tunnels: match sys.root.tunnel_count() {
+            1 => Vec::new(),
+            n => (0..n).map(|i| sys.root.tunnel(i).wg_iface.clone()).collect(),
+        },
         backend: sys.backend().to_string(),
         handshake: handshake_age(latest, now),
         tunnel_error,
@@ -197,6 +204,9 @@ impl Status {
             if self.tunnel_up { "up" } else { "down" },
             self.backend
         );
+        if !self.tunnels.is_empty() {
+            let _ = writeln!(s, "tunnels:  {} (in order; {} in use)", self.tunnels.join(", "), self.tunnel_iface);
+        }
         let backup = match (self.backup_checked, self.backup) {
             (false, _) => "not checked (BACKUP_CHECK=off)".to_string(),
             (true, None) => "not checked yet".to_string(),
@@ -248,7 +258,12 @@ impl Status {
             .iter()
             .map(|(ip, st)| format!("{{\"ip\":{},{}}}", json_str(&ip.to_string()), health_json(st)))
             .collect();
-        let tunnel_health = self.tunnel.as_ref().map_or("\"rtt_ms\":null,\"loss_pct\":null".to_string(), health_json);
+        let mut tunnel_health =
+            self.tunnel.as_ref().map_or("\"rtt_ms\":null,\"loss_pct\":null".to_string(), health_json);
+        if !self.tunnels.is_empty() {
+            let each: Vec<String> = self.tunnels.iter().map(|t| json_str(t)).collect();
+            tunnel_health.push_str(&format!(",\"tunnels\":[{}]", each.join(",")));
+        }
         let rules: Vec<String> = self.rules.iter().map(|r| json_str(r)).collect();
         let events: Vec<String> = self
             .events
@@ -325,6 +340,7 @@ mod tests {
 
     fn sample() -> Status {
         Status {
+            tunnels: Vec::new(),
             now_unix_s: 1_700_000_100,
             failsafe: true,
             target: Target::Tunnel,

@@ -74,6 +74,9 @@ pub struct System<'a> {
     /// then the restart), where a carrier event must never wait for it.
     pub dns_beside: bool,
     pub(crate) dns_due: Option<Ipv4Addr>,
+    /// With several tunnels, the one that carries the LAN for the hook (WGF_TUNNEL; empty:
+    /// none); `None` with one tunnel.
+    lan_tunnel: Option<String>,
 }
 
 /// How long the LAN resolver has to answer step 7's query.
@@ -139,8 +142,10 @@ impl<'a> System<'a> {
             flows_reset: None,
             dns_beside: false,
             dns_due: None,
+            lan_tunnel: None,
         };
         sys.use_tunnel(cfg.tunnel_of(sys.record.mode.tunnel.as_deref()));
+        sys.lan_on(sys.record.mode.failsafe.then_some(sys.record.mode.target));
         Ok(sys)
     }
 
@@ -148,6 +153,14 @@ impl<'a> System<'a> {
     pub fn use_tunnel(&mut self, i: usize) {
         self.cfg = self.root.tunnel(i);
         self.kernel.aim_wg(self.cfg.wg_backend, &self.cfg.wg_iface);
+    }
+
+    /// Where the LAN goes from now on, for the hook (`None`: the failsafe is off): with
+    /// several tunnels, the tunnel in use when `target` is the tunnel.
+    pub fn lan_on(&mut self, target: Option<crate::decide::Target>) {
+        let on_tunnel = target == Some(crate::decide::Target::Tunnel);
+        self.lan_tunnel =
+            (self.root.tunnel_count() > 1).then(|| if on_tunnel { self.cfg.wg_iface.clone() } else { String::new() });
     }
 
     /// Which tunnel the sequences work on (0: the first).
@@ -308,7 +321,9 @@ impl<'a> System<'a> {
         if new {
             let tables = tables.into_iter().collect();
             let flows = ms.and(self.flows_reset);
-            self.notices.push(hook::Notice { event: event.to_string(), reason: reason.to_string(), ms, tables, flows });
+            let tunnel = self.lan_tunnel.clone();
+            let (event, reason) = (event.to_string(), reason.to_string());
+            self.notices.push(hook::Notice { event, reason, ms, tables, flows, tunnel });
         }
         new
     }
@@ -513,6 +528,7 @@ impl<'a> System<'a> {
         if recorded != self.tunnel_in_use() {
             self.use_tunnel(recorded);
         }
+        self.lan_on(r.mode.failsafe.then_some(r.mode.target));
         Ok(())
     }
 

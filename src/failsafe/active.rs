@@ -73,6 +73,7 @@ pub fn while_active(
         (Target::Backup, true, _) => Target::Tunnel,
         (t, _, _) => t,
     };
+    sys.lan_on(Some(target));
 
     // Defaults that appeared during the outage go into the snapshot, then come out of
     // the tables.

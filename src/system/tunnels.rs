@@ -179,3 +179,39 @@ fn a_two_tunnel_activation_stopped_at_any_step_converges() {
         back_exactly(&lab, &peers, &format!("stop at {n}"));
     }
 }
+
+#[test]
+fn status_and_the_hook_say_which_tunnel_carries_the_lan() {
+    let lab = two_tunnels("two-told", "");
+    vps_answers(&lab, "wg0", KEY, PEER_IP, false);
+    healthy_then_down(&lab);
+    let mut sys = lab.sys().expect("a process");
+    let (out, notices) = crate::failsafe::tick(&mut sys).parts();
+    assert!(out.is_ok(), "{out:?}");
+    let env: Vec<_> = notices.iter().flat_map(|n| n.environment()).filter(|(k, _)| *k == "WGF_TUNNEL").collect();
+    assert_eq!(env, [("WGF_TUNNEL", "wg1".to_string())]);
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert!(st.to_text().contains("tunnel:   wg1 up"), "{}", st.to_text());
+    assert!(st.to_text().contains("tunnels:  wg0, wg1 (in order; wg1 in use)"), "{}", st.to_text());
+    let json = st.to_json();
+    assert!(json.contains("\"tunnel\":{\"iface\":\"wg1\"") && json.contains("\"tunnels\":[\"wg0\",\"wg1\"]"), "{json}");
+    // Both gone: on the backup, WGF_TUNNEL empty; the failback too.
+    drop(sys);
+    vps_answers(&lab, "wg1", KEY2, PEER_IP2, false);
+    lab.advance_s(200);
+    let mut sys = lab.sys().expect("a process");
+    let (_, notices) = crate::failsafe::tick(&mut sys).parts();
+    let told: Vec<_> = notices.iter().map(|n| (n.event.clone(), n.tunnel.clone())).collect();
+    assert_eq!(told, [("fallback".to_string(), Some(String::new()))]);
+}
+
+#[test]
+fn one_tunnel_sets_no_wgf_tunnel_and_status_lists_none() {
+    let lab = Lab::new("one-told", "");
+    healthy_then_down(&lab);
+    let mut sys = lab.sys().expect("a process");
+    let (_, notices) = crate::failsafe::tick(&mut sys).parts();
+    assert!(!notices.is_empty() && notices.iter().all(|n| n.tunnel.is_none() && n.environment().len() == 5));
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert!(!st.to_text().contains("tunnels:") && !st.to_json().contains("\"tunnels\""));
+}
