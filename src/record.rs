@@ -19,10 +19,15 @@ use crate::config::Config;
 use crate::health::{damped_wait, rounds_needed};
 use crate::model::{is_boot_id, LastProof, ProvenBy, Target};
 
+mod others;
+pub use others::{OtherTunnels, OTHERS_EVERY_MS};
+
 /// The recorded mode, the health counters that span ticks, and totals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Record {
     pub mode: Mode,
+    /// With several tunnels: the ones not in use, as the round while active last probed them.
+    pub others: OtherTunnels,
     pub failback: FailbackClock,
     pub tunnel: TunnelFacts,
     pub logged: LoggedOnce,
@@ -258,6 +263,7 @@ impl Record {
         self.tunnel.handshake_mark = mark;
         self.tunnel.down = false;
         self.logged = LoggedOnce::default();
+        self.others = OtherTunnels::default();
     }
 
     /// The failback wait is longer than UP_AFTER_S (flap damping): `Some` of it.
@@ -316,6 +322,7 @@ impl Record {
     pub fn deactivated(&mut self, now_unix_s: u64, took_ms: u64, now_boot_s: u64, boot_id: Option<String>) {
         self.mode.failsafe = false;
         self.mode.tunnel = None;
+        self.others = OtherTunnels::default();
         self.mode.since_unix_s = now_unix_s;
         self.totals.deactivations += 1;
         self.totals.last_switch_ms = took_ms;
@@ -379,7 +386,7 @@ impl Record {
             None => String::new(),
         };
         let tunnel = self.mode.tunnel.as_ref().map_or_else(String::new, |t| format!("tunnel={t}\n"));
-        self.fields_text() + &proof + &tunnel
+        self.fields_text() + &proof + &tunnel + &self.others.to_text()
     }
 
     fn fields_text(&self) -> String {
@@ -466,6 +473,7 @@ impl Record {
                     r.mode.tunnel = Some(v.to_string())
                 }
                 "tunnel" => return Err(bad()),
+                "others_probed_ms" | "others_passing" if !r.others.parse(k, v) => return Err(bad()),
                 "proof_at" => proof_at = Some(num()?),
                 "proof" => {
                     let by =
@@ -505,6 +513,7 @@ pub mod tests {
     /// What [`WRITTEN_BEFORE`] holds.
     pub(crate) fn sample() -> Record {
         Record {
+            others: OtherTunnels::default(),
             mode: Mode {
                 failsafe: true,
                 deactivating: true,

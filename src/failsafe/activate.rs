@@ -243,21 +243,7 @@ fn prove_tunnel(
     if echo_tried && sys.peer_answers_soon().map_err(|e| e.to_string())? {
         return Ok(true);
     }
-    let (key, source) = sys.find_peer_key().map_err(|e| e.to_string())?;
-    // What goes back at failback: the settings of the peer that has this key.
-    let before = match peer.filter(|p| p.public_key == key) {
-        Some(p) => p.settings(),
-        None => sys.peer_with_key(&key).map_err(|e| e.to_string())?.settings(),
-    };
-    // Set even when unchanged: a userspace implementation keeps the source address of a
-    // device that has vanished (wireguard-go's sticky source) until its endpoint is set.
-    let wanted = PeerSet { key, endpoint: Some(endpoint), keepalive_s: c.wg_keepalive_s };
-    sys.log.info(&format!(
-        "tunnel {} not proven over {}: setting the peer's endpoint {endpoint} and keepalive (key from {source})",
-        c.wg_iface, c.backup_dev
-    ));
-    let change = Change::SetPeer { iface: c.wg_iface.clone(), peer: wanted };
-    sys.apply_owned(&change, Owned::Peer(c.wg_iface.clone(), before)).map_err(|e| e.to_string())?;
+    let key = set_peer_over_backup(sys, peer, "not proven")?;
     if sys.dry_run {
         return Ok(false);
     }

@@ -74,6 +74,34 @@ pub(super) fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
     }
 }
 
+/// The tunnel in use's peer (`peer`, as just read) given its endpoint and keepalive, so that
+/// its packets take the route via the backup; what it had goes to the journal first (put
+/// back at failback). `why` says, for the log, why it is set. Its key.
+pub(super) fn set_peer_over_backup(
+    sys: &mut System,
+    peer: Option<crate::wireguard::Peer>,
+    why: &str,
+) -> Result<Key, String> {
+    let c = sys.cfg;
+    let endpoint = sys.endpoint();
+    let (key, source) = sys.find_peer_key().map_err(|e| e.to_string())?;
+    // What goes back at failback: the settings of the peer that has this key.
+    let before = match peer.filter(|p| p.public_key == key) {
+        Some(p) => p.settings(),
+        None => sys.peer_with_key(&key).map_err(|e| e.to_string())?.settings(),
+    };
+    // Set even when unchanged: a userspace implementation keeps the source address of a
+    // device that has vanished (wireguard-go's sticky source) until its endpoint is set.
+    let wanted = PeerSet { key, endpoint: Some(endpoint), keepalive_s: c.wg_keepalive_s };
+    sys.log.info(&format!(
+        "tunnel {} {why} over {}: setting the peer's endpoint {endpoint} and keepalive (key from {source})",
+        c.wg_iface, c.backup_dev
+    ));
+    let change = Change::SetPeer { iface: c.wg_iface.clone(), peer: wanted };
+    sys.apply_owned(&change, Owned::Peer(c.wg_iface.clone(), before)).map_err(|e| e.to_string())?;
+    Ok(key)
+}
+
 /// The tunnel's proof needs a handshake that WireGuard will not start (see
 /// [`health::handshake_wanted`]): the VPS peer `key` is renewed — removed and added back
 /// with every setting it has, read just before — which drops its session, so that the next
