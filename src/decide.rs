@@ -124,6 +124,11 @@ pub struct Ours<'a> {
 }
 
 impl Ours<'_> {
+    /// The backup's gateway and the primary's.
+    pub fn gateways(&self) -> (Ipv4Addr, Option<Ipv4Addr>) {
+        (self.backup_gw, self.primary_gw)
+    }
+
     /// Step 1: `WG_ENDPOINT/32 via BACKUP_GW dev BACKUP_DEV metric METRIC_BACKUP-10`.
     pub fn endpoint_route(&self) -> Route {
         let c = self.cfg;

@@ -99,3 +99,58 @@ fn the_lan_takes_the_first_vps_that_works_over_the_backup_else_the_backup_itself
     lab.assert_traffic_via(VPS);
     recovered(&lab, &conf, &tables, &peers);
 }
+
+/// Which VPS the LAN's traffic leaves through now (c1 to port 80).
+fn leaves_through(lab: &Lab) -> String {
+    lab.fetch("c1", 80)
+}
+
+/// `run`s once a second until the LAN leaves through `via` (at most `max_s`); how long it took.
+fn run_until_via(lab: &Lab, conf: &std::path::Path, via: &str, max_s: u64) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let _ = lab.tool_with(conf, &["run"]);
+        if leaves_through(lab) == via {
+            return started.elapsed();
+        }
+        assert!(started.elapsed().as_secs() < max_s, "not via {via} after {max_s} s\n{}", lab.log());
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_dead_vps_is_replaced_by_the_next_and_the_first_takes_the_lan_back_after_the_wait() {
+    let lab = Lab::up("tw", &[("LAB_VPS2", "1")]);
+    let conf = lab.conf_variant("tw.conf", &[("TUNNEL_WAIT", "6"), ("UP_AFTER_S", "8")]);
+    let (tables, peers) = (lab.tables(), both_peers(&lab));
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    lab.assert_traffic_via(VPS);
+
+    // The first VPS's port blocked on the backup path while it carries the LAN: the second
+    // takes it (perhaps through the backup for a round while its handshake is made).
+    lab.ctl("backup-vps", "down");
+    run_until_via(&lab, &conf, VPS2, 20);
+    assert_traffic_via_vps2(&lab);
+    let status = lab.tool_with(&conf, &["status", "--json"]).stdout;
+    assert!(status.contains(&format!("\"iface\":\"{}w2\"", lab.id)), "{status}");
+
+    // The first reachable again: the LAN goes back to it, but only once it has answered
+    // for UP_AFTER_S (8 s).
+    lab.ctl("backup-vps", "up");
+    let took = run_until_via(&lab, &conf, VPS, 30);
+    assert!(took.as_secs() >= 8, "moved back after {took:?}, before the wait");
+    lab.assert_traffic_via(VPS);
+    assert_failsafe_tables(&lab);
+    assert!(lab.log().contains("every table moved to it from"), "{}", lab.log());
+
+    // The primary back for UP_AFTER_S: every table, rule and peer as before.
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    std::thread::sleep(std::time::Duration::from_millis(8500));
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables(), tables, "every table and rule as before");
+    assert_eq!(both_peers(&lab), peers, "both peers as before");
+    lab.assert_traffic_via(ISP1);
+}

@@ -71,6 +71,10 @@ pub enum News<'a> {
     TunnelRestored {
         flows: Option<usize>,
     },
+    /// Several tunnels: the tables moved from tunnel `from` to the one in use.
+    TunnelSwitched {
+        from: &'a str,
+    },
     /// The tables are on the tunnel and it is down.
     TunnelDown,
     /// ... and it works again.
@@ -294,6 +298,11 @@ impl News<'_> {
                 let why = format!("tunnel {wg} works over {backup}");
                 vec![Said::Log(Level::Info, line), Said::Event("tunnel-restored", why)]
             }
+            News::TunnelSwitched { from } => both(
+                Level::Info,
+                "tunnel-restored",
+                format!("tunnel {wg} works over {backup}: every table moved to it from {from}"),
+            ),
             News::TunnelDown => both(Level::Error, "error", tunnel_down(c)),
             News::TunnelUp => both(Level::Info, "tunnel-restored", format!("tunnel {wg} works again")),
             News::PrimaryPasses { wait_s } => info(format!(
@@ -555,6 +564,7 @@ mod tests {
             News::Repaired(2),
             News::Fallback { backup_gw: GW, flows: None },
             News::TunnelRestored { flows: None },
+            News::TunnelSwitched { from: "wg1" },
             News::TunnelDown,
             News::TunnelUp,
             News::PrimaryPasses { wait_s: 3 },

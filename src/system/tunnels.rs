@@ -215,3 +215,94 @@ fn one_tunnel_sets_no_wgf_tunnel_and_status_lists_none() {
     let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
     assert!(!st.to_text().contains("tunnels:") && !st.to_json().contains("\"tunnels\""));
 }
+
+/// The LAN on the first tunnel (both VPSs answer), then the first VPS goes silent.
+fn on_first_then_first_silent(tag: &str) -> (Lab, Vec<crate::wireguard::Peer>) {
+    let lab = two_tunnels(tag, "");
+    let peers = lab.w().peers.clone();
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: Target::Tunnel, .. })));
+    vps_answers(&lab, "wg0", KEY, PEER_IP, false);
+    lab.advance_s(10);
+    (lab, peers)
+}
+
+#[test]
+fn a_dead_tunnel_is_replaced_by_the_next_that_answers_and_the_first_taken_back_after_the_wait() {
+    let (lab, peers) = on_first_then_first_silent("two-switch");
+    let (out, told) = lab.tick_told();
+    assert!(matches!(out, Ok(Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. })), "{out:?}");
+    carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+    assert_eq!(told, ["tunnel-restored [201, 202, 254]"]);
+    let events = lab.sys().expect("sys").events();
+    assert_eq!(events.last().expect("an event").reason, "tunnel wg1 works over eth1: every table moved to it from wg0");
+    // Rounds on the second, the first still silent: nothing moves.
+    for _ in 0..3 {
+        lab.advance_s(10);
+        assert!(matches!(lab.tick(), Ok(Outcome::Active { tunnel_ok: true, .. })));
+        carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+    }
+    // The first answers again: the LAN stays on the second for UP_AFTER_S (60 s) of
+    // answered probes, a lost one restarting the wait; then it moves back.
+    vps_answers(&lab, "wg0", KEY, PEER_IP, true);
+    for (after_s, answers) in [(0, true), (30, true), (10, false), (10, true), (55, true)] {
+        lab.advance_s(after_s);
+        vps_answers(&lab, "wg0", KEY, PEER_IP, answers);
+        assert!(lab.tick().is_ok());
+        carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+    }
+    lab.advance_s(6);
+    let (out, told) = lab.tick_told();
+    assert!(matches!(out, Ok(Outcome::Active { tunnel_ok: true, .. })), "{out:?}");
+    carried_by(&lab, "via 10.11.0.1 dev wg0", &[ENDPOINT, ENDPOINT2]);
+    assert_eq!(told, ["tunnel-restored [201, 202, 254]"]);
+    let record = std::fs::read_to_string(lab.dir.join("state")).expect("the record");
+    assert!(!record.contains("tunnel="), "{record}");
+    back_exactly(&lab, &peers, "switched and back");
+}
+
+#[test]
+fn from_the_backup_the_lan_goes_to_whichever_tunnel_answers_first_in_order() {
+    let lab = two_tunnels("two-from-backup", "");
+    let peers = lab.w().peers.clone();
+    vps_answers(&lab, "wg0", KEY, PEER_IP, false);
+    vps_answers(&lab, "wg1", KEY2, PEER_IP2, false);
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: Target::Backup, .. })));
+    // The second answers: the LAN moves to it at once (a dead target waits for nothing).
+    vps_answers(&lab, "wg1", KEY2, PEER_IP2, true);
+    lab.advance_s(10);
+    let (out, told) = lab.tick_told();
+    assert!(matches!(out, Ok(Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. })), "{out:?}");
+    carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+    assert_eq!(told, ["tunnel-restored [201, 202, 254]"]);
+    back_exactly(&lab, &peers, "from the backup");
+}
+
+#[test]
+fn with_one_tunnel_the_round_while_active_writes_no_line_of_the_others() {
+    let lab = Lab::new("one-others", "");
+    healthy_then_down(&lab);
+    lab.tick().expect("activation");
+    tunnel_works(&lab, false);
+    lab.advance_s(200);
+    assert!(matches!(lab.tick(), Ok(Outcome::Active { target: Target::Backup, .. })));
+    let record = std::fs::read_to_string(lab.dir.join("state")).expect("the record");
+    assert!(!record.contains("others_") && !record.contains("tunnel="), "{record}");
+}
+
+#[test]
+fn a_switch_between_tunnels_stopped_at_any_step_converges() {
+    for n in 0.. {
+        let (lab, peers) = on_first_then_first_silent(&format!("two-sw-stop-{n}"));
+        lab.kill_after(n);
+        let _ = lab.tick();
+        if !lab.revive() {
+            assert!(n > 5, "{n} steps");
+            return;
+        }
+        lab.settle(4);
+        carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+        back_exactly(&lab, &peers, &format!("switch stopped at {n}"));
+    }
+}
