@@ -154,3 +154,38 @@ fn a_dead_vps_is_replaced_by_the_next_and_the_first_takes_the_lan_back_after_the
     assert_eq!(both_peers(&lab), peers, "both peers as before");
     lab.assert_traffic_via(ISP1);
 }
+
+/// Under the daemon: the tunnel track follows the tunnel in use, the second VPS takes the
+/// LAN when the first's port is blocked, the first takes it back after the wait, and the
+/// hook hears WGF_TUNNEL each time.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn under_the_daemon_the_lan_moves_between_the_two_vps_and_the_hook_names_each() {
+    let lab = Lab::up("td2", &[("LAB_VPS2", "1")]);
+    let hook = lab_script_file(
+        &lab,
+        "hook2.sh",
+        &format!("echo \"$WGF_EVENT|$WGF_TUNNEL\" >> {}\n", lab.dir.join("hook2.out").display()),
+    );
+    let out = lab.dir.join("hook2.out");
+    let hook = hook.display().to_string();
+    let conf = daemon_conf(&lab, "td2.conf", &[("TUNNEL_WAIT", "6"), ("ON_CHANGE", &hook)]);
+    let (tables, peers) = (lab.tables(), both_peers(&lab));
+    let wg2 = format!("{}w2", lab.id);
+    let d = Daemon::start(&lab, &conf, &[]);
+    lab.ctl("primary", "down");
+    wait_for_file(&out, &format!("activated|{}w\n", lab.id), std::time::Duration::from_secs(15));
+    lab.assert_traffic_via(VPS);
+    lab.ctl("backup-vps", "down");
+    wait_for_file(&out, &format!("tunnel-restored|{wg2}\n"), std::time::Duration::from_secs(30));
+    assert_traffic_via_vps2(&lab);
+    lab.ctl("backup-vps", "up");
+    let text = wait_for_file(&out, &format!("tunnel-restored|{}w\n", lab.id), std::time::Duration::from_secs(30));
+    lab.assert_traffic_via(VPS);
+    assert!(!text.contains("error|"), "{text}");
+    lab.ctl("primary", "up");
+    wait_for(&lab, "DEACTIVATED", std::time::Duration::from_secs(20));
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(lab.tables(), tables, "every table and rule as before");
+    assert_eq!(both_peers(&lab), peers, "both peers as before");
+}
