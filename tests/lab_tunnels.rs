@@ -53,6 +53,11 @@ fn the_lan_takes_the_first_vps_that_works_over_the_backup_else_the_backup_itself
     let conf = lab.conf_variant("tt.conf", &[("TUNNEL_WAIT", "6")]);
     let (tables, peers) = (lab.tables(), both_peers(&lab));
     let wg2 = format!("{}w2", lab.id);
+    let check = lab.tool_with(&conf, &["check"]).stdout;
+    for wg in [format!("{}w", lab.id), wg2.clone()] {
+        assert!(check.contains(&format!("WG_IFACE {wg} exists")), "{check}");
+        assert!(check.contains(&format!("no default route through {wg} but the failsafe's")), "{check}");
+    }
 
     // The first VPS's port blocked on the backup path: the second carries the LAN.
     lab.ctl("backup-vps", "down");
