@@ -205,7 +205,11 @@ impl Status {
             self.backend
         );
         if !self.tunnels.is_empty() {
-            let _ = writeln!(s, "tunnels:  {} (in order; {} in use)", self.tunnels.join(", "), self.tunnel_iface);
+            let carrier = match self.failsafe && self.target == Target::Tunnel {
+                true => format!("{} carries the LAN", self.tunnel_iface),
+                false => "none carries the LAN".to_string(),
+            };
+            let _ = writeln!(s, "tunnels:  {} (in order; {carrier})", self.tunnels.join(", "));
         }
         let backup = match (self.backup_checked, self.backup) {
             (false, _) => "not checked (BACKUP_CHECK=off)".to_string(),

@@ -76,7 +76,7 @@ fn the_lan_takes_the_first_vps_that_works_over_the_backup_else_the_backup_itself
     assert_no_duplicates(&t);
     assert_traffic_via_vps2(&lab);
     let status = lab.tool_with(&conf, &["status"]).stdout;
-    assert!(status.contains(&format!("tunnels:  {}w, {wg2} (in order; {wg2} in use)", lab.id)), "{status}");
+    assert!(status.contains(&format!("tunnels:  {}w, {wg2} (in order; {wg2} carries the LAN)", lab.id)), "{status}");
     // The next round keeps it there.
     lab.run_expect(&conf, 0);
     assert_traffic_via_vps2(&lab);

@@ -192,10 +192,10 @@ fn status_and_the_hook_say_which_tunnel_carries_the_lan() {
     assert_eq!(env, [("WGF_TUNNEL", "wg1".to_string())]);
     let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
     assert!(st.to_text().contains("tunnel:   wg1 up"), "{}", st.to_text());
-    assert!(st.to_text().contains("tunnels:  wg0, wg1 (in order; wg1 in use)"), "{}", st.to_text());
+    assert!(st.to_text().contains("tunnels:  wg0, wg1 (in order; wg1 carries the LAN)"), "{}", st.to_text());
     let json = st.to_json();
     assert!(json.contains("\"tunnel\":{\"iface\":\"wg1\"") && json.contains("\"tunnels\":[\"wg0\",\"wg1\"]"), "{json}");
-    // Both gone: on the backup, WGF_TUNNEL empty; the failback too.
+    // Both gone: on the backup, WGF_TUNNEL empty, and status says no tunnel carries the LAN.
     drop(sys);
     vps_answers(&lab, "wg1", KEY2, PEER_IP2, false);
     lab.advance_s(200);
@@ -203,6 +203,9 @@ fn status_and_the_hook_say_which_tunnel_carries_the_lan() {
     let (_, notices) = crate::failsafe::tick(&mut sys).parts();
     let told: Vec<_> = notices.iter().map(|n| (n.event.clone(), n.tunnel.clone())).collect();
     assert_eq!(told, [("fallback".to_string(), Some(String::new()))]);
+    drop(sys);
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    assert!(st.to_text().contains("(in order; none carries the LAN)"), "{}", st.to_text());
 }
 
 #[test]
