@@ -46,7 +46,7 @@ use activate::activate;
 pub use activate::tell_dns_restart;
 use active::while_active;
 use deactivate::{cleanup, deactivate};
-use tunnels::other_tunnel;
+use tunnels::{other_tunnel, routes_to_every_vps};
 
 /// What a tick or command did.
 #[derive(Debug, PartialEq, Eq)]

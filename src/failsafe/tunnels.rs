@@ -104,3 +104,21 @@ fn probe_other(sys: &mut System, (backup_gw, primary_gw): (Ipv4Addr, Option<Ipv4
     }
     sys.peer_answers(1)
 }
+
+/// `routes` (read for the tunnel in use: the defaults and the routes to its VPS) with the
+/// routes to every other tunnel's VPS: what the shapes of a lost state are looked for in.
+pub(super) fn routes_to_every_vps(sys: &mut System, routes: &[Route]) -> Result<Vec<Route>, Error> {
+    let mut all = routes.to_vec();
+    let in_use = sys.tunnel_in_use();
+    for i in (0..sys.root.tunnel_count()).filter(|i| *i != in_use) {
+        sys.use_tunnel(i);
+        let more = sys.routes();
+        sys.use_tunnel(in_use);
+        for r in more?.into_iter().filter(|r| !r.is_default()) {
+            if !all.contains(&r) {
+                all.push(r);
+            }
+        }
+    }
+    Ok(all)
+}

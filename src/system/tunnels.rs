@@ -309,3 +309,25 @@ fn a_switch_between_tunnels_stopped_at_any_step_converges() {
         back_exactly(&lab, &peers, &format!("switch stopped at {n}"));
     }
 }
+
+#[test]
+fn every_state_file_lost_while_the_second_tunnel_carries_the_lan_still_restores() {
+    let lab = two_tunnels("two-lost", "");
+    vps_answers(&lab, "wg0", KEY, PEER_IP, false);
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: Target::Tunnel, .. })));
+    for file in ["state", "journal", "snapshot"] {
+        std::fs::remove_file(lab.dir.join(file)).expect("a state file, lost");
+    }
+    lab.primary_carrier(true);
+    lab.settle(3);
+    // The shapes of both tunnels are the failsafe's: none of them is left, main has its
+    // primary default back (the snapshot's exact routes are lost with it).
+    let now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
+    for gone in ["dev wg1", "dev wg0", "203.0.113.10 via", "198.51.100.20 via"] {
+        assert!(!now.iter().any(|l| l.contains(gone)), "{gone} left: {now:?}");
+    }
+    assert!(now.iter().any(|l| l.starts_with("default via 192.168.1.1 dev eth0")), "{now:?}");
+    assert!(!lab.rules().iter().any(|r| r.priority == 69), "{:?}", lab.rules());
+    assert_eq!(lab.w().violations, Vec::<String>::new());
+}
