@@ -85,17 +85,22 @@ fn moved_to(sys: &mut System, record: &mut Record, to: usize) -> String {
 }
 
 /// One tunnel not in use (the one `System::use_tunnel` chose), brought up over the backup
-/// as activation brings one up — the route to its VPS, its interface up, its peer's
-/// endpoint and keepalive (each only when missing, each journaled) — and probed with one
-/// echo: whether its peer answered.
+/// as activation brings one up — the route to its VPS (made once), its interface up, its
+/// peer's endpoint and keepalive (each only when missing, each journaled) — and probed with
+/// one echo: whether its peer answered.
 fn probe_other(sys: &mut System, (backup_gw, primary_gw): (Ipv4Addr, Option<Ipv4Addr>)) -> Result<bool, Error> {
     let c = sys.cfg;
     if sys.links.by_name(&c.wg_iface).is_none() || !c.wg_endpoint.known() {
         return Ok(false);
     }
-    let (routes, rules) = (sys.routes()?, sys.rules()?);
     let ours = Ours { cfg: c, backup_gw, primary_gw };
-    ensure_endpoint_route(sys, &routes, &rules, &ours)?;
+    // Its route once made stays (a dump every few seconds would cost a router with a full
+    // table dearly): one removed since only keeps this tunnel from answering.
+    let endpoint = ours.endpoint_route();
+    if !crate::model::owned_routes(sys.journal()).iter().any(|r| r.same_path(&endpoint)) {
+        let (routes, rules) = (sys.routes()?, sys.rules()?);
+        ensure_endpoint_route(sys, &routes, &rules, &ours)?;
+    }
     ensure_link_up(sys)?;
     let peer = sys.tunnel_peer()?;
     let set = peer.as_ref().is_some_and(|p| p.endpoint == Some(sys.endpoint()) && p.keepalive_s == c.wg_keepalive_s);
