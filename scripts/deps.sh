@@ -55,12 +55,25 @@ if [ "${1:-}" = fuzz ]; then
     need g++ g++
 fi
 
+# The lab test of `status --prometheus` reads it with prometheus_client's parser (PyPI).
+has_prometheus_client() { python3 -c 'import prometheus_client' 2>/dev/null; }
+if ! has_prometheus_client; then
+    python3 -m pip --version >/dev/null 2>&1 || want="$want python3-pip"
+fi
+
 if [ -n "$want" ]; then
     echo "installing:$want"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # shellcheck disable=SC2086  # a list of package names
     apt-get install -y -qq --no-install-recommends $want >/dev/null
+fi
+
+if ! has_prometheus_client; then
+    echo "installing: prometheus_client (PyPI)"
+    # The version the test was written against; its parser is the reference reader.
+    python3 -m pip install -q prometheus_client==0.26.0 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages prometheus_client==0.26.0
 fi
 
 if [ "${1:-}" = cross ]; then

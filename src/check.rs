@@ -126,6 +126,9 @@ pub fn all(cfg: &Config, log: &Logger, root: &Path, daemon_running: bool) -> Vec
         cfg.lock_file.parent().is_some_and(Path::is_dir),
         format!("LOCK_FILE {} can be created", cfg.lock_file.display()),
     ));
+    if let Some(h) = &cfg.history_file {
+        out.push(said(h.parent().is_some_and(Path::is_dir), format!("HISTORY_FILE {} can be created", h.display())));
+    }
     out
 }
 
@@ -270,7 +273,7 @@ pub fn router(cfg: &Config, root: &Path, live: &Live) -> Vec<Finding> {
 /// A default through WG_IFACE that is not the failsafe's: `route-allowed-ips`, or a
 /// static route, sends traffic into the tunnel outside the failsafe.
 fn tunnel_defaults(cfg: &Config, routes: &[Route]) -> Finding {
-    let ours = Ours { cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None };
+    let ours = Ours { cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None, over_budget: false };
     let foreign: Vec<String> = routes
         .iter()
         .filter(|r| r.is_default() && r.devices().any(|d| d == cfg.wg_iface) && !ours.is_target(r))

@@ -56,7 +56,7 @@ pub fn footprint_in_main(routes: &[Route], cfg: &Config) -> bool {
 
 /// The footprint of the tunnel `cfg` names, in `main`.
 fn footprint_of(routes: &[Route], cfg: &Config) -> bool {
-    let ours = Ours { cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None };
+    let ours = Ours { cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None, over_budget: false };
     let tunnel4 = ours.tunnel_default(RT_TABLE_MAIN);
     routes.iter().filter(|r| r.table == RT_TABLE_MAIN).any(|r| {
         r.same_path(&tunnel4)
@@ -127,6 +127,9 @@ pub struct Ours<'a> {
     pub backup_gw: Ipv4Addr,
     /// `None`: PRIMARY_GW=auto found nothing (only the state-lost restore needs it).
     pub primary_gw: Option<Ipv4Addr>,
+    /// BACKUP_BUDGET_ACTION=exclude and the budget is used up this period: every LAN
+    /// host but LAN_KEEP's is refused as BACKUP_EXCLUDE's are.
+    pub over_budget: bool,
 }
 
 impl Ours<'_> {
@@ -253,6 +256,18 @@ impl Ours<'_> {
         }
         let subnets = self.lan_of(v6);
         let mut out: Vec<Rule> = Vec::new();
+        // Refusals: BACKUP_EXCLUDE's (and, over the budget, the whole LAN's) traffic is
+        // refused at once, over the tunnel as over the backup — after the rules that keep
+        // the LAN reachable (to each LAN subnet, from anyone, main decides as it always
+        // does) and LAN_KEEP's (never refused).
+        let p = c.lan_rule_priority;
+        let over_budget = self.over_budget.then_some(&c.lan_subnets).into_iter().flatten();
+        let refused: Vec<Prefix> = c.backup_exclude.iter().chain(over_budget).map(|x| Prefix::from(*x)).collect();
+        if !v6 && !refused.is_empty() {
+            out.extend(subnets.iter().map(|n| Rule::to_dst(p, *n, RT_TABLE_MAIN)));
+            out.extend(c.lan_keep.iter().map(|k| Rule::from_src(p, Prefix::from(*k), RT_TABLE_MAIN)));
+            out.extend(refused.into_iter().map(|x| Rule::unreachable_from(p, x)));
+        }
         for r in rules.iter().filter(|r| self.claims(r, v6, managed) && !r.other) {
             for net in &subnets {
                 let Some(hosts) = r.src.map_or(Some(*net), |src| src.overlap(net)) else { continue };
@@ -520,9 +535,11 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
                 let lan =
                     |s: Prefix| c.lan_subnets6.contains(&s) || c.lan_subnets.iter().any(|n| Prefix::from(*n) == s);
                 let within_lan = |s: Prefix| ours.lan_of(s.is_v6()).iter().any(|n| n.contains(&s));
+                let kept = |s: Prefix| c.lan_keep.iter().any(|x| Prefix::from(*x) == s);
                 let to_main = r.table == RT_TABLE_MAIN
                     && (each.iter().any(|o| **r == o.endpoint_rule())
-                        || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(lan))));
+                        || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(|s| lan(s) || kept(s))))
+                        || (r.src.is_none() && r.fwmark.is_none() && r.dst.is_some_and(lan)));
                 // A copy of a rule that keeps LAN hosts elsewhere (see `lan_rules`).
                 let copy = r.table != RT_TABLE_MAIN || FR_ACT_REFUSE.contains(&r.action);
                 to_main || (copy && r.src.is_some_and(within_lan))
@@ -629,7 +646,12 @@ pub mod tests {
     }
 
     pub(crate) fn ours(c: &Config) -> Ours<'_> {
-        Ours { cfg: c, backup_gw: Ipv4Addr::new(192, 168, 2, 1), primary_gw: Some(Ipv4Addr::new(192, 168, 1, 1)) }
+        Ours {
+            cfg: c,
+            backup_gw: Ipv4Addr::new(192, 168, 2, 1),
+            primary_gw: Some(Ipv4Addr::new(192, 168, 1, 1)),
+            over_budget: false,
+        }
     }
 
     pub(crate) fn r(s: &str) -> Route {
@@ -1277,6 +1299,28 @@ pub mod tests {
                 "rule priority 69 to 203.0.113.10/32 lookup main",
                 "rule priority 69 from 192.168.10.0/24 lookup main",
                 "rule priority 69 fwmark 0x65 lookup main",
+            ]
+        );
+        // The refusals' rules (to the LAN, LAN_KEEP, BACKUP_EXCLUDE) have the failsafe's shape; a
+        // user's rule to the LAN from one host, or to another network, does not.
+        let mut c = cfg();
+        c.backup_exclude = vec!["192.168.10.50/32".parse().expect("net")];
+        c.lan_keep = vec!["192.168.10.7/32".parse().expect("net")];
+        let o = ours(&c);
+        let rules = [
+            rule("priority 69 to 192.168.10.0/24 lookup main"),
+            rule("priority 69 from 192.168.10.7/32 lookup main"),
+            rule("priority 69 from 192.168.10.50/32 unreachable"),
+            rule("priority 69 from 192.168.10.60/32 to 192.168.10.0/24 lookup main"),
+            rule("priority 69 to 192.168.99.0/24 lookup main"),
+        ];
+        let got: Vec<String> = inferred_owned(&[], &rules, &o).iter().map(|x| x.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "rule priority 69 to 192.168.10.0/24 lookup main",
+                "rule priority 69 from 192.168.10.7/32 lookup main",
+                "rule priority 69 from 192.168.10.50/32 unreachable"
             ]
         );
     }

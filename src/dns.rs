@@ -4,8 +4,9 @@
 //! routed or framed to the backup's gateway.
 //!
 //! The query is hand-built (a 12-byte header and one question); a reply counts only if
-//! it comes from the server (the UDP socket is connected), carries the query's random id,
-//! is a response, and says NOERROR with at least one answer.
+//! it comes from the server (the UDP socket is connected) and `answer` reads it as the
+//! reply to this query (its random id, a response, the question asked); the name then
+//! resolves when the reply holds an A record for it (through its aliases).
 
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -33,22 +34,6 @@ pub fn query(id: u16, name: &str) -> Vec<u8> {
     q
 }
 
-/// What a reply says.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Reply {
-    /// Not a reply to our query.
-    Foreign,
-    /// The resolver answered with this RCODE and this many answers.
-    Answer { rcode: u8, answers: u16 },
-}
-
-pub fn parse_reply(id: u16, packet: &[u8]) -> Reply {
-    if packet.len() < 12 || u16::from_be_bytes([packet[0], packet[1]]) != id || packet[2] & 0x80 == 0 {
-        return Reply::Foreign;
-    }
-    Reply::Answer { rcode: packet[3] & 0x0f, answers: u16::from_be_bytes([packet[6], packet[7]]) }
-}
-
 /// Whether `server` resolves `name` within `timeout` (the query is sent again halfway).
 pub fn resolves(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<bool> {
     let mut q = Query::start(server, name, timeout)?;
@@ -69,37 +54,149 @@ pub struct Resolved {
 }
 
 /// Asks `servers` in turn for the address of `name`, each within its share of `timeout`:
-/// routed by the kernel (`via` `None`), or framed to a gateway along `via` (see
-/// `probe::exchange`). The first address found wins; `Err` says what each server did.
+/// routed by the kernel (`via` `None`: see [`Resolving`]), or framed to a gateway along
+/// `via` (see `probe::exchange`). The first address found wins; `Err` says what each
+/// server did.
 pub fn lookup(
     servers: &[Ipv4Addr],
     name: &str,
     timeout: Duration,
     via: Option<&ProbePath>,
 ) -> Result<Resolved, String> {
-    let share = timeout / u32::try_from(servers.len()).unwrap_or(1).max(1);
+    let Some(path) = via else {
+        let mut r = Resolving::start(servers, name, timeout);
+        loop {
+            if let Some(done) = r.poll() {
+                return done;
+            }
+            r.wait();
+        }
+    };
+    let share = share_of(servers, timeout);
     let mut why = Vec::new();
     for &server in servers {
         let id = match crate::probe::random_u16() {
             Ok(id) => id,
             Err(e) => return Err(format!("no random query id: {e}")),
         };
-        let q = query(id, name);
         let accept = |p: &[u8]| lookup_of(id, name, p) != Lookup::Foreign;
-        let reply = match via {
-            None => routed(server, &q, share, &accept),
-            Some(path) => crate::probe::exchange(path, server, 53, &q, share, &accept),
-        };
+        let reply = crate::probe::exchange(path, server, 53, &query(id, name), share, &accept);
         match reply.map(|r| r.map(|p| lookup_of(id, name, &p))) {
-            Ok(Some(Lookup::Found { addrs, ttl_s })) => return Ok(Resolved { addr: addrs[0], ttl_s, server }),
-            Ok(Some(Lookup::Failed(m))) => why.push(format!("{server}: {m}")),
-            Ok(_) => why.push(format!("{server}: no answer within {} ms", share.as_millis())),
+            Ok(reply) => match said(server, reply, share) {
+                Ok(found) => return Ok(found),
+                Err(m) => why.push(m),
+            },
             Err(e) => why.push(format!("{server}: {e}")),
         }
     }
-    Err(if why.is_empty() { "no resolver to ask".into() } else { why.join("; ") })
+    Err(gave_up(why))
 }
 
+/// Each resolver's share of a lookup's time.
+fn share_of(servers: &[Ipv4Addr], timeout: Duration) -> Duration {
+    timeout / u32::try_from(servers.len()).unwrap_or(1).max(1)
+}
+
+/// What `server`'s reply (`None`: none within `share`) says of the name.
+fn said(server: Ipv4Addr, reply: Option<Lookup>, share: Duration) -> Result<Resolved, String> {
+    match reply {
+        Some(Lookup::Found { addrs, ttl_s }) if !addrs.is_empty() => Ok(Resolved { addr: addrs[0], ttl_s, server }),
+        Some(Lookup::Failed(m)) => Err(format!("{server}: {m}")),
+        _ => Err(format!("{server}: no answer within {} ms", share.as_millis())),
+    }
+}
+
+/// A lookup's failure: what each resolver did.
+fn gave_up(why: Vec<String>) -> String {
+    if why.is_empty() {
+        "no resolver to ask".into()
+    } else {
+        why.join("; ")
+    }
+}
+
+/// A routed lookup in progress, read without blocking: the resolvers asked in turn, each
+/// within its share of the time, one [`Query`] in flight. [`lookup`] waits on it; the
+/// daemon polls its descriptor beside the others, so that a resolver that does not answer
+/// never holds its loop.
+pub struct Resolving {
+    name: String,
+    servers: Vec<Ipv4Addr>,
+    /// 53 (another in tests).
+    port: u16,
+    /// The next server to ask.
+    next: usize,
+    share: Duration,
+    asking: Option<Query>,
+    /// What each server asked so far did.
+    why: Vec<String>,
+}
+
+impl Resolving {
+    /// Asks the first of `servers` (a server that cannot be asked is passed over, told).
+    pub fn start(servers: &[Ipv4Addr], name: &str, timeout: Duration) -> Resolving {
+        Resolving::start_port(servers, 53, name, timeout)
+    }
+
+    fn start_port(servers: &[Ipv4Addr], port: u16, name: &str, timeout: Duration) -> Resolving {
+        let share = share_of(servers, timeout);
+        let (name, servers) = (name.to_string(), servers.to_vec());
+        let mut r = Resolving { name, servers, port, next: 0, share, asking: None, why: Vec::new() };
+        r.ask_next();
+        r
+    }
+
+    /// The next server asked; `asking` is `None` when none is left.
+    fn ask_next(&mut self) {
+        self.asking = None;
+        while let Some(&server) = self.servers.get(self.next) {
+            self.next += 1;
+            match Query::start_at(SocketAddr::from((server, self.port)), &self.name, self.share) {
+                Ok(q) => {
+                    self.asking = Some(q);
+                    return;
+                }
+                Err(e) => self.why.push(format!("{server}: {e}")),
+            }
+        }
+    }
+
+    /// The query's socket (-1 once done: poll(2) skips it).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.asking.as_ref().map_or(-1, Query::fd)
+    }
+
+    /// Milliseconds until [`Resolving::poll`] has more to do than read a reply.
+    pub fn wait_ms(&self) -> i32 {
+        self.asking.as_ref().map_or(0, Query::wait_ms)
+    }
+
+    fn wait(&self) {
+        if let Some(q) = &self.asking {
+            // An error here is a poll that returned early: the deadline still holds.
+            let _ = q.wait();
+        }
+    }
+
+    /// Reads what has come, never waiting: `Some` once the lookup is over (an address
+    /// found, or what each server did), `None` while a server is still being asked.
+    pub fn poll(&mut self) -> Option<Result<Resolved, String>> {
+        loop {
+            let Some(q) = &mut self.asking else { return Some(Err(gave_up(std::mem::take(&mut self.why)))) };
+            let server = q.server;
+            let reply = match q.poll_lookup() {
+                Ok(None) => return None,
+                Ok(Some(reply)) => said(server, reply, self.share),
+                Err(e) => Err(format!("{server}: {e}")),
+            };
+            match reply {
+                Ok(found) => return Some(Ok(found)),
+                Err(m) => self.why.push(m),
+            }
+            self.ask_next();
+        }
+    }
+}
 /// The IPv4 name servers of resolv.conf's `text`, in order, at most three (as the C
 /// library reads it).
 pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
@@ -117,29 +214,14 @@ pub fn system_nameservers() -> Vec<Ipv4Addr> {
     read_proc(Path::new("/etc/resolv.conf"), 64 * 1024).map(|t| nameservers(&t)).unwrap_or_default()
 }
 
-/// One query to `server` port 53, routed by the kernel: the first reply that `answers`
-/// accepts within `timeout` (see [`Query`]).
-fn routed(
-    server: Ipv4Addr,
-    packet: &[u8],
-    timeout: Duration,
-    answers: &dyn Fn(&[u8]) -> bool,
-) -> io::Result<Option<Vec<u8>>> {
-    let mut q = Query::send(SocketAddr::from((server, 53)), packet.to_vec(), timeout)?;
-    loop {
-        if let Some(reply) = q.poll_with(answers)? {
-            return Ok(reply);
-        }
-        q.wait()?;
-    }
-}
-
 /// One query in flight, read without blocking: [`resolves`] and [`lookup`] wait on its
 /// socket, the daemon polls it beside its other descriptors, so that a resolver that does
 /// not answer never holds its loop.
 pub struct Query {
     sock: UdpSocket,
     id: u16,
+    /// The name asked, as `answer` compares it.
+    name: String,
     packet: Vec<u8>,
     pub server: Ipv4Addr,
     deadline: Instant,
@@ -150,19 +232,15 @@ pub struct Query {
 }
 
 impl Query {
-    /// The LAN check's query: the A record of `name`.
+    /// The A query for `name`, sent to `server` port 53.
     pub fn start(server: Ipv4Addr, name: &str, timeout: Duration) -> io::Result<Query> {
         Query::start_at(SocketAddr::from((server, 53)), name, timeout)
     }
 
+    /// Sends the query to `to` over a connected, non-blocking socket.
     fn start_at(to: SocketAddr, name: &str, timeout: Duration) -> io::Result<Query> {
-        Query::send(to, query(crate::probe::random_u16()?, name), timeout)
-    }
-
-    /// Sends `packet` (a query: its first two bytes are its id) to `to` over a connected,
-    /// non-blocking socket.
-    fn send(to: SocketAddr, packet: Vec<u8>, timeout: Duration) -> io::Result<Query> {
-        let id = u16::from_be_bytes([packet[0], packet[1]]);
+        let id = crate::probe::random_u16()?;
+        let packet = query(id, name);
         let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
         sock.connect(to)?;
         sock.set_nonblocking(true)?;
@@ -173,7 +251,7 @@ impl Query {
             std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
         };
         let (deadline, half) = (now + timeout, now + timeout / 2);
-        Ok(Query { sock, id, packet, server, deadline, half, resend_at: Some(half) })
+        Ok(Query { sock, id, name: name.to_string(), packet, server, deadline, half, resend_at: Some(half) })
     }
 
     pub fn fd(&self) -> std::os::fd::RawFd {
@@ -195,15 +273,19 @@ impl Query {
         }
     }
 
-    /// The LAN check's reading of [`Query::poll_with`]: `Some(true)` answered (NOERROR,
-    /// an answer), `Some(false)` refused or not answered by the deadline, `None` still
-    /// waiting.
+    /// The LAN check's reading of [`Query::poll_lookup`]: `Some(true)` the name resolves
+    /// (an A record for it), `Some(false)` it does not (refused, no address, malformed) or
+    /// no reply by the deadline, `None` still waiting.
     pub fn poll(&mut self) -> io::Result<Option<bool>> {
-        let id = self.id;
-        let reply = self.poll_with(&|p| parse_reply(id, p) != Reply::Foreign)?;
-        Ok(reply.map(
-            |r| matches!(r.map(|p| parse_reply(id, &p)), Some(Reply::Answer { rcode: 0, answers }) if answers > 0),
-        ))
+        Ok(self.poll_lookup()?.map(|r| matches!(r, Some(Lookup::Found { .. }))))
+    }
+
+    /// Reads what has come, never waiting: `Some(Some(lookup))` the reply to this query as
+    /// [`lookup_of`] reads it, `Some(None)` none by the deadline, `None` still waiting.
+    pub fn poll_lookup(&mut self) -> io::Result<Option<Option<Lookup>>> {
+        let (id, name) = (self.id, self.name.clone());
+        let reply = self.poll_with(&|p| lookup_of(id, &name, p) != Lookup::Foreign)?;
+        Ok(reply.map(|r| r.map(|p| lookup_of(id, &name, &p))))
     }
 
     /// Reads what has come, never waiting: `Some(Some(reply))` the first reply `accept`
@@ -377,18 +459,82 @@ mod tests {
         assert_eq!(query(1, "example.com."), query(1, "example.com"));
     }
 
-    #[test]
-    fn replies() {
-        let mut r = query(0x1234, "google.com");
-        assert_eq!(parse_reply(0x1234, &r), Reply::Foreign, "a query is not a reply");
+    /// The reply to `query` holding `records` (each an A record for the name asked,
+    /// compressed, or for the name at offset `at` when given).
+    fn reply_to(query: &[u8], records: &[(Option<&str>, [u8; 4])]) -> Vec<u8> {
+        let mut r = query.to_vec();
         r[2] |= 0x80; // QR
-        r[7] = 1; // one answer
-        assert_eq!(parse_reply(0x1234, &r), Reply::Answer { rcode: 0, answers: 1 });
-        assert_eq!(parse_reply(0x1235, &r), Reply::Foreign, "other id");
-        r[3] = 0x02; // SERVFAIL
-        r[7] = 0;
-        assert_eq!(parse_reply(0x1234, &r), Reply::Answer { rcode: 2, answers: 0 });
-        assert_eq!(parse_reply(0x1234, &r[..5]), Reply::Foreign);
+        r[7] = records.len() as u8;
+        for (owner, addr) in records {
+            match owner {
+                None => r.extend_from_slice(&[0xc0, 12]),
+                Some(name) => {
+                    for label in name.split('.') {
+                        r.push(label.len() as u8);
+                        r.extend_from_slice(label.as_bytes());
+                    }
+                    r.push(0);
+                }
+            }
+            r.extend_from_slice(&[0, 1, 0, 1, 0, 0, 1, 44, 0, 4]);
+            r.extend_from_slice(addr);
+        }
+        r
+    }
+
+    /// The LAN check counts a reply only when it holds an address for the name asked: an
+    /// answer for another name (a resolver's stale or hijacked reply) is no answer.
+    #[test]
+    fn the_lan_check_counts_only_an_address_for_the_name_asked() {
+        for (records, resolves) in [
+            (&[(None, [192, 0, 2, 1])][..], true),
+            (&[(Some("ads.example.com"), [192, 0, 2, 1])][..], false),
+            (&[][..], false),
+        ] {
+            let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let mut q = Query::start_at(server.local_addr().expect("addr"), "example.org", Duration::from_millis(2000))
+                .expect("start");
+            let mut buf = [0u8; 512];
+            let (n, from) = server.recv_from(&mut buf).expect("the query");
+            server.send_to(&reply_to(&buf[..n], records), from).expect("reply");
+            let answered = loop {
+                if let Some(a) = q.poll().expect("poll") {
+                    break a;
+                }
+                q.wait().expect("wait");
+            };
+            assert_eq!(answered, resolves, "{records:?}");
+        }
+    }
+
+    /// A routed lookup asks its resolvers in turn, never waiting in `poll`: the first, silent,
+    /// is given up at its share of the time; the second's address is the answer.
+    #[test]
+    fn a_routed_lookup_passes_a_silent_resolver_over_without_waiting_in_poll() {
+        // Two resolvers on one port of two loopback addresses.
+        let answering = UdpSocket::bind("127.0.0.3:0").expect("bind");
+        let port = answering.local_addr().expect("addr").port();
+        let _silent = UdpSocket::bind(("127.0.0.2", port)).expect("bind the same port on 127.0.0.2");
+        let servers = [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)];
+        let started = Instant::now();
+        let mut r = Resolving::start_port(&servers, port, "vps.example.net", Duration::from_millis(400));
+        answering.set_nonblocking(true).expect("non-blocking");
+        let mut buf = [0u8; 512];
+        let done = loop {
+            let before = Instant::now();
+            if let Some(done) = r.poll() {
+                break done;
+            }
+            assert!(before.elapsed() < Duration::from_millis(20), "poll waited");
+            if let Ok((n, from)) = answering.recv_from(&mut buf) {
+                assert!(started.elapsed() >= Duration::from_millis(200), "the second asked before the first's share");
+                answering.send_to(&reply_to(&buf[..n], &[(None, [198, 51, 100, 10])]), from).expect("reply");
+            }
+            assert!(started.elapsed() < Duration::from_secs(2), "no end");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let found = done.expect("found");
+        assert_eq!((found.addr, found.ttl_s, found.server), (Ipv4Addr::new(198, 51, 100, 10), 300, servers[1]));
     }
 
     #[test]
@@ -446,11 +592,8 @@ mod tests {
         };
         assert!(started.elapsed() >= Duration::from_millis(400), "sent again before halfway");
         assert_eq!(buf[..n], first[..], "the same query");
-        // NOERROR, one answer.
-        let mut reply = first.clone();
-        reply[2] |= 0x80;
-        reply[7] = 1;
-        server.send_to(&reply, from).expect("reply");
+        // NOERROR, the name's address.
+        server.send_to(&reply_to(&first, &[(None, [192, 0, 2, 1])]), from).expect("reply");
         let mut answered = None;
         while answered.is_none() {
             answered = q.poll().expect("poll");

@@ -4,7 +4,9 @@
 //! - While the primary is healthy and the failsafe off, an entry that has expired is
 //!   looked up again through the system's resolvers (WG_ENDPOINT_DNS, else resolv.conf's),
 //!   routed as usual: at most once per tick or round, and after a failed lookup not again
-//!   before [`RETRY_S`].
+//!   before [`RETRY_S`]. `run` waits for the answer ([`look_up`]); the daemon asks beside
+//!   its loop and takes the answer in when it comes ([`begin`], then [`finish`]) — one
+//!   plan, one entry, whoever waits.
 //! - At activation the primary is dead, and so is any lookup routed through it: an entry
 //!   still within its TTL is used as it is; else the name is looked up through BACKUP_DEV
 //!   (framed to BACKUP_GW, see `probe::exchange`), asking WG_ENDPOINT_DNS or resolv.conf's
@@ -20,12 +22,12 @@
 //! written in: an entry of another boot is none.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::dns::{self, Resolved};
 use crate::log::Level;
 use crate::netlink::route::RT_TABLE_MAIN;
-use crate::probe::Path;
 use crate::state::{Owned, State, StateError};
 
 /// The shortest time an address is kept, whatever its TTL says (a TTL of 0 would
@@ -150,6 +152,11 @@ fn boot() -> String {
     crate::state::boot_id().unwrap_or_else(|| "-".into())
 }
 
+/// The state file's entry for `name`, when it is one of this boot (`status` shows it).
+pub fn kept(state: &State, name: &str) -> Option<Cached> {
+    state.endpoint().as_deref().and_then(Cached::parse).filter(|c| c.valid_for(name, &boot()))
+}
+
 /// At the start of a round: a name endpoint takes the address its entry holds, whatever
 /// its age (while the failsafe is on: the one activation used).
 pub fn recall(cfg: &Config, state: &State) {
@@ -226,18 +233,35 @@ impl Looked {
     }
 }
 
-/// Looks the name up when `need` calls for it (see [`plan`]), along `backup` at activation
-/// (`None`: the backup has no path now), writes the entry (not in a dry run) and sets the
-/// address in use.
-pub fn look_up(
-    cfg: &Config,
-    state: &mut State,
-    now_s: u64,
-    need: Need,
-    backup: Option<&Path>,
-    dry_run: bool,
-) -> Result<Looked, StateError> {
-    let Some(name) = &cfg.wg_endpoint.name else { return Ok(Looked::Nothing) };
+/// A lookup [`plan`] called for, between its question and its answer: whom to ask, and
+/// what [`finish`] needs to take the answer in.
+#[derive(Debug)]
+pub struct Asking {
+    pub name: String,
+    /// Through BACKUP_DEV (activation), else routed.
+    pub via_backup: bool,
+    /// The resolvers, in turn (see [`resolvers`]).
+    pub servers: Vec<Ipv4Addr>,
+    /// All of them together.
+    pub timeout: Duration,
+    /// When it was asked (boot time, s): the TTL counts from then.
+    asked_s: u64,
+}
+
+/// Where [`begin`] leaves a lookup.
+#[derive(Debug)]
+pub enum Begun {
+    /// Nothing to ask: the entry answers (the address in use set from it).
+    Done(Looked),
+    /// Ask, then [`finish`].
+    Ask(Asking),
+}
+
+/// The first half of a lookup at boot time `now_s` for `need` (see [`plan`]): an entry
+/// that answers sets the address in use; otherwise whom to ask. `run` asks and finishes
+/// at once ([`look_up`]); the daemon asks beside its loop (`dns::Resolving`).
+pub fn begin(cfg: &Config, state: &State, now_s: u64, need: Need) -> Begun {
+    let Some(name) = &cfg.wg_endpoint.name else { return Begun::Done(Looked::Nothing) };
     let boot = boot();
     let cached = state.endpoint().as_deref().and_then(Cached::parse);
     let via_backup = match plan(cached.as_ref(), name, &boot, now_s, need) {
@@ -246,22 +270,36 @@ pub fn look_up(
             if let Some(addr) = cached.as_ref().filter(|c| c.valid_for(name, &boot)).and_then(|c| c.addr) {
                 cfg.wg_endpoint.resolved_to(addr);
             }
-            return Ok(Looked::Nothing);
+            return Begun::Done(Looked::Nothing);
         }
         Plan::Use(addr) => {
             cfg.wg_endpoint.resolved_to(addr);
-            return Ok(Looked::Same);
+            return Begun::Done(Looked::Same);
         }
         Plan::Ask { via_backup } => via_backup,
     };
     let servers = resolvers(cfg, &dns::system_nameservers(), via_backup);
     let timeout_ms = if via_backup { ACTIVATION_TIMEOUT_MS } else { REFRESH_TIMEOUT_MS };
-    let timeout = std::time::Duration::from_millis(timeout_ms);
-    let result = match (via_backup, backup) {
-        (true, None) => Err(format!("{} has no path to its gateway", cfg.backup_dev)),
-        (true, Some(path)) => dns::lookup(&servers, name, timeout, Some(path)),
-        (false, _) => dns::lookup(&servers, name, timeout, None),
-    };
+    let timeout = Duration::from_millis(timeout_ms);
+    Begun::Ask(Asking { name: name.clone(), via_backup, servers, timeout, asked_s: now_s })
+}
+
+/// The second half: the answer to `asked` (an address, or what each resolver did) taken
+/// in — the entry written (not in a dry run) and the address in use set. A lookup for a
+/// name the configuration no longer has (reloaded meanwhile) is dropped.
+pub fn finish(
+    cfg: &Config,
+    state: &mut State,
+    asked: &Asking,
+    result: Result<Resolved, String>,
+    dry_run: bool,
+) -> Result<Looked, StateError> {
+    let name = &asked.name;
+    if cfg.wg_endpoint.name.as_ref() != Some(name) {
+        return Ok(Looked::Nothing);
+    }
+    let (boot, now_s) = (boot(), asked.asked_s);
+    let cached = state.endpoint().as_deref().and_then(Cached::parse);
     let entry = after(cached.as_ref(), name, &boot, now_s, result.as_ref().ok());
     if !dry_run && cached.as_ref() != Some(&entry) {
         state.write_endpoint(&entry.to_text())?;
@@ -282,10 +320,26 @@ pub fn look_up(
             if let Some(addr) = kept {
                 cfg.wg_endpoint.resolved_to(addr);
             }
-            let path = if via_backup { format!(" through {}", cfg.backup_dev) } else { String::new() };
+            let path = if asked.via_backup { format!(" through {}", cfg.backup_dev) } else { String::new() };
             Looked::Failed { why: format!("WG_ENDPOINT {name} could not be looked up{path}: {why}"), first }
         }
     })
+}
+
+/// Looks the name up when `need` calls for it (see [`plan`]), asking with `ask` (which
+/// waits for the answer), writes the entry (not in a dry run) and sets the address in use.
+pub fn look_up(
+    cfg: &Config,
+    state: &mut State,
+    now_s: u64,
+    need: Need,
+    ask: impl FnOnce(&Asking) -> Result<Resolved, String>,
+    dry_run: bool,
+) -> Result<Looked, StateError> {
+    match begin(cfg, state, now_s, need) {
+        Begun::Done(looked) => Ok(looked),
+        Begun::Ask(asking) => finish(cfg, state, &asking, ask(&asking), dry_run),
+    }
 }
 
 #[cfg(test)]
@@ -368,7 +422,12 @@ mod tests {
         let parse = |t: &str| crate::config::parse(std::path::Path::new("/t.conf"), t).expect("valid");
         let named = parse(&MINIMAL.replace("WG_ENDPOINT=203.0.113.10", "WG_ENDPOINT=vps.example.net"));
         let by_address = parse(MINIMAL);
-        let ours = crate::decide::Ours { cfg: &by_address, backup_gw: [192, 168, 2, 1].into(), primary_gw: None };
+        let ours = crate::decide::Ours {
+            cfg: &by_address,
+            backup_gw: [192, 168, 2, 1].into(),
+            primary_gw: None,
+            over_budget: false,
+        };
         let tunnel_default = Owned::Route(crate::netlink::route::Route::via(
             RT_TABLE_MAIN,
             crate::net::Ipv4Net { addr: Ipv4Addr::UNSPECIFIED, len: 0 }.into(),
@@ -396,22 +455,41 @@ mod tests {
         let mut state = State::open_as_owner(&dir).expect("state dir");
         let kept = Cached { boot: boot(), ..entry(Some([198, 51, 100, 10]), 1300, 0) };
         state.write_endpoint(&kept.to_text()).expect("write");
-        // No resolver is configured or reachable here: an answer can only be the entry's.
-        assert_eq!(look_up(&c, &mut state, 1000, Need::Refresh, None, false).ok(), Some(Looked::Nothing));
+        // Nobody may be asked here: an answer can only be the entry's.
+        let nobody = |a: &Asking| -> Result<Resolved, String> { panic!("asked {a:?}") };
+        assert_eq!(look_up(&c, &mut state, 1000, Need::Refresh, nobody, false).ok(), Some(Looked::Nothing));
         assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
         c.wg_endpoint.resolved_to(Ipv4Addr::UNSPECIFIED);
         assert!(!asks(&c, &state, 1000, Need::Activation));
-        assert_eq!(look_up(&c, &mut state, 1000, Need::Activation, None, false).ok(), Some(Looked::Same));
+        assert_eq!(look_up(&c, &mut state, 1000, Need::Activation, nobody, false).ok(), Some(Looked::Same));
         assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
-        // Expired, at activation, with no path through the backup: the lookup fails and
-        // the expired address stays in use.
+        // Expired, at activation: asked through the backup; it fails, and the expired
+        // address stays in use, the failure told once.
         assert!(asks(&c, &state, 1300, Need::Activation));
-        let looked = look_up(&c, &mut state, 1300, Need::Activation, None, false);
-        assert!(
-            matches!(&looked, Ok(Looked::Failed { why, first: true }) if why.ends_with("eth1 has no path to its gateway")),
-            "{looked:?}"
-        );
+        let silent = |a: &Asking| -> Result<Resolved, String> {
+            assert!(a.via_backup && a.timeout == Duration::from_millis(ACTIVATION_TIMEOUT_MS), "{a:?}");
+            Err("192.0.2.53: no answer within 3000 ms".into())
+        };
+        let looked = look_up(&c, &mut state, 1300, Need::Activation, silent, false);
+        let why =
+            "WG_ENDPOINT vps.example.net could not be looked up through eth1: 192.0.2.53: no answer within 3000 ms";
+        assert_eq!(looked.ok(), Some(Looked::Failed { why: why.into(), first: true }));
         assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
+        // Begun, then the configuration reloaded with another name: the answer is dropped.
+        let Begun::Ask(asking) = begin(&c, &state, 1400 + RETRY_S, Need::Refresh) else { panic!("no lookup begun") };
+        assert!(!asking.via_backup && asking.timeout == Duration::from_millis(REFRESH_TIMEOUT_MS));
+        let other = text.replace(NAME, "other.example.net");
+        let other = crate::config::parse(std::path::Path::new("/t.conf"), &other).expect("valid");
+        let found = Resolved { addr: [203, 0, 113, 7].into(), ttl_s: 300, server: [192, 0, 2, 53].into() };
+        assert_eq!(finish(&other, &mut state, &asking, Ok(found), false).ok(), Some(Looked::Nothing));
+        assert!(!other.wg_endpoint.known());
+        let found = Resolved { addr: [203, 0, 113, 7].into(), ttl_s: 300, server: [192, 0, 2, 53].into() };
+        let looked = finish(&c, &mut state, &asking, Ok(found), false).ok();
+        assert!(matches!(looked, Some(Looked::Changed { now, .. }) if now == Ipv4Addr::new(203, 0, 113, 7)));
+        assert_eq!(
+            Cached::parse(&state.endpoint().unwrap_or_default()).map(|e| e.expires_s),
+            Some(1400 + RETRY_S + 300)
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -27,11 +27,12 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::log::Logger;
 use crate::netlink::route::table_name;
+use crate::traffic::Bytes;
 
 /// One state change as the program is told it.
 pub struct Notice {
     /// `activated`, `fallback`, `tunnel-restored`, `deactivated`, `backup-down`,
-    /// `backup-up` or `error`.
+    /// `backup-up`, `budget` or `error`.
     pub event: String,
     pub reason: String,
     /// How long the switch took, for the events that switch tables.
@@ -43,13 +44,17 @@ pub struct Notice {
     /// With several tunnels: the one that carries the LAN (empty: none, the tables are
     /// on the backup or the failsafe is off). `None` with one tunnel: no WGF_TUNNEL.
     pub tunnel: Option<String>,
+    /// `deactivated`: the bytes of the outage it ended, tunnel and backup together.
+    pub bytes: Option<Bytes>,
 }
 
 impl Notice {
     /// WGF_EVENT, WGF_REASON, WGF_MS (empty when nothing was switched), WGF_TABLES
-    /// (table names, space separated) and WGF_FLOWS (flows reset after the switch; empty
-    /// when nothing was switched or CONNTRACK_FLUSH could not run); with several tunnels,
-    /// WGF_TUNNEL (the interface that carries the LAN, empty when none does).
+    /// (table names, space separated), WGF_FLOWS (flows reset after the switch; empty
+    /// when nothing was switched or CONNTRACK_FLUSH could not run), WGF_BYTES_RX and
+    /// WGF_BYTES_TX (the outage's bytes in and out, at `deactivated`; empty otherwise) and,
+    /// with several tunnels, WGF_TUNNEL (the interface that carries the LAN, empty when
+    /// none does).
     pub fn environment(&self) -> Vec<(&'static str, String)> {
         let tables: Vec<String> = self.tables.iter().map(|t| table_name(*t)).collect();
         let tunnel = self.tunnel.iter().map(|t| ("WGF_TUNNEL", t.clone()));
@@ -59,6 +64,8 @@ impl Notice {
             ("WGF_MS", self.ms.map(|m| m.to_string()).unwrap_or_default()),
             ("WGF_TABLES", tables.join(" ")),
             ("WGF_FLOWS", self.flows.map(|n| n.to_string()).unwrap_or_default()),
+            ("WGF_BYTES_RX", self.bytes.map(|b| b.rx.to_string()).unwrap_or_default()),
+            ("WGF_BYTES_TX", self.bytes.map(|b| b.tx.to_string()).unwrap_or_default()),
         ]
         .into_iter()
         .chain(tunnel)
@@ -177,6 +184,7 @@ mod tests {
             tables: vec![201, 254],
             flows: Some(3),
             tunnel: None,
+            bytes: None,
         };
         let env = n.environment();
         assert_eq!(env[0], ("WGF_EVENT", "activated".to_string()));
@@ -184,14 +192,20 @@ mod tests {
         assert_eq!(env[2], ("WGF_MS", "12".to_string()));
         assert_eq!(env[3], ("WGF_TABLES", "201 main".to_string()));
         assert_eq!(env[4], ("WGF_FLOWS", "3".to_string()));
-        assert_eq!(env.len(), 5, "one tunnel: no WGF_TUNNEL");
+        assert_eq!((&env[5].1, &env[6].1), (&String::new(), &String::new()), "no bytes but at failback");
+        assert_eq!(env.len(), 7, "one tunnel: no WGF_TUNNEL");
         let several = Notice { tunnel: Some("wg1".into()), ..n };
-        assert_eq!(several.environment()[5], ("WGF_TUNNEL", "wg1".to_string()));
+        assert_eq!(several.environment()[7], ("WGF_TUNNEL", "wg1".to_string()));
+        let (flows, tunnel) = (None, None);
         let n =
-            Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows: None, tunnel: None };
+            Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows, bytes: None, tunnel };
         assert_eq!(n.environment()[2].1, "");
         assert_eq!(n.environment()[3].1, "");
         assert_eq!(n.environment()[4].1, "");
+        let bytes = Some(Bytes { rx: 5_242_880, tx: 81_920 });
+        let n = Notice { event: "deactivated".into(), ms: Some(9), bytes, ..n };
+        assert_eq!(n.environment()[5], ("WGF_BYTES_RX", "5242880".to_string()));
+        assert_eq!(n.environment()[6], ("WGF_BYTES_TX", "81920".to_string()));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! into libc is in `os`, the one module allowed `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod budget;
 pub mod check;
 pub mod config;
 pub mod conntrack;
@@ -18,11 +19,13 @@ pub mod endpoint;
 pub mod error;
 pub mod failsafe;
 pub mod health;
+pub mod history;
 pub mod hook;
 pub mod init;
 pub mod judge;
 pub mod lock;
 pub mod log;
+pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod netlink;
@@ -34,6 +37,7 @@ pub mod rounds;
 pub mod state;
 pub mod status;
 pub mod system;
+pub mod traffic;
 pub mod trust;
 pub mod undo;
 pub mod wireguard;

@@ -32,8 +32,7 @@ pub enum LockError {
 /// has another name.
 fn open_private(path: &Path) -> Result<File, LockError> {
     for _ in 0..3 {
-        let file = open(path)?;
-        let meta = file.metadata().map_err(LockError::Io)?;
+        let (file, meta) = open(path)?;
         if meta.mode() & 0o077 == 0 && meta.nlink() == 1 {
             return Ok(file);
         }
@@ -45,7 +44,8 @@ fn open_private(path: &Path) -> Result<File, LockError> {
     Err(LockError::Io(io::Error::other("others can open it, and it could not be replaced by a private one")))
 }
 
-fn open(path: &Path) -> Result<File, LockError> {
+/// The lock file opened (created 0600 when missing), with its metadata as it was checked.
+fn open(path: &Path) -> Result<(File, std::fs::Metadata), LockError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -65,7 +65,7 @@ fn open(path: &Path) -> Result<File, LockError> {
             meta.uid()
         ))));
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 impl Lock {

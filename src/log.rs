@@ -133,6 +133,14 @@ pub fn stamp_of(unix_s: u64) -> String {
     crate::os::localtime(t).as_ref().map(iso_stamp).unwrap_or_else(|| unix_s.to_string())
 }
 
+/// How far the local clock is east of UTC at `unix_s`, in seconds (0 when unknown).
+pub fn utc_offset_s(unix_s: u64) -> i64 {
+    let t = unix_s.try_into().unwrap_or(0);
+    // c_long: 64 bits here, 32 on the MIPS and ARM targets.
+    #[allow(clippy::useless_conversion)]
+    crate::os::localtime(t).map_or(0, |tm| i64::from(tm.tm_gmtoff))
+}
+
 /// One RFC 3164 datagram: `<PRI>TIMESTAMP wg-failsafe[PID]: MSG`, facility daemon.
 pub fn syslog_line(level: Level, stamp: &str, pid: u32, msg: &str) -> String {
     // facility daemon (3) times 8, plus severity: info 6, warning 4, error 3.

@@ -7,7 +7,8 @@
 //! and its system calls in `wg_failsafe::os`.
 #![deny(unsafe_code)]
 
-use wg_failsafe::{check, config, daemon, decide, error, failsafe, init, lock, log, state, status, system};
+use wg_failsafe::status::Format;
+use wg_failsafe::{check, config, daemon, decide, error, failsafe, init, lock, log, metrics, state, status, system};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -30,7 +31,9 @@ Usage: wg-failsafe [-c FILE] [-n|--dry-run] [-v] <command>
 
 Commands:
   run                      one tick: observe, decide, act (cron, every minute)
-  status [--json]          mode, health, tunnel, and the default routes of every managed table
+  status [--json|--prometheus]
+                           mode, health, tunnel, the default routes of every managed table,
+                           the outages' bytes; as JSON, or as Prometheus metrics
   activate                 force the failsafe on (still refuses a dead tunnel)
   deactivate               force it off (restores the snapshot)
   check                    every precondition of a failover, one line each (ok, note, WARN,
@@ -76,7 +79,7 @@ enum Cmd {
     Help,
     Version,
     Run,
-    Status { json: bool },
+    Status { format: Format },
     Activate,
     Deactivate,
     Check,
@@ -93,6 +96,7 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
     let dry_run = args.contains(["-n", "--dry-run"]);
     let verbose = args.contains(["-v", "--verbose"]);
     let json = args.contains("--json");
+    let prometheus = args.contains("--prometheus");
     let print = args.contains("--print");
     let force = args.contains("--force");
     let path_opt = |args: &mut pico_args::Arguments, key: &'static str| {
@@ -129,7 +133,16 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
         (_, _, None) => return Err(usage("missing command".into())),
         (_, _, Some((cmd, rest))) => match cmd.as_str() {
             "run" => no_more(rest, cmd).map(|_| Cmd::Run)?,
-            "status" => no_more(rest, cmd).map(|_| Cmd::Status { json })?,
+            "status" => {
+                no_more(rest, cmd)?;
+                let format = match (json, prometheus) {
+                    (true, true) => return Err(usage("status takes --json or --prometheus, not both".into())),
+                    (true, false) => Format::Json,
+                    (false, true) => Format::Prometheus,
+                    (false, false) => Format::Text,
+                };
+                Cmd::Status { format }
+            }
             "activate" => no_more(rest, cmd).map(|_| Cmd::Activate)?,
             "deactivate" => no_more(rest, cmd).map(|_| Cmd::Deactivate)?,
             "check" => no_more(rest, cmd).map(|_| Cmd::Check)?,
@@ -153,8 +166,9 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
             other => return Err(usage(format!("unknown command `{other}`"))),
         },
     };
-    if json && !matches!(command, Cmd::Status { .. }) {
-        return Err(usage("--json goes with `status` only".into()));
+    if (json || prometheus) && !matches!(command, Cmd::Status { .. }) {
+        let opt = if json { "--json" } else { "--prometheus" };
+        return Err(usage(format!("{opt} goes with `status` only")));
     }
     if init_opts && !matches!(command, Cmd::Init(_)) {
         return Err(usage(
@@ -253,10 +267,15 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
     match &cli.command {
         Cmd::Help | Cmd::Version | Cmd::Daemon | Cmd::Init(_) => Ok(ExitCode::SUCCESS),
         Cmd::Transition { group, iface, state } => transition(cli, cfg, log, group, iface, state),
-        Cmd::Status { json } => {
+        Cmd::Status { format } => {
             let mut sys = System::open(cfg, log, true)?;
             let st = status::gather(&mut sys)?;
-            print!("{}", if *json { st.to_json() + "\n" } else { st.to_text() });
+            let out = match format {
+                Format::Text => st.to_text(),
+                Format::Json => st.to_json() + "\n",
+                Format::Prometheus => metrics::prometheus(&st),
+            };
+            print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check => check(cfg, log),
@@ -388,7 +407,10 @@ mod tests {
         assert_eq!(cli.config.as_deref(), Some(Path::new("/tmp/x.conf")));
         assert!(cli.dry_run && cli.verbose);
         assert!(matches!(cli.command, Cmd::Run));
-        assert!(matches!(parse(&["status", "--json"]).expect("valid").command, Cmd::Status { json: true }));
+        assert!(matches!(parse(&["status", "--json"]).expect("valid").command, Cmd::Status { format: Format::Json }));
+        let prometheus = parse(&["status", "--prometheus"]).expect("valid").command;
+        assert!(matches!(prometheus, Cmd::Status { format: Format::Prometheus }));
+        assert!(matches!(parse(&["status"]).expect("valid").command, Cmd::Status { format: Format::Text }));
         assert!(matches!(parse(&["--version"]).expect("valid").command, Cmd::Version));
         assert!(matches!(parse(&["-h", "run"]).expect("valid").command, Cmd::Help));
         match parse(&["init", "--config-boot", "/tmp/c.boot", "--peer-ip", "10.11.0.1", "--force"])
@@ -488,6 +510,11 @@ mod tests {
         assert_eq!(usage_error(&["run", "--frobnicate"]), "unknown option `--frobnicate` (see --help)");
         assert_eq!(usage_error(&["run", "now"]), "`run` takes no arguments, got `now` (see --help)");
         assert_eq!(usage_error(&["run", "--json"]), "--json goes with `status` only (see --help)");
+        assert_eq!(usage_error(&["run", "--prometheus"]), "--prometheus goes with `status` only (see --help)");
+        assert_eq!(
+            usage_error(&["status", "--json", "--prometheus"]),
+            "status takes --json or --prometheus, not both (see --help)"
+        );
         assert_eq!(
             usage_error(&["run", "--force"]),
             "--config-boot, --print, -o, --force, --peer-ip, --endpoint, --lan and --wg-iface go with `init` only (see --help)"

@@ -47,6 +47,12 @@ const PAYLOAD_TAIL: &[u8; 16] = b"wg-failsafe\x00\x01\x02\x03\x04";
 const RCVBUF_BYTES: libc::c_int = 256 * 1024;
 /// Packets one [`Prober::recv`] reads and drops before it lets its caller run again.
 const DISCARD_MAX: usize = 256;
+/// The bytes of a packet [`Prober::recv`] reads: more than any reply of ours can hold (an
+/// IPv4 header of at most 60 bytes and the 32-byte message it returns), so a packet that
+/// fills them is longer than a reply of ours and is dropped. Not an MTU's 1500: the
+/// buffer is zeroed at every call, which a daemon makes two or three times a round.
+const RECV_BYTES: usize = 128;
+const _: () = assert!(60 + 16 + PAYLOAD_TAIL.len() < RECV_BYTES);
 
 /// How the echoes leave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,13 +232,6 @@ pub fn random_u16() -> io::Result<u16> {
     Ok(u16::from_ne_bytes(b))
 }
 
-/// A random 64-bit value.
-pub fn random_u64() -> io::Result<u64> {
-    let mut b = [0u8; 8];
-    random_bytes(&mut b)?;
-    Ok(u64::from_ne_bytes(b))
-}
-
 /// The kernel's count of packets dropped for a socket (its queue was full), as the
 /// socket reported it, and whether it rose since last asked.
 #[derive(Debug, Default)]
@@ -264,15 +263,16 @@ impl Drops {
 /// The sequence numbers the caller gives and gets back are its own (1, 2, …); on the
 /// wire each is offset by a random start, so they cannot be guessed either.
 ///
-/// A poll loop (the daemon) keeps the socket in its poll set and drains it as replies
-/// arrive, so that a reply is read when it comes, not once per interval:
+/// A daemon's track keeps the socket open across rounds and reads what waits in it when
+/// its rounds are closed, once per interval (the kernel filter keeps forged replies out of
+/// the buffer, so the round's answers wait there until then):
 ///
 /// ```text
-/// let p = Prober::open_to(path, &targets)?;            // reopened when path or targets change
-/// poll set += pollfd { fd: p.as_raw_fd(), events: POLLIN }
-/// every PROBE_INTERVAL_MS: for t in &targets { p.send(*t, seq)?; }   // seq = the round's number
-/// on POLLIN: while let Some((source, seq)) = p.recv() { count it if seq is a live round's }
-/// when a round closes: if p.overflowed() { the round is unknown } else { passed or failed }
+/// let p = Prober::open_track(path, &targets)?;         // reopened when path or targets change
+/// every PROBE_INTERVAL_MS:
+///     while let Some((source, seq)) = p.recv() { count it if seq is a live round's }
+///     close the rounds due: if p.overflowed() { unanswered ones are unknown } else { passed or failed }
+///     for t in &targets { p.send(*t, seq)?; }   // seq = the next round's number
 /// ```
 ///
 /// `recv` returns `None` when the queue is empty, or after 256 packets that were not
@@ -289,24 +289,45 @@ impl Prober {
     /// Opens a probe that accepts replies from any source (each caller still matches the
     /// source against its targets). Prefer [`Prober::open_to`].
     pub fn open(path: Path) -> io::Result<Prober> {
-        Prober::open_to(path, &[])
+        Prober::opened(path, &[], false)
     }
 
     /// Opens a probe whose socket lets through only replies from `targets` (any source
     /// when empty), with our identifier and nonce and, on the packet path, addressed to
-    /// the path's source address.
+    /// the path's source address. For a probe drained by one wait loop (`run`'s rounds,
+    /// the tunnel proof); a daemon's track is [`Prober::open_track`].
     pub fn open_to(path: Path, targets: &[Ipv4Addr]) -> io::Result<Prober> {
+        Prober::opened(path, targets, false)
+    }
+
+    /// [`Prober::open_to`] for a socket that lives across rounds: its receive buffer is
+    /// enlarged (room for about 300 replies between two reads) and the kernel's drop
+    /// counter read, so that [`Prober::overflowed`] can tell a round whose replies were
+    /// dropped from one that was not answered.
+    pub fn open_track(path: Path, targets: &[Ipv4Addr]) -> io::Result<Prober> {
+        Prober::opened(path, targets, true)
+    }
+
+    fn opened(path: Path, targets: &[Ipv4Addr], lasting: bool) -> io::Result<Prober> {
         let dst = match &path {
             Path::Device(_) => None,
             Path::Gateway { src, .. } => Some(*src),
         };
-        let key = Match { ident: random_u16()?, nonce: random_u64()?, dst };
+        // Identifier, nonce and first sequence number from one read of the kernel's pool.
+        let mut random = [0u8; 12];
+        random_bytes(&mut random)?;
+        let [i0, i1, n0, n1, n2, n3, n4, n5, n6, n7, s0, s1] = random;
+        let key = Match {
+            ident: u16::from_ne_bytes([i0, i1]),
+            nonce: u64::from_ne_bytes([n0, n1, n2, n3, n4, n5, n6, n7]),
+            dst,
+        };
         let program = reply_filter(&key, targets);
         let sock = match &path {
-            Path::Device(dev) => raw_icmp_socket(dev, &program)?,
-            Path::Gateway { ifindex, .. } => packet_socket(*ifindex, &program)?,
+            Path::Device(dev) => raw_icmp_socket(dev, &program, lasting)?,
+            Path::Gateway { ifindex, .. } => packet_socket(*ifindex, &program, lasting)?,
         };
-        Ok(Prober { sock, path, key, seq_base: random_u16()?, drops: Drops::default() })
+        Ok(Prober { sock, path, key, seq_base: u16::from_ne_bytes([s0, s1]), drops: Drops::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -326,9 +347,12 @@ impl Prober {
     /// ours, so that a flood cannot hold the caller here (poll again: the socket stays
     /// readable). Anything else is read and dropped.
     pub fn recv(&self) -> Option<(Ipv4Addr, u16)> {
-        let mut buf = [0u8; 1500];
+        let mut buf = [0u8; RECV_BYTES];
         for _ in 0..DISCARD_MAX {
             let len = self.recv_one(&mut buf)?;
+            if len == buf.len() {
+                continue; // cut short: longer than a reply of ours
+            }
             if let Some((source, wire_seq)) = reply_of(&buf[..len], &self.key) {
                 return Some((source, wire_seq.wrapping_sub(self.seq_base)));
             }
@@ -670,7 +694,12 @@ mod tests {
 
     #[test]
     fn randomness_is_random_and_never_fails_here() {
-        let draws: Vec<u64> = (0..4).map(|_| random_u64().expect("getrandom or /dev/urandom")).collect();
+        let draw = |_| {
+            let mut b = [0u8; 8];
+            random_bytes(&mut b).expect("getrandom or /dev/urandom");
+            b
+        };
+        let draws: Vec<[u8; 8]> = (0..4).map(draw).collect();
         assert!(draws.windows(2).all(|w| w[0] != w[1]), "{draws:?}");
         let mut big = [0u8; 300];
         random_bytes(&mut big).expect("random");
@@ -713,7 +742,7 @@ mod tests {
         std::thread::spawn(|| {
             os::unshare_net_with_loopback().expect("a network namespace with lo up");
             let lo = Ipv4Addr::LOCALHOST;
-            let p = Prober::open_to(Path::Device("lo".into()), &[lo]).expect("probe socket");
+            let p = Prober::open_track(Path::Device("lo".into()), &[lo]).expect("probe socket");
             let forger = os::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).expect("raw socket");
             let wire_seq = p.seq_base.wrapping_add(1);
             let forge = |payload: &[u8]| {
@@ -729,6 +758,13 @@ mod tests {
             assert!(p.wait(Duration::from_secs(1)).expect("poll"));
             assert_eq!(p.recv(), Some((lo, 1)), "the real reply, in the caller's numbering");
             assert_eq!(p.recv(), None, "and nothing else");
+            // Our identifier and nonce, a right checksum, but longer than a reply of ours:
+            // the filter lets it through, the reading drops it.
+            let mut long = p.key.nonce.to_be_bytes().to_vec();
+            long.resize(RECV_BYTES, 0);
+            forge(&long);
+            assert!(p.wait(Duration::from_secs(1)).expect("poll"), "queued: it passes the filter");
+            assert_eq!(p.recv(), None, "a packet longer than a reply of ours counts for nothing");
             assert!(!p.overflowed());
             // A queue that fills up: the smallest buffer, 300 echoes, nothing read.
             os::set_int_option(&p.sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 0).expect("rcvbuf");

@@ -12,12 +12,18 @@
 
 #![forbid(unsafe_code)]
 
+mod backup;
+
+pub use backup::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
+
 use std::fmt;
 use std::time::Duration;
 
+use crate::budget::Budget;
 use crate::config::Config;
-use crate::health::{damped_wait, rounds_needed};
+use crate::health::damped_wait;
 use crate::model::{is_boot_id, LastProof, ProvenBy, Target};
+use crate::traffic::{Bytes, Reading, Traffic};
 
 mod others;
 pub use others::{OtherTunnels, OTHERS_EVERY_MS};
@@ -33,6 +39,12 @@ pub struct Record {
     pub logged: LoggedOnce,
     pub backup: BackupCheck,
     pub totals: Totals,
+    /// The bytes of this outage (or of the last one), and the counters' last reading.
+    pub traffic: Traffic,
+    /// Why this outage began and which paths it used (HISTORY_FILE's line).
+    pub outage: OutageFacts,
+    /// BACKUP_BUDGET_MB's period: the bytes over the backup in it, the thresholds told.
+    pub budget: Budget,
     /// The boot these boot-time times belong to.
     pub boot_id: Option<String>,
 }
@@ -97,106 +109,6 @@ pub struct LoggedOnce {
     pub ipv6_refused: bool,
 }
 
-/// BACKUP_CHECK's standing verdict on the backup path, with its hysteresis (the one rule,
-/// [`BackupCheck::judged`], for `run` and the daemon).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BackupCheck {
-    /// The backup path failed its last judgement.
-    pub down: bool,
-    /// Since when (wall clock) the backup is up or down; 0 before the first check.
-    pub since_unix_s: u64,
-    /// Verdicts in a row against the standing one: failed ones while it is up (or not
-    /// judged yet), passing ones while it is down. In the unit of the driver that counted
-    /// them (see [`BackupNeed`]). Written as `backup_fails`, its first meaning: a record of
-    /// an earlier version (always 0 while down) reads the same.
-    pub against: u64,
-}
-
-/// What one BACKUP_CHECK verdict saw of the backup path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BackupSeen {
-    /// Its gateway answered out of BACKUP_DEV.
-    Answered,
-    /// Its gateway did not answer (why, for the log).
-    Silent(String),
-    /// Nothing to probe: BACKUP_DEV missing, down or without carrier, or no gateway
-    /// known. Down at once, as a primary without carrier is: no lossy line explains it.
-    NoPath(String),
-}
-
-impl BackupSeen {
-    /// What is wrong, for `backup-down`'s reason (`None`: it answered).
-    pub fn why(&self) -> Option<&str> {
-        match self {
-            BackupSeen::Answered => None,
-            BackupSeen::Silent(why) | BackupSeen::NoPath(why) => Some(why),
-        }
-    }
-}
-
-/// How many verdicts in a row against the standing one turn it, in the unit of the driver
-/// that gives them. The two drivers' verdicts are not the same size, and this is how they
-/// map: a tick of `run` is PROBE_COUNT echoes a cron interval apart from the next, a
-/// daemon's round one echo PROBE_INTERVAL_MS apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BackupNeed {
-    pub fails_to_down: u64,
-    pub passes_to_up: u64,
-}
-
-impl BackupNeed {
-    /// `run`, one verdict a tick: two failed ticks in a row are a dead backup (a lossy LTE
-    /// line loses a whole tick now and then); one passing tick is a live one — a second
-    /// would leave `status` and the hook wrong for another cron interval.
-    pub fn ticks() -> BackupNeed {
-        BackupNeed { fails_to_down: 2, passes_to_up: 1 }
-    }
-
-    /// The daemon, one verdict a closed probe round: DOWN_AFTER_MS of failed rounds,
-    /// counted in rounds (⌈DOWN_AFTER_MS / PROBE_INTERVAL_MS⌉, as the tunnel's track
-    /// counts them), to go down, and as many passing in a row to come back: a backup that
-    /// answers one echo in five is not announced up and down every few seconds.
-    pub fn rounds(cfg: &Config) -> BackupNeed {
-        let n = u64::from(rounds_needed(cfg.down_after_ms, cfg.probe_interval_ms));
-        BackupNeed { fails_to_down: n, passes_to_up: n }
-    }
-}
-
-impl BackupCheck {
-    /// BACKUP_CHECK's rule, for `run` and the daemon: a verdict (`seen`, made while the
-    /// primary is healthy and the failsafe off) at `now_unix_s`. The standing verdict turns
-    /// after `need` verdicts in a row against it — at once when there is no path to probe —
-    /// and a verdict that agrees with it starts the count again. The very first verdict,
-    /// passing, is the standing one and no news; failing, it is counted as against "up".
-    pub fn judged(&mut self, seen: &BackupSeen, need: BackupNeed, now_unix_s: u64) -> BackupNews {
-        let failed = *seen != BackupSeen::Answered;
-        let first = self.since_unix_s == 0;
-        if first && !failed {
-            *self = BackupCheck { down: false, since_unix_s: now_unix_s.max(1), against: 0 };
-            return BackupNews::Unchanged;
-        }
-        if !first && failed == self.down {
-            self.against = 0;
-            return BackupNews::Unchanged;
-        }
-        self.against = self.against.saturating_add(1);
-        let needed = match seen {
-            BackupSeen::NoPath(_) => 1,
-            BackupSeen::Silent(_) => need.fails_to_down,
-            BackupSeen::Answered => need.passes_to_up,
-        };
-        if self.against < needed.max(1) {
-            return BackupNews::Unchanged;
-        }
-        *self = BackupCheck { down: failed, since_unix_s: now_unix_s.max(1), against: 0 };
-        if failed {
-            BackupNews::Down
-        } else {
-            BackupNews::Up
-        }
-    }
-}
-
 /// Counts for humans (status).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -204,6 +116,57 @@ pub struct Totals {
     pub deactivations: u64,
     /// How long the last activation or deactivation took.
     pub last_switch_ms: u64,
+    /// The outages that ended (failed back): their seconds (wall clock, for humans and
+    /// metrics) and their bytes, tunnel and backup together.
+    pub outage_s: u64,
+    pub bytes: Bytes,
+}
+
+impl Totals {
+    /// The record's lines of the outages' totals, written only once there are some (as
+    /// [`Traffic::to_text`]'s).
+    fn to_text(&self) -> String {
+        if self.outage_s == 0 && self.bytes == Bytes::default() {
+            return String::new();
+        }
+        format!("outage_s_total={}\nbytes_total={} {}\n", self.outage_s, self.bytes.rx, self.bytes.tx)
+    }
+}
+
+/// What HISTORY_FILE's line of an outage needs besides its times and bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutageFacts {
+    /// Why it began: the activation's reason, on one line.
+    pub reason: String,
+    /// The tables were on the tunnel, on the backup (FALLBACK), during the outage.
+    pub tunnel: bool,
+    pub backup: bool,
+}
+
+impl OutageFacts {
+    /// `tunnel`, `backup` or `tunnel+backup`.
+    pub fn target(&self) -> &'static str {
+        match (self.tunnel, self.backup) {
+            (true, true) => "tunnel+backup",
+            (false, true) => "backup",
+            _ => "tunnel",
+        }
+    }
+
+    fn saw(&mut self, t: Target) {
+        match t {
+            Target::Tunnel => self.tunnel = true,
+            Target::Backup => self.backup = true,
+        }
+    }
+
+    /// The record's lines, written only during and after an outage (as the traffic's).
+    fn to_text(&self) -> String {
+        if *self == OutageFacts::default() {
+            return String::new();
+        }
+        format!("outage_reason={}\noutage_paths={}\n", self.reason, self.target())
+    }
 }
 
 /// What a tunnel verdict changed, for the round to tell.
@@ -213,16 +176,6 @@ pub struct TunnelNews {
     pub switched_from: Option<Target>,
     /// The tunnel the tables are on went down (`Some(true)`) or works again.
     pub down: Option<bool>,
-}
-
-/// What a BACKUP_CHECK verdict changed, for the round to announce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackupNews {
-    /// Nothing to tell (the same as before, within the hysteresis, or the first verdict
-    /// and a passing one).
-    Unchanged,
-    Down,
-    Up,
 }
 
 impl Record {
@@ -264,6 +217,14 @@ impl Record {
         self.tunnel.down = false;
         self.logged = LoggedOnce::default();
         self.others = OtherTunnels::default();
+        self.traffic = Traffic::default();
+        self.outage = OutageFacts::default();
+        self.outage.saw(target);
+    }
+
+    /// Why this outage began (for HISTORY_FILE), on one line.
+    pub fn outage_reason(&mut self, reason: &str) {
+        self.outage.reason = reason.replace(['\n', '\r'], " ");
     }
 
     /// The failback wait is longer than UP_AFTER_S (flap damping): `Some` of it.
@@ -291,6 +252,9 @@ impl Record {
         self.mode.since_unix_s = now_unix_s;
         self.totals.activations += 1;
         self.boot_id = boot_id;
+        if self.outage.reason.is_empty() {
+            self.outage_reason("an interrupted activation was completed");
+        }
         true
     }
 
@@ -323,6 +287,10 @@ impl Record {
         self.mode.failsafe = false;
         self.mode.tunnel = None;
         self.others = OtherTunnels::default();
+        if self.mode.since_unix_s > 0 {
+            self.totals.outage_s += now_unix_s.saturating_sub(self.mode.since_unix_s);
+        }
+        self.totals.bytes = self.totals.bytes.plus(self.traffic.total());
         self.mode.since_unix_s = now_unix_s;
         self.totals.deactivations += 1;
         self.totals.last_switch_ms = took_ms;
@@ -330,6 +298,15 @@ impl Record {
         self.failback.up_since_ms = None;
         self.boot_id = boot_id;
         self.tunnel.down = false;
+        // The outage's bytes stay (status shows the last one); nothing is counted on.
+        self.traffic.base = None;
+    }
+
+    /// The counters that carry the outage's traffic read `now` (see [`Traffic::counted`]):
+    /// the bytes they moved since the last reading, in and out together.
+    pub fn counters_read(&mut self, now: Option<Reading>) -> u64 {
+        let step = self.traffic.counted(now);
+        step.rx.saturating_add(step.tx)
     }
 
     /// The journal and the snapshot are gone: the deactivation is over.
@@ -348,6 +325,7 @@ impl Record {
         };
         self.mode.target = target;
         self.tunnel.down = down;
+        self.outage.saw(target);
         news
     }
 
@@ -392,7 +370,7 @@ impl Record {
     fn fields_text(&self) -> String {
         let mark = self.tunnel.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         let (m, f, t, l, b, n) = (&self.mode, &self.failback, &self.tunnel, &self.logged, &self.backup, &self.totals);
-        format!(
+        let text = format!(
             "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\nipv6_refused={}\n",
             if m.failsafe { "failsafe" } else { "normal" },
             u8::from(m.deactivating),
@@ -414,7 +392,13 @@ impl Record {
             b.since_unix_s,
             b.against,
             u8::from(l.ipv6_refused),
-        )
+        );
+        let b = &self.budget;
+        let budget = match *b == Budget::default() {
+            true => String::new(),
+            false => format!("budget={} {} {}\n", b.period_start_unix_s, b.used_bytes, b.told_pct),
+        };
+        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
@@ -480,7 +464,31 @@ impl Record {
                         [ProvenBy::Echo, ProvenBy::Handshake, ProvenBy::Nothing].into_iter().find(|b| b.word() == v);
                     proof_by = Some(by.ok_or_else(bad)?);
                 }
-                _ => {}
+                "outage_s_total" => r.totals.outage_s = num()?,
+                "outage_reason" => r.outage.reason = v.to_string(),
+                "budget" => {
+                    let n: Vec<u64> =
+                        v.split(' ').map(|x| x.parse::<u64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+                    let [start, used, told] = n[..] else { return Err(bad()) };
+                    let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100).ok_or_else(bad)?;
+                    r.budget = Budget { period_start_unix_s: start, used_bytes: used, told_pct };
+                }
+                "outage_paths" => {
+                    (r.outage.tunnel, r.outage.backup) = match v {
+                        "tunnel" => (true, false),
+                        "backup" => (false, true),
+                        "tunnel+backup" => (true, true),
+                        _ => return Err(bad()),
+                    }
+                }
+                "bytes_total" => {
+                    let (rx, tx) = v.split_once(' ').ok_or_else(bad)?;
+                    let n = |x: &str| x.parse::<u64>().map_err(|_| bad());
+                    r.totals.bytes = Bytes { rx: n(rx)?, tx: n(tx)? };
+                }
+                _ => {
+                    r.traffic.read(k, v).map_err(|_| bad())?;
+                }
             }
         }
         r.tunnel.last_proof = match (proof_at, proof_by) {
@@ -530,7 +538,10 @@ pub mod tests {
             },
             logged: LoggedOnce { repairs: true, back: false, ipv6_refused: true },
             backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1 },
-            totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41 },
+            totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41, ..Totals::default() },
+            traffic: Traffic::default(),
+            outage: OutageFacts::default(),
+            budget: Budget::default(),
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
         }
     }
@@ -563,6 +574,50 @@ pub mod tests {
         assert_eq!(Record::parse(&text), Ok(r));
         assert_eq!(Record::parse(&format!("{WRITTEN_BEFORE}tunnel=\n")), Err("line 21: cannot read `tunnel=`".into()));
         assert!(Record::parse(&format!("{WRITTEN_BEFORE}tunnel=../x\n")).is_err());
+    }
+
+    #[test]
+    fn an_outages_bytes_are_lines_the_earlier_reader_skips() {
+        let mut r = sample();
+        r.counters_read(Some(Reading { of: Target::Backup, counters: Bytes { rx: 100, tx: 50 }, at_s: 1 }));
+        r.counters_read(Some(Reading { of: Target::Backup, counters: Bytes { rx: 5_100, tx: 350 }, at_s: 61 }));
+        assert_eq!(r.traffic.backup, Bytes { rx: 5_000, tx: 300 });
+        let text = r.to_text();
+        // What the earlier version wrote comes first, unchanged; the rest is keys it does
+        // not know, which its reader skips (`_ => {}`).
+        let added = text.strip_prefix(WRITTEN_BEFORE).expect("the earlier lines first");
+        assert_eq!(added, "tunnel_bytes=0 0\nbackup_bytes=5000 300\ncounter_base=backup 5100 350 61\n");
+        let known = WRITTEN_BEFORE.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect::<Vec<_>>();
+        assert!(added.lines().all(|l| !known.contains(&l.split_once('=').expect("key=value").0)));
+        assert_eq!(Record::parse(&text), Ok(r.clone()));
+        // A failback keeps the bytes for status and counts on no more; an activation
+        // starts from nothing.
+        r.deactivated(1_700_000_600, 2, 3, None);
+        assert_eq!((r.traffic.backup, r.traffic.base), (Bytes { rx: 5_000, tx: 300 }, None));
+        // Into the totals: the outage's 600 s (since 1_700_000_000) and its bytes.
+        assert_eq!((r.totals.outage_s, r.totals.bytes), (600, Bytes { rx: 5_000, tx: 300 }));
+        assert!(r.to_text().ends_with("\noutage_s_total=600\nbytes_total=5000 300\n"), "{}", r.to_text());
+        assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
+        r.activation_judged(&cfg(), Target::Tunnel, None, None, 10);
+        assert_eq!(r.traffic, Traffic::default());
+        // The history's facts: why, and the paths used.
+        r.outage_reason("primary eth0: no carrier\nreally");
+        r.tunnel_judged(Target::Backup, false);
+        assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("primary eth0: no carrier really", "tunnel+backup"));
+        assert!(r.to_text().ends_with("outage_reason=primary eth0: no carrier really\noutage_paths=tunnel+backup\n"));
+        assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
+        // The budget's period survives outages (and is written only once there is one).
+        r.budget = Budget { period_start_unix_s: 1_796_083_200, used_bytes: 7, told_pct: 75 };
+        assert!(r.to_text().ends_with("\nbudget=1796083200 7 75\n"));
+        assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
+        assert!(
+            Record::parse("mode=normal\nbudget=1 2\n").is_err()
+                && Record::parse("mode=normal\nbudget=1 2 300\n").is_err()
+        );
+        r.activation_judged(&cfg(), Target::Backup, None, None, 20);
+        assert_eq!(r.budget.used_bytes, 7);
+        assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("", "backup"));
+        assert!(Record::parse("mode=normal\ntunnel_bytes=x\n").is_err());
     }
 
     #[test]

@@ -4,14 +4,58 @@
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
+use crate::budget::Budget;
 use crate::decide::{defaults_of, managed_tables, target_dead, Target};
 use crate::error::Error;
 use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
+use crate::history::{Outage, Shown};
 use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
 use crate::state::Snapshot;
 use crate::system::System;
+use crate::traffic::{Bytes, Traffic};
+
+/// How `status` prints what it gathered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    /// The Prometheus text format (see [`crate::metrics`]).
+    Prometheus,
+}
+
+/// A WG_ENDPOINT given by name, as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameSeen {
+    pub name: String,
+    /// The address in use (the entry's, or while on the one activation used); `None`: none known.
+    pub addr: Option<Ipv4Addr>,
+    /// Seconds left of the entry's TTL (negative: expired that long ago); `None` without
+    /// an address kept in STATE_DIR.
+    pub expires_in_s: Option<i64>,
+}
+
+impl NameSeen {
+    fn text(&self) -> String {
+        let addr = self.addr.map_or("no address known".to_string(), |a| a.to_string());
+        let ttl = match self.expires_in_s {
+            Some(s) if s > 0 => format!(", kept {s} s more (its TTL)"),
+            Some(s) => format!(", expired {} s ago: looked up again at the next healthy round", -s),
+            None => String::new(),
+        };
+        format!("{} {addr}{ttl}", self.name)
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "{{\"name\":{},\"address\":{},\"expires_in_s\":{}}}",
+            json_str(&self.name),
+            self.addr.map_or("null".to_string(), |a| json_str(&a.to_string())),
+            self.expires_in_s.map_or("null".to_string(), |s| s.to_string())
+        )
+    }
+}
 
 /// Everything `status` reports.
 pub struct Status {
@@ -37,6 +81,8 @@ pub struct Status {
     /// Every tunnel's interface, in order, when several are configured (empty with one):
     /// `tunnel_iface` is the one in use.
     pub tunnels: Vec<String>,
+    /// WG_ENDPOINT when it is a name (`None`: an address).
+    pub endpoint: Option<NameSeen>,
     pub backend: String,
     /// The peer's latest handshake, read as the tunnel's verdict reads it.
     pub handshake: HandshakeAge,
@@ -60,6 +106,16 @@ pub struct Status {
     pub rules: Vec<String>,
     /// The last state changes, oldest first.
     pub events: Vec<Event>,
+    /// The bytes of this outage so far (counted up to now) or of the last one.
+    pub traffic: Traffic,
+    /// BACKUP_BUDGET_MB and its period now: the budget, the period's start and the bytes
+    /// over the backup in it, this outage's so far included (`None`: no budget).
+    pub budget: Option<(u64, Budget)>,
+    /// HISTORY_FILE's last outages and the last 30 days (`None`: no HISTORY_FILE).
+    pub history: Option<Shown>,
+    /// Every outage's seconds and bytes, this one's so far included.
+    pub outage_s_total: u64,
+    pub bytes_total: Bytes,
 }
 
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
@@ -72,6 +128,19 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         obs.rules = sys.rules()?;
     }
     let record = sys.record().clone();
+    // This outage's bytes up to now: the counters read again, nothing written.
+    let mut traffic = record.traffic;
+    let unseen = match obs.on {
+        true => traffic.counted(sys.counters(record.mode.target)),
+        false => Bytes::default(),
+    };
+    let budget = cfg.backup_budget_mb.map(|mb| {
+        let now_s = sys.wall_now().as_secs();
+        let mut b = record.budget;
+        let since = crate::budget::period_start(now_s, cfg.budget_day, crate::log::utc_offset_s(now_s));
+        b.counted(unseen.rx.saturating_add(unseen.tx), since, mb.saturating_mul(1_000_000));
+        (mb, b)
+    });
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
     let now = sys.wall_now();
     let (latest, tunnel_error) = match sys.tunnel_peer() {
@@ -125,6 +194,14 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             1 => Vec::new(),
             n => (0..n).map(|i| sys.root.tunnel(i).wg_iface.clone()).collect(),
         },
+        endpoint: cfg.wg_endpoint.name.as_ref().map(|name| NameSeen {
+            name: name.clone(),
+            addr: cfg.wg_endpoint.known().then(|| cfg.wg_endpoint.addr()),
+            expires_in_s: sys
+                .endpoint_kept()
+                .filter(|c| c.addr.is_some())
+                .map(|c| c.expires_s as i64 - sys.boottime_s() as i64),
+        }),
         backend: sys.backend().to_string(),
         handshake: handshake_age(latest, now),
         tunnel_error,
@@ -142,6 +219,18 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         peer_ip6: cfg.wg_peer_ip6,
         rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
         events: sys.events(),
+        traffic,
+        budget,
+        history: cfg.history_file.as_ref().map(|p| Shown::read(p, cfg.history_max_kb, now.as_secs())),
+        outage_s_total: record.totals.outage_s
+            + match obs.on && record.mode.since_unix_s > 0 {
+                true => now.as_secs().saturating_sub(record.mode.since_unix_s),
+                false => 0,
+            },
+        bytes_total: match obs.on {
+            true => record.totals.bytes.plus(traffic.total()),
+            false => record.totals.bytes,
+        },
     })
 }
 
@@ -163,7 +252,36 @@ fn opt_u64(v: Option<u64>) -> String {
     v.map_or("null".to_string(), |t| t.to_string())
 }
 
+/// `{"rx":1,"tx":2}`.
+fn bytes_json(b: Bytes) -> String {
+    format!("{{\"rx\":{},\"tx\":{}}}", b.rx, b.tx)
+}
+
 impl Status {
+    /// The outage whose bytes there are to show: this one (while on), else the last one
+    /// (if any was counted).
+    fn outage_traffic(&self) -> Option<(&'static str, &Traffic)> {
+        match (self.failsafe, self.traffic == Traffic::default()) {
+            (true, _) => Some(("this outage so far", &self.traffic)),
+            (false, false) => Some(("the last outage", &self.traffic)),
+            (false, true) => None,
+        }
+    }
+
+    /// `{"current":true,"rx":…,"tx":…,"tunnel":{…},"backup":{…}}`, or `null`.
+    fn traffic_json(&self) -> String {
+        self.outage_traffic().map_or("null".to_string(), |(_, t)| {
+            format!(
+                "{{\"current\":{},\"rx\":{},\"tx\":{},\"tunnel\":{},\"backup\":{}}}",
+                self.failsafe,
+                t.total().rx,
+                t.total().tx,
+                bytes_json(t.tunnel),
+                bytes_json(t.backup)
+            )
+        })
+    }
+
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let mode = match (self.failsafe, self.target) {
@@ -211,6 +329,9 @@ impl Status {
             };
             let _ = writeln!(s, "tunnels:  {} (in order; {carrier})", self.tunnels.join(", "));
         }
+        if let Some(e) = &self.endpoint {
+            let _ = writeln!(s, "endpoint: {}", e.text());
+        }
         let backup = match (self.backup_checked, self.backup) {
             (false, _) => "not checked (BACKUP_CHECK=off)".to_string(),
             (true, None) => "not checked yet".to_string(),
@@ -222,6 +343,29 @@ impl Status {
             ),
         };
         let _ = writeln!(s, "backup:   {} {backup}", self.backup_dev);
+        if let Some((which, t)) = self.outage_traffic() {
+            let _ = writeln!(
+                s,
+                "bytes:    {} {which} ({} via {}, {} straight out of {})",
+                t.total(),
+                t.tunnel,
+                self.tunnel_iface,
+                t.backup,
+                self.backup_dev
+            );
+        }
+        if let Some((mb, b)) = &self.budget {
+            let _ = writeln!(
+                s,
+                "budget:   {} % of {mb} MB over the backup since {} ({} B)",
+                b.used_pct(mb * 1_000_000),
+                crate::log::stamp_of(b.period_start_unix_s),
+                b.used_bytes
+            );
+        }
+        if let Some(h) = &self.history {
+            s.push_str(&h.text());
+        }
         for (v6, t, routes) in &self.tables {
             let _ = writeln!(s, "table {}{}:", table_name(*t), if *v6 { " (IPv6)" } else { "" });
             if routes.is_empty() {
@@ -282,7 +426,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}]}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},\"endpoint\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{},\"history\":{},\"budget\":{}}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             // Where traffic goes only means something while the failsafe is on.
             if self.failsafe { json_str(&self.target.to_string()) } else { "null".to_string() },
@@ -301,6 +445,7 @@ impl Status {
             opt_u64(self.handshake.secs()),
             self.tunnel_error.as_deref().map_or("null".to_string(), json_str),
             self.peer_ip6.map_or("null".to_string(), |ip| json_str(&ip.to_string())),
+            self.endpoint.as_ref().map_or("null".to_string(), NameSeen::json),
             tunnel_health,
             json_str(&self.backup_dev),
             self.backup_checked,
@@ -308,9 +453,44 @@ impl Status {
             opt_u64(self.backup.map(|(_, since)| since)),
             tables.join(","),
             rules.join(","),
-            events.join(",")
+            events.join(","),
+            self.traffic_json(),
+            self.outage_s_total,
+            bytes_json(self.bytes_total),
+            self.history.as_ref().map_or("null".to_string(), history_json),
+            self.budget.map_or("null".to_string(), |(mb, b)| format!(
+                "{{\"mb\":{mb},\"period_start_unix_s\":{},\"used_bytes\":{},\"used_pct\":{}}}",
+                b.period_start_unix_s,
+                b.used_bytes,
+                b.used_pct(mb * 1_000_000)
+            ))
         )
     }
+}
+
+/// `{"start_unix_s":…,"end_unix_s":…,"duration_s":…,"target":…,"rx":…,"tx":…,"reason":…}`.
+fn outage_json(o: &Outage) -> String {
+    format!(
+        "{{\"start_unix_s\":{},\"end_unix_s\":{},\"duration_s\":{},\"target\":{},\"rx\":{},\"tx\":{},\"reason\":{}}}",
+        o.start_unix_s,
+        o.end_unix_s,
+        o.duration_s(),
+        json_str(&o.target),
+        o.bytes.rx,
+        o.bytes.tx,
+        json_str(&o.reason)
+    )
+}
+
+/// HISTORY_FILE as `status --json` carries it: `{"last":[…],"last_30_days":{…},"error":…}`.
+fn history_json(h: &Shown) -> String {
+    let last: Vec<String> = h.last.iter().map(outage_json).collect();
+    format!(
+        "{{\"last\":[{}],\"last_30_days\":{},\"error\":{}}}",
+        last.join(","),
+        h.days30.to_json(),
+        h.error.as_deref().map_or("null".to_string(), json_str)
+    )
 }
 
 /// A JSON string literal.
@@ -333,7 +513,7 @@ pub fn json_str(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
 
@@ -342,7 +522,7 @@ mod tests {
         assert_eq!(json_str("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
     }
 
-    fn sample() -> Status {
+    pub(crate) fn sample() -> Status {
         Status {
             tunnels: Vec::new(),
             now_unix_s: 1_700_000_100,
@@ -361,6 +541,7 @@ mod tests {
             )],
             failback_in_s: None,
             tunnel_iface: "wg0".into(),
+            endpoint: None,
             backend: "kernel".into(),
             handshake: HandshakeAge::Ago(Duration::from_secs(12)),
             tunnel_error: None,
@@ -389,6 +570,15 @@ mod tests {
                 event: "activated".into(),
                 reason: "primary eth0: no carrier".into(),
             }],
+            traffic: Traffic {
+                tunnel: Bytes { rx: 5_000_000, tx: 80_000 },
+                backup: Bytes { rx: 242_880, tx: 1_920 },
+                base: None,
+            },
+            outage_s_total: 700,
+            bytes_total: Bytes { rx: 6_242_880, tx: 91_920 },
+            history: None,
+            budget: Some((100, Budget { period_start_unix_s: 1_796_083_200, used_bytes: 76_000_000, told_pct: 75 })),
         }
     }
 
@@ -406,13 +596,18 @@ mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}]}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"endpoint\":null,\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920},\"history\":null,\"budget\":{\"mb\":100,\"period_start_unix_s\":1796083200,\"used_bytes\":76000000,\"used_pct\":76}}"
+        );
+        assert!(text.contains("\nbudget:   76 % of 100 MB over the backup since "), "{text}");
+        assert!(
+            text.contains("bytes:    5242880 B in, 81920 B out this outage so far (5000000 B in, 80000 B out via wg0, 242880 B in, 1920 B out straight out of eth1)"),
+            "{text}"
         );
     }
 
     #[test]
     fn never_switched_is_null() {
-        let st = Status { mode_since_unix_s: 0, tunnel: None, failsafe: false, backup: None, ..sample() };
+        let st = Status { mode_since_unix_s: 0, tunnel: None, failsafe: false, backup: None, budget: None, ..sample() };
         let j = st.to_json();
         assert!(j.contains("\"mode_since_unix_s\":null") && j.contains("\"rtt_ms\":null,\"loss_pct\":null"), "{j}");
         // Normal mode has no target: the record's last one is not where traffic goes.
@@ -420,8 +615,14 @@ mod tests {
         assert!(j.contains("\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":null,\"since_unix_s\":null}"), "{j}");
         let text = st.to_text();
         assert!(!text.contains("since") && text.contains("backup:   eth1 not checked yet"), "{text}");
+        assert!(text.contains("bytes:    5242880 B in, 81920 B out the last outage ("), "{text}");
+        assert!(j.contains("\"outage_bytes\":{\"current\":false,\"rx\":5242880,"), "{j}");
         let off = Status { backup_checked: false, ..st };
         assert!(off.to_text().contains("backup:   eth1 not checked (BACKUP_CHECK=off)"));
+        // Never an outage: nothing to show.
+        let never = Status { traffic: Traffic::default(), ..off };
+        assert!(!never.to_text().contains("bytes:") && never.to_json().contains(",\"outage_bytes\":null,"));
+        assert!(never.to_json().ends_with(",\"budget\":null}") && !never.to_text().contains("budget:"));
     }
 
     #[test]
@@ -434,9 +635,58 @@ mod tests {
     }
 
     #[test]
+    fn the_history_is_shown_when_there_is_a_history_file() {
+        let o = Outage {
+            start_unix_s: 1_699_990_000,
+            end_unix_s: 1_699_990_600,
+            target: "tunnel".into(),
+            bytes: Bytes { rx: 5, tx: 6 },
+            reason: "primary eth0: \"no\" carrier".into(),
+        };
+        let days30 =
+            crate::history::Summary { outages: 1, seconds: 600, longest_s: 600, bytes: Bytes { rx: 5, tx: 6 } };
+        let st = Status { history: Some(Shown { last: vec![o], days30, error: None }), ..sample() };
+        let j = st.to_json();
+        assert!(j.contains(",\"history\":{\"last\":[{\"start_unix_s\":1699990000,\"end_unix_s\":1699990600,\"duration_s\":600,\"target\":\"tunnel\",\"rx\":5,\"tx\":6,\"reason\":\"primary eth0: \\\"no\\\" carrier\"}],\"last_30_days\":{\"outages\":1,\"seconds\":600,\"longest_s\":600,\"rx\":5,\"tx\":6},\"error\":null},"), "{j}");
+        let text = st.to_text();
+        assert!(
+            text.contains(
+                "history:  1 outage(s) in the last 30 days, 600 s in all (longest 600 s), 5 B in, 6 B out\n  "
+            ),
+            "{text}"
+        );
+        assert!(text.contains(" for 600 s (tunnel, 5 B in, 6 B out): primary eth0: \"no\" carrier\n"), "{text}");
+    }
+
+    #[test]
     fn a_backup_that_is_down_says_since_when() {
         let st = Status { backup: Some((true, 1_700_000_000)), ..sample() };
         assert!(st.to_text().contains("backup:   eth1 DOWN since "), "{}", st.to_text());
         assert!(st.to_json().contains("\"up\":false,\"since_unix_s\":1700000000"));
+    }
+
+    #[test]
+    fn a_name_endpoint_shows_its_address_and_how_long_it_is_kept() {
+        let named = |addr: Option<[u8; 4]>, expires_in_s| NameSeen {
+            name: "vps.example.net".into(),
+            addr: addr.map(Ipv4Addr::from),
+            expires_in_s,
+        };
+        let st = Status { endpoint: Some(named(Some([198, 51, 100, 10]), Some(250))), ..sample() };
+        assert!(st.to_text().contains("\nendpoint: vps.example.net 198.51.100.10, kept 250 s more (its TTL)\n"));
+        assert!(st.to_json().contains(
+            "\"endpoint\":{\"name\":\"vps.example.net\",\"address\":\"198.51.100.10\",\"expires_in_s\":250},"
+        ));
+        let expired = Status { endpoint: Some(named(Some([198, 51, 100, 10]), Some(-30))), ..sample() };
+        assert!(
+            expired.to_text().contains("198.51.100.10, expired 30 s ago: looked up again"),
+            "{}",
+            expired.to_text()
+        );
+        assert!(expired.to_json().contains("\"expires_in_s\":-30}"));
+        let unknown = Status { endpoint: Some(named(None, None)), ..sample() };
+        assert!(unknown.to_text().contains("endpoint: vps.example.net no address known\n"), "{}", unknown.to_text());
+        assert!(unknown.to_json().contains("\"address\":null,\"expires_in_s\":null}"));
+        assert!(!sample().to_text().contains("endpoint:"), "an address endpoint is in the configuration");
     }
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{Config, Gateway};
-use crate::decide::{failsafe_on, round_gateways, Change, ModeFiles};
+use crate::decide::{failsafe_on, round_gateways, Change, ModeFiles, Target};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::hook;
@@ -23,6 +23,7 @@ use crate::netlink::route::{self, Route, DEFAULT};
 use crate::netlink::rule::{self, Rule};
 use crate::netlink::{ok_if_exists, ok_if_missing, Netlink, NetlinkError};
 use crate::state::{self, Owned, Record, Snapshot, State};
+use crate::traffic::{Bytes, Reading};
 use crate::wireguard::{self, Backend, Device, Key, Peer, Peers, Wanted};
 
 mod door;
@@ -69,14 +70,19 @@ pub struct System<'a> {
     /// Flows CONNTRACK_FLUSH reset after this run's last switch: told with the events
     /// of a switch (WGF_FLOWS).
     pub flows_reset: Option<usize>,
-    /// Step 7's DNS check is not made by the sequence but handed to the driver
-    /// ([`System::take_dns_due`]): the daemon makes it beside its loop (up to 5 s of query,
-    /// then the restart), where a carrier event must never wait for it.
+    /// The DNS questions that may wait are not asked by the sequence but left to the
+    /// driver, which asks them beside its loop, where a carrier event must never wait for
+    /// them (the daemon): step 7's check, handed over ([`System::take_dns_due`]; up to 5 s
+    /// of query, then the restart), and a healthy round's lookup of a name endpoint (up to
+    /// 1 s), which the driver makes after a healthy round.
     pub dns_beside: bool,
     pub(crate) dns_due: Option<Ipv4Addr>,
     /// With several tunnels, the one that carries the LAN for the hook (WGF_TUNNEL; empty:
     /// none); `None` with one tunnel.
     lan_tunnel: Option<String>,
+    /// The bytes of the outage a failback ended: told with its `deactivated` event
+    /// (WGF_BYTES_RX, WGF_BYTES_TX).
+    pub outage_bytes: Option<Bytes>,
 }
 
 /// How long the LAN resolver has to answer step 7's query.
@@ -143,6 +149,7 @@ impl<'a> System<'a> {
             dns_beside: false,
             dns_due: None,
             lan_tunnel: None,
+            outage_bytes: None,
         };
         sys.use_tunnel(cfg.tunnel_of(sys.record.mode.tunnel.as_deref()));
         sys.lan_on(sys.record.mode.failsafe.then_some(sys.record.mode.target));
@@ -322,8 +329,9 @@ impl<'a> System<'a> {
             let tables = tables.into_iter().collect();
             let flows = ms.and(self.flows_reset);
             let tunnel = self.lan_tunnel.clone();
+            let bytes = if event == "deactivated" { self.outage_bytes } else { None };
             let (event, reason) = (event.to_string(), reason.to_string());
-            self.notices.push(hook::Notice { event, reason, ms, tables, flows, tunnel });
+            self.notices.push(hook::Notice { event, reason, ms, tables, flows, bytes, tunnel });
         }
         new
     }
@@ -343,6 +351,20 @@ impl<'a> System<'a> {
         let c = self.cfg;
         let peers = self.peers(None)?;
         Ok(wireguard::select_peer(&peers, c.wg_peer_ip, c.wg_endpoint.addr()).cloned())
+    }
+
+    /// The counters that carry the LAN's traffic while the tables point at `target`: the
+    /// VPS peer's, or BACKUP_DEV's link counters (`None`: none to read now — the interface
+    /// or the peer is gone, or the read failed: the next reading counts from itself).
+    pub fn counters(&mut self, target: Target) -> Option<Reading> {
+        let counters = match target {
+            Target::Tunnel => self.tunnel_peer().ok().flatten().map(|p| Bytes { rx: p.rx_bytes, tx: p.tx_bytes }),
+            Target::Backup => {
+                let index = self.links.index(&self.cfg.backup_dev)?;
+                self.kernel.link_bytes(index).ok().flatten()
+            }
+        }?;
+        Some(Reading { of: target, counters, at_s: self.boottime_s() })
     }
 
     /// The device's peer with this public key (find_peer_key made sure there is one).

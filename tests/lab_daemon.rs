@@ -5,7 +5,8 @@
 //! interface re-created during an outage is probed again (tracks follow a device's index);
 //! a VPS that answers no echo but handshakes keeps its tunnel through two outages; TRACK_IPS
 //! are judged in `run`'s words; the load balancer's verdict is taken in, and neither its
-//! status command nor an activation's DNS check holds up a carrier event.
+//! status command nor an activation's DNS check holds up a carrier event; the tables as last
+//! seen healthy are written again when, and only when, they change.
 //!
 //! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
 //! `cargo test --test lab_daemon -- --include-ignored`.
@@ -276,4 +277,35 @@ fn op_wrapper_mounted(lab: &Lab, body: &str) -> String {
         "mount -t tmpfs lab /opt && mkdir -p /opt/vyatta/bin && cp {} /opt/vyatta/bin/ && exec \"$0\" \"$@\"",
         fake.display()
     )
+}
+
+/// The tables as last seen healthy, under the daemon: written at its first healthy round,
+/// not again while nothing changes (a round whose view is the one they were found from does
+/// not make them again), and again as soon as a managed table changes — a default added,
+/// then removed.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn the_daemon_writes_the_healthy_tables_again_when_and_only_when_they_change() {
+    let lab = Lab::up("drh", &[]);
+    let conf = daemon_conf(&lab, "drh.conf", &[]);
+    let before = lab.tables();
+    let healthy = lab.state_dir().join("healthy");
+    let d = Daemon::start(&lab, &conf, &[]);
+    let first = wait_for_file(&healthy, "default via 192.168.1.1 dev eth0 table 201", Duration::from_secs(5));
+    assert!(!first.contains("metric 77"), "{first}");
+    let written = std::fs::metadata(&healthy).and_then(|m| m.modified()).expect("mtime");
+    sleep(Duration::from_millis(1500)); // seven rounds, the tables unchanged
+    let mtime = std::fs::metadata(&healthy).and_then(|m| m.modified()).expect("mtime");
+    assert_eq!(mtime, written, "rewritten unchanged");
+    lab.rtr("ip route add default via 192.168.2.1 dev eth1 table 201 metric 77");
+    let added = wait_for_file(&healthy, "metric 77", Duration::from_secs(3));
+    assert!(added.contains("default via 192.168.1.1 dev eth0 table 201"), "{added}");
+    lab.rtr("ip route del default via 192.168.2.1 dev eth1 table 201 metric 77");
+    let started = Instant::now();
+    while std::fs::read_to_string(&healthy).expect("healthy").contains("metric 77") {
+        assert!(started.elapsed() < Duration::from_secs(3), "the removed default is still remembered");
+        sleep(Duration::from_millis(20));
+    }
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(lab.tables(), before);
 }

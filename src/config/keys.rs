@@ -4,7 +4,6 @@
 //!
 //! Pure: text in, config out, so every error kind is unit-tested without root.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -18,10 +17,39 @@ pub(super) struct Entry {
     pub(super) line: usize,
 }
 
+/// The entries of one file by key, in the order read. A file holds a few dozen keys at
+/// most: a list searched in order costs less than hashing every key asked for (a third of
+/// a healthy tick's instructions went to reading the file), and links no hash table.
+#[derive(Default)]
+pub(super) struct Entries(Vec<(&'static str, Entry)>);
+
+impl Entries {
+    pub(super) fn get(&self, key: &str) -> Option<&Entry> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, e)| e)
+    }
+
+    pub(super) fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Sets `key` to `entry`, in place of the entry it had.
+    pub(super) fn insert(&mut self, key: &'static str, entry: Entry) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = entry,
+            None => self.0.push((key, entry)),
+        }
+    }
+
+    pub(super) fn remove(&mut self, key: &str) -> Option<Entry> {
+        let at = self.0.iter().position(|(k, _)| *k == key)?;
+        Some(self.0.remove(at).1)
+    }
+}
+
 /// Parses the text of a configuration file. `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let err = |line: usize, message: String| ConfigError { path: path.to_path_buf(), line, message };
-    let mut entries: HashMap<&'static str, Entry> = HashMap::new();
+    let mut entries = Entries::default();
     // Unknown keys wait until the whole file is read: in the seed's file they are notes.
     let mut unknown: Vec<(usize, String)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -67,7 +95,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 47] = [
+const KEYS: [&str; 54] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -115,6 +143,13 @@ const KEYS: [&str; 47] = [
     "BACKUP_CHECK",
     "BOOT_WAIT_S",
     "CONNTRACK_FLUSH",
+    "HISTORY_FILE",
+    "HISTORY_MAX_KB",
+    "BACKUP_EXCLUDE",
+    "BACKUP_BUDGET_MB",
+    "BACKUP_BUDGET_PERIOD",
+    "BACKUP_BUDGET_ACTION",
+    "LAN_KEEP",
 ];
 
 /// A program and its arguments, split at white space: run without a shell, so the
@@ -159,7 +194,7 @@ fn unquote(v: &str) -> Result<String, String> {
 /// The entries of one file, turned into typed values key by key.
 pub(super) struct Fields<'a> {
     path: &'a Path,
-    entries: HashMap<&'static str, Entry>,
+    entries: Entries,
 }
 
 impl Fields<'_> {
@@ -282,6 +317,17 @@ impl Fields<'_> {
             })?,
             boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
             conntrack_flush: self.optional("CONNTRACK_FLUSH", true, auto_off)?,
+            history_file: self.optional("HISTORY_FILE", None, history_file)?,
+            history_max_kb: self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)?,
+            budget_exclude: self.optional("BACKUP_BUDGET_ACTION", false, budget_action)?,
+            lan_keep: self.optional(
+                "LAN_KEEP",
+                Vec::new(),
+                |v| if v.is_empty() { Ok(Vec::new()) } else { subnets(v) },
+            )?,
+            backup_budget_mb: self.optional("BACKUP_BUDGET_MB", None, budget_mb)?,
+            budget_day: self.optional("BACKUP_BUDGET_PERIOD", 1, budget_period)?,
+            backup_exclude: self.optional("BACKUP_EXCLUDE", Vec::new(), backup_exclude)?,
             notes: Vec::new(),
             more_tunnels: Vec::new(),
         };
@@ -410,6 +456,54 @@ pub(super) fn iface(v: &str) -> Result<String, String> {
     }
 }
 
+/// HISTORY_FILE: empty (none), or an absolute path to a file.
+fn history_file(v: &str) -> Result<Option<PathBuf>, String> {
+    match v {
+        "" => Ok(None),
+        v if v.ends_with('/') => Err(format!("`{v}` names a directory, not a file")),
+        v => absolute_path(v).map(Some),
+    }
+}
+
+/// BACKUP_BUDGET_ACTION: `exclude` (true) or `warn`.
+fn budget_action(v: &str) -> Result<bool, String> {
+    match v {
+        "warn" => Ok(false),
+        "exclude" => Ok(true),
+        _ => Err(format!("`{v}` is not warn or exclude")),
+    }
+}
+
+/// BACKUP_BUDGET_MB: empty (none), or megabytes.
+fn budget_mb(v: &str) -> Result<Option<u64>, String> {
+    match v.parse::<u64>() {
+        _ if v.is_empty() => Ok(None),
+        Ok(n) if (1..=1_000_000_000).contains(&n) => Ok(Some(n)),
+        _ => Err(format!("`{v}` is not a number of megabytes (1..=1000000000)")),
+    }
+}
+
+/// BACKUP_BUDGET_PERIOD: `month:DAY`, the day of the month a period starts.
+fn budget_period(v: &str) -> Result<u32, String> {
+    match v.strip_prefix("month:").map(str::parse::<u32>) {
+        Some(Ok(d)) if (1..=31).contains(&d) => Ok(d),
+        _ => Err(format!("`{v}` is not month:DAY (the day of the month a period starts, 1-31)")),
+    }
+}
+
+/// BACKUP_EXCLUDE: IPv4 addresses or prefixes of the LAN, never `/0`.
+fn backup_exclude(v: &str) -> Result<Vec<Ipv4Net>, String> {
+    match v {
+        "" => Ok(Vec::new()),
+        v => match subnets(v)? {
+            nets if nets.iter().any(|n| n.len == 0) => {
+                Err("a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup".into())
+            }
+            nets => Ok(nets),
+        },
+    }
+}
+
 pub(super) fn absolute_path(v: &str) -> Result<PathBuf, String> {
     if v.starts_with('/') {
         Ok(PathBuf::from(v))
@@ -518,6 +612,10 @@ pub mod tests {
         assert_eq!(c.lock_timeout_s, 10);
         assert_eq!(c.log_file, PathBuf::from("/var/log/wg-failsafe.log"));
         assert_eq!(c.log_max_kb, 256);
+        assert_eq!((c.history_file.as_deref(), c.history_max_kb), (None, 64));
+        assert!(c.backup_exclude.is_empty());
+        assert_eq!((c.backup_budget_mb, c.budget_day, c.budget_exclude), (None, 1, false));
+        assert!(c.lan_keep.is_empty());
         assert_eq!(
             (c.primary_gw, c.backup_gw),
             (Gateway::Static([192, 168, 1, 1].into()), Gateway::Static([192, 168, 2, 1].into()))
@@ -645,6 +743,17 @@ pub mod tests {
             ("POLICY_TABLES=255\n", "/etc/test.conf:1: POLICY_TABLES: `255` is not a routing table number (1-4294967295, not 253 or 255)"),
             ("LAN_RULE_PRIORITY=0\n", "/etc/test.conf:1: LAN_RULE_PRIORITY: `0` is out of range (1..=32765)"),
             ("FALLBACK=tunnel\n", "/etc/test.conf:1: FALLBACK: `tunnel` is not backup or none"),
+            ("HISTORY_FILE=history\n", "/etc/test.conf:1: HISTORY_FILE: `history` is not an absolute path"),
+            ("HISTORY_FILE=/config/\n", "/etc/test.conf:1: HISTORY_FILE: `/config/` names a directory, not a file"),
+            ("HISTORY_MAX_KB=0\n", "/etc/test.conf:1: HISTORY_MAX_KB: `0` is out of range (1..=1048576)"),
+            ("BACKUP_EXCLUDE=192.168.10.0/33\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `192.168.10.0/33` has an invalid prefix length"),
+            ("BACKUP_BUDGET_MB=0\n", "/etc/test.conf:1: BACKUP_BUDGET_MB: `0` is not a number of megabytes (1..=1000000000)"),
+            ("BACKUP_BUDGET_PERIOD=month:32\n", "/etc/test.conf:1: BACKUP_BUDGET_PERIOD: `month:32` is not month:DAY (the day of the month a period starts, 1-31)"),
+            ("BACKUP_BUDGET_PERIOD=week\n", "/etc/test.conf:1: BACKUP_BUDGET_PERIOD: `week` is not month:DAY (the day of the month a period starts, 1-31)"),
+            ("BACKUP_BUDGET_ACTION=cut\n", "/etc/test.conf:1: BACKUP_BUDGET_ACTION: `cut` is not warn or exclude"),
+            ("LAN_KEEP=nas\n", "/etc/test.conf:1: LAN_KEEP: `nas` is not an IPv4 address or prefix"),
+            ("BACKUP_EXCLUDE=nas\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `nas` is not an IPv4 address or prefix"),
+            ("BACKUP_EXCLUDE=0.0.0.0/0\n", "/etc/test.conf:1: BACKUP_EXCLUDE: a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup"),
             ("TRACK_IPS=8.8.8.8 nowhere\n", "/etc/test.conf:1: TRACK_IPS: `nowhere` is not an IPv4 address"),
             ("TRACK_IPS=127.0.0.1\n", "/etc/test.conf:1: TRACK_IPS: `127.0.0.1` cannot be probed (unspecified, loopback, multicast or broadcast)"),
             ("TRACK_RELIABILITY=0\n", "/etc/test.conf:1: TRACK_RELIABILITY: `0` is out of range (1..=16)"),

@@ -3,10 +3,9 @@
 //! says how to move to ON_CHANGE: wg-failsafe sends nothing itself), and whether a file
 //! is the seed's, where an unknown key is a note rather than a stopped failsafe.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use super::keys::Entry;
+use super::keys::Entries;
 
 /// The keys only the seed script's newer versions read: WG_PORT is WG_ENDPOINT_PORT's
 /// other name; ALERT_* its built-in alert, which this tool leaves to ON_CHANGE.
@@ -19,13 +18,13 @@ const FILE_NAME: &str = "wireguard-failsafe.conf";
 /// reads, or it has the seed's file name. In such a file a key unknown here is one of
 /// the seed's (its versions add keys) and is a note, not a stopped failsafe; in a file
 /// written for wg-failsafe it is a typo, and an error.
-pub(super) fn is_seed_file(path: &Path, entries: &HashMap<&'static str, Entry>) -> bool {
+pub(super) fn is_seed_file(path: &Path, entries: &Entries) -> bool {
     ONLY_KEYS.iter().any(|k| entries.contains_key(k)) || path.file_name().is_some_and(|n| n == FILE_NAME)
 }
 
 /// WG_PORT, the seed's name for the port, becomes WG_ENDPOINT_PORT (on WG_PORT's line);
 /// both given with different values is an error naming both lines.
-pub(super) fn port_alias(entries: &mut HashMap<&'static str, Entry>) -> Result<(), (usize, String)> {
+pub(super) fn port_alias(entries: &mut Entries) -> Result<(), (usize, String)> {
     let Some(alias) = entries.remove("WG_PORT") else {
         return Ok(());
     };
@@ -52,7 +51,7 @@ pub(super) fn port_alias(entries: &mut HashMap<&'static str, Entry>) -> Result<(
 }
 
 /// The one note about the seed's ALERT_* keys: accepted, nothing sent; ON_CHANGE does it.
-pub(super) fn alert_note(entries: &HashMap<&'static str, Entry>) -> Option<String> {
+pub(super) fn alert_note(entries: &Entries) -> Option<String> {
     let first = ONLY_KEYS[1..].iter().filter_map(|k| entries.get(k)).map(|e| e.line).min()?;
     let off = entries.get("ALERT_ENABLED").is_some_and(|e| matches!(e.value.as_str(), "false" | "0" | "no" | "off"));
     if off {

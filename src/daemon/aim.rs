@@ -8,13 +8,14 @@ impl Daemon {
     /// Points the probes where this round's view says: the primary's gateway (or
     /// TRACK_IPS through it), and the tunnel peer while the failsafe is on.
     pub(super) fn aim(&mut self) -> Result<(), Error> {
-        let c = self.cfg.clone();
-        let link = self.view.links.by_name(&c.primary_dev).cloned();
-        let gw = self.primary_gateway();
-        let addrs = self.view.addrs.clone();
-        let (path, targets, unprobed) = match (link, gw) {
-            (Some(l), Some(gw)) if link_health(Some(&l)).is_ok() => {
-                match primary_probe(&c, &l, gw, &addrs, || self.gateway_lladdr(&l, gw))? {
+        // Borrowed field by field, nothing cloned: every round runs this.
+        let (on, gw) = (self.on(), self.primary_gateway());
+        let c = &self.cfg;
+        let (path, targets, unprobed) = match (self.view.links.by_name(&c.primary_dev), gw) {
+            (Some(l), Some(gw)) if link_health(Some(l)).is_ok() => {
+                let (kept, nl, passed) = (&mut self.lladdr, &mut self.nl, self.primary.passed());
+                let lladdr = || gateway_lladdr(kept, nl, passed, c.probe_interval_ms, l, gw);
+                match primary_probe(c, l, gw, &self.view.addrs, lladdr)? {
                     Ok(probe) => (Some(probe.path), probe.targets, None),
                     Err(why) => (None, c.track_ips.clone(), Some(why)),
                 }
@@ -23,40 +24,22 @@ impl Daemon {
         };
         self.unprobed = unprobed;
         let index = |dev: &str| self.view.links.index(dev);
-        let t = self.tunnel_cfg().clone();
+        let t = c.tunnel(self.in_use);
         let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&t.wg_iface));
         self.primary.aim(path, primary_index, targets);
-        match (c.backup_check && !self.on()).then(|| self.backup_gateway()).flatten() {
+        match (c.backup_check && !on).then(|| self.backup_gateway()).flatten() {
             Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
             None if self.backup.path.is_some() => self.backup.stop(),
             None => {}
         }
         // A WireGuard interface re-created during the outage (a commit) has a new index:
         // the socket bound to the old one would judge the tunnel dead for the rest of it.
-        if self.on() {
+        if on {
             self.tunnel.aim(Some(ProbePath::Device(t.wg_iface.clone())), wg_index, vec![t.wg_peer_ip]);
         } else if self.tunnel.path.is_some() {
             self.tunnel.stop();
         }
         Ok(())
-    }
-
-    /// The gateway's MAC, looked up as `run` looks it up (`probe::gateway_lladdr`, never
-    /// waiting) when the copy no longer serves (`rounds::lladdr_kept`), or the gateway or
-    /// link changed.
-    pub(super) fn gateway_lladdr(&mut self, l: &Link, gw: Ipv4Addr) -> Result<Option<Vec<u8>>, Error> {
-        if let Some(kept) = &self.lladdr {
-            let age_ms = kept.read_at.elapsed().as_millis() as u64;
-            if (kept.ifindex, kept.gw) == (l.index, gw)
-                && lladdr_kept(age_ms, self.primary.passed(), self.cfg.probe_interval_ms)
-            {
-                return Ok(Some(kept.mac.clone()));
-            }
-        }
-        let mac =
-            probe::gateway_lladdr(&mut self.nl, l.index, &l.name, gw, None).context("reading the neighbour table")?;
-        self.lladdr = mac.clone().map(|mac| Lladdr { ifindex: l.index, gw, mac, read_at: Instant::now() });
-        Ok(mac)
     }
 
     /// The load balancer's verdict, asked at most every LB_EVERY (TRACK_IPS empty only).
@@ -104,4 +87,27 @@ impl Daemon {
         let passed = verdict.is_ok() && self.primary.passed();
         (verdict, passed)
     }
+}
+
+/// The gateway's MAC, read from the neighbour table when the copy `kept` no longer serves
+/// (`rounds::lladdr_kept`: its age, and whether the primary's last round `passed`), or the
+/// gateway or link changed: looked up as `run` looks it up (`probe::gateway_lladdr`, never
+/// waiting: when the kernel has none, one echo makes it resolve one for the next round).
+fn gateway_lladdr(
+    kept: &mut Option<Lladdr>,
+    nl: &mut Netlink,
+    passed: bool,
+    probe_interval_ms: u64,
+    l: &Link,
+    gw: Ipv4Addr,
+) -> Result<Option<Vec<u8>>, Error> {
+    if let Some(k) = kept {
+        let age_ms = k.read_at.elapsed().as_millis() as u64;
+        if (k.ifindex, k.gw) == (l.index, gw) && lladdr_kept(age_ms, passed, probe_interval_ms) {
+            return Ok(Some(k.mac.clone()));
+        }
+    }
+    let mac = crate::probe::gateway_lladdr(nl, l.index, &l.name, gw, None).context("reading the neighbour table")?;
+    *kept = mac.clone().map(|mac| Lladdr { ifindex: l.index, gw, mac, read_at: Instant::now() });
+    Ok(mac)
 }

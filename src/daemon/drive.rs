@@ -9,27 +9,64 @@ use super::*;
 impl Daemon {
     /// The managed tables as this healthy round sees them, written when they changed
     /// (as `run` does: see `ownership::last_seen_healthy`).
+    /// A view whose routes and rules are those `healthy` was found from gives the same
+    /// snapshot: it is not made again (most rounds; making it was two thirds of one).
     fn remember_healthy(&mut self) -> Result<(), Error> {
-        let seen = last_seen_healthy(&self.view.routes, &self.view.rules, &self.cfg);
-        if self.healthy.as_ref() == Some(&seen) {
+        let v = &self.view;
+        if self.healthy_from.as_ref().is_some_and(|(routes, rules)| *routes == v.routes && *rules == v.rules) {
             return Ok(());
         }
-        let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
-        state.remember_healthy(&seen, crate::system::wall_now().as_secs()).map_err(crate::system::state_error)?;
-        self.healthy = Some(seen);
+        let seen = last_seen_healthy(&v.routes, &v.rules, &self.cfg);
+        if self.healthy.as_ref() != Some(&seen) {
+            let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
+            state.remember_healthy(&seen, crate::system::wall_now().as_secs()).map_err(crate::system::state_error)?;
+            self.healthy = Some(seen);
+        }
+        self.healthy_from = Some((self.view.routes.clone(), self.view.rules.clone()));
         Ok(())
     }
 
     /// A healthy round with the failsafe off: a name endpoint's entry looked up again
-    /// once expired (as `run`'s healthy tick does); a new address is told and followed.
+    /// once expired (the plan `run`'s healthy tick follows, `endpoint::begin`), the
+    /// question sent beside the loop (see [`Daemon::lookup_step`]) — a resolver that does
+    /// not answer never holds a carrier event. One lookup at a time.
     fn refresh_endpoint(&mut self) -> Result<(), Error> {
-        let Some(name) = self.cfg.wg_endpoint.name.clone() else { return Ok(()) };
+        if self.cfg.wg_endpoint.name.is_none() || self.lookup.is_some() {
+            return Ok(());
+        }
+        let state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
         let before = self.cfg.wg_endpoint.addr();
-        let mut state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
-        let now_s = state::boottime_s();
-        let looked =
-            crate::endpoint::look_up(&self.cfg, &mut state, now_s, crate::endpoint::Need::Refresh, None, false)
-                .map_err(crate::system::state_error)?;
+        match endpoint::begin(&self.cfg, &state, state::boottime_s(), endpoint::Need::Refresh) {
+            endpoint::Begun::Done(looked) => self.told_lookup(&looked, before),
+            endpoint::Begun::Ask(asking) => {
+                let resolving = dns::Resolving::start(&asking.servers, &asking.name, asking.timeout);
+                self.lookup = Some((asking, resolving));
+                Ok(())
+            }
+        }
+    }
+
+    /// The healthy lookup one step on, never waiting: its answer (or what each resolver
+    /// did) taken in by `endpoint::finish` once it is over. A lookup the failsafe went on
+    /// meanwhile is dropped: the address activation used stays until failback.
+    pub(super) fn lookup_step(&mut self) {
+        let Some((_, resolving)) = &mut self.lookup else { return };
+        let Some(result) = resolving.poll() else { return };
+        let Some((asking, _)) = self.lookup.take() else { return };
+        if self.on() {
+            return;
+        }
+        let before = self.cfg.wg_endpoint.addr();
+        let looked = State::open(&self.cfg.state_dir)
+            .and_then(|mut state| endpoint::finish(&self.cfg, &mut state, &asking, result, false))
+            .map_err(crate::system::state_error);
+        let r = looked.and_then(|looked| self.told_lookup(&looked, before));
+        self.note(r);
+    }
+
+    /// A lookup's end told as `run` tells it; a new address is followed by the view.
+    fn told_lookup(&mut self, looked: &endpoint::Looked, before: Ipv4Addr) -> Result<(), Error> {
+        let name = self.cfg.wg_endpoint.name.clone().unwrap_or_default();
         if let Some((level, line)) = looked.said(&name, true) {
             self.log.log(level, &line);
         }
@@ -115,6 +152,15 @@ impl Daemon {
             Ok(outcome) => {
                 self.last_error = None;
                 self.hold_until = None;
+                // A healthy round's lookup goes on (or starts); after any other, one under
+                // way is no longer wanted: the address activation used stays while on.
+                match outcome {
+                    Outcome::Healthy => {
+                        let r = self.refresh_endpoint();
+                        self.note(r);
+                    }
+                    _ => self.lookup = None,
+                }
                 if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
                     self.log.info(&format!(
                         "tables switched {} ms after the kernel's event: {what}",

@@ -29,6 +29,7 @@ use crate::config::{self, Config};
 use crate::decide::{daemon_round_due, decide, failsafe_on, round_gateways, Action, Change, ModeFiles};
 use crate::dns;
 use crate::edgeos;
+use crate::endpoint;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
 use crate::health::{rounds_needed, Unhealthy};
@@ -43,7 +44,7 @@ use crate::netlink::rule::Rule;
 use crate::netlink::{Body, Netlink};
 use crate::os;
 use crate::ownership::last_seen_healthy;
-use crate::probe::{self, Path as ProbePath, Prober};
+use crate::probe::{Path as ProbePath, Prober};
 use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
 use crate::rounds::{lladdr_kept, Rounds, Verdict};
 use crate::state::{self, Snapshot, State};
@@ -131,6 +132,9 @@ struct Daemon {
     snapshot: Option<Snapshot>,
     /// The tables as last remembered healthy (written only when they change).
     healthy: Option<Snapshot>,
+    /// The view's routes and rules `healthy` was last found from (and written, when it
+    /// changed), under this configuration: `None` after a SIGHUP.
+    healthy_from: Option<(Vec<Route>, Vec<Rule>)>,
     /// What STATE_DIR says of the mode, as of the last sequence: with the view's routes,
     /// the facts of `failsafe_on` (see [`View::on`]).
     files: ModeFiles,
@@ -168,6 +172,8 @@ struct Daemon {
     /// The tunnel the sequences work on, as the record says (`Config::tunnel`): its peer is
     /// what the tunnel track probes, the routes to its VPS what the view keeps.
     in_use: usize,
+    /// A name endpoint's healthy lookup, asked beside the loop.
+    lookup: Option<(endpoint::Asking, dns::Resolving)>,
 }
 
 impl Daemon {
@@ -185,6 +191,7 @@ impl Daemon {
             view: View { links: Links::default(), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() },
             snapshot: None,
             healthy: None,
+            healthy_from: None,
             files: ModeFiles::default(),
             leftovers: false,
             ours: Vec::new(),
@@ -204,6 +211,7 @@ impl Daemon {
             edgeos: Path::new(edgeos::OP_WRAPPER).exists(),
             dns: None,
             in_use: 0,
+            lookup: None,
         };
         let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
         // A name endpoint's address as last found, before the routes to it are read.
@@ -253,6 +261,7 @@ impl Daemon {
         let mut exe_checked = Instant::now();
         loop {
             self.dns_step();
+            self.lookup_step();
             let now = Instant::now();
             if now.duration_since(exe_checked) >= EXE_EVERY {
                 exe_checked = now;
@@ -272,20 +281,21 @@ impl Daemon {
                 let r = self.judge(false);
                 self.note(r);
             }
-            // The probe sockets are polled too and drained as replies arrive: a flood of
-            // forged replies (filtered in the kernel, but counted against the buffer) never
-            // fills a buffer that a round's real answer then cannot enter.
-            let probe_fd = |t: &Track| t.prober.as_ref().map_or(-1, |p| p.as_raw_fd());
+            // The probe sockets are not polled: a round's replies wait in their buffers
+            // until the round closes (read first thing in `round`), so a healthy round wakes
+            // the daemon once. Nothing reads an answer sooner: rounds close, and verdicts
+            // change, only there. Forged replies never take room in those buffers (the
+            // kernel filter drops them before they are queued), and a queue that overflowed
+            // all the same makes its unanswered rounds unknown, not failed.
+            // Beside them: the DNS check's query and a name endpoint's lookup, when asked.
             let mut fds = [
                 os::pollin(self.signals.as_raw_fd()),
                 os::pollin(self.events.fd()),
-                os::pollin(probe_fd(&self.primary)),
-                os::pollin(probe_fd(&self.tunnel)),
-                os::pollin(probe_fd(&self.backup)),
                 os::pollin(match &self.dns {
                     Some(DnsCheck::Query(q)) => q.fd(),
                     _ => -1,
                 }),
+                os::pollin(self.lookup.as_ref().map_or(-1, |(_, r)| r.fd())),
             ];
             // Rounded up: a timeout rounded down would spin through the last fraction of a
             // millisecond before every round.
@@ -297,16 +307,14 @@ impl Daemon {
                 Some(DnsCheck::Restart(_)) => ms = ms.min(RESTART_POLL_MS),
                 None => {}
             }
+            if let Some((_, r)) = &self.lookup {
+                ms = ms.min(r.wait_ms());
+            }
             if let Err(e) = os::poll(&mut fds, ms) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(Error::Failed(format!("poll: {e}")));
-            }
-            for (i, track) in [&mut self.primary, &mut self.tunnel, &mut self.backup].into_iter().enumerate() {
-                if fds[2 + i].revents != 0 {
-                    track.receive();
-                }
             }
             if fds[0].revents != 0 {
                 if let Some(stop) = self.signal()? {
@@ -355,6 +363,7 @@ impl Daemon {
                         self.backup.stop(); // BACKUP_DEV or BACKUP_GW may have changed
                         self.backup_check = None;
                         self.lladdr = None;
+                        self.healthy_from = None; // the managed tables may differ
                         self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();
                         self.log.info(&format!("configuration {} reloaded", self.path.display()));
                         self.dirty = true;

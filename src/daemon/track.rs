@@ -72,7 +72,7 @@ impl Track {
             self.ifindex = ifindex;
         }
         if self.prober.is_none() {
-            self.prober = self.path.clone().and_then(|p| Prober::open_to(p, &self.targets).ok());
+            self.prober = self.path.clone().and_then(|p| Prober::open_track(p, &self.targets).ok());
         }
     }
 

@@ -216,7 +216,7 @@ mod tests {
             View { links: Links::of(&[(2, "eth0")]), routes: Vec::new(), rules: Vec::new(), addrs: Vec::new() };
         let was = view.links.by_index(2).cloned();
         // Carrier lost (IFF_UP without IFF_LOWER_UP), announced without a name: the name stays.
-        let carrier_lost = LinkMsg { index: 2, flags: 0x1, change: 0, name: None };
+        let carrier_lost = LinkMsg { index: 2, flags: 0x1, change: 0, name: None, bytes: None };
         let now = Link { index: 2, name: "eth0".into(), admin_up: true, lower_up: false, point_to_point: false };
         assert_eq!(
             view.take(&event(libc::RTM_NEWLINK, 0, Body::Link(carrier_lost.clone())), endpoint),

@@ -73,7 +73,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let chosen = crate::judge::first_proven(&tried.iter().map(|t| t.proof.is_ok()).collect::<Vec<_>>());
     sys.use_tunnel(chosen.unwrap_or(0));
     let c = sys.cfg;
-    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
+    let mut ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: false };
     // None proven: why each was not, in order (one tunnel: its own words, as ever).
     let whys: Vec<String> = tried.iter().filter_map(|t| t.proof.clone().err()).collect();
     let mut up = tried.swap_remove(chosen.unwrap_or(0));
@@ -99,6 +99,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     // activation killed from here on is completed with its own mark, target and wait.
     record.activation_judged(c, target, mark.unwrap_or(None), sys.boot_id(), sys.boottime_s());
     record.mode.tunnel = (sys.tunnel_in_use() > 0).then(|| c.wg_iface.clone());
+    record.outage_reason(&say::activation_reason(c, why.as_ref()));
     sys.write_record(&record)?;
 
     // 4. The snapshot of every managed table's defaults, before touching any; an
@@ -111,6 +112,9 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
 
     // 5. In main and every managed table, the target is the default the kernel uses.
     let moved = move_tables(sys, &routes, &snapshot, &ours, target)?;
+    // The outage's bytes are counted from here (recorded at step 8).
+    count_traffic(sys, &mut record, target);
+    ours.over_budget = over_budget(c, &record);
 
     // 6. LAN and marked traffic to main, before the load balancer's rules.
     let ruled = ensure_lan_rules(sys, &rules, &snapshot, &ours)?;
@@ -152,7 +156,7 @@ struct BroughtUp {
 fn bring_up(sys: &mut System, routes: &[Route], gateways: Gateways, wait_ms: u64) -> Result<BroughtUp, Error> {
     let c = sys.cfg;
     let (backup_gw, primary_gw) = gateways;
-    let ours = Ours { cfg: c, backup_gw, primary_gw };
+    let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: false };
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
     // 1. Host route to the VPS through the backup WAN, so the tunnel does not follow the
     //    defaults it is about to replace. From here on a handshake can only have
@@ -243,7 +247,10 @@ fn prove_tunnel(
     if echo_tried && sys.peer_answers_soon().map_err(|e| e.to_string())? {
         return Ok(true);
     }
-    let key = set_peer_over_backup(sys, peer, "not proven")?;
+    // Set even when unchanged: a userspace implementation keeps the source address of a
+    // device that has vanished (wireguard-go's sticky source) until its endpoint is set.
+    let why = format!("not proven over {}", c.backup_dev);
+    let key = set_peer_endpoint(sys, peer, &why).map_err(|e| e.to_string())?;
     if sys.dry_run {
         return Ok(false);
     }

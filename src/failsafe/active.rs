@@ -28,11 +28,19 @@ pub fn while_active(
     let c = sys.cfg;
     let started_ms = sys.boottime_ms();
     let mut record = sys.record().clone();
+    // The outage's bytes up to now, on the path the tables have pointed at since the
+    // last reading: at every tick of `run`, not at every one of the daemon's rounds
+    // (see READ_EVERY_S).
+    let ticked = tunnel_seen == TunnelSeen::ProbeNow;
+    if ticked || record.traffic.read_due(record.mode.target, sys.boottime_s()) {
+        let target = record.mode.target;
+        count_traffic(sys, &mut record, target);
+    }
     let before = sys.changes.len();
     // The backup gateway of this round, else the one our endpoint route has.
     let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint.addr());
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
-    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw };
+    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: over_budget(c, &record) };
 
     // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
@@ -44,6 +52,10 @@ pub fn while_active(
     }
     if wg_exists {
         ensure_link_up(sys)?;
+        // Told, never a stop: the tables are kept all the same.
+        if let Err(e) = peer_for_late_endpoint(sys) {
+            sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface));
+        }
     }
 
     // The tunnel, every round: while the tables are on the backup, each echo is also the
@@ -69,7 +81,7 @@ pub fn while_active(
     // Several tunnels: another may take the LAN (see `tunnels`), the rest of the round its.
     let (verdict, tunnel_ok, switched_from) = other_tunnel(sys, &mut record, verdict, tunnel_ok, ours.gateways())?;
     let (c, primary_gw) = (sys.cfg, obs.primary_gw);
-    let ours = Ours { cfg: c, backup_gw, primary_gw };
+    let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: ours.over_budget };
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
     let target = match (record.mode.target, tunnel_ok, c.fallback) {
         _ if verdict.is_none() => record.mode.target,
@@ -97,6 +109,11 @@ pub fn while_active(
     // The tunnel's transitions, logged once each, after the flows they break are reset.
     let tables = snapshot.all_tables();
     let news = record.tunnel_judged(target, tunnel_ok);
+    if let Some(from) = news.switched_from {
+        // The last bytes of the path left, then counted on from the new path's counters.
+        count_traffic(sys, &mut record, from);
+        count_traffic(sys, &mut record, target);
+    }
     tell_tunnel_news(sys, news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
     if let Some(from) = switched_from {
         tell_tables(sys, News::TunnelSwitched { from: &from }, Some(sys.elapsed_ms(started_ms)), &tables);

@@ -2,6 +2,7 @@
 //! its snapshot: only what the journal says was added is taken back.
 
 use super::*;
+use crate::history::{self, Outage};
 
 /// Deactivation (DESIGN.md, steps 1 to 4). `forced`: by hand, so step 1 (the primary is
 /// back) only earns a warning when it does not hold.
@@ -18,12 +19,16 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // From here on, a run killed part-way is finished by the next one, whatever the
     // primary does meanwhile.
     let mut record = sys.record().clone();
+    // The outage's last bytes, before its path is left.
+    let target = record.mode.target;
+    steps::count_traffic(sys, &mut record, target);
     record.deactivation_begun();
     sys.write_record(&record)?;
 
     // 2. In main and each managed table, the saved routes go back before ours go, so no
     //    table is ever without a default.
-    let ours = Ours { cfg: c, backup_gw: obs.backup_gw.unwrap_or(Ipv4Addr::UNSPECIFIED), primary_gw: obs.primary_gw };
+    let backup_gw = obs.backup_gw.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: false };
     let ours_in_main = footprint_in_main(&obs.routes, c);
     // Our default in main means activation journaled and snapshotted first: without
     // either file (lost, or set aside as corrupt), the shapes tell what is ours and the
@@ -73,15 +78,39 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     //    killed from here on finishes the job rather than judge the tables anew), then the
     //    journal and the snapshot go, then the mark.
     let ms = u128::from(sys.elapsed_ms(started_ms));
-    record.deactivated(sys.wall_now().as_secs(), ms as u64, sys.boottime_s(), sys.boot_id());
+    let now_unix_s = sys.wall_now().as_secs();
+    let outage = Outage {
+        start_unix_s: record.mode.since_unix_s,
+        end_unix_s: now_unix_s,
+        target: record.outage.target().to_string(),
+        bytes: record.traffic.total(),
+        reason: record.outage.reason.clone(),
+    };
+    record.deactivated(now_unix_s, ms as u64, sys.boottime_s(), sys.boot_id());
     sys.write_record(&record)?;
     sys.forget_changes(true)?;
     record.deactivation_finished();
     sys.write_record(&record)?;
+    remember_outage(sys, &outage);
     let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
-    let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s };
+    let traffic = record.traffic;
+    sys.outage_bytes = Some(traffic.total());
+    let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s, traffic };
     tell_tables(sys, done, Some(ms as u64), &numbers);
     Ok(Outcome::Deactivated { ms })
+}
+
+/// HISTORY_FILE: the outage that ended, one line, written now and never per tick. Only
+/// a help to the owner: a write that fails is told, never a failed failback.
+fn remember_outage(sys: &mut System, outage: &Outage) {
+    let Some(path) = &sys.cfg.history_file else { return };
+    if sys.dry_run {
+        sys.changes.push(format!("# history: {}", outage.line().trim_end()));
+        return;
+    }
+    if let Err(e) = history::append(path, sys.cfg.history_max_kb, outage) {
+        sys.log.warn(&format!("HISTORY_FILE {}: the outage is not recorded: {e}", path.display()));
+    }
 }
 
 /// Step 2 for each table of `tables` (family, number): the saved routes go back before

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use crate::budget;
 use crate::config::{Config, Fallback};
 use crate::conntrack::{self, Path};
 use crate::decide::{
@@ -32,7 +33,7 @@ use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen, TunnelNews}
 use crate::state::{self, Owned, Record, Snapshot};
 use crate::system::{Observed, System};
 use crate::undo::{undo_plan, Undo, Undoer};
-use crate::wireguard::{Key, PeerSet};
+use crate::wireguard::{Key, Peer, PeerSet};
 use say::{tell, tell_tables, News};
 
 mod activate;
@@ -211,10 +212,12 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
                 tell(sys, News::HealthyNotRemembered(&e));
             }
             // A name endpoint's address kept fresh while the primary can look it up: also
-            // only a help, never a failed round.
-            match sys.refresh_endpoint() {
-                Ok(looked) => steps::tell_lookup(sys, &looked, true),
-                Err(e) => sys.log.warn(&e.to_string()),
+            // only a help, never a failed round. Under the daemon, asked beside its loop.
+            if !sys.dns_beside {
+                match sys.refresh_endpoint() {
+                    Ok(looked) => steps::tell_lookup(sys, &looked, true),
+                    Err(e) => sys.log.warn(&e.to_string()),
+                }
             }
             Ok(Outcome::Healthy)
         }

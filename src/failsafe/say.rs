@@ -20,6 +20,7 @@ use crate::netlink::route::{table_name, Route};
 use crate::netlink::rule::Rule;
 use crate::state::Snapshot;
 use crate::system::System;
+use crate::traffic::Traffic;
 
 /// Something a sequence did or found that is told.
 #[derive(Clone, Copy, Debug)]
@@ -109,9 +110,18 @@ pub enum News<'a> {
         flows: Option<usize>,
         forced: bool,
         wait_s: u64,
+        /// The bytes of the outage it ends.
+        traffic: Traffic,
     },
     /// An unfinished activation's changes taken back: this many.
     TookBack(usize),
+    /// BACKUP_BUDGET_MB: `pct` of it reached for the first time in the period `since`.
+    Budget {
+        pct: u8,
+        used_bytes: u64,
+        budget_mb: u64,
+        since: u64,
+    },
 }
 
 /// What an activation did, for its line and events.
@@ -208,13 +218,23 @@ fn ipv6_refused(c: &Config, why: &str) -> String {
     format!("IPv6 not moved to its target ({instead}; IPv4 is moved): {why}")
 }
 
-/// Deactivation's one line and its `deactivated` event.
-fn deactivated(c: &Config, ms: u128, flows: Option<usize>, forced: bool, wait_s: u64) -> Vec<Said> {
-    let line =
-        format!("failsafe DEACTIVATED in {ms} ms: every table is back on its own routes{}", conntrack::said(flows));
+/// Deactivation's one line and its `deactivated` event, both with the outage's bytes.
+fn deactivated(c: &Config, ms: u128, flows: Option<usize>, forced: bool, wait_s: u64, t: &Traffic) -> Vec<Said> {
+    let bytes = format!(
+        "the outage: {} ({} via {}, {} straight out of {})",
+        t.total(),
+        t.tunnel,
+        c.wg_iface,
+        t.backup,
+        c.backup_dev
+    );
+    let line = format!(
+        "failsafe DEACTIVATED in {ms} ms: every table is back on its own routes; {bytes}{}",
+        conntrack::said(flows)
+    );
     let reason = match forced {
-        true => "by request".to_string(),
-        false => format!("primary {} passed every round for {wait_s} s", c.primary_dev),
+        true => format!("by request; {bytes}"),
+        false => format!("primary {} passed every round for {wait_s} s; {bytes}", c.primary_dev),
     };
     vec![Said::Log(Level::Info, line), Said::Event("deactivated", reason)]
 }
@@ -338,8 +358,18 @@ impl News<'_> {
                 "error",
                 format!("deactivation incomplete, still in failsafe: {}", failures.join("; ")),
             )],
-            News::Deactivated { ms, flows, forced, wait_s } => deactivated(c, ms, flows, forced, wait_s),
+            News::Deactivated { ms, flows, forced, wait_s, traffic } => {
+                deactivated(c, ms, flows, forced, wait_s, &traffic)
+            }
             News::TookBack(n) => info(format!("took back {n} change(s) of an unfinished activation")),
+            News::Budget { pct, used_bytes, budget_mb, since } => both(
+                Level::Warning,
+                "budget",
+                format!(
+                    "backup budget: {pct} % of BACKUP_BUDGET_MB={budget_mb} used in the period since {} ({used_bytes} B over {backup}); nothing is cut",
+                    crate::log::stamp_of(since)
+                ),
+            ),
         }
     }
 }
@@ -353,6 +383,14 @@ fn no_tunnel_works(c: &Config) -> String {
             let each: Vec<&str> = (0..n).map(|i| c.tunnel(i).wg_iface.as_str()).collect();
             format!("no tunnel works ({})", each.join(", "))
         }
+    }
+}
+
+/// Why an activation began: `activated`'s reason, and HISTORY_FILE's.
+pub fn activation_reason(c: &Config, why: Option<&Unhealthy>) -> String {
+    match why {
+        Some(w) => format!("primary {}: {w}", c.primary_dev),
+        None => "by request".to_string(),
     }
 }
 
@@ -370,10 +408,7 @@ fn activated(c: &Config, a: &Activated) -> Vec<Said> {
         _ => format!("; IPv6 tables {} refuse at once (unreachable)", names(&s.tables6)),
     };
     let damped = a.damped_s.map(|s| format!(", failback after {s} s (flapping)")).unwrap_or_default();
-    let reason = match a.why {
-        Some(w) => format!("primary {}: {w}", c.primary_dev),
-        None => "by request".to_string(),
-    };
+    let reason = activation_reason(c, a.why);
     let mut said = vec![
         Said::Log(
             Level::Info,
@@ -415,6 +450,7 @@ mod tests {
     use super::*;
     use crate::decide::tests::{cfg, r, rule};
     use crate::health::Unhealthy;
+    use crate::traffic::Bytes;
 
     fn lines(news: News, c: &Config) -> Vec<String> {
         news.said(c)
@@ -505,16 +541,22 @@ mod tests {
     #[test]
     fn deactivation_says_why_it_failed_back_and_an_incomplete_one_is_an_error_in_the_same_words() {
         let c = cfg();
-        let done = News::Deactivated { ms: 12, flows: None, forced: false, wait_s: 60 };
+        let traffic = Traffic {
+            tunnel: Bytes { rx: 5_000_000, tx: 80_000 },
+            backup: Bytes { rx: 242_880, tx: 1_920 },
+            base: None,
+        };
+        let done = News::Deactivated { ms: 12, flows: None, forced: false, wait_s: 60, traffic };
+        let bytes = "the outage: 5242880 B in, 81920 B out (5000000 B in, 80000 B out via wg0, 242880 B in, 1920 B out straight out of eth1)";
         assert_eq!(
             lines(done, &c),
             [
-                "Info: failsafe DEACTIVATED in 12 ms: every table is back on its own routes",
-                "event deactivated: primary eth0 passed every round for 60 s"
+                format!("Info: failsafe DEACTIVATED in 12 ms: every table is back on its own routes; {bytes}"),
+                format!("event deactivated: primary eth0 passed every round for 60 s; {bytes}")
             ]
         );
-        let forced = News::Deactivated { ms: 12, flows: None, forced: true, wait_s: 60 };
-        assert_eq!(lines(forced, &c)[1], "event deactivated: by request");
+        let forced = News::Deactivated { ms: 12, flows: None, forced: true, wait_s: 60, traffic };
+        assert_eq!(lines(forced, &c)[1], format!("event deactivated: by request; {bytes}"));
         let failures = ["a".to_string(), "b".to_string()];
         let news = News::DeactivationIncomplete(&failures);
         assert_eq!(news.reason(&c), "deactivation incomplete, still in failsafe: a; b");
@@ -578,8 +620,9 @@ mod tests {
             News::DefaultLeft(&route),
             News::Ipv6NotRestored(&list),
             News::DeactivationIncomplete(&list),
-            News::Deactivated { ms: 1, flows: None, forced: true, wait_s: 0 },
+            News::Deactivated { ms: 1, flows: None, forced: true, wait_s: 0, traffic: Traffic::default() },
             News::TookBack(2),
+            News::Budget { pct: 75, used_bytes: 75_000_000, budget_mb: 100, since: 1_796_083_200 },
         ];
         for news in all {
             let said = lines(news, &c);

@@ -74,32 +74,43 @@ pub(super) fn ensure_link_up(sys: &mut System) -> Result<(), Error> {
     }
 }
 
-/// The tunnel in use's peer (`peer`, as just read) given its endpoint and keepalive, so that
-/// its packets take the route via the backup; what it had goes to the journal first (put
-/// back at failback). `why` says, for the log, why it is set. Its key.
-pub(super) fn set_peer_over_backup(
-    sys: &mut System,
-    peer: Option<crate::wireguard::Peer>,
-    why: &str,
-) -> Result<Key, String> {
+/// The VPS peer's endpoint set to the address in use, with WG_KEEPALIVE, the settings the
+/// peer had journaled first (deactivation puts them back). `peer`: WG_IFACE's peer as just
+/// read; `why` says, after the interface's name, why it is set. Returns the peer's key.
+pub(super) fn set_peer_endpoint(sys: &mut System, peer: Option<Peer>, why: &str) -> Result<Key, Error> {
     let c = sys.cfg;
     let endpoint = sys.endpoint();
-    let (key, source) = sys.find_peer_key().map_err(|e| e.to_string())?;
+    let (key, source) = sys.find_peer_key()?;
     // What goes back at failback: the settings of the peer that has this key.
     let before = match peer.filter(|p| p.public_key == key) {
         Some(p) => p.settings(),
-        None => sys.peer_with_key(&key).map_err(|e| e.to_string())?.settings(),
+        None => sys.peer_with_key(&key)?.settings(),
     };
-    // Set even when unchanged: a userspace implementation keeps the source address of a
-    // device that has vanished (wireguard-go's sticky source) until its endpoint is set.
     let wanted = PeerSet { key, endpoint: Some(endpoint), keepalive_s: c.wg_keepalive_s };
     sys.log.info(&format!(
-        "tunnel {} {why} over {}: setting the peer's endpoint {endpoint} and keepalive (key from {source})",
-        c.wg_iface, c.backup_dev
+        "tunnel {} {why}: setting the peer's endpoint {endpoint} and keepalive (key from {source})",
+        c.wg_iface
     ));
     let change = Change::SetPeer { iface: c.wg_iface.clone(), peer: wanted };
-    sys.apply_owned(&change, Owned::Peer(c.wg_iface.clone(), before)).map_err(|e| e.to_string())?;
+    sys.apply_owned(&change, Owned::Peer(c.wg_iface.clone(), before))?;
     Ok(key)
+}
+
+/// A name endpoint whose address became known only while active (activation found none
+/// and set no peer: FALLBACK put the tables on the backup): the peer's endpoint set now,
+/// as activation sets it, so that the tunnel can be proven. Once an activation: a peer
+/// journaled already was set by the failsafe, and is left to WireGuard (which roams it).
+pub(super) fn peer_for_late_endpoint(sys: &mut System) -> Result<(), Error> {
+    let c = sys.cfg;
+    let journaled = sys.journal().iter().any(|o| matches!(o, Owned::Peer(iface, _) if *iface == c.wg_iface));
+    if c.wg_endpoint.name.is_none() || !c.wg_endpoint.known() || journaled {
+        return Ok(());
+    }
+    let peer = sys.tunnel_peer()?;
+    if peer.as_ref().is_some_and(|p| p.endpoint == Some(sys.endpoint())) {
+        return Ok(());
+    }
+    set_peer_endpoint(sys, peer, &format!("with WG_ENDPOINT {} known now", c.wg_endpoint)).map(|_| ())
 }
 
 /// The tunnel's proof needs a handshake that WireGuard will not start (see
@@ -257,6 +268,25 @@ pub(super) fn ensure_lan_rules(
         }
     }
     Ok(None)
+}
+
+/// The outage's counters on `target` read now (see `Traffic::counted`), and what they
+/// moved counted against BACKUP_BUDGET_MB's period: each of its thresholds reached for
+/// the first time in the period is told (`budget`). Never fails the round.
+pub(super) fn count_traffic(sys: &mut System, record: &mut Record, target: Target) {
+    let moved = record.counters_read(sys.counters(target));
+    let Some(budget_mb) = sys.cfg.backup_budget_mb else { return };
+    let now_unix_s = sys.wall_now().as_secs();
+    let since = budget::period_start(now_unix_s, sys.cfg.budget_day, crate::log::utc_offset_s(now_unix_s));
+    for pct in record.budget.counted(moved, since, budget_mb.saturating_mul(1_000_000)) {
+        tell(sys, News::Budget { pct, used_bytes: record.budget.used_bytes, budget_mb, since });
+    }
+}
+
+/// BACKUP_BUDGET_ACTION=exclude and the budget's period (as the last reading rolled it)
+/// has reached 100 %: the LAN but LAN_KEEP is refused until the period ends.
+pub(super) fn over_budget(c: &Config, record: &Record) -> bool {
+    c.budget_exclude && c.backup_budget_mb.is_some() && record.budget.told_pct >= 100
 }
 
 /// An IPv6 change the kernel refuses (WG_PEER_IP6 not on the tunnel's subnet, a kernel

@@ -76,6 +76,12 @@ fn tunnel_after_round(
 /// Returns the interface it leaves.
 fn moved_to(sys: &mut System, record: &mut Record, to: usize) -> String {
     let from = sys.cfg.wg_iface.clone();
+    // The outage's bytes: the tunnel left counted up to now; the next reading, of the new
+    // one's counters, only becomes the base.
+    if record.mode.target == Target::Tunnel {
+        count_traffic(sys, record, Target::Tunnel);
+    }
+    record.traffic.base = None;
     sys.use_tunnel(to);
     record.mode.tunnel = (to > 0).then(|| sys.cfg.wg_iface.clone());
     record.tunnel.handshake_mark = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
@@ -93,7 +99,7 @@ fn probe_other(sys: &mut System, (backup_gw, primary_gw): (Ipv4Addr, Option<Ipv4
     if sys.links.by_name(&c.wg_iface).is_none() || !c.wg_endpoint.known() {
         return Ok(false);
     }
-    let ours = Ours { cfg: c, backup_gw, primary_gw };
+    let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: false };
     // Its route once made stays (a dump every few seconds would cost a router with a full
     // table dearly): one removed since only keeps this tunnel from answering.
     let endpoint = ours.endpoint_route();
@@ -105,7 +111,7 @@ fn probe_other(sys: &mut System, (backup_gw, primary_gw): (Ipv4Addr, Option<Ipv4
     let peer = sys.tunnel_peer()?;
     let set = peer.as_ref().is_some_and(|p| p.endpoint == Some(sys.endpoint()) && p.keepalive_s == c.wg_keepalive_s);
     if !set {
-        set_peer_over_backup(sys, peer, "not in use, watched").map_err(Error::Failed)?;
+        set_peer_endpoint(sys, peer, &format!("not in use, watched over {}", c.backup_dev))?;
     }
     sys.peer_answers(1)
 }

@@ -58,6 +58,11 @@ impl Rule {
         Rule { fwmark: Some((mark, mask)), ..Rule::lookup(v6, priority, table) }
     }
 
+    /// `priority <p> from <src> unreachable`: refused at once (ICMP net unreachable).
+    pub fn unreachable_from(priority: u32, src: Prefix) -> Rule {
+        Rule { src: Some(src), action: FR_ACT_REFUSE[1], ..Rule::lookup(src.is_v6(), priority, 0) }
+    }
+
     /// `priority <p> lookup <table>`, selecting everything.
     fn lookup(v6: bool, priority: u32, table: u32) -> Rule {
         Rule { v6, priority, src: None, dst: None, fwmark: None, table, action: FR_ACT_TO_TBL, goto: 0, other: false }

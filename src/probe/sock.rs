@@ -1,6 +1,7 @@
 //! The probe sockets: a raw ICMP socket bound to a device, a packet socket on a link,
-//! each with the filter, buffer and drop counter of [`prepare`]; and sending one request
-//! on either. The system calls themselves are `crate::os`'s.
+//! each with the filter of [`prepare`] (and, for a probe that lives between reads, its
+//! buffer and drop counter); and sending one request on either. The system calls
+//! themselves are `crate::os`'s.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -36,10 +37,17 @@ pub(super) fn send(sock: &OwnedFd, path: &Path, target: Ipv4Addr, request: &[u8]
     }
 }
 
-/// Attaches `program`, enlarges the receive buffer and asks for the drop counter with
-/// every packet: what both kinds of probe socket need before they receive anything.
-fn prepare(sock: &OwnedFd, program: &[libc::sock_filter]) -> io::Result<()> {
+/// Attaches `program`: what both kinds of probe socket need before they receive anything.
+/// With `lasting` (a daemon's track, whose socket lives across rounds and whose rounds
+/// close as unknown when the kernel dropped replies) it also enlarges the receive buffer
+/// and asks for the drop counter with every packet, which only
+/// [`super::Prober::overflowed`] reads; a one-shot probe, drained by its own wait loop
+/// until it is closed, makes neither system call.
+fn prepare(sock: &OwnedFd, program: &[libc::sock_filter], lasting: bool) -> io::Result<()> {
     os::attach_filter(sock, program)?;
+    if !lasting {
+        return Ok(());
+    }
     // Root may go past rmem_max; otherwise the kernel caps the size it is asked for.
     if os::set_int_option(sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF_BYTES).is_err() {
         os::set_int_option(sock, libc::SOL_SOCKET, libc::SO_RCVBUF, RCVBUF_BYTES)?;
@@ -47,13 +55,13 @@ fn prepare(sock: &OwnedFd, program: &[libc::sock_filter]) -> io::Result<()> {
     os::set_int_option(sock, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
 }
 
-pub(super) fn raw_icmp_socket(dev: &str, program: &[Insn]) -> io::Result<OwnedFd> {
+pub(super) fn raw_icmp_socket(dev: &str, program: &[Insn], lasting: bool) -> io::Result<OwnedFd> {
     let sock = os::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)?;
     // ICMP_FILTER (1) on SOL_RAW: a set bit drops that ICMP type; keep echo replies only.
     const ICMP_FILTER: libc::c_int = 1;
     let drop_all_but_reply: u32 = !(1u32 << ICMP_ECHO_REPLY);
     os::set_option_bytes(&sock, libc::SOL_RAW, ICMP_FILTER, &drop_all_but_reply.to_ne_bytes())?;
-    prepare(&sock, &sock_filters(program))?;
+    prepare(&sock, &sock_filters(program), lasting)?;
     if let Err(e) = os::set_option_bytes(&sock, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, dev.as_bytes()) {
         return Err(io::Error::new(e.kind(), format!("cannot bind an ICMP socket to {dev}: {e}")));
     }
@@ -63,9 +71,9 @@ pub(super) fn raw_icmp_socket(dev: &str, program: &[Insn]) -> io::Result<OwnedFd
 /// A packet socket on link `ifindex` that sees only what `program` accepts. It is created
 /// with protocol 0 (it receives nothing) and bound to IPv4 only once the filter is in
 /// place, so no other packet of a busy WAN is ever queued to it.
-pub(super) fn packet_socket(ifindex: u32, program: &[Insn]) -> io::Result<OwnedFd> {
+pub(super) fn packet_socket(ifindex: u32, program: &[Insn], lasting: bool) -> io::Result<OwnedFd> {
     let sock = os::socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0)?;
-    prepare(&sock, &sock_filters(program))?;
+    prepare(&sock, &sock_filters(program), lasting)?;
     if let Err(e) = os::bind_packet(&sock, &os::sockaddr_ll(ifindex, ETH_P_IP, None)) {
         return Err(io::Error::new(e.kind(), format!("cannot bind a packet socket to link {ifindex}: {e}")));
     }

@@ -31,7 +31,7 @@ pub fn exchange(
     // reply, and answers the server with no ICMP port unreachable.
     let holder = UdpSocket::bind((*src, 0))?;
     let our_port = holder.local_addr()?.port();
-    let sock = packet_socket(*ifindex, &udp_reply_filter(server, port, *src, our_port))?;
+    let sock = packet_socket(*ifindex, &udp_reply_filter(server, port, *src, our_port), false)?;
     let datagram = udp_datagram(*src, server, random_u16()?, our_port, port, payload);
     let link = Dest::Link(os::sockaddr_ll(*ifindex, ETH_P_IP, lladdr.as_deref()));
     let deadline = Instant::now() + timeout;

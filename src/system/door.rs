@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::config::BackendChoice;
 use crate::dns;
 use crate::edgeos::{self, LbInterface};
+use crate::endpoint::Asking;
 #[cfg(test)]
 use crate::error::Context;
 use crate::error::Error;
@@ -23,6 +24,7 @@ use crate::netlink::rule::{self, Rule};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::probe::{self, Path as ProbePath, Stats};
 use crate::state;
+use crate::traffic::Bytes;
 use crate::wireguard::{self, Backend, Device, PeerConfig, PeerSet, Peers, Wanted, WgError};
 
 /// What a sequence acts on: the running kernel, or (unit tests) a recording fake.
@@ -72,6 +74,15 @@ impl Kernel {
                 rules.extend(f.rules(true).context("reading IPv6 rules")?);
                 Ok(rules)
             }
+        }
+    }
+
+    /// The byte counters of link `index` (see [`link::link_bytes`]).
+    pub fn link_bytes(&mut self, index: u32) -> Result<Option<Bytes>, NetlinkError> {
+        match self {
+            Kernel::Netlink(k) => Ok(link::link_bytes(&mut k.nl, index)?.map(|b| Bytes { rx: b.rx, tx: b.tx })),
+            #[cfg(test)]
+            Kernel::Fake(f) => f.link_bytes(index),
         }
     }
 
@@ -244,6 +255,16 @@ impl Kernel {
             Kernel::Netlink(_) => dns::resolves(server, name, timeout),
             #[cfg(test)]
             Kernel::Fake(f) => f.resolves(server, name),
+        }
+    }
+
+    /// A name endpoint's lookup (see `endpoint::begin`): routed, or along `via` (the path
+    /// to BACKUP_GW) when it is to go through the backup.
+    pub fn lookup(&self, asking: &Asking, via: Option<&ProbePath>) -> Result<dns::Resolved, String> {
+        match self {
+            Kernel::Netlink(_) => dns::lookup(&asking.servers, &asking.name, asking.timeout, via),
+            #[cfg(test)]
+            Kernel::Fake(f) => f.lookup(asking, via),
         }
     }
 

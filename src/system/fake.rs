@@ -24,6 +24,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::edgeos::LbInterface;
+use crate::endpoint::Asking;
 use crate::health::SESSION_MAX_AGE_S;
 use crate::netlink::ctnetlink::{ConntrackError, Flushed};
 use crate::netlink::link::{Addr, Link, Links};
@@ -31,6 +32,7 @@ use crate::netlink::route::{AddMode, Route};
 use crate::netlink::rule::Rule;
 use crate::netlink::NetlinkError;
 use crate::probe::{Path as ProbePath, Stats};
+use crate::traffic::Bytes;
 use crate::wireguard::{Collector, Peer, PeerConfig, PeerSet, Peers, Wanted, WgError};
 
 /// The round trip of every echo the fake answers.
@@ -51,6 +53,8 @@ pub struct World {
     /// In priority order, a new rule after the others of its priority.
     pub rules: Vec<Rule>,
     pub peers: Vec<Peer>,
+    /// Byte counters (rx, tx) of the links that have them, by index.
+    pub link_bytes: Vec<(u32, Bytes)>,
     /// (device, target) pairs that answer an echo while the device is up with carrier.
     pub answers: BTreeSet<(String, Ipv4Addr)>,
     /// The VPS answers handshakes. A packet to its peer (an endpoint set, an echo to one
@@ -63,6 +67,8 @@ pub struct World {
     pub lb: Option<Vec<LbInterface>>,
     pub dnsmasq: bool,
     pub dns_answers: bool,
+    /// The names a name endpoint's lookup finds (with a TTL of 300 s), by either path.
+    pub names: Vec<(String, Ipv4Addr)>,
     pub boottime_ms: u64,
     /// Reboots so far (the boot's id says it).
     pub reboots: u32,
@@ -201,6 +207,10 @@ impl World {
         let (now, handshakes) = (self.wall_now(), self.vps_handshakes);
         let to_peer = |p: &&mut Peer| p.allowed_ips.iter().any(|(ip, _)| *ip == IpAddr::V4(target));
         if let Some(p) = self.peers.iter_mut().find(to_peer) {
+            // A peer with no endpoint has nowhere to send the packet: no handshake, no echo.
+            if p.endpoint.is_none() {
+                return false;
+            }
             let handshakes = handshakes && !self.silent_vps.contains(&p.public_key);
             packet_to_peer(p, handshakes, now);
         }
@@ -378,6 +388,12 @@ impl Fake {
         Ok(())
     }
 
+    pub fn link_bytes(&self, index: u32) -> Result<Option<Bytes>, NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        w.read(&format!("link stats {index}"))?;
+        Ok(w.link_bytes.iter().find(|(i, _)| *i == index).map(|(_, b)| *b))
+    }
+
     pub fn peers(&self, want: Wanted) -> Result<Peers, WgError> {
         let mut w = self.0.borrow_mut();
         w.read("wg show").map_err(|e| WgError(e.to_string()))?;
@@ -400,6 +416,8 @@ impl Fake {
             return Err(WgError("no such peer".to_string()));
         };
         p.last_handshake = handshakes.then_some(now);
+        // A peer added again starts its counters at 0.
+        (p.rx_bytes, p.tx_bytes) = (0, 0);
         Ok(())
     }
 
@@ -411,7 +429,10 @@ impl Fake {
         let Some(p) = w.peers.iter_mut().find(|p| p.public_key == set.key) else {
             return Err(WgError("no such peer".to_string()));
         };
-        p.endpoint = set.endpoint;
+        // As the kernel: a set that names no endpoint keeps the one the peer has.
+        if set.endpoint.is_some() {
+            p.endpoint = set.endpoint;
+        }
         p.keepalive_s = set.keepalive_s;
         if set.endpoint.is_some() {
             packet_to_peer(p, handshakes, now);
@@ -493,6 +514,18 @@ impl Fake {
         Ok(w.dns_answers)
     }
 
+    /// A name endpoint's lookup: recorded with its path, answered from `names`.
+    pub fn lookup(&self, asking: &Asking, via: Option<&ProbePath>) -> Result<crate::dns::Resolved, String> {
+        let mut w = self.0.borrow_mut();
+        let path = via.and_then(|p| w.path_dev(p)).unwrap_or_else(|| "routed".into());
+        w.read(&format!("lookup {} via {path}", asking.name)).map_err(|e| e.to_string())?;
+        let server = asking.servers.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED);
+        match w.names.iter().find(|(n, _)| *n == asking.name) {
+            Some((_, addr)) => Ok(crate::dns::Resolved { addr: *addr, ttl_s: 300, server }),
+            None => Err(format!("{server}: {} does not exist (NXDOMAIN)", asking.name)),
+        }
+    }
+
     pub fn restart_dns(&self, cmd: &[String]) -> io::Result<()> {
         let mut w = self.0.borrow_mut();
         w.step(format!("run {}", cmd.join(" "))).map_err(|_| io::Error::other("killed"))?;
@@ -555,6 +588,8 @@ impl World {
             preshared_key: None,
             allowed_ips: vec![(allowed, 32)],
             last_handshake: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
         }
     }
 }

@@ -12,8 +12,14 @@ impl System<'_> {
     /// once it has expired (see [`endpoint::plan`]).
     pub fn refresh_endpoint(&mut self) -> Result<Looked, Error> {
         let now_s = self.boottime_s();
-        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Refresh, None, self.dry_run)
+        let kernel = &self.kernel;
+        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Refresh, |a| kernel.lookup(a, None), self.dry_run)
             .map_err(super::state_error)
+    }
+
+    /// A name endpoint's entry in STATE_DIR, when it is of this boot (`None` for an address).
+    pub fn endpoint_kept(&self) -> Option<endpoint::Cached> {
+        endpoint::kept(&self.state, self.cfg.wg_endpoint.name.as_deref()?)
     }
 
     /// Activation: the name endpoint's address — its entry's within the TTL, else looked
@@ -24,7 +30,12 @@ impl System<'_> {
             true => self.backup_gateway_path(obs)?,
             false => None,
         };
-        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Activation, path.as_ref(), self.dry_run)
+        let (kernel, backup_dev) = (&self.kernel, &self.cfg.backup_dev);
+        let ask = |a: &endpoint::Asking| match &path {
+            Some(path) => kernel.lookup(a, Some(path)),
+            None => Err(format!("{backup_dev} has no path to its gateway")),
+        };
+        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Activation, ask, self.dry_run)
             .map_err(super::state_error)
     }
 

@@ -60,9 +60,10 @@ impl Lab {
     pub fn new(tag: &str, extra: &str) -> Lab {
         let dir = scratch_dir(&format!("wgfs-door-{tag}-{}", std::process::id()));
         let text = format!(
-            "{}PRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\n{}LAN_SUBNET=192.168.10.0/24\n{}WG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            "{}{}PRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\n{}LAN_SUBNET=192.168.10.0/24\n{}WG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
             // Several tunnels: `extra` names them all.
-            if extra.contains("WG_PEER_IP=") { String::new() } else { format!("WG_PEER_IP={PEER_IP}\nWG_ENDPOINT={ENDPOINT}\n") },
+            if extra.contains("WG_PEER_IP=") { String::new() } else { format!("WG_PEER_IP={PEER_IP}\n") },
+            if extra.contains("WG_ENDPOINT=") { String::new() } else { format!("WG_ENDPOINT={ENDPOINT}\n") },
             if extra.contains("PRIMARY_GW=") { String::new() } else { format!("PRIMARY_GW={PRIMARY_GW}\n") },
             if extra.contains("BACKUP_GW=") { String::new() } else { format!("BACKUP_GW={BACKUP_GW}\n") },
             if extra.contains("TUNNEL_WAIT=") { "" } else { "TUNNEL_WAIT=0\n" },
@@ -241,6 +242,78 @@ fn a_healthy_tick_changes_nothing_in_the_kernel() {
     assert_eq!(lab.tick().expect("tick"), Outcome::Healthy);
     let w = lab.w();
     assert!(w.requests.iter().all(|q| !q.starts_with("route") && !q.starts_with("rule")), "{:#?}", w.requests);
+    // No counter is read while healthy, nor the WireGuard device.
+    assert!(w.requests.iter().all(|q| q != "link stats 3" && q != "wg show"), "{:#?}", w.requests);
+}
+
+/// The bytes of an outage: straight out of the backup while FALLBACK has the tables there,
+/// then over the tunnel, in the record, status, the failback's event and ON_CHANGE.
+#[test]
+fn an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel() {
+    use crate::traffic::Bytes;
+    let mut lab = Lab::new("bytes", "");
+    let history = lab.dir.join("history");
+    lab.cfg.history_file = Some(history.clone());
+    let lab = lab;
+    let set_backup = |rx, tx| lab.w().link_bytes = vec![(3, Bytes { rx, tx })];
+    let set_peer = |rx, tx| {
+        let mut w = lab.w();
+        (w.peers[0].rx_bytes, w.peers[0].tx_bytes) = (rx, tx);
+    };
+    set_backup(7_000_000, 900_000);
+    lab.tick().expect("healthy");
+    tunnel_works(&lab, false);
+    lab.primary_carrier(false);
+    lab.tick().expect("activation to the backup");
+    // Every tick of `run` reads them (the daemon's rounds only every READ_EVERY_S).
+    lab.w().requests.clear();
+    lab.tick().expect("still on the backup: the tunnel does not work");
+    assert!(lab.w().requests.iter().any(|q| q == "link stats 3"), "{:#?}", lab.w().requests);
+    // 2 MB in, 100 kB out straight over eth1; then the tunnel works again.
+    set_backup(9_000_000, 1_000_000);
+    tunnel_works(&lab, true);
+    assert!(matches!(lab.tick().expect("restored"), Outcome::Active { tunnel_ok: true, .. }));
+    let base = { lab.w().peers[0].rx_bytes };
+    // 3 MB in and 50 kB out through the peer, its counters re-created on the way (2.5 MB
+    // and 45 kB, then from 0 again 0.5 MB and 5 kB).
+    set_peer(base + 2_500_000, 45_000);
+    // A round reads the counters again once the last reading is READ_EVERY_S old.
+    lab.advance_s(crate::traffic::READ_EVERY_S);
+    lab.tick().expect("active");
+    set_peer(500_000, 5_000);
+    // Status counts up to now, and writes nothing.
+    let status = crate::status::gather(&mut lab.sys().expect("sys")).expect("status");
+    assert_eq!(status.traffic.total(), Bytes { rx: 5_000_000, tx: 150_000 });
+    assert!(status.to_text().contains("bytes:    5000000 B in, 150000 B out this outage so far"));
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    let mut sys = lab.sys().expect("sys");
+    let (out, notices) = failsafe::tick(&mut sys).parts();
+    assert!(matches!(out, Ok(Outcome::Deactivated { .. })), "{out:?}");
+    let done = notices.iter().find(|n| n.event == "deactivated").expect("deactivated");
+    assert_eq!(done.bytes, Some(Bytes { rx: 5_000_000, tx: 150_000 }));
+    assert!(done.reason.contains("; the outage: 5000000 B in, 150000 B out (3000000 B in, 50000 B out via wg0, 2000000 B in, 100000 B out straight out of eth1)"), "{}", done.reason);
+    let t = lab.sys().expect("sys").record().traffic;
+    assert_eq!(
+        (t.tunnel, t.backup, t.base),
+        (Bytes { rx: 3_000_000, tx: 50_000 }, Bytes { rx: 2_000_000, tx: 100_000 }, None)
+    );
+    // HISTORY_FILE: one line, written at the failback.
+    let text = std::fs::read_to_string(&history).expect("history");
+    let outages = crate::history::parse_all(&text);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!((outages[0].target.as_str(), outages[0].bytes), ("tunnel+backup", Bytes { rx: 5_000_000, tx: 150_000 }));
+    assert!(outages[0].reason.starts_with("primary eth0: "), "{text}");
+    // From the activation to the failback on the fake's clock (which the proof's waits move).
+    assert_eq!(outages[0].end_unix_s, lab.w().wall_now().as_secs(), "{text}");
+    assert!(outages[0].duration_s() >= crate::traffic::READ_EVERY_S + 61, "{text}");
+    // Healthy again: nothing is read, the last outage's bytes stay for status, and the
+    // history is not written.
+    lab.w().requests.clear();
+    lab.tick().expect("healthy");
+    assert!(lab.w().requests.iter().all(|q| q != "link stats 3" && q != "wg show"));
+    assert_eq!(std::fs::read_to_string(&history).expect("history"), text);
 }
 
 #[test]
@@ -255,6 +328,113 @@ fn activation_to_the_tunnel_then_deactivation_after_up_after_s() {
     assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }));
     lab.primary_carrier(true);
     assert!(matches!(lab.tick().expect("waiting"), Outcome::Active { wait_left_s: Some(60), .. }));
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    original(&lab);
+}
+
+/// BACKUP_EXCLUDE: during the outage the excluded host's rules come first at
+/// LAN_RULE_PRIORITY (the LAN still reached through main, anything else refused), made
+/// once and kept; at failback they go with the LAN's rules, and the rules are as before.
+#[test]
+fn excluded_hosts_are_refused_during_the_outage_and_their_rules_go_at_failback() {
+    let lab = Lab::new("exclude", "BACKUP_EXCLUDE=192.168.10.50\n");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    assert!(matches!(lab.tick().expect("activation"), Outcome::Activated { .. }));
+    let at_69: Vec<String> = lab.rules().iter().filter(|r| r.priority == 69).map(|r| r.to_string()).collect();
+    assert_eq!(
+        at_69,
+        [
+            "priority 69 to 203.0.113.10/32 lookup main",
+            "priority 69 to 192.168.10.0/24 lookup main",
+            "priority 69 from 192.168.10.50/32 unreachable",
+            "priority 69 from 192.168.10.0/24 lookup main",
+            "priority 69 fwmark 0x65 lookup main",
+            "priority 69 fwmark 0x66 lookup main",
+        ]
+    );
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }), "made once");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    original(&lab);
+}
+
+/// BACKUP_BUDGET_MB: the bytes of the outages counted in the period, `budget` at 75, 90
+/// and 100 %, in order and once each, across two outages.
+#[test]
+fn a_budget_is_told_at_75_90_and_100_percent_once_each() {
+    let lab = Lab::new("budget", "BACKUP_BUDGET_MB=10\n");
+    let peer = |rx: u64| {
+        let mut w = lab.w();
+        (w.peers[0].rx_bytes, w.peers[0].tx_bytes) = (rx, 0);
+    };
+    let mut told = Vec::new();
+    let mut tick = |lab: &Lab| {
+        let (out, notices) = failsafe::tick(&mut lab.sys().expect("sys")).parts();
+        out.expect("tick");
+        told.extend(notices.into_iter().filter(|n| n.event == "budget").map(|n| n.reason));
+        told.len()
+    };
+    tick(&lab);
+    lab.primary_carrier(false);
+    tick(&lab);
+    let base = { lab.w().peers[0].rx_bytes };
+    for (mb, n) in [(7, 0), (8, 1), (9, 2), (9, 2)] {
+        peer(base + mb * 1_000_000);
+        lab.advance_s(crate::traffic::READ_EVERY_S);
+        assert_eq!(tick(&lab), n, "at {mb} MB");
+    }
+    // Failback, a second outage in the same period: the sum goes on.
+    lab.primary_carrier(true);
+    tick(&lab);
+    lab.advance_s(61);
+    tick(&lab);
+    assert!(!lab.sys().expect("sys").record().mode.failsafe);
+    lab.primary_carrier(false);
+    tick(&lab);
+    let base = { lab.w().peers[0].rx_bytes };
+    peer(base + 2_000_000);
+    lab.advance_s(crate::traffic::READ_EVERY_S);
+    assert_eq!(tick(&lab), 3);
+    peer(base + 9_000_000);
+    lab.advance_s(crate::traffic::READ_EVERY_S);
+    assert_eq!(tick(&lab), 3, "told once a period");
+    let pcts: Vec<&str> = told.iter().map(|r| r.split(" % ").next().unwrap_or_default()).collect();
+    assert_eq!(pcts, ["backup budget: 75", "backup budget: 90", "backup budget: 100"], "{told:?}");
+    assert_eq!(lab.sys().expect("sys").record().budget.used_bytes, 9_000_000 + 9_000_000);
+}
+
+/// BACKUP_BUDGET_ACTION=exclude: at 100 % the whole LAN but LAN_KEEP is refused, in the
+/// round that reached it; at failback every rule goes.
+#[test]
+fn over_the_budget_the_lan_but_lan_keep_is_refused() {
+    let lab = Lab::new("overbudget", "BACKUP_BUDGET_MB=1\nBACKUP_BUDGET_ACTION=exclude\nLAN_KEEP=192.168.10.7\n");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    lab.tick().expect("activation");
+    let at_69 = || -> Vec<String> { lab.rules().iter().filter(|r| r.priority == 69).map(|r| r.to_string()).collect() };
+    assert!(!at_69().iter().any(|r| r.contains("unreachable")), "{:?}", at_69());
+    let rx = { lab.w().peers[0].rx_bytes };
+    lab.w().peers[0].rx_bytes = rx + 1_000_000;
+    lab.tick().expect("active");
+    assert_eq!(
+        at_69(),
+        [
+            "priority 69 to 203.0.113.10/32 lookup main",
+            "priority 69 to 192.168.10.0/24 lookup main",
+            "priority 69 from 192.168.10.7/32 lookup main",
+            "priority 69 from 192.168.10.0/24 unreachable",
+            "priority 69 from 192.168.10.0/24 lookup main",
+            "priority 69 fwmark 0x65 lookup main",
+            "priority 69 fwmark 0x66 lookup main",
+        ]
+    );
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }), "made once");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
     lab.advance_s(61);
     assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
     original(&lab);
@@ -457,4 +637,53 @@ fn the_daemons_activation_hands_its_dns_check_to_the_loop() {
             assert!(asked[1].starts_with("run ") && asked[1].contains("restart"), "{asked:?}");
         }
     }
+}
+
+/// A name endpoint that no lookup finds at activation: FALLBACK=backup puts every table on
+/// the backup, with no endpoint route and the peer untouched. Found by a later round: the
+/// endpoint route goes in and the peer's endpoint is set, journaled as activation journals
+/// it — so the tunnel is proven and takes the tables — and failback restores the peer's
+/// settings as it restores activation's. Before, the round added the route but never set the
+/// peer: the tunnel stayed unproven until failback.
+#[test]
+fn a_name_endpoint_found_only_while_active_sets_the_peer_and_the_tunnel_takes_the_tables() {
+    let lab = Lab::new("named-late", "WG_ENDPOINT=vps.example.net\nWG_ENDPOINT_DNS=192.0.2.53\n");
+    lab.w().peers[0].endpoint = None;
+    let peer_before = lab.w().peers[0].settings();
+    healthy_then_down(&lab);
+    let out = lab.tick().expect("activation");
+    assert!(matches!(out, Outcome::Activated { target: crate::decide::Target::Backup, .. }), "{out:?}");
+    assert_eq!(lab.table(201), words(&["default via 192.168.2.1 dev eth1 table 201 proto static metric 40"]));
+    assert!(!lab.table(254).iter().any(|x| x.starts_with("203.0.113.10 ")), "{:?}", lab.table(254));
+    assert_eq!(lab.w().peers[0].settings(), peer_before);
+
+    lab.w().names.push(("vps.example.net".into(), ENDPOINT));
+    let out = lab.tick().expect("the address found");
+    assert!(matches!(out, Outcome::Active { target: crate::decide::Target::Tunnel, tunnel_ok: true, .. }), "{out:?}");
+    on_tunnel(&lab);
+    assert_eq!(lab.w().peers[0].endpoint, Some(SocketAddr::from((ENDPOINT, 51820))));
+    // `status` names it, with the address and what is left of its TTL.
+    let st = crate::status::gather(&mut lab.sys().expect("a process")).expect("status");
+    let seen = st.endpoint.expect("a name endpoint");
+    assert_eq!((seen.name.as_str(), seen.addr), ("vps.example.net", Some(ENDPOINT)));
+    assert!(seen.expires_in_s.is_some_and(|s| (290..=300).contains(&s)), "{seen:?}");
+    let lookups: Vec<String> = lab.w().requests.iter().filter(|q| q.starts_with("lookup ")).cloned().collect();
+    assert!(lookups.iter().skip(1).all(|q| q == "lookup vps.example.net via eth1"), "{lookups:?}");
+    // The next round sets nothing again.
+    let sets = |lab: &Lab| lab.w().requests.iter().filter(|q| q.starts_with("wg set ")).count();
+    let set_once = sets(&lab);
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }));
+    assert_eq!(sets(&lab), set_once);
+
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    original(&lab);
+    // Its settings put back as activation's are: the keepalive it had; an endpoint it did
+    // not have cannot be taken away by a set (WireGuard keeps the one it has).
+    let endpoint = Some(SocketAddr::from((ENDPOINT, 51820)));
+    assert_eq!(lab.w().peers[0].settings(), crate::wireguard::PeerSet { endpoint, ..peer_before });
+    let journal = State::open_as_owner(&lab.cfg.state_dir).expect("state").journal().expect("journal");
+    assert!(journal.is_empty(), "{journal:?}");
 }

@@ -137,6 +137,8 @@ const WGPEER_A_PRESHARED_KEY: u16 = 2;
 const WGPEER_A_ENDPOINT: u16 = 4;
 const WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL: u16 = 5;
 const WGPEER_A_LAST_HANDSHAKE_TIME: u16 = 6;
+const WGPEER_A_RX_BYTES: u16 = 7;
+const WGPEER_A_TX_BYTES: u16 = 8;
 const WGPEER_A_ALLOWEDIPS: u16 = 9;
 const WGALLOWEDIP_A_IPADDR: u16 = 2;
 const WGALLOWEDIP_A_CIDR_MASK: u16 = 3;
@@ -163,6 +165,10 @@ fn attributes(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 
 fn u16_of(v: &[u8]) -> Option<u16> {
     Some(u16::from_ne_bytes(v.get(..2)?.try_into().ok()?))
+}
+
+fn u64_of(v: &[u8]) -> Option<u64> {
+    Some(u64::from_ne_bytes(v.get(..8)?.try_into().ok()?))
 }
 
 fn i64_of(v: &[u8]) -> Option<i64> {
@@ -231,6 +237,8 @@ fn peer(v: &[u8]) -> Result<Peer, String> {
         keepalive_s: 0,
         allowed_ips: Vec::new(),
         last_handshake: None,
+        rx_bytes: 0,
+        tx_bytes: 0,
     };
     for (kind, v) in attributes(v) {
         match kind {
@@ -242,6 +250,8 @@ fn peer(v: &[u8]) -> Result<Peer, String> {
             WGPEER_A_ENDPOINT => p.endpoint = sockaddr(v),
             WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL => p.keepalive_s = u16_of(v).unwrap_or(0),
             WGPEER_A_LAST_HANDSHAKE_TIME => p.last_handshake = handshake_time(v),
+            WGPEER_A_RX_BYTES => p.rx_bytes = u64_of(v).unwrap_or(0),
+            WGPEER_A_TX_BYTES => p.tx_bytes = u64_of(v).unwrap_or(0),
             WGPEER_A_ALLOWEDIPS => p.allowed_ips.extend(attributes(v).filter_map(|(_, a)| allowed_ip(a))),
             _ => {}
         }
@@ -454,6 +464,8 @@ mod tests {
                 WireguardPeerAttribute::Endpoint("198.51.100.10:51820".parse().expect("addr")),
                 WireguardPeerAttribute::LastHandshake(WireguardTimeSpec { seconds: 1_700_000_000, nano_seconds: 5 }),
                 WireguardPeerAttribute::PersistentKeepalive(25),
+                WireguardPeerAttribute::RxBytes(5_242_880),
+                WireguardPeerAttribute::TxBytes(81_920),
                 WireguardPeerAttribute::AllowedIps(vec![allowed("0.0.0.0", 0)]),
             ]),
             WireguardPeer(vec![
@@ -478,6 +490,7 @@ mod tests {
         assert_eq!(p[0].endpoint, Some("198.51.100.10:51820".parse().expect("addr")));
         assert_eq!(p[0].last_handshake, Some(Duration::new(1_700_000_000, 5)));
         assert_eq!(p[0].keepalive_s, 25);
+        assert_eq!((p[0].rx_bytes, p[0].tx_bytes), (5_242_880, 81_920));
         assert_eq!(p[0].allowed_ips, [("0.0.0.0".parse().expect("ip"), 0)]);
         assert_eq!(p[1].last_handshake, None, "time 0 is never");
         assert_eq!(p[1].allowed_ips.len(), 2);

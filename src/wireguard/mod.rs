@@ -48,6 +48,10 @@ pub struct Peer {
     /// Wall-clock time of the latest handshake since the Unix epoch, as WireGuard reports
     /// it; `None` if never. Judged only by [`crate::health`].
     pub last_handshake: Option<Duration>,
+    /// Bytes received from and sent to the peer (WireGuard's counters, which start at 0
+    /// when the peer is added: a renewal starts them again).
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
 }
 
 /// The settings of one peer that the failsafe changes (and puts back).
@@ -342,6 +346,7 @@ impl Collector {
                 c.preshared_key = c.preshared_key.or(p.preshared_key);
                 c.last_handshake = c.last_handshake.or(p.last_handshake);
                 c.keepalive_s = c.keepalive_s.max(p.keepalive_s);
+                (c.rx_bytes, c.tx_bytes) = (c.rx_bytes.max(p.rx_bytes), c.tx_bytes.max(p.tx_bytes));
             }
             _ => {
                 self.judge();
@@ -463,6 +468,8 @@ mod tests {
             keepalive_s: 0,
             allowed_ips: allowed.iter().map(|(a, l)| (a.parse().expect("ip"), *l)).collect(),
             last_handshake: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
         }
     }
 

@@ -87,6 +87,8 @@ impl<'c> GetParser<'c> {
                     keepalive_s: 0,
                     allowed_ips: Vec::new(),
                     last_handshake: None,
+                    rx_bytes: 0,
+                    tx_bytes: 0,
                 });
             }
             ("errno", _) => self.errno = Some(v.parse::<i32>().map_err(|_| bad())?),
@@ -100,6 +102,8 @@ impl<'c> GetParser<'c> {
                 let (a, l) = v.split_once('/').ok_or_else(bad)?;
                 p.allowed_ips.push((a.parse().map_err(|_| bad())?, l.parse().map_err(|_| bad())?));
             }
+            ("rx_bytes", Some(p)) => p.rx_bytes = v.parse().map_err(|_| bad())?,
+            ("tx_bytes", Some(p)) => p.tx_bytes = v.parse().map_err(|_| bad())?,
             ("last_handshake_time_sec", Some(_)) => self.secs = v.parse().map_err(|_| bad())?,
             // Duration::new would carry a nanosecond count of a second or more into the
             // seconds (and overflow): such a value is not a time.
@@ -334,6 +338,7 @@ mod tests {
         assert_eq!(vps.keepalive_s, 25);
         assert_eq!(vps.allowed_ips, vec![("0.0.0.0".parse().expect("ip"), 0)]);
         assert_eq!(vps.last_handshake, Some(Duration::new(1_700_000_000, 250_000_000)));
+        assert_eq!((vps.rx_bytes, vps.tx_bytes), (1212, 1540));
         let other = &peers[1];
         assert_eq!(other.last_handshake, None, "time 0 means never");
         assert_eq!(other.endpoint, None);

@@ -1,0 +1,372 @@
+//! HISTORY_FILE: one line per outage, appended at its failback and never otherwise, so
+//! the history survives a reboot (the file may live under /config, on flash) without a
+//! write per tick. The file is bounded: a line that would take it past HISTORY_MAX_KB
+//! makes the file be rewritten with its newest lines that fit (a temporary file, then a
+//! rename, so a crash leaves the old file or the new one, never half of one). `status`
+//! reads it back: the last outages, and the totals of the last 30 days.
+//!
+//! A line: `start=UNIX end=UNIX duration_s=N target=tunnel|backup|tunnel+backup rx=N tx=N
+//! reason=…` — the reason last, as it may hold spaces. A line that cannot be read (a
+//! hand edit, a crash mid-append) is skipped.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::os;
+use crate::traffic::Bytes;
+
+/// One outage, from its activation to its failback (wall clock, for humans).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outage {
+    pub start_unix_s: u64,
+    pub end_unix_s: u64,
+    /// The paths the tables were on: `tunnel`, `backup` or `tunnel+backup`.
+    pub target: String,
+    /// Tunnel and backup together.
+    pub bytes: Bytes,
+    /// Why it began (the activation's reason), on one line.
+    pub reason: String,
+}
+
+impl Outage {
+    pub fn duration_s(&self) -> u64 {
+        self.end_unix_s.saturating_sub(self.start_unix_s)
+    }
+
+    /// Its line, newline included.
+    pub fn line(&self) -> String {
+        format!(
+            "start={} end={} duration_s={} target={} rx={} tx={} reason={}\n",
+            self.start_unix_s,
+            self.end_unix_s,
+            self.duration_s(),
+            self.target,
+            self.bytes.rx,
+            self.bytes.tx,
+            self.reason.replace(['\n', '\r'], " ")
+        )
+    }
+
+    /// Reads what [`Outage::line`] writes (without its newline).
+    pub fn parse(line: &str) -> Option<Outage> {
+        let (fields, reason) = line.split_once(" reason=")?;
+        let mut o = Outage {
+            start_unix_s: 0,
+            end_unix_s: 0,
+            target: String::new(),
+            bytes: Bytes::default(),
+            reason: reason.to_string(),
+        };
+        let mut seen = 0;
+        for f in fields.split(' ') {
+            let (k, v) = f.split_once('=')?;
+            let n = || v.parse::<u64>().ok();
+            match k {
+                "start" => o.start_unix_s = n()?,
+                "end" => o.end_unix_s = n()?,
+                "rx" => o.bytes.rx = n()?,
+                "tx" => o.bytes.tx = n()?,
+                "target" => o.target = v.to_string(),
+                "duration_s" => _ = n()?,
+                _ => return None,
+            }
+            seen += 1;
+        }
+        (seen == 6).then_some(o)
+    }
+}
+
+/// What the file must hold once `line` is added, when appending it is not enough: the
+/// newest of `existing`'s whole lines that fit in `max_bytes` with `line`, then `line`.
+/// `None`: append `line` as it is (it fits, and the file ends with a whole line).
+pub fn bounded(existing: &str, line: &str, max_bytes: usize) -> Option<String> {
+    let whole = existing.is_empty() || existing.ends_with('\n');
+    if whole && existing.len() + line.len() <= max_bytes {
+        return None;
+    }
+    // Only whole lines are kept: a crash's half line goes with the rewrite.
+    let complete = match existing.rfind('\n') {
+        Some(end) => &existing[..=end],
+        None => "",
+    };
+    let room = max_bytes.saturating_sub(line.len());
+    // Back from the end, line by line, while the lines kept still fit.
+    let mut start = complete.len();
+    while start > 0 {
+        let previous = complete[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+        if complete.len() - previous > room {
+            break;
+        }
+        start = previous;
+    }
+    Some(format!("{}{line}", &complete[start..]))
+}
+
+/// The outages of the last `days` days before `now_unix_s` (by their end): how many,
+/// their seconds, the longest, their bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub outages: u64,
+    pub seconds: u64,
+    pub longest_s: u64,
+    pub bytes: Bytes,
+}
+
+impl Summary {
+    pub fn of(outages: &[Outage], now_unix_s: u64, days: u64) -> Summary {
+        let since = now_unix_s.saturating_sub(days * 86_400);
+        let mut s = Summary::default();
+        for o in outages.iter().filter(|o| o.end_unix_s >= since) {
+            s.outages += 1;
+            s.seconds += o.duration_s();
+            s.longest_s = s.longest_s.max(o.duration_s());
+            s.bytes = s.bytes.plus(o.bytes);
+        }
+        s
+    }
+
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"outages\":{},\"seconds\":{},\"longest_s\":{},\"rx\":{},\"tx\":{}}}",
+            self.outages, self.seconds, self.longest_s, self.bytes.rx, self.bytes.tx
+        )
+    }
+}
+
+/// The outages `text` holds, oldest first; unreadable lines skipped.
+pub fn parse_all(text: &str) -> Vec<Outage> {
+    text.lines().filter_map(Outage::parse).collect()
+}
+
+/// The directory and the file name of HISTORY_FILE.
+fn parts(path: &Path) -> io::Result<(std::os::fd::OwnedFd, String)> {
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| io::Error::other("no file name"))?;
+    let dir = os::open_dir(path.parent().unwrap_or(Path::new("/")))?;
+    Ok((dir, name.to_string()))
+}
+
+/// The end of HISTORY_FILE, at most `limit` bytes of it from a line's start (a missing
+/// file is empty). Only a regular file is read.
+pub fn read_tail(path: &Path, limit: u64) -> io::Result<String> {
+    let (dir, name) = parts(path)?;
+    let mut f = match os::open_at(&dir, &name, libc::O_RDONLY | libc::O_NONBLOCK, 0) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(e),
+    };
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let skip = meta.len().saturating_sub(limit);
+    f.seek(SeekFrom::Start(skip))?;
+    let mut bytes = Vec::new();
+    f.take(limit).read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // A cut line at the front is no line.
+    Ok(match (skip > 0, text.find('\n')) {
+        (true, Some(i)) => text[i + 1..].to_string(),
+        _ => text,
+    })
+}
+
+/// A file root may append to: a regular file of its own with one link (a hard link
+/// planted in a directory others can write to would have it append elsewhere).
+fn ours(f: &File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = f.metadata()?;
+    match m.is_file() && m.nlink() == 1 && m.uid() == os::geteuid() {
+        true => Ok(()),
+        false => Err(io::Error::other("not a regular file of ours with a single link: left alone")),
+    }
+}
+
+/// Appends `o` to HISTORY_FILE, or rewrites it (temporary file, fsync, rename) with the
+/// newest lines that fit in `max_kb` KiB when the line would take it past that.
+pub fn append(path: &Path, max_kb: u64, o: &Outage) -> io::Result<()> {
+    let max_bytes = usize::try_from(max_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
+    let existing = read_tail(path, (max_bytes as u64).saturating_mul(2))?;
+    let line = o.line();
+    let (dir, name) = parts(path)?;
+    match bounded(&existing, &line, max_bytes) {
+        None => {
+            let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT;
+            let mut f = os::open_at(&dir, &name, flags, 0o644)?;
+            ours(&f)?;
+            f.write_all(line.as_bytes())?;
+            f.sync_all()
+        }
+        Some(text) => {
+            let tmp = format!(".{name}.tmp");
+            match os::unlink_at(&dir, &tmp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut f: File = os::open_at(&dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            os::rename_at(&dir, &tmp, &name)?;
+            os::fsync(&dir)
+        }
+    }
+}
+
+/// How many of the last outages `status` lists.
+pub const SHOWN: usize = 5;
+
+/// What `status` shows of HISTORY_FILE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shown {
+    /// The last outages ([`SHOWN`] at most), oldest first.
+    pub last: Vec<Outage>,
+    pub days30: Summary,
+    /// Why the file could not be read (then nothing else is known).
+    pub error: Option<String>,
+}
+
+impl Shown {
+    /// HISTORY_FILE read (its end, at most twice HISTORY_MAX_KB) at `now_unix_s`.
+    pub fn read(path: &Path, max_kb: u64, now_unix_s: u64) -> Shown {
+        match read_tail(path, max_kb.saturating_mul(2048)) {
+            Ok(text) => {
+                let all = parse_all(&text);
+                let last = all[all.len().saturating_sub(SHOWN)..].to_vec();
+                Shown { last, days30: Summary::of(&all, now_unix_s, 30), error: None }
+            }
+            Err(e) => Shown { last: Vec::new(), days30: Summary::default(), error: Some(e.to_string()) },
+        }
+    }
+
+    /// `status`'s lines: the totals of the last 30 days, then the last outages.
+    pub fn text(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("history:  cannot be read: {e}\n");
+        }
+        let d = &self.days30;
+        let mut s = format!(
+            "history:  {} outage(s) in the last 30 days, {} s in all (longest {} s), {}\n",
+            d.outages, d.seconds, d.longest_s, d.bytes
+        );
+        for o in &self.last {
+            let _ = writeln!(
+                s,
+                "  {} for {} s ({}, {}): {}",
+                crate::log::stamp_of(o.start_unix_s),
+                o.duration_s(),
+                o.target,
+                o.bytes,
+                o.reason
+            );
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outage(start: u64, secs: u64, rx: u64) -> Outage {
+        Outage {
+            start_unix_s: start,
+            end_unix_s: start + secs,
+            target: "tunnel".into(),
+            bytes: Bytes { rx, tx: rx / 10 },
+            reason: "primary eth0: no carrier".into(),
+        }
+    }
+
+    #[test]
+    fn a_line_reads_back_and_a_broken_one_is_skipped() {
+        let o = outage(1_796_083_200, 600, 5_242_880);
+        let line = o.line();
+        assert_eq!(
+            line,
+            "start=1796083200 end=1796083800 duration_s=600 target=tunnel rx=5242880 tx=524288 reason=primary eth0: no carrier\n"
+        );
+        assert_eq!(Outage::parse(line.trim_end()), Some(o.clone()));
+        let two_lines = Outage { reason: "a\nb".into(), ..o.clone() };
+        assert!(two_lines.line().ends_with("reason=a b\n"), "one line whatever the reason");
+        for bad in ["", "start=1 end=2", "start=x end=2 duration_s=1 target=t rx=1 tx=1 reason=r", "what reason=x"] {
+            assert_eq!(Outage::parse(bad), None, "{bad}");
+        }
+        assert_eq!(parse_all(&format!("junk\n{line}start=1 end=\n")), [o]);
+    }
+
+    #[test]
+    fn a_line_that_fits_is_appended_and_one_that_does_not_drops_the_oldest_lines() {
+        let line = |n: u64| outage(1_000 * n, 10, n).line();
+        let three: String = (1..=3).map(line).collect();
+        let l4 = line(4);
+        // Room for all: a plain append.
+        assert_eq!(bounded(&three, &l4, three.len() + l4.len()), None);
+        assert_eq!(bounded("", &l4, l4.len()), None);
+        // One byte short: the oldest line goes, the newest three stay, in order.
+        let text = bounded(&three, &l4, three.len() + l4.len() - 1).expect("rewrite");
+        assert_eq!(text, format!("{}{}{l4}", line(2), line(3)));
+        // Room for the new line alone: only it.
+        assert_eq!(bounded(&three, &l4, l4.len()), Some(l4.clone()));
+        // Less room than the new line itself: still the new line (HISTORY_MAX_KB ≥ 1 KiB
+        // makes this a corner).
+        assert_eq!(bounded(&three, &l4, 10), Some(l4.clone()));
+        // A half line left by a crash mid-append is dropped by a rewrite, even with room.
+        let torn = format!("{three}start=9");
+        assert_eq!(bounded(&torn, &l4, 1 << 20), Some(format!("{three}{l4}")));
+        // The result is always within the bound when the new line fits in it.
+        for max in l4.len()..three.len() + l4.len() + 2 {
+            if let Some(t) = bounded(&three, &l4, max) {
+                assert!(t.len() <= max && t.ends_with(&l4) && three.ends_with(&t[..t.len() - l4.len()]), "{max}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_30_days_count_by_the_outages_end() {
+        let day = 86_400;
+        let now = 100 * day;
+        let all = [outage(now - 40 * day, 50, 1), outage(now - 30 * day - 60, 100, 2), outage(now - day, 30, 4)];
+        let s = Summary::of(&all, now, 30);
+        assert_eq!(s, Summary { outages: 2, seconds: 130, longest_s: 100, bytes: Bytes { rx: 6, tx: 0 } });
+        assert_eq!(s.to_json(), "{\"outages\":2,\"seconds\":130,\"longest_s\":100,\"rx\":6,\"tx\":0}");
+        assert_eq!(Summary::of(&[], now, 30), Summary::default());
+    }
+
+    #[test]
+    fn the_file_is_appended_to_and_rewritten_when_full() {
+        let dir = std::env::temp_dir().join(format!("wgfs-history-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("history");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(read_tail(&path, 1024).expect("missing is empty"), "");
+        let one = outage(1_000, 10, 1);
+        let n = 1024 / one.line().len() as u64 + 3;
+        for i in 0..n {
+            append(&path, 1, &outage(1_000 + i, 10, i)).expect("append");
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let kept = parse_all(&text);
+        assert!(text.len() <= 1024 && kept.len() < n as usize, "{} bytes, {} lines", text.len(), kept.len());
+        assert_eq!(kept.last().map(|o| o.bytes.rx), Some(n - 1), "the newest line last");
+        assert_eq!(kept.first().map(|o| o.bytes.rx), Some(n - kept.len() as u64), "the oldest dropped");
+        assert!(!dir.join(".history.tmp").exists());
+        // The tail read starts at a whole line.
+        let tail = read_tail(&path, 200).expect("tail");
+        assert!(!tail.is_empty() && Outage::parse(tail.lines().next().expect("a line")).is_some(), "{tail}");
+        // What status shows of it: the last five, the 30 days' totals.
+        let shown = Shown::read(&path, 1, 1_000 + n + 10);
+        assert_eq!(shown.last.len(), SHOWN);
+        assert_eq!(shown.days30.outages, kept.len() as u64);
+        assert_eq!(shown.last.last(), kept.last());
+        assert!(shown.text().starts_with(&format!("history:  {} outage(s) in the last 30 days, ", kept.len())));
+        assert!(Shown::read(&dir, 1, 0).error.is_some(), "a directory is no history");
+        // A second link to the file: nothing appended through it.
+        std::fs::hard_link(&path, dir.join("elsewhere")).expect("link");
+        let before = std::fs::read_to_string(&path).expect("read");
+        let small = Outage { reason: "x".into(), ..outage(1, 1, 1) };
+        assert!(append(&path, 64, &small).is_err(), "appended through a second link");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

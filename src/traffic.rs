@@ -1,0 +1,238 @@
+//! What an outage cost in bytes: from activation to failback, what went over the tunnel
+//! (the VPS peer's WireGuard counters) and what went straight out of the backup (its
+//! device's link counters, while FALLBACK has the tables on it), counted from one reading
+//! of the counters to the next.
+//!
+//! Counters are read only while the failsafe is on (a healthy tick reads none). They can
+//! go backwards: WireGuard starts a peer's counters at 0 when the peer is added again (a
+//! renewal does), and a device that is re-created (a PPPoE session, an LTE modem's
+//! re-enumeration) starts its own at 0. Such a counter counts from its new base: what it
+//! reads then is what passed since it started again. A 64-bit counter that wraps reads
+//! as a small step past its end and is counted as one.
+//!
+//! Nothing here reads a counter: readings come in as values, so every rule is unit-tested.
+
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use crate::model::Target;
+
+/// Bytes in (received by the router from the far side: the LAN's downloads) and out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bytes {
+    pub rx: u64,
+    pub tx: u64,
+}
+
+impl Bytes {
+    pub fn plus(self, o: Bytes) -> Bytes {
+        Bytes { rx: self.rx.saturating_add(o.rx), tx: self.tx.saturating_add(o.tx) }
+    }
+}
+
+impl fmt::Display for Bytes {
+    /// `5242880 B in, 81920 B out`: exact, for a script as for a human.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} B in, {} B out", self.rx, self.tx)
+    }
+}
+
+/// One reading of the counters that carry the outage's traffic now: the tunnel peer's or
+/// the backup device's, as the target says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading {
+    pub of: Target,
+    pub counters: Bytes,
+    /// When (CLOCK_BOOTTIME seconds): a round reads again only [`READ_EVERY_S`] later.
+    pub at_s: u64,
+}
+
+/// How often the daemon's rounds while active read the counters again (every tick of
+/// `run` does; a switch of path and the failback read them at once, `status` whenever it
+/// runs): not a record write per probe interval.
+pub const READ_EVERY_S: u64 = 30;
+
+/// The bytes of an outage so far (or of the last one, after its failback), and the
+/// reading they were last counted up to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub tunnel: Bytes,
+    /// Straight out of the backup (FALLBACK), not through the tunnel.
+    pub backup: Bytes,
+    /// The last reading (`None`: none yet this outage, or no counter to read then).
+    pub base: Option<Reading>,
+}
+
+impl Traffic {
+    /// A round while active (at `now_s`, boot time, with the tables on `target`) reads
+    /// the counters: none read yet, other ones read last, or the last reading
+    /// [`READ_EVERY_S`] old.
+    pub fn read_due(&self, target: Target, now_s: u64) -> bool {
+        self.base.is_none_or(|b| b.of != target || now_s.saturating_sub(b.at_s) >= READ_EVERY_S)
+    }
+}
+
+/// A record line of the traffic whose value cannot be read (the record names the line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreadable;
+
+/// How far a counter moved from `before` to `now`: forwards, the difference; a 64-bit
+/// wrap (a step of less than 2^32 past the end), that step; backwards otherwise (the
+/// counter started again from 0), what it reads now.
+pub fn moved(before: u64, now: u64) -> u64 {
+    if now >= before {
+        return now - before;
+    }
+    match now.wrapping_sub(before) {
+        step if step < 1 << 32 => step,
+        _ => now,
+    }
+}
+
+impl Traffic {
+    /// All of it, tunnel and backup.
+    pub fn total(&self) -> Bytes {
+        self.tunnel.plus(self.backup)
+    }
+
+    /// Takes in a new reading: what its counters moved since the last reading of the
+    /// same counters is added to its path; a reading of other counters (the target has
+    /// just switched) only becomes the base. `None` (nothing to read: the interface or
+    /// the peer is gone) leaves no base, so the next reading counts from itself.
+    /// Returns what was added.
+    pub fn counted(&mut self, now: Option<Reading>) -> Bytes {
+        let mut step = Bytes::default();
+        if let (Some(b), Some(n)) = (self.base, now) {
+            if b.of == n.of {
+                step = Bytes { rx: moved(b.counters.rx, n.counters.rx), tx: moved(b.counters.tx, n.counters.tx) };
+                match n.of {
+                    Target::Tunnel => self.tunnel = self.tunnel.plus(step),
+                    Target::Backup => self.backup = self.backup.plus(step),
+                }
+            }
+        }
+        self.base = now;
+        step
+    }
+
+    /// The record's lines (`key=value`), written only when there is something to say: a
+    /// record without traffic is byte for byte what earlier versions wrote.
+    pub fn to_text(&self) -> String {
+        if *self == Traffic::default() {
+            return String::new();
+        }
+        let base = match self.base {
+            Some(r) => format!("{} {} {} {}", r.of, r.counters.rx, r.counters.tx, r.at_s),
+            None => "none".to_string(),
+        };
+        format!(
+            "tunnel_bytes={} {}\nbackup_bytes={} {}\ncounter_base={base}\n",
+            self.tunnel.rx, self.tunnel.tx, self.backup.rx, self.backup.tx
+        )
+    }
+
+    /// Reads one of [`Traffic::to_text`]'s lines into `self`: `Ok(false)` when `key` is
+    /// not one of them, `Err` when its value cannot be read.
+    pub fn read(&mut self, key: &str, value: &str) -> Result<bool, Unreadable> {
+        let pair = |v: &str| -> Result<Bytes, Unreadable> {
+            let (rx, tx) = v.split_once(' ').ok_or(Unreadable)?;
+            Ok(Bytes { rx: rx.parse().map_err(|_| Unreadable)?, tx: tx.parse().map_err(|_| Unreadable)? })
+        };
+        match key {
+            "tunnel_bytes" => self.tunnel = pair(value)?,
+            "backup_bytes" => self.backup = pair(value)?,
+            "counter_base" if value == "none" => self.base = None,
+            "counter_base" => {
+                let (of, rest) = value.split_once(' ').ok_or(Unreadable)?;
+                let (counters, at) = rest.rsplit_once(' ').ok_or(Unreadable)?;
+                let of = of.parse().map_err(|_| Unreadable)?;
+                let at_s = at.parse().map_err(|_| Unreadable)?;
+                self.base = Some(Reading { of, counters: pair(counters)?, at_s });
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(of: Target, rx: u64, tx: u64) -> Option<Reading> {
+        Some(Reading { of, counters: Bytes { rx, tx }, at_s: 7 })
+    }
+
+    #[test]
+    fn a_counter_moves_forwards_wraps_or_starts_again() {
+        assert_eq!(moved(100, 350), 250);
+        assert_eq!(moved(7, 7), 0);
+        // A 64-bit counter 10 short of its end, then 5 past it: 16 bytes.
+        assert_eq!(moved(u64::MAX - 10, 5), 16);
+        // Backwards by more than any wrap: re-created, counting from 0 again.
+        assert_eq!(moved(5_000_000, 1_200), 1_200);
+        assert_eq!(moved(1, 0), 0);
+        // A 32-bit counter's wrap cannot be told from a re-creation: never 4 GiB made up.
+        assert_eq!(moved(u64::from(u32::MAX) - 10, 5), 5);
+    }
+
+    #[test]
+    fn readings_of_the_same_counters_add_up_on_their_path() {
+        let mut t = Traffic::default();
+        t.counted(at(Target::Tunnel, 1_000, 500));
+        assert_eq!(t.total(), Bytes::default(), "the first reading is only the base");
+        t.counted(at(Target::Tunnel, 6_000, 1_500));
+        assert_eq!(t.tunnel, Bytes { rx: 5_000, tx: 1_000 });
+        // The peer renewed: its counters start again at 0 and read 300/100.
+        t.counted(at(Target::Tunnel, 300, 100));
+        assert_eq!(t.tunnel, Bytes { rx: 5_300, tx: 1_100 });
+        // FALLBACK: the backup's counters are another base, nothing added at the switch.
+        t.counted(at(Target::Backup, 9_000_000, 8_000_000));
+        assert_eq!((t.tunnel, t.backup), (Bytes { rx: 5_300, tx: 1_100 }, Bytes::default()));
+        t.counted(at(Target::Backup, 9_002_000, 8_000_500));
+        assert_eq!(t.backup, Bytes { rx: 2_000, tx: 500 });
+        // The device vanished (nothing to read), then came back re-created.
+        t.counted(None);
+        t.counted(at(Target::Backup, 40, 20));
+        assert_eq!(t.backup, Bytes { rx: 2_000, tx: 500 }, "a new base after a gap");
+        t.counted(at(Target::Backup, 140, 30));
+        assert_eq!(t.total(), Bytes { rx: 5_300 + 2_100, tx: 1_100 + 510 });
+    }
+
+    #[test]
+    fn a_round_reads_again_after_a_while_or_at_a_switch() {
+        let mut t = Traffic::default();
+        assert!(t.read_due(Target::Tunnel, 100), "nothing read yet");
+        t.counted(Some(Reading { of: Target::Tunnel, counters: Bytes::default(), at_s: 100 }));
+        assert!(!t.read_due(Target::Tunnel, 100 + READ_EVERY_S - 1));
+        assert!(t.read_due(Target::Tunnel, 100 + READ_EVERY_S));
+        assert!(t.read_due(Target::Backup, 101), "another path");
+        assert!(!t.read_due(Target::Tunnel, 50), "a clock behind the reading: not yet");
+    }
+
+    #[test]
+    fn the_record_lines_are_written_only_when_there_is_traffic_and_read_back() {
+        assert_eq!(Traffic::default().to_text(), "");
+        let t =
+            Traffic { tunnel: Bytes { rx: 5, tx: 6 }, backup: Bytes { rx: 7, tx: 8 }, base: at(Target::Backup, 9, 10) };
+        let text = t.to_text();
+        assert_eq!(text, "tunnel_bytes=5 6\nbackup_bytes=7 8\ncounter_base=backup 9 10 7\n");
+        let mut back = Traffic::default();
+        for (k, v) in text.lines().filter_map(|l| l.split_once('=')) {
+            assert_eq!(back.read(k, v), Ok(true));
+        }
+        assert_eq!(back, t);
+        assert_eq!(back.read("counter_base", "none"), Ok(true));
+        assert_eq!(back.base, None);
+        assert_eq!(back.read("mode", "failsafe"), Ok(false));
+        for (k, v) in [
+            ("tunnel_bytes", "5"),
+            ("backup_bytes", "a b"),
+            ("counter_base", "nowhere 1 2 3"),
+            ("counter_base", "tunnel 1 2"),
+        ] {
+            assert_eq!(back.read(k, v), Err(Unreadable), "{k}={v}");
+        }
+    }
+}
