@@ -6,6 +6,8 @@ Prints, for the binary given:
     announcement: the daemon logs it), a silent gateway and a dead upstream behind a live
     gateway (from the moment the failure is injected), min/median/max over TRIALS each,
     beside the figures of the tools it is compared with;
+  - the daemon's detection of a primary at 50 % loss with LOSS_DOWN_PCT=20 and the
+    default window (issue 18), and its idle cost with those limits on;
   - the daemon's idle cost: CPU time per hour at PROBE_INTERVAL_MS=500 with one target
     (from /proc/PID/schedstat over IDLE_S seconds, scaled) and its peak RSS (VmHWM);
   - a soak: peak RSS after a few rounds and after at least 100,000 (PROBE_INTERVAL_MS=1);
@@ -167,11 +169,53 @@ def latencies(binary, trials):
         lb.down()
 
 
-def idle(lb, binary, idle_s):
+def primary_loss(lb, cond):
+    """ISP 1 drops the router's echo requests to its gateway on nftables' numgen COND
+    (`random mod 100 < 50`), or none (None)."""
+    rules = "table ip wfsb_loss\ndelete table ip wfsb_loss\n"
+    if cond:
+        rules += ("table ip wfsb_loss {\n chain in {\n type filter hook input priority filter; policy accept;\n"
+                  f" iifname \"lan\" icmp type echo-request numgen {cond} drop\n }}\n}}\n")
+    subprocess.run(["ip", "netns", "exec", f"{lb.id}-isp1", "nft", "-f", "-"], input=rules, text=True, check=True)
+
+
+def quality(binary, trials, idle_s):
+    """Issue 18: the daemon's detection of a primary at 50 % loss (nftables numgen random)
+    with LOSS_DOWN_PCT=20 / LOSS_UP_PCT=5 and the default window (QUALITY_WINDOW_S=10,
+    PROBE_INTERVAL_MS=500, PROBE_TIMEOUT_MS=1000), from the loss's start to the switched
+    tables; and the healthy daemon's CPU and peak RSS with the limits on."""
+    lb = Lab(f"bq{os.getpid() % 10000}")
+    try:
+        conf = lb.conf("q.conf", LOSS_DOWN_PCT=20, LOSS_UP_PCT=5, UP_AFTER_S=0, FLAP_WINDOW_S=0)
+        p = daemon(lb, binary, conf)
+        got = []
+        try:
+            time.sleep(11)  # the window spans QUALITY_WINDOW_S
+            for _ in range(trials):
+                n = lb.log().count("failsafe ACTIVATED")
+                primary_loss(lb, "random mod 100 < 50")
+                got.append(lb.wait("failsafe ACTIVATED", n + 1, timeout=60) * 1000)
+                primary_loss(lb, None)
+                lb.wait("failsafe DEACTIVATED", lb.log().count("failsafe DEACTIVATED") + 1, timeout=60)
+                time.sleep(11)  # the window clean again
+        finally:
+            stop(p)
+        print("daemon, primary at 50 % loss, LOSS_DOWN_PCT=20, default window (10 s, an echo every 500 ms):")
+        print(f"  from the loss's start to switched tables: {spread(got)}")
+        print("  for comparison: pfSense's dpinger defaults (an echo every 500 ms, lost after 2 s, averaged over 60 s,"
+              " down above 20 %) cross 20 % after about 24 s + 2 s = 26 s (computed)")
+        per_hour_s, hwm, took = idle(lb, binary, idle_s, LOSS_DOWN_PCT=20, LOSS_UP_PCT=5)
+        print(f"daemon idle with the limits on (over {took:.0f} s): CPU {per_hour_s:.2f} s per hour; peak RSS {hwm} KiB")
+        return got
+    finally:
+        lb.down()
+
+
+def idle(lb, binary, idle_s, **keys):
     """A healthy daemon in lab LB (PROBE_INTERVAL_MS=500, one target) for IDLE_S seconds,
     after 2 s of start: its CPU time scaled to seconds per hour, its peak RSS (KiB) at
     the end, and the seconds actually measured."""
-    conf = lb.conf("idle.conf", PROBE_INTERVAL_MS=500)
+    conf = lb.conf("idle.conf", PROBE_INTERVAL_MS=500, **keys)
     p = daemon(lb, binary, conf)
     try:
         time.sleep(2)
@@ -248,6 +292,7 @@ def main():
     soak_s = int(sys.argv[5]) if len(sys.argv) > 5 else 120
     print(f"daemon benchmarks of {binary}")
     latencies(binary, trials)
+    quality(binary, min(trials, 5), idle_s)
     idle_and_soak(binary, idle_s, soak_s)
     print("healthy run with many routes in main (through measure; `ip -batch` blackhole /32s):")
     for total, (cpu, rss) in routes(measure, [binary])[binary].items():

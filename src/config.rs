@@ -156,12 +156,40 @@ pub struct Config {
     pub history_file: Option<PathBuf>,
     /// HISTORY_FILE's bound: past it, the oldest lines are dropped.
     pub history_max_kb: u64,
+    /// LOSS_*_PCT, LATENCY_*_MS, QUALITY_WINDOW_S: the quality a round of the primary
+    /// (and of the tunnel while active) must have; off when both DOWN keys are empty.
+    pub quality: Quality,
+    /// BACKUP_TRACK_IPS: the backup's internet, probed through its gateway (BACKUP_CHECK).
+    pub backup_track_ips: Vec<Ipv4Addr>,
+    /// BACKUP_CHECK_INTERVAL_S: how often BACKUP_TRACK_IPS are probed.
+    pub backup_check_interval_s: u64,
     /// What the file holds that is accepted but does nothing (the seed script's keys),
     /// one line each, never a reason to stop the failsafe: to the log once per change of
     /// the file ([`Config::notes_fingerprint`]), to stderr at every run.
     pub notes: Vec<String>,
     /// The further tunnels, in order (see [`Config::tunnel`]); empty with one tunnel.
     pub more_tunnels: Vec<Config>,
+}
+
+/// The quality thresholds (LOSS_DOWN_PCT, LATENCY_DOWN_MS fail a round; LOSS_UP_PCT,
+/// LATENCY_UP_MS, no looser, are needed to pass one during the failback wait) and the
+/// daemon's window. `None`: that limit is off. Judged by `judge::quality_verdict`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Quality {
+    pub loss_down_pct: Option<u32>,
+    pub latency_down_ms: Option<u64>,
+    /// Empty in the file: the DOWN limit (no hysteresis).
+    pub loss_up_pct: Option<u32>,
+    pub latency_up_ms: Option<u64>,
+    /// `daemon`: the sliding window the echoes are judged over.
+    pub window_s: u64,
+}
+
+impl Quality {
+    /// Any threshold is set: rounds are judged on quality too.
+    pub fn on(&self) -> bool {
+        self.loss_down_pct.is_some() || self.latency_down_ms.is_some()
+    }
 }
 
 impl Config {

@@ -31,6 +31,19 @@ pub enum Unhealthy {
         of: usize,
     },
     LoadBalancer(String),
+    /// Its echoes answer, but worse than a quality limit (`judge::quality_verdict`).
+    Quality(Poor),
+}
+
+/// What a round's or a window's echoes came to, against which limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Poor {
+    /// Loss above `limit_pct` (of `key`): `lost` of `sent` echoes.
+    Loss { lost: u32, sent: u32, limit_pct: u32, key: &'static str },
+    /// Mean round-trip time of the answered echoes above `limit_ms` (of `key`).
+    Latency { mean_ms: u64, limit_ms: u64, key: &'static str },
+    /// During the failback wait, no echo settled yet in a fresh window: not proven good.
+    Unmeasured,
 }
 
 impl fmt::Display for Unhealthy {
@@ -46,6 +59,13 @@ impl fmt::Display for Unhealthy {
                 write!(f, "upstream unreachable: {answered} of {of} TRACK_IPS answered, {needed} needed")
             }
             Unhealthy::LoadBalancer(s) => write!(f, "load balancer reports it {s}"),
+            Unhealthy::Quality(Poor::Loss { lost, sent, limit_pct, key }) => {
+                write!(f, "poor quality: {lost} of {sent} echoes lost, above {key}={limit_pct} %")
+            }
+            Unhealthy::Quality(Poor::Latency { mean_ms, limit_ms, key }) => {
+                write!(f, "poor quality: mean round-trip {mean_ms} ms, above {key}={limit_ms} ms")
+            }
+            Unhealthy::Quality(Poor::Unmeasured) => f.write_str("quality not measured yet"),
         }
     }
 }

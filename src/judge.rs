@@ -1,7 +1,9 @@
 //! How a round probes each path and what the answers mean, as pure functions `run`
 //! (system/probes.rs) and the daemon (daemon/aim.rs) both call: a link's health, the
 //! primary's probe (the gateway's echo or TRACK_IPS framed to the gateway) and verdict,
-//! BACKUP_CHECK's path and verdict. The I/O (the echoes, the neighbour table, the load
+//! the quality limits' verdict (issue 18: one round's echoes for `run`, the daemon's window;
+//! the primary's, and the tunnel's while active), BACKUP_CHECK's path and verdict, and
+//! BACKUP_TRACK_IPS' (when due, their path through the backup's gateway, their verdict). The I/O (the echoes, the neighbour table, the load
 //! balancer's status) stays with the callers; what it is asked for and what its answers
 //! mean is decided here, once.
 #![forbid(unsafe_code)]
@@ -11,11 +13,12 @@ pub use tunnels::{first_proven, tunnel_choice, TunnelHealth};
 
 use std::net::Ipv4Addr;
 
-use crate::config::Config;
-use crate::health::Unhealthy;
+use crate::config::{Config, Quality};
+use crate::health::{Poor, Unhealthy};
 use crate::netlink::link::{Addr, Link};
-use crate::probe::Path as ProbePath;
+use crate::probe::{Path as ProbePath, Stats};
 use crate::record::BackupSeen;
+use crate::rounds::Verdict;
 
 /// The link part of "primary healthy": it exists, is up and has a carrier. A device
 /// that has vanished (a PPPoE interface while its link is down) is down, not an error.
@@ -94,13 +97,122 @@ pub fn primary_probe<E>(
 /// The primary's verdict once its link and gateway are known: `reached` says its echoes
 /// did (a tick's: [`crate::health::track_passes`]; the daemon's: its rounds are not
 /// down), `answered` how many targets answered the last round, `lb_down` the load
-/// balancer's verdict when it was asked ([`lb_asked`], and only once the echoes reached).
-pub fn primary_verdict(cfg: &Config, reached: bool, answered: usize, lb_down: Option<String>) -> Result<(), Unhealthy> {
+/// balancer's verdict when it was asked ([`lb_asked`], and only once the echoes reached),
+/// `quality` [`quality_verdict`]'s (judged once the echoes reached, before the load
+/// balancer: the echoes say more).
+pub fn primary_verdict(
+    cfg: &Config,
+    reached: bool,
+    answered: usize,
+    quality: Result<(), Unhealthy>,
+    lb_down: Option<String>,
+) -> Result<(), Unhealthy> {
     match (reached, lb_down) {
         (false, _) if cfg.track_ips.is_empty() => Err(Unhealthy::GatewaySilent),
         (false, _) => Err(Unhealthy::Upstream { answered, needed: primary_need(cfg), of: cfg.track_ips.len() }),
+        (true, _) if quality.is_err() => quality,
         (true, Some(verdict)) => Err(Unhealthy::LoadBalancer(verdict)),
         (true, None) => Ok(()),
+    }
+}
+
+/// The quality limits (issue 18) over what echoes came to: `run`'s round (PROBE_COUNT
+/// echoes per target, every target's added up) or the daemon's window (the echoes of the
+/// last QUALITY_WINDOW_S, each counted once answered or once PROBE_TIMEOUT_MS passed
+/// unanswered, as dpinger counts them). `waiting`: the failsafe is on, so the primary is
+/// in its failback wait and must meet the UP limits (hysteresis); otherwise a round fails
+/// only above a DOWN limit. Loss is lost/sent; latency the *mean* round-trip of the
+/// answered echoes (dpinger's and pfSense's average; one late echo among many raises it).
+/// A value exactly at a limit passes. No answer at all: the loss limit decides, latency is
+/// not judged (nothing measured). `stats` `None` (or nothing sent): a fresh window, with
+/// nothing settled yet — no verdict while healthy, not proven good while waiting.
+pub fn quality_verdict(q: &Quality, stats: Option<Stats>, waiting: bool) -> Result<(), Unhealthy> {
+    if !q.on() {
+        return Ok(());
+    }
+    let (loss, latency) = match waiting {
+        false => ((q.loss_down_pct, "LOSS_DOWN_PCT"), (q.latency_down_ms, "LATENCY_DOWN_MS")),
+        true => ((q.loss_up_pct, "LOSS_UP_PCT"), (q.latency_up_ms, "LATENCY_UP_MS")),
+    };
+    let Some(s) = stats.filter(|s| s.sent > 0) else {
+        return if waiting { Err(Unhealthy::Quality(Poor::Unmeasured)) } else { Ok(()) };
+    };
+    let received = s.received.min(s.sent);
+    let lost = s.sent - received;
+    if let (Some(limit_pct), key) = loss {
+        if u64::from(lost) * 100 > u64::from(limit_pct) * u64::from(s.sent) {
+            return Err(Unhealthy::Quality(Poor::Loss { lost, sent: s.sent, limit_pct, key }));
+        }
+    }
+    if let ((Some(limit_ms), key), true) = (latency, received > 0) {
+        let total_us = s.rtt_total.as_micros();
+        if total_us > u128::from(limit_ms) * 1000 * u128::from(received) {
+            let mean_ms = (total_us / u128::from(received) / 1000) as u64;
+            return Err(Unhealthy::Quality(Poor::Latency { mean_ms, limit_ms, key }));
+        }
+    }
+    Ok(())
+}
+
+/// The tunnel's verdict under the daemon while active, with quality limits: a tunnel its
+/// rounds judge up (`reach`) but whose window fails [`quality_verdict`] is down — treated
+/// as a dead tunnel, so the LAN falls back (FALLBACK) — against the DOWN limits while it
+/// was up, and the UP limits once it `was` down (hysteresis, as for the primary). A
+/// tunnel its rounds judge down or unknown stays so.
+pub fn tunnel_quality(q: &Quality, reach: Verdict, was: Verdict, stats: Option<Stats>) -> Verdict {
+    if reach != Verdict::Up || !q.on() {
+        return reach;
+    }
+    match quality_verdict(q, stats, was == Verdict::Down) {
+        Ok(()) => Verdict::Up,
+        Err(_) => Verdict::Down,
+    }
+}
+
+/// BACKUP_TRACK_IPS' check is due (issue 18): never made, made BACKUP_CHECK_INTERVAL_S ago
+/// or more, or at a time after `now_s` (another boot's clock). Times in seconds of the
+/// driver's monotonic clock (`run`: boot time, kept in the record; the daemon: its own).
+pub fn backup_track_due(cfg: &Config, last_s: Option<u64>, now_s: u64) -> bool {
+    last_s.is_none_or(|last| last > now_s || now_s - last >= cfg.backup_check_interval_s)
+}
+
+/// How BACKUP_TRACK_IPS are probed: framed by hand to the backup's gateway `gw` out of
+/// `link` from its first address (the TRACK_IPS path: no route needed, whatever the
+/// tables hold), `lladdr` asked only when the link is not point-to-point. `Ok(Err(seen))`:
+/// no path (no address: nothing to send from; the gateway's address unresolved: silent).
+pub fn backup_track_probe<E>(
+    cfg: &Config,
+    link: &Link,
+    gw: Ipv4Addr,
+    addrs: &[Addr],
+    lladdr: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
+) -> Result<Result<ProbePath, BackupSeen>, E> {
+    let Some(src) = addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
+        let why = format!("no IPv4 address on {} to probe BACKUP_TRACK_IPS from", cfg.backup_dev);
+        return Ok(Err(BackupSeen::NoPath(why)));
+    };
+    let lladdr = match link.point_to_point {
+        true => None,
+        false => match lladdr()? {
+            Some(mac) => Some(mac),
+            None => return Ok(Err(BackupSeen::Silent(backup_silent(cfg, gw)))),
+        },
+    };
+    Ok(Ok(ProbePath::Gateway { ifindex: link.index, lladdr, src }))
+}
+
+/// A BACKUP_TRACK_IPS check's verdict: any of them answered through the gateway `gw`.
+pub fn backup_track_seen(cfg: &Config, gw: Ipv4Addr, answered: bool) -> BackupSeen {
+    match answered {
+        true => BackupSeen::Answered,
+        false => {
+            let ips: Vec<String> = cfg.backup_track_ips.iter().map(Ipv4Addr::to_string).collect();
+            BackupSeen::Silent(format!(
+                "none of BACKUP_TRACK_IPS ({}) answers through gateway {gw} out of {}",
+                ips.join(" "),
+                cfg.backup_dev
+            ))
+        }
     }
 }
 
@@ -167,12 +279,114 @@ mod tests {
         assert_eq!(probe(&tracked, &eth0, &addrs, None), (Err(Unhealthy::GatewaySilent), true));
         // The verdict.
         let lb = || Some("down".to_string());
-        assert_eq!(primary_verdict(&plain, false, 0, None), Err(Unhealthy::GatewaySilent));
-        assert_eq!(primary_verdict(&plain, true, 1, lb()), Err(Unhealthy::LoadBalancer("down".into())));
-        assert_eq!(primary_verdict(&plain, true, 1, None), Ok(()));
+        assert_eq!(primary_verdict(&plain, false, 0, Ok(()), None), Err(Unhealthy::GatewaySilent));
+        assert_eq!(primary_verdict(&plain, true, 1, Ok(()), lb()), Err(Unhealthy::LoadBalancer("down".into())));
+        assert_eq!(primary_verdict(&plain, true, 1, Ok(()), None), Ok(()));
         let upstream = Unhealthy::Upstream { answered: 1, needed: 2, of: 3 };
-        assert_eq!(primary_verdict(&tracked, false, 1, None), Err(upstream));
-        assert_eq!(primary_verdict(&tracked, true, 2, None), Ok(()));
+        assert_eq!(primary_verdict(&tracked, false, 1, Ok(()), None), Err(upstream));
+        assert_eq!(primary_verdict(&tracked, true, 2, Ok(()), None), Ok(()));
+        // Poor quality fails a round that reached, before the load balancer is heard.
+        let poor = Err(Unhealthy::Quality(Poor::Unmeasured));
+        assert_eq!(primary_verdict(&plain, true, 1, poor.clone(), lb()), poor);
+        assert_eq!(primary_verdict(&plain, false, 0, poor, None), Err(Unhealthy::GatewaySilent));
+    }
+
+    fn stats(sent: u32, received: u32, rtt_total_ms: u64) -> Option<Stats> {
+        Some(Stats { sent, received, rtt_total: std::time::Duration::from_millis(rtt_total_ms) })
+    }
+
+    fn limits() -> Quality {
+        Quality {
+            loss_down_pct: Some(20),
+            loss_up_pct: Some(5),
+            latency_down_ms: Some(500),
+            latency_up_ms: Some(200),
+            window_s: 10,
+        }
+    }
+
+    /// The edges: no answer, every answer, exactly at each limit, one past it; the DOWN
+    /// limits while healthy and the UP limits during the failback wait.
+    #[test]
+    fn quality_fails_above_the_down_limits_and_passes_the_wait_only_within_the_up_limits() {
+        let q = limits();
+        let loss = |lost, sent, limit_pct, key| Err(Unhealthy::Quality(Poor::Loss { lost, sent, limit_pct, key }));
+        // Off: whatever the echoes, no verdict (today's behaviour).
+        assert_eq!(quality_verdict(&Quality::default(), stats(10, 0, 0), false), Ok(()));
+        assert_eq!(quality_verdict(&Quality::default(), None, true), Ok(()));
+        // No answer at all: 100 % loss; latency not judged.
+        assert_eq!(quality_verdict(&q, stats(3, 0, 0), false), loss(3, 3, 20, "LOSS_DOWN_PCT"));
+        let latency_only = Quality { loss_down_pct: None, loss_up_pct: None, ..q.clone() };
+        assert_eq!(quality_verdict(&latency_only, stats(3, 0, 0), false), Ok(()), "nothing measured");
+        // Every answer, fast: passes both ways.
+        assert_eq!(quality_verdict(&q, stats(20, 20, 20 * 30), false), Ok(()));
+        assert_eq!(quality_verdict(&q, stats(20, 20, 20 * 30), true), Ok(()));
+        // Loss exactly at the DOWN limit (4 of 20 = 20 %) passes, one more echo fails.
+        assert_eq!(quality_verdict(&q, stats(20, 16, 16 * 30), false), Ok(()));
+        assert_eq!(quality_verdict(&q, stats(20, 15, 15 * 30), false), loss(5, 20, 20, "LOSS_DOWN_PCT"));
+        // Hysteresis: 10 % does not fail a healthy line, nor pass the failback wait.
+        assert_eq!(quality_verdict(&q, stats(20, 18, 18 * 30), false), Ok(()));
+        assert_eq!(quality_verdict(&q, stats(20, 18, 18 * 30), true), loss(2, 20, 5, "LOSS_UP_PCT"));
+        assert_eq!(quality_verdict(&q, stats(20, 19, 19 * 30), true), Ok(()), "exactly 5 %");
+        // Latency: the mean of the answered echoes, exactly at the limit passes.
+        let late = |mean_ms, limit_ms, key| Err(Unhealthy::Quality(Poor::Latency { mean_ms, limit_ms, key }));
+        assert_eq!(quality_verdict(&q, stats(4, 4, 4 * 500), false), Ok(()));
+        assert_eq!(quality_verdict(&q, stats(4, 4, 4 * 500 + 1), false), late(500, 500, "LATENCY_DOWN_MS"));
+        assert_eq!(quality_verdict(&q, stats(4, 4, 4 * 300), false), Ok(()));
+        assert_eq!(quality_verdict(&q, stats(4, 4, 4 * 300), true), late(300, 200, "LATENCY_UP_MS"));
+        // A lost echo is not a slow one: the mean is of the answered only.
+        assert_eq!(quality_verdict(&latency_only, stats(4, 1, 100), false), Ok(()));
+        // A fresh window: no verdict while healthy, not proven good while waiting.
+        assert_eq!(quality_verdict(&q, None, false), Ok(()));
+        assert_eq!(quality_verdict(&q, stats(0, 0, 0), true), Err(Unhealthy::Quality(Poor::Unmeasured)));
+        let text = quality_verdict(&q, stats(2, 1, 10), false).expect_err("50 %").to_string();
+        assert_eq!(text, "poor quality: 1 of 2 echoes lost, above LOSS_DOWN_PCT=20 %");
+    }
+
+    #[test]
+    fn a_tunnel_that_answers_but_too_lossily_is_down_until_it_meets_the_up_limits() {
+        let q = limits();
+        let (up, down, unknown) = (Verdict::Up, Verdict::Down, Verdict::Unknown);
+        // Reachability first: a dead or unknown tunnel stays so, whatever the window.
+        assert_eq!(tunnel_quality(&q, down, up, stats(20, 20, 0)), down);
+        assert_eq!(tunnel_quality(&q, unknown, unknown, None), unknown);
+        // Up but 30 % lossy: down (FALLBACK).
+        assert_eq!(tunnel_quality(&q, up, up, stats(20, 14, 14 * 30)), down);
+        // 10 %: would not take it down, but does not bring it back either.
+        assert_eq!(tunnel_quality(&q, up, up, stats(20, 18, 18 * 30)), up);
+        assert_eq!(tunnel_quality(&q, up, down, stats(20, 18, 18 * 30)), down);
+        assert_eq!(tunnel_quality(&q, up, down, stats(20, 20, 20 * 30)), up);
+        // Off: the rounds alone.
+        assert_eq!(tunnel_quality(&Quality::default(), up, down, stats(20, 0, 0)), up);
+    }
+
+    #[test]
+    fn backup_track_ips_are_probed_through_the_gateway_every_interval() {
+        let text = format!("{CONF}BACKUP_CHECK=on\nBACKUP_TRACK_IPS=1.1.1.1 9.9.9.9\nBACKUP_CHECK_INTERVAL_S=300\n");
+        let c = parse(Path::new("/t.conf"), &text).expect("valid");
+        assert!(backup_track_due(&c, None, 5), "never checked");
+        assert!(!backup_track_due(&c, Some(100), 399) && backup_track_due(&c, Some(100), 400));
+        assert!(backup_track_due(&c, Some(900), 10), "another boot's time");
+        let gw = Ipv4Addr::new(192, 168, 2, 1);
+        let eth1 = Link::up(3, "eth1");
+        let addrs = [Addr { index: 3, local: Ipv4Addr::new(192, 168, 2, 2), peer: None, prefix_len: 24 }];
+        let mac = vec![2, 0, 0, 0, 0, 2];
+        let probe = |link: &Link, addrs: &[Addr], lladdr: Option<Vec<u8>>| {
+            backup_track_probe::<()>(&c, link, gw, addrs, || Ok(lladdr)).expect("no lookup error")
+        };
+        let framed = ProbePath::Gateway { ifindex: 3, lladdr: Some(mac.clone()), src: addrs[0].local };
+        assert_eq!(probe(&eth1, &addrs, Some(mac.clone())), Ok(framed));
+        let ppp = Link { point_to_point: true, ..eth1.clone() };
+        assert!(matches!(probe(&ppp, &addrs, None), Ok(ProbePath::Gateway { lladdr: None, .. })));
+        assert_eq!(probe(&eth1, &addrs, None), Err(BackupSeen::Silent(backup_silent(&c, gw))));
+        assert!(matches!(probe(&eth1, &[], Some(mac)), Err(BackupSeen::NoPath(_))));
+        assert_eq!(backup_track_seen(&c, gw, true), BackupSeen::Answered);
+        assert_eq!(
+            backup_track_seen(&c, gw, false),
+            BackupSeen::Silent(
+                "none of BACKUP_TRACK_IPS (1.1.1.1 9.9.9.9) answers through gateway 192.168.2.1 out of eth1".into()
+            )
+        );
     }
 
     #[test]

@@ -363,8 +363,9 @@ impl Record {
             Some(p) => format!("proof_at={}\nproof={}\n", p.at_unix_s, p.by.word()),
             None => String::new(),
         };
+        let checked = self.backup.checked_s.map_or_else(String::new, |s| format!("backup_checked_s={s}\n"));
         let tunnel = self.mode.tunnel.as_ref().map_or_else(String::new, |t| format!("tunnel={t}\n"));
-        self.fields_text() + &proof + &tunnel + &self.others.to_text()
+        self.fields_text() + &proof + &checked + &tunnel + &self.others.to_text()
     }
 
     fn fields_text(&self) -> String {
@@ -452,6 +453,7 @@ impl Record {
                 "backup_down" => r.backup.down = flag()?,
                 "backup_since" => r.backup.since_unix_s = num()?,
                 "backup_fails" => r.backup.against = num()?,
+                "backup_checked_s" => r.backup.checked_s = Some(num()?),
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
                 "tunnel" if !v.is_empty() && v.len() <= 15 && !v.contains(['/', ' ']) => {
                     r.mode.tunnel = Some(v.to_string())
@@ -537,7 +539,7 @@ pub mod tests {
                 last_proof: None,
             },
             logged: LoggedOnce { repairs: true, back: false, ipv6_refused: true },
-            backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1 },
+            backup: BackupCheck { down: true, since_unix_s: 1_700_000_100, against: 1, checked_s: None },
             totals: Totals { activations: 3, deactivations: 2, last_switch_ms: 41, ..Totals::default() },
             traffic: Traffic::default(),
             outage: OutageFacts::default(),
@@ -548,6 +550,20 @@ pub mod tests {
 
     fn cfg() -> Config {
         crate::decide::tests::cfg()
+    }
+
+    /// Issue 18: the time of `run`'s last BACKUP_TRACK_IPS check is written once set (a
+    /// record without it stays byte for byte as it was), read back, and kept by a verdict.
+    #[test]
+    fn the_last_backup_track_ips_check_is_written_only_once_set_and_kept_by_the_verdicts() {
+        let mut r = sample();
+        r.backup.checked_s = Some(1234);
+        let text = r.to_text();
+        assert_eq!(text, format!("{WRITTEN_BEFORE}backup_checked_s=1234\n"));
+        assert_eq!(Record::parse(&text), Ok(r.clone()));
+        let mut check = r.backup.clone();
+        check.judged(&BackupSeen::Answered, BackupNeed::ticks(), 1_700_000_500);
+        assert_eq!((check.down, check.checked_s), (false, Some(1234)), "turned up, the time kept");
     }
 
     #[test]
@@ -818,11 +834,11 @@ pub mod tests {
         // What is written: the standing verdict, since when, and the count against it.
         let mut r = Record::default();
         assert_eq!(r.backup.judged(&seen('+'), ticks, 100), BackupNews::Unchanged);
-        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 0 });
+        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 0, checked_s: None });
         assert_eq!(r.backup.judged(&seen('-'), ticks, 110), BackupNews::Unchanged);
-        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 1 });
+        assert_eq!(r.backup, BackupCheck { down: false, since_unix_s: 100, against: 1, checked_s: None });
         assert_eq!(r.backup.judged(&seen('-'), ticks, 120), BackupNews::Down);
-        assert_eq!(r.backup, BackupCheck { down: true, since_unix_s: 120, against: 0 });
+        assert_eq!(r.backup, BackupCheck { down: true, since_unix_s: 120, against: 0, checked_s: None });
         // A wall clock at 0 still reads as "checked".
         let mut d = BackupCheck::default();
         assert_eq!(d.judged(&seen('x'), ticks, 0), BackupNews::Down);

@@ -12,6 +12,9 @@
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::probe::Stats;
 
 /// Rounds kept open at most (a timeout of many intervals): older ones close as lost.
 const MAX_OPEN: usize = 64;
@@ -100,6 +103,11 @@ impl Rounds {
         closed
     }
 
+    /// Rounds sent and not closed yet.
+    pub fn in_flight(&self) -> usize {
+        self.open.len()
+    }
+
     /// Down: the last closed round failed, and none has passed for `down_after_ms` (since
     /// the first round went out, for a track that never passed). Counted in time, not in
     /// rounds: a round is known lost only PROBE_TIMEOUT_MS after it went out, so counting
@@ -117,6 +125,83 @@ impl Rounds {
             Verdict::Down | Verdict::Unknown if self.passes >= n.max(1) => Verdict::Up,
             v => v,
         }
+    }
+}
+
+/// Echoes a quality window keeps at most (a window of many rounds of many targets): the
+/// oldest are forgotten first. 16 TRACK_IPS every 100 ms for 25 s.
+const MAX_WINDOW_ECHOES: usize = 4096;
+
+/// One echo in a quality window: its round, target, when it went out, and its round-trip
+/// time once answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Echo {
+    seq: u16,
+    target: u16,
+    sent_ms: u64,
+    rtt_ms: Option<u64>,
+}
+
+/// The echoes of one path over the last QUALITY_WINDOW_S (issue 18), kept apart from the
+/// rounds: a round closes as soon as enough targets answered it, while every echo counts
+/// for the window. dpinger's model: an unanswered echo counts as lost only once
+/// PROBE_TIMEOUT_MS has passed; before, it is not counted at all. Fed by the daemon's
+/// tracks from the echoes they send anyway: no packet, no system call of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    echoes: VecDeque<Echo>,
+    /// When the first echo went out: the window says nothing before it spans a whole
+    /// QUALITY_WINDOW_S (a fresh track's first lost echo is not 100 % loss).
+    first_sent_ms: Option<u64>,
+}
+
+impl Window {
+    /// A round `seq` went out at `now_ms` to `targets` targets.
+    pub fn sent(&mut self, seq: u16, now_ms: u64, targets: usize) {
+        self.first_sent_ms.get_or_insert(now_ms);
+        for target in 0..targets.min(usize::from(u16::MAX)) {
+            if self.echoes.len() >= MAX_WINDOW_ECHOES {
+                self.echoes.pop_front();
+            }
+            self.echoes.push_back(Echo { seq, target: target as u16, sent_ms: now_ms, rtt_ms: None });
+        }
+    }
+
+    /// Target `target` answered round `seq` at `now_ms`: the first answer counts, a
+    /// duplicate or one to an echo already forgotten does not.
+    pub fn answer(&mut self, seq: u16, target: usize, now_ms: u64) {
+        let hit = self.echoes.iter_mut().rev().find(|e| e.seq == seq && usize::from(e.target) == target);
+        if let Some(e) = hit.filter(|e| e.rtt_ms.is_none()) {
+            e.rtt_ms = Some(now_ms.saturating_sub(e.sent_ms));
+        }
+    }
+
+    /// What the echoes sent in the last `window_ms` came to at `now_ms`: each answered one
+    /// (within `timeout_ms`: a later answer is a lost echo, as for the rounds), and each
+    /// unanswered one older than `timeout_ms` as lost; the ones still in flight are left
+    /// out. `None` before the window spans `window_ms` (see [`Window::first_sent_ms`]) or
+    /// with nothing settled in it. Echoes older than the window are forgotten.
+    pub fn stats(&mut self, now_ms: u64, window_ms: u64, timeout_ms: u64) -> Option<Stats> {
+        let from = now_ms.saturating_sub(window_ms);
+        while self.echoes.front().is_some_and(|e| e.sent_ms < from) {
+            self.echoes.pop_front();
+        }
+        if self.first_sent_ms.is_none_or(|first| now_ms.saturating_sub(first) < window_ms) {
+            return None;
+        }
+        let mut s = Stats::default();
+        for e in &self.echoes {
+            match e.rtt_ms {
+                Some(rtt) if rtt <= timeout_ms => {
+                    s.sent += 1;
+                    s.received += 1;
+                    s.rtt_total += Duration::from_millis(rtt);
+                }
+                _ if now_ms.saturating_sub(e.sent_ms) >= timeout_ms => s.sent += 1,
+                _ => {}
+            }
+        }
+        (s.sent > 0).then_some(s)
     }
 }
 
@@ -141,6 +226,43 @@ mod tests {
         assert!(lladdr_kept(29_999, true, 500));
         assert!(!lladdr_kept(30_000, true, 500), "read again every 30 s");
         assert!(lladdr_kept(999, false, 500) && !lladdr_kept(1000, false, 500), "a failed round: read again");
+    }
+
+    /// The quality window: no verdict before it spans QUALITY_WINDOW_S; an echo in flight
+    /// is not counted, one unanswered past PROBE_TIMEOUT_MS is lost, a reply later than
+    /// that is a loss too; echoes older than the window are forgotten.
+    #[test]
+    fn the_quality_window_counts_an_echo_lost_only_after_its_timeout_and_slides() {
+        let mut w = Window::default();
+        // One target, rounds every 500 ms, a window of 2000 ms, timeout 1000 ms.
+        for k in 0..4u16 {
+            w.sent(k, u64::from(k) * 500, 1);
+        }
+        w.answer(0, 0, 100);
+        w.answer(1, 0, 500 + 300);
+        w.answer(1, 0, 500 + 900); // a duplicate: the first answer counts
+        assert_eq!(w.stats(1900, 2000, 1000), None, "the window does not span 2000 ms yet");
+        // At 2000: echoes 0..3 in the window; 0 and 1 answered, 2 (sent 1000) settled
+        // lost at 2000, 3 (sent 1500) still in flight.
+        let s = w.stats(2000, 2000, 1000).expect("spans the window");
+        assert_eq!((s.sent, s.received, s.rtt_total.as_millis()), (3, 2, 400));
+        // Echo 3 answered 1200 ms late: past the timeout, lost.
+        w.answer(3, 0, 1500 + 1200);
+        w.sent(4, 2000, 1);
+        w.sent(5, 2500, 1);
+        // At 3000 the window starts at 1000: 0 and 1 are forgotten.
+        let s = w.stats(3000, 2000, 1000).expect("spans");
+        assert_eq!((s.sent, s.received), (3, 0), "2, 3 and 4 lost, 5 in flight");
+        assert_eq!(w.echoes.len(), 4);
+        // Nothing settled: no verdict.
+        let mut fresh = Window::default();
+        fresh.sent(0, 0, 2);
+        assert_eq!(fresh.stats(500, 400, 1000), None);
+        // Bounded.
+        for k in 0..(MAX_WINDOW_ECHOES as u16 + 10) {
+            fresh.sent(k, 1, 1);
+        }
+        assert_eq!(fresh.echoes.len(), MAX_WINDOW_ECHOES);
     }
 
     #[test]

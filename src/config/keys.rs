@@ -9,7 +9,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::endpoint::{endpoint, resolvers};
-use super::{seed, BackendChoice, Config, ConfigError, Fallback, Gateway, Ipv4Net, Prefix};
+use super::{seed, BackendChoice, Config, ConfigError, Fallback, Gateway, Ipv4Net, Prefix, Quality};
+
+// Issue 18: the quality keys' checks.
+mod quality;
 
 /// One key's value and the line it came from.
 pub(super) struct Entry {
@@ -95,7 +98,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every key the file may contain.
-const KEYS: [&str; 54] = [
+const KEYS: [&str; 61] = [
     "WG_IFACE",
     "WG_PEER_IP",
     "WG_ENDPOINT",
@@ -150,6 +153,14 @@ const KEYS: [&str; 54] = [
     "BACKUP_BUDGET_PERIOD",
     "BACKUP_BUDGET_ACTION",
     "LAN_KEEP",
+    // Issue 18: quality thresholds and the backup's internet.
+    "LOSS_DOWN_PCT",
+    "LATENCY_DOWN_MS",
+    "LOSS_UP_PCT",
+    "LATENCY_UP_MS",
+    "QUALITY_WINDOW_S",
+    "BACKUP_TRACK_IPS",
+    "BACKUP_CHECK_INTERVAL_S",
 ];
 
 /// A program and its arguments, split at white space: run without a shell, so the
@@ -328,6 +339,10 @@ impl Fields<'_> {
             backup_budget_mb: self.optional("BACKUP_BUDGET_MB", None, budget_mb)?,
             budget_day: self.optional("BACKUP_BUDGET_PERIOD", 1, budget_period)?,
             backup_exclude: self.optional("BACKUP_EXCLUDE", Vec::new(), backup_exclude)?,
+            // Issue 18: quality thresholds and the backup's internet.
+            quality: self.quality()?,
+            backup_track_ips: self.optional("BACKUP_TRACK_IPS", Vec::new(), track_ips)?,
+            backup_check_interval_s: self.number("BACKUP_CHECK_INTERVAL_S", 300, 10, 86_400)?,
             notes: Vec::new(),
             more_tunnels: Vec::new(),
         };
@@ -355,6 +370,8 @@ impl Fields<'_> {
         if c.up_after_max_s < c.up_after_s {
             return Err(self.error("UP_AFTER_MAX_S", format!("is below UP_AFTER_S ({} s)", c.up_after_s)));
         }
+        // Issue 18: the quality keys and BACKUP_TRACK_IPS (keys/quality.rs).
+        self.check_quality(c)?;
         if c.down_after_ms < c.probe_interval_ms {
             return Err(self.error(
                 "DOWN_AFTER_MS",
@@ -655,6 +672,51 @@ pub mod tests {
             more("PROBE_INTERVAL_MS=1000\nDOWN_AFTER_MS=500\n"),
             "/etc/test.conf:9: DOWN_AFTER_MS: is shorter than PROBE_INTERVAL_MS (1000 ms): no round could pass"
         );
+    }
+
+    /// Issue 18: off by default; an UP limit no looser than its DOWN limit, and only with
+    /// it; an empty UP limit is the DOWN limit; BACKUP_TRACK_IPS need BACKUP_CHECK.
+    #[test]
+    fn quality_limits_and_backup_track_ips_are_checked_across_keys() {
+        let off = parse_str(MINIMAL).expect("valid");
+        assert_eq!(off.quality, Quality { window_s: 10, ..Quality::default() });
+        assert!(!off.quality.on() && off.backup_track_ips.is_empty());
+        assert_eq!(off.backup_check_interval_s, 300);
+        let q = |extra: &str| parse_str(&format!("{MINIMAL}{extra}")).map(|c| c.quality);
+        let set = q("LOSS_DOWN_PCT=20\nLOSS_UP_PCT=5\nLATENCY_DOWN_MS=900\nQUALITY_WINDOW_S=30\n").expect("valid");
+        let want = Quality {
+            loss_down_pct: Some(20),
+            loss_up_pct: Some(5),
+            latency_down_ms: Some(900),
+            latency_up_ms: Some(900),
+            window_s: 30,
+        };
+        assert_eq!(set, want);
+        assert!(set.on());
+        assert_eq!(q("LOSS_DOWN_PCT=10\nLOSS_UP_PCT=10\n").expect("equal limits: no hysteresis").loss_up_pct, Some(10));
+        let more = |extra: &str| error_of(&format!("{MINIMAL}{extra}"));
+        assert_eq!(
+            more("LOSS_DOWN_PCT=10\nLOSS_UP_PCT=20\n"),
+            "/etc/test.conf:9: LOSS_UP_PCT: is 20, looser than LOSS_DOWN_PCT (10): it must be 10 or less (hysteresis)"
+        );
+        assert_eq!(
+            more("LATENCY_UP_MS=500\n"),
+            "/etc/test.conf:8: LATENCY_UP_MS: is set but LATENCY_DOWN_MS is not (the UP limit is the stricter one)"
+        );
+        assert_eq!(
+            more("LATENCY_DOWN_MS=1000\n"),
+            "/etc/test.conf:8: LATENCY_DOWN_MS: is 1000 but PROBE_TIMEOUT_MS is 1000 ms: a later reply is a lost echo, so the limit must be below it"
+        );
+        assert_eq!(more("LOSS_DOWN_PCT=100\n"), "/etc/test.conf:8: LOSS_DOWN_PCT: `100` is out of range (0..=99)");
+        assert_eq!(
+            more("BACKUP_TRACK_IPS=1.1.1.1\n"),
+            "/etc/test.conf:8: BACKUP_TRACK_IPS: is set but BACKUP_CHECK is not on"
+        );
+        let c = parse_str(&format!(
+            "{MINIMAL}BACKUP_CHECK=on\nBACKUP_TRACK_IPS=1.1.1.1 9.9.9.9\nBACKUP_CHECK_INTERVAL_S=60\n"
+        ))
+        .expect("valid");
+        assert_eq!((c.backup_track_ips.len(), c.backup_check_interval_s), (2, 60));
     }
 
     #[test]

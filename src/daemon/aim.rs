@@ -27,15 +27,29 @@ impl Daemon {
         let t = c.tunnel(self.in_use);
         let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&t.wg_iface));
         self.primary.aim(path, primary_index, targets);
+        self.primary.keep_window(c.quality.on());
         match (c.backup_check && !on).then(|| self.backup_gateway()).flatten() {
+            // BACKUP_TRACK_IPS: aimed through the gateway while a check is under way.
+            Some(_) if !c.backup_track_ips.is_empty() => match self.backup_ips.path.clone() {
+                Some((path, _)) => self.backup.aim(Some(path), backup_index, c.backup_track_ips.clone()),
+                None if self.backup.path.is_some() => self.backup.stop(),
+                None => {}
+            },
             Some(gw) => self.backup.aim(Some(ProbePath::Device(c.backup_dev.clone())), backup_index, vec![gw]),
-            None if self.backup.path.is_some() => self.backup.stop(),
-            None => {}
+            None => {
+                // A BACKUP_TRACK_IPS check under way is given up (the failsafe went on, or
+                // the backup has no gateway): its rounds would fail for nothing.
+                self.backup_ips.path = None;
+                if self.backup.path.is_some() {
+                    self.backup.stop();
+                }
+            }
         }
         // A WireGuard interface re-created during the outage (a commit) has a new index:
         // the socket bound to the old one would judge the tunnel dead for the rest of it.
         if on {
             self.tunnel.aim(Some(ProbePath::Device(t.wg_iface.clone())), wg_index, vec![t.wg_peer_ip]);
+            self.tunnel.keep_window(c.quality.on());
         } else if self.tunnel.path.is_some() {
             self.tunnel.stop();
         }
@@ -76,13 +90,18 @@ impl Daemon {
         if self.primary_gateway().is_none() {
             return (Err(Unhealthy::NoGateway), false);
         }
-        let reached = !self.primary.down(c, self.now_ms());
-        let lb_down = if reached { self.lb_verdict() } else { None };
+        let now_ms = self.now_ms();
+        let reached = !self.primary.down(c, now_ms);
+        // The window of the echoes the track sent anyway (issue 18): no packet of its own.
+        let (window_ms, timeout_ms) = (c.quality.window_s * 1000, c.probe_timeout_ms);
+        let window = self.primary.window.as_mut().and_then(|w| w.stats(now_ms, window_ms, timeout_ms));
+        let quality = quality_verdict(&c.quality, window, self.on());
+        let lb_down = if reached && quality.is_ok() { self.lb_verdict() } else { None };
         // A track that could not be aimed (no address, the gateway's address unresolved)
         // fails its rounds for that reason, as `run`'s round does.
         let verdict = match (&self.unprobed, reached) {
             (Some(why), false) => Err(why.clone()),
-            _ => primary_verdict(&self.cfg, reached, self.primary.answered(), lb_down),
+            _ => primary_verdict(&self.cfg, reached, self.primary.answered(), quality, lb_down),
         };
         let passed = verdict.is_ok() && self.primary.passed();
         (verdict, passed)

@@ -219,14 +219,23 @@ impl Daemon {
         let c = &self.cfg;
         let path = backup_path(c, self.view.links.by_name(&c.backup_dev), self.backup_gateway());
         let seen: Vec<BackupSeen> = match path {
-            Err(_) => vec![backup_seen(c, &path, false)],
+            Err(_) => {
+                // BACKUP_TRACK_IPS: checked again as soon as there is a path.
+                self.backup_ips = BackupIps::default();
+                vec![backup_seen(c, &path, false)]
+            }
+            Ok(gw) if !c.backup_track_ips.is_empty() => self.backup_track_check(gw, closed)?.into_iter().collect(),
             Ok(_) => closed.iter().map(|passed| backup_seen(c, &path, *passed)).collect(),
         };
+        let c = &self.cfg;
         let mut check = match &self.backup_check {
             Some(b) => b.clone(),
             None => self.recorded_backup()?,
         };
-        let (need, now_unix_s) = (BackupNeed::rounds(c), crate::system::wall_now().as_secs());
+        // A BACKUP_TRACK_IPS check is a verdict as `run`'s tick is: two failed ones in a
+        // row are a dead backup, one passing a live one.
+        let need = if c.backup_track_ips.is_empty() { BackupNeed::rounds(c) } else { BackupNeed::ticks() };
+        let now_unix_s = crate::system::wall_now().as_secs();
         let mut turned = None;
         for s in seen {
             let news = check.judged(&s, need, now_unix_s);
@@ -248,6 +257,48 @@ impl Daemon {
         drop(lock);
         self.backup_check = Some(check);
         Ok(())
+    }
+
+    /// BACKUP_TRACK_IPS through the backup's gateway `gw` (issue 18): the check under way
+    /// takes in its rounds closed now (`closed`) and, once its PROBE_COUNT rounds are all
+    /// closed, is a verdict (`judge::backup_track_seen`); with none under way, one starts
+    /// when due (`judge::backup_track_due`), its path found as `run` finds it
+    /// (`judge::backup_track_probe`: no path is a verdict at once).
+    fn backup_track_check(&mut self, gw: Ipv4Addr, closed: &[bool]) -> Result<Option<BackupSeen>, Error> {
+        let now_ms = self.now_ms();
+        let check = &mut self.backup_ips;
+        if let Some((_, checked_gw)) = &check.path {
+            check.passed |= closed.iter().any(|p| *p);
+            if check.passed {
+                // Proven: no more rounds (each costs metered bytes).
+                check.left = 0;
+            }
+            if check.left > 0 || self.backup.rounds.in_flight() > 0 {
+                return Ok(None);
+            }
+            let seen = backup_track_seen(&self.cfg, *checked_gw, check.passed);
+            check.path = None;
+            return Ok(Some(seen));
+        }
+        if !backup_track_due(&self.cfg, check.last_ms.map(|ms| ms / 1000), now_ms / 1000) {
+            return Ok(None);
+        }
+        check.last_ms = Some(now_ms);
+        let c = self.cfg.clone();
+        let Some(link) = self.view.links.by_name(&c.backup_dev).cloned() else { return Ok(None) };
+        let addrs = self.view.addrs.clone();
+        let nl = &mut self.nl;
+        let lladdr = || {
+            crate::probe::gateway_lladdr(nl, link.index, &link.name, gw, None).context("reading the neighbour table")
+        };
+        match backup_track_probe(&c, &link, gw, &addrs, lladdr)? {
+            Ok(path) => {
+                self.backup_ips =
+                    BackupIps { last_ms: Some(now_ms), path: Some((path, gw)), left: c.probe_count, passed: false };
+                Ok(None)
+            }
+            Err(seen) => Ok(Some(seen)),
+        }
     }
 
     /// The record's verdict on the backup, as the daemon starts counting: a count of

@@ -33,7 +33,10 @@ use crate::endpoint;
 use crate::error::{Context, Error};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
 use crate::health::{rounds_needed, Unhealthy};
-use crate::judge::{backup_path, backup_seen, lb_asked, link_health, primary_need, primary_probe, primary_verdict};
+use crate::judge::{
+    backup_path, backup_seen, backup_track_due, backup_track_probe, backup_track_seen, lb_asked, link_health,
+    primary_need, primary_probe, primary_verdict, quality_verdict, tunnel_quality,
+};
 use crate::lock::{Lock, LockError};
 use crate::log::Logger;
 use crate::model::owned_routes;
@@ -46,7 +49,7 @@ use crate::os;
 use crate::ownership::last_seen_healthy;
 use crate::probe::{Path as ProbePath, Prober};
 use crate::record::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
-use crate::rounds::{lladdr_kept, Rounds, Verdict};
+use crate::rounds::{lladdr_kept, Rounds, Verdict, Window};
 use crate::state::{self, Snapshot, State};
 use crate::system::{dump_routes, dump_rules, wanted_route, System, DNS_WAIT};
 
@@ -55,7 +58,7 @@ mod drive;
 mod track;
 pub mod view;
 
-use track::{DnsCheck, LbAsk, Lladdr, Track};
+use track::{BackupIps, DnsCheck, LbAsk, Lladdr, Track};
 use view::View;
 
 /// How often, at most, the EdgeOS load balancer is asked (a fork of its Perl wrapper):
@@ -149,6 +152,8 @@ struct Daemon {
     /// backup as judged since (`None`: not read yet), its count running between writes.
     backup: Track,
     backup_check: Option<BackupCheck>,
+    /// BACKUP_TRACK_IPS' checks (issue 18).
+    backup_ips: BackupIps,
     /// The primary's gateway's link-layer address for the TRACK_IPS path, and when read.
     lladdr: Option<Lladdr>,
     /// Why the primary's track could not be aimed (no address, the gateway's address
@@ -199,6 +204,7 @@ impl Daemon {
             tunnel: Track::new(),
             backup: Track::new(),
             backup_check: None,
+            backup_ips: BackupIps::default(),
             lladdr: None,
             unprobed: None,
             lb: LbAsk::default(),
@@ -281,13 +287,15 @@ impl Daemon {
                 let r = self.judge(false);
                 self.note(r);
             }
-            // The probe sockets are not polled: a round's replies wait in their buffers
-            // until the round closes (read first thing in `round`), so a healthy round wakes
-            // the daemon once. Nothing reads an answer sooner: rounds close, and verdicts
-            // change, only there. Forged replies never take room in those buffers (the
-            // kernel filter drops them before they are queued), and a queue that overflowed
-            // all the same makes its unanswered rounds unknown, not failed.
-            // Beside them: the DNS check's query and a name endpoint's lookup, when asked.
+            // A probe socket is polled only for a quality window (LATENCY_*_MS): its replies'
+            // round trips are taken as they arrive. Otherwise a round's replies wait in
+            // their buffers until the round closes (read first thing in `round`), so a
+            // healthy round wakes the daemon once: nothing reads an answer sooner, as rounds
+            // close, and verdicts change, only there. Forged replies never take room in
+            // those buffers (the kernel filter drops them before they are queued), and a
+            // queue that overflowed all the same makes its unanswered rounds unknown, not
+            // failed. Beside them: the DNS check's query and a name endpoint's lookup.
+            let timed = |t: &Track| t.prober.as_ref().filter(|_| t.window.is_some()).map_or(-1, |p| p.as_raw_fd());
             let mut fds = [
                 os::pollin(self.signals.as_raw_fd()),
                 os::pollin(self.events.fd()),
@@ -296,6 +304,9 @@ impl Daemon {
                     _ => -1,
                 }),
                 os::pollin(self.lookup.as_ref().map_or(-1, |(_, r)| r.fd())),
+                os::pollin(timed(&self.primary)),
+                os::pollin(timed(&self.tunnel)),
+                os::pollin(timed(&self.backup)),
             ];
             // Rounded up: a timeout rounded down would spin through the last fraction of a
             // millisecond before every round.
@@ -315,6 +326,12 @@ impl Daemon {
                     continue;
                 }
                 return Err(Error::Failed(format!("poll: {e}")));
+            }
+            let now_ms = self.now_ms();
+            for (i, track) in [&mut self.primary, &mut self.tunnel, &mut self.backup].into_iter().enumerate() {
+                if fds[4 + i].revents != 0 {
+                    track.receive(now_ms);
+                }
             }
             if fds[0].revents != 0 {
                 if let Some(stop) = self.signal()? {
@@ -362,6 +379,7 @@ impl Daemon {
                         self.primary.stop();
                         self.backup.stop(); // BACKUP_DEV or BACKUP_GW may have changed
                         self.backup_check = None;
+                        self.backup_ips = BackupIps::default();
                         self.lladdr = None;
                         self.healthy_from = None; // the managed tables may differ
                         self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();
@@ -389,15 +407,19 @@ impl Daemon {
             os::reap_children();
         }
         let now_ms = self.now_ms();
-        self.primary.receive();
-        self.tunnel.receive();
-        self.backup.receive();
+        self.primary.receive(now_ms);
+        self.tunnel.receive(now_ms);
+        self.backup.receive(now_ms);
         let (timeout_ms, n) =
             (self.cfg.probe_timeout_ms, rounds_needed(self.cfg.down_after_ms, self.cfg.probe_interval_ms));
         self.primary.close(primary_need(&self.cfg), now_ms, timeout_ms);
         self.tunnel.close(1, now_ms, timeout_ms);
         let backup_closed = self.backup.close(1, now_ms, timeout_ms);
-        self.tunnel.verdict = self.tunnel.rounds.verdict(self.tunnel.verdict, n, now_ms, self.cfg.down_after_ms);
+        let was = self.tunnel.verdict;
+        let reach = self.tunnel.rounds.verdict(was, n, now_ms, self.cfg.down_after_ms);
+        let window_ms = self.cfg.quality.window_s * 1000;
+        let window = self.tunnel.window.as_mut().and_then(|w| w.stats(now_ms, window_ms, timeout_ms));
+        self.tunnel.verdict = tunnel_quality(&self.cfg.quality, reach, was, window);
         let judged = self.judge(true);
         let backup = self.judge_backup(&backup_closed);
         self.aim()?;
@@ -464,7 +486,13 @@ impl Daemon {
         let now_ms = self.now_ms();
         self.primary.send(now_ms);
         self.tunnel.send(now_ms);
-        self.backup.send(now_ms);
+        // BACKUP_TRACK_IPS: only the rounds of a check under way.
+        if self.cfg.backup_track_ips.is_empty() {
+            self.backup.send(now_ms);
+        } else if self.backup_ips.path.is_some() && self.backup_ips.left > 0 {
+            self.backup_ips.left -= 1;
+            self.backup.send(now_ms);
+        }
     }
 }
 

@@ -21,6 +21,21 @@ pub(super) enum DnsCheck {
     Restart(dns::Restarting),
 }
 
+/// BACKUP_TRACK_IPS under the daemon (issue 18): a check every BACKUP_CHECK_INTERVAL_S
+/// is PROBE_COUNT rounds of the backup track, aimed through the backup's gateway for the
+/// check only; any passing round passes it.
+#[derive(Default)]
+pub(super) struct BackupIps {
+    /// When (ms of the daemon's clock) the last check started.
+    pub(super) last_ms: Option<u64>,
+    /// The check under way: its path through the gateway, and the gateway.
+    pub(super) path: Option<(ProbePath, Ipv4Addr)>,
+    /// Its rounds still to send.
+    pub(super) left: u32,
+    /// One of its rounds passed.
+    pub(super) passed: bool,
+}
+
 /// The primary's gateway's link-layer address for the TRACK_IPS path: of which gateway on
 /// which link, and when it was read from the neighbour table.
 pub(super) struct Lladdr {
@@ -42,6 +57,8 @@ pub(super) struct Track {
     pub(super) rounds: Rounds,
     /// The tunnel's verdict, with its hysteresis (only the tunnel track keeps one).
     pub(super) verdict: Verdict,
+    /// The quality window of its echoes, kept only while quality limits are set.
+    pub(super) window: Option<Window>,
 }
 
 impl Track {
@@ -54,6 +71,17 @@ impl Track {
             seq: 0,
             rounds: Rounds::default(),
             verdict: Verdict::Unknown,
+            window: None,
+        }
+    }
+
+    /// Keeps a quality window of the track's echoes (`on`: quality limits are set), fresh
+    /// with each new track, or none.
+    pub(super) fn keep_window(&mut self, on: bool) {
+        match (on, self.window.is_some()) {
+            (true, false) => self.window = Some(Window::default()),
+            (false, true) => self.window = None,
+            _ => {}
         }
     }
 
@@ -102,7 +130,12 @@ impl Track {
     /// Sends the next round's echoes.
     pub(super) fn send(&mut self, now_ms: u64) {
         self.seq = self.seq.wrapping_add(1);
-        self.rounds.sent(self.seq, now_ms, if self.prober.is_some() { self.targets.len() } else { 0 });
+        let targets = if self.prober.is_some() { self.targets.len() } else { 0 };
+        self.rounds.sent(self.seq, now_ms, targets);
+        if let Some(w) = &mut self.window {
+            // A track without a socket loses every echo it would have sent.
+            w.sent(self.seq, now_ms, self.targets.len());
+        }
         if let Some(p) = &self.prober {
             for t in &self.targets {
                 // A send the network refuses is a lost echo, like a silent one.
@@ -112,12 +145,16 @@ impl Track {
     }
 
     /// Reads the replies waiting; each counts for the round it answers while that round
-    /// is open (up to PROBE_TIMEOUT_MS), not only the current one.
-    pub(super) fn receive(&mut self) {
+    /// is open (up to PROBE_TIMEOUT_MS), not only the current one; and for the quality
+    /// window, with its round-trip time as of `now_ms`.
+    pub(super) fn receive(&mut self, now_ms: u64) {
         let Some(p) = &self.prober else { return };
         while let Some((source, seq)) = p.recv() {
             if let Some(i) = self.targets.iter().position(|t| *t == source) {
                 self.rounds.answer(seq, i);
+                if let Some(w) = &mut self.window {
+                    w.answer(seq, i, now_ms);
+                }
             }
         }
     }

@@ -23,7 +23,7 @@ use crate::endpoint::Looked;
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, FailbackJudged, Handshake, TunnelRound, Unhealthy};
 use crate::hook::{self, Notice};
-use crate::judge::link_health;
+use crate::judge::{backup_track_due, link_health};
 use crate::log::Logger;
 use crate::model::owned_routes;
 use crate::netlink::route::{Route, RT_TABLE_MAIN};
@@ -141,8 +141,13 @@ fn ticked(sys: &mut System) -> Result<Outcome, Error> {
     // Healthy comes only from decide's Action::Nothing: the daemon checks the backup in such
     // rounds too (see its judge_backup).
     if outcome == Outcome::Healthy && sys.cfg.backup_check {
-        let seen = sys.backup_round(&obs)?;
-        judge_backup(sys, &seen)?;
+        // BACKUP_TRACK_IPS cost metered bytes: probed every BACKUP_CHECK_INTERVAL_S only,
+        // the time of the last check kept in the record.
+        let (tracked, now_s) = (!sys.cfg.backup_track_ips.is_empty(), sys.boottime_s());
+        if !tracked || backup_track_due(sys.cfg, sys.record().backup.checked_s, now_s) {
+            let seen = sys.backup_round(&obs)?;
+            judge_backup(sys, &seen, tracked.then_some(now_s))?;
+        }
     }
     Ok(outcome)
 }
@@ -231,8 +236,10 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
 /// BACKUP_CHECK in `run`: a tick's verdict on the backup path (made while the primary is
 /// healthy and the failsafe off), judged by the one rule (`BackupCheck::judged`) with a
 /// tick's need, and recorded. Nothing is written while the backup stays as it was.
-fn judge_backup(sys: &mut System, seen: &BackupSeen) -> Result<(), Error> {
+/// `checked_s`: a BACKUP_TRACK_IPS check made at this boot time, recorded.
+fn judge_backup(sys: &mut System, seen: &BackupSeen, checked_s: Option<u64>) -> Result<(), Error> {
     let mut check = sys.record().backup.clone();
+    check.checked_s = checked_s.or(check.checked_s);
     let news = check.judged(seen, BackupNeed::ticks(), sys.wall_now().as_secs());
     recorded(sys, &check, news, seen)
 }

@@ -18,6 +18,10 @@ pub struct BackupCheck {
     /// them (see [`BackupNeed`]). Written as `backup_fails`, its first meaning: a record of
     /// an earlier version (always 0 while down) reads the same.
     pub against: u64,
+    /// Boot time (s) of `run`'s last BACKUP_TRACK_IPS check (issue 18: they are probed
+    /// every BACKUP_CHECK_INTERVAL_S, not every tick). Written only once set, so a record
+    /// without it is written back as it was.
+    pub checked_s: Option<u64>,
 }
 
 /// What one BACKUP_CHECK verdict saw of the backup path.
@@ -80,7 +84,7 @@ impl BackupCheck {
         let failed = *seen != BackupSeen::Answered;
         let first = self.since_unix_s == 0;
         if first && !failed {
-            *self = BackupCheck { down: false, since_unix_s: now_unix_s.max(1), against: 0 };
+            *self = BackupCheck { down: false, since_unix_s: now_unix_s.max(1), against: 0, ..*self };
             return BackupNews::Unchanged;
         }
         if !first && failed == self.down {
@@ -96,7 +100,7 @@ impl BackupCheck {
         if self.against < needed.max(1) {
             return BackupNews::Unchanged;
         }
-        *self = BackupCheck { down: failed, since_unix_s: now_unix_s.max(1), against: 0 };
+        *self = BackupCheck { down: failed, since_unix_s: now_unix_s.max(1), against: 0, ..*self };
         if failed {
             BackupNews::Down
         } else {

@@ -10,12 +10,24 @@ use super::{Observed, System, DNS_WAIT};
 use crate::edgeos;
 use crate::error::{Context, Error};
 use crate::health::{track_passes, Unhealthy};
-use crate::judge::{backup_path, backup_seen, lb_asked, link_health, primary_probe, primary_verdict, PrimaryProbe};
+use crate::judge::{
+    backup_path, backup_seen, backup_track_probe, backup_track_seen, lb_asked, link_health, primary_probe,
+    primary_verdict, quality_verdict, PrimaryProbe,
+};
 use crate::probe::{Path as ProbePath, Stats};
 use crate::record::BackupSeen;
 
 /// How often the tunnel's proof asks again while it waits for an answer.
 const PROOF_CADENCE_MS: u64 = 50;
+
+/// Every target's echoes of a round, added up: what the quality limits judge.
+fn round_total(stats: &[(Ipv4Addr, Stats)]) -> Stats {
+    stats.iter().fold(Stats::default(), |t, (_, s)| Stats {
+        sent: t.sent + s.sent,
+        received: t.received + s.received.min(s.sent),
+        rtt_total: t.rtt_total + s.rtt_total,
+    })
+}
 
 /// A round of the primary: the verdict, and (measured for `status`) each target's echoes.
 pub type PrimaryRound = (Result<(), Unhealthy>, Vec<(Ipv4Addr, Stats)>);
@@ -69,7 +81,9 @@ impl System<'_> {
             Ok(probe) => probe,
             Err(why) => return Ok((Err(why), Vec::new())),
         };
-        let (answered, stats) = if measure {
+        // With quality limits, every echo of the round is needed (not only the first
+        // answer): its loss and round-trip times are what is judged.
+        let (answered, stats) = if measure || c.quality.on() {
             let timeout = Duration::from_millis(c.probe_timeout_ms);
             let stats = self.kernel.measure(&path, &targets, c.probe_count, timeout).context("probing the primary")?;
             (stats.iter().filter(|s| s.received > 0).count(), targets.iter().copied().zip(stats).collect())
@@ -78,22 +92,53 @@ impl System<'_> {
             (answers.iter().filter(|a| a.is_some()).count(), Vec::new())
         };
         let reached = track_passes(answered, need);
-        let lb_down = (reached && lb_asked(c))
+        let quality = quality_verdict(&c.quality, Some(round_total(&stats)), obs.on);
+        let lb_down = (reached && quality.is_ok() && lb_asked(c))
             .then(|| self.kernel.lb_status())
             .flatten()
             .and_then(|s| edgeos::lb_down(&s, &c.primary_dev));
-        let verdict = primary_verdict(c, reached, answered, lb_down);
-        Ok((verdict, stats))
+        let verdict = primary_verdict(c, reached, answered, quality, lb_down);
+        Ok((verdict, if measure { stats } else { Vec::new() }))
     }
 
     /// BACKUP_CHECK's round: BACKUP_DEV up with carrier, and its gateway answering one
     /// of PROBE_COUNT echoes sent out of it.
+    /// With BACKUP_TRACK_IPS: those, through the gateway (see [`System::backup_track_round`]).
     pub fn backup_round(&mut self, obs: &Observed) -> Result<BackupSeen, Error> {
         let c = self.cfg;
         let path = backup_path(c, self.links.by_name(&c.backup_dev), obs.backup_gw);
         let Ok(gw) = path else { return Ok(backup_seen(c, &path, false)) };
+        if !c.backup_track_ips.is_empty() {
+            return self.backup_track_round(obs, gw);
+        }
         Ok(match self.echo(&ProbePath::Device(c.backup_dev.clone()), &[gw], c.probe_count, 1) {
             Ok(answers) => backup_seen(c, &path, answers.iter().any(Option::is_some)),
+            Err(e) => BackupSeen::Silent(e.to_string()),
+        })
+    }
+
+    /// BACKUP_TRACK_IPS' check (issue 18): PROBE_COUNT echoes to each, framed to the
+    /// backup's gateway `gw` out of BACKUP_DEV as TRACK_IPS are to the primary's; any
+    /// answer passes.
+    fn backup_track_round(&mut self, obs: &Observed, gw: Ipv4Addr) -> Result<BackupSeen, Error> {
+        let c = self.cfg;
+        let Some(link) = self.links.by_name(&c.backup_dev).cloned() else {
+            return Ok(backup_seen(c, &Err(format!("{} interface does not exist", c.backup_dev)), false));
+        };
+        let wait = Duration::from_millis(c.probe_timeout_ms);
+        // The addresses are read for this check (every BACKUP_CHECK_INTERVAL_S) when the
+        // round did not need them.
+        let addrs = if obs.addrs.is_empty() { self.addrs()? } else { obs.addrs.clone() };
+        let lladdr = || {
+            let mac = self.kernel.gateway_lladdr(link.index, &c.backup_dev, gw, wait);
+            mac.context("reading the neighbour table")
+        };
+        let path = match backup_track_probe(c, &link, gw, &addrs, lladdr)? {
+            Ok(path) => path,
+            Err(seen) => return Ok(seen),
+        };
+        Ok(match self.echo(&path, &c.backup_track_ips, c.probe_count, 1) {
+            Ok(answers) => backup_track_seen(c, gw, answers.iter().any(Option::is_some)),
             Err(e) => BackupSeen::Silent(e.to_string()),
         })
     }
