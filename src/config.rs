@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 mod endpoint;
 mod keys;
 mod seed;
+mod tunnels;
 pub use endpoint::Endpoint;
 #[cfg(test)]
 pub(crate) use keys::tests as keys_tests;
@@ -166,6 +167,8 @@ pub struct Config {
     /// one line each, never a reason to stop the failsafe: to the log once per change of
     /// the file ([`Config::notes_fingerprint`]), to stderr at every run.
     pub notes: Vec<String>,
+    /// The further tunnels, in order (see [`Config::tunnel`]); empty with one tunnel.
+    pub more_tunnels: Vec<Config>,
 }
 
 /// The quality thresholds (LOSS_DOWN_PCT, LATENCY_DOWN_MS fail a round; LOSS_UP_PCT,
@@ -367,6 +370,9 @@ pub fn reloaded(old: &Config, mut new: Config) -> (Config, Option<String>) {
     if new.lock_file != old.lock_file {
         kept.push(format!("LOCK_FILE {}", old.lock_file.display()));
         new.lock_file = old.lock_file.clone();
+    }
+    for t in &mut new.more_tunnels {
+        (t.state_dir, t.lock_file) = (new.state_dir.clone(), new.lock_file.clone());
     }
     let note = (!kept.is_empty())
         .then(|| format!("{} kept until the daemon restarts: a running daemon never moves them", kept.join(" and ")));

@@ -50,6 +50,12 @@ pub enum Action {
 /// fallback's shape, IPv6's tunnel or `unreachable` target — what tells that it is on when
 /// every state file is lost. `run`, the daemon and deactivation all ask this.
 pub fn footprint_in_main(routes: &[Route], cfg: &Config) -> bool {
+    // Several tunnels: any one's default (`cfg` is the first's, which lists them all).
+    (0..cfg.tunnel_count()).any(|i| footprint_of(routes, cfg.tunnel(i)))
+}
+
+/// The footprint of the tunnel `cfg` names, in `main`.
+fn footprint_of(routes: &[Route], cfg: &Config) -> bool {
     let ours = Ours { cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None, over_budget: false };
     let tunnel4 = ours.tunnel_default(RT_TABLE_MAIN);
     routes.iter().filter(|r| r.table == RT_TABLE_MAIN).any(|r| {
@@ -127,6 +133,11 @@ pub struct Ours<'a> {
 }
 
 impl Ours<'_> {
+    /// The backup's gateway and the primary's.
+    pub fn gateways(&self) -> (Ipv4Addr, Option<Ipv4Addr>) {
+        (self.backup_gw, self.primary_gw)
+    }
+
     /// Step 1: `WG_ENDPOINT/32 via BACKUP_GW dev BACKUP_DEV metric METRIC_BACKUP-10`.
     pub fn endpoint_route(&self) -> Route {
         let c = self.cfg;
@@ -501,13 +512,17 @@ pub fn fallback_shape(r: &Route, cfg: &Config) -> bool {
 /// yet its default in `main`): what has activation's shape.
 pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owned> {
     let c = ours.cfg;
+    // Several tunnels: any one's shapes (`c` is the first's, which lists them all).
+    let each: Vec<Ours> = (0..c.tunnel_count()).map(|i| Ours { cfg: c.tunnel(i), ..*ours }).collect();
     let mut owned: Vec<Owned> = routes
         .iter()
         .filter(|r| {
-            r.same_path(&ours.tunnel_default(r.table))
-                || fallback_shape(r, c)
-                || r.same_path(&ours.endpoint_route())
-                || (r.is_v6() && ours.is_target(r))
+            fallback_shape(r, c)
+                || each.iter().any(|o| {
+                    r.same_path(&o.tunnel_default(r.table))
+                        || r.same_path(&o.endpoint_route())
+                        || (r.is_v6() && o.is_target(r))
+                })
         })
         .cloned()
         .map(Owned::Route)
@@ -522,7 +537,7 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
                 let within_lan = |s: Prefix| ours.lan_of(s.is_v6()).iter().any(|n| n.contains(&s));
                 let kept = |s: Prefix| c.lan_keep.iter().any(|x| Prefix::from(*x) == s);
                 let to_main = r.table == RT_TABLE_MAIN
-                    && (**r == ours.endpoint_rule()
+                    && (each.iter().any(|o| **r == o.endpoint_rule())
                         || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(|s| lan(s) || kept(s))))
                         || (r.src.is_none() && r.fwmark.is_none() && r.dst.is_some_and(lan)));
                 // A copy of a rule that keeps LAN hosts elsewhere (see `lan_rules`).

@@ -41,6 +41,9 @@ pub struct Notice {
     pub tables: Vec<u32>,
     /// Flows CONNTRACK_FLUSH reset after the switch (`None`: no switch, or not flushed).
     pub flows: Option<usize>,
+    /// With several tunnels: the one that carries the LAN (empty: none, the tables are
+    /// on the backup or the failsafe is off). `None` with one tunnel: no WGF_TUNNEL.
+    pub tunnel: Option<String>,
     /// `deactivated`: the bytes of the outage it ended, tunnel and backup together.
     pub bytes: Option<Bytes>,
 }
@@ -48,10 +51,13 @@ pub struct Notice {
 impl Notice {
     /// WGF_EVENT, WGF_REASON, WGF_MS (empty when nothing was switched), WGF_TABLES
     /// (table names, space separated), WGF_FLOWS (flows reset after the switch; empty
-    /// when nothing was switched or CONNTRACK_FLUSH could not run), and WGF_BYTES_RX and
-    /// WGF_BYTES_TX (the outage's bytes in and out, at `deactivated`; empty otherwise).
-    pub fn environment(&self) -> [(&'static str, String); 7] {
+    /// when nothing was switched or CONNTRACK_FLUSH could not run), WGF_BYTES_RX and
+    /// WGF_BYTES_TX (the outage's bytes in and out, at `deactivated`; empty otherwise) and,
+    /// with several tunnels, WGF_TUNNEL (the interface that carries the LAN, empty when
+    /// none does).
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
         let tables: Vec<String> = self.tables.iter().map(|t| table_name(*t)).collect();
+        let tunnel = self.tunnel.iter().map(|t| ("WGF_TUNNEL", t.clone()));
         [
             ("WGF_EVENT", self.event.clone()),
             ("WGF_REASON", self.reason.clone()),
@@ -61,6 +67,9 @@ impl Notice {
             ("WGF_BYTES_RX", self.bytes.map(|b| b.rx.to_string()).unwrap_or_default()),
             ("WGF_BYTES_TX", self.bytes.map(|b| b.tx.to_string()).unwrap_or_default()),
         ]
+        .into_iter()
+        .chain(tunnel)
+        .collect()
     }
 }
 
@@ -174,6 +183,7 @@ mod tests {
             ms: Some(12),
             tables: vec![201, 254],
             flows: Some(3),
+            tunnel: None,
             bytes: None,
         };
         let env = n.environment();
@@ -183,8 +193,12 @@ mod tests {
         assert_eq!(env[3], ("WGF_TABLES", "201 main".to_string()));
         assert_eq!(env[4], ("WGF_FLOWS", "3".to_string()));
         assert_eq!((&env[5].1, &env[6].1), (&String::new(), &String::new()), "no bytes but at failback");
+        assert_eq!(env.len(), 7, "one tunnel: no WGF_TUNNEL");
+        let several = Notice { tunnel: Some("wg1".into()), ..n };
+        assert_eq!(several.environment()[7], ("WGF_TUNNEL", "wg1".to_string()));
+        let (flows, tunnel) = (None, None);
         let n =
-            Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows: None, bytes: None };
+            Notice { event: "error".into(), reason: "x".into(), ms: None, tables: vec![], flows, bytes: None, tunnel };
         assert_eq!(n.environment()[2].1, "");
         assert_eq!(n.environment()[3].1, "");
         assert_eq!(n.environment()[4].1, "");

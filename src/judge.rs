@@ -8,6 +8,9 @@
 //! mean is decided here, once.
 #![forbid(unsafe_code)]
 
+mod tunnels;
+pub use tunnels::{first_proven, tunnel_choice, TunnelHealth};
+
 use std::net::Ipv4Addr;
 
 use crate::config::{Config, Quality};

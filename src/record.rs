@@ -25,10 +25,15 @@ use crate::health::damped_wait;
 use crate::model::{is_boot_id, LastProof, ProvenBy, Target};
 use crate::traffic::{Bytes, Reading, Traffic};
 
+mod others;
+pub use others::{OtherTunnels, OTHERS_EVERY_MS};
+
 /// The recorded mode, the health counters that span ticks, and totals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Record {
     pub mode: Mode,
+    /// With several tunnels: the ones not in use, as the round while active last probed them.
+    pub others: OtherTunnels,
     pub failback: FailbackClock,
     pub tunnel: TunnelFacts,
     pub logged: LoggedOnce,
@@ -54,11 +59,14 @@ pub struct Mode {
     pub target: Target,
     /// Wall-clock time of the last switch, for humans (status); never used for timing.
     pub since_unix_s: u64,
+    /// The tunnel in use (or, on the backup, last proven) when several are configured: its
+    /// interface; `None` is the first (and the record of a single tunnel, unchanged).
+    pub tunnel: Option<String>,
 }
 
 impl Default for Mode {
     fn default() -> Mode {
-        Mode { failsafe: false, deactivating: false, target: Target::Tunnel, since_unix_s: 0 }
+        Mode { failsafe: false, deactivating: false, target: Target::Tunnel, since_unix_s: 0, tunnel: None }
     }
 }
 
@@ -208,6 +216,7 @@ impl Record {
         self.tunnel.handshake_mark = mark;
         self.tunnel.down = false;
         self.logged = LoggedOnce::default();
+        self.others = OtherTunnels::default();
         self.traffic = Traffic::default();
         self.outage = OutageFacts::default();
         self.outage.saw(target);
@@ -276,6 +285,8 @@ impl Record {
     /// failback's boot time (`now_boot_s`) is what flap damping counts from.
     pub fn deactivated(&mut self, now_unix_s: u64, took_ms: u64, now_boot_s: u64, boot_id: Option<String>) {
         self.mode.failsafe = false;
+        self.mode.tunnel = None;
+        self.others = OtherTunnels::default();
         if self.mode.since_unix_s > 0 {
             self.totals.outage_s += now_unix_s.saturating_sub(self.mode.since_unix_s);
         }
@@ -353,7 +364,8 @@ impl Record {
             None => String::new(),
         };
         let checked = self.backup.checked_s.map_or_else(String::new, |s| format!("backup_checked_s={s}\n"));
-        self.fields_text() + &proof + &checked
+        let tunnel = self.mode.tunnel.as_ref().map_or_else(String::new, |t| format!("tunnel={t}\n"));
+        self.fields_text() + &proof + &checked + &tunnel + &self.others.to_text()
     }
 
     fn fields_text(&self) -> String {
@@ -443,6 +455,11 @@ impl Record {
                 "backup_fails" => r.backup.against = num()?,
                 "backup_checked_s" => r.backup.checked_s = Some(num()?),
                 "ipv6_refused" => r.logged.ipv6_refused = flag()?,
+                "tunnel" if !v.is_empty() && v.len() <= 15 && !v.contains(['/', ' ']) => {
+                    r.mode.tunnel = Some(v.to_string())
+                }
+                "tunnel" => return Err(bad()),
+                "others_probed_ms" | "others_passing" if !r.others.parse(k, v) => return Err(bad()),
                 "proof_at" => proof_at = Some(num()?),
                 "proof" => {
                     let by =
@@ -506,7 +523,14 @@ pub mod tests {
     /// What [`WRITTEN_BEFORE`] holds.
     pub(crate) fn sample() -> Record {
         Record {
-            mode: Mode { failsafe: true, deactivating: true, target: Target::Backup, since_unix_s: 1_700_000_000 },
+            others: OtherTunnels::default(),
+            mode: Mode {
+                failsafe: true,
+                deactivating: true,
+                target: Target::Backup,
+                since_unix_s: 1_700_000_000,
+                tunnel: None,
+            },
             failback: FailbackClock { up_since_ms: Some(512_000), up_after_s: 120, last_at_s: Some(4_000) },
             tunnel: TunnelFacts {
                 handshake_mark: Some(Duration::new(1_700_000_000, 5)),
@@ -555,6 +579,17 @@ pub mod tests {
         assert_eq!(old.failback, FailbackClock::default());
         assert_eq!(Record::parse("mode=maybe\n"), Err("line 1: cannot read `mode=maybe`".into()));
         assert!(Record::parse("").is_err() && Record::parse("target=backup\n").is_err());
+    }
+
+    #[test]
+    fn a_further_tunnel_in_use_is_one_more_line_and_the_first_none() {
+        let mut r = sample();
+        r.mode.tunnel = Some("wg1".into());
+        let text = r.to_text();
+        assert_eq!(text, format!("{WRITTEN_BEFORE}tunnel=wg1\n"));
+        assert_eq!(Record::parse(&text), Ok(r));
+        assert_eq!(Record::parse(&format!("{WRITTEN_BEFORE}tunnel=\n")), Err("line 21: cannot read `tunnel=`".into()));
+        assert!(Record::parse(&format!("{WRITTEN_BEFORE}tunnel=../x\n")).is_err());
     }
 
     #[test]

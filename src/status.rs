@@ -78,6 +78,9 @@ pub struct Status {
     /// round), as the round judges it.
     pub failback_in_s: Option<u64>,
     pub tunnel_iface: String,
+    /// Every tunnel's interface, in order, when several are configured (empty with one):
+    /// `tunnel_iface` is the one in use.
+    pub tunnels: Vec<String>,
     /// WG_ENDPOINT when it is a name (`None`: an address).
     pub endpoint: Option<NameSeen>,
     pub backend: String,
@@ -187,6 +190,10 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         primary_targets,
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
+        tunnels: match sys.root.tunnel_count() {
+            1 => Vec::new(),
+            n => (0..n).map(|i| sys.root.tunnel(i).wg_iface.clone()).collect(),
+        },
         endpoint: cfg.wg_endpoint.name.as_ref().map(|name| NameSeen {
             name: name.clone(),
             addr: cfg.wg_endpoint.known().then(|| cfg.wg_endpoint.addr()),
@@ -315,6 +322,13 @@ impl Status {
             if self.tunnel_up { "up" } else { "down" },
             self.backend
         );
+        if !self.tunnels.is_empty() {
+            let carrier = match self.failsafe && self.target == Target::Tunnel {
+                true => format!("{} carries the LAN", self.tunnel_iface),
+                false => "none carries the LAN".to_string(),
+            };
+            let _ = writeln!(s, "tunnels:  {} (in order; {carrier})", self.tunnels.join(", "));
+        }
         if let Some(e) = &self.endpoint {
             let _ = writeln!(s, "endpoint: {}", e.text());
         }
@@ -392,7 +406,12 @@ impl Status {
             .iter()
             .map(|(ip, st)| format!("{{\"ip\":{},{}}}", json_str(&ip.to_string()), health_json(st)))
             .collect();
-        let tunnel_health = self.tunnel.as_ref().map_or("\"rtt_ms\":null,\"loss_pct\":null".to_string(), health_json);
+        let mut tunnel_health =
+            self.tunnel.as_ref().map_or("\"rtt_ms\":null,\"loss_pct\":null".to_string(), health_json);
+        if !self.tunnels.is_empty() {
+            let each: Vec<String> = self.tunnels.iter().map(|t| json_str(t)).collect();
+            tunnel_health.push_str(&format!(",\"tunnels\":[{}]", each.join(",")));
+        }
         let rules: Vec<String> = self.rules.iter().map(|r| json_str(r)).collect();
         let events: Vec<String> = self
             .events
@@ -505,6 +524,7 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> Status {
         Status {
+            tunnels: Vec::new(),
             now_unix_s: 1_700_000_100,
             failsafe: true,
             target: Target::Tunnel,

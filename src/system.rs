@@ -39,13 +39,18 @@ mod sessions;
 mod stops;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tunnels;
 
 pub use door::{wall_now, Kernel};
 pub use probes::PrimaryRound;
 
 /// One run's view of the system and its means to change it.
 pub struct System<'a> {
+    /// The configuration of the tunnel in use (see [`System::use_tunnel`]).
     pub cfg: &'a Config,
+    /// The configuration as loaded: every tunnel (`Config::tunnel`).
+    pub root: &'a Config,
     pub log: &'a Logger,
     pub dry_run: bool,
     /// Everything the sequences ask of the kernel and the world outside, or do to them.
@@ -72,6 +77,9 @@ pub struct System<'a> {
     /// 1 s), which the driver makes after a healthy round.
     pub dns_beside: bool,
     pub(crate) dns_due: Option<Ipv4Addr>,
+    /// With several tunnels, the one that carries the LAN for the hook (WGF_TUNNEL; empty:
+    /// none); `None` with one tunnel.
+    lan_tunnel: Option<String>,
     /// The bytes of the outage a failback ended: told with its `deactivated` event
     /// (WGF_BYTES_RX, WGF_BYTES_TX).
     pub outage_bytes: Option<Bytes>,
@@ -124,8 +132,9 @@ impl<'a> System<'a> {
         // A name endpoint takes the address it had (activation's, while the failsafe is on).
         crate::endpoint::recall(cfg, &state);
         crate::endpoint::recall_from_journal(cfg, &journal);
-        Ok(System {
+        let mut sys = System {
             cfg,
+            root: cfg,
             log,
             dry_run,
             kernel,
@@ -139,8 +148,31 @@ impl<'a> System<'a> {
             flows_reset: None,
             dns_beside: false,
             dns_due: None,
+            lan_tunnel: None,
             outage_bytes: None,
-        })
+        };
+        sys.use_tunnel(cfg.tunnel_of(sys.record.mode.tunnel.as_deref()));
+        sys.lan_on(sys.record.mode.failsafe.then_some(sys.record.mode.target));
+        Ok(sys)
+    }
+
+    /// The sequences work on tunnel `i` of the configuration (0: the first) from now on.
+    pub fn use_tunnel(&mut self, i: usize) {
+        self.cfg = self.root.tunnel(i);
+        self.kernel.aim_wg(self.cfg.wg_backend, &self.cfg.wg_iface);
+    }
+
+    /// Where the LAN goes from now on, for the hook (`None`: the failsafe is off): with
+    /// several tunnels, the tunnel in use when `target` is the tunnel.
+    pub fn lan_on(&mut self, target: Option<crate::decide::Target>) {
+        let on_tunnel = target == Some(crate::decide::Target::Tunnel);
+        self.lan_tunnel =
+            (self.root.tunnel_count() > 1).then(|| if on_tunnel { self.cfg.wg_iface.clone() } else { String::new() });
+    }
+
+    /// Which tunnel the sequences work on (0: the first).
+    pub fn tunnel_in_use(&self) -> usize {
+        self.root.tunnel_of(Some(&self.cfg.wg_iface))
     }
 
     pub fn backend(&self) -> Backend {
@@ -296,9 +328,10 @@ impl<'a> System<'a> {
         if new {
             let tables = tables.into_iter().collect();
             let flows = ms.and(self.flows_reset);
+            let tunnel = self.lan_tunnel.clone();
             let bytes = if event == "deactivated" { self.outage_bytes } else { None };
             let (event, reason) = (event.to_string(), reason.to_string());
-            self.notices.push(hook::Notice { event, reason, ms, tables, flows, bytes });
+            self.notices.push(hook::Notice { event, reason, ms, tables, flows, bytes, tunnel });
         }
         new
     }
@@ -351,6 +384,8 @@ impl<'a> System<'a> {
         let mut key_file_skipped = None;
         let found: Option<(Key, String)> = 'find: {
             let file = &c.wg_peer_key_file;
+            // A further tunnel without a key file of its own: its running device's peer.
+            let none = file.as_os_str().is_empty();
             match read_small(file) {
                 Ok(text) => match wireguard::key_from_base64(&text) {
                     Some(k) => break 'find Some((k, file.display().to_string())),
@@ -361,6 +396,7 @@ impl<'a> System<'a> {
                         )))
                     }
                 },
+                Err(_) if none => {}
                 Err(e) => {
                     tried.push(format!("{} ({e})", file.display()));
                     if e.kind() != std::io::ErrorKind::NotFound {
@@ -471,7 +507,12 @@ impl<'a> System<'a> {
                 None if !up => Ok(()),
                 None => Err(Error::Failed(format!("{change}: {dev} does not exist"))),
             },
-            Change::SetPeer { peer, .. } => self.kernel.set_peer(peer).context(change),
+            Change::SetPeer { peer, iface } => {
+                self.kernel.aim_wg(self.cfg.wg_backend, iface);
+                let done = self.kernel.set_peer(peer).context(change);
+                self.kernel.aim_wg(self.cfg.wg_backend, &self.cfg.wg_iface);
+                done
+            }
             Change::RenewPeer { peer, .. } => self.kernel.renew_peer(peer).context(change),
             Change::RestartDns(cmd) => self.kernel.restart_dns(cmd).context(change),
         };
@@ -504,6 +545,12 @@ impl<'a> System<'a> {
             self.state.write_record(r).map_err(state_error)?;
         }
         self.record = r.clone();
+        // The sequences work on the tunnel the record says is in use.
+        let recorded = self.root.tunnel_of(r.mode.tunnel.as_deref());
+        if recorded != self.tunnel_in_use() {
+            self.use_tunnel(recorded);
+        }
+        self.lan_on(r.mode.failsafe.then_some(r.mode.target));
         Ok(())
     }
 

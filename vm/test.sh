@@ -18,7 +18,8 @@
 #                 that the mipsel figures are not taken on a shared CPU)
 #   VM_SMOKE=0    skip the smoke test
 #   VM_ONLY=pppoe run only the PPPoE scenario (scenario 6) in the guests, for work on it;
-#                 VM_ONLY=silent only scenario 8 (a VPS that answers no echo)
+#                 VM_ONLY=silent only scenario 8 (a VPS that answers no echo); VM_ONLY=tunnels
+#                 only scenario 9 (two VPSs in order)
 #   RUSTC, CARGO  the toolchain for the cross build (default /usr/bin/rustc, /usr/bin/cargo:
 #                 Debian's rustc-web, whose rust-web-src -Zbuild-std needs)
 set -euo pipefail

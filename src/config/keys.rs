@@ -5,7 +5,7 @@
 //! Pure: text in, config out, so every error kind is unit-tested without root.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::endpoint::{endpoint, resolvers};
@@ -203,23 +203,23 @@ fn unquote(v: &str) -> Result<String, String> {
 }
 
 /// The entries of one file, turned into typed values key by key.
-struct Fields<'a> {
+pub(super) struct Fields<'a> {
     path: &'a Path,
     entries: Entries,
 }
 
 impl Fields<'_> {
-    fn error(&self, key: &str, message: String) -> ConfigError {
+    pub(super) fn error(&self, key: &str, message: String) -> ConfigError {
         let line = self.entries.get(key).map_or(0, |e| e.line);
         ConfigError { path: self.path.to_path_buf(), line, message: format!("{key}: {message}") }
     }
 
     /// The raw value, or `None` when the key is absent (an empty value counts as absent).
-    fn raw(&self, key: &str) -> Option<&str> {
+    pub(super) fn raw(&self, key: &str) -> Option<&str> {
         self.entries.get(key).map(|e| e.value.as_str()).filter(|v| !v.is_empty())
     }
 
-    fn required<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    pub(super) fn required<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
         match self.raw(key) {
             Some(v) => parse(v).map_err(|m| self.error(key, m)),
             None => Err(ConfigError {
@@ -230,7 +230,12 @@ impl Fields<'_> {
         }
     }
 
-    fn optional<T>(&self, key: &str, default: T, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    pub(super) fn optional<T>(
+        &self,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
         match self.raw(key) {
             Some(v) => parse(v).map_err(|m| self.error(key, m)),
             None => Ok(default),
@@ -248,18 +253,16 @@ impl Fields<'_> {
     }
 
     fn build(self) -> Result<Config, ConfigError> {
-        let c = Config {
+        let tunnels = self.tunnels()?;
+        let first = &tunnels[0];
+        let mut c = Config {
             path: self.path.to_path_buf(),
-            wg_iface: self.optional("WG_IFACE", "wg0".into(), iface)?,
-            wg_peer_ip: self.required("WG_PEER_IP", ipv4)?,
-            wg_endpoint: self.required("WG_ENDPOINT", endpoint)?,
+            wg_iface: first.iface.clone(),
+            wg_peer_ip: first.peer_ip,
+            wg_endpoint: first.endpoint.clone(),
             wg_endpoint_dns: self.optional("WG_ENDPOINT_DNS", Vec::new(), resolvers)?,
-            wg_endpoint_port: self.optional("WG_ENDPOINT_PORT", 51820, port)?,
-            wg_peer_key_file: self.optional(
-                "WG_PEER_KEY_FILE",
-                "/config/auth/vps-peer-public.key".into(),
-                absolute_path,
-            )?,
+            wg_endpoint_port: first.port,
+            wg_peer_key_file: first.key_file.clone(),
             wg_keepalive_s: self.number("WG_KEEPALIVE", 25, 1, u16::MAX)?,
             wg_backend: self.optional("WG_BACKEND", BackendChoice::Auto, |v| match v {
                 "auto" => Ok(BackendChoice::Auto),
@@ -274,16 +277,7 @@ impl Fields<'_> {
             backup_dev: self.required("BACKUP_DEV", iface)?,
             backup_gw: self.required("BACKUP_GW", gateway)?,
             lan_subnets: self.required("LAN_SUBNET", subnets)?,
-            wg_peer_ip6: self.optional("WG_PEER_IP6", None, |v| match v {
-                "" => Ok(None),
-                v => match v.parse::<Ipv6Addr>() {
-                    Ok(ip) if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() => {
-                        Err(format!("`{v}` cannot be a gateway (unspecified, loopback or multicast)"))
-                    }
-                    Ok(ip) => Ok(Some(ip)),
-                    Err(_) => Err(format!("`{v}` is not an IPv6 address")),
-                },
-            })?,
+            wg_peer_ip6: first.peer_ip6,
             lan_subnets6: self.optional("LAN_SUBNET6", Vec::new(), subnets6)?,
             lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765)?,
             lan_dev: self.optional("LAN_DEV", "switch0".into(), iface)?,
@@ -350,7 +344,9 @@ impl Fields<'_> {
             backup_track_ips: self.optional("BACKUP_TRACK_IPS", Vec::new(), track_ips)?,
             backup_check_interval_s: self.number("BACKUP_CHECK_INTERVAL_S", 300, 10, 86_400)?,
             notes: Vec::new(),
+            more_tunnels: Vec::new(),
         };
+        c.more_tunnels = tunnels[1..].iter().map(|t| c.with_tunnel(t)).collect();
         self.check_across(&c)?;
         Ok(c)
     }
@@ -360,8 +356,10 @@ impl Fields<'_> {
         if c.primary_dev == c.backup_dev {
             return Err(self.error("BACKUP_DEV", format!("is the same interface as PRIMARY_DEV ({})", c.primary_dev)));
         }
-        if c.wg_iface == c.primary_dev || c.wg_iface == c.backup_dev {
-            return Err(self.error("WG_IFACE", format!("`{}` is also a WAN interface", c.wg_iface)));
+        for wg_iface in (0..c.tunnel_count()).map(|i| &c.tunnel(i).wg_iface) {
+            if *wg_iface == c.primary_dev || *wg_iface == c.backup_dev {
+                return Err(self.error("WG_IFACE", format!("`{wg_iface}` is also a WAN interface")));
+            }
         }
         if !c.track_ips.is_empty() && c.track_reliability > c.track_ips.len() {
             return Err(self.error(
@@ -411,7 +409,7 @@ fn in_range<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(v: &str, mi
 }
 
 /// WG_ENDPOINT_PORT: a UDP port.
-fn port(v: &str) -> Result<u16, String> {
+pub(super) fn port(v: &str) -> Result<u16, String> {
     in_range(v, 1, u16::MAX)
 }
 
@@ -462,7 +460,7 @@ pub(super) fn ipv4(v: &str) -> Result<Ipv4Addr, String> {
 }
 
 /// A Linux interface name: 1 to 15 bytes, no `/`, `:` or whitespace.
-fn iface(v: &str) -> Result<String, String> {
+pub(super) fn iface(v: &str) -> Result<String, String> {
     let ok = !v.is_empty()
         && v.len() <= 15
         && v != "."
@@ -523,7 +521,7 @@ fn backup_exclude(v: &str) -> Result<Vec<Ipv4Net>, String> {
     }
 }
 
-fn absolute_path(v: &str) -> Result<PathBuf, String> {
+pub(super) fn absolute_path(v: &str) -> Result<PathBuf, String> {
     if v.starts_with('/') {
         Ok(PathBuf::from(v))
     } else {

@@ -24,7 +24,8 @@ impl Daemon {
         };
         self.unprobed = unprobed;
         let index = |dev: &str| self.view.links.index(dev);
-        let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&c.wg_iface));
+        let t = c.tunnel(self.in_use);
+        let (primary_index, backup_index, wg_index) = (index(&c.primary_dev), index(&c.backup_dev), index(&t.wg_iface));
         self.primary.aim(path, primary_index, targets);
         self.primary.keep_window(c.quality.on());
         match (c.backup_check && !on).then(|| self.backup_gateway()).flatten() {
@@ -47,7 +48,7 @@ impl Daemon {
         // A WireGuard interface re-created during the outage (a commit) has a new index:
         // the socket bound to the old one would judge the tunnel dead for the rest of it.
         if on {
-            self.tunnel.aim(Some(ProbePath::Device(c.wg_iface.clone())), wg_index, vec![c.wg_peer_ip]);
+            self.tunnel.aim(Some(ProbePath::Device(t.wg_iface.clone())), wg_index, vec![t.wg_peer_ip]);
             self.tunnel.keep_window(c.quality.on());
         } else if self.tunnel.path.is_some() {
             self.tunnel.stop();

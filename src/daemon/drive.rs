@@ -131,6 +131,9 @@ impl Daemon {
         self.leftovers = !sys.journal().is_empty();
         self.ours = owned_routes(sys.journal());
         self.snapshot = sys.snapshot().unwrap_or(None);
+        // The sequence moved the LAN to another tunnel: the track probes its peer, the view
+        // keeps the routes to its VPS.
+        let moved = std::mem::replace(&mut self.in_use, sys.tunnel_in_use()) != self.in_use;
         drop(sys);
         drop(lock);
         // A name endpoint's address as the sequence found it: the view follows the routes
@@ -138,6 +141,12 @@ impl Daemon {
         if cfg.wg_endpoint.addr() != self.cfg.wg_endpoint.addr() {
             self.cfg.wg_endpoint.resolved_to(cfg.wg_endpoint.addr());
             self.resync_routes()?;
+        }
+        if moved {
+            self.resync_routes()?;
+            self.tunnel.stop();
+            self.aim()?;
+            self.send_all();
         }
         match result {
             Ok(outcome) => {

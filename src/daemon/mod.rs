@@ -174,6 +174,9 @@ struct Daemon {
     edgeos: bool,
     /// An activation's DNS check (step 7), made beside the loop.
     dns: Option<DnsCheck>,
+    /// The tunnel the sequences work on, as the record says (`Config::tunnel`): its peer is
+    /// what the tunnel track probes, the routes to its VPS what the view keeps.
+    in_use: usize,
     /// A name endpoint's healthy lookup, asked beside the loop.
     lookup: Option<(endpoint::Asking, dns::Resolving)>,
 }
@@ -213,14 +216,17 @@ impl Daemon {
             rounds: 0,
             edgeos: Path::new(edgeos::OP_WRAPPER).exists(),
             dns: None,
+            in_use: 0,
             lookup: None,
         };
         let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
         // A name endpoint's address as last found, before the routes to it are read.
         crate::endpoint::recall(&d.cfg, &state);
+        let record = state.record().unwrap_or_default();
+        d.in_use = d.cfg.tunnel_of(record.mode.tunnel.as_deref());
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
-        d.files = ModeFiles::of(&state.record().unwrap_or_default(), state.snapshot_exists());
+        d.files = ModeFiles::of(&record, state.snapshot_exists());
         // A journal that cannot be read is set aside by the first sequence.
         let journal = state.journal();
         d.leftovers = journal.as_ref().map_or(true, |j| !j.is_empty());
@@ -229,6 +235,11 @@ impl Daemon {
         // is judged at once.
         d.dirty = true;
         Ok(d)
+    }
+
+    /// The configuration of the tunnel in use.
+    fn tunnel_cfg(&self) -> &Config {
+        self.cfg.tunnel(self.in_use)
     }
 
     fn now_ms(&self) -> u64 {

@@ -85,7 +85,7 @@ impl Daemon {
 
     /// Both families' routes, as `System::routes` reads them.
     pub(super) fn resync_routes(&mut self) -> Result<(), Error> {
-        let endpoint = self.cfg.wg_endpoint.addr();
+        let endpoint = self.tunnel_cfg().wg_endpoint.addr();
         let mut routes = dump_routes(&mut self.nl, &self.view.links, endpoint, false)?;
         routes.extend(dump_routes(&mut self.nl, &self.view.links, endpoint, true)?);
         self.view.routes = routes;
@@ -99,7 +99,7 @@ impl Daemon {
 
     /// Takes in every announcement waiting, and notes what must be acted on.
     pub(super) fn read_events(&mut self) -> Result<(), Error> {
-        let endpoint = self.cfg.wg_endpoint.addr();
+        let endpoint = self.tunnel_cfg().wg_endpoint.addr();
         let primary = self.cfg.primary_dev.clone();
         let (mut routes_flushed, mut rules_changed, mut addrs_changed) = (false, false, false);
         let mut urgent: Option<String> = None;

@@ -32,8 +32,9 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     // What the sequence needs, before anything is touched. A missing WireGuard interface
     // (wireguard-go restarting, a configuration commit re-creating it) is a tunnel that
     // does not work: FALLBACK=backup still carries the LAN.
-    let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
-    for (dev, needed) in [(&c.wg_iface, c.fallback == Fallback::None), (&c.backup_dev, true)] {
+    let root = sys.root;
+    let any_wg = (0..root.tunnel_count()).any(|i| sys.links.by_name(&root.tunnel(i).wg_iface).is_some());
+    for (dev, needed) in [(&c.wg_iface, c.fallback == Fallback::None && !any_wg), (&c.backup_dev, true)] {
         if needed && sys.links.by_name(dev).is_none() {
             return Err(say::no_interface(dev));
         }
@@ -44,48 +45,43 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
         return Err(say::no_backup_path(c, &why));
     }
     let Some(backup_gw) = obs.backup_gw else { return Err(say::no_backup_gateway(c, true)) };
-    let mut ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: false };
 
-    // 1. Host route to the VPS through the backup WAN, so the tunnel does not follow the
-    //    defaults it is about to replace. From here on a handshake can only have
-    //    travelled the backup path: the one the peer holds now is the mark.
-    //    A step that fails takes back what the steps before it added.
-    //    A name endpoint whose address could not be found has no route: its tunnel
-    //    cannot be proven (step 3).
-    let known = c.wg_endpoint.known();
-    let rules_now = sys.rules()?;
-    let endpoint_route = match known {
-        true => ensure_endpoint_route(sys, &obs.routes, &rules_now, &ours),
-        false => Ok(()),
-    };
-    if let Err(e) = endpoint_route {
-        cleanup(sys)?;
-        return Err(e);
-    }
-    // A mark that cannot be read would let any handshake pass for one made since: then
-    // only an echo can prove the tunnel.
-    let mark = sys.tunnel_peer().map(|p| p.and_then(|p| p.last_handshake)).map_err(|e| e.to_string());
-
-    // 2. The tunnel interface administratively up.
-    if wg_exists {
-        if let Err(e) = ensure_link_up(sys) {
-            cleanup(sys)?;
-            return Err(e);
+    // 1. to 3. for each tunnel in order until one is proven (see `bring_up`). TUNNEL_WAIT
+    //    bounds them all: each tunnel may wait what is left of it, shared equally among
+    //    the tunnels still to try (one tunnel: all of it, as ever).
+    let mut record = sys.record().clone();
+    let mut tried = Vec::new();
+    let proving_ms = sys.boottime_ms();
+    for i in 0..root.tunnel_count() {
+        sys.use_tunnel(i);
+        let left_ms = (root.tunnel_wait_s * 1000).saturating_sub(sys.elapsed_ms(proving_ms));
+        let share_ms = left_ms / (root.tunnel_count() - i) as u64;
+        // The first tunnel's routes were observed with the round; a further one's
+        // endpoint is looked for again.
+        let further = (i > 0).then(|| sys.routes()).transpose()?;
+        let gateways = (backup_gw, obs.primary_gw);
+        let up = bring_up(sys, further.as_deref().unwrap_or(&obs.routes), gateways, share_ms)?;
+        let proven = up.proof.is_ok();
+        tried.push(up);
+        if proven {
+            break;
         }
     }
-
-    // 3. The tunnel proven over the backup path, forcing a handshake if need be. If it
-    //    cannot be: FALLBACK=none leaves every table as it was; FALLBACK=backup goes on
-    //    with the backup gateway as the target.
-    let mut record = sys.record().clone();
-    let proof = match (wg_exists, &mark) {
-        _ if !known => Err(format!("WG_ENDPOINT {}: no address known", c.wg_endpoint)),
-        (false, _) => Err(format!("interface {} does not exist", c.wg_iface)),
-        (true, Ok(m)) => prove_tunnel(sys, Some(*m), backup_gw),
-        (true, Err(_)) => prove_tunnel(sys, None, backup_gw),
-    };
-    record.proof_seen(proof == Ok(true));
-    let target = match proof {
+    // The tunnel proven; none: FALLBACK=none leaves every table as it was, FALLBACK=backup
+    // goes on with the backup gateway as the target, and the next round tries the first
+    // tunnel again.
+    let chosen = crate::judge::first_proven(&tried.iter().map(|t| t.proof.is_ok()).collect::<Vec<_>>());
+    sys.use_tunnel(chosen.unwrap_or(0));
+    let c = sys.cfg;
+    let mut ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: false };
+    // None proven: why each was not, in order (one tunnel: its own words, as ever).
+    let whys: Vec<String> = tried.iter().filter_map(|t| t.proof.clone().err()).collect();
+    let mut up = tried.swap_remove(chosen.unwrap_or(0));
+    if chosen.is_none() {
+        up.proof = Err(whys.join("; "));
+    }
+    record.proof_seen(up.proof == Ok(true));
+    let target = match up.proof {
         Ok(_) => Target::Tunnel,
         Err(why) if c.fallback == Fallback::None => {
             cleanup(sys)?;
@@ -97,10 +93,12 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
             Target::Backup
         }
     };
+    let mark = up.mark;
 
     // What this activation judged goes to disk before any table is touched, so that an
     // activation killed from here on is completed with its own mark, target and wait.
     record.activation_judged(c, target, mark.unwrap_or(None), sys.boot_id(), sys.boottime_s());
+    record.mode.tunnel = (sys.tunnel_in_use() > 0).then(|| c.wg_iface.clone());
     record.outage_reason(&say::activation_reason(c, why.as_ref()));
     sys.write_record(&record)?;
 
@@ -142,6 +140,62 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     Ok(Outcome::Activated { ms, target })
 }
 
+/// The backup's gateway and the primary's, as the round found them.
+type Gateways = (Ipv4Addr, Option<Ipv4Addr>);
+
+/// Steps 1 to 3 for the tunnel in use: what proved it, or why it could not be proven (the
+/// log's words), and the handshake mark it was proven against.
+struct BroughtUp {
+    proof: Result<bool, String>,
+    mark: Result<Handshake, String>,
+}
+
+/// Steps 1 to 3 for the tunnel in use (`System::use_tunnel`), over `routes` (the routes to
+/// its endpoint among them), waiting up to `wait_ms` for its proof. `Err`: a step the
+/// kernel refused, everything the journal holds taken back.
+fn bring_up(sys: &mut System, routes: &[Route], gateways: Gateways, wait_ms: u64) -> Result<BroughtUp, Error> {
+    let c = sys.cfg;
+    let (backup_gw, primary_gw) = gateways;
+    let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: false };
+    let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
+    // 1. Host route to the VPS through the backup WAN, so the tunnel does not follow the
+    //    defaults it is about to replace. From here on a handshake can only have
+    //    travelled the backup path: the one the peer holds now is the mark.
+    //    A step that fails takes back what the steps before it added.
+    //    A name endpoint whose address could not be found has no route: its tunnel
+    //    cannot be proven (step 3).
+    let known = c.wg_endpoint.known();
+    let rules_now = sys.rules()?;
+    let endpoint_route = match known {
+        true => ensure_endpoint_route(sys, routes, &rules_now, &ours),
+        false => Ok(()),
+    };
+    if let Err(e) = endpoint_route {
+        cleanup(sys)?;
+        return Err(e);
+    }
+    // A mark that cannot be read would let any handshake pass for one made since: then
+    // only an echo can prove the tunnel.
+    let mark = sys.tunnel_peer().map(|p| p.and_then(|p| p.last_handshake)).map_err(|e| e.to_string());
+
+    // 2. The tunnel interface administratively up.
+    if wg_exists {
+        if let Err(e) = ensure_link_up(sys) {
+            cleanup(sys)?;
+            return Err(e);
+        }
+    }
+
+    // 3. The tunnel proven over the backup path, forcing a handshake if need be.
+    let proof = match (wg_exists, &mark) {
+        _ if !known => Err(format!("WG_ENDPOINT {}: no address known", c.wg_endpoint)),
+        (false, _) => Err(format!("interface {} does not exist", c.wg_iface)),
+        (true, Ok(m)) => prove_tunnel(sys, Some(*m), backup_gw, wait_ms),
+        (true, Err(_)) => prove_tunnel(sys, None, backup_gw, wait_ms),
+    };
+    Ok(BroughtUp { proof, mark })
+}
+
 /// Step 4 when there is no snapshot yet: the managed tables' defaults now. Taken after an
 /// owner's failover or after the primary's device vanished with its defaults, it is made
 /// good from the tables as last seen healthy.
@@ -177,7 +231,12 @@ fn tell_what_is_left_alone(sys: &mut System, ours: &Ours, routes: &[Route], rule
 /// handshake made since `mark` — or is made to within TUNNEL_WAIT. `Ok(true)` when the
 /// peer answered an echo; `Err` says why not, for the log. `mark` is `None` when it could
 /// not be read: then only an echo proves anything.
-fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ipv4Addr) -> Result<bool, String> {
+fn prove_tunnel(
+    sys: &mut System,
+    mark: Option<health::Handshake>,
+    backup_gw: Ipv4Addr,
+    wait_ms: u64,
+) -> Result<bool, String> {
     let c = sys.cfg;
     let endpoint = sys.endpoint();
     // An echo through a peer that has no endpoint (or another one) would only spend the
@@ -196,7 +255,6 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
         return Ok(false);
     }
     let started_ms = sys.boottime_ms();
-    let wait_ms = c.tunnel_wait_s * 1000;
     // The first pass sends no echo when one has just gone unanswered, the next none when
     // a renewal's handshake is made already: it looks at the handshake at once.
     let (mut renewed, mut no_echo) = (false, echo_tried);
@@ -245,7 +303,7 @@ fn prove_tunnel(sys: &mut System, mark: Option<health::Handshake>, backup_gw: Ip
     Err(format!(
         "tunnel {} did not come up within {} s: {}",
         c.wg_iface,
-        c.tunnel_wait_s,
+        wait_ms.div_ceil(1000),
         sys.tunnel_diagnostics(backup_gw)
     ))
 }

@@ -78,6 +78,10 @@ pub fn while_active(
         false => Some(false),
     };
     let tunnel_ok = verdict.unwrap_or(record.mode.target == Target::Tunnel && !record.tunnel.down);
+    // Several tunnels: another may take the LAN (see `tunnels`), the rest of the round its.
+    let (verdict, tunnel_ok, switched_from) = other_tunnel(sys, &mut record, verdict, tunnel_ok, ours.gateways())?;
+    let (c, primary_gw) = (sys.cfg, obs.primary_gw);
+    let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: ours.over_budget };
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
     let target = match (record.mode.target, tunnel_ok, c.fallback) {
         _ if verdict.is_none() => record.mode.target,
@@ -85,6 +89,7 @@ pub fn while_active(
         (Target::Backup, true, _) => Target::Tunnel,
         (t, _, _) => t,
     };
+    sys.lan_on(Some(target));
 
     // Defaults that appeared during the outage go into the snapshot, then come out of
     // the tables.
@@ -110,6 +115,9 @@ pub fn while_active(
         count_traffic(sys, &mut record, target);
     }
     tell_tunnel_news(sys, news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
+    if let Some(from) = switched_from {
+        tell_tables(sys, News::TunnelSwitched { from: &from }, Some(sys.elapsed_ms(started_ms)), &tables);
+    }
 
     // The failback wait.
     let wait_left_s = match primary {

@@ -37,7 +37,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let snapshot_lost = obs.snapshot.is_none() && ours_in_main;
     let owned: Vec<Owned> = if journal_lost {
         tell(sys, News::StateLost);
-        inferred_owned(&obs.routes, &obs.rules, &ours)
+        let seen = routes_to_every_vps(sys, &obs.routes)?;
+        inferred_owned(&seen, &obs.rules, &ours)
     } else {
         sys.journal().to_vec()
     };

@@ -41,11 +41,13 @@ mod active;
 mod deactivate;
 pub mod say;
 mod steps;
+mod tunnels;
 
 use activate::activate;
 pub use activate::tell_dns_restart;
 use active::while_active;
 use deactivate::{cleanup, deactivate};
+use tunnels::{other_tunnel, routes_to_every_vps};
 
 /// What a tick or command did.
 #[derive(Debug, PartialEq, Eq)]

@@ -72,6 +72,10 @@ pub enum News<'a> {
     TunnelRestored {
         flows: Option<usize>,
     },
+    /// Several tunnels: the tables moved from tunnel `from` to the one in use.
+    TunnelSwitched {
+        from: &'a str,
+    },
     /// The tables are on the tunnel and it is down.
     TunnelDown,
     /// ... and it works again.
@@ -270,7 +274,7 @@ impl News<'_> {
             // change every time): one event per outage, not per minute.
             News::TunnelUnproven => vec![Said::Event(
                 "error",
-                format!("tunnel {wg} does not work over {backup} (FALLBACK=none: no table changed)"),
+                format!("{} over {backup} (FALLBACK=none: no table changed)", no_tunnel_works(c)),
             )],
             News::FallingBackAtActivation(why) => {
                 error(format!("{why}: routing every table straight out of {backup} instead (FALLBACK=backup)"))
@@ -314,6 +318,11 @@ impl News<'_> {
                 let why = format!("tunnel {wg} works over {backup}");
                 vec![Said::Log(Level::Info, line), Said::Event("tunnel-restored", why)]
             }
+            News::TunnelSwitched { from } => both(
+                Level::Info,
+                "tunnel-restored",
+                format!("tunnel {wg} works over {backup}: every table moved to it from {from}"),
+            ),
             News::TunnelDown => both(Level::Error, "error", tunnel_down(c)),
             News::TunnelUp => both(Level::Info, "tunnel-restored", format!("tunnel {wg} works again")),
             News::PrimaryPasses { wait_s } => info(format!(
@@ -365,6 +374,18 @@ impl News<'_> {
     }
 }
 
+/// "tunnel wg0 does not work", or with several tunnels (`c` the first's configuration,
+/// which lists them all) "no tunnel works (wg0, wg1)".
+fn no_tunnel_works(c: &Config) -> String {
+    match c.tunnel_count() {
+        1 => format!("tunnel {} does not work", c.wg_iface),
+        n => {
+            let each: Vec<&str> = (0..n).map(|i| c.tunnel(i).wg_iface.as_str()).collect();
+            format!("no tunnel works ({})", each.join(", "))
+        }
+    }
+}
+
 /// Why an activation began: `activated`'s reason, and HISTORY_FILE's.
 pub fn activation_reason(c: &Config, why: Option<&Unhealthy>) -> String {
     match why {
@@ -401,7 +422,7 @@ fn activated(c: &Config, a: &Activated) -> Vec<Said> {
         Said::Event("activated", reason),
     ];
     if a.target == Target::Backup {
-        let why = format!("tunnel {} does not work over {}: tables via {}", c.wg_iface, c.backup_dev, a.backup_gw);
+        let why = format!("{} over {}: tables via {}", no_tunnel_works(c), c.backup_dev, a.backup_gw);
         said.push(Said::Event("fallback", why));
     }
     said
@@ -585,6 +606,7 @@ mod tests {
             News::Repaired(2),
             News::Fallback { backup_gw: GW, flows: None },
             News::TunnelRestored { flows: None },
+            News::TunnelSwitched { from: "wg1" },
             News::TunnelDown,
             News::TunnelUp,
             News::PrimaryPasses { wait_s: 3 },

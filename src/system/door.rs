@@ -10,6 +10,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::config::BackendChoice;
 use crate::dns;
 use crate::edgeos::{self, LbInterface};
 use crate::endpoint::Asking;
@@ -24,7 +25,7 @@ use crate::netlink::{Netlink, NetlinkError};
 use crate::probe::{self, Path as ProbePath, Stats};
 use crate::state;
 use crate::traffic::Bytes;
-use crate::wireguard::{Backend, Device, PeerConfig, PeerSet, Peers, Wanted, WgError};
+use crate::wireguard::{self, Backend, Device, PeerConfig, PeerSet, Peers, Wanted, WgError};
 
 /// What a sequence acts on: the running kernel, or (unit tests) a recording fake.
 pub enum Kernel {
@@ -171,6 +172,15 @@ impl Kernel {
             Kernel::Netlink(k) => k.wg.peers(want),
             #[cfg(test)]
             Kernel::Fake(f) => f.peers(want),
+        }
+    }
+
+    /// The WireGuard device is `iface`'s from now on (several tunnels: the one a sequence
+    /// works on, or the one a change names). The fake has one device for every tunnel.
+    pub fn aim_wg(&mut self, choice: BackendChoice, iface: &str) {
+        match self {
+            Kernel::Netlink(k) if k.wg.iface != iface => k.wg = Device::new(wireguard::choose(choice, iface), iface),
+            _ => {}
         }
     }
 

@@ -62,6 +62,8 @@ pub struct World {
     /// none, or its latest handshake [`SESSION_MAX_AGE_S`] old or more — as WireGuard
     /// does; a renewal drops the session, so its keepalive handshakes at once.
     pub vps_handshakes: bool,
+    /// The VPSs (by their peer's key) that answer nothing: one whose port is blocked.
+    pub silent_vps: Vec<[u8; 32]>,
     pub lb: Option<Vec<LbInterface>>,
     pub dnsmasq: bool,
     pub dns_answers: bool,
@@ -209,6 +211,7 @@ impl World {
             if p.endpoint.is_none() {
                 return false;
             }
+            let handshakes = handshakes && !self.silent_vps.contains(&p.public_key);
             packet_to_peer(p, handshakes, now);
         }
         let dev = self.path_dev(path).unwrap_or_default();
@@ -408,7 +411,7 @@ impl Fake {
         w.step(format!("wg renew {}", crate::wireguard::key_to_base64(&set.key)))
             .map_err(|e| WgError(e.to_string()))?;
         let now = w.wall_now();
-        let handshakes = w.vps_handshakes;
+        let handshakes = w.vps_handshakes && !w.silent_vps.contains(&set.key);
         let Some(p) = w.peers.iter_mut().find(|p| p.public_key == set.key) else {
             return Err(WgError("no such peer".to_string()));
         };
@@ -422,7 +425,7 @@ impl Fake {
         let mut w = self.0.borrow_mut();
         w.step(format!("wg set {set}")).map_err(|e| WgError(e.to_string()))?;
         let now = w.wall_now();
-        let handshakes = w.vps_handshakes;
+        let handshakes = w.vps_handshakes && !w.silent_vps.contains(&set.key);
         let Some(p) = w.peers.iter_mut().find(|p| p.public_key == set.key) else {
             return Err(WgError("no such peer".to_string()));
         };

@@ -60,10 +60,13 @@ impl Lab {
     pub fn new(tag: &str, extra: &str) -> Lab {
         let dir = scratch_dir(&format!("wgfs-door-{tag}-{}", std::process::id()));
         let text = format!(
-            "WG_PEER_IP={PEER_IP}\n{}PRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\n{}LAN_SUBNET=192.168.10.0/24\nTUNNEL_WAIT=0\nWG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            "{}{}PRIMARY_DEV=eth0\n{}BACKUP_DEV=eth1\n{}LAN_SUBNET=192.168.10.0/24\n{}WG_PEER_KEY_FILE={}/no-key\nSTATE_DIR={}\nLOCK_FILE={}/lock\n{extra}",
+            // Several tunnels: `extra` names them all.
+            if extra.contains("WG_PEER_IP=") { String::new() } else { format!("WG_PEER_IP={PEER_IP}\n") },
             if extra.contains("WG_ENDPOINT=") { String::new() } else { format!("WG_ENDPOINT={ENDPOINT}\n") },
             if extra.contains("PRIMARY_GW=") { String::new() } else { format!("PRIMARY_GW={PRIMARY_GW}\n") },
             if extra.contains("BACKUP_GW=") { String::new() } else { format!("BACKUP_GW={BACKUP_GW}\n") },
+            if extra.contains("TUNNEL_WAIT=") { "" } else { "TUNNEL_WAIT=0\n" },
             dir.display(),
             dir.display(),
             dir.display()

@@ -28,6 +28,7 @@
 #        lab.sh tunnel ID down|up        the VPS drops WireGuard (udp/51820)
 #        lab.sh backup-vps ID down|up    ISP2 drops the router's WireGuard packets to the
 #                                        VPS: the tunnel cannot work over the backup
+#        lab.sh backup-vps2 ID down|up   (LAB_VPS2) the same for the second VPS
 #        lab.sh vps-echo ID off|on       the VPS answers no echo on its tunnel addresses
 #                                        (ICMP filtered), WireGuard works as ever
 #        lab.sh handshake ID             one echo through the tunnel from the router (a
@@ -56,6 +57,8 @@
 #      0.0.0.0/0 via 192.168.1.1 distance 1 and via 192.168.2.1 distance 10 — zebra installs
 #      the best as `proto static metric 20` and fails over by distance on carrier loss; the
 #      topology adds neither default by hand;
+#      LAB_VPS2=1 adds a second VPS (namespace ID-vps2, 198.51.100.14, tunnel 10.12.0.0/24 on
+#      the router's IDw2) and lists both tunnels in the tool's configuration, in order;
 #      LAB_DHCP=eth0|eth1 addresses that WAN by DHCP (dnsmasq in the ISP, busybox udhcpc in
 #      the router, tests/lab/udhcpc.sh): the lease's address and main's default `proto
 #      dhcp`, metric 100 (eth0) or 200 (eth1); see `dhcp-gw`.
@@ -66,7 +69,8 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/lab/topology.sh
 . "$HERE/topology.sh"
-NAMESPACES=$TOPO_NAMESPACES
+# vps2 exists only with LAB_VPS2=1; taken down whenever it exists.
+NAMESPACES="$TOPO_NAMESPACES vps2"
 
 usage() { sed -n '/^# Usage:/,/^# Env:/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -77,7 +81,8 @@ do_up() {
     TOPO_IPV6=${LAB_IPV6:-no} TOPO_RA=radvd
     if [ "${LAB_WG_NO_ENDPOINT:-0}" = 1 ]; then TOPO_ENDPOINT=no; fi
     if [ "${LAB_WG_DOWN:-0}" = 1 ]; then TOPO_WG_LINK=down; fi
-    TOPO_LAB=$HERE TOPO_DHCP=${LAB_DHCP:-} TOPO_MAIN=static
+    TOPO_LAB=$HERE TOPO_DHCP=${LAB_DHCP:-} TOPO_MAIN=static TOPO_VPS2=no
+    if [ "${LAB_VPS2:-0}" = 1 ]; then TOPO_VPS2=yes; fi
     if [ "${LAB_FRR:-0}" = 1 ]; then TOPO_MAIN=frr; fi
     topo_up
     if [ "${LAB_FRR:-0}" = 1 ]; then start_frr; fi
@@ -217,7 +222,7 @@ do_down() {
     for ns in $NAMESPACES; do
         if [ -e "/run/netns/$LAB-$ns" ]; then ip netns del "$LAB-$ns"; fi
     done
-    rm -f "$TOPO_WG_RUN/${LAB}w.sock" "$TOPO_WG_RUN/${LAB}v.sock"
+    rm -f "$TOPO_WG_RUN/${LAB}w.sock" "$TOPO_WG_RUN/${LAB}v.sock" "$TOPO_WG_RUN/${LAB}w2.sock" "$TOPO_WG_RUN/${LAB}v2.sock"
     rm -rf "/etc/netns/$LAB-c1" "/etc/netns/$LAB-c2" "$DIR"
 }
 
@@ -347,6 +352,12 @@ backup-vps) # ISP2 carries everything but the router's WireGuard packets to the 
     blocker isp2 wfslab_bvps "$state" '
     chain drop_wg { type filter hook forward priority filter; policy accept;
         iifname "lan" ip daddr 198.51.100.10 udp dport 51820 drop; }'
+    ;;
+backup-vps2) # (LAB_VPS2) the same for the second VPS
+    case ${1:-} in down) state=on ;; up) state=off ;; *) usage ;; esac
+    blocker isp2 wfslab_bvps2 "$state" '
+    chain drop_wg { type filter hook forward priority filter; policy accept;
+        iifname "lan" ip daddr 198.51.100.14 udp dport 51820 drop; }'
     ;;
 vps-echo)  # the VPS filters echo requests to its tunnel addresses, as many a VPS does
     case ${1:-} in off) state=on ;; on) state=off ;; *) usage ;; esac

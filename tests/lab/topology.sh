@@ -62,6 +62,8 @@
 #                  route of the advertisement's shape)
 #   TOPO_MAIN      static (default): main's two defaults are added by hand; frr: none are
 #                  (the caller runs FRR, which installs them)
+#   TOPO_VPS2      no (default) or yes: a second VPS (namespace vps2, see topo_vps2) and a
+#                  second tunnel to it, the tool's configuration listing both, in order
 #   TOPO_DHCP      empty (default), eth0 or eth1: that WAN is addressed by DHCP. ISP1 or
 #                  ISP2 serves it (dnsmasq on its lan: the router's usual address, the ISP's
 #                  lan address as the router option, read from $TOPO_DIR/ispN-dhcp.opts so that
@@ -296,6 +298,42 @@ EOF
 	 [ "$_off" = 1 ] || echo "LAN_SUBNET6=2001:db8:10::/64" >> "$TOPO_DIR/wg-failsafe.conf"
 	 [ "$_v6" != yes ] || echo "WG_PEER_IP6=2001:db8:ff::1" >> "$TOPO_DIR/wg-failsafe.conf"
 	)
+	[ "${TOPO_VPS2:-no}" = no ] || topo_vps2
+}
+
+# A second VPS in reserve (TOPO_VPS2=yes; IPv4 only), on inet like the first:
+#        inet vps2 198.51.100.13/30 -- vps2 wan 198.51.100.14/30 (NAT from its WireGuard)
+#        vps2's ${TOPO_WG_VPS}2 10.12.0.1/24 :51820  ...  the router's ${TOPO_WG_RTR}2 10.12.0.102/24
+# The router's second interface has the same private key and the peer's endpoint; the tool's
+# configuration lists both tunnels, the first VPS first.
+topo_vps2() {
+	ip netns add "${TOPO_NS}vps2"
+	nsrun vps2 sysctl -q -w net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+		net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.ip_forward=1 > /dev/null
+	ip -n "${TOPO_NS}vps2" link set lo up
+	veth inet vps2 vps2 wan;  addr inet vps2 198.51.100.13/30; addr vps2 wan 198.51.100.14/30
+	ip -n "${TOPO_NS}vps2" route add default via 198.51.100.13
+	(umask 077
+	 wg genkey > "$TOPO_DIR/vps2-private.key"; wg pubkey < "$TOPO_DIR/vps2-private.key" > "$TOPO_DIR/vps2-peer-public.key")
+	chmod 0644 "$TOPO_DIR/vps2-peer-public.key"
+	wg_create vps2 "${TOPO_WG_VPS}2"
+	nsrun vps2 wg set "${TOPO_WG_VPS}2" private-key "$TOPO_DIR/vps2-private.key" listen-port 51820 \
+		peer "$(cat "$TOPO_DIR/rtr-public.key")" allowed-ips 10.12.0.102/32,192.168.10.0/24,192.168.20.0/24
+	addr vps2 "${TOPO_WG_VPS}2" 10.12.0.1/24
+	ip -n "${TOPO_NS}vps2" link set "${TOPO_WG_VPS}2" up
+	ip -n "${TOPO_NS}vps2" route add 192.168.10.0/24 dev "${TOPO_WG_VPS}2"
+	ip -n "${TOPO_NS}vps2" route add 192.168.20.0/24 dev "${TOPO_WG_VPS}2"
+	nat vps2 wfslab_vps "iifname \"${TOPO_WG_VPS}2\" oifname \"wan\""
+	wg_create rtr "${TOPO_WG_RTR}2"
+	nsrun rtr wg set "${TOPO_WG_RTR}2" private-key "$TOPO_DIR/rtr-private.key" \
+		peer "$(cat "$TOPO_DIR/vps2-peer-public.key")" endpoint 198.51.100.14:51820 allowed-ips 0.0.0.0/0
+	addr rtr "${TOPO_WG_RTR}2" 10.12.0.102/24
+	ip -n "${TOPO_NS}rtr" link set "${TOPO_WG_RTR}2" up
+	sed -i -e "s|^WG_IFACE=.*|WG_IFACE=$TOPO_WG_RTR ${TOPO_WG_RTR}2|" \
+		-e "s|^WG_PEER_IP=.*|WG_PEER_IP=10.11.0.1 10.12.0.1|" \
+		-e "s|^WG_ENDPOINT=.*|WG_ENDPOINT=198.51.100.10 198.51.100.14|" \
+		-e "s|^WG_PEER_KEY_FILE=.*|WG_PEER_KEY_FILE=$TOPO_DIR/vps-peer-public.key $TOPO_DIR/vps2-peer-public.key|" \
+		"$TOPO_DIR/wg-failsafe.conf"
 }
 
 # topo_dhcp eth0|eth1: the ISP behind that WAN serves DHCP on its lan, the router's

@@ -35,6 +35,7 @@
 # the session ended by the ISP, failover, the session back with new addresses and no default
 # from pppd, failback; main and table 201 must hold a default through ppp0 again. Scenario 8
 # (see scenario_silent): a VPS that answers no echo keeps its tunnel through two outages.
+# Scenario 9 (see scenario_tunnels): two VPSs in order, the first blocked on the backup path.
 #
 # Lines starting "figure:" are collected by vm/test.sh. Exit status 0 = pass.
 set -eu
@@ -94,7 +95,7 @@ EOF
 }
 
 down() {
-	for n in $TOPO_NAMESPACES; do ip netns del "$n" 2> /dev/null || true; done
+	for n in $TOPO_NAMESPACES vps2; do ip netns del "$n" 2> /dev/null || true; done
 	rm -rf "$D"
 }
 
@@ -166,6 +167,7 @@ paths() {
 				dst=2001:db8:80::$d
 			fi
 			if [ "$1" = tunnel ]; then want=vps
+			elif [ "$1" = tunnel2 ]; then want=vps2
 			elif [ "$1" = backup ]; then want=isp2
 			else case $d in 80 | 81) want=isp1 ;; *) want=isp2 ;; esac; fi
 			got=$(path "$c" "$dst")
@@ -605,6 +607,61 @@ scenario_silent() {
 	echo "   the peer was renewed once per outage, its settings as before"
 	down
 }
+# Scenario 9: two VPSs in order (TOPO_VPS2: the second on wg02, 198.51.100.14), in-kernel
+# WireGuard on every end. ISP 2 drops WireGuard to the first VPS: activation proves the first
+# in vain, then the second, and the LAN leaves through the second; recovery leaves every table
+# and rule as before. Then the first carries the LAN, is blocked while it does: the rounds
+# hand the LAN to the second; unblocked: back to the first (UP_AFTER_S=0); recovery again.
+scenario_tunnels() {
+	step "scenario 9: two VPSs in order, the first blocked on the backup path"
+	BACKEND=kernel
+	TOPO_VPS2=yes up yes up
+	ns inet nft add rule ip obs seen icmp type echo-request ip saddr 198.51.100.14 counter comment '"vps2"'
+	tables > "$D/before"
+	block_vps1() {
+		printf '%s\n' 'table ip wfs_bvps {' '	chain drop_wg {' \
+			'		type filter hook forward priority filter; policy accept;' \
+			'		iifname "lan" ip daddr 198.51.100.10 udp dport 51820 drop' '	}' '}' | ns isp2 nft -f -
+	}
+	block_vps1
+	carrier down
+	run_ok "activation, the first VPS blocked"
+	paths tunnel2
+	carrier up
+	run_ok "recovery from the second VPS"
+	same_tables "$D/before" "after recovery (scenario 9, the second VPS)"
+	echo "   the LAN on the second VPS, every table and rule as before after it"
+	ns isp2 nft delete table ip wfs_bvps
+	carrier down
+	run_ok "activation, both VPSs open"
+	paths tunnel
+	block_vps1
+	# The first dies while it carries the LAN: a round or two (a fallback while the second's
+	# handshake is made, each round's probe of the others at most every 5 s) move the LAN.
+	i=0
+	until [ "$(path c1 203.0.113.80)" = vps2 ]; do
+		i=$((i + 1)); [ $i -lt 15 ] || { cat "$D/wg-failsafe.log"; fail "the second VPS did not take the LAN"; }
+		tool run
+		sleep 1
+	done
+	paths tunnel2
+	ns isp2 nft delete table ip wfs_bvps
+	i=0
+	until [ "$(path c1 203.0.113.80)" = vps ]; do
+		i=$((i + 1)); [ $i -lt 15 ] || { cat "$D/wg-failsafe.log"; fail "the first VPS did not take the LAN back"; }
+		tool run
+		sleep 1
+	done
+	paths tunnel
+	grep -q 'every table moved to it from wg02' "$D/wg-failsafe.log" || fail "no switch between tunnels logged"
+	carrier up
+	run_ok "recovery"
+	same_tables "$D/before" "after recovery (scenario 9, switched and back)"
+	echo "   the LAN moved to the second VPS and back, every table and rule as before after it"
+	down
+	TOPO_VPS2=no
+}
+
 # peer_settings: the router's peer as `wg show wg0 dump` gives its settings (key, preshared
 # key, endpoint, allowed IPs, keepalive; not its handshake or counters).
 peer_settings() { ns rtr wg show wg0 dump | awk -F'\t' 'NR > 1 { print $1, $2, $3, $4, $8 }'; }
@@ -615,6 +672,7 @@ case $(cat "$P/only" 2> /dev/null) in
 pppoe) scenario_pppoe; step "scenario 6 passed (the only one asked for)"; exit 0 ;;
 systemd) scenario_systemd; step "scenario 7 passed (the only one asked for)"; exit 0 ;;
 silent) scenario_silent; step "scenario 8 passed (the only one asked for)"; exit 0 ;;
+tunnels) scenario_tunnels; step "scenario 9 passed (the only one asked for)"; exit 0 ;;
 esac
 
 step "scenario 1: dual-stack topology, router peer with endpoint, WG_BACKEND=auto"
@@ -869,6 +927,7 @@ log_has "daemon stopped (SIGTERM)" || fail "no stop line in the log"
 down
 
 scenario_silent
+scenario_tunnels
 scenario_pppoe
 
 step "all checks passed"

@@ -1,0 +1,135 @@
+//! Several tunnels while the failsafe is on: the tunnels not in use probed over the backup
+//! (at most every `OTHERS_EVERY_MS`), and the judge's answer (`judge::tunnel_choice`) on
+//! which one carries the LAN: a dead tunnel replaced at once by the first other that
+//! answers, an earlier one moved back to once it has answered every probe for the failback
+//! wait. With one tunnel nothing here runs.
+
+use super::steps::*;
+use super::*;
+use crate::judge::{tunnel_choice, TunnelHealth};
+
+/// The round while active's tunnel facts (`verdict`, `tunnel_ok`) after another tunnel took
+/// the LAN, if one did (see [`tunnel_after_round`]): the new one's, and the interface it took
+/// the LAN from when the tables were on a tunnel (a switch between tunnels, told).
+pub(super) fn other_tunnel(
+    sys: &mut System,
+    record: &mut Record,
+    verdict: Option<bool>,
+    tunnel_ok: bool,
+    gateways: (Ipv4Addr, Option<Ipv4Addr>),
+) -> Result<(Option<bool>, bool, Option<String>), Error> {
+    let on_tunnel = record.mode.target == Target::Tunnel;
+    Ok(match tunnel_after_round(sys, record, verdict, on_tunnel, gateways)? {
+        Some(to) => (Some(true), true, Some(moved_to(sys, record, to)).filter(|_| on_tunnel)),
+        None => (verdict, tunnel_ok, None),
+    })
+}
+
+/// With several tunnels, the tunnel the LAN moves to this round, when it is another than
+/// the one in use (`None`: it stays, or goes to the backup as for one tunnel). `verdict` is
+/// the tunnel in use's this round; `on_tunnel` whether the tables are on it. The tunnels
+/// probed are brought up as activation brings one up (route, link, peer: journaled).
+fn tunnel_after_round(
+    sys: &mut System,
+    record: &mut Record,
+    verdict: Option<bool>,
+    on_tunnel: bool,
+    gateways: (Ipv4Addr, Option<Ipv4Addr>),
+) -> Result<Option<usize>, Error> {
+    let root = sys.root;
+    let n = root.tunnel_count();
+    let now_ms = sys.boottime_ms();
+    let in_use = sys.tunnel_in_use();
+    // The one in use works: only earlier ones are watched (also from the backup, which it
+    // takes the LAN back from). It does not: every other one, in order, until one answers.
+    let replacing = !on_tunnel || verdict == Some(false);
+    let dead = verdict != Some(true) && replacing;
+    let wanted: Vec<usize> = (0..n).filter(|i| *i != in_use && (*i < in_use || dead)).collect();
+    if wanted.is_empty() || !record.others.due(now_ms) {
+        return Ok(None);
+    }
+    record.others.probed_ms = Some(now_ms);
+    let mut seen = vec![TunnelHealth::default(); n];
+    seen[in_use] = TunnelHealth { works: verdict, passing_since_ms: None };
+    for i in wanted {
+        sys.use_tunnel(i);
+        let works = match probe_other(sys, gateways) {
+            Ok(works) => works,
+            Err(e) => {
+                sys.log.warn(&format!("tunnel {}: {e}", sys.cfg.wg_iface));
+                false
+            }
+        };
+        seen[i] = record.others.probed(&sys.cfg.wg_iface, works, now_ms);
+        if works && replacing {
+            break;
+        }
+    }
+    sys.use_tunnel(in_use);
+    let current = on_tunnel.then_some(in_use);
+    let chosen = tunnel_choice(current, &seen, now_ms, record.failback.up_after_s);
+    Ok(chosen.filter(|c| *c != in_use))
+}
+
+/// The LAN moves to tunnel `to`: the rest of the round works on it, and the record says
+/// so — it answered an echo just now (the handshake it holds is the mark from here on).
+/// Returns the interface it leaves.
+fn moved_to(sys: &mut System, record: &mut Record, to: usize) -> String {
+    let from = sys.cfg.wg_iface.clone();
+    // The outage's bytes: the tunnel left counted up to now; the next reading, of the new
+    // one's counters, only becomes the base.
+    if record.mode.target == Target::Tunnel {
+        count_traffic(sys, record, Target::Tunnel);
+    }
+    record.traffic.base = None;
+    sys.use_tunnel(to);
+    record.mode.tunnel = (to > 0).then(|| sys.cfg.wg_iface.clone());
+    record.tunnel.handshake_mark = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+    record.tunnel.peer_echoes = true;
+    record.tunnel.down = false;
+    from
+}
+
+/// One tunnel not in use (the one `System::use_tunnel` chose), brought up over the backup
+/// as activation brings one up — the route to its VPS (made once), its interface up, its
+/// peer's endpoint and keepalive (each only when missing, each journaled) — and probed with
+/// one echo: whether its peer answered.
+fn probe_other(sys: &mut System, (backup_gw, primary_gw): (Ipv4Addr, Option<Ipv4Addr>)) -> Result<bool, Error> {
+    let c = sys.cfg;
+    if sys.links.by_name(&c.wg_iface).is_none() || !c.wg_endpoint.known() {
+        return Ok(false);
+    }
+    let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: false };
+    // Its route once made stays (a dump every few seconds would cost a router with a full
+    // table dearly): one removed since only keeps this tunnel from answering.
+    let endpoint = ours.endpoint_route();
+    if !crate::model::owned_routes(sys.journal()).iter().any(|r| r.same_path(&endpoint)) {
+        let (routes, rules) = (sys.routes()?, sys.rules()?);
+        ensure_endpoint_route(sys, &routes, &rules, &ours)?;
+    }
+    ensure_link_up(sys)?;
+    let peer = sys.tunnel_peer()?;
+    let set = peer.as_ref().is_some_and(|p| p.endpoint == Some(sys.endpoint()) && p.keepalive_s == c.wg_keepalive_s);
+    if !set {
+        set_peer_endpoint(sys, peer, &format!("not in use, watched over {}", c.backup_dev))?;
+    }
+    sys.peer_answers(1)
+}
+
+/// `routes` (read for the tunnel in use: the defaults and the routes to its VPS) with the
+/// routes to every other tunnel's VPS: what the shapes of a lost state are looked for in.
+pub(super) fn routes_to_every_vps(sys: &mut System, routes: &[Route]) -> Result<Vec<Route>, Error> {
+    let mut all = routes.to_vec();
+    let in_use = sys.tunnel_in_use();
+    for i in (0..sys.root.tunnel_count()).filter(|i| *i != in_use) {
+        sys.use_tunnel(i);
+        let more = sys.routes();
+        sys.use_tunnel(in_use);
+        for r in more?.into_iter().filter(|r| !r.is_default()) {
+            if !all.contains(&r) {
+                all.push(r);
+            }
+        }
+    }
+    Ok(all)
+}

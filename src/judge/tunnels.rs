@@ -1,0 +1,115 @@
+//! Several tunnels, in order of preference: which one carries the LAN, judged over what
+//! each was seen doing. Pure: the sequences prove the tunnels and act on the answer.
+//!
+//! - At activation the first tunnel proven over the backup, in order ([`first_proven`]).
+//! - While active, a dead tunnel is replaced at once by the first one that works (a dead
+//!   target waits for nothing); none works: the backup (FALLBACK says whether the tables
+//!   may go there).
+//! - A tunnel earlier in the order than the one in use is moved back to only once it has
+//!   passed every round for the wait (UP_AFTER_S as damped, the primary's own failback
+//!   wait): one lost echo restarts its clock, so a tunnel that comes and goes never
+//!   flaps the LAN.
+
+/// What a round knows of one tunnel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelHealth {
+    /// Proven this round (`Some(true)`), failed (`Some(false)`), not judged (`None`: a track
+    /// that has just started, a tunnel not probed this round).
+    pub works: Option<bool>,
+    /// Boot-time ms since which it has passed every round without a break.
+    pub passing_since_ms: Option<u64>,
+}
+
+/// Activation's order: the first tunnel proven, `None` when none was (the backup directly).
+pub fn first_proven(proven: &[bool]) -> Option<usize> {
+    proven.iter().position(|p| *p)
+}
+
+/// The tunnel that carries the LAN after this round (`None`: the backup), from the one
+/// in use (`current`, `None` on the backup), each tunnel's health in order of preference,
+/// the time now and the wait a switch back takes (`wait_s`).
+pub fn tunnel_choice(current: Option<usize>, seen: &[TunnelHealth], now_ms: u64, wait_s: u64) -> Option<usize> {
+    let works = |i: usize| seen.get(i).is_some_and(|t| t.works == Some(true));
+    let held = |t: &TunnelHealth| {
+        t.works == Some(true) && t.passing_since_ms.is_some_and(|s| now_ms.saturating_sub(s) >= wait_s * 1000)
+    };
+    match current {
+        // On the backup (or a tunnel no longer configured): the first tunnel that works,
+        // at once, as a single tunnel is taken back at its first proof.
+        None => (0..seen.len()).find(|i| works(*i)),
+        Some(c) if c >= seen.len() => (0..seen.len()).find(|i| works(*i)),
+        // The one in use is dead: the first other that works, else the backup.
+        Some(c) if seen[c].works == Some(false) => (0..seen.len()).find(|i| *i != c && works(*i)),
+        // It works (or is not judged): an earlier one that has held for the wait.
+        Some(c) => seen[..c].iter().position(held).or(Some(c)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UP: TunnelHealth = TunnelHealth { works: Some(true), passing_since_ms: Some(0) };
+    const DOWN: TunnelHealth = TunnelHealth { works: Some(false), passing_since_ms: None };
+    const UNKNOWN: TunnelHealth = TunnelHealth { works: None, passing_since_ms: None };
+
+    fn up_since(ms: u64) -> TunnelHealth {
+        TunnelHealth { works: Some(true), passing_since_ms: Some(ms) }
+    }
+
+    #[test]
+    fn activation_takes_the_first_proven_in_order() {
+        assert_eq!(first_proven(&[true, true]), Some(0));
+        assert_eq!(first_proven(&[false, true]), Some(1));
+        assert_eq!(first_proven(&[false, false]), None);
+        assert_eq!(first_proven(&[]), None);
+    }
+
+    #[test]
+    fn a_dead_tunnel_is_replaced_at_once_by_the_first_that_works() {
+        assert_eq!(tunnel_choice(Some(0), &[DOWN, up_since(99_000)], 100_000, 60), Some(1));
+        assert_eq!(tunnel_choice(Some(1), &[up_since(99_000), DOWN], 100_000, 60), Some(0), "no wait from a dead one");
+        assert_eq!(tunnel_choice(Some(0), &[DOWN, DOWN, UP], 100_000, 60), Some(2));
+        assert_eq!(tunnel_choice(Some(0), &[DOWN, UNKNOWN], 100_000, 60), None, "unproven is no target");
+        assert_eq!(tunnel_choice(Some(0), &[DOWN, DOWN], 100_000, 60), None);
+    }
+
+    #[test]
+    fn the_first_is_moved_back_to_only_after_the_wait() {
+        let now = 100_000;
+        assert_eq!(tunnel_choice(Some(1), &[up_since(now - 59_999), UP], now, 60), Some(1));
+        assert_eq!(tunnel_choice(Some(1), &[up_since(now - 60_000), UP], now, 60), Some(0));
+        assert_eq!(tunnel_choice(Some(1), &[up_since(now), UP], now, 0), Some(0), "UP_AFTER_S=0: at once");
+        // Its clock restarted by a lost echo (or not judged this round): no switch.
+        assert_eq!(tunnel_choice(Some(1), &[DOWN, UP], now, 60), Some(1));
+        assert_eq!(tunnel_choice(Some(1), &[UNKNOWN, UP], now, 60), Some(1));
+        // A later tunnel is never preferred to the one in use, however long it held.
+        assert_eq!(tunnel_choice(Some(0), &[UP, UP], now, 0), Some(0));
+        // The one in use not judged this round: it stays, unless an earlier one held.
+        assert_eq!(tunnel_choice(Some(2), &[DOWN, UP, UNKNOWN], now, 60), Some(1));
+        assert_eq!(tunnel_choice(Some(2), &[DOWN, up_since(now), UNKNOWN], now, 60), Some(2));
+    }
+
+    #[test]
+    fn from_the_backup_the_first_tunnel_that_works_at_once() {
+        assert_eq!(tunnel_choice(None, &[DOWN, up_since(100_000)], 100_000, 60), Some(1));
+        assert_eq!(tunnel_choice(None, &[up_since(100_000), UP], 100_000, 60), Some(0));
+        assert_eq!(tunnel_choice(None, &[UNKNOWN, DOWN], 100_000, 60), None);
+        assert_eq!(tunnel_choice(Some(5), &[DOWN, UP], 100_000, 60), Some(1), "a tunnel no longer configured");
+    }
+
+    #[test]
+    fn an_oscillating_first_tunnel_never_flaps_the_lan() {
+        // The first passes for 50 s, fails a round, passes again: with a 60 s wait the LAN
+        // stays on the second the whole time.
+        let mut since = None;
+        let mut on = Some(1);
+        for t_s in 0..600u64 {
+            let first_ok = t_s % 51 != 50;
+            since = if first_ok { since.or(Some(t_s * 1000)) } else { None };
+            let first = TunnelHealth { works: Some(first_ok), passing_since_ms: since };
+            on = tunnel_choice(on, &[first, UP], t_s * 1000, 60);
+            assert_eq!(on, Some(1), "at {t_s} s");
+        }
+    }
+}
