@@ -286,8 +286,8 @@ pub fn other_host(ours: Ipv4Addr, len: u8) -> Option<Ipv4Addr> {
 /// Why `ip` cannot be the VPS's tunnel address on an interface with `hosts` (none: an
 /// interface the configuration lacks), if it cannot.
 fn peer_ip_refused(ip: Ipv4Addr, hosts: &[(Ipv4Addr, u8)]) -> Option<String> {
-    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
-        return Some("cannot be a tunnel's peer (unspecified, loopback, multicast or broadcast)".into());
+    if let Some(why) = crate::config::peer_ip_refused(ip) {
+        return Some(why.into());
     }
     if hosts.iter().any(|(a, _)| *a == ip) {
         return Some("is the router's own tunnel address".into());
@@ -337,5 +337,11 @@ mod tests {
         assert_eq!(peer_ip_refused(ip("10.11.0.4"), &[(ip("10.11.0.5"), 31)]), None);
         assert_eq!(peer_ip_refused(ip("10.99.0.1"), &[]), None);
         assert!(peer_ip_refused(ip("0.0.0.0"), &[]).is_some());
+        // `--peer-ip` is checked as the parser checks WG_PEER_IP: the same words.
+        for bad in ["0.0.0.0", "255.255.255.255", "224.0.0.1", "127.0.0.1"] {
+            let e = crate::init::Given::new(Some(bad), None, &[], None).err().unwrap_or_default();
+            let why = "cannot be a tunnel's peer (unspecified, loopback, multicast or broadcast)";
+            assert_eq!(e, format!("--peer-ip: `{bad}` {why}"));
+        }
     }
 }
