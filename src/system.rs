@@ -122,7 +122,11 @@ impl<'a> System<'a> {
         let read = state.journal();
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
         // A name endpoint takes the address it had (activation's, while the failsafe is on).
-        crate::endpoint::recall(cfg, &state);
+        let own = match cfg.wg_endpoint.name {
+            Some(_) => kernel.addrs().context("reading addresses")?.iter().map(|a| a.local).collect(),
+            None => Vec::new(),
+        };
+        crate::endpoint::recall(cfg, &state, &own);
         crate::endpoint::recall_from_journal(cfg, &journal);
         Ok(System {
             cfg,

@@ -36,7 +36,8 @@ impl Daemon {
         }
         let state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
         let before = self.cfg.wg_endpoint.addr();
-        match endpoint::begin(&self.cfg, &state, state::boottime_s(), endpoint::Need::Refresh) {
+        let (now_s, own) = (state::boottime_s(), self.own_addrs());
+        match endpoint::begin(&self.cfg, &state, now_s, endpoint::Need::Refresh, &own) {
             endpoint::Begun::Done(looked) => self.told_lookup(&looked, before),
             endpoint::Begun::Ask(asking) => {
                 let resolving = dns::Resolving::start(&asking.servers, &asking.name, asking.timeout);
@@ -62,6 +63,11 @@ impl Daemon {
             .map_err(crate::system::state_error);
         let r = looked.and_then(|looked| self.told_lookup(&looked, before));
         self.note(r);
+    }
+
+    /// The router's own addresses, as the view has them.
+    pub(super) fn own_addrs(&self) -> Vec<Ipv4Addr> {
+        self.view.addrs.iter().map(|a| a.local).collect()
     }
 
     /// A lookup's end told as `run` tells it; a new address is followed by the view.

@@ -5,6 +5,7 @@ use super::{Observed, System};
 use crate::endpoint::{self, Looked, Need};
 use crate::error::{Context, Error};
 use crate::probe::Path as ProbePath;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 impl System<'_> {
@@ -12,9 +13,20 @@ impl System<'_> {
     /// once it has expired (see [`endpoint::plan`]).
     pub fn refresh_endpoint(&mut self) -> Result<Looked, Error> {
         let now_s = self.boottime_s();
+        let own = self.own_addrs(None)?;
         let kernel = &self.kernel;
-        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Refresh, |a| kernel.lookup(a, None), self.dry_run)
+        let ask = |a: &endpoint::Asking| kernel.lookup(a, None);
+        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Refresh, &own, ask, self.dry_run)
             .map_err(super::state_error)
+    }
+
+    /// The router's own addresses: the round's, else read now.
+    fn own_addrs(&mut self, obs: Option<&Observed>) -> Result<Vec<Ipv4Addr>, Error> {
+        let addrs = match obs.filter(|o| !o.addrs.is_empty()) {
+            Some(o) => o.addrs.clone(),
+            None => self.addrs()?,
+        };
+        Ok(addrs.iter().map(|a| a.local).collect())
     }
 
     /// A name endpoint's entry in STATE_DIR, when it is of this boot (`None` for an address).
@@ -22,12 +34,14 @@ impl System<'_> {
         endpoint::kept(&self.state, self.cfg.wg_endpoint.name.as_deref()?)
     }
 
-    /// Activation: the name endpoint's address — its entry's within the TTL, else looked
-    /// up through BACKUP_DEV, else the expired one. `Looked::Nothing` for an address.
-    pub fn endpoint_for_activation(&mut self, obs: &Observed) -> Result<Looked, Error> {
+    /// Activation (`need`; or the failsafe on with no address known): the name endpoint's
+    /// address — its entry's within the TTL, else looked up through BACKUP_DEV, else the
+    /// expired one. `Looked::Nothing` for an address.
+    pub fn endpoint_for_activation(&mut self, obs: &Observed, need: Need) -> Result<Looked, Error> {
         let now_s = self.boottime_s();
-        let path = match endpoint::asks(self.cfg, &self.state, now_s, Need::Activation) {
-            true => self.backup_gateway_path(obs)?,
+        let own = self.own_addrs(Some(obs))?;
+        let path = match endpoint::asks(self.cfg, &self.state, now_s, need, &own) {
+            true => self.backup_gateway_path(obs, need)?,
             false => None,
         };
         let (kernel, backup_dev) = (&self.kernel, &self.cfg.backup_dev);
@@ -35,13 +49,13 @@ impl System<'_> {
             Some(path) => kernel.lookup(a, Some(path)),
             None => Err(format!("{backup_dev} has no path to its gateway")),
         };
-        endpoint::look_up(self.cfg, &mut self.state, now_s, Need::Activation, ask, self.dry_run)
-            .map_err(super::state_error)
+        endpoint::look_up(self.cfg, &mut self.state, now_s, need, &own, ask, self.dry_run).map_err(super::state_error)
     }
 
     /// The packet path to BACKUP_GW out of BACKUP_DEV, from the device's own address;
-    /// `None` when the backup is down, has no address or its gateway does not resolve.
-    fn backup_gateway_path(&mut self, obs: &Observed) -> Result<Option<ProbePath>, Error> {
+    /// `None` when the backup is down, has no address or its gateway does not resolve
+    /// (waited for PROBE_TIMEOUT_MS; while on, no longer than the lookup may take).
+    fn backup_gateway_path(&mut self, obs: &Observed, need: Need) -> Result<Option<ProbePath>, Error> {
         let c = self.cfg;
         let Some(link) = self.links.by_name(&c.backup_dev).filter(|l| l.admin_up && l.lower_up).cloned() else {
             return Ok(None);
@@ -52,7 +66,11 @@ impl System<'_> {
         let lladdr = if link.point_to_point {
             None
         } else {
-            let wait = Duration::from_millis(c.probe_timeout_ms);
+            let wait_ms = match need {
+                Need::Active => c.probe_timeout_ms.min(endpoint::ACTIVE_TIMEOUT_MS),
+                _ => c.probe_timeout_ms,
+            };
+            let wait = Duration::from_millis(wait_ms);
             let mac = self.kernel.gateway_lladdr(link.index, &c.backup_dev, gw, wait);
             match mac.context("reading the neighbour table")? {
                 Some(mac) => Some(mac),
