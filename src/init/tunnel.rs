@@ -109,7 +109,7 @@ fn choose(tunnels: &[Tunnel], ifaces: &[Iface], given: &Given) -> Result<(Option
     }
     let all: Vec<&Tunnel> = tunnels.iter().collect();
     if all.is_empty() {
-        return Err("no WireGuard interface in the configuration: give --wg-iface NAME, --endpoint ADDR[:PORT] and --peer-ip IP".into());
+        return Err("no WireGuard interface in the configuration: give --wg-iface NAME, --endpoint HOST[:PORT] and --peer-ip IP".into());
     }
     let pick = |t: &Tunnel| tunnels.iter().position(|x| x.name == t.name);
     if let Some(ip) = given.peer_ip {
@@ -197,7 +197,7 @@ pub(super) fn derive_wireguard(root: &Node, ifaces: &[Iface], given: &Given, d: 
 /// peer's endpoint when `--endpoint` gives none).
 fn endpoint(name: &str, vps: Option<&ConfiguredPeer>, given: &Given, d: &mut Derived) {
     let from_peer = vps.and_then(|p| Some((p, p.endpoint.as_deref()?)));
-    let give = "give the VPS's address with --endpoint ADDR[:PORT]";
+    let give = "give the VPS with --endpoint HOST[:PORT] (its IPv4 address or host name)";
     let peer_port = from_peer.map(|(_, e)| split_endpoint(e).1).filter(|p| config_ok("WG_ENDPOINT_PORT", p));
     match (&given.endpoint, from_peer) {
         (Some((host, port)), _) => {
