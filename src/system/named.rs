@@ -20,8 +20,12 @@ impl System<'_> {
             .map_err(super::state_error)
     }
 
-    /// The router's own addresses: the round's, else read now.
+    /// The router's own addresses: the round's, else read now (none for an address
+    /// endpoint: nothing is looked up).
     fn own_addrs(&mut self, obs: Option<&Observed>) -> Result<Vec<Ipv4Addr>, Error> {
+        if self.cfg.wg_endpoint.name.is_none() {
+            return Ok(Vec::new());
+        }
         let addrs = match obs.filter(|o| !o.addrs.is_empty()) {
             Some(o) => o.addrs.clone(),
             None => self.addrs()?,
