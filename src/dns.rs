@@ -63,33 +63,13 @@ pub fn lookup(
     timeout: Duration,
     via: Option<&ProbePath>,
 ) -> Result<Resolved, String> {
-    let Some(path) = via else {
-        let mut r = Resolving::start(servers, name, timeout);
-        loop {
-            if let Some(done) = r.poll() {
-                return done;
-            }
-            r.wait();
+    let mut r = Resolving::start_via(servers, name, timeout, via);
+    loop {
+        if let Some(done) = r.poll() {
+            return done;
         }
-    };
-    let share = share_of(servers, timeout);
-    let mut why = Vec::new();
-    for &server in servers {
-        let id = match crate::probe::random_u16() {
-            Ok(id) => id,
-            Err(e) => return Err(format!("no random query id: {e}")),
-        };
-        let accept = |p: &[u8]| lookup_of(id, name, p) != Lookup::Foreign;
-        let reply = crate::probe::exchange(path, server, 53, &query(id, name), share, &accept);
-        match reply.map(|r| r.map(|p| lookup_of(id, name, &p))) {
-            Ok(reply) => match said(server, reply, share) {
-                Ok(found) => return Ok(found),
-                Err(m) => why.push(m),
-            },
-            Err(e) => why.push(format!("{server}: {e}")),
-        }
+        r.wait();
     }
-    Err(gave_up(why))
 }
 
 /// Each resolver's share of a lookup's time.
@@ -115,35 +95,105 @@ fn gave_up(why: Vec<String>) -> String {
     }
 }
 
-/// A routed lookup in progress, read without blocking: the resolvers asked in turn, each
-/// within its share of the time, one [`Query`] in flight. [`lookup`] waits on it; the
-/// daemon polls its descriptor beside the others, so that a resolver that does not answer
-/// never holds its loop.
+/// A lookup in progress, read without blocking: the resolvers asked in turn, each within
+/// its share of the time, one query in flight — routed ([`Query`]), or framed to a gateway
+/// (`probe::Exchange`). [`lookup`] waits on it; the daemon polls its descriptor beside the
+/// others, so that a resolver that does not answer never holds its loop.
 pub struct Resolving {
     name: String,
     servers: Vec<Ipv4Addr>,
+    /// `None`: routed by the kernel; else framed along this path.
+    via: Option<ProbePath>,
     /// 53 (another in tests).
     port: u16,
     /// The next server to ask.
     next: usize,
     share: Duration,
-    asking: Option<Query>,
+    asking: Option<InFlight>,
     /// What each server asked so far did.
     why: Vec<String>,
+}
+
+/// The query a [`Resolving`] has in flight.
+enum InFlight {
+    Routed(Query),
+    Framed { ex: crate::probe::Exchange, id: u16, server: Ipv4Addr },
+}
+
+impl InFlight {
+    fn fd(&self) -> std::os::fd::RawFd {
+        match self {
+            InFlight::Routed(q) => q.fd(),
+            InFlight::Framed { ex, .. } => ex.fd(),
+        }
+    }
+
+    fn wait_ms(&self) -> i32 {
+        match self {
+            InFlight::Routed(q) => q.wait_ms(),
+            InFlight::Framed { ex, .. } => ex.wait_ms(),
+        }
+    }
+
+    fn server(&self) -> Ipv4Addr {
+        match self {
+            InFlight::Routed(q) => q.server,
+            InFlight::Framed { server, .. } => *server,
+        }
+    }
+
+    /// The reply as [`lookup_of`] reads it (`Some(None)`: none by the deadline), or
+    /// `None` while waiting.
+    fn poll(&mut self, name: &str) -> io::Result<Option<Option<Lookup>>> {
+        match self {
+            InFlight::Routed(q) => q.poll_lookup(),
+            InFlight::Framed { ex, id, .. } => {
+                let id = *id;
+                let reply = ex.poll(&|p| lookup_of(id, name, p) != Lookup::Foreign)?;
+                Ok(reply.map(|r| r.map(|p| lookup_of(id, name, &p))))
+            }
+        }
+    }
 }
 
 impl Resolving {
     /// Asks the first of `servers` (a server that cannot be asked is passed over, told).
     pub fn start(servers: &[Ipv4Addr], name: &str, timeout: Duration) -> Resolving {
-        Resolving::start_port(servers, 53, name, timeout)
+        Resolving::start_port(servers, 53, name, timeout, None)
     }
 
-    fn start_port(servers: &[Ipv4Addr], port: u16, name: &str, timeout: Duration) -> Resolving {
+    /// As [`Resolving::start`], the queries framed along `via` when given (see
+    /// `probe::exchange`).
+    pub fn start_via(servers: &[Ipv4Addr], name: &str, timeout: Duration, via: Option<&ProbePath>) -> Resolving {
+        Resolving::start_port(servers, 53, name, timeout, via)
+    }
+
+    fn start_port(
+        servers: &[Ipv4Addr],
+        port: u16,
+        name: &str,
+        timeout: Duration,
+        via: Option<&ProbePath>,
+    ) -> Resolving {
         let share = share_of(servers, timeout);
-        let (name, servers) = (name.to_string(), servers.to_vec());
-        let mut r = Resolving { name, servers, port, next: 0, share, asking: None, why: Vec::new() };
+        let (name, servers, via) = (name.to_string(), servers.to_vec(), via.cloned());
+        let mut r = Resolving { name, servers, via, port, next: 0, share, asking: None, why: Vec::new() };
         r.ask_next();
         r
+    }
+
+    /// The query to `server`, along `via` if given.
+    fn ask(&self, server: Ipv4Addr) -> io::Result<InFlight> {
+        match &self.via {
+            None => {
+                Query::start_at(SocketAddr::from((server, self.port)), &self.name, self.share).map(InFlight::Routed)
+            }
+            Some(path) => {
+                let id = crate::probe::random_u16()?;
+                let ex = crate::probe::Exchange::start(path, server, self.port, &query(id, &self.name), self.share)?;
+                Ok(InFlight::Framed { ex, id, server })
+            }
+        }
     }
 
     /// The next server asked; `asking` is `None` when none is left.
@@ -151,7 +201,7 @@ impl Resolving {
         self.asking = None;
         while let Some(&server) = self.servers.get(self.next) {
             self.next += 1;
-            match Query::start_at(SocketAddr::from((server, self.port)), &self.name, self.share) {
+            match self.ask(server) {
                 Ok(q) => {
                     self.asking = Some(q);
                     return;
@@ -163,18 +213,18 @@ impl Resolving {
 
     /// The query's socket (-1 once done: poll(2) skips it).
     pub fn fd(&self) -> std::os::fd::RawFd {
-        self.asking.as_ref().map_or(-1, Query::fd)
+        self.asking.as_ref().map_or(-1, InFlight::fd)
     }
 
     /// Milliseconds until [`Resolving::poll`] has more to do than read a reply.
     pub fn wait_ms(&self) -> i32 {
-        self.asking.as_ref().map_or(0, Query::wait_ms)
+        self.asking.as_ref().map_or(0, InFlight::wait_ms)
     }
 
     fn wait(&self) {
         if let Some(q) = &self.asking {
             // An error here is a poll that returned early: the deadline still holds.
-            let _ = q.wait();
+            let _ = crate::os::poll(&mut [crate::os::pollin(q.fd())], q.wait_ms());
         }
     }
 
@@ -183,8 +233,8 @@ impl Resolving {
     pub fn poll(&mut self) -> Option<Result<Resolved, String>> {
         loop {
             let Some(q) = &mut self.asking else { return Some(Err(gave_up(std::mem::take(&mut self.why)))) };
-            let server = q.server;
-            let reply = match q.poll_lookup() {
+            let server = q.server();
+            let reply = match q.poll(&self.name) {
                 Ok(None) => return None,
                 Ok(Some(reply)) => said(server, reply, self.share),
                 Err(e) => Err(format!("{server}: {e}")),
@@ -517,7 +567,7 @@ mod tests {
         let _silent = UdpSocket::bind(("127.0.0.2", port)).expect("bind the same port on 127.0.0.2");
         let servers = [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)];
         let started = Instant::now();
-        let mut r = Resolving::start_port(&servers, port, "vps.example.net", Duration::from_millis(400));
+        let mut r = Resolving::start_port(&servers, port, "vps.example.net", Duration::from_millis(400), None);
         answering.set_nonblocking(true).expect("non-blocking");
         let mut buf = [0u8; 512];
         let done = loop {

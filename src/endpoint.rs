@@ -18,7 +18,8 @@
 //!   the name up while the failsafe is on, unless nothing is known at all (neither the
 //!   entry nor the endpoint route activation journaled): then it is looked up as at
 //!   activation, but not again before [`RETRY_S`] after a failed lookup (activation's
-//!   included), and within [`ACTIVE_TIMEOUT_MS`] — the daemon's loop waits meanwhile.
+//!   included); the daemon asks beside its loop ([`begin`], then [`finish`]), as while
+//!   healthy.
 //! - An address is taken only when [`usable_endpoint`] says it can be the VPS: an answer
 //!   that cannot is a failed lookup (told, with the reason), and an entry holding one is
 //!   read as holding none.
@@ -48,9 +49,6 @@ pub const RETRY_S: u64 = 60;
 /// at activation, longer (the address is needed now).
 const REFRESH_TIMEOUT_MS: u64 = 1000;
 const ACTIVATION_TIMEOUT_MS: u64 = 3000;
-/// While the failsafe is on with no address known: a bound on the time a round (the
-/// daemon's loop with it) waits for the answer through the backup, once per [`RETRY_S`].
-pub const ACTIVE_TIMEOUT_MS: u64 = 400;
 
 /// The state file's entry for a name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -332,8 +330,7 @@ pub fn begin(cfg: &Config, state: &State, now_s: u64, need: Need, own: &[Ipv4Add
     let servers = resolvers(cfg, &dns::system_nameservers(), via_backup);
     let timeout_ms = match need {
         Need::Refresh => REFRESH_TIMEOUT_MS,
-        Need::Activation => ACTIVATION_TIMEOUT_MS,
-        Need::Active => ACTIVE_TIMEOUT_MS,
+        Need::Activation | Need::Active => ACTIVATION_TIMEOUT_MS,
     };
     let timeout = Duration::from_millis(timeout_ms);
     let own = own.to_vec();

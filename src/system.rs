@@ -69,9 +69,15 @@ pub struct System<'a> {
     /// driver, which asks them beside its loop, where a carrier event must never wait for
     /// them (the daemon): step 7's check, handed over ([`System::take_dns_due`]; up to 5 s
     /// of query, then the restart), and a healthy round's lookup of a name endpoint (up to
-    /// 1 s), which the driver makes after a healthy round.
+    /// 1 s), which the driver makes after a healthy round; and while the failsafe is on
+    /// with no address for a name endpoint, its lookup through the backup (up to 3 s:
+    /// [`System::take_lookup_due`]).
     pub dns_beside: bool,
     pub(crate) dns_due: Option<Ipv4Addr>,
+    /// The lookup through the backup handed to the driver, and the path it goes along.
+    pub(crate) lookup_due: Option<(crate::endpoint::Asking, crate::probe::Path)>,
+    /// The driver has one under way: none is begun again meanwhile.
+    pub lookup_beside: bool,
     /// The bytes of the outage a failback ended: told with its `deactivated` event
     /// (WGF_BYTES_RX, WGF_BYTES_TX).
     pub outage_bytes: Option<Bytes>,
@@ -143,6 +149,8 @@ impl<'a> System<'a> {
             flows_reset: None,
             dns_beside: false,
             dns_due: None,
+            lookup_due: None,
+            lookup_beside: false,
             outage_bytes: None,
         })
     }

@@ -437,3 +437,76 @@ fn an_answer_that_is_a_lan_host_is_refused_and_the_host_stays_reachable() {
     lab.run_expect(&conf, 0);
     assert_eq!(lab.tables(), healthy);
 }
+
+/// Under the daemon, the failsafe on with no address known (nobody answered at
+/// activation): once the retry time has come (the entry made due here), the round hands
+/// the lookup through the backup to the daemon, which asks it beside its loop; the answer
+/// is taken in, and the next round sets the endpoint route and the peer and moves the LAN
+/// onto the tunnel.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn under_the_daemon_a_name_found_while_on_is_asked_beside_the_loop_and_carries_the_lan() {
+    let lab = Lab::up("dw", &[("LAB_WG_NO_ENDPOINT", "1")]);
+    let conf = daemon_conf(&lab, "name.conf", &[("WG_ENDPOINT", NAME), ("WG_ENDPOINT_DNS", NAME_SERVER)]);
+    let healthy = lab.tables();
+    let d = Daemon::start(&lab, &conf, &[]);
+    let failed = format!("WG_ENDPOINT {NAME} could not be looked up through eth1");
+    let on_backup = |lab: &Lab| {
+        let started = std::time::Instant::now();
+        while !table_defaults(&lab.tables(), "201").iter().any(|d| d.contains("via 192.168.2.1 dev eth1")) {
+            assert!(started.elapsed() < Duration::from_secs(10), "not on the backup:\n{}\n{}", lab.tables(), lab.log());
+            sleep(Duration::from_millis(100));
+        }
+    };
+    // No name server yet: nobody answers (3 s). Made due, the lookup through the backup is
+    // asked beside the loop: the primary's return is acted on meanwhile, at once.
+    lab.ctl("primary", "down");
+    wait_for(&lab, &failed, Duration::from_secs(15));
+    on_backup(&lab);
+    make_due(&lab);
+    sleep(Duration::from_millis(300));
+    let back = std::time::Instant::now();
+    lab.ctl("primary", "up");
+    wait_for(&lab, "passes again", Duration::from_secs(10));
+    let took = back.elapsed();
+    assert!(took < Duration::from_millis(1500), "primary seen passing {took:?} after its carrier:\n{}", lab.log());
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(lab.tables(), healthy);
+    // The next outage: nobody answers at activation again; then the name server is there.
+    lab.ctl("primary", "down");
+    wait_for_n(&lab, &failed, 2, Duration::from_secs(15));
+    on_backup(&lab);
+    name_server(&lab);
+    sleep(Duration::from_secs(1));
+    assert_eq!(askers(&lab), Vec::<String>::new(), "asked before the retry time");
+    make_due(&lab);
+    let due = std::time::Instant::now();
+    wait_for(&lab, &format!("WG_ENDPOINT {NAME} is {VPS} (from {NAME_SERVER})"), Duration::from_secs(10));
+    let took = due.elapsed();
+    assert!(took < Duration::from_secs(2), "found {took:?} after it was due:\n{}", lab.log());
+    assert_eq!(askers(&lab), [ISP2], "found through the backup");
+    let started = std::time::Instant::now();
+    while peer_settings(&lab)[2] != format!("{VPS}:51820") {
+        assert!(started.elapsed() < Duration::from_secs(10), "peer not set:\n{}", lab.log());
+        sleep(Duration::from_millis(100));
+    }
+    let started = std::time::Instant::now();
+    while !table_defaults(&lab.tables(), "201").iter().any(|d| d.contains(&format!("dev {}w", lab.id))) {
+        assert!(started.elapsed() < Duration::from_secs(10), "not on the tunnel:\n{}\n{}", lab.tables(), lab.log());
+        sleep(Duration::from_millis(100));
+    }
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    lab.ctl("primary", "up");
+    wait_for_n(&lab, "DEACTIVATED", 2, Duration::from_secs(15));
+    assert_eq!(lab.tables(), healthy);
+    assert_eq!(d.stop(), Some(0));
+}
+
+/// The entry of a failed lookup (no address) made due at once, as it is RETRY_S later.
+fn make_due(lab: &Lab) {
+    let failed = entry(lab);
+    let fields: Vec<&str> = failed.split_whitespace().collect();
+    assert_eq!((fields.len(), fields.get(1).copied()), (5, Some("-")), "{failed}");
+    fs::write(lab.state_dir().join("endpoint"), format!("{} - 0 0 {}\n", fields[0], fields[4])).expect("the entry");
+}

@@ -8,6 +8,10 @@ use crate::probe::Path as ProbePath;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+/// While the failsafe is on, the longest wait for BACKUP_GW's link-layer address before a
+/// name endpoint's lookup (the daemon's loop waits meanwhile; the gateway is usually known).
+const GATEWAY_WAIT_WHILE_ON_MS: u64 = 400;
+
 impl System<'_> {
     /// A healthy round with the failsafe off: the name endpoint's entry looked up again
     /// once it has expired (see [`endpoint::plan`]).
@@ -40,14 +44,26 @@ impl System<'_> {
 
     /// Activation (`need`; or the failsafe on with no address known): the name endpoint's
     /// address — its entry's within the TTL, else looked up through BACKUP_DEV, else the
-    /// expired one. `Looked::Nothing` for an address.
+    /// expired one. `Looked::Nothing` for an address. While on under the daemon
+    /// (`dns_beside`), the lookup is handed to it ([`System::take_lookup_due`]): its loop
+    /// polls the answer, and the next round takes the address from the entry.
     pub fn endpoint_for_activation(&mut self, obs: &Observed, need: Need) -> Result<Looked, Error> {
+        let beside = need == Need::Active && self.dns_beside;
+        if beside && self.lookup_beside {
+            return Ok(Looked::Nothing);
+        }
         let now_s = self.boottime_s();
         let own = self.own_addrs(Some(obs))?;
         let path = match endpoint::asks(self.cfg, &self.state, now_s, need, &own) {
             true => self.backup_gateway_path(obs, need)?,
             false => None,
         };
+        if let (true, Some(path)) = (beside, &path) {
+            if let endpoint::Begun::Ask(asking) = endpoint::begin(self.cfg, &self.state, now_s, need, &own) {
+                self.lookup_due = Some((asking, path.clone()));
+                return Ok(Looked::Nothing);
+            }
+        }
         let (kernel, backup_dev) = (&self.kernel, &self.cfg.backup_dev);
         let ask = |a: &endpoint::Asking| match &path {
             Some(path) => kernel.lookup(a, Some(path)),
@@ -71,7 +87,7 @@ impl System<'_> {
             None
         } else {
             let wait_ms = match need {
-                Need::Active => c.probe_timeout_ms.min(endpoint::ACTIVE_TIMEOUT_MS),
+                Need::Active => c.probe_timeout_ms.min(GATEWAY_WAIT_WHILE_ON_MS),
                 _ => c.probe_timeout_ms,
             };
             let wait = Duration::from_millis(wait_ms);
