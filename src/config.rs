@@ -21,7 +21,7 @@ mod tunnels;
 pub use endpoint::Endpoint;
 #[cfg(test)]
 pub(crate) use keys::tests as keys_tests;
-pub use keys::{check_value, parse, MAX_TRACK_IPS};
+pub use keys::{check_value, parse, peer_ip_refused, MAX_TRACK_IPS};
 
 /// Where the configuration is looked for when `-c` is not given, after `$WG_FAILSAFE_CONF`.
 pub const SEARCH_PATH: [&str; 2] = [

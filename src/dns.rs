@@ -1,7 +1,7 @@
 //! The DNS check of activation step 7: one A query for DNS_TEST_NAME to the router's
 //! own LAN address (dnsmasq), answered within 5 s or the resolver is restarted; and the
 //! lookup of a name endpoint (`endpoint`), with the same query and `answer`'s reader,
-//! routed or framed to the backup's gateway.
+//! routed or framed to the backup's gateway (`resolving`: the lookup polled beside a loop).
 //!
 //! The query is hand-built (a 12-byte header and one question); a reply counts only if
 //! it comes from the server (the UDP socket is connected) and `answer` reads it as the
@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use crate::probe::Path as ProbePath;
 
 mod answer;
+mod resolving;
 pub use answer::{lookup_of, Lookup};
+pub use resolving::Resolving;
 
 /// Builds a recursive query for the A record of `name`.
 pub fn query(id: u16, name: &str) -> Vec<u8> {
@@ -63,33 +65,13 @@ pub fn lookup(
     timeout: Duration,
     via: Option<&ProbePath>,
 ) -> Result<Resolved, String> {
-    let Some(path) = via else {
-        let mut r = Resolving::start(servers, name, timeout);
-        loop {
-            if let Some(done) = r.poll() {
-                return done;
-            }
-            r.wait();
+    let mut r = Resolving::start_via(servers, name, timeout, via);
+    loop {
+        if let Some(done) = r.poll() {
+            return done;
         }
-    };
-    let share = share_of(servers, timeout);
-    let mut why = Vec::new();
-    for &server in servers {
-        let id = match crate::probe::random_u16() {
-            Ok(id) => id,
-            Err(e) => return Err(format!("no random query id: {e}")),
-        };
-        let accept = |p: &[u8]| lookup_of(id, name, p) != Lookup::Foreign;
-        let reply = crate::probe::exchange(path, server, 53, &query(id, name), share, &accept);
-        match reply.map(|r| r.map(|p| lookup_of(id, name, &p))) {
-            Ok(reply) => match said(server, reply, share) {
-                Ok(found) => return Ok(found),
-                Err(m) => why.push(m),
-            },
-            Err(e) => why.push(format!("{server}: {e}")),
-        }
+        r.wait();
     }
-    Err(gave_up(why))
 }
 
 /// Each resolver's share of a lookup's time.
@@ -115,88 +97,6 @@ fn gave_up(why: Vec<String>) -> String {
     }
 }
 
-/// A routed lookup in progress, read without blocking: the resolvers asked in turn, each
-/// within its share of the time, one [`Query`] in flight. [`lookup`] waits on it; the
-/// daemon polls its descriptor beside the others, so that a resolver that does not answer
-/// never holds its loop.
-pub struct Resolving {
-    name: String,
-    servers: Vec<Ipv4Addr>,
-    /// 53 (another in tests).
-    port: u16,
-    /// The next server to ask.
-    next: usize,
-    share: Duration,
-    asking: Option<Query>,
-    /// What each server asked so far did.
-    why: Vec<String>,
-}
-
-impl Resolving {
-    /// Asks the first of `servers` (a server that cannot be asked is passed over, told).
-    pub fn start(servers: &[Ipv4Addr], name: &str, timeout: Duration) -> Resolving {
-        Resolving::start_port(servers, 53, name, timeout)
-    }
-
-    fn start_port(servers: &[Ipv4Addr], port: u16, name: &str, timeout: Duration) -> Resolving {
-        let share = share_of(servers, timeout);
-        let (name, servers) = (name.to_string(), servers.to_vec());
-        let mut r = Resolving { name, servers, port, next: 0, share, asking: None, why: Vec::new() };
-        r.ask_next();
-        r
-    }
-
-    /// The next server asked; `asking` is `None` when none is left.
-    fn ask_next(&mut self) {
-        self.asking = None;
-        while let Some(&server) = self.servers.get(self.next) {
-            self.next += 1;
-            match Query::start_at(SocketAddr::from((server, self.port)), &self.name, self.share) {
-                Ok(q) => {
-                    self.asking = Some(q);
-                    return;
-                }
-                Err(e) => self.why.push(format!("{server}: {e}")),
-            }
-        }
-    }
-
-    /// The query's socket (-1 once done: poll(2) skips it).
-    pub fn fd(&self) -> std::os::fd::RawFd {
-        self.asking.as_ref().map_or(-1, Query::fd)
-    }
-
-    /// Milliseconds until [`Resolving::poll`] has more to do than read a reply.
-    pub fn wait_ms(&self) -> i32 {
-        self.asking.as_ref().map_or(0, Query::wait_ms)
-    }
-
-    fn wait(&self) {
-        if let Some(q) = &self.asking {
-            // An error here is a poll that returned early: the deadline still holds.
-            let _ = q.wait();
-        }
-    }
-
-    /// Reads what has come, never waiting: `Some` once the lookup is over (an address
-    /// found, or what each server did), `None` while a server is still being asked.
-    pub fn poll(&mut self) -> Option<Result<Resolved, String>> {
-        loop {
-            let Some(q) = &mut self.asking else { return Some(Err(gave_up(std::mem::take(&mut self.why)))) };
-            let server = q.server;
-            let reply = match q.poll_lookup() {
-                Ok(None) => return None,
-                Ok(Some(reply)) => said(server, reply, self.share),
-                Err(e) => Err(format!("{server}: {e}")),
-            };
-            match reply {
-                Ok(found) => return Some(Ok(found)),
-                Err(m) => self.why.push(m),
-            }
-            self.ask_next();
-        }
-    }
-}
 /// The IPv4 name servers of resolv.conf's `text`, in order, at most three (as the C
 /// library reads it).
 pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
@@ -517,7 +417,7 @@ mod tests {
         let _silent = UdpSocket::bind(("127.0.0.2", port)).expect("bind the same port on 127.0.0.2");
         let servers = [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)];
         let started = Instant::now();
-        let mut r = Resolving::start_port(&servers, port, "vps.example.net", Duration::from_millis(400));
+        let mut r = Resolving::start_port(&servers, port, "vps.example.net", Duration::from_millis(400), None);
         answering.set_nonblocking(true).expect("non-blocking");
         let mut buf = [0u8; 512];
         let done = loop {

@@ -15,8 +15,14 @@
 //!   none at all the tunnel cannot be proven, and FALLBACK decides.
 //! - While the failsafe is on, the address activation used stays — the endpoint route
 //!   and the peer keep it until failback, whatever the name says meanwhile: nothing looks
-//!   the name up while the failsafe is on (unless nothing is known at all: neither the
-//!   entry nor the endpoint route activation journaled).
+//!   the name up while the failsafe is on, unless nothing is known at all (neither the
+//!   entry nor the endpoint route activation journaled): then it is looked up as at
+//!   activation, but not again before [`RETRY_S`] after a failed lookup (activation's
+//!   included); the daemon asks beside its loop ([`begin`], then [`finish`]), as while
+//!   healthy.
+//! - An address is taken only when [`usable_endpoint`] says it can be the VPS: an answer
+//!   that cannot is a failed lookup (told, with the reason), and an entry holding one is
+//!   read as holding none.
 //!
 //! Times are CLOCK_BOOTTIME seconds, passed in, and an entry names the boot it was
 //! written in: an entry of another boot is none.
@@ -35,7 +41,8 @@ use crate::state::{Owned, State, StateError};
 pub const TTL_MIN_S: u64 = 30;
 /// The longest.
 pub const TTL_MAX_S: u64 = 86_400;
-/// After a failed lookup while healthy, the next one waits this long.
+/// After a failed lookup, the next one while healthy, or while the failsafe is on with
+/// no address known, waits this long (activation's own lookup never waits).
 pub const RETRY_S: u64 = 60;
 /// The time a lookup may take, all its resolvers together: while healthy, short (the
 /// daemon's rounds and events wait meanwhile, and the primary's resolvers answer fast);
@@ -90,6 +97,9 @@ pub enum Need {
     Refresh,
     /// Activation: the address is needed now, and the primary is dead.
     Activation,
+    /// The failsafe is on and no address is known: as activation, but not again before
+    /// the retry time of a failed lookup.
+    Active,
 }
 
 /// What to do for an address.
@@ -109,11 +119,46 @@ pub fn plan(cached: Option<&Cached>, name: &str, boot: &str, now_s: u64, need: N
     match need {
         Need::Refresh if valid.is_some_and(|c| now_s < c.expires_s.max(c.retry_s)) => Plan::Keep,
         Need::Refresh => Plan::Ask { via_backup: false },
-        Need::Activation => match valid.and_then(|c| c.addr.filter(|_| now_s < c.expires_s)) {
+        Need::Active if valid.is_some_and(|c| now_s < c.retry_s) => Plan::Keep,
+        Need::Activation | Need::Active => match valid.and_then(|c| c.addr.filter(|_| now_s < c.expires_s)) {
             Some(addr) => Plan::Use(addr),
             None => Plan::Ask { via_backup: true },
         },
     }
+}
+
+/// Whether `addr`, found for a name, can be the VPS: `Err` says why not. An address of
+/// this host, of the LAN or of the tunnel's peer would become `ADDR/32 via BACKUP_GW` in
+/// main and the peer's endpoint — a LAN host hijacked, the tunnel looped into itself.
+/// `own`: the router's own addresses.
+pub fn usable_endpoint(cfg: &Config, addr: Ipv4Addr, own: &[Ipv4Addr]) -> Result<(), String> {
+    let [a, b, ..] = addr.octets();
+    let why = match addr {
+        _ if a == 0 => "is in 0.0.0.0/8 (this network)",
+        _ if addr.is_loopback() => "is a loopback address",
+        _ if addr.is_multicast() => "is a multicast address",
+        _ if addr.is_broadcast() => "is the broadcast address",
+        _ if a >= 240 => "is in 240.0.0.0/4 (reserved)",
+        _ if a == 169 && b == 254 => "is a link-local address",
+        _ if addr == cfg.wg_peer_ip => "is WG_PEER_IP, the peer inside the tunnel",
+        _ if own.contains(&addr) => "is one of this router's own addresses",
+        _ => match cfg.lan_subnets.iter().find(|n| n.contains(addr)) {
+            Some(net) => return Err(format!("is inside LAN_SUBNET {net}")),
+            None => return Ok(()),
+        },
+    };
+    Err(why.into())
+}
+
+/// The state file's entry, with an address [`usable_endpoint`] refuses read as none (and
+/// expired: it is looked up again).
+fn entry_of(cfg: &Config, state: &State, own: &[Ipv4Addr]) -> Option<Cached> {
+    let mut entry = state.endpoint().as_deref().and_then(Cached::parse)?;
+    if entry.addr.is_some_and(|a| usable_endpoint(cfg, a, own).is_err()) {
+        entry.addr = None;
+        entry.expires_s = 0;
+    }
+    Some(entry)
 }
 
 /// The entry after a lookup at `now_s`: the address found with its TTL (clamped to
@@ -158,10 +203,11 @@ pub fn kept(state: &State, name: &str) -> Option<Cached> {
 }
 
 /// At the start of a round: a name endpoint takes the address its entry holds, whatever
-/// its age (while the failsafe is on: the one activation used).
-pub fn recall(cfg: &Config, state: &State) {
+/// its age (while the failsafe is on: the one activation used), if it can be the VPS
+/// (`own`: the router's addresses).
+pub fn recall(cfg: &Config, state: &State, own: &[Ipv4Addr]) {
     let Some(name) = &cfg.wg_endpoint.name else { return };
-    let entry = state.endpoint().as_deref().and_then(Cached::parse);
+    let entry = entry_of(cfg, state, own);
     if let Some(addr) = entry.filter(|c| c.valid_for(name, &boot())).and_then(|c| c.addr) {
         cfg.wg_endpoint.resolved_to(addr);
     }
@@ -195,9 +241,9 @@ pub fn recall_from_journal(cfg: &Config, journal: &[Owned]) {
 
 /// Whether [`look_up`] would ask a resolver now for `need` (a name whose entry does not
 /// answer it): activation then finds the backup's path first.
-pub fn asks(cfg: &Config, state: &State, now_s: u64, need: Need) -> bool {
+pub fn asks(cfg: &Config, state: &State, now_s: u64, need: Need, own: &[Ipv4Addr]) -> bool {
     let Some(name) = &cfg.wg_endpoint.name else { return false };
-    let cached = state.endpoint().as_deref().and_then(Cached::parse);
+    let cached = entry_of(cfg, state, own);
     matches!(plan(cached.as_ref(), name, &boot(), now_s, need), Plan::Ask { .. })
 }
 
@@ -238,6 +284,8 @@ impl Looked {
 #[derive(Debug)]
 pub struct Asking {
     pub name: String,
+    /// The router's own addresses, when it was asked (see [`usable_endpoint`]).
+    own: Vec<Ipv4Addr>,
     /// Through BACKUP_DEV (activation), else routed.
     pub via_backup: bool,
     /// The resolvers, in turn (see [`resolvers`]).
@@ -259,11 +307,12 @@ pub enum Begun {
 
 /// The first half of a lookup at boot time `now_s` for `need` (see [`plan`]): an entry
 /// that answers sets the address in use; otherwise whom to ask. `run` asks and finishes
-/// at once ([`look_up`]); the daemon asks beside its loop (`dns::Resolving`).
-pub fn begin(cfg: &Config, state: &State, now_s: u64, need: Need) -> Begun {
+/// at once ([`look_up`]); the daemon asks beside its loop (`dns::Resolving`). `own`: the
+/// router's addresses (see [`usable_endpoint`]).
+pub fn begin(cfg: &Config, state: &State, now_s: u64, need: Need, own: &[Ipv4Addr]) -> Begun {
     let Some(name) = &cfg.wg_endpoint.name else { return Begun::Done(Looked::Nothing) };
     let boot = boot();
-    let cached = state.endpoint().as_deref().and_then(Cached::parse);
+    let cached = entry_of(cfg, state, own);
     let via_backup = match plan(cached.as_ref(), name, &boot, now_s, need) {
         Plan::Keep => {
             // The address kept is the one in use (a daemon's configuration reloaded has none).
@@ -279,14 +328,19 @@ pub fn begin(cfg: &Config, state: &State, now_s: u64, need: Need) -> Begun {
         Plan::Ask { via_backup } => via_backup,
     };
     let servers = resolvers(cfg, &dns::system_nameservers(), via_backup);
-    let timeout_ms = if via_backup { ACTIVATION_TIMEOUT_MS } else { REFRESH_TIMEOUT_MS };
+    let timeout_ms = match need {
+        Need::Refresh => REFRESH_TIMEOUT_MS,
+        Need::Activation | Need::Active => ACTIVATION_TIMEOUT_MS,
+    };
     let timeout = Duration::from_millis(timeout_ms);
-    Begun::Ask(Asking { name: name.clone(), via_backup, servers, timeout, asked_s: now_s })
+    let own = own.to_vec();
+    Begun::Ask(Asking { name: name.clone(), own, via_backup, servers, timeout, asked_s: now_s })
 }
 
 /// The second half: the answer to `asked` (an address, or what each resolver did) taken
 /// in — the entry written (not in a dry run) and the address in use set. A lookup for a
-/// name the configuration no longer has (reloaded meanwhile) is dropped.
+/// name the configuration no longer has (reloaded meanwhile) is dropped; an address that
+/// cannot be the VPS ([`usable_endpoint`]) is a failed lookup.
 pub fn finish(
     cfg: &Config,
     state: &mut State,
@@ -298,8 +352,12 @@ pub fn finish(
     if cfg.wg_endpoint.name.as_ref() != Some(name) {
         return Ok(Looked::Nothing);
     }
+    let result = result.and_then(|r| match usable_endpoint(cfg, r.addr, &asked.own) {
+        Ok(()) => Ok(r),
+        Err(why) => Err(format!("{} answered {}, which cannot be the VPS: it {why}", r.server, r.addr)),
+    });
     let (boot, now_s) = (boot(), asked.asked_s);
-    let cached = state.endpoint().as_deref().and_then(Cached::parse);
+    let cached = entry_of(cfg, state, &asked.own);
     let entry = after(cached.as_ref(), name, &boot, now_s, result.as_ref().ok());
     if !dry_run && cached.as_ref() != Some(&entry) {
         state.write_endpoint(&entry.to_text())?;
@@ -333,10 +391,11 @@ pub fn look_up(
     state: &mut State,
     now_s: u64,
     need: Need,
+    own: &[Ipv4Addr],
     ask: impl FnOnce(&Asking) -> Result<Resolved, String>,
     dry_run: bool,
 ) -> Result<Looked, StateError> {
-    match begin(cfg, state, now_s, need) {
+    match begin(cfg, state, now_s, need, own) {
         Begun::Done(looked) => Ok(looked),
         Begun::Ask(asking) => finish(cfg, state, &asking, ask(&asking), dry_run),
     }
@@ -392,6 +451,79 @@ mod tests {
             plan(Some(&entry(None, 0, 2000)), NAME, BOOT, 1000, Need::Activation),
             Plan::Ask { via_backup: true }
         );
+    }
+
+    #[test]
+    fn while_on_with_no_address_a_failed_lookup_is_not_repeated_before_the_retry_time() {
+        // Activation failed at 1000: the rounds after it wait, then ask through the backup.
+        let failed = after(None, NAME, BOOT, 1000, None);
+        assert_eq!(plan(Some(&failed), NAME, BOOT, 1001, Need::Active), Plan::Keep);
+        assert_eq!(plan(Some(&failed), NAME, BOOT, 1000 + RETRY_S - 1, Need::Active), Plan::Keep);
+        assert_eq!(plan(Some(&failed), NAME, BOOT, 1000 + RETRY_S, Need::Active), Plan::Ask { via_backup: true });
+        assert_eq!(plan(None, NAME, BOOT, 5, Need::Active), Plan::Ask { via_backup: true });
+        // An activation still asks at once.
+        assert_eq!(plan(Some(&failed), NAME, BOOT, 1001, Need::Activation), Plan::Ask { via_backup: true });
+    }
+
+    #[test]
+    fn an_address_that_cannot_be_the_vps_is_refused_with_its_reason() {
+        let c = crate::config::parse(std::path::Path::new("/t.conf"), MINIMAL).expect("valid");
+        let own: [Ipv4Addr; 2] = [[192, 168, 2, 10].into(), [100, 64, 0, 1].into()];
+        let why = |s: &str| usable_endpoint(&c, s.parse().expect("ip"), &own).err().unwrap_or_default();
+        assert_eq!(usable_endpoint(&c, [203, 0, 113, 7].into(), &own), Ok(()));
+        assert_eq!(usable_endpoint(&c, [192, 168, 2, 11].into(), &own), Ok(()), "a neighbour on the backup's link");
+        let cases = [
+            ("0.0.0.0", "is in 0.0.0.0/8 (this network)"),
+            ("0.1.2.3", "is in 0.0.0.0/8 (this network)"),
+            ("127.0.0.1", "is a loopback address"),
+            ("127.8.9.1", "is a loopback address"),
+            ("224.0.0.1", "is a multicast address"),
+            ("239.255.255.250", "is a multicast address"),
+            ("255.255.255.255", "is the broadcast address"),
+            ("240.0.0.1", "is in 240.0.0.0/4 (reserved)"),
+            ("169.254.1.1", "is a link-local address"),
+            ("10.11.0.1", "is WG_PEER_IP, the peer inside the tunnel"),
+            ("192.168.2.10", "is one of this router's own addresses"),
+            ("100.64.0.1", "is one of this router's own addresses"),
+            ("192.168.10.5", "is inside LAN_SUBNET 192.168.10.0/24"),
+            ("192.168.10.0", "is inside LAN_SUBNET 192.168.10.0/24"),
+        ];
+        for (ip, expected) in cases {
+            assert_eq!(why(ip), expected, "{ip}");
+        }
+    }
+
+    #[test]
+    fn an_unusable_answer_is_a_failed_lookup_and_an_unusable_entry_none() {
+        let dir = std::env::temp_dir().join(format!("wgfs-endpoint-unusable-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let text = MINIMAL.replace("WG_ENDPOINT=203.0.113.10", &format!("WG_ENDPOINT={NAME}"));
+        let c = crate::config::parse(std::path::Path::new("/t.conf"), &text).expect("valid");
+        let mut state = State::open(&dir).expect("state dir");
+        let lan_host =
+            |_: &Asking| Ok(Resolved { addr: [192, 168, 10, 5].into(), ttl_s: 300, server: [192, 0, 2, 53].into() });
+        let looked = look_up(&c, &mut state, 1000, Need::Activation, &[], lan_host, false).ok();
+        let why = "WG_ENDPOINT vps.example.net could not be looked up through eth1: 192.0.2.53 answered 192.168.10.5, \
+                   which cannot be the VPS: it is inside LAN_SUBNET 192.168.10.0/24";
+        assert_eq!(looked, Some(Looked::Failed { why: why.into(), first: true }));
+        assert!(!c.wg_endpoint.known());
+        let kept = Cached::parse(&state.endpoint().unwrap_or_default()).expect("entry");
+        assert_eq!((kept.addr, kept.retry_s), (None, 1000 + RETRY_S));
+        // An entry holding such an address (written by an older version, or by hand) is
+        // read as holding none: neither recalled nor used.
+        let bad = Cached { addr: Some([192, 168, 10, 5].into()), expires_s: 5000, ..kept };
+        state.write_endpoint(&bad.to_text()).expect("written");
+        recall(&c, &state, &[]);
+        assert!(!c.wg_endpoint.known());
+        assert!(asks(&c, &state, 1100, Need::Activation, &[]));
+        // One of the router's own addresses, likewise.
+        let own_entry = Cached { addr: Some([192, 168, 2, 10].into()), ..bad };
+        state.write_endpoint(&own_entry.to_text()).expect("written");
+        recall(&c, &state, &[[192, 168, 2, 10].into()]);
+        assert!(!c.wg_endpoint.known());
+        recall(&c, &state, &[]);
+        assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(192, 168, 2, 10));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -457,26 +589,28 @@ mod tests {
         state.write_endpoint(&kept.to_text()).expect("write");
         // Nobody may be asked here: an answer can only be the entry's.
         let nobody = |a: &Asking| -> Result<Resolved, String> { panic!("asked {a:?}") };
-        assert_eq!(look_up(&c, &mut state, 1000, Need::Refresh, nobody, false).ok(), Some(Looked::Nothing));
+        assert_eq!(look_up(&c, &mut state, 1000, Need::Refresh, &[], nobody, false).ok(), Some(Looked::Nothing));
         assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
         c.wg_endpoint.resolved_to(Ipv4Addr::UNSPECIFIED);
-        assert!(!asks(&c, &state, 1000, Need::Activation));
-        assert_eq!(look_up(&c, &mut state, 1000, Need::Activation, nobody, false).ok(), Some(Looked::Same));
+        assert!(!asks(&c, &state, 1000, Need::Activation, &[]));
+        assert_eq!(look_up(&c, &mut state, 1000, Need::Activation, &[], nobody, false).ok(), Some(Looked::Same));
         assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
         // Expired, at activation: asked through the backup; it fails, and the expired
         // address stays in use, the failure told once.
-        assert!(asks(&c, &state, 1300, Need::Activation));
+        assert!(asks(&c, &state, 1300, Need::Activation, &[]));
         let silent = |a: &Asking| -> Result<Resolved, String> {
             assert!(a.via_backup && a.timeout == Duration::from_millis(ACTIVATION_TIMEOUT_MS), "{a:?}");
             Err("192.0.2.53: no answer within 3000 ms".into())
         };
-        let looked = look_up(&c, &mut state, 1300, Need::Activation, silent, false);
+        let looked = look_up(&c, &mut state, 1300, Need::Activation, &[], silent, false);
         let why =
             "WG_ENDPOINT vps.example.net could not be looked up through eth1: 192.0.2.53: no answer within 3000 ms";
         assert_eq!(looked.ok(), Some(Looked::Failed { why: why.into(), first: true }));
         assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
         // Begun, then the configuration reloaded with another name: the answer is dropped.
-        let Begun::Ask(asking) = begin(&c, &state, 1400 + RETRY_S, Need::Refresh) else { panic!("no lookup begun") };
+        let Begun::Ask(asking) = begin(&c, &state, 1400 + RETRY_S, Need::Refresh, &[]) else {
+            panic!("no lookup begun")
+        };
         assert!(!asking.via_backup && asking.timeout == Duration::from_millis(REFRESH_TIMEOUT_MS));
         let other = text.replace(NAME, "other.example.net");
         let other = crate::config::parse(std::path::Path::new("/t.conf"), &other).expect("valid");

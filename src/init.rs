@@ -344,7 +344,7 @@ mod tests {
             derive(&parse_config_tree("interfaces {\n ethernet eth0 {\n  address dhcp\n }\n}\n"), &Given::default());
         let text = d.to_text("x");
         assert!(
-            text.contains("# not derived: no WireGuard interface in the configuration: give --wg-iface NAME, --endpoint ADDR[:PORT] and --peer-ip IP\n#WG_IFACE=\n"),
+            text.contains("# not derived: no WireGuard interface in the configuration: give --wg-iface NAME, --endpoint HOST[:PORT] and --peer-ip IP\n#WG_IFACE=\n"),
             "{text}"
         );
         let missing: Vec<&str> = d.missing_required().iter().map(|(k, _)| *k).collect();

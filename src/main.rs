@@ -44,12 +44,13 @@ Commands:
                            probe every PROBE_INTERVAL_MS; while it runs, `run` does nothing
                            (SIGHUP reloads the configuration, SIGTERM stops, tables as they are)
   init [--config-boot FILE] [--print | -o FILE] [--force] [--peer-ip IP]
-       [--endpoint ADDR[:PORT]] [--lan PREFIX[,PREFIX...]]... [--wg-iface NAME]
+       [--endpoint HOST[:PORT]] [--lan PREFIX[,PREFIX...]]... [--wg-iface NAME]
                            write a configuration derived from EdgeOS's own (cli-shell-api, else
                            /config/config.boot) to /config/user-data/wg-failsafe.conf; exit 2,
                            writing nothing, when a required value cannot be derived;
                            each option gives a value it cannot derive (checked as the key
                            it sets: WG_PEER_IP, WG_ENDPOINT[_PORT], LAN_SUBNET, WG_IFACE);
+                           --endpoint HOST is the VPS's IPv4 address or host name;
                            --peer-ip (the VPS's tunnel address, inside the interface's
                            prefix) or --wg-iface also choose among WireGuard interfaces
 

@@ -32,7 +32,7 @@ mod udp;
 
 pub use filter::{reply_filter, udp_reply_filter, Insn};
 use sock::{packet_socket, raw_icmp_socket, send};
-pub use udp::exchange;
+pub use udp::{exchange, Exchange};
 
 use crate::os;
 

@@ -74,12 +74,18 @@ pub struct System<'a> {
     /// driver, which asks them beside its loop, where a carrier event must never wait for
     /// them (the daemon): step 7's check, handed over ([`System::take_dns_due`]; up to 5 s
     /// of query, then the restart), and a healthy round's lookup of a name endpoint (up to
-    /// 1 s), which the driver makes after a healthy round.
+    /// 1 s), which the driver makes after a healthy round; and while the failsafe is on
+    /// with no address for a name endpoint, its lookup through the backup (up to 3 s:
+    /// [`System::take_lookup_due`]).
     pub dns_beside: bool,
     pub(crate) dns_due: Option<Ipv4Addr>,
     /// With several tunnels, the one that carries the LAN for the hook (WGF_TUNNEL; empty:
     /// none); `None` with one tunnel.
     lan_tunnel: Option<String>,
+    /// The lookup through the backup handed to the driver, and the path it goes along.
+    pub(crate) lookup_due: Option<(crate::endpoint::Asking, crate::probe::Path)>,
+    /// The driver has one under way: none is begun again meanwhile.
+    pub lookup_beside: bool,
     /// The bytes of the outage a failback ended: told with its `deactivated` event
     /// (WGF_BYTES_RX, WGF_BYTES_TX).
     pub outage_bytes: Option<Bytes>,
@@ -130,7 +136,11 @@ impl<'a> System<'a> {
         let read = state.journal();
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
         // A name endpoint takes the address it had (activation's, while the failsafe is on).
-        crate::endpoint::recall(cfg, &state);
+        let own = match cfg.wg_endpoint.name {
+            Some(_) => kernel.addrs().context("reading addresses")?.iter().map(|a| a.local).collect(),
+            None => Vec::new(),
+        };
+        crate::endpoint::recall(cfg, &state, &own);
         crate::endpoint::recall_from_journal(cfg, &journal);
         let mut sys = System {
             cfg,
@@ -149,6 +159,8 @@ impl<'a> System<'a> {
             dns_beside: false,
             dns_due: None,
             lan_tunnel: None,
+            lookup_due: None,
+            lookup_beside: false,
             outage_bytes: None,
         };
         sys.use_tunnel(cfg.tunnel_of(sys.record.mode.tunnel.as_deref()));

@@ -388,7 +388,7 @@ impl Fields<'_> {
 pub fn check_value(key: &str, v: &str) -> Result<(), String> {
     match key {
         "WG_IFACE" | "LAN_DEV" => iface(v).map(drop),
-        "WG_PEER_IP" => ipv4(v).map(drop),
+        "WG_PEER_IP" => peer_ip(v).map(drop),
         "WG_ENDPOINT" => endpoint(v).map(drop),
         "WG_ENDPOINT_PORT" => port(v).map(drop),
         "LAN_SUBNET" => subnets(v).map(drop),
@@ -457,6 +457,22 @@ fn gateway(v: &str) -> Result<Gateway, String> {
 
 pub(super) fn ipv4(v: &str) -> Result<Ipv4Addr, String> {
     v.parse().map_err(|_| format!("`{v}` is not an IPv4 address"))
+}
+
+/// WG_PEER_IP: an IPv4 address that can be a tunnel's peer (see [`peer_ip_refused`]).
+pub(super) fn peer_ip(v: &str) -> Result<Ipv4Addr, String> {
+    let ip = ipv4(v)?;
+    match peer_ip_refused(ip) {
+        Some(why) => Err(format!("`{v}` {why}")),
+        None => Ok(ip),
+    }
+}
+
+/// Why `ip` cannot be a tunnel's peer on any interface, if it cannot: the one check the
+/// parser makes of WG_PEER_IP and `init` of `--peer-ip`.
+pub fn peer_ip_refused(ip: Ipv4Addr) -> Option<&'static str> {
+    (ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback())
+        .then_some("cannot be a tunnel's peer (unspecified, loopback, multicast or broadcast)")
 }
 
 /// A Linux interface name: 1 to 15 bytes, no `/`, `:` or whitespace.
@@ -835,6 +851,18 @@ pub mod tests {
 
     #[test]
     fn bad_addresses_name_the_line() {
+        // A peer the tunnel can never have: refused by the parser, not only by `init`.
+        let line = MINIMAL.lines().position(|l| l.starts_with("WG_PEER_IP=")).expect("WG_PEER_IP") + 1;
+        for bad in ["0.0.0.0", "255.255.255.255", "127.0.0.1", "224.0.0.1"] {
+            let text = MINIMAL.replace("WG_PEER_IP=10.11.0.1", &format!("WG_PEER_IP={bad}"));
+            assert_eq!(
+                error_of(&text),
+                format!(
+                    "/etc/test.conf:{line}: WG_PEER_IP: `{bad}` cannot be a tunnel's peer \
+                     (unspecified, loopback, multicast or broadcast)"
+                )
+            );
+        }
         let text = MINIMAL.replace("PRIMARY_GW=192.168.1.1", "PRIMARY_GW=192.168.1.300");
         assert_eq!(error_of(&text), "/etc/test.conf:4: PRIMARY_GW: `192.168.1.300` is not an IPv4 address or auto");
         let text = MINIMAL.replace("LAN_SUBNET=192.168.10.0/24", "LAN_SUBNET=192.168.10.1/24");
@@ -930,6 +958,10 @@ pub mod tests {
             ("WG_IFACE", "wg/0"),
             ("WG_PEER_IP", "10.11.0.1"),
             ("WG_PEER_IP", "10.11.0"),
+            ("WG_PEER_IP", "0.0.0.0"),
+            ("WG_PEER_IP", "255.255.255.255"),
+            ("WG_PEER_IP", "127.0.0.1"),
+            ("WG_PEER_IP", "224.0.0.1"),
             ("LAN_SUBNET", "192.168.1.0/24,10.0.0.0/8"),
             ("LAN_SUBNET", "192.168.1.1/24"),
             ("LAN_SUBNET", "192.168.1.0/33"),

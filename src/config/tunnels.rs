@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use super::endpoint::{endpoint, Endpoint};
-use super::keys::{absolute_path, iface, ipv4, list, port, Fields};
+use super::keys::{absolute_path, iface, list, peer_ip, port, Fields};
 use super::{Config, ConfigError};
 
 /// One tunnel's own keys: position `i` of each list.
@@ -34,7 +34,7 @@ impl Fields<'_> {
     /// another count than WG_PEER_IP is an error naming both (WG_IFACE must then be set:
     /// the default `wg0` is one interface; the optional keys may also be left out).
     pub(super) fn tunnels(&self) -> Result<Vec<TunnelKeys>, ConfigError> {
-        let peers = self.required("WG_PEER_IP", |v| each(v, ipv4))?;
+        let peers = self.required("WG_PEER_IP", |v| each(v, peer_ip))?;
         let endpoints = self.required("WG_ENDPOINT", |v| each(v, endpoint))?;
         let n = peers.len();
         let ifaces = self.optional("WG_IFACE", vec!["wg0".to_string()], |v| each(v, iface))?;
@@ -132,6 +132,7 @@ impl Config {
 mod tests {
     use std::path::Path;
 
+    use super::super::keys::ipv4;
     use super::super::keys::tests::MINIMAL;
     use super::*;
 

@@ -36,8 +36,9 @@ impl Daemon {
         }
         let state = State::open(&self.cfg.state_dir).map_err(crate::system::state_error)?;
         let before = self.cfg.wg_endpoint.addr();
-        match endpoint::begin(&self.cfg, &state, state::boottime_s(), endpoint::Need::Refresh) {
-            endpoint::Begun::Done(looked) => self.told_lookup(&looked, before),
+        let (now_s, own) = (state::boottime_s(), self.own_addrs());
+        match endpoint::begin(&self.cfg, &state, now_s, endpoint::Need::Refresh, &own) {
+            endpoint::Begun::Done(looked) => self.told_lookup(&looked, before, true),
             endpoint::Begun::Ask(asking) => {
                 let resolving = dns::Resolving::start(&asking.servers, &asking.name, asking.timeout);
                 self.lookup = Some((asking, resolving));
@@ -46,28 +47,39 @@ impl Daemon {
         }
     }
 
-    /// The healthy lookup one step on, never waiting: its answer (or what each resolver
-    /// did) taken in by `endpoint::finish` once it is over. A lookup the failsafe went on
-    /// meanwhile is dropped: the address activation used stays until failback.
+    /// A lookup one step on, never waiting: its answer (or what each resolver did) taken
+    /// in by `endpoint::finish` once it is over. A healthy lookup the failsafe went on
+    /// meanwhile is dropped: the address activation used stays until failback; so is one
+    /// through the backup (the failsafe on with no address known) when it went off. An
+    /// address found through the backup is taken by a round at once.
     pub(super) fn lookup_step(&mut self) {
         let Some((_, resolving)) = &mut self.lookup else { return };
         let Some(result) = resolving.poll() else { return };
         let Some((asking, _)) = self.lookup.take() else { return };
-        if self.on() {
+        if self.on() != asking.via_backup {
             return;
         }
         let before = self.cfg.wg_endpoint.addr();
         let looked = State::open(&self.cfg.state_dir)
             .and_then(|mut state| endpoint::finish(&self.cfg, &mut state, &asking, result, false))
             .map_err(crate::system::state_error);
-        let r = looked.and_then(|looked| self.told_lookup(&looked, before));
+        let r = looked.and_then(|looked| self.told_lookup(&looked, before, !asking.via_backup));
         self.note(r);
+        if asking.via_backup && self.cfg.wg_endpoint.addr() != before {
+            self.dirty = true;
+        }
     }
 
-    /// A lookup's end told as `run` tells it; a new address is followed by the view.
-    fn told_lookup(&mut self, looked: &endpoint::Looked, before: Ipv4Addr) -> Result<(), Error> {
+    /// The router's own addresses, as the view has them.
+    pub(super) fn own_addrs(&self) -> Vec<Ipv4Addr> {
+        self.view.addrs.iter().map(|a| a.local).collect()
+    }
+
+    /// A lookup's end told as `run` tells it (`healthy`: a healthy round's, see
+    /// `Looked::said`); a new address is followed by the view.
+    fn told_lookup(&mut self, looked: &endpoint::Looked, before: Ipv4Addr, healthy: bool) -> Result<(), Error> {
         let name = self.cfg.wg_endpoint.name.clone().unwrap_or_default();
-        if let Some((level, line)) = looked.said(&name, true) {
+        if let Some((level, line)) = looked.said(&name, healthy) {
             self.log.log(level, &line);
         }
         if self.cfg.wg_endpoint.addr() != before {
@@ -118,11 +130,13 @@ impl Daemon {
         let (cfg, log) = (self.cfg.clone(), self.log.clone());
         let mut sys = System::open(&cfg, &log, false)?;
         sys.dns_beside = true;
+        sys.lookup_beside = self.lookup.as_ref().is_some_and(|(a, _)| a.via_backup);
         // ON_CHANGE hears of what the sequence announced, whatever comes next.
         let result = self.act(&mut sys, health, round.then_some(passed)).and_then(|told| told.announce(&cfg, &log));
         if let Some(server) = sys.take_dns_due() {
             self.start_dns(server);
         }
+        let lookup_due = sys.take_lookup_due();
         // What the sequence changed is announced by now: take it in before judging again,
         // or the view would still show what was just undone.
         self.read_events()?;
@@ -152,14 +166,22 @@ impl Daemon {
             Ok(outcome) => {
                 self.last_error = None;
                 self.hold_until = None;
-                // A healthy round's lookup goes on (or starts); after any other, one under
-                // way is no longer wanted: the address activation used stays while on.
+                // A healthy round's lookup goes on (or starts); after any other, a healthy
+                // one under way is no longer wanted: the address activation used stays
+                // while on. While on with no address known, the lookup through the backup
+                // the round handed over is asked beside the loop.
                 match outcome {
                     Outcome::Healthy => {
                         let r = self.refresh_endpoint();
                         self.note(r);
                     }
+                    _ if self.lookup.as_ref().is_some_and(|(a, _)| a.via_backup) => {}
                     _ => self.lookup = None,
+                }
+                if let Some((asking, path)) = lookup_due.filter(|_| self.lookup.is_none()) {
+                    let via = Some(&path);
+                    let resolving = dns::Resolving::start_via(&asking.servers, &asking.name, asking.timeout, via);
+                    self.lookup = Some((asking, resolving));
                 }
                 if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
                     self.log.info(&format!(

@@ -220,12 +220,16 @@ impl Daemon {
             lookup: None,
         };
         let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
-        // A name endpoint's address as last found, before the routes to it are read.
-        crate::endpoint::recall(&d.cfg, &state);
         let record = state.record().unwrap_or_default();
         d.in_use = d.cfg.tunnel_of(record.mode.tunnel.as_deref());
         // Subscribed first, dumped second: nothing that happens in between is missed.
         d.resync()?;
+        // A name endpoint's address as last found (if it can be the VPS: the router's
+        // addresses are read by now), then the routes to it.
+        crate::endpoint::recall(&d.cfg, &state, &d.own_addrs());
+        if d.cfg.wg_endpoint.known() {
+            d.resync_routes()?;
+        }
         d.files = ModeFiles::of(&record, state.snapshot_exists());
         // A journal that cannot be read is set aside by the first sequence.
         let journal = state.journal();

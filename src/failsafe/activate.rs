@@ -10,7 +10,7 @@ pub fn activate(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> Res
     let announced = sys.errors_announced;
     // A name endpoint needs its address before step 1 (looked up through the backup when
     // the one kept has expired).
-    let result = match endpoint_found(sys, obs) {
+    let result = match endpoint_found(sys, obs, Need::Activation) {
         Ok(Some(seen)) => activate_steps(sys, why, &seen),
         Ok(None) => activate_steps(sys, why, obs),
         Err(e) => Err(e),

@@ -18,10 +18,11 @@ pub fn while_active(
     tunnel_seen: TunnelSeen,
 ) -> Result<Outcome, Error> {
     // A name endpoint with no address kept at all (STATE_DIR lost, the name changed, or
-    // never found): looked for as activation looks (once a round); still none, the tunnel
-    // counts as down, and no route to 0.0.0.0 is made.
+    // never found): looked for as activation looks, but not again before RETRY_S after a
+    // failed lookup and within a short bound (see `endpoint::Need::Active`); still none,
+    // the tunnel counts as down, and no route to 0.0.0.0 is made.
     if !sys.cfg.wg_endpoint.known() {
-        if let Some(seen) = endpoint_found(sys, obs)? {
+        if let Some(seen) = endpoint_found(sys, obs, Need::Active)? {
             return while_active(sys, &seen, primary, tunnel_seen);
         }
     }

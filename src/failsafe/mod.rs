@@ -19,7 +19,7 @@ use crate::decide::{
     decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, move_table, restorable,
     rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change, Ours, Target,
 };
-use crate::endpoint::Looked;
+use crate::endpoint::{Looked, Need};
 use crate::error::Error;
 use crate::health::{self, handshake_since, Failback, FailbackJudged, Handshake, TunnelRound, Unhealthy};
 use crate::hook::{self, Notice};

@@ -322,9 +322,9 @@ pub(super) fn tell_lookup(sys: &System, looked: &Looked, healthy: bool) {
 /// routes to the VPS are read for its address). `None`: the observation stands — also when
 /// no address could be found (told): the tunnel then cannot be proven, and FALLBACK says
 /// what the tables do.
-pub(super) fn endpoint_found(sys: &mut System, obs: &Observed) -> Result<Option<Observed>, Error> {
+pub(super) fn endpoint_found(sys: &mut System, obs: &Observed, need: Need) -> Result<Option<Observed>, Error> {
     let before = sys.cfg.wg_endpoint.addr();
-    let looked = sys.endpoint_for_activation(obs)?;
+    let looked = sys.endpoint_for_activation(obs, need)?;
     tell_lookup(sys, &looked, false);
     if sys.cfg.wg_endpoint.addr() == before {
         return Ok(None);

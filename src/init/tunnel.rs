@@ -109,7 +109,7 @@ fn choose(tunnels: &[Tunnel], ifaces: &[Iface], given: &Given) -> Result<(Option
     }
     let all: Vec<&Tunnel> = tunnels.iter().collect();
     if all.is_empty() {
-        return Err("no WireGuard interface in the configuration: give --wg-iface NAME, --endpoint ADDR[:PORT] and --peer-ip IP".into());
+        return Err("no WireGuard interface in the configuration: give --wg-iface NAME, --endpoint HOST[:PORT] and --peer-ip IP".into());
     }
     let pick = |t: &Tunnel| tunnels.iter().position(|x| x.name == t.name);
     if let Some(ip) = given.peer_ip {
@@ -197,7 +197,7 @@ pub(super) fn derive_wireguard(root: &Node, ifaces: &[Iface], given: &Given, d: 
 /// peer's endpoint when `--endpoint` gives none).
 fn endpoint(name: &str, vps: Option<&ConfiguredPeer>, given: &Given, d: &mut Derived) {
     let from_peer = vps.and_then(|p| Some((p, p.endpoint.as_deref()?)));
-    let give = "give the VPS's address with --endpoint ADDR[:PORT]";
+    let give = "give the VPS with --endpoint HOST[:PORT] (its IPv4 address or host name)";
     let peer_port = from_peer.map(|(_, e)| split_endpoint(e).1).filter(|p| config_ok("WG_ENDPOINT_PORT", p));
     match (&given.endpoint, from_peer) {
         (Some((host, port)), _) => {
@@ -286,8 +286,8 @@ pub fn other_host(ours: Ipv4Addr, len: u8) -> Option<Ipv4Addr> {
 /// Why `ip` cannot be the VPS's tunnel address on an interface with `hosts` (none: an
 /// interface the configuration lacks), if it cannot.
 fn peer_ip_refused(ip: Ipv4Addr, hosts: &[(Ipv4Addr, u8)]) -> Option<String> {
-    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
-        return Some("cannot be a tunnel's peer (unspecified, loopback, multicast or broadcast)".into());
+    if let Some(why) = crate::config::peer_ip_refused(ip) {
+        return Some(why.into());
     }
     if hosts.iter().any(|(a, _)| *a == ip) {
         return Some("is the router's own tunnel address".into());
@@ -337,5 +337,11 @@ mod tests {
         assert_eq!(peer_ip_refused(ip("10.11.0.4"), &[(ip("10.11.0.5"), 31)]), None);
         assert_eq!(peer_ip_refused(ip("10.99.0.1"), &[]), None);
         assert!(peer_ip_refused(ip("0.0.0.0"), &[]).is_some());
+        // `--peer-ip` is checked as the parser checks WG_PEER_IP: the same words.
+        for bad in ["0.0.0.0", "255.255.255.255", "224.0.0.1", "127.0.0.1"] {
+            let e = crate::init::Given::new(Some(bad), None, &[], None).err().unwrap_or_default();
+            let why = "cannot be a tunnel's peer (unspecified, loopback, multicast or broadcast)";
+            assert_eq!(e, format!("--peer-ip: `{bad}` {why}"));
+        }
     }
 }

@@ -206,4 +206,9 @@ impl System<'_> {
     pub fn take_dns_due(&mut self) -> Option<Ipv4Addr> {
         self.dns_due.take()
     }
+
+    /// The name endpoint's lookup through the backup a round left to the driver.
+    pub fn take_lookup_due(&mut self) -> Option<(crate::endpoint::Asking, ProbePath)> {
+        self.lookup_due.take()
+    }
 }

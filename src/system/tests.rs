@@ -658,6 +658,14 @@ fn a_name_endpoint_found_only_while_active_sets_the_peer_and_the_tunnel_takes_th
     assert_eq!(lab.w().peers[0].settings(), peer_before);
 
     lab.w().names.push(("vps.example.net".into(), ENDPOINT));
+    // Activation's lookup failed: the rounds after it do not ask again (over the metered
+    // backup, every round) before the retry time.
+    let lookups = |lab: &Lab| lab.w().requests.iter().filter(|q| q.starts_with("lookup ")).count();
+    let asked = lookups(&lab);
+    let out = lab.tick().expect("still active");
+    assert!(matches!(out, Outcome::Active { target: crate::decide::Target::Backup, .. }), "{out:?}");
+    assert_eq!(lookups(&lab), asked, "{:?}", lab.w().requests);
+    lab.advance_s(crate::endpoint::RETRY_S);
     let out = lab.tick().expect("the address found");
     assert!(matches!(out, Outcome::Active { target: crate::decide::Target::Tunnel, tunnel_ok: true, .. }), "{out:?}");
     on_tunnel(&lab);
