@@ -46,27 +46,9 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     }
     let Some(backup_gw) = obs.backup_gw else { return Err(say::no_backup_gateway(c, true)) };
 
-    // 1. to 3. for each tunnel in order until one is proven (see `bring_up`). TUNNEL_WAIT
-    //    bounds them all: each tunnel may wait what is left of it, shared equally among
-    //    the tunnels still to try (one tunnel: all of it, as ever).
+    // 1. to 3. for each tunnel in order until one is proven.
     let mut record = sys.record().clone();
-    let mut tried = Vec::new();
-    let proving_ms = sys.boottime_ms();
-    for i in 0..root.tunnel_count() {
-        sys.use_tunnel(i);
-        let left_ms = (root.tunnel_wait_s * 1000).saturating_sub(sys.elapsed_ms(proving_ms));
-        let share_ms = left_ms / (root.tunnel_count() - i) as u64;
-        // The first tunnel's routes were observed with the round; a further one's
-        // endpoint is looked for again.
-        let further = (i > 0).then(|| sys.routes()).transpose()?;
-        let gateways = (backup_gw, obs.primary_gw);
-        let up = bring_up(sys, further.as_deref().unwrap_or(&obs.routes), gateways, share_ms)?;
-        let proven = up.proof.is_ok();
-        tried.push(up);
-        if proven {
-            break;
-        }
-    }
+    let mut tried = try_tunnels(sys, obs, backup_gw)?;
     // The tunnel proven; none: FALLBACK=none leaves every table as it was, FALLBACK=backup
     // goes on with the backup gateway as the target, and the next round tries the first
     // tunnel again.
@@ -138,6 +120,31 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     tell_tables(sys, News::Activated(&done), Some(ms as u64), &snapshot.all_tables());
     tell_what_is_left_alone(sys, &ours, &routes, &rules, &snapshot);
     Ok(Outcome::Activated { ms, target })
+}
+
+/// Steps 1 to 3 for each tunnel in order until one is proven (see [`bring_up`]), what
+/// each came to. TUNNEL_WAIT bounds them all: each tunnel may wait what is left of it,
+/// shared equally among the tunnels still to try (one tunnel: all of it, as ever).
+fn try_tunnels(sys: &mut System, obs: &Observed, backup_gw: Ipv4Addr) -> Result<Vec<BroughtUp>, Error> {
+    let root = sys.root;
+    let mut tried = Vec::new();
+    let proving_ms = sys.boottime_ms();
+    for i in 0..root.tunnel_count() {
+        sys.use_tunnel(i);
+        let left_ms = (root.tunnel_wait_s * 1000).saturating_sub(sys.elapsed_ms(proving_ms));
+        let share_ms = left_ms / (root.tunnel_count() - i) as u64;
+        // The first tunnel's routes were observed with the round; a further one's
+        // endpoint is looked for again.
+        let further = (i > 0).then(|| sys.routes()).transpose()?;
+        let gateways = (backup_gw, obs.primary_gw);
+        let up = bring_up(sys, further.as_deref().unwrap_or(&obs.routes), gateways, share_ms)?;
+        let proven = up.proof.is_ok();
+        tried.push(up);
+        if proven {
+            break;
+        }
+    }
+    Ok(tried)
 }
 
 /// The backup's gateway and the primary's, as the round found them.

@@ -32,8 +32,7 @@ pub fn while_active(
     // The outage's bytes up to now, on the path the tables have pointed at since the
     // last reading: at every tick of `run`, not at every one of the daemon's rounds
     // (see READ_EVERY_S).
-    let ticked = tunnel_seen == TunnelSeen::ProbeNow;
-    if ticked || record.traffic.read_due(record.mode.target, sys.boottime_s()) {
+    if tunnel_seen == TunnelSeen::ProbeNow || record.traffic.read_due(record.mode.target, sys.boottime_s()) {
         let target = record.mode.target;
         count_traffic(sys, &mut record, target);
     }
@@ -46,18 +45,7 @@ pub fn while_active(
     // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
     let known = c.wg_endpoint.known();
-    // A route that is not ours holding the VPS route's place (through another device)
-    // cannot be mended here, but the tables still are: told once, never a stop.
-    if let Err(e) = if known { ensure_endpoint_route(sys, &obs.routes, &obs.rules, &ours) } else { Ok(()) } {
-        tell(sys, News::EndpointRouteRefused(&e));
-    }
-    if wg_exists {
-        ensure_link_up(sys)?;
-        // Told, never a stop: the tables are kept all the same.
-        if let Err(e) = peer_for_late_endpoint(sys) {
-            sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface));
-        }
-    }
+    mend_tunnel_path(sys, obs, &ours, wg_exists, known)?;
 
     // The tunnel, every round: while the tables are on the backup, each echo is also the
     // packet that retries a handshake.
@@ -120,8 +108,42 @@ pub fn while_active(
         tell_tables(sys, News::TunnelSwitched { from: &from }, Some(sys.elapsed_ms(started_ms)), &tables);
     }
 
-    // The failback wait.
-    let wait_left_s = match primary {
+    let wait_left_s = failback_wait(sys, &mut record, primary);
+
+    // An interrupted activation's record is completed.
+    if record.activation_completed(sys.wall_now().as_secs(), sys.boot_id()) {
+        tell_tables(sys, News::ActivationCompleted, None, &tables);
+    }
+    sys.write_record(&record)?;
+    Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })
+}
+
+/// Steps 1 and 2 again: the route to the VPS (when its address is known), the tunnel's
+/// interface up and, for a name found only now, the peer's endpoint.
+fn mend_tunnel_path(sys: &mut System, obs: &Observed, ours: &Ours, wg_exists: bool, known: bool) -> Result<(), Error> {
+    // A route that is not ours holding the VPS route's place (through another device)
+    // cannot be mended here, but the tables still are: told once, never a stop.
+    if let Err(e) = if known { ensure_endpoint_route(sys, &obs.routes, &obs.rules, ours) } else { Ok(()) } {
+        tell(sys, News::EndpointRouteRefused(&e));
+    }
+    if wg_exists {
+        ensure_link_up(sys)?;
+        // Told, never a stop: the tables are kept all the same.
+        if let Err(e) = peer_for_late_endpoint(sys) {
+            sys.log.warn(&format!("tunnel {}: {e}", sys.cfg.wg_iface));
+        }
+    }
+    Ok(())
+}
+
+/// The failback wait of this round: the primary passing (told once when it starts to) or
+/// failing (the wait starts again); the seconds left, when it is counting.
+fn failback_wait(
+    sys: &mut System,
+    record: &mut Record,
+    primary: Option<(Result<(), Unhealthy>, Failback)>,
+) -> Option<u64> {
+    match primary {
         Some((_, f @ Failback::Waiting { since_ms, first, .. })) => {
             if record.primary_passing(since_ms, first) {
                 tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s });
@@ -133,14 +155,7 @@ pub fn while_active(
             None
         }
         _ => None,
-    };
-
-    // An interrupted activation's record is completed.
-    if record.activation_completed(sys.wall_now().as_secs(), sys.boot_id()) {
-        tell_tables(sys, News::ActivationCompleted, None, &tables);
     }
-    sys.write_record(&record)?;
-    Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })
 }
 
 /// The tunnel's transitions of this round (`news`), told once each: a switch of target
