@@ -199,3 +199,13 @@ pub fn parse_journal(text: &str) -> Result<Vec<Owned>, String> {
     }
     Ok(owned)
 }
+
+/// What a round knows of one tunnel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelHealth {
+    /// Proven this round (`Some(true)`), failed (`Some(false)`), not judged (`None`: a track
+    /// that has just started, a tunnel not probed this round).
+    pub works: Option<bool>,
+    /// Boot-time ms since which it has passed every round without a break.
+    pub passing_since_ms: Option<u64>,
+}

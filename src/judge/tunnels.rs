@@ -10,15 +10,7 @@
 //!   wait): one lost echo restarts its clock, so a tunnel that comes and goes never
 //!   flaps the LAN.
 
-/// What a round knows of one tunnel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TunnelHealth {
-    /// Proven this round (`Some(true)`), failed (`Some(false)`), not judged (`None`: a track
-    /// that has just started, a tunnel not probed this round).
-    pub works: Option<bool>,
-    /// Boot-time ms since which it has passed every round without a break.
-    pub passing_since_ms: Option<u64>,
-}
+pub use crate::model::TunnelHealth;
 
 /// Activation's order: the first tunnel proven, `None` when none was (the backup directly).
 pub fn first_proven(proven: &[bool]) -> Option<usize> {

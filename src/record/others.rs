@@ -4,7 +4,7 @@
 //! one). Two record lines, written only when they hold something: a record of one tunnel
 //! never has them.
 
-use crate::judge::TunnelHealth;
+use crate::model::TunnelHealth;
 
 /// How often, at most, the tunnels not in use are probed while active: each probe is an
 /// echo that may wait PROBE_TIMEOUT_MS, and the daemon's rounds come every
