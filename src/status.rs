@@ -377,7 +377,7 @@ impl Status {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
     use std::time::Duration;
 
