@@ -165,7 +165,12 @@ impl OutageFacts {
         if *self == OutageFacts::default() {
             return String::new();
         }
-        format!("outage_reason={}\noutage_paths={}\n", self.reason, self.target())
+        // The paths only once one is known: a record read without them is written back
+        // without them, never with a path guessed.
+        match self.tunnel || self.backup {
+            true => format!("outage_reason={}\noutage_paths={}\n", self.reason, self.target()),
+            false => format!("outage_reason={}\n", self.reason),
+        }
     }
 }
 
@@ -564,6 +569,16 @@ pub mod tests {
         let mut check = r.backup.clone();
         check.judged(&BackupSeen::Answered, BackupNeed::ticks(), 1_700_000_500);
         assert_eq!((check.down, check.checked_s), (false, Some(1234)), "turned up, the time kept");
+    }
+
+    /// Found by the `state` fuzz target: a record with an outage's reason but no paths was
+    /// written back with `outage_paths=tunnel`, a path it never saw.
+    #[test]
+    fn an_outage_reason_without_paths_is_written_back_without_them() {
+        let text = format!("{WRITTEN_BEFORE}outage_reason=1796 routes\n");
+        let r = Record::parse(&text).expect("parses");
+        assert_eq!(r.to_text(), text);
+        assert_eq!(Record::parse(&r.to_text()), Ok(r));
     }
 
     #[test]
