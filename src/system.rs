@@ -30,6 +30,8 @@ mod door;
 #[cfg(test)]
 pub mod fake;
 #[cfg(test)]
+mod lab;
+#[cfg(test)]
 mod model;
 mod named;
 mod probes;

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::time::Duration;
 
-use super::tests::{Lab, PEER_IP};
+use super::lab::{Lab, PEER_IP};
 use super::{Kernel, System};
 use crate::decide::Action;
 use crate::error::Error;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::tests::{healthy_then_down, on_tunnel, Lab, KEY, PEER_IP};
+use super::lab::{healthy_then_down, on_tunnel, Lab, KEY, PEER_IP};
 use crate::decide::Target;
 use crate::failsafe::Outcome;
 

@@ -3,7 +3,7 @@
 //! converge to the tunnel or the backup while the primary is down and, once the primary
 //! is back for UP_AFTER_S, to exactly the original tables and rules.
 
-use super::tests::*;
+use super::lab::*;
 use crate::decide::tests::{r, rule};
 use crate::state::State;
 

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::fake::World;
-use super::tests::*;
+use super::lab::*;
 use crate::decide::tests::rule;
 use crate::decide::Target;
 use crate::failsafe::Outcome;

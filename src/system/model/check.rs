@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use super::super::fake::World;
-use super::super::tests::{Lab, PEER_IP};
+use super::super::lab::{Lab, PEER_IP};
 use super::world::{peer_settings, Owners};
 use crate::config::Fallback;
 use crate::failsafe::Outcome;

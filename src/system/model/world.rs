@@ -6,7 +6,7 @@
 use std::net::Ipv4Addr;
 
 use super::super::fake::World;
-use super::super::tests::{BACKUP_GW, PEER_IP, RULES};
+use super::super::lab::{BACKUP_GW, PEER_IP, RULES};
 use super::Event;
 use crate::decide::tests::{r, rule};
 use crate::edgeos::LbInterface;
