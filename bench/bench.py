@@ -7,7 +7,8 @@ Prints, for the binary given:
     of the process itself: the benchmark enters the router namespace with setns(2) and
     starts the binary through `measure` (bench/measure.c), a small static launcher, since
     Linux counts what a process held before exec in its peak RSS (a child forked from
-    this Python process would start at 11 MiB),
+    this Python process would start at 11 MiB) — plain, with TRACK_IPS, and with every
+    option of issues 18 and 19 on,
   - wall time of activation (tunnel already up) and of deactivation, as a tick sees
     them: the whole process, from fork to exit, and the time the tool logs.
 Usage: bench.py MEASURE BINARY [HEALTHY_RUNS] [CYCLES]
@@ -108,9 +109,21 @@ def main():
         fd = os.open(track_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.write(fd, (text + "TRACK_IPS=203.0.113.80 203.0.113.53\nTRACK_RELIABILITY=1\n").encode())
         os.close(fd)
+        # Every option of issues 18 and 19 on (quality limits, the backup's internet, the
+        # outage's accounting): a healthy tick must stay what it was (no write, <= 1 ms, <= 1 MiB).
+        all_conf = conf.replace("wg-failsafe.conf", "all.conf")
+        history = f"/tmp/wfs-lab-{lab_id}/history"
+        fd = os.open(all_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, (text + "LOSS_DOWN_PCT=20\nLOSS_UP_PCT=5\nLATENCY_DOWN_MS=250\nLATENCY_UP_MS=100\n"
+                      "BACKUP_CHECK=on\nBACKUP_TRACK_IPS=203.0.113.80\n"
+                      f"HISTORY_FILE={history}\nBACKUP_BUDGET_MB=1000\nBACKUP_BUDGET_ACTION=exclude\n"
+                      "BACKUP_EXCLUDE=192.168.10.50\nLAN_KEEP=192.168.10.60\n").encode())
+        os.close(fd)
         for label, config in [
             ("healthy tick (primary up, failsafe off: link, gateway echo, route dump):", conf),
             ("healthy tick with TRACK_IPS (2 upstream targets through the gateway, packet socket):", track_conf),
+            ("healthy tick with the quality limits, BACKUP_CHECK + BACKUP_TRACK_IPS, HISTORY_FILE, the budget "
+             "and BACKUP_EXCLUDE on (issues 18, 19):", all_conf),
         ]:
             cpu, rss = [], []
             for _ in range(healthy_runs):
