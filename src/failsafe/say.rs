@@ -261,8 +261,7 @@ impl News<'_> {
             News::HealthyNotRemembered(e) => warn(format!("the tables as last seen healthy are not remembered: {e}")),
             News::BackupDown(why) => {
                 let why = format!("backup {backup}: {why}");
-                let line = format!("{why}: a failover now would have no working path");
-                vec![Said::Log(Level::Warning, line), Said::Event("backup-down", why)]
+                vec![Said::Log(Level::Warning, format!("{why}: a failover now would have no working path")), Said::Event("backup-down", why)]
             }
             News::BackupUp => both(Level::Info, "backup-up", format!("backup {backup} works again")),
             News::Activating(Some(w)) => {
@@ -362,16 +361,22 @@ impl News<'_> {
                 deactivated(c, ms, flows, forced, wait_s, &traffic)
             }
             News::TookBack(n) => info(format!("took back {n} change(s) of an unfinished activation")),
-            News::Budget { pct, used_bytes, budget_mb, since } => both(
-                Level::Warning,
-                "budget",
-                format!(
-                    "backup budget: {pct} % of BACKUP_BUDGET_MB={budget_mb} used in the period since {} ({used_bytes} B over {backup}); nothing is cut",
-                    crate::log::stamp_of(since)
-                ),
-            ),
+            News::Budget { pct, used_bytes, budget_mb, since } => budget(c, pct, used_bytes, budget_mb, since),
         }
     }
+}
+
+/// A share of BACKUP_BUDGET_MB reached this period: logged and told, nothing cut.
+fn budget(c: &Config, pct: u8, used_bytes: u64, budget_mb: u64, since: u64) -> Vec<Said> {
+    both(
+        Level::Warning,
+        "budget",
+        format!(
+            "backup budget: {pct} % of BACKUP_BUDGET_MB={budget_mb} used in the period since {} ({used_bytes} B over {}); nothing is cut",
+            crate::log::stamp_of(since),
+            c.backup_dev
+        ),
+    )
 }
 
 /// "tunnel wg0 does not work", or with several tunnels (`c` the first's configuration,
