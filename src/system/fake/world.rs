@@ -38,6 +38,8 @@ pub struct World {
     /// The names a name endpoint's lookup finds (with a TTL of 300 s), by either path.
     pub names: Vec<(String, Ipv4Addr)>,
     pub boottime_ms: u64,
+    /// The wall clock's step from boot time (a clock set at NTP sync, stepped back), seconds.
+    pub wall_step_s: i64,
     /// Reboots so far (the boot's id says it).
     pub reboots: u32,
     /// Echo requests sent so far (each of a request's rounds, to each target).
@@ -212,7 +214,8 @@ pub(super) fn packet_to_peer(p: &mut Peer, vps_handshakes: bool, now: Duration) 
 
 impl World {
     pub fn wall_now(&self) -> Duration {
-        Duration::from_secs(WALL_AT_BOOT_S) + Duration::from_millis(self.boottime_ms)
+        Duration::from_secs(WALL_AT_BOOT_S.saturating_add_signed(self.wall_step_s))
+            + Duration::from_millis(self.boottime_ms)
     }
 
     /// The VPS peer with this endpoint, never handshaked.
