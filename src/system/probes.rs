@@ -21,7 +21,7 @@ use crate::record::BackupSeen;
 const PROOF_CADENCE_MS: u64 = 50;
 
 /// Every target's echoes of a round, added up: what the quality limits judge.
-fn round_total(stats: &[(Ipv4Addr, Stats)]) -> Stats {
+pub fn round_total(stats: &[(Ipv4Addr, Stats)]) -> Stats {
     stats.iter().fold(Stats::default(), |t, (_, s)| Stats {
         sent: t.sent + s.sent,
         received: t.received + s.received.min(s.sent),
