@@ -13,11 +13,13 @@ use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
 use crate::state::Snapshot;
-use crate::system::System;
+use crate::system::{round_total, System};
 use crate::traffic::{Bytes, Traffic};
 
 mod json;
+mod quality;
 pub use json::json_str;
+pub use quality::QualitySeen;
 
 /// How `status` prints what it gathered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +79,8 @@ pub struct Status {
     pub primary_detail: String,
     /// This round, per target (the gateway, or each of TRACK_IPS).
     pub primary_targets: Vec<(Ipv4Addr, Stats)>,
+    /// With quality limits set: this round's echoes against them, as the judge sees them.
+    pub quality: Option<QualitySeen>,
     /// While on: the primary passes again, failback in this many seconds (0: at the next
     /// round), as the round judges it.
     pub failback_in_s: Option<u64>,
@@ -178,6 +182,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             (Ok(()), _) => format!("{} of {} TRACK_IPS needed answer", cfg.track_reliability, cfg.track_ips.len()),
             (Err(why), _) => why.to_string(),
         },
+        quality: QualitySeen::judged(&cfg.quality, round_total(&primary_targets), obs.on),
         primary_targets,
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
@@ -297,6 +302,9 @@ impl Status {
         for (ip, st) in &self.primary_targets {
             let _ = writeln!(s, "  {ip}: {}", health_text(st));
         }
+        if let Some(q) = &self.quality {
+            let _ = writeln!(s, "quality:  {}", q.text());
+        }
         let handshake = match (self.handshake, &self.tunnel_error) {
             (_, Some(e)) => e.clone(),
             (HandshakeAge::Never, None) => "no handshake".to_string(),
@@ -404,6 +412,7 @@ pub mod tests {
                 Stats { sent: 3, received: 2, rtt_total: Duration::from_micros(24_690) },
             )],
             failback_in_s: None,
+            quality: None,
             tunnel_iface: "wg0".into(),
             endpoint: None,
             backend: "kernel".into(),
@@ -460,7 +469,7 @@ pub mod tests {
         assert!(text.contains("activated: primary eth0: no carrier"), "{text}");
         assert_eq!(
             st.to_json(),
-            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}]},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"endpoint\":null,\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920},\"history\":null,\"budget\":{\"mb\":100,\"period_start_unix_s\":1796083200,\"used_bytes\":76000000,\"used_pct\":76}}"
+            "{\"mode\":\"failsafe\",\"target\":\"tunnel\",\"mode_since_unix_s\":1700000000,\"activations\":1,\"deactivations\":0,\"last_switch_ms\":42,\"primary\":{\"dev\":\"eth0\",\"healthy\":false,\"detail\":\"no carrier\",\"failback_in_s\":null,\"targets\":[{\"ip\":\"1.1.1.1\",\"rtt_ms\":12.345,\"loss_pct\":34}],\"quality\":null},\"tunnel\":{\"iface\":\"wg0\",\"backend\":\"kernel\",\"up\":true,\"handshake_age_s\":12,\"error\":null,\"peer_ip6\":\"fd00:11::1\",\"endpoint\":null,\"rtt_ms\":1.100,\"loss_pct\":0},\"backup\":{\"dev\":\"eth1\",\"checked\":true,\"up\":true,\"since_unix_s\":1699999000},\"tables\":[{\"table\":\"main\",\"family\":\"inet\",\"defaults\":[\"default via 10.11.0.1 dev wg0 table main proto static metric 40\"]},{\"table\":\"201\",\"family\":\"inet\",\"defaults\":[]},{\"table\":\"main\",\"family\":\"inet6\",\"defaults\":[\"::/0 via fd00:11::1 dev wg0 table main proto static metric 40\"]}],\"rules\":[\"priority 69 from 192.168.10.0/24 lookup main\"],\"events\":[{\"at_unix_s\":1700000000,\"event\":\"activated\",\"reason\":\"primary eth0: no carrier\"}],\"outage_bytes\":{\"current\":true,\"rx\":5242880,\"tx\":81920,\"tunnel\":{\"rx\":5000000,\"tx\":80000},\"backup\":{\"rx\":242880,\"tx\":1920}},\"outage_s_total\":700,\"bytes_total\":{\"rx\":6242880,\"tx\":91920},\"history\":null,\"budget\":{\"mb\":100,\"period_start_unix_s\":1796083200,\"used_bytes\":76000000,\"used_pct\":76}}"
         );
         assert!(text.contains("\nbudget:   76 % of 100 MB over the backup since "), "{text}");
         assert!(

@@ -45,7 +45,7 @@ mod tests;
 mod tunnels;
 
 pub use door::{wall_now, Kernel};
-pub use probes::PrimaryRound;
+pub use probes::{round_total, OthersDue, PrimaryRound};
 
 /// One run's view of the system and its means to change it.
 pub struct System<'a> {
@@ -81,6 +81,9 @@ pub struct System<'a> {
     /// [`System::take_lookup_due`]).
     pub dns_beside: bool,
     pub(crate) dns_due: Option<Ipv4Addr>,
+    /// With several tunnels under the daemon (`OthersSeen::Beside` of the sequences), the echoes to
+    /// the tunnels not in use that a round left to it ([`System::take_others_due`]).
+    pub(crate) others_due: Option<OthersDue>,
     /// With several tunnels, the one that carries the LAN for the hook (WGF_TUNNEL; empty:
     /// none); `None` with one tunnel.
     lan_tunnel: Option<String>,
@@ -160,6 +163,7 @@ impl<'a> System<'a> {
             flows_reset: None,
             dns_beside: false,
             dns_due: None,
+            others_due: None,
             lan_tunnel: None,
             lookup_due: None,
             lookup_beside: false,

@@ -90,6 +90,20 @@ fn run_fails_over_a_primary_at_50_pct_loss_only_with_limits_and_fails_back_below
     }
     assert_eq!(count(&lab, "failsafe DEACTIVATED"), 0, "failed back above LOSS_UP_PCT:\n{}", lab.log());
     assert_failsafe_tables(&lab);
+    // `status` says why: its own round (20 echoes, exactly 2 lost) against the UP limits
+    // (the failback wait), in the judge's words.
+    let st = lab.tool_with(&conf, &["status"]).stdout;
+    assert!(st.contains("\nquality:  loss 2 of 20 echoes (10 %; down above 20 %, up at most 5 %), rtt "), "{st}");
+    assert!(
+        st.contains(
+            ": FAILS the up limits (failback wait): poor quality: 2 of 20 echoes lost, above LOSS_UP_PCT=5 %\n"
+        ),
+        "{st}"
+    );
+    let json = lab.tool_with(&conf, &["status", "--json"]).stdout;
+    assert!(json.contains("\"quality\":{\"sent\":20,\"lost\":2,\"loss_pct\":10,\"rtt_ms\":"), "{json}");
+    let against = "\"loss_down_pct\":20,\"loss_up_pct\":5,\"latency_down_ms\":null,\"latency_up_ms\":null,\"against\":\"up\",\"passes\":false,";
+    assert!(json.contains(against), "{json}");
     // No loss: failed back once it held for UP_AFTER_S, every table as before.
     primary_loss(&lab, None);
     let started = Instant::now();
@@ -100,6 +114,13 @@ fn run_fails_over_a_primary_at_50_pct_loss_only_with_limits_and_fails_back_below
     }
     assert!(started.elapsed() >= Duration::from_secs(3), "failed back before UP_AFTER_S");
     assert_eq!(lab.tables(), before);
+    // Off again: the round against the DOWN limits; no limits, no quality line.
+    let st = lab.tool_with(&conf, &["status"]).stdout;
+    assert!(st.contains("\nquality:  loss 0 of 20 echoes (0 %; down above 20 %, up at most 5 %), rtt "), "{st}");
+    assert!(st.contains(" ms (no limit): passes the down limits\n"), "{st}");
+    let plain_st = lab.tool_with(&plain, &["status"]).stdout;
+    assert!(!plain_st.contains("\nquality:"), "{plain_st}");
+    assert!(lab.tool_with(&plain, &["status", "--json"]).stdout.contains("\"quality\":null}"));
     let once = (count(&lab, "failsafe ACTIVATED"), count(&lab, "failsafe DEACTIVATED"));
     assert_eq!(once, (1, 1), "one failover, one failback:\n{}", lab.log());
 }

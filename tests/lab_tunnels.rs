@@ -194,3 +194,65 @@ fn under_the_daemon_the_lan_moves_between_the_two_vps_and_the_hook_names_each() 
     assert_eq!(lab.tables(), tables, "every table and rule as before");
     assert_eq!(both_peers(&lab), peers, "both peers as before");
 }
+
+/// The time of a line of `ip -ts monitor` (`[2026-12-05T19:34:00.797250] …`), in µs of the day.
+fn monitor_us(line: &str) -> Option<u64> {
+    let stamp = line.strip_prefix('[')?.split(']').next()?;
+    let (_, time) = stamp.split_once('T')?;
+    let (hms, frac) = time.split_once('.')?;
+    let mut parts = hms.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(((h * 60 + m) * 60 + s) * 1_000_000 + frac.parse::<u64>().ok()?)
+}
+
+/// Under the daemon, the tunnels not in use are probed beside its loop (issue 16 item 5:
+/// nothing the loop waits for blocks it). The LAN on the second VPS, the first silent (its
+/// port blocked on the backup path), and every probe of the first waiting PROBE_TIMEOUT_MS
+/// (4.9 s of every OTHERS_EVERY_MS, 5 s): the primary's carrier returns, and its tables come
+/// back (UP_AFTER_S=0, rounds every 20 ms) within a few rounds of the kernel's event — as
+/// `ip -ts monitor` stamps the link's carrier and the daemon's first deletion of a tunnel
+/// default — not after a probe's timeout.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn under_the_daemon_a_silent_first_vps_never_holds_the_primarys_return() {
+    let lab = Lab::up("tq", &[("LAB_VPS2", "1")]);
+    let keys = [("TUNNEL_WAIT", "6"), ("PROBE_INTERVAL_MS", "20"), ("PROBE_TIMEOUT_MS", "4900"), ("UP_AFTER_S", "0")];
+    let conf = daemon_conf(&lab, "tq.conf", &keys);
+    let (tables, peers) = (lab.tables(), both_peers(&lab));
+    let wg2 = format!("{}w2", lab.id);
+    let d = Daemon::start(&lab, &conf, &[]);
+    lab.ctl("backup-vps", "down");
+    lab.ctl("primary", "down");
+    wait_for(&lab, "ACTIVATED", std::time::Duration::from_secs(30));
+    assert_traffic_via_vps2(&lab);
+    // Two rounds of probes of the first: a loop they blocked would be held now.
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    let watched = lab.dir.join("monitor.out");
+    let out = std::fs::File::create(&watched).expect("the monitor's file");
+    let monitor = Killed(
+        std::process::Command::new("ip")
+            .args(["-ts", "-n", &format!("{}-rtr", lab.id), "monitor", "link", "route"])
+            .stdout(out)
+            .spawn()
+            .expect("ip monitor"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    lab.ctl("primary", "up");
+    wait_for(&lab, "DEACTIVATED", std::time::Duration::from_secs(15));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(monitor);
+    let seen = std::fs::read_to_string(&watched).expect("the monitor's lines");
+    let carrier = seen.lines().find(|l| l.contains(" eth0@") && l.contains(",LOWER_UP>") && !l.contains("NO-CARRIER"));
+    let carrier_us = carrier.and_then(monitor_us).unwrap_or_else(|| panic!("no carrier event:\n{seen}"));
+    let switched = seen
+        .lines()
+        .filter(|l| monitor_us(l).is_some_and(|t| t >= carrier_us))
+        .find(|l| l.contains("] Deleted default via 10.12.0.1 ") && l.contains(&format!("dev {wg2} ")));
+    let switched_us = switched.and_then(monitor_us).unwrap_or_else(|| panic!("no switch back:\n{seen}"));
+    let took_ms = (switched_us - carrier_us) / 1000;
+    eprintln!("carrier event -> tables back: {took_ms} ms");
+    assert!(took_ms < 150, "tables back {took_ms} ms after the carrier event\n{seen}\n{}", lab.log());
+    assert_eq!(d.stop(), Some(0));
+    assert_eq!(lab.tables(), tables, "every table and rule as before");
+    assert_eq!(both_peers(&lab), peers, "both peers as before");
+}

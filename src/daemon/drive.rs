@@ -136,11 +136,17 @@ impl Daemon {
         if let Some(server) = sys.take_dns_due() {
             self.start_dns(server);
         }
+        let others_due = sys.take_others_due();
         let lookup_due = sys.take_lookup_due();
         // What the sequence changed is announced by now: take it in before judging again,
         // or the view would still show what was just undone.
         self.read_events()?;
         self.dirty = false;
+        // The other tunnels' echoes the round handed over: the first sent now.
+        if let Some(due) = others_due {
+            self.others.ask(due);
+            self.others_step();
+        }
         self.files = sys.mode_files();
         self.leftovers = !sys.journal().is_empty();
         self.ours = owned_routes(sys.journal());
@@ -193,6 +199,7 @@ impl Daemon {
                     // What the sequence changed comes back as announcements; the view
                     // takes them in. Start the tunnel's rounds (or stop them) afresh.
                     self.tunnel.stop();
+                    self.others = Others::default();
                     self.aim()?;
                     self.send_all();
                 }
@@ -223,7 +230,8 @@ impl Daemon {
             Verdict::Up => TunnelSeen::Echo(true),
             Verdict::Down => TunnelSeen::Echo(false),
         };
-        Ok(failsafe::round(sys, &obs, Seen { primary: health, round_passed, tunnel }))
+        let others = self.others.seen();
+        Ok(failsafe::round(sys, &obs, Seen { primary: health, round_passed, tunnel, others }))
     }
 
     /// BACKUP_CHECK, while the failsafe is off and the primary passes: each backup round

@@ -55,9 +55,11 @@ use crate::system::{dump_routes, dump_rules, wanted_route, System, DNS_WAIT};
 
 mod aim;
 mod drive;
+mod others;
 mod track;
 pub mod view;
 
+use others::Others;
 use track::{BackupIps, DnsCheck, LbAsk, Lladdr, Track};
 use view::View;
 
@@ -179,6 +181,8 @@ struct Daemon {
     in_use: usize,
     /// A name endpoint's healthy lookup, asked beside the loop.
     lookup: Option<(endpoint::Asking, dns::Resolving)>,
+    /// With several tunnels, the echoes to those not in use, sent beside the loop.
+    others: Others,
 }
 
 impl Daemon {
@@ -218,6 +222,7 @@ impl Daemon {
             dns: None,
             in_use: 0,
             lookup: None,
+            others: Others::default(),
         };
         let state = State::open(&d.cfg.state_dir).map_err(crate::system::state_error)?;
         let record = state.record().unwrap_or_default();
@@ -272,6 +277,7 @@ impl Daemon {
         loop {
             self.dns_step();
             self.lookup_step();
+            self.others_step();
             let now = Instant::now();
             if now.duration_since(exe_checked) >= EXE_EVERY {
                 exe_checked = now;
@@ -311,6 +317,7 @@ impl Daemon {
                 os::pollin(timed(&self.primary)),
                 os::pollin(timed(&self.tunnel)),
                 os::pollin(timed(&self.backup)),
+                os::pollin(self.others.fd()),
             ];
             // Rounded up: a timeout rounded down would spin through the last fraction of a
             // millisecond before every round.
@@ -324,6 +331,9 @@ impl Daemon {
             }
             if let Some((_, r)) = &self.lookup {
                 ms = ms.min(r.wait_ms());
+            }
+            if let Some(left) = self.others.wait_ms(self.now_ms(), self.cfg.probe_timeout_ms) {
+                ms = ms.min(left);
             }
             if let Err(e) = os::poll(&mut fds, ms) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
@@ -384,6 +394,7 @@ impl Daemon {
                         self.backup.stop(); // BACKUP_DEV or BACKUP_GW may have changed
                         self.backup_check = None;
                         self.backup_ips = BackupIps::default();
+                        self.others = Others::default(); // the tunnels may have changed
                         self.lladdr = None;
                         self.healthy_from = None; // the managed tables may differ
                         self.edgeos = Path::new(edgeos::OP_WRAPPER).exists();

@@ -16,6 +16,7 @@ pub fn while_active(
     obs: &Observed,
     primary: Option<(Result<(), Unhealthy>, Failback)>,
     tunnel_seen: TunnelSeen,
+    others: &OthersSeen,
 ) -> Result<Outcome, Error> {
     // A name endpoint with no address kept at all (STATE_DIR lost, the name changed, or
     // never found): looked for as activation looks, but not again before RETRY_S after a
@@ -23,7 +24,7 @@ pub fn while_active(
     // the tunnel counts as down, and no route to 0.0.0.0 is made.
     if !sys.cfg.wg_endpoint.known() {
         if let Some(seen) = endpoint_found(sys, obs, Need::Active)? {
-            return while_active(sys, &seen, primary, tunnel_seen);
+            return while_active(sys, &seen, primary, tunnel_seen, others);
         }
     }
     let c = sys.cfg;
@@ -68,7 +69,8 @@ pub fn while_active(
     };
     let tunnel_ok = verdict.unwrap_or(record.mode.target == Target::Tunnel && !record.tunnel.down);
     // Several tunnels: another may take the LAN (see `tunnels`), the rest of the round its.
-    let (verdict, tunnel_ok, switched_from) = other_tunnel(sys, &mut record, verdict, tunnel_ok, ours.gateways())?;
+    let (verdict, tunnel_ok, switched_from) =
+        other_tunnel(sys, &mut record, (verdict, tunnel_ok), others, ours.gateways());
     let (c, primary_gw) = (sys.cfg, obs.primary_gw);
     let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: ours.over_budget };
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();

@@ -47,6 +47,7 @@ use activate::activate;
 pub use activate::tell_dns_restart;
 use active::while_active;
 use deactivate::{cleanup, deactivate};
+pub use tunnels::OthersSeen;
 use tunnels::{other_tunnel, routes_to_every_vps};
 
 /// What a tick or command did.
@@ -137,7 +138,8 @@ fn ticked(sys: &mut System) -> Result<Outcome, Error> {
     let obs = sys.observe()?;
     let primary = sys.primary_round(&obs)?;
     let passed = primary.is_ok();
-    let outcome = judged(sys, &obs, Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow })?;
+    let seen = Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow, others: OthersSeen::ProbeNow };
+    let outcome = judged(sys, &obs, seen)?;
     // Healthy comes only from decide's Action::Nothing: the daemon checks the backup in such
     // rounds too (see its judge_backup).
     if outcome == Outcome::Healthy && sys.cfg.backup_check {
@@ -160,6 +162,8 @@ pub struct Seen {
     /// an event, between rounds).
     pub round_passed: Option<bool>,
     pub tunnel: TunnelSeen,
+    /// With several tunnels, the tunnels not in use.
+    pub others: OthersSeen,
 }
 
 /// The round `run` and the daemon share: decide from what was seen, and act.
@@ -182,7 +186,7 @@ pub fn by_hand(sys: &mut System, hand: ByHand) -> Told<Outcome> {
     Told::after(sys, |sys| {
         let obs = sys.observe()?;
         match (hand, obs.on) {
-            (ByHand::Activate, true) => while_active(sys, &obs, None, TunnelSeen::ProbeNow),
+            (ByHand::Activate, true) => while_active(sys, &obs, None, TunnelSeen::ProbeNow, &OthersSeen::ProbeNow),
             (ByHand::Activate, false) => activate(sys, None, &obs),
             (ByHand::Deactivate, true) => deactivate(sys, &obs, true),
             (ByHand::Deactivate, false) => cleanup(sys),
@@ -228,7 +232,10 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
         }
         Action::Cleanup => cleanup(sys),
         Action::Activate => activate(sys, seen.primary.err(), obs),
-        Action::Reassert => while_active(sys, obs, failback.state.map(|f| (seen.primary, f)), seen.tunnel),
+        Action::Reassert => {
+            let primary = failback.state.map(|f| (seen.primary, f));
+            while_active(sys, obs, primary, seen.tunnel, &seen.others)
+        }
         Action::Deactivate => deactivate(sys, obs, false),
     }
 }

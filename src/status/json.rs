@@ -73,7 +73,7 @@ impl Status {
             })
             .collect();
         format!(
-            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}]}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},\"endpoint\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{},\"history\":{},\"budget\":{}}}",
+            "{{\"mode\":{},\"target\":{},\"mode_since_unix_s\":{},\"activations\":{},\"deactivations\":{},\"last_switch_ms\":{},\"primary\":{{\"dev\":{},\"healthy\":{},\"detail\":{},\"failback_in_s\":{},\"targets\":[{}],\"quality\":{}}},\"tunnel\":{{\"iface\":{},\"backend\":{},\"up\":{},\"handshake_age_s\":{},\"error\":{},\"peer_ip6\":{},\"endpoint\":{},{}}},\"backup\":{{\"dev\":{},\"checked\":{},\"up\":{},\"since_unix_s\":{}}},\"tables\":[{}],\"rules\":[{}],\"events\":[{}],\"outage_bytes\":{},\"outage_s_total\":{},\"bytes_total\":{},\"history\":{},\"budget\":{}}}",
             json_str(if self.failsafe { "failsafe" } else { "normal" }),
             // Where traffic goes only means something while the failsafe is on.
             if self.failsafe { json_str(&self.target.to_string()) } else { "null".to_string() },
@@ -86,6 +86,7 @@ impl Status {
             json_str(&self.primary_detail),
             opt_u64(self.failback_in_s),
             targets.join(","),
+            self.quality.as_ref().map_or("null".to_string(), QualitySeen::json),
             json_str(&self.tunnel_iface),
             json_str(&self.backend),
             self.tunnel_up,

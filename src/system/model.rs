@@ -31,7 +31,7 @@ use super::lab::{Lab, PEER_IP};
 use super::{Kernel, System};
 use crate::decide::Action;
 use crate::error::Error;
-use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
+use crate::failsafe::{self, OthersSeen, Outcome, Seen, TunnelSeen};
 use crate::lock::{Lock, LockError};
 use crate::state::State;
 use check::Saved;
@@ -236,8 +236,12 @@ impl Model<'_> {
         let primary = sys.primary_round(&obs)?;
         let passed = primary.is_ok();
         let seen = match daemon {
-            None => Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow },
-            Some((tunnel, closed)) => Seen { primary, round_passed: closed.then_some(passed), tunnel },
+            None => {
+                Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::ProbeNow, others: OthersSeen::ProbeNow }
+            }
+            Some((tunnel, closed)) => {
+                Seen { primary, round_passed: closed.then_some(passed), tunnel, others: OthersSeen::ProbeNow }
+            }
         };
         let action = failsafe::planned(&sys, &obs, &seen).0;
         Ok(PLANS.iter().position(|a| *a == action).unwrap_or(0))
@@ -276,7 +280,9 @@ impl Model<'_> {
                 let obs = sys.observe()?;
                 let primary = sys.primary_round(&obs)?;
                 let round_passed = closed.then_some(primary.is_ok());
-                failsafe::round(&mut sys, &obs, Seen { primary, round_passed, tunnel }).parts().0
+                failsafe::round(&mut sys, &obs, Seen { primary, round_passed, tunnel, others: OthersSeen::ProbeNow })
+                    .parts()
+                    .0
             }),
         };
         let killed = match event {

@@ -21,12 +21,22 @@ use crate::record::BackupSeen;
 const PROOF_CADENCE_MS: u64 = 50;
 
 /// Every target's echoes of a round, added up: what the quality limits judge.
-fn round_total(stats: &[(Ipv4Addr, Stats)]) -> Stats {
+pub fn round_total(stats: &[(Ipv4Addr, Stats)]) -> Stats {
     stats.iter().fold(Stats::default(), |t, (_, s)| Stats {
         sent: t.sent + s.sent,
         received: t.received + s.received.min(s.sent),
         rtt_total: t.rtt_total + s.rtt_total,
     })
+}
+
+/// The tunnels not in use a round brought up and left to the driver to probe (the
+/// daemon, see `failsafe::OthersSeen::Beside`): one echo each, in order, each waited for up
+/// to PROBE_TIMEOUT_MS; with `until_one` (a dead tunnel is being replaced) the first that
+/// answers ends them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OthersDue {
+    pub tunnels: Vec<usize>,
+    pub until_one: bool,
 }
 
 /// A round of the primary: the verdict, and (measured for `status`) each target's echoes.
@@ -205,6 +215,12 @@ impl System<'_> {
     /// is set (the daemon, which makes it beside its loop): the resolver to check.
     pub fn take_dns_due(&mut self) -> Option<Ipv4Addr> {
         self.dns_due.take()
+    }
+
+    /// The echoes to the tunnels not in use a round left to the driver (see
+    /// `failsafe::OthersSeen::Beside`).
+    pub fn take_others_due(&mut self) -> Option<OthersDue> {
+        self.others_due.take()
     }
 
     /// The name endpoint's lookup through the backup a round left to the driver.

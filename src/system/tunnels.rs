@@ -7,9 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::fake::World;
 use super::lab::*;
+use super::OthersDue;
 use crate::decide::tests::rule;
 use crate::decide::Target;
-use crate::failsafe::Outcome;
+use crate::failsafe::{OthersSeen, Outcome, Seen, TunnelSeen};
 use crate::netlink::link::{Addr, Link};
 
 const KEY2: [u8; 32] = [9; 32];
@@ -332,4 +333,70 @@ fn every_state_file_lost_while_the_second_tunnel_carries_the_lan_still_restores(
     assert!(now.iter().any(|l| l.starts_with("default via 192.168.1.1 dev eth0")), "{now:?}");
     assert!(!lab.rules().iter().any(|r| r.priority == 69), "{:?}", lab.rules());
     assert_eq!(lab.w().violations, Vec::<String>::new());
+}
+
+/// One round as the daemon runs it: the tunnel in use as its track says (`in_use_works`),
+/// the other tunnels' echoes as `others`. What it came to, what it told (`event tables`),
+/// the echoes it handed over, and the echoes it sent itself.
+fn daemon_round(lab: &Lab, in_use_works: bool, others: OthersSeen) -> (Outcome, Vec<String>, Option<OthersDue>) {
+    let before = lab.w().requests.len();
+    let mut sys = lab.sys().expect("a process");
+    let obs = sys.observe().expect("observed");
+    let primary = sys.primary_round(&obs).expect("the primary's round");
+    let seen = Seen { primary, round_passed: Some(false), tunnel: TunnelSeen::Echo(in_use_works), others };
+    let (out, notices) = crate::failsafe::round(&mut sys, &obs, seen).parts();
+    let due = sys.take_others_due();
+    drop(sys);
+    let echoes: Vec<String> = lab.w().requests[before..].iter().filter(|q| q.starts_with("echo")).cloned().collect();
+    assert_eq!(echoes, Vec::<String>::new(), "the round itself sends no echo");
+    let told = notices.iter().map(|n| format!("{} {:?}", n.event, n.tables)).collect();
+    (out.expect("the round"), told, due)
+}
+
+/// Under the daemon a round never waits for the other tunnels' echoes (issue 16 item 5):
+/// it brings the next tunnel up as `run` does (route, link, peer) and hands its echo to the
+/// driver; while that echo is out the LAN stays where it is (not judged, as a fresh track:
+/// no fallback and back), and the round that has the answer moves it, as `run` would.
+#[test]
+fn under_the_daemon_the_other_tunnels_echoes_are_left_to_it_and_judged_when_in() {
+    let (lab, peers) = on_first_then_first_silent("two-beside");
+    let clock = lab.w().boottime_ms;
+    let beside = |answers: Vec<(usize, bool)>, pending| OthersSeen::Beside { answers, pending };
+    // The tunnel in use judged dead: wg1 brought up, its echo handed over, the LAN kept.
+    let (out, told, due) = daemon_round(&lab, false, beside(vec![], false));
+    assert!(matches!(out, Outcome::Active { target: Target::Tunnel, .. }), "{out:?}");
+    assert_eq!(due, Some(OthersDue { tunnels: vec![1], until_one: true }));
+    assert_eq!(told, Vec::<String>::new());
+    carried_by(&lab, "via 10.11.0.1 dev wg0", &[ENDPOINT, ENDPOINT2]);
+    // Rounds while it is out: nothing moves, nothing is asked again.
+    let (out, told, due) = daemon_round(&lab, false, beside(vec![], true));
+    assert!(matches!(out, Outcome::Active { target: Target::Tunnel, .. }) && told.is_empty() && due.is_none());
+    carried_by(&lab, "via 10.11.0.1 dev wg0", &[ENDPOINT, ENDPOINT2]);
+    assert_eq!(lab.w().boottime_ms, clock, "no round waited");
+    // Its answer in: the LAN moves to wg1 at once.
+    let (out, told, due) = daemon_round(&lab, false, beside(vec![(1, true)], false));
+    assert!(matches!(out, Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. }), "{out:?}");
+    assert_eq!((told, due), (vec!["tunnel-restored [201, 202, 254]".to_string()], None));
+    carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+    // On wg1, the first is watched: its echo handed over when due, the LAN never held.
+    lab.advance_s(6);
+    let (out, told, due) = daemon_round(&lab, true, beside(vec![], false));
+    assert!(matches!(out, Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. }) && told.is_empty());
+    assert_eq!(due, Some(OthersDue { tunnels: vec![0], until_one: false }));
+    back_exactly(&lab, &peers, "under the daemon");
+}
+
+/// Under the daemon, no other tunnel answering: the LAN goes to the backup once the answers
+/// are in, not before.
+#[test]
+fn under_the_daemon_no_other_tunnel_answering_sends_the_lan_to_the_backup_when_the_answers_are_in() {
+    let (lab, peers) = on_first_then_first_silent("two-beside-none");
+    let beside = |answers: Vec<(usize, bool)>, pending| OthersSeen::Beside { answers, pending };
+    let (_, told, due) = daemon_round(&lab, false, beside(vec![], false));
+    assert!(told.is_empty() && due.is_some());
+    let (out, told, _) = daemon_round(&lab, false, beside(vec![(1, false)], false));
+    assert!(matches!(out, Outcome::Active { target: Target::Backup, .. }), "{out:?}");
+    assert_eq!(told, ["fallback [201, 202, 254]"]);
+    carried_by(&lab, "via 192.168.2.1 dev eth1", &[ENDPOINT, ENDPOINT2]);
+    back_exactly(&lab, &peers, "under the daemon, to the backup");
 }

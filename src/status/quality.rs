@@ -1,0 +1,152 @@
+//! `status`'s quality verdict (issue 18), with quality limits set: the loss and mean
+//! round-trip time of its own round of the primary (PROBE_COUNT echoes per target, all
+//! of them, every target's added up: what `run`'s tick judges) against the DOWN and UP
+//! limits, and what the judge's own function (`judge::quality_verdict`) says of them —
+//! against the UP limits while the failsafe is on (the failback wait), else the DOWN ones.
+
+use super::json_str;
+use crate::config::Quality;
+use crate::judge::quality_verdict;
+use crate::probe::Stats;
+
+/// The quality limits against one round's echoes, as the judge sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QualitySeen {
+    /// Every target's echoes of the round, added up.
+    pub stats: Stats,
+    pub limits: Quality,
+    /// Judged against the UP limits (the failsafe is on: the primary's failback wait),
+    /// else against the DOWN ones.
+    pub waiting: bool,
+    /// Why the round fails them, in the judge's words (`None`: it passes).
+    pub fails: Option<String>,
+}
+
+impl QualitySeen {
+    /// The limits `q` over `stats`, judged by `judge::quality_verdict` as a round is
+    /// (`waiting`: the failsafe is on); `None` when no limit is set.
+    pub fn judged(q: &Quality, stats: Stats, waiting: bool) -> Option<QualitySeen> {
+        let fails = quality_verdict(q, Some(stats), waiting).err().map(|why| why.to_string());
+        q.on().then(|| QualitySeen { stats, limits: q.clone(), waiting, fails })
+    }
+
+    /// `loss 2 of 20 echoes (10 %; down above 20 %, up at most 5 %), rtt 48.0 ms (down
+    /// above 500 ms, up at most 150 ms): passes the down limits`.
+    pub fn text(&self) -> String {
+        let (q, s) = (&self.limits, &self.stats);
+        let limits = |down: Option<u64>, up: Option<u64>, unit: &str| match down {
+            Some(d) => format!("down above {d} {unit}, up at most {} {unit}", up.unwrap_or(d)),
+            None => "no limit".to_string(),
+        };
+        let (loss_down, loss_up) = (q.loss_down_pct.map(u64::from), q.loss_up_pct.map(u64::from));
+        let lost = s.sent - s.received.min(s.sent);
+        let loss = match s.sent {
+            0 => "no echo sent".to_string(),
+            n => format!("loss {lost} of {n} echoes ({} %; {})", s.loss_pct(), limits(loss_down, loss_up, "%")),
+        };
+        let rtt = match s.rtt_ms() {
+            Some(ms) => format!("rtt {ms:.1} ms ({})", limits(q.latency_down_ms, q.latency_up_ms, "ms")),
+            None => "rtt: no answer".to_string(),
+        };
+        let against = if self.waiting { "up limits (failback wait)" } else { "down limits" };
+        match &self.fails {
+            None => format!("{loss}, {rtt}: passes the {against}"),
+            Some(why) => format!("{loss}, {rtt}: FAILS the {against}: {why}"),
+        }
+    }
+
+    /// `{"sent":20,"lost":2,"loss_pct":10,"rtt_ms":48.000,"loss_down_pct":20,"loss_up_pct":5,
+    /// "latency_down_ms":500,"latency_up_ms":150,"against":"down","passes":true,"why":null}`.
+    pub fn json(&self) -> String {
+        let (q, s) = (&self.limits, &self.stats);
+        let opt = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
+        format!(
+            "{{\"sent\":{},\"lost\":{},\"loss_pct\":{},\"rtt_ms\":{},\"loss_down_pct\":{},\"loss_up_pct\":{},\"latency_down_ms\":{},\"latency_up_ms\":{},\"against\":{},\"passes\":{},\"why\":{}}}",
+            s.sent,
+            s.sent - s.received.min(s.sent),
+            s.loss_pct(),
+            s.rtt_ms().map_or("null".to_string(), |ms| format!("{ms:.3}")),
+            opt(q.loss_down_pct.map(u64::from)),
+            opt(q.loss_up_pct.map(u64::from)),
+            opt(q.latency_down_ms),
+            opt(q.latency_up_ms),
+            json_str(if self.waiting { "up" } else { "down" }),
+            self.fails.is_none(),
+            self.fails.as_deref().map_or("null".to_string(), json_str)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn stats(sent: u32, received: u32, rtt_ms: u64) -> Stats {
+        Stats { sent, received, rtt_total: Duration::from_millis(rtt_ms * u64::from(received)) }
+    }
+
+    const DSL: Quality = Quality {
+        loss_down_pct: Some(20),
+        latency_down_ms: Some(500),
+        loss_up_pct: Some(5),
+        latency_up_ms: Some(150),
+        window_s: 10,
+    };
+
+    #[test]
+    fn no_limit_set_shows_nothing() {
+        assert_eq!(QualitySeen::judged(&Quality::default(), stats(3, 3, 10), false), None);
+    }
+
+    #[test]
+    fn the_round_against_the_down_limits_and_while_on_against_the_up_limits() {
+        let healthy = QualitySeen::judged(&DSL, stats(20, 18, 48), false).expect("limits set");
+        assert_eq!(
+            healthy.text(),
+            "loss 2 of 20 echoes (10 %; down above 20 %, up at most 5 %), rtt 48.0 ms (down above 500 ms, up at most 150 ms): passes the down limits"
+        );
+        assert_eq!(
+            healthy.json(),
+            "{\"sent\":20,\"lost\":2,\"loss_pct\":10,\"rtt_ms\":48.000,\"loss_down_pct\":20,\"loss_up_pct\":5,\"latency_down_ms\":500,\"latency_up_ms\":150,\"against\":\"down\",\"passes\":true,\"why\":null}"
+        );
+        // The same round during the failback wait: 10 % is above LOSS_UP_PCT (the judge's words).
+        let waiting = QualitySeen::judged(&DSL, stats(20, 18, 48), true).expect("limits set");
+        assert!(
+            waiting.text().ends_with(
+                ": FAILS the up limits (failback wait): poor quality: 2 of 20 echoes lost, above LOSS_UP_PCT=5 %"
+            ),
+            "{}",
+            waiting.text()
+        );
+        assert!(waiting.json().ends_with(
+            "\"against\":\"up\",\"passes\":false,\"why\":\"poor quality: 2 of 20 echoes lost, above LOSS_UP_PCT=5 %\"}"
+        ));
+        // Slow, no loss: the latency limit fails it.
+        let late = QualitySeen::judged(&DSL, stats(10, 10, 600), false).expect("limits set");
+        assert!(late
+            .text()
+            .ends_with("FAILS the down limits: poor quality: mean round-trip 600 ms, above LATENCY_DOWN_MS=500 ms"));
+    }
+
+    #[test]
+    fn a_loss_limit_alone_and_no_answer_at_all() {
+        let loss_only = Quality { loss_down_pct: Some(30), loss_up_pct: Some(30), ..Quality::default() };
+        let silent = QualitySeen::judged(&loss_only, stats(3, 0, 0), false).expect("limits set");
+        assert_eq!(
+            silent.text(),
+            "loss 3 of 3 echoes (100 %; down above 30 %, up at most 30 %), rtt: no answer: FAILS the down limits: poor quality: 3 of 3 echoes lost, above LOSS_DOWN_PCT=30 %"
+        );
+        assert!(silent.json().contains(
+            "\"rtt_ms\":null,\"loss_down_pct\":30,\"loss_up_pct\":30,\"latency_down_ms\":null,\"latency_up_ms\":null,"
+        ));
+        let fine = QualitySeen::judged(&loss_only, stats(3, 3, 20), false).expect("limits set");
+        assert!(fine.text().contains("rtt 20.0 ms (no limit): passes the down limits"), "{}", fine.text());
+        // Nothing sent (no carrier): not measured, which fails only the wait.
+        let unprobed = QualitySeen::judged(&loss_only, Stats::default(), true).expect("limits set");
+        assert_eq!(
+            unprobed.text(),
+            "no echo sent, rtt: no answer: FAILS the up limits (failback wait): quality not measured yet"
+        );
+    }
+}
