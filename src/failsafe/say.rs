@@ -224,7 +224,7 @@ fn deactivated(c: &Config, ms: u128, flows: Option<usize>, forced: bool, wait_s:
         "the outage: {} ({} via {}, {} straight out of {})",
         t.total(),
         t.tunnel,
-        c.wg_iface,
+        tunnels(c),
         t.backup,
         c.backup_dev
     );
@@ -384,11 +384,15 @@ fn budget(c: &Config, pct: u8, used_bytes: u64, budget_mb: u64, since: u64) -> V
 fn no_tunnel_works(c: &Config) -> String {
     match c.tunnel_count() {
         1 => format!("tunnel {} does not work", c.wg_iface),
-        n => {
-            let each: Vec<&str> = (0..n).map(|i| c.tunnel(i).wg_iface.as_str()).collect();
-            format!("no tunnel works ({})", each.join(", "))
-        }
+        _ => format!("no tunnel works ({})", tunnels(c)),
     }
+}
+
+/// `wg0`, or with several tunnels every one, `wg0, wg1` (an outage's bytes over the
+/// tunnels are counted together, whichever carried the LAN when).
+fn tunnels(c: &Config) -> String {
+    let each: Vec<&str> = (0..c.tunnel_count()).map(|i| c.tunnel(i).wg_iface.as_str()).collect();
+    each.join(", ")
 }
 
 /// Why an activation began: `activated`'s reason, and HISTORY_FILE's.

@@ -267,6 +267,23 @@ fn a_dead_tunnel_is_replaced_by_the_next_that_answers_and_the_first_taken_back_a
     back_exactly(&lab, &peers, "switched and back");
 }
 
+/// The outage's bytes over the tunnels are counted together, so its failback names every
+/// tunnel, not the first alone (the LAN left the first for the second here).
+#[test]
+fn a_failback_from_the_second_tunnel_names_both_in_its_bytes() {
+    let (lab, _) = on_first_then_first_silent("two-failback");
+    assert!(matches!(lab.tick(), Ok(Outcome::Active { tunnel_ok: true, .. })));
+    carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+    lab.primary_carrier(true);
+    for _ in 0..8 {
+        lab.advance_s(10);
+        let _ = lab.tick();
+    }
+    let events = lab.sys().expect("sys").events();
+    let done = events.iter().rfind(|e| e.event == "deactivated").expect("a failback");
+    assert!(done.reason.contains(" via wg0, wg1, "), "{}", done.reason);
+}
+
 #[test]
 fn from_the_backup_the_lan_goes_to_whichever_tunnel_answers_first_in_order() {
     let lab = two_tunnels("two-from-backup", "");
