@@ -138,9 +138,8 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         false => Bytes::default(),
     };
     let budget = cfg.backup_budget_mb.map(|mb| {
-        let mut b = record.budget;
-        let period = crate::budget::period_at(sys.wall_now().as_secs(), cfg.budget_day, crate::log::utc_offset_s);
-        b.counted(unseen.rx.saturating_add(unseen.tx), period, mb.saturating_mul(1_000_000));
+        let mut b = crate::history::budget_at(cfg, record.budget, sys.wall_now().as_secs());
+        b.counted(unseen.rx.saturating_add(unseen.tx), b.period, mb.saturating_mul(1_000_000));
         (mb, b)
     });
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
