@@ -206,6 +206,23 @@ fn the_budget_survives_a_reboot() {
     let status = crate::status::gather(&mut lab.sys().expect("sys")).expect("status");
     let used = status.budget.map(|(_, b)| b.used_bytes);
     assert_eq!(used, Some(8_000_000), "the period's 8 MB over the backup are forgotten at the reboot");
+    // The next outage goes on from there: 75 % (crossed before the reboot) is not told
+    // again, 90 % is.
+    let mut told = Vec::new();
+    let mut tick = |lab: &Lab| {
+        let (out, notices) = failsafe::tick(&mut lab.sys().expect("sys")).parts();
+        out.expect("tick");
+        told.extend(notices.into_iter().filter(|n| n.event == "budget").map(|n| n.reason));
+    };
+    lab.primary_carrier(false);
+    tick(&lab);
+    let base = { lab.w().peers[0].rx_bytes };
+    lab.w().peers[0].rx_bytes = base + 1_000_000;
+    lab.advance_s(crate::traffic::READ_EVERY_S);
+    tick(&lab);
+    let pcts: Vec<&str> = told.iter().map(|r| r.split(" % ").next().unwrap_or_default()).collect();
+    assert_eq!(pcts, ["backup budget: 90"], "{told:?}");
+    assert_eq!(lab.sys().expect("sys").record().budget.used_bytes, 9_000_000);
 }
 
 /// An outage cut short by a reboot (a power cut during it) is in HISTORY_FILE: the first
