@@ -4,17 +4,63 @@
 //! first time the sum reaches 75 %, 90 % and 100 % of the budget in a period. Nothing is
 //! cut: the owner decides, through ON_CHANGE.
 //!
-//! Pure: the wall time and the local clock's offset come in as arguments. A clock that
-//! steps back into an earlier period (a router without an RTC before NTP) never resets
-//! the sum: only a later period starts a new one.
+//! A period is known by its local calendar date (the day it starts), never by Unix
+//! seconds: when daylight saving time ends, the same period's start moves an hour in
+//! Unix seconds but not in the calendar, and the sum goes on. Any other period — a later
+//! one, or an earlier one that a clock stepped back lands in (a router without an RTC
+//! before NTP) — is counted afresh, honestly: its sum is the one the caller rebuilds
+//! for it (from HISTORY_FILE, see [`Budget::rebuilt`]), the thresholds it already
+//! crossed not told again.
+//!
+//! Pure: the wall time and the local clock's offset come in as arguments.
 
 #![forbid(unsafe_code)]
+
+/// A billing period: the local date it starts on, and that local midnight in Unix
+/// seconds (for humans: status, the `budget` event). Two periods are the same when their
+/// dates are; the default (year 0) is no period yet.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Period {
+    /// The local date of its first day: year, month (1 to 12), day.
+    pub date: (i64, u32, u32),
+    /// Its first local midnight, Unix seconds, with the UTC offset it was computed with.
+    pub start_unix_s: u64,
+}
+
+impl PartialEq for Period {
+    fn eq(&self, other: &Period) -> bool {
+        self.date == other.date
+    }
+}
+
+impl Eq for Period {}
+
+impl Period {
+    /// Whether a period is known (the record of a budget never counted has none).
+    pub fn is_known(&self) -> bool {
+        self.date.0 != 0
+    }
+
+    /// `YYYY-MM-DD`, as the record keeps it.
+    pub fn date_text(&self) -> String {
+        let (y, m, d) = self.date;
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+
+    /// Reads [`Period::date_text`]'s words and a start in Unix seconds.
+    pub fn parse(date: &str, start_unix_s: u64) -> Option<Period> {
+        let mut parts = date.splitn(3, '-').map(str::parse::<u32>);
+        let (y, m, d) = (parts.next()?.ok()?, parts.next()?.ok()?, parts.next()?.ok()?);
+        let valid = (1..=9999).contains(&y) && (1..=12).contains(&m) && d >= 1 && d <= days_in_month(i64::from(y), m);
+        valid.then_some(Period { date: (i64::from(y), m, d), start_unix_s })
+    }
+}
 
 /// What is known of the budget's current period.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Budget {
-    /// When the period counted began (wall clock, Unix seconds; 0: none yet).
-    pub period_start_unix_s: u64,
+    /// The period counted (none yet: not known).
+    pub period: Period,
     /// Bytes over the backup during it.
     pub used_bytes: u64,
     /// The highest of 75, 90, 100 told this period (0: none).
@@ -53,10 +99,10 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     (days_from_civil(ny, nm, 1) - days_from_civil(y, m, 1)) as u32
 }
 
-/// The start (Unix seconds) of the monthly period holding `now_unix_s`: local midnight
-/// (`offset_s` east of UTC) of the month's `day`, or of its last day when it is shorter
-/// (a period "from the 31st" starts on 30 April, 28 or 29 February).
-pub fn period_start(now_unix_s: u64, day: u32, offset_s: i64) -> u64 {
+/// The monthly period holding `now_unix_s`: it starts at local midnight (`offset_s` east
+/// of UTC, now's) of the month's `day`, or of its last day when it is shorter (a period
+/// "from the 31st" starts on 30 April, 28 or 29 February).
+pub fn period_start(now_unix_s: u64, day: u32, offset_s: i64) -> Period {
     let local = now_unix_s as i64 + offset_s;
     let (y, m, d) = civil_from_days(local.div_euclid(86_400));
     let start_in = |y: i64, m: u32| days_from_civil(y, m, day.min(days_in_month(y, m)));
@@ -65,17 +111,41 @@ pub fn period_start(now_unix_s: u64, day: u32, offset_s: i64) -> u64 {
         false if m == 1 => start_in(y - 1, 12),
         false => start_in(y, m - 1),
     };
-    u64::try_from(days * 86_400 - offset_s).unwrap_or(0)
+    Period { date: civil_from_days(days), start_unix_s: u64::try_from(days * 86_400 - offset_s).unwrap_or(0) }
+}
+
+/// [`period_start`] with the local clock's offset at any instant (`offset_at`, seconds
+/// east of UTC: `log::utc_offset_s`): the period's date by now's offset, its start by
+/// the offset in force at that midnight (October's period from the 1st starts at 22:00
+/// UTC in Berlin, also when asked in November).
+pub fn period_at(now_unix_s: u64, day: u32, offset_at: impl Fn(u64) -> i64) -> Period {
+    let p = period_start(now_unix_s, day, offset_at(now_unix_s));
+    let (y, m, d) = p.date;
+    let midnight_utc = days_from_civil(y, m, d) * 86_400;
+    let then = offset_at(p.start_unix_s);
+    Period { start_unix_s: u64::try_from(midnight_utc - then).unwrap_or(0), ..p }
 }
 
 impl Budget {
-    /// `bytes` more moved over the backup in the period starting at `period_start`
-    /// (see [`period_start`]) against a budget of `budget_bytes`: the thresholds reached
-    /// for the first time this period, in order.
-    pub fn counted(&mut self, bytes: u64, period_start: u64, budget_bytes: u64) -> Vec<u8> {
-        // A later period starts afresh; an earlier one (the clock stepped back) is not one.
-        if period_start > self.period_start_unix_s {
-            *self = Budget { period_start_unix_s: period_start, used_bytes: 0, told_pct: 0 };
+    /// The budget of `period` rebuilt after its record was lost (a reboot) or when the
+    /// period changes: `used_bytes` already moved in it (HISTORY_FILE's outages that
+    /// ended in it), and every threshold those bytes already crossed taken as told — a
+    /// reboot never tells 75 % a second time; one reached by bytes the previous boot
+    /// could not count is not told at all (it is in `status`).
+    pub fn rebuilt(period: Period, used_bytes: u64, budget_bytes: u64) -> Budget {
+        let mut b = Budget { period, used_bytes, told_pct: 0 };
+        let pct = b.used_pct(budget_bytes);
+        b.told_pct = THRESHOLDS_PCT.into_iter().filter(|t| u64::from(*t) <= pct).max().unwrap_or(0);
+        b
+    }
+
+    /// `bytes` more moved over the backup in `period` (see [`period_start`]) against a
+    /// budget of `budget_bytes`: the thresholds reached for the first time this period,
+    /// in order. Another period than the one counted (later, or earlier: the clock
+    /// stepped back) starts from nothing; the caller rebuilds it first when it can.
+    pub fn counted(&mut self, bytes: u64, period: Period, budget_bytes: u64) -> Vec<u8> {
+        if period != self.period {
+            *self = Budget { period, used_bytes: 0, told_pct: 0 };
         }
         self.used_bytes = self.used_bytes.saturating_add(bytes);
         let pct = u128::from(self.used_bytes) * 100 / u128::from(budget_bytes.max(1));
@@ -113,41 +183,113 @@ mod tests {
         assert_eq!((days_in_month(2024, 2), days_in_month(2026, 2), days_in_month(2026, 4)), (29, 28, 30));
     }
 
-    #[test]
-    fn a_period_starts_on_its_day_or_the_months_last() {
-        // From the 1st: 5 December 2026 is in the period of 1 December.
-        assert_eq!(period_start(at(2026, 12, 5) + 3_600, 1, 0), at(2026, 12, 1));
-        // From the 15th: the 5th is still in the period that began on 15 November.
-        assert_eq!(period_start(at(2026, 12, 5), 15, 0), at(2026, 11, 15));
-        // January's period from the 15th began in December of the year before.
-        assert_eq!(period_start(at(2027, 1, 3), 15, 0), at(2026, 12, 15));
-        // From the 31st: 30 April, 28 February (29 in a leap year).
-        assert_eq!(period_start(at(2026, 4, 30) + 10, 31, 0), at(2026, 4, 30));
-        assert_eq!(period_start(at(2026, 3, 1), 31, 0), at(2026, 2, 28));
-        assert_eq!(period_start(at(2024, 2, 29), 31, 0), at(2024, 2, 29));
-        assert_eq!(period_start(at(2026, 5, 31) + 5, 31, 0), at(2026, 5, 31));
-        // Local midnight: at UTC+2, 23:00 UTC on 30 November is already 1 December.
-        assert_eq!(period_start(at(2026, 12, 1) - 3_600, 1, 7_200), at(2026, 12, 1) - 7_200);
-        assert_eq!(period_start(at(2026, 12, 1) - 3_600, 1, -18_000), at(2026, 11, 1) + 18_000);
+    /// The period of a UTC date: its date, and its start at UTC midnight.
+    fn utc(y: i64, m: u32, d: u32) -> Period {
+        Period { date: (y, m, d), start_unix_s: at(y, m, d) }
+    }
+
+    /// `period_start`'s date and start.
+    fn both(p: Period) -> ((i64, u32, u32), u64) {
+        (p.date, p.start_unix_s)
     }
 
     #[test]
-    fn the_thresholds_are_told_once_each_in_order_and_a_new_period_starts_afresh() {
+    fn a_period_starts_on_its_day_or_the_months_last() {
+        let is = |p: Period, (y, m, d): (i64, u32, u32)| assert_eq!(both(p), both(utc(y, m, d)));
+        // From the 1st: 5 December 2026 is in the period of 1 December.
+        is(period_start(at(2026, 12, 5) + 3_600, 1, 0), (2026, 12, 1));
+        // From the 15th: the 5th is still in the period that began on 15 November.
+        is(period_start(at(2026, 12, 5), 15, 0), (2026, 11, 15));
+        // January's period from the 15th began in December of the year before.
+        is(period_start(at(2027, 1, 3), 15, 0), (2026, 12, 15));
+        // From the 31st: 30 April, 28 February (29 in a leap year).
+        is(period_start(at(2026, 4, 30) + 10, 31, 0), (2026, 4, 30));
+        is(period_start(at(2026, 3, 1), 31, 0), (2026, 2, 28));
+        is(period_start(at(2024, 2, 29), 31, 0), (2024, 2, 29));
+        is(period_start(at(2026, 5, 31) + 5, 31, 0), (2026, 5, 31));
+        // Local midnight: at UTC+2, 23:00 UTC on 30 November is already 1 December.
+        assert_eq!(both(period_start(at(2026, 12, 1) - 3_600, 1, 7_200)), ((2026, 12, 1), at(2026, 12, 1) - 7_200));
+        assert_eq!(both(period_start(at(2026, 12, 1) - 3_600, 1, -18_000)), ((2026, 11, 1), at(2026, 11, 1) + 18_000));
+    }
+
+    /// The period's start by the offset in force at its own midnight: Berlin's October
+    /// period from the 1st starts at 22:00 UTC on 30 September (CEST), also when asked
+    /// in November (CET). The date is the same either way.
+    #[test]
+    fn a_period_starts_at_its_own_midnights_offset() {
+        // CEST until 2026-10-25 01:00 UTC, CET after.
+        let berlin = |t: u64| if (1_774_746_000..1_792_890_000).contains(&t) { 7_200 } else { 3_600 };
+        let oct26 = at(2026, 10, 26) + 43_200;
+        let p = period_at(oct26, 1, berlin);
+        assert_eq!(both(p), ((2026, 10, 1), at(2026, 10, 1) - 7_200));
+        assert_eq!(p, period_at(at(2026, 10, 10), 1, berlin));
+        assert_eq!(both(period_at(at(2026, 11, 20), 1, berlin)), ((2026, 11, 1), at(2026, 11, 1) - 3_600));
+    }
+
+    #[test]
+    fn a_period_date_reads_back() {
+        let p = utc(2026, 2, 28);
+        assert_eq!(p.date_text(), "2026-02-28");
+        assert_eq!(Period::parse("2026-02-28", 5).map(both), Some(((2026, 2, 28), 5)));
+        for bad in ["2026-02-29", "2026-13-01", "2026-00-01", "0-01-01", "2026-1", "x-1-1", "2026-01-01-2"] {
+            assert_eq!(Period::parse(bad, 0), None, "{bad}");
+        }
+        assert!(!Period::default().is_known() && p.is_known());
+    }
+
+    /// BACKUP_BUDGET_PERIOD at a DST change: Europe/Berlin (+2 h in October until the
+    /// last Sunday, +1 h after), a period from the 1st. The same October period must go
+    /// on when CET begins, its start an hour later in Unix seconds.
+    #[test]
+    fn dst_end_does_not_reset_the_budget_mid_period() {
         let mb = 1_000_000;
-        let start = at(2026, 12, 1);
+        // 2026-10-10 12:00 UTC (CEST, +7200) and 2026-10-26 12:00 UTC (CET, +3600).
+        let oct10 = 1_791_633_600;
+        let oct26 = oct10 + 16 * 86_400;
+        let before = period_start(oct10, 1, 7_200);
+        let after = period_start(oct26, 1, 3_600);
         let mut b = Budget::default();
-        assert_eq!(b.counted(70 * mb / 100, start, mb), Vec::<u8>::new());
-        assert_eq!(b.counted(6 * mb / 100, start, mb), [75]);
-        assert_eq!(b.counted(mb / 100, start, mb), Vec::<u8>::new(), "told once");
+        assert_eq!(b.counted(8 * mb, before, 10 * mb), [75]);
+        let told = b.counted(mb, after, 10 * mb);
+        assert_eq!(
+            (b.used_bytes, told),
+            (9 * mb, vec![90]),
+            "the same October period (start {before:?} vs {after:?}): the sum must go on"
+        );
+    }
+
+    #[test]
+    fn the_thresholds_are_told_once_each_in_order_and_another_period_starts_afresh() {
+        let mb = 1_000_000;
+        let dec = utc(2026, 12, 1);
+        let mut b = Budget::default();
+        assert_eq!(b.counted(70 * mb / 100, dec, mb), Vec::<u8>::new());
+        assert_eq!(b.counted(6 * mb / 100, dec, mb), [75]);
+        assert_eq!(b.counted(mb / 100, dec, mb), Vec::<u8>::new(), "told once");
         // Past two at once: both, in order.
-        assert_eq!(b.counted(30 * mb / 100, start, mb), [90, 100]);
-        assert_eq!(b.counted(mb, start, mb), Vec::<u8>::new());
+        assert_eq!(b.counted(30 * mb / 100, dec, mb), [90, 100]);
+        assert_eq!(b.counted(mb, dec, mb), Vec::<u8>::new());
         assert_eq!(b.used_pct(mb), 207);
-        // The clock stepped back into November: the same period, nothing reset.
-        assert_eq!(b.counted(1, at(2026, 11, 1), mb), Vec::<u8>::new());
-        assert_eq!((b.period_start_unix_s, b.told_pct), (start, 100));
+        // The clock stepped back into November: November's own count, from nothing here
+        // (the caller rebuilds it from HISTORY_FILE first).
+        assert_eq!(b.counted(80 * mb / 100, utc(2026, 11, 1), mb), [75]);
+        assert_eq!((b.period.date, b.used_bytes, b.told_pct), ((2026, 11, 1), 80 * mb / 100, 75));
         // January: a new period.
-        assert_eq!(b.counted(80 * mb / 100, at(2027, 1, 1), mb), [75]);
-        assert_eq!(b, Budget { period_start_unix_s: at(2027, 1, 1), used_bytes: 80 * mb / 100, told_pct: 75 });
+        assert_eq!(b.counted(80 * mb / 100, utc(2027, 1, 1), mb), [75]);
+        assert_eq!(b, Budget { period: utc(2027, 1, 1), used_bytes: 80 * mb / 100, told_pct: 75 });
+    }
+
+    /// A budget rebuilt (a reboot, a new period) takes the thresholds its bytes already
+    /// crossed as told: none of them is told again.
+    #[test]
+    fn a_rebuilt_budget_tells_no_threshold_already_crossed() {
+        let mb = 1_000_000;
+        let dec = utc(2026, 12, 1);
+        assert_eq!(Budget::rebuilt(dec, 74 * mb / 100, mb).told_pct, 0);
+        let mut b = Budget::rebuilt(dec, 92 * mb / 100, mb);
+        assert_eq!((b.used_bytes, b.told_pct), (92 * mb / 100, 90));
+        assert_eq!(b.counted(mb / 100, dec, mb), Vec::<u8>::new());
+        assert_eq!(b.counted(7 * mb / 100, dec, mb), [100]);
+        assert_eq!(Budget::rebuilt(dec, 3 * mb, mb).told_pct, 100);
     }
 }

@@ -1,6 +1,7 @@
-//! HISTORY_FILE: one line per outage, appended at its failback and never otherwise, so
-//! the history survives a reboot (the file may live under /config, on flash) without a
-//! write per tick. The file is bounded: a line that would take it past HISTORY_MAX_KB
+//! HISTORY_FILE: one line per outage, appended at its failback — or, for an outage a
+//! reboot cut short, by the first process of the next boot — and never otherwise, so the
+//! history survives a reboot (the file may live under /config, on flash) without a write
+//! per tick. It is also what BACKUP_BUDGET_MB's sum is rebuilt from after a reboot. The file is bounded: a line that would take it past HISTORY_MAX_KB
 //! makes the file be rewritten with its newest lines that fit (a temporary file, then a
 //! rename, so a crash leaves the old file or the new one, never half of one). `status`
 //! reads it back: the last outages, and the totals of the last 30 days.
@@ -14,7 +15,10 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use crate::budget::{self, Budget, Period};
+use crate::config::Config;
 use crate::os;
+use crate::record::Record;
 use crate::traffic::Bytes;
 
 /// One outage, from its activation to its failback (wall clock, for humans).
@@ -76,6 +80,28 @@ impl Outage {
         }
         (seen == 6).then_some(o)
     }
+}
+
+/// What HISTORY_FILE keeps of an outage a reboot cut short, from the record the new
+/// boot set aside (`None` when no outage was in progress): its start, its end as the
+/// last time a round knew it went on (`written_unix_s`, the record's last write; its
+/// start when unknown), the bytes counted so far, and its reason marked as cut.
+pub fn cut_by_reboot(r: &Record, written_unix_s: Option<u64>) -> Option<Outage> {
+    if !r.mode.failsafe {
+        return None;
+    }
+    let start_unix_s = r.mode.since_unix_s;
+    let reason = match r.outage.reason.is_empty() {
+        true => "cut short by a reboot".to_string(),
+        false => format!("{} (cut short by a reboot)", r.outage.reason),
+    };
+    Some(Outage {
+        start_unix_s,
+        end_unix_s: written_unix_s.unwrap_or(start_unix_s).max(start_unix_s),
+        target: r.outage.target().to_string(),
+        bytes: r.traffic.total(),
+        reason,
+    })
 }
 
 /// What the file must hold once `line` is added, when appending it is not enough: the
@@ -213,6 +239,31 @@ pub fn append(path: &Path, max_kb: u64, o: &Outage) -> io::Result<()> {
     }
 }
 
+/// The bytes of `outages` that ended in `period` (BACKUP_BUDGET_PERIOD from `day`): an
+/// outage belongs to the period of its end's local date, by the offset in force then
+/// (`offset_at`, see `budget::period_at`).
+pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
+    let ended_in = |o: &&Outage| budget::period_at(o.end_unix_s, day, &offset_at) == period;
+    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.bytes.rx).saturating_add(o.bytes.tx))
+}
+
+/// BACKUP_BUDGET_MB's budget at `now_unix_s`: `kept` (the record's) when it counts the
+/// period `now_unix_s` is in, else rebuilt from HISTORY_FILE — the outages that ended in
+/// that period — with the thresholds those bytes crossed taken as told (a reboot, which
+/// sets the RAM record aside, or another period). Without HISTORY_FILE (or when it
+/// cannot be read) the rebuilt period starts from nothing: the budget counts since boot.
+pub fn budget_at(c: &Config, kept: Budget, now_unix_s: u64) -> Budget {
+    let budget_bytes = c.backup_budget_mb.unwrap_or(0).saturating_mul(1_000_000);
+    let period = budget::period_at(now_unix_s, c.budget_day, crate::log::utc_offset_s);
+    if kept.period == period {
+        return kept;
+    }
+    let Some(path) = &c.history_file else { return Budget::rebuilt(period, 0, budget_bytes) };
+    let text = read_tail(path, c.history_max_kb.saturating_mul(2048)).unwrap_or_default();
+    let used = bytes_in(&parse_all(&text), period, c.budget_day, crate::log::utc_offset_s);
+    Budget::rebuilt(period, used, budget_bytes)
+}
+
 /// How many of the last outages `status` lists.
 pub const SHOWN: usize = 5;
 
@@ -320,6 +371,40 @@ mod tests {
                 assert!(t.len() <= max && t.ends_with(&l4) && three.ends_with(&t[..t.len() - l4.len()]), "{max}");
             }
         }
+    }
+
+    /// The budget's period holds the outages that ended in it, by the local date of
+    /// their end (here UTC+1: 23:30 UTC on 30 November is already December).
+    #[test]
+    fn a_period_holds_the_outages_that_ended_in_it() {
+        let dec1 = 1_796_083_200;
+        let plus_one = |_: u64| 3_600;
+        let dec = budget::period_at(dec1 + 86_400, 1, plus_one);
+        let all = [
+            outage(dec1 - 7_200, 60, 1_000),       // ends 22:01 UTC 30 Nov: 23:01 local, November
+            outage(dec1 - 3_600, 1_800, 20_000),   // ends 23:30 UTC 30 Nov: 00:30 local, December
+            outage(dec1 + 86_400, 600, 300_000),   // December
+            outage(dec1 + 40 * 86_400, 10, 4_000), // January
+        ];
+        // rx and rx / 10 as tx.
+        assert_eq!(bytes_in(&all, dec, 1, plus_one), 22_000 + 330_000);
+        assert_eq!(bytes_in(&[], dec, 1, plus_one), 0);
+    }
+
+    /// What an outage a reboot cut short leaves in the history: only an outage in
+    /// progress, ended at the record's last write (never before its start).
+    #[test]
+    fn an_outage_cut_by_a_reboot_is_a_line_of_what_the_record_knew() {
+        let mut r = Record::default();
+        assert_eq!(cut_by_reboot(&r, Some(5)), None, "no outage in progress");
+        r.mode.failsafe = true;
+        r.mode.since_unix_s = 1_000;
+        r.outage.reason = "primary eth0: no carrier".into();
+        let o = cut_by_reboot(&r, Some(1_600)).expect("cut");
+        assert_eq!((o.start_unix_s, o.end_unix_s, o.target.as_str()), (1_000, 1_600, "tunnel"));
+        assert_eq!(o.reason, "primary eth0: no carrier (cut short by a reboot)");
+        assert_eq!(cut_by_reboot(&r, Some(10)).map(|o| o.end_unix_s), Some(1_000), "a clock stepped back");
+        assert_eq!(cut_by_reboot(&r, None).map(|o| o.duration_s()), Some(0));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use backup::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
 use std::fmt;
 use std::time::Duration;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Period};
 use crate::config::Config;
 use crate::health::damped_wait;
 use crate::model::{is_boot_id, LastProof, ProvenBy, Target};
@@ -400,9 +400,12 @@ impl Record {
             u8::from(l.ipv6_refused),
         );
         let b = &self.budget;
-        let budget = match *b == Budget::default() {
-            true => String::new(),
-            false => format!("budget={} {} {}\n", b.period_start_unix_s, b.used_bytes, b.told_pct),
+        // Only a counted period is written (an unknown one is rebuilt at the next count).
+        let budget = match b.period.is_known() {
+            false => String::new(),
+            true => {
+                format!("budget={} {} {} {}\n", b.period.date_text(), b.period.start_unix_s, b.used_bytes, b.told_pct)
+            }
         };
         text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget
     }
@@ -473,13 +476,7 @@ impl Record {
                 }
                 "outage_s_total" => r.totals.outage_s = num()?,
                 "outage_reason" => r.outage.reason = v.to_string(),
-                "budget" => {
-                    let n: Vec<u64> =
-                        v.split(' ').map(|x| x.parse::<u64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
-                    let [start, used, told] = n[..] else { return Err(bad()) };
-                    let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100).ok_or_else(bad)?;
-                    r.budget = Budget { period_start_unix_s: start, used_bytes: used, told_pct };
-                }
+                "budget" => r.budget = parse_budget(v).ok_or_else(bad)?,
                 "outage_paths" => {
                     (r.outage.tunnel, r.outage.backup) = match v {
                         "tunnel" => (true, false),
@@ -503,6 +500,24 @@ impl Record {
             _ => None,
         };
         Ok(r)
+    }
+}
+
+/// `budget=DATE START USED TOLD`: the period's local date and start (Unix seconds), its
+/// bytes, the highest threshold told. The form without the date (`START USED TOLD`, of
+/// an earlier build) reads as no budget kept: the next count rebuilds the period.
+fn parse_budget(v: &str) -> Option<Budget> {
+    let words: Vec<&str> = v.split(' ').collect();
+    let (date, numbers) = match words[..] {
+        [date, ref rest @ ..] if date.contains('-') => (Some(date), rest),
+        ref all => (None, all),
+    };
+    let n: Vec<u64> = numbers.iter().map(|x| x.parse::<u64>().ok()).collect::<Option<_>>()?;
+    let [start, used_bytes, told] = n[..] else { return None };
+    let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100)?;
+    match date {
+        Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct }),
+        None => Some(Budget::default()),
     }
 }
 
@@ -638,13 +653,18 @@ pub mod tests {
         assert!(r.to_text().ends_with("outage_reason=primary eth0: no carrier really\noutage_paths=tunnel+backup\n"));
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         // The budget's period survives outages (and is written only once there is one).
-        r.budget = Budget { period_start_unix_s: 1_796_083_200, used_bytes: 7, told_pct: 75 };
-        assert!(r.to_text().ends_with("\nbudget=1796083200 7 75\n"));
+        let dec = Period { date: (2026, 12, 1), start_unix_s: 1_796_083_200 };
+        r.budget = Budget { period: dec, used_bytes: 7, told_pct: 75 };
+        assert!(r.to_text().ends_with("\nbudget=2026-12-01 1796083200 7 75\n"));
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
-        assert!(
-            Record::parse("mode=normal\nbudget=1 2\n").is_err()
-                && Record::parse("mode=normal\nbudget=1 2 300\n").is_err()
-        );
+        assert_eq!(Record::parse(&r.to_text()).map(|r| r.budget.period.start_unix_s), Ok(1_796_083_200));
+        for bad in ["budget=1 2", "budget=1 2 300", "budget=2026-02-30 1 2 3", "budget=2026-12-01 1 2"] {
+            assert!(Record::parse(&format!("mode=normal\n{bad}\n")).is_err(), "{bad}");
+        }
+        // An earlier build's line (no date): no known period, rebuilt at the next count.
+        let old = Record::parse("mode=normal\nbudget=1796083200 7 75\n").expect("read");
+        assert_eq!(old.budget, Budget::default());
+        assert!(!old.to_text().contains("budget="));
         r.activation_judged(&cfg(), Target::Backup, None, None, 20);
         assert_eq!(r.budget.used_bytes, 7);
         assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("", "backup"));

@@ -476,6 +476,15 @@ impl State {
         }
     }
 
+    /// When the record was last written (its mtime, wall clock, Unix seconds): while the
+    /// failsafe is on, the last time a round knew the outage went on.
+    pub fn record_written_unix_s(&self) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = self.dir.as_ref()?;
+        let f = os::open_at(dir, "state", libc::O_RDONLY | libc::O_NONBLOCK, 0).ok()?;
+        u64::try_from(f.metadata().ok()?.mtime()).ok()
+    }
+
     /// Whether a daemon holds `daemon.lock` (no file or no directory: none).
     pub fn daemon_running(&self) -> bool {
         let Some(dir) = &self.dir else { return false };

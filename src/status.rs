@@ -142,10 +142,8 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         false => Bytes::default(),
     };
     let budget = cfg.backup_budget_mb.map(|mb| {
-        let now_s = sys.wall_now().as_secs();
-        let mut b = record.budget;
-        let since = crate::budget::period_start(now_s, cfg.budget_day, crate::log::utc_offset_s(now_s));
-        b.counted(unseen.rx.saturating_add(unseen.tx), since, mb.saturating_mul(1_000_000));
+        let mut b = crate::history::budget_at(cfg, record.budget, sys.wall_now().as_secs());
+        b.counted(unseen.rx.saturating_add(unseen.tx), b.period, mb.saturating_mul(1_000_000));
         (mb, b)
     });
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
@@ -355,7 +353,7 @@ impl Status {
                 s,
                 "budget:   {} % of {mb} MB over the backup since {} ({} B)",
                 b.used_pct(mb * 1_000_000),
-                crate::log::stamp_of(b.period_start_unix_s),
+                crate::log::stamp_of(b.period.start_unix_s),
                 b.used_bytes
             );
         }
@@ -451,7 +449,14 @@ pub mod tests {
             outage_s_total: 700,
             bytes_total: Bytes { rx: 6_242_880, tx: 91_920 },
             history: None,
-            budget: Some((100, Budget { period_start_unix_s: 1_796_083_200, used_bytes: 76_000_000, told_pct: 75 })),
+            budget: Some((
+                100,
+                Budget {
+                    period: crate::budget::Period { date: (2026, 12, 1), start_unix_s: 1_796_083_200 },
+                    used_bytes: 76_000_000,
+                    told_pct: 75,
+                },
+            )),
         }
     }
 

@@ -112,6 +112,15 @@ pub struct Observed {
     pub on: bool,
 }
 
+/// HISTORY_FILE: the outage a reboot cut short (a power cut during it), written by the
+/// first process of the new boot; a write that fails is told, and nothing else fails.
+fn remember_cut(cfg: &Config, log: &Logger, outage: &crate::history::Outage) {
+    let Some(path) = &cfg.history_file else { return };
+    if let Err(e) = crate::history::append(path, cfg.history_max_kb, outage) {
+        log.warn(&format!("HISTORY_FILE {}: the outage cut by the reboot is not recorded: {e}", path.display()));
+    }
+}
+
 impl<'a> System<'a> {
     /// Opens the sockets and STATE_DIR (refused, exit 2, unless it is root's alone), and
     /// sets aside state written under an earlier boot.
@@ -134,8 +143,14 @@ impl<'a> System<'a> {
         let links = kernel.links().context("reading links")?;
         let read = state.record();
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
+        // While an outage is on: when a round last knew it went on (a reboot may cut it).
+        let written_unix_s = record.mode.failsafe.then(|| state.record_written_unix_s()).flatten();
         if !dry_run && state.forget_other_boot(kernel.boot_id().as_deref()).map_err(state_error)? {
             log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
+            // Set aside first, so the outage the reboot cut is written once at most.
+            if let Some(outage) = crate::history::cut_by_reboot(&record, written_unix_s) {
+                remember_cut(cfg, log, &outage);
+            }
             record = Record::default();
         }
         let read = state.journal();

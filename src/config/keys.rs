@@ -95,6 +95,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     seed::port_alias(&mut entries).map_err(|(line, m)| err(line, m))?;
     notes.extend(seed::alert_note(&entries));
     let mut c = Fields { path, entries }.build()?;
+    if c.backup_budget_mb.is_some() && c.history_file.is_none() {
+        notes.push(
+            "BACKUP_BUDGET_MB is set without HISTORY_FILE: the budget then counts only since boot \
+             (STATE_DIR is in RAM); set HISTORY_FILE (e.g. under /config) for it to survive a reboot"
+                .into(),
+        );
+    }
     c.notes = notes;
     Ok(c)
 }
@@ -410,6 +417,18 @@ pub mod tests {
 
     fn parse_str(text: &str) -> Result<Config, ConfigError> {
         parse(Path::new("/etc/test.conf"), text)
+    }
+
+    /// BACKUP_BUDGET_MB without HISTORY_FILE: the budget counts only since boot (the
+    /// record is in RAM), and the configuration says so (a note: logged once).
+    #[test]
+    fn a_budget_without_history_file_is_a_note() {
+        let only = parse_str(&format!("BACKUP_BUDGET_MB=100\n{MINIMAL}")).expect("valid");
+        assert_eq!(only.notes.len(), 1, "{:?}", only.notes);
+        assert!(only.notes[0].contains("counts only since boot"), "{:?}", only.notes);
+        let both = parse_str(&format!("BACKUP_BUDGET_MB=100\nHISTORY_FILE=/config/wgf-history\n{MINIMAL}"));
+        assert_eq!(both.expect("valid").notes, Vec::<String>::new());
+        assert!(parse_str(MINIMAL).expect("valid").notes.is_empty());
     }
 
     fn error_of(text: &str) -> String {

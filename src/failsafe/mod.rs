@@ -12,7 +12,6 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use crate::budget;
 use crate::config::{Config, Fallback};
 use crate::conntrack::{self, Path};
 use crate::decide::{

@@ -276,9 +276,12 @@ pub(super) fn ensure_lan_rules(
 pub(super) fn count_traffic(sys: &mut System, record: &mut Record, target: Target) {
     let moved = record.counters_read(sys.counters(target));
     let Some(budget_mb) = sys.cfg.backup_budget_mb else { return };
-    let now_unix_s = sys.wall_now().as_secs();
-    let since = budget::period_start(now_unix_s, sys.cfg.budget_day, crate::log::utc_offset_s(now_unix_s));
-    for pct in record.budget.counted(moved, since, budget_mb.saturating_mul(1_000_000)) {
+    // Another period than the record's (or none: a reboot set the record aside) is
+    // rebuilt from HISTORY_FILE first.
+    record.budget = crate::history::budget_at(sys.cfg, record.budget, sys.wall_now().as_secs());
+    let period = record.budget.period;
+    for pct in record.budget.counted(moved, period, budget_mb.saturating_mul(1_000_000)) {
+        let since = period.start_unix_s;
         tell(sys, News::Budget { pct, used_bytes: record.budget.used_bytes, budget_mb, since });
     }
 }

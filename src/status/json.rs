@@ -108,7 +108,7 @@ impl Status {
             self.history.as_ref().map_or("null".to_string(), history_json),
             self.budget.map_or("null".to_string(), |(mb, b)| format!(
                 "{{\"mb\":{mb},\"period_start_unix_s\":{},\"used_bytes\":{},\"used_pct\":{}}}",
-                b.period_start_unix_s,
+                b.period.start_unix_s,
                 b.used_bytes,
                 b.used_pct(mb * 1_000_000)
             ))

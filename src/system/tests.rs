@@ -180,6 +180,90 @@ fn a_budget_is_told_at_75_90_and_100_percent_once_each() {
     assert_eq!(lab.sys().expect("sys").record().budget.used_bytes, 9_000_000 + 9_000_000);
 }
 
+/// The budget survives a reboot: STATE_DIR is RAM on EdgeOS (/var/run) and a record of
+/// another boot is set aside, so the period's bytes are rebuilt from HISTORY_FILE (on
+/// /config), which holds every finished outage's bytes and end.
+#[test]
+fn the_budget_survives_a_reboot() {
+    let mut lab = Lab::new("budgetboot", "BACKUP_BUDGET_MB=10\n");
+    lab.cfg.history_file = Some(lab.dir.join("history"));
+    let lab = lab;
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    lab.tick().expect("activation");
+    let base = { lab.w().peers[0].rx_bytes };
+    lab.w().peers[0].rx_bytes = base + 8_000_000;
+    lab.advance_s(crate::traffic::READ_EVERY_S);
+    lab.tick().expect("active");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    assert_eq!(lab.sys().expect("sys").record().budget.used_bytes, 8_000_000);
+    // The router reboots (same month).
+    lab.w().reboots += 1;
+    lab.tick().expect("healthy after the reboot");
+    let status = crate::status::gather(&mut lab.sys().expect("sys")).expect("status");
+    let used = status.budget.map(|(_, b)| b.used_bytes);
+    assert_eq!(used, Some(8_000_000), "the period's 8 MB over the backup are forgotten at the reboot");
+    // The next outage goes on from there: 75 % (crossed before the reboot) is not told
+    // again, 90 % is.
+    let mut told = Vec::new();
+    let mut tick = |lab: &Lab| {
+        let (out, notices) = failsafe::tick(&mut lab.sys().expect("sys")).parts();
+        out.expect("tick");
+        told.extend(notices.into_iter().filter(|n| n.event == "budget").map(|n| n.reason));
+    };
+    lab.primary_carrier(false);
+    tick(&lab);
+    let base = { lab.w().peers[0].rx_bytes };
+    lab.w().peers[0].rx_bytes = base + 1_000_000;
+    lab.advance_s(crate::traffic::READ_EVERY_S);
+    tick(&lab);
+    let pcts: Vec<&str> = told.iter().map(|r| r.split(" % ").next().unwrap_or_default()).collect();
+    assert_eq!(pcts, ["backup budget: 90"], "{told:?}");
+    assert_eq!(lab.sys().expect("sys").record().budget.used_bytes, 9_000_000);
+}
+
+/// An outage cut short by a reboot (a power cut during it) is in HISTORY_FILE: the first
+/// process of the new boot writes what the set-aside record knew of it, once.
+#[test]
+fn an_outage_cut_by_a_reboot_is_in_the_history() {
+    let mut lab = Lab::new("cutboot", "BACKUP_BUDGET_MB=10\n");
+    lab.cfg.history_file = Some(lab.dir.join("history"));
+    let lab = lab;
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { .. })));
+    let since = lab.sys().expect("sys").record().mode.since_unix_s;
+    // 3 MB over the tunnel, counted by a round before the power fails.
+    let base = { lab.w().peers[0].rx_bytes };
+    lab.w().peers[0].rx_bytes = base + 3_000_000;
+    lab.advance_s(600);
+    lab.tick().expect("active");
+    // The power fails; the router boots again with the primary back: its kernel holds
+    // what the owner's configuration sets up, nothing of the failsafe's.
+    {
+        let mut w = lab.w();
+        w.reboots += 1;
+        w.routes = ROUTES.iter().map(|l| r(l)).collect();
+        w.rules = RULES.iter().map(|l| crate::decide::tests::rule(l)).collect();
+    }
+    lab.primary_carrier(true);
+    lab.settle(3);
+    let text = std::fs::read_to_string(lab.dir.join("history")).unwrap_or_default();
+    let lines = crate::history::parse_all(&text);
+    assert_eq!(lines.len(), 1, "no line for the outage the reboot cut, or more than one: `{text}`");
+    let o = &lines[0];
+    assert_eq!((o.start_unix_s, o.bytes.rx, o.target.as_str()), (since, 3_000_000, "tunnel"), "{text}");
+    assert!(o.end_unix_s >= o.start_unix_s && o.reason.ends_with("(cut short by a reboot)"), "{text}");
+    // Its bytes are the period's budget in the new boot.
+    let status = crate::status::gather(&mut lab.sys().expect("sys")).expect("status");
+    assert_eq!(status.budget.map(|(_, b)| b.used_bytes), Some(3_000_000));
+    // A healthy tick after that writes nothing more.
+    lab.tick().expect("healthy");
+    assert_eq!(std::fs::read_to_string(lab.dir.join("history")).unwrap_or_default(), text);
+}
+
 /// BACKUP_BUDGET_ACTION=exclude: at 100 % the whole LAN but LAN_KEEP is refused, in the
 /// round that reached it; at failback every rule goes.
 #[test]
