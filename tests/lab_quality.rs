@@ -311,7 +311,8 @@ fn backup_track_ips_report_the_backups_dead_upstream_behind_a_live_gateway_under
 /// other echo to its tunnel address — every round still finds it alive (no DOWN_AFTER_MS
 /// without an answer), but its window (QUALITY_WINDOW_S=3 here) is at 50 %, above
 /// LOSS_DOWN_PCT=20: it is treated as a dead tunnel, the tables go straight out of the
-/// backup (FALLBACK=backup); clean again, within LOSS_UP_PCT, it carries the LAN again.
+/// backup (FALLBACK=backup); clean again, a whole fresh window within LOSS_DOWN_PCT (the
+/// tunnel is judged by loss against the DOWN limit only), it carries the LAN again.
 /// (Without the limits the same loss routes nothing around: the test then times out.)
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]

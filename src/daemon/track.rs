@@ -85,6 +85,17 @@ impl Track {
         }
     }
 
+    /// The tunnel's new verdict. Routed around (up → down), its quality window starts
+    /// afresh: it carries the LAN again only on a whole QUALITY_WINDOW_S of echoes sent
+    /// since (`judge::tunnel_quality`), so a tunnel whose loss hovers at LOSS_DOWN_PCT
+    /// changes the LAN's path at most once a window, not at every round.
+    pub(super) fn judged(&mut self, verdict: Verdict) {
+        if (self.verdict, verdict) == (Verdict::Up, Verdict::Down) && self.window.is_some() {
+            self.window = Some(Window::default());
+        }
+        self.verdict = verdict;
+    }
+
     /// Points the track at `path` (through the device of index `ifindex`) and `targets`:
     /// when any of them changed, a new track, whose verdict is unknown. A socket that
     /// cannot be opened (the device just vanished) is tried again at the next aim, and
