@@ -209,6 +209,33 @@ mod tests {
         now
     }
 
+    /// Routed around on its quality (up → down), the tunnel's window starts afresh: the
+    /// loss that took it down no longer counts, and until a whole QUALITY_WINDOW_S of new
+    /// echoes is in, `judge::tunnel_quality` keeps it down. Any other verdict keeps it.
+    #[test]
+    fn a_tunnel_routed_around_starts_its_quality_window_afresh() {
+        let mut t = Track::new();
+        t.keep_window(true);
+        t.verdict = Verdict::Up;
+        for k in 0..4u16 {
+            t.window.as_mut().expect("kept").sent(k, u64::from(k) * 500, 1);
+        }
+        let measured = |t: &mut Track| t.window.as_mut().expect("kept").stats(2000, 2000, 1000).is_some();
+        assert!(measured(&mut t));
+        t.judged(Verdict::Up);
+        assert!(measured(&mut t), "kept while up");
+        t.judged(Verdict::Down);
+        assert_eq!((t.verdict, measured(&mut t)), (Verdict::Down, false), "afresh once down");
+        t.window.as_mut().expect("kept").sent(9, 2000, 1);
+        t.judged(Verdict::Down);
+        assert_eq!(t.window.as_ref().map(|w| w == &Window::default()), Some(false), "kept while down");
+        // Without limits there is no window to start afresh.
+        let mut plain = Track::new();
+        plain.verdict = Verdict::Up;
+        plain.judged(Verdict::Down);
+        assert!(plain.window.is_none());
+    }
+
     /// A track is kept round after round while its device's index holds (its failures
     /// add up), and aimed afresh when the index changes: wg0 deleted, and re-created with
     /// a new index. The sockets of this test cannot be opened (no such device), so every
