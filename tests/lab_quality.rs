@@ -7,7 +7,8 @@
 //! stricter UP limit; a primary 1500 ms late is failed over on LATENCY_DOWN_MS; under the
 //! daemon a primary oscillating between 30 % and 0 % loss is failed over once and failed
 //! back once (a steady loss between the two limits kept on the tunnel meanwhile by the
-//! UP limit alone), and a tunnel that answers but loses half its echoes is routed around and back;
+//! UP limit alone), one silent TRACK_IPS target fails nothing (each target judged on its
+//! own), and a tunnel that answers but loses half its echoes is routed around and back;
 //! BACKUP_TRACK_IPS notice the backup's dead upstream behind a live gateway.
 //!
 //! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
@@ -223,6 +224,64 @@ fn a_primary_oscillating_between_30_and_0_pct_loss_is_failed_over_once_and_back_
         (1, 1),
         "{log}"
     );
+}
+
+/// ISP 1 drops the echo requests it forwards from the router to `target` (a TRACK_IPS
+/// target): `how` an nftables `numgen` condition (see [`primary_loss`]), `""` all of
+/// them; `None` stops. One table per target.
+fn target_loss(lab: &Lab, target: &str, how: Option<&str>) {
+    let table = format!("wfsq_t{}", target.replace('.', "_"));
+    let flush = format!("table ip {table}\ndelete table ip {table}\n");
+    let rule = match how {
+        Some(cond) => format!(
+            "table ip {table} {{\n chain through {{\n type filter hook forward priority filter; policy accept;
+               iifname \"lan\" ip daddr {target} icmp type echo-request {} drop\n }}\n}}\n",
+            if cond.is_empty() { String::new() } else { format!("numgen {cond}") }
+        ),
+        None => String::new(),
+    };
+    nft(lab, "isp1", &format!("{flush}{rule}"));
+}
+
+/// TRACK_IPS under the daemon, each target judged on its own window: one of two that
+/// never answers (TRACK_RELIABILITY=1) fails neither the rounds nor the quality of a
+/// perfect line — summed up, it was 50 % loss, above LOSS_DOWN_PCT=20: failed over at
+/// once and never back. The other target losing every other echo fails the quality
+/// (failover); clean again, with the dead target still dead, failed back after UP_AFTER_S.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn one_silent_track_ip_does_not_fail_a_perfect_primary_on_quality_under_the_daemon() {
+    let lab = Lab::up("qk", &[]);
+    let conf = daemon_conf(
+        &lab,
+        "qk.conf",
+        &[
+            ("TRACK_IPS", "203.0.113.80 203.0.113.81"),
+            ("TRACK_RELIABILITY", "1"),
+            ("PROBE_TIMEOUT_MS", "500"),
+            ("LOSS_DOWN_PCT", "20"),
+            ("LOSS_UP_PCT", "5"),
+            ("QUALITY_WINDOW_S", "2"),
+        ],
+    );
+    let before = lab.tables();
+    target_loss(&lab, "203.0.113.81", Some(""));
+    let d = Daemon::start(&lab, &conf, &[]);
+    sleep(Duration::from_secs(6));
+    assert_eq!(count(&lab, "failsafe ACTIVATED"), 0, "failed over on a dead target's loss:\n{}", lab.log());
+    assert_eq!(lab.tables(), before);
+    // The live target at 50 %: its own loss fails the round's quality.
+    target_loss(&lab, "203.0.113.80", Some("inc mod 2 < 1"));
+    wait_for(&lab, "failsafe ACTIVATED", Duration::from_secs(10));
+    assert!(lab.log().contains("poor quality: ") && lab.log().contains("above LOSS_DOWN_PCT=20 %"), "{}", lab.log());
+    assert_failsafe_tables(&lab);
+    target_loss(&lab, "203.0.113.80", None);
+    wait_for(&lab, "failsafe DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(d.stop(), Some(0));
+    target_loss(&lab, "203.0.113.81", None);
+    assert_eq!(lab.tables(), before);
+    let once = (count(&lab, "failsafe ACTIVATED"), count(&lab, "failsafe DEACTIVATED"));
+    assert_eq!(once, (1, 1), "{}", lab.log());
 }
 
 /// ISP 2 answers the router (its gateway echoes) but forwards nothing for it: the backup's
