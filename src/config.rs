@@ -157,7 +157,8 @@ pub struct Config {
     /// HISTORY_FILE's bound: past it, the oldest lines are dropped.
     pub history_max_kb: u64,
     /// LOSS_*_PCT, LATENCY_*_MS, QUALITY_WINDOW_S: the quality a round of the primary
-    /// (and of the tunnel while active) must have; off when both DOWN keys are empty.
+    /// must have (and LOSS_DOWN_PCT the tunnel's while active); off when both DOWN keys
+    /// are empty.
     pub quality: Quality,
     /// BACKUP_TRACK_IPS: the backup's internet, probed through its gateway (BACKUP_CHECK).
     pub backup_track_ips: Vec<Ipv4Addr>,

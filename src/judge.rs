@@ -116,54 +116,100 @@ pub fn primary_verdict(
     }
 }
 
-/// The quality limits (issue 18) over what echoes came to: `run`'s round (PROBE_COUNT
-/// echoes per target, every target's added up) or the daemon's window (the echoes of the
-/// last QUALITY_WINDOW_S, each counted once answered or once PROBE_TIMEOUT_MS passed
-/// unanswered, as dpinger counts them). `waiting`: the failsafe is on, so the primary is
-/// in its failback wait and must meet the UP limits (hysteresis); otherwise a round fails
-/// only above a DOWN limit. Loss is lost/sent; latency the *mean* round-trip of the
-/// answered echoes (dpinger's and pfSense's average; one late echo among many raises it).
-/// A value exactly at a limit passes. No answer at all: the loss limit decides, latency is
-/// not judged (nothing measured). `stats` `None` (or nothing sent): a fresh window, with
-/// nothing settled yet — no verdict while healthy, not proven good while waiting.
-pub fn quality_verdict(q: &Quality, stats: Option<Stats>, waiting: bool) -> Result<(), Unhealthy> {
+/// The quality limits (issue 18) over what each target's echoes came to, in the targets'
+/// order: `run`'s round (PROBE_COUNT echoes per target) or the daemon's window (the
+/// echoes of the last QUALITY_WINDOW_S, each counted once answered or once
+/// PROBE_TIMEOUT_MS passed unanswered, as dpinger counts them). Each target is judged on
+/// its own, as mwan3 and dpinger judge theirs: it is good when it answered and its loss
+/// and latency are within the limits; the verdict passes when `need` targets are good
+/// (TRACK_RELIABILITY, as reachability counts them: a target that never answers is one
+/// failed target, not a share of loss on a line whose others answer every echo).
+/// `waiting`: the failsafe is on, so the primary is in its failback wait and its targets
+/// must meet the UP limits (hysteresis); otherwise only the DOWN limits. Loss is
+/// lost/sent; latency the *mean* round-trip of the answered echoes (dpinger's and
+/// pfSense's average; one late echo among many raises it). A value exactly at a limit
+/// passes. A failed verdict gives the reason of the first failing target that answered
+/// (else of the first failing one). `stats` `None` (or nothing sent to any target): a
+/// fresh window, with nothing settled yet — no verdict while healthy, not proven good
+/// while waiting.
+pub fn quality_verdict(q: &Quality, stats: Option<&[Stats]>, need: usize, waiting: bool) -> Result<(), Unhealthy> {
     if !q.on() {
         return Ok(());
     }
-    let (loss, latency) = match waiting {
-        false => ((q.loss_down_pct, "LOSS_DOWN_PCT"), (q.latency_down_ms, "LATENCY_DOWN_MS")),
-        true => ((q.loss_up_pct, "LOSS_UP_PCT"), (q.latency_up_ms, "LATENCY_UP_MS")),
+    let limits = match waiting {
+        false => Limits { loss: (q.loss_down_pct, "LOSS_DOWN_PCT"), latency: (q.latency_down_ms, "LATENCY_DOWN_MS") },
+        true => Limits { loss: (q.loss_up_pct, "LOSS_UP_PCT"), latency: (q.latency_up_ms, "LATENCY_UP_MS") },
     };
-    let Some(s) = stats.filter(|s| s.sent > 0) else {
+    let Some(targets) = stats.filter(|t| t.iter().any(|s| s.sent > 0)) else {
         return if waiting { Err(Unhealthy::Quality(Poor::Unmeasured)) } else { Ok(()) };
     };
-    let received = s.received.min(s.sent);
-    let lost = s.sent - received;
-    if let (Some(limit_pct), key) = loss {
-        if u64::from(lost) * 100 > u64::from(limit_pct) * u64::from(s.sent) {
-            return Err(Unhealthy::Quality(Poor::Loss { lost, sent: s.sent, limit_pct, key }));
+    let (mut good, mut why) = (0, None);
+    for s in targets {
+        match target_quality(&limits, s) {
+            Ok(()) => good += 1,
+            // The first failing target's reason, one that answered preferred.
+            Err(poor) if why.is_none() || (s.received > 0 && matches!(why, Some((false, _)))) => {
+                why = Some((s.received > 0, poor));
+            }
+            Err(_) => {}
         }
     }
-    if let ((Some(limit_ms), key), true) = (latency, received > 0) {
+    if good >= need.max(1) {
+        return Ok(());
+    }
+    Err(Unhealthy::Quality(why.map_or(Poor::Unmeasured, |(_, poor)| poor)))
+}
+
+/// The limits a target is judged against: the DOWN pair, or the UP pair while waiting.
+struct Limits {
+    loss: (Option<u32>, &'static str),
+    latency: (Option<u64>, &'static str),
+}
+
+/// One target's echoes against `limits`: good only when it answered (a target that
+/// never answers is no good target, whatever limits are set) within both.
+fn target_quality(limits: &Limits, s: &Stats) -> Result<(), Poor> {
+    let received = s.received.min(s.sent);
+    let lost = s.sent - received;
+    if let (Some(limit_pct), key) = limits.loss {
+        if u64::from(lost) * 100 > u64::from(limit_pct) * u64::from(s.sent) {
+            return Err(Poor::Loss { lost, sent: s.sent, limit_pct, key });
+        }
+    }
+    if received == 0 {
+        // Nothing answered and no loss limit to judge it by: latency is not judged on
+        // nothing, and the target is not a good one.
+        return Err(Poor::Unmeasured);
+    }
+    if let (Some(limit_ms), key) = limits.latency {
         let total_us = s.rtt_total.as_micros();
         if total_us > u128::from(limit_ms) * 1000 * u128::from(received) {
             let mean_ms = (total_us / u128::from(received) / 1000) as u64;
-            return Err(Unhealthy::Quality(Poor::Latency { mean_ms, limit_ms, key }));
+            return Err(Poor::Latency { mean_ms, limit_ms, key });
         }
     }
     Ok(())
 }
 
-/// The tunnel's verdict under the daemon while active, with quality limits: a tunnel its
-/// rounds judge up (`reach`) but whose window fails [`quality_verdict`] is down — treated
-/// as a dead tunnel, so the LAN falls back (FALLBACK) — against the DOWN limits while it
-/// was up, and the UP limits once it `was` down (hysteresis, as for the primary). A
-/// tunnel its rounds judge down or unknown stays so.
+/// The tunnel's verdict under the daemon while active, with a loss limit: a tunnel its
+/// rounds judge up (`reach`) but whose window loses more than LOSS_DOWN_PCT of its
+/// echoes is down — treated as a dead tunnel, so the LAN falls back (FALLBACK) — and
+/// carries the LAN again once its window is within LOSS_DOWN_PCT. Only loss, and only
+/// the DOWN limit, both ways: the tunnel runs over the backup, whose latency and loss
+/// the bare backup shares — leaving the tunnel helps only against loss the VPS's path
+/// adds, and the primary's latency limits or its stricter UP limits (tuned for a DSL
+/// line, say) would keep a usable tunnel over a bufferbloated LTE backup routed around
+/// for the whole outage, onto the same congested link with another public address. Its
+/// hysteresis is in time: the daemon starts its window afresh when it goes down, so
+/// once it `was` down a fresh window (`stats` `None`) keeps it down, and it comes back
+/// only on a whole QUALITY_WINDOW_S of echoes sent since. A tunnel its rounds judge down
+/// or unknown stays so.
 pub fn tunnel_quality(q: &Quality, reach: Verdict, was: Verdict, stats: Option<Stats>) -> Verdict {
-    if reach != Verdict::Up || !q.on() {
+    if reach != Verdict::Up || q.loss_down_pct.is_none() {
         return reach;
     }
-    match quality_verdict(q, stats, was == Verdict::Down) {
+    let loss = Quality { loss_up_pct: q.loss_down_pct, latency_down_ms: None, latency_up_ms: None, ..q.clone() };
+    match quality_verdict(&loss, stats.as_ref().map(std::slice::from_ref), 1, was == Verdict::Down) {
         Ok(()) => Verdict::Up,
         Err(_) => Verdict::Down,
     }
@@ -305,6 +351,11 @@ mod tests {
         }
     }
 
+    /// One target (the gateway's echoes, or the tunnel's), one needed.
+    fn one(q: &Quality, stats: Option<Stats>, waiting: bool) -> Result<(), Unhealthy> {
+        quality_verdict(q, stats.as_ref().map(std::slice::from_ref), 1, waiting)
+    }
+
     /// The edges: no answer, every answer, exactly at each limit, one past it; the DOWN
     /// limits while healthy and the UP limits during the failback wait.
     #[test]
@@ -312,39 +363,82 @@ mod tests {
         let q = limits();
         let loss = |lost, sent, limit_pct, key| Err(Unhealthy::Quality(Poor::Loss { lost, sent, limit_pct, key }));
         // Off: whatever the echoes, no verdict (today's behaviour).
-        assert_eq!(quality_verdict(&Quality::default(), stats(10, 0, 0), false), Ok(()));
-        assert_eq!(quality_verdict(&Quality::default(), None, true), Ok(()));
+        assert_eq!(one(&Quality::default(), stats(10, 0, 0), false), Ok(()));
+        assert_eq!(one(&Quality::default(), None, true), Ok(()));
         // No answer at all: 100 % loss; latency not judged.
-        assert_eq!(quality_verdict(&q, stats(3, 0, 0), false), loss(3, 3, 20, "LOSS_DOWN_PCT"));
+        assert_eq!(one(&q, stats(3, 0, 0), false), loss(3, 3, 20, "LOSS_DOWN_PCT"));
         let latency_only = Quality { loss_down_pct: None, loss_up_pct: None, ..q.clone() };
-        assert_eq!(quality_verdict(&latency_only, stats(3, 0, 0), false), Ok(()), "nothing measured");
+        // A silent target is no good one, whatever the limits (its reachability is what
+        // `primary_verdict` tells first).
+        let unmeasured = Err(Unhealthy::Quality(Poor::Unmeasured));
+        assert_eq!(one(&latency_only, stats(3, 0, 0), false), unmeasured, "nothing measured");
         // Every answer, fast: passes both ways.
-        assert_eq!(quality_verdict(&q, stats(20, 20, 20 * 30), false), Ok(()));
-        assert_eq!(quality_verdict(&q, stats(20, 20, 20 * 30), true), Ok(()));
+        assert_eq!(one(&q, stats(20, 20, 20 * 30), false), Ok(()));
+        assert_eq!(one(&q, stats(20, 20, 20 * 30), true), Ok(()));
         // Loss exactly at the DOWN limit (4 of 20 = 20 %) passes, one more echo fails.
-        assert_eq!(quality_verdict(&q, stats(20, 16, 16 * 30), false), Ok(()));
-        assert_eq!(quality_verdict(&q, stats(20, 15, 15 * 30), false), loss(5, 20, 20, "LOSS_DOWN_PCT"));
+        assert_eq!(one(&q, stats(20, 16, 16 * 30), false), Ok(()));
+        assert_eq!(one(&q, stats(20, 15, 15 * 30), false), loss(5, 20, 20, "LOSS_DOWN_PCT"));
         // Hysteresis: 10 % does not fail a healthy line, nor pass the failback wait.
-        assert_eq!(quality_verdict(&q, stats(20, 18, 18 * 30), false), Ok(()));
-        assert_eq!(quality_verdict(&q, stats(20, 18, 18 * 30), true), loss(2, 20, 5, "LOSS_UP_PCT"));
-        assert_eq!(quality_verdict(&q, stats(20, 19, 19 * 30), true), Ok(()), "exactly 5 %");
+        assert_eq!(one(&q, stats(20, 18, 18 * 30), false), Ok(()));
+        assert_eq!(one(&q, stats(20, 18, 18 * 30), true), loss(2, 20, 5, "LOSS_UP_PCT"));
+        assert_eq!(one(&q, stats(20, 19, 19 * 30), true), Ok(()), "exactly 5 %");
         // Latency: the mean of the answered echoes, exactly at the limit passes.
         let late = |mean_ms, limit_ms, key| Err(Unhealthy::Quality(Poor::Latency { mean_ms, limit_ms, key }));
-        assert_eq!(quality_verdict(&q, stats(4, 4, 4 * 500), false), Ok(()));
-        assert_eq!(quality_verdict(&q, stats(4, 4, 4 * 500 + 1), false), late(500, 500, "LATENCY_DOWN_MS"));
-        assert_eq!(quality_verdict(&q, stats(4, 4, 4 * 300), false), Ok(()));
-        assert_eq!(quality_verdict(&q, stats(4, 4, 4 * 300), true), late(300, 200, "LATENCY_UP_MS"));
+        assert_eq!(one(&q, stats(4, 4, 4 * 500), false), Ok(()));
+        assert_eq!(one(&q, stats(4, 4, 4 * 500 + 1), false), late(500, 500, "LATENCY_DOWN_MS"));
+        assert_eq!(one(&q, stats(4, 4, 4 * 300), false), Ok(()));
+        assert_eq!(one(&q, stats(4, 4, 4 * 300), true), late(300, 200, "LATENCY_UP_MS"));
         // A lost echo is not a slow one: the mean is of the answered only.
-        assert_eq!(quality_verdict(&latency_only, stats(4, 1, 100), false), Ok(()));
+        assert_eq!(one(&latency_only, stats(4, 1, 100), false), Ok(()));
         // A fresh window: no verdict while healthy, not proven good while waiting.
-        assert_eq!(quality_verdict(&q, None, false), Ok(()));
-        assert_eq!(quality_verdict(&q, stats(0, 0, 0), true), Err(Unhealthy::Quality(Poor::Unmeasured)));
-        let text = quality_verdict(&q, stats(2, 1, 10), false).expect_err("50 %").to_string();
+        assert_eq!(one(&q, None, false), Ok(()));
+        assert_eq!(one(&q, stats(0, 0, 0), true), Err(Unhealthy::Quality(Poor::Unmeasured)));
+        let text = one(&q, stats(2, 1, 10), false).expect_err("50 %").to_string();
         assert_eq!(text, "poor quality: 1 of 2 echoes lost, above LOSS_DOWN_PCT=20 %");
     }
 
+    /// Several targets (TRACK_IPS): each judged on its own echoes, the good ones counted
+    /// against TRACK_RELIABILITY as reachability counts the answering ones.
     #[test]
-    fn a_tunnel_that_answers_but_too_lossily_is_down_until_it_meets_the_up_limits() {
+    fn quality_counts_the_targets_within_the_limits_against_track_reliability() {
+        let q = limits();
+        let (perfect, dead, lossy) = (stats(10, 10, 10 * 20), stats(10, 0, 0), stats(10, 7, 7 * 20));
+        let all = |t: &[Option<Stats>]| -> Vec<Stats> { t.iter().flatten().copied().collect() };
+        // One dead target of three, one needed: the perfect line passes, both ways
+        // (summed up, it was 33 % loss: failed over, and never back).
+        let one_dead = all(&[perfect, perfect, dead]);
+        assert_eq!(quality_verdict(&q, Some(&one_dead), 1, false), Ok(()));
+        assert_eq!(quality_verdict(&q, Some(&one_dead), 1, true), Ok(()));
+        assert_eq!(quality_verdict(&q, Some(&one_dead), 2, true), Ok(()));
+        let loss = |lost, sent, limit_pct, key| Err(Unhealthy::Quality(Poor::Loss { lost, sent, limit_pct, key }));
+        assert_eq!(quality_verdict(&q, Some(&one_dead), 3, false), loss(10, 10, 20, "LOSS_DOWN_PCT"));
+        // A lossy target (30 %) is not counted; the reason is a target's that answered,
+        // not the dead one's before it.
+        let lossy_one = all(&[dead, lossy, perfect]);
+        assert_eq!(quality_verdict(&q, Some(&lossy_one), 1, false), Ok(()));
+        assert_eq!(quality_verdict(&q, Some(&lossy_one), 2, false), loss(3, 10, 20, "LOSS_DOWN_PCT"));
+        // 10 % on two of three: within DOWN, not within UP (hysteresis per target).
+        let tenth = all(&[stats(10, 9, 9 * 20), stats(10, 9, 9 * 20), perfect]);
+        assert_eq!(quality_verdict(&q, Some(&tenth), 2, false), Ok(()));
+        assert_eq!(quality_verdict(&q, Some(&tenth), 2, true), loss(1, 10, 5, "LOSS_UP_PCT"));
+        assert_eq!(quality_verdict(&q, Some(&tenth), 1, true), Ok(()));
+        // Latency per target: one slow target among fast ones is one failed target.
+        let slow = all(&[stats(4, 4, 4 * 900), perfect, perfect]);
+        assert_eq!(quality_verdict(&q, Some(&slow), 2, false), Ok(()));
+        let late = Err(Unhealthy::Quality(Poor::Latency { mean_ms: 900, limit_ms: 500, key: "LATENCY_DOWN_MS" }));
+        assert_eq!(quality_verdict(&q, Some(&slow), 3, false), late);
+        // Nothing settled for any target: the fresh window's rule.
+        let fresh = [Stats::default(); 3];
+        assert_eq!(quality_verdict(&q, Some(&fresh), 1, false), Ok(()));
+        assert_eq!(quality_verdict(&q, Some(&fresh), 1, true), Err(Unhealthy::Quality(Poor::Unmeasured)));
+    }
+
+    /// The tunnel: loss only, against LOSS_DOWN_PCT both ways (it runs over the backup:
+    /// its latency is the backup's own, and the primary's UP limits would keep a usable
+    /// tunnel routed around for the whole outage); a fresh window after it went down keeps
+    /// it down until it spans QUALITY_WINDOW_S.
+    #[test]
+    fn a_tunnel_that_answers_but_too_lossily_is_down_until_its_loss_is_within_the_down_limit() {
         let q = limits();
         let (up, down, unknown) = (Verdict::Up, Verdict::Down, Verdict::Unknown);
         // Reachability first: a dead or unknown tunnel stays so, whatever the window.
@@ -352,10 +446,19 @@ mod tests {
         assert_eq!(tunnel_quality(&q, unknown, unknown, None), unknown);
         // Up but 30 % lossy: down (FALLBACK).
         assert_eq!(tunnel_quality(&q, up, up, stats(20, 14, 14 * 30)), down);
-        // 10 %: would not take it down, but does not bring it back either.
+        // 10 %: within LOSS_DOWN_PCT, so it carries the LAN again (not held to LOSS_UP_PCT=5).
         assert_eq!(tunnel_quality(&q, up, up, stats(20, 18, 18 * 30)), up);
-        assert_eq!(tunnel_quality(&q, up, down, stats(20, 18, 18 * 30)), down);
-        assert_eq!(tunnel_quality(&q, up, down, stats(20, 20, 20 * 30)), up);
+        assert_eq!(tunnel_quality(&q, up, down, stats(20, 18, 18 * 30)), up);
+        assert_eq!(tunnel_quality(&q, up, down, stats(20, 15, 15 * 30)), down, "25 %");
+        // Latency is not judged on the tunnel: an LTE backup's bufferbloat (900 ms, above
+        // LATENCY_DOWN_MS and LATENCY_UP_MS) is the bare backup's too.
+        assert_eq!(tunnel_quality(&q, up, up, stats(20, 20, 20 * 900)), up);
+        assert_eq!(tunnel_quality(&q, up, down, stats(20, 20, 20 * 900)), up);
+        let latency_only = Quality { loss_down_pct: None, loss_up_pct: None, ..q.clone() };
+        assert_eq!(tunnel_quality(&latency_only, up, down, stats(20, 20, 20 * 900)), up);
+        // A fresh window: kept up while up, not proven once down.
+        assert_eq!(tunnel_quality(&q, up, up, None), up);
+        assert_eq!(tunnel_quality(&q, up, down, None), down);
         // Off: the rounds alone.
         assert_eq!(tunnel_quality(&Quality::default(), up, down, stats(20, 0, 0)), up);
     }

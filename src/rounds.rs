@@ -153,13 +153,16 @@ pub struct Window {
     /// When the first echo went out: the window says nothing before it spans a whole
     /// QUALITY_WINDOW_S (a fresh track's first lost echo is not 100 % loss).
     first_sent_ms: Option<u64>,
+    /// How many targets its rounds go to: each is judged on its own echoes.
+    targets: usize,
 }
 
 impl Window {
     /// A round `seq` went out at `now_ms` to `targets` targets.
     pub fn sent(&mut self, seq: u16, now_ms: u64, targets: usize) {
         self.first_sent_ms.get_or_insert(now_ms);
-        for target in 0..targets.min(usize::from(u16::MAX)) {
+        self.targets = targets.min(usize::from(u16::MAX));
+        for target in 0..self.targets {
             if self.echoes.len() >= MAX_WINDOW_ECHOES {
                 self.echoes.pop_front();
             }
@@ -176,12 +179,14 @@ impl Window {
         }
     }
 
-    /// What the echoes sent in the last `window_ms` came to at `now_ms`: each answered one
-    /// (within `timeout_ms`: a later answer is a lost echo, as for the rounds), and each
-    /// unanswered one older than `timeout_ms` as lost; the ones still in flight are left
-    /// out. `None` before the window spans `window_ms` (see [`Window::first_sent_ms`]) or
-    /// with nothing settled in it. Echoes older than the window are forgotten.
-    pub fn stats(&mut self, now_ms: u64, window_ms: u64, timeout_ms: u64) -> Option<Stats> {
+    /// What each target's echoes sent in the last `window_ms` came to at `now_ms`, in the
+    /// targets' order (the quality limits judge every target on its own, as dpinger and
+    /// mwan3 do): each answered one (within `timeout_ms`: a later answer is a lost echo,
+    /// as for the rounds), and each unanswered one older than `timeout_ms` as lost; the
+    /// ones still in flight are left out. `None` before the window spans `window_ms` (see
+    /// [`Window::first_sent_ms`]) or with nothing settled in it for any target. Echoes
+    /// older than the window are forgotten.
+    pub fn stats(&mut self, now_ms: u64, window_ms: u64, timeout_ms: u64) -> Option<Vec<Stats>> {
         let from = now_ms.saturating_sub(window_ms);
         while self.echoes.front().is_some_and(|e| e.sent_ms < from) {
             self.echoes.pop_front();
@@ -189,8 +194,9 @@ impl Window {
         if self.first_sent_ms.is_none_or(|first| now_ms.saturating_sub(first) < window_ms) {
             return None;
         }
-        let mut s = Stats::default();
+        let mut per_target = vec![Stats::default(); self.targets];
         for e in &self.echoes {
+            let Some(s) = per_target.get_mut(usize::from(e.target)) else { continue };
             match e.rtt_ms {
                 Some(rtt) if rtt <= timeout_ms => {
                     s.sent += 1;
@@ -201,7 +207,7 @@ impl Window {
                 _ => {}
             }
         }
-        (s.sent > 0).then_some(s)
+        per_target.iter().any(|s| s.sent > 0).then_some(per_target)
     }
 }
 
@@ -244,14 +250,14 @@ mod tests {
         assert_eq!(w.stats(1900, 2000, 1000), None, "the window does not span 2000 ms yet");
         // At 2000: echoes 0..3 in the window; 0 and 1 answered, 2 (sent 1000) settled
         // lost at 2000, 3 (sent 1500) still in flight.
-        let s = w.stats(2000, 2000, 1000).expect("spans the window");
+        let s = w.stats(2000, 2000, 1000).expect("spans the window")[0];
         assert_eq!((s.sent, s.received, s.rtt_total.as_millis()), (3, 2, 400));
         // Echo 3 answered 1200 ms late: past the timeout, lost.
         w.answer(3, 0, 1500 + 1200);
         w.sent(4, 2000, 1);
         w.sent(5, 2500, 1);
         // At 3000 the window starts at 1000: 0 and 1 are forgotten.
-        let s = w.stats(3000, 2000, 1000).expect("spans");
+        let s = w.stats(3000, 2000, 1000).expect("spans")[0];
         assert_eq!((s.sent, s.received), (3, 0), "2, 3 and 4 lost, 5 in flight");
         assert_eq!(w.echoes.len(), 4);
         // Nothing settled: no verdict.
@@ -263,6 +269,23 @@ mod tests {
             fresh.sent(k, 1, 1);
         }
         assert_eq!(fresh.echoes.len(), MAX_WINDOW_ECHOES);
+    }
+
+    /// Each target's echoes are counted apart: a target that never answers is that
+    /// target's 100 % loss, not a share of its neighbours'.
+    #[test]
+    fn the_quality_window_counts_each_target_on_its_own() {
+        let mut w = Window::default();
+        for k in 0..4u16 {
+            w.sent(k, u64::from(k) * 500, 3);
+            w.answer(k, 0, u64::from(k) * 500 + 20);
+            w.answer(k, 2, u64::from(k) * 500 + 40);
+        }
+        w.answer(0, 1, 900); // target 1 answers its first echo only, late but in time
+        let s = w.stats(2000, 2000, 1000).expect("spans the window");
+        let got: Vec<(u32, u32, u128)> = s.iter().map(|s| (s.sent, s.received, s.rtt_total.as_millis())).collect();
+        // Echo 3 (sent 1500) is in flight for target 1, answered for 0 and 2.
+        assert_eq!(got, [(4, 4, 80), (3, 1, 900), (4, 4, 160)]);
     }
 
     #[test]

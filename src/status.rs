@@ -9,11 +9,12 @@ use crate::decide::{defaults_of, managed_tables, target_dead, Target};
 use crate::error::Error;
 use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
 use crate::history::{Outage, Shown};
+use crate::judge::primary_need;
 use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
 use crate::state::Snapshot;
-use crate::system::{round_total, System};
+use crate::system::System;
 use crate::traffic::{Bytes, Traffic};
 
 mod json;
@@ -180,7 +181,12 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             (Ok(()), _) => format!("{} of {} TRACK_IPS needed answer", cfg.track_reliability, cfg.track_ips.len()),
             (Err(why), _) => why.to_string(),
         },
-        quality: QualitySeen::judged(&cfg.quality, round_total(&primary_targets), obs.on),
+        quality: QualitySeen::judged(
+            &cfg.quality,
+            &primary_targets.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            primary_need(cfg),
+            obs.on,
+        ),
         primary_targets,
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),

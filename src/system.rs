@@ -45,7 +45,7 @@ mod tests;
 mod tunnels;
 
 pub use door::{wall_now, Kernel};
-pub use probes::{round_total, OthersDue, PrimaryRound};
+pub use probes::{OthersDue, PrimaryRound};
 
 /// One run's view of the system and its means to change it.
 pub struct System<'a> {

@@ -95,7 +95,7 @@ impl Daemon {
         // The window of the echoes the track sent anyway (issue 18): no packet of its own.
         let (window_ms, timeout_ms) = (c.quality.window_s * 1000, c.probe_timeout_ms);
         let window = self.primary.window.as_mut().and_then(|w| w.stats(now_ms, window_ms, timeout_ms));
-        let quality = quality_verdict(&c.quality, window, self.on());
+        let quality = quality_verdict(&c.quality, window.as_deref(), primary_need(c), self.on());
         let lb_down = if reached && quality.is_ok() { self.lb_verdict() } else { None };
         // A track that could not be aimed (no address, the gateway's address unresolved)
         // fails its rounds for that reason, as `run`'s round does.

@@ -433,8 +433,8 @@ impl Daemon {
         let was = self.tunnel.verdict;
         let reach = self.tunnel.rounds.verdict(was, n, now_ms, self.cfg.down_after_ms);
         let window_ms = self.cfg.quality.window_s * 1000;
-        let window = self.tunnel.window.as_mut().and_then(|w| w.stats(now_ms, window_ms, timeout_ms));
-        self.tunnel.verdict = tunnel_quality(&self.cfg.quality, reach, was, window);
+        let window = self.tunnel.window.as_mut().and_then(|w| w.stats(now_ms, window_ms, timeout_ms)?.first().copied());
+        self.tunnel.judged(tunnel_quality(&self.cfg.quality, reach, was, window));
         let judged = self.judge(true);
         let backup = self.judge_backup(&backup_closed);
         self.aim()?;

@@ -85,6 +85,17 @@ impl Track {
         }
     }
 
+    /// The tunnel's new verdict. Routed around (up → down), its quality window starts
+    /// afresh: it carries the LAN again only on a whole QUALITY_WINDOW_S of echoes sent
+    /// since (`judge::tunnel_quality`), so a tunnel whose loss hovers at LOSS_DOWN_PCT
+    /// changes the LAN's path at most once a window, not at every round.
+    pub(super) fn judged(&mut self, verdict: Verdict) {
+        if (self.verdict, verdict) == (Verdict::Up, Verdict::Down) && self.window.is_some() {
+            self.window = Some(Window::default());
+        }
+        self.verdict = verdict;
+    }
+
     /// Points the track at `path` (through the device of index `ifindex`) and `targets`:
     /// when any of them changed, a new track, whose verdict is unknown. A socket that
     /// cannot be opened (the device just vanished) is tried again at the next aim, and
@@ -196,6 +207,33 @@ mod tests {
             round(t, c, now, ifindex);
         }
         now
+    }
+
+    /// Routed around on its quality (up → down), the tunnel's window starts afresh: the
+    /// loss that took it down no longer counts, and until a whole QUALITY_WINDOW_S of new
+    /// echoes is in, `judge::tunnel_quality` keeps it down. Any other verdict keeps it.
+    #[test]
+    fn a_tunnel_routed_around_starts_its_quality_window_afresh() {
+        let mut t = Track::new();
+        t.keep_window(true);
+        t.verdict = Verdict::Up;
+        for k in 0..4u16 {
+            t.window.as_mut().expect("kept").sent(k, u64::from(k) * 500, 1);
+        }
+        let measured = |t: &mut Track| t.window.as_mut().expect("kept").stats(2000, 2000, 1000).is_some();
+        assert!(measured(&mut t));
+        t.judged(Verdict::Up);
+        assert!(measured(&mut t), "kept while up");
+        t.judged(Verdict::Down);
+        assert_eq!((t.verdict, measured(&mut t)), (Verdict::Down, false), "afresh once down");
+        t.window.as_mut().expect("kept").sent(9, 2000, 1);
+        t.judged(Verdict::Down);
+        assert_eq!(t.window.as_ref().map(|w| w == &Window::default()), Some(false), "kept while down");
+        // Without limits there is no window to start afresh.
+        let mut plain = Track::new();
+        plain.verdict = Verdict::Up;
+        plain.judged(Verdict::Down);
+        assert!(plain.window.is_none());
     }
 
     /// A track is kept round after round while its device's index holds (its failures

@@ -1,8 +1,9 @@
 //! `status`'s quality verdict (issue 18), with quality limits set: the loss and mean
 //! round-trip time of its own round of the primary (PROBE_COUNT echoes per target, all
-//! of them, every target's added up: what `run`'s tick judges) against the DOWN and UP
-//! limits, and what the judge's own function (`judge::quality_verdict`) says of them —
-//! against the UP limits while the failsafe is on (the failback wait), else the DOWN ones.
+//! of them; shown added up over the targets) against the DOWN and UP limits, and what the
+//! judge's own function (`judge::quality_verdict`, each target on its own, as `run`'s tick
+//! judges them) says of them — against the UP limits while the failsafe is on (the
+//! failback wait), else the DOWN ones.
 
 use super::json_str;
 use crate::config::Quality;
@@ -23,10 +24,16 @@ pub struct QualitySeen {
 }
 
 impl QualitySeen {
-    /// The limits `q` over `stats`, judged by `judge::quality_verdict` as a round is
-    /// (`waiting`: the failsafe is on); `None` when no limit is set.
-    pub fn judged(q: &Quality, stats: Stats, waiting: bool) -> Option<QualitySeen> {
-        let fails = quality_verdict(q, Some(stats), waiting).err().map(|why| why.to_string());
+    /// The limits `q` over each target's echoes, judged by `judge::quality_verdict` as a
+    /// round is (`need`: TRACK_RELIABILITY's count; `waiting`: the failsafe is on); `None`
+    /// when no limit is set.
+    pub fn judged(q: &Quality, targets: &[Stats], need: usize, waiting: bool) -> Option<QualitySeen> {
+        let fails = quality_verdict(q, Some(targets), need, waiting).err().map(|why| why.to_string());
+        let stats = targets.iter().fold(Stats::default(), |t, s| Stats {
+            sent: t.sent + s.sent,
+            received: t.received + s.received.min(s.sent),
+            rtt_total: t.rtt_total + s.rtt_total,
+        });
         q.on().then(|| QualitySeen { stats, limits: q.clone(), waiting, fails })
     }
 
@@ -96,12 +103,12 @@ mod tests {
 
     #[test]
     fn no_limit_set_shows_nothing() {
-        assert_eq!(QualitySeen::judged(&Quality::default(), stats(3, 3, 10), false), None);
+        assert_eq!(QualitySeen::judged(&Quality::default(), &[stats(3, 3, 10)], 1, false), None);
     }
 
     #[test]
     fn the_round_against_the_down_limits_and_while_on_against_the_up_limits() {
-        let healthy = QualitySeen::judged(&DSL, stats(20, 18, 48), false).expect("limits set");
+        let healthy = QualitySeen::judged(&DSL, &[stats(20, 18, 48)], 1, false).expect("limits set");
         assert_eq!(
             healthy.text(),
             "loss 2 of 20 echoes (10 %; down above 20 %, up at most 5 %), rtt 48.0 ms (down above 500 ms, up at most 150 ms): passes the down limits"
@@ -111,7 +118,7 @@ mod tests {
             "{\"sent\":20,\"lost\":2,\"loss_pct\":10,\"rtt_ms\":48.000,\"loss_down_pct\":20,\"loss_up_pct\":5,\"latency_down_ms\":500,\"latency_up_ms\":150,\"against\":\"down\",\"passes\":true,\"why\":null}"
         );
         // The same round during the failback wait: 10 % is above LOSS_UP_PCT (the judge's words).
-        let waiting = QualitySeen::judged(&DSL, stats(20, 18, 48), true).expect("limits set");
+        let waiting = QualitySeen::judged(&DSL, &[stats(20, 18, 48)], 1, true).expect("limits set");
         assert!(
             waiting.text().ends_with(
                 ": FAILS the up limits (failback wait): poor quality: 2 of 20 echoes lost, above LOSS_UP_PCT=5 %"
@@ -123,7 +130,7 @@ mod tests {
             "\"against\":\"up\",\"passes\":false,\"why\":\"poor quality: 2 of 20 echoes lost, above LOSS_UP_PCT=5 %\"}"
         ));
         // Slow, no loss: the latency limit fails it.
-        let late = QualitySeen::judged(&DSL, stats(10, 10, 600), false).expect("limits set");
+        let late = QualitySeen::judged(&DSL, &[stats(10, 10, 600)], 1, false).expect("limits set");
         assert!(late
             .text()
             .ends_with("FAILS the down limits: poor quality: mean round-trip 600 ms, above LATENCY_DOWN_MS=500 ms"));
@@ -132,7 +139,7 @@ mod tests {
     #[test]
     fn a_loss_limit_alone_and_no_answer_at_all() {
         let loss_only = Quality { loss_down_pct: Some(30), loss_up_pct: Some(30), ..Quality::default() };
-        let silent = QualitySeen::judged(&loss_only, stats(3, 0, 0), false).expect("limits set");
+        let silent = QualitySeen::judged(&loss_only, &[stats(3, 0, 0)], 1, false).expect("limits set");
         assert_eq!(
             silent.text(),
             "loss 3 of 3 echoes (100 %; down above 30 %, up at most 30 %), rtt: no answer: FAILS the down limits: poor quality: 3 of 3 echoes lost, above LOSS_DOWN_PCT=30 %"
@@ -140,13 +147,27 @@ mod tests {
         assert!(silent.json().contains(
             "\"rtt_ms\":null,\"loss_down_pct\":30,\"loss_up_pct\":30,\"latency_down_ms\":null,\"latency_up_ms\":null,"
         ));
-        let fine = QualitySeen::judged(&loss_only, stats(3, 3, 20), false).expect("limits set");
+        let fine = QualitySeen::judged(&loss_only, &[stats(3, 3, 20)], 1, false).expect("limits set");
         assert!(fine.text().contains("rtt 20.0 ms (no limit): passes the down limits"), "{}", fine.text());
         // Nothing sent (no carrier): not measured, which fails only the wait.
-        let unprobed = QualitySeen::judged(&loss_only, Stats::default(), true).expect("limits set");
+        let unprobed = QualitySeen::judged(&loss_only, &[Stats::default()], 1, true).expect("limits set");
         assert_eq!(
             unprobed.text(),
             "no echo sent, rtt: no answer: FAILS the up limits (failback wait): quality not measured yet"
         );
+    }
+
+    /// Each target is judged on its own, as the round judges them: a silent TRACK_IPS target
+    /// beside a perfect one is one failed target (TRACK_RELIABILITY=1 passes), not 50 % loss
+    /// of the line; the shown figures are the targets' together.
+    #[test]
+    fn targets_are_judged_each_on_its_own_and_shown_together() {
+        let loss_only = Quality { loss_down_pct: Some(20), loss_up_pct: Some(5), ..Quality::default() };
+        let targets = [stats(3, 3, 20), stats(3, 0, 0)];
+        let one = QualitySeen::judged(&loss_only, &targets, 1, true).expect("limits set");
+        assert!(one.text().starts_with("loss 3 of 6 echoes (50 %;"), "{}", one.text());
+        assert!(one.text().ends_with("passes the up limits (failback wait)"), "{}", one.text());
+        let both = QualitySeen::judged(&loss_only, &targets, 2, true).expect("limits set");
+        assert!(both.text().contains(": FAILS the up limits (failback wait): "), "{}", both.text());
     }
 }

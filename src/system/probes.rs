@@ -20,15 +20,6 @@ use crate::record::BackupSeen;
 /// How often the tunnel's proof asks again while it waits for an answer.
 const PROOF_CADENCE_MS: u64 = 50;
 
-/// Every target's echoes of a round, added up: what the quality limits judge.
-pub fn round_total(stats: &[(Ipv4Addr, Stats)]) -> Stats {
-    stats.iter().fold(Stats::default(), |t, (_, s)| Stats {
-        sent: t.sent + s.sent,
-        received: t.received + s.received.min(s.sent),
-        rtt_total: t.rtt_total + s.rtt_total,
-    })
-}
-
 /// The tunnels not in use a round brought up and left to the driver to probe (the
 /// daemon, see `failsafe::OthersSeen::Beside`): one echo each, in order, each waited for up
 /// to PROBE_TIMEOUT_MS; with `until_one` (a dead tunnel is being replaced) the first that
@@ -102,7 +93,8 @@ impl System<'_> {
             (answers.iter().filter(|a| a.is_some()).count(), Vec::new())
         };
         let reached = track_passes(answered, need);
-        let quality = quality_verdict(&c.quality, Some(round_total(&stats)), obs.on);
+        let per_target: Vec<Stats> = stats.iter().map(|(_, s)| *s).collect();
+        let quality = quality_verdict(&c.quality, Some(&per_target), need, obs.on);
         let lb_down = (reached && quality.is_ok() && lb_asked(c))
             .then(|| self.kernel.lb_status())
             .flatten()
@@ -226,5 +218,61 @@ impl System<'_> {
     /// The name endpoint's lookup through the backup a round left to the driver.
     pub fn take_lookup_due(&mut self) -> Option<(crate::endpoint::Asking, ProbePath)> {
         self.lookup_due.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::failsafe::Outcome;
+    use crate::system::lab::Lab;
+
+    /// Three TRACK_IPS, of which 9.9.9.9 never answers an echo (a resolver that stopped
+    /// answering ICMP); the other two answer every one.
+    fn two_of_three(tag: &str, extra: &str) -> Lab {
+        let lab = Lab::new(tag, &format!("TRACK_IPS=1.1.1.1 8.8.8.8 9.9.9.9\n{extra}"));
+        for ip in ["1.1.1.1", "8.8.8.8"] {
+            lab.w().answers.insert(("eth0".to_string(), ip.parse().expect("ip")));
+        }
+        lab
+    }
+
+    /// Quality is judged per target, as mwan3 and dpinger judge it: one TRACK_IPS target
+    /// that never answers is a failed target (TRACK_RELIABILITY=1 allows two), not 33 %
+    /// loss on a perfect line — which failed it over, and never back (the UP limit could
+    /// never be met).
+    #[test]
+    fn one_dead_track_ip_does_not_fail_a_perfect_primary_on_quality() {
+        let lab = two_of_three("qdead1", "TRACK_RELIABILITY=1\nLOSS_DOWN_PCT=20\nLOSS_UP_PCT=5\n");
+        for _ in 0..3 {
+            assert_eq!(lab.tick().expect("tick"), Outcome::Healthy, "a perfect primary failed on a dead target");
+        }
+        // Failed over on its carrier, failed back with the same dead target after UP_AFTER_S.
+        lab.primary_carrier(false);
+        assert!(matches!(lab.tick().expect("tick"), Outcome::Activated { .. }));
+        lab.primary_carrier(true);
+        assert!(matches!(lab.tick().expect("tick"), Outcome::Active { wait_left_s: Some(_), .. }));
+        lab.advance_s(61);
+        assert!(matches!(lab.tick().expect("tick"), Outcome::Deactivated { .. }), "never failed back");
+    }
+
+    /// TRACK_RELIABILITY counts the targets that answer *and* meet the limits: with two
+    /// needed, one lossy live target beside a perfect one and a dead one fails the round on
+    /// quality (for that target's loss), where one needed passes it.
+    #[test]
+    fn the_targets_within_the_limits_are_counted_against_track_reliability() {
+        let limits = "LOSS_DOWN_PCT=20\nPROBE_COUNT=3\n";
+        let one = two_of_three("qdead2", &format!("TRACK_RELIABILITY=1\n{limits}"));
+        let two = two_of_three("qdead3", &format!("TRACK_RELIABILITY=2\n{limits}"));
+        for lab in [&one, &two] {
+            assert_eq!(lab.tick().expect("tick"), Outcome::Healthy);
+            // 1.1.1.1 loses its first echo of three: 33 %, above 20 %.
+            lab.w().lost_echoes = 1;
+        }
+        assert_eq!(one.tick().expect("tick"), Outcome::Healthy, "8.8.8.8 alone meets TRACK_RELIABILITY=1");
+        let (out, notices) = crate::failsafe::tick(&mut two.sys().expect("sys")).parts();
+        assert!(matches!(out, Ok(Outcome::Activated { .. })), "only one of two needed is good: {out:?}");
+        let why = "poor quality: 1 of 3 echoes lost, above LOSS_DOWN_PCT=20 %";
+        let reasons: Vec<&str> = notices.iter().map(|n| n.reason.as_str()).collect();
+        assert!(reasons.iter().any(|r| r.contains(why)), "{reasons:#?}");
     }
 }
