@@ -167,6 +167,7 @@ impl Fake {
                 && (r.src.is_none() || x.src == r.src)
                 && (r.dst.is_none() || x.dst == r.dst)
                 && (r.fwmark.is_none() || x.fwmark == r.fwmark)
+                && (r.suppress_prefixlen.is_none() || x.suppress_prefixlen == r.suppress_prefixlen)
                 && (r.table == 0 || x.table == r.table)
                 && x.action == r.action
         };

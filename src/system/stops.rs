@@ -123,14 +123,14 @@ fn a_cleanup_stopped_at_any_step_converges() {
 
 /// Dual stack: IPv6's main and 201 leave through the primary too, and follow IPv4 onto
 /// the tunnel (WG_PEER_IP6) and back.
-fn dual_stack(lab: &Lab) {
+pub(super) fn dual_stack(lab: &Lab) {
     let mut w = lab.w();
     w.routes.push(r("::/0 via fe80::1 dev eth0 table main proto static metric 1024"));
     w.routes.push(r("::/0 via fe80::1 dev eth0 table 201 proto static metric 1024"));
     w.rules.insert(2, rule("priority 101 from ::/0 fwmark 0x65 lookup 201"));
 }
 
-fn dual_original() -> (Vec<String>, Vec<String>) {
+pub(super) fn dual_original() -> (Vec<String>, Vec<String>) {
     let mut routes = words(&ROUTES);
     routes.extend(words(&[
         "::/0 via fe80::1 dev eth0 table main proto static metric 1024",
