@@ -461,3 +461,33 @@ fn an_excluded_host_still_reaches_the_routers_other_lans() {
     lab.run_expect(&conf, 0);
     assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
 }
+
+/// BACKUP_EXCLUDE of c1's IPv6 address, IPv6 through the tunnel (WG_PEER_IP6): during the
+/// outage c1's IPv6 way out is refused at once (curl's exit 7, could not connect) while it
+/// still reaches c2 on lan2 over IPv6, and c2's IPv6 goes through the tunnel; after the
+/// failback every table and rule is as before.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn an_excluded_hosts_ipv6_is_refused_too() {
+    let lab = Lab::up("xv6", &[("LAB_IPV6", "yes")]);
+    let conf =
+        lab.conf_variant("xv6.conf", &[("BACKUP_EXCLUDE", "192.168.10.50 2001:db8:10::50"), ("UP_AFTER_S", "0")]);
+    let before = lab.tables();
+    let reaches_c2 =
+        || lab.script("exec", &["c1", "ping", "-6", "-n", "-c", "1", "-W", "1", "2001:db8:20::50"]).status.success();
+    assert_ne!(lab.fetch6("c1", 80), "FAIL", "c1's IPv6 before the outage");
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    for _ in 0..3 {
+        let out = text(&lab.script("connect6", &["c1", "80"]).stdout);
+        let (took, rc) = out.trim().split_once(' ').expect("time and exit code");
+        assert_eq!(rc, "7", "c1's IPv6 was not refused: {out}\n{}", lab.rtr("ip -6 rule show"));
+        assert!(took.parse::<f64>().expect("seconds") < 1.5, "c1's IPv6 refused after {took} s");
+    }
+    assert_ne!(lab.fetch6("c2", 80), "FAIL", "c2's IPv6 goes through the tunnel");
+    assert!(reaches_c2(), "the excluded c1 can no longer reach c2 on lan2:\n{}", lab.rtr("ip -6 rule show"));
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_ne!(lab.fetch6("c1", 80), "FAIL", "c1's IPv6 back to normal");
+    assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
+}

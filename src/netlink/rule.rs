@@ -1,6 +1,7 @@
 //! IPv4 and IPv6 policy-routing rules: read them to find the load balancer's fwmark tables, and
 //! add or delete the few rules activation adds (`to <vps> lookup main`, `from <lan> lookup
-//! main`, `fwmark <m> lookup main`). Printed and parsed in `ip rule` words for the journal
+//! main`, `fwmark <m> lookup main`, and BACKUP_EXCLUDE's `from <host> lookup main
+//! suppress_prefixlength 0` and `from <host> unreachable`). Printed and parsed in `ip rule` words for the journal
 //! and `--dry-run`; an IPv6 rule that names no address is written `from ::/0`, so the text
 //! says its family (as `ip rule add from ::/0 …` does).
 

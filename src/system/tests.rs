@@ -272,6 +272,47 @@ fn ipv6_hosts_are_refused_too_and_their_rules_go_even_with_the_state_lost() {
     }
 }
 
+/// Over the budget, a kill switch the owner adds during the outage: its copy must come
+/// first, so every rule of ours after it goes and comes back after it — the refusal's
+/// `… suppress_prefixlength 0` deleted before the LAN's own rule of the same source (the
+/// kernel would take it for that rule's deletion), the LAN still refused; at failback
+/// every rule goes but the owner's.
+#[test]
+fn a_kill_switch_added_over_the_budget_comes_first_and_the_lan_stays_refused() {
+    let lab = Lab::new("overbudgetks", "BACKUP_BUDGET_MB=1\nBACKUP_BUDGET_ACTION=exclude\n");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    lab.tick().expect("activation");
+    let rx = { lab.w().peers[0].rx_bytes };
+    lab.w().peers[0].rx_bytes = rx + 1_000_000;
+    lab.tick().expect("over the budget");
+    let mut kill = crate::decide::tests::rule("priority 90 from 192.168.10.7/32 lookup 50");
+    (kill.action, kill.table) = (8, 0); // prohibit
+    lab.w().rules.insert(3, kill.clone());
+    lab.tick().expect("active");
+    let at_69: Vec<String> = lab.rules().iter().filter(|r| r.priority == 69).map(|r| r.to_string()).collect();
+    assert_eq!(
+        at_69,
+        [
+            "priority 69 to 203.0.113.10/32 lookup main",
+            "priority 69 from 192.168.10.7/32 prohibit",
+            "priority 69 to 192.168.10.0/24 lookup main",
+            "priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
+            "priority 69 from 192.168.10.0/24 unreachable",
+            "priority 69 from 192.168.10.0/24 lookup main",
+            "priority 69 fwmark 0x65 lookup main",
+            "priority 69 fwmark 0x66 lookup main",
+        ]
+    );
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }), "made once");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    lab.w().rules.retain(|r| *r != kill);
+    original(&lab);
+}
+
 #[test]
 fn the_notices_for_on_change_are_handed_to_the_driver_in_order() {
     let lab = Lab::new("notices", "");
