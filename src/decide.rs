@@ -129,10 +129,15 @@ pub fn daemon_round_due(action: Action, probe_round: bool, dirty: bool, urgent: 
 /// added, so when one is missing, those of ours after it go and come back after it (a
 /// copy added while active must come before the LAN's rule); a rule that is not ours is
 /// never deleted nor taken for ours; a copy of ours no longer wanted (its original gone,
-/// or its table managed now) goes. None is ever duplicated.
+/// or its table managed now) goes first, and so does one of ours from a source to main
+/// (the LAN's own rule once its subnet is refused over the budget, a refusal's once the
+/// period ends). None is ever duplicated.
 pub fn rules_plan(wanted: &[Rule], present: &[Rule], owned: &[Rule]) -> Vec<Change> {
     let is_ours = |r: &Rule| owned.contains(r);
-    let stale = owned.iter().filter(|o| present.contains(o) && !wanted.contains(o) && o.table != RT_TABLE_MAIN);
+    let from_src = |o: &Rule| o.src.is_some() && o.dst.is_none() && o.fwmark.is_none();
+    let stale = owned
+        .iter()
+        .filter(|o| present.contains(o) && !wanted.contains(o) && (o.table != RT_TABLE_MAIN || from_src(o)));
     let mut plan: Vec<Change> = stale.map(|o| Change::DelRule(o.clone())).collect();
     let Some(first_missing) = wanted.iter().position(|w| !present.contains(w)) else { return plan };
     let after = &wanted[first_missing..];
@@ -394,7 +399,9 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
 /// Whether deleting `ours` deletes our rule and nobody else's. The kernel deletes the
 /// first rule, in list order, that matches every selector the request names and ignores
 /// the rest (no iif in the request matches any iif), so a user's rule at the same
-/// priority with an extra selector, listed first, would go instead. `rules` is a dump, in
+/// priority with an extra selector, listed first, would go instead. A suppressor is never
+/// compared: kernels before 5.8 ignore it even when the deletion names it (EdgeOS's 4.9
+/// and 4.14). `rules` is a dump, in
 /// the kernel's order.
 pub fn rule_deletion_safe(rules: &[Rule], ours: &Rule) -> bool {
     let matches = |r: &Rule| {
@@ -408,7 +415,6 @@ pub fn rule_deletion_safe(rules: &[Rule], ours: &Rule) -> bool {
                 let (m, k) = r.fwmark.unwrap_or((0, 0));
                 (mark == 0 || m == mark) && (mask == 0 || k == mask)
             })
-            && ours.suppress_prefixlen.is_none_or(|len| r.suppress_prefixlen == Some(len))
     };
     rules.iter().find(|r| matches(r)).is_none_or(|first| first == ours)
 }
@@ -932,6 +938,24 @@ pub mod tests {
         let refused = at("priority 69 from 192.168.10.50/32 unreachable");
         let to_lan = at("priority 69 to 192.168.10.0/24 lookup main");
         assert!(kill_copy < to_lan && kill_copy < refused, "the kill switch comes first: {got:#?}");
+        // Over the budget, LAN_KEEP naming a LAN subnet itself: kept, never refused, once.
+        let mut c = cfg();
+        c.lan_keep = vec!["192.168.30.0/24".parse().expect("net")];
+        let got: Vec<String> = Ours { over_budget: true, ..ours(&c) }
+            .lan_rules(false, &[], &managed)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "priority 69 to 192.168.10.0/24 lookup main",
+                "priority 69 to 192.168.30.0/24 lookup main",
+                "priority 69 from 192.168.30.0/24 lookup main",
+                "priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
+                "priority 69 from 192.168.10.0/24 unreachable",
+            ]
+        );
     }
 
     /// Over the budget with BACKUP_BUDGET_ACTION=exclude, the LAN's IPv6 (LAN_SUBNET6) is
@@ -966,6 +990,49 @@ pub mod tests {
                 "priority 69 from 2001:db8:10::50/128 lookup main suppress_prefixlength 0",
                 "priority 69 from 2001:db8:10::50/128 unreachable",
                 "priority 69 from 2001:db8:10::/64 lookup main",
+            ]
+        );
+    }
+
+    /// The budget used up during an outage, then a new period during the same outage: the
+    /// LAN's own rules go before the refusals come (kernels 4.12 to 5.7 would take the
+    /// LAN's rule and the refusal's `… suppress_prefixlength 0` for one), and the
+    /// refusals go before the LAN's rules come back.
+    #[test]
+    fn the_budget_used_up_then_a_new_period_during_an_outage() {
+        let c = cfg();
+        let managed: BTreeSet<u32> = [201, 202, 254].into_iter().collect();
+        let rules = [rule("priority 101 fwmark 0x65 lookup 201")];
+        let under = ours(&c).lan_rules(false, &rules, &managed);
+        let over = Ours { over_budget: true, ..ours(&c) }.lan_rules(false, &rules, &managed);
+        let owned: Vec<Rule> = under.iter().chain(&over).cloned().collect();
+        assert_eq!(
+            words(&rules_plan(&over, &under, &owned)),
+            [
+                "ip rule del priority 69 from 192.168.10.0/24 lookup main",
+                "ip rule del priority 69 from 192.168.30.0/24 lookup main",
+                "ip rule del priority 69 fwmark 0x65 lookup main",
+                "ip rule add priority 69 to 192.168.10.0/24 lookup main",
+                "ip rule add priority 69 to 192.168.30.0/24 lookup main",
+                "ip rule add priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
+                "ip rule add priority 69 from 192.168.10.0/24 unreachable",
+                "ip rule add priority 69 from 192.168.30.0/24 lookup main suppress_prefixlength 0",
+                "ip rule add priority 69 from 192.168.30.0/24 unreachable",
+                "ip rule add priority 69 fwmark 0x65 lookup main",
+            ]
+        );
+        // The rules to the LAN stay (to main: harmless) until the failback.
+        assert_eq!(
+            words(&rules_plan(&under, &over, &owned)),
+            [
+                "ip rule del priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
+                "ip rule del priority 69 from 192.168.10.0/24 unreachable",
+                "ip rule del priority 69 from 192.168.30.0/24 lookup main suppress_prefixlength 0",
+                "ip rule del priority 69 from 192.168.30.0/24 unreachable",
+                "ip rule del priority 69 fwmark 0x65 lookup main",
+                "ip rule add priority 69 from 192.168.10.0/24 lookup main",
+                "ip rule add priority 69 from 192.168.30.0/24 lookup main",
+                "ip rule add priority 69 fwmark 0x65 lookup main",
             ]
         );
     }
@@ -1250,11 +1317,12 @@ pub mod tests {
         assert!(rule_deletion_safe(&[], &ours_src), "nothing to delete");
         assert!(!rule_deletion_safe(&[users.clone(), ours_src.clone()], &ours_src), "the user's is listed first");
         assert!(rule_deletion_safe(&[ours_src.clone(), users], &ours_src), "ours is first");
-        // The kernel ignores a suppressor the deletion does not name: a rule with one,
-        // listed first, would go instead; one the deletion names matches only its own.
+        // The kernel ignores a suppressor the deletion does not name (before 5.8, even one
+        // it names): the first of the two rules of the same selectors would go.
         let suppressed = rule("priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0");
         assert!(!rule_deletion_safe(&[suppressed.clone(), ours_src.clone()], &ours_src));
-        assert!(rule_deletion_safe(&[ours_src.clone(), suppressed.clone()], &suppressed));
+        assert!(!rule_deletion_safe(&[ours_src.clone(), suppressed.clone()], &suppressed));
+        assert!(rule_deletion_safe(&[suppressed.clone(), ours_src.clone()], &suppressed));
         // A user's fwmark rule that also has a source matches our source-less deletion.
         let mut marked_from = rule("priority 69 from 10.0.0.0/8 lookup main");
         marked_from.fwmark = Some((0x65, u32::MAX));

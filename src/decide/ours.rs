@@ -151,8 +151,18 @@ impl Ours<'_> {
                 }
             }
         }
-        out.extend(self.refusal_rules(v6));
-        out.extend(subnets.into_iter().map(|net| Rule::from_src(c.lan_rule_priority, net, RT_TABLE_MAIN)));
+        let refused = self.refused(v6);
+        out.extend(self.refusal_rules(v6, &refused));
+        // The LAN's own rule, for each subnet not refused as a whole (over the budget, none
+        // is): after `from <it> unreachable` it would never be reached, and kernels 4.12 to
+        // 5.7 take it and `from <it> lookup main suppress_prefixlength 0` for one rule (an
+        // EEXIST for the second, the suppressor not compared).
+        for net in subnets.into_iter().filter(|n| !refused.contains(n)) {
+            let rule = Rule::from_src(c.lan_rule_priority, net, RT_TABLE_MAIN);
+            if !out.contains(&rule) {
+                out.push(rule); // LAN_KEEP may name the subnet: once
+            }
+        }
         for r in rules.iter().filter(|r| r.v6 == v6) {
             let Some((mark, mask)) = r.fwmark else { continue };
             let leads_to_policy_table =
@@ -166,11 +176,13 @@ impl Ours<'_> {
     }
 
     /// The hosts of one family refused the way out during the outage: BACKUP_EXCLUDE's and,
-    /// over the budget, the whole LAN (LAN_SUBNET or LAN_SUBNET6).
-    pub(super) fn refused(&self, v6: bool) -> Vec<Prefix> {
+    /// over the budget, the whole LAN (LAN_SUBNET or LAN_SUBNET6) — but a prefix LAN_KEEP
+    /// names itself (its rule comes first: nothing of it would be refused).
+    fn refused(&self, v6: bool) -> Vec<Prefix> {
         let c = self.cfg;
         let over_budget = if self.over_budget { self.lan_of(v6) } else { Vec::new() };
-        c.backup_exclude.iter().copied().filter(|x| x.is_v6() == v6).chain(over_budget).collect()
+        let all = c.backup_exclude.iter().copied().filter(|x| x.is_v6() == v6).chain(over_budget);
+        all.filter(|x| !c.lan_keep.contains(x)).collect()
     }
 
     /// The refusals of one family, after the copies: BACKUP_EXCLUDE's (and, over the
@@ -180,18 +192,17 @@ impl Ours<'_> {
     /// way out: first `from <it> lookup main suppress_prefixlength 0`, main's routes but
     /// its default (the router's other LANs, a site-to-site route, the primary modem's
     /// page: none of them crosses the backup), then `from <it> unreachable`.
-    fn refusal_rules(&self, v6: bool) -> Vec<Rule> {
+    fn refusal_rules(&self, v6: bool, refused: &[Prefix]) -> Vec<Rule> {
         let c = self.cfg;
         let p = c.lan_rule_priority;
-        let refused = self.refused(v6);
         if refused.is_empty() {
             return Vec::new();
         }
         let mut out: Vec<Rule> = self.lan_of(v6).into_iter().map(|n| Rule::to_dst(p, n, RT_TABLE_MAIN)).collect();
         out.extend(c.lan_keep.iter().filter(|k| k.is_v6() == v6).map(|k| Rule::from_src(p, *k, RT_TABLE_MAIN)));
         for x in refused {
-            out.push(Rule::main_but_default_from(p, x));
-            out.push(Rule::unreachable_from(p, x));
+            out.push(Rule::main_but_default_from(p, *x));
+            out.push(Rule::unreachable_from(p, *x));
         }
         out
     }
