@@ -140,9 +140,10 @@ pub struct Config {
     /// CONNTRACK_FLUSH=auto: after a switch, the flows it breaks are deleted (see
     /// `conntrack`).
     pub conntrack_flush: bool,
-    /// BACKUP_EXCLUDE: LAN hosts or prefixes refused at once during an outage (their
-    /// traffic never goes over the metered backup, tunnel or not).
-    pub backup_exclude: Vec<Ipv4Net>,
+    /// BACKUP_EXCLUDE: LAN hosts or prefixes (IPv4 in LAN_SUBNET, IPv6 in LAN_SUBNET6)
+    /// whose way out is refused at once during an outage (their traffic never goes over
+    /// the metered backup, tunnel or not).
+    pub backup_exclude: Vec<Prefix>,
     /// BACKUP_BUDGET_MB (10^6 bytes) per period (`None`: no budget kept).
     pub backup_budget_mb: Option<u64>,
     /// BACKUP_BUDGET_PERIOD `month:DAY`: the day of the month a period starts (1-31).
@@ -150,8 +151,8 @@ pub struct Config {
     /// BACKUP_BUDGET_ACTION=exclude: at 100 % of the budget, every LAN host but LAN_KEEP's
     /// is refused as BACKUP_EXCLUDE's are, until the period ends (`warn`: nothing is cut).
     pub budget_exclude: bool,
-    /// LAN_KEEP: never refused, by BACKUP_EXCLUDE or the budget.
-    pub lan_keep: Vec<Ipv4Net>,
+    /// LAN_KEEP: never refused, by BACKUP_EXCLUDE or the budget (either family).
+    pub lan_keep: Vec<Prefix>,
     /// One line per outage, appended at failback (`None`: no history kept).
     pub history_file: Option<PathBuf>,
     /// HISTORY_FILE's bound: past it, the oldest lines are dropped.

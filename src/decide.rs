@@ -129,10 +129,15 @@ pub fn daemon_round_due(action: Action, probe_round: bool, dirty: bool, urgent: 
 /// added, so when one is missing, those of ours after it go and come back after it (a
 /// copy added while active must come before the LAN's rule); a rule that is not ours is
 /// never deleted nor taken for ours; a copy of ours no longer wanted (its original gone,
-/// or its table managed now) goes. None is ever duplicated.
+/// or its table managed now) goes first, and so does one of ours from a source to main
+/// (the LAN's own rule once its subnet is refused over the budget, a refusal's once the
+/// period ends). None is ever duplicated.
 pub fn rules_plan(wanted: &[Rule], present: &[Rule], owned: &[Rule]) -> Vec<Change> {
     let is_ours = |r: &Rule| owned.contains(r);
-    let stale = owned.iter().filter(|o| present.contains(o) && !wanted.contains(o) && o.table != RT_TABLE_MAIN);
+    let from_src = |o: &Rule| o.src.is_some() && o.dst.is_none() && o.fwmark.is_none();
+    let stale = owned
+        .iter()
+        .filter(|o| present.contains(o) && !wanted.contains(o) && (o.table != RT_TABLE_MAIN || from_src(o)));
     let mut plan: Vec<Change> = stale.map(|o| Change::DelRule(o.clone())).collect();
     let Some(first_missing) = wanted.iter().position(|w| !present.contains(w)) else { return plan };
     let after = &wanted[first_missing..];
@@ -367,11 +372,20 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
                 let lan =
                     |s: Prefix| c.lan_subnets6.contains(&s) || c.lan_subnets.iter().any(|n| Prefix::from(*n) == s);
                 let within_lan = |s: Prefix| ours.lan_of(s.is_v6()).iter().any(|n| n.contains(&s));
-                let kept = |s: Prefix| c.lan_keep.iter().any(|x| Prefix::from(*x) == s);
+                let kept = |s: Prefix| c.lan_keep.contains(&s);
+                // Refused the way out: BACKUP_EXCLUDE's, or the LAN's over the budget.
+                let refused = |s: Prefix| c.backup_exclude.contains(&s) || lan(s);
+                let plain = r.suppress_prefixlen.is_none();
                 let to_main = r.table == RT_TABLE_MAIN
-                    && (each.iter().any(|o| **r == o.endpoint_rule())
-                        || (r.dst.is_none() && (r.fwmark.is_some() || r.src.is_some_and(|s| lan(s) || kept(s))))
-                        || (r.src.is_none() && r.fwmark.is_none() && r.dst.is_some_and(lan)));
+                    && ((plain && each.iter().any(|o| **r == o.endpoint_rule()))
+                        || (plain
+                            && r.dst.is_none()
+                            && (r.fwmark.is_some() || r.src.is_some_and(|s| lan(s) || kept(s))))
+                        || (plain && r.src.is_none() && r.fwmark.is_none() && r.dst.is_some_and(lan))
+                        || (r.suppress_prefixlen == Some(0)
+                            && r.dst.is_none()
+                            && r.fwmark.is_none()
+                            && r.src.is_some_and(refused)));
                 // A copy of a rule that keeps LAN hosts elsewhere (see `lan_rules`).
                 let copy = r.table != RT_TABLE_MAIN || FR_ACT_REFUSE.contains(&r.action);
                 to_main || (copy && r.src.is_some_and(within_lan))
@@ -385,7 +399,9 @@ pub fn inferred_owned(routes: &[Route], rules: &[Rule], ours: &Ours) -> Vec<Owne
 /// Whether deleting `ours` deletes our rule and nobody else's. The kernel deletes the
 /// first rule, in list order, that matches every selector the request names and ignores
 /// the rest (no iif in the request matches any iif), so a user's rule at the same
-/// priority with an extra selector, listed first, would go instead. `rules` is a dump, in
+/// priority with an extra selector, listed first, would go instead. A suppressor is never
+/// compared: kernels before 5.8 ignore it even when the deletion names it (EdgeOS's 4.9
+/// and 4.14). `rules` is a dump, in
 /// the kernel's order.
 pub fn rule_deletion_safe(rules: &[Rule], ours: &Rule) -> bool {
     let matches = |r: &Rule| {
@@ -895,6 +911,132 @@ pub mod tests {
         );
     }
 
+    /// LAN_KEEP's `lookup main` comes after the copies of the rules that keep LAN hosts
+    /// elsewhere: a kept host whose traffic a user's rule sends to its own VPN table (or
+    /// refuses: a kill switch) keeps that path during an outage with BACKUP_EXCLUDE set —
+    /// "never capture traffic that a rule for an unmanaged table claims".
+    #[test]
+    fn lan_keep_does_not_bypass_a_users_vpn_or_kill_switch_rule() {
+        let mut c = cfg();
+        c.backup_exclude = vec!["192.168.10.50/32".parse().expect("net")];
+        c.lan_keep = vec!["192.168.10.7/32".parse().expect("net")];
+        let o = ours(&c);
+        let managed: BTreeSet<u32> = [201, 202, 254].into_iter().collect();
+        let mut kill = rule("priority 80 from 192.168.10.50/32 lookup 50");
+        (kill.action, kill.table) = (8, 0); // prohibit
+        let rules =
+            vec![rule("priority 101 fwmark 0x65 lookup 201"), rule("priority 90 from 192.168.10.7/32 lookup 50"), kill];
+        let got: Vec<String> = o.lan_rules(false, &rules, &managed).iter().map(|r| r.to_string()).collect();
+        let at = |s: &str| got.iter().position(|r| r == s).unwrap_or_else(|| panic!("no `{s}` in {got:#?}"));
+        let copy = at("priority 69 from 192.168.10.7/32 lookup 50");
+        let keep = at("priority 69 from 192.168.10.7/32 lookup main");
+        assert!(
+            copy < keep,
+            "LAN_KEEP's `lookup main` comes first: the host leaves through wg0, not its VPN: {got:#?}"
+        );
+        let kill_copy = at("priority 69 from 192.168.10.50/32 prohibit");
+        let refused = at("priority 69 from 192.168.10.50/32 unreachable");
+        let to_lan = at("priority 69 to 192.168.10.0/24 lookup main");
+        assert!(kill_copy < to_lan && kill_copy < refused, "the kill switch comes first: {got:#?}");
+        // Over the budget, LAN_KEEP naming a LAN subnet itself: kept, never refused, once.
+        let mut c = cfg();
+        c.lan_keep = vec!["192.168.30.0/24".parse().expect("net")];
+        let got: Vec<String> = Ours { over_budget: true, ..ours(&c) }
+            .lan_rules(false, &[], &managed)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "priority 69 to 192.168.10.0/24 lookup main",
+                "priority 69 to 192.168.30.0/24 lookup main",
+                "priority 69 from 192.168.30.0/24 lookup main",
+                "priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
+                "priority 69 from 192.168.10.0/24 unreachable",
+            ]
+        );
+    }
+
+    /// Over the budget with BACKUP_BUDGET_ACTION=exclude, the LAN's IPv6 (LAN_SUBNET6) is
+    /// refused as its IPv4 is: with WG_PEER_IP6 it would otherwise go on over the tunnel,
+    /// i.e. over the metered backup. BACKUP_EXCLUDE and LAN_KEEP take IPv6 hosts too.
+    #[test]
+    fn over_the_budget_ipv6_is_refused_too() {
+        let text = format!(
+            "{CONF}LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\nBACKUP_BUDGET_MB=1\nBACKUP_BUDGET_ACTION=exclude\n"
+        );
+        let c = parse(Path::new("/t.conf"), &text).expect("valid");
+        let o = Ours { over_budget: true, ..ours(&c) };
+        let managed6: BTreeSet<u32> = [254].into_iter().collect();
+        let v4: Vec<String> = o.lan_rules(false, &[], &[201, 202, 254].into()).iter().map(|r| r.to_string()).collect();
+        assert!(v4.iter().any(|r| r.contains("unreachable")), "IPv4 is refused: {v4:#?}");
+        let v6: Vec<String> = o.lan_rules(true, &[], &managed6).iter().map(|r| r.to_string()).collect();
+        assert!(
+            v6.iter().any(|r| r.contains("2001:db8:10::/64") && r.contains("unreachable")),
+            "over the budget, the LAN's IPv6 still goes out of the tunnel: {v6:#?}"
+        );
+        let exclude6 = parse(
+            Path::new("/t.conf"),
+            &format!("{CONF}LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\nBACKUP_EXCLUDE=2001:db8:10::50\nLAN_KEEP=2001:db8:10::7\n"),
+        );
+        let c6 = exclude6.expect("BACKUP_EXCLUDE and LAN_KEEP take IPv6 hosts");
+        let v6: Vec<String> = ours(&c6).lan_rules(true, &[], &managed6).iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            v6,
+            [
+                "priority 69 to 2001:db8:10::/64 lookup main",
+                "priority 69 from 2001:db8:10::7/128 lookup main",
+                "priority 69 from 2001:db8:10::50/128 lookup main suppress_prefixlength 0",
+                "priority 69 from 2001:db8:10::50/128 unreachable",
+                "priority 69 from 2001:db8:10::/64 lookup main",
+            ]
+        );
+    }
+
+    /// The budget used up during an outage, then a new period during the same outage: the
+    /// LAN's own rules go before the refusals come (kernels 4.12 to 5.7 would take the
+    /// LAN's rule and the refusal's `… suppress_prefixlength 0` for one), and the
+    /// refusals go before the LAN's rules come back.
+    #[test]
+    fn the_budget_used_up_then_a_new_period_during_an_outage() {
+        let c = cfg();
+        let managed: BTreeSet<u32> = [201, 202, 254].into_iter().collect();
+        let rules = [rule("priority 101 fwmark 0x65 lookup 201")];
+        let under = ours(&c).lan_rules(false, &rules, &managed);
+        let over = Ours { over_budget: true, ..ours(&c) }.lan_rules(false, &rules, &managed);
+        let owned: Vec<Rule> = under.iter().chain(&over).cloned().collect();
+        assert_eq!(
+            words(&rules_plan(&over, &under, &owned)),
+            [
+                "ip rule del priority 69 from 192.168.10.0/24 lookup main",
+                "ip rule del priority 69 from 192.168.30.0/24 lookup main",
+                "ip rule del priority 69 fwmark 0x65 lookup main",
+                "ip rule add priority 69 to 192.168.10.0/24 lookup main",
+                "ip rule add priority 69 to 192.168.30.0/24 lookup main",
+                "ip rule add priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
+                "ip rule add priority 69 from 192.168.10.0/24 unreachable",
+                "ip rule add priority 69 from 192.168.30.0/24 lookup main suppress_prefixlength 0",
+                "ip rule add priority 69 from 192.168.30.0/24 unreachable",
+                "ip rule add priority 69 fwmark 0x65 lookup main",
+            ]
+        );
+        // The rules to the LAN stay (to main: harmless) until the failback.
+        assert_eq!(
+            words(&rules_plan(&under, &over, &owned)),
+            [
+                "ip rule del priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
+                "ip rule del priority 69 from 192.168.10.0/24 unreachable",
+                "ip rule del priority 69 from 192.168.30.0/24 lookup main suppress_prefixlength 0",
+                "ip rule del priority 69 from 192.168.30.0/24 unreachable",
+                "ip rule del priority 69 fwmark 0x65 lookup main",
+                "ip rule add priority 69 from 192.168.10.0/24 lookup main",
+                "ip rule add priority 69 from 192.168.30.0/24 lookup main",
+                "ip rule add priority 69 fwmark 0x65 lookup main",
+            ]
+        );
+    }
+
     #[test]
     fn a_rule_missing_before_others_of_ours_puts_them_back_after_it() {
         let [a, b, c] = [
@@ -1142,9 +1284,15 @@ pub mod tests {
         let rules = [
             rule("priority 69 to 192.168.10.0/24 lookup main"),
             rule("priority 69 from 192.168.10.7/32 lookup main"),
+            rule("priority 69 from 192.168.10.50/32 lookup main suppress_prefixlength 0"),
             rule("priority 69 from 192.168.10.50/32 unreachable"),
+            rule("priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0"),
             rule("priority 69 from 192.168.10.60/32 to 192.168.10.0/24 lookup main"),
             rule("priority 69 to 192.168.99.0/24 lookup main"),
+            // A user's (wg-quick's), not of our shape: no source, another length, a LAN_KEEP host.
+            rule("priority 69 lookup main suppress_prefixlength 0"),
+            rule("priority 69 from 192.168.10.50/32 lookup main suppress_prefixlength 8"),
+            rule("priority 69 from 192.168.10.7/32 lookup main suppress_prefixlength 0"),
         ];
         let got: Vec<String> = inferred_owned(&[], &rules, &o).iter().map(|x| x.to_string()).collect();
         assert_eq!(
@@ -1152,7 +1300,9 @@ pub mod tests {
             [
                 "rule priority 69 to 192.168.10.0/24 lookup main",
                 "rule priority 69 from 192.168.10.7/32 lookup main",
-                "rule priority 69 from 192.168.10.50/32 unreachable"
+                "rule priority 69 from 192.168.10.50/32 lookup main suppress_prefixlength 0",
+                "rule priority 69 from 192.168.10.50/32 unreachable",
+                "rule priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
             ]
         );
     }
@@ -1167,6 +1317,12 @@ pub mod tests {
         assert!(rule_deletion_safe(&[], &ours_src), "nothing to delete");
         assert!(!rule_deletion_safe(&[users.clone(), ours_src.clone()], &ours_src), "the user's is listed first");
         assert!(rule_deletion_safe(&[ours_src.clone(), users], &ours_src), "ours is first");
+        // The kernel ignores a suppressor the deletion does not name (before 5.8, even one
+        // it names): the first of the two rules of the same selectors would go.
+        let suppressed = rule("priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0");
+        assert!(!rule_deletion_safe(&[suppressed.clone(), ours_src.clone()], &ours_src));
+        assert!(!rule_deletion_safe(&[ours_src.clone(), suppressed.clone()], &suppressed));
+        assert!(rule_deletion_safe(&[suppressed.clone(), ours_src.clone()], &suppressed));
         // A user's fwmark rule that also has a source matches our source-less deletion.
         let mut marked_from = rule("priority 69 from 10.0.0.0/8 lookup main");
         marked_from.fwmark = Some((0x65, u32::MAX));

@@ -50,14 +50,26 @@ pub enum Undo {
 ///   it) and has since been lost; deleting the only default would leave the table's
 ///   hosts without a route, which is worse than the tunnel's (or the backup's) default
 ///   staying, told.
+///
+/// A rule with a suppressor (a refusal's `… lookup main suppress_prefixlength 0`) goes
+/// before the others: the kernel ignores a suppressor a deletion does not name, so the
+/// deletion of the same rule without one (over the budget, the LAN's own `from <lan>
+/// lookup main`) would take it, listed first. Each deletion is judged against the rules
+/// the deletions before it leave.
 pub fn undo_plan(journal: &[Owned], routes: &[Route], rules: &[Rule], by: Undoer) -> Vec<Undo> {
     let mut plan = Vec::new();
-    for item in journal.iter().rev() {
+    let mut left: Vec<Rule> = rules.to_vec();
+    let suppressor = |o: &&Owned| matches!(o, Owned::Rule(r) if r.suppress_prefixlen.is_some());
+    let (first, rest): (Vec<&Owned>, Vec<&Owned>) = journal.iter().rev().partition(suppressor);
+    for item in first.into_iter().chain(rest) {
         let step = match item {
             // Not there (an IPv6 rule a kernel without IPv6 policy routing refused, and
             // would refuse to delete too): nothing to take back.
-            Owned::Rule(r) if !rules.contains(r) => continue,
-            Owned::Rule(r) if rule_deletion_safe(rules, r) => Undo::Apply(Change::DelRule(r.clone())),
+            Owned::Rule(r) if !left.contains(r) => continue,
+            Owned::Rule(r) if rule_deletion_safe(&left, r) => {
+                left.retain(|x| x != r);
+                Undo::Apply(Change::DelRule(r.clone()))
+            }
             Owned::Rule(r) => Undo::RuleLeft(r.clone()),
             Owned::Route(r) if !r.is_default() => Undo::Apply(Change::DelRoute(r.clone())),
             Owned::Route(_) if by == Undoer::Deactivation => continue,

@@ -405,3 +405,89 @@ fn over_the_budget_with_exclude_the_lan_is_refused_until_failback() {
     assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
     drop(server);
 }
+
+/// LAN_KEEP never takes a host past its owner's kill switch: with `priority 90 from c1
+/// prohibit` (c1 must never go out unprotected), the copy at LAN_RULE_PRIORITY keeps c1
+/// refused during an outage — and still does when LAN_KEEP names c1 and BACKUP_EXCLUDE
+/// another host (LAN_KEEP's `from c1 lookup main` comes after the copy); after the
+/// failback every table and rule is as before.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn lan_keep_does_not_take_a_host_past_its_kill_switch() {
+    let lab = Lab::up("xks", &[]);
+    lab.rtr("ip rule add priority 90 from 192.168.10.50 prohibit");
+    let before = lab.tables();
+    assert_ne!(lab.fetch("c1", 80), ISP1, "the kill switch holds before the outage");
+    let plain = lab.conf_variant("xks-plain.conf", &[("UP_AFTER_S", "0")]);
+    lab.ctl("primary", "down");
+    lab.run_expect(&plain, 0);
+    assert_ne!(lab.fetch("c1", 80), VPS, "without LAN_KEEP, c1 past its kill switch");
+    lab.ctl("primary", "up");
+    lab.run_expect(&plain, 0);
+    let keep = lab.conf_variant(
+        "xks.conf",
+        &[("UP_AFTER_S", "0"), ("LAN_KEEP", "192.168.10.50"), ("BACKUP_EXCLUDE", "192.168.10.99")],
+    );
+    lab.ctl("primary", "down");
+    lab.run_expect(&keep, 0);
+    let rules = lab.rtr("ip rule show");
+    assert_ne!(lab.fetch("c1", 80), VPS, "c1 left through the tunnel past its kill switch:\n{rules}");
+    assert_eq!(lab.fetch("c2", 80), VPS, "the outage is on");
+    lab.ctl("primary", "up");
+    lab.run_expect(&keep, 0);
+    assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
+}
+
+/// BACKUP_EXCLUDE refuses only the way out: during the outage the excluded c1 still
+/// reaches c2 on the router's other LAN (lan2, 192.168.20.0/24, not in LAN_SUBNET) — as
+/// it would a site-to-site route or the primary modem's UI: main's routes but its default
+/// (`suppress_prefixlength 0`) — while the internet is refused; after the failback every
+/// table and rule is as before.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn an_excluded_host_still_reaches_the_routers_other_lans() {
+    let lab = Lab::up("xol", &[]);
+    let conf = lab.conf_variant("xol.conf", &[("BACKUP_EXCLUDE", "192.168.10.50"), ("UP_AFTER_S", "0")]);
+    let before = lab.tables();
+    let reaches_c2 =
+        || lab.script("exec", &["c1", "ping", "-n", "-c", "1", "-W", "1", "192.168.20.50"]).status.success();
+    assert!(reaches_c2(), "c1 reaches c2 before the outage");
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.fetch("c2", 80), VPS, "the outage is on");
+    assert!(reaches_c2(), "the excluded c1 can no longer reach c2 on lan2:\n{}", lab.rtr("ip rule show"));
+    assert_ne!(lab.fetch("c1", 80), VPS, "the excluded c1 is refused the internet");
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
+}
+
+/// BACKUP_EXCLUDE of c1's IPv6 address, IPv6 through the tunnel (WG_PEER_IP6): during the
+/// outage c1's IPv6 way out is refused at once (curl's exit 7, could not connect) while it
+/// still reaches c2 on lan2 over IPv6, and c2's IPv6 goes through the tunnel; after the
+/// failback every table and rule is as before.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn an_excluded_hosts_ipv6_is_refused_too() {
+    let lab = Lab::up("xv6", &[("LAB_IPV6", "yes")]);
+    let conf =
+        lab.conf_variant("xv6.conf", &[("BACKUP_EXCLUDE", "192.168.10.50 2001:db8:10::50"), ("UP_AFTER_S", "0")]);
+    let before = lab.tables();
+    let reaches_c2 =
+        || lab.script("exec", &["c1", "ping", "-6", "-n", "-c", "1", "-W", "1", "2001:db8:20::50"]).status.success();
+    assert_ne!(lab.fetch6("c1", 80), "FAIL", "c1's IPv6 before the outage");
+    lab.ctl("primary", "down");
+    lab.run_expect(&conf, 0);
+    for _ in 0..3 {
+        let out = text(&lab.script("connect6", &["c1", "80"]).stdout);
+        let (took, rc) = out.trim().split_once(' ').expect("time and exit code");
+        assert_eq!(rc, "7", "c1's IPv6 was not refused: {out}\n{}", lab.rtr("ip -6 rule show"));
+        assert!(took.parse::<f64>().expect("seconds") < 1.5, "c1's IPv6 refused after {took} s");
+    }
+    assert_ne!(lab.fetch6("c2", 80), "FAIL", "c2's IPv6 goes through the tunnel");
+    assert!(reaches_c2(), "the excluded c1 can no longer reach c2 on lan2:\n{}", lab.rtr("ip -6 rule show"));
+    lab.ctl("primary", "up");
+    lab.run_expect(&conf, 0);
+    assert_ne!(lab.fetch6("c1", 80), "FAIL", "c1's IPv6 back to normal");
+    assert_eq!(lab.tables().replace(" linkdown", ""), before, "every table and rule as before");
+}

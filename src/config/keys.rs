@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::endpoint::{endpoint, resolvers};
-use super::{seed, BackendChoice, Config, ConfigError, Fallback, Quality};
+use super::{seed, BackendChoice, Config, ConfigError, Fallback, Prefix, Quality};
 
 // Issue 18: the quality keys' checks.
 mod quality;
@@ -340,14 +340,10 @@ impl Fields<'_> {
             history_file: self.optional("HISTORY_FILE", None, history_file)?,
             history_max_kb: self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)?,
             budget_exclude: self.optional("BACKUP_BUDGET_ACTION", false, budget_action)?,
-            lan_keep: self.optional(
-                "LAN_KEEP",
-                Vec::new(),
-                |v| if v.is_empty() { Ok(Vec::new()) } else { subnets(v) },
-            )?,
+            lan_keep: self.optional("LAN_KEEP", Vec::new(), lan_hosts)?,
             backup_budget_mb: self.optional("BACKUP_BUDGET_MB", None, budget_mb)?,
             budget_day: self.optional("BACKUP_BUDGET_PERIOD", 1, budget_period)?,
-            backup_exclude: self.optional("BACKUP_EXCLUDE", Vec::new(), backup_exclude)?,
+            backup_exclude: self.optional("BACKUP_EXCLUDE", Vec::new(), lan_hosts)?,
             // Issue 18: quality thresholds and the backup's internet.
             quality: self.quality()?,
             backup_track_ips: self.optional("BACKUP_TRACK_IPS", Vec::new(), track_ips)?,
@@ -378,6 +374,16 @@ impl Fields<'_> {
         }
         if c.up_after_max_s < c.up_after_s {
             return Err(self.error("UP_AFTER_MAX_S", format!("is below UP_AFTER_S ({} s)", c.up_after_s)));
+        }
+        for (key, hosts) in [("BACKUP_EXCLUDE", &c.backup_exclude), ("LAN_KEEP", &c.lan_keep)] {
+            let outside = |x: &&Prefix| match x.is_v6() {
+                true => !c.lan_subnets6.iter().any(|n| n.contains(x)),
+                false => !c.lan_subnets.iter().any(|n| Prefix::from(*n).contains(x)),
+            };
+            if let Some(x) = hosts.iter().find(outside) {
+                let lan = if x.is_v6() { "LAN_SUBNET6" } else { "LAN_SUBNET" };
+                return Err(self.error(key, format!("`{x}` is not inside {lan}")));
+            }
         }
         // Issue 18: the quality keys and BACKUP_TRACK_IPS (keys/quality.rs).
         self.check_quality(c)?;
@@ -649,9 +655,14 @@ pub mod tests {
             ("BACKUP_BUDGET_PERIOD=month:32\n", "/etc/test.conf:1: BACKUP_BUDGET_PERIOD: `month:32` is not month:DAY (the day of the month a period starts, 1-31)"),
             ("BACKUP_BUDGET_PERIOD=week\n", "/etc/test.conf:1: BACKUP_BUDGET_PERIOD: `week` is not month:DAY (the day of the month a period starts, 1-31)"),
             ("BACKUP_BUDGET_ACTION=cut\n", "/etc/test.conf:1: BACKUP_BUDGET_ACTION: `cut` is not warn or exclude"),
-            ("LAN_KEEP=nas\n", "/etc/test.conf:1: LAN_KEEP: `nas` is not an IPv4 address or prefix"),
-            ("BACKUP_EXCLUDE=nas\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `nas` is not an IPv4 address or prefix"),
-            ("BACKUP_EXCLUDE=0.0.0.0/0\n", "/etc/test.conf:1: BACKUP_EXCLUDE: a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup"),
+            ("LAN_KEEP=nas\n", "/etc/test.conf:1: LAN_KEEP: `nas` is not an IP address or prefix"),
+            ("BACKUP_EXCLUDE=nas\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `nas` is not an IP address or prefix"),
+            ("BACKUP_EXCLUDE=0.0.0.0/0\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `0.0.0.0/0` is a /0, every host: FALLBACK=none keeps the LAN off the backup"),
+            ("BACKUP_EXCLUDE=::/0\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `::/0` is a /0, every host: FALLBACK=none keeps the LAN off the backup"),
+            ("BACKUP_EXCLUDE=192.168.10.50 10.0.0.0/8\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `10.0.0.0/8` is not inside LAN_SUBNET"),
+            ("BACKUP_EXCLUDE=2001:db8:10::50\n", "/etc/test.conf:1: BACKUP_EXCLUDE: `2001:db8:10::50/128` is not inside LAN_SUBNET6"),
+            ("LAN_KEEP=192.168.0.0/16\n", "/etc/test.conf:1: LAN_KEEP: `192.168.0.0/16` is not inside LAN_SUBNET"),
+            ("LAN_KEEP=2001:db8:10::7/64\n", "/etc/test.conf:1: LAN_KEEP: `2001:db8:10::7/64` has host bits set (the network is 2001:db8:10::/64)"),
             ("TRACK_IPS=8.8.8.8 nowhere\n", "/etc/test.conf:1: TRACK_IPS: `nowhere` is not an IPv4 address"),
             ("TRACK_IPS=127.0.0.1\n", "/etc/test.conf:1: TRACK_IPS: `127.0.0.1` cannot be probed (unspecified, loopback, multicast or broadcast)"),
             ("TRACK_RELIABILITY=0\n", "/etc/test.conf:1: TRACK_RELIABILITY: `0` is out of range (1..=16)"),

@@ -128,10 +128,11 @@ impl Ours<'_> {
     /// First come the copies: a rule after LAN_RULE_PRIORITY that sends LAN traffic to a
     /// table the failsafe does not manage, or refuses it (a kill switch, another VPN),
     /// keeps it — a copy at LAN_RULE_PRIORITY, its selectors narrowed to the LAN hosts it
-    /// covers, comes before the LAN's own rule, and what the copy's table does not route
-    /// falls through to ours as it would have fallen through to the rules after it. A rule
-    /// with selectors this tool does not model (iif, oif, not, tos, …) is not copied (a
-    /// wider copy could take traffic it never took): see [`Ours::unmodelled_claims`].
+    /// covers, comes before every other rule of ours (LAN_KEEP's and the LAN's own), and
+    /// what the copy's table does not route falls through to ours as it would have fallen
+    /// through to the rules after it. A rule with selectors this tool does not model (iif,
+    /// oif, not, tos, …) is not copied (a wider copy could take traffic it never took):
+    /// see [`Ours::unmodelled_claims`]. Then the refusals ([`Ours::refusal_rules`]).
     pub fn lan_rules(&self, v6: bool, rules: &[Rule], managed: &BTreeSet<u32>) -> Vec<Rule> {
         let c = self.cfg;
         // They send traffic to main: for IPv6 only when main is moved too (IPv4's always
@@ -141,18 +142,6 @@ impl Ours<'_> {
         }
         let subnets = self.lan_of(v6);
         let mut out: Vec<Rule> = Vec::new();
-        // Refusals: BACKUP_EXCLUDE's (and, over the budget, the whole LAN's) traffic is
-        // refused at once, over the tunnel as over the backup — after the rules that keep
-        // the LAN reachable (to each LAN subnet, from anyone, main decides as it always
-        // does) and LAN_KEEP's (never refused).
-        let p = c.lan_rule_priority;
-        let over_budget = self.over_budget.then_some(&c.lan_subnets).into_iter().flatten();
-        let refused: Vec<Prefix> = c.backup_exclude.iter().chain(over_budget).map(|x| Prefix::from(*x)).collect();
-        if !v6 && !refused.is_empty() {
-            out.extend(subnets.iter().map(|n| Rule::to_dst(p, *n, RT_TABLE_MAIN)));
-            out.extend(c.lan_keep.iter().map(|k| Rule::from_src(p, Prefix::from(*k), RT_TABLE_MAIN)));
-            out.extend(refused.into_iter().map(|x| Rule::unreachable_from(p, x)));
-        }
         for r in rules.iter().filter(|r| self.claims(r, v6, managed) && !r.other) {
             for net in &subnets {
                 let Some(hosts) = r.src.map_or(Some(*net), |src| src.overlap(net)) else { continue };
@@ -162,7 +151,18 @@ impl Ours<'_> {
                 }
             }
         }
-        out.extend(subnets.into_iter().map(|net| Rule::from_src(c.lan_rule_priority, net, RT_TABLE_MAIN)));
+        let refused = self.refused(v6);
+        out.extend(self.refusal_rules(v6, &refused));
+        // The LAN's own rule, for each subnet not refused as a whole (over the budget, none
+        // is): after `from <it> unreachable` it would never be reached, and kernels 4.12 to
+        // 5.7 take it and `from <it> lookup main suppress_prefixlength 0` for one rule (an
+        // EEXIST for the second, the suppressor not compared).
+        for net in subnets.into_iter().filter(|n| !refused.contains(n)) {
+            let rule = Rule::from_src(c.lan_rule_priority, net, RT_TABLE_MAIN);
+            if !out.contains(&rule) {
+                out.push(rule); // LAN_KEEP may name the subnet: once
+            }
+        }
         for r in rules.iter().filter(|r| r.v6 == v6) {
             let Some((mark, mask)) = r.fwmark else { continue };
             let leads_to_policy_table =
@@ -171,6 +171,38 @@ impl Ours<'_> {
             if leads_to_policy_table && !out.contains(&rule) {
                 out.push(rule);
             }
+        }
+        out
+    }
+
+    /// The hosts of one family refused the way out during the outage: BACKUP_EXCLUDE's and,
+    /// over the budget, the whole LAN (LAN_SUBNET or LAN_SUBNET6) — but a prefix LAN_KEEP
+    /// names itself (its rule comes first: nothing of it would be refused).
+    fn refused(&self, v6: bool) -> Vec<Prefix> {
+        let c = self.cfg;
+        let over_budget = if self.over_budget { self.lan_of(v6) } else { Vec::new() };
+        let all = c.backup_exclude.iter().copied().filter(|x| x.is_v6() == v6).chain(over_budget);
+        all.filter(|x| !c.lan_keep.contains(x)).collect()
+    }
+
+    /// The refusals of one family, after the copies: BACKUP_EXCLUDE's (and, over the
+    /// budget, the whole LAN's) way out is refused at once, over the tunnel as over the
+    /// backup — after the rules that keep the LAN reachable (to each LAN subnet, from
+    /// anyone, main decides as it always does) and LAN_KEEP's (never refused). Only the
+    /// way out: first `from <it> lookup main suppress_prefixlength 0`, main's routes but
+    /// its default (the router's other LANs, a site-to-site route, the primary modem's
+    /// page: none of them crosses the backup), then `from <it> unreachable`.
+    fn refusal_rules(&self, v6: bool, refused: &[Prefix]) -> Vec<Rule> {
+        let c = self.cfg;
+        let p = c.lan_rule_priority;
+        if refused.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<Rule> = self.lan_of(v6).into_iter().map(|n| Rule::to_dst(p, n, RT_TABLE_MAIN)).collect();
+        out.extend(c.lan_keep.iter().filter(|k| k.is_v6() == v6).map(|k| Rule::from_src(p, *k, RT_TABLE_MAIN)));
+        for x in refused {
+            out.push(Rule::main_but_default_from(p, *x));
+            out.push(Rule::unreachable_from(p, *x));
         }
         out
     }

@@ -252,6 +252,10 @@ pub(super) fn ensure_lan_rules(
             _ => None,
         })
         .collect();
+    // The kernel's rules as the deletions so far leave them: each is judged against them
+    // (a refusal's `… suppress_prefixlength 0` deleted first no longer stands before the
+    // LAN's own rule of the same source).
+    let mut left: Vec<Rule> = rules.to_vec();
     for v6 in [false, true] {
         let present: Vec<Rule> =
             rules.iter().filter(|r| r.v6 == v6 && r.priority == ours.cfg.lan_rule_priority).cloned().collect();
@@ -259,7 +263,11 @@ pub(super) fn ensure_lan_rules(
             let done = match &change {
                 Change::AddRule(r) => sys.apply_owned(&change, Owned::Rule(r.clone())),
                 // Put back in order only when the kernel would delete ours, not a user's.
-                Change::DelRule(r) if !rule_deletion_safe(rules, r) => continue,
+                Change::DelRule(r) if !rule_deletion_safe(&left, r) => continue,
+                Change::DelRule(r) => {
+                    left.retain(|x| x != r);
+                    sys.apply(&change)
+                }
                 _ => sys.apply(&change),
             };
             if let Some(why) = ipv6_may_fail(v6, done)? {

@@ -1,6 +1,7 @@
 //! IPv4 and IPv6 policy-routing rules: read them to find the load balancer's fwmark tables, and
 //! add or delete the few rules activation adds (`to <vps> lookup main`, `from <lan> lookup
-//! main`, `fwmark <m> lookup main`). Printed and parsed in `ip rule` words for the journal
+//! main`, `fwmark <m> lookup main`, and BACKUP_EXCLUDE's `from <host> lookup main
+//! suppress_prefixlength 0` and `from <host> unreachable`). Printed and parsed in `ip rule` words for the journal
 //! and `--dry-run`; an IPv6 rule that names no address is written `from ::/0`, so the text
 //! says its family (as `ip rule add from ::/0 …` does).
 
@@ -11,7 +12,7 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use netlink_packet_route::AddressFamily;
 
-use super::route::{parse_table, table_name};
+use super::route::{parse_table, table_name, RT_TABLE_MAIN};
 use super::{family, Body, Netlink, NetlinkError, Rtnl};
 use crate::net::Prefix;
 
@@ -37,6 +38,10 @@ pub struct Rule {
     pub action: u8,
     /// With FR_ACT_GOTO: the priority jumped to.
     pub goto: u32,
+    /// FRA_SUPPRESS_PREFIXLEN (`suppress_prefixlength N`, kernel 3.12): a route the lookup
+    /// finds with a prefix of N bits or fewer is not taken, evaluation goes on at the next
+    /// rule. `Some(0)`: every route of the table but its default.
+    pub suppress_prefixlen: Option<u32>,
     /// The rule has a selector or flag not modelled here (iif, oif, tos, not, ...);
     /// such a rule is never one of ours.
     pub other: bool,
@@ -63,14 +68,39 @@ impl Rule {
         Rule { src: Some(src), action: FR_ACT_REFUSE[1], ..Rule::lookup(src.is_v6(), priority, 0) }
     }
 
+    /// `priority <p> from <src> lookup main suppress_prefixlength 0`: every route of
+    /// `main` but its default.
+    pub fn main_but_default_from(priority: u32, src: Prefix) -> Rule {
+        Rule { suppress_prefixlen: Some(0), ..Rule::from_src(priority, src, RT_TABLE_MAIN) }
+    }
+
     /// `priority <p> lookup <table>`, selecting everything.
     fn lookup(v6: bool, priority: u32, table: u32) -> Rule {
-        Rule { v6, priority, src: None, dst: None, fwmark: None, table, action: FR_ACT_TO_TBL, goto: 0, other: false }
+        Rule {
+            v6,
+            priority,
+            src: None,
+            dst: None,
+            fwmark: None,
+            table,
+            action: FR_ACT_TO_TBL,
+            goto: 0,
+            suppress_prefixlen: None,
+            other: false,
+        }
     }
 
     /// `priority <p> … goto <target>` with the selectors of `like`.
     pub fn goto(like: &Rule, priority: u32, target: u32) -> Rule {
-        Rule { priority, table: 0, action: FR_ACT_GOTO, goto: target, other: false, ..like.clone() }
+        Rule {
+            priority,
+            table: 0,
+            action: FR_ACT_GOTO,
+            goto: target,
+            suppress_prefixlen: None,
+            other: false,
+            ..like.clone()
+        }
     }
 
     /// Reads a kernel rule message; `None` for anything that is not IPv4 or IPv6.
@@ -108,10 +138,11 @@ impl Rule {
                 RuleAttribute::Goto(v) => r.goto = *v,
                 // Attributes every dump carries that select nothing: who added the rule
                 // (4.17+), and the suppressors, which every kernel since 3.12 sends,
-                // as -1 when unset. A set one (wg-quick's `suppress_prefixlength 0`)
-                // changes what the lookup returns: not a rule of ours.
+                // as -1 when unset. A set prefix-length suppressor is held (ours refuse
+                // only the way out with one); a set interface-group one is not modelled.
                 RuleAttribute::Protocol(_) => {}
-                RuleAttribute::SuppressPrefixLen(v) | RuleAttribute::SuppressIfGroup(v) => r.other |= *v != u32::MAX,
+                RuleAttribute::SuppressPrefixLen(v) => r.suppress_prefixlen = Some(*v).filter(|v| *v != u32::MAX),
+                RuleAttribute::SuppressIfGroup(v) => r.other |= *v != u32::MAX,
                 _ => r.other = true,
             }
         }
@@ -161,6 +192,9 @@ impl Rule {
         if self.table > 255 {
             a.push(RuleAttribute::Table(self.table));
         }
+        if let Some(len) = self.suppress_prefixlen {
+            a.push(RuleAttribute::SuppressPrefixLen(len));
+        }
         m
     }
 }
@@ -191,6 +225,10 @@ impl fmt::Display for Rule {
             write!(f, " {word}")
         } else {
             write!(f, " action {}", self.action)
+        }?;
+        match self.suppress_prefixlen {
+            Some(len) => write!(f, " suppress_prefixlength {len}"),
+            None => Ok(()),
         }
     }
 }
@@ -233,6 +271,10 @@ impl std::str::FromStr for Rule {
                 "goto" => {
                     r.goto = v.parse().map_err(|_| format!("invalid priority `{v}`"))?;
                     r.action = FR_ACT_GOTO;
+                }
+                "suppress_prefixlength" => {
+                    let len = v.parse().ok().filter(|n| *n != u32::MAX);
+                    r.suppress_prefixlen = Some(len.ok_or_else(|| format!("invalid prefix length `{v}`"))?);
                 }
                 _ => return Err(format!("unknown word `{w}`")),
             }
@@ -312,6 +354,8 @@ mod tests {
         round_trip("priority 69 from 192.168.10.50/32 prohibit");
         round_trip("priority 69 from 2001:db8:10::/64 fwmark 0x200 unreachable");
         round_trip("priority 69 from 2001:db8:10::/64 fwmark 0x200 goto 32000");
+        round_trip("priority 69 from 192.168.10.50/32 lookup main suppress_prefixlength 0");
+        round_trip("priority 69 from 2001:db8:10::/64 lookup main suppress_prefixlength 0");
     }
 
     /// Parses the golden bytes, checks they read back as `text`, and that `text` emits
@@ -336,6 +380,30 @@ mod tests {
              08000200 c0a80a00 \
              08000600 46000000",
         );
+    }
+
+    #[test]
+    fn golden_suppress_rules() {
+        // ip rule add from 192.168.10.50 priority 70 lookup main suppress_prefixlength 0
+        golden(
+            "priority 70 from 192.168.10.50/32 lookup main suppress_prefixlength 0",
+            "02002000 fe000001 00000000 \
+             08000200 c0a80a32 \
+             08000600 46000000 \
+             08000e00 00000000",
+        );
+        // ip -6 rule add from 2001:db8:10::50 priority 70 lookup main suppress_prefixlength 0
+        golden(
+            "priority 70 from 2001:db8:10::50/128 lookup main suppress_prefixlength 0",
+            "0a008000 fe000001 00000000 \
+             14000200 20010db8 00100000 00000000 00000050 \
+             08000600 46000000 \
+             08000e00 00000000",
+        );
+        let r: Rule = "priority 70 from 192.168.10.50/32 lookup main suppress_prefixlength 0".parse().expect("rule");
+        assert_eq!(r, Rule::main_but_default_from(70, "192.168.10.50/32".parse().expect("prefix")));
+        // Not the rule without the suppressor: they are two rules to the kernel and to us.
+        assert_ne!(r, Rule::from_src(70, "192.168.10.50/32".parse().expect("prefix"), RT_TABLE_MAIN));
     }
 
     #[test]
@@ -465,16 +533,22 @@ mod tests {
     }
 
     #[test]
-    fn a_set_suppressor_is_a_selector_and_an_unset_one_is_not() {
+    fn a_set_suppressor_is_held_and_an_unset_one_is_not() {
         // Every dump carries both suppressors; -1 means unset.
         let with = |a: RuleAttribute| {
             let mut m = Rule::from_fwmark(false, 101, 0x65, u32::MAX, 254).to_message();
             m.attributes.push(a);
-            Rule::from_message(&m).expect("ipv4").other
+            let r = Rule::from_message(&m).expect("ipv4");
+            (r.suppress_prefixlen, r.other)
         };
-        assert!(!with(RuleAttribute::SuppressPrefixLen(u32::MAX)));
-        assert!(!with(RuleAttribute::SuppressIfGroup(u32::MAX)));
-        assert!(with(RuleAttribute::SuppressPrefixLen(0)));
-        assert!(with(RuleAttribute::SuppressIfGroup(3)));
+        assert_eq!(with(RuleAttribute::SuppressPrefixLen(u32::MAX)), (None, false));
+        assert_eq!(with(RuleAttribute::SuppressIfGroup(u32::MAX)), (None, false));
+        // wg-quick's `suppress_prefixlength 0`: held, and the rule is no longer the same.
+        assert_eq!(with(RuleAttribute::SuppressPrefixLen(0)), (Some(0), false));
+        assert_eq!(with(RuleAttribute::SuppressIfGroup(3)), (None, true));
+        assert_eq!(
+            "priority 1 lookup main suppress_prefixlength 4294967295".parse::<Rule>().err().as_deref(),
+            Some("invalid prefix length `4294967295`")
+        );
     }
 }

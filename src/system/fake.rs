@@ -148,7 +148,10 @@ impl Fake {
     pub fn add_rule(&self, r: &Rule) -> Result<(), NetlinkError> {
         let mut w = self.0.borrow_mut();
         w.step(format!("rule add {r}"))?;
-        if w.rules.contains(r) {
+        // As EdgeOS's 4.14 (EXCL honoured since 4.12, a suppressor compared only since 5.8):
+        // two rules that differ only by one are the same.
+        let unsuppressed = |x: &Rule| Rule { suppress_prefixlen: None, ..x.clone() };
+        if w.rules.iter().any(|x| unsuppressed(x) == unsuppressed(r)) {
             return Err(NetlinkError::Kernel(libc::EEXIST));
         }
         let at = w.rules.iter().position(|x| x.priority > r.priority).unwrap_or(w.rules.len());
@@ -157,7 +160,8 @@ impl Fake {
         Ok(())
     }
 
-    /// The kernel deletes the first rule that matches every selector the request gives.
+    /// The kernel deletes the first rule that matches every selector the request gives
+    /// (a suppressor never compared, as before 5.8).
     pub fn delete_rule(&self, r: &Rule) -> Result<(), NetlinkError> {
         let mut w = self.0.borrow_mut();
         w.step(format!("rule del {r}"))?;

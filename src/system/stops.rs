@@ -123,14 +123,14 @@ fn a_cleanup_stopped_at_any_step_converges() {
 
 /// Dual stack: IPv6's main and 201 leave through the primary too, and follow IPv4 onto
 /// the tunnel (WG_PEER_IP6) and back.
-fn dual_stack(lab: &Lab) {
+pub(super) fn dual_stack(lab: &Lab) {
     let mut w = lab.w();
     w.routes.push(r("::/0 via fe80::1 dev eth0 table main proto static metric 1024"));
     w.routes.push(r("::/0 via fe80::1 dev eth0 table 201 proto static metric 1024"));
     w.rules.insert(2, rule("priority 101 from ::/0 fwmark 0x65 lookup 201"));
 }
 
-fn dual_original() -> (Vec<String>, Vec<String>) {
+pub(super) fn dual_original() -> (Vec<String>, Vec<String>) {
     let mut routes = words(&ROUTES);
     routes.extend(words(&[
         "::/0 via fe80::1 dev eth0 table main proto static metric 1024",
@@ -180,6 +180,53 @@ fn a_dual_stack_activation_and_deactivation_stopped_at_any_step_converge() {
             let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
             now.sort();
             assert_eq!(now, routes, "stop at {n}");
+            assert_eq!(lab.rules().iter().map(|x| x.to_string()).collect::<Vec<_>>(), rules, "stop at {n}");
+            assert_eq!(lab.w().violations, Vec::<String>::new(), "stop at {n}");
+        }
+    }
+}
+
+/// Dual stack with BACKUP_EXCLUDE (an IPv4 and an IPv6 host) and LAN_KEEP: an activation
+/// or a deactivation stopped at any step converges, the refusals in place while active
+/// (each once) and every rule back as it was after the failback.
+#[test]
+fn exclusions_stopped_at_any_step_converge() {
+    const KEYS: &str = "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n\
+                        BACKUP_EXCLUDE=192.168.10.50 2001:db8:10::50\nLAN_KEEP=192.168.10.7 2001:db8:10::7\n";
+    for deactivation in [false, true] {
+        for n in 0.. {
+            let lab = Lab::new(&format!("kill-exclude-{deactivation}-{n}"), KEYS);
+            dual_stack(&lab);
+            healthy_then_down(&lab);
+            if deactivation {
+                lab.tick().expect("activation");
+                lab.primary_carrier(true);
+                lab.tick().expect("waiting");
+                lab.advance_s(61);
+            }
+            lab.kill_after(n);
+            let _ = lab.tick();
+            if !lab.revive() {
+                eprintln!("exclusions, deactivation {deactivation}: stopped after each of {n} steps, each converged");
+                assert!(n > 5);
+                break;
+            }
+            lab.settle(4);
+            if !deactivation {
+                let at_69: Vec<String> =
+                    lab.rules().iter().filter(|x| x.priority == 69).map(|x| x.to_string()).collect();
+                for host in ["192.168.10.50/32", "2001:db8:10::50/128"] {
+                    for action in ["lookup main suppress_prefixlength 0", "unreachable"] {
+                        let want = format!("priority 69 from {host} {action}");
+                        assert_eq!(at_69.iter().filter(|x| **x == want).count(), 1, "stop at {n}: {at_69:#?}");
+                    }
+                }
+            }
+            lab.primary_carrier(true);
+            lab.settle(2);
+            lab.advance_s(61);
+            lab.settle(3);
+            let (_, rules) = dual_original();
             assert_eq!(lab.rules().iter().map(|x| x.to_string()).collect::<Vec<_>>(), rules, "stop at {n}");
             assert_eq!(lab.w().violations, Vec::<String>::new(), "stop at {n}");
         }

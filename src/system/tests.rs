@@ -107,8 +107,8 @@ fn activation_to_the_tunnel_then_deactivation_after_up_after_s() {
 }
 
 /// BACKUP_EXCLUDE: during the outage the excluded host's rules come first at
-/// LAN_RULE_PRIORITY (the LAN still reached through main, anything else refused), made
-/// once and kept; at failback they go with the LAN's rules, and the rules are as before.
+/// LAN_RULE_PRIORITY (the LAN and main's other routes still reached, the way out
+/// refused), made once and kept; at failback they go with the LAN's rules, and the rules are as before.
 #[test]
 fn excluded_hosts_are_refused_during_the_outage_and_their_rules_go_at_failback() {
     let lab = Lab::new("exclude", "BACKUP_EXCLUDE=192.168.10.50\n");
@@ -121,6 +121,7 @@ fn excluded_hosts_are_refused_during_the_outage_and_their_rules_go_at_failback()
         [
             "priority 69 to 203.0.113.10/32 lookup main",
             "priority 69 to 192.168.10.0/24 lookup main",
+            "priority 69 from 192.168.10.50/32 lookup main suppress_prefixlength 0",
             "priority 69 from 192.168.10.50/32 unreachable",
             "priority 69 from 192.168.10.0/24 lookup main",
             "priority 69 fwmark 0x65 lookup main",
@@ -265,7 +266,8 @@ fn an_outage_cut_by_a_reboot_is_in_the_history() {
 }
 
 /// BACKUP_BUDGET_ACTION=exclude: at 100 % the whole LAN but LAN_KEEP is refused, in the
-/// round that reached it; at failback every rule goes.
+/// round that reached it (the LAN's own rule, never reached after the refusal, goes);
+/// at failback every rule goes.
 #[test]
 fn over_the_budget_the_lan_but_lan_keep_is_refused() {
     let lab = Lab::new("overbudget", "BACKUP_BUDGET_MB=1\nBACKUP_BUDGET_ACTION=exclude\nLAN_KEEP=192.168.10.7\n");
@@ -283,8 +285,8 @@ fn over_the_budget_the_lan_but_lan_keep_is_refused() {
             "priority 69 to 203.0.113.10/32 lookup main",
             "priority 69 to 192.168.10.0/24 lookup main",
             "priority 69 from 192.168.10.7/32 lookup main",
+            "priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
             "priority 69 from 192.168.10.0/24 unreachable",
-            "priority 69 from 192.168.10.0/24 lookup main",
             "priority 69 fwmark 0x65 lookup main",
             "priority 69 fwmark 0x66 lookup main",
         ]
@@ -294,6 +296,103 @@ fn over_the_budget_the_lan_but_lan_keep_is_refused() {
     lab.tick().expect("waiting");
     lab.advance_s(61);
     assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    original(&lab);
+}
+
+/// IPv6 moved through the tunnel (WG_PEER_IP6): BACKUP_EXCLUDE's IPv6 host, then over the
+/// budget the whole LAN_SUBNET6, is refused the way out as IPv4's is, LAN_KEEP's IPv6 host
+/// never; at failback every rule goes — with the state kept, and with every state file
+/// lost (the rules found again by their shape).
+#[test]
+fn ipv6_hosts_are_refused_too_and_their_rules_go_even_with_the_state_lost() {
+    let keys = "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\nBACKUP_EXCLUDE=192.168.10.50 2001:db8:10::50\n\
+                LAN_KEEP=2001:db8:10::7\nBACKUP_BUDGET_MB=1\nBACKUP_BUDGET_ACTION=exclude\n";
+    for lost in [false, true] {
+        let lab = Lab::new(&format!("exclude6-{lost}"), keys);
+        super::stops::dual_stack(&lab);
+        healthy_then_down(&lab);
+        assert!(matches!(lab.tick(), Ok(Outcome::Activated { .. })));
+        let six = || -> Vec<String> {
+            lab.rules().iter().filter(|r| r.v6 && r.priority == 69).map(|r| r.to_string()).collect()
+        };
+        assert_eq!(
+            six(),
+            [
+                "priority 69 to 2001:db8:10::/64 lookup main",
+                "priority 69 from 2001:db8:10::7/128 lookup main",
+                "priority 69 from 2001:db8:10::50/128 lookup main suppress_prefixlength 0",
+                "priority 69 from 2001:db8:10::50/128 unreachable",
+                "priority 69 from 2001:db8:10::/64 lookup main",
+                "priority 69 from ::/0 fwmark 0x65 lookup main",
+            ]
+        );
+        let rx = { lab.w().peers[0].rx_bytes };
+        lab.w().peers[0].rx_bytes = rx + 1_000_000;
+        lab.tick().expect("over the budget");
+        let now = six();
+        let at = |s: &str| now.iter().position(|r| r == s).unwrap_or_else(|| panic!("no `{s}`: {now:#?}"));
+        let refused = at("priority 69 from 2001:db8:10::/64 unreachable");
+        assert!(at("priority 69 from 2001:db8:10::/64 lookup main suppress_prefixlength 0") < refused);
+        assert!(at("priority 69 from 2001:db8:10::7/128 lookup main") < refused, "LAN_KEEP first");
+        assert!(!now.iter().any(|r| r == "priority 69 from 2001:db8:10::/64 lookup main"), "{now:#?}");
+        assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }), "made once");
+        if lost {
+            for file in ["state", "journal", "snapshot"] {
+                std::fs::remove_file(lab.dir.join(file)).expect("a state file, lost");
+            }
+        }
+        lab.primary_carrier(true);
+        lab.settle(2);
+        lab.advance_s(61);
+        lab.settle(3);
+        let (routes, rules) = super::stops::dual_original();
+        assert_eq!(lab.rules().iter().map(|x| x.to_string()).collect::<Vec<_>>(), rules, "lost: {lost}");
+        assert_eq!(lab.w().violations, Vec::<String>::new());
+        if !lost {
+            let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
+            now.sort();
+            assert_eq!(now, routes);
+        }
+    }
+}
+
+/// Over the budget, a kill switch the owner adds during the outage: its copy must come
+/// first, so every rule of ours after it goes and comes back after it — the refusal's
+/// `… suppress_prefixlength 0` deleted before the LAN's own rule of the same source (the
+/// kernel would take it for that rule's deletion), the LAN still refused; at failback
+/// every rule goes but the owner's.
+#[test]
+fn a_kill_switch_added_over_the_budget_comes_first_and_the_lan_stays_refused() {
+    let lab = Lab::new("overbudgetks", "BACKUP_BUDGET_MB=1\nBACKUP_BUDGET_ACTION=exclude\n");
+    lab.tick().expect("healthy");
+    lab.primary_carrier(false);
+    lab.tick().expect("activation");
+    let rx = { lab.w().peers[0].rx_bytes };
+    lab.w().peers[0].rx_bytes = rx + 1_000_000;
+    lab.tick().expect("over the budget");
+    let mut kill = crate::decide::tests::rule("priority 90 from 192.168.10.7/32 lookup 50");
+    (kill.action, kill.table) = (8, 0); // prohibit
+    lab.w().rules.insert(3, kill.clone());
+    lab.tick().expect("active");
+    let at_69: Vec<String> = lab.rules().iter().filter(|r| r.priority == 69).map(|r| r.to_string()).collect();
+    assert_eq!(
+        at_69,
+        [
+            "priority 69 to 203.0.113.10/32 lookup main",
+            "priority 69 from 192.168.10.7/32 prohibit",
+            "priority 69 to 192.168.10.0/24 lookup main",
+            "priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0",
+            "priority 69 from 192.168.10.0/24 unreachable",
+            "priority 69 fwmark 0x65 lookup main",
+            "priority 69 fwmark 0x66 lookup main",
+        ]
+    );
+    assert!(matches!(lab.tick().expect("active"), Outcome::Active { repairs: 0, .. }), "made once");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    assert!(matches!(lab.tick().expect("failback"), Outcome::Deactivated { .. }));
+    lab.w().rules.retain(|r| *r != kill);
     original(&lab);
 }
 

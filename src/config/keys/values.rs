@@ -140,17 +140,20 @@ pub(in crate::config) fn budget_period(v: &str) -> Result<u32, String> {
     }
 }
 
-/// BACKUP_EXCLUDE: IPv4 addresses or prefixes of the LAN, never `/0`.
-pub(in crate::config) fn backup_exclude(v: &str) -> Result<Vec<Ipv4Net>, String> {
-    match v {
-        "" => Ok(Vec::new()),
-        v => match subnets(v)? {
-            nets if nets.iter().any(|n| n.len == 0) => {
-                Err("a /0 would refuse every host: FALLBACK=none keeps the LAN off the backup".into())
-            }
-            nets => Ok(nets),
-        },
+/// BACKUP_EXCLUDE and LAN_KEEP: IPv4 or IPv6 addresses or prefixes, never `/0` (that
+/// they lie in LAN_SUBNET or LAN_SUBNET6 is checked across keys).
+pub(in crate::config) fn lan_hosts(v: &str) -> Result<Vec<Prefix>, String> {
+    let mut nets: Vec<Prefix> = Vec::new();
+    for item in list(v) {
+        let net: Prefix = item.parse()?;
+        if net.len == 0 {
+            return Err(format!("`{item}` is a /0, every host: FALLBACK=none keeps the LAN off the backup"));
+        }
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
     }
+    Ok(nets)
 }
 
 pub(in crate::config) fn absolute_path(v: &str) -> Result<PathBuf, String> {
