@@ -113,7 +113,7 @@ pub fn prometheus(st: &Status) -> String {
         Family {
             name: "wg_failsafe_outage_seconds_total",
             kind: "counter",
-            help: "Seconds the failsafe has been on, over every outage, this one so far included (wall clock).",
+            help: "Seconds the failsafe has been on, over every outage, this one so far included (boot time: never moved by a step of the wall clock).",
             samples: vec![(String::new(), st.outage_s_total.to_string())],
         },
         Family {

@@ -67,7 +67,8 @@ pub struct Status {
     pub failsafe: bool,
     /// What the tables point at while the failsafe is on.
     pub target: Target,
-    /// Wall time of the last switch (0: never switched).
+    /// Wall time of the last switch, dated by its boot time (see
+    /// [`crate::record::Record::switched_unix_s`]; 0: never switched).
     pub mode_since_unix_s: u64,
     pub activations: u64,
     pub deactivations: u64,
@@ -145,7 +146,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         (mb, b)
     });
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
-    let now = sys.wall_now();
+    let (now, now_boot_s) = (sys.wall_now(), sys.boottime_s());
     let (latest, tunnel_error, tunnel, tunnel_up) = tunnel_seen(sys, &record, obs.on, now);
     let tables = match &obs.snapshot {
         Some(s) => s.clone(),
@@ -167,7 +168,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         now_unix_s: now.as_secs(),
         failsafe: obs.on,
         target: record.mode.target,
-        mode_since_unix_s: record.mode.since_unix_s,
+        mode_since_unix_s: record.switched_unix_s(now.as_secs(), now_boot_s),
         activations: record.totals.activations,
         deactivations: record.totals.deactivations,
         last_switch_ms: record.totals.last_switch_ms,
@@ -213,11 +214,12 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         traffic,
         budget,
         history: cfg.history_file.as_ref().map(|p| Shown::read(p, cfg.history_max_kb, now.as_secs())),
-        outage_s_total: record.totals.outage_s
-            + match obs.on && record.mode.since_unix_s > 0 {
-                true => now.as_secs().saturating_sub(record.mode.since_unix_s),
-                false => 0,
-            },
+        // In boot time, from the record alone (its mode, not this round's view): within a
+        // boot the sum never goes down, NTP steps and failbacks included.
+        outage_s_total: record.totals.outage_s.saturating_add(match record.mode.failsafe {
+            true => record.outage_so_far_s(now.as_secs(), now_boot_s),
+            false => 0,
+        }),
         bytes_total: match obs.on {
             true => record.totals.bytes.plus(traffic.total()),
             false => record.totals.bytes,

@@ -34,6 +34,8 @@ mod lab;
 #[cfg(test)]
 mod model;
 mod named;
+#[cfg(test)]
+mod outage_clock;
 mod probes;
 #[cfg(test)]
 mod sessions;

@@ -111,7 +111,7 @@ pub fn while_active(
     let wait_left_s = failback_wait(sys, &mut record, primary);
 
     // An interrupted activation's record is completed.
-    if record.activation_completed(sys.wall_now().as_secs(), sys.boot_id()) {
+    if record.activation_completed(sys.wall_now().as_secs(), sys.boottime_s(), sys.boot_id()) {
         tell_tables(sys, News::ActivationCompleted, None, &tables);
     }
     sys.write_record(&record)?;
