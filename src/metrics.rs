@@ -119,7 +119,7 @@ pub fn prometheus(st: &Status) -> String {
         Family {
             name: "wg_failsafe_backup_bytes_total",
             kind: "counter",
-            help: "Bytes the outages moved over the backup: through the tunnel (WireGuard's peer counters) and straight out of BACKUP_DEV.",
+            help: "Bytes the outages moved over the backup, up to the last tick's reading: through the tunnel (WireGuard's peer counters) and straight out of BACKUP_DEV.",
             samples: vec![bytes("in", st.bytes_total.rx), bytes("out", st.bytes_total.tx)],
         },
         Family {

@@ -649,14 +649,19 @@ pub mod tests {
     #[test]
     fn an_outages_bytes_are_lines_the_earlier_reader_skips() {
         let mut r = sample();
-        r.counters_read(Some(Reading { of: Target::Backup, counters: Bytes { rx: 100, tx: 50 }, at_s: 1 }));
-        r.counters_read(Some(Reading { of: Target::Backup, counters: Bytes { rx: 5_100, tx: 350 }, at_s: 61 }));
+        let backup =
+            |rx, tx, at_s| Some(Reading { of: Target::Backup, device: Some(3), counters: Bytes { rx, tx }, at_s });
+        r.counters_read(backup(100, 50, 1));
+        r.counters_read(backup(5_100, 350, 61));
         assert_eq!(r.traffic.backup, Bytes { rx: 5_000, tx: 300 });
         let text = r.to_text();
         // What the earlier version wrote comes first, unchanged; the rest is keys it does
         // not know, which its reader skips (`_ => {}`).
         let added = text.strip_prefix(WRITTEN_BEFORE).expect("the earlier lines first");
-        assert_eq!(added, "tunnel_bytes=0 0\nbackup_bytes=5000 300\ncounter_base=backup 5100 350 61\n");
+        assert_eq!(
+            added,
+            "tunnel_bytes=0 0\nbackup_bytes=5000 300\ncounter_base=backup 5100 350 61\ncounter_device=3\n"
+        );
         let known = WRITTEN_BEFORE.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect::<Vec<_>>();
         assert!(added.lines().all(|l| !known.contains(&l.split_once('=').expect("key=value").0)));
         assert_eq!(Record::parse(&text), Ok(r.clone()));

@@ -117,13 +117,17 @@ pub struct Status {
     pub budget: Option<(u64, Budget)>,
     /// HISTORY_FILE's last outages and the last 30 days (`None`: no HISTORY_FILE).
     pub history: Option<Shown>,
-    /// Every outage's seconds and bytes, this one's so far included.
+    /// Every outage's seconds and bytes, this one's so far included: the seconds up to now
+    /// (boot time), the bytes up to the record's last reading (so that neither goes down).
     pub outage_s_total: u64,
     pub bytes_total: Bytes,
 }
 
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
     let cfg = sys.cfg;
+    // The outage's seconds end here, as close as can be to the record's reading (before
+    // this status's probes): a failback recorded meanwhile counts at least as far.
+    let record_boot_s = sys.boottime_s();
     let mut obs = sys.observe()?;
     if !obs.on {
         obs.routes.extend(sys.routes_of(true)?);
@@ -217,11 +221,14 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         // In boot time, from the record alone (its mode, not this round's view): within a
         // boot the sum never goes down, NTP steps and failbacks included.
         outage_s_total: record.totals.outage_s.saturating_add(match record.mode.failsafe {
-            true => record.outage_so_far_s(now.as_secs(), now_boot_s),
+            true => record.outage_so_far_s(now.as_secs(), record_boot_s),
             false => 0,
         }),
-        bytes_total: match obs.on {
-            true => record.totals.bytes.plus(traffic.total()),
+        // What the record's readings counted, not this status's own: a device gone or made
+        // again before the next reading takes back what only a status saw of its old
+        // counters, and a Prometheus counter never goes down within a boot.
+        bytes_total: match record.mode.failsafe {
+            true => record.totals.bytes.plus(record.traffic.total()),
             false => record.totals.bytes,
         },
     })

@@ -57,6 +57,10 @@ pub fn while_active(
     };
     let (echo, mut round, renewed) =
         tunnel_round(sys, wg_exists && known, echo, record.tunnel.peer_echoes, record.tunnel.handshake_mark)?;
+    if renewed.is_some() {
+        // The renewed peer's counters start again at 0: the next reading counts from there.
+        record.traffic.restarted(Target::Tunnel);
+    }
     // Only a real answer makes a peer "one that echoes", never a guess.
     record.echo_seen(echo == Some(true));
     round.peer_echoes = record.tunnel.peer_echoes;
