@@ -332,12 +332,13 @@ impl Record {
         }
     }
 
-    /// When the last switch was, on the wall clock now (`now_unix_s`, `now_boot_s`): its
+    /// When the last switch was, on the wall clock now (`now_unix_ms`, `now_boot_ms`): its
     /// boot time's distance back from now, so that a clock NTP set since still dates it
-    /// right; the wall time recorded then when the record has no boot time (0: never).
-    pub fn switched_unix_s(&self, now_unix_s: u64, now_boot_s: u64) -> u64 {
+    /// right (in milliseconds, so that two statuses a moment apart date it alike); the
+    /// wall time recorded then when the record has no boot time (0: never).
+    pub fn switched_unix_s(&self, now_unix_ms: u64, now_boot_ms: u64) -> u64 {
         match self.mode.since_boot_s {
-            Some(start) => now_unix_s.saturating_sub(now_boot_s.saturating_sub(start)),
+            Some(start) => now_unix_ms.saturating_sub(now_boot_ms.saturating_sub(start.saturating_mul(1000))) / 1000,
             None => self.mode.since_unix_s,
         }
     }
@@ -702,13 +703,15 @@ pub mod tests {
     #[test]
     fn an_outage_is_measured_in_boot_time_whatever_the_wall_clock_does() {
         let mut r = Record::default();
-        assert_eq!((r.outage_so_far_s(1_700_000_000, 50), r.switched_unix_s(1_700_000_000, 50)), (0, 0));
+        assert_eq!((r.outage_so_far_s(1_700_000_000, 50), r.switched_unix_s(1_700_000_000_000, 50_000)), (0, 0));
         // Activated at boot time 20 with the clock at the firmware's date, 3 years behind.
         let (behind, now) = (1_600_000_000, 1_700_000_000);
         r.activated(behind, 20, 35);
         // 600 s later NTP has set the clock.
         assert_eq!(r.outage_so_far_s(now, 620), 600);
-        assert_eq!(r.switched_unix_s(now, 620), now - 600, "the switch dated by the clock known now");
+        assert_eq!(r.switched_unix_s(now * 1000, 620_000), now - 600, "the switch dated by the clock known now");
+        // Two statuses 300 ms apart, the wall clock's second turning between them: alike.
+        assert_eq!(r.switched_unix_s(now * 1000 + 800, 620_100), r.switched_unix_s(now * 1000 + 1_100, 620_400));
         // Stepped back 300 s: the length goes on growing.
         assert_eq!(r.outage_so_far_s(now - 300 + 10, 630), 610);
         let text = r.to_text();
@@ -734,7 +737,7 @@ pub mod tests {
         assert_eq!(r.outage_so_far_s(1_700_000_600, 5_000), 600);
         assert_eq!(r.outage_so_far_s(1_700_000_600, 90), 90, "bounded by the boot");
         assert_eq!(r.outage_so_far_s(1_600_000_000, 5_000), 0, "a clock behind the start");
-        assert_eq!(r.switched_unix_s(1_700_000_600, 5_000), 1_700_000_000);
+        assert_eq!(r.switched_unix_s(1_700_000_600_000, 5_000_000), 1_700_000_000);
         assert!(Record::parse("mode=failsafe\nsince_boot_s=x\n").is_err());
         assert!(Record::parse("mode=failsafe\nsince_boot_s=none\n").is_err());
     }

@@ -150,7 +150,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         (mb, b)
     });
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
-    let (now, now_boot_s) = (sys.wall_now(), sys.boottime_s());
+    let (now, now_boot_ms) = (sys.wall_now(), sys.boottime_ms());
     let (latest, tunnel_error, tunnel, tunnel_up) = tunnel_seen(sys, &record, obs.on, now);
     let tables = match &obs.snapshot {
         Some(s) => s.clone(),
@@ -172,7 +172,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         now_unix_s: now.as_secs(),
         failsafe: obs.on,
         target: record.mode.target,
-        mode_since_unix_s: record.switched_unix_s(now.as_secs(), now_boot_s),
+        mode_since_unix_s: record.switched_unix_s(now.as_millis() as u64, now_boot_ms),
         activations: record.totals.activations,
         deactivations: record.totals.deactivations,
         last_switch_ms: record.totals.last_switch_ms,
