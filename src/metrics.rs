@@ -113,13 +113,13 @@ pub fn prometheus(st: &Status) -> String {
         Family {
             name: "wg_failsafe_outage_seconds_total",
             kind: "counter",
-            help: "Seconds the failsafe has been on, over every outage, this one so far included (wall clock).",
+            help: "Seconds the failsafe has been on, over every outage, this one so far included (boot time: never moved by a step of the wall clock).",
             samples: vec![(String::new(), st.outage_s_total.to_string())],
         },
         Family {
             name: "wg_failsafe_backup_bytes_total",
             kind: "counter",
-            help: "Bytes the outages moved over the backup: through the tunnel (WireGuard's peer counters) and straight out of BACKUP_DEV.",
+            help: "Bytes the outages moved over the backup, up to the last tick's reading: through the tunnel (WireGuard's peer counters) and straight out of BACKUP_DEV.",
             samples: vec![bytes("in", st.bytes_total.rx), bytes("out", st.bytes_total.tx)],
         },
         Family {

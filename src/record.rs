@@ -59,6 +59,10 @@ pub struct Mode {
     pub target: Target,
     /// Wall-clock time of the last switch, for humans (status); never used for timing.
     pub since_unix_s: u64,
+    /// Boot time (s) of the last switch: what an outage's length is measured from (a
+    /// router without an RTC steps its wall clock at NTP sync, often during the outage
+    /// whose tunnel brought NTP). `None` in a record of an earlier version.
+    pub since_boot_s: Option<u64>,
     /// The tunnel in use (or, on the backup, last proven) when several are configured: its
     /// interface; `None` is the first (and the record of a single tunnel, unchanged).
     pub tunnel: Option<String>,
@@ -66,7 +70,14 @@ pub struct Mode {
 
 impl Default for Mode {
     fn default() -> Mode {
-        Mode { failsafe: false, deactivating: false, target: Target::Tunnel, since_unix_s: 0, tunnel: None }
+        Mode {
+            failsafe: false,
+            deactivating: false,
+            target: Target::Tunnel,
+            since_unix_s: 0,
+            since_boot_s: None,
+            tunnel: None,
+        }
     }
 }
 
@@ -116,8 +127,8 @@ pub struct Totals {
     pub deactivations: u64,
     /// How long the last activation or deactivation took.
     pub last_switch_ms: u64,
-    /// The outages that ended (failed back): their seconds (wall clock, for humans and
-    /// metrics) and their bytes, tunnel and backup together.
+    /// The outages that ended (failed back): their seconds (boot time, see
+    /// [`Record::outage_so_far_s`]) and their bytes, tunnel and backup together.
     pub outage_s: u64,
     pub bytes: Bytes,
 }
@@ -237,24 +248,26 @@ impl Record {
         (self.failback.up_after_s > cfg.up_after_s).then_some(self.failback.up_after_s)
     }
 
-    /// Activation done, at `now_unix_s` (wall, for humans), in `took_ms`.
-    pub fn activated(&mut self, now_unix_s: u64, took_ms: u64) {
+    /// Activation done, at `now_unix_s` (wall, for humans) and `now_boot_s`, in `took_ms`.
+    pub fn activated(&mut self, now_unix_s: u64, now_boot_s: u64, took_ms: u64) {
         self.proof_recorded(now_unix_s);
         self.mode.failsafe = true;
         self.mode.since_unix_s = now_unix_s;
+        self.mode.since_boot_s = Some(now_boot_s);
         self.totals.activations += 1;
         self.totals.last_switch_ms = took_ms;
     }
 
     /// A round while active finds the record of an activation that was killed after it
     /// switched the tables: completed now. `true` when it was (to be told).
-    pub fn activation_completed(&mut self, now_unix_s: u64, boot_id: Option<String>) -> bool {
+    pub fn activation_completed(&mut self, now_unix_s: u64, now_boot_s: u64, boot_id: Option<String>) -> bool {
         if self.mode.failsafe {
             return false;
         }
         self.proof_recorded(now_unix_s);
         self.mode.failsafe = true;
         self.mode.since_unix_s = now_unix_s;
+        self.mode.since_boot_s = Some(now_boot_s);
         self.totals.activations += 1;
         self.boot_id = boot_id;
         if self.outage.reason.is_empty() {
@@ -292,11 +305,10 @@ impl Record {
         self.mode.failsafe = false;
         self.mode.tunnel = None;
         self.others = OtherTunnels::default();
-        if self.mode.since_unix_s > 0 {
-            self.totals.outage_s += now_unix_s.saturating_sub(self.mode.since_unix_s);
-        }
+        self.totals.outage_s = self.totals.outage_s.saturating_add(self.outage_so_far_s(now_unix_s, now_boot_s));
         self.totals.bytes = self.totals.bytes.plus(self.traffic.total());
         self.mode.since_unix_s = now_unix_s;
+        self.mode.since_boot_s = Some(now_boot_s);
         self.totals.deactivations += 1;
         self.totals.last_switch_ms = took_ms;
         self.failback.last_at_s = Some(now_boot_s);
@@ -305,6 +317,30 @@ impl Record {
         self.tunnel.down = false;
         // The outage's bytes stay (status shows the last one); nothing is counted on.
         self.traffic.base = None;
+    }
+
+    /// How long the outage (the failsafe on since the last switch) has lasted at
+    /// `now_boot_s`: measured in boot time, which no NTP step moves. A record of an earlier
+    /// version (upgraded during an outage) has only the wall-clock start: its wall-clock
+    /// length then, bounded by the boot (a record of another boot is set aside, so the
+    /// outage began in this one). 0 without a switch recorded.
+    pub fn outage_so_far_s(&self, now_unix_s: u64, now_boot_s: u64) -> u64 {
+        match (self.mode.since_boot_s, self.mode.since_unix_s) {
+            (Some(start), _) => now_boot_s.saturating_sub(start),
+            (None, 0) => 0,
+            (None, start) => now_unix_s.saturating_sub(start).min(now_boot_s),
+        }
+    }
+
+    /// When the last switch was, on the wall clock now (`now_unix_ms`, `now_boot_ms`): its
+    /// boot time's distance back from now, so that a clock NTP set since still dates it
+    /// right (in milliseconds, so that two statuses a moment apart date it alike); the
+    /// wall time recorded then when the record has no boot time (0: never).
+    pub fn switched_unix_s(&self, now_unix_ms: u64, now_boot_ms: u64) -> u64 {
+        match self.mode.since_boot_s {
+            Some(start) => now_unix_ms.saturating_sub(now_boot_ms.saturating_sub(start.saturating_mul(1000))) / 1000,
+            None => self.mode.since_unix_s,
+        }
     }
 
     /// The counters that carry the outage's traffic read `now` (see [`Traffic::counted`]):
@@ -377,11 +413,13 @@ impl Record {
         let mark = self.tunnel.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
         let (m, f, t, l, b, n) = (&self.mode, &self.failback, &self.tunnel, &self.logged, &self.backup, &self.totals);
         let text = format!(
-            "mode={}\ndeactivating={}\ntarget={}\nsince={}\nactivations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\nipv6_refused={}\n",
+            "mode={}\ndeactivating={}\ntarget={}\nsince={}\n{}activations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\nipv6_refused={}\n",
             if m.failsafe { "failsafe" } else { "normal" },
             u8::from(m.deactivating),
             m.target,
             m.since_unix_s,
+            // Only once a switch recorded it: a record of an earlier version is written back as it was.
+            m.since_boot_s.map_or_else(String::new, |s| format!("since_boot_s={s}\n")),
             n.activations,
             n.deactivations,
             n.last_switch_ms,
@@ -440,6 +478,7 @@ impl Record {
                 "deactivating" => r.mode.deactivating = flag()?,
                 "target" => r.mode.target = v.parse().map_err(|_| bad())?,
                 "since" => r.mode.since_unix_s = num()?,
+                "since_boot_s" => r.mode.since_boot_s = Some(num()?),
                 "activations" => r.totals.activations = num()?,
                 "deactivations" => r.totals.deactivations = num()?,
                 "last_switch_ms" => r.totals.last_switch_ms = num()?,
@@ -549,6 +588,7 @@ pub mod tests {
                 deactivating: true,
                 target: Target::Backup,
                 since_unix_s: 1_700_000_000,
+                since_boot_s: None,
                 tunnel: None,
             },
             failback: FailbackClock { up_since_ms: Some(512_000), up_after_s: 120, last_at_s: Some(4_000) },
@@ -625,22 +665,28 @@ pub mod tests {
     #[test]
     fn an_outages_bytes_are_lines_the_earlier_reader_skips() {
         let mut r = sample();
-        r.counters_read(Some(Reading { of: Target::Backup, counters: Bytes { rx: 100, tx: 50 }, at_s: 1 }));
-        r.counters_read(Some(Reading { of: Target::Backup, counters: Bytes { rx: 5_100, tx: 350 }, at_s: 61 }));
+        let backup =
+            |rx, tx, at_s| Some(Reading { of: Target::Backup, device: Some(3), counters: Bytes { rx, tx }, at_s });
+        r.counters_read(backup(100, 50, 1));
+        r.counters_read(backup(5_100, 350, 61));
         assert_eq!(r.traffic.backup, Bytes { rx: 5_000, tx: 300 });
         let text = r.to_text();
         // What the earlier version wrote comes first, unchanged; the rest is keys it does
         // not know, which its reader skips (`_ => {}`).
         let added = text.strip_prefix(WRITTEN_BEFORE).expect("the earlier lines first");
-        assert_eq!(added, "tunnel_bytes=0 0\nbackup_bytes=5000 300\ncounter_base=backup 5100 350 61\n");
+        assert_eq!(
+            added,
+            "tunnel_bytes=0 0\nbackup_bytes=5000 300\ncounter_base=backup 5100 350 61\ncounter_device=3\n"
+        );
         let known = WRITTEN_BEFORE.lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect::<Vec<_>>();
         assert!(added.lines().all(|l| !known.contains(&l.split_once('=').expect("key=value").0)));
         assert_eq!(Record::parse(&text), Ok(r.clone()));
         // A failback keeps the bytes for status and counts on no more; an activation
         // starts from nothing.
-        r.deactivated(1_700_000_600, 2, 3, None);
+        r.deactivated(1_700_000_600, 2, 5_000, None);
         assert_eq!((r.traffic.backup, r.traffic.base), (Bytes { rx: 5_000, tx: 300 }, None));
-        // Into the totals: the outage's 600 s (since 1_700_000_000) and its bytes.
+        // Into the totals: the outage's 600 s (the earlier version's record has only its
+        // wall-clock start, 1_700_000_000, within the boot's 5000 s) and its bytes.
         assert_eq!((r.totals.outage_s, r.totals.bytes), (600, Bytes { rx: 5_000, tx: 300 }));
         assert!(r.to_text().ends_with("\noutage_s_total=600\nbytes_total=5000 300\n"), "{}", r.to_text());
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
@@ -669,6 +715,51 @@ pub mod tests {
         assert_eq!(r.budget.used_bytes, 7);
         assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("", "backup"));
         assert!(Record::parse("mode=normal\ntunnel_bytes=x\n").is_err());
+    }
+
+    /// An outage's length is boot time (DESIGN.md: times that span ticks are
+    /// CLOCK_BOOTTIME): NTP setting the clock of a router without an RTC during the outage
+    /// changes neither the totals nor the "since" status shows.
+    #[test]
+    fn an_outage_is_measured_in_boot_time_whatever_the_wall_clock_does() {
+        let mut r = Record::default();
+        assert_eq!((r.outage_so_far_s(1_700_000_000, 50), r.switched_unix_s(1_700_000_000_000, 50_000)), (0, 0));
+        // Activated at boot time 20 with the clock at the firmware's date, 3 years behind.
+        let (behind, now) = (1_600_000_000, 1_700_000_000);
+        r.activated(behind, 20, 35);
+        // 600 s later NTP has set the clock.
+        assert_eq!(r.outage_so_far_s(now, 620), 600);
+        assert_eq!(r.switched_unix_s(now * 1000, 620_000), now - 600, "the switch dated by the clock known now");
+        // Two statuses 300 ms apart, the wall clock's second turning between them: alike.
+        assert_eq!(r.switched_unix_s(now * 1000 + 800, 620_100), r.switched_unix_s(now * 1000 + 1_100, 620_400));
+        // Stepped back 300 s: the length goes on growing.
+        assert_eq!(r.outage_so_far_s(now - 300 + 10, 630), 610);
+        let text = r.to_text();
+        assert!(text.contains("\nsince=1600000000\nsince_boot_s=20\nactivations="), "{text}");
+        assert_eq!(Record::parse(&text), Ok(r.clone()));
+        r.deactivated(now + 10, 12, 640, None);
+        assert_eq!((r.totals.outage_s, r.mode.since_unix_s, r.mode.since_boot_s), (620, now + 10, Some(640)));
+        // A killed activation completed later starts the count then.
+        let mut killed = Record::default();
+        assert!(killed.activation_completed(now, 700, None));
+        assert_eq!(killed.outage_so_far_s(now + 5, 760), 60);
+    }
+
+    /// A record of the earlier version, written during an outage, has no `since_boot_s`:
+    /// the outage's length is then its wall-clock length, never more than the boot has
+    /// lasted (a record of another boot is set aside), never negative; the record is
+    /// written back as it was until the next switch.
+    #[test]
+    fn a_record_without_the_boot_time_of_its_switch_measures_by_the_wall_clock_within_the_boot() {
+        let r = Record::parse(WRITTEN_BEFORE).expect("the earlier version's record");
+        assert_eq!(r.mode.since_boot_s, None);
+        assert_eq!(r.to_text(), WRITTEN_BEFORE);
+        assert_eq!(r.outage_so_far_s(1_700_000_600, 5_000), 600);
+        assert_eq!(r.outage_so_far_s(1_700_000_600, 90), 90, "bounded by the boot");
+        assert_eq!(r.outage_so_far_s(1_600_000_000, 5_000), 0, "a clock behind the start");
+        assert_eq!(r.switched_unix_s(1_700_000_600_000, 5_000_000), 1_700_000_000);
+        assert!(Record::parse("mode=failsafe\nsince_boot_s=x\n").is_err());
+        assert!(Record::parse("mode=failsafe\nsince_boot_s=none\n").is_err());
     }
 
     #[test]
@@ -716,13 +807,13 @@ pub mod tests {
     #[test]
     fn activated_and_an_interrupted_activation_completed_count_once() {
         let mut r = Record::default();
-        r.activated(1_700_000_000, 35);
+        r.activated(1_700_000_000, 20, 35);
         assert!(r.mode.failsafe);
         assert_eq!((r.mode.since_unix_s, r.totals.activations, r.totals.last_switch_ms), (1_700_000_000, 1, 35));
-        assert!(!r.activation_completed(1_700_000_100, None), "already on: nothing to complete");
+        assert!(!r.activation_completed(1_700_000_100, 120, None), "already on: nothing to complete");
         assert_eq!((r.mode.since_unix_s, r.totals.activations), (1_700_000_000, 1));
         let mut killed = Record::default();
-        assert!(killed.activation_completed(1_700_000_100, Some("cc".into())));
+        assert!(killed.activation_completed(1_700_000_100, 120, Some("cc".into())));
         assert!(killed.mode.failsafe);
         assert_eq!((killed.totals.activations, killed.boot_id.as_deref()), (1, Some("cc")));
         assert_eq!(killed.totals.last_switch_ms, 0, "how long it took is unknown");
@@ -734,7 +825,7 @@ pub mod tests {
         let mut r = Record::default();
         r.proof_seen(false);
         r.activation_judged(&c, Target::Tunnel, None, None, 10);
-        r.activated(1_700_000_000, 35);
+        r.activated(1_700_000_000, 20, 35);
         let handshake = Some(LastProof { at_unix_s: 1_700_000_000, by: ProvenBy::Handshake });
         assert_eq!(r.tunnel.last_proof, handshake);
         // An echo seen later in the outage is not the activation's proof.
@@ -751,7 +842,7 @@ pub mod tests {
             let mut r = Record::default();
             r.proof_seen(echoes);
             r.activation_judged(&c, target, None, None, 10);
-            assert!(r.activation_completed(5, None));
+            assert!(r.activation_completed(5, 5, None));
             assert_eq!(r.tunnel.last_proof, Some(LastProof { at_unix_s: 5, by }));
             assert!(r.to_text().contains(&format!("proof={word}\n")));
             assert_eq!(Record::parse(&r.to_text()), Ok(r));

@@ -817,7 +817,7 @@ mod tests {
         let d = temp_dir("boot");
         let mut s = State::open(&d).expect("absent");
         let mut r = Record { boot_id: Some("aaaa".into()), ..Record::default() };
-        r.activated(1, 1);
+        r.activated(1, 1, 1);
         s.write_record(&r).expect("write");
         s.write_snapshot(&Snapshot::default(), 1).expect("write");
         assert!(!s.forget_other_boot(Some("aaaa")).expect("same boot"));

@@ -70,7 +70,8 @@ pub struct Status {
     pub failsafe: bool,
     /// What the tables point at while the failsafe is on.
     pub target: Target,
-    /// Wall time of the last switch (0: never switched).
+    /// Wall time of the last switch, dated by its boot time (see
+    /// [`crate::record::Record::switched_unix_s`]; 0: never switched).
     pub mode_since_unix_s: u64,
     pub activations: u64,
     pub deactivations: u64,
@@ -121,13 +122,17 @@ pub struct Status {
     pub budget: Option<(u64, Budget)>,
     /// HISTORY_FILE's last outages and the last 30 days (`None`: no HISTORY_FILE).
     pub history: Option<Shown>,
-    /// Every outage's seconds and bytes, this one's so far included.
+    /// Every outage's seconds and bytes, this one's so far included: the seconds up to now
+    /// (boot time), the bytes up to the record's last reading (so that neither goes down).
     pub outage_s_total: u64,
     pub bytes_total: Bytes,
 }
 
 pub fn gather(sys: &mut System) -> Result<Status, Error> {
     let cfg = sys.cfg;
+    // The outage's seconds end here, as close as can be to the record's reading (before
+    // this status's probes): a failback recorded meanwhile counts at least as far.
+    let record_boot_s = sys.boottime_s();
     let mut obs = sys.observe()?;
     if !obs.on {
         obs.routes.extend(sys.routes_of(true)?);
@@ -148,7 +153,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         (mb, b)
     });
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
-    let now = sys.wall_now();
+    let (now, now_boot_ms) = (sys.wall_now(), sys.boottime_ms());
     let (latest, tunnel_error, tunnel, tunnel_up) = tunnel_seen(sys, &record, obs.on, now);
     let tables = match &obs.snapshot {
         Some(s) => s.clone(),
@@ -170,7 +175,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         now_unix_s: now.as_secs(),
         failsafe: obs.on,
         target: record.mode.target,
-        mode_since_unix_s: record.mode.since_unix_s,
+        mode_since_unix_s: record.switched_unix_s(now.as_millis() as u64, now_boot_ms),
         activations: record.totals.activations,
         deactivations: record.totals.deactivations,
         last_switch_ms: record.totals.last_switch_ms,
@@ -222,13 +227,17 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         traffic,
         budget,
         history: cfg.history_file.as_ref().map(|p| Shown::read(p, cfg.history_max_kb, now.as_secs())),
-        outage_s_total: record.totals.outage_s
-            + match obs.on && record.mode.since_unix_s > 0 {
-                true => now.as_secs().saturating_sub(record.mode.since_unix_s),
-                false => 0,
-            },
-        bytes_total: match obs.on {
-            true => record.totals.bytes.plus(traffic.total()),
+        // In boot time, from the record alone (its mode, not this round's view): within a
+        // boot the sum never goes down, NTP steps and failbacks included.
+        outage_s_total: record.totals.outage_s.saturating_add(match record.mode.failsafe {
+            true => record.outage_so_far_s(now.as_secs(), record_boot_s),
+            false => 0,
+        }),
+        // What the record's readings counted, not this status's own: a device gone or made
+        // again before the next reading takes back what only a status saw of its old
+        // counters, and a Prometheus counter never goes down within a boot.
+        bytes_total: match record.mode.failsafe {
+            true => record.totals.bytes.plus(record.traffic.total()),
             false => record.totals.bytes,
         },
     })

@@ -34,6 +34,8 @@ mod lab;
 #[cfg(test)]
 mod model;
 mod named;
+#[cfg(test)]
+mod outage_totals;
 mod probes;
 #[cfg(test)]
 mod sessions;
@@ -388,16 +390,21 @@ impl<'a> System<'a> {
 
     /// The counters that carry the LAN's traffic while the tables point at `target`: the
     /// VPS peer's, or BACKUP_DEV's link counters (`None`: none to read now — the interface
-    /// or the peer is gone, or the read failed: the next reading counts from itself).
+    /// or the peer is gone, or the read failed: the next reading counts from itself), with
+    /// the interface index of their device (WG_IFACE for the peer's): a re-created device
+    /// has another.
     pub fn counters(&mut self, target: Target) -> Option<Reading> {
-        let counters = match target {
-            Target::Tunnel => self.tunnel_peer().ok().flatten().map(|p| Bytes { rx: p.rx_bytes, tx: p.tx_bytes }),
+        let (device, counters) = match target {
+            Target::Tunnel => {
+                let peer = self.tunnel_peer().ok().flatten();
+                (self.links.index(&self.cfg.wg_iface), peer.map(|p| Bytes { rx: p.rx_bytes, tx: p.tx_bytes }))
+            }
             Target::Backup => {
                 let index = self.links.index(&self.cfg.backup_dev)?;
-                self.kernel.link_bytes(index).ok().flatten()
+                (Some(index), self.kernel.link_bytes(index).ok().flatten())
             }
-        }?;
-        Some(Reading { of: target, counters, at_s: self.boottime_s() })
+        };
+        Some(Reading { of: target, device, counters: counters?, at_s: self.boottime_s() })
     }
 
     /// The device's peer with this public key (find_peer_key made sure there is one).

@@ -3,12 +3,17 @@
 //! device's link counters, while FALLBACK has the tables on it), counted from one reading
 //! of the counters to the next.
 //!
-//! Counters are read only while the failsafe is on (a healthy tick reads none). They can
-//! go backwards: WireGuard starts a peer's counters at 0 when the peer is added again (a
-//! renewal does), and a device that is re-created (a PPPoE session, an LTE modem's
-//! re-enumeration) starts its own at 0. Such a counter counts from its new base: what it
-//! reads then is what passed since it started again. A 64-bit counter that wraps reads
-//! as a small step past its end and is counted as one.
+//! Counters are read only while the failsafe is on (a healthy tick reads none). They start
+//! again at 0 when what carries them is made again: a device re-created (a PPPoE session,
+//! an LTE modem's re-enumeration, WG_IFACE deleted and added) has another interface index,
+//! which each reading keeps; a peer the tool renews (removed and added back) is known to
+//! the tool, which says so ([`Traffic::restarted`]). Either way the counters count from 0:
+//! what they read next is what passed since they started again, however far past the old
+//! reading that is. The kernel and the UAPI expose nothing else that tells a re-created
+//! peer from the same one (no peer id; its handshake time is a time, not a generation), so
+//! a peer re-created by someone else on the same interface is seen only when its counters
+//! read below the last reading. A 64-bit counter that wraps reads as a small step past its
+//! end and is counted as one.
 //!
 //! Nothing here reads a counter: readings come in as values, so every rule is unit-tested.
 
@@ -43,6 +48,10 @@ impl fmt::Display for Bytes {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading {
     pub of: Target,
+    /// The interface index of the device whose counters these are (BACKUP_DEV, or WG_IFACE
+    /// for its peer's): a device made again under the same name has another. `None`: not
+    /// known (a record of an earlier version).
+    pub device: Option<u32>,
     pub counters: Bytes,
     /// When (CLOCK_BOOTTIME seconds): a round reads again only [`READ_EVERY_S`] later.
     pub at_s: u64,
@@ -77,9 +86,10 @@ impl Traffic {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unreadable;
 
-/// How far a counter moved from `before` to `now`: forwards, the difference; a 64-bit
-/// wrap (a step of less than 2^32 past the end), that step; backwards otherwise (the
-/// counter started again from 0), what it reads now.
+/// How far a counter of the same device moved from `before` to `now`: forwards, the
+/// difference; a 64-bit wrap (a step of less than 2^32 past the end), that step; backwards
+/// otherwise (the counter started again from 0 without the device changing: a peer
+/// re-created by someone else), what it reads now.
 pub fn moved(before: u64, now: u64) -> u64 {
     if now >= before {
         return now - before;
@@ -97,7 +107,8 @@ impl Traffic {
     }
 
     /// Takes in a new reading: what its counters moved since the last reading of the
-    /// same counters is added to its path; a reading of other counters (the target has
+    /// same counters is added to its path — all they read when their device is another
+    /// one (made since, so counting from 0); a reading of other counters (the target has
     /// just switched) only becomes the base. `None` (nothing to read: the interface or
     /// the peer is gone) leaves no base, so the next reading counts from itself.
     /// Returns what was added.
@@ -105,7 +116,11 @@ impl Traffic {
         let mut step = Bytes::default();
         if let (Some(b), Some(n)) = (self.base, now) {
             if b.of == n.of {
-                step = Bytes { rx: moved(b.counters.rx, n.counters.rx), tx: moved(b.counters.tx, n.counters.tx) };
+                let remade = b.device.zip(n.device).is_some_and(|(was, is)| was != is);
+                step = match remade {
+                    true => n.counters,
+                    false => Bytes { rx: moved(b.counters.rx, n.counters.rx), tx: moved(b.counters.tx, n.counters.tx) },
+                };
                 match n.of {
                     Target::Tunnel => self.tunnel = self.tunnel.plus(step),
                     Target::Backup => self.backup = self.backup.plus(step),
@@ -116,8 +131,19 @@ impl Traffic {
         step
     }
 
+    /// The tool has just renewed the VPS peer (`of`: the tunnel's counters), and WireGuard
+    /// starts a peer added again at 0: the next reading counts from 0, however far it has
+    /// gone by then. (What the peer moved between the last reading and the renewal is
+    /// not known any more: a round renews only a tunnel that failed its proof.)
+    pub fn restarted(&mut self, of: Target) {
+        if let Some(b) = self.base.as_mut().filter(|b| b.of == of) {
+            b.counters = Bytes::default();
+        }
+    }
+
     /// The record's lines (`key=value`), written only when there is something to say: a
-    /// record without traffic is byte for byte what earlier versions wrote.
+    /// record without traffic is byte for byte what earlier versions wrote; the base's
+    /// device in a line of its own, which an earlier version's reader skips.
     pub fn to_text(&self) -> String {
         if *self == Traffic::default() {
             return String::new();
@@ -126,8 +152,12 @@ impl Traffic {
             Some(r) => format!("{} {} {} {}", r.of, r.counters.rx, r.counters.tx, r.at_s),
             None => "none".to_string(),
         };
+        let device = match self.base.and_then(|b| b.device) {
+            Some(index) => format!("counter_device={index}\n"),
+            None => String::new(),
+        };
         format!(
-            "tunnel_bytes={} {}\nbackup_bytes={} {}\ncounter_base={base}\n",
+            "tunnel_bytes={} {}\nbackup_bytes={} {}\ncounter_base={base}\n{device}",
             self.tunnel.rx, self.tunnel.tx, self.backup.rx, self.backup.tx
         )
     }
@@ -148,7 +178,12 @@ impl Traffic {
                 let (counters, at) = rest.rsplit_once(' ').ok_or(Unreadable)?;
                 let of = of.parse().map_err(|_| Unreadable)?;
                 let at_s = at.parse().map_err(|_| Unreadable)?;
-                self.base = Some(Reading { of, counters: pair(counters)?, at_s });
+                self.base = Some(Reading { of, device: None, counters: pair(counters)?, at_s });
+            }
+            // After its base (as written), never without one.
+            "counter_device" => {
+                let base = self.base.as_mut().ok_or(Unreadable)?;
+                base.device = Some(value.parse().map_err(|_| Unreadable)?);
             }
             _ => return Ok(false),
         }
@@ -161,7 +196,12 @@ mod tests {
     use super::*;
 
     fn at(of: Target, rx: u64, tx: u64) -> Option<Reading> {
-        Some(Reading { of, counters: Bytes { rx, tx }, at_s: 7 })
+        Some(Reading { of, device: None, counters: Bytes { rx, tx }, at_s: 7 })
+    }
+
+    /// A reading of device `index`'s counters, `rx` in.
+    fn of_device(of: Target, index: u32, rx: u64, at_s: u64) -> Option<Reading> {
+        Some(Reading { of, device: Some(index), counters: Bytes { rx, tx: 0 }, at_s })
     }
 
     #[test]
@@ -200,11 +240,60 @@ mod tests {
         assert_eq!(t.total(), Bytes { rx: 5_300 + 2_100, tx: 1_100 + 510 });
     }
 
+    /// A re-created peer (the 300 kB of keepalives since boot, then re-created and a 5 MB
+    /// download before the next reading, 30 s later in the daemon) is counted in full:
+    /// renewed by the tool, which says so, or with WG_IFACE made again (another index).
+    /// Before, only a counter read below its old base was seen: 4,700,000 bytes.
+    #[test]
+    fn a_recreated_peer_that_passed_its_old_base_is_counted_in_full() {
+        let mut t = Traffic::default();
+        t.counted(of_device(Target::Tunnel, 7, 300_000, 0));
+        t.restarted(Target::Tunnel);
+        t.counted(of_device(Target::Tunnel, 7, 5_000_000, 30));
+        assert_eq!(t.tunnel.rx, 5_000_000, "renewed by the tool");
+        // WG_IFACE deleted and added again (index 7, then 9), 6 MB past the last reading.
+        t.counted(of_device(Target::Tunnel, 9, 6_000_000, 60));
+        assert_eq!(t.tunnel.rx, 11_000_000, "a tunnel interface made again");
+    }
+
+    /// Every rule of a device's counters, one reading after another of the backup's:
+    /// forwards, a 64-bit wrap, re-created (another index) below and above the old base,
+    /// re-created without the index changing (seen only below the old base), and a base
+    /// of an earlier version's record (no index: the same device).
+    #[test]
+    fn a_devices_counters_count_forwards_across_a_wrap_and_from_0_when_made_again() {
+        let mut t = Traffic::default();
+        let mut total = 0;
+        for (index, rx, adds, what) in [
+            (4, u64::MAX - 10, 0, "the first reading, 10 short of the end: only the base"),
+            (4, 5, 16, "wrapped: 10 to the end, then 6"),
+            (4, 5_005, 5_000, "forwards"),
+            (5, 2_000, 2_000, "made again, below the old base: all of it"),
+            (6, 9_000, 9_000, "made again, above the old base: all of it, not 7000"),
+            (6, 300, 300, "the same index and backwards: started again all the same"),
+            (6, 900, 600, "forwards"),
+        ] {
+            t.counted(of_device(Target::Backup, index, rx, 0));
+            total += adds;
+            assert_eq!(t.backup.rx, total, "{what}");
+        }
+        // The base of an earlier version's record knows no index: the same device.
+        t.base = at(Target::Backup, 1_000, 0);
+        t.counted(of_device(Target::Backup, 8, 4_000, 0));
+        assert_eq!(t.backup.rx, total + 3_000);
+        // A renewal says nothing of the backup's counters, nor of a base that is not there.
+        t.restarted(Target::Tunnel);
+        assert_eq!(t.base.map(|b| b.counters.rx), Some(4_000));
+        let mut none = Traffic::default();
+        none.restarted(Target::Tunnel);
+        assert_eq!(none, Traffic::default());
+    }
+
     #[test]
     fn a_round_reads_again_after_a_while_or_at_a_switch() {
         let mut t = Traffic::default();
         assert!(t.read_due(Target::Tunnel, 100), "nothing read yet");
-        t.counted(Some(Reading { of: Target::Tunnel, counters: Bytes::default(), at_s: 100 }));
+        t.counted(Some(Reading { of: Target::Tunnel, device: None, counters: Bytes::default(), at_s: 100 }));
         assert!(!t.read_due(Target::Tunnel, 100 + READ_EVERY_S - 1));
         assert!(t.read_due(Target::Tunnel, 100 + READ_EVERY_S));
         assert!(t.read_due(Target::Backup, 101), "another path");
@@ -226,7 +315,19 @@ mod tests {
         assert_eq!(back.read("counter_base", "none"), Ok(true));
         assert_eq!(back.base, None);
         assert_eq!(back.read("mode", "failsafe"), Ok(false));
+        // The base's device, in a line of its own after it (an earlier version skips it);
+        // never without a base.
+        let t = Traffic { base: of_device(Target::Tunnel, 12, 9, 7), ..t };
+        let text = t.to_text();
+        assert!(text.ends_with("\ncounter_base=tunnel 9 0 7\ncounter_device=12\n"), "{text}");
+        let mut back = Traffic::default();
+        for (k, v) in text.lines().filter_map(|l| l.split_once('=')) {
+            assert_eq!(back.read(k, v), Ok(true));
+        }
+        assert_eq!(back, t);
+        back.base = None;
         for (k, v) in [
+            ("counter_device", "12"),
             ("tunnel_bytes", "5"),
             ("backup_bytes", "a b"),
             ("counter_base", "nowhere 1 2 3"),
@@ -234,5 +335,7 @@ mod tests {
         ] {
             assert_eq!(back.read(k, v), Err(Unreadable), "{k}={v}");
         }
+        back.base = t.base;
+        assert_eq!(back.read("counter_device", "x"), Err(Unreadable));
     }
 }

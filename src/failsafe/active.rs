@@ -58,6 +58,10 @@ pub fn while_active(
     };
     let (echo, mut round, renewed) =
         tunnel_round(sys, wg_exists && known, echo, record.tunnel.peer_echoes, record.tunnel.handshake_mark)?;
+    if renewed.is_some() {
+        // The renewed peer's counters start again at 0: the next reading counts from there.
+        record.traffic.restarted(Target::Tunnel);
+    }
     // Only a real answer makes a peer "one that echoes", never a guess.
     record.echo_seen(echo == Some(true));
     round.peer_echoes = record.tunnel.peer_echoes;
@@ -113,7 +117,7 @@ pub fn while_active(
     let wait_left_s = failback_wait(sys, &mut record, primary);
 
     // An interrupted activation's record is completed.
-    if record.activation_completed(sys.wall_now().as_secs(), sys.boot_id()) {
+    if record.activation_completed(sys.wall_now().as_secs(), sys.boottime_s(), sys.boot_id()) {
         tell_tables(sys, News::ActivationCompleted, None, &tables);
     }
     sys.write_record(&record)?;

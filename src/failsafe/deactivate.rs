@@ -78,15 +78,18 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     //    killed from here on finishes the job rather than judge the tables anew), then the
     //    journal and the snapshot go, then the mark.
     let ms = u128::from(sys.elapsed_ms(started_ms));
-    let now_unix_s = sys.wall_now().as_secs();
+    let (now_unix_s, now_boot_s) = (sys.wall_now().as_secs(), sys.boottime_s());
+    // Its length in boot time (NTP may have set the wall clock during the outage), and its
+    // start the wall clock's end less that length: the best known now.
+    let lasted_s = record.outage_so_far_s(now_unix_s, now_boot_s);
     let outage = Outage {
-        start_unix_s: record.mode.since_unix_s,
+        start_unix_s: now_unix_s.saturating_sub(lasted_s),
         end_unix_s: now_unix_s,
         target: record.outage.target().to_string(),
         bytes: record.traffic.total(),
         reason: record.outage.reason.clone(),
     };
-    record.deactivated(now_unix_s, ms as u64, sys.boottime_s(), sys.boot_id());
+    record.deactivated(now_unix_s, ms as u64, now_boot_s, sys.boot_id());
     sys.write_record(&record)?;
     sys.forget_changes(true)?;
     record.deactivation_finished();
