@@ -77,7 +77,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // 4. Normal again: recorded first (still marked as deactivating, so that a run
     //    killed from here on finishes the job rather than judge the tables anew), then the
     //    journal and the snapshot go, then the mark.
-    let ms = u128::from(sys.elapsed_ms(started_ms));
+    let ms = sys.elapsed_ms(started_ms);
     let now_unix_s = sys.wall_now().as_secs();
     let outage = Outage {
         start_unix_s: record.mode.since_unix_s,
@@ -86,7 +86,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         bytes: record.traffic.total(),
         reason: record.outage.reason.clone(),
     };
-    record.deactivated(now_unix_s, ms as u64, sys.boottime_s(), sys.boot_id());
+    record.deactivated(now_unix_s, ms, sys.boottime_s(), sys.boot_id());
     sys.write_record(&record)?;
     sys.forget_changes(true)?;
     record.deactivation_finished();
@@ -96,7 +96,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let traffic = record.traffic;
     sys.outage_bytes = Some(traffic.total());
     let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s, traffic };
-    tell_tables(sys, done, Some(ms as u64), &numbers);
+    tell_tables(sys, done, Some(ms), &numbers);
     Ok(Outcome::Deactivated { ms })
 }
 
