@@ -321,7 +321,8 @@ pub fn parse_device(payload: &[u8]) -> Result<Vec<Peer>, String> {
 }
 
 /// The device dump as the netlink loop sees it: the request out, each reply message's
-/// peers in.
+/// peers in. The SET requests go out in it too: their one answer is the ACK, so no reply
+/// of theirs is read, and the crate's parser of WireGuard messages is not linked for it.
 #[derive(Clone, Debug)]
 pub enum DeviceDump {
     Request(GenlMessage<WireguardMessage>),
@@ -379,8 +380,9 @@ pub fn peers(g: &mut Genl, iface: &str, c: &mut Collector) -> Result<(), WgError
 /// Sets the peer (never creating it); a module too old to know WGPEER_F_UPDATE_ONLY
 /// refuses unknown flags with EOPNOTSUPP, and is asked again without it.
 pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
-    let r = match g.nl.request(set_request(iface, p, g.family, true), 0) {
-        Err(NetlinkError::Kernel(libc::EOPNOTSUPP)) => g.nl.request(set_request(iface, p, g.family, false), 0),
+    let set = |update_only| DeviceDump::Request(set_request(iface, p, g.family, update_only));
+    let r = match g.nl.request(set(true), 0) {
+        Err(NetlinkError::Kernel(libc::EOPNOTSUPP)) => g.nl.request(set(false), 0),
         r => r,
     };
     r.map_err(|e| WgError(format!("cannot set the peer's endpoint and keepalive on {iface}: {e}")))
@@ -388,7 +390,7 @@ pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
 
 /// Renews the peer (see [`renew_request`]).
 pub fn renew_peer(g: &mut Genl, iface: &str, p: &PeerConfig) -> Result<(), WgError> {
-    g.nl.request(renew_request(iface, p, g.family), 0)
+    g.nl.request(DeviceDump::Request(renew_request(iface, p, g.family)), 0)
         .map_err(|e| WgError(format!("cannot renew the peer on {iface}: {e}")))
 }
 
