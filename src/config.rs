@@ -33,9 +33,10 @@ pub const SEARCH_PATH: [&str; 2] = [
 pub use crate::net::{Ipv4Net, Prefix};
 
 /// How the WireGuard interface is driven.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BackendChoice {
     /// The UAPI socket when it exists, else the kernel.
+    #[default]
     Auto,
     /// In-kernel WireGuard over generic netlink.
     Kernel,
@@ -44,8 +45,9 @@ pub enum BackendChoice {
 }
 
 /// A gateway setting: an address, or `auto` (see [`crate::decide::resolve_gateway`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Gateway {
+    #[default]
     Auto,
     Static(Ipv4Addr),
 }
@@ -60,9 +62,10 @@ impl fmt::Display for Gateway {
 }
 
 /// What the tables point at when the tunnel cannot carry traffic (FALLBACK).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Fallback {
     /// Straight out of BACKUP_DEV via BACKUP_GW.
+    #[default]
     Backup,
     /// Never route around the tunnel.
     None,

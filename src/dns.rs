@@ -84,7 +84,7 @@ fn said(server: Ipv4Addr, reply: Option<Lookup>, share: Duration) -> Result<Reso
     match reply {
         Some(Lookup::Found { addrs, ttl_s }) if !addrs.is_empty() => Ok(Resolved { addr: addrs[0], ttl_s, server }),
         Some(Lookup::Failed(m)) => Err(format!("{server}: {m}")),
-        _ => Err(format!("{server}: no answer within {} ms", share.as_millis())),
+        _ => Err(format!("{server}: no answer within {} ms", share.as_millis() as u64)),
     }
 }
 

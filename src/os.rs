@@ -27,6 +27,11 @@ use std::path::Path;
 use std::process::ChildStdout;
 use std::process::Command;
 
+// The static release builds' stand-ins for the unwinder (the ARM targets unwind by
+// another ABI, whose symbols are not these).
+#[cfg(all(target_env = "musl", panic = "abort", not(target_arch = "arm")))]
+mod no_unwinder;
+
 /// The value of a call, or a return with the `io::Error` of its errno when it is
 /// negative. A macro rather than a function returning `io::Result`: the caller then
 /// knows the value is not negative (a descriptor is not -1), and opt-level "z" drops the

@@ -4,6 +4,7 @@
 //!
 //! Pure: text in, config out, so every error kind is unit-tested without root.
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::Path;
 
@@ -94,7 +95,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     seed::port_alias(&mut entries).map_err(|(line, m)| err(line, m))?;
     notes.extend(seed::alert_note(&entries));
-    let mut c = Fields { path, entries }.build()?;
+    let mut c = Fields { path, entries, failed: Cell::new(None) }.build()?;
     if c.backup_budget_mb.is_some() && c.history_file.is_none() {
         notes.push(
             "BACKUP_BUDGET_MB is set without HISTORY_FILE: the budget then counts only since boot \
@@ -215,6 +216,8 @@ fn unquote(v: &str) -> Result<String, String> {
 pub(super) struct Fields<'a> {
     path: &'a Path,
     entries: Entries,
+    /// The first error met by [`Fields::build`], which reads on past it (see `keep`).
+    failed: Cell<Option<ConfigError>>,
 }
 
 impl Fields<'_> {
@@ -261,6 +264,18 @@ impl Fields<'_> {
         self.optional(key, default, |v| in_range(v, min, max))
     }
 
+    /// `r`'s value, or for an error a placeholder, the error kept if it is the first.
+    /// `build` reads every key this way and reports the first error at the end: the same
+    /// error as stopping at it, but no `?` leaves a half-built `Config` to take apart at
+    /// each of its fifty keys (that code was 8.6 KB of the mipsel binary).
+    fn keep<T: Default>(&self, r: Result<T, ConfigError>) -> T {
+        r.unwrap_or_else(|e| {
+            let first = self.failed.take().unwrap_or(e);
+            self.failed.set(Some(first));
+            T::default()
+        })
+    }
+
     fn build(self) -> Result<Config, ConfigError> {
         let tunnels = self.tunnels()?;
         let first = &tunnels[0];
@@ -269,88 +284,91 @@ impl Fields<'_> {
             wg_iface: first.iface.clone(),
             wg_peer_ip: first.peer_ip,
             wg_endpoint: first.endpoint.clone(),
-            wg_endpoint_dns: self.optional("WG_ENDPOINT_DNS", Vec::new(), resolvers)?,
+            wg_endpoint_dns: self.keep(self.optional("WG_ENDPOINT_DNS", Vec::new(), resolvers)),
             wg_endpoint_port: first.port,
             wg_peer_key_file: first.key_file.clone(),
-            wg_keepalive_s: self.number("WG_KEEPALIVE", 25, 1, u16::MAX)?,
-            wg_backend: self.optional("WG_BACKEND", BackendChoice::Auto, |v| match v {
+            wg_keepalive_s: self.keep(self.number("WG_KEEPALIVE", 25, 1, u16::MAX)),
+            wg_backend: self.keep(self.optional("WG_BACKEND", BackendChoice::Auto, |v| match v {
                 "auto" => Ok(BackendChoice::Auto),
                 "kernel" => Ok(BackendChoice::Kernel),
                 "uapi" => Ok(BackendChoice::Uapi),
                 _ => Err(format!("`{v}` is not one of auto, kernel, uapi")),
-            })?,
-            handshake_max_age_s: self.number("HANDSHAKE_MAX_AGE", 180, 1, 86_400)?,
-            tunnel_wait_s: self.number("TUNNEL_WAIT", 20, 0, 600)?,
-            primary_dev: self.required("PRIMARY_DEV", iface)?,
-            primary_gw: self.required("PRIMARY_GW", gateway)?,
-            backup_dev: self.required("BACKUP_DEV", iface)?,
-            backup_gw: self.required("BACKUP_GW", gateway)?,
-            lan_subnets: self.required("LAN_SUBNET", subnets)?,
+            })),
+            handshake_max_age_s: self.keep(self.number("HANDSHAKE_MAX_AGE", 180, 1, 86_400)),
+            tunnel_wait_s: self.keep(self.number("TUNNEL_WAIT", 20, 0, 600)),
+            primary_dev: self.keep(self.required("PRIMARY_DEV", iface)),
+            primary_gw: self.keep(self.required("PRIMARY_GW", gateway)),
+            backup_dev: self.keep(self.required("BACKUP_DEV", iface)),
+            backup_gw: self.keep(self.required("BACKUP_GW", gateway)),
+            lan_subnets: self.keep(self.required("LAN_SUBNET", subnets)),
             wg_peer_ip6: first.peer_ip6,
-            lan_subnets6: self.optional("LAN_SUBNET6", Vec::new(), subnets6)?,
-            lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765)?,
-            lan_dev: self.optional("LAN_DEV", "switch0".into(), iface)?,
-            metric_wg: self.number("METRIC_WG", 40, 0, u32::MAX)?,
-            metric_primary: self.number("METRIC_PRIMARY", 100, 0, u32::MAX)?,
-            metric_backup: self.number("METRIC_BACKUP", 200, 10, u32::MAX)?,
-            policy_tables: self.optional("POLICY_TABLES", None, policy_tables)?,
-            probe_count: self.number("PROBE_COUNT", 3, 1, 100)?,
-            probe_timeout_ms: self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000)?,
-            lb_status: self.optional("LB_STATUS", true, auto_off)?,
-            dns_check: self.optional("DNS_CHECK", true, auto_off)?,
-            dns_test_name: self.optional("DNS_TEST_NAME", "google.com".into(), dns_name)?,
-            dns_restart_cmd: self.optional(
+            lan_subnets6: self.keep(self.optional("LAN_SUBNET6", Vec::new(), subnets6)),
+            lan_rule_priority: self.keep(self.number("LAN_RULE_PRIORITY", 69, 1, 32765)),
+            lan_dev: self.keep(self.optional("LAN_DEV", "switch0".into(), iface)),
+            metric_wg: self.keep(self.number("METRIC_WG", 40, 0, u32::MAX)),
+            metric_primary: self.keep(self.number("METRIC_PRIMARY", 100, 0, u32::MAX)),
+            metric_backup: self.keep(self.number("METRIC_BACKUP", 200, 10, u32::MAX)),
+            policy_tables: self.keep(self.optional("POLICY_TABLES", None, policy_tables)),
+            probe_count: self.keep(self.number("PROBE_COUNT", 3, 1, 100)),
+            probe_timeout_ms: self.keep(self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000)),
+            lb_status: self.keep(self.optional("LB_STATUS", true, auto_off)),
+            dns_check: self.keep(self.optional("DNS_CHECK", true, auto_off)),
+            dns_test_name: self.keep(self.optional("DNS_TEST_NAME", "google.com".into(), dns_name)),
+            dns_restart_cmd: self.keep(self.optional(
                 "DNS_RESTART_CMD",
                 vec!["/etc/init.d/dnsmasq".into(), "restart".into()],
                 command,
-            )?,
-            state_dir: self.optional("STATE_DIR", "/var/run/wg-failsafe".into(), absolute_path)?,
-            lock_file: self.optional("LOCK_FILE", "/var/run/wg-failsafe.lock".into(), absolute_path)?,
-            lock_timeout_s: self.number("LOCK_TIMEOUT", 10, 0, 3600)?,
-            log_file: self.optional("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path)?,
-            log_max_kb: self.number("LOG_MAX_KB", 256, 1, 1 << 20)?,
-            track_ips: self.optional("TRACK_IPS", Vec::new(), track_ips)?,
-            track_reliability: self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS)?,
+            )),
+            state_dir: self.keep(self.optional("STATE_DIR", "/var/run/wg-failsafe".into(), absolute_path)),
+            lock_file: self.keep(self.optional("LOCK_FILE", "/var/run/wg-failsafe.lock".into(), absolute_path)),
+            lock_timeout_s: self.keep(self.number("LOCK_TIMEOUT", 10, 0, 3600)),
+            log_file: self.keep(self.optional("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path)),
+            log_max_kb: self.keep(self.number("LOG_MAX_KB", 256, 1, 1 << 20)),
+            track_ips: self.keep(self.optional("TRACK_IPS", Vec::new(), track_ips)),
+            track_reliability: self.keep(self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS)),
             // Down to 1 ms for soak tests; a router wants 200 to 1000.
-            probe_interval_ms: self.number("PROBE_INTERVAL_MS", 500, 1, 60_000)?,
-            down_after_ms: self.number("DOWN_AFTER_MS", 2000, 100, 600_000)?,
-            up_after_s: self.number("UP_AFTER_S", 60, 0, 86_400)?,
-            up_after_max_s: self.number("UP_AFTER_MAX_S", 900, 0, 86_400)?,
-            flap_window_s: self.number("FLAP_WINDOW_S", 900, 0, 86_400)?,
-            fallback: self.optional("FALLBACK", Fallback::Backup, |v| match v {
+            probe_interval_ms: self.keep(self.number("PROBE_INTERVAL_MS", 500, 1, 60_000)),
+            down_after_ms: self.keep(self.number("DOWN_AFTER_MS", 2000, 100, 600_000)),
+            up_after_s: self.keep(self.number("UP_AFTER_S", 60, 0, 86_400)),
+            up_after_max_s: self.keep(self.number("UP_AFTER_MAX_S", 900, 0, 86_400)),
+            flap_window_s: self.keep(self.number("FLAP_WINDOW_S", 900, 0, 86_400)),
+            fallback: self.keep(self.optional("FALLBACK", Fallback::Backup, |v| match v {
                 "backup" => Ok(Fallback::Backup),
                 "none" => Ok(Fallback::None),
                 _ => Err(format!("`{v}` is not backup or none")),
-            })?,
-            on_change: self.optional("ON_CHANGE", Vec::new(), |v| {
+            })),
+            on_change: self.keep(self.optional("ON_CHANGE", Vec::new(), |v| {
                 if v.is_empty() {
                     Ok(Vec::new())
                 } else {
                     command(v)
                 }
-            })?,
-            hook_timeout_s: self.number("HOOK_TIMEOUT_S", 10, 1, 3600)?,
-            backup_check: self.optional("BACKUP_CHECK", false, |v| match v {
+            })),
+            hook_timeout_s: self.keep(self.number("HOOK_TIMEOUT_S", 10, 1, 3600)),
+            backup_check: self.keep(self.optional("BACKUP_CHECK", false, |v| match v {
                 "on" => Ok(true),
                 "off" => Ok(false),
                 _ => Err(format!("`{v}` is not on or off")),
-            })?,
-            boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)?,
-            conntrack_flush: self.optional("CONNTRACK_FLUSH", true, auto_off)?,
-            history_file: self.optional("HISTORY_FILE", None, history_file)?,
-            history_max_kb: self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)?,
-            budget_exclude: self.optional("BACKUP_BUDGET_ACTION", false, budget_action)?,
-            lan_keep: self.optional("LAN_KEEP", Vec::new(), lan_hosts)?,
-            backup_budget_mb: self.optional("BACKUP_BUDGET_MB", None, budget_mb)?,
-            budget_day: self.optional("BACKUP_BUDGET_PERIOD", 1, budget_period)?,
-            backup_exclude: self.optional("BACKUP_EXCLUDE", Vec::new(), lan_hosts)?,
+            })),
+            boot_wait_s: self.keep(self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)),
+            conntrack_flush: self.keep(self.optional("CONNTRACK_FLUSH", true, auto_off)),
+            history_file: self.keep(self.optional("HISTORY_FILE", None, history_file)),
+            history_max_kb: self.keep(self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)),
+            budget_exclude: self.keep(self.optional("BACKUP_BUDGET_ACTION", false, budget_action)),
+            lan_keep: self.keep(self.optional("LAN_KEEP", Vec::new(), lan_hosts)),
+            backup_budget_mb: self.keep(self.optional("BACKUP_BUDGET_MB", None, budget_mb)),
+            budget_day: self.keep(self.optional("BACKUP_BUDGET_PERIOD", 1, budget_period)),
+            backup_exclude: self.keep(self.optional("BACKUP_EXCLUDE", Vec::new(), lan_hosts)),
             // Issue 18: quality thresholds and the backup's internet.
-            quality: self.quality()?,
-            backup_track_ips: self.optional("BACKUP_TRACK_IPS", Vec::new(), track_ips)?,
-            backup_check_interval_s: self.number("BACKUP_CHECK_INTERVAL_S", 300, 10, 86_400)?,
+            quality: self.keep(self.quality()),
+            backup_track_ips: self.keep(self.optional("BACKUP_TRACK_IPS", Vec::new(), track_ips)),
+            backup_check_interval_s: self.keep(self.number("BACKUP_CHECK_INTERVAL_S", 300, 10, 86_400)),
             notes: Vec::new(),
             more_tunnels: Vec::new(),
         };
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         c.more_tunnels = tunnels[1..].iter().map(|t| c.with_tunnel(t)).collect();
         self.check_across(&c)?;
         Ok(c)
@@ -810,5 +828,20 @@ pub mod tests {
         let c = parse_str(include_str!("../../packaging/wg-failsafe.conf.example")).expect("example config is valid");
         assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(203, 0, 113, 10));
         assert_eq!(c, Config { path: c.path.clone(), ..parse_str(MINIMAL).expect("minimal") });
+    }
+
+    #[test]
+    fn of_several_errors_the_first_key_read_is_reported_and_cross_checks_wait() {
+        // build reads on past an error; the one reported is still the first in its order.
+        let both = format!("{MINIMAL}WG_KEEPALIVE=0\nPROBE_COUNT=x\nLOSS_UP_PCT=5\n");
+        assert_eq!(error_of(&both), "/etc/test.conf:8: WG_KEEPALIVE: `0` is out of range (1..=65535)");
+        let later = format!("{MINIMAL}PROBE_COUNT=x\nLOSS_UP_PCT=5\n");
+        assert_eq!(error_of(&later), "/etc/test.conf:8: PROBE_COUNT: `x` is not a number");
+        // A required key missing after a bad optional one: the optional one's error.
+        let no_lan = format!("{}WG_KEEPALIVE=abc\n", MINIMAL.replace("LAN_SUBNET=192.168.10.0/24\n", ""));
+        assert_eq!(error_of(&no_lan), "/etc/test.conf:7: WG_KEEPALIVE: `abc` is not a number");
+        // A cross-key check is not made over a placeholder: the key's own error.
+        let cross = format!("{MINIMAL}UP_AFTER_S=x\nUP_AFTER_MAX_S=5\n");
+        assert_eq!(error_of(&cross), "/etc/test.conf:8: UP_AFTER_S: `x` is not a number");
     }
 }

@@ -192,7 +192,7 @@ impl Daemon {
                 if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
                     self.log.info(&format!(
                         "tables switched {} ms after the kernel's event: {what}",
-                        at.elapsed().as_millis()
+                        at.elapsed().as_millis() as u64
                     ));
                 }
                 if matches!(outcome, Outcome::Activated { .. } | Outcome::Deactivated { .. }) {

@@ -110,14 +110,14 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     check_dns(sys)?;
 
     // 8. Recorded, and one line logged.
-    let ms = u128::from(sys.elapsed_ms(started_ms));
-    record.activated(sys.wall_now().as_secs(), sys.boottime_s(), ms as u64);
+    let ms = sys.elapsed_ms(started_ms);
+    record.activated(sys.wall_now().as_secs(), sys.boottime_s(), ms);
     sys.write_record(&record)?;
     let refused6 = refused6.is_some();
     let damped_s = record.damped_wait_s(c);
     let done =
         say::Activated { ms, why: why.as_ref(), target, backup_gw, snapshot: &snapshot, refused6, damped_s, flows };
-    tell_tables(sys, News::Activated(&done), Some(ms as u64), &snapshot.all_tables());
+    tell_tables(sys, News::Activated(&done), Some(ms), &snapshot.all_tables());
     tell_what_is_left_alone(sys, &ours, &routes, &rules, &snapshot);
     Ok(Outcome::Activated { ms, target })
 }

@@ -44,11 +44,14 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     };
     let owned_defaults: Vec<Route> = owned_routes(&owned).into_iter().filter(Route::is_default).collect();
     // Both families' tables: the snapshot's, main, and any where a default of ours is.
-    let mut tables: BTreeSet<(bool, u32)> = obs.snapshot.as_ref().map_or_else(BTreeSet::new, |s| {
+    // (A sorted list rather than a set: BTreeSet<(bool, u32)> was 3.9 KB of the mipsel binary.)
+    let mut tables: Vec<(bool, u32)> = obs.snapshot.as_ref().map_or_else(Vec::new, |s| {
         s.tables.iter().map(|t| (false, *t)).chain(s.tables6.iter().map(|t| (true, *t))).collect()
     });
-    tables.insert((false, RT_TABLE_MAIN));
+    tables.push((false, RT_TABLE_MAIN));
     tables.extend(owned_defaults.iter().map(|r| (r.is_v6(), r.table)));
+    tables.sort();
+    tables.dedup();
     let (mut failures, failures6) = restore_tables(sys, obs, &ours, &tables, &owned_defaults, snapshot_lost);
 
     // A table that could not get its routes back keeps our default, and so keeps the
@@ -77,7 +80,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // 4. Normal again: recorded first (still marked as deactivating, so that a run
     //    killed from here on finishes the job rather than judge the tables anew), then the
     //    journal and the snapshot go, then the mark.
-    let ms = u128::from(sys.elapsed_ms(started_ms));
+    let ms = sys.elapsed_ms(started_ms);
     let (now_unix_s, now_boot_s) = (sys.wall_now().as_secs(), sys.boottime_s());
     // Its length in boot time (NTP may have set the wall clock during the outage), and its
     // start the wall clock's end less that length: the best known now.
@@ -89,7 +92,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         bytes: record.traffic.total(),
         reason: record.outage.reason.clone(),
     };
-    record.deactivated(now_unix_s, ms as u64, now_boot_s, sys.boot_id());
+    record.deactivated(now_unix_s, ms, now_boot_s, sys.boot_id());
     sys.write_record(&record)?;
     sys.forget_changes(true)?;
     record.deactivation_finished();
@@ -99,7 +102,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let traffic = record.traffic;
     sys.outage_bytes = Some(traffic.total());
     let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s, traffic };
-    tell_tables(sys, done, Some(ms as u64), &numbers);
+    tell_tables(sys, done, Some(ms), &numbers);
     Ok(Outcome::Deactivated { ms })
 }
 
@@ -125,7 +128,7 @@ fn restore_tables(
     sys: &mut System,
     obs: &Observed,
     ours: &Ours,
-    tables: &BTreeSet<(bool, u32)>,
+    tables: &[(bool, u32)],
     owned_defaults: &[Route],
     snapshot_lost: bool,
 ) -> (Vec<String>, Vec<String>) {

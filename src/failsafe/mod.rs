@@ -59,7 +59,7 @@ pub enum Outcome {
     /// An interrupted activation's leftovers were taken back.
     CleanedUp,
     Activated {
-        ms: u128,
+        ms: u64,
         target: Target,
     },
     /// Failsafe on and kept on.
@@ -73,7 +73,7 @@ pub enum Outcome {
         wait_left_s: Option<u64>,
     },
     Deactivated {
-        ms: u128,
+        ms: u64,
     },
 }
 

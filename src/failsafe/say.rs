@@ -106,7 +106,7 @@ pub enum News<'a> {
     DeactivationIncomplete(&'a [String]),
     /// Deactivation done, in `ms`: by request (`forced`) or after the wait.
     Deactivated {
-        ms: u128,
+        ms: u64,
         flows: Option<usize>,
         forced: bool,
         wait_s: u64,
@@ -127,7 +127,7 @@ pub enum News<'a> {
 /// What an activation did, for its line and events.
 #[derive(Clone, Copy, Debug)]
 pub struct Activated<'a> {
-    pub ms: u128,
+    pub ms: u64,
     pub why: Option<&'a Unhealthy>,
     pub target: Target,
     pub backup_gw: Ipv4Addr,
@@ -219,7 +219,7 @@ fn ipv6_refused(c: &Config, why: &str) -> String {
 }
 
 /// Deactivation's one line and its `deactivated` event, both with the outage's bytes.
-fn deactivated(c: &Config, ms: u128, flows: Option<usize>, forced: bool, wait_s: u64, t: &Traffic) -> Vec<Said> {
+fn deactivated(c: &Config, ms: u64, flows: Option<usize>, forced: bool, wait_s: u64, t: &Traffic) -> Vec<Said> {
     let bytes = format!(
         "the outage: {} ({} via {}, {} straight out of {})",
         t.total(),

@@ -48,18 +48,63 @@ pub fn family_request() -> GenlMessage<GenlCtrl> {
 }
 
 fn family_id(nl: &mut Netlink) -> Result<u16, WgError> {
-    let replies = nl.query(family_request()).map_err(|e| match e {
+    let replies = nl.query(FamilyLookup::Request(family_request())).map_err(|e| match e {
         NetlinkError::Kernel(libc::ENOENT) => WgError("the wireguard kernel module is not loaded".into()),
         e => WgError(format!("cannot resolve the wireguard netlink family: {e}")),
     })?;
     replies
         .iter()
-        .flat_map(|m| m.payload.nlas.iter())
-        .find_map(|a| match a {
-            GenlCtrlAttrs::FamilyId(id) => Some(*id),
-            _ => None,
+        .find_map(|m| match m {
+            FamilyLookup::Reply(id) => *id,
+            FamilyLookup::Request(_) => None,
         })
         .ok_or_else(|| WgError("the kernel did not return the wireguard family id".into()))
+}
+
+/// CTRL_ATTR_FAMILY_ID (include/uapi/linux/genetlink.h): a u16.
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+
+/// The family lookup as the netlink loop sees it: the request out, the reply's family id
+/// in. The reply is read here: the crate's controller parser reads every attribute of
+/// the family (its operations, groups and policies) to give back this one number, and
+/// was 11 KB of the mipsel binary.
+#[derive(Clone, Debug)]
+pub enum FamilyLookup {
+    Request(GenlMessage<GenlCtrl>),
+    /// CTRL_ATTR_FAMILY_ID, if the message has it.
+    Reply(Option<u16>),
+}
+
+impl NetlinkSerializable for FamilyLookup {
+    fn message_type(&self) -> u16 {
+        match self {
+            FamilyLookup::Request(m) => m.message_type(),
+            FamilyLookup::Reply(_) => 0,
+        }
+    }
+
+    fn buffer_len(&self) -> usize {
+        match self {
+            FamilyLookup::Request(m) => m.buffer_len(),
+            FamilyLookup::Reply(_) => 0,
+        }
+    }
+
+    fn serialize(&self, buffer: &mut [u8]) {
+        if let FamilyLookup::Request(m) = self {
+            m.serialize(buffer)
+        }
+    }
+}
+
+impl NetlinkDeserializable for FamilyLookup {
+    type Error = DecodeError;
+
+    fn deserialize(_: &NetlinkHeader, payload: &[u8]) -> Result<FamilyLookup, DecodeError> {
+        let attrs = payload.get(4..).ok_or("shorter than a generic netlink header")?;
+        let id = attributes(attrs).find(|(kind, _)| *kind == CTRL_ATTR_FAMILY_ID).and_then(|(_, v)| u16_of(v));
+        Ok(FamilyLookup::Reply(id))
+    }
 }
 
 /// The WG_CMD_GET_DEVICE request for `iface`.
@@ -276,7 +321,8 @@ pub fn parse_device(payload: &[u8]) -> Result<Vec<Peer>, String> {
 }
 
 /// The device dump as the netlink loop sees it: the request out, each reply message's
-/// peers in.
+/// peers in. The SET requests go out in it too: their one answer is the ACK, so no reply
+/// of theirs is read, and the crate's parser of WireGuard messages is not linked for it.
 #[derive(Clone, Debug)]
 pub enum DeviceDump {
     Request(GenlMessage<WireguardMessage>),
@@ -334,8 +380,9 @@ pub fn peers(g: &mut Genl, iface: &str, c: &mut Collector) -> Result<(), WgError
 /// Sets the peer (never creating it); a module too old to know WGPEER_F_UPDATE_ONLY
 /// refuses unknown flags with EOPNOTSUPP, and is asked again without it.
 pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
-    let r = match g.nl.request(set_request(iface, p, g.family, true), 0) {
-        Err(NetlinkError::Kernel(libc::EOPNOTSUPP)) => g.nl.request(set_request(iface, p, g.family, false), 0),
+    let set = |update_only| DeviceDump::Request(set_request(iface, p, g.family, update_only));
+    let r = match g.nl.request(set(true), 0) {
+        Err(NetlinkError::Kernel(libc::EOPNOTSUPP)) => g.nl.request(set(false), 0),
         r => r,
     };
     r.map_err(|e| WgError(format!("cannot set the peer's endpoint and keepalive on {iface}: {e}")))
@@ -343,7 +390,7 @@ pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
 
 /// Renews the peer (see [`renew_request`]).
 pub fn renew_peer(g: &mut Genl, iface: &str, p: &PeerConfig) -> Result<(), WgError> {
-    g.nl.request(renew_request(iface, p, g.family), 0)
+    g.nl.request(DeviceDump::Request(renew_request(iface, p, g.family)), 0)
         .map_err(|e| WgError(format!("cannot renew the peer on {iface}: {e}")))
 }
 
@@ -366,6 +413,23 @@ mod tests {
             &b[4..],
             &[0x0e, 0x00, 0x02, 0x00, 0x77, 0x69, 0x72, 0x65, 0x67, 0x75, 0x61, 0x72, 0x64, 0x00, 0x00, 0x00]
         );
+    }
+
+    #[test]
+    fn family_reply_gives_the_family_id_past_the_other_attributes() {
+        // CTRL_CMD_NEWFAMILY (1), version 2: FAMILY_NAME "wireguard", a nested OPS (6)
+        // with one operation, FAMILY_ID 0x1e, VERSION 1, as the kernel orders them.
+        let op = nla(1, &[nla(1, &1u32.to_ne_bytes()), nla(2, &0x0au32.to_ne_bytes())].concat());
+        let attrs = [nla(2, b"wireguard\0"), nla(6, &op), nla(CTRL_ATTR_FAMILY_ID, &0x1eu16.to_ne_bytes())].concat();
+        let reply = [&[1, 2, 0, 0][..], &attrs, &nla(3, &1u32.to_ne_bytes())].concat();
+        let id = |b: &[u8]| match FamilyLookup::deserialize(&NetlinkHeader::default(), b) {
+            Ok(FamilyLookup::Reply(id)) => Ok(id),
+            Ok(FamilyLookup::Request(_)) => Err("a request".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(id(&reply), Ok(Some(0x1e)));
+        assert_eq!(id(&[&[1, 2, 0, 0][..], &nla(2, b"wireguard\0")].concat()), Ok(None), "no FAMILY_ID");
+        assert!(id(&[1, 2]).is_err(), "no generic netlink header");
     }
 
     #[test]
