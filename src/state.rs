@@ -506,13 +506,19 @@ impl State {
     }
 
     /// Sets aside everything written under another boot: the routes it describes are
-    /// gone with that boot. Returns whether anything was set aside.
-    pub fn forget_other_boot(&mut self, boot_id: Option<&str>) -> Result<bool, StateError> {
-        let Some(now) = boot_id else { return Ok(false) };
+    /// gone with that boot. Returns whether anything was set aside. This boot's id is
+    /// asked for only when the record or the journal names one (a healthy tick with
+    /// neither reads no `/proc` file for it: four system calls).
+    pub fn forget_other_boot(&mut self, boot_id: impl FnOnce() -> Option<String>) -> Result<bool, StateError> {
         let journal = self.read("journal").ok().flatten().unwrap_or_default();
         let journal_boot = journal.lines().next().and_then(|l| l.strip_prefix("boot "));
         let record_boot = self.record()?.boot_id;
-        if [record_boot.as_deref(), journal_boot].into_iter().flatten().all(|then| then == now) {
+        let mut then = [record_boot.as_deref(), journal_boot].into_iter().flatten().peekable();
+        if then.peek().is_none() {
+            return Ok(false);
+        }
+        let Some(now) = boot_id() else { return Ok(false) };
+        if then.all(|then| then == now) {
             return Ok(false);
         }
         for name in ["journal", "snapshot", "state"] {
@@ -871,17 +877,20 @@ mod tests {
         r.activated(1, 1);
         s.write_record(&r).expect("write");
         s.write_snapshot(&Snapshot::default(), 1).expect("write");
-        assert!(!s.forget_other_boot(Some("aaaa")).expect("same boot"));
-        assert!(!s.forget_other_boot(None).expect("unknown boot: keep"));
-        assert!(s.forget_other_boot(Some("bbbb")).expect("other boot"));
+        assert!(!s.forget_other_boot(|| Some("aaaa".into())).expect("same boot"));
+        assert!(!s.forget_other_boot(|| None).expect("unknown boot: keep"));
+        assert!(s.forget_other_boot(|| Some("bbbb".into())).expect("other boot"));
         assert!(!s.snapshot_exists() && !s.record().expect("gone").mode.failsafe);
         // A journal alone (an activation killed before its record) names its boot too.
         let this = boot_id().expect("this boot's id");
         s.journal_append(&"link wg0 up".parse().expect("item"), Some(&this)).expect("append");
         assert_eq!(s.journal().expect("read").len(), 1, "the boot line is no item");
-        assert!(!s.forget_other_boot(Some(&this)).expect("same boot"));
-        assert!(s.forget_other_boot(Some("bbbb")).expect("other boot"));
+        assert!(!s.forget_other_boot(|| Some(this.clone())).expect("same boot"));
+        assert!(s.forget_other_boot(|| Some("bbbb".into())).expect("other boot"));
         assert!(s.journal().expect("gone").is_empty());
+        // Neither record nor journal: nothing to tell, and this boot's id is not asked for.
+        s.remove("state").expect("remove");
+        assert!(!s.forget_other_boot(|| panic!("asked for the boot id")).expect("nothing written"));
         assert!(boottime_s() > 0);
         assert!(boot_id().is_some_and(|id| id.len() == 36));
         fs::remove_dir_all(&d).ok();

@@ -131,7 +131,7 @@ impl<'a> System<'a> {
         let links = kernel.links().context("reading links")?;
         let read = state.record();
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
-        if !dry_run && state.forget_other_boot(kernel.boot_id().as_deref()).map_err(state_error)? {
+        if !dry_run && state.forget_other_boot(|| kernel.boot_id()).map_err(state_error)? {
             log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
             record = Record::default();
         }
