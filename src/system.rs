@@ -147,7 +147,7 @@ impl<'a> System<'a> {
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
         // While an outage is on: when a round last knew it went on (a reboot may cut it).
         let written_unix_s = record.mode.failsafe.then(|| state.record_written_unix_s()).flatten();
-        if !dry_run && state.forget_other_boot(kernel.boot_id().as_deref()).map_err(state_error)? {
+        if !dry_run && state.forget_other_boot(|| kernel.boot_id()).map_err(state_error)? {
             log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
             // Set aside first, so the outage the reboot cut is written once at most.
             if let Some(outage) = crate::history::cut_by_reboot(&record, written_unix_s) {
