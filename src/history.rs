@@ -7,8 +7,9 @@
 //! reads it back: the last outages, and the totals of the last 30 days.
 //!
 //! A line: `start=UNIX end=UNIX duration_s=N target=tunnel|backup|tunnel+backup rx=N tx=N
-//! reason=…` — the reason last, as it may hold spaces. A line that cannot be read (a
-//! hand edit, a crash mid-append) is skipped.
+//! [budget_bytes=N] reason=…` — the reason last, as it may hold spaces; `budget_bytes`
+//! (with BACKUP_BUDGET_MB) the part of the bytes counted in the period the outage ended
+//! in. A line that cannot be read (a hand edit, a crash mid-append) is skipped.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -32,6 +33,10 @@ pub struct Outage {
     pub bytes: Bytes,
     /// Why it began (the activation's reason), on one line.
     pub reason: String,
+    /// The part of `bytes` BACKUP_BUDGET_MB counted in the period the outage ended in
+    /// (`budget_bytes=`; `None`: not counted — no budget then, or a line of an earlier
+    /// build — see [`Outage::charged`]).
+    pub budget_bytes: Option<u64>,
 }
 
 impl Outage {
@@ -41,8 +46,9 @@ impl Outage {
 
     /// Its line, newline included.
     pub fn line(&self) -> String {
+        let budget = self.budget_bytes.map(|n| format!(" budget_bytes={n}")).unwrap_or_default();
         format!(
-            "start={} end={} duration_s={} target={} rx={} tx={} reason={}\n",
+            "start={} end={} duration_s={} target={} rx={} tx={}{budget} reason={}\n",
             self.start_unix_s,
             self.end_unix_s,
             self.duration_s(),
@@ -51,6 +57,23 @@ impl Outage {
             self.bytes.tx,
             self.reason.replace(['\n', '\r'], " ")
         )
+    }
+
+    /// The bytes it charges to the budget's period it ended in (`day`: BACKUP_BUDGET_PERIOD's):
+    /// its `budget_bytes`; without them, all of its bytes when it began in that period
+    /// too, and none when it began in an earlier one (what of them fell in which period
+    /// is not known: the new period is not charged the old one's bytes).
+    pub fn charged(&self, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
+        let whole = self.bytes.rx.saturating_add(self.bytes.tx);
+        self.budget_bytes.unwrap_or_else(|| {
+            let same = budget::period_at(self.start_unix_s, day, &offset_at)
+                == budget::period_at(self.end_unix_s, day, &offset_at);
+            if same {
+                whole
+            } else {
+                0
+            }
+        })
     }
 
     /// Reads what [`Outage::line`] writes (without its newline).
@@ -62,6 +85,7 @@ impl Outage {
             target: String::new(),
             bytes: Bytes::default(),
             reason: reason.to_string(),
+            budget_bytes: None,
         };
         let mut seen = 0;
         for f in fields.split(' ') {
@@ -74,6 +98,10 @@ impl Outage {
                 "tx" => o.bytes.tx = n()?,
                 "target" => o.target = v.to_string(),
                 "duration_s" => _ = n()?,
+                "budget_bytes" if o.budget_bytes.is_none() => {
+                    o.budget_bytes = Some(n()?);
+                    continue;
+                }
                 _ => return None,
             }
             seen += 1;
@@ -85,8 +113,9 @@ impl Outage {
 /// What HISTORY_FILE keeps of an outage a reboot cut short, from the record the new
 /// boot set aside (`None` when no outage was in progress): its start, its end as the
 /// last time a round knew it went on (`written_unix_s`, the record's last write; its
-/// start when unknown), the bytes counted so far, and its reason marked as cut.
-pub fn cut_by_reboot(r: &Record, written_unix_s: Option<u64>) -> Option<Outage> {
+/// start when unknown), the bytes counted so far (and the budget's share of them when
+/// `budgeted`: BACKUP_BUDGET_MB is set), and its reason marked as cut.
+pub fn cut_by_reboot(r: &Record, written_unix_s: Option<u64>, budgeted: bool) -> Option<Outage> {
     if !r.mode.failsafe {
         return None;
     }
@@ -101,7 +130,14 @@ pub fn cut_by_reboot(r: &Record, written_unix_s: Option<u64>) -> Option<Outage> 
         target: r.outage.target().to_string(),
         bytes: r.traffic.total(),
         reason,
+        budget_bytes: budget_share(r, budgeted),
     })
+}
+
+/// The budget's share of the outage `r` records (see [`Outage::budget_bytes`]): known
+/// when BACKUP_BUDGET_MB counts (`budgeted`) and the record holds a period.
+pub fn budget_share(r: &Record, budgeted: bool) -> Option<u64> {
+    (budgeted && r.budget.period.is_known()).then_some(r.budget.outage_bytes)
 }
 
 /// What the file must hold once `line` is added, when appending it is not enough: the
@@ -239,17 +275,18 @@ pub fn append(path: &Path, max_kb: u64, o: &Outage) -> io::Result<()> {
     }
 }
 
-/// The bytes of `outages` that ended in `period` (BACKUP_BUDGET_PERIOD from `day`): an
-/// outage belongs to the period of its end's local date, by the offset in force then
-/// (`offset_at`, see `budget::period_at`).
+/// The bytes `outages` charged to `period` (BACKUP_BUDGET_PERIOD from `day`): an outage
+/// is charged to the period of its end's local date, by the offset in force then
+/// (`offset_at`, see `budget::period_at`), what [`Outage::charged`] says.
 pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
     let ended_in = |o: &&Outage| budget::period_at(o.end_unix_s, day, &offset_at) == period;
-    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.bytes.rx).saturating_add(o.bytes.tx))
+    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.charged(day, &offset_at)))
 }
 
 /// BACKUP_BUDGET_MB's budget at `now_unix_s`: `kept` (the record's) when it counts the
 /// period `now_unix_s` is in, else rebuilt from HISTORY_FILE — the outages that ended in
-/// that period — with the thresholds those bytes crossed taken as told (a reboot, which
+/// that period, their bytes in it — with 75 and 90 % those bytes crossed taken as told,
+/// 100 % announced at the next count (see `Budget::rebuilt`; a reboot, which
 /// sets the RAM record aside, or another period). Without HISTORY_FILE (or when it
 /// cannot be read) the rebuilt period starts from nothing: the budget counts since boot.
 pub fn budget_at(c: &Config, kept: Budget, now_unix_s: u64) -> Budget {
@@ -326,6 +363,7 @@ mod tests {
             target: "tunnel".into(),
             bytes: Bytes { rx, tx: rx / 10 },
             reason: "primary eth0: no carrier".into(),
+            budget_bytes: None,
         }
     }
 
@@ -389,6 +427,16 @@ mod tests {
         // rx and rx / 10 as tx.
         assert_eq!(bytes_in(&all, dec, 1, plus_one), 22_000 + 330_000);
         assert_eq!(bytes_in(&[], dec, 1, plus_one), 0);
+        // An outage from November into December: its line's budget_bytes (what December
+        // counted of it), or, in a line without them, nothing of it.
+        let across = Outage { budget_bytes: Some(50), ..outage(dec1 - 86_400, 2 * 86_400, 9_000) };
+        assert_eq!(bytes_in(std::slice::from_ref(&across), dec, 1, plus_one), 50);
+        let old = Outage { budget_bytes: None, ..across.clone() };
+        assert_eq!(bytes_in(&[old], dec, 1, plus_one), 0);
+        let line = across.line();
+        assert!(line.contains(" tx=900 budget_bytes=50 reason="), "{line}");
+        assert_eq!(Outage::parse(line.trim_end()), Some(across));
+        assert_eq!(Outage::parse(&line.replace(" reason", " budget_bytes=1 reason")), None, "twice");
     }
 
     /// What an outage a reboot cut short leaves in the history: only an outage in
@@ -396,15 +444,15 @@ mod tests {
     #[test]
     fn an_outage_cut_by_a_reboot_is_a_line_of_what_the_record_knew() {
         let mut r = Record::default();
-        assert_eq!(cut_by_reboot(&r, Some(5)), None, "no outage in progress");
+        assert_eq!(cut_by_reboot(&r, Some(5), true), None, "no outage in progress");
         r.mode.failsafe = true;
         r.mode.since_unix_s = 1_000;
         r.outage.reason = "primary eth0: no carrier".into();
-        let o = cut_by_reboot(&r, Some(1_600)).expect("cut");
+        let o = cut_by_reboot(&r, Some(1_600), true).expect("cut");
         assert_eq!((o.start_unix_s, o.end_unix_s, o.target.as_str()), (1_000, 1_600, "tunnel"));
         assert_eq!(o.reason, "primary eth0: no carrier (cut short by a reboot)");
-        assert_eq!(cut_by_reboot(&r, Some(10)).map(|o| o.end_unix_s), Some(1_000), "a clock stepped back");
-        assert_eq!(cut_by_reboot(&r, None).map(|o| o.duration_s()), Some(0));
+        assert_eq!(cut_by_reboot(&r, Some(10), true).map(|o| o.end_unix_s), Some(1_000), "a clock stepped back");
+        assert_eq!(cut_by_reboot(&r, None, true).map(|o| o.duration_s()), Some(0));
     }
 
     #[test]

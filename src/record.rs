@@ -236,6 +236,8 @@ impl Record {
         self.traffic = Traffic::default();
         self.outage = OutageFacts::default();
         self.outage.saw(target);
+        // The budget's share of this outage starts from nothing (the period's sum goes on).
+        self.budget.outage_bytes = 0;
     }
 
     /// Why this outage began (for HISTORY_FILE), on one line.
@@ -441,9 +443,15 @@ impl Record {
         // Only a counted period is written (an unknown one is rebuilt at the next count).
         let budget = match b.period.is_known() {
             false => String::new(),
-            true => {
-                format!("budget={} {} {} {}\n", b.period.date_text(), b.period.start_unix_s, b.used_bytes, b.told_pct)
-            }
+            // The outage's share on a line of its own: an earlier build skips it.
+            true => format!(
+                "budget={} {} {} {}\nbudget_outage={}\n",
+                b.period.date_text(),
+                b.period.start_unix_s,
+                b.used_bytes,
+                b.told_pct,
+                b.outage_bytes
+            ),
         };
         text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget
     }
@@ -515,7 +523,10 @@ impl Record {
                 }
                 "outage_s_total" => r.totals.outage_s = num()?,
                 "outage_reason" => r.outage.reason = v.to_string(),
-                "budget" => r.budget = parse_budget(v).ok_or_else(bad)?,
+                "budget" => {
+                    r.budget = Budget { outage_bytes: r.budget.outage_bytes, ..parse_budget(v).ok_or_else(bad)? }
+                }
+                "budget_outage" => r.budget.outage_bytes = num()?,
                 "outage_paths" => {
                     (r.outage.tunnel, r.outage.backup) = match v {
                         "tunnel" => (true, false),
@@ -555,7 +566,7 @@ fn parse_budget(v: &str) -> Option<Budget> {
     let [start, used_bytes, told] = n[..] else { return None };
     let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100)?;
     match date {
-        Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct }),
+        Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct, outage_bytes: 0 }),
         None => Some(Budget::default()),
     }
 }
@@ -700,8 +711,8 @@ pub mod tests {
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         // The budget's period survives outages (and is written only once there is one).
         let dec = Period { date: (2026, 12, 1), start_unix_s: 1_796_083_200 };
-        r.budget = Budget { period: dec, used_bytes: 7, told_pct: 75 };
-        assert!(r.to_text().ends_with("\nbudget=2026-12-01 1796083200 7 75\n"));
+        r.budget = Budget { period: dec, used_bytes: 7, told_pct: 75, outage_bytes: 5 };
+        assert!(r.to_text().ends_with("\nbudget=2026-12-01 1796083200 7 75\nbudget_outage=5\n"));
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         assert_eq!(Record::parse(&r.to_text()).map(|r| r.budget.period.start_unix_s), Ok(1_796_083_200));
         for bad in ["budget=1 2", "budget=1 2 300", "budget=2026-02-30 1 2 3", "budget=2026-12-01 1 2"] {

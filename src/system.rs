@@ -150,7 +150,8 @@ impl<'a> System<'a> {
         if !dry_run && state.forget_other_boot(kernel.boot_id().as_deref()).map_err(state_error)? {
             log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
             // Set aside first, so the outage the reboot cut is written once at most.
-            if let Some(outage) = crate::history::cut_by_reboot(&record, written_unix_s) {
+            if let Some(outage) = crate::history::cut_by_reboot(&record, written_unix_s, cfg.backup_budget_mb.is_some())
+            {
                 remember_cut(cfg, log, &outage);
             }
             record = Record::default();

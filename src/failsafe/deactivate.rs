@@ -88,6 +88,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         target: record.outage.target().to_string(),
         bytes: record.traffic.total(),
         reason: record.outage.reason.clone(),
+        budget_bytes: history::budget_share(&record, sys.cfg.backup_budget_mb.is_some()),
     };
     record.deactivated(now_unix_s, ms as u64, now_boot_s, sys.boot_id());
     sys.write_record(&record)?;
