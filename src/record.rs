@@ -47,6 +47,9 @@ pub struct Record {
     pub budget: Budget,
     /// The boot these boot-time times belong to.
     pub boot_id: Option<String>,
+    /// HISTORY_FILE's open lines left by an earlier boot were completed (once a boot:
+    /// the record of a new boot, or a fresh STATE_DIR, has not).
+    pub history_checked: bool,
 }
 
 /// Whether the failsafe is on, and where the tables point.
@@ -453,7 +456,8 @@ impl Record {
                 b.outage_bytes
             ),
         };
-        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget
+        let checked = if self.history_checked { "history_checked=1\n" } else { "" };
+        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget + checked
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
@@ -527,6 +531,7 @@ impl Record {
                     r.budget = Budget { outage_bytes: r.budget.outage_bytes, ..parse_budget(v).ok_or_else(bad)? }
                 }
                 "budget_outage" => r.budget.outage_bytes = num()?,
+                "history_checked" => r.history_checked = flag()?,
                 "outage_paths" => {
                     (r.outage.tunnel, r.outage.backup) = match v {
                         "tunnel" => (true, false),
@@ -616,6 +621,7 @@ pub mod tests {
             outage: OutageFacts::default(),
             budget: Budget::default(),
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
+            history_checked: false,
         }
     }
 

@@ -494,14 +494,21 @@ impl State {
         os::try_flock(&f, LockKind::Shared).is_err()
     }
 
-    /// Sets aside everything written under another boot: the routes it describes are
-    /// gone with that boot. Returns whether anything was set aside.
-    pub fn forget_other_boot(&mut self, boot_id: Option<&str>) -> Result<bool, StateError> {
+    /// Whether the record or the journal was written under another boot than `boot_id`
+    /// (not known: no).
+    pub fn of_other_boot(&self, boot_id: Option<&str>) -> Result<bool, StateError> {
         let Some(now) = boot_id else { return Ok(false) };
         let journal = self.read("journal").ok().flatten().unwrap_or_default();
         let journal_boot = journal.lines().next().and_then(|l| l.strip_prefix("boot "));
         let record_boot = self.record()?.boot_id;
-        if [record_boot.as_deref(), journal_boot].into_iter().flatten().all(|then| then == now) {
+        let same = [record_boot.as_deref(), journal_boot].into_iter().flatten().all(|then| then == now);
+        Ok(!same)
+    }
+
+    /// Sets aside everything written under another boot: the routes it describes are
+    /// gone with that boot. Returns whether anything was set aside.
+    pub fn forget_other_boot(&mut self, boot_id: Option<&str>) -> Result<bool, StateError> {
+        if !self.of_other_boot(boot_id)? {
             return Ok(false);
         }
         for name in ["journal", "snapshot", "state"] {
