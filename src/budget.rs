@@ -47,6 +47,14 @@ impl Period {
         format!("{y:04}-{m:02}-{d:02}")
     }
 
+    /// The period that starts at `start_unix_s` (a local midnight): its date is that
+    /// instant's local date, by the offset then (`offset_at`, see [`period_at`]). For a
+    /// record an earlier build wrote, which kept only the start.
+    pub fn starting_at(start_unix_s: u64, offset_at: impl Fn(u64) -> i64) -> Period {
+        let local = i64::try_from(start_unix_s).unwrap_or(i64::MAX) + offset_at(start_unix_s);
+        Period { date: civil_from_days(local.div_euclid(86_400)), start_unix_s }
+    }
+
     /// Reads [`Period::date_text`]'s words and a start in Unix seconds.
     pub fn parse(date: &str, start_unix_s: u64) -> Option<Period> {
         let mut parts = date.splitn(3, '-').map(str::parse::<u32>);
@@ -198,6 +206,17 @@ mod tests {
     /// `period_start`'s date and start.
     fn both(p: Period) -> ((i64, u32, u32), u64) {
         (p.date, p.start_unix_s)
+    }
+
+    /// An earlier build's record kept the period's start only: its date is the local
+    /// date of that midnight, the one `period_at` gives (UTC+1 here: 23:00 UTC).
+    #[test]
+    fn a_period_is_known_again_from_its_start() {
+        let plus_one = |_: u64| 3_600;
+        let dec = period_at(at(2026, 12, 5), 1, plus_one);
+        assert_eq!(Period::starting_at(dec.start_unix_s, plus_one), dec);
+        assert_eq!(Period::starting_at(dec.start_unix_s, plus_one).date, (2026, 12, 1));
+        assert_eq!(Period::starting_at(at(2026, 12, 1), |_| 0).date, (2026, 12, 1));
     }
 
     #[test]

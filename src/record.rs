@@ -560,7 +560,8 @@ impl Record {
 
 /// `budget=DATE START USED TOLD`: the period's local date and start (Unix seconds), its
 /// bytes, the highest threshold told. The form without the date (`START USED TOLD`, of
-/// an earlier build) reads as no budget kept: the next count rebuilds the period.
+/// an earlier build) is the period starting at START (its local date then), with its
+/// bytes and thresholds: an upgrade mid-period keeps them (and an exclusion at 100 %).
 fn parse_budget(v: &str) -> Option<Budget> {
     let words: Vec<&str> = v.split(' ').collect();
     let (date, numbers) = match words[..] {
@@ -572,7 +573,10 @@ fn parse_budget(v: &str) -> Option<Budget> {
     let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100)?;
     match date {
         Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct, outage_bytes: 0 }),
-        None => Some(Budget::default()),
+        None => {
+            let period = Period::starting_at(start, crate::log::utc_offset_s);
+            Some(Budget { period, used_bytes, told_pct, outage_bytes: 0 })
+        }
     }
 }
 
@@ -724,10 +728,15 @@ pub mod tests {
         for bad in ["budget=1 2", "budget=1 2 300", "budget=2026-02-30 1 2 3", "budget=2026-12-01 1 2"] {
             assert!(Record::parse(&format!("mode=normal\n{bad}\n")).is_err(), "{bad}");
         }
-        // An earlier build's line (no date): no known period, rebuilt at the next count.
+        // An earlier build's line (no date): the period that starts then, its bytes and
+        // thresholds kept (the local date of that instant: 1 December in UTC).
         let old = Record::parse("mode=normal\nbudget=1796083200 7 75\n").expect("read");
-        assert_eq!(old.budget, Budget::default());
-        assert!(!old.to_text().contains("budget="));
+        let offset = crate::log::utc_offset_s(1_796_083_200);
+        assert_eq!(
+            (old.budget.period.start_unix_s, old.budget.used_bytes, old.budget.told_pct),
+            (1_796_083_200, 7, 75)
+        );
+        assert_eq!(old.budget.period.date, if offset >= 0 { (2026, 12, 1) } else { (2026, 11, 30) });
         r.activation_judged(&cfg(), Target::Backup, None, None, 20);
         assert_eq!(r.budget.used_bytes, 7);
         assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("", "backup"));

@@ -751,7 +751,6 @@ fn an_outage_cut_by_a_reboot_survives_a_failed_first_write() {
 /// restarts from nothing: the LAN's refusal is lifted mid-period and it goes on over the
 /// metered line.
 #[test]
-#[ignore = "review wt-rev2: fixed in a later commit"]
 fn an_upgrade_over_the_budget_keeps_the_lan_refused() {
     let refused =
         |lab: &Lab| lab.rules().iter().any(|r| r.to_string() == "priority 69 from 192.168.10.0/24 unreachable");
