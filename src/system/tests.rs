@@ -788,7 +788,6 @@ fn an_upgrade_over_the_budget_keeps_the_lan_refused() {
 /// failsafe not on yet (before the next tick): no echo could be sent, yet the line says
 /// the round passes the quality limits.
 #[test]
-#[ignore = "review wt-rev2: fixed in a later commit"]
 fn status_quality_does_not_pass_a_round_that_sent_nothing() {
     let lab = Lab::new("rev2qst", "LOSS_DOWN_PCT=20\nLOSS_UP_PCT=5\n");
     lab.tick().expect("healthy");
