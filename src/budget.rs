@@ -47,6 +47,14 @@ impl Period {
         format!("{y:04}-{m:02}-{d:02}")
     }
 
+    /// The period that starts at `start_unix_s` (a local midnight): its date is that
+    /// instant's local date, by the offset then (`offset_at`, see [`period_at`]). For a
+    /// record an earlier build wrote, which kept only the start.
+    pub fn starting_at(start_unix_s: u64, offset_at: impl Fn(u64) -> i64) -> Period {
+        let local = i64::try_from(start_unix_s).unwrap_or(i64::MAX) + offset_at(start_unix_s);
+        Period { date: civil_from_days(local.div_euclid(86_400)), start_unix_s }
+    }
+
     /// Reads [`Period::date_text`]'s words and a start in Unix seconds.
     pub fn parse(date: &str, start_unix_s: u64) -> Option<Period> {
         let mut parts = date.splitn(3, '-').map(str::parse::<u32>);
@@ -65,6 +73,11 @@ pub struct Budget {
     pub used_bytes: u64,
     /// The highest of 75, 90, 100 told this period (0: none).
     pub told_pct: u8,
+    /// The part of `used_bytes` the outage in progress (or the last one) moved in this
+    /// period: what its HISTORY_FILE line charges to the period it ends in, so that an
+    /// outage across a period's start is not charged whole to the new period after a
+    /// reboot. Set to 0 at each activation and at each new period.
+    pub outage_bytes: u64,
 }
 
 /// The thresholds told, in order.
@@ -128,14 +141,15 @@ pub fn period_at(now_unix_s: u64, day: u32, offset_at: impl Fn(u64) -> i64) -> P
 
 impl Budget {
     /// The budget of `period` rebuilt after its record was lost (a reboot) or when the
-    /// period changes: `used_bytes` already moved in it (HISTORY_FILE's outages that
-    /// ended in it), and every threshold those bytes already crossed taken as told — a
-    /// reboot never tells 75 % a second time; one reached by bytes the previous boot
-    /// could not count is not told at all (it is in `status`).
+    /// period changes: `used_bytes` already moved in it (HISTORY_FILE's outages, their
+    /// bytes in it), and the 75 and 90 % those bytes already crossed taken as told — a
+    /// reboot never tells them a second time. 100 % is never taken as told: it is what
+    /// BACKUP_BUDGET_ACTION=exclude acts on, so the next count (the next outage's
+    /// first round) announces it with a `budget` event before anything is refused.
     pub fn rebuilt(period: Period, used_bytes: u64, budget_bytes: u64) -> Budget {
-        let mut b = Budget { period, used_bytes, told_pct: 0 };
+        let mut b = Budget { period, used_bytes, told_pct: 0, outage_bytes: 0 };
         let pct = b.used_pct(budget_bytes);
-        b.told_pct = THRESHOLDS_PCT.into_iter().filter(|t| u64::from(*t) <= pct).max().unwrap_or(0);
+        b.told_pct = THRESHOLDS_PCT.into_iter().filter(|t| u64::from(*t) <= pct && *t < 100).max().unwrap_or(0);
         b
     }
 
@@ -145,9 +159,10 @@ impl Budget {
     /// stepped back) starts from nothing; the caller rebuilds it first when it can.
     pub fn counted(&mut self, bytes: u64, period: Period, budget_bytes: u64) -> Vec<u8> {
         if period != self.period {
-            *self = Budget { period, used_bytes: 0, told_pct: 0 };
+            *self = Budget { period, used_bytes: 0, told_pct: 0, outage_bytes: 0 };
         }
         self.used_bytes = self.used_bytes.saturating_add(bytes);
+        self.outage_bytes = self.outage_bytes.saturating_add(bytes);
         let pct = u128::from(self.used_bytes) * 100 / u128::from(budget_bytes.max(1));
         let reached: Vec<u8> =
             THRESHOLDS_PCT.into_iter().filter(|t| u128::from(*t) <= pct && *t > self.told_pct).collect();
@@ -191,6 +206,17 @@ mod tests {
     /// `period_start`'s date and start.
     fn both(p: Period) -> ((i64, u32, u32), u64) {
         (p.date, p.start_unix_s)
+    }
+
+    /// An earlier build's record kept the period's start only: its date is the local
+    /// date of that midnight, the one `period_at` gives (UTC+1 here: 23:00 UTC).
+    #[test]
+    fn a_period_is_known_again_from_its_start() {
+        let plus_one = |_: u64| 3_600;
+        let dec = period_at(at(2026, 12, 5), 1, plus_one);
+        assert_eq!(Period::starting_at(dec.start_unix_s, plus_one), dec);
+        assert_eq!(Period::starting_at(dec.start_unix_s, plus_one).date, (2026, 12, 1));
+        assert_eq!(Period::starting_at(at(2026, 12, 1), |_| 0).date, (2026, 12, 1));
     }
 
     #[test]
@@ -276,7 +302,10 @@ mod tests {
         assert_eq!((b.period.date, b.used_bytes, b.told_pct), ((2026, 11, 1), 80 * mb / 100, 75));
         // January: a new period.
         assert_eq!(b.counted(80 * mb / 100, utc(2027, 1, 1), mb), [75]);
-        assert_eq!(b, Budget { period: utc(2027, 1, 1), used_bytes: 80 * mb / 100, told_pct: 75 });
+        assert_eq!(
+            b,
+            Budget { period: utc(2027, 1, 1), used_bytes: 80 * mb / 100, told_pct: 75, outage_bytes: 80 * mb / 100 }
+        );
     }
 
     /// A budget rebuilt (a reboot, a new period) takes the thresholds its bytes already
@@ -290,6 +319,10 @@ mod tests {
         assert_eq!((b.used_bytes, b.told_pct), (92 * mb / 100, 90));
         assert_eq!(b.counted(mb / 100, dec, mb), Vec::<u8>::new());
         assert_eq!(b.counted(7 * mb / 100, dec, mb), [100]);
-        assert_eq!(Budget::rebuilt(dec, 3 * mb, mb).told_pct, 100);
+        // 100 % is not taken as told: the next count announces it, even of nothing.
+        let mut over = Budget::rebuilt(dec, 3 * mb, mb);
+        assert_eq!(over.told_pct, 90);
+        assert_eq!(over.counted(0, dec, mb), [100]);
+        assert_eq!(over.counted(0, dec, mb), Vec::<u8>::new());
     }
 }

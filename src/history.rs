@@ -1,14 +1,17 @@
-//! HISTORY_FILE: one line per outage, appended at its failback — or, for an outage a
-//! reboot cut short, by the first process of the next boot — and never otherwise, so the
-//! history survives a reboot (the file may live under /config, on flash) without a write
-//! per tick. It is also what BACKUP_BUDGET_MB's sum is rebuilt from after a reboot. The file is bounded: a line that would take it past HISTORY_MAX_KB
+//! HISTORY_FILE: one line per outage, open from its activation (rewritten with its bytes
+//! so far at each [`STEP_PCT`] of the budget) and completed at its failback — or, for an
+//! outage a reboot cut short, by the first process of the next boot — and never
+//! otherwise, so the history survives a reboot (the file may live under /config, on
+//! flash) without a write per tick. It is also what BACKUP_BUDGET_MB's sum is rebuilt
+//! from after a reboot. The file is bounded: a line that would take it past HISTORY_MAX_KB
 //! makes the file be rewritten with its newest lines that fit (a temporary file, then a
 //! rename, so a crash leaves the old file or the new one, never half of one). `status`
 //! reads it back: the last outages, and the totals of the last 30 days.
 //!
 //! A line: `start=UNIX end=UNIX duration_s=N target=tunnel|backup|tunnel+backup rx=N tx=N
-//! reason=…` — the reason last, as it may hold spaces. A line that cannot be read (a
-//! hand edit, a crash mid-append) is skipped.
+//! [budget_bytes=N] reason=…` — the reason last, as it may hold spaces; `budget_bytes`
+//! (with BACKUP_BUDGET_MB) the part of the bytes counted in the period the outage ended
+//! in. A line that cannot be read (a hand edit, a crash mid-append) is skipped.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -32,6 +35,10 @@ pub struct Outage {
     pub bytes: Bytes,
     /// Why it began (the activation's reason), on one line.
     pub reason: String,
+    /// The part of `bytes` BACKUP_BUDGET_MB counted in the period the outage ended in
+    /// (`budget_bytes=`; `None`: not counted — no budget then, or a line of an earlier
+    /// build — see [`Outage::charged`]).
+    pub budget_bytes: Option<u64>,
 }
 
 impl Outage {
@@ -41,8 +48,9 @@ impl Outage {
 
     /// Its line, newline included.
     pub fn line(&self) -> String {
+        let budget = self.budget_bytes.map(|n| format!(" budget_bytes={n}")).unwrap_or_default();
         format!(
-            "start={} end={} duration_s={} target={} rx={} tx={} reason={}\n",
+            "start={} end={} duration_s={} target={} rx={} tx={}{budget} reason={}\n",
             self.start_unix_s,
             self.end_unix_s,
             self.duration_s(),
@@ -51,6 +59,23 @@ impl Outage {
             self.bytes.tx,
             self.reason.replace(['\n', '\r'], " ")
         )
+    }
+
+    /// The bytes it charges to the budget's period it ended in (`day`: BACKUP_BUDGET_PERIOD's):
+    /// its `budget_bytes`; without them, all of its bytes when it began in that period
+    /// too, and none when it began in an earlier one (what of them fell in which period
+    /// is not known: the new period is not charged the old one's bytes).
+    pub fn charged(&self, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
+        let whole = self.bytes.rx.saturating_add(self.bytes.tx);
+        self.budget_bytes.unwrap_or_else(|| {
+            let same = budget::period_at(self.start_unix_s, day, &offset_at)
+                == budget::period_at(self.end_unix_s, day, &offset_at);
+            if same {
+                whole
+            } else {
+                0
+            }
+        })
     }
 
     /// Reads what [`Outage::line`] writes (without its newline).
@@ -62,6 +87,7 @@ impl Outage {
             target: String::new(),
             bytes: Bytes::default(),
             reason: reason.to_string(),
+            budget_bytes: None,
         };
         let mut seen = 0;
         for f in fields.split(' ') {
@@ -74,6 +100,10 @@ impl Outage {
                 "tx" => o.bytes.tx = n()?,
                 "target" => o.target = v.to_string(),
                 "duration_s" => _ = n()?,
+                "budget_bytes" if o.budget_bytes.is_none() => {
+                    o.budget_bytes = Some(n()?);
+                    continue;
+                }
                 _ => return None,
             }
             seen += 1;
@@ -82,26 +112,68 @@ impl Outage {
     }
 }
 
+/// An outage's line while it goes on: [`Outage::line`] with `duration_s=-`, which
+/// [`Outage::parse`] (and an earlier build) skips, and its `end` the time the line was
+/// written (the last moment the outage was known to go on). Written at its activation and
+/// rewritten with its bytes so far at each [`STEP_PCT`] of the budget, it is completed at
+/// its failback, or by the first run of the next boot when a power cut ended it.
+pub fn open_line(o: &Outage) -> String {
+    let closed = format!(" end={} duration_s={} ", o.end_unix_s, o.duration_s());
+    o.line().replacen(&closed, &format!(" end={} duration_s=- ", o.end_unix_s), 1)
+}
+
+/// An outage's line, complete (`false`) or open (`true`: see [`open_line`]).
+pub fn parse_line(line: &str) -> Option<(Outage, bool)> {
+    let open = line.split_once(" reason=")?.0.contains(" duration_s=- ");
+    match open {
+        false => Outage::parse(line).map(|o| (o, false)),
+        true => Outage::parse(&line.replacen(" duration_s=- ", " duration_s=0 ", 1)).map(|o| (o, true)),
+    }
+}
+
+/// The budget's steps (percent of BACKUP_BUDGET_MB used in the period, up to 100) at
+/// which an outage's open line is rewritten with its bytes so far: what a power cut
+/// leaves known of them (at most 10 writes a period).
+pub const STEP_PCT: u64 = 10;
+
+/// The reason of an outage a reboot cut short.
+fn cut_reason(reason: &str) -> String {
+    match reason.is_empty() || reason.ends_with("(cut short by a reboot)") {
+        true if reason.is_empty() => "cut short by a reboot".to_string(),
+        true => reason.to_string(),
+        false => format!("{reason} (cut short by a reboot)"),
+    }
+}
+
+/// The outage `r` records (in progress) as known at `now_unix_s`: from its activation's
+/// wall clock (the key of its open line) to now, its bytes so far (and the budget's share
+/// of them when `budgeted`: BACKUP_BUDGET_MB is set), the paths used, its reason.
+pub fn so_far(r: &Record, now_unix_s: u64, budgeted: bool) -> Outage {
+    let start_unix_s = r.mode.since_unix_s;
+    Outage {
+        start_unix_s,
+        end_unix_s: now_unix_s.max(start_unix_s),
+        target: r.outage.target().to_string(),
+        bytes: r.traffic.total(),
+        reason: r.outage.reason.clone(),
+        budget_bytes: budget_share(r, budgeted),
+    }
+}
+
 /// What HISTORY_FILE keeps of an outage a reboot cut short, from the record the new
 /// boot set aside (`None` when no outage was in progress): its start, its end as the
 /// last time a round knew it went on (`written_unix_s`, the record's last write; its
-/// start when unknown), the bytes counted so far, and its reason marked as cut.
-pub fn cut_by_reboot(r: &Record, written_unix_s: Option<u64>) -> Option<Outage> {
-    if !r.mode.failsafe {
-        return None;
-    }
-    let start_unix_s = r.mode.since_unix_s;
-    let reason = match r.outage.reason.is_empty() {
-        true => "cut short by a reboot".to_string(),
-        false => format!("{} (cut short by a reboot)", r.outage.reason),
-    };
-    Some(Outage {
-        start_unix_s,
-        end_unix_s: written_unix_s.unwrap_or(start_unix_s).max(start_unix_s),
-        target: r.outage.target().to_string(),
-        bytes: r.traffic.total(),
-        reason,
-    })
+/// start when unknown), the bytes counted so far (see [`so_far`]), and its reason marked
+/// as cut.
+pub fn cut_by_reboot(r: &Record, written_unix_s: Option<u64>, budgeted: bool) -> Option<Outage> {
+    let o = so_far(r, written_unix_s.unwrap_or(0), budgeted);
+    r.mode.failsafe.then(|| Outage { reason: cut_reason(&o.reason), ..o })
+}
+
+/// The budget's share of the outage `r` records (see [`Outage::budget_bytes`]): known
+/// when BACKUP_BUDGET_MB counts (`budgeted`) and the record holds a period.
+pub fn budget_share(r: &Record, budgeted: bool) -> Option<u64> {
+    (budgeted && r.budget.period.is_known()).then_some(r.budget.outage_bytes)
 }
 
 /// What the file must hold once `line` is added, when appending it is not enough: the
@@ -212,11 +284,70 @@ fn ours(f: &File) -> io::Result<()> {
 /// Appends `o` to HISTORY_FILE, or rewrites it (temporary file, fsync, rename) with the
 /// newest lines that fit in `max_kb` KiB when the line would take it past that.
 pub fn append(path: &Path, max_kb: u64, o: &Outage) -> io::Result<()> {
+    edit(path, max_kb, |text| Some((text.to_string(), o.line())))
+}
+
+/// Puts `line` (an outage's, open or complete) in HISTORY_FILE in place of the open line
+/// of the outage that began at `start_unix_s`, or at its end when there is none. Nothing
+/// is written when a complete line of that start is already there (a retry adds it once).
+pub fn put(path: &Path, max_kb: u64, start_unix_s: u64, line: &str) -> io::Result<()> {
+    edit(path, max_kb, |text| {
+        let mut kept = String::with_capacity(text.len());
+        for l in text.split_inclusive('\n') {
+            match parse_line(l.trim_end()) {
+                Some((o, true)) if o.start_unix_s == start_unix_s => continue,
+                Some((o, false)) if o.start_unix_s == start_unix_s => return None,
+                _ => kept.push_str(l),
+            }
+        }
+        Some((kept, line.to_string()))
+    })
+}
+
+/// The first run of a boot: every open line left in HISTORY_FILE (an outage a power cut
+/// ended) is completed — ended when the line was last written (its activation, or its
+/// last budget step: the last moment it was known to go on), its reason marked as cut
+/// short — except the one of `cut`'s start, replaced by `cut` (what the previous boot's
+/// record knew, when STATE_DIR survived the reboot), which is added when it has no line.
+pub fn sweep(path: &Path, max_kb: u64, cut: Option<&Outage>) -> io::Result<()> {
+    edit(path, max_kb, |text| {
+        let (mut kept, mut changed, mut cut_seen) = (String::with_capacity(text.len()), false, false);
+        let of_cut = |o: &Outage| cut.filter(|c| c.start_unix_s == o.start_unix_s);
+        for l in text.split_inclusive('\n') {
+            match parse_line(l.trim_end()) {
+                Some((o, true)) => {
+                    changed = true;
+                    cut_seen |= of_cut(&o).is_some();
+                    let end_unix_s = o.end_unix_s.max(o.start_unix_s);
+                    let done = of_cut(&o).cloned().unwrap_or(Outage { end_unix_s, reason: cut_reason(&o.reason), ..o });
+                    kept.push_str(&done.line());
+                    continue;
+                }
+                Some((o, false)) => cut_seen |= of_cut(&o).is_some(),
+                None => {}
+            }
+            kept.push_str(l);
+        }
+        let line = cut.filter(|_| !cut_seen).map(Outage::line).unwrap_or_default();
+        (changed || !line.is_empty()).then_some((kept, line))
+    })
+}
+
+/// HISTORY_FILE changed by `change`, given its text (its end, at most twice the bound):
+/// `None` leaves it as it is; `Some((kept, line))`
+/// makes it `kept` then `line` — appended when `kept` is the text unchanged and the line
+/// fits, else rewritten (temporary file, fsync, rename) with the newest lines that fit.
+fn edit(path: &Path, max_kb: u64, change: impl FnOnce(&str) -> Option<(String, String)>) -> io::Result<()> {
     let max_bytes = usize::try_from(max_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
     let existing = read_tail(path, (max_bytes as u64).saturating_mul(2))?;
-    let line = o.line();
+    let Some((kept, line)) = change(&existing) else { return Ok(()) };
     let (dir, name) = parts(path)?;
-    match bounded(&existing, &line, max_bytes) {
+    let rewrite = match (kept == existing, bounded(&kept, &line, max_bytes)) {
+        (true, None) => None,
+        (_, Some(text)) => Some(text),
+        (false, None) => Some(format!("{kept}{line}")),
+    };
+    match rewrite {
         None => {
             let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT;
             let mut f = os::open_at(&dir, &name, flags, 0o644)?;
@@ -225,6 +356,9 @@ pub fn append(path: &Path, max_kb: u64, o: &Outage) -> io::Result<()> {
             f.sync_all()
         }
         Some(text) => {
+            if text == existing {
+                return Ok(());
+            }
             let tmp = format!(".{name}.tmp");
             match os::unlink_at(&dir, &tmp) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -239,17 +373,18 @@ pub fn append(path: &Path, max_kb: u64, o: &Outage) -> io::Result<()> {
     }
 }
 
-/// The bytes of `outages` that ended in `period` (BACKUP_BUDGET_PERIOD from `day`): an
-/// outage belongs to the period of its end's local date, by the offset in force then
-/// (`offset_at`, see `budget::period_at`).
+/// The bytes `outages` charged to `period` (BACKUP_BUDGET_PERIOD from `day`): an outage
+/// is charged to the period of its end's local date, by the offset in force then
+/// (`offset_at`, see `budget::period_at`), what [`Outage::charged`] says.
 pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
     let ended_in = |o: &&Outage| budget::period_at(o.end_unix_s, day, &offset_at) == period;
-    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.bytes.rx).saturating_add(o.bytes.tx))
+    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.charged(day, &offset_at)))
 }
 
 /// BACKUP_BUDGET_MB's budget at `now_unix_s`: `kept` (the record's) when it counts the
 /// period `now_unix_s` is in, else rebuilt from HISTORY_FILE — the outages that ended in
-/// that period — with the thresholds those bytes crossed taken as told (a reboot, which
+/// that period, their bytes in it — with 75 and 90 % those bytes crossed taken as told,
+/// 100 % announced at the next count (see `Budget::rebuilt`; a reboot, which
 /// sets the RAM record aside, or another period). Without HISTORY_FILE (or when it
 /// cannot be read) the rebuilt period starts from nothing: the budget counts since boot.
 pub fn budget_at(c: &Config, kept: Budget, now_unix_s: u64) -> Budget {
@@ -326,6 +461,7 @@ mod tests {
             target: "tunnel".into(),
             bytes: Bytes { rx, tx: rx / 10 },
             reason: "primary eth0: no carrier".into(),
+            budget_bytes: None,
         }
     }
 
@@ -389,6 +525,16 @@ mod tests {
         // rx and rx / 10 as tx.
         assert_eq!(bytes_in(&all, dec, 1, plus_one), 22_000 + 330_000);
         assert_eq!(bytes_in(&[], dec, 1, plus_one), 0);
+        // An outage from November into December: its line's budget_bytes (what December
+        // counted of it), or, in a line without them, nothing of it.
+        let across = Outage { budget_bytes: Some(50), ..outage(dec1 - 86_400, 2 * 86_400, 9_000) };
+        assert_eq!(bytes_in(std::slice::from_ref(&across), dec, 1, plus_one), 50);
+        let old = Outage { budget_bytes: None, ..across.clone() };
+        assert_eq!(bytes_in(&[old], dec, 1, plus_one), 0);
+        let line = across.line();
+        assert!(line.contains(" tx=900 budget_bytes=50 reason="), "{line}");
+        assert_eq!(Outage::parse(line.trim_end()), Some(across));
+        assert_eq!(Outage::parse(&line.replace(" reason", " budget_bytes=1 reason")), None, "twice");
     }
 
     /// What an outage a reboot cut short leaves in the history: only an outage in
@@ -396,15 +542,15 @@ mod tests {
     #[test]
     fn an_outage_cut_by_a_reboot_is_a_line_of_what_the_record_knew() {
         let mut r = Record::default();
-        assert_eq!(cut_by_reboot(&r, Some(5)), None, "no outage in progress");
+        assert_eq!(cut_by_reboot(&r, Some(5), true), None, "no outage in progress");
         r.mode.failsafe = true;
         r.mode.since_unix_s = 1_000;
         r.outage.reason = "primary eth0: no carrier".into();
-        let o = cut_by_reboot(&r, Some(1_600)).expect("cut");
+        let o = cut_by_reboot(&r, Some(1_600), true).expect("cut");
         assert_eq!((o.start_unix_s, o.end_unix_s, o.target.as_str()), (1_000, 1_600, "tunnel"));
         assert_eq!(o.reason, "primary eth0: no carrier (cut short by a reboot)");
-        assert_eq!(cut_by_reboot(&r, Some(10)).map(|o| o.end_unix_s), Some(1_000), "a clock stepped back");
-        assert_eq!(cut_by_reboot(&r, None).map(|o| o.duration_s()), Some(0));
+        assert_eq!(cut_by_reboot(&r, Some(10), true).map(|o| o.end_unix_s), Some(1_000), "a clock stepped back");
+        assert_eq!(cut_by_reboot(&r, None, true).map(|o| o.duration_s()), Some(0));
     }
 
     #[test]
@@ -452,6 +598,49 @@ mod tests {
         let small = Outage { reason: "x".into(), ..outage(1, 1, 1) };
         assert!(append(&path, 64, &small).is_err(), "appended through a second link");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An outage's open line: skipped by `parse_all` (and an earlier build), replaced by
+    /// the failback's line, and completed by the next boot's sweep when a power cut ended
+    /// it — at the line's last write, marked cut — or replaced by what the record knew.
+    #[test]
+    fn open_lines_are_completed_at_failback_or_by_the_next_boot() {
+        let dir = std::env::temp_dir().join(format!("wgfs-history-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("history");
+        let _ = std::fs::remove_file(&path);
+        let done = outage(1_000, 100, 7);
+        let going = Outage { budget_bytes: Some(3), ..outage(2_000, 60, 5) };
+        let open = open_line(&going);
+        assert!(open.starts_with("start=2000 end=2060 duration_s=- target=tunnel rx=5 "), "{open}");
+        assert_eq!(parse_line(open.trim_end()), Some((going.clone(), true)));
+        assert_eq!(parse_all(&open), []);
+        // Failback: the open line replaced, once.
+        append(&path, 64, &done).expect("append");
+        put(&path, 64, 2_000, &open).expect("open");
+        put(&path, 64, 2_000, &going.line()).expect("failback");
+        put(&path, 64, 2_000, &going.line()).expect("again");
+        let read = || std::fs::read_to_string(&path).expect("read");
+        assert_eq!(read(), format!("{}{}", done.line(), going.line()));
+        // A power cut: the open line completed at its last write, the record's outage
+        // (STATE_DIR survived) in place of its own, the complete lines as they were.
+        let cut = outage(3_000, 10, 1);
+        let record_knew = Outage { reason: "r (cut short by a reboot)".into(), ..outage(4_000, 90, 9) };
+        put(&path, 64, 3_000, &open_line(&cut)).expect("open");
+        put(&path, 64, 4_000, &open_line(&outage(4_000, 5, 0))).expect("open");
+        sweep(&path, 64, Some(&record_knew)).expect("sweep");
+        let all = parse_all(&read());
+        let swept = Outage { reason: "primary eth0: no carrier (cut short by a reboot)".into(), ..cut };
+        assert_eq!(all, [done.clone(), going.clone(), swept.clone(), record_knew.clone()]);
+        // Again: nothing to do (a retry writes each outage once).
+        let text = read();
+        sweep(&path, 64, Some(&record_knew)).expect("sweep");
+        assert_eq!(read(), text);
+        // The record's outage without an open line (an earlier build's): added.
+        let older = Outage { reason: "cut short by a reboot".into(), ..outage(5_000, 1, 1) };
+        sweep(&path, 64, Some(&older)).expect("sweep");
+        assert_eq!(parse_all(&read()).last(), Some(&older));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -47,6 +47,9 @@ pub struct Record {
     pub budget: Budget,
     /// The boot these boot-time times belong to.
     pub boot_id: Option<String>,
+    /// HISTORY_FILE's open lines left by an earlier boot were completed (once a boot:
+    /// the record of a new boot, or a fresh STATE_DIR, has not).
+    pub history_checked: bool,
 }
 
 /// Whether the failsafe is on, and where the tables point.
@@ -236,6 +239,8 @@ impl Record {
         self.traffic = Traffic::default();
         self.outage = OutageFacts::default();
         self.outage.saw(target);
+        // The budget's share of this outage starts from nothing (the period's sum goes on).
+        self.budget.outage_bytes = 0;
     }
 
     /// Why this outage began (for HISTORY_FILE), on one line.
@@ -441,11 +446,18 @@ impl Record {
         // Only a counted period is written (an unknown one is rebuilt at the next count).
         let budget = match b.period.is_known() {
             false => String::new(),
-            true => {
-                format!("budget={} {} {} {}\n", b.period.date_text(), b.period.start_unix_s, b.used_bytes, b.told_pct)
-            }
+            // The outage's share on a line of its own: an earlier build skips it.
+            true => format!(
+                "budget={} {} {} {}\nbudget_outage={}\n",
+                b.period.date_text(),
+                b.period.start_unix_s,
+                b.used_bytes,
+                b.told_pct,
+                b.outage_bytes
+            ),
         };
-        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget
+        let checked = if self.history_checked { "history_checked=1\n" } else { "" };
+        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget + checked
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
@@ -515,7 +527,11 @@ impl Record {
                 }
                 "outage_s_total" => r.totals.outage_s = num()?,
                 "outage_reason" => r.outage.reason = v.to_string(),
-                "budget" => r.budget = parse_budget(v).ok_or_else(bad)?,
+                "budget" => {
+                    r.budget = Budget { outage_bytes: r.budget.outage_bytes, ..parse_budget(v).ok_or_else(bad)? }
+                }
+                "budget_outage" => r.budget.outage_bytes = num()?,
+                "history_checked" => r.history_checked = flag()?,
                 "outage_paths" => {
                     (r.outage.tunnel, r.outage.backup) = match v {
                         "tunnel" => (true, false),
@@ -544,7 +560,8 @@ impl Record {
 
 /// `budget=DATE START USED TOLD`: the period's local date and start (Unix seconds), its
 /// bytes, the highest threshold told. The form without the date (`START USED TOLD`, of
-/// an earlier build) reads as no budget kept: the next count rebuilds the period.
+/// an earlier build) is the period starting at START (its local date then), with its
+/// bytes and thresholds: an upgrade mid-period keeps them (and an exclusion at 100 %).
 fn parse_budget(v: &str) -> Option<Budget> {
     let words: Vec<&str> = v.split(' ').collect();
     let (date, numbers) = match words[..] {
@@ -555,8 +572,11 @@ fn parse_budget(v: &str) -> Option<Budget> {
     let [start, used_bytes, told] = n[..] else { return None };
     let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100)?;
     match date {
-        Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct }),
-        None => Some(Budget::default()),
+        Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct, outage_bytes: 0 }),
+        None => {
+            let period = Period::starting_at(start, crate::log::utc_offset_s);
+            Some(Budget { period, used_bytes, told_pct, outage_bytes: 0 })
+        }
     }
 }
 
@@ -605,6 +625,7 @@ pub mod tests {
             outage: OutageFacts::default(),
             budget: Budget::default(),
             boot_id: Some("0f1e2d3c-aaaa-bbbb-cccc-0123456789ab".into()),
+            history_checked: false,
         }
     }
 
@@ -700,17 +721,22 @@ pub mod tests {
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         // The budget's period survives outages (and is written only once there is one).
         let dec = Period { date: (2026, 12, 1), start_unix_s: 1_796_083_200 };
-        r.budget = Budget { period: dec, used_bytes: 7, told_pct: 75 };
-        assert!(r.to_text().ends_with("\nbudget=2026-12-01 1796083200 7 75\n"));
+        r.budget = Budget { period: dec, used_bytes: 7, told_pct: 75, outage_bytes: 5 };
+        assert!(r.to_text().ends_with("\nbudget=2026-12-01 1796083200 7 75\nbudget_outage=5\n"));
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         assert_eq!(Record::parse(&r.to_text()).map(|r| r.budget.period.start_unix_s), Ok(1_796_083_200));
         for bad in ["budget=1 2", "budget=1 2 300", "budget=2026-02-30 1 2 3", "budget=2026-12-01 1 2"] {
             assert!(Record::parse(&format!("mode=normal\n{bad}\n")).is_err(), "{bad}");
         }
-        // An earlier build's line (no date): no known period, rebuilt at the next count.
+        // An earlier build's line (no date): the period that starts then, its bytes and
+        // thresholds kept (the local date of that instant: 1 December in UTC).
         let old = Record::parse("mode=normal\nbudget=1796083200 7 75\n").expect("read");
-        assert_eq!(old.budget, Budget::default());
-        assert!(!old.to_text().contains("budget="));
+        let offset = crate::log::utc_offset_s(1_796_083_200);
+        assert_eq!(
+            (old.budget.period.start_unix_s, old.budget.used_bytes, old.budget.told_pct),
+            (1_796_083_200, 7, 75)
+        );
+        assert_eq!(old.budget.period.date, if offset >= 0 { (2026, 12, 1) } else { (2026, 11, 30) });
         r.activation_judged(&cfg(), Target::Backup, None, None, 20);
         assert_eq!(r.budget.used_bytes, 7);
         assert_eq!((r.outage.reason.as_str(), r.outage.target()), ("", "backup"));

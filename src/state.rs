@@ -514,11 +514,11 @@ impl State {
         os::try_flock(&f, LockKind::Shared).is_err()
     }
 
-    /// Sets aside everything written under another boot: the routes it describes are
-    /// gone with that boot. Returns whether anything was set aside. This boot's id is
-    /// asked for only when the record or the journal names one (a healthy tick with
-    /// neither reads no `/proc` file for it: four system calls).
-    pub fn forget_other_boot(&mut self, boot_id: impl FnOnce() -> Option<String>) -> Result<bool, StateError> {
+    /// Whether the record or the journal was written under another boot than this one.
+    /// This boot's id is asked for only when the record or the journal names one (a
+    /// healthy tick with neither reads no `/proc` file for it: four system calls); not
+    /// known: no.
+    pub fn of_other_boot(&self, boot_id: impl FnOnce() -> Option<String>) -> Result<bool, StateError> {
         let journal = self.read("journal").ok().flatten().unwrap_or_default();
         let journal_boot = journal.lines().next().and_then(|l| l.strip_prefix("boot "));
         let record_boot = self.record()?.boot_id;
@@ -527,7 +527,13 @@ impl State {
             return Ok(false);
         }
         let Some(now) = boot_id() else { return Ok(false) };
-        if then.all(|then| then == now) {
+        Ok(!then.all(|then| then == now))
+    }
+
+    /// Sets aside everything written under another boot: the routes it describes are
+    /// gone with that boot. Returns whether anything was set aside.
+    pub fn forget_other_boot(&mut self, boot_id: impl FnOnce() -> Option<String>) -> Result<bool, StateError> {
+        if !self.of_other_boot(boot_id)? {
             return Ok(false);
         }
         for name in ["journal", "snapshot", "state"] {

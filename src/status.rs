@@ -470,6 +470,7 @@ pub mod tests {
                     period: crate::budget::Period { date: (2026, 12, 1), start_unix_s: 1_796_083_200 },
                     used_bytes: 76_000_000,
                     told_pct: 75,
+                    outage_bytes: 0,
                 },
             )),
         }
@@ -535,6 +536,7 @@ pub mod tests {
             target: "tunnel".into(),
             bytes: Bytes { rx: 5, tx: 6 },
             reason: "primary eth0: \"no\" carrier".into(),
+            budget_bytes: None,
         };
         let days30 =
             crate::history::Summary { outages: 1, seconds: 600, longest_s: 600, bytes: Bytes { rx: 5, tx: 6 } };

@@ -114,13 +114,20 @@ pub struct Observed {
     pub on: bool,
 }
 
-/// HISTORY_FILE: the outage a reboot cut short (a power cut during it), written by the
-/// first process of the new boot; a write that fails is told, and nothing else fails.
-fn remember_cut(cfg: &Config, log: &Logger, outage: &crate::history::Outage) {
-    let Some(path) = &cfg.history_file else { return };
-    if let Err(e) = crate::history::append(path, cfg.history_max_kb, outage) {
-        log.warn(&format!("HISTORY_FILE {}: the outage cut by the reboot is not recorded: {e}", path.display()));
+/// HISTORY_FILE at the first run of a boot (a fresh record): the outages a reboot cut
+/// short (a power cut during them) completed — their open lines, and `cut`, what the
+/// previous boot's record knew of its outage when STATE_DIR survived (see
+/// `history::sweep`). Done (`true`), `record` says so; a write that fails is told,
+/// nothing else fails, and the next run tries again.
+fn sweep_history(cfg: &Config, log: &Logger, record: &mut Record, cut: Option<&crate::history::Outage>) -> bool {
+    let Some(path) = &cfg.history_file else { return false };
+    match crate::history::sweep(path, cfg.history_max_kb, cut) {
+        Ok(()) => record.history_checked = true,
+        Err(e) => {
+            log.warn(&format!("HISTORY_FILE {}: an outage cut by a reboot is not recorded yet: {e}", path.display()))
+        }
     }
+    record.history_checked
 }
 
 impl<'a> System<'a> {
@@ -147,13 +154,26 @@ impl<'a> System<'a> {
         let mut record = or_set_aside(&mut state, log, dry_run, read, Record::default())?;
         // While an outage is on: when a round last knew it went on (a reboot may cut it).
         let written_unix_s = record.mode.failsafe.then(|| state.record_written_unix_s()).flatten();
-        if !dry_run && state.forget_other_boot(|| kernel.boot_id()).map_err(state_error)? {
-            log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
-            // Set aside first, so the outage the reboot cut is written once at most.
-            if let Some(outage) = crate::history::cut_by_reboot(&record, written_unix_s) {
-                remember_cut(cfg, log, &outage);
-            }
+        // This boot's id, read once and only when asked for (see `State::of_other_boot`).
+        let boot_cell = std::cell::OnceCell::new();
+        let boot = || boot_cell.get_or_init(|| kernel.boot_id()).clone();
+        let swept = if !dry_run && state.of_other_boot(boot).map_err(state_error)? {
+            // HISTORY_FILE first (a retry writes the outage once), then set aside.
+            let cut = crate::history::cut_by_reboot(&record, written_unix_s, cfg.backup_budget_mb.is_some());
             record = Record::default();
+            let swept = sweep_history(cfg, log, &mut record, cut.as_ref());
+            state.forget_other_boot(boot).map_err(state_error)?;
+            log.warn(&format!("{} was written before the last reboot: starting clean", cfg.state_dir.display()));
+            swept
+        } else if !dry_run && !record.history_checked && !record.mode.failsafe {
+            sweep_history(cfg, log, &mut record, None)
+        } else {
+            false
+        };
+        if swept {
+            // Once a boot: written with the boot, so that the next one checks again.
+            record.boot_id = boot().or(record.boot_id);
+            state.write_record(&record).map_err(state_error)?;
         }
         let read = state.journal();
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;

@@ -113,6 +113,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let ms = sys.elapsed_ms(started_ms);
     record.activated(sys.wall_now().as_secs(), sys.boottime_s(), ms);
     sys.write_record(&record)?;
+    steps::history_open(sys, &record);
     let refused6 = refused6.is_some();
     let damped_s = record.damped_wait_s(c);
     let done =

@@ -91,13 +91,16 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
         target: record.outage.target().to_string(),
         bytes: record.traffic.total(),
         reason: record.outage.reason.clone(),
+        budget_bytes: history::budget_share(&record, sys.cfg.backup_budget_mb.is_some()),
     };
+    // Its open line's key: the activation's wall clock.
+    let opened_unix_s = record.mode.since_unix_s;
     record.deactivated(now_unix_s, ms, now_boot_s, sys.boot_id());
     sys.write_record(&record)?;
     sys.forget_changes(true)?;
     record.deactivation_finished();
     sys.write_record(&record)?;
-    remember_outage(sys, &outage);
+    remember_outage(sys, &outage, opened_unix_s);
     let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
     let traffic = record.traffic;
     sys.outage_bytes = Some(traffic.total());
@@ -106,15 +109,16 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     Ok(Outcome::Deactivated { ms })
 }
 
-/// HISTORY_FILE: the outage that ended, one line, written now and never per tick. Only
-/// a help to the owner: a write that fails is told, never a failed failback.
-fn remember_outage(sys: &mut System, outage: &Outage) {
+/// HISTORY_FILE: the outage that ended, one line in place of its open line (the one
+/// that began at `opened_unix_s`), written now and never per tick. Only a help to the
+/// owner: a write that fails is told, never a failed failback.
+fn remember_outage(sys: &mut System, outage: &Outage, opened_unix_s: u64) {
     let Some(path) = &sys.cfg.history_file else { return };
     if sys.dry_run {
         sys.changes.push(format!("# history: {}", outage.line().trim_end()));
         return;
     }
-    if let Err(e) = history::append(path, sys.cfg.history_max_kb, outage) {
+    if let Err(e) = history::put(path, sys.cfg.history_max_kb, opened_unix_s, &outage.line()) {
         sys.log.warn(&format!("HISTORY_FILE {}: the outage is not recorded: {e}", path.display()));
     }
 }

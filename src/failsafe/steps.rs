@@ -288,9 +288,32 @@ pub(super) fn count_traffic(sys: &mut System, record: &mut Record, target: Targe
     // rebuilt from HISTORY_FILE first.
     record.budget = crate::history::budget_at(sys.cfg, record.budget, sys.wall_now().as_secs());
     let period = record.budget.period;
-    for pct in record.budget.counted(moved, period, budget_mb.saturating_mul(1_000_000)) {
+    let budget_bytes = budget_mb.saturating_mul(1_000_000);
+    let step = |b: &crate::budget::Budget| b.used_pct(budget_bytes).min(100) / crate::history::STEP_PCT;
+    let before = step(&record.budget);
+    for pct in record.budget.counted(moved, period, budget_bytes) {
         let since = period.start_unix_s;
         tell(sys, News::Budget { pct, used_bytes: record.budget.used_bytes, budget_mb, since });
+    }
+    // What a power cut leaves known of the outage's bytes (activation writes its own).
+    if step(&record.budget) > before && record.mode.failsafe {
+        history_open(sys, record);
+    }
+}
+
+/// HISTORY_FILE's open line of the outage in progress (see `history::open_line`): at its
+/// activation, and with its bytes so far at each `history::STEP_PCT` of the budget; the
+/// failback completes it. Only a help to the owner: a write that fails is told.
+pub(super) fn history_open(sys: &mut System, record: &Record) {
+    let Some(path) = sys.cfg.history_file.clone() else { return };
+    let o = crate::history::so_far(record, sys.wall_now().as_secs(), sys.cfg.backup_budget_mb.is_some());
+    let line = crate::history::open_line(&o);
+    if sys.dry_run {
+        sys.changes.push(format!("# history: {}", line.trim_end()));
+        return;
+    }
+    if let Err(e) = crate::history::put(&path, sys.cfg.history_max_kb, o.start_unix_s, &line) {
+        sys.log.warn(&format!("HISTORY_FILE {}: the outage in progress is not recorded: {e}", path.display()));
     }
 }
 

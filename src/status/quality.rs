@@ -10,6 +10,9 @@ use crate::config::Quality;
 use crate::judge::quality_verdict;
 use crate::probe::Stats;
 
+/// What `fails` says of a round that sent no echo the judge let pass.
+const NOT_MEASURED: &str = "not measured (no echo sent)";
+
 /// The quality limits against one round's echoes, as the judge sees them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QualitySeen {
@@ -19,21 +22,27 @@ pub struct QualitySeen {
     /// Judged against the UP limits (the failsafe is on: the primary's failback wait),
     /// else against the DOWN ones.
     pub waiting: bool,
-    /// Why the round fails them, in the judge's words (`None`: it passes).
+    /// Why the round fails them, in the judge's words, or that it was not measured (no
+    /// echo sent: the primary has no carrier) — `None`: it passes.
     pub fails: Option<String>,
 }
 
 impl QualitySeen {
     /// The limits `q` over each target's echoes, judged by `judge::quality_verdict` as a
     /// round is (`need`: TRACK_RELIABILITY's count; `waiting`: the failsafe is on); `None`
-    /// when no limit is set.
+    /// when no limit is set. A round that sent no echo is not measured, never passes (the
+    /// judge lets it pass the DOWN limits: the carrier's verdict is what fails it then).
     pub fn judged(q: &Quality, targets: &[Stats], need: usize, waiting: bool) -> Option<QualitySeen> {
-        let fails = quality_verdict(q, Some(targets), need, waiting).err().map(|why| why.to_string());
         let stats = targets.iter().fold(Stats::default(), |t, s| Stats {
             sent: t.sent + s.sent,
             received: t.received + s.received.min(s.sent),
             rtt_total: t.rtt_total + s.rtt_total,
         });
+        let fails = match quality_verdict(q, Some(targets), need, waiting) {
+            Err(why) => Some(why.to_string()),
+            Ok(_) if stats.sent == 0 => Some(NOT_MEASURED.to_string()),
+            Ok(_) => None,
+        };
         q.on().then(|| QualitySeen { stats, limits: q.clone(), waiting, fails })
     }
 
@@ -58,6 +67,7 @@ impl QualitySeen {
         let against = if self.waiting { "up limits (failback wait)" } else { "down limits" };
         match &self.fails {
             None => format!("{loss}, {rtt}: passes the {against}"),
+            Some(why) if why == NOT_MEASURED => format!("{loss}, {rtt}: {why} against the {against}"),
             Some(why) => format!("{loss}, {rtt}: FAILS the {against}: {why}"),
         }
     }
@@ -155,6 +165,13 @@ mod tests {
             unprobed.text(),
             "no echo sent, rtt: no answer: FAILS the up limits (failback wait): quality not measured yet"
         );
+        // Nor against the down limits, which the judge lets it pass: not measured, not passed.
+        let no_carrier = QualitySeen::judged(&loss_only, &[Stats::default()], 1, false).expect("limits set");
+        assert_eq!(
+            no_carrier.text(),
+            "no echo sent, rtt: no answer: not measured (no echo sent) against the down limits"
+        );
+        assert!(no_carrier.json().ends_with("\"passes\":false,\"why\":\"not measured (no echo sent)\"}"));
     }
 
     /// Each target is judged on its own, as the round judges them: a silent TRACK_IPS target
