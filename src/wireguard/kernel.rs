@@ -64,38 +64,40 @@ fn family_id(nl: &mut Netlink) -> Result<u16, WgError> {
 /// CTRL_ATTR_FAMILY_ID (include/uapi/linux/genetlink.h): a u16.
 const CTRL_ATTR_FAMILY_ID: u16 = 1;
 
-/// The family lookup as the netlink loop sees it: the request out, the reply's family id
-/// in. The reply is read here: the crate's controller parser reads every attribute of
-/// the family (its operations, groups and policies) to give back this one number, and
-/// was 11 KB of the mipsel binary.
+/// A generic netlink exchange as the netlink loop sees it: the request out (the crate's
+/// message), the reply in, read here rather than by the crate's parser of the family.
 #[derive(Clone, Debug)]
-pub enum FamilyLookup {
-    Request(GenlMessage<GenlCtrl>),
-    /// CTRL_ATTR_FAMILY_ID, if the message has it.
-    Reply(Option<u16>),
+pub enum Exchange<Q, R> {
+    Request(Q),
+    Reply(R),
 }
 
-impl NetlinkSerializable for FamilyLookup {
+impl<Q: NetlinkSerializable, R> NetlinkSerializable for Exchange<Q, R> {
     fn message_type(&self) -> u16 {
         match self {
-            FamilyLookup::Request(m) => m.message_type(),
-            FamilyLookup::Reply(_) => 0,
+            Exchange::Request(m) => m.message_type(),
+            Exchange::Reply(_) => 0,
         }
     }
 
     fn buffer_len(&self) -> usize {
         match self {
-            FamilyLookup::Request(m) => m.buffer_len(),
-            FamilyLookup::Reply(_) => 0,
+            Exchange::Request(m) => m.buffer_len(),
+            Exchange::Reply(_) => 0,
         }
     }
 
     fn serialize(&self, buffer: &mut [u8]) {
-        if let FamilyLookup::Request(m) = self {
+        if let Exchange::Request(m) = self {
             m.serialize(buffer)
         }
     }
 }
+
+/// The family lookup: its reply's CTRL_ATTR_FAMILY_ID, if the message has it. The crate's
+/// controller parser reads every attribute of the family (its operations, groups and
+/// policies) to give back this one number, and was 11 KB of the mipsel binary.
+pub type FamilyLookup = Exchange<GenlMessage<GenlCtrl>, Option<u16>>;
 
 impl NetlinkDeserializable for FamilyLookup {
     type Error = DecodeError;
@@ -320,36 +322,10 @@ pub fn parse_device(payload: &[u8]) -> Result<Vec<Peer>, String> {
     Ok(out)
 }
 
-/// The device dump as the netlink loop sees it: the request out, each reply message's
-/// peers in. The SET requests go out in it too: their one answer is the ACK, so no reply
-/// of theirs is read, and the crate's parser of WireGuard messages is not linked for it.
-#[derive(Clone, Debug)]
-pub enum DeviceDump {
-    Request(GenlMessage<WireguardMessage>),
-    Reply(Vec<Peer>),
-}
-
-impl NetlinkSerializable for DeviceDump {
-    fn message_type(&self) -> u16 {
-        match self {
-            DeviceDump::Request(m) => m.message_type(),
-            DeviceDump::Reply(_) => 0,
-        }
-    }
-
-    fn buffer_len(&self) -> usize {
-        match self {
-            DeviceDump::Request(m) => m.buffer_len(),
-            DeviceDump::Reply(_) => 0,
-        }
-    }
-
-    fn serialize(&self, buffer: &mut [u8]) {
-        if let DeviceDump::Request(m) = self {
-            m.serialize(buffer)
-        }
-    }
-}
+/// The device dump: each reply message's peers. The SET requests go out as it too: their
+/// one answer is the ACK, so no reply of theirs is read, and the crate's parser of
+/// WireGuard messages is not linked for it.
+pub type DeviceDump = Exchange<GenlMessage<WireguardMessage>, Vec<Peer>>;
 
 impl NetlinkDeserializable for DeviceDump {
     type Error = DecodeError;
