@@ -172,23 +172,7 @@ impl Daemon {
             Ok(outcome) => {
                 self.last_error = None;
                 self.hold_until = None;
-                // A healthy round's lookup goes on (or starts); after any other, a healthy
-                // one under way is no longer wanted: the address activation used stays
-                // while on. While on with no address known, the lookup through the backup
-                // the round handed over is asked beside the loop.
-                match outcome {
-                    Outcome::Healthy => {
-                        let r = self.refresh_endpoint();
-                        self.note(r);
-                    }
-                    _ if self.lookup.as_ref().is_some_and(|(a, _)| a.via_backup) => {}
-                    _ => self.lookup = None,
-                }
-                if let Some((asking, path)) = lookup_due.filter(|_| self.lookup.is_none()) {
-                    let via = Some(&path);
-                    let resolving = dns::Resolving::start_via(&asking.servers, &asking.name, asking.timeout, via);
-                    self.lookup = Some((asking, resolving));
-                }
+                self.follow_lookup(&outcome, lookup_due);
                 if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
                     self.log.info(&format!(
                         "tables switched {} ms after the kernel's event: {what}",
@@ -214,6 +198,25 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// A name endpoint's lookup after a round's `outcome`: a healthy round's goes on (or
+    /// starts); after any other, a healthy one under way is no longer wanted (the address
+    /// activation used stays while on). While on with no address known, the lookup through
+    /// the backup the round handed over (`due`) is asked beside the loop.
+    fn follow_lookup(&mut self, outcome: &Outcome, due: Option<(crate::endpoint::Asking, ProbePath)>) {
+        match outcome {
+            Outcome::Healthy => {
+                let r = self.refresh_endpoint();
+                self.note(r);
+            }
+            _ if self.lookup.as_ref().is_some_and(|(a, _)| a.via_backup) => {}
+            _ => self.lookup = None,
+        }
+        if let Some((asking, path)) = due.filter(|_| self.lookup.is_none()) {
+            let resolving = dns::Resolving::start_via(&asking.servers, &asking.name, asking.timeout, Some(&path));
+            self.lookup = Some((asking, resolving));
+        }
     }
 
     /// `round_passed`: the probe round that just closed passed (`None`: no round closed,
