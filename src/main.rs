@@ -268,17 +268,7 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
     match &cli.command {
         Cmd::Help | Cmd::Version | Cmd::Daemon | Cmd::Init(_) => Ok(ExitCode::SUCCESS),
         Cmd::Transition { group, iface, state } => transition(cli, cfg, log, group, iface, state),
-        Cmd::Status { format } => {
-            let mut sys = System::open(cfg, log, true)?;
-            let st = status::gather(&mut sys)?;
-            let out = match format {
-                Format::Text => st.to_text(),
-                Format::Json => st.to_json() + "\n",
-                Format::Prometheus => metrics::prometheus(&st),
-            };
-            print!("{out}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Status { format } => show_status(cfg, log, *format),
         Cmd::Check => check(cfg, log),
         Cmd::Run if daemon_running(cfg) => {
             // The daemon does what a tick would, sooner; cron is its watchdog.
@@ -317,6 +307,23 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
 }
 
 /// Whether a daemon holds STATE_DIR/daemon.lock.
+/// `status`. Never inlined: its figures (round-trip times, shares) are the binary's only
+/// floating point, and an Octeon has no FPU — its kernel emulates each instruction, and
+/// qemu's Octeon model traps — so no other command's code, `main`'s prologue included,
+/// may save or touch a floating-point register.
+#[inline(never)]
+fn show_status(cfg: &Config, log: &Logger, format: Format) -> Result<ExitCode, Error> {
+    let mut sys = System::open(cfg, log, true)?;
+    let st = status::gather(&mut sys)?;
+    let out = match format {
+        Format::Text => st.to_text(),
+        Format::Json => st.to_json() + "\n",
+        Format::Prometheus => metrics::prometheus(&st),
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn daemon_running(cfg: &Config) -> bool {
     state::State::open(&cfg.state_dir).is_ok_and(|s| s.daemon_running())
 }
