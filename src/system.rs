@@ -32,6 +32,8 @@ pub mod fake;
 #[cfg(test)]
 mod lab;
 #[cfg(test)]
+mod metered;
+#[cfg(test)]
 mod model;
 mod named;
 #[cfg(test)]
