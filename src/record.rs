@@ -554,6 +554,11 @@ impl Record {
             (Some(at_unix_s), Some(by)) => Some(LastProof { at_unix_s, by }),
             _ => None,
         };
+        // The outage's share belongs to a counted period: without one (a lone
+        // `budget_outage` line, never written so) it is nothing, as `to_text` writes it.
+        if !r.budget.period.is_known() {
+            r.budget.outage_bytes = 0;
+        }
         Ok(r)
     }
 }
@@ -725,6 +730,9 @@ pub mod tests {
         assert!(r.to_text().ends_with("\nbudget=2026-12-01 1796083200 7 75\nbudget_outage=5\n"));
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         assert_eq!(Record::parse(&r.to_text()).map(|r| r.budget.period.start_unix_s), Ok(1_796_083_200));
+        // A lone share (fuzz): no period, nothing to charge it to; read as written back.
+        let lone = Record::parse("mode=failsafe\nbudget_outage=1\n").expect("read");
+        assert_eq!((lone.budget.outage_bytes, Record::parse(&lone.to_text())), (0, Ok(lone.clone())));
         for bad in ["budget=1 2", "budget=1 2 300", "budget=2026-02-30 1 2 3", "budget=2026-12-01 1 2"] {
             assert!(Record::parse(&format!("mode=normal\n{bad}\n")).is_err(), "{bad}");
         }
