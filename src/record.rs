@@ -580,6 +580,8 @@ fn parse_budget(v: &str) -> Option<Budget> {
         Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct, outage_bytes: 0 }),
         None => {
             let period = Period::starting_at(start, crate::log::utc_offset_s);
+            // A date the dated line could not carry (past year 9999) is no period.
+            Period::parse(&period.date_text(), period.start_unix_s)?;
             Some(Budget { period, used_bytes, told_pct, outage_bytes: 0 })
         }
     }
@@ -733,7 +735,13 @@ pub mod tests {
         // A lone share (fuzz): no period, nothing to charge it to; read as written back.
         let lone = Record::parse("mode=failsafe\nbudget_outage=1\n").expect("read");
         assert_eq!((lone.budget.outage_bytes, Record::parse(&lone.to_text())), (0, Ok(lone.clone())));
-        for bad in ["budget=1 2", "budget=1 2 300", "budget=2026-02-30 1 2 3", "budget=2026-12-01 1 2"] {
+        for bad in [
+            "budget=1 2",
+            "budget=1 2 300",
+            "budget=400000000000000 0 0",
+            "budget=2026-02-30 1 2 3",
+            "budget=2026-12-01 1 2",
+        ] {
             assert!(Record::parse(&format!("mode=normal\n{bad}\n")).is_err(), "{bad}");
         }
         // An earlier build's line (no date): the period that starts then, its bytes and
