@@ -13,7 +13,8 @@ the same lab, one after the other or taking turns:
     the largest);
   - the daemon's carrier event to switched tables, as it logs it: TRIALS carrier losses
     each (min, median, max, and how many under 100 ms);
-  - the daemon idle: CPU per hour and peak RSS over IDLE_S seconds;
+  - the daemon idle: CPU per hour and peak RSS over the same IDLE_S seconds, both
+    daemons running side by side, each in a lab of its own;
   - the mipsel binary's size and its .deb's.
 Peak RSS counts the binary's own pages that the kernel maps around each page fault, as
 many as the page cache holds and in the folios it holds them in: the same bytes peaked
@@ -36,6 +37,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 import bench
 import daemon
@@ -79,13 +81,27 @@ def carrier(binary, trials):
         lb.down()
 
 
-def idle(binary, idle_s):
-    lb = daemon.Lab(f"bj{os.getpid() % 10000}")
+def idle(binaries, idle_s):
+    """{binary: (CPU s per hour, peak RSS KiB)} of a healthy daemon of each of BINARIES,
+    each in a lab of its own, all running over the same IDLE_S seconds (after 2 s of
+    start): one after the other, a load on the machine in one build's minute and not in
+    the other's made a difference of ±10 % either way."""
+    labs = [daemon.Lab(f"bj{i}{os.getpid() % 1000}") for i in range(len(binaries))]
+    procs = []
     try:
-        per_hour_s, hwm, _ = daemon.idle(lb, binary, idle_s)
-        return per_hour_s, hwm
+        for lb, b in zip(labs, binaries):
+            procs.append(daemon.daemon(lb, b, lb.conf("idle.conf", PROBE_INTERVAL_MS=500)))
+        time.sleep(2)
+        c0, t0 = [daemon.cpu_ns(p.pid) for p in procs], time.monotonic()
+        time.sleep(idle_s)
+        c1, t1 = [daemon.cpu_ns(p.pid) for p in procs], time.monotonic()
+        hwm = [daemon.vmhwm_kib(p.pid) for p in procs]
+        return {b: ((c1[i] - c0[i]) / 1e9 * 3600 / (t1 - t0), hwm[i]) for i, b in enumerate(binaries)}
     finally:
-        lb.down()
+        for p in procs:
+            daemon.stop(p)
+        for lb in labs:
+            lb.down()
 
 
 def uncache(paths):
@@ -145,11 +161,10 @@ def main():
     rows.append((f"  ... of which under {UNDER_MS} ms",)
                 + tuple(f"{sum(v < UNDER_MS for v in sw[b])} of {len(sw[b])}" for b in builds))
 
-    idl = {}
-    for b in builds:
-        print(f"daemon idle, {b}: {idle_s} s ...", flush=True)
-        uncache([binary[b]])
-        idl[b] = idle(binary[b], idle_s)
+    print(f"daemon idle, both side by side: {idle_s} s ...", flush=True)
+    uncache(binary.values())
+    both = idle([binary[b] for b in builds], idle_s)
+    idl = {b: both[binary[b]] for b in builds}
     rows.append((f"daemon idle CPU per hour ({idle_s} s, PROBE_INTERVAL_MS=500)",)
                 + tuple(f"{idl[b][0]:.2f} s" for b in builds))
     rows.append(("daemon idle peak RSS",) + tuple(f"{idl[b][1]} KiB" for b in builds))
