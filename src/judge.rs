@@ -80,18 +80,41 @@ pub fn primary_probe<E>(
     if cfg.track_ips.is_empty() {
         return Ok(Ok(PrimaryProbe { path: ProbePath::Device(cfg.primary_dev.clone()), targets: vec![gw], need }));
     }
+    Ok(match framed_path(link, addrs, lladdr)? {
+        Ok(path) => Ok(PrimaryProbe { path, targets: cfg.track_ips.clone(), need }),
+        Err(NoFramedPath::NoAddress) => Err(Unhealthy::NoAddress),
+        Err(NoFramedPath::GatewayUnresolved) => Err(Unhealthy::GatewaySilent),
+    })
+}
+
+/// Why echoes cannot be framed by hand to a gateway out of a link.
+enum NoFramedPath {
+    /// The link has no IPv4 address to send from.
+    NoAddress,
+    /// The gateway's link-layer address is not known (it did not answer ARP).
+    GatewayUnresolved,
+}
+
+/// The path of echoes framed by hand to a gateway out of `link`, whatever the tables
+/// hold (TRACK_IPS and BACKUP_TRACK_IPS alike): from the link's first address, to the
+/// gateway's link-layer address, which `lladdr` looks up only when the link is not
+/// point-to-point.
+fn framed_path<E>(
+    link: &Link,
+    addrs: &[Addr],
+    lladdr: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
+) -> Result<Result<ProbePath, NoFramedPath>, E> {
     let Some(src) = addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
-        return Ok(Err(Unhealthy::NoAddress));
+        return Ok(Err(NoFramedPath::NoAddress));
     };
     let lladdr = match link.point_to_point {
         true => None,
         false => match lladdr()? {
             Some(mac) => Some(mac),
-            None => return Ok(Err(Unhealthy::GatewaySilent)),
+            None => return Ok(Err(NoFramedPath::GatewayUnresolved)),
         },
     };
-    let path = ProbePath::Gateway { ifindex: link.index, lladdr, src };
-    Ok(Ok(PrimaryProbe { path, targets: cfg.track_ips.clone(), need }))
+    Ok(Ok(ProbePath::Gateway { ifindex: link.index, lladdr, src }))
 }
 
 /// The primary's verdict once its link and gateway are known: `reached` says its echoes
@@ -233,18 +256,12 @@ pub fn backup_track_probe<E>(
     addrs: &[Addr],
     lladdr: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
 ) -> Result<Result<ProbePath, BackupSeen>, E> {
-    let Some(src) = addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else {
-        let why = format!("no IPv4 address on {} to probe BACKUP_TRACK_IPS from", cfg.backup_dev);
-        return Ok(Err(BackupSeen::NoPath(why)));
-    };
-    let lladdr = match link.point_to_point {
-        true => None,
-        false => match lladdr()? {
-            Some(mac) => Some(mac),
-            None => return Ok(Err(BackupSeen::Silent(backup_silent(cfg, gw)))),
-        },
-    };
-    Ok(Ok(ProbePath::Gateway { ifindex: link.index, lladdr, src }))
+    Ok(framed_path(link, addrs, lladdr)?.map_err(|no| match no {
+        NoFramedPath::NoAddress => {
+            BackupSeen::NoPath(format!("no IPv4 address on {} to probe BACKUP_TRACK_IPS from", cfg.backup_dev))
+        }
+        NoFramedPath::GatewayUnresolved => BackupSeen::Silent(backup_silent(cfg, gw)),
+    }))
 }
 
 /// A BACKUP_TRACK_IPS check's verdict: any of them answered through the gateway `gw`.
