@@ -273,9 +273,7 @@ pub fn read_tail(path: &Path, limit: u64) -> io::Result<String> {
 /// A file root may append to: a regular file of its own with one link (a hard link
 /// planted in a directory others can write to would have it append elsewhere).
 fn ours(f: &File) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let m = f.metadata()?;
-    match m.is_file() && m.nlink() == 1 && m.uid() == os::geteuid() {
+    match crate::trust::appendable(&f.metadata()?) {
         true => Ok(()),
         false => Err(io::Error::other("not a regular file of ours with a single link: left alone")),
     }

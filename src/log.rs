@@ -100,7 +100,6 @@ impl Logger {
 /// regular file of root's with one name: a hard link planted in a directory others can
 /// write would otherwise have root append to whatever it points at.
 fn open_log(path: &std::path::Path) -> Option<fs::File> {
-    use std::os::unix::fs::MetadataExt;
     let f = OpenOptions::new()
         .append(true)
         .create(true)
@@ -110,12 +109,7 @@ fn open_log(path: &std::path::Path) -> Option<fs::File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .ok()?;
-    let m = f.metadata().ok()?;
-    (m.is_file() && m.nlink() == 1 && m.uid() == euid()).then_some(f)
-}
-
-fn euid() -> u32 {
-    crate::os::geteuid()
+    crate::trust::appendable(&f.metadata().ok()?).then_some(f)
 }
 
 /// The local time, broken down. Wall-clock time is right here: it is for humans.

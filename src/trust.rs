@@ -146,6 +146,13 @@ pub fn peer_uid(sock: &UnixStream) -> io::Result<u32> {
     crate::os::peer_uid(sock)
 }
 
+/// Whether root may append to the file `meta` describes (LOG_FILE, HISTORY_FILE): a
+/// regular file of its own with one name — a hard link planted in a directory others can
+/// write would otherwise have root append to whatever it points at.
+pub fn appendable(meta: &fs::Metadata) -> bool {
+    meta.is_file() && meta.nlink() == 1 && meta.uid() == crate::os::geteuid()
+}
+
 /// Whether others may read the file `meta` describes (a configuration naming secrets).
 pub fn readable_by_others(meta: &fs::Metadata) -> bool {
     meta.mode() & 0o004 != 0
