@@ -148,8 +148,9 @@ fn a_wireguard_interface_re_created_during_an_outage_carries_the_lan_again() {
     ));
     let back = Instant::now();
     wait_for(&lab, "works again", Duration::from_secs(10));
-    // Within DOWN_AFTER_MS of its return (1 s here), with room for the handshake.
-    assert!(back.elapsed() < Duration::from_secs(4), "back on the tunnel after {:?}", back.elapsed());
+    // Within DOWN_AFTER_MS of its return (1 s here: as many passing rounds as losing it
+    // took), with room for the handshake and the log's polling (1.03-1.11 s measured).
+    assert!(back.elapsed() < Duration::from_millis(2500), "back on the tunnel after {:?}", back.elapsed());
     assert_failsafe_tables(&lab);
     lab.assert_traffic_via(VPS);
     assert_eq!(d.stop(), Some(0));
