@@ -9,7 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod tunnels;
-pub use tunnels::{first_proven, tunnel_choice, TunnelHealth};
+pub use tunnels::{first_proven, target_while_active, tunnel_choice, TunnelHealth};
 
 use std::net::Ipv4Addr;
 

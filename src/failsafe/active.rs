@@ -78,12 +78,8 @@ pub fn while_active(
     let (c, primary_gw) = (sys.cfg, obs.primary_gw);
     let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: ours.over_budget };
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
-    let target = match (record.mode.target, tunnel_ok, c.fallback) {
-        _ if verdict.is_none() => record.mode.target,
-        (Target::Tunnel, false, Fallback::Backup) if backup_alive => Target::Backup,
-        (Target::Backup, true, _) => Target::Tunnel,
-        (t, _, _) => t,
-    };
+    let target =
+        crate::judge::target_while_active(record.mode.target, verdict.map(|_| tunnel_ok), c.fallback, backup_alive);
     sys.lan_on(Some(target));
 
     // Defaults that appeared during the outage go into the snapshot, then come out of

@@ -10,7 +10,22 @@
 //!   wait): one lost echo restarts its clock, so a tunnel that comes and goes never
 //!   flaps the LAN.
 
+use crate::config::Fallback;
+use crate::model::Target;
 pub use crate::model::TunnelHealth;
+
+/// What the tables point at after a round while the failsafe is on, from what they point
+/// at (`current`) and the tunnel's verdict this round (`None`: not judged — the daemon's
+/// track has just started —, so nothing moves): a dead tunnel falls back to the backup
+/// only with FALLBACK=backup and a backup link that is alive; a tunnel that works again is
+/// taken back at once (its hysteresis is the verdict's).
+pub fn target_while_active(current: Target, verdict: Option<bool>, fallback: Fallback, backup_alive: bool) -> Target {
+    match (current, verdict, fallback) {
+        (Target::Tunnel, Some(false), Fallback::Backup) if backup_alive => Target::Backup,
+        (Target::Backup, Some(true), _) => Target::Tunnel,
+        (t, _, _) => t,
+    }
+}
 
 /// Activation's order: the first tunnel proven, `None` when none was (the backup directly).
 pub fn first_proven(proven: &[bool]) -> Option<usize> {
@@ -47,6 +62,23 @@ mod tests {
 
     fn up_since(ms: u64) -> TunnelHealth {
         TunnelHealth { works: Some(true), passing_since_ms: Some(ms) }
+    }
+
+    #[test]
+    fn while_active_the_tables_follow_the_tunnel_only_on_a_verdict() {
+        use Target::{Backup, Tunnel};
+        let on = |current, verdict, fallback, alive| target_while_active(current, verdict, fallback, alive);
+        // Not judged (a fresh track): nothing moves, whatever the last verdict was.
+        assert_eq!(on(Tunnel, None, Fallback::Backup, true), Tunnel);
+        assert_eq!(on(Backup, None, Fallback::Backup, true), Backup);
+        // A dead tunnel: the backup, only when FALLBACK allows it and the link is alive.
+        assert_eq!(on(Tunnel, Some(false), Fallback::Backup, true), Backup);
+        assert_eq!(on(Tunnel, Some(false), Fallback::Backup, false), Tunnel);
+        assert_eq!(on(Tunnel, Some(false), Fallback::None, true), Tunnel);
+        // A tunnel that works again takes the tables back; the backup stays otherwise.
+        assert_eq!(on(Backup, Some(true), Fallback::Backup, true), Tunnel);
+        assert_eq!(on(Backup, Some(false), Fallback::Backup, true), Backup);
+        assert_eq!(on(Tunnel, Some(true), Fallback::Backup, true), Tunnel);
     }
 
     #[test]
