@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::netlink::route::{AddMode, Route};
 use crate::netlink::rule::Rule;
@@ -177,6 +178,30 @@ pub fn owned_routes(journal: &[Owned]) -> Vec<Route> {
         .collect()
 }
 
+/// Whether the journal says the failsafe added a route on `r`'s path (same table,
+/// destination, device and gateway).
+pub fn owns_path(journal: &[Owned], r: &Route) -> bool {
+    journal.iter().any(|o| matches!(o, Owned::Route(j) if j.same_path(r)))
+}
+
+/// Whether the journal holds the settings of `iface`'s peer from before the failsafe set
+/// them (failback puts them back).
+pub fn peer_journaled(journal: &[Owned], iface: &str) -> bool {
+    journal.iter().any(|o| matches!(o, Owned::Peer(i, _) if i == iface))
+}
+
+/// The backup gateway of the route to the VPS (`endpoint`) the journal says the failsafe
+/// added last.
+pub fn endpoint_gateway(journal: &[Owned], endpoint: Ipv4Addr) -> Option<Ipv4Addr> {
+    journal.iter().rev().find_map(|o| match o {
+        Owned::Route(r) if !r.is_default() && r.dst.addr == IpAddr::V4(endpoint) => match r.gateway {
+            Some(IpAddr::V4(gw)) => Some(gw),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
 /// A boot id as the kernel writes it (`/proc/sys/kernel/random/boot_id`): hex digits
 /// and dashes. The journal's first line names one (`boot ID`), and so does the record.
 pub fn is_boot_id(id: &str) -> bool {
@@ -208,4 +233,35 @@ pub struct TunnelHealth {
     pub works: Option<bool>,
     /// Boot-time ms since which it has passed every round without a break.
     pub passing_since_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal(lines: &[&str]) -> Vec<Owned> {
+        lines.iter().map(|t| t.parse().unwrap_or_else(|e| panic!("{t}: {e}"))).collect()
+    }
+
+    #[test]
+    fn the_journal_answers_what_the_failsafe_added() {
+        let j = journal(&[
+            "route 203.0.113.10 via 192.168.2.1 dev eth1 table main proto static metric 190",
+            "route default via 10.11.0.1 dev wg0 table 201 proto static metric 40",
+            "route 203.0.113.10 via 192.168.3.1 dev eth2 table main proto static metric 190",
+            "restore-peer wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= persistent-keepalive 0",
+        ]);
+        let vps = Ipv4Addr::new(203, 0, 113, 10);
+        // The last endpoint route the journal holds says the gateway; none for another VPS.
+        assert_eq!(endpoint_gateway(&j, vps), Some(Ipv4Addr::new(192, 168, 3, 1)));
+        assert_eq!(endpoint_gateway(&j, Ipv4Addr::new(203, 0, 113, 11)), None);
+        // A route on a path the failsafe added is ours; in another table, or through
+        // another gateway, it is not.
+        let route = |t: &str| -> Route { t.parse().expect("route") };
+        assert!(owns_path(&j, &route("default via 10.11.0.1 dev wg0 table 201 proto static metric 40")));
+        assert!(!owns_path(&j, &route("default via 10.11.0.1 dev wg0 table 202 proto static metric 40")));
+        assert!(!owns_path(&j, &route("default via 10.11.0.9 dev wg0 table 201 proto static metric 40")));
+        assert!(peer_journaled(&j, "wg0") && !peer_journaled(&j, "wg1"));
+        assert_eq!(owned_routes(&j).len(), 3);
+    }
 }

@@ -75,8 +75,7 @@ pub fn undo_plan(journal: &[Owned], routes: &[Route], rules: &[Rule], by: Undoer
             Owned::Route(_) if by == Undoer::Deactivation => continue,
             Owned::Route(r) if !routes.contains(r) => continue,
             Owned::Route(r) => {
-                let mine = |x: &Route| journal.iter().any(|o| matches!(o, Owned::Route(j) if j.same_path(x)));
-                match defaults_of(routes, r.is_v6(), r.table).any(|x| !mine(x)) {
+                match defaults_of(routes, r.is_v6(), r.table).any(|x| !crate::model::owns_path(journal, x)) {
                     true => Undo::Apply(Change::DelRoute(r.clone())),
                     false => Undo::DefaultLeft(r.clone()),
                 }

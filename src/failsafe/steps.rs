@@ -28,18 +28,6 @@ pub(super) fn ensure_endpoint_route(
     Ok(())
 }
 
-/// The backup gateway of the route to the VPS the journal says the failsafe added
-/// (`endpoint`): the round's own when it finds none.
-pub(super) fn endpoint_gateway(journal: &[Owned], endpoint: Ipv4Addr) -> Option<Ipv4Addr> {
-    journal.iter().rev().find_map(|o| match o {
-        Owned::Route(r) if !r.is_default() && r.dst.addr == IpAddr::V4(endpoint) => match r.gateway {
-            Some(IpAddr::V4(gw)) => Some(gw),
-            _ => None,
-        },
-        _ => None,
-    })
-}
-
 /// Defaults that appeared while active, judged by whose they are (see
 /// `ownership::absorb`): the snapshot takes them in, rewritten first so that a crash
 /// cannot lose them, and each is told once. State lost: what holds a default now is
@@ -50,8 +38,7 @@ pub(super) fn absorb_appeared(sys: &mut System, obs: &Observed, ours: &Ours) -> 
         let snapshot = snapshot_now(&obs.routes, &obs.rules, c);
         return Ok(Absorbed { snapshot, appeared: Vec::new(), aside: Vec::new(), reimposed: Vec::new() });
     };
-    let is_ours =
-        |r: &Route| ours.is_target(r) || sys.journal().iter().any(|o| matches!(o, Owned::Route(j) if j.same_path(r)));
+    let is_ours = |r: &Route| ours.is_target(r) || owns_path(sys.journal(), r);
     let a = absorb(saved, &obs.routes, &obs.rules, c, is_ours);
     if a.snapshot != *saved {
         sys.write_snapshot(&a.snapshot)?;
@@ -102,8 +89,7 @@ pub(super) fn set_peer_endpoint(sys: &mut System, peer: Option<Peer>, why: &str)
 /// journaled already was set by the failsafe, and is left to WireGuard (which roams it).
 pub(super) fn peer_for_late_endpoint(sys: &mut System) -> Result<(), Error> {
     let c = sys.cfg;
-    let journaled = sys.journal().iter().any(|o| matches!(o, Owned::Peer(iface, _) if *iface == c.wg_iface));
-    if c.wg_endpoint.name.is_none() || !c.wg_endpoint.known() || journaled {
+    if c.wg_endpoint.name.is_none() || !c.wg_endpoint.known() || peer_journaled(sys.journal(), &c.wg_iface) {
         return Ok(());
     }
     let peer = sys.tunnel_peer()?;

@@ -167,7 +167,7 @@ fn bring_up_other(sys: &mut System, (backup_gw, primary_gw): (Ipv4Addr, Option<I
         // Its route once made stays (a dump every few seconds would cost a router with a
         // full table dearly): one removed since only keeps this tunnel from answering.
         let endpoint = ours.endpoint_route();
-        if !crate::model::owned_routes(sys.journal()).iter().any(|r| r.same_path(&endpoint)) {
+        if !crate::model::owns_path(sys.journal(), &endpoint) {
             let (routes, rules) = (sys.routes()?, sys.rules()?);
             ensure_endpoint_route(sys, &routes, &rules, &ours)?;
         }
