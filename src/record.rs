@@ -204,6 +204,15 @@ impl Record {
         self.tunnel.peer_echoes |= answered;
     }
 
+    /// Several tunnels: the LAN moved to another one (`tunnel`: its interface, `None` for
+    /// the first), which answered an echo just now; the handshake it holds (`mark`) is
+    /// the mark from here on, and the bytes' next reading of its counters only a base.
+    pub fn moved_to_tunnel(&mut self, tunnel: Option<String>, mark: Option<Duration>) {
+        self.traffic.base = None;
+        self.mode.tunnel = tunnel;
+        (self.tunnel.handshake_mark, self.tunnel.peer_echoes, self.tunnel.down) = (mark, true, false);
+    }
+
     /// What an activation's proof saw is what the peer is during this outage: one that
     /// answered is judged by its echoes from now on; one proven by a handshake alone (its
     /// echoes filtered now, whatever it did before), or not proven at all, by its

@@ -270,17 +270,12 @@ fn prove_tunnel(
         let pass_ms = sys.boottime_ms();
         // Each echo is also a packet that starts a handshake when no session is valid.
         if !std::mem::take(&mut no_echo) && sys.peer_answers_soon().map_err(|e| e.to_string())? {
-            sys.log.info(&format!("tunnel {} up after {} ms", c.wg_iface, sys.elapsed_ms(started_ms)));
+            tell(sys, News::TunnelProven { ms: sys.elapsed_ms(started_ms), handshook: false });
             return Ok(true);
         }
         let latest = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
         if mark.is_some_and(|m| handshake_since(latest, m)) {
-            sys.log.info(&format!(
-                "tunnel {} handshook over {} after {} ms",
-                c.wg_iface,
-                c.backup_dev,
-                sys.elapsed_ms(started_ms)
-            ));
+            tell(sys, News::TunnelProven { ms: sys.elapsed_ms(started_ms), handshook: true });
             return Ok(false);
         }
         // A session made before the mark (over the primary) carries the echoes and starts
@@ -298,7 +293,7 @@ fn prove_tunnel(
                     no_echo = handshake_since(await_handshake(sys, m), m);
                     continue;
                 }
-                Err(e) => sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface)),
+                Err(e) => tell(sys, News::TunnelStepFailed(&e)),
             }
         }
         let left_ms = wait_ms.saturating_sub(sys.elapsed_ms(started_ms));

@@ -132,7 +132,7 @@ fn mend_tunnel_path(sys: &mut System, obs: &Observed, ours: &Ours, wg_exists: bo
         ensure_link_up(sys)?;
         // Told, never a stop: the tables are kept all the same.
         if let Err(e) = peer_for_late_endpoint(sys) {
-            sys.log.warn(&format!("tunnel {}: {e}", sys.cfg.wg_iface));
+            tell(sys, News::TunnelStepFailed(&e));
         }
     }
     Ok(())

@@ -119,7 +119,7 @@ fn remember_outage(sys: &mut System, outage: &Outage, opened_unix_s: u64) {
         return;
     }
     if let Err(e) = history::put(path, sys.cfg.history_max_kb, opened_unix_s, &outage.line()) {
-        sys.log.warn(&format!("HISTORY_FILE {}: the outage is not recorded: {e}", path.display()));
+        tell(sys, News::HistoryNotWritten { path, in_progress: false, error: &e });
     }
 }
 

@@ -115,6 +115,30 @@ pub enum News<'a> {
     },
     /// An unfinished activation's changes taken back: this many.
     TookBack(usize),
+    /// The tunnel's proof at activation: an echo answered, or (`handshook`) only a
+    /// handshake was made, after `ms`.
+    TunnelProven {
+        ms: u64,
+        handshook: bool,
+    },
+    /// The VPS peer's endpoint and keepalive set (why, the endpoint, where its key came
+    /// from).
+    PeerSet {
+        why: &'a str,
+        endpoint: std::net::SocketAddr,
+        source: &'a str,
+    },
+    /// The VPS peer renewed so that a handshake is made (why).
+    PeerRenewed(&'a str),
+    /// A step on the tunnel failed; told, never a stop.
+    TunnelStepFailed(&'a Error),
+    /// HISTORY_FILE could not take the outage's line (its path, the outage still in
+    /// progress, why).
+    HistoryNotWritten {
+        path: &'a std::path::Path,
+        in_progress: bool,
+        error: &'a std::io::Error,
+    },
     /// BACKUP_BUDGET_MB: `pct` of it reached for the first time in the period `since`.
     Budget {
         pct: u8,
@@ -362,6 +386,35 @@ impl News<'_> {
             }
             News::TookBack(n) => info(format!("took back {n} change(s) of an unfinished activation")),
             News::Budget { pct, used_bytes, budget_mb, since } => budget(c, pct, used_bytes, budget_mb, since),
+            News::TunnelProven { .. }
+            | News::PeerSet { .. }
+            | News::PeerRenewed(_)
+            | News::TunnelStepFailed(_)
+            | News::HistoryNotWritten { .. } => self.said_of_steps(c),
+        }
+    }
+
+    /// The lines of the steps on the tunnel and on HISTORY_FILE (log lines only).
+    fn said_of_steps(&self, c: &Config) -> Vec<Said> {
+        let (wg, backup) = (&c.wg_iface, &c.backup_dev);
+        match *self {
+            News::TunnelProven { ms, handshook: false } => info(format!("tunnel {wg} up after {ms} ms")),
+            News::TunnelProven { ms, handshook: true } => {
+                info(format!("tunnel {wg} handshook over {backup} after {ms} ms"))
+            }
+            News::PeerSet { why, endpoint, source } => info(format!(
+                "tunnel {wg} {why}: setting the peer's endpoint {endpoint} and keepalive (key from {source})"
+            )),
+            News::PeerRenewed(why) => info(format!(
+                "tunnel {wg}: {why}: renewing the peer (same settings) so that a handshake is made over {backup}"
+            )),
+            News::TunnelStepFailed(e) => warn(format!("tunnel {wg}: {e}")),
+            News::HistoryNotWritten { path, in_progress, error } => warn(format!(
+                "HISTORY_FILE {}: the outage {}is not recorded: {error}",
+                path.display(),
+                if in_progress { "in progress " } else { "" }
+            )),
+            _ => Vec::new(),
         }
     }
 }
@@ -545,6 +598,36 @@ mod tests {
         assert!(down[0].ends_with("(eth1 has no carrier either: the primary is used again at its first passing round)"));
         let none = crate::config::Config { fallback: Fallback::None, ..cfg() };
         assert!(lines(News::TunnelDown, &none)[1].ends_with("(FALLBACK=none keeps the tables on it)"));
+    }
+
+    #[test]
+    fn the_steps_on_the_tunnel_and_the_history_are_log_lines_only() {
+        let c = cfg();
+        assert_eq!(lines(News::TunnelProven { ms: 42, handshook: false }, &c), ["Info: tunnel wg0 up after 42 ms"]);
+        assert_eq!(
+            lines(News::TunnelProven { ms: 7, handshook: true }, &c),
+            ["Info: tunnel wg0 handshook over eth1 after 7 ms"]
+        );
+        let endpoint = "203.0.113.10:51820".parse().expect("address");
+        assert_eq!(
+            lines(News::PeerSet { why: "at activation", endpoint, source: "/config/k" }, &c),
+            ["Info: tunnel wg0 at activation: setting the peer's endpoint 203.0.113.10:51820 and keepalive (key from /config/k)"]
+        );
+        assert_eq!(
+            lines(News::PeerRenewed("no echo"), &c),
+            ["Info: tunnel wg0: no echo: renewing the peer (same settings) so that a handshake is made over eth1"]
+        );
+        let e = Error::Failed("gone".into());
+        assert_eq!(lines(News::TunnelStepFailed(&e), &c), ["Warning: tunnel wg0: gone"]);
+        let (path, error) = (std::path::Path::new("/config/h"), std::io::Error::other("full"));
+        assert_eq!(
+            lines(News::HistoryNotWritten { path, in_progress: true, error: &error }, &c),
+            ["Warning: HISTORY_FILE /config/h: the outage in progress is not recorded: full"]
+        );
+        assert_eq!(
+            lines(News::HistoryNotWritten { path, in_progress: false, error: &error }, &c),
+            ["Warning: HISTORY_FILE /config/h: the outage is not recorded: full"]
+        );
     }
 
     #[test]

@@ -74,10 +74,7 @@ pub(super) fn set_peer_endpoint(sys: &mut System, peer: Option<Peer>, why: &str)
         None => sys.peer_with_key(&key)?.settings(),
     };
     let wanted = PeerSet { key, endpoint: Some(endpoint), keepalive_s: c.wg_keepalive_s };
-    sys.log.info(&format!(
-        "tunnel {} {why}: setting the peer's endpoint {endpoint} and keepalive (key from {source})",
-        c.wg_iface
-    ));
+    tell(sys, News::PeerSet { why, endpoint, source: &source });
     let change = Change::SetPeer { iface: c.wg_iface.clone(), peer: wanted };
     sys.apply_owned(&change, Owned::Peer(c.wg_iface.clone(), before))?;
     Ok(key)
@@ -108,10 +105,7 @@ pub(super) fn renew_peer(sys: &mut System, key: &Key, why: &str) -> Result<Chang
     let c = sys.cfg;
     let peer = sys.peer_with_key(key)?;
     let change = Change::RenewPeer { iface: c.wg_iface.clone(), peer: peer.config() };
-    sys.log.info(&format!(
-        "tunnel {}: {why}: renewing the peer (same settings) so that a handshake is made over {}",
-        c.wg_iface, c.backup_dev
-    ));
+    tell(sys, News::PeerRenewed(why));
     sys.apply(&change)?;
     Ok(change)
 }
@@ -141,7 +135,7 @@ pub(super) fn tunnel_round(
     let change = match renew_peer(sys, &peer.public_key, &why) {
         Ok(change) => change,
         Err(e) => {
-            sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface));
+            tell(sys, News::TunnelStepFailed(&e));
             return Ok((echo, round, None));
         }
     };
@@ -299,7 +293,7 @@ pub(super) fn history_open(sys: &mut System, record: &Record) {
         return;
     }
     if let Err(e) = crate::history::put(&path, sys.cfg.history_max_kb, o.start_unix_s, &line) {
-        sys.log.warn(&format!("HISTORY_FILE {}: the outage in progress is not recorded: {e}", path.display()));
+        tell(sys, News::HistoryNotWritten { path: &path, in_progress: true, error: &e });
     }
 }
 

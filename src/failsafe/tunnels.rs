@@ -100,7 +100,7 @@ fn tunnel_after_round(
                 sys.use_tunnel(i);
                 let works = bring_up_other(sys, gateways)
                     && sys.peer_answers(1).unwrap_or_else(|e| {
-                        sys.log.warn(&format!("tunnel {}: {e}", sys.cfg.wg_iface));
+                        tell(sys, News::TunnelStepFailed(&e));
                         false
                     });
                 seen[i] = record.others.probed(&iface(i), works, now_ms);
@@ -143,12 +143,9 @@ fn moved_to(sys: &mut System, record: &mut Record, to: usize) -> String {
     if record.mode.target == Target::Tunnel {
         count_traffic(sys, record, Target::Tunnel);
     }
-    record.traffic.base = None;
     sys.use_tunnel(to);
-    record.mode.tunnel = (to > 0).then(|| sys.cfg.wg_iface.clone());
-    record.tunnel.handshake_mark = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
-    record.tunnel.peer_echoes = true;
-    record.tunnel.down = false;
+    let mark = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
+    record.moved_to_tunnel((to > 0).then(|| sys.cfg.wg_iface.clone()), mark);
     from
 }
 
@@ -182,7 +179,7 @@ fn bring_up_other(sys: &mut System, (backup_gw, primary_gw): (Ipv4Addr, Option<I
     };
     let done = up();
     if let Err(e) = &done {
-        sys.log.warn(&format!("tunnel {}: {e}", c.wg_iface));
+        tell(sys, News::TunnelStepFailed(e));
     }
     done.is_ok()
 }
