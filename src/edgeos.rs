@@ -194,13 +194,14 @@ pub fn run_capture_up_to(program: &str, args: &[&str], timeout: Duration, max_by
     }
 }
 
-/// The load balancer's status command, started (the daemon polls it: [`Capture::poll`],
-/// then [`parse_lb_status`]); `None` off EdgeOS.
-pub fn lb_status_start() -> Option<Capture> {
-    if !Path::new(OP_WRAPPER).exists() {
-        return None;
-    }
-    Capture::start(OP_WRAPPER, &["show", "load-balance", "status"], LB_STATUS_TIMEOUT)
+/// The load balancer's status command, program and arguments.
+pub const LB_STATUS_CMD: &[&str] = &[OP_WRAPPER, "show", "load-balance", "status"];
+
+/// The load balancer's status command `cmd` ([`LB_STATUS_CMD`]), started (the daemon
+/// polls it: [`Capture::poll`], then [`parse_lb_status`]); `None` when it cannot be.
+pub fn lb_status_start(cmd: &[&str]) -> Option<Capture> {
+    let (program, args) = cmd.split_first()?;
+    Capture::start(program, args, LB_STATUS_TIMEOUT)
 }
 
 /// How long the load balancer's status command may take.
@@ -211,7 +212,7 @@ pub fn lb_status() -> Option<Vec<LbInterface>> {
     if !Path::new(OP_WRAPPER).exists() {
         return None;
     }
-    run_capture(OP_WRAPPER, &["show", "load-balance", "status"], LB_STATUS_TIMEOUT).map(|t| parse_lb_status(&t))
+    run_capture(OP_WRAPPER, &LB_STATUS_CMD[1..], LB_STATUS_TIMEOUT).map(|t| parse_lb_status(&t))
 }
 
 /// A node of Vyatta's configuration syntax: `name {` … `}` around leaves `key value`.

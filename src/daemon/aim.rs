@@ -61,23 +61,7 @@ impl Daemon {
         if !lb_asked(&self.cfg) || !self.edgeos {
             return None;
         }
-        // Asked without waiting: the command (up to 10 s) runs beside the loop, and its
-        // answer is taken in at a later round; meanwhile the last one stands.
-        match &mut self.lb.pending {
-            Some(capture) => {
-                if let Some(done) = capture.poll() {
-                    self.lb.pending = None;
-                    let status = done.map(|t| edgeos::parse_lb_status(&t));
-                    self.lb.verdict = status.and_then(|s| edgeos::lb_down(&s, &self.cfg.primary_dev));
-                }
-            }
-            None if self.lb.asked.is_none_or(|at| at.elapsed() >= LB_EVERY) => {
-                self.lb.asked = Some(Instant::now());
-                self.lb.pending = edgeos::lb_status_start();
-            }
-            None => {}
-        }
-        self.lb.verdict.clone()
+        self.lb.verdict(edgeos::LB_STATUS_CMD, &self.cfg.primary_dev)
     }
 
     /// The primary as this moment's view and rounds see it: the verdict (down or not)

@@ -228,12 +228,7 @@ impl Daemon {
         round_passed: Option<bool>,
     ) -> Result<failsafe::Told<Outcome>, Error> {
         let obs = sys.observed(self.view.routes.clone(), self.view.rules.clone(), self.view.addrs.clone())?;
-        let tunnel = match self.tunnel.verdict {
-            Verdict::Unknown => TunnelSeen::Unknown,
-            Verdict::Up => TunnelSeen::Echo(true),
-            Verdict::Down => TunnelSeen::Echo(false),
-        };
-        let others = self.others.seen();
+        let (tunnel, others) = (self.tunnel.seen(), self.others.seen());
         Ok(failsafe::round(sys, &obs, Seen { primary: health, round_passed, tunnel, others }))
     }
 

@@ -429,11 +429,11 @@ impl Daemon {
         self.primary.receive(now_ms);
         self.tunnel.receive(now_ms);
         self.backup.receive(now_ms);
+        self.primary.close(primary_need(&self.cfg), now_ms, &self.cfg);
+        self.tunnel.close(1, now_ms, &self.cfg);
+        let backup_closed = self.backup.close(1, now_ms, &self.cfg);
         let (timeout_ms, n) =
             (self.cfg.probe_timeout_ms, rounds_needed(self.cfg.down_after_ms, self.cfg.probe_interval_ms));
-        self.primary.close(primary_need(&self.cfg), now_ms, timeout_ms);
-        self.tunnel.close(1, now_ms, timeout_ms);
-        let backup_closed = self.backup.close(1, now_ms, timeout_ms);
         let was = self.tunnel.verdict;
         let reach = self.tunnel.rounds.verdict(was, n, now_ms, self.cfg.down_after_ms);
         let window_ms = self.cfg.quality.window_s * 1000;

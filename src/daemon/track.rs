@@ -14,6 +14,31 @@ pub(super) struct LbAsk {
     pub(super) verdict: Option<String>,
 }
 
+impl LbAsk {
+    /// The load balancer's verdict on `primary_dev` as last answered, never waiting: the
+    /// status command `cmd` (program and arguments: `edgeos::LB_STATUS_CMD`) is started at
+    /// most every LB_EVERY and runs beside the loop (up to 10 s on a busy router), its
+    /// answer taken in by a later call once it has ended; meanwhile the last one stands. A
+    /// command run to its end here would hold every carrier event for as long.
+    pub(super) fn verdict(&mut self, cmd: &[&str], primary_dev: &str) -> Option<String> {
+        match &mut self.pending {
+            Some(capture) => {
+                if let Some(done) = capture.poll() {
+                    self.pending = None;
+                    let status = done.map(|t| edgeos::parse_lb_status(&t));
+                    self.verdict = status.and_then(|s| edgeos::lb_down(&s, primary_dev));
+                }
+            }
+            None if self.asked.is_none_or(|at| at.elapsed() >= LB_EVERY) => {
+                self.asked = Some(Instant::now());
+                self.pending = edgeos::lb_status_start(cmd);
+            }
+            None => {}
+        }
+        self.verdict.clone()
+    }
+}
+
 /// An activation's DNS check (step 7), made beside the loop: the query in flight, then,
 /// unanswered, DNS_RESTART_CMD running.
 pub(super) enum DnsCheck {
@@ -119,14 +144,29 @@ impl Track {
         *self = Track::new();
     }
 
-    /// Closes the rounds that are due (see [`Rounds::close`]); a track without a socket or
-    /// targets fails each round it would have sent. When the socket's queue overflowed
-    /// since the last close (a flood), the rounds that went unanswered are unknown, never
-    /// failed: their answer may be among what the kernel dropped. Returns the rounds
-    /// closed now, in order (passed or not).
-    pub(super) fn close(&mut self, need: usize, now_ms: u64, timeout_ms: u64) -> Vec<bool> {
+    /// Closes the rounds that are due (see [`Rounds::close`]): answered by `need` targets,
+    /// or sent PROBE_TIMEOUT_MS ago — a reply counts until then, not only until the next
+    /// round goes out (a bufferbloated line answering every echo later than
+    /// PROBE_INTERVAL_MS is slow, not down). A track without a socket or targets fails each
+    /// round it would have sent. When the socket's queue overflowed since the last close (a
+    /// flood), the rounds that went unanswered are unknown, never failed: their answer may
+    /// be among what the kernel dropped. Returns the rounds closed now, in order (passed or
+    /// not).
+    pub(super) fn close(&mut self, need: usize, now_ms: u64, c: &Config) -> Vec<bool> {
         let overflowed = self.prober.as_ref().is_some_and(|p| p.overflowed());
-        self.rounds.close(now_ms, timeout_ms, need, overflowed)
+        self.rounds.close(now_ms, c.probe_timeout_ms, need, overflowed)
+    }
+
+    /// What the round is told of the tunnel (`failsafe::TunnelSeen`): its verdict, and a
+    /// track that has closed too few rounds to say (fresh after an activation, at start,
+    /// after a re-exec) is unknown — no switch either way. Taken as up, it moved a fallback
+    /// activation onto a dead tunnel a round later, and back when the track went down.
+    pub(super) fn seen(&self) -> TunnelSeen {
+        match self.verdict {
+            Verdict::Unknown => TunnelSeen::Unknown,
+            Verdict::Up => TunnelSeen::Echo(true),
+            Verdict::Down => TunnelSeen::Echo(false),
+        }
     }
 
     /// The last closed round passed.
@@ -186,16 +226,127 @@ mod tests {
     /// The daemon's round on the tunnel track as `Daemon::round` takes it: the last round
     /// closed and judged, the track aimed through the device's index now, the next sent.
     fn round(t: &mut Track, c: &Config, now_ms: u64, ifindex: Option<u32>) {
-        t.close(1, now_ms, c.probe_timeout_ms);
-        let n = rounds_needed(c.down_after_ms, c.probe_interval_ms);
-        t.verdict = t.rounds.verdict(t.verdict, n, now_ms, c.down_after_ms);
+        close_and_judge(t, c, now_ms);
         t.aim(Some(ProbePath::Device(WG.to_string())), ifindex, vec![PEER]);
         t.send(now_ms);
+    }
+
+    /// The first half of `round`: the rounds due closed, the verdict judged after them.
+    fn close_and_judge(t: &mut Track, c: &Config, now_ms: u64) {
+        t.close(1, now_ms, c);
+        let n = rounds_needed(c.down_after_ms, c.probe_interval_ms);
+        t.verdict = t.rounds.verdict(t.verdict, n, now_ms, c.down_after_ms);
     }
 
     fn cfg() -> Config {
         let text = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=192.168.1.1\nBACKUP_DEV=eth1\nBACKUP_GW=192.168.2.1\nLAN_SUBNET=192.168.10.0/24\n";
         config::parse(Path::new("/etc/wg-failsafe.conf"), text).expect("valid")
+    }
+
+    /// Issue 16, "a fresh track reads as up": after an activation, at start and after a
+    /// re-exec the tunnel track is fresh, and the round it is handed to must hear "unknown"
+    /// (no switch), never "answers" — which moved a fallback activation onto the dead
+    /// tunnel a round later. Unknown it stays through failing rounds short of
+    /// DOWN_AFTER_MS, and through passing ones short of the ⌈DOWN_AFTER_MS /
+    /// PROBE_INTERVAL_MS⌉ that losing it takes. The echoes are booked as the socket's
+    /// send and receive book them (`Track::send`, `Track::receive`).
+    #[test]
+    fn a_fresh_tunnel_track_tells_the_round_nothing_until_its_rounds_say() {
+        let c = cfg();
+        let n = rounds_needed(c.down_after_ms, c.probe_interval_ms);
+        assert!(n >= 2, "DOWN_AFTER_MS {} ms, PROBE_INTERVAL_MS {} ms", c.down_after_ms, c.probe_interval_ms);
+        let mut t = Track::new();
+        assert_eq!(t.seen(), TunnelSeen::Unknown, "no round closed yet");
+        // A silent tunnel: unknown through its failed rounds (the first closes at
+        // PROBE_TIMEOUT_MS), down once DOWN_AFTER_MS has passed since the first echo.
+        let (mut now, mut seq) = (0, 0u16);
+        while now <= c.down_after_ms {
+            close_and_judge(&mut t, &c, now);
+            let want = if now < c.down_after_ms { TunnelSeen::Unknown } else { TunnelSeen::Echo(false) };
+            assert_eq!((t.seen(), t.rounds.last), (want, (now >= c.probe_timeout_ms).then_some(false)), "at {now} ms");
+            seq += 1;
+            t.rounds.sent(seq, now, 1);
+            now += c.probe_interval_ms;
+        }
+        // A fresh track whose echoes are answered at once: unknown until n rounds passed.
+        let mut t = Track::new();
+        for k in 1..=n {
+            seq += 1;
+            t.rounds.sent(seq, now, 1);
+            t.rounds.answer(seq, 0);
+            now += c.probe_interval_ms;
+            close_and_judge(&mut t, &c, now);
+            let want = if k < n { TunnelSeen::Unknown } else { TunnelSeen::Echo(true) };
+            assert_eq!(t.seen(), want, "after {k} passing rounds of {n}");
+        }
+    }
+
+    /// Issue 16, "echo replies slower than PROBE_INTERVAL_MS dropped": a bufferbloated line
+    /// answers every echo 700 ms late, rounds going out every 500 ms. Each reply counts for
+    /// the round it answers, until PROBE_TIMEOUT_MS (1000 ms): from the second round on,
+    /// every round closed has passed and the primary is never down. Closed at the next
+    /// round instead, every round failed and it was down after DOWN_AFTER_MS. A reply later
+    /// than PROBE_TIMEOUT_MS counts for nothing: that line is down.
+    #[test]
+    fn a_reply_later_than_the_probe_interval_counts_until_probe_timeout_ms() {
+        let c = cfg();
+        assert_eq!((c.probe_interval_ms, c.probe_timeout_ms, c.down_after_ms), (500, 1000, 2000));
+        let rounds = |late_ms: u64| {
+            let mut t = Track::new();
+            let mut replies: Vec<(u16, u64)> = Vec::new(); // (sequence, when it arrives)
+            let mut seen = Vec::new(); // (ms, the last closed round passed, down)
+            for k in 0..20u16 {
+                let now = u64::from(k) * c.probe_interval_ms;
+                for (seq, _) in replies.iter().filter(|(_, at)| *at <= now) {
+                    t.rounds.answer(*seq, 0);
+                }
+                replies.retain(|(_, at)| *at > now);
+                t.close(1, now, &c);
+                seen.push((now, t.passed(), t.down(&c, now)));
+                t.rounds.sent(k, now, 1);
+                replies.push((k, now + late_ms));
+            }
+            seen
+        };
+        for (now, passed, down) in rounds(700) {
+            assert!(!down, "700 ms late: down at {now} ms");
+            assert!(passed || now < c.probe_timeout_ms, "700 ms late: the round closed at {now} ms failed");
+        }
+        let too_late = rounds(1100);
+        assert!(too_late.iter().all(|(_, passed, _)| !passed), "1100 ms late: {too_late:?}");
+        assert!(too_late.iter().any(|(_, _, down)| *down), "1100 ms late: never down");
+    }
+
+    /// Issue 16, "the load balancer's status command blocks the loop": the command (here
+    /// one that never ends, a hung Perl) is started and left to run beside the loop — the
+    /// call returns at once, with no verdict, and asked again it neither waits nor starts
+    /// a second. One that answers is taken in by a later call once it has ended, and
+    /// stands without a new question until LB_EVERY has passed.
+    #[test]
+    fn the_load_balancers_status_is_asked_beside_the_loop_never_waited_for() {
+        let hung = ["sleep", "30"];
+        let mut lb = LbAsk::default();
+        let started = Instant::now();
+        assert_eq!(lb.verdict(&hung, "eth0"), None);
+        assert_eq!(lb.verdict(&hung, "eth0"), None);
+        assert!(started.elapsed() < Duration::from_millis(500), "waited {:?}", started.elapsed());
+        assert!(lb.pending.is_some(), "the command runs beside the loop");
+        drop(lb); // kills it
+        let status = "Group WAN\n    interface   : eth0\n    status      : inactive\n";
+        let script = format!("sleep 0.2; printf '{status}'");
+        let answers = ["sh", "-c", script.as_str()];
+        let mut lb = LbAsk::default();
+        assert_eq!(lb.verdict(&answers, "eth0"), None, "asked: not answered yet");
+        let verdict = loop {
+            if let Some(v) = lb.verdict(&answers, "eth0") {
+                break v;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "never answered");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(verdict, "inactive in group WAN");
+        assert_eq!(lb.verdict(&answers, "eth0").as_deref(), Some("inactive in group WAN"));
+        assert!(lb.pending.is_none(), "asked again before LB_EVERY");
     }
 
     /// Rounds until the track's verdict is down, at most DOWN_AFTER_MS and two rounds
