@@ -2873,8 +2873,8 @@ fn raw_socket_drops<T>(lab: &Lab, f: impl FnOnce() -> T) -> (T, Vec<(u64, Vec<u6
 /// The same flood under cron's `run`, whose gateway probe is a one-shot raw socket opened
 /// without the kernel filter (a quiet link never pays its JIT). The first forged reply it
 /// reads attaches the filter: the healthy primary stays, and a gateway that goes silent
-/// during the flood is failed over while its probe socket, past its first reads, has its
-/// queue refuse no packet — the forgeries no longer reach it (with no attach, its drop
+/// during the flood is failed over while its probe socket's queue, once past its first
+/// reads, refuses no packet — the forgeries no longer reach it (with no attach, its drop
 /// counter rose by about 75,000 in that run, the flood outpacing the reading).
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
@@ -2882,7 +2882,7 @@ fn a_flood_of_forged_replies_does_not_fail_a_healthy_primary_over_under_run() {
     let lab = Lab::up("fr", &[]);
     let before = lab.tables();
     let (sent, sockets) = std::thread::scope(|s| {
-        let flood = s.spawn(|| forged_flood(&lab, 20, 12_000_000));
+        let flood = s.spawn(|| forged_flood(&lab, 10, 6_000_000));
         sleep(Duration::from_millis(500));
         for _ in 0..5 {
             lab.run_ok();
@@ -2899,10 +2899,11 @@ fn a_flood_of_forged_replies_does_not_fail_a_healthy_primary_over_under_run() {
     eprintln!("flood: {sent} forged replies; raw sockets (inode, drops as sampled): {sockets:?}");
     assert_failsafe_tables(&lab);
     assert!(lab.log().contains("gateway does not answer"), "{}", lab.log());
-    // The gateway's probe lasted PROBE_COUNT timeouts: many samples of it.
+    // The gateway's probe lasted PROBE_COUNT timeouts: many samples of it. Over the second
+    // half of a socket's life its counter stands still (a short-lived one aside).
     assert!(sockets.iter().any(|(_, d)| d.len() >= 20), "{sockets:?}");
-    for (inode, drops) in &sockets {
-        let later = drops.get(1).map_or(0, |second| drops[drops.len() - 1] - second);
-        assert!(later < 300, "socket {inode} dropped {later} packets after its first reads: {drops:?}");
+    for (inode, drops) in sockets.iter().filter(|(_, d)| d.len() >= 10) {
+        let later = drops[drops.len() - 1] - drops[drops.len() / 2];
+        assert_eq!(later, 0, "socket {inode} still refused packets late in its life: {drops:?}");
     }
 }
