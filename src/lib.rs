@@ -13,6 +13,7 @@ pub mod config;
 pub mod conntrack;
 pub mod daemon;
 pub mod decide;
+pub mod decimal;
 pub mod dns;
 pub mod edgeos;
 pub mod endpoint;

@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use crate::decimal::shortest;
 use crate::model::Target;
 use crate::probe::Stats;
 use crate::status::Status;
@@ -36,8 +37,10 @@ fn flag(b: bool) -> String {
 /// A probe's RTT (seconds) and loss (ratio) under `labels`: the RTT only when something
 /// answered.
 fn probe_samples(labels: &str, st: &Stats) -> (Vec<Sample>, Vec<Sample>) {
-    let rtt = st.rtt_ms().map(|ms| (labels.to_string(), format!("{}", ms / 1000.0)));
-    let loss = (labels.to_string(), format!("{}", f64::from(st.loss_pct()) / 100.0));
+    // The seconds are the milliseconds divided again, as before (shortest() writes the
+    // same text as `{}`: 9 µs is 0.000008999999999999999 s, as it always was).
+    let rtt = st.rtt_us().map(|us| (labels.to_string(), shortest(us as f64 / 1000.0 / 1000.0)));
+    let loss = (labels.to_string(), shortest(f64::from(st.loss_pct()) / 100.0));
     (rtt.into_iter().collect(), vec![loss])
 }
 
@@ -128,7 +131,7 @@ pub fn prometheus(st: &Status) -> String {
             help: "Share of BACKUP_BUDGET_MB the outages used over the backup this period (absent without a budget).",
             samples: st
                 .budget
-                .map(|(mb, b)| (String::new(), format!("{}", b.used_bytes as f64 / (mb as f64 * 1e6))))
+                .map(|(mb, b)| (String::new(), shortest(b.used_bytes as f64 / (mb as f64 * 1e6))))
                 .into_iter()
                 .collect(),
         },

@@ -537,9 +537,11 @@ impl Stats {
         }
     }
 
-    /// Mean round-trip time in milliseconds (three decimals), `None` with no reply.
-    pub fn rtt_ms(&self) -> Option<f64> {
-        (self.received > 0).then(|| (self.rtt_total.as_micros() as f64 / f64::from(self.received)).round() / 1000.0)
+    /// Mean round-trip time in whole microseconds (half a microsecond rounds up), `None`
+    /// with no reply.
+    pub fn rtt_us(&self) -> Option<u64> {
+        let n = u128::from(self.received);
+        (n > 0).then(|| ((self.rtt_total.as_micros() * 2 + n) / (n * 2)) as u64)
     }
 }
 
@@ -751,9 +753,11 @@ mod tests {
     #[test]
     fn loss_and_round_trip_times() {
         let s = Stats { sent: 3, received: 2, rtt_total: Duration::from_micros(2_500) };
-        assert_eq!((s.loss_pct(), s.rtt_ms()), (34, Some(1.25)));
+        assert_eq!((s.loss_pct(), s.rtt_us()), (34, Some(1_250)));
         assert_eq!(Stats::default().loss_pct(), 100, "nothing sent is nothing known: all lost");
-        assert_eq!(Stats { sent: 3, received: 0, ..Stats::default() }.rtt_ms(), None);
+        assert_eq!(Stats { sent: 3, received: 0, ..Stats::default() }.rtt_us(), None);
+        let half = Stats { sent: 2, received: 2, rtt_total: Duration::from_micros(3) };
+        assert_eq!(half.rtt_us(), Some(2), "1.5 µs rounds up, as f64::round did");
         assert_eq!(Stats { sent: 4, received: 4, rtt_total: Duration::from_millis(4) }.loss_pct(), 0);
     }
 

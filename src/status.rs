@@ -271,8 +271,8 @@ fn tunnel_seen(
 
 /// `12.345 ms, 0% loss`, for the text.
 fn health_text(s: &Stats) -> String {
-    match s.rtt_ms() {
-        Some(ms) => format!("{ms:.1} ms, {}% loss", s.loss_pct()),
+    match s.rtt_us() {
+        Some(us) => format!("{} ms, {}% loss", crate::decimal::ms_1(us), s.loss_pct()),
         None => "no answer, 100% loss".to_string(),
     }
 }

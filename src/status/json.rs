@@ -6,7 +6,7 @@ use super::*;
 
 /// The JSON of one target's round: `"rtt_ms":1.234,"loss_pct":0`.
 fn health_json(s: &Stats) -> String {
-    let rtt = s.rtt_ms().map_or("null".to_string(), |ms| format!("{ms:.3}"));
+    let rtt = s.rtt_us().map_or("null".to_string(), crate::decimal::ms_3);
     format!("\"rtt_ms\":{rtt},\"loss_pct\":{}", s.loss_pct())
 }
 

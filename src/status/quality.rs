@@ -60,8 +60,10 @@ impl QualitySeen {
             0 => "no echo sent".to_string(),
             n => format!("loss {lost} of {n} echoes ({} %; {})", s.loss_pct(), limits(loss_down, loss_up, "%")),
         };
-        let rtt = match s.rtt_ms() {
-            Some(ms) => format!("rtt {ms:.1} ms ({})", limits(q.latency_down_ms, q.latency_up_ms, "ms")),
+        let rtt = match s.rtt_us() {
+            Some(us) => {
+                format!("rtt {} ms ({})", crate::decimal::ms_1(us), limits(q.latency_down_ms, q.latency_up_ms, "ms"))
+            }
             None => "rtt: no answer".to_string(),
         };
         let against = if self.waiting { "up limits (failback wait)" } else { "down limits" };
@@ -82,7 +84,7 @@ impl QualitySeen {
             s.sent,
             s.sent - s.received.min(s.sent),
             s.loss_pct(),
-            s.rtt_ms().map_or("null".to_string(), |ms| format!("{ms:.3}")),
+            s.rtt_us().map_or("null".to_string(), crate::decimal::ms_3),
             opt(q.loss_down_pct.map(u64::from)),
             opt(q.loss_up_pct.map(u64::from)),
             opt(q.latency_down_ms),
