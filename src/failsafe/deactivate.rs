@@ -58,8 +58,8 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool, primary_ok: bo
     tables.sort();
     tables.dedup();
     let saved = Saved { snapshot: obs.snapshot.as_ref(), lost: snapshot_lost, primary_ok };
-    let done = restore_tables(sys, &obs.routes, saved, &ours, &tables, &owned_defaults);
-    let (mut failures, failures6) = (done.failures, done.failures6);
+    let mut done = restore_tables(sys, &obs.routes, saved, &ours, &tables, &owned_defaults);
+    let (mut failures, failures6) = (std::mem::take(&mut done.failures), std::mem::take(&mut done.failures6));
 
     // A table that could not get its routes back keeps our default, and so keeps the
     // rules, the endpoint route and WG_IFACE up that make it work: step 3 waits.
@@ -70,6 +70,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool, primary_ok: bo
     // 3. The rest of what activation changed, newest first: rules (deleted only when the
     //    kernel would delete ours, not a user's at the same priority), the endpoint
     //    route, the peer's settings, WG_IFACE's administrative state.
+    let owned = links_kept(&mut done.kept, owned);
     for step in undo_plan(&owned, &obs.routes, &obs.rules, Undoer::Deactivation) {
         if let Err(e) = take_back(sys, &step) {
             failures.push(e.to_string());
@@ -241,6 +242,17 @@ fn keeps_ours(current: &[Route], mine: &[Route], own: usize) -> bool {
     ours_there && !others && own > 0
 }
 
+/// `items` but WG_IFACE's administrative state when a default of ours that stays (`kept`)
+/// goes through it: set down, the link would take that default with it. Moved to `kept`,
+/// it is taken back with the default.
+fn links_kept(kept: &mut Vec<Owned>, items: Vec<Owned>) -> Vec<Owned> {
+    let through = |dev: &str| kept.iter().any(|k| matches!(k, Owned::Route(r) if r.devices().any(|d| d == dev)));
+    let (links, rest): (Vec<Owned>, Vec<Owned>) =
+        items.into_iter().partition(|o| matches!(o, Owned::LinkUp(dev) if through(dev)));
+    kept.extend(links);
+    rest
+}
+
 /// IPv6's own defaults of one table that a failback could not put back, as journaled.
 fn unrestored(journal: &[Owned], v6: bool, table: u32) -> Vec<Route> {
     let of_table = |r: &&Route| r.is_v6() == v6 && r.table == table;
@@ -296,6 +308,7 @@ pub fn cleanup(sys: &mut System, primary_ok: Option<bool>) -> Result<Outcome, Er
             return Err(Error::Failed(done.failures.join("; ")));
         }
     }
+    let rest = links_kept(&mut done.kept, rest);
     for step in undo_plan(&rest, &routes, &rules, Undoer::Cleanup) {
         take_back(sys, &step)?;
     }

@@ -411,11 +411,17 @@ fn an_interrupted_deactivation_never_empties_a_table_whose_saved_routes_went_wit
 #[test]
 fn ipv6_tables_whose_own_defaults_went_with_the_device_keep_ours_through_ipv4s_failback_until_they_can_be_put_back() {
     const OWN_201: &str = "default via 192.168.2.1 dev eth1 table 201 proto static metric 5";
-    for six in ["LAN_SUBNET6=2001:db8:10::/64\n", "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n"] {
+    const SIX: &str = "LAN_SUBNET6=2001:db8:10::/64\n";
+    const PEER6: &str = "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n";
+    // (configuration, WG_IFACE `disable`d until the failsafe needs it)
+    for (six, wg_disabled) in [(SIX, false), (PEER6, false), (PEER6, true)] {
         let mut kept_seen = 0;
         for n in 0.. {
-            let lab = Lab::new(&format!("kill-deact-six-{}-{n}", six.len()), six);
+            let lab = Lab::new(&format!("kill-deact-six-{}-{wg_disabled}-{n}", six.len()), six);
             dual_stack(&lab);
+            if wg_disabled {
+                lab.w().set_link("wg0", false, true);
+            }
             lab.w().routes.push(r(OWN_201));
             healthy_then_down(&lab);
             lab.tick().expect("activation");
@@ -435,7 +441,7 @@ fn ipv6_tables_whose_own_defaults_went_with_the_device_keep_ours_through_ipv4s_f
                 w.routes.retain(|x| x.dev.as_deref() != Some("eth0"));
             }
             let finished = lab.tick();
-            let what = format!("{six:?}, stop at {n}");
+            let what = format!("{six:?}, wg0 disabled: {wg_disabled}, stop at {n}");
             assert_eq!(lab.w().violations, Vec::<String>::new(), "{what}");
             let ours6: Vec<Route> = lab.routes().into_iter().filter(|x| x.is_v6() && x.metric == 40).collect();
             if !matches!(finished, Ok(Outcome::Deactivated { .. })) || ours6.is_empty() {
@@ -453,7 +459,12 @@ fn ipv6_tables_whose_own_defaults_went_with_the_device_keep_ours_through_ipv4s_f
             let state = State::open_as_owner(&lab.cfg.state_dir).expect("STATE_DIR");
             assert!(!state.snapshot_exists(), "{what}");
             let journal: Vec<String> = state.journal().expect("journal").iter().map(|o| o.to_string()).collect();
-            assert_eq!(journal.len(), 2 * kept.len(), "{what}: ours and their own, per table: {journal:?}");
+            // WG_IFACE stays up while a default of ours goes through it.
+            let link = journal.iter().any(|j| j == "link wg0 up");
+            assert_eq!(link, wg_disabled && six == PEER6, "{what}: {journal:?}");
+            let wg0 = lab.w().links.iter().find(|l| l.name == "wg0").map(|l| l.admin_up);
+            assert_eq!(wg0, Some(!wg_disabled || six == PEER6), "{what}: wg0 up");
+            assert_eq!(journal.len(), 2 * kept.len() + usize::from(link), "{what}: ours and their own: {journal:?}");
             // The device back with its IPv4 owners' defaults: the next tick is healthy.
             {
                 let mut w = lab.w();
@@ -477,7 +488,9 @@ fn ipv6_tables_whose_own_defaults_went_with_the_device_keep_ours_through_ipv4s_f
             assert_eq!(state.journal().expect("journal"), Vec::new(), "{what}: the journal");
             assert_eq!(lab.w().violations, Vec::<String>::new(), "{what}");
             assert!(matches!(lab.tick(), Ok(Outcome::Healthy)), "{what}: the tick after");
+            let wg0 = lab.w().links.iter().find(|l| l.name == "wg0").map(|l| l.admin_up);
+            assert_eq!(wg0, Some(!wg_disabled), "{what}: wg0 as configured");
         }
-        assert!(kept_seen > 0, "{six:?}: no stop left IPv6 on ours alone");
+        assert!(kept_seen > 0, "{six:?}, wg0 disabled: {wg_disabled}: no stop left IPv6 on ours alone");
     }
 }

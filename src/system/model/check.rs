@@ -62,7 +62,8 @@ pub fn after_step(lab: &Lab, owners: &Owners, saved: &mut Saved, trail: &[String
 
 /// Off, the journal holds nothing but IPv6 tables a failback kept on the tool's default
 /// (DESIGN.md: IPv6 never holds IPv4's failback up; no table is left without a default):
-/// for each, ours there alone and its own defaults to put back. Returns how many.
+/// for each, ours there alone and its own defaults to put back (and WG_IFACE up while one
+/// goes through it). Returns how many.
 fn ipv6_kept(w: &World, journal: &[Owned], trail: &[String]) -> usize {
     let mut kept = 0;
     for o in journal {
@@ -80,6 +81,12 @@ fn ipv6_kept(w: &World, journal: &[Owned], trail: &[String]) -> usize {
                     "off with `{x}` kept beside {defaults:?}\nafter {trail:#?}"
                 );
                 kept += 1;
+            }
+            // WG_IFACE left up while a kept default goes through it (set down, it would
+            // take the default with it).
+            Owned::LinkUp(dev) => {
+                let through = |j: &Owned| matches!(j, Owned::Route(x) if x.is_v6() && x.devices().any(|d| d == dev));
+                assert!(journal.iter().any(through), "off with `{o}` in the journal\nafter {trail:#?}");
             }
             _ => panic!("off with `{o}` in the journal\nafter {trail:#?}"),
         }
