@@ -80,13 +80,19 @@ pub struct ModeFiles {
     pub recorded: bool,
     /// A snapshot exists (an interrupted activation).
     pub snapshot_exists: bool,
+    /// The journal lists IPv6 defaults a failback could not put back
+    /// ([`Owned::Unrestored`]): the IPv6 defaults of ours kept beside them are known, not
+    /// a footprint of a lost state.
+    pub kept6: bool,
 }
 
 impl ModeFiles {
-    /// What the record (as read; a default one when it cannot be) and the snapshot's
-    /// presence say: the one place these facts are taken from STATE_DIR's files.
-    pub fn of(record: &Record, snapshot_exists: bool) -> ModeFiles {
-        ModeFiles { recorded: record.mode.failsafe, snapshot_exists }
+    /// What the record (as read; a default one when it cannot be), the snapshot's
+    /// presence and the journal say: the one place these facts are taken from STATE_DIR's
+    /// files.
+    pub fn of(record: &Record, snapshot_exists: bool, journal: &[Owned]) -> ModeFiles {
+        let kept6 = journal.iter().any(|o| matches!(o, Owned::Unrestored(_)));
+        ModeFiles { recorded: record.mode.failsafe, snapshot_exists, kept6 }
     }
 }
 
@@ -94,7 +100,14 @@ impl ModeFiles {
 /// or a snapshot exists, or `main` holds its footprint (state lost): the one answer that
 /// `run`, the daemon, status and deactivation read.
 pub fn failsafe_on(files: ModeFiles, routes: &[Route], cfg: &Config) -> bool {
-    files.recorded || files.snapshot_exists || footprint_in_main(routes, cfg)
+    if files.recorded || files.snapshot_exists {
+        return true;
+    }
+    match files.kept6 {
+        // IPv6's defaults of ours that a failback kept are journaled: only IPv4's tell.
+        true => footprint_in_main(&routes.iter().filter(|r| !r.is_v6()).cloned().collect::<Vec<_>>(), cfg),
+        false => footprint_in_main(routes, cfg),
+    }
 }
 
 /// `back`: the primary passed every round for the failback wait (see
@@ -695,6 +708,11 @@ pub mod tests {
         assert!(failsafe_on(ModeFiles { recorded: true, ..off }, &[], &c));
         assert!(failsafe_on(ModeFiles { snapshot_exists: true, ..off }, &[], &c));
         assert!(failsafe_on(off, &tunnel, &c), "state lost: the footprint in main says it");
+        let unreachable = [r("unreachable ::/0 table main proto static metric 40")];
+        assert!(failsafe_on(off, &unreachable, &c), "state lost: IPv6's footprint says it too");
+        let kept = ModeFiles { kept6: true, ..off };
+        assert!(!failsafe_on(kept, &unreachable, &c), "IPv6's kept at failback, journaled: off");
+        assert!(failsafe_on(kept, &tunnel, &c), "IPv4's footprint still says it");
     }
 
     /// The daemon skipped the round whenever the failsafe was off and the primary healthy,

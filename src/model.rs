@@ -134,6 +134,10 @@ pub enum Owned {
     LinkUp(String),
     /// A WireGuard peer whose settings it changed: on that interface, these go back.
     Peer(String, PeerSet),
+    /// An IPv6 table's own default that a failback could not put back (its device gone, or
+    /// refused): the table keeps the failsafe's default, journaled beside it, and the ticks
+    /// after put this one back once they can (see `failsafe::deactivate`). Nothing to undo.
+    Unrestored(Route),
 }
 
 impl fmt::Display for Owned {
@@ -143,6 +147,7 @@ impl fmt::Display for Owned {
             Owned::Rule(r) => write!(f, "rule {r}"),
             Owned::LinkUp(dev) => write!(f, "link {dev} up"),
             Owned::Peer(iface, p) => write!(f, "restore-peer {iface} {p}"),
+            Owned::Unrestored(r) => write!(f, "unrestored {r}"),
         }
     }
 }
@@ -154,6 +159,7 @@ impl std::str::FromStr for Owned {
         match s.split_once(' ') {
             Some(("route", r)) => Ok(Owned::Route(r.parse()?)),
             Some(("rule", r)) => Ok(Owned::Rule(r.parse()?)),
+            Some(("unrestored", r)) => Ok(Owned::Unrestored(r.parse()?)),
             Some(("link", rest)) => match rest.split_once(' ') {
                 Some((dev, "up")) if !dev.is_empty() => Ok(Owned::LinkUp(dev.to_string())),
                 _ => Err(format!("`{s}` is not `link DEV up`")),
@@ -162,7 +168,7 @@ impl std::str::FromStr for Owned {
                 Some((iface, p)) => Ok(Owned::Peer(iface.to_string(), p.parse()?)),
                 None => Err(format!("`{s}` names no peer")),
             },
-            _ => Err(format!("`{s}` is not a route, rule, link or peer")),
+            _ => Err(format!("`{s}` is not a route, rule, link, peer or unrestored route")),
         }
     }
 }

@@ -9,7 +9,9 @@
 //! - `journal`: write-ahead list of what activation changed (`route …`, `rule …`, `link
 //!   … up`, `restore-peer …`), appended and fsynced *before* each change, so a run killed
 //!   at any point never leaves a route or rule that a later run would mistake for the
-//!   user's, and every change can be put back.
+//!   user's, and every change can be put back. A failback that had to keep IPv6 defaults
+//!   of ours replaces it atomically with those and the tables' own (`unrestored …`), for
+//!   the ticks after.
 //!
 //! The directory is trusted only if root owns it and nobody else can write it: a
 //! snapshot is a list of routes that root installs. It is opened once as a descriptor
@@ -456,6 +458,16 @@ impl State {
         result.map_err(|e| self.error("journal", e))
     }
 
+    /// The journal as `items` alone, atomically (see [`State::journal_append`] for the
+    /// boot line).
+    pub fn replace_journal(&mut self, items: &[Owned], boot_id: Option<&str>) -> Result<(), StateError> {
+        let mut text = boot_id.map_or_else(String::new, |id| format!("boot {id}\n"));
+        for item in items {
+            text.push_str(&format!("{item}\n"));
+        }
+        self.write_atomic("journal", &text)
+    }
+
     pub fn clear_journal(&mut self) -> Result<(), StateError> {
         self.remove("journal")
     }
@@ -758,6 +770,7 @@ mod tests {
             "rule priority 69 from 192.168.10.0/24 lookup main",
             "link wg0 up",
             "restore-peer wg0 peer xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg= persistent-keepalive 0",
+            "unrestored ::/0 via fe80::1 dev eth0 table 201 proto static metric 1024",
         ]
         .iter()
         .map(|t| t.parse().unwrap_or_else(|e| panic!("{t}: {e}")))
@@ -770,6 +783,10 @@ mod tests {
         let mut f = fs::OpenOptions::new().append(true).open(d.join("journal")).expect("open");
         f.write_all(b"route default via 10.11").expect("torn write");
         assert_eq!(s.journal().expect("read"), items);
+        // Replaced whole by what the ticks after must still take back, its boot named.
+        s.replace_journal(&items[4..], Some("0f-1e")).expect("replace");
+        assert_eq!(s.journal().expect("replaced"), &items[4..]);
+        assert!(fs::read_to_string(d.join("journal")).expect("text").starts_with("boot 0f-1e\nunrestored ::/0 "));
         s.clear_journal().expect("clear");
         assert!(s.journal().expect("cleared").is_empty());
         assert!("link wg0 down".parse::<Owned>().is_err());

@@ -346,7 +346,7 @@ impl<'a> System<'a> {
 
     /// What STATE_DIR says of the mode as of this System's last read or write.
     pub fn mode_files(&self) -> ModeFiles {
-        ModeFiles::of(&self.record, self.snapshot_exists())
+        ModeFiles::of(&self.record, self.snapshot_exists(), &self.journal)
     }
 
     /// A round's observation from routes, rules and addresses read elsewhere (the
@@ -500,14 +500,23 @@ impl<'a> System<'a> {
         self.state.remember_healthy(s, unix_s).map(|_| ()).map_err(state_error)
     }
 
-    /// After a full deactivation or a cleanup: the journal, then the snapshot, go.
-    pub fn forget_changes(&mut self, snapshot_too: bool) -> Result<(), Error> {
+    /// After a full deactivation or a cleanup: the journal, then the snapshot, go — but
+    /// `kept`, what the ticks after must still take back (IPv6's defaults of ours that a
+    /// failback kept, and the table's own to put back), which replaces the journal
+    /// atomically instead.
+    pub fn forget_changes(&mut self, snapshot_too: bool, kept: &[Owned]) -> Result<(), Error> {
         if self.dry_run {
             return Ok(());
         }
-        self.state_write("clear journal")?;
-        self.state.clear_journal().map_err(state_error)?;
-        self.journal.clear();
+        if kept.is_empty() {
+            self.state_write("clear journal")?;
+            self.state.clear_journal().map_err(state_error)?;
+        } else if kept != self.journal.as_slice() {
+            self.state_write("journal")?;
+            let boot = self.kernel.boot_id();
+            self.state.replace_journal(kept, boot.as_deref()).map_err(state_error)?;
+        }
+        self.journal = kept.to_vec();
         if snapshot_too {
             self.state_write("remove snapshot")?;
             self.state.remove_snapshot().map_err(state_error)?;

@@ -82,6 +82,8 @@ pub fn undo_plan(journal: &[Owned], routes: &[Route], rules: &[Rule], by: Undoer
             }
             Owned::LinkUp(dev) => Undo::Apply(Change::SetLink { dev: dev.clone(), up: false }),
             Owned::Peer(iface, p) => Undo::Apply(Change::SetPeer { iface: iface.clone(), peer: p.clone() }),
+            // A table's own route, to be put back, not taken back (`failsafe::deactivate`).
+            Owned::Unrestored(_) => continue,
         };
         plan.push(step);
     }

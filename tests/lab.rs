@@ -154,6 +154,74 @@ fn an_ipv6_route_refused_at_failback_does_not_hold_up_ipv4s() {
     lab.assert_traffic_via(ISP1);
 }
 
+/// Model seed 13478 on a real kernel: a failback killed at each netlink request, then the
+/// primary's device set down (the kernel flushes its routes and refuses them back), then
+/// the run that finishes it. IPv6's main and 201 are never left without a default: the
+/// failsafe's stays (`unreachable`, or the tunnel's with WG_IFACE kept up), whether IPv4
+/// fails back or waits. With the device up again, the next runs leave nothing of ours.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_failback_finished_with_the_primarys_device_down_never_empties_an_ipv6_table() {
+    for (tag, six) in [("k6u", "notunnel"), ("k6t", "yes")] {
+        let lab = Lab::up(tag, &[("LAB_WG_DOWN", "1"), ("LAB_IPV6", six)]);
+        // What the primary's owners (lab.sh here) put back when its device comes up.
+        let owners: Vec<String> = ["-4", "-6"]
+            .iter()
+            .flat_map(|f| {
+                lab.rtr(&format!("ip {f} route show table all dev eth0"))
+                    .lines()
+                    .map(|l| (f.to_string(), l.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|(_, l)| {
+                !l.contains("proto kernel")
+                    && !l.contains("proto ra")
+                    && !l.starts_with("local ")
+                    && !l.starts_with("multicast ")
+                    && !l.starts_with("anycast ")
+                    && !l.starts_with("broadcast ")
+            })
+            .map(|(f, l)| format!("ip {f} route replace {l}"))
+            .collect();
+        assert!(owners.iter().any(|c| c.contains("table 201") && c.contains("ip -6")), "{owners:?}");
+        let (mut kills, mut kept) = (0, 0);
+        for n in 1.. {
+            lab.ctl("primary", "down");
+            lab.run_ok();
+            lab.ctl("primary", "up");
+            if !lab.run_killed_at("sendto", n) {
+                break;
+            }
+            kills += 1;
+            lab.rtr("ip link set eth0 down");
+            // The tables that hold a default of ours now (the kill may have come after the
+            // failback had put a table's own back: the device took it with it since).
+            let defaults6 = |table: &str| lab.rtr(&format!("ip -6 route show default table {table}"));
+            let ours: Vec<&str> =
+                ["main", "201"].into_iter().filter(|t| defaults6(t).contains(" metric 40 ")).collect();
+            let _ = lab.tool(&["run"]);
+            for table in &ours {
+                let t = defaults6(table);
+                assert!(!t.trim().is_empty(), "{six}, killed at sendto #{n}: IPv6 table {table} without a default");
+            }
+            kept += ours.len();
+            lab.rtr("ip link set eth0 up");
+            for _ in 0..3 {
+                let _ = lab.tool(&["run"]);
+            }
+            let t = lab.tables();
+            assert!(!t.contains(" metric 40 "), "{six}, killed at sendto #{n}: a default of ours stays:\n{t}");
+            assert!(!t.contains("69:"), "{six}, killed at sendto #{n}: a rule of ours stays:\n{t}");
+            assert!(!lab.state_dir().join("journal").exists(), "{six}, killed at sendto #{n}: a journal stays");
+            for c in &owners {
+                lab.rtr(c);
+            }
+        }
+        assert!(kills >= 10 && kept > 0, "{six}: only {kills} kill points, {kept} tables of ours then");
+        eprintln!("{six}: {kills} kill points of a failback finished with the primary's device down, {kept} IPv6 tables on ours then");
+    }
+}
+
 #[test]
 #[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
 fn an_ipv6_footprint_alone_tells_the_failsafe_is_on_when_every_state_file_is_lost() {

@@ -239,9 +239,9 @@ impl Daemon {
         if d.cfg.wg_endpoint.known() {
             d.resync_routes()?;
         }
-        d.files = ModeFiles::of(&record, state.snapshot_exists());
         // A journal that cannot be read is set aside by the first sequence.
         let journal = state.journal();
+        d.files = ModeFiles::of(&record, state.snapshot_exists(), journal.as_deref().unwrap_or_default());
         d.leftovers = journal.as_ref().map_or(true, |j| !j.is_empty());
         d.ours = journal.map(|j| owned_routes(&j)).unwrap_or_default();
         // Whatever the state files say (a crash, a cron tick, an interrupted sequence)

@@ -66,7 +66,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     let target = match up.proof {
         Ok(_) => Target::Tunnel,
         Err(why) if c.fallback == Fallback::None => {
-            cleanup(sys)?;
+            cleanup(sys, None)?;
             tell(sys, News::TunnelUnproven);
             return Err(Error::Failed(why));
         }
@@ -179,7 +179,7 @@ fn bring_up(sys: &mut System, routes: &[Route], gateways: Gateways, wait_ms: u64
         false => Ok(()),
     };
     if let Err(e) = endpoint_route {
-        cleanup(sys)?;
+        cleanup(sys, None)?;
         return Err(e);
     }
     // A mark that cannot be read would let any handshake pass for one made since: then
@@ -189,7 +189,7 @@ fn bring_up(sys: &mut System, routes: &[Route], gateways: Gateways, wait_ms: u64
     // 2. The tunnel interface administratively up.
     if wg_exists {
         if let Err(e) = ensure_link_up(sys) {
-            cleanup(sys)?;
+            cleanup(sys, None)?;
             return Err(e);
         }
     }

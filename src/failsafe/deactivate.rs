@@ -5,8 +5,10 @@ use super::*;
 use crate::history::{self, Outage};
 
 /// Deactivation (DESIGN.md, steps 1 to 4). `forced`: by hand, so step 1 (the primary is
-/// back) only earns a warning when it does not hold.
-pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outcome, Error> {
+/// back) only earns a warning when it does not hold. `primary_ok`: the primary passes
+/// this round (by hand: taken as back) — else an interrupted deactivation is being
+/// finished in a new outage, and IPv6's tables keep what they need (see [`restore_tables`]).
+pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool, primary_ok: bool) -> Result<Outcome, Error> {
     let started_ms = sys.boottime_ms();
     let c = sys.cfg;
 
@@ -50,9 +52,14 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     });
     tables.push((false, RT_TABLE_MAIN));
     tables.extend(owned_defaults.iter().map(|r| (r.is_v6(), r.table)));
+    // And any IPv6 table an earlier failback kept: its own go back now if they can.
+    let kept = sys.journal().iter().filter_map(|o| if let Owned::Unrestored(r) = o { Some(r) } else { None });
+    tables.extend(kept.map(|r| (r.is_v6(), r.table)).collect::<Vec<_>>());
     tables.sort();
     tables.dedup();
-    let (mut failures, failures6) = restore_tables(sys, obs, &ours, &tables, &owned_defaults, snapshot_lost);
+    let saved = Saved { snapshot: obs.snapshot.as_ref(), lost: snapshot_lost, primary_ok };
+    let mut done = restore_tables(sys, &obs.routes, saved, &ours, &tables, &owned_defaults);
+    let (mut failures, failures6) = (std::mem::take(&mut done.failures), std::mem::take(&mut done.failures6));
 
     // A table that could not get its routes back keeps our default, and so keeps the
     // rules, the endpoint route and WG_IFACE up that make it work: step 3 waits.
@@ -63,6 +70,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     // 3. The rest of what activation changed, newest first: rules (deleted only when the
     //    kernel would delete ours, not a user's at the same priority), the endpoint
     //    route, the peer's settings, WG_IFACE's administrative state.
+    let owned = links_kept(&mut done.kept, owned);
     for step in undo_plan(&owned, &obs.routes, &obs.rules, Undoer::Deactivation) {
         if let Err(e) = take_back(sys, &step) {
             failures.push(e.to_string());
@@ -97,7 +105,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool) -> Result<Outc
     let opened_unix_s = record.mode.since_unix_s;
     record.deactivated(now_unix_s, ms, now_boot_s, sys.boot_id());
     sys.write_record(&record)?;
-    sys.forget_changes(true)?;
+    sys.forget_changes(true, &done.kept)?;
     record.deactivation_finished();
     sys.write_record(&record)?;
     remember_outage(sys, &outage, opened_unix_s);
@@ -123,40 +131,70 @@ fn remember_outage(sys: &mut System, outage: &Outage, opened_unix_s: u64) {
     }
 }
 
+/// Where step 2's saved routes come from: the snapshot (`None`: an activation stopped
+/// before it, or the cleanup of what a failback kept), whether it was lost (our default in
+/// `main` without it), and whether the primary passes this round.
+#[derive(Clone, Copy)]
+struct Saved<'a> {
+    snapshot: Option<&'a Snapshot>,
+    lost: bool,
+    primary_ok: bool,
+}
+
+/// What step 2 came to: what holds the failback up, IPv6's failures that are only told,
+/// and what stays journaled for the ticks after (see [`restore_tables`]).
+#[derive(Default)]
+struct Restored {
+    failures: Vec<String>,
+    failures6: Vec<String>,
+    kept: Vec<Owned>,
+}
+
 /// Step 2 for each table of `tables` (family, number): the saved routes go back before
-/// ours (`owned_defaults`) go, so no table is ever without a default. Returns what
-/// failed: what holds the failback up, and IPv6's saved routes the kernel refused, which
-/// are told but never hold up IPv4's failback (its tables keep the kernel's
-/// router-advertisement defaults, which were never taken away).
+/// ours (`owned_defaults`) go, so no table is ever without a default. What is saved is
+/// the snapshot's (`None`: an activation stopped before it, or the cleanup of what a
+/// failback kept) and IPv6's that an earlier failback could not put back (the journal's
+/// [`Owned::Unrestored`]).
+///
+/// A table whose saved routes cannot be put back — refused, or gone with their device (one
+/// that vanished since the primary was judged back: a new outage) — keeps our default
+/// when it would otherwise be left without one ([`keeps_ours`], both families). An IPv4
+/// table so kept holds the failback up: the next round judges afresh. IPv6's never hold
+/// IPv4 up: its refusals are told; with the primary down, a table so kept is journaled
+/// (ours and its own, as `Unrestored`) for the ticks after the failback, whose cleanup
+/// puts its own back once it can and takes ours at the first healthy tick ([`cleanup`]).
+/// With the primary passing, the outage is over and ours goes: an IPv6 policy table
+/// without a default lets its lookups fall through to the next rule, where an
+/// `unreachable` of ours would refuse them.
 fn restore_tables(
     sys: &mut System,
-    obs: &Observed,
+    routes: &[Route],
+    saved_in: Saved,
     ours: &Ours,
     tables: &[(bool, u32)],
     owned_defaults: &[Route],
-    snapshot_lost: bool,
-) -> (Vec<String>, Vec<String>) {
-    let (mut failures, mut failures6) = (Vec::new(), Vec::new());
+) -> Restored {
+    let mut out = Restored::default();
     for &(v6, table) in tables {
-        let current: Vec<Route> = defaults_of(&obs.routes, v6, table).cloned().collect();
+        let current: Vec<Route> = defaults_of(routes, v6, table).cloned().collect();
         let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
-        let saved = saved_defaults(v6, table, obs.snapshot.as_ref(), snapshot_lost, &current, &mine, ours);
+        let mut saved = saved_defaults(v6, table, saved_in.snapshot, saved_in.lost, &current, &mine, ours);
+        for u in unrestored(sys.journal(), v6, table) {
+            if !saved.iter().any(|s| s.same_path(&u)) {
+                saved.push(u);
+            }
+        }
         let (saved, gone) = restorable(saved, &sys.links);
         for r in &gone {
             tell(sys, News::NotRestoring(r));
         }
-        // An IPv4 table whose saved routes cannot be put back keeps our default, whether
-        // the kernel refuses them or they went with their device (one that vanished since
-        // the primary was judged back: a new outage, judged afresh the next round).
-        // `carried`: another default is there, or one is put back, or the table had none
-        // (or none of ours is there to keep). IPv6 never holds IPv4 up (see above).
         let mut restored = true;
-        let ours_there = current.iter().any(|r| mine.contains(r));
-        let others = current.iter().any(|r| !mine.contains(r));
-        let mut carried = v6 || !ours_there || others || (saved.is_empty() && gone.is_empty());
+        let over = v6 && saved_in.primary_ok;
+        let mut carried = over || !keeps_ours(&current, &mine, saved.len() + gone.len());
         let plan = restore_table(&current, &saved, &mine);
         // Deletions before the first addition make room for it (a saved route of our key).
         let first_add = plan.iter().position(|c| matches!(c, Change::AddRoute(..))).unwrap_or(0);
+        let mut left: Vec<Route> = mine.iter().filter(|m| current.contains(m)).cloned().collect();
         for (i, change) in plan.into_iter().enumerate() {
             let last_defaults = i >= first_add && !carried;
             if matches!(change, Change::DelRoute(_)) && (!restored || last_defaults) {
@@ -164,20 +202,66 @@ fn restore_tables(
             }
             let done = sys.apply(&change);
             carried |= done.is_ok() && matches!(change, Change::AddRoute(..));
-            if let Err(e) = done {
-                // An IPv6 saved route the kernel refuses is told, not waited for; one of
-                // ours that cannot be deleted holds the failback up whatever its family
-                // (left behind, it would read as the failsafe still on).
-                let refused_saved = matches!(change, Change::AddRoute(..));
-                restored &= v6 || !refused_saved;
-                if v6 && refused_saved { &mut failures6 } else { &mut failures }.push(e.to_string());
+            match (&done, &change) {
+                (Ok(()), Change::DelRoute(r)) => left.retain(|x| x != r),
+                (Err(e), _) => {
+                    // An IPv6 saved route the kernel refuses is told, not waited for; one of
+                    // ours that cannot be deleted holds the failback up whatever its family
+                    // (left behind, it would read as the failsafe still on).
+                    let refused_saved = matches!(change, Change::AddRoute(..));
+                    restored &= v6 || !refused_saved;
+                    if v6 && refused_saved { &mut out.failures6 } else { &mut out.failures }.push(e.to_string());
+                }
+                _ => {}
             }
         }
-        if restored && !carried {
-            failures.push(format!("table {table} keeps the failsafe's default: none of its own could be put back"));
+        match (restored && !carried, v6) {
+            (false, _) => {}
+            (true, false) => out
+                .failures
+                .push(format!("table {table} keeps the failsafe's default: none of its own could be put back")),
+            (true, true) => {
+                out.failures6.push(format!(
+                    "IPv6 table {table} keeps the failsafe's default until one of its own can be put back"
+                ));
+                out.kept.extend(left.into_iter().map(Owned::Route));
+                out.kept.extend(saved.into_iter().chain(gone).map(Owned::Unrestored));
+            }
         }
     }
-    (failures, failures6)
+    out
+}
+
+/// The one rule of step 2 for both families: a table keeps our defaults (`mine`) when
+/// they are all it holds (`current`) and it had defaults of its own (`own`: how many are
+/// saved for it) — deleting them would leave it without any until one of its own is put
+/// back. A table that had none of its own (only ours were ever there) gets back to none.
+fn keeps_ours(current: &[Route], mine: &[Route], own: usize) -> bool {
+    let ours_there = current.iter().any(|r| mine.contains(r));
+    let others = current.iter().any(|r| !mine.contains(r));
+    ours_there && !others && own > 0
+}
+
+/// `items` but WG_IFACE's administrative state when a default of ours that stays (`kept`)
+/// goes through it: set down, the link would take that default with it. Moved to `kept`,
+/// it is taken back with the default.
+fn links_kept(kept: &mut Vec<Owned>, items: Vec<Owned>) -> Vec<Owned> {
+    let through = |dev: &str| kept.iter().any(|k| matches!(k, Owned::Route(r) if r.devices().any(|d| d == dev)));
+    let (links, rest): (Vec<Owned>, Vec<Owned>) =
+        items.into_iter().partition(|o| matches!(o, Owned::LinkUp(dev) if through(dev)));
+    kept.extend(links);
+    rest
+}
+
+/// IPv6's own defaults of one table that a failback could not put back, as journaled.
+fn unrestored(journal: &[Owned], v6: bool, table: u32) -> Vec<Route> {
+    let of_table = |r: &&Route| r.is_v6() == v6 && r.table == table;
+    journal
+        .iter()
+        .filter_map(|o| if let Owned::Unrestored(r) = o { Some(r) } else { None })
+        .filter(of_table)
+        .cloned()
+        .collect()
 }
 
 /// A deactivation that could not finish: not a crash, so the next round judges afresh
@@ -191,18 +275,49 @@ fn give_up_deactivation(sys: &mut System, mut record: state::Record, failures: &
 }
 
 /// Takes back everything in the journal (an activation that did not get as far as its
-/// snapshot) while the failsafe is off.
-pub fn cleanup(sys: &mut System) -> Result<Outcome, Error> {
+/// snapshot, or IPv6's defaults of ours that a failback kept) while the failsafe is off.
+/// `primary_ok`: the primary passes this round (by hand: taken as back); `None`: an
+/// activation taken back, which leaves the tables a failback kept as they are. A table a
+/// failback kept gets its own defaults back and loses ours as step 2 would do it
+/// ([`restore_tables`]): once the primary passes, ours goes whatever; until then one that
+/// still cannot have its own keeps ours, journaled.
+pub fn cleanup(sys: &mut System, primary_ok: Option<bool>) -> Result<Outcome, Error> {
     let items = sys.journal().to_vec();
     let rules = if items.iter().any(|o| matches!(o, Owned::Rule(_))) { sys.rules()? } else { Vec::new() };
-    let default = |o: &Owned| matches!(o, Owned::Route(r) if r.is_default());
+    let default = |o: &Owned| matches!(o, Owned::Route(r) if r.is_default()) || matches!(o, Owned::Unrestored(_));
     let routes = if items.iter().any(default) { sys.routes()? } else { Vec::new() };
-    for step in undo_plan(&items, &routes, &rules, Undoer::Cleanup) {
+    let mut kept_tables: Vec<(bool, u32)> = items
+        .iter()
+        .filter_map(|o| if let Owned::Unrestored(r) = o { Some((r.is_v6(), r.table)) } else { None })
+        .collect();
+    kept_tables.sort();
+    kept_tables.dedup();
+    let in_kept = |o: &Owned| match o {
+        Owned::Route(r) => r.is_default() && kept_tables.contains(&(r.is_v6(), r.table)),
+        Owned::Unrestored(_) => true,
+        _ => false,
+    };
+    let (kept_items, rest): (Vec<Owned>, Vec<Owned>) = items.iter().cloned().partition(in_kept);
+    let mut done = Restored { kept: kept_items.clone(), ..Restored::default() };
+    if let (Some(primary_ok), false) = (primary_ok, kept_tables.is_empty()) {
+        let ours = Ours { cfg: sys.cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None, over_budget: false };
+        let owned_defaults: Vec<Route> = owned_routes(&kept_items);
+        let saved = Saved { snapshot: None, lost: false, primary_ok };
+        done = restore_tables(sys, &routes, saved, &ours, &kept_tables, &owned_defaults);
+        if !done.failures.is_empty() {
+            return Err(Error::Failed(done.failures.join("; ")));
+        }
+    }
+    let rest = links_kept(&mut done.kept, rest);
+    for step in undo_plan(&rest, &routes, &rules, Undoer::Cleanup) {
         take_back(sys, &step)?;
     }
-    sys.forget_changes(false)?;
-    if !items.is_empty() {
-        tell(sys, News::TookBack(items.len()));
+    sys.forget_changes(false, &done.kept)?;
+    if !rest.is_empty() {
+        tell(sys, News::TookBack(rest.len()));
+    }
+    if !done.failures6.is_empty() {
+        tell(sys, News::Ipv6NotRestored(&done.failures6));
     }
     Ok(Outcome::CleanedUp)
 }

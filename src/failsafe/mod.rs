@@ -187,8 +187,9 @@ pub fn by_hand(sys: &mut System, hand: ByHand) -> Told<Outcome> {
         match (hand, obs.on) {
             (ByHand::Activate, true) => while_active(sys, &obs, None, TunnelSeen::ProbeNow, &OthersSeen::ProbeNow),
             (ByHand::Activate, false) => activate(sys, None, &obs),
-            (ByHand::Deactivate, true) => deactivate(sys, &obs, true),
-            (ByHand::Deactivate, false) => cleanup(sys),
+            // By hand, the outage is over whatever the primary answers: nothing of ours stays.
+            (ByHand::Deactivate, true) => deactivate(sys, &obs, true, true),
+            (ByHand::Deactivate, false) => cleanup(sys, Some(true)),
         }
     })
 }
@@ -229,13 +230,13 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
             }
             Ok(Outcome::Healthy)
         }
-        Action::Cleanup => cleanup(sys),
+        Action::Cleanup => cleanup(sys, Some(seen.primary.is_ok())),
         Action::Activate => activate(sys, seen.primary.err(), obs),
         Action::Reassert => {
             let primary = failback.state.map(|f| (seen.primary, f));
             while_active(sys, obs, primary, seen.tunnel, &seen.others)
         }
-        Action::Deactivate => deactivate(sys, obs, false),
+        Action::Deactivate => deactivate(sys, obs, false, seen.primary.is_ok()),
     }
 }
 

@@ -5,7 +5,11 @@
 
 use super::lab::*;
 use crate::decide::tests::{r, rule};
+use crate::failsafe::Outcome;
+use crate::netlink::link::{Addr, Link};
+use crate::netlink::route::Route;
 use crate::state::State;
+use std::net::Ipv4Addr;
 
 /// Runs `prepare`, then for every N the next tick stopped after its N-th step, a new
 /// process ticking until settled, and `check`; until a tick needs fewer than N steps.
@@ -289,19 +293,136 @@ fn an_interrupted_deactivation_that_cannot_be_finished_is_judged_afresh_the_roun
 }
 
 /// The same with the primary's device gone (a PPPoE session that dropped) or set down,
-/// dual-stack or not: the saved routes through it cannot be put back (gone, or refused),
-/// so IPv4's tables keep the tool's defaults — finishing the deactivation never deletes
-/// the last default of an IPv4 table (it did for 201 with the device gone; found by the
-/// model test). IPv6's are left as DESIGN.md says: its refusals never hold up IPv4.
+/// IPv4 only or dual-stack (IPv6 refused with `unreachable`, or through the tunnel with
+/// WG_PEER_IP6), 201 with a default of its own through the backup or not: the saved routes
+/// through the primary cannot be put back (gone, or refused), and finishing the
+/// deactivation never deletes the last default of a table of either family (it did: 201
+/// of IPv4 with the device gone; IPv6's main and 201 with the device gone and IPv4 able to
+/// fail back whole — model seed 13478). An IPv4 table so kept holds the failback up; an
+/// IPv6 one never does: it keeps the failsafe's default until its own can be put back,
+/// which the ticks after the device's return do.
 #[test]
 fn an_interrupted_deactivation_never_empties_a_table_whose_saved_routes_went_with_their_device() {
-    const SIX: &str = "LAN_SUBNET6=2001:db8:10::/64\n";
-    for (six, gone) in [(false, true), (true, true), (false, false), (true, false)] {
-        for n in 0.. {
-            let lab = Lab::new(&format!("kill-deact-gone-{six}-{gone}-{n}"), if six { SIX } else { "" });
-            if six {
-                dual_stack(&lab);
+    const SIX: [&str; 3] =
+        ["", "LAN_SUBNET6=2001:db8:10::/64\n", "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n"];
+    const OWN_201: &str = "default via 192.168.2.1 dev eth1 table 201 proto static metric 5";
+    for (six, conf) in SIX.iter().enumerate() {
+        for (gone, own_201) in [(true, false), (false, false), (true, true), (false, true)] {
+            for n in 0.. {
+                let lab = Lab::new(&format!("kill-deact-gone-{six}-{gone}-{own_201}-{n}"), conf);
+                if six > 0 {
+                    dual_stack(&lab);
+                }
+                if own_201 {
+                    lab.w().routes.push(r(OWN_201));
+                }
+                let (mut want, rules) = dual_original();
+                if six == 0 {
+                    want.retain(|x| !x.contains("::/0"));
+                }
+                if own_201 {
+                    want.push(r(OWN_201).to_string());
+                    want.sort();
+                }
+                healthy_then_down(&lab);
+                lab.tick().expect("activation");
+                lab.primary_carrier(true);
+                lab.tick().expect("waiting");
+                lab.advance_s(61);
+                lab.kill_after(n);
+                let _ = lab.tick();
+                if !lab.revive() {
+                    assert!(n > 5);
+                    break;
+                }
+                let what = format!("IPv6: {six}, gone: {gone}, 201 its own: {own_201}, stop at {n}");
+                {
+                    let mut w = lab.w();
+                    w.set_link("eth0", false, false);
+                    if gone {
+                        w.links.retain(|l| l.name != "eth0");
+                        w.addrs.retain(|a| a.index != 2);
+                    }
+                }
+                let _ = lab.tick();
+                lab.tick().expect("the round after");
+                assert_eq!(lab.w().violations, Vec::<String>::new(), "{what}");
+                // The device back, up, with its carrier, and its IPv4 owners' defaults with
+                // it: once the failback wait is over, IPv6's own defaults are back where the
+                // tool kept its default for them (or were never taken: the deactivation had
+                // finished before the device went), nothing of ours left.
+                {
+                    let mut w = lab.w();
+                    if gone {
+                        w.links.push(Link { point_to_point: false, ..Link::up(9, "eth0") });
+                        w.addrs.push(Addr {
+                            index: 9,
+                            local: Ipv4Addr::new(192, 168, 1, 2),
+                            peer: None,
+                            prefix_len: 24,
+                        });
+                    }
+                    w.set_link("eth0", true, true);
+                    for l in ROUTES.iter().filter(|l| l.contains("dev eth0")) {
+                        w.owner_replace(r(l));
+                    }
+                }
+                // (The failback wait, damped by the outages before: well past it.)
+                for _ in 0..3 {
+                    lab.settle(3);
+                    lab.advance_s(600);
+                }
+                lab.settle(3);
+                let ours6 = lab.routes().into_iter().filter(|x| x.is_v6() && x.metric == 40).collect::<Vec<_>>();
+                assert_eq!(ours6, Vec::new(), "{what}: IPv6 defaults of ours left");
+                assert_eq!(lab.w().violations, Vec::<String>::new(), "{what}");
+                // The router advertisements' defaults, where they were flushed.
+                for l in [
+                    "::/0 via fe80::1 dev eth0 table main proto static metric 1024",
+                    "::/0 via fe80::1 dev eth0 table 201 proto static metric 1024",
+                ] {
+                    if six > 0 {
+                        lab.w().owner_replace(r(l));
+                    }
+                }
+                let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
+                now.retain(|x| !x.starts_with("203.0.113.0/24"));
+                now.sort();
+                want.retain(|x| !x.starts_with("203.0.113.0/24"));
+                assert_eq!(now, want, "{what}: the tables once the primary is back");
+                let rules_now: Vec<String> = lab.rules().iter().map(|x| x.to_string()).collect();
+                let rules_want: Vec<String> = rules.into_iter().filter(|x| six > 0 || !x.contains("::/0")).collect();
+                assert_eq!(rules_now, rules_want, "{what}: the rules");
+                let state = State::open_as_owner(&lab.cfg.state_dir).expect("STATE_DIR");
+                assert_eq!(state.journal().expect("journal"), Vec::new(), "{what}: the journal");
+                assert_eq!(lab.w().violations, Vec::<String>::new(), "{what}");
             }
+        }
+    }
+}
+
+/// Model seed 13478, the IPv6 twin of the test above: a deactivation killed part-way, the
+/// primary's device gone, the next tick finishes it — IPv4's tables all have a default of
+/// their own (201 one through the backup), so IPv4 fails back whole, while IPv6's main and
+/// 201 had theirs only through the primary. They keep the failsafe's default (`unreachable`,
+/// or the tunnel's with WG_PEER_IP6), journaled, instead of being left without any. Once
+/// the device is back (its IPv4 owners with it, no router advertisement yet), the next
+/// healthy tick puts IPv6's own defaults back and takes ours: nothing of the outage stays.
+#[test]
+fn ipv6_tables_whose_own_defaults_went_with_the_device_keep_ours_through_ipv4s_failback_until_they_can_be_put_back() {
+    const OWN_201: &str = "default via 192.168.2.1 dev eth1 table 201 proto static metric 5";
+    const SIX: &str = "LAN_SUBNET6=2001:db8:10::/64\n";
+    const PEER6: &str = "LAN_SUBNET6=2001:db8:10::/64\nWG_PEER_IP6=fd00:11::1\n";
+    // (configuration, WG_IFACE `disable`d until the failsafe needs it)
+    for (six, wg_disabled) in [(SIX, false), (PEER6, false), (PEER6, true)] {
+        let mut kept_seen = 0;
+        for n in 0.. {
+            let lab = Lab::new(&format!("kill-deact-six-{}-{wg_disabled}-{n}", six.len()), six);
+            dual_stack(&lab);
+            if wg_disabled {
+                lab.w().set_link("wg0", false, true);
+            }
+            lab.w().routes.push(r(OWN_201));
             healthy_then_down(&lab);
             lab.tick().expect("activation");
             lab.primary_carrier(true);
@@ -315,17 +436,61 @@ fn an_interrupted_deactivation_never_empties_a_table_whose_saved_routes_went_wit
             }
             {
                 let mut w = lab.w();
-                w.set_link("eth0", false, false);
-                if gone {
-                    w.links.retain(|l| l.name != "eth0");
-                    w.addrs.retain(|a| a.index != 2);
+                w.links.retain(|l| l.name != "eth0");
+                w.addrs.retain(|a| a.index != 2);
+                w.routes.retain(|x| x.dev.as_deref() != Some("eth0"));
+            }
+            let finished = lab.tick();
+            let what = format!("{six:?}, wg0 disabled: {wg_disabled}, stop at {n}");
+            assert_eq!(lab.w().violations, Vec::<String>::new(), "{what}");
+            let ours6: Vec<Route> = lab.routes().into_iter().filter(|x| x.is_v6() && x.metric == 40).collect();
+            if !matches!(finished, Ok(Outcome::Deactivated { .. })) || ours6.is_empty() {
+                continue; // finished before the device went, or IPv4 held up: the test above
+            }
+            kept_seen += 1;
+            // Off (IPv4 whole, no rule of ours); each IPv6 table on ours alone, or without
+            // any default where the deactivation had finished it before the device went.
+            assert!(lab.rules().iter().all(|x| x.priority != 69), "{what}: {:?}", lab.rules());
+            let kept: Vec<u32> = ours6.iter().map(|x| x.table).collect();
+            for t in [201, 254] {
+                let defaults = lab.routes().into_iter().filter(|x| x.is_v6() && x.table == t).count();
+                assert_eq!(defaults, usize::from(kept.contains(&t)), "{what}: IPv6 table {t}: {ours6:?}");
+            }
+            let state = State::open_as_owner(&lab.cfg.state_dir).expect("STATE_DIR");
+            assert!(!state.snapshot_exists(), "{what}");
+            let journal: Vec<String> = state.journal().expect("journal").iter().map(|o| o.to_string()).collect();
+            // WG_IFACE stays up while a default of ours goes through it.
+            let link = journal.iter().any(|j| j == "link wg0 up");
+            assert_eq!(link, wg_disabled && six == PEER6, "{what}: {journal:?}");
+            let wg0 = lab.w().links.iter().find(|l| l.name == "wg0").map(|l| l.admin_up);
+            assert_eq!(wg0, Some(!wg_disabled || six == PEER6), "{what}: wg0 up");
+            assert_eq!(journal.len(), 2 * kept.len() + usize::from(link), "{what}: ours and their own: {journal:?}");
+            // The device back with its IPv4 owners' defaults: the next tick is healthy.
+            {
+                let mut w = lab.w();
+                w.links.push(Link { point_to_point: false, ..Link::up(9, "eth0") });
+                w.addrs.push(Addr { index: 9, local: Ipv4Addr::new(192, 168, 1, 2), peer: None, prefix_len: 24 });
+                for l in ROUTES.iter().filter(|l| l.contains("dev eth0")) {
+                    w.owner_replace(r(l));
                 }
             }
-            let _ = lab.tick();
-            lab.tick().expect("the round after");
-            let w = lab.w();
-            let ipv4: Vec<&String> = w.violations.iter().filter(|v| !v.contains("(v6: true)")).collect();
-            assert_eq!(ipv4, Vec::<&String>::new(), "IPv6: {six}, gone: {gone}, stop at {n}");
+            assert!(matches!(lab.tick(), Ok(Outcome::CleanedUp)), "{what}");
+            let (mut want, rules) = dual_original();
+            let of_kept =
+                |x: &String| kept.iter().any(|t| x.contains(if *t == 201 { "table 201 " } else { "table main " }));
+            want.retain(|x| !x.starts_with("::/0") || of_kept(x));
+            want.push(r(OWN_201).to_string());
+            want.sort();
+            let mut now: Vec<String> = lab.routes().iter().map(|x| x.to_string()).collect();
+            now.sort();
+            assert_eq!(now, want, "{what}: the tables after the healthy tick");
+            assert_eq!(lab.rules().iter().map(|x| x.to_string()).collect::<Vec<_>>(), rules, "{what}");
+            assert_eq!(state.journal().expect("journal"), Vec::new(), "{what}: the journal");
+            assert_eq!(lab.w().violations, Vec::<String>::new(), "{what}");
+            assert!(matches!(lab.tick(), Ok(Outcome::Healthy)), "{what}: the tick after");
+            let wg0 = lab.w().links.iter().find(|l| l.name == "wg0").map(|l| l.admin_up);
+            assert_eq!(wg0, Some(!wg_disabled), "{what}: wg0 as configured");
         }
+        assert!(kept_seen > 0, "{six:?}, wg0 disabled: {wg_disabled}: no stop left IPv6 on ours alone");
     }
 }
