@@ -362,17 +362,6 @@ impl News<'_> {
                 "deactivating by request although the primary {} is down ({why})",
                 c.primary_dev
             )),
-            News::StateLost => {
-                warn("state lost: taking back the routes and rules that have the failsafe's shape".into())
-            }
-            News::NotRestoring(r) => warn(format!("not restoring {r}: its device is gone (the kernel dropped it too)")),
-            News::RuleLeft(r) => warn(format!(
-                "left `ip rule {r}` in place: deleting it would delete another rule at priority {} first; remove both by hand",
-                r.priority
-            )),
-            News::DefaultLeft(r) => warn(format!(
-                "left `ip route {r}` in place: its table has no other default and the snapshot that said what it had is lost; put the table's own default back, then delete it by hand"
-            )),
             News::Ipv6NotRestored(failures) => both(Level::Error, "error", format!(
                 "IPv6 not fully restored (IPv4 is): the kernel refused a saved route, which its owner must add again: {}",
                 failures.join("; ")
@@ -386,7 +375,11 @@ impl News<'_> {
             }
             News::TookBack(n) => info(format!("took back {n} change(s) of an unfinished activation")),
             News::Budget { pct, used_bytes, budget_mb, since } => budget(c, pct, used_bytes, budget_mb, since),
-            News::TunnelProven { .. }
+            News::StateLost
+            | News::NotRestoring(_)
+            | News::RuleLeft(_)
+            | News::DefaultLeft(_)
+            | News::TunnelProven { .. }
             | News::PeerSet { .. }
             | News::PeerRenewed(_)
             | News::TunnelStepFailed(_)
@@ -394,10 +387,22 @@ impl News<'_> {
         }
     }
 
-    /// The lines of the steps on the tunnel and on HISTORY_FILE (log lines only).
+    /// The log lines (no event) of single steps: what a failback leaves or cannot put
+    /// back, the tunnel's steps, HISTORY_FILE's failures.
     fn said_of_steps(&self, c: &Config) -> Vec<Said> {
         let (wg, backup) = (&c.wg_iface, &c.backup_dev);
         match *self {
+            News::StateLost => {
+                warn("state lost: taking back the routes and rules that have the failsafe's shape".into())
+            }
+            News::NotRestoring(r) => warn(format!("not restoring {r}: its device is gone (the kernel dropped it too)")),
+            News::RuleLeft(r) => warn(format!(
+                "left `ip rule {r}` in place: deleting it would delete another rule at priority {} first; remove both by hand",
+                r.priority
+            )),
+            News::DefaultLeft(r) => warn(format!(
+                "left `ip route {r}` in place: its table has no other default and the snapshot that said what it had is lost; put the table's own default back, then delete it by hand"
+            )),
             News::TunnelProven { ms, handshook: false } => info(format!("tunnel {wg} up after {ms} ms")),
             News::TunnelProven { ms, handshook: true } => {
                 info(format!("tunnel {wg} handshook over {backup} after {ms} ms"))
