@@ -199,14 +199,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             1 => Vec::new(),
             n => (0..n).map(|i| sys.root.tunnel(i).wg_iface.clone()).collect(),
         },
-        endpoint: cfg.wg_endpoint.name.as_ref().map(|name| NameSeen {
-            name: name.clone(),
-            addr: cfg.wg_endpoint.known().then(|| cfg.wg_endpoint.addr()),
-            expires_in_s: sys
-                .endpoint_kept()
-                .filter(|c| c.addr.is_some())
-                .map(|c| c.expires_s as i64 - sys.boottime_s() as i64),
-        }),
+        endpoint: name_seen(sys),
         backend: sys.backend().to_string(),
         handshake: handshake_age(latest, now),
         tunnel_error,
@@ -240,6 +233,19 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             true => record.totals.bytes.plus(record.traffic.total()),
             false => record.totals.bytes,
         },
+    })
+}
+
+/// A name endpoint: its address in use and when the one kept in STATE_DIR expires.
+fn name_seen(sys: &System) -> Option<NameSeen> {
+    let e = &sys.cfg.wg_endpoint;
+    e.name.as_ref().map(|name| NameSeen {
+        name: name.clone(),
+        addr: e.known().then(|| e.addr()),
+        expires_in_s: sys
+            .endpoint_kept()
+            .filter(|c| c.addr.is_some())
+            .map(|c| c.expires_s as i64 - sys.boottime_s() as i64),
     })
 }
 
