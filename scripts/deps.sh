@@ -22,6 +22,8 @@ need curl curl
 need dig bind9-dnsutils
 need ping iputils-ping
 need strace strace
+# bench/sticky_source.py watches the backup link with it.
+need tcpdump tcpdump
 # The lab tests observe the connection-tracking table with it; the tool never runs it.
 need conntrack conntrack
 # The lab's other actors (lab.sh: LAB_FRR, LAB_DHCP): FRR's zebra and staticd (not on PATH),
