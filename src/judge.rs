@@ -88,7 +88,7 @@ pub fn primary_probe<E>(
 }
 
 /// Why echoes cannot be framed by hand to a gateway out of a link.
-enum NoFramedPath {
+pub enum NoFramedPath {
     /// The link has no IPv4 address to send from.
     NoAddress,
     /// The gateway's link-layer address is not known (it did not answer ARP).
@@ -99,7 +99,7 @@ enum NoFramedPath {
 /// hold (TRACK_IPS and BACKUP_TRACK_IPS alike): from the link's first address, to the
 /// gateway's link-layer address, which `lladdr` looks up only when the link is not
 /// point-to-point.
-fn framed_path<E>(
+pub fn framed_path<E>(
     link: &Link,
     addrs: &[Addr],
     lladdr: impl FnOnce() -> Result<Option<Vec<u8>>, E>,

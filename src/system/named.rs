@@ -82,21 +82,12 @@ impl System<'_> {
         };
         let Some(gw) = obs.backup_gw else { return Ok(None) };
         let addrs = if obs.addrs.is_empty() { self.addrs()? } else { obs.addrs.clone() };
-        let Some(src) = addrs.iter().find(|a| a.index == link.index).map(|a| a.local) else { return Ok(None) };
-        let lladdr = if link.point_to_point {
-            None
-        } else {
-            let wait_ms = match need {
-                Need::Active => c.probe_timeout_ms.min(GATEWAY_WAIT_WHILE_ON_MS),
-                _ => c.probe_timeout_ms,
-            };
-            let wait = Duration::from_millis(wait_ms);
-            let mac = self.kernel.gateway_lladdr(link.index, &c.backup_dev, gw, wait);
-            match mac.context("reading the neighbour table")? {
-                Some(mac) => Some(mac),
-                None => return Ok(None),
-            }
+        let wait_ms = match need {
+            Need::Active => c.probe_timeout_ms.min(GATEWAY_WAIT_WHILE_ON_MS),
+            _ => c.probe_timeout_ms,
         };
-        Ok(Some(ProbePath::Gateway { ifindex: link.index, lladdr, src }))
+        let wait = Duration::from_millis(wait_ms);
+        let lladdr = || self.kernel.gateway_lladdr(link.index, &c.backup_dev, gw, wait);
+        Ok(crate::judge::framed_path(&link, &addrs, lladdr).context("reading the neighbour table")?.ok())
     }
 }
