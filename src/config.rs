@@ -14,6 +14,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::trust::NotRoots;
+
 mod endpoint;
 mod keys;
 mod seed;
@@ -303,19 +305,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     if !meta.is_file() {
         return Err(err("is not a regular file".into()));
     }
-    if meta.uid() != 0 {
-        return Err(err(format!(
-            "is owned by uid {}, not root; it names a command that runs as root (chown root {})",
-            meta.uid(),
-            path.display()
-        )));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(err(format!(
-            "is writable by group or others (mode {:o}); it names a command that runs as root (chmod go-w {})",
-            meta.mode() & 0o777,
-            path.display()
-        )));
+    match crate::trust::roots_alone(meta.uid(), meta.mode(), 0) {
+        Err(NotRoots::Owner(uid)) => {
+            return Err(err(format!(
+                "is owned by uid {uid}, not root; it names a command that runs as root (chown root {})",
+                path.display()
+            )))
+        }
+        Err(NotRoots::Writable(mode)) => {
+            return Err(err(format!(
+                "is writable by group or others (mode {:o}); it names a command that runs as root (chmod go-w {})",
+                mode & 0o777,
+                path.display()
+            )))
+        }
+        Ok(()) => {}
     }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if let Ok(d) = fs::metadata(dir) {

@@ -31,6 +31,7 @@ pub use crate::model::{parse_journal, Owned};
 use crate::netlink::route::Route;
 use crate::os::{self, LockKind};
 pub use crate::record::Record;
+use crate::trust::NotRoots;
 
 /// The largest state file read: a snapshot of many tables is a few KiB.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -238,21 +239,17 @@ impl State {
 
     fn trust(&self, fd: &OwnedFd) -> Result<(), StateError> {
         let st = os::fstat_owner(fd).map_err(|e| self.error("", e))?;
-        if st.uid != self.owner_uid {
-            return Err(self.untrusted(format!(
-                "is owned by uid {}, not root; it holds routes that root installs (chown root {})",
-                st.uid,
+        match crate::trust::roots_alone(st.uid, st.mode, self.owner_uid) {
+            Err(NotRoots::Owner(uid)) => Err(self.untrusted(format!(
+                "is owned by uid {uid}, not root; it holds routes that root installs (chown root {})",
                 self.path.display()
-            )));
-        }
-        if st.mode & 0o022 != 0 {
-            return Err(self.untrusted(format!(
-                "is writable by group or others (mode {:o}); it holds routes that root installs (chmod 700 {})",
-                st.mode & 0o7777,
+            ))),
+            Err(NotRoots::Writable(mode)) => Err(self.untrusted(format!(
+                "is writable by group or others (mode {mode:o}); it holds routes that root installs (chmod 700 {})",
                 self.path.display()
-            )));
+            ))),
+            Ok(()) => Ok(()),
         }
-        Ok(())
     }
 
     fn untrusted(&self, detail: String) -> StateError {

@@ -17,6 +17,26 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+/// What keeps a file or directory from being root's alone (see [`roots_alone`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotRoots {
+    /// Another owner: its uid.
+    Owner(u32),
+    /// Group or others may write it: its mode (permission bits).
+    Writable(u32),
+}
+
+/// The one rule for what root trusts to tell it what to run or which routes to install
+/// (the configuration, STATE_DIR, a program, the directories above them): owned by
+/// `owner` (root; a test's scratch STATE_DIR, its own user) and writable by nobody else.
+pub fn roots_alone(uid: u32, mode: u32, owner: u32) -> Result<(), NotRoots> {
+    match (uid == owner, mode & 0o022 == 0) {
+        (false, _) => Err(NotRoots::Owner(uid)),
+        (true, false) => Err(NotRoots::Writable(mode & 0o7777)),
+        (true, true) => Ok(()),
+    }
+}
+
 /// Why `dir`, a directory above a file root trusts, would let another user swap what is
 /// below it; `None` when it would not. `next` is the entry below it on the way.
 ///
@@ -27,18 +47,15 @@ fn directory_problem(dir: &Path, next: Option<&fs::Metadata>) -> Option<String> 
         Ok(m) => m,
         Err(e) => return Some(format!("directory {}: {e}", dir.display())),
     };
-    if m.uid() != 0 {
-        return Some(format!("directory {} is owned by uid {}, not root", dir.display(), m.uid()));
-    }
     let sticky_over_roots = m.mode() & 0o1000 != 0 && next.is_some_and(|n| n.uid() == 0);
-    if m.mode() & 0o022 != 0 && !sticky_over_roots {
-        return Some(format!(
-            "directory {} is writable by group or others (mode {:o})",
-            dir.display(),
-            m.mode() & 0o7777
-        ));
+    match roots_alone(m.uid(), m.mode(), 0) {
+        Err(NotRoots::Owner(uid)) => Some(format!("directory {} is owned by uid {uid}, not root", dir.display())),
+        Err(NotRoots::Writable(_)) if sticky_over_roots => None,
+        Err(NotRoots::Writable(mode)) => {
+            Some(format!("directory {} is writable by group or others (mode {mode:o})", dir.display()))
+        }
+        Ok(()) => None,
     }
-    None
 }
 
 /// Every directory above `path`, nearest first, each with the metadata of the entry
@@ -79,11 +96,12 @@ pub fn program_problem(path: &Path) -> Option<String> {
     if m.mode() & 0o111 == 0 {
         return Some(format!("{} is not executable", real.display()));
     }
-    if m.uid() != 0 {
-        return Some(format!("{} is owned by uid {}, not root", real.display(), m.uid()));
-    }
-    if m.mode() & 0o022 != 0 {
-        return Some(format!("{} is writable by group or others (mode {:o})", real.display(), m.mode() & 0o7777));
+    match roots_alone(m.uid(), m.mode(), 0) {
+        Err(NotRoots::Owner(uid)) => return Some(format!("{} is owned by uid {uid}, not root", real.display())),
+        Err(NotRoots::Writable(mode)) => {
+            return Some(format!("{} is writable by group or others (mode {mode:o})", real.display()))
+        }
+        Ok(()) => {}
     }
     // The real file's directories, then the ones of the name as written (a symlink on
     // the way lives in one of those, and whoever can write there can re-point it).
@@ -161,6 +179,19 @@ pub fn readable_by_others(meta: &fs::Metadata) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roots_alone_is_its_owners_and_writable_by_nobody_else() {
+        assert_eq!(roots_alone(0, 0o100600, 0), Ok(()));
+        assert_eq!(roots_alone(0, 0o40755, 0), Ok(()));
+        assert_eq!(roots_alone(1000, 0o100600, 0), Err(NotRoots::Owner(1000)));
+        // Another owner is said before a writable mode.
+        assert_eq!(roots_alone(1000, 0o100666, 0), Err(NotRoots::Owner(1000)));
+        assert_eq!(roots_alone(0, 0o100620, 0), Err(NotRoots::Writable(0o620)));
+        assert_eq!(roots_alone(0, 0o41777, 0), Err(NotRoots::Writable(0o1777)));
+        // A scratch STATE_DIR of the tests' own user.
+        assert_eq!(roots_alone(1000, 0o40700, 1000), Ok(()));
+    }
     use std::os::unix::fs::PermissionsExt;
 
     fn scratch(name: &str) -> PathBuf {
