@@ -430,7 +430,16 @@ fn random_sequences_of_events_keep_every_invariant() {
     // MODEL_SEQUENCES=N runs more (a soak); the default keeps `cargo test` quick.
     let sequences: u64 = std::env::var("MODEL_SEQUENCES").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     let only: Option<u64> = std::env::var("MODEL_SEED").ok().and_then(|v| v.parse().ok());
-    let seeds = only.map_or(0..sequences, |s| s..s + 1);
+    // Seeds that once found a defect the random mix rarely reaches, run every time.
+    const FOUND: [u64; 1] = [
+        // A failback killed part-way, the primary's device gone, then finished: IPv6
+        // tables emptied (fixed: they keep the failsafe's default until theirs can return).
+        13478,
+    ];
+    let seeds: Vec<u64> = match only {
+        Some(s) => vec![s],
+        None => (0..sequences).chain(FOUND.into_iter().filter(|s| *s >= sequences)).collect(),
+    };
     let started = std::time::Instant::now();
     let mut stats = Stats::default();
     for seed in seeds {
@@ -463,5 +472,6 @@ fn random_sequences_of_events_keep_every_invariant() {
         for (plan, runs) in PLANS.iter().zip(&s.runs).skip(1) {
             assert!(runs.ended > 0 && runs.killed > 0, "{plan:?}: {} ended, {} killed", runs.ended, runs.killed);
         }
+        assert!(s.ipv6_kept > 0, "the kept IPv6 tables' path was not reached");
     }
 }
