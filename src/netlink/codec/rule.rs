@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use netlink_packet_core::{DecodeError, Emitable, Nla, NlaBuffer, NlasIterator, Parseable};
 
-use super::{header_of, raw_kind, u32_of, u8_of, AddressFamily, HEADER_LEN};
+use super::{header_of, u32_of, u8_of, AddressFamily, HEADER_LEN};
 
 const FRA_DST: u16 = 1;
 const FRA_SRC: u16 = 2;
@@ -102,7 +102,7 @@ fn rule_attribute(nla: &NlaBuffer<&[u8]>) -> Result<RuleAttribute, DecodeError> 
         FRA_TABLE => RuleAttribute::Table(u32_of(v, "FRA_TABLE")?),
         FRA_FWMASK => RuleAttribute::FwMask(u32_of(v, "FRA_FWMASK")?),
         FRA_PROTOCOL => RuleAttribute::Protocol(u8_of(v, "FRA_PROTOCOL")?),
-        _ => RuleAttribute::Other(raw_kind(nla)),
+        _ => RuleAttribute::Other(nla.kind()),
     })
 }
 

@@ -12,7 +12,7 @@ use crate::netlink::golden::{emitted, hex};
 use crate::netlink::link::Links;
 use crate::netlink::route::Route;
 use crate::netlink::rule::Rule;
-use netlink_packet_core::DefaultNla;
+use netlink_packet_core::{DefaultNla, NLA_TYPE_MASK};
 use netlink_packet_route::route as c;
 use netlink_packet_route::rule as cr;
 
@@ -208,7 +208,8 @@ fn rule_attribute_from(a: &cr::RuleAttribute) -> RuleAttribute {
         A::Table(v) => RuleAttribute::Table(*v),
         A::FwMask(v) => RuleAttribute::FwMask(*v),
         A::Protocol(p) => RuleAttribute::Protocol(u8::from(*p)),
-        other => RuleAttribute::Other(other.kind()),
+        // The crate kept an unknown kind with its flag bits; no kind of these is read.
+        other => RuleAttribute::Other(other.kind() & NLA_TYPE_MASK),
     }
 }
 
