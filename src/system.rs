@@ -591,7 +591,7 @@ pub fn dump_rules(nl: &mut Netlink) -> Result<Vec<Rule>, Error> {
 
 /// The routes the tool keeps from a dump or an announcement: defaults of both families,
 /// and the host route to the VPS endpoint.
-pub fn wanted_route(m: &netlink_packet_route::route::RouteMessage, endpoint: Ipv4Addr) -> bool {
+pub fn wanted_route(m: &crate::netlink::codec::RouteMessage, endpoint: Ipv4Addr) -> bool {
     let dst = route::destination(m);
     dst.len == 0 || (dst.len == 32 && dst.addr == std::net::IpAddr::V4(endpoint))
 }

@@ -7,6 +7,7 @@
 //! no code is the ACK. `EEXIST` and `ENOENT` stay visible to callers as
 //! [`NetlinkError::Kernel`] so that each can decide whether "already done" is fine.
 
+pub mod codec;
 pub mod ctnetlink;
 pub mod events;
 pub mod link;
@@ -16,19 +17,18 @@ pub mod rule;
 use std::fmt;
 use std::io;
 
+use codec::{RouteMessage, RuleMessage};
 use netlink_packet_core::{
     DecodeError, Emitable, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
     Parseable, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
-use netlink_packet_route::route::RouteMessage;
-use netlink_packet_route::rule::RuleMessage;
 use netlink_sys::{Socket, SocketAddr};
 
 /// The rtnetlink messages this tool sends and reads, and no others: the crate's
 /// all-families `RouteNetlinkMessage` would link in the parsers of links, neighbours,
 /// traffic control and more, about 400 KiB of a 1 MiB mipsel binary. Links and
-/// addresses need three fields each, read by hand in [`link`]; routes and rules use the
-/// crate's own message types.
+/// addresses need three fields each, read by hand in [`link`]; routes and rules are read
+/// and written by hand in [`codec`].
 #[derive(Clone, Debug)]
 pub struct Rtnl {
     /// RTM_* message type.
@@ -99,11 +99,11 @@ impl NetlinkDeserializable for Rtnl {
 }
 
 /// The address family of rtnetlink messages about IPv6 (`true`) or IPv4.
-pub fn family(v6: bool) -> netlink_packet_route::AddressFamily {
+pub fn family(v6: bool) -> codec::AddressFamily {
     if v6 {
-        netlink_packet_route::AddressFamily::Inet6
+        codec::AddressFamily::Inet6
     } else {
-        netlink_packet_route::AddressFamily::Inet
+        codec::AddressFamily::Inet
     }
 }
 

@@ -11,12 +11,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netlink_packet_core::{DefaultNla, Nla, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteNextHop, RouteNextHopFlags,
-    RoutePreference, RouteRealm,
-};
-use netlink_packet_route::AddressFamily;
+use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+
+use super::codec::{AddressFamily, RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop};
 
 use super::link::Links;
 use super::{family, Body, Netlink, NetlinkError, Rtnl};
@@ -170,7 +167,7 @@ impl Route {
         let v6 = match h.address_family {
             AddressFamily::Inet => false,
             AddressFamily::Inet6 => true,
-            _ => return None,
+            AddressFamily::Other(_) => return None,
         };
         if h.flags.bits() & RTM_F_CLONED != 0 {
             return None;
@@ -178,9 +175,9 @@ impl Route {
         let dev_name = |index: u32| links.name(index).map_or_else(|| format!("if{index}"), str::to_string);
         let mut r = Route {
             tos: h.tos,
-            kind: h.kind.into(),
-            protocol: h.protocol.into(),
-            scope: h.scope.into(),
+            kind: h.kind,
+            protocol: h.protocol,
+            scope: h.scope,
             flags: h.flags.bits() & KEPT_FLAGS,
             // The rest as the attributes say, else empty.
             ..Route::unreachable(u32::from(h.table), Prefix::default_of(v6), 0)
@@ -204,13 +201,13 @@ impl Route {
                 RouteAttribute::PrefSource(a) => r.prefsrc = ip_of(a),
                 // A source-specific IPv6 route (`from`): not a default this tool manages.
                 RouteAttribute::Source(_) if h.source_prefix_length > 0 => return None,
-                RouteAttribute::Preference(p) => r.pref = u8::from(*p),
-                RouteAttribute::CacheInfo(ci) => r.expires = ci.expires != 0,
+                RouteAttribute::Preference(p) => r.pref = *p,
+                RouteAttribute::CacheInfo(expires) => r.expires = *expires != 0,
                 RouteAttribute::Oif(i) => r.dev = Some(dev_name(*i)),
                 RouteAttribute::Priority(p) => r.metric = *p,
-                RouteAttribute::Realm(realm) => r.realm = Some(realm_u32(realm)),
+                RouteAttribute::Realm(realm) => r.realm = Some(*realm),
                 RouteAttribute::NhId(id) => r.nhid = Some(*id),
-                RouteAttribute::Metrics(ms) => r.metrics = ms.iter().filter_map(metric_pair).collect(),
+                RouteAttribute::Metrics(ms) => r.metrics.clone_from(ms),
                 RouteAttribute::MultiPath(hops) => {
                     r.nexthops = hops
                         .iter()
@@ -222,9 +219,9 @@ impl Route {
                             }),
                             dev: (hop.interface_index != 0).then(|| dev_name(hop.interface_index)),
                             weight: u16::from(hop.hops) + 1,
-                            flags: u32::from(hop.flags.bits()) & KEPT_FLAGS,
+                            flags: u32::from(hop.flags) & KEPT_FLAGS,
                             realm: hop.attributes.iter().find_map(|a| match a {
-                                RouteAttribute::Realm(realm) => Some(realm_u32(realm)),
+                                RouteAttribute::Realm(realm) => Some(*realm),
                                 _ => None,
                             }),
                         })
@@ -262,10 +259,10 @@ impl Route {
             destination_prefix_length: self.dst.len,
             source_prefix_length: 0,
             tos: self.tos,
-            table: u8::try_from(self.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC),
-            protocol: self.protocol.into(),
-            scope: self.scope.into(),
-            kind: self.kind.into(),
+            table: u8::try_from(self.table).unwrap_or(0),
+            protocol: self.protocol,
+            scope: self.scope,
+            kind: self.kind,
             flags: RouteFlags::from_bits_retain(self.flags & KEPT_FLAGS),
         };
         let a = &mut m.attributes;
@@ -286,7 +283,7 @@ impl Route {
             a.push(RouteAttribute::Gateway(ip(addr)));
         }
         if let Some(realm) = self.realm {
-            a.push(RouteAttribute::Realm(realm_struct(realm)));
+            a.push(RouteAttribute::Realm(realm));
         }
         if let Some(id) = self.nhid {
             a.push(RouteAttribute::NhId(id));
@@ -294,31 +291,33 @@ impl Route {
         if !self.nexthops.is_empty() {
             let mut hops = Vec::new();
             for nh in &self.nexthops {
-                let mut hop = RouteNextHop::default();
-                hop.flags = RouteNextHopFlags::from_bits_retain((nh.flags & KEPT_FLAGS) as u8);
-                hop.hops = u8::try_from(nh.weight.saturating_sub(1)).unwrap_or(u8::MAX);
-                hop.interface_index = match &nh.dev {
-                    Some(d) => index(d)?,
-                    None => 0,
+                let mut hop = RouteNextHop {
+                    flags: (nh.flags & KEPT_FLAGS) as u8,
+                    hops: u8::try_from(nh.weight.saturating_sub(1)).unwrap_or(u8::MAX),
+                    interface_index: match &nh.dev {
+                        Some(d) => index(d)?,
+                        None => 0,
+                    },
+                    attributes: Vec::new(),
                 };
                 if let Some(addr) = nh.gateway {
                     hop.attributes.push(RouteAttribute::Gateway(ip(addr)));
                 }
                 if let Some(realm) = nh.realm {
-                    hop.attributes.push(RouteAttribute::Realm(realm_struct(realm)));
+                    hop.attributes.push(RouteAttribute::Realm(realm));
                 }
                 hops.push(hop);
             }
             a.push(RouteAttribute::MultiPath(hops));
         }
         if self.pref != 0 {
-            a.push(RouteAttribute::Preference(RoutePreference::from(self.pref)));
+            a.push(RouteAttribute::Preference(self.pref));
         }
         if let Some(d) = &self.dev {
             a.push(RouteAttribute::Oif(index(d)?));
         }
         if !self.metrics.is_empty() {
-            a.push(RouteAttribute::Metrics(self.metrics.iter().map(|&(k, v)| metric_nla(k, v)).collect()));
+            a.push(RouteAttribute::Metrics(self.metrics.clone()));
         }
         Ok(m)
     }
@@ -335,65 +334,6 @@ impl Route {
             m.attributes.push(RouteAttribute::Oif(lo));
         }
         Ok(m)
-    }
-}
-
-fn realm_u32(r: &RouteRealm) -> u32 {
-    (u32::from(r.source) << 16) | u32::from(r.destination)
-}
-
-fn realm_struct(v: u32) -> RouteRealm {
-    RouteRealm { source: (v >> 16) as u16, destination: (v & 0xffff) as u16 }
-}
-
-/// RTAX_* number and value of a metric; the congestion-control name (a string) is the
-/// one metric not kept.
-fn metric_pair(m: &RouteMetric) -> Option<(u16, u32)> {
-    Some(match m {
-        RouteMetric::Lock(v) => (1, *v),
-        RouteMetric::Mtu(v) => (2, *v),
-        RouteMetric::Window(v) => (3, *v),
-        RouteMetric::Rtt(v) => (4, *v),
-        RouteMetric::RttVar(v) => (5, *v),
-        RouteMetric::SsThresh(v) => (6, *v),
-        RouteMetric::Cwnd(v) => (7, *v),
-        RouteMetric::Advmss(v) => (8, *v),
-        RouteMetric::Reordering(v) => (9, *v),
-        RouteMetric::Hoplimit(v) => (10, *v),
-        RouteMetric::InitCwnd(v) => (11, *v),
-        RouteMetric::Features(v) => (12, *v),
-        RouteMetric::RtoMin(v) => (13, *v),
-        RouteMetric::InitRwnd(v) => (14, *v),
-        RouteMetric::QuickAck(v) => (15, *v),
-        RouteMetric::FastopenNoCookie(v) => (17, *v),
-        RouteMetric::Other(nla) if nla.value_len() == 4 => {
-            let mut b = [0u8; 4];
-            nla.emit_value(&mut b);
-            (nla.kind(), u32::from_ne_bytes(b))
-        }
-        _ => return None,
-    })
-}
-
-fn metric_nla(kind: u16, v: u32) -> RouteMetric {
-    match kind {
-        1 => RouteMetric::Lock(v),
-        2 => RouteMetric::Mtu(v),
-        3 => RouteMetric::Window(v),
-        4 => RouteMetric::Rtt(v),
-        5 => RouteMetric::RttVar(v),
-        6 => RouteMetric::SsThresh(v),
-        7 => RouteMetric::Cwnd(v),
-        8 => RouteMetric::Advmss(v),
-        9 => RouteMetric::Reordering(v),
-        10 => RouteMetric::Hoplimit(v),
-        11 => RouteMetric::InitCwnd(v),
-        12 => RouteMetric::Features(v),
-        13 => RouteMetric::RtoMin(v),
-        14 => RouteMetric::InitRwnd(v),
-        15 => RouteMetric::QuickAck(v),
-        17 => RouteMetric::FastopenNoCookie(v),
-        k => RouteMetric::Other(DefaultNla::new(k, v.to_ne_bytes().to_vec())),
     }
 }
 

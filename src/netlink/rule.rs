@@ -9,9 +9,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
-use netlink_packet_route::AddressFamily;
 
+use super::codec::{AddressFamily, RuleAttribute, RuleMessage};
 use super::route::{parse_table, table_name, RT_TABLE_MAIN};
 use super::{family, Body, Netlink, NetlinkError, Rtnl};
 use crate::net::Prefix;
@@ -22,6 +21,8 @@ pub const FR_ACT_TO_TBL: u8 = 1;
 pub const FR_ACT_GOTO: u8 = 2;
 /// FR_ACT_BLACKHOLE, FR_ACT_UNREACHABLE, FR_ACT_PROHIBIT: the packet is refused.
 pub const FR_ACT_REFUSE: [u8; 3] = [6, 7, 8];
+/// FIB_RULE_INVERT: `not`, the selectors inverted.
+const FIB_RULE_INVERT: u32 = 2;
 
 /// A rule as far as this tool cares. A `/0` source or destination selects nothing and
 /// is held as none.
@@ -109,12 +110,12 @@ impl Rule {
         let v6 = match h.family {
             AddressFamily::Inet => false,
             AddressFamily::Inet6 => true,
-            _ => return None,
+            AddressFamily::Other(_) => return None,
         };
         let mut r = Rule {
             table: u32::from(h.table),
-            action: h.action.into(),
-            other: h.tos != 0 || h.flags.contains(RuleFlags::Invert),
+            action: h.action,
+            other: h.tos != 0 || h.flags & FIB_RULE_INVERT != 0,
             ..Rule::lookup(v6, 0, 0)
         };
         // A prefix of the rule's family, no longer than its addresses; anything else is a
@@ -169,7 +170,7 @@ impl Rule {
         let mut m = RuleMessage::default();
         m.header.family = family(self.v6);
         m.header.table = u8::try_from(self.table).unwrap_or(0);
-        m.header.action = RuleAction::from(self.action);
+        m.header.action = self.action;
         let a = &mut m.attributes;
         if let Some(src) = self.src {
             m.header.src_len = src.len;
