@@ -190,9 +190,9 @@ impl Netlink {
     /// 300,000 routes costs one receive buffer, not 300,000 parsed routes.
     ///
     /// A dump the kernel marks as interrupted (the table changed while it was read) is
-    /// started again from `init()`, up to three times: the same request, sent again under
-    /// a new sequence number (never a copy of the payload: a generic `Clone` of a route
-    /// message links in a copy of every attribute type, 8.6 KB of a mipsel binary).
+    /// started again from `init()`, up to three times: the same message, sent again under
+    /// a new sequence number (never cloned: a clone of a message is code for every
+    /// attribute kind it may hold).
     pub fn dump_fold<T, A>(
         &mut self,
         payload: T,
