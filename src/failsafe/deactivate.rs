@@ -37,13 +37,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool, primary_ok: bo
     // primary what to put back.
     let journal_lost = sys.journal().is_empty() && ours_in_main;
     let snapshot_lost = obs.snapshot.is_none() && ours_in_main;
-    let owned: Vec<Owned> = if journal_lost {
-        tell(sys, News::StateLost);
-        let seen = routes_to_every_vps(sys, &obs.routes)?;
-        inferred_owned(&seen, &obs.rules, &ours)
-    } else {
-        sys.journal().to_vec()
-    };
+    let owned = owned_at_failback(sys, obs, &ours, journal_lost, ours_in_main)?;
     let owned_defaults: Vec<Route> = owned_routes(&owned).into_iter().filter(Route::is_default).collect();
     // Both families' tables: the snapshot's, main, and any where a default of ours is.
     // (A sorted list rather than a set: BTreeSet<(bool, u32)> was 3.9 KB of the mipsel binary.)
@@ -230,6 +224,33 @@ fn restore_tables(
         }
     }
     out
+}
+
+/// What deactivation takes back: the journal's items, or, the journal lost, what has the
+/// failsafe's shape; and an IPv6 default of ours that the journal does not list — a
+/// failback kept it and the journal that said so was lost since — taken by its shape, as a
+/// lost journal's are: left, it would read as the failsafe on at every tick.
+fn owned_at_failback(
+    sys: &mut System,
+    obs: &Observed,
+    ours: &Ours,
+    journal_lost: bool,
+    ours_in_main: bool,
+) -> Result<Vec<Owned>, Error> {
+    if journal_lost {
+        tell(sys, News::StateLost);
+        let seen = routes_to_every_vps(sys, &obs.routes)?;
+        return Ok(inferred_owned(&seen, &obs.rules, ours));
+    }
+    let mut owned = sys.journal().to_vec();
+    if ours_in_main {
+        let unlisted: Vec<Owned> = inferred_owned(&obs.routes, &[], ours)
+            .into_iter()
+            .filter(|o| matches!(o, Owned::Route(r) if r.is_v6() && r.is_default() && !owns_path(&owned, r)))
+            .collect();
+        owned.extend(unlisted);
+    }
+    Ok(owned)
 }
 
 /// The one rule of step 2 for both families: a table keeps our defaults (`mine`) when
