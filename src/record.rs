@@ -478,7 +478,10 @@ impl Record {
         if !text.lines().any(|l| l.starts_with("mode=")) {
             return Err("no mode line: not a record".into());
         }
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        // A line's end is `\n` or `\r\n`, and a last line's `\r` without its `\n` too: a
+        // value never ends in one (`to_text` ends every line with `\n` alone).
+        let lines = text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l));
+        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let bad = || format!("line {}: cannot read `{line}`", i + 1);
             let (k, v) = line.split_once('=').ok_or_else(bad)?;
             let num = || v.parse::<u64>().map_err(|_| bad());
@@ -535,7 +538,7 @@ impl Record {
                     proof_by = Some(by.ok_or_else(bad)?);
                 }
                 "outage_s_total" => r.totals.outage_s = num()?,
-                "outage_reason" => r.outage.reason = v.to_string(),
+                "outage_reason" => r.outage_reason(v),
                 "budget" => {
                     r.budget = Budget { outage_bytes: r.budget.outage_bytes, ..parse_budget(v).ok_or_else(bad)? }
                 }
@@ -741,6 +744,9 @@ pub mod tests {
         assert!(r.to_text().ends_with("\nbudget=2026-12-01 1796083200 7 75\nbudget_outage=5\n"));
         assert_eq!(Record::parse(&r.to_text()), Ok(r.clone()));
         assert_eq!(Record::parse(&r.to_text()).map(|r| r.budget.period.start_unix_s), Ok(1_796_083_200));
+        // A last line's `\r` without its `\n` (fuzz) is its end, not part of the value.
+        let cr = Record::parse("mode=failsafe\noutage_reason=why\r").expect("read");
+        assert_eq!((cr.outage.reason.as_str(), Record::parse(&cr.to_text())), ("why", Ok(cr.clone())));
         // A lone share (fuzz): no period, nothing to charge it to; read as written back.
         let lone = Record::parse("mode=failsafe\nbudget_outage=1\n").expect("read");
         assert_eq!((lone.budget.outage_bytes, Record::parse(&lone.to_text())), (0, Ok(lone.clone())));
@@ -821,7 +827,10 @@ pub mod tests {
         assert_eq!(r.boot_id.as_deref(), Some("0f1e2d3c-aaaa"));
         assert_eq!(Record::parse(&r.to_text()), Ok(r));
         assert_eq!(Record::parse("mode=failsafe\nboot_id=none\n").map(|r| r.boot_id), Ok(None));
-        for bad in ["7c7c3\r", "a b", "x", ""] {
+        // Since, a last line's `\r` is its end: the id is what comes before it.
+        let cr = Record::parse("mode=failsafe\nboot_id=7c7c3\r").expect("an id");
+        assert_eq!((cr.boot_id.as_deref(), Record::parse(&cr.to_text())), (Some("7c7c3"), Ok(cr.clone())));
+        for bad in ["7c7c3\rx", "a b", "x", ""] {
             let text = format!("mode=failsafe\nboot_id={bad}");
             assert!(Record::parse(&text).is_err(), "{text:?}");
         }
