@@ -478,9 +478,10 @@ impl Record {
         if !text.lines().any(|l| l.starts_with("mode=")) {
             return Err("no mode line: not a record".into());
         }
-        // A line's end is `\n` or `\r\n`, and a last line's `\r` without its `\n` too: a
-        // value never ends in one (`to_text` ends every line with `\n` alone).
-        let lines = text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l));
+        // A line's end is `\n` or `\r\n`, and `\r`s before it (or at the end of a last line
+        // without its `\n`) too: a value never ends in one (`to_text` ends every line with
+        // `\n` alone, so what ends in `\r` would not read back the same).
+        let lines = text.lines().map(|l| l.trim_end_matches('\r'));
         for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let bad = || format!("line {}: cannot read `{line}`", i + 1);
             let (k, v) = line.split_once('=').ok_or_else(bad)?;
@@ -747,6 +748,8 @@ pub mod tests {
         // A last line's `\r` without its `\n` (fuzz) is its end, not part of the value.
         let cr = Record::parse("mode=failsafe\noutage_reason=why\r").expect("read");
         assert_eq!((cr.outage.reason.as_str(), Record::parse(&cr.to_text())), ("why", Ok(cr.clone())));
+        let cr = Record::parse("mode=failsafe\ntunnel=w\r1\r\r\r\n").expect("read");
+        assert_eq!((cr.mode.tunnel.as_deref(), Record::parse(&cr.to_text())), (Some("w\r1"), Ok(cr.clone())));
         // A lone share (fuzz): no period, nothing to charge it to; read as written back.
         let lone = Record::parse("mode=failsafe\nbudget_outage=1\n").expect("read");
         assert_eq!((lone.budget.outage_bytes, Record::parse(&lone.to_text())), (0, Ok(lone.clone())));
