@@ -29,6 +29,8 @@ mod door;
 #[cfg(test)]
 pub mod fake;
 #[cfg(test)]
+mod kept6;
+#[cfg(test)]
 mod lab;
 #[cfg(test)]
 mod metered;
