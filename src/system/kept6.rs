@@ -35,14 +35,7 @@ fn ipv6_tables_whose_own_defaults_went_with_the_device_keep_ours_through_ipv4s_f
                 lab.w().set_link("wg0", false, true);
             }
             lab.w().routes.push(r(OWN_201));
-            healthy_then_down(&lab);
-            lab.tick().expect("activation");
-            lab.primary_carrier(true);
-            lab.tick().expect("waiting");
-            lab.advance_s(61);
-            lab.kill_after(n);
-            let _ = lab.tick();
-            if !lab.revive() {
+            if !failback_killed_at(&lab, n) {
                 assert!(n > 5);
                 break;
             }
@@ -107,6 +100,19 @@ fn ipv6_tables_whose_own_defaults_went_with_the_device_keep_ours_through_ipv4s_f
     }
 }
 
+/// An outage, the primary back for UP_AFTER_S, and its failback killed after `n` steps:
+/// whether the kill came before the failback's end (`false`: it ran whole).
+fn failback_killed_at(lab: &Lab, n: usize) -> bool {
+    healthy_then_down(lab);
+    lab.tick().expect("activation");
+    lab.primary_carrier(true);
+    lab.tick().expect("waiting");
+    lab.advance_s(61);
+    lab.kill_after(n);
+    let _ = lab.tick();
+    lab.revive()
+}
+
 /// The kept state of the test above (IPv6's main and 201 on ours alone, journaled, IPv4
 /// failed back whole), reached by the first stop point that leaves it; `None` if none does.
 fn kept_failback(tag: &str, six: &str) -> Option<Lab> {
@@ -115,14 +121,7 @@ fn kept_failback(tag: &str, six: &str) -> Option<Lab> {
         let lab = Lab::new(&format!("{tag}-{n}"), six);
         dual_stack(&lab);
         lab.w().routes.push(r(OWN_201));
-        healthy_then_down(&lab);
-        lab.tick().expect("activation");
-        lab.primary_carrier(true);
-        lab.tick().expect("waiting");
-        lab.advance_s(61);
-        lab.kill_after(n);
-        let _ = lab.tick();
-        if !lab.revive() {
+        if !failback_killed_at(&lab, n) {
             return None;
         }
         {
