@@ -1,16 +1,20 @@
-//! The round while the failsafe is on: steps 1, 2, 5 and 6 again, the defaults that appeared
-//! judged by whose they are, the tunnel judged (fallback and back), the failback wait counted.
+//! The round while the failsafe is on, in four parts a reader takes in order: what it sees
+//! of the tunnels (their paths mended, their echoes and handshakes, the others when one
+//! must take over), the judge's answer (`judge::while_active`: where the tables point, the
+//! record's transitions), the door (the defaults that appeared, steps 5 and 6 on that
+//! target), and what is told.
 
 use super::steps::*;
 use super::*;
+use crate::judge::RoundNow;
 
 /// One round while the failsafe is on: steps 1, 2, 5 and 6 again (the load balancer
 /// rewrites its tables), defaults that appeared moved aside into the snapshot, the tunnel
 /// judged (fallback to the backup and back), the failback wait counted, and an
 /// interrupted activation's record completed. `primary` is this round's health and
-/// failback state; `None` when forced by hand (`activate` while on). `tunnel_echo` is
-/// whether WG_PEER_IP answered this round; `None` probes it now (cron), the daemon says
-/// what its continuous probing saw.
+/// failback state; `None` when forced by hand (`activate` while on). `tunnel_seen` is
+/// what the daemon's track saw of WG_PEER_IP's echoes, or `ProbeNow` (`run`, by hand):
+/// the round probes it itself once its path is mended.
 pub fn while_active(
     sys: &mut System,
     obs: &Observed,
@@ -41,83 +45,102 @@ pub fn while_active(
     // The backup gateway of this round, else the one our endpoint route has.
     let journal_gw = endpoint_gateway(sys.journal(), c.wg_endpoint.addr());
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
-    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget: over_budget(c, &record) };
+    let over_budget = over_budget(c, &record);
 
-    // 1. and 2. A WireGuard interface that has vanished is a tunnel that does not work.
-    let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
-    let known = c.wg_endpoint.known();
-    mend_tunnel_path(sys, obs, &ours, wg_exists, known)?;
+    // I. What the round sees of the tunnels (see `see_tunnels`): the verdict on the one
+    // the LAN is on after it (another may have taken over), and the peer renewed for it.
+    let seen = see_tunnels(sys, obs, &mut record, (backup_gw, over_budget), tunnel_seen, others)?;
 
-    // The tunnel, every round: while the tables are on the backup, each echo is also the
-    // packet that retries a handshake.
-    let echo = match tunnel_seen {
-        _ if !wg_exists || !known => Some(false),
-        TunnelSeen::ProbeNow => Some(sys.peer_answers(c.probe_count)?),
-        TunnelSeen::Unknown => None,
-        TunnelSeen::Echo(e) => Some(e),
-    };
-    let (echo, mut round, renewed) =
-        tunnel_round(sys, wg_exists && known, echo, record.tunnel.peer_echoes, record.tunnel.handshake_mark)?;
-    if renewed.is_some() {
-        // The renewed peer's counters start again at 0: the next reading counts from there.
-        record.traffic.restarted(Target::Tunnel);
-    }
-    // Only a real answer makes a peer "one that echoes", never a guess.
-    record.echo_seen(echo == Some(true));
-    round.peer_echoes = record.tunnel.peer_echoes;
-    // `None`: not judged this round (the daemon's tunnel track has just started): the
-    // target stays what it is.
-    let verdict = match wg_exists && known {
-        true => health::tunnel_verdict(echo, &round, c.handshake_max_age_s),
-        false => Some(false),
-    };
-    let tunnel_ok = verdict.unwrap_or(record.mode.target == Target::Tunnel && !record.tunnel.down);
-    // Several tunnels: another may take the LAN (see `tunnels`), the rest of the round its.
-    let (verdict, tunnel_ok, switched_from) =
-        other_tunnel(sys, &mut record, (verdict, tunnel_ok), others, ours.gateways());
-    let (c, primary_gw) = (sys.cfg, obs.primary_gw);
-    let ours = Ours { cfg: c, backup_gw, primary_gw, over_budget: ours.over_budget };
+    // II. The judge: where the tables point, the record's transitions.
+    let c = sys.cfg;
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
-    let target =
-        crate::judge::target_while_active(record.mode.target, verdict.map(|_| tunnel_ok), c.fallback, backup_alive);
+    let now = RoundNow { wall_s: sys.wall_now().as_secs(), boot_s: sys.boottime_s(), boot_id: sys.boot_id() };
+    let judged = crate::judge::while_active(&mut record, seen.verdict, primary, (c.fallback, backup_alive), now);
+    let target = judged.target;
     sys.lan_on(Some(target));
 
-    // Defaults that appeared during the outage go into the snapshot, then come out of
-    // the tables.
+    // III. The door, on the judge's target: defaults that appeared during the outage go
+    // into the snapshot, then out of the tables; steps 5 and 6 (with FALLBACK=none and the
+    // interface gone there is no tunnel default to put anywhere: the tables wait for it).
+    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget };
     let Absorbed { snapshot, reimposed, .. } = absorb_appeared(sys, obs, &ours)?;
-
-    // 5. and 6. (With FALLBACK=none and the interface gone there is no tunnel default
-    // to put anywhere: the tables wait for it.)
+    let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
     let moved = match wg_exists || target == Target::Backup {
         true => move_tables(sys, &obs.routes, &snapshot, &ours, target)?,
         false => None,
     };
     let ruled = ensure_lan_rules(sys, &obs.rules, &snapshot, &ours)?;
+
+    // IV. Told, in order: IPv6, the repairs, the switch once its flows are reset, the
+    // tunnel's transitions, the failback wait, an interrupted activation completed.
     note_ipv6(sys, &mut record, moved.or(ruled));
-
-    let repairs = tell_repairs(sys, &mut record, before, &reimposed, renewed.as_ref());
-
-    // The tunnel's transitions, logged once each, after the flows they break are reset.
+    let repairs = tell_repairs(sys, &mut record, before, &reimposed, seen.renewed.as_ref());
     let tables = snapshot.all_tables();
-    let news = record.tunnel_judged(target, tunnel_ok);
-    if let Some(from) = news.switched_from {
+    if let Some(from) = judged.news.switched_from {
         // The last bytes of the path left, then counted on from the new path's counters.
         count_traffic(sys, &mut record, from);
         count_traffic(sys, &mut record, target);
     }
-    tell_tunnel_news(sys, news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
-    if let Some(from) = switched_from {
+    tell_tunnel_news(sys, judged.news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
+    if let Some(from) = seen.switched_from {
         tell_tables(sys, News::TunnelSwitched { from: &from }, Some(sys.elapsed_ms(started_ms)), &tables);
     }
-
-    let wait_left_s = failback_wait(sys, &mut record, primary);
-
-    // An interrupted activation's record is completed.
-    if record.activation_completed(sys.wall_now().as_secs(), sys.boottime_s(), sys.boot_id()) {
+    if judged.primary_passes {
+        tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s });
+    }
+    if judged.completed {
         tell_tables(sys, News::ActivationCompleted, None, &tables);
     }
     sys.write_record(&record)?;
-    Ok(Outcome::Active { repairs, target, tunnel_ok: tunnel_ok && target == Target::Tunnel, wait_left_s })
+    let tunnel_ok = judged.tunnel_ok && target == Target::Tunnel;
+    Ok(Outcome::Active { repairs, target, tunnel_ok, wait_left_s: judged.wait_left_s })
+}
+
+/// What a round while active saw of the tunnels.
+struct TunnelsSeen {
+    /// The verdict on the tunnel the LAN is on after the round (`None`: not judged).
+    verdict: Option<bool>,
+    /// Another tunnel took the LAN from this interface.
+    switched_from: Option<String>,
+    /// The VPS peer renewed for the proof, in its change's words (not a repair).
+    renewed: Option<String>,
+}
+
+/// What the round sees of the tunnels, the observation `run` makes itself and the daemon
+/// hands in (`tunnel_seen`, `others`): steps 1 and 2 again first (an echo needs them; a
+/// WireGuard interface that has vanished is a tunnel that does not work), then the tunnel
+/// in use's echoes — while the tables are on the backup, each echo is also the packet that
+/// retries a handshake — and handshakes, the peer renewed when the proof needs a handshake
+/// WireGuard would not start, the verdict on it (`judge::tunnel_in_use`), and with several
+/// tunnels the others, when one must take over or an earlier one may take the LAN back.
+fn see_tunnels(
+    sys: &mut System,
+    obs: &Observed,
+    record: &mut Record,
+    (backup_gw, over_budget): (Ipv4Addr, bool),
+    tunnel_seen: TunnelSeen,
+    others: &OthersSeen,
+) -> Result<TunnelsSeen, Error> {
+    let c = sys.cfg;
+    let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget };
+    let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
+    let usable = wg_exists && c.wg_endpoint.known();
+    mend_tunnel_path(sys, obs, &ours, wg_exists, c.wg_endpoint.known())?;
+    let echo = match tunnel_seen {
+        _ if !usable => Some(false),
+        TunnelSeen::ProbeNow => Some(sys.peer_answers(c.probe_count)?),
+        TunnelSeen::Unknown => None,
+        TunnelSeen::Echo(e) => Some(e),
+    };
+    let (echo, round, renewed) =
+        tunnel_round(sys, usable, echo, record.tunnel.peer_echoes, record.tunnel.handshake_mark)?;
+    if renewed.is_some() {
+        // The renewed peer's counters start again at 0: the next reading counts from there.
+        record.traffic.restarted(Target::Tunnel);
+    }
+    let verdict = crate::judge::tunnel_in_use(record, usable, echo, &round, c.handshake_max_age_s);
+    let (verdict, switched_from) = other_tunnel(sys, record, verdict, others, ours.gateways());
+    Ok(TunnelsSeen { verdict, switched_from, renewed })
 }
 
 /// Steps 1 and 2 again: the route to the VPS (when its address is known), the tunnel's
@@ -136,28 +159,6 @@ fn mend_tunnel_path(sys: &mut System, obs: &Observed, ours: &Ours, wg_exists: bo
         }
     }
     Ok(())
-}
-
-/// The failback wait of this round: the primary passing (told once when it starts to) or
-/// failing (the wait starts again); the seconds left, when it is counting.
-fn failback_wait(
-    sys: &mut System,
-    record: &mut Record,
-    primary: Option<(Result<(), Unhealthy>, Failback)>,
-) -> Option<u64> {
-    match primary {
-        Some((_, f @ Failback::Waiting { since_ms, first, .. })) => {
-            if record.primary_passing(since_ms, first) {
-                tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s });
-            }
-            f.left_s()
-        }
-        Some((_, Failback::Down)) | Some((Err(_), _)) => {
-            record.primary_failed();
-            None
-        }
-        _ => None,
-    }
 }
 
 /// The tunnel's transitions of this round (`news`), told once each: a switch of target

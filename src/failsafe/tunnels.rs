@@ -35,22 +35,23 @@ enum After {
     Waits,
 }
 
-/// The round while active's tunnel facts (`verdict`, `tunnel_ok`) after another tunnel took
-/// the LAN, if one did (see [`tunnel_after_round`]): the new one's, and the interface it took
-/// the LAN from when the tables were on a tunnel (a switch between tunnels, told).
+/// The verdict on the tunnel the LAN is on after this round, once another took the LAN
+/// if one did (see [`tunnel_after_round`]): the new one's, and the interface it took the
+/// LAN from when the tables were on a tunnel (a switch between tunnels, told). `verdict`:
+/// the tunnel in use's this round.
 pub(super) fn other_tunnel(
     sys: &mut System,
     record: &mut Record,
-    (verdict, tunnel_ok): (Option<bool>, bool),
+    verdict: Option<bool>,
     others: &OthersSeen,
     gateways: (Ipv4Addr, Option<Ipv4Addr>),
-) -> (Option<bool>, bool, Option<String>) {
+) -> (Option<bool>, Option<String>) {
     let on_tunnel = record.mode.target == Target::Tunnel;
     match tunnel_after_round(sys, record, verdict, on_tunnel, others, gateways) {
-        After::To(to) => (Some(true), true, Some(moved_to(sys, record, to)).filter(|_| on_tunnel)),
-        After::Stays => (verdict, tunnel_ok, None),
+        After::To(to) => (Some(true), Some(moved_to(sys, record, to)).filter(|_| on_tunnel)),
+        After::Stays => (verdict, None),
         // As a round whose tunnel track has not closed enough rounds to say.
-        After::Waits => (None, on_tunnel && !record.tunnel.down, None),
+        After::Waits => (None, None),
     }
 }
 
