@@ -31,6 +31,7 @@ use crate::dns;
 use crate::edgeos;
 use crate::endpoint;
 use crate::error::{Context, Error};
+use crate::failsafe::say::{self, News};
 use crate::failsafe::{self, Outcome, Seen, TunnelSeen};
 use crate::health::{rounds_needed, Unhealthy};
 use crate::judge::{
@@ -484,10 +485,10 @@ impl Daemon {
     /// The resolver at `server` did not answer (`asked`: or could not be asked): told,
     /// and the restart started.
     fn restart_dns(&mut self, server: Ipv4Addr, asked: std::io::Result<()>) {
-        if let Err(e) = asked {
-            self.log.warn(&format!("DNS check of {server}: {e}"));
+        if let Err(e) = &asked {
+            say::log_only(&self.cfg, &self.log, News::DnsNotAsked(server, e));
         }
-        failsafe::tell_dns_restart(&self.cfg, &self.log, server);
+        say::log_only(&self.cfg, &self.log, News::DnsRestart(server));
         match dns::Restarting::start(&self.cfg.dns_restart_cmd) {
             Ok(r) => self.dns = Some(DnsCheck::Restart(r)),
             Err(e) => self.restart_failed(Err(e)),
@@ -495,8 +496,9 @@ impl Daemon {
     }
 
     fn restart_failed(&self, how: std::io::Result<()>) {
-        if let Err(e) = how {
-            self.log.error(&format!("{}: {e}", Change::RestartDns(self.cfg.dns_restart_cmd.clone())));
+        let cmd = Change::RestartDns(self.cfg.dns_restart_cmd.clone());
+        if let Err(e) = how.context(cmd) {
+            say::log_only(&self.cfg, &self.log, News::DnsRestartFailed(&e));
         }
     }
 

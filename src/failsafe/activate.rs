@@ -314,7 +314,7 @@ fn prove_tunnel(
 /// Step 7: if dnsmasq runs, it must resolve DNS_TEST_NAME at the router's LAN address
 /// within 5 s; if not, it is restarted. Never fatal: the routes are already right. Under
 /// the daemon (`dns_beside`), only the resolver to check is handed back: the daemon makes
-/// the check beside its loop (see [`tell_dns_restart`]).
+/// the check beside its loop (told in the same words: `say::log_only`).
 fn check_dns(sys: &mut System) -> Result<(), Error> {
     let c = sys.cfg;
     let Some(server) = sys.lan_dns_server() else { return Ok(()) };
@@ -327,17 +327,7 @@ fn check_dns(sys: &mut System) -> Result<(), Error> {
     }
     tell(sys, News::DnsRestart(server));
     if let Err(e) = sys.apply(&Change::RestartDns(c.dns_restart_cmd.clone())) {
-        sys.log.error(&e.to_string());
+        tell(sys, News::DnsRestartFailed(&e));
     }
     Ok(())
-}
-
-/// Step 7's check made beside the daemon's loop found the resolver at `server` silent:
-/// told in step 7's words, before the restart.
-pub fn tell_dns_restart(c: &Config, log: &Logger, server: Ipv4Addr) {
-    for said in News::DnsRestart(server).said(c) {
-        if let say::Said::Log(level, line) = said {
-            log.log(level, &line);
-        }
-    }
 }

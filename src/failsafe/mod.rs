@@ -43,7 +43,6 @@ mod steps;
 mod tunnels;
 
 use activate::activate;
-pub use activate::tell_dns_restart;
 use active::while_active;
 use deactivate::{cleanup, deactivate};
 pub use tunnels::OthersSeen;
@@ -225,7 +224,7 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
             if !sys.dns_beside {
                 match sys.refresh_endpoint() {
                     Ok(looked) => steps::tell_lookup(sys, &looked, true),
-                    Err(e) => sys.log.warn(&e.to_string()),
+                    Err(e) => tell(sys, News::EndpointNotRefreshed(&e)),
                 }
             }
             Ok(Outcome::Healthy)

@@ -51,6 +51,13 @@ pub enum News<'a> {
     UnmodelledRule(&'a Rule),
     /// The LAN resolver (its address) does not answer: restarted.
     DnsRestart(Ipv4Addr),
+    /// The daemon's DNS check could not ask the resolver (its address): restarted as one
+    /// that does not answer.
+    DnsNotAsked(Ipv4Addr, &'a std::io::Error),
+    /// DNS_RESTART_CMD failed (as the door reports it: the command, then why).
+    DnsRestartFailed(&'a Error),
+    /// A healthy round could not keep a name endpoint's address fresh.
+    EndpointNotRefreshed(&'a Error),
     /// The route to the VPS cannot be put in while active (told once).
     EndpointRouteRefused(&'a Error),
     /// While active, a default appeared: moved aside, back at failback.
@@ -192,6 +199,16 @@ pub fn tell_tables(sys: &mut System, news: News, ms: Option<u64>, tables: &BTree
     }
 }
 
+/// News told by a driver outside a round (the daemon's DNS check beside its loop): its
+/// log lines only, in the round's words.
+pub fn log_only(c: &Config, log: &crate::log::Logger, news: News) {
+    for said in news.said(c) {
+        if let Said::Log(level, line) | Said::LogIfNew(level, line) = said {
+            log.log(level, &line);
+        }
+    }
+}
+
 fn info(line: String) -> Vec<Said> {
     vec![Said::Log(Level::Info, line)]
 }
@@ -319,6 +336,14 @@ impl News<'_> {
                 "dnsmasq at {server} does not resolve {}: running {}",
                 c.dns_test_name,
                 c.dns_restart_cmd.join(" ")
+            )),
+            News::DnsNotAsked(server, e) => {
+                warn(format!("DNS check of {server}: {e}: taken as a resolver that does not answer"))
+            }
+            News::DnsRestartFailed(e) => error(format!("DNS_RESTART_CMD failed: {e}")),
+            News::EndpointNotRefreshed(e) => warn(format!(
+                "WG_ENDPOINT {}: its address is not kept fresh: {e}",
+                c.wg_endpoint.name.as_deref().unwrap_or_default()
             )),
             News::EndpointRouteRefused(e) => {
                 let why = format!("the route to the VPS cannot be put in: {e}");
@@ -605,6 +630,30 @@ mod tests {
         assert!(lines(News::TunnelDown, &none)[1].ends_with("(FALLBACK=none keeps the tables on it)"));
     }
 
+    /// The DNS check's and a name endpoint's failures are told in the round's words, the
+    /// same under `run` and the daemon (which tells them through `log_only`).
+    #[test]
+    fn the_resolvers_failures_are_told_in_words_not_as_raw_errors() {
+        let c = cfg();
+        let failed = Error::Failed("/etc/init.d/dnsmasq restart: exit status: 1".into());
+        assert_eq!(
+            lines(News::DnsRestartFailed(&failed), &c),
+            ["Error: DNS_RESTART_CMD failed: /etc/init.d/dnsmasq restart: exit status: 1"]
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            lines(News::DnsNotAsked(GW, &refused), &c),
+            ["Warning: DNS check of 192.168.2.1: connection refused: taken as a resolver that does not answer"]
+        );
+        let mut named = cfg();
+        named.wg_endpoint.name = Some("vpn.example.net".into());
+        let full = Error::Failed("STATE_DIR /run/wg-failsafe: No space left on device".into());
+        assert_eq!(
+            lines(News::EndpointNotRefreshed(&full), &named),
+            ["Warning: WG_ENDPOINT vpn.example.net: its address is not kept fresh: STATE_DIR /run/wg-failsafe: No space left on device"]
+        );
+    }
+
     #[test]
     fn the_steps_on_the_tunnel_and_the_history_are_log_lines_only() {
         let c = cfg();
@@ -696,6 +745,9 @@ mod tests {
             News::KernelWinner(&route),
             News::UnmodelledRule(&rule),
             News::DnsRestart(GW),
+            News::DnsNotAsked(GW, &std::io::Error::other("x")),
+            News::DnsRestartFailed(&e),
+            News::EndpointNotRefreshed(&e),
             News::EndpointRouteRefused(&e),
             News::Appeared(&route),
             News::AppearedAside(&route),
