@@ -55,6 +55,7 @@ fn attribute(a: &c::RouteAttribute) -> Option<RouteAttribute> {
         A::Realm(r) => RouteAttribute::Realm((u32::from(r.source) << 16) | u32::from(r.destination)),
         A::NhId(v) => RouteAttribute::NhId(*v),
         A::Preference(p) => RouteAttribute::Preference(u8::from(*p)),
+        A::Via(_) => RouteAttribute::Via,
         A::CacheInfo(ci) => RouteAttribute::CacheInfo(ci.expires),
         A::Metrics(ms) => RouteAttribute::Metrics(ms.iter().filter_map(metric).collect()),
         A::MultiPath(hops) => RouteAttribute::MultiPath(
@@ -66,7 +67,7 @@ fn attribute(a: &c::RouteAttribute) -> Option<RouteAttribute> {
                     attributes: h
                         .attributes
                         .iter()
-                        .filter(|a| matches!(a, A::Gateway(_) | A::Realm(_)))
+                        .filter(|a| matches!(a, A::Gateway(_) | A::Realm(_) | A::Via(_)))
                         .filter_map(attribute)
                         .collect(),
                 })

@@ -30,6 +30,7 @@ const RTA_MULTIPATH: u16 = 9;
 const RTA_FLOW: u16 = 11;
 const RTA_CACHEINFO: u16 = 12;
 const RTA_TABLE: u16 = 15;
+const RTA_VIA: u16 = 18;
 const RTA_PREF: u16 = 20;
 const RTA_NH_ID: u16 = 30;
 /// RTAX_CC_ALGO: the one metric whose value is a string (not kept).
@@ -140,6 +141,9 @@ pub enum RouteAttribute {
     NhId(u32),
     /// RTA_PREF (IPv6 router preference).
     Preference(u8),
+    /// RTA_VIA: a next hop of another family than the route's (kernels 5.2+), its value not
+    /// read. Never written: such a route is not one this tool can put back.
+    Via,
     /// RTA_CACHEINFO's `rta_expires`: non-zero while the route has a lifetime.
     CacheInfo(u32),
     /// RTAX_* and value, each metric with a 4-byte value (all but RTAX_CC_ALGO).
@@ -225,6 +229,7 @@ fn route_attribute(kind: u16, v: &[u8], v6: bool) -> Result<Option<RouteAttribut
         RTA_TABLE => RouteAttribute::Table(u32_of(v, "RTA_TABLE")?),
         RTA_NH_ID => RouteAttribute::NhId(u32_of(v, "RTA_NH_ID")?),
         RTA_PREF => RouteAttribute::Preference(u8_of(v, "RTA_PREF")?),
+        RTA_VIA => RouteAttribute::Via,
         RTA_CACHEINFO => match v.get(8..12) {
             Some(e) if v.len() >= CACHE_INFO_LEN => RouteAttribute::CacheInfo(u32_of(e, "rta_expires")?),
             _ => return Err(DecodeError::from(format!("RTA_CACHEINFO of {} bytes", v.len()))),
@@ -277,7 +282,7 @@ fn next_hops(mut v: &[u8], v6: bool) -> Result<Vec<RouteNextHop>, DecodeError> {
         };
         for nla in NlasIterator::new(&v[NEXT_HOP_LEN..len]) {
             let nla = nla?;
-            if matches!(nla.kind(), RTA_GATEWAY | RTA_FLOW) {
+            if matches!(nla.kind(), RTA_GATEWAY | RTA_FLOW | RTA_VIA) {
                 hop.attributes.extend(route_attribute(nla.kind(), nla.value(), v6)?);
             }
         }
@@ -333,7 +338,7 @@ impl RouteAttribute {
                 b[8..12].copy_from_slice(&expires.to_ne_bytes());
                 b
             }
-            RouteAttribute::Metrics(_) | RouteAttribute::MultiPath(_) => Vec::new(),
+            RouteAttribute::Metrics(_) | RouteAttribute::MultiPath(_) | RouteAttribute::Via => Vec::new(),
         }
     }
 
@@ -366,6 +371,7 @@ impl Nla for RouteAttribute {
             RouteAttribute::Realm(_) => RTA_FLOW,
             RouteAttribute::NhId(_) => RTA_NH_ID,
             RouteAttribute::Preference(_) => RTA_PREF,
+            RouteAttribute::Via => RTA_VIA,
             RouteAttribute::CacheInfo(_) => RTA_CACHEINFO,
             RouteAttribute::Metrics(_) => RTA_METRICS,
             RouteAttribute::MultiPath(_) => RTA_MULTIPATH,

@@ -192,7 +192,8 @@ impl Route {
                 None
             }
         };
-        let mut dst = r.dst.addr;
+        let (mut dst, mut via) = (r.dst.addr, false);
+        let is_via = |a: &RouteAttribute| matches!(a, RouteAttribute::Via);
         for a in &m.attributes {
             match a {
                 RouteAttribute::Table(t) => r.table = *t,
@@ -208,6 +209,9 @@ impl Route {
                 RouteAttribute::Realm(realm) => r.realm = Some(*realm),
                 RouteAttribute::NhId(id) => r.nhid = Some(*id),
                 RouteAttribute::Metrics(ms) => r.metrics.clone_from(ms),
+                // A next hop of another family (RTA_VIA), alone or in a hop: foreign too.
+                RouteAttribute::Via => via = true,
+                RouteAttribute::MultiPath(hops) if hops.iter().any(|h| h.attributes.iter().any(is_via)) => via = true,
                 RouteAttribute::MultiPath(hops) => {
                     r.nexthops = hops
                         .iter()
@@ -230,7 +234,7 @@ impl Route {
                 _ => {}
             }
         }
-        if foreign || h.source_prefix_length > 0 {
+        if foreign || via || h.source_prefix_length > 0 {
             return None;
         }
         // The kernel stores destinations masked; one that is not, or a prefix longer

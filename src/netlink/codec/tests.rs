@@ -101,6 +101,7 @@ fn attribute_from(a: &c::RouteAttribute) -> Option<RouteAttribute> {
         A::Realm(r) => RouteAttribute::Realm((u32::from(r.source) << 16) | u32::from(r.destination)),
         A::NhId(v) => RouteAttribute::NhId(*v),
         A::Preference(p) => RouteAttribute::Preference(u8::from(*p)),
+        A::Via(_) => RouteAttribute::Via,
         A::CacheInfo(ci) => RouteAttribute::CacheInfo(ci.expires),
         A::Metrics(ms) => RouteAttribute::Metrics(ms.iter().filter_map(metric_pair).collect()),
         A::MultiPath(hops) => RouteAttribute::MultiPath(
@@ -112,7 +113,7 @@ fn attribute_from(a: &c::RouteAttribute) -> Option<RouteAttribute> {
                     attributes: h
                         .attributes
                         .iter()
-                        .filter(|a| matches!(a, A::Gateway(_) | A::Realm(_)))
+                        .filter(|a| matches!(a, A::Gateway(_) | A::Realm(_) | A::Via(_)))
                         .filter_map(attribute_from)
                         .collect(),
                 })
@@ -135,6 +136,7 @@ fn attribute_to(a: &RouteAttribute) -> c::RouteAttribute {
         RouteAttribute::Realm(v) => A::Realm(c::RouteRealm { source: (v >> 16) as u16, destination: *v as u16 }),
         RouteAttribute::NhId(v) => A::NhId(*v),
         RouteAttribute::Preference(p) => A::Preference((*p).into()),
+        RouteAttribute::Via => unreachable!("RTA_VIA is never written"),
         RouteAttribute::CacheInfo(_) => {
             A::CacheInfo(c::RouteCacheInfo::parse(&a.flat()).expect("32 bytes are a cache info"))
         }
@@ -400,6 +402,11 @@ fn route_fixtures() -> Vec<Vec<u8>> {
         "02000820 fe030001 00000000 08000f00 fe000000 08001900 00000000 08001000 65000000 \
          20000880 0a001000 63756269 63000000 08001200 07000000 08000a00 40000000 \
          08000b00 00010002 08001e00 0c000000 08000200 0a000000",
+        // IPv4 defaults through an IPv6 next hop (RTA_VIA inet6 fe80::1, kernels 5.2+): alone,
+        // and as a multipath route's only hop.
+        "02000000 fe030001 00000000 16001200 0a00fe80 00000000 00000000 00000000 00010000 08000400 02000000",
+        "02000000 fe030001 00000000 24000900 20000000 02000000 16001200 0a00fe80 00000000 00000000 \
+         00000000 00010000",
         // A route of another family (AF_MPLS, 28) and an empty one.
         "1c140000 fe030001 00000000 08000100 00001100",
         "02000000 00000000 00000000",
@@ -511,6 +518,22 @@ fn rule_fixtures_read_as_the_crate_read_them() {
         }
     }
     assert!(same > 10 * lenient, "{same} {lenient}");
+}
+
+/// `ip route add default via inet6 fe80::1 dev eth0`: a route this tool cannot put back
+/// (its next hop is of another family) is not read as a route at all — never as the
+/// on-link `default dev eth0` that failback would otherwise restore in its place.
+#[test]
+fn an_ipv4_route_through_an_ipv6_next_hop_is_no_route_the_tool_reads() {
+    for f in &route_fixtures()[10..12] {
+        let m = RouteMessage::parse(f).expect("parses");
+        assert!(m.attributes.iter().any(|a| match a {
+            RouteAttribute::Via => true,
+            RouteAttribute::MultiPath(hops) => hops[0].attributes.contains(&RouteAttribute::Via),
+            _ => false,
+        }));
+        assert_eq!(Route::from_message(&m, &links()), None, "{f:02x?}");
+    }
 }
 
 #[test]
