@@ -15,14 +15,15 @@
 //! changes nothing but that one packet.
 //!
 //! The messages, and the flush that reads the table as it arrives, are in
-//! `netlink::ctnetlink`.
+//! `netlink::ctnetlink`; the sequences' one call, the flush after a switch, in
+//! `failsafe/flows.rs`; its words in `failsafe/say.rs`.
+
+#![forbid(unsafe_code)]
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::net::Prefix;
-use crate::netlink::ctnetlink::{ConntrackError, Flow, IPS_DST_NAT, IPS_SRC_NAT};
-use crate::system::System;
+use crate::netlink::ctnetlink::{Flow, IPS_DST_NAT, IPS_SRC_NAT};
 
 /// Where the tables send the LAN: the primary WAN, the tunnel, or the backup WAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,93 +89,6 @@ pub fn breaks(flow: &Flow, from: Path, to: Path, scope: &Scope) -> bool {
         // the kernel (masquerade); deleting it would break the first kind for nothing.
         (Path::Backup, Path::Primary) => false,
         (Path::Primary | Path::Backup, _) => flow.status & IPS_SRC_NAT != 0 && scope.left.contains(&r.dst),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The sequences' one call
-
-/// A kernel without ctnetlink is told once per process (the daemon switches many times).
-static UNSUPPORTED_TOLD: AtomicBool = AtomicBool::new(false);
-
-/// Right after the tables switched from `from` to `to` (activation after step 6,
-/// deactivation after step 3, the target's change while active): with
-/// CONNTRACK_FLUSH=auto, deletes the flows the switch breaks and returns how many (also
-/// kept in `sys.flows_reset` for the switch's events). Never fails the switch: a failure
-/// is logged and `None` returned. `--dry-run` lists each flow in `conntrack -D` words and
-/// deletes none.
-pub fn after_switch(sys: &mut System, from: Path, to: Path) -> Option<usize> {
-    sys.flows_reset = None;
-    let c = sys.cfg;
-    if !c.conntrack_flush || from == to {
-        return None;
-    }
-    let addrs = match sys.addrs() {
-        Ok(a) => a,
-        Err(e) => {
-            sys.log.error(&format!("CONNTRACK_FLUSH: no flow reset: {e}"));
-            return None;
-        }
-    };
-    let left_dev = match from {
-        Path::Primary => Some(&c.primary_dev),
-        Path::Backup => Some(&c.backup_dev),
-        Path::Tunnel => None,
-    };
-    let left_index = left_dev.and_then(|d| sys.links.by_name(d)).map(|l| l.index);
-    // IPv6 is judged only when the router's own IPv6 addresses are known (else a flow from
-    // its LAN address could not be told from a LAN host's) and, leaving the tunnel, when
-    // the tunnel carried IPv6 (WG_PEER_IP6; otherwise IPv6 was refused during the outage
-    // and no IPv6 flow went through it).
-    let addrs6 = sys.kernel.addrs6().ok().filter(|_| from != Path::Tunnel || c.wg_peer_ip6.is_some());
-    let v6 = addrs6.is_some();
-    let addrs6 = addrs6.unwrap_or_default();
-    let router4 = addrs.iter().map(|a| (a.index, IpAddr::V4(a.local), a.prefix_len));
-    let router6 = addrs6.iter().map(|a| (a.index, IpAddr::V6(a.local), a.prefix_len));
-    let router: Vec<(u32, IpAddr, u8)> = router4.chain(router6).collect();
-    let scope = Scope {
-        lan: c.lan_subnets.iter().map(|n| Prefix::from(*n)).chain(c.lan_subnets6.iter().copied()).collect(),
-        router: router.iter().map(|(_, addr, prefix_len)| Local { addr: *addr, prefix_len: *prefix_len }).collect(),
-        left: router.iter().filter(|(index, ..)| Some(*index) == left_index).map(|(_, addr, _)| *addr).collect(),
-    };
-    let chosen = |f: &Flow| (v6 || f.orig.src.is_ipv4()) && breaks(f, from, to, &scope);
-    let dry_run = sys.dry_run;
-    let mut listed = Vec::new();
-    let result = sys.kernel.flush_flows(dry_run, chosen, |f| {
-        if dry_run {
-            listed.push(f.to_string());
-        }
-    });
-    sys.changes.extend(listed);
-    match result {
-        Ok((done, first_error)) => {
-            if let Some(e) = first_error {
-                sys.log.error(&format!("CONNTRACK_FLUSH: {} flow(s) not deleted: {e}", done.failed));
-            }
-            sys.flows_reset = Some(done.deleted);
-            Some(done.deleted)
-        }
-        Err(e @ ConntrackError::Unsupported(_)) => {
-            if !UNSUPPORTED_TOLD.swap(true, Ordering::Relaxed) {
-                sys.log.warn(&format!(
-                    "CONNTRACK_FLUSH=auto: {e}; flows a switch breaks wait for their timeout (CONNTRACK_FLUSH=off silences this)"
-                ));
-            }
-            None
-        }
-        Err(e) => {
-            sys.log.error(&format!("CONNTRACK_FLUSH: no flow reset: {e}"));
-            None
-        }
-    }
-}
-
-/// The log line's end: `; K flows reset`, or nothing when no flush ran.
-pub fn said(flows: Option<usize>) -> String {
-    match flows {
-        Some(1) => "; 1 flow reset".to_string(),
-        Some(n) => format!("; {n} flows reset"),
-        None => String::new(),
     }
 }
 
@@ -281,13 +195,5 @@ mod tests {
         // Failing back straight from the fallback: the backup's flows are left alone
         // (the load balancer keeps some of them on the backup).
         assert!(!breaks(&snat2, Path::Backup, Path::Primary, &b));
-    }
-
-    #[test]
-    fn the_log_line_says_how_many_flows_were_reset_when_a_flush_ran() {
-        assert_eq!(
-            (said(None), said(Some(0)), said(Some(1))),
-            (String::new(), "; 0 flows reset".into(), "; 1 flow reset".into())
-        );
     }
 }

@@ -104,7 +104,7 @@ fn activate_steps(sys: &mut System, why: Option<Unhealthy>, obs: &Observed) -> R
     note_ipv6(sys, &mut record, refused6.clone());
 
     // The flows the switch breaks (CONNTRACK_FLUSH), now that the tables are switched.
-    let flows = conntrack::after_switch(sys, Path::Primary, target.into());
+    let flows = flows::after_switch(sys, Path::Primary, target.into());
 
     // 7. The LAN resolver answers through the new path, or is restarted.
     check_dns(sys)?;

@@ -173,7 +173,7 @@ fn tell_tunnel_news(
     tables: &BTreeSet<u32>,
 ) {
     if let Some(from) = news.switched_from {
-        let flows = conntrack::after_switch(sys, from.into(), target.into());
+        let flows = flows::after_switch(sys, from.into(), target.into());
         let switched = match target {
             Target::Backup => News::Fallback { backup_gw, flows },
             Target::Tunnel => News::TunnelRestored { flows },

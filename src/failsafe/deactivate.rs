@@ -77,7 +77,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool, primary_ok: bo
         tell(sys, News::Ipv6NotRestored(&failures6));
     }
     // The flows the switch breaks (CONNTRACK_FLUSH): those opened on the path left.
-    let flows = conntrack::after_switch(sys, record.mode.target.into(), Path::Primary);
+    let flows = flows::after_switch(sys, record.mode.target.into(), Path::Primary);
 
     // 4. Normal again: recorded first (still marked as deactivating, so that a run
     //    killed from here on finishes the job rather than judge the tables anew), then the

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::config::{Config, Fallback};
-use crate::conntrack::{self, Path};
+use crate::conntrack::Path;
 use crate::decide::{
     decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, move_table, restorable,
     rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change, Ours, Target,
@@ -38,6 +38,7 @@ use say::{tell, tell_tables, News};
 mod activate;
 mod active;
 mod deactivate;
+mod flows;
 pub mod say;
 mod steps;
 mod tunnels;

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use crate::config::{Config, Fallback};
-use crate::conntrack;
 use crate::error::Error;
 use crate::health::Unhealthy;
 use crate::log::Level;
@@ -58,6 +57,15 @@ pub enum News<'a> {
     DnsRestartFailed(&'a Error),
     /// A healthy round could not keep a name endpoint's address fresh.
     EndpointNotRefreshed(&'a Error),
+    /// CONNTRACK_FLUSH after a switch: no flow could be reset (why).
+    FlowsNotReset(&'a str),
+    /// CONNTRACK_FLUSH after a switch: some of the flows it breaks were not deleted.
+    FlowsNotDeleted {
+        failed: usize,
+        error: &'a str,
+    },
+    /// CONNTRACK_FLUSH=auto on a kernel without ctnetlink (told once per process).
+    ConntrackUnsupported(&'a str),
     /// The route to the VPS cannot be put in while active (told once).
     EndpointRouteRefused(&'a Error),
     /// While active, a default appeared: moved aside, back at failback.
@@ -199,6 +207,15 @@ pub fn tell_tables(sys: &mut System, news: News, ms: Option<u64>, tables: &BTree
     }
 }
 
+/// The end of a switch's log line: `; K flows reset`, or nothing when no flush ran.
+pub fn flows_said(flows: Option<usize>) -> String {
+    match flows {
+        Some(1) => "; 1 flow reset".to_string(),
+        Some(n) => format!("; {n} flows reset"),
+        None => String::new(),
+    }
+}
+
 /// News told by a driver outside a round (the daemon's DNS check beside its loop): its
 /// log lines only, in the round's words.
 pub fn log_only(c: &Config, log: &crate::log::Logger, news: News) {
@@ -246,7 +263,7 @@ fn fallback(c: &Config, backup_gw: Ipv4Addr, flows: Option<usize>) -> Vec<Said> 
         "tunnel {} stopped working: every table now goes straight out of {} via {backup_gw} (FALLBACK=backup)",
         c.wg_iface, c.backup_dev
     );
-    let line = format!("{why}{}", conntrack::said(flows));
+    let line = format!("{why}{}", flows_said(flows));
     vec![Said::Log(Level::Error, line), Said::Event("fallback", why)]
 }
 
@@ -269,10 +286,8 @@ fn deactivated(c: &Config, ms: u64, flows: Option<usize>, forced: bool, wait_s: 
         t.backup,
         c.backup_dev
     );
-    let line = format!(
-        "failsafe DEACTIVATED in {ms} ms: every table is back on its own routes; {bytes}{}",
-        conntrack::said(flows)
-    );
+    let line =
+        format!("failsafe DEACTIVATED in {ms} ms: every table is back on its own routes; {bytes}{}", flows_said(flows));
     let reason = match forced {
         true => format!("by request; {bytes}"),
         false => format!("primary {} passed every round for {wait_s} s; {bytes}", c.primary_dev),
@@ -345,6 +360,13 @@ impl News<'_> {
                 "WG_ENDPOINT {}: its address is not kept fresh: {e}",
                 c.wg_endpoint.name.as_deref().unwrap_or_default()
             )),
+            News::FlowsNotReset(e) => error(format!("CONNTRACK_FLUSH: no flow reset: {e}")),
+            News::FlowsNotDeleted { failed, error: e } => {
+                error(format!("CONNTRACK_FLUSH: {failed} flow(s) not deleted: {e}"))
+            }
+            News::ConntrackUnsupported(e) => warn(format!(
+                "CONNTRACK_FLUSH=auto: {e}; flows a switch breaks wait for their timeout (CONNTRACK_FLUSH=off silences this)"
+            )),
             News::EndpointRouteRefused(e) => {
                 let why = format!("the route to the VPS cannot be put in: {e}");
                 vec![Said::Event("error", why.clone()), Said::LogIfNew(Level::Error, why)]
@@ -362,7 +384,7 @@ impl News<'_> {
             News::Repaired(n) => warn(format!("failsafe active: repaired {n} drifted route(s), rule(s) or link(s)")),
             News::Fallback { backup_gw, flows } => fallback(c, backup_gw, flows),
             News::TunnelRestored { flows } => {
-                let line = format!("tunnel {wg} works again: every table uses it again{}", conntrack::said(flows));
+                let line = format!("tunnel {wg} works again: every table uses it again{}", flows_said(flows));
                 let why = format!("tunnel {wg} works over {backup}");
                 vec![Said::Log(Level::Info, line), Said::Event("tunnel-restored", why)]
             }
@@ -508,7 +530,7 @@ fn activated(c: &Config, a: &Activated) -> Vec<Said> {
                 "failsafe ACTIVATED in {} ms: tables {} now use {via}{via6}{damped}{}",
                 a.ms,
                 names(&s.tables),
-                conntrack::said(a.flows)
+                flows_said(a.flows)
             ),
         ),
         Said::Event("activated", reason),
@@ -630,6 +652,22 @@ mod tests {
         assert!(lines(News::TunnelDown, &none)[1].ends_with("(FALLBACK=none keeps the tables on it)"));
     }
 
+    #[test]
+    fn the_flushs_failures_are_told_as_they_were() {
+        let c = cfg();
+        assert_eq!(
+            lines(News::FlowsNotReset("netlink: Permission denied"), &c),
+            ["Error: CONNTRACK_FLUSH: no flow reset: netlink: Permission denied"]
+        );
+        assert_eq!(
+            lines(News::FlowsNotDeleted { failed: 3, error: "Device or resource busy" }, &c),
+            ["Error: CONNTRACK_FLUSH: 3 flow(s) not deleted: Device or resource busy"]
+        );
+        assert_eq!(lines(News::ConntrackUnsupported("no nf_conntrack_netlink"), &c), [
+            "Warning: CONNTRACK_FLUSH=auto: no nf_conntrack_netlink; flows a switch breaks wait for their timeout (CONNTRACK_FLUSH=off silences this)"
+        ]);
+    }
+
     /// The DNS check's and a name endpoint's failures are told in the round's words, the
     /// same under `run` and the daemon (which tells them through `log_only`).
     #[test]
@@ -723,6 +761,14 @@ mod tests {
     }
 
     #[test]
+    fn the_log_line_says_how_many_flows_were_reset_when_a_flush_ran() {
+        assert_eq!(
+            (flows_said(None), flows_said(Some(0)), flows_said(Some(1))),
+            (String::new(), "; 0 flows reset".into(), "; 1 flow reset".into())
+        );
+    }
+
+    #[test]
     fn every_news_says_something() {
         let c = cfg();
         let (e, why) = (Error::Failed("x".into()), Unhealthy::NoCarrier);
@@ -748,6 +794,9 @@ mod tests {
             News::DnsNotAsked(GW, &std::io::Error::other("x")),
             News::DnsRestartFailed(&e),
             News::EndpointNotRefreshed(&e),
+            News::FlowsNotReset("x"),
+            News::FlowsNotDeleted { failed: 2, error: "x" },
+            News::ConntrackUnsupported("x"),
             News::EndpointRouteRefused(&e),
             News::Appeared(&route),
             News::AppearedAside(&route),
