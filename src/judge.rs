@@ -10,7 +10,7 @@
 
 mod active;
 mod tunnels;
-pub use active::{tunnel_in_use, while_active, ActiveJudged, RoundNow};
+pub use active::{failback_counted, tunnel_in_use, while_active, ActiveJudged, RoundNow};
 pub use tunnels::{first_proven, target_while_active, tunnel_choice, TunnelHealth};
 
 use std::net::Ipv4Addr;

@@ -206,9 +206,9 @@ impl Record {
 
     /// Several tunnels: the LAN moved to another one (`tunnel`: its interface, `None` for
     /// the first), which answered an echo just now; the handshake it holds (`mark`) is
-    /// the mark from here on, and the bytes' next reading of its counters only a base.
+    /// the mark from here on. (The bytes are read at the switch by the round: see
+    /// [`Record::path_left`].)
     pub fn moved_to_tunnel(&mut self, tunnel: Option<String>, mark: Option<Duration>) {
-        self.traffic.base = None;
         self.mode.tunnel = tunnel;
         (self.tunnel.handshake_mark, self.tunnel.peer_echoes, self.tunnel.down) = (mark, true, false);
     }
@@ -362,6 +362,13 @@ impl Record {
     pub fn counters_read(&mut self, now: Option<Reading>) -> u64 {
         let step = self.traffic.counted(now);
         step.rx.saturating_add(step.tx)
+    }
+
+    /// The LAN left a path (read up to now just before): the next reading, of the new
+    /// path's counters, is only the base — also when it is another tunnel, whose counters
+    /// are not those of the one left.
+    pub fn path_left(&mut self) {
+        self.traffic.base = None;
     }
 
     /// The journal and the snapshot are gone: the deactivation is over.

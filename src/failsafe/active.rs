@@ -76,13 +76,19 @@ pub fn while_active(
     note_ipv6(sys, &mut record, moved.or(ruled));
     let repairs = tell_repairs(sys, &mut record, before, &reimposed, seen.renewed.as_ref());
     let tables = snapshot.all_tables();
-    if let Some(from) = judged.news.switched_from {
-        // The last bytes of the path left, then counted on from the new path's counters.
+    // At a switch — of target, or to another tunnel — the last bytes of the path left
+    // (with its own counters), then counted on from the new path's.
+    let left_tunnel = seen.switched_from.as_ref().map(|(_, i)| *i);
+    if let Some(from) = judged.news.switched_from.or(left_tunnel.map(|_| Target::Tunnel)) {
+        let in_use = sys.tunnel_in_use();
+        sys.use_tunnel(left_tunnel.unwrap_or(in_use));
         count_traffic(sys, &mut record, from);
+        sys.use_tunnel(in_use);
+        record.path_left();
         count_traffic(sys, &mut record, target);
     }
     tell_tunnel_news(sys, judged.news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
-    if let Some(from) = seen.switched_from {
+    if let Some((from, _)) = seen.switched_from {
         tell_tables(sys, News::TunnelSwitched { from: &from }, Some(sys.elapsed_ms(started_ms)), &tables);
     }
     if judged.primary_passes {
@@ -100,8 +106,8 @@ pub fn while_active(
 struct TunnelsSeen {
     /// The verdict on the tunnel the LAN is on after the round (`None`: not judged).
     verdict: Option<bool>,
-    /// Another tunnel took the LAN from this interface.
-    switched_from: Option<String>,
+    /// Another tunnel took the LAN from this interface (and tunnel index).
+    switched_from: Option<(String, usize)>,
     /// The VPS peer renewed for the proof, in its change's words (not a repair).
     renewed: Option<String>,
 }

@@ -234,9 +234,27 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
         Action::Activate => activate(sys, seen.primary.err(), obs),
         Action::Reassert => {
             let primary = failback.state.map(|f| (seen.primary, f));
-            while_active(sys, obs, primary, seen.tunnel, &seen.others)
+            let round = while_active(sys, obs, primary.clone(), seen.tunnel, &seen.others);
+            if round.is_err() {
+                failback_counted_anyway(sys, primary);
+            }
+            round
         }
         Action::Deactivate => deactivate(sys, obs, false, seen.primary.is_ok()),
+    }
+}
+
+/// A round while active that could not act (a route the kernel refuses every round: the
+/// tunnel's interface lost its address) still counts the failback wait: else the failsafe
+/// would stay on for good with the primary back — and, with FALLBACK=none, the LAN without
+/// a default. What the tables were to do is not recorded (they did not do it).
+fn failback_counted_anyway(sys: &mut System, primary: Option<(Result<(), Unhealthy>, Failback)>) {
+    let mut record = sys.record().clone();
+    crate::judge::failback_counted(&mut record, primary);
+    if record != *sys.record() {
+        if let Err(e) = sys.write_record(&record) {
+            tell(sys, News::FailbackNotCounted(&e));
+        }
     }
 }
 

@@ -26,6 +26,8 @@ use crate::traffic::Traffic;
 pub enum News<'a> {
     /// A healthy round could not remember the tables as last seen healthy.
     HealthyNotRemembered(&'a Error),
+    /// A round while active that could not act could not record the failback wait either.
+    FailbackNotCounted(&'a Error),
     /// BACKUP_CHECK: the backup path fails (why), or works again.
     BackupDown(&'a str),
     BackupUp,
@@ -315,6 +317,7 @@ impl News<'_> {
         let (wg, backup) = (&c.wg_iface, &c.backup_dev);
         match *self {
             News::HealthyNotRemembered(e) => warn(format!("the tables as last seen healthy are not remembered: {e}")),
+            News::FailbackNotCounted(e) => error(format!("the failback wait is not recorded: {e}")),
             News::BackupDown(why) => {
                 let why = format!("backup {backup}: {why}");
                 vec![Said::Log(Level::Warning, format!("{why}: a failover now would have no working path")), Said::Event("backup-down", why)]
@@ -779,6 +782,7 @@ mod tests {
         let list = [String::from("x")];
         let all = [
             News::HealthyNotRemembered(&e),
+            News::FailbackNotCounted(&e),
             News::BackupDown("gateway does not answer"),
             News::BackupUp,
             News::Activating(Some(&why)),

@@ -37,15 +37,15 @@ enum After {
 
 /// The verdict on the tunnel the LAN is on after this round, once another took the LAN
 /// if one did (see [`tunnel_after_round`]): the new one's, and the interface it took the
-/// LAN from when the tables were on a tunnel (a switch between tunnels, told). `verdict`:
-/// the tunnel in use's this round.
+/// LAN from when the tables were on a tunnel (a switch between tunnels, told), and its
+/// index. `verdict`: the tunnel in use's this round.
 pub(super) fn other_tunnel(
     sys: &mut System,
     record: &mut Record,
     verdict: Option<bool>,
     others: &OthersSeen,
     gateways: (Ipv4Addr, Option<Ipv4Addr>),
-) -> (Option<bool>, Option<String>) {
+) -> (Option<bool>, Option<(String, usize)>) {
     let on_tunnel = record.mode.target == Target::Tunnel;
     match tunnel_after_round(sys, record, verdict, on_tunnel, others, gateways) {
         After::To(to) => (Some(true), Some(moved_to(sys, record, to)).filter(|_| on_tunnel)),
@@ -136,14 +136,9 @@ fn tunnel_after_round(
 
 /// The LAN moves to tunnel `to`: the rest of the round works on it, and the record says
 /// so — it answered an echo just now (the handshake it holds is the mark from here on).
-/// Returns the interface it leaves.
-fn moved_to(sys: &mut System, record: &mut Record, to: usize) -> String {
-    let from = sys.cfg.wg_iface.clone();
-    // The outage's bytes: the tunnel left counted up to now; the next reading, of the new
-    // one's counters, only becomes the base.
-    if record.mode.target == Target::Tunnel {
-        count_traffic(sys, record, Target::Tunnel);
-    }
+/// Returns the interface it leaves and its index (the round reads the bytes it carried).
+fn moved_to(sys: &mut System, record: &mut Record, to: usize) -> (String, usize) {
+    let from = (sys.cfg.wg_iface.clone(), sys.tunnel_in_use());
     sys.use_tunnel(to);
     let mark = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
     record.moved_to_tunnel((to > 0).then(|| sys.cfg.wg_iface.clone()), mark);

@@ -71,17 +71,30 @@ pub fn while_active(
     let tunnel_ok = verdict.unwrap_or(current == Target::Tunnel && !record.tunnel.down);
     let target = target_while_active(current, verdict.map(|_| tunnel_ok), fallback, backup_alive);
     let news = record.tunnel_judged(target, tunnel_ok);
-    let (mut primary_passes, mut wait_left_s) = (false, None);
-    match primary {
-        Some((_, f @ Failback::Waiting { since_ms, first, .. })) => {
-            primary_passes = record.primary_passing(since_ms, first);
-            wait_left_s = f.left_s();
-        }
-        Some((_, Failback::Down)) | Some((Err(_), _)) => record.primary_failed(),
-        _ => {}
-    }
+    let (primary_passes, wait_left_s) = failback_counted(record, primary);
     let completed = record.activation_completed(now.wall_s, now.boot_s, now.boot_id);
     ActiveJudged { target, tunnel_ok, news, primary_passes, wait_left_s, completed }
+}
+
+/// The failback wait of a round while active, counted on `record` from the primary's
+/// health and failback state this round (`None`: by hand, nothing counted): passing, since
+/// when (and whether that is to be told: once an activation) and the seconds left; failing,
+/// the wait starts again. Also when the round cannot act (see `failsafe::judged`): what the
+/// primary did is observed whatever the tables do.
+pub fn failback_counted(
+    record: &mut Record,
+    primary: Option<(Result<(), Unhealthy>, Failback)>,
+) -> (bool, Option<u64>) {
+    match primary {
+        Some((_, f @ Failback::Waiting { since_ms, first, .. })) => {
+            (record.primary_passing(since_ms, first), f.left_s())
+        }
+        Some((_, Failback::Down)) | Some((Err(_), _)) => {
+            record.primary_failed();
+            (false, None)
+        }
+        _ => (false, None),
+    }
 }
 
 #[cfg(test)]

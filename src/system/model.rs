@@ -89,6 +89,10 @@ enum Event {
     DeviceToggle,
     AdminToggle,
     WgToggle,
+    /// WG_IFACE loses its IPv4 address (a configuration commit, a DHCP-less tunnel set up
+    /// by hand) or gets it back: the kernel flushes its IPv4 routes and refuses the tunnel's
+    /// default until then.
+    WgAddress,
     TunnelToggle,
     Pass(u64),
     PrimaryBack,
@@ -406,7 +410,15 @@ fn sequence(seed: u64, steps: usize, stats: &mut Stats) {
         Model { lab: &lab, rng, owners, trail, saved: Saved::default(), stats, held: None, daemon: None, traced: 0 };
     m.step(Event::Tick);
     assert!(m.trail[1].ends_with("Ok(Healthy)"), "a healthy first tick: {}", m.trail[1]);
-    for _ in 0..steps {
+    // A third of them (by twenty-fours) with WG_IFACE's address lost at one step, and
+    // given back at a later one or never (drawn apart, so that the picks stay the seed's).
+    let mut apart = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+    let (lost_at, back_at) = (apart.below(steps as u64) as usize, apart.below(2 * steps as u64) as usize);
+    let address_lost = seed / 24 % 3 == 1;
+    for i in 0..steps {
+        if address_lost && (i == lost_at || i == back_at.max(lost_at + 1)) {
+            m.step(Event::WgAddress);
+        }
         for event in m.pick() {
             m.step(event);
         }

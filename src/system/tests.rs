@@ -357,3 +357,37 @@ fn status_quality_does_not_pass_a_round_that_sent_nothing() {
     let q = status.quality.expect("limits set");
     assert!(q.fails.is_some(), "status: `{}`", q.text());
 }
+
+/// FALLBACK=none, on the tunnel; WG_IFACE loses its address (a commit): the kernel flushes
+/// the routes through it and refuses the tunnel's default from then on (ENETUNREACH), so
+/// every round while active fails at the door. A primary that passes again must still take
+/// the LAN back after UP_AFTER_S: the failback wait is counted whatever the door does
+/// (found by an audit; before, the wait was recorded only by a round that acted, and the
+/// failsafe stayed on for good with the LAN on no default).
+#[test]
+fn a_round_that_fails_at_the_door_every_time_never_holds_the_failback() {
+    let lab = Lab::new("door-fails", "FALLBACK=none\n");
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: crate::decide::Target::Tunnel, .. })));
+    lab.w().address_lost("wg0", PEER_IP);
+    tunnel_works(&lab, false);
+    lab.advance_s(10);
+    let round = lab.tick();
+    assert!(round.is_err(), "the door refuses the tunnel's default: {round:?}");
+    lab.primary_carrier(true);
+    let mut outcomes = Vec::new();
+    for _ in 0..20 {
+        lab.advance_s(10);
+        outcomes.push(format!("{:?}", lab.tick()));
+    }
+    let record = lab.sys().expect("sys").record().clone();
+    assert!(!record.mode.failsafe, "200 s of a passing primary: still on; rounds: {outcomes:?}");
+    assert!(outcomes.iter().any(|o| o.starts_with("Ok(Deactivated")), "{outcomes:?}");
+    // Every table's defaults as before the outage, the owners' alone.
+    let defaults = |routes: Vec<crate::netlink::route::Route>| {
+        let mut d: Vec<String> = routes.iter().filter(|x| x.is_default()).map(|x| x.to_string()).collect();
+        d.sort();
+        d
+    };
+    assert_eq!(defaults(lab.routes()), defaults(ROUTES.iter().map(|l| r(l)).collect()));
+}

@@ -417,3 +417,95 @@ fn under_the_daemon_no_other_tunnel_answering_sends_the_lan_to_the_backup_when_t
     carried_by(&lab, "via 192.168.2.1 dev eth1", &[ENDPOINT, ENDPOINT2]);
     back_exactly(&lab, &peers, "under the daemon, to the backup");
 }
+
+/// wg0 deleted (a commit) while it carries the LAN, wg1 answering: the round that hands
+/// the LAN to wg1 also moves every table onto it, so no table is left without a default
+/// (the round's door asks about the interface it acts on, after the switch).
+#[test]
+fn a_deleted_interface_in_use_hands_every_table_to_the_next_in_the_same_round() {
+    let lab = two_tunnels("wg0-gone-in-use", "");
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: Target::Tunnel, .. })));
+    {
+        let mut w = lab.w();
+        w.set_link("wg0", false, false);
+        w.links.retain(|l| l.name != "wg0");
+    }
+    lab.advance_s(10);
+    let out = lab.tick();
+    assert!(matches!(out, Ok(Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. })), "{out:?}");
+    carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+}
+
+/// The outage's bytes straight out of the backup, read last at a round's start, are
+/// counted up to the switch when the LAN leaves the backup — as with one tunnel
+/// (`an_outage_counts_its_bytes_on_the_backup_and_over_the_tunnel`) — also when it is
+/// another tunnel than the one in use that takes it (an audit found them lost: the switch
+/// cleared the base before the backup's last reading).
+#[test]
+fn bytes_on_the_backup_are_counted_when_another_tunnel_takes_the_lan_from_it() {
+    use crate::traffic::Bytes;
+    let lab = two_tunnels("bytes-other", "");
+    let set_backup = |rx| lab.w().link_bytes = vec![(3, Bytes { rx, tx: 0 })];
+    set_backup(7_000_000);
+    vps_answers(&lab, "wg0", KEY, PEER_IP, false);
+    vps_answers(&lab, "wg1", KEY2, PEER_IP2, false);
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: Target::Backup, .. })));
+    let base = lab.sys().expect("sys").record().traffic.base;
+    assert!(base.is_some_and(|b| b.of == Target::Backup), "activation read the backup: {base:?}");
+    // 2 MB straight out of eth1; then wg1 answers, under the daemon (whose rounds read the
+    // counters every READ_EVERY_S only).
+    set_backup(9_000_000);
+    lab.advance_s(5);
+    vps_answers(&lab, "wg1", KEY2, PEER_IP2, true);
+    let beside = |answers: Vec<(usize, bool)>, pending| OthersSeen::Beside { answers, pending };
+    let (out, told, _) = daemon_round(&lab, false, beside(vec![(1, true)], false));
+    assert!(matches!(out, Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. }), "{out:?}");
+    assert_eq!(told, ["tunnel-restored [201, 202, 254]"]);
+    let t = lab.sys().expect("sys").record().traffic;
+    assert_eq!(t.backup, Bytes { rx: 2_000_000, tx: 0 }, "the backup's bytes up to the switch: {t:?}");
+}
+
+/// The same with one tunnel: counted (the control for the test above).
+#[test]
+fn bytes_on_the_backup_are_counted_when_the_one_tunnel_takes_the_lan_from_it() {
+    use crate::traffic::Bytes;
+    let lab = Lab::new("bytes-one", "");
+    let set_backup = |rx| lab.w().link_bytes = vec![(3, Bytes { rx, tx: 0 })];
+    set_backup(7_000_000);
+    vps_answers(&lab, "wg0", KEY, PEER_IP, false);
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: Target::Backup, .. })));
+    set_backup(9_000_000);
+    lab.advance_s(5);
+    vps_answers(&lab, "wg0", KEY, PEER_IP, true);
+    let (out, told, _) = daemon_round(&lab, true, OthersSeen::ProbeNow);
+    assert!(matches!(out, Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. }), "{out:?}");
+    assert_eq!(told, ["tunnel-restored [201, 202, 254]"]);
+    let t = lab.sys().expect("sys").record().traffic;
+    assert_eq!(t.backup, Bytes { rx: 2_000_000, tx: 0 }, "{t:?}");
+}
+
+/// The LAN moved from wg0 to wg1: what wg1 carries from the switch on is the outage's
+/// (and, over the metered backup, the budget's), counted as from a switch to the one
+/// tunnel — not only from the reading after next (an audit found them lost).
+#[test]
+fn bytes_over_the_tunnel_taken_over_are_counted_from_the_switch() {
+    use crate::traffic::{Bytes, READ_EVERY_S};
+    let (lab, _) = on_first_then_first_silent("bytes-switch");
+    let set_wg1 = |rx| lab.w().peers[1].rx_bytes = rx;
+    set_wg1(1_000);
+    let (out, told) = lab.tick_told();
+    assert!(matches!(out, Ok(Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. })), "{out:?}");
+    assert_eq!(told, ["tunnel-restored [201, 202, 254]"]);
+    // 3 MB through wg1 before the next reading, 1 MB before the one after.
+    set_wg1(3_001_000);
+    lab.advance_s(READ_EVERY_S);
+    lab.tick().expect("active");
+    set_wg1(4_001_000);
+    lab.advance_s(READ_EVERY_S);
+    lab.tick().expect("active");
+    let t = lab.sys().expect("sys").record().traffic;
+    assert_eq!(t.tunnel, Bytes { rx: 4_000_000, tx: 0 }, "{t:?}");
+}

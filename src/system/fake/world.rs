@@ -23,6 +23,9 @@ pub struct World {
     pub peers: Vec<Peer>,
     /// Byte counters (rx, tx) of the links that have them, by index.
     pub link_bytes: Vec<(u32, Bytes)>,
+    /// Gateways no longer on-link (their device lost the address of their subnet): the
+    /// kernel refuses a route through them (ENETUNREACH), and no echo reaches them.
+    pub refused_gw: Vec<std::net::IpAddr>,
     /// (device, target) pairs that answer an echo while the device is up with carrier.
     pub answers: BTreeSet<(String, Ipv4Addr)>,
     /// The VPS answers handshakes. A packet to its peer (an endpoint set, an echo to one
@@ -111,6 +114,9 @@ impl World {
 
     /// A device the route needs that is missing or down.
     pub(super) fn route_refused(&self, r: &Route) -> Option<i32> {
+        if r.gateway.is_some_and(|g| self.refused_gw.contains(&g)) {
+            return Some(libc::ENETUNREACH);
+        }
         for dev in r.devices() {
             match self.link(dev) {
                 None => return Some(libc::ENODEV),
@@ -162,7 +168,27 @@ impl World {
     }
 
     pub(super) fn answers(&self, dev: &str, target: Ipv4Addr) -> bool {
-        self.link(dev).is_some_and(|l| l.admin_up && l.lower_up) && self.answers.contains(&(dev.to_string(), target))
+        self.link(dev).is_some_and(|l| l.admin_up && l.lower_up)
+            && self.answers.contains(&(dev.to_string(), target))
+            && !self.refused_gw.contains(&IpAddr::V4(target))
+    }
+
+    /// `dev` lost its IPv4 address, whose subnet holds `gw`: the kernel flushes the device's
+    /// IPv4 routes, and refuses a route through `gw` (not on-link) until `address_back`.
+    pub fn address_lost(&mut self, dev: &str, gw: Ipv4Addr) {
+        let index = self.link(dev).map(|l| l.index);
+        self.addrs.retain(|a| Some(a.index) != index);
+        self.routes.retain(|r| r.is_v6() || !r.devices().any(|d| d == dev));
+        self.forget_gone();
+        self.refused_gw.push(IpAddr::V4(gw));
+    }
+
+    /// `dev` has its address `addr` back: `gw` is on-link again.
+    pub fn address_back(&mut self, dev: &str, addr: Addr, gw: Ipv4Addr) {
+        if let Some(index) = self.link(dev).map(|l| l.index) {
+            self.addrs.push(Addr { index, ..addr });
+        }
+        self.refused_gw.retain(|g| *g != IpAddr::V4(gw));
     }
 
     /// One echo request to `target` along `path`: a packet to the VPS peer when the

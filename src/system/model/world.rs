@@ -247,6 +247,15 @@ impl Owners {
                 format!("primary set {} by hand", if self.admin_up { "up" } else { "down" })
             }
             Event::WgToggle => self.wg_toggle(w),
+            Event::WgAddress if w.refused_gw.is_empty() => {
+                w.address_lost("wg0", PEER_IP);
+                "wg0 loses its address: its IPv4 routes flushed, the tunnel's default refused".to_string()
+            }
+            Event::WgAddress => {
+                let addr = Addr { index: 0, local: Ipv4Addr::new(10, 11, 0, 2), peer: None, prefix_len: 24 };
+                w.address_back("wg0", addr, PEER_IP);
+                "wg0 has its address back".to_string()
+            }
             Event::SecondDefault => {
                 // A new key through the primary: its owner's, restored beside the saved.
                 self.second_default = true;
