@@ -316,8 +316,6 @@ impl News<'_> {
     pub fn said(&self, c: &Config) -> Vec<Said> {
         let (wg, backup) = (&c.wg_iface, &c.backup_dev);
         match *self {
-            News::HealthyNotRemembered(e) => warn(format!("the tables as last seen healthy are not remembered: {e}")),
-            News::FailbackNotCounted(e) => error(format!("the failback wait is not recorded: {e}")),
             News::BackupDown(why) => {
                 let why = format!("backup {backup}: {why}");
                 vec![Said::Log(Level::Warning, format!("{why}: a failover now would have no working path")), Said::Event("backup-down", why)]
@@ -349,26 +347,6 @@ impl News<'_> {
             )),
             News::UnmodelledRule(r) => warn(format!(
                 "`ip rule {r}` sends LAN traffic elsewhere with selectors wg-failsafe does not model: it is not copied before the LAN's rule, which takes that traffic to the tunnel during the outage"
-            )),
-            News::DnsRestart(server) => warn(format!(
-                "dnsmasq at {server} does not resolve {}: running {}",
-                c.dns_test_name,
-                c.dns_restart_cmd.join(" ")
-            )),
-            News::DnsNotAsked(server, e) => {
-                warn(format!("DNS check of {server}: {e}: taken as a resolver that does not answer"))
-            }
-            News::DnsRestartFailed(e) => error(format!("DNS_RESTART_CMD failed: {e}")),
-            News::EndpointNotRefreshed(e) => warn(format!(
-                "WG_ENDPOINT {}: its address is not kept fresh: {e}",
-                c.wg_endpoint.name.as_deref().unwrap_or_default()
-            )),
-            News::FlowsNotReset(e) => error(format!("CONNTRACK_FLUSH: no flow reset: {e}")),
-            News::FlowsNotDeleted { failed, error: e } => {
-                error(format!("CONNTRACK_FLUSH: {failed} flow(s) not deleted: {e}"))
-            }
-            News::ConntrackUnsupported(e) => warn(format!(
-                "CONNTRACK_FLUSH=auto: {e}; flows a switch breaks wait for their timeout (CONNTRACK_FLUSH=off silences this)"
             )),
             News::EndpointRouteRefused(e) => {
                 let why = format!("the route to the VPS cannot be put in: {e}");
@@ -434,6 +412,45 @@ impl News<'_> {
             | News::PeerRenewed(_)
             | News::TunnelStepFailed(_)
             | News::HistoryNotWritten { .. } => self.said_of_steps(c),
+            | News::HealthyNotRemembered(_)
+            | News::FailbackNotCounted(_)
+            | News::DnsRestart(_)
+            | News::DnsNotAsked(..)
+            | News::DnsRestartFailed(_)
+            | News::EndpointNotRefreshed(_)
+            | News::FlowsNotReset(_)
+            | News::FlowsNotDeleted { .. }
+            | News::ConntrackUnsupported(_) => self.said_of_helps(c),
+        }
+    }
+
+    /// The log lines of what helps the tables without moving them — the DNS check,
+    /// CONNTRACK_FLUSH, a name endpoint kept fresh, what a round remembers — when it cannot.
+    fn said_of_helps(&self, c: &Config) -> Vec<Said> {
+        match *self {
+            News::HealthyNotRemembered(e) => warn(format!("the tables as last seen healthy are not remembered: {e}")),
+            News::FailbackNotCounted(e) => error(format!("the failback wait is not recorded: {e}")),
+            News::DnsRestart(server) => warn(format!(
+                "dnsmasq at {server} does not resolve {}: running {}",
+                c.dns_test_name,
+                c.dns_restart_cmd.join(" ")
+            )),
+            News::DnsNotAsked(server, e) => {
+                warn(format!("DNS check of {server}: {e}: taken as a resolver that does not answer"))
+            }
+            News::DnsRestartFailed(e) => error(format!("DNS_RESTART_CMD failed: {e}")),
+            News::EndpointNotRefreshed(e) => warn(format!(
+                "WG_ENDPOINT {}: its address is not kept fresh: {e}",
+                c.wg_endpoint.name.as_deref().unwrap_or_default()
+            )),
+            News::FlowsNotReset(e) => error(format!("CONNTRACK_FLUSH: no flow reset: {e}")),
+            News::FlowsNotDeleted { failed, error: e } => {
+                error(format!("CONNTRACK_FLUSH: {failed} flow(s) not deleted: {e}"))
+            }
+            News::ConntrackUnsupported(e) => warn(format!(
+                "CONNTRACK_FLUSH=auto: {e}; flows a switch breaks wait for their timeout (CONNTRACK_FLUSH=off silences this)"
+            )),
+            _ => Vec::new(),
         }
     }
 
