@@ -8,7 +8,7 @@
 #![deny(unsafe_code)]
 
 use wg_failsafe::status::Format;
-use wg_failsafe::{check, config, daemon, decide, error, failsafe, init, lock, log, metrics, state, status, system};
+use wg_failsafe::{check, config, daemon, error, failsafe, init, lock, log, metrics, state, status, system};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -16,9 +16,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use config::Config;
-use decide::Target as failsafe_target;
 use error::{Context, Error};
-use failsafe::Outcome;
 use lock::{Lock, LockError};
 use log::Logger;
 use system::System;
@@ -296,10 +294,10 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
             let outcome = result?;
             let code = outcome.exit_code();
             if !matches!(cli.command, Cmd::Run) || cli.verbose {
-                println!("{}", describe(&outcome));
+                println!("{}", failsafe::say::outcome_said(&outcome, cfg));
             } else if code != 0 {
                 // Logged once, at the transition; cron discards this.
-                eprintln!("wg-failsafe: {}", describe(&outcome));
+                eprintln!("wg-failsafe: {}", failsafe::say::outcome_said(&outcome, cfg));
             }
             Ok(ExitCode::from(code))
         }
@@ -326,28 +324,6 @@ fn show_status(cfg: &Config, log: &Logger, format: Format) -> Result<ExitCode, E
 
 fn daemon_running(cfg: &Config) -> bool {
     state::State::open(&cfg.state_dir).is_ok_and(|s| s.daemon_running())
-}
-
-fn describe(o: &Outcome) -> String {
-    match o {
-        Outcome::Booting => "within BOOT_WAIT_S of boot: nothing to do yet".into(),
-        Outcome::Healthy => "primary healthy, failsafe off: nothing to do".into(),
-        Outcome::CleanedUp => "failsafe off".into(),
-        Outcome::Activated { ms, target: failsafe_target::Tunnel } => format!("failsafe ACTIVATED in {ms} ms"),
-        Outcome::Activated { ms, target: failsafe_target::Backup } => {
-            format!("failsafe ACTIVATED in {ms} ms on the backup WAN: the tunnel does not work (FALLBACK=backup)")
-        }
-        Outcome::Active { repairs, target, tunnel_ok, wait_left_s } => {
-            let path = match (target, tunnel_ok) {
-                (failsafe_target::Tunnel, true) => "via the tunnel",
-                (failsafe_target::Tunnel, false) => "on a tunnel that does not work (FALLBACK=none)",
-                (failsafe_target::Backup, _) => "on the backup WAN: the tunnel does not work (FALLBACK=backup)",
-            };
-            let wait = wait_left_s.map(|s| format!("; primary back, failing back in {s} s")).unwrap_or_default();
-            format!("failsafe active {path} ({repairs} repair(s)){wait}")
-        }
-        Outcome::Deactivated { ms } => format!("failsafe DEACTIVATED in {ms} ms"),
-    }
 }
 
 fn take_lock(cfg: &Config) -> Result<Lock, Error> {

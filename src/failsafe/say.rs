@@ -209,6 +209,37 @@ pub fn tell_tables(sys: &mut System, news: News, ms: Option<u64>, tables: &BTree
     }
 }
 
+/// What a tick or a command by hand came to, in a line for its caller (`run -v`, and
+/// `run`'s standard error when it exits 1).
+pub fn outcome_said(o: &super::Outcome, c: &Config) -> String {
+    use super::Outcome;
+    match o {
+        Outcome::Booting => "within BOOT_WAIT_S of boot: nothing to do yet".into(),
+        Outcome::Healthy => "primary healthy, failsafe off: nothing to do".into(),
+        Outcome::CleanedUp => "failsafe off".into(),
+        Outcome::Activated { ms, target: Target::Tunnel } => format!("failsafe ACTIVATED in {ms} ms"),
+        Outcome::Activated { ms, target: Target::Backup } => {
+            format!("failsafe ACTIVATED in {ms} ms on the backup WAN: the tunnel does not work (FALLBACK=backup)")
+        }
+        Outcome::Active { repairs, target, tunnel_ok, wait_left_s } => {
+            let path = match (target, tunnel_ok) {
+                (Target::Tunnel, true) => "via the tunnel".to_string(),
+                (Target::Tunnel, false) if c.fallback == Fallback::None => {
+                    "on a tunnel that does not work (FALLBACK=none)".to_string()
+                }
+                // FALLBACK=backup: the backup's link is down too (a dead path is no target).
+                (Target::Tunnel, false) => {
+                    format!("on a tunnel that does not work, {} down too (no fallback to it)", c.backup_dev)
+                }
+                (Target::Backup, _) => "on the backup WAN: the tunnel does not work (FALLBACK=backup)".to_string(),
+            };
+            let wait = wait_left_s.map(|s| format!("; primary back, failing back in {s} s")).unwrap_or_default();
+            format!("failsafe active {path} ({repairs} repair(s)){wait}")
+        }
+        Outcome::Deactivated { ms } => format!("failsafe DEACTIVATED in {ms} ms"),
+    }
+}
+
 /// The end of a switch's log line: `; K flows reset`, or nothing when no flush ran.
 pub fn flows_said(flows: Option<usize>) -> String {
     match flows {
@@ -670,6 +701,35 @@ mod tests {
         assert!(down[0].ends_with("(eth1 has no carrier either: the primary is used again at its first passing round)"));
         let none = crate::config::Config { fallback: Fallback::None, ..cfg() };
         assert!(lines(News::TunnelDown, &none)[1].ends_with("(FALLBACK=none keeps the tables on it)"));
+    }
+
+    /// A dead tunnel kept with FALLBACK=backup is so because the backup is down too: said
+    /// so, not "FALLBACK=none" (an audit found the wrong words).
+    #[test]
+    fn a_dead_tunnel_kept_is_said_with_its_reason() {
+        let dead =
+            super::super::Outcome::Active { repairs: 0, target: Target::Tunnel, tunnel_ok: false, wait_left_s: None };
+        let mut c = cfg();
+        c.fallback = Fallback::None;
+        assert_eq!(
+            outcome_said(&dead, &c),
+            "failsafe active on a tunnel that does not work (FALLBACK=none) (0 repair(s))"
+        );
+        c.fallback = Fallback::Backup;
+        assert_eq!(
+            outcome_said(&dead, &c),
+            "failsafe active on a tunnel that does not work, eth1 down too (no fallback to it) (0 repair(s))"
+        );
+        let back = super::super::Outcome::Active {
+            repairs: 2,
+            target: Target::Tunnel,
+            tunnel_ok: true,
+            wait_left_s: Some(30),
+        };
+        assert_eq!(
+            outcome_said(&back, &c),
+            "failsafe active via the tunnel (2 repair(s)); primary back, failing back in 30 s"
+        );
     }
 
     #[test]
