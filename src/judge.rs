@@ -10,8 +10,11 @@
 
 mod active;
 mod tunnels;
-pub use active::{failback_counted, tunnel_in_use, while_active, ActiveJudged, RoundNow};
-pub use tunnels::{first_proven, target_while_active, tunnel_choice, TunnelHealth};
+pub use active::{failback_counted, tunnel_in_use, while_active, ActiveJudged, RoundNow, TunnelsSeen};
+pub use tunnels::{
+    first_proven, target_while_active, tunnel_after_round, tunnel_choice, tunnels_watched, OtherTunnel, OthersHealth,
+    TunnelHealth,
+};
 
 use std::net::Ipv4Addr;
 

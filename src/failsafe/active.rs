@@ -6,7 +6,7 @@
 
 use super::steps::*;
 use super::*;
-use crate::judge::RoundNow;
+use crate::judge::{OthersHealth, RoundNow, TunnelsSeen};
 
 /// One round while the failsafe is on: steps 1, 2, 5 and 6 again (the load balancer
 /// rewrites its tables), defaults that appeared moved aside into the snapshot, the tunnel
@@ -47,16 +47,26 @@ pub fn while_active(
     let Some(backup_gw) = obs.backup_gw.or(journal_gw) else { return Err(say::no_backup_gateway(c, false)) };
     let over_budget = over_budget(c, &record);
 
-    // I. What the round sees of the tunnels (see `see_tunnels`): the verdict on the one
-    // the LAN is on after it (another may have taken over), and the peer renewed for it.
+    // I. What the round sees of the tunnels (see `see_tunnels`): the verdict on the one in
+    // use, the others (several tunnels), and the peer renewed for the proof.
     let seen = see_tunnels(sys, obs, &mut record, (backup_gw, over_budget), tunnel_seen, others)?;
 
-    // II. The judge: where the tables point, the record's transitions.
+    // II. The judge: the tunnel and the target the tables point at, the record's
+    // transitions. Another tunnel taking the LAN is used from here on.
     let c = sys.cfg;
     let backup_alive = link_health(sys.links.by_name(&c.backup_dev)).is_ok();
-    let now = RoundNow { wall_s: sys.wall_now().as_secs(), boot_s: sys.boottime_s(), boot_id: sys.boot_id() };
-    let judged = crate::judge::while_active(&mut record, seen.verdict, primary, (c.fallback, backup_alive), now);
+    let now = RoundNow { wall_s: sys.wall_now().as_secs(), boot_ms: sys.boottime_ms(), boot_id: sys.boot_id() };
+    let in_use = sys.tunnel_in_use();
+    let tunnels = TunnelsSeen { in_use, verdict: seen.verdict, others: &seen.others };
+    let on_tunnel = record.mode.target == Target::Tunnel;
+    let judged = crate::judge::while_active(&mut record, tunnels, primary, (c.fallback, backup_alive), now);
     let target = judged.target;
+    // The interface a switch between tunnels leaves, and its index (its bytes are read).
+    let switched_from = judged.tunnel_to.filter(|_| on_tunnel).map(|_| (c.wg_iface.clone(), in_use));
+    if let Some(to) = judged.tunnel_to {
+        sys.use_tunnel(to);
+    }
+    let c = sys.cfg;
     sys.lan_on(Some(target));
 
     // III. The door, on the judge's target: defaults that appeared during the outage go
@@ -78,7 +88,7 @@ pub fn while_active(
     let tables = snapshot.all_tables();
     // At a switch — of target, or to another tunnel — the last bytes of the path left
     // (with its own counters), then counted on from the new path's.
-    let left_tunnel = seen.switched_from.as_ref().map(|(_, i)| *i);
+    let left_tunnel = switched_from.as_ref().map(|(_, i)| *i);
     if let Some(from) = judged.news.switched_from.or(left_tunnel.map(|_| Target::Tunnel)) {
         let in_use = sys.tunnel_in_use();
         sys.use_tunnel(left_tunnel.unwrap_or(in_use));
@@ -88,7 +98,7 @@ pub fn while_active(
         count_traffic(sys, &mut record, target);
     }
     tell_tunnel_news(sys, judged.news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
-    if let Some((from, _)) = seen.switched_from {
+    if let Some((from, _)) = switched_from {
         tell_tables(sys, News::TunnelSwitched { from: &from }, Some(sys.elapsed_ms(started_ms)), &tables);
     }
     if judged.primary_passes {
@@ -103,11 +113,11 @@ pub fn while_active(
 }
 
 /// What a round while active saw of the tunnels.
-struct TunnelsSeen {
-    /// The verdict on the tunnel the LAN is on after the round (`None`: not judged).
+struct TunnelsObserved {
+    /// The verdict on the tunnel in use (`None`: not judged).
     verdict: Option<bool>,
-    /// Another tunnel took the LAN from this interface (and tunnel index).
-    switched_from: Option<(String, usize)>,
+    /// The tunnels not in use (several tunnels).
+    others: OthersHealth,
     /// The VPS peer renewed for the proof, in its change's words (not a repair).
     renewed: Option<String>,
 }
@@ -118,7 +128,8 @@ struct TunnelsSeen {
 /// in use's echoes — while the tables are on the backup, each echo is also the packet that
 /// retries a handshake — and handshakes, the peer renewed when the proof needs a handshake
 /// WireGuard would not start, the verdict on it (`judge::tunnel_in_use`), and with several
-/// tunnels the others, when one must take over or an earlier one may take the LAN back.
+/// tunnels the others, when one must take over or an earlier one may take the LAN back
+/// (`tunnels::others_seen`).
 fn see_tunnels(
     sys: &mut System,
     obs: &Observed,
@@ -126,7 +137,7 @@ fn see_tunnels(
     (backup_gw, over_budget): (Ipv4Addr, bool),
     tunnel_seen: TunnelSeen,
     others: &OthersSeen,
-) -> Result<TunnelsSeen, Error> {
+) -> Result<TunnelsObserved, Error> {
     let c = sys.cfg;
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget };
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
@@ -145,8 +156,8 @@ fn see_tunnels(
         record.traffic.restarted(Target::Tunnel);
     }
     let verdict = crate::judge::tunnel_in_use(record, usable, echo, &round, c.handshake_max_age_s);
-    let (verdict, switched_from) = other_tunnel(sys, record, verdict, others, ours.gateways());
-    Ok(TunnelsSeen { verdict, switched_from, renewed })
+    let others = others_seen(sys, record, verdict, others, ours.gateways());
+    Ok(TunnelsObserved { verdict, others, renewed })
 }
 
 /// Steps 1 and 2 again: the route to the VPS (when its address is known), the tunnel's

@@ -47,7 +47,7 @@ use activate::activate;
 use active::while_active;
 use deactivate::{cleanup, deactivate};
 pub use tunnels::OthersSeen;
-use tunnels::{other_tunnel, routes_to_every_vps};
+use tunnels::{others_seen, routes_to_every_vps};
 
 /// What a tick or command did.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,13 +1,13 @@
 //! Several tunnels while the failsafe is on: the tunnels not in use probed over the backup
 //! (at most every `OTHERS_EVERY_MS`; by `run`'s round itself, by the daemon beside its
-//! loop: [`OthersSeen`]), and the judge's answer (`judge::tunnel_choice`) on
-//! which one carries the LAN: a dead tunnel replaced at once by the first other that
-//! answers, an earlier one moved back to once it has answered every probe for the failback
-//! wait. With one tunnel nothing here runs.
+//! loop: [`OthersSeen`]), for the judge to say (`judge::tunnel_after_round`) which one
+//! carries the LAN: a dead tunnel replaced at once by the first other that answers, an
+//! earlier one moved back to once it has answered every probe for the failback wait. With
+//! one tunnel nothing here runs.
 
 use super::steps::*;
 use super::*;
-use crate::judge::{tunnel_choice, TunnelHealth};
+use crate::judge::{OtherTunnel, OthersHealth};
 use crate::system::OthersDue;
 
 /// What a round saw of the tunnels not in use (several tunnels, while the failsafe is on):
@@ -24,77 +24,40 @@ pub enum OthersSeen {
     Beside { answers: Vec<(usize, bool)>, pending: bool },
 }
 
-/// Where the LAN goes after this round, as far as the other tunnels say.
-enum After {
-    /// It stays, or goes to the backup as for one tunnel.
-    Stays,
-    /// To another tunnel.
-    To(usize),
-    /// Not judged this round: the tunnel in use is being replaced and the other tunnels'
-    /// echoes are still out (the daemon) — the target stays what it is until they are in.
-    Waits,
-}
-
-/// The verdict on the tunnel the LAN is on after this round, once another took the LAN
-/// if one did (see [`tunnel_after_round`]): the new one's, and the interface it took the
-/// LAN from when the tables were on a tunnel (a switch between tunnels, told), and its
-/// index. `verdict`: the tunnel in use's this round.
-pub(super) fn other_tunnel(
+/// What the round sees of the tunnels not in use (several tunnels; `verdict`: the tunnel
+/// in use's this round), for the judge to choose among (`judge::tunnel_after_round`): the
+/// ones it watches (`judge::tunnels_watched`) are brought up as activation brings one up
+/// (route, link, peer: journaled), at most every OTHERS_EVERY_MS, and their echoes are
+/// `others`' (see [`OthersSeen`]): `run` sends them itself, one that may wait
+/// PROBE_TIMEOUT_MS each, until one answers when the one in use is being replaced.
+pub(super) fn others_seen(
     sys: &mut System,
     record: &mut Record,
     verdict: Option<bool>,
     others: &OthersSeen,
     gateways: (Ipv4Addr, Option<Ipv4Addr>),
-) -> (Option<bool>, Option<(String, usize)>) {
-    let on_tunnel = record.mode.target == Target::Tunnel;
-    match tunnel_after_round(sys, record, verdict, on_tunnel, others, gateways) {
-        After::To(to) => (Some(true), Some(moved_to(sys, record, to)).filter(|_| on_tunnel)),
-        After::Stays => (verdict, None),
-        // As a round whose tunnel track has not closed enough rounds to say.
-        After::Waits => (None, None),
-    }
-}
-
-/// With several tunnels, where the LAN goes this round (see [`After`]). `verdict` is the
-/// tunnel in use's this round; `on_tunnel` whether the tables are on it. The tunnels
-/// probed are brought up as activation brings one up (route, link, peer: journaled), at
-/// most every OTHERS_EVERY_MS; their echoes are `others`' (see [`OthersSeen`]).
-fn tunnel_after_round(
-    sys: &mut System,
-    record: &mut Record,
-    verdict: Option<bool>,
-    on_tunnel: bool,
-    others: &OthersSeen,
-    gateways: (Ipv4Addr, Option<Ipv4Addr>),
-) -> After {
+) -> OthersHealth {
     let root = sys.root;
-    let n = root.tunnel_count();
-    let now_ms = sys.boottime_ms();
-    let in_use = sys.tunnel_in_use();
-    // The one in use works: only earlier ones are watched (also from the backup, which it
-    // takes the LAN back from). It does not: every other one, in order, until one answers.
-    let replacing = !on_tunnel || verdict == Some(false);
-    let dead = verdict != Some(true) && replacing;
-    let wanted: Vec<usize> = (0..n).filter(|i| *i != in_use && (*i < in_use || dead)).collect();
+    let (n, in_use, now_ms) = (root.tunnel_count(), sys.tunnel_in_use(), sys.boottime_ms());
+    let on_tunnel = record.mode.target == Target::Tunnel;
+    let (wanted, replacing) = crate::judge::tunnels_watched(n, in_use, on_tunnel, verdict);
     if wanted.is_empty() {
-        return After::Stays;
+        return OthersHealth::Unwatched;
     }
-    let mut seen = vec![TunnelHealth::default(); n];
-    seen[in_use] = TunnelHealth { works: verdict, passing_since_ms: None };
-    let iface = |i: usize| root.tunnel(i).wg_iface.clone();
+    let mut seen = vec![OtherTunnel::default(); n];
     match others {
         // The daemon's answers to the echoes it was handed: judged as `run` judges its own.
         OthersSeen::Beside { answers, .. } if !answers.is_empty() => {
             for i in wanted {
                 let Some((_, works)) = answers.iter().find(|(t, _)| *t == i) else { continue };
-                seen[i] = record.others.probed(&iface(i), *works, now_ms);
+                seen[i] = other_probed(sys, record, i, *works, now_ms);
                 if *works && replacing {
                     break;
                 }
             }
         }
-        OthersSeen::Beside { pending: true, .. } => return if replacing { After::Waits } else { After::Stays },
-        _ if !record.others.due(now_ms) => return After::Stays,
+        OthersSeen::Beside { pending: true, .. } => return OthersHealth::Pending,
+        _ if !record.others.due(now_ms) => return OthersHealth::Unwatched,
         OthersSeen::ProbeNow => {
             record.others.probed_ms = Some(now_ms);
             for i in wanted {
@@ -104,7 +67,7 @@ fn tunnel_after_round(
                         tell(sys, News::TunnelStepFailed(&e));
                         false
                     });
-                seen[i] = record.others.probed(&iface(i), works, now_ms);
+                seen[i] = other_probed(sys, record, i, works, now_ms);
                 if works && replacing {
                     break;
                 }
@@ -117,32 +80,32 @@ fn tunnel_after_round(
                 sys.use_tunnel(i);
                 match bring_up_other(sys, gateways) {
                     true => due.tunnels.push(i),
-                    false => seen[i] = record.others.probed(&iface(i), false, now_ms),
+                    false => seen[i] = other_probed(sys, record, i, false, now_ms),
                 }
             }
             sys.use_tunnel(in_use);
             let asked = !due.tunnels.is_empty();
             sys.others_due = Some(due).filter(|_| asked);
             if asked && replacing {
-                return After::Waits;
+                return OthersHealth::Pending;
             }
         }
     }
     sys.use_tunnel(in_use);
-    let current = on_tunnel.then_some(in_use);
-    let chosen = tunnel_choice(current, &seen, now_ms, record.failback.up_after_s);
-    chosen.filter(|c| *c != in_use).map_or(After::Stays, After::To)
+    OthersHealth::Seen(seen)
 }
 
-/// The LAN moves to tunnel `to`: the rest of the round works on it, and the record says
-/// so — it answered an echo just now (the handshake it holds is the mark from here on).
-/// Returns the interface it leaves and its index (the round reads the bytes it carried).
-fn moved_to(sys: &mut System, record: &mut Record, to: usize) -> (String, usize) {
-    let from = (sys.cfg.wg_iface.clone(), sys.tunnel_in_use());
-    sys.use_tunnel(to);
-    let mark = sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake);
-    record.moved_to_tunnel((to > 0).then(|| sys.cfg.wg_iface.clone()), mark);
-    from
+/// Tunnel `i` answered (`works`) or not at `now_ms`: its health as the record's clock of
+/// passing probes says, its interface and, when it answered, its peer's latest handshake.
+fn other_probed(sys: &mut System, record: &mut Record, i: usize, works: bool, now_ms: u64) -> OtherTunnel {
+    sys.use_tunnel(i);
+    let iface = sys.cfg.wg_iface.clone();
+    let mark = match works {
+        true => sys.tunnel_peer().ok().flatten().and_then(|p| p.last_handshake),
+        false => None,
+    };
+    let health = record.others.probed(&iface, works, now_ms);
+    OtherTunnel { health, iface: (i > 0).then_some(iface), mark }
 }
 
 /// One tunnel not in use (the one `System::use_tunnel` chose), brought up over the backup

@@ -9,7 +9,7 @@ use crate::health::{self, Failback, TunnelRound, Unhealthy};
 use crate::model::Target;
 use crate::record::{Record, TunnelNews};
 
-use super::target_while_active;
+use super::{target_while_active, tunnel_after_round, OthersHealth};
 
 /// The verdict on the tunnel in use this round, from its echoes (`echo`: `None` when not
 /// known — the daemon's track has just started) and handshakes (`round`); `usable`: its
@@ -34,7 +34,7 @@ pub fn tunnel_in_use(
 /// The clocks of a round, as the record keeps them.
 pub struct RoundNow {
     pub wall_s: u64,
-    pub boot_s: u64,
+    pub boot_ms: u64,
     pub boot_id: Option<String>,
 }
 
@@ -43,6 +43,8 @@ pub struct RoundNow {
 pub struct ActiveJudged {
     /// Where the tables point after the round.
     pub target: Target,
+    /// Several tunnels: the tunnel the LAN moves to this round (its index).
+    pub tunnel_to: Option<usize>,
     /// The tunnel in use works (as judged, or as last judged when not judged this round).
     pub tunnel_ok: bool,
     /// The target's and the tunnel's transitions, each to be told once.
@@ -55,25 +57,41 @@ pub struct ActiveJudged {
     pub completed: bool,
 }
 
-/// The round while active judged, its transitions made on `record`: the tunnel in use's
-/// `verdict` this round (after another tunnel took the LAN, that one's; `None`: not judged,
-/// so nothing moves), FALLBACK and whether the backup's link is alive say where the tables
-/// point (see [`target_while_active`]); `primary` is this round's health and failback
-/// state (`None`: forced by hand, no wait counted).
+/// What a round while active saw of the tunnels: the verdict on the one in use (`in_use`;
+/// `None`: not judged), and the others (several tunnels).
+pub struct TunnelsSeen<'a> {
+    pub in_use: usize,
+    pub verdict: Option<bool>,
+    pub others: &'a OthersHealth,
+}
+
+/// The round while active judged, its transitions made on `record`: another tunnel takes
+/// the LAN when one must or may (see [`tunnel_after_round`]: its verdict is the round's
+/// from then on); the tunnel's verdict (`None`: not judged, so nothing moves), FALLBACK
+/// and whether the backup's link is alive say where the tables point (see
+/// [`target_while_active`]); `primary` is this round's health and failback state (`None`:
+/// forced by hand, no wait counted).
 pub fn while_active(
     record: &mut Record,
-    verdict: Option<bool>,
+    tunnels: TunnelsSeen,
     primary: Option<(Result<(), Unhealthy>, Failback)>,
     (fallback, backup_alive): (Fallback, bool),
     now: RoundNow,
 ) -> ActiveJudged {
     let current = record.mode.target;
+    let on_tunnel = (tunnels.in_use, current == Target::Tunnel);
+    let wait_s = record.failback.up_after_s;
+    let (verdict, tunnel_to) = tunnel_after_round(on_tunnel, tunnels.verdict, tunnels.others, now.boot_ms, wait_s);
+    if let (Some(to), OthersHealth::Seen(seen)) = (tunnel_to, tunnels.others) {
+        // It answered an echo just now: the handshake it holds is the mark from here on.
+        record.moved_to_tunnel(seen[to].iface.clone(), seen[to].mark);
+    }
     let tunnel_ok = verdict.unwrap_or(current == Target::Tunnel && !record.tunnel.down);
     let target = target_while_active(current, verdict.map(|_| tunnel_ok), fallback, backup_alive);
     let news = record.tunnel_judged(target, tunnel_ok);
     let (primary_passes, wait_left_s) = failback_counted(record, primary);
-    let completed = record.activation_completed(now.wall_s, now.boot_s, now.boot_id);
-    ActiveJudged { target, tunnel_ok, news, primary_passes, wait_left_s, completed }
+    let completed = record.activation_completed(now.wall_s, now.boot_ms / 1000, now.boot_id);
+    ActiveJudged { target, tunnel_to, tunnel_ok, news, primary_passes, wait_left_s, completed }
 }
 
 /// The failback wait of a round while active, counted on `record` from the primary's
@@ -113,10 +131,17 @@ mod tests {
     }
 
     fn now() -> RoundNow {
-        RoundNow { wall_s: 1_700_000_500, boot_s: 900, boot_id: None }
+        RoundNow { wall_s: 1_700_000_500, boot_ms: 900_000, boot_id: None }
     }
 
     const BACKUP_ALIVE: (Fallback, bool) = (Fallback::Backup, true);
+
+    static UNWATCHED: OthersHealth = OthersHealth::Unwatched;
+
+    /// One tunnel, its verdict this round.
+    fn one(verdict: Option<bool>) -> TunnelsSeen<'static> {
+        TunnelsSeen { in_use: 0, verdict, others: &UNWATCHED }
+    }
 
     /// Issue 16 ("Why", the first defect): a round the tunnel's track has not judged moves
     /// nothing and says the tunnel works as it was last judged — on the backup after a
@@ -125,13 +150,13 @@ mod tests {
     fn a_round_without_a_verdict_moves_nothing_and_keeps_the_last_judgement() {
         let mut r = active_on(Target::Backup);
         r.tunnel.down = false;
-        let j = while_active(&mut r, None, None, BACKUP_ALIVE, now());
+        let j = while_active(&mut r, one(None), None, BACKUP_ALIVE, now());
         assert_eq!((j.target, j.tunnel_ok), (Target::Backup, false));
         assert_eq!(j.news, TunnelNews { switched_from: None, down: None });
 
         let mut r = active_on(Target::Tunnel);
         r.tunnel.down = true;
-        let j = while_active(&mut r, None, None, BACKUP_ALIVE, now());
+        let j = while_active(&mut r, one(None), None, BACKUP_ALIVE, now());
         assert_eq!((j.target, j.tunnel_ok), (Target::Tunnel, false), "FALLBACK=none's dead tunnel stays dead");
         assert_eq!(j.news.switched_from, None);
     }
@@ -139,22 +164,22 @@ mod tests {
     #[test]
     fn a_dead_tunnel_falls_back_and_one_that_works_again_takes_the_tables_back() {
         let mut r = active_on(Target::Tunnel);
-        let j = while_active(&mut r, Some(false), None, BACKUP_ALIVE, now());
+        let j = while_active(&mut r, one(Some(false)), None, BACKUP_ALIVE, now());
         assert_eq!((j.target, j.tunnel_ok), (Target::Backup, false));
         assert_eq!(j.news, TunnelNews { switched_from: Some(Target::Tunnel), down: None });
         assert_eq!(r.mode.target, Target::Backup, "the record says where the tables point");
 
-        let j = while_active(&mut r, Some(true), None, BACKUP_ALIVE, now());
+        let j = while_active(&mut r, one(Some(true)), None, BACKUP_ALIVE, now());
         assert_eq!((j.target, j.tunnel_ok), (Target::Tunnel, true));
         assert_eq!(j.news, TunnelNews { switched_from: Some(Target::Backup), down: None });
 
         // FALLBACK=none: the tables stay on the dead tunnel, which is told down once.
-        let j = while_active(&mut r, Some(false), None, (Fallback::None, true), now());
+        let j = while_active(&mut r, one(Some(false)), None, (Fallback::None, true), now());
         assert_eq!((j.target, j.news), (Target::Tunnel, TunnelNews { switched_from: None, down: Some(true) }));
-        let j = while_active(&mut r, Some(false), None, (Fallback::None, true), now());
+        let j = while_active(&mut r, one(Some(false)), None, (Fallback::None, true), now());
         assert_eq!(j.news, TunnelNews { switched_from: None, down: None }, "told once");
         // A backup whose link is dead is no fallback either.
-        let j = while_active(&mut r, Some(false), None, (Fallback::Backup, false), now());
+        let j = while_active(&mut r, one(Some(false)), None, (Fallback::Backup, false), now());
         assert_eq!(j.target, Target::Tunnel);
     }
 
@@ -162,19 +187,24 @@ mod tests {
     fn the_failback_wait_is_told_once_and_starts_again_at_a_failed_round() {
         let mut r = active_on(Target::Tunnel);
         let waiting = |first| Failback::Waiting { since_ms: 800_000, left_ms: 59_001, first };
-        let j = while_active(&mut r, Some(true), Some((Ok(()), waiting(true))), BACKUP_ALIVE, now());
+        let j = while_active(&mut r, one(Some(true)), Some((Ok(()), waiting(true))), BACKUP_ALIVE, now());
         assert!(j.primary_passes);
         assert_eq!(j.wait_left_s, Some(60));
         assert_eq!(r.failback.up_since_ms, Some(800_000));
-        let j = while_active(&mut r, Some(true), Some((Ok(()), waiting(false))), BACKUP_ALIVE, now());
+        let j = while_active(&mut r, one(Some(true)), Some((Ok(()), waiting(false))), BACKUP_ALIVE, now());
         assert!(!j.primary_passes, "told once");
 
-        let j =
-            while_active(&mut r, Some(true), Some((Err(Unhealthy::NoCarrier), Failback::Down)), BACKUP_ALIVE, now());
+        let j = while_active(
+            &mut r,
+            one(Some(true)),
+            Some((Err(Unhealthy::NoCarrier), Failback::Down)),
+            BACKUP_ALIVE,
+            now(),
+        );
         assert_eq!((j.primary_passes, j.wait_left_s, r.failback.up_since_ms), (false, None, None));
         // By hand: no wait counted, the clock left as it is.
         r.failback.up_since_ms = Some(5);
-        let j = while_active(&mut r, Some(true), None, BACKUP_ALIVE, now());
+        let j = while_active(&mut r, one(Some(true)), None, BACKUP_ALIVE, now());
         assert_eq!((j.wait_left_s, r.failback.up_since_ms), (None, Some(5)));
     }
 
@@ -183,12 +213,84 @@ mod tests {
         let mut r = active_on(Target::Tunnel);
         r.mode.failsafe = false;
         let activations = r.totals.activations;
-        assert!(while_active(&mut r, Some(true), None, BACKUP_ALIVE, now()).completed);
+        assert!(while_active(&mut r, one(Some(true)), None, BACKUP_ALIVE, now()).completed);
         assert_eq!(
             (r.mode.failsafe, r.mode.since_unix_s, r.totals.activations),
             (true, 1_700_000_500, activations + 1)
         );
-        assert!(!while_active(&mut r, Some(true), None, BACKUP_ALIVE, now()).completed);
+        assert!(!while_active(&mut r, one(Some(true)), None, BACKUP_ALIVE, now()).completed);
+    }
+
+    /// Several tunnels: a dead one in use is replaced by the first other that answered, the
+    /// record naming it and its handshake; from the backup the first that works takes the
+    /// LAN; their echoes still out, nothing is judged; an earlier one takes the LAN back
+    /// only after the wait.
+    #[test]
+    fn another_tunnel_takes_the_lan_as_the_judge_says() {
+        use crate::model::TunnelHealth;
+        let works = |since| TunnelHealth { works: Some(true), passing_since_ms: Some(since) };
+        let wg1 = super::super::OtherTunnel {
+            health: works(900_000),
+            iface: Some("wg1".into()),
+            mark: Some(Duration::from_secs(1_700_000_400)),
+        };
+        let seen = OthersHealth::Seen(vec![Default::default(), wg1.clone()]);
+        let mut r = active_on(Target::Tunnel);
+        let j = while_active(
+            &mut r,
+            TunnelsSeen { in_use: 0, verdict: Some(false), others: &seen },
+            None,
+            BACKUP_ALIVE,
+            now(),
+        );
+        assert_eq!((j.tunnel_to, j.target, j.tunnel_ok), (Some(1), Target::Tunnel, true));
+        assert_eq!((r.mode.tunnel.as_deref(), r.tunnel.handshake_mark), (Some("wg1"), wg1.mark));
+        assert_eq!(j.news.switched_from, None, "tunnel to tunnel: the target stays the tunnel");
+
+        let mut r = active_on(Target::Backup);
+        let j = while_active(
+            &mut r,
+            TunnelsSeen { in_use: 0, verdict: Some(false), others: &seen },
+            None,
+            BACKUP_ALIVE,
+            now(),
+        );
+        assert_eq!((j.tunnel_to, j.target, j.news.switched_from), (Some(1), Target::Tunnel, Some(Target::Backup)));
+
+        let mut r = active_on(Target::Tunnel);
+        let pending = OthersHealth::Pending;
+        let j = while_active(
+            &mut r,
+            TunnelsSeen { in_use: 0, verdict: Some(false), others: &pending },
+            None,
+            BACKUP_ALIVE,
+            now(),
+        );
+        assert_eq!((j.tunnel_to, j.target, j.tunnel_ok), (None, Target::Tunnel, true), "not judged while they are out");
+
+        // On the second, the first passing since 50 s (the wait is 120 s): it stays.
+        let first = super::super::OtherTunnel { health: works(850_000), iface: None, mark: None };
+        let seen = OthersHealth::Seen(vec![first, Default::default()]);
+        let mut r = active_on(Target::Tunnel);
+        let j = while_active(
+            &mut r,
+            TunnelsSeen { in_use: 1, verdict: Some(true), others: &seen },
+            None,
+            BACKUP_ALIVE,
+            now(),
+        );
+        assert_eq!(j.tunnel_to, None);
+    }
+
+    #[test]
+    fn a_round_watches_the_earlier_tunnels_or_every_other_when_replacing() {
+        use super::super::tunnels_watched;
+        assert_eq!(tunnels_watched(3, 1, true, Some(true)), (vec![0], false));
+        assert_eq!(tunnels_watched(3, 1, true, None), (vec![0], false));
+        assert_eq!(tunnels_watched(3, 1, true, Some(false)), (vec![0, 2], true));
+        assert_eq!(tunnels_watched(3, 0, false, None), (vec![1, 2], true));
+        assert_eq!(tunnels_watched(3, 0, false, Some(true)), (vec![], true), "it works: it takes the LAN back itself");
+        assert_eq!(tunnels_watched(1, 0, true, Some(false)), (vec![], true));
     }
 
     /// Issue 16 ("Why", the second defect): only a real answer makes a peer one that

@@ -11,8 +11,70 @@
 //!   flaps the LAN.
 
 use crate::config::Fallback;
+use crate::health::Handshake;
 use crate::model::Target;
 pub use crate::model::TunnelHealth;
+
+/// What a round saw of the tunnels not in use (several tunnels, while the failsafe is on).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OthersHealth {
+    /// None was watched this round (one tunnel; the one in use is the first and works;
+    /// not due yet).
+    #[default]
+    Unwatched,
+    /// Each tunnel in order (the one in use's slot left empty: its verdict is the round's).
+    Seen(Vec<OtherTunnel>),
+    /// Their echoes are still out (the daemon asks them beside its loop).
+    Pending,
+}
+
+/// One tunnel as a round saw it, with what the record keeps when the LAN moves to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtherTunnel {
+    pub health: TunnelHealth,
+    /// Its interface, as the record names it (`None`: the first tunnel).
+    pub iface: Option<String>,
+    /// Its peer's latest handshake when it answered: the mark from a switch to it on.
+    pub mark: Handshake,
+}
+
+/// Which tunnels a round watches besides the one in use (`in_use` of `n`), and whether it
+/// looks for a replacement: the one in use carries the LAN and works (or is not judged),
+/// only the earlier ones (the LAN moves back to them); it does not, or the LAN is on the
+/// backup, every other one, in order, until one answers.
+pub fn tunnels_watched(n: usize, in_use: usize, on_tunnel: bool, verdict: Option<bool>) -> (Vec<usize>, bool) {
+    let replacing = !on_tunnel || verdict == Some(false);
+    let dead = verdict != Some(true) && replacing;
+    ((0..n).filter(|i| *i != in_use && (*i < in_use || dead)).collect(), replacing)
+}
+
+/// The verdict on the tunnel the LAN is on after the round, and the tunnel it moves to
+/// when another takes it (`judge::tunnel_choice` over what was seen): `verdict` is the one
+/// in use's (`in_use`, carrying the LAN when `on_tunnel`). Their echoes still out while
+/// it is being replaced: not judged this round (`None`), nothing moves until they are in.
+pub fn tunnel_after_round(
+    (in_use, on_tunnel): (usize, bool),
+    verdict: Option<bool>,
+    others: &OthersHealth,
+    now_ms: u64,
+    wait_s: u64,
+) -> (Option<bool>, Option<usize>) {
+    let replacing = !on_tunnel || verdict == Some(false);
+    let seen = match others {
+        OthersHealth::Unwatched => return (verdict, None),
+        OthersHealth::Pending if replacing => return (None, None),
+        OthersHealth::Pending => return (verdict, None),
+        OthersHealth::Seen(seen) => seen,
+    };
+    let mut health: Vec<TunnelHealth> = seen.iter().map(|o| o.health).collect();
+    if let Some(h) = health.get_mut(in_use) {
+        *h = TunnelHealth { works: verdict, passing_since_ms: None };
+    }
+    match tunnel_choice(on_tunnel.then_some(in_use), &health, now_ms, wait_s) {
+        Some(to) if to != in_use => (Some(true), Some(to)),
+        _ => (verdict, None),
+    }
+}
 
 /// What the tables point at after a round while the failsafe is on, from what they point
 /// at (`current`) and the tunnel's verdict this round (`None`: not judged — the daemon's
