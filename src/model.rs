@@ -184,6 +184,23 @@ pub fn owned_routes(journal: &[Owned]) -> Vec<Route> {
         .collect()
 }
 
+/// The rules the journal says the failsafe added, in its order.
+pub fn owned_rules(journal: &[Owned]) -> Vec<Rule> {
+    journal
+        .iter()
+        .filter_map(|o| match o {
+            Owned::Rule(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The owners' defaults a failback could not put back (IPv6's, its own kept in their
+/// place), as the journal lists them.
+pub fn unrestored(journal: &[Owned]) -> impl Iterator<Item = &Route> {
+    journal.iter().filter_map(|o| if let Owned::Unrestored(r) = o { Some(r) } else { None })
+}
+
 /// Whether the journal says the failsafe added a route on `r`'s path (same table,
 /// destination, device and gateway).
 pub fn owns_path(journal: &[Owned], r: &Route) -> bool {

@@ -47,8 +47,7 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool, primary_ok: bo
     tables.push((false, RT_TABLE_MAIN));
     tables.extend(owned_defaults.iter().map(|r| (r.is_v6(), r.table)));
     // And any IPv6 table an earlier failback kept: its own go back now if they can.
-    let kept = sys.journal().iter().filter_map(|o| if let Owned::Unrestored(r) = o { Some(r) } else { None });
-    tables.extend(kept.map(|r| (r.is_v6(), r.table)).collect::<Vec<_>>());
+    tables.extend(unrestored(sys.journal()).map(|r| (r.is_v6(), r.table)).collect::<Vec<_>>());
     tables.sort();
     tables.dedup();
     let saved = Saved { snapshot: obs.snapshot.as_ref(), lost: snapshot_lost, primary_ok };
@@ -173,7 +172,7 @@ fn restore_tables(
         let current: Vec<Route> = defaults_of(routes, v6, table).cloned().collect();
         let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
         let mut saved = saved_defaults(v6, table, saved_in.snapshot, saved_in.lost, &current, &mine, ours);
-        for u in unrestored(sys.journal(), v6, table) {
+        for u in unrestored_of(sys.journal(), v6, table) {
             if !saved.iter().any(|s| s.same_path(&u)) {
                 saved.push(u);
             }
@@ -275,14 +274,8 @@ fn links_kept(kept: &mut Vec<Owned>, items: Vec<Owned>) -> Vec<Owned> {
 }
 
 /// IPv6's own defaults of one table that a failback could not put back, as journaled.
-fn unrestored(journal: &[Owned], v6: bool, table: u32) -> Vec<Route> {
-    let of_table = |r: &&Route| r.is_v6() == v6 && r.table == table;
-    journal
-        .iter()
-        .filter_map(|o| if let Owned::Unrestored(r) = o { Some(r) } else { None })
-        .filter(of_table)
-        .cloned()
-        .collect()
+fn unrestored_of(journal: &[Owned], v6: bool, table: u32) -> Vec<Route> {
+    unrestored(journal).filter(|r| r.is_v6() == v6 && r.table == table).cloned().collect()
 }
 
 /// A deactivation that could not finish: not a crash, so the next round judges afresh
@@ -307,10 +300,7 @@ pub fn cleanup(sys: &mut System, primary_ok: Option<bool>) -> Result<Outcome, Er
     let rules = if items.iter().any(|o| matches!(o, Owned::Rule(_))) { sys.rules()? } else { Vec::new() };
     let default = |o: &Owned| matches!(o, Owned::Route(r) if r.is_default()) || matches!(o, Owned::Unrestored(_));
     let routes = if items.iter().any(default) { sys.routes()? } else { Vec::new() };
-    let mut kept_tables: Vec<(bool, u32)> = items
-        .iter()
-        .filter_map(|o| if let Owned::Unrestored(r) = o { Some((r.is_v6(), r.table)) } else { None })
-        .collect();
+    let mut kept_tables: Vec<(bool, u32)> = unrestored(&items).map(|r| (r.is_v6(), r.table)).collect();
     kept_tables.sort();
     kept_tables.dedup();
     let in_kept = |o: &Owned| match o {

@@ -24,7 +24,7 @@ use crate::health::{self, handshake_since, Failback, FailbackJudged, Handshake, 
 use crate::hook::{self, Notice};
 use crate::judge::{backup_track_due, link_health};
 use crate::log::Logger;
-use crate::model::{endpoint_gateway, owned_routes, owns_path, peer_journaled};
+use crate::model::{endpoint_gateway, owned_routes, owned_rules, owns_path, peer_journaled, unrestored};
 use crate::netlink::route::{Route, RT_TABLE_MAIN};
 use crate::netlink::rule::Rule;
 use crate::ownership::{absorb, last_seen_healthy, made_good, restore_table, Absorbed};

@@ -224,14 +224,7 @@ pub(super) fn ensure_lan_rules(
     snapshot: &Snapshot,
     ours: &Ours,
 ) -> Result<Option<String>, Error> {
-    let owned: Vec<Rule> = sys
-        .journal()
-        .iter()
-        .filter_map(|o| match o {
-            Owned::Rule(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect();
+    let owned = owned_rules(sys.journal());
     // The kernel's rules as the deletions so far leave them: each is judged against them
     // (a refusal's `… suppress_prefixlength 0` deleted first no longer stands before the
     // LAN's own rule of the same source).
