@@ -8,12 +8,11 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::{Config, Fallback, Gateway};
-use crate::judge::link_health;
+use crate::config::{Config, Gateway};
 use crate::model::Owned;
 pub use crate::model::{Change, Target};
 use crate::net::{Ipv4Net, Prefix};
-use crate::netlink::link::{Addr, Link, Links};
+use crate::netlink::link::{Addr, Links};
 use crate::netlink::route::{AddMode, Route, DEFAULT, DEFAULT6, RTN_UNICAST, RTPROT_STATIC, RT_TABLE_MAIN};
 use crate::netlink::rule::{Rule, FR_ACT_REFUSE, FR_ACT_TO_TBL};
 use crate::record::Record;
@@ -24,14 +23,6 @@ pub use ours::Ours;
 
 /// The tables the seed script always looked at.
 pub const SEED_TABLES: [u32; 4] = [10, 201, 202, 210];
-
-/// Whether the failsafe's current target carries nothing: the backup path under both
-/// targets has no carrier (or has vanished), or the tunnel is down with nowhere to fall
-/// back to (FALLBACK=none). Then the failback wait does not apply: a primary that passes
-/// is better than nothing (DESIGN.md, "A dead path is no target").
-pub fn target_dead(cfg: &Config, backup: Option<&Link>, tunnel_down: bool) -> bool {
-    link_health(backup).is_err() || (cfg.fallback == Fallback::None && tunnel_down)
-}
 
 /// What a tick does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -497,6 +488,7 @@ pub fn resolve_gateway(
 pub mod tests {
     use super::*;
     use crate::config::parse;
+    use crate::netlink::link::Link;
     use crate::wireguard::PeerSet;
     use std::path::Path;
 
@@ -752,6 +744,7 @@ pub mod tests {
 
     #[test]
     fn a_dead_target_does_not_wait_for_failback() {
+        use crate::judge::target_dead;
         let c = cfg();
         let none = parse(Path::new("/t.conf"), &format!("{CONF}FALLBACK=none\n")).expect("valid");
         let up = Link::up(3, "eth1");

@@ -10,7 +10,9 @@
 
 mod active;
 mod tunnels;
-pub use active::{failback_counted, tunnel_in_use, while_active, ActiveJudged, RoundNow, TunnelsSeen};
+pub use active::{
+    failback_counted, round_action, tunnel_in_use, while_active, ActiveJudged, Mode, RoundNow, TunnelsSeen,
+};
 pub use tunnels::{
     first_proven, target_while_active, tunnel_after_round, tunnel_choice, tunnels_watched, OtherTunnel, OthersHealth,
     TunnelHealth,
@@ -34,6 +36,14 @@ pub fn link_health(link: Option<&Link>) -> Result<(), Unhealthy> {
         Some(l) if !l.lower_up => Err(Unhealthy::NoCarrier),
         Some(_) => Ok(()),
     }
+}
+
+/// Whether the failsafe's current target carries nothing: the backup path under both
+/// targets has no carrier (or has vanished), or the tunnel is down with nowhere to fall
+/// back to (FALLBACK=none). Then the failback wait does not apply: a primary that passes
+/// is better than nothing (DESIGN.md, "A dead path is no target").
+pub fn target_dead(cfg: &Config, backup: Option<&Link>, tunnel_down: bool) -> bool {
+    link_health(backup).is_err() || (cfg.fallback == crate::config::Fallback::None && tunnel_down)
 }
 
 /// BACKUP_CHECK's preconditions, as `run` and the daemon judge them: BACKUP_DEV up

@@ -5,11 +5,12 @@ use std::fmt::Write;
 use std::net::Ipv4Addr;
 
 use crate::budget::Budget;
-use crate::decide::{defaults_of, managed_tables, target_dead, Target};
+use crate::decide::{defaults_of, managed_tables, Target};
 use crate::error::Error;
 use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
 use crate::history::{Outage, Shown};
 use crate::judge::primary_need;
+use crate::judge::target_dead;
 use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;

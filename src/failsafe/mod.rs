@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::config::{Config, Fallback};
 use crate::conntrack::Path;
 use crate::decide::{
-    decide, defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, move_table, restorable,
-    rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, target_dead, Action, Change, Ours, Target,
+    defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, move_table, restorable,
+    rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, Action, Change, Ours, Target,
 };
 use crate::endpoint::{Looked, Need};
 use crate::error::Error;
@@ -199,16 +199,16 @@ pub fn by_hand(sys: &mut System, hand: ByHand) -> Told<Outcome> {
 /// the mode, the primary's verdict, the journal and the wait. Reads nothing new (the model
 /// test asks it which sequence a tick is about to run).
 pub fn planned(sys: &System, obs: &Observed, seen: &Seen) -> (Action, FailbackJudged) {
-    let record = sys.record();
-    let healthy = seen.primary.is_ok();
-    let dead = target_dead(sys.cfg, sys.links.by_name(&sys.cfg.backup_dev), record.tunnel.down);
-    let f = &record.failback;
-    let failback =
-        health::failback_judged(healthy, seen.round_passed, f.up_since_ms, sys.boottime_ms(), f.up_after_s, dead);
-    if obs.on && record.mode.deactivating {
-        return (Action::Deactivate, failback);
-    }
-    (decide(obs.on, healthy, !sys.journal().is_empty(), failback.back), failback)
+    let mode = crate::judge::Mode { on: obs.on, leftovers: !sys.journal().is_empty() };
+    let backup = sys.links.by_name(&sys.cfg.backup_dev);
+    crate::judge::round_action(
+        sys.cfg,
+        sys.record(),
+        mode,
+        (seen.primary.is_ok(), seen.round_passed),
+        backup,
+        sys.boottime_ms(),
+    )
 }
 
 fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error> {

@@ -4,9 +4,13 @@
 //! interrupted activation completed. Pure: `failsafe::active` observes before and acts
 //! after, on this answer.
 
-use crate::config::Fallback;
-use crate::health::{self, Failback, TunnelRound, Unhealthy};
+use crate::config::{Config, Fallback};
+use crate::decide::{decide, Action};
+
+use super::target_dead;
+use crate::health::{self, Failback, FailbackJudged, TunnelRound, Unhealthy};
 use crate::model::Target;
+use crate::netlink::link::Link;
 use crate::record::{Record, TunnelNews};
 
 use super::{target_while_active, tunnel_after_round, OthersHealth};
@@ -55,6 +59,39 @@ pub struct ActiveJudged {
     pub wait_left_s: Option<u64>,
     /// An interrupted activation's record was completed.
     pub completed: bool,
+}
+
+/// What the tables and STATE_DIR say of the mode (DESIGN.md, "Which mode are we in").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode {
+    /// The failsafe counts as on.
+    pub on: bool,
+    /// The journal holds changes of the failsafe's (an interrupted activation's, or
+    /// IPv6's defaults a failback kept).
+    pub leftovers: bool,
+}
+
+/// Which sequence a round runs, and the failback wait as judged: an interrupted
+/// deactivation is finished first, whatever the primary does now; otherwise
+/// `decide::decide` over the mode, the primary's verdict (`healthy`, and whether a probe
+/// round closed now and passed), the leftovers and the failback wait — which a dead target
+/// (the backup's link down, or a dead tunnel with FALLBACK=none) does not make a primary
+/// that passes wait for.
+pub fn round_action(
+    cfg: &Config,
+    record: &Record,
+    mode: Mode,
+    (healthy, round_passed): (bool, Option<bool>),
+    backup: Option<&Link>,
+    now_ms: u64,
+) -> (Action, FailbackJudged) {
+    let dead = target_dead(cfg, backup, record.tunnel.down);
+    let f = &record.failback;
+    let failback = health::failback_judged(healthy, round_passed, f.up_since_ms, now_ms, f.up_after_s, dead);
+    if mode.on && record.mode.deactivating {
+        return (Action::Deactivate, failback);
+    }
+    (decide(mode.on, healthy, mode.leftovers, failback.back), failback)
 }
 
 /// What a round while active saw of the tunnels: the verdict on the one in use (`in_use`;
@@ -280,6 +317,29 @@ mod tests {
             now(),
         );
         assert_eq!(j.tunnel_to, None);
+    }
+
+    /// The sequence a round runs: an interrupted deactivation is finished whatever the
+    /// primary does; a dead target (the backup's link down) fails back at the first passing
+    /// round; otherwise the wait; off with leftovers, a cleanup.
+    #[test]
+    fn a_round_runs_the_sequence_its_mode_and_the_primary_call_for() {
+        let c = crate::decide::tests::cfg();
+        let (up, no_carrier) = (Link::up(3, "eth1"), Link { lower_up: false, ..Link::up(3, "eth1") });
+        let on = Mode { on: true, leftovers: true };
+        let mut r = active_on(Target::Tunnel);
+        r.failback.up_since_ms = Some(899_000);
+        r.mode.deactivating = true;
+        let act = |r: &Record, mode, seen, backup| round_action(&c, r, mode, seen, backup, 900_000).0;
+        assert_eq!(act(&r, on, (false, Some(false)), Some(&up)), Action::Deactivate, "finished first");
+        r.mode.deactivating = false;
+        assert_eq!(act(&r, on, (true, Some(true)), Some(&up)), Action::Reassert, "1 s of 120: the wait");
+        assert_eq!(act(&r, on, (true, Some(true)), Some(&no_carrier)), Action::Deactivate, "a dead target");
+        assert_eq!(act(&r, on, (true, None), Some(&no_carrier)), Action::Reassert, "no round closed: no pass");
+        let off = Mode { on: false, leftovers: true };
+        assert_eq!(act(&r, off, (true, Some(true)), Some(&up)), Action::Cleanup);
+        assert_eq!(act(&r, Mode { leftovers: false, ..off }, (true, Some(true)), Some(&up)), Action::Nothing);
+        assert_eq!(act(&r, off, (false, Some(false)), Some(&up)), Action::Activate);
     }
 
     #[test]
