@@ -157,10 +157,11 @@ pub fn rules_plan(wanted: &[Rule], present: &[Rule], owned: &[Rule]) -> Vec<Chan
 /// VPS share that key, and deleting the old one after an "already there" would leave
 /// none; left alone when a route that is not ours already sends the VPS's packets out of
 /// BACKUP_DEV. Ours to the VPS with another key (METRIC_BACKUP changed) go after.
-/// `Err` names a route that is not ours holding the key through another device.
+/// `Err` names a route that is not ours holding the key through another device. Then the
+/// rule that sends every packet to the VPS to `main` (`rule`), when `rules` lack it.
 pub fn endpoint_plan(
-    routes: &[Route],
-    wanted: &Route,
+    (routes, rules): (&[Route], &[Rule]),
+    (wanted, rule): (&Route, &Rule),
     owned: &[Route],
     backup_dev: &str,
 ) -> Result<Vec<Change>, String> {
@@ -177,6 +178,9 @@ pub fn endpoint_plan(
     let stale =
         routes.iter().filter(|r| r.dst == wanted.dst && r.table == wanted.table && !r.same_key(wanted) && is_ours(r));
     plan.extend(stale.map(|r| Change::DelRoute(r.clone())));
+    if !rules.contains(rule) {
+        plan.push(Change::AddRule(rule.clone()));
+    }
     Ok(plan)
 }
 
@@ -800,9 +804,17 @@ pub mod tests {
     fn the_endpoint_route_moves_to_a_new_backup_gateway_in_one_request() {
         let c = cfg();
         let o = ours(&c);
-        let wanted = o.endpoint_route();
+        let (wanted, rule) = (o.endpoint_route(), o.endpoint_rule());
         let old = r("203.0.113.10 via 192.168.2.9 dev eth1 table main proto static metric 190");
-        let plan = |now: &[Route], owned: &[Route]| endpoint_plan(now, &wanted, owned, "eth1").map(|p| words(&p));
+        let rules = std::slice::from_ref(&rule);
+        let plan = |now: &[Route], owned: &[Route]| {
+            endpoint_plan((now, rules), (&wanted, &rule), owned, "eth1").map(|p| words(&p))
+        };
+        // The rule that sends the VPS's packets to main, when it is missing.
+        assert_eq!(
+            endpoint_plan((std::slice::from_ref(&wanted), &[]), (&wanted, &rule), &[], "eth1").map(|p| words(&p)),
+            Ok(vec![format!("ip rule add {rule}")])
+        );
         assert_eq!(plan(&[], &[]), Ok(vec![format!("ip route add {wanted}")]));
         assert_eq!(plan(std::slice::from_ref(&wanted), &[]), Ok(vec![]));
         // A new lease's gateway: ours is replaced in place, never deleted after an add.

@@ -12,20 +12,10 @@ pub(super) fn ensure_endpoint_route(
     rules: &[Rule],
     ours: &Ours,
 ) -> Result<(), Error> {
-    let endpoint = ours.endpoint_route();
+    let wanted = (&ours.endpoint_route(), &ours.endpoint_rule());
     let owned = owned_routes(sys.journal());
-    let plan = endpoint_plan(routes, &endpoint, &owned, &sys.cfg.backup_dev).map_err(Error::Failed)?;
-    for change in plan {
-        match &change {
-            Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone()))?,
-            _ => sys.apply(&change)?,
-        }
-    }
-    let rule = ours.endpoint_rule();
-    if !rules.contains(&rule) {
-        sys.apply_owned(&Change::AddRule(rule.clone()), Owned::Rule(rule))?;
-    }
-    Ok(())
+    let plan = endpoint_plan((routes, rules), wanted, &owned, &sys.cfg.backup_dev).map_err(Error::Failed)?;
+    apply_plan(sys, plan, false).map(|_| ())
 }
 
 /// Defaults that appeared while active, judged by whose they are (see
@@ -201,12 +191,14 @@ pub(super) fn move_tables(
     Ok(refused6)
 }
 
-/// One table's plan, in order; an IPv6 change the kernel refuses ends it there (the table
-/// keeps what it has) with the reason (see [`ipv6_may_fail`]).
+/// A plan through the door, in order, what it adds journaled first (one table's, or step
+/// 1's); an IPv6 change the kernel refuses ends it there (the table keeps what it has)
+/// with the reason (see [`ipv6_may_fail`]).
 pub(super) fn apply_plan(sys: &mut System, plan: Vec<Change>, v6: bool) -> Result<Option<String>, Error> {
     for change in plan {
         let done = match &change {
             Change::AddRoute(r, _) => sys.apply_owned(&change, Owned::Route(r.clone())),
+            Change::AddRule(r) => sys.apply_owned(&change, Owned::Rule(r.clone())),
             _ => sys.apply(&change),
         };
         if let Some(why) = ipv6_may_fail(v6, done)? {
