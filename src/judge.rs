@@ -11,7 +11,8 @@
 mod active;
 mod tunnels;
 pub use active::{
-    failback_counted, round_action, tunnel_in_use, while_active, ActiveJudged, Mode, RoundNow, TunnelsSeen,
+    failback_counted, healthy_round, round_action, tunnel_in_use, while_active, ActiveJudged, Mode, RoundNow,
+    TunnelsSeen,
 };
 pub use tunnels::{
     first_proven, target_while_active, tunnel_after_round, tunnel_choice, tunnels_watched, OtherTunnel, OthersHealth,

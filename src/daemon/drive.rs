@@ -112,12 +112,13 @@ impl Daemon {
             return Ok(());
         }
         let (health, passed) = self.primary_health();
-        let action = decide(self.on(), health.is_ok(), self.leftovers, false);
+        let mode = crate::judge::Mode { on: self.on(), leftovers: self.leftovers };
+        let action = decide(mode.on, health.is_ok(), mode.leftovers, false);
         if !daemon_round_due(action, round, dirty, urgent.is_some()) {
             // Healthy and off: nothing to open, nothing to read; the tables are
             // remembered as healthy when they changed. Only a help at the next
             // activation (see `run`): told, never fatal.
-            if action == Action::Nothing && passed {
+            if crate::judge::healthy_round(mode, health.is_ok(), passed) {
                 if let Err(e) = self.remember_healthy() {
                     self.note(Err(e));
                 }
@@ -239,9 +240,11 @@ impl Daemon {
     /// between the record's writes, which come only with news.
     pub(super) fn judge_backup(&mut self, closed: &[bool]) -> Result<(), Error> {
         // As `run` checks it, in a round with nothing to do (off, the primary's round
-        // passed, no leftovers): a failing primary is judged, not the backup.
-        let idle = decide(self.on(), self.primary.passed(), self.leftovers, false) == Action::Nothing;
-        if !self.cfg.backup_check || !idle {
+        // passed — taken as its verdict, as `run`'s is —, no leftovers): a failing primary
+        // is judged, not the backup.
+        let mode = crate::judge::Mode { on: self.on(), leftovers: self.leftovers };
+        let passed = self.primary.passed();
+        if !self.cfg.backup_check || !crate::judge::healthy_round(mode, passed, passed) {
             return Ok(());
         }
         let c = &self.cfg;

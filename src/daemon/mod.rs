@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
-use crate::decide::{daemon_round_due, decide, failsafe_on, round_gateways, Action, Change, ModeFiles};
+use crate::decide::{daemon_round_due, decide, failsafe_on, round_gateways, Change, ModeFiles};
 use crate::dns;
 use crate::edgeos;
 use crate::endpoint;

@@ -94,6 +94,15 @@ pub fn round_action(
     (decide(mode.on, healthy, mode.leftovers, failback.back), failback)
 }
 
+/// A round with nothing to do — the failsafe off, nothing left in the journal, the
+/// primary healthy — whose probe round passed (`passed`): the tables are remembered as
+/// healthy, a name endpoint's address kept fresh, BACKUP_CHECK made. `run`'s tick is one
+/// exactly when [`round_action`] says `Nothing` (its verdict is its round's); the
+/// daemon's, when its verdict (`healthy`) and its last round both pass.
+pub fn healthy_round(mode: Mode, healthy: bool, passed: bool) -> bool {
+    decide(mode.on, healthy, mode.leftovers, false) == Action::Nothing && passed
+}
+
 /// What a round while active saw of the tunnels: the verdict on the one in use (`in_use`;
 /// `None`: not judged), and the others (several tunnels).
 pub struct TunnelsSeen<'a> {
@@ -340,6 +349,18 @@ mod tests {
         assert_eq!(act(&r, off, (true, Some(true)), Some(&up)), Action::Cleanup);
         assert_eq!(act(&r, Mode { leftovers: false, ..off }, (true, Some(true)), Some(&up)), Action::Nothing);
         assert_eq!(act(&r, off, (false, Some(false)), Some(&up)), Action::Activate);
+    }
+
+    /// The healthy round both drivers take (the tables remembered, a name endpoint kept
+    /// fresh, BACKUP_CHECK): off, nothing left, the verdict and the last round passing.
+    #[test]
+    fn a_healthy_round_is_off_clean_and_passing() {
+        let off = Mode { on: false, leftovers: false };
+        assert!(healthy_round(off, true, true));
+        assert!(!healthy_round(off, true, false), "the daemon's verdict holds, its last round failed");
+        assert!(!healthy_round(off, false, true), "its verdict is still down");
+        assert!(!healthy_round(Mode { leftovers: true, ..off }, true, true), "a cleanup first");
+        assert!(!healthy_round(Mode { on: true, ..off }, true, true), "the failback wait");
     }
 
     #[test]
