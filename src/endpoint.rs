@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::dns::{self, Resolved};
-use crate::log::Level;
 use crate::netlink::route::RT_TABLE_MAIN;
 use crate::state::{Owned, State, StateError};
 
@@ -256,27 +255,10 @@ pub enum Looked {
     Same,
     /// The name has this address now (it had `was`, or none).
     Changed { was: Option<Ipv4Addr>, now: Ipv4Addr, server: Ipv4Addr },
-    /// The lookup failed; the address kept, if any, is still in use. `first`: the last
-    /// lookup had not failed (a healthy round tells only the first failure).
-    Failed { why: String, first: bool },
-}
-
-impl Looked {
-    /// The log line for `name`, if any: a new address (info), a failure (a warning; a
-    /// healthy round's only when it is the first since a lookup found one, so that a
-    /// healthy tick stays silent).
-    pub fn said(&self, name: &str, healthy: bool) -> Option<(Level, String)> {
-        match self {
-            Looked::Changed { was: Some(was), now, server } => {
-                Some((Level::Info, format!("WG_ENDPOINT {name} is {now} now (was {was}; from {server})")))
-            }
-            Looked::Changed { was: None, now, server } => {
-                Some((Level::Info, format!("WG_ENDPOINT {name} is {now} (from {server})")))
-            }
-            Looked::Failed { why, first } if *first || !healthy => Some((Level::Warning, why.clone())),
-            _ => None,
-        }
-    }
+    /// The lookup failed (`why`; asked `through` BACKUP_DEV, or routed); the address kept,
+    /// if any, is still in use. `first`: the last lookup had not failed (a healthy round
+    /// tells only the first failure).
+    Failed { why: String, through: Option<String>, first: bool },
 }
 
 /// A lookup [`plan`] called for, between its question and its answer: whom to ask, and
@@ -378,8 +360,7 @@ pub fn finish(
             if let Some(addr) = kept {
                 cfg.wg_endpoint.resolved_to(addr);
             }
-            let path = if asked.via_backup { format!(" through {}", cfg.backup_dev) } else { String::new() };
-            Looked::Failed { why: format!("WG_ENDPOINT {name} could not be looked up{path}: {why}"), first }
+            Looked::Failed { why, through: asked.via_backup.then(|| cfg.backup_dev.clone()), first }
         }
     })
 }
@@ -503,9 +484,8 @@ mod tests {
         let lan_host =
             |_: &Asking| Ok(Resolved { addr: [192, 168, 10, 5].into(), ttl_s: 300, server: [192, 0, 2, 53].into() });
         let looked = look_up(&c, &mut state, 1000, Need::Activation, &[], lan_host, false).ok();
-        let why = "WG_ENDPOINT vps.example.net could not be looked up through eth1: 192.0.2.53 answered 192.168.10.5, \
-                   which cannot be the VPS: it is inside LAN_SUBNET 192.168.10.0/24";
-        assert_eq!(looked, Some(Looked::Failed { why: why.into(), first: true }));
+        let why = "192.0.2.53 answered 192.168.10.5, which cannot be the VPS: it is inside LAN_SUBNET 192.168.10.0/24";
+        assert_eq!(looked, Some(Looked::Failed { why: why.into(), through: Some("eth1".into()), first: true }));
         assert!(!c.wg_endpoint.known());
         let kept = Cached::parse(&state.endpoint().unwrap_or_default()).expect("entry");
         assert_eq!((kept.addr, kept.retry_s), (None, 1000 + RETRY_S));
@@ -603,9 +583,8 @@ mod tests {
             Err("192.0.2.53: no answer within 3000 ms".into())
         };
         let looked = look_up(&c, &mut state, 1300, Need::Activation, &[], silent, false);
-        let why =
-            "WG_ENDPOINT vps.example.net could not be looked up through eth1: 192.0.2.53: no answer within 3000 ms";
-        assert_eq!(looked.ok(), Some(Looked::Failed { why: why.into(), first: true }));
+        let why = "192.0.2.53: no answer within 3000 ms";
+        assert_eq!(looked.ok(), Some(Looked::Failed { why: why.into(), through: Some("eth1".into()), first: true }));
         assert_eq!(c.wg_endpoint.addr(), Ipv4Addr::new(198, 51, 100, 10));
         // Begun, then the configuration reloaded with another name: the answer is dropped.
         let Begun::Ask(asking) = begin(&c, &state, 1400 + RETRY_S, Need::Refresh, &[]) else {

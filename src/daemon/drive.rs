@@ -76,12 +76,9 @@ impl Daemon {
     }
 
     /// A lookup's end told as `run` tells it (`healthy`: a healthy round's, see
-    /// `Looked::said`); a new address is followed by the view.
+    /// `News::Lookup`); a new address is followed by the view.
     fn told_lookup(&mut self, looked: &endpoint::Looked, before: Ipv4Addr, healthy: bool) -> Result<(), Error> {
-        let name = self.cfg.wg_endpoint.name.clone().unwrap_or_default();
-        if let Some((level, line)) = looked.said(&name, healthy) {
-            self.log.log(level, &line);
-        }
+        say::log_only(&self.cfg, &self.log, News::Lookup { looked, healthy });
         if self.cfg.wg_endpoint.addr() != before {
             self.resync_routes()?;
         }

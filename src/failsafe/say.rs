@@ -22,7 +22,7 @@ use crate::system::System;
 use crate::traffic::Traffic;
 
 mod words;
-use words::{activated, budget, deactivated, fallback, ipv6_refused, no_tunnel_works, tunnel_down};
+use words::{activated, budget, deactivated, fallback, ipv6_refused, lookup, no_tunnel_works, tunnel_down};
 pub use words::{activation_reason, flows_said, outcome_said};
 
 /// Something a sequence did or found that is told.
@@ -63,6 +63,12 @@ pub enum News<'a> {
     DnsRestartFailed(&'a Error),
     /// A healthy round could not keep a name endpoint's address fresh.
     EndpointNotRefreshed(&'a Error),
+    /// A name endpoint's lookup came to this (`healthy`: a healthy round's, which tells
+    /// only a new address or the first failure).
+    Lookup {
+        looked: &'a crate::endpoint::Looked,
+        healthy: bool,
+    },
     /// CONNTRACK_FLUSH after a switch: no flow could be reset (why).
     FlowsNotReset(&'a str),
     /// CONNTRACK_FLUSH after a switch: some of the flows it breaks were not deleted.
@@ -356,6 +362,7 @@ impl News<'_> {
             | News::DnsNotAsked(..)
             | News::DnsRestartFailed(_)
             | News::EndpointNotRefreshed(_)
+            | News::Lookup { .. }
             | News::FlowsNotReset(_)
             | News::FlowsNotDeleted { .. }
             | News::ConntrackUnsupported(_) => self.said_of_helps(c),
@@ -381,6 +388,7 @@ impl News<'_> {
                 "WG_ENDPOINT {}: its address is not kept fresh: {e}",
                 c.wg_endpoint.name.as_deref().unwrap_or_default()
             )),
+            News::Lookup { looked, healthy } => lookup(c, looked, healthy),
             News::FlowsNotReset(e) => error(format!("CONNTRACK_FLUSH: no flow reset: {e}")),
             News::FlowsNotDeleted { failed, error: e } => {
                 error(format!("CONNTRACK_FLUSH: {failed} flow(s) not deleted: {e}"))
@@ -568,6 +576,35 @@ mod tests {
         );
     }
 
+    /// A name endpoint's lookup in its words: a new address always, a failure at
+    /// activation always, a healthy round's only the first.
+    #[test]
+    fn a_lookup_says_a_new_address_and_a_failure_once() {
+        use crate::endpoint::Looked;
+        let mut c = cfg();
+        c.wg_endpoint.name = Some("vps.example.net".into());
+        let (a, b, dns) = ([198, 51, 100, 10].into(), [198, 51, 100, 11].into(), [192, 0, 2, 53].into());
+        let said = |looked: &Looked, healthy| lines(News::Lookup { looked, healthy }, &c);
+        assert_eq!(
+            said(&Looked::Changed { was: None, now: a, server: dns }, true),
+            ["Info: WG_ENDPOINT vps.example.net is 198.51.100.10 (from 192.0.2.53)"]
+        );
+        assert_eq!(
+            said(&Looked::Changed { was: Some(a), now: b, server: dns }, true),
+            ["Info: WG_ENDPOINT vps.example.net is 198.51.100.11 now (was 198.51.100.10; from 192.0.2.53)"]
+        );
+        let failed = |first| Looked::Failed {
+            why: "192.0.2.53: no answer within 3000 ms".into(),
+            through: Some("eth1".into()),
+            first,
+        };
+        let line = "Warning: WG_ENDPOINT vps.example.net could not be looked up through eth1: 192.0.2.53: no answer within 3000 ms";
+        assert_eq!(said(&failed(true), true), [line]);
+        assert_eq!(said(&failed(false), false), [line], "at activation, every time");
+        assert!(said(&failed(false), true).is_empty(), "a healthy round: the first only");
+        assert!(said(&Looked::Same, false).is_empty());
+    }
+
     #[test]
     fn the_flushs_failures_are_told_as_they_were() {
         let c = cfg();
@@ -711,6 +748,10 @@ mod tests {
             News::DnsNotAsked(GW, &std::io::Error::other("x")),
             News::DnsRestartFailed(&e),
             News::EndpointNotRefreshed(&e),
+            News::Lookup {
+                looked: &crate::endpoint::Looked::Changed { was: None, now: GW, server: GW },
+                healthy: true,
+            },
             News::FlowsNotReset("x"),
             News::FlowsNotDeleted { failed: 2, error: "x" },
             News::ConntrackUnsupported("x"),

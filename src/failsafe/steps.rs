@@ -308,12 +308,9 @@ pub(super) fn note_ipv6(sys: &mut System, record: &mut state::Record, refused: O
     }
 }
 
-/// A name endpoint's lookup, told (see `Looked::said`).
-pub(super) fn tell_lookup(sys: &System, looked: &Looked, healthy: bool) {
-    let name = sys.cfg.wg_endpoint.name.as_deref().unwrap_or_default();
-    if let Some((level, line)) = looked.said(name, healthy) {
-        sys.log.log(level, &line);
-    }
+/// A name endpoint's lookup, told (see `News::Lookup`).
+pub(super) fn tell_lookup(sys: &mut System, looked: &Looked, healthy: bool) {
+    tell(sys, News::Lookup { looked, healthy });
 }
 
 /// Activation's name endpoint: its address found (see `System::endpoint_for_activation`)

@@ -177,3 +177,22 @@ pub(super) fn activated(c: &Config, a: &Activated) -> Vec<Said> {
     }
     said
 }
+
+/// A name endpoint's lookup (see `News::Lookup`): a new address (info), a failure (a
+/// warning; a healthy round's only when it is the first since a lookup found one, so that a
+/// healthy tick stays silent).
+pub(super) fn lookup(c: &Config, looked: &crate::endpoint::Looked, healthy: bool) -> Vec<Said> {
+    use crate::endpoint::Looked;
+    let name = c.wg_endpoint.name.as_deref().unwrap_or_default();
+    match looked {
+        Looked::Changed { was: Some(was), now, server } => {
+            info(format!("WG_ENDPOINT {name} is {now} now (was {was}; from {server})"))
+        }
+        Looked::Changed { was: None, now, server } => info(format!("WG_ENDPOINT {name} is {now} (from {server})")),
+        Looked::Failed { why, through, first } if *first || !healthy => {
+            let path = through.as_ref().map_or_else(String::new, |dev| format!(" through {dev}"));
+            warn(format!("WG_ENDPOINT {name} could not be looked up{path}: {why}"))
+        }
+        _ => Vec::new(),
+    }
+}
