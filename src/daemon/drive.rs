@@ -172,10 +172,8 @@ impl Daemon {
                 self.hold_until = None;
                 self.follow_lookup(&outcome, lookup_due);
                 if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
-                    self.log.info(&format!(
-                        "tables switched {} ms after the kernel's event: {what}",
-                        at.elapsed().as_millis() as u64
-                    ));
+                    let ms = at.elapsed().as_millis() as u64;
+                    say::log_only(&self.cfg, &self.log, News::SwitchedAfterEvent { ms, what });
                 }
                 if matches!(outcome, Outcome::Activated { .. } | Outcome::Deactivated { .. }) {
                     // What the sequence changed comes back as announcements; the view

@@ -63,6 +63,12 @@ pub enum News<'a> {
     DnsRestartFailed(&'a Error),
     /// A healthy round could not keep a name endpoint's address fresh.
     EndpointNotRefreshed(&'a Error),
+    /// The daemon: the tables switched `ms` after the kernel's event that asked for it
+    /// (`what`; the figure `make bench` reads).
+    SwitchedAfterEvent {
+        ms: u64,
+        what: &'a str,
+    },
     /// A name endpoint's lookup came to this (`healthy`: a healthy round's, which tells
     /// only a new address or the first failure).
     Lookup {
@@ -363,6 +369,7 @@ impl News<'_> {
             | News::DnsRestartFailed(_)
             | News::EndpointNotRefreshed(_)
             | News::Lookup { .. }
+            | News::SwitchedAfterEvent { .. }
             | News::FlowsNotReset(_)
             | News::FlowsNotDeleted { .. }
             | News::ConntrackUnsupported(_) => self.said_of_helps(c),
@@ -389,6 +396,7 @@ impl News<'_> {
                 c.wg_endpoint.name.as_deref().unwrap_or_default()
             )),
             News::Lookup { looked, healthy } => lookup(c, looked, healthy),
+            News::SwitchedAfterEvent { ms, what } => info(format!("tables switched {ms} ms after the kernel's event: {what}")),
             News::FlowsNotReset(e) => error(format!("CONNTRACK_FLUSH: no flow reset: {e}")),
             News::FlowsNotDeleted { failed, error: e } => {
                 error(format!("CONNTRACK_FLUSH: {failed} flow(s) not deleted: {e}"))
@@ -752,6 +760,7 @@ mod tests {
                 looked: &crate::endpoint::Looked::Changed { was: None, now: GW, server: GW },
                 healthy: true,
             },
+            News::SwitchedAfterEvent { ms: 12, what: "eth0 lost its carrier" },
             News::FlowsNotReset("x"),
             News::FlowsNotDeleted { failed: 2, error: "x" },
             News::ConntrackUnsupported("x"),
