@@ -205,7 +205,7 @@ impl Netlink {
         let mut request = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(payload));
         for _ in 0..3 {
             let mut acc = init();
-            match self.exchange_message(&mut request, NLM_F_DUMP, |m| each(&mut acc, m)) {
+            match self.exchange_message(&mut request, NLM_F_DUMP, &mut |m| each(&mut acc, m)) {
                 Err(NetlinkError::Kernel(libc::EINTR)) => continue,
                 Err(e) => return Err(e),
                 Ok(()) => return Ok(acc),
@@ -216,21 +216,23 @@ impl Netlink {
 
     /// Sends one request and feeds every reply message to `each` until the ACK (for a
     /// request) or `NLMSG_DONE` (for a dump).
-    fn exchange<T>(&mut self, payload: T, flags: u16, each: impl FnMut(T)) -> Result<(), NetlinkError>
+    fn exchange<T>(&mut self, payload: T, flags: u16, mut each: impl FnMut(T)) -> Result<(), NetlinkError>
     where
         T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
     {
         let mut msg = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(payload));
-        self.exchange_message(&mut msg, flags, each)
+        self.exchange_message(&mut msg, flags, &mut each)
     }
 
     /// [`Netlink::exchange`] of a message already made: its header is set here (flags,
-    /// the next sequence number, length), so a dump can send it again.
+    /// the next sequence number, length), so a dump can send it again. `each` is taken
+    /// as `dyn`: one copy of this loop per message type, not one per caller's closure
+    /// (there are a dozen).
     fn exchange_message<T>(
         &mut self,
         msg: &mut NetlinkMessage<T>,
         flags: u16,
-        mut each: impl FnMut(T),
+        each: &mut dyn FnMut(T),
     ) -> Result<(), NetlinkError>
     where
         T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
