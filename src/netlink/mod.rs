@@ -226,8 +226,8 @@ impl Netlink {
 
     /// [`Netlink::exchange`] of a message already made: its header is set here (flags,
     /// the next sequence number, length), so a dump can send it again. `each` is taken
-    /// as `dyn`: one copy of this loop per message type, not one per caller's closure
-    /// (there are a dozen).
+    /// as `dyn`: one copy of this per message type, not one per caller's closure (there
+    /// are a dozen); the receive loop itself, [`Netlink::replies`], is one for all types.
     fn exchange_message<T>(
         &mut self,
         msg: &mut NetlinkMessage<T>,
@@ -245,21 +245,9 @@ impl Netlink {
         msg.finalize();
         let mut out = vec![0u8; msg.buffer_len()];
         msg.serialize(&mut out);
-        self.socket.send(&out, 0)?;
-
         let mut interrupted = false;
-        loop {
-            self.buf.clear();
-            let (len, from) = self.socket.recv_from(&mut self.buf, libc::MSG_TRUNC)?;
-            if len > self.buf.len() {
-                return Err(NetlinkError::Decode(format!(
-                    "reply of {len} bytes exceeds the {RECV_BUF_LEN}-byte buffer"
-                )));
-            }
-            if from.port_number() != 0 {
-                continue; // not from the kernel
-            }
-            let end = walk(&self.buf[..len], |reply: NetlinkMessage<T>| {
+        self.replies(&out, &mut |datagram| {
+            walk(datagram, |reply: NetlinkMessage<T>| {
                 if reply.header.sequence_number != seq {
                     return None; // a reply to an earlier request
                 }
@@ -278,8 +266,31 @@ impl Netlink {
                     }
                     _ => None,
                 }
-            });
-            match end {
+            })
+        })
+    }
+
+    /// Sends `request` and hands each datagram of the kernel's answer to `read` until it
+    /// returns an end (the ACK, `NLMSG_DONE`, an error). What reads a message type is in
+    /// `read`: this loop is one copy for all of them.
+    fn replies(
+        &mut self,
+        request: &[u8],
+        read: &mut dyn FnMut(&[u8]) -> Result<Ending, String>,
+    ) -> Result<(), NetlinkError> {
+        self.socket.send(request, 0)?;
+        loop {
+            self.buf.clear();
+            let (len, from) = self.socket.recv_from(&mut self.buf, libc::MSG_TRUNC)?;
+            if len > self.buf.len() {
+                return Err(NetlinkError::Decode(format!(
+                    "reply of {len} bytes exceeds the {RECV_BUF_LEN}-byte buffer"
+                )));
+            }
+            if from.port_number() != 0 {
+                continue; // not from the kernel
+            }
+            match read(&self.buf[..len]) {
                 Err(e) => return Err(NetlinkError::Decode(e)),
                 Ok(Some(r)) => return r,
                 Ok(None) => {}
@@ -287,6 +298,10 @@ impl Netlink {
         }
     }
 }
+
+/// What one datagram of an answer says of the request: `None` while it goes on, else
+/// how it ended.
+type Ending = Option<Result<(), NetlinkError>>;
 
 /// Feeds the messages of one datagram, in order, to `each` until it returns `Some`,
 /// which is returned; a message that cannot be read ends the walk with an error that
