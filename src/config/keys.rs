@@ -293,10 +293,16 @@ impl Fields<'_> {
     /// each of its fifty keys (that code was 8.6 KB of the mipsel binary).
     fn keep<T: Default>(&self, r: Result<T, ConfigError>) -> T {
         r.unwrap_or_else(|e| {
-            let first = self.failed.take().unwrap_or(e);
-            self.failed.set(Some(first));
+            self.keep_first(e);
             T::default()
         })
+    }
+
+    /// [`Fields::keep`]'s error half, one copy for every type.
+    #[inline(never)]
+    fn keep_first(&self, e: ConfigError) {
+        let first = self.failed.take().unwrap_or(e);
+        self.failed.set(Some(first));
     }
 
     fn build(self) -> Result<Config, ConfigError> {
