@@ -180,7 +180,7 @@ def main():
     med = {b: statistics.median(h[binary[b]][0]) for b in builds}
     rss = {b: statistics.median(h[binary[b]][1]) for b in builds}
     rows.append((f"healthy tick CPU, lab's routes (median of {runs})",) + tuple(f"{med[b]:.2f} ms" for b in builds))
-    rows.append((f"healthy tick peak RSS, lab's routes (median of {runs})",) + tuple(f"{rss[b]:.0f} KiB" for b in builds))
+    rows.append((f"healthy tick peak RSS (exact), lab's routes (median of {runs})",) + tuple(f"{rss[b]:.0f} KiB" for b in builds))
 
     print("healthy ticks with 100,000 and 300,000 more routes ...", flush=True)
     uncache(binary.values())
