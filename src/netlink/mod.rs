@@ -310,20 +310,36 @@ pub fn walk<T, R>(datagram: &[u8], mut each: impl FnMut(NetlinkMessage<T>) -> Op
 where
     T: NetlinkDeserializable,
 {
+    let mut found = None;
+    frames(datagram, &mut |bytes| {
+        let m = NetlinkMessage::<T>::deserialize(bytes)?;
+        let len = m.header.length as usize;
+        found = each(m);
+        Ok((len, found.is_some()))
+    })?;
+    Ok(found)
+}
+
+/// One message read by [`frames`]' reader: its length, and whether the walk ends there.
+type Framed = (usize, bool);
+
+/// [`walk`]'s framing, one copy for every message type: `read` reads the message at the
+/// start of the bytes it is given and says its length and whether the walk ends there.
+/// (The length is at least a header's: deserializing refuses less.)
+fn frames(datagram: &[u8], read: &mut dyn FnMut(&[u8]) -> Result<Framed, DecodeError>) -> Result<(), String> {
     let mut offset = 0;
     while offset < datagram.len() {
-        let m = NetlinkMessage::<T>::deserialize(&datagram[offset..])
-            .map_err(|e| format!("message at byte {offset} of {}: {e}", datagram.len()))?;
-        let len = m.header.length as usize;
+        let (len, end) =
+            read(&datagram[offset..]).map_err(|e| format!("message at byte {offset} of {}: {e}", datagram.len()))?;
+        if end {
+            return Ok(());
+        }
         if len < NETLINK_HEADER_LEN {
             return Err(format!("message at byte {offset} claims {len} bytes"));
         }
         offset = offset.saturating_add((len + 3) & !3);
-        if let Some(r) = each(m) {
-            return Ok(Some(r));
-        }
     }
-    Ok(None)
+    Ok(())
 }
 
 /// struct nlmsghdr.
