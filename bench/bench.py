@@ -3,12 +3,12 @@
 
 Prints, for the binary given:
   - its size and kind (`file`),
-  - CPU time (user + system) and peak RSS of a healthy `run`, from wait4(2)'s rusage
-    of the process itself: the benchmark enters the router namespace with setns(2) and
-    starts the binary through `measure` (bench/measure.c), a small static launcher, since
-    Linux counts what a process held before exec in its peak RSS (a child forked from
-    this Python process would start at 11 MiB) — plain, with TRACK_IPS, and with every
-    option of issues 18 and 19 on,
+  - CPU time (user + system) of a healthy `run`, from wait4(2)'s rusage of the process
+    itself, and its exact peak RSS (VmHWM at its exit, see bench/measure.c): the
+    benchmark enters the router namespace with setns(2) and starts the binary through
+    `measure`, a small static launcher, since Linux counts what a process held before
+    exec in its peak RSS (a child forked from this Python process would start at 11 MiB)
+    — plain, with TRACK_IPS, and with every option of issues 18 and 19 on,
   - wall time of activation (tunnel already up) and of deactivation, as a tick sees
     them: the whole process, from fork to exit, and the time the tool logs.
 Usage: bench.py MEASURE BINARY [HEALTHY_RUNS] [CYCLES]
@@ -38,8 +38,8 @@ def enter_netns(name):
     os.close(fd)
 
 
-def run(argv):
-    """Fork/exec argv; returns (exit code, stdout, wall seconds, rusage)."""
+def run(argv, env=None):
+    """Fork/exec argv (with ENV if given); returns (exit code, stdout, wall seconds, rusage)."""
     r, w = os.pipe()
     start = time.monotonic()
     pid = os.fork()
@@ -48,7 +48,7 @@ def run(argv):
         os.dup2(w, 1)
         os.dup2(w, 2)
         try:
-            os.execv(argv[0], argv)
+            os.execve(argv[0], argv, env if env is not None else os.environ)
         finally:
             os._exit(127)
     os.close(w)
@@ -61,13 +61,17 @@ def run(argv):
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace"), wall, usage
 
 
-def healthy_tick(measure, binary, config):
+def healthy_tick(measure, binary, config, smaps=None):
     """One healthy `run` through MEASURE, from inside the router's namespace (see
-    enter_netns): its CPU time, user + system, in seconds, and its peak RSS in KiB."""
-    code, out, _, _ = run([measure, binary, "-c", config, "run"])
-    m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)\n", out)
+    enter_netns): its CPU time, user + system, in seconds, and its exact peak RSS, its
+    file and its anonymous RSS at exit, in KiB (measure's hwm_kib, file_kib, anon_kib).
+    SMAPS: a path where measure copies /proc/PID/smaps at exit."""
+    env = dict(os.environ, MEASURE_SMAPS=smaps) if smaps else None
+    code, out, _, _ = run([measure, binary, "-c", config, "run"], env)
+    m = re.fullmatch(r"measure: exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) hwm_kib=(\d+) file_kib=(\d+) "
+                     r"anon_kib=(\d+) maxrss_kib=\d+\n", out)
     assert code == 0 and m, f"healthy run failed: {code} {out}"
-    return (int(m.group(1)) + int(m.group(2))) / 1e6, int(m.group(3))
+    return (int(m.group(1)) + int(m.group(2))) / 1e6, int(m.group(3)), int(m.group(4)), int(m.group(5))
 
 
 def forks(argv):
@@ -127,12 +131,12 @@ def main():
         ]:
             cpu, rss = [], []
             for _ in range(healthy_runs):
-                c, r = healthy_tick(measure, binary, config)
+                c, r, _, _ = healthy_tick(measure, binary, config)
                 cpu.append(c)
                 rss.append(r)
             print(label)
             print(f"  CPU user+sys: {summary(cpu, 'ms', 1000)}")
-            print(f"  peak RSS:     {summary(rss, 'KiB')}")
+            print(f"  peak RSS (exact, VmHWM): {summary(rss, 'KiB')}")
             print(f"  processes started: {forks([binary, '-c', config, 'run'])}")
 
         act_wall, act_log, deact_wall, deact_log, late = [], [], [], [], []

@@ -23,14 +23,24 @@ dropped from the cache and read back. So both builds are dropped from the page c
 (POSIX_FADV_DONTNEED) before each figure, and start from the same state; written back
 first, since the drop skips dirty pages (a binary copied seconds ago, as builds.sh does
 just before, kept its fresh-copy 680 KiB instead of 616).
-Peak RSS is also read through the kernel's per-CPU RSS counters (wait4's ru_maxrss,
-since Linux 6.2): each CPU's count of file and of anonymous pages reaches the total only
-in batches of 32 pages on a 2-CPU machine, so up to 31 pages of each per CPU are missing
-from a figure, which can move by tens of KiB for a few pages more or less mapped
-(616 -> 692 KiB at wt-vps's 1942b4b, which maps one or two pages more).
-9be3ade's 616 KiB and e4a5fe0's 704 KiB are 756 and 768 KiB counted exactly (VmHWM of
-/proc/PID/status at exit, kernel 6.18): a difference under ~128 KiB needs an exact count.
+Peak RSS is counted exactly: a tick's is VmHWM of /proc/PID/status read by
+bench/measure.c while the process is held at its exit (a ptrace PTRACE_EVENT_EXIT
+stop, which comes before the kernel takes its memory down), an idle daemon's is VmHWM
+read while it runs. wait4's ru_maxrss is not exact: since Linux 6.2 it is read from
+the per-CPU RSS counters, and each CPU's count of file and of anonymous pages reaches
+the total only in batches of 32 pages on a 2-CPU machine, so up to 31 pages of each per
+CPU are missing from it, and it moved by tens of KiB for a few pages more or less
+mapped (616 -> 692 KiB at wt-vps's 1942b4b, which maps one or two pages more; 9be3ade's
+616 KiB and e4a5fe0's 704 KiB were 756 and 768 KiB counted exactly, kernel 6.18).
+
+A quick look at the healthy tick's peak RSS alone, of any two or more binaries:
+  compare.py rss MEASURE BINARY... [--runs N] [--smaps DIR]
+prints for each the exact peak (min / median / max of N runs, default 20, the
+binaries taking turns, all dropped from the page cache before the first), and its file and
+anonymous RSS at exit; with --smaps, DIR/NAME.smaps is /proc/PID/smaps at the last
+run's exit (NAME: the binary's position, 0, 1, ...).
 Usage: compare.py MEASURE DIR [TRIALS] [IDLE_S] [HEALTHY_RUNS]
+       compare.py rss MEASURE BINARY... [--runs N] [--smaps DIR]
 """
 import ctypes
 import os
@@ -45,19 +55,22 @@ import daemon
 UNDER_MS = 100
 
 
-def healthy(measure, binaries, runs):
-    """{binary: (CPU ms list, peak RSS KiB list)} of RUNS healthy ticks each, in turns."""
+def healthy(measure, binaries, runs, smaps=None):
+    """{binary: (CPU ms list, peak RSS KiB list, (file, anon) KiB list)} of RUNS healthy
+    ticks each, in turns; SMAPS: a directory for each binary's smaps at the last exit."""
     lb = daemon.Lab(f"bc{os.getpid() % 10000}")
     home = os.open("/proc/self/ns/net", os.O_RDONLY)
     try:
         bench.enter_netns(lb.netns)
         conf = f"{lb.dir}/wg-failsafe.conf"
-        got = {b: ([], []) for b in binaries}
-        for _ in range(runs):
-            for b in binaries:
-                cpu_s, rss = bench.healthy_tick(measure, b, conf)
+        got = {b: ([], [], []) for b in binaries}
+        for i in range(runs):
+            for n, b in enumerate(binaries):
+                keep = f"{smaps}/{n}.smaps" if smaps and i == runs - 1 else None
+                cpu_s, rss, file, anon = bench.healthy_tick(measure, b, conf, keep)
                 got[b][0].append(cpu_s * 1000)
                 got[b][1].append(rss)
+                got[b][2].append((file, anon))
         return got
     finally:
         # Back home before the lab goes: lab.sh runs from the host's namespace.
@@ -119,7 +132,34 @@ def size(path):
     return os.path.getsize(path) if os.path.exists(path) else None
 
 
+def rss_only(args):
+    """compare.py rss MEASURE BINARY... [--runs N] [--smaps DIR]: the healthy tick's
+    exact peak RSS of each binary."""
+    runs, smaps = 20, None
+    if "--runs" in args:
+        i = args.index("--runs")
+        runs = int(args.pop(i + 1))
+        args.pop(i)
+    if "--smaps" in args:
+        i = args.index("--smaps")
+        smaps = os.path.abspath(args.pop(i + 1))
+        args.pop(i)
+        os.makedirs(smaps, exist_ok=True)
+    measure, binaries = os.path.abspath(args[0]), [os.path.abspath(b) for b in args[1:]]
+    uncache(binaries)
+    h = healthy(measure, binaries, runs, smaps)
+    print(f"healthy tick, exact peak RSS (VmHWM at exit), {runs} runs each; file + anon RSS at exit (medians):")
+    for n, b in enumerate(binaries):
+        peaks, split = sorted(h[b][1]), h[b][2]
+        file = statistics.median(f for f, _ in split)
+        anon = statistics.median(a for _, a in split)
+        print(f"  {n}: {peaks[0]} / {statistics.median(peaks):.0f} / {peaks[-1]} KiB  "
+              f"(file {file:.0f} + anon {anon:.0f})  {b}")
+
+
 def main():
+    if sys.argv[1] == "rss":
+        return rss_only(sys.argv[2:])
     measure = os.path.abspath(sys.argv[1])
     top = os.path.abspath(sys.argv[2])
     trials = int(sys.argv[3]) if len(sys.argv) > 3 else 20
@@ -140,7 +180,7 @@ def main():
     med = {b: statistics.median(h[binary[b]][0]) for b in builds}
     rss = {b: statistics.median(h[binary[b]][1]) for b in builds}
     rows.append((f"healthy tick CPU, lab's routes (median of {runs})",) + tuple(f"{med[b]:.2f} ms" for b in builds))
-    rows.append((f"healthy tick peak RSS, lab's routes (median of {runs})",) + tuple(f"{rss[b]:.0f} KiB" for b in builds))
+    rows.append((f"healthy tick peak RSS (exact), lab's routes (median of {runs})",) + tuple(f"{rss[b]:.0f} KiB" for b in builds))
 
     print("healthy ticks with 100,000 and 300,000 more routes ...", flush=True)
     uncache(binary.values())

@@ -259,7 +259,7 @@ def routes(measure, binaries):
         def tick(binary):
             out = subprocess.run(["ip", "netns", "exec", lb.netns, measure, binary, "-c",
                                   f"{lb.dir}/wg-failsafe.conf", "run"], capture_output=True, text=True)
-            m = re.search(r"exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) maxrss_kib=(\d+)", out.stdout + out.stderr)
+            m = re.search(r"exit=0 wall_us=\d+ user_us=(\d+) sys_us=(\d+) hwm_kib=(\d+)", out.stdout + out.stderr)
             assert m, out
             return (int(m.group(1)) + int(m.group(2))) / 1000, int(m.group(3))
 

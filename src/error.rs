@@ -54,6 +54,12 @@ pub trait Context<T> {
 
 impl<T, E: fmt::Display> Context<T> for Result<T, E> {
     fn context(self, what: impl fmt::Display) -> Result<T, Error> {
-        self.map_err(|e| Error::Failed(format!("{what}: {e}")))
+        self.map_err(|e| failed(&what, &e))
     }
+}
+
+/// [`Context::context`]'s error, made once for every type it is used with.
+#[inline(never)]
+fn failed(what: &dyn fmt::Display, e: &dyn fmt::Display) -> Error {
+    Error::Failed(format!("{what}: {e}"))
 }

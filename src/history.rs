@@ -282,14 +282,14 @@ fn ours(f: &File) -> io::Result<()> {
 /// Appends `o` to HISTORY_FILE, or rewrites it (temporary file, fsync, rename) with the
 /// newest lines that fit in `max_kb` KiB when the line would take it past that.
 pub fn append(path: &Path, max_kb: u64, o: &Outage) -> io::Result<()> {
-    edit(path, max_kb, |text| Some((text.to_string(), o.line())))
+    edit(path, max_kb, &|text| Some((text.to_string(), o.line())))
 }
 
 /// Puts `line` (an outage's, open or complete) in HISTORY_FILE in place of the open line
 /// of the outage that began at `start_unix_s`, or at its end when there is none. Nothing
 /// is written when a complete line of that start is already there (a retry adds it once).
 pub fn put(path: &Path, max_kb: u64, start_unix_s: u64, line: &str) -> io::Result<()> {
-    edit(path, max_kb, |text| {
+    edit(path, max_kb, &|text| {
         let mut kept = String::with_capacity(text.len());
         for l in text.split_inclusive('\n') {
             match parse_line(l.trim_end()) {
@@ -308,7 +308,7 @@ pub fn put(path: &Path, max_kb: u64, start_unix_s: u64, line: &str) -> io::Resul
 /// short — except the one of `cut`'s start, replaced by `cut` (what the previous boot's
 /// record knew, when STATE_DIR survived the reboot), which is added when it has no line.
 pub fn sweep(path: &Path, max_kb: u64, cut: Option<&Outage>) -> io::Result<()> {
-    edit(path, max_kb, |text| {
+    edit(path, max_kb, &|text| {
         let (mut kept, mut changed, mut cut_seen) = (String::with_capacity(text.len()), false, false);
         let of_cut = |o: &Outage| cut.filter(|c| c.start_unix_s == o.start_unix_s);
         for l in text.split_inclusive('\n') {
@@ -335,7 +335,8 @@ pub fn sweep(path: &Path, max_kb: u64, cut: Option<&Outage>) -> io::Result<()> {
 /// `None` leaves it as it is; `Some((kept, line))`
 /// makes it `kept` then `line` — appended when `kept` is the text unchanged and the line
 /// fits, else rewritten (temporary file, fsync, rename) with the newest lines that fit.
-fn edit(path: &Path, max_kb: u64, change: impl FnOnce(&str) -> Option<(String, String)>) -> io::Result<()> {
+/// `change` is `dyn`: one copy of this for its three callers.
+fn edit(path: &Path, max_kb: u64, change: &dyn Fn(&str) -> Option<(String, String)>) -> io::Result<()> {
     let max_bytes = usize::try_from(max_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
     let existing = read_tail(path, (max_bytes as u64).saturating_mul(2))?;
     let Some((kept, line)) = change(&existing) else { return Ok(()) };

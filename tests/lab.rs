@@ -1345,7 +1345,7 @@ fn measure_launcher() -> PathBuf {
         .clone()
 }
 
-/// Peak RSS (KiB) of one healthy `run` in the router namespace.
+/// Exact peak RSS (KiB, measure's hwm_kib) of one healthy `run` in the router namespace.
 fn healthy_run_rss_kib(lab: &Lab, measure: &Path) -> u64 {
     let out = sh(Command::new("ip")
         .args(["netns", "exec", &format!("{}-rtr", lab.id)])
@@ -1356,8 +1356,8 @@ fn healthy_run_rss_kib(lab: &Lab, measure: &Path) -> u64 {
         .arg("run"));
     let line = text(&out.stdout) + &text(&out.stderr);
     assert!(line.contains("measure: exit=0 "), "{line}");
-    let kib = line.split("maxrss_kib=").nth(1).and_then(|v| v.trim().parse().ok());
-    kib.unwrap_or_else(|| panic!("no maxrss in {line}"))
+    let kib = line.split("hwm_kib=").nth(1).and_then(|v| v.split_whitespace().next()?.parse().ok());
+    kib.unwrap_or_else(|| panic!("no hwm_kib in {line}"))
 }
 
 /// `wg-failsafe ARGS` with `conf` in the router namespace through the measuring

@@ -4,13 +4,13 @@
 use libfuzzer_sys::fuzz_target;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use wg_failsafe::netlink::walk;
-use wg_failsafe::wireguard::kernel::DeviceDump;
+use wg_failsafe::wireguard::kernel::{Reply, WgExchange};
 use wg_failsafe::wireguard::Collector;
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Collector::new(None);
-    let _ = walk(data, |m: NetlinkMessage<DeviceDump>| {
-        if let NetlinkPayload::InnerMessage(DeviceDump::Reply(peers)) = m.payload {
+    let _ = walk(data, |m: NetlinkMessage<WgExchange>| {
+        if let NetlinkPayload::InnerMessage(WgExchange::Reply(Reply::Device(peers))) = m.payload {
             peers.into_iter().for_each(|p| c.part(p));
         }
         None::<()>

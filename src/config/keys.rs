@@ -5,7 +5,6 @@
 //! Pure: text in, config out, so every error kind is unit-tested without root.
 
 use std::cell::Cell;
-use std::fmt;
 use std::path::Path;
 
 use super::endpoint::{endpoint, resolvers};
@@ -269,13 +268,22 @@ impl Fields<'_> {
         }
     }
 
-    fn number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+    /// A whole number in `min..=max` (every numeric key is unsigned). Read as a u64 by
+    /// one function, not one copy per type: the same values and errors as reading `T`.
+    fn number<T: TryFrom<u64> + TryInto<u64> + Copy>(
         &self,
         key: &str,
         default: T,
         min: T,
         max: T,
     ) -> Result<T, ConfigError> {
+        let wide = |n: T| n.try_into().ok().unwrap_or(u64::MAX);
+        let n = self.number_u64(key, wide(default), wide(min), wide(max))?;
+        Ok(T::try_from(n).ok().unwrap_or(default)) // in range: `max` is a T
+    }
+
+    #[inline(never)]
+    fn number_u64(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
         self.optional(key, default, |v| in_range(v, min, max))
     }
 
@@ -285,10 +293,16 @@ impl Fields<'_> {
     /// each of its fifty keys (that code was 8.6 KB of the mipsel binary).
     fn keep<T: Default>(&self, r: Result<T, ConfigError>) -> T {
         r.unwrap_or_else(|e| {
-            let first = self.failed.take().unwrap_or(e);
-            self.failed.set(Some(first));
+            self.keep_first(e);
             T::default()
         })
+    }
+
+    /// [`Fields::keep`]'s error half, one copy for every type.
+    #[inline(never)]
+    fn keep_first(&self, e: ConfigError) {
+        let first = self.failed.take().unwrap_or(e);
+        self.failed.set(Some(first));
     }
 
     fn build(self) -> Result<Config, ConfigError> {

@@ -205,7 +205,7 @@ impl Netlink {
         let mut request = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(payload));
         for _ in 0..3 {
             let mut acc = init();
-            match self.exchange_message(&mut request, NLM_F_DUMP, |m| each(&mut acc, m)) {
+            match self.exchange_message(&mut request, NLM_F_DUMP, &mut |m| each(&mut acc, m)) {
                 Err(NetlinkError::Kernel(libc::EINTR)) => continue,
                 Err(e) => return Err(e),
                 Ok(()) => return Ok(acc),
@@ -216,21 +216,23 @@ impl Netlink {
 
     /// Sends one request and feeds every reply message to `each` until the ACK (for a
     /// request) or `NLMSG_DONE` (for a dump).
-    fn exchange<T>(&mut self, payload: T, flags: u16, each: impl FnMut(T)) -> Result<(), NetlinkError>
+    fn exchange<T>(&mut self, payload: T, flags: u16, mut each: impl FnMut(T)) -> Result<(), NetlinkError>
     where
         T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
     {
         let mut msg = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(payload));
-        self.exchange_message(&mut msg, flags, each)
+        self.exchange_message(&mut msg, flags, &mut each)
     }
 
     /// [`Netlink::exchange`] of a message already made: its header is set here (flags,
-    /// the next sequence number, length), so a dump can send it again.
+    /// the next sequence number, length), so a dump can send it again. `each` is taken
+    /// as `dyn`: one copy of this per message type, not one per caller's closure (there
+    /// are a dozen); the receive loop itself, [`Netlink::replies`], is one for all types.
     fn exchange_message<T>(
         &mut self,
         msg: &mut NetlinkMessage<T>,
         flags: u16,
-        mut each: impl FnMut(T),
+        each: &mut dyn FnMut(T),
     ) -> Result<(), NetlinkError>
     where
         T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
@@ -243,21 +245,9 @@ impl Netlink {
         msg.finalize();
         let mut out = vec![0u8; msg.buffer_len()];
         msg.serialize(&mut out);
-        self.socket.send(&out, 0)?;
-
         let mut interrupted = false;
-        loop {
-            self.buf.clear();
-            let (len, from) = self.socket.recv_from(&mut self.buf, libc::MSG_TRUNC)?;
-            if len > self.buf.len() {
-                return Err(NetlinkError::Decode(format!(
-                    "reply of {len} bytes exceeds the {RECV_BUF_LEN}-byte buffer"
-                )));
-            }
-            if from.port_number() != 0 {
-                continue; // not from the kernel
-            }
-            let end = walk(&self.buf[..len], |reply: NetlinkMessage<T>| {
+        self.replies(&out, &mut |datagram| {
+            walk(datagram, |reply: NetlinkMessage<T>| {
                 if reply.header.sequence_number != seq {
                     return None; // a reply to an earlier request
                 }
@@ -276,8 +266,31 @@ impl Netlink {
                     }
                     _ => None,
                 }
-            });
-            match end {
+            })
+        })
+    }
+
+    /// Sends `request` and hands each datagram of the kernel's answer to `read` until it
+    /// returns an end (the ACK, `NLMSG_DONE`, an error). What reads a message type is in
+    /// `read`: this loop is one copy for all of them.
+    fn replies(
+        &mut self,
+        request: &[u8],
+        read: &mut dyn FnMut(&[u8]) -> Result<Ending, String>,
+    ) -> Result<(), NetlinkError> {
+        self.socket.send(request, 0)?;
+        loop {
+            self.buf.clear();
+            let (len, from) = self.socket.recv_from(&mut self.buf, libc::MSG_TRUNC)?;
+            if len > self.buf.len() {
+                return Err(NetlinkError::Decode(format!(
+                    "reply of {len} bytes exceeds the {RECV_BUF_LEN}-byte buffer"
+                )));
+            }
+            if from.port_number() != 0 {
+                continue; // not from the kernel
+            }
+            match read(&self.buf[..len]) {
                 Err(e) => return Err(NetlinkError::Decode(e)),
                 Ok(Some(r)) => return r,
                 Ok(None) => {}
@@ -286,6 +299,10 @@ impl Netlink {
     }
 }
 
+/// What one datagram of an answer says of the request: `None` while it goes on, else
+/// how it ended.
+type Ending = Option<Result<(), NetlinkError>>;
+
 /// Feeds the messages of one datagram, in order, to `each` until it returns `Some`,
 /// which is returned; a message that cannot be read ends the walk with an error that
 /// says where (the rest of that datagram cannot be trusted to be framed).
@@ -293,20 +310,36 @@ pub fn walk<T, R>(datagram: &[u8], mut each: impl FnMut(NetlinkMessage<T>) -> Op
 where
     T: NetlinkDeserializable,
 {
+    let mut found = None;
+    frames(datagram, &mut |bytes| {
+        let m = NetlinkMessage::<T>::deserialize(bytes)?;
+        let len = m.header.length as usize;
+        found = each(m);
+        Ok((len, found.is_some()))
+    })?;
+    Ok(found)
+}
+
+/// One message read by [`frames`]' reader: its length, and whether the walk ends there.
+type Framed = (usize, bool);
+
+/// [`walk`]'s framing, one copy for every message type: `read` reads the message at the
+/// start of the bytes it is given and says its length and whether the walk ends there.
+/// (The length is at least a header's: deserializing refuses less.)
+fn frames(datagram: &[u8], read: &mut dyn FnMut(&[u8]) -> Result<Framed, DecodeError>) -> Result<(), String> {
     let mut offset = 0;
     while offset < datagram.len() {
-        let m = NetlinkMessage::<T>::deserialize(&datagram[offset..])
-            .map_err(|e| format!("message at byte {offset} of {}: {e}", datagram.len()))?;
-        let len = m.header.length as usize;
+        let (len, end) =
+            read(&datagram[offset..]).map_err(|e| format!("message at byte {offset} of {}: {e}", datagram.len()))?;
+        if end {
+            return Ok(());
+        }
         if len < NETLINK_HEADER_LEN {
             return Err(format!("message at byte {offset} claims {len} bytes"));
         }
         offset = offset.saturating_add((len + 3) & !3);
-        if let Some(r) = each(m) {
-            return Ok(Some(r));
-        }
     }
-    Ok(None)
+    Ok(())
 }
 
 /// struct nlmsghdr.

@@ -120,15 +120,15 @@ pub fn family_request() -> Request {
 }
 
 fn family_id(nl: &mut Netlink) -> Result<u16, WgError> {
-    let replies = nl.query(FamilyLookup::Request(family_request())).map_err(|e| match e {
+    let replies = nl.query(WgExchange::Request(family_request())).map_err(|e| match e {
         NetlinkError::Kernel(libc::ENOENT) => WgError("the wireguard kernel module is not loaded".into()),
         e => WgError(format!("cannot resolve the wireguard netlink family: {e}")),
     })?;
     replies
         .iter()
         .find_map(|m| match m {
-            FamilyLookup::Reply(id) => *id,
-            FamilyLookup::Request(_) => None,
+            Exchange::Reply(Reply::Family(id)) => *id,
+            _ => None,
         })
         .ok_or_else(|| WgError("the kernel did not return the wireguard family id".into()))
 }
@@ -169,18 +169,32 @@ impl<Q: NetlinkSerializable, R> NetlinkSerializable for Exchange<Q, R> {
     }
 }
 
-/// The family lookup: its reply's CTRL_ATTR_FAMILY_ID, if the message has it. The crate's
-/// controller parser reads every attribute of the family (its operations, groups and
-/// policies) to give back this one number, and was 11 KB of the mipsel binary.
-pub type FamilyLookup = Exchange<Request, Option<u16>>;
+/// What a reply of either exchange says: the family lookup's CTRL_ATTR_FAMILY_ID (if the
+/// message has it; the crate's controller parser read every attribute of the family, its
+/// operations, groups and policies, to give back this one number, and was 11 KB of the
+/// mipsel binary), or a device dump message's peers.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Family(Option<u16>),
+    Device(Vec<Peer>),
+}
 
-impl NetlinkDeserializable for FamilyLookup {
+/// The family lookup and the device's requests: one message type for the netlink loop,
+/// so that it is linked once (two types were two copies of it, 2 KB on mipsel). A reply
+/// is told by its type: the controller's (GENL_ID_CTRL) is the lookup's, the family's own
+/// id (never the controller's) the device's.
+pub type WgExchange = Exchange<Request, Reply>;
+
+impl NetlinkDeserializable for WgExchange {
     type Error = DecodeError;
 
-    fn deserialize(_: &NetlinkHeader, payload: &[u8]) -> Result<FamilyLookup, DecodeError> {
+    fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<WgExchange, DecodeError> {
+        if header.message_type != libc::GENL_ID_CTRL as u16 {
+            return parse_device(payload).map(|ps| Exchange::Reply(Reply::Device(ps))).map_err(DecodeError::from);
+        }
         let attrs = payload.get(4..).ok_or("shorter than a generic netlink header")?;
         let id = attributes(attrs).find(|(kind, _)| *kind == CTRL_ATTR_FAMILY_ID).and_then(|(_, v)| u16_of(v));
-        Ok(FamilyLookup::Reply(id))
+        Ok(Exchange::Reply(Reply::Family(id)))
     }
 }
 
@@ -404,27 +418,18 @@ pub fn parse_device(payload: &[u8]) -> Result<Vec<Peer>, String> {
     Ok(out)
 }
 
-/// The device dump: each reply message's peers. The SET requests go out as it too: their
-/// one answer is the ACK, so no reply of theirs is read, and the crate's parser of
-/// WireGuard messages is not linked for it.
-pub type DeviceDump = Exchange<Request, Vec<Peer>>;
-
-impl NetlinkDeserializable for DeviceDump {
-    type Error = DecodeError;
-
-    fn deserialize(_: &NetlinkHeader, payload: &[u8]) -> Result<DeviceDump, DecodeError> {
-        parse_device(payload).map(DeviceDump::Reply).map_err(DecodeError::from)
-    }
-}
+// The device dump: each reply message's peers (Reply::Device). The SET requests go out
+// as it too: their one answer is the ACK, so no reply of theirs is read, and the crate's
+// parser of WireGuard messages is not linked for it.
 
 /// Feeds the device's peers, message by message as the dump streams in, to `c`.
 pub fn peers(g: &mut Genl, iface: &str, c: &mut Collector) -> Result<(), WgError> {
-    let request = DeviceDump::Request(get_request(iface, g.family));
+    let request = WgExchange::Request(get_request(iface, g.family));
     g.nl.dump_fold(
         request,
         || (),
         |_, m| {
-            if let DeviceDump::Reply(ps) = m {
+            if let Exchange::Reply(Reply::Device(ps)) = m {
                 ps.into_iter().for_each(|p| c.part(p));
             }
         },
@@ -438,7 +443,7 @@ pub fn peers(g: &mut Genl, iface: &str, c: &mut Collector) -> Result<(), WgError
 /// Sets the peer (never creating it); a module too old to know WGPEER_F_UPDATE_ONLY
 /// refuses unknown flags with EOPNOTSUPP, and is asked again without it.
 pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
-    let set = |update_only| DeviceDump::Request(set_request(iface, p, g.family, update_only));
+    let set = |update_only| WgExchange::Request(set_request(iface, p, g.family, update_only));
     let r = match g.nl.request(set(true), 0) {
         Err(NetlinkError::Kernel(libc::EOPNOTSUPP)) => g.nl.request(set(false), 0),
         r => r,
@@ -448,7 +453,7 @@ pub fn set_peer(g: &mut Genl, iface: &str, p: &PeerSet) -> Result<(), WgError> {
 
 /// Renews the peer (see [`renew_request`]).
 pub fn renew_peer(g: &mut Genl, iface: &str, p: &PeerConfig) -> Result<(), WgError> {
-    g.nl.request(DeviceDump::Request(renew_request(iface, p, g.family)), 0)
+    g.nl.request(WgExchange::Request(renew_request(iface, p, g.family)), 0)
         .map_err(|e| WgError(format!("cannot renew the peer on {iface}: {e}")))
 }
 
@@ -486,9 +491,11 @@ mod tests {
         let op = nla(1, &[nla(1, &1u32.to_ne_bytes()), nla(2, &0x0au32.to_ne_bytes())].concat());
         let attrs = [nla(2, b"wireguard\0"), nla(6, &op), nla(CTRL_ATTR_FAMILY_ID, &0x1eu16.to_ne_bytes())].concat();
         let reply = [&[1, 2, 0, 0][..], &attrs, &nla(3, &1u32.to_ne_bytes())].concat();
-        let id = |b: &[u8]| match FamilyLookup::deserialize(&NetlinkHeader::default(), b) {
-            Ok(FamilyLookup::Reply(id)) => Ok(id),
-            Ok(FamilyLookup::Request(_)) => Err("a request".to_string()),
+        let mut header = NetlinkHeader::default();
+        header.message_type = libc::GENL_ID_CTRL as u16;
+        let id = |b: &[u8]| match WgExchange::deserialize(&header, b) {
+            Ok(Exchange::Reply(Reply::Family(id))) => Ok(id),
+            Ok(_) => Err("not a family reply".to_string()),
             Err(e) => Err(e.to_string()),
         };
         assert_eq!(id(&reply), Ok(Some(0x1e)));

@@ -196,11 +196,12 @@ fn read_lines<R: Read>(
 }
 
 /// Sends one request and feeds the answer's lines to `each`, all within `IO_TIMEOUT`.
+/// `each` is `dyn`: one copy of this function for its two callers.
 fn exchange(
     iface: &str,
     request: &str,
     limit: usize,
-    each: impl FnMut(&str) -> Result<(), String>,
+    each: &mut dyn FnMut(&str) -> Result<(), String>,
 ) -> Result<(), WgError> {
     let path = uapi_socket(iface);
     let io = |e: io::Error| WgError(format!("{}: {e}", path.display()));
@@ -231,14 +232,14 @@ fn exchange(
 /// Feeds the device's peers to `c` as the answer streams in.
 pub fn peers(iface: &str, c: &mut Collector) -> Result<(), WgError> {
     let mut p = GetParser::new(c);
-    exchange(iface, "get=1\n\n", MAX_ANSWER, |l| p.line(l))?;
+    exchange(iface, "get=1\n\n", MAX_ANSWER, &mut |l| p.line(l))?;
     p.finish().map_err(|e| WgError(format!("{}: {e}", uapi_socket(iface).display())))
 }
 
 /// The `errno=N` of a set request's answer.
 fn set(iface: &str, text: &str) -> Result<String, WgError> {
     let mut errno = String::new();
-    exchange(iface, text, 4096, |l| {
+    exchange(iface, text, 4096, &mut |l| {
         if let Some(v) = l.strip_prefix("errno=") {
             errno = v.to_string();
         }

@@ -9,9 +9,9 @@ impl Fields<'_> {
     /// looser (hysteresis: a line passes during the failback wait only when it is at
     /// least as good as what would not fail it); an empty UP limit is its DOWN limit.
     pub(super) fn quality(&self) -> Result<Quality, ConfigError> {
-        let loss_down_pct = self.optional("LOSS_DOWN_PCT", None, |v| in_range(v, 0, 99).map(Some))?;
+        let loss_down_pct = self.optional("LOSS_DOWN_PCT", None, |v| in_range(v, 0, 99).map(|n| Some(n as u32)))?;
         let latency_down_ms = self.optional("LATENCY_DOWN_MS", None, |v| in_range(v, 1, 60_000).map(Some))?;
-        let loss_up_pct = self.optional("LOSS_UP_PCT", None, |v| in_range(v, 0, 99).map(Some))?;
+        let loss_up_pct = self.optional("LOSS_UP_PCT", None, |v| in_range(v, 0, 99).map(|n| Some(n as u32)))?;
         let latency_up_ms = self.optional("LATENCY_UP_MS", None, |v| in_range(v, 1, 60_000).map(Some))?;
         let window_s = self.number("QUALITY_WINDOW_S", 10, 1, 3600)?;
         let stricter = |up: &str, down: &str, up_v: Option<u64>, down_v: Option<u64>| match (up_v, down_v) {

@@ -2,19 +2,16 @@
 //! paths, lists — each returns the value or says what is wrong with it, for the key the
 //! reader names.
 
-use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use super::super::{Gateway, Ipv4Net, Prefix};
 
-/// A number within `min..=max`.
-pub(in crate::config) fn in_range<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
-    v: &str,
-    min: T,
-    max: T,
-) -> Result<T, String> {
-    match v.parse::<T>() {
+/// A number within `min..=max`. Every numeric key is unsigned, so one function reads them
+/// all as u64 (a caller's type holds its `max`): the values and errors of parsing each
+/// type, without a copy per type.
+pub(in crate::config) fn in_range(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    match v.parse::<u64>() {
         Ok(n) if n >= min && n <= max => Ok(n),
         Ok(_) => Err(format!("`{v}` is out of range ({min}..={max})")),
         Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
@@ -26,7 +23,7 @@ pub(in crate::config) fn in_range<T: std::str::FromStr + PartialOrd + fmt::Displ
 
 /// WG_ENDPOINT_PORT: a UDP port.
 pub(in crate::config) fn port(v: &str) -> Result<u16, String> {
-    in_range(v, 1, u16::MAX)
+    in_range(v, 1, u16::MAX.into()).map(|n| n as u16)
 }
 
 /// The most TRACK_IPS a round probes (each one costs PROBE_COUNT echoes at worst).
