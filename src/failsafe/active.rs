@@ -58,7 +58,8 @@ pub fn while_active(
     let now = RoundNow { wall_s: sys.wall_now().as_secs(), boot_ms: sys.boottime_ms(), boot_id: sys.boot_id() };
     let in_use = sys.tunnel_in_use();
     let tunnels = TunnelsSeen { in_use, verdict: seen.verdict, others: &seen.others };
-    let on_tunnel = record.mode.target == Target::Tunnel;
+    let current = record.mode.target;
+    let on_tunnel = current == Target::Tunnel;
     let judged = crate::judge::while_active(&mut record, tunnels, primary, (c.fallback, backup_alive), now);
     let target = judged.target;
     // The interface a switch between tunnels leaves, and its index (its bytes are read).
@@ -73,17 +74,14 @@ pub fn while_active(
     // into the snapshot, then out of the tables; steps 5 and 6 (with FALLBACK=none and the
     // interface gone there is no tunnel default to put anywhere: the tables wait for it).
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget };
-    let Absorbed { snapshot, reimposed, .. } = absorb_appeared(sys, obs, &ours)?;
-    let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
-    let moved = match wg_exists || target == Target::Backup {
-        true => move_tables(sys, &obs.routes, &snapshot, &ours, target)?,
-        false => None,
+    let (snapshot, reimposed, refused6) = match door(sys, obs, &ours, target) {
+        Ok(done) => done,
+        Err(e) => return Err(door_failed(sys, obs, record, (current, &judged), e)),
     };
-    let ruled = ensure_lan_rules(sys, &obs.rules, &snapshot, &ours)?;
 
     // IV. Told, in order: IPv6, the repairs, the switch once its flows are reset, the
     // tunnel's transitions, the failback wait, an interrupted activation completed.
-    note_ipv6(sys, &mut record, moved.or(ruled));
+    note_ipv6(sys, &mut record, refused6);
     let repairs = tell_repairs(sys, &mut record, before, &reimposed, seen.renewed.as_ref());
     let tables = snapshot.all_tables();
     // At a switch — of target, or to another tunnel — the last bytes of the path left
@@ -110,6 +108,53 @@ pub fn while_active(
     sys.write_record(&record)?;
     let tunnel_ok = judged.tunnel_ok && target == Target::Tunnel;
     Ok(Outcome::Active { repairs, target, tunnel_ok, wait_left_s: judged.wait_left_s })
+}
+
+/// The round's door: defaults that appeared go into the snapshot, then out of the tables;
+/// step 5 on every managed table, step 6. The snapshot, the load balancer's routes it
+/// re-imposed, and why IPv6 was refused, if it was.
+fn door(
+    sys: &mut System,
+    obs: &Observed,
+    ours: &Ours,
+    target: Target,
+) -> Result<(Snapshot, Vec<Route>, Option<String>), Error> {
+    let Absorbed { snapshot, reimposed, .. } = absorb_appeared(sys, obs, ours)?;
+    let wg_exists = sys.links.by_name(&ours.cfg.wg_iface).is_some();
+    let moved = match wg_exists || target == Target::Backup {
+        true => move_tables(sys, &obs.routes, &snapshot, ours, target)?,
+        false => None,
+    };
+    let ruled = ensure_lan_rules(sys, &obs.rules, &snapshot, ours)?;
+    Ok((snapshot, reimposed, moved.or(ruled)))
+}
+
+/// The door failed (a route the kernel refuses at every round: WG_IFACE without its
+/// address): the tables could not follow the judge, but what the round observed stands —
+/// the failback wait, the tunnel's verdict where the tables are (a dead tunnel with
+/// FALLBACK=none is a dead target: the primary's first passing round takes the tables
+/// back), an interrupted activation completed — told and recorded. Not the switch: the
+/// record keeps the target it had (`current`), so the next round judges the switch again
+/// and tells it once it is made. Returns the door's error.
+fn door_failed(
+    sys: &mut System,
+    obs: &Observed,
+    mut record: Record,
+    (current, judged): (Target, &crate::judge::ActiveJudged),
+    e: Error,
+) -> Error {
+    record.tunnel_judged(current, judged.tunnel_ok);
+    let tables = obs.snapshot.as_ref().map(Snapshot::all_tables).unwrap_or_default();
+    if judged.primary_passes {
+        tell(sys, News::PrimaryPasses { wait_s: record.failback.up_after_s });
+    }
+    if judged.completed {
+        tell_tables(sys, News::ActivationCompleted, None, &tables);
+    }
+    if let Err(w) = sys.write_record(&record) {
+        tell(sys, News::FailbackNotCounted(&w));
+    }
+    e
 }
 
 /// What a round while active saw of the tunnels.

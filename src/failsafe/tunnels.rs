@@ -47,12 +47,25 @@ pub(super) fn others_seen(
     let mut seen = vec![OtherTunnel::default(); n];
     match others {
         // The daemon's answers to the echoes it was handed: judged as `run` judges its own.
+        // Asked to watch the earlier ones, they may not cover a replacement: the tunnels
+        // they leave out are asked now, and nothing moves until they answer.
         OthersSeen::Beside { answers, .. } if !answers.is_empty() => {
+            let mut unasked = Vec::new();
             for i in wanted {
-                let Some((_, works)) = answers.iter().find(|(t, _)| *t == i) else { continue };
+                let Some((_, works)) = answers.iter().find(|(t, _)| *t == i) else {
+                    unasked.push(i);
+                    continue;
+                };
                 seen[i] = other_probed(sys, record, i, *works, now_ms);
                 if *works && replacing {
+                    unasked.clear();
                     break;
+                }
+            }
+            sys.use_tunnel(in_use);
+            if replacing && !unasked.is_empty() {
+                if let Some(pending) = ask_beside(sys, record, (unasked, replacing), &mut seen, gateways) {
+                    return pending;
                 }
             }
         }
@@ -74,25 +87,41 @@ pub(super) fn others_seen(
             }
         }
         OthersSeen::Beside { .. } => {
-            record.others.probed_ms = Some(now_ms);
-            let mut due = OthersDue { tunnels: Vec::new(), until_one: replacing };
-            for i in wanted {
-                sys.use_tunnel(i);
-                match bring_up_other(sys, gateways) {
-                    true => due.tunnels.push(i),
-                    false => seen[i] = other_probed(sys, record, i, false, now_ms),
-                }
-            }
-            sys.use_tunnel(in_use);
-            let asked = !due.tunnels.is_empty();
-            sys.others_due = Some(due).filter(|_| asked);
-            if asked && replacing {
-                return OthersHealth::Pending;
+            if let Some(pending) = ask_beside(sys, record, (wanted, replacing), &mut seen, gateways) {
+                return pending;
             }
         }
     }
     sys.use_tunnel(in_use);
     OthersHealth::Seen(seen)
+}
+
+/// Under the daemon: the tunnels `wanted` brought up and their echoes handed to it
+/// (`System::others_due`), the ones that cannot be brought up seen silent at once; the
+/// tunnel in use (the one `System::use_tunnel` is on when called) is used again after.
+/// `Some(Pending)` when they are asked while the one in use is being replaced: nothing is
+/// judged until they answer.
+fn ask_beside(
+    sys: &mut System,
+    record: &mut Record,
+    (wanted, replacing): (Vec<usize>, bool),
+    seen: &mut [OtherTunnel],
+    gateways: (Ipv4Addr, Option<Ipv4Addr>),
+) -> Option<OthersHealth> {
+    let (in_use, now_ms) = (sys.tunnel_in_use(), sys.boottime_ms());
+    record.others.probed_ms = Some(now_ms);
+    let mut due = OthersDue { tunnels: Vec::new(), until_one: replacing };
+    for i in wanted {
+        sys.use_tunnel(i);
+        match bring_up_other(sys, gateways) {
+            true => due.tunnels.push(i),
+            false => seen[i] = other_probed(sys, record, i, false, now_ms),
+        }
+    }
+    sys.use_tunnel(in_use);
+    let asked = !due.tunnels.is_empty();
+    sys.others_due = Some(due).filter(|_| asked);
+    (asked && replacing).then_some(OthersHealth::Pending)
 }
 
 /// Tunnel `i` answered (`works`) or not at `now_ms`: its health as the record's clock of
@@ -105,7 +134,7 @@ fn other_probed(sys: &mut System, record: &mut Record, i: usize, works: bool, no
         false => None,
     };
     let health = record.others.probed(&iface, works, now_ms);
-    OtherTunnel { health, iface: (i > 0).then_some(iface), mark }
+    OtherTunnel { health, iface, first: i == 0, mark }
 }
 
 /// One tunnel not in use (the one `System::use_tunnel` chose), brought up over the backup

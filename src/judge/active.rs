@@ -130,7 +130,9 @@ pub fn while_active(
     let (verdict, tunnel_to) = tunnel_after_round(on_tunnel, tunnels.verdict, tunnels.others, now.boot_ms, wait_s);
     if let (Some(to), OthersHealth::Seen(seen)) = (tunnel_to, tunnels.others) {
         // It answered an echo just now: the handshake it holds is the mark from here on.
-        record.moved_to_tunnel(seen[to].iface.clone(), seen[to].mark);
+        let t = &seen[to];
+        record.moved_to_tunnel((!t.first).then(|| t.iface.clone()), t.mark);
+        record.others.taken(&t.iface);
     }
     let tunnel_ok = verdict.unwrap_or(current == Target::Tunnel && !record.tunnel.down);
     let target = target_while_active(current, verdict.map(|_| tunnel_ok), fallback, backup_alive);
@@ -277,7 +279,8 @@ mod tests {
         let works = |since| TunnelHealth { works: Some(true), passing_since_ms: Some(since) };
         let wg1 = super::super::OtherTunnel {
             health: works(900_000),
-            iface: Some("wg1".into()),
+            iface: "wg1".into(),
+            first: false,
             mark: Some(Duration::from_secs(1_700_000_400)),
         };
         let seen = OthersHealth::Seen(vec![Default::default(), wg1.clone()]);
@@ -291,6 +294,7 @@ mod tests {
         );
         assert_eq!((j.tunnel_to, j.target, j.tunnel_ok), (Some(1), Target::Tunnel, true));
         assert_eq!((r.mode.tunnel.as_deref(), r.tunnel.handshake_mark), (Some("wg1"), wg1.mark));
+        assert!(!r.others.passing.iter().any(|(i, _)| i == "wg1"), "its passing clock is over once in use");
         assert_eq!(j.news.switched_from, None, "tunnel to tunnel: the target stays the tunnel");
 
         let mut r = active_on(Target::Backup);
@@ -315,7 +319,7 @@ mod tests {
         assert_eq!((j.tunnel_to, j.target, j.tunnel_ok), (None, Target::Tunnel, true), "not judged while they are out");
 
         // On the second, the first passing since 50 s (the wait is 120 s): it stays.
-        let first = super::super::OtherTunnel { health: works(850_000), iface: None, mark: None };
+        let first = super::super::OtherTunnel { health: works(850_000), iface: "wg0".into(), first: true, mark: None };
         let seen = OthersHealth::Seen(vec![first, Default::default()]);
         let mut r = active_on(Target::Tunnel);
         let j = while_active(

@@ -32,8 +32,10 @@ pub enum OthersHealth {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OtherTunnel {
     pub health: TunnelHealth,
-    /// Its interface, as the record names it (`None`: the first tunnel).
-    pub iface: Option<String>,
+    /// Its interface.
+    pub iface: String,
+    /// The first of the tunnels (the record names the others only).
+    pub first: bool,
     /// Its peer's latest handshake when it answered: the mark from a switch to it on.
     pub mark: Handshake,
 }

@@ -38,6 +38,12 @@ impl OtherTunnels {
         TunnelHealth { works: Some(works), passing_since_ms }
     }
 
+    /// Tunnel `iface` carries the LAN from now on: its passing clock is over (once it is
+    /// not in use again, it starts afresh at its next answer).
+    pub fn taken(&mut self, iface: &str) {
+        self.passing.retain(|(i, _)| i != iface);
+    }
+
     /// The record lines (none when there is nothing to remember).
     pub fn to_text(&self) -> String {
         let mut text = String::new();

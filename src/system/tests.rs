@@ -391,3 +391,128 @@ fn a_round_that_fails_at_the_door_every_time_never_holds_the_failback() {
     };
     assert_eq!(defaults(lab.routes()), defaults(ROUTES.iter().map(|l| r(l)).collect()));
 }
+
+/// A review found it: FALLBACK=none, the tunnel dead and WG_IFACE without its address, so every
+/// round fails at the door. README: a dead tunnel with FALLBACK=none is a dead target, and
+/// a primary that passes is used again at its first passing round, UP_AFTER_S
+/// notwithstanding — as it is when the door works (the control below).
+#[test]
+fn a_dead_tunnel_with_fallback_none_fails_back_at_once_also_when_the_door_fails() {
+    for address_lost in [false, true] {
+        let lab = Lab::new(&format!("door-dead-none-{address_lost}"), "FALLBACK=none\n");
+        healthy_then_down(&lab);
+        assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: crate::decide::Target::Tunnel, .. })));
+        if address_lost {
+            lab.w().address_lost("wg0", PEER_IP);
+        }
+        tunnel_works(&lab, false);
+        lab.advance_s(10);
+        let round = lab.tick();
+        assert_eq!(round.is_err(), address_lost, "{round:?}");
+        lab.primary_carrier(true);
+        lab.advance_s(10);
+        let first = lab.tick();
+        assert!(
+            matches!(first, Ok(Outcome::Deactivated { .. })),
+            "address lost: {address_lost}: the first passing round with a dead target: {first:?}"
+        );
+    }
+}
+
+/// A review found it: an activation killed after its snapshot (record judged, not yet
+/// completed), then every round fails at the door (FALLBACK=none, WG_IFACE without its
+/// address) until the primary's return takes the tables back. The outage must be in the
+/// record as one activation and one deactivation, lasting what it lasted — not since the
+/// previous failback.
+#[test]
+fn an_interrupted_activation_whose_rounds_fail_is_still_counted_as_one_outage() {
+    for n in 0.. {
+        let lab = Lab::new(&format!("door-int-{n}"), "FALLBACK=none\n");
+        // A first outage, whole; then 10000 s healthy.
+        healthy_then_down(&lab);
+        assert!(matches!(lab.tick(), Ok(Outcome::Activated { .. })));
+        lab.primary_carrier(true);
+        lab.tick().expect("waiting");
+        lab.advance_s(61);
+        assert!(matches!(lab.tick(), Ok(Outcome::Deactivated { .. })));
+        lab.advance_s(10_000);
+        lab.tick().expect("healthy");
+        let before = lab.sys().expect("sys").record().totals.clone();
+        // The second outage's activation, killed at step n.
+        lab.primary_carrier(false);
+        lab.kill_after(n);
+        let _ = lab.tick();
+        assert!(lab.revive(), "no step {n} left before the snapshot");
+        let record = lab.sys().expect("sys").record().clone();
+        if !lab.dir.join("snapshot").exists() || record.mode.failsafe {
+            continue;
+        }
+        lab.w().address_lost("wg0", PEER_IP);
+        tunnel_works(&lab, false);
+        lab.advance_s(10);
+        assert!(lab.tick().is_err(), "the door refuses the tunnel's default");
+        lab.primary_carrier(true);
+        let mut outcomes = Vec::new();
+        for _ in 0..20 {
+            lab.advance_s(10);
+            outcomes.push(format!("{:?}", lab.tick()));
+        }
+        assert!(outcomes.iter().any(|o| o.starts_with("Ok(Deactivated")), "{outcomes:?}");
+        let after = lab.sys().expect("sys").record().totals.clone();
+        assert_eq!(
+            (after.activations - before.activations, after.deactivations - before.deactivations),
+            (1, 1),
+            "stopped at {n}: one outage: {before:?} → {after:?}"
+        );
+        let lasted = after.outage_s - before.outage_s;
+        assert!(lasted < 1_000, "stopped at {n}: the outage lasted about 210 s, recorded {lasted} s");
+        return;
+    }
+}
+
+/// A review found it: the primary's return is logged once an outage ("primary eth0 passes
+/// again: failing back after 60 s …"). Under the daemon, its track still calling the tunnel
+/// up (DOWN_AFTER_MS not over) while WG_IFACE has lost its address, every round fails at
+/// the door (the kernel refuses the tunnel's default); such a round counts the wait and
+/// marks its start told (`logged.back`) — it must tell it then too.
+#[test]
+fn the_primary_passing_again_is_told_also_by_a_round_that_fails_at_the_door() {
+    use crate::failsafe::{OthersSeen, Seen, TunnelSeen};
+    for address_lost in [false, true] {
+        let mut lab = Lab::new(&format!("door-passes-{address_lost}"), "");
+        lab.log = crate::log::Logger::new(lab.dir.join("log"), 64, true, false);
+        healthy_then_down(&lab);
+        assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: crate::decide::Target::Tunnel, .. })));
+        if address_lost {
+            lab.w().address_lost("wg0", PEER_IP);
+        }
+        let daemon_round = || {
+            let mut sys = lab.sys().expect("a process");
+            let obs = sys.observe().expect("observed");
+            let primary = sys.primary_round(&obs).expect("the primary's round");
+            let passed = primary.is_ok();
+            let seen = Seen {
+                primary,
+                round_passed: Some(passed),
+                tunnel: TunnelSeen::Echo(true),
+                others: OthersSeen::ProbeNow,
+            };
+            failsafe::round(&mut sys, &obs, seen).parts().0
+        };
+        lab.advance_s(10);
+        let round = daemon_round();
+        assert_eq!(round.is_err(), address_lost, "{round:?}");
+        lab.primary_carrier(true);
+        let mut outcomes = Vec::new();
+        for _ in 0..9 {
+            lab.advance_s(10);
+            outcomes.push(format!("{:?}", daemon_round()));
+        }
+        assert!(outcomes.iter().any(|o| o.starts_with("Ok(Deactivated")), "{outcomes:?}");
+        let log = std::fs::read_to_string(lab.dir.join("log")).expect("the log");
+        assert!(
+            log.contains("primary eth0 passes again: failing back after 60 s"),
+            "address lost: {address_lost}: {log}"
+        );
+    }
+}

@@ -509,3 +509,77 @@ fn bytes_over_the_tunnel_taken_over_are_counted_from_the_switch() {
     let t = lab.sys().expect("sys").record().traffic;
     assert_eq!(t.tunnel, Bytes { rx: 4_000_000, tx: 0 }, "{t:?}");
 }
+
+/// A review found it: the LAN moved back to wg0 after it passed the wait on wg1; later wg0
+/// fails again and wg1 takes the LAN. wg0 answering one probe after that must not take the
+/// LAN back at once: it has passed one probe, not UP_AFTER_S of them (README: "a VPS that
+/// comes and goes never moves the LAN back and forth").
+#[test]
+fn a_tunnel_taken_back_once_waits_again_after_it_fails_again() {
+    let (lab, _) = on_first_then_first_silent("stale-clock");
+    assert!(lab.tick().is_ok());
+    carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+    // wg0 answers for the wait: the LAN goes back to it.
+    vps_answers(&lab, "wg0", KEY, PEER_IP, true);
+    for _ in 0..8 {
+        lab.advance_s(10);
+        assert!(lab.tick().is_ok());
+    }
+    carried_by(&lab, "via 10.11.0.1 dev wg0", &[ENDPOINT, ENDPOINT2]);
+    // Ten minutes later wg0 fails again: wg1 takes the LAN.
+    lab.advance_s(600);
+    vps_answers(&lab, "wg0", KEY, PEER_IP, false);
+    let (out, told) = lab.tick_told();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(told, ["tunnel-restored [201, 202, 254]"]);
+    carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+    // wg0 answers its first probe since: the LAN stays on wg1.
+    vps_answers(&lab, "wg0", KEY, PEER_IP, true);
+    lab.advance_s(10);
+    let (out, told) = lab.tick_told();
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(told, Vec::<String>::new(), "wg0 passed one probe only");
+    carried_by(&lab, "via 10.12.0.1 dev wg1", &[ENDPOINT, ENDPOINT2]);
+}
+
+/// A review found it: three tunnels under the daemon, the LAN on wg1 (wg0 silent since the
+/// activation). wg1's round hands over wg0's echo (the earlier one, watched); before its
+/// answer is in, wg1 dies. The answer comes: wg0 silent. wg2 — which works and was never
+/// asked — must be asked before the LAN goes straight out of the backup (as `run`'s round
+/// asks every other tunnel, in order, until one answers).
+#[test]
+fn under_the_daemon_a_stale_answer_does_not_send_the_lan_to_the_backup_before_the_third_is_asked() {
+    let three = "WG_IFACE=wg0 wg1 wg2\nWG_PEER_IP=10.11.0.1 10.12.0.1 10.13.0.1\nWG_ENDPOINT=203.0.113.10 198.51.100.20 192.0.2.30\n";
+    let lab = Lab::new("three-beside", three);
+    {
+        let mut w = lab.w();
+        w.links.push(Link { point_to_point: false, ..Link::up(6, "wg1") });
+        w.addrs.push(Addr { index: 6, local: Ipv4Addr::new(10, 12, 0, 2), peer: None, prefix_len: 24 });
+        w.peers.push(World::vps_peer(KEY2, Some(SocketAddr::from((ENDPOINT2, 51820))), IpAddr::V4(PEER_IP2)));
+        w.answers.insert(("wg1".to_string(), PEER_IP2));
+        w.links.push(Link { point_to_point: false, ..Link::up(7, "wg2") });
+        w.addrs.push(Addr { index: 7, local: Ipv4Addr::new(10, 13, 0, 2), peer: None, prefix_len: 24 });
+        let ip3 = Ipv4Addr::new(10, 13, 0, 1);
+        w.peers.push(World::vps_peer([11; 32], Some(SocketAddr::from(([192, 0, 2, 30], 51820))), IpAddr::V4(ip3)));
+        w.answers.insert(("wg2".to_string(), ip3));
+    }
+    vps_answers(&lab, "wg0", KEY, PEER_IP, false);
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: Target::Tunnel, .. })));
+    assert_eq!(lab.sys().expect("sys").tunnel_in_use(), 1, "wg1 carries the LAN");
+    let beside = |answers: Vec<(usize, bool)>, pending| OthersSeen::Beside { answers, pending };
+    // On wg1, wg0 (earlier) watched: its echo handed over.
+    lab.advance_s(6);
+    let (_, told, due) = daemon_round(&lab, true, beside(vec![], false));
+    assert_eq!((told, due), (vec![], Some(OthersDue { tunnels: vec![0], until_one: false })));
+    // wg1 dies while wg0's echo is out: nothing moves.
+    vps_answers(&lab, "wg1", KEY2, PEER_IP2, false);
+    let (out, told, _) = daemon_round(&lab, false, beside(vec![], true));
+    assert!(matches!(out, Outcome::Active { target: Target::Tunnel, .. }) && told.is_empty(), "{out:?} {told:?}");
+    // wg0's answer: silent. wg2 works and was never asked.
+    let (out, told, due) = daemon_round(&lab, false, beside(vec![(0, false)], false));
+    assert!(
+        matches!(out, Outcome::Active { target: Target::Tunnel, .. }),
+        "the LAN sent to the backup with wg2 never asked: {out:?}, told {told:?}, asked next {due:?}"
+    );
+}
