@@ -185,7 +185,16 @@ pub fn by_hand(sys: &mut System, hand: ByHand) -> Told<Outcome> {
     Told::after(sys, |sys| {
         let obs = sys.observe()?;
         match (hand, obs.on) {
-            (ByHand::Activate, true) => while_active(sys, &obs, None, TunnelSeen::ProbeNow, &OthersSeen::ProbeNow),
+            (ByHand::Activate, true) => {
+                // The owner's order calls off a deactivation a stop left unfinished (else the
+                // next round would finish it, whatever the primary does).
+                if sys.record().mode.deactivating {
+                    let mut record = sys.record().clone();
+                    record.deactivation_given_up();
+                    sys.write_record(&record)?;
+                }
+                while_active(sys, &obs, None, TunnelSeen::ProbeNow, &OthersSeen::ProbeNow)
+            }
             (ByHand::Activate, false) => activate(sys, None, &obs),
             // By hand, the outage is over whatever the primary answers: nothing of ours stays.
             (ByHand::Deactivate, true) => deactivate(sys, &obs, true, true),

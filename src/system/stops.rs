@@ -398,3 +398,41 @@ fn an_interrupted_deactivation_never_empties_a_table_whose_saved_routes_went_wit
         }
     }
 }
+
+/// `activate` by hand after a failback stopped part-way (the record still marked
+/// deactivating) with the primary down again: the owner's order holds — the next tick keeps
+/// the failsafe on instead of finishing the deactivation onto a dead primary (a review
+/// found the mark left in place).
+#[test]
+fn activate_by_hand_calls_off_an_interrupted_deactivation() {
+    let mut marked = 0;
+    for n in 1..24 {
+        let lab = Lab::new(&format!("hand-on-{n}"), "");
+        healthy_then_down(&lab);
+        lab.tick().expect("activation");
+        lab.primary_carrier(true);
+        lab.tick().expect("waiting");
+        lab.advance_s(61);
+        lab.kill_after(n);
+        let _ = lab.tick();
+        if !lab.revive() || !lab.sys().expect("sys").record().mode.deactivating {
+            continue;
+        }
+        marked += 1;
+        lab.primary_carrier(false);
+        let by_hand = crate::failsafe::by_hand(&mut lab.sys().expect("sys"), crate::failsafe::ByHand::Activate);
+        let out = by_hand.parts().0;
+        // On: the round while active; already off (a stop late in the failback): activated.
+        let on =
+            matches!(out, Ok(crate::failsafe::Outcome::Active { .. } | crate::failsafe::Outcome::Activated { .. }));
+        assert!(on, "stopped at {n}: {out:?}");
+        assert!(!lab.sys().expect("sys").record().mode.deactivating, "stopped at {n}: still marked");
+        lab.advance_s(10);
+        let next = lab.tick();
+        assert!(
+            matches!(next, Ok(crate::failsafe::Outcome::Active { .. })),
+            "stopped at {n}: the tick after: {next:?}"
+        );
+    }
+    assert!(marked > 3, "only {marked} stops left the record marked");
+}
