@@ -105,10 +105,10 @@ impl Daemon {
         }
         let urgent = self.urgent.take();
         let dirty = std::mem::take(&mut self.dirty);
-        if self.hold_until.is_some_and(|t| Instant::now() < t) && urgent.is_none() {
+        let (health, passed) = self.primary_health();
+        if track::held(self.hold_until, Instant::now(), urgent.is_some(), round && !passed && self.on()) {
             return Ok(());
         }
-        let (health, passed) = self.primary_health();
         let mode = crate::judge::Mode { on: self.on(), leftovers: self.leftovers };
         let action = decide(mode.on, health.is_ok(), mode.leftovers, false);
         if !daemon_round_due(action, round, dirty, urgent.is_some()) {

@@ -215,9 +215,31 @@ impl Track {
     }
 }
 
+/// After a round that failed (a door the kernel refuses), the daemon's rounds wait until
+/// `hold_until` instead of failing again at every probe round — but an urgent event is
+/// acted on all the same, and so is a probe round of the primary that failed while the
+/// failsafe is on (`failing_on`): it restarts the failback wait, which a round that
+/// cannot act still counts (see `failsafe::judged`).
+pub(super) fn held(hold_until: Option<Instant>, now: Instant, urgent: bool, failing_on: bool) -> bool {
+    hold_until.is_some_and(|t| now < t) && !urgent && !failing_on
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A review found it: while held after a failed round, the primary's failing rounds
+    /// were never judged, so a failback could come without every round passing.
+    #[test]
+    fn a_held_daemon_still_judges_an_urgent_event_and_a_failing_round_while_on() {
+        let now = Instant::now();
+        let until = Some(now + Duration::from_secs(15));
+        assert!(held(until, now, false, false), "a passing round waits out the hold");
+        assert!(!held(until, now, true, false), "an urgent event does not");
+        assert!(!held(until, now, false, true), "nor a failing round while on: it restarts the wait");
+        assert!(!held(Some(now), now + Duration::from_secs(1), false, false), "the hold is over");
+        assert!(!held(None, now, false, false));
+    }
 
     /// A device no test host has: its socket cannot be opened, root or not.
     const WG: &str = "wgfs-nodev0";
