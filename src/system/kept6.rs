@@ -102,7 +102,7 @@ fn ipv6_tables_whose_own_defaults_went_with_the_device_keep_ours_through_ipv4s_f
 
 /// An outage, the primary back for UP_AFTER_S, and its failback killed after `n` steps:
 /// whether the kill came before the failback's end (`false`: it ran whole).
-fn failback_killed_at(lab: &Lab, n: usize) -> bool {
+pub(super) fn failback_killed_at(lab: &Lab, n: usize) -> bool {
     healthy_then_down(lab);
     lab.tick().expect("activation");
     lab.primary_carrier(true);

@@ -264,14 +264,7 @@ fn a_switch_between_tunnel_and_backup_while_active_stopped_at_any_step_converges
 fn an_interrupted_deactivation_that_cannot_be_finished_is_judged_afresh_the_round_after() {
     for n in 0.. {
         let lab = Lab::new(&format!("kill-deact-down-{n}"), "");
-        healthy_then_down(&lab);
-        lab.tick().expect("activation");
-        lab.primary_carrier(true);
-        lab.tick().expect("waiting");
-        lab.advance_s(61);
-        lab.kill_after(n);
-        let _ = lab.tick();
-        if !lab.revive() {
+        if !super::kept6::failback_killed_at(&lab, n) {
             assert!(n > 5);
             break;
         }
@@ -408,14 +401,7 @@ fn activate_by_hand_calls_off_an_interrupted_deactivation() {
     let mut marked = 0;
     for n in 1..24 {
         let lab = Lab::new(&format!("hand-on-{n}"), "");
-        healthy_then_down(&lab);
-        lab.tick().expect("activation");
-        lab.primary_carrier(true);
-        lab.tick().expect("waiting");
-        lab.advance_s(61);
-        lab.kill_after(n);
-        let _ = lab.tick();
-        if !lab.revive() || !lab.sys().expect("sys").record().mode.deactivating {
+        if !super::kept6::failback_killed_at(&lab, n) || !lab.sys().expect("sys").record().mode.deactivating {
             continue;
         }
         marked += 1;
