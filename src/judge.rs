@@ -39,6 +39,13 @@ pub fn link_health(link: Option<&Link>) -> Result<(), Unhealthy> {
     }
 }
 
+/// Whether `link` has an IPv4 address among `addrs`: without one a WireGuard interface
+/// carries no IPv4 — the kernel refuses a route through its peer's address (not on-link)
+/// and flushed the ones it had with the address — whatever its handshakes say.
+pub fn has_ipv4(link: &Link, addrs: &[Addr]) -> bool {
+    addrs.iter().any(|a| a.index == link.index)
+}
+
 /// Whether the failsafe's current target carries nothing: the backup path under both
 /// targets has no carrier (or has vanished), or the tunnel is down with nowhere to fall
 /// back to (FALLBACK=none). Then the failback wait does not apply: a primary that passes
@@ -319,6 +326,44 @@ mod tests {
 
     fn link(index: u32, name: &str, point_to_point: bool) -> Link {
         Link { point_to_point, ..Link::up(index, name) }
+    }
+
+    /// WG_IFACE carries IPv4 only with an IPv4 address of its own: another device's does
+    /// not count, a point-to-point one does, and one with IPv6 addresses alone (an IPv4
+    /// tunnel gateway, WG_PEER_IP, is never on-link there) has none — the address dump's
+    /// IPv6 messages never become an `Addr`.
+    #[test]
+    fn a_tunnel_carries_ipv4_only_with_an_ipv4_address_of_its_own() {
+        use crate::netlink::link::AddrMsg;
+        let wg = link(4, "wg0", false);
+        let of = |index, local: [u8; 4], peer: Option<[u8; 4]>| Addr {
+            index,
+            local: local.into(),
+            peer: peer.map(Ipv4Addr::from),
+            prefix_len: if peer.is_some() { 32 } else { 24 },
+        };
+        assert!(has_ipv4(&wg, &[of(2, [192, 168, 1, 2], None), of(4, [10, 11, 0, 2], None)]));
+        assert!(has_ipv4(&wg, &[of(4, [10, 11, 0, 2], Some([10, 11, 0, 1]))]), "inet A peer B/32");
+        assert!(!has_ipv4(&wg, &[of(2, [192, 168, 1, 2], None), of(3, [192, 168, 2, 2], None)]));
+        assert!(!has_ipv4(&wg, &[]));
+        // IPv6 alone: what the dump holds for it is no IPv4 address.
+        let six = AddrMsg {
+            family: libc::AF_INET6 as u8,
+            prefix_len: 64,
+            index: 4,
+            local6: Some("fd00:11::2".parse().expect("v6")),
+            ..AddrMsg::default()
+        };
+        let addrs: Vec<Addr> = [six].iter().filter_map(Addr::from_message).collect();
+        assert!(!has_ipv4(&wg, &addrs), "{addrs:?}");
+        let four = AddrMsg {
+            family: libc::AF_INET as u8,
+            prefix_len: 24,
+            index: 4,
+            local: Some([10, 11, 0, 2].into()),
+            ..AddrMsg::default()
+        };
+        assert!(has_ipv4(&wg, &[four].iter().filter_map(Addr::from_message).collect::<Vec<_>>()));
     }
 
     #[test]

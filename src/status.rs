@@ -155,7 +155,9 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
     });
     let (health, primary_targets) = sys.primary_check(&obs, true)?;
     let (now, now_boot_ms) = (sys.wall_now(), sys.boottime_ms());
-    let (latest, tunnel_error, tunnel, tunnel_up) = tunnel_seen(sys, &record, obs.on, now);
+    // The round's addresses while on; off, read here (a healthy tick reads none).
+    let addrs = if obs.on || !obs.addrs.is_empty() { obs.addrs.clone() } else { sys.addrs()? };
+    let (latest, tunnel_error, tunnel, tunnel_up) = tunnel_seen(sys, &record, (obs.on, &addrs), now);
     let tables = match &obs.snapshot {
         Some(s) => s.clone(),
         None => Snapshot {
@@ -250,13 +252,14 @@ fn name_seen(sys: &System) -> Option<NameSeen> {
     })
 }
 
-/// The tunnel as `status` sees it: the peer's last handshake, what is wrong with it, a
-/// round of echoes to the peer, and whether it works (while on, by the rule the round
-/// while active applies; off, by an echo).
+/// The tunnel as `status` sees it: the peer's last handshake, what is wrong with it (an
+/// interface without an IPv4 address among `addrs` too: `judge::has_ipv4`), a round of
+/// echoes to the peer, and whether it works (while on, by the rule the round while active
+/// applies; off, by an echo).
 fn tunnel_seen(
     sys: &mut System,
     record: &crate::record::Record,
-    on: bool,
+    (on, addrs): (bool, &[crate::netlink::link::Addr]),
     now: std::time::Duration,
 ) -> (Option<std::time::Duration>, Option<String>, Option<Stats>, bool) {
     let cfg = sys.cfg;
@@ -272,7 +275,9 @@ fn tunnel_seen(
     let echo = tunnel.is_some_and(|t| t.received > 0);
     let t = &record.tunnel;
     let round = TunnelRound { echo, peer_echoes: t.peer_echoes, latest, mark: t.handshake_mark, now };
-    let tunnel_up = if on { tunnel_works(&round, cfg.handshake_max_age_s) } else { echo };
+    let unaddressed = sys.links.by_name(&cfg.wg_iface).is_some_and(|l| !crate::judge::has_ipv4(l, addrs));
+    let tunnel_up = !unaddressed && if on { tunnel_works(&round, cfg.handshake_max_age_s) } else { echo };
+    let tunnel_error = tunnel_error.or_else(|| unaddressed.then(|| format!("{} has no IPv4 address", cfg.wg_iface)));
     (latest, tunnel_error, tunnel, tunnel_up)
 }
 

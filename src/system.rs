@@ -111,6 +111,9 @@ pub struct Observed {
     /// Dumped when the round needs them (failsafe on, or a gateway is `auto`).
     pub rules: Vec<Rule>,
     pub snapshot: Option<Snapshot>,
+    /// IPv4's, dumped when the round needs them: a gateway `auto`, TRACK_IPS, or the
+    /// failsafe on (WG_IFACE without one is no tunnel: `judge::has_ipv4`); the daemon's
+    /// view always has them.
     pub addrs: Vec<Addr>,
     pub primary_gw: Option<Ipv4Addr>,
     pub backup_gw: Option<Ipv4Addr>,
@@ -336,7 +339,9 @@ impl<'a> System<'a> {
         // Rules always: which tables are managed is what a healthy round remembers.
         let rules = self.rules()?;
         let auto = c.primary_gw == Gateway::Auto || c.backup_gw == Gateway::Auto;
-        let addrs = if auto || !c.track_ips.is_empty() { self.addrs()? } else { Vec::new() };
+        // A healthy tick with fixed gateways and no TRACK_IPS reads none.
+        let needed = auto || !c.track_ips.is_empty() || self.is_on(&routes);
+        let addrs = if needed { self.addrs()? } else { Vec::new() };
         self.observed(routes, rules, addrs)
     }
 

@@ -194,10 +194,18 @@ fn bring_up(sys: &mut System, routes: &[Route], gateways: Gateways, wait_ms: u64
         }
     }
 
-    // 3. The tunnel proven over the backup path, forcing a handshake if need be.
+    // 3. The tunnel proven over the backup path, forcing a handshake if need be. Without
+    //    an IPv4 address it carries no IPv4, whatever its handshakes say (`judge::has_ipv4`,
+    //    over the addresses read now, after step 2, by `run` and the daemon alike): not
+    //    proven, so FALLBACK decides, instead of a tunnel default the kernel refuses.
+    let addressed = match sys.links.by_name(&c.wg_iface).cloned() {
+        Some(link) => crate::judge::has_ipv4(&link, &sys.addrs()?),
+        None => false,
+    };
     let proof = match (wg_exists, &mark) {
         _ if !known => Err(format!("WG_ENDPOINT {}: no address known", c.wg_endpoint)),
         (false, _) => Err(format!("interface {} does not exist", c.wg_iface)),
+        _ if !addressed => Err(format!("interface {} has no IPv4 address", c.wg_iface)),
         (true, Ok(m)) => prove_tunnel(sys, Some(*m), backup_gw, wait_ms),
         (true, Err(_)) => prove_tunnel(sys, None, backup_gw, wait_ms),
     };

@@ -95,7 +95,8 @@ pub fn while_active(
         record.path_left();
         count_traffic(sys, &mut record, target);
     }
-    tell_tunnel_news(sys, judged.news, target, backup_gw, sys.elapsed_ms(started_ms), &tables);
+    let took_ms = sys.elapsed_ms(started_ms);
+    tell_tunnel_news(sys, (judged.news, seen.unaddressed), target, backup_gw, took_ms, &tables);
     if let Some((from, _)) = switched_from {
         tell_tables(sys, News::TunnelSwitched { from: &from }, Some(sys.elapsed_ms(started_ms)), &tables);
     }
@@ -129,8 +130,9 @@ fn door(
     Ok((snapshot, reimposed, moved.or(ruled)))
 }
 
-/// The door failed (a route the kernel refuses at every round: WG_IFACE without its
-/// address): the tables could not follow the judge, but what the round observed stands —
+/// The door failed (a route the kernel refuses at every round: with FALLBACK=none the
+/// tunnel's default once WG_IFACE has lost its address, or WG_PEER_IP off the prefix of a
+/// renumbered WG_IFACE): the tables could not follow the judge, but what the round observed stands —
 /// the failback wait, the tunnel's verdict where the tables are (a dead tunnel with
 /// FALLBACK=none is a dead target: the primary's first passing round takes the tables
 /// back), an interrupted activation completed — told and recorded. Not the switch: the
@@ -165,6 +167,8 @@ struct TunnelsObserved {
     others: OthersHealth,
     /// The VPS peer renewed for the proof, in its change's words (not a repair).
     renewed: Option<String>,
+    /// WG_IFACE exists but has no IPv4 address: why it is down, for the log.
+    unaddressed: bool,
 }
 
 /// What the round sees of the tunnels, the observation `run` makes itself and the daemon
@@ -186,8 +190,13 @@ fn see_tunnels(
     let c = sys.cfg;
     let ours = Ours { cfg: c, backup_gw, primary_gw: obs.primary_gw, over_budget };
     let wg_exists = sys.links.by_name(&c.wg_iface).is_some();
-    let usable = wg_exists && c.wg_endpoint.known();
     mend_tunnel_path(sys, obs, &ours, wg_exists, c.wg_endpoint.known())?;
+    // Without an IPv4 address WG_IFACE carries no IPv4, whatever its handshakes say: a
+    // tunnel that does not work, so that FALLBACK takes the LAN to the backup instead of a
+    // tunnel default the kernel refuses at every round (`judge::has_ipv4`, over the round's
+    // addresses: `run`'s dump, the daemon's view).
+    let addressed = sys.links.by_name(&c.wg_iface).is_some_and(|l| crate::judge::has_ipv4(l, &obs.addrs));
+    let usable = wg_exists && addressed && c.wg_endpoint.known();
     let echo = match tunnel_seen {
         _ if !usable => Some(false),
         TunnelSeen::ProbeNow => Some(sys.peer_answers(c.probe_count)?),
@@ -202,7 +211,7 @@ fn see_tunnels(
     }
     let verdict = crate::judge::tunnel_in_use(record, usable, echo, &round, c.handshake_max_age_s);
     let others = others_seen(sys, record, verdict, others, ours.gateways());
-    Ok(TunnelsObserved { verdict, others, renewed })
+    Ok(TunnelsObserved { verdict, others, renewed, unaddressed: wg_exists && !addressed })
 }
 
 /// Steps 1 and 2 again: the route to the VPS (when its address is known), the tunnel's
@@ -225,10 +234,11 @@ fn mend_tunnel_path(sys: &mut System, obs: &Observed, ours: &Ours, wg_exists: bo
 
 /// The tunnel's transitions of this round (`news`), told once each: a switch of target
 /// after the flows it breaks are reset (`took_ms` into the round), then the tunnel the
-/// tables are on going down or working again.
+/// tables are on going down or working again (`unaddressed`: because WG_IFACE has no IPv4
+/// address).
 fn tell_tunnel_news(
     sys: &mut System,
-    news: TunnelNews,
+    (news, unaddressed): (TunnelNews, bool),
     target: Target,
     backup_gw: Ipv4Addr,
     took_ms: u64,
@@ -237,13 +247,13 @@ fn tell_tunnel_news(
     if let Some(from) = news.switched_from {
         let flows = flows::after_switch(sys, from.into(), target.into());
         let switched = match target {
-            Target::Backup => News::Fallback { backup_gw, flows },
+            Target::Backup => News::Fallback { backup_gw, flows, unaddressed },
             Target::Tunnel => News::TunnelRestored { flows },
         };
         tell_tables(sys, switched, Some(took_ms), tables);
     }
     match news.down {
-        Some(true) => tell_tables(sys, News::TunnelDown, None, tables),
+        Some(true) => tell_tables(sys, News::TunnelDown(unaddressed), None, tables),
         Some(false) => tell_tables(sys, News::TunnelUp, None, tables),
         None => {}
     }

@@ -253,8 +253,8 @@ fn judged(sys: &mut System, obs: &Observed, seen: Seen) -> Result<Outcome, Error
     }
 }
 
-/// A round while active that could not act (a route the kernel refuses every round: the
-/// tunnel's interface lost its address) still counts the failback wait: else the failsafe
+/// A round while active that could not act (a route the kernel refuses every round: with
+/// FALLBACK=none, the tunnel's default once its interface lost its address) still counts the failback wait: else the failsafe
 /// would stay on for good with the primary back — and, with FALLBACK=none, the LAN without
 /// a default. What the tables were to do is not recorded (they did not do it).
 fn failback_counted_anyway(sys: &mut System, primary: Option<(Result<(), Unhealthy>, Failback)>) {

@@ -96,10 +96,11 @@ pub enum News<'a> {
     /// Drift repaired: this many changes.
     Repaired(usize),
     /// The tunnel stopped working: the tables go to the backup (its gateway), with the
-    /// flows reset.
+    /// flows reset. `unaddressed`: because WG_IFACE has no IPv4 address.
     Fallback {
         backup_gw: Ipv4Addr,
         flows: Option<usize>,
+        unaddressed: bool,
     },
     /// The tunnel works again after a fallback: the tables use it again.
     TunnelRestored {
@@ -109,8 +110,8 @@ pub enum News<'a> {
     TunnelSwitched {
         from: &'a str,
     },
-    /// The tables are on the tunnel and it is down.
-    TunnelDown,
+    /// The tables are on the tunnel and it is down (`true`: WG_IFACE has no IPv4 address).
+    TunnelDown(bool),
     /// ... and it works again.
     TunnelUp,
     /// The primary passes again: failing back after this wait.
@@ -313,7 +314,7 @@ impl News<'_> {
                 routes.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
             )),
             News::Repaired(n) => warn(format!("failsafe active: repaired {n} drifted route(s), rule(s) or link(s)")),
-            News::Fallback { backup_gw, flows } => fallback(c, backup_gw, flows),
+            News::Fallback { backup_gw, flows, unaddressed } => fallback(c, backup_gw, flows, unaddressed),
             News::TunnelRestored { flows } => {
                 let line = format!("tunnel {wg} works again: every table uses it again{}", flows_said(flows));
                 let why = format!("tunnel {wg} works over {backup}");
@@ -324,7 +325,7 @@ impl News<'_> {
                 "tunnel-restored",
                 format!("tunnel {wg} works over {backup}: every table moved to it from {from}"),
             ),
-            News::TunnelDown => both(Level::Error, "error", tunnel_down(c)),
+            News::TunnelDown(unaddressed) => both(Level::Error, "error", tunnel_down(c, unaddressed)),
             News::TunnelUp => both(Level::Info, "tunnel-restored", format!("tunnel {wg} works again")),
             News::PrimaryPasses { wait_s } => info(format!(
                 "primary {} passes again: failing back after {wait_s} s without a failed round",
@@ -528,7 +529,7 @@ mod tests {
     fn the_tunnels_transitions_are_one_line_and_one_event_each() {
         let c = cfg();
         assert_eq!(
-            lines(News::Fallback { backup_gw: GW, flows: Some(1) }, &c),
+            lines(News::Fallback { backup_gw: GW, flows: Some(1), unaddressed: false }, &c),
             [
                 "Error: tunnel wg0 stopped working: every table now goes straight out of eth1 via 192.168.2.1 (FALLBACK=backup); 1 flow reset",
                 "event fallback: tunnel wg0 stopped working: every table now goes straight out of eth1 via 192.168.2.1 (FALLBACK=backup)",
@@ -545,14 +546,23 @@ mod tests {
             lines(News::TunnelUp, &c),
             ["Info: tunnel wg0 works again", "event tunnel-restored: tunnel wg0 works again"]
         );
-        let down = lines(News::TunnelDown, &c);
+        let down = lines(News::TunnelDown(false), &c);
         assert!(
             down[0].starts_with("Error: failsafe active but tunnel wg0 is down: no answer from 10.11.0.1"),
             "{down:?}"
         );
         assert!(down[0].ends_with("(eth1 has no carrier either: the primary is used again at its first passing round)"));
         let none = crate::config::Config { fallback: Fallback::None, ..cfg() };
-        assert!(lines(News::TunnelDown, &none)[1].ends_with("(FALLBACK=none keeps the tables on it)"));
+        assert!(lines(News::TunnelDown(false), &none)[1].ends_with("(FALLBACK=none keeps the tables on it)"));
+        // WG_IFACE without its IPv4 address: said, not taken for a silent VPS.
+        assert_eq!(
+            lines(News::TunnelDown(true), &none)[0],
+            "Error: failsafe active but tunnel wg0 is down: wg0 has no IPv4 address (FALLBACK=none keeps the tables on it)"
+        );
+        assert_eq!(
+            lines(News::Fallback { backup_gw: GW, flows: None, unaddressed: true }, &c)[1],
+            "event fallback: tunnel wg0 stopped working (wg0 has no IPv4 address): every table now goes straight out of eth1 via 192.168.2.1 (FALLBACK=backup)"
+        );
     }
 
     /// A dead tunnel kept with FALLBACK=backup is so because the backup is down too: said
@@ -769,10 +779,10 @@ mod tests {
             News::AppearedAside(&route),
             News::Reimposed(std::slice::from_ref(&route)),
             News::Repaired(2),
-            News::Fallback { backup_gw: GW, flows: None },
+            News::Fallback { backup_gw: GW, flows: None, unaddressed: false },
             News::TunnelRestored { flows: None },
             News::TunnelSwitched { from: "wg1" },
-            News::TunnelDown,
+            News::TunnelDown(false),
             News::TunnelUp,
             News::PrimaryPasses { wait_s: 3 },
             News::ActivationCompleted,

@@ -44,23 +44,25 @@ pub fn flows_said(flows: Option<usize>) -> String {
 }
 
 /// The tables are on the tunnel and it is down: what keeps them there.
-pub(super) fn tunnel_down(c: &Config) -> String {
+pub(super) fn tunnel_down(c: &Config, unaddressed: bool) -> String {
     let keeps = match c.fallback {
         Fallback::None => "FALLBACK=none keeps the tables on it".to_string(),
         Fallback::Backup => {
             format!("{} has no carrier either: the primary is used again at its first passing round", c.backup_dev)
         }
     };
-    format!(
-        "failsafe active but tunnel {} is down: no answer from {} and no fresh handshake since it went over {} ({keeps})",
-        c.wg_iface, c.wg_peer_ip, c.backup_dev
-    )
+    let why = match unaddressed {
+        true => format!("{} has no IPv4 address", c.wg_iface),
+        false => format!("no answer from {} and no fresh handshake since it went over {}", c.wg_peer_ip, c.backup_dev),
+    };
+    format!("failsafe active but tunnel {} is down: {why} ({keeps})", c.wg_iface)
 }
 
 /// The tunnel stopped working while active: the tables go straight out of the backup.
-pub(super) fn fallback(c: &Config, backup_gw: Ipv4Addr, flows: Option<usize>) -> Vec<Said> {
+pub(super) fn fallback(c: &Config, backup_gw: Ipv4Addr, flows: Option<usize>, unaddressed: bool) -> Vec<Said> {
+    let no_address = if unaddressed { format!(" ({} has no IPv4 address)", c.wg_iface) } else { String::new() };
     let why = format!(
-        "tunnel {} stopped working: every table now goes straight out of {} via {backup_gw} (FALLBACK=backup)",
+        "tunnel {} stopped working{no_address}: every table now goes straight out of {} via {backup_gw} (FALLBACK=backup)",
         c.wg_iface, c.backup_dev
     );
     let line = format!("{why}{}", flows_said(flows));

@@ -183,6 +183,16 @@ impl World {
         self.refused_gw.push(IpAddr::V4(gw));
     }
 
+    /// `dev` renumbered onto `addr`, a prefix that does not hold `gw` (a commit that changed
+    /// the tunnel's address but not WG_PEER_IP): its old address goes as in `address_lost`,
+    /// and the kernel refuses a route through `gw` while the device has an IPv4 address.
+    pub fn renumbered(&mut self, dev: &str, addr: Addr, gw: Ipv4Addr) {
+        self.address_lost(dev, gw);
+        if let Some(index) = self.link(dev).map(|l| l.index) {
+            self.addrs.push(Addr { index, ..addr });
+        }
+    }
+
     /// `dev` has its address `addr` back: `gw` is on-link again.
     pub fn address_back(&mut self, dev: &str, addr: Addr, gw: Ipv4Addr) {
         if let Some(index) = self.link(dev).map(|l| l.index) {

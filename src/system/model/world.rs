@@ -346,11 +346,19 @@ impl Owners {
     fn wg_toggle(&self, w: &mut World) -> String {
         let gone = w.links.iter().any(|l| l.name == "wg0");
         if gone {
+            let index = w.links.iter().find(|l| l.name == "wg0").map(|l| l.index);
             w.set_link("wg0", false, false);
             w.links.retain(|l| l.name != "wg0");
+            w.addrs.retain(|a| Some(a.index) != index);
         } else {
+            // Re-created by a commit with its configured address, as EdgeOS does — unless
+            // the sequence has it lost (`Event::WgAddress`): then it comes back late, at
+            // that event (a tunnel without it is no target: `judge::has_ipv4`).
             let index = w.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
             w.links.push(Link { admin_up: !self.wg_disabled, ..Link::up(index, "wg0") });
+            if w.refused_gw.is_empty() {
+                w.addrs.push(Addr { index, local: Ipv4Addr::new(10, 11, 0, 2), peer: None, prefix_len: 24 });
+            }
         }
         format!("wg0 {}", if gone { "deleted" } else { "re-created" })
     }
