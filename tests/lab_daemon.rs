@@ -2,7 +2,8 @@
 //! tracks conclude, and when. A fallback activation stays on the backup while the tunnel
 //! is dead (a fresh track is no verdict); a primary answering every echo later than the
 //! probe interval is not failed over (a reply counts up to PROBE_TIMEOUT_MS); a WireGuard
-//! interface re-created during an outage is probed again (tracks follow a device's index);
+//! interface re-created during an outage is probed again (tracks follow a device's index),
+//! and one without its IPv4 address is no target until it is back;
 //! a VPS that answers no echo but handshakes keeps its tunnel through two outages; TRACK_IPS
 //! are judged in `run`'s words; the load balancer's verdict is taken in, and neither its
 //! status command nor an activation's DNS check holds up a carrier event; the tables as last
@@ -78,6 +79,34 @@ fn a_vps_that_answers_no_echo_keeps_its_tunnel_through_two_outages_under_the_dae
     assert!(!log.contains("FALLBACK") && !log.contains("stopped working"), "{log}");
     assert_eq!(log.matches("renewing the peer").count(), 2, "{log}");
     assert_eq!(peer_settings(&lab), peer_before, "the peer's settings changed");
+}
+
+/// Under the daemon, whose rounds read the addresses of its event-fed view: WG_IFACE loses
+/// its IPv4 address while a VPS that answers no echo keeps handshaking over the backup. The
+/// address event makes a round, which finds the tunnel without an address, no target:
+/// FALLBACK=backup carries the LAN until the address is back, then the tunnel again.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_tunnel_without_its_address_falls_back_to_the_backup_under_the_daemon() {
+    let lab = Lab::up("dwa", &[("LAB_WG_KEEPALIVE", "25")]);
+    let conf = daemon_conf(&lab, "dwa.conf", &[]);
+    let wg = format!("{}w", lab.id);
+    lab.ctl("vps-echo", "off");
+    wait_for_handshake(&lab);
+    let d = Daemon::start(&lab, &conf, &[]);
+    lab.ctl("primary", "down");
+    wait_for(&lab, "failsafe ACTIVATED", Duration::from_secs(15));
+    assert_failsafe_tables(&lab);
+    lab.rtr(&format!("ip addr del 10.11.0.102/24 dev {wg}"));
+    wait_for(&lab, "stopped working", Duration::from_secs(10));
+    assert!(lab.log().contains(&format!("tunnel {wg} stopped working ({wg} has no IPv4 address)")), "{}", lab.log());
+    assert_target_tables(&lab, "via 192.168.2.1 dev eth1");
+    lab.assert_traffic_via_backup();
+    lab.rtr(&format!("ip addr add 10.11.0.102/24 dev {wg}"));
+    wait_for(&lab, "works again", Duration::from_secs(10));
+    assert_failsafe_tables(&lab);
+    lab.assert_traffic_via(VPS);
+    assert_eq!(d.stop(), Some(0));
 }
 
 #[test]
