@@ -393,13 +393,18 @@ mod tests {
     #[test]
     fn the_environment_is_ours_with_the_added_names_replaced() {
         let ours = std::env::var("PATH").expect("the tests run with a PATH");
-        let env = [("PATH", format!("/replaced:{ours}")), ("WGFS_ADDED", "a b".to_string())];
-        let (out, _) = output("env", &env);
-        let paths: Vec<&str> = out.lines().filter(|l| l.starts_with("PATH=")).collect();
-        assert_eq!(paths, [format!("PATH=/replaced:{ours}")], "one PATH, the new one");
-        assert!(out.lines().any(|l| l == "WGFS_ADDED=a b"), "{out}");
-        let kept = std::env::vars().filter(|(k, _)| k != "PATH").count();
-        assert_eq!(out.lines().filter(|l| l.contains('=') && !l.starts_with(' ')).count(), kept + 2, "{out}");
+        let env = [("PATH", format!("/replaced:{ours}")), ("WGFS_ADDED", "a b\nc".to_string())];
+        let (out, status) = output("env -0", &env);
+        assert!(status.success());
+        let mut theirs: Vec<&str> = out.split_terminator('\0').collect();
+        theirs.sort_unstable();
+        let mut expected: Vec<String> = std::env::vars_os()
+            .filter(|(k, _)| k != "PATH")
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .chain([format!("PATH=/replaced:{ours}"), "WGFS_ADDED=a b\nc".to_string()])
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(theirs, expected, "ours, PATH replaced (once), WGFS_ADDED added");
     }
 
     #[test]
