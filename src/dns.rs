@@ -8,13 +8,14 @@
 //! reply to this query (its random id, a response, the question asked); the name then
 //! resolves when the reply holds an A record for it (through its aliases).
 
+use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::os::{Child, Group, Spawn};
 use crate::probe::Path as ProbePath;
 
 mod answer;
@@ -310,17 +311,13 @@ pub struct Restarting {
 
 impl Restarting {
     pub fn start(cmd: &[String]) -> io::Result<Restarting> {
-        let (program, args) = cmd.split_first().ok_or_else(|| io::Error::other("empty command"))?;
+        let program = cmd.first().ok_or_else(|| io::Error::other("empty command"))?;
         // It runs as root: only while only root can change it (checked right before the run).
         if let Some(why) = crate::trust::program_problem(std::path::Path::new(program)) {
             return Err(io::Error::other(format!("not run: {why}")));
         }
-        let child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let argv: Vec<&OsStr> = cmd.iter().map(OsStr::new).collect();
+        let child = Child::spawn(&argv, &[], Spawn { stdout_pipe: false, group: Group::Inherit })?;
         Ok(Restarting { child, program: program.clone(), deadline: Instant::now() + Duration::from_secs(30) })
     }
 
@@ -330,7 +327,7 @@ impl Restarting {
         match self.child.try_wait() {
             Err(e) => Some(Err(e)),
             Ok(Some(status)) if status.success() => Some(Ok(())),
-            Ok(Some(status)) => Some(Err(io::Error::other(format!("{program} exited with {status}")))),
+            Ok(Some(status)) => Some(Err(io::Error::other(format!("{program} {status}")))),
             Ok(None) if Instant::now() >= self.deadline => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();

@@ -5,10 +5,12 @@
 //! Parsers are pure and unit-tested; the two commands run without a shell and with a
 //! deadline, since the load balancer waits for its transition script.
 
+use std::ffi::OsStr;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::os::{Child, Group, Spawn};
 
 pub const OP_WRAPPER: &str = "/opt/vyatta/bin/vyatta-op-cmd-wrapper";
 pub const CLI_SHELL_API: &str = "/bin/cli-shell-api";
@@ -79,8 +81,8 @@ pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// call on a 256 MB router), its stdout read as it comes without ever blocking, so that the
 /// daemon can ask the load balancer without stopping its loop.
 pub struct Capture {
-    child: std::process::Child,
-    stdout: Option<std::process::ChildStdout>,
+    child: Child,
+    stdout: Option<std::fs::File>,
     out: Vec<u8>,
     deadline: Instant,
     /// The most output taken ([`MAX_OUTPUT_BYTES`] unless started with another bound).
@@ -97,15 +99,8 @@ impl Capture {
 
     /// [`Capture::start`] taking up to `max_bytes` of output.
     pub fn start_up_to(program: &str, args: &[&str], timeout: Duration, max_bytes: usize) -> Option<Capture> {
-        use std::os::unix::process::CommandExt;
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .ok()?;
+        let argv: Vec<&OsStr> = std::iter::once(&program).chain(args).map(OsStr::new).collect();
+        let mut child = Child::spawn(&argv, &[], Spawn { stdout_pipe: true, group: Group::New }).ok()?;
         let stdout = child.stdout.take();
         if let Some(pipe) = &stdout {
             crate::os::set_nonblocking(pipe);
@@ -157,7 +152,7 @@ impl Capture {
         if matches!(self.child.try_wait(), Ok(None)) {
             // The group the child leads (it is not reaped yet, so the id cannot have been
             // reused).
-            crate::os::kill_group(self.child.id());
+            crate::os::kill_group(self.child.pid());
         }
         let _ = self.child.wait();
         self.stdout = None;

@@ -18,8 +18,7 @@
 //! The changes of one sequence (`activated` then `fallback`) go to one watcher, which
 //! runs the program for each in turn: the owner hears of them in the order they happened.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus, Stdio};
+use std::ffi::OsStr;
 use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -27,6 +26,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::log::Logger;
 use crate::netlink::route::table_name;
+use crate::os::{Child, Group, Spawn, Status};
 use crate::traffic::Bytes;
 
 /// One state change as the program is told it.
@@ -122,18 +122,12 @@ fn run(cfg: &Config, log: &Logger, n: &Notice) {
         return;
     }
     let timeout = Duration::from_secs(cfg.hook_timeout_s);
-    let mut cmd = Command::new(program);
-    cmd.args(&cfg.on_change[1..])
-        .envs(n.environment())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    let failure = match cmd.spawn() {
+    let argv: Vec<&OsStr> = cfg.on_change.iter().map(OsStr::new).collect();
+    let failure = match Child::spawn(&argv, &n.environment(), Spawn { stdout_pipe: false, group: Group::New }) {
         Err(e) => Some(format!("cannot be started: {e}")),
         Ok(mut child) => {
             let deadline = Instant::now() + timeout;
-            let group = child.id();
+            let group = child.pid();
             // The program's group goes when the program ends or at the deadline: what it
             // left running (a `curl … &`) goes with it. The program is only looked at
             // (WNOWAIT) until then, so its unreaped zombie keeps the group's id from
@@ -161,14 +155,10 @@ fn run(cfg: &Config, log: &Logger, n: &Notice) {
     }
 }
 
-/// What a finished program's status says, if it failed.
-fn failed(status: ExitStatus) -> Option<String> {
-    match (status.code(), status.signal()) {
-        (Some(0), _) => None,
-        (Some(code), _) => Some(format!("exited with status {code}")),
-        (None, Some(sig)) => Some(format!("killed by signal {sig}")),
-        (None, None) => Some(format!("ended with {status}")),
-    }
+/// What a finished program's status says, if it failed: "exited with status 3",
+/// "killed by signal 9".
+fn failed(status: Status) -> Option<String> {
+    (!status.success()).then(|| status.to_string())
 }
 
 #[cfg(test)]
@@ -210,8 +200,8 @@ mod tests {
 
     #[test]
     fn a_failure_is_described() {
-        assert_eq!(failed(ExitStatus::from_raw(0)), None);
-        assert_eq!(failed(ExitStatus::from_raw(3 << 8)).as_deref(), Some("exited with status 3"));
-        assert_eq!(failed(ExitStatus::from_raw(9)).as_deref(), Some("killed by signal 9"));
+        assert_eq!(failed(Status::from_raw(0)), None);
+        assert_eq!(failed(Status::from_raw(3 << 8)).as_deref(), Some("exited with status 3"));
+        assert_eq!(failed(Status::from_raw(9)).as_deref(), Some("killed by signal 9"));
     }
 }

@@ -8,11 +8,11 @@
 #![deny(unsafe_code)]
 
 use wg_failsafe::status::Format;
-use wg_failsafe::{check, config, daemon, error, failsafe, init, lock, log, metrics, state, status, system};
+use wg_failsafe::{check, config, daemon, error, failsafe, init, lock, log, metrics, os, state, status, system};
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use config::Config;
@@ -342,15 +342,15 @@ fn take_lock(cfg: &Config) -> Result<Lock, Error> {
 fn transition(cli: &Cli, cfg: &Config, log: &Logger, group: &str, iface: &str, state: &str) -> Result<ExitCode, Error> {
     log.info(&format!("load-balance group {group}: {iface} is {state}"));
     let exe = std::env::current_exe().context("finding this program")?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("-c").arg(&cfg.path);
+    let mut argv: Vec<&OsStr> = vec![exe.as_os_str(), OsStr::new("-c"), cfg.path.as_os_str()];
     if cli.dry_run {
-        cmd.arg("--dry-run");
+        argv.push(OsStr::new("--dry-run"));
     }
-    cmd.arg("run").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // The child leaves the load balancer's session so that nothing waits for it.
-    wg_failsafe::os::new_session_on_exec(&mut cmd);
-    cmd.spawn().context("starting a detached run")?;
+    argv.push(OsStr::new("run"));
+    // The child leaves the load balancer's session so that nothing waits for it; it is
+    // not waited for either (this process exits at once, and init reaps it).
+    let how = os::Spawn { stdout_pipe: false, group: os::Group::Session };
+    os::Child::spawn(&argv, &[], how).context("starting a detached run")?;
     Ok(ExitCode::SUCCESS)
 }
 

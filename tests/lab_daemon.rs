@@ -6,8 +6,9 @@
 //! and one without its IPv4 address is no target until it is back;
 //! a VPS that answers no echo but handshakes keeps its tunnel through two outages; TRACK_IPS
 //! are judged in `run`'s words; the load balancer's verdict is taken in, and neither its
-//! status command nor an activation's DNS check holds up a carrier event; the tables as last
-//! seen healthy are written again when, and only when, they change.
+//! status command nor an activation's DNS check holds up a carrier event (and the restart
+//! command starts with no signal blocked); the tables as last seen healthy are written again
+//! when, and only when, they change; a replaced binary (an upgrade) is executed in place.
 //!
 //! Root and the lab's tools (scripts/deps.sh) are needed: `#[ignore]`d by default, run with
 //! `cargo test --test lab_daemon -- --include-ignored`.
@@ -247,7 +248,10 @@ fn the_daemon_judges_track_ips_as_run_does() {
 fn a_dns_check_that_waits_never_holds_up_a_carrier_event() {
     let lab = Lab::up("dv", &[]);
     let marker = lab.dir.join("dns-restarted");
-    let restart = format!("/usr/bin/touch {}", marker.display());
+    // It copies its own status, with the signals it started with blocked: the daemon blocks
+    // SIGHUP, SIGINT and SIGTERM into its signalfd, and a command started by std's Command
+    // inherited them (not a shell script: dash unblocks every signal as it starts).
+    let restart = format!("/usr/bin/cp /proc/self/status {}", marker.display());
     let conf = daemon_conf(&lab, "dv.conf", &[("UP_AFTER_S", "0"), ("DNS_RESTART_CMD", &restart)]);
     let before = lab.tables();
     let pid = std::fs::read_to_string(lab.dir.join("rtr-dnsmasq.pid")).expect("pid file");
@@ -274,7 +278,43 @@ fn a_dns_check_that_waits_never_holds_up_a_carrier_event() {
     }
     wait_for(&lab, "does not resolve", Duration::from_secs(2));
     sh(Command::new("kill").args(["-CONT", pid.trim()]));
+    let status = std::fs::read_to_string(&marker).expect("copied");
+    assert!(status.contains("\nSigBlk:\t0000000000000000\n"), "signals blocked in the command:\n{status}");
     assert_eq!(d.stop(), Some(0));
+}
+
+/// A package upgrade renames a new binary over the daemon's: within EXE_EVERY (10 s) the
+/// daemon executes the new one in its place (the same process, the same arguments), which
+/// starts again and carries on: it fails over and back, and stops at SIGTERM with exit 0
+/// (read from the new daemon's signalfd).
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_daemon_whose_binary_is_replaced_executes_the_new_one_and_carries_on() {
+    let lab = Lab::up("dx", &[]);
+    let conf = daemon_conf(&lab, "dx.conf", &[]);
+    let before = lab.tables();
+    let exe = lab.dir.join("wg-failsafe");
+    std::fs::copy(env!("CARGO_BIN_EXE_wg-failsafe"), &exe).expect("copy the binary");
+    let d = Daemon::start_from(&lab, &exe, &conf, &[]);
+    let pid = d.child.id();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    // What dpkg does: the new file written beside, then renamed over the old one.
+    let new = lab.dir.join("wg-failsafe.dpkg-new");
+    std::fs::copy(&exe, &new).expect("copy the binary");
+    std::fs::rename(&new, &exe).expect("rename over");
+    wait_for(&lab, "its binary was replaced (an upgrade): starting the new one", Duration::from_secs(15));
+    wait_for_n(&lab, "daemon started", 2, Duration::from_secs(10));
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
+    assert_eq!(link, exe, "the same process runs the new file");
+    assert_eq!(std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline"), cmdline, "the same arguments");
+    lab.ctl("primary", "down");
+    wait_for(&lab, "ACTIVATED", Duration::from_secs(10));
+    assert_failsafe_tables(&lab);
+    lab.ctl("primary", "up");
+    wait_for(&lab, "DEACTIVATED", Duration::from_secs(15));
+    assert_eq!(lab.tables(), before);
+    assert_eq!(d.stop(), Some(0), "SIGTERM is read, not taken at its default action:\n{}", lab.log());
+    assert!(lab.log().contains("daemon stopped (SIGTERM)"), "{}", lab.log());
 }
 
 /// The load balancer's verdict under the daemon: its status command, asked beside the loop,

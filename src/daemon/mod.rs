@@ -114,15 +114,17 @@ fn exe_replaced() -> bool {
 }
 
 /// Executes the binary now at this process's path, with the same arguments; returns
-/// only on failure. The signal mask is put back first (the new process blocks again).
+/// only on failure. The signal mask is kept: a signal sent meanwhile waits for the new
+/// daemon's signalfd.
 fn reexec() -> Error {
-    use std::os::unix::process::CommandExt;
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let exe = std::env::current_exe()
         .ok()
         .and_then(|p| p.to_str().map(|s| PathBuf::from(s.trim_end_matches(" (deleted)"))))
         .unwrap_or_else(|| PathBuf::from("/usr/sbin/wg-failsafe"));
-    let e = std::process::Command::new(&exe).args(&args[1..]).exec();
+    let argv: Vec<&std::ffi::OsStr> =
+        std::iter::once(exe.as_os_str()).chain(args.iter().skip(1).map(|a| a.as_os_str())).collect();
+    let e = os::exec(&argv);
     Error::Failed(format!("re-executing {}: {e}", exe.display()))
 }
 

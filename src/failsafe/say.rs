@@ -644,10 +644,10 @@ mod tests {
     #[test]
     fn the_resolvers_failures_are_told_in_words_not_as_raw_errors() {
         let c = cfg();
-        let failed = Error::Failed("/etc/init.d/dnsmasq restart: exit status: 1".into());
+        let failed = Error::Failed("/etc/init.d/dnsmasq exited with status 1".into());
         assert_eq!(
             lines(News::DnsRestartFailed(&failed), &c),
-            ["Error: DNS_RESTART_CMD failed: /etc/init.d/dnsmasq restart: exit status: 1"]
+            ["Error: DNS_RESTART_CMD failed: /etc/init.d/dnsmasq exited with status 1"]
         );
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(

@@ -338,11 +338,16 @@ impl Daemon {
     /// Starts the daemon with `conf` (optionally under `wrap`, e.g. strace) and waits for
     /// it to say so in the log.
     pub fn start(lab: &Lab, conf: &Path, wrap: &[&str]) -> Daemon {
+        Daemon::start_from(lab, Path::new(env!("CARGO_BIN_EXE_wg-failsafe")), conf, wrap)
+    }
+
+    /// [`Daemon::start`] of the binary at `exe` (a copy the test may replace).
+    pub fn start_from(lab: &Lab, exe: &Path, conf: &Path, wrap: &[&str]) -> Daemon {
         let netns = format!("{}-rtr", lab.id);
         let child = Command::new("ip")
             .args(["netns", "exec", &netns])
             .args(wrap)
-            .arg(env!("CARGO_BIN_EXE_wg-failsafe"))
+            .arg(exe)
             .arg("-c")
             .arg(conf)
             .arg("daemon")
