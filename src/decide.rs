@@ -280,11 +280,14 @@ pub fn wins(r: &Route, metric: u32) -> bool {
 /// A default of the kernel's own (router advertisement) that would win over our target:
 /// never deleted (see [`Route::kernel_managed`]), so the owner must be told.
 pub fn kernel_winners<'r>(routes: &'r [Route], snapshot: &Snapshot, cfg: &Config) -> Vec<&'r Route> {
-    routes
-        .iter()
-        .filter(|r| r.kernel_managed() && snapshot.tables_of(r.is_v6()).contains(&r.table))
-        .filter(|r| wins(r, cfg.metric_of(r.is_v6())))
-        .collect()
+    let mut winners = Vec::new();
+    for r in routes {
+        let managed = snapshot.tables_of(r.is_v6()).contains(&r.table);
+        if r.kernel_managed() && managed && wins(r, cfg.metric_of(r.is_v6())) {
+            winners.push(r);
+        }
+    }
+    winners
 }
 
 /// Step 5 for one table: make `target` the default the kernel uses. Winners that are not

@@ -104,11 +104,14 @@ impl Ours<'_> {
     /// activation).
     pub fn unmodelled_claims<'r>(&self, v6: bool, rules: &'r [Rule], managed: &BTreeSet<u32>) -> Vec<&'r Rule> {
         let lan = self.lan_of(v6);
-        rules
-            .iter()
-            .filter(|r| self.claims(r, v6, managed) && r.other)
-            .filter(|r| r.src.is_none_or(|src| lan.iter().any(|n| src.overlap(n).is_some())))
-            .collect()
+        let mut claims = Vec::new();
+        for r in rules {
+            let of_lan = r.src.is_none_or(|src| lan.iter().any(|n| src.overlap(n).is_some()));
+            if self.claims(r, v6, managed) && r.other && of_lan {
+                claims.push(r);
+            }
+        }
+        claims
     }
 
     /// LAN_SUBNET or LAN_SUBNET6.
