@@ -164,32 +164,27 @@ fn entry_of(cfg: &Config, state: &State, own: &[Ipv4Addr]) -> Option<Cached> {
 /// [`TTL_MIN_S`]..=[`TTL_MAX_S`]), or after a failure the last address kept (expired or
 /// not, as it was) and no retry before [`RETRY_S`].
 pub fn after(cached: Option<&Cached>, name: &str, boot: &str, now_s: u64, found: Option<&Resolved>) -> Cached {
-    match found {
-        Some(r) => Cached {
-            name: name.to_string(),
-            addr: Some(r.addr),
-            expires_s: now_s + u64::from(r.ttl_s).clamp(TTL_MIN_S, TTL_MAX_S),
-            retry_s: 0,
-            boot: boot.to_string(),
-        },
+    let (addr, expires_s, retry_s) = match found {
+        Some(r) => (Some(r.addr), now_s + u64::from(r.ttl_s).clamp(TTL_MIN_S, TTL_MAX_S), 0),
         None => {
             let kept = cached.filter(|c| c.valid_for(name, boot));
-            Cached {
-                name: name.to_string(),
-                addr: kept.and_then(|c| c.addr),
-                expires_s: kept.map_or(0, |c| c.expires_s),
-                retry_s: now_s + RETRY_S,
-                boot: boot.to_string(),
-            }
+            (kept.and_then(|c| c.addr), kept.map_or(0, |c| c.expires_s), now_s + RETRY_S)
         }
-    }
+    };
+    Cached { name: name.to_string(), addr, expires_s, retry_s, boot: boot.to_string() }
 }
 
 /// The resolvers to ask: WG_ENDPOINT_DNS, else the system's; through the backup, not the
 /// loopback ones (the router's own resolver forwards over the dead primary).
 pub fn resolvers(cfg: &Config, system: &[Ipv4Addr], via_backup: bool) -> Vec<Ipv4Addr> {
     let list = if cfg.wg_endpoint_dns.is_empty() { system } else { &cfg.wg_endpoint_dns[..] };
-    list.iter().copied().filter(|ip| !(via_backup && ip.is_loopback())).collect()
+    let mut servers = Vec::new();
+    for ip in list {
+        if !(via_backup && ip.is_loopback()) {
+            servers.push(*ip);
+        }
+    }
+    servers
 }
 
 fn boot() -> String {

@@ -105,21 +105,23 @@ pub enum Change {
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Change::AddRoute(r, AddMode::Exclusive) => write!(f, "ip route add {r}"),
-            Change::AddRoute(r, AddMode::Append) => write!(f, "ip route append {r}"),
-            Change::AddRoute(r, AddMode::Replace) => write!(f, "ip route replace {r}"),
-            Change::DelRoute(r) => write!(f, "ip route del {r}"),
-            Change::AddRule(r) => write!(f, "ip rule add {r}"),
-            Change::DelRule(r) => write!(f, "ip rule del {r}"),
-            Change::SetLink { dev, up } => write!(f, "ip link set {dev} {}", if *up { "up" } else { "down" }),
-            Change::SetPeer { iface, peer } => write!(f, "wg set {iface} {peer}"),
+        // `ip route|rule VERB …` in one write for the six of them.
+        let (object, verb, it): (&str, &str, &dyn fmt::Display) = match self {
+            Change::AddRoute(r, AddMode::Exclusive) => ("route", "add", r),
+            Change::AddRoute(r, AddMode::Append) => ("route", "append", r),
+            Change::AddRoute(r, AddMode::Replace) => ("route", "replace", r),
+            Change::DelRoute(r) => ("route", "del", r),
+            Change::AddRule(r) => ("rule", "add", r),
+            Change::DelRule(r) => ("rule", "del", r),
+            Change::SetLink { dev, up } => return write!(f, "ip link set {dev} {}", if *up { "up" } else { "down" }),
+            Change::SetPeer { iface, peer } => return write!(f, "wg set {iface} {peer}"),
             Change::RenewPeer { iface, peer } => {
                 let key = crate::wireguard::key_to_base64(&peer.key);
-                write!(f, "wg set {iface} peer {key} remove; wg set {iface} {peer}")
+                return write!(f, "wg set {iface} peer {key} remove; wg set {iface} {peer}");
             }
-            Change::RestartDns(cmd) => f.write_str(&cmd.join(" ")),
-        }
+            Change::RestartDns(cmd) => return f.write_str(&cmd.join(" ")),
+        };
+        write!(f, "ip {object} {verb} {it}")
     }
 }
 
@@ -142,13 +144,14 @@ pub enum Owned {
 
 impl fmt::Display for Owned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Owned::Route(r) => write!(f, "route {r}"),
-            Owned::Rule(r) => write!(f, "rule {r}"),
-            Owned::LinkUp(dev) => write!(f, "link {dev} up"),
-            Owned::Peer(iface, p) => write!(f, "restore-peer {iface} {p}"),
-            Owned::Unrestored(r) => write!(f, "unrestored {r}"),
-        }
+        let (kind, it): (&str, &dyn fmt::Display) = match self {
+            Owned::Route(r) => ("route", r),
+            Owned::Rule(r) => ("rule", r),
+            Owned::Unrestored(r) => ("unrestored", r),
+            Owned::LinkUp(dev) => return write!(f, "link {dev} up"),
+            Owned::Peer(iface, p) => return write!(f, "restore-peer {iface} {p}"),
+        };
+        write!(f, "{kind} {it}")
     }
 }
 
@@ -175,24 +178,24 @@ impl std::str::FromStr for Owned {
 
 /// The routes the journal says the failsafe added, in its order.
 pub fn owned_routes(journal: &[Owned]) -> Vec<Route> {
-    journal
-        .iter()
-        .filter_map(|o| match o {
-            Owned::Route(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect()
+    let mut routes = Vec::new();
+    for o in journal {
+        if let Owned::Route(r) = o {
+            routes.push(r.clone());
+        }
+    }
+    routes
 }
 
 /// The rules the journal says the failsafe added, in its order.
 pub fn owned_rules(journal: &[Owned]) -> Vec<Rule> {
-    journal
-        .iter()
-        .filter_map(|o| match o {
-            Owned::Rule(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect()
+    let mut rules = Vec::new();
+    for o in journal {
+        if let Owned::Rule(r) = o {
+            rules.push(r.clone());
+        }
+    }
+    rules
 }
 
 /// The owners' defaults a failback could not put back (IPv6's, its own kept in their

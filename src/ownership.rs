@@ -18,7 +18,9 @@
 #![forbid(unsafe_code)]
 
 use crate::config::Config;
-use crate::decide::{candidate_tables, defaults_of, leaves_via, managed_tables, snapshot_of, wins, Change};
+use crate::decide::{
+    candidate_tables, defaults_of, leaves_via, managed_tables, routes_where, snapshot_of, wins, Change,
+};
 use crate::netlink::route::{AddMode, Route};
 use crate::netlink::rule::Rule;
 use crate::state::Snapshot;
@@ -115,13 +117,11 @@ pub fn absorb(
             }
         }
     }
-    let managed = |s: &Snapshot, r: &Route| s.tables_of(r.is_v6()).contains(&r.table);
-    let winners: Vec<&Route> = routes
-        .iter()
-        .filter(|r| managed(&out.snapshot, r) && wins(r, cfg.metric_of(r.is_v6())) && !r.kernel_managed() && !ours(r))
-        .collect();
-    for r in winners {
-        if out.appeared.contains(r) {
+    // The winners (the loop adds no table, so each is judged against the same tables).
+    for r in routes {
+        let managed = out.snapshot.tables_of(r.is_v6()).contains(&r.table);
+        let winner = managed && wins(r, cfg.metric_of(r.is_v6())) && !r.kernel_managed() && !ours(r);
+        if !winner || out.appeared.contains(r) {
             continue;
         }
         match owner(r, &out.snapshot.routes, &cfg.primary_dev) {
@@ -150,7 +150,7 @@ pub fn absorb(
 /// primary passing): what [`made_good`] reads at the next activation. IPv6's defaults
 /// through a WAN come from router advertisements, which the kernel keeps for itself.
 pub fn last_seen_healthy(routes: &[Route], rules: &[Rule], cfg: &Config) -> Snapshot {
-    let v4: Vec<Route> = routes.iter().filter(|r| !r.is_v6()).cloned().collect();
+    let v4 = routes_where(routes, &|r| !r.is_v6());
     snapshot_of(&v4, managed_tables(false, &v4, rules, cfg), Default::default())
 }
 
@@ -204,9 +204,14 @@ pub fn made_good(
 /// owner's failover still in place, and the saved route replaces it. Routes that shared
 /// a key in the snapshot are appended in their saved order.
 pub fn restore_table(current: &[Route], saved: &[Route], owned: &[Route]) -> Vec<Change> {
-    let (blocking, rest): (Vec<&Route>, Vec<&Route>) =
-        owned.iter().filter(|o| current.contains(o)).partition(|o| saved.iter().any(|s| s.same_key(o) && s != *o));
-    let mut plan: Vec<Change> = blocking.into_iter().map(|o| Change::DelRoute(o.clone())).collect();
+    // Ours there, and whether it holds a saved route's key.
+    let blocking = |o: &Route| saved.iter().any(|s| s.same_key(o) && s != o);
+    let mut plan = Vec::new();
+    for o in owned {
+        if current.contains(o) && blocking(o) {
+            plan.push(Change::DelRoute(o.clone()));
+        }
+    }
     for (i, s) in saved.iter().enumerate() {
         if current.iter().any(|c| c.same_path(s)) {
             continue;
@@ -223,7 +228,11 @@ pub fn restore_table(current: &[Route], saved: &[Route], owned: &[Route]) -> Vec
         };
         plan.push(Change::AddRoute(s.clone(), mode));
     }
-    plan.extend(rest.into_iter().map(|o| Change::DelRoute(o.clone())));
+    for o in owned {
+        if current.contains(o) && !blocking(o) {
+            plan.push(Change::DelRoute(o.clone()));
+        }
+    }
     plan
 }
 

@@ -186,7 +186,7 @@ impl<'a> System<'a> {
         let journal = or_set_aside(&mut state, log, dry_run, read, Vec::new())?;
         // A name endpoint takes the address it had (activation's, while the failsafe is on).
         let own = match cfg.wg_endpoint.name {
-            Some(_) => kernel.addrs().context("reading addresses")?.iter().map(|a| a.local).collect(),
+            Some(_) => own_ipv4(&kernel.addrs().context("reading addresses")?),
             None => Vec::new(),
         };
         crate::endpoint::recall(cfg, &state, &own);
@@ -540,6 +540,15 @@ impl System<'_> {
     }
 }
 
+/// The router's own IPv4 addresses among `addrs` (what a name endpoint must not be).
+pub fn own_ipv4(addrs: &[Addr]) -> Vec<Ipv4Addr> {
+    let mut own = Vec::new();
+    for a in addrs {
+        own.push(a.local);
+    }
+    own
+}
+
 /// STATE_DIR that is not root's alone is a configuration problem (exit 2); the rest
 /// is a failure to reach the desired state.
 pub fn state_error(e: state::StateError) -> Error {
@@ -561,17 +570,25 @@ fn or_set_aside<T>(
     lost: T,
 ) -> Result<T, Error> {
     match read {
-        Err(e) if e.corrupt && dry_run => {
-            log.warn(&format!("{e}: read as if it were lost"));
-            Ok(lost)
-        }
-        Err(e) if e.corrupt => {
-            let aside = state.set_aside(&e).map_err(state_error)?;
-            log.error(&format!("{e}: set aside as {}; going on as if it were lost", aside.display()));
-            Ok(lost)
-        }
-        r => r.map_err(state_error),
+        Ok(read) => Ok(read),
+        Err(e) => set_aside_if_corrupt(state, log, dry_run, e).map(|()| lost),
     }
+}
+
+/// [`or_set_aside`]'s failure, apart from the type read (one copy, not one per type):
+/// `Ok` when the file was corrupt and is now reported (and set aside).
+#[inline(never)]
+fn set_aside_if_corrupt(state: &mut State, log: &Logger, dry_run: bool, e: state::StateError) -> Result<(), Error> {
+    if !e.corrupt {
+        return Err(state_error(e));
+    }
+    if dry_run {
+        log.warn(&format!("{e}: read as if it were lost"));
+        return Ok(());
+    }
+    let aside = state.set_aside(&e).map_err(state_error)?;
+    log.error(&format!("{e}: set aside as {}; going on as if it were lost", aside.display()));
+    Ok(())
 }
 
 /// A small file (a key): regular, not followed through a symlink, never waited on (a

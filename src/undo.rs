@@ -59,9 +59,16 @@ pub enum Undo {
 pub fn undo_plan(journal: &[Owned], routes: &[Route], rules: &[Rule], by: Undoer) -> Vec<Undo> {
     let mut plan = Vec::new();
     let mut left: Vec<Rule> = rules.to_vec();
-    let suppressor = |o: &&Owned| matches!(o, Owned::Rule(r) if r.suppress_prefixlen.is_some());
-    let (first, rest): (Vec<&Owned>, Vec<&Owned>) = journal.iter().rev().partition(suppressor);
-    for item in first.into_iter().chain(rest) {
+    let suppressor = |o: &Owned| matches!(o, Owned::Rule(r) if r.suppress_prefixlen.is_some());
+    let mut order: Vec<&Owned> = Vec::new();
+    for with_suppressor in [true, false] {
+        for o in journal.iter().rev() {
+            if suppressor(o) == with_suppressor {
+                order.push(o);
+            }
+        }
+    }
+    for item in order {
         let step = match item {
             // Not there (an IPv6 rule a kernel without IPv6 policy routing refused, and
             // would refuse to delete too): nothing to take back.

@@ -105,7 +105,7 @@ fn gateway_lladdr(
     gw: Ipv4Addr,
 ) -> Result<Option<Vec<u8>>, Error> {
     if let Some(k) = kept {
-        let age_ms = k.read_at.elapsed().as_millis() as u64;
+        let age_ms = ms_since(k.read_at);
         if (k.ifindex, k.gw) == (l.index, gw) && lladdr_kept(age_ms, passed, probe_interval_ms) {
             return Ok(Some(k.mac.clone()));
         }

@@ -72,7 +72,7 @@ impl Daemon {
 
     /// The router's own addresses, as the view has them.
     pub(super) fn own_addrs(&self) -> Vec<Ipv4Addr> {
-        self.view.addrs.iter().map(|a| a.local).collect()
+        crate::system::own_ipv4(&self.view.addrs)
     }
 
     /// A lookup's end told as `run` tells it (`healthy`: a healthy round's, see
@@ -172,7 +172,7 @@ impl Daemon {
                 self.hold_until = None;
                 self.follow_lookup(&outcome, lookup_due);
                 if let (Some((at, what)), Outcome::Activated { .. }) = (&urgent, &outcome) {
-                    let ms = at.elapsed().as_millis() as u64;
+                    let ms = ms_since(*at);
                     say::log_only(&self.cfg, &self.log, News::SwitchedAfterEvent { ms, what });
                 }
                 if matches!(outcome, Outcome::Activated { .. } | Outcome::Deactivated { .. }) {

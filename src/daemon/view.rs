@@ -115,13 +115,14 @@ impl Daemon {
                     || (was.as_ref().is_some_and(|w| w.admin_up) && now.as_ref().is_some_and(|n| !n.admin_up));
                 if name == Some(primary.as_str()) {
                     let healthy_before = was.as_ref().is_some_and(|w| w.admin_up && w.lower_up);
-                    match &now {
-                        None => urgent = Some(format!("{primary} vanished")),
-                        Some(n) if !n.admin_up && healthy_before => urgent = Some(format!("{primary} went down")),
-                        Some(n) if !n.lower_up && healthy_before => {
-                            urgent = Some(format!("{primary} lost its carrier"))
-                        }
-                        _ => {}
+                    let lost = match &now {
+                        None => Some("vanished"),
+                        Some(n) if !n.admin_up && healthy_before => Some("went down"),
+                        Some(n) if !n.lower_up && healthy_before => Some("lost its carrier"),
+                        _ => None,
+                    };
+                    if let Some(lost) = lost {
+                        urgent = Some(format!("{primary} {lost}"));
                     }
                 }
                 touched = true;

@@ -38,16 +38,25 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool, primary_ok: bo
     let journal_lost = sys.journal().is_empty() && ours_in_main;
     let snapshot_lost = obs.snapshot.is_none() && ours_in_main;
     let owned = owned_at_failback(sys, obs, &ours, journal_lost, ours_in_main)?;
-    let owned_defaults: Vec<Route> = owned_routes(&owned).into_iter().filter(Route::is_default).collect();
+    let mut owned_defaults = Vec::new();
+    for o in &owned {
+        if let Owned::Route(r) = o {
+            if r.is_default() {
+                owned_defaults.push(r.clone());
+            }
+        }
+    }
     // Both families' tables: the snapshot's, main, and any where a default of ours is.
     // (A sorted list rather than a set: BTreeSet<(bool, u32)> was 3.9 KB of the mipsel binary.)
-    let mut tables: Vec<(bool, u32)> = obs.snapshot.as_ref().map_or_else(Vec::new, |s| {
-        s.tables.iter().map(|t| (false, *t)).chain(s.tables6.iter().map(|t| (true, *t))).collect()
-    });
-    tables.push((false, RT_TABLE_MAIN));
-    tables.extend(owned_defaults.iter().map(|r| (r.is_v6(), r.table)));
+    let mut tables: Vec<(bool, u32)> = vec![(false, RT_TABLE_MAIN)];
+    if let Some(s) = &obs.snapshot {
+        tables.extend(s.tables.iter().map(|t| (false, *t)));
+        tables.extend(s.tables6.iter().map(|t| (true, *t)));
+    }
     // And any IPv6 table an earlier failback kept: its own go back now if they can.
-    tables.extend(unrestored(sys.journal()).map(|r| (r.is_v6(), r.table)).collect::<Vec<_>>());
+    for r in owned_defaults.iter().chain(unrestored(sys.journal())) {
+        tables.push((r.is_v6(), r.table));
+    }
     tables.sort();
     tables.dedup();
     let saved = Saved { snapshot: obs.snapshot.as_ref(), lost: snapshot_lost, primary_ok };
@@ -102,7 +111,10 @@ pub fn deactivate(sys: &mut System, obs: &Observed, forced: bool, primary_ok: bo
     record.deactivation_finished();
     sys.write_record(&record)?;
     remember_outage(sys, &outage, opened_unix_s);
-    let numbers: BTreeSet<u32> = tables.iter().map(|(_, t)| *t).collect();
+    let mut numbers = BTreeSet::new();
+    for (_, t) in &tables {
+        numbers.insert(*t);
+    }
     let traffic = record.traffic;
     sys.outage_bytes = Some(traffic.total());
     let done = News::Deactivated { ms, flows, forced, wait_s: record.failback.up_after_s, traffic };
@@ -169,8 +181,8 @@ fn restore_tables(
 ) -> Restored {
     let mut out = Restored::default();
     for &(v6, table) in tables {
-        let current: Vec<Route> = defaults_of(routes, v6, table).cloned().collect();
-        let mine: Vec<Route> = owned_defaults.iter().filter(|r| r.table == table && r.is_v6() == v6).cloned().collect();
+        let current = defaults_cloned(routes, v6, table);
+        let mine = routes_where(owned_defaults, &|r| r.table == table && r.is_v6() == v6);
         let mut saved = saved_defaults(v6, table, saved_in.snapshot, saved_in.lost, &current, &mine, ours);
         for u in unrestored_of(sys.journal(), v6, table) {
             if !saved.iter().any(|s| s.same_path(&u)) {
@@ -187,7 +199,7 @@ fn restore_tables(
         let plan = restore_table(&current, &saved, &mine);
         // Deletions before the first addition make room for it (a saved route of our key).
         let first_add = plan.iter().position(|c| matches!(c, Change::AddRoute(..))).unwrap_or(0);
-        let mut left: Vec<Route> = mine.iter().filter(|m| current.contains(m)).cloned().collect();
+        let mut left = routes_where(&mine, &|m| current.contains(m));
         for (i, change) in plan.into_iter().enumerate() {
             let last_defaults = i >= first_add && !carried;
             if matches!(change, Change::DelRoute(_)) && (!restored || last_defaults) {
@@ -275,7 +287,13 @@ fn links_kept(kept: &mut Vec<Owned>, items: Vec<Owned>) -> Vec<Owned> {
 
 /// IPv6's own defaults of one table that a failback could not put back, as journaled.
 fn unrestored_of(journal: &[Owned], v6: bool, table: u32) -> Vec<Route> {
-    unrestored(journal).filter(|r| r.is_v6() == v6 && r.table == table).cloned().collect()
+    let mut routes = Vec::new();
+    for r in unrestored(journal) {
+        if r.is_v6() == v6 && r.table == table {
+            routes.push(r.clone());
+        }
+    }
+    routes
 }
 
 /// A deactivation that could not finish: not a crash, so the next round judges afresh
@@ -300,7 +318,10 @@ pub fn cleanup(sys: &mut System, primary_ok: Option<bool>) -> Result<Outcome, Er
     let rules = if items.iter().any(|o| matches!(o, Owned::Rule(_))) { sys.rules()? } else { Vec::new() };
     let default = |o: &Owned| matches!(o, Owned::Route(r) if r.is_default()) || matches!(o, Owned::Unrestored(_));
     let routes = if items.iter().any(default) { sys.routes()? } else { Vec::new() };
-    let mut kept_tables: Vec<(bool, u32)> = unrestored(&items).map(|r| (r.is_v6(), r.table)).collect();
+    let mut kept_tables: Vec<(bool, u32)> = Vec::new();
+    for r in unrestored(&items) {
+        kept_tables.push((r.is_v6(), r.table));
+    }
     kept_tables.sort();
     kept_tables.dedup();
     let in_kept = |o: &Owned| match o {
@@ -308,7 +329,10 @@ pub fn cleanup(sys: &mut System, primary_ok: Option<bool>) -> Result<Outcome, Er
         Owned::Unrestored(_) => true,
         _ => false,
     };
-    let (kept_items, rest): (Vec<Owned>, Vec<Owned>) = items.iter().cloned().partition(in_kept);
+    let (mut kept_items, mut rest) = (Vec::new(), Vec::new());
+    for o in items {
+        if in_kept(&o) { &mut kept_items } else { &mut rest }.push(o);
+    }
     let mut done = Restored { kept: kept_items.clone(), ..Restored::default() };
     if let (Some(primary_ok), false) = (primary_ok, kept_tables.is_empty()) {
         let ours = Ours { cfg: sys.cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None, over_budget: false };

@@ -48,12 +48,15 @@ pub fn after_switch(sys: &mut System, from: Path, to: Path) -> Option<usize> {
     let addrs6 = addrs6.unwrap_or_default();
     let router4 = addrs.iter().map(|a| (a.index, IpAddr::V4(a.local), a.prefix_len));
     let router6 = addrs6.iter().map(|a| (a.index, IpAddr::V6(a.local), a.prefix_len));
-    let router: Vec<(u32, IpAddr, u8)> = router4.chain(router6).collect();
-    let scope = Scope {
-        lan: c.lan_subnets.iter().map(|n| Prefix::from(*n)).chain(c.lan_subnets6.iter().copied()).collect(),
-        router: router.iter().map(|(_, addr, prefix_len)| Local { addr: *addr, prefix_len: *prefix_len }).collect(),
-        left: router.iter().filter(|(index, ..)| Some(*index) == left_index).map(|(_, addr, _)| *addr).collect(),
-    };
+    let mut scope = Scope { lan: Vec::new(), router: Vec::new(), left: Vec::new() };
+    scope.lan.extend(c.lan_subnets.iter().map(|n| Prefix::from(*n)));
+    scope.lan.extend_from_slice(&c.lan_subnets6);
+    for (index, addr, prefix_len) in router4.chain(router6) {
+        scope.router.push(Local { addr, prefix_len });
+        if Some(index) == left_index {
+            scope.left.push(addr);
+        }
+    }
     let chosen = |f: &Flow| (v6 || f.orig.src.is_ipv4()) && breaks(f, from, to, &scope);
     let dry_run = sys.dry_run;
     let mut listed = Vec::new();

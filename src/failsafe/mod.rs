@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::config::{Config, Fallback};
 use crate::conntrack::Path;
 use crate::decide::{
-    defaults_of, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, move_table, restorable,
-    rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, Action, Change, Ours, Target,
+    defaults_cloned, endpoint_plan, footprint_in_main, inferred_owned, kernel_winners, move_table, restorable,
+    routes_where, rule_deletion_safe, rules_plan, saved_defaults, snapshot_now, Action, Change, Ours, Target,
 };
 use crate::endpoint::{Looked, Need};
 use crate::error::Error;

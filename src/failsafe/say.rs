@@ -309,10 +309,14 @@ impl News<'_> {
             News::AppearedAside(r) => warn(format!(
                 "failsafe active: {r} appeared (an owner's failover, or the outage's own); moved aside, it does not come back at failback"
             )),
-            News::Reimposed(routes) => warn(format!(
-                "failsafe active: the load balancer re-imposes {}; repairing it without a log line from now on",
-                routes.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
-            )),
+            News::Reimposed(routes) => {
+                use std::fmt::Write as _;
+                let mut line = "failsafe active: the load balancer re-imposes ".to_string();
+                for (i, r) in routes.iter().enumerate() {
+                    let _ = write!(line, "{}`{r}`", if i > 0 { ", " } else { "" });
+                }
+                warn(line + "; repairing it without a log line from now on")
+            }
             News::Repaired(n) => warn(format!("failsafe active: repaired {n} drifted route(s), rule(s) or link(s)")),
             News::Fallback { backup_gw, flows, unaddressed } => fallback(c, backup_gw, flows, unaddressed),
             News::TunnelRestored { flows } => {
@@ -567,6 +571,23 @@ mod tests {
 
     /// A dead tunnel kept with FALLBACK=backup is so because the backup is down too: said
     /// so, not "FALLBACK=none" (an audit found the wrong words).
+    #[test]
+    fn routes_the_load_balancer_re_imposes_are_listed_in_one_line() {
+        let c = cfg();
+        let routes = [
+            r("default via 192.168.1.1 dev eth0 table 201 proto static"),
+            r("default via 192.168.2.1 dev eth1 table 202 proto static"),
+        ];
+        assert_eq!(
+            lines(News::Reimposed(&routes[..1]), &c),
+            ["Warning: failsafe active: the load balancer re-imposes `default via 192.168.1.1 dev eth0 table 201 proto static`; repairing it without a log line from now on"]
+        );
+        assert_eq!(
+            lines(News::Reimposed(&routes), &c),
+            ["Warning: failsafe active: the load balancer re-imposes `default via 192.168.1.1 dev eth0 table 201 proto static`, `default via 192.168.2.1 dev eth1 table 202 proto static`; repairing it without a log line from now on"]
+        );
+    }
+
     #[test]
     fn a_dead_tunnel_kept_is_said_with_its_reason() {
         let dead =

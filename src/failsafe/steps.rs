@@ -170,14 +170,14 @@ pub(super) fn move_tables(
     target: Target,
 ) -> Result<Option<String>, Error> {
     let owned = owned_routes(sys.journal());
-    let main = [RT_TABLE_MAIN].into_iter();
-    let tables = snapshot.tables.iter().copied().chain(main).collect::<BTreeSet<u32>>().into_iter().map(|t| (false, t));
+    let mut tables4 = snapshot.tables.clone();
+    tables4.insert(RT_TABLE_MAIN);
     // IPv6's route through the tunnel refused (WG_IFACE without its IPv6 address: a link
     // that was down loses it unless keep_addr_on_down), IPv6 is refused at once instead,
     // for the rest of the round; refused even so, IPv6 is left as it is.
     let mut target6 = target;
     let mut refused6 = None;
-    for (v6, table) in tables.chain(snapshot.tables6.iter().map(|t| (true, *t))) {
+    for (v6, table) in tables4.iter().map(|t| (false, *t)).chain(snapshot.tables6.iter().map(|t| (true, *t))) {
         loop {
             let wanted = ours.target_of(v6, if v6 { target6 } else { target }, table);
             let Some(why) = apply_plan(sys, move_table(routes, &wanted, &owned), v6)? else { break };
@@ -222,8 +222,12 @@ pub(super) fn ensure_lan_rules(
     // LAN's own rule of the same source).
     let mut left: Vec<Rule> = rules.to_vec();
     for v6 in [false, true] {
-        let present: Vec<Rule> =
-            rules.iter().filter(|r| r.v6 == v6 && r.priority == ours.cfg.lan_rule_priority).cloned().collect();
+        let mut present = Vec::new();
+        for r in rules {
+            if r.v6 == v6 && r.priority == ours.cfg.lan_rule_priority {
+                present.push(r.clone());
+            }
+        }
         for change in rules_plan(&ours.lan_rules(v6, rules, snapshot.tables_of(v6)), &present, &owned) {
             let done = match &change {
                 Change::AddRule(r) => sys.apply_owned(&change, Owned::Rule(r.clone())),

@@ -34,7 +34,7 @@ impl System<'_> {
             Some(o) => o.addrs.clone(),
             None => self.addrs()?,
         };
-        Ok(addrs.iter().map(|a| a.local).collect())
+        Ok(super::own_ipv4(&addrs))
     }
 
     /// A name endpoint's entry in STATE_DIR, when it is of this boot (`None` for an address).

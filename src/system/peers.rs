@@ -79,10 +79,11 @@ impl System<'_> {
                 },
                 Err(_) if none => {}
                 Err(e) => {
-                    tried.push(format!("{} ({e})", file.display()));
+                    let failed = format!("{} ({e})", file.display());
                     if e.kind() != std::io::ErrorKind::NotFound {
-                        key_file_skipped = Some(format!("{} ({e})", file.display()));
+                        key_file_skipped = Some(failed.clone());
                     }
+                    tried.push(failed);
                 }
             }
             if let Some(p) = wireguard::select_peer(&device, c.wg_peer_ip, c.wg_endpoint.addr()) {
@@ -96,8 +97,10 @@ impl System<'_> {
                     .and_then(|p| edgeos::pick_configured(p, c.wg_endpoint.addr(), c.wg_peer_ip))
                 {
                     Some(p) => break 'find wireguard::key_from_base64(&p.key).map(|k| (k, source.to_string())),
-                    None if Path::new(source).exists() => tried.push(format!("{source} (no matching peer)")),
-                    None => tried.push(format!("{source} (absent)")),
+                    None => {
+                        let why = if Path::new(source).exists() { "no matching peer" } else { "absent" };
+                        tried.push(format!("{source} ({why})"));
+                    }
                 }
             }
             None

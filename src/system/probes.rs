@@ -60,13 +60,15 @@ impl System<'_> {
         let c = self.cfg;
         // What a round would probe; without a link or a gateway, not one answers.
         let unprobed = || -> Vec<(Ipv4Addr, Stats)> {
-            let targets =
-                if c.track_ips.is_empty() { obs.primary_gw.into_iter().collect() } else { c.track_ips.clone() };
-            if measure {
-                targets.into_iter().map(|t| (t, Stats::default())).collect()
-            } else {
-                Vec::new()
+            let mut stats = Vec::new();
+            if !measure {
+                return stats;
             }
+            let targets = if c.track_ips.is_empty() { obs.primary_gw.as_slice() } else { &c.track_ips[..] };
+            for t in targets {
+                stats.push((*t, Stats::default()));
+            }
+            stats
         };
         let link = self.links.by_name(&c.primary_dev).cloned();
         if let Err(why) = link_health(link.as_ref()) {

@@ -106,7 +106,14 @@ pub(super) fn deactivated(
 
 /// `main, 201`: tables by name.
 fn names(tables: &BTreeSet<u32>) -> String {
-    tables.iter().map(|t| table_name(*t)).collect::<Vec<_>>().join(", ")
+    let mut names = String::new();
+    for t in tables {
+        if !names.is_empty() {
+            names.push_str(", ");
+        }
+        names.push_str(&table_name(*t));
+    }
+    names
 }
 
 /// A share of BACKUP_BUDGET_MB reached this period: logged and told, nothing cut.
@@ -134,8 +141,14 @@ pub(super) fn no_tunnel_works(c: &Config) -> String {
 /// `wg0`, or with several tunnels every one, `wg0, wg1` (an outage's bytes over the
 /// tunnels are counted together, whichever carried the LAN when).
 fn tunnels(c: &Config) -> String {
-    let each: Vec<&str> = (0..c.tunnel_count()).map(|i| c.tunnel(i).wg_iface.as_str()).collect();
-    each.join(", ")
+    let mut each = String::new();
+    for i in 0..c.tunnel_count() {
+        if i > 0 {
+            each.push_str(", ");
+        }
+        each.push_str(&c.tunnel(i).wg_iface);
+    }
+    each
 }
 
 /// Why an activation began: `activated`'s reason, and HISTORY_FILE's.
