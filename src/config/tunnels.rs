@@ -34,14 +34,20 @@ impl Fields<'_> {
     /// another count than WG_PEER_IP is an error naming both (WG_IFACE must then be set:
     /// the default `wg0` is one interface; the optional keys may also be left out).
     pub(super) fn tunnels(&self) -> Result<Vec<TunnelKeys>, ConfigError> {
-        let peers = self.required("WG_PEER_IP", |v| each(v, peer_ip))?;
-        let endpoints = self.required("WG_ENDPOINT", |v| each(v, endpoint))?;
+        let peers = self.required("WG_PEER_IP", |v| each(v, peer_ip));
         let n = peers.len();
-        let ifaces = self.optional("WG_IFACE", vec!["wg0".to_string()], |v| each(v, iface))?;
-        let ports = self.optional("WG_ENDPOINT_PORT", vec![51820; n], |v| each(v, port))?;
-        let peers6 = self.optional("WG_PEER_IP6", vec![None; n], |v| each(v, peer_ip6))?;
+        if n == 0 && self.raw("WG_PEER_IP").is_some() {
+            // Separators alone (`WG_PEER_IP=,`): no tunnel at all.
+            self.fail("WG_PEER_IP", "lists no address".into());
+        }
+        let endpoints = self.required("WG_ENDPOINT", |v| each(v, endpoint));
+        let ifaces = self.read("WG_IFACE", vec!["wg0".to_string()], |v| each(v, iface));
+        let ports = self.read("WG_ENDPOINT_PORT", vec![51820; n], |v| each(v, port));
+        let peers6 = self.read("WG_PEER_IP6", vec![None; n], |v| each(v, peer_ip6));
         let default_key = PathBuf::from("/config/auth/vps-peer-public.key");
-        let mut key_files = self.optional("WG_PEER_KEY_FILE", vec![default_key], |v| each(v, absolute_path))?;
+        let mut key_files = self.read("WG_PEER_KEY_FILE", vec![default_key], |v| each(v, absolute_path));
+        // The counts are not compared over a placeholder: a key's own error first.
+        self.first_error()?;
         if key_files.len() == 1 {
             key_files.resize(n, PathBuf::new());
         }
@@ -75,8 +81,12 @@ impl Fields<'_> {
 }
 
 /// Each item of a list, parsed.
-fn each<T>(v: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    list(v).map(parse).collect()
+fn each<T>(v: &str, parse: fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    let mut items = Vec::new();
+    for item in list(v) {
+        items.push(parse(item)?);
+    }
+    Ok(items)
 }
 
 /// One WG_PEER_IP6 value.
@@ -111,9 +121,10 @@ impl Config {
         (0..self.tunnel_count()).find(|i| Some(self.tunnel(*i).wg_iface.as_str()) == iface).unwrap_or(0)
     }
 
-    /// This configuration with `t`'s keys: a further tunnel (itself lists none).
+    /// This configuration with `t`'s keys: a further tunnel. Called while `self` lists no
+    /// further tunnel, so the copy lists none either.
     pub(super) fn with_tunnel(&self, t: &TunnelKeys) -> Config {
-        let mut c = Config { more_tunnels: Vec::new(), ..self.clone() };
+        let mut c = self.clone();
         c.set_tunnel(t);
         c
     }
@@ -195,6 +206,14 @@ mod tests {
         assert!(e.contains("WG_IFACE: is not set but WG_PEER_IP lists 2 tunnels"), "{e}");
         let e = super::super::parse(Path::new("/etc/t"), &format!("WG_IFACE=wg0 wg1\n{base}")).expect_err("endpoints");
         assert!(e.to_string().contains("WG_ENDPOINT: lists 1 values but WG_PEER_IP lists 2"), "{e}");
+    }
+
+    #[test]
+    fn a_peer_list_of_separators_alone_is_refused() {
+        let base = MINIMAL.replace("WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\n", "");
+        let text = format!("WG_IFACE=,\nWG_ENDPOINT=, \nWG_PEER_IP=, ,\n{base}");
+        let e = super::super::parse(Path::new("/etc/t"), &text).expect_err("no tunnel").to_string();
+        assert_eq!(e, "/etc/t:3: WG_PEER_IP: lists no address");
     }
 
     #[test]
