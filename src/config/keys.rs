@@ -259,6 +259,19 @@ impl Fields<'_> {
         }
     }
 
+    /// As [`Fields::read`], with the default written as the file would give it and read by
+    /// the same `parse` (a text costs less to pass than a `String` or a list built at
+    /// every call). A wrong value gives `T::default()`, a placeholder.
+    pub(super) fn read_or<T: Default>(&self, key: &str, default: &str, parse: fn(&str) -> Result<T, String>) -> T {
+        match parse(self.raw(key).unwrap_or(default)) {
+            Ok(value) => value,
+            Err(message) => {
+                self.fail(key, message);
+                T::default()
+            }
+        }
+    }
+
     /// As [`Fields::read`], for a key without a default: its absence is the error.
     pub(super) fn required<T: Default>(&self, key: &str, parse: fn(&str) -> Result<T, String>) -> T {
         if self.raw(key).is_none() {
@@ -273,20 +286,20 @@ impl Fields<'_> {
 
     /// A whole number in `min..=max` (every numeric key is unsigned). Read as a u64 by
     /// one function, not one copy per type: the same values and errors as reading `T`.
-    fn number<T: TryFrom<u64> + TryInto<u64> + Copy>(&self, key: &str, default: T, min: T, max: T) -> T {
-        let wide = |n: T| n.try_into().ok().unwrap_or(u64::MAX);
-        let n = self.number_u64(key, wide(default), wide(min), wide(max));
-        T::try_from(n).ok().unwrap_or(default) // in range: `max` is a T
+    /// Every bound and default fits in a u32, which takes fewer registers in each call.
+    fn number<T: TryFrom<u64> + Default>(&self, key: &str, default: u32, min: u32, max: u32) -> T {
+        T::try_from(self.number_u64(key, default, min, max)).unwrap_or_default()
+        // in range: `max` is a T
     }
 
     #[inline(never)]
-    pub(super) fn number_u64(&self, key: &str, default: u64, min: u64, max: u64) -> u64 {
-        let Some(v) = self.raw(key) else { return default };
-        match in_range(v, min, max) {
+    pub(super) fn number_u64(&self, key: &str, default: u32, min: u32, max: u32) -> u64 {
+        let Some(v) = self.raw(key) else { return default.into() };
+        match in_range(v, min.into(), max.into()) {
             Ok(n) => n,
             Err(message) => {
                 self.fail(key, message);
-                default
+                default.into()
             }
         }
     }
@@ -326,7 +339,7 @@ impl Fields<'_> {
             wg_endpoint_dns: self.read("WG_ENDPOINT_DNS", Vec::new(), resolvers),
             wg_endpoint_port: first.port,
             wg_peer_key_file: first.key_file.clone(),
-            wg_keepalive_s: self.number("WG_KEEPALIVE", 25, 1, u16::MAX),
+            wg_keepalive_s: self.number("WG_KEEPALIVE", 25, 1, u16::MAX.into()),
             wg_backend: self.read("WG_BACKEND", BackendChoice::Auto, |v| match v {
                 "auto" => Ok(BackendChoice::Auto),
                 "kernel" => Ok(BackendChoice::Kernel),
@@ -343,7 +356,7 @@ impl Fields<'_> {
             wg_peer_ip6: first.peer_ip6,
             lan_subnets6: self.read("LAN_SUBNET6", Vec::new(), subnets6),
             lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765),
-            lan_dev: self.read("LAN_DEV", "switch0".into(), iface),
+            lan_dev: self.read_or("LAN_DEV", "switch0", iface),
             metric_wg: self.number("METRIC_WG", 40, 0, u32::MAX),
             metric_primary: self.number("METRIC_PRIMARY", 100, 0, u32::MAX),
             metric_backup: self.number("METRIC_BACKUP", 200, 10, u32::MAX),
@@ -352,19 +365,15 @@ impl Fields<'_> {
             probe_timeout_ms: self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000),
             lb_status: self.read("LB_STATUS", true, auto_off),
             dns_check: self.read("DNS_CHECK", true, auto_off),
-            dns_test_name: self.read("DNS_TEST_NAME", "google.com".into(), dns_name),
-            dns_restart_cmd: self.read(
-                "DNS_RESTART_CMD",
-                vec!["/etc/init.d/dnsmasq".into(), "restart".into()],
-                command,
-            ),
-            state_dir: self.read("STATE_DIR", "/var/run/wg-failsafe".into(), absolute_path),
-            lock_file: self.read("LOCK_FILE", "/var/run/wg-failsafe.lock".into(), absolute_path),
+            dns_test_name: self.read_or("DNS_TEST_NAME", "google.com", dns_name),
+            dns_restart_cmd: self.read_or("DNS_RESTART_CMD", "/etc/init.d/dnsmasq restart", command),
+            state_dir: self.read_or("STATE_DIR", "/var/run/wg-failsafe", absolute_path),
+            lock_file: self.read_or("LOCK_FILE", "/var/run/wg-failsafe.lock", absolute_path),
             lock_timeout_s: self.number("LOCK_TIMEOUT", 10, 0, 3600),
-            log_file: self.read("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path),
+            log_file: self.read_or("LOG_FILE", "/var/log/wg-failsafe.log", absolute_path),
             log_max_kb: self.number("LOG_MAX_KB", 256, 1, 1 << 20),
             track_ips: self.read("TRACK_IPS", Vec::new(), track_ips),
-            track_reliability: self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS),
+            track_reliability: self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS as u32),
             // Down to 1 ms for soak tests; a router wants 200 to 1000.
             probe_interval_ms: self.number("PROBE_INTERVAL_MS", 500, 1, 60_000),
             down_after_ms: self.number("DOWN_AFTER_MS", 2000, 100, 600_000),
@@ -376,7 +385,7 @@ impl Fields<'_> {
                 "none" => Ok(Fallback::None),
                 _ => Err(format!("`{v}` is not backup or none")),
             }),
-            on_change: self.read("ON_CHANGE", Vec::new(), |v| if v.is_empty() { Ok(Vec::new()) } else { command(v) }),
+            on_change: self.read_or("ON_CHANGE", "", |v| if v.is_empty() { Ok(Vec::new()) } else { command(v) }),
             hook_timeout_s: self.number("HOOK_TIMEOUT_S", 10, 1, 3600),
             backup_check: self.read("BACKUP_CHECK", false, |v| match v {
                 "on" => Ok(true),

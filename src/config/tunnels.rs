@@ -41,11 +41,11 @@ impl Fields<'_> {
             self.fail("WG_PEER_IP", "lists no address".into());
         }
         let endpoints = self.required("WG_ENDPOINT", |v| each(v, endpoint));
-        let ifaces = self.read("WG_IFACE", vec!["wg0".to_string()], |v| each(v, iface));
+        let ifaces = self.read_or("WG_IFACE", "wg0", |v| each(v, iface));
         let ports = self.read("WG_ENDPOINT_PORT", vec![51820; n], |v| each(v, port));
         let peers6 = self.read("WG_PEER_IP6", vec![None; n], |v| each(v, peer_ip6));
-        let default_key = PathBuf::from("/config/auth/vps-peer-public.key");
-        let mut key_files = self.read("WG_PEER_KEY_FILE", vec![default_key], |v| each(v, absolute_path));
+        let default_key = "/config/auth/vps-peer-public.key";
+        let mut key_files = self.read_or("WG_PEER_KEY_FILE", default_key, |v| each(v, absolute_path));
         // The counts are not compared over a placeholder: a key's own error first.
         self.first_error()?;
         if key_files.len() == 1 {
