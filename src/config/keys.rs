@@ -274,6 +274,12 @@ impl Fields<'_> {
 
     /// As [`Fields::read`], for a key without a default: its absence is the error.
     pub(super) fn required<T: Default>(&self, key: &str, parse: fn(&str) -> Result<T, String>) -> T {
+        self.require(key);
+        self.read(key, T::default(), parse)
+    }
+
+    /// Keeps the error of a required `key` left out (or empty), if it is the first.
+    pub(super) fn require(&self, key: &str) {
         if self.raw(key).is_none() {
             self.keep_first(ConfigError {
                 path: self.path.to_path_buf(),
@@ -281,7 +287,6 @@ impl Fields<'_> {
                 message: format!("{key} is required but not set"),
             });
         }
-        self.read(key, T::default(), parse)
     }
 
     /// A whole number in `min..=max` (every numeric key is unsigned). Read as a u64 by
