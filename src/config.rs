@@ -342,7 +342,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     // The messages name file, line and key, never the text read: `check` or `status` run
     // through sudo must not print a root-only file given as -c.
     let mut c = parse(path, &text).map_err(|e| ConfigError { message: redact(&e.message), ..e })?;
-    c.notes = c.notes.iter().map(|n| format!("{}: {}", path.display(), redact(n))).collect();
+    for note in &mut c.notes {
+        *note = format!("{}: {}", path.display(), redact(note));
+    }
     Ok(c)
 }
 

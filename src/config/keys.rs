@@ -701,6 +701,7 @@ pub mod tests {
             ("root:x=1\n", "/etc/test.conf:1: unknown key (not shown)"),
             ("METRIC_WG=forty\n", "/etc/test.conf:1: METRIC_WG: `forty` is not a number"),
             ("METRIC_BACKUP=5\n", "/etc/test.conf:1: METRIC_BACKUP: `5` is out of range (10..=4294967295)"),
+            ("METRIC_WG=99999999999999999999\n", "/etc/test.conf:1: METRIC_WG: `99999999999999999999` is out of range (0..=4294967295)"),
             ("WG_ENDPOINT_PORT=70000\n", "/etc/test.conf:1: WG_ENDPOINT_PORT: `70000` is out of range (1..=65535)"),
             ("WG_BACKEND=magic\n", "/etc/test.conf:1: WG_BACKEND: `magic` is not one of auto, kernel, uapi"),
             ("LB_STATUS=on\n", "/etc/test.conf:1: LB_STATUS: `on` is not auto or off"),

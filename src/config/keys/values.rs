@@ -13,11 +13,9 @@ use super::super::{Gateway, Ipv4Net, Prefix};
 pub(in crate::config) fn in_range(v: &str, min: u64, max: u64) -> Result<u64, String> {
     match v.parse::<u64>() {
         Ok(n) if n >= min && n <= max => Ok(n),
-        Ok(_) => Err(format!("`{v}` is out of range ({min}..={max})")),
-        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
-            Err(format!("`{v}` is out of range ({min}..={max})"))
-        }
-        Err(_) => Err(format!("`{v}` is not a number")),
+        // Digits alone, past u64: out of range too.
+        Err(_) if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) => Err(format!("`{v}` is not a number")),
+        _ => Err(format!("`{v}` is out of range ({min}..={max})")),
     }
 }
 
