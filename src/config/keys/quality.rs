@@ -9,10 +9,10 @@ impl Fields<'_> {
     /// looser (hysteresis: a line passes during the failback wait only when it is at
     /// least as good as what would not fail it); an empty UP limit is its DOWN limit.
     pub(super) fn quality(&self) -> Quality {
-        let loss_down_pct = self.read("LOSS_DOWN_PCT", None, |v| in_range(v, 0, 99).map(|n| Some(n as u32)));
-        let latency_down_ms = self.read("LATENCY_DOWN_MS", None, |v| in_range(v, 1, 60_000).map(Some));
-        let loss_up_pct = self.read("LOSS_UP_PCT", None, |v| in_range(v, 0, 99).map(|n| Some(n as u32)));
-        let latency_up_ms = self.read("LATENCY_UP_MS", None, |v| in_range(v, 1, 60_000).map(Some));
+        let loss_down_pct = self.read("LOSS_DOWN_PCT", None, loss_pct);
+        let latency_down_ms = self.read("LATENCY_DOWN_MS", None, latency_ms);
+        let loss_up_pct = self.read("LOSS_UP_PCT", None, loss_pct);
+        let latency_up_ms = self.read("LATENCY_UP_MS", None, latency_ms);
         let window_s = self.number("QUALITY_WINDOW_S", 10, 1, 3600);
         // Over a placeholder (a limit's own error kept) the error kept first is reported.
         let stricter = |up: &str, down: &str, up_v: Option<u64>, down_v: Option<u64>| match (up_v, down_v) {
@@ -51,4 +51,14 @@ impl Fields<'_> {
         }
         Ok(())
     }
+}
+
+/// LOSS_*_PCT: a loss limit, 0 to 99 %.
+fn loss_pct(v: &str) -> Result<Option<u32>, String> {
+    in_range(v, 0, 99).map(|n| Some(n as u32))
+}
+
+/// LATENCY_*_MS: a latency limit, 1 ms to a minute.
+fn latency_ms(v: &str) -> Result<Option<u64>, String> {
+    in_range(v, 1, 60_000).map(Some)
 }
