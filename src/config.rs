@@ -295,13 +295,14 @@ const MAX_FILE_BYTES: u64 = 64 * 1024;
 /// others, who could otherwise swap the file for their own.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let err = |message: String| ConfigError { path: path.to_path_buf(), line: 0, message };
+    let cannot_read = |e: std::io::Error| err(format!("cannot read: {e}"));
     // O_NONBLOCK: a FIFO in its place must not stall the tool (refused just below).
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| err(format!("cannot read: {e}")))?;
-    let meta = file.metadata().map_err(|e| err(format!("cannot read: {e}")))?;
+        .map_err(cannot_read)?;
+    let meta = file.metadata().map_err(cannot_read)?;
     if !meta.is_file() {
         return Err(err("is not a regular file".into()));
     }
@@ -337,11 +338,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     // Room for the whole file and the read that finds its end: read in one go, where an
     // empty buffer grows from 32 bytes (six reads and five reallocations for 430 bytes).
     let mut text = String::with_capacity(meta.len() as usize + 1);
-    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| err(format!("cannot read: {e}")))?;
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(cannot_read)?;
     // The messages name file, line and key, never the text read: `check` or `status` run
     // through sudo must not print a root-only file given as -c.
     let mut c = parse(path, &text).map_err(|e| ConfigError { message: redact(&e.message), ..e })?;
-    c.notes = c.notes.iter().map(|n| format!("{}: {}", path.display(), redact(n))).collect();
+    for note in &mut c.notes {
+        *note = format!("{}: {}", path.display(), redact(note));
+    }
     Ok(c)
 }
 
@@ -373,20 +376,21 @@ pub fn redact(message: &str) -> String {
 /// (moved, cron's `run` would act beside it) and its snapshot lives there. `Some` says
 /// what was kept, for the log.
 pub fn reloaded(old: &Config, mut new: Config) -> (Config, Option<String>) {
-    let mut kept = Vec::new();
+    let mut kept = String::new();
     if new.state_dir != old.state_dir {
-        kept.push(format!("STATE_DIR {}", old.state_dir.display()));
+        kept = format!("STATE_DIR {}", old.state_dir.display());
         new.state_dir = old.state_dir.clone();
     }
     if new.lock_file != old.lock_file {
-        kept.push(format!("LOCK_FILE {}", old.lock_file.display()));
+        let and = if kept.is_empty() { "" } else { " and " };
+        kept = format!("{kept}{and}LOCK_FILE {}", old.lock_file.display());
         new.lock_file = old.lock_file.clone();
     }
     for t in &mut new.more_tunnels {
         (t.state_dir, t.lock_file) = (new.state_dir.clone(), new.lock_file.clone());
     }
-    let note = (!kept.is_empty())
-        .then(|| format!("{} kept until the daemon restarts: a running daemon never moves them", kept.join(" and ")));
+    let note =
+        (!kept.is_empty()).then(|| format!("{kept} kept until the daemon restarts: a running daemon never moves them"));
     (new, note)
 }
 

@@ -230,7 +230,7 @@ fn unquote(v: &str) -> Result<String, String> {
 pub(super) struct Fields<'a> {
     path: &'a Path,
     entries: Entries,
-    /// The first error met by [`Fields::build`], which reads on past it (see `keep`).
+    /// The first error met by [`Fields::build`], which reads on past it (see `fail`).
     failed: Cell<Option<ConfigError>>,
 }
 
@@ -245,64 +245,92 @@ impl Fields<'_> {
         self.entries.get(key).map(|e| e.value.as_str()).filter(|v| !v.is_empty())
     }
 
-    pub(super) fn required<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
-        match self.raw(key) {
-            Some(v) => parse(v).map_err(|m| self.error(key, m)),
-            None => Err(ConfigError {
-                path: self.path.to_path_buf(),
-                line: 0,
-                message: format!("{key} is required but not set"),
-            }),
+    /// `key`'s value read by `parse`; `default` when the key is absent, or when its value
+    /// is wrong: the error is then kept if it is the first (see [`Fields::fail`]). One copy
+    /// per type, not per key: `parse` is a plain function.
+    pub(super) fn read<T>(&self, key: &str, default: T, parse: fn(&str) -> Result<T, String>) -> T {
+        let Some(v) = self.raw(key) else { return default };
+        match parse(v) {
+            Ok(value) => value,
+            Err(message) => {
+                self.fail(key, message);
+                default
+            }
         }
     }
 
-    pub(super) fn optional<T>(
-        &self,
-        key: &str,
-        default: T,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
-        match self.raw(key) {
-            Some(v) => parse(v).map_err(|m| self.error(key, m)),
-            None => Ok(default),
+    /// As [`Fields::read`], with the default written as the file would give it and read by
+    /// the same `parse` (a text costs less to pass than a `String` or a list built at
+    /// every call). A wrong value gives `T::default()`, a placeholder.
+    pub(super) fn read_or<T: Default>(&self, key: &str, default: &str, parse: fn(&str) -> Result<T, String>) -> T {
+        match parse(self.raw(key).unwrap_or(default)) {
+            Ok(value) => value,
+            Err(message) => {
+                self.fail(key, message);
+                T::default()
+            }
+        }
+    }
+
+    /// As [`Fields::read`], for a key without a default: its absence is the error.
+    pub(super) fn required<T: Default>(&self, key: &str, parse: fn(&str) -> Result<T, String>) -> T {
+        self.require(key);
+        self.read(key, T::default(), parse)
+    }
+
+    /// Keeps the error of a required `key` left out (or empty), if it is the first.
+    pub(super) fn require(&self, key: &str) {
+        if self.raw(key).is_none() {
+            self.keep_first(ConfigError {
+                path: self.path.to_path_buf(),
+                line: 0,
+                message: format!("{key} is required but not set"),
+            });
         }
     }
 
     /// A whole number in `min..=max` (every numeric key is unsigned). Read as a u64 by
     /// one function, not one copy per type: the same values and errors as reading `T`.
-    fn number<T: TryFrom<u64> + TryInto<u64> + Copy>(
-        &self,
-        key: &str,
-        default: T,
-        min: T,
-        max: T,
-    ) -> Result<T, ConfigError> {
-        let wide = |n: T| n.try_into().ok().unwrap_or(u64::MAX);
-        let n = self.number_u64(key, wide(default), wide(min), wide(max))?;
-        Ok(T::try_from(n).ok().unwrap_or(default)) // in range: `max` is a T
+    /// Every bound and default fits in a u32, which takes fewer registers in each call.
+    fn number<T: TryFrom<u64> + Default>(&self, key: &str, default: u32, min: u32, max: u32) -> T {
+        T::try_from(self.number_u64(key, default, min, max)).unwrap_or_default()
+        // in range: `max` is a T
     }
 
     #[inline(never)]
-    fn number_u64(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-        self.optional(key, default, |v| in_range(v, min, max))
+    pub(super) fn number_u64(&self, key: &str, default: u32, min: u32, max: u32) -> u64 {
+        let Some(v) = self.raw(key) else { return default.into() };
+        match in_range(v, min.into(), max.into()) {
+            Ok(n) => n,
+            Err(message) => {
+                self.fail(key, message);
+                default.into()
+            }
+        }
     }
 
-    /// `r`'s value, or for an error a placeholder, the error kept if it is the first.
-    /// `build` reads every key this way and reports the first error at the end: the same
-    /// error as stopping at it, but no `?` leaves a half-built `Config` to take apart at
-    /// each of its fifty keys (that code was 8.6 KB of the mipsel binary).
-    fn keep<T: Default>(&self, r: Result<T, ConfigError>) -> T {
-        r.unwrap_or_else(|e| {
-            self.keep_first(e);
-            T::default()
-        })
+    /// Keeps `key`'s error `message` if it is the first. `build` reads every key this way
+    /// and reports the first error at the end: the same error as stopping at it, but no
+    /// `?` leaves a half-built `Config` to take apart at each of its fifty keys (that code
+    /// was 8.6 KB of the mipsel binary), and no key's read builds a `ConfigError` of its own.
+    #[inline(never)]
+    pub(super) fn fail(&self, key: &str, message: String) {
+        self.keep_first(self.error(key, message));
     }
 
-    /// [`Fields::keep`]'s error half, one copy for every type.
+    /// [`Fields::fail`] for an error made whole.
     #[inline(never)]
     fn keep_first(&self, e: ConfigError) {
         let first = self.failed.take().unwrap_or(e);
         self.failed.set(Some(first));
+    }
+
+    /// The first error kept by [`Fields::fail`], if any.
+    pub(super) fn first_error(&self) -> Result<(), ConfigError> {
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn build(self) -> Result<Config, ConfigError> {
@@ -313,92 +341,85 @@ impl Fields<'_> {
             wg_iface: first.iface.clone(),
             wg_peer_ip: first.peer_ip,
             wg_endpoint: first.endpoint.clone(),
-            wg_endpoint_dns: self.keep(self.optional("WG_ENDPOINT_DNS", Vec::new(), resolvers)),
+            wg_endpoint_dns: self.read("WG_ENDPOINT_DNS", Vec::new(), resolvers),
             wg_endpoint_port: first.port,
             wg_peer_key_file: first.key_file.clone(),
-            wg_keepalive_s: self.keep(self.number("WG_KEEPALIVE", 25, 1, u16::MAX)),
-            wg_backend: self.keep(self.optional("WG_BACKEND", BackendChoice::Auto, |v| match v {
+            wg_keepalive_s: self.number("WG_KEEPALIVE", 25, 1, u16::MAX.into()),
+            wg_backend: self.read("WG_BACKEND", BackendChoice::Auto, |v| match v {
                 "auto" => Ok(BackendChoice::Auto),
                 "kernel" => Ok(BackendChoice::Kernel),
                 "uapi" => Ok(BackendChoice::Uapi),
                 _ => Err(format!("`{v}` is not one of auto, kernel, uapi")),
-            })),
-            handshake_max_age_s: self.keep(self.number("HANDSHAKE_MAX_AGE", 180, 1, 86_400)),
-            tunnel_wait_s: self.keep(self.number("TUNNEL_WAIT", 20, 0, 600)),
-            primary_dev: self.keep(self.required("PRIMARY_DEV", iface)),
-            primary_gw: self.keep(self.required("PRIMARY_GW", gateway)),
-            backup_dev: self.keep(self.required("BACKUP_DEV", iface)),
-            backup_gw: self.keep(self.required("BACKUP_GW", gateway)),
-            lan_subnets: self.keep(self.required("LAN_SUBNET", subnets)),
+            }),
+            handshake_max_age_s: self.number("HANDSHAKE_MAX_AGE", 180, 1, 86_400),
+            tunnel_wait_s: self.number("TUNNEL_WAIT", 20, 0, 600),
+            primary_dev: self.required("PRIMARY_DEV", iface),
+            primary_gw: self.required("PRIMARY_GW", gateway),
+            backup_dev: self.required("BACKUP_DEV", iface),
+            backup_gw: self.required("BACKUP_GW", gateway),
+            lan_subnets: self.required("LAN_SUBNET", subnets),
             wg_peer_ip6: first.peer_ip6,
-            lan_subnets6: self.keep(self.optional("LAN_SUBNET6", Vec::new(), subnets6)),
-            lan_rule_priority: self.keep(self.number("LAN_RULE_PRIORITY", 69, 1, 32765)),
-            lan_dev: self.keep(self.optional("LAN_DEV", "switch0".into(), iface)),
-            metric_wg: self.keep(self.number("METRIC_WG", 40, 0, u32::MAX)),
-            metric_primary: self.keep(self.number("METRIC_PRIMARY", 100, 0, u32::MAX)),
-            metric_backup: self.keep(self.number("METRIC_BACKUP", 200, 10, u32::MAX)),
-            policy_tables: self.keep(self.optional("POLICY_TABLES", None, policy_tables)),
-            probe_count: self.keep(self.number("PROBE_COUNT", 3, 1, 100)),
-            probe_timeout_ms: self.keep(self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000)),
-            lb_status: self.keep(self.optional("LB_STATUS", true, auto_off)),
-            dns_check: self.keep(self.optional("DNS_CHECK", true, auto_off)),
-            dns_test_name: self.keep(self.optional("DNS_TEST_NAME", "google.com".into(), dns_name)),
-            dns_restart_cmd: self.keep(self.optional(
-                "DNS_RESTART_CMD",
-                vec!["/etc/init.d/dnsmasq".into(), "restart".into()],
-                command,
-            )),
-            state_dir: self.keep(self.optional("STATE_DIR", "/var/run/wg-failsafe".into(), absolute_path)),
-            lock_file: self.keep(self.optional("LOCK_FILE", "/var/run/wg-failsafe.lock".into(), absolute_path)),
-            lock_timeout_s: self.keep(self.number("LOCK_TIMEOUT", 10, 0, 3600)),
-            log_file: self.keep(self.optional("LOG_FILE", "/var/log/wg-failsafe.log".into(), absolute_path)),
-            log_max_kb: self.keep(self.number("LOG_MAX_KB", 256, 1, 1 << 20)),
-            track_ips: self.keep(self.optional("TRACK_IPS", Vec::new(), track_ips)),
-            track_reliability: self.keep(self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS)),
+            lan_subnets6: self.read("LAN_SUBNET6", Vec::new(), subnets6),
+            lan_rule_priority: self.number("LAN_RULE_PRIORITY", 69, 1, 32765),
+            lan_dev: self.read_or("LAN_DEV", "switch0", iface),
+            metric_wg: self.number("METRIC_WG", 40, 0, u32::MAX),
+            metric_primary: self.number("METRIC_PRIMARY", 100, 0, u32::MAX),
+            metric_backup: self.number("METRIC_BACKUP", 200, 10, u32::MAX),
+            policy_tables: self.read("POLICY_TABLES", None, policy_tables),
+            probe_count: self.number("PROBE_COUNT", 3, 1, 100),
+            probe_timeout_ms: self.number("PROBE_TIMEOUT_MS", 1000, 10, 60_000),
+            lb_status: self.read("LB_STATUS", true, auto_off),
+            dns_check: self.read("DNS_CHECK", true, auto_off),
+            dns_test_name: self.read_or("DNS_TEST_NAME", "google.com", dns_name),
+            dns_restart_cmd: self.read_or("DNS_RESTART_CMD", "/etc/init.d/dnsmasq restart", command),
+            state_dir: self.read_or("STATE_DIR", "/var/run/wg-failsafe", absolute_path),
+            lock_file: self.read_or("LOCK_FILE", "/var/run/wg-failsafe.lock", absolute_path),
+            lock_timeout_s: self.number("LOCK_TIMEOUT", 10, 0, 3600),
+            log_file: self.read_or("LOG_FILE", "/var/log/wg-failsafe.log", absolute_path),
+            log_max_kb: self.number("LOG_MAX_KB", 256, 1, 1 << 20),
+            track_ips: self.read("TRACK_IPS", Vec::new(), track_ips),
+            track_reliability: self.number("TRACK_RELIABILITY", 1, 1, MAX_TRACK_IPS as u32),
             // Down to 1 ms for soak tests; a router wants 200 to 1000.
-            probe_interval_ms: self.keep(self.number("PROBE_INTERVAL_MS", 500, 1, 60_000)),
-            down_after_ms: self.keep(self.number("DOWN_AFTER_MS", 2000, 100, 600_000)),
-            up_after_s: self.keep(self.number("UP_AFTER_S", 60, 0, 86_400)),
-            up_after_max_s: self.keep(self.number("UP_AFTER_MAX_S", 900, 0, 86_400)),
-            flap_window_s: self.keep(self.number("FLAP_WINDOW_S", 900, 0, 86_400)),
-            fallback: self.keep(self.optional("FALLBACK", Fallback::Backup, |v| match v {
+            probe_interval_ms: self.number("PROBE_INTERVAL_MS", 500, 1, 60_000),
+            down_after_ms: self.number("DOWN_AFTER_MS", 2000, 100, 600_000),
+            up_after_s: self.number("UP_AFTER_S", 60, 0, 86_400),
+            up_after_max_s: self.number("UP_AFTER_MAX_S", 900, 0, 86_400),
+            flap_window_s: self.number("FLAP_WINDOW_S", 900, 0, 86_400),
+            fallback: self.read("FALLBACK", Fallback::Backup, |v| match v {
                 "backup" => Ok(Fallback::Backup),
                 "none" => Ok(Fallback::None),
                 _ => Err(format!("`{v}` is not backup or none")),
-            })),
-            on_change: self.keep(self.optional("ON_CHANGE", Vec::new(), |v| {
-                if v.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    command(v)
-                }
-            })),
-            hook_timeout_s: self.keep(self.number("HOOK_TIMEOUT_S", 10, 1, 3600)),
-            backup_check: self.keep(self.optional("BACKUP_CHECK", false, |v| match v {
+            }),
+            on_change: self.read_or("ON_CHANGE", "", |v| if v.is_empty() { Ok(Vec::new()) } else { command(v) }),
+            hook_timeout_s: self.number("HOOK_TIMEOUT_S", 10, 1, 3600),
+            backup_check: self.read("BACKUP_CHECK", false, |v| match v {
                 "on" => Ok(true),
                 "off" => Ok(false),
                 _ => Err(format!("`{v}` is not on or off")),
-            })),
-            boot_wait_s: self.keep(self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000)),
-            conntrack_flush: self.keep(self.optional("CONNTRACK_FLUSH", true, auto_off)),
-            history_file: self.keep(self.optional("HISTORY_FILE", None, history_file)),
-            history_max_kb: self.keep(self.number("HISTORY_MAX_KB", 64, 1, 1 << 20)),
-            budget_exclude: self.keep(self.optional("BACKUP_BUDGET_ACTION", false, budget_action)),
-            lan_keep: self.keep(self.optional("LAN_KEEP", Vec::new(), lan_hosts)),
-            backup_budget_mb: self.keep(self.optional("BACKUP_BUDGET_MB", None, budget_mb)),
-            budget_day: self.keep(self.optional("BACKUP_BUDGET_PERIOD", 1, budget_period)),
-            backup_exclude: self.keep(self.optional("BACKUP_EXCLUDE", Vec::new(), lan_hosts)),
+            }),
+            boot_wait_s: self.number("BOOT_WAIT_S", 180, 0, 1_000_000_000),
+            conntrack_flush: self.read("CONNTRACK_FLUSH", true, auto_off),
+            history_file: self.read("HISTORY_FILE", None, history_file),
+            history_max_kb: self.number("HISTORY_MAX_KB", 64, 1, 1 << 20),
+            budget_exclude: self.read("BACKUP_BUDGET_ACTION", false, budget_action),
+            lan_keep: self.read("LAN_KEEP", Vec::new(), lan_hosts),
+            backup_budget_mb: self.read("BACKUP_BUDGET_MB", None, budget_mb),
+            budget_day: self.read("BACKUP_BUDGET_PERIOD", 1, budget_period),
+            backup_exclude: self.read("BACKUP_EXCLUDE", Vec::new(), lan_hosts),
             // Issue 18: quality thresholds and the backup's internet.
-            quality: self.keep(self.quality()),
-            backup_track_ips: self.keep(self.optional("BACKUP_TRACK_IPS", Vec::new(), track_ips)),
-            backup_check_interval_s: self.keep(self.number("BACKUP_CHECK_INTERVAL_S", 300, 10, 86_400)),
+            quality: self.quality(),
+            backup_track_ips: self.read("BACKUP_TRACK_IPS", Vec::new(), track_ips),
+            backup_check_interval_s: self.number("BACKUP_CHECK_INTERVAL_S", 300, 10, 86_400),
             notes: Vec::new(),
             more_tunnels: Vec::new(),
         };
-        if let Some(e) = self.failed.take() {
-            return Err(e);
+        self.first_error()?;
+        // Each further tunnel is `c` with its own keys, cloned while `c` lists none.
+        let mut more_tunnels = Vec::with_capacity(tunnels.len() - 1);
+        for t in &tunnels[1..] {
+            more_tunnels.push(c.with_tunnel(t));
         }
-        c.more_tunnels = tunnels[1..].iter().map(|t| c.with_tunnel(t)).collect();
+        c.more_tunnels = more_tunnels;
         self.check_across(&c)?;
         Ok(c)
     }
@@ -680,6 +701,7 @@ pub mod tests {
             ("root:x=1\n", "/etc/test.conf:1: unknown key (not shown)"),
             ("METRIC_WG=forty\n", "/etc/test.conf:1: METRIC_WG: `forty` is not a number"),
             ("METRIC_BACKUP=5\n", "/etc/test.conf:1: METRIC_BACKUP: `5` is out of range (10..=4294967295)"),
+            ("METRIC_WG=99999999999999999999\n", "/etc/test.conf:1: METRIC_WG: `99999999999999999999` is out of range (0..=4294967295)"),
             ("WG_ENDPOINT_PORT=70000\n", "/etc/test.conf:1: WG_ENDPOINT_PORT: `70000` is out of range (1..=65535)"),
             ("WG_BACKEND=magic\n", "/etc/test.conf:1: WG_BACKEND: `magic` is not one of auto, kernel, uapi"),
             ("LB_STATUS=on\n", "/etc/test.conf:1: LB_STATUS: `on` is not auto or off"),

@@ -34,18 +34,53 @@ impl Fields<'_> {
     /// another count than WG_PEER_IP is an error naming both (WG_IFACE must then be set:
     /// the default `wg0` is one interface; the optional keys may also be left out).
     pub(super) fn tunnels(&self) -> Result<Vec<TunnelKeys>, ConfigError> {
-        let peers = self.required("WG_PEER_IP", |v| each(v, peer_ip))?;
-        let endpoints = self.required("WG_ENDPOINT", |v| each(v, endpoint))?;
-        let n = peers.len();
-        let ifaces = self.optional("WG_IFACE", vec!["wg0".to_string()], |v| each(v, iface))?;
-        let ports = self.optional("WG_ENDPOINT_PORT", vec![51820; n], |v| each(v, port))?;
-        let peers6 = self.optional("WG_PEER_IP6", vec![None; n], |v| each(v, peer_ip6))?;
-        let default_key = PathBuf::from("/config/auth/vps-peer-public.key");
-        let mut key_files = self.optional("WG_PEER_KEY_FILE", vec![default_key], |v| each(v, absolute_path))?;
-        if key_files.len() == 1 {
-            key_files.resize(n, PathBuf::new());
+        let mut tunnels = Vec::new();
+        let t = &mut tunnels;
+        self.require("WG_PEER_IP");
+        let n = self.fill(t, "WG_PEER_IP", "", |t, v| {
+            t.peer_ip = peer_ip(v)?;
+            Ok(())
+        });
+        if n == 0 && self.raw("WG_PEER_IP").is_some() {
+            // Separators alone (`WG_PEER_IP=,`): no tunnel at all.
+            self.fail("WG_PEER_IP", "lists no address".into());
         }
-        let counts = [ifaces.len(), n, endpoints.len(), ports.len(), peers6.len(), key_files.len()];
+        self.require("WG_ENDPOINT");
+        let endpoints = self.fill(t, "WG_ENDPOINT", "", |t, v| {
+            t.endpoint = endpoint(v)?;
+            Ok(())
+        });
+        let ifaces = self.fill(t, "WG_IFACE", "wg0", |t, v| {
+            t.iface = iface(v)?;
+            Ok(())
+        });
+        // Left out, these two are the default for every tunnel (`TunnelKeys::unset`).
+        let ports = match self.raw("WG_ENDPOINT_PORT") {
+            Some(_) => self.fill(t, "WG_ENDPOINT_PORT", "", |t, v| {
+                t.port = port(v)?;
+                Ok(())
+            }),
+            None => n,
+        };
+        let peers6 = match self.raw("WG_PEER_IP6") {
+            Some(_) => self.fill(t, "WG_PEER_IP6", "", |t, v| {
+                t.peer_ip6 = peer_ip6(v)?;
+                Ok(())
+            }),
+            None => n,
+        };
+        let default_key = "/config/auth/vps-peer-public.key";
+        let key_files = match self.fill(t, "WG_PEER_KEY_FILE", default_key, |t, v| {
+            t.key_file = absolute_path(v)?;
+            Ok(())
+        }) {
+            // One file: the first tunnel's alone.
+            1 => n,
+            count => count,
+        };
+        // The counts are not compared over a placeholder: a key's own error first.
+        self.first_error()?;
+        let counts = [ifaces, n, endpoints, ports, peers6, key_files];
         if let Some((key, count)) = LISTED.iter().zip(counts).find(|(_, count)| *count != n) {
             let what = match self.raw(key) {
                 Some(_) => {
@@ -57,26 +92,58 @@ impl Fields<'_> {
             };
             return Err(self.error(key, what));
         }
-        if let Some(dup) = ifaces.iter().enumerate().find(|(i, f)| ifaces[..*i].contains(f)) {
-            return Err(self.error("WG_IFACE", format!("`{}` is listed twice: each tunnel has its own", dup.1)));
+        for (i, t) in tunnels.iter().enumerate() {
+            if tunnels[..i].iter().any(|u| u.iface == t.iface) {
+                return Err(self.error("WG_IFACE", format!("`{}` is listed twice: each tunnel has its own", t.iface)));
+            }
         }
         // One name's address is kept in STATE_DIR; the further tunnels name addresses.
-        if let Some(named) = endpoints.iter().skip(1).find(|e| e.name.is_some()) {
-            let why = format!("`{named}`: only the first tunnel's endpoint may be a name");
+        if let Some(named) = tunnels.iter().skip(1).find(|t| t.endpoint.name.is_some()) {
+            let why = format!("`{}`: only the first tunnel's endpoint may be a name", named.endpoint);
             return Err(self.error("WG_ENDPOINT", why));
-        }
-        let mut tunnels = Vec::with_capacity(n);
-        for (i, ((peer_ip, endpoint), iface)) in peers.into_iter().zip(endpoints).zip(ifaces).enumerate() {
-            let (port, peer_ip6, key_file) = (ports[i], peers6[i], key_files[i].clone());
-            tunnels.push(TunnelKeys { iface, peer_ip, endpoint, port, peer_ip6, key_file });
         }
         Ok(tunnels)
     }
+
+    /// Sets position `i` of `key`'s list (of `default` when the key is absent) in
+    /// `tunnels[i]` by `set`, adding a tunnel where the list is longer; a wrong item's
+    /// error is kept (see [`Fields::fail`]). Returns the count of items. One function for
+    /// the six keys: no list of each type is built.
+    fn fill(
+        &self,
+        tunnels: &mut Vec<TunnelKeys>,
+        key: &str,
+        default: &str,
+        set: fn(&mut TunnelKeys, &str) -> Result<(), String>,
+    ) -> usize {
+        let mut count = 0;
+        for item in list(self.raw(key).unwrap_or(default)) {
+            if count == tunnels.len() {
+                tunnels.push(TunnelKeys::unset());
+            }
+            if let Err(message) = set(&mut tunnels[count], item) {
+                self.fail(key, message);
+                break;
+            }
+            count += 1;
+        }
+        count
+    }
 }
 
-/// Each item of a list, parsed.
-fn each<T>(v: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    list(v).map(parse).collect()
+impl TunnelKeys {
+    /// A tunnel before its keys are read: the defaults of WG_ENDPOINT_PORT and
+    /// WG_PEER_IP6, and no key file (a further tunnel's when one file is named).
+    fn unset() -> TunnelKeys {
+        TunnelKeys {
+            iface: String::new(),
+            peer_ip: Ipv4Addr::UNSPECIFIED,
+            endpoint: Endpoint::address(Ipv4Addr::UNSPECIFIED),
+            port: 51820,
+            peer_ip6: None,
+            key_file: PathBuf::new(),
+        }
+    }
 }
 
 /// One WG_PEER_IP6 value.
@@ -111,9 +178,10 @@ impl Config {
         (0..self.tunnel_count()).find(|i| Some(self.tunnel(*i).wg_iface.as_str()) == iface).unwrap_or(0)
     }
 
-    /// This configuration with `t`'s keys: a further tunnel (itself lists none).
+    /// This configuration with `t`'s keys: a further tunnel. Called while `self` lists no
+    /// further tunnel, so the copy lists none either.
     pub(super) fn with_tunnel(&self, t: &TunnelKeys) -> Config {
-        let mut c = Config { more_tunnels: Vec::new(), ..self.clone() };
+        let mut c = self.clone();
         c.set_tunnel(t);
         c
     }
@@ -195,6 +263,14 @@ mod tests {
         assert!(e.contains("WG_IFACE: is not set but WG_PEER_IP lists 2 tunnels"), "{e}");
         let e = super::super::parse(Path::new("/etc/t"), &format!("WG_IFACE=wg0 wg1\n{base}")).expect_err("endpoints");
         assert!(e.to_string().contains("WG_ENDPOINT: lists 1 values but WG_PEER_IP lists 2"), "{e}");
+    }
+
+    #[test]
+    fn a_peer_list_of_separators_alone_is_refused() {
+        let base = MINIMAL.replace("WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\n", "");
+        let text = format!("WG_IFACE=,\nWG_ENDPOINT=, \nWG_PEER_IP=, ,\n{base}");
+        let e = super::super::parse(Path::new("/etc/t"), &text).expect_err("no tunnel").to_string();
+        assert_eq!(e, "/etc/t:3: WG_PEER_IP: lists no address");
     }
 
     #[test]

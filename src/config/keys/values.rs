@@ -13,11 +13,9 @@ use super::super::{Gateway, Ipv4Net, Prefix};
 pub(in crate::config) fn in_range(v: &str, min: u64, max: u64) -> Result<u64, String> {
     match v.parse::<u64>() {
         Ok(n) if n >= min && n <= max => Ok(n),
-        Ok(_) => Err(format!("`{v}` is out of range ({min}..={max})")),
-        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
-            Err(format!("`{v}` is out of range ({min}..={max})"))
-        }
-        Err(_) => Err(format!("`{v}` is not a number")),
+        // Digits alone, past u64: out of range too.
+        Err(_) if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) => Err(format!("`{v}` is not a number")),
+        _ => Err(format!("`{v}` is out of range ({min}..={max})")),
     }
 }
 
@@ -34,13 +32,14 @@ pub(in crate::config) fn policy_tables(v: &str) -> Result<Option<Vec<u32>>, Stri
     if v == "auto" {
         return Ok(None);
     }
-    list(v)
-        .map(|t| match t.parse::<u32>() {
-            Ok(n) if (1..=u32::MAX).contains(&n) && !matches!(n, 253 | 255) => Ok(n),
-            _ => Err(format!("`{t}` is not a routing table number (1-4294967295, not 253 or 255)")),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    let mut tables = Vec::new();
+    for t in list(v) {
+        match t.parse::<u32>() {
+            Ok(n) if (1..=u32::MAX).contains(&n) && !matches!(n, 253 | 255) => tables.push(n),
+            _ => return Err(format!("`{t}` is not a routing table number (1-4294967295, not 253 or 255)")),
+        }
+    }
+    Ok(Some(tables))
 }
 
 /// TRACK_IPS: addresses a probe can reach, each once, at most [`MAX_TRACK_IPS`].
