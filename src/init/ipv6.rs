@@ -68,8 +68,7 @@ pub fn derive_v6(d: &mut Derived, live: Result<&[LiveAddr], String>) {
     let live = match live {
         Ok(l) => l,
         Err(why) => {
-            d.lack("LAN_SUBNET6", why.clone());
-            d.lack("WG_PEER_IP6", why);
+            d.lack_all(&["LAN_SUBNET6", "WG_PEER_IP6"], why);
             return;
         }
     };
