@@ -275,8 +275,11 @@ fn derive_wans(root: &Node, ifaces: &[Iface], gateways: &Gateways, d: &mut Deriv
             )
         }
         (several, _) => {
-            let named: Vec<String> = several.iter().map(|(g, from)| format!("{g} ({from})")).collect();
-            return refuse(d, format!("the LAN's catch-all rules use several groups: {}", named.join("; ")));
+            let mut why = String::from("the LAN's catch-all rules use several groups: ");
+            for (k, (g, from)) in several.iter().enumerate() {
+                let _ = write!(why, "{}{g} ({from})", if k == 0 { "" } else { "; " });
+            }
+            return refuse(d, why);
         }
     };
     let off = |name: &str| ifaces.iter().any(|i| i.name == name && i.disabled);
@@ -598,6 +601,27 @@ mod tests {
         assert_eq!(groups_summary(&groups(&root)), "A (eth0, eth1 failover-only); B ()");
         let ifaces = interfaces(&root);
         assert_eq!(lan_prefixes(&ifaces[0]), "eth2 192.168.3.0/24, eth2 10.9.0.0/16");
+    }
+
+    /// Two LAN interfaces whose catch-all rules use two groups: each named with the rule.
+    #[test]
+    fn several_groups_in_use_are_each_named() {
+        let root = edgeos::parse_config_tree(
+            "firewall {\n modify M1 {\n  rule 10 {\n   action modify\n   modify {\n    lb-group A\n   }\n  }\n }\n\
+             modify M2 {\n  rule 20 {\n   action modify\n   modify {\n    lb-group B\n   }\n  }\n }\n}\n\
+             interfaces {\n ethernet eth2 {\n  firewall {\n   in {\n    modify M1\n   }\n  }\n }\n\
+             ethernet eth3 {\n  firewall {\n   in {\n    modify M2\n   }\n  }\n }\n}\n\
+             load-balance {\n group A {\n }\n group B {\n }\n}\n",
+        );
+        let d = derive(&root, &Given::default());
+        let why = d.missing.iter().find(|(k, _)| *k == "PRIMARY_DEV").map(|(_, w)| w.as_str());
+        assert_eq!(
+            why,
+            Some(
+                "the LAN's catch-all rules use several groups: A (firewall modify M1 rule 10, the catch-all of eth2); \
+                 B (firewall modify M2 rule 20, the catch-all of eth3)"
+            )
+        );
     }
 
     /// The marker line of a base fixture from which the large ones are built.

@@ -189,26 +189,24 @@ pub(super) fn derive_wireguard(root: &Node, ifaces: &[Iface], given: &Given, d: 
         Some((_, full)) if full.len() == 1 => full.first().copied(),
         Some((t, full)) => {
             let asked = given.endpoint.as_ref().map(|(h, _)| h.as_str());
-            let named: Vec<&ConfiguredPeer> = full
-                .iter()
-                .copied()
-                .filter(|p| asked.is_some() && p.endpoint.as_deref().map(|e| split_endpoint(e).0) == asked)
-                .collect();
-            match (full.len(), named.as_slice()) {
-                (0, _) => {
-                    let mut routes = String::new();
-                    t.routes(&mut routes);
-                    return refuse(d, format!("no enabled peer of {name} routes 0.0.0.0/0: {routes}"));
+            let mut named: Vec<&ConfiguredPeer> = Vec::new();
+            for p in &full {
+                if asked.is_some() && p.endpoint.as_deref().map(|e| split_endpoint(e).0) == asked {
+                    named.push(p);
                 }
-                (_, [p]) => Some(*p),
+            }
+            match named.as_slice() {
+                [p] => Some(*p),
                 _ => {
                     let mut routes = String::new();
                     t.routes(&mut routes);
                     return refuse(
                         d,
-                        format!(
-                            "several peers of {name} route 0.0.0.0/0: {routes}; give --endpoint (the VPS's) to choose"
-                        ),
+                        if full.is_empty() {
+                            format!("no enabled peer of {name} routes 0.0.0.0/0: {routes}")
+                        } else {
+                            format!("several peers of {name} route 0.0.0.0/0: {routes}; give --endpoint (the VPS's) to choose")
+                        },
                     );
                 }
             }
@@ -226,22 +224,20 @@ fn endpoint(name: &str, vps: Option<&ConfiguredPeer>, given: &Given, d: &mut Der
     let from_peer = vps.and_then(|p| Some((p, p.endpoint.as_deref()?)));
     let give = "give the VPS with --endpoint HOST[:PORT] (its IPv4 address or host name)";
     let peer_port = from_peer.map(|(_, e)| split_endpoint(e).1).filter(|p| config_ok("WG_ENDPOINT_PORT", p));
-    match (&given.endpoint, from_peer) {
-        (Some((host, port)), _) => {
+    // `interfaces wireguard wg0 peer xTIBA5rb…: endpoint 203.0.113.10:51820`.
+    let peer_from =
+        from_peer.map(|(vps, e)| format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key)));
+    match (&given.endpoint, from_peer, peer_from) {
+        (Some((host, port)), _, from) => {
             d.set("WG_ENDPOINT", host.clone(), "--endpoint");
-            match (port, peer_port, from_peer) {
+            match (port, peer_port, from) {
                 (Some(p), _, _) => d.set("WG_ENDPOINT_PORT", p.to_string(), "--endpoint"),
-                (None, Some(p), Some((vps, e))) => d.set(
-                    "WG_ENDPOINT_PORT",
-                    p,
-                    format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key)),
-                ),
+                (None, Some(p), Some(from)) => d.set("WG_ENDPOINT_PORT", p, from),
                 _ => {}
             }
         }
-        (None, Some((vps, e))) => {
+        (None, Some((_, e)), Some(from)) => {
             let (host, port) = split_endpoint(e);
-            let from = format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key));
             match (crate::config::check_value("WG_ENDPOINT", host), port) {
                 (Err(m), _) => d.lack("WG_ENDPOINT", format!("the VPS peer's endpoint `{e}`: {m}; {give}")),
                 (Ok(()), "") => d.set("WG_ENDPOINT", host, from),
@@ -254,10 +250,10 @@ fn endpoint(name: &str, vps: Option<&ConfiguredPeer>, given: &Given, d: &mut Der
                 },
             }
         }
-        (None, None) if vps.is_some() => {
+        (None, _, _) if vps.is_some() => {
             d.lack("WG_ENDPOINT", format!("the VPS peer of {name} has no endpoint: {give}"))
         }
-        (None, None) => d.lack("WG_ENDPOINT", format!("{name} is not in the configuration: {give}")),
+        (None, _, _) => d.lack("WG_ENDPOINT", format!("{name} is not in the configuration: {give}")),
     }
 }
 
