@@ -92,14 +92,13 @@ impl Given {
             };
             g.endpoint = Some((host.to_string(), port));
         }
-        for item in lan.iter().flat_map(|l| l.split(|c: char| c == ',' || c.is_whitespace())) {
-            if item.is_empty() {
-                continue;
-            }
-            check("--lan", "LAN_SUBNET", item)?;
-            let net: Ipv4Net = item.parse().map_err(|m| format!("--lan: {m}"))?;
-            if !g.lan.contains(&net) {
-                g.lan.push(net);
+        for items in lan {
+            for item in items.split(|c: char| c == ',' || c.is_whitespace()).filter(|i| !i.is_empty()) {
+                check("--lan", "LAN_SUBNET", item)?;
+                let net: Ipv4Net = item.parse().map_err(|m| format!("--lan: {m}"))?;
+                if !g.lan.contains(&net) {
+                    g.lan.push(net);
+                }
             }
         }
         if !lan.is_empty() && g.lan.is_empty() {

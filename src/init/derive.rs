@@ -329,9 +329,11 @@ fn derive_wans(root: &Node, ifaces: &[Iface], gateways: &Gateways, d: &mut Deriv
     // `1.1.1.1 8.8.8.8`: the primary's IPv4 ping targets.
     let mut targets = String::new();
     let ping = pnode.child("route-test").and_then(|r| r.child("type")).and_then(|t| t.child("ping"));
-    for t in ping.iter().flat_map(|p| p.leaves_of("target")).filter(|t| t.parse::<Ipv4Addr>().is_ok()) {
-        let sep = if targets.is_empty() { "" } else { " " };
-        let _ = write!(targets, "{sep}{t}");
+    if let Some(ping) = ping {
+        for t in ping.leaves_of("target").filter(|t| t.parse::<Ipv4Addr>().is_ok()) {
+            let sep = if targets.is_empty() { "" } else { " " };
+            let _ = write!(targets, "{sep}{t}");
+        }
     }
     if !targets.is_empty() {
         d.set(
@@ -348,9 +350,11 @@ fn derive_wans(root: &Node, ifaces: &[Iface], gateways: &Gateways, d: &mut Deriv
 fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], given: &Given, d: &mut Derived) {
     // Modify rulesets that send traffic to a load-balance group.
     let mut lb_rulesets: Vec<&str> = Vec::new();
-    for (name, m) in root.child("firewall").iter().flat_map(|f| f.named("modify")) {
-        if m.named("rule").any(|(_, r)| r.child("modify").is_some_and(|x| x.leaf("lb-group").is_some())) {
-            lb_rulesets.push(name);
+    if let Some(fw) = root.child("firewall") {
+        for (name, m) in fw.named("modify") {
+            if m.named("rule").any(|(_, r)| r.child("modify").is_some_and(|x| x.leaf("lb-group").is_some())) {
+                lb_rulesets.push(name);
+            }
         }
     }
     let service = root.child("service");
@@ -359,8 +363,8 @@ fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], given: &Given, d:
         dns_listen.extend(f.leaves_of("listen-on"));
     }
     let mut dhcp_subnets: Vec<Ipv4Net> = Vec::new();
-    for (_, n) in service.and_then(|s| s.child("dhcp-server")).iter().flat_map(|d| d.named("shared-network-name")) {
-        if !n.flag("disable") {
+    if let Some(dhcp) = service.and_then(|s| s.child("dhcp-server")) {
+        for (_, n) in dhcp.named("shared-network-name").filter(|(_, n)| !n.flag("disable")) {
             dhcp_subnets.extend(n.named("subnet").filter_map(|(sub, _)| sub.parse::<Ipv4Net>().ok()));
         }
     }
@@ -417,9 +421,15 @@ fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], given: &Given, d:
     let dev = lans
         .iter()
         .find(|(i, _)| dns_listen.contains(&i.name.as_str()))
-        .or_else(|| lans.iter().find(|(i, _)| !statics.contains(i)))
+        .or_else(|| lans.iter().find(|(i, _)| !listed(&statics, i)))
         .unwrap_or(&lans[0]);
     d.set("LAN_DEV", dev.0.name.clone(), format!("{} (the router's LAN address, for the DNS check)", dev.0.path));
+}
+
+/// Whether `i` is one of `list` (the same interface of the configuration: all lists here
+/// hold references into one `interfaces` result).
+fn listed(list: &[&Iface], i: &Iface) -> bool {
+    list.iter().any(|l| std::ptr::eq(*l, i))
 }
 
 /// LAN_SUBNET from `--lan`; what the configuration's LANs have outside it is listed to be
@@ -473,7 +483,7 @@ fn given_lan(
         .filter(|i| !i.disabled && !not_lan.contains(&i.name.as_str()) && i.addrs.iter().any(inside))
         .collect();
     d.lan_devs = candidates.iter().map(|i| i.name.clone()).collect();
-    let served = candidates.iter().find(|i| !statics.contains(i));
+    let served = candidates.iter().find(|i| !listed(statics, i));
     match candidates.iter().find(|i| dns_listen.contains(&i.name.as_str())).or(served).or(candidates.first()) {
         Some(i) => d.set("LAN_DEV", i.name.clone(), format!("{} (its address is in --lan)", i.path)),
         None => d.lack("LAN_DEV", "no interface of the configuration has an address in --lan (the default is switch0)"),
