@@ -264,30 +264,36 @@ fn config_ok(key: &str, v: &str) -> bool {
 /// WG_PEER_IP: `--peer-ip` if it can be the VPS's tunnel address on `hosts`, else the
 /// other host of a /30 or /31.
 fn peer_ip(name: &str, hosts: &[(Ipv4Addr, u8)], configured: bool, given: &Given, d: &mut Derived) {
+    match peer_ip_of(name, hosts, configured, given) {
+        Ok((ip, from)) => d.set("WG_PEER_IP", ip.to_string(), from),
+        Err(why) => d.lack("WG_PEER_IP", why),
+    }
+}
+
+/// [`peer_ip`]'s value and where it came from, or why there is none.
+fn peer_ip_of(
+    name: &str,
+    hosts: &[(Ipv4Addr, u8)],
+    configured: bool,
+    given: &Given,
+) -> Result<(Ipv4Addr, String), String> {
+    let give = "give the VPS's tunnel address with --peer-ip IP";
     if let Some(ip) = given.peer_ip {
         return match peer_ip_refused(ip, hosts) {
-            Some(why) => d.lack("WG_PEER_IP", format!("--peer-ip {ip} {why}")),
-            None if configured => d.set("WG_PEER_IP", ip.to_string(), "--peer-ip"),
-            None => d.set("WG_PEER_IP", ip.to_string(), format!("--peer-ip ({name} is not in the configuration)")),
+            Some(why) => Err(format!("--peer-ip {ip} {why}")),
+            None if configured => Ok((ip, "--peer-ip".into())),
+            None => Ok((ip, format!("--peer-ip ({name} is not in the configuration)"))),
         };
     }
-    match hosts.first().and_then(|(a, l)| other_host(*a, *l).map(|o| (o, *a, *l))) {
-        Some((other, a, l)) => d.set(
-            "WG_PEER_IP",
-            other.to_string(),
-            format!("interfaces wireguard {name} address {a}/{l}: the other host of the /{l}"),
-        ),
-        None if !configured => d.lack(
-            "WG_PEER_IP",
-            format!("{name} is not in the configuration: give the VPS's tunnel address with --peer-ip IP"),
-        ),
-        None => {
-            let addr = hosts.first().map_or("no address".to_string(), |(a, l)| format!("address {a}/{l}"));
-            d.lack(
-                "WG_PEER_IP",
-                format!("{name} has {addr}, which does not name one other host: give the VPS's tunnel address with --peer-ip IP"),
-            )
-        }
+    match hosts.first() {
+        Some((a, l)) => match other_host(*a, *l) {
+            Some(other) => {
+                Ok((other, format!("interfaces wireguard {name} address {a}/{l}: the other host of the /{l}")))
+            }
+            None => Err(format!("{name} has address {a}/{l}, which does not name one other host: {give}")),
+        },
+        None if !configured => Err(format!("{name} is not in the configuration: {give}")),
+        None => Err(format!("{name} has no address, which does not name one other host: {give}")),
     }
 }
 
@@ -365,6 +371,18 @@ mod tests {
         wg2.peers.push(peer(Some("h:3"), &[], false));
         assert_eq!(summaries(&[&wg1, &wg2]), "wg1 (address none, endpoint none); wg2 (address none, endpoint h:2 h:3)");
         assert_eq!(addresses(&[(ip("10.11.0.2"), 30), (ip("10.12.0.1"), 24)]), "10.11.0.2/30 10.12.0.1/24");
+    }
+
+    /// The WG_PEER_IP lines the corpus does not reach: a configured tunnel with no address,
+    /// and `--peer-ip` for one the configuration lacks.
+    #[test]
+    fn peer_ip_without_an_address() {
+        let why =
+            "wg0 has no address, which does not name one other host: give the VPS's tunnel address with --peer-ip IP";
+        assert_eq!(peer_ip_of("wg0", &[], true, &Given::default()), Err(why.to_string()));
+        let given = Given { peer_ip: Some(ip("10.11.0.1")), ..Given::default() };
+        let from = "--peer-ip (wg0 is not in the configuration)".to_string();
+        assert_eq!(peer_ip_of("wg0", &[], false, &given), Ok((ip("10.11.0.1"), from)));
     }
 
     #[test]
