@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -92,14 +92,13 @@ impl Given {
             };
             g.endpoint = Some((host.to_string(), port));
         }
-        for item in lan.iter().flat_map(|l| l.split(|c: char| c == ',' || c.is_whitespace())) {
-            if item.is_empty() {
-                continue;
-            }
-            check("--lan", "LAN_SUBNET", item)?;
-            let net: Ipv4Net = item.parse().map_err(|m| format!("--lan: {m}"))?;
-            if !g.lan.contains(&net) {
-                g.lan.push(net);
+        for items in lan {
+            for item in items.split(|c: char| c == ',' || c.is_whitespace()).filter(|i| !i.is_empty()) {
+                check("--lan", "LAN_SUBNET", item)?;
+                let net: Ipv4Net = item.parse().map_err(|m| format!("--lan: {m}"))?;
+                if !g.lan.contains(&net) {
+                    g.lan.push(net);
+                }
             }
         }
         if !lan.is_empty() && g.lan.is_empty() {
@@ -120,6 +119,13 @@ impl Derived {
 
     fn lack(&mut self, key: &'static str, why: impl Into<String>) {
         self.missing.push((key, why.into()));
+    }
+
+    /// Each of `keys` missing for the one reason `why`.
+    fn lack_all(&mut self, keys: &[&'static str], why: String) {
+        for k in keys {
+            self.missing.push((k, why.clone()));
+        }
     }
 
     /// The value derived for `key`.
@@ -266,18 +272,18 @@ fn live_addresses() -> Result<Vec<LiveAddr>, String> {
     let why = |e: crate::netlink::NetlinkError| format!("the router's addresses could not be read (netlink: {e})");
     let mut nl = Netlink::open(netlink_sys::protocols::NETLINK_ROUTE).map_err(why)?;
     let links = link::Links::dump(&mut nl).map_err(why)?;
-    let name = |index: u32| links.name(index).map(str::to_string);
-    let mut out: Vec<LiveAddr> = link::addresses(&mut nl)
-        .map_err(why)?
-        .into_iter()
-        .filter_map(|a| Some(LiveAddr { dev: name(a.index)?, addr: a.local.into(), prefix_len: a.prefix_len }))
-        .collect();
-    out.extend(
-        link::addresses6(&mut nl)
-            .map_err(why)?
-            .into_iter()
-            .filter_map(|a| Some(LiveAddr { dev: name(a.index)?, addr: a.local.into(), prefix_len: a.prefix_len })),
-    );
+    let mut out = Vec::new();
+    let mut push = |index: u32, addr: IpAddr, prefix_len: u8| {
+        if let Some(dev) = links.name(index) {
+            out.push(LiveAddr { dev: dev.to_string(), addr, prefix_len });
+        }
+    };
+    for a in link::addresses(&mut nl).map_err(why)? {
+        push(a.index, a.local.into(), a.prefix_len);
+    }
+    for a in link::addresses6(&mut nl).map_err(why)? {
+        push(a.index, a.local.into(), a.prefix_len);
+    }
     Ok(out)
 }
 

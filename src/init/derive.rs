@@ -11,6 +11,7 @@
 //! forwarding serves, and the static ones, which are listed for the owner to confirm.
 //! Whatever is `disable`d (a peer, a next-hop, an interface) is not used.
 
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::{Derived, Given};
@@ -59,18 +60,16 @@ fn interfaces(root: &Node) -> Vec<Iface> {
     let mut out = Vec::new();
     let Some(ifs) = root.child("interfaces") else { return out };
     fn one(name: String, path: String, n: &Node, pppoe: bool, parent_disabled: bool) -> Iface {
-        let hosts: Vec<(Ipv4Addr, u8)> = n.leaves_of("address").filter_map(host_prefix).collect();
-        let modify = n.child("firewall").and_then(|f| f.child("in")).and_then(|i| i.leaf("modify")).map(str::to_string);
-        Iface {
-            name,
-            path,
-            addrs: hosts.iter().map(|(a, l)| network(*a, *l)).collect(),
-            hosts,
-            dhcp: n.leaves_of("address").any(|a| a == "dhcp"),
-            pppoe,
-            modify,
-            disabled: parent_disabled || n.flag("disable"),
+        let (mut hosts, mut addrs, mut dhcp) = (Vec::new(), Vec::new(), false);
+        for v in n.leaves_of("address") {
+            dhcp |= v == "dhcp";
+            if let Some((a, l)) = host_prefix(v) {
+                hosts.push((a, l));
+                addrs.push(network(a, l));
+            }
         }
+        let modify = n.child("firewall").and_then(|f| f.child("in")).and_then(|i| i.leaf("modify")).map(str::to_string);
+        Iface { name, path, addrs, hosts, dhcp, pppoe, modify, disabled: parent_disabled || n.flag("disable") }
     }
     for kind in ["ethernet", "switch", "bridge", "wireguard", "openvpn", "bonding"] {
         for (name, n) in ifs.named(kind) {
@@ -97,29 +96,41 @@ fn interfaces(root: &Node) -> Vec<Iface> {
 pub fn derive(root: &Node, given: &Given) -> Derived {
     let mut d = Derived::default();
     let ifaces = interfaces(root);
-    d.configured4 = ifaces.iter().flat_map(|i| i.hosts.iter().map(|(a, _)| (i.name.clone(), *a))).collect();
+    for i in &ifaces {
+        for (a, _) in &i.hosts {
+            d.configured4.push((i.name.clone(), *a));
+        }
+    }
+    let gateways = Gateways { hops: static_next_hops(root), system: system_gateway(root) };
     super::tunnel::derive_wireguard(root, &ifaces, given, &mut d);
-    derive_wans(root, &ifaces, &mut d);
+    derive_wans(root, &ifaces, &gateways, &mut d);
     // Never a LAN: a tunnel, a member of any load-balance group (a WAN), loopback, and a
     // WAN outside the groups (below).
-    let mut not_lan: Vec<&str> = groups(root).iter().flat_map(|(_, g)| g.named("interface").map(|(i, _)| i)).collect();
-    for kind in ["wireguard", "openvpn"] {
-        not_lan.extend(root.child("interfaces").into_iter().flat_map(|i| i.named(kind).map(|(w, _)| w)));
+    let mut not_lan: Vec<&str> = Vec::new();
+    for (_, g) in groups(root) {
+        not_lan.extend(g.named("interface").map(|(i, _)| i));
+    }
+    if let Some(all) = root.child("interfaces") {
+        for kind in ["wireguard", "openvpn"] {
+            not_lan.extend(all.named(kind).map(|(w, _)| w));
+        }
     }
     not_lan.push("lo");
     // A WAN outside the groups: said, since a LAN of it would lose its failover.
-    let outside: Vec<(&Iface, String)> = ifaces
-        .iter()
-        .filter(|i| !not_lan.contains(&i.name.as_str()))
-        .filter_map(|i| Some((i, outside_wan(root, i)?)))
-        .collect();
+    let mut outside: Vec<(&Iface, String)> = Vec::new();
+    for i in &ifaces {
+        if !not_lan.contains(&i.name.as_str()) {
+            if let Some(why) = outside_wan(&gateways, i) {
+                outside.push((i, why));
+            }
+        }
+    }
     for (i, why) in outside {
         not_lan.push(&i.name);
-        let lan: Vec<String> = i.addrs.iter().filter(|a| a.len < 31).map(|a| format!("{} {a}", i.name)).collect();
+        let lan = lan_prefixes(i);
         if given.lan.is_empty() && !lan.is_empty() && !i.disabled {
             d.confirm.push(format!(
-                "{} is not in LAN_SUBNET: {} is a WAN outside the load-balance groups ({why})",
-                lan.join(", "),
+                "{lan} is not in LAN_SUBNET: {} is a WAN outside the load-balance groups ({why})",
                 i.path
             ));
         }
@@ -128,18 +139,37 @@ pub fn derive(root: &Node, given: &Given) -> Derived {
     d
 }
 
+/// `eth0 192.168.1.0/24, eth0 10.0.0.0/24`: the subnets of `i` that can be a LAN (a /31 or
+/// /32 is a link); empty when it has none.
+fn lan_prefixes(i: &Iface) -> String {
+    let mut out = String::new();
+    for a in i.addrs.iter().filter(|a| a.len < 31) {
+        let sep = if out.is_empty() { "" } else { ", " };
+        let _ = write!(out, "{sep}{} {a}", i.name);
+    }
+    out
+}
+
 /// Why `i` is a WAN though no load-balance group has it: a default route's gateway is on
 /// its subnet (a static route's next-hop, or `system gateway-address`, where EdgeOS's
 /// setup wizard puts a static WAN's), or it is a DHCP client — an uplink takes a lease, a
 /// LAN hands them out — whatever static address it also has.
-fn outside_wan(root: &Node, i: &Iface) -> Option<String> {
+fn outside_wan(gateways: &Gateways, i: &Iface) -> Option<String> {
     if i.dhcp {
         return Some("address dhcp: it takes a lease".into());
     }
-    if let Some((h, _)) = static_next_hops(root).into_iter().find(|(h, _)| i.holds(*h)) {
+    if let Some((h, _)) = gateways.hops.iter().find(|(h, _)| i.holds(*h)) {
         return Some(format!("protocols static route 0.0.0.0/0 next-hop {h} is on it"));
     }
-    system_gateway(root).filter(|g| i.holds(*g)).map(|g| format!("system gateway-address {g} is on it"))
+    gateways.system.filter(|g| i.holds(*g)).map(|g| format!("system gateway-address {g} is on it"))
+}
+
+/// The configuration's static gateways, read once for every interface.
+struct Gateways {
+    /// [`static_next_hops`].
+    hops: Vec<(Ipv4Addr, u32)>,
+    /// [`system_gateway`].
+    system: Option<Ipv4Addr>,
 }
 
 /// The load-balance groups, in file order.
@@ -147,13 +177,20 @@ fn groups(root: &Node) -> Vec<(&str, &Node)> {
     root.child("load-balance").map(|l| l.named("group").collect()).unwrap_or_default()
 }
 
-/// `G (eth0, eth1 failover-only)`, for a refusal.
-fn group_summary(name: &str, g: &Node) -> String {
-    let ifs: Vec<String> = g
-        .named("interface")
-        .map(|(i, n)| if n.flag("failover-only") { format!("{i} failover-only") } else { i.to_string() })
-        .collect();
-    format!("{name} ({})", ifs.join(", "))
+/// `G (eth0, eth1 failover-only); H (eth2)`, for a refusal.
+fn groups_summary(groups: &[(&str, &Node)]) -> String {
+    let mut out = String::new();
+    for (name, g) in groups {
+        let sep = if out.is_empty() { "" } else { "; " };
+        let _ = write!(out, "{sep}{name} (");
+        for (k, (i, n)) in g.named("interface").enumerate() {
+            let sep = if k == 0 { "" } else { ", " };
+            let backup = if n.flag("failover-only") { " failover-only" } else { "" };
+            let _ = write!(out, "{sep}{i}{backup}");
+        }
+        out.push(')');
+    }
+    out
 }
 
 /// Whether a firewall rule matches every packet: nothing but its action, its modify and
@@ -171,24 +208,27 @@ fn lan_groups<'a>(root: &'a Node, ifaces: &[Iface]) -> Vec<(&'a str, String)> {
     let Some(fw) = root.child("firewall") else { return Vec::new() };
     let mut out: Vec<(&str, String)> = Vec::new();
     for (set, rules) in fw.named("modify") {
-        let users: Vec<&str> = ifaces
-            .iter()
-            .filter(|i| !i.disabled && i.modify.as_deref() == Some(set))
-            .map(|i| i.name.as_str())
-            .collect();
+        // `eth1, eth1.10`: the enabled interfaces that apply it.
+        let mut users = String::new();
+        for i in ifaces.iter().filter(|i| !i.disabled && i.modify.as_deref() == Some(set)) {
+            let sep = if users.is_empty() { "" } else { ", " };
+            let _ = write!(users, "{sep}{}", i.name);
+        }
         if users.is_empty() {
             continue;
         }
-        // The rules run in their numbers' order, whatever the file's.
-        let first = rules
-            .named("rule")
-            .filter_map(|(n, r)| {
-                let group = r.child("modify").and_then(|m| m.leaf("lb-group")).filter(|_| catch_all(r))?;
-                Some((n.parse::<u32>().ok()?, group))
-            })
-            .min_by_key(|(n, _)| *n);
+        // The rules run in their numbers' order, whatever the file's: the lowest number
+        // (the first in the file of equal ones).
+        let mut first: Option<(u32, &str)> = None;
+        for (n, r) in rules.named("rule") {
+            let Some(group) = r.child("modify").and_then(|m| m.leaf("lb-group")) else { continue };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            if catch_all(r) && first.is_none_or(|(f, _)| n < f) {
+                first = Some((n, group));
+            }
+        }
         if let Some((n, group)) = first {
-            let from = format!("firewall modify {set} rule {n}, the catch-all of {}", users.join(", "));
+            let from = format!("firewall modify {set} rule {n}, the catch-all of {users}");
             if !out.iter().any(|(g, _)| *g == group) {
                 out.push((group, from));
             }
@@ -199,13 +239,15 @@ fn lan_groups<'a>(root: &'a Node, ifaces: &[Iface]) -> Vec<(&'a str, String)> {
 
 /// The default routes' enabled static next-hops: (next-hop, distance).
 fn static_next_hops(root: &Node) -> Vec<(Ipv4Addr, u32)> {
-    let Some(st) = root.child("protocols").and_then(|p| p.child("static")) else { return Vec::new() };
-    st.named("route")
-        .filter(|(dst, r)| *dst == "0.0.0.0/0" && !r.flag("disable"))
-        .flat_map(|(_, r)| r.named("next-hop"))
-        .filter(|(_, n)| !n.flag("disable"))
-        .filter_map(|(hop, n)| Some((hop.parse().ok()?, n.leaf("distance").and_then(|v| v.parse().ok()).unwrap_or(1))))
-        .collect()
+    let mut out = Vec::new();
+    let Some(st) = root.child("protocols").and_then(|p| p.child("static")) else { return out };
+    for (_, r) in st.named("route").filter(|(dst, r)| *dst == "0.0.0.0/0" && !r.flag("disable")) {
+        for (hop, n) in r.named("next-hop").filter(|(_, n)| !n.flag("disable")) {
+            let Ok(hop) = hop.parse() else { continue };
+            out.push((hop, n.leaf("distance").and_then(|v| v.parse().ok()).unwrap_or(1)));
+        }
+    }
+    out
 }
 
 /// `system gateway-address`: the default route EdgeOS's setup wizard writes for a static WAN.
@@ -213,14 +255,11 @@ fn system_gateway(root: &Node) -> Option<Ipv4Addr> {
     root.child("system")?.leaf("gateway-address")?.parse().ok()
 }
 
-fn derive_wans(root: &Node, ifaces: &[Iface], d: &mut Derived) {
-    let refuse = |d: &mut Derived, why: String| {
-        for k in ["PRIMARY_DEV", "PRIMARY_GW", "BACKUP_DEV", "BACKUP_GW"] {
-            d.lack(k, why.clone());
-        }
-    };
+fn derive_wans(root: &Node, ifaces: &[Iface], gateways: &Gateways, d: &mut Derived) {
+    let refuse =
+        |d: &mut Derived, why: String| d.lack_all(&["PRIMARY_DEV", "PRIMARY_GW", "BACKUP_DEV", "BACKUP_GW"], why);
     let groups = groups(root);
-    let all = || groups.iter().map(|(n, g)| group_summary(n, g)).collect::<Vec<_>>().join("; ");
+    let all = || groups_summary(&groups);
     let used = lan_groups(root, ifaces);
     let (group, gnode, chosen_by) = match (used.as_slice(), groups.as_slice()) {
         (_, []) => return refuse(d, "no load-balance group in the configuration".into()),
@@ -236,16 +275,23 @@ fn derive_wans(root: &Node, ifaces: &[Iface], d: &mut Derived) {
             )
         }
         (several, _) => {
-            let named: Vec<String> = several.iter().map(|(g, from)| format!("{g} ({from})")).collect();
-            return refuse(d, format!("the LAN's catch-all rules use several groups: {}", named.join("; ")));
+            let mut why = String::from("the LAN's catch-all rules use several groups: ");
+            for (k, (g, from)) in several.iter().enumerate() {
+                let _ = write!(why, "{}{g} ({from})", if k == 0 { "" } else { "; " });
+            }
+            return refuse(d, why);
         }
     };
     let off = |name: &str| ifaces.iter().any(|i| i.name == name && i.disabled);
-    let members: Vec<(&str, &Node)> = gnode.named("interface").collect();
-    let backups: Vec<&str> = members.iter().filter(|(_, n)| n.flag("failover-only")).map(|(i, _)| *i).collect();
-    // A disabled primary carries nothing: not the one to watch.
-    let primaries: Vec<(&str, &Node)> =
-        members.iter().filter(|(i, n)| !n.flag("failover-only") && !off(i)).copied().collect();
+    let (mut backups, mut primaries): (Vec<&str>, Vec<(&str, &Node)>) = Default::default();
+    for (i, n) in gnode.named("interface") {
+        if n.flag("failover-only") {
+            backups.push(i);
+        } else if !off(i) {
+            // A disabled primary carries nothing: not the one to watch.
+            primaries.push((i, n));
+        }
+    }
     let ((primary, pnode), backup) = match (primaries.as_slice(), backups.as_slice()) {
         (_, [b]) if off(b) => {
             return refuse(d, format!("the failover-only interface {b} of load-balance group {group} is disabled"))
@@ -263,34 +309,36 @@ fn derive_wans(root: &Node, ifaces: &[Iface], d: &mut Derived) {
     };
     d.set("PRIMARY_DEV", primary, format!("load-balance group {group} interface {primary} ({chosen_by})"));
     d.set("BACKUP_DEV", backup, format!("load-balance group {group} interface {backup} (failover-only)"));
-    let hops = static_next_hops(root);
-    let gateway = system_gateway(root);
     for (key, dev) in [("PRIMARY_GW", primary), ("BACKUP_GW", backup)] {
         let iface = ifaces.iter().find(|i| i.name == dev);
-        let hop = iface.and_then(|i| hops.iter().filter(|(h, _)| i.holds(*h)).min_by_key(|(_, dist)| *dist));
-        let on_gateway = gateway.filter(|g| iface.is_some_and(|i| i.holds(*g)));
-        match (iface, hop, on_gateway) {
-            (_, Some((h, _)), _) => {
-                d.set(key, h.to_string(), format!("protocols static route 0.0.0.0/0 next-hop {h} (on {dev}'s subnet)"))
-            }
-            (_, None, Some(g)) => d.set(key, g.to_string(), format!("system gateway-address {g} (on {dev}'s subnet)")),
-            (Some(i), None, _) if i.pppoe => d.set(key, "auto", format!("{}: PPPoE, the session's peer", i.path)),
-            (Some(i), None, _) if i.dhcp => {
-                d.set(key, "auto", format!("{}: address dhcp, the lease's gateway", i.path))
-            }
+        let hop = iface.and_then(|i| gateways.hops.iter().filter(|(h, _)| i.holds(*h)).min_by_key(|(_, dist)| *dist));
+        let on_gateway = gateways.system.filter(|g| iface.is_some_and(|i| i.holds(*g)));
+        // A static gateway on its subnet: the lowest-distance next-hop, else the system's.
+        let found = match (hop, on_gateway) {
+            (Some((h, _)), _) => Some((*h, "protocols static route 0.0.0.0/0 next-hop")),
+            (None, Some(g)) => Some((g, "system gateway-address")),
+            (None, None) => None,
+        };
+        match (found, iface) {
+            (Some((a, what)), _) => d.set(key, a.to_string(), format!("{what} {a} (on {dev}'s subnet)")),
+            (None, Some(i)) if i.pppoe => d.set(key, "auto", format!("{}: PPPoE, the session's peer", i.path)),
+            (None, Some(i)) if i.dhcp => d.set(key, "auto", format!("{}: address dhcp, the lease's gateway", i.path)),
             _ => d.set(key, "auto", format!("no static next-hop on {dev}'s subnet: the gateway of its default route")),
         }
     }
-    let targets: Vec<String> = pnode
-        .child("route-test")
-        .and_then(|r| r.child("type"))
-        .and_then(|t| t.child("ping"))
-        .map(|p| p.leaves_of("target").filter(|t| t.parse::<Ipv4Addr>().is_ok()).map(str::to_string).collect())
-        .unwrap_or_default();
+    // `1.1.1.1 8.8.8.8`: the primary's IPv4 ping targets.
+    let mut targets = String::new();
+    let ping = pnode.child("route-test").and_then(|r| r.child("type")).and_then(|t| t.child("ping"));
+    if let Some(ping) = ping {
+        for t in ping.leaves_of("target").filter(|t| t.parse::<Ipv4Addr>().is_ok()) {
+            let sep = if targets.is_empty() { "" } else { " " };
+            let _ = write!(targets, "{sep}{t}");
+        }
+    }
     if !targets.is_empty() {
         d.set(
             "TRACK_IPS",
-            targets.join(" "),
+            targets,
             format!("load-balance group {group} interface {primary} route-test type ping target"),
         );
     }
@@ -301,61 +349,53 @@ fn derive_wans(root: &Node, ifaces: &[Iface], d: &mut Derived) {
 /// server or DNS forwarding serves, and the static ones (listed to be confirmed).
 fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], given: &Given, d: &mut Derived) {
     // Modify rulesets that send traffic to a load-balance group.
-    let lb_rulesets: Vec<&str> = root
-        .child("firewall")
-        .map(|f| {
-            f.named("modify")
-                .filter(|(_, m)| {
-                    m.named("rule").any(|(_, r)| r.child("modify").is_some_and(|x| x.leaf("lb-group").is_some()))
-                })
-                .map(|(name, _)| name)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut lb_rulesets: Vec<&str> = Vec::new();
+    if let Some(fw) = root.child("firewall") {
+        for (name, m) in fw.named("modify") {
+            if m.named("rule").any(|(_, r)| r.child("modify").is_some_and(|x| x.leaf("lb-group").is_some())) {
+                lb_rulesets.push(name);
+            }
+        }
+    }
     let service = root.child("service");
-    let dns_listen: Vec<&str> = service
-        .and_then(|s| s.child("dns"))
-        .and_then(|d| d.child("forwarding"))
-        .map(|f| f.leaves_of("listen-on").collect())
-        .unwrap_or_default();
-    let dhcp_subnets: Vec<Ipv4Net> = service
-        .and_then(|s| s.child("dhcp-server"))
-        .map(|d| {
-            d.named("shared-network-name")
-                .filter(|(_, n)| !n.flag("disable"))
-                .flat_map(|(_, n)| n.named("subnet"))
-                .filter_map(|(sub, _)| sub.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut dns_listen: Vec<&str> = Vec::new();
+    if let Some(f) = service.and_then(|s| s.child("dns")).and_then(|d| d.child("forwarding")) {
+        dns_listen.extend(f.leaves_of("listen-on"));
+    }
+    let mut dhcp_subnets: Vec<Ipv4Net> = Vec::new();
+    if let Some(dhcp) = service.and_then(|s| s.child("dhcp-server")) {
+        for (_, n) in dhcp.named("shared-network-name").filter(|(_, n)| !n.flag("disable")) {
+            dhcp_subnets.extend(n.named("subnet").filter_map(|(sub, _)| sub.parse::<Ipv4Net>().ok()));
+        }
+    }
     let mut lans: Vec<(&Iface, String)> = Vec::new();
     let mut statics: Vec<&Iface> = Vec::new();
     for i in ifaces.iter().filter(|i| !i.addrs.is_empty() && !i.pppoe && !i.disabled && !not_lan.contains(&&*i.name)) {
-        let why = if i.modify.as_deref().is_some_and(|m| lb_rulesets.contains(&m)) {
-            format!("{}: firewall in modify {}", i.path, i.modify.as_deref().unwrap_or_default())
+        let lb_modify = i.modify.as_deref().filter(|m| lb_rulesets.contains(m));
+        let why = if lb_modify.is_some() {
+            "firewall in modify "
         } else if i.addrs.iter().any(|a| dhcp_subnets.contains(a)) {
-            format!("{}: serves DHCP", i.path)
+            "serves DHCP"
         } else if dns_listen.contains(&i.name.as_str()) {
-            format!("{}: DNS forwarding listens on it", i.path)
+            "DNS forwarding listens on it"
         } else if i.addrs.iter().any(|a| a.len < 31) {
             // Hosts with static addresses and no DHCP or DNS of the router's: still a
             // LAN whose traffic needs the failover (a /31 or /32 is a link, not a LAN).
             statics.push(i);
-            format!("{}: a static LAN (no DHCP or DNS forwarding): confirm", i.path)
+            "a static LAN (no DHCP or DNS forwarding): confirm"
         } else {
             continue;
         };
-        lans.push((i, why));
+        // The ruleset's name follows its words (`lb_modify` is set in that case only).
+        lans.push((i, format!("{}: {why}{}", i.path, lb_modify.unwrap_or_default())));
     }
-    let lan_of =
-        |i: &Iface| i.addrs.iter().filter(|a| a.len < 31).map(|a| format!("{} {a}", i.name)).collect::<Vec<_>>();
     if !given.lan.is_empty() {
         return given_lan(ifaces, not_lan, (&lans, &statics), &dns_listen, given, d);
     }
     for i in &statics {
         d.confirm.push(format!(
             "{} is in LAN_SUBNET: {} has a static address, no DHCP and no DNS forwarding; if it is no LAN, give --lan",
-            lan_of(i).join(", "),
+            lan_prefixes(i),
             i.path
         ));
     }
@@ -366,17 +406,30 @@ fn derive_lan(root: &Node, ifaces: &[Iface], not_lan: &[&str], given: &Given, d:
         );
         return;
     }
-    d.lan_devs = lans.iter().map(|(i, _)| i.name.clone()).collect();
-    let subnets: Vec<String> = lans.iter().flat_map(|(i, _)| i.addrs.iter().map(|a| a.to_string())).collect();
-    let from: Vec<&str> = lans.iter().map(|(_, w)| w.as_str()).collect();
-    d.set("LAN_SUBNET", subnets.join(" "), from.join("; "));
+    let (mut subnets, mut from) = (String::new(), String::new());
+    for (i, why) in &lans {
+        d.lan_devs.push(i.name.clone());
+        for a in &i.addrs {
+            let sep = if subnets.is_empty() { "" } else { " " };
+            let _ = write!(subnets, "{sep}{a}");
+        }
+        let sep = if from.is_empty() { "" } else { "; " };
+        let _ = write!(from, "{sep}{why}");
+    }
+    d.set("LAN_SUBNET", subnets, from);
     // LAN_DEV: where the resolver listens, else the first LAN interface that is not static.
     let dev = lans
         .iter()
         .find(|(i, _)| dns_listen.contains(&i.name.as_str()))
-        .or_else(|| lans.iter().find(|(i, _)| !statics.contains(i)))
+        .or_else(|| lans.iter().find(|(i, _)| !listed(&statics, i)))
         .unwrap_or(&lans[0]);
     d.set("LAN_DEV", dev.0.name.clone(), format!("{} (the router's LAN address, for the DNS check)", dev.0.path));
+}
+
+/// Whether `i` is one of `list` (the same interface of the configuration: all lists here
+/// hold references into one `interfaces` result).
+fn listed(list: &[&Iface], i: &Iface) -> bool {
+    list.iter().any(|l| std::ptr::eq(*l, i))
 }
 
 /// LAN_SUBNET from `--lan`; what the configuration's LANs have outside it is listed to be
@@ -393,25 +446,33 @@ fn given_lan(
     let inside = |a: &Ipv4Net| given.lan.iter().any(|g| g.len <= a.len && g.contains(a.addr));
     // A WAN's or a tunnel's own address inside LAN_SUBNET would send the router's own
     // traffic there (the tunnel's packets too) into the tunnel.
-    let clash: Vec<String> = ifaces
-        .iter()
-        .filter(|i| not_lan.contains(&i.name.as_str()))
-        .flat_map(|i| i.hosts.iter().map(move |(a, _)| (i, *a)))
-        .filter_map(|(i, a)| given.lan.iter().find(|g| g.contains(a)).map(|g| format!("{g} holds {a} of {}", i.path)))
-        .collect();
-    if !clash.is_empty() {
-        let why = format!("--lan: {} (a WAN, a tunnel or loopback, never a LAN)", clash.join("; "));
-        return d.lack("LAN_SUBNET", why);
+    let mut clash = String::new();
+    for i in ifaces.iter().filter(|i| not_lan.contains(&i.name.as_str())) {
+        for (a, _) in &i.hosts {
+            if let Some(g) = given.lan.iter().find(|g| g.contains(*a)) {
+                let sep = if clash.is_empty() { "" } else { "; " };
+                let _ = write!(clash, "{sep}{g} holds {a} of {}", i.path);
+            }
+        }
     }
-    let found: Vec<String> =
-        lans.iter().flat_map(|(i, _)| i.addrs.iter().map(move |a| format!("{} {a}", i.name))).collect();
-    let set: Vec<String> = given.lan.iter().map(|n| n.to_string()).collect();
-    let from = if found.is_empty() {
-        "--lan".to_string()
-    } else {
-        format!("--lan (the configuration's LANs: {})", found.join(", "))
-    };
-    d.set("LAN_SUBNET", set.join(" "), from);
+    if !clash.is_empty() {
+        return d.lack("LAN_SUBNET", format!("--lan: {clash} (a WAN, a tunnel or loopback, never a LAN)"));
+    }
+    let mut found = String::new();
+    for (i, _) in lans {
+        for a in &i.addrs {
+            let sep = if found.is_empty() { "" } else { ", " };
+            let _ = write!(found, "{sep}{} {a}", i.name);
+        }
+    }
+    let from =
+        if found.is_empty() { "--lan".to_string() } else { format!("--lan (the configuration's LANs: {found})") };
+    let mut set = String::new();
+    for n in &given.lan {
+        let sep = if set.is_empty() { "" } else { " " };
+        let _ = write!(set, "{sep}{n}");
+    }
+    d.set("LAN_SUBNET", set, from);
     for (i, _) in lans {
         for a in i.addrs.iter().filter(|a| !inside(a)) {
             d.confirm.push(format!("{} {a} ({}) is not in --lan: its traffic will not fail over", i.name, i.path));
@@ -422,7 +483,7 @@ fn given_lan(
         .filter(|i| !i.disabled && !not_lan.contains(&i.name.as_str()) && i.addrs.iter().any(inside))
         .collect();
     d.lan_devs = candidates.iter().map(|i| i.name.clone()).collect();
-    let served = candidates.iter().find(|i| !statics.contains(i));
+    let served = candidates.iter().find(|i| !listed(statics, i));
     match candidates.iter().find(|i| dns_listen.contains(&i.name.as_str())).or(served).or(candidates.first()) {
         Some(i) => d.set("LAN_DEV", i.name.clone(), format!("{} (its address is in --lan)", i.path)),
         None => d.lack("LAN_DEV", "no interface of the configuration has an address in --lan (the default is switch0)"),
@@ -433,7 +494,6 @@ fn given_lan(
 mod tests {
     use super::*;
     use crate::edgeos;
-    use std::fmt::Write as _;
     use std::path::Path;
 
     /// What `init` makes of `text`: each value with where it came from, each missing key
@@ -538,6 +598,40 @@ mod tests {
         std::fs::remove_file(&tmp).ok();
         assert!(failures.is_empty(), "{}", failures.join("\n"));
         assert!(fixtures >= 25 && cases >= 35, "{fixtures} fixtures, {cases} cases");
+    }
+
+    /// Every group with its members, the failover-only ones said; a LAN's prefixes, not
+    /// its links.
+    #[test]
+    fn the_summaries_in_refusals() {
+        let root = edgeos::parse_config_tree(
+            "load-balance {\n group A {\n  interface eth0 {\n  }\n  interface eth1 {\n   failover-only\n  }\n }\n group B {\n }\n}\n\
+             interfaces {\n ethernet eth2 {\n  address 192.168.3.1/24\n  address 10.0.0.1/31\n  address 10.9.0.1/16\n }\n}\n",
+        );
+        assert_eq!(groups_summary(&groups(&root)), "A (eth0, eth1 failover-only); B ()");
+        let ifaces = interfaces(&root);
+        assert_eq!(lan_prefixes(&ifaces[0]), "eth2 192.168.3.0/24, eth2 10.9.0.0/16");
+    }
+
+    /// Two LAN interfaces whose catch-all rules use two groups: each named with the rule.
+    #[test]
+    fn several_groups_in_use_are_each_named() {
+        let root = edgeos::parse_config_tree(
+            "firewall {\n modify M1 {\n  rule 10 {\n   action modify\n   modify {\n    lb-group A\n   }\n  }\n }\n\
+             modify M2 {\n  rule 20 {\n   action modify\n   modify {\n    lb-group B\n   }\n  }\n }\n}\n\
+             interfaces {\n ethernet eth2 {\n  firewall {\n   in {\n    modify M1\n   }\n  }\n }\n\
+             ethernet eth3 {\n  firewall {\n   in {\n    modify M2\n   }\n  }\n }\n}\n\
+             load-balance {\n group A {\n }\n group B {\n }\n}\n",
+        );
+        let d = derive(&root, &Given::default());
+        let why = d.missing.iter().find(|(k, _)| *k == "PRIMARY_DEV").map(|(_, w)| w.as_str());
+        assert_eq!(
+            why,
+            Some(
+                "the LAN's catch-all rules use several groups: A (firewall modify M1 rule 10, the catch-all of eth2); \
+                 B (firewall modify M2 rule 20, the catch-all of eth3)"
+            )
+        );
     }
 
     /// The marker line of a base fixture from which the large ones are built.

@@ -7,7 +7,8 @@
 //! another router, read on a machine with a `switch0` or a `wg0` of its own, takes
 //! nothing from that machine.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::Derived;
 use crate::net::Prefix;
@@ -39,9 +40,12 @@ fn usable<'a>(live: &'a [LiveAddr], dev: &'a str) -> impl Iterator<Item = (Ipv6A
 /// Why `dev` of this machine is not the configuration's (it lacks every IPv4 address the
 /// configuration gives it), if it is not.
 fn not_the_router(d: &Derived, live: &[LiveAddr], dev: &str) -> Option<String> {
-    let want: Vec<Ipv4Addr> = d.configured4.iter().filter(|(n, _)| n == dev).map(|(_, a)| *a).collect();
-    let held = live.iter().any(|a| a.dev == dev && matches!(a.addr, IpAddr::V4(v4) if want.contains(&v4)));
-    let first = want.first()?;
+    let (mut first, mut held) = (None, false);
+    for (_, want) in d.configured4.iter().filter(|(n, _)| n == dev) {
+        first = first.or(Some(want));
+        held |= live.iter().any(|a| a.dev == dev && a.addr == IpAddr::V4(*want));
+    }
+    let first = first?;
     (!held).then(|| format!("{dev} of this machine does not hold {first}, as the configuration's does"))
 }
 
@@ -68,32 +72,34 @@ pub fn derive_v6(d: &mut Derived, live: Result<&[LiveAddr], String>) {
     let live = match live {
         Ok(l) => l,
         Err(why) => {
-            d.lack("LAN_SUBNET6", why.clone());
-            d.lack("WG_PEER_IP6", why);
+            d.lack_all(&["LAN_SUBNET6", "WG_PEER_IP6"], why);
             return;
         }
     };
-    let (mut nets, mut from, mut why_not): (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+    // Each prefix once, written `P1 P2` beside `the live address of DEV ADDR/LEN, …`.
+    let (mut nets, mut list, mut from, mut why_not) = (Vec::new(), String::new(), String::new(), String::new());
     for dev in &d.lan_devs {
         if let Some(why) = not_the_router(d, live, dev) {
-            why_not.push(why);
+            let sep = if why_not.is_empty() { "" } else { "; " };
+            let _ = write!(why_not, "{sep}{why}");
             continue;
         }
         for (addr, len) in usable(live, dev) {
             let Some(p) = Prefix::masked(IpAddr::V6(addr), len) else { continue };
-            let net = format!("{}/{}", p.addr, p.len);
-            if !nets.contains(&net) {
-                nets.push(net);
-                from.push(format!("{dev} {addr}/{len}"));
+            if !nets.contains(&p) {
+                let (sep, from_sep) = if nets.is_empty() { ("", "the live address of ") } else { (" ", ", ") };
+                nets.push(p);
+                let _ = write!(list, "{sep}{}/{}", p.addr, p.len);
+                let _ = write!(from, "{from_sep}{dev} {addr}/{len}");
             }
         }
     }
     if d.lan_devs.is_empty() {
         d.lack("LAN_SUBNET6", "no LAN interface was found");
     } else if !nets.is_empty() {
-        d.set("LAN_SUBNET6", nets.join(" "), format!("the live address of {}", from.join(", ")));
+        d.set("LAN_SUBNET6", list, from);
     } else if !why_not.is_empty() {
-        d.lack("LAN_SUBNET6", why_not.join("; "));
+        d.lack("LAN_SUBNET6", why_not);
     } else {
         let devs = d.lan_devs.join(", ");
         let why = format!("no global IPv6 address on {devs} now (a delegated prefix appears once the WAN hands one out): run init again then");
@@ -126,6 +132,7 @@ pub fn derive_v6(d: &mut Derived, live: Result<&[LiveAddr], String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn live(dev: &str, a: &str, len: u8) -> LiveAddr {
         LiveAddr { dev: dev.into(), addr: a.parse().expect("address"), prefix_len: len }
@@ -173,6 +180,8 @@ mod tests {
         let mut d = derived(&["switch0", "switch0.30"], true, Some(true));
         derive_v6(&mut d, Ok(&addrs));
         assert_eq!(d.get("LAN_SUBNET6"), Some("2001:db8:10:1::/64 fd00:30::/64"), "{d:?}");
+        let from = d.values.iter().find(|(k, _, _)| *k == "LAN_SUBNET6").map(|(_, _, f)| f.as_str());
+        assert_eq!(from, Some("the live address of switch0 2001:db8:10:1::1/64, switch0.30 fd00:30::1/64"));
         assert_eq!(d.get("WG_PEER_IP6"), Some("fd00:11::1"), "the address that names one other host");
         let required = "WG_PEER_IP=10.11.0.1\nWG_ENDPOINT=203.0.113.10\nPRIMARY_DEV=eth0\nPRIMARY_GW=auto\nBACKUP_DEV=eth1\nBACKUP_GW=auto\nLAN_SUBNET=192.168.10.0/24\n";
         let text = format!("{required}{}", d.to_text("t"));
@@ -221,6 +230,13 @@ mod tests {
             "switch0 of this machine does not hold 192.168.10.1, as the configuration's does"
         );
         assert_eq!(why(&d, "WG_PEER_IP6"), "wg0 of this machine does not hold 10.11.0.2, as the configuration's does");
+        let mut d = derived(&["switch0", "switch0.30"], false, None);
+        derive_v6(&mut d, Ok(&addrs));
+        assert_eq!(
+            why(&d, "LAN_SUBNET6"),
+            "switch0 of this machine does not hold 192.168.10.1, as the configuration's does; \
+             switch0.30 of this machine does not hold 192.168.30.1, as the configuration's does"
+        );
         // An interface the configuration gives no IPv4 address (--wg-iface of one it
         // lacks) is taken as it is.
         let mut d = derived(&[], true, None);

@@ -7,6 +7,7 @@
 //! else the other host of a /30 or /31. Each refusal that lacks a value names the option
 //! that gives it.
 
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::derive::{network, Iface};
@@ -32,46 +33,63 @@ impl Tunnel<'_> {
         self.iface.map_or(&[], |i| i.hosts.as_slice())
     }
 
-    /// `wg0 (address 10.11.0.2/30, endpoints 203.0.113.10:51820)`, for a refusal.
-    fn summary(&self) -> String {
-        let ends: Vec<&str> = self.peers.iter().filter(|p| !p.disabled).filter_map(|p| p.endpoint.as_deref()).collect();
-        format!(
-            "{} (address {}, endpoint {})",
-            self.name,
-            addresses(self.hosts()),
-            if ends.is_empty() { "none".to_string() } else { ends.join(" ") }
-        )
-    }
-
-    /// What each peer routes: `wg0 peer xTIBA5rb… 10.50.0.0/16 (endpoint …)`.
-    fn routes(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .peers
-            .iter()
-            .map(|p| {
-                let ips = if p.allowed_ips.is_empty() { "nothing".to_string() } else { p.allowed_ips.join(",") };
-                let end = p.endpoint.as_deref().map(|e| format!(", endpoint {e}")).unwrap_or_default();
-                let off = if p.disabled { ", disabled" } else { "" };
-                format!("{} peer {} routes {ips}{end}{off}", self.name, short_key(&p.key))
-            })
-            .collect();
-        out.extend(self.bad_keys.iter().map(|k| {
-            format!("{} peer `{}` is not used: its key is not a WireGuard public key", self.name, short_key(k))
-        }));
-        if out.is_empty() {
-            out.push(format!("{} has no peer", self.name));
+    /// What each peer routes, appended to `out` after a `; `: `wg0 peer xTIBA5rb… routes
+    /// 10.50.0.0/16, endpoint …`.
+    fn routes(&self, out: &mut String) {
+        let sep = |out: &String| if out.is_empty() { "" } else { "; " };
+        let name = self.name;
+        for p in &self.peers {
+            let ips = if p.allowed_ips.is_empty() { "nothing".to_string() } else { p.allowed_ips.join(",") };
+            let _ = write!(out, "{}{name} peer {} routes {ips}", sep(out), short_key(&p.key));
+            if let Some(e) = &p.endpoint {
+                let _ = write!(out, ", endpoint {e}");
+            }
+            if p.disabled {
+                out.push_str(", disabled");
+            }
         }
-        out
+        for k in &self.bad_keys {
+            let _ = write!(
+                out,
+                "{}{name} peer `{}` is not used: its key is not a WireGuard public key",
+                sep(out),
+                short_key(k)
+            );
+        }
+        if self.peers.is_empty() && self.bad_keys.is_empty() {
+            let _ = write!(out, "{}{name} has no peer", sep(out));
+        }
     }
 }
 
-fn addresses(hosts: &[(Ipv4Addr, u8)]) -> String {
-    let addrs: Vec<String> = hosts.iter().map(|(a, l)| format!("{a}/{l}")).collect();
-    if addrs.is_empty() {
-        "none".to_string()
-    } else {
-        addrs.join(" ")
+/// `wg0 (address 10.11.0.2/30, endpoint 203.0.113.10:51820); wg1 (…)`, for a refusal.
+fn summaries(ts: &[&Tunnel]) -> String {
+    let mut out = String::new();
+    for t in ts {
+        let sep = if out.is_empty() { "" } else { "; " };
+        let _ = write!(out, "{sep}{} (address {}, endpoint ", t.name, addresses(t.hosts()));
+        let mut ends = t.peers.iter().filter(|p| !p.disabled).filter_map(|p| p.endpoint.as_deref()).peekable();
+        if ends.peek().is_none() {
+            out.push_str("none");
+        }
+        for (k, e) in ends.enumerate() {
+            let _ = write!(out, "{}{e}", if k == 0 { "" } else { " " });
+        }
+        out.push(')');
     }
+    out
+}
+
+fn addresses(hosts: &[(Ipv4Addr, u8)]) -> String {
+    if hosts.is_empty() {
+        return "none".to_string();
+    }
+    let mut out = String::new();
+    for (a, l) in hosts {
+        let sep = if out.is_empty() { "" } else { " " };
+        let _ = write!(out, "{sep}{a}/{l}");
+    }
+    out
 }
 
 fn short_key(key: &str) -> String {
@@ -79,25 +97,24 @@ fn short_key(key: &str) -> String {
 }
 
 fn tunnels<'a>(root: &'a Node, ifaces: &'a [Iface]) -> Vec<Tunnel<'a>> {
-    let Some(all) = root.child("interfaces") else { return Vec::new() };
-    all.named("wireguard")
-        .map(|(name, n)| Tunnel {
-            name,
-            iface: ifaces.iter().find(|i| i.name == name),
-            peers: edgeos::peers_of(n),
-            bad_keys: n
-                .named("peer")
-                .map(|(k, _)| k)
-                .filter(|k| crate::wireguard::key_from_base64(k).is_none())
-                .collect(),
-        })
-        .collect()
+    let mut out = Vec::new();
+    let Some(all) = root.child("interfaces") else { return out };
+    for (name, n) in all.named("wireguard") {
+        let mut bad_keys = Vec::new();
+        for (k, _) in n.named("peer") {
+            if crate::wireguard::key_from_base64(k).is_none() {
+                bad_keys.push(k);
+            }
+        }
+        let iface = ifaces.iter().find(|i| i.name == name);
+        out.push(Tunnel { name, iface, peers: edgeos::peers_of(n), bad_keys });
+    }
+    out
 }
 
 /// The tunnel: its index in `tunnels` (`None`: `--wg-iface` names an interface the
 /// configuration lacks) and why it was chosen; or why none can be.
 fn choose(tunnels: &[Tunnel], ifaces: &[Iface], given: &Given) -> Result<(Option<usize>, String), String> {
-    let list = |ts: &[&Tunnel]| ts.iter().map(|t| t.summary()).collect::<Vec<_>>().join("; ");
     if let Some(name) = &given.wg_iface {
         return match tunnels.iter().position(|t| t.name == name) {
             Some(i) => Ok((Some(i), "--wg-iface".into())),
@@ -113,27 +130,39 @@ fn choose(tunnels: &[Tunnel], ifaces: &[Iface], given: &Given) -> Result<(Option
     }
     let pick = |t: &Tunnel| tunnels.iter().position(|x| x.name == t.name);
     if let Some(ip) = given.peer_ip {
-        let inside: Vec<&Tunnel> =
-            all.iter().copied().filter(|t| t.hosts().iter().any(|(a, l)| network(*a, *l).contains(ip))).collect();
+        let mut inside: Vec<&Tunnel> = Vec::new();
+        for t in tunnels {
+            if t.hosts().iter().any(|(a, l)| network(*a, *l).contains(ip)) {
+                inside.push(t);
+            }
+        }
         return match inside.as_slice() {
             [t] => Ok((pick(t), format!("its prefix holds --peer-ip {ip}"))),
-            [] => Err(format!("--peer-ip {ip} is in no WireGuard interface's prefix: {}", list(&all))),
+            [] => Err(format!("--peer-ip {ip} is in no WireGuard interface's prefix: {}", summaries(&all))),
             several => Err(format!(
                 "--peer-ip {ip} is in several interfaces' prefixes: {}; give --wg-iface NAME to choose",
-                list(several)
+                summaries(several)
             )),
         };
     }
-    let full: Vec<&Tunnel> = all.iter().copied().filter(|t| !t.full().is_empty()).collect();
+    let mut full: Vec<&Tunnel> = Vec::new();
+    for t in tunnels {
+        if !t.full().is_empty() {
+            full.push(t);
+        }
+    }
     match full.as_slice() {
         [t] => Ok((pick(t), "its peer routes 0.0.0.0/0".to_string())),
         [] => {
-            let routes: Vec<String> = all.iter().flat_map(|t| t.routes()).collect();
-            Err(format!("no enabled WireGuard peer routes 0.0.0.0/0: {}", routes.join("; ")))
+            let mut routes = String::new();
+            for t in &all {
+                t.routes(&mut routes);
+            }
+            Err(format!("no enabled WireGuard peer routes 0.0.0.0/0: {routes}"))
         }
         several => Err(format!(
             "several WireGuard interfaces route 0.0.0.0/0: {}; give --wg-iface NAME or --peer-ip (the VPS's tunnel address) to choose",
-            list(several)
+            summaries(several)
         )),
     }
 }
@@ -146,11 +175,7 @@ fn split_endpoint(e: &str) -> (&str, &str) {
 
 /// WG_IFACE, WG_ENDPOINT, WG_ENDPOINT_PORT and WG_PEER_IP into `d`.
 pub(super) fn derive_wireguard(root: &Node, ifaces: &[Iface], given: &Given, d: &mut Derived) {
-    let refuse = |d: &mut Derived, why: String| {
-        for k in ["WG_IFACE", "WG_ENDPOINT", "WG_PEER_IP"] {
-            d.lack(k, why.clone());
-        }
-    };
+    let refuse = |d: &mut Derived, why: String| d.lack_all(&["WG_IFACE", "WG_ENDPOINT", "WG_PEER_IP"], why);
     let tunnels = tunnels(root, ifaces);
     let (t, why) = match choose(&tunnels, ifaces, given) {
         Ok((i, why)) => (i.and_then(|i| tunnels.get(i)), why),
@@ -164,24 +189,24 @@ pub(super) fn derive_wireguard(root: &Node, ifaces: &[Iface], given: &Given, d: 
         Some((_, full)) if full.len() == 1 => full.first().copied(),
         Some((t, full)) => {
             let asked = given.endpoint.as_ref().map(|(h, _)| h.as_str());
-            let named: Vec<&ConfiguredPeer> = full
-                .iter()
-                .copied()
-                .filter(|p| asked.is_some() && p.endpoint.as_deref().map(|e| split_endpoint(e).0) == asked)
-                .collect();
-            match (full.len(), named.as_slice()) {
-                (0, _) => {
-                    let routes = t.routes().join("; ");
-                    return refuse(d, format!("no enabled peer of {name} routes 0.0.0.0/0: {routes}"));
+            let mut named: Vec<&ConfiguredPeer> = Vec::new();
+            for p in &full {
+                if asked.is_some() && p.endpoint.as_deref().map(|e| split_endpoint(e).0) == asked {
+                    named.push(p);
                 }
-                (_, [p]) => Some(*p),
+            }
+            match named.as_slice() {
+                [p] => Some(*p),
                 _ => {
-                    let routes = t.routes().join("; ");
+                    let mut routes = String::new();
+                    t.routes(&mut routes);
                     return refuse(
                         d,
-                        format!(
-                            "several peers of {name} route 0.0.0.0/0: {routes}; give --endpoint (the VPS's) to choose"
-                        ),
+                        if full.is_empty() {
+                            format!("no enabled peer of {name} routes 0.0.0.0/0: {routes}")
+                        } else {
+                            format!("several peers of {name} route 0.0.0.0/0: {routes}; give --endpoint (the VPS's) to choose")
+                        },
                     );
                 }
             }
@@ -199,22 +224,20 @@ fn endpoint(name: &str, vps: Option<&ConfiguredPeer>, given: &Given, d: &mut Der
     let from_peer = vps.and_then(|p| Some((p, p.endpoint.as_deref()?)));
     let give = "give the VPS with --endpoint HOST[:PORT] (its IPv4 address or host name)";
     let peer_port = from_peer.map(|(_, e)| split_endpoint(e).1).filter(|p| config_ok("WG_ENDPOINT_PORT", p));
-    match (&given.endpoint, from_peer) {
-        (Some((host, port)), _) => {
+    // `interfaces wireguard wg0 peer xTIBA5rb…: endpoint 203.0.113.10:51820`.
+    let peer_from =
+        from_peer.map(|(vps, e)| format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key)));
+    match (&given.endpoint, from_peer, peer_from) {
+        (Some((host, port)), _, from) => {
             d.set("WG_ENDPOINT", host.clone(), "--endpoint");
-            match (port, peer_port, from_peer) {
+            match (port, peer_port, from) {
                 (Some(p), _, _) => d.set("WG_ENDPOINT_PORT", p.to_string(), "--endpoint"),
-                (None, Some(p), Some((vps, e))) => d.set(
-                    "WG_ENDPOINT_PORT",
-                    p,
-                    format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key)),
-                ),
+                (None, Some(p), Some(from)) => d.set("WG_ENDPOINT_PORT", p, from),
                 _ => {}
             }
         }
-        (None, Some((vps, e))) => {
+        (None, Some((_, e)), Some(from)) => {
             let (host, port) = split_endpoint(e);
-            let from = format!("interfaces wireguard {name} peer {}: endpoint {e}", short_key(&vps.key));
             match (crate::config::check_value("WG_ENDPOINT", host), port) {
                 (Err(m), _) => d.lack("WG_ENDPOINT", format!("the VPS peer's endpoint `{e}`: {m}; {give}")),
                 (Ok(()), "") => d.set("WG_ENDPOINT", host, from),
@@ -227,10 +250,10 @@ fn endpoint(name: &str, vps: Option<&ConfiguredPeer>, given: &Given, d: &mut Der
                 },
             }
         }
-        (None, None) if vps.is_some() => {
+        (None, _, _) if vps.is_some() => {
             d.lack("WG_ENDPOINT", format!("the VPS peer of {name} has no endpoint: {give}"))
         }
-        (None, None) => d.lack("WG_ENDPOINT", format!("{name} is not in the configuration: {give}")),
+        (None, _, _) => d.lack("WG_ENDPOINT", format!("{name} is not in the configuration: {give}")),
     }
 }
 
@@ -241,30 +264,36 @@ fn config_ok(key: &str, v: &str) -> bool {
 /// WG_PEER_IP: `--peer-ip` if it can be the VPS's tunnel address on `hosts`, else the
 /// other host of a /30 or /31.
 fn peer_ip(name: &str, hosts: &[(Ipv4Addr, u8)], configured: bool, given: &Given, d: &mut Derived) {
+    match peer_ip_of(name, hosts, configured, given) {
+        Ok((ip, from)) => d.set("WG_PEER_IP", ip.to_string(), from),
+        Err(why) => d.lack("WG_PEER_IP", why),
+    }
+}
+
+/// [`peer_ip`]'s value and where it came from, or why there is none.
+fn peer_ip_of(
+    name: &str,
+    hosts: &[(Ipv4Addr, u8)],
+    configured: bool,
+    given: &Given,
+) -> Result<(Ipv4Addr, String), String> {
+    let give = "give the VPS's tunnel address with --peer-ip IP";
     if let Some(ip) = given.peer_ip {
         return match peer_ip_refused(ip, hosts) {
-            Some(why) => d.lack("WG_PEER_IP", format!("--peer-ip {ip} {why}")),
-            None if configured => d.set("WG_PEER_IP", ip.to_string(), "--peer-ip"),
-            None => d.set("WG_PEER_IP", ip.to_string(), format!("--peer-ip ({name} is not in the configuration)")),
+            Some(why) => Err(format!("--peer-ip {ip} {why}")),
+            None if configured => Ok((ip, "--peer-ip".into())),
+            None => Ok((ip, format!("--peer-ip ({name} is not in the configuration)"))),
         };
     }
-    match hosts.first().and_then(|(a, l)| other_host(*a, *l).map(|o| (o, *a, *l))) {
-        Some((other, a, l)) => d.set(
-            "WG_PEER_IP",
-            other.to_string(),
-            format!("interfaces wireguard {name} address {a}/{l}: the other host of the /{l}"),
-        ),
-        None if !configured => d.lack(
-            "WG_PEER_IP",
-            format!("{name} is not in the configuration: give the VPS's tunnel address with --peer-ip IP"),
-        ),
-        None => {
-            let addr = hosts.first().map_or("no address".to_string(), |(a, l)| format!("address {a}/{l}"));
-            d.lack(
-                "WG_PEER_IP",
-                format!("{name} has {addr}, which does not name one other host: give the VPS's tunnel address with --peer-ip IP"),
-            )
-        }
+    match hosts.first() {
+        Some((a, l)) => match other_host(*a, *l) {
+            Some(other) => {
+                Ok((other, format!("interfaces wireguard {name} address {a}/{l}: the other host of the /{l}")))
+            }
+            None => Err(format!("{name} has address {a}/{l}, which does not name one other host: {give}")),
+        },
+        None if !configured => Err(format!("{name} is not in the configuration: {give}")),
+        None => Err(format!("{name} has no address, which does not name one other host: {give}")),
     }
 }
 
@@ -308,6 +337,52 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().expect("ip")
+    }
+
+    /// Two tunnels, one with an endpoint-less peer, a disabled one and a mistyped key, one
+    /// with no peer: each line of the refusal, in order.
+    #[test]
+    fn a_refusal_lists_what_every_peer_routes() {
+        let key = "hFS2RQXzCv0ZiWsEVHE4NoJ5pMeUFEzA9mbm2mIHJSE=";
+        let peer = |endpoint: Option<&str>, ips: &[&str], disabled| ConfiguredPeer {
+            key: key.into(),
+            endpoint: endpoint.map(str::to_string),
+            allowed_ips: ips.iter().map(|s| s.to_string()).collect(),
+            disabled,
+        };
+        let wg0 = Tunnel {
+            name: "wg0",
+            iface: None,
+            peers: vec![peer(None, &["10.11.0.9/32", "10.50.0.0/16"], false), peer(Some("v:1"), &[], true)],
+            bad_keys: vec!["xTIBA5rbNOTAKEY"],
+        };
+        let wg1 = Tunnel { name: "wg1", iface: None, peers: Vec::new(), bad_keys: Vec::new() };
+        let mut routes = String::new();
+        wg0.routes(&mut routes);
+        wg1.routes(&mut routes);
+        assert_eq!(
+            routes,
+            "wg0 peer hFS2RQXz… routes 10.11.0.9/32,10.50.0.0/16; wg0 peer hFS2RQXz… routes nothing, endpoint v:1, disabled; \
+             wg0 peer `xTIBA5rb…` is not used: its key is not a WireGuard public key; wg1 has no peer"
+        );
+        assert_eq!(summaries(&[&wg1]), "wg1 (address none, endpoint none)");
+        let mut wg2 = Tunnel { name: "wg2", iface: None, peers: wg0.peers.clone(), bad_keys: Vec::new() };
+        wg2.peers.push(peer(Some("h:2"), &[], false));
+        wg2.peers.push(peer(Some("h:3"), &[], false));
+        assert_eq!(summaries(&[&wg1, &wg2]), "wg1 (address none, endpoint none); wg2 (address none, endpoint h:2 h:3)");
+        assert_eq!(addresses(&[(ip("10.11.0.2"), 30), (ip("10.12.0.1"), 24)]), "10.11.0.2/30 10.12.0.1/24");
+    }
+
+    /// The WG_PEER_IP lines the corpus does not reach: a configured tunnel with no address,
+    /// and `--peer-ip` for one the configuration lacks.
+    #[test]
+    fn peer_ip_without_an_address() {
+        let why =
+            "wg0 has no address, which does not name one other host: give the VPS's tunnel address with --peer-ip IP";
+        assert_eq!(peer_ip_of("wg0", &[], true, &Given::default()), Err(why.to_string()));
+        let given = Given { peer_ip: Some(ip("10.11.0.1")), ..Given::default() };
+        let from = "--peer-ip (wg0 is not in the configuration)".to_string();
+        assert_eq!(peer_ip_of("wg0", &[], false, &given), Ok((ip("10.11.0.1"), from)));
     }
 
     #[test]
