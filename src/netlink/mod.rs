@@ -178,15 +178,6 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Sends a dump request and returns every message of the reply (for the small
-    /// dumps: links, rules, a WireGuard device).
-    pub fn dump<T>(&mut self, payload: T) -> Result<Vec<T>, NetlinkError>
-    where
-        T: NetlinkSerializable + NetlinkDeserializable<Error = DecodeError>,
-    {
-        self.dump_fold(payload, Vec::new, |out, m| out.push(m))
-    }
-
     /// Sends a dump request and folds each message of the reply into an accumulator as
     /// its datagram arrives, so that only what `each` keeps is ever held: a table of
     /// 300,000 routes costs one receive buffer, not 300,000 parsed routes.
@@ -204,16 +195,28 @@ impl Netlink {
         T: NetlinkSerializable + NetlinkDeserializable<Error = DecodeError>,
     {
         let mut request = encode(&payload, NLM_F_DUMP);
-        for _ in 0..3 {
-            let mut acc = init();
-            let read = self.exchange(&mut request, &mut |header, body| {
-                each(&mut acc, T::deserialize(header, body)?);
-                Ok(())
-            });
-            match read {
+        let mut acc = init();
+        self.dump_messages(&mut request, &mut |message| {
+            match message {
+                None => acc = init(),
+                Some((header, body)) => each(&mut acc, T::deserialize(header, body)?),
+            }
+            Ok(())
+        })?;
+        Ok(acc)
+    }
+
+    /// [`Netlink::dump_fold`]'s exchange, one copy for every message type and caller:
+    /// `each` is given every message of the dump, and `None` when the dump was
+    /// interrupted and is asked again (what was read until then is to be forgotten).
+    fn dump_messages(&mut self, request: &mut [u8], each: &mut ReadDump) -> Result<(), NetlinkError> {
+        for attempt in 0..3 {
+            if attempt > 0 {
+                let _ = each(None); // forgetting what was read cannot fail
+            }
+            match self.exchange(request, &mut |header, body| each(Some((header, body)))) {
                 Err(NetlinkError::Kernel(libc::EINTR)) => continue,
-                Err(e) => return Err(e),
-                Ok(()) => return Ok(acc),
+                read => return read,
             }
         }
         Err(NetlinkError::Kernel(libc::EINTR))
@@ -283,6 +286,9 @@ impl Netlink {
 
 /// [`Netlink::exchange`]'s reader of one reply message: its header and body.
 type ReadBody<'a> = dyn FnMut(&NetlinkHeader, &[u8]) -> Result<(), DecodeError> + 'a;
+
+/// [`Netlink::dump_messages`]' reader of a dump's messages (`None`: it starts again).
+type ReadDump<'a> = dyn FnMut(Option<(&NetlinkHeader, &[u8])>) -> Result<(), DecodeError> + 'a;
 
 /// [`frames`]' reader of one message: its header and body; `true` ends the walk.
 pub type ReadFrame<'a> = dyn FnMut(&NetlinkHeader, &[u8]) -> Result<bool, String> + 'a;
