@@ -10,10 +10,10 @@ use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::{NetlinkDeserializable, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};
 use netlink_sys::Socket;
 
-use super::{walk, NetlinkError, Rtnl};
+use super::{frames, NetlinkError, Rtnl};
 
 /// rtnetlink multicast groups (RTNLGRP_*), for NETLINK_ADD_MEMBERSHIP.
 pub const RTNLGRP_LINK: u32 = 1;
@@ -109,13 +109,15 @@ impl Events {
 
 /// The announcements of one datagram, fed to `each` in order.
 pub fn announcements(datagram: &[u8], mut each: impl FnMut(Event)) -> Result<(), String> {
-    walk(datagram, |m: NetlinkMessage<Rtnl>| {
-        if let NetlinkPayload::InnerMessage(msg) = m.payload {
-            each(Event { flags: m.header.flags, msg });
+    frames(datagram, &mut |header, body| {
+        let kind = header.message_type;
+        if !matches!(kind, NLMSG_NOOP | NLMSG_ERROR | NLMSG_DONE | NLMSG_OVERRUN) {
+            let msg = Rtnl::deserialize(header, body)
+                .map_err(|e| format!("Failed to parse message with type {kind}: {e}"))?;
+            each(Event { flags: header.flags, msg });
         }
-        None::<()>
+        Ok(false)
     })
-    .map(|_| ())
 }
 
 impl fmt::Debug for Events {
@@ -133,6 +135,20 @@ mod tests {
         // include/uapi/linux/rtnetlink.h: enum rtnetlink_groups.
         assert_eq!(IPV4_GROUPS, [1, 5, 7, 8]);
         assert_eq!((RTNLGRP_IPV6_IFADDR, IPV6_GROUPS), (9, [11, 19]));
+    }
+
+    #[test]
+    fn control_messages_are_no_announcements_and_a_cut_one_ends_the_datagram() {
+        use crate::netlink::codec::RouteMessage;
+        use crate::netlink::{encode, Body};
+        let done = encode(&Rtnl::new(NLMSG_DONE, Body::Other), 0);
+        let route = encode(&Rtnl::new(libc::RTM_NEWROUTE, Body::Route(RouteMessage::default())), 0);
+        let datagram = [done.clone(), route].concat();
+        let mut seen = Vec::new();
+        assert_eq!(announcements(&datagram, |ev| seen.push(ev.msg.kind)), Ok(()));
+        assert_eq!(seen, [libc::RTM_NEWROUTE]);
+        let cut = announcements(&datagram[..datagram.len() - 1], |_| panic!("a cut message is not read"));
+        assert!(cut.expect_err("cut").contains(&format!("message at byte {}", done.len())));
     }
 
     #[test]

@@ -266,22 +266,19 @@ pub struct Links(Vec<Link>);
 impl Links {
     /// Reads all links.
     pub fn dump(nl: &mut Netlink) -> Result<Links, NetlinkError> {
-        let replies = nl.dump(Rtnl::new(libc::RTM_GETLINK, Body::Link(LinkMsg::default())))?;
-        Ok(Links(
-            replies
-                .into_iter()
-                .filter_map(|m| match m.body {
-                    Body::Link(l) => Some(Link {
-                        index: l.index,
-                        name: l.name.unwrap_or_default(),
-                        admin_up: l.flags & IFF_UP != 0,
-                        lower_up: l.flags & IFF_LOWER_UP != 0,
-                        point_to_point: l.flags & (IFF_POINTOPOINT | IFF_NOARP) != 0,
-                    }),
-                    _ => None,
-                })
-                .collect(),
-        ))
+        let request = Rtnl::new(libc::RTM_GETLINK, Body::Link(LinkMsg::default()));
+        let links = nl.dump_fold(request, Vec::new, |out, m| {
+            if let Body::Link(l) = m.body {
+                out.push(Link {
+                    index: l.index,
+                    name: l.name.unwrap_or_default(),
+                    admin_up: l.flags & IFF_UP != 0,
+                    lower_up: l.flags & IFF_LOWER_UP != 0,
+                    point_to_point: l.flags & (IFF_POINTOPOINT | IFF_NOARP) != 0,
+                });
+            }
+        })?;
+        Ok(Links(links))
     }
 
     /// Builds a table by hand.

@@ -19,8 +19,8 @@ use std::io;
 
 use codec::{RouteMessage, RuleMessage};
 use netlink_packet_core::{
-    DecodeError, Emitable, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
-    Parseable, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    DecodeError, Emitable, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkSerializable, Parseable,
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
 use netlink_sys::{Socket, SocketAddr};
 
@@ -159,30 +159,23 @@ impl Netlink {
     }
 
     /// Sends `payload` and waits for the kernel's ACK.
-    pub fn request<T>(&mut self, payload: T, flags: u16) -> Result<(), NetlinkError>
-    where
-        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
-    {
-        self.exchange(payload, flags | NLM_F_ACK, |_: T| ())
+    pub fn request<T: NetlinkSerializable>(&mut self, payload: T, flags: u16) -> Result<(), NetlinkError> {
+        let mut request = encode(&payload, flags | NLM_F_ACK);
+        self.exchange(&mut request, &mut |_, _| Ok(()))
     }
 
     /// Sends a request and returns the messages the kernel answers before its ACK.
     pub fn query<T>(&mut self, payload: T) -> Result<Vec<T>, NetlinkError>
     where
-        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
+        T: NetlinkSerializable + NetlinkDeserializable<Error = DecodeError>,
     {
         let mut out = Vec::new();
-        self.exchange(payload, NLM_F_ACK, |m| out.push(m))?;
+        let mut request = encode(&payload, NLM_F_ACK);
+        self.exchange(&mut request, &mut |header, body| {
+            out.push(T::deserialize(header, body)?);
+            Ok(())
+        })?;
         Ok(out)
-    }
-
-    /// Sends a dump request and returns every message of the reply (for the small
-    /// dumps: links, rules, a WireGuard device).
-    pub fn dump<T>(&mut self, payload: T) -> Result<Vec<T>, NetlinkError>
-    where
-        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
-    {
-        self.dump_fold(payload, Vec::new, |out, m| out.push(m))
     }
 
     /// Sends a dump request and folds each message of the reply into an accumulator as
@@ -190,9 +183,8 @@ impl Netlink {
     /// 300,000 routes costs one receive buffer, not 300,000 parsed routes.
     ///
     /// A dump the kernel marks as interrupted (the table changed while it was read) is
-    /// started again from `init()`, up to three times: the same message, sent again under
-    /// a new sequence number (never cloned: a clone of a message is code for every
-    /// attribute kind it may hold).
+    /// started again from `init()`, up to three times: the same request bytes, sent again
+    /// under a new sequence number.
     pub fn dump_fold<T, A>(
         &mut self,
         payload: T,
@@ -200,79 +192,72 @@ impl Netlink {
         mut each: impl FnMut(&mut A, T),
     ) -> Result<A, NetlinkError>
     where
-        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
+        T: NetlinkSerializable + NetlinkDeserializable<Error = DecodeError>,
     {
-        let mut request = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(payload));
-        for _ in 0..3 {
-            let mut acc = init();
-            match self.exchange_message(&mut request, NLM_F_DUMP, &mut |m| each(&mut acc, m)) {
+        let mut request = encode(&payload, NLM_F_DUMP);
+        let mut acc = init();
+        self.dump_messages(&mut request, &mut |message| {
+            match message {
+                None => acc = init(),
+                Some((header, body)) => each(&mut acc, T::deserialize(header, body)?),
+            }
+            Ok(())
+        })?;
+        Ok(acc)
+    }
+
+    /// [`Netlink::dump_fold`]'s exchange, one copy for every message type and caller:
+    /// `each` is given every message of the dump, and `None` when the dump was
+    /// interrupted and is asked again (what was read until then is to be forgotten).
+    fn dump_messages(&mut self, request: &mut [u8], each: &mut ReadDump) -> Result<(), NetlinkError> {
+        for attempt in 0..3 {
+            if attempt > 0 {
+                let _ = each(None); // forgetting what was read cannot fail
+            }
+            match self.exchange(request, &mut |header, body| each(Some((header, body)))) {
                 Err(NetlinkError::Kernel(libc::EINTR)) => continue,
-                Err(e) => return Err(e),
-                Ok(()) => return Ok(acc),
+                read => return read,
             }
         }
         Err(NetlinkError::Kernel(libc::EINTR))
     }
 
-    /// Sends one request and feeds every reply message to `each` until the ACK (for a
-    /// request) or `NLMSG_DONE` (for a dump).
-    fn exchange<T>(&mut self, payload: T, flags: u16, mut each: impl FnMut(T)) -> Result<(), NetlinkError>
-    where
-        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
-    {
-        let mut msg = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(payload));
-        self.exchange_message(&mut msg, flags, &mut each)
-    }
-
-    /// [`Netlink::exchange`] of a message already made: its header is set here (flags,
-    /// the next sequence number, length), so a dump can send it again. `each` is taken
-    /// as `dyn`: one copy of this per message type, not one per caller's closure (there
-    /// are a dozen); the receive loop itself, [`Netlink::replies`], is one for all types.
-    fn exchange_message<T>(
-        &mut self,
-        msg: &mut NetlinkMessage<T>,
-        flags: u16,
-        each: &mut dyn FnMut(T),
-    ) -> Result<(), NetlinkError>
-    where
-        T: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
-    {
+    /// Sends `request` (a message made by [`encode`]) under the next sequence number and
+    /// feeds the header and body of every reply message to `each` until the ACK (for a
+    /// request) or `NLMSG_DONE` (for a dump). One copy for every message type: what reads
+    /// a type is in `each`.
+    fn exchange(&mut self, request: &mut [u8], each: &mut ReadBody) -> Result<(), NetlinkError> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        msg.header = NetlinkHeader::default();
-        msg.header.flags = NLM_F_REQUEST | flags;
-        msg.header.sequence_number = seq;
-        msg.finalize();
-        let mut out = vec![0u8; msg.buffer_len()];
-        msg.serialize(&mut out);
+        request[8..12].copy_from_slice(&seq.to_ne_bytes());
         let mut interrupted = false;
-        self.replies(&out, &mut |datagram| {
-            walk(datagram, |reply: NetlinkMessage<T>| {
-                if reply.header.sequence_number != seq {
-                    return None; // a reply to an earlier request
+        self.replies(request, &mut |datagram| {
+            let mut ending = None;
+            frames(datagram, &mut |header, body| {
+                if header.sequence_number != seq {
+                    return Ok(false); // a reply to an earlier request
                 }
-                interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
-                match reply.payload {
-                    NetlinkPayload::Error(e) => Some(match e.code {
-                        None => Ok(()),
-                        Some(code) => Err(NetlinkError::Kernel(-code.get())),
+                interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
+                ending = match header.message_type {
+                    NLMSG_ERROR => Some(match error_code(body)? {
+                        0 => Ok(()),
+                        code => Err(NetlinkError::Kernel(code.wrapping_neg())),
                     }),
-                    NetlinkPayload::Done(_) => {
-                        Some(if interrupted { Err(NetlinkError::Kernel(libc::EINTR)) } else { Ok(()) })
-                    }
-                    NetlinkPayload::InnerMessage(m) => {
-                        each(m);
+                    NLMSG_DONE => Some(if interrupted { Err(NetlinkError::Kernel(libc::EINTR)) } else { Ok(()) }),
+                    NLMSG_NOOP | NLMSG_OVERRUN => None,
+                    kind => {
+                        each(header, body).map_err(|e| format!("Failed to parse message with type {kind}: {e}"))?;
                         None
                     }
-                    _ => None,
-                }
-            })
+                };
+                Ok(ending.is_some())
+            })?;
+            Ok(ending)
         })
     }
 
     /// Sends `request` and hands each datagram of the kernel's answer to `read` until it
-    /// returns an end (the ACK, `NLMSG_DONE`, an error). What reads a message type is in
-    /// `read`: this loop is one copy for all of them.
+    /// returns an end (the ACK, `NLMSG_DONE`, an error).
     fn replies(
         &mut self,
         request: &[u8],
@@ -299,47 +284,111 @@ impl Netlink {
     }
 }
 
+/// [`Netlink::exchange`]'s reader of one reply message: its header and body.
+type ReadBody<'a> = dyn FnMut(&NetlinkHeader, &[u8]) -> Result<(), DecodeError> + 'a;
+
+/// [`Netlink::dump_messages`]' reader of a dump's messages (`None`: it starts again).
+type ReadDump<'a> = dyn FnMut(Option<(&NetlinkHeader, &[u8])>) -> Result<(), DecodeError> + 'a;
+
+/// [`frames`]' reader of one message: its header and body; `true` ends the walk.
+pub type ReadFrame<'a> = dyn FnMut(&NetlinkHeader, &[u8]) -> Result<bool, String> + 'a;
+
 /// What one datagram of an answer says of the request: `None` while it goes on, else
 /// how it ended.
 type Ending = Option<Result<(), NetlinkError>>;
 
+/// The bytes of a request: a netlink header (its length, `payload`'s type, NLM_F_REQUEST
+/// and `flags`; the sequence number is set as it is sent) and `payload`.
+fn encode<T: NetlinkSerializable>(payload: &T, flags: u16) -> Vec<u8> {
+    let mut out = vec![0u8; NETLINK_HEADER_LEN + payload.buffer_len()];
+    payload.serialize(&mut out[NETLINK_HEADER_LEN..]);
+    header(&mut out, payload.message_type(), flags);
+    out
+}
+
+/// Writes the header of the request `out` (zeroed): [`encode`]'s part that does not
+/// depend on the message type.
+fn header(out: &mut [u8], kind: u16, flags: u16) {
+    let len = out.len() as u32;
+    out[0..4].copy_from_slice(&len.to_ne_bytes());
+    out[4..6].copy_from_slice(&kind.to_ne_bytes());
+    out[6..8].copy_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+}
+
+/// The (negative) errno of an `NLMSG_ERROR` message's body; 0 is the ACK.
+fn error_code(body: &[u8]) -> Result<i32, String> {
+    match body.first_chunk::<4>() {
+        Some(code) => Ok(i32::from_ne_bytes(*code)),
+        None => Err(format!("an NLMSG_ERROR of {} bytes has no error code", body.len())),
+    }
+}
+
 /// Feeds the messages of one datagram, in order, to `each` until it returns `Some`,
 /// which is returned; a message that cannot be read ends the walk with an error that
-/// says where (the rest of that datagram cannot be trusted to be framed).
+/// says where (the rest of that datagram cannot be trusted to be framed). For the fuzz
+/// targets and tests, which read the crate's `NetlinkMessage`; the tool itself reads
+/// through [`frames`].
 pub fn walk<T, R>(datagram: &[u8], mut each: impl FnMut(NetlinkMessage<T>) -> Option<R>) -> Result<Option<R>, String>
 where
     T: NetlinkDeserializable,
 {
     let mut found = None;
-    frames(datagram, &mut |bytes| {
-        let m = NetlinkMessage::<T>::deserialize(bytes)?;
-        let len = m.header.length as usize;
+    frames(datagram, &mut |header, body| {
+        let message = &datagram_message(header, body);
+        let m = NetlinkMessage::<T>::deserialize(message).map_err(|e| e.to_string())?;
         found = each(m);
-        Ok((len, found.is_some()))
+        Ok(found.is_some())
     })?;
     Ok(found)
 }
 
-/// One message read by [`frames`]' reader: its length, and whether the walk ends there.
-type Framed = (usize, bool);
+/// A message as its bytes again (header and body), for [`walk`].
+fn datagram_message(header: &NetlinkHeader, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; NETLINK_HEADER_LEN];
+    header.emit(&mut out);
+    out.extend_from_slice(body);
+    out
+}
 
-/// [`walk`]'s framing, one copy for every message type: `read` reads the message at the
-/// start of the bytes it is given and says its length and whether the walk ends there.
-/// (The length is at least a header's: deserializing refuses less.)
-fn frames(datagram: &[u8], read: &mut dyn FnMut(&[u8]) -> Result<Framed, DecodeError>) -> Result<(), String> {
+/// The messages of one datagram, in order: `read` is given each one's header and body
+/// (the bytes its length covers after the header) and says whether the walk ends there.
+/// A message whose header or length does not fit ends the walk with an error that says
+/// where (the rest of that datagram cannot be trusted to be framed), as does an error of
+/// `read`.
+pub fn frames(datagram: &[u8], read: &mut ReadFrame) -> Result<(), String> {
     let mut offset = 0;
     while offset < datagram.len() {
-        let (len, end) =
-            read(&datagram[offset..]).map_err(|e| format!("message at byte {offset} of {}: {e}", datagram.len()))?;
-        if end {
+        let at = |e| format!("message at byte {offset} of {}: {e}", datagram.len());
+        let rest = &datagram[offset..];
+        let header = parse_header(rest).map_err(at)?;
+        let len = header.length as usize;
+        if read(&header, &rest[NETLINK_HEADER_LEN..len]).map_err(at)? {
             return Ok(());
-        }
-        if len < NETLINK_HEADER_LEN {
-            return Err(format!("message at byte {offset} claims {len} bytes"));
         }
         offset = offset.saturating_add((len + 3) & !3);
     }
     Ok(())
+}
+
+/// The header at the start of `bytes`, if its length is at least a header's and within
+/// `bytes`.
+fn parse_header(bytes: &[u8]) -> Result<NetlinkHeader, String> {
+    let Some(h) = bytes.first_chunk::<NETLINK_HEADER_LEN>() else {
+        return Err(format!("{} bytes are shorter than a header", bytes.len()));
+    };
+    let u16_at = |i: usize| u16::from_ne_bytes([h[i], h[i + 1]]);
+    let u32_at = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let len = u32_at(0) as usize;
+    if len < NETLINK_HEADER_LEN || len > bytes.len() {
+        return Err(format!("the header claims {len} bytes of {}", bytes.len()));
+    }
+    let mut header = NetlinkHeader::default();
+    header.length = u32_at(0);
+    header.message_type = u16_at(4);
+    header.flags = u16_at(6);
+    header.sequence_number = u32_at(8);
+    header.port_number = u32_at(12);
+    Ok(header)
 }
 
 /// struct nlmsghdr.
@@ -367,6 +416,7 @@ pub(crate) mod golden;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netlink_packet_core::NetlinkPayload;
 
     fn datagram(n: usize) -> Vec<u8> {
         let mut out = Vec::new();
@@ -397,6 +447,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_request_is_framed_as_the_crate_frames_it() {
+        let mut request = encode(&rule::dump_request(true), NLM_F_DUMP);
+        request[8..12].copy_from_slice(&7u32.to_ne_bytes());
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        header.sequence_number = 7;
+        let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(rule::dump_request(true)));
+        m.finalize();
+        let mut want = vec![0u8; m.buffer_len()];
+        m.serialize(&mut want);
+        assert_eq!(request, want);
+    }
+
+    #[test]
+    fn an_error_message_without_its_code_is_refused() {
+        assert_eq!(error_code(&(-17i32).to_ne_bytes()), Ok(-17));
+        assert_eq!(error_code(&[0, 0, 0, 0, 9]), Ok(0));
+        assert_eq!(error_code(&[0, 0]), Err("an NLMSG_ERROR of 2 bytes has no error code".to_string()));
     }
 
     #[test]

@@ -308,14 +308,10 @@ pub fn dump_request(v6: bool) -> Rtnl {
 /// Every rule of one family (a kernel without IPv6 answers with every family's: only the
 /// one asked for is kept).
 pub fn dump(nl: &mut Netlink, v6: bool) -> Result<Vec<Rule>, NetlinkError> {
-    let replies = nl.dump(dump_request(v6))?;
-    Ok(replies
-        .iter()
-        .filter_map(|m| match &m.body {
-            Body::Rule(r) if r.header.family == family(v6) => Rule::from_message(r),
-            _ => None,
-        })
-        .collect())
+    nl.dump_fold(dump_request(v6), Vec::new, |out, m| match &m.body {
+        Body::Rule(r) if r.header.family == family(v6) => out.extend(Rule::from_message(r)),
+        _ => {}
+    })
 }
 
 /// Adds the rule; EEXIST if an identical one exists (kernels since 4.12 check; callers

@@ -135,8 +135,12 @@ impl fmt::Display for PeerConfig {
             write!(f, " endpoint {e}")?;
         }
         write!(f, " persistent-keepalive {} allowed-ips ", self.keepalive_s)?;
-        let ips: Vec<String> = self.allowed_ips.iter().map(|(a, l)| format!("{a}/{l}")).collect();
-        f.write_str(&ips.join(","))
+        let mut separator = "";
+        for (a, l) in &self.allowed_ips {
+            write!(f, "{separator}{a}/{l}")?;
+            separator = ",";
+        }
+        Ok(())
     }
 }
 
@@ -445,6 +449,16 @@ pub fn key_to_base64(key: &Key) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_config_lists_its_allowed_ips_after_the_words_even_none() {
+        let mut p =
+            PeerConfig { key: [0; 32], preshared_key: None, endpoint: None, keepalive_s: 0, allowed_ips: Vec::new() };
+        let words = "peer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= persistent-keepalive 0 allowed-ips ";
+        assert_eq!(p.to_string(), words);
+        p.allowed_ips = vec![("10.0.0.0".parse().expect("ip"), 8), ("::".parse().expect("ip"), 0)];
+        assert_eq!(p.to_string(), format!("{words}10.0.0.0/8,::/0"));
+    }
 
     #[test]
     fn base64_keys_round_trip() {

@@ -12,7 +12,13 @@ use super::{uapi_socket, Collector, Key, Peer, PeerConfig, PeerSet, Peers, Psk, 
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn hex(key: &Key) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in key {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 fn unhex(s: &str) -> Option<Key> {

@@ -193,56 +193,61 @@ impl std::str::FromStr for Route {
         let mut hop: Option<NextHop> = None;
         while let Some(w) = words.next() {
             let mut arg = |what: &str| words.next().ok_or_else(|| format!("missing value after `{what}`"));
-            match (w, hop.as_mut()) {
+            let in_hop = hop.is_some();
+            // The words a next hop shares with the route set the hop's fields once
+            // `nexthop` has been seen, else the route's.
+            let (gateway, dev, realm, flags) = match hop.as_mut() {
+                Some(h) => (&mut h.gateway, &mut h.dev, &mut h.realm, &mut h.flags),
+                None => (&mut r.gateway, &mut r.dev, &mut r.realm, &mut r.flags),
+            };
+            match (w, in_hop) {
                 ("nexthop", _) => {
                     if let Some(h) = hop.take() {
                         r.nexthops.push(h);
                     }
                     hop = Some(NextHop { gateway: None, dev: None, weight: 1, flags: 0, realm: None });
                 }
-                ("via", Some(h)) => h.gateway = Some(addr("gateway", arg(w)?)?),
-                ("dev", Some(h)) => h.dev = Some(arg(w)?.to_string()),
-                ("weight", Some(h)) => {
+                ("via", _) => *gateway = Some(addr("gateway", arg(w)?)?),
+                ("dev", _) => *dev = Some(arg(w)?.to_string()),
+                ("realm", _) => *realm = Some(arg(w)?.parse().map_err(|_| bad("realm", w))?),
+                ("onlink", _) => *flags |= RTNH_F_ONLINK,
+                ("pervasive", _) => *flags |= RTNH_F_PERVASIVE,
+                ("weight", true) => {
                     let v = arg(w)?;
-                    h.weight = v.parse().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| bad("weight", v))?
+                    let weight = v.parse().ok().filter(|n| (1..=256).contains(n)).ok_or_else(|| bad("weight", v))?;
+                    if let Some(h) = hop.as_mut() {
+                        h.weight = weight;
+                    }
                 }
-                ("realm", Some(h)) => h.realm = Some(arg(w)?.parse().map_err(|_| bad("realm", w))?),
-                ("onlink", Some(h)) => h.flags |= RTNH_F_ONLINK,
-                ("pervasive", Some(h)) => h.flags |= RTNH_F_PERVASIVE,
-                (_, Some(_)) => return Err(format!("unexpected `{w}` in a nexthop")),
-                ("tos", None) => {
+                (_, true) => return Err(format!("unexpected `{w}` in a nexthop")),
+                ("tos", false) => {
                     let v = arg(w)?;
                     r.tos = u8::from_str_radix(v.trim_start_matches("0x"), 16).map_err(|_| bad("tos", v))?
                 }
-                ("nhid", None) => r.nhid = Some(arg(w)?.parse().map_err(|_| bad("nhid", w))?),
-                ("via", None) => r.gateway = Some(addr("gateway", arg(w)?)?),
-                ("dev", None) => r.dev = Some(arg(w)?.to_string()),
-                ("table", None) => {
+                ("nhid", false) => r.nhid = Some(arg(w)?.parse().map_err(|_| bad("nhid", w))?),
+                ("table", false) => {
                     let v = arg(w)?;
                     r.table = parse_table(v).ok_or_else(|| bad("table", v))?
                 }
-                ("proto", None) => {
+                ("proto", false) => {
                     let v = arg(w)?;
                     r.protocol = value_of(&PROTOCOLS, v).ok_or_else(|| bad("proto", v))?
                 }
-                ("scope", None) => {
+                ("scope", false) => {
                     let v = arg(w)?;
                     r.scope = value_of(&SCOPES, v).ok_or_else(|| bad("scope", v))?
                 }
-                ("src", None) => r.prefsrc = Some(addr("src", arg(w)?)?),
-                ("pref", None) => {
+                ("src", false) => r.prefsrc = Some(addr("src", arg(w)?)?),
+                ("pref", false) => {
                     let v = arg(w)?;
                     r.pref = value_of(&PREFS, v).ok_or_else(|| bad("pref", v))?
                 }
-                ("expires", None) => r.expires = true,
-                ("metric", None) => {
+                ("expires", false) => r.expires = true,
+                ("metric", false) => {
                     let v = arg(w)?;
                     r.metric = v.parse().map_err(|_| bad("metric", v))?
                 }
-                ("realm", None) => r.realm = Some(arg(w)?.parse().map_err(|_| bad("realm", w))?),
-                ("onlink", None) => r.flags |= RTNH_F_ONLINK,
-                ("pervasive", None) => r.flags |= RTNH_F_PERVASIVE,
-                (name, None) => {
+                (name, false) => {
                     let kind = value_of(&METRICS, name).ok_or_else(|| format!("unknown word `{name}`"))?;
                     let v = arg(name)?;
                     r.metrics.push((kind, v.parse().map_err(|_| bad(name, v))?));
