@@ -24,8 +24,9 @@ use std::ptr;
 extern "C" {
     /// The process's environment as libc keeps it: NUL-terminated `NAME=value` strings,
     /// the array ended by a null pointer. (The libc crate declares it for glibc only;
-    /// musl defines the same symbol.)
-    static environ: *const *const c_char;
+    /// musl defines the same symbol.) `mut`: libc's setenv reassigns it, and foreign code
+    /// may not change a static Rust was told is immutable.
+    static mut environ: *const *const c_char;
 }
 
 /// Which process group the child runs in.
