@@ -200,6 +200,11 @@ impl Child {
         self.pid as u32
     }
 
+    /// Its status if it has been reaped (by [`Child::try_wait`] or [`Child::wait`]).
+    pub fn reaped(&self) -> Option<Status> {
+        self.reaped
+    }
+
     /// Its status if it has ended (reaping it), `None` while it runs.
     pub fn try_wait(&mut self) -> io::Result<Option<Status>> {
         if self.reaped.is_none() {
