@@ -134,22 +134,22 @@ impl Capture {
             }
         }
         let late = Instant::now() >= self.deadline;
-        match self.child.try_wait() {
-            Ok(Some(status)) if self.stdout.is_none() && !late => {
-                let ok = status.success() && !self.too_long;
-                Some(ok.then(|| String::from_utf8(std::mem::take(&mut self.out)).ok()).flatten())
-            }
-            Ok(None) | Ok(Some(_)) if !late && !self.too_long => None,
-            _ => {
-                self.kill();
-                Some(None)
-            }
+        // Only looked at (WNOWAIT) until the end: its unreaped zombie keeps the group's id
+        // ours, so that the kill at the deadline still reaches what it left holding the pipe.
+        if !late && !self.too_long && self.stdout.is_none() && crate::os::has_exited(self.child.pid()) {
+            let ok = self.child.wait().is_ok_and(|status| status.success());
+            return Some(ok.then(|| String::from_utf8(std::mem::take(&mut self.out)).ok()).flatten());
         }
+        if !late && !self.too_long {
+            return None;
+        }
+        self.kill();
+        Some(None)
     }
 
     /// Kills the command's whole group and reaps it.
     fn kill(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
+        if self.child.reaped().is_none() {
             // The group the child leads (it is not reaped yet, so the id cannot have been
             // reused).
             crate::os::kill_group(self.child.pid());
@@ -638,6 +638,22 @@ interfaces {
         let stat = format!("/proc/{}/stat", pid.trim());
         let deadline = Instant::now() + Duration::from_secs(3);
         // Gone, or a zombie waiting for init: either way it no longer runs.
+        while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(Instant::now() < deadline, "the grandchild {} outlived the timeout", pid.trim());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_timeout_kills_what_the_command_left_holding_its_stdout() {
+        let pidfile = std::env::temp_dir().join(format!("wgf-capture-left-{}", std::process::id()));
+        // The command exits at once; what it started keeps the pipe open past the timeout.
+        let script = format!("sleep 300 & echo $! > {}; exit 0", pidfile.display());
+        assert_eq!(run_capture("/bin/sh", &["-c", &script], Duration::from_millis(300)), None);
+        let pid = std::fs::read_to_string(&pidfile).expect("the grandchild's pid");
+        std::fs::remove_file(&pidfile).ok();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let deadline = Instant::now() + Duration::from_secs(3);
         while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
             assert!(Instant::now() < deadline, "the grandchild {} outlived the timeout", pid.trim());
             std::thread::sleep(Duration::from_millis(20));

@@ -182,6 +182,8 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
 }
 
 fn main() -> ExitCode {
+    // Before any child: this process reaps its own (a parent may pass SIGCHLD ignored).
+    os::default_sigchld();
     let cli = match parse_args(std::env::args_os().skip(1).collect()) {
         Ok(c) => c,
         Err(e) => return fail(&e, None),

@@ -291,6 +291,16 @@ pub fn has_exited(pid: u32) -> bool {
     unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) == 0 && info.si_pid() != 0 }
 }
 
+/// Puts SIGCHLD back to its default action. A parent may hand it down ignored through
+/// exec, and then the kernel reaps every child at once: waitpid and waitid find none, so
+/// the hook's watcher would wait for HOOK_TIMEOUT_S and kill a group whose id may be
+/// another's by then, and a DNS restart that worked would read "No child processes".
+#[inline(always)]
+pub fn default_sigchld() {
+    // SAFETY: signal() with SIG_DFL installs no handler and touches no memory.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+}
+
 /// Reaps every child that has ended (waitpid -1, WNOHANG), without looking at them.
 #[inline(always)]
 pub fn reap_children() {

@@ -1787,6 +1787,31 @@ fn a_hanging_hook_delays_nothing_and_is_killed_after_hook_timeout_s() {
     }
 }
 
+/// A `run` started with SIGCHLD ignored (a disposition a parent may pass down through
+/// exec; children are then reaped by the kernel, and waitid finds none): a hook that
+/// succeeds at once is neither waited for until HOOK_TIMEOUT_S nor reported killed.
+#[test]
+#[ignore = "needs root and the lab tools: run with --include-ignored (make test)"]
+fn a_run_started_with_sigchld_ignored_sees_its_hook_end() {
+    let lab = Lab::up("ci", &[]);
+    let out = lab.dir.join("hook.out");
+    let hook = lab_script_file(&lab, "hook.sh", &format!("echo \"$WGF_EVENT\" >> {}\n", out.display()));
+    let conf = lab.conf_variant("ci.conf", &[("ON_CHANGE", &hook.display().to_string()), ("HOOK_TIMEOUT_S", "2")]);
+    lab.ctl("primary", "down");
+    let run = Command::new("ip")
+        .args(["netns", "exec", &format!("{}-rtr", lab.id), "perl", "-e", "$SIG{CHLD} = 'IGNORE'; exec @ARGV or die"])
+        .arg(env!("CARGO_BIN_EXE_wg-failsafe"))
+        .arg("-c")
+        .arg(&conf)
+        .arg("run")
+        .output()
+        .expect("perl");
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    wait_for_file(&out, "activated", Duration::from_secs(5));
+    sleep(Duration::from_millis(3000));
+    assert!(!lab.log().contains("ON_CHANGE"), "a hook that succeeds is not logged:\n{}", lab.log());
+}
+
 /// The changes of one sequence are told in the order they happened: `activated` before
 /// `fallback`, even when the first program run is the slower.
 #[test]

@@ -24,8 +24,9 @@ use std::ptr;
 extern "C" {
     /// The process's environment as libc keeps it: NUL-terminated `NAME=value` strings,
     /// the array ended by a null pointer. (The libc crate declares it for glibc only;
-    /// musl defines the same symbol.)
-    static environ: *const *const c_char;
+    /// musl defines the same symbol.) `mut`: libc's setenv reassigns it, and foreign code
+    /// may not change a static Rust was told is immutable.
+    static mut environ: *const *const c_char;
 }
 
 /// Which process group the child runs in.
@@ -111,9 +112,15 @@ fn pointers(strings: impl Iterator<Item = *const c_char>) -> Vec<*const c_char> 
     strings.chain([ptr::null()]).collect()
 }
 
+/// The name of a `NAME=value` string (all of it when it has no `=`).
+fn name_of(entry: &[u8]) -> &[u8] {
+    entry.split(|&b| b == b'=').next().unwrap_or(entry)
+}
+
 /// This process's environment with `added` (NAME=value strings) in place of the
-/// variables of the same names: an `envp` whose pointers live as long as `added` (and
-/// `environ`, which the tool never changes: it calls no setenv).
+/// variables of the same names, a name added twice set once to its last value (as std's
+/// `Command::env`): an `envp` whose pointers live as long as `added` (and `environ`,
+/// which the tool never changes: it calls no setenv).
 fn environment(added: &[CString]) -> Vec<*const c_char> {
     let mut kept = Vec::new();
     // SAFETY: environ is null or a null-terminated array of NUL-terminated strings, which
@@ -121,17 +128,16 @@ fn environment(added: &[CString]) -> Vec<*const c_char> {
     unsafe {
         let mut entry = environ;
         while !entry.is_null() && !(*entry).is_null() {
-            let bytes = CStr::from_ptr(*entry).to_bytes();
-            let name = bytes.split(|&b| b == b'=').next().unwrap_or(bytes);
-            let replaced =
-                added.iter().any(|a| a.as_bytes().strip_prefix(name).is_some_and(|r| r.first() == Some(&b'=')));
-            if !replaced {
+            let name = name_of(CStr::from_ptr(*entry).to_bytes());
+            if !added.iter().any(|a| name_of(a.as_bytes()) == name) {
                 kept.push(*entry);
             }
             entry = entry.add(1);
         }
     }
-    pointers(kept.into_iter().chain(added.iter().map(|a| a.as_ptr())))
+    let last = |i: usize| !added[i + 1..].iter().any(|b| name_of(b.as_bytes()) == name_of(added[i].as_bytes()));
+    let added = added.iter().enumerate().filter(|&(i, _)| last(i)).map(|(_, a)| a.as_ptr());
+    pointers(kept.into_iter().chain(added))
 }
 
 /// Returns from the enclosing function with `rc` when it is not 0 (the posix_spawn
@@ -192,6 +198,11 @@ impl Child {
     /// Its process id (and, with [`Group::New`] or [`Group::Session`], its group's).
     pub fn pid(&self) -> u32 {
         self.pid as u32
+    }
+
+    /// Its status if it has been reaped (by [`Child::try_wait`] or [`Child::wait`]).
+    pub fn reaped(&self) -> Option<Status> {
+        self.reaped
     }
 
     /// Its status if it has ended (reaping it), `None` while it runs.
@@ -318,6 +329,16 @@ mod tests {
         (out, child.wait().expect("wait"))
     }
 
+    /// The environment `env` (run directly: a shell would keep one of each name it
+    /// imports, hiding a name passed twice), each `NAME=value` in the order passed.
+    fn environment_of(env: &[(&str, String)]) -> Vec<String> {
+        let mut child = spawn(&["env", "-0"], env, PIPED).expect("env");
+        let mut out = String::new();
+        child.stdout.take().expect("piped").read_to_string(&mut out).expect("read");
+        assert!(child.wait().expect("wait").success());
+        out.split_terminator('\0').map(str::to_string).collect()
+    }
+
     /// Fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session...
     fn stat(pid: u32) -> Vec<i64> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
@@ -394,9 +415,7 @@ mod tests {
     fn the_environment_is_ours_with_the_added_names_replaced() {
         let ours = std::env::var("PATH").expect("the tests run with a PATH");
         let env = [("PATH", format!("/replaced:{ours}")), ("WGFS_ADDED", "a b\nc".to_string())];
-        let (out, status) = output("env -0", &env);
-        assert!(status.success());
-        let mut theirs: Vec<&str> = out.split_terminator('\0').collect();
+        let mut theirs = environment_of(&env);
         theirs.sort_unstable();
         let mut expected: Vec<String> = std::env::vars_os()
             .filter(|(k, _)| k != "PATH")
@@ -405,6 +424,14 @@ mod tests {
             .collect();
         expected.sort_unstable();
         assert_eq!(theirs, expected, "ours, PATH replaced (once), WGFS_ADDED added");
+    }
+
+    #[test]
+    fn a_name_added_twice_is_set_once_to_its_last_value() {
+        let env = [("WGFS_TWICE", "first".to_string()), ("WGFS_TWICE", "second".to_string())];
+        let all = environment_of(&env);
+        let twice: Vec<&String> = all.iter().filter(|v| v.starts_with("WGFS_TWICE=")).collect();
+        assert_eq!(twice, ["WGFS_TWICE=second"], "as std's Command::env: the last value, once");
     }
 
     #[test]
