@@ -65,11 +65,11 @@ impl Outage {
     /// its `budget_bytes`; without them, all of its bytes when it began in that period
     /// too, and none when it began in an earlier one (what of them fell in which period
     /// is not known: the new period is not charged the old one's bytes).
-    pub fn charged(&self, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
+    pub fn charged(&self, day: u32, offset_at: &dyn Fn(u64) -> i64) -> u64 {
         let whole = self.bytes.rx.saturating_add(self.bytes.tx);
         self.budget_bytes.unwrap_or_else(|| {
-            let same = budget::period_at(self.start_unix_s, day, &offset_at)
-                == budget::period_at(self.end_unix_s, day, &offset_at);
+            let same = budget::period_at(self.start_unix_s, day, offset_at)
+                == budget::period_at(self.end_unix_s, day, offset_at);
             if same {
                 whole
             } else {
@@ -375,9 +375,9 @@ fn edit(path: &Path, max_kb: u64, change: &dyn Fn(&str) -> Option<(String, Strin
 /// The bytes `outages` charged to `period` (BACKUP_BUDGET_PERIOD from `day`): an outage
 /// is charged to the period of its end's local date, by the offset in force then
 /// (`offset_at`, see `budget::period_at`), what [`Outage::charged`] says.
-pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
-    let ended_in = |o: &&Outage| budget::period_at(o.end_unix_s, day, &offset_at) == period;
-    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.charged(day, &offset_at)))
+pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: &dyn Fn(u64) -> i64) -> u64 {
+    let ended_in = |o: &&Outage| budget::period_at(o.end_unix_s, day, offset_at) == period;
+    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.charged(day, offset_at)))
 }
 
 /// BACKUP_BUDGET_MB's budget at `now_unix_s`: `kept` (the record's) when it counts the
@@ -388,13 +388,13 @@ pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: impl Fn
 /// cannot be read) the rebuilt period starts from nothing: the budget counts since boot.
 pub fn budget_at(c: &Config, kept: Budget, now_unix_s: u64) -> Budget {
     let budget_bytes = c.backup_budget_mb.unwrap_or(0).saturating_mul(1_000_000);
-    let period = budget::period_at(now_unix_s, c.budget_day, crate::log::utc_offset_s);
+    let period = budget::period_at(now_unix_s, c.budget_day, &crate::log::utc_offset_s);
     if kept.period == period {
         return kept;
     }
     let Some(path) = &c.history_file else { return Budget::rebuilt(period, 0, budget_bytes) };
     let text = read_tail(path, c.history_max_kb.saturating_mul(2048)).unwrap_or_default();
-    let used = bytes_in(&parse_all(&text), period, c.budget_day, crate::log::utc_offset_s);
+    let used = bytes_in(&parse_all(&text), period, c.budget_day, &crate::log::utc_offset_s);
     Budget::rebuilt(period, used, budget_bytes)
 }
 
@@ -514,7 +514,7 @@ mod tests {
     fn a_period_holds_the_outages_that_ended_in_it() {
         let dec1 = 1_796_083_200;
         let plus_one = |_: u64| 3_600;
-        let dec = budget::period_at(dec1 + 86_400, 1, plus_one);
+        let dec = budget::period_at(dec1 + 86_400, 1, &plus_one);
         let all = [
             outage(dec1 - 7_200, 60, 1_000),       // ends 22:01 UTC 30 Nov: 23:01 local, November
             outage(dec1 - 3_600, 1_800, 20_000),   // ends 23:30 UTC 30 Nov: 00:30 local, December
@@ -522,14 +522,14 @@ mod tests {
             outage(dec1 + 40 * 86_400, 10, 4_000), // January
         ];
         // rx and rx / 10 as tx.
-        assert_eq!(bytes_in(&all, dec, 1, plus_one), 22_000 + 330_000);
-        assert_eq!(bytes_in(&[], dec, 1, plus_one), 0);
+        assert_eq!(bytes_in(&all, dec, 1, &plus_one), 22_000 + 330_000);
+        assert_eq!(bytes_in(&[], dec, 1, &plus_one), 0);
         // An outage from November into December: its line's budget_bytes (what December
         // counted of it), or, in a line without them, nothing of it.
         let across = Outage { budget_bytes: Some(50), ..outage(dec1 - 86_400, 2 * 86_400, 9_000) };
-        assert_eq!(bytes_in(std::slice::from_ref(&across), dec, 1, plus_one), 50);
+        assert_eq!(bytes_in(std::slice::from_ref(&across), dec, 1, &plus_one), 50);
         let old = Outage { budget_bytes: None, ..across.clone() };
-        assert_eq!(bytes_in(&[old], dec, 1, plus_one), 0);
+        assert_eq!(bytes_in(&[old], dec, 1, &plus_one), 0);
         let line = across.line();
         assert!(line.contains(" tx=900 budget_bytes=50 reason="), "{line}");
         assert_eq!(Outage::parse(line.trim_end()), Some(across));
