@@ -13,7 +13,7 @@
 //! (with BACKUP_BUDGET_MB) the part of the bytes counted in the period the outage ended
 //! in. A line that cannot be read (a hand edit, a crash mid-append) is skipped.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -48,17 +48,19 @@ impl Outage {
 
     /// Its line, newline included.
     pub fn line(&self) -> String {
-        let budget = self.budget_bytes.map(|n| format!(" budget_bytes={n}")).unwrap_or_default();
-        format!(
-            "start={} end={} duration_s={} target={} rx={} tx={}{budget} reason={}\n",
-            self.start_unix_s,
-            self.end_unix_s,
-            self.duration_s(),
-            self.target,
-            self.bytes.rx,
-            self.bytes.tx,
-            self.reason.replace(['\n', '\r'], " ")
-        )
+        self.line_with(&self.duration_s())
+    }
+
+    /// Its line with `duration` as its `duration_s` (`-` in an open line: [`open_line`]).
+    fn line_with(&self, duration: &dyn fmt::Display) -> String {
+        let (start, end, target, bytes) = (self.start_unix_s, self.end_unix_s, &self.target, self.bytes);
+        let mut line =
+            format!("start={start} end={end} duration_s={duration} target={target} rx={} tx={}", bytes.rx, bytes.tx);
+        if let Some(n) = self.budget_bytes {
+            _ = write!(line, " budget_bytes={n}");
+        }
+        _ = writeln!(line, " reason={}", self.reason.replace(['\n', '\r'], " "));
+        line
     }
 
     /// The bytes it charges to the budget's period it ended in (`day`: BACKUP_BUDGET_PERIOD's):
@@ -118,8 +120,7 @@ impl Outage {
 /// rewritten with its bytes so far at each [`STEP_PCT`] of the budget, it is completed at
 /// its failback, or by the first run of the next boot when a power cut ended it.
 pub fn open_line(o: &Outage) -> String {
-    let closed = format!(" end={} duration_s={} ", o.end_unix_s, o.duration_s());
-    o.line().replacen(&closed, &format!(" end={} duration_s=- ", o.end_unix_s), 1)
+    o.line_with(&"-")
 }
 
 /// An outage's line, complete (`false`) or open (`true`: see [`open_line`]).
@@ -613,6 +614,7 @@ mod tests {
         let going = Outage { budget_bytes: Some(3), ..outage(2_000, 60, 5) };
         let open = open_line(&going);
         assert!(open.starts_with("start=2000 end=2060 duration_s=- target=tunnel rx=5 "), "{open}");
+        assert_eq!(open, going.line().replacen(" duration_s=60 ", " duration_s=- ", 1), "the line but its duration");
         assert_eq!(parse_line(open.trim_end()), Some((going.clone(), true)));
         assert_eq!(parse_all(&open), []);
         // Failback: the open line replaced, once.

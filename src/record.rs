@@ -497,7 +497,7 @@ impl Record {
     pub fn parse(text: &str) -> Result<Record, String> {
         let mut r = Record::default();
         let mut proof = (None, None);
-        if !text.lines().any(|l| l.starts_with("mode=")) {
+        if !text.starts_with("mode=") && !text.contains("\nmode=") {
             return Err("no mode line: not a record".into());
         }
         // A line's end is `\n` or `\r\n`, and `\r`s before it (or at the end of a last line
@@ -621,13 +621,15 @@ fn flag(v: &str) -> Option<bool> {
 /// an earlier build) is the period starting at START (its local date then), with its
 /// bytes and thresholds: an upgrade mid-period keeps them (and an exclusion at 100 %).
 fn parse_budget(v: &str) -> Option<Budget> {
-    let words: Vec<&str> = v.split(' ').collect();
-    let (date, numbers) = match words[..] {
-        [date, ref rest @ ..] if date.contains('-') => (Some(date), rest),
-        ref all => (None, all),
+    let (date, numbers) = match v.split_once(' ') {
+        Some((date, rest)) if date.contains('-') => (Some(date), rest),
+        _ => (None, v),
     };
-    let n: Vec<u64> = numbers.iter().map(|x| x.parse::<u64>().ok()).collect::<Option<_>>()?;
-    let [start, used_bytes, told] = n[..] else { return None };
+    let mut n = numbers.split(' ').map(num);
+    let (start, used_bytes, told) = (n.next()??, n.next()??, n.next()??);
+    if n.next().is_some() {
+        return None;
+    }
     let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100)?;
     match date {
         Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct, outage_bytes: 0 }),

@@ -97,7 +97,11 @@ impl Snapshot {
 
     /// Every managed table's number, of either family (what the hook is told).
     pub fn all_tables(&self) -> BTreeSet<u32> {
-        self.tables.union(&self.tables6).copied().collect()
+        let mut all = self.tables.clone();
+        for t in &self.tables6 {
+            all.insert(*t);
+        }
+        all
     }
 
     /// The file's text, written into one string sized for it (a healthy tick renders it
@@ -156,7 +160,9 @@ impl Snapshot {
             return Err("cut short: no tables line, or no newline at its end".into());
         }
         if !tables_line {
-            s.tables = s.routes.iter().filter(|r| !r.is_v6()).map(|r| r.table).collect();
+            for r in s.routes.iter().filter(|r| !r.is_v6()) {
+                s.tables.insert(r.table);
+            }
         }
         Ok(s)
     }
@@ -484,8 +490,9 @@ impl State {
     pub fn events(&self) -> Vec<Event> {
         let bytes = self.read_bytes("events").ok().flatten().unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
-        let all: Vec<Event> = text.lines().filter_map(Event::parse).collect();
-        all[all.len().saturating_sub(EVENTS_KEPT)..].to_vec()
+        let mut all: Vec<Event> = text.lines().filter_map(Event::parse).collect();
+        all.drain(..all.len().saturating_sub(EVENTS_KEPT));
+        all
     }
 
     /// Adds `e` to the ring, keeping the last [`EVENTS_KEPT`], rewritten atomically. The
