@@ -359,16 +359,7 @@ fn edit(path: &Path, max_kb: u64, change: &dyn Fn(&str) -> Option<(String, Strin
             if text == existing {
                 return Ok(());
             }
-            let tmp = format!(".{name}.tmp");
-            match os::unlink_at(&dir, &tmp) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            let mut f: File = os::open_at(&dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            os::rename_at(&dir, &tmp, &name)?;
-            os::fsync(&dir)
+            crate::state::replace_at(&dir, &name, &text, 0o644)
         }
     }
 }
@@ -417,9 +408,10 @@ impl Shown {
     pub fn read(path: &Path, max_kb: u64, now_unix_s: u64) -> Shown {
         match read_tail(path, max_kb.saturating_mul(2048)) {
             Ok(text) => {
-                let all = parse_all(&text);
-                let last = all[all.len().saturating_sub(SHOWN)..].to_vec();
-                Shown { last, days30: Summary::of(&all, now_unix_s, 30), error: None }
+                let mut last = parse_all(&text);
+                let days30 = Summary::of(&last, now_unix_s, 30);
+                last.drain(..last.len().saturating_sub(SHOWN));
+                Shown { last, days30, error: None }
             }
             Err(e) => Shown { last: Vec::new(), days30: Summary::default(), error: Some(e.to_string()) },
         }

@@ -503,7 +503,7 @@ impl Record {
         // A line's end is `\n` or `\r\n`, and `\r`s before it (or at the end of a last line
         // without its `\n`) too: a value never ends in one (`to_text` ends every line with
         // `\n` alone, so what ends in `\r` would not read back the same).
-        for (i, line) in text.lines().enumerate() {
+        for (i, line) in text.split('\n').enumerate() {
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() {
                 continue;

@@ -332,16 +332,7 @@ impl State {
     /// directory.
     fn write_atomic(&mut self, name: &str, text: &str) -> Result<(), StateError> {
         let dir = self.ensure()?;
-        let tmp = format!(".{name}.tmp");
-        let result = (|| -> io::Result<()> {
-            unlink_at(dir, &tmp)?; // a crash's leftover; O_EXCL below refuses any other
-            let mut f = os::open_at(dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            os::rename_at(dir, &tmp, name)?;
-            os::fsync(dir)
-        })();
-        result.map_err(|e| self.error(name, &e))
+        replace_at(dir, name, text, 0o600).map_err(|e| self.error(name, &e))
     }
 
     fn remove(&mut self, name: &str) -> Result<(), StateError> {
@@ -571,6 +562,18 @@ impl State {
         }
         Ok(true)
     }
+}
+
+/// Replaces `name` in `dir` atomically, as a file of `mode`: a temporary file (O_EXCL),
+/// fsync, rename, fsync of the directory. (HISTORY_FILE's rewrite too.)
+pub(crate) fn replace_at(dir: &OwnedFd, name: &str, text: &str, mode: libc::mode_t) -> io::Result<()> {
+    let tmp = format!(".{name}.tmp");
+    unlink_at(dir, &tmp)?; // a crash's leftover; O_EXCL below refuses any other
+    let mut f = os::open_at(dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    os::rename_at(dir, &tmp, name)?;
+    os::fsync(dir)
 }
 
 /// Removes `name` from `dir`; a name that is not there is fine.
