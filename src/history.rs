@@ -94,16 +94,16 @@ impl Outage {
         let mut seen = 0;
         for f in fields.split(' ') {
             let (k, v) = f.split_once('=')?;
-            let n = || v.parse::<u64>().ok();
+            let n = v.parse::<u64>().ok();
             match k {
-                "start" => o.start_unix_s = n()?,
-                "end" => o.end_unix_s = n()?,
-                "rx" => o.bytes.rx = n()?,
-                "tx" => o.bytes.tx = n()?,
+                "start" => o.start_unix_s = n?,
+                "end" => o.end_unix_s = n?,
+                "rx" => o.bytes.rx = n?,
+                "tx" => o.bytes.tx = n?,
                 "target" => o.target = v.to_string(),
-                "duration_s" => _ = n()?,
+                "duration_s" => _ = n?,
                 "budget_bytes" if o.budget_bytes.is_none() => {
-                    o.budget_bytes = Some(n()?);
+                    o.budget_bytes = Some(n?);
                     continue;
                 }
                 _ => return None,
