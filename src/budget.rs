@@ -50,7 +50,7 @@ impl Period {
     /// The period that starts at `start_unix_s` (a local midnight): its date is that
     /// instant's local date, by the offset then (`offset_at`, see [`period_at`]). For a
     /// record an earlier build wrote, which kept only the start.
-    pub fn starting_at(start_unix_s: u64, offset_at: impl Fn(u64) -> i64) -> Period {
+    pub fn starting_at(start_unix_s: u64, offset_at: &dyn Fn(u64) -> i64) -> Period {
         let local = i64::try_from(start_unix_s).unwrap_or(i64::MAX) + offset_at(start_unix_s);
         Period { date: civil_from_days(local.div_euclid(86_400)), start_unix_s }
     }
@@ -131,7 +131,7 @@ pub fn period_start(now_unix_s: u64, day: u32, offset_s: i64) -> Period {
 /// east of UTC: `log::utc_offset_s`): the period's date by now's offset, its start by
 /// the offset in force at that midnight (October's period from the 1st starts at 22:00
 /// UTC in Berlin, also when asked in November).
-pub fn period_at(now_unix_s: u64, day: u32, offset_at: impl Fn(u64) -> i64) -> Period {
+pub fn period_at(now_unix_s: u64, day: u32, offset_at: &dyn Fn(u64) -> i64) -> Period {
     let p = period_start(now_unix_s, day, offset_at(now_unix_s));
     let (y, m, d) = p.date;
     let midnight_utc = days_from_civil(y, m, d) * 86_400;
@@ -163,7 +163,7 @@ impl Budget {
         }
         self.used_bytes = self.used_bytes.saturating_add(bytes);
         self.outage_bytes = self.outage_bytes.saturating_add(bytes);
-        let pct = u128::from(self.used_bytes) * 100 / u128::from(budget_bytes.max(1));
+        let pct = self.percent(budget_bytes);
         let reached: Vec<u8> =
             THRESHOLDS_PCT.into_iter().filter(|t| u128::from(*t) <= pct && *t > self.told_pct).collect();
         if let Some(top) = reached.last() {
@@ -174,7 +174,14 @@ impl Budget {
 
     /// The share of the budget used, in percent (may pass 100).
     pub fn used_pct(&self, budget_bytes: u64) -> u64 {
-        (u128::from(self.used_bytes) * 100 / u128::from(budget_bytes.max(1))) as u64
+        self.percent(budget_bytes) as u64
+    }
+
+    /// The share in percent, exact (128 bits: no byte count overflows it). Kept out of
+    /// line: 128-bit arithmetic is long code on a 32-bit router, written once.
+    #[inline(never)]
+    fn percent(&self, budget_bytes: u64) -> u128 {
+        u128::from(self.used_bytes) * 100 / u128::from(budget_bytes.max(1))
     }
 }
 
@@ -213,10 +220,10 @@ mod tests {
     #[test]
     fn a_period_is_known_again_from_its_start() {
         let plus_one = |_: u64| 3_600;
-        let dec = period_at(at(2026, 12, 5), 1, plus_one);
-        assert_eq!(Period::starting_at(dec.start_unix_s, plus_one), dec);
-        assert_eq!(Period::starting_at(dec.start_unix_s, plus_one).date, (2026, 12, 1));
-        assert_eq!(Period::starting_at(at(2026, 12, 1), |_| 0).date, (2026, 12, 1));
+        let dec = period_at(at(2026, 12, 5), 1, &plus_one);
+        assert_eq!(Period::starting_at(dec.start_unix_s, &plus_one), dec);
+        assert_eq!(Period::starting_at(dec.start_unix_s, &plus_one).date, (2026, 12, 1));
+        assert_eq!(Period::starting_at(at(2026, 12, 1), &|_| 0).date, (2026, 12, 1));
     }
 
     #[test]
@@ -246,10 +253,10 @@ mod tests {
         // CEST until 2026-10-25 01:00 UTC, CET after.
         let berlin = |t: u64| if (1_774_746_000..1_792_890_000).contains(&t) { 7_200 } else { 3_600 };
         let oct26 = at(2026, 10, 26) + 43_200;
-        let p = period_at(oct26, 1, berlin);
+        let p = period_at(oct26, 1, &berlin);
         assert_eq!(both(p), ((2026, 10, 1), at(2026, 10, 1) - 7_200));
-        assert_eq!(p, period_at(at(2026, 10, 10), 1, berlin));
-        assert_eq!(both(period_at(at(2026, 11, 20), 1, berlin)), ((2026, 11, 1), at(2026, 11, 1) - 3_600));
+        assert_eq!(p, period_at(at(2026, 10, 10), 1, &berlin));
+        assert_eq!(both(period_at(at(2026, 11, 20), 1, &berlin)), ((2026, 11, 1), at(2026, 11, 1) - 3_600));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! (with BACKUP_BUDGET_MB) the part of the bytes counted in the period the outage ended
 //! in. A line that cannot be read (a hand edit, a crash mid-append) is skipped.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -48,28 +48,30 @@ impl Outage {
 
     /// Its line, newline included.
     pub fn line(&self) -> String {
-        let budget = self.budget_bytes.map(|n| format!(" budget_bytes={n}")).unwrap_or_default();
-        format!(
-            "start={} end={} duration_s={} target={} rx={} tx={}{budget} reason={}\n",
-            self.start_unix_s,
-            self.end_unix_s,
-            self.duration_s(),
-            self.target,
-            self.bytes.rx,
-            self.bytes.tx,
-            self.reason.replace(['\n', '\r'], " ")
-        )
+        self.line_with(&self.duration_s())
+    }
+
+    /// Its line with `duration` as its `duration_s` (`-` in an open line: [`open_line`]).
+    fn line_with(&self, duration: &dyn fmt::Display) -> String {
+        let (start, end, target, bytes) = (self.start_unix_s, self.end_unix_s, &self.target, self.bytes);
+        let mut line =
+            format!("start={start} end={end} duration_s={duration} target={target} rx={} tx={}", bytes.rx, bytes.tx);
+        if let Some(n) = self.budget_bytes {
+            _ = write!(line, " budget_bytes={n}");
+        }
+        _ = writeln!(line, " reason={}", self.reason.replace(['\n', '\r'], " "));
+        line
     }
 
     /// The bytes it charges to the budget's period it ended in (`day`: BACKUP_BUDGET_PERIOD's):
     /// its `budget_bytes`; without them, all of its bytes when it began in that period
     /// too, and none when it began in an earlier one (what of them fell in which period
     /// is not known: the new period is not charged the old one's bytes).
-    pub fn charged(&self, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
+    pub fn charged(&self, day: u32, offset_at: &dyn Fn(u64) -> i64) -> u64 {
         let whole = self.bytes.rx.saturating_add(self.bytes.tx);
         self.budget_bytes.unwrap_or_else(|| {
-            let same = budget::period_at(self.start_unix_s, day, &offset_at)
-                == budget::period_at(self.end_unix_s, day, &offset_at);
+            let same = budget::period_at(self.start_unix_s, day, offset_at)
+                == budget::period_at(self.end_unix_s, day, offset_at);
             if same {
                 whole
             } else {
@@ -92,16 +94,16 @@ impl Outage {
         let mut seen = 0;
         for f in fields.split(' ') {
             let (k, v) = f.split_once('=')?;
-            let n = || v.parse::<u64>().ok();
+            let n = v.parse::<u64>().ok();
             match k {
-                "start" => o.start_unix_s = n()?,
-                "end" => o.end_unix_s = n()?,
-                "rx" => o.bytes.rx = n()?,
-                "tx" => o.bytes.tx = n()?,
+                "start" => o.start_unix_s = n?,
+                "end" => o.end_unix_s = n?,
+                "rx" => o.bytes.rx = n?,
+                "tx" => o.bytes.tx = n?,
                 "target" => o.target = v.to_string(),
-                "duration_s" => _ = n()?,
+                "duration_s" => _ = n?,
                 "budget_bytes" if o.budget_bytes.is_none() => {
-                    o.budget_bytes = Some(n()?);
+                    o.budget_bytes = Some(n?);
                     continue;
                 }
                 _ => return None,
@@ -118,8 +120,7 @@ impl Outage {
 /// rewritten with its bytes so far at each [`STEP_PCT`] of the budget, it is completed at
 /// its failback, or by the first run of the next boot when a power cut ended it.
 pub fn open_line(o: &Outage) -> String {
-    let closed = format!(" end={} duration_s={} ", o.end_unix_s, o.duration_s());
-    o.line().replacen(&closed, &format!(" end={} duration_s=- ", o.end_unix_s), 1)
+    o.line_with(&"-")
 }
 
 /// An outage's line, complete (`false`) or open (`true`: see [`open_line`]).
@@ -358,16 +359,7 @@ fn edit(path: &Path, max_kb: u64, change: &dyn Fn(&str) -> Option<(String, Strin
             if text == existing {
                 return Ok(());
             }
-            let tmp = format!(".{name}.tmp");
-            match os::unlink_at(&dir, &tmp) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            let mut f: File = os::open_at(&dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o644)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            os::rename_at(&dir, &tmp, &name)?;
-            os::fsync(&dir)
+            crate::state::replace_at(&dir, &name, &text, 0o644)
         }
     }
 }
@@ -375,9 +367,9 @@ fn edit(path: &Path, max_kb: u64, change: &dyn Fn(&str) -> Option<(String, Strin
 /// The bytes `outages` charged to `period` (BACKUP_BUDGET_PERIOD from `day`): an outage
 /// is charged to the period of its end's local date, by the offset in force then
 /// (`offset_at`, see `budget::period_at`), what [`Outage::charged`] says.
-pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: impl Fn(u64) -> i64) -> u64 {
-    let ended_in = |o: &&Outage| budget::period_at(o.end_unix_s, day, &offset_at) == period;
-    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.charged(day, &offset_at)))
+pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: &dyn Fn(u64) -> i64) -> u64 {
+    let ended_in = |o: &&Outage| budget::period_at(o.end_unix_s, day, offset_at) == period;
+    outages.iter().filter(ended_in).fold(0u64, |sum, o| sum.saturating_add(o.charged(day, offset_at)))
 }
 
 /// BACKUP_BUDGET_MB's budget at `now_unix_s`: `kept` (the record's) when it counts the
@@ -388,13 +380,13 @@ pub fn bytes_in(outages: &[Outage], period: Period, day: u32, offset_at: impl Fn
 /// cannot be read) the rebuilt period starts from nothing: the budget counts since boot.
 pub fn budget_at(c: &Config, kept: Budget, now_unix_s: u64) -> Budget {
     let budget_bytes = c.backup_budget_mb.unwrap_or(0).saturating_mul(1_000_000);
-    let period = budget::period_at(now_unix_s, c.budget_day, crate::log::utc_offset_s);
+    let period = budget::period_at(now_unix_s, c.budget_day, &crate::log::utc_offset_s);
     if kept.period == period {
         return kept;
     }
     let Some(path) = &c.history_file else { return Budget::rebuilt(period, 0, budget_bytes) };
     let text = read_tail(path, c.history_max_kb.saturating_mul(2048)).unwrap_or_default();
-    let used = bytes_in(&parse_all(&text), period, c.budget_day, crate::log::utc_offset_s);
+    let used = bytes_in(&parse_all(&text), period, c.budget_day, &crate::log::utc_offset_s);
     Budget::rebuilt(period, used, budget_bytes)
 }
 
@@ -416,9 +408,10 @@ impl Shown {
     pub fn read(path: &Path, max_kb: u64, now_unix_s: u64) -> Shown {
         match read_tail(path, max_kb.saturating_mul(2048)) {
             Ok(text) => {
-                let all = parse_all(&text);
-                let last = all[all.len().saturating_sub(SHOWN)..].to_vec();
-                Shown { last, days30: Summary::of(&all, now_unix_s, 30), error: None }
+                let mut last = parse_all(&text);
+                let days30 = Summary::of(&last, now_unix_s, 30);
+                last.drain(..last.len().saturating_sub(SHOWN));
+                Shown { last, days30, error: None }
             }
             Err(e) => Shown { last: Vec::new(), days30: Summary::default(), error: Some(e.to_string()) },
         }
@@ -514,7 +507,7 @@ mod tests {
     fn a_period_holds_the_outages_that_ended_in_it() {
         let dec1 = 1_796_083_200;
         let plus_one = |_: u64| 3_600;
-        let dec = budget::period_at(dec1 + 86_400, 1, plus_one);
+        let dec = budget::period_at(dec1 + 86_400, 1, &plus_one);
         let all = [
             outage(dec1 - 7_200, 60, 1_000),       // ends 22:01 UTC 30 Nov: 23:01 local, November
             outage(dec1 - 3_600, 1_800, 20_000),   // ends 23:30 UTC 30 Nov: 00:30 local, December
@@ -522,14 +515,14 @@ mod tests {
             outage(dec1 + 40 * 86_400, 10, 4_000), // January
         ];
         // rx and rx / 10 as tx.
-        assert_eq!(bytes_in(&all, dec, 1, plus_one), 22_000 + 330_000);
-        assert_eq!(bytes_in(&[], dec, 1, plus_one), 0);
+        assert_eq!(bytes_in(&all, dec, 1, &plus_one), 22_000 + 330_000);
+        assert_eq!(bytes_in(&[], dec, 1, &plus_one), 0);
         // An outage from November into December: its line's budget_bytes (what December
         // counted of it), or, in a line without them, nothing of it.
         let across = Outage { budget_bytes: Some(50), ..outage(dec1 - 86_400, 2 * 86_400, 9_000) };
-        assert_eq!(bytes_in(std::slice::from_ref(&across), dec, 1, plus_one), 50);
+        assert_eq!(bytes_in(std::slice::from_ref(&across), dec, 1, &plus_one), 50);
         let old = Outage { budget_bytes: None, ..across.clone() };
-        assert_eq!(bytes_in(&[old], dec, 1, plus_one), 0);
+        assert_eq!(bytes_in(&[old], dec, 1, &plus_one), 0);
         let line = across.line();
         assert!(line.contains(" tx=900 budget_bytes=50 reason="), "{line}");
         assert_eq!(Outage::parse(line.trim_end()), Some(across));
@@ -613,6 +606,7 @@ mod tests {
         let going = Outage { budget_bytes: Some(3), ..outage(2_000, 60, 5) };
         let open = open_line(&going);
         assert!(open.starts_with("start=2000 end=2060 duration_s=- target=tunnel rx=5 "), "{open}");
+        assert_eq!(open, going.line().replacen(" duration_s=60 ", " duration_s=- ", 1), "the line but its duration");
         assert_eq!(parse_line(open.trim_end()), Some((going.clone(), true)));
         assert_eq!(parse_all(&open), []);
         // Failback: the open line replaced, once.

@@ -16,7 +16,7 @@ mod backup;
 
 pub use backup::{BackupCheck, BackupNeed, BackupNews, BackupSeen};
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::budget::{Budget, Period};
@@ -138,12 +138,11 @@ pub struct Totals {
 
 impl Totals {
     /// The record's lines of the outages' totals, written only once there are some (as
-    /// [`Traffic::to_text`]'s).
-    fn to_text(&self) -> String {
-        if self.outage_s == 0 && self.bytes == Bytes::default() {
-            return String::new();
+    /// [`Traffic::write_lines`]'s).
+    fn write_lines(&self, text: &mut String) {
+        if self.outage_s != 0 || self.bytes != Bytes::default() {
+            _ = write!(text, "outage_s_total={}\nbytes_total={} {}\n", self.outage_s, self.bytes.rx, self.bytes.tx);
         }
-        format!("outage_s_total={}\nbytes_total={} {}\n", self.outage_s, self.bytes.rx, self.bytes.tx)
     }
 }
 
@@ -175,15 +174,15 @@ impl OutageFacts {
     }
 
     /// The record's lines, written only during and after an outage (as the traffic's).
-    fn to_text(&self) -> String {
+    fn write_lines(&self, text: &mut String) {
         if *self == OutageFacts::default() {
-            return String::new();
+            return;
         }
+        _ = writeln!(text, "outage_reason={}", self.reason);
         // The paths only once one is known: a record read without them is written back
         // without them, never with a path guessed.
-        match self.tunnel || self.backup {
-            true => format!("outage_reason={}\noutage_paths={}\n", self.reason, self.target()),
-            false => format!("outage_reason={}\n", self.reason),
+        if self.tunnel || self.backup {
+            _ = writeln!(text, "outage_paths={}", self.target());
         }
     }
 }
@@ -421,34 +420,46 @@ impl Record {
     /// The record's text; `proof_at`/`proof` only once an activation recorded them, so a
     /// record of an earlier version is written back as it was.
     pub fn to_text(&self) -> String {
-        let proof = match self.tunnel.last_proof {
-            Some(p) => format!("proof_at={}\nproof={}\n", p.at_unix_s, p.by.word()),
-            None => String::new(),
-        };
-        let checked = self.backup.checked_s.map_or_else(String::new, |s| format!("backup_checked_s={s}\n"));
-        let tunnel = self.mode.tunnel.as_ref().map_or_else(String::new, |t| format!("tunnel={t}\n"));
-        self.fields_text() + &proof + &checked + &tunnel + &self.others.to_text()
+        let mut text = String::with_capacity(768);
+        self.write_fields(&mut text);
+        if let Some(p) = self.tunnel.last_proof {
+            _ = write!(text, "proof_at={}\nproof={}\n", p.at_unix_s, p.by.word());
+        }
+        if let Some(s) = self.backup.checked_s {
+            _ = writeln!(text, "backup_checked_s={s}");
+        }
+        if let Some(t) = &self.mode.tunnel {
+            _ = writeln!(text, "tunnel={t}");
+        }
+        self.others.write_lines(&mut text);
+        text
     }
 
-    fn fields_text(&self) -> String {
-        let mark = self.tunnel.handshake_mark.map(|d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
+    fn write_fields(&self, text: &mut String) {
         let (m, f, t, l, b, n) = (&self.mode, &self.failback, &self.tunnel, &self.logged, &self.backup, &self.totals);
-        let text = format!(
-            "mode={}\ndeactivating={}\ntarget={}\nsince={}\n{}activations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\nipv6_refused={}\n",
+        _ = write!(
+            text,
+            "mode={}\ndeactivating={}\ntarget={}\nsince={}\n",
             if m.failsafe { "failsafe" } else { "normal" },
             u8::from(m.deactivating),
             m.target,
             m.since_unix_s,
-            // Only once a switch recorded it: a record of an earlier version is written back as it was.
-            m.since_boot_s.map_or_else(String::new, |s| format!("since_boot_s={s}\n")),
+        );
+        // Only once a switch recorded it: a record of an earlier version is written back as it was.
+        if let Some(s) = m.since_boot_s {
+            _ = writeln!(text, "since_boot_s={s}");
+        }
+        _ = write!(
+            text,
+            "activations={}\ndeactivations={}\nlast_switch_ms={}\nboot_id={}\nup_since_ms={}\nup_after_s={}\nfailback_at_s={}\nhandshake_mark={}\npeer_echoes={}\ntunnel_down={}\nrepairs_logged={}\nback_logged={}\nbackup_down={}\nbackup_since={}\nbackup_fails={}\nipv6_refused={}\n",
             n.activations,
             n.deactivations,
             n.last_switch_ms,
-            opt(&self.boot_id),
-            opt(&f.up_since_ms),
+            self.boot_id.as_deref().unwrap_or("none"),
+            OrNone(f.up_since_ms),
             f.up_after_s,
-            opt(&f.last_at_s),
-            opt(&mark),
+            OrNone(f.last_at_s),
+            OrNone(t.handshake_mark.map(Mark)),
             u8::from(t.peer_echoes),
             u8::from(t.down),
             u8::from(l.repairs),
@@ -458,22 +469,26 @@ impl Record {
             b.against,
             u8::from(l.ipv6_refused),
         );
+        self.traffic.write_lines(text);
+        self.totals.write_lines(text);
+        self.outage.write_lines(text);
         let b = &self.budget;
         // Only a counted period is written (an unknown one is rebuilt at the next count).
-        let budget = match b.period.is_known() {
-            false => String::new(),
+        if b.period.is_known() {
             // The outage's share on a line of its own: an earlier build skips it.
-            true => format!(
+            _ = write!(
+                text,
                 "budget={} {} {} {}\nbudget_outage={}\n",
                 b.period.date_text(),
                 b.period.start_unix_s,
                 b.used_bytes,
                 b.told_pct,
                 b.outage_bytes
-            ),
-        };
-        let checked = if self.history_checked { "history_checked=1\n" } else { "" };
-        text + &self.traffic.to_text() + &self.totals.to_text() + &self.outage.to_text() + &budget + checked
+            );
+        }
+        if self.history_checked {
+            text.push_str("history_checked=1\n");
+        }
     }
 
     /// Parses what `to_text` writes. Keys it does not know are skipped (a newer
@@ -481,96 +496,23 @@ impl Record {
     /// not a record), is an error.
     pub fn parse(text: &str) -> Result<Record, String> {
         let mut r = Record::default();
-        let (mut proof_at, mut proof_by) = (None, None);
-        if !text.lines().any(|l| l.starts_with("mode=")) {
+        let mut proof = (None, None);
+        if !text.starts_with("mode=") && !text.contains("\nmode=") {
             return Err("no mode line: not a record".into());
         }
         // A line's end is `\n` or `\r\n`, and `\r`s before it (or at the end of a last line
         // without its `\n`) too: a value never ends in one (`to_text` ends every line with
         // `\n` alone, so what ends in `\r` would not read back the same).
-        let lines = text.lines().map(|l| l.trim_end_matches('\r'));
-        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let bad = || format!("line {}: cannot read `{line}`", i + 1);
-            let (k, v) = line.split_once('=').ok_or_else(bad)?;
-            let num = || v.parse::<u64>().map_err(|_| bad());
-            let opt_num = || if v == "none" { Ok(None) } else { num().map(Some) };
-            let flag = || match v {
-                "0" => Ok(false),
-                "1" => Ok(true),
-                _ => Err(bad()),
-            };
-            match k {
-                "mode" => {
-                    r.mode.failsafe = match v {
-                        "failsafe" => true,
-                        "normal" => false,
-                        _ => return Err(bad()),
-                    }
-                }
-                "deactivating" => r.mode.deactivating = flag()?,
-                "target" => r.mode.target = v.parse().map_err(|_| bad())?,
-                "since" => r.mode.since_unix_s = num()?,
-                "since_boot_s" => r.mode.since_boot_s = Some(num()?),
-                "activations" => r.totals.activations = num()?,
-                "deactivations" => r.totals.deactivations = num()?,
-                "last_switch_ms" => r.totals.last_switch_ms = num()?,
-                // As boot_id() reads it: hex digits and dashes (a `\r` would not
-                // survive the next write and read).
-                "boot_id" if v == "none" => r.boot_id = None,
-                "boot_id" if is_boot_id(v) => r.boot_id = Some(v.to_string()),
-                "boot_id" => return Err(bad()),
-                "up_since_ms" => r.failback.up_since_ms = opt_num()?,
-                "up_after_s" => r.failback.up_after_s = num()?,
-                "failback_at_s" => r.failback.last_at_s = opt_num()?,
-                "handshake_mark" => {
-                    r.tunnel.handshake_mark = if v == "none" { None } else { Some(parse_time(v).ok_or_else(bad)?) }
-                }
-                "peer_echoes" => r.tunnel.peer_echoes = flag()?,
-                "tunnel_down" => r.tunnel.down = flag()?,
-                "repairs_logged" => r.logged.repairs = flag()?,
-                "back_logged" => r.logged.back = flag()?,
-                "backup_down" => r.backup.down = flag()?,
-                "backup_since" => r.backup.since_unix_s = num()?,
-                "backup_fails" => r.backup.against = num()?,
-                "backup_checked_s" => r.backup.checked_s = Some(num()?),
-                "ipv6_refused" => r.logged.ipv6_refused = flag()?,
-                "tunnel" if !v.is_empty() && v.len() <= 15 && !v.contains(['/', ' ']) => {
-                    r.mode.tunnel = Some(v.to_string())
-                }
-                "tunnel" => return Err(bad()),
-                "others_probed_ms" | "others_passing" if !r.others.parse(k, v) => return Err(bad()),
-                "proof_at" => proof_at = Some(num()?),
-                "proof" => {
-                    let by =
-                        [ProvenBy::Echo, ProvenBy::Handshake, ProvenBy::Nothing].into_iter().find(|b| b.word() == v);
-                    proof_by = Some(by.ok_or_else(bad)?);
-                }
-                "outage_s_total" => r.totals.outage_s = num()?,
-                "outage_reason" => r.outage_reason(v),
-                "budget" => {
-                    r.budget = Budget { outage_bytes: r.budget.outage_bytes, ..parse_budget(v).ok_or_else(bad)? }
-                }
-                "budget_outage" => r.budget.outage_bytes = num()?,
-                "history_checked" => r.history_checked = flag()?,
-                "outage_paths" => {
-                    (r.outage.tunnel, r.outage.backup) = match v {
-                        "tunnel" => (true, false),
-                        "backup" => (false, true),
-                        "tunnel+backup" => (true, true),
-                        _ => return Err(bad()),
-                    }
-                }
-                "bytes_total" => {
-                    let (rx, tx) = v.split_once(' ').ok_or_else(bad)?;
-                    let n = |x: &str| x.parse::<u64>().map_err(|_| bad());
-                    r.totals.bytes = Bytes { rx: n(rx)?, tx: n(tx)? };
-                }
-                _ => {
-                    r.traffic.read(k, v).map_err(|_| bad())?;
-                }
+        for (i, line) in text.split('\n').enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() {
+                continue;
+            }
+            if line.split_once('=').and_then(|(k, v)| r.read_line(k, v, &mut proof)).is_none() {
+                return Err(format!("line {}: cannot read `{line}`", i + 1));
             }
         }
-        r.tunnel.last_proof = match (proof_at, proof_by) {
+        r.tunnel.last_proof = match proof {
             (Some(at_unix_s), Some(by)) => Some(LastProof { at_unix_s, by }),
             _ => None,
         };
@@ -581,6 +523,97 @@ impl Record {
         }
         Ok(r)
     }
+
+    /// Reads one line (`k=v`) of [`Record::parse`]; `None` when its value cannot be read.
+    /// `proof`: the `proof_at` and `proof` lines, which make one fact together.
+    fn read_line(&mut self, k: &str, v: &str, proof: &mut (Option<u64>, Option<ProvenBy>)) -> Option<()> {
+        match k {
+            "mode" => {
+                self.mode.failsafe = match v {
+                    "failsafe" => true,
+                    "normal" => false,
+                    _ => return None,
+                }
+            }
+            "deactivating" => self.mode.deactivating = flag(v)?,
+            "target" => self.mode.target = v.parse().ok()?,
+            "since" => self.mode.since_unix_s = num(v)?,
+            "since_boot_s" => self.mode.since_boot_s = Some(num(v)?),
+            "activations" => self.totals.activations = num(v)?,
+            "deactivations" => self.totals.deactivations = num(v)?,
+            "last_switch_ms" => self.totals.last_switch_ms = num(v)?,
+            // As boot_id() reads it: hex digits and dashes (a `\r` would not
+            // survive the next write and read).
+            "boot_id" if v == "none" => self.boot_id = None,
+            "boot_id" if is_boot_id(v) => self.boot_id = Some(v.to_string()),
+            "boot_id" => return None,
+            "up_since_ms" => self.failback.up_since_ms = opt_num(v)?,
+            "up_after_s" => self.failback.up_after_s = num(v)?,
+            "failback_at_s" => self.failback.last_at_s = opt_num(v)?,
+            "handshake_mark" if v == "none" => self.tunnel.handshake_mark = None,
+            "handshake_mark" => self.tunnel.handshake_mark = Some(parse_time(v)?),
+            "peer_echoes" => self.tunnel.peer_echoes = flag(v)?,
+            "tunnel_down" => self.tunnel.down = flag(v)?,
+            "repairs_logged" => self.logged.repairs = flag(v)?,
+            "back_logged" => self.logged.back = flag(v)?,
+            "backup_down" => self.backup.down = flag(v)?,
+            "backup_since" => self.backup.since_unix_s = num(v)?,
+            "backup_fails" => self.backup.against = num(v)?,
+            "backup_checked_s" => self.backup.checked_s = Some(num(v)?),
+            "ipv6_refused" => self.logged.ipv6_refused = flag(v)?,
+            "tunnel" if !v.is_empty() && v.len() <= 15 && !v.contains(['/', ' ']) => {
+                self.mode.tunnel = Some(v.to_string())
+            }
+            "tunnel" => return None,
+            "others_probed_ms" | "others_passing" => return self.others.parse(k, v).then_some(()),
+            "proof_at" => proof.0 = Some(num(v)?),
+            "proof" => {
+                let by = [ProvenBy::Echo, ProvenBy::Handshake, ProvenBy::Nothing].into_iter().find(|b| b.word() == v);
+                proof.1 = Some(by?);
+            }
+            "outage_s_total" => self.totals.outage_s = num(v)?,
+            "outage_reason" => self.outage_reason(v),
+            "budget" => self.budget = Budget { outage_bytes: self.budget.outage_bytes, ..parse_budget(v)? },
+            "budget_outage" => self.budget.outage_bytes = num(v)?,
+            "history_checked" => self.history_checked = flag(v)?,
+            "outage_paths" => {
+                (self.outage.tunnel, self.outage.backup) = match v {
+                    "tunnel" => (true, false),
+                    "backup" => (false, true),
+                    "tunnel+backup" => (true, true),
+                    _ => return None,
+                }
+            }
+            "bytes_total" => {
+                let (rx, tx) = v.split_once(' ')?;
+                self.totals.bytes = Bytes { rx: num(rx)?, tx: num(tx)? };
+            }
+            _ => _ = self.traffic.read(k, v).ok()?,
+        }
+        Some(())
+    }
+}
+
+/// A record's number.
+fn num(v: &str) -> Option<u64> {
+    v.parse().ok()
+}
+
+/// A number or `none`.
+fn opt_num(v: &str) -> Option<Option<u64>> {
+    match v {
+        "none" => Some(None),
+        _ => num(v).map(Some),
+    }
+}
+
+/// `0` or `1`.
+fn flag(v: &str) -> Option<bool> {
+    match v {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
 }
 
 /// `budget=DATE START USED TOLD`: the period's local date and start (Unix seconds), its
@@ -588,18 +621,20 @@ impl Record {
 /// an earlier build) is the period starting at START (its local date then), with its
 /// bytes and thresholds: an upgrade mid-period keeps them (and an exclusion at 100 %).
 fn parse_budget(v: &str) -> Option<Budget> {
-    let words: Vec<&str> = v.split(' ').collect();
-    let (date, numbers) = match words[..] {
-        [date, ref rest @ ..] if date.contains('-') => (Some(date), rest),
-        ref all => (None, all),
+    let (date, numbers) = match v.split_once(' ') {
+        Some((date, rest)) if date.contains('-') => (Some(date), rest),
+        _ => (None, v),
     };
-    let n: Vec<u64> = numbers.iter().map(|x| x.parse::<u64>().ok()).collect::<Option<_>>()?;
-    let [start, used_bytes, told] = n[..] else { return None };
+    let mut n = numbers.split(' ').map(num);
+    let (start, used_bytes, told) = (n.next()??, n.next()??, n.next()??);
+    if n.next().is_some() {
+        return None;
+    }
     let told_pct = u8::try_from(told).ok().filter(|t| *t <= 100)?;
     match date {
         Some(d) => Some(Budget { period: Period::parse(d, start)?, used_bytes, told_pct, outage_bytes: 0 }),
         None => {
-            let period = Period::starting_at(start, crate::log::utc_offset_s);
+            let period = Period::starting_at(start, &crate::log::utc_offset_s);
             // A date the dated line could not carry (past year 9999) is no period.
             Period::parse(&period.date_text(), period.start_unix_s)?;
             Some(Budget { period, used_bytes, told_pct, outage_bytes: 0 })
@@ -607,8 +642,25 @@ fn parse_budget(v: &str) -> Option<Budget> {
     }
 }
 
-fn opt<T: fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "none".to_string(), T::to_string)
+/// A value, or `none` when there is none.
+struct OrNone<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for OrNone<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+/// A handshake mark: `SECONDS.NANOSECONDS` (nine digits), as [`parse_time`] reads it.
+struct Mark(Duration);
+
+impl fmt::Display for Mark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:09}", self.0.as_secs(), self.0.subsec_nanos())
+    }
 }
 
 /// `SECONDS.NANOSECONDS` (nine digits).

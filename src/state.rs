@@ -20,7 +20,7 @@
 //! aside (it lives on `/var/run`, which is RAM, unless STATE_DIR was moved).
 
 use std::collections::BTreeSet;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -97,13 +97,16 @@ impl Snapshot {
 
     /// Every managed table's number, of either family (what the hook is told).
     pub fn all_tables(&self) -> BTreeSet<u32> {
-        self.tables.union(&self.tables6).copied().collect()
+        let mut all = self.tables.clone();
+        for t in &self.tables6 {
+            all.insert(*t);
+        }
+        all
     }
 
     /// The file's text, written into one string sized for it (a healthy tick renders it
     /// to compare: a string per line and per table number was a third of the cost).
     pub fn to_text(&self, taken_unix_s: u64) -> String {
-        use std::fmt::Write as _;
         let lines = self.routes.len() + self.aside.len();
         let mut text = String::with_capacity(160 + 8 * (self.tables.len() + self.tables6.len()) + 96 * lines);
         let list = |text: &mut String, label: &str, t: &BTreeSet<u32>| {
@@ -157,7 +160,9 @@ impl Snapshot {
             return Err("cut short: no tables line, or no newline at its end".into());
         }
         if !tables_line {
-            s.tables = s.routes.iter().filter(|r| !r.is_v6()).map(|r| r.table).collect();
+            for r in s.routes.iter().filter(|r| !r.is_v6()) {
+                s.tables.insert(r.table);
+            }
         }
         Ok(s)
     }
@@ -176,8 +181,17 @@ pub struct Event {
 pub const EVENTS_KEPT: usize = 20;
 
 impl Event {
+    /// Its line of the ring, without the `\n`.
     pub fn to_line(&self) -> String {
-        format!("{} {} {}", self.at_unix_s, self.event, printable(&self.reason))
+        let mut line = String::new();
+        self.write_line(&mut line);
+        line.pop();
+        line
+    }
+
+    /// Adds its line of the ring, with its `\n`, to `text`.
+    pub fn write_line(&self, text: &mut String) {
+        _ = writeln!(text, "{} {} {}", self.at_unix_s, self.event, printable(&self.reason));
     }
 
     /// A line of the ring; `None` for one that is not (a torn or foreign line is skipped,
@@ -232,13 +246,13 @@ impl State {
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) => {
                 return Err(s.untrusted("is a symbolic link or not a directory; refusing it".into()))
             }
-            Err(e) => return Err(s.error("", e)),
+            Err(e) => return Err(s.error("", &e)),
         }
         Ok(s)
     }
 
     fn trust(&self, fd: &OwnedFd) -> Result<(), StateError> {
-        let st = os::fstat_owner(fd).map_err(|e| self.error("", e))?;
+        let st = os::fstat_owner(fd).map_err(|e| self.error("", &e))?;
         match crate::trust::roots_alone(st.uid, st.mode, self.owner_uid) {
             Err(NotRoots::Owner(uid)) => Err(self.untrusted(format!(
                 "is owned by uid {uid}, not root; it holds routes that root installs (chown root {})",
@@ -256,12 +270,12 @@ impl State {
         StateError { path: self.path.clone(), detail, untrusted: true, corrupt: false }
     }
 
-    fn error(&self, name: &str, detail: impl fmt::Display) -> StateError {
+    fn error(&self, name: &str, detail: &dyn fmt::Display) -> StateError {
         let path = if name.is_empty() { self.path.clone() } else { self.path.join(name) };
         StateError { path, detail: detail.to_string(), untrusted: false, corrupt: false }
     }
 
-    fn corrupt(&self, name: &str, detail: impl fmt::Display) -> StateError {
+    fn corrupt(&self, name: &str, detail: &dyn fmt::Display) -> StateError {
         StateError { corrupt: true, ..self.error(name, detail) }
     }
 
@@ -272,10 +286,10 @@ impl State {
             None => {
                 if let Err(e) = os::mkdir(&self.path, 0o700) {
                     if e.raw_os_error() != Some(libc::EEXIST) {
-                        return Err(self.error("", e));
+                        return Err(self.error("", &e));
                     }
                 }
-                let fd = os::open_dir(&self.path).map_err(|e| self.error("", e))?;
+                let fd = os::open_dir(&self.path).map_err(|e| self.error("", &e))?;
                 self.trust(&fd)?;
                 fd
             }
@@ -287,7 +301,7 @@ impl State {
     fn read(&self, name: &str) -> Result<Option<String>, StateError> {
         match self.read_bytes(name)? {
             None => Ok(None),
-            Some(b) => String::from_utf8(b).map(Some).map_err(|_| self.corrupt(name, "not text")),
+            Some(b) => String::from_utf8(b).map(Some).map_err(|_| self.corrupt(name, &"not text")),
         }
     }
 
@@ -296,15 +310,15 @@ impl State {
         let f = match os::open_at(dir, name, libc::O_RDONLY, 0) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.error(name, e)),
+            Err(e) => return Err(self.error(name, &e)),
         };
         // Sized from fstat, so the file is read in one go (an empty buffer grows from 32
         // bytes: five reads for the ~430-byte snapshot a healthy tick reads).
         let size = f.metadata().map_or(0, |m| m.len().min(MAX_FILE_BYTES));
         let mut bytes = Vec::with_capacity(size as usize + 1);
-        f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| self.error(name, e))?;
+        f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| self.error(name, &e))?;
         if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(self.corrupt(name, format_args!("larger than {MAX_FILE_BYTES} bytes")));
+            return Err(self.corrupt(name, &format_args!("larger than {MAX_FILE_BYTES} bytes")));
         }
         Ok(Some(bytes))
     }
@@ -318,28 +332,19 @@ impl State {
     /// directory.
     fn write_atomic(&mut self, name: &str, text: &str) -> Result<(), StateError> {
         let dir = self.ensure()?;
-        let tmp = format!(".{name}.tmp");
-        let result = (|| -> io::Result<()> {
-            unlink_at(dir, &tmp)?; // a crash's leftover; O_EXCL below refuses any other
-            let mut f = os::open_at(dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            os::rename_at(dir, &tmp, name)?;
-            os::fsync(dir)
-        })();
-        result.map_err(|e| self.error(name, e))
+        replace_at(dir, name, text, 0o600).map_err(|e| self.error(name, &e))
     }
 
     fn remove(&mut self, name: &str) -> Result<(), StateError> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        unlink_at(dir, name).map_err(|e| self.error(name, e))
+        unlink_at(dir, name).map_err(|e| self.error(name, &e))
     }
 
     /// The recorded mode; a missing file is "normal, never switched".
     pub fn record(&self) -> Result<Record, StateError> {
         match self.read("state")? {
             None => Ok(Record::default()),
-            Some(t) => Record::parse(&t).map_err(|e| self.corrupt("state", e)),
+            Some(t) => Record::parse(&t).map_err(|e| self.corrupt("state", &e)),
         }
     }
 
@@ -358,7 +363,7 @@ impl State {
     /// The saved tables and routes, if a snapshot exists.
     pub fn snapshot(&self) -> Result<Option<Snapshot>, StateError> {
         let Some(text) = self.read("snapshot")? else { return Ok(None) };
-        Snapshot::parse(&text).map(Some).map_err(|e| self.corrupt("snapshot", e))
+        Snapshot::parse(&text).map(Some).map_err(|e| self.corrupt("snapshot", &e))
     }
 
     pub fn write_snapshot(&mut self, s: &Snapshot, taken_unix_s: u64) -> Result<(), StateError> {
@@ -415,7 +420,7 @@ impl State {
     /// written before its change, so the change never happened.
     pub fn journal(&self) -> Result<Vec<Owned>, StateError> {
         let Some(text) = self.read("journal")? else { return Ok(Vec::new()) };
-        parse_journal(&text).map_err(|e| self.corrupt("journal", e))
+        parse_journal(&text).map_err(|e| self.corrupt("journal", &e))
     }
 
     /// Moves the file a [`StateError::corrupt`] names to `NAME.corrupt` (replacing an
@@ -423,12 +428,12 @@ impl State {
     pub fn set_aside(&mut self, e: &StateError) -> Result<PathBuf, StateError> {
         let name = e.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if !e.corrupt || e.path.parent() != Some(self.path.as_path()) {
-            return Err(self.error(&name, "only a corrupt state file is set aside"));
+            return Err(self.error(&name, &"only a corrupt state file is set aside"));
         }
         let dir = self.ensure()?;
         let aside = format!("{name}.corrupt");
         let moved = os::rename_at(dir, &name, &aside).and_then(|()| os::fsync(dir));
-        moved.map_err(|e| self.error(&name, e))?;
+        moved.map_err(|e| self.error(&name, &e))?;
         Ok(self.path.join(aside))
     }
 
@@ -452,15 +457,18 @@ impl State {
             }
             Ok(())
         })();
-        result.map_err(|e| self.error("journal", e))
+        result.map_err(|e| self.error("journal", &e))
     }
 
     /// The journal as `items` alone, atomically (see [`State::journal_append`] for the
     /// boot line).
     pub fn replace_journal(&mut self, items: &[Owned], boot_id: Option<&str>) -> Result<(), StateError> {
-        let mut text = boot_id.map_or_else(String::new, |id| format!("boot {id}\n"));
+        let mut text = String::new();
+        if let Some(id) = boot_id {
+            _ = writeln!(text, "boot {id}");
+        }
         for item in items {
-            text.push_str(&format!("{item}\n"));
+            _ = writeln!(text, "{item}");
         }
         self.write_atomic("journal", &text)
     }
@@ -473,8 +481,9 @@ impl State {
     pub fn events(&self) -> Vec<Event> {
         let bytes = self.read_bytes("events").ok().flatten().unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
-        let all: Vec<Event> = text.lines().filter_map(Event::parse).collect();
-        all[all.len().saturating_sub(EVENTS_KEPT)..].to_vec()
+        let mut all: Vec<Event> = text.lines().filter_map(Event::parse).collect();
+        all.drain(..all.len().saturating_sub(EVENTS_KEPT));
+        all
     }
 
     /// Adds `e` to the ring, keeping the last [`EVENTS_KEPT`], rewritten atomically. The
@@ -487,7 +496,10 @@ impl State {
         }
         events.push(e.clone());
         let keep = &events[events.len().saturating_sub(EVENTS_KEPT)..];
-        let text: String = keep.iter().map(|e| e.to_line() + "\n").collect();
+        let mut text = String::new();
+        for e in keep {
+            e.write_line(&mut text);
+        }
         self.write_atomic("events", &text).map(|()| true)
     }
 
@@ -496,12 +508,12 @@ impl State {
     pub fn lock_daemon(&mut self) -> Result<Option<File>, StateError> {
         let dir = self.ensure()?;
         let f = os::open_at(dir, "daemon.lock", libc::O_RDWR | libc::O_CREAT, 0o600)
-            .map_err(|e| self.error("daemon.lock", e))?;
+            .map_err(|e| self.error("daemon.lock", &e))?;
         let Err(e) = os::try_flock(&f, LockKind::Exclusive) else { return Ok(Some(f)) };
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
             Ok(None)
         } else {
-            Err(self.error("daemon.lock", e))
+            Err(self.error("daemon.lock", &e))
         }
     }
 
@@ -550,6 +562,18 @@ impl State {
         }
         Ok(true)
     }
+}
+
+/// Replaces `name` in `dir` atomically, as a file of `mode`: a temporary file (O_EXCL),
+/// fsync, rename, fsync of the directory. (HISTORY_FILE's rewrite too.)
+pub(crate) fn replace_at(dir: &OwnedFd, name: &str, text: &str, mode: libc::mode_t) -> io::Result<()> {
+    let tmp = format!(".{name}.tmp");
+    unlink_at(dir, &tmp)?; // a crash's leftover; O_EXCL below refuses any other
+    let mut f = os::open_at(dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    os::rename_at(dir, &tmp, name)?;
+    os::fsync(dir)
 }
 
 /// Removes `name` from `dir`; a name that is not there is fine.
@@ -625,8 +649,8 @@ mod tests {
         assert_eq!(s.snapshot().expect("gone is fine"), None);
 
         // Only what a read of this directory called corrupt is ever moved.
-        assert!(s.set_aside(&s.error("journal", "an I/O error")).is_err());
-        let elsewhere = StateError { path: PathBuf::from("/etc/passwd"), ..s.corrupt("x", "y") };
+        assert!(s.set_aside(&s.error("journal", &"an I/O error")).is_err());
+        let elsewhere = StateError { path: PathBuf::from("/etc/passwd"), ..s.corrupt("x", &"y") };
         assert!(s.set_aside(&elsewhere).is_err());
         assert!(d.join("journal").exists());
         fs::remove_dir_all(&d).ok();

@@ -19,7 +19,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::model::Target;
 
@@ -31,6 +31,9 @@ pub struct Bytes {
 }
 
 impl Bytes {
+    /// Kept out of line: two saturating 64-bit additions are long code on a 32-bit
+    /// router, and this is called in many places.
+    #[inline(never)]
     pub fn plus(self, o: Bytes) -> Bytes {
         Bytes { rx: self.rx.saturating_add(o.rx), tx: self.tx.saturating_add(o.tx) }
     }
@@ -141,28 +144,25 @@ impl Traffic {
         }
     }
 
-    /// The record's lines (`key=value`), written only when there is something to say: a
-    /// record without traffic is byte for byte what earlier versions wrote; the base's
-    /// device in a line of its own, which an earlier version's reader skips.
-    pub fn to_text(&self) -> String {
+    /// Adds the record's lines (`key=value`) to `text`, only when there is something to
+    /// say: a record without traffic is byte for byte what earlier versions wrote; the
+    /// base's device in a line of its own, which an earlier version's reader skips.
+    pub fn write_lines(&self, text: &mut String) {
         if *self == Traffic::default() {
-            return String::new();
+            return;
         }
-        let base = match self.base {
-            Some(r) => format!("{} {} {} {}", r.of, r.counters.rx, r.counters.tx, r.at_s),
-            None => "none".to_string(),
-        };
-        let device = match self.base.and_then(|b| b.device) {
-            Some(index) => format!("counter_device={index}\n"),
-            None => String::new(),
-        };
-        format!(
-            "tunnel_bytes={} {}\nbackup_bytes={} {}\ncounter_base={base}\n{device}",
-            self.tunnel.rx, self.tunnel.tx, self.backup.rx, self.backup.tx
-        )
+        let (t, b) = (self.tunnel, self.backup);
+        _ = write!(text, "tunnel_bytes={} {}\nbackup_bytes={} {}\ncounter_base=", t.rx, t.tx, b.rx, b.tx);
+        match self.base {
+            Some(r) => _ = writeln!(text, "{} {} {} {}", r.of, r.counters.rx, r.counters.tx, r.at_s),
+            None => text.push_str("none\n"),
+        }
+        if let Some(index) = self.base.and_then(|b| b.device) {
+            _ = writeln!(text, "counter_device={index}");
+        }
     }
 
-    /// Reads one of [`Traffic::to_text`]'s lines into `self`: `Ok(false)` when `key` is
+    /// Reads one of [`Traffic::write_lines`]'s lines into `self`: `Ok(false)` when `key` is
     /// not one of them, `Err` when its value cannot be read.
     pub fn read(&mut self, key: &str, value: &str) -> Result<bool, Unreadable> {
         let pair = |v: &str| -> Result<Bytes, Unreadable> {
@@ -300,12 +300,18 @@ mod tests {
         assert!(!t.read_due(Target::Tunnel, 50), "a clock behind the reading: not yet");
     }
 
+    fn lines(t: &Traffic) -> String {
+        let mut text = String::new();
+        t.write_lines(&mut text);
+        text
+    }
+
     #[test]
     fn the_record_lines_are_written_only_when_there_is_traffic_and_read_back() {
-        assert_eq!(Traffic::default().to_text(), "");
+        assert_eq!(lines(&Traffic::default()), "");
         let t =
             Traffic { tunnel: Bytes { rx: 5, tx: 6 }, backup: Bytes { rx: 7, tx: 8 }, base: at(Target::Backup, 9, 10) };
-        let text = t.to_text();
+        let text = lines(&t);
         assert_eq!(text, "tunnel_bytes=5 6\nbackup_bytes=7 8\ncounter_base=backup 9 10 7\n");
         let mut back = Traffic::default();
         for (k, v) in text.lines().filter_map(|l| l.split_once('=')) {
@@ -318,7 +324,7 @@ mod tests {
         // The base's device, in a line of its own after it (an earlier version skips it);
         // never without a base.
         let t = Traffic { base: of_device(Target::Tunnel, 12, 9, 7), ..t };
-        let text = t.to_text();
+        let text = lines(&t);
         assert!(text.ends_with("\ncounter_base=tunnel 9 0 7\ncounter_device=12\n"), "{text}");
         let mut back = Traffic::default();
         for (k, v) in text.lines().filter_map(|l| l.split_once('=')) {

@@ -4,6 +4,8 @@
 //! one). Two record lines, written only when they hold something: a record of one tunnel
 //! never has them.
 
+use std::fmt::Write as _;
+
 use crate::model::TunnelHealth;
 
 /// How often, at most, the tunnels not in use are probed while active: each probe is an
@@ -44,17 +46,19 @@ impl OtherTunnels {
         self.passing.retain(|(i, _)| i != iface);
     }
 
-    /// The record lines (none when there is nothing to remember).
-    pub fn to_text(&self) -> String {
-        let mut text = String::new();
+    /// Adds the record lines to `text` (none when there is nothing to remember).
+    pub fn write_lines(&self, text: &mut String) {
         if let Some(t) = self.probed_ms {
-            text.push_str(&format!("others_probed_ms={t}\n"));
+            _ = writeln!(text, "others_probed_ms={t}");
+        }
+        let mut sep = "others_passing=";
+        for (i, s) in &self.passing {
+            _ = write!(text, "{sep}{i}:{s}");
+            sep = " ";
         }
         if !self.passing.is_empty() {
-            let each: Vec<String> = self.passing.iter().map(|(i, s)| format!("{i}:{s}")).collect();
-            text.push_str(&format!("others_passing={}\n", each.join(" ")));
+            text.push('\n');
         }
-        text
     }
 
     /// Reads one of its lines' value (`key` is the part before `=`); `false` when `v`
@@ -94,9 +98,11 @@ mod tests {
 
     #[test]
     fn its_lines_read_back_and_are_absent_when_empty() {
-        assert_eq!(OtherTunnels::default().to_text(), "");
+        let mut text = String::new();
+        OtherTunnels::default().write_lines(&mut text);
+        assert_eq!(text, "");
         let o = OtherTunnels { probed_ms: Some(5), passing: vec![("wg0".into(), 3), ("wg2".into(), 4)] };
-        let text = o.to_text();
+        o.write_lines(&mut text);
         assert_eq!(text, "others_probed_ms=5\nothers_passing=wg0:3 wg2:4\n");
         let mut back = OtherTunnels::default();
         for line in text.lines() {
