@@ -1397,6 +1397,22 @@ pub mod tests {
         assert!(rule_deletion_safe(&[other_mask, other_prio, ours_mark.clone()], &ours_mark));
     }
 
+    /// Among defaults outside `main`, the lowest metric, and the first listed of equals
+    /// (pinned when `min_by_key` became a loop, issue 16).
+    #[test]
+    fn the_auto_gateway_is_the_first_of_equal_metrics() {
+        let links = Links::new(vec![link(2, "eth0", false)]);
+        let tables: BTreeSet<u32> = [201, 202, 203].into_iter().collect();
+        let rs = routes(&[
+            "default via 192.168.1.9 dev eth0 table 203 proto static metric 5",
+            "default via 192.168.1.2 dev eth0 table 202 proto static metric 3",
+            "default via 192.168.1.1 dev eth0 table 201 proto static metric 3",
+        ]);
+        let auto = |rs: &[Route]| resolve_gateway(Gateway::Auto, "eth0", &links, &[], rs, &[], &tables, None);
+        assert_eq!(auto(&rs), Some(Ipv4Addr::new(192, 168, 1, 2)));
+        assert_eq!(auto(&rs[..1]), Some(Ipv4Addr::new(192, 168, 1, 9)));
+    }
+
     #[test]
     fn auto_gateways() {
         let links = Links::new(vec![link(2, "eth0", false), link(3, "eth1", false), link(9, "pppoe0", true)]);

@@ -503,6 +503,28 @@ mod tests {
         );
     }
 
+    /// Ours that blocks a saved route's key goes before the additions, the rest of ours
+    /// after them, each in the order given (pinned when the partition became two loops).
+    #[test]
+    fn blocking_routes_of_ours_go_before_the_additions_and_the_rest_after() {
+        let c = cfg();
+        let o = ours(&c);
+        let blocking = Route { metric: 0, ..o.tunnel_default(201) };
+        let rest = o.tunnel_default(201);
+        let gone = Route { metric: 7, ..o.tunnel_default(201) };
+        let current = [rest.clone(), blocking.clone()];
+        let saved = routes(&["default via 192.168.1.1 dev eth0 table 201 proto static"]);
+        let owned = [rest.clone(), gone, blocking.clone()];
+        assert_eq!(
+            words(&restore_table(&current, &saved, &owned)),
+            [
+                format!("ip route del {blocking}"),
+                "ip route add default via 192.168.1.1 dev eth0 table 201 proto static".into(),
+                format!("ip route del {rest}"),
+            ]
+        );
+    }
+
     #[test]
     fn a_same_key_owned_route_goes_first() {
         let c = cfg();

@@ -179,6 +179,33 @@ mod tests {
         }
     }
 
+    /// Suppressors go first, and each group newest first: the order the journal and the
+    /// kernel see (pinned when the partition became two passes, issue 16).
+    #[test]
+    fn suppressors_are_taken_back_first_and_each_group_newest_first() {
+        let lan = rule(LAN_RULE);
+        let s10 = rule("priority 69 from 192.168.10.0/24 lookup main suppress_prefixlength 0");
+        let s30 = rule("priority 69 from 192.168.30.0/24 lookup main suppress_prefixlength 0");
+        let journal = vec![
+            Owned::Rule(s30.clone()),
+            Owned::LinkUp("wg0".into()),
+            Owned::Rule(s10.clone()),
+            Owned::Rule(lan.clone()),
+            route(ENDPOINT),
+        ];
+        let rules = [s30.clone(), s10.clone(), lan.clone()];
+        assert_eq!(
+            words(&undo_plan(&journal, &[r(ENDPOINT)], &rules, Undoer::Deactivation)),
+            [
+                format!("ip rule del {s10}"),
+                format!("ip rule del {s30}"),
+                format!("ip route del {}", r(ENDPOINT)),
+                format!("ip rule del {lan}"),
+                "ip link set wg0 down".into(),
+            ]
+        );
+    }
+
     #[test]
     fn a_rule_is_taken_back_only_when_there_and_the_kernel_would_delete_ours() {
         let ours = rule(LAN_RULE);
