@@ -8,7 +8,7 @@ use crate::budget::Budget;
 use crate::decide::{defaults_of, managed_tables, Target};
 use crate::error::Error;
 use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
-use crate::history::{Outage, Shown};
+use crate::history::Shown;
 use crate::judge::primary_need;
 use crate::judge::target_dead;
 use crate::netlink::route::{table_name, Route};
@@ -20,7 +20,7 @@ use crate::traffic::{Bytes, Traffic};
 
 mod json;
 mod quality;
-pub use json::json_str;
+pub use json::{json_str, Json};
 pub use quality::QualitySeen;
 
 /// How `status` prints what it gathered.
@@ -54,13 +54,17 @@ impl NameSeen {
         format!("{} {addr}{ttl}", self.name)
     }
 
-    fn json(&self) -> String {
-        format!(
-            "{{\"name\":{},\"address\":{},\"expires_in_s\":{}}}",
-            json_str(&self.name),
-            self.addr.map_or("null".to_string(), |a| json_str(&a.to_string())),
-            self.expires_in_s.map_or("null".to_string(), |s| s.to_string())
-        )
+    fn write_json(&self, j: &mut Json) {
+        j.open().key("name").str(&self.name).key("address");
+        match self.addr {
+            Some(a) => j.text(&a),
+            None => j.null(),
+        };
+        match self.expires_in_s {
+            Some(s) => j.key("expires_in_s").int(s),
+            None => j.key("expires_in_s").null(),
+        };
+        j.close();
     }
 }
 
@@ -407,6 +411,7 @@ impl Status {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::history::Outage;
     use std::time::Duration;
 
     #[test]
