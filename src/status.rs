@@ -281,11 +281,11 @@ fn tunnel_seen(
 }
 
 /// `12.345 ms, 0% loss`, for the text.
-fn health_text(s: &Stats) -> String {
-    match s.rtt_us() {
-        Some(us) => format!("{} ms, {}% loss", crate::decimal::ms_1(us), s.loss_pct()),
-        None => "no answer, 100% loss".to_string(),
-    }
+fn health_text(out: &mut String, s: &Stats) {
+    let _ = match s.rtt_us() {
+        Some(us) => write!(out, "{} ms, {}% loss", crate::decimal::ms_1(us), s.loss_pct()),
+        None => write!(out, "no answer, 100% loss"),
+    };
 }
 
 impl Status {
@@ -306,63 +306,66 @@ impl Status {
             (true, Target::Tunnel) => "FAILSAFE (traffic via the tunnel)",
             (true, Target::Backup) => "FAILSAFE (traffic straight out of the backup WAN: the tunnel does not work)",
         };
-        let since = match self.mode_since_unix_s {
-            0 => String::new(),
-            t => format!(", since {} ({} s ago)", crate::log::stamp_of(t), self.now_unix_s.saturating_sub(t)),
-        };
+        let _ = write!(s, "mode:     {mode}");
+        if self.mode_since_unix_s != 0 {
+            let t = self.mode_since_unix_s;
+            let _ = write!(s, ", since {} ({} s ago)", crate::log::stamp_of(t), self.now_unix_s.saturating_sub(t));
+        }
         let _ = writeln!(
             s,
-            "mode:     {mode}{since} ({} activations, {} deactivations, last switch {} ms)",
+            " ({} activations, {} deactivations, last switch {} ms)",
             self.activations, self.deactivations, self.last_switch_ms
         );
-        let back = self.failback_in_s.map(|t| format!(", failback in {t} s")).unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "primary:  {} {} ({}{back})",
-            self.primary_dev,
-            if self.primary_healthy { "healthy" } else { "DOWN" },
-            self.primary_detail
-        );
+        let health = if self.primary_healthy { "healthy" } else { "DOWN" };
+        let _ = write!(s, "primary:  {} {health} ({}", self.primary_dev, self.primary_detail);
+        if let Some(t) = self.failback_in_s {
+            let _ = write!(s, ", failback in {t} s");
+        }
+        s.push_str(")\n");
         for (ip, st) in &self.primary_targets {
-            let _ = writeln!(s, "  {ip}: {}", health_text(st));
+            let _ = write!(s, "  {ip}: ");
+            health_text(&mut s, st);
+            s.push('\n');
         }
         if let Some(q) = &self.quality {
             let _ = writeln!(s, "quality:  {}", q.text());
         }
-        let handshake = match (self.handshake, &self.tunnel_error) {
-            (_, Some(e)) => e.clone(),
-            (HandshakeAge::Never, None) => "no handshake".to_string(),
-            (age, None) => format!("latest handshake {age}"),
+        let up = if self.tunnel_up { "up" } else { "down" };
+        let _ = write!(s, "tunnel:   {} {up} ({} backend, ", self.tunnel_iface, self.backend);
+        let _ = match (self.handshake, &self.tunnel_error) {
+            (_, Some(e)) => write!(s, "{e}"),
+            (HandshakeAge::Never, None) => write!(s, "no handshake"),
+            (age, None) => write!(s, "latest handshake {age}"),
         };
-        let echo = self.tunnel.as_ref().map(|t| format!(", {}", health_text(t))).unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "tunnel:   {} {} ({} backend, {handshake}{echo})",
-            self.tunnel_iface,
-            if self.tunnel_up { "up" } else { "down" },
-            self.backend
-        );
+        if let Some(t) = &self.tunnel {
+            s.push_str(", ");
+            health_text(&mut s, t);
+        }
+        s.push_str(")\n");
         if !self.tunnels.is_empty() {
-            let carrier = match self.failsafe && self.target == Target::Tunnel {
-                true => format!("{} carries the LAN", self.tunnel_iface),
-                false => "none carries the LAN".to_string(),
-            };
-            let _ = writeln!(s, "tunnels:  {} (in order; {carrier})", self.tunnels.join(", "));
+            let _ = write!(s, "tunnels:  {} (in order; ", self.tunnels.join(", "));
+            if self.failsafe && self.target == Target::Tunnel {
+                let _ = write!(s, "{} carries", self.tunnel_iface);
+            } else {
+                s.push_str("none carries");
+            }
+            s.push_str(" the LAN)\n");
         }
         if let Some(e) = &self.endpoint {
             let _ = writeln!(s, "endpoint: {}", e.text());
         }
-        let backup = match (self.backup_checked, self.backup) {
-            (false, _) => "not checked (BACKUP_CHECK=off)".to_string(),
-            (true, None) => "not checked yet".to_string(),
-            (true, Some((down, since))) => format!(
+        let _ = write!(s, "backup:   {} ", self.backup_dev);
+        let _ = match (self.backup_checked, self.backup) {
+            (false, _) => writeln!(s, "not checked (BACKUP_CHECK=off)"),
+            (true, None) => writeln!(s, "not checked yet"),
+            (true, Some((down, since))) => writeln!(
+                s,
                 "{} since {} ({} s ago)",
                 if down { "DOWN" } else { "up" },
                 crate::log::stamp_of(since),
                 self.now_unix_s.saturating_sub(since)
             ),
         };
-        let _ = writeln!(s, "backup:   {} {backup}", self.backup_dev);
         if let Some((which, t)) = self.outage_traffic() {
             let _ = writeln!(
                 s,
@@ -389,7 +392,7 @@ impl Status {
         for (v6, t, routes) in &self.tables {
             let _ = writeln!(s, "table {}{}:", table_name(*t), if *v6 { " (IPv6)" } else { "" });
             if routes.is_empty() {
-                let _ = writeln!(s, "  (no default route)");
+                s.push_str("  (no default route)\n");
             }
             for r in routes {
                 let _ = writeln!(s, "  {r}");
@@ -399,7 +402,7 @@ impl Status {
             let _ = writeln!(s, "rule:     {r}");
         }
         if !self.events.is_empty() {
-            let _ = writeln!(s, "events:");
+            s.push_str("events:\n");
         }
         for e in &self.events {
             let _ = writeln!(s, "  {} {}: {}", crate::log::stamp_of(e.at_unix_s), e.event, e.reason);
