@@ -114,11 +114,10 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
     let init_opts = config_boot.is_some() || out.is_some() || print || force || given != init::Given::default();
     let config: Option<PathBuf> =
         args.opt_value_from_os_str("-c", |s| Ok::<_, String>(PathBuf::from(s))).map_err(|e| usage(e.to_string()))?;
-    let free: Vec<String> = args
-        .finish()
-        .into_iter()
-        .map(|a| a.into_string().map_err(|a| usage(format!("argument {a:?} is not UTF-8"))))
-        .collect::<Result<_, _>>()?;
+    let mut free: Vec<String> = Vec::new();
+    for a in args.finish() {
+        free.push(a.into_string().map_err(|a| usage(format!("argument {a:?} is not UTF-8")))?);
+    }
     if let Some(opt) = free.iter().find(|a| a.starts_with('-')) {
         return Err(usage(format!("unknown option `{opt}`")));
     }
