@@ -141,10 +141,13 @@ fn said(ok: bool, what: String) -> Finding {
 /// does in a failover, TRACK_IPS and the VPS peer's key.
 fn system(cfg: &Config, sys: &mut System, out: &mut Vec<Finding>) {
     out.push(said(true, format!("STATE_DIR {} is root's alone (or will be created so)", cfg.state_dir.display())));
+    let mut devices = vec![("PRIMARY_DEV", &cfg.primary_dev), ("BACKUP_DEV", &cfg.backup_dev)];
     // Every tunnel's interface, in order.
-    let tunnels = (0..cfg.tunnel_count()).map(|i| ("WG_IFACE", &cfg.tunnel(i).wg_iface));
-    let devices = [("PRIMARY_DEV", &cfg.primary_dev), ("BACKUP_DEV", &cfg.backup_dev)].into_iter();
-    for (what, dev) in devices.chain(tunnels).chain([("LAN_DEV", &cfg.lan_dev)]) {
+    for i in 0..cfg.tunnel_count() {
+        devices.push(("WG_IFACE", &cfg.tunnel(i).wg_iface));
+    }
+    devices.push(("LAN_DEV", &cfg.lan_dev));
+    for (what, dev) in devices {
         out.push(match sys.links.by_name(dev) {
             Some(_) => said(true, format!("{what} {dev} exists")),
             // A primary that vanished (PPPoE while its link is down) is a down
@@ -250,7 +253,10 @@ pub fn mtu(dev: &str) -> Option<u32> {
 /// Every finding: the router's (always) and EdgeOS's (when its configuration is under
 /// `root`, see `init::test_root`; off EdgeOS one note says they were skipped).
 pub fn router(cfg: &Config, root: &Path, live: &Live) -> Vec<Finding> {
-    let mut out: Vec<Finding> = (0..cfg.tunnel_count()).map(|i| tunnel_defaults(cfg.tunnel(i), live.routes)).collect();
+    let mut out = Vec::new();
+    for i in 0..cfg.tunnel_count() {
+        out.push(tunnel_defaults(cfg.tunnel(i), live.routes));
+    }
     out.push(mtu_fits(cfg, live.wg_mtu, live.backup_mtu));
     out.push(last_proof(cfg, live.record));
     match crate::init::edgeos_configuration(root) {

@@ -290,6 +290,8 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
                     println!("{c}");
                 }
             }
+            // Let go of the system in one place, failed or not (the lock after it).
+            drop(sys);
             let outcome = result?;
             let code = outcome.exit_code();
             if !matches!(cli.command, Cmd::Run) || cli.verbose {
@@ -311,7 +313,10 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
 #[inline(never)]
 fn show_status(cfg: &Config, log: &Logger, format: Format) -> Result<ExitCode, Error> {
     let mut sys = System::open(cfg, log, true)?;
-    let st = status::gather(&mut sys)?;
+    let gathered = status::gather(&mut sys);
+    // Let go of the system in one place, failed or not.
+    drop(sys);
+    let st = gathered?;
     let out = match format {
         Format::Text => st.to_text(),
         Format::Json => st.to_json() + "\n",

@@ -60,8 +60,6 @@ fn label(name: &str, value: &str) -> String {
 /// The whole exposition.
 pub fn prometheus(st: &Status) -> String {
     let mut p = Page { out: String::new(), name: "" };
-    let targets: Vec<(String, &Stats)> =
-        st.primary_targets.iter().map(|(ip, s)| (label("ip", &ip.to_string()), s)).collect();
     p.family(
         "wg_failsafe_active",
         "gauge",
@@ -82,12 +80,12 @@ pub fn prometheus(st: &Status) -> String {
         "gauge",
         "Mean round-trip time of the primary's echoes, per target (absent when none answered).",
     );
-    for (labels, stats) in &targets {
-        p.rtt(labels, stats);
+    for (ip, stats) in &st.primary_targets {
+        p.rtt(&label("ip", &ip.to_string()), stats);
     }
     p.family("wg_failsafe_primary_loss_ratio", "gauge", "Share of the primary's echoes left unanswered, per target.");
-    for (labels, stats) in &targets {
-        p.loss(labels, stats);
+    for (ip, stats) in &st.primary_targets {
+        p.loss(&label("ip", &ip.to_string()), stats);
     }
     p.family(
         "wg_failsafe_tunnel_up",

@@ -176,6 +176,18 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         true => failback_judged(healthy, Some(healthy), f.up_since_ms, sys.boottime_ms(), f.up_after_s, dead).left_s(),
         false => None,
     };
+    let mut shown = Vec::new();
+    for v6 in [false, true] {
+        for &t in tables.tables_of(v6) {
+            shown.push((v6, t, defaults_of(&obs.routes, v6, t).cloned().collect()));
+        }
+    }
+    let mut rules = Vec::new();
+    for r in &obs.rules {
+        if r.priority == cfg.lan_rule_priority {
+            rules.push(r.to_string());
+        }
+    }
     Ok(Status {
         now_unix_s: now.as_secs(),
         failsafe: obs.on,
@@ -214,13 +226,9 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         backup: (cfg.backup_check && record.backup.since_unix_s > 0)
             .then_some((record.backup.down, record.backup.since_unix_s)),
         backup_checked: cfg.backup_check,
-        tables: [false, true]
-            .into_iter()
-            .flat_map(|v6| tables.tables_of(v6).iter().map(move |t| (v6, *t)))
-            .map(|(v6, t)| (v6, t, defaults_of(&obs.routes, v6, t).cloned().collect()))
-            .collect(),
+        tables: shown,
         peer_ip6: cfg.wg_peer_ip6,
-        rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
+        rules,
         events: sys.events(),
         traffic,
         budget,

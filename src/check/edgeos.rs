@@ -60,11 +60,29 @@ pub(super) fn deb_arch() -> Option<&'static str> {
     }
 }
 
+/// The names (those in UTF-8) in directory `dir`; `None` when it cannot be read.
+fn names_in(dir: &Path) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()? {
+        if let Some(name) = entry.ok().and_then(|e| e.file_name().into_string().ok()) {
+            names.push(name);
+        }
+    }
+    Some(names)
+}
+
+/// The load-balance groups in `tree`, with their names.
+fn groups(tree: &Node) -> Vec<(&str, &Node)> {
+    let mut groups = Vec::new();
+    if let Some(lb) = tree.child("load-balance") {
+        groups.extend(lb.named("group"));
+    }
+    groups
+}
+
 /// The `.deb` files in the firstboot directory under `root`.
 fn firstboot_debs(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(under(root, FIRSTBOOT_DIR))
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
-        .unwrap_or_default();
+    let mut names = names_in(&under(root, FIRSTBOOT_DIR)).unwrap_or_default();
     names.retain(|n| n.ends_with(".deb"));
     names.sort();
     names
@@ -190,7 +208,7 @@ pub(super) fn seed_leftovers(tree: &Node, root: &Path) -> Vec<Finding> {
             ));
         }
     }
-    for (group, g) in tree.child("load-balance").into_iter().flat_map(|l| l.named("group")) {
+    for (group, g) in groups(tree) {
         let Some(script) = g.leaf("transition-script") else { continue };
         if seeds_transition(root, script) {
             out.push(Finding::new(
@@ -248,11 +266,13 @@ fn seeds_transition(root: &Path, script: &str) -> bool {
 fn crontab_files(root: &Path) -> Vec<String> {
     let mut files = Vec::new();
     for tab in CRONTABS {
-        match std::fs::read_dir(under(root, tab)) {
-            Ok(d) => {
-                files.extend(d.filter_map(|e| e.ok()?.file_name().into_string().ok()).map(|n| format!("{tab}/{n}")))
+        match names_in(&under(root, tab)) {
+            Some(names) => {
+                for n in names {
+                    files.push(format!("{tab}/{n}"));
+                }
             }
-            Err(_) => files.push(tab.to_string()),
+            None => files.push(tab.to_string()),
         }
     }
     files
@@ -263,7 +283,7 @@ fn crontab_files(root: &Path) -> Vec<String> {
 pub(super) fn transition_scripts(cfg: &Config, tree: &Node, root: &Path, daemon_running: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut primary_in_a_group = false;
-    for (group, g) in tree.child("load-balance").into_iter().flat_map(|l| l.named("group")) {
+    for (group, g) in groups(tree) {
         if !g.named("interface").any(|(i, _)| i == cfg.primary_dev) {
             continue;
         }
