@@ -181,7 +181,10 @@ fn system(cfg: &Config, sys: &mut System, out: &mut Vec<Finding>) {
     match (sys.routes_of(true), sys.rules()) {
         (Ok(routes6), Ok(rules)) => {
             let tables = crate::decide::managed_tables(true, &routes6, &rules, cfg);
-            let names: Vec<String> = tables.iter().map(|t| table_name(*t)).collect();
+            let mut names = Vec::new();
+            for t in &tables {
+                names.push(table_name(*t));
+            }
             out.push(match cfg.wg_peer_ip6 {
                 _ if tables.is_empty() => {
                     Finding::new(Level::Note, "IPv6: no IPv6 default leaves through a WAN: IPv6 is left alone")
@@ -223,7 +226,10 @@ fn system(cfg: &Config, sys: &mut System, out: &mut Vec<Finding>) {
         }
     }
     if !cfg.track_ips.is_empty() {
-        let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
+        let mut ips = Vec::new();
+        for ip in &cfg.track_ips {
+            ips.push(ip.to_string());
+        }
         out.push(said(
             true,
             format!(
@@ -281,11 +287,12 @@ pub fn router(cfg: &Config, root: &Path, live: &Live) -> Vec<Finding> {
 /// static route, sends traffic into the tunnel outside the failsafe.
 fn tunnel_defaults(cfg: &Config, routes: &[Route]) -> Finding {
     let ours = Ours { cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None, over_budget: false };
-    let foreign: Vec<String> = routes
-        .iter()
-        .filter(|r| r.is_default() && r.devices().any(|d| d == cfg.wg_iface) && !ours.is_target(r))
-        .map(|r| format!("table {}: {r}", table_name(r.table)))
-        .collect();
+    let mut foreign = Vec::new();
+    for r in routes {
+        if r.is_default() && r.devices().any(|d| d == cfg.wg_iface) && !ours.is_target(r) {
+            foreign.push(format!("table {}: {r}", table_name(r.table)));
+        }
+    }
     if foreign.is_empty() {
         return Finding::new(Level::Ok, format!("no default route through {} but the failsafe's", cfg.wg_iface));
     }

@@ -176,6 +176,13 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         true => failback_judged(healthy, Some(healthy), f.up_since_ms, sys.boottime_ms(), f.up_after_s, dead).left_s(),
         false => None,
     };
+    // Every tunnel's interface, when there are several.
+    let mut tunnels = Vec::new();
+    if sys.root.tunnel_count() > 1 {
+        for i in 0..sys.root.tunnel_count() {
+            tunnels.push(sys.root.tunnel(i).wg_iface.clone());
+        }
+    }
     let mut shown = Vec::new();
     for v6 in [false, true] {
         for &t in tables.tables_of(v6) {
@@ -212,10 +219,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         primary_targets,
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
-        tunnels: match sys.root.tunnel_count() {
-            1 => Vec::new(),
-            n => (0..n).map(|i| sys.root.tunnel(i).wg_iface.clone()).collect(),
-        },
+        tunnels,
         endpoint: name_seen(sys),
         backend: sys.backend().to_string(),
         handshake: handshake_age(latest, now),
