@@ -94,25 +94,30 @@ fn firstboot_debs(root: &Path) -> Vec<String> {
 /// refuses them); another version of this architecture may be installed after this one.
 pub(super) fn firstboot(root: &Path, arch: Option<&str>) -> Finding {
     let names = firstboot_debs(root);
-    // wg-failsafe_VERSION_ARCH.deb, as (name, version, arch).
-    let ours: Vec<(&str, &str, &str)> = names
-        .iter()
-        .filter_map(|n| {
-            let (version, arch) = n.strip_prefix("wg-failsafe_")?.strip_suffix(".deb")?.split_once('_')?;
-            Some((n.as_str(), version, arch))
-        })
-        .collect();
     let version = env!("CARGO_PKG_VERSION");
-    let this_arch = |a: &str| arch.is_none_or(|want| a == want);
     let here = arch.unwrap_or("this router");
-    let ok = ours.iter().find(|(_, v, a)| *v == version && this_arch(a));
-    let older: Vec<&str> = ours.iter().filter(|(_, v, a)| *v != version && this_arch(a)).map(|o| o.0).collect();
+    // The wg-failsafe_VERSION_ARCH.deb files: all of them, this version's for this
+    // architecture (the first), and the other versions' for it.
+    let (mut ours, mut ok, mut older) = (Vec::new(), None, Vec::new());
+    for n in &names {
+        let parts = n.strip_prefix("wg-failsafe_").and_then(|r| r.strip_suffix(".deb")).and_then(|r| r.split_once('_'));
+        let Some((v, a)) = parts else { continue };
+        ours.push(n.as_str());
+        if arch.is_some_and(|want| a != want) {
+            continue;
+        }
+        if v != version {
+            older.push(n.as_str());
+        } else if ok.is_none() {
+            ok = Some(n.as_str());
+        }
+    }
     let list = |v: &[&str]| v.join(", ");
     match ok {
-        Some((one, ..)) if older.is_empty() => {
+        Some(one) if older.is_empty() => {
             Finding::new(Level::Ok, format!("{FIRSTBOOT_DIR}/{one} is installed again after a firmware upgrade"))
         }
-        Some((one, ..)) => Finding::new(
+        Some(one) => Finding::new(
             Level::Warn,
             format!(
                 "{FIRSTBOOT_DIR}/ holds {} beside {one}: a firmware upgrade may install that after this version; \
@@ -132,7 +137,7 @@ pub(super) fn firstboot(root: &Path, arch: Option<&str>) -> Finding {
             format!(
                 "{FIRSTBOOT_DIR}/ holds {} but not the {here} .deb (wg-failsafe_{version}_{here}.deb): a firmware \
                  upgrade installs nothing that runs here; copy that one there",
-                list(&ours.iter().map(|o| o.0).collect::<Vec<_>>())
+                list(&ours)
             ),
         ),
         None => Finding::new(
