@@ -141,10 +141,13 @@ fn said(ok: bool, what: String) -> Finding {
 /// does in a failover, TRACK_IPS and the VPS peer's key.
 fn system(cfg: &Config, sys: &mut System, out: &mut Vec<Finding>) {
     out.push(said(true, format!("STATE_DIR {} is root's alone (or will be created so)", cfg.state_dir.display())));
+    let mut devices = vec![("PRIMARY_DEV", &cfg.primary_dev), ("BACKUP_DEV", &cfg.backup_dev)];
     // Every tunnel's interface, in order.
-    let tunnels = (0..cfg.tunnel_count()).map(|i| ("WG_IFACE", &cfg.tunnel(i).wg_iface));
-    let devices = [("PRIMARY_DEV", &cfg.primary_dev), ("BACKUP_DEV", &cfg.backup_dev)].into_iter();
-    for (what, dev) in devices.chain(tunnels).chain([("LAN_DEV", &cfg.lan_dev)]) {
+    for i in 0..cfg.tunnel_count() {
+        devices.push(("WG_IFACE", &cfg.tunnel(i).wg_iface));
+    }
+    devices.push(("LAN_DEV", &cfg.lan_dev));
+    for (what, dev) in devices {
         out.push(match sys.links.by_name(dev) {
             Some(_) => said(true, format!("{what} {dev} exists")),
             // A primary that vanished (PPPoE while its link is down) is a down
@@ -178,7 +181,10 @@ fn system(cfg: &Config, sys: &mut System, out: &mut Vec<Finding>) {
     match (sys.routes_of(true), sys.rules()) {
         (Ok(routes6), Ok(rules)) => {
             let tables = crate::decide::managed_tables(true, &routes6, &rules, cfg);
-            let names: Vec<String> = tables.iter().map(|t| table_name(*t)).collect();
+            let mut names = Vec::new();
+            for t in &tables {
+                names.push(table_name(*t));
+            }
             out.push(match cfg.wg_peer_ip6 {
                 _ if tables.is_empty() => {
                     Finding::new(Level::Note, "IPv6: no IPv6 default leaves through a WAN: IPv6 is left alone")
@@ -220,7 +226,10 @@ fn system(cfg: &Config, sys: &mut System, out: &mut Vec<Finding>) {
         }
     }
     if !cfg.track_ips.is_empty() {
-        let ips: Vec<String> = cfg.track_ips.iter().map(|i| i.to_string()).collect();
+        let mut ips = Vec::new();
+        for ip in &cfg.track_ips {
+            ips.push(ip.to_string());
+        }
         out.push(said(
             true,
             format!(
@@ -250,7 +259,10 @@ pub fn mtu(dev: &str) -> Option<u32> {
 /// Every finding: the router's (always) and EdgeOS's (when its configuration is under
 /// `root`, see `init::test_root`; off EdgeOS one note says they were skipped).
 pub fn router(cfg: &Config, root: &Path, live: &Live) -> Vec<Finding> {
-    let mut out: Vec<Finding> = (0..cfg.tunnel_count()).map(|i| tunnel_defaults(cfg.tunnel(i), live.routes)).collect();
+    let mut out = Vec::new();
+    for i in 0..cfg.tunnel_count() {
+        out.push(tunnel_defaults(cfg.tunnel(i), live.routes));
+    }
     out.push(mtu_fits(cfg, live.wg_mtu, live.backup_mtu));
     out.push(last_proof(cfg, live.record));
     match crate::init::edgeos_configuration(root) {
@@ -275,11 +287,12 @@ pub fn router(cfg: &Config, root: &Path, live: &Live) -> Vec<Finding> {
 /// static route, sends traffic into the tunnel outside the failsafe.
 fn tunnel_defaults(cfg: &Config, routes: &[Route]) -> Finding {
     let ours = Ours { cfg, backup_gw: Ipv4Addr::UNSPECIFIED, primary_gw: None, over_budget: false };
-    let foreign: Vec<String> = routes
-        .iter()
-        .filter(|r| r.is_default() && r.devices().any(|d| d == cfg.wg_iface) && !ours.is_target(r))
-        .map(|r| format!("table {}: {r}", table_name(r.table)))
-        .collect();
+    let mut foreign = Vec::new();
+    for r in routes {
+        if r.is_default() && r.devices().any(|d| d == cfg.wg_iface) && !ours.is_target(r) {
+            foreign.push(format!("table {}: {r}", table_name(r.table)));
+        }
+    }
     if foreign.is_empty() {
         return Finding::new(Level::Ok, format!("no default route through {} but the failsafe's", cfg.wg_iface));
     }

@@ -54,12 +54,16 @@ pub trait Context<T> {
 
 impl<T, E: fmt::Display> Context<T> for Result<T, E> {
     fn context(self, what: impl fmt::Display) -> Result<T, Error> {
-        self.map_err(|e| failed(&what, &e))
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) => Err(failed(&what, e)),
+        }
     }
 }
 
-/// [`Context::context`]'s error, made once for every type it is used with.
+/// [`Context::context`]'s error, made (and the error it wraps dropped) once per error
+/// type, not at every call.
 #[inline(never)]
-fn failed(what: &dyn fmt::Display, e: &dyn fmt::Display) -> Error {
+fn failed<E: fmt::Display>(what: &dyn fmt::Display, e: E) -> Error {
     Error::Failed(format!("{what}: {e}"))
 }

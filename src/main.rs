@@ -114,11 +114,10 @@ fn parse_args(raw: Vec<OsString>) -> Result<Cli, Error> {
     let init_opts = config_boot.is_some() || out.is_some() || print || force || given != init::Given::default();
     let config: Option<PathBuf> =
         args.opt_value_from_os_str("-c", |s| Ok::<_, String>(PathBuf::from(s))).map_err(|e| usage(e.to_string()))?;
-    let free: Vec<String> = args
-        .finish()
-        .into_iter()
-        .map(|a| a.into_string().map_err(|a| usage(format!("argument {a:?} is not UTF-8"))))
-        .collect::<Result<_, _>>()?;
+    let mut free: Vec<String> = Vec::new();
+    for a in args.finish() {
+        free.push(a.into_string().map_err(|a| usage(format!("argument {a:?} is not UTF-8")))?);
+    }
     if let Some(opt) = free.iter().find(|a| a.starts_with('-')) {
         return Err(usage(format!("unknown option `{opt}`")));
     }
@@ -293,6 +292,8 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
                     println!("{c}");
                 }
             }
+            // Let go of the system in one place, failed or not (the lock after it).
+            drop(sys);
             let outcome = result?;
             let code = outcome.exit_code();
             if !matches!(cli.command, Cmd::Run) || cli.verbose {
@@ -314,7 +315,10 @@ fn execute(cli: &Cli, cfg: &Config, log: &Logger) -> Result<ExitCode, Error> {
 #[inline(never)]
 fn show_status(cfg: &Config, log: &Logger, format: Format) -> Result<ExitCode, Error> {
     let mut sys = System::open(cfg, log, true)?;
-    let st = status::gather(&mut sys)?;
+    let gathered = status::gather(&mut sys);
+    // Let go of the system in one place, failed or not.
+    drop(sys);
+    let st = gathered?;
     let out = match format {
         Format::Text => st.to_text(),
         Format::Json => st.to_json() + "\n",

@@ -6,22 +6,49 @@
 
 #![forbid(unsafe_code)]
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 use crate::decimal::shortest;
 use crate::model::Target;
 use crate::probe::Stats;
 use crate::status::Status;
 
-/// A sample's labels (`{name="value"}`, or "" for none) and value.
-type Sample = (String, String);
+/// The exposition, written family after family: [`Page::family`] writes a family's HELP
+/// and TYPE lines, [`Page::sample`] its samples.
+struct Page {
+    out: String,
+    /// The family being written.
+    name: &'static str,
+}
 
-/// One metric family: its name, type, help, and samples.
-struct Family<'a> {
-    name: &'a str,
-    kind: &'a str,
-    help: &'a str,
-    samples: Vec<Sample>,
+impl Page {
+    fn family(&mut self, name: &'static str, kind: &str, help: &str) {
+        self.name = name;
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    /// A sample of the current family: its labels (`{name="value"}`, or "" for none) and value.
+    fn sample(&mut self, labels: &str, value: &dyn fmt::Display) {
+        let _ = writeln!(self.out, "{}{labels} {value}", self.name);
+    }
+
+    fn flag(&mut self, labels: &str, b: bool) {
+        self.sample(labels, &u8::from(b));
+    }
+
+    /// A probe's RTT (seconds), when something answered.
+    fn rtt(&mut self, labels: &str, st: &Stats) {
+        // The seconds are the milliseconds divided again, as before (shortest() writes the
+        // same text as `{}`: 9 µs is 0.000008999999999999999 s, as it always was).
+        if let Some(us) = st.rtt_us() {
+            self.sample(labels, &shortest(us as f64 / 1000.0 / 1000.0));
+        }
+    }
+
+    /// A probe's loss (ratio).
+    fn loss(&mut self, labels: &str, st: &Stats) {
+        self.sample(labels, &shortest(f64::from(st.loss_pct()) / 100.0));
+    }
 }
 
 /// A label set of one label; the value escaped as the format wants (`\`, `"`, newline).
@@ -30,129 +57,86 @@ fn label(name: &str, value: &str) -> String {
     format!("{{{name}=\"{v}\"}}")
 }
 
-fn flag(b: bool) -> String {
-    u8::from(b).to_string()
-}
-
-/// A probe's RTT (seconds) and loss (ratio) under `labels`: the RTT only when something
-/// answered.
-fn probe_samples(labels: &str, st: &Stats) -> (Vec<Sample>, Vec<Sample>) {
-    // The seconds are the milliseconds divided again, as before (shortest() writes the
-    // same text as `{}`: 9 µs is 0.000008999999999999999 s, as it always was).
-    let rtt = st.rtt_us().map(|us| (labels.to_string(), shortest(us as f64 / 1000.0 / 1000.0)));
-    let loss = (labels.to_string(), shortest(f64::from(st.loss_pct()) / 100.0));
-    (rtt.into_iter().collect(), vec![loss])
-}
-
 /// The whole exposition.
 pub fn prometheus(st: &Status) -> String {
-    let target = |t: Target| flag(st.failsafe && st.target == t);
-    let (mut primary_rtt, mut primary_loss) = (Vec::new(), Vec::new());
+    let mut p = Page { out: String::new(), name: "" };
+    p.family(
+        "wg_failsafe_active",
+        "gauge",
+        "1 while the failsafe is on (every managed table off the primary), else 0.",
+    );
+    p.flag("", st.failsafe);
+    p.family(
+        "wg_failsafe_target",
+        "gauge",
+        "1 for where the tables point while the failsafe is on: the tunnel, or straight out of the backup (FALLBACK).",
+    );
+    p.flag("{target=\"tunnel\"}", st.failsafe && st.target == Target::Tunnel);
+    p.flag("{target=\"backup\"}", st.failsafe && st.target == Target::Backup);
+    p.family("wg_failsafe_primary_healthy", "gauge", "1 when the primary passed this status's round.");
+    p.flag("", st.primary_healthy);
+    p.family(
+        "wg_failsafe_primary_rtt_seconds",
+        "gauge",
+        "Mean round-trip time of the primary's echoes, per target (absent when none answered).",
+    );
     for (ip, stats) in &st.primary_targets {
-        let (rtt, loss) = probe_samples(&label("ip", &ip.to_string()), stats);
-        primary_rtt.extend(rtt);
-        primary_loss.extend(loss);
+        p.rtt(&label("ip", &ip.to_string()), stats);
     }
-    let (tunnel_rtt, tunnel_loss) = st.tunnel.as_ref().map(|t| probe_samples("", t)).unwrap_or_default();
-    let bytes = |dir: &str, n: u64| (label("direction", dir), n.to_string());
-    let families = [
-        Family {
-            name: "wg_failsafe_active",
-            kind: "gauge",
-            help: "1 while the failsafe is on (every managed table off the primary), else 0.",
-            samples: vec![(String::new(), flag(st.failsafe))],
-        },
-        Family {
-            name: "wg_failsafe_target",
-            kind: "gauge",
-            help: "1 for where the tables point while the failsafe is on: the tunnel, or straight out of the backup (FALLBACK).",
-            samples: vec![
-                (label("target", "tunnel"), target(Target::Tunnel)),
-                (label("target", "backup"), target(Target::Backup)),
-            ],
-        },
-        Family {
-            name: "wg_failsafe_primary_healthy",
-            kind: "gauge",
-            help: "1 when the primary passed this status's round.",
-            samples: vec![(String::new(), flag(st.primary_healthy))],
-        },
-        Family {
-            name: "wg_failsafe_primary_rtt_seconds",
-            kind: "gauge",
-            help: "Mean round-trip time of the primary's echoes, per target (absent when none answered).",
-            samples: primary_rtt,
-        },
-        Family {
-            name: "wg_failsafe_primary_loss_ratio",
-            kind: "gauge",
-            help: "Share of the primary's echoes left unanswered, per target.",
-            samples: primary_loss,
-        },
-        Family {
-            name: "wg_failsafe_tunnel_up",
-            kind: "gauge",
-            help: "1 when the tunnel carries traffic (while on, as the round judges it; while off, an echo answered).",
-            samples: vec![(String::new(), flag(st.tunnel_up))],
-        },
-        Family {
-            name: "wg_failsafe_tunnel_rtt_seconds",
-            kind: "gauge",
-            help: "Mean round-trip time of the echoes to WG_PEER_IP through the tunnel (absent when none answered).",
-            samples: tunnel_rtt,
-        },
-        Family {
-            name: "wg_failsafe_tunnel_loss_ratio",
-            kind: "gauge",
-            help: "Share of the echoes through the tunnel left unanswered.",
-            samples: tunnel_loss,
-        },
-        Family {
-            name: "wg_failsafe_outages_total",
-            kind: "counter",
-            help: "Activations of the failsafe, this one included.",
-            samples: vec![(String::new(), st.activations.to_string())],
-        },
-        Family {
-            name: "wg_failsafe_outage_seconds_total",
-            kind: "counter",
-            help: "Seconds the failsafe has been on, over every outage, this one so far included (boot time: never moved by a step of the wall clock).",
-            samples: vec![(String::new(), st.outage_s_total.to_string())],
-        },
-        Family {
-            name: "wg_failsafe_backup_bytes_total",
-            kind: "counter",
-            help: "Bytes the outages moved over the backup, up to the last tick's reading: through the tunnel (WireGuard's peer counters) and straight out of BACKUP_DEV.",
-            samples: vec![bytes("in", st.bytes_total.rx), bytes("out", st.bytes_total.tx)],
-        },
-        Family {
-            name: "wg_failsafe_backup_budget_used_ratio",
-            kind: "gauge",
-            help: "Share of BACKUP_BUDGET_MB the outages used over the backup this period (absent without a budget).",
-            samples: st
-                .budget
-                .map(|(mb, b)| (String::new(), shortest(b.used_bytes as f64 / (mb as f64 * 1e6))))
-                .into_iter()
-                .collect(),
-        },
-        Family {
-            name: "wg_failsafe_last_change_timestamp_seconds",
-            kind: "gauge",
-            help: "Unix time of the last switch, on or off (absent: never switched).",
-            samples: (st.mode_since_unix_s > 0)
-                .then(|| (String::new(), st.mode_since_unix_s.to_string()))
-                .into_iter()
-                .collect(),
-        },
-    ];
-    let mut out = String::new();
-    for f in families {
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {}", f.name, f.help, f.name, f.kind);
-        for (labels, value) in f.samples {
-            let _ = writeln!(out, "{}{labels} {value}", f.name);
-        }
+    p.family("wg_failsafe_primary_loss_ratio", "gauge", "Share of the primary's echoes left unanswered, per target.");
+    for (ip, stats) in &st.primary_targets {
+        p.loss(&label("ip", &ip.to_string()), stats);
     }
-    out
+    p.family(
+        "wg_failsafe_tunnel_up",
+        "gauge",
+        "1 when the tunnel carries traffic (while on, as the round judges it; while off, an echo answered).",
+    );
+    p.flag("", st.tunnel_up);
+    p.family(
+        "wg_failsafe_tunnel_rtt_seconds",
+        "gauge",
+        "Mean round-trip time of the echoes to WG_PEER_IP through the tunnel (absent when none answered).",
+    );
+    if let Some(t) = &st.tunnel {
+        p.rtt("", t);
+    }
+    p.family("wg_failsafe_tunnel_loss_ratio", "gauge", "Share of the echoes through the tunnel left unanswered.");
+    if let Some(t) = &st.tunnel {
+        p.loss("", t);
+    }
+    p.family("wg_failsafe_outages_total", "counter", "Activations of the failsafe, this one included.");
+    p.sample("", &st.activations);
+    p.family(
+        "wg_failsafe_outage_seconds_total",
+        "counter",
+        "Seconds the failsafe has been on, over every outage, this one so far included (boot time: never moved by a step of the wall clock).",
+    );
+    p.sample("", &st.outage_s_total);
+    p.family(
+        "wg_failsafe_backup_bytes_total",
+        "counter",
+        "Bytes the outages moved over the backup, up to the last tick's reading: through the tunnel (WireGuard's peer counters) and straight out of BACKUP_DEV.",
+    );
+    p.sample("{direction=\"in\"}", &st.bytes_total.rx);
+    p.sample("{direction=\"out\"}", &st.bytes_total.tx);
+    p.family(
+        "wg_failsafe_backup_budget_used_ratio",
+        "gauge",
+        "Share of BACKUP_BUDGET_MB the outages used over the backup this period (absent without a budget).",
+    );
+    if let Some((mb, b)) = st.budget {
+        p.sample("", &shortest(b.used_bytes as f64 / (mb as f64 * 1e6)));
+    }
+    p.family(
+        "wg_failsafe_last_change_timestamp_seconds",
+        "gauge",
+        "Unix time of the last switch, on or off (absent: never switched).",
+    );
+    if st.mode_since_unix_s > 0 {
+        p.sample("", &st.mode_since_unix_s);
+    }
+    p.out
 }
 
 #[cfg(test)]

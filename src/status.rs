@@ -8,7 +8,7 @@ use crate::budget::Budget;
 use crate::decide::{defaults_of, managed_tables, Target};
 use crate::error::Error;
 use crate::health::{failback_judged, handshake_age, tunnel_works, HandshakeAge, TunnelRound};
-use crate::history::{Outage, Shown};
+use crate::history::Shown;
 use crate::judge::primary_need;
 use crate::judge::target_dead;
 use crate::netlink::route::{table_name, Route};
@@ -20,7 +20,7 @@ use crate::traffic::{Bytes, Traffic};
 
 mod json;
 mod quality;
-pub use json::json_str;
+pub use json::{json_str, Json};
 pub use quality::QualitySeen;
 
 /// How `status` prints what it gathered.
@@ -54,13 +54,17 @@ impl NameSeen {
         format!("{} {addr}{ttl}", self.name)
     }
 
-    fn json(&self) -> String {
-        format!(
-            "{{\"name\":{},\"address\":{},\"expires_in_s\":{}}}",
-            json_str(&self.name),
-            self.addr.map_or("null".to_string(), |a| json_str(&a.to_string())),
-            self.expires_in_s.map_or("null".to_string(), |s| s.to_string())
-        )
+    fn write_json(&self, j: &mut Json) {
+        j.open().key("name").str(&self.name).key("address");
+        match self.addr {
+            Some(a) => j.text(&a),
+            None => j.null(),
+        };
+        match self.expires_in_s {
+            Some(s) => j.key("expires_in_s").int(s),
+            None => j.key("expires_in_s").null(),
+        };
+        j.close();
     }
 }
 
@@ -174,6 +178,25 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         true => failback_judged(healthy, Some(healthy), f.up_since_ms, sys.boottime_ms(), f.up_after_s, dead).left_s(),
         false => None,
     };
+    // Every tunnel's interface, when there are several.
+    let mut tunnels = Vec::new();
+    if sys.root.tunnel_count() > 1 {
+        for i in 0..sys.root.tunnel_count() {
+            tunnels.push(sys.root.tunnel(i).wg_iface.clone());
+        }
+    }
+    let mut shown = Vec::new();
+    for v6 in [false, true] {
+        for &t in tables.tables_of(v6) {
+            shown.push((v6, t, defaults_of(&obs.routes, v6, t).cloned().collect()));
+        }
+    }
+    let mut rules = Vec::new();
+    for r in &obs.rules {
+        if r.priority == cfg.lan_rule_priority {
+            rules.push(r.to_string());
+        }
+    }
     Ok(Status {
         now_unix_s: now.as_secs(),
         failsafe: obs.on,
@@ -198,10 +221,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         primary_targets,
         failback_in_s,
         tunnel_iface: cfg.wg_iface.clone(),
-        tunnels: match sys.root.tunnel_count() {
-            1 => Vec::new(),
-            n => (0..n).map(|i| sys.root.tunnel(i).wg_iface.clone()).collect(),
-        },
+        tunnels,
         endpoint: name_seen(sys),
         backend: sys.backend().to_string(),
         handshake: handshake_age(latest, now),
@@ -212,13 +232,9 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
         backup: (cfg.backup_check && record.backup.since_unix_s > 0)
             .then_some((record.backup.down, record.backup.since_unix_s)),
         backup_checked: cfg.backup_check,
-        tables: [false, true]
-            .into_iter()
-            .flat_map(|v6| tables.tables_of(v6).iter().map(move |t| (v6, *t)))
-            .map(|(v6, t)| (v6, t, defaults_of(&obs.routes, v6, t).cloned().collect()))
-            .collect(),
+        tables: shown,
         peer_ip6: cfg.wg_peer_ip6,
-        rules: obs.rules.iter().filter(|r| r.priority == cfg.lan_rule_priority).map(|r| r.to_string()).collect(),
+        rules,
         events: sys.events(),
         traffic,
         budget,
@@ -282,11 +298,11 @@ fn tunnel_seen(
 }
 
 /// `12.345 ms, 0% loss`, for the text.
-fn health_text(s: &Stats) -> String {
-    match s.rtt_us() {
-        Some(us) => format!("{} ms, {}% loss", crate::decimal::ms_1(us), s.loss_pct()),
-        None => "no answer, 100% loss".to_string(),
-    }
+fn health_text(out: &mut String, s: &Stats) {
+    let _ = match s.rtt_us() {
+        Some(us) => write!(out, "{} ms, {}% loss", crate::decimal::ms_1(us), s.loss_pct()),
+        None => write!(out, "no answer, 100% loss"),
+    };
 }
 
 impl Status {
@@ -307,63 +323,66 @@ impl Status {
             (true, Target::Tunnel) => "FAILSAFE (traffic via the tunnel)",
             (true, Target::Backup) => "FAILSAFE (traffic straight out of the backup WAN: the tunnel does not work)",
         };
-        let since = match self.mode_since_unix_s {
-            0 => String::new(),
-            t => format!(", since {} ({} s ago)", crate::log::stamp_of(t), self.now_unix_s.saturating_sub(t)),
-        };
+        let _ = write!(s, "mode:     {mode}");
+        if self.mode_since_unix_s != 0 {
+            let t = self.mode_since_unix_s;
+            let _ = write!(s, ", since {} ({} s ago)", crate::log::stamp_of(t), self.now_unix_s.saturating_sub(t));
+        }
         let _ = writeln!(
             s,
-            "mode:     {mode}{since} ({} activations, {} deactivations, last switch {} ms)",
+            " ({} activations, {} deactivations, last switch {} ms)",
             self.activations, self.deactivations, self.last_switch_ms
         );
-        let back = self.failback_in_s.map(|t| format!(", failback in {t} s")).unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "primary:  {} {} ({}{back})",
-            self.primary_dev,
-            if self.primary_healthy { "healthy" } else { "DOWN" },
-            self.primary_detail
-        );
+        let health = if self.primary_healthy { "healthy" } else { "DOWN" };
+        let _ = write!(s, "primary:  {} {health} ({}", self.primary_dev, self.primary_detail);
+        if let Some(t) = self.failback_in_s {
+            let _ = write!(s, ", failback in {t} s");
+        }
+        s.push_str(")\n");
         for (ip, st) in &self.primary_targets {
-            let _ = writeln!(s, "  {ip}: {}", health_text(st));
+            let _ = write!(s, "  {ip}: ");
+            health_text(&mut s, st);
+            s.push('\n');
         }
         if let Some(q) = &self.quality {
             let _ = writeln!(s, "quality:  {}", q.text());
         }
-        let handshake = match (self.handshake, &self.tunnel_error) {
-            (_, Some(e)) => e.clone(),
-            (HandshakeAge::Never, None) => "no handshake".to_string(),
-            (age, None) => format!("latest handshake {age}"),
+        let up = if self.tunnel_up { "up" } else { "down" };
+        let _ = write!(s, "tunnel:   {} {up} ({} backend, ", self.tunnel_iface, self.backend);
+        let _ = match (self.handshake, &self.tunnel_error) {
+            (_, Some(e)) => write!(s, "{e}"),
+            (HandshakeAge::Never, None) => write!(s, "no handshake"),
+            (age, None) => write!(s, "latest handshake {age}"),
         };
-        let echo = self.tunnel.as_ref().map(|t| format!(", {}", health_text(t))).unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "tunnel:   {} {} ({} backend, {handshake}{echo})",
-            self.tunnel_iface,
-            if self.tunnel_up { "up" } else { "down" },
-            self.backend
-        );
+        if let Some(t) = &self.tunnel {
+            s.push_str(", ");
+            health_text(&mut s, t);
+        }
+        s.push_str(")\n");
         if !self.tunnels.is_empty() {
-            let carrier = match self.failsafe && self.target == Target::Tunnel {
-                true => format!("{} carries the LAN", self.tunnel_iface),
-                false => "none carries the LAN".to_string(),
-            };
-            let _ = writeln!(s, "tunnels:  {} (in order; {carrier})", self.tunnels.join(", "));
+            let _ = write!(s, "tunnels:  {} (in order; ", self.tunnels.join(", "));
+            if self.failsafe && self.target == Target::Tunnel {
+                let _ = write!(s, "{} carries", self.tunnel_iface);
+            } else {
+                s.push_str("none carries");
+            }
+            s.push_str(" the LAN)\n");
         }
         if let Some(e) = &self.endpoint {
             let _ = writeln!(s, "endpoint: {}", e.text());
         }
-        let backup = match (self.backup_checked, self.backup) {
-            (false, _) => "not checked (BACKUP_CHECK=off)".to_string(),
-            (true, None) => "not checked yet".to_string(),
-            (true, Some((down, since))) => format!(
+        let _ = write!(s, "backup:   {} ", self.backup_dev);
+        let _ = match (self.backup_checked, self.backup) {
+            (false, _) => writeln!(s, "not checked (BACKUP_CHECK=off)"),
+            (true, None) => writeln!(s, "not checked yet"),
+            (true, Some((down, since))) => writeln!(
+                s,
                 "{} since {} ({} s ago)",
                 if down { "DOWN" } else { "up" },
                 crate::log::stamp_of(since),
                 self.now_unix_s.saturating_sub(since)
             ),
         };
-        let _ = writeln!(s, "backup:   {} {backup}", self.backup_dev);
         if let Some((which, t)) = self.outage_traffic() {
             let _ = writeln!(
                 s,
@@ -390,7 +409,7 @@ impl Status {
         for (v6, t, routes) in &self.tables {
             let _ = writeln!(s, "table {}{}:", table_name(*t), if *v6 { " (IPv6)" } else { "" });
             if routes.is_empty() {
-                let _ = writeln!(s, "  (no default route)");
+                s.push_str("  (no default route)\n");
             }
             for r in routes {
                 let _ = writeln!(s, "  {r}");
@@ -400,7 +419,7 @@ impl Status {
             let _ = writeln!(s, "rule:     {r}");
         }
         if !self.events.is_empty() {
-            let _ = writeln!(s, "events:");
+            s.push_str("events:\n");
         }
         for e in &self.events {
             let _ = writeln!(s, "  {} {}: {}", crate::log::stamp_of(e.at_unix_s), e.event, e.reason);
@@ -412,6 +431,7 @@ impl Status {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::history::Outage;
     use std::time::Duration;
 
     #[test]

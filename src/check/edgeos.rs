@@ -60,11 +60,29 @@ pub(super) fn deb_arch() -> Option<&'static str> {
     }
 }
 
+/// The names (those in UTF-8) in directory `dir`; `None` when it cannot be read.
+fn names_in(dir: &Path) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()? {
+        if let Some(name) = entry.ok().and_then(|e| e.file_name().into_string().ok()) {
+            names.push(name);
+        }
+    }
+    Some(names)
+}
+
+/// The load-balance groups in `tree`, with their names.
+fn groups(tree: &Node) -> Vec<(&str, &Node)> {
+    let mut groups = Vec::new();
+    if let Some(lb) = tree.child("load-balance") {
+        groups.extend(lb.named("group"));
+    }
+    groups
+}
+
 /// The `.deb` files in the firstboot directory under `root`.
 fn firstboot_debs(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(under(root, FIRSTBOOT_DIR))
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
-        .unwrap_or_default();
+    let mut names = names_in(&under(root, FIRSTBOOT_DIR)).unwrap_or_default();
     names.retain(|n| n.ends_with(".deb"));
     names.sort();
     names
@@ -76,25 +94,30 @@ fn firstboot_debs(root: &Path) -> Vec<String> {
 /// refuses them); another version of this architecture may be installed after this one.
 pub(super) fn firstboot(root: &Path, arch: Option<&str>) -> Finding {
     let names = firstboot_debs(root);
-    // wg-failsafe_VERSION_ARCH.deb, as (name, version, arch).
-    let ours: Vec<(&str, &str, &str)> = names
-        .iter()
-        .filter_map(|n| {
-            let (version, arch) = n.strip_prefix("wg-failsafe_")?.strip_suffix(".deb")?.split_once('_')?;
-            Some((n.as_str(), version, arch))
-        })
-        .collect();
     let version = env!("CARGO_PKG_VERSION");
-    let this_arch = |a: &str| arch.is_none_or(|want| a == want);
     let here = arch.unwrap_or("this router");
-    let ok = ours.iter().find(|(_, v, a)| *v == version && this_arch(a));
-    let older: Vec<&str> = ours.iter().filter(|(_, v, a)| *v != version && this_arch(a)).map(|o| o.0).collect();
+    // The wg-failsafe_VERSION_ARCH.deb files: all of them, this version's for this
+    // architecture (the first), and the other versions' for it.
+    let (mut ours, mut ok, mut older) = (Vec::new(), None, Vec::new());
+    for n in &names {
+        let parts = n.strip_prefix("wg-failsafe_").and_then(|r| r.strip_suffix(".deb")).and_then(|r| r.split_once('_'));
+        let Some((v, a)) = parts else { continue };
+        ours.push(n.as_str());
+        if arch.is_some_and(|want| a != want) {
+            continue;
+        }
+        if v != version {
+            older.push(n.as_str());
+        } else if ok.is_none() {
+            ok = Some(n.as_str());
+        }
+    }
     let list = |v: &[&str]| v.join(", ");
     match ok {
-        Some((one, ..)) if older.is_empty() => {
+        Some(one) if older.is_empty() => {
             Finding::new(Level::Ok, format!("{FIRSTBOOT_DIR}/{one} is installed again after a firmware upgrade"))
         }
-        Some((one, ..)) => Finding::new(
+        Some(one) => Finding::new(
             Level::Warn,
             format!(
                 "{FIRSTBOOT_DIR}/ holds {} beside {one}: a firmware upgrade may install that after this version; \
@@ -114,7 +137,7 @@ pub(super) fn firstboot(root: &Path, arch: Option<&str>) -> Finding {
             format!(
                 "{FIRSTBOOT_DIR}/ holds {} but not the {here} .deb (wg-failsafe_{version}_{here}.deb): a firmware \
                  upgrade installs nothing that runs here; copy that one there",
-                list(&ours.iter().map(|o| o.0).collect::<Vec<_>>())
+                list(&ours)
             ),
         ),
         None => Finding::new(
@@ -190,7 +213,7 @@ pub(super) fn seed_leftovers(tree: &Node, root: &Path) -> Vec<Finding> {
             ));
         }
     }
-    for (group, g) in tree.child("load-balance").into_iter().flat_map(|l| l.named("group")) {
+    for (group, g) in groups(tree) {
         let Some(script) = g.leaf("transition-script") else { continue };
         if seeds_transition(root, script) {
             out.push(Finding::new(
@@ -248,11 +271,13 @@ fn seeds_transition(root: &Path, script: &str) -> bool {
 fn crontab_files(root: &Path) -> Vec<String> {
     let mut files = Vec::new();
     for tab in CRONTABS {
-        match std::fs::read_dir(under(root, tab)) {
-            Ok(d) => {
-                files.extend(d.filter_map(|e| e.ok()?.file_name().into_string().ok()).map(|n| format!("{tab}/{n}")))
+        match names_in(&under(root, tab)) {
+            Some(names) => {
+                for n in names {
+                    files.push(format!("{tab}/{n}"));
+                }
             }
-            Err(_) => files.push(tab.to_string()),
+            None => files.push(tab.to_string()),
         }
     }
     files
@@ -263,7 +288,7 @@ fn crontab_files(root: &Path) -> Vec<String> {
 pub(super) fn transition_scripts(cfg: &Config, tree: &Node, root: &Path, daemon_running: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut primary_in_a_group = false;
-    for (group, g) in tree.child("load-balance").into_iter().flat_map(|l| l.named("group")) {
+    for (group, g) in groups(tree) {
         if !g.named("interface").any(|(i, _)| i == cfg.primary_dev) {
             continue;
         }

@@ -5,7 +5,7 @@
 //! judges them) says of them — against the UP limits while the failsafe is on (the
 //! failback wait), else the DOWN ones.
 
-use super::json_str;
+use super::Json;
 use crate::config::Quality;
 use crate::judge::quality_verdict;
 use crate::probe::Stats;
@@ -76,23 +76,28 @@ impl QualitySeen {
 
     /// `{"sent":20,"lost":2,"loss_pct":10,"rtt_ms":48.000,"loss_down_pct":20,"loss_up_pct":5,
     /// "latency_down_ms":500,"latency_up_ms":150,"against":"down","passes":true,"why":null}`.
-    pub fn json(&self) -> String {
+    /// `{"sent":…,"lost":…,…,"passes":true,"why":null}`.
+    pub fn write_json(&self, j: &mut Json) {
         let (q, s) = (&self.limits, &self.stats);
-        let opt = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
-        format!(
-            "{{\"sent\":{},\"lost\":{},\"loss_pct\":{},\"rtt_ms\":{},\"loss_down_pct\":{},\"loss_up_pct\":{},\"latency_down_ms\":{},\"latency_up_ms\":{},\"against\":{},\"passes\":{},\"why\":{}}}",
-            s.sent,
-            s.sent - s.received.min(s.sent),
-            s.loss_pct(),
-            s.rtt_us().map_or("null".to_string(), crate::decimal::ms_3),
-            opt(q.loss_down_pct.map(u64::from)),
-            opt(q.loss_up_pct.map(u64::from)),
-            opt(q.latency_down_ms),
-            opt(q.latency_up_ms),
-            json_str(if self.waiting { "up" } else { "down" }),
-            self.fails.is_none(),
-            self.fails.as_deref().map_or("null".to_string(), json_str)
-        )
+        j.open().key("sent").num(u64::from(s.sent)).key("lost").num(u64::from(s.sent - s.received.min(s.sent)));
+        j.key("loss_pct").num(u64::from(s.loss_pct())).key("rtt_ms");
+        match s.rtt_us() {
+            Some(us) => j.raw(&crate::decimal::ms_3(us)),
+            None => j.null(),
+        };
+        j.key("loss_down_pct").opt_num(q.loss_down_pct.map(u64::from));
+        j.key("loss_up_pct").opt_num(q.loss_up_pct.map(u64::from));
+        j.key("latency_down_ms").opt_num(q.latency_down_ms);
+        j.key("latency_up_ms").opt_num(q.latency_up_ms);
+        j.key("against").str(if self.waiting { "up" } else { "down" });
+        j.key("passes").bool(self.fails.is_none()).key("why").opt_str(self.fails.as_deref()).close();
+    }
+
+    /// [`Self::write_json`]'s text alone.
+    pub fn json(&self) -> String {
+        let mut j = Json::new();
+        self.write_json(&mut j);
+        j.finish()
     }
 }
 
