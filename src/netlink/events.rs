@@ -13,7 +13,7 @@ use std::os::fd::AsRawFd;
 use netlink_packet_core::{NetlinkDeserializable, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};
 use netlink_sys::Socket;
 
-use super::{frames, NetlinkError, Rtnl};
+use super::{control_body, frames, NetlinkError, Rtnl};
 
 /// rtnetlink multicast groups (RTNLGRP_*), for NETLINK_ADD_MEMBERSHIP.
 pub const RTNLGRP_LINK: u32 = 1;
@@ -111,7 +111,9 @@ impl Events {
 pub fn announcements(datagram: &[u8], mut each: impl FnMut(Event)) -> Result<(), String> {
     frames(datagram, &mut |header, body| {
         let kind = header.message_type;
-        if !matches!(kind, NLMSG_NOOP | NLMSG_ERROR | NLMSG_DONE | NLMSG_OVERRUN) {
+        if matches!(kind, NLMSG_NOOP | NLMSG_ERROR | NLMSG_DONE | NLMSG_OVERRUN) {
+            control_body(kind, body)?;
+        } else {
             let msg = Rtnl::deserialize(header, body)
                 .map_err(|e| format!("Failed to parse message with type {kind}: {e}"))?;
             each(Event { flags: header.flags, msg });
@@ -129,6 +131,40 @@ impl fmt::Debug for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A control message too short for its code (an NLMSG_ERROR under 4 bytes, an
+    /// NLMSG_DONE of 1 to 3) breaks the datagram's framing, as the crate's reader said:
+    /// the announcements after it are not trusted.
+    #[test]
+    fn a_control_message_too_short_for_its_code_breaks_the_datagram() {
+        use crate::netlink::codec::RouteMessage;
+        use crate::netlink::Body;
+        use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
+        let rtnl = Rtnl::new(libc::RTM_NEWROUTE, Body::Route(RouteMessage::default()));
+        let mut m = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(rtnl));
+        m.finalize();
+        let mut route = vec![0u8; m.buffer_len()];
+        m.serialize(&mut route);
+        for (kind, body) in [(2u16, 0usize), (2, 3), (3, 1), (3, 3)] {
+            let mut control = vec![0u8; (16 + body + 3) & !3];
+            control[0..4].copy_from_slice(&(16 + body as u32).to_ne_bytes());
+            control[4..6].copy_from_slice(&kind.to_ne_bytes());
+            let datagram = [control, route.clone()].concat();
+            let mut seen = 0;
+            let read = announcements(&datagram, |_| seen += 1);
+            assert!(read.is_err(), "type {kind} with {body} bytes: {read:?}");
+            assert_eq!(seen, 0);
+        }
+        // A DONE with no body is the kernel's short form; one with its code is whole.
+        for body in [0usize, 4] {
+            let mut done = vec![0u8; 16 + body];
+            done[0..4].copy_from_slice(&(16 + body as u32).to_ne_bytes());
+            done[4..6].copy_from_slice(&3u16.to_ne_bytes());
+            let mut seen = 0;
+            assert_eq!(announcements(&[done, route.clone()].concat(), |_| seen += 1), Ok(()));
+            assert_eq!(seen, 1);
+        }
+    }
 
     #[test]
     fn groups_are_the_kernels_numbers() {

@@ -243,7 +243,10 @@ impl Netlink {
                         0 => Ok(()),
                         code => Err(NetlinkError::Kernel(code.wrapping_neg())),
                     }),
-                    NLMSG_DONE => Some(if interrupted { Err(NetlinkError::Kernel(libc::EINTR)) } else { Ok(()) }),
+                    NLMSG_DONE => {
+                        control_body(NLMSG_DONE, body)?;
+                        Some(if interrupted { Err(NetlinkError::Kernel(libc::EINTR)) } else { Ok(()) })
+                    }
                     NLMSG_NOOP | NLMSG_OVERRUN => None,
                     kind => {
                         each(header, body).map_err(|e| format!("Failed to parse message with type {kind}: {e}"))?;
@@ -320,6 +323,17 @@ fn error_code(body: &[u8]) -> Result<i32, String> {
     match body.first_chunk::<4>() {
         Some(code) => Ok(i32::from_ne_bytes(*code)),
         None => Err(format!("an NLMSG_ERROR of {} bytes has no error code", body.len())),
+    }
+}
+
+/// A control message's body as the crate's reader checked it before (4e9625c): an
+/// `NLMSG_ERROR` holds its code, an `NLMSG_DONE` nothing (the kernel's short form) or at
+/// least its code; anything shorter breaks the datagram's framing.
+pub(crate) fn control_body(kind: u16, body: &[u8]) -> Result<(), String> {
+    match kind {
+        NLMSG_ERROR => error_code(body).map(drop),
+        NLMSG_DONE if matches!(body.len(), 1..=3) => Err(format!("an NLMSG_DONE of {} bytes has no code", body.len())),
+        _ => Ok(()),
     }
 }
 
@@ -461,6 +475,19 @@ mod tests {
         let mut want = vec![0u8; m.buffer_len()];
         m.serialize(&mut want);
         assert_eq!(request, want);
+    }
+
+    /// What the crate's reader refused before 4e9625c: an NLMSG_DONE of 1 to 3 bytes (none
+    /// is the kernel's short form), an NLMSG_ERROR without its code.
+    #[test]
+    fn a_control_message_short_of_its_code_is_refused() {
+        for len in 0..8 {
+            let body = vec![0u8; len];
+            assert_eq!(control_body(NLMSG_DONE, &body).is_ok(), !(1..=3).contains(&len), "DONE of {len}");
+            assert_eq!(control_body(NLMSG_ERROR, &body).is_ok(), len >= 4, "ERROR of {len}");
+            assert_eq!(control_body(NLMSG_NOOP, &body), Ok(()));
+            assert_eq!(control_body(NLMSG_OVERRUN, &body), Ok(()));
+        }
     }
 
     #[test]
