@@ -836,6 +836,35 @@ pub mod tests {
         assert!(Record::parse("mode=normal\ntunnel_bytes=x\n").is_err());
     }
 
+    /// What 7d123ce and b7525b1 rewrote (the mode line found by substring, the budget
+    /// line split once, the lines split at `\n`) reads as before: checked against their
+    /// parent (1b74d71) by a differential run over the same texts.
+    #[test]
+    fn the_mode_line_the_budget_words_and_crlf_read_as_before_the_size_cuts() {
+        // A mode line anywhere, after `\n` or `\r\n`, last without its `\n`; never indented.
+        assert!(Record::parse("x=1\r\nmode=normal").is_ok());
+        assert!(Record::parse("mode=normal").is_ok());
+        assert_eq!(Record::parse(" mode=normal\n"), Err("no mode line: not a record".into()));
+        assert_eq!(Record::parse("x=1\rmode=normal\n"), Err("no mode line: not a record".into()));
+        // The line numbers count blank lines and CRLF ends; the empty piece after the last `\n` is no line.
+        assert_eq!(Record::parse("mode=normal\r\n\r\n \nx\r\n"), Err("line 4: cannot read `x`".into()));
+        // The budget's words: exactly three numbers after a date, or three alone; one space each.
+        for bad in [
+            "2026-12-01",
+            "2026-12-01 1796083200 5 10 4",
+            "2026-12-01  1796083200 5 10",
+            " 1796083200 5 10",
+            "1796083200 5 10 ",
+            "-5 1 2 3",
+            "1796083200 5 101",
+        ] {
+            let e = Record::parse(&format!("mode=normal\nbudget={bad}\n"));
+            assert_eq!(e, Err(format!("line 2: cannot read `budget={bad}`")), "{bad}");
+        }
+        let dated = Record::parse("mode=normal\nbudget=2026-12-01 1796083200 5 10\n").expect("read");
+        assert_eq!((dated.budget.period.date, dated.budget.used_bytes, dated.budget.told_pct), ((2026, 12, 1), 5, 10));
+    }
+
     /// An outage's length is boot time (DESIGN.md: times that span ticks are
     /// CLOCK_BOOTTIME): NTP setting the clock of a router without an RTC during the outage
     /// changes neither the totals nor the "since" status shows.
