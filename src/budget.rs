@@ -51,7 +51,7 @@ impl Period {
     /// instant's local date, by the offset then (`offset_at`, see [`period_at`]). For a
     /// record an earlier build wrote, which kept only the start.
     pub fn starting_at(start_unix_s: u64, offset_at: &dyn Fn(u64) -> i64) -> Period {
-        let local = i64::try_from(start_unix_s).unwrap_or(i64::MAX) + offset_at(start_unix_s);
+        let local = i64::try_from(start_unix_s).unwrap_or(i64::MAX).saturating_add(offset_at(start_unix_s));
         Period { date: civil_from_days(local.div_euclid(86_400)), start_unix_s }
     }
 
@@ -112,11 +112,16 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     (days_from_civil(ny, nm, 1) - days_from_civil(y, m, 1)) as u32
 }
 
+/// 9999-12-31 23:59:59 UTC, the last second a period's date can be written with.
+const LAST_UNIX_S: u64 = 253_402_300_799;
+
 /// The monthly period holding `now_unix_s`: it starts at local midnight (`offset_s` east
 /// of UTC, now's) of the month's `day`, or of its last day when it is shorter (a period
 /// "from the 31st" starts on 30 April, 28 or 29 February).
 pub fn period_start(now_unix_s: u64, day: u32, offset_s: i64) -> Period {
-    let local = now_unix_s as i64 + offset_s;
+    // A time past the year 9999 (a hand-edited HISTORY_FILE line) counts as its end, so
+    // that the sums below cannot overflow.
+    let local = now_unix_s.min(LAST_UNIX_S) as i64 + offset_s;
     let (y, m, d) = civil_from_days(local.div_euclid(86_400));
     let start_in = |y: i64, m: u32| days_from_civil(y, m, day.min(days_in_month(y, m)));
     let days = match d >= day.min(days_in_month(y, m)) {
@@ -192,6 +197,24 @@ mod tests {
     /// Unix seconds of a UTC date at midnight.
     fn at(y: i64, m: u32, d: u32) -> u64 {
         (days_from_civil(y, m, d) * 86_400) as u64
+    }
+
+    /// A hand-edited HISTORY_FILE line may carry any u64 as its start or end: a time past
+    /// the year 9999 is that year's end, never an overflow (a panic in a debug build, a
+    /// wrapped nonsense period in a release one).
+    #[test]
+    fn a_time_past_the_year_9999_is_its_last_period() {
+        let berlin = |_| 3600;
+        for now in [LAST_UNIX_S, LAST_UNIX_S + 1, u64::MAX / 2, u64::MAX] {
+            assert_eq!(period_start(now, 1, -3600).date, (9999, 12, 1), "{now}");
+            assert_eq!(period_at(now, 31, &berlin).date, (9999, 12, 31), "{now}");
+            // An undated record line's start: a date no line can carry, which the record
+            // then refuses (record.rs).
+            assert!(Period::starting_at(now, &berlin).date.0 > 9999, "{now}");
+        }
+        let line = format!("start={} end={} duration_s=5 target=backup rx=7 tx=0 reason=r", u64::MAX - 5, u64::MAX);
+        let o = crate::history::Outage::parse(&line).expect("a line of HISTORY_FILE");
+        assert_eq!(crate::history::bytes_in(&[o], period_at(u64::MAX, 1, &berlin), 1, &berlin), 7);
     }
 
     #[test]
