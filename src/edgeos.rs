@@ -628,35 +628,30 @@ interfaces {
         assert!(started.elapsed() >= Duration::from_millis(300));
     }
 
-    #[test]
-    fn a_timeout_kills_what_the_command_started_too() {
-        let pidfile = std::env::temp_dir().join(format!("wgf-capture-{}", std::process::id()));
-        let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    /// Runs `sh -c 'sleep 300 & echo $! > PIDFILE; END'` with a 300 ms timeout and checks
+    /// that the `sleep` it started is gone (or a zombie waiting for init) within 3 s.
+    fn the_grandchild_is_killed(name: &str, end: &str) {
+        let pidfile = std::env::temp_dir().join(format!("wgf-capture-{name}-{}", std::process::id()));
+        let script = format!("sleep 300 & echo $! > {}; {end}", pidfile.display());
         assert_eq!(run_capture("/bin/sh", &["-c", &script], Duration::from_millis(300)), None);
         let pid = std::fs::read_to_string(&pidfile).expect("the grandchild's pid");
         std::fs::remove_file(&pidfile).ok();
         let stat = format!("/proc/{}/stat", pid.trim());
         let deadline = Instant::now() + Duration::from_secs(3);
-        // Gone, or a zombie waiting for init: either way it no longer runs.
         while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
-            assert!(Instant::now() < deadline, "the grandchild {} outlived the timeout", pid.trim());
+            assert!(Instant::now() < deadline, "{name}: the grandchild {} outlived the timeout", pid.trim());
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     #[test]
+    fn a_timeout_kills_what_the_command_started_too() {
+        the_grandchild_is_killed("waits", "wait");
+    }
+
+    /// The command exits at once; what it started keeps the pipe open past the timeout.
+    #[test]
     fn a_timeout_kills_what_the_command_left_holding_its_stdout() {
-        let pidfile = std::env::temp_dir().join(format!("wgf-capture-left-{}", std::process::id()));
-        // The command exits at once; what it started keeps the pipe open past the timeout.
-        let script = format!("sleep 300 & echo $! > {}; exit 0", pidfile.display());
-        assert_eq!(run_capture("/bin/sh", &["-c", &script], Duration::from_millis(300)), None);
-        let pid = std::fs::read_to_string(&pidfile).expect("the grandchild's pid");
-        std::fs::remove_file(&pidfile).ok();
-        let stat = format!("/proc/{}/stat", pid.trim());
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
-            assert!(Instant::now() < deadline, "the grandchild {} outlived the timeout", pid.trim());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        the_grandchild_is_killed("left", "exit 0");
     }
 }
