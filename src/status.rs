@@ -15,7 +15,7 @@ use crate::netlink::route::{table_name, Route};
 use crate::probe::Stats;
 use crate::state::Event;
 use crate::state::Snapshot;
-use crate::system::System;
+use crate::system::{Observed, System};
 use crate::traffic::{Bytes, Traffic};
 
 mod json;
@@ -113,7 +113,7 @@ pub struct Status {
     pub backup_checked: bool,
     /// Managed (or would-be managed) tables, IPv4's then IPv6's (`true`), and their
     /// default routes now.
-    pub tables: Vec<(bool, u32, Vec<Route>)>,
+    pub tables: Vec<TableShown>,
     /// WG_PEER_IP6, when IPv6 goes through the tunnel.
     pub peer_ip6: Option<std::net::Ipv6Addr>,
     /// The rules at LAN_RULE_PRIORITY.
@@ -185,18 +185,7 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             tunnels.push(sys.root.tunnel(i).wg_iface.clone());
         }
     }
-    let mut shown = Vec::new();
-    for v6 in [false, true] {
-        for &t in tables.tables_of(v6) {
-            shown.push((v6, t, defaults_of(&obs.routes, v6, t).cloned().collect()));
-        }
-    }
-    let mut rules = Vec::new();
-    for r in &obs.rules {
-        if r.priority == cfg.lan_rule_priority {
-            rules.push(r.to_string());
-        }
-    }
+    let (shown, rules) = tables_and_rules(cfg.lan_rule_priority, &tables, &obs);
     Ok(Status {
         now_unix_s: now.as_secs(),
         failsafe: obs.on,
@@ -253,6 +242,27 @@ pub fn gather(sys: &mut System) -> Result<Status, Error> {
             false => record.totals.bytes,
         },
     })
+}
+
+/// A managed table as status shows it: IPv6 or not, its number, its defaults.
+pub type TableShown = (bool, u32, Vec<Route>);
+
+/// What status shows of the managed tables (their defaults, IPv4's then IPv6's) and of
+/// the rules at LAN_RULE_PRIORITY.
+fn tables_and_rules(priority: u32, tables: &Snapshot, obs: &Observed) -> (Vec<TableShown>, Vec<String>) {
+    let mut shown = Vec::new();
+    for v6 in [false, true] {
+        for &t in tables.tables_of(v6) {
+            shown.push((v6, t, defaults_of(&obs.routes, v6, t).cloned().collect()));
+        }
+    }
+    let mut rules = Vec::new();
+    for r in &obs.rules {
+        if r.priority == priority {
+            rules.push(r.to_string());
+        }
+    }
+    (shown, rules)
 }
 
 /// A name endpoint: its address in use and when the one kept in STATE_DIR expires.

@@ -22,7 +22,7 @@ use crate::system::System;
 use crate::traffic::Traffic;
 
 mod words;
-use words::{activated, budget, deactivated, fallback, ipv6_refused, lookup, no_tunnel_works, tunnel_down};
+use words::{activated, budget, deactivated, fallback, ipv6_refused, lookup, no_tunnel_works, reimposed, tunnel_down};
 pub use words::{activation_reason, flows_said, outcome_said};
 
 /// Something a sequence did or found that is told.
@@ -309,14 +309,7 @@ impl News<'_> {
             News::AppearedAside(r) => warn(format!(
                 "failsafe active: {r} appeared (an owner's failover, or the outage's own); moved aside, it does not come back at failback"
             )),
-            News::Reimposed(routes) => {
-                use std::fmt::Write as _;
-                let mut line = "failsafe active: the load balancer re-imposes ".to_string();
-                for (i, r) in routes.iter().enumerate() {
-                    let _ = write!(line, "{}`{r}`", if i > 0 { ", " } else { "" });
-                }
-                warn(line + "; repairing it without a log line from now on")
-            }
+            News::Reimposed(routes) => warn(reimposed(routes)),
             News::Repaired(n) => warn(format!("failsafe active: repaired {n} drifted route(s), rule(s) or link(s)")),
             News::Fallback { backup_gw, flows, unaddressed } => fallback(c, backup_gw, flows, unaddressed),
             News::TunnelRestored { flows } => {

@@ -69,6 +69,16 @@ pub(super) fn fallback(c: &Config, backup_gw: Ipv4Addr, flows: Option<usize>, un
     vec![Said::Log(Level::Error, line), Said::Event("fallback", why)]
 }
 
+/// The routes the load balancer re-imposes, each in backquotes.
+pub(super) fn reimposed(routes: &[Route]) -> String {
+    use std::fmt::Write as _;
+    let mut line = "failsafe active: the load balancer re-imposes ".to_string();
+    for (i, r) in routes.iter().enumerate() {
+        let _ = write!(line, "{}`{r}`", if i > 0 { ", " } else { "" });
+    }
+    line + "; repairing it without a log line from now on"
+}
+
 /// The kernel refused to move IPv6 (why), and what is done with it instead.
 pub(super) fn ipv6_refused(c: &Config, why: &str) -> String {
     let instead = match c.wg_peer_ip6 {
