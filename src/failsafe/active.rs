@@ -194,8 +194,16 @@ fn see_tunnels(
     // Without an IPv4 address WG_IFACE carries no IPv4, whatever its handshakes say: a
     // tunnel that does not work, so that FALLBACK takes the LAN to the backup instead of a
     // tunnel default the kernel refuses at every round (`judge::has_ipv4`, over the round's
-    // addresses: `run`'s dump, the daemon's view).
-    let addressed = sys.links.by_name(&c.wg_iface).is_some_and(|l| crate::judge::has_ipv4(l, &obs.addrs));
+    // addresses: `run`'s dump, the daemon's view). Those may be older than `sys.links`
+    // (dumped when the system was opened, or again while mending): a "none" is read again
+    // now, so that a WG_IFACE re-created with its address a moment ago is not judged by
+    // its old index's addresses (the daemon's view not yet told) and fallen back from.
+    let wg = sys.links.by_name(&c.wg_iface).cloned();
+    let addressed = match wg {
+        Some(l) if !crate::judge::has_ipv4(&l, &obs.addrs) => crate::judge::has_ipv4(&l, &sys.addrs()?),
+        Some(_) => true,
+        None => false,
+    };
     let usable = wg_exists && addressed && c.wg_endpoint.known();
     let echo = match tunnel_seen {
         _ if !usable => Some(false),

@@ -635,3 +635,46 @@ fn a_tunnel_without_its_address_is_not_proven_at_activation() {
     assert!(lab.tick().is_err(), "FALLBACK=none: the tunnel cannot come up");
     assert_eq!(lab.routes(), before, "every table as it was");
 }
+
+/// A review found it: the daemon's round judges WG_IFACE's link from a dump made when the
+/// round opens the system, but its addresses from the event-fed view, which has not yet
+/// read the announcements of a commit that re-created wg0 with its address a moment ago
+/// (RTM_DELLINK, RTM_NEWLINK, RTM_NEWADDR still queued): the view holds the address under
+/// the old index. The tunnel has its address — the kernel takes its default — so the LAN
+/// must stay on it, not fall back (flows reset, hook, public address changed) for one
+/// round on a snapshot mismatch and come back later.
+#[test]
+fn a_re_created_tunnel_with_its_address_is_not_taken_for_unaddressed_by_a_view_that_lags() {
+    use crate::decide::Target;
+    use crate::failsafe::{OthersSeen, Seen, TunnelSeen};
+    let lab = Lab::new("no-addr-lag", "");
+    healthy_then_down(&lab);
+    assert!(matches!(lab.tick(), Ok(Outcome::Activated { target: Target::Tunnel, .. })));
+    let view_addrs = lab.w().addrs.clone();
+    {
+        // The commit: wg0 deleted (its routes and address go with it) and re-created
+        // under a new index with its address.
+        let mut w = lab.w();
+        let old = w.links.iter().find(|l| l.name == "wg0").map(|l| l.index).expect("wg0");
+        let new = w.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+        w.routes.retain(|r| r.is_v6() || !r.devices().any(|d| d == "wg0"));
+        for l in w.links.iter_mut().filter(|l| l.name == "wg0") {
+            l.index = new;
+        }
+        for a in w.addrs.iter_mut().filter(|a| a.index == old) {
+            a.index = new;
+        }
+    }
+    lab.advance_s(1);
+    let mut sys = lab.sys().expect("a process");
+    let (routes, rules) = (sys.routes().expect("routes"), sys.rules().expect("rules"));
+    let obs = sys.observed(routes, rules, view_addrs).expect("observed");
+    let primary = sys.primary_round(&obs).expect("the primary's round");
+    let passed = primary.is_ok();
+    let seen =
+        Seen { primary, round_passed: Some(passed), tunnel: TunnelSeen::Echo(true), others: OthersSeen::ProbeNow };
+    let out = failsafe::round(&mut sys, &obs, seen).parts().0;
+    drop(sys);
+    assert!(matches!(out, Ok(Outcome::Active { target: Target::Tunnel, tunnel_ok: true, .. })), "{out:?}");
+    assert_eq!(ours_in_main(&lab), [format!("default via {PEER_IP} dev wg0 table main proto static metric 40")]);
+}
