@@ -17,6 +17,8 @@ fn a_healthy_tick_changes_nothing_in_the_kernel() {
     assert!(w.requests.iter().all(|q| !q.starts_with("route") && !q.starts_with("rule")), "{:#?}", w.requests);
     // No counter is read while healthy, nor the WireGuard device.
     assert!(w.requests.iter().all(|q| q != "link stats 3" && q != "wg show"), "{:#?}", w.requests);
+    // Nor the addresses (fixed gateways, no TRACK_IPS): only a round while on needs them.
+    assert!(w.requests.iter().all(|q| q != "dump addresses"), "{:#?}", w.requests);
 }
 
 /// The bytes of an outage: straight out of the backup while FALLBACK has the tables there,
