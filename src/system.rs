@@ -49,6 +49,10 @@ mod stops;
 mod tests;
 #[cfg(test)]
 mod tunnels;
+#[cfg(test)]
+mod tunnels_active;
+#[cfg(test)]
+mod unaddressed;
 
 pub use door::{wall_now, Kernel};
 pub use probes::{OthersDue, PrimaryRound};
